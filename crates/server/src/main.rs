@@ -1,1 +1,222 @@
-fn main(){}
+//! `backroom`: the one binary. Serves the HTTP API, runs the demo store, migrates, checks the
+//! inventory invariants, manages users and tokens, and benchmarks.
+
+mod bench;
+mod demo;
+
+use anyhow::{Context, Result, bail};
+use backroom::http::{App, serve};
+use backroom_core::api::NewUser;
+use backroom_core::{Ctx, Db, auth, check};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "backroom", version, about = "Backroom: the back office of an online business")]
+struct Cli {
+    /// `sqlite://path/to/file.db` (created if missing) or `postgres://user:pass@host/db`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://backroom.db", global = true)]
+    database_url: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve {
+        #[arg(long, env = "BACKROOM_BIND", default_value = "127.0.0.1:8080")]
+        bind: String,
+    },
+    /// Create (once) and serve a demo store with products, stock, customers and 90 days of orders.
+    Demo {
+        #[arg(long, env = "BACKROOM_BIND", default_value = "127.0.0.1:8080")]
+        bind: String,
+        /// The demo database (ignores DATABASE_URL unless given explicitly here).
+        #[arg(long, default_value = "sqlite://backroom-demo.db")]
+        demo_database_url: String,
+        /// Seed only; do not serve.
+        #[arg(long)]
+        seed_only: bool,
+    },
+    /// Apply pending schema migrations and exit.
+    Migrate,
+    /// Verify the inventory invariants; exit 1 if any is violated.
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Staff accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Load benchmarks.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. The password comes from BACKROOM_PASSWORD or --password.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// admin, operations, inventory, fulfillment, support, marketing, analyst or storefront.
+        #[arg(long)]
+        role: String,
+        #[arg(long, env = "BACKROOM_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+    /// List users.
+    List,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token for a user; the secret is printed once.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BACKROOM_LOG").unwrap_or_else(|_| "warn,backroom=info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    if let Command::Bench(args) = cli.command {
+        return bench::run(&cli.database_url, args);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(run(cli))
+}
+
+async fn open(url: &str) -> Result<Db> {
+    Db::open(url).await.map_err(|e| anyhow::anyhow!("{e}")).with_context(|| format!("opening {}", redact(url)))
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+async fn serve_on(db: Db, bind: &str) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
+    let addr = listener.local_addr()?;
+    println!("Backroom is listening on http://{addr} (API reference: http://{addr}/api/docs)");
+    serve(listener, App::new(db), shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve { bind } => {
+            let db = open(&cli.database_url).await?;
+            serve_on(db, &bind).await
+        }
+        Command::Demo { bind, demo_database_url, seed_only } => {
+            let db = open(&demo_database_url).await?;
+            let login = demo::ensure(&db).await?;
+            println!("Demo store ready on {}", redact(&demo_database_url));
+            println!("  admin login: {} / {}", login.email, login.password);
+            println!("  API token:   {}", login.token);
+            if seed_only {
+                return Ok(());
+            }
+            println!("  try: curl -H 'Authorization: Bearer {}' http://{bind}/api/v1/orders?limit=2", login.token);
+            serve_on(db, &bind).await
+        }
+        Command::Migrate => {
+            open(&cli.database_url).await?;
+            println!("Schema is at version {}", backroom_core::migrate::latest());
+            Ok(())
+        }
+        Command::Check { json } => {
+            let db = open(&cli.database_url).await?;
+            let report = db.read(check::run).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for v in &report.violations {
+                    println!("VIOLATION {} sku={} location={}: {} (recorded {}, expected {})", v.rule, v.sku, v.location_id, v.message, v.recorded, v.expected);
+                }
+                println!("{} inventory levels checked, {} violations", report.levels_checked, report.violations.len());
+            }
+            if !report.ok {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::User { command } => {
+            let db = open(&cli.database_url).await?;
+            match command {
+                UserCommand::Create { email, name, role, password } => {
+                    let new = NewUser { email, name, role, password };
+                    let prepared = std::sync::Arc::new(auth::prepare_user(&new).map_err(|e| anyhow::anyhow!("{e}"))?);
+                    let user = db.write(move |tx| auth::create_user(tx, &Ctx::system_now(), &prepared)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                    println!("Created user {} <{}> with role {} (id {})", user.name, user.email, user.role, user.id);
+                }
+                UserCommand::List => {
+                    let users = db.read(|tx| auth::list_users(tx, &Ctx::system_now())).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                    for u in users {
+                        println!("{:>5}  {:<12} {:<8} {} <{}>", u.id, u.role, if u.active { "active" } else { "inactive" }, u.name, u.email);
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Token { command } => {
+            let db = open(&cli.database_url).await?;
+            let TokenCommand::Create { email, name } = command;
+            let key = email.trim().to_lowercase();
+            let t = db
+                .write(move |tx| {
+                    let id = tx
+                        .query_one("SELECT id FROM users WHERE email_key = $1", backroom_core::params![key.as_str()])?
+                        .map(|r| r.i64(0))
+                        .ok_or(backroom_core::Error::NotFound { entity: "user" })?;
+                    auth::issue_api_token(tx, &Ctx::system_now(), id, &name)
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", t.token);
+            eprintln!("Token {} for {} <{}> created; it will not be shown again.", t.details.prefix, t.user.name, t.user.email);
+            Ok(())
+        }
+        Command::Bench(_) => bail!("unreachable"),
+    }
+}

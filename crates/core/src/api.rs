@@ -1,0 +1,664 @@
+//! The wire contract: request bodies and response views of the HTTP API (and the CLI's JSON output).
+//!
+//! These are not storage rows: repository code reads rows and builds these views. Request types
+//! reject unknown fields by name. Money in requests is an integer count of minor units in the
+//! store's currency; money in responses is a [`Money`] object naming its currency.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+/// Tells "absent" (`None`) from "set to null" (`Some(None)`) in PATCH bodies.
+fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Ok(Some(Option::deserialize(d)?))
+}
+
+/// An amount in minor units (cents) of a currency.
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq, Eq)]
+pub struct Money {
+    /// Minor units: 1999 is 19.99.
+    pub amount: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+/// One page of a list, with the cursor for the next page when there is one.
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+// ----------------------------------------------------------------------------------------------
+// Catalog
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct Product {
+    pub id: i64,
+    pub handle: String,
+    pub title: String,
+    pub description: String,
+    pub vendor: String,
+    pub product_type: String,
+    pub tags: Vec<String>,
+    /// Option names, e.g. `["Size", "Colour"]`; each variant has one value per name.
+    pub options: Vec<String>,
+    pub image_urls: Vec<String>,
+    /// `draft`, `active` or `archived`.
+    pub status: String,
+    pub seo_title: Option<String>,
+    pub seo_description: Option<String>,
+    pub variants: Vec<Variant>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct Variant {
+    pub id: i64,
+    pub product_id: i64,
+    pub sku: String,
+    pub title: String,
+    /// Option values in the order of the product's option names.
+    pub options: Vec<String>,
+    pub price: Money,
+    pub compare_at_price: Option<Money>,
+    pub unit_cost: Option<Money>,
+    pub weight_grams: Option<i64>,
+    pub barcode: Option<String>,
+    /// `deny` (never sell beyond available) or `continue` (backorders allowed).
+    pub inventory_policy: String,
+    pub position: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewProduct {
+    pub title: String,
+    /// URL slug; derived from the title when absent.
+    pub handle: Option<String>,
+    pub description: Option<String>,
+    pub vendor: Option<String>,
+    pub product_type: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub options: Option<Vec<String>>,
+    pub image_urls: Option<Vec<String>>,
+    /// `draft` (default), `active` or `archived`.
+    pub status: Option<String>,
+    pub seo_title: Option<String>,
+    pub seo_description: Option<String>,
+    /// At least one variant.
+    pub variants: Vec<NewVariant>,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewVariant {
+    pub sku: String,
+    /// Derived from the option values when absent ("M / Red"), or "Default".
+    pub title: Option<String>,
+    pub options: Option<Vec<String>>,
+    /// Minor units in the store currency.
+    pub price: i64,
+    pub compare_at_price: Option<i64>,
+    pub unit_cost: Option<i64>,
+    pub weight_grams: Option<i64>,
+    pub barcode: Option<String>,
+    /// `deny` (default) or `continue`.
+    pub inventory_policy: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProductPatch {
+    pub title: Option<String>,
+    pub handle: Option<String>,
+    pub description: Option<String>,
+    pub vendor: Option<String>,
+    pub product_type: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub options: Option<Vec<String>>,
+    pub image_urls: Option<Vec<String>>,
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub seo_title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub seo_description: Option<Option<String>>,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct VariantPatch {
+    pub sku: Option<String>,
+    pub title: Option<String>,
+    pub options: Option<Vec<String>>,
+    pub price: Option<i64>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub compare_at_price: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub unit_cost: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub weight_grams: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub barcode: Option<Option<String>>,
+    pub inventory_policy: Option<String>,
+}
+
+// ----------------------------------------------------------------------------------------------
+// Locations and channels
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct Location {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    /// `warehouse`, `boutique` or `third_party`.
+    pub kind: String,
+    pub ships_online: bool,
+    pub offers_pickup: bool,
+    pub sells_in_store: bool,
+    /// Lower is preferred by sourcing.
+    pub priority: i64,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+    pub active: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewLocation {
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub ships_online: Option<bool>,
+    pub offers_pickup: Option<bool>,
+    pub sells_in_store: Option<bool>,
+    pub priority: Option<i64>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LocationPatch {
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub ships_online: Option<bool>,
+    pub offers_pickup: Option<bool>,
+    pub sells_in_store: Option<bool>,
+    pub priority: Option<i64>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub latitude: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub longitude: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub postal_code: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub country: Option<Option<String>>,
+    pub active: Option<bool>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct Channel {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    /// `online`, `marketplace`, `pos` or `phone`.
+    pub kind: String,
+    pub active: bool,
+    /// The locations this channel sells from.
+    pub location_ids: Vec<i64>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewChannel {
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    #[serde(default)]
+    pub location_ids: Vec<i64>,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelPatch {
+    pub name: Option<String>,
+    pub active: Option<bool>,
+    pub location_ids: Option<Vec<i64>>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct SafetyBuffer {
+    pub sku: String,
+    /// Units held back from this channel at each location; 0 removes the buffer.
+    pub quantity: i64,
+}
+
+// ----------------------------------------------------------------------------------------------
+// Inventory
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct StockLevel {
+    pub sku: String,
+    pub variant_id: i64,
+    pub location_id: i64,
+    pub location_code: String,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub unavailable: i64,
+    /// `on_hand - reserved - unavailable`.
+    pub available: i64,
+    pub incoming: i64,
+    pub updated_at: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, Default, PartialEq, Eq)]
+pub struct StockTotals {
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub unavailable: i64,
+    pub available: i64,
+    pub incoming: i64,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct SkuStock {
+    pub sku: String,
+    pub variant_id: i64,
+    pub inventory_policy: String,
+    pub levels: Vec<StockLevel>,
+    pub totals: StockTotals,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct ChannelAvailability {
+    pub channel_id: i64,
+    pub sku: String,
+    /// What the channel may sell now: the sum over its locations of available less its buffer.
+    pub available: i64,
+    pub locations: Vec<LocationAvailability>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct LocationAvailability {
+    pub location_id: i64,
+    pub available: i64,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiveStock {
+    pub sku: String,
+    pub location_id: i64,
+    pub quantity: i64,
+    pub note: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustStock {
+    pub sku: String,
+    pub location_id: i64,
+    /// Units added (positive) or removed (negative) from on hand.
+    pub delta: i64,
+    /// Why: required, in words (e.g. "found in back room", "shrinkage").
+    pub note: String,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CountStock {
+    pub sku: String,
+    pub location_id: i64,
+    /// The absolute number counted; the variance from on hand is recorded.
+    pub counted: i64,
+    pub note: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DamageStock {
+    pub sku: String,
+    pub location_id: i64,
+    pub quantity: i64,
+    /// `mark` (default: units become unavailable), `release` (back to sellable) or `write_off`
+    /// (damaged units leave on hand).
+    pub action: Option<String>,
+    pub note: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct StockChange {
+    pub level: StockLevel,
+    pub ledger_entry: LedgerEntry,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct LedgerEntry {
+    pub id: i64,
+    pub sku: String,
+    pub variant_id: i64,
+    pub location_id: i64,
+    pub on_hand_delta: i64,
+    pub unavailable_delta: i64,
+    pub reason: String,
+    pub actor: String,
+    pub reference_type: Option<String>,
+    pub reference_id: Option<i64>,
+    pub note: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct Transfer {
+    pub id: i64,
+    pub from_location_id: i64,
+    pub to_location_id: i64,
+    /// `draft`, `in_transit`, `partially_received`, `received` or `cancelled`.
+    pub status: String,
+    pub note: Option<String>,
+    pub lines: Vec<TransferLine>,
+    pub created_by: String,
+    pub created_at: String,
+    pub shipped_at: Option<String>,
+    pub received_at: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct TransferLine {
+    pub sku: String,
+    pub variant_id: i64,
+    pub quantity: i64,
+    pub received_quantity: i64,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewTransfer {
+    pub from_location_id: i64,
+    pub to_location_id: i64,
+    pub lines: Vec<SkuQuantity>,
+    pub note: Option<String>,
+    /// Ship at once (the first leg) instead of leaving a draft.
+    #[serde(default)]
+    pub ship: bool,
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SkuQuantity {
+    pub sku: String,
+    pub quantity: i64,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiveTransfer {
+    /// Units received per SKU; when absent, everything still outstanding.
+    pub lines: Option<Vec<SkuQuantity>>,
+}
+
+// ----------------------------------------------------------------------------------------------
+// Customers and orders
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct Customer {
+    pub id: i64,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub phone: Option<String>,
+    pub accepts_marketing: bool,
+    pub marketing_consent_at: Option<String>,
+    pub marketing_consent_source: Option<String>,
+    pub acquisition_source: Option<String>,
+    pub tags: Vec<String>,
+    pub note: Option<String>,
+    /// Non-cancelled orders.
+    pub orders_count: i64,
+    /// Sum of totals of non-cancelled orders.
+    pub total_spent: Money,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerInput {
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    /// Marketing consent given at checkout; recorded with time and channel as source.
+    pub accepts_marketing: Option<bool>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    pub name: String,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub region: Option<String>,
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2, e.g. `FR`.
+    pub country: String,
+    pub phone: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceOrder {
+    /// The channel's code, e.g. `online`.
+    pub channel: String,
+    pub customer: CustomerInput,
+    pub shipping_address: Address,
+    /// A shipping rate code (`standard` by default).
+    pub shipping_method: Option<String>,
+    pub lines: Vec<SkuQuantity>,
+    pub note: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct Order {
+    pub id: i64,
+    pub number: i64,
+    /// The number as staff say it: `#1001`.
+    pub name: String,
+    pub channel_id: i64,
+    pub customer: OrderCustomer,
+    pub currency: String,
+    /// `open`, `closed` or `cancelled`.
+    pub status: String,
+    pub payment_status: String,
+    pub fulfillment_status: String,
+    pub subtotal: Money,
+    pub discounts: Money,
+    pub shipping: Money,
+    pub tax: Money,
+    pub total: Money,
+    pub paid: Money,
+    pub shipping_method: String,
+    pub shipping_address: Address,
+    pub note: Option<String>,
+    pub lines: Vec<OrderLine>,
+    pub sourcing: Sourcing,
+    pub placed_at: String,
+    pub updated_at: String,
+    pub cancelled_at: Option<String>,
+    pub cancel_reason: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct OrderCustomer {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct OrderLine {
+    pub id: i64,
+    pub line_no: i64,
+    pub variant_id: i64,
+    pub sku: String,
+    pub title: String,
+    pub quantity: i64,
+    pub unit_price: Money,
+    pub discount: Money,
+    pub tax: Money,
+    /// Where the units are reserved, and why (see `sourcing`).
+    pub allocations: Vec<Allocation>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct Allocation {
+    pub location_id: i64,
+    pub quantity: i64,
+    /// Units promised beyond stock (`continue` variants).
+    pub backordered: i64,
+    /// False once the reservation is released (cancelled or shipped).
+    pub live: bool,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct Sourcing {
+    pub strategy: String,
+    pub reason: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct OrderEvent {
+    pub id: i64,
+    pub kind: String,
+    pub message: String,
+    pub actor: String,
+    pub created_at: String,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CancelOrder {
+    pub reason: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RecordPayment {
+    /// `authorized`, `paid` or `voided`.
+    pub status: String,
+    /// Minor units; must equal the order total (partial captures are not supported yet).
+    pub amount: Option<i64>,
+    /// The gateway's reference.
+    pub reference: Option<String>,
+}
+
+// ----------------------------------------------------------------------------------------------
+// Staff, tokens and audit
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub active: bool,
+    pub created_at: String,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    /// At least 10 characters; absent for integration accounts that only use API tokens.
+    pub password: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    pub name: String,
+    /// The user the token acts as (admins only); yourself when absent.
+    pub user_id: Option<i64>,
+    /// Days until it expires; never when absent.
+    pub expires_in_days: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct ApiToken {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    /// `api` or `session`.
+    pub kind: String,
+    /// The first characters, to recognise it.
+    pub prefix: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct IssuedToken {
+    /// The secret: shown this once, stored only as a hash.
+    pub token: String,
+    pub details: ApiToken,
+    pub user: User,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub actor_user_id: i64,
+    pub actor: String,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    /// What changed: the new values, and the old ones where a value was replaced.
+    #[schema(value_type = Object)]
+    pub changes: serde_json::Value,
+    pub created_at: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct CheckReport {
+    pub ok: bool,
+    pub levels_checked: i64,
+    pub violations: Vec<Violation>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct Violation {
+    /// `on_hand_ledger`, `unavailable_ledger`, `reserved_reservations`, `negative_available`,
+    /// `incoming_transfers`.
+    pub rule: String,
+    pub sku: String,
+    pub location_id: i64,
+    /// What the row says.
+    pub recorded: i64,
+    /// What the rule says it should be.
+    pub expected: i64,
+    pub message: String,
+}

@@ -1,0 +1,236 @@
+//! Staff accounts and API tokens.
+//!
+//! Passwords are hashed with Argon2id; tokens are 160 random bits, shown once and stored as a
+//! SHA-256 hash (a fast hash suits a high-entropy secret, and keeps every request cheap).
+
+use crate::api::{ApiToken, IssuedToken, NewToken, NewUser, User};
+use crate::audit;
+use crate::db::{Row, Sql};
+use crate::util::{opt_rfc3339, random_hex, rfc3339, sha256_hex};
+use crate::{Actor, Ctx, DbError, Error, Result, params};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use backroom_domain::Email;
+use backroom_domain::roles::{Permission, Role};
+use backroom_domain::values::required_text;
+use serde_json::json;
+
+/// How long a sign-in session token lives.
+pub const SESSION_MICROS: i64 = 12 * 3600 * 1_000_000;
+const DAY_MICROS: i64 = 86_400 * 1_000_000;
+
+fn user_from(r: &Row) -> User {
+    User { id: r.i64(0), email: r.string(1), name: r.string(2), role: r.string(3), active: r.bool(4), created_at: rfc3339(r.i64(5)) }
+}
+
+fn token_from(r: &Row) -> ApiToken {
+    ApiToken {
+        id: r.i64(0),
+        user_id: r.i64(1),
+        name: r.string(2),
+        kind: r.string(3),
+        prefix: r.string(4),
+        created_at: rfc3339(r.i64(5)),
+        expires_at: opt_rfc3339(r.opt_i64(6)),
+        revoked_at: opt_rfc3339(r.opt_i64(7)),
+    }
+}
+
+pub fn hash_password(password: &str) -> Result<String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| DbError::Other(format!("no randomness: {e}")))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| DbError::Other(e.to_string()))?;
+    Ok(Argon2::default().hash_password(password.as_bytes(), &salt).map_err(|e| DbError::Other(e.to_string()))?.to_string())
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// Checks a new user's fields and hashes the password; done outside any transaction because
+/// Argon2 is deliberately slow.
+pub struct PreparedUser {
+    email: Email,
+    name: String,
+    role: Role,
+    password_hash: Option<String>,
+}
+
+pub fn prepare_user(u: &NewUser) -> Result<PreparedUser> {
+    let email = Email::parse(&u.email)?;
+    let name = required_text("name", &u.name, 255)?;
+    let role = Role::parse(&u.role).ok_or_else(|| Error::invalid("role", "must be admin, operations, inventory, fulfillment, support, marketing, analyst or storefront"))?;
+    let password_hash = match &u.password {
+        Some(p) if p.chars().count() < 10 => return Err(Error::invalid("password", "must be at least 10 characters")),
+        Some(p) if p.len() > 1024 => return Err(Error::invalid("password", "must be at most 1024 bytes")),
+        Some(p) => Some(hash_password(p)?),
+        None => None,
+    };
+    Ok(PreparedUser { email, name, role, password_hash })
+}
+
+pub fn create_user(tx: &mut dyn Sql, ctx: &Ctx, u: &PreparedUser) -> Result<User> {
+    ctx.actor.require(Permission::UsersAdmin)?;
+    let r = tx
+        .query_one(
+            "INSERT INTO users (email, email_key, name, role, password_hash, active, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, email, name, role, active, created_at",
+            params![u.email.as_str(), u.email.key(), u.name.as_str(), u.role.as_str(), u.password_hash.clone(), true, ctx.now],
+        )
+        .map_err(|e| match e {
+            DbError::Unique(_) => Error::Conflict { code: "already_exists", message: format!("a user with email {} already exists", u.email.as_str()), field: Some("email".into()) },
+            e => Error::Db(e),
+        })?
+        .ok_or(Error::NotFound { entity: "user" })?;
+    let user = user_from(&r);
+    audit::record(tx, ctx, "user.created", "user", user.id, json!({"email": user.email, "role": user.role}))?;
+    Ok(user)
+}
+
+pub fn list_users(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<User>> {
+    ctx.actor.require(Permission::UsersAdmin)?;
+    Ok(tx.query("SELECT id, email, name, role, active, created_at FROM users ORDER BY id", &[])?.iter().map(user_from).collect())
+}
+
+pub fn get_user(tx: &mut dyn Sql, id: i64) -> Result<User> {
+    let r = tx.query_one("SELECT id, email, name, role, active, created_at FROM users WHERE id = $1", params![id])?.ok_or(Error::NotFound { entity: "user" })?;
+    Ok(user_from(&r))
+}
+
+pub fn set_user_active(tx: &mut dyn Sql, ctx: &Ctx, id: i64, active: bool) -> Result<User> {
+    ctx.actor.require(Permission::UsersAdmin)?;
+    if id == ctx.actor.user_id && !active {
+        return Err(Error::conflict("cannot_deactivate_self", "you cannot deactivate your own account"));
+    }
+    get_user(tx, id)?;
+    tx.exec("UPDATE users SET active = $1 WHERE id = $2", params![active, id])?;
+    audit::record(tx, ctx, if active { "user.activated" } else { "user.deactivated" }, "user", id, json!({"active": active}))?;
+    get_user(tx, id)
+}
+
+fn issue(tx: &mut dyn Sql, ctx: &Ctx, user_id: i64, name: &str, kind: &str, expires_at: Option<i64>) -> Result<IssuedToken> {
+    let secret = format!("br_{}", random_hex(20));
+    let prefix: String = secret.chars().take(10).collect();
+    let r = tx
+        .query_one(
+            "INSERT INTO api_tokens (user_id, name, kind, token_hash, prefix, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, user_id, name, kind, prefix, created_at, expires_at, revoked_at",
+            params![user_id, name, kind, sha256_hex(&secret), prefix, ctx.now, expires_at],
+        )?
+        .ok_or(Error::NotFound { entity: "token" })?;
+    let details = token_from(&r);
+    let user = get_user(tx, user_id)?;
+    if kind == "api" {
+        audit::record(tx, ctx, "token.created", "api_token", details.id, json!({"user_id": user_id, "name": name, "prefix": details.prefix}))?;
+    }
+    Ok(IssuedToken { token: secret, details, user })
+}
+
+/// Creates an API token for yourself, or (admins) for another user such as a storefront account.
+pub fn create_token(tx: &mut dyn Sql, ctx: &Ctx, t: &NewToken) -> Result<IssuedToken> {
+    let name = required_text("name", &t.name, 255)?;
+    let user_id = match t.user_id {
+        Some(id) if id != ctx.actor.user_id => {
+            ctx.actor.require(Permission::UsersAdmin)?;
+            id
+        }
+        _ => ctx.actor.user_id,
+    };
+    let user = get_user(tx, user_id).map_err(|_| Error::invalid("user_id", format!("no user has id {user_id}")))?;
+    if !user.active {
+        return Err(Error::invalid("user_id", "the user is deactivated"));
+    }
+    let expires_at = match t.expires_in_days {
+        None => None,
+        Some(d) if (1..=3650).contains(&d) => Some(ctx.now + d * DAY_MICROS),
+        Some(_) => return Err(Error::invalid("expires_in_days", "must be between 1 and 3650")),
+    };
+    issue(tx, ctx, user_id, &name, "api", expires_at)
+}
+
+/// Looks up the user for a sign-in; the password is verified by [`check_password`] outside the
+/// transaction.
+pub fn password_hash_for(tx: &mut dyn Sql, email: &str) -> Result<Option<(i64, String)>> {
+    let key = email.trim().to_lowercase();
+    let r = tx.query_one("SELECT id, password_hash FROM users WHERE email_key = $1 AND active = TRUE", params![key])?;
+    Ok(r.and_then(|r| r.opt_string(1).map(|h| (r.i64(0), h))))
+}
+
+/// Verifies a password against a stored hash (constant-time inside Argon2). When there is no such
+/// user, a dummy hash is verified so that timing does not reveal which emails exist.
+pub fn check_password(password: &str, found: Option<&str>) -> bool {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    match found {
+        Some(h) => verify_password(password, h),
+        None => {
+            let dummy = DUMMY.get_or_init(|| hash_password(&random_hex(16)).unwrap_or_default());
+            let _ = verify_password(password, dummy);
+            false
+        }
+    }
+}
+
+/// Issues a session token after a successful sign-in.
+pub fn start_session(tx: &mut dyn Sql, ctx: &Ctx, user_id: i64) -> Result<IssuedToken> {
+    let t = issue(tx, ctx, user_id, "sign-in", "session", Some(ctx.now + SESSION_MICROS))?;
+    audit::record(tx, ctx, "user.signed_in", "user", user_id, json!({"token_prefix": t.details.prefix}))?;
+    Ok(t)
+}
+
+pub fn list_tokens(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<ApiToken>> {
+    let sql = "SELECT id, user_id, name, kind, prefix, created_at, expires_at, revoked_at FROM api_tokens";
+    let rows = if ctx.actor.role.allows(Permission::UsersAdmin) {
+        tx.query(&format!("{sql} WHERE kind = 'api' ORDER BY id"), &[])?
+    } else {
+        tx.query(&format!("{sql} WHERE kind = 'api' AND user_id = $1 ORDER BY id"), params![ctx.actor.user_id])?
+    };
+    Ok(rows.iter().map(token_from).collect())
+}
+
+pub fn revoke_token(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<ApiToken> {
+    let r = tx.query_one("SELECT user_id, token_hash FROM api_tokens WHERE id = $1", params![id])?.ok_or(Error::NotFound { entity: "token" })?;
+    if r.i64(0) != ctx.actor.user_id {
+        ctx.actor.require(Permission::UsersAdmin)?;
+    }
+    tx.exec("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", params![ctx.now, id])?;
+    audit::record(tx, ctx, "token.revoked", "api_token", id, json!({}))?;
+    let r = tx.query_one("SELECT id, user_id, name, kind, prefix, created_at, expires_at, revoked_at FROM api_tokens WHERE id = $1", params![id])?.ok_or(Error::NotFound { entity: "token" })?;
+    Ok(token_from(&r))
+}
+
+/// Revokes the token that signed this request (sign-out).
+pub fn revoke_by_secret(tx: &mut dyn Sql, ctx: &Ctx, secret: &str) -> Result<()> {
+    tx.exec("UPDATE api_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL", params![ctx.now, sha256_hex(secret)])?;
+    audit::record(tx, ctx, "user.signed_out", "user", ctx.actor.user_id, json!({}))?;
+    Ok(())
+}
+
+/// The actor behind a bearer token, and when the token stops being valid, if ever.
+pub fn authenticate(tx: &mut dyn Sql, secret: &str, now: i64) -> Result<(Actor, Option<i64>)> {
+    let denied = || Error::Unauthenticated("the token is unknown, expired or revoked".into());
+    if !secret.starts_with("br_") || secret.len() != 43 {
+        return Err(denied());
+    }
+    let r = tx
+        .query_one(
+            "SELECT u.id, u.name, u.role, t.expires_at FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active = TRUE",
+            params![sha256_hex(secret)],
+        )?
+        .ok_or_else(denied)?;
+    let expires = r.opt_i64(3);
+    if expires.is_some_and(|e| e <= now) {
+        return Err(denied());
+    }
+    let role = Role::parse(&r.string(2)).ok_or_else(denied)?;
+    Ok((Actor { user_id: r.i64(0), name: r.string(1), role }, expires))
+}
+
+/// Creates the first admin and an API token when the store has no users (the demo and `user
+/// create` on a fresh database use this).
+pub fn has_users(tx: &mut dyn Sql) -> Result<bool> {
+    Ok(tx.query_one("SELECT id FROM users LIMIT 1", &[])?.is_some())
+}
+
+/// Issues a token for a user by id as the system (CLI `token create`).
+pub fn issue_api_token(tx: &mut dyn Sql, ctx: &Ctx, user_id: i64, name: &str) -> Result<IssuedToken> {
+    get_user(tx, user_id)?;
+    issue(tx, ctx, user_id, name, "api", None)
+}

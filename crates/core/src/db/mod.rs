@@ -1,0 +1,222 @@
+//! Storage: one small SQL interface ([`Sql`]) with an adapter per backend, and [`Db`], the handle the
+//! rest of Backroom uses to run a unit of work in a transaction.
+//!
+//! Queries are written once, with `$1` placeholders, in the repository functions of
+//! [`crate::repo`]; the adapters differ only where the engines must: SQLite admits one writer, so
+//! its adapter funnels every write through one thread that commits concurrent units of work together
+//! (group commit, each in its own savepoint); PostgreSQL runs units of work concurrently on a pool
+//! and takes row locks (`FOR UPDATE`), retrying a unit that lost a serialization race.
+
+pub mod postgres;
+pub mod sqlite;
+
+use crate::Error;
+use std::sync::Arc;
+
+/// A value bound to or read from SQL.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Val {
+    Null,
+    Int(i64),
+    Float(f64),
+    Text(String),
+    Bool(bool),
+}
+
+impl From<i64> for Val {
+    fn from(v: i64) -> Self {
+        Val::Int(v)
+    }
+}
+impl From<i32> for Val {
+    fn from(v: i32) -> Self {
+        Val::Int(i64::from(v))
+    }
+}
+impl From<usize> for Val {
+    fn from(v: usize) -> Self {
+        Val::Int(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+impl From<f64> for Val {
+    fn from(v: f64) -> Self {
+        Val::Float(v)
+    }
+}
+impl From<bool> for Val {
+    fn from(v: bool) -> Self {
+        Val::Bool(v)
+    }
+}
+impl From<&str> for Val {
+    fn from(v: &str) -> Self {
+        Val::Text(v.to_string())
+    }
+}
+impl From<String> for Val {
+    fn from(v: String) -> Self {
+        Val::Text(v)
+    }
+}
+impl From<&String> for Val {
+    fn from(v: &String) -> Self {
+        Val::Text(v.clone())
+    }
+}
+impl<T: Into<Val>> From<Option<T>> for Val {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Val::Null, Into::into)
+    }
+}
+
+/// Builds a parameter slice: `params![a, b]` is `&[Val::from(a), Val::from(b)]`.
+#[macro_export]
+macro_rules! params {
+    ($($v:expr),* $(,)?) => { &[$($crate::db::Val::from($v)),*][..] };
+}
+
+/// One result row.
+#[derive(Clone, Debug)]
+pub struct Row(pub Vec<Val>);
+
+impl Row {
+    pub fn i64(&self, i: usize) -> i64 {
+        match self.0.get(i) {
+            Some(Val::Int(v)) => *v,
+            Some(Val::Bool(b)) => i64::from(*b),
+            Some(Val::Float(f)) => *f as i64,
+            _ => 0,
+        }
+    }
+    pub fn opt_i64(&self, i: usize) -> Option<i64> {
+        match self.0.get(i) {
+            Some(Val::Null) | None => None,
+            _ => Some(self.i64(i)),
+        }
+    }
+    pub fn f64(&self, i: usize) -> Option<f64> {
+        match self.0.get(i) {
+            Some(Val::Float(f)) => Some(*f),
+            Some(Val::Int(v)) => Some(*v as f64),
+            _ => None,
+        }
+    }
+    pub fn bool(&self, i: usize) -> bool {
+        match self.0.get(i) {
+            Some(Val::Bool(b)) => *b,
+            Some(Val::Int(v)) => *v != 0,
+            _ => false,
+        }
+    }
+    pub fn string(&self, i: usize) -> String {
+        self.opt_string(i).unwrap_or_default()
+    }
+    pub fn opt_string(&self, i: usize) -> Option<String> {
+        match self.0.get(i) {
+            Some(Val::Text(s)) => Some(s.clone()),
+            Some(Val::Int(v)) => Some(v.to_string()),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A storage failure, classified so callers can act on it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DbError {
+    /// A unique constraint refused a row; the constraint or column is named.
+    #[error("unique constraint violated: {0}")]
+    Unique(String),
+    /// A concurrent transaction won; the unit of work may be retried.
+    #[error("transaction conflict, retry: {0}")]
+    Retry(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+/// An open transaction on one connection. Every repository function takes one.
+pub trait Sql {
+    fn dialect(&self) -> Dialect;
+    /// Runs a statement; returns the number of rows changed.
+    fn exec(&mut self, sql: &str, params: &[Val]) -> Result<u64, DbError>;
+    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, DbError>;
+
+    fn query_one(&mut self, sql: &str, params: &[Val]) -> Result<Option<Row>, DbError> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+    /// ` FOR UPDATE` on PostgreSQL, nothing on SQLite (whose single writer already excludes others).
+    fn for_update(&self) -> &'static str {
+        match self.dialect() {
+            Dialect::Postgres => " FOR UPDATE",
+            Dialect::Sqlite => "",
+        }
+    }
+}
+
+/// A unit of work run in one transaction: it either commits whole or leaves nothing behind.
+pub type Work<T> = Box<dyn FnMut(&mut dyn Sql) -> Result<T, Error> + Send>;
+
+/// The database, chosen once from its URL.
+#[derive(Clone)]
+pub enum Db {
+    Sqlite(Arc<sqlite::SqliteDb>),
+    Postgres(Arc<postgres::PgDb>),
+}
+
+impl Db {
+    /// Opens `url`: `sqlite://path` (or a bare path), `sqlite::memory:`-free; or `postgres://...`.
+    /// Creates a SQLite file if missing and applies pending migrations on both.
+    pub async fn open(url: &str) -> Result<Db, Error> {
+        let url = url.to_string();
+        let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pg = tokio::task::spawn_blocking(move || postgres::PgDb::open(&url, 24))
+                .await
+                .map_err(|e| Error::Db(DbError::Other(e.to_string())))??;
+            Db::Postgres(Arc::new(pg))
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(&url).to_string();
+            let lite = tokio::task::spawn_blocking(move || sqlite::SqliteDb::open(&path))
+                .await
+                .map_err(|e| Error::Db(DbError::Other(e.to_string())))??;
+            Db::Sqlite(Arc::new(lite))
+        };
+        Ok(db)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Db::Sqlite(_) => Dialect::Sqlite,
+            Db::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Runs `work` in a write transaction. On SQLite it joins the writer's next group commit; the
+    /// result is returned only after the commit is durable.
+    pub async fn write<T: Send + 'static>(&self, work: impl FnMut(&mut dyn Sql) -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
+        match self {
+            Db::Sqlite(d) => d.write(Box::new(work)).await,
+            Db::Postgres(d) => d.clone().run(Box::new(work), false).await,
+        }
+    }
+
+    /// Runs `work` in a read-only transaction (one consistent snapshot).
+    pub async fn read<T: Send + 'static>(&self, work: impl FnMut(&mut dyn Sql) -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
+        match self {
+            Db::Sqlite(d) => d.clone().read(Box::new(work)).await,
+            Db::Postgres(d) => d.clone().run(Box::new(work), true).await,
+        }
+    }
+}
+
+/// Splits a schema script into statements at `;` line ends (our scripts hold no procedural code).
+pub(crate) fn statements(script: &str) -> impl Iterator<Item = String> + '_ {
+    script
+        .split(";\n")
+        .map(|s| s.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n"))
+        .filter(|s| !s.trim().is_empty())
+}

@@ -1,0 +1,217 @@
+//! The PostgreSQL adapter: a pool of connections; each unit of work runs in its own transaction on
+//! a blocking thread. Row locks (`FOR UPDATE`, always taken in one global order) keep concurrent
+//! units from losing updates; a unit that hits a deadlock, a serialization failure or a racing
+//! insert on a unique key is rolled back and run again from the start.
+
+use super::{DbError, Dialect, Row, Sql, Val, Work};
+use crate::Error;
+use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use postgres::{Client, NoTls, Statement};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+const MAX_ATTEMPTS: usize = 20;
+
+pub struct PgDb {
+    config: postgres::Config,
+    idle: Mutex<Vec<PgConn>>,
+    slots: tokio::sync::Semaphore,
+}
+
+pub struct PgConn {
+    client: Client,
+    cache: HashMap<String, Statement>,
+}
+
+impl ToSql for Val {
+    fn to_sql(&self, ty: &Type, out: &mut postgres::types::private::BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Val::Null => Ok(IsNull::Yes),
+            Val::Int(v) => match *ty {
+                Type::INT4 => i32::try_from(*v)?.to_sql(ty, out),
+                Type::INT2 => i16::try_from(*v)?.to_sql(ty, out),
+                Type::FLOAT8 => (*v as f64).to_sql(ty, out),
+                Type::BOOL => (*v != 0).to_sql(ty, out),
+                Type::TEXT | Type::VARCHAR => v.to_string().to_sql(ty, out),
+                _ => v.to_sql(ty, out),
+            },
+            Val::Float(v) => v.to_sql(ty, out),
+            Val::Text(v) => v.as_str().to_sql(ty, out),
+            Val::Bool(v) => match *ty {
+                Type::INT8 => i64::from(*v).to_sql(ty, out),
+                Type::INT4 => i32::from(*v).to_sql(ty, out),
+                _ => v.to_sql(ty, out),
+            },
+        }
+    }
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+    to_sql_checked!();
+}
+
+fn map_err(e: postgres::Error) -> DbError {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        return match code {
+            "23505" => DbError::Unique(format!("{} ({})", db.message(), db.constraint().unwrap_or(""))),
+            "40001" | "40P01" => DbError::Retry(db.message().to_string()),
+            _ => DbError::Other(format!("{}: {}", code, db.message())),
+        };
+    }
+    DbError::Other(e.to_string())
+}
+
+fn read_row(r: &postgres::Row) -> Result<Row, DbError> {
+    let mut vals = Vec::with_capacity(r.len());
+    for (i, c) in r.columns().iter().enumerate() {
+        let v = match *c.type_() {
+            Type::INT8 => r.try_get::<_, Option<i64>>(i).map(|v| v.map_or(Val::Null, Val::Int)),
+            Type::INT4 => r.try_get::<_, Option<i32>>(i).map(|v| v.map_or(Val::Null, |x| Val::Int(i64::from(x)))),
+            Type::INT2 => r.try_get::<_, Option<i16>>(i).map(|v| v.map_or(Val::Null, |x| Val::Int(i64::from(x)))),
+            Type::BOOL => r.try_get::<_, Option<bool>>(i).map(|v| v.map_or(Val::Null, Val::Bool)),
+            Type::FLOAT8 => r.try_get::<_, Option<f64>>(i).map(|v| v.map_or(Val::Null, Val::Float)),
+            Type::FLOAT4 => r.try_get::<_, Option<f32>>(i).map(|v| v.map_or(Val::Null, |x| Val::Float(f64::from(x)))),
+            _ => r.try_get::<_, Option<String>>(i).map(|v| v.map_or(Val::Null, Val::Text)),
+        }
+        .map_err(map_err)?;
+        vals.push(v);
+    }
+    Ok(Row(vals))
+}
+
+impl PgConn {
+    fn stmt(&mut self, sql: &str) -> Result<Statement, DbError> {
+        if let Some(s) = self.cache.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql).map_err(map_err)?;
+        self.cache.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+}
+
+impl Sql for PgConn {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+    fn exec(&mut self, sql: &str, params: &[Val]) -> Result<u64, DbError> {
+        let st = self.stmt(sql)?;
+        let p: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        self.client.execute(&st, &p).map_err(map_err)
+    }
+    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, DbError> {
+        let st = self.stmt(sql)?;
+        let p: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let rows = self.client.query(&st, &p).map_err(map_err)?;
+        rows.iter().map(read_row).collect()
+    }
+}
+
+impl PgDb {
+    /// Connects (blocking), applies migrations, and keeps up to `size` connections.
+    pub fn open(url: &str, size: usize) -> Result<PgDb, Error> {
+        let config: postgres::Config = url.parse().map_err(|e: postgres::Error| DbError::Other(format!("bad DATABASE_URL: {e}")))?;
+        let db = PgDb { config, idle: Mutex::new(Vec::new()), slots: tokio::sync::Semaphore::new(size) };
+        let mut c = db.connect()?;
+        c.client.batch_execute("BEGIN").map_err(map_err)?;
+        // One migrator at a time, even when several processes start together.
+        c.client.batch_execute("SELECT pg_advisory_xact_lock(7262011)").map_err(map_err)?;
+        match crate::migrate::apply(&mut c, Dialect::Postgres) {
+            Ok(()) => c.client.batch_execute("COMMIT").map_err(map_err)?,
+            Err(e) => {
+                let _ = c.client.batch_execute("ROLLBACK");
+                return Err(e);
+            }
+        }
+        db.put(c);
+        Ok(db)
+    }
+
+    fn connect(&self) -> Result<PgConn, DbError> {
+        let client = self.config.connect(NoTls).map_err(|e| DbError::Other(format!("cannot reach PostgreSQL: {e}")))?;
+        Ok(PgConn { client, cache: HashMap::new() })
+    }
+
+    fn take(&self) -> Result<PgConn, DbError> {
+        let c = self.idle.lock().map_err(|_| DbError::Other("pool poisoned".into()))?.pop();
+        match c {
+            Some(c) if !c.client.is_closed() => Ok(c),
+            _ => self.connect(),
+        }
+    }
+
+    fn put(&self, c: PgConn) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(c);
+        }
+    }
+
+    pub(super) async fn run<T: Send + 'static>(self: Arc<Self>, mut work: Work<T>, read_only: bool) -> Result<T, Error> {
+        let _permit = self.slots.acquire().await.map_err(|e| Error::Db(DbError::Other(e.to_string())))?;
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = me.take()?;
+            let begin = if read_only { "BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ" } else { "BEGIN" };
+            let mut attempt = 0;
+            let result = loop {
+                attempt += 1;
+                if let Err(e) = conn.client.batch_execute(begin) {
+                    break Err(Error::Db(map_err(e)));
+                }
+                let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut conn))) {
+                    Ok(r) => r,
+                    Err(_) => Err(Error::Db(DbError::Other("a unit of work panicked; it was rolled back".into()))),
+                };
+                match r {
+                    Ok(v) => match conn.client.batch_execute("COMMIT") {
+                        Ok(()) => break Ok(v),
+                        Err(e) => {
+                            let e = map_err(e);
+                            let _ = conn.client.batch_execute("ROLLBACK");
+                            if matches!(e, DbError::Retry(_)) && attempt < MAX_ATTEMPTS {
+                                continue;
+                            }
+                            break Err(Error::Db(e));
+                        }
+                    },
+                    Err(e) => {
+                        let _ = conn.client.batch_execute("ROLLBACK");
+                        if e.is_retryable() && attempt < MAX_ATTEMPTS {
+                            std::thread::sleep(std::time::Duration::from_millis(attempt as u64));
+                            continue;
+                        }
+                        break Err(e);
+                    }
+                }
+            };
+            if !conn.client.is_closed() {
+                me.put(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| Error::Db(DbError::Other(e.to_string())))?
+    }
+}
+
+/// Creates an empty schema `name` and returns `url` with its search path set to it, so a test or a
+/// benchmark gets a fresh database of its own on a shared server.
+pub fn fresh_schema_url(url: &str, name: &str) -> Result<String, Error> {
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err(Error::invalid("schema", "must be lower-case letters, digits and _"));
+    }
+    let mut c = Client::connect(url, NoTls).map_err(|e| DbError::Other(format!("cannot reach PostgreSQL: {e}")))?;
+    c.batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}")).map_err(map_err)?;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Ok(format!("{url}{sep}options=-csearch_path%3D{name}"))
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        // A blocking client closes its connection by blocking on its own runtime, which panics
+        // inside an async context; close the idle connections on a plain thread instead.
+        let idle = self.idle.get_mut().map(std::mem::take).unwrap_or_default();
+        let _ = std::thread::spawn(move || drop(idle)).join();
+    }
+}

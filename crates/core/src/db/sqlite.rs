@@ -1,0 +1,242 @@
+//! The embedded SQLite adapter.
+//!
+//! SQLite admits one writer at a time, so one thread owns the write connection. Units of work queue
+//! up on a channel; the writer takes everything queued (up to a batch limit), runs each unit inside
+//! its own savepoint in one transaction (a unit that fails rolls back alone), commits once, and only
+//! then answers every caller. With `synchronous=FULL` in WAL mode the commit is on disk before any
+//! caller hears of it, so an acknowledged write survives a power cut, while one fsync covers the
+//! whole batch. Readers use their own connections and see committed snapshots.
+
+use super::{DbError, Dialect, Row, Sql, Val, Work};
+use crate::Error;
+use rusqlite::{Connection, OpenFlags, types::ValueRef};
+use std::sync::{Arc, Mutex, mpsc};
+
+const MAX_BATCH: usize = 512;
+const READERS: usize = 4;
+
+type Done = Box<dyn FnOnce(Option<&DbError>) + Send>;
+type Job = Box<dyn FnOnce(&mut dyn Sql) -> (bool, Done) + Send>;
+
+pub struct SqliteDb {
+    jobs: mpsc::Sender<Job>,
+    readers: Mutex<Vec<Connection>>,
+    reader_slots: tokio::sync::Semaphore,
+    path: String,
+}
+
+struct LiteSql<'c> {
+    conn: &'c Connection,
+}
+
+/// Rewrites `$1` placeholders into SQLite's numbered `?1`.
+fn translate(sql: &str) -> std::borrow::Cow<'_, str> {
+    if sql.contains('$') { std::borrow::Cow::Owned(sql.replace('$', "?")) } else { std::borrow::Cow::Borrowed(sql) }
+}
+
+fn map_err(e: rusqlite::Error) -> DbError {
+    let msg = e.to_string();
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY {
+            return DbError::Unique(msg);
+        }
+        if f.code == rusqlite::ErrorCode::DatabaseBusy || f.code == rusqlite::ErrorCode::DatabaseLocked {
+            return DbError::Retry(msg);
+        }
+    }
+    DbError::Other(msg)
+}
+
+fn bind(stmt: &mut rusqlite::CachedStatement<'_>, params: &[Val]) -> Result<(), DbError> {
+    for (i, v) in params.iter().enumerate() {
+        let idx = i + 1;
+        let r = match v {
+            Val::Null => stmt.raw_bind_parameter(idx, rusqlite::types::Null),
+            Val::Int(x) => stmt.raw_bind_parameter(idx, x),
+            Val::Float(x) => stmt.raw_bind_parameter(idx, x),
+            Val::Text(x) => stmt.raw_bind_parameter(idx, x.as_str()),
+            Val::Bool(x) => stmt.raw_bind_parameter(idx, i64::from(*x)),
+        };
+        r.map_err(map_err)?;
+    }
+    Ok(())
+}
+
+impl Sql for LiteSql<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn exec(&mut self, sql: &str, params: &[Val]) -> Result<u64, DbError> {
+        let mut stmt = self.conn.prepare_cached(&translate(sql)).map_err(map_err)?;
+        bind(&mut stmt, params)?;
+        let n = stmt.raw_execute().map_err(map_err)?;
+        Ok(n as u64)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, DbError> {
+        let mut stmt = self.conn.prepare_cached(&translate(sql)).map_err(map_err)?;
+        bind(&mut stmt, params)?;
+        let n = stmt.column_count();
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(map_err)? {
+            let mut vals = Vec::with_capacity(n);
+            for i in 0..n {
+                vals.push(match r.get_ref(i).map_err(map_err)? {
+                    ValueRef::Null => Val::Null,
+                    ValueRef::Integer(x) => Val::Int(x),
+                    ValueRef::Real(x) => Val::Float(x),
+                    ValueRef::Text(t) => Val::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => Val::Text(String::from_utf8_lossy(b).into_owned()),
+                });
+            }
+            out.push(Row(vals));
+        }
+        Ok(out)
+    }
+}
+
+fn open_conn(path: &str, read_only: bool) -> Result<Connection, DbError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(map_err)?;
+    // WAL lets readers proceed while the writer commits; FULL makes every commit durable.
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;").map_err(map_err)?;
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(conn)
+}
+
+impl SqliteDb {
+    pub fn open(path: &str) -> Result<SqliteDb, Error> {
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| DbError::Other(format!("cannot create {}: {e}", dir.display())))?;
+            }
+        }
+        let writer = open_conn(path, false)?;
+        crate::migrate::apply(&mut LiteSql { conn: &writer }, Dialect::Sqlite)?;
+        let mut readers = Vec::new();
+        for _ in 0..READERS {
+            let c = open_conn(path, true)?;
+            c.execute_batch("PRAGMA query_only=ON;").map_err(map_err)?;
+            readers.push(c);
+        }
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(writer, rx))
+            .map_err(|e| DbError::Other(e.to_string()))?;
+        Ok(SqliteDb { jobs: tx, readers: Mutex::new(readers), reader_slots: tokio::sync::Semaphore::new(READERS), path: path.to_string() })
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub(super) async fn write<T: Send + 'static>(&self, mut work: Work<T>) -> Result<T, Error> {
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, Error>>();
+        let job: Job = Box::new(move |sql: &mut dyn Sql| {
+            let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(sql))) {
+                Ok(r) => r,
+                Err(_) => Err(Error::Db(DbError::Other("a unit of work panicked; it was rolled back".into()))),
+            };
+            let ok = result.is_ok();
+            let done: Done = Box::new(move |commit_err: Option<&DbError>| {
+                let out = match commit_err {
+                    Some(e) if ok => Err(Error::Db(e.clone())),
+                    _ => result,
+                };
+                let _ = tx.send(out);
+            });
+            (ok, done)
+        });
+        self.jobs.send(job).map_err(|_| Error::Db(DbError::Other("the SQLite writer has stopped".into())))?;
+        rx.await.map_err(|_| Error::Db(DbError::Other("the SQLite writer dropped a unit of work".into())))?
+    }
+
+    pub(super) async fn read<T: Send + 'static>(self: Arc<Self>, mut work: Work<T>) -> Result<T, Error> {
+        let _permit = self.reader_slots.acquire().await.map_err(|e| Error::Db(DbError::Other(e.to_string())))?;
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = me.readers.lock().map_err(|_| DbError::Other("reader pool poisoned".into()))?.pop();
+            let conn = match conn {
+                Some(c) => c,
+                None => open_conn(&me.path, true)?,
+            };
+            let result = (|| {
+                conn.execute_batch("BEGIN").map_err(map_err)?;
+                let r = work(&mut LiteSql { conn: &conn });
+                let _ = conn.execute_batch("COMMIT");
+                r
+            })();
+            if let Ok(mut pool) = me.readers.lock() {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| Error::Db(DbError::Other(e.to_string())))?
+    }
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut done: Vec<Done> = Vec::with_capacity(MAX_BATCH);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut sql = LiteSql { conn: &conn };
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err) {
+            for job in batch.drain(..) {
+                // Run nothing; report the failure to every caller.
+                let (_, d) = job(&mut FailSql);
+                d(Some(&e));
+            }
+            continue;
+        }
+        for job in batch.drain(..) {
+            let sp = conn.execute_batch("SAVEPOINT unit");
+            let (ok, d) = job(&mut sql);
+            if sp.is_ok() {
+                if ok {
+                    let _ = conn.execute_batch("RELEASE unit");
+                } else {
+                    let _ = conn.execute_batch("ROLLBACK TO unit; RELEASE unit");
+                }
+            }
+            done.push(d);
+        }
+        let commit = conn.execute_batch("COMMIT").map_err(map_err);
+        if commit.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        let err = commit.err();
+        for d in done.drain(..) {
+            d(err.as_ref());
+        }
+    }
+}
+
+/// Used only to report a failed batch start: every statement fails.
+struct FailSql;
+impl Sql for FailSql {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+    fn exec(&mut self, _: &str, _: &[Val]) -> Result<u64, DbError> {
+        Err(DbError::Other("the write transaction could not start".into()))
+    }
+    fn query(&mut self, _: &str, _: &[Val]) -> Result<Vec<Row>, DbError> {
+        Err(DbError::Other("the write transaction could not start".into()))
+    }
+}

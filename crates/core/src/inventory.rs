@@ -1,0 +1,539 @@
+//! Inventory: levels per (SKU, location), the append-only ledger, reservations, and transfers.
+//!
+//! Architecture invariant: `on_hand` and `unavailable` change only in [`apply`], which writes the
+//! ledger row in the same statement group; `reserved` changes only in [`reserve`] and [`release`],
+//! which write the reservation row. `backroom check` verifies both sums at any moment.
+
+use crate::api::{self, LedgerEntry, Page, SkuStock, StockChange, StockLevel, StockTotals, Transfer, TransferLine};
+use crate::audit::{self, page};
+use crate::catalog::{get_channel, get_location, variant_by_sku};
+use crate::db::{Row, Sql};
+use crate::util::{Filter, decode_cursor, encode_cursor, opt_rfc3339, page_limit, rfc3339};
+use crate::{Ctx, Error, Result, params};
+use backroom_domain::Quantity;
+use backroom_domain::order::{InventoryPolicy, LedgerReason, TransferStatus};
+use backroom_domain::roles::Permission;
+use backroom_domain::values::optional_text;
+use serde_json::json;
+
+/// Where a ledger row points: an order, a transfer, a count...
+pub struct Reference<'a> {
+    pub kind: &'a str,
+    pub id: Option<i64>,
+}
+
+/// Makes sure a level row exists for (variant, location), so it can be locked and updated.
+pub fn ensure_level(tx: &mut dyn Sql, variant_id: i64, location_id: i64, now: i64) -> Result<()> {
+    tx.exec(
+        "INSERT INTO inventory_levels (variant_id, location_id, on_hand, reserved, unavailable, incoming, updated_at) VALUES ($1, $2, 0, 0, 0, 0, $3) ON CONFLICT (variant_id, location_id) DO NOTHING",
+        params![variant_id, location_id, now],
+    )?;
+    Ok(())
+}
+
+/// (on_hand, reserved, unavailable, incoming), locked for the rest of the transaction.
+pub fn lock_level(tx: &mut dyn Sql, variant_id: i64, location_id: i64) -> Result<(i64, i64, i64, i64)> {
+    let sql = format!("SELECT on_hand, reserved, unavailable, incoming FROM inventory_levels WHERE variant_id = $1 AND location_id = $2{}", tx.for_update());
+    let r = tx.query_one(&sql, params![variant_id, location_id])?.ok_or(Error::NotFound { entity: "inventory level" })?;
+    Ok((r.i64(0), r.i64(1), r.i64(2), r.i64(3)))
+}
+
+/// The one way `on_hand` and `unavailable` change: updates the level and appends the ledger row.
+#[allow(clippy::too_many_arguments)]
+pub fn apply(tx: &mut dyn Sql, ctx: &Ctx, variant_id: i64, location_id: i64, on_hand_delta: i64, unavailable_delta: i64, reason: LedgerReason, reference: Reference<'_>, note: Option<&str>) -> Result<i64> {
+    tx.exec(
+        "UPDATE inventory_levels SET on_hand = on_hand + $1, unavailable = unavailable + $2, updated_at = $3 WHERE variant_id = $4 AND location_id = $5",
+        params![on_hand_delta, unavailable_delta, ctx.now, variant_id, location_id],
+    )?;
+    let r = tx.query_one(
+        "INSERT INTO inventory_ledger (variant_id, location_id, on_hand_delta, unavailable_delta, reason, actor, reference_type, reference_id, note, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+        params![variant_id, location_id, on_hand_delta, unavailable_delta, reason.as_str(), ctx.actor.name.as_str(), reference.kind, reference.id, note, ctx.now],
+    )?;
+    Ok(r.map(|r| r.i64(0)).unwrap_or(0))
+}
+
+/// Reserves units at a location for an order line: the reservation row and the level move together.
+#[allow(clippy::too_many_arguments)]
+pub fn reserve(tx: &mut dyn Sql, now: i64, variant_id: i64, location_id: i64, order_id: i64, line_id: i64, quantity: i64, backordered: i64) -> Result<()> {
+    tx.exec(
+        "INSERT INTO reservations (variant_id, location_id, order_id, order_line_id, quantity, backordered, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        params![variant_id, location_id, order_id, line_id, quantity, backordered, now],
+    )?;
+    tx.exec(
+        "UPDATE inventory_levels SET reserved = reserved + $1, updated_at = $2 WHERE variant_id = $3 AND location_id = $4",
+        params![quantity, now, variant_id, location_id],
+    )?;
+    Ok(())
+}
+
+/// Releases every live reservation of an order; returns how many units were released.
+pub fn release_order(tx: &mut dyn Sql, now: i64, order_id: i64, reason: &str) -> Result<i64> {
+    let live = tx.query(
+        "SELECT id, variant_id, location_id, quantity FROM reservations WHERE order_id = $1 AND released_at IS NULL ORDER BY variant_id, location_id, id",
+        params![order_id],
+    )?;
+    let mut total = 0;
+    for r in &live {
+        lock_level(tx, r.i64(1), r.i64(2))?;
+        release(tx, now, r.i64(0), r.i64(1), r.i64(2), r.i64(3), reason)?;
+        total += r.i64(3);
+    }
+    Ok(total)
+}
+
+fn release(tx: &mut dyn Sql, now: i64, reservation_id: i64, variant_id: i64, location_id: i64, quantity: i64, reason: &str) -> Result<()> {
+    tx.exec("UPDATE reservations SET released_at = $1, release_reason = $2 WHERE id = $3", params![now, reason, reservation_id])?;
+    tx.exec(
+        "UPDATE inventory_levels SET reserved = reserved - $1, updated_at = $2 WHERE variant_id = $3 AND location_id = $4",
+        params![quantity, now, variant_id, location_id],
+    )?;
+    Ok(())
+}
+
+const LEVEL_SELECT: &str = "SELECT v.sku, l.variant_id, l.location_id, loc.code, l.on_hand, l.reserved, l.unavailable, l.incoming, l.updated_at FROM inventory_levels l JOIN variants v ON v.id = l.variant_id JOIN locations loc ON loc.id = l.location_id";
+
+fn level_from(r: &Row) -> StockLevel {
+    let (on_hand, reserved, unavailable) = (r.i64(4), r.i64(5), r.i64(6));
+    StockLevel {
+        sku: r.string(0),
+        variant_id: r.i64(1),
+        location_id: r.i64(2),
+        location_code: r.string(3),
+        on_hand,
+        reserved,
+        unavailable,
+        available: on_hand - reserved - unavailable,
+        incoming: r.i64(7),
+        updated_at: rfc3339(r.i64(8)),
+    }
+}
+
+pub fn get_level(tx: &mut dyn Sql, variant_id: i64, location_id: i64) -> Result<StockLevel> {
+    let r = tx
+        .query_one(&format!("{LEVEL_SELECT} WHERE l.variant_id = $1 AND l.location_id = $2"), params![variant_id, location_id])?
+        .ok_or(Error::NotFound { entity: "inventory level" })?;
+    Ok(level_from(&r))
+}
+
+pub fn sku_stock(tx: &mut dyn Sql, sku: &str) -> Result<SkuStock> {
+    let (variant_id, sku, policy) = variant_by_sku(tx, "sku", sku).map_err(|e| match e {
+        Error::Invalid(_) => Error::NotFound { entity: "SKU" },
+        e => e,
+    })?;
+    let rows = tx.query(&format!("{LEVEL_SELECT} WHERE l.variant_id = $1 ORDER BY loc.priority, l.location_id"), params![variant_id])?;
+    let levels: Vec<StockLevel> = rows.iter().map(level_from).collect();
+    let mut t = StockTotals::default();
+    for l in &levels {
+        t.on_hand += l.on_hand;
+        t.reserved += l.reserved;
+        t.unavailable += l.unavailable;
+        t.available += l.available;
+        t.incoming += l.incoming;
+    }
+    Ok(SkuStock { sku: sku.to_string(), variant_id, inventory_policy: policy.as_str().into(), levels, totals: t })
+}
+
+#[derive(Default, Clone, Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LevelQuery {
+    pub location_id: Option<i64>,
+    /// Part of a SKU.
+    pub sku: Option<String>,
+    /// Only levels with available at or below zero.
+    pub out_of_stock: Option<bool>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+pub fn list_levels(tx: &mut dyn Sql, q: &LevelQuery) -> Result<Page<StockLevel>> {
+    let limit = page_limit(q.limit)?;
+    let mut f = Filter::default();
+    if let Some(l) = q.location_id {
+        f.add("l.location_id = ?", vec![l.into()]);
+    }
+    if let Some(s) = &q.sku {
+        f.add("lower(v.sku) LIKE ?", vec![format!("%{}%", s.to_lowercase()).into()]);
+    }
+    if q.out_of_stock == Some(true) {
+        f.add("l.on_hand - l.reserved - l.unavailable <= 0", vec![]);
+    }
+    if let Some(c) = &q.cursor {
+        let (v, loc) = decode_cursor(c)?;
+        let var: i64 = v.parse().map_err(|_| Error::invalid("cursor", "is not a cursor this list gave out"))?;
+        f.add("(l.variant_id > ? OR (l.variant_id = ? AND l.location_id > ?))", vec![var.into(), var.into(), loc.into()]);
+    }
+    let lim = f.push((limit + 1).into());
+    let rows = tx.query(&format!("{LEVEL_SELECT}{} ORDER BY l.variant_id, l.location_id LIMIT {lim}", f.where_sql()), &f.params)?;
+    let mut items: Vec<StockLevel> = rows.iter().map(level_from).collect();
+    Ok(page(&mut items, limit, |l| encode_cursor(&l.variant_id.to_string(), l.location_id)))
+}
+
+/// What a channel may sell of a SKU: per location, available less the channel's safety buffer.
+pub fn channel_availability(tx: &mut dyn Sql, channel_id: i64, sku: &str) -> Result<api::ChannelAvailability> {
+    let ch = get_channel(tx, channel_id)?;
+    let (variant_id, sku, _) = variant_by_sku(tx, "sku", sku)?;
+    let buffer = tx
+        .query_one("SELECT quantity FROM channel_buffers WHERE channel_id = $1 AND variant_id = $2", params![channel_id, variant_id])?
+        .map_or(0, |r| r.i64(0));
+    let mut locations = Vec::new();
+    for loc in ch.location_ids {
+        let r = tx.query_one(
+            "SELECT l.on_hand - l.reserved - l.unavailable FROM inventory_levels l JOIN locations loc ON loc.id = l.location_id WHERE l.variant_id = $1 AND l.location_id = $2 AND loc.active = TRUE",
+            params![variant_id, loc],
+        )?;
+        let avail = r.map_or(0, |r| r.i64(0));
+        locations.push(api::LocationAvailability { location_id: loc, available: (avail - buffer).max(0) });
+    }
+    Ok(api::ChannelAvailability { channel_id, sku: sku.to_string(), available: locations.iter().map(|l| l.available).sum(), locations })
+}
+
+fn stock_target(tx: &mut dyn Sql, ctx: &Ctx, sku: &str, location_id: i64) -> Result<(i64, String, InventoryPolicy)> {
+    ctx.actor.require(Permission::InventoryWrite)?;
+    let (variant_id, sku, policy) = variant_by_sku(tx, "sku", sku)?;
+    let loc = get_location(tx, location_id).map_err(|_| Error::invalid("location_id", format!("no location has id {location_id}")))?;
+    if !loc.active {
+        return Err(Error::Conflict { code: "location_inactive", message: format!("{} is inactive", loc.name), field: Some("location_id".into()) });
+    }
+    ensure_level(tx, variant_id, location_id, ctx.now)?;
+    Ok((variant_id, sku.to_string(), policy))
+}
+
+fn change_result(tx: &mut dyn Sql, variant_id: i64, location_id: i64, ledger_id: i64) -> Result<StockChange> {
+    let level = get_level(tx, variant_id, location_id)?;
+    let r = tx
+        .query_one(&format!("{LEDGER_SELECT} WHERE e.id = $1"), params![ledger_id])?
+        .ok_or(Error::NotFound { entity: "ledger entry" })?;
+    Ok(StockChange { level, ledger_entry: ledger_from(&r) })
+}
+
+fn note_of(n: Option<&str>) -> Result<Option<String>> {
+    Ok(optional_text("note", n, 1000)?)
+}
+
+pub fn receive(tx: &mut dyn Sql, ctx: &Ctx, r: &api::ReceiveStock) -> Result<StockChange> {
+    let q = Quantity::parse(r.quantity)?;
+    let (variant_id, sku, _) = stock_target(tx, ctx, &r.sku, r.location_id)?;
+    lock_level(tx, variant_id, r.location_id)?;
+    let note = note_of(r.note.as_deref())?;
+    let id = apply(tx, ctx, variant_id, r.location_id, q.get(), 0, LedgerReason::Receipt, Reference { kind: "receipt", id: None }, note.as_deref())?;
+    audit::record(tx, ctx, "inventory.received", "inventory_level", format!("{sku}@{}", r.location_id), json!({"quantity": q.get(), "note": note}))?;
+    change_result(tx, variant_id, r.location_id, id)
+}
+
+pub fn adjust(tx: &mut dyn Sql, ctx: &Ctx, a: &api::AdjustStock) -> Result<StockChange> {
+    if a.delta == 0 || a.delta.abs() > Quantity::MAX {
+        return Err(Error::invalid("delta", "must be a non-zero number of units, at most 1000000 either way"));
+    }
+    let note = backroom_domain::values::required_text("note", &a.note, 1000)?;
+    let (variant_id, sku, _) = stock_target(tx, ctx, &a.sku, a.location_id)?;
+    let (on_hand, reserved, unavailable, _) = lock_level(tx, variant_id, a.location_id)?;
+    if on_hand + a.delta < 0 {
+        return Err(Error::Conflict { code: "negative_on_hand", message: format!("{sku} has {on_hand} on hand; cannot remove {}", -a.delta), field: Some("delta".into()) });
+    }
+    if on_hand + a.delta < reserved + unavailable && a.delta < 0 {
+        return Err(Error::Conflict {
+            code: "stock_committed",
+            message: format!("{sku} has {reserved} reserved and {unavailable} unavailable of {on_hand} on hand; removing {} would oversell. Release or ship first, or count instead.", -a.delta),
+            field: Some("delta".into()),
+        });
+    }
+    let id = apply(tx, ctx, variant_id, a.location_id, a.delta, 0, LedgerReason::Adjustment, Reference { kind: "adjustment", id: None }, Some(&note))?;
+    audit::record(tx, ctx, "inventory.adjusted", "inventory_level", format!("{sku}@{}", a.location_id), json!({"delta": a.delta, "note": note}))?;
+    change_result(tx, variant_id, a.location_id, id)
+}
+
+/// Sets on hand to what was counted; the variance is the ledger row. A count is the truth of the
+/// shelf, so it may leave a `deny` SKU with reservations it cannot cover: those orders need
+/// re-sourcing, and `backroom check` reports the level until they are.
+pub fn count(tx: &mut dyn Sql, ctx: &Ctx, c: &api::CountStock) -> Result<StockChange> {
+    if !(0..=1_000_000_000).contains(&c.counted) {
+        return Err(Error::invalid("counted", "must be between 0 and 1000000000"));
+    }
+    let (variant_id, sku, _) = stock_target(tx, ctx, &c.sku, c.location_id)?;
+    let (on_hand, _, unavailable, _) = lock_level(tx, variant_id, c.location_id)?;
+    if c.counted < unavailable {
+        return Err(Error::Conflict {
+            code: "count_below_unavailable",
+            message: format!("{unavailable} units of {sku} are marked unavailable; write them off before counting fewer"),
+            field: Some("counted".into()),
+        });
+    }
+    let note = note_of(c.note.as_deref())?;
+    let variance = c.counted - on_hand;
+    let id = apply(tx, ctx, variant_id, c.location_id, variance, 0, LedgerReason::Count, Reference { kind: "count", id: None }, note.as_deref())?;
+    audit::record(tx, ctx, "inventory.counted", "inventory_level", format!("{sku}@{}", c.location_id), json!({"counted": c.counted, "previous": on_hand, "variance": variance}))?;
+    change_result(tx, variant_id, c.location_id, id)
+}
+
+pub fn damage(tx: &mut dyn Sql, ctx: &Ctx, d: &api::DamageStock) -> Result<StockChange> {
+    let q = Quantity::parse(d.quantity)?.get();
+    let (variant_id, sku, _) = stock_target(tx, ctx, &d.sku, d.location_id)?;
+    let (on_hand, reserved, unavailable, _) = lock_level(tx, variant_id, d.location_id)?;
+    let note = note_of(d.note.as_deref())?;
+    let action = d.action.as_deref().unwrap_or("mark");
+    let (oh, un, reason) = match action {
+        "mark" => {
+            let avail = on_hand - reserved - unavailable;
+            if q > avail {
+                return Err(Error::Conflict { code: "insufficient_stock", message: format!("only {avail} units of {sku} are available to mark damaged"), field: Some("quantity".into()) });
+            }
+            (0, q, LedgerReason::Damage)
+        }
+        "release" | "write_off" => {
+            if q > unavailable {
+                return Err(Error::Conflict { code: "insufficient_unavailable", message: format!("only {unavailable} units of {sku} are unavailable"), field: Some("quantity".into()) });
+            }
+            if action == "release" { (0, -q, LedgerReason::DamageRelease) } else { (-q, -q, LedgerReason::WriteOff) }
+        }
+        _ => return Err(Error::invalid("action", "must be mark, release or write_off")),
+    };
+    let id = apply(tx, ctx, variant_id, d.location_id, oh, un, reason, Reference { kind: "damage", id: None }, note.as_deref())?;
+    audit::record(tx, ctx, &format!("inventory.damage_{action}"), "inventory_level", format!("{sku}@{}", d.location_id), json!({"quantity": q, "note": note}))?;
+    change_result(tx, variant_id, d.location_id, id)
+}
+
+const LEDGER_SELECT: &str = "SELECT e.id, v.sku, e.variant_id, e.location_id, e.on_hand_delta, e.unavailable_delta, e.reason, e.actor, e.reference_type, e.reference_id, e.note, e.created_at FROM inventory_ledger e JOIN variants v ON v.id = e.variant_id";
+
+fn ledger_from(r: &Row) -> LedgerEntry {
+    LedgerEntry {
+        id: r.i64(0),
+        sku: r.string(1),
+        variant_id: r.i64(2),
+        location_id: r.i64(3),
+        on_hand_delta: r.i64(4),
+        unavailable_delta: r.i64(5),
+        reason: r.string(6),
+        actor: r.string(7),
+        reference_type: r.opt_string(8),
+        reference_id: r.opt_i64(9),
+        note: r.opt_string(10),
+        created_at: rfc3339(r.i64(11)),
+    }
+}
+
+#[derive(Default, Clone, Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerQuery {
+    pub sku: String,
+    pub location_id: Option<i64>,
+    pub reason: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// The ledger of a SKU (at one location or all), newest first.
+pub fn ledger(tx: &mut dyn Sql, q: &LedgerQuery) -> Result<Page<LedgerEntry>> {
+    let limit = page_limit(q.limit)?;
+    let (variant_id, _, _) = variant_by_sku(tx, "sku", &q.sku)?;
+    let mut f = Filter::default();
+    f.add("e.variant_id = ?", vec![variant_id.into()]);
+    if let Some(l) = q.location_id {
+        f.add("e.location_id = ?", vec![l.into()]);
+    }
+    if let Some(r) = &q.reason {
+        let r = LedgerReason::parse(r).ok_or_else(|| Error::invalid("reason", "is not a ledger reason"))?;
+        f.add("e.reason = ?", vec![r.as_str().into()]);
+    }
+    if let Some(c) = &q.cursor {
+        let (_, id) = decode_cursor(c)?;
+        f.add("e.id < ?", vec![id.into()]);
+    }
+    let lim = f.push((limit + 1).into());
+    let rows = tx.query(&format!("{LEDGER_SELECT}{} ORDER BY e.id DESC LIMIT {lim}", f.where_sql()), &f.params)?;
+    let mut items: Vec<LedgerEntry> = rows.iter().map(ledger_from).collect();
+    Ok(page(&mut items, limit, |e| encode_cursor("", e.id)))
+}
+
+// ----------------------------------------------------------------------------------------------
+// Transfers: two legs, so stock in transit is visible (as `incoming` at the destination) and never
+// counted twice (it has left the origin's on hand).
+
+pub fn get_transfer(tx: &mut dyn Sql, id: i64) -> Result<Transfer> {
+    let r = tx
+        .query_one(
+            "SELECT id, from_location_id, to_location_id, status, note, created_by, created_at, shipped_at, received_at FROM transfers WHERE id = $1",
+            params![id],
+        )?
+        .ok_or(Error::NotFound { entity: "transfer" })?;
+    let lines = tx.query("SELECT sku, variant_id, quantity, received_quantity FROM transfer_lines WHERE transfer_id = $1 ORDER BY id", params![id])?;
+    Ok(Transfer {
+        id: r.i64(0),
+        from_location_id: r.i64(1),
+        to_location_id: r.i64(2),
+        status: r.string(3),
+        note: r.opt_string(4),
+        created_by: r.string(5),
+        created_at: rfc3339(r.i64(6)),
+        shipped_at: opt_rfc3339(r.opt_i64(7)),
+        received_at: opt_rfc3339(r.opt_i64(8)),
+        lines: lines.iter().map(|l| TransferLine { sku: l.string(0), variant_id: l.i64(1), quantity: l.i64(2), received_quantity: l.i64(3) }).collect(),
+    })
+}
+
+#[derive(Default, Clone, Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TransferQuery {
+    pub status: Option<String>,
+    pub location_id: Option<i64>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+pub fn list_transfers(tx: &mut dyn Sql, q: &TransferQuery) -> Result<Page<Transfer>> {
+    let limit = page_limit(q.limit)?;
+    let mut f = Filter::default();
+    if let Some(s) = &q.status {
+        let s = TransferStatus::parse(s).ok_or_else(|| Error::invalid("status", "is not a transfer status"))?;
+        f.add("status = ?", vec![s.as_str().into()]);
+    }
+    if let Some(l) = q.location_id {
+        f.add("(from_location_id = ? OR to_location_id = ?)", vec![l.into(), l.into()]);
+    }
+    if let Some(c) = &q.cursor {
+        let (_, id) = decode_cursor(c)?;
+        f.add("id < ?", vec![id.into()]);
+    }
+    let lim = f.push((limit + 1).into());
+    let ids: Vec<i64> = tx.query(&format!("SELECT id FROM transfers{} ORDER BY id DESC LIMIT {lim}", f.where_sql()), &f.params)?.iter().map(|r| r.i64(0)).collect();
+    let mut items = ids.into_iter().map(|id| get_transfer(tx, id)).collect::<Result<Vec<_>>>()?;
+    Ok(page(&mut items, limit, |t| encode_cursor("", t.id)))
+}
+
+pub fn create_transfer(tx: &mut dyn Sql, ctx: &Ctx, t: &api::NewTransfer) -> Result<Transfer> {
+    ctx.actor.require(Permission::InventoryWrite)?;
+    if t.from_location_id == t.to_location_id {
+        return Err(Error::invalid("to_location_id", "must differ from from_location_id"));
+    }
+    for (field, id) in [("from_location_id", t.from_location_id), ("to_location_id", t.to_location_id)] {
+        let loc = get_location(tx, id).map_err(|_| Error::invalid(field, format!("no location has id {id}")))?;
+        if !loc.active {
+            return Err(Error::invalid(field, format!("{} is inactive", loc.name)));
+        }
+    }
+    if t.lines.is_empty() || t.lines.len() > 500 {
+        return Err(Error::invalid("lines", "a transfer needs 1 to 500 lines"));
+    }
+    let mut lines: Vec<(i64, String, i64)> = Vec::new();
+    for (i, l) in t.lines.iter().enumerate() {
+        let (variant_id, sku, _) = variant_by_sku(tx, &format!("lines[{i}].sku"), &l.sku)?;
+        let q = Quantity::parse(l.quantity).map_err(|e| e.under(&format!("lines[{i}]")))?;
+        if lines.iter().any(|(v, _, _)| *v == variant_id) {
+            return Err(Error::invalid(format!("lines[{i}].sku"), format!("{sku} appears twice")));
+        }
+        lines.push((variant_id, sku.to_string(), q.get()));
+    }
+    let note = note_of(t.note.as_deref())?;
+    let row = tx.query_one(
+        "INSERT INTO transfers (from_location_id, to_location_id, status, note, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+        params![t.from_location_id, t.to_location_id, TransferStatus::Draft.as_str(), note, ctx.actor.name.as_str(), ctx.now],
+    )?;
+    let id = row.map(|r| r.i64(0)).unwrap_or(0);
+    for (variant_id, sku, q) in &lines {
+        tx.exec("INSERT INTO transfer_lines (transfer_id, variant_id, sku, quantity, received_quantity) VALUES ($1, $2, $3, $4, 0)", params![id, *variant_id, sku.as_str(), *q])?;
+    }
+    audit::record(tx, ctx, "transfer.created", "transfer", id, json!({"from": t.from_location_id, "to": t.to_location_id, "lines": t.lines}))?;
+    if t.ship { ship_transfer(tx, ctx, id) } else { get_transfer(tx, id) }
+}
+
+fn lock_transfer(tx: &mut dyn Sql, id: i64) -> Result<TransferStatus> {
+    let sql = format!("SELECT status FROM transfers WHERE id = $1{}", tx.for_update());
+    let r = tx.query_one(&sql, params![id])?.ok_or(Error::NotFound { entity: "transfer" })?;
+    Ok(TransferStatus::parse(&r.string(0)).unwrap_or(TransferStatus::Draft))
+}
+
+/// The first leg: units leave the origin (ledger `transfer_out`) and show as incoming at the
+/// destination. Only available units can leave: reserved units stay promised.
+pub fn ship_transfer(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<Transfer> {
+    ctx.actor.require(Permission::InventoryWrite)?;
+    let status = lock_transfer(tx, id)?;
+    if status != TransferStatus::Draft {
+        return Err(Error::conflict("transfer_not_draft", format!("the transfer is {}; only a draft can be shipped", status.as_str())));
+    }
+    let t = get_transfer(tx, id)?;
+    let mut lines = t.lines.clone();
+    lines.sort_by_key(|l| l.variant_id);
+    for (i, l) in lines.iter().enumerate() {
+        // Lock in a global order (variant, then location) so concurrent writers cannot deadlock.
+        let (a, b) = if t.from_location_id < t.to_location_id { (t.from_location_id, t.to_location_id) } else { (t.to_location_id, t.from_location_id) };
+        ensure_level(tx, l.variant_id, a, ctx.now)?;
+        ensure_level(tx, l.variant_id, b, ctx.now)?;
+        lock_level(tx, l.variant_id, a)?;
+        lock_level(tx, l.variant_id, b)?;
+        let (on_hand, reserved, unavailable, _) = lock_level(tx, l.variant_id, t.from_location_id)?;
+        let avail = on_hand - reserved - unavailable;
+        if avail < l.quantity {
+            return Err(Error::InsufficientStock { field: format!("lines[{i}].quantity"), sku: l.sku.clone(), requested: l.quantity, available: avail.max(0) });
+        }
+        apply(tx, ctx, l.variant_id, t.from_location_id, -l.quantity, 0, LedgerReason::TransferOut, Reference { kind: "transfer", id: Some(id) }, None)?;
+        tx.exec("UPDATE inventory_levels SET incoming = incoming + $1, updated_at = $2 WHERE variant_id = $3 AND location_id = $4", params![l.quantity, ctx.now, l.variant_id, t.to_location_id])?;
+    }
+    tx.exec("UPDATE transfers SET status = $1, shipped_at = $2, updated_at = $2 WHERE id = $3", params![TransferStatus::InTransit.as_str(), ctx.now, id])?;
+    audit::record(tx, ctx, "transfer.shipped", "transfer", id, json!({"status": {"from": "draft", "to": "in_transit"}}))?;
+    get_transfer(tx, id)
+}
+
+/// The second leg: units arrive (ledger `transfer_in`) and stop being incoming.
+pub fn receive_transfer(tx: &mut dyn Sql, ctx: &Ctx, id: i64, r: &api::ReceiveTransfer) -> Result<Transfer> {
+    ctx.actor.require(Permission::InventoryWrite)?;
+    let status = lock_transfer(tx, id)?;
+    if !matches!(status, TransferStatus::InTransit | TransferStatus::PartiallyReceived) {
+        return Err(Error::conflict("transfer_not_in_transit", format!("the transfer is {}; only shipped transfers can be received", status.as_str())));
+    }
+    let t = get_transfer(tx, id)?;
+    let mut receipts: Vec<(usize, i64)> = Vec::new();
+    match &r.lines {
+        None => {
+            for (k, l) in t.lines.iter().enumerate() {
+                if l.quantity > l.received_quantity {
+                    receipts.push((k, l.quantity - l.received_quantity));
+                }
+            }
+        }
+        Some(lines) => {
+            for (i, x) in lines.iter().enumerate() {
+                let k = t.lines.iter().position(|l| l.sku == x.sku).ok_or_else(|| Error::invalid(format!("lines[{i}].sku"), format!("{} is not on this transfer", x.sku)))?;
+                let q = Quantity::parse(x.quantity).map_err(|e| e.under(&format!("lines[{i}]")))?.get();
+                let outstanding = t.lines[k].quantity - t.lines[k].received_quantity;
+                if q > outstanding {
+                    return Err(Error::invalid(format!("lines[{i}].quantity"), format!("only {outstanding} units of {} are outstanding", x.sku)));
+                }
+                if receipts.iter().any(|(j, _)| *j == k) {
+                    return Err(Error::invalid(format!("lines[{i}].sku"), "listed twice"));
+                }
+                receipts.push((k, q));
+            }
+        }
+    }
+    if receipts.is_empty() {
+        return Err(Error::invalid("lines", "nothing to receive"));
+    }
+    receipts.sort_by_key(|(k, _)| t.lines[*k].variant_id);
+    for (k, q) in &receipts {
+        let l = &t.lines[*k];
+        lock_level(tx, l.variant_id, t.to_location_id)?;
+        apply(tx, ctx, l.variant_id, t.to_location_id, *q, 0, LedgerReason::TransferIn, Reference { kind: "transfer", id: Some(id) }, None)?;
+        tx.exec("UPDATE inventory_levels SET incoming = incoming - $1 WHERE variant_id = $2 AND location_id = $3", params![*q, l.variant_id, t.to_location_id])?;
+        tx.exec("UPDATE transfer_lines SET received_quantity = received_quantity + $1 WHERE transfer_id = $2 AND variant_id = $3", params![*q, id, l.variant_id])?;
+    }
+    let after = get_transfer(tx, id)?;
+    let done = after.lines.iter().all(|l| l.received_quantity == l.quantity);
+    let new_status = if done { TransferStatus::Received } else { TransferStatus::PartiallyReceived };
+    tx.exec(
+        "UPDATE transfers SET status = $1, received_at = $2, updated_at = $3 WHERE id = $4",
+        params![new_status.as_str(), if done { Some(ctx.now) } else { None }, ctx.now, id],
+    )?;
+    audit::record(tx, ctx, "transfer.received", "transfer", id, json!({"received": receipts.iter().map(|(k, q)| json!({"sku": t.lines[*k].sku, "quantity": q})).collect::<Vec<_>>(), "status": new_status.as_str()}))?;
+    get_transfer(tx, id)
+}
+
+pub fn cancel_transfer(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<Transfer> {
+    ctx.actor.require(Permission::InventoryWrite)?;
+    let status = lock_transfer(tx, id)?;
+    if status != TransferStatus::Draft {
+        return Err(Error::conflict("transfer_not_draft", format!("the transfer is {}; only a draft can be cancelled (receive shipped units instead)", status.as_str())));
+    }
+    tx.exec("UPDATE transfers SET status = $1, updated_at = $2 WHERE id = $3", params![TransferStatus::Cancelled.as_str(), ctx.now, id])?;
+    audit::record(tx, ctx, "transfer.cancelled", "transfer", id, json!({"status": {"from": "draft", "to": "cancelled"}}))?;
+    get_transfer(tx, id)
+}
+

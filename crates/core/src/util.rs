@@ -1,0 +1,120 @@
+//! Small helpers shared by the services: time, random tokens, hashing, JSON columns.
+
+use sha2::{Digest, Sha256};
+
+/// The wall clock in microseconds since the Unix epoch (UTC). Only entry points call this; services
+/// take the time from their [`crate::Ctx`].
+pub fn now_micros() -> i64 {
+    jiff::Timestamp::now().as_microsecond()
+}
+
+/// RFC 3339 in UTC, e.g. `2026-11-23T10:15:00.123456Z`.
+pub fn rfc3339(micros: i64) -> String {
+    jiff::Timestamp::from_microsecond(micros).map(|t| t.to_string()).unwrap_or_default()
+}
+
+pub fn opt_rfc3339(micros: Option<i64>) -> Option<String> {
+    micros.map(rfc3339)
+}
+
+/// Parses an RFC 3339 timestamp (or a plain date, taken as midnight UTC) into microseconds.
+pub fn parse_time(field: &str, s: &str) -> Result<i64, crate::Error> {
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Ok(t.as_microsecond());
+    }
+    if let Ok(d) = s.parse::<jiff::civil::Date>() {
+        if let Ok(z) = d.to_zoned(jiff::tz::TimeZone::UTC) {
+            return Ok(z.timestamp().as_microsecond());
+        }
+    }
+    Err(crate::Error::invalid(field, "must be a time like 2026-11-23T10:00:00Z or a date like 2026-11-23"))
+}
+
+/// `n` bytes from the operating system's secure random source, hex-encoded.
+pub fn random_hex(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    // The OS source does not fail on the systems we support; a zero buffer would only weaken tokens
+    // and is refused below.
+    let _ = getrandom::fill(&mut buf);
+    hex(&buf)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const D: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(D[(b >> 4) as usize] as char);
+        s.push(D[(b & 15) as usize] as char);
+    }
+    s
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    hex(&Sha256::digest(s.as_bytes()))
+}
+
+pub fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+pub fn from_json<T: serde::de::DeserializeOwned + Default>(s: &str) -> T {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+/// An opaque keyset cursor: the sort value and id of the last item of a page.
+pub fn encode_cursor(sort_value: &str, id: i64) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{sort_value}\u{1f}{id}"))
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<(String, i64), crate::Error> {
+    use base64::Engine;
+    let bad = || crate::Error::invalid("cursor", "is not a cursor this list gave out");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let s = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (v, id) = s.rsplit_once('\u{1f}').ok_or_else(bad)?;
+    Ok((v.to_string(), id.parse().map_err(|_| bad())?))
+}
+
+/// A page size: 50 by default, 1 to 250.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, crate::Error> {
+    match limit {
+        None => Ok(50),
+        Some(n) if (1..=250).contains(&n) => Ok(n),
+        Some(_) => Err(crate::Error::invalid("limit", "must be between 1 and 250")),
+    }
+}
+
+/// Builds a WHERE clause with numbered placeholders as conditions are added.
+#[derive(Default)]
+pub struct Filter {
+    pub clauses: Vec<String>,
+    pub params: Vec<crate::Val>,
+}
+
+impl Filter {
+    /// Adds a condition; each `?` in `clause` becomes the next `$n`.
+    pub fn add(&mut self, clause: &str, vals: Vec<crate::Val>) {
+        let mut out = String::new();
+        let mut it = vals.into_iter();
+        for c in clause.chars() {
+            if c == '?' {
+                if let Some(v) = it.next() {
+                    self.params.push(v);
+                    out.push_str(&format!("${}", self.params.len()));
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        self.clauses.push(out);
+    }
+    pub fn where_sql(&self) -> String {
+        if self.clauses.is_empty() { String::new() } else { format!(" WHERE {}", self.clauses.join(" AND ")) }
+    }
+    /// The next placeholder number, for a LIMIT appended after the conditions.
+    pub fn push(&mut self, v: crate::Val) -> String {
+        self.params.push(v);
+        format!("${}", self.params.len())
+    }
+}

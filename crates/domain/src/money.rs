@@ -1,0 +1,195 @@
+//! Money: an integer count of minor units plus an ISO 4217 currency. Never a float.
+//!
+//! Rounding happens once, at a named step, half-to-even; [`allocate`] splits a whole into parts that
+//! always sum back to it, the rounding difference going to the last part.
+
+use crate::Invalid;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// An ISO 4217 alphabetic code: three upper-case ASCII letters.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let b = s.as_bytes();
+        if b.len() == 3 && b.iter().all(|c| c.is_ascii_uppercase()) {
+            Ok(Currency([b[0], b[1], b[2]]))
+        } else {
+            Err(Invalid::new("currency", "must be a three-letter ISO 4217 code in capitals, like USD"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // The constructor only admits ASCII upper-case letters.
+        std::str::from_utf8(&self.0).unwrap_or("XXX")
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Currency::parse(&s).map_err(|e| serde::de::Error::custom(e.message))
+    }
+}
+
+/// An amount of money in minor units (cents) of one currency.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Money {
+    pub amount: i64,
+    pub currency: Currency,
+}
+
+impl Money {
+    pub fn new(amount: i64, currency: Currency) -> Self {
+        Money { amount, currency }
+    }
+
+    /// Adds two amounts of the same currency; `None` on overflow or currency mismatch.
+    pub fn checked_add(self, other: Money) -> Option<Money> {
+        if self.currency != other.currency {
+            return None;
+        }
+        Some(Money::new(self.amount.checked_add(other.amount)?, self.currency))
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.amount < 0 { "-" } else { "" };
+        let a = self.amount.unsigned_abs();
+        write!(f, "{sign}{}.{:02} {}", a / 100, a % 100, self.currency)
+    }
+}
+
+/// `num / den` rounded half-to-even. `den` must be positive.
+pub fn div_round_half_even(num: i128, den: i128) -> i128 {
+    debug_assert!(den > 0);
+    let q = num.div_euclid(den);
+    let r = num.rem_euclid(den);
+    let twice = 2 * r;
+    if twice > den || (twice == den && q % 2 != 0) {
+        q + 1
+    } else {
+        q
+    }
+}
+
+/// `amount * basis_points / 10_000`, rounded half-to-even.
+pub fn apply_basis_points(amount: i64, basis_points: u32) -> i64 {
+    let v = div_round_half_even(i128::from(amount) * i128::from(basis_points), 10_000);
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Splits `total` across parts in proportion to `weights` (all non-negative).
+///
+/// Each part but the last is rounded half-to-even; the last takes the rounding difference, so the
+/// parts always sum to `total`. With all weights zero the whole goes to the last part.
+pub fn allocate(total: i64, weights: &[i64]) -> Vec<i64> {
+    let n = weights.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let sum: i128 = weights.iter().map(|w| i128::from(*w)).sum();
+    let mut parts = vec![0i64; n];
+    if sum <= 0 {
+        parts[n - 1] = total;
+        return parts;
+    }
+    let mut given: i64 = 0;
+    for i in 0..n - 1 {
+        let p = div_round_half_even(i128::from(total) * i128::from(weights[i]), sum);
+        let p = i64::try_from(p).unwrap_or(0);
+        parts[i] = p;
+        given += p;
+    }
+    parts[n - 1] = total - given;
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn half_even() {
+        assert_eq!(div_round_half_even(5, 2), 2);
+        assert_eq!(div_round_half_even(7, 2), 4);
+        assert_eq!(div_round_half_even(-5, 2), -2);
+        assert_eq!(div_round_half_even(-7, 2), -4);
+        assert_eq!(div_round_half_even(10, 3), 3);
+        assert_eq!(div_round_half_even(11, 3), 4);
+        assert_eq!(apply_basis_points(1250, 2000), 250);
+        assert_eq!(apply_basis_points(25, 2000), 5);
+        assert_eq!(apply_basis_points(125, 2000), 25);
+        assert_eq!(apply_basis_points(5, 1000), 0); // 0.5 -> 0 (even)
+        assert_eq!(apply_basis_points(15, 1000), 2); // 1.5 -> 2 (even)
+    }
+
+    #[test]
+    fn currency_parse() {
+        assert!(Currency::parse("EUR").is_ok());
+        assert!(Currency::parse("eur").is_err());
+        assert!(Currency::parse("EURO").is_err());
+        assert_eq!(Money::new(-1234, Currency::parse("GBP").unwrap()).to_string(), "-12.34 GBP");
+    }
+
+    #[test]
+    fn allocate_examples() {
+        assert_eq!(allocate(100, &[1, 1, 1]), vec![33, 33, 34]);
+        assert_eq!(allocate(10, &[0, 0]), vec![0, 10]);
+        assert_eq!(allocate(7, &[]), Vec::<i64>::new());
+    }
+
+    proptest! {
+        #[test]
+        fn allocation_sums_to_whole(total in -10_000_000i64..10_000_000, weights in proptest::collection::vec(0i64..1_000_000, 1..20)) {
+            let parts = allocate(total, &weights);
+            prop_assert_eq!(parts.len(), weights.len());
+            prop_assert_eq!(parts.iter().sum::<i64>(), total);
+            // Every part but the last is within one unit of its exact share.
+            let sum: i128 = weights.iter().map(|w| *w as i128).sum();
+            if sum > 0 {
+                for i in 0..parts.len() - 1 {
+                    let exact = total as f64 * weights[i] as f64 / sum as f64;
+                    prop_assert!((parts[i] as f64 - exact).abs() <= 0.5 + 1e-9);
+                }
+            }
+        }
+
+        #[test]
+        fn half_even_is_nearest(num in -1_000_000_000i128..1_000_000_000, den in 1i128..100_000) {
+            let q = div_round_half_even(num, den);
+            // |num - q*den| <= den/2
+            prop_assert!(2 * (num - q * den).abs() <= den);
+        }
+
+        #[test]
+        fn money_addition_is_exact(a in -1_000_000_000_000i64..1_000_000_000_000, b in -1_000_000_000_000i64..1_000_000_000_000) {
+            let c = Currency::parse("USD").unwrap();
+            let s = Money::new(a, c).checked_add(Money::new(b, c)).unwrap();
+            prop_assert_eq!(s.amount, a + b);
+            prop_assert!(Money::new(a, c).checked_add(Money::new(b, Currency::parse("EUR").unwrap())).is_none());
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Staff roles and what each may do. The matrix lives here, once; the HTTP layer only asks.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The operations manager: everything, including users and the audit log.
+    Admin,
+    /// Runs the store day to day: everything but users and the audit log.
+    Operations,
+    /// Inventory planner: stock, transfers, counts.
+    Inventory,
+    /// Warehouse and boutique staff: pick, pack, ship.
+    Fulfillment,
+    /// Customer service: orders, customers, cancellations and payments, no stock changes.
+    Support,
+    /// Marketing: reads catalog, orders and customers.
+    Marketing,
+    /// Read-only access to everything but users and the audit log.
+    Analyst,
+    /// A storefront or channel integration: reads catalog and availability, places orders.
+    Storefront,
+}
+
+pub const ALL_ROLES: [Role; 8] = [
+    Role::Admin,
+    Role::Operations,
+    Role::Inventory,
+    Role::Fulfillment,
+    Role::Support,
+    Role::Marketing,
+    Role::Analyst,
+    Role::Storefront,
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Permission {
+    CatalogRead,
+    CatalogWrite,
+    InventoryRead,
+    InventoryWrite,
+    OrdersRead,
+    OrdersPlace,
+    OrdersManage,
+    CustomersRead,
+    SettingsWrite,
+    UsersAdmin,
+    AuditRead,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operations => "operations",
+            Role::Inventory => "inventory",
+            Role::Fulfillment => "fulfillment",
+            Role::Support => "support",
+            Role::Marketing => "marketing",
+            Role::Analyst => "analyst",
+            Role::Storefront => "storefront",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        ALL_ROLES.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Whether this role may do what `p` names.
+    pub fn allows(self, p: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Role::Admin => true,
+            Role::Operations => !matches!(p, UsersAdmin | AuditRead),
+            Role::Inventory => matches!(p, CatalogRead | CatalogWrite | InventoryRead | InventoryWrite | OrdersRead),
+            Role::Fulfillment => matches!(p, CatalogRead | InventoryRead | OrdersRead | CustomersRead),
+            Role::Support => matches!(p, CatalogRead | InventoryRead | OrdersRead | OrdersPlace | OrdersManage | CustomersRead),
+            Role::Marketing => matches!(p, CatalogRead | CatalogWrite | InventoryRead | OrdersRead | CustomersRead),
+            Role::Analyst => matches!(p, CatalogRead | InventoryRead | OrdersRead | CustomersRead),
+            Role::Storefront => matches!(p, CatalogRead | InventoryRead | OrdersPlace),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matrix() {
+        assert!(Role::Admin.allows(Permission::UsersAdmin));
+        assert!(!Role::Analyst.allows(Permission::CatalogWrite));
+        assert!(!Role::Analyst.allows(Permission::OrdersManage));
+        assert!(!Role::Support.allows(Permission::InventoryWrite));
+        assert!(Role::Inventory.allows(Permission::InventoryWrite));
+        assert!(!Role::Storefront.allows(Permission::CustomersRead));
+        assert!(!Role::Operations.allows(Permission::AuditRead));
+        for r in ALL_ROLES {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+    }
+}

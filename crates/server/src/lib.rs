@@ -1,0 +1,4 @@
+//! The Backroom server library: the HTTP layer over `backroom-core`, exposed as a library so that
+//! integration tests drive the real router.
+
+pub mod http;
