@@ -6,7 +6,14 @@ use crate::db::Sql;
 use crate::util::{Filter, decode_cursor, encode_cursor, page_limit, rfc3339};
 use crate::{Ctx, Result, Val, params};
 
-pub fn record(tx: &mut dyn Sql, ctx: &Ctx, action: &str, entity_type: &str, entity_id: impl ToString, changes: serde_json::Value) -> Result<()> {
+pub fn record(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    action: &str,
+    entity_type: &str,
+    entity_id: impl ToString,
+    changes: serde_json::Value,
+) -> Result<()> {
     tx.exec(
         "INSERT INTO audit_log (actor_user_id, actor, action, entity_type, entity_id, changes, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         params![ctx.actor.user_id, ctx.actor.name.as_str(), action, entity_type, entity_id.to_string(), changes.to_string(), ctx.now],
@@ -15,6 +22,7 @@ pub fn record(tx: &mut dyn Sql, ctx: &Ctx, action: &str, entity_type: &str, enti
 }
 
 #[derive(Default, Clone, Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     pub entity_type: Option<String>,
@@ -71,5 +79,8 @@ pub fn page<T: Clone>(items: &mut Vec<T>, limit: i64, cursor: impl Fn(&T) -> Str
     let more = items.len() as i64 > limit;
     items.truncate(limit as usize);
     let next_cursor = if more { items.last().map(cursor) } else { None };
-    Page { items: std::mem::take(items), next_cursor }
+    Page {
+        items: std::mem::take(items),
+        next_cursor,
+    }
 }

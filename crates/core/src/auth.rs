@@ -8,8 +8,8 @@ use crate::audit;
 use crate::db::{Row, Sql};
 use crate::util::{opt_rfc3339, random_hex, rfc3339, sha256_hex};
 use crate::{Actor, Ctx, DbError, Error, Result, params};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use backroom_domain::Email;
 use backroom_domain::roles::{Permission, Role};
 use backroom_domain::values::required_text;
@@ -20,7 +20,14 @@ pub const SESSION_MICROS: i64 = 12 * 3600 * 1_000_000;
 const DAY_MICROS: i64 = 86_400 * 1_000_000;
 
 fn user_from(r: &Row) -> User {
-    User { id: r.i64(0), email: r.string(1), name: r.string(2), role: r.string(3), active: r.bool(4), created_at: rfc3339(r.i64(5)) }
+    User {
+        id: r.i64(0),
+        email: r.string(1),
+        name: r.string(2),
+        role: r.string(3),
+        active: r.bool(4),
+        created_at: rfc3339(r.i64(5)),
+    }
 }
 
 fn token_from(r: &Row) -> ApiToken {
@@ -40,11 +47,18 @@ pub fn hash_password(password: &str) -> Result<String> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| DbError::Other(format!("no randomness: {e}")))?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| DbError::Other(e.to_string()))?;
-    Ok(Argon2::default().hash_password(password.as_bytes(), &salt).map_err(|e| DbError::Other(e.to_string()))?.to_string())
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| DbError::Other(e.to_string()))?
+        .to_string())
 }
 
 fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 /// Checks a new user's fields and hashes the password; done outside any transaction because
@@ -61,12 +75,21 @@ pub fn prepare_user(u: &NewUser) -> Result<PreparedUser> {
     let name = required_text("name", &u.name, 255)?;
     let role = Role::parse(&u.role).ok_or_else(|| Error::invalid("role", "must be admin, operations, inventory, fulfillment, support, marketing, analyst or storefront"))?;
     let password_hash = match &u.password {
-        Some(p) if p.chars().count() < 10 => return Err(Error::invalid("password", "must be at least 10 characters")),
-        Some(p) if p.len() > 1024 => return Err(Error::invalid("password", "must be at most 1024 bytes")),
+        Some(p) if p.chars().count() < 10 => {
+            return Err(Error::invalid("password", "must be at least 10 characters"));
+        }
+        Some(p) if p.len() > 1024 => {
+            return Err(Error::invalid("password", "must be at most 1024 bytes"));
+        }
         Some(p) => Some(hash_password(p)?),
         None => None,
     };
-    Ok(PreparedUser { email, name, role, password_hash })
+    Ok(PreparedUser {
+        email,
+        name,
+        role,
+        password_hash,
+    })
 }
 
 pub fn create_user(tx: &mut dyn Sql, ctx: &Ctx, u: &PreparedUser) -> Result<User> {
@@ -82,32 +105,75 @@ pub fn create_user(tx: &mut dyn Sql, ctx: &Ctx, u: &PreparedUser) -> Result<User
         })?
         .ok_or(Error::NotFound { entity: "user" })?;
     let user = user_from(&r);
-    audit::record(tx, ctx, "user.created", "user", user.id, json!({"email": user.email, "role": user.role}))?;
+    audit::record(
+        tx,
+        ctx,
+        "user.created",
+        "user",
+        user.id,
+        json!({"email": user.email, "role": user.role}),
+    )?;
     Ok(user)
 }
 
 pub fn list_users(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<User>> {
     ctx.actor.require(Permission::UsersAdmin)?;
-    Ok(tx.query("SELECT id, email, name, role, active, created_at FROM users ORDER BY id", &[])?.iter().map(user_from).collect())
+    Ok(tx
+        .query(
+            "SELECT id, email, name, role, active, created_at FROM users ORDER BY id",
+            &[],
+        )?
+        .iter()
+        .map(user_from)
+        .collect())
 }
 
 pub fn get_user(tx: &mut dyn Sql, id: i64) -> Result<User> {
-    let r = tx.query_one("SELECT id, email, name, role, active, created_at FROM users WHERE id = $1", params![id])?.ok_or(Error::NotFound { entity: "user" })?;
+    let r = tx
+        .query_one(
+            "SELECT id, email, name, role, active, created_at FROM users WHERE id = $1",
+            params![id],
+        )?
+        .ok_or(Error::NotFound { entity: "user" })?;
     Ok(user_from(&r))
 }
 
 pub fn set_user_active(tx: &mut dyn Sql, ctx: &Ctx, id: i64, active: bool) -> Result<User> {
     ctx.actor.require(Permission::UsersAdmin)?;
     if id == ctx.actor.user_id && !active {
-        return Err(Error::conflict("cannot_deactivate_self", "you cannot deactivate your own account"));
+        return Err(Error::conflict(
+            "cannot_deactivate_self",
+            "you cannot deactivate your own account",
+        ));
     }
     get_user(tx, id)?;
-    tx.exec("UPDATE users SET active = $1 WHERE id = $2", params![active, id])?;
-    audit::record(tx, ctx, if active { "user.activated" } else { "user.deactivated" }, "user", id, json!({"active": active}))?;
+    tx.exec(
+        "UPDATE users SET active = $1 WHERE id = $2",
+        params![active, id],
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        if active {
+            "user.activated"
+        } else {
+            "user.deactivated"
+        },
+        "user",
+        id,
+        json!({"active": active}),
+    )?;
     get_user(tx, id)
 }
 
-fn issue(tx: &mut dyn Sql, ctx: &Ctx, user_id: i64, name: &str, kind: &str, expires_at: Option<i64>) -> Result<IssuedToken> {
+fn issue(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    user_id: i64,
+    name: &str,
+    kind: &str,
+    expires_at: Option<i64>,
+) -> Result<IssuedToken> {
     let secret = format!("br_{}", random_hex(20));
     let prefix: String = secret.chars().take(10).collect();
     let r = tx
@@ -119,9 +185,20 @@ fn issue(tx: &mut dyn Sql, ctx: &Ctx, user_id: i64, name: &str, kind: &str, expi
     let details = token_from(&r);
     let user = get_user(tx, user_id)?;
     if kind == "api" {
-        audit::record(tx, ctx, "token.created", "api_token", details.id, json!({"user_id": user_id, "name": name, "prefix": details.prefix}))?;
+        audit::record(
+            tx,
+            ctx,
+            "token.created",
+            "api_token",
+            details.id,
+            json!({"user_id": user_id, "name": name, "prefix": details.prefix}),
+        )?;
     }
-    Ok(IssuedToken { token: secret, details, user })
+    Ok(IssuedToken {
+        token: secret,
+        details,
+        user,
+    })
 }
 
 /// Creates an API token for yourself, or (admins) for another user such as a storefront account.
@@ -134,14 +211,20 @@ pub fn create_token(tx: &mut dyn Sql, ctx: &Ctx, t: &NewToken) -> Result<IssuedT
         }
         _ => ctx.actor.user_id,
     };
-    let user = get_user(tx, user_id).map_err(|_| Error::invalid("user_id", format!("no user has id {user_id}")))?;
+    let user = get_user(tx, user_id)
+        .map_err(|_| Error::invalid("user_id", format!("no user has id {user_id}")))?;
     if !user.active {
         return Err(Error::invalid("user_id", "the user is deactivated"));
     }
     let expires_at = match t.expires_in_days {
         None => None,
         Some(d) if (1..=3650).contains(&d) => Some(ctx.now + d * DAY_MICROS),
-        Some(_) => return Err(Error::invalid("expires_in_days", "must be between 1 and 3650")),
+        Some(_) => {
+            return Err(Error::invalid(
+                "expires_in_days",
+                "must be between 1 and 3650",
+            ));
+        }
     };
     issue(tx, ctx, user_id, &name, "api", expires_at)
 }
@@ -150,7 +233,10 @@ pub fn create_token(tx: &mut dyn Sql, ctx: &Ctx, t: &NewToken) -> Result<IssuedT
 /// transaction.
 pub fn password_hash_for(tx: &mut dyn Sql, email: &str) -> Result<Option<(i64, String)>> {
     let key = email.trim().to_lowercase();
-    let r = tx.query_one("SELECT id, password_hash FROM users WHERE email_key = $1 AND active = TRUE", params![key])?;
+    let r = tx.query_one(
+        "SELECT id, password_hash FROM users WHERE email_key = $1 AND active = TRUE",
+        params![key],
+    )?;
     Ok(r.and_then(|r| r.opt_string(1).map(|h| (r.i64(0), h))))
 }
 
@@ -170,8 +256,22 @@ pub fn check_password(password: &str, found: Option<&str>) -> bool {
 
 /// Issues a session token after a successful sign-in.
 pub fn start_session(tx: &mut dyn Sql, ctx: &Ctx, user_id: i64) -> Result<IssuedToken> {
-    let t = issue(tx, ctx, user_id, "sign-in", "session", Some(ctx.now + SESSION_MICROS))?;
-    audit::record(tx, ctx, "user.signed_in", "user", user_id, json!({"token_prefix": t.details.prefix}))?;
+    let t = issue(
+        tx,
+        ctx,
+        user_id,
+        "sign-in",
+        "session",
+        Some(ctx.now + SESSION_MICROS),
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "user.signed_in",
+        "user",
+        user_id,
+        json!({"token_prefix": t.details.prefix}),
+    )?;
     Ok(t)
 }
 
@@ -180,17 +280,28 @@ pub fn list_tokens(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<ApiToken>> {
     let rows = if ctx.actor.role.allows(Permission::UsersAdmin) {
         tx.query(&format!("{sql} WHERE kind = 'api' ORDER BY id"), &[])?
     } else {
-        tx.query(&format!("{sql} WHERE kind = 'api' AND user_id = $1 ORDER BY id"), params![ctx.actor.user_id])?
+        tx.query(
+            &format!("{sql} WHERE kind = 'api' AND user_id = $1 ORDER BY id"),
+            params![ctx.actor.user_id],
+        )?
     };
     Ok(rows.iter().map(token_from).collect())
 }
 
 pub fn revoke_token(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<ApiToken> {
-    let r = tx.query_one("SELECT user_id, token_hash FROM api_tokens WHERE id = $1", params![id])?.ok_or(Error::NotFound { entity: "token" })?;
+    let r = tx
+        .query_one(
+            "SELECT user_id, token_hash FROM api_tokens WHERE id = $1",
+            params![id],
+        )?
+        .ok_or(Error::NotFound { entity: "token" })?;
     if r.i64(0) != ctx.actor.user_id {
         ctx.actor.require(Permission::UsersAdmin)?;
     }
-    tx.exec("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", params![ctx.now, id])?;
+    tx.exec(
+        "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        params![ctx.now, id],
+    )?;
     audit::record(tx, ctx, "token.revoked", "api_token", id, json!({}))?;
     let r = tx.query_one("SELECT id, user_id, name, kind, prefix, created_at, expires_at, revoked_at FROM api_tokens WHERE id = $1", params![id])?.ok_or(Error::NotFound { entity: "token" })?;
     Ok(token_from(&r))
@@ -198,8 +309,18 @@ pub fn revoke_token(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<ApiToken> {
 
 /// Revokes the token that signed this request (sign-out).
 pub fn revoke_by_secret(tx: &mut dyn Sql, ctx: &Ctx, secret: &str) -> Result<()> {
-    tx.exec("UPDATE api_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL", params![ctx.now, sha256_hex(secret)])?;
-    audit::record(tx, ctx, "user.signed_out", "user", ctx.actor.user_id, json!({}))?;
+    tx.exec(
+        "UPDATE api_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        params![ctx.now, sha256_hex(secret)],
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "user.signed_out",
+        "user",
+        ctx.actor.user_id,
+        json!({}),
+    )?;
     Ok(())
 }
 
@@ -220,7 +341,14 @@ pub fn authenticate(tx: &mut dyn Sql, secret: &str, now: i64) -> Result<(Actor, 
         return Err(denied());
     }
     let role = Role::parse(&r.string(2)).ok_or_else(denied)?;
-    Ok((Actor { user_id: r.i64(0), name: r.string(1), role }, expires))
+    Ok((
+        Actor {
+            user_id: r.i64(0),
+            name: r.string(1),
+            role,
+        },
+        expires,
+    ))
 }
 
 /// Creates the first admin and an API token when the store has no users (the demo and `user
@@ -230,7 +358,12 @@ pub fn has_users(tx: &mut dyn Sql) -> Result<bool> {
 }
 
 /// Issues a token for a user by id as the system (CLI `token create`).
-pub fn issue_api_token(tx: &mut dyn Sql, ctx: &Ctx, user_id: i64, name: &str) -> Result<IssuedToken> {
+pub fn issue_api_token(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    user_id: i64,
+    name: &str,
+) -> Result<IssuedToken> {
     get_user(tx, user_id)?;
     issue(tx, ctx, user_id, name, "api", None)
 }

@@ -1,6 +1,9 @@
 //! Products and variants, locations, and sales channels.
 
-use crate::api::{self, Channel, ChannelPatch, Location, LocationPatch, NewChannel, NewLocation, NewProduct, NewVariant, Page, Product, ProductPatch, Variant, VariantPatch};
+use crate::api::{
+    self, Channel, ChannelPatch, Location, LocationPatch, NewChannel, NewLocation, NewProduct,
+    NewVariant, Page, Product, ProductPatch, Variant, VariantPatch,
+};
 use crate::audit::{self, page};
 use crate::db::{Row, Sql};
 use crate::util::{Filter, decode_cursor, encode_cursor, from_json, page_limit, rfc3339, to_json};
@@ -12,26 +15,47 @@ use backroom_domain::{Handle, Invalid, Sku};
 use serde_json::json;
 
 fn money(amount: i64, currency: &str) -> api::Money {
-    api::Money { amount, currency: currency.to_string() }
+    api::Money {
+        amount,
+        currency: currency.to_string(),
+    }
 }
 
 /// Maps a unique violation to a 409 naming the field; anything else passes through.
 fn unique_as(field: &'static str, message: String) -> impl FnOnce(DbError) -> Error {
     move |e| match e {
-        DbError::Unique(_) => Error::Conflict { code: "already_exists", message, field: Some(field.into()) },
+        DbError::Unique(_) => Error::Conflict {
+            code: "already_exists",
+            message,
+            field: Some(field.into()),
+        },
         other => Error::Db(other),
     }
 }
 
 fn check_price(field: &str, v: i64) -> Result<i64> {
-    if (0..=1_000_000_000_00).contains(&v) { Ok(v) } else { Err(Error::invalid(field, "must be between 0 and 100000000000 minor units")) }
+    if (0..=1_000_000_000_00).contains(&v) {
+        Ok(v)
+    } else {
+        Err(Error::invalid(
+            field,
+            "must be between 0 and 100000000000 minor units",
+        ))
+    }
 }
 
 fn check_list(field: &str, items: &[String], max_items: usize) -> Result<Vec<String>> {
     if items.len() > max_items {
-        return Err(Error::invalid(field, format!("may hold at most {max_items} entries")));
+        return Err(Error::invalid(
+            field,
+            format!("may hold at most {max_items} entries"),
+        ));
     }
-    items.iter().enumerate().map(|(i, s)| required_text(&format!("{field}[{i}]"), s, 255).map_err(Error::from)).collect()
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, s)| required_text(&format!("{field}[{i}]"), s, 255).map_err(Error::from))
+        .collect()
 }
 
 const VARIANT_COLS: &str = "id, product_id, sku, title, option1, option2, option3, price_minor, compare_at_minor, cost_minor, weight_grams, barcode, inventory_policy, position, created_at, updated_at";
@@ -79,25 +103,49 @@ fn product_from(r: &Row, variants: Vec<Variant>) -> Product {
 
 pub fn get_product(tx: &mut dyn Sql, id: i64) -> Result<Product> {
     let cur = settings::load(tx)?.currency;
-    let r = tx.query_one(&format!("SELECT {PRODUCT_COLS} FROM products WHERE id = $1"), params![id])?.ok_or(Error::NotFound { entity: "product" })?;
-    let vs = tx.query(&format!("SELECT {VARIANT_COLS} FROM variants WHERE product_id = $1 ORDER BY position, id"), params![id])?;
+    let r = tx
+        .query_one(
+            &format!("SELECT {PRODUCT_COLS} FROM products WHERE id = $1"),
+            params![id],
+        )?
+        .ok_or(Error::NotFound { entity: "product" })?;
+    let vs = tx.query(
+        &format!("SELECT {VARIANT_COLS} FROM variants WHERE product_id = $1 ORDER BY position, id"),
+        params![id],
+    )?;
     let variants = vs.iter().map(|v| variant_from(v, cur.as_str())).collect();
     Ok(product_from(&r, variants))
 }
 
 pub fn get_variant(tx: &mut dyn Sql, id: i64) -> Result<Variant> {
     let cur = settings::load(tx)?.currency;
-    let r = tx.query_one(&format!("SELECT {VARIANT_COLS} FROM variants WHERE id = $1"), params![id])?.ok_or(Error::NotFound { entity: "variant" })?;
+    let r = tx
+        .query_one(
+            &format!("SELECT {VARIANT_COLS} FROM variants WHERE id = $1"),
+            params![id],
+        )?
+        .ok_or(Error::NotFound { entity: "variant" })?;
     Ok(variant_from(&r, cur.as_str()))
 }
 
 /// The variant id and inventory policy behind a SKU; `field` names the input for the error.
-pub fn variant_by_sku(tx: &mut dyn Sql, field: &str, sku: &str) -> Result<(i64, Sku, InventoryPolicy)> {
+pub fn variant_by_sku(
+    tx: &mut dyn Sql,
+    field: &str,
+    sku: &str,
+) -> Result<(i64, Sku, InventoryPolicy)> {
     let sku = Sku::parse(sku).map_err(|e| Invalid::new(field, e.message))?;
     let r = tx
-        .query_one("SELECT id, inventory_policy FROM variants WHERE sku = $1", params![sku.as_str()])?
+        .query_one(
+            "SELECT id, inventory_policy FROM variants WHERE sku = $1",
+            params![sku.as_str()],
+        )?
         .ok_or_else(|| Error::invalid(field, format!("no variant has SKU {sku}")))?;
-    Ok((r.i64(0), sku, InventoryPolicy::parse(&r.string(1)).unwrap_or(InventoryPolicy::Deny)))
+    Ok((
+        r.i64(0),
+        sku,
+        InventoryPolicy::parse(&r.string(1)).unwrap_or(InventoryPolicy::Deny),
+    ))
 }
 
 struct VariantFields {
@@ -116,7 +164,10 @@ fn parse_variant(v: &NewVariant, option_names: usize) -> Result<VariantFields> {
     let sku = Sku::parse(&v.sku)?;
     let options = v.options.clone().unwrap_or_default();
     if options.len() != option_names {
-        return Err(Error::invalid("options", format!("needs one value per product option ({option_names})")));
+        return Err(Error::invalid(
+            "options",
+            format!("needs one value per product option ({option_names})"),
+        ));
     }
     let options = check_list("options", &options, 3)?;
     let title = match &v.title {
@@ -126,11 +177,15 @@ fn parse_variant(v: &NewVariant, option_names: usize) -> Result<VariantFields> {
     };
     let policy = match &v.inventory_policy {
         None => InventoryPolicy::Deny,
-        Some(p) => InventoryPolicy::parse(p).ok_or_else(|| Error::invalid("inventory_policy", "must be deny or continue"))?,
+        Some(p) => InventoryPolicy::parse(p)
+            .ok_or_else(|| Error::invalid("inventory_policy", "must be deny or continue"))?,
     };
     if let Some(w) = v.weight_grams {
         if !(0..=1_000_000_000).contains(&w) {
-            return Err(Error::invalid("weight_grams", "must be between 0 and 1000000000"));
+            return Err(Error::invalid(
+                "weight_grams",
+                "must be between 0 and 1000000000",
+            ));
         }
     }
     Ok(VariantFields {
@@ -138,15 +193,27 @@ fn parse_variant(v: &NewVariant, option_names: usize) -> Result<VariantFields> {
         title,
         options,
         price: check_price("price", v.price)?,
-        compare_at: v.compare_at_price.map(|p| check_price("compare_at_price", p)).transpose()?,
-        cost: v.unit_cost.map(|p| check_price("unit_cost", p)).transpose()?,
+        compare_at: v
+            .compare_at_price
+            .map(|p| check_price("compare_at_price", p))
+            .transpose()?,
+        cost: v
+            .unit_cost
+            .map(|p| check_price("unit_cost", p))
+            .transpose()?,
         weight: v.weight_grams,
         barcode: optional_text("barcode", v.barcode.as_deref(), 64)?,
         policy,
     })
 }
 
-fn insert_variant(tx: &mut dyn Sql, ctx: &Ctx, product_id: i64, position: i64, f: &VariantFields) -> Result<i64> {
+fn insert_variant(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    product_id: i64,
+    position: i64,
+    f: &VariantFields,
+) -> Result<i64> {
     let o = |i: usize| f.options.get(i).cloned();
     let row = tx
         .query_one(
@@ -167,25 +234,42 @@ pub fn create_product(tx: &mut dyn Sql, ctx: &Ctx, p: &NewProduct) -> Result<Pro
     };
     let status = match &p.status {
         None => ProductStatus::Draft,
-        Some(s) => ProductStatus::parse(s).ok_or_else(|| Error::invalid("status", "must be draft, active or archived"))?,
+        Some(s) => ProductStatus::parse(s)
+            .ok_or_else(|| Error::invalid("status", "must be draft, active or archived"))?,
     };
     let options = check_list("options", p.options.as_deref().unwrap_or(&[]), 3)?;
     let tags = check_list("tags", p.tags.as_deref().unwrap_or(&[]), 250)?;
     let images = check_list("image_urls", p.image_urls.as_deref().unwrap_or(&[]), 50)?;
     if p.variants.is_empty() {
-        return Err(Error::invalid("variants", "a product needs at least one variant"));
+        return Err(Error::invalid(
+            "variants",
+            "a product needs at least one variant",
+        ));
     }
     if p.variants.len() > 100 {
-        return Err(Error::invalid("variants", "a product may have at most 100 variants"));
+        return Err(Error::invalid(
+            "variants",
+            "a product may have at most 100 variants",
+        ));
     }
     let mut fields = Vec::new();
     for (i, v) in p.variants.iter().enumerate() {
         let f = parse_variant(v, options.len()).map_err(|e| under(e, &format!("variants[{i}]")))?;
         if fields.iter().any(|g: &VariantFields| g.sku == f.sku) {
-            return Err(Error::invalid(format!("variants[{i}].sku"), format!("SKU {} appears twice", f.sku)));
+            return Err(Error::invalid(
+                format!("variants[{i}].sku"),
+                format!("SKU {} appears twice", f.sku),
+            ));
         }
-        if !f.options.is_empty() && fields.iter().any(|g: &VariantFields| g.options == f.options) {
-            return Err(Error::invalid(format!("variants[{i}].options"), "two variants have the same option values"));
+        if !f.options.is_empty()
+            && fields
+                .iter()
+                .any(|g: &VariantFields| g.options == f.options)
+        {
+            return Err(Error::invalid(
+                format!("variants[{i}].options"),
+                "two variants have the same option values",
+            ));
         }
         fields.push(f);
     }
@@ -211,10 +295,18 @@ pub fn create_product(tx: &mut dyn Sql, ctx: &Ctx, p: &NewProduct) -> Result<Pro
         .map_err(unique_as("handle", format!("a product with handle {} already exists", handle.as_str())))?;
     let id = row.map(|r| r.i64(0)).unwrap_or(0);
     for (i, f) in fields.iter().enumerate() {
-        insert_variant(tx, ctx, id, i as i64 + 1, f).map_err(|e| under(e, &format!("variants[{i}]")))?;
+        insert_variant(tx, ctx, id, i as i64 + 1, f)
+            .map_err(|e| under(e, &format!("variants[{i}]")))?;
     }
     let product = get_product(tx, id)?;
-    audit::record(tx, ctx, "product.created", "product", id, serde_json::to_value(&product).unwrap_or_default())?;
+    audit::record(
+        tx,
+        ctx,
+        "product.created",
+        "product",
+        id,
+        serde_json::to_value(&product).unwrap_or_default(),
+    )?;
     Ok(product)
 }
 
@@ -222,7 +314,15 @@ pub fn create_product(tx: &mut dyn Sql, ctx: &Ctx, p: &NewProduct) -> Result<Pro
 pub(crate) fn under(e: Error, prefix: &str) -> Error {
     match e {
         Error::Invalid(i) => Error::Invalid(i.under(prefix)),
-        Error::Conflict { code, message, field } => Error::Conflict { code, message, field: Some(field.map_or(prefix.to_string(), |f| format!("{prefix}.{f}"))) },
+        Error::Conflict {
+            code,
+            message,
+            field,
+        } => Error::Conflict {
+            code,
+            message,
+            field: Some(field.map_or(prefix.to_string(), |f| format!("{prefix}.{f}"))),
+        },
         other => other,
     }
 }
@@ -238,13 +338,19 @@ pub fn update_product(tx: &mut dyn Sql, ctx: &Ctx, id: i64, p: &ProductPatch) ->
         sets.push(("handle", Handle::parse(h)?.as_str().into()));
     }
     if let Some(d) = &p.description {
-        sets.push(("description", optional_text("description", Some(d), 65_535)?.into()));
+        sets.push((
+            "description",
+            optional_text("description", Some(d), 65_535)?.into(),
+        ));
     }
     if let Some(v) = &p.vendor {
         sets.push(("vendor", optional_text("vendor", Some(v), 255)?.into()));
     }
     if let Some(v) = &p.product_type {
-        sets.push(("product_type", optional_text("product_type", Some(v), 255)?.into()));
+        sets.push((
+            "product_type",
+            optional_text("product_type", Some(v), 255)?.into(),
+        ));
     }
     if let Some(v) = &p.tags {
         sets.push(("tags", to_json(&check_list("tags", v, 250)?).into()));
@@ -252,34 +358,64 @@ pub fn update_product(tx: &mut dyn Sql, ctx: &Ctx, id: i64, p: &ProductPatch) ->
     if let Some(v) = &p.options {
         let names = check_list("options", v, 3)?;
         if names.len() != before.options.len() {
-            return Err(Error::invalid("options", "renaming options is allowed; changing how many there are is not (variants hold one value per option)"));
+            return Err(Error::invalid(
+                "options",
+                "renaming options is allowed; changing how many there are is not (variants hold one value per option)",
+            ));
         }
         sets.push(("options", to_json(&names).into()));
     }
     if let Some(v) = &p.image_urls {
-        sets.push(("image_urls", to_json(&check_list("image_urls", v, 50)?).into()));
+        sets.push((
+            "image_urls",
+            to_json(&check_list("image_urls", v, 50)?).into(),
+        ));
     }
     if let Some(s) = &p.status {
-        let s = ProductStatus::parse(s).ok_or_else(|| Error::invalid("status", "must be draft, active or archived"))?;
+        let s = ProductStatus::parse(s)
+            .ok_or_else(|| Error::invalid("status", "must be draft, active or archived"))?;
         sets.push(("status", s.as_str().into()));
     }
     if let Some(v) = &p.seo_title {
-        sets.push(("seo_title", optional_text("seo_title", v.as_deref(), 255)?.into()));
+        sets.push((
+            "seo_title",
+            optional_text("seo_title", v.as_deref(), 255)?.into(),
+        ));
     }
     if let Some(v) = &p.seo_description {
-        sets.push(("seo_description", optional_text("seo_description", v.as_deref(), 1000)?.into()));
+        sets.push((
+            "seo_description",
+            optional_text("seo_description", v.as_deref(), 1000)?.into(),
+        ));
     }
     apply_sets(tx, ctx, "products", id, sets).map_err(|e| match e {
-        Error::Db(DbError::Unique(_)) => Error::Conflict { code: "already_exists", message: "another product has this handle".into(), field: Some("handle".into()) },
+        Error::Db(DbError::Unique(_)) => Error::Conflict {
+            code: "already_exists",
+            message: "another product has this handle".into(),
+            field: Some("handle".into()),
+        },
         e => e,
     })?;
     let after = get_product(tx, id)?;
-    audit::record(tx, ctx, "product.updated", "product", id, diff(&before, &after))?;
+    audit::record(
+        tx,
+        ctx,
+        "product.updated",
+        "product",
+        id,
+        diff(&before, &after),
+    )?;
     Ok(after)
 }
 
 /// Updates the named columns and `updated_at`.
-fn apply_sets(tx: &mut dyn Sql, ctx: &Ctx, table: &str, id: i64, sets: Vec<(&str, Val)>) -> Result<()> {
+fn apply_sets(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    table: &str,
+    id: i64,
+    sets: Vec<(&str, Val)>,
+) -> Result<()> {
     let mut params: Vec<Val> = Vec::new();
     let mut cols = Vec::new();
     for (c, v) in sets {
@@ -289,14 +425,21 @@ fn apply_sets(tx: &mut dyn Sql, ctx: &Ctx, table: &str, id: i64, sets: Vec<(&str
     params.push(ctx.now.into());
     cols.push(format!("updated_at = ${}", params.len()));
     params.push(id.into());
-    let sql = format!("UPDATE {table} SET {} WHERE id = ${}", cols.join(", "), params.len());
+    let sql = format!(
+        "UPDATE {table} SET {} WHERE id = ${}",
+        cols.join(", "),
+        params.len()
+    );
     tx.exec(&sql, &params)?;
     Ok(())
 }
 
 /// The fields that differ between two views, as `{field: {"from": old, "to": new}}`.
 pub(crate) fn diff<T: serde::Serialize>(before: &T, after: &T) -> serde_json::Value {
-    let (a, b) = (serde_json::to_value(before).unwrap_or_default(), serde_json::to_value(after).unwrap_or_default());
+    let (a, b) = (
+        serde_json::to_value(before).unwrap_or_default(),
+        serde_json::to_value(after).unwrap_or_default(),
+    );
     let mut out = serde_json::Map::new();
     if let (Some(a), Some(b)) = (a.as_object(), b.as_object()) {
         for (k, vb) in b {
@@ -313,24 +456,59 @@ pub(crate) fn diff<T: serde::Serialize>(before: &T, after: &T) -> serde_json::Va
 }
 
 pub fn archive_product(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<Product> {
-    update_product(tx, ctx, id, &ProductPatch { status: Some("archived".into()), ..Default::default() })
+    update_product(
+        tx,
+        ctx,
+        id,
+        &ProductPatch {
+            status: Some("archived".into()),
+            ..Default::default()
+        },
+    )
 }
 
-pub fn add_variant(tx: &mut dyn Sql, ctx: &Ctx, product_id: i64, v: &NewVariant) -> Result<Variant> {
+pub fn add_variant(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    product_id: i64,
+    v: &NewVariant,
+) -> Result<Variant> {
     ctx.actor.require(Permission::CatalogWrite)?;
     let product = get_product(tx, product_id)?;
     if product.variants.len() >= 100 {
-        return Err(Error::conflict("too_many_variants", "a product may have at most 100 variants"));
+        return Err(Error::conflict(
+            "too_many_variants",
+            "a product may have at most 100 variants",
+        ));
     }
     let f = parse_variant(v, product.options.len())?;
     if !f.options.is_empty() && product.variants.iter().any(|x| x.options == f.options) {
-        return Err(Error::invalid("options", "another variant has the same option values"));
+        return Err(Error::invalid(
+            "options",
+            "another variant has the same option values",
+        ));
     }
-    let pos = product.variants.iter().map(|x| x.position).max().unwrap_or(0) + 1;
+    let pos = product
+        .variants
+        .iter()
+        .map(|x| x.position)
+        .max()
+        .unwrap_or(0)
+        + 1;
     let id = insert_variant(tx, ctx, product_id, pos, &f)?;
-    tx.exec("UPDATE products SET updated_at = $1 WHERE id = $2", params![ctx.now, product_id])?;
+    tx.exec(
+        "UPDATE products SET updated_at = $1 WHERE id = $2",
+        params![ctx.now, product_id],
+    )?;
     let variant = get_variant(tx, id)?;
-    audit::record(tx, ctx, "variant.created", "variant", id, serde_json::to_value(&variant).unwrap_or_default())?;
+    audit::record(
+        tx,
+        ctx,
+        "variant.created",
+        "variant",
+        id,
+        serde_json::to_value(&variant).unwrap_or_default(),
+    )?;
     Ok(variant)
 }
 
@@ -346,7 +524,13 @@ pub fn update_variant(tx: &mut dyn Sql, ctx: &Ctx, id: i64, p: &VariantPatch) ->
     }
     if let Some(o) = &p.options {
         if o.len() != before.options.len() {
-            return Err(Error::invalid("options", format!("needs one value per product option ({})", before.options.len())));
+            return Err(Error::invalid(
+                "options",
+                format!(
+                    "needs one value per product option ({})",
+                    before.options.len()
+                ),
+            ));
         }
         let o = check_list("options", o, 3)?;
         for (i, col) in ["option1", "option2", "option3"].iter().enumerate() {
@@ -357,34 +541,61 @@ pub fn update_variant(tx: &mut dyn Sql, ctx: &Ctx, id: i64, p: &VariantPatch) ->
         sets.push(("price_minor", check_price("price", v)?.into()));
     }
     if let Some(v) = p.compare_at_price {
-        sets.push(("compare_at_minor", v.map(|x| check_price("compare_at_price", x)).transpose()?.into()));
+        sets.push((
+            "compare_at_minor",
+            v.map(|x| check_price("compare_at_price", x))
+                .transpose()?
+                .into(),
+        ));
     }
     if let Some(v) = p.unit_cost {
-        sets.push(("cost_minor", v.map(|x| check_price("unit_cost", x)).transpose()?.into()));
+        sets.push((
+            "cost_minor",
+            v.map(|x| check_price("unit_cost", x)).transpose()?.into(),
+        ));
     }
     if let Some(v) = p.weight_grams {
         if v.is_some_and(|w| !(0..=1_000_000_000).contains(&w)) {
-            return Err(Error::invalid("weight_grams", "must be between 0 and 1000000000"));
+            return Err(Error::invalid(
+                "weight_grams",
+                "must be between 0 and 1000000000",
+            ));
         }
         sets.push(("weight_grams", v.into()));
     }
     if let Some(v) = &p.barcode {
-        sets.push(("barcode", optional_text("barcode", v.as_deref(), 64)?.into()));
+        sets.push((
+            "barcode",
+            optional_text("barcode", v.as_deref(), 64)?.into(),
+        ));
     }
     if let Some(v) = &p.inventory_policy {
-        let pol = InventoryPolicy::parse(v).ok_or_else(|| Error::invalid("inventory_policy", "must be deny or continue"))?;
+        let pol = InventoryPolicy::parse(v)
+            .ok_or_else(|| Error::invalid("inventory_policy", "must be deny or continue"))?;
         sets.push(("inventory_policy", pol.as_str().into()));
     }
     apply_sets(tx, ctx, "variants", id, sets).map_err(|e| match e {
-        Error::Db(DbError::Unique(_)) => Error::Conflict { code: "already_exists", message: "another variant has this SKU".into(), field: Some("sku".into()) },
+        Error::Db(DbError::Unique(_)) => Error::Conflict {
+            code: "already_exists",
+            message: "another variant has this SKU".into(),
+            field: Some("sku".into()),
+        },
         e => e,
     })?;
     let after = get_variant(tx, id)?;
-    audit::record(tx, ctx, "variant.updated", "variant", id, diff(&before, &after))?;
+    audit::record(
+        tx,
+        ctx,
+        "variant.updated",
+        "variant",
+        id,
+        diff(&before, &after),
+    )?;
     Ok(after)
 }
 
 #[derive(Default, Clone, Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ProductQuery {
     /// Words in the title, or part of a SKU.
@@ -409,7 +620,12 @@ pub fn list_products(tx: &mut dyn Sql, q: &ProductQuery) -> Result<Page<Product>
         "updated_at" => "updated_at",
         "title" => "title",
         "id" => "id",
-        _ => return Err(Error::invalid("sort", "must be id, title or updated_at, with - for descending")),
+        _ => {
+            return Err(Error::invalid(
+                "sort",
+                "must be id, title or updated_at, with - for descending",
+            ));
+        }
     };
     let mut f = Filter::default();
     if let Some(s) = &q.q {
@@ -417,7 +633,8 @@ pub fn list_products(tx: &mut dyn Sql, q: &ProductQuery) -> Result<Page<Product>
         f.add("(lower(title) LIKE ? OR id IN (SELECT product_id FROM variants WHERE lower(sku) LIKE ?))", vec![pat.clone().into(), pat.into()]);
     }
     if let Some(s) = &q.status {
-        let s = ProductStatus::parse(s).ok_or_else(|| Error::invalid("status", "must be draft, active or archived"))?;
+        let s = ProductStatus::parse(s)
+            .ok_or_else(|| Error::invalid("status", "must be draft, active or archived"))?;
         f.add("status = ?", vec![s.as_str().into()]);
     }
     if let Some(v) = &q.vendor {
@@ -429,28 +646,54 @@ pub fn list_products(tx: &mut dyn Sql, q: &ProductQuery) -> Result<Page<Product>
     let op = if desc { "<" } else { ">" };
     if let Some(c) = &q.cursor {
         let (v, id) = decode_cursor(c)?;
-        let val: Val = if col == "title" { v.into() } else { v.parse::<i64>().map_err(|_| Error::invalid("cursor", "does not match this sort"))?.into() };
+        let val: Val = if col == "title" {
+            v.into()
+        } else {
+            v.parse::<i64>()
+                .map_err(|_| Error::invalid("cursor", "does not match this sort"))?
+                .into()
+        };
         if col == "id" {
             f.add(&format!("id {op} ?"), vec![id.into()]);
         } else {
-            f.add(&format!("({col} {op} ? OR ({col} = ? AND id {op} ?))"), vec![val.clone(), val, id.into()]);
+            f.add(
+                &format!("({col} {op} ? OR ({col} = ? AND id {op} ?))"),
+                vec![val.clone(), val, id.into()],
+            );
         }
     }
     let dir = if desc { "DESC" } else { "ASC" };
     let lim = f.push((limit + 1).into());
-    let sql = format!("SELECT {PRODUCT_COLS} FROM products{} ORDER BY {col} {dir}, id {dir} LIMIT {lim}", f.where_sql());
+    let sql = format!(
+        "SELECT {PRODUCT_COLS} FROM products{} ORDER BY {col} {dir}, id {dir} LIMIT {lim}",
+        f.where_sql()
+    );
     let rows = tx.query(&sql, &f.params)?;
     let cur = settings::load(tx)?.currency;
     let mut items = Vec::with_capacity(rows.len());
     for r in &rows {
-        let vs = tx.query(&format!("SELECT {VARIANT_COLS} FROM variants WHERE product_id = $1 ORDER BY position, id"), params![r.i64(0)])?;
-        items.push((product_from(r, vs.iter().map(|v| variant_from(v, cur.as_str())).collect()), r.i64(12), r.i64(13)));
+        let vs = tx.query(
+            &format!(
+                "SELECT {VARIANT_COLS} FROM variants WHERE product_id = $1 ORDER BY position, id"
+            ),
+            params![r.i64(0)],
+        )?;
+        items.push((
+            product_from(
+                r,
+                vs.iter().map(|v| variant_from(v, cur.as_str())).collect(),
+            ),
+            r.i64(12),
+            r.i64(13),
+        ));
     }
     let mut items: Vec<Product> = items.into_iter().map(|(p, _, _)| p).collect();
     let cursor_of = |p: &Product| {
         let v = match col {
             "title" => p.title.clone(),
-            "updated_at" => crate::util::parse_time("", &p.updated_at).unwrap_or(0).to_string(),
+            "updated_at" => crate::util::parse_time("", &p.updated_at)
+                .unwrap_or(0)
+                .to_string(),
             _ => p.id.to_string(),
         };
         encode_cursor(&v, p.id)
@@ -484,8 +727,18 @@ fn location_from(r: &Row) -> Location {
 }
 
 fn check_code(field: &str, s: &str) -> Result<String> {
-    let ok = !s.is_empty() && s.len() <= 32 && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if ok { Ok(s.to_string()) } else { Err(Error::invalid(field, "must be 1 to 32 lower-case letters, digits, - or _")) }
+    let ok = !s.is_empty()
+        && s.len() <= 32
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(Error::invalid(
+            field,
+            "must be 1 to 32 lower-case letters, digits, - or _",
+        ))
+    }
 }
 
 fn check_coords(lat: Option<f64>, lon: Option<f64>) -> Result<()> {
@@ -499,19 +752,32 @@ fn check_coords(lat: Option<f64>, lon: Option<f64>) -> Result<()> {
 }
 
 pub fn get_location(tx: &mut dyn Sql, id: i64) -> Result<Location> {
-    let r = tx.query_one(&format!("SELECT {LOCATION_COLS} FROM locations WHERE id = $1"), params![id])?.ok_or(Error::NotFound { entity: "location" })?;
+    let r = tx
+        .query_one(
+            &format!("SELECT {LOCATION_COLS} FROM locations WHERE id = $1"),
+            params![id],
+        )?
+        .ok_or(Error::NotFound { entity: "location" })?;
     Ok(location_from(&r))
 }
 
 pub fn list_locations(tx: &mut dyn Sql) -> Result<Vec<Location>> {
-    Ok(tx.query(&format!("SELECT {LOCATION_COLS} FROM locations ORDER BY priority, id"), &[])?.iter().map(location_from).collect())
+    Ok(tx
+        .query(
+            &format!("SELECT {LOCATION_COLS} FROM locations ORDER BY priority, id"),
+            &[],
+        )?
+        .iter()
+        .map(location_from)
+        .collect())
 }
 
 pub fn create_location(tx: &mut dyn Sql, ctx: &Ctx, l: &NewLocation) -> Result<Location> {
     ctx.actor.require(Permission::SettingsWrite)?;
     let code = check_code("code", &l.code)?;
     let name = required_text("name", &l.name, 255)?;
-    let kind = LocationKind::parse(&l.kind).ok_or_else(|| Error::invalid("kind", "must be warehouse, boutique or third_party"))?;
+    let kind = LocationKind::parse(&l.kind)
+        .ok_or_else(|| Error::invalid("kind", "must be warehouse, boutique or third_party"))?;
     check_coords(l.latitude, l.longitude)?;
     let row = tx
         .query_one(
@@ -535,11 +801,23 @@ pub fn create_location(tx: &mut dyn Sql, ctx: &Ctx, l: &NewLocation) -> Result<L
         )
         .map_err(unique_as("code", format!("a location with code {code} already exists")))?;
     let loc = get_location(tx, row.map(|r| r.i64(0)).unwrap_or(0))?;
-    audit::record(tx, ctx, "location.created", "location", loc.id, serde_json::to_value(&loc).unwrap_or_default())?;
+    audit::record(
+        tx,
+        ctx,
+        "location.created",
+        "location",
+        loc.id,
+        serde_json::to_value(&loc).unwrap_or_default(),
+    )?;
     Ok(loc)
 }
 
-pub fn update_location(tx: &mut dyn Sql, ctx: &Ctx, id: i64, p: &LocationPatch) -> Result<Location> {
+pub fn update_location(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    id: i64,
+    p: &LocationPatch,
+) -> Result<Location> {
     ctx.actor.require(Permission::SettingsWrite)?;
     let before = get_location(tx, id)?;
     let mut sets: Vec<(&str, Val)> = Vec::new();
@@ -547,9 +825,22 @@ pub fn update_location(tx: &mut dyn Sql, ctx: &Ctx, id: i64, p: &LocationPatch) 
         sets.push(("name", required_text("name", v, 255)?.into()));
     }
     if let Some(v) = &p.kind {
-        sets.push(("kind", LocationKind::parse(v).ok_or_else(|| Error::invalid("kind", "must be warehouse, boutique or third_party"))?.as_str().into()));
+        sets.push((
+            "kind",
+            LocationKind::parse(v)
+                .ok_or_else(|| {
+                    Error::invalid("kind", "must be warehouse, boutique or third_party")
+                })?
+                .as_str()
+                .into(),
+        ));
     }
-    for (col, v) in [("ships_online", p.ships_online), ("offers_pickup", p.offers_pickup), ("sells_in_store", p.sells_in_store), ("active", p.active)] {
+    for (col, v) in [
+        ("ships_online", p.ships_online),
+        ("offers_pickup", p.offers_pickup),
+        ("sells_in_store", p.sells_in_store),
+        ("active", p.active),
+    ] {
         if let Some(b) = v {
             sets.push((col, b.into()));
         }
@@ -565,14 +856,24 @@ pub fn update_location(tx: &mut dyn Sql, ctx: &Ctx, id: i64, p: &LocationPatch) 
         sets.push(("longitude", v.into()));
     }
     if let Some(v) = &p.postal_code {
-        sets.push(("postal_code", optional_text("postal_code", v.as_deref(), 32)?.into()));
+        sets.push((
+            "postal_code",
+            optional_text("postal_code", v.as_deref(), 32)?.into(),
+        ));
     }
     if let Some(v) = &p.country {
         sets.push(("country", optional_text("country", v.as_deref(), 2)?.into()));
     }
     apply_sets(tx, ctx, "locations", id, sets)?;
     let after = get_location(tx, id)?;
-    audit::record(tx, ctx, "location.updated", "location", id, diff(&before, &after))?;
+    audit::record(
+        tx,
+        ctx,
+        "location.updated",
+        "location",
+        id,
+        diff(&before, &after),
+    )?;
     Ok(after)
 }
 
@@ -583,7 +884,10 @@ pub fn get_channel(tx: &mut dyn Sql, id: i64) -> Result<Channel> {
     let r = tx
         .query_one("SELECT id, code, name, kind, active, created_at, updated_at FROM channels WHERE id = $1", params![id])?
         .ok_or(Error::NotFound { entity: "channel" })?;
-    let locs = tx.query("SELECT location_id FROM channel_locations WHERE channel_id = $1 ORDER BY location_id", params![id])?;
+    let locs = tx.query(
+        "SELECT location_id FROM channel_locations WHERE channel_id = $1 ORDER BY location_id",
+        params![id],
+    )?;
     Ok(Channel {
         id: r.i64(0),
         code: r.string(1),
@@ -597,7 +901,11 @@ pub fn get_channel(tx: &mut dyn Sql, id: i64) -> Result<Channel> {
 }
 
 pub fn list_channels(tx: &mut dyn Sql) -> Result<Vec<Channel>> {
-    let ids: Vec<i64> = tx.query("SELECT id FROM channels ORDER BY id", &[])?.iter().map(|r| r.i64(0)).collect();
+    let ids: Vec<i64> = tx
+        .query("SELECT id FROM channels ORDER BY id", &[])?
+        .iter()
+        .map(|r| r.i64(0))
+        .collect();
     ids.into_iter().map(|id| get_channel(tx, id)).collect()
 }
 
@@ -607,14 +915,26 @@ fn set_channel_locations(tx: &mut dyn Sql, channel_id: i64, ids: &[i64]) -> Resu
         if seen.contains(id) {
             return Err(Error::invalid(format!("location_ids[{i}]"), "listed twice"));
         }
-        if tx.query_one("SELECT id FROM locations WHERE id = $1", params![*id])?.is_none() {
-            return Err(Error::invalid(format!("location_ids[{i}]"), format!("no location has id {id}")));
+        if tx
+            .query_one("SELECT id FROM locations WHERE id = $1", params![*id])?
+            .is_none()
+        {
+            return Err(Error::invalid(
+                format!("location_ids[{i}]"),
+                format!("no location has id {id}"),
+            ));
         }
         seen.push(*id);
     }
-    tx.exec("DELETE FROM channel_locations WHERE channel_id = $1", params![channel_id])?;
+    tx.exec(
+        "DELETE FROM channel_locations WHERE channel_id = $1",
+        params![channel_id],
+    )?;
     for id in seen {
-        tx.exec("INSERT INTO channel_locations (channel_id, location_id) VALUES ($1, $2)", params![channel_id, id])?;
+        tx.exec(
+            "INSERT INTO channel_locations (channel_id, location_id) VALUES ($1, $2)",
+            params![channel_id, id],
+        )?;
     }
     Ok(())
 }
@@ -624,7 +944,10 @@ pub fn create_channel(tx: &mut dyn Sql, ctx: &Ctx, c: &NewChannel) -> Result<Cha
     let code = check_code("code", &c.code)?;
     let name = required_text("name", &c.name, 255)?;
     if !["online", "marketplace", "pos", "phone"].contains(&c.kind.as_str()) {
-        return Err(Error::invalid("kind", "must be online, marketplace, pos or phone"));
+        return Err(Error::invalid(
+            "kind",
+            "must be online, marketplace, pos or phone",
+        ));
     }
     let row = tx
         .query_one(
@@ -635,7 +958,14 @@ pub fn create_channel(tx: &mut dyn Sql, ctx: &Ctx, c: &NewChannel) -> Result<Cha
     let id = row.map(|r| r.i64(0)).unwrap_or(0);
     set_channel_locations(tx, id, &c.location_ids)?;
     let ch = get_channel(tx, id)?;
-    audit::record(tx, ctx, "channel.created", "channel", id, serde_json::to_value(&ch).unwrap_or_default())?;
+    audit::record(
+        tx,
+        ctx,
+        "channel.created",
+        "channel",
+        id,
+        serde_json::to_value(&ch).unwrap_or_default(),
+    )?;
     Ok(ch)
 }
 
@@ -654,11 +984,23 @@ pub fn update_channel(tx: &mut dyn Sql, ctx: &Ctx, id: i64, p: &ChannelPatch) ->
         set_channel_locations(tx, id, ids)?;
     }
     let after = get_channel(tx, id)?;
-    audit::record(tx, ctx, "channel.updated", "channel", id, diff(&before, &after))?;
+    audit::record(
+        tx,
+        ctx,
+        "channel.updated",
+        "channel",
+        id,
+        diff(&before, &after),
+    )?;
     Ok(after)
 }
 
-pub fn set_safety_buffer(tx: &mut dyn Sql, ctx: &Ctx, channel_id: i64, b: &api::SafetyBuffer) -> Result<api::SafetyBuffer> {
+pub fn set_safety_buffer(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    channel_id: i64,
+    b: &api::SafetyBuffer,
+) -> Result<api::SafetyBuffer> {
     ctx.actor.require(Permission::InventoryWrite)?;
     get_channel(tx, channel_id)?;
     let (variant_id, sku, _) = variant_by_sku(tx, "sku", &b.sku)?;
@@ -666,19 +1008,38 @@ pub fn set_safety_buffer(tx: &mut dyn Sql, ctx: &Ctx, channel_id: i64, b: &api::
         return Err(Error::invalid("quantity", "must be between 0 and 1000000"));
     }
     if b.quantity == 0 {
-        tx.exec("DELETE FROM channel_buffers WHERE channel_id = $1 AND variant_id = $2", params![channel_id, variant_id])?;
+        tx.exec(
+            "DELETE FROM channel_buffers WHERE channel_id = $1 AND variant_id = $2",
+            params![channel_id, variant_id],
+        )?;
     } else {
         tx.exec(
             "INSERT INTO channel_buffers (channel_id, variant_id, quantity) VALUES ($1, $2, $3) ON CONFLICT (channel_id, variant_id) DO UPDATE SET quantity = excluded.quantity",
             params![channel_id, variant_id, b.quantity],
         )?;
     }
-    audit::record(tx, ctx, "channel.safety_buffer_set", "channel", channel_id, json!({"sku": sku.as_str(), "quantity": b.quantity}))?;
-    Ok(api::SafetyBuffer { sku: sku.to_string(), quantity: b.quantity })
+    audit::record(
+        tx,
+        ctx,
+        "channel.safety_buffer_set",
+        "channel",
+        channel_id,
+        json!({"sku": sku.as_str(), "quantity": b.quantity}),
+    )?;
+    Ok(api::SafetyBuffer {
+        sku: sku.to_string(),
+        quantity: b.quantity,
+    })
 }
 
 pub fn list_safety_buffers(tx: &mut dyn Sql, channel_id: i64) -> Result<Vec<api::SafetyBuffer>> {
     get_channel(tx, channel_id)?;
     let rows = tx.query("SELECT v.sku, b.quantity FROM channel_buffers b JOIN variants v ON v.id = b.variant_id WHERE b.channel_id = $1 ORDER BY v.sku", params![channel_id])?;
-    Ok(rows.iter().map(|r| api::SafetyBuffer { sku: r.string(0), quantity: r.i64(1) }).collect())
+    Ok(rows
+        .iter()
+        .map(|r| api::SafetyBuffer {
+            sku: r.string(0),
+            quantity: r.i64(1),
+        })
+        .collect())
 }

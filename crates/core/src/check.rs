@@ -3,9 +3,9 @@
 //! reservations; `incoming` equals units shipped on transfers toward the location and not yet
 //! received; no `deny` variant has `available` below zero.
 
+use crate::Result;
 use crate::api::{CheckReport, Violation};
 use crate::db::Sql;
-use crate::Result;
 
 pub fn run(tx: &mut dyn Sql) -> Result<CheckReport> {
     let rows = tx.query(
@@ -24,27 +24,77 @@ pub fn run(tx: &mut dyn Sql) -> Result<CheckReport> {
         let (sku, loc) = (r.string(0), r.i64(2));
         let (on_hand, reserved, unavailable, incoming) = (r.i64(3), r.i64(4), r.i64(5), r.i64(6));
         let mut add = |rule: &str, recorded: i64, expected: i64, message: String| {
-            violations.push(Violation { rule: rule.into(), sku: sku.clone(), location_id: loc, recorded, expected, message });
+            violations.push(Violation {
+                rule: rule.into(),
+                sku: sku.clone(),
+                location_id: loc,
+                recorded,
+                expected,
+                message,
+            });
         };
         if on_hand != r.i64(8) {
-            add("on_hand_ledger", on_hand, r.i64(8), format!("on_hand is {on_hand} but its ledger sums to {}", r.i64(8)));
+            add(
+                "on_hand_ledger",
+                on_hand,
+                r.i64(8),
+                format!("on_hand is {on_hand} but its ledger sums to {}", r.i64(8)),
+            );
         }
         if unavailable != r.i64(9) {
-            add("unavailable_ledger", unavailable, r.i64(9), format!("unavailable is {unavailable} but its ledger sums to {}", r.i64(9)));
+            add(
+                "unavailable_ledger",
+                unavailable,
+                r.i64(9),
+                format!(
+                    "unavailable is {unavailable} but its ledger sums to {}",
+                    r.i64(9)
+                ),
+            );
         }
         if reserved != r.i64(10) {
-            add("reserved_reservations", reserved, r.i64(10), format!("reserved is {reserved} but live reservations sum to {}", r.i64(10)));
+            add(
+                "reserved_reservations",
+                reserved,
+                r.i64(10),
+                format!(
+                    "reserved is {reserved} but live reservations sum to {}",
+                    r.i64(10)
+                ),
+            );
         }
         if incoming != r.i64(11) {
-            add("incoming_transfers", incoming, r.i64(11), format!("incoming is {incoming} but open transfers bring {}", r.i64(11)));
+            add(
+                "incoming_transfers",
+                incoming,
+                r.i64(11),
+                format!(
+                    "incoming is {incoming} but open transfers bring {}",
+                    r.i64(11)
+                ),
+            );
         }
         let available = on_hand - reserved - unavailable;
         if r.string(7) == "deny" && available < 0 {
-            add("negative_available", available, 0, format!("available is {available} for a deny variant (oversold)"));
+            add(
+                "negative_available",
+                available,
+                0,
+                format!("available is {available} for a deny variant (oversold)"),
+            );
         }
         if on_hand < 0 || unavailable < 0 || reserved < 0 {
-            add("negative_bucket", on_hand.min(unavailable).min(reserved), 0, "a stock bucket is negative".into());
+            add(
+                "negative_bucket",
+                on_hand.min(unavailable).min(reserved),
+                0,
+                "a stock bucket is negative".into(),
+            );
         }
     }
-    Ok(CheckReport { ok: violations.is_empty(), levels_checked: rows.len() as i64, violations })
+    Ok(CheckReport {
+        ok: violations.is_empty(),
+        levels_checked: rows.len() as i64,
+        violations,
+    })
 }

@@ -4,7 +4,9 @@
 //! ledger row in the same statement group; `reserved` changes only in [`reserve`] and [`release`],
 //! which write the reservation row. `backroom check` verifies both sums at any moment.
 
-use crate::api::{self, LedgerEntry, Page, SkuStock, StockChange, StockLevel, StockTotals, Transfer, TransferLine};
+use crate::api::{
+    self, LedgerEntry, Page, SkuStock, StockChange, StockLevel, StockTotals, Transfer, TransferLine,
+};
 use crate::audit::{self, page};
 use crate::catalog::{get_channel, get_location, variant_by_sku};
 use crate::db::{Row, Sql};
@@ -32,15 +34,36 @@ pub fn ensure_level(tx: &mut dyn Sql, variant_id: i64, location_id: i64, now: i6
 }
 
 /// (on_hand, reserved, unavailable, incoming), locked for the rest of the transaction.
-pub fn lock_level(tx: &mut dyn Sql, variant_id: i64, location_id: i64) -> Result<(i64, i64, i64, i64)> {
-    let sql = format!("SELECT on_hand, reserved, unavailable, incoming FROM inventory_levels WHERE variant_id = $1 AND location_id = $2{}", tx.for_update());
-    let r = tx.query_one(&sql, params![variant_id, location_id])?.ok_or(Error::NotFound { entity: "inventory level" })?;
+pub fn lock_level(
+    tx: &mut dyn Sql,
+    variant_id: i64,
+    location_id: i64,
+) -> Result<(i64, i64, i64, i64)> {
+    let sql = format!(
+        "SELECT on_hand, reserved, unavailable, incoming FROM inventory_levels WHERE variant_id = $1 AND location_id = $2{}",
+        tx.for_update()
+    );
+    let r = tx
+        .query_one(&sql, params![variant_id, location_id])?
+        .ok_or(Error::NotFound {
+            entity: "inventory level",
+        })?;
     Ok((r.i64(0), r.i64(1), r.i64(2), r.i64(3)))
 }
 
 /// The one way `on_hand` and `unavailable` change: updates the level and appends the ledger row.
 #[allow(clippy::too_many_arguments)]
-pub fn apply(tx: &mut dyn Sql, ctx: &Ctx, variant_id: i64, location_id: i64, on_hand_delta: i64, unavailable_delta: i64, reason: LedgerReason, reference: Reference<'_>, note: Option<&str>) -> Result<i64> {
+pub fn apply(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    variant_id: i64,
+    location_id: i64,
+    on_hand_delta: i64,
+    unavailable_delta: i64,
+    reason: LedgerReason,
+    reference: Reference<'_>,
+    note: Option<&str>,
+) -> Result<i64> {
     tx.exec(
         "UPDATE inventory_levels SET on_hand = on_hand + $1, unavailable = unavailable + $2, updated_at = $3 WHERE variant_id = $4 AND location_id = $5",
         params![on_hand_delta, unavailable_delta, ctx.now, variant_id, location_id],
@@ -54,7 +77,16 @@ pub fn apply(tx: &mut dyn Sql, ctx: &Ctx, variant_id: i64, location_id: i64, on_
 
 /// Reserves units at a location for an order line: the reservation row and the level move together.
 #[allow(clippy::too_many_arguments)]
-pub fn reserve(tx: &mut dyn Sql, now: i64, variant_id: i64, location_id: i64, order_id: i64, line_id: i64, quantity: i64, backordered: i64) -> Result<()> {
+pub fn reserve(
+    tx: &mut dyn Sql,
+    now: i64,
+    variant_id: i64,
+    location_id: i64,
+    order_id: i64,
+    line_id: i64,
+    quantity: i64,
+    backordered: i64,
+) -> Result<()> {
     tx.exec(
         "INSERT INTO reservations (variant_id, location_id, order_id, order_line_id, quantity, backordered, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         params![variant_id, location_id, order_id, line_id, quantity, backordered, now],
@@ -81,8 +113,19 @@ pub fn release_order(tx: &mut dyn Sql, now: i64, order_id: i64, reason: &str) ->
     Ok(total)
 }
 
-fn release(tx: &mut dyn Sql, now: i64, reservation_id: i64, variant_id: i64, location_id: i64, quantity: i64, reason: &str) -> Result<()> {
-    tx.exec("UPDATE reservations SET released_at = $1, release_reason = $2 WHERE id = $3", params![now, reason, reservation_id])?;
+fn release(
+    tx: &mut dyn Sql,
+    now: i64,
+    reservation_id: i64,
+    variant_id: i64,
+    location_id: i64,
+    quantity: i64,
+    reason: &str,
+) -> Result<()> {
+    tx.exec(
+        "UPDATE reservations SET released_at = $1, release_reason = $2 WHERE id = $3",
+        params![now, reason, reservation_id],
+    )?;
     tx.exec(
         "UPDATE inventory_levels SET reserved = reserved - $1, updated_at = $2 WHERE variant_id = $3 AND location_id = $4",
         params![quantity, now, variant_id, location_id],
@@ -110,8 +153,13 @@ fn level_from(r: &Row) -> StockLevel {
 
 pub fn get_level(tx: &mut dyn Sql, variant_id: i64, location_id: i64) -> Result<StockLevel> {
     let r = tx
-        .query_one(&format!("{LEVEL_SELECT} WHERE l.variant_id = $1 AND l.location_id = $2"), params![variant_id, location_id])?
-        .ok_or(Error::NotFound { entity: "inventory level" })?;
+        .query_one(
+            &format!("{LEVEL_SELECT} WHERE l.variant_id = $1 AND l.location_id = $2"),
+            params![variant_id, location_id],
+        )?
+        .ok_or(Error::NotFound {
+            entity: "inventory level",
+        })?;
     Ok(level_from(&r))
 }
 
@@ -120,7 +168,10 @@ pub fn sku_stock(tx: &mut dyn Sql, sku: &str) -> Result<SkuStock> {
         Error::Invalid(_) => Error::NotFound { entity: "SKU" },
         e => e,
     })?;
-    let rows = tx.query(&format!("{LEVEL_SELECT} WHERE l.variant_id = $1 ORDER BY loc.priority, l.location_id"), params![variant_id])?;
+    let rows = tx.query(
+        &format!("{LEVEL_SELECT} WHERE l.variant_id = $1 ORDER BY loc.priority, l.location_id"),
+        params![variant_id],
+    )?;
     let levels: Vec<StockLevel> = rows.iter().map(level_from).collect();
     let mut t = StockTotals::default();
     for l in &levels {
@@ -130,10 +181,17 @@ pub fn sku_stock(tx: &mut dyn Sql, sku: &str) -> Result<SkuStock> {
         t.available += l.available;
         t.incoming += l.incoming;
     }
-    Ok(SkuStock { sku: sku.to_string(), variant_id, inventory_policy: policy.as_str().into(), levels, totals: t })
+    Ok(SkuStock {
+        sku: sku.to_string(),
+        variant_id,
+        inventory_policy: policy.as_str().into(),
+        levels,
+        totals: t,
+    })
 }
 
 #[derive(Default, Clone, Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LevelQuery {
     pub location_id: Option<i64>,
@@ -152,28 +210,51 @@ pub fn list_levels(tx: &mut dyn Sql, q: &LevelQuery) -> Result<Page<StockLevel>>
         f.add("l.location_id = ?", vec![l.into()]);
     }
     if let Some(s) = &q.sku {
-        f.add("lower(v.sku) LIKE ?", vec![format!("%{}%", s.to_lowercase()).into()]);
+        f.add(
+            "lower(v.sku) LIKE ?",
+            vec![format!("%{}%", s.to_lowercase()).into()],
+        );
     }
     if q.out_of_stock == Some(true) {
         f.add("l.on_hand - l.reserved - l.unavailable <= 0", vec![]);
     }
     if let Some(c) = &q.cursor {
         let (v, loc) = decode_cursor(c)?;
-        let var: i64 = v.parse().map_err(|_| Error::invalid("cursor", "is not a cursor this list gave out"))?;
-        f.add("(l.variant_id > ? OR (l.variant_id = ? AND l.location_id > ?))", vec![var.into(), var.into(), loc.into()]);
+        let var: i64 = v
+            .parse()
+            .map_err(|_| Error::invalid("cursor", "is not a cursor this list gave out"))?;
+        f.add(
+            "(l.variant_id > ? OR (l.variant_id = ? AND l.location_id > ?))",
+            vec![var.into(), var.into(), loc.into()],
+        );
     }
     let lim = f.push((limit + 1).into());
-    let rows = tx.query(&format!("{LEVEL_SELECT}{} ORDER BY l.variant_id, l.location_id LIMIT {lim}", f.where_sql()), &f.params)?;
+    let rows = tx.query(
+        &format!(
+            "{LEVEL_SELECT}{} ORDER BY l.variant_id, l.location_id LIMIT {lim}",
+            f.where_sql()
+        ),
+        &f.params,
+    )?;
     let mut items: Vec<StockLevel> = rows.iter().map(level_from).collect();
-    Ok(page(&mut items, limit, |l| encode_cursor(&l.variant_id.to_string(), l.location_id)))
+    Ok(page(&mut items, limit, |l| {
+        encode_cursor(&l.variant_id.to_string(), l.location_id)
+    }))
 }
 
 /// What a channel may sell of a SKU: per location, available less the channel's safety buffer.
-pub fn channel_availability(tx: &mut dyn Sql, channel_id: i64, sku: &str) -> Result<api::ChannelAvailability> {
+pub fn channel_availability(
+    tx: &mut dyn Sql,
+    channel_id: i64,
+    sku: &str,
+) -> Result<api::ChannelAvailability> {
     let ch = get_channel(tx, channel_id)?;
     let (variant_id, sku, _) = variant_by_sku(tx, "sku", sku)?;
     let buffer = tx
-        .query_one("SELECT quantity FROM channel_buffers WHERE channel_id = $1 AND variant_id = $2", params![channel_id, variant_id])?
+        .query_one(
+            "SELECT quantity FROM channel_buffers WHERE channel_id = $1 AND variant_id = $2",
+            params![channel_id, variant_id],
+        )?
         .map_or(0, |r| r.i64(0));
     let mut locations = Vec::new();
     for loc in ch.location_ids {
@@ -182,28 +263,59 @@ pub fn channel_availability(tx: &mut dyn Sql, channel_id: i64, sku: &str) -> Res
             params![variant_id, loc],
         )?;
         let avail = r.map_or(0, |r| r.i64(0));
-        locations.push(api::LocationAvailability { location_id: loc, available: (avail - buffer).max(0) });
+        locations.push(api::LocationAvailability {
+            location_id: loc,
+            available: (avail - buffer).max(0),
+        });
     }
-    Ok(api::ChannelAvailability { channel_id, sku: sku.to_string(), available: locations.iter().map(|l| l.available).sum(), locations })
+    Ok(api::ChannelAvailability {
+        channel_id,
+        sku: sku.to_string(),
+        available: locations.iter().map(|l| l.available).sum(),
+        locations,
+    })
 }
 
-fn stock_target(tx: &mut dyn Sql, ctx: &Ctx, sku: &str, location_id: i64) -> Result<(i64, String, InventoryPolicy)> {
+fn stock_target(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    sku: &str,
+    location_id: i64,
+) -> Result<(i64, String, InventoryPolicy)> {
     ctx.actor.require(Permission::InventoryWrite)?;
     let (variant_id, sku, policy) = variant_by_sku(tx, "sku", sku)?;
-    let loc = get_location(tx, location_id).map_err(|_| Error::invalid("location_id", format!("no location has id {location_id}")))?;
+    let loc = get_location(tx, location_id)
+        .map_err(|_| Error::invalid("location_id", format!("no location has id {location_id}")))?;
     if !loc.active {
-        return Err(Error::Conflict { code: "location_inactive", message: format!("{} is inactive", loc.name), field: Some("location_id".into()) });
+        return Err(Error::Conflict {
+            code: "location_inactive",
+            message: format!("{} is inactive", loc.name),
+            field: Some("location_id".into()),
+        });
     }
     ensure_level(tx, variant_id, location_id, ctx.now)?;
     Ok((variant_id, sku.to_string(), policy))
 }
 
-fn change_result(tx: &mut dyn Sql, variant_id: i64, location_id: i64, ledger_id: i64) -> Result<StockChange> {
+fn change_result(
+    tx: &mut dyn Sql,
+    variant_id: i64,
+    location_id: i64,
+    ledger_id: i64,
+) -> Result<StockChange> {
     let level = get_level(tx, variant_id, location_id)?;
     let r = tx
-        .query_one(&format!("{LEDGER_SELECT} WHERE e.id = $1"), params![ledger_id])?
-        .ok_or(Error::NotFound { entity: "ledger entry" })?;
-    Ok(StockChange { level, ledger_entry: ledger_from(&r) })
+        .query_one(
+            &format!("{LEDGER_SELECT} WHERE e.id = $1"),
+            params![ledger_id],
+        )?
+        .ok_or(Error::NotFound {
+            entity: "ledger entry",
+        })?;
+    Ok(StockChange {
+        level,
+        ledger_entry: ledger_from(&r),
+    })
 }
 
 fn note_of(n: Option<&str>) -> Result<Option<String>> {
@@ -215,30 +327,80 @@ pub fn receive(tx: &mut dyn Sql, ctx: &Ctx, r: &api::ReceiveStock) -> Result<Sto
     let (variant_id, sku, _) = stock_target(tx, ctx, &r.sku, r.location_id)?;
     lock_level(tx, variant_id, r.location_id)?;
     let note = note_of(r.note.as_deref())?;
-    let id = apply(tx, ctx, variant_id, r.location_id, q.get(), 0, LedgerReason::Receipt, Reference { kind: "receipt", id: None }, note.as_deref())?;
-    audit::record(tx, ctx, "inventory.received", "inventory_level", format!("{sku}@{}", r.location_id), json!({"quantity": q.get(), "note": note}))?;
+    let id = apply(
+        tx,
+        ctx,
+        variant_id,
+        r.location_id,
+        q.get(),
+        0,
+        LedgerReason::Receipt,
+        Reference {
+            kind: "receipt",
+            id: None,
+        },
+        note.as_deref(),
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "inventory.received",
+        "inventory_level",
+        format!("{sku}@{}", r.location_id),
+        json!({"quantity": q.get(), "note": note}),
+    )?;
     change_result(tx, variant_id, r.location_id, id)
 }
 
 pub fn adjust(tx: &mut dyn Sql, ctx: &Ctx, a: &api::AdjustStock) -> Result<StockChange> {
     if a.delta == 0 || a.delta.abs() > Quantity::MAX {
-        return Err(Error::invalid("delta", "must be a non-zero number of units, at most 1000000 either way"));
+        return Err(Error::invalid(
+            "delta",
+            "must be a non-zero number of units, at most 1000000 either way",
+        ));
     }
     let note = backroom_domain::values::required_text("note", &a.note, 1000)?;
     let (variant_id, sku, _) = stock_target(tx, ctx, &a.sku, a.location_id)?;
     let (on_hand, reserved, unavailable, _) = lock_level(tx, variant_id, a.location_id)?;
     if on_hand + a.delta < 0 {
-        return Err(Error::Conflict { code: "negative_on_hand", message: format!("{sku} has {on_hand} on hand; cannot remove {}", -a.delta), field: Some("delta".into()) });
+        return Err(Error::Conflict {
+            code: "negative_on_hand",
+            message: format!("{sku} has {on_hand} on hand; cannot remove {}", -a.delta),
+            field: Some("delta".into()),
+        });
     }
     if on_hand + a.delta < reserved + unavailable && a.delta < 0 {
         return Err(Error::Conflict {
             code: "stock_committed",
-            message: format!("{sku} has {reserved} reserved and {unavailable} unavailable of {on_hand} on hand; removing {} would oversell. Release or ship first, or count instead.", -a.delta),
+            message: format!(
+                "{sku} has {reserved} reserved and {unavailable} unavailable of {on_hand} on hand; removing {} would oversell. Release or ship first, or count instead.",
+                -a.delta
+            ),
             field: Some("delta".into()),
         });
     }
-    let id = apply(tx, ctx, variant_id, a.location_id, a.delta, 0, LedgerReason::Adjustment, Reference { kind: "adjustment", id: None }, Some(&note))?;
-    audit::record(tx, ctx, "inventory.adjusted", "inventory_level", format!("{sku}@{}", a.location_id), json!({"delta": a.delta, "note": note}))?;
+    let id = apply(
+        tx,
+        ctx,
+        variant_id,
+        a.location_id,
+        a.delta,
+        0,
+        LedgerReason::Adjustment,
+        Reference {
+            kind: "adjustment",
+            id: None,
+        },
+        Some(&note),
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "inventory.adjusted",
+        "inventory_level",
+        format!("{sku}@{}", a.location_id),
+        json!({"delta": a.delta, "note": note}),
+    )?;
     change_result(tx, variant_id, a.location_id, id)
 }
 
@@ -247,21 +409,46 @@ pub fn adjust(tx: &mut dyn Sql, ctx: &Ctx, a: &api::AdjustStock) -> Result<Stock
 /// re-sourcing, and `backroom check` reports the level until they are.
 pub fn count(tx: &mut dyn Sql, ctx: &Ctx, c: &api::CountStock) -> Result<StockChange> {
     if !(0..=1_000_000_000).contains(&c.counted) {
-        return Err(Error::invalid("counted", "must be between 0 and 1000000000"));
+        return Err(Error::invalid(
+            "counted",
+            "must be between 0 and 1000000000",
+        ));
     }
     let (variant_id, sku, _) = stock_target(tx, ctx, &c.sku, c.location_id)?;
     let (on_hand, _, unavailable, _) = lock_level(tx, variant_id, c.location_id)?;
     if c.counted < unavailable {
         return Err(Error::Conflict {
             code: "count_below_unavailable",
-            message: format!("{unavailable} units of {sku} are marked unavailable; write them off before counting fewer"),
+            message: format!(
+                "{unavailable} units of {sku} are marked unavailable; write them off before counting fewer"
+            ),
             field: Some("counted".into()),
         });
     }
     let note = note_of(c.note.as_deref())?;
     let variance = c.counted - on_hand;
-    let id = apply(tx, ctx, variant_id, c.location_id, variance, 0, LedgerReason::Count, Reference { kind: "count", id: None }, note.as_deref())?;
-    audit::record(tx, ctx, "inventory.counted", "inventory_level", format!("{sku}@{}", c.location_id), json!({"counted": c.counted, "previous": on_hand, "variance": variance}))?;
+    let id = apply(
+        tx,
+        ctx,
+        variant_id,
+        c.location_id,
+        variance,
+        0,
+        LedgerReason::Count,
+        Reference {
+            kind: "count",
+            id: None,
+        },
+        note.as_deref(),
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "inventory.counted",
+        "inventory_level",
+        format!("{sku}@{}", c.location_id),
+        json!({"counted": c.counted, "previous": on_hand, "variance": variance}),
+    )?;
     change_result(tx, variant_id, c.location_id, id)
 }
 
@@ -275,20 +462,57 @@ pub fn damage(tx: &mut dyn Sql, ctx: &Ctx, d: &api::DamageStock) -> Result<Stock
         "mark" => {
             let avail = on_hand - reserved - unavailable;
             if q > avail {
-                return Err(Error::Conflict { code: "insufficient_stock", message: format!("only {avail} units of {sku} are available to mark damaged"), field: Some("quantity".into()) });
+                return Err(Error::Conflict {
+                    code: "insufficient_stock",
+                    message: format!("only {avail} units of {sku} are available to mark damaged"),
+                    field: Some("quantity".into()),
+                });
             }
             (0, q, LedgerReason::Damage)
         }
         "release" | "write_off" => {
             if q > unavailable {
-                return Err(Error::Conflict { code: "insufficient_unavailable", message: format!("only {unavailable} units of {sku} are unavailable"), field: Some("quantity".into()) });
+                return Err(Error::Conflict {
+                    code: "insufficient_unavailable",
+                    message: format!("only {unavailable} units of {sku} are unavailable"),
+                    field: Some("quantity".into()),
+                });
             }
-            if action == "release" { (0, -q, LedgerReason::DamageRelease) } else { (-q, -q, LedgerReason::WriteOff) }
+            if action == "release" {
+                (0, -q, LedgerReason::DamageRelease)
+            } else {
+                (-q, -q, LedgerReason::WriteOff)
+            }
         }
-        _ => return Err(Error::invalid("action", "must be mark, release or write_off")),
+        _ => {
+            return Err(Error::invalid(
+                "action",
+                "must be mark, release or write_off",
+            ));
+        }
     };
-    let id = apply(tx, ctx, variant_id, d.location_id, oh, un, reason, Reference { kind: "damage", id: None }, note.as_deref())?;
-    audit::record(tx, ctx, &format!("inventory.damage_{action}"), "inventory_level", format!("{sku}@{}", d.location_id), json!({"quantity": q, "note": note}))?;
+    let id = apply(
+        tx,
+        ctx,
+        variant_id,
+        d.location_id,
+        oh,
+        un,
+        reason,
+        Reference {
+            kind: "damage",
+            id: None,
+        },
+        note.as_deref(),
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        &format!("inventory.damage_{action}"),
+        "inventory_level",
+        format!("{sku}@{}", d.location_id),
+        json!({"quantity": q, "note": note}),
+    )?;
     change_result(tx, variant_id, d.location_id, id)
 }
 
@@ -312,6 +536,7 @@ fn ledger_from(r: &Row) -> LedgerEntry {
 }
 
 #[derive(Default, Clone, Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerQuery {
     pub sku: String,
@@ -331,7 +556,8 @@ pub fn ledger(tx: &mut dyn Sql, q: &LedgerQuery) -> Result<Page<LedgerEntry>> {
         f.add("e.location_id = ?", vec![l.into()]);
     }
     if let Some(r) = &q.reason {
-        let r = LedgerReason::parse(r).ok_or_else(|| Error::invalid("reason", "is not a ledger reason"))?;
+        let r = LedgerReason::parse(r)
+            .ok_or_else(|| Error::invalid("reason", "is not a ledger reason"))?;
         f.add("e.reason = ?", vec![r.as_str().into()]);
     }
     if let Some(c) = &q.cursor {
@@ -339,7 +565,13 @@ pub fn ledger(tx: &mut dyn Sql, q: &LedgerQuery) -> Result<Page<LedgerEntry>> {
         f.add("e.id < ?", vec![id.into()]);
     }
     let lim = f.push((limit + 1).into());
-    let rows = tx.query(&format!("{LEDGER_SELECT}{} ORDER BY e.id DESC LIMIT {lim}", f.where_sql()), &f.params)?;
+    let rows = tx.query(
+        &format!(
+            "{LEDGER_SELECT}{} ORDER BY e.id DESC LIMIT {lim}",
+            f.where_sql()
+        ),
+        &f.params,
+    )?;
     let mut items: Vec<LedgerEntry> = rows.iter().map(ledger_from).collect();
     Ok(page(&mut items, limit, |e| encode_cursor("", e.id)))
 }
@@ -366,11 +598,20 @@ pub fn get_transfer(tx: &mut dyn Sql, id: i64) -> Result<Transfer> {
         created_at: rfc3339(r.i64(6)),
         shipped_at: opt_rfc3339(r.opt_i64(7)),
         received_at: opt_rfc3339(r.opt_i64(8)),
-        lines: lines.iter().map(|l| TransferLine { sku: l.string(0), variant_id: l.i64(1), quantity: l.i64(2), received_quantity: l.i64(3) }).collect(),
+        lines: lines
+            .iter()
+            .map(|l| TransferLine {
+                sku: l.string(0),
+                variant_id: l.i64(1),
+                quantity: l.i64(2),
+                received_quantity: l.i64(3),
+            })
+            .collect(),
     })
 }
 
 #[derive(Default, Clone, Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TransferQuery {
     pub status: Option<String>,
@@ -383,29 +624,53 @@ pub fn list_transfers(tx: &mut dyn Sql, q: &TransferQuery) -> Result<Page<Transf
     let limit = page_limit(q.limit)?;
     let mut f = Filter::default();
     if let Some(s) = &q.status {
-        let s = TransferStatus::parse(s).ok_or_else(|| Error::invalid("status", "is not a transfer status"))?;
+        let s = TransferStatus::parse(s)
+            .ok_or_else(|| Error::invalid("status", "is not a transfer status"))?;
         f.add("status = ?", vec![s.as_str().into()]);
     }
     if let Some(l) = q.location_id {
-        f.add("(from_location_id = ? OR to_location_id = ?)", vec![l.into(), l.into()]);
+        f.add(
+            "(from_location_id = ? OR to_location_id = ?)",
+            vec![l.into(), l.into()],
+        );
     }
     if let Some(c) = &q.cursor {
         let (_, id) = decode_cursor(c)?;
         f.add("id < ?", vec![id.into()]);
     }
     let lim = f.push((limit + 1).into());
-    let ids: Vec<i64> = tx.query(&format!("SELECT id FROM transfers{} ORDER BY id DESC LIMIT {lim}", f.where_sql()), &f.params)?.iter().map(|r| r.i64(0)).collect();
-    let mut items = ids.into_iter().map(|id| get_transfer(tx, id)).collect::<Result<Vec<_>>>()?;
+    let ids: Vec<i64> = tx
+        .query(
+            &format!(
+                "SELECT id FROM transfers{} ORDER BY id DESC LIMIT {lim}",
+                f.where_sql()
+            ),
+            &f.params,
+        )?
+        .iter()
+        .map(|r| r.i64(0))
+        .collect();
+    let mut items = ids
+        .into_iter()
+        .map(|id| get_transfer(tx, id))
+        .collect::<Result<Vec<_>>>()?;
     Ok(page(&mut items, limit, |t| encode_cursor("", t.id)))
 }
 
 pub fn create_transfer(tx: &mut dyn Sql, ctx: &Ctx, t: &api::NewTransfer) -> Result<Transfer> {
     ctx.actor.require(Permission::InventoryWrite)?;
     if t.from_location_id == t.to_location_id {
-        return Err(Error::invalid("to_location_id", "must differ from from_location_id"));
+        return Err(Error::invalid(
+            "to_location_id",
+            "must differ from from_location_id",
+        ));
     }
-    for (field, id) in [("from_location_id", t.from_location_id), ("to_location_id", t.to_location_id)] {
-        let loc = get_location(tx, id).map_err(|_| Error::invalid(field, format!("no location has id {id}")))?;
+    for (field, id) in [
+        ("from_location_id", t.from_location_id),
+        ("to_location_id", t.to_location_id),
+    ] {
+        let loc = get_location(tx, id)
+            .map_err(|_| Error::invalid(field, format!("no location has id {id}")))?;
         if !loc.active {
             return Err(Error::invalid(field, format!("{} is inactive", loc.name)));
         }
@@ -418,7 +683,10 @@ pub fn create_transfer(tx: &mut dyn Sql, ctx: &Ctx, t: &api::NewTransfer) -> Res
         let (variant_id, sku, _) = variant_by_sku(tx, &format!("lines[{i}].sku"), &l.sku)?;
         let q = Quantity::parse(l.quantity).map_err(|e| e.under(&format!("lines[{i}]")))?;
         if lines.iter().any(|(v, _, _)| *v == variant_id) {
-            return Err(Error::invalid(format!("lines[{i}].sku"), format!("{sku} appears twice")));
+            return Err(Error::invalid(
+                format!("lines[{i}].sku"),
+                format!("{sku} appears twice"),
+            ));
         }
         lines.push((variant_id, sku.to_string(), q.get()));
     }
@@ -431,13 +699,29 @@ pub fn create_transfer(tx: &mut dyn Sql, ctx: &Ctx, t: &api::NewTransfer) -> Res
     for (variant_id, sku, q) in &lines {
         tx.exec("INSERT INTO transfer_lines (transfer_id, variant_id, sku, quantity, received_quantity) VALUES ($1, $2, $3, $4, 0)", params![id, *variant_id, sku.as_str(), *q])?;
     }
-    audit::record(tx, ctx, "transfer.created", "transfer", id, json!({"from": t.from_location_id, "to": t.to_location_id, "lines": t.lines}))?;
-    if t.ship { ship_transfer(tx, ctx, id) } else { get_transfer(tx, id) }
+    audit::record(
+        tx,
+        ctx,
+        "transfer.created",
+        "transfer",
+        id,
+        json!({"from": t.from_location_id, "to": t.to_location_id, "lines": t.lines}),
+    )?;
+    if t.ship {
+        ship_transfer(tx, ctx, id)
+    } else {
+        get_transfer(tx, id)
+    }
 }
 
 fn lock_transfer(tx: &mut dyn Sql, id: i64) -> Result<TransferStatus> {
-    let sql = format!("SELECT status FROM transfers WHERE id = $1{}", tx.for_update());
-    let r = tx.query_one(&sql, params![id])?.ok_or(Error::NotFound { entity: "transfer" })?;
+    let sql = format!(
+        "SELECT status FROM transfers WHERE id = $1{}",
+        tx.for_update()
+    );
+    let r = tx
+        .query_one(&sql, params![id])?
+        .ok_or(Error::NotFound { entity: "transfer" })?;
     Ok(TransferStatus::parse(&r.string(0)).unwrap_or(TransferStatus::Draft))
 }
 
@@ -447,14 +731,24 @@ pub fn ship_transfer(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<Transfer> {
     ctx.actor.require(Permission::InventoryWrite)?;
     let status = lock_transfer(tx, id)?;
     if status != TransferStatus::Draft {
-        return Err(Error::conflict("transfer_not_draft", format!("the transfer is {}; only a draft can be shipped", status.as_str())));
+        return Err(Error::conflict(
+            "transfer_not_draft",
+            format!(
+                "the transfer is {}; only a draft can be shipped",
+                status.as_str()
+            ),
+        ));
     }
     let t = get_transfer(tx, id)?;
     let mut lines = t.lines.clone();
     lines.sort_by_key(|l| l.variant_id);
     for (i, l) in lines.iter().enumerate() {
         // Lock in a global order (variant, then location) so concurrent writers cannot deadlock.
-        let (a, b) = if t.from_location_id < t.to_location_id { (t.from_location_id, t.to_location_id) } else { (t.to_location_id, t.from_location_id) };
+        let (a, b) = if t.from_location_id < t.to_location_id {
+            (t.from_location_id, t.to_location_id)
+        } else {
+            (t.to_location_id, t.from_location_id)
+        };
         ensure_level(tx, l.variant_id, a, ctx.now)?;
         ensure_level(tx, l.variant_id, b, ctx.now)?;
         lock_level(tx, l.variant_id, a)?;
@@ -462,22 +756,64 @@ pub fn ship_transfer(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<Transfer> {
         let (on_hand, reserved, unavailable, _) = lock_level(tx, l.variant_id, t.from_location_id)?;
         let avail = on_hand - reserved - unavailable;
         if avail < l.quantity {
-            return Err(Error::InsufficientStock { field: format!("lines[{i}].quantity"), sku: l.sku.clone(), requested: l.quantity, available: avail.max(0) });
+            return Err(Error::InsufficientStock {
+                field: format!("lines[{i}].quantity"),
+                sku: l.sku.clone(),
+                requested: l.quantity,
+                available: avail.max(0),
+            });
         }
-        apply(tx, ctx, l.variant_id, t.from_location_id, -l.quantity, 0, LedgerReason::TransferOut, Reference { kind: "transfer", id: Some(id) }, None)?;
+        apply(
+            tx,
+            ctx,
+            l.variant_id,
+            t.from_location_id,
+            -l.quantity,
+            0,
+            LedgerReason::TransferOut,
+            Reference {
+                kind: "transfer",
+                id: Some(id),
+            },
+            None,
+        )?;
         tx.exec("UPDATE inventory_levels SET incoming = incoming + $1, updated_at = $2 WHERE variant_id = $3 AND location_id = $4", params![l.quantity, ctx.now, l.variant_id, t.to_location_id])?;
     }
-    tx.exec("UPDATE transfers SET status = $1, shipped_at = $2, updated_at = $2 WHERE id = $3", params![TransferStatus::InTransit.as_str(), ctx.now, id])?;
-    audit::record(tx, ctx, "transfer.shipped", "transfer", id, json!({"status": {"from": "draft", "to": "in_transit"}}))?;
+    tx.exec(
+        "UPDATE transfers SET status = $1, shipped_at = $2, updated_at = $2 WHERE id = $3",
+        params![TransferStatus::InTransit.as_str(), ctx.now, id],
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "transfer.shipped",
+        "transfer",
+        id,
+        json!({"status": {"from": "draft", "to": "in_transit"}}),
+    )?;
     get_transfer(tx, id)
 }
 
 /// The second leg: units arrive (ledger `transfer_in`) and stop being incoming.
-pub fn receive_transfer(tx: &mut dyn Sql, ctx: &Ctx, id: i64, r: &api::ReceiveTransfer) -> Result<Transfer> {
+pub fn receive_transfer(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    id: i64,
+    r: &api::ReceiveTransfer,
+) -> Result<Transfer> {
     ctx.actor.require(Permission::InventoryWrite)?;
     let status = lock_transfer(tx, id)?;
-    if !matches!(status, TransferStatus::InTransit | TransferStatus::PartiallyReceived) {
-        return Err(Error::conflict("transfer_not_in_transit", format!("the transfer is {}; only shipped transfers can be received", status.as_str())));
+    if !matches!(
+        status,
+        TransferStatus::InTransit | TransferStatus::PartiallyReceived
+    ) {
+        return Err(Error::conflict(
+            "transfer_not_in_transit",
+            format!(
+                "the transfer is {}; only shipped transfers can be received",
+                status.as_str()
+            ),
+        ));
     }
     let t = get_transfer(tx, id)?;
     let mut receipts: Vec<(usize, i64)> = Vec::new();
@@ -491,11 +827,21 @@ pub fn receive_transfer(tx: &mut dyn Sql, ctx: &Ctx, id: i64, r: &api::ReceiveTr
         }
         Some(lines) => {
             for (i, x) in lines.iter().enumerate() {
-                let k = t.lines.iter().position(|l| l.sku == x.sku).ok_or_else(|| Error::invalid(format!("lines[{i}].sku"), format!("{} is not on this transfer", x.sku)))?;
-                let q = Quantity::parse(x.quantity).map_err(|e| e.under(&format!("lines[{i}]")))?.get();
+                let k = t.lines.iter().position(|l| l.sku == x.sku).ok_or_else(|| {
+                    Error::invalid(
+                        format!("lines[{i}].sku"),
+                        format!("{} is not on this transfer", x.sku),
+                    )
+                })?;
+                let q = Quantity::parse(x.quantity)
+                    .map_err(|e| e.under(&format!("lines[{i}]")))?
+                    .get();
                 let outstanding = t.lines[k].quantity - t.lines[k].received_quantity;
                 if q > outstanding {
-                    return Err(Error::invalid(format!("lines[{i}].quantity"), format!("only {outstanding} units of {} are outstanding", x.sku)));
+                    return Err(Error::invalid(
+                        format!("lines[{i}].quantity"),
+                        format!("only {outstanding} units of {} are outstanding", x.sku),
+                    ));
                 }
                 if receipts.iter().any(|(j, _)| *j == k) {
                     return Err(Error::invalid(format!("lines[{i}].sku"), "listed twice"));
@@ -511,18 +857,50 @@ pub fn receive_transfer(tx: &mut dyn Sql, ctx: &Ctx, id: i64, r: &api::ReceiveTr
     for (k, q) in &receipts {
         let l = &t.lines[*k];
         lock_level(tx, l.variant_id, t.to_location_id)?;
-        apply(tx, ctx, l.variant_id, t.to_location_id, *q, 0, LedgerReason::TransferIn, Reference { kind: "transfer", id: Some(id) }, None)?;
+        apply(
+            tx,
+            ctx,
+            l.variant_id,
+            t.to_location_id,
+            *q,
+            0,
+            LedgerReason::TransferIn,
+            Reference {
+                kind: "transfer",
+                id: Some(id),
+            },
+            None,
+        )?;
         tx.exec("UPDATE inventory_levels SET incoming = incoming - $1 WHERE variant_id = $2 AND location_id = $3", params![*q, l.variant_id, t.to_location_id])?;
         tx.exec("UPDATE transfer_lines SET received_quantity = received_quantity + $1 WHERE transfer_id = $2 AND variant_id = $3", params![*q, id, l.variant_id])?;
     }
     let after = get_transfer(tx, id)?;
-    let done = after.lines.iter().all(|l| l.received_quantity == l.quantity);
-    let new_status = if done { TransferStatus::Received } else { TransferStatus::PartiallyReceived };
+    let done = after
+        .lines
+        .iter()
+        .all(|l| l.received_quantity == l.quantity);
+    let new_status = if done {
+        TransferStatus::Received
+    } else {
+        TransferStatus::PartiallyReceived
+    };
     tx.exec(
         "UPDATE transfers SET status = $1, received_at = $2, updated_at = $3 WHERE id = $4",
-        params![new_status.as_str(), if done { Some(ctx.now) } else { None }, ctx.now, id],
+        params![
+            new_status.as_str(),
+            if done { Some(ctx.now) } else { None },
+            ctx.now,
+            id
+        ],
     )?;
-    audit::record(tx, ctx, "transfer.received", "transfer", id, json!({"received": receipts.iter().map(|(k, q)| json!({"sku": t.lines[*k].sku, "quantity": q})).collect::<Vec<_>>(), "status": new_status.as_str()}))?;
+    audit::record(
+        tx,
+        ctx,
+        "transfer.received",
+        "transfer",
+        id,
+        json!({"received": receipts.iter().map(|(k, q)| json!({"sku": t.lines[*k].sku, "quantity": q})).collect::<Vec<_>>(), "status": new_status.as_str()}),
+    )?;
     get_transfer(tx, id)
 }
 
@@ -530,10 +908,25 @@ pub fn cancel_transfer(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<Transfer>
     ctx.actor.require(Permission::InventoryWrite)?;
     let status = lock_transfer(tx, id)?;
     if status != TransferStatus::Draft {
-        return Err(Error::conflict("transfer_not_draft", format!("the transfer is {}; only a draft can be cancelled (receive shipped units instead)", status.as_str())));
+        return Err(Error::conflict(
+            "transfer_not_draft",
+            format!(
+                "the transfer is {}; only a draft can be cancelled (receive shipped units instead)",
+                status.as_str()
+            ),
+        ));
     }
-    tx.exec("UPDATE transfers SET status = $1, updated_at = $2 WHERE id = $3", params![TransferStatus::Cancelled.as_str(), ctx.now, id])?;
-    audit::record(tx, ctx, "transfer.cancelled", "transfer", id, json!({"status": {"from": "draft", "to": "cancelled"}}))?;
+    tx.exec(
+        "UPDATE transfers SET status = $1, updated_at = $2 WHERE id = $3",
+        params![TransferStatus::Cancelled.as_str(), ctx.now, id],
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "transfer.cancelled",
+        "transfer",
+        id,
+        json!({"status": {"from": "draft", "to": "cancelled"}}),
+    )?;
     get_transfer(tx, id)
 }
-

@@ -40,11 +40,22 @@ pub struct Actor {
 
 impl Actor {
     pub fn system() -> Actor {
-        Actor { user_id: 0, name: "system".into(), role: Role::Admin }
+        Actor {
+            user_id: 0,
+            name: "system".into(),
+            role: Role::Admin,
+        }
     }
 
     pub fn require(&self, p: Permission) -> Result<(), Error> {
-        if self.role.allows(p) { Ok(()) } else { Err(Error::Forbidden(format!("the {} role may not do this", self.role.as_str()))) }
+        if self.role.allows(p) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "the {} role may not do this",
+                self.role.as_str()
+            )))
+        }
     }
 }
 
@@ -54,7 +65,10 @@ impl Ctx {
     }
     /// The system acting at the current wall-clock time.
     pub fn system_now() -> Ctx {
-        Ctx { actor: Actor::system(), now: util::now_micros() }
+        Ctx {
+            actor: Actor::system(),
+            now: util::now_micros(),
+        }
     }
 }
 
@@ -67,9 +81,18 @@ pub enum Error {
     NotFound { entity: &'static str },
     /// A request that conflicts with the current state; `code` is stable and machine-readable.
     #[error("{message}")]
-    Conflict { code: &'static str, message: String, field: Option<String> },
+    Conflict {
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
     #[error("not enough stock for {sku}: {requested} requested, {available} available")]
-    InsufficientStock { field: String, sku: String, requested: i64, available: i64 },
+    InsufficientStock {
+        field: String,
+        sku: String,
+        requested: i64,
+        available: i64,
+    },
     #[error("{0}")]
     Unauthenticated(String),
     #[error("{0}")]
@@ -80,7 +103,11 @@ pub enum Error {
 
 impl Error {
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Error {
-        Error::Conflict { code, message: message.into(), field: None }
+        Error::Conflict {
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Error {
         Error::Invalid(Invalid::new(field, message))

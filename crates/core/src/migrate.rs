@@ -22,7 +22,11 @@ const MIGRATIONS: &[Migration] = &[Migration {
 /// on PostgreSQL it holds an advisory lock.
 pub fn apply(sql: &mut dyn Sql, dialect: Dialect) -> Result<(), Error> {
     sql.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)", &[])?;
-    let done: Vec<i64> = sql.query("SELECT version FROM schema_migrations", &[])?.iter().map(|r| r.i64(0)).collect();
+    let done: Vec<i64> = sql
+        .query("SELECT version FROM schema_migrations", &[])?
+        .iter()
+        .map(|r| r.i64(0))
+        .collect();
     for m in MIGRATIONS {
         if done.contains(&m.version) {
             continue;
@@ -39,7 +43,10 @@ pub fn apply(sql: &mut dyn Sql, dialect: Dialect) -> Result<(), Error> {
             for stmt in statements(script) {
                 sql.exec(&stmt, &[])?;
             }
-            sql.exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", params![m.version, m.name, crate::util::now_micros()])?;
+            sql.exec(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                params![m.version, m.name, crate::util::now_micros()],
+            )?;
             Ok::<(), Error>(())
         })();
         if !transactional {
@@ -50,7 +57,11 @@ pub fn apply(sql: &mut dyn Sql, dialect: Dialect) -> Result<(), Error> {
             }
         }
         result?;
-        tracing::info!(migration.version = m.version, migration.name = m.name, "applied migration");
+        tracing::info!(
+            migration.version = m.version,
+            migration.name = m.name,
+            "applied migration"
+        );
     }
     Ok(())
 }

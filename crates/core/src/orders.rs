@@ -5,9 +5,14 @@ use crate::api::{self, Customer, Order, OrderEvent, Page, PlaceOrder};
 use crate::audit::{self, page};
 use crate::db::{Dialect, Row, Sql};
 use crate::inventory::{ensure_level, lock_level, release_order, reserve};
-use crate::util::{Filter, decode_cursor, encode_cursor, from_json, opt_rfc3339, page_limit, parse_time, rfc3339, sha256_hex, to_json};
+use crate::util::{
+    Filter, decode_cursor, encode_cursor, from_json, opt_rfc3339, page_limit, parse_time, rfc3339,
+    sha256_hex, to_json,
+};
 use crate::{Ctx, DbError, Error, Result, params, settings};
-use backroom_domain::order::{self as states, FulfillmentStatus, InventoryPolicy, OrderStatus, PaymentStatus, ProductStatus};
+use backroom_domain::order::{
+    self as states, FulfillmentStatus, InventoryPolicy, OrderStatus, PaymentStatus, ProductStatus,
+};
 use backroom_domain::pricing::{PriceLine, price_order};
 use backroom_domain::roles::Permission;
 use backroom_domain::sourcing::{Candidate, Demand, SourcingError, source_by_priority};
@@ -25,14 +30,20 @@ pub struct Placed {
 }
 
 fn money(amount: i64, currency: &str) -> api::Money {
-    api::Money { amount, currency: currency.to_string() }
+    api::Money {
+        amount,
+        currency: currency.to_string(),
+    }
 }
 
 fn check_address(a: &api::Address) -> Result<api::Address> {
     let f = |e: backroom_domain::Invalid| Error::Invalid(e.under("shipping_address"));
     let country = a.country.trim().to_uppercase();
     if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
-        return Err(Error::invalid("shipping_address.country", "must be a two-letter ISO 3166 country code, like FR"));
+        return Err(Error::invalid(
+            "shipping_address.country",
+            "must be a two-letter ISO 3166 country code, like FR",
+        ));
     }
     Ok(api::Address {
         name: required_text("name", &a.name, 255).map_err(f)?,
@@ -59,22 +70,41 @@ struct LineIn {
 ///
 /// With an idempotency key, a repeated request (same principal, same key) returns the order the
 /// first one created; a different body under a used key is refused.
-pub fn place(tx: &mut dyn Sql, ctx: &Ctx, input: &PlaceOrder, idempotency_key: Option<&str>) -> Result<Placed> {
+pub fn place(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    input: &PlaceOrder,
+    idempotency_key: Option<&str>,
+) -> Result<Placed> {
     ctx.actor.require(Permission::OrdersPlace)?;
     // 1. Validate everything that needs no database.
     if input.lines.is_empty() {
         return Err(Error::invalid("lines", "an order needs at least one line"));
     }
     if input.lines.len() > 250 {
-        return Err(Error::invalid("lines", "an order may have at most 250 lines"));
+        return Err(Error::invalid(
+            "lines",
+            "an order may have at most 250 lines",
+        ));
     }
     let email = Email::parse(&input.customer.email).map_err(|e| e.under("customer"))?;
-    let first_name = optional_text("customer.first_name", input.customer.first_name.as_deref(), 255)?;
-    let last_name = optional_text("customer.last_name", input.customer.last_name.as_deref(), 255)?;
+    let first_name = optional_text(
+        "customer.first_name",
+        input.customer.first_name.as_deref(),
+        255,
+    )?;
+    let last_name = optional_text(
+        "customer.last_name",
+        input.customer.last_name.as_deref(),
+        255,
+    )?;
     let phone = optional_text("customer.phone", input.customer.phone.as_deref(), 64)?;
     let address = check_address(&input.shipping_address)?;
     let note = optional_text("note", input.note.as_deref(), 5000)?;
-    let shipping_method = input.shipping_method.clone().unwrap_or_else(|| "standard".into());
+    let shipping_method = input
+        .shipping_method
+        .clone()
+        .unwrap_or_else(|| "standard".into());
     let mut parsed = Vec::with_capacity(input.lines.len());
     for (i, l) in input.lines.iter().enumerate() {
         let sku = Sku::parse(&l.sku).map_err(|e| e.under(&format!("lines[{i}]")))?;
@@ -85,16 +115,43 @@ pub fn place(tx: &mut dyn Sql, ctx: &Ctx, input: &PlaceOrder, idempotency_key: O
     // 2. Idempotency: claim the key before touching stock.
     if let Some(key) = idempotency_key {
         if key.is_empty() || key.len() > 255 {
-            return Err(Error::invalid("Idempotency-Key", "must be 1 to 255 characters"));
+            return Err(Error::invalid(
+                "Idempotency-Key",
+                "must be 1 to 255 characters",
+            ));
         }
-        let fingerprint = sha256_hex(&serde_json::to_string(&(input.channel.as_str(), &parsed.iter().map(|(s, q)| (s.as_str(), *q)).collect::<Vec<_>>(), email.key(), &address, &shipping_method)).unwrap_or_default());
+        let fingerprint = sha256_hex(
+            &serde_json::to_string(&(
+                input.channel.as_str(),
+                &parsed
+                    .iter()
+                    .map(|(s, q)| (s.as_str(), *q))
+                    .collect::<Vec<_>>(),
+                email.key(),
+                &address,
+                &shipping_method,
+            ))
+            .unwrap_or_default(),
+        );
         let existing = tx.query_one("SELECT fingerprint, order_id FROM idempotency_keys WHERE principal_id = $1 AND key = $2", params![ctx.actor.user_id, key])?;
         if let Some(r) = existing {
             if r.string(0) != fingerprint {
-                return Err(Error::Conflict { code: "idempotency_key_reused", message: "this Idempotency-Key was used for a different order".into(), field: Some("Idempotency-Key".into()) });
+                return Err(Error::Conflict {
+                    code: "idempotency_key_reused",
+                    message: "this Idempotency-Key was used for a different order".into(),
+                    field: Some("Idempotency-Key".into()),
+                });
             }
-            let order_id = r.opt_i64(1).ok_or_else(|| Error::conflict("idempotency_key_in_use", "an order with this Idempotency-Key is still being placed"))?;
-            return Ok(Placed { order: get(tx, order_id)?, replayed: true });
+            let order_id = r.opt_i64(1).ok_or_else(|| {
+                Error::conflict(
+                    "idempotency_key_in_use",
+                    "an order with this Idempotency-Key is still being placed",
+                )
+            })?;
+            return Ok(Placed {
+                order: get(tx, order_id)?,
+                replayed: true,
+            });
         }
         tx.exec(
             "INSERT INTO idempotency_keys (principal_id, key, fingerprint, order_id, created_at) VALUES ($1, $2, $3, NULL, $4)",
@@ -111,11 +168,20 @@ pub fn place(tx: &mut dyn Sql, ctx: &Ctx, input: &PlaceOrder, idempotency_key: O
     let settings = settings::load(tx)?;
     let currency = settings.currency.as_str().to_string();
     let ch = tx
-        .query_one("SELECT id, active FROM channels WHERE code = $1", params![input.channel.as_str()])?
-        .ok_or_else(|| Error::invalid("channel", format!("no channel has code {}", input.channel)))?;
+        .query_one(
+            "SELECT id, active FROM channels WHERE code = $1",
+            params![input.channel.as_str()],
+        )?
+        .ok_or_else(|| {
+            Error::invalid("channel", format!("no channel has code {}", input.channel))
+        })?;
     let channel_id = ch.i64(0);
     if !ch.bool(1) {
-        return Err(Error::Conflict { code: "channel_inactive", message: format!("channel {} is inactive", input.channel), field: Some("channel".into()) });
+        return Err(Error::Conflict {
+            code: "channel_inactive",
+            message: format!("channel {} is inactive", input.channel),
+            field: Some("channel".into()),
+        });
     }
     let shipping = settings::shipping_price(tx, &shipping_method)?;
     let mut lines = Vec::with_capacity(parsed.len());
@@ -127,13 +193,42 @@ pub fn place(tx: &mut dyn Sql, ctx: &Ctx, input: &PlaceOrder, idempotency_key: O
             )?
             .ok_or_else(|| Error::invalid(format!("lines[{i}].sku"), format!("no variant has SKU {sku}")))?;
         if ProductStatus::parse(&r.string(5)) != Some(ProductStatus::Active) {
-            return Err(Error::Conflict { code: "not_for_sale", message: format!("{sku} belongs to a product that is {}, not active", r.string(5)), field: Some(format!("lines[{i}].sku")) });
+            return Err(Error::Conflict {
+                code: "not_for_sale",
+                message: format!(
+                    "{sku} belongs to a product that is {}, not active",
+                    r.string(5)
+                ),
+                field: Some(format!("lines[{i}].sku")),
+            });
         }
         let vt = r.string(4);
-        let title = if vt == "Default" { r.string(3) } else { format!("{} - {vt}", r.string(3)) };
-        lines.push(LineIn { variant_id: r.i64(0), sku, title, quantity: q, unit_price: r.i64(1), policy: InventoryPolicy::parse(&r.string(2)).unwrap_or(InventoryPolicy::Deny) });
+        let title = if vt == "Default" {
+            r.string(3)
+        } else {
+            format!("{} - {vt}", r.string(3))
+        };
+        lines.push(LineIn {
+            variant_id: r.i64(0),
+            sku,
+            title,
+            quantity: q,
+            unit_price: r.i64(1),
+            policy: InventoryPolicy::parse(&r.string(2)).unwrap_or(InventoryPolicy::Deny),
+        });
     }
-    let totals = price_order(&lines.iter().map(|l| PriceLine { unit_price: l.unit_price, quantity: l.quantity, discount: 0 }).collect::<Vec<_>>(), shipping, settings.tax_rate_bp)?;
+    let totals = price_order(
+        &lines
+            .iter()
+            .map(|l| PriceLine {
+                unit_price: l.unit_price,
+                quantity: l.quantity,
+                discount: 0,
+            })
+            .collect::<Vec<_>>(),
+        shipping,
+        settings.tax_rate_bp,
+    )?;
 
     // 4. Lock the stock this order could draw on, in one global order, and source.
     let locs = tx.query(
@@ -143,23 +238,67 @@ pub fn place(tx: &mut dyn Sql, ctx: &Ctx, input: &PlaceOrder, idempotency_key: O
     let mut variant_ids: Vec<i64> = lines.iter().map(|l| l.variant_id).collect();
     variant_ids.sort_unstable();
     variant_ids.dedup();
-    let mut candidates: Vec<Candidate> = locs.iter().map(|r| Candidate { location_id: r.i64(0), name: r.string(1), priority: r.i64(2), available: HashMap::new() }).collect();
+    let mut candidates: Vec<Candidate> = locs
+        .iter()
+        .map(|r| Candidate {
+            location_id: r.i64(0),
+            name: r.string(1),
+            priority: r.i64(2),
+            available: HashMap::new(),
+        })
+        .collect();
     for v in &variant_ids {
-        let buffer = tx.query_one("SELECT quantity FROM channel_buffers WHERE channel_id = $1 AND variant_id = $2", params![channel_id, *v])?.map_or(0, |r| r.i64(0));
+        let buffer = tx
+            .query_one(
+                "SELECT quantity FROM channel_buffers WHERE channel_id = $1 AND variant_id = $2",
+                params![channel_id, *v],
+            )?
+            .map_or(0, |r| r.i64(0));
         for c in candidates.iter_mut() {
             ensure_level(tx, *v, c.location_id, ctx.now)?;
             let (on_hand, reserved, unavailable, _) = lock_level(tx, *v, c.location_id)?;
-            c.available.insert(*v, on_hand - reserved - unavailable - buffer);
+            c.available
+                .insert(*v, on_hand - reserved - unavailable - buffer);
         }
     }
-    let demands: Vec<Demand> = lines.iter().map(|l| Demand { variant_id: l.variant_id, sku: l.sku.to_string(), quantity: l.quantity, allow_backorder: l.policy == InventoryPolicy::Continue }).collect();
+    let demands: Vec<Demand> = lines
+        .iter()
+        .map(|l| Demand {
+            variant_id: l.variant_id,
+            sku: l.sku.to_string(),
+            quantity: l.quantity,
+            allow_backorder: l.policy == InventoryPolicy::Continue,
+        })
+        .collect();
     let decision = source_by_priority(&demands, &candidates).map_err(|e| match e {
-        SourcingError::NoLocations => Error::conflict("no_locations", format!("channel {} sells from no active location", input.channel)),
-        SourcingError::Insufficient { line_index, sku, requested, available } => Error::InsufficientStock { field: format!("lines[{line_index}].quantity"), sku, requested, available },
+        SourcingError::NoLocations => Error::conflict(
+            "no_locations",
+            format!("channel {} sells from no active location", input.channel),
+        ),
+        SourcingError::Insufficient {
+            line_index,
+            sku,
+            requested,
+            available,
+        } => Error::InsufficientStock {
+            field: format!("lines[{line_index}].quantity"),
+            sku,
+            requested,
+            available,
+        },
     })?;
 
     // 5. The customer, created or updated by email.
-    let customer_id = upsert_customer(tx, ctx, &email, first_name.as_deref(), last_name.as_deref(), phone.as_deref(), input.customer.accepts_marketing, &input.channel)?;
+    let customer_id = upsert_customer(
+        tx,
+        ctx,
+        &email,
+        first_name.as_deref(),
+        last_name.as_deref(),
+        phone.as_deref(),
+        input.customer.accepts_marketing,
+        &input.channel,
+    )?;
 
     // 6. Write the order, its lines and reservations.
     let number = next_order_number(tx)?;
@@ -199,34 +338,89 @@ pub fn place(tx: &mut dyn Sql, ctx: &Ctx, input: &PlaceOrder, idempotency_key: O
     }
     for a in &decision.allocations {
         let l = &lines[a.line_index];
-        reserve(tx, ctx.now, l.variant_id, a.location_id, order_id, line_ids[a.line_index], a.quantity, a.backordered)?;
+        reserve(
+            tx,
+            ctx.now,
+            l.variant_id,
+            a.location_id,
+            order_id,
+            line_ids[a.line_index],
+            a.quantity,
+            a.backordered,
+        )?;
     }
     if let Some(key) = idempotency_key {
-        tx.exec("UPDATE idempotency_keys SET order_id = $1 WHERE principal_id = $2 AND key = $3", params![order_id, ctx.actor.user_id, key])?;
+        tx.exec(
+            "UPDATE idempotency_keys SET order_id = $1 WHERE principal_id = $2 AND key = $3",
+            params![order_id, ctx.actor.user_id, key],
+        )?;
     }
-    event(tx, ctx, order_id, "placed", &format!("Order #{number} placed on {} for {}", input.channel, backroom_domain::Money::new(totals.total, settings.currency)))?;
+    event(
+        tx,
+        ctx,
+        order_id,
+        "placed",
+        &format!(
+            "Order #{number} placed on {} for {}",
+            input.channel,
+            backroom_domain::Money::new(totals.total, settings.currency)
+        ),
+    )?;
     event(tx, ctx, order_id, "sourced", &decision.reason)?;
-    audit::record(tx, ctx, "order.placed", "order", order_id, json!({"number": number, "total": totals.total, "lines": lines.len()}))?;
-    Ok(Placed { order: get(tx, order_id)?, replayed: false })
+    audit::record(
+        tx,
+        ctx,
+        "order.placed",
+        "order",
+        order_id,
+        json!({"number": number, "total": totals.total, "lines": lines.len()}),
+    )?;
+    Ok(Placed {
+        order: get(tx, order_id)?,
+        replayed: false,
+    })
 }
 
 fn next_order_number(tx: &mut dyn Sql) -> Result<i64> {
     let r = match tx.dialect() {
         // The single writer makes this counter safe on SQLite.
-        Dialect::Sqlite => tx.query_one("UPDATE counters SET value = value + 1 WHERE name = 'order_number' RETURNING value", &[])?,
+        Dialect::Sqlite => tx.query_one(
+            "UPDATE counters SET value = value + 1 WHERE name = 'order_number' RETURNING value",
+            &[],
+        )?,
         // A sequence takes no row lock, so concurrent orders do not queue behind one counter row.
         Dialect::Postgres => tx.query_one("SELECT nextval('order_numbers')", &[])?,
     };
-    r.map(|r| r.i64(0)).ok_or_else(|| Error::Db(DbError::Other("order number counter missing".into())))
+    r.map(|r| r.i64(0))
+        .ok_or_else(|| Error::Db(DbError::Other("order number counter missing".into())))
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn upsert_customer(tx: &mut dyn Sql, ctx: &Ctx, email: &Email, first: Option<&str>, last: Option<&str>, phone: Option<&str>, accepts_marketing: Option<bool>, channel: &str) -> Result<i64> {
-    let existing = tx.query_one(&format!("SELECT id, accepts_marketing FROM customers WHERE email_key = $1{}", tx.for_update()), params![email.key()])?;
+pub fn upsert_customer(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    email: &Email,
+    first: Option<&str>,
+    last: Option<&str>,
+    phone: Option<&str>,
+    accepts_marketing: Option<bool>,
+    channel: &str,
+) -> Result<i64> {
+    let existing = tx.query_one(
+        &format!(
+            "SELECT id, accepts_marketing FROM customers WHERE email_key = $1{}",
+            tx.for_update()
+        ),
+        params![email.key()],
+    )?;
     match existing {
         Some(r) => {
             let id = r.i64(0);
-            if first.is_some() || last.is_some() || phone.is_some() || accepts_marketing == Some(true) && !r.bool(1) {
+            if first.is_some()
+                || last.is_some()
+                || phone.is_some()
+                || accepts_marketing == Some(true) && !r.bool(1)
+            {
                 tx.exec(
                     "UPDATE customers SET first_name = COALESCE($1, first_name), last_name = COALESCE($2, last_name), phone = COALESCE($3, phone), updated_at = $4 WHERE id = $5",
                     params![first, last, phone, ctx.now, id],
@@ -264,7 +458,14 @@ pub fn upsert_customer(tx: &mut dyn Sql, ctx: &Ctx, email: &Email, first: Option
                     e => Error::Db(e),
                 })?;
             let id = r.map(|r| r.i64(0)).unwrap_or(0);
-            audit::record(tx, ctx, "customer.created", "customer", id, json!({"email": email.as_str(), "source": "order"}))?;
+            audit::record(
+                tx,
+                ctx,
+                "customer.created",
+                "customer",
+                id,
+                json!({"email": email.as_str(), "source": "order"}),
+            )?;
             Ok(id)
         }
     }
@@ -285,13 +486,19 @@ fn order_from(tx: &mut dyn Sql, r: &Row) -> Result<Order> {
     let cur = r.string(7);
     let lines = tx.query("SELECT id, line_no, variant_id, sku, title, quantity, unit_price_minor, discount_minor, tax_minor FROM order_lines WHERE order_id = $1 ORDER BY line_no", params![id])?;
     let res = tx.query("SELECT order_line_id, location_id, quantity, backordered, released_at FROM reservations WHERE order_id = $1 ORDER BY id", params![id])?;
-    let name = format!("{} {}", r.string(5), r.string(6)).trim().to_string();
+    let name = format!("{} {}", r.string(5), r.string(6))
+        .trim()
+        .to_string();
     Ok(Order {
         id,
         number: r.i64(1),
         name: format!("#{}", r.i64(1)),
         channel_id: r.i64(2),
-        customer: api::OrderCustomer { id: r.i64(3), email: r.string(4), name },
+        customer: api::OrderCustomer {
+            id: r.i64(3),
+            email: r.string(4),
+            name,
+        },
         currency: cur.clone(),
         status: r.string(8),
         payment_status: r.string(9),
@@ -305,7 +512,10 @@ fn order_from(tx: &mut dyn Sql, r: &Row) -> Result<Order> {
         shipping_method: r.string(17),
         shipping_address: from_json(&r.string(18)),
         note: r.opt_string(19),
-        sourcing: api::Sourcing { strategy: r.string(20), reason: r.string(21) },
+        sourcing: api::Sourcing {
+            strategy: r.string(20),
+            reason: r.string(21),
+        },
         placed_at: rfc3339(r.i64(22)),
         updated_at: rfc3339(r.i64(23)),
         cancelled_at: opt_rfc3339(r.opt_i64(24)),
@@ -325,7 +535,12 @@ fn order_from(tx: &mut dyn Sql, r: &Row) -> Result<Order> {
                 allocations: res
                     .iter()
                     .filter(|a| a.i64(0) == l.i64(0))
-                    .map(|a| api::Allocation { location_id: a.i64(1), quantity: a.i64(2), backordered: a.i64(3), live: a.opt_i64(4).is_none() })
+                    .map(|a| api::Allocation {
+                        location_id: a.i64(1),
+                        quantity: a.i64(2),
+                        backordered: a.i64(3),
+                        live: a.opt_i64(4).is_none(),
+                    })
                     .collect(),
             })
             .collect(),
@@ -340,11 +555,14 @@ pub fn get(tx: &mut dyn Sql, id: i64) -> Result<Order> {
 }
 
 pub fn get_by_number(tx: &mut dyn Sql, number: i64) -> Result<Order> {
-    let r = tx.query_one("SELECT id FROM orders WHERE number = $1", params![number])?.ok_or(Error::NotFound { entity: "order" })?;
+    let r = tx
+        .query_one("SELECT id FROM orders WHERE number = $1", params![number])?
+        .ok_or(Error::NotFound { entity: "order" })?;
     get(tx, r.i64(0))
 }
 
 #[derive(Default, Clone, Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OrderQuery {
     pub status: Option<String>,
@@ -367,15 +585,18 @@ pub fn list(tx: &mut dyn Sql, q: &OrderQuery) -> Result<Page<Order>> {
     let limit = page_limit(q.limit)?;
     let mut f = Filter::default();
     if let Some(s) = &q.status {
-        let s = OrderStatus::parse(s).ok_or_else(|| Error::invalid("status", "must be open, closed or cancelled"))?;
+        let s = OrderStatus::parse(s)
+            .ok_or_else(|| Error::invalid("status", "must be open, closed or cancelled"))?;
         f.add("o.status = ?", vec![s.as_str().into()]);
     }
     if let Some(s) = &q.payment_status {
-        let s = PaymentStatus::parse(s).ok_or_else(|| Error::invalid("payment_status", "is not a payment status"))?;
+        let s = PaymentStatus::parse(s)
+            .ok_or_else(|| Error::invalid("payment_status", "is not a payment status"))?;
         f.add("o.payment_status = ?", vec![s.as_str().into()]);
     }
     if let Some(s) = &q.fulfillment_status {
-        let s = FulfillmentStatus::parse(s).ok_or_else(|| Error::invalid("fulfillment_status", "is not a fulfillment status"))?;
+        let s = FulfillmentStatus::parse(s)
+            .ok_or_else(|| Error::invalid("fulfillment_status", "is not a fulfillment status"))?;
         f.add("o.fulfillment_status = ?", vec![s.as_str().into()]);
     }
     if let Some(v) = q.channel_id {
@@ -385,7 +606,10 @@ pub fn list(tx: &mut dyn Sql, q: &OrderQuery) -> Result<Page<Order>> {
         f.add("o.customer_id = ?", vec![v.into()]);
     }
     if let Some(v) = &q.placed_from {
-        f.add("o.placed_at >= ?", vec![parse_time("placed_from", v)?.into()]);
+        f.add(
+            "o.placed_at >= ?",
+            vec![parse_time("placed_from", v)?.into()],
+        );
     }
     if let Some(v) = &q.placed_to {
         f.add("o.placed_at < ?", vec![parse_time("placed_to", v)?.into()]);
@@ -394,13 +618,21 @@ pub fn list(tx: &mut dyn Sql, q: &OrderQuery) -> Result<Page<Order>> {
         let s = s.trim();
         match s.trim_start_matches('#').parse::<i64>() {
             Ok(n) => f.add("o.number = ?", vec![n.into()]),
-            Err(_) => f.add("c.email_key LIKE ?", vec![format!("%{}%", s.to_lowercase()).into()]),
+            Err(_) => f.add(
+                "c.email_key LIKE ?",
+                vec![format!("%{}%", s.to_lowercase()).into()],
+            ),
         }
     }
     if let Some(c) = &q.cursor {
         let (v, id) = decode_cursor(c)?;
-        let at: i64 = v.parse().map_err(|_| Error::invalid("cursor", "is not a cursor this list gave out"))?;
-        f.add("(o.placed_at < ? OR (o.placed_at = ? AND o.id < ?))", vec![at.into(), at.into(), id.into()]);
+        let at: i64 = v
+            .parse()
+            .map_err(|_| Error::invalid("cursor", "is not a cursor this list gave out"))?;
+        f.add(
+            "(o.placed_at < ? OR (o.placed_at = ? AND o.id < ?))",
+            vec![at.into(), at.into(), id.into()],
+        );
     }
     let lim = f.push((limit + 1).into());
     let rows = tx.query(&format!("SELECT {ORDER_COLS} FROM orders o JOIN customers c ON c.id = o.customer_id{} ORDER BY o.placed_at DESC, o.id DESC LIMIT {lim}", f.where_sql()), &f.params)?;
@@ -411,14 +643,25 @@ pub fn list(tx: &mut dyn Sql, q: &OrderQuery) -> Result<Page<Order>> {
         items.push(order_from(tx, r)?);
     }
     Ok(page(&mut items, limit, |o| {
-        let at = placed.iter().find(|(id, _)| *id == o.id).map_or(0, |(_, t)| *t);
+        let at = placed
+            .iter()
+            .find(|(id, _)| *id == o.id)
+            .map_or(0, |(_, t)| *t);
         encode_cursor(&at.to_string(), o.id)
     }))
 }
 
-fn lock_order(tx: &mut dyn Sql, id: i64) -> Result<(OrderStatus, PaymentStatus, FulfillmentStatus, i64, i64, i64)> {
-    let sql = format!("SELECT status, payment_status, fulfillment_status, total_minor, paid_minor, number FROM orders WHERE id = $1{}", tx.for_update());
-    let r = tx.query_one(&sql, params![id])?.ok_or(Error::NotFound { entity: "order" })?;
+fn lock_order(
+    tx: &mut dyn Sql,
+    id: i64,
+) -> Result<(OrderStatus, PaymentStatus, FulfillmentStatus, i64, i64, i64)> {
+    let sql = format!(
+        "SELECT status, payment_status, fulfillment_status, total_minor, paid_minor, number FROM orders WHERE id = $1{}",
+        tx.for_update()
+    );
+    let r = tx
+        .query_one(&sql, params![id])?
+        .ok_or(Error::NotFound { entity: "order" })?;
     Ok((
         OrderStatus::parse(&r.string(0)).unwrap_or(OrderStatus::Open),
         PaymentStatus::parse(&r.string(1)).unwrap_or(PaymentStatus::Pending),
@@ -434,31 +677,67 @@ pub fn cancel(tx: &mut dyn Sql, ctx: &Ctx, id: i64, c: &api::CancelOrder) -> Res
     ctx.actor.require(Permission::OrdersManage)?;
     let reason = optional_text("reason", c.reason.as_deref(), 1000)?;
     let (status, payment, fulfillment, _, _, number) = lock_order(tx, id)?;
-    let new_payment = states::cancel(status, payment, fulfillment).map_err(|e| Error::conflict("cannot_cancel", e.0))?;
+    let new_payment = states::cancel(status, payment, fulfillment)
+        .map_err(|e| Error::conflict("cannot_cancel", e.0))?;
     let released = release_order(tx, ctx.now, id, "cancelled")?;
     tx.exec(
         "UPDATE orders SET status = $1, payment_status = $2, cancelled_at = $3, cancel_reason = $4, updated_at = $3 WHERE id = $5",
         params![OrderStatus::Cancelled.as_str(), new_payment.as_str(), ctx.now, reason.clone(), id],
     )?;
-    let msg = format!("Order #{number} cancelled{}; {released} reserved units released", reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default());
+    let msg = format!(
+        "Order #{number} cancelled{}; {released} reserved units released",
+        reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    );
     event(tx, ctx, id, "cancelled", &msg)?;
-    audit::record(tx, ctx, "order.cancelled", "order", id, json!({"status": {"from": status.as_str(), "to": "cancelled"}, "payment_status": {"from": payment.as_str(), "to": new_payment.as_str()}, "released_units": released, "reason": reason}))?;
+    audit::record(
+        tx,
+        ctx,
+        "order.cancelled",
+        "order",
+        id,
+        json!({"status": {"from": status.as_str(), "to": "cancelled"}, "payment_status": {"from": payment.as_str(), "to": new_payment.as_str()}, "released_units": released, "reason": reason}),
+    )?;
     get(tx, id)
 }
 
 /// Records a payment event from the gateway: authorized, paid (captured) or voided.
-pub fn record_payment(tx: &mut dyn Sql, ctx: &Ctx, id: i64, p: &api::RecordPayment) -> Result<Order> {
+pub fn record_payment(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    id: i64,
+    p: &api::RecordPayment,
+) -> Result<Order> {
     ctx.actor.require(Permission::OrdersManage)?;
-    let to = PaymentStatus::parse(&p.status).filter(|s| matches!(s, PaymentStatus::Authorized | PaymentStatus::Paid | PaymentStatus::Voided)).ok_or_else(|| Error::invalid("status", "must be authorized, paid or voided"))?;
+    let to = PaymentStatus::parse(&p.status)
+        .filter(|s| {
+            matches!(
+                s,
+                PaymentStatus::Authorized | PaymentStatus::Paid | PaymentStatus::Voided
+            )
+        })
+        .ok_or_else(|| Error::invalid("status", "must be authorized, paid or voided"))?;
     let reference = optional_text("reference", p.reference.as_deref(), 255)?;
     let (status, from, _, total, paid, number) = lock_order(tx, id)?;
     if let Some(a) = p.amount {
         if a != total {
-            return Err(Error::Conflict { code: "amount_mismatch", message: format!("the amount must equal the order total ({total}); partial payments are not supported yet"), field: Some("amount".into()) });
+            return Err(Error::Conflict {
+                code: "amount_mismatch",
+                message: format!(
+                    "the amount must equal the order total ({total}); partial payments are not supported yet"
+                ),
+                field: Some("amount".into()),
+            });
         }
     }
-    let new = states::record_payment(status, from, to).map_err(|e| Error::conflict("invalid_payment_transition", e.0))?;
-    let cur = tx.query_one("SELECT currency FROM orders WHERE id = $1", params![id])?.map(|r| r.string(0)).unwrap_or_default();
+    let new = states::record_payment(status, from, to)
+        .map_err(|e| Error::conflict("invalid_payment_transition", e.0))?;
+    let cur = tx
+        .query_one("SELECT currency FROM orders WHERE id = $1", params![id])?
+        .map(|r| r.string(0))
+        .unwrap_or_default();
     let (kind, amount, new_paid) = match new {
         PaymentStatus::Authorized => ("authorization", total, paid),
         PaymentStatus::Paid => ("capture", total, total),
@@ -468,16 +747,41 @@ pub fn record_payment(tx: &mut dyn Sql, ctx: &Ctx, id: i64, p: &api::RecordPayme
         "INSERT INTO payments (order_id, kind, amount_minor, currency, reference, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         params![id, kind, amount, cur.as_str(), reference, ctx.actor.name.as_str(), ctx.now],
     )?;
-    tx.exec("UPDATE orders SET payment_status = $1, paid_minor = $2, updated_at = $3 WHERE id = $4", params![new.as_str(), new_paid, ctx.now, id])?;
-    event(tx, ctx, id, &format!("payment_{}", new.as_str()), &format!("Payment {} for order #{number}", new.as_str()))?;
-    audit::record(tx, ctx, "order.payment_recorded", "order", id, json!({"payment_status": {"from": from.as_str(), "to": new.as_str()}, "amount": amount}))?;
+    tx.exec(
+        "UPDATE orders SET payment_status = $1, paid_minor = $2, updated_at = $3 WHERE id = $4",
+        params![new.as_str(), new_paid, ctx.now, id],
+    )?;
+    event(
+        tx,
+        ctx,
+        id,
+        &format!("payment_{}", new.as_str()),
+        &format!("Payment {} for order #{number}", new.as_str()),
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "order.payment_recorded",
+        "order",
+        id,
+        json!({"payment_status": {"from": from.as_str(), "to": new.as_str()}, "amount": amount}),
+    )?;
     get(tx, id)
 }
 
 pub fn timeline(tx: &mut dyn Sql, id: i64) -> Result<Vec<OrderEvent>> {
     get(tx, id)?;
     let rows = tx.query("SELECT id, kind, message, actor, created_at FROM order_events WHERE order_id = $1 ORDER BY id", params![id])?;
-    Ok(rows.iter().map(|r| OrderEvent { id: r.i64(0), kind: r.string(1), message: r.string(2), actor: r.string(3), created_at: rfc3339(r.i64(4)) }).collect())
+    Ok(rows
+        .iter()
+        .map(|r| OrderEvent {
+            id: r.i64(0),
+            kind: r.string(1),
+            message: r.string(2),
+            actor: r.string(3),
+            created_at: rfc3339(r.i64(4)),
+        })
+        .collect())
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -509,11 +813,14 @@ fn customer_from(r: &Row, cur: &str) -> Customer {
 
 pub fn get_customer(tx: &mut dyn Sql, id: i64) -> Result<Customer> {
     let cur = settings::load(tx)?.currency;
-    let r = tx.query_one(&format!("{CUSTOMER_SELECT} WHERE c.id = $1"), params![id])?.ok_or(Error::NotFound { entity: "customer" })?;
+    let r = tx
+        .query_one(&format!("{CUSTOMER_SELECT} WHERE c.id = $1"), params![id])?
+        .ok_or(Error::NotFound { entity: "customer" })?;
     Ok(customer_from(&r, cur.as_str()))
 }
 
 #[derive(Default, Clone, Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerQuery {
     /// Part of the email or name.
@@ -529,7 +836,10 @@ pub fn list_customers(tx: &mut dyn Sql, q: &CustomerQuery) -> Result<Page<Custom
     let mut f = Filter::default();
     if let Some(s) = &q.q {
         let pat = format!("%{}%", s.trim().to_lowercase());
-        f.add("(c.email_key LIKE ? OR lower(c.first_name || ' ' || c.last_name) LIKE ?)", vec![pat.clone().into(), pat.into()]);
+        f.add(
+            "(c.email_key LIKE ? OR lower(c.first_name || ' ' || c.last_name) LIKE ?)",
+            vec![pat.clone().into(), pat.into()],
+        );
     }
     if let Some(b) = q.accepts_marketing {
         f.add("c.accepts_marketing = ?", vec![b.into()]);
@@ -539,8 +849,17 @@ pub fn list_customers(tx: &mut dyn Sql, q: &CustomerQuery) -> Result<Page<Custom
         f.add("c.id < ?", vec![id.into()]);
     }
     let lim = f.push((limit + 1).into());
-    let rows = tx.query(&format!("{CUSTOMER_SELECT}{} ORDER BY c.id DESC LIMIT {lim}", f.where_sql()), &f.params)?;
+    let rows = tx.query(
+        &format!(
+            "{CUSTOMER_SELECT}{} ORDER BY c.id DESC LIMIT {lim}",
+            f.where_sql()
+        ),
+        &f.params,
+    )?;
     let cur = settings::load(tx)?.currency;
-    let mut items: Vec<Customer> = rows.iter().map(|r| customer_from(r, cur.as_str())).collect();
+    let mut items: Vec<Customer> = rows
+        .iter()
+        .map(|r| customer_from(r, cur.as_str()))
+        .collect();
     Ok(page(&mut items, limit, |c| encode_cursor("", c.id)))
 }

@@ -32,9 +32,14 @@ pub fn set(tx: &mut dyn Sql, key: &str, value: &str) -> Result<()> {
             Currency::parse(value)?;
         }
         "tax_rate_bp" => {
-            let v: u32 = value.parse().map_err(|_| Error::invalid("tax_rate_bp", "must be a whole number of basis points"))?;
+            let v: u32 = value.parse().map_err(|_| {
+                Error::invalid("tax_rate_bp", "must be a whole number of basis points")
+            })?;
             if v > 10_000 {
-                return Err(Error::invalid("tax_rate_bp", "must be at most 10000 (100%)"));
+                return Err(Error::invalid(
+                    "tax_rate_bp",
+                    "must be at most 10000 (100%)",
+                ));
             }
         }
         _ => return Err(Error::invalid("key", format!("unknown setting {key}"))),
@@ -48,9 +53,12 @@ pub fn set(tx: &mut dyn Sql, key: &str, value: &str) -> Result<()> {
 
 /// The price of a shipping rate, by code.
 pub fn shipping_price(tx: &mut dyn Sql, code: &str) -> Result<i64> {
-    tx.query_one("SELECT price_minor FROM shipping_rates WHERE code = $1", params![code])?
-        .map(|r| r.i64(0))
-        .ok_or_else(|| Error::invalid("shipping_method", format!("unknown shipping method {code}")))
+    tx.query_one(
+        "SELECT price_minor FROM shipping_rates WHERE code = $1",
+        params![code],
+    )?
+    .map(|r| r.i64(0))
+    .ok_or_else(|| Error::invalid("shipping_method", format!("unknown shipping method {code}")))
 }
 
 pub fn set_shipping_rate(tx: &mut dyn Sql, code: &str, name: &str, price_minor: i64) -> Result<()> {

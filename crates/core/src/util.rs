@@ -10,7 +10,9 @@ pub fn now_micros() -> i64 {
 
 /// RFC 3339 in UTC, e.g. `2026-11-23T10:15:00.123456Z`.
 pub fn rfc3339(micros: i64) -> String {
-    jiff::Timestamp::from_microsecond(micros).map(|t| t.to_string()).unwrap_or_default()
+    jiff::Timestamp::from_microsecond(micros)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
 }
 
 pub fn opt_rfc3339(micros: Option<i64>) -> Option<String> {
@@ -27,7 +29,10 @@ pub fn parse_time(field: &str, s: &str) -> Result<i64, crate::Error> {
             return Ok(z.timestamp().as_microsecond());
         }
     }
-    Err(crate::Error::invalid(field, "must be a time like 2026-11-23T10:00:00Z or a date like 2026-11-23"))
+    Err(crate::Error::invalid(
+        field,
+        "must be a time like 2026-11-23T10:00:00Z or a date like 2026-11-23",
+    ))
 }
 
 /// `n` bytes from the operating system's secure random source, hex-encoded.
@@ -70,7 +75,9 @@ pub fn encode_cursor(sort_value: &str, id: i64) -> String {
 pub fn decode_cursor(cursor: &str) -> Result<(String, i64), crate::Error> {
     use base64::Engine;
     let bad = || crate::Error::invalid("cursor", "is not a cursor this list gave out");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
     let s = String::from_utf8(bytes).map_err(|_| bad())?;
     let (v, id) = s.rsplit_once('\u{1f}').ok_or_else(bad)?;
     Ok((v.to_string(), id.parse().map_err(|_| bad())?))
@@ -110,7 +117,11 @@ impl Filter {
         self.clauses.push(out);
     }
     pub fn where_sql(&self) -> String {
-        if self.clauses.is_empty() { String::new() } else { format!(" WHERE {}", self.clauses.join(" AND ")) }
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
     }
     /// The next placeholder number, for a LIMIT appended after the conditions.
     pub fn push(&mut self, v: crate::Val) -> String {

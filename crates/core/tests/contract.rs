@@ -10,14 +10,24 @@ static SEQ: AtomicU64 = AtomicU64::new(0);
 
 async fn backends() -> Vec<(&'static str, Db)> {
     let n = SEQ.fetch_add(1, Ordering::SeqCst);
-    let tag = format!("{}_{}_{}", std::process::id(), n, backroom_core::util::random_hex(3));
+    let tag = format!(
+        "{}_{}_{}",
+        std::process::id(),
+        n,
+        backroom_core::util::random_hex(3)
+    );
     let dir = std::env::temp_dir().join(format!("backroom-contract-{tag}"));
     let path = dir.join("t.db");
     let mut out = vec![("sqlite", Db::open(path.to_str().unwrap()).await.unwrap())];
     if let Ok(url) = std::env::var("BACKROOM_TEST_PG_URL") {
         let name = format!("t_{tag}");
         let u = url.clone();
-        let fresh = tokio::task::spawn_blocking(move || backroom_core::db::postgres::fresh_schema_url(&u, &name)).await.unwrap().unwrap();
+        let fresh = tokio::task::spawn_blocking(move || {
+            backroom_core::db::postgres::fresh_schema_url(&u, &name)
+        })
+        .await
+        .unwrap()
+        .unwrap();
         out.push(("postgres", Db::open(&fresh).await.unwrap()));
     }
     out
@@ -34,10 +44,49 @@ async fn store(db: &Db, skus: &[&str], backorder: &[&str]) -> (i64, i64, i64) {
     let backorder: Vec<String> = backorder.iter().map(|s| s.to_string()).collect();
     db.write(move |tx| {
         let c = ctx();
-        let a = catalog::create_location(tx, &c, &NewLocation { code: "wh-a".into(), name: "A".into(), kind: "warehouse".into(), priority: Some(1), ..Default::default() })?;
-        let b = catalog::create_location(tx, &c, &NewLocation { code: "wh-b".into(), name: "B".into(), kind: "warehouse".into(), priority: Some(2), ..Default::default() })?;
-        let s = catalog::create_location(tx, &c, &NewLocation { code: "shop".into(), name: "Shop".into(), kind: "boutique".into(), priority: Some(3), ..Default::default() })?;
-        catalog::create_channel(tx, &c, &NewChannel { code: "online".into(), name: "Online".into(), kind: "online".into(), location_ids: vec![a.id, b.id] })?;
+        let a = catalog::create_location(
+            tx,
+            &c,
+            &NewLocation {
+                code: "wh-a".into(),
+                name: "A".into(),
+                kind: "warehouse".into(),
+                priority: Some(1),
+                ..Default::default()
+            },
+        )?;
+        let b = catalog::create_location(
+            tx,
+            &c,
+            &NewLocation {
+                code: "wh-b".into(),
+                name: "B".into(),
+                kind: "warehouse".into(),
+                priority: Some(2),
+                ..Default::default()
+            },
+        )?;
+        let s = catalog::create_location(
+            tx,
+            &c,
+            &NewLocation {
+                code: "shop".into(),
+                name: "Shop".into(),
+                kind: "boutique".into(),
+                priority: Some(3),
+                ..Default::default()
+            },
+        )?;
+        catalog::create_channel(
+            tx,
+            &c,
+            &NewChannel {
+                code: "online".into(),
+                name: "Online".into(),
+                kind: "online".into(),
+                location_ids: vec![a.id, b.id],
+            },
+        )?;
         catalog::create_product(
             tx,
             &c,
@@ -47,7 +96,17 @@ async fn store(db: &Db, skus: &[&str], backorder: &[&str]) -> (i64, i64, i64) {
                 options: Some(vec!["Size".into()]),
                 variants: skus
                     .iter()
-                    .map(|s| NewVariant { sku: s.clone(), options: Some(vec![s.clone()]), price: 1000, inventory_policy: Some(if backorder.contains(s) { "continue".into() } else { "deny".into() }), ..Default::default() })
+                    .map(|s| NewVariant {
+                        sku: s.clone(),
+                        options: Some(vec![s.clone()]),
+                        price: 1000,
+                        inventory_policy: Some(if backorder.contains(s) {
+                            "continue".into()
+                        } else {
+                            "deny".into()
+                        }),
+                        ..Default::default()
+                    })
                     .collect(),
                 ..Default::default()
             },
@@ -60,28 +119,61 @@ async fn store(db: &Db, skus: &[&str], backorder: &[&str]) -> (i64, i64, i64) {
 
 async fn receive(db: &Db, sku: &str, loc: i64, q: i64) {
     let sku = sku.to_string();
-    db.write(move |tx| inventory::receive(tx, &ctx(), &ReceiveStock { sku: sku.clone(), location_id: loc, quantity: q, note: None })).await.unwrap();
+    db.write(move |tx| {
+        inventory::receive(
+            tx,
+            &ctx(),
+            &ReceiveStock {
+                sku: sku.clone(),
+                location_id: loc,
+                quantity: q,
+                note: None,
+            },
+        )
+    })
+    .await
+    .unwrap();
 }
 
 fn order(lines: &[(&str, i64)]) -> PlaceOrder {
     PlaceOrder {
         channel: "online".into(),
-        customer: CustomerInput { email: "Ann@Example.com".into(), first_name: Some("Ann".into()), ..Default::default() },
-        shipping_address: Address { name: "Ann".into(), line1: "1 Main St".into(), city: "Lyon".into(), postal_code: "69001".into(), country: "fr".into(), ..Default::default() },
+        customer: CustomerInput {
+            email: "Ann@Example.com".into(),
+            first_name: Some("Ann".into()),
+            ..Default::default()
+        },
+        shipping_address: Address {
+            name: "Ann".into(),
+            line1: "1 Main St".into(),
+            city: "Lyon".into(),
+            postal_code: "69001".into(),
+            country: "fr".into(),
+            ..Default::default()
+        },
         shipping_method: None,
-        lines: lines.iter().map(|(s, q)| SkuQuantity { sku: s.to_string(), quantity: *q }).collect(),
+        lines: lines
+            .iter()
+            .map(|(s, q)| SkuQuantity {
+                sku: s.to_string(),
+                quantity: *q,
+            })
+            .collect(),
         note: None,
     }
 }
 
 async fn place(db: &Db, o: PlaceOrder, key: Option<&str>) -> Result<orders::Placed, Error> {
     let key = key.map(str::to_string);
-    db.write(move |tx| orders::place(tx, &ctx(), &o, key.as_deref())).await
+    db.write(move |tx| orders::place(tx, &ctx(), &o, key.as_deref()))
+        .await
 }
 
 async fn stock(db: &Db, sku: &str) -> SkuStock {
     let sku = sku.to_string();
-    db.read(move |tx| inventory::sku_stock(tx, &sku)).await.unwrap()
+    db.read(move |tx| inventory::sku_stock(tx, &sku))
+        .await
+        .unwrap()
 }
 
 async fn assert_invariants(db: &Db) {
@@ -94,20 +186,101 @@ async fn catalog_create_update_list() {
     for (name, db) in backends().await {
         store(&db, &["S1", "S2"], &[]).await;
         // Duplicate SKU and duplicate handle are 409s naming the field, and write nothing.
-        let dup = db.write(|tx| catalog::create_product(tx, &ctx(), &NewProduct { title: "Other".into(), variants: vec![NewVariant { sku: "S1".into(), price: 5, ..Default::default() }], ..Default::default() })).await;
-        assert!(matches!(dup, Err(Error::Conflict { code: "already_exists", ref field, .. }) if field.as_deref() == Some("variants[0].sku")), "{name}: {dup:?}");
-        let dup = db.write(|tx| catalog::create_product(tx, &ctx(), &NewProduct { title: "Test shirt".into(), variants: vec![NewVariant { sku: "NEW1".into(), price: 5, ..Default::default() }], ..Default::default() })).await;
-        assert!(matches!(dup, Err(Error::Conflict { ref field, .. }) if field.as_deref() == Some("handle")), "{name}: {dup:?}");
-        let none = db.read(|tx| Ok(tx.query_one("SELECT id FROM variants WHERE sku = 'NEW1'", &[])?.is_none())).await.unwrap();
+        let dup = db
+            .write(|tx| {
+                catalog::create_product(
+                    tx,
+                    &ctx(),
+                    &NewProduct {
+                        title: "Other".into(),
+                        variants: vec![NewVariant {
+                            sku: "S1".into(),
+                            price: 5,
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    },
+                )
+            })
+            .await;
+        assert!(
+            matches!(dup, Err(Error::Conflict { code: "already_exists", ref field, .. }) if field.as_deref() == Some("variants[0].sku")),
+            "{name}: {dup:?}"
+        );
+        let dup = db
+            .write(|tx| {
+                catalog::create_product(
+                    tx,
+                    &ctx(),
+                    &NewProduct {
+                        title: "Test shirt".into(),
+                        variants: vec![NewVariant {
+                            sku: "NEW1".into(),
+                            price: 5,
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    },
+                )
+            })
+            .await;
+        assert!(
+            matches!(dup, Err(Error::Conflict { ref field, .. }) if field.as_deref() == Some("handle")),
+            "{name}: {dup:?}"
+        );
+        let none = db
+            .read(|tx| {
+                Ok(tx
+                    .query_one("SELECT id FROM variants WHERE sku = 'NEW1'", &[])?
+                    .is_none())
+            })
+            .await
+            .unwrap();
         assert!(none, "{name}: a refused product left a variant behind");
         // Bad input names the field.
-        let bad = db.write(|tx| catalog::create_product(tx, &ctx(), &NewProduct { title: "X".into(), variants: vec![NewVariant { sku: "has space".into(), price: 5, ..Default::default() }], ..Default::default() })).await;
-        assert!(matches!(bad, Err(Error::Invalid(ref i)) if i.field == "variants[0].sku"), "{name}: {bad:?}");
+        let bad = db
+            .write(|tx| {
+                catalog::create_product(
+                    tx,
+                    &ctx(),
+                    &NewProduct {
+                        title: "X".into(),
+                        variants: vec![NewVariant {
+                            sku: "has space".into(),
+                            price: 5,
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    },
+                )
+            })
+            .await;
+        assert!(
+            matches!(bad, Err(Error::Invalid(ref i)) if i.field == "variants[0].sku"),
+            "{name}: {bad:?}"
+        );
 
         // 30 more products; paginate through all of them by title and by id.
         db.write(|tx| {
             for i in 0..30 {
-                catalog::create_product(tx, &ctx(), &NewProduct { title: format!("Product {i:02}"), vendor: Some(if i % 2 == 0 { "Even".into() } else { "Odd".into() }), variants: vec![NewVariant { sku: format!("P{i}"), price: 100 + i, ..Default::default() }], ..Default::default() })?;
+                catalog::create_product(
+                    tx,
+                    &ctx(),
+                    &NewProduct {
+                        title: format!("Product {i:02}"),
+                        vendor: Some(if i % 2 == 0 {
+                            "Even".into()
+                        } else {
+                            "Odd".into()
+                        }),
+                        variants: vec![NewVariant {
+                            sku: format!("P{i}"),
+                            price: 100 + i,
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    },
+                )?;
             }
             Ok(())
         })
@@ -117,8 +290,16 @@ async fn catalog_create_update_list() {
             let mut seen = Vec::new();
             let mut cursor = None;
             loop {
-                let q = catalog::ProductQuery { sort: Some(sort.into()), limit: Some(7), cursor: cursor.clone(), ..Default::default() };
-                let page = db.read(move |tx| catalog::list_products(tx, &q)).await.unwrap();
+                let q = catalog::ProductQuery {
+                    sort: Some(sort.into()),
+                    limit: Some(7),
+                    cursor: cursor.clone(),
+                    ..Default::default()
+                };
+                let page = db
+                    .read(move |tx| catalog::list_products(tx, &q))
+                    .await
+                    .unwrap();
                 seen.extend(page.items.iter().map(|p| p.id));
                 match page.next_cursor {
                     Some(c) => cursor = Some(c),
@@ -129,20 +310,60 @@ async fn catalog_create_update_list() {
             uniq.sort();
             uniq.dedup();
             assert_eq!(uniq.len(), 31, "{name} sort {sort}: {seen:?}");
-            assert_eq!(seen.len(), 31, "{name} sort {sort}: duplicates across pages");
+            assert_eq!(
+                seen.len(),
+                31,
+                "{name} sort {sort}: duplicates across pages"
+            );
         }
-        let q = catalog::ProductQuery { q: Some("p1".into()), vendor: Some("Odd".into()), ..Default::default() };
-        let found = db.read(move |tx| catalog::list_products(tx, &q)).await.unwrap();
+        let q = catalog::ProductQuery {
+            q: Some("p1".into()),
+            vendor: Some("Odd".into()),
+            ..Default::default()
+        };
+        let found = db
+            .read(move |tx| catalog::list_products(tx, &q))
+            .await
+            .unwrap();
         // SKUs P1, P11, P13, ... P19 with odd i: P1, P11, P13, P15, P17, P19.
         assert_eq!(found.items.len(), 6, "{name}");
 
         // Update records a diff in the audit log.
         let id = found.items[0].id;
-        let p = db.write(move |tx| catalog::update_product(tx, &ctx(), id, &ProductPatch { title: Some("Renamed".into()), seo_title: Some(Some("SEO".into())), ..Default::default() })).await.unwrap();
+        let p = db
+            .write(move |tx| {
+                catalog::update_product(
+                    tx,
+                    &ctx(),
+                    id,
+                    &ProductPatch {
+                        title: Some("Renamed".into()),
+                        seo_title: Some(Some("SEO".into())),
+                        ..Default::default()
+                    },
+                )
+            })
+            .await
+            .unwrap();
         assert_eq!(p.title, "Renamed");
-        let audit = db.read(move |tx| backroom_core::audit::list(tx, &backroom_core::audit::AuditQuery { entity_type: Some("product".into()), entity_id: Some(id.to_string()), ..Default::default() })).await.unwrap();
+        let audit = db
+            .read(move |tx| {
+                backroom_core::audit::list(
+                    tx,
+                    &backroom_core::audit::AuditQuery {
+                        entity_type: Some("product".into()),
+                        entity_id: Some(id.to_string()),
+                        ..Default::default()
+                    },
+                )
+            })
+            .await
+            .unwrap();
         assert_eq!(audit.items[0].action, "product.updated");
-        assert_eq!(audit.items[0].changes["title"]["from"], found.items[0].title.as_str());
+        assert_eq!(
+            audit.items[0].changes["title"]["from"],
+            found.items[0].title.as_str()
+        );
         assert_eq!(audit.items[0].changes["title"]["to"], "Renamed");
     }
 }
@@ -152,38 +373,222 @@ async fn ledger_moves_and_two_leg_transfers() {
     for (name, db) in backends().await {
         let (a, b, _) = store(&db, &["K1"], &[]).await;
         receive(&db, "K1", a, 10).await;
-        db.write(move |tx| inventory::adjust(tx, &ctx(), &AdjustStock { sku: "K1".into(), location_id: a, delta: -2, note: "shrinkage".into() })).await.unwrap();
-        let c = db.write(move |tx| inventory::count(tx, &ctx(), &CountStock { sku: "K1".into(), location_id: a, counted: 9, note: None })).await.unwrap();
+        db.write(move |tx| {
+            inventory::adjust(
+                tx,
+                &ctx(),
+                &AdjustStock {
+                    sku: "K1".into(),
+                    location_id: a,
+                    delta: -2,
+                    note: "shrinkage".into(),
+                },
+            )
+        })
+        .await
+        .unwrap();
+        let c = db
+            .write(move |tx| {
+                inventory::count(
+                    tx,
+                    &ctx(),
+                    &CountStock {
+                        sku: "K1".into(),
+                        location_id: a,
+                        counted: 9,
+                        note: None,
+                    },
+                )
+            })
+            .await
+            .unwrap();
         assert_eq!(c.ledger_entry.on_hand_delta, 1, "{name}: count variance");
-        db.write(move |tx| inventory::damage(tx, &ctx(), &DamageStock { sku: "K1".into(), location_id: a, quantity: 2, action: None, note: None })).await.unwrap();
+        db.write(move |tx| {
+            inventory::damage(
+                tx,
+                &ctx(),
+                &DamageStock {
+                    sku: "K1".into(),
+                    location_id: a,
+                    quantity: 2,
+                    action: None,
+                    note: None,
+                },
+            )
+        })
+        .await
+        .unwrap();
         let s = stock(&db, "K1").await;
-        assert_eq!((s.totals.on_hand, s.totals.unavailable, s.totals.available), (9, 2, 7), "{name}");
-        db.write(move |tx| inventory::damage(tx, &ctx(), &DamageStock { sku: "K1".into(), location_id: a, quantity: 1, action: Some("write_off".into()), note: None })).await.unwrap();
+        assert_eq!(
+            (s.totals.on_hand, s.totals.unavailable, s.totals.available),
+            (9, 2, 7),
+            "{name}"
+        );
+        db.write(move |tx| {
+            inventory::damage(
+                tx,
+                &ctx(),
+                &DamageStock {
+                    sku: "K1".into(),
+                    location_id: a,
+                    quantity: 1,
+                    action: Some("write_off".into()),
+                    note: None,
+                },
+            )
+        })
+        .await
+        .unwrap();
         // Removing more than on hand is refused and changes nothing.
-        let r = db.write(move |tx| inventory::adjust(tx, &ctx(), &AdjustStock { sku: "K1".into(), location_id: a, delta: -100, note: "x".into() })).await;
+        let r = db
+            .write(move |tx| {
+                inventory::adjust(
+                    tx,
+                    &ctx(),
+                    &AdjustStock {
+                        sku: "K1".into(),
+                        location_id: a,
+                        delta: -100,
+                        note: "x".into(),
+                    },
+                )
+            })
+            .await;
         assert!(matches!(r, Err(Error::Conflict { .. })), "{name}: {r:?}");
 
         // Transfer 5 from A to B: in transit shows as incoming at B, then arrives in two receipts.
-        let t = db.write(move |tx| inventory::create_transfer(tx, &ctx(), &NewTransfer { from_location_id: a, to_location_id: b, lines: vec![SkuQuantity { sku: "K1".into(), quantity: 5 }], note: None, ship: true })).await.unwrap();
+        let t = db
+            .write(move |tx| {
+                inventory::create_transfer(
+                    tx,
+                    &ctx(),
+                    &NewTransfer {
+                        from_location_id: a,
+                        to_location_id: b,
+                        lines: vec![SkuQuantity {
+                            sku: "K1".into(),
+                            quantity: 5,
+                        }],
+                        note: None,
+                        ship: true,
+                    },
+                )
+            })
+            .await
+            .unwrap();
         assert_eq!(t.status, "in_transit");
         let s = stock(&db, "K1").await;
-        let at = |l: i64| s.levels.iter().find(|x| x.location_id == l).cloned().unwrap();
-        assert_eq!((at(a).on_hand, at(b).on_hand, at(b).incoming), (3, 0, 5), "{name}");
+        let at = |l: i64| {
+            s.levels
+                .iter()
+                .find(|x| x.location_id == l)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(
+            (at(a).on_hand, at(b).on_hand, at(b).incoming),
+            (3, 0, 5),
+            "{name}"
+        );
         assert_invariants(&db).await;
         let id = t.id;
-        let t = db.write(move |tx| inventory::receive_transfer(tx, &ctx(), id, &ReceiveTransfer { lines: Some(vec![SkuQuantity { sku: "K1".into(), quantity: 2 }]) })).await.unwrap();
+        let t = db
+            .write(move |tx| {
+                inventory::receive_transfer(
+                    tx,
+                    &ctx(),
+                    id,
+                    &ReceiveTransfer {
+                        lines: Some(vec![SkuQuantity {
+                            sku: "K1".into(),
+                            quantity: 2,
+                        }]),
+                    },
+                )
+            })
+            .await
+            .unwrap();
         assert_eq!(t.status, "partially_received");
-        let t = db.write(move |tx| inventory::receive_transfer(tx, &ctx(), id, &ReceiveTransfer { lines: None })).await.unwrap();
+        let t = db
+            .write(move |tx| {
+                inventory::receive_transfer(tx, &ctx(), id, &ReceiveTransfer { lines: None })
+            })
+            .await
+            .unwrap();
         assert_eq!(t.status, "received");
         let s = stock(&db, "K1").await;
-        let at = |l: i64| s.levels.iter().find(|x| x.location_id == l).cloned().unwrap();
-        assert_eq!((at(a).on_hand, at(b).on_hand, at(b).incoming, s.totals.on_hand), (3, 5, 0, 8), "{name}");
+        let at = |l: i64| {
+            s.levels
+                .iter()
+                .find(|x| x.location_id == l)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(
+            (
+                at(a).on_hand,
+                at(b).on_hand,
+                at(b).incoming,
+                s.totals.on_hand
+            ),
+            (3, 5, 0, 8),
+            "{name}"
+        );
         // Cannot ship more than is available.
-        let r = db.write(move |tx| inventory::create_transfer(tx, &ctx(), &NewTransfer { from_location_id: a, to_location_id: b, lines: vec![SkuQuantity { sku: "K1".into(), quantity: 4 }], note: None, ship: true })).await;
-        assert!(matches!(r, Err(Error::InsufficientStock { .. })), "{name}: {r:?}");
-        let ledger = db.read(|tx| inventory::ledger(tx, &inventory::LedgerQuery { sku: "K1".into(), ..Default::default() })).await.unwrap();
-        let reasons: Vec<&str> = ledger.items.iter().rev().map(|e| e.reason.as_str()).collect();
-        assert_eq!(reasons, ["receipt", "adjustment", "count", "damage", "write_off", "transfer_out", "transfer_in", "transfer_in"], "{name}");
+        let r = db
+            .write(move |tx| {
+                inventory::create_transfer(
+                    tx,
+                    &ctx(),
+                    &NewTransfer {
+                        from_location_id: a,
+                        to_location_id: b,
+                        lines: vec![SkuQuantity {
+                            sku: "K1".into(),
+                            quantity: 4,
+                        }],
+                        note: None,
+                        ship: true,
+                    },
+                )
+            })
+            .await;
+        assert!(
+            matches!(r, Err(Error::InsufficientStock { .. })),
+            "{name}: {r:?}"
+        );
+        let ledger = db
+            .read(|tx| {
+                inventory::ledger(
+                    tx,
+                    &inventory::LedgerQuery {
+                        sku: "K1".into(),
+                        ..Default::default()
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        let reasons: Vec<&str> = ledger
+            .items
+            .iter()
+            .rev()
+            .map(|e| e.reason.as_str())
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "receipt",
+                "adjustment",
+                "count",
+                "damage",
+                "write_off",
+                "transfer_out",
+                "transfer_in",
+                "transfer_in"
+            ],
+            "{name}"
+        );
         assert_invariants(&db).await;
     }
 }
@@ -202,60 +607,202 @@ async fn placing_pricing_sourcing_cancelling() {
         receive(&db, "A1", b, 5).await;
         receive(&db, "B1", b, 1).await;
         // B holds every line: one location, by the fewest-shipments rule.
-        let p = place(&db, order(&[("A1", 3), ("B1", 1)]), None).await.unwrap().order;
-        assert!(p.lines.iter().all(|l| l.allocations.iter().all(|x| x.location_id == b)), "{name}: {:?}", p.lines);
+        let p = place(&db, order(&[("A1", 3), ("B1", 1)]), None)
+            .await
+            .unwrap()
+            .order;
+        assert!(
+            p.lines
+                .iter()
+                .all(|l| l.allocations.iter().all(|x| x.location_id == b)),
+            "{name}: {:?}",
+            p.lines
+        );
         assert_eq!(p.subtotal.amount, 4000);
         assert_eq!(p.shipping.amount, 500);
         assert_eq!(p.tax.amount, 900);
         assert_eq!(p.total.amount, 5400);
-        assert_eq!(p.lines.iter().map(|l| l.tax.amount).sum::<i64>() <= 900, true);
-        assert!(p.sourcing.reason.contains("B"), "{name}: {}", p.sourcing.reason);
+        assert_eq!(
+            p.lines.iter().map(|l| l.tax.amount).sum::<i64>() <= 900,
+            true
+        );
+        assert!(
+            p.sourcing.reason.contains("B"),
+            "{name}: {}",
+            p.sourcing.reason
+        );
         assert_eq!(p.customer.email, "Ann@Example.com");
         // A split: 4 of A1 come from A (2) and B (2).
         let p2 = place(&db, order(&[("A1", 4)]), None).await.unwrap().order;
-        let alloc: Vec<(i64, i64)> = p2.lines[0].allocations.iter().map(|x| (x.location_id, x.quantity)).collect();
+        let alloc: Vec<(i64, i64)> = p2.lines[0]
+            .allocations
+            .iter()
+            .map(|x| (x.location_id, x.quantity))
+            .collect();
         assert_eq!(alloc, vec![(a, 2), (b, 2)], "{name}");
         // Nothing left: refused, and nothing written (no order, no customer change, stock intact).
         let before = stock(&db, "A1").await;
-        let orders_before = db.read(|tx| Ok(tx.query_one("SELECT COUNT(*) FROM orders", &[])?.unwrap().i64(0))).await.unwrap();
-        let r = place(&db, PlaceOrder { customer: CustomerInput { email: "new@example.com".into(), ..Default::default() }, ..order(&[("C1", 1), ("A1", 1)]) }, None).await;
+        let orders_before = db
+            .read(|tx| {
+                Ok(tx
+                    .query_one("SELECT COUNT(*) FROM orders", &[])?
+                    .unwrap()
+                    .i64(0))
+            })
+            .await
+            .unwrap();
+        let r = place(
+            &db,
+            PlaceOrder {
+                customer: CustomerInput {
+                    email: "new@example.com".into(),
+                    ..Default::default()
+                },
+                ..order(&[("C1", 1), ("A1", 1)])
+            },
+            None,
+        )
+        .await;
         match r {
-            Err(Error::InsufficientStock { field, sku, requested, available }) => {
-                assert_eq!((field.as_str(), sku.as_str(), requested, available), ("lines[1].quantity", "A1", 1, 0), "{name}")
+            Err(Error::InsufficientStock {
+                field,
+                sku,
+                requested,
+                available,
+            }) => {
+                assert_eq!(
+                    (field.as_str(), sku.as_str(), requested, available),
+                    ("lines[1].quantity", "A1", 1, 0),
+                    "{name}"
+                )
             }
             other => panic!("{name}: {other:?}"),
         }
         assert_eq!(stock(&db, "A1").await.totals, before.totals);
-        let orders_after = db.read(|tx| Ok(tx.query_one("SELECT COUNT(*) FROM orders", &[])?.unwrap().i64(0))).await.unwrap();
+        let orders_after = db
+            .read(|tx| {
+                Ok(tx
+                    .query_one("SELECT COUNT(*) FROM orders", &[])?
+                    .unwrap()
+                    .i64(0))
+            })
+            .await
+            .unwrap();
         assert_eq!(orders_before, orders_after);
-        let cust = db.read(|tx| orders::list_customers(tx, &orders::CustomerQuery { q: Some("new@".into()), ..Default::default() })).await.unwrap();
-        assert!(cust.items.is_empty(), "{name}: a refused order created a customer");
+        let cust = db
+            .read(|tx| {
+                orders::list_customers(
+                    tx,
+                    &orders::CustomerQuery {
+                        q: Some("new@".into()),
+                        ..Default::default()
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        assert!(
+            cust.items.is_empty(),
+            "{name}: a refused order created a customer"
+        );
         // A `continue` variant backorders.
         let p3 = place(&db, order(&[("C1", 2)]), None).await.unwrap().order;
         assert_eq!(p3.lines[0].allocations[0].backordered, 2);
         assert_invariants(&db).await;
         // Cancel releases reservations; a second cancel is refused.
         let id = p2.id;
-        let c = db.write(move |tx| orders::cancel(tx, &ctx(), id, &CancelOrder { reason: Some("test".into()) })).await.unwrap();
+        let c = db
+            .write(move |tx| {
+                orders::cancel(
+                    tx,
+                    &ctx(),
+                    id,
+                    &CancelOrder {
+                        reason: Some("test".into()),
+                    },
+                )
+            })
+            .await
+            .unwrap();
         assert_eq!(c.status, "cancelled");
         assert!(c.lines[0].allocations.iter().all(|x| !x.live));
         assert_eq!(stock(&db, "A1").await.totals.available, 4, "{name}");
-        let again = db.write(move |tx| orders::cancel(tx, &ctx(), id, &CancelOrder::default())).await;
-        assert!(matches!(again, Err(Error::Conflict { code: "cannot_cancel", .. })));
+        let again = db
+            .write(move |tx| orders::cancel(tx, &ctx(), id, &CancelOrder::default()))
+            .await;
+        assert!(matches!(
+            again,
+            Err(Error::Conflict {
+                code: "cannot_cancel",
+                ..
+            })
+        ));
         // Payments follow the state machine.
         let id = p.id;
-        let paid = db.write(move |tx| orders::record_payment(tx, &ctx(), id, &RecordPayment { status: "paid".into(), amount: Some(5400), reference: None })).await.unwrap();
-        assert_eq!((paid.payment_status.as_str(), paid.paid.amount), ("paid", 5400));
-        let r = db.write(move |tx| orders::record_payment(tx, &ctx(), id, &RecordPayment { status: "authorized".into(), amount: None, reference: None })).await;
+        let paid = db
+            .write(move |tx| {
+                orders::record_payment(
+                    tx,
+                    &ctx(),
+                    id,
+                    &RecordPayment {
+                        status: "paid".into(),
+                        amount: Some(5400),
+                        reference: None,
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (paid.payment_status.as_str(), paid.paid.amount),
+            ("paid", 5400)
+        );
+        let r = db
+            .write(move |tx| {
+                orders::record_payment(
+                    tx,
+                    &ctx(),
+                    id,
+                    &RecordPayment {
+                        status: "authorized".into(),
+                        amount: None,
+                        reference: None,
+                    },
+                )
+            })
+            .await;
         assert!(matches!(r, Err(Error::Conflict { .. })));
-        let r = db.write(move |tx| orders::cancel(tx, &ctx(), id, &CancelOrder::default())).await;
-        assert!(matches!(r, Err(Error::Conflict { .. })), "a paid order needs a refund before cancelling");
+        let r = db
+            .write(move |tx| orders::cancel(tx, &ctx(), id, &CancelOrder::default()))
+            .await;
+        assert!(
+            matches!(r, Err(Error::Conflict { .. })),
+            "a paid order needs a refund before cancelling"
+        );
         let tl = db.read(move |tx| orders::timeline(tx, id)).await.unwrap();
-        assert_eq!(tl.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["placed", "sourced", "payment_paid"]);
+        assert_eq!(
+            tl.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+            ["placed", "sourced", "payment_paid"]
+        );
         // The customer was created once and counts orders.
-        let cust = db.read(|tx| orders::list_customers(tx, &orders::CustomerQuery { q: Some("ann@".into()), ..Default::default() })).await.unwrap();
+        let cust = db
+            .read(|tx| {
+                orders::list_customers(
+                    tx,
+                    &orders::CustomerQuery {
+                        q: Some("ann@".into()),
+                        ..Default::default()
+                    },
+                )
+            })
+            .await
+            .unwrap();
         assert_eq!(cust.items.len(), 1);
-        assert_eq!(cust.items[0].orders_count, 2, "{name}: two open orders (one cancelled)");
+        assert_eq!(
+            cust.items[0].orders_count, 2,
+            "{name}: two open orders (one cancelled)"
+        );
         assert_invariants(&db).await;
     }
 }
@@ -265,18 +812,33 @@ async fn idempotency_keys() {
     for (name, db) in backends().await {
         let (a, _, _) = store(&db, &["I1"], &[]).await;
         receive(&db, "I1", a, 100).await;
-        let first = place(&db, order(&[("I1", 1)]), Some("key-1")).await.unwrap();
+        let first = place(&db, order(&[("I1", 1)]), Some("key-1"))
+            .await
+            .unwrap();
         assert!(!first.replayed);
-        let again = place(&db, order(&[("I1", 1)]), Some("key-1")).await.unwrap();
+        let again = place(&db, order(&[("I1", 1)]), Some("key-1"))
+            .await
+            .unwrap();
         assert!(again.replayed);
         assert_eq!(first.order, again.order, "{name}");
         let other = place(&db, order(&[("I1", 2)]), Some("key-1")).await;
-        assert!(matches!(other, Err(Error::Conflict { code: "idempotency_key_reused", .. })), "{name}: {other:?}");
+        assert!(
+            matches!(
+                other,
+                Err(Error::Conflict {
+                    code: "idempotency_key_reused",
+                    ..
+                })
+            ),
+            "{name}: {other:?}"
+        );
         // Concurrent requests with one key: one order.
         let mut handles = Vec::new();
         for _ in 0..20 {
             let db = db.clone();
-            handles.push(tokio::spawn(async move { place(&db, order(&[("I1", 1)]), Some("key-2")).await }));
+            handles.push(tokio::spawn(async move {
+                place(&db, order(&[("I1", 1)]), Some("key-2")).await
+            }));
         }
         let mut ids = Vec::new();
         for h in handles {
@@ -298,7 +860,11 @@ async fn concurrent_placement_never_oversells() {
         let mut handles = Vec::new();
         for i in 0..200 {
             let db = db.clone();
-            let lines: Vec<(&str, i64)> = if i % 3 == 0 { vec![("HOT", 1), ("HOT", 1)] } else { vec![("HOT", 1)] };
+            let lines: Vec<(&str, i64)> = if i % 3 == 0 {
+                vec![("HOT", 1), ("HOT", 1)]
+            } else {
+                vec![("HOT", 1)]
+            };
             let o = order(&lines);
             handles.push(tokio::spawn(async move { place(&db, o, None).await }));
         }
@@ -324,7 +890,9 @@ async fn random_operations_keep_invariants() {
         let (a, b, _) = store(&db, &["R1", "R2"], &[]).await;
         let mut seed: u64 = 0x5EED;
         let mut next = move |n: u64| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 33) % n
         };
         let mut open_orders: Vec<i64> = Vec::new();
@@ -335,9 +903,57 @@ async fn random_operations_keep_invariants() {
             let q = next(5) as i64 + 1;
             let s2 = sku.clone();
             let _ = match next(7) {
-                0 | 1 => db.write(move |tx| inventory::receive(tx, &ctx(), &ReceiveStock { sku: s2.clone(), location_id: loc, quantity: q, note: None }).map(|_| ())).await,
-                2 => db.write(move |tx| inventory::adjust(tx, &ctx(), &AdjustStock { sku: s2.clone(), location_id: loc, delta: -q, note: "random".into() }).map(|_| ())).await,
-                3 => db.write(move |tx| inventory::damage(tx, &ctx(), &DamageStock { sku: s2.clone(), location_id: loc, quantity: q, action: Some(["mark", "release", "write_off"][(q % 3) as usize].into()), note: None }).map(|_| ())).await,
+                0 | 1 => {
+                    db.write(move |tx| {
+                        inventory::receive(
+                            tx,
+                            &ctx(),
+                            &ReceiveStock {
+                                sku: s2.clone(),
+                                location_id: loc,
+                                quantity: q,
+                                note: None,
+                            },
+                        )
+                        .map(|_| ())
+                    })
+                    .await
+                }
+                2 => {
+                    db.write(move |tx| {
+                        inventory::adjust(
+                            tx,
+                            &ctx(),
+                            &AdjustStock {
+                                sku: s2.clone(),
+                                location_id: loc,
+                                delta: -q,
+                                note: "random".into(),
+                            },
+                        )
+                        .map(|_| ())
+                    })
+                    .await
+                }
+                3 => {
+                    db.write(move |tx| {
+                        inventory::damage(
+                            tx,
+                            &ctx(),
+                            &DamageStock {
+                                sku: s2.clone(),
+                                location_id: loc,
+                                quantity: q,
+                                action: Some(
+                                    ["mark", "release", "write_off"][(q % 3) as usize].into(),
+                                ),
+                                note: None,
+                            },
+                        )
+                        .map(|_| ())
+                    })
+                    .await
+                }
                 4 | 5 => match place(&db, order(&[(&sku, q)]), None).await {
                     Ok(p) => {
                         open_orders.push(p.order.id);
@@ -346,7 +962,12 @@ async fn random_operations_keep_invariants() {
                     Err(e) => Err(e),
                 },
                 _ => match open_orders.pop() {
-                    Some(id) => db.write(move |tx| orders::cancel(tx, &ctx(), id, &CancelOrder::default()).map(|_| ())).await,
+                    Some(id) => {
+                        db.write(move |tx| {
+                            orders::cancel(tx, &ctx(), id, &CancelOrder::default()).map(|_| ())
+                        })
+                        .await
+                    }
                     None => Ok(()),
                 },
             };
@@ -354,7 +975,10 @@ async fn random_operations_keep_invariants() {
             assert!(r.ok, "{name} step {step}: {:#?}", r.violations);
             for s in ["R1", "R2"] {
                 let st = stock(&db, s).await;
-                assert!(st.levels.iter().all(|l| l.available >= 0 && l.on_hand >= 0), "{name} step {step}: {st:?}");
+                assert!(
+                    st.levels.iter().all(|l| l.available >= 0 && l.on_hand >= 0),
+                    "{name} step {step}: {st:?}"
+                );
             }
         }
     }

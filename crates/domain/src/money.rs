@@ -17,7 +17,10 @@ impl Currency {
         if b.len() == 3 && b.iter().all(|c| c.is_ascii_uppercase()) {
             Ok(Currency([b[0], b[1], b[2]]))
         } else {
-            Err(Invalid::new("currency", "must be a three-letter ISO 4217 code in capitals, like USD"))
+            Err(Invalid::new(
+                "currency",
+                "must be a three-letter ISO 4217 code in capitals, like USD",
+            ))
         }
     }
 
@@ -69,7 +72,10 @@ impl Money {
         if self.currency != other.currency {
             return None;
         }
-        Some(Money::new(self.amount.checked_add(other.amount)?, self.currency))
+        Some(Money::new(
+            self.amount.checked_add(other.amount)?,
+            self.currency,
+        ))
     }
 }
 
@@ -151,7 +157,10 @@ mod tests {
         assert!(Currency::parse("EUR").is_ok());
         assert!(Currency::parse("eur").is_err());
         assert!(Currency::parse("EURO").is_err());
-        assert_eq!(Money::new(-1234, Currency::parse("GBP").unwrap()).to_string(), "-12.34 GBP");
+        assert_eq!(
+            Money::new(-1234, Currency::parse("GBP").unwrap()).to_string(),
+            "-12.34 GBP"
+        );
     }
 
     #[test]

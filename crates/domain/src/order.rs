@@ -82,21 +82,35 @@ string_enum!(
 pub struct Refused(pub String);
 
 /// The payment status after recording `to` on an order whose payment is `from`.
-pub fn record_payment(order: OrderStatus, from: PaymentStatus, to: PaymentStatus) -> Result<PaymentStatus, Refused> {
+pub fn record_payment(
+    order: OrderStatus,
+    from: PaymentStatus,
+    to: PaymentStatus,
+) -> Result<PaymentStatus, Refused> {
     use PaymentStatus::*;
     if order == OrderStatus::Cancelled {
-        return Err(Refused("the order is cancelled; no payment can be recorded".into()));
+        return Err(Refused(
+            "the order is cancelled; no payment can be recorded".into(),
+        ));
     }
     match (from, to) {
         (Pending, Authorized) | (Pending, Paid) | (Authorized, Paid) => Ok(to),
         (Authorized, Voided) => Ok(Voided),
         (a, b) if a == b => Err(Refused(format!("the payment is already {}", a.as_str()))),
-        (a, b) => Err(Refused(format!("a payment cannot go from {} to {}", a.as_str(), b.as_str()))),
+        (a, b) => Err(Refused(format!(
+            "a payment cannot go from {} to {}",
+            a.as_str(),
+            b.as_str()
+        ))),
     }
 }
 
 /// The payment status after cancelling, or why cancelling is refused.
-pub fn cancel(order: OrderStatus, payment: PaymentStatus, fulfillment: FulfillmentStatus) -> Result<PaymentStatus, Refused> {
+pub fn cancel(
+    order: OrderStatus,
+    payment: PaymentStatus,
+    fulfillment: FulfillmentStatus,
+) -> Result<PaymentStatus, Refused> {
     if order == OrderStatus::Cancelled {
         return Err(Refused("the order is already cancelled".into()));
     }
@@ -104,12 +118,18 @@ pub fn cancel(order: OrderStatus, payment: PaymentStatus, fulfillment: Fulfillme
         return Err(Refused("the order is closed".into()));
     }
     if fulfillment != FulfillmentStatus::Unfulfilled {
-        return Err(Refused(format!("the order is {}; only unfulfilled orders can be cancelled", fulfillment.as_str())));
+        return Err(Refused(format!(
+            "the order is {}; only unfulfilled orders can be cancelled",
+            fulfillment.as_str()
+        )));
     }
     match payment {
         PaymentStatus::Pending | PaymentStatus::Voided => Ok(payment),
         PaymentStatus::Authorized => Ok(PaymentStatus::Voided),
-        other => Err(Refused(format!("the payment is {}; refund it before cancelling", other.as_str()))),
+        other => Err(Refused(format!(
+            "the payment is {}; refund it before cancelling",
+            other.as_str()
+        ))),
     }
 }
 
@@ -121,7 +141,10 @@ mod tests {
     fn payments() {
         use PaymentStatus::*;
         assert_eq!(record_payment(OrderStatus::Open, Pending, Paid), Ok(Paid));
-        assert_eq!(record_payment(OrderStatus::Open, Authorized, Paid), Ok(Paid));
+        assert_eq!(
+            record_payment(OrderStatus::Open, Authorized, Paid),
+            Ok(Paid)
+        );
         assert!(record_payment(OrderStatus::Open, Paid, Authorized).is_err());
         assert!(record_payment(OrderStatus::Open, Paid, Paid).is_err());
         assert!(record_payment(OrderStatus::Cancelled, Pending, Paid).is_err());
@@ -130,8 +153,14 @@ mod tests {
     #[test]
     fn cancelling() {
         use FulfillmentStatus::*;
-        assert_eq!(cancel(OrderStatus::Open, PaymentStatus::Authorized, Unfulfilled), Ok(PaymentStatus::Voided));
-        assert_eq!(cancel(OrderStatus::Open, PaymentStatus::Pending, Unfulfilled), Ok(PaymentStatus::Pending));
+        assert_eq!(
+            cancel(OrderStatus::Open, PaymentStatus::Authorized, Unfulfilled),
+            Ok(PaymentStatus::Voided)
+        );
+        assert_eq!(
+            cancel(OrderStatus::Open, PaymentStatus::Pending, Unfulfilled),
+            Ok(PaymentStatus::Pending)
+        );
         assert!(cancel(OrderStatus::Open, PaymentStatus::Paid, Unfulfilled).is_err());
         assert!(cancel(OrderStatus::Open, PaymentStatus::Pending, Fulfilled).is_err());
         assert!(cancel(OrderStatus::Cancelled, PaymentStatus::Pending, Unfulfilled).is_err());

@@ -28,7 +28,11 @@ pub struct Totals {
 }
 
 /// Prices an order. Amounts are minor units; `tax_rate_bp` is in basis points (2000 = 20%).
-pub fn price_order(lines: &[PriceLine], shipping: i64, tax_rate_bp: u32) -> Result<Totals, Invalid> {
+pub fn price_order(
+    lines: &[PriceLine],
+    shipping: i64,
+    tax_rate_bp: u32,
+) -> Result<Totals, Invalid> {
     if lines.is_empty() {
         return Err(Invalid::new("lines", "an order needs at least one line"));
     }
@@ -38,11 +42,17 @@ pub fn price_order(lines: &[PriceLine], shipping: i64, tax_rate_bp: u32) -> Resu
     let mut weights = Vec::with_capacity(lines.len() + 1);
     for (i, l) in lines.iter().enumerate() {
         if l.unit_price < 0 || l.quantity <= 0 || l.discount < 0 {
-            return Err(Invalid::new(format!("lines[{i}]"), "prices, quantities and discounts must be positive"));
+            return Err(Invalid::new(
+                format!("lines[{i}]"),
+                "prices, quantities and discounts must be positive",
+            ));
         }
         let gross = l.unit_price.checked_mul(l.quantity).ok_or_else(overflow)?;
         if l.discount > gross {
-            return Err(Invalid::new(format!("lines[{i}].discount"), "a discount cannot exceed the line's price"));
+            return Err(Invalid::new(
+                format!("lines[{i}].discount"),
+                "a discount cannot exceed the line's price",
+            ));
         }
         subtotal = subtotal.checked_add(gross).ok_or_else(overflow)?;
         discounts = discounts.checked_add(l.discount).ok_or_else(overflow)?;
@@ -52,12 +62,22 @@ pub fn price_order(lines: &[PriceLine], shipping: i64, tax_rate_bp: u32) -> Resu
         return Err(Invalid::new("shipping", "must not be negative"));
     }
     weights.push(shipping);
-    let taxable = (subtotal - discounts).checked_add(shipping).ok_or_else(overflow)?;
+    let taxable = (subtotal - discounts)
+        .checked_add(shipping)
+        .ok_or_else(overflow)?;
     let tax = apply_basis_points(taxable, tax_rate_bp);
     let mut parts = allocate(tax, &weights);
     let shipping_tax = parts.pop().unwrap_or(0);
     let total = taxable.checked_add(tax).ok_or_else(overflow)?;
-    Ok(Totals { subtotal, discounts, shipping, tax, total, line_tax: parts, shipping_tax })
+    Ok(Totals {
+        subtotal,
+        discounts,
+        shipping,
+        tax,
+        total,
+        line_tax: parts,
+        shipping_tax,
+    })
 }
 
 #[cfg(test)]
@@ -68,7 +88,18 @@ mod tests {
     #[test]
     fn example() {
         let t = price_order(
-            &[PriceLine { unit_price: 1999, quantity: 2, discount: 0 }, PriceLine { unit_price: 500, quantity: 1, discount: 100 }],
+            &[
+                PriceLine {
+                    unit_price: 1999,
+                    quantity: 2,
+                    discount: 0,
+                },
+                PriceLine {
+                    unit_price: 500,
+                    quantity: 1,
+                    discount: 100,
+                },
+            ],
             499,
             2000,
         )
@@ -83,8 +114,30 @@ mod tests {
     #[test]
     fn rejects() {
         assert!(price_order(&[], 0, 0).is_err());
-        assert!(price_order(&[PriceLine { unit_price: 100, quantity: 1, discount: 101 }], 0, 0).is_err());
-        assert!(price_order(&[PriceLine { unit_price: i64::MAX, quantity: 2, discount: 0 }], 0, 0).is_err());
+        assert!(
+            price_order(
+                &[PriceLine {
+                    unit_price: 100,
+                    quantity: 1,
+                    discount: 101
+                }],
+                0,
+                0
+            )
+            .is_err()
+        );
+        assert!(
+            price_order(
+                &[PriceLine {
+                    unit_price: i64::MAX,
+                    quantity: 2,
+                    discount: 0
+                }],
+                0,
+                0
+            )
+            .is_err()
+        );
     }
 
     proptest! {

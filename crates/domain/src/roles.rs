@@ -73,10 +73,26 @@ impl Role {
         match self {
             Role::Admin => true,
             Role::Operations => !matches!(p, UsersAdmin | AuditRead),
-            Role::Inventory => matches!(p, CatalogRead | CatalogWrite | InventoryRead | InventoryWrite | OrdersRead),
-            Role::Fulfillment => matches!(p, CatalogRead | InventoryRead | OrdersRead | CustomersRead),
-            Role::Support => matches!(p, CatalogRead | InventoryRead | OrdersRead | OrdersPlace | OrdersManage | CustomersRead),
-            Role::Marketing => matches!(p, CatalogRead | CatalogWrite | InventoryRead | OrdersRead | CustomersRead),
+            Role::Inventory => matches!(
+                p,
+                CatalogRead | CatalogWrite | InventoryRead | InventoryWrite | OrdersRead
+            ),
+            Role::Fulfillment => {
+                matches!(p, CatalogRead | InventoryRead | OrdersRead | CustomersRead)
+            }
+            Role::Support => matches!(
+                p,
+                CatalogRead
+                    | InventoryRead
+                    | OrdersRead
+                    | OrdersPlace
+                    | OrdersManage
+                    | CustomersRead
+            ),
+            Role::Marketing => matches!(
+                p,
+                CatalogRead | CatalogWrite | InventoryRead | OrdersRead | CustomersRead
+            ),
             Role::Analyst => matches!(p, CatalogRead | InventoryRead | OrdersRead | CustomersRead),
             Role::Storefront => matches!(p, CatalogRead | InventoryRead | OrdersPlace),
         }

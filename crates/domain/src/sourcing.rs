@@ -49,11 +49,19 @@ pub enum SourcingError {
     #[error("no location sells for this channel")]
     NoLocations,
     #[error("not enough stock for {sku}: {requested} requested, {available} available")]
-    Insufficient { line_index: usize, sku: String, requested: i64, available: i64 },
+    Insufficient {
+        line_index: usize,
+        sku: String,
+        requested: i64,
+        available: i64,
+    },
 }
 
 /// Sources `demands` from `candidates` by priority, preferring a single location.
-pub fn source_by_priority(demands: &[Demand], candidates: &[Candidate]) -> Result<Decision, SourcingError> {
+pub fn source_by_priority(
+    demands: &[Demand],
+    candidates: &[Candidate],
+) -> Result<Decision, SourcingError> {
     if candidates.is_empty() {
         return Err(SourcingError::NoLocations);
     }
@@ -66,15 +74,26 @@ pub fn source_by_priority(demands: &[Demand], candidates: &[Candidate]) -> Resul
         *need.entry(d.variant_id).or_default() += d.quantity;
     }
 
-    if let Some(c) = order.iter().find(|c| need.iter().all(|(v, q)| c.available.get(v).copied().unwrap_or(0) >= *q)) {
+    if let Some(c) = order.iter().find(|c| {
+        need.iter()
+            .all(|(v, q)| c.available.get(v).copied().unwrap_or(0) >= *q)
+    }) {
         let allocations = demands
             .iter()
             .enumerate()
-            .map(|(i, d)| Allocation { line_index: i, location_id: c.location_id, quantity: d.quantity, backordered: 0 })
+            .map(|(i, d)| Allocation {
+                line_index: i,
+                location_id: c.location_id,
+                quantity: d.quantity,
+                backordered: 0,
+            })
             .collect();
         return Ok(Decision {
             strategy: "priority",
-            reason: format!("{} (priority {}) is the first location by priority that holds every line", c.name, c.priority),
+            reason: format!(
+                "{} (priority {}) is the first location by priority that holds every line",
+                c.name, c.priority
+            ),
             allocations,
         });
     }
@@ -93,7 +112,12 @@ pub fn source_by_priority(demands: &[Demand], candidates: &[Candidate]) -> Resul
             let take = avail.min(remaining);
             if take > 0 {
                 left[k].insert(d.variant_id, avail - take);
-                allocations.push(Allocation { line_index: i, location_id: c.location_id, quantity: take, backordered: 0 });
+                allocations.push(Allocation {
+                    line_index: i,
+                    location_id: c.location_id,
+                    quantity: take,
+                    backordered: 0,
+                });
                 parts.push(format!("{take} from {}", c.name));
                 remaining -= take;
             }
@@ -101,10 +125,18 @@ pub fn source_by_priority(demands: &[Demand], candidates: &[Candidate]) -> Resul
         if remaining > 0 {
             if d.allow_backorder {
                 let first = order[0];
-                allocations.push(Allocation { line_index: i, location_id: first.location_id, quantity: remaining, backordered: remaining });
+                allocations.push(Allocation {
+                    line_index: i,
+                    location_id: first.location_id,
+                    quantity: remaining,
+                    backordered: remaining,
+                });
                 parts.push(format!("{remaining} backordered at {}", first.name));
             } else {
-                let available: i64 = candidates.iter().map(|c| c.available.get(&d.variant_id).copied().unwrap_or(0).max(0)).sum();
+                let available: i64 = candidates
+                    .iter()
+                    .map(|c| c.available.get(&d.variant_id).copied().unwrap_or(0).max(0))
+                    .sum();
                 return Err(SourcingError::Insufficient {
                     line_index: i,
                     sku: d.sku.clone(),
@@ -117,7 +149,10 @@ pub fn source_by_priority(demands: &[Demand], candidates: &[Candidate]) -> Resul
     }
     Ok(Decision {
         strategy: "priority",
-        reason: format!("no single location holds every line; split by priority ({})", notes.join("; ")),
+        reason: format!(
+            "no single location holds every line; split by priority ({})",
+            notes.join("; ")
+        ),
         allocations,
     })
 }
@@ -127,10 +162,20 @@ mod tests {
     use super::*;
 
     fn cand(id: i64, prio: i64, stock: &[(i64, i64)]) -> Candidate {
-        Candidate { location_id: id, name: format!("L{id}"), priority: prio, available: stock.iter().copied().collect() }
+        Candidate {
+            location_id: id,
+            name: format!("L{id}"),
+            priority: prio,
+            available: stock.iter().copied().collect(),
+        }
     }
     fn dem(v: i64, q: i64, back: bool) -> Demand {
-        Demand { variant_id: v, sku: format!("S{v}"), quantity: q, allow_backorder: back }
+        Demand {
+            variant_id: v,
+            sku: format!("S{v}"),
+            quantity: q,
+            allow_backorder: back,
+        }
     }
 
     #[test]
@@ -156,7 +201,15 @@ mod tests {
         assert_eq!(d.allocations[0].quantity, 3);
         assert_eq!(d.allocations[1].quantity, 3);
         let e = source_by_priority(&[dem(10, 8, false)], &c).unwrap_err();
-        assert_eq!(e, SourcingError::Insufficient { line_index: 0, sku: "S10".into(), requested: 8, available: 7 });
+        assert_eq!(
+            e,
+            SourcingError::Insufficient {
+                line_index: 0,
+                sku: "S10".into(),
+                requested: 8,
+                available: 7
+            }
+        );
     }
 
     #[test]
@@ -164,7 +217,15 @@ mod tests {
         let c = [cand(1, 1, &[(10, 3)])];
         assert!(source_by_priority(&[dem(10, 2, false), dem(10, 1, false)], &c).is_ok());
         let e = source_by_priority(&[dem(10, 2, false), dem(10, 2, false)], &c).unwrap_err();
-        assert!(matches!(e, SourcingError::Insufficient { line_index: 1, requested: 4, available: 3, .. }));
+        assert!(matches!(
+            e,
+            SourcingError::Insufficient {
+                line_index: 1,
+                requested: 4,
+                available: 3,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -173,6 +234,9 @@ mod tests {
         let d = source_by_priority(&[dem(10, 3, true)], &c).unwrap();
         assert_eq!(d.allocations.iter().map(|a| a.quantity).sum::<i64>(), 3);
         assert_eq!(d.allocations.iter().map(|a| a.backordered).sum::<i64>(), 2);
-        assert_eq!(source_by_priority(&[dem(10, 1, false)], &[]), Err(SourcingError::NoLocations));
+        assert_eq!(
+            source_by_priority(&[dem(10, 1, false)], &[]),
+            Err(SourcingError::NoLocations)
+        );
     }
 }

@@ -16,8 +16,14 @@ impl Sku {
         if t.len() > 64 {
             return Err(Invalid::new("sku", "must be at most 64 characters"));
         }
-        if !t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/')) {
-            return Err(Invalid::new("sku", "may hold only letters, digits and - _ . /"));
+        if !t
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+        {
+            return Err(Invalid::new(
+                "sku",
+                "may hold only letters, digits and - _ . /",
+            ));
         }
         Ok(Sku(t.to_string()))
     }
@@ -64,7 +70,13 @@ impl Email {
             return Err(bad());
         }
         let (local, domain) = t.rsplit_once('@').ok_or_else(bad)?;
-        if local.is_empty() || domain.len() < 3 || !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') || domain.contains('@') {
+        if local.is_empty()
+            || domain.len() < 3
+            || !domain.contains('.')
+            || domain.starts_with('.')
+            || domain.ends_with('.')
+            || domain.contains('@')
+        {
             return Err(bad());
         }
         Ok(Email(t.to_string()))
@@ -86,11 +98,19 @@ impl Handle {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let ok = !s.is_empty()
             && s.len() <= 120
-            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             && !s.starts_with('-')
             && !s.ends_with('-')
             && !s.contains("--");
-        if ok { Ok(Handle(s.to_string())) } else { Err(Invalid::new("handle", "must be lower-case letters, digits and single hyphens, like blue-linen-shirt")) }
+        if ok {
+            Ok(Handle(s.to_string()))
+        } else {
+            Err(Invalid::new(
+                "handle",
+                "must be lower-case letters, digits and single hyphens, like blue-linen-shirt",
+            ))
+        }
     }
     /// Derives a handle from a title: `Blue Linen Shirt!` becomes `blue-linen-shirt`.
     pub fn from_title(title: &str) -> Result<Self, Invalid> {
@@ -109,7 +129,12 @@ impl Handle {
         while out.ends_with('-') {
             out.pop();
         }
-        Handle::parse(&out).map_err(|_| Invalid::new("title", "needs at least one letter or digit to make a handle"))
+        Handle::parse(&out).map_err(|_| {
+            Invalid::new(
+                "title",
+                "needs at least one letter or digit to make a handle",
+            )
+        })
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -123,7 +148,10 @@ pub fn required_text(field: &str, s: &str, max: usize) -> Result<String, Invalid
         return Err(Invalid::new(field, "must not be empty"));
     }
     if t.chars().count() > max {
-        return Err(Invalid::new(field, format!("must be at most {max} characters")));
+        return Err(Invalid::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     Ok(t.to_string())
 }
@@ -132,7 +160,10 @@ pub fn required_text(field: &str, s: &str, max: usize) -> Result<String, Invalid
 pub fn optional_text(field: &str, s: Option<&str>, max: usize) -> Result<Option<String>, Invalid> {
     match s {
         None => Ok(None),
-        Some(t) if t.chars().count() > max => Err(Invalid::new(field, format!("must be at most {max} characters"))),
+        Some(t) if t.chars().count() > max => Err(Invalid::new(
+            field,
+            format!("must be at most {max} characters"),
+        )),
         Some(t) => Ok(Some(t.to_string())),
     }
 }
@@ -170,7 +201,10 @@ mod tests {
 
     #[test]
     fn handles() {
-        assert_eq!(Handle::from_title("Blue Linen Shirt!").unwrap().as_str(), "blue-linen-shirt");
+        assert_eq!(
+            Handle::from_title("Blue Linen Shirt!").unwrap().as_str(),
+            "blue-linen-shirt"
+        );
         assert!(Handle::from_title("!!!").is_err());
         assert!(Handle::parse("Bad").is_err());
         assert!(Handle::parse("a--b").is_err());

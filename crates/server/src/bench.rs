@@ -1,2 +1,5 @@
-pub fn run(_u: &str, _a: BenchArgs) -> anyhow::Result<()> { Ok(()) }
-#[derive(clap::Args)] pub struct BenchArgs {}
+pub fn run(_u: &str, _a: BenchArgs) -> anyhow::Result<()> {
+    Ok(())
+}
+#[derive(clap::Args)]
+pub struct BenchArgs {}

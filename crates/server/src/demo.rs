@@ -2,7 +2,10 @@
 //! colours, 3 locations, 3 channels, 5,000 customers and 90 days of orders in every payment state.
 
 use anyhow::{Result, anyhow};
-use backroom_core::api::{Address, CustomerInput, NewChannel, NewLocation, NewProduct, NewUser, NewVariant, PlaceOrder, ReceiveStock, RecordPayment, SkuQuantity};
+use backroom_core::api::{
+    Address, CustomerInput, NewChannel, NewLocation, NewProduct, NewUser, NewVariant, PlaceOrder,
+    ReceiveStock, RecordPayment, SkuQuantity,
+};
 use backroom_core::{Actor, Ctx, Db, Sql, auth, catalog, inventory, orders, settings};
 
 pub struct Login {
@@ -43,7 +46,11 @@ const TYPES: &[(&str, &[&str], i64)] = &[
     ("T-shirt", &["S", "M", "L", "XL"], 2500),
     ("Hoodie", &["S", "M", "L", "XL"], 6500),
     ("Jeans", &["28", "30", "32", "34", "36"], 8900),
-    ("Sneakers", &["38", "39", "40", "41", "42", "43", "44"], 11900),
+    (
+        "Sneakers",
+        &["38", "39", "40", "41", "42", "43", "44"],
+        11900,
+    ),
     ("Cap", &[], 2900),
     ("Scarf", &[], 3900),
     ("Tote bag", &[], 4500),
@@ -51,12 +58,70 @@ const TYPES: &[(&str, &[&str], i64)] = &[
     ("Jacket", &["S", "M", "L", "XL"], 15900),
     ("Dress", &["XS", "S", "M", "L"], 9900),
 ];
-const ADJ: &[&str] = &["Classic", "Organic", "Vintage", "Everyday", "Relaxed", "Slim", "Heritage", "Coastal", "Urban", "Alpine", "Linen", "Merino", "Canvas", "Summer", "Winter", "Studio", "Weekend", "Essential", "Field", "Harbour"];
-const COLOURS: &[&str] = &["Black", "White", "Navy", "Olive", "Sand", "Red", "Grey", "Blue"];
-const VENDORS: &[&str] = &["Northwind", "Atelier Nord", "Maison Lune", "Fjord & Co", "Pacific Thread"];
-const FIRST: &[&str] = &["Ana", "Ben", "Chloé", "David", "Emma", "Farid", "Giulia", "Hugo", "Inès", "Jonas", "Kenji", "Léa", "Marta", "Noah", "Olga", "Paul", "Quentin", "Rosa", "Sofia", "Tom", "Uma", "Victor", "Wen", "Yara", "Zoé"];
-const LAST: &[&str] = &["Martin", "Bernard", "Dubois", "Smith", "Garcia", "Müller", "Rossi", "Tanaka", "Kowalski", "Nguyen", "Silva", "Johansson", "Haddad", "Moreau", "Lopez"];
-const CITIES: &[(&str, &str, &str)] = &[("Paris", "75011", "FR"), ("Lyon", "69002", "FR"), ("Lille", "59000", "FR"), ("Berlin", "10115", "DE"), ("Madrid", "28001", "ES"), ("Milan", "20121", "IT"), ("Brussels", "1000", "BE"), ("Amsterdam", "1011", "NL")];
+const ADJ: &[&str] = &[
+    "Classic",
+    "Organic",
+    "Vintage",
+    "Everyday",
+    "Relaxed",
+    "Slim",
+    "Heritage",
+    "Coastal",
+    "Urban",
+    "Alpine",
+    "Linen",
+    "Merino",
+    "Canvas",
+    "Summer",
+    "Winter",
+    "Studio",
+    "Weekend",
+    "Essential",
+    "Field",
+    "Harbour",
+];
+const COLOURS: &[&str] = &[
+    "Black", "White", "Navy", "Olive", "Sand", "Red", "Grey", "Blue",
+];
+const VENDORS: &[&str] = &[
+    "Northwind",
+    "Atelier Nord",
+    "Maison Lune",
+    "Fjord & Co",
+    "Pacific Thread",
+];
+const FIRST: &[&str] = &[
+    "Ana", "Ben", "Chloé", "David", "Emma", "Farid", "Giulia", "Hugo", "Inès", "Jonas", "Kenji",
+    "Léa", "Marta", "Noah", "Olga", "Paul", "Quentin", "Rosa", "Sofia", "Tom", "Uma", "Victor",
+    "Wen", "Yara", "Zoé",
+];
+const LAST: &[&str] = &[
+    "Martin",
+    "Bernard",
+    "Dubois",
+    "Smith",
+    "Garcia",
+    "Müller",
+    "Rossi",
+    "Tanaka",
+    "Kowalski",
+    "Nguyen",
+    "Silva",
+    "Johansson",
+    "Haddad",
+    "Moreau",
+    "Lopez",
+];
+const CITIES: &[(&str, &str, &str)] = &[
+    ("Paris", "75011", "FR"),
+    ("Lyon", "69002", "FR"),
+    ("Lille", "59000", "FR"),
+    ("Berlin", "10115", "DE"),
+    ("Madrid", "28001", "ES"),
+    ("Milan", "20121", "IT"),
+    ("Brussels", "1000", "BE"),
+    ("Amsterdam", "1011", "NL"),
+];
 
 const DAY: i64 = 86_400_000_000;
 
@@ -66,32 +131,72 @@ fn e(err: backroom_core::Error) -> anyhow::Error {
 
 /// Seeds the demo store if the database is empty; always issues a fresh admin API token.
 pub async fn ensure(db: &Db) -> Result<Login> {
-    let seeded = db.read(|tx| Ok(tx.query_one("SELECT id FROM users WHERE email_key = $1", backroom_core::params![ADMIN_EMAIL])?.is_some())).await.map_err(e)?;
+    let seeded = db
+        .read(|tx| {
+            Ok(tx
+                .query_one(
+                    "SELECT id FROM users WHERE email_key = $1",
+                    backroom_core::params![ADMIN_EMAIL],
+                )?
+                .is_some())
+        })
+        .await
+        .map_err(e)?;
     if !seeded {
         seed(db, backroom_core::util::now_micros()).await?;
     }
     let token = db
         .write(|tx| {
-            let id = tx.query_one("SELECT id FROM users WHERE email_key = $1", backroom_core::params![ADMIN_EMAIL])?.map(|r| r.i64(0)).unwrap_or(0);
+            let id = tx
+                .query_one(
+                    "SELECT id FROM users WHERE email_key = $1",
+                    backroom_core::params![ADMIN_EMAIL],
+                )?
+                .map(|r| r.i64(0))
+                .unwrap_or(0);
             auth::issue_api_token(tx, &Ctx::system_now(), id, "demo")
         })
         .await
         .map_err(e)?;
-    Ok(Login { email: ADMIN_EMAIL.into(), password: ADMIN_PASSWORD.into(), token: token.token })
+    Ok(Login {
+        email: ADMIN_EMAIL.into(),
+        password: ADMIN_PASSWORD.into(),
+        token: token.token,
+    })
 }
 
 /// Creates the whole demo store as of `now`.
 pub async fn seed(db: &Db, now: i64) -> Result<()> {
     let start = now - 90 * DAY;
-    let admin = auth::prepare_user(&NewUser { email: ADMIN_EMAIL.into(), name: "Demo Admin".into(), role: "admin".into(), password: Some(ADMIN_PASSWORD.into()) }).map_err(e)?;
+    let admin = auth::prepare_user(&NewUser {
+        email: ADMIN_EMAIL.into(),
+        name: "Demo Admin".into(),
+        role: "admin".into(),
+        password: Some(ADMIN_PASSWORD.into()),
+    })
+    .map_err(e)?;
     let staff = [
         ("planner@demo.backroom.dev", "Ines Planner", "inventory"),
-        ("warehouse@demo.backroom.dev", "Walt Warehouse", "fulfillment"),
+        (
+            "warehouse@demo.backroom.dev",
+            "Walt Warehouse",
+            "fulfillment",
+        ),
         ("support@demo.backroom.dev", "Sam Support", "support"),
         ("analyst@demo.backroom.dev", "Ada Analyst", "analyst"),
     ]
-    .map(|(email, name, role)| auth::prepare_user(&NewUser { email: email.into(), name: name.into(), role: role.into(), password: Some(ADMIN_PASSWORD.into()) }));
-    let staff: Vec<_> = staff.into_iter().collect::<std::result::Result<_, _>>().map_err(e)?;
+    .map(|(email, name, role)| {
+        auth::prepare_user(&NewUser {
+            email: email.into(),
+            name: name.into(),
+            role: role.into(),
+            password: Some(ADMIN_PASSWORD.into()),
+        })
+    });
+    let staff: Vec<_> = staff
+        .into_iter()
+        .collect::<std::result::Result<_, _>>()
+        .map_err(e)?;
     let sys = Ctx::new(Actor::system(), start);
     let admin = std::sync::Arc::new(admin);
     let staff = std::sync::Arc::new(staff);
@@ -106,12 +211,82 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
         for s in staff.iter() {
             auth::create_user(tx, &sys, s)?;
         }
-        let main = catalog::create_location(tx, &sys, &NewLocation { code: "main-wh".into(), name: "Main warehouse (Lyon)".into(), kind: "warehouse".into(), priority: Some(1), latitude: Some(45.76), longitude: Some(4.84), postal_code: Some("69007".into()), country: Some("FR".into()), ..Default::default() })?;
-        let east = catalog::create_location(tx, &sys, &NewLocation { code: "east-wh".into(), name: "East warehouse (Strasbourg)".into(), kind: "warehouse".into(), priority: Some(2), latitude: Some(48.57), longitude: Some(7.75), postal_code: Some("67000".into()), country: Some("FR".into()), ..Default::default() })?;
-        let shop = catalog::create_location(tx, &sys, &NewLocation { code: "paris-shop".into(), name: "Paris boutique".into(), kind: "boutique".into(), priority: Some(3), ships_online: Some(true), latitude: Some(48.86), longitude: Some(2.36), postal_code: Some("75003".into()), country: Some("FR".into()), ..Default::default() })?;
-        catalog::create_channel(tx, &sys, &NewChannel { code: "online".into(), name: "Online store".into(), kind: "online".into(), location_ids: vec![main.id, east.id, shop.id] })?;
-        catalog::create_channel(tx, &sys, &NewChannel { code: "marketplace".into(), name: "Marketplace".into(), kind: "marketplace".into(), location_ids: vec![main.id, east.id] })?;
-        catalog::create_channel(tx, &sys, &NewChannel { code: "boutique".into(), name: "Paris boutique POS".into(), kind: "pos".into(), location_ids: vec![shop.id] })?;
+        let main = catalog::create_location(
+            tx,
+            &sys,
+            &NewLocation {
+                code: "main-wh".into(),
+                name: "Main warehouse (Lyon)".into(),
+                kind: "warehouse".into(),
+                priority: Some(1),
+                latitude: Some(45.76),
+                longitude: Some(4.84),
+                postal_code: Some("69007".into()),
+                country: Some("FR".into()),
+                ..Default::default()
+            },
+        )?;
+        let east = catalog::create_location(
+            tx,
+            &sys,
+            &NewLocation {
+                code: "east-wh".into(),
+                name: "East warehouse (Strasbourg)".into(),
+                kind: "warehouse".into(),
+                priority: Some(2),
+                latitude: Some(48.57),
+                longitude: Some(7.75),
+                postal_code: Some("67000".into()),
+                country: Some("FR".into()),
+                ..Default::default()
+            },
+        )?;
+        let shop = catalog::create_location(
+            tx,
+            &sys,
+            &NewLocation {
+                code: "paris-shop".into(),
+                name: "Paris boutique".into(),
+                kind: "boutique".into(),
+                priority: Some(3),
+                ships_online: Some(true),
+                latitude: Some(48.86),
+                longitude: Some(2.36),
+                postal_code: Some("75003".into()),
+                country: Some("FR".into()),
+                ..Default::default()
+            },
+        )?;
+        catalog::create_channel(
+            tx,
+            &sys,
+            &NewChannel {
+                code: "online".into(),
+                name: "Online store".into(),
+                kind: "online".into(),
+                location_ids: vec![main.id, east.id, shop.id],
+            },
+        )?;
+        catalog::create_channel(
+            tx,
+            &sys,
+            &NewChannel {
+                code: "marketplace".into(),
+                name: "Marketplace".into(),
+                kind: "marketplace".into(),
+                location_ids: vec![main.id, east.id],
+            },
+        )?;
+        catalog::create_channel(
+            tx,
+            &sys,
+            &NewChannel {
+                code: "boutique".into(),
+                name: "Paris boutique POS".into(),
+                kind: "pos".into(),
+                location_ids: vec![shop.id],
+            },
+        )?;
         Ok(())
     })
     .await
@@ -127,13 +302,31 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
         let title = format!("{adj} {kind}");
         let n_col = rng.range(1, 4) as usize;
         let first = rng.range(0, COLOURS.len() as i64) as usize;
-        let colours: Vec<&str> = (0..n_col).map(|k| COLOURS[(first + k) % COLOURS.len()]).collect();
+        let colours: Vec<&str> = (0..n_col)
+            .map(|k| COLOURS[(first + k) % COLOURS.len()])
+            .collect();
         let price = base + rng.range(-5, 6) * 100;
-        let code = format!("{}{:03}", kind.chars().filter(|c| c.is_ascii_alphabetic()).take(3).collect::<String>().to_uppercase(), i + 1);
+        let code = format!(
+            "{}{:03}",
+            kind.chars()
+                .filter(|c| c.is_ascii_alphabetic())
+                .take(3)
+                .collect::<String>()
+                .to_uppercase(),
+            i + 1
+        );
         let mut variants = Vec::new();
-        let options = if sizes.is_empty() { vec!["Colour".to_string()] } else { vec!["Size".to_string(), "Colour".to_string()] };
+        let options = if sizes.is_empty() {
+            vec!["Colour".to_string()]
+        } else {
+            vec!["Size".to_string(), "Colour".to_string()]
+        };
         for c in &colours {
-            let sz: Vec<Option<&str>> = if sizes.is_empty() { vec![None] } else { sizes.iter().map(|s| Some(*s)).collect() };
+            let sz: Vec<Option<&str>> = if sizes.is_empty() {
+                vec![None]
+            } else {
+                sizes.iter().map(|s| Some(*s)).collect()
+            };
             for s in sz {
                 let sku = match s {
                     Some(s) => format!("{code}-{}-{}", &c[..3].to_uppercase(), s.replace('/', "")),
@@ -147,11 +340,19 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                     sku: sku.clone(),
                     options: Some(opts),
                     price,
-                    compare_at_price: if rng.chance(15) { Some(price + 1000) } else { None },
+                    compare_at_price: if rng.chance(15) {
+                        Some(price + 1000)
+                    } else {
+                        None
+                    },
                     unit_cost: Some(price * rng.range(35, 56) / 100),
                     weight_grams: Some(rng.range(80, 1500)),
                     barcode: Some(format!("40{:011}", rng.range(0, 99_999_999_999))),
-                    inventory_policy: Some(if i % 25 == 0 { "continue".into() } else { "deny".into() }),
+                    inventory_policy: Some(if i % 25 == 0 {
+                        "continue".into()
+                    } else {
+                        "deny".into()
+                    }),
                     ..Default::default()
                 });
                 skus.push((sku, price));
@@ -173,7 +374,17 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
             variants,
         });
     }
-    let stock: Vec<(String, i64, i64, i64)> = skus.iter().map(|(s, _)| (s.clone(), rng.range(20, 160), rng.range(0, 80), rng.range(0, 12))).collect();
+    let stock: Vec<(String, i64, i64, i64)> = skus
+        .iter()
+        .map(|(s, _)| {
+            (
+                s.clone(),
+                rng.range(20, 160),
+                rng.range(0, 80),
+                rng.range(0, 12),
+            )
+        })
+        .collect();
     let products = std::sync::Arc::new(products);
     let stock = std::sync::Arc::new(stock);
     db.write(move |tx| {
@@ -185,7 +396,16 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
         for (sku, a, b, c) in stock.iter() {
             for (loc, q) in locs.iter().zip([*a, *b, *c]) {
                 if q > 0 {
-                    inventory::receive(tx, &ctx, &ReceiveStock { sku: sku.clone(), location_id: loc.id, quantity: q, note: Some("opening stock".into()) })?;
+                    inventory::receive(
+                        tx,
+                        &ctx,
+                        &ReceiveStock {
+                            sku: sku.clone(),
+                            location_id: loc.id,
+                            quantity: q,
+                            note: Some("opening stock".into()),
+                        },
+                    )?;
                 }
             }
         }
@@ -199,8 +419,19 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
     for i in 0..5000 {
         let f = *rng.pick(FIRST);
         let l = *rng.pick(LAST);
-        let ascii = |s: &str| s.chars().filter(|c| c.is_ascii_alphabetic()).collect::<String>().to_lowercase();
-        customers.push((format!("{}.{}{}@example.com", ascii(f), ascii(l), i), f.to_string(), l.to_string(), rng.chance(45), start + rng.range(0, 90 * DAY)));
+        let ascii = |s: &str| {
+            s.chars()
+                .filter(|c| c.is_ascii_alphabetic())
+                .collect::<String>()
+                .to_lowercase()
+        };
+        customers.push((
+            format!("{}.{}{}@example.com", ascii(f), ascii(l), i),
+            f.to_string(),
+            l.to_string(),
+            rng.chance(45),
+            start + rng.range(0, 90 * DAY),
+        ));
     }
     let customers = std::sync::Arc::new(customers);
     let cs = customers.clone();
@@ -208,7 +439,16 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
         for (email, f, l, consent, at) in cs.iter() {
             let ctx = Ctx::new(Actor::system(), *at);
             let email = backroom_domain::Email::parse(email)?;
-            orders::upsert_customer(tx, &ctx, &email, Some(f), Some(l), None, Some(*consent), "online")?;
+            orders::upsert_customer(
+                tx,
+                &ctx,
+                &email,
+                Some(f),
+                Some(l),
+                None,
+                Some(*consent),
+                "online",
+            )?;
         }
         Ok(())
     })
@@ -216,7 +456,12 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
     .map_err(e)?;
 
     // 90 days of orders, with weekly seasonality; most paid, some authorized, some cancelled.
-    let sellable: Vec<&(String, i64)> = skus.iter().enumerate().filter(|(i, _)| (i / 6) % 40 != 39).map(|(_, s)| s).collect();
+    let sellable: Vec<&(String, i64)> = skus
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| (i / 6) % 40 != 39)
+        .map(|(_, s)| s)
+        .collect();
     let mut plan = Vec::new();
     for day in 0..90 {
         let weekday = (day + 3) % 7;
@@ -224,8 +469,17 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
         for _ in 0..n {
             let at = start + day * DAY + rng.range(7 * 3600, 23 * 3600) * 1_000_000;
             // Repeat buyers: a fifth of the customers place most orders.
-            let c = if rng.chance(60) { rng.range(0, 1000) } else { rng.range(0, 5000) } as usize;
-            let lines: Vec<SkuQuantity> = (0..rng.range(1, 4)).map(|_| SkuQuantity { sku: rng.pick(&sellable).0.clone(), quantity: if rng.chance(80) { 1 } else { 2 } }).collect();
+            let c = if rng.chance(60) {
+                rng.range(0, 1000)
+            } else {
+                rng.range(0, 5000)
+            } as usize;
+            let lines: Vec<SkuQuantity> = (0..rng.range(1, 4))
+                .map(|_| SkuQuantity {
+                    sku: rng.pick(&sellable).0.clone(),
+                    quantity: if rng.chance(80) { 1 } else { 2 },
+                })
+                .collect();
             let channel = match rng.range(0, 10) {
                 0..=5 => "online",
                 6..=7 => "marketplace",
@@ -233,7 +487,17 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
             };
             let fate = rng.range(0, 100);
             let (city, zip, country) = *rng.pick(CITIES);
-            plan.push((at, c, lines, channel, fate, city, zip, country, rng.chance(20)));
+            plan.push((
+                at,
+                c,
+                lines,
+                channel,
+                fate,
+                city,
+                zip,
+                country,
+                rng.chance(20),
+            ));
         }
     }
     plan.sort_by_key(|p| p.0);
@@ -242,13 +506,34 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
         let plan = plan.clone();
         let customers = customers.clone();
         db.write(move |tx| {
-            for (at, c, lines, channel, fate, city, zip, country, express) in plan.iter().skip(chunk * 500).take(500) {
-                let ctx = Ctx::new(Actor { user_id: 0, name: "storefront".into(), role: backroom_domain::roles::Role::Admin }, *at);
+            for (at, c, lines, channel, fate, city, zip, country, express) in
+                plan.iter().skip(chunk * 500).take(500)
+            {
+                let ctx = Ctx::new(
+                    Actor {
+                        user_id: 0,
+                        name: "storefront".into(),
+                        role: backroom_domain::roles::Role::Admin,
+                    },
+                    *at,
+                );
                 let (email, f, l, _, _) = &customers[*c];
                 let order = PlaceOrder {
                     channel: channel.to_string(),
-                    customer: CustomerInput { email: email.clone(), first_name: Some(f.clone()), last_name: Some(l.clone()), ..Default::default() },
-                    shipping_address: Address { name: format!("{f} {l}"), line1: format!("{} rue de la Demo", (at / DAY) % 120 + 1), city: city.to_string(), postal_code: zip.to_string(), country: country.to_string(), ..Default::default() },
+                    customer: CustomerInput {
+                        email: email.clone(),
+                        first_name: Some(f.clone()),
+                        last_name: Some(l.clone()),
+                        ..Default::default()
+                    },
+                    shipping_address: Address {
+                        name: format!("{f} {l}"),
+                        line1: format!("{} rue de la Demo", (at / DAY) % 120 + 1),
+                        city: city.to_string(),
+                        postal_code: zip.to_string(),
+                        country: country.to_string(),
+                        ..Default::default()
+                    },
                     shipping_method: Some(if *express { "express" } else { "standard" }.into()),
                     lines: lines.clone(),
                     note: None,
@@ -262,14 +547,39 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                 let later = Ctx::new(ctx.actor.clone(), at + 60_000_000);
                 match fate {
                     0..=4 => {
-                        orders::cancel(tx, &later, id, &backroom_core::api::CancelOrder { reason: Some("customer changed their mind".into()) })?;
+                        orders::cancel(
+                            tx,
+                            &later,
+                            id,
+                            &backroom_core::api::CancelOrder {
+                                reason: Some("customer changed their mind".into()),
+                            },
+                        )?;
                     }
                     5..=11 => {
-                        orders::record_payment(tx, &later, id, &RecordPayment { status: "authorized".into(), amount: None, reference: Some(format!("auth_{id}")) })?;
+                        orders::record_payment(
+                            tx,
+                            &later,
+                            id,
+                            &RecordPayment {
+                                status: "authorized".into(),
+                                amount: None,
+                                reference: Some(format!("auth_{id}")),
+                            },
+                        )?;
                     }
                     12..=14 => {}
                     _ => {
-                        orders::record_payment(tx, &later, id, &RecordPayment { status: "paid".into(), amount: None, reference: Some(format!("ch_{id}")) })?;
+                        orders::record_payment(
+                            tx,
+                            &later,
+                            id,
+                            &RecordPayment {
+                                status: "paid".into(),
+                                amount: None,
+                                reference: Some(format!("ch_{id}")),
+                            },
+                        )?;
                     }
                 }
             }
@@ -282,7 +592,11 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
 }
 
 /// Places an order inside a savepoint, so one that is refused (no stock) leaves nothing behind.
-fn place_in_savepoint(tx: &mut dyn Sql, ctx: &Ctx, order: &PlaceOrder) -> Option<backroom_core::api::Order> {
+fn place_in_savepoint(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    order: &PlaceOrder,
+) -> Option<backroom_core::api::Order> {
     tx.exec("SAVEPOINT demo_order", &[]).ok()?;
     match orders::place(tx, ctx, order, None) {
         Ok(p) => {

@@ -11,10 +11,19 @@ use backroom_core::{Ctx, Db, auth, check};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "backroom", version, about = "Backroom: the back office of an online business")]
+#[command(
+    name = "backroom",
+    version,
+    about = "Backroom: the back office of an online business"
+)]
 struct Cli {
     /// `sqlite://path/to/file.db` (created if missing) or `postgres://user:pass@host/db`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://backroom.db", global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://backroom.db",
+        global = true
+    )]
     database_url: String,
     #[command(subcommand)]
     command: Command,
@@ -90,19 +99,27 @@ enum TokenCommand {
 
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BACKROOM_LOG").unwrap_or_else(|_| "warn,backroom=info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BACKROOM_LOG")
+                .unwrap_or_else(|_| "warn,backroom=info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     if let Command::Bench(args) = cli.command {
         return bench::run(&cli.database_url, args);
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(run(cli))
 }
 
 async fn open(url: &str) -> Result<Db> {
-    Db::open(url).await.map_err(|e| anyhow::anyhow!("{e}")).with_context(|| format!("opening {}", redact(url)))
+    Db::open(url)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("opening {}", redact(url)))
 }
 
 /// The URL without its password, for messages.
@@ -125,7 +142,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -135,7 +153,9 @@ async fn shutdown_signal() {
 }
 
 async fn serve_on(db: Db, bind: &str) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding {bind}"))?;
     let addr = listener.local_addr()?;
     println!("Backroom is listening on http://{addr} (API reference: http://{addr}/api/docs)");
     serve(listener, App::new(db), shutdown_signal()).await?;
@@ -148,7 +168,11 @@ async fn run(cli: Cli) -> Result<()> {
             let db = open(&cli.database_url).await?;
             serve_on(db, &bind).await
         }
-        Command::Demo { bind, demo_database_url, seed_only } => {
+        Command::Demo {
+            bind,
+            demo_database_url,
+            seed_only,
+        } => {
             let db = open(&demo_database_url).await?;
             let login = demo::ensure(&db).await?;
             println!("Demo store ready on {}", redact(&demo_database_url));
@@ -157,7 +181,10 @@ async fn run(cli: Cli) -> Result<()> {
             if seed_only {
                 return Ok(());
             }
-            println!("  try: curl -H 'Authorization: Bearer {}' http://{bind}/api/v1/orders?limit=2", login.token);
+            println!(
+                "  try: curl -H 'Authorization: Bearer {}' http://{bind}/api/v1/orders?limit=2",
+                login.token
+            );
             serve_on(db, &bind).await
         }
         Command::Migrate => {
@@ -167,14 +194,24 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Check { json } => {
             let db = open(&cli.database_url).await?;
-            let report = db.read(check::run).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let report = db
+                .read(check::run)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 for v in &report.violations {
-                    println!("VIOLATION {} sku={} location={}: {} (recorded {}, expected {})", v.rule, v.sku, v.location_id, v.message, v.recorded, v.expected);
+                    println!(
+                        "VIOLATION {} sku={} location={}: {} (recorded {}, expected {})",
+                        v.rule, v.sku, v.location_id, v.message, v.recorded, v.expected
+                    );
                 }
-                println!("{} inventory levels checked, {} violations", report.levels_checked, report.violations.len());
+                println!(
+                    "{} inventory levels checked, {} violations",
+                    report.levels_checked,
+                    report.violations.len()
+                );
             }
             if !report.ok {
                 std::process::exit(1);
@@ -184,16 +221,44 @@ async fn run(cli: Cli) -> Result<()> {
         Command::User { command } => {
             let db = open(&cli.database_url).await?;
             match command {
-                UserCommand::Create { email, name, role, password } => {
-                    let new = NewUser { email, name, role, password };
-                    let prepared = std::sync::Arc::new(auth::prepare_user(&new).map_err(|e| anyhow::anyhow!("{e}"))?);
-                    let user = db.write(move |tx| auth::create_user(tx, &Ctx::system_now(), &prepared)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-                    println!("Created user {} <{}> with role {} (id {})", user.name, user.email, user.role, user.id);
+                UserCommand::Create {
+                    email,
+                    name,
+                    role,
+                    password,
+                } => {
+                    let new = NewUser {
+                        email,
+                        name,
+                        role,
+                        password,
+                    };
+                    let prepared = std::sync::Arc::new(
+                        auth::prepare_user(&new).map_err(|e| anyhow::anyhow!("{e}"))?,
+                    );
+                    let user = db
+                        .write(move |tx| auth::create_user(tx, &Ctx::system_now(), &prepared))
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    println!(
+                        "Created user {} <{}> with role {} (id {})",
+                        user.name, user.email, user.role, user.id
+                    );
                 }
                 UserCommand::List => {
-                    let users = db.read(|tx| auth::list_users(tx, &Ctx::system_now())).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let users = db
+                        .read(|tx| auth::list_users(tx, &Ctx::system_now()))
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
                     for u in users {
-                        println!("{:>5}  {:<12} {:<8} {} <{}>", u.id, u.role, if u.active { "active" } else { "inactive" }, u.name, u.email);
+                        println!(
+                            "{:>5}  {:<12} {:<8} {} <{}>",
+                            u.id,
+                            u.role,
+                            if u.active { "active" } else { "inactive" },
+                            u.name,
+                            u.email
+                        );
                     }
                 }
             }
@@ -206,7 +271,10 @@ async fn run(cli: Cli) -> Result<()> {
             let t = db
                 .write(move |tx| {
                     let id = tx
-                        .query_one("SELECT id FROM users WHERE email_key = $1", backroom_core::params![key.as_str()])?
+                        .query_one(
+                            "SELECT id FROM users WHERE email_key = $1",
+                            backroom_core::params![key.as_str()],
+                        )?
                         .map(|r| r.i64(0))
                         .ok_or(backroom_core::Error::NotFound { entity: "user" })?;
                     auth::issue_api_token(tx, &Ctx::system_now(), id, &name)
@@ -214,7 +282,10 @@ async fn run(cli: Cli) -> Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", t.token);
-            eprintln!("Token {} for {} <{}> created; it will not be shown again.", t.details.prefix, t.user.name, t.user.email);
+            eprintln!(
+                "Token {} for {} <{}> created; it will not be shown again.",
+                t.details.prefix, t.user.name, t.user.email
+            );
             Ok(())
         }
         Command::Bench(_) => bail!("unreachable"),

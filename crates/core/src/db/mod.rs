@@ -197,7 +197,10 @@ impl Db {
 
     /// Runs `work` in a write transaction. On SQLite it joins the writer's next group commit; the
     /// result is returned only after the commit is durable.
-    pub async fn write<T: Send + 'static>(&self, work: impl FnMut(&mut dyn Sql) -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
+    pub async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnMut(&mut dyn Sql) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
         match self {
             Db::Sqlite(d) => d.write(Box::new(work)).await,
             Db::Postgres(d) => d.clone().run(Box::new(work), false).await,
@@ -205,7 +208,10 @@ impl Db {
     }
 
     /// Runs `work` in a read-only transaction (one consistent snapshot).
-    pub async fn read<T: Send + 'static>(&self, work: impl FnMut(&mut dyn Sql) -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
+    pub async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnMut(&mut dyn Sql) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
         match self {
             Db::Sqlite(d) => d.clone().read(Box::new(work)).await,
             Db::Postgres(d) => d.clone().run(Box::new(work), true).await,
@@ -217,6 +223,11 @@ impl Db {
 pub(crate) fn statements(script: &str) -> impl Iterator<Item = String> + '_ {
     script
         .split(";\n")
-        .map(|s| s.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n"))
+        .map(|s| {
+            s.lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
         .filter(|s| !s.trim().is_empty())
 }

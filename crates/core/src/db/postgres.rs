@@ -24,7 +24,11 @@ pub struct PgConn {
 }
 
 impl ToSql for Val {
-    fn to_sql(&self, ty: &Type, out: &mut postgres::types::private::BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut postgres::types::private::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self {
             Val::Null => Ok(IsNull::Yes),
             Val::Int(v) => match *ty {
@@ -54,7 +58,11 @@ fn map_err(e: postgres::Error) -> DbError {
     if let Some(db) = e.as_db_error() {
         let code = db.code().code();
         return match code {
-            "23505" => DbError::Unique(format!("{} ({})", db.message(), db.constraint().unwrap_or(""))),
+            "23505" => DbError::Unique(format!(
+                "{} ({})",
+                db.message(),
+                db.constraint().unwrap_or("")
+            )),
             "40001" | "40P01" => DbError::Retry(db.message().to_string()),
             _ => DbError::Other(format!("{}: {}", code, db.message())),
         };
@@ -66,13 +74,27 @@ fn read_row(r: &postgres::Row) -> Result<Row, DbError> {
     let mut vals = Vec::with_capacity(r.len());
     for (i, c) in r.columns().iter().enumerate() {
         let v = match *c.type_() {
-            Type::INT8 => r.try_get::<_, Option<i64>>(i).map(|v| v.map_or(Val::Null, Val::Int)),
-            Type::INT4 => r.try_get::<_, Option<i32>>(i).map(|v| v.map_or(Val::Null, |x| Val::Int(i64::from(x)))),
-            Type::INT2 => r.try_get::<_, Option<i16>>(i).map(|v| v.map_or(Val::Null, |x| Val::Int(i64::from(x)))),
-            Type::BOOL => r.try_get::<_, Option<bool>>(i).map(|v| v.map_or(Val::Null, Val::Bool)),
-            Type::FLOAT8 => r.try_get::<_, Option<f64>>(i).map(|v| v.map_or(Val::Null, Val::Float)),
-            Type::FLOAT4 => r.try_get::<_, Option<f32>>(i).map(|v| v.map_or(Val::Null, |x| Val::Float(f64::from(x)))),
-            _ => r.try_get::<_, Option<String>>(i).map(|v| v.map_or(Val::Null, Val::Text)),
+            Type::INT8 => r
+                .try_get::<_, Option<i64>>(i)
+                .map(|v| v.map_or(Val::Null, Val::Int)),
+            Type::INT4 => r
+                .try_get::<_, Option<i32>>(i)
+                .map(|v| v.map_or(Val::Null, |x| Val::Int(i64::from(x)))),
+            Type::INT2 => r
+                .try_get::<_, Option<i16>>(i)
+                .map(|v| v.map_or(Val::Null, |x| Val::Int(i64::from(x)))),
+            Type::BOOL => r
+                .try_get::<_, Option<bool>>(i)
+                .map(|v| v.map_or(Val::Null, Val::Bool)),
+            Type::FLOAT8 => r
+                .try_get::<_, Option<f64>>(i)
+                .map(|v| v.map_or(Val::Null, Val::Float)),
+            Type::FLOAT4 => r
+                .try_get::<_, Option<f32>>(i)
+                .map(|v| v.map_or(Val::Null, |x| Val::Float(f64::from(x)))),
+            _ => r
+                .try_get::<_, Option<String>>(i)
+                .map(|v| v.map_or(Val::Null, Val::Text)),
         }
         .map_err(map_err)?;
         vals.push(v);
@@ -111,12 +133,20 @@ impl Sql for PgConn {
 impl PgDb {
     /// Connects (blocking), applies migrations, and keeps up to `size` connections.
     pub fn open(url: &str, size: usize) -> Result<PgDb, Error> {
-        let config: postgres::Config = url.parse().map_err(|e: postgres::Error| DbError::Other(format!("bad DATABASE_URL: {e}")))?;
-        let db = PgDb { config, idle: Mutex::new(Vec::new()), slots: tokio::sync::Semaphore::new(size) };
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e: postgres::Error| DbError::Other(format!("bad DATABASE_URL: {e}")))?;
+        let db = PgDb {
+            config,
+            idle: Mutex::new(Vec::new()),
+            slots: tokio::sync::Semaphore::new(size),
+        };
         let mut c = db.connect()?;
         c.client.batch_execute("BEGIN").map_err(map_err)?;
         // One migrator at a time, even when several processes start together.
-        c.client.batch_execute("SELECT pg_advisory_xact_lock(7262011)").map_err(map_err)?;
+        c.client
+            .batch_execute("SELECT pg_advisory_xact_lock(7262011)")
+            .map_err(map_err)?;
         match crate::migrate::apply(&mut c, Dialect::Postgres) {
             Ok(()) => c.client.batch_execute("COMMIT").map_err(map_err)?,
             Err(e) => {
@@ -129,12 +159,22 @@ impl PgDb {
     }
 
     fn connect(&self) -> Result<PgConn, DbError> {
-        let client = self.config.connect(NoTls).map_err(|e| DbError::Other(format!("cannot reach PostgreSQL: {e}")))?;
-        Ok(PgConn { client, cache: HashMap::new() })
+        let client = self
+            .config
+            .connect(NoTls)
+            .map_err(|e| DbError::Other(format!("cannot reach PostgreSQL: {e}")))?;
+        Ok(PgConn {
+            client,
+            cache: HashMap::new(),
+        })
     }
 
     fn take(&self) -> Result<PgConn, DbError> {
-        let c = self.idle.lock().map_err(|_| DbError::Other("pool poisoned".into()))?.pop();
+        let c = self
+            .idle
+            .lock()
+            .map_err(|_| DbError::Other("pool poisoned".into()))?
+            .pop();
         match c {
             Some(c) if !c.client.is_closed() => Ok(c),
             _ => self.connect(),
@@ -147,21 +187,37 @@ impl PgDb {
         }
     }
 
-    pub(super) async fn run<T: Send + 'static>(self: Arc<Self>, mut work: Work<T>, read_only: bool) -> Result<T, Error> {
-        let _permit = self.slots.acquire().await.map_err(|e| Error::Db(DbError::Other(e.to_string())))?;
+    pub(super) async fn run<T: Send + 'static>(
+        self: Arc<Self>,
+        mut work: Work<T>,
+        read_only: bool,
+    ) -> Result<T, Error> {
+        let _permit = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| Error::Db(DbError::Other(e.to_string())))?;
         let me = self.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = me.take()?;
-            let begin = if read_only { "BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ" } else { "BEGIN" };
+            let begin = if read_only {
+                "BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ"
+            } else {
+                "BEGIN"
+            };
             let mut attempt = 0;
             let result = loop {
                 attempt += 1;
                 if let Err(e) = conn.client.batch_execute(begin) {
                     break Err(Error::Db(map_err(e)));
                 }
-                let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut conn))) {
+                let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    work(&mut conn)
+                })) {
                     Ok(r) => r,
-                    Err(_) => Err(Error::Db(DbError::Other("a unit of work panicked; it was rolled back".into()))),
+                    Err(_) => Err(Error::Db(DbError::Other(
+                        "a unit of work panicked; it was rolled back".into(),
+                    ))),
                 };
                 match r {
                     Ok(v) => match conn.client.batch_execute("COMMIT") {
@@ -198,11 +254,21 @@ impl PgDb {
 /// Creates an empty schema `name` and returns `url` with its search path set to it, so a test or a
 /// benchmark gets a fresh database of its own on a shared server.
 pub fn fresh_schema_url(url: &str, name: &str) -> Result<String, Error> {
-    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-        return Err(Error::invalid("schema", "must be lower-case letters, digits and _"));
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(Error::invalid(
+            "schema",
+            "must be lower-case letters, digits and _",
+        ));
     }
-    let mut c = Client::connect(url, NoTls).map_err(|e| DbError::Other(format!("cannot reach PostgreSQL: {e}")))?;
-    c.batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}")).map_err(map_err)?;
+    let mut c = Client::connect(url, NoTls)
+        .map_err(|e| DbError::Other(format!("cannot reach PostgreSQL: {e}")))?;
+    c.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
+    ))
+    .map_err(map_err)?;
     let sep = if url.contains('?') { '&' } else { '?' };
     Ok(format!("{url}{sep}options=-csearch_path%3D{name}"))
 }

@@ -31,16 +31,24 @@ struct LiteSql<'c> {
 
 /// Rewrites `$1` placeholders into SQLite's numbered `?1`.
 fn translate(sql: &str) -> std::borrow::Cow<'_, str> {
-    if sql.contains('$') { std::borrow::Cow::Owned(sql.replace('$', "?")) } else { std::borrow::Cow::Borrowed(sql) }
+    if sql.contains('$') {
+        std::borrow::Cow::Owned(sql.replace('$', "?"))
+    } else {
+        std::borrow::Cow::Borrowed(sql)
+    }
 }
 
 fn map_err(e: rusqlite::Error) -> DbError {
     let msg = e.to_string();
     if let rusqlite::Error::SqliteFailure(f, _) = &e {
-        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY {
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        {
             return DbError::Unique(msg);
         }
-        if f.code == rusqlite::ErrorCode::DatabaseBusy || f.code == rusqlite::ErrorCode::DatabaseLocked {
+        if f.code == rusqlite::ErrorCode::DatabaseBusy
+            || f.code == rusqlite::ErrorCode::DatabaseLocked
+        {
             return DbError::Retry(msg);
         }
     }
@@ -101,12 +109,16 @@ fn open_conn(path: &str, read_only: bool) -> Result<Connection, DbError> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(map_err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(map_err)?;
     // WAL lets readers proceed while the writer commits; FULL makes every commit durable.
-    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;").map_err(map_err)?;
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+        .map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
 }
@@ -115,7 +127,8 @@ impl SqliteDb {
     pub fn open(path: &str) -> Result<SqliteDb, Error> {
         if let Some(dir) = std::path::Path::new(path).parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| DbError::Other(format!("cannot create {}: {e}", dir.display())))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| DbError::Other(format!("cannot create {}: {e}", dir.display())))?;
             }
         }
         let writer = open_conn(path, false)?;
@@ -131,7 +144,12 @@ impl SqliteDb {
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(writer, rx))
             .map_err(|e| DbError::Other(e.to_string()))?;
-        Ok(SqliteDb { jobs: tx, readers: Mutex::new(readers), reader_slots: tokio::sync::Semaphore::new(READERS), path: path.to_string() })
+        Ok(SqliteDb {
+            jobs: tx,
+            readers: Mutex::new(readers),
+            reader_slots: tokio::sync::Semaphore::new(READERS),
+            path: path.to_string(),
+        })
     }
 
     pub fn path(&self) -> &str {
@@ -141,9 +159,12 @@ impl SqliteDb {
     pub(super) async fn write<T: Send + 'static>(&self, mut work: Work<T>) -> Result<T, Error> {
         let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, Error>>();
         let job: Job = Box::new(move |sql: &mut dyn Sql| {
-            let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(sql))) {
+            let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(sql)))
+            {
                 Ok(r) => r,
-                Err(_) => Err(Error::Db(DbError::Other("a unit of work panicked; it was rolled back".into()))),
+                Err(_) => Err(Error::Db(DbError::Other(
+                    "a unit of work panicked; it was rolled back".into(),
+                ))),
             };
             let ok = result.is_ok();
             let done: Done = Box::new(move |commit_err: Option<&DbError>| {
@@ -155,15 +176,32 @@ impl SqliteDb {
             });
             (ok, done)
         });
-        self.jobs.send(job).map_err(|_| Error::Db(DbError::Other("the SQLite writer has stopped".into())))?;
-        rx.await.map_err(|_| Error::Db(DbError::Other("the SQLite writer dropped a unit of work".into())))?
+        self.jobs
+            .send(job)
+            .map_err(|_| Error::Db(DbError::Other("the SQLite writer has stopped".into())))?;
+        rx.await.map_err(|_| {
+            Error::Db(DbError::Other(
+                "the SQLite writer dropped a unit of work".into(),
+            ))
+        })?
     }
 
-    pub(super) async fn read<T: Send + 'static>(self: Arc<Self>, mut work: Work<T>) -> Result<T, Error> {
-        let _permit = self.reader_slots.acquire().await.map_err(|e| Error::Db(DbError::Other(e.to_string())))?;
+    pub(super) async fn read<T: Send + 'static>(
+        self: Arc<Self>,
+        mut work: Work<T>,
+    ) -> Result<T, Error> {
+        let _permit = self
+            .reader_slots
+            .acquire()
+            .await
+            .map_err(|e| Error::Db(DbError::Other(e.to_string())))?;
         let me = self.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = me.readers.lock().map_err(|_| DbError::Other("reader pool poisoned".into()))?.pop();
+            let conn = me
+                .readers
+                .lock()
+                .map_err(|_| DbError::Other("reader pool poisoned".into()))?
+                .pop();
             let conn = match conn {
                 Some(c) => c,
                 None => open_conn(&me.path, true)?,
@@ -234,9 +272,13 @@ impl Sql for FailSql {
         Dialect::Sqlite
     }
     fn exec(&mut self, _: &str, _: &[Val]) -> Result<u64, DbError> {
-        Err(DbError::Other("the write transaction could not start".into()))
+        Err(DbError::Other(
+            "the write transaction could not start".into(),
+        ))
     }
     fn query(&mut self, _: &str, _: &[Val]) -> Result<Vec<Row>, DbError> {
-        Err(DbError::Other("the write transaction could not start".into()))
+        Err(DbError::Other(
+            "the write transaction could not start".into(),
+        ))
     }
 }

@@ -37,43 +37,96 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), field: None, details: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            details: None,
+        }
     }
     pub fn field(mut self, f: impl Into<String>) -> Self {
         self.field = Some(f.into());
         self
     }
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message).field(field)
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            message,
+        )
+        .field(field)
     }
 }
 
 impl ApiError {
     pub fn from_core(e: Error) -> Self {
         match e {
-            Error::Invalid(i) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", format!("{}: {}", i.field, i.message)).field(i.field),
-            Error::NotFound { entity } => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{entity} not found")),
-            Error::Conflict { code, message, field } => ApiError { status: StatusCode::CONFLICT, code, message, field, details: None },
-            Error::InsufficientStock { field, sku, requested, available } => ApiError {
+            Error::Invalid(i) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                format!("{}: {}", i.field, i.message),
+            )
+            .field(i.field),
+            Error::NotFound { entity } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{entity} not found"),
+            ),
+            Error::Conflict {
+                code,
+                message,
+                field,
+            } => ApiError {
+                status: StatusCode::CONFLICT,
+                code,
+                message,
+                field,
+                details: None,
+            },
+            Error::InsufficientStock {
+                field,
+                sku,
+                requested,
+                available,
+            } => ApiError {
                 status: StatusCode::CONFLICT,
                 code: "insufficient_stock",
-                message: format!("not enough stock for {sku}: {requested} requested, {available} available"),
+                message: format!(
+                    "not enough stock for {sku}: {requested} requested, {available} available"
+                ),
                 field: Some(field),
-                details: Some(serde_json::json!({"sku": sku, "requested": requested, "available": available})),
+                details: Some(
+                    serde_json::json!({"sku": sku, "requested": requested, "available": available}),
+                ),
             },
-            Error::Unauthenticated(m) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", m),
+            Error::Unauthenticated(m) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", m)
+            }
             Error::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
             Error::Db(DbError::Retry(m)) => {
                 tracing::warn!(error = %m, "transaction kept conflicting");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "the store is busy; retry the request")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "the store is busy; retry the request",
+                )
             }
             Error::Db(DbError::Unique(m)) => {
                 tracing::warn!(error = %m, "unique violation not mapped by a service");
-                ApiError::new(StatusCode::CONFLICT, "already_exists", "a record with the same unique value already exists")
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "already_exists",
+                    "a record with the same unique value already exists",
+                )
             }
             Error::Db(DbError::Other(m)) => {
                 tracing::error!(error = %m, "storage failure");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred; it has been logged")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "an internal error occurred; it has been logged",
+                )
             }
         }
     }
@@ -81,7 +134,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message, field: self.field, details: self.details } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+                field: self.field,
+                details: self.details,
+            },
+        };
         (self.status, axum::Json(body)).into_response()
     }
 }

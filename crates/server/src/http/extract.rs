@@ -38,11 +38,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .get(axum::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json") || v.contains("+json"));
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the request body could not be read: {e}")))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the request body could not be read: {e}"),
+            )
+        })?;
         if !json {
-            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as JSON with Content-Type: application/json"));
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            ));
         }
         parse_json(&bytes).map(ApiJson)
     }
@@ -55,12 +63,22 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = e.inner();
         use serde_json::error::Category;
         match inner.classify() {
-            Category::Syntax | Category::Eof | Category::Io => {
-                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {inner}"))
-            }
+            Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("the body is not valid JSON: {inner}"),
+            ),
             Category::Data => {
                 let msg = inner.to_string();
-                let named = if msg.starts_with("unknown field") || msg.starts_with("missing field") { named_field(&msg) } else { None };
+                // serde_path_to_error already ends the path with an unknown field's name; a missing
+                // field is named only in the message.
+                let named = if msg.starts_with("missing field")
+                    || (msg.starts_with("unknown field") && path == ".")
+                {
+                    named_field(&msg)
+                } else {
+                    None
+                };
                 let field = join_path(&path, named);
                 let clean = msg.split(" at line ").next().unwrap_or(&msg).to_string();
                 ApiError::invalid(&field, format!("{field}: {clean}"))
@@ -77,13 +95,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let q = parts.uri.query().unwrap_or("");
-        axum::extract::Query::<T>::try_from_uri(&parts.uri).map(|axum::extract::Query(v)| ApiQuery(v)).map_err(|e| {
-            let msg = e.body_text();
-            let field = named_field(&msg).unwrap_or_else(|| "query".into());
-            let clean = msg.trim_start_matches("Failed to deserialize query string: ").to_string();
-            let _ = q;
-            ApiError::invalid(&field, format!("{field}: {clean}"))
-        })
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(v)| ApiQuery(v))
+            .map_err(|e| {
+                let msg = e.body_text();
+                let field = named_field(&msg).unwrap_or_else(|| "query".into());
+                let clean = msg
+                    .trim_start_matches("Failed to deserialize query string: ")
+                    .to_string();
+                let _ = q;
+                ApiError::invalid(&field, format!("{field}: {clean}"))
+            })
     }
 }
 
@@ -95,8 +117,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let axum::extract::Path(s): axum::extract::Path<String> =
-            axum::extract::Path::from_request_parts(parts, state).await.map_err(|e| ApiError::invalid("id", e.body_text()))?;
-        s.parse::<i64>().map(Id).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{s} is not an id")).field("id"))
+            axum::extract::Path::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::invalid("id", e.body_text()))?;
+        s.parse::<i64>().map(Id).map_err(|_| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{s} is not an id"),
+            )
+            .field("id")
+        })
     }
 }
 
@@ -119,11 +150,19 @@ impl FromRequestParts<App> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
         let secret = match header.and_then(|h| h.strip_prefix("Bearer ")) {
             Some(s) => s.trim().to_string(),
             None => {
-                return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "send an API token as Authorization: Bearer <token>").field("Authorization"));
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "send an API token as Authorization: Bearer <token>",
+                )
+                .field("Authorization"));
             }
         };
         let actor = app.authenticate(&secret).await?;

@@ -13,7 +13,7 @@ use backroom_core::audit::AuditQuery;
 use backroom_core::catalog::{self, ProductQuery};
 use backroom_core::inventory::{self, LedgerQuery, LevelQuery, TransferQuery};
 use backroom_core::orders::{self, CustomerQuery, OrderQuery};
-use backroom_core::{Ctx, Sql, auth as core_auth, audit, check};
+use backroom_core::{Ctx, Sql, audit, auth as core_auth, check};
 use backroom_domain::roles::Permission;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -35,7 +35,10 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         if let Some(c) = openapi.components.as_mut() {
-            c.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+            c.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
         }
     }
 }
@@ -86,11 +89,20 @@ pub fn api_router() -> OpenApiRouter<App> {
 }
 
 impl App {
-    async fn read<T: Send + 'static>(&self, auth: &Auth, p: Permission, f: impl FnMut(&mut dyn Sql) -> backroom_core::Result<T> + Send + 'static) -> R<T> {
+    async fn read<T: Send + 'static>(
+        &self,
+        auth: &Auth,
+        p: Permission,
+        f: impl FnMut(&mut dyn Sql) -> backroom_core::Result<T> + Send + 'static,
+    ) -> R<T> {
         auth.require(p)?;
         Ok(Json(self.db.read(f).await?))
     }
-    async fn write<T: Send + 'static>(&self, auth: &Auth, mut f: impl FnMut(&mut dyn Sql, &Ctx) -> backroom_core::Result<T> + Send + 'static) -> R<T> {
+    async fn write<T: Send + 'static>(
+        &self,
+        auth: &Auth,
+        mut f: impl FnMut(&mut dyn Sql, &Ctx) -> backroom_core::Result<T> + Send + 'static,
+    ) -> R<T> {
         let ctx = auth.ctx();
         Ok(Json(self.db.write(move |tx| f(tx, &ctx)).await?))
     }
@@ -105,7 +117,11 @@ pub async fn health(State(app): State<App>) -> Response {
 }
 
 pub async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see /api/docs")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; see /api/docs",
+    )
 }
 
 /// The API reference page: a self-contained page that loads the OpenAPI document with your token.
@@ -121,16 +137,38 @@ pub async fn docs_page() -> Html<&'static str> {
     responses((status = 200, body = IssuedToken), (status = 401, body = ErrorBody)))]
 async fn login(State(app): State<App>, ApiJson(body): ApiJson<Login>) -> R<IssuedToken> {
     let email = body.email.clone();
-    let found = app.db.read(move |tx| core_auth::password_hash_for(tx, &email)).await?;
+    let found = app
+        .db
+        .read(move |tx| core_auth::password_hash_for(tx, &email))
+        .await?;
     let password = body.password.clone();
     let hash = found.as_ref().map(|(_, h)| h.clone());
-    let ok = tokio::task::spawn_blocking(move || core_auth::check_password(&password, hash.as_deref())).await.unwrap_or(false);
+    let ok =
+        tokio::task::spawn_blocking(move || core_auth::check_password(&password, hash.as_deref()))
+            .await
+            .unwrap_or(false);
     match (ok, found) {
         (true, Some((user_id, _))) => {
-            let ctx = Ctx::new(backroom_core::Actor { user_id, name: body.email.clone(), role: backroom_domain::roles::Role::Analyst }, backroom_core::util::now_micros());
-            Ok(Json(app.db.write(move |tx| core_auth::start_session(tx, &ctx, user_id)).await?))
+            let ctx = Ctx::new(
+                backroom_core::Actor {
+                    user_id,
+                    name: body.email.clone(),
+                    role: backroom_domain::roles::Role::Analyst,
+                },
+                backroom_core::util::now_micros(),
+            );
+            Ok(Json(
+                app.db
+                    .write(move |tx| core_auth::start_session(tx, &ctx, user_id))
+                    .await?,
+            ))
         }
-        _ => Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "the email or password is wrong").field("password")),
+        _ => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "the email or password is wrong",
+        )
+        .field("password")),
     }
 }
 
@@ -138,7 +176,11 @@ async fn login(State(app): State<App>, ApiJson(body): ApiJson<Login>) -> R<Issue
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", responses((status = 204)))]
 async fn logout(State(app): State<App>, auth: Auth) -> Result<StatusCode, ApiError> {
     let secret = auth.secret.clone();
-    let _ = app.write(&auth, move |tx, ctx| core_auth::revoke_by_secret(tx, ctx, &secret)).await?;
+    let _ = app
+        .write(&auth, move |tx, ctx| {
+            core_auth::revoke_by_secret(tx, ctx, &secret)
+        })
+        .await?;
     app.forget_tokens();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -147,30 +189,54 @@ async fn logout(State(app): State<App>, auth: Auth) -> Result<StatusCode, ApiErr
 #[utoipa::path(get, path = "/me", tag = "auth", responses((status = 200, body = User)))]
 async fn me(State(app): State<App>, auth: Auth) -> R<User> {
     let id = auth.actor.user_id;
-    app.db.read(move |tx| core_auth::get_user(tx, id)).await.map(Json).map_err(Into::into)
+    app.db
+        .read(move |tx| core_auth::get_user(tx, id))
+        .await
+        .map(Json)
+        .map_err(Into::into)
 }
 
 /// Staff accounts (admins).
 #[utoipa::path(get, path = "/users", tag = "users", responses((status = 200, body = Vec<User>)))]
 async fn list_users(State(app): State<App>, auth: Auth) -> R<Vec<User>> {
     let ctx = auth.ctx();
-    app.db.read(move |tx| core_auth::list_users(tx, &ctx)).await.map(Json).map_err(Into::into)
+    app.db
+        .read(move |tx| core_auth::list_users(tx, &ctx))
+        .await
+        .map(Json)
+        .map_err(Into::into)
 }
 
 /// Creates a staff account or an integration account (role `storefront`).
 #[utoipa::path(post, path = "/users", tag = "users", request_body = NewUser, responses((status = 201, body = User), (status = 409, body = ErrorBody)))]
-async fn create_user(State(app): State<App>, auth: Auth, ApiJson(body): ApiJson<NewUser>) -> Result<(StatusCode, Json<User>), ApiError> {
+async fn create_user(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(body): ApiJson<NewUser>,
+) -> Result<(StatusCode, Json<User>), ApiError> {
     auth.require(Permission::UsersAdmin)?;
-    let prepared = tokio::task::spawn_blocking(move || core_auth::prepare_user(&body)).await.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+    let prepared = tokio::task::spawn_blocking(move || core_auth::prepare_user(&body))
+        .await
+        .map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })??;
     let prepared = std::sync::Arc::new(prepared);
-    let user = app.write(&auth, move |tx, ctx| core_auth::create_user(tx, ctx, &prepared)).await?;
+    let user = app
+        .write(&auth, move |tx, ctx| {
+            core_auth::create_user(tx, ctx, &prepared)
+        })
+        .await?;
     Ok((StatusCode::CREATED, user))
 }
 
 /// Deactivates a user: their tokens stop working.
 #[utoipa::path(post, path = "/users/{id}/deactivate", tag = "users", params(("id" = i64, Path)), responses((status = 200, body = User)))]
 async fn deactivate_user(State(app): State<App>, auth: Auth, Id(id): Id) -> R<User> {
-    let r = app.write(&auth, move |tx, ctx| core_auth::set_user_active(tx, ctx, id, false)).await;
+    let r = app
+        .write(&auth, move |tx, ctx| {
+            core_auth::set_user_active(tx, ctx, id, false)
+        })
+        .await;
     app.forget_tokens();
     r
 }
@@ -178,26 +244,45 @@ async fn deactivate_user(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Us
 /// Reactivates a user.
 #[utoipa::path(post, path = "/users/{id}/activate", tag = "users", params(("id" = i64, Path)), responses((status = 200, body = User)))]
 async fn activate_user(State(app): State<App>, auth: Auth, Id(id): Id) -> R<User> {
-    app.write(&auth, move |tx, ctx| core_auth::set_user_active(tx, ctx, id, true)).await
+    app.write(&auth, move |tx, ctx| {
+        core_auth::set_user_active(tx, ctx, id, true)
+    })
+    .await
 }
 
 /// API tokens: yours, or every one for admins. Secrets are never shown again.
 #[utoipa::path(get, path = "/tokens", tag = "users", responses((status = 200, body = Vec<ApiToken>)))]
 async fn list_tokens(State(app): State<App>, auth: Auth) -> R<Vec<ApiToken>> {
     let ctx = auth.ctx();
-    app.db.read(move |tx| core_auth::list_tokens(tx, &ctx)).await.map(Json).map_err(Into::into)
+    app.db
+        .read(move |tx| core_auth::list_tokens(tx, &ctx))
+        .await
+        .map(Json)
+        .map_err(Into::into)
 }
 
 /// Creates an API token; the secret is in this response only.
 #[utoipa::path(post, path = "/tokens", tag = "users", request_body = NewToken, responses((status = 201, body = IssuedToken)))]
-async fn create_token(State(app): State<App>, auth: Auth, ApiJson(body): ApiJson<NewToken>) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
-    Ok((StatusCode::CREATED, app.write(&auth, move |tx, ctx| core_auth::create_token(tx, ctx, &body)).await?))
+async fn create_token(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(body): ApiJson<NewToken>,
+) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        app.write(&auth, move |tx, ctx| {
+            core_auth::create_token(tx, ctx, &body)
+        })
+        .await?,
+    ))
 }
 
 /// Revokes an API token.
 #[utoipa::path(delete, path = "/tokens/{id}", tag = "users", params(("id" = i64, Path)), responses((status = 200, body = ApiToken)))]
 async fn revoke_token(State(app): State<App>, auth: Auth, Id(id): Id) -> R<ApiToken> {
-    let r = app.write(&auth, move |tx, ctx| core_auth::revoke_token(tx, ctx, id)).await;
+    let r = app
+        .write(&auth, move |tx, ctx| core_auth::revoke_token(tx, ctx, id))
+        .await;
     app.forget_tokens();
     r
 }
@@ -207,50 +292,101 @@ async fn revoke_token(State(app): State<App>, auth: Auth, Id(id): Id) -> R<ApiTo
 
 /// Products with their variants: search by title or SKU, filter, sort, paginate.
 #[utoipa::path(get, path = "/products", tag = "catalog", params(ProductQuery), responses((status = 200, body = Page<Product>)))]
-async fn list_products(State(app): State<App>, auth: Auth, ApiQuery(q): ApiQuery<ProductQuery>) -> R<Page<Product>> {
-    app.read(&auth, Permission::CatalogRead, move |tx| catalog::list_products(tx, &q)).await
+async fn list_products(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<ProductQuery>,
+) -> R<Page<Product>> {
+    app.read(&auth, Permission::CatalogRead, move |tx| {
+        catalog::list_products(tx, &q)
+    })
+    .await
 }
 
 /// Creates a product with its variants.
 #[utoipa::path(post, path = "/products", tag = "catalog", request_body = NewProduct, responses((status = 201, body = Product), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn create_product(State(app): State<App>, auth: Auth, ApiJson(body): ApiJson<NewProduct>) -> Result<(StatusCode, Json<Product>), ApiError> {
-    Ok((StatusCode::CREATED, app.write(&auth, move |tx, ctx| catalog::create_product(tx, ctx, &body)).await?))
+async fn create_product(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(body): ApiJson<NewProduct>,
+) -> Result<(StatusCode, Json<Product>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        app.write(&auth, move |tx, ctx| {
+            catalog::create_product(tx, ctx, &body)
+        })
+        .await?,
+    ))
 }
 
 /// One product.
 #[utoipa::path(get, path = "/products/{id}", tag = "catalog", params(("id" = i64, Path)), responses((status = 200, body = Product), (status = 404, body = ErrorBody)))]
 async fn get_product(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Product> {
-    app.read(&auth, Permission::CatalogRead, move |tx| catalog::get_product(tx, id)).await
+    app.read(&auth, Permission::CatalogRead, move |tx| {
+        catalog::get_product(tx, id)
+    })
+    .await
 }
 
 /// Updates a product's fields; absent fields are left alone.
 #[utoipa::path(patch, path = "/products/{id}", tag = "catalog", params(("id" = i64, Path)), request_body = ProductPatch, responses((status = 200, body = Product)))]
-async fn update_product(State(app): State<App>, auth: Auth, Id(id): Id, ApiJson(body): ApiJson<ProductPatch>) -> R<Product> {
-    app.write(&auth, move |tx, ctx| catalog::update_product(tx, ctx, id, &body)).await
+async fn update_product(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<ProductPatch>,
+) -> R<Product> {
+    app.write(&auth, move |tx, ctx| {
+        catalog::update_product(tx, ctx, id, &body)
+    })
+    .await
 }
 
 /// Archives a product: it stays for history but cannot be sold.
 #[utoipa::path(post, path = "/products/{id}/archive", tag = "catalog", params(("id" = i64, Path)), responses((status = 200, body = Product)))]
 async fn archive_product(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Product> {
-    app.write(&auth, move |tx, ctx| catalog::archive_product(tx, ctx, id)).await
+    app.write(&auth, move |tx, ctx| catalog::archive_product(tx, ctx, id))
+        .await
 }
 
 /// Adds a variant to a product.
 #[utoipa::path(post, path = "/products/{id}/variants", tag = "catalog", params(("id" = i64, Path)), request_body = NewVariant, responses((status = 201, body = Variant)))]
-async fn add_variant(State(app): State<App>, auth: Auth, Id(id): Id, ApiJson(body): ApiJson<NewVariant>) -> Result<(StatusCode, Json<Variant>), ApiError> {
-    Ok((StatusCode::CREATED, app.write(&auth, move |tx, ctx| catalog::add_variant(tx, ctx, id, &body)).await?))
+async fn add_variant(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<NewVariant>,
+) -> Result<(StatusCode, Json<Variant>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        app.write(&auth, move |tx, ctx| {
+            catalog::add_variant(tx, ctx, id, &body)
+        })
+        .await?,
+    ))
 }
 
 /// One variant.
 #[utoipa::path(get, path = "/variants/{id}", tag = "catalog", params(("id" = i64, Path)), responses((status = 200, body = Variant)))]
 async fn get_variant(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Variant> {
-    app.read(&auth, Permission::CatalogRead, move |tx| catalog::get_variant(tx, id)).await
+    app.read(&auth, Permission::CatalogRead, move |tx| {
+        catalog::get_variant(tx, id)
+    })
+    .await
 }
 
 /// Updates a variant: SKU, price, cost, policy...; `null` clears an optional field.
 #[utoipa::path(patch, path = "/variants/{id}", tag = "catalog", params(("id" = i64, Path)), request_body = VariantPatch, responses((status = 200, body = Variant)))]
-async fn update_variant(State(app): State<App>, auth: Auth, Id(id): Id, ApiJson(body): ApiJson<VariantPatch>) -> R<Variant> {
-    app.write(&auth, move |tx, ctx| catalog::update_variant(tx, ctx, id, &body)).await
+async fn update_variant(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<VariantPatch>,
+) -> R<Variant> {
+    app.write(&auth, move |tx, ctx| {
+        catalog::update_variant(tx, ctx, id, &body)
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -259,64 +395,120 @@ async fn update_variant(State(app): State<App>, auth: Auth, Id(id): Id, ApiJson(
 /// Locations by sourcing priority.
 #[utoipa::path(get, path = "/locations", tag = "locations", responses((status = 200, body = Vec<Location>)))]
 async fn list_locations(State(app): State<App>, auth: Auth) -> R<Vec<Location>> {
-    app.read(&auth, Permission::InventoryRead, catalog::list_locations).await
+    app.read(&auth, Permission::InventoryRead, catalog::list_locations)
+        .await
 }
 
 /// Creates a location.
 #[utoipa::path(post, path = "/locations", tag = "locations", request_body = NewLocation, responses((status = 201, body = Location)))]
-async fn create_location(State(app): State<App>, auth: Auth, ApiJson(body): ApiJson<NewLocation>) -> Result<(StatusCode, Json<Location>), ApiError> {
-    Ok((StatusCode::CREATED, app.write(&auth, move |tx, ctx| catalog::create_location(tx, ctx, &body)).await?))
+async fn create_location(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(body): ApiJson<NewLocation>,
+) -> Result<(StatusCode, Json<Location>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        app.write(&auth, move |tx, ctx| {
+            catalog::create_location(tx, ctx, &body)
+        })
+        .await?,
+    ))
 }
 
 /// One location.
 #[utoipa::path(get, path = "/locations/{id}", tag = "locations", params(("id" = i64, Path)), responses((status = 200, body = Location)))]
 async fn get_location(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Location> {
-    app.read(&auth, Permission::InventoryRead, move |tx| catalog::get_location(tx, id)).await
+    app.read(&auth, Permission::InventoryRead, move |tx| {
+        catalog::get_location(tx, id)
+    })
+    .await
 }
 
 /// Updates a location.
 #[utoipa::path(patch, path = "/locations/{id}", tag = "locations", params(("id" = i64, Path)), request_body = LocationPatch, responses((status = 200, body = Location)))]
-async fn update_location(State(app): State<App>, auth: Auth, Id(id): Id, ApiJson(body): ApiJson<LocationPatch>) -> R<Location> {
-    app.write(&auth, move |tx, ctx| catalog::update_location(tx, ctx, id, &body)).await
+async fn update_location(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<LocationPatch>,
+) -> R<Location> {
+    app.write(&auth, move |tx, ctx| {
+        catalog::update_location(tx, ctx, id, &body)
+    })
+    .await
 }
 
 /// Sales channels and the locations each sells from.
 #[utoipa::path(get, path = "/channels", tag = "channels", responses((status = 200, body = Vec<Channel>)))]
 async fn list_channels(State(app): State<App>, auth: Auth) -> R<Vec<Channel>> {
-    app.read(&auth, Permission::CatalogRead, catalog::list_channels).await
+    app.read(&auth, Permission::CatalogRead, catalog::list_channels)
+        .await
 }
 
 /// Creates a sales channel.
 #[utoipa::path(post, path = "/channels", tag = "channels", request_body = NewChannel, responses((status = 201, body = Channel)))]
-async fn create_channel(State(app): State<App>, auth: Auth, ApiJson(body): ApiJson<NewChannel>) -> Result<(StatusCode, Json<Channel>), ApiError> {
-    Ok((StatusCode::CREATED, app.write(&auth, move |tx, ctx| catalog::create_channel(tx, ctx, &body)).await?))
+async fn create_channel(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(body): ApiJson<NewChannel>,
+) -> Result<(StatusCode, Json<Channel>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        app.write(&auth, move |tx, ctx| {
+            catalog::create_channel(tx, ctx, &body)
+        })
+        .await?,
+    ))
 }
 
 /// One channel.
 #[utoipa::path(get, path = "/channels/{id}", tag = "channels", params(("id" = i64, Path)), responses((status = 200, body = Channel)))]
 async fn get_channel(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Channel> {
-    app.read(&auth, Permission::CatalogRead, move |tx| catalog::get_channel(tx, id)).await
+    app.read(&auth, Permission::CatalogRead, move |tx| {
+        catalog::get_channel(tx, id)
+    })
+    .await
 }
 
 /// Updates a channel: name, active, the locations it sells from.
 #[utoipa::path(patch, path = "/channels/{id}", tag = "channels", params(("id" = i64, Path)), request_body = ChannelPatch, responses((status = 200, body = Channel)))]
-async fn update_channel(State(app): State<App>, auth: Auth, Id(id): Id, ApiJson(body): ApiJson<ChannelPatch>) -> R<Channel> {
-    app.write(&auth, move |tx, ctx| catalog::update_channel(tx, ctx, id, &body)).await
+async fn update_channel(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<ChannelPatch>,
+) -> R<Channel> {
+    app.write(&auth, move |tx, ctx| {
+        catalog::update_channel(tx, ctx, id, &body)
+    })
+    .await
 }
 
 /// The channel's safety buffers per SKU.
 #[utoipa::path(get, path = "/channels/{id}/safety-buffers", tag = "channels", params(("id" = i64, Path)), responses((status = 200, body = Vec<SafetyBuffer>)))]
 async fn list_buffers(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Vec<SafetyBuffer>> {
-    app.read(&auth, Permission::InventoryRead, move |tx| catalog::list_safety_buffers(tx, id)).await
+    app.read(&auth, Permission::InventoryRead, move |tx| {
+        catalog::list_safety_buffers(tx, id)
+    })
+    .await
 }
 
 /// Sets the units of a SKU held back from this channel at each location (0 removes it).
 #[utoipa::path(put, path = "/channels/{id}/safety-buffers", tag = "channels", params(("id" = i64, Path)), request_body = SafetyBuffer, responses((status = 200, body = SafetyBuffer)))]
-async fn set_buffer(State(app): State<App>, auth: Auth, Id(id): Id, ApiJson(body): ApiJson<SafetyBuffer>) -> R<SafetyBuffer> {
-    app.write(&auth, move |tx, ctx| catalog::set_safety_buffer(tx, ctx, id, &body)).await
+async fn set_buffer(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<SafetyBuffer>,
+) -> R<SafetyBuffer> {
+    app.write(&auth, move |tx, ctx| {
+        catalog::set_safety_buffer(tx, ctx, id, &body)
+    })
+    .await
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct SkuParam {
     sku: String,
@@ -324,8 +516,16 @@ struct SkuParam {
 
 /// What a channel may sell of a SKU now.
 #[utoipa::path(get, path = "/channels/{id}/availability", tag = "channels", params(("id" = i64, Path), SkuParam), responses((status = 200, body = ChannelAvailability)))]
-async fn channel_availability(State(app): State<App>, auth: Auth, Id(id): Id, ApiQuery(q): ApiQuery<SkuParam>) -> R<ChannelAvailability> {
-    app.read(&auth, Permission::InventoryRead, move |tx| inventory::channel_availability(tx, id, &q.sku)).await
+async fn channel_availability(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiQuery(q): ApiQuery<SkuParam>,
+) -> R<ChannelAvailability> {
+    app.read(&auth, Permission::InventoryRead, move |tx| {
+        inventory::channel_availability(tx, id, &q.sku)
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -333,44 +533,81 @@ async fn channel_availability(State(app): State<App>, auth: Auth, Id(id): Id, Ap
 
 /// Stock levels per SKU and location.
 #[utoipa::path(get, path = "/inventory", tag = "inventory", params(LevelQuery), responses((status = 200, body = Page<StockLevel>)))]
-async fn list_levels(State(app): State<App>, auth: Auth, ApiQuery(q): ApiQuery<LevelQuery>) -> R<Page<StockLevel>> {
-    app.read(&auth, Permission::InventoryRead, move |tx| inventory::list_levels(tx, &q)).await
+async fn list_levels(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<LevelQuery>,
+) -> R<Page<StockLevel>> {
+    app.read(&auth, Permission::InventoryRead, move |tx| {
+        inventory::list_levels(tx, &q)
+    })
+    .await
 }
 
 /// A SKU's stock at every location, with totals.
 #[utoipa::path(get, path = "/inventory/{sku}", tag = "inventory", params(("sku" = String, Path)), responses((status = 200, body = SkuStock), (status = 404, body = ErrorBody)))]
 async fn sku_stock(State(app): State<App>, auth: Auth, Path(sku): Path<String>) -> R<SkuStock> {
-    app.read(&auth, Permission::InventoryRead, move |tx| inventory::sku_stock(tx, &sku)).await
+    app.read(&auth, Permission::InventoryRead, move |tx| {
+        inventory::sku_stock(tx, &sku)
+    })
+    .await
 }
 
 /// Receives units into on hand (ledger `receipt`).
 #[utoipa::path(post, path = "/inventory/receive", tag = "inventory", request_body = ReceiveStock, responses((status = 200, body = StockChange)))]
-async fn receive_stock(State(app): State<App>, auth: Auth, ApiJson(body): ApiJson<ReceiveStock>) -> R<StockChange> {
-    app.write(&auth, move |tx, ctx| inventory::receive(tx, ctx, &body)).await
+async fn receive_stock(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(body): ApiJson<ReceiveStock>,
+) -> R<StockChange> {
+    app.write(&auth, move |tx, ctx| inventory::receive(tx, ctx, &body))
+        .await
 }
 
 /// Adds or removes units with a reason (ledger `adjustment`). Refuses to remove promised units.
 #[utoipa::path(post, path = "/inventory/adjust", tag = "inventory", request_body = AdjustStock, responses((status = 200, body = StockChange), (status = 409, body = ErrorBody)))]
-async fn adjust_stock(State(app): State<App>, auth: Auth, ApiJson(body): ApiJson<AdjustStock>) -> R<StockChange> {
-    app.write(&auth, move |tx, ctx| inventory::adjust(tx, ctx, &body)).await
+async fn adjust_stock(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(body): ApiJson<AdjustStock>,
+) -> R<StockChange> {
+    app.write(&auth, move |tx, ctx| inventory::adjust(tx, ctx, &body))
+        .await
 }
 
 /// Sets on hand to a counted number; the variance is recorded (ledger `count`).
 #[utoipa::path(post, path = "/inventory/count", tag = "inventory", request_body = CountStock, responses((status = 200, body = StockChange)))]
-async fn count_stock(State(app): State<App>, auth: Auth, ApiJson(body): ApiJson<CountStock>) -> R<StockChange> {
-    app.write(&auth, move |tx, ctx| inventory::count(tx, ctx, &body)).await
+async fn count_stock(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(body): ApiJson<CountStock>,
+) -> R<StockChange> {
+    app.write(&auth, move |tx, ctx| inventory::count(tx, ctx, &body))
+        .await
 }
 
 /// Marks units damaged (unavailable), releases them, or writes them off.
 #[utoipa::path(post, path = "/inventory/damage", tag = "inventory", request_body = DamageStock, responses((status = 200, body = StockChange)))]
-async fn damage_stock(State(app): State<App>, auth: Auth, ApiJson(body): ApiJson<DamageStock>) -> R<StockChange> {
-    app.write(&auth, move |tx, ctx| inventory::damage(tx, ctx, &body)).await
+async fn damage_stock(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(body): ApiJson<DamageStock>,
+) -> R<StockChange> {
+    app.write(&auth, move |tx, ctx| inventory::damage(tx, ctx, &body))
+        .await
 }
 
 /// The inventory ledger of a SKU, newest first.
 #[utoipa::path(get, path = "/inventory-ledger", tag = "inventory", params(LedgerQuery), responses((status = 200, body = Page<LedgerEntry>)))]
-async fn ledger(State(app): State<App>, auth: Auth, ApiQuery(q): ApiQuery<LedgerQuery>) -> R<Page<LedgerEntry>> {
-    app.read(&auth, Permission::InventoryRead, move |tx| inventory::ledger(tx, &q)).await
+async fn ledger(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<LedgerQuery>,
+) -> R<Page<LedgerEntry>> {
+    app.read(&auth, Permission::InventoryRead, move |tx| {
+        inventory::ledger(tx, &q)
+    })
+    .await
 }
 
 /// Verifies the inventory invariants now (the same check as `backroom check`).
@@ -381,38 +618,70 @@ async fn inventory_check(State(app): State<App>, auth: Auth) -> R<CheckReport> {
 
 /// Transfers between locations, newest first.
 #[utoipa::path(get, path = "/transfers", tag = "inventory", params(TransferQuery), responses((status = 200, body = Page<Transfer>)))]
-async fn list_transfers(State(app): State<App>, auth: Auth, ApiQuery(q): ApiQuery<TransferQuery>) -> R<Page<Transfer>> {
-    app.read(&auth, Permission::InventoryRead, move |tx| inventory::list_transfers(tx, &q)).await
+async fn list_transfers(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<TransferQuery>,
+) -> R<Page<Transfer>> {
+    app.read(&auth, Permission::InventoryRead, move |tx| {
+        inventory::list_transfers(tx, &q)
+    })
+    .await
 }
 
 /// Creates a transfer (a draft, or shipped at once with `ship: true`).
 #[utoipa::path(post, path = "/transfers", tag = "inventory", request_body = NewTransfer, responses((status = 201, body = Transfer)))]
-async fn create_transfer(State(app): State<App>, auth: Auth, ApiJson(body): ApiJson<NewTransfer>) -> Result<(StatusCode, Json<Transfer>), ApiError> {
-    Ok((StatusCode::CREATED, app.write(&auth, move |tx, ctx| inventory::create_transfer(tx, ctx, &body)).await?))
+async fn create_transfer(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(body): ApiJson<NewTransfer>,
+) -> Result<(StatusCode, Json<Transfer>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        app.write(&auth, move |tx, ctx| {
+            inventory::create_transfer(tx, ctx, &body)
+        })
+        .await?,
+    ))
 }
 
 /// One transfer.
 #[utoipa::path(get, path = "/transfers/{id}", tag = "inventory", params(("id" = i64, Path)), responses((status = 200, body = Transfer)))]
 async fn get_transfer(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Transfer> {
-    app.read(&auth, Permission::InventoryRead, move |tx| inventory::get_transfer(tx, id)).await
+    app.read(&auth, Permission::InventoryRead, move |tx| {
+        inventory::get_transfer(tx, id)
+    })
+    .await
 }
 
 /// Ships a draft transfer: units leave the origin and are incoming at the destination.
 #[utoipa::path(post, path = "/transfers/{id}/ship", tag = "inventory", params(("id" = i64, Path)), responses((status = 200, body = Transfer)))]
 async fn ship_transfer(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Transfer> {
-    app.write(&auth, move |tx, ctx| inventory::ship_transfer(tx, ctx, id)).await
+    app.write(&auth, move |tx, ctx| inventory::ship_transfer(tx, ctx, id))
+        .await
 }
 
 /// Receives some or all units of a shipped transfer.
 #[utoipa::path(post, path = "/transfers/{id}/receive", tag = "inventory", params(("id" = i64, Path)), request_body = ReceiveTransfer, responses((status = 200, body = Transfer)))]
-async fn receive_transfer(State(app): State<App>, auth: Auth, Id(id): Id, ApiJson(body): ApiJson<ReceiveTransfer>) -> R<Transfer> {
-    app.write(&auth, move |tx, ctx| inventory::receive_transfer(tx, ctx, id, &body)).await
+async fn receive_transfer(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<ReceiveTransfer>,
+) -> R<Transfer> {
+    app.write(&auth, move |tx, ctx| {
+        inventory::receive_transfer(tx, ctx, id, &body)
+    })
+    .await
 }
 
 /// Cancels a draft transfer.
 #[utoipa::path(post, path = "/transfers/{id}/cancel", tag = "inventory", params(("id" = i64, Path)), responses((status = 200, body = Transfer)))]
 async fn cancel_transfer(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Transfer> {
-    app.write(&auth, move |tx, ctx| inventory::cancel_transfer(tx, ctx, id)).await
+    app.write(&auth, move |tx, ctx| {
+        inventory::cancel_transfer(tx, ctx, id)
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -420,8 +689,15 @@ async fn cancel_transfer(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Tr
 
 /// Orders, newest first, with filters.
 #[utoipa::path(get, path = "/orders", tag = "orders", params(OrderQuery), responses((status = 200, body = Page<Order>)))]
-async fn list_orders(State(app): State<App>, auth: Auth, ApiQuery(q): ApiQuery<OrderQuery>) -> R<Page<Order>> {
-    app.read(&auth, Permission::OrdersRead, move |tx| orders::list(tx, &q)).await
+async fn list_orders(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<OrderQuery>,
+) -> R<Page<Order>> {
+    app.read(&auth, Permission::OrdersRead, move |tx| {
+        orders::list(tx, &q)
+    })
+    .await
 }
 
 /// Places an order. The server prices it and reserves every line or none. Send an
@@ -429,15 +705,30 @@ async fn list_orders(State(app): State<App>, auth: Auth, ApiQuery(q): ApiQuery<O
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = PlaceOrder,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry")),
     responses((status = 201, body = Order, description = "Placed (or replayed: see the Idempotent-Replayed header)"), (status = 409, body = ErrorBody, description = "Not enough stock, or a key reused for a different order"), (status = 422, body = ErrorBody)))]
-async fn place_order(State(app): State<App>, auth: Auth, headers: HeaderMap, ApiJson(body): ApiJson<PlaceOrder>) -> Result<Response, ApiError> {
+async fn place_order(
+    State(app): State<App>,
+    auth: Auth,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<PlaceOrder>,
+) -> Result<Response, ApiError> {
     let key = match headers.get("idempotency-key") {
         None => None,
-        Some(v) => Some(v.to_str().map_err(|_| ApiError::invalid("Idempotency-Key", "must be printable ASCII"))?.to_string()),
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::invalid("Idempotency-Key", "must be printable ASCII"))?
+                .to_string(),
+        ),
     };
-    let placed = app.write(&auth, move |tx, ctx| orders::place(tx, ctx, &body, key.as_deref())).await?.0;
+    let placed = app
+        .write(&auth, move |tx, ctx| {
+            orders::place(tx, ctx, &body, key.as_deref())
+        })
+        .await?
+        .0;
     let mut resp = (StatusCode::CREATED, Json(placed.order)).into_response();
     if placed.replayed {
-        resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        resp.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(resp)
 }
@@ -445,41 +736,74 @@ async fn place_order(State(app): State<App>, auth: Auth, headers: HeaderMap, Api
 /// One order with lines, allocations and sourcing reason.
 #[utoipa::path(get, path = "/orders/{id}", tag = "orders", params(("id" = i64, Path)), responses((status = 200, body = Order), (status = 404, body = ErrorBody)))]
 async fn get_order(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Order> {
-    app.read(&auth, Permission::OrdersRead, move |tx| orders::get(tx, id)).await
+    app.read(&auth, Permission::OrdersRead, move |tx| orders::get(tx, id))
+        .await
 }
 
 /// Cancels an unfulfilled order and releases its reservations.
 #[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", params(("id" = i64, Path)), request_body = CancelOrder, responses((status = 200, body = Order), (status = 409, body = ErrorBody)))]
-async fn cancel_order(State(app): State<App>, auth: Auth, Id(id): Id, ApiJson(body): ApiJson<CancelOrder>) -> R<Order> {
-    app.write(&auth, move |tx, ctx| orders::cancel(tx, ctx, id, &body)).await
+async fn cancel_order(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<CancelOrder>,
+) -> R<Order> {
+    app.write(&auth, move |tx, ctx| orders::cancel(tx, ctx, id, &body))
+        .await
 }
 
 /// Records a payment event: authorized, paid or voided.
 #[utoipa::path(post, path = "/orders/{id}/payments", tag = "orders", params(("id" = i64, Path)), request_body = RecordPayment, responses((status = 200, body = Order), (status = 409, body = ErrorBody)))]
-async fn record_payment(State(app): State<App>, auth: Auth, Id(id): Id, ApiJson(body): ApiJson<RecordPayment>) -> R<Order> {
-    app.write(&auth, move |tx, ctx| orders::record_payment(tx, ctx, id, &body)).await
+async fn record_payment(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<RecordPayment>,
+) -> R<Order> {
+    app.write(&auth, move |tx, ctx| {
+        orders::record_payment(tx, ctx, id, &body)
+    })
+    .await
 }
 
 /// Every event of an order, oldest first.
 #[utoipa::path(get, path = "/orders/{id}/timeline", tag = "orders", params(("id" = i64, Path)), responses((status = 200, body = Vec<OrderEvent>)))]
 async fn order_timeline(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Vec<OrderEvent>> {
-    app.read(&auth, Permission::OrdersRead, move |tx| orders::timeline(tx, id)).await
+    app.read(&auth, Permission::OrdersRead, move |tx| {
+        orders::timeline(tx, id)
+    })
+    .await
 }
 
 /// Customers, newest first.
 #[utoipa::path(get, path = "/customers", tag = "customers", params(CustomerQuery), responses((status = 200, body = Page<Customer>)))]
-async fn list_customers(State(app): State<App>, auth: Auth, ApiQuery(q): ApiQuery<CustomerQuery>) -> R<Page<Customer>> {
-    app.read(&auth, Permission::CustomersRead, move |tx| orders::list_customers(tx, &q)).await
+async fn list_customers(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<CustomerQuery>,
+) -> R<Page<Customer>> {
+    app.read(&auth, Permission::CustomersRead, move |tx| {
+        orders::list_customers(tx, &q)
+    })
+    .await
 }
 
 /// One customer.
 #[utoipa::path(get, path = "/customers/{id}", tag = "customers", params(("id" = i64, Path)), responses((status = 200, body = Customer)))]
 async fn get_customer(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Customer> {
-    app.read(&auth, Permission::CustomersRead, move |tx| orders::get_customer(tx, id)).await
+    app.read(&auth, Permission::CustomersRead, move |tx| {
+        orders::get_customer(tx, id)
+    })
+    .await
 }
 
 /// The audit log, newest first (admins).
 #[utoipa::path(get, path = "/audit-log", tag = "audit", params(AuditQuery), responses((status = 200, body = Page<AuditEntry>)))]
-async fn audit_log(State(app): State<App>, auth: Auth, ApiQuery(q): ApiQuery<AuditQuery>) -> R<Page<AuditEntry>> {
-    app.read(&auth, Permission::AuditRead, move |tx| audit::list(tx, &q)).await
+async fn audit_log(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> R<Page<AuditEntry>> {
+    app.read(&auth, Permission::AuditRead, move |tx| audit::list(tx, &q))
+        .await
 }

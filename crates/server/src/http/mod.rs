@@ -23,7 +23,10 @@ pub struct App {
 
 impl App {
     pub fn new(db: Db) -> App {
-        App { db, tokens: Arc::new(RwLock::new(HashMap::new())) }
+        App {
+            db,
+            tokens: Arc::new(RwLock::new(HashMap::new())),
+        }
     }
 
     pub async fn authenticate(&self, secret: &str) -> Result<Actor, error::ApiError> {
@@ -36,7 +39,10 @@ impl App {
             }
         }
         let s = secret.to_string();
-        let (actor, expires) = self.db.read(move |tx| backroom_core::auth::authenticate(tx, &s, now)).await?;
+        let (actor, expires) = self
+            .db
+            .read(move |tx| backroom_core::auth::authenticate(tx, &s, now))
+            .await?;
         if let Ok(mut cache) = self.tokens.write() {
             if cache.len() > 10_000 {
                 cache.clear();
@@ -81,8 +87,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// Serves until `shutdown` completes, then finishes in-flight requests.
-pub async fn serve(listener: tokio::net::TcpListener, app: App, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: App,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 impl From<Error> for error::ApiError {
