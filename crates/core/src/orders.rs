@@ -4,7 +4,7 @@
 use crate::api::{self, Customer, Order, OrderEvent, Page, PlaceOrder};
 use crate::audit::{self, page};
 use crate::db::{Dialect, Row, Sql};
-use crate::inventory::{ensure_level, lock_level, release_order, reserve};
+use crate::inventory::{ensure_level, release_order, reserve};
 use crate::util::{
     Filter, decode_cursor, encode_cursor, from_json, opt_rfc3339, page_limit, parse_time, rfc3339,
     sha256_hex, to_json,
@@ -112,7 +112,8 @@ pub fn place(
         parsed.push((sku, q.get()));
     }
 
-    // 2. Idempotency: claim the key before touching stock.
+    // 2. Idempotency: claim the key before touching stock. A concurrent request with the same
+    // key waits on the key's row (PostgreSQL) or on the single writer (SQLite), then finds it.
     if let Some(key) = idempotency_key {
         if key.is_empty() || key.len() > 255 {
             return Err(Error::invalid(
@@ -120,21 +121,27 @@ pub fn place(
                 "must be 1 to 255 characters",
             ));
         }
+        let lines_key: Vec<(&str, i64)> = parsed.iter().map(|(s, q)| (s.as_str(), *q)).collect();
         let fingerprint = sha256_hex(
             &serde_json::to_string(&(
                 input.channel.as_str(),
-                &parsed
-                    .iter()
-                    .map(|(s, q)| (s.as_str(), *q))
-                    .collect::<Vec<_>>(),
+                &lines_key,
                 email.key(),
                 &address,
                 &shipping_method,
+                &note,
             ))
             .unwrap_or_default(),
         );
-        let existing = tx.query_one("SELECT fingerprint, order_id FROM idempotency_keys WHERE principal_id = $1 AND key = $2", params![ctx.actor.user_id, key])?;
-        if let Some(r) = existing {
+        let claimed = tx.query_one(
+            "INSERT INTO idempotency_keys (principal_id, key, fingerprint, order_id, created_at) VALUES ($1, $2, $3, NULL, $4) \
+             ON CONFLICT (principal_id, key) DO NOTHING RETURNING principal_id",
+            params![ctx.actor.user_id, key, fingerprint.as_str(), ctx.now],
+        )?;
+        if claimed.is_none() {
+            let r = tx
+                .query_one("SELECT fingerprint, order_id FROM idempotency_keys WHERE principal_id = $1 AND key = $2", params![ctx.actor.user_id, key])?
+                .ok_or_else(|| Error::Db(DbError::Retry("idempotency key vanished".into())))?;
             if r.string(0) != fingerprint {
                 return Err(Error::Conflict {
                     code: "idempotency_key_reused",
@@ -153,28 +160,21 @@ pub fn place(
                 replayed: true,
             });
         }
-        tx.exec(
-            "INSERT INTO idempotency_keys (principal_id, key, fingerprint, order_id, created_at) VALUES ($1, $2, $3, NULL, $4)",
-            params![ctx.actor.user_id, key, fingerprint.as_str(), ctx.now],
-        )
-        .map_err(|e| match e {
-            // A concurrent request holds the key; running again will find its order.
-            DbError::Unique(m) => Error::Db(DbError::Retry(m)),
-            e => Error::Db(e),
-        })?;
     }
 
-    // 3. Channel, catalog, prices.
+    // 3. Settings, channel and its locations, catalog, prices: one query each.
     let settings = settings::load(tx)?;
     let currency = settings.currency.as_str().to_string();
-    let ch = tx
-        .query_one(
-            "SELECT id, active FROM channels WHERE code = $1",
-            params![input.channel.as_str()],
-        )?
-        .ok_or_else(|| {
-            Error::invalid("channel", format!("no channel has code {}", input.channel))
-        })?;
+    let shipping = settings::shipping_price(tx, &shipping_method)?;
+    let ch_rows = tx.query(
+        "SELECT ch.id, ch.active, loc.id, loc.name, loc.priority FROM channels ch \
+         LEFT JOIN channel_locations cl ON cl.channel_id = ch.id LEFT JOIN locations loc ON loc.id = cl.location_id AND loc.active = TRUE \
+         WHERE ch.code = $1 ORDER BY loc.id",
+        params![input.channel.as_str()],
+    )?;
+    let ch = ch_rows.first().ok_or_else(|| {
+        Error::invalid("channel", format!("no channel has code {}", input.channel))
+    })?;
     let channel_id = ch.i64(0);
     if !ch.bool(1) {
         return Err(Error::Conflict {
@@ -183,82 +183,99 @@ pub fn place(
             field: Some("channel".into()),
         });
     }
-    let shipping = settings::shipping_price(tx, &shipping_method)?;
+    let mut candidates: Vec<Candidate> = ch_rows
+        .iter()
+        .filter(|r| r.opt_i64(2).is_some())
+        .map(|r| Candidate {
+            location_id: r.i64(2),
+            name: r.string(3),
+            priority: r.i64(4),
+            available: HashMap::new(),
+        })
+        .collect();
+    let placeholders: Vec<String> = (1..=parsed.len()).map(|i| format!("${i}")).collect();
+    let sku_vals: Vec<crate::Val> = parsed.iter().map(|(s, _)| s.as_str().into()).collect();
+    let found = tx.query(
+        &format!(
+            "SELECT v.sku, v.id, v.price_minor, v.inventory_policy, p.title, v.title, p.status FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku IN ({})",
+            placeholders.join(", ")
+        ),
+        &sku_vals,
+    )?;
     let mut lines = Vec::with_capacity(parsed.len());
     for (i, (sku, q)) in parsed.into_iter().enumerate() {
-        let r = tx
-            .query_one(
-                "SELECT v.id, v.price_minor, v.inventory_policy, p.title, v.title, p.status FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku = $1",
-                params![sku.as_str()],
-            )?
-            .ok_or_else(|| Error::invalid(format!("lines[{i}].sku"), format!("no variant has SKU {sku}")))?;
-        if ProductStatus::parse(&r.string(5)) != Some(ProductStatus::Active) {
+        let r = found
+            .iter()
+            .find(|r| r.string(0) == sku.as_str())
+            .ok_or_else(|| {
+                Error::invalid(
+                    format!("lines[{i}].sku"),
+                    format!("no variant has SKU {sku}"),
+                )
+            })?;
+        if ProductStatus::parse(&r.string(6)) != Some(ProductStatus::Active) {
             return Err(Error::Conflict {
                 code: "not_for_sale",
                 message: format!(
                     "{sku} belongs to a product that is {}, not active",
-                    r.string(5)
+                    r.string(6)
                 ),
                 field: Some(format!("lines[{i}].sku")),
             });
         }
-        let vt = r.string(4);
+        let vt = r.string(5);
         let title = if vt == "Default" {
-            r.string(3)
+            r.string(4)
         } else {
-            format!("{} - {vt}", r.string(3))
+            format!("{} - {vt}", r.string(4))
         };
         lines.push(LineIn {
-            variant_id: r.i64(0),
+            variant_id: r.i64(1),
             sku,
             title,
             quantity: q,
-            unit_price: r.i64(1),
-            policy: InventoryPolicy::parse(&r.string(2)).unwrap_or(InventoryPolicy::Deny),
+            unit_price: r.i64(2),
+            policy: InventoryPolicy::parse(&r.string(3)).unwrap_or(InventoryPolicy::Deny),
         });
     }
-    let totals = price_order(
-        &lines
-            .iter()
-            .map(|l| PriceLine {
-                unit_price: l.unit_price,
-                quantity: l.quantity,
-                discount: 0,
-            })
-            .collect::<Vec<_>>(),
-        shipping,
-        settings.tax_rate_bp,
-    )?;
+    let price_lines: Vec<PriceLine> = lines
+        .iter()
+        .map(|l| PriceLine {
+            unit_price: l.unit_price,
+            quantity: l.quantity,
+            discount: 0,
+        })
+        .collect();
+    let totals = price_order(&price_lines, shipping, settings.tax_rate_bp)?;
 
-    // 4. Lock the stock this order could draw on, in one global order, and source.
-    let locs = tx.query(
-        "SELECT loc.id, loc.name, loc.priority FROM channel_locations cl JOIN locations loc ON loc.id = cl.location_id WHERE cl.channel_id = $1 AND loc.active = TRUE ORDER BY loc.id",
-        params![channel_id],
-    )?;
+    // 4. Lock the stock this order could draw on, in one global order (variant, then location),
+    // so concurrent orders cannot deadlock, and source.
     let mut variant_ids: Vec<i64> = lines.iter().map(|l| l.variant_id).collect();
     variant_ids.sort_unstable();
     variant_ids.dedup();
-    let mut candidates: Vec<Candidate> = locs
-        .iter()
-        .map(|r| Candidate {
-            location_id: r.i64(0),
-            name: r.string(1),
-            priority: r.i64(2),
-            available: HashMap::new(),
-        })
-        .collect();
+    let lock_sql = format!(
+        "SELECT l.location_id, l.on_hand, l.reserved, l.unavailable, \
+         (SELECT b.quantity FROM channel_buffers b WHERE b.channel_id = $2 AND b.variant_id = l.variant_id) \
+         FROM inventory_levels l WHERE l.variant_id = $1 AND l.location_id IN (SELECT cl.location_id FROM channel_locations cl WHERE cl.channel_id = $2) \
+         ORDER BY l.location_id{}",
+        tx.for_update()
+    );
     for v in &variant_ids {
-        let buffer = tx
-            .query_one(
-                "SELECT quantity FROM channel_buffers WHERE channel_id = $1 AND variant_id = $2",
-                params![channel_id, *v],
-            )?
-            .map_or(0, |r| r.i64(0));
+        let mut rows = tx.query(&lock_sql, params![*v, channel_id])?;
+        if rows.len() < candidates.len() {
+            for c in &candidates {
+                ensure_level(tx, *v, c.location_id, ctx.now)?;
+            }
+            rows = tx.query(&lock_sql, params![*v, channel_id])?;
+        }
         for c in candidates.iter_mut() {
-            ensure_level(tx, *v, c.location_id, ctx.now)?;
-            let (on_hand, reserved, unavailable, _) = lock_level(tx, *v, c.location_id)?;
-            c.available
-                .insert(*v, on_hand - reserved - unavailable - buffer);
+            let avail = rows
+                .iter()
+                .find(|r| r.i64(0) == c.location_id)
+                .map_or(0, |r| {
+                    r.i64(1) - r.i64(2) - r.i64(3) - r.opt_i64(4).unwrap_or(0)
+                });
+            c.available.insert(*v, avail);
         }
     }
     let demands: Vec<Demand> = lines
@@ -289,7 +306,7 @@ pub fn place(
     })?;
 
     // 5. The customer, created or updated by email.
-    let customer_id = upsert_customer(
+    let customer = upsert_customer(
         tx,
         ctx,
         &email,
@@ -308,7 +325,7 @@ pub fn place(
         params![
             number,
             channel_id,
-            customer_id,
+            customer.id,
             currency.as_str(),
             OrderStatus::Open.as_str(),
             PaymentStatus::Pending.as_str(),
@@ -320,7 +337,7 @@ pub fn place(
             totals.total,
             shipping_method.as_str(),
             to_json(&address),
-            note,
+            note.clone(),
             decision.strategy,
             decision.reason.as_str(),
             ctx.now,
@@ -328,13 +345,26 @@ pub fn place(
         ],
     )?;
     let order_id = row.map(|r| r.i64(0)).unwrap_or(0);
-    let mut line_ids = Vec::with_capacity(lines.len());
+    let m = |amount: i64| money(amount, &currency);
+    let mut out_lines = Vec::with_capacity(lines.len());
     for (i, l) in lines.iter().enumerate() {
+        let tax = totals.line_tax.get(i).copied().unwrap_or(0);
         let r = tx.query_one(
             "INSERT INTO order_lines (order_id, line_no, variant_id, sku, title, quantity, unit_price_minor, discount_minor, tax_minor) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8) RETURNING id",
-            params![order_id, i as i64 + 1, l.variant_id, l.sku.as_str(), l.title.as_str(), l.quantity, l.unit_price, totals.line_tax.get(i).copied().unwrap_or(0)],
+            params![order_id, i as i64 + 1, l.variant_id, l.sku.as_str(), l.title.as_str(), l.quantity, l.unit_price, tax],
         )?;
-        line_ids.push(r.map(|r| r.i64(0)).unwrap_or(0));
+        out_lines.push(api::OrderLine {
+            id: r.map(|r| r.i64(0)).unwrap_or(0),
+            line_no: i as i64 + 1,
+            variant_id: l.variant_id,
+            sku: l.sku.to_string(),
+            title: l.title.clone(),
+            quantity: l.quantity,
+            unit_price: m(l.unit_price),
+            discount: m(0),
+            tax: m(tax),
+            allocations: Vec::new(),
+        });
     }
     for a in &decision.allocations {
         let l = &lines[a.line_index];
@@ -344,10 +374,16 @@ pub fn place(
             l.variant_id,
             a.location_id,
             order_id,
-            line_ids[a.line_index],
+            out_lines[a.line_index].id,
             a.quantity,
             a.backordered,
         )?;
+        out_lines[a.line_index].allocations.push(api::Allocation {
+            location_id: a.location_id,
+            quantity: a.quantity,
+            backordered: a.backordered,
+            live: true,
+        });
     }
     if let Some(key) = idempotency_key {
         tx.exec(
@@ -355,18 +391,15 @@ pub fn place(
             params![order_id, ctx.actor.user_id, key],
         )?;
     }
-    event(
-        tx,
-        ctx,
-        order_id,
-        "placed",
-        &format!(
-            "Order #{number} placed on {} for {}",
-            input.channel,
-            backroom_domain::Money::new(totals.total, settings.currency)
-        ),
+    let placed_msg = format!(
+        "Order #{number} placed on {} for {}",
+        input.channel,
+        backroom_domain::Money::new(totals.total, settings.currency)
+    );
+    tx.exec(
+        "INSERT INTO order_events (order_id, kind, message, actor, created_at) VALUES ($1, 'placed', $2, $3, $4), ($1, 'sourced', $5, $3, $4)",
+        params![order_id, placed_msg, ctx.actor.name.as_str(), ctx.now, decision.reason.as_str()],
     )?;
-    event(tx, ctx, order_id, "sourced", &decision.reason)?;
     audit::record(
         tx,
         ctx,
@@ -375,8 +408,46 @@ pub fn place(
         order_id,
         json!({"number": number, "total": totals.total, "lines": lines.len()}),
     )?;
+    // The view is built from what was just written rather than read back; a contract test checks
+    // that it equals what `get` returns.
+    let at = rfc3339(ctx.now);
+    let order = Order {
+        id: order_id,
+        number,
+        name: format!("#{number}"),
+        channel_id,
+        customer: api::OrderCustomer {
+            id: customer.id,
+            email: customer.email,
+            name: format!("{} {}", customer.first_name, customer.last_name)
+                .trim()
+                .to_string(),
+        },
+        currency: currency.clone(),
+        status: OrderStatus::Open.as_str().into(),
+        payment_status: PaymentStatus::Pending.as_str().into(),
+        fulfillment_status: FulfillmentStatus::Unfulfilled.as_str().into(),
+        subtotal: m(totals.subtotal),
+        discounts: m(totals.discounts),
+        shipping: m(totals.shipping),
+        tax: m(totals.tax),
+        total: m(totals.total),
+        paid: m(0),
+        shipping_method,
+        shipping_address: address,
+        note,
+        lines: out_lines,
+        sourcing: api::Sourcing {
+            strategy: decision.strategy.into(),
+            reason: decision.reason,
+        },
+        placed_at: at.clone(),
+        updated_at: at,
+        cancelled_at: None,
+        cancel_reason: None,
+    };
     Ok(Placed {
-        order: get(tx, order_id)?,
+        order,
         replayed: false,
     })
 }
@@ -405,34 +476,36 @@ pub fn upsert_customer(
     phone: Option<&str>,
     accepts_marketing: Option<bool>,
     channel: &str,
-) -> Result<i64> {
+) -> Result<CustomerRef> {
     let existing = tx.query_one(
-        &format!(
-            "SELECT id, accepts_marketing FROM customers WHERE email_key = $1{}",
-            tx.for_update()
-        ),
+        &format!("SELECT id, accepts_marketing, email, first_name, last_name FROM customers WHERE email_key = $1{}", tx.for_update()),
         params![email.key()],
     )?;
     match existing {
         Some(r) => {
             let id = r.i64(0);
-            if first.is_some()
-                || last.is_some()
-                || phone.is_some()
-                || accepts_marketing == Some(true) && !r.bool(1)
-            {
+            let consent_now = accepts_marketing == Some(true) && !r.bool(1);
+            let changed = first.is_some_and(|f| f != r.string(3))
+                || last.is_some_and(|l| l != r.string(4))
+                || phone.is_some();
+            if changed {
                 tx.exec(
                     "UPDATE customers SET first_name = COALESCE($1, first_name), last_name = COALESCE($2, last_name), phone = COALESCE($3, phone), updated_at = $4 WHERE id = $5",
                     params![first, last, phone, ctx.now, id],
                 )?;
-                if accepts_marketing == Some(true) && !r.bool(1) {
-                    tx.exec(
-                        "UPDATE customers SET accepts_marketing = TRUE, marketing_consent_at = $1, marketing_consent_source = $2 WHERE id = $3",
-                        params![ctx.now, format!("checkout:{channel}"), id],
-                    )?;
-                }
             }
-            Ok(id)
+            if consent_now {
+                tx.exec(
+                    "UPDATE customers SET accepts_marketing = TRUE, marketing_consent_at = $1, marketing_consent_source = $2, updated_at = $1 WHERE id = $3",
+                    params![ctx.now, format!("checkout:{channel}"), id],
+                )?;
+            }
+            Ok(CustomerRef {
+                id,
+                email: r.string(2),
+                first_name: first.map_or_else(|| r.string(3), str::to_string),
+                last_name: last.map_or_else(|| r.string(4), str::to_string),
+            })
         }
         None => {
             let consent = accepts_marketing == Some(true);
@@ -454,6 +527,7 @@ pub fn upsert_customer(
                     ],
                 )
                 .map_err(|e| match e {
+                    // Another order created this customer concurrently: run again to find it.
                     DbError::Unique(m) => Error::Db(DbError::Retry(m)),
                     e => Error::Db(e),
                 })?;
@@ -466,9 +540,22 @@ pub fn upsert_customer(
                 id,
                 json!({"email": email.as_str(), "source": "order"}),
             )?;
-            Ok(id)
+            Ok(CustomerRef {
+                id,
+                email: email.as_str().to_string(),
+                first_name: first.unwrap_or("").to_string(),
+                last_name: last.unwrap_or("").to_string(),
+            })
         }
     }
+}
+
+/// A customer as an order shows it.
+pub struct CustomerRef {
+    pub id: i64,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
 }
 
 fn event(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, kind: &str, message: &str) -> Result<()> {
