@@ -14,7 +14,7 @@ pub fn record(
     entity_id: impl ToString,
     changes: serde_json::Value,
 ) -> Result<()> {
-    tx.exec(
+    tx.exec_deferred(
         "INSERT INTO audit_log (actor_user_id, actor, action, entity_type, entity_id, changes, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         params![ctx.actor.user_id, ctx.actor.name.as_str(), action, entity_type, entity_id.to_string(), changes.to_string(), ctx.now],
     )?;

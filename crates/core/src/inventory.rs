@@ -26,7 +26,7 @@ pub struct Reference<'a> {
 
 /// Makes sure a level row exists for (variant, location), so it can be locked and updated.
 pub fn ensure_level(tx: &mut dyn Sql, variant_id: i64, location_id: i64, now: i64) -> Result<()> {
-    tx.exec(
+    tx.exec_deferred(
         "INSERT INTO inventory_levels (variant_id, location_id, on_hand, reserved, unavailable, incoming, updated_at) VALUES ($1, $2, 0, 0, 0, 0, $3) ON CONFLICT (variant_id, location_id) DO NOTHING",
         params![variant_id, location_id, now],
     )?;
@@ -64,7 +64,7 @@ pub fn apply(
     reference: Reference<'_>,
     note: Option<&str>,
 ) -> Result<i64> {
-    tx.exec(
+    tx.exec_deferred(
         "UPDATE inventory_levels SET on_hand = on_hand + $1, unavailable = unavailable + $2, updated_at = $3 WHERE variant_id = $4 AND location_id = $5",
         params![on_hand_delta, unavailable_delta, ctx.now, variant_id, location_id],
     )?;
@@ -75,25 +75,80 @@ pub fn apply(
     Ok(r.map(|r| r.i64(0)).unwrap_or(0))
 }
 
-/// Reserves units at a location for an order line: the reservation row and the level move together.
-#[allow(clippy::too_many_arguments)]
-pub fn reserve(
-    tx: &mut dyn Sql,
-    now: i64,
-    variant_id: i64,
-    location_id: i64,
-    order_id: i64,
-    line_id: i64,
-    quantity: i64,
-    backordered: i64,
-) -> Result<()> {
-    tx.exec(
-        "INSERT INTO reservations (variant_id, location_id, order_id, order_line_id, quantity, backordered, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        params![variant_id, location_id, order_id, line_id, quantity, backordered, now],
+/// Units of one order line held at one location.
+pub struct Hold {
+    pub variant_id: i64,
+    pub location_id: i64,
+    pub order_line_id: i64,
+    pub quantity: i64,
+    /// Units promised beyond stock (`continue` variants).
+    pub backordered: i64,
+}
+
+/// Reserves units for an order's lines: the reservation rows and the levels' `reserved` move
+/// together, in one statement each. The caller holds the level locks.
+pub fn reserve(tx: &mut dyn Sql, now: i64, order_id: i64, holds: &[Hold]) -> Result<()> {
+    if holds.is_empty() {
+        return Ok(());
+    }
+    let mut vals: Vec<crate::Val> = Vec::with_capacity(holds.len() * 7);
+    let mut rows = Vec::with_capacity(holds.len());
+    for h in holds {
+        let n = vals.len();
+        rows.push(format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6,
+            n + 7
+        ));
+        vals.extend([
+            h.variant_id.into(),
+            h.location_id.into(),
+            order_id.into(),
+            h.order_line_id.into(),
+            h.quantity.into(),
+            h.backordered.into(),
+            now.into(),
+        ]);
+    }
+    tx.exec_deferred(
+        &format!("INSERT INTO reservations (variant_id, location_id, order_id, order_line_id, quantity, backordered, created_at) VALUES {}", rows.join(", ")),
+        &vals,
     )?;
-    tx.exec(
-        "UPDATE inventory_levels SET reserved = reserved + $1, updated_at = $2 WHERE variant_id = $3 AND location_id = $4",
-        params![quantity, now, variant_id, location_id],
+    // One row per level: UPDATE ... FROM applies a single source row to each target row.
+    let mut per_level: Vec<(i64, i64, i64)> = Vec::new();
+    for h in holds {
+        match per_level
+            .iter_mut()
+            .find(|(v, l, _)| *v == h.variant_id && *l == h.location_id)
+        {
+            Some(p) => p.2 += h.quantity,
+            None => per_level.push((h.variant_id, h.location_id, h.quantity)),
+        }
+    }
+    let mut vals: Vec<crate::Val> = vec![now.into()];
+    let mut rows = Vec::with_capacity(per_level.len());
+    for (v, l, q) in per_level {
+        let n = vals.len();
+        rows.push(format!(
+            "(CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
+            n + 1,
+            n + 2,
+            n + 3
+        ));
+        vals.extend([v.into(), l.into(), q.into()]);
+    }
+    tx.exec_deferred(
+        &format!(
+            "UPDATE inventory_levels SET reserved = reserved + h.column3, updated_at = $1 FROM (VALUES {}) AS h \
+             WHERE inventory_levels.variant_id = h.column1 AND inventory_levels.location_id = h.column2",
+            rows.join(", ")
+        ),
+        &vals,
     )?;
     Ok(())
 }
@@ -122,11 +177,11 @@ fn release(
     quantity: i64,
     reason: &str,
 ) -> Result<()> {
-    tx.exec(
+    tx.exec_deferred(
         "UPDATE reservations SET released_at = $1, release_reason = $2 WHERE id = $3",
         params![now, reason, reservation_id],
     )?;
-    tx.exec(
+    tx.exec_deferred(
         "UPDATE inventory_levels SET reserved = reserved - $1, updated_at = $2 WHERE variant_id = $3 AND location_id = $4",
         params![quantity, now, variant_id, location_id],
     )?;
@@ -777,7 +832,7 @@ pub fn ship_transfer(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<Transfer> {
             },
             None,
         )?;
-        tx.exec("UPDATE inventory_levels SET incoming = incoming + $1, updated_at = $2 WHERE variant_id = $3 AND location_id = $4", params![l.quantity, ctx.now, l.variant_id, t.to_location_id])?;
+        tx.exec_deferred("UPDATE inventory_levels SET incoming = incoming + $1, updated_at = $2 WHERE variant_id = $3 AND location_id = $4", params![l.quantity, ctx.now, l.variant_id, t.to_location_id])?;
     }
     tx.exec(
         "UPDATE transfers SET status = $1, shipped_at = $2, updated_at = $2 WHERE id = $3",
@@ -871,8 +926,8 @@ pub fn receive_transfer(
             },
             None,
         )?;
-        tx.exec("UPDATE inventory_levels SET incoming = incoming - $1 WHERE variant_id = $2 AND location_id = $3", params![*q, l.variant_id, t.to_location_id])?;
-        tx.exec("UPDATE transfer_lines SET received_quantity = received_quantity + $1 WHERE transfer_id = $2 AND variant_id = $3", params![*q, id, l.variant_id])?;
+        tx.exec_deferred("UPDATE inventory_levels SET incoming = incoming - $1 WHERE variant_id = $2 AND location_id = $3", params![*q, l.variant_id, t.to_location_id])?;
+        tx.exec_deferred("UPDATE transfer_lines SET received_quantity = received_quantity + $1 WHERE transfer_id = $2 AND variant_id = $3", params![*q, id, l.variant_id])?;
     }
     let after = get_transfer(tx, id)?;
     let done = after

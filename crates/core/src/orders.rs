@@ -4,7 +4,7 @@
 use crate::api::{self, Customer, Order, OrderEvent, Page, PlaceOrder};
 use crate::audit::{self, page};
 use crate::db::{Dialect, Row, Sql};
-use crate::inventory::{ensure_level, release_order, reserve};
+use crate::inventory::{Hold, ensure_level, release_order, reserve};
 use crate::util::{
     Filter, decode_cursor, encode_cursor, from_json, opt_rfc3339, page_limit, parse_time, rfc3339,
     sha256_hex, to_json,
@@ -163,9 +163,8 @@ pub fn place(
     }
 
     // 3. Settings, channel and its locations, catalog, prices: one query each.
-    let settings = settings::load(tx)?;
+    let (settings, shipping) = settings::load_with_shipping(tx, &shipping_method)?;
     let currency = settings.currency.as_str().to_string();
-    let shipping = settings::shipping_price(tx, &shipping_method)?;
     let ch_rows = tx.query(
         "SELECT ch.id, ch.active, loc.id, loc.name, loc.priority FROM channels ch \
          LEFT JOIN channel_locations cl ON cl.channel_id = ch.id LEFT JOIN locations loc ON loc.id = cl.location_id AND loc.active = TRUE \
@@ -346,15 +345,49 @@ pub fn place(
     )?;
     let order_id = row.map(|r| r.i64(0)).unwrap_or(0);
     let m = |amount: i64| money(amount, &currency);
+    // All lines in one statement, all reservations in two.
+    let mut vals: Vec<crate::Val> = Vec::with_capacity(lines.len() * 8);
+    let mut rows_sql = Vec::with_capacity(lines.len());
+    for (i, l) in lines.iter().enumerate() {
+        let n = vals.len();
+        rows_sql.push(format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, 0, ${})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6,
+            n + 7,
+            n + 8
+        ));
+        let tax = totals.line_tax.get(i).copied().unwrap_or(0);
+        vals.extend([
+            order_id.into(),
+            (i as i64 + 1).into(),
+            l.variant_id.into(),
+            l.sku.as_str().into(),
+            l.title.as_str().into(),
+            l.quantity.into(),
+            l.unit_price.into(),
+            tax.into(),
+        ]);
+    }
+    let ids = tx.query(
+        &format!(
+            "INSERT INTO order_lines (order_id, line_no, variant_id, sku, title, quantity, unit_price_minor, discount_minor, tax_minor) VALUES {} RETURNING id, line_no",
+            rows_sql.join(", ")
+        ),
+        &vals,
+    )?;
     let mut out_lines = Vec::with_capacity(lines.len());
     for (i, l) in lines.iter().enumerate() {
         let tax = totals.line_tax.get(i).copied().unwrap_or(0);
-        let r = tx.query_one(
-            "INSERT INTO order_lines (order_id, line_no, variant_id, sku, title, quantity, unit_price_minor, discount_minor, tax_minor) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8) RETURNING id",
-            params![order_id, i as i64 + 1, l.variant_id, l.sku.as_str(), l.title.as_str(), l.quantity, l.unit_price, tax],
-        )?;
         out_lines.push(api::OrderLine {
-            id: r.map(|r| r.i64(0)).unwrap_or(0),
+            id: ids
+                .iter()
+                .find(|r| r.i64(1) == i as i64 + 1)
+                .map_or(0, |r| r.i64(0)),
             line_no: i as i64 + 1,
             variant_id: l.variant_id,
             sku: l.sku.to_string(),
@@ -366,18 +399,16 @@ pub fn place(
             allocations: Vec::new(),
         });
     }
+    let mut holds = Vec::with_capacity(decision.allocations.len());
     for a in &decision.allocations {
         let l = &lines[a.line_index];
-        reserve(
-            tx,
-            ctx.now,
-            l.variant_id,
-            a.location_id,
-            order_id,
-            out_lines[a.line_index].id,
-            a.quantity,
-            a.backordered,
-        )?;
+        holds.push(Hold {
+            variant_id: l.variant_id,
+            location_id: a.location_id,
+            order_line_id: out_lines[a.line_index].id,
+            quantity: a.quantity,
+            backordered: a.backordered,
+        });
         out_lines[a.line_index].allocations.push(api::Allocation {
             location_id: a.location_id,
             quantity: a.quantity,
@@ -385,8 +416,9 @@ pub fn place(
             live: true,
         });
     }
+    reserve(tx, ctx.now, order_id, &holds)?;
     if let Some(key) = idempotency_key {
-        tx.exec(
+        tx.exec_deferred(
             "UPDATE idempotency_keys SET order_id = $1 WHERE principal_id = $2 AND key = $3",
             params![order_id, ctx.actor.user_id, key],
         )?;
@@ -396,7 +428,7 @@ pub fn place(
         input.channel,
         backroom_domain::Money::new(totals.total, settings.currency)
     );
-    tx.exec(
+    tx.exec_deferred(
         "INSERT INTO order_events (order_id, kind, message, actor, created_at) VALUES ($1, 'placed', $2, $3, $4), ($1, 'sourced', $5, $3, $4)",
         params![order_id, placed_msg, ctx.actor.name.as_str(), ctx.now, decision.reason.as_str()],
     )?;
@@ -489,13 +521,13 @@ pub fn upsert_customer(
                 || last.is_some_and(|l| l != r.string(4))
                 || phone.is_some();
             if changed {
-                tx.exec(
+                tx.exec_deferred(
                     "UPDATE customers SET first_name = COALESCE($1, first_name), last_name = COALESCE($2, last_name), phone = COALESCE($3, phone), updated_at = $4 WHERE id = $5",
                     params![first, last, phone, ctx.now, id],
                 )?;
             }
             if consent_now {
-                tx.exec(
+                tx.exec_deferred(
                     "UPDATE customers SET accepts_marketing = TRUE, marketing_consent_at = $1, marketing_consent_source = $2, updated_at = $1 WHERE id = $3",
                     params![ctx.now, format!("checkout:{channel}"), id],
                 )?;
@@ -559,7 +591,7 @@ pub struct CustomerRef {
 }
 
 fn event(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, kind: &str, message: &str) -> Result<()> {
-    tx.exec(
+    tx.exec_deferred(
         "INSERT INTO order_events (order_id, kind, message, actor, created_at) VALUES ($1, $2, $3, $4, $5)",
         params![order_id, kind, message, ctx.actor.name.as_str(), ctx.now],
     )?;
@@ -767,7 +799,7 @@ pub fn cancel(tx: &mut dyn Sql, ctx: &Ctx, id: i64, c: &api::CancelOrder) -> Res
     let new_payment = states::cancel(status, payment, fulfillment)
         .map_err(|e| Error::conflict("cannot_cancel", e.0))?;
     let released = release_order(tx, ctx.now, id, "cancelled")?;
-    tx.exec(
+    tx.exec_deferred(
         "UPDATE orders SET status = $1, payment_status = $2, cancelled_at = $3, cancel_reason = $4, updated_at = $3 WHERE id = $5",
         params![OrderStatus::Cancelled.as_str(), new_payment.as_str(), ctx.now, reason.clone(), id],
     )?;
@@ -830,11 +862,11 @@ pub fn record_payment(
         PaymentStatus::Paid => ("capture", total, total),
         _ => ("void", 0, paid),
     };
-    tx.exec(
+    tx.exec_deferred(
         "INSERT INTO payments (order_id, kind, amount_minor, currency, reference, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         params![id, kind, amount, cur.as_str(), reference, ctx.actor.name.as_str(), ctx.now],
     )?;
-    tx.exec(
+    tx.exec_deferred(
         "UPDATE orders SET payment_status = $1, paid_minor = $2, updated_at = $3 WHERE id = $4",
         params![new.as_str(), new_paid, ctx.now, id],
     )?;

@@ -146,6 +146,13 @@ pub trait Sql {
     fn exec(&mut self, sql: &str, params: &[Val]) -> Result<u64, DbError>;
     fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, DbError>;
 
+    /// Runs a statement whose result the caller does not need. An adapter may queue it and send
+    /// it with the next statement (PostgreSQL pipelines it); its failure then fails that statement
+    /// or the commit, so the unit of work still fails whole.
+    fn exec_deferred(&mut self, sql: &str, params: &[Val]) -> Result<(), DbError> {
+        self.exec(sql, params).map(|_| ())
+    }
+
     fn query_one(&mut self, sql: &str, params: &[Val]) -> Result<Option<Row>, DbError> {
         Ok(self.query(sql, params)?.into_iter().next())
     }
@@ -174,7 +181,14 @@ impl Db {
     pub async fn open(url: &str) -> Result<Db, Error> {
         let url = url.to_string();
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pg = tokio::task::spawn_blocking(move || postgres::PgDb::open(&url, 24))
+            // Few connections suit a small machine: each PostgreSQL backend is a process, and on two
+            // cores more of them mostly add context switches. BACKROOM_PG_POOL overrides it.
+            let size = std::env::var("BACKROOM_PG_POOL")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(postgres::DEFAULT_POOL);
+            let pg = tokio::task::spawn_blocking(move || postgres::PgDb::open(&url, size))
                 .await
                 .map_err(|e| Error::Db(DbError::Other(e.to_string())))??;
             Db::Postgres(Arc::new(pg))

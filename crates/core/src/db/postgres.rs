@@ -2,32 +2,49 @@
 //! a blocking thread. Row locks (`FOR UPDATE`, always taken in one global order) keep concurrent
 //! units from losing updates; a unit that hits a deadlock, a serialization failure or a racing
 //! insert on a unique key is rolled back and run again from the start.
+//!
+//! Round trips are what a small machine pays for: statements whose results a unit does not need
+//! ([`Sql::exec_deferred`], and `BEGIN`) are queued and sent pipelined with the next statement
+//! that needs an answer, or with `COMMIT`. A failure in a queued statement fails the unit there.
 
 use super::{DbError, Dialect, Row, Sql, Val, Work};
 use crate::Error;
-use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, NoTls, Statement};
+use futures_util::future::{FutureExt, LocalBoxFuture, try_join_all};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::{Client, NoTls, Statement};
 
 const MAX_ATTEMPTS: usize = 20;
 
+/// Connections kept by default (see `Db::open`): each PostgreSQL backend is a process, and on a
+/// two-core machine more of them mostly add context switches.
+pub const DEFAULT_POOL: usize = 8;
+
 pub struct PgDb {
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     idle: Mutex<Vec<PgConn>>,
     slots: tokio::sync::Semaphore,
 }
 
+enum Pending {
+    Simple(&'static str),
+    Exec(Statement, Vec<Val>),
+}
+
+/// One connection, driven by its own single-threaded runtime while a unit of work runs on it.
 pub struct PgConn {
+    rt: tokio::runtime::Runtime,
     client: Client,
     cache: HashMap<String, Statement>,
+    pending: Vec<Pending>,
 }
 
 impl ToSql for Val {
     fn to_sql(
         &self,
         ty: &Type,
-        out: &mut postgres::types::private::BytesMut,
+        out: &mut tokio_postgres::types::private::BytesMut,
     ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self {
             Val::Null => Ok(IsNull::Yes),
@@ -54,7 +71,7 @@ impl ToSql for Val {
     to_sql_checked!();
 }
 
-fn map_err(e: postgres::Error) -> DbError {
+fn map_err(e: tokio_postgres::Error) -> DbError {
     if let Some(db) = e.as_db_error() {
         let code = db.code().code();
         return match code {
@@ -70,7 +87,7 @@ fn map_err(e: postgres::Error) -> DbError {
     DbError::Other(e.to_string())
 }
 
-fn read_row(r: &postgres::Row) -> Result<Row, DbError> {
+fn read_row(r: &tokio_postgres::Row) -> Result<Row, DbError> {
     let mut vals = Vec::with_capacity(r.len());
     for (i, c) in r.columns().iter().enumerate() {
         let v = match *c.type_() {
@@ -102,14 +119,55 @@ fn read_row(r: &postgres::Row) -> Result<Row, DbError> {
     Ok(Row(vals))
 }
 
+fn refs(params: &[Val]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
+}
+
+/// Sends every queued statement, then `last`, pipelined; returns `last`'s result.
+fn pipelined<'a, T: 'a>(
+    client: &'a Client,
+    pending: &'a [Pending],
+    last: LocalBoxFuture<'a, Result<T, tokio_postgres::Error>>,
+) -> LocalBoxFuture<'a, Result<T, DbError>> {
+    async move {
+        let queued = pending.iter().map(|p| match p {
+            Pending::Simple(sql) => client
+                .batch_execute(sql)
+                .map(|r| r.map(|_| 0u64))
+                .boxed_local(),
+            Pending::Exec(st, params) => {
+                async move { client.execute(st, &refs(params)).await }.boxed_local()
+            }
+        });
+        let (before, last) = futures_util::future::join(try_join_all(queued), last).await;
+        before.map_err(map_err)?;
+        last.map_err(map_err)
+    }
+    .boxed_local()
+}
+
 impl PgConn {
     fn stmt(&mut self, sql: &str) -> Result<Statement, DbError> {
         if let Some(s) = self.cache.get(sql) {
             return Ok(s.clone());
         }
-        let s = self.client.prepare(sql).map_err(map_err)?;
+        let s = self
+            .rt
+            .block_on(self.client.prepare(sql))
+            .map_err(map_err)?;
         self.cache.insert(sql.to_string(), s.clone());
         Ok(s)
+    }
+
+    /// Runs a simple statement (BEGIN, COMMIT, ROLLBACK) after whatever is queued.
+    fn simple(&mut self, sql: &'static str) -> Result<(), DbError> {
+        let pending = std::mem::take(&mut self.pending);
+        let client = &self.client;
+        self.rt.block_on(pipelined(
+            client,
+            &pending,
+            client.batch_execute(sql).boxed_local(),
+        ))
     }
 }
 
@@ -119,38 +177,53 @@ impl Sql for PgConn {
     }
     fn exec(&mut self, sql: &str, params: &[Val]) -> Result<u64, DbError> {
         let st = self.stmt(sql)?;
-        let p: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        self.client.execute(&st, &p).map_err(map_err)
+        let pending = std::mem::take(&mut self.pending);
+        let client = &self.client;
+        let p = refs(params);
+        self.rt.block_on(pipelined(
+            client,
+            &pending,
+            client.execute(&st, &p).boxed_local(),
+        ))
     }
     fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, DbError> {
         let st = self.stmt(sql)?;
-        let p: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        let rows = self.client.query(&st, &p).map_err(map_err)?;
+        let pending = std::mem::take(&mut self.pending);
+        let client = &self.client;
+        let p = refs(params);
+        let rows = self.rt.block_on(pipelined(
+            client,
+            &pending,
+            client.query(&st, &p).boxed_local(),
+        ))?;
         rows.iter().map(read_row).collect()
+    }
+    fn exec_deferred(&mut self, sql: &str, params: &[Val]) -> Result<(), DbError> {
+        let st = self.stmt(sql)?;
+        self.pending.push(Pending::Exec(st, params.to_vec()));
+        Ok(())
     }
 }
 
 impl PgDb {
     /// Connects (blocking), applies migrations, and keeps up to `size` connections.
     pub fn open(url: &str, size: usize) -> Result<PgDb, Error> {
-        let config: postgres::Config = url
+        let config: tokio_postgres::Config = url
             .parse()
-            .map_err(|e: postgres::Error| DbError::Other(format!("bad DATABASE_URL: {e}")))?;
+            .map_err(|e: tokio_postgres::Error| DbError::Other(format!("bad DATABASE_URL: {e}")))?;
         let db = PgDb {
             config,
             idle: Mutex::new(Vec::new()),
             slots: tokio::sync::Semaphore::new(size),
         };
         let mut c = db.connect()?;
-        c.client.batch_execute("BEGIN").map_err(map_err)?;
+        c.simple("BEGIN")?;
         // One migrator at a time, even when several processes start together.
-        c.client
-            .batch_execute("SELECT pg_advisory_xact_lock(7262011)")
-            .map_err(map_err)?;
+        c.query("SELECT CAST(pg_advisory_xact_lock(7262011) AS TEXT)", &[])?;
         match crate::migrate::apply(&mut c, Dialect::Postgres) {
-            Ok(()) => c.client.batch_execute("COMMIT").map_err(map_err)?,
+            Ok(()) => c.simple("COMMIT")?,
             Err(e) => {
-                let _ = c.client.batch_execute("ROLLBACK");
+                let _ = c.simple("ROLLBACK");
                 return Err(e);
             }
         }
@@ -159,13 +232,23 @@ impl PgDb {
     }
 
     fn connect(&self) -> Result<PgConn, DbError> {
-        let client = self
-            .config
-            .connect(NoTls)
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| DbError::Other(e.to_string()))?;
+        let (client, connection) = rt
+            .block_on(self.config.connect(NoTls))
             .map_err(|e| DbError::Other(format!("cannot reach PostgreSQL: {e}")))?;
+        rt.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "PostgreSQL connection closed");
+            }
+        });
         Ok(PgConn {
+            rt,
             client,
             cache: HashMap::new(),
+            pending: Vec::new(),
         })
     }
 
@@ -208,9 +291,8 @@ impl PgDb {
             let mut attempt = 0;
             let result = loop {
                 attempt += 1;
-                if let Err(e) = conn.client.batch_execute(begin) {
-                    break Err(Error::Db(map_err(e)));
-                }
+                conn.pending.clear();
+                conn.pending.push(Pending::Simple(begin));
                 let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     work(&mut conn)
                 })) {
@@ -219,20 +301,12 @@ impl PgDb {
                         "a unit of work panicked; it was rolled back".into(),
                     ))),
                 };
+                let r = r.and_then(|v| conn.simple("COMMIT").map(|_| v).map_err(Error::Db));
                 match r {
-                    Ok(v) => match conn.client.batch_execute("COMMIT") {
-                        Ok(()) => break Ok(v),
-                        Err(e) => {
-                            let e = map_err(e);
-                            let _ = conn.client.batch_execute("ROLLBACK");
-                            if matches!(e, DbError::Retry(_)) && attempt < MAX_ATTEMPTS {
-                                continue;
-                            }
-                            break Err(Error::Db(e));
-                        }
-                    },
+                    Ok(v) => break Ok(v),
                     Err(e) => {
-                        let _ = conn.client.batch_execute("ROLLBACK");
+                        conn.pending.clear();
+                        let _ = conn.simple("ROLLBACK");
                         if e.is_retryable() && attempt < MAX_ATTEMPTS {
                             std::thread::sleep(std::time::Duration::from_millis(attempt as u64));
                             continue;
@@ -251,6 +325,15 @@ impl PgDb {
     }
 }
 
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        // A connection's runtime cannot be dropped inside an async context; drop them on a plain
+        // thread instead.
+        let idle = self.idle.get_mut().map(std::mem::take).unwrap_or_default();
+        let _ = std::thread::spawn(move || drop(idle)).join();
+    }
+}
+
 /// Creates an empty schema `name` and returns `url` with its search path set to it, so a test or a
 /// benchmark gets a fresh database of its own on a shared server.
 pub fn fresh_schema_url(url: &str, name: &str) -> Result<String, Error> {
@@ -263,21 +346,26 @@ pub fn fresh_schema_url(url: &str, name: &str) -> Result<String, Error> {
             "must be lower-case letters, digits and _",
         ));
     }
-    let mut c = Client::connect(url, NoTls)
-        .map_err(|e| DbError::Other(format!("cannot reach PostgreSQL: {e}")))?;
-    c.batch_execute(&format!(
-        "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
-    ))
-    .map_err(map_err)?;
+    let db = PgDb::open_bare(url)?;
+    let mut c = db.connect()?;
+    let sql: &'static str = Box::leak(
+        format!("DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}").into_boxed_str(),
+    );
+    c.simple(sql)?;
+    drop(c);
     let sep = if url.contains('?') { '&' } else { '?' };
     Ok(format!("{url}{sep}options=-csearch_path%3D{name}"))
 }
 
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        // A blocking client closes its connection by blocking on its own runtime, which panics
-        // inside an async context; close the idle connections on a plain thread instead.
-        let idle = self.idle.get_mut().map(std::mem::take).unwrap_or_default();
-        let _ = std::thread::spawn(move || drop(idle)).join();
+impl PgDb {
+    fn open_bare(url: &str) -> Result<PgDb, Error> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| DbError::Other(format!("bad DATABASE_URL: {e}")))?;
+        Ok(PgDb {
+            config,
+            idle: Mutex::new(Vec::new()),
+            slots: tokio::sync::Semaphore::new(1),
+        })
     }
 }
