@@ -91,10 +91,10 @@ pub fn reserve(tx: &mut dyn Sql, now: i64, order_id: i64, holds: &[Hold]) -> Res
     if holds.is_empty() {
         return Ok(());
     }
-    let mut vals: Vec<crate::Val> = Vec::with_capacity(holds.len() * 7);
+    let mut ins_vals: Vec<crate::Val> = Vec::with_capacity(holds.len() * 7);
     let mut rows = Vec::with_capacity(holds.len());
     for h in holds {
-        let n = vals.len();
+        let n = ins_vals.len();
         rows.push(format!(
             "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
             n + 1,
@@ -105,7 +105,7 @@ pub fn reserve(tx: &mut dyn Sql, now: i64, order_id: i64, holds: &[Hold]) -> Res
             n + 6,
             n + 7
         ));
-        vals.extend([
+        ins_vals.extend([
             h.variant_id.into(),
             h.location_id.into(),
             order_id.into(),
@@ -115,10 +115,10 @@ pub fn reserve(tx: &mut dyn Sql, now: i64, order_id: i64, holds: &[Hold]) -> Res
             now.into(),
         ]);
     }
-    tx.exec_deferred(
-        &format!("INSERT INTO reservations (variant_id, location_id, order_id, order_line_id, quantity, backordered, created_at) VALUES {}", rows.join(", ")),
-        &vals,
-    )?;
+    let insert = format!(
+        "INSERT INTO reservations (variant_id, location_id, order_id, order_line_id, quantity, backordered, created_at) VALUES {}",
+        rows.join(", ")
+    );
     // One row per level: UPDATE ... FROM applies a single source row to each target row.
     let mut per_level: Vec<(i64, i64, i64)> = Vec::new();
     for h in holds {
@@ -130,26 +130,25 @@ pub fn reserve(tx: &mut dyn Sql, now: i64, order_id: i64, holds: &[Hold]) -> Res
             None => per_level.push((h.variant_id, h.location_id, h.quantity)),
         }
     }
-    let mut vals: Vec<crate::Val> = vec![now.into()];
-    let mut rows = Vec::with_capacity(per_level.len());
+    let mut upd_vals: Vec<crate::Val> = vec![now.into()];
+    let mut levels = Vec::with_capacity(per_level.len());
     for (v, l, q) in per_level {
-        let n = vals.len();
-        rows.push(format!(
+        let n = upd_vals.len();
+        levels.push(format!(
             "(CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
             n + 1,
             n + 2,
             n + 3
         ));
-        vals.extend([v.into(), l.into(), q.into()]);
+        upd_vals.extend([v.into(), l.into(), q.into()]);
     }
-    tx.exec_deferred(
-        &format!(
-            "UPDATE inventory_levels SET reserved = reserved + h.column3, updated_at = $1 FROM (VALUES {}) AS h \
-             WHERE inventory_levels.variant_id = h.column1 AND inventory_levels.location_id = h.column2",
-            rows.join(", ")
-        ),
-        &vals,
-    )?;
+    let update = format!(
+        "UPDATE inventory_levels SET reserved = reserved + h.column3, updated_at = $1 FROM (VALUES {}) AS h \
+         WHERE inventory_levels.variant_id = h.column1 AND inventory_levels.location_id = h.column2",
+        levels.join(", ")
+    );
+    tx.exec_deferred(&insert, &ins_vals)?;
+    tx.exec_deferred(&update, &upd_vals)?;
     Ok(())
 }
 

@@ -15,27 +15,19 @@ pub struct Settings {
 }
 
 pub fn load(tx: &mut dyn Sql) -> Result<Settings> {
-    from_rows(&tx.query("SELECT key, value FROM settings", &[])?)
+    from_pairs(
+        tx.query("SELECT key, value FROM settings", &[])?
+            .iter()
+            .map(|r| (r.string(0), r.string(1))),
+    )
 }
 
-/// The settings and a shipping rate's price in one query (order placement needs both).
-pub fn load_with_shipping(tx: &mut dyn Sql, code: &str) -> Result<(Settings, i64)> {
-    let rows = tx.query(
-        "SELECT key, value FROM settings UNION ALL SELECT 'shipping_rate', CAST(price_minor AS TEXT) FROM shipping_rates WHERE code = $1",
-        params![code],
-    )?;
-    let price = rows
-        .iter()
-        .find(|r| r.string(0) == "shipping_rate")
-        .and_then(|r| r.string(1).parse().ok())
-        .ok_or_else(|| {
-            Error::invalid("shipping_method", format!("unknown shipping method {code}"))
-        })?;
-    Ok((from_rows(&rows)?, price))
-}
-
-fn from_rows(rows: &[crate::Row]) -> Result<Settings> {
-    let get = |k: &str| rows.iter().find(|r| r.string(0) == k).map(|r| r.string(1));
+/// Settings from `(key, value)` rows.
+pub(crate) fn from_pairs<'a>(
+    pairs: impl Iterator<Item = (String, String)> + 'a,
+) -> Result<Settings> {
+    let map: std::collections::HashMap<String, String> = pairs.collect();
+    let get = |k: &str| map.get(k).cloned();
     Ok(Settings {
         store_name: get("store_name").unwrap_or_else(|| "My store".into()),
         currency: Currency::parse(&get("currency").unwrap_or_else(|| "USD".into()))?,
