@@ -34,7 +34,7 @@ fn unique_as(field: &'static str, message: String) -> impl FnOnce(DbError) -> Er
 }
 
 fn check_price(field: &str, v: i64) -> Result<i64> {
-    if (0..=1_000_000_000_00).contains(&v) {
+    if (0..=100_000_000_000).contains(&v) {
         Ok(v)
     } else {
         Err(Error::invalid(

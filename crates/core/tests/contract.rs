@@ -2,6 +2,8 @@
 //! `BACKROOM_TEST_PG_URL` is set (CI sets it). Each test gets a fresh database (a new SQLite file,
 //! or a new PostgreSQL schema).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
 use backroom_core::api::*;
 use backroom_core::{Actor, Ctx, Db, Error, catalog, check, inventory, orders};
 use std::sync::atomic::{AtomicU64, Ordering};

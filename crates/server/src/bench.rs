@@ -158,6 +158,9 @@ fn orders(
         check.levels_checked,
         check.violations.len()
     );
+    if oversold > 0 || !check.ok || errors > 0 {
+        bail!("the run oversold, broke an invariant or saw errors");
+    }
     Ok(())
 }
 

@@ -1,6 +1,8 @@
 //! API tests through the real router, over real HTTP, on SQLite and (when `BACKROOM_TEST_PG_URL`
 //! is set) PostgreSQL; and crash tests against the real binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
 use backroom::http::{App, serve};
 use backroom_core::api::*;
 use backroom_core::{Actor, Ctx, Db, auth, catalog, inventory};
