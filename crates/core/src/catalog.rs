@@ -180,13 +180,13 @@ fn parse_variant(v: &NewVariant, option_names: usize) -> Result<VariantFields> {
         Some(p) => InventoryPolicy::parse(p)
             .ok_or_else(|| Error::invalid("inventory_policy", "must be deny or continue"))?,
     };
-    if let Some(w) = v.weight_grams {
-        if !(0..=1_000_000_000).contains(&w) {
-            return Err(Error::invalid(
-                "weight_grams",
-                "must be between 0 and 1000000000",
-            ));
-        }
+    if let Some(w) = v.weight_grams
+        && !(0..=1_000_000_000).contains(&w)
+    {
+        return Err(Error::invalid(
+            "weight_grams",
+            "must be between 0 and 1000000000",
+        ));
     }
     Ok(VariantFields {
         sku,

@@ -869,16 +869,16 @@ pub fn record_payment(
         .ok_or_else(|| Error::invalid("status", "must be authorized, paid or voided"))?;
     let reference = optional_text("reference", p.reference.as_deref(), 255)?;
     let (status, from, _, total, paid, number) = lock_order(tx, id)?;
-    if let Some(a) = p.amount {
-        if a != total {
-            return Err(Error::Conflict {
-                code: "amount_mismatch",
-                message: format!(
-                    "the amount must equal the order total ({total}); partial payments are not supported yet"
-                ),
-                field: Some("amount".into()),
-            });
-        }
+    if let Some(a) = p.amount
+        && a != total
+    {
+        return Err(Error::Conflict {
+            code: "amount_mismatch",
+            message: format!(
+                "the amount must equal the order total ({total}); partial payments are not supported yet"
+            ),
+            field: Some("amount".into()),
+        });
     }
     let new = states::record_payment(status, from, to)
         .map_err(|e| Error::conflict("invalid_payment_transition", e.0))?;

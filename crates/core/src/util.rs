@@ -24,10 +24,10 @@ pub fn parse_time(field: &str, s: &str) -> Result<i64, crate::Error> {
     if let Ok(t) = s.parse::<jiff::Timestamp>() {
         return Ok(t.as_microsecond());
     }
-    if let Ok(d) = s.parse::<jiff::civil::Date>() {
-        if let Ok(z) = d.to_zoned(jiff::tz::TimeZone::UTC) {
-            return Ok(z.timestamp().as_microsecond());
-        }
+    if let Ok(d) = s.parse::<jiff::civil::Date>()
+        && let Ok(z) = d.to_zoned(jiff::tz::TimeZone::UTC)
+    {
+        return Ok(z.timestamp().as_microsecond());
     }
     Err(crate::Error::invalid(
         field,

@@ -125,11 +125,11 @@ fn open_conn(path: &str, read_only: bool) -> Result<Connection, DbError> {
 
 impl SqliteDb {
     pub fn open(path: &str) -> Result<SqliteDb, Error> {
-        if let Some(dir) = std::path::Path::new(path).parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| DbError::Other(format!("cannot create {}: {e}", dir.display())))?;
-            }
+        if let Some(dir) = std::path::Path::new(path).parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| DbError::Other(format!("cannot create {}: {e}", dir.display())))?;
         }
         let writer = open_conn(path, false)?;
         crate::migrate::apply(&mut LiteSql { conn: &writer }, Dialect::Sqlite)?;

@@ -31,12 +31,12 @@ impl App {
 
     pub async fn authenticate(&self, secret: &str) -> Result<Actor, error::ApiError> {
         let now = backroom_core::util::now_micros();
-        if let Ok(cache) = self.tokens.read() {
-            if let Some((actor, expires, at)) = cache.get(secret) {
-                if at.elapsed() < TOKEN_CACHE_TTL && expires.is_none_or(|e| e > now) {
-                    return Ok(actor.clone());
-                }
-            }
+        if let Ok(cache) = self.tokens.read()
+            && let Some((actor, expires, at)) = cache.get(secret)
+            && at.elapsed() < TOKEN_CACHE_TTL
+            && expires.is_none_or(|e| e > now)
+        {
+            return Ok(actor.clone());
         }
         let s = secret.to_string();
         let (actor, expires) = self
