@@ -19,6 +19,8 @@ type Done = Box<dyn FnOnce(Option<&DbError>) + Send>;
 type Job = Box<dyn FnOnce(&mut dyn Sql) -> (bool, Done) + Send>;
 
 pub struct SqliteDb {
+    /// Dropping it stops the checkpoint thread.
+    _stop_checkpoints: mpsc::Sender<()>,
     jobs: mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
     reader_slots: tokio::sync::Semaphore,
@@ -139,12 +141,25 @@ impl SqliteDb {
             c.execute_batch("PRAGMA query_only=ON;").map_err(map_err)?;
             readers.push(c);
         }
+        // Checkpoints copy the WAL back into the database file and fsync it. Left to SQLite, the
+        // committing connection (our one writer) would do that inline, stalling every caller of
+        // that batch; a separate connection does it instead, without blocking the writer.
+        writer
+            .execute_batch("PRAGMA wal_autocheckpoint=0;")
+            .map_err(map_err)?;
+        let checkpointer = open_conn(path, false)?;
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, stop_rx))
+            .map_err(|e| DbError::Other(e.to_string()))?;
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(writer, rx))
             .map_err(|e| DbError::Other(e.to_string()))?;
         Ok(SqliteDb {
+            _stop_checkpoints: stop_tx,
             jobs: tx,
             readers: Mutex::new(readers),
             reader_slots: tokio::sync::Semaphore::new(READERS),
@@ -219,6 +234,23 @@ impl SqliteDb {
         })
         .await
         .map_err(|e| Error::Db(DbError::Other(e.to_string())))?
+    }
+}
+
+/// Checkpoints the WAL a few times a second (PASSIVE: never waits for readers or the writer), and
+/// once more on the way out.
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+    loop {
+        let stopping = !matches!(
+            stop.recv_timeout(std::time::Duration::from_millis(250)),
+            Err(mpsc::RecvTimeoutError::Timeout)
+        );
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+        if stopping {
+            return;
+        }
     }
 }
 
