@@ -31,9 +31,13 @@ enum BenchKind {
         /// SKUs with deep stock.
         #[arg(long, default_value_t = 1000)]
         skus: usize,
-        /// Units of the hot SKU (a tenth of orders want one).
+        /// Units of the hot SKU.
         #[arg(long, default_value_t = 2000)]
         hot_units: i64,
+        /// Share of orders (in percent) that also ask for the hot SKU: a flash sale. 0 gives a
+        /// uniform catalog.
+        #[arg(long, default_value_t = 10)]
+        hot_percent: u64,
         /// `sqlite`, `postgres` or `both`.
         #[arg(long, default_value = "sqlite")]
         backend: String,
@@ -49,6 +53,7 @@ pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
         seconds,
         skus,
         hot_units,
+        hot_percent,
         backend,
         pg_url,
     } = args.kind;
@@ -76,7 +81,7 @@ pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?
             }
         };
-        orders(b, &url, clients, seconds, skus, hot_units)?;
+        orders(b, &url, clients, seconds, skus, hot_units, hot_percent)?;
     }
     Ok(())
 }
@@ -88,6 +93,7 @@ fn orders(
     seconds: u64,
     skus: usize,
     hot_units: i64,
+    hot_percent: u64,
 ) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -104,7 +110,7 @@ fn orders(
         .stdout(std::process::Stdio::null())
         .spawn()?;
     let base = format!("http://127.0.0.1:{port}");
-    let result = rt.block_on(load(&base, &token, clients, seconds, skus));
+    let result = rt.block_on(load(&base, &token, clients, seconds, skus, hot_percent));
     let _ = child.kill();
     let _ = child.wait();
     let (placed, refused, errors, mut lat) = result?;
@@ -135,7 +141,9 @@ fn orders(
             .unwrap_or(0) as f64
             / 1000.0
     };
-    println!("backend={backend} clients={clients} seconds={seconds} skus={skus}");
+    println!(
+        "backend={backend} clients={clients} seconds={seconds} skus={skus} hot_percent={hot_percent}"
+    );
     println!(
         "  orders placed:   {placed} ({:.0} orders/s)",
         placed as f64 / seconds as f64
@@ -262,6 +270,7 @@ async fn load(
     clients: usize,
     seconds: u64,
     skus: usize,
+    hot_percent: u64,
 ) -> Result<(u64, u64, u64, Vec<u64>)> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
@@ -307,7 +316,7 @@ async fn load(
                 i += 1;
                 let n = rng.range(1, 4);
                 let mut lines: Vec<serde_json::Value> = (0..n).map(|_| json!({"sku": format!("SKU{:05}", rng.range(0, skus as i64)), "quantity": rng.range(1, 3)})).collect();
-                if rng.chance(10) {
+                if rng.chance(hot_percent) {
                     lines.push(json!({"sku": "HOT", "quantity": 1}));
                 }
                 let body = json!({
