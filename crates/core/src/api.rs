@@ -493,11 +493,14 @@ pub struct Order {
     pub tax: Money,
     pub total: Money,
     pub paid: Money,
+    pub refunded: Money,
     pub shipping_method: String,
     pub shipping_address: Address,
     pub note: Option<String>,
     pub lines: Vec<OrderLine>,
     pub sourcing: Sourcing,
+    /// Shipments, oldest first.
+    pub fulfillments: Vec<Fulfillment>,
     pub placed_at: String,
     pub updated_at: String,
     pub cancelled_at: Option<String>,
@@ -540,6 +543,57 @@ pub struct Allocation {
 pub struct Sourcing {
     pub strategy: String,
     pub reason: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct Fulfillment {
+    pub id: i64,
+    pub location_id: i64,
+    /// `shipped` or `delivered`.
+    pub status: String,
+    pub carrier: Option<String>,
+    pub service: Option<String>,
+    pub tracking_number: Option<String>,
+    pub tracking_url: Option<String>,
+    pub lines: Vec<FulfillmentLine>,
+    pub shipped_at: String,
+    pub delivered_at: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct FulfillmentLine {
+    pub order_line_id: i64,
+    pub quantity: i64,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ShipOrder {
+    /// Where the units leave from; they must be reserved there.
+    pub location_id: i64,
+    /// Lines and quantities to ship; everything reserved at the location when absent.
+    pub lines: Option<Vec<ShipLine>>,
+    pub carrier: Option<String>,
+    pub service: Option<String>,
+    pub tracking_number: Option<String>,
+    pub tracking_url: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ShipLine {
+    pub line_id: i64,
+    pub quantity: i64,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RefundOrder {
+    /// Minor units; at most what was paid less what was already refunded.
+    pub amount: i64,
+    /// Why, in a word or two: `damaged`, `late`, `goodwill`, ...
+    pub reason: String,
+    pub note: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]

@@ -11,12 +11,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "core",
-    sqlite: include_str!("../migrations/0001_core.sqlite.sql"),
-    postgres: include_str!("../migrations/0001_core.postgres.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "core",
+        sqlite: include_str!("../migrations/0001_core.sqlite.sql"),
+        postgres: include_str!("../migrations/0001_core.postgres.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "fulfillment",
+        sqlite: include_str!("../migrations/0002_fulfillment.sqlite.sql"),
+        postgres: include_str!("../migrations/0002_fulfillment.postgres.sql"),
+    },
+];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;
 /// on PostgreSQL it holds an advisory lock.

@@ -497,6 +497,7 @@ pub fn place(
         tax: m(totals.tax),
         total: m(totals.total),
         paid: m(0),
+        refunded: m(0),
         shipping_method,
         shipping_address: address,
         note,
@@ -509,6 +510,7 @@ pub fn place(
         updated_at: at,
         cancelled_at: None,
         cancel_reason: None,
+        fulfillments: Vec::new(),
     };
     Ok(Placed {
         order,
@@ -619,7 +621,13 @@ pub struct CustomerRef {
     pub last_name: String,
 }
 
-fn event(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, kind: &str, message: &str) -> Result<()> {
+pub(crate) fn event(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    order_id: i64,
+    kind: &str,
+    message: &str,
+) -> Result<()> {
     tx.exec_deferred(
         "INSERT INTO order_events (order_id, kind, message, actor, created_at) VALUES ($1, $2, $3, $4, $5)",
         params![order_id, kind, message, ctx.actor.name.as_str(), ctx.now],
@@ -627,13 +635,41 @@ fn event(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, kind: &str, message: &str) 
     Ok(())
 }
 
-const ORDER_COLS: &str = "o.id, o.number, o.channel_id, o.customer_id, c.email, c.first_name, c.last_name, o.currency, o.status, o.payment_status, o.fulfillment_status, o.subtotal_minor, o.discounts_minor, o.shipping_minor, o.tax_minor, o.total_minor, o.paid_minor, o.shipping_method, o.shipping_address, o.note, o.sourcing_strategy, o.sourcing_reason, o.placed_at, o.updated_at, o.cancelled_at, o.cancel_reason";
+const ORDER_COLS: &str = "o.id, o.number, o.channel_id, o.customer_id, c.email, c.first_name, c.last_name, o.currency, o.status, o.payment_status, o.fulfillment_status, o.subtotal_minor, o.discounts_minor, o.shipping_minor, o.tax_minor, o.total_minor, o.paid_minor, o.shipping_method, o.shipping_address, o.note, o.sourcing_strategy, o.sourcing_reason, o.placed_at, o.updated_at, o.cancelled_at, o.cancel_reason, o.refunded_minor";
 
 fn order_from(tx: &mut dyn Sql, r: &Row) -> Result<Order> {
     let id = r.i64(0);
     let cur = r.string(7);
     let lines = tx.query("SELECT id, line_no, variant_id, sku, title, quantity, unit_price_minor, discount_minor, tax_minor FROM order_lines WHERE order_id = $1 ORDER BY line_no", params![id])?;
     let res = tx.query("SELECT order_line_id, location_id, quantity, backordered, released_at FROM reservations WHERE order_id = $1 ORDER BY id", params![id])?;
+    let shipped = tx.query(
+        "SELECT f.id, f.location_id, f.status, f.carrier, f.service, f.tracking_number, f.tracking_url, f.shipped_at, f.delivered_at, fl.order_line_id, fl.quantity \
+         FROM fulfillments f JOIN fulfillment_lines fl ON fl.fulfillment_id = f.id WHERE f.order_id = $1 ORDER BY f.id, fl.id",
+        params![id],
+    )?;
+    let mut fulfillments: Vec<api::Fulfillment> = Vec::new();
+    for f in &shipped {
+        if fulfillments.last().is_none_or(|x| x.id != f.i64(0)) {
+            fulfillments.push(api::Fulfillment {
+                id: f.i64(0),
+                location_id: f.i64(1),
+                status: f.string(2),
+                carrier: f.opt_string(3),
+                service: f.opt_string(4),
+                tracking_number: f.opt_string(5),
+                tracking_url: f.opt_string(6),
+                lines: Vec::new(),
+                shipped_at: rfc3339(f.i64(7)),
+                delivered_at: opt_rfc3339(f.opt_i64(8)),
+            });
+        }
+        if let Some(last) = fulfillments.last_mut() {
+            last.lines.push(api::FulfillmentLine {
+                order_line_id: f.i64(9),
+                quantity: f.i64(10),
+            });
+        }
+    }
     let name = format!("{} {}", r.string(5), r.string(6))
         .trim()
         .to_string();
@@ -657,6 +693,7 @@ fn order_from(tx: &mut dyn Sql, r: &Row) -> Result<Order> {
         tax: money(r.i64(14), &cur),
         total: money(r.i64(15), &cur),
         paid: money(r.i64(16), &cur),
+        refunded: money(r.i64(26), &cur),
         shipping_method: r.string(17),
         shipping_address: from_json(&r.string(18)),
         note: r.opt_string(19),
@@ -668,6 +705,7 @@ fn order_from(tx: &mut dyn Sql, r: &Row) -> Result<Order> {
         updated_at: rfc3339(r.i64(23)),
         cancelled_at: opt_rfc3339(r.opt_i64(24)),
         cancel_reason: r.opt_string(25),
+        fulfillments,
         lines: lines
             .iter()
             .map(|l| api::OrderLine {
@@ -799,7 +837,7 @@ pub fn list(tx: &mut dyn Sql, q: &OrderQuery) -> Result<Page<Order>> {
     }))
 }
 
-fn lock_order(
+pub(crate) fn lock_order(
     tx: &mut dyn Sql,
     id: i64,
 ) -> Result<(OrderStatus, PaymentStatus, FulfillmentStatus, i64, i64, i64)> {
@@ -868,7 +906,7 @@ pub fn record_payment(
         })
         .ok_or_else(|| Error::invalid("status", "must be authorized, paid or voided"))?;
     let reference = optional_text("reference", p.reference.as_deref(), 255)?;
-    let (status, from, _, total, paid, number) = lock_order(tx, id)?;
+    let (status, from, fulfillment, total, paid, number) = lock_order(tx, id)?;
     if let Some(a) = p.amount
         && a != total
     {
@@ -895,9 +933,15 @@ pub fn record_payment(
         "INSERT INTO payments (order_id, kind, amount_minor, currency, reference, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         params![id, kind, amount, cur.as_str(), reference, ctx.actor.name.as_str(), ctx.now],
     )?;
+    // Paid and fully shipped: nothing is left to do.
+    let new_status = if new == PaymentStatus::Paid && fulfillment == FulfillmentStatus::Fulfilled {
+        OrderStatus::Closed
+    } else {
+        status
+    };
     tx.exec_deferred(
-        "UPDATE orders SET payment_status = $1, paid_minor = $2, updated_at = $3 WHERE id = $4",
-        params![new.as_str(), new_paid, ctx.now, id],
+        "UPDATE orders SET payment_status = $1, paid_minor = $2, status = $3, updated_at = $4 WHERE id = $5",
+        params![new.as_str(), new_paid, new_status.as_str(), ctx.now, id],
     )?;
     event(
         tx,

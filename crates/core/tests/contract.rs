@@ -901,7 +901,7 @@ async fn random_operations_keep_invariants() {
             let loc = if next(2) == 0 { a } else { b };
             let q = next(5) as i64 + 1;
             let s2 = sku.clone();
-            let _ = match next(7) {
+            let _ = match next(9) {
                 0 | 1 => {
                     db.write(move |tx| {
                         inventory::receive(
@@ -960,6 +960,20 @@ async fn random_operations_keep_invariants() {
                     }
                     Err(e) => Err(e),
                 },
+                7 | 8 => match open_orders.last().copied() {
+                    // Ship whatever this order holds at one location.
+                    Some(id) => {
+                        let s = ShipOrder {
+                            location_id: loc,
+                            ..Default::default()
+                        };
+                        db.write(move |tx| {
+                            backroom_core::fulfillment::ship(tx, &ctx(), id, &s).map(|_| ())
+                        })
+                        .await
+                    }
+                    None => Ok(()),
+                },
                 _ => match open_orders.pop() {
                     Some(id) => {
                         db.write(move |tx| {
@@ -980,5 +994,237 @@ async fn random_operations_keep_invariants() {
                 );
             }
         }
+        // The sequence really shipped, cancelled and placed orders, not only refused them.
+        let counts = db
+            .read(|tx| {
+                let n = |tx: &mut dyn backroom_core::Sql, sql: &str| {
+                    Ok::<i64, Error>(tx.query_one(sql, &[])?.map_or(0, |r| r.i64(0)))
+                };
+                Ok((
+                    n(tx, "SELECT COUNT(*) FROM fulfillments")?,
+                    n(tx, "SELECT COUNT(*) FROM orders WHERE status = 'cancelled'")?,
+                    n(tx, "SELECT COUNT(*) FROM orders")?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert!(
+            counts.0 > 0 && counts.1 > 0 && counts.2 > 5,
+            "{name}: {counts:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipping_delivering_refunding() {
+    for (name, db) in backends().await {
+        let (a, b, _) = store(&db, &["X1"], &[]).await;
+        receive(&db, "X1", a, 3).await;
+        receive(&db, "X1", b, 2).await;
+        let o = place(&db, order(&[("X1", 4)]), None).await.unwrap().order;
+        let (id, line) = (o.id, o.lines[0].id);
+        let ship = |loc: i64, lines: Option<Vec<ShipLine>>| ShipOrder {
+            location_id: loc,
+            lines,
+            carrier: Some("DHL".into()),
+            tracking_number: Some("TRK1".into()),
+            ..Default::default()
+        };
+        // Everything reserved at A leaves A: on hand and reserved both drop, available does not move.
+        let s = ship(a, None);
+        let after = db
+            .write(move |tx| backroom_core::fulfillment::ship(tx, &ctx(), id, &s))
+            .await
+            .unwrap();
+        assert_eq!(after.fulfillment_status, "partially_fulfilled", "{name}");
+        assert_eq!(after.fulfillments.len(), 1);
+        assert_eq!(after.fulfillments[0].lines[0].quantity, 3);
+        let st = stock(&db, "X1").await;
+        let at = |l: i64| {
+            st.levels
+                .iter()
+                .find(|x| x.location_id == l)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(
+            (at(a).on_hand, at(a).reserved, at(b).on_hand, at(b).reserved),
+            (0, 0, 2, 1),
+            "{name}"
+        );
+        assert_invariants(&db).await;
+        // A partly shipped order cannot be cancelled; B holds only one unit for this line.
+        let r = db
+            .write(move |tx| orders::cancel(tx, &ctx(), id, &CancelOrder::default()))
+            .await;
+        assert!(
+            matches!(
+                r,
+                Err(Error::Conflict {
+                    code: "cannot_cancel",
+                    ..
+                })
+            ),
+            "{name}: {r:?}"
+        );
+        let s = ship(
+            b,
+            Some(vec![ShipLine {
+                line_id: line,
+                quantity: 2,
+            }]),
+        );
+        let r = db
+            .write(move |tx| backroom_core::fulfillment::ship(tx, &ctx(), id, &s))
+            .await;
+        assert!(
+            matches!(
+                r,
+                Err(Error::Conflict {
+                    code: "not_reserved_here",
+                    ..
+                })
+            ),
+            "{name}: {r:?}"
+        );
+        let s = ship(
+            b,
+            Some(vec![ShipLine {
+                line_id: line,
+                quantity: 1,
+            }]),
+        );
+        let done = db
+            .write(move |tx| backroom_core::fulfillment::ship(tx, &ctx(), id, &s))
+            .await
+            .unwrap();
+        assert_eq!(
+            (done.fulfillment_status.as_str(), done.status.as_str()),
+            ("fulfilled", "open"),
+            "{name}: unpaid, so still open"
+        );
+        let s = ship(b, None);
+        let r = db
+            .write(move |tx| backroom_core::fulfillment::ship(tx, &ctx(), id, &s))
+            .await;
+        assert!(
+            matches!(
+                r,
+                Err(Error::Conflict {
+                    code: "cannot_ship",
+                    ..
+                })
+            ),
+            "{name}: {r:?}"
+        );
+        let fid = done.fulfillments[0].id;
+        let d = db
+            .write(move |tx| backroom_core::fulfillment::deliver(tx, &ctx(), fid))
+            .await
+            .unwrap();
+        assert_eq!(d.fulfillments[0].status, "delivered");
+        assert!(
+            db.write(move |tx| backroom_core::fulfillment::deliver(tx, &ctx(), fid))
+                .await
+                .is_err()
+        );
+        // Paid and fulfilled closes the order; refunds are bounded by what was paid.
+        let paid = db
+            .write(move |tx| {
+                orders::record_payment(
+                    tx,
+                    &ctx(),
+                    id,
+                    &RecordPayment {
+                        status: "paid".into(),
+                        amount: None,
+                        reference: None,
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(paid.status, "closed", "{name}");
+        let total = paid.total.amount;
+        let refund = |amount: i64| RefundOrder {
+            amount,
+            reason: "damaged".into(),
+            note: None,
+        };
+        let r1 = db
+            .write(move |tx| backroom_core::fulfillment::refund(tx, &ctx(), id, &refund(1000)))
+            .await
+            .unwrap();
+        assert_eq!(
+            (r1.payment_status.as_str(), r1.refunded.amount),
+            ("partially_refunded", 1000)
+        );
+        let over = db
+            .write(move |tx| {
+                backroom_core::fulfillment::refund(tx, &ctx(), id, &refund(total - 999))
+            })
+            .await;
+        assert!(
+            matches!(
+                over,
+                Err(Error::Conflict {
+                    code: "refund_refused",
+                    ..
+                })
+            ),
+            "{name}: {over:?}"
+        );
+        let r2 = db
+            .write(move |tx| {
+                backroom_core::fulfillment::refund(tx, &ctx(), id, &refund(total - 1000))
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (r2.payment_status.as_str(), r2.refunded.amount),
+            ("refunded", total)
+        );
+        let kinds: Vec<String> = db
+            .read(move |tx| orders::timeline(tx, id))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "placed",
+                "sourced",
+                "shipped",
+                "shipped",
+                "delivered",
+                "payment_paid",
+                "refunded",
+                "refunded"
+            ],
+            "{name}"
+        );
+        let ledger = db
+            .read(|tx| {
+                inventory::ledger(
+                    tx,
+                    &inventory::LedgerQuery {
+                        sku: "X1".into(),
+                        reason: Some("sale_shipped".into()),
+                        ..Default::default()
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            ledger.items.iter().map(|e| e.on_hand_delta).sum::<i64>(),
+            -4
+        );
+        // The order as read equals the order the last step returned.
+        let read = db.read(move |tx| orders::get(tx, id)).await.unwrap();
+        assert_eq!(read, r2);
+        assert_invariants(&db).await;
     }
 }

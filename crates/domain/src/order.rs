@@ -124,13 +124,70 @@ pub fn cancel(
         )));
     }
     match payment {
-        PaymentStatus::Pending | PaymentStatus::Voided => Ok(payment),
+        PaymentStatus::Pending | PaymentStatus::Voided | PaymentStatus::Refunded => Ok(payment),
         PaymentStatus::Authorized => Ok(PaymentStatus::Voided),
         other => Err(Refused(format!(
             "the payment is {}; refund it before cancelling",
             other.as_str()
         ))),
     }
+}
+
+/// The fulfillment status from each line's (ordered, shipped) units.
+pub fn fulfillment_status(lines: &[(i64, i64)]) -> FulfillmentStatus {
+    let shipped: i64 = lines.iter().map(|(_, s)| *s).sum();
+    if shipped == 0 {
+        FulfillmentStatus::Unfulfilled
+    } else if lines.iter().all(|(o, s)| s >= o) {
+        FulfillmentStatus::Fulfilled
+    } else {
+        FulfillmentStatus::PartiallyFulfilled
+    }
+}
+
+/// Whether units of an order may be shipped now.
+pub fn can_ship(order: OrderStatus, fulfillment: FulfillmentStatus) -> Result<(), Refused> {
+    match order {
+        OrderStatus::Cancelled => Err(Refused("the order is cancelled".into())),
+        OrderStatus::Closed => Err(Refused("the order is closed".into())),
+        OrderStatus::Open if fulfillment == FulfillmentStatus::Fulfilled => {
+            Err(Refused("every unit of the order has shipped".into()))
+        }
+        OrderStatus::Open => Ok(()),
+    }
+}
+
+/// The payment status after refunding `amount` of what was `paid`, `refunded` already; a refund
+/// never exceeds what was paid minus what was already refunded.
+pub fn refund(
+    payment: PaymentStatus,
+    paid: i64,
+    refunded: i64,
+    amount: i64,
+) -> Result<PaymentStatus, Refused> {
+    if !matches!(
+        payment,
+        PaymentStatus::Paid | PaymentStatus::PartiallyRefunded
+    ) {
+        return Err(Refused(format!(
+            "the payment is {}; only captured payments can be refunded",
+            payment.as_str()
+        )));
+    }
+    if amount <= 0 {
+        return Err(Refused("a refund must be a positive amount".into()));
+    }
+    let left = paid - refunded;
+    if amount > left {
+        return Err(Refused(format!(
+            "at most {left} can be refunded: {paid} paid, {refunded} already refunded"
+        )));
+    }
+    Ok(if amount == left {
+        PaymentStatus::Refunded
+    } else {
+        PaymentStatus::PartiallyRefunded
+    })
 }
 
 #[cfg(test)]
@@ -148,6 +205,43 @@ mod tests {
         assert!(record_payment(OrderStatus::Open, Paid, Authorized).is_err());
         assert!(record_payment(OrderStatus::Open, Paid, Paid).is_err());
         assert!(record_payment(OrderStatus::Cancelled, Pending, Paid).is_err());
+    }
+
+    #[test]
+    fn fulfilling_and_refunding() {
+        use FulfillmentStatus::*;
+        assert_eq!(fulfillment_status(&[(2, 0), (1, 0)]), Unfulfilled);
+        assert_eq!(fulfillment_status(&[(2, 1), (1, 0)]), PartiallyFulfilled);
+        assert_eq!(fulfillment_status(&[(2, 2), (1, 1)]), Fulfilled);
+        assert!(can_ship(OrderStatus::Open, PartiallyFulfilled).is_ok());
+        assert!(can_ship(OrderStatus::Open, Fulfilled).is_err());
+        assert!(can_ship(OrderStatus::Cancelled, Unfulfilled).is_err());
+        use PaymentStatus::*;
+        assert_eq!(refund(Paid, 1000, 0, 400), Ok(PartiallyRefunded));
+        assert_eq!(refund(PartiallyRefunded, 1000, 400, 600), Ok(Refunded));
+        assert!(refund(PartiallyRefunded, 1000, 400, 601).is_err());
+        assert!(refund(Paid, 1000, 0, 0).is_err());
+        assert!(refund(Authorized, 1000, 0, 10).is_err());
+        assert_eq!(
+            cancel(OrderStatus::Open, Refunded, Unfulfilled),
+            Ok(Refunded)
+        );
+    }
+
+    proptest::proptest! {
+        /// Any sequence of refunds never takes back more than was paid.
+        #[test]
+        fn refunds_never_exceed_payment(paid in 1i64..1_000_000, asks in proptest::collection::vec(-10i64..400_000, 0..20)) {
+            let (mut status, mut refunded) = (PaymentStatus::Paid, 0);
+            for a in asks {
+                if let Ok(s) = refund(status, paid, refunded, a) {
+                    refunded += a;
+                    status = s;
+                }
+                proptest::prop_assert!(refunded <= paid);
+                proptest::prop_assert_eq!(status == PaymentStatus::Refunded, refunded == paid);
+            }
+        }
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub enum Permission {
     OrdersRead,
     OrdersPlace,
     OrdersManage,
+    OrdersFulfil,
     CustomersRead,
     SettingsWrite,
     UsersAdmin,
@@ -77,9 +78,10 @@ impl Role {
                 p,
                 CatalogRead | CatalogWrite | InventoryRead | InventoryWrite | OrdersRead
             ),
-            Role::Fulfillment => {
-                matches!(p, CatalogRead | InventoryRead | OrdersRead | CustomersRead)
-            }
+            Role::Fulfillment => matches!(
+                p,
+                CatalogRead | InventoryRead | OrdersRead | OrdersFulfil | CustomersRead
+            ),
             Role::Support => matches!(
                 p,
                 CatalogRead
@@ -110,6 +112,8 @@ mod tests {
         assert!(!Role::Analyst.allows(Permission::OrdersManage));
         assert!(!Role::Support.allows(Permission::InventoryWrite));
         assert!(Role::Inventory.allows(Permission::InventoryWrite));
+        assert!(Role::Fulfillment.allows(Permission::OrdersFulfil));
+        assert!(!Role::Support.allows(Permission::OrdersFulfil));
         assert!(!Role::Storefront.allows(Permission::CustomersRead));
         assert!(!Role::Operations.allows(Permission::AuditRead));
         for r in ALL_ROLES {

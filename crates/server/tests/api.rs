@@ -958,3 +958,66 @@ async fn acknowledged_orders_survive_sigkill() {
         }
     }
 }
+
+/// Shipping and cancelling the same order at once: exactly one wins, the other gets a clear 409,
+/// and stock reconciles either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_ship_and_cancel_one_wins() {
+    for (name, url) in database_urls().await {
+        let app = std::sync::Arc::new(TestApp::spawn(name, &url).await);
+        let (a, _) = app.locations;
+        app.product("SC1", &[(a, 100)]).await;
+        let fulfillment = TestApp::user(&app.db, "fulfillment").await;
+        let (mut shipped, mut cancelled) = (0, 0);
+        for i in 0..12 {
+            let (s, o) = app
+                .req(
+                    "POST",
+                    "/api/v1/orders",
+                    Some(&app.admin),
+                    Some(order_body(&[("SC1", 2)], &format!("sc{i}@example.com"))),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{o}");
+            let id = o["id"].as_i64().unwrap();
+            let (a1, a2, f) = (app.clone(), app.clone(), fulfillment.clone());
+            let ship = tokio::spawn(async move {
+                a1.req(
+                    "POST",
+                    &format!("/api/v1/orders/{id}/fulfillments"),
+                    Some(&f),
+                    Some(json!({"location_id": a, "tracking_number": "T1"})),
+                )
+                .await
+            });
+            let cancel = tokio::spawn(async move {
+                a2.req(
+                    "POST",
+                    &format!("/api/v1/orders/{id}/cancel"),
+                    Some(&a2.admin),
+                    Some(json!({})),
+                )
+                .await
+            });
+            let ((s1, b1), (s2, b2)) = (ship.await.unwrap(), cancel.await.unwrap());
+            match (s1, s2) {
+                (StatusCode::CREATED, StatusCode::CONFLICT) => {
+                    assert_eq!(b2["error"]["code"], "cannot_cancel", "{name}: {b2}");
+                    shipped += 1;
+                }
+                (StatusCode::CONFLICT, StatusCode::OK) => {
+                    assert_eq!(b1["error"]["code"], "cannot_ship", "{name}: {b1}");
+                    cancelled += 1;
+                }
+                other => panic!("{name}: both or neither won: {other:?} {b1} {b2}"),
+            }
+        }
+        let (_, st) = app
+            .req("GET", "/api/v1/inventory/SC1", Some(&app.admin), None)
+            .await;
+        assert_eq!(st["totals"]["on_hand"], 100 - 2 * shipped, "{name}: {st}");
+        assert_eq!(st["totals"]["reserved"], 0, "{name}: {st}");
+        assert_eq!(shipped + cancelled, 12);
+        app.check().await;
+    }
+}

@@ -13,7 +13,7 @@ use backroom_core::audit::AuditQuery;
 use backroom_core::catalog::{self, ProductQuery};
 use backroom_core::inventory::{self, LedgerQuery, LevelQuery, TransferQuery};
 use backroom_core::orders::{self, CustomerQuery, OrderQuery};
-use backroom_core::{Ctx, Sql, audit, auth as core_auth, check};
+use backroom_core::{Ctx, Sql, audit, auth as core_auth, check, fulfillment};
 use backroom_domain::roles::Permission;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -82,6 +82,9 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(cancel_order))
         .routes(routes!(record_payment))
         .routes(routes!(order_timeline))
+        .routes(routes!(ship_order))
+        .routes(routes!(deliver_fulfillment))
+        .routes(routes!(refund_order))
         .routes(routes!(list_customers))
         .routes(routes!(get_customer))
         .routes(routes!(audit_log));
@@ -773,6 +776,46 @@ async fn order_timeline(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Vec
         orders::timeline(tx, id)
     })
     .await
+}
+
+/// Ships units of an order from one location: on hand goes down (ledger `sale_shipped`) and the
+/// matching reservation is released in the same step.
+#[utoipa::path(post, path = "/orders/{id}/fulfillments", tag = "orders", params(("id" = i64, Path)), request_body = ShipOrder, responses((status = 201, body = Order), (status = 409, body = ErrorBody)))]
+async fn ship_order(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<ShipOrder>,
+) -> Result<(StatusCode, Json<Order>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        app.write(&auth, move |tx, ctx| fulfillment::ship(tx, ctx, id, &body))
+            .await?,
+    ))
+}
+
+/// Marks a shipment delivered.
+#[utoipa::path(post, path = "/fulfillments/{id}/deliver", tag = "orders", params(("id" = i64, Path)), responses((status = 200, body = Order), (status = 409, body = ErrorBody)))]
+async fn deliver_fulfillment(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Order> {
+    app.write(&auth, move |tx, ctx| fulfillment::deliver(tx, ctx, id))
+        .await
+}
+
+/// Refunds an amount: never more than paid minus already refunded.
+#[utoipa::path(post, path = "/orders/{id}/refunds", tag = "orders", params(("id" = i64, Path)), request_body = RefundOrder, responses((status = 201, body = Order), (status = 409, body = ErrorBody)))]
+async fn refund_order(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<RefundOrder>,
+) -> Result<(StatusCode, Json<Order>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        app.write(&auth, move |tx, ctx| {
+            fulfillment::refund(tx, ctx, id, &body)
+        })
+        .await?,
+    ))
 }
 
 /// Customers, newest first.

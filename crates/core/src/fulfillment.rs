@@ -1,0 +1,311 @@
+//! Shipping order lines from a location, marking shipments delivered, and refunds.
+//!
+//! Shipping is the step where a promise becomes a movement: in one transaction the units leave
+//! `on_hand` (ledger `sale_shipped`) and the matching reservation is released, so `available` does
+//! not move and nothing is counted twice.
+
+use crate::api::{Order, RefundOrder, ShipOrder};
+use crate::inventory::{Reference, apply, lock_level};
+use crate::orders::{event, get, lock_order};
+use crate::{Ctx, Error, Result, Sql, audit, params};
+use backroom_domain::order::{
+    self as states, FulfillmentStatus, LedgerReason, OrderStatus, PaymentStatus,
+};
+use backroom_domain::roles::Permission;
+use backroom_domain::values::{optional_text, required_text};
+use serde_json::json;
+
+/// Ships units of an order from one location.
+pub fn ship(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, s: &ShipOrder) -> Result<Order> {
+    ctx.actor.require(Permission::OrdersFulfil)?;
+    let carrier = optional_text("carrier", s.carrier.as_deref(), 100)?;
+    let service = optional_text("service", s.service.as_deref(), 100)?;
+    let tracking_number = optional_text("tracking_number", s.tracking_number.as_deref(), 100)?;
+    let tracking_url = optional_text("tracking_url", s.tracking_url.as_deref(), 1000)?;
+    if let Some(u) = &tracking_url {
+        if !(u.starts_with("https://") || u.starts_with("http://")) {
+            return Err(Error::invalid("tracking_url", "must be an http(s) URL"));
+        }
+    }
+    let (status, payment, fulfillment, _, _, number) = lock_order(tx, order_id)?;
+    states::can_ship(status, fulfillment).map_err(|e| Error::conflict("cannot_ship", e.0))?;
+
+    // Live reservations at this location, per line: (reservation id, line id, variant, quantity).
+    let live = tx.query(
+        "SELECT r.id, r.order_line_id, r.variant_id, r.quantity, r.backordered FROM reservations r \
+         WHERE r.order_id = $1 AND r.location_id = $2 AND r.released_at IS NULL ORDER BY r.variant_id, r.id",
+        params![order_id, s.location_id],
+    )?;
+    let reserved_for = |line: i64| {
+        live.iter()
+            .filter(|r| r.i64(1) == line)
+            .map(|r| r.i64(3))
+            .sum::<i64>()
+    };
+    let wanted: Vec<(i64, i64)> = match &s.lines {
+        None => {
+            let mut all: Vec<(i64, i64)> = Vec::new();
+            for r in &live {
+                match all.iter_mut().find(|(l, _)| *l == r.i64(1)) {
+                    Some(x) => x.1 += r.i64(3),
+                    None => all.push((r.i64(1), r.i64(3))),
+                }
+            }
+            if all.is_empty() {
+                return Err(Error::Conflict {
+                    code: "nothing_to_ship",
+                    message: format!(
+                        "order #{number} has no units reserved at location {}",
+                        s.location_id
+                    ),
+                    field: Some("location_id".into()),
+                });
+            }
+            all
+        }
+        Some(lines) => {
+            if lines.is_empty() {
+                return Err(Error::invalid(
+                    "lines",
+                    "list at least one line, or leave lines out to ship everything reserved here",
+                ));
+            }
+            let mut out: Vec<(i64, i64)> = Vec::new();
+            for (i, l) in lines.iter().enumerate() {
+                backroom_domain::Quantity::parse(l.quantity)
+                    .map_err(|e| e.under(&format!("lines[{i}]")))?;
+                if out.iter().any(|(x, _)| *x == l.line_id) {
+                    return Err(Error::invalid(
+                        format!("lines[{i}].line_id"),
+                        "listed twice",
+                    ));
+                }
+                let have = reserved_for(l.line_id);
+                if l.quantity > have {
+                    return Err(Error::Conflict {
+                        code: "not_reserved_here",
+                        message: format!(
+                            "line {} has {have} units reserved at location {}; cannot ship {}",
+                            l.line_id, s.location_id, l.quantity
+                        ),
+                        field: Some(format!("lines[{i}].quantity")),
+                    });
+                }
+                out.push((l.line_id, l.quantity));
+            }
+            out
+        }
+    };
+
+    let f = tx.query_one(
+        "INSERT INTO fulfillments (order_id, location_id, status, carrier, service, tracking_number, tracking_url, created_by, shipped_at) \
+         VALUES ($1, $2, 'shipped', $3, $4, $5, $6, $7, $8) RETURNING id",
+        params![order_id, s.location_id, carrier.clone(), service, tracking_number.clone(), tracking_url, ctx.actor.name.as_str(), ctx.now],
+    )?;
+    let fulfillment_id = f.map_or(0, |r| r.i64(0));
+    // Move stock level by level, in (variant, location) order like every writer.
+    let mut by_variant: Vec<(i64, i64, i64)> = Vec::new(); // (variant, line, quantity)
+    for (line, q) in &wanted {
+        let variant = live
+            .iter()
+            .find(|r| r.i64(1) == *line)
+            .map_or(0, |r| r.i64(2));
+        by_variant.push((variant, *line, *q));
+    }
+    by_variant.sort_unstable();
+    for (variant, line, q) in &by_variant {
+        let (on_hand, _, _, _) = lock_level(tx, *variant, s.location_id)?;
+        if on_hand < *q {
+            return Err(Error::Conflict {
+                code: "not_on_hand",
+                message: format!(
+                    "only {on_hand} units are on hand at location {} (the rest is backordered); receive stock first",
+                    s.location_id
+                ),
+                field: Some("lines".into()),
+            });
+        }
+        apply(
+            tx,
+            ctx,
+            *variant,
+            s.location_id,
+            -q,
+            0,
+            LedgerReason::SaleShipped,
+            Reference {
+                kind: "order",
+                id: Some(order_id),
+            },
+            None,
+        )?;
+        // Release the shipped units from this line's reservations, oldest first.
+        let mut left = *q;
+        for r in live.iter().filter(|r| r.i64(1) == *line) {
+            if left == 0 {
+                break;
+            }
+            let take = left.min(r.i64(3));
+            if take == r.i64(3) {
+                tx.exec_deferred("UPDATE reservations SET released_at = $1, release_reason = 'shipped' WHERE id = $2", params![ctx.now, r.i64(0)])?;
+            } else {
+                // Split: the shipped part is released, the rest stays live.
+                tx.exec_deferred(
+                    "UPDATE reservations SET quantity = quantity - $1, backordered = CASE WHEN backordered > quantity - $1 THEN quantity - $1 ELSE backordered END WHERE id = $2",
+                    params![take, r.i64(0)],
+                )?;
+                tx.exec_deferred(
+                    "INSERT INTO reservations (variant_id, location_id, order_id, order_line_id, quantity, backordered, created_at, released_at, release_reason) \
+                     VALUES ($1, $2, $3, $4, $5, 0, $6, $6, 'shipped')",
+                    params![*variant, s.location_id, order_id, *line, take, ctx.now],
+                )?;
+            }
+            left -= take;
+        }
+        tx.exec_deferred(
+            "UPDATE inventory_levels SET reserved = reserved - $1, updated_at = $2 WHERE variant_id = $3 AND location_id = $4",
+            params![*q, ctx.now, *variant, s.location_id],
+        )?;
+        tx.exec_deferred("INSERT INTO fulfillment_lines (fulfillment_id, order_line_id, quantity) VALUES ($1, $2, $3)", params![fulfillment_id, *line, *q])?;
+    }
+
+    // The order's fulfillment status from shipped units per line.
+    let lines = tx.query(
+        "SELECT l.quantity, CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT) FROM order_lines l WHERE l.order_id = $1",
+        params![order_id],
+    )?;
+    let pairs: Vec<(i64, i64)> = lines.iter().map(|r| (r.i64(0), r.i64(1))).collect();
+    let new_fulfillment = states::fulfillment_status(&pairs);
+    // Fully shipped and paid: nothing is left to do.
+    let new_status =
+        if new_fulfillment == FulfillmentStatus::Fulfilled && payment == PaymentStatus::Paid {
+            OrderStatus::Closed
+        } else {
+            status
+        };
+    tx.exec_deferred(
+        "UPDATE orders SET fulfillment_status = $1, status = $2, updated_at = $3 WHERE id = $4",
+        params![
+            new_fulfillment.as_str(),
+            new_status.as_str(),
+            ctx.now,
+            order_id
+        ],
+    )?;
+    let units: i64 = wanted.iter().map(|(_, q)| q).sum();
+    let tracking = match (&carrier, &tracking_number) {
+        (Some(c), Some(t)) => format!(" with {c}, tracking {t}"),
+        (None, Some(t)) => format!(", tracking {t}"),
+        (Some(c), None) => format!(" with {c}"),
+        _ => String::new(),
+    };
+    event(
+        tx,
+        ctx,
+        order_id,
+        "shipped",
+        &format!(
+            "{units} units shipped from location {}{tracking}",
+            s.location_id
+        ),
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "order.shipped",
+        "order",
+        order_id,
+        json!({"fulfillment_id": fulfillment_id, "location_id": s.location_id, "lines": wanted, "fulfillment_status": {"from": fulfillment.as_str(), "to": new_fulfillment.as_str()}}),
+    )?;
+    get(tx, order_id)
+}
+
+/// Marks a shipment delivered.
+pub fn deliver(tx: &mut dyn Sql, ctx: &Ctx, fulfillment_id: i64) -> Result<Order> {
+    ctx.actor.require(Permission::OrdersFulfil)?;
+    let sql = format!(
+        "SELECT order_id, status FROM fulfillments WHERE id = $1{}",
+        tx.for_update()
+    );
+    let r = tx
+        .query_one(&sql, params![fulfillment_id])?
+        .ok_or(Error::NotFound {
+            entity: "fulfillment",
+        })?;
+    let order_id = r.i64(0);
+    if r.string(1) != "shipped" {
+        return Err(Error::conflict(
+            "not_in_transit",
+            format!("the shipment is {}", r.string(1)),
+        ));
+    }
+    tx.exec(
+        "UPDATE fulfillments SET status = 'delivered', delivered_at = $1 WHERE id = $2",
+        params![ctx.now, fulfillment_id],
+    )?;
+    event(
+        tx,
+        ctx,
+        order_id,
+        "delivered",
+        &format!("Shipment {fulfillment_id} delivered"),
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "order.delivered",
+        "order",
+        order_id,
+        json!({"fulfillment_id": fulfillment_id}),
+    )?;
+    get(tx, order_id)
+}
+
+/// Refunds an amount of a captured payment: never more than paid minus already refunded.
+pub fn refund(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, r: &RefundOrder) -> Result<Order> {
+    ctx.actor.require(Permission::OrdersManage)?;
+    let reason = required_text("reason", &r.reason, 100)?;
+    let note = optional_text("note", r.note.as_deref(), 1000)?;
+    let (_, payment, _, _, paid, number) = lock_order(tx, order_id)?;
+    let row = tx
+        .query_one(
+            "SELECT refunded_minor, currency FROM orders WHERE id = $1",
+            params![order_id],
+        )?
+        .ok_or(Error::NotFound { entity: "order" })?;
+    let (refunded, currency) = (row.i64(0), row.string(1));
+    let new_payment =
+        states::refund(payment, paid, refunded, r.amount).map_err(|e| Error::Conflict {
+            code: "refund_refused",
+            message: e.0,
+            field: Some("amount".into()),
+        })?;
+    tx.exec(
+        "INSERT INTO refunds (order_id, amount_minor, currency, reason, note, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        params![order_id, r.amount, currency.as_str(), reason.as_str(), note.clone(), ctx.actor.name.as_str(), ctx.now],
+    )?;
+    tx.exec(
+        "UPDATE orders SET refunded_minor = refunded_minor + $1, payment_status = $2, updated_at = $3 WHERE id = $4",
+        params![r.amount, new_payment.as_str(), ctx.now, order_id],
+    )?;
+    let cur = backroom_domain::Currency::parse(&currency)?;
+    event(
+        tx,
+        ctx,
+        order_id,
+        "refunded",
+        &format!(
+            "{} refunded on order #{number} ({reason})",
+            backroom_domain::Money::new(r.amount, cur)
+        ),
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "order.refunded",
+        "order",
+        order_id,
+        json!({"amount": r.amount, "reason": reason, "note": note, "payment_status": {"from": payment.as_str(), "to": new_payment.as_str()}}),
+    )?;
+    get(tx, order_id)
+}
