@@ -4,9 +4,9 @@
 use anyhow::{Result, anyhow};
 use backroom_core::api::{
     Address, CustomerInput, NewChannel, NewLocation, NewProduct, NewUser, NewVariant, PlaceOrder,
-    ReceiveStock, RecordPayment, SkuQuantity,
+    ReceiveStock, RecordPayment, RefundOrder, ShipOrder, SkuQuantity,
 };
-use backroom_core::{Actor, Ctx, Db, Sql, auth, catalog, inventory, orders, settings};
+use backroom_core::{Actor, Ctx, Db, Sql, auth, catalog, fulfillment, inventory, orders, settings};
 
 pub struct Login {
     pub email: String,
@@ -580,6 +580,69 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                                 reference: Some(format!("ch_{id}")),
                             },
                         )?;
+                        // Paid orders older than two days have shipped from wherever they were
+                        // reserved (warehouse staff act a few hours later); older ones arrived;
+                        // a few were partly refunded.
+                        if *at < now - 2 * DAY
+                            && placed
+                                .lines
+                                .iter()
+                                .all(|l| l.allocations.iter().all(|a| a.backordered == 0))
+                        {
+                            let staff = Ctx::new(
+                                Actor {
+                                    user_id: 0,
+                                    name: "Walt Warehouse".into(),
+                                    role: backroom_domain::roles::Role::Fulfillment,
+                                },
+                                at + 5 * 3_600_000_000,
+                            );
+                            let mut locs: Vec<i64> = placed
+                                .lines
+                                .iter()
+                                .flat_map(|l| l.allocations.iter().map(|a| a.location_id))
+                                .collect();
+                            locs.sort_unstable();
+                            locs.dedup();
+                            let mut shipped = None;
+                            for loc in locs {
+                                let s = ShipOrder {
+                                    location_id: loc,
+                                    carrier: Some(
+                                        if *express { "DHL Express" } else { "Colissimo" }.into(),
+                                    ),
+                                    tracking_number: Some(format!("TRK{id:08}{loc}")),
+                                    ..Default::default()
+                                };
+                                shipped = Some(fulfillment::ship(tx, &staff, id, &s)?);
+                            }
+                            if *at < now - 5 * DAY {
+                                let arrived = Ctx::new(staff.actor.clone(), at + 3 * DAY);
+                                for f in shipped.map(|o| o.fulfillments).unwrap_or_default() {
+                                    fulfillment::deliver(tx, &arrived, f.id)?;
+                                }
+                            }
+                            if *fate >= 97 {
+                                let support = Ctx::new(
+                                    Actor {
+                                        user_id: 0,
+                                        name: "Sam Support".into(),
+                                        role: backroom_domain::roles::Role::Support,
+                                    },
+                                    at + 4 * DAY,
+                                );
+                                fulfillment::refund(
+                                    tx,
+                                    &support,
+                                    id,
+                                    &RefundOrder {
+                                        amount: 1000,
+                                        reason: "goodwill".into(),
+                                        note: Some("late delivery".into()),
+                                    },
+                                )?;
+                            }
+                        }
                     }
                 }
             }
