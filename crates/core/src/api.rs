@@ -218,6 +218,8 @@ pub struct Channel {
     pub active: bool,
     /// The locations this channel sells from.
     pub location_ids: Vec<i64>,
+    /// How orders choose locations: `priority`, `fewest_shipments`, `nearest` or `highest_stock`.
+    pub sourcing_strategy: String,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -230,6 +232,8 @@ pub struct NewChannel {
     pub kind: String,
     #[serde(default)]
     pub location_ids: Vec<i64>,
+    /// `priority`, `fewest_shipments` (default), `nearest` or `highest_stock`.
+    pub sourcing_strategy: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema, Clone, Debug, Default)]
@@ -238,6 +242,7 @@ pub struct ChannelPatch {
     pub name: Option<String>,
     pub active: Option<bool>,
     pub location_ids: Option<Vec<i64>>,
+    pub sourcing_strategy: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
@@ -459,6 +464,9 @@ pub struct Address {
     /// ISO 3166-1 alpha-2, e.g. `FR`.
     pub country: String,
     pub phone: Option<String>,
+    /// Optional coordinates, used by the `nearest` sourcing strategy.
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
 }
 
 #[derive(Deserialize, ToSchema, Clone, Debug, Default)]

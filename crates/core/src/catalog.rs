@@ -882,7 +882,7 @@ pub fn update_location(
 
 pub fn get_channel(tx: &mut dyn Sql, id: i64) -> Result<Channel> {
     let r = tx
-        .query_one("SELECT id, code, name, kind, active, created_at, updated_at FROM channels WHERE id = $1", params![id])?
+        .query_one("SELECT id, code, name, kind, active, created_at, updated_at, sourcing_strategy FROM channels WHERE id = $1", params![id])?
         .ok_or(Error::NotFound { entity: "channel" })?;
     let locs = tx.query(
         "SELECT location_id FROM channel_locations WHERE channel_id = $1 ORDER BY location_id",
@@ -895,6 +895,7 @@ pub fn get_channel(tx: &mut dyn Sql, id: i64) -> Result<Channel> {
         kind: r.string(3),
         active: r.bool(4),
         location_ids: locs.iter().map(|l| l.i64(0)).collect(),
+        sourcing_strategy: r.string(7),
         created_at: rfc3339(r.i64(5)),
         updated_at: rfc3339(r.i64(6)),
     })
@@ -939,6 +940,17 @@ fn set_channel_locations(tx: &mut dyn Sql, channel_id: i64, ids: &[i64]) -> Resu
     Ok(())
 }
 
+fn strategy(s: &str) -> Result<&'static str> {
+    backroom_domain::sourcing::Strategy::parse(s)
+        .map(|x| x.as_str())
+        .ok_or_else(|| {
+            Error::invalid(
+                "sourcing_strategy",
+                "must be priority, fewest_shipments, nearest or highest_stock",
+            )
+        })
+}
+
 pub fn create_channel(tx: &mut dyn Sql, ctx: &Ctx, c: &NewChannel) -> Result<Channel> {
     ctx.actor.require(Permission::SettingsWrite)?;
     let code = check_code("code", &c.code)?;
@@ -951,8 +963,8 @@ pub fn create_channel(tx: &mut dyn Sql, ctx: &Ctx, c: &NewChannel) -> Result<Cha
     }
     let row = tx
         .query_one(
-            "INSERT INTO channels (code, name, kind, active, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
-            params![code.as_str(), name, c.kind.as_str(), true, ctx.now],
+            "INSERT INTO channels (code, name, kind, active, sourcing_strategy, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+            params![code.as_str(), name, c.kind.as_str(), true, strategy(c.sourcing_strategy.as_deref().unwrap_or("fewest_shipments"))?, ctx.now],
         )
         .map_err(unique_as("code", format!("a channel with code {code} already exists")))?;
     let id = row.map(|r| r.i64(0)).unwrap_or(0);
@@ -978,6 +990,9 @@ pub fn update_channel(tx: &mut dyn Sql, ctx: &Ctx, id: i64, p: &ChannelPatch) ->
     }
     if let Some(v) = p.active {
         sets.push(("active", v.into()));
+    }
+    if let Some(v) = &p.sourcing_strategy {
+        sets.push(("sourcing_strategy", strategy(v)?.into()));
     }
     apply_sets(tx, ctx, "channels", id, sets)?;
     if let Some(ids) = &p.location_ids {

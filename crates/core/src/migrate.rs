@@ -24,6 +24,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0002_fulfillment.sqlite.sql"),
         postgres: include_str!("../migrations/0002_fulfillment.postgres.sql"),
     },
+    Migration {
+        version: 3,
+        name: "sourcing",
+        sqlite: include_str!("../migrations/0003_sourcing.sqlite.sql"),
+        postgres: include_str!("../migrations/0003_sourcing.postgres.sql"),
+    },
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

@@ -15,7 +15,7 @@ use backroom_domain::order::{
 };
 use backroom_domain::pricing::{PriceLine, price_order};
 use backroom_domain::roles::Permission;
-use backroom_domain::sourcing::{Candidate, Demand, SourcingError, source_by_priority};
+use backroom_domain::sourcing::{Candidate, Demand, Place, SourcingError, Strategy, source};
 use backroom_domain::values::{optional_text, required_text};
 use backroom_domain::{Email, Quantity, Sku};
 use serde_json::json;
@@ -39,6 +39,20 @@ fn money(amount: i64, currency: &str) -> api::Money {
 fn check_address(a: &api::Address) -> Result<api::Address> {
     let f = |e: backroom_domain::Invalid| Error::Invalid(e.under("shipping_address"));
     let country = a.country.trim().to_uppercase();
+    if a.latitude.is_some() != a.longitude.is_some() {
+        return Err(Error::invalid(
+            "shipping_address.latitude",
+            "give both latitude and longitude, or neither",
+        ));
+    }
+    if a.latitude.is_some_and(|v| !(-90.0..=90.0).contains(&v))
+        || a.longitude.is_some_and(|v| !(-180.0..=180.0).contains(&v))
+    {
+        return Err(Error::invalid(
+            "shipping_address.latitude",
+            "latitude must be within ±90 and longitude within ±180",
+        ));
+    }
     if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
         return Err(Error::invalid(
             "shipping_address.country",
@@ -54,6 +68,8 @@ fn check_address(a: &api::Address) -> Result<api::Address> {
         postal_code: required_text("postal_code", &a.postal_code, 32).map_err(f)?,
         country,
         phone: optional_text("phone", a.phone.as_deref(), 64).map_err(f)?,
+        latitude: a.latitude,
+        longitude: a.longitude,
     })
 }
 
@@ -166,9 +182,11 @@ pub fn place(
     // Settings, the shipping rate and the channel with its locations come in one query: each
     // round trip costs more than the rows it brings.
     let ctx_rows = tx.query(
-        "SELECT 'setting', key, value, CAST(NULL AS TEXT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) FROM settings \
-         UNION ALL SELECT 'shipping', code, CAST(price_minor AS TEXT), NULL, NULL, NULL FROM shipping_rates WHERE code = $1 \
-         UNION ALL SELECT 'channel', CAST(ch.id AS TEXT), CASE WHEN ch.active THEN 'active' ELSE 'inactive' END, loc.name, loc.id, loc.priority FROM channels ch \
+        "SELECT 'setting', key, value, CAST(NULL AS TEXT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
+           CAST(NULL AS TEXT), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS TEXT), CAST(NULL AS TEXT) FROM settings \
+         UNION ALL SELECT 'shipping', code, CAST(price_minor AS TEXT), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM shipping_rates WHERE code = $1 \
+         UNION ALL SELECT 'channel', CAST(ch.id AS TEXT), CASE WHEN ch.active THEN 'active' ELSE 'inactive' END, loc.name, loc.id, loc.priority, \
+           ch.sourcing_strategy, loc.latitude, loc.longitude, loc.postal_code, loc.country FROM channels ch \
            LEFT JOIN channel_locations cl ON cl.channel_id = ch.id LEFT JOIN locations loc ON loc.id = cl.location_id AND loc.active = TRUE \
            WHERE ch.code = $2",
         params![shipping_method.as_str(), input.channel.as_str()],
@@ -212,9 +230,22 @@ pub fn place(
             location_id: r.i64(4),
             name: r.string(3),
             priority: r.i64(5),
+            place: Place {
+                latitude: r.f64(7),
+                longitude: r.f64(8),
+                postal_code: r.opt_string(9),
+                country: r.opt_string(10),
+            },
             available: HashMap::new(),
         });
     }
+    let strategy = Strategy::parse(&ch.string(6)).unwrap_or(Strategy::FewestShipments);
+    let destination = Place {
+        latitude: address.latitude,
+        longitude: address.longitude,
+        postal_code: Some(address.postal_code.clone()),
+        country: Some(address.country.clone()),
+    };
     let placeholders: Vec<String> = (1..=parsed.len()).map(|i| format!("${i}")).collect();
     let sku_vals: Vec<crate::Val> = parsed.iter().map(|(s, _)| s.as_str().into()).collect();
     let found = tx.query(
@@ -319,7 +350,7 @@ pub fn place(
             allow_backorder: l.policy == InventoryPolicy::Continue,
         })
         .collect();
-    let decision = source_by_priority(&demands, &candidates).map_err(|e| match e {
+    let decision = source(strategy, &demands, &candidates, &destination).map_err(|e| match e {
         SourcingError::NoLocations => Error::conflict(
             "no_locations",
             format!("channel {} sells from no active location", input.channel),

@@ -87,6 +87,7 @@ async fn store(db: &Db, skus: &[&str], backorder: &[&str]) -> (i64, i64, i64) {
                 name: "Online".into(),
                 kind: "online".into(),
                 location_ids: vec![a.id, b.id],
+                sourcing_strategy: None,
             },
         )?;
         catalog::create_product(
@@ -1225,6 +1226,137 @@ async fn shipping_delivering_refunding() {
         // The order as read equals the order the last step returned.
         let read = db.read(move |tx| orders::get(tx, id)).await.unwrap();
         assert_eq!(read, r2);
+        assert_invariants(&db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_choose_their_sourcing_strategy() {
+    for (name, db) in backends().await {
+        let (a, b, shop) = store(&db, &["N1"], &[]).await;
+        // A (priority 1) in Lyon with a little stock, the Paris shop (priority 3) with the most.
+        db.write(move |tx| {
+            let c = ctx();
+            catalog::update_location(
+                tx,
+                &c,
+                a,
+                &LocationPatch {
+                    latitude: Some(Some(45.76)),
+                    longitude: Some(Some(4.84)),
+                    ..Default::default()
+                },
+            )?;
+            catalog::update_location(
+                tx,
+                &c,
+                b,
+                &LocationPatch {
+                    latitude: Some(Some(48.57)),
+                    longitude: Some(Some(7.75)),
+                    ..Default::default()
+                },
+            )?;
+            catalog::update_location(
+                tx,
+                &c,
+                shop,
+                &LocationPatch {
+                    latitude: Some(Some(48.86)),
+                    longitude: Some(Some(2.36)),
+                    ..Default::default()
+                },
+            )?;
+            catalog::create_channel(
+                tx,
+                &c,
+                &NewChannel {
+                    code: "web".into(),
+                    name: "Web".into(),
+                    kind: "online".into(),
+                    location_ids: vec![a, b, shop],
+                    sourcing_strategy: Some("nearest".into()),
+                },
+            )
+        })
+        .await
+        .unwrap();
+        receive(&db, "N1", a, 2).await;
+        receive(&db, "N1", b, 3).await;
+        receive(&db, "N1", shop, 9).await;
+        let paris = |q: i64| {
+            let mut o = order(&[("N1", q)]);
+            o.channel = "web".into();
+            o.shipping_address.latitude = Some(48.85);
+            o.shipping_address.longitude = Some(2.35);
+            o
+        };
+        let p = place(&db, paris(1), None).await.unwrap().order;
+        assert_eq!(p.sourcing.strategy, "nearest");
+        assert_eq!(
+            p.lines[0].allocations[0].location_id, shop,
+            "{name}: {}",
+            p.sourcing.reason
+        );
+        assert!(
+            p.sourcing.reason.contains("Shop 1 km"),
+            "{name}: {}",
+            p.sourcing.reason
+        );
+        // Priority ignores distance; highest stock goes where the most units are.
+        for (strategy, want) in [
+            ("priority", a),
+            ("highest_stock", shop),
+            ("fewest_shipments", a),
+        ] {
+            let ch = db
+                .read(|tx| {
+                    Ok(tx
+                        .query_one("SELECT id FROM channels WHERE code = 'web'", &[])?
+                        .unwrap()
+                        .i64(0))
+                })
+                .await
+                .unwrap();
+            let patch = ChannelPatch {
+                sourcing_strategy: Some(strategy.into()),
+                ..Default::default()
+            };
+            let updated = db
+                .write(move |tx| catalog::update_channel(tx, &ctx(), ch, &patch))
+                .await
+                .unwrap();
+            assert_eq!(updated.sourcing_strategy, strategy);
+            let p = place(&db, paris(1), None).await.unwrap().order;
+            assert_eq!(
+                (
+                    p.sourcing.strategy.as_str(),
+                    p.lines[0].allocations[0].location_id
+                ),
+                (strategy, want),
+                "{name}: {}",
+                p.sourcing.reason
+            );
+        }
+        let bad = db
+            .write(|tx| {
+                catalog::create_channel(
+                    tx,
+                    &ctx(),
+                    &NewChannel {
+                        code: "x".into(),
+                        name: "X".into(),
+                        kind: "online".into(),
+                        location_ids: vec![],
+                        sourcing_strategy: Some("cheapest".into()),
+                    },
+                )
+            })
+            .await;
+        assert!(
+            matches!(bad, Err(Error::Invalid(ref i)) if i.field == "sourcing_strategy"),
+            "{name}: {bad:?}"
+        );
         assert_invariants(&db).await;
     }
 }

@@ -265,6 +265,7 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                 name: "Online store".into(),
                 kind: "online".into(),
                 location_ids: vec![main.id, east.id, shop.id],
+                sourcing_strategy: None,
             },
         )?;
         catalog::create_channel(
@@ -275,6 +276,7 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                 name: "Marketplace".into(),
                 kind: "marketplace".into(),
                 location_ids: vec![main.id, east.id],
+                sourcing_strategy: Some("highest_stock".into()),
             },
         )?;
         catalog::create_channel(
@@ -285,6 +287,7 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                 name: "Paris boutique POS".into(),
                 kind: "pos".into(),
                 location_ids: vec![shop.id],
+                sourcing_strategy: Some("priority".into()),
             },
         )?;
         Ok(())

@@ -96,6 +96,7 @@ impl TestApp {
                         name: "Online".into(),
                         kind: "online".into(),
                         location_ids: vec![a.id, b.id],
+                        sourcing_strategy: None,
                     },
                 )?;
                 Ok((a.id, b.id))
@@ -725,7 +726,7 @@ async fn order_lifecycle_through_the_api() {
         assert_eq!(o["name"], format!("#{}", o["number"]));
         assert_eq!(o["total"]["amount"], 4500);
         assert!(
-            o["sourcing"]["reason"].as_str().unwrap().contains("split"),
+            o["sourcing"]["reason"].as_str().unwrap().contains("2 shipments"),
             "{o}"
         );
         let id = o["id"].as_i64().unwrap();
@@ -833,6 +834,7 @@ async fn acknowledged_orders_survive_sigkill() {
                         name: "Online".into(),
                         kind: "online".into(),
                         location_ids: vec![a.id],
+                        sourcing_strategy: None,
                     },
                 )?;
                 catalog::create_product(
