@@ -220,6 +220,8 @@ pub struct Channel {
     pub location_ids: Vec<i64>,
     /// How orders choose locations: `priority`, `fewest_shipments`, `nearest` or `highest_stock`.
     pub sourcing_strategy: String,
+    /// Hours from placement to the promised ship-by time.
+    pub handling_hours: i64,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -234,6 +236,8 @@ pub struct NewChannel {
     pub location_ids: Vec<i64>,
     /// `priority`, `fewest_shipments` (default), `nearest` or `highest_stock`.
     pub sourcing_strategy: Option<String>,
+    /// Hours from placement to the promised ship-by time (48 by default).
+    pub handling_hours: Option<i64>,
 }
 
 #[derive(Deserialize, ToSchema, Clone, Debug, Default)]
@@ -243,6 +247,7 @@ pub struct ChannelPatch {
     pub active: Option<bool>,
     pub location_ids: Option<Vec<i64>>,
     pub sourcing_strategy: Option<String>,
+    pub handling_hours: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
@@ -509,6 +514,10 @@ pub struct Order {
     pub sourcing: Sourcing,
     /// Shipments, oldest first.
     pub fulfillments: Vec<Fulfillment>,
+    /// Set while the order is held: it cannot ship until released.
+    pub hold: Option<OrderHold>,
+    /// When the order is promised to ship, from the channel's handling time.
+    pub ship_by: Option<String>,
     pub placed_at: String,
     pub updated_at: String,
     pub cancelled_at: Option<String>,
@@ -571,6 +580,48 @@ pub struct Fulfillment {
 #[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
 pub struct FulfillmentLine {
     pub order_line_id: i64,
+    pub quantity: i64,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct OrderHold {
+    /// `fraud_review`, `address_problem`, `customer_request`, `payment_issue` or `other`.
+    pub reason: String,
+    pub note: Option<String>,
+    pub held_at: String,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct HoldOrder {
+    /// `fraud_review`, `address_problem`, `customer_request`, `payment_issue` or `other`.
+    pub reason: String,
+    pub note: Option<String>,
+}
+
+/// What to pick at a location: units per SKU across orders, with the orders that need them.
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct PickList {
+    pub location_id: i64,
+    pub generated_at: String,
+    /// Orders on this list (open, not on hold, with units reserved here), oldest first.
+    pub order_numbers: Vec<i64>,
+    pub items: Vec<PickItem>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct PickItem {
+    pub sku: String,
+    pub title: String,
+    pub quantity: i64,
+    pub orders: Vec<PickOrder>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct PickOrder {
+    pub order_id: i64,
+    pub number: i64,
+    pub line_id: i64,
     pub quantity: i64,
 }
 

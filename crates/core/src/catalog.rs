@@ -882,7 +882,7 @@ pub fn update_location(
 
 pub fn get_channel(tx: &mut dyn Sql, id: i64) -> Result<Channel> {
     let r = tx
-        .query_one("SELECT id, code, name, kind, active, created_at, updated_at, sourcing_strategy FROM channels WHERE id = $1", params![id])?
+        .query_one("SELECT id, code, name, kind, active, created_at, updated_at, sourcing_strategy, handling_hours FROM channels WHERE id = $1", params![id])?
         .ok_or(Error::NotFound { entity: "channel" })?;
     let locs = tx.query(
         "SELECT location_id FROM channel_locations WHERE channel_id = $1 ORDER BY location_id",
@@ -896,6 +896,7 @@ pub fn get_channel(tx: &mut dyn Sql, id: i64) -> Result<Channel> {
         active: r.bool(4),
         location_ids: locs.iter().map(|l| l.i64(0)).collect(),
         sourcing_strategy: r.string(7),
+        handling_hours: r.i64(8),
         created_at: rfc3339(r.i64(5)),
         updated_at: rfc3339(r.i64(6)),
     })
@@ -940,6 +941,17 @@ fn set_channel_locations(tx: &mut dyn Sql, channel_id: i64, ids: &[i64]) -> Resu
     Ok(())
 }
 
+fn handling(hours: i64) -> Result<i64> {
+    if (0..=24 * 60).contains(&hours) {
+        Ok(hours)
+    } else {
+        Err(Error::invalid(
+            "handling_hours",
+            "must be between 0 and 1440 hours",
+        ))
+    }
+}
+
 fn strategy(s: &str) -> Result<&'static str> {
     backroom_domain::sourcing::Strategy::parse(s)
         .map(|x| x.as_str())
@@ -963,8 +975,8 @@ pub fn create_channel(tx: &mut dyn Sql, ctx: &Ctx, c: &NewChannel) -> Result<Cha
     }
     let row = tx
         .query_one(
-            "INSERT INTO channels (code, name, kind, active, sourcing_strategy, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
-            params![code.as_str(), name, c.kind.as_str(), true, strategy(c.sourcing_strategy.as_deref().unwrap_or("fewest_shipments"))?, ctx.now],
+            "INSERT INTO channels (code, name, kind, active, sourcing_strategy, handling_hours, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+            params![code.as_str(), name, c.kind.as_str(), true, strategy(c.sourcing_strategy.as_deref().unwrap_or("fewest_shipments"))?, handling(c.handling_hours.unwrap_or(48))?, ctx.now],
         )
         .map_err(unique_as("code", format!("a channel with code {code} already exists")))?;
     let id = row.map(|r| r.i64(0)).unwrap_or(0);
@@ -993,6 +1005,9 @@ pub fn update_channel(tx: &mut dyn Sql, ctx: &Ctx, id: i64, p: &ChannelPatch) ->
     }
     if let Some(v) = &p.sourcing_strategy {
         sets.push(("sourcing_strategy", strategy(v)?.into()));
+    }
+    if let Some(h) = p.handling_hours {
+        sets.push(("handling_hours", handling(h)?.into()));
     }
     apply_sets(tx, ctx, "channels", id, sets)?;
     if let Some(ids) = &p.location_ids {

@@ -4,7 +4,7 @@
 //! `on_hand` (ledger `sale_shipped`) and the matching reservation is released, so `available` does
 //! not move and nothing is counted twice.
 
-use crate::api::{Order, RefundOrder, ShipOrder};
+use crate::api::{HoldOrder, Order, PickItem, PickList, PickOrder, RefundOrder, ShipOrder};
 use crate::inventory::{Reference, apply, lock_level};
 use crate::orders::{event, get, lock_order};
 use crate::{Ctx, Error, Result, Sql, audit, params};
@@ -29,6 +29,18 @@ pub fn ship(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, s: &ShipOrder) -> Result
     }
     let (status, payment, fulfillment, _, _, number) = lock_order(tx, order_id)?;
     states::can_ship(status, fulfillment).map_err(|e| Error::conflict("cannot_ship", e.0))?;
+    if let Some(reason) = tx
+        .query_one(
+            "SELECT hold_reason FROM orders WHERE id = $1",
+            params![order_id],
+        )?
+        .and_then(|r| r.opt_string(0))
+    {
+        return Err(Error::conflict(
+            "on_hold",
+            format!("order #{number} is on hold ({reason}); release the hold first"),
+        ));
+    }
 
     // Live reservations at this location, per line: (reservation id, line id, variant, quantity).
     let live = tx.query(
@@ -308,4 +320,160 @@ pub fn refund(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, r: &RefundOrder) -> Re
         json!({"amount": r.amount, "reason": reason, "note": note, "payment_status": {"from": payment.as_str(), "to": new_payment.as_str()}}),
     )?;
     get(tx, order_id)
+}
+
+const HOLD_REASONS: [&str; 5] = [
+    "fraud_review",
+    "address_problem",
+    "customer_request",
+    "payment_issue",
+    "other",
+];
+
+/// Puts an open order on hold: it cannot ship until the hold is released.
+pub fn hold(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, h: &HoldOrder) -> Result<Order> {
+    ctx.actor.require(Permission::OrdersManage)?;
+    if !HOLD_REASONS.contains(&h.reason.as_str()) {
+        return Err(Error::invalid(
+            "reason",
+            "must be fraud_review, address_problem, customer_request, payment_issue or other",
+        ));
+    }
+    let note = optional_text("note", h.note.as_deref(), 1000)?;
+    let (status, _, _, _, _, number) = lock_order(tx, order_id)?;
+    if status != OrderStatus::Open {
+        return Err(Error::conflict(
+            "cannot_hold",
+            format!(
+                "order #{number} is {}; only open orders can be held",
+                status.as_str()
+            ),
+        ));
+    }
+    if let Some(r) = tx
+        .query_one(
+            "SELECT hold_reason FROM orders WHERE id = $1",
+            params![order_id],
+        )?
+        .and_then(|r| r.opt_string(0))
+    {
+        return Err(Error::conflict(
+            "already_on_hold",
+            format!("order #{number} is already on hold ({r})"),
+        ));
+    }
+    tx.exec("UPDATE orders SET hold_reason = $1, hold_note = $2, held_at = $3, updated_at = $3 WHERE id = $4", params![h.reason.as_str(), note.clone(), ctx.now, order_id])?;
+    event(
+        tx,
+        ctx,
+        order_id,
+        "held",
+        &format!(
+            "Order #{number} put on hold: {}{}",
+            h.reason,
+            note.as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        ),
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "order.held",
+        "order",
+        order_id,
+        json!({"reason": h.reason, "note": note}),
+    )?;
+    get(tx, order_id)
+}
+
+/// Releases an order's hold.
+pub fn release_hold(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64) -> Result<Order> {
+    ctx.actor.require(Permission::OrdersManage)?;
+    let (_, _, _, _, _, number) = lock_order(tx, order_id)?;
+    let reason = tx
+        .query_one(
+            "SELECT hold_reason FROM orders WHERE id = $1",
+            params![order_id],
+        )?
+        .and_then(|r| r.opt_string(0));
+    let Some(reason) = reason else {
+        return Err(Error::conflict(
+            "not_on_hold",
+            format!("order #{number} is not on hold"),
+        ));
+    };
+    tx.exec("UPDATE orders SET hold_reason = NULL, hold_note = NULL, held_at = NULL, updated_at = $1 WHERE id = $2", params![ctx.now, order_id])?;
+    event(
+        tx,
+        ctx,
+        order_id,
+        "hold_released",
+        &format!("Hold ({reason}) released on order #{number}"),
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "order.hold_released",
+        "order",
+        order_id,
+        json!({"reason": reason}),
+    )?;
+    get(tx, order_id)
+}
+
+/// What to pick at a location for its open, unheld orders: units per SKU with the orders that
+/// need them, oldest orders first, SKUs in order so a picker walks the shelves once.
+pub fn pick_list(
+    tx: &mut dyn Sql,
+    location_id: i64,
+    limit_orders: i64,
+    now: i64,
+) -> Result<PickList> {
+    crate::catalog::get_location(tx, location_id)?;
+    if !(1..=500).contains(&limit_orders) {
+        return Err(Error::invalid("orders", "must be between 1 and 500"));
+    }
+    let rows = tx.query(
+        "SELECT o.id, o.number, l.id, l.sku, l.title, r.quantity FROM reservations r \
+         JOIN orders o ON o.id = r.order_id JOIN order_lines l ON l.id = r.order_line_id \
+         WHERE r.location_id = $1 AND r.released_at IS NULL AND r.backordered < r.quantity AND o.status = 'open' AND o.hold_reason IS NULL \
+           AND o.id IN (SELECT o2.id FROM orders o2 JOIN reservations r2 ON r2.order_id = o2.id \
+                        WHERE r2.location_id = $1 AND r2.released_at IS NULL AND o2.status = 'open' AND o2.hold_reason IS NULL \
+                        GROUP BY o2.id, o2.placed_at ORDER BY o2.placed_at, o2.id LIMIT $2) \
+         ORDER BY l.sku, o.placed_at, o.id",
+        params![location_id, limit_orders],
+    )?;
+    let mut items: Vec<PickItem> = Vec::new();
+    let mut numbers: Vec<(i64, i64)> = Vec::new();
+    for r in &rows {
+        let sku = r.string(3);
+        if items.last().is_none_or(|i| i.sku != sku) {
+            items.push(PickItem {
+                sku: sku.clone(),
+                title: r.string(4),
+                quantity: 0,
+                orders: Vec::new(),
+            });
+        }
+        if let Some(item) = items.last_mut() {
+            item.quantity += r.i64(5);
+            item.orders.push(PickOrder {
+                order_id: r.i64(0),
+                number: r.i64(1),
+                line_id: r.i64(2),
+                quantity: r.i64(5),
+            });
+        }
+        if !numbers.iter().any(|(id, _)| *id == r.i64(0)) {
+            numbers.push((r.i64(0), r.i64(1)));
+        }
+    }
+    numbers.sort_by_key(|(id, _)| *id);
+    Ok(PickList {
+        location_id,
+        generated_at: crate::util::rfc3339(now),
+        order_numbers: numbers.into_iter().map(|(_, n)| n).collect(),
+        items,
+    })
 }

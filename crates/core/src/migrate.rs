@@ -30,6 +30,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0003_sourcing.sqlite.sql"),
         postgres: include_str!("../migrations/0003_sourcing.postgres.sql"),
     },
+    Migration {
+        version: 4,
+        name: "holds_ship_by",
+        sqlite: include_str!("../migrations/0004_holds_ship_by.sqlite.sql"),
+        postgres: include_str!("../migrations/0004_holds_ship_by.postgres.sql"),
+    },
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

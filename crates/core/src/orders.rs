@@ -183,10 +183,10 @@ pub fn place(
     // round trip costs more than the rows it brings.
     let ctx_rows = tx.query(
         "SELECT 'setting', key, value, CAST(NULL AS TEXT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
-           CAST(NULL AS TEXT), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS TEXT), CAST(NULL AS TEXT) FROM settings \
-         UNION ALL SELECT 'shipping', code, CAST(price_minor AS TEXT), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM shipping_rates WHERE code = $1 \
+           CAST(NULL AS TEXT), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS BIGINT) FROM settings \
+         UNION ALL SELECT 'shipping', code, CAST(price_minor AS TEXT), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM shipping_rates WHERE code = $1 \
          UNION ALL SELECT 'channel', CAST(ch.id AS TEXT), CASE WHEN ch.active THEN 'active' ELSE 'inactive' END, loc.name, loc.id, loc.priority, \
-           ch.sourcing_strategy, loc.latitude, loc.longitude, loc.postal_code, loc.country FROM channels ch \
+           ch.sourcing_strategy, loc.latitude, loc.longitude, loc.postal_code, loc.country, ch.handling_hours FROM channels ch \
            LEFT JOIN channel_locations cl ON cl.channel_id = ch.id LEFT JOIN locations loc ON loc.id = cl.location_id AND loc.active = TRUE \
            WHERE ch.code = $2",
         params![shipping_method.as_str(), input.channel.as_str()],
@@ -240,6 +240,7 @@ pub fn place(
         });
     }
     let strategy = Strategy::parse(&ch.string(6)).unwrap_or(Strategy::FewestShipments);
+    let ship_by = ctx.now + ch.i64(11) * 3_600_000_000;
     let destination = Place {
         latitude: address.latitude,
         longitude: address.longitude,
@@ -388,8 +389,8 @@ pub fn place(
         Dialect::Postgres => (None, "COALESCE($1, nextval('order_numbers'))"),
     };
     let row = tx.query_one(
-        &format!("INSERT INTO orders (number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, shipping_method, shipping_address, note, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by) \
-         VALUES ({number_sql}, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $15, $16, $17, $18, $18, $19) RETURNING id, number"),
+        &format!("INSERT INTO orders (number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, shipping_method, shipping_address, note, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_by) \
+         VALUES ({number_sql}, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $15, $16, $17, $18, $18, $19, $20) RETURNING id, number"),
         params![
             number,
             channel_id,
@@ -409,7 +410,8 @@ pub fn place(
             decision.strategy,
             decision.reason.as_str(),
             ctx.now,
-            ctx.actor.user_id
+            ctx.actor.user_id,
+            ship_by
         ],
     )?;
     let (order_id, number) = row.map_or((0, 0), |r| (r.i64(0), r.i64(1)));
@@ -542,6 +544,8 @@ pub fn place(
         cancelled_at: None,
         cancel_reason: None,
         fulfillments: Vec::new(),
+        hold: None,
+        ship_by: Some(rfc3339(ship_by)),
     };
     Ok(Placed {
         order,
@@ -666,7 +670,7 @@ pub(crate) fn event(
     Ok(())
 }
 
-const ORDER_COLS: &str = "o.id, o.number, o.channel_id, o.customer_id, c.email, c.first_name, c.last_name, o.currency, o.status, o.payment_status, o.fulfillment_status, o.subtotal_minor, o.discounts_minor, o.shipping_minor, o.tax_minor, o.total_minor, o.paid_minor, o.shipping_method, o.shipping_address, o.note, o.sourcing_strategy, o.sourcing_reason, o.placed_at, o.updated_at, o.cancelled_at, o.cancel_reason, o.refunded_minor";
+const ORDER_COLS: &str = "o.id, o.number, o.channel_id, o.customer_id, c.email, c.first_name, c.last_name, o.currency, o.status, o.payment_status, o.fulfillment_status, o.subtotal_minor, o.discounts_minor, o.shipping_minor, o.tax_minor, o.total_minor, o.paid_minor, o.shipping_method, o.shipping_address, o.note, o.sourcing_strategy, o.sourcing_reason, o.placed_at, o.updated_at, o.cancelled_at, o.cancel_reason, o.refunded_minor, o.hold_reason, o.hold_note, o.held_at, o.ship_by";
 
 fn order_from(tx: &mut dyn Sql, r: &Row) -> Result<Order> {
     let id = r.i64(0);
@@ -737,6 +741,12 @@ fn order_from(tx: &mut dyn Sql, r: &Row) -> Result<Order> {
         cancelled_at: opt_rfc3339(r.opt_i64(24)),
         cancel_reason: r.opt_string(25),
         fulfillments,
+        hold: r.opt_string(27).map(|reason| api::OrderHold {
+            reason,
+            note: r.opt_string(28),
+            held_at: opt_rfc3339(r.opt_i64(29)).unwrap_or_default(),
+        }),
+        ship_by: opt_rfc3339(r.opt_i64(30)),
         lines: lines
             .iter()
             .map(|l| api::OrderLine {
@@ -793,12 +803,19 @@ pub struct OrderQuery {
     pub placed_to: Option<String>,
     /// An order number (`1001` or `#1001`) or part of the customer's email.
     pub q: Option<String>,
+    /// Only open orders not fully shipped whose ship-by time has passed.
+    pub late: Option<bool>,
+    /// Only open orders not fully shipped due to ship within the next 24 hours.
+    pub at_risk: Option<bool>,
+    /// Only orders on hold (true) or not on hold (false).
+    pub on_hold: Option<bool>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
 
 /// Orders, newest first.
-pub fn list(tx: &mut dyn Sql, q: &OrderQuery) -> Result<Page<Order>> {
+/// Orders, newest first; `now` decides what is late or at risk.
+pub fn list(tx: &mut dyn Sql, q: &OrderQuery, now: i64) -> Result<Page<Order>> {
     let limit = page_limit(q.limit)?;
     let mut f = Filter::default();
     if let Some(s) = &q.status {
@@ -840,6 +857,22 @@ pub fn list(tx: &mut dyn Sql, q: &OrderQuery) -> Result<Page<Order>> {
                 vec![format!("%{}%", s.to_lowercase()).into()],
             ),
         }
+    }
+    let pending =
+        "o.status = 'open' AND o.fulfillment_status IN ('unfulfilled', 'partially_fulfilled')";
+    if q.late == Some(true) {
+        f.add(&format!("{pending} AND o.ship_by < ?"), vec![now.into()]);
+    }
+    if q.at_risk == Some(true) {
+        f.add(
+            &format!("{pending} AND o.ship_by >= ? AND o.ship_by < ?"),
+            vec![now.into(), (now + 24 * 3_600_000_000).into()],
+        );
+    }
+    match q.on_hold {
+        Some(true) => f.add("o.hold_reason IS NOT NULL", vec![]),
+        Some(false) => f.add("o.hold_reason IS NULL", vec![]),
+        None => {}
     }
     if let Some(c) = &q.cursor {
         let (v, id) = decode_cursor(c)?;

@@ -88,6 +88,7 @@ async fn store(db: &Db, skus: &[&str], backorder: &[&str]) -> (i64, i64, i64) {
                 kind: "online".into(),
                 location_ids: vec![a.id, b.id],
                 sourcing_strategy: None,
+                handling_hours: None,
             },
         )?;
         catalog::create_product(
@@ -1276,6 +1277,7 @@ async fn channels_choose_their_sourcing_strategy() {
                     kind: "online".into(),
                     location_ids: vec![a, b, shop],
                     sourcing_strategy: Some("nearest".into()),
+                    handling_hours: None,
                 },
             )
         })
@@ -1349,6 +1351,7 @@ async fn channels_choose_their_sourcing_strategy() {
                         kind: "online".into(),
                         location_ids: vec![],
                         sourcing_strategy: Some("cheapest".into()),
+                        handling_hours: None,
                     },
                 )
             })
@@ -1356,6 +1359,225 @@ async fn channels_choose_their_sourcing_strategy() {
         assert!(
             matches!(bad, Err(Error::Invalid(ref i)) if i.field == "sourcing_strategy"),
             "{name}: {bad:?}"
+        );
+        assert_invariants(&db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_ship_by_and_pick_lists() {
+    for (name, db) in backends().await {
+        let (a, _, _) = store(&db, &["H1", "H2"], &[]).await;
+        receive(&db, "H1", a, 50).await;
+        receive(&db, "H2", a, 50).await;
+        let now = backroom_core::util::now_micros();
+        let hour = 3_600_000_000i64;
+        // Placed three days ago on a 48-hour promise: late. Placed now on a 12-hour promise: at risk.
+        let old = order(&[("H1", 2), ("H2", 1)]);
+        let late = db
+            .write(move |tx| {
+                orders::place(tx, &Ctx::new(Actor::system(), now - 72 * hour), &old, None)
+            })
+            .await
+            .unwrap()
+            .order;
+        assert!(late.ship_by.is_some());
+        let ch = db
+            .read(|tx| {
+                Ok(tx
+                    .query_one("SELECT id FROM channels WHERE code = 'online'", &[])?
+                    .unwrap()
+                    .i64(0))
+            })
+            .await
+            .unwrap();
+        db.write(move |tx| {
+            catalog::update_channel(
+                tx,
+                &ctx(),
+                ch,
+                &ChannelPatch {
+                    handling_hours: Some(12),
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
+        let soon = place(&db, order(&[("H1", 1)]), None).await.unwrap().order;
+        let q =
+            |late: Option<bool>, at_risk: Option<bool>, on_hold: Option<bool>| orders::OrderQuery {
+                late,
+                at_risk,
+                on_hold,
+                ..Default::default()
+            };
+        let ids =
+            |p: backroom_core::api::Page<Order>| p.items.iter().map(|o| o.id).collect::<Vec<_>>();
+        let l = db
+            .read(move |tx| orders::list(tx, &q(Some(true), None, None), now))
+            .await
+            .unwrap();
+        assert_eq!(ids(l), vec![late.id], "{name}");
+        let r = db
+            .read(move |tx| orders::list(tx, &q(None, Some(true), None), now))
+            .await
+            .unwrap();
+        assert_eq!(ids(r), vec![soon.id], "{name}");
+        // The pick list groups units per SKU across orders, oldest order first.
+        let pl = db
+            .read(move |tx| backroom_core::fulfillment::pick_list(tx, a, 50, now))
+            .await
+            .unwrap();
+        let summary: Vec<(String, i64, Vec<i64>)> = pl
+            .items
+            .iter()
+            .map(|i| {
+                (
+                    i.sku.clone(),
+                    i.quantity,
+                    i.orders.iter().map(|o| o.number).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("H1".into(), 3, vec![late.number, soon.number]),
+                ("H2".into(), 1, vec![late.number])
+            ],
+            "{name}"
+        );
+        // A held order neither ships nor appears on the pick list, until released.
+        let id = late.id;
+        let held = db
+            .write(move |tx| {
+                backroom_core::fulfillment::hold(
+                    tx,
+                    &ctx(),
+                    id,
+                    &HoldOrder {
+                        reason: "fraud_review".into(),
+                        note: Some("AVS mismatch".into()),
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            held.hold.as_ref().map(|h| h.reason.as_str()),
+            Some("fraud_review")
+        );
+        let again = db
+            .write(move |tx| {
+                backroom_core::fulfillment::hold(
+                    tx,
+                    &ctx(),
+                    id,
+                    &HoldOrder {
+                        reason: "other".into(),
+                        note: None,
+                    },
+                )
+            })
+            .await;
+        assert!(
+            matches!(
+                again,
+                Err(Error::Conflict {
+                    code: "already_on_hold",
+                    ..
+                })
+            ),
+            "{name}: {again:?}"
+        );
+        let bad = db
+            .write(move |tx| {
+                backroom_core::fulfillment::hold(
+                    tx,
+                    &ctx(),
+                    id,
+                    &HoldOrder {
+                        reason: "because".into(),
+                        note: None,
+                    },
+                )
+            })
+            .await;
+        assert!(
+            matches!(bad, Err(Error::Invalid(_)) | Err(Error::Conflict { .. })),
+            "{name}: {bad:?}"
+        );
+        let ship = db
+            .write(move |tx| {
+                backroom_core::fulfillment::ship(
+                    tx,
+                    &ctx(),
+                    id,
+                    &ShipOrder {
+                        location_id: a,
+                        ..Default::default()
+                    },
+                )
+            })
+            .await;
+        assert!(
+            matches!(
+                ship,
+                Err(Error::Conflict {
+                    code: "on_hold",
+                    ..
+                })
+            ),
+            "{name}: {ship:?}"
+        );
+        let pl = db
+            .read(move |tx| backroom_core::fulfillment::pick_list(tx, a, 50, now))
+            .await
+            .unwrap();
+        assert_eq!(pl.order_numbers, vec![soon.number], "{name}");
+        let on_hold = db
+            .read(move |tx| orders::list(tx, &q(None, None, Some(true)), now))
+            .await
+            .unwrap();
+        assert_eq!(ids(on_hold), vec![id]);
+        let released = db
+            .write(move |tx| backroom_core::fulfillment::release_hold(tx, &ctx(), id))
+            .await
+            .unwrap();
+        assert!(released.hold.is_none());
+        let shipped = db
+            .write(move |tx| {
+                backroom_core::fulfillment::ship(
+                    tx,
+                    &ctx(),
+                    id,
+                    &ShipOrder {
+                        location_id: a,
+                        ..Default::default()
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(shipped.fulfillment_status, "fulfilled");
+        // Shipped orders are neither late nor on the pick list any more.
+        let l = db
+            .read(move |tx| orders::list(tx, &q(Some(true), None, None), now))
+            .await
+            .unwrap();
+        assert!(l.items.is_empty(), "{name}");
+        let kinds: Vec<String> = db
+            .read(move |tx| orders::timeline(tx, id))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            ["placed", "sourced", "held", "hold_released", "shipped"],
+            "{name}"
         );
         assert_invariants(&db).await;
     }

@@ -266,6 +266,7 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                 kind: "online".into(),
                 location_ids: vec![main.id, east.id, shop.id],
                 sourcing_strategy: None,
+                handling_hours: None,
             },
         )?;
         catalog::create_channel(
@@ -277,6 +278,7 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                 kind: "marketplace".into(),
                 location_ids: vec![main.id, east.id],
                 sourcing_strategy: Some("highest_stock".into()),
+                handling_hours: None,
             },
         )?;
         catalog::create_channel(
@@ -288,6 +290,7 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                 kind: "pos".into(),
                 location_ids: vec![shop.id],
                 sourcing_strategy: Some("priority".into()),
+                handling_hours: None,
             },
         )?;
         Ok(())

@@ -97,6 +97,7 @@ impl TestApp {
                         kind: "online".into(),
                         location_ids: vec![a.id, b.id],
                         sourcing_strategy: None,
+                        handling_hours: None,
                     },
                 )?;
                 Ok((a.id, b.id))
@@ -726,7 +727,10 @@ async fn order_lifecycle_through_the_api() {
         assert_eq!(o["name"], format!("#{}", o["number"]));
         assert_eq!(o["total"]["amount"], 4500);
         assert!(
-            o["sourcing"]["reason"].as_str().unwrap().contains("2 shipments"),
+            o["sourcing"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("2 shipments"),
             "{o}"
         );
         let id = o["id"].as_i64().unwrap();
@@ -835,6 +839,7 @@ async fn acknowledged_orders_survive_sigkill() {
                         kind: "online".into(),
                         location_ids: vec![a.id],
                         sourcing_strategy: None,
+                        handling_hours: None,
                     },
                 )?;
                 catalog::create_product(

@@ -85,6 +85,9 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(ship_order))
         .routes(routes!(deliver_fulfillment))
         .routes(routes!(refund_order))
+        .routes(routes!(hold_order))
+        .routes(routes!(release_hold))
+        .routes(routes!(pick_list))
         .routes(routes!(list_customers))
         .routes(routes!(get_customer))
         .routes(routes!(audit_log));
@@ -697,8 +700,9 @@ async fn list_orders(
     auth: Auth,
     ApiQuery(q): ApiQuery<OrderQuery>,
 ) -> R<Page<Order>> {
+    let now = backroom_core::util::now_micros();
     app.read(&auth, Permission::OrdersRead, move |tx| {
-        orders::list(tx, &q)
+        orders::list(tx, &q, now)
     })
     .await
 }
@@ -816,6 +820,49 @@ async fn refund_order(
         })
         .await?,
     ))
+}
+
+/// Puts an order on hold (fraud review, address problem, customer request...): it cannot ship
+/// until the hold is released.
+#[utoipa::path(post, path = "/orders/{id}/hold", tag = "orders", params(("id" = i64, Path)), request_body = HoldOrder, responses((status = 200, body = Order), (status = 409, body = ErrorBody)))]
+async fn hold_order(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<HoldOrder>,
+) -> R<Order> {
+    app.write(&auth, move |tx, ctx| fulfillment::hold(tx, ctx, id, &body))
+        .await
+}
+
+/// Releases an order's hold.
+#[utoipa::path(post, path = "/orders/{id}/release-hold", tag = "orders", params(("id" = i64, Path)), responses((status = 200, body = Order), (status = 409, body = ErrorBody)))]
+async fn release_hold(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Order> {
+    app.write(&auth, move |tx, ctx| fulfillment::release_hold(tx, ctx, id))
+        .await
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct PickQuery {
+    /// How many orders (oldest first) the list covers: 50 by default, at most 500.
+    orders: Option<i64>,
+}
+
+/// The pick list of a location: units per SKU across its open, unheld orders, oldest first.
+#[utoipa::path(get, path = "/locations/{id}/pick-list", tag = "orders", params(("id" = i64, Path), PickQuery), responses((status = 200, body = PickList)))]
+async fn pick_list(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiQuery(q): ApiQuery<PickQuery>,
+) -> R<PickList> {
+    let now = backroom_core::util::now_micros();
+    app.read(&auth, Permission::OrdersRead, move |tx| {
+        fulfillment::pick_list(tx, id, q.orders.unwrap_or(50), now)
+    })
+    .await
 }
 
 /// Customers, newest first.
