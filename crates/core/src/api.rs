@@ -584,6 +584,69 @@ pub struct FulfillmentLine {
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct Return {
+    pub id: i64,
+    pub order_id: i64,
+    /// `requested`, `partially_received`, `received` or `cancelled`.
+    pub status: String,
+    pub label_carrier: Option<String>,
+    pub label_tracking: Option<String>,
+    pub note: Option<String>,
+    pub lines: Vec<ReturnLine>,
+    pub created_by: String,
+    pub created_at: String,
+    pub received_at: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct ReturnLine {
+    pub order_line_id: i64,
+    pub sku: String,
+    pub quantity: i64,
+    /// `damaged`, `defective`, `wrong_size`, `wrong_item`, `not_as_described`, `changed_mind`, `late` or `other`.
+    pub reason: String,
+    pub received_quantity: i64,
+    pub restocked: i64,
+    pub unavailable: i64,
+    pub written_off: i64,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewReturn {
+    pub lines: Vec<NewReturnLine>,
+    pub label_carrier: Option<String>,
+    pub label_tracking: Option<String>,
+    pub note: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewReturnLine {
+    pub line_id: i64,
+    pub quantity: i64,
+    pub reason: String,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiveReturn {
+    pub lines: Vec<ReceivedLine>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReceivedLine {
+    pub line_id: i64,
+    pub quantity: i64,
+    /// `restock` (sellable again at `location_id`, ledger `return_restock`), `unavailable`
+    /// (on hand at `location_id` but not sellable) or `write_off` (discarded: no stock change).
+    pub disposition: String,
+    /// Where the units go back; required for `restock` and `unavailable`.
+    pub location_id: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
 pub struct OrderHold {
     /// `fraud_review`, `address_problem`, `customer_request`, `payment_issue` or `other`.
     pub reason: String,

@@ -15,6 +15,7 @@ pub mod fulfillment;
 pub mod inventory;
 pub mod migrate;
 pub mod orders;
+pub mod returns;
 pub mod settings;
 pub mod util;
 

@@ -36,6 +36,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0004_holds_ship_by.sqlite.sql"),
         postgres: include_str!("../migrations/0004_holds_ship_by.postgres.sql"),
     },
+    Migration {
+        version: 5,
+        name: "returns",
+        sqlite: include_str!("../migrations/0005_returns.sqlite.sql"),
+        postgres: include_str!("../migrations/0005_returns.postgres.sql"),
+    },
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

@@ -13,7 +13,7 @@ use backroom_core::audit::AuditQuery;
 use backroom_core::catalog::{self, ProductQuery};
 use backroom_core::inventory::{self, LedgerQuery, LevelQuery, TransferQuery};
 use backroom_core::orders::{self, CustomerQuery, OrderQuery};
-use backroom_core::{Ctx, Sql, audit, auth as core_auth, check, fulfillment};
+use backroom_core::{Ctx, Sql, audit, auth as core_auth, check, fulfillment, returns};
 use backroom_domain::roles::Permission;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -88,6 +88,11 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(hold_order))
         .routes(routes!(release_hold))
         .routes(routes!(pick_list))
+        .routes(routes!(list_returns, create_return))
+        .routes(routes!(get_return))
+        .routes(routes!(receive_return))
+        .routes(routes!(cancel_return))
+        .routes(routes!(return_rates))
         .routes(routes!(list_customers))
         .routes(routes!(get_customer))
         .routes(routes!(audit_log));
@@ -861,6 +866,71 @@ async fn pick_list(
     let now = backroom_core::util::now_micros();
     app.read(&auth, Permission::OrdersRead, move |tx| {
         fulfillment::pick_list(tx, id, q.orders.unwrap_or(50), now)
+    })
+    .await
+}
+
+/// The returns of an order.
+#[utoipa::path(get, path = "/orders/{id}/returns", tag = "returns", params(("id" = i64, Path)), responses((status = 200, body = Vec<Return>)))]
+async fn list_returns(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Vec<Return>> {
+    app.read(&auth, Permission::OrdersRead, move |tx| {
+        returns::list_for_order(tx, id)
+    })
+    .await
+}
+
+/// Opens a return (RMA) for shipped units, with a reason per line.
+#[utoipa::path(post, path = "/orders/{id}/returns", tag = "returns", params(("id" = i64, Path)), request_body = NewReturn, responses((status = 201, body = Return), (status = 409, body = ErrorBody)))]
+async fn create_return(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<NewReturn>,
+) -> Result<(StatusCode, Json<Return>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        app.write(&auth, move |tx, ctx| returns::create(tx, ctx, id, &body))
+            .await?,
+    ))
+}
+
+/// One return.
+#[utoipa::path(get, path = "/returns/{id}", tag = "returns", params(("id" = i64, Path)), responses((status = 200, body = Return)))]
+async fn get_return(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Return> {
+    app.read(&auth, Permission::OrdersRead, move |tx| {
+        returns::get_return(tx, id)
+    })
+    .await
+}
+
+/// Receives and inspects returned units: restock, keep as unavailable, or write off.
+#[utoipa::path(post, path = "/returns/{id}/receive", tag = "returns", params(("id" = i64, Path)), request_body = ReceiveReturn, responses((status = 200, body = Return), (status = 409, body = ErrorBody)))]
+async fn receive_return(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<ReceiveReturn>,
+) -> R<Return> {
+    app.write(&auth, move |tx, ctx| returns::receive(tx, ctx, id, &body))
+        .await
+}
+
+/// Cancels a return nothing of which was received.
+#[utoipa::path(post, path = "/returns/{id}/cancel", tag = "returns", params(("id" = i64, Path)), responses((status = 200, body = Return), (status = 409, body = ErrorBody)))]
+async fn cancel_return(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Return> {
+    app.write(&auth, move |tx, ctx| returns::cancel(tx, ctx, id))
+        .await
+}
+
+/// Return rate (units returned / units sold) overall, by product and by reason.
+#[utoipa::path(get, path = "/reports/returns", tag = "returns", params(returns::ReturnRateQuery), responses((status = 200, body = returns::ReturnRates)))]
+async fn return_rates(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<returns::ReturnRateQuery>,
+) -> R<returns::ReturnRates> {
+    app.read(&auth, Permission::OrdersRead, move |tx| {
+        returns::return_rates(tx, &q)
     })
     .await
 }

@@ -1,0 +1,445 @@
+//! Returns (RMAs): a customer sends back shipped units with a reason per line; the warehouse
+//! receives and inspects them, and each unit is restocked (ledger `return_restock`), kept on hand
+//! as unavailable, or written off. The order's fulfillment status follows.
+
+use crate::api::{NewReturn, ReceiveReturn, Return, ReturnLine};
+use crate::db::Sql;
+use crate::inventory::{Reference, apply, ensure_level, lock_level};
+use crate::orders::{event, lock_order};
+use crate::util::{opt_rfc3339, rfc3339};
+use crate::{Ctx, Error, Result, audit, params};
+use backroom_domain::Quantity;
+use backroom_domain::order::{FulfillmentStatus, LedgerReason};
+use backroom_domain::roles::Permission;
+use backroom_domain::values::optional_text;
+use serde_json::json;
+
+pub const REASONS: [&str; 8] = [
+    "damaged",
+    "defective",
+    "wrong_size",
+    "wrong_item",
+    "not_as_described",
+    "changed_mind",
+    "late",
+    "other",
+];
+
+pub fn get_return(tx: &mut dyn Sql, id: i64) -> Result<Return> {
+    let r = tx
+        .query_one("SELECT id, order_id, status, label_carrier, label_tracking, note, created_by, created_at, received_at FROM returns WHERE id = $1", params![id])?
+        .ok_or(Error::NotFound { entity: "return" })?;
+    let lines = tx.query(
+        "SELECT rl.order_line_id, l.sku, rl.quantity, rl.reason, rl.received_quantity, rl.restocked, rl.unavailable, rl.written_off \
+         FROM return_lines rl JOIN order_lines l ON l.id = rl.order_line_id WHERE rl.return_id = $1 ORDER BY rl.id",
+        params![id],
+    )?;
+    Ok(Return {
+        id: r.i64(0),
+        order_id: r.i64(1),
+        status: r.string(2),
+        label_carrier: r.opt_string(3),
+        label_tracking: r.opt_string(4),
+        note: r.opt_string(5),
+        created_by: r.string(6),
+        created_at: rfc3339(r.i64(7)),
+        received_at: opt_rfc3339(r.opt_i64(8)),
+        lines: lines
+            .iter()
+            .map(|l| ReturnLine {
+                order_line_id: l.i64(0),
+                sku: l.string(1),
+                quantity: l.i64(2),
+                reason: l.string(3),
+                received_quantity: l.i64(4),
+                restocked: l.i64(5),
+                unavailable: l.i64(6),
+                written_off: l.i64(7),
+            })
+            .collect(),
+    })
+}
+
+pub fn list_for_order(tx: &mut dyn Sql, order_id: i64) -> Result<Vec<Return>> {
+    let ids: Vec<i64> = tx
+        .query(
+            "SELECT id FROM returns WHERE order_id = $1 ORDER BY id",
+            params![order_id],
+        )?
+        .iter()
+        .map(|r| r.i64(0))
+        .collect();
+    ids.into_iter().map(|id| get_return(tx, id)).collect()
+}
+
+/// Opens a return for shipped units: never more of a line than shipped less already returned.
+pub fn create(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, n: &NewReturn) -> Result<Return> {
+    ctx.actor.require(Permission::OrdersManage)?;
+    let (_, _, _, _, _, number) = lock_order(tx, order_id)?;
+    if n.lines.is_empty() {
+        return Err(Error::invalid("lines", "a return needs at least one line"));
+    }
+    let mut seen = Vec::new();
+    for (i, l) in n.lines.iter().enumerate() {
+        Quantity::parse(l.quantity).map_err(|e| e.under(&format!("lines[{i}]")))?;
+        if !REASONS.contains(&l.reason.as_str()) {
+            return Err(Error::invalid(
+                format!("lines[{i}].reason"),
+                format!("must be one of {}", REASONS.join(", ")),
+            ));
+        }
+        if seen.contains(&l.line_id) {
+            return Err(Error::invalid(
+                format!("lines[{i}].line_id"),
+                "listed twice",
+            ));
+        }
+        seen.push(l.line_id);
+        let r = tx
+            .query_one(
+                "SELECT CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT), \
+                 CAST(COALESCE((SELECT SUM(rl.quantity) FROM return_lines rl JOIN returns rt ON rt.id = rl.return_id WHERE rl.order_line_id = l.id AND rt.status <> 'cancelled'), 0) AS BIGINT) \
+                 FROM order_lines l WHERE l.id = $1 AND l.order_id = $2",
+                params![l.line_id, order_id],
+            )?
+            .ok_or_else(|| Error::invalid(format!("lines[{i}].line_id"), format!("order #{number} has no line {}", l.line_id)))?;
+        let returnable = r.i64(0) - r.i64(1);
+        if l.quantity > returnable {
+            return Err(Error::Conflict {
+                code: "not_returnable",
+                message: format!(
+                    "line {} has {returnable} units that were shipped and not yet returned",
+                    l.line_id
+                ),
+                field: Some(format!("lines[{i}].quantity")),
+            });
+        }
+    }
+    let note = optional_text("note", n.note.as_deref(), 1000)?;
+    let row = tx.query_one(
+        "INSERT INTO returns (order_id, status, label_carrier, label_tracking, note, created_by, created_at) VALUES ($1, 'requested', $2, $3, $4, $5, $6) RETURNING id",
+        params![order_id, optional_text("label_carrier", n.label_carrier.as_deref(), 100)?, optional_text("label_tracking", n.label_tracking.as_deref(), 100)?, note, ctx.actor.name.as_str(), ctx.now],
+    )?;
+    let id = row.map_or(0, |r| r.i64(0));
+    for l in &n.lines {
+        tx.exec_deferred("INSERT INTO return_lines (return_id, order_line_id, quantity, reason) VALUES ($1, $2, $3, $4)", params![id, l.line_id, l.quantity, l.reason.as_str()])?;
+    }
+    let units: i64 = n.lines.iter().map(|l| l.quantity).sum();
+    event(
+        tx,
+        ctx,
+        order_id,
+        "return_requested",
+        &format!("Return {id} opened for {units} units"),
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "return.created",
+        "return",
+        id,
+        json!({"order_id": order_id, "lines": n.lines}),
+    )?;
+    get_return(tx, id)
+}
+
+/// Receives and inspects returned units, line by line, with a disposition each.
+pub fn receive(tx: &mut dyn Sql, ctx: &Ctx, return_id: i64, rcv: &ReceiveReturn) -> Result<Return> {
+    ctx.actor.require(Permission::OrdersFulfil)?;
+    let sql = format!(
+        "SELECT order_id, status FROM returns WHERE id = $1{}",
+        tx.for_update()
+    );
+    let r = tx
+        .query_one(&sql, params![return_id])?
+        .ok_or(Error::NotFound { entity: "return" })?;
+    let order_id = r.i64(0);
+    if !matches!(r.string(1).as_str(), "requested" | "partially_received") {
+        return Err(Error::conflict(
+            "return_closed",
+            format!("the return is {}", r.string(1)),
+        ));
+    }
+    lock_order(tx, order_id)?;
+    if rcv.lines.is_empty() {
+        return Err(Error::invalid("lines", "receive at least one line"));
+    }
+    let current = get_return(tx, return_id)?;
+    let mut moves: Vec<(i64, i64, String, Option<i64>)> = Vec::new();
+    for (i, l) in rcv.lines.iter().enumerate() {
+        let q = Quantity::parse(l.quantity)
+            .map_err(|e| e.under(&format!("lines[{i}]")))?
+            .get();
+        let line = current
+            .lines
+            .iter()
+            .find(|x| x.order_line_id == l.line_id)
+            .ok_or_else(|| {
+                Error::invalid(
+                    format!("lines[{i}].line_id"),
+                    format!("line {} is not on this return", l.line_id),
+                )
+            })?;
+        let outstanding = line.quantity
+            - line.received_quantity
+            - moves
+                .iter()
+                .filter(|(id, ..)| *id == l.line_id)
+                .map(|(_, q, ..)| *q)
+                .sum::<i64>();
+        if q > outstanding {
+            return Err(Error::invalid(
+                format!("lines[{i}].quantity"),
+                format!(
+                    "only {outstanding} units of line {} are expected",
+                    l.line_id
+                ),
+            ));
+        }
+        let loc = match (l.disposition.as_str(), l.location_id) {
+            ("restock" | "unavailable", Some(loc)) => {
+                crate::catalog::get_location(tx, loc).map_err(|_| {
+                    Error::invalid(
+                        format!("lines[{i}].location_id"),
+                        format!("no location has id {loc}"),
+                    )
+                })?;
+                Some(loc)
+            }
+            ("restock" | "unavailable", None) => {
+                return Err(Error::invalid(
+                    format!("lines[{i}].location_id"),
+                    "say where the units go back",
+                ));
+            }
+            ("write_off", _) => None,
+            _ => {
+                return Err(Error::invalid(
+                    format!("lines[{i}].disposition"),
+                    "must be restock, unavailable or write_off",
+                ));
+            }
+        };
+        moves.push((l.line_id, q, l.disposition.clone(), loc));
+    }
+    // Stock moves in (variant, location) order.
+    let mut stock: Vec<(i64, i64, i64, i64, bool)> = Vec::new(); // (variant, location, line, qty, unavailable)
+    for (line, q, disposition, loc) in &moves {
+        if let Some(loc) = loc {
+            let variant = tx
+                .query_one(
+                    "SELECT variant_id FROM order_lines WHERE id = $1",
+                    params![*line],
+                )?
+                .map_or(0, |r| r.i64(0));
+            stock.push((variant, *loc, *line, *q, disposition == "unavailable"));
+        }
+    }
+    stock.sort_unstable();
+    for (variant, loc, _, q, unavailable) in &stock {
+        ensure_level(tx, *variant, *loc, ctx.now)?;
+        lock_level(tx, *variant, *loc)?;
+        apply(
+            tx,
+            ctx,
+            *variant,
+            *loc,
+            *q,
+            if *unavailable { *q } else { 0 },
+            LedgerReason::ReturnRestock,
+            Reference {
+                kind: "return",
+                id: Some(return_id),
+            },
+            None,
+        )?;
+    }
+    for (line, q, disposition, _) in &moves {
+        let col = match disposition.as_str() {
+            "restock" => "restocked",
+            "unavailable" => "unavailable",
+            _ => "written_off",
+        };
+        tx.exec(
+            &format!("UPDATE return_lines SET received_quantity = received_quantity + $1, {col} = {col} + $1 WHERE return_id = $2 AND order_line_id = $3"),
+            params![*q, return_id, *line],
+        )?;
+    }
+    let after = get_return(tx, return_id)?;
+    let done = after
+        .lines
+        .iter()
+        .all(|l| l.received_quantity == l.quantity);
+    tx.exec(
+        "UPDATE returns SET status = $1, received_at = $2 WHERE id = $3",
+        params![
+            if done {
+                "received"
+            } else {
+                "partially_received"
+            },
+            if done { Some(ctx.now) } else { None },
+            return_id
+        ],
+    )?;
+    // The order is returned when every shipped unit came back, partly returned otherwise.
+    let totals = tx
+        .query_one(
+            "SELECT CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl JOIN fulfillments f ON f.id = fl.fulfillment_id WHERE f.order_id = $1), 0) AS BIGINT), \
+             CAST(COALESCE((SELECT SUM(rl.received_quantity) FROM return_lines rl JOIN returns rt ON rt.id = rl.return_id WHERE rt.order_id = $1), 0) AS BIGINT)",
+            params![order_id],
+        )?
+        .map_or((0, 0), |r| (r.i64(0), r.i64(1)));
+    let status = if totals.1 >= totals.0 {
+        FulfillmentStatus::Returned
+    } else {
+        FulfillmentStatus::PartiallyReturned
+    };
+    tx.exec(
+        "UPDATE orders SET fulfillment_status = $1, updated_at = $2 WHERE id = $3",
+        params![status.as_str(), ctx.now, order_id],
+    )?;
+    let units: i64 = moves.iter().map(|(_, q, ..)| q).sum();
+    event(
+        tx,
+        ctx,
+        order_id,
+        "return_received",
+        &format!("{units} returned units received on return {return_id}"),
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "return.received",
+        "return",
+        return_id,
+        json!({"lines": rcv.lines}),
+    )?;
+    get_return(tx, return_id)
+}
+
+/// Cancels a return nothing of which was received.
+pub fn cancel(tx: &mut dyn Sql, ctx: &Ctx, return_id: i64) -> Result<Return> {
+    ctx.actor.require(Permission::OrdersManage)?;
+    let sql = format!(
+        "SELECT order_id, status FROM returns WHERE id = $1{}",
+        tx.for_update()
+    );
+    let r = tx
+        .query_one(&sql, params![return_id])?
+        .ok_or(Error::NotFound { entity: "return" })?;
+    if r.string(1) != "requested" {
+        return Err(Error::conflict(
+            "return_not_cancellable",
+            format!(
+                "the return is {}; only a return with nothing received can be cancelled",
+                r.string(1)
+            ),
+        ));
+    }
+    tx.exec(
+        "UPDATE returns SET status = 'cancelled' WHERE id = $1",
+        params![return_id],
+    )?;
+    event(
+        tx,
+        ctx,
+        r.i64(0),
+        "return_cancelled",
+        &format!("Return {return_id} cancelled"),
+    )?;
+    audit::record(tx, ctx, "return.cancelled", "return", return_id, json!({}))?;
+    get_return(tx, return_id)
+}
+
+#[derive(Default, Clone, Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnRateQuery {
+    /// Orders placed at or after this time (RFC 3339 or a date).
+    pub from: Option<String>,
+    /// Orders placed before this time.
+    pub to: Option<String>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema, Clone, Debug, PartialEq)]
+pub struct ReturnRates {
+    /// Units of non-cancelled orders placed in the period.
+    pub units_sold: i64,
+    /// Of those, units received back.
+    pub units_returned: i64,
+    /// `units_returned / units_sold`, 0 when nothing sold.
+    pub rate: f64,
+    pub by_product: Vec<ProductReturnRate>,
+    pub by_reason: Vec<ReasonCount>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema, Clone, Debug, PartialEq)]
+pub struct ProductReturnRate {
+    pub sku: String,
+    pub units_sold: i64,
+    pub units_returned: i64,
+    pub rate: f64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema, Clone, Debug, PartialEq)]
+pub struct ReasonCount {
+    pub reason: String,
+    pub units_returned: i64,
+}
+
+fn ratio(a: i64, b: i64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// Return rate (units returned / units sold) overall, by product and by reason, for the orders
+/// placed in the period: each returned unit counts against the sale it came from.
+pub fn return_rates(tx: &mut dyn Sql, q: &ReturnRateQuery) -> Result<ReturnRates> {
+    let from = q
+        .from
+        .as_deref()
+        .map(|v| crate::util::parse_time("from", v))
+        .transpose()?
+        .unwrap_or(i64::MIN);
+    let to =
+        q.to.as_deref()
+            .map(|v| crate::util::parse_time("to", v))
+            .transpose()?
+            .unwrap_or(i64::MAX);
+    let rows = tx.query(
+        "SELECT l.sku, CAST(SUM(l.quantity) AS BIGINT), \
+           CAST(COALESCE(SUM((SELECT SUM(rl.received_quantity) FROM return_lines rl WHERE rl.order_line_id = l.id)), 0) AS BIGINT) \
+         FROM order_lines l JOIN orders o ON o.id = l.order_id \
+         WHERE o.status <> 'cancelled' AND o.placed_at >= $1 AND o.placed_at < $2 GROUP BY l.sku ORDER BY l.sku",
+        params![from, to],
+    )?;
+    let by_product: Vec<ProductReturnRate> = rows
+        .iter()
+        .map(|r| ProductReturnRate {
+            sku: r.string(0),
+            units_sold: r.i64(1),
+            units_returned: r.i64(2),
+            rate: ratio(r.i64(2), r.i64(1)),
+        })
+        .collect();
+    let reasons = tx.query(
+        "SELECT rl.reason, CAST(SUM(rl.received_quantity) AS BIGINT) FROM return_lines rl JOIN order_lines l ON l.id = rl.order_line_id JOIN orders o ON o.id = l.order_id \
+         WHERE o.status <> 'cancelled' AND o.placed_at >= $1 AND o.placed_at < $2 AND rl.received_quantity > 0 GROUP BY rl.reason ORDER BY rl.reason",
+        params![from, to],
+    )?;
+    let units_sold = by_product.iter().map(|p| p.units_sold).sum();
+    let units_returned = by_product.iter().map(|p| p.units_returned).sum();
+    Ok(ReturnRates {
+        units_sold,
+        units_returned,
+        rate: ratio(units_returned, units_sold),
+        by_product,
+        by_reason: reasons
+            .iter()
+            .map(|r| ReasonCount {
+                reason: r.string(0),
+                units_returned: r.i64(1),
+            })
+            .collect(),
+    })
+}
