@@ -3,10 +3,13 @@
 
 use anyhow::{Result, anyhow};
 use backroom_core::api::{
-    Address, CustomerInput, NewChannel, NewLocation, NewProduct, NewUser, NewVariant, PlaceOrder,
-    ReceiveStock, RecordPayment, RefundOrder, ShipOrder, SkuQuantity,
+    Address, CustomerInput, NewChannel, NewLocation, NewProduct, NewReturn, NewReturnLine, NewUser,
+    NewVariant, PlaceOrder, ReceiveReturn, ReceiveStock, ReceivedLine, RecordPayment, RefundOrder,
+    ShipOrder, SkuQuantity,
 };
-use backroom_core::{Actor, Ctx, Db, Sql, auth, catalog, fulfillment, inventory, orders, settings};
+use backroom_core::{
+    Actor, Ctx, Db, Sql, auth, catalog, fulfillment, inventory, orders, returns, settings,
+};
 
 pub struct Login {
     pub email: String,
@@ -626,6 +629,63 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                                 let arrived = Ctx::new(staff.actor.clone(), at + 3 * DAY);
                                 for f in shipped.map(|o| o.fulfillments).unwrap_or_default() {
                                     fulfillment::deliver(tx, &arrived, f.id)?;
+                                }
+                                // About one delivered order in sixteen sends a unit back.
+                                if (88..94).contains(fate) {
+                                    let reason = [
+                                        "wrong_size",
+                                        "changed_mind",
+                                        "damaged",
+                                        "not_as_described",
+                                        "wrong_size",
+                                        "defective",
+                                    ][(*fate - 88) as usize];
+                                    let line = &placed.lines[0];
+                                    let home =
+                                        line.allocations.first().map_or(0, |a| a.location_id);
+                                    let back = Ctx::new(
+                                        Actor {
+                                            user_id: 0,
+                                            name: "Sam Support".into(),
+                                            role: backroom_domain::roles::Role::Admin,
+                                        },
+                                        at + 6 * DAY,
+                                    );
+                                    let rma = returns::create(
+                                        tx,
+                                        &back,
+                                        id,
+                                        &NewReturn {
+                                            lines: vec![NewReturnLine {
+                                                line_id: line.id,
+                                                quantity: 1,
+                                                reason: reason.into(),
+                                            }],
+                                            ..Default::default()
+                                        },
+                                    )?;
+                                    if *at < now - 10 * DAY {
+                                        let disposition =
+                                            if reason == "damaged" || reason == "defective" {
+                                                "unavailable"
+                                            } else {
+                                                "restock"
+                                            };
+                                        let inspected = Ctx::new(staff.actor.clone(), at + 9 * DAY);
+                                        returns::receive(
+                                            tx,
+                                            &inspected,
+                                            rma.id,
+                                            &ReceiveReturn {
+                                                lines: vec![ReceivedLine {
+                                                    line_id: line.id,
+                                                    quantity: 1,
+                                                    disposition: disposition.into(),
+                                                    location_id: Some(home),
+                                                }],
+                                            },
+                                        )?;
+                                    }
                                 }
                             }
                             if *fate >= 97 {
