@@ -229,6 +229,14 @@ pub fn ship(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, s: &ShipOrder) -> Result
         order_id,
         json!({"fulfillment_id": fulfillment_id, "location_id": s.location_id, "lines": wanted, "fulfillment_status": {"from": fulfillment.as_str(), "to": new_fulfillment.as_str()}}),
     )?;
+    if new_fulfillment == FulfillmentStatus::Fulfilled {
+        crate::webhooks::emit(
+            tx,
+            ctx.now,
+            "order.fulfilled",
+            json!({"order_id": order_id, "number": number, "fulfillment_id": fulfillment_id}),
+        )?;
+    }
     get(tx, order_id)
 }
 
@@ -318,6 +326,12 @@ pub fn refund(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, r: &RefundOrder) -> Re
         "order",
         order_id,
         json!({"amount": r.amount, "reason": reason, "note": note, "payment_status": {"from": payment.as_str(), "to": new_payment.as_str()}}),
+    )?;
+    crate::webhooks::emit(
+        tx,
+        ctx.now,
+        "order.refunded",
+        json!({"order_id": order_id, "number": number, "amount": r.amount}),
     )?;
     get(tx, order_id)
 }

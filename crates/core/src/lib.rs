@@ -18,6 +18,7 @@ pub mod orders;
 pub mod returns;
 pub mod settings;
 pub mod util;
+pub mod webhooks;
 
 pub use db::{Db, DbError, Dialect, Row, Sql, Val};
 

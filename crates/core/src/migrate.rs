@@ -42,6 +42,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0005_returns.sqlite.sql"),
         postgres: include_str!("../migrations/0005_returns.postgres.sql"),
     },
+    Migration {
+        version: 6,
+        name: "webhooks",
+        sqlite: include_str!("../migrations/0006_webhooks.sqlite.sql"),
+        postgres: include_str!("../migrations/0006_webhooks.postgres.sql"),
+    },
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

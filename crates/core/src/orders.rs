@@ -505,6 +505,12 @@ pub fn place(
         params![order_id, placed_msg, ctx.actor.name.as_str(), ctx.now, decision.reason.as_str()],
     )?;
     audit::record(tx, ctx, "order.placed", "order", order_id, changes)?;
+    crate::webhooks::emit(
+        tx,
+        ctx.now,
+        "order.created",
+        json!({"order_id": order_id, "number": number, "total": totals.total, "currency": currency}),
+    )?;
     // The view is built from what was just written rather than read back; a contract test checks
     // that it equals what `get` returns.
     let at = rfc3339(ctx.now);
@@ -950,6 +956,12 @@ pub fn cancel(tx: &mut dyn Sql, ctx: &Ctx, id: i64, c: &api::CancelOrder) -> Res
         id,
         json!({"status": {"from": status.as_str(), "to": "cancelled"}, "payment_status": {"from": payment.as_str(), "to": new_payment.as_str()}, "released_units": released, "reason": reason}),
     )?;
+    crate::webhooks::emit(
+        tx,
+        ctx.now,
+        "order.cancelled",
+        json!({"order_id": id, "number": number}),
+    )?;
     get(tx, id)
 }
 
@@ -1022,6 +1034,14 @@ pub fn record_payment(
         id,
         json!({"payment_status": {"from": from.as_str(), "to": new.as_str()}, "amount": amount}),
     )?;
+    if new == PaymentStatus::Paid {
+        crate::webhooks::emit(
+            tx,
+            ctx.now,
+            "order.paid",
+            json!({"order_id": id, "number": number, "amount": amount}),
+        )?;
+    }
     get(tx, id)
 }
 

@@ -315,6 +315,12 @@ pub fn receive(tx: &mut dyn Sql, ctx: &Ctx, return_id: i64, rcv: &ReceiveReturn)
         return_id,
         json!({"lines": rcv.lines}),
     )?;
+    crate::webhooks::emit(
+        tx,
+        ctx.now,
+        "return.received",
+        json!({"return_id": return_id, "order_id": order_id, "lines": rcv.lines}),
+    )?;
     get_return(tx, return_id)
 }
 

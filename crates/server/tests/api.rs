@@ -186,6 +186,116 @@ impl TestApp {
     }
 }
 
+/// Drives the services directly, as the server would, for tests that need no HTTP.
+struct Direct {
+    _name: &'static str,
+    db: Db,
+    loc: i64,
+}
+
+impl Direct {
+    /// A store on `db` with no server running (the webhook test starts one later).
+    async fn new(name: &'static str, db: &Db) -> Direct {
+        let db = db.clone();
+        let loc = db
+            .write(|tx| {
+                let c = Ctx::new(Actor::system(), backroom_core::util::now_micros());
+                let a = catalog::create_location(
+                    tx,
+                    &c,
+                    &NewLocation {
+                        code: "wh-a".into(),
+                        name: "A".into(),
+                        kind: "warehouse".into(),
+                        ..Default::default()
+                    },
+                )?;
+                catalog::create_channel(
+                    tx,
+                    &c,
+                    &NewChannel {
+                        code: "online".into(),
+                        name: "Online".into(),
+                        kind: "online".into(),
+                        location_ids: vec![a.id],
+                        sourcing_strategy: None,
+                        handling_hours: None,
+                    },
+                )?;
+                Ok(a.id)
+            })
+            .await
+            .unwrap();
+        Direct {
+            _name: name,
+            db,
+            loc,
+        }
+    }
+
+    fn ctx() -> Ctx {
+        Ctx::new(Actor::system(), backroom_core::util::now_micros())
+    }
+    async fn req_direct_subscribe(
+        &self,
+        url: &str,
+    ) -> (bool, backroom_core::webhooks::Subscription) {
+        let n = backroom_core::webhooks::NewSubscription {
+            url: url.into(),
+            event_types: vec!["order.created".into(), "order.cancelled".into()],
+        };
+        let s = self
+            .db
+            .write(move |tx| backroom_core::webhooks::create_subscription(tx, &Self::ctx(), &n))
+            .await
+            .unwrap();
+        (s.secret.is_some(), s)
+    }
+    async fn seed_product(&self, sku: &str, q: i64) {
+        let (sku, loc) = (sku.to_string(), self.loc);
+        self.db
+            .write(move |tx| {
+                catalog::create_product(
+                    tx,
+                    &Self::ctx(),
+                    &NewProduct {
+                        title: format!("P {sku}"),
+                        status: Some("active".into()),
+                        variants: vec![NewVariant {
+                            sku: sku.clone(),
+                            price: 100,
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    },
+                )?;
+                inventory::receive(
+                    tx,
+                    &Self::ctx(),
+                    &ReceiveStock {
+                        sku: sku.clone(),
+                        location_id: loc,
+                        quantity: q,
+                        note: None,
+                    },
+                )
+            })
+            .await
+            .unwrap();
+    }
+    async fn try_place_direct(&self, sku: &str, q: i64) -> Result<i64, backroom_core::Error> {
+        let body: PlaceOrder =
+            serde_json::from_value(order_body(&[(sku, q)], "hook@example.com")).unwrap();
+        self.db
+            .write(move |tx| backroom_core::orders::place(tx, &Self::ctx(), &body, None))
+            .await
+            .map(|p| p.order.id)
+    }
+    async fn place_direct(&self, sku: &str, q: i64) -> i64 {
+        self.try_place_direct(sku, q).await.unwrap()
+    }
+}
+
 fn order_body(lines: &[(&str, i64)], email: &str) -> Value {
     json!({
         "channel": "online",
@@ -1026,5 +1136,152 @@ async fn concurrent_ship_and_cancel_one_wins() {
         assert_eq!(st["totals"]["reserved"], 0, "{name}: {st}");
         assert_eq!(shipped + cancelled, 12);
         app.check().await;
+    }
+}
+
+/// A local webhook receiver: records every request and fails the first `fail_first`.
+struct Receiver {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>,
+}
+
+async fn receiver(fail_first: usize) -> Receiver {
+    use axum::http::StatusCode as S;
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>> =
+        Default::default();
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (s2, c2) = (seen.clone(), calls.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let (seen, calls) = (s2.clone(), c2.clone());
+            async move {
+                seen.lock().unwrap().push((headers, body));
+                if calls.fetch_add(1, Ordering::SeqCst) < fail_first {
+                    S::INTERNAL_SERVER_ERROR
+                } else {
+                    S::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Receiver { url, seen }
+}
+
+async fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Webhooks: signed, retried with backoff after failures, logged, replayable; nothing is sent for
+/// a change that rolled back; events written while no worker runs are delivered once one starts,
+/// and a delivery whose worker died mid-send is delivered after its lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_signed_retried_and_never_lost() {
+    for (name, url) in database_urls().await {
+        let db = Db::open(&url).await.unwrap();
+        let hook = receiver(2).await;
+        // A store and a subscription, then an order placed while no server (and no worker) runs.
+        let app0 = Direct::new(name, &db).await;
+        let (s, sub) = app0.req_direct_subscribe(&hook.url).await;
+        assert!(s, "{name}");
+        let secret = sub.secret.clone().unwrap();
+        app0.seed_product("WH1", 5).await;
+        let placed = app0.place_direct("WH1", 1).await;
+        // A refused order (not enough stock) rolls back: no event.
+        assert!(app0.try_place_direct("WH1", 99).await.is_err());
+        let events = db
+            .read(|tx| {
+                Ok(tx
+                    .query_one("SELECT COUNT(*) FROM webhook_events", &[])?
+                    .unwrap()
+                    .i64(0))
+            })
+            .await
+            .unwrap();
+        assert_eq!(events, 1, "{name}: only the committed order made an event");
+        // A worker that claimed a delivery and died: its lease runs out, then it is sent again.
+        let now = backroom_core::util::now_micros();
+        let dead = db
+            .write(move |tx| backroom_core::webhooks::claim(tx, now, 10, 300_000))
+            .await
+            .unwrap();
+        assert_eq!(dead.len(), 1);
+        // Now a server starts, with fast retries.
+        let mut app = App::new(db.clone());
+        app.webhooks = backroom::http::webhook_worker::WorkerConfig {
+            poll: std::time::Duration::from_millis(20),
+            backoff_base: std::time::Duration::from_millis(30),
+            lease: std::time::Duration::from_secs(5),
+            timeout: std::time::Duration::from_secs(2),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        tokio::spawn(serve(listener, app, std::future::pending()));
+        let seen = hook.seen.clone();
+        wait_for("three attempts (two failures, then success)", || {
+            seen.lock().unwrap().len() >= 3
+        })
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let requests = hook.seen.lock().unwrap().clone();
+        assert_eq!(
+            requests.len(),
+            3,
+            "{name}: delivered once after two failures, not more"
+        );
+        for (headers, body) in &requests {
+            let sig = headers["backroom-signature"].to_str().unwrap();
+            let t: i64 = sig
+                .split(',')
+                .next()
+                .unwrap()
+                .trim_start_matches("t=")
+                .parse()
+                .unwrap();
+            assert_eq!(
+                sig,
+                backroom_core::webhooks::signature(&secret, t, body),
+                "{name}: the signature verifies"
+            );
+            assert_eq!(headers["backroom-event"], "order.created");
+            let v: Value = serde_json::from_str(body).unwrap();
+            assert_eq!(v["data"]["order_id"], placed, "{name}");
+        }
+        let log = db
+            .read(move |tx| {
+                backroom_core::webhooks::deliveries(tx, &Ctx::new(Actor::system(), 0), sub.id, 10)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                log[0].status.as_str(),
+                log[0].attempts,
+                log[0].last_status_code
+            ),
+            ("delivered", 4, Some(200)),
+            "{name}: the dead worker's claim counts as an attempt"
+        );
+        // Replay sends it once more.
+        let id = log[0].id;
+        db.write(move |tx| {
+            backroom_core::webhooks::replay(
+                tx,
+                &Ctx::new(Actor::system(), backroom_core::util::now_micros()),
+                id,
+            )
+        })
+        .await
+        .unwrap();
+        let seen = hook.seen.clone();
+        wait_for("the replay", || seen.lock().unwrap().len() >= 4).await;
     }
 }

@@ -13,7 +13,7 @@ use backroom_core::audit::AuditQuery;
 use backroom_core::catalog::{self, ProductQuery};
 use backroom_core::inventory::{self, LedgerQuery, LevelQuery, TransferQuery};
 use backroom_core::orders::{self, CustomerQuery, OrderQuery};
-use backroom_core::{Ctx, Sql, audit, auth as core_auth, check, fulfillment, returns};
+use backroom_core::{Ctx, Sql, audit, auth as core_auth, check, fulfillment, returns, webhooks};
 use backroom_domain::roles::Permission;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -93,6 +93,10 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(receive_return))
         .routes(routes!(cancel_return))
         .routes(routes!(return_rates))
+        .routes(routes!(list_webhooks, create_webhook))
+        .routes(routes!(delete_webhook))
+        .routes(routes!(webhook_deliveries))
+        .routes(routes!(replay_delivery))
         .routes(routes!(list_customers))
         .routes(routes!(get_customer))
         .routes(routes!(audit_log));
@@ -933,6 +937,69 @@ async fn return_rates(
         returns::return_rates(tx, &q)
     })
     .await
+}
+
+/// Webhook subscriptions.
+#[utoipa::path(get, path = "/webhooks", tag = "webhooks", responses((status = 200, body = Vec<webhooks::Subscription>)))]
+async fn list_webhooks(State(app): State<App>, auth: Auth) -> R<Vec<webhooks::Subscription>> {
+    let ctx = auth.ctx();
+    app.db
+        .read(move |tx| webhooks::list_subscriptions(tx, &ctx))
+        .await
+        .map(Json)
+        .map_err(Into::into)
+}
+
+/// Subscribes a URL to event types. Payloads are signed: `Backroom-Signature: t=<unix seconds>,v1=<hex
+/// HMAC-SHA256 of "<t>.<body>" with the secret>`; the secret is in this response only.
+#[utoipa::path(post, path = "/webhooks", tag = "webhooks", request_body = webhooks::NewSubscription, responses((status = 201, body = webhooks::Subscription)))]
+async fn create_webhook(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(body): ApiJson<webhooks::NewSubscription>,
+) -> Result<(StatusCode, Json<webhooks::Subscription>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        app.write(&auth, move |tx, ctx| {
+            webhooks::create_subscription(tx, ctx, &body)
+        })
+        .await?,
+    ))
+}
+
+/// Stops a subscription (its delivery log stays).
+#[utoipa::path(delete, path = "/webhooks/{id}", tag = "webhooks", params(("id" = i64, Path)), responses((status = 200, body = webhooks::Subscription)))]
+async fn delete_webhook(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+) -> R<webhooks::Subscription> {
+    app.write(&auth, move |tx, ctx| {
+        webhooks::deactivate_subscription(tx, ctx, id)
+    })
+    .await
+}
+
+/// The delivery log of a subscription, newest first.
+#[utoipa::path(get, path = "/webhooks/{id}/deliveries", tag = "webhooks", params(("id" = i64, Path)), responses((status = 200, body = Vec<webhooks::Delivery>)))]
+async fn webhook_deliveries(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+) -> R<Vec<webhooks::Delivery>> {
+    let ctx = auth.ctx();
+    app.db
+        .read(move |tx| webhooks::deliveries(tx, &ctx, id, 100))
+        .await
+        .map(Json)
+        .map_err(Into::into)
+}
+
+/// Sends a delivery again now.
+#[utoipa::path(post, path = "/webhook-deliveries/{id}/replay", tag = "webhooks", params(("id" = i64, Path)), responses((status = 200, body = webhooks::Delivery)))]
+async fn replay_delivery(State(app): State<App>, auth: Auth, Id(id): Id) -> R<webhooks::Delivery> {
+    app.write(&auth, move |tx, ctx| webhooks::replay(tx, ctx, id))
+        .await
 }
 
 /// Customers, newest first.

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod webhook_worker;
 
 use axum::Router;
 use backroom_core::{Actor, Db, Error};
@@ -18,6 +19,7 @@ const TOKEN_CACHE_TTL: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct App {
     pub db: Db,
+    pub webhooks: webhook_worker::WorkerConfig,
     tokens: Arc<RwLock<HashMap<String, (Actor, Option<i64>, Instant)>>>,
 }
 
@@ -25,6 +27,7 @@ impl App {
     pub fn new(db: Db) -> App {
         App {
             db,
+            webhooks: webhook_worker::WorkerConfig::default(),
             tokens: Arc::new(RwLock::new(HashMap::new())),
         }
     }
@@ -92,9 +95,13 @@ pub async fn serve(
     app: App,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
+    // The webhook worker runs alongside and stops with the server.
+    let worker = tokio::spawn(webhook_worker::run(app.db.clone(), app.webhooks.clone()));
+    let result = axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    worker.abort();
+    result
 }
 
 impl From<Error> for error::ApiError {

@@ -1,0 +1,381 @@
+//! Outbound webhooks, built as an outbox.
+//!
+//! [`emit`] writes the event and one pending delivery per matching subscription in the caller's
+//! transaction: an event exists exactly when its change committed, and nothing is sent for a
+//! change that rolled back. A worker (in the server) [`claim`]s due deliveries with a lease, sends
+//! them signed, and records the outcome with [`complete`]; a delivery whose worker died is claimed
+//! again when its lease runs out, so nothing is lost across a restart (delivery is at least once;
+//! receivers deduplicate by the delivery id header).
+//!
+//! Signing secrets are the one secret stored in the clear: the HMAC needs the key itself.
+
+use crate::db::{Row, Sql};
+use crate::util::{hex, opt_rfc3339, random_hex, rfc3339};
+use crate::{Ctx, Error, Result, audit, params};
+use backroom_domain::roles::Permission;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+pub const EVENT_TYPES: [&str; 7] = [
+    "order.created",
+    "order.paid",
+    "order.fulfilled",
+    "order.cancelled",
+    "order.refunded",
+    "return.received",
+    "inventory.low",
+];
+
+/// Attempts before a delivery is marked failed.
+pub const MAX_ATTEMPTS: i64 = 10;
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct Subscription {
+    pub id: i64,
+    pub url: String,
+    pub event_types: Vec<String>,
+    pub active: bool,
+    pub created_at: String,
+    /// The signing secret: only in the response that creates the subscription.
+    pub secret: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewSubscription {
+    /// An http(s) URL that accepts POSTed JSON.
+    pub url: String,
+    /// Any of `order.created`, `order.paid`, `order.fulfilled`, `order.cancelled`,
+    /// `order.refunded`, `return.received`, `inventory.low`.
+    pub event_types: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+pub struct Delivery {
+    pub id: i64,
+    pub event_id: i64,
+    pub event_type: String,
+    pub subscription_id: i64,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: String,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<String>,
+    pub created_at: String,
+}
+
+/// A delivery claimed by a worker: everything needed to send it.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    pub delivery_id: i64,
+    pub event_id: i64,
+    pub event_type: String,
+    pub url: String,
+    pub secret: String,
+    pub body: String,
+    pub attempts: i64,
+}
+
+/// HMAC-SHA256 (RFC 2104).
+pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let (mut ipad, mut opad) = ([0x36u8; 64], [0x5cu8; 64]);
+    for i in 0..64 {
+        ipad[i] ^= k[i];
+        opad[i] ^= k[i];
+    }
+    let inner = Sha256::new()
+        .chain_update(ipad)
+        .chain_update(msg)
+        .finalize();
+    Sha256::new()
+        .chain_update(opad)
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+/// The `Backroom-Signature` header: `t=<unix seconds>,v1=<hex HMAC of "<t>.<body>">`.
+pub fn signature(secret: &str, timestamp_s: i64, body: &str) -> String {
+    format!(
+        "t={timestamp_s},v1={}",
+        hex(&hmac_sha256(
+            secret.as_bytes(),
+            format!("{timestamp_s}.{body}").as_bytes()
+        ))
+    )
+}
+
+fn subscription_from(r: &Row) -> Subscription {
+    Subscription {
+        id: r.i64(0),
+        url: r.string(1),
+        event_types: crate::util::from_json(&r.string(2)),
+        active: r.bool(3),
+        created_at: rfc3339(r.i64(4)),
+        secret: None,
+    }
+}
+
+pub fn create_subscription(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    n: &NewSubscription,
+) -> Result<Subscription> {
+    ctx.actor.require(Permission::SettingsWrite)?;
+    let url = n.url.trim();
+    if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
+        return Err(Error::invalid(
+            "url",
+            "must be an http(s) URL of at most 2000 characters",
+        ));
+    }
+    if n.event_types.is_empty() {
+        return Err(Error::invalid(
+            "event_types",
+            "subscribe to at least one event type",
+        ));
+    }
+    for (i, t) in n.event_types.iter().enumerate() {
+        if !EVENT_TYPES.contains(&t.as_str()) {
+            return Err(Error::invalid(
+                format!("event_types[{i}]"),
+                format!("must be one of {}", EVENT_TYPES.join(", ")),
+            ));
+        }
+    }
+    let secret = format!("whsec_{}", random_hex(24));
+    let r = tx
+        .query_one(
+            "INSERT INTO webhook_subscriptions (url, event_types, secret, active, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id, url, event_types, active, created_at",
+            params![url, crate::util::to_json(&n.event_types), secret.as_str(), true, ctx.now],
+        )?
+        .ok_or(Error::NotFound { entity: "subscription" })?;
+    let mut s = subscription_from(&r);
+    audit::record(
+        tx,
+        ctx,
+        "webhook.subscribed",
+        "webhook_subscription",
+        s.id,
+        json!({"url": url, "event_types": n.event_types}),
+    )?;
+    s.secret = Some(secret);
+    Ok(s)
+}
+
+pub fn list_subscriptions(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<Subscription>> {
+    ctx.actor.require(Permission::SettingsWrite)?;
+    Ok(tx.query("SELECT id, url, event_types, active, created_at FROM webhook_subscriptions ORDER BY id", &[])?.iter().map(subscription_from).collect())
+}
+
+pub fn deactivate_subscription(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<Subscription> {
+    ctx.actor.require(Permission::SettingsWrite)?;
+    let n = tx.exec(
+        "UPDATE webhook_subscriptions SET active = $1 WHERE id = $2",
+        params![false, id],
+    )?;
+    if n == 0 {
+        return Err(Error::NotFound {
+            entity: "subscription",
+        });
+    }
+    audit::record(
+        tx,
+        ctx,
+        "webhook.unsubscribed",
+        "webhook_subscription",
+        id,
+        json!({}),
+    )?;
+    let r = tx.query_one("SELECT id, url, event_types, active, created_at FROM webhook_subscriptions WHERE id = $1", params![id])?.ok_or(Error::NotFound { entity: "subscription" })?;
+    Ok(subscription_from(&r))
+}
+
+/// Records an event in the outbox, with a pending delivery for each active subscription to its
+/// type, inside the caller's transaction. Both statements are deferred: with no subscriber they
+/// write nothing, and they never cost a round trip of their own.
+pub fn emit(
+    tx: &mut dyn Sql,
+    now: i64,
+    event_type: &'static str,
+    data: serde_json::Value,
+) -> Result<()> {
+    let pattern = format!("%\"{event_type}\"%");
+    tx.exec_deferred(
+        "INSERT INTO webhook_events (event_type, payload, created_at) SELECT $1, $2, $3 \
+         WHERE EXISTS (SELECT 1 FROM webhook_subscriptions WHERE active = $4 AND event_types LIKE $5)",
+        params![event_type, data.to_string(), now, true, pattern.as_str()],
+    )?;
+    // The event just written: PostgreSQL's session-local sequence value; on SQLite the single
+    // writer makes the highest id ours.
+    let event_id = match tx.dialect() {
+        crate::Dialect::Postgres => "currval(pg_get_serial_sequence('webhook_events', 'id'))",
+        crate::Dialect::Sqlite => "(SELECT MAX(id) FROM webhook_events)",
+    };
+    tx.exec_deferred(
+        &format!(
+            "INSERT INTO webhook_deliveries (event_id, subscription_id, status, attempts, next_attempt_at, created_at) \
+             SELECT {event_id}, s.id, 'pending', 0, $1, $1 FROM webhook_subscriptions s WHERE s.active = $2 AND s.event_types LIKE $3"
+        ),
+        params![now, true, pattern.as_str()],
+    )?;
+    Ok(())
+}
+
+/// Claims up to `limit` due deliveries for `lease_micros`: they are not due again until the lease
+/// ends, so a worker that dies mid-send leaves them to be claimed again.
+pub fn claim(tx: &mut dyn Sql, now: i64, limit: i64, lease_micros: i64) -> Result<Vec<Claimed>> {
+    let lock = match tx.dialect() {
+        crate::Dialect::Postgres => " FOR UPDATE OF d SKIP LOCKED",
+        crate::Dialect::Sqlite => "",
+    };
+    let rows = tx.query(
+        &format!(
+            "SELECT d.id, d.event_id, e.event_type, s.url, s.secret, e.payload, d.attempts, e.created_at FROM webhook_deliveries d \
+             JOIN webhook_events e ON e.id = d.event_id JOIN webhook_subscriptions s ON s.id = d.subscription_id \
+             WHERE d.status = 'pending' AND d.next_attempt_at <= $1 ORDER BY d.next_attempt_at, d.id LIMIT $2{lock}"
+        ),
+        params![now, limit],
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        tx.exec("UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = $1 WHERE id = $2", params![now + lease_micros, r.i64(0)])?;
+        let data: serde_json::Value =
+            serde_json::from_str(&r.string(5)).unwrap_or(serde_json::Value::Null);
+        let body = json!({"id": r.i64(1), "type": r.string(2), "created_at": rfc3339(r.i64(7)), "data": data}).to_string();
+        out.push(Claimed {
+            delivery_id: r.i64(0),
+            event_id: r.i64(1),
+            event_type: r.string(2),
+            url: r.string(3),
+            secret: r.string(4),
+            body,
+            attempts: r.i64(6) + 1,
+        });
+    }
+    Ok(out)
+}
+
+/// Records the outcome of one attempt: delivered on a 2xx; otherwise retried with exponential
+/// backoff (`base_micros * 2^(attempts-1)`, at most an hour) until [`MAX_ATTEMPTS`], then failed.
+pub fn complete(
+    tx: &mut dyn Sql,
+    now: i64,
+    c: &Claimed,
+    status_code: Option<i64>,
+    error: Option<&str>,
+    base_micros: i64,
+) -> Result<()> {
+    if status_code.is_some_and(|s| (200..300).contains(&s)) {
+        tx.exec("UPDATE webhook_deliveries SET status = 'delivered', delivered_at = $1, last_status_code = $2, last_error = NULL WHERE id = $3", params![now, status_code, c.delivery_id])?;
+    } else if c.attempts >= MAX_ATTEMPTS {
+        tx.exec("UPDATE webhook_deliveries SET status = 'failed', last_status_code = $1, last_error = $2 WHERE id = $3", params![status_code, error, c.delivery_id])?;
+    } else {
+        let backoff = base_micros
+            .saturating_mul(1i64 << (c.attempts - 1).clamp(0, 30))
+            .min(3_600_000_000);
+        tx.exec(
+            "UPDATE webhook_deliveries SET next_attempt_at = $1, last_status_code = $2, last_error = $3 WHERE id = $4",
+            params![now + backoff, status_code, error, c.delivery_id],
+        )?;
+    }
+    Ok(())
+}
+
+fn delivery_from(r: &Row) -> Delivery {
+    Delivery {
+        id: r.i64(0),
+        event_id: r.i64(1),
+        event_type: r.string(2),
+        subscription_id: r.i64(3),
+        status: r.string(4),
+        attempts: r.i64(5),
+        next_attempt_at: rfc3339(r.i64(6)),
+        last_status_code: r.opt_i64(7),
+        last_error: r.opt_string(8),
+        delivered_at: opt_rfc3339(r.opt_i64(9)),
+        created_at: rfc3339(r.i64(10)),
+    }
+}
+
+const DELIVERY_SELECT: &str = "SELECT d.id, d.event_id, e.event_type, d.subscription_id, d.status, d.attempts, d.next_attempt_at, d.last_status_code, d.last_error, d.delivered_at, d.created_at \
+     FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id";
+
+/// The delivery log of a subscription, newest first.
+pub fn deliveries(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    subscription_id: i64,
+    limit: i64,
+) -> Result<Vec<Delivery>> {
+    ctx.actor.require(Permission::SettingsWrite)?;
+    let limit = crate::util::page_limit(Some(limit))?;
+    Ok(tx
+        .query(
+            &format!("{DELIVERY_SELECT} WHERE d.subscription_id = $1 ORDER BY d.id DESC LIMIT $2"),
+            params![subscription_id, limit],
+        )?
+        .iter()
+        .map(delivery_from)
+        .collect())
+}
+
+/// Sends a delivery again now, whatever its state (a receiver that lost it, or a failed one).
+pub fn replay(tx: &mut dyn Sql, ctx: &Ctx, delivery_id: i64) -> Result<Delivery> {
+    ctx.actor.require(Permission::SettingsWrite)?;
+    let n = tx.exec("UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1 WHERE id = $2", params![ctx.now, delivery_id])?;
+    if n == 0 {
+        return Err(Error::NotFound { entity: "delivery" });
+    }
+    audit::record(
+        tx,
+        ctx,
+        "webhook.replayed",
+        "webhook_delivery",
+        delivery_id,
+        json!({}),
+    )?;
+    let r = tx
+        .query_one(
+            &format!("{DELIVERY_SELECT} WHERE d.id = $1"),
+            params![delivery_id],
+        )?
+        .ok_or(Error::NotFound { entity: "delivery" })?;
+    Ok(delivery_from(&r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        // Test case 2 of RFC 4231.
+        assert_eq!(
+            hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        // Test case 6: a key longer than the block.
+        assert_eq!(
+            hex(&hmac_sha256(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+        assert_eq!(
+            signature("k", 10, "{}"),
+            format!("t=10,v1={}", hex(&hmac_sha256(b"k", b"10.{}")))
+        );
+    }
+}

@@ -1,0 +1,118 @@
+//! The webhook worker: claims due deliveries from the outbox, sends them signed, records the
+//! outcome. Runs beside the HTTP server; any number of servers may run one (claims are leased).
+
+use backroom_core::webhooks::{self, Claimed};
+use backroom_core::{Db, util::now_micros};
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// How often to look for due deliveries when there were none.
+    pub poll: Duration,
+    /// The first retry waits this long; each later one twice as long, up to an hour.
+    pub backoff_base: Duration,
+    /// How long a claimed delivery is reserved for the worker that claimed it.
+    pub lease: Duration,
+    /// How long a receiver has to answer.
+    pub timeout: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            poll: Duration::from_millis(500),
+            backoff_base: Duration::from_secs(10),
+            lease: Duration::from_secs(60),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Runs until the task is aborted.
+pub async fn run(db: Db, cfg: WorkerConfig) {
+    let client = match reqwest::Client::builder().timeout(cfg.timeout).build() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "webhook worker cannot build an HTTP client");
+            return;
+        }
+    };
+    loop {
+        let now = now_micros();
+        let lease = micros(cfg.lease);
+        let claimed = match db
+            .write(move |tx| webhooks::claim(tx, now, 32, lease))
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "webhook claim failed");
+                Vec::new()
+            }
+        };
+        if claimed.is_empty() {
+            tokio::time::sleep(cfg.poll).await;
+            continue;
+        }
+        let sends = claimed.into_iter().map(|c| {
+            let (client, db, base) = (client.clone(), db.clone(), micros(cfg.backoff_base));
+            async move {
+                let (status, error) = send(&client, &c).await;
+                let done = db
+                    .write(move |tx| {
+                        webhooks::complete(tx, now_micros(), &c, status, error.as_deref(), base)
+                    })
+                    .await;
+                if let Err(e) = done {
+                    tracing::warn!(error = %e, "recording a webhook attempt failed");
+                }
+            }
+        });
+        futures_join_all(sends).await;
+    }
+}
+
+async fn send(client: &reqwest::Client, c: &Claimed) -> (Option<i64>, Option<String>) {
+    let ts = now_micros() / 1_000_000;
+    let r = client
+        .post(&c.url)
+        .header("content-type", "application/json")
+        .header("backroom-event", &c.event_type)
+        .header("backroom-delivery", c.delivery_id.to_string())
+        .header(
+            "backroom-signature",
+            webhooks::signature(&c.secret, ts, &c.body),
+        )
+        .body(c.body.clone())
+        .send()
+        .await;
+    match r {
+        Ok(resp) => {
+            let status = i64::from(resp.status().as_u16());
+            let ok = resp.status().is_success();
+            (
+                Some(status),
+                if ok {
+                    None
+                } else {
+                    Some(format!("receiver answered {status}"))
+                },
+            )
+        }
+        Err(e) => (None, Some(e.to_string())),
+    }
+}
+
+/// Waits for every future (the sends of one batch run concurrently).
+async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(
+    fs: impl Iterator<Item = F>,
+) {
+    let handles: Vec<_> = fs.map(tokio::spawn).collect();
+    for h in handles {
+        let _ = h.await;
+    }
+}
