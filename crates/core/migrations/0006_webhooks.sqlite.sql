@@ -1,5 +1,5 @@
 -- Outbound webhooks. Events are an outbox written in the same transaction as the change that
--- caused them, with one delivery row per matching subscription; a worker delivers them.
+-- caused them; a worker fans each out to one delivery per matching subscription and delivers it.
 CREATE TABLE webhook_subscriptions (
   id INTEGER PRIMARY KEY,
   url TEXT NOT NULL,
@@ -12,8 +12,10 @@ CREATE TABLE webhook_events (
   id INTEGER PRIMARY KEY,
   event_type TEXT NOT NULL,
   payload TEXT NOT NULL,
+  fanned_out INTEGER NOT NULL DEFAULT 0,
   created_at INTEGER NOT NULL
 );
+CREATE INDEX webhook_events_fan_out ON webhook_events(fanned_out, id);
 CREATE TABLE webhook_deliveries (
   id INTEGER PRIMARY KEY,
   event_id INTEGER NOT NULL REFERENCES webhook_events(id),

@@ -201,35 +201,55 @@ pub fn deactivate_subscription(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<S
     Ok(subscription_from(&r))
 }
 
-/// Records an event in the outbox, with a pending delivery for each active subscription to its
-/// type, inside the caller's transaction. Both statements are deferred: with no subscriber they
-/// write nothing, and they never cost a round trip of their own.
+/// Records an event in the outbox inside the caller's transaction, if any active subscription
+/// wants its type: one deferred statement, so it never costs a round trip, and nothing at all
+/// when nobody listens. The worker fans it out to deliveries ([`fan_out`]).
 pub fn emit(
     tx: &mut dyn Sql,
     now: i64,
     event_type: &'static str,
     data: serde_json::Value,
 ) -> Result<()> {
-    let pattern = format!("%\"{event_type}\"%");
     tx.exec_deferred(
-        "INSERT INTO webhook_events (event_type, payload, created_at) SELECT $1, $2, $3 \
+        "INSERT INTO webhook_events (event_type, payload, fanned_out, created_at) SELECT $1, $2, 0, $3 \
          WHERE EXISTS (SELECT 1 FROM webhook_subscriptions WHERE active = $4 AND event_types LIKE $5)",
-        params![event_type, data.to_string(), now, true, pattern.as_str()],
-    )?;
-    // The event just written: PostgreSQL's session-local sequence value; on SQLite the single
-    // writer makes the highest id ours.
-    let event_id = match tx.dialect() {
-        crate::Dialect::Postgres => "currval(pg_get_serial_sequence('webhook_events', 'id'))",
-        crate::Dialect::Sqlite => "(SELECT MAX(id) FROM webhook_events)",
-    };
-    tx.exec_deferred(
-        &format!(
-            "INSERT INTO webhook_deliveries (event_id, subscription_id, status, attempts, next_attempt_at, created_at) \
-             SELECT {event_id}, s.id, 'pending', 0, $1, $1 FROM webhook_subscriptions s WHERE s.active = $2 AND s.event_types LIKE $3"
-        ),
-        params![now, true, pattern.as_str()],
+        params![event_type, data.to_string(), now, true, format!("%\"{event_type}\"%")],
     )?;
     Ok(())
+}
+
+/// Turns new events into one pending delivery per active subscription to their type.
+pub fn fan_out(tx: &mut dyn Sql, now: i64) -> Result<u64> {
+    let lock = match tx.dialect() {
+        crate::Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        crate::Dialect::Sqlite => "",
+    };
+    let events = tx.query(&format!("SELECT id, event_type FROM webhook_events WHERE fanned_out = 0 ORDER BY id LIMIT 500{lock}"), &[])?;
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let subs = tx.query(
+        "SELECT id, event_types FROM webhook_subscriptions WHERE active = $1",
+        params![true],
+    )?;
+    let mut n = 0;
+    for e in &events {
+        for s in subs
+            .iter()
+            .filter(|s| crate::util::from_json::<Vec<String>>(&s.string(1)).contains(&e.string(1)))
+        {
+            tx.exec(
+                "INSERT INTO webhook_deliveries (event_id, subscription_id, status, attempts, next_attempt_at, created_at) VALUES ($1, $2, 'pending', 0, $3, $3)",
+                params![e.i64(0), s.i64(0), now],
+            )?;
+            n += 1;
+        }
+        tx.exec(
+            "UPDATE webhook_events SET fanned_out = 1 WHERE id = $1",
+            params![e.i64(0)],
+        )?;
+    }
+    Ok(n)
 }
 
 /// Claims up to `limit` due deliveries for `lease_micros`: they are not due again until the lease

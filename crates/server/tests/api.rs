@@ -1211,7 +1211,10 @@ async fn webhooks_are_signed_retried_and_never_lost() {
         // A worker that claimed a delivery and died: its lease runs out, then it is sent again.
         let now = backroom_core::util::now_micros();
         let dead = db
-            .write(move |tx| backroom_core::webhooks::claim(tx, now, 10, 300_000))
+            .write(move |tx| {
+                backroom_core::webhooks::fan_out(tx, now)?;
+                backroom_core::webhooks::claim(tx, now, 10, 300_000)
+            })
             .await
             .unwrap();
         assert_eq!(dead.len(), 1);
