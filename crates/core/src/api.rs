@@ -222,6 +222,8 @@ pub struct Channel {
     pub sourcing_strategy: String,
     /// Hours from placement to the promised ship-by time.
     pub handling_hours: i64,
+    /// Hours a click-and-collect order waits once ready before it is cancelled and released.
+    pub pickup_hold_hours: i64,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -238,6 +240,8 @@ pub struct NewChannel {
     pub sourcing_strategy: Option<String>,
     /// Hours from placement to the promised ship-by time (48 by default).
     pub handling_hours: Option<i64>,
+    /// Hours a ready pickup order waits to be collected (72 by default).
+    pub pickup_hold_hours: Option<i64>,
 }
 
 #[derive(Deserialize, ToSchema, Clone, Debug, Default)]
@@ -248,6 +252,7 @@ pub struct ChannelPatch {
     pub location_ids: Option<Vec<i64>>,
     pub sourcing_strategy: Option<String>,
     pub handling_hours: Option<i64>,
+    pub pickup_hold_hours: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
@@ -481,8 +486,11 @@ pub struct PlaceOrder {
     pub channel: String,
     pub customer: CustomerInput,
     pub shipping_address: Address,
-    /// A shipping rate code (`standard` by default).
+    /// A shipping rate code (`standard` by default; `pickup` for click and collect).
     pub shipping_method: Option<String>,
+    /// With `shipping_method: pickup`: the location (offering pickup) the customer collects from;
+    /// every line is reserved there.
+    pub pickup_location_id: Option<i64>,
     pub lines: Vec<SkuQuantity>,
     pub note: Option<String>,
 }
@@ -518,6 +526,8 @@ pub struct Order {
     pub hold: Option<OrderHold>,
     /// When the order is promised to ship, from the channel's handling time.
     pub ship_by: Option<String>,
+    /// Click and collect: where, by when, and the handover.
+    pub pickup: Option<Pickup>,
     pub placed_at: String,
     pub updated_at: String,
     pub cancelled_at: Option<String>,
@@ -644,6 +654,23 @@ pub struct ReceivedLine {
     pub disposition: String,
     /// Where the units go back; required for `restock` and `unavailable`.
     pub location_id: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct Pickup {
+    pub location_id: i64,
+    /// Set when the order is ready: not collected by then, it is cancelled and its stock released.
+    pub deadline: Option<String>,
+    pub picked_up_at: Option<String>,
+    /// Who handed it over.
+    pub picked_up_by: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PickedUp {
+    /// The staff member who handed the order over.
+    pub handed_over_by: String,
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]

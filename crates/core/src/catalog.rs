@@ -882,7 +882,7 @@ pub fn update_location(
 
 pub fn get_channel(tx: &mut dyn Sql, id: i64) -> Result<Channel> {
     let r = tx
-        .query_one("SELECT id, code, name, kind, active, created_at, updated_at, sourcing_strategy, handling_hours FROM channels WHERE id = $1", params![id])?
+        .query_one("SELECT id, code, name, kind, active, created_at, updated_at, sourcing_strategy, handling_hours, pickup_hold_hours FROM channels WHERE id = $1", params![id])?
         .ok_or(Error::NotFound { entity: "channel" })?;
     let locs = tx.query(
         "SELECT location_id FROM channel_locations WHERE channel_id = $1 ORDER BY location_id",
@@ -897,6 +897,7 @@ pub fn get_channel(tx: &mut dyn Sql, id: i64) -> Result<Channel> {
         location_ids: locs.iter().map(|l| l.i64(0)).collect(),
         sourcing_strategy: r.string(7),
         handling_hours: r.i64(8),
+        pickup_hold_hours: r.i64(9),
         created_at: rfc3339(r.i64(5)),
         updated_at: rfc3339(r.i64(6)),
     })
@@ -975,8 +976,8 @@ pub fn create_channel(tx: &mut dyn Sql, ctx: &Ctx, c: &NewChannel) -> Result<Cha
     }
     let row = tx
         .query_one(
-            "INSERT INTO channels (code, name, kind, active, sourcing_strategy, handling_hours, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-            params![code.as_str(), name, c.kind.as_str(), true, strategy(c.sourcing_strategy.as_deref().unwrap_or("fewest_shipments"))?, handling(c.handling_hours.unwrap_or(48))?, ctx.now],
+            "INSERT INTO channels (code, name, kind, active, sourcing_strategy, handling_hours, pickup_hold_hours, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+            params![code.as_str(), name, c.kind.as_str(), true, strategy(c.sourcing_strategy.as_deref().unwrap_or("fewest_shipments"))?, handling(c.handling_hours.unwrap_or(48))?, handling(c.pickup_hold_hours.unwrap_or(72))?, ctx.now],
         )
         .map_err(unique_as("code", format!("a channel with code {code} already exists")))?;
     let id = row.map(|r| r.i64(0)).unwrap_or(0);
@@ -1005,6 +1006,9 @@ pub fn update_channel(tx: &mut dyn Sql, ctx: &Ctx, id: i64, p: &ChannelPatch) ->
     }
     if let Some(v) = &p.sourcing_strategy {
         sets.push(("sourcing_strategy", strategy(v)?.into()));
+    }
+    if let Some(h) = p.pickup_hold_hours {
+        sets.push(("pickup_hold_hours", handling(h)?.into()));
     }
     if let Some(h) = p.handling_hours {
         sets.push(("handling_hours", handling(h)?.into()));

@@ -491,3 +491,188 @@ pub fn pick_list(
         items,
     })
 }
+
+fn pickup_of(tx: &mut dyn Sql, order_id: i64) -> Result<(Option<i64>, i64)> {
+    let r = tx
+        .query_one("SELECT o.pickup_location_id, c.pickup_hold_hours FROM orders o JOIN channels c ON c.id = o.channel_id WHERE o.id = $1", params![order_id])?
+        .ok_or(Error::NotFound { entity: "order" })?;
+    Ok((r.opt_i64(0), r.i64(1)))
+}
+
+/// Click and collect: the order is packed at its pickup location and waits for the customer until
+/// the channel's pickup hold runs out.
+pub fn ready_for_pickup(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64) -> Result<Order> {
+    ctx.actor.require(Permission::OrdersFulfil)?;
+    let (status, _, fulfillment, _, _, number) = lock_order(tx, order_id)?;
+    let (location, hold_hours) = pickup_of(tx, order_id)?;
+    let Some(location) = location else {
+        return Err(Error::conflict(
+            "not_pickup",
+            format!("order #{number} is not a pickup order"),
+        ));
+    };
+    if status != OrderStatus::Open || fulfillment != FulfillmentStatus::Unfulfilled {
+        return Err(Error::conflict(
+            "cannot_ready",
+            format!(
+                "order #{number} is {} and {}",
+                status.as_str(),
+                fulfillment.as_str()
+            ),
+        ));
+    }
+    if tx
+        .query_one(
+            "SELECT hold_reason FROM orders WHERE id = $1",
+            params![order_id],
+        )?
+        .and_then(|r| r.opt_string(0))
+        .is_some()
+    {
+        return Err(Error::conflict(
+            "on_hold",
+            format!("order #{number} is on hold; release the hold first"),
+        ));
+    }
+    let backordered = tx
+        .query_one("SELECT CAST(COALESCE(SUM(backordered), 0) AS BIGINT) FROM reservations WHERE order_id = $1 AND released_at IS NULL", params![order_id])?
+        .map_or(0, |r| r.i64(0));
+    if backordered > 0 {
+        return Err(Error::conflict(
+            "not_in_stock",
+            format!("{backordered} units of order #{number} are backordered; receive them first"),
+        ));
+    }
+    let deadline = ctx.now + hold_hours * 3_600_000_000;
+    tx.exec(
+        "UPDATE orders SET fulfillment_status = $1, pickup_deadline = $2, updated_at = $3 WHERE id = $4",
+        params![FulfillmentStatus::ReadyForPickup.as_str(), deadline, ctx.now, order_id],
+    )?;
+    event(
+        tx,
+        ctx,
+        order_id,
+        "ready_for_pickup",
+        &format!(
+            "Order #{number} is ready for pickup at location {location} until {}",
+            crate::util::rfc3339(deadline)
+        ),
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "order.ready_for_pickup",
+        "order",
+        order_id,
+        json!({"location_id": location, "deadline": crate::util::rfc3339(deadline)}),
+    )?;
+    get(tx, order_id)
+}
+
+/// The customer collected the order: the units leave the boutique like a shipment.
+pub fn picked_up(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    order_id: i64,
+    p: &crate::api::PickedUp,
+) -> Result<Order> {
+    ctx.actor.require(Permission::OrdersFulfil)?;
+    let by = required_text("handed_over_by", &p.handed_over_by, 255)?;
+    let (_, _, fulfillment, _, _, number) = lock_order(tx, order_id)?;
+    if fulfillment != FulfillmentStatus::ReadyForPickup {
+        return Err(Error::conflict(
+            "not_ready",
+            format!(
+                "order #{number} is {}, not ready for pickup",
+                fulfillment.as_str()
+            ),
+        ));
+    }
+    let (Some(location), _) = pickup_of(tx, order_id)? else {
+        return Err(Error::conflict(
+            "not_pickup",
+            format!("order #{number} is not a pickup order"),
+        ));
+    };
+    ship(
+        tx,
+        ctx,
+        order_id,
+        &ShipOrder {
+            location_id: location,
+            carrier: Some("pickup".into()),
+            ..Default::default()
+        },
+    )?;
+    tx.exec(
+        "UPDATE orders SET fulfillment_status = $1, picked_up_at = $2, picked_up_by = $3, updated_at = $2 WHERE id = $4",
+        params![FulfillmentStatus::PickedUp.as_str(), ctx.now, by.as_str(), order_id],
+    )?;
+    event(
+        tx,
+        ctx,
+        order_id,
+        "picked_up",
+        &format!("Order #{number} collected; handed over by {by}"),
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "order.picked_up",
+        "order",
+        order_id,
+        json!({"handed_over_by": by}),
+    )?;
+    get(tx, order_id)
+}
+
+/// Cancels ready pickup orders whose deadline has passed: their stock is released, an authorization
+/// voided, a captured payment refunded. Returns the orders cancelled.
+pub fn expire_pickups(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<i64>> {
+    let due: Vec<i64> = tx
+        .query(
+            "SELECT id FROM orders WHERE fulfillment_status = 'ready_for_pickup' AND status = 'open' AND pickup_deadline < $1 ORDER BY id LIMIT 500",
+            params![ctx.now],
+        )?
+        .iter()
+        .map(|r| r.i64(0))
+        .collect();
+    for id in &due {
+        let (_, payment, _, _, paid, _) = lock_order(tx, *id)?;
+        let refunded = tx
+            .query_one(
+                "SELECT refunded_minor FROM orders WHERE id = $1",
+                params![*id],
+            )?
+            .map_or(0, |r| r.i64(0));
+        if matches!(
+            payment,
+            PaymentStatus::Paid | PaymentStatus::PartiallyRefunded
+        ) && paid > refunded
+        {
+            refund(
+                tx,
+                ctx,
+                *id,
+                &RefundOrder {
+                    amount: paid - refunded,
+                    reason: "not_collected".into(),
+                    note: Some("pickup deadline passed".into()),
+                },
+            )?;
+        }
+        tx.exec(
+            "UPDATE orders SET fulfillment_status = 'unfulfilled' WHERE id = $1",
+            params![*id],
+        )?;
+        crate::orders::cancel(
+            tx,
+            ctx,
+            *id,
+            &crate::api::CancelOrder {
+                reason: Some("not collected by the pickup deadline".into()),
+            },
+        )?;
+    }
+    Ok(due)
+}

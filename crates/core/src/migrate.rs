@@ -48,6 +48,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0006_webhooks.sqlite.sql"),
         postgres: include_str!("../migrations/0006_webhooks.postgres.sql"),
     },
+    Migration {
+        version: 7,
+        name: "pickup",
+        sqlite: include_str!("../migrations/0007_pickup.sqlite.sql"),
+        postgres: include_str!("../migrations/0007_pickup.postgres.sql"),
+    },
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

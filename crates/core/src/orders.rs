@@ -239,6 +239,45 @@ pub fn place(
             available: HashMap::new(),
         });
     }
+    // Click and collect: every line is reserved at the pickup location, which must offer pickup
+    // and sell for this channel.
+    let pickup_location = match (shipping_method.as_str(), input.pickup_location_id) {
+        ("pickup", Some(loc)) => {
+            if !candidates.iter().any(|c| c.location_id == loc) {
+                return Err(Error::invalid(
+                    "pickup_location_id",
+                    format!("location {loc} does not sell for channel {}", input.channel),
+                ));
+            }
+            let offers = tx
+                .query_one(
+                    "SELECT offers_pickup FROM locations WHERE id = $1",
+                    params![loc],
+                )?
+                .is_some_and(|r| r.bool(0));
+            if !offers {
+                return Err(Error::invalid(
+                    "pickup_location_id",
+                    format!("location {loc} does not offer pickup"),
+                ));
+            }
+            candidates.retain(|c| c.location_id == loc);
+            Some(loc)
+        }
+        ("pickup", None) => {
+            return Err(Error::invalid(
+                "pickup_location_id",
+                "a pickup order names the location the customer collects from",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(Error::invalid(
+                "pickup_location_id",
+                "only a pickup order names a pickup location",
+            ));
+        }
+        _ => None,
+    };
     let strategy = Strategy::parse(&ch.string(6)).unwrap_or(Strategy::FewestShipments);
     let ship_by = ctx.now + ch.i64(11) * 3_600_000_000;
     let destination = Place {
@@ -389,8 +428,8 @@ pub fn place(
         Dialect::Postgres => (None, "COALESCE($1, nextval('order_numbers'))"),
     };
     let row = tx.query_one(
-        &format!("INSERT INTO orders (number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, shipping_method, shipping_address, note, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_by) \
-         VALUES ({number_sql}, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $15, $16, $17, $18, $18, $19, $20) RETURNING id, number"),
+        &format!("INSERT INTO orders (number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, shipping_method, shipping_address, note, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_by, pickup_location_id) \
+         VALUES ({number_sql}, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $15, $16, $17, $18, $18, $19, $20, $21) RETURNING id, number"),
         params![
             number,
             channel_id,
@@ -411,7 +450,8 @@ pub fn place(
             decision.reason.as_str(),
             ctx.now,
             ctx.actor.user_id,
-            ship_by
+            ship_by,
+            pickup_location
         ],
     )?;
     let (order_id, number) = row.map_or((0, 0), |r| (r.i64(0), r.i64(1)));
@@ -552,6 +592,12 @@ pub fn place(
         fulfillments: Vec::new(),
         hold: None,
         ship_by: Some(rfc3339(ship_by)),
+        pickup: pickup_location.map(|location_id| api::Pickup {
+            location_id,
+            deadline: None,
+            picked_up_at: None,
+            picked_up_by: None,
+        }),
     };
     Ok(Placed {
         order,
@@ -676,7 +722,7 @@ pub(crate) fn event(
     Ok(())
 }
 
-const ORDER_COLS: &str = "o.id, o.number, o.channel_id, o.customer_id, c.email, c.first_name, c.last_name, o.currency, o.status, o.payment_status, o.fulfillment_status, o.subtotal_minor, o.discounts_minor, o.shipping_minor, o.tax_minor, o.total_minor, o.paid_minor, o.shipping_method, o.shipping_address, o.note, o.sourcing_strategy, o.sourcing_reason, o.placed_at, o.updated_at, o.cancelled_at, o.cancel_reason, o.refunded_minor, o.hold_reason, o.hold_note, o.held_at, o.ship_by";
+const ORDER_COLS: &str = "o.id, o.number, o.channel_id, o.customer_id, c.email, c.first_name, c.last_name, o.currency, o.status, o.payment_status, o.fulfillment_status, o.subtotal_minor, o.discounts_minor, o.shipping_minor, o.tax_minor, o.total_minor, o.paid_minor, o.shipping_method, o.shipping_address, o.note, o.sourcing_strategy, o.sourcing_reason, o.placed_at, o.updated_at, o.cancelled_at, o.cancel_reason, o.refunded_minor, o.hold_reason, o.hold_note, o.held_at, o.ship_by, o.pickup_location_id, o.pickup_deadline, o.picked_up_at, o.picked_up_by";
 
 fn order_from(tx: &mut dyn Sql, r: &Row) -> Result<Order> {
     let id = r.i64(0);
@@ -753,6 +799,12 @@ fn order_from(tx: &mut dyn Sql, r: &Row) -> Result<Order> {
             held_at: opt_rfc3339(r.opt_i64(29)).unwrap_or_default(),
         }),
         ship_by: opt_rfc3339(r.opt_i64(30)),
+        pickup: r.opt_i64(31).map(|location_id| api::Pickup {
+            location_id,
+            deadline: opt_rfc3339(r.opt_i64(32)),
+            picked_up_at: opt_rfc3339(r.opt_i64(33)),
+            picked_up_by: r.opt_string(34),
+        }),
         lines: lines
             .iter()
             .map(|l| api::OrderLine {

@@ -89,6 +89,7 @@ async fn store(db: &Db, skus: &[&str], backorder: &[&str]) -> (i64, i64, i64) {
                 location_ids: vec![a.id, b.id],
                 sourcing_strategy: None,
                 handling_hours: None,
+                pickup_hold_hours: None,
             },
         )?;
         catalog::create_product(
@@ -156,6 +157,7 @@ fn order(lines: &[(&str, i64)]) -> PlaceOrder {
             ..Default::default()
         },
         shipping_method: None,
+        pickup_location_id: None,
         lines: lines
             .iter()
             .map(|(s, q)| SkuQuantity {
@@ -1278,6 +1280,7 @@ async fn channels_choose_their_sourcing_strategy() {
                     location_ids: vec![a, b, shop],
                     sourcing_strategy: Some("nearest".into()),
                     handling_hours: None,
+                    pickup_hold_hours: None,
                 },
             )
         })
@@ -1352,6 +1355,7 @@ async fn channels_choose_their_sourcing_strategy() {
                         location_ids: vec![],
                         sourcing_strategy: Some("cheapest".into()),
                         handling_hours: None,
+                        pickup_hold_hours: None,
                     },
                 )
             })
@@ -1866,6 +1870,212 @@ async fn returns_received_and_inspected() {
             .await
             .unwrap();
         assert_eq!(ledger.items.len(), 2);
+        assert_invariants(&db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn click_and_collect_with_a_deadline() {
+    for (name, db) in backends().await {
+        let (a, _, shop) = store(&db, &["CC1"], &[]).await;
+        receive(&db, "CC1", a, 10).await;
+        receive(&db, "CC1", shop, 3).await;
+        // The online channel sells from the warehouses; add the shop, which offers pickup.
+        let ch = db
+            .read(|tx| {
+                Ok(tx
+                    .query_one("SELECT id FROM channels WHERE code = 'online'", &[])?
+                    .unwrap()
+                    .i64(0))
+            })
+            .await
+            .unwrap();
+        let (wa, wb) = db
+            .read(|tx| {
+                Ok((
+                    tx.query_one("SELECT id FROM locations WHERE code = 'wh-a'", &[])?
+                        .unwrap()
+                        .i64(0),
+                    tx.query_one("SELECT id FROM locations WHERE code = 'wh-b'", &[])?
+                        .unwrap()
+                        .i64(0),
+                ))
+            })
+            .await
+            .unwrap();
+        let patch = ChannelPatch {
+            location_ids: Some(vec![wa, wb, shop]),
+            pickup_hold_hours: Some(48),
+            ..Default::default()
+        };
+        db.write(move |tx| catalog::update_channel(tx, &ctx(), ch, &patch))
+            .await
+            .unwrap();
+        let pickup = |q: i64, at: Option<i64>| {
+            let mut o = order(&[("CC1", q)]);
+            o.shipping_method = Some("pickup".into());
+            o.pickup_location_id = at;
+            o
+        };
+        // A warehouse does not offer pickup; a pickup order must say where.
+        let r = place(&db, pickup(1, Some(a)), None).await;
+        assert!(
+            matches!(r, Err(Error::Invalid(ref i)) if i.field == "pickup_location_id"),
+            "{name}: {r:?}"
+        );
+        assert!(matches!(
+            place(&db, pickup(1, None), None).await,
+            Err(Error::Invalid(_))
+        ));
+        // Reserved at the shop even though the warehouse comes first by priority; more than the
+        // shop holds is refused rather than shipped from elsewhere.
+        let o = place(&db, pickup(2, Some(shop)), None).await.unwrap().order;
+        assert_eq!(o.lines[0].allocations[0].location_id, shop, "{name}");
+        assert_eq!(o.pickup.as_ref().map(|p| p.location_id), Some(shop));
+        assert!(
+            matches!(
+                place(&db, pickup(2, Some(shop)), None).await,
+                Err(Error::InsufficientStock { .. })
+            ),
+            "{name}"
+        );
+        let id = o.id;
+        let not_yet = db
+            .write(move |tx| {
+                backroom_core::fulfillment::picked_up(
+                    tx,
+                    &ctx(),
+                    id,
+                    &PickedUp {
+                        handed_over_by: "Léa".into(),
+                    },
+                )
+            })
+            .await;
+        assert!(
+            matches!(
+                not_yet,
+                Err(Error::Conflict {
+                    code: "not_ready",
+                    ..
+                })
+            ),
+            "{name}"
+        );
+        let ready = db
+            .write(move |tx| backroom_core::fulfillment::ready_for_pickup(tx, &ctx(), id))
+            .await
+            .unwrap();
+        assert_eq!(ready.fulfillment_status, "ready_for_pickup");
+        assert!(
+            ready
+                .pickup
+                .as_ref()
+                .and_then(|p| p.deadline.clone())
+                .is_some()
+        );
+        let done = db
+            .write(move |tx| {
+                backroom_core::fulfillment::picked_up(
+                    tx,
+                    &ctx(),
+                    id,
+                    &PickedUp {
+                        handed_over_by: "Léa".into(),
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                done.fulfillment_status.as_str(),
+                done.pickup.as_ref().and_then(|p| p.picked_up_by.as_deref())
+            ),
+            ("picked_up", Some("Léa")),
+            "{name}"
+        );
+        let st = stock(&db, "CC1").await;
+        let shop_level = st
+            .levels
+            .iter()
+            .find(|l| l.location_id == shop)
+            .unwrap()
+            .clone();
+        assert_eq!((shop_level.on_hand, shop_level.reserved), (1, 0), "{name}");
+        // A paid order not collected in time: cancelled, refunded, its stock free again. The clock
+        // is a parameter: "now" is 49 hours after it was ready.
+        let o2 = place(&db, pickup(1, Some(shop)), None).await.unwrap().order;
+        let id2 = o2.id;
+        db.write(move |tx| {
+            orders::record_payment(
+                tx,
+                &ctx(),
+                id2,
+                &RecordPayment {
+                    status: "paid".into(),
+                    amount: None,
+                    reference: None,
+                },
+            )
+        })
+        .await
+        .unwrap();
+        db.write(move |tx| backroom_core::fulfillment::ready_for_pickup(tx, &ctx(), id2))
+            .await
+            .unwrap();
+        let early = db
+            .write(|tx| {
+                backroom_core::fulfillment::expire_pickups(
+                    tx,
+                    &Ctx::new(
+                        Actor::system(),
+                        backroom_core::util::now_micros() + 47 * 3_600_000_000,
+                    ),
+                )
+            })
+            .await
+            .unwrap();
+        assert!(early.is_empty(), "{name}: not before the deadline");
+        let expired = db
+            .write(|tx| {
+                backroom_core::fulfillment::expire_pickups(
+                    tx,
+                    &Ctx::new(
+                        Actor::system(),
+                        backroom_core::util::now_micros() + 49 * 3_600_000_000,
+                    ),
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(expired, vec![id2], "{name}");
+        let gone = db.read(move |tx| orders::get(tx, id2)).await.unwrap();
+        assert_eq!(
+            (
+                gone.status.as_str(),
+                gone.payment_status.as_str(),
+                gone.refunded.amount
+            ),
+            ("cancelled", "refunded", gone.total.amount),
+            "{name}"
+        );
+        let st = stock(&db, "CC1").await;
+        let shop_level = st
+            .levels
+            .iter()
+            .find(|l| l.location_id == shop)
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (
+                shop_level.on_hand,
+                shop_level.reserved,
+                shop_level.available
+            ),
+            (1, 0, 1),
+            "{name}"
+        );
         assert_invariants(&db).await;
     }
 }

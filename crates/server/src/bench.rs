@@ -218,6 +218,7 @@ async fn seed(url: &str, skus: usize, hot_units: i64) -> Result<String> {
                     location_ids: vec![a.id, b.id],
                     sourcing_strategy: None,
                     handling_hours: None,
+                    pickup_hold_hours: None,
                 },
             )?;
             let mut all: Vec<String> = (0..skus).map(|i| format!("SKU{i:05}")).collect();

@@ -270,6 +270,7 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                 location_ids: vec![main.id, east.id, shop.id],
                 sourcing_strategy: None,
                 handling_hours: None,
+                pickup_hold_hours: None,
             },
         )?;
         catalog::create_channel(
@@ -282,6 +283,7 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                 location_ids: vec![main.id, east.id],
                 sourcing_strategy: Some("highest_stock".into()),
                 handling_hours: None,
+                pickup_hold_hours: None,
             },
         )?;
         catalog::create_channel(
@@ -294,6 +296,7 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                 location_ids: vec![shop.id],
                 sourcing_strategy: Some("priority".into()),
                 handling_hours: None,
+                pickup_hold_hours: None,
             },
         )?;
         Ok(())
@@ -544,6 +547,7 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                         ..Default::default()
                     },
                     shipping_method: Some(if *express { "express" } else { "standard" }.into()),
+                    pickup_location_id: None,
                     lines: lines.clone(),
                     note: None,
                 };

@@ -98,6 +98,7 @@ impl TestApp {
                         location_ids: vec![a.id, b.id],
                         sourcing_strategy: None,
                         handling_hours: None,
+                        pickup_hold_hours: None,
                     },
                 )?;
                 Ok((a.id, b.id))
@@ -220,6 +221,7 @@ impl Direct {
                         location_ids: vec![a.id],
                         sourcing_strategy: None,
                         handling_hours: None,
+                        pickup_hold_hours: None,
                     },
                 )?;
                 Ok(a.id)
@@ -950,6 +952,7 @@ async fn acknowledged_orders_survive_sigkill() {
                         location_ids: vec![a.id],
                         sourcing_strategy: None,
                         handling_hours: None,
+                        pickup_hold_hours: None,
                     },
                 )?;
                 catalog::create_product(
@@ -1225,6 +1228,7 @@ async fn webhooks_are_signed_retried_and_never_lost() {
             backoff_base: std::time::Duration::from_millis(30),
             lease: std::time::Duration::from_secs(5),
             timeout: std::time::Duration::from_secs(2),
+            expire_every: std::time::Duration::from_secs(60),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         tokio::spawn(serve(listener, app, std::future::pending()));

@@ -88,6 +88,8 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(hold_order))
         .routes(routes!(release_hold))
         .routes(routes!(pick_list))
+        .routes(routes!(ready_for_pickup))
+        .routes(routes!(picked_up))
         .routes(routes!(list_returns, create_return))
         .routes(routes!(get_return))
         .routes(routes!(receive_return))
@@ -1000,6 +1002,30 @@ async fn webhook_deliveries(
 async fn replay_delivery(State(app): State<App>, auth: Auth, Id(id): Id) -> R<webhooks::Delivery> {
     app.write(&auth, move |tx, ctx| webhooks::replay(tx, ctx, id))
         .await
+}
+
+/// Click and collect: the order is packed at its pickup location and waits for the customer
+/// until the channel's pickup hold runs out (then it is cancelled and its stock released).
+#[utoipa::path(post, path = "/orders/{id}/ready-for-pickup", tag = "orders", params(("id" = i64, Path)), responses((status = 200, body = Order), (status = 409, body = ErrorBody)))]
+async fn ready_for_pickup(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Order> {
+    app.write(&auth, move |tx, ctx| {
+        fulfillment::ready_for_pickup(tx, ctx, id)
+    })
+    .await
+}
+
+/// The customer collected the order: its units leave the boutique like a shipment.
+#[utoipa::path(post, path = "/orders/{id}/picked-up", tag = "orders", params(("id" = i64, Path)), request_body = PickedUp, responses((status = 200, body = Order), (status = 409, body = ErrorBody)))]
+async fn picked_up(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<PickedUp>,
+) -> R<Order> {
+    app.write(&auth, move |tx, ctx| {
+        fulfillment::picked_up(tx, ctx, id, &body)
+    })
+    .await
 }
 
 /// Customers, newest first.

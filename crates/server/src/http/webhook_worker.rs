@@ -1,5 +1,5 @@
-//! The webhook worker: claims due deliveries from the outbox, sends them signed, records the
-//! outcome. Runs beside the HTTP server; any number of servers may run one (claims are leased).
+//! The background worker: claims due webhook deliveries from the outbox, sends them signed, records
+//! the outcome; and expires uncollected pickup orders. Runs beside the HTTP server; any number of servers may run one (claims are leased).
 
 use backroom_core::webhooks::{self, Claimed};
 use backroom_core::{Db, util::now_micros};
@@ -15,6 +15,8 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// How long a receiver has to answer.
     pub timeout: Duration,
+    /// How often uncollected pickup orders are checked against their deadline.
+    pub expire_every: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -24,6 +26,7 @@ impl Default for WorkerConfig {
             backoff_base: Duration::from_secs(10),
             lease: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
+            expire_every: Duration::from_secs(60),
         }
     }
 }
@@ -41,7 +44,27 @@ pub async fn run(db: Db, cfg: WorkerConfig) {
             return;
         }
     };
+    let mut last_expiry = std::time::Instant::now() - cfg.expire_every;
     loop {
+        // Uncollected pickup orders past their deadline are cancelled and their stock released.
+        if last_expiry.elapsed() >= cfg.expire_every {
+            last_expiry = std::time::Instant::now();
+            match db
+                .write(|tx| {
+                    backroom_core::fulfillment::expire_pickups(
+                        tx,
+                        &backroom_core::Ctx::system_now(),
+                    )
+                })
+                .await
+            {
+                Ok(ids) if !ids.is_empty() => {
+                    tracing::info!(orders = ids.len(), "expired uncollected pickup orders")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "expiring pickups failed"),
+            }
+        }
         let now = now_micros();
         let lease = micros(cfg.lease);
         let claimed = match db

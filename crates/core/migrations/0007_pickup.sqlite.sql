@@ -1,0 +1,7 @@
+-- Click and collect: the boutique an order is collected from, its deadline, and the handover.
+ALTER TABLE orders ADD COLUMN pickup_location_id INTEGER REFERENCES locations(id);
+ALTER TABLE orders ADD COLUMN pickup_deadline INTEGER;
+ALTER TABLE orders ADD COLUMN picked_up_at INTEGER;
+ALTER TABLE orders ADD COLUMN picked_up_by TEXT;
+ALTER TABLE channels ADD COLUMN pickup_hold_hours INTEGER NOT NULL DEFAULT 72;
+CREATE INDEX orders_pickup_deadline ON orders(fulfillment_status, pickup_deadline);
