@@ -899,13 +899,13 @@ async fn random_operations_keep_invariants() {
             (seed >> 33) % n
         };
         let mut open_orders: Vec<i64> = Vec::new();
-        let steps = if name == "sqlite" { 150 } else { 60 };
+        let steps = 240;
         for step in 0..steps {
             let sku = if next(2) == 0 { "R1" } else { "R2" }.to_string();
             let loc = if next(2) == 0 { a } else { b };
             let q = next(5) as i64 + 1;
             let s2 = sku.clone();
-            let _ = match next(9) {
+            let _ = match next(12) {
                 0 | 1 => {
                     db.write(move |tx| {
                         inventory::receive(
@@ -964,6 +964,81 @@ async fn random_operations_keep_invariants() {
                     }
                     Err(e) => Err(e),
                 },
+                9 => match open_orders.last().copied() {
+                    Some(id) => {
+                        db.write(move |tx| {
+                            orders::record_payment(
+                                tx,
+                                &ctx(),
+                                id,
+                                &RecordPayment {
+                                    status: "paid".into(),
+                                    amount: None,
+                                    reference: None,
+                                },
+                            )
+                            .map(|_| ())
+                        })
+                        .await
+                    }
+                    None => Ok(()),
+                },
+                10 => match open_orders.first().copied() {
+                    Some(id) => {
+                        db.write(move |tx| {
+                            backroom_core::fulfillment::refund(
+                                tx,
+                                &ctx(),
+                                id,
+                                &RefundOrder {
+                                    amount: q * 300,
+                                    reason: "random".into(),
+                                    note: None,
+                                },
+                            )
+                            .map(|_| ())
+                        })
+                        .await
+                    }
+                    None => Ok(()),
+                },
+                11 => match open_orders.first().copied() {
+                    // Return one unit of the first line, restocked where the step says.
+                    Some(id) => {
+                        db.write(move |tx| {
+                            let line = orders::get(tx, id)?.lines[0].id;
+                            let r = backroom_core::returns::create(
+                                tx,
+                                &ctx(),
+                                id,
+                                &NewReturn {
+                                    lines: vec![NewReturnLine {
+                                        line_id: line,
+                                        quantity: 1,
+                                        reason: "changed_mind".into(),
+                                    }],
+                                    ..Default::default()
+                                },
+                            )?;
+                            backroom_core::returns::receive(
+                                tx,
+                                &ctx(),
+                                r.id,
+                                &ReceiveReturn {
+                                    lines: vec![ReceivedLine {
+                                        line_id: line,
+                                        quantity: 1,
+                                        disposition: "restock".into(),
+                                        location_id: Some(loc),
+                                    }],
+                                },
+                            )
+                            .map(|_| ())
+                        })
+                        .await
+                    }
+                    None => Ok(()),
+                },
                 7 | 8 => match open_orders.last().copied() {
                     // Ship whatever this order holds at one location.
                     Some(id) => {
@@ -990,6 +1065,44 @@ async fn random_operations_keep_invariants() {
             };
             let r = db.read(check::run).await.unwrap();
             assert!(r.ok, "{name} step {step}: {:#?}", r.violations);
+            // Money reconciles on every order: refunds never exceed what was paid, and the
+            // payment status says exactly that.
+            let money = db
+                .read(|tx| {
+                    Ok(tx.query(
+                        "SELECT o.id, o.total_minor, o.paid_minor, o.refunded_minor, o.payment_status, \
+                         CAST(COALESCE((SELECT SUM(r.amount_minor) FROM refunds r WHERE r.order_id = o.id), 0) AS BIGINT) FROM orders o",
+                        &[],
+                    )?)
+                })
+                .await
+                .unwrap();
+            for m in &money {
+                let (total, paid, refunded, status, refund_sum) =
+                    (m.i64(1), m.i64(2), m.i64(3), m.string(4), m.i64(5));
+                assert!(
+                    paid == 0 || paid == total,
+                    "{name} step {step}: order {} paid {paid} of {total}",
+                    m.i64(0)
+                );
+                assert!(
+                    refunded <= paid && refunded == refund_sum,
+                    "{name} step {step}: order {} refunded {refunded} of {paid} ({refund_sum})",
+                    m.i64(0)
+                );
+                assert_eq!(
+                    status == "refunded",
+                    paid > 0 && refunded == paid,
+                    "{name} step {step}: order {} {status}",
+                    m.i64(0)
+                );
+                assert_eq!(
+                    status == "partially_refunded",
+                    refunded > 0 && refunded < paid,
+                    "{name} step {step}: order {} {status}",
+                    m.i64(0)
+                );
+            }
             for s in ["R1", "R2"] {
                 let st = stock(&db, s).await;
                 assert!(
@@ -1008,12 +1121,14 @@ async fn random_operations_keep_invariants() {
                     n(tx, "SELECT COUNT(*) FROM fulfillments")?,
                     n(tx, "SELECT COUNT(*) FROM orders WHERE status = 'cancelled'")?,
                     n(tx, "SELECT COUNT(*) FROM orders")?,
+                    n(tx, "SELECT COUNT(*) FROM refunds")?,
+                    n(tx, "SELECT COUNT(*) FROM returns WHERE status = 'received'")?,
                 ))
             })
             .await
             .unwrap();
         assert!(
-            counts.0 > 0 && counts.1 > 0 && counts.2 > 5,
+            counts.0 > 0 && counts.1 > 0 && counts.2 > 5 && counts.3 > 0 && counts.4 > 0,
             "{name}: {counts:?}"
         );
     }
