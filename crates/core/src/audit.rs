@@ -3,7 +3,7 @@
 
 use crate::api::{AuditEntry, Page};
 use crate::db::Sql;
-use crate::util::{Filter, decode_cursor, encode_cursor, page_limit, rfc3339};
+use crate::util::{Filter, decode_cursor, encode_cursor, page, page_limit, rfc3339};
 use crate::{Ctx, Result, Val, params};
 
 pub fn record(
@@ -72,15 +72,4 @@ pub fn list(tx: &mut dyn Sql, q: &AuditQuery) -> Result<Page<AuditEntry>> {
         })
         .collect();
     Ok(page(&mut items, limit, |e| encode_cursor("", e.id)))
-}
-
-/// Trims a fetched `limit + 1` rows to a page and makes the next cursor from the last item.
-pub fn page<T: Clone>(items: &mut Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Page<T> {
-    let more = items.len() as i64 > limit;
-    items.truncate(limit as usize);
-    let next_cursor = if more { items.last().map(cursor) } else { None };
-    Page {
-        items: std::mem::take(items),
-        next_cursor,
-    }
 }

@@ -254,25 +254,51 @@ pub fn check_password(password: &str, found: Option<&str>) -> bool {
     }
 }
 
-/// Issues a session token after a successful sign-in.
-pub fn start_session(tx: &mut dyn Sql, ctx: &Ctx, user_id: i64) -> Result<IssuedToken> {
-    let t = issue(
-        tx,
-        ctx,
-        user_id,
-        "sign-in",
-        "session",
-        Some(ctx.now + SESSION_MICROS),
-    )?;
-    audit::record(
-        tx,
-        ctx,
-        "user.signed_in",
-        "user",
-        user_id,
-        json!({"token_prefix": t.details.prefix}),
-    )?;
-    Ok(t)
+/// Signs in with email and password: looks the user up, verifies the password off the async
+/// threads (Argon2 is deliberately slow) and, if it matches, issues a session token acting as that
+/// user. A wrong email and a wrong password are refused alike.
+pub async fn sign_in(db: &crate::Db, email: &str, password: &str, now: i64) -> Result<IssuedToken> {
+    let key = email.trim().to_lowercase();
+    let found = db.read(move |tx| password_hash_for(tx, &key)).await?;
+    let (password, hash) = (password.to_string(), found.as_ref().map(|(_, h)| h.clone()));
+    let ok = tokio::task::spawn_blocking(move || check_password(&password, hash.as_deref()))
+        .await
+        .unwrap_or(false);
+    let refused = || Error::Unauthenticated("the email or password is wrong".into());
+    let user_id = match (ok, found) {
+        (true, Some((id, _))) => id,
+        _ => return Err(refused()),
+    };
+    db.write(move |tx| {
+        let user = get_user(tx, user_id)?;
+        let role = Role::parse(&user.role).ok_or_else(refused)?;
+        let ctx = Ctx::new(
+            Actor {
+                user_id,
+                name: user.name.clone(),
+                role,
+            },
+            now,
+        );
+        let t = issue(
+            tx,
+            &ctx,
+            user_id,
+            "sign-in",
+            "session",
+            Some(now + SESSION_MICROS),
+        )?;
+        audit::record(
+            tx,
+            &ctx,
+            "user.signed_in",
+            "user",
+            user_id,
+            json!({"token_prefix": t.details.prefix}),
+        )?;
+        Ok(t)
+    })
+    .await
 }
 
 pub fn list_tokens(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<ApiToken>> {
@@ -351,19 +377,19 @@ pub fn authenticate(tx: &mut dyn Sql, secret: &str, now: i64) -> Result<(Actor, 
     ))
 }
 
-/// Creates the first admin and an API token when the store has no users (the demo and `user
-/// create` on a fresh database use this).
-pub fn has_users(tx: &mut dyn Sql) -> Result<bool> {
-    Ok(tx.query_one("SELECT id FROM users LIMIT 1", &[])?.is_some())
-}
-
-/// Issues a token for a user by id as the system (CLI `token create`).
+/// Issues an API token for the user with this email, as the system (CLI `token create`, the demo).
 pub fn issue_api_token(
     tx: &mut dyn Sql,
     ctx: &Ctx,
-    user_id: i64,
+    email: &str,
     name: &str,
 ) -> Result<IssuedToken> {
-    get_user(tx, user_id)?;
-    issue(tx, ctx, user_id, name, "api", None)
+    let id = tx
+        .query_one(
+            "SELECT id FROM users WHERE email_key = $1",
+            params![email.trim().to_lowercase()],
+        )?
+        .map(|r| r.i64(0))
+        .ok_or(Error::NotFound { entity: "user" })?;
+    issue(tx, ctx, id, name, "api", None)
 }

@@ -4,8 +4,9 @@ use crate::api::{
     self, Channel, ChannelPatch, Location, LocationPatch, NewChannel, NewLocation, NewProduct,
     NewVariant, Page, Product, ProductPatch, Variant, VariantPatch,
 };
-use crate::audit::{self, page};
+use crate::audit;
 use crate::db::{Row, Sql};
+use crate::util::page;
 use crate::util::{Filter, decode_cursor, encode_cursor, from_json, page_limit, rfc3339, to_json};
 use crate::{Ctx, DbError, Error, Result, Val, params, settings};
 use backroom_domain::order::{InventoryPolicy, LocationKind, ProductStatus};
@@ -670,33 +671,45 @@ pub fn list_products(tx: &mut dyn Sql, q: &ProductQuery) -> Result<Page<Product>
     );
     let rows = tx.query(&sql, &f.params)?;
     let cur = settings::load(tx)?.currency;
-    let mut items = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let vs = tx.query(
-            &format!(
-                "SELECT {VARIANT_COLS} FROM variants WHERE product_id = $1 ORDER BY position, id"
-            ),
-            params![r.i64(0)],
-        )?;
-        items.push((
+    // Every variant of the page in one query.
+    let ids: Vec<Val> = rows.iter().map(|r| Val::from(r.i64(0))).collect();
+    let mut variants: Vec<Row> = Vec::new();
+    if !ids.is_empty() {
+        let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        variants = tx.query(&format!("SELECT {VARIANT_COLS} FROM variants WHERE product_id IN ({}) ORDER BY position, id", list.join(", ")), &ids)?;
+    }
+    let mut items: Vec<Product> = rows
+        .iter()
+        .map(|r| {
             product_from(
                 r,
-                vs.iter().map(|v| variant_from(v, cur.as_str())).collect(),
-            ),
-            r.i64(12),
-            r.i64(13),
-        ));
-    }
-    let mut items: Vec<Product> = items.into_iter().map(|(p, _, _)| p).collect();
+                variants
+                    .iter()
+                    .filter(|v| v.i64(1) == r.i64(0))
+                    .map(|v| variant_from(v, cur.as_str()))
+                    .collect(),
+            )
+        })
+        .collect();
+    // The cursor carries the raw sort value of the last row (updated_at in microseconds).
+    let keys: Vec<(i64, String)> = rows
+        .iter()
+        .map(|r| {
+            let key = match col {
+                "title" => r.string(2),
+                "updated_at" => r.i64(13).to_string(),
+                _ => r.i64(0).to_string(),
+            };
+            (r.i64(0), key)
+        })
+        .collect();
     let cursor_of = |p: &Product| {
-        let v = match col {
-            "title" => p.title.clone(),
-            "updated_at" => crate::util::parse_time("", &p.updated_at)
-                .unwrap_or(0)
-                .to_string(),
-            _ => p.id.to_string(),
-        };
-        encode_cursor(&v, p.id)
+        encode_cursor(
+            keys.iter()
+                .find(|(id, _)| *id == p.id)
+                .map_or("", |(_, k)| k.as_str()),
+            p.id,
+        )
     };
     Ok(page(&mut items, limit, cursor_of))
 }

@@ -6,7 +6,7 @@
 
 use crate::api::{HoldOrder, Order, PickItem, PickList, PickOrder, RefundOrder, ShipOrder};
 use crate::inventory::{Reference, apply, lock_level};
-use crate::orders::{event, get, lock_order};
+use crate::orders::{LockedOrder, event, get, lock_order};
 use crate::{Ctx, Error, Result, Sql, audit, params};
 use backroom_domain::order::{
     self as states, FulfillmentStatus, LedgerReason, OrderStatus, PaymentStatus,
@@ -27,15 +27,16 @@ pub fn ship(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, s: &ShipOrder) -> Result
             return Err(Error::invalid("tracking_url", "must be an http(s) URL"));
         }
     }
-    let (status, payment, fulfillment, _, _, number) = lock_order(tx, order_id)?;
+    let LockedOrder {
+        status,
+        payment,
+        fulfillment,
+        number,
+        hold_reason,
+        ..
+    } = lock_order(tx, order_id)?;
     states::can_ship(status, fulfillment).map_err(|e| Error::conflict("cannot_ship", e.0))?;
-    if let Some(reason) = tx
-        .query_one(
-            "SELECT hold_reason FROM orders WHERE id = $1",
-            params![order_id],
-        )?
-        .and_then(|r| r.opt_string(0))
-    {
+    if let Some(reason) = hold_reason {
         return Err(Error::conflict(
             "on_hold",
             format!("order #{number} is on hold ({reason}); release the hold first"),
@@ -286,14 +287,14 @@ pub fn refund(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, r: &RefundOrder) -> Re
     ctx.actor.require(Permission::OrdersManage)?;
     let reason = required_text("reason", &r.reason, 100)?;
     let note = optional_text("note", r.note.as_deref(), 1000)?;
-    let (_, payment, _, _, paid, number) = lock_order(tx, order_id)?;
-    let row = tx
-        .query_one(
-            "SELECT refunded_minor, currency FROM orders WHERE id = $1",
-            params![order_id],
-        )?
-        .ok_or(Error::NotFound { entity: "order" })?;
-    let (refunded, currency) = (row.i64(0), row.string(1));
+    let LockedOrder {
+        payment,
+        paid,
+        refunded,
+        number,
+        currency,
+        ..
+    } = lock_order(tx, order_id)?;
     let new_payment =
         states::refund(payment, paid, refunded, r.amount).map_err(|e| Error::Conflict {
             code: "refund_refused",
@@ -354,7 +355,12 @@ pub fn hold(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, h: &HoldOrder) -> Result
         ));
     }
     let note = optional_text("note", h.note.as_deref(), 1000)?;
-    let (status, _, _, _, _, number) = lock_order(tx, order_id)?;
+    let LockedOrder {
+        status,
+        number,
+        hold_reason,
+        ..
+    } = lock_order(tx, order_id)?;
     if status != OrderStatus::Open {
         return Err(Error::conflict(
             "cannot_hold",
@@ -364,13 +370,7 @@ pub fn hold(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, h: &HoldOrder) -> Result
             ),
         ));
     }
-    if let Some(r) = tx
-        .query_one(
-            "SELECT hold_reason FROM orders WHERE id = $1",
-            params![order_id],
-        )?
-        .and_then(|r| r.opt_string(0))
-    {
+    if let Some(r) = hold_reason {
         return Err(Error::conflict(
             "already_on_hold",
             format!("order #{number} is already on hold ({r})"),
@@ -404,14 +404,12 @@ pub fn hold(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, h: &HoldOrder) -> Result
 /// Releases an order's hold.
 pub fn release_hold(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64) -> Result<Order> {
     ctx.actor.require(Permission::OrdersManage)?;
-    let (_, _, _, _, _, number) = lock_order(tx, order_id)?;
-    let reason = tx
-        .query_one(
-            "SELECT hold_reason FROM orders WHERE id = $1",
-            params![order_id],
-        )?
-        .and_then(|r| r.opt_string(0));
-    let Some(reason) = reason else {
+    let LockedOrder {
+        number,
+        hold_reason,
+        ..
+    } = lock_order(tx, order_id)?;
+    let Some(reason) = hold_reason else {
         return Err(Error::conflict(
             "not_on_hold",
             format!("order #{number} is not on hold"),
@@ -492,20 +490,20 @@ pub fn pick_list(
     })
 }
 
-fn pickup_of(tx: &mut dyn Sql, order_id: i64) -> Result<(Option<i64>, i64)> {
-    let r = tx
-        .query_one("SELECT o.pickup_location_id, c.pickup_hold_hours FROM orders o JOIN channels c ON c.id = o.channel_id WHERE o.id = $1", params![order_id])?
-        .ok_or(Error::NotFound { entity: "order" })?;
-    Ok((r.opt_i64(0), r.i64(1)))
-}
-
 /// Click and collect: the order is packed at its pickup location and waits for the customer until
 /// the channel's pickup hold runs out.
 pub fn ready_for_pickup(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64) -> Result<Order> {
     ctx.actor.require(Permission::OrdersFulfil)?;
-    let (status, _, fulfillment, _, _, number) = lock_order(tx, order_id)?;
-    let (location, hold_hours) = pickup_of(tx, order_id)?;
-    let Some(location) = location else {
+    let LockedOrder {
+        status,
+        fulfillment,
+        number,
+        hold_reason,
+        pickup_location,
+        pickup_hold_hours: hold_hours,
+        ..
+    } = lock_order(tx, order_id)?;
+    let Some(location) = pickup_location else {
         return Err(Error::conflict(
             "not_pickup",
             format!("order #{number} is not a pickup order"),
@@ -521,14 +519,7 @@ pub fn ready_for_pickup(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64) -> Result<Or
             ),
         ));
     }
-    if tx
-        .query_one(
-            "SELECT hold_reason FROM orders WHERE id = $1",
-            params![order_id],
-        )?
-        .and_then(|r| r.opt_string(0))
-        .is_some()
-    {
+    if hold_reason.is_some() {
         return Err(Error::conflict(
             "on_hold",
             format!("order #{number} is on hold; release the hold first"),
@@ -578,7 +569,12 @@ pub fn picked_up(
 ) -> Result<Order> {
     ctx.actor.require(Permission::OrdersFulfil)?;
     let by = required_text("handed_over_by", &p.handed_over_by, 255)?;
-    let (_, _, fulfillment, _, _, number) = lock_order(tx, order_id)?;
+    let LockedOrder {
+        fulfillment,
+        number,
+        pickup_location,
+        ..
+    } = lock_order(tx, order_id)?;
     if fulfillment != FulfillmentStatus::ReadyForPickup {
         return Err(Error::conflict(
             "not_ready",
@@ -588,7 +584,7 @@ pub fn picked_up(
             ),
         ));
     }
-    let (Some(location), _) = pickup_of(tx, order_id)? else {
+    let Some(location) = pickup_location else {
         return Err(Error::conflict(
             "not_pickup",
             format!("order #{number} is not a pickup order"),
@@ -638,13 +634,12 @@ pub fn expire_pickups(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<i64>> {
         .map(|r| r.i64(0))
         .collect();
     for id in &due {
-        let (_, payment, _, _, paid, _) = lock_order(tx, *id)?;
-        let refunded = tx
-            .query_one(
-                "SELECT refunded_minor FROM orders WHERE id = $1",
-                params![*id],
-            )?
-            .map_or(0, |r| r.i64(0));
+        let LockedOrder {
+            payment,
+            paid,
+            refunded,
+            ..
+        } = lock_order(tx, *id)?;
         if matches!(
             payment,
             PaymentStatus::Paid | PaymentStatus::PartiallyRefunded

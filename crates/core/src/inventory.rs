@@ -7,9 +7,10 @@
 use crate::api::{
     self, LedgerEntry, Page, SkuStock, StockChange, StockLevel, StockTotals, Transfer, TransferLine,
 };
-use crate::audit::{self, page};
+use crate::audit;
 use crate::catalog::{get_channel, get_location, variant_by_sku};
 use crate::db::{Row, Sql};
+use crate::util::page;
 use crate::util::{Filter, decode_cursor, encode_cursor, opt_rfc3339, page_limit, rfc3339};
 use crate::{Ctx, Error, Result, params};
 use backroom_domain::Quantity;

@@ -11,49 +11,26 @@ struct Migration {
     postgres: &'static str,
 }
 
+/// One migration: its version, name, and the script per backend in `migrations/`.
+macro_rules! migration {
+    ($version:literal, $name:literal, $file:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sqlite: include_str!(concat!("../migrations/", $file, ".sqlite.sql")),
+            postgres: include_str!(concat!("../migrations/", $file, ".postgres.sql")),
+        }
+    };
+}
+
 const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "core",
-        sqlite: include_str!("../migrations/0001_core.sqlite.sql"),
-        postgres: include_str!("../migrations/0001_core.postgres.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "fulfillment",
-        sqlite: include_str!("../migrations/0002_fulfillment.sqlite.sql"),
-        postgres: include_str!("../migrations/0002_fulfillment.postgres.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "sourcing",
-        sqlite: include_str!("../migrations/0003_sourcing.sqlite.sql"),
-        postgres: include_str!("../migrations/0003_sourcing.postgres.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "holds_ship_by",
-        sqlite: include_str!("../migrations/0004_holds_ship_by.sqlite.sql"),
-        postgres: include_str!("../migrations/0004_holds_ship_by.postgres.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "returns",
-        sqlite: include_str!("../migrations/0005_returns.sqlite.sql"),
-        postgres: include_str!("../migrations/0005_returns.postgres.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "webhooks",
-        sqlite: include_str!("../migrations/0006_webhooks.sqlite.sql"),
-        postgres: include_str!("../migrations/0006_webhooks.postgres.sql"),
-    },
-    Migration {
-        version: 7,
-        name: "pickup",
-        sqlite: include_str!("../migrations/0007_pickup.sqlite.sql"),
-        postgres: include_str!("../migrations/0007_pickup.postgres.sql"),
-    },
+    migration!(1, "core", "0001_core"),
+    migration!(2, "fulfillment", "0002_fulfillment"),
+    migration!(3, "sourcing", "0003_sourcing"),
+    migration!(4, "holds_ship_by", "0004_holds_ship_by"),
+    migration!(5, "returns", "0005_returns"),
+    migration!(6, "webhooks", "0006_webhooks"),
+    migration!(7, "pickup", "0007_pickup"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

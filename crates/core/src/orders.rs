@@ -2,9 +2,10 @@
 //! cancellation, payments, and the order timeline.
 
 use crate::api::{self, Customer, Order, OrderEvent, Page, PlaceOrder};
-use crate::audit::{self, page};
+use crate::audit;
 use crate::db::{Dialect, Row, Sql};
 use crate::inventory::{Hold, ensure_level, release_order, reserve};
+use crate::util::page;
 use crate::util::{
     Filter, decode_cursor, encode_cursor, from_json, opt_rfc3339, page_limit, parse_time, rfc3339,
     sha256_hex, to_json,
@@ -959,32 +960,58 @@ pub fn list(tx: &mut dyn Sql, q: &OrderQuery, now: i64) -> Result<Page<Order>> {
     }))
 }
 
-pub(crate) fn lock_order(
-    tx: &mut dyn Sql,
-    id: i64,
-) -> Result<(OrderStatus, PaymentStatus, FulfillmentStatus, i64, i64, i64)> {
+/// An order row, locked for the rest of the transaction: what the state-changing services decide on.
+pub(crate) struct LockedOrder {
+    pub status: OrderStatus,
+    pub payment: PaymentStatus,
+    pub fulfillment: FulfillmentStatus,
+    pub total: i64,
+    pub paid: i64,
+    pub refunded: i64,
+    pub number: i64,
+    pub currency: String,
+    pub hold_reason: Option<String>,
+    pub pickup_location: Option<i64>,
+    /// The channel's pickup hold, in hours.
+    pub pickup_hold_hours: i64,
+}
+
+pub(crate) fn lock_order(tx: &mut dyn Sql, id: i64) -> Result<LockedOrder> {
     let sql = format!(
-        "SELECT status, payment_status, fulfillment_status, total_minor, paid_minor, number FROM orders WHERE id = $1{}",
+        "SELECT o.status, o.payment_status, o.fulfillment_status, o.total_minor, o.paid_minor, o.refunded_minor, o.number, o.currency, \
+         o.hold_reason, o.pickup_location_id, (SELECT c.pickup_hold_hours FROM channels c WHERE c.id = o.channel_id) FROM orders o WHERE o.id = $1{}",
         tx.for_update()
     );
     let r = tx
         .query_one(&sql, params![id])?
         .ok_or(Error::NotFound { entity: "order" })?;
-    Ok((
-        OrderStatus::parse(&r.string(0)).unwrap_or(OrderStatus::Open),
-        PaymentStatus::parse(&r.string(1)).unwrap_or(PaymentStatus::Pending),
-        FulfillmentStatus::parse(&r.string(2)).unwrap_or(FulfillmentStatus::Unfulfilled),
-        r.i64(3),
-        r.i64(4),
-        r.i64(5),
-    ))
+    Ok(LockedOrder {
+        status: OrderStatus::parse(&r.string(0)).unwrap_or(OrderStatus::Open),
+        payment: PaymentStatus::parse(&r.string(1)).unwrap_or(PaymentStatus::Pending),
+        fulfillment: FulfillmentStatus::parse(&r.string(2))
+            .unwrap_or(FulfillmentStatus::Unfulfilled),
+        total: r.i64(3),
+        paid: r.i64(4),
+        refunded: r.i64(5),
+        number: r.i64(6),
+        currency: r.string(7),
+        hold_reason: r.opt_string(8),
+        pickup_location: r.opt_i64(9),
+        pickup_hold_hours: r.i64(10),
+    })
 }
 
 /// Cancels an unfulfilled order and releases every open reservation in the same transaction.
 pub fn cancel(tx: &mut dyn Sql, ctx: &Ctx, id: i64, c: &api::CancelOrder) -> Result<Order> {
     ctx.actor.require(Permission::OrdersManage)?;
     let reason = optional_text("reason", c.reason.as_deref(), 1000)?;
-    let (status, payment, fulfillment, _, _, number) = lock_order(tx, id)?;
+    let LockedOrder {
+        status,
+        payment,
+        fulfillment,
+        number,
+        ..
+    } = lock_order(tx, id)?;
     let new_payment = states::cancel(status, payment, fulfillment)
         .map_err(|e| Error::conflict("cannot_cancel", e.0))?;
     let released = release_order(tx, ctx.now, id, "cancelled")?;
@@ -1034,7 +1061,16 @@ pub fn record_payment(
         })
         .ok_or_else(|| Error::invalid("status", "must be authorized, paid or voided"))?;
     let reference = optional_text("reference", p.reference.as_deref(), 255)?;
-    let (status, from, fulfillment, total, paid, number) = lock_order(tx, id)?;
+    let LockedOrder {
+        status,
+        payment: from,
+        fulfillment,
+        total,
+        paid,
+        number,
+        currency: cur,
+        ..
+    } = lock_order(tx, id)?;
     if let Some(a) = p.amount
         && a != total
     {
@@ -1048,10 +1084,6 @@ pub fn record_payment(
     }
     let new = states::record_payment(status, from, to)
         .map_err(|e| Error::conflict("invalid_payment_transition", e.0))?;
-    let cur = tx
-        .query_one("SELECT currency FROM orders WHERE id = $1", params![id])?
-        .map(|r| r.string(0))
-        .unwrap_or_default();
     let (kind, amount, new_paid) = match new {
         PaymentStatus::Authorized => ("authorization", total, paid),
         PaymentStatus::Paid => ("capture", total, total),

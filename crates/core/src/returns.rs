@@ -75,7 +75,7 @@ pub fn list_for_order(tx: &mut dyn Sql, order_id: i64) -> Result<Vec<Return>> {
 /// Opens a return for shipped units: never more of a line than shipped less already returned.
 pub fn create(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, n: &NewReturn) -> Result<Return> {
     ctx.actor.require(Permission::OrdersManage)?;
-    let (_, _, _, _, _, number) = lock_order(tx, order_id)?;
+    let number = lock_order(tx, order_id)?.number;
     if n.lines.is_empty() {
         return Err(Error::invalid("lines", "a return needs at least one line"));
     }

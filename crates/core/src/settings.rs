@@ -62,16 +62,6 @@ pub fn set(tx: &mut dyn Sql, key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// The price of a shipping rate, by code.
-pub fn shipping_price(tx: &mut dyn Sql, code: &str) -> Result<i64> {
-    tx.query_one(
-        "SELECT price_minor FROM shipping_rates WHERE code = $1",
-        params![code],
-    )?
-    .map(|r| r.i64(0))
-    .ok_or_else(|| Error::invalid("shipping_method", format!("unknown shipping method {code}")))
-}
-
 pub fn set_shipping_rate(tx: &mut dyn Sql, code: &str, name: &str, price_minor: i64) -> Result<()> {
     if price_minor < 0 {
         return Err(Error::invalid("price", "must not be negative"));

@@ -129,3 +129,18 @@ impl Filter {
         format!("${}", self.params.len())
     }
 }
+
+/// Trims a fetched `limit + 1` rows to a page and makes the next cursor from the last item.
+pub fn page<T: Clone>(
+    items: &mut Vec<T>,
+    limit: i64,
+    cursor: impl Fn(&T) -> String,
+) -> crate::api::Page<T> {
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    let next_cursor = if more { items.last().map(cursor) } else { None };
+    crate::api::Page {
+        items: std::mem::take(items),
+        next_cursor,
+    }
+}

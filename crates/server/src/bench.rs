@@ -5,7 +5,7 @@
 //! orders ask for, so the run also exercises refusals under contention.
 
 use anyhow::{Context, Result, bail};
-use backroom_core::api::{NewChannel, NewLocation, NewProduct, NewUser, NewVariant, ReceiveStock};
+use backroom_core::api::{NewProduct, NewUser, NewVariant, ReceiveStock};
 use backroom_core::{Actor, Ctx, Db, auth, catalog, check, inventory};
 use serde_json::json;
 use std::sync::Arc;
@@ -186,41 +186,7 @@ async fn seed(url: &str, skus: usize, hot_units: i64) -> Result<String> {
     let token = db
         .write(move |tx| {
             let c = Ctx::new(Actor::system(), backroom_core::util::now_micros());
-            let a = catalog::create_location(
-                tx,
-                &c,
-                &NewLocation {
-                    code: "wh-a".into(),
-                    name: "A".into(),
-                    kind: "warehouse".into(),
-                    priority: Some(1),
-                    ..Default::default()
-                },
-            )?;
-            let b = catalog::create_location(
-                tx,
-                &c,
-                &NewLocation {
-                    code: "wh-b".into(),
-                    name: "B".into(),
-                    kind: "warehouse".into(),
-                    priority: Some(2),
-                    ..Default::default()
-                },
-            )?;
-            catalog::create_channel(
-                tx,
-                &c,
-                &NewChannel {
-                    code: "online".into(),
-                    name: "Online".into(),
-                    kind: "online".into(),
-                    location_ids: vec![a.id, b.id],
-                    sourcing_strategy: None,
-                    handling_hours: None,
-                    pickup_hold_hours: None,
-                },
-            )?;
+            let store = backroom_core::fixtures::small_store(tx, &c)?;
             let mut all: Vec<String> = (0..skus).map(|i| format!("SKU{i:05}")).collect();
             all.push("HOT".into());
             for (k, chunk) in all.chunks(10).enumerate() {
@@ -246,7 +212,7 @@ async fn seed(url: &str, skus: usize, hot_units: i64) -> Result<String> {
             }
             for s in &all {
                 let q = if s == "HOT" { hot_units / 2 } else { 1_000_000 };
-                for l in [a.id, b.id] {
+                for l in [store.a, store.b] {
                     inventory::receive(
                         tx,
                         &c,
@@ -260,7 +226,7 @@ async fn seed(url: &str, skus: usize, hot_units: i64) -> Result<String> {
                 }
             }
             let u = auth::create_user(tx, &c, &user)?;
-            Ok(auth::issue_api_token(tx, &c, u.id, "bench")?.token)
+            Ok(auth::issue_api_token(tx, &c, &u.email, "bench")?.token)
         })
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;

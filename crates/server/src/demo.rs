@@ -149,16 +149,7 @@ pub async fn ensure(db: &Db) -> Result<Login> {
         seed(db, backroom_core::util::now_micros()).await?;
     }
     let token = db
-        .write(|tx| {
-            let id = tx
-                .query_one(
-                    "SELECT id FROM users WHERE email_key = $1",
-                    backroom_core::params![ADMIN_EMAIL],
-                )?
-                .map(|r| r.i64(0))
-                .unwrap_or(0);
-            auth::issue_api_token(tx, &Ctx::system_now(), id, "demo")
-        })
+        .write(|tx| auth::issue_api_token(tx, &Ctx::system_now(), ADMIN_EMAIL, "demo"))
         .await
         .map_err(e)?;
     Ok(Login {

@@ -267,18 +267,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Token { command } => {
             let db = open(&cli.database_url).await?;
             let TokenCommand::Create { email, name } = command;
-            let key = email.trim().to_lowercase();
             let t = db
-                .write(move |tx| {
-                    let id = tx
-                        .query_one(
-                            "SELECT id FROM users WHERE email_key = $1",
-                            backroom_core::params![key.as_str()],
-                        )?
-                        .map(|r| r.i64(0))
-                        .ok_or(backroom_core::Error::NotFound { entity: "user" })?;
-                    auth::issue_api_token(tx, &Ctx::system_now(), id, &name)
-                })
+                .write(move |tx| auth::issue_api_token(tx, &Ctx::system_now(), &email, &name))
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", t.token);

@@ -28,7 +28,7 @@ pub struct PgDb {
 }
 
 enum Pending {
-    Simple(&'static str),
+    Simple(String),
     Exec(Statement, Vec<Val>),
 }
 
@@ -160,7 +160,7 @@ impl PgConn {
     }
 
     /// Runs a simple statement (BEGIN, COMMIT, ROLLBACK) after whatever is queued.
-    fn simple(&mut self, sql: &'static str) -> Result<(), DbError> {
+    fn simple(&mut self, sql: &str) -> Result<(), DbError> {
         let pending = std::mem::take(&mut self.pending);
         let client = &self.client;
         self.rt.block_on(pipelined(
@@ -292,7 +292,7 @@ impl PgDb {
             let result = loop {
                 attempt += 1;
                 conn.pending.clear();
-                conn.pending.push(Pending::Simple(begin));
+                conn.pending.push(Pending::Simple(begin.to_string()));
                 let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     work(&mut conn)
                 })) {
@@ -348,10 +348,9 @@ pub fn fresh_schema_url(url: &str, name: &str) -> Result<String, Error> {
     }
     let db = PgDb::open_bare(url)?;
     let mut c = db.connect()?;
-    let sql: &'static str = Box::leak(
-        format!("DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}").into_boxed_str(),
-    );
-    c.simple(sql)?;
+    c.simple(&format!(
+        "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
+    ))?;
     drop(c);
     let sep = if url.contains('?') { '&' } else { '?' };
     Ok(format!("{url}{sep}options=-csearch_path%3D{name}"))

@@ -167,10 +167,6 @@ impl SqliteDb {
         })
     }
 
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
     pub(super) async fn write<T: Send + 'static>(&self, mut work: Work<T>) -> Result<T, Error> {
         let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, Error>>();
         let job: Job = Box::new(move |sql: &mut dyn Sql| {

@@ -153,39 +153,13 @@ pub async fn docs_page() -> Html<&'static str> {
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = Login, security(()),
     responses((status = 200, body = IssuedToken), (status = 401, body = ErrorBody)))]
 async fn login(State(app): State<App>, ApiJson(body): ApiJson<Login>) -> R<IssuedToken> {
-    let email = body.email.clone();
-    let found = app
-        .db
-        .read(move |tx| core_auth::password_hash_for(tx, &email))
-        .await?;
-    let password = body.password.clone();
-    let hash = found.as_ref().map(|(_, h)| h.clone());
-    let ok =
-        tokio::task::spawn_blocking(move || core_auth::check_password(&password, hash.as_deref()))
-            .await
-            .unwrap_or(false);
-    match (ok, found) {
-        (true, Some((user_id, _))) => {
-            let ctx = Ctx::new(
-                backroom_core::Actor {
-                    user_id,
-                    name: body.email.clone(),
-                    role: backroom_domain::roles::Role::Analyst,
-                },
-                backroom_core::util::now_micros(),
-            );
-            Ok(Json(
-                app.db
-                    .write(move |tx| core_auth::start_session(tx, &ctx, user_id))
-                    .await?,
-            ))
+    let now = backroom_core::util::now_micros();
+    match core_auth::sign_in(&app.db, &body.email, &body.password, now).await {
+        Ok(t) => Ok(Json(t)),
+        Err(backroom_core::Error::Unauthenticated(m)) => {
+            Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", m).field("password"))
         }
-        _ => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "the email or password is wrong",
-        )
-        .field("password")),
+        Err(e) => Err(e.into()),
     }
 }
 
