@@ -81,7 +81,14 @@ pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?
             }
         };
-        orders(b, &url, clients, seconds, skus, hot_units, hot_percent)?;
+        let result = orders(b, &url, clients, seconds, skus, hot_units, hot_percent);
+        // A run writes hundreds of megabytes: leave nothing behind.
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if let Some(dir) = std::path::Path::new(path).parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+        result?;
     }
     Ok(())
 }
