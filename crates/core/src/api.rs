@@ -493,6 +493,8 @@ pub struct PlaceOrder {
     pub pickup_location_id: Option<i64>,
     pub lines: Vec<SkuQuantity>,
     pub note: Option<String>,
+    /// Endless aisle: the boutique where the sale was made, whichever location ships it.
+    pub origin_location_id: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
@@ -515,6 +517,12 @@ pub struct Order {
     pub total: Money,
     pub paid: Money,
     pub refunded: Money,
+    /// What the customer owes for what they keep: the total, less the value of units received
+    /// back, less concessions (refunds beyond what the customer was owed).
+    pub owed: Money,
+    /// `paid - refunded - owed`. Positive: the store owes the customer (a refund is due);
+    /// negative: the customer owes the store (a capture is due); zero: settled.
+    pub balance: Money,
     pub shipping_method: String,
     pub shipping_address: Address,
     pub note: Option<String>,
@@ -532,6 +540,8 @@ pub struct Order {
     pub updated_at: String,
     pub cancelled_at: Option<String>,
     pub cancel_reason: Option<String>,
+    /// Endless aisle: the boutique that made the sale.
+    pub origin_location_id: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
@@ -552,6 +562,12 @@ pub struct OrderLine {
     pub unit_price: Money,
     pub discount: Money,
     pub tax: Money,
+    /// Units received back on returns.
+    pub returned_quantity: i64,
+    /// Units refunded by line.
+    pub refunded_quantity: i64,
+    /// Set on lines an exchange added: the return they replace.
+    pub exchange_return_id: Option<i64>,
     /// Where the units are reserved, and why (see `sourcing`).
     pub allocations: Vec<Allocation>,
 }
@@ -603,6 +619,12 @@ pub struct Return {
     pub label_tracking: Option<String>,
     pub note: Option<String>,
     pub lines: Vec<ReturnLine>,
+    /// An exchange: the order lines it added in place of the returned ones.
+    pub exchange: bool,
+    pub exchange_line_ids: Vec<i64>,
+    /// Value of the new lines less value of the returned units: positive means the customer
+    /// pays the difference, negative that they get it back (see the order's `balance`).
+    pub price_difference: Money,
     pub created_by: String,
     pub created_at: String,
     pub received_at: Option<String>,
@@ -625,6 +647,8 @@ pub struct ReturnLine {
 #[serde(deny_unknown_fields)]
 pub struct NewReturn {
     pub lines: Vec<NewReturnLine>,
+    /// An exchange: the new lines sent in place of the returned ones, sourced and reserved now.
+    pub exchange_lines: Option<Vec<SkuQuantity>>,
     pub label_carrier: Option<String>,
     pub label_tracking: Option<String>,
     pub note: Option<String>,
@@ -738,8 +762,13 @@ pub struct ShipLine {
 #[derive(Deserialize, ToSchema, Clone, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RefundOrder {
-    /// Minor units; at most what was paid less what was already refunded.
-    pub amount: i64,
+    /// Minor units; at most what was paid less what was already refunded. Give an amount, or
+    /// lines and/or shipping to have the amount computed.
+    pub amount: Option<i64>,
+    /// Refund these units at what they were sold for (price less discount plus tax).
+    pub lines: Option<Vec<RefundLine>>,
+    /// Refund the shipping charge (with its tax), once.
+    pub shipping: Option<bool>,
     /// Why, in a word or two: `damaged`, `late`, `goodwill`, ...
     pub reason: String,
     pub note: Option<String>,
@@ -765,7 +794,9 @@ pub struct CancelOrder {
 pub struct RecordPayment {
     /// `authorized`, `paid` or `voided`.
     pub status: String,
-    /// Minor units; must equal the order total (partial captures are not supported yet).
+    /// Minor units. Pending or authorized to paid: the order total. On a paid order whose balance
+    /// is negative (an edit or exchange added value), `paid` captures what is due (all of it by
+    /// default, or this amount).
     pub amount: Option<i64>,
     /// The gateway's reference.
     pub reference: Option<String>,
@@ -866,4 +897,95 @@ pub struct Violation {
     /// What the rule says it should be.
     pub expected: i64,
     pub message: String,
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RefundLine {
+    pub line_id: i64,
+    pub quantity: i64,
+}
+
+/// An order edit before shipment: new lines, and new quantities for existing lines (0 removes the
+/// unshipped units). Reservations and totals follow in the same transaction.
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EditOrder {
+    #[serde(default)]
+    pub add: Vec<SkuQuantity>,
+    #[serde(default)]
+    pub change: Vec<LineQuantity>,
+    pub reason: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LineQuantity {
+    pub line_id: i64,
+    /// The line's new quantity: at least what has shipped.
+    pub quantity: i64,
+}
+
+/// Moves the unshipped units of a line to another location (or re-runs the channel's strategy).
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceLine {
+    /// Reserve everything unshipped here; leave out to let the channel's strategy choose.
+    pub location_id: Option<i64>,
+}
+
+/// Sets (or clears, with null) the reorder point of a SKU at a location.
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SetReorderPoint {
+    pub sku: String,
+    pub location_id: i64,
+    /// Low stock means `available + incoming <= reorder_point`; null clears it.
+    pub reorder_point: Option<i64>,
+    /// How many units to order when low.
+    pub reorder_quantity: Option<i64>,
+    /// The supplier's lead time.
+    pub lead_time_days: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct ReorderLevel {
+    pub sku: String,
+    pub variant_id: i64,
+    pub location_id: i64,
+    pub location_code: String,
+    pub on_hand: i64,
+    pub available: i64,
+    pub incoming: i64,
+    pub reorder_point: Option<i64>,
+    pub reorder_quantity: Option<i64>,
+    pub lead_time_days: Option<i64>,
+    /// `available + incoming <= reorder_point`.
+    pub low: bool,
+    /// Since when the level has been low.
+    pub low_since: Option<String>,
+    /// Units to order: the reorder quantity, or enough to get back above the point.
+    pub suggested_order: i64,
+}
+
+/// Fulfillment time and on-time shipping for orders placed in a period (DOMAIN.md).
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct FulfillmentReport {
+    pub from: String,
+    pub to: String,
+    /// Non-cancelled orders placed in the period that ship (pickup orders excluded).
+    pub orders: i64,
+    /// Orders whose every unit has shipped.
+    pub shipped: i64,
+    /// Shipped by their ship-by time.
+    pub on_time: i64,
+    /// Shipped after their ship-by time, or not shipped and past it.
+    pub late: i64,
+    /// Not shipped and not yet due.
+    pub pending: i64,
+    /// `on_time / (on_time + late)`; null when no order is due yet.
+    pub on_time_rate: Option<f64>,
+    /// Placed to fully shipped, in hours: median and 90th percentile (nearest rank).
+    pub median_hours: Option<f64>,
+    pub p90_hours: Option<f64>,
 }

@@ -8,6 +8,7 @@ use crate::api::{HoldOrder, Order, PickItem, PickList, PickOrder, RefundOrder, S
 use crate::inventory::{Reference, apply, lock_level};
 use crate::orders::{LockedOrder, event, get, lock_order};
 use crate::{Ctx, Error, Result, Sql, audit, params};
+use backroom_domain::balance;
 use backroom_domain::order::{
     self as states, FulfillmentStatus, LedgerReason, OrderStatus, PaymentStatus,
 };
@@ -282,42 +283,132 @@ pub fn deliver(tx: &mut dyn Sql, ctx: &Ctx, fulfillment_id: i64) -> Result<Order
     get(tx, order_id)
 }
 
-/// Refunds an amount of a captured payment: never more than paid minus already refunded.
+/// Refunds an amount, units of lines, or the shipping charge: never more than paid minus already
+/// refunded. A refund first pays out what the customer is owed (after an edit or a received
+/// return); anything beyond is a concession that lowers what they owe.
 pub fn refund(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, r: &RefundOrder) -> Result<Order> {
     ctx.actor.require(Permission::OrdersManage)?;
     let reason = required_text("reason", &r.reason, 100)?;
     let note = optional_text("note", r.note.as_deref(), 1000)?;
-    let LockedOrder {
-        payment,
-        paid,
-        refunded,
-        number,
-        currency,
-        ..
-    } = lock_order(tx, order_id)?;
+    let o = lock_order(tx, order_id)?;
+    let shipping = r.shipping == Some(true);
+    let lines = r.lines.as_deref().unwrap_or_default();
+    if r.lines.is_some() && lines.is_empty() {
+        return Err(Error::invalid("lines", "list at least one line to refund"));
+    }
+    // (line id, units, value)
+    let mut by_line: Vec<(i64, i64, i64)> = Vec::new();
+    let amount = match r.amount {
+        Some(_) if shipping || !lines.is_empty() => {
+            return Err(Error::invalid(
+                "amount",
+                "give an amount, or lines and shipping to have it computed, not both",
+            ));
+        }
+        Some(a) => a,
+        None if !shipping && lines.is_empty() => {
+            return Err(Error::invalid(
+                "amount",
+                "give an amount, or lines and/or shipping to refund",
+            ));
+        }
+        None => {
+            let mut sum = 0;
+            for (i, l) in lines.iter().enumerate() {
+                backroom_domain::Quantity::parse(l.quantity)
+                    .map_err(|e| e.under(&format!("lines[{i}]")))?;
+                if by_line.iter().any(|(id, ..)| *id == l.line_id) {
+                    return Err(Error::invalid(
+                        format!("lines[{i}].line_id"),
+                        "listed twice",
+                    ));
+                }
+                let row = tx
+                    .query_one(
+                        "SELECT quantity, unit_price_minor, discount_minor, tax_minor, refunded_quantity FROM order_lines WHERE id = $1 AND order_id = $2",
+                        params![l.line_id, order_id],
+                    )?
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            format!("lines[{i}].line_id"),
+                            format!("order #{} has no line {}", o.number, l.line_id),
+                        )
+                    })?;
+                let (quantity, done) = (row.i64(0), row.i64(4));
+                if l.quantity > quantity - done {
+                    return Err(Error::Conflict {
+                        code: "refund_refused",
+                        message: format!(
+                            "line {} has {} units not yet refunded",
+                            l.line_id,
+                            quantity - done
+                        ),
+                        field: Some(format!("lines[{i}].quantity")),
+                    });
+                }
+                let value = balance::line_value(row.i64(1), quantity, row.i64(2), row.i64(3));
+                let v = balance::next_units_value(value, quantity, done, l.quantity);
+                by_line.push((l.line_id, l.quantity, v));
+                sum += v;
+            }
+            if shipping {
+                if o.shipping_refunded {
+                    return Err(Error::Conflict {
+                        code: "refund_refused",
+                        message: "the shipping charge was already refunded".into(),
+                        field: Some("shipping".into()),
+                    });
+                }
+                let lines_tax = tx
+                    .query_one(
+                        "SELECT CAST(COALESCE(SUM(tax_minor), 0) AS BIGINT), (SELECT tax_minor FROM orders WHERE id = $1) FROM order_lines WHERE order_id = $1",
+                        params![order_id],
+                    )?
+                    .map_or(0, |r| r.i64(1) - r.i64(0));
+                sum += o.shipping + lines_tax;
+            }
+            sum
+        }
+    };
     let new_payment =
-        states::refund(payment, paid, refunded, r.amount).map_err(|e| Error::Conflict {
+        states::refund(o.payment, o.paid, o.refunded, amount).map_err(|e| Error::Conflict {
             code: "refund_refused",
             message: e.0,
-            field: Some("amount".into()),
+            field: Some(
+                if r.amount.is_some() {
+                    "amount"
+                } else {
+                    "lines"
+                }
+                .into(),
+            ),
         })?;
+    let (settled, concession) = balance::split_refund(o.balance(), amount);
     tx.exec(
-        "INSERT INTO refunds (order_id, amount_minor, currency, reason, note, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        params![order_id, r.amount, currency.as_str(), reason.as_str(), note.clone(), ctx.actor.name.as_str(), ctx.now],
+        "INSERT INTO refunds (order_id, amount_minor, currency, reason, note, actor, created_at, settled_minor, lines) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        params![order_id, amount, o.currency.as_str(), reason.as_str(), note.clone(), ctx.actor.name.as_str(), ctx.now, settled, (!by_line.is_empty()).then(|| serde_json::to_string(&by_line).unwrap_or_default())],
     )?;
     tx.exec(
-        "UPDATE orders SET refunded_minor = refunded_minor + $1, payment_status = $2, updated_at = $3 WHERE id = $4",
-        params![r.amount, new_payment.as_str(), ctx.now, order_id],
+        "UPDATE orders SET refunded_minor = refunded_minor + $1, adjustments_minor = adjustments_minor + $2, payment_status = $3, \
+         shipping_refunded = (shipping_refunded OR $4), updated_at = $5 WHERE id = $6",
+        params![amount, concession, new_payment.as_str(), shipping, ctx.now, order_id],
     )?;
-    let cur = backroom_domain::Currency::parse(&currency)?;
+    for (line, q, _) in &by_line {
+        tx.exec_deferred(
+            "UPDATE order_lines SET refunded_quantity = refunded_quantity + $1 WHERE id = $2",
+            params![*q, *line],
+        )?;
+    }
+    let cur = backroom_domain::Currency::parse(&o.currency)?;
     event(
         tx,
         ctx,
         order_id,
         "refunded",
         &format!(
-            "{} refunded on order #{number} ({reason})",
-            backroom_domain::Money::new(r.amount, cur)
+            "{} refunded on order #{} ({reason})",
+            backroom_domain::Money::new(amount, cur),
+            o.number
         ),
     )?;
     audit::record(
@@ -326,13 +417,13 @@ pub fn refund(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, r: &RefundOrder) -> Re
         "order.refunded",
         "order",
         order_id,
-        json!({"amount": r.amount, "reason": reason, "note": note, "payment_status": {"from": payment.as_str(), "to": new_payment.as_str()}}),
+        json!({"amount": amount, "settled": settled, "concession": concession, "lines": by_line, "shipping": shipping, "reason": reason, "note": note, "payment_status": {"from": o.payment.as_str(), "to": new_payment.as_str()}}),
     )?;
     crate::webhooks::emit(
         tx,
         ctx.now,
         "order.refunded",
-        json!({"order_id": order_id, "number": number, "amount": r.amount}),
+        json!({"order_id": order_id, "number": o.number, "amount": amount}),
     )?;
     get(tx, order_id)
 }
@@ -650,7 +741,9 @@ pub fn expire_pickups(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<i64>> {
                 ctx,
                 *id,
                 &RefundOrder {
-                    amount: paid - refunded,
+                    amount: Some(paid - refunded),
+                    lines: None,
+                    shipping: None,
                     reason: "not_collected".into(),
                     note: Some("pickup deadline passed".into()),
                 },
@@ -670,4 +763,76 @@ pub fn expire_pickups(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<i64>> {
         )?;
     }
     Ok(due)
+}
+
+#[derive(Default, Clone, Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct FulfillmentReportQuery {
+    /// Orders placed at or after (RFC 3339 or a date); 30 days before `to` by default.
+    pub from: Option<String>,
+    /// Orders placed before; now by default.
+    pub to: Option<String>,
+    pub channel_id: Option<i64>,
+}
+
+/// Fulfillment time (placed to fully shipped: median and 90th percentile) and on-time shipping
+/// rate against each order's ship-by time, for orders placed in a period (DOMAIN.md).
+pub fn fulfillment_report(
+    tx: &mut dyn Sql,
+    q: &FulfillmentReportQuery,
+    now: i64,
+) -> Result<crate::api::FulfillmentReport> {
+    let to = match &q.to {
+        Some(t) => crate::util::parse_time("to", t)?,
+        None => now,
+    };
+    let from = match &q.from {
+        Some(f) => crate::util::parse_time("from", f)?,
+        None => to - 30 * 24 * 3_600_000_000,
+    };
+    if from >= to {
+        return Err(Error::invalid("from", "must be before to"));
+    }
+    let mut f = crate::util::Filter::default();
+    f.add("o.status <> 'cancelled'", vec![]);
+    f.add("o.shipping_method <> 'pickup'", vec![]);
+    f.add("o.placed_at >= ?", vec![from.into()]);
+    f.add("o.placed_at < ?", vec![to.into()]);
+    if let Some(c) = q.channel_id {
+        f.add("o.channel_id = ?", vec![c.into()]);
+    }
+    let rows = tx.query(
+        &format!(
+            "SELECT o.placed_at, o.ship_by, \
+             CAST(COALESCE((SELECT SUM(l.quantity) FROM order_lines l WHERE l.order_id = o.id), 0) AS BIGINT), \
+             CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl JOIN fulfillments fu ON fu.id = fl.fulfillment_id WHERE fu.order_id = o.id), 0) AS BIGINT), \
+             (SELECT MAX(fu.shipped_at) FROM fulfillments fu WHERE fu.order_id = o.id) FROM orders o{}",
+            f.where_sql()
+        ),
+        &f.params,
+    )?;
+    let items: Vec<backroom_domain::kpi::Shipment> = rows
+        .iter()
+        .map(|r| backroom_domain::kpi::Shipment {
+            placed_at: r.i64(0),
+            ship_by: r.opt_i64(1),
+            shipped_at: (r.i64(2) > 0 && r.i64(3) >= r.i64(2))
+                .then(|| r.opt_i64(4))
+                .flatten(),
+        })
+        .collect();
+    let s = backroom_domain::kpi::fulfillment_stats(&items, now);
+    Ok(crate::api::FulfillmentReport {
+        from: crate::util::rfc3339(from),
+        to: crate::util::rfc3339(to),
+        orders: s.orders,
+        shipped: s.shipped,
+        on_time: s.on_time,
+        late: s.late,
+        pending: s.pending,
+        on_time_rate: s.on_time_rate,
+        median_hours: s.median_hours,
+        p90_hours: s.p90_hours,
+    })
 }

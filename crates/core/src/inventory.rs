@@ -168,6 +168,118 @@ pub fn release_order(tx: &mut dyn Sql, now: i64, order_id: i64, reason: &str) ->
     Ok(total)
 }
 
+/// Releases `units` of an order line's live reservations, backordered units first and the newest
+/// reservation first; a reservation released in part is split so every row stays whole. Returns
+/// the units released per location. The caller holds the level locks.
+pub fn release_line_units(
+    tx: &mut dyn Sql,
+    now: i64,
+    order_line_id: i64,
+    units: i64,
+    reason: &str,
+) -> Result<Vec<(i64, i64)>> {
+    let live = tx.query(
+        "SELECT id, variant_id, location_id, quantity, backordered, order_id FROM reservations \
+         WHERE order_line_id = $1 AND released_at IS NULL ORDER BY backordered DESC, id DESC",
+        params![order_line_id],
+    )?;
+    let mut left = units;
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    for r in &live {
+        if left == 0 {
+            break;
+        }
+        let (id, variant, location, quantity, backordered) =
+            (r.i64(0), r.i64(1), r.i64(2), r.i64(3), r.i64(4));
+        let take = left.min(quantity);
+        if take == quantity {
+            release(tx, now, id, variant, location, quantity, reason)?;
+        } else {
+            tx.exec_deferred(
+                "UPDATE reservations SET quantity = quantity - $1, backordered = CASE WHEN backordered > $1 THEN backordered - $1 ELSE 0 END WHERE id = $2",
+                params![take, id],
+            )?;
+            tx.exec_deferred(
+                "INSERT INTO reservations (variant_id, location_id, order_id, order_line_id, quantity, backordered, created_at, released_at, release_reason) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
+                params![variant, location, r.i64(5), order_line_id, take, take.min(backordered), now, reason],
+            )?;
+            tx.exec_deferred(
+                "UPDATE inventory_levels SET reserved = reserved - $1, updated_at = $2 WHERE variant_id = $3 AND location_id = $4",
+                params![take, now, variant, location],
+            )?;
+        }
+        match out.iter_mut().find(|(l, _)| *l == location) {
+            Some(x) => x.1 += take,
+            None => out.push((location, take)),
+        }
+        left -= take;
+    }
+    if left > 0 {
+        return Err(Error::conflict(
+            "not_reserved",
+            format!(
+                "line {order_line_id} has {} fewer units reserved than expected",
+                left
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+/// Low stock: marks levels of these (variant, location) pairs that fell to or below their reorder
+/// point (`available + incoming <= reorder_point`) and sends `inventory.low` once per crossing;
+/// clears the mark of levels back above it. Levels without a reorder point cost nothing.
+pub fn note_low(tx: &mut dyn Sql, ctx: &Ctx, pairs: &[(i64, i64)]) -> Result<()> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let mut vals: Vec<crate::Val> = Vec::with_capacity(pairs.len() * 2);
+    let mut ors = Vec::with_capacity(pairs.len());
+    for (v, l) in pairs {
+        let n = vals.len();
+        ors.push(format!(
+            "(l.variant_id = ${} AND l.location_id = ${})",
+            n + 1,
+            n + 2
+        ));
+        vals.extend([(*v).into(), (*l).into()]);
+    }
+    let rows = tx.query(
+        &format!(
+            "SELECT l.variant_id, l.location_id, l.on_hand - l.reserved - l.unavailable, l.incoming, l.reorder_point, l.low_since, v.sku, loc.code \
+             FROM inventory_levels l JOIN variants v ON v.id = l.variant_id JOIN locations loc ON loc.id = l.location_id \
+             WHERE l.reorder_point IS NOT NULL AND ({})",
+            ors.join(" OR ")
+        ),
+        &vals,
+    )?;
+    for r in &rows {
+        let (available, incoming, point) = (r.i64(2), r.i64(3), r.i64(4));
+        let low = available + incoming <= point;
+        let marked = r.opt_i64(5).is_some();
+        if low && !marked {
+            tx.exec_deferred(
+                "UPDATE inventory_levels SET low_since = $1 WHERE variant_id = $2 AND location_id = $3",
+                params![ctx.now, r.i64(0), r.i64(1)],
+            )?;
+            crate::webhooks::emit(
+                tx,
+                ctx.now,
+                "inventory.low",
+                json!({"sku": r.string(6), "variant_id": r.i64(0), "location_id": r.i64(1), "location_code": r.string(7),
+                       "available": available, "incoming": incoming, "reorder_point": point}),
+            )?;
+        } else if !low && marked {
+            tx.exec_deferred(
+                "UPDATE inventory_levels SET low_since = NULL WHERE variant_id = $1 AND location_id = $2",
+                params![r.i64(0), r.i64(1)],
+            )?;
+        }
+    }
+    Ok(())
+}
+
 fn release(
     tx: &mut dyn Sql,
     now: i64,
@@ -297,6 +409,149 @@ pub fn list_levels(tx: &mut dyn Sql, q: &LevelQuery) -> Result<Page<StockLevel>>
     }))
 }
 
+#[derive(Default, Clone, Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ReorderQuery {
+    pub location_id: Option<i64>,
+    /// Part of a SKU.
+    pub sku: Option<String>,
+    /// Only levels at or below their reorder point (true, the default) or every level with one.
+    pub low: Option<bool>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+const REORDER_SELECT: &str = "SELECT v.sku, l.variant_id, l.location_id, loc.code, l.on_hand, l.on_hand - l.reserved - l.unavailable, l.incoming, \
+     l.reorder_point, l.reorder_quantity, l.lead_time_days, l.low_since FROM inventory_levels l JOIN variants v ON v.id = l.variant_id JOIN locations loc ON loc.id = l.location_id";
+
+fn reorder_from(r: &Row) -> api::ReorderLevel {
+    let (available, incoming, point) = (r.i64(5), r.i64(6), r.opt_i64(7));
+    let low = point.is_some_and(|p| available + incoming <= p);
+    let quantity = r.opt_i64(8);
+    api::ReorderLevel {
+        sku: r.string(0),
+        variant_id: r.i64(1),
+        location_id: r.i64(2),
+        location_code: r.string(3),
+        on_hand: r.i64(4),
+        available,
+        incoming,
+        reorder_point: point,
+        reorder_quantity: quantity,
+        lead_time_days: r.opt_i64(9),
+        low,
+        low_since: opt_rfc3339(r.opt_i64(10)),
+        suggested_order: match (low, point) {
+            (true, Some(p)) => quantity.unwrap_or(0).max(p - available - incoming + 1),
+            _ => 0,
+        },
+    }
+}
+
+/// Levels with a reorder point; by default only those that are low, for the planner's list.
+pub fn reorder_levels(tx: &mut dyn Sql, q: &ReorderQuery) -> Result<Page<api::ReorderLevel>> {
+    let limit = page_limit(q.limit)?;
+    let mut f = Filter::default();
+    f.add("l.reorder_point IS NOT NULL", vec![]);
+    if q.low.unwrap_or(true) {
+        f.add(
+            "l.on_hand - l.reserved - l.unavailable + l.incoming <= l.reorder_point",
+            vec![],
+        );
+    }
+    if let Some(l) = q.location_id {
+        f.add("l.location_id = ?", vec![l.into()]);
+    }
+    if let Some(s) = &q.sku {
+        f.add(
+            "lower(v.sku) LIKE ?",
+            vec![format!("%{}%", s.to_lowercase()).into()],
+        );
+    }
+    if let Some(c) = &q.cursor {
+        let (v, loc) = decode_cursor(c)?;
+        let loc_after: i64 = v
+            .parse()
+            .map_err(|_| Error::invalid("cursor", "is not a cursor this list gave out"))?;
+        f.add(
+            "(l.location_id > ? OR (l.location_id = ? AND l.variant_id > ?))",
+            vec![loc_after.into(), loc_after.into(), loc.into()],
+        );
+    }
+    let lim = f.push((limit + 1).into());
+    let rows = tx.query(
+        &format!(
+            "{REORDER_SELECT}{} ORDER BY l.location_id, l.variant_id LIMIT {lim}",
+            f.where_sql()
+        ),
+        &f.params,
+    )?;
+    let mut items: Vec<api::ReorderLevel> = rows.iter().map(reorder_from).collect();
+    Ok(page(&mut items, limit, |l| {
+        encode_cursor(&l.location_id.to_string(), l.variant_id)
+    }))
+}
+
+/// Sets or clears the reorder point of a SKU at a location; a level already low is flagged (and
+/// `inventory.low` sent) at once.
+pub fn set_reorder_point(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    r: &api::SetReorderPoint,
+) -> Result<api::ReorderLevel> {
+    let check = |field: &str, v: Option<i64>, min: i64, max: i64| -> Result<()> {
+        match v {
+            Some(x) if !(min..=max).contains(&x) => Err(Error::invalid(
+                field,
+                format!("must be between {min} and {max}"),
+            )),
+            _ => Ok(()),
+        }
+    };
+    check("reorder_point", r.reorder_point, 0, Quantity::MAX)?;
+    check("reorder_quantity", r.reorder_quantity, 1, Quantity::MAX)?;
+    check("lead_time_days", r.lead_time_days, 0, 365)?;
+    if r.reorder_point.is_none() && (r.reorder_quantity.is_some() || r.lead_time_days.is_some()) {
+        return Err(Error::invalid(
+            "reorder_point",
+            "set a reorder point along with a reorder quantity or lead time",
+        ));
+    }
+    let (variant_id, sku, _) = stock_target(tx, ctx, &r.sku, r.location_id)?;
+    lock_level(tx, variant_id, r.location_id)?;
+    let before = tx
+        .query_one(
+            &format!("{REORDER_SELECT} WHERE l.variant_id = $1 AND l.location_id = $2"),
+            params![variant_id, r.location_id],
+        )?
+        .map(|r| reorder_from(&r));
+    tx.exec(
+        "UPDATE inventory_levels SET reorder_point = $1, reorder_quantity = $2, lead_time_days = $3, \
+         low_since = CASE WHEN CAST($1 AS BIGINT) IS NULL THEN NULL ELSE low_since END WHERE variant_id = $4 AND location_id = $5",
+        params![r.reorder_point, r.reorder_quantity, r.lead_time_days, variant_id, r.location_id],
+    )?;
+    note_low(tx, ctx, &[(variant_id, r.location_id)])?;
+    audit::record(
+        tx,
+        ctx,
+        "inventory.reorder_point_set",
+        "inventory_level",
+        format!("{sku}@{}", r.location_id),
+        json!({"reorder_point": {"from": before.as_ref().and_then(|b| b.reorder_point), "to": r.reorder_point},
+               "reorder_quantity": r.reorder_quantity, "lead_time_days": r.lead_time_days}),
+    )?;
+    let row = tx
+        .query_one(
+            &format!("{REORDER_SELECT} WHERE l.variant_id = $1 AND l.location_id = $2"),
+            params![variant_id, r.location_id],
+        )?
+        .ok_or(Error::NotFound {
+            entity: "inventory level",
+        })?;
+    Ok(reorder_from(&row))
+}
+
 /// What a channel may sell of a SKU: per location, available less the channel's safety buffer.
 pub fn channel_availability(
     tx: &mut dyn Sql,
@@ -354,10 +609,12 @@ fn stock_target(
 
 fn change_result(
     tx: &mut dyn Sql,
+    ctx: &Ctx,
     variant_id: i64,
     location_id: i64,
     ledger_id: i64,
 ) -> Result<StockChange> {
+    note_low(tx, ctx, &[(variant_id, location_id)])?;
     let level = get_level(tx, variant_id, location_id)?;
     let r = tx
         .query_one(
@@ -404,7 +661,7 @@ pub fn receive(tx: &mut dyn Sql, ctx: &Ctx, r: &api::ReceiveStock) -> Result<Sto
         format!("{sku}@{}", r.location_id),
         json!({"quantity": q.get(), "note": note}),
     )?;
-    change_result(tx, variant_id, r.location_id, id)
+    change_result(tx, ctx, variant_id, r.location_id, id)
 }
 
 pub fn adjust(tx: &mut dyn Sql, ctx: &Ctx, a: &api::AdjustStock) -> Result<StockChange> {
@@ -456,7 +713,7 @@ pub fn adjust(tx: &mut dyn Sql, ctx: &Ctx, a: &api::AdjustStock) -> Result<Stock
         format!("{sku}@{}", a.location_id),
         json!({"delta": a.delta, "note": note}),
     )?;
-    change_result(tx, variant_id, a.location_id, id)
+    change_result(tx, ctx, variant_id, a.location_id, id)
 }
 
 /// Sets on hand to what was counted; the variance is the ledger row. A count is the truth of the
@@ -504,7 +761,7 @@ pub fn count(tx: &mut dyn Sql, ctx: &Ctx, c: &api::CountStock) -> Result<StockCh
         format!("{sku}@{}", c.location_id),
         json!({"counted": c.counted, "previous": on_hand, "variance": variance}),
     )?;
-    change_result(tx, variant_id, c.location_id, id)
+    change_result(tx, ctx, variant_id, c.location_id, id)
 }
 
 pub fn damage(tx: &mut dyn Sql, ctx: &Ctx, d: &api::DamageStock) -> Result<StockChange> {
@@ -568,7 +825,7 @@ pub fn damage(tx: &mut dyn Sql, ctx: &Ctx, d: &api::DamageStock) -> Result<Stock
         format!("{sku}@{}", d.location_id),
         json!({"quantity": q, "note": note}),
     )?;
-    change_result(tx, variant_id, d.location_id, id)
+    change_result(tx, ctx, variant_id, d.location_id, id)
 }
 
 const LEDGER_SELECT: &str = "SELECT e.id, v.sku, e.variant_id, e.location_id, e.on_hand_delta, e.unavailable_delta, e.reason, e.actor, e.reference_type, e.reference_id, e.note, e.created_at FROM inventory_ledger e JOIN variants v ON v.id = e.variant_id";
@@ -782,6 +1039,23 @@ fn lock_transfer(tx: &mut dyn Sql, id: i64) -> Result<TransferStatus> {
 
 /// The first leg: units leave the origin (ledger `transfer_out`) and show as incoming at the
 /// destination. Only available units can leave: reserved units stay promised.
+/// Every level a transfer moves: each line at both ends.
+fn transfer_levels(t: &Transfer) -> Vec<(i64, i64)> {
+    let mut v: Vec<(i64, i64)> = t
+        .lines
+        .iter()
+        .flat_map(|l| {
+            [
+                (l.variant_id, t.from_location_id),
+                (l.variant_id, t.to_location_id),
+            ]
+        })
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 pub fn ship_transfer(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<Transfer> {
     ctx.actor.require(Permission::InventoryWrite)?;
     let status = lock_transfer(tx, id)?;
@@ -846,7 +1120,9 @@ pub fn ship_transfer(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<Transfer> {
         id,
         json!({"status": {"from": "draft", "to": "in_transit"}}),
     )?;
-    get_transfer(tx, id)
+    let t = get_transfer(tx, id)?;
+    note_low(tx, ctx, &transfer_levels(&t))?;
+    Ok(t)
 }
 
 /// The second leg: units arrive (ledger `transfer_in`) and stop being incoming.
@@ -956,7 +1232,9 @@ pub fn receive_transfer(
         id,
         json!({"received": receipts.iter().map(|(k, q)| json!({"sku": t.lines[*k].sku, "quantity": q})).collect::<Vec<_>>(), "status": new_status.as_str()}),
     )?;
-    get_transfer(tx, id)
+    let t = get_transfer(tx, id)?;
+    note_low(tx, ctx, &transfer_levels(&t))?;
+    Ok(t)
 }
 
 pub fn cancel_transfer(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<Transfer> {
@@ -983,5 +1261,7 @@ pub fn cancel_transfer(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<Transfer>
         id,
         json!({"status": {"from": "draft", "to": "cancelled"}}),
     )?;
-    get_transfer(tx, id)
+    let t = get_transfer(tx, id)?;
+    note_low(tx, ctx, &transfer_levels(&t))?;
+    Ok(t)
 }

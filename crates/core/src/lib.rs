@@ -11,6 +11,7 @@ pub mod auth;
 pub mod catalog;
 pub mod check;
 pub mod db;
+pub mod edits;
 pub mod fixtures;
 pub mod fulfillment;
 pub mod inventory;

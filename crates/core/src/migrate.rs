@@ -31,6 +31,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(5, "returns", "0005_returns"),
     migration!(6, "webhooks", "0006_webhooks"),
     migration!(7, "pickup", "0007_pickup"),
+    migration!(8, "edits_exchanges", "0008_edits_exchanges"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

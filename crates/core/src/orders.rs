@@ -11,6 +11,7 @@ use crate::util::{
     sha256_hex, to_json,
 };
 use crate::{Ctx, DbError, Error, Result, params, settings};
+use backroom_domain::balance;
 use backroom_domain::order::{
     self as states, FulfillmentStatus, InventoryPolicy, OrderStatus, PaymentStatus, ProductStatus,
 };
@@ -74,13 +75,82 @@ fn check_address(a: &api::Address) -> Result<api::Address> {
     })
 }
 
-struct LineIn {
-    variant_id: i64,
-    sku: Sku,
-    title: String,
-    quantity: i64,
-    unit_price: i64,
-    policy: InventoryPolicy,
+pub(crate) struct LineIn {
+    pub variant_id: i64,
+    pub sku: Sku,
+    pub title: String,
+    pub quantity: i64,
+    pub unit_price: i64,
+    pub policy: InventoryPolicy,
+}
+
+/// Parses `(sku, quantity)` inputs under `field` (e.g. `lines`): the SKU and quantity rules.
+pub(crate) fn parse_lines(field: &str, lines: &[api::SkuQuantity]) -> Result<Vec<(Sku, i64)>> {
+    let mut parsed = Vec::with_capacity(lines.len());
+    for (i, l) in lines.iter().enumerate() {
+        let sku = Sku::parse(&l.sku).map_err(|e| e.under(&format!("{field}[{i}]")))?;
+        let q = Quantity::parse(l.quantity).map_err(|e| e.under(&format!("{field}[{i}]")))?;
+        parsed.push((sku, q.get()));
+    }
+    Ok(parsed)
+}
+
+/// Looks up the variants of parsed lines, in one query, at today's prices; refuses SKUs that do
+/// not exist or whose product is not active.
+pub(crate) fn lookup_lines(
+    tx: &mut dyn Sql,
+    parsed: Vec<(Sku, i64)>,
+    field: &str,
+) -> Result<Vec<LineIn>> {
+    if parsed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=parsed.len()).map(|i| format!("${i}")).collect();
+    let sku_vals: Vec<crate::Val> = parsed.iter().map(|(s, _)| s.as_str().into()).collect();
+    let found = tx.query(
+        &format!(
+            "SELECT v.sku, v.id, v.price_minor, v.inventory_policy, p.title, v.title, p.status FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku IN ({})",
+            placeholders.join(", ")
+        ),
+        &sku_vals,
+    )?;
+    let mut lines = Vec::with_capacity(parsed.len());
+    for (i, (sku, q)) in parsed.into_iter().enumerate() {
+        let r = found
+            .iter()
+            .find(|r| r.string(0) == sku.as_str())
+            .ok_or_else(|| {
+                Error::invalid(
+                    format!("{field}[{i}].sku"),
+                    format!("no variant has SKU {sku}"),
+                )
+            })?;
+        if ProductStatus::parse(&r.string(6)) != Some(ProductStatus::Active) {
+            return Err(Error::Conflict {
+                code: "not_for_sale",
+                message: format!(
+                    "{sku} belongs to a product that is {}, not active",
+                    r.string(6)
+                ),
+                field: Some(format!("{field}[{i}].sku")),
+            });
+        }
+        let vt = r.string(5);
+        let title = if vt == "Default" {
+            r.string(4)
+        } else {
+            format!("{} - {vt}", r.string(4))
+        };
+        lines.push(LineIn {
+            variant_id: r.i64(1),
+            sku,
+            title,
+            quantity: q,
+            unit_price: r.i64(2),
+            policy: InventoryPolicy::parse(&r.string(3)).unwrap_or(InventoryPolicy::Deny),
+        });
+    }
+    Ok(lines)
 }
 
 /// Places an order: validates, prices on the server, sources every line and reserves all or none.
@@ -122,12 +192,7 @@ pub fn place(
         .shipping_method
         .clone()
         .unwrap_or_else(|| "standard".into());
-    let mut parsed = Vec::with_capacity(input.lines.len());
-    for (i, l) in input.lines.iter().enumerate() {
-        let sku = Sku::parse(&l.sku).map_err(|e| e.under(&format!("lines[{i}]")))?;
-        let q = Quantity::parse(l.quantity).map_err(|e| e.under(&format!("lines[{i}]")))?;
-        parsed.push((sku, q.get()));
-    }
+    let parsed = parse_lines("lines", &input.lines)?;
 
     // 2. Idempotency: claim the key before touching stock. A concurrent request with the same
     // key waits on the key's row (PostgreSQL) or on the single writer (SQLite), then finds it.
@@ -279,6 +344,28 @@ pub fn place(
         }
         _ => None,
     };
+    // Endless aisle: a boutique sells what it may not hold; the order records where the sale
+    // was made while sourcing picks the location that ships it.
+    if let Some(loc) = input.origin_location_id {
+        let sells = tx
+            .query_one(
+                "SELECT sells_in_store FROM locations WHERE id = $1 AND active = TRUE",
+                params![loc],
+            )?
+            .ok_or_else(|| {
+                Error::invalid(
+                    "origin_location_id",
+                    format!("no active location has id {loc}"),
+                )
+            })?
+            .bool(0);
+        if !sells {
+            return Err(Error::invalid(
+                "origin_location_id",
+                format!("location {loc} does not sell in store"),
+            ));
+        }
+    }
     let strategy = Strategy::parse(&ch.string(6)).unwrap_or(Strategy::FewestShipments);
     let ship_by = ctx.now + ch.i64(11) * 3_600_000_000;
     let destination = Place {
@@ -287,51 +374,7 @@ pub fn place(
         postal_code: Some(address.postal_code.clone()),
         country: Some(address.country.clone()),
     };
-    let placeholders: Vec<String> = (1..=parsed.len()).map(|i| format!("${i}")).collect();
-    let sku_vals: Vec<crate::Val> = parsed.iter().map(|(s, _)| s.as_str().into()).collect();
-    let found = tx.query(
-        &format!(
-            "SELECT v.sku, v.id, v.price_minor, v.inventory_policy, p.title, v.title, p.status FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku IN ({})",
-            placeholders.join(", ")
-        ),
-        &sku_vals,
-    )?;
-    let mut lines = Vec::with_capacity(parsed.len());
-    for (i, (sku, q)) in parsed.into_iter().enumerate() {
-        let r = found
-            .iter()
-            .find(|r| r.string(0) == sku.as_str())
-            .ok_or_else(|| {
-                Error::invalid(
-                    format!("lines[{i}].sku"),
-                    format!("no variant has SKU {sku}"),
-                )
-            })?;
-        if ProductStatus::parse(&r.string(6)) != Some(ProductStatus::Active) {
-            return Err(Error::Conflict {
-                code: "not_for_sale",
-                message: format!(
-                    "{sku} belongs to a product that is {}, not active",
-                    r.string(6)
-                ),
-                field: Some(format!("lines[{i}].sku")),
-            });
-        }
-        let vt = r.string(5);
-        let title = if vt == "Default" {
-            r.string(4)
-        } else {
-            format!("{} - {vt}", r.string(4))
-        };
-        lines.push(LineIn {
-            variant_id: r.i64(1),
-            sku,
-            title,
-            quantity: q,
-            unit_price: r.i64(2),
-            policy: InventoryPolicy::parse(&r.string(3)).unwrap_or(InventoryPolicy::Deny),
-        });
-    }
+    let lines = lookup_lines(tx, parsed, "lines")?;
     let price_lines: Vec<PriceLine> = lines
         .iter()
         .map(|l| PriceLine {
@@ -347,41 +390,9 @@ pub fn place(
     let mut variant_ids: Vec<i64> = lines.iter().map(|l| l.variant_id).collect();
     variant_ids.sort_unstable();
     variant_ids.dedup();
-    // One query locks every level the order could draw on. PostgreSQL takes row locks after the
-    // sort, so they are taken in (variant, location) order, the global order all writers use.
-    let in_list: Vec<String> = (0..variant_ids.len())
-        .map(|i| format!("${}", i + 2))
-        .collect();
-    let lock_sql = format!(
-        "SELECT l.variant_id, l.location_id, l.on_hand, l.reserved, l.unavailable, \
-         (SELECT b.quantity FROM channel_buffers b WHERE b.channel_id = $1 AND b.variant_id = l.variant_id) \
-         FROM inventory_levels l WHERE l.variant_id IN ({}) AND l.location_id IN (SELECT cl.location_id FROM channel_locations cl WHERE cl.channel_id = $1) \
-         ORDER BY l.variant_id, l.location_id{}",
-        in_list.join(", "),
-        tx.for_update()
-    );
-    let mut lock_params: Vec<crate::Val> = vec![channel_id.into()];
-    lock_params.extend(variant_ids.iter().map(|v| crate::Val::from(*v)));
-    let mut rows = tx.query(&lock_sql, &lock_params)?;
-    if rows.len() < candidates.len() * variant_ids.len() {
-        for v in &variant_ids {
-            for c in &candidates {
-                ensure_level(tx, *v, c.location_id, ctx.now)?;
-            }
-        }
-        rows = tx.query(&lock_sql, &lock_params)?;
-    }
-    for v in &variant_ids {
-        for c in candidates.iter_mut() {
-            let avail = rows
-                .iter()
-                .find(|r| r.i64(0) == *v && r.i64(1) == c.location_id)
-                .map_or(0, |r| {
-                    r.i64(2) - r.i64(3) - r.i64(4) - r.opt_i64(5).unwrap_or(0)
-                });
-            c.available.insert(*v, avail);
-        }
-    }
+    let location_ids: Vec<i64> = candidates.iter().map(|c| c.location_id).collect();
+    let rows = lock_channel_levels(tx, ctx.now, channel_id, &variant_ids, &location_ids)?;
+    fill_available(&mut candidates, &rows, &variant_ids);
     let demands: Vec<Demand> = lines
         .iter()
         .map(|l| Demand {
@@ -391,23 +402,8 @@ pub fn place(
             allow_backorder: l.policy == InventoryPolicy::Continue,
         })
         .collect();
-    let decision = source(strategy, &demands, &candidates, &destination).map_err(|e| match e {
-        SourcingError::NoLocations => Error::conflict(
-            "no_locations",
-            format!("channel {} sells from no active location", input.channel),
-        ),
-        SourcingError::Insufficient {
-            line_index,
-            sku,
-            requested,
-            available,
-        } => Error::InsufficientStock {
-            field: format!("lines[{line_index}].quantity"),
-            sku,
-            requested,
-            available,
-        },
-    })?;
+    let decision = source(strategy, &demands, &candidates, &destination)
+        .map_err(|e| sourcing_error(e, &input.channel, |i| format!("lines[{i}].quantity")))?;
 
     // 5. The customer, created or updated by email.
     let customer = upsert_customer(
@@ -429,8 +425,8 @@ pub fn place(
         Dialect::Postgres => (None, "COALESCE($1, nextval('order_numbers'))"),
     };
     let row = tx.query_one(
-        &format!("INSERT INTO orders (number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, shipping_method, shipping_address, note, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_by, pickup_location_id) \
-         VALUES ({number_sql}, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $15, $16, $17, $18, $18, $19, $20, $21) RETURNING id, number"),
+        &format!("INSERT INTO orders (number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, shipping_method, shipping_address, note, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_by, pickup_location_id, origin_location_id) \
+         VALUES ({number_sql}, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $15, $16, $17, $18, $18, $19, $20, $21, $22) RETURNING id, number"),
         params![
             number,
             channel_id,
@@ -452,7 +448,8 @@ pub fn place(
             ctx.now,
             ctx.actor.user_id,
             ship_by,
-            pickup_location
+            pickup_location,
+            input.origin_location_id
         ],
     )?;
     let (order_id, number) = row.map_or((0, 0), |r| (r.i64(0), r.i64(1)));
@@ -508,6 +505,9 @@ pub fn place(
             unit_price: m(l.unit_price),
             discount: m(0),
             tax: m(tax),
+            returned_quantity: 0,
+            refunded_quantity: 0,
+            exchange_return_id: None,
             allocations: Vec::new(),
         });
     }
@@ -529,6 +529,16 @@ pub fn place(
         });
     }
     reserve(tx, ctx.now, order_id, &holds)?;
+    // Reorder points: only levels that have one pay for the check.
+    let watched: Vec<(i64, i64)> = holds
+        .iter()
+        .map(|h| (h.variant_id, h.location_id))
+        .filter(|(v, l)| {
+            rows.iter()
+                .any(|r| r.i64(0) == *v && r.i64(1) == *l && r.opt_i64(6).is_some())
+        })
+        .collect();
+    crate::inventory::note_low(tx, ctx, &watched)?;
     let placed_msg = format!(
         "Order #{number} placed on {} for {}",
         input.channel,
@@ -578,6 +588,8 @@ pub fn place(
         total: m(totals.total),
         paid: m(0),
         refunded: m(0),
+        owed: m(totals.total),
+        balance: m(-totals.total),
         shipping_method,
         shipping_address: address,
         note,
@@ -599,11 +611,95 @@ pub fn place(
             picked_up_at: None,
             picked_up_by: None,
         }),
+        origin_location_id: input.origin_location_id,
     };
     Ok(Placed {
         order,
         replayed: false,
     })
+}
+
+/// Locks every stock level of these variants at the channel's locations, in (variant, location)
+/// order, the global order all writers use; creates missing level rows first. Each row:
+/// (variant, location, on_hand, reserved, unavailable, channel buffer, reorder point).
+pub(crate) fn lock_channel_levels(
+    tx: &mut dyn Sql,
+    now: i64,
+    channel_id: i64,
+    variant_ids: &[i64],
+    locations: &[i64],
+) -> Result<Vec<Row>> {
+    // One query locks every level the order could draw on. PostgreSQL takes row locks after the
+    // sort, so they are taken in (variant, location) order.
+    let in_list: Vec<String> = (0..variant_ids.len())
+        .map(|i| format!("${}", i + 2))
+        .collect();
+    let lock_sql = format!(
+        "SELECT l.variant_id, l.location_id, l.on_hand, l.reserved, l.unavailable, \
+         (SELECT b.quantity FROM channel_buffers b WHERE b.channel_id = $1 AND b.variant_id = l.variant_id), l.reorder_point \
+         FROM inventory_levels l WHERE l.variant_id IN ({}) AND l.location_id IN (SELECT cl.location_id FROM channel_locations cl WHERE cl.channel_id = $1) \
+         ORDER BY l.variant_id, l.location_id{}",
+        in_list.join(", "),
+        tx.for_update()
+    );
+    let mut lock_params: Vec<crate::Val> = vec![channel_id.into()];
+    lock_params.extend(variant_ids.iter().map(|v| crate::Val::from(*v)));
+    let rows = tx.query(&lock_sql, &lock_params)?;
+    let complete = variant_ids.iter().all(|v| {
+        locations
+            .iter()
+            .all(|l| rows.iter().any(|r| r.i64(0) == *v && r.i64(1) == *l))
+    });
+    if complete {
+        return Ok(rows);
+    }
+    for v in variant_ids {
+        for l in locations {
+            ensure_level(tx, *v, *l, now)?;
+        }
+    }
+    Ok(tx.query(&lock_sql, &lock_params)?)
+}
+
+/// Sets each candidate's sellable units per variant from locked level rows (less the channel's
+/// safety buffer).
+pub(crate) fn fill_available(candidates: &mut [Candidate], rows: &[Row], variant_ids: &[i64]) {
+    for v in variant_ids {
+        for c in candidates.iter_mut() {
+            let avail = rows
+                .iter()
+                .find(|r| r.i64(0) == *v && r.i64(1) == c.location_id)
+                .map_or(0, |r| {
+                    r.i64(2) - r.i64(3) - r.i64(4) - r.opt_i64(5).unwrap_or(0)
+                });
+            c.available.insert(*v, avail);
+        }
+    }
+}
+
+/// The API error for a sourcing failure; `field` names the offending line's quantity.
+pub(crate) fn sourcing_error(
+    e: SourcingError,
+    channel: &str,
+    field: impl Fn(usize) -> String,
+) -> Error {
+    match e {
+        SourcingError::NoLocations => Error::conflict(
+            "no_locations",
+            format!("channel {channel} sells from no active location"),
+        ),
+        SourcingError::Insufficient {
+            line_index,
+            sku,
+            requested,
+            available,
+        } => Error::InsufficientStock {
+            field: field(line_index),
+            sku,
+            requested,
+            available,
+        },
+    }
 }
 
 fn next_order_number(tx: &mut dyn Sql) -> Result<i64> {
@@ -723,12 +819,12 @@ pub(crate) fn event(
     Ok(())
 }
 
-const ORDER_COLS: &str = "o.id, o.number, o.channel_id, o.customer_id, c.email, c.first_name, c.last_name, o.currency, o.status, o.payment_status, o.fulfillment_status, o.subtotal_minor, o.discounts_minor, o.shipping_minor, o.tax_minor, o.total_minor, o.paid_minor, o.shipping_method, o.shipping_address, o.note, o.sourcing_strategy, o.sourcing_reason, o.placed_at, o.updated_at, o.cancelled_at, o.cancel_reason, o.refunded_minor, o.hold_reason, o.hold_note, o.held_at, o.ship_by, o.pickup_location_id, o.pickup_deadline, o.picked_up_at, o.picked_up_by";
+const ORDER_COLS: &str = "o.id, o.number, o.channel_id, o.customer_id, c.email, c.first_name, c.last_name, o.currency, o.status, o.payment_status, o.fulfillment_status, o.subtotal_minor, o.discounts_minor, o.shipping_minor, o.tax_minor, o.total_minor, o.paid_minor, o.shipping_method, o.shipping_address, o.note, o.sourcing_strategy, o.sourcing_reason, o.placed_at, o.updated_at, o.cancelled_at, o.cancel_reason, o.refunded_minor, o.hold_reason, o.hold_note, o.held_at, o.ship_by, o.pickup_location_id, o.pickup_deadline, o.picked_up_at, o.picked_up_by, o.returned_minor, o.adjustments_minor, o.origin_location_id";
 
 fn order_from(tx: &mut dyn Sql, r: &Row) -> Result<Order> {
     let id = r.i64(0);
     let cur = r.string(7);
-    let lines = tx.query("SELECT id, line_no, variant_id, sku, title, quantity, unit_price_minor, discount_minor, tax_minor FROM order_lines WHERE order_id = $1 ORDER BY line_no", params![id])?;
+    let lines = tx.query("SELECT id, line_no, variant_id, sku, title, quantity, unit_price_minor, discount_minor, tax_minor, returned_quantity, refunded_quantity, exchange_return_id FROM order_lines WHERE order_id = $1 ORDER BY line_no", params![id])?;
     let res = tx.query("SELECT order_line_id, location_id, quantity, backordered, released_at FROM reservations WHERE order_id = $1 ORDER BY id", params![id])?;
     let shipped = tx.query(
         "SELECT f.id, f.location_id, f.status, f.carrier, f.service, f.tracking_number, f.tracking_url, f.shipped_at, f.delivered_at, fl.order_line_id, fl.quantity \
@@ -761,6 +857,12 @@ fn order_from(tx: &mut dyn Sql, r: &Row) -> Result<Order> {
     let name = format!("{} {}", r.string(5), r.string(6))
         .trim()
         .to_string();
+    let owed = balance::owed(
+        r.string(8) == OrderStatus::Cancelled.as_str(),
+        r.i64(15),
+        r.i64(35),
+        r.i64(36),
+    );
     Ok(Order {
         id,
         number: r.i64(1),
@@ -782,6 +884,9 @@ fn order_from(tx: &mut dyn Sql, r: &Row) -> Result<Order> {
         total: money(r.i64(15), &cur),
         paid: money(r.i64(16), &cur),
         refunded: money(r.i64(26), &cur),
+        owed: money(owed, &cur),
+        balance: money(balance::balance(r.i64(16), r.i64(26), owed), &cur),
+        origin_location_id: r.opt_i64(37),
         shipping_method: r.string(17),
         shipping_address: from_json(&r.string(18)),
         note: r.opt_string(19),
@@ -818,6 +923,9 @@ fn order_from(tx: &mut dyn Sql, r: &Row) -> Result<Order> {
                 unit_price: money(l.i64(6), &cur),
                 discount: money(l.i64(7), &cur),
                 tax: money(l.i64(8), &cur),
+                returned_quantity: l.i64(9),
+                refunded_quantity: l.i64(10),
+                exchange_return_id: l.opt_i64(11),
                 allocations: res
                     .iter()
                     .filter(|a| a.i64(0) == l.i64(0))
@@ -974,12 +1082,34 @@ pub(crate) struct LockedOrder {
     pub pickup_location: Option<i64>,
     /// The channel's pickup hold, in hours.
     pub pickup_hold_hours: i64,
+    pub returned: i64,
+    pub adjustments: i64,
+    pub shipping: i64,
+    pub shipping_refunded: bool,
+}
+
+impl LockedOrder {
+    /// What the customer owes for what they keep (see `backroom_domain::balance`).
+    pub fn owed(&self) -> i64 {
+        balance::owed(
+            self.status == OrderStatus::Cancelled,
+            self.total,
+            self.returned,
+            self.adjustments,
+        )
+    }
+
+    /// `paid - refunded - owed`: positive when the store owes the customer.
+    pub fn balance(&self) -> i64 {
+        balance::balance(self.paid, self.refunded, self.owed())
+    }
 }
 
 pub(crate) fn lock_order(tx: &mut dyn Sql, id: i64) -> Result<LockedOrder> {
     let sql = format!(
         "SELECT o.status, o.payment_status, o.fulfillment_status, o.total_minor, o.paid_minor, o.refunded_minor, o.number, o.currency, \
-         o.hold_reason, o.pickup_location_id, (SELECT c.pickup_hold_hours FROM channels c WHERE c.id = o.channel_id) FROM orders o WHERE o.id = $1{}",
+         o.hold_reason, o.pickup_location_id, (SELECT c.pickup_hold_hours FROM channels c WHERE c.id = o.channel_id), \
+         o.returned_minor, o.adjustments_minor, o.shipping_minor, o.shipping_refunded FROM orders o WHERE o.id = $1{}",
         tx.for_update()
     );
     let r = tx
@@ -998,6 +1128,10 @@ pub(crate) fn lock_order(tx: &mut dyn Sql, id: i64) -> Result<LockedOrder> {
         hold_reason: r.opt_string(8),
         pickup_location: r.opt_i64(9),
         pickup_hold_hours: r.i64(10),
+        returned: r.i64(11),
+        adjustments: r.i64(12),
+        shipping: r.i64(13),
+        shipping_refunded: r.bool(14),
     })
 }
 
@@ -1014,7 +1148,16 @@ pub fn cancel(tx: &mut dyn Sql, ctx: &Ctx, id: i64, c: &api::CancelOrder) -> Res
     } = lock_order(tx, id)?;
     let new_payment = states::cancel(status, payment, fulfillment)
         .map_err(|e| Error::conflict("cannot_cancel", e.0))?;
+    let levels: Vec<(i64, i64)> = tx
+        .query(
+            "SELECT DISTINCT variant_id, location_id FROM reservations WHERE order_id = $1 AND released_at IS NULL",
+            params![id],
+        )?
+        .iter()
+        .map(|r| (r.i64(0), r.i64(1)))
+        .collect();
     let released = release_order(tx, ctx.now, id, "cancelled")?;
+    crate::inventory::note_low(tx, ctx, &levels)?;
     tx.exec_deferred(
         "UPDATE orders SET status = $1, payment_status = $2, cancelled_at = $3, cancel_reason = $4, updated_at = $3 WHERE id = $5",
         params![OrderStatus::Cancelled.as_str(), new_payment.as_str(), ctx.now, reason.clone(), id],
@@ -1061,6 +1204,16 @@ pub fn record_payment(
         })
         .ok_or_else(|| Error::invalid("status", "must be authorized, paid or voided"))?;
     let reference = optional_text("reference", p.reference.as_deref(), 255)?;
+    let locked = lock_order(tx, id)?;
+    if to == PaymentStatus::Paid
+        && matches!(
+            locked.payment,
+            PaymentStatus::Paid | PaymentStatus::PartiallyRefunded
+        )
+        && locked.status != OrderStatus::Cancelled
+    {
+        return capture_balance(tx, ctx, id, &locked, p.amount, reference);
+    }
     let LockedOrder {
         status,
         payment: from,
@@ -1070,7 +1223,7 @@ pub fn record_payment(
         number,
         currency: cur,
         ..
-    } = lock_order(tx, id)?;
+    } = locked;
     if let Some(a) = p.amount
         && a != total
     {
@@ -1126,6 +1279,67 @@ pub fn record_payment(
             json!({"order_id": id, "number": number, "amount": amount}),
         )?;
     }
+    get(tx, id)
+}
+
+/// Captures what a paid order's customer owes after an edit or exchange added value.
+fn capture_balance(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    id: i64,
+    o: &LockedOrder,
+    amount: Option<i64>,
+    reference: Option<String>,
+) -> Result<Order> {
+    let due = -o.balance();
+    if due <= 0 {
+        return Err(Error::conflict(
+            "nothing_due",
+            format!("order #{} is paid and the customer owes nothing", o.number),
+        ));
+    }
+    let amount = amount.unwrap_or(due);
+    if amount <= 0 || amount > due {
+        return Err(Error::Conflict {
+            code: "amount_mismatch",
+            message: format!("the customer owes {due}; capture between 1 and {due}"),
+            field: Some("amount".into()),
+        });
+    }
+    tx.exec_deferred(
+        "INSERT INTO payments (order_id, kind, amount_minor, currency, reference, actor, created_at) VALUES ($1, 'capture', $2, $3, $4, $5, $6)",
+        params![id, amount, o.currency.as_str(), reference, ctx.actor.name.as_str(), ctx.now],
+    )?;
+    tx.exec_deferred(
+        "UPDATE orders SET paid_minor = paid_minor + $1, updated_at = $2 WHERE id = $3",
+        params![amount, ctx.now, id],
+    )?;
+    let cur = backroom_domain::Currency::parse(&o.currency)?;
+    event(
+        tx,
+        ctx,
+        id,
+        "payment_captured",
+        &format!(
+            "{} captured on order #{} (balance due)",
+            backroom_domain::Money::new(amount, cur),
+            o.number
+        ),
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "order.payment_recorded",
+        "order",
+        id,
+        json!({"capture": amount, "due_before": due}),
+    )?;
+    crate::webhooks::emit(
+        tx,
+        ctx.now,
+        "order.paid",
+        json!({"order_id": id, "number": o.number, "amount": amount}),
+    )?;
     get(tx, id)
 }
 

@@ -9,7 +9,8 @@ use crate::orders::{event, lock_order};
 use crate::util::{opt_rfc3339, rfc3339};
 use crate::{Ctx, Error, Result, audit, params};
 use backroom_domain::Quantity;
-use backroom_domain::order::{FulfillmentStatus, LedgerReason};
+use backroom_domain::balance;
+use backroom_domain::order::{FulfillmentStatus, LedgerReason, OrderStatus};
 use backroom_domain::roles::Permission;
 use backroom_domain::values::optional_text;
 use serde_json::json;
@@ -27,14 +28,40 @@ pub const REASONS: [&str; 8] = [
 
 pub fn get_return(tx: &mut dyn Sql, id: i64) -> Result<Return> {
     let r = tx
-        .query_one("SELECT id, order_id, status, label_carrier, label_tracking, note, created_by, created_at, received_at FROM returns WHERE id = $1", params![id])?
+        .query_one("SELECT r.id, r.order_id, r.status, r.label_carrier, r.label_tracking, r.note, r.created_by, r.created_at, r.received_at, r.exchange, o.currency FROM returns r JOIN orders o ON o.id = r.order_id WHERE r.id = $1", params![id])?
         .ok_or(Error::NotFound { entity: "return" })?;
     let lines = tx.query(
-        "SELECT rl.order_line_id, l.sku, rl.quantity, rl.reason, rl.received_quantity, rl.restocked, rl.unavailable, rl.written_off \
+        "SELECT rl.order_line_id, l.sku, rl.quantity, rl.reason, rl.received_quantity, rl.restocked, rl.unavailable, rl.written_off, \
+         l.unit_price_minor, l.quantity, l.discount_minor, l.tax_minor \
          FROM return_lines rl JOIN order_lines l ON l.id = rl.order_line_id WHERE rl.return_id = $1 ORDER BY rl.id",
         params![id],
     )?;
+    let added = tx.query(
+        "SELECT id, unit_price_minor, quantity, discount_minor, tax_minor FROM order_lines WHERE exchange_return_id = $1 ORDER BY id",
+        params![id],
+    )?;
+    let returned_value: i64 = lines
+        .iter()
+        .map(|l| {
+            let value = balance::line_value(l.i64(8), l.i64(9), l.i64(10), l.i64(11));
+            balance::units_value(value, l.i64(9), l.i64(2))
+        })
+        .sum();
+    let added_value: i64 = added
+        .iter()
+        .map(|l| balance::line_value(l.i64(1), l.i64(2), l.i64(3), l.i64(4)))
+        .sum();
     Ok(Return {
+        exchange: r.bool(9),
+        exchange_line_ids: added.iter().map(|l| l.i64(0)).collect(),
+        price_difference: crate::api::Money {
+            amount: if r.bool(9) {
+                added_value - returned_value
+            } else {
+                -returned_value
+            },
+            currency: r.string(10),
+        },
         id: r.i64(0),
         order_id: r.i64(1),
         status: r.string(2),
@@ -75,7 +102,15 @@ pub fn list_for_order(tx: &mut dyn Sql, order_id: i64) -> Result<Vec<Return>> {
 /// Opens a return for shipped units: never more of a line than shipped less already returned.
 pub fn create(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, n: &NewReturn) -> Result<Return> {
     ctx.actor.require(Permission::OrdersManage)?;
-    let number = lock_order(tx, order_id)?.number;
+    let locked = lock_order(tx, order_id)?;
+    let number = locked.number;
+    let exchange_lines = n.exchange_lines.as_deref().unwrap_or_default();
+    if n.exchange_lines.is_some() && exchange_lines.is_empty() {
+        return Err(Error::invalid(
+            "exchange_lines",
+            "an exchange sends at least one new line",
+        ));
+    }
     if n.lines.is_empty() {
         return Err(Error::invalid("lines", "a return needs at least one line"));
     }
@@ -98,17 +133,20 @@ pub fn create(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, n: &NewReturn) -> Resu
         let r = tx
             .query_one(
                 "SELECT CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT), \
-                 CAST(COALESCE((SELECT SUM(rl.quantity) FROM return_lines rl JOIN returns rt ON rt.id = rl.return_id WHERE rl.order_line_id = l.id AND rt.status <> 'cancelled'), 0) AS BIGINT) \
+                 CAST(COALESCE((SELECT SUM(rl.quantity) FROM return_lines rl JOIN returns rt ON rt.id = rl.return_id WHERE rl.order_line_id = l.id AND rt.status <> 'cancelled'), 0) AS BIGINT), \
+                 l.refunded_quantity, l.returned_quantity \
                  FROM order_lines l WHERE l.id = $1 AND l.order_id = $2",
                 params![l.line_id, order_id],
             )?
             .ok_or_else(|| Error::invalid(format!("lines[{i}].line_id"), format!("order #{number} has no line {}", l.line_id)))?;
-        let returnable = r.i64(0) - r.i64(1);
+        // Units refunded by line and kept by the customer cannot come back for a credit again.
+        let refunded_kept = (r.i64(2) - r.i64(3)).max(0);
+        let returnable = r.i64(0) - r.i64(1) - refunded_kept;
         if l.quantity > returnable {
             return Err(Error::Conflict {
                 code: "not_returnable",
                 message: format!(
-                    "line {} has {returnable} units that were shipped and not yet returned",
+                    "line {} has {returnable} units that were shipped and neither returned nor refunded",
                     l.line_id
                 ),
                 field: Some(format!("lines[{i}].quantity")),
@@ -117,10 +155,39 @@ pub fn create(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, n: &NewReturn) -> Resu
     }
     let note = optional_text("note", n.note.as_deref(), 1000)?;
     let row = tx.query_one(
-        "INSERT INTO returns (order_id, status, label_carrier, label_tracking, note, created_by, created_at) VALUES ($1, 'requested', $2, $3, $4, $5, $6) RETURNING id",
-        params![order_id, optional_text("label_carrier", n.label_carrier.as_deref(), 100)?, optional_text("label_tracking", n.label_tracking.as_deref(), 100)?, note, ctx.actor.name.as_str(), ctx.now],
+        "INSERT INTO returns (order_id, status, label_carrier, label_tracking, note, created_by, created_at, exchange) VALUES ($1, 'requested', $2, $3, $4, $5, $6, $7) RETURNING id",
+        params![order_id, optional_text("label_carrier", n.label_carrier.as_deref(), 100)?, optional_text("label_tracking", n.label_tracking.as_deref(), 100)?, note, ctx.actor.name.as_str(), ctx.now, !exchange_lines.is_empty()],
     )?;
     let id = row.map_or(0, |r| r.i64(0));
+    // An exchange: the new lines join the order now, sourced and reserved; the balance shows the
+    // price difference once the returned units are received.
+    if !exchange_lines.is_empty() {
+        if locked.status == OrderStatus::Cancelled {
+            return Err(Error::conflict("cannot_exchange", "the order is cancelled"));
+        }
+        let changed = crate::edits::change_lines(
+            tx,
+            ctx,
+            order_id,
+            &locked,
+            exchange_lines,
+            &[],
+            "exchange_lines",
+            Some(id),
+        )?;
+        event(
+            tx,
+            ctx,
+            order_id,
+            "exchange",
+            &format!(
+                "Exchange on return {id}: {} new lines; total {} to {}",
+                changed.added_line_ids.len(),
+                changed.total_before,
+                changed.total_after
+            ),
+        )?;
+    }
     for l in &n.lines {
         tx.exec_deferred("INSERT INTO return_lines (return_id, order_line_id, quantity, reason) VALUES ($1, $2, $3, $4)", params![id, l.line_id, l.quantity, l.reason.as_str()])?;
     }
@@ -254,6 +321,8 @@ pub fn receive(tx: &mut dyn Sql, ctx: &Ctx, return_id: i64, rcv: &ReceiveReturn)
             None,
         )?;
     }
+    let levels: Vec<(i64, i64)> = stock.iter().map(|(v, l, ..)| (*v, *l)).collect();
+    crate::inventory::note_low(tx, ctx, &levels)?;
     for (line, q, disposition, _) in &moves {
         let col = match disposition.as_str() {
             "restock" => "restocked",
@@ -265,6 +334,27 @@ pub fn receive(tx: &mut dyn Sql, ctx: &Ctx, return_id: i64, rcv: &ReceiveReturn)
             params![*q, return_id, *line],
         )?;
     }
+    // What the customer owes falls by the value of the units received back (a return never
+    // includes units refunded by line and kept, so no unit is credited twice).
+    let mut credited = 0;
+    for (line, q, ..) in &moves {
+        let l = tx
+            .query_one(
+                "SELECT unit_price_minor, quantity, discount_minor, tax_minor, returned_quantity FROM order_lines WHERE id = $1",
+                params![*line],
+            )?
+            .ok_or(Error::NotFound { entity: "order line" })?;
+        let value = balance::line_value(l.i64(0), l.i64(1), l.i64(2), l.i64(3));
+        credited += balance::next_units_value(value, l.i64(1), l.i64(4), *q);
+        tx.exec(
+            "UPDATE order_lines SET returned_quantity = returned_quantity + $1 WHERE id = $2",
+            params![*q, *line],
+        )?;
+    }
+    tx.exec(
+        "UPDATE orders SET returned_minor = returned_minor + $1 WHERE id = $2",
+        params![credited, order_id],
+    )?;
     let after = get_return(tx, return_id)?;
     let done = after
         .lines

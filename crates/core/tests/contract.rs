@@ -122,6 +122,7 @@ fn order(lines: &[(&str, i64)]) -> PlaceOrder {
             })
             .collect(),
         note: None,
+        origin_location_id: None,
     }
 }
 
@@ -860,13 +861,110 @@ async fn random_operations_keep_invariants() {
             (seed >> 33) % n
         };
         let mut open_orders: Vec<i64> = Vec::new();
-        let steps = 240;
+        let steps = 300;
         for step in 0..steps {
             let sku = if next(2) == 0 { "R1" } else { "R2" }.to_string();
             let loc = if next(2) == 0 { a } else { b };
             let q = next(5) as i64 + 1;
             let s2 = sku.clone();
-            let _ = match next(12) {
+            let other = if sku == "R1" { "R2" } else { "R1" }.to_string();
+            let _ = match next(15) {
+                12 => match open_orders.last().copied() {
+                    // Edit: change the first line to q units (or 0), or add a line.
+                    Some(id) => {
+                        let pick = next(3);
+                        db.write(move |tx| {
+                            let o = orders::get(tx, id)?;
+                            let edit = match pick {
+                                0 => EditOrder {
+                                    add: vec![SkuQuantity {
+                                        sku: s2.clone(),
+                                        quantity: q,
+                                    }],
+                                    ..Default::default()
+                                },
+                                1 => EditOrder {
+                                    change: vec![LineQuantity {
+                                        line_id: o.lines[0].id,
+                                        quantity: 0,
+                                    }],
+                                    ..Default::default()
+                                },
+                                _ => EditOrder {
+                                    change: vec![LineQuantity {
+                                        line_id: o.lines[0].id,
+                                        quantity: q,
+                                    }],
+                                    ..Default::default()
+                                },
+                            };
+                            backroom_core::edits::edit(tx, &ctx(), id, &edit).map(|_| ())
+                        })
+                        .await
+                    }
+                    None => Ok(()),
+                },
+                13 => match open_orders.first().copied() {
+                    // Exchange one unit of the first line for one of the other SKU, received.
+                    Some(id) => {
+                        db.write(move |tx| {
+                            let line = orders::get(tx, id)?.lines[0].id;
+                            let r = backroom_core::returns::create(
+                                tx,
+                                &ctx(),
+                                id,
+                                &NewReturn {
+                                    lines: vec![NewReturnLine {
+                                        line_id: line,
+                                        quantity: 1,
+                                        reason: "wrong_size".into(),
+                                    }],
+                                    exchange_lines: Some(vec![SkuQuantity {
+                                        sku: other.clone(),
+                                        quantity: 1,
+                                    }]),
+                                    ..Default::default()
+                                },
+                            )?;
+                            backroom_core::returns::receive(
+                                tx,
+                                &ctx(),
+                                r.id,
+                                &ReceiveReturn {
+                                    lines: vec![ReceivedLine {
+                                        line_id: line,
+                                        quantity: 1,
+                                        disposition: "restock".into(),
+                                        location_id: Some(loc),
+                                    }],
+                                },
+                            )
+                            .map(|_| ())
+                        })
+                        .await
+                    }
+                    None => Ok(()),
+                },
+                14 => match open_orders.first().copied() {
+                    // Capture what an edit or exchange left the customer owing.
+                    Some(id) => {
+                        db.write(move |tx| {
+                            orders::record_payment(
+                                tx,
+                                &ctx(),
+                                id,
+                                &RecordPayment {
+                                    status: "paid".into(),
+                                    amount: None,
+                                    reference: None,
+                                },
+                            )
+                            .map(|_| ())
+                        })
+                        .await
+                    }
+                    None => Ok(()),
+                },
                 0 | 1 => {
                     db.write(move |tx| {
                         inventory::receive(
@@ -952,7 +1050,9 @@ async fn random_operations_keep_invariants() {
                                 &ctx(),
                                 id,
                                 &RefundOrder {
-                                    amount: q * 300,
+                                    amount: Some(q * 300),
+                                    lines: None,
+                                    shipping: None,
                                     reason: "random".into(),
                                     note: None,
                                 },
@@ -1026,43 +1126,83 @@ async fn random_operations_keep_invariants() {
             };
             let r = db.read(check::run).await.unwrap();
             assert!(r.ok, "{name} step {step}: {:#?}", r.violations);
-            // Money reconciles on every order: refunds never exceed what was paid, and the
-            // payment status says exactly that.
+            // Money reconciles on every order: totals recomputed from the lines, payments and
+            // refunds from their rows, refunds never beyond what was paid, and the payment
+            // status says exactly that.
             let money = db
                 .read(|tx| {
                     Ok(tx.query(
                         "SELECT o.id, o.total_minor, o.paid_minor, o.refunded_minor, o.payment_status, \
-                         CAST(COALESCE((SELECT SUM(r.amount_minor) FROM refunds r WHERE r.order_id = o.id), 0) AS BIGINT) FROM orders o",
+                         CAST(COALESCE((SELECT SUM(r.amount_minor) FROM refunds r WHERE r.order_id = o.id), 0) AS BIGINT), \
+                         CAST(COALESCE((SELECT SUM(p.amount_minor) FROM payments p WHERE p.order_id = o.id AND p.kind = 'capture'), 0) AS BIGINT), \
+                         o.subtotal_minor, o.shipping_minor, o.tax_minor, o.discounts_minor, \
+                         CAST(COALESCE((SELECT SUM(l.unit_price_minor * l.quantity) FROM order_lines l WHERE l.order_id = o.id), 0) AS BIGINT), o.status FROM orders o",
                         &[],
                     )?)
                 })
                 .await
                 .unwrap();
             for m in &money {
-                let (total, paid, refunded, status, refund_sum) =
-                    (m.i64(1), m.i64(2), m.i64(3), m.string(4), m.i64(5));
-                assert!(
-                    paid == 0 || paid == total,
-                    "{name} step {step}: order {} paid {paid} of {total}",
-                    m.i64(0)
+                let (total, paid, refunded, status, refund_sum, captured) = (
+                    m.i64(1),
+                    m.i64(2),
+                    m.i64(3),
+                    m.string(4),
+                    m.i64(5),
+                    m.i64(6),
+                );
+                let id = m.i64(0);
+                assert_eq!(paid, captured, "{name} step {step}: order {id}");
+                assert_eq!(
+                    m.i64(7),
+                    m.i64(11),
+                    "{name} step {step}: order {id} subtotal"
+                );
+                assert_eq!(
+                    total,
+                    m.i64(7) - m.i64(10) + m.i64(8) + m.i64(9),
+                    "{name} step {step}: order {id} total"
                 );
                 assert!(
                     refunded <= paid && refunded == refund_sum,
-                    "{name} step {step}: order {} refunded {refunded} of {paid} ({refund_sum})",
-                    m.i64(0)
+                    "{name} step {step}: order {id} refunded {refunded} of {paid} ({refund_sum})"
                 );
                 assert_eq!(
                     status == "refunded",
                     paid > 0 && refunded == paid,
-                    "{name} step {step}: order {} {status}",
-                    m.i64(0)
+                    "{name} step {step}: order {id} {status}"
                 );
                 assert_eq!(
                     status == "partially_refunded",
                     refunded > 0 && refunded < paid,
-                    "{name} step {step}: order {} {status}",
-                    m.i64(0)
+                    "{name} step {step}: order {id} {status}"
                 );
+            }
+            // Every unit of every line is accounted for: reserved (live) plus shipped equals the
+            // line's quantity on open orders; nothing stays reserved on cancelled or closed ones.
+            let lines = db
+                .read(|tx| {
+                    Ok(tx.query(
+                        "SELECT l.id, l.quantity, o.status, \
+                         CAST(COALESCE((SELECT SUM(r.quantity) FROM reservations r WHERE r.order_line_id = l.id AND r.released_at IS NULL), 0) AS BIGINT), \
+                         CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT) \
+                         FROM order_lines l JOIN orders o ON o.id = l.order_id",
+                        &[],
+                    )?)
+                })
+                .await
+                .unwrap();
+            for l in &lines {
+                let (quantity, status, live, shipped) = (l.i64(1), l.string(2), l.i64(3), l.i64(4));
+                match status.as_str() {
+                    "open" => assert_eq!(
+                        live + shipped,
+                        quantity,
+                        "{name} step {step}: line {}",
+                        l.i64(0)
+                    ),
+                    _ => assert_eq!(live, 0, "{name} step {step}: line {} {status}", l.i64(0)),
+                }
             }
             for s in ["R1", "R2"] {
                 let st = stock(&db, s).await;
@@ -1084,12 +1224,20 @@ async fn random_operations_keep_invariants() {
                     n(tx, "SELECT COUNT(*) FROM orders")?,
                     n(tx, "SELECT COUNT(*) FROM refunds")?,
                     n(tx, "SELECT COUNT(*) FROM returns WHERE status = 'received'")?,
+                    n(tx, "SELECT COUNT(*) FROM order_events WHERE kind = 'edited'")?,
+                    n(tx, "SELECT COUNT(*) FROM returns WHERE exchange = TRUE AND status = 'received'")?,
                 ))
             })
             .await
             .unwrap();
         assert!(
-            counts.0 > 0 && counts.1 > 0 && counts.2 > 5 && counts.3 > 0 && counts.4 > 0,
+            counts.0 > 0
+                && counts.1 > 0
+                && counts.2 > 5
+                && counts.3 > 0
+                && counts.4 > 0
+                && counts.5 > 0
+                && counts.6 > 0,
             "{name}: {counts:?}"
         );
     }
@@ -1227,7 +1375,9 @@ async fn shipping_delivering_refunding() {
         assert_eq!(paid.status, "closed", "{name}");
         let total = paid.total.amount;
         let refund = |amount: i64| RefundOrder {
-            amount,
+            amount: Some(amount),
+            lines: None,
+            shipping: None,
             reason: "damaged".into(),
             note: None,
         };
@@ -2153,5 +2303,824 @@ async fn click_and_collect_with_a_deadline() {
             "{name}"
         );
         assert_invariants(&db).await;
+    }
+}
+
+/// Sets a 20% tax rate and a 5.00 standard shipping charge, so values have tax and shipping.
+async fn taxed(db: &Db) {
+    db.write(|tx| {
+        backroom_core::settings::set(tx, "tax_rate_bp", "2000")?;
+        backroom_core::settings::set_shipping_rate(tx, "standard", "Standard", 500)
+    })
+    .await
+    .unwrap();
+}
+
+async fn write<T: Send + 'static>(
+    db: &Db,
+    mut f: impl FnMut(&mut dyn backroom_core::Sql, &Ctx) -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    db.write(move |tx| f(tx, &ctx())).await
+}
+
+fn pay(
+    id: i64,
+    amount: Option<i64>,
+) -> impl FnMut(&mut dyn backroom_core::Sql, &Ctx) -> Result<Order, Error> {
+    move |tx, c| {
+        orders::record_payment(
+            tx,
+            c,
+            id,
+            &RecordPayment {
+                status: "paid".into(),
+                amount,
+                reference: None,
+            },
+        )
+    }
+}
+
+fn live(o: &Order, line: usize) -> Vec<(i64, i64)> {
+    o.lines[line]
+        .allocations
+        .iter()
+        .filter(|a| a.live)
+        .map(|a| (a.location_id, a.quantity))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_move_reservations_totals_and_balance() {
+    for (name, db) in backends().await {
+        let (a, b, _) = store(&db, &["E1", "E2", "E3"], &[]).await;
+        taxed(&db).await;
+        receive(&db, "E1", a, 5).await;
+        receive(&db, "E2", a, 3).await;
+        receive(&db, "E2", b, 2).await;
+        let o = place(&db, order(&[("E1", 2)]), None).await.unwrap().order;
+        let id = o.id;
+        // 2 x 10.00 + 5.00 shipping, 20% tax on all of it.
+        assert_eq!(
+            (o.subtotal.amount, o.tax.amount, o.total.amount),
+            (2000, 500, 3000),
+            "{name}"
+        );
+        assert_eq!((o.owed.amount, o.balance.amount), (3000, -3000), "{name}");
+        let o = write(&db, pay(id, None)).await.unwrap();
+        assert_eq!(o.balance.amount, 0, "{name}");
+
+        // One E1 less, four E2 more: E2 splits over A (3) and B (1); the balance shows the debt.
+        let edit = EditOrder {
+            add: vec![SkuQuantity {
+                sku: "E2".into(),
+                quantity: 4,
+            }],
+            change: vec![LineQuantity {
+                line_id: o.lines[0].id,
+                quantity: 1,
+            }],
+            reason: Some("customer called".into()),
+        };
+        let o = write(&db, move |tx, c| {
+            backroom_core::edits::edit(tx, c, id, &edit)
+        })
+        .await
+        .unwrap();
+        assert_eq!(o.lines.len(), 2, "{name}");
+        assert_eq!(live(&o, 0), vec![(a, 1)], "{name}");
+        let mut e2 = live(&o, 1);
+        e2.sort();
+        assert_eq!(e2, vec![(a, 3), (b, 1)], "{name}");
+        // Independently: 5 units at 10.00, plus 5.00, plus 20%.
+        assert_eq!((o.subtotal.amount, o.total.amount), (5000, 6600), "{name}");
+        assert_eq!(
+            o.lines.iter().map(|l| l.tax.amount).sum::<i64>() + 100,
+            o.tax.amount,
+            "{name}"
+        );
+        assert_eq!(o.balance.amount, 3000 - 6600, "{name}");
+        assert_eq!(stock(&db, "E1").await.totals.reserved, 1, "{name}");
+        assert_eq!(stock(&db, "E2").await.totals.reserved, 4, "{name}");
+
+        // More than is left: refused with the field named, and nothing changes.
+        let before = db.read(move |tx| orders::get(tx, id)).await.unwrap();
+        let too_many = EditOrder {
+            add: vec![SkuQuantity {
+                sku: "E2".into(),
+                quantity: 2,
+            }],
+            ..Default::default()
+        };
+        match write(&db, move |tx, c| {
+            backroom_core::edits::edit(tx, c, id, &too_many)
+        })
+        .await
+        {
+            Err(Error::InsufficientStock {
+                field,
+                requested,
+                available,
+                ..
+            }) => {
+                assert_eq!(
+                    (field.as_str(), requested, available),
+                    ("add[0].quantity", 2, 1),
+                    "{name}"
+                )
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+        assert_eq!(
+            db.read(move |tx| orders::get(tx, id)).await.unwrap(),
+            before,
+            "{name}"
+        );
+
+        // The customer pays the difference: settled.
+        let o = write(&db, pay(id, None)).await.unwrap();
+        assert_eq!((o.paid.amount, o.balance.amount), (6600, 0), "{name}");
+        assert!(
+            matches!(
+                write(&db, pay(id, None)).await,
+                Err(Error::Conflict {
+                    code: "nothing_due",
+                    ..
+                })
+            ),
+            "{name}"
+        );
+
+        // Ship E1; its quantity cannot go below what shipped.
+        let e1 = o.lines[0].id;
+        let e2_line = o.lines[1].id;
+        write(&db, move |tx, c| {
+            backroom_core::fulfillment::ship(
+                tx,
+                c,
+                id,
+                &ShipOrder {
+                    location_id: a,
+                    lines: Some(vec![ShipLine {
+                        line_id: e1,
+                        quantity: 1,
+                    }]),
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
+        let below = EditOrder {
+            change: vec![LineQuantity {
+                line_id: e1,
+                quantity: 0,
+            }],
+            ..Default::default()
+        };
+        match write(&db, move |tx, c| {
+            backroom_core::edits::edit(tx, c, id, &below)
+        })
+        .await
+        {
+            Err(Error::Conflict { code, field, .. }) => {
+                assert_eq!(
+                    (code, field.as_deref()),
+                    ("already_shipped", Some("change[0].quantity")),
+                    "{name}"
+                )
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+
+        // Remove E2: its reservations go, the total falls, and the store owes the difference,
+        // which a refund settles exactly.
+        let remove = EditOrder {
+            change: vec![LineQuantity {
+                line_id: e2_line,
+                quantity: 0,
+            }],
+            ..Default::default()
+        };
+        let o = write(&db, move |tx, c| {
+            backroom_core::edits::edit(tx, c, id, &remove)
+        })
+        .await
+        .unwrap();
+        assert_eq!(stock(&db, "E2").await.totals.reserved, 0, "{name}");
+        assert_eq!(o.total.amount, 1800, "{name}");
+        assert_eq!(o.balance.amount, 6600 - 1800, "{name}");
+        assert_eq!(o.fulfillment_status, "fulfilled", "{name}");
+        let refund = RefundOrder {
+            amount: Some(4800),
+            lines: None,
+            shipping: None,
+            reason: "edit".into(),
+            note: None,
+        };
+        let o = write(&db, move |tx, c| {
+            backroom_core::fulfillment::refund(tx, c, id, &refund)
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            (o.refunded.amount, o.owed.amount, o.balance.amount),
+            (4800, 1800, 0),
+            "{name}"
+        );
+        assert_eq!(o.payment_status, "partially_refunded", "{name}");
+
+        // Removing every line is refused (cancel instead); so is editing a cancelled order.
+        let other = place(&db, order(&[("E3", 0 + 1)]), None).await;
+        assert!(other.is_err(), "{name}: E3 has no stock");
+        receive(&db, "E3", a, 1).await;
+        let o2 = place(&db, order(&[("E3", 1)]), None).await.unwrap().order;
+        let (id2, l2) = (o2.id, o2.lines[0].id);
+        let empty = EditOrder {
+            change: vec![LineQuantity {
+                line_id: l2,
+                quantity: 0,
+            }],
+            ..Default::default()
+        };
+        assert!(
+            matches!(
+                write(&db, move |tx, c| backroom_core::edits::edit(
+                    tx, c, id2, &empty
+                ))
+                .await,
+                Err(Error::Invalid(_))
+            ),
+            "{name}"
+        );
+        write(&db, move |tx, c| {
+            orders::cancel(tx, c, id2, &CancelOrder::default())
+        })
+        .await
+        .unwrap();
+        let late = EditOrder {
+            change: vec![LineQuantity {
+                line_id: l2,
+                quantity: 2,
+            }],
+            ..Default::default()
+        };
+        assert!(
+            matches!(
+                write(&db, move |tx, c| backroom_core::edits::edit(
+                    tx, c, id2, &late
+                ))
+                .await,
+                Err(Error::Conflict {
+                    code: "cannot_edit",
+                    ..
+                })
+            ),
+            "{name}"
+        );
+        let tl = db.read(move |tx| orders::timeline(tx, id)).await.unwrap();
+        assert_eq!(
+            tl.iter().filter(|e| e.kind == "edited").count(),
+            2,
+            "{name}"
+        );
+        assert_invariants(&db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunds_by_line_shipping_and_exchanges() {
+    for (name, db) in backends().await {
+        let (a, _, _) = store(&db, &["X1", "X2"], &[]).await;
+        taxed(&db).await;
+        receive(&db, "X1", a, 10).await;
+        receive(&db, "X2", a, 10).await;
+        let o = place(&db, order(&[("X1", 3)]), None).await.unwrap().order;
+        let (id, line) = (o.id, o.lines[0].id);
+        write(&db, pay(id, None)).await.unwrap();
+        let o = write(&db, move |tx, c| {
+            backroom_core::fulfillment::ship(
+                tx,
+                c,
+                id,
+                &ShipOrder {
+                    location_id: a,
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            (o.total.amount, o.status.as_str()),
+            (4200, "closed"),
+            "{name}"
+        );
+        let refund = |lines: Option<Vec<RefundLine>>,
+                      shipping: Option<bool>,
+                      amount: Option<i64>| RefundOrder {
+            amount,
+            lines,
+            shipping,
+            reason: "damaged".into(),
+            note: None,
+        };
+        // One unit by line: a third of (30.00 + its 6.00 tax) = 12.00, a concession.
+        let r = refund(
+            Some(vec![RefundLine {
+                line_id: line,
+                quantity: 1,
+            }]),
+            None,
+            None,
+        );
+        let o = write(&db, move |tx, c| {
+            backroom_core::fulfillment::refund(tx, c, id, &r)
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            (o.refunded.amount, o.owed.amount, o.balance.amount),
+            (1200, 3000, 0),
+            "{name}"
+        );
+        assert_eq!(o.lines[0].refunded_quantity, 1, "{name}");
+        // Shipping with its tax (5.00 + 1.00), once.
+        let r = refund(None, Some(true), None);
+        let o = write(&db, move |tx, c| {
+            backroom_core::fulfillment::refund(tx, c, id, &r)
+        })
+        .await
+        .unwrap();
+        assert_eq!(o.refunded.amount, 1800, "{name}");
+        let r = refund(None, Some(true), None);
+        assert!(
+            matches!(
+                write(&db, move |tx, c| backroom_core::fulfillment::refund(
+                    tx, c, id, &r
+                ))
+                .await,
+                Err(Error::Conflict {
+                    code: "refund_refused",
+                    ..
+                })
+            ),
+            "{name}"
+        );
+        let r = refund(
+            Some(vec![RefundLine {
+                line_id: line,
+                quantity: 3,
+            }]),
+            None,
+            None,
+        );
+        assert!(
+            matches!(
+                write(&db, move |tx, c| backroom_core::fulfillment::refund(
+                    tx, c, id, &r
+                ))
+                .await,
+                Err(Error::Conflict {
+                    code: "refund_refused",
+                    ..
+                })
+            ),
+            "{name}"
+        );
+        let r = refund(
+            Some(vec![RefundLine {
+                line_id: line,
+                quantity: 1,
+            }]),
+            None,
+            Some(5),
+        );
+        assert!(
+            matches!(
+                write(&db, move |tx, c| backroom_core::fulfillment::refund(
+                    tx, c, id, &r
+                ))
+                .await,
+                Err(Error::Invalid(_))
+            ),
+            "{name}"
+        );
+        let r = refund(None, None, None);
+        assert!(
+            matches!(
+                write(&db, move |tx, c| backroom_core::fulfillment::refund(
+                    tx, c, id, &r
+                ))
+                .await,
+                Err(Error::Invalid(_))
+            ),
+            "{name}"
+        );
+
+        // The unit refunded by line stays with the customer: only two can come back.
+        let three = NewReturn {
+            lines: vec![NewReturnLine {
+                line_id: line,
+                quantity: 3,
+                reason: "changed_mind".into(),
+            }],
+            ..Default::default()
+        };
+        let r = write(&db, move |tx, c| {
+            backroom_core::returns::create(tx, c, id, &three)
+        })
+        .await;
+        assert!(
+            matches!(
+                r,
+                Err(Error::Conflict {
+                    code: "not_returnable",
+                    ..
+                })
+            ),
+            "{name}: {r:?}"
+        );
+        // Exchange one X1 for two X2: the new lines are reserved now and reopen the order.
+        let ex = NewReturn {
+            lines: vec![NewReturnLine {
+                line_id: line,
+                quantity: 1,
+                reason: "wrong_size".into(),
+            }],
+            exchange_lines: Some(vec![SkuQuantity {
+                sku: "X2".into(),
+                quantity: 2,
+            }]),
+            ..Default::default()
+        };
+        let r = write(&db, move |tx, c| {
+            backroom_core::returns::create(tx, c, id, &ex)
+        })
+        .await
+        .unwrap();
+        assert!(r.exchange, "{name}");
+        assert_eq!(r.exchange_line_ids.len(), 1, "{name}");
+        let o = db.read(move |tx| orders::get(tx, id)).await.unwrap();
+        assert_eq!(o.status, "open", "{name}");
+        assert_eq!(o.lines[1].exchange_return_id, Some(r.id), "{name}");
+        assert_eq!(live(&o, 1), vec![(a, 2)], "{name}");
+        // Two X2 with tax: 24.00. The returned X1 unit (not yet received) is worth 12.00.
+        let new_value = o.lines[1].unit_price.amount * 2 + o.lines[1].tax.amount;
+        assert_eq!(new_value, 2400, "{name}");
+        let x1_value = 3000 + o.lines[0].tax.amount;
+        let unit = x1_value / 3;
+        assert_eq!(r.price_difference.amount, new_value - unit, "{name}");
+        let owed_before = o.owed.amount;
+        // Receiving the unit credits its value; the balance is then minus the price difference.
+        let rid = r.id;
+        write(&db, move |tx, c| {
+            backroom_core::returns::receive(
+                tx,
+                c,
+                rid,
+                &ReceiveReturn {
+                    lines: vec![ReceivedLine {
+                        line_id: line,
+                        quantity: 1,
+                        disposition: "restock".into(),
+                        location_id: Some(a),
+                    }],
+                },
+            )
+        })
+        .await
+        .unwrap();
+        let o = db.read(move |tx| orders::get(tx, id)).await.unwrap();
+        let credited = backroom_domain::balance::next_units_value(x1_value, 3, 0, 1);
+        assert_eq!(o.owed.amount, owed_before - credited, "{name}");
+        assert_eq!(
+            o.balance.amount,
+            o.paid.amount - o.refunded.amount - o.owed.amount,
+            "{name}"
+        );
+        assert_eq!(o.balance.amount, -(new_value - credited), "{name}");
+        // The customer pays the difference, the new lines ship, and the books are square.
+        let o = write(&db, pay(id, None)).await.unwrap();
+        assert_eq!(o.balance.amount, 0, "{name}");
+        let o = write(&db, move |tx, c| {
+            backroom_core::fulfillment::ship(
+                tx,
+                c,
+                id,
+                &ShipOrder {
+                    location_id: a,
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(o.fulfillment_status, "fulfilled", "{name}");
+        let x1 = stock(&db, "X1").await;
+        assert_eq!((x1.totals.on_hand, x1.totals.reserved), (8, 0), "{name}");
+        let x2 = stock(&db, "X2").await;
+        assert_eq!((x2.totals.on_hand, x2.totals.reserved), (8, 0), "{name}");
+        assert_invariants(&db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resourcing_endless_aisle_and_reorder_points() {
+    for (name, db) in backends().await {
+        let (a, b, shop) = store(&db, &["S1", "S2"], &[]).await;
+        receive(&db, "S1", a, 2).await;
+        receive(&db, "S1", b, 5).await;
+        let o = place(&db, order(&[("S1", 2)]), None).await.unwrap().order;
+        let (id, line) = (o.id, o.lines[0].id);
+        assert_eq!(live(&o, 0), vec![(a, 2)], "{name}");
+        // Move the line to B, atomically.
+        let o = write(&db, move |tx, c| {
+            backroom_core::edits::resource_line(
+                tx,
+                c,
+                id,
+                line,
+                &ResourceLine {
+                    location_id: Some(b),
+                },
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(live(&o, 0), vec![(b, 2)], "{name}");
+        let st = stock(&db, "S1").await;
+        let at = |loc: i64| {
+            st.levels
+                .iter()
+                .find(|l| l.location_id == loc)
+                .map(|l| l.reserved)
+        };
+        assert_eq!((at(a), at(b)), (Some(0), Some(2)), "{name}");
+        // Not a location of the channel: refused, nothing moves.
+        let r = write(&db, move |tx, c| {
+            backroom_core::edits::resource_line(
+                tx,
+                c,
+                id,
+                line,
+                &ResourceLine {
+                    location_id: Some(shop),
+                },
+            )
+        })
+        .await;
+        assert!(matches!(r, Err(Error::Invalid(_))), "{name}: {r:?}");
+        // Let the strategy choose again: back to A (one location holds everything, priority 1).
+        let o = write(&db, move |tx, c| {
+            backroom_core::edits::resource_line(
+                tx,
+                c,
+                id,
+                line,
+                &ResourceLine { location_id: None },
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(live(&o, 0), vec![(a, 2)], "{name}");
+
+        // Endless aisle: the boutique sells S1, which it does not hold; a warehouse ships it.
+        write(&db, move |tx, c| {
+            catalog::create_channel(
+                tx,
+                c,
+                &NewChannel {
+                    code: "pos".into(),
+                    name: "Boutique till".into(),
+                    kind: "pos".into(),
+                    location_ids: vec![shop, b],
+                    sourcing_strategy: Some("priority".into()),
+                    handling_hours: None,
+                    pickup_hold_hours: None,
+                },
+            )
+        })
+        .await
+        .unwrap();
+        let mut sale = order(&[("S1", 1)]);
+        sale.channel = "pos".into();
+        sale.origin_location_id = Some(shop);
+        let o = place(&db, sale.clone(), None).await.unwrap().order;
+        assert_eq!(o.origin_location_id, Some(shop), "{name}");
+        assert_eq!(live(&o, 0), vec![(b, 1)], "{name}: {}", o.sourcing.reason);
+        sale.origin_location_id = Some(a);
+        assert!(
+            matches!(place(&db, sale, None).await, Err(Error::Invalid(_))),
+            "{name}: a warehouse sells nothing in store"
+        );
+
+        // Reorder points: S2 at A, point 3. inventory.low fires once per crossing.
+        write(&db, |tx, c| {
+            backroom_core::webhooks::create_subscription(
+                tx,
+                c,
+                &backroom_core::webhooks::NewSubscription {
+                    url: "http://127.0.0.1:9/hook".into(),
+                    event_types: vec!["inventory.low".into()],
+                },
+            )
+        })
+        .await
+        .unwrap();
+        receive(&db, "S2", a, 5).await;
+        let set = move |point: Option<i64>| {
+            move |tx: &mut dyn backroom_core::Sql, c: &Ctx| {
+                inventory::set_reorder_point(
+                    tx,
+                    c,
+                    &SetReorderPoint {
+                        sku: "S2".into(),
+                        location_id: a,
+                        reorder_point: point,
+                        reorder_quantity: point.map(|_| 10),
+                        lead_time_days: point.map(|_| 7),
+                    },
+                )
+            }
+        };
+        let bad = write(&db, move |tx, c| {
+            inventory::set_reorder_point(
+                tx,
+                c,
+                &SetReorderPoint {
+                    sku: "S2".into(),
+                    location_id: a,
+                    reorder_point: Some(-1),
+                    ..Default::default()
+                },
+            )
+        })
+        .await;
+        assert!(matches!(bad, Err(Error::Invalid(_))), "{name}");
+        let lvl = write(&db, set(Some(3))).await.unwrap();
+        assert!(!lvl.low && lvl.suggested_order == 0, "{name}: {lvl:?}");
+        let lows = || async {
+            db.read(|tx| {
+                Ok(tx
+                    .query_one(
+                        "SELECT COUNT(*) FROM webhook_events WHERE event_type = 'inventory.low'",
+                        &[],
+                    )?
+                    .unwrap()
+                    .i64(0))
+            })
+            .await
+            .unwrap()
+        };
+        let low_list = |low: bool| {
+            let q = inventory::ReorderQuery {
+                low: Some(low),
+                ..Default::default()
+            };
+            db.read(move |tx| inventory::reorder_levels(tx, &q))
+        };
+        assert_eq!(lows().await, 0, "{name}");
+        place(&db, order(&[("S2", 2)]), None).await.unwrap();
+        assert_eq!(lows().await, 1, "{name}: available 3 <= 3");
+        place(&db, order(&[("S2", 1)]), None).await.unwrap();
+        assert_eq!(lows().await, 1, "{name}: still low, no second event");
+        let l = low_list(true).await.unwrap();
+        assert_eq!(l.items.len(), 1, "{name}");
+        assert_eq!(
+            (l.items[0].available, l.items[0].suggested_order),
+            (2, 10),
+            "{name}"
+        );
+        receive(&db, "S2", a, 10).await;
+        assert!(low_list(true).await.unwrap().items.is_empty(), "{name}");
+        assert_eq!(low_list(false).await.unwrap().items.len(), 1, "{name}");
+        place(&db, order(&[("S2", 10)]), None).await.unwrap();
+        assert_eq!(lows().await, 2, "{name}: a new crossing");
+        let cleared = write(&db, set(None)).await.unwrap();
+        assert_eq!(
+            (cleared.reorder_point, cleared.low),
+            (None, false),
+            "{name}"
+        );
+        assert!(low_list(false).await.unwrap().items.is_empty(), "{name}");
+        assert_invariants(&db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fulfillment_time_and_on_time_rate() {
+    const H: i64 = 3_600_000_000;
+    for (name, db) in backends().await {
+        let (a, _, _) = store(&db, &["F1"], &[]).await;
+        receive(&db, "F1", a, 100).await;
+        let t0 = backroom_core::util::now_micros() - 400 * H;
+        let at = |t: i64| Ctx::new(Actor::system(), t);
+        // (placed at, shipped after hours or never, cancelled)
+        let plan: [(i64, Option<i64>, bool); 7] = [
+            (0, Some(5), false),
+            (1, Some(47), false),
+            (2, Some(49), false),
+            (3, Some(100), false),
+            (4, None, false),
+            (5, None, true),
+            (395, None, false),
+        ];
+        for (h, ship_after, cancel) in plan {
+            let placed = t0 + h * H;
+            db.write(move |tx| {
+                let o = orders::place(tx, &at(placed), &order(&[("F1", 1)]), None)?.order;
+                if let Some(s) = ship_after {
+                    backroom_core::fulfillment::ship(
+                        tx,
+                        &at(placed + s * H),
+                        o.id,
+                        &ShipOrder {
+                            location_id: a,
+                            ..Default::default()
+                        },
+                    )?;
+                }
+                if cancel {
+                    orders::cancel(tx, &at(placed + H), o.id, &CancelOrder::default())?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        }
+        let q = backroom_core::fulfillment::FulfillmentReportQuery {
+            from: Some(backroom_core::util::rfc3339(t0)),
+            to: Some(backroom_core::util::rfc3339(t0 + 400 * H)),
+            channel_id: None,
+        };
+        let now = backroom_core::util::now_micros();
+        let rep = db
+            .read(move |tx| backroom_core::fulfillment::fulfillment_report(tx, &q, now))
+            .await
+            .unwrap();
+        // Independently, from the orders as read back (ship-by is 48 h by default).
+        let all = db
+            .read(|tx| {
+                orders::list(
+                    tx,
+                    &orders::OrderQuery {
+                        limit: Some(100),
+                        ..Default::default()
+                    },
+                    0,
+                )
+            })
+            .await
+            .unwrap()
+            .items;
+        let (mut on_time, mut late, mut pending, mut hours) = (0, 0, 0, Vec::new());
+        for o in all.iter().filter(|o| o.status != "cancelled") {
+            let placed = o
+                .placed_at
+                .parse::<jiff::Timestamp>()
+                .unwrap()
+                .as_microsecond();
+            let by = o
+                .ship_by
+                .as_ref()
+                .unwrap()
+                .parse::<jiff::Timestamp>()
+                .unwrap()
+                .as_microsecond();
+            assert_eq!(by - placed, 48 * H, "{name}");
+            match o.fulfillments.last() {
+                Some(f) => {
+                    let s = f
+                        .shipped_at
+                        .parse::<jiff::Timestamp>()
+                        .unwrap()
+                        .as_microsecond();
+                    hours.push((s - placed) as f64 / H as f64);
+                    if s <= by { on_time += 1 } else { late += 1 }
+                }
+                None if by < now => late += 1,
+                None => pending += 1,
+            }
+        }
+        hours.sort_by(f64::total_cmp);
+        assert_eq!(
+            (rep.orders, rep.shipped, rep.on_time, rep.late, rep.pending),
+            (6, 4, on_time, late, pending),
+            "{name}"
+        );
+        assert_eq!((on_time, late, pending), (2, 3, 1), "{name}");
+        assert_eq!(rep.on_time_rate, Some(2.0 / 5.0), "{name}");
+        assert_eq!(
+            rep.median_hours,
+            Some((hours[1] + hours[2]) / 2.0),
+            "{name}"
+        );
+        assert_eq!(
+            rep.p90_hours,
+            Some(hours[3]),
+            "{name}: nearest rank of 4 is the 4th"
+        );
+        assert_eq!(rep.median_hours, Some(48.0), "{name}");
     }
 }

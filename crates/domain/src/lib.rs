@@ -6,6 +6,8 @@
 //!
 //! It must never do I/O, know about HTTP or SQL, or read the clock: callers pass everything in.
 
+pub mod balance;
+pub mod kpi;
 pub mod money;
 pub mod order;
 pub mod pricing;

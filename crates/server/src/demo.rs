@@ -541,6 +541,7 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                     pickup_location_id: None,
                     lines: lines.clone(),
                     note: None,
+                    origin_location_id: None,
                 };
                 // A demo order that finds no stock is simply not placed, as on a real storefront.
                 let placed = match place_in_savepoint(tx, &ctx, &order) {
@@ -697,7 +698,9 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                                     &support,
                                     id,
                                     &RefundOrder {
-                                        amount: 1000,
+                                        amount: Some(1000),
+                                        lines: None,
+                                        shipping: None,
                                         reason: "goodwill".into(),
                                         note: Some("late delivery".into()),
                                     },

@@ -131,6 +131,31 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
     }
 }
 
+/// Two numeric path ids (`/orders/{id}/lines/{line_id}`), refused like [`Id`] when not numbers.
+pub struct Ids(pub i64, pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Ids {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path((a, b)): axum::extract::Path<(String, String)> =
+            axum::extract::Path::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::invalid("id", e.body_text()))?;
+        let parse = |s: &str| {
+            s.parse::<i64>().map_err(|_| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("{s} is not an id"),
+                )
+                .field("id")
+            })
+        };
+        Ok(Ids(parse(&a)?, parse(&b)?))
+    }
+}
+
 /// The authenticated caller. Every endpoint but health and sign-in takes one.
 pub struct Auth {
     pub actor: Actor,

@@ -3,7 +3,7 @@
 
 use super::App;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery, Auth, Id};
+use super::extract::{ApiJson, ApiQuery, Auth, Id, Ids};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -11,9 +11,12 @@ use axum::response::{Html, IntoResponse, Response};
 use backroom_core::api::*;
 use backroom_core::audit::AuditQuery;
 use backroom_core::catalog::{self, ProductQuery};
-use backroom_core::inventory::{self, LedgerQuery, LevelQuery, TransferQuery};
+use backroom_core::fulfillment::FulfillmentReportQuery;
+use backroom_core::inventory::{self, LedgerQuery, LevelQuery, ReorderQuery, TransferQuery};
 use backroom_core::orders::{self, CustomerQuery, OrderQuery};
-use backroom_core::{Ctx, Sql, audit, auth as core_auth, check, fulfillment, returns, webhooks};
+use backroom_core::{
+    Ctx, Sql, audit, auth as core_auth, check, edits, fulfillment, returns, webhooks,
+};
 use backroom_domain::roles::Permission;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -71,6 +74,7 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(count_stock))
         .routes(routes!(damage_stock))
         .routes(routes!(ledger))
+        .routes(routes!(list_reorder_points, set_reorder_point))
         .routes(routes!(inventory_check))
         .routes(routes!(list_transfers, create_transfer))
         .routes(routes!(get_transfer))
@@ -85,6 +89,9 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(ship_order))
         .routes(routes!(deliver_fulfillment))
         .routes(routes!(refund_order))
+        .routes(routes!(edit_order))
+        .routes(routes!(resource_line))
+        .routes(routes!(fulfillment_report))
         .routes(routes!(hold_order))
         .routes(routes!(release_hold))
         .routes(routes!(pick_list))
@@ -522,6 +529,33 @@ async fn channel_availability(
 // ---------------------------------------------------------------------------------------------
 // Inventory
 
+/// Reorder points; by default only the levels that are low (`available + incoming <= reorder
+/// point`), with a suggested order quantity.
+#[utoipa::path(get, path = "/inventory/reorder-points", tag = "inventory", params(ReorderQuery), responses((status = 200, body = Page<ReorderLevel>)))]
+async fn list_reorder_points(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<ReorderQuery>,
+) -> R<Page<ReorderLevel>> {
+    app.read(&auth, Permission::InventoryRead, move |tx| {
+        inventory::reorder_levels(tx, &q)
+    })
+    .await
+}
+
+/// Sets (or clears) the reorder point, reorder quantity and lead time of a SKU at a location.
+#[utoipa::path(put, path = "/inventory/reorder-points", tag = "inventory", request_body = SetReorderPoint, responses((status = 200, body = ReorderLevel), (status = 400, body = ErrorBody)))]
+async fn set_reorder_point(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(body): ApiJson<SetReorderPoint>,
+) -> R<ReorderLevel> {
+    app.write(&auth, move |tx, ctx| {
+        inventory::set_reorder_point(tx, ctx, &body)
+    })
+    .await
+}
+
 /// Stock levels per SKU and location.
 #[utoipa::path(get, path = "/inventory", tag = "inventory", params(LevelQuery), responses((status = 200, body = Page<StockLevel>)))]
 async fn list_levels(
@@ -805,6 +839,49 @@ async fn refund_order(
         })
         .await?,
     ))
+}
+
+/// Edits an open order before shipment: add lines, change quantities (0 removes a line's
+/// unshipped units). Reservations and totals follow; the balance shows what is owed either way.
+#[utoipa::path(post, path = "/orders/{id}/edits", tag = "orders", params(("id" = i64, Path)), request_body = EditOrder, responses((status = 200, body = Order), (status = 409, body = ErrorBody)))]
+async fn edit_order(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<EditOrder>,
+) -> R<Order> {
+    app.write(&auth, move |tx, ctx| edits::edit(tx, ctx, id, &body))
+        .await
+}
+
+/// Moves a line's unshipped units to another location (or lets the channel's strategy choose
+/// again), atomically.
+#[utoipa::path(post, path = "/orders/{id}/lines/{line_id}/source", tag = "orders", params(("id" = i64, Path), ("line_id" = i64, Path)), request_body = ResourceLine, responses((status = 200, body = Order), (status = 409, body = ErrorBody)))]
+async fn resource_line(
+    State(app): State<App>,
+    auth: Auth,
+    Ids(id, line_id): Ids,
+    ApiJson(body): ApiJson<ResourceLine>,
+) -> R<Order> {
+    app.write(&auth, move |tx, ctx| {
+        edits::resource_line(tx, ctx, id, line_id, &body)
+    })
+    .await
+}
+
+/// Fulfillment time (median, 90th percentile) and on-time shipping rate for orders placed in a
+/// period.
+#[utoipa::path(get, path = "/reports/fulfillment", tag = "reports", params(FulfillmentReportQuery), responses((status = 200, body = FulfillmentReport)))]
+async fn fulfillment_report(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<FulfillmentReportQuery>,
+) -> R<FulfillmentReport> {
+    let now = backroom_core::util::now_micros();
+    app.read(&auth, Permission::OrdersRead, move |tx| {
+        fulfillment::fulfillment_report(tx, &q, now)
+    })
+    .await
 }
 
 /// Puts an order on hold (fraud review, address problem, customer request...): it cannot ship

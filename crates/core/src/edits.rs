@@ -1,0 +1,490 @@
+//! Changing an order after it was placed: edits before shipment (add lines, change or remove
+//! quantities), exchanges (new lines in place of returned ones) and re-sourcing a line to another
+//! location. Reservations and totals follow in the same transaction, and the order's balance
+//! shows what the customer owes or is owed.
+
+use crate::api::{self, EditOrder, LineQuantity, Order, ResourceLine, SkuQuantity};
+use crate::inventory::{Hold, note_low, release_line_units, reserve};
+use crate::orders::{
+    LockedOrder, event, fill_available, get, lock_channel_levels, lock_order, lookup_lines,
+    parse_lines, sourcing_error,
+};
+use crate::util::from_json;
+use crate::{Ctx, Error, Result, Sql, audit, params, settings};
+use backroom_domain::order::{self as states, InventoryPolicy, OrderStatus};
+use backroom_domain::pricing::{PriceLine, price_order};
+use backroom_domain::roles::Permission;
+use backroom_domain::sourcing::{Candidate, Demand, Place, Strategy, source};
+use backroom_domain::values::optional_text;
+use backroom_domain::{Money, Quantity};
+use serde_json::json;
+use std::collections::HashMap;
+
+/// Where an order may draw stock from: its channel's active locations (only the pickup location
+/// for click and collect), the channel's strategy, and the shipping address.
+struct SourcingContext {
+    channel_id: i64,
+    channel: String,
+    strategy: Strategy,
+    candidates: Vec<Candidate>,
+    destination: Place,
+}
+
+fn sourcing_context(tx: &mut dyn Sql, order_id: i64) -> Result<SourcingContext> {
+    let rows = tx.query(
+        "SELECT ch.id, ch.code, ch.sourcing_strategy, o.shipping_address, o.pickup_location_id, loc.id, loc.name, loc.priority, \
+         loc.latitude, loc.longitude, loc.postal_code, loc.country \
+         FROM orders o JOIN channels ch ON ch.id = o.channel_id \
+         LEFT JOIN channel_locations cl ON cl.channel_id = ch.id LEFT JOIN locations loc ON loc.id = cl.location_id AND loc.active = TRUE \
+         WHERE o.id = $1 ORDER BY loc.id",
+        params![order_id],
+    )?;
+    let first = rows.first().ok_or(Error::NotFound { entity: "order" })?;
+    let address: api::Address = from_json(&first.string(3));
+    let pickup = first.opt_i64(4);
+    let candidates = rows
+        .iter()
+        .filter(|r| r.opt_i64(5).is_some() && pickup.is_none_or(|p| p == r.i64(5)))
+        .map(|r| Candidate {
+            location_id: r.i64(5),
+            name: r.string(6),
+            priority: r.i64(7),
+            place: Place {
+                latitude: r.f64(8),
+                longitude: r.f64(9),
+                postal_code: r.opt_string(10),
+                country: r.opt_string(11),
+            },
+            available: HashMap::new(),
+        })
+        .collect();
+    Ok(SourcingContext {
+        channel_id: first.i64(0),
+        channel: first.string(1),
+        strategy: Strategy::parse(&first.string(2)).unwrap_or(Strategy::FewestShipments),
+        candidates,
+        destination: Place {
+            latitude: address.latitude,
+            longitude: address.longitude,
+            postal_code: Some(address.postal_code.clone()),
+            country: Some(address.country.clone()),
+        },
+    })
+}
+
+/// An existing line as an edit sees it.
+struct LineNow {
+    id: i64,
+    variant_id: i64,
+    sku: String,
+    quantity: i64,
+    shipped: i64,
+    policy: InventoryPolicy,
+}
+
+fn lines_now(tx: &mut dyn Sql, order_id: i64) -> Result<Vec<LineNow>> {
+    Ok(tx
+        .query(
+            "SELECT l.id, l.variant_id, l.sku, l.quantity, \
+             CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT), v.inventory_policy \
+             FROM order_lines l JOIN variants v ON v.id = l.variant_id WHERE l.order_id = $1 ORDER BY l.line_no",
+            params![order_id],
+        )?
+        .iter()
+        .map(|r| LineNow {
+            id: r.i64(0),
+            variant_id: r.i64(1),
+            sku: r.string(2),
+            quantity: r.i64(3),
+            shipped: r.i64(4),
+            policy: InventoryPolicy::parse(&r.string(5)).unwrap_or(InventoryPolicy::Deny),
+        })
+        .collect())
+}
+
+/// What an edit did, for the timeline and the audit log.
+pub(crate) struct Changed {
+    pub total_before: i64,
+    pub total_after: i64,
+    pub added_line_ids: Vec<i64>,
+    pub sourcing: Option<String>,
+}
+
+/// Adds lines and changes quantities of a locked order: releases what is no longer needed, sources
+/// and reserves what is new (all or nothing, never overselling `deny` variants), then re-prices the
+/// order. `add_field` names the input of added lines in errors (`add` or `exchange_lines`).
+pub(crate) fn change_lines(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    order_id: i64,
+    o: &LockedOrder,
+    adds: &[SkuQuantity],
+    changes: &[LineQuantity],
+    add_field: &str,
+    exchange_return_id: Option<i64>,
+) -> Result<Changed> {
+    let adds = lookup_lines(tx, parse_lines(add_field, adds)?, add_field)?;
+    let now_lines = lines_now(tx, order_id)?;
+    // (line, old quantity, new quantity)
+    let mut moves: Vec<(&LineNow, i64)> = Vec::new();
+    for (i, c) in changes.iter().enumerate() {
+        let field = format!("change[{i}].quantity");
+        let line = now_lines
+            .iter()
+            .find(|l| l.id == c.line_id)
+            .ok_or_else(|| {
+                Error::invalid(
+                    format!("change[{i}].line_id"),
+                    format!("order #{} has no line {}", o.number, c.line_id),
+                )
+            })?;
+        if moves.iter().any(|(l, _)| l.id == c.line_id) {
+            return Err(Error::invalid(
+                format!("change[{i}].line_id"),
+                "listed twice",
+            ));
+        }
+        if !(0..=Quantity::MAX).contains(&c.quantity) {
+            return Err(Error::invalid(
+                field,
+                format!("must be between 0 and {}", Quantity::MAX),
+            ));
+        }
+        if c.quantity < line.shipped {
+            return Err(Error::Conflict {
+                code: "already_shipped",
+                message: format!(
+                    "{} units of line {} have shipped; its quantity cannot go below that",
+                    line.shipped, line.id
+                ),
+                field: Some(field),
+            });
+        }
+        if c.quantity != line.quantity {
+            moves.push((line, c.quantity));
+        }
+    }
+    let mut sc = sourcing_context(tx, order_id)?;
+    let mut variant_ids: Vec<i64> = moves
+        .iter()
+        .map(|(l, _)| l.variant_id)
+        .chain(adds.iter().map(|a| a.variant_id))
+        .collect();
+    variant_ids.sort_unstable();
+    variant_ids.dedup();
+    let location_ids: Vec<i64> = sc.candidates.iter().map(|c| c.location_id).collect();
+    let mut touched: Vec<(i64, i64)> = Vec::new();
+    if !variant_ids.is_empty() {
+        lock_channel_levels(tx, ctx.now, sc.channel_id, &variant_ids, &location_ids)?;
+    }
+    // Fewer units: release them (backordered first).
+    for (line, q) in &moves {
+        if *q < line.quantity {
+            for (loc, _) in release_line_units(tx, ctx.now, line.id, line.quantity - q, "edited")? {
+                touched.push((line.variant_id, loc));
+            }
+        }
+    }
+    // More units and new lines: source and reserve them against what is available now.
+    // (demand, existing line id or index into adds)
+    let mut demands: Vec<Demand> = Vec::new();
+    let mut targets: Vec<Result<i64, usize>> = Vec::new();
+    let mut fields: Vec<String> = Vec::new();
+    for (line, q) in &moves {
+        if *q > line.quantity {
+            demands.push(Demand {
+                variant_id: line.variant_id,
+                sku: line.sku.clone(),
+                quantity: q - line.quantity,
+                allow_backorder: line.policy == InventoryPolicy::Continue,
+            });
+            targets.push(Ok(line.id));
+            let i = changes
+                .iter()
+                .position(|c| c.line_id == line.id)
+                .unwrap_or(0);
+            fields.push(format!("change[{i}].quantity"));
+        }
+    }
+    for (i, a) in adds.iter().enumerate() {
+        demands.push(Demand {
+            variant_id: a.variant_id,
+            sku: a.sku.to_string(),
+            quantity: a.quantity,
+            allow_backorder: a.policy == InventoryPolicy::Continue,
+        });
+        targets.push(Err(i));
+        fields.push(format!("{add_field}[{i}].quantity"));
+    }
+    let mut added_line_ids = Vec::new();
+    let mut sourcing = None;
+    if !demands.is_empty() {
+        let rows = lock_channel_levels(tx, ctx.now, sc.channel_id, &variant_ids, &location_ids)?;
+        fill_available(&mut sc.candidates, &rows, &variant_ids);
+        let decision = source(sc.strategy, &demands, &sc.candidates, &sc.destination)
+            .map_err(|e| sourcing_error(e, &sc.channel, |i| fields[i].clone()))?;
+        // New lines, numbered after the last one.
+        let next_no = tx
+            .query_one(
+                "SELECT CAST(COALESCE(MAX(line_no), 0) AS BIGINT) FROM order_lines WHERE order_id = $1",
+                params![order_id],
+            )?
+            .map_or(0, |r| r.i64(0));
+        for (i, a) in adds.iter().enumerate() {
+            let r = tx.query_one(
+                "INSERT INTO order_lines (order_id, line_no, variant_id, sku, title, quantity, unit_price_minor, discount_minor, tax_minor, exchange_return_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, $8) RETURNING id",
+                params![order_id, next_no + 1 + i as i64, a.variant_id, a.sku.as_str(), a.title.as_str(), a.quantity, a.unit_price, exchange_return_id],
+            )?;
+            added_line_ids.push(r.map_or(0, |r| r.i64(0)));
+        }
+        let mut holds = Vec::with_capacity(decision.allocations.len());
+        for al in &decision.allocations {
+            let line_id = match targets[al.line_index] {
+                Ok(id) => id,
+                Err(i) => added_line_ids[i],
+            };
+            holds.push(Hold {
+                variant_id: demands[al.line_index].variant_id,
+                location_id: al.location_id,
+                order_line_id: line_id,
+                quantity: al.quantity,
+                backordered: al.backordered,
+            });
+            touched.push((demands[al.line_index].variant_id, al.location_id));
+        }
+        reserve(tx, ctx.now, order_id, &holds)?;
+        sourcing = Some(decision.reason);
+    }
+    for (line, q) in &moves {
+        tx.exec_deferred(
+            "UPDATE order_lines SET quantity = $1 WHERE id = $2",
+            params![*q, line.id],
+        )?;
+    }
+    let total_after = reprice(tx, ctx, order_id, o)?;
+    touched.sort_unstable();
+    touched.dedup();
+    note_low(tx, ctx, &touched)?;
+    Ok(Changed {
+        total_before: o.total,
+        total_after,
+        added_line_ids,
+        sourcing,
+    })
+}
+
+/// Prices the order again from its lines (today's line prices stay as sold), sets its totals and
+/// fulfillment status, and reopens a closed order that has units to ship again. Returns the total.
+fn reprice(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, o: &LockedOrder) -> Result<i64> {
+    let rows = tx.query(
+        "SELECT l.id, l.unit_price_minor, l.quantity, l.discount_minor, \
+         CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT) \
+         FROM order_lines l WHERE l.order_id = $1 ORDER BY l.line_no",
+        params![order_id],
+    )?;
+    let kept: Vec<&crate::Row> = rows.iter().filter(|r| r.i64(2) > 0).collect();
+    if kept.is_empty() {
+        return Err(Error::invalid(
+            "change",
+            "an edit cannot remove every line; cancel the order instead",
+        ));
+    }
+    let price_lines: Vec<PriceLine> = kept
+        .iter()
+        .map(|r| PriceLine {
+            unit_price: r.i64(1),
+            quantity: r.i64(2),
+            discount: r.i64(3),
+        })
+        .collect();
+    let rate = settings::load(tx)?.tax_rate_bp;
+    let totals = price_order(&price_lines, o.shipping, rate)?;
+    for r in &rows {
+        let tax = kept
+            .iter()
+            .position(|k| k.i64(0) == r.i64(0))
+            .map_or(0, |i| totals.line_tax[i]);
+        tx.exec_deferred(
+            "UPDATE order_lines SET tax_minor = $1 WHERE id = $2",
+            params![tax, r.i64(0)],
+        )?;
+    }
+    let pairs: Vec<(i64, i64)> = rows.iter().map(|r| (r.i64(2), r.i64(4))).collect();
+    let fulfillment = states::fulfillment_status(&pairs);
+    let status = if o.status == OrderStatus::Closed
+        && fulfillment != backroom_domain::order::FulfillmentStatus::Fulfilled
+    {
+        OrderStatus::Open
+    } else {
+        o.status
+    };
+    tx.exec_deferred(
+        "UPDATE orders SET subtotal_minor = $1, discounts_minor = $2, tax_minor = $3, total_minor = $4, fulfillment_status = $5, status = $6, updated_at = $7 WHERE id = $8",
+        params![totals.subtotal, totals.discounts, totals.tax, totals.total, fulfillment.as_str(), status.as_str(), ctx.now, order_id],
+    )?;
+    Ok(totals.total)
+}
+
+fn money(amount: i64, currency: &str) -> String {
+    match backroom_domain::Currency::parse(currency) {
+        Ok(c) => Money::new(amount, c).to_string(),
+        Err(_) => format!("{amount} {currency}"),
+    }
+}
+
+/// Edits an open order before shipment: new lines, new quantities (0 removes a line's unshipped
+/// units). Never below what has shipped; never overselling; all or nothing.
+pub fn edit(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, e: &EditOrder) -> Result<Order> {
+    ctx.actor.require(Permission::OrdersManage)?;
+    if e.add.is_empty() && e.change.is_empty() {
+        return Err(Error::invalid(
+            "add",
+            "an edit adds lines or changes quantities",
+        ));
+    }
+    if e.add.len() > 250 {
+        return Err(Error::invalid("add", "add at most 250 lines at once"));
+    }
+    let reason = optional_text("reason", e.reason.as_deref(), 1000)?;
+    let o = lock_order(tx, order_id)?;
+    if o.status != OrderStatus::Open {
+        return Err(Error::conflict(
+            "cannot_edit",
+            format!(
+                "order #{} is {}; only open orders can be edited",
+                o.number,
+                o.status.as_str()
+            ),
+        ));
+    }
+    let changed = change_lines(tx, ctx, order_id, &o, &e.add, &e.change, "add", None)?;
+    let msg = format!(
+        "Order edited{}: {} lines added, {} changed; total {} to {}",
+        reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default(),
+        e.add.len(),
+        e.change.len(),
+        money(changed.total_before, &o.currency),
+        money(changed.total_after, &o.currency),
+    );
+    event(tx, ctx, order_id, "edited", &msg)?;
+    audit::record(
+        tx,
+        ctx,
+        "order.edited",
+        "order",
+        order_id,
+        json!({"add": e.add, "change": e.change, "reason": reason, "added_line_ids": changed.added_line_ids,
+               "total": {"from": changed.total_before, "to": changed.total_after}, "sourcing": changed.sourcing}),
+    )?;
+    get(tx, order_id)
+}
+
+/// Moves the unshipped units of a line to another location, or lets the channel's strategy choose
+/// again: the old reservations are released and the new ones taken in one transaction.
+pub fn resource_line(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    order_id: i64,
+    line_id: i64,
+    r: &ResourceLine,
+) -> Result<Order> {
+    ctx.actor.require(Permission::OrdersManage)?;
+    let o = lock_order(tx, order_id)?;
+    if o.status != OrderStatus::Open {
+        return Err(Error::conflict(
+            "cannot_resource",
+            format!("order #{} is {}", o.number, o.status.as_str()),
+        ));
+    }
+    let line = lines_now(tx, order_id)?
+        .into_iter()
+        .find(|l| l.id == line_id)
+        .ok_or(Error::NotFound {
+            entity: "order line",
+        })?;
+    let live = tx
+        .query_one(
+            "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM reservations WHERE order_line_id = $1 AND released_at IS NULL",
+            params![line_id],
+        )?
+        .map_or(0, |r| r.i64(0));
+    if live == 0 {
+        return Err(Error::conflict(
+            "nothing_to_source",
+            format!("line {line_id} has no unshipped units reserved"),
+        ));
+    }
+    let mut sc = sourcing_context(tx, order_id)?;
+    let mut strategy = sc.strategy;
+    if let Some(loc) = r.location_id {
+        if !sc.candidates.iter().any(|c| c.location_id == loc) {
+            return Err(Error::invalid(
+                "location_id",
+                format!(
+                    "location {loc} does not sell for channel {} (or is not this order's pickup location)",
+                    sc.channel
+                ),
+            ));
+        }
+        sc.candidates.retain(|c| c.location_id == loc);
+        strategy = Strategy::Priority;
+    }
+    let all_locations: Vec<i64> = sc.candidates.iter().map(|c| c.location_id).collect();
+    let variants = [line.variant_id];
+    lock_channel_levels(tx, ctx.now, sc.channel_id, &variants, &all_locations)?;
+    let released = release_line_units(tx, ctx.now, line_id, live, "resourced")?;
+    let rows = lock_channel_levels(tx, ctx.now, sc.channel_id, &variants, &all_locations)?;
+    fill_available(&mut sc.candidates, &rows, &variants);
+    let demand = [Demand {
+        variant_id: line.variant_id,
+        sku: line.sku.clone(),
+        quantity: live,
+        allow_backorder: line.policy == InventoryPolicy::Continue,
+    }];
+    let decision = source(strategy, &demand, &sc.candidates, &sc.destination)
+        .map_err(|e| sourcing_error(e, &sc.channel, |_| "location_id".into()))?;
+    let holds: Vec<Hold> = decision
+        .allocations
+        .iter()
+        .map(|a| Hold {
+            variant_id: line.variant_id,
+            location_id: a.location_id,
+            order_line_id: line_id,
+            quantity: a.quantity,
+            backordered: a.backordered,
+        })
+        .collect();
+    reserve(tx, ctx.now, order_id, &holds)?;
+    let mut touched: Vec<(i64, i64)> = released
+        .iter()
+        .map(|(l, _)| (line.variant_id, *l))
+        .chain(holds.iter().map(|h| (h.variant_id, h.location_id)))
+        .collect();
+    touched.sort_unstable();
+    touched.dedup();
+    note_low(tx, ctx, &touched)?;
+    tx.exec_deferred(
+        "UPDATE orders SET updated_at = $1 WHERE id = $2",
+        params![ctx.now, order_id],
+    )?;
+    event(
+        tx,
+        ctx,
+        order_id,
+        "sourced",
+        &format!("Line {line_id} re-sourced: {}", decision.reason),
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "order.resourced",
+        "order",
+        order_id,
+        json!({"line_id": line_id, "released": released, "reserved": holds.iter().map(|h| (h.location_id, h.quantity)).collect::<Vec<_>>(), "reason": decision.reason}),
+    )?;
+    get(tx, order_id)
+}
