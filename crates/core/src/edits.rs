@@ -110,19 +110,32 @@ pub(crate) struct Changed {
     pub sourcing: Option<String>,
 }
 
+/// The lines an edit or exchange brings.
+pub(crate) struct LineChanges<'a> {
+    pub adds: &'a [SkuQuantity],
+    pub changes: &'a [LineQuantity],
+    /// The input of added lines in errors: `add` or `exchange_lines`.
+    pub add_field: &'a str,
+    /// Set when an exchange adds the lines.
+    pub exchange_return_id: Option<i64>,
+}
+
 /// Adds lines and changes quantities of a locked order: releases what is no longer needed, sources
 /// and reserves what is new (all or nothing, never overselling `deny` variants), then re-prices the
-/// order. `add_field` names the input of added lines in errors (`add` or `exchange_lines`).
+/// order.
 pub(crate) fn change_lines(
     tx: &mut dyn Sql,
     ctx: &Ctx,
     order_id: i64,
     o: &LockedOrder,
-    adds: &[SkuQuantity],
-    changes: &[LineQuantity],
-    add_field: &str,
-    exchange_return_id: Option<i64>,
+    lc: LineChanges<'_>,
 ) -> Result<Changed> {
+    let LineChanges {
+        adds,
+        changes,
+        add_field,
+        exchange_return_id,
+    } = lc;
     let adds = lookup_lines(tx, parse_lines(add_field, adds)?, add_field)?;
     let now_lines = lines_now(tx, order_id)?;
     // (line, old quantity, new quantity)
@@ -358,7 +371,18 @@ pub fn edit(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, e: &EditOrder) -> Result
             ),
         ));
     }
-    let changed = change_lines(tx, ctx, order_id, &o, &e.add, &e.change, "add", None)?;
+    let changed = change_lines(
+        tx,
+        ctx,
+        order_id,
+        &o,
+        LineChanges {
+            adds: &e.add,
+            changes: &e.change,
+            add_field: "add",
+            exchange_return_id: None,
+        },
+    )?;
     let msg = format!(
         "Order edited{}: {} lines added, {} changed; total {} to {}",
         reason

@@ -23,10 +23,10 @@ pub fn ship(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, s: &ShipOrder) -> Result
     let service = optional_text("service", s.service.as_deref(), 100)?;
     let tracking_number = optional_text("tracking_number", s.tracking_number.as_deref(), 100)?;
     let tracking_url = optional_text("tracking_url", s.tracking_url.as_deref(), 1000)?;
-    if let Some(u) = &tracking_url {
-        if !(u.starts_with("https://") || u.starts_with("http://")) {
-            return Err(Error::invalid("tracking_url", "must be an http(s) URL"));
-        }
+    if let Some(u) = &tracking_url
+        && !(u.starts_with("https://") || u.starts_with("http://"))
+    {
+        return Err(Error::invalid("tracking_url", "must be an http(s) URL"));
     }
     let LockedOrder {
         status,

@@ -170,10 +170,12 @@ pub fn create(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, n: &NewReturn) -> Resu
             ctx,
             order_id,
             &locked,
-            exchange_lines,
-            &[],
-            "exchange_lines",
-            Some(id),
+            crate::edits::LineChanges {
+                adds: exchange_lines,
+                changes: &[],
+                add_field: "exchange_lines",
+                exchange_return_id: Some(id),
+            },
         )?;
         event(
             tx,

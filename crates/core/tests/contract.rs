@@ -2531,7 +2531,7 @@ async fn edits_move_reservations_totals_and_balance() {
         assert_eq!(o.payment_status, "partially_refunded", "{name}");
 
         // Removing every line is refused (cancel instead); so is editing a cancelled order.
-        let other = place(&db, order(&[("E3", 0 + 1)]), None).await;
+        let other = place(&db, order(&[("E3", 1)]), None).await;
         assert!(other.is_err(), "{name}: E3 has no stock");
         receive(&db, "E3", a, 1).await;
         let o2 = place(&db, order(&[("E3", 1)]), None).await.unwrap().order;

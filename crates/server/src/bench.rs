@@ -83,10 +83,10 @@ pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
         };
         let result = orders(b, &url, clients, seconds, skus, hot_units, hot_percent);
         // A run writes hundreds of megabytes: leave nothing behind.
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            if let Some(dir) = std::path::Path::new(path).parent() {
-                let _ = std::fs::remove_dir_all(dir);
-            }
+        if let Some(path) = url.strip_prefix("sqlite://")
+            && let Some(dir) = std::path::Path::new(path).parent()
+        {
+            let _ = std::fs::remove_dir_all(dir);
         }
         result?;
     }

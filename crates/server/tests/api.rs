@@ -470,7 +470,16 @@ async fn bad_input_gets_one_error_shape_and_changes_nothing() {
     let app = TestApp::spawn(name, &url).await;
     app.product("E1", &[(app.locations.0, 3)]).await;
     let t = Some(app.admin.as_str());
-    let cases: Vec<(&str, &str, Value, StatusCode, &str, Option<&str>)> = vec![
+    // (method, path, body, status, error code, field)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Value,
+        StatusCode,
+        &'a str,
+        Option<&'a str>,
+    );
+    let cases: Vec<Case> = vec![
         (
             "POST",
             "/api/v1/products",

@@ -301,10 +301,10 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, wal_path: String) {
         for d in done.drain(..) {
             d(err.as_ref());
         }
-        if std::fs::metadata(&wal_path).is_ok_and(|m| m.len() > WAL_LIMIT_BYTES) {
-            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                tracing::warn!(error = %e, "WAL truncation failed");
-            }
+        if std::fs::metadata(&wal_path).is_ok_and(|m| m.len() > WAL_LIMIT_BYTES)
+            && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        {
+            tracing::warn!(error = %e, "WAL truncation failed");
         }
     }
 }

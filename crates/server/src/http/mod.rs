@@ -16,11 +16,14 @@ use std::time::{Duration, Instant};
 /// server clears the cache at once; a revocation made elsewhere takes effect within this time.
 const TOKEN_CACHE_TTL: Duration = Duration::from_secs(30);
 
+/// Signed-in tokens: the secret's hash to (who, token id, when cached).
+type TokenCache = Arc<RwLock<HashMap<String, (Actor, Option<i64>, Instant)>>>;
+
 #[derive(Clone)]
 pub struct App {
     pub db: Db,
     pub webhooks: webhook_worker::WorkerConfig,
-    tokens: Arc<RwLock<HashMap<String, (Actor, Option<i64>, Instant)>>>,
+    tokens: TokenCache,
 }
 
 impl App {
