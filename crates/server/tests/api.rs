@@ -861,6 +861,216 @@ async fn order_lifecycle_through_the_api() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_exchanges_refunds_and_reports_through_the_api() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        let (a, b) = app.locations;
+        app.product("M1", &[(a, 5)]).await;
+        app.product("M2", &[(b, 5)]).await;
+        let t = Some(app.admin.as_str());
+        let (s, o) = app
+            .req(
+                "POST",
+                "/api/v1/orders",
+                t,
+                Some(order_body(&[("M1", 2)], "m@example.com")),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {o}");
+        let id = o["id"].as_i64().unwrap();
+        let line = o["lines"][0]["id"].as_i64().unwrap();
+        assert_eq!(
+            (
+                o["owed"]["amount"].as_i64(),
+                o["balance"]["amount"].as_i64()
+            ),
+            (Some(3000), Some(-3000)),
+            "{name}"
+        );
+        let (s, _) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{id}/payments"),
+                t,
+                Some(json!({"status": "paid"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}");
+        // Edit: add one M2 (from B), change M1 to 1.
+        let (s, e) = app
+            .req("POST", &format!("/api/v1/orders/{id}/edits"), t,
+                 Some(json!({"add": [{"sku": "M2", "quantity": 1}], "change": [{"line_id": line, "quantity": 1}], "reason": "phone"})))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}: {e}");
+        assert_eq!(
+            (
+                e["total"]["amount"].as_i64(),
+                e["balance"]["amount"].as_i64()
+            ),
+            (Some(3000), Some(0)),
+            "{name}: {e}"
+        );
+        // Unknown fields are refused by name; a missing line is named too.
+        let (s, err) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{id}/edits"),
+                t,
+                Some(json!({"remove": [1]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {err}");
+        let (s, err) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{id}/edits"),
+                t,
+                Some(json!({"change": [{"line_id": 999999, "quantity": 1}]})),
+            )
+            .await;
+        assert_eq!(
+            (s, err["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("change[0].line_id")),
+            "{name}: {err}"
+        );
+        // Re-source M1 to B (which has none): refused with a 409, nothing moves.
+        let (s, err) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{id}/lines/{line}/source"),
+                t,
+                Some(json!({"location_id": b})),
+            )
+            .await;
+        assert_eq!(
+            (s, err["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("insufficient_stock")),
+            "{name}: {err}"
+        );
+        let (s, err) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{id}/lines/x/source"),
+                t,
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{name}: {err}");
+        // Ship everything, then exchange the M1 for two M2 and receive it.
+        for loc in [a, b] {
+            let (s, r) = app
+                .req(
+                    "POST",
+                    &format!("/api/v1/orders/{id}/fulfillments"),
+                    t,
+                    Some(json!({"location_id": loc})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{name}: {r}");
+        }
+        let (s, r) = app
+            .req("POST", &format!("/api/v1/orders/{id}/returns"), t,
+                 Some(json!({"lines": [{"line_id": line, "quantity": 1, "reason": "wrong_size"}], "exchange_lines": [{"sku": "M2", "quantity": 2}]})))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {r}");
+        assert_eq!(
+            (
+                r["exchange"].as_bool(),
+                r["price_difference"]["amount"].as_i64()
+            ),
+            (Some(true), Some(1500)),
+            "{name}: {r}"
+        );
+        let rid = r["id"].as_i64().unwrap();
+        let (s, r) = app
+            .req("POST", &format!("/api/v1/returns/{rid}/receive"), t,
+                 Some(json!({"lines": [{"line_id": line, "quantity": 1, "disposition": "restock", "location_id": a}]})))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}: {r}");
+        let (_, o) = app
+            .req("GET", &format!("/api/v1/orders/{id}"), t, None)
+            .await;
+        assert_eq!(o["balance"]["amount"].as_i64(), Some(-1500), "{name}: {o}");
+        let (s, o) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{id}/payments"),
+                t,
+                Some(json!({"status": "paid"})),
+            )
+            .await;
+        assert_eq!(
+            (s, o["balance"]["amount"].as_i64()),
+            (StatusCode::OK, Some(0)),
+            "{name}: {o}"
+        );
+        // Refund the shipping line by line (M2, one unit), computed by the server.
+        let m2 = o["lines"][1]["id"].as_i64().unwrap();
+        let (s, o) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{id}/refunds"),
+                t,
+                Some(json!({"lines": [{"line_id": m2, "quantity": 1}], "reason": "damaged"})),
+            )
+            .await;
+        assert_eq!(
+            (s, o["refunded"]["amount"].as_i64()),
+            (StatusCode::CREATED, Some(1500)),
+            "{name}: {o}"
+        );
+        // Reorder points and the low-stock list.
+        let (s, r) = app
+            .req("PUT", "/api/v1/inventory/reorder-points", t, Some(json!({"sku": "M2", "location_id": b, "reorder_point": 4, "reorder_quantity": 12})))
+            .await;
+        assert_eq!(
+            (s, r["low"].as_bool(), r["suggested_order"].as_i64()),
+            (StatusCode::OK, Some(true), Some(12)),
+            "{name}: {r}"
+        );
+        let (_, l) = app
+            .req("GET", "/api/v1/inventory/reorder-points?low=true", t, None)
+            .await;
+        assert_eq!(l["items"].as_array().map(Vec::len), Some(1), "{name}: {l}");
+        // The exchange's new units ship; the fulfillment report: one order, shipped on time.
+        let (s, r) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{id}/fulfillments"),
+                t,
+                Some(json!({"location_id": b})),
+            )
+            .await;
+        assert_eq!(
+            (s, r["fulfillment_status"].as_str()),
+            (StatusCode::CREATED, Some("fulfilled")),
+            "{name}: {r}"
+        );
+        let (s, rep) = app.req("GET", "/api/v1/reports/fulfillment", t, None).await;
+        assert_eq!(s, StatusCode::OK, "{name}: {rep}");
+        assert_eq!(
+            (
+                rep["orders"].as_i64(),
+                rep["on_time"].as_i64(),
+                rep["on_time_rate"].as_f64()
+            ),
+            (Some(1), Some(1), Some(1.0)),
+            "{name}: {rep}"
+        );
+        let (s, _) = app
+            .req(
+                "GET",
+                "/api/v1/reports/fulfillment?from=2026-12-01&to=2026-11-01",
+                t,
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        app.check().await;
+    }
+}
+
 #[test]
 fn openapi_document_matches_snapshot() {
     let doc = serde_json::to_string_pretty(&backroom::http::openapi()).unwrap();
