@@ -45,18 +45,35 @@ enum BenchKind {
         #[arg(long, env = "BACKROOM_BENCH_PG_URL")]
         pg_url: Option<String>,
     },
+    /// Fulfillment over HTTP: places N orders, then concurrent workers ship them all.
+    Fulfillment {
+        /// Orders to place and ship.
+        #[arg(long, default_value_t = 20_000)]
+        orders: usize,
+        /// Concurrent shipping workers.
+        #[arg(long, default_value_t = 64)]
+        workers: usize,
+        /// SKUs with deep stock.
+        #[arg(long, default_value_t = 1000)]
+        skus: usize,
+        /// `sqlite`, `postgres` or `both`.
+        #[arg(long, default_value = "sqlite")]
+        backend: String,
+        /// PostgreSQL server for `--backend postgres`; a fresh schema is made in it.
+        #[arg(long, env = "BACKROOM_BENCH_PG_URL")]
+        pg_url: Option<String>,
+    },
 }
 
 pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
-    let BenchKind::Orders {
-        clients,
-        seconds,
-        skus,
-        hot_units,
-        hot_percent,
-        backend,
-        pg_url,
-    } = args.kind;
+    let (backend, pg_url) = match &args.kind {
+        BenchKind::Orders {
+            backend, pg_url, ..
+        }
+        | BenchKind::Fulfillment {
+            backend, pg_url, ..
+        } => (backend.clone(), pg_url.clone()),
+    };
     let backends: Vec<&str> = match backend.as_str() {
         "both" => vec!["sqlite", "postgres"],
         "sqlite" | "postgres" => vec![backend.as_str()],
@@ -81,7 +98,30 @@ pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?
             }
         };
-        let result = orders(b, &url, clients, seconds, skus, hot_units, hot_percent);
+        let result = match &args.kind {
+            BenchKind::Orders {
+                clients,
+                seconds,
+                skus,
+                hot_units,
+                hot_percent,
+                ..
+            } => orders(
+                b,
+                &url,
+                *clients,
+                *seconds,
+                *skus,
+                *hot_units,
+                *hot_percent,
+            ),
+            BenchKind::Fulfillment {
+                orders,
+                workers,
+                skus,
+                ..
+            } => fulfillment(b, &url, *orders, *workers, *skus),
+        };
         // A run writes hundreds of megabytes: leave nothing behind.
         if let Some(path) = url.strip_prefix("sqlite://")
             && let Some(dir) = std::path::Path::new(path).parent()
@@ -89,6 +129,210 @@ pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
             let _ = std::fs::remove_dir_all(dir);
         }
         result?;
+    }
+    Ok(())
+}
+
+/// Starts `backroom serve` on a free port over `url`; returns the child and the base URL.
+fn spawn_server(url: &str) -> Result<(std::process::Child, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = std::process::Command::new(std::env::current_exe()?)
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", url)
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    Ok((child, format!("http://127.0.0.1:{port}")))
+}
+
+async fn wait_up(http: &reqwest::Client, base: &str) -> Result<()> {
+    for _ in 0..200 {
+        if http
+            .get(format!("{base}/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("the server did not start")
+}
+
+/// p in [0, 1] of sorted latencies in microseconds, as milliseconds.
+fn percentile_ms(lat: &[u64], p: f64) -> f64 {
+    lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(0) as f64
+        / 1000.0
+}
+
+fn fulfillment(backend: &str, url: &str, n: usize, workers: usize, skus: usize) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    eprintln!("[{backend}] seeding {skus} SKUs and placing {n} orders...");
+    let token = rt.block_on(seed(url, skus, 0, "fulfillment"))?;
+    // Orders are placed through the services (concurrently, so SQLite commits them in groups);
+    // each comes back with the locations its units are reserved at.
+    let work: Vec<(i64, Vec<i64>)> = rt.block_on(async {
+        let db = Db::open(url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut tasks = Vec::new();
+        let per = n.div_ceil(16);
+        for t in 0..16usize {
+            let db = db.clone();
+            let count = per.min(n.saturating_sub(t * per));
+            tasks.push(tokio::spawn(async move {
+                let mut rng = crate::demo::Rng::new(t as u64 + 7);
+                let mut out = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let lines: Vec<backroom_core::api::SkuQuantity> = (0..rng.range(1, 4))
+                        .map(|_| backroom_core::api::SkuQuantity {
+                            sku: format!("SKU{:05}", rng.range(0, skus as i64)),
+                            quantity: rng.range(1, 3),
+                        })
+                        .collect();
+                    let order: backroom_core::api::PlaceOrder = serde_json::from_value(json!({
+                        "channel": "online",
+                        "customer": {"email": format!("c{}@example.com", rng.range(0, 50_000))},
+                        "shipping_address": {"name": "Bench", "line1": "1 Load St", "city": "Lyon", "postal_code": "69001", "country": "FR"},
+                        "lines": lines,
+                    }))?;
+                    let placed = db
+                        .write(move |tx| {
+                            let c = Ctx::new(Actor::system(), backroom_core::util::now_micros());
+                            backroom_core::orders::place(tx, &c, &order, None)
+                        })
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let mut locs: Vec<i64> = placed
+                        .order
+                        .lines
+                        .iter()
+                        .flat_map(|l| l.allocations.iter().map(|a| a.location_id))
+                        .collect();
+                    locs.sort_unstable();
+                    locs.dedup();
+                    out.push((placed.order.id, locs));
+                }
+                Ok::<_, anyhow::Error>(out)
+            }));
+        }
+        let mut all = Vec::with_capacity(n);
+        for t in tasks {
+            all.extend(t.await??);
+        }
+        Ok::<_, anyhow::Error>(all)
+    })?;
+    let shipments_planned: usize = work.iter().map(|(_, l)| l.len()).sum();
+    let (mut child, base) = spawn_server(url)?;
+    let result = rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(workers)
+            .build()?;
+        wait_up(&http, &base).await?;
+        let work = Arc::new(work);
+        let next = Arc::new(AtomicU64::new(0));
+        let errors = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..workers {
+            let (http, base, token, work, next, errors) = (
+                http.clone(),
+                base.clone(),
+                token.clone(),
+                work.clone(),
+                next.clone(),
+                errors.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    let Some((id, locs)) = work.get(i) else { break };
+                    for loc in locs {
+                        let t0 = Instant::now();
+                        let r = http
+                            .post(format!("{base}/api/v1/orders/{id}/fulfillments"))
+                            .bearer_auth(&token)
+                            .json(&json!({"location_id": loc, "carrier": "UPS", "tracking_number": format!("1Z{id}")}))
+                            .send()
+                            .await;
+                        let ok = match r {
+                            Ok(r) => {
+                                let ok = r.status().as_u16() == 201;
+                                let _ = r.bytes().await;
+                                ok
+                            }
+                            Err(_) => false,
+                        };
+                        lat.push(t0.elapsed().as_micros() as u64);
+                        if !ok {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                lat
+            }));
+        }
+        let mut lat = Vec::new();
+        for t in tasks {
+            lat.extend(t.await?);
+        }
+        Ok::<_, anyhow::Error>((started.elapsed(), errors.load(Ordering::Relaxed), lat))
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let (elapsed, errors, mut lat) = result?;
+    let (check, fulfilled) = rt.block_on(async {
+        let db = Db::open(url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let r = db
+            .read(check::run)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let f = db
+            .read(|tx| {
+                Ok(tx
+                    .query_one(
+                        "SELECT COUNT(*) FROM orders WHERE fulfillment_status = 'fulfilled'",
+                        &[],
+                    )?
+                    .map_or(0, |r| r.i64(0)))
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok::<_, anyhow::Error>((r, f))
+    })?;
+    lat.sort_unstable();
+    let secs = elapsed.as_secs_f64();
+    println!("backend={backend} orders={n} workers={workers} skus={skus}");
+    println!(
+        "  shipments:       {} in {secs:.1} s ({:.0} shipments/s)",
+        lat.len(),
+        lat.len() as f64 / secs
+    );
+    println!(
+        "  orders shipped:  {fulfilled} of {n} ({:.0} orders/s)",
+        fulfilled as f64 / secs
+    );
+    println!("  errors:          {errors}");
+    println!(
+        "  latency:         p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile_ms(&lat, 0.50),
+        percentile_ms(&lat, 0.99),
+        percentile_ms(&lat, 1.0)
+    );
+    println!(
+        "  invariant check: {} ({} levels, {} violations)",
+        if check.ok { "ok" } else { "FAILED" },
+        check.levels_checked,
+        check.violations.len()
+    );
+    if !check.ok || errors > 0 || fulfilled as usize != n || lat.len() != shipments_planned {
+        bail!("the run broke an invariant, saw errors or left orders unshipped");
     }
     Ok(())
 }
@@ -107,16 +351,8 @@ fn orders(
         .enable_all()
         .build()?;
     eprintln!("[{backend}] seeding {skus} SKUs...");
-    let token = rt.block_on(seed(url, skus, hot_units))?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let mut child = std::process::Command::new(std::env::current_exe()?)
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .env("DATABASE_URL", url)
-        .stdout(std::process::Stdio::null())
-        .spawn()?;
-    let base = format!("http://127.0.0.1:{port}");
+    let token = rt.block_on(seed(url, skus, hot_units, "storefront"))?;
+    let (mut child, base) = spawn_server(url)?;
     let result = rt.block_on(load(&base, &token, clients, seconds, skus, hot_percent));
     let _ = child.kill();
     let _ = child.wait();
@@ -142,12 +378,7 @@ fn orders(
         .sum::<i64>()
         + (hot.totals.reserved - hot_units).max(0);
     lat.sort_unstable();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0) as f64
-            / 1000.0
-    };
+    let pct = |p: f64| percentile_ms(&lat, p);
     println!(
         "backend={backend} clients={clients} seconds={seconds} skus={skus} hot_percent={hot_percent}"
     );
@@ -179,13 +410,15 @@ fn orders(
     Ok(())
 }
 
-async fn seed(url: &str, skus: usize, hot_units: i64) -> Result<String> {
+/// A bench store: the small-store layout, `skus` SKUs with deep stock in both warehouses plus the
+/// `HOT` SKU, and a token for a user with `role`.
+async fn seed(url: &str, skus: usize, hot_units: i64, role: &str) -> Result<String> {
     let db = Db::open(url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let user = Arc::new(
         auth::prepare_user(&NewUser {
             email: "bench@example.com".into(),
-            name: "Bench storefront".into(),
-            role: "storefront".into(),
+            name: format!("Bench {role}"),
+            role: role.into(),
             password: None,
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -219,6 +452,9 @@ async fn seed(url: &str, skus: usize, hot_units: i64) -> Result<String> {
             }
             for s in &all {
                 let q = if s == "HOT" { hot_units / 2 } else { 1_000_000 };
+                if q == 0 {
+                    continue;
+                }
                 for l in [store.a, store.b] {
                     inventory::receive(
                         tx,
@@ -251,22 +487,7 @@ async fn load(
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()?;
-    let mut up = false;
-    for _ in 0..200 {
-        if http
-            .get(format!("{base}/health"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if !up {
-        bail!("the server did not start");
-    }
+    wait_up(&http, base).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let (placed, refused, errors) = (
         Arc::new(AtomicU64::new(0)),
