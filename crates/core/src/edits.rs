@@ -11,7 +11,7 @@ use crate::orders::{
 };
 use crate::util::from_json;
 use crate::{Ctx, Error, Result, Sql, audit, params, settings};
-use backroom_domain::order::{self as states, InventoryPolicy, OrderStatus};
+use backroom_domain::order::{self as states, FulfillmentStatus, InventoryPolicy, OrderStatus};
 use backroom_domain::pricing::{PriceLine, price_order};
 use backroom_domain::roles::Permission;
 use backroom_domain::sourcing::{Candidate, Demand, Place, Strategy, source};
@@ -292,7 +292,7 @@ pub(crate) fn change_lines(
 fn reprice(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, o: &LockedOrder) -> Result<i64> {
     let rows = tx.query(
         "SELECT l.id, l.unit_price_minor, l.quantity, l.discount_minor, \
-         CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT) \
+         CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT), l.returned_quantity \
          FROM order_lines l WHERE l.order_id = $1 ORDER BY l.line_no",
         params![order_id],
     )?;
@@ -323,11 +323,16 @@ fn reprice(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, o: &LockedOrder) -> Resul
             params![tax, r.i64(0)],
         )?;
     }
-    let pairs: Vec<(i64, i64)> = rows.iter().map(|r| (r.i64(2), r.i64(4))).collect();
-    let fulfillment = states::fulfillment_status(&pairs);
+    let triples: Vec<(i64, i64, i64)> = rows
+        .iter()
+        .map(|r| (r.i64(2), r.i64(4), r.i64(5)))
+        .collect();
+    let fulfillment = states::fulfillment_status_with_returns(&triples);
     let status = if o.status == OrderStatus::Closed
-        && fulfillment != backroom_domain::order::FulfillmentStatus::Fulfilled
-    {
+        && matches!(
+            fulfillment,
+            FulfillmentStatus::Unfulfilled | FulfillmentStatus::PartiallyFulfilled
+        ) {
         OrderStatus::Open
     } else {
         o.status

@@ -185,18 +185,24 @@ pub fn ship(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, s: &ShipOrder) -> Result
 
     // The order's fulfillment status from shipped units per line.
     let lines = tx.query(
-        "SELECT l.quantity, CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT) FROM order_lines l WHERE l.order_id = $1",
+        "SELECT l.quantity, CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT), l.returned_quantity FROM order_lines l WHERE l.order_id = $1",
         params![order_id],
     )?;
-    let pairs: Vec<(i64, i64)> = lines.iter().map(|r| (r.i64(0), r.i64(1))).collect();
-    let new_fulfillment = states::fulfillment_status(&pairs);
-    // Fully shipped and paid: nothing is left to do.
-    let new_status =
-        if new_fulfillment == FulfillmentStatus::Fulfilled && payment == PaymentStatus::Paid {
-            OrderStatus::Closed
-        } else {
-            status
-        };
+    let triples: Vec<(i64, i64, i64)> = lines
+        .iter()
+        .map(|r| (r.i64(0), r.i64(1), r.i64(2)))
+        .collect();
+    let new_fulfillment = states::fulfillment_status_with_returns(&triples);
+    // Everything shipped and paid: nothing is left to do.
+    let new_status = if !matches!(
+        new_fulfillment,
+        FulfillmentStatus::Unfulfilled | FulfillmentStatus::PartiallyFulfilled
+    ) && payment == PaymentStatus::Paid
+    {
+        OrderStatus::Closed
+    } else {
+        status
+    };
     tx.exec_deferred(
         "UPDATE orders SET fulfillment_status = $1, status = $2, updated_at = $3 WHERE id = $4",
         params![
@@ -231,7 +237,10 @@ pub fn ship(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, s: &ShipOrder) -> Result
         order_id,
         json!({"fulfillment_id": fulfillment_id, "location_id": s.location_id, "lines": wanted, "fulfillment_status": {"from": fulfillment.as_str(), "to": new_fulfillment.as_str()}}),
     )?;
-    if new_fulfillment == FulfillmentStatus::Fulfilled {
+    if !matches!(
+        new_fulfillment,
+        FulfillmentStatus::Unfulfilled | FulfillmentStatus::PartiallyFulfilled
+    ) {
         crate::webhooks::emit(
             tx,
             ctx.now,

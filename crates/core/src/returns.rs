@@ -10,7 +10,7 @@ use crate::util::{opt_rfc3339, rfc3339};
 use crate::{Ctx, Error, Result, audit, params};
 use backroom_domain::Quantity;
 use backroom_domain::balance;
-use backroom_domain::order::{FulfillmentStatus, LedgerReason, OrderStatus};
+use backroom_domain::order::{LedgerReason, OrderStatus};
 use backroom_domain::roles::Permission;
 use backroom_domain::values::optional_text;
 use serde_json::json;
@@ -374,19 +374,18 @@ pub fn receive(tx: &mut dyn Sql, ctx: &Ctx, return_id: i64, rcv: &ReceiveReturn)
             return_id
         ],
     )?;
-    // The order is returned when every shipped unit came back, partly returned otherwise.
-    let totals = tx
-        .query_one(
-            "SELECT CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl JOIN fulfillments f ON f.id = fl.fulfillment_id WHERE f.order_id = $1), 0) AS BIGINT), \
-             CAST(COALESCE((SELECT SUM(rl.received_quantity) FROM return_lines rl JOIN returns rt ON rt.id = rl.return_id WHERE rt.order_id = $1), 0) AS BIGINT)",
+    // Units still to ship (an exchange's new lines) keep the order in the shipping queue; once
+    // everything has shipped, the order is returned or partly returned.
+    let triples: Vec<(i64, i64, i64)> = tx
+        .query(
+            "SELECT l.quantity, CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT), l.returned_quantity \
+             FROM order_lines l WHERE l.order_id = $1",
             params![order_id],
         )?
-        .map_or((0, 0), |r| (r.i64(0), r.i64(1)));
-    let status = if totals.1 >= totals.0 {
-        FulfillmentStatus::Returned
-    } else {
-        FulfillmentStatus::PartiallyReturned
-    };
+        .iter()
+        .map(|r| (r.i64(0), r.i64(1), r.i64(2)))
+        .collect();
+    let status = backroom_domain::order::fulfillment_status_with_returns(&triples);
     tx.exec(
         "UPDATE orders SET fulfillment_status = $1, updated_at = $2 WHERE id = $3",
         params![status.as_str(), ctx.now, order_id],

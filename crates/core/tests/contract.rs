@@ -2816,7 +2816,7 @@ async fn refunds_by_line_shipping_and_exchanges() {
         })
         .await
         .unwrap();
-        assert_eq!(o.fulfillment_status, "fulfilled", "{name}");
+        assert_eq!(o.fulfillment_status, "partially_returned", "{name}");
         let x1 = stock(&db, "X1").await;
         assert_eq!((x1.totals.on_hand, x1.totals.reserved), (8, 0), "{name}");
         let x2 = stock(&db, "X2").await;

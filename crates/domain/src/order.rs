@@ -145,6 +145,26 @@ pub fn fulfillment_status(lines: &[(i64, i64)]) -> FulfillmentStatus {
     }
 }
 
+/// The fulfillment status from each line's (ordered, shipped, returned) units: units still to
+/// ship come first (an exchange's new lines put a returned order back in the shipping queue);
+/// once everything has shipped, returns show.
+pub fn fulfillment_status_with_returns(lines: &[(i64, i64, i64)]) -> FulfillmentStatus {
+    let pairs: Vec<(i64, i64)> = lines.iter().map(|(o, s, _)| (*o, *s)).collect();
+    let shipping = fulfillment_status(&pairs);
+    if shipping != FulfillmentStatus::Fulfilled {
+        return shipping;
+    }
+    let shipped: i64 = lines.iter().map(|(_, s, _)| *s).sum();
+    let returned: i64 = lines.iter().map(|(_, _, r)| *r).sum();
+    if returned == 0 {
+        FulfillmentStatus::Fulfilled
+    } else if returned >= shipped {
+        FulfillmentStatus::Returned
+    } else {
+        FulfillmentStatus::PartiallyReturned
+    }
+}
+
 /// Whether units of an order may be shipped now.
 pub fn can_ship(order: OrderStatus, fulfillment: FulfillmentStatus) -> Result<(), Refused> {
     match order {
@@ -226,6 +246,17 @@ mod tests {
             cancel(OrderStatus::Open, Refunded, Unfulfilled),
             Ok(Refunded)
         );
+    }
+
+    #[test]
+    fn exchanges_put_returned_orders_back_to_ship() {
+        use FulfillmentStatus::*;
+        let f = fulfillment_status_with_returns;
+        assert_eq!(f(&[(2, 2, 0)]), Fulfilled);
+        assert_eq!(f(&[(2, 2, 1)]), PartiallyReturned);
+        assert_eq!(f(&[(2, 2, 2)]), Returned);
+        assert_eq!(f(&[(2, 2, 1), (1, 0, 0)]), PartiallyFulfilled);
+        assert_eq!(f(&[(2, 0, 0)]), Unfulfilled);
     }
 
     proptest::proptest! {

@@ -106,15 +106,7 @@ pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
                 hot_units,
                 hot_percent,
                 ..
-            } => orders(
-                b,
-                &url,
-                *clients,
-                *seconds,
-                *skus,
-                *hot_units,
-                *hot_percent,
-            ),
+            } => orders(b, &url, *clients, *seconds, *skus, *hot_units, *hot_percent),
             BenchKind::Fulfillment {
                 orders,
                 workers,

@@ -3,12 +3,12 @@
 
 use anyhow::{Result, anyhow};
 use backroom_core::api::{
-    Address, CustomerInput, NewChannel, NewLocation, NewProduct, NewReturn, NewReturnLine, NewUser,
-    NewVariant, PlaceOrder, ReceiveReturn, ReceiveStock, ReceivedLine, RecordPayment, RefundOrder,
-    ShipOrder, SkuQuantity,
+    Address, CustomerInput, EditOrder, LineQuantity, NewChannel, NewLocation, NewProduct,
+    NewReturn, NewReturnLine, NewUser, NewVariant, PlaceOrder, ReceiveReturn, ReceiveStock,
+    ReceivedLine, RecordPayment, RefundOrder, ShipOrder, SkuQuantity,
 };
 use backroom_core::{
-    Actor, Ctx, Db, Sql, auth, catalog, fulfillment, inventory, orders, returns, settings,
+    Actor, Ctx, Db, Sql, auth, catalog, edits, fulfillment, inventory, orders, returns, settings,
 };
 
 pub struct Login {
@@ -284,7 +284,8 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                 code: "boutique".into(),
                 name: "Paris boutique POS".into(),
                 kind: "pos".into(),
-                location_ids: vec![shop.id],
+                // Endless aisle: what the boutique does not hold ships from the main warehouse.
+                location_ids: vec![shop.id, main.id],
                 sourcing_strategy: Some("priority".into()),
                 handling_hours: None,
                 pickup_hold_hours: None,
@@ -412,6 +413,23 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                 }
             }
         }
+        // Reorder points at the main warehouse for a quarter of the SKUs, so the planner's
+        // low-stock list has work by the end of the 90 days.
+        if let Some(main) = locs.first() {
+            for (i, (sku, ..)) in stock.iter().enumerate().filter(|(i, _)| i % 4 == 0) {
+                inventory::set_reorder_point(
+                    tx,
+                    &ctx,
+                    &backroom_core::api::SetReorderPoint {
+                        sku: sku.clone(),
+                        location_id: main.id,
+                        reorder_point: Some(10 + (i as i64 % 3) * 5),
+                        reorder_quantity: Some(40),
+                        lead_time_days: Some(7),
+                    },
+                )?;
+            }
+        }
         Ok(())
     })
     .await
@@ -509,6 +527,9 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
         let plan = plan.clone();
         let customers = customers.clone();
         db.write(move |tx| {
+            let shop = tx
+                .query_one("SELECT id FROM locations WHERE code = 'paris-shop'", &[])?
+                .map_or(0, |r| r.i64(0));
             for (at, c, lines, channel, fate, city, zip, country, express) in
                 plan.iter().skip(chunk * 500).take(500)
             {
@@ -521,7 +542,9 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                     *at,
                 );
                 let (email, f, l, _, _) = &customers[*c];
-                let order = PlaceOrder {
+                // One online order in twenty is click and collect at the boutique.
+                let pickup = *channel == "online" && !*express && (40..45).contains(fate);
+                let mut order = PlaceOrder {
                     channel: channel.to_string(),
                     customer: CustomerInput {
                         email: email.clone(),
@@ -537,17 +560,36 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                         country: country.to_string(),
                         ..Default::default()
                     },
-                    shipping_method: Some(if *express { "express" } else { "standard" }.into()),
-                    pickup_location_id: None,
+                    shipping_method: Some(
+                        if pickup {
+                            "pickup"
+                        } else if *express {
+                            "express"
+                        } else {
+                            "standard"
+                        }
+                        .into(),
+                    ),
+                    pickup_location_id: pickup.then_some(shop),
                     lines: lines.clone(),
                     note: None,
-                    origin_location_id: None,
+                    origin_location_id: (*channel == "boutique").then_some(shop),
                 };
-                // A demo order that finds no stock is simply not placed, as on a real storefront.
-                let placed = match place_in_savepoint(tx, &ctx, &order) {
-                    Some(p) => p,
+                // A demo order that finds no stock is simply not placed, as on a real storefront
+                // (a pickup the boutique cannot serve is shipped instead).
+                let placed = match in_savepoint(tx, |tx| orders::place(tx, &ctx, &order, None)) {
+                    Some(p) => p.order,
+                    None if pickup => {
+                        order.shipping_method = Some("standard".into());
+                        order.pickup_location_id = None;
+                        match in_savepoint(tx, |tx| orders::place(tx, &ctx, &order, None)) {
+                            Some(p) => p.order,
+                            None => continue,
+                        }
+                    }
                     None => continue,
                 };
+                let pickup = placed.pickup.is_some();
                 let id = placed.id;
                 let later = Ctx::new(ctx.actor.clone(), at + 60_000_000);
                 match fate {
@@ -573,7 +615,19 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                             },
                         )?;
                     }
-                    12..=14 => {}
+                    // Unpaid orders; some were edited (one more unit of the first line).
+                    12 => {
+                        let edit = EditOrder {
+                            change: vec![LineQuantity {
+                                line_id: placed.lines[0].id,
+                                quantity: placed.lines[0].quantity + 1,
+                            }],
+                            reason: Some("customer asked for one more".into()),
+                            ..Default::default()
+                        };
+                        in_savepoint(tx, |tx| edits::edit(tx, &later, id, &edit));
+                    }
+                    13..=14 => {}
                     _ => {
                         orders::record_payment(
                             tx,
@@ -588,7 +642,32 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                         // Paid orders older than two days have shipped from wherever they were
                         // reserved (warehouse staff act a few hours later); older ones arrived;
                         // a few were partly refunded.
-                        if *at < now - 2 * DAY
+                        // Click and collect: ready the next day, collected the day after;
+                        // recent ones wait at the boutique.
+                        if pickup {
+                            let boutique = Ctx::new(
+                                Actor {
+                                    user_id: 0,
+                                    name: "Bea Boutique".into(),
+                                    role: backroom_domain::roles::Role::Fulfillment,
+                                },
+                                at + DAY,
+                            );
+                            if *at < now - DAY {
+                                fulfillment::ready_for_pickup(tx, &boutique, id)?;
+                            }
+                            if *at < now - 3 * DAY {
+                                let collected = Ctx::new(boutique.actor.clone(), at + 2 * DAY);
+                                fulfillment::picked_up(
+                                    tx,
+                                    &collected,
+                                    id,
+                                    &backroom_core::api::PickedUp {
+                                        handed_over_by: "Bea Boutique".into(),
+                                    },
+                                )?;
+                            }
+                        } else if *at < now - 2 * DAY
                             && placed
                                 .lines
                                 .iter()
@@ -647,19 +726,38 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                                         },
                                         at + 6 * DAY,
                                     );
-                                    let rma = returns::create(
-                                        tx,
-                                        &back,
-                                        id,
-                                        &NewReturn {
-                                            lines: vec![NewReturnLine {
-                                                line_id: line.id,
-                                                quantity: 1,
-                                                reason: reason.into(),
-                                            }],
-                                            ..Default::default()
-                                        },
-                                    )?;
+                                    let mut rma_in = NewReturn {
+                                        lines: vec![NewReturnLine {
+                                            line_id: line.id,
+                                            quantity: 1,
+                                            reason: reason.into(),
+                                        }],
+                                        ..Default::default()
+                                    };
+                                    // A wrong size is exchanged for the next size when there is
+                                    // one in stock; otherwise it is a plain return.
+                                    let sibling = if reason == "wrong_size" {
+                                        tx.query_one(
+                                            "SELECT v.sku FROM variants v WHERE v.product_id = (SELECT product_id FROM variants WHERE id = $1) AND v.id > $1 ORDER BY v.id LIMIT 1",
+                                            &[line.variant_id.into()],
+                                        )?
+                                        .map(|r| r.string(0))
+                                    } else {
+                                        None
+                                    };
+                                    let exchanged = sibling.and_then(|sku| {
+                                        let mut ex = rma_in.clone();
+                                        ex.exchange_lines =
+                                            Some(vec![SkuQuantity { sku, quantity: 1 }]);
+                                        in_savepoint(tx, |tx| returns::create(tx, &back, id, &ex))
+                                    });
+                                    let rma = match exchanged {
+                                        Some(r) => r,
+                                        None => {
+                                            rma_in.exchange_lines = None;
+                                            returns::create(tx, &back, id, &rma_in)?
+                                        }
+                                    };
                                     if *at < now - 10 * DAY {
                                         let disposition =
                                             if reason == "damaged" || reason == "defective" {
@@ -718,21 +816,20 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
     Ok(())
 }
 
-/// Places an order inside a savepoint, so one that is refused (no stock) leaves nothing behind.
-fn place_in_savepoint(
+/// Runs a step inside a savepoint, so one that is refused (no stock, say) leaves nothing behind.
+fn in_savepoint<T>(
     tx: &mut dyn Sql,
-    ctx: &Ctx,
-    order: &PlaceOrder,
-) -> Option<backroom_core::api::Order> {
-    tx.exec("SAVEPOINT demo_order", &[]).ok()?;
-    match orders::place(tx, ctx, order, None) {
-        Ok(p) => {
-            tx.exec("RELEASE SAVEPOINT demo_order", &[]).ok()?;
-            Some(p.order)
+    f: impl FnOnce(&mut dyn Sql) -> backroom_core::Result<T>,
+) -> Option<T> {
+    tx.exec("SAVEPOINT demo_step", &[]).ok()?;
+    match f(tx) {
+        Ok(v) => {
+            tx.exec("RELEASE SAVEPOINT demo_step", &[]).ok()?;
+            Some(v)
         }
         Err(_) => {
-            let _ = tx.exec("ROLLBACK TO SAVEPOINT demo_order", &[]);
-            let _ = tx.exec("RELEASE SAVEPOINT demo_order", &[]);
+            let _ = tx.exec("ROLLBACK TO SAVEPOINT demo_step", &[]);
+            let _ = tx.exec("RELEASE SAVEPOINT demo_step", &[]);
             None
         }
     }

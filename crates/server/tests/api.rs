@@ -5,7 +5,7 @@
 
 use backroom::http::{App, serve};
 use backroom_core::api::*;
-use backroom_core::{Actor, Ctx, Db, auth, catalog, inventory};
+use backroom_core::{Actor, Ctx, Db, auth, catalog, inventory, orders};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -1044,7 +1044,7 @@ async fn edits_exchanges_refunds_and_reports_through_the_api() {
             .await;
         assert_eq!(
             (s, r["fulfillment_status"].as_str()),
-            (StatusCode::CREATED, Some("fulfilled")),
+            (StatusCode::CREATED, Some("partially_returned")),
             "{name}: {r}"
         );
         let (s, rep) = app.req("GET", "/api/v1/reports/fulfillment", t, None).await;
@@ -1435,5 +1435,77 @@ async fn webhooks_are_signed_retried_and_never_lost() {
         .unwrap();
         let seen = hook.seen.clone();
         wait_for("the replay", || seen.lock().unwrap().len() >= 4).await;
+    }
+}
+
+/// The README's first command seeds the demo store: its orders are in every state the console and
+/// reports need, and the inventory invariants hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_store_has_orders_in_every_state() {
+    for (name, url) in database_urls().await {
+        let bin = env!("CARGO_BIN_EXE_backroom");
+        let out = std::process::Command::new(bin)
+            .args(["demo", "--seed-only", "--demo-database-url", &url])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let check = std::process::Command::new(bin)
+            .args(["--database-url", &url, "check"])
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+        let db = Db::open(&url).await.unwrap();
+        let counts = db
+            .read(|tx| {
+                let mut out = Vec::new();
+                for (what, sql) in [
+                    ("unfulfilled", "SELECT COUNT(*) FROM orders WHERE fulfillment_status = 'unfulfilled' AND status = 'open'"),
+                    ("fulfilled", "SELECT COUNT(*) FROM orders WHERE fulfillment_status = 'fulfilled'"),
+                    ("delivered", "SELECT COUNT(*) FROM fulfillments WHERE delivered_at IS NOT NULL"),
+                    ("ready_for_pickup", "SELECT COUNT(*) FROM orders WHERE fulfillment_status = 'ready_for_pickup'"),
+                    ("picked_up", "SELECT COUNT(*) FROM orders WHERE fulfillment_status = 'picked_up'"),
+                    ("returned", "SELECT COUNT(*) FROM orders WHERE fulfillment_status IN ('returned', 'partially_returned')"),
+                    ("return awaiting", "SELECT COUNT(*) FROM returns WHERE status = 'requested'"),
+                    ("exchanged", "SELECT COUNT(*) FROM returns WHERE exchange = TRUE"),
+                    ("refunded", "SELECT COUNT(*) FROM orders WHERE payment_status IN ('partially_refunded', 'refunded')"),
+                    ("cancelled", "SELECT COUNT(*) FROM orders WHERE status = 'cancelled'"),
+                    ("pending", "SELECT COUNT(*) FROM orders WHERE payment_status = 'pending' AND status = 'open'"),
+                    ("authorized", "SELECT COUNT(*) FROM orders WHERE payment_status = 'authorized'"),
+                    ("edited", "SELECT COUNT(*) FROM order_events WHERE kind = 'edited'"),
+                    ("endless aisle", "SELECT COUNT(*) FROM orders WHERE origin_location_id IS NOT NULL"),
+                    ("low stock", "SELECT COUNT(*) FROM inventory_levels WHERE reorder_point IS NOT NULL AND on_hand - reserved - unavailable + incoming <= reorder_point"),
+                ] {
+                    out.push((what, tx.query_one(sql, &[])?.map_or(0, |r| r.i64(0))));
+                }
+                let late = orders::list(
+                    tx,
+                    &orders::OrderQuery { late: Some(true), ..Default::default() },
+                    backroom_core::util::now_micros(),
+                )?;
+                out.push(("late", late.items.len() as i64));
+                Ok(out)
+            })
+            .await
+            .unwrap();
+        for (what, n) in &counts {
+            assert!(*n > 0, "{name}: no {what} in the demo: {counts:?}");
+        }
+        let total: i64 = db
+            .read(|tx| {
+                Ok(tx
+                    .query_one("SELECT COUNT(*) FROM orders", &[])?
+                    .map_or(0, |r| r.i64(0)))
+            })
+            .await
+            .unwrap();
+        assert!((3500..5000).contains(&total), "{name}: {total} orders");
     }
 }
