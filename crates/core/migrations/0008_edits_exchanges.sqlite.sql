@@ -17,4 +17,6 @@ ALTER TABLE inventory_levels ADD COLUMN reorder_point INTEGER;
 ALTER TABLE inventory_levels ADD COLUMN reorder_quantity INTEGER;
 ALTER TABLE inventory_levels ADD COLUMN lead_time_days INTEGER;
 ALTER TABLE inventory_levels ADD COLUMN low_since INTEGER;
+-- Where a SKU sits in a location (aisle, shelf, bin), so pick lists walk the floor in order.
+ALTER TABLE inventory_levels ADD COLUMN bin TEXT;
 CREATE INDEX inventory_levels_reorder ON inventory_levels(location_id, variant_id) WHERE reorder_point IS NOT NULL;

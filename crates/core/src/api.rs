@@ -278,6 +278,8 @@ pub struct StockLevel {
     /// `on_hand - reserved - unavailable`.
     pub available: i64,
     pub incoming: i64,
+    /// Where the SKU sits at this location (aisle, shelf, bin).
+    pub bin: Option<String>,
     pub updated_at: String,
 }
 
@@ -725,6 +727,8 @@ pub struct PickList {
 
 #[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
 pub struct PickItem {
+    /// Where to pick it; items come in bin order, those without a bin last.
+    pub bin: Option<String>,
     pub sku: String,
     pub title: String,
     pub quantity: i64,
@@ -988,4 +992,21 @@ pub struct FulfillmentReport {
     /// Placed to fully shipped, in hours: median and 90th percentile (nearest rank).
     pub median_hours: Option<f64>,
     pub p90_hours: Option<f64>,
+}
+
+/// Sets (or clears, with null) where a SKU sits at a location.
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SetBin {
+    pub sku: String,
+    pub location_id: i64,
+    /// Up to 64 characters, like `A-03-2`.
+    pub bin: Option<String>,
+}
+
+/// A note on an order's timeline.
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OrderNote {
+    pub message: String,
 }

@@ -547,13 +547,14 @@ pub fn pick_list(
         return Err(Error::invalid("orders", "must be between 1 and 500"));
     }
     let rows = tx.query(
-        "SELECT o.id, o.number, l.id, l.sku, l.title, r.quantity FROM reservations r \
+        "SELECT o.id, o.number, l.id, l.sku, l.title, r.quantity, il.bin FROM reservations r \
          JOIN orders o ON o.id = r.order_id JOIN order_lines l ON l.id = r.order_line_id \
+         LEFT JOIN inventory_levels il ON il.variant_id = r.variant_id AND il.location_id = r.location_id \
          WHERE r.location_id = $1 AND r.released_at IS NULL AND r.backordered < r.quantity AND o.status = 'open' AND o.hold_reason IS NULL \
            AND o.id IN (SELECT o2.id FROM orders o2 JOIN reservations r2 ON r2.order_id = o2.id \
                         WHERE r2.location_id = $1 AND r2.released_at IS NULL AND o2.status = 'open' AND o2.hold_reason IS NULL \
                         GROUP BY o2.id, o2.placed_at ORDER BY o2.placed_at, o2.id LIMIT $2) \
-         ORDER BY l.sku, o.placed_at, o.id",
+         ORDER BY CASE WHEN il.bin IS NULL THEN 1 ELSE 0 END, il.bin, l.sku, o.placed_at, o.id",
         params![location_id, limit_orders],
     )?;
     let mut items: Vec<PickItem> = Vec::new();
@@ -562,6 +563,7 @@ pub fn pick_list(
         let sku = r.string(3);
         if items.last().is_none_or(|i| i.sku != sku) {
             items.push(PickItem {
+                bin: r.opt_string(6),
                 sku: sku.clone(),
                 title: r.string(4),
                 quantity: 0,

@@ -300,7 +300,7 @@ fn release(
     Ok(())
 }
 
-const LEVEL_SELECT: &str = "SELECT v.sku, l.variant_id, l.location_id, loc.code, l.on_hand, l.reserved, l.unavailable, l.incoming, l.updated_at FROM inventory_levels l JOIN variants v ON v.id = l.variant_id JOIN locations loc ON loc.id = l.location_id";
+const LEVEL_SELECT: &str = "SELECT v.sku, l.variant_id, l.location_id, loc.code, l.on_hand, l.reserved, l.unavailable, l.incoming, l.updated_at, l.bin FROM inventory_levels l JOIN variants v ON v.id = l.variant_id JOIN locations loc ON loc.id = l.location_id";
 
 fn level_from(r: &Row) -> StockLevel {
     let (on_hand, reserved, unavailable) = (r.i64(4), r.i64(5), r.i64(6));
@@ -314,8 +314,29 @@ fn level_from(r: &Row) -> StockLevel {
         unavailable,
         available: on_hand - reserved - unavailable,
         incoming: r.i64(7),
+        bin: r.opt_string(9),
         updated_at: rfc3339(r.i64(8)),
     }
+}
+
+/// Sets or clears the bin of a SKU at a location.
+pub fn set_bin(tx: &mut dyn Sql, ctx: &Ctx, b: &api::SetBin) -> Result<StockLevel> {
+    let bin = optional_text("bin", b.bin.as_deref(), 64)?;
+    let (variant_id, sku, _) = stock_target(tx, ctx, &b.sku, b.location_id)?;
+    let before = get_level(tx, variant_id, b.location_id)?.bin;
+    tx.exec(
+        "UPDATE inventory_levels SET bin = $1 WHERE variant_id = $2 AND location_id = $3",
+        params![bin.clone(), variant_id, b.location_id],
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "inventory.bin_set",
+        "inventory_level",
+        format!("{sku}@{}", b.location_id),
+        json!({"bin": {"from": before, "to": bin}}),
+    )?;
+    get_level(tx, variant_id, b.location_id)
 }
 
 pub fn get_level(tx: &mut dyn Sql, variant_id: i64, location_id: i64) -> Result<StockLevel> {

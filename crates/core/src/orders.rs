@@ -1343,6 +1343,37 @@ fn capture_balance(
     get(tx, id)
 }
 
+/// Adds a staff note to an order's timeline.
+pub fn add_note(tx: &mut dyn Sql, ctx: &Ctx, id: i64, n: &api::OrderNote) -> Result<OrderEvent> {
+    // Whoever works on orders may annotate them: support and operations, and the warehouse.
+    ctx.actor
+        .require(Permission::OrdersFulfil)
+        .or_else(|_| ctx.actor.require(Permission::OrdersManage))?;
+    let message = required_text("message", &n.message, 5000)?;
+    get(tx, id)?;
+    let r = tx
+        .query_one(
+            "INSERT INTO order_events (order_id, kind, message, actor, created_at) VALUES ($1, 'note', $2, $3, $4) RETURNING id",
+            params![id, message.as_str(), ctx.actor.name.as_str(), ctx.now],
+        )?
+        .ok_or(Error::NotFound { entity: "order" })?;
+    audit::record(
+        tx,
+        ctx,
+        "order.note_added",
+        "order",
+        id,
+        json!({"message": message}),
+    )?;
+    Ok(OrderEvent {
+        id: r.i64(0),
+        kind: "note".into(),
+        message,
+        actor: ctx.actor.name.clone(),
+        created_at: rfc3339(ctx.now),
+    })
+}
+
 pub fn timeline(tx: &mut dyn Sql, id: i64) -> Result<Vec<OrderEvent>> {
     get(tx, id)?;
     let rows = tx.query("SELECT id, kind, message, actor, created_at FROM order_events WHERE order_id = $1 ORDER BY id", params![id])?;

@@ -1020,6 +1020,57 @@ async fn edits_exchanges_refunds_and_reports_through_the_api() {
             (StatusCode::CREATED, Some(1500)),
             "{name}: {o}"
         );
+        // A staff note joins the timeline; an empty one is refused with the field named.
+        let (s, n) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{id}/notes"),
+                t,
+                Some(json!({"message": "Customer prefers afternoon delivery"})),
+            )
+            .await;
+        assert_eq!(
+            (s, n["kind"].as_str()),
+            (StatusCode::CREATED, Some("note")),
+            "{name}: {n}"
+        );
+        let (s, n) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{id}/notes"),
+                t,
+                Some(json!({"message": " "})),
+            )
+            .await;
+        assert_eq!(
+            (s, n["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("message")),
+            "{name}: {n}"
+        );
+        let (_, tl) = app
+            .req("GET", &format!("/api/v1/orders/{id}/timeline"), t, None)
+            .await;
+        let kinds: Vec<&str> = tl
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap())
+            .collect();
+        for k in [
+            "placed",
+            "sourced",
+            "payment_paid",
+            "edited",
+            "shipped",
+            "return_requested",
+            "exchange",
+            "return_received",
+            "payment_captured",
+            "refunded",
+            "note",
+        ] {
+            assert!(kinds.contains(&k), "{name}: no {k} in {kinds:?}");
+        }
         // Reorder points and the low-stock list.
         let (s, r) = app
             .req("PUT", "/api/v1/inventory/reorder-points", t, Some(json!({"sku": "M2", "location_id": b, "reorder_point": 4, "reorder_quantity": 12})))

@@ -75,6 +75,7 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(damage_stock))
         .routes(routes!(ledger))
         .routes(routes!(list_reorder_points, set_reorder_point))
+        .routes(routes!(set_bin))
         .routes(routes!(inventory_check))
         .routes(routes!(list_transfers, create_transfer))
         .routes(routes!(get_transfer))
@@ -90,6 +91,7 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(deliver_fulfillment))
         .routes(routes!(refund_order))
         .routes(routes!(edit_order))
+        .routes(routes!(add_order_note))
         .routes(routes!(resource_line))
         .routes(routes!(fulfillment_report))
         .routes(routes!(hold_order))
@@ -543,6 +545,17 @@ async fn list_reorder_points(
     .await
 }
 
+/// Sets (or clears) the bin a SKU sits in at a location; pick lists follow bin order.
+#[utoipa::path(put, path = "/inventory/bins", tag = "inventory", request_body = SetBin, responses((status = 200, body = StockLevel), (status = 422, body = ErrorBody)))]
+async fn set_bin(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(body): ApiJson<SetBin>,
+) -> R<StockLevel> {
+    app.write(&auth, move |tx, ctx| inventory::set_bin(tx, ctx, &body))
+        .await
+}
+
 /// Sets (or clears) the reorder point, reorder quantity and lead time of a SKU at a location.
 #[utoipa::path(put, path = "/inventory/reorder-points", tag = "inventory", request_body = SetReorderPoint, responses((status = 200, body = ReorderLevel), (status = 400, body = ErrorBody)))]
 async fn set_reorder_point(
@@ -852,6 +865,21 @@ async fn edit_order(
 ) -> R<Order> {
     app.write(&auth, move |tx, ctx| edits::edit(tx, ctx, id, &body))
         .await
+}
+
+/// Adds a staff note to the order's timeline.
+#[utoipa::path(post, path = "/orders/{id}/notes", tag = "orders", params(("id" = i64, Path)), request_body = OrderNote, responses((status = 201, body = OrderEvent), (status = 404, body = ErrorBody)))]
+async fn add_order_note(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<OrderNote>,
+) -> Result<(StatusCode, Json<OrderEvent>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        app.write(&auth, move |tx, ctx| orders::add_note(tx, ctx, id, &body))
+            .await?,
+    ))
 }
 
 /// Moves a line's unshipped units to another location (or lets the channel's strategy choose
