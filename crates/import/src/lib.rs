@@ -1,0 +1,108 @@
+//! Backroom's import parsers.
+//!
+//! Each parser reads CSV rows and turns them into typed records: products with their variants (in
+//! Shopify's, WooCommerce's, Magento 2's or Backroom's own layout), stock quantities, and invoices
+//! of the UCI Online Retail layout. Every problem is a [`RowError`] with the line, the column and a
+//! plain message, so a merchant can fix the file. Nothing here touches storage: the core crate
+//! decides what to create, update or skip.
+
+pub mod money;
+pub mod products;
+pub mod retail;
+pub mod stock;
+mod table;
+
+pub use table::Table;
+
+/// One problem in one row.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RowError {
+    /// 1-based line of the file where the row starts (the header is line 1).
+    pub line: u64,
+    /// The column's header name, when one column is at fault.
+    pub column: Option<String>,
+    pub message: String,
+}
+
+impl RowError {
+    pub fn new(line: u64, column: Option<&str>, message: impl Into<String>) -> RowError {
+        RowError {
+            line,
+            column: column.map(str::to_string),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.column {
+            Some(c) => write!(f, "line {}, column {c}: {}", self.line, self.message),
+            None => write!(f, "line {}: {}", self.line, self.message),
+        }
+    }
+}
+
+/// The layouts Backroom reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// Shopify's product CSV: one row per variant, continuation rows share the handle.
+    Shopify,
+    /// WooCommerce's product CSV: simple, variable (variations point at their parent), grouped
+    /// and external products.
+    WooCommerce,
+    /// Magento 2's product CSV: simple products, and configurable ones listing their variations.
+    Magento,
+    /// Backroom's own product CSV, as `backroom export products` writes it.
+    Backroom,
+    /// UCI Online Retail: `InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country`.
+    OnlineRetail,
+    /// Backroom's stock CSV: `sku,location,quantity`.
+    Stock,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Option<Format> {
+        Some(match s {
+            "shopify" => Format::Shopify,
+            "woocommerce" => Format::WooCommerce,
+            "magento" => Format::Magento,
+            "backroom" => Format::Backroom,
+            "online_retail" | "uci" => Format::OnlineRetail,
+            "stock" => Format::Stock,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Shopify => "shopify",
+            Format::WooCommerce => "woocommerce",
+            Format::Magento => "magento",
+            Format::Backroom => "backroom",
+            Format::OnlineRetail => "online_retail",
+            Format::Stock => "stock",
+        }
+    }
+
+    /// Recognises a layout from its header row.
+    pub fn detect(header: &[String]) -> Option<Format> {
+        let has = |c: &str| header.iter().any(|h| h == c);
+        if has("Handle") && has("Variant SKU") {
+            Some(Format::Shopify)
+        } else if has("Type") && has("SKU") && has("Parent") && has("Regular price") {
+            Some(Format::WooCommerce)
+        } else if has("sku") && has("product_type") && has("attribute_set_code") {
+            Some(Format::Magento)
+        } else if has("handle") && has("sku") && has("price") {
+            Some(Format::Backroom)
+        } else if has("InvoiceNo") && has("StockCode") && has("UnitPrice") {
+            Some(Format::OnlineRetail)
+        } else if has("sku") && has("location") && has("quantity") {
+            Some(Format::Stock)
+        } else {
+            None
+        }
+    }
+}
