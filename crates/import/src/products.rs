@@ -123,6 +123,13 @@ pub fn read<R: Read>(input: R, format: Option<Format>, exponent: u32) -> Product
     out
 }
 
+/// Attribute name and value pairs, as files list them.
+type Attributes = Vec<(String, String)>;
+
+/// A WooCommerce variation waiting for its parent: the reference, the variant, its attributes,
+/// and whether the row had a SKU.
+type PendingVariation = (String, VariantRecord, Attributes, bool);
+
 struct Builder {
     exponent: u32,
     products: Vec<ProductRecord>,
@@ -130,7 +137,7 @@ struct Builder {
     /// WooCommerce: parent reference (`id:741` or a SKU) to the product's index.
     woo_parents: HashMap<String, usize>,
     /// WooCommerce variations: (parent reference, variant, its attributes, whether it had a SKU).
-    woo_variations: Vec<(String, VariantRecord, Vec<(String, String)>, bool)>,
+    woo_variations: Vec<PendingVariation>,
     /// Magento: simple products by SKU, and configurables' children to claim them.
     magento_simple: Vec<(ProductRecord, Vec<(String, String)>)>,
     magento_children: HashMap<String, (usize, Vec<(String, String)>)>,
@@ -697,8 +704,7 @@ impl Builder {
     fn finish(mut self, out: &mut ProductFile) {
         // WooCommerce variations, wherever they came in the file. A variable product's options
         // are its attributes that its variations set (the others only describe it).
-        let mut by_parent: HashMap<usize, Vec<(VariantRecord, Vec<(String, String)>, bool)>> =
-            HashMap::new();
+        let mut by_parent: HashMap<usize, Vec<(VariantRecord, Attributes, bool)>> = HashMap::new();
         for (parent, v, attrs, had_sku) in std::mem::take(&mut self.woo_variations) {
             match self.woo_parents.get(&parent).copied() {
                 Some(i) => by_parent.entry(i).or_default().push((v, attrs, had_sku)),

@@ -106,8 +106,11 @@ fn check_date(s: &str) -> Result<String, String> {
     Ok(if tp.len() == 2 { format!("{s}:00") } else { s })
 }
 
+/// A parsed row (its invoice head and line), or the refusal with the row's fields.
+type Parsed = Result<(Invoice, InvoiceLine), (RowError, Vec<String>)>;
+
 impl<R: Read> InvoiceReader<R> {
-    fn parse_row(&mut self) -> Option<Result<(Invoice, InvoiceLine), (RowError, Vec<String>)>> {
+    fn parse_row(&mut self) -> Option<Parsed> {
         let exponent = self.exponent;
         let row = match self.table.next_row()? {
             Ok(r) => r,
