@@ -14,6 +14,7 @@ pub mod db;
 pub mod edits;
 pub mod fixtures;
 pub mod fulfillment;
+pub mod import;
 pub mod inventory;
 pub mod migrate;
 pub mod orders;

@@ -24,6 +24,17 @@ impl Currency {
         }
     }
 
+    /// Decimals of the minor unit (ISO 4217): 0 for JPY and the like, 3 for KWD and the like,
+    /// 2 for the rest.
+    pub fn exponent(&self) -> u32 {
+        match self.as_str() {
+            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF"
+            | "UGX" | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+            "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+            _ => 2,
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         // The constructor only admits ASCII upper-case letters.
         std::str::from_utf8(&self.0).unwrap_or("XXX")

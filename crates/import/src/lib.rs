@@ -17,6 +17,8 @@ pub use table::Table;
 /// One problem in one row.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct RowError {
+    /// The file, when an import reads several.
+    pub file: Option<String>,
     /// 1-based line of the file where the row starts (the header is line 1).
     pub line: u64,
     /// The column's header name, when one column is at fault.
@@ -27,6 +29,7 @@ pub struct RowError {
 impl RowError {
     pub fn new(line: u64, column: Option<&str>, message: impl Into<String>) -> RowError {
         RowError {
+            file: None,
             line,
             column: column.map(str::to_string),
             message: message.into(),
@@ -36,6 +39,9 @@ impl RowError {
 
 impl std::fmt::Display for RowError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{file}: ")?;
+        }
         match &self.column {
             Some(c) => write!(f, "line {}, column {c}: {}", self.line, self.message),
             None => write!(f, "line {}: {}", self.line, self.message),

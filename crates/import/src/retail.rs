@@ -31,6 +31,8 @@ pub struct Invoice {
     pub date: String,
     pub lines: Vec<InvoiceLine>,
     pub first_line: u64,
+    /// The file it came from, when an import reads several.
+    pub file: Option<String>,
 }
 
 /// What the reader yields: an invoice, or a row it refused (with the row's fields, for the file
@@ -75,7 +77,7 @@ impl<R: Read> InvoiceReader<R> {
     }
 
     /// Bytes read so far.
-    pub fn position(&self) -> u64 {
+    pub fn bytes_read(&self) -> u64 {
         self.table.position()
     }
 }
@@ -173,6 +175,7 @@ impl<R: Read> InvoiceReader<R> {
                     date,
                     lines: Vec::new(),
                     first_line: row.line,
+                    file: None,
                 },
                 InvoiceLine {
                     stock_code,

@@ -231,3 +231,29 @@ fn online_retail_first_day() {
     assert_eq!((lines, rejected), (good.len(), rows.len() - good.len()));
     assert_eq!(invoices, numbers.len());
 }
+
+#[test]
+#[ignore = "a timing aid, run by hand"]
+fn parse_speed() {
+    let Some(dir) = data("online-retail/by-day") else {
+        return;
+    };
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let t = std::time::Instant::now();
+    let mut lines = 0;
+    for f in files {
+        for item in
+            retail::InvoiceReader::new(std::io::BufReader::new(std::fs::File::open(f).unwrap()), 2)
+                .unwrap()
+        {
+            if let retail::Item::Invoice(i) = item {
+                lines += i.lines.len();
+            }
+        }
+    }
+    eprintln!("{lines} lines parsed in {:?}", t.elapsed());
+}

@@ -3,6 +3,7 @@
 
 mod bench;
 mod demo;
+mod import_cli;
 
 use anyhow::{Context, Result, bail};
 use backroom::http::{App, serve};
@@ -66,6 +67,8 @@ enum Command {
     },
     /// Load benchmarks.
     Bench(bench::BenchArgs),
+    /// Import products, stock or order history from CSV files.
+    Import(import_cli::ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -277,6 +280,10 @@ async fn run(cli: Cli) -> Result<()> {
                 t.details.prefix, t.user.name, t.user.email
             );
             Ok(())
+        }
+        Command::Import(args) => {
+            let db = open(&cli.database_url).await?;
+            import_cli::run(&db, args).await
         }
         Command::Bench(_) => bail!("unreachable"),
     }

@@ -1,0 +1,1363 @@
+//! Applying imports: products (upserted by handle, variants by SKU), stock (set or add per SKU and
+//! location) and order histories (by order number). Parsing lives in `backroom-import`; this
+//! module decides what to create, update or leave, and writes it through the services, so the
+//! rules, the ledger and the audit log hold for imported data too.
+//!
+//! Every product (or stock row, or batch of invoices) is one unit of work: a bad one is reported
+//! and the rest goes in, or, with `strict`, nothing goes in when anything is bad. A dry run does
+//! all the work in a transaction that is then rolled back, so what it reports is exactly what a
+//! real run would do.
+
+use crate::api::{
+    CountStock, NewProduct, NewVariant, Product, ProductPatch, ReceiveStock, Variant, VariantPatch,
+};
+use crate::{Ctx, Error, Result, Sql, audit, catalog, inventory, params};
+use backroom_import::RowError;
+use backroom_import::products::{ProductRecord, VariantRecord};
+use backroom_import::stock::StockRecord;
+use serde::Serialize;
+use serde_json::json;
+
+/// What one record did (or would do, in a dry run).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Change {
+    /// The natural key: a handle, `SKU@location`, an order number.
+    pub key: String,
+    /// `created`, `updated` or `unchanged`.
+    pub action: &'static str,
+    /// Each changed field: name, before, after.
+    pub fields: Vec<(String, serde_json::Value, serde_json::Value)>,
+}
+
+/// The outcome of an import.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    pub rows: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Rows deliberately left out, with why.
+    pub skipped: Vec<RowError>,
+    /// Rows refused, with why.
+    pub rejected: Vec<RowError>,
+    /// What was filled in (generated SKUs, ignored stock...).
+    pub notes: Vec<RowError>,
+    pub changes: Vec<Change>,
+    /// Extra counts (orders, lines, customers, products, returns...).
+    pub counts: Vec<(String, u64)>,
+}
+
+impl Summary {
+    pub fn count(&mut self, what: &str, n: u64) {
+        match self.counts.iter_mut().find(|(k, _)| k == what) {
+            Some(c) => c.1 += n,
+            None => self.counts.push((what.to_string(), n)),
+        }
+    }
+
+    fn record(&mut self, c: Change) {
+        match c.action {
+            "created" => self.created += 1,
+            "updated" => self.updated += 1,
+            _ => self.unchanged += 1,
+        }
+        self.changes.push(c);
+    }
+}
+
+fn err_row(line: u64, e: &Error) -> RowError {
+    match e {
+        Error::Invalid(i) => RowError::new(line, Some(&i.field), i.message.clone()),
+        Error::Conflict { message, field, .. } => {
+            RowError::new(line, field.as_deref(), message.clone())
+        }
+        other => RowError::new(line, None, other.to_string()),
+    }
+}
+
+fn new_variant(v: &VariantRecord) -> NewVariant {
+    NewVariant {
+        sku: v.sku.clone(),
+        title: None,
+        options: (!v.options.is_empty()).then(|| v.options.clone()),
+        price: v.price,
+        compare_at_price: v.compare_at_price,
+        unit_cost: v.unit_cost,
+        weight_grams: v.weight_grams,
+        barcode: v.barcode.clone(),
+        inventory_policy: Some(v.inventory_policy.clone()),
+    }
+}
+
+fn diff<T: Serialize + PartialEq>(
+    fields: &mut Vec<(String, serde_json::Value, serde_json::Value)>,
+    name: &str,
+    before: &T,
+    after: &T,
+) -> bool {
+    if before == after {
+        return false;
+    }
+    fields.push((name.to_string(), json!(before), json!(after)));
+    true
+}
+
+fn variant_patch(
+    current: &Variant,
+    v: &VariantRecord,
+    fields: &mut Vec<(String, serde_json::Value, serde_json::Value)>,
+) -> Option<VariantPatch> {
+    let mut p = VariantPatch::default();
+    let mut any = false;
+    let key = |f: &str| format!("{}.{f}", v.sku);
+    if diff(fields, &key("options"), &current.options, &v.options) {
+        p.options = Some(v.options.clone());
+        any = true;
+    }
+    if diff(fields, &key("price"), &current.price.amount, &v.price) {
+        p.price = Some(v.price);
+        any = true;
+    }
+    let cur_cmp = current.compare_at_price.as_ref().map(|m| m.amount);
+    if diff(
+        fields,
+        &key("compare_at_price"),
+        &cur_cmp,
+        &v.compare_at_price,
+    ) {
+        p.compare_at_price = Some(v.compare_at_price);
+        any = true;
+    }
+    let cur_cost = current.unit_cost.as_ref().map(|m| m.amount);
+    if v.unit_cost.is_some() && diff(fields, &key("unit_cost"), &cur_cost, &v.unit_cost) {
+        p.unit_cost = Some(v.unit_cost);
+        any = true;
+    }
+    if v.weight_grams.is_some()
+        && diff(
+            fields,
+            &key("weight_grams"),
+            &current.weight_grams,
+            &v.weight_grams,
+        )
+    {
+        p.weight_grams = Some(v.weight_grams);
+        any = true;
+    }
+    if v.barcode.is_some() && diff(fields, &key("barcode"), &current.barcode, &v.barcode) {
+        p.barcode = Some(v.barcode.clone());
+        any = true;
+    }
+    if diff(
+        fields,
+        &key("inventory_policy"),
+        &current.inventory_policy,
+        &v.inventory_policy,
+    ) {
+        p.inventory_policy = Some(v.inventory_policy.clone());
+        any = true;
+    }
+    any.then_some(p)
+}
+
+/// Creates or updates one product and its variants; returns what changed.
+pub fn apply_product(tx: &mut dyn Sql, ctx: &Ctx, p: &ProductRecord) -> Result<Change> {
+    let existing = tx
+        .query_one(
+            "SELECT id FROM products WHERE handle = $1",
+            params![p.handle.as_str()],
+        )?
+        .map(|r| r.i64(0));
+    let Some(id) = existing else {
+        let created = catalog::create_product(
+            tx,
+            ctx,
+            &NewProduct {
+                title: p.title.clone(),
+                handle: Some(p.handle.clone()),
+                description: p.description.clone(),
+                vendor: p.vendor.clone(),
+                product_type: p.product_type.clone(),
+                tags: Some(p.tags.clone()),
+                options: Some(p.options.clone()),
+                image_urls: Some(p.image_urls.clone()),
+                status: Some(p.status.clone()),
+                seo_title: p.seo_title.clone(),
+                seo_description: p.seo_description.clone(),
+                variants: p.variants.iter().map(new_variant).collect(),
+            },
+        )?;
+        return Ok(Change {
+            key: created.handle,
+            action: "created",
+            fields: Vec::new(),
+        });
+    };
+    let current: Product = catalog::get_product(tx, id)?;
+    let mut fields = Vec::new();
+    let mut patch = ProductPatch::default();
+    let mut any = false;
+    if diff(&mut fields, "title", &current.title, &p.title) {
+        patch.title = Some(p.title.clone());
+        any = true;
+    }
+    let desc = p.description.clone().unwrap_or_default();
+    if diff(&mut fields, "description", &current.description, &desc) {
+        patch.description = Some(desc);
+        any = true;
+    }
+    let vendor = p.vendor.clone().unwrap_or_default();
+    if diff(&mut fields, "vendor", &current.vendor, &vendor) {
+        patch.vendor = Some(vendor);
+        any = true;
+    }
+    let ptype = p.product_type.clone().unwrap_or_default();
+    if diff(&mut fields, "product_type", &current.product_type, &ptype) {
+        patch.product_type = Some(ptype);
+        any = true;
+    }
+    if diff(&mut fields, "tags", &current.tags, &p.tags) {
+        patch.tags = Some(p.tags.clone());
+        any = true;
+    }
+    if diff(&mut fields, "options", &current.options, &p.options) {
+        patch.options = Some(p.options.clone());
+        any = true;
+    }
+    if diff(
+        &mut fields,
+        "image_urls",
+        &current.image_urls,
+        &p.image_urls,
+    ) {
+        patch.image_urls = Some(p.image_urls.clone());
+        any = true;
+    }
+    if diff(&mut fields, "status", &current.status, &p.status) {
+        patch.status = Some(p.status.clone());
+        any = true;
+    }
+    if diff(&mut fields, "seo_title", &current.seo_title, &p.seo_title) {
+        patch.seo_title = Some(p.seo_title.clone());
+        any = true;
+    }
+    if diff(
+        &mut fields,
+        "seo_description",
+        &current.seo_description,
+        &p.seo_description,
+    ) {
+        patch.seo_description = Some(p.seo_description.clone());
+        any = true;
+    }
+    if any {
+        catalog::update_product(tx, ctx, id, &patch)?;
+    }
+    for v in &p.variants {
+        match current.variants.iter().find(|x| x.sku == v.sku) {
+            Some(cur) => {
+                if let Some(vp) = variant_patch(cur, v, &mut fields) {
+                    catalog::update_variant(tx, ctx, cur.id, &vp)?;
+                    any = true;
+                }
+            }
+            None => {
+                let owner = tx
+                    .query_one(
+                        "SELECT p.handle FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku = $1",
+                        params![v.sku.as_str()],
+                    )?
+                    .map(|r| r.string(0));
+                if let Some(h) = owner {
+                    return Err(Error::Conflict {
+                        code: "sku_taken",
+                        message: format!("SKU {} belongs to product {h}", v.sku),
+                        field: Some("sku".into()),
+                    });
+                }
+                catalog::add_variant(tx, ctx, id, &new_variant(v))?;
+                fields.push((v.sku.clone(), json!(null), json!("added")));
+                any = true;
+            }
+        }
+    }
+    Ok(Change {
+        key: p.handle.clone(),
+        action: if any { "updated" } else { "unchanged" },
+        fields,
+    })
+}
+
+/// Sets on-hand stock at `location` to each variant's quantity from the file (a count: the
+/// variance goes to the ledger with reason `count`).
+pub fn apply_product_stock(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    p: &ProductRecord,
+    location_id: i64,
+) -> Result<u64> {
+    let mut n = 0;
+    for v in p.variants.iter().filter(|v| v.inventory_quantity.is_some()) {
+        let counted = v.inventory_quantity.unwrap_or(0).max(0);
+        let level = tx
+            .query_one(
+                "SELECT l.on_hand FROM inventory_levels l JOIN variants v ON v.id = l.variant_id WHERE v.sku = $1 AND l.location_id = $2",
+                params![v.sku.as_str(), location_id],
+            )?
+            .map_or(0, |r| r.i64(0));
+        if level == counted {
+            continue;
+        }
+        inventory::count(
+            tx,
+            ctx,
+            &CountStock {
+                sku: v.sku.clone(),
+                location_id,
+                counted,
+                note: Some("import".into()),
+            },
+        )?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The id of an active location by its code, for files that name locations.
+pub fn location_id(tx: &mut dyn Sql, code: &str) -> Result<i64> {
+    tx.query_one(
+        "SELECT id FROM locations WHERE code = $1 AND active = TRUE",
+        params![code],
+    )?
+    .map(|r| r.i64(0))
+    .ok_or_else(|| Error::invalid("location", format!("no active location has code {code}")))
+}
+
+/// How a stock file's quantities apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StockMode {
+    /// The quantity is what is on hand (a count).
+    Set,
+    /// The quantity is added (a receipt; negative removes, as an adjustment).
+    Add,
+}
+
+/// Applies one stock row.
+pub fn apply_stock(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    r: &StockRecord,
+    mode: StockMode,
+    reason: &str,
+) -> Result<Change> {
+    let loc = location_id(tx, &r.location)?;
+    let before = tx
+        .query_one(
+            "SELECT l.on_hand FROM inventory_levels l JOIN variants v ON v.id = l.variant_id WHERE v.sku = $1 AND l.location_id = $2",
+            params![r.sku.as_str(), loc],
+        )?
+        .map_or(0, |x| x.i64(0));
+    let key = format!("{}@{}", r.sku, r.location);
+    let after = match mode {
+        StockMode::Set => r.quantity,
+        StockMode::Add => before + r.quantity,
+    };
+    if after == before {
+        // A count equal to what is there, or adding nothing.
+        catalog::variant_by_sku(tx, "sku", &r.sku)?;
+        return Ok(Change {
+            key,
+            action: "unchanged",
+            fields: Vec::new(),
+        });
+    }
+    match mode {
+        StockMode::Set => {
+            inventory::count(
+                tx,
+                ctx,
+                &CountStock {
+                    sku: r.sku.clone(),
+                    location_id: loc,
+                    counted: r.quantity,
+                    note: Some(reason.to_string()),
+                },
+            )?;
+        }
+        StockMode::Add if r.quantity > 0 => {
+            inventory::receive(
+                tx,
+                ctx,
+                &ReceiveStock {
+                    sku: r.sku.clone(),
+                    location_id: loc,
+                    quantity: r.quantity,
+                    note: Some(reason.to_string()),
+                },
+            )?;
+        }
+        StockMode::Add => {
+            inventory::adjust(
+                tx,
+                ctx,
+                &crate::api::AdjustStock {
+                    sku: r.sku.clone(),
+                    location_id: loc,
+                    delta: r.quantity,
+                    note: reason.to_string(),
+                },
+            )?;
+        }
+    }
+    Ok(Change {
+        key,
+        action: "updated",
+        fields: vec![("on_hand".into(), json!(before), json!(after))],
+    })
+}
+
+/// Records that an import ran, with its counts, in the audit log.
+pub fn audit_import(tx: &mut dyn Sql, ctx: &Ctx, what: &str, s: &Summary) -> Result<()> {
+    audit::record(
+        tx,
+        ctx,
+        &format!("import.{what}"),
+        "import",
+        what.to_string(),
+        json!({"rows": s.rows, "created": s.created, "updated": s.updated, "unchanged": s.unchanged,
+               "rejected": s.rejected.len(), "skipped": s.skipped.len(), "counts": s.counts}),
+    )
+}
+
+// ----------------------------------------------------------------------------------------------
+// Drivers: run the units of work against a database.
+
+use crate::{Actor, Db};
+use backroom_import::products::ProductFile;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Do everything, report it, and roll it back.
+    pub dry_run: bool,
+    /// Apply nothing if any row is bad.
+    pub strict: bool,
+    /// Product files: set on-hand stock here from the file's quantities.
+    pub location: Option<String>,
+}
+
+/// Runs `work` as one unit: committed unless `keep` says no, in which case it is rolled back but
+/// its summary still comes out.
+async fn unit(
+    db: &Db,
+    work: impl FnMut(&mut dyn Sql) -> Result<Summary> + Send + 'static,
+    keep: impl Fn(&Summary) -> bool + Send + Sync + 'static,
+) -> Result<Summary> {
+    let cell: Arc<Mutex<Option<Summary>>> = Arc::new(Mutex::new(None));
+    let out = cell.clone();
+    let mut work = work;
+    let r = db
+        .write(move |tx| {
+            let s = work(tx)?;
+            let k = keep(&s);
+            if let Ok(mut c) = out.lock() {
+                *c = Some(s);
+            }
+            if k {
+                Ok(())
+            } else {
+                Err(Error::conflict(
+                    "rolled_back",
+                    "a dry run, or a strict run with errors",
+                ))
+            }
+        })
+        .await;
+    match r {
+        Ok(())
+        | Err(Error::Conflict {
+            code: "rolled_back",
+            ..
+        }) => cell
+            .lock()
+            .ok()
+            .and_then(|mut c| c.take())
+            .ok_or_else(|| Error::conflict("import_failed", "the import produced no summary")),
+        Err(e) => Err(e),
+    }
+}
+
+fn ctx_for(actor: &Actor) -> Ctx {
+    Ctx::new(actor.clone(), crate::util::now_micros())
+}
+
+/// Imports a parsed product file.
+pub async fn products(db: &Db, actor: Actor, file: ProductFile, opts: &Options) -> Result<Summary> {
+    actor.require(backroom_domain::roles::Permission::CatalogWrite)?;
+    let mut base = Summary {
+        rows: file.rows,
+        skipped: file.skipped.clone(),
+        rejected: file.errors.clone(),
+        notes: file.notes.clone(),
+        ..Default::default()
+    };
+    if opts.location.is_none()
+        && file
+            .products
+            .iter()
+            .any(|p| p.variants.iter().any(|v| v.inventory_quantity.is_some()))
+    {
+        base.notes.push(RowError::new(
+            0,
+            None,
+            "the file has stock quantities; they were not applied (name a location to set them)",
+        ));
+    }
+    if opts.strict && !base.rejected.is_empty() {
+        return Ok(base);
+    }
+    let products = Arc::new(file.products);
+    let location = opts.location.clone();
+    let one_unit = opts.dry_run || opts.strict;
+    let mut s = if one_unit {
+        let ps = products.clone();
+        let a = actor.clone();
+        let strict = opts.strict;
+        let dry = opts.dry_run;
+        let mut s = unit(
+            db,
+            move |tx| {
+                let ctx = ctx_for(&a);
+                let loc = location
+                    .as_deref()
+                    .map(|c| location_id(tx, c))
+                    .transpose()?;
+                let mut s = Summary::default();
+                for p in ps.iter() {
+                    let r = tx
+                        .exec("SAVEPOINT import_row", &[])
+                        .map_err(Error::Db)
+                        .and_then(|_| {
+                            let c = apply_product(tx, &ctx, p)?;
+                            if let Some(l) = loc {
+                                s.count("stock levels set", apply_product_stock(tx, &ctx, p, l)?);
+                            }
+                            Ok(c)
+                        });
+                    match r {
+                        Ok(c) => {
+                            tx.exec("RELEASE import_row", &[])?;
+                            s.record(c);
+                        }
+                        Err(e) => {
+                            tx.exec("ROLLBACK TO import_row", &[])?;
+                            tx.exec("RELEASE import_row", &[])?;
+                            s.rejected.push(err_row(p.line, &e));
+                        }
+                    }
+                }
+                Ok(s)
+            },
+            move |s| !dry && (!strict || s.rejected.is_empty()),
+        )
+        .await?;
+        if opts.strict && !s.rejected.is_empty() {
+            // Nothing was applied: report the errors only.
+            s.created = 0;
+            s.updated = 0;
+            s.unchanged = 0;
+            s.changes.clear();
+        }
+        s
+    } else {
+        let mut s = Summary::default();
+        for i in 0..products.len() {
+            let ps = products.clone();
+            let a = actor.clone();
+            let loc_code = location.clone();
+            let r = db
+                .write(move |tx| {
+                    let ctx = ctx_for(&a);
+                    let c = apply_product(tx, &ctx, &ps[i])?;
+                    let mut n = 0;
+                    if let Some(code) = &loc_code {
+                        let l = location_id(tx, code)?;
+                        n = apply_product_stock(tx, &ctx, &ps[i], l)?;
+                    }
+                    Ok((c, n))
+                })
+                .await;
+            match r {
+                Ok((c, n)) => {
+                    s.record(c);
+                    if location.is_some() {
+                        s.count("stock levels set", n);
+                    }
+                }
+                Err(e) => s.rejected.push(err_row(products[i].line, &e)),
+            }
+        }
+        s
+    };
+    s.rows = base.rows;
+    s.skipped = base.skipped;
+    s.notes = base.notes;
+    s.rejected.extend(base.rejected);
+    s.rejected.sort_by_key(|e| e.line);
+    if !opts.dry_run {
+        finish_audit(db, &actor, "products", &s).await?;
+    }
+    Ok(s)
+}
+
+async fn finish_audit(db: &Db, actor: &Actor, what: &'static str, s: &Summary) -> Result<()> {
+    let s = s.clone();
+    let a = actor.clone();
+    db.write(move |tx| audit_import(tx, &ctx_for(&a), what, &s))
+        .await
+}
+
+/// Imports stock rows.
+pub async fn stock(
+    db: &Db,
+    actor: Actor,
+    records: Vec<StockRecord>,
+    errors: Vec<RowError>,
+    mode: StockMode,
+    reason: String,
+    opts: &Options,
+) -> Result<Summary> {
+    actor.require(backroom_domain::roles::Permission::InventoryWrite)?;
+    let rows = (records.len() + errors.len()) as u64;
+    if opts.strict && !errors.is_empty() {
+        return Ok(Summary {
+            rows,
+            rejected: errors,
+            ..Default::default()
+        });
+    }
+    let recs = Arc::new(records);
+    let a = actor.clone();
+    let strict = opts.strict;
+    let dry = opts.dry_run;
+    let mut s = unit(
+        db,
+        move |tx| {
+            let ctx = ctx_for(&a);
+            let mut s = Summary::default();
+            for r in recs.iter() {
+                tx.exec("SAVEPOINT import_row", &[])?;
+                match apply_stock(tx, &ctx, r, mode, &reason) {
+                    Ok(c) => {
+                        tx.exec("RELEASE import_row", &[])?;
+                        s.record(c);
+                    }
+                    Err(e) => {
+                        tx.exec("ROLLBACK TO import_row", &[])?;
+                        tx.exec("RELEASE import_row", &[])?;
+                        s.rejected.push(err_row(r.line, &e));
+                    }
+                }
+            }
+            Ok(s)
+        },
+        move |s| !dry && (!strict || s.rejected.is_empty()),
+    )
+    .await?;
+    s.rows = rows;
+    s.rejected.extend(errors);
+    s.rejected.sort_by_key(|e| e.line);
+    if !opts.dry_run && (!opts.strict || s.rejected.is_empty()) {
+        finish_audit(db, &actor, "stock", &s).await?;
+    }
+    Ok(s)
+}
+
+// ----------------------------------------------------------------------------------------------
+// Order histories (UCI Online Retail layout).
+
+use backroom_import::retail::Invoice;
+
+#[derive(Clone, Debug)]
+pub struct OrderOptions {
+    /// The channel the orders came through (its code).
+    pub channel: String,
+    /// The currency the file's prices are in (the store's by default).
+    pub currency: Option<String>,
+    /// The time zone the file's local times are in (the store's by default).
+    pub timezone: Option<String>,
+}
+
+/// What an order-history import needs to know once: the channel, currency, exponent, zone.
+#[derive(Clone)]
+pub struct OrderContext {
+    pub channel_id: i64,
+    pub currency: String,
+    pub zone: jiff::tz::TimeZone,
+}
+
+/// Resolves the import's channel (created, with no locations, when the store has none by that
+/// code: historical orders need no stock), currency and time zone.
+pub async fn order_context(
+    db: &Db,
+    actor: &Actor,
+    o: &OrderOptions,
+) -> Result<(OrderContext, u32)> {
+    let o = o.clone();
+    let a = actor.clone();
+    db.write(move |tx| {
+        let s = crate::settings::load(tx)?;
+        let found = tx
+            .query_one(
+                "SELECT id FROM channels WHERE code = $1",
+                params![o.channel.as_str()],
+            )?
+            .map(|r| r.i64(0));
+        let channel_id = match found {
+            Some(id) => id,
+            None => {
+                catalog::create_channel(
+                    tx,
+                    &ctx_for(&a),
+                    &crate::api::NewChannel {
+                        code: o.channel.clone(),
+                        name: o.channel.clone(),
+                        kind: "online".into(),
+                        ..Default::default()
+                    },
+                )?
+                .id
+            }
+        };
+        let currency = match &o.currency {
+            Some(c) => backroom_domain::Currency::parse(c)?,
+            None => s.currency,
+        };
+        let tz_name = o.timezone.clone().unwrap_or(s.timezone.clone());
+        let zone = jiff::tz::TimeZone::get(&tz_name)
+            .map_err(|_| Error::invalid("timezone", format!("{tz_name} is not a time zone")))?;
+        Ok((
+            OrderContext {
+                channel_id,
+                currency: currency.as_str().to_string(),
+                zone,
+            },
+            currency.exponent(),
+        ))
+    })
+    .await
+}
+
+fn local_to_micros(zone: &jiff::tz::TimeZone, local: &str) -> Option<i64> {
+    let dt: jiff::civil::DateTime = local.replace(' ', "T").parse().ok()?;
+    Some(dt.to_zoned(zone.clone()).ok()?.timestamp().as_microsecond())
+}
+
+/// The handle of a product made for a stock code: codes differing only in case get distinct
+/// handles.
+fn code_handle(code: &str) -> String {
+    let base = backroom_import::products::slug(code);
+    if code.chars().any(|c| c.is_ascii_lowercase()) {
+        format!("{base}-lc")
+    } else {
+        base
+    }
+}
+
+/// A stock code as a SKU: characters a SKU may not hold become `-`.
+fn code_sku(code: &str) -> String {
+    code.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+fn customer_email(id: &Option<String>) -> String {
+    match id {
+        Some(id) => format!("customer-{id}@online-retail.invalid"),
+        None => "guest@online-retail.invalid".into(),
+    }
+}
+
+/// Builds `(.., ..), (.., ..)` with numbered placeholders for `rows` rows of `cols` columns.
+fn values_sql(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&(r * cols + c + 1).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// Inserts rows in chunks that stay under both engines' parameter limits.
+fn insert_rows(
+    tx: &mut dyn Sql,
+    head: &str,
+    cols: usize,
+    rows: &[Vec<crate::Val>],
+    returning: Option<&str>,
+) -> Result<Vec<crate::Row>> {
+    let per = (30_000 / cols).max(1);
+    let mut out = Vec::new();
+    for chunk in rows.chunks(per) {
+        let vals: Vec<crate::Val> = chunk.iter().flatten().cloned().collect();
+        let sql = format!(
+            "{head} VALUES {}{}",
+            values_sql(chunk.len(), cols),
+            returning
+                .map(|r| format!(" RETURNING {r}"))
+                .unwrap_or_default()
+        );
+        if returning.is_some() {
+            out.extend(tx.query(&sql, &vals)?);
+        } else {
+            tx.exec(&sql, &vals)?;
+        }
+    }
+    Ok(out)
+}
+
+fn in_list(start: usize, n: usize) -> String {
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Imports one batch of invoices: customers and products first seen, sales as closed, paid,
+/// fulfilled orders (stock untouched), and cancellations as received returns with their refund
+/// against the latest earlier sale of the same stock code to the same customer. Orders already
+/// there (by number) and cancellations already applied are left alone.
+pub fn apply_invoices(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    oc: &OrderContext,
+    invoices: &[Invoice],
+) -> Result<Summary> {
+    let mut s = Summary::default();
+    let now = ctx.now;
+    let when = |inv: &Invoice| local_to_micros(&oc.zone, &inv.date).unwrap_or(now);
+    // An invoice whose rows are interrupted by another's comes in two pieces: one order.
+    let mut merged: Vec<Invoice> = Vec::with_capacity(invoices.len());
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for inv in invoices {
+        match at.get(inv.number.as_str()) {
+            Some(&i) if merged[i].customer == inv.customer => {
+                merged[i].lines.extend(inv.lines.iter().cloned())
+            }
+            _ => {
+                at.insert(&inv.number, merged.len());
+                merged.push(inv.clone());
+            }
+        }
+    }
+    let invoices = &merged[..];
+    // Customers.
+    let mut emails: Vec<String> = invoices
+        .iter()
+        .map(|i| customer_email(&i.customer))
+        .collect();
+    emails.sort();
+    emails.dedup();
+    let mut customers: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    for chunk in emails.chunks(1000) {
+        let vals: Vec<crate::Val> = chunk.iter().map(|e| e.as_str().into()).collect();
+        for r in tx.query(
+            &format!(
+                "SELECT email_key, id FROM customers WHERE email_key IN ({})",
+                in_list(1, chunk.len())
+            ),
+            &vals,
+        )? {
+            customers.insert(r.string(0), r.i64(1));
+        }
+    }
+    let mut new_customers: Vec<Vec<crate::Val>> = Vec::new();
+    let mut added: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for inv in invoices {
+        let e = customer_email(&inv.customer);
+        if customers.contains_key(&e) || added.contains(&e) {
+            continue;
+        }
+        let t = when(inv);
+        new_customers.push(vec![
+            e.as_str().into(),
+            e.as_str().into(),
+            if inv.customer.is_none() {
+                "Guest".into()
+            } else {
+                "".into()
+            },
+            inv.country.as_str().into(),
+            t.into(),
+            t.into(),
+        ]);
+        added.insert(e);
+    }
+    for r in insert_rows(
+        tx,
+        "INSERT INTO customers (email, email_key, first_name, note, created_at, updated_at)",
+        6,
+        &new_customers,
+        Some("email_key, id"),
+    )? {
+        if !r.string(0).starts_with("guest@") {
+            s.count("customers", 1);
+        }
+        customers.insert(r.string(0), r.i64(1));
+    }
+    // Products: one per stock code, priced at the first price seen.
+    let mut codes: Vec<(&str, &str, i64, i64)> = Vec::new(); // (code, description, price, time)
+    let mut seen_codes: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for inv in invoices {
+        for l in &inv.lines {
+            if seen_codes.insert(&l.stock_code) {
+                codes.push((&l.stock_code, &l.description, l.unit_price, when(inv)));
+            }
+        }
+    }
+    let mut variants: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    for chunk in codes.chunks(1000) {
+        let vals: Vec<crate::Val> = chunk.iter().map(|(c, ..)| code_sku(c).into()).collect();
+        for r in tx.query(
+            &format!(
+                "SELECT sku, id FROM variants WHERE sku IN ({})",
+                in_list(1, chunk.len())
+            ),
+            &vals,
+        )? {
+            variants.insert(r.string(0), r.i64(1));
+        }
+    }
+    let missing: Vec<&(&str, &str, i64, i64)> = codes
+        .iter()
+        .filter(|(c, ..)| !variants.contains_key(&code_sku(c)))
+        .collect();
+    if !missing.is_empty() {
+        let prows: Vec<Vec<crate::Val>> = missing
+            .iter()
+            .map(|(c, d, _, t)| {
+                let title = if d.trim().is_empty() {
+                    c.to_string()
+                } else {
+                    d.trim().to_string()
+                };
+                vec![
+                    code_handle(c).into(),
+                    title.into(),
+                    "active".into(),
+                    (*t).into(),
+                    (*t).into(),
+                ]
+            })
+            .collect();
+        let ids = insert_rows(
+            tx,
+            "INSERT INTO products (handle, title, status, created_at, updated_at)",
+            5,
+            &prows,
+            Some("handle, id"),
+        )?;
+        let product_ids: std::collections::HashMap<String, i64> =
+            ids.iter().map(|r| (r.string(0), r.i64(1))).collect();
+        let vrows: Vec<Vec<crate::Val>> = missing
+            .iter()
+            .map(|(c, _, price, t)| {
+                let pid = product_ids.get(&code_handle(c)).copied().unwrap_or(0);
+                vec![
+                    pid.into(),
+                    code_sku(c).into(),
+                    "Default".into(),
+                    (*price).into(),
+                    "deny".into(),
+                    0i64.into(),
+                    (*t).into(),
+                    (*t).into(),
+                ]
+            })
+            .collect();
+        for r in insert_rows(
+            tx,
+            "INSERT INTO variants (product_id, sku, title, price_minor, inventory_policy, position, created_at, updated_at)",
+            8,
+            &vrows,
+            Some("sku, id"),
+        )? {
+            variants.insert(r.string(0), r.i64(1));
+        }
+        s.count("products", missing.len() as u64);
+    }
+    // Sales.
+    let sales: Vec<&Invoice> = invoices.iter().filter(|i| !i.cancellation).collect();
+    let mut existing: std::collections::HashSet<i64> = std::collections::HashSet::new();
+    for chunk in sales.chunks(1000) {
+        let vals: Vec<crate::Val> = chunk
+            .iter()
+            .map(|i| i.number.parse::<i64>().unwrap_or(0).into())
+            .collect();
+        existing.extend(
+            tx.query(
+                &format!(
+                    "SELECT number FROM orders WHERE number IN ({})",
+                    in_list(1, chunk.len())
+                ),
+                &vals,
+            )?
+            .iter()
+            .map(|r| r.i64(0)),
+        );
+    }
+    let fresh: Vec<&&Invoice> = sales
+        .iter()
+        .filter(|i| !existing.contains(&i.number.parse::<i64>().unwrap_or(0)))
+        .collect();
+    s.unchanged += (sales.len() - fresh.len()) as u64;
+    if !fresh.is_empty() {
+        let orows: Vec<Vec<crate::Val>> = fresh
+            .iter()
+            .map(|inv| {
+                let total: i64 = inv.lines.iter().map(|l| l.quantity * l.unit_price).sum();
+                let t = when(inv);
+                let address = json!({"name": inv.customer.as_deref().map_or("Guest".to_string(), |c| format!("Customer {c}")), "line1": "-", "city": "-", "postal_code": "-", "country": "GB", "line2": null, "region": inv.country, "phone": null, "latitude": null, "longitude": null}).to_string();
+                vec![
+                    inv.number.parse::<i64>().unwrap_or(0).into(),
+                    oc.channel_id.into(),
+                    customers.get(&customer_email(&inv.customer)).copied().unwrap_or(0).into(),
+                    oc.currency.as_str().into(),
+                    total.into(),
+                    total.into(),
+                    total.into(),
+                    address.into(),
+                    t.into(),
+                    t.into(),
+                    ctx.actor.user_id.into(),
+                ]
+            })
+            .collect();
+        let ids = insert_rows(
+            tx,
+            "INSERT INTO orders (number, channel_id, customer_id, currency, subtotal_minor, total_minor, paid_minor, shipping_address, placed_at, updated_at, created_by, \
+             status, payment_status, fulfillment_status, discounts_minor, shipping_minor, tax_minor, shipping_method, sourcing_strategy, sourcing_reason)",
+            20,
+            &orows
+                .into_iter()
+                .map(|mut r| {
+                    r.extend([
+                        "closed".into(),
+                        "paid".into(),
+                        "fulfilled".into(),
+                        0i64.into(),
+                        0i64.into(),
+                        0i64.into(),
+                        "imported".into(),
+                        "imported".into(),
+                        "imported order history".into(),
+                    ]);
+                    r
+                })
+                .collect::<Vec<_>>(),
+            Some("number, id"),
+        )?;
+        let order_id: std::collections::HashMap<i64, i64> =
+            ids.iter().map(|r| (r.i64(0), r.i64(1))).collect();
+        let mut lrows: Vec<Vec<crate::Val>> = Vec::new();
+        for inv in &fresh {
+            let oid = order_id
+                .get(&inv.number.parse::<i64>().unwrap_or(0))
+                .copied()
+                .unwrap_or(0);
+            for (n, l) in inv.lines.iter().enumerate() {
+                let sku = code_sku(&l.stock_code);
+                lrows.push(vec![
+                    oid.into(),
+                    (n as i64 + 1).into(),
+                    variants.get(&sku).copied().unwrap_or(0).into(),
+                    sku.into(),
+                    (if l.description.trim().is_empty() {
+                        l.stock_code.clone()
+                    } else {
+                        l.description.trim().to_string()
+                    })
+                    .into(),
+                    l.quantity.into(),
+                    l.unit_price.into(),
+                    0i64.into(),
+                    0i64.into(),
+                ]);
+            }
+        }
+        insert_rows(
+            tx,
+            "INSERT INTO order_lines (order_id, line_no, variant_id, sku, title, quantity, unit_price_minor, discount_minor, tax_minor)",
+            9,
+            &lrows,
+            None,
+        )?;
+        s.count("orders", fresh.len() as u64);
+        s.count("order lines", lrows.len() as u64);
+        s.created += fresh.len() as u64;
+    }
+    // Cancellations, after the sales of the batch.
+    for inv in invoices.iter().filter(|i| i.cancellation) {
+        let done = tx
+            .query_one(
+                "SELECT 1 FROM refunds WHERE reason = 'cancellation' AND note = $1",
+                params![inv.number.as_str()],
+            )?
+            .is_some();
+        if done {
+            s.unchanged += 1;
+            continue;
+        }
+        let at = when(inv);
+        let customer = customers
+            .get(&customer_email(&inv.customer))
+            .copied()
+            .unwrap_or(0);
+        // (order, line, units, value)
+        let mut matched: Vec<(i64, i64, i64, i64)> = Vec::new();
+        for l in &inv.lines {
+            let variant = variants.get(&code_sku(&l.stock_code)).copied().unwrap_or(0);
+            let hit = if inv.customer.is_none() {
+                None
+            } else {
+                tx.query_one(
+                    "SELECT l.id, l.order_id FROM order_lines l JOIN orders o ON o.id = l.order_id \
+                     WHERE o.customer_id = $1 AND l.variant_id = $2 AND o.placed_at <= $3 AND l.quantity - l.returned_quantity >= $4 \
+                     ORDER BY o.placed_at DESC, o.id DESC LIMIT 1",
+                    params![customer, variant, at, l.quantity],
+                )?
+            };
+            match hit {
+                Some(r) => {
+                    tx.exec(
+                        "UPDATE order_lines SET returned_quantity = returned_quantity + $1 WHERE id = $2",
+                        params![l.quantity, r.i64(0)],
+                    )?;
+                    matched.push((r.i64(1), r.i64(0), l.quantity, l.quantity * l.unit_price));
+                }
+                None => s.rejected.push(RowError {
+                    file: inv.file.clone(),
+                    ..RowError::new(
+                        l.line,
+                        Some("InvoiceNo"),
+                        format!(
+                            "no earlier sale to cancel: cancellation {} of {} x {} for {}",
+                            inv.number,
+                            l.quantity,
+                            l.stock_code,
+                            inv.customer
+                                .as_deref()
+                                .map_or("a guest".to_string(), |c| format!("customer {c}"))
+                        ),
+                    )
+                }),
+            }
+        }
+        let mut orders_hit: Vec<i64> = matched.iter().map(|m| m.0).collect();
+        orders_hit.sort_unstable();
+        orders_hit.dedup();
+        for oid in orders_hit {
+            let lines: Vec<&(i64, i64, i64, i64)> = matched.iter().filter(|m| m.0 == oid).collect();
+            let value: i64 = lines.iter().map(|m| m.3).sum();
+            let rid = tx
+                .query_one(
+                    "INSERT INTO returns (order_id, status, note, created_by, created_at, received_at) VALUES ($1, 'received', $2, $3, $4, $4) RETURNING id",
+                    params![oid, inv.number.as_str(), ctx.actor.name.as_str(), at],
+                )?
+                .map_or(0, |r| r.i64(0));
+            let rl: Vec<Vec<crate::Val>> = lines
+                .iter()
+                .map(|m| {
+                    vec![
+                        rid.into(),
+                        m.1.into(),
+                        m.2.into(),
+                        "other".into(),
+                        m.2.into(),
+                        m.2.into(),
+                    ]
+                })
+                .collect();
+            insert_rows(
+                tx,
+                "INSERT INTO return_lines (return_id, order_line_id, quantity, reason, received_quantity, written_off)",
+                6,
+                &rl,
+                None,
+            )?;
+            let o = tx
+                .query_one(
+                    "SELECT paid_minor, refunded_minor, currency, \
+                     CAST(COALESCE((SELECT SUM(quantity) FROM order_lines WHERE order_id = $1), 0) AS BIGINT), \
+                     CAST(COALESCE((SELECT SUM(returned_quantity) FROM order_lines WHERE order_id = $1), 0) AS BIGINT) FROM orders WHERE id = $1",
+                    params![oid],
+                )?
+                .ok_or(Error::NotFound { entity: "order" })?;
+            let refund = value.min(o.i64(0) - o.i64(1)).max(0);
+            tx.exec(
+                "INSERT INTO refunds (order_id, amount_minor, currency, reason, note, actor, created_at, settled_minor) VALUES ($1, $2, $3, 'cancellation', $4, $5, $6, $2)",
+                params![oid, refund, o.string(2), inv.number.as_str(), ctx.actor.name.as_str(), at],
+            )?;
+            let refunded = o.i64(1) + refund;
+            let payment = if refunded >= o.i64(0) {
+                "refunded"
+            } else {
+                "partially_refunded"
+            };
+            let fulfillment = if o.i64(4) >= o.i64(3) {
+                "returned"
+            } else {
+                "partially_returned"
+            };
+            tx.exec(
+                "UPDATE orders SET refunded_minor = $1, returned_minor = returned_minor + $2, payment_status = $3, fulfillment_status = $4, updated_at = $5 WHERE id = $6",
+                params![refunded, value, payment, fulfillment, at, oid],
+            )?;
+            s.count("returns", 1);
+        }
+        if !matched.is_empty() {
+            s.count("cancellation lines matched", matched.len() as u64);
+        }
+    }
+    Ok(s)
+}
+
+/// After an import of order numbers, new orders are numbered after the highest one.
+pub fn bump_order_numbers(tx: &mut dyn Sql) -> Result<()> {
+    let max = tx
+        .query_one(
+            "SELECT CAST(COALESCE(MAX(number), 0) AS BIGINT) FROM orders",
+            &[],
+        )?
+        .map_or(0, |r| r.i64(0));
+    match tx.dialect() {
+        crate::db::Dialect::Sqlite => {
+            tx.exec(
+                "UPDATE counters SET value = $1 WHERE name = 'order_number' AND value < $1",
+                params![max],
+            )?;
+        }
+        crate::db::Dialect::Postgres => {
+            tx.query("SELECT setval('order_numbers', GREATEST($1, (SELECT last_value FROM order_numbers)))", params![max])?;
+        }
+    }
+    Ok(())
+}
+
+/// Imports an order history, streaming: invoices come from `next` in batches of `batch`, each
+/// written as one unit while the next is read. With `dry_run` or `strict` everything is one unit
+/// (held in memory), rolled back for a dry run, or when strict and anything was refused.
+pub async fn orders(
+    db: &Db,
+    actor: Actor,
+    oc: OrderContext,
+    mut next: impl FnMut() -> Option<backroom_import::retail::Item>,
+    opts: &Options,
+    mut progress: impl FnMut(u64),
+) -> Result<Summary> {
+    use backroom_import::retail::Item;
+    actor.require(backroom_domain::roles::Permission::OrdersManage)?;
+    let mut total = Summary::default();
+    let mut rows = 0u64;
+    let one_unit = opts.dry_run || opts.strict;
+    const BATCH: usize = 2000;
+    let mut batch: Vec<Invoice> = Vec::with_capacity(BATCH);
+    let mut pending: Option<tokio::task::JoinHandle<Result<Summary>>> = None;
+    let merge = |total: &mut Summary, s: Summary| {
+        total.created += s.created;
+        total.updated += s.updated;
+        total.unchanged += s.unchanged;
+        total.rejected.extend(s.rejected);
+        for (k, v) in s.counts {
+            total.count(&k, v);
+        }
+    };
+    loop {
+        let item = next();
+        let end = item.is_none();
+        match item {
+            Some(Item::Invoice(i)) => {
+                rows += i.lines.len() as u64;
+                batch.push(i);
+            }
+            Some(Item::Rejected(e, _)) => {
+                rows += 1;
+                total.rejected.push(e);
+            }
+            None => {}
+        }
+        if (!one_unit && batch.len() >= BATCH) || (end && !batch.is_empty()) {
+            if one_unit && !end {
+                continue;
+            }
+            let invoices = Arc::new(std::mem::take(&mut batch));
+            if let Some(p) = pending.take() {
+                let s = p
+                    .await
+                    .map_err(|e| Error::conflict("import_failed", e.to_string()))??;
+                merge(&mut total, s);
+            }
+            let (db2, a, oc2) = (db.clone(), actor.clone(), oc.clone());
+            let keep_all = !one_unit;
+            let dry = opts.dry_run;
+            let already_rejected = !total.rejected.is_empty();
+            let strict = opts.strict;
+            pending = Some(tokio::spawn(async move {
+                unit(
+                    &db2,
+                    move |tx| {
+                        let s = apply_invoices(tx, &ctx_for(&a), &oc2, &invoices)?;
+                        if !dry {
+                            bump_order_numbers(tx)?;
+                        }
+                        Ok(s)
+                    },
+                    move |s| {
+                        keep_all
+                            || (!dry && !(strict && (already_rejected || !s.rejected.is_empty())))
+                    },
+                )
+                .await
+            }));
+            progress(rows);
+        }
+        if end {
+            break;
+        }
+    }
+    if let Some(p) = pending.take() {
+        let s = p
+            .await
+            .map_err(|e| Error::conflict("import_failed", e.to_string()))??;
+        merge(&mut total, s);
+    }
+    progress(rows);
+    total.rows = rows;
+    total
+        .rejected
+        .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    if opts.strict && !total.rejected.is_empty() {
+        total.created = 0;
+        total.counts.clear();
+    }
+    if !opts.dry_run && (!opts.strict || total.rejected.is_empty()) {
+        finish_audit(db, &actor, "orders", &total).await?;
+    }
+    Ok(total)
+}

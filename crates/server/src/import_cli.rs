@@ -1,0 +1,414 @@
+//! `backroom import products|stock|orders`: read a file (or a folder of them), validate every row,
+//! apply what is good (or nothing, with `--strict`), and print what happened, with a progress
+//! line on a terminal and a file of rejected rows on request.
+
+use anyhow::{Context, Result, bail};
+use backroom_core::import::{self, Options, OrderOptions, StockMode, Summary};
+use backroom_core::{Actor, Db};
+use backroom_import::{Format, RowError, products, retail, stock};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(clap::Args, Clone)]
+struct Common {
+    /// Validate and report what would change; apply nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Apply nothing if any row is bad.
+    #[arg(long)]
+    strict: bool,
+    /// Write the rejected rows and their reasons to this CSV file.
+    #[arg(long)]
+    rejects: Option<PathBuf>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Subcommand)]
+enum What {
+    /// Products and variants from Shopify, WooCommerce, Magento or Backroom CSV.
+    Products {
+        file: PathBuf,
+        /// `shopify`, `woocommerce`, `magento` or `backroom` (detected from the header otherwise).
+        #[arg(long)]
+        format: Option<String>,
+        /// Set on-hand stock at this location (code) from the file's quantities.
+        #[arg(long)]
+        location: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Stock per SKU and location: `sku,location,quantity`.
+    Stock {
+        file: PathBuf,
+        /// `set` (a count: the quantity is what is on hand) or `add`.
+        #[arg(long, default_value = "set")]
+        mode: String,
+        /// The reason recorded in the ledger.
+        #[arg(long, default_value = "import")]
+        reason: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Historical orders: UCI Online Retail layout; a folder imports every CSV in it, in name order.
+    Orders {
+        paths: Vec<PathBuf>,
+        /// The channel (code) the orders came through.
+        #[arg(long, default_value = "online")]
+        channel: String,
+        /// The currency of the file's prices (the store's by default).
+        #[arg(long)]
+        currency: Option<String>,
+        /// The time zone of the file's local times (the store's by default).
+        #[arg(long)]
+        timezone: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn cli_actor() -> Actor {
+    Actor {
+        user_id: 0,
+        name: "import (CLI)".into(),
+        role: backroom_domain::roles::Role::Admin,
+    }
+}
+
+fn options(c: &Common, location: Option<String>) -> Options {
+    Options {
+        dry_run: c.dry_run,
+        strict: c.strict,
+        location,
+    }
+}
+
+/// A progress line on stderr when it is a terminal: rows, rows/s, percent and time left.
+struct Progress {
+    on: bool,
+    started: Instant,
+    total_bytes: u64,
+    last: Instant,
+}
+
+impl Progress {
+    fn new(total_bytes: u64) -> Progress {
+        Progress {
+            on: std::io::stderr().is_terminal(),
+            started: Instant::now(),
+            total_bytes,
+            last: Instant::now(),
+        }
+    }
+
+    fn show(&mut self, rows: u64, bytes: u64, force: bool) {
+        if !self.on || (!force && self.last.elapsed().as_millis() < 200) {
+            return;
+        }
+        self.last = Instant::now();
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        let frac = if self.total_bytes > 0 {
+            (bytes as f64 / self.total_bytes as f64).min(1.0)
+        } else {
+            0.0
+        };
+        let eta = if frac > 0.0 { secs / frac - secs } else { 0.0 };
+        let width = 30;
+        let filled = (frac * width as f64) as usize;
+        eprint!(
+            "\r[{}{}] {:>3.0}%  {rows} rows  {:.0} rows/s  ETA {:.0}s   ",
+            "#".repeat(filled),
+            " ".repeat(width - filled),
+            frac * 100.0,
+            rows as f64 / secs,
+            eta
+        );
+        let _ = std::io::stderr().flush();
+    }
+
+    fn done(&self) {
+        if self.on {
+            eprintln!();
+        }
+    }
+}
+
+pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
+    let started = Instant::now();
+    let (summary, common, what) = match args.what {
+        What::Products {
+            file,
+            format,
+            location,
+            common,
+        } => {
+            let format = format
+                .map(|f| {
+                    Format::parse(&f)
+                        .context("--format must be shopify, woocommerce, magento or backroom")
+                })
+                .transpose()?;
+            let exponent = store_exponent(db).await?;
+            let f = std::fs::File::open(&file)
+                .with_context(|| format!("opening {}", file.display()))?;
+            let parsed = products::read(std::io::BufReader::new(f), format, exponent);
+            let s = import::products(db, cli_actor(), parsed, &options(&common, location))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            (s, common, "products")
+        }
+        What::Stock {
+            file,
+            mode,
+            reason,
+            common,
+        } => {
+            let mode = match mode.as_str() {
+                "set" => StockMode::Set,
+                "add" => StockMode::Add,
+                _ => bail!("--mode must be set or add"),
+            };
+            let f = std::fs::File::open(&file)
+                .with_context(|| format!("opening {}", file.display()))?;
+            let (records, errors) = stock::read(std::io::BufReader::new(f));
+            let s = import::stock(
+                db,
+                cli_actor(),
+                records,
+                errors,
+                mode,
+                reason,
+                &options(&common, None),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            (s, common, "stock rows")
+        }
+        What::Orders {
+            paths,
+            channel,
+            currency,
+            timezone,
+            common,
+        } => {
+            let files = expand(&paths)?;
+            let (oc, exponent) = import::order_context(
+                db,
+                &cli_actor(),
+                &OrderOptions {
+                    channel,
+                    currency,
+                    timezone,
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let total_bytes: u64 = files
+                .iter()
+                .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+                .sum();
+            let mut progress = Progress::new(total_bytes);
+            let mut queue = files.into_iter();
+            let mut current: Option<(
+                String,
+                retail::InvoiceReader<std::io::BufReader<std::fs::File>>,
+            )> = None;
+            let mut done_bytes = 0u64;
+            let mut header_errors: Vec<RowError> = Vec::new();
+            let mut rows_seen = 0u64;
+            let next = || loop {
+                if let Some((name, r)) = current.as_mut() {
+                    match r.next() {
+                        Some(mut item) => {
+                            match &mut item {
+                                retail::Item::Invoice(i) => {
+                                    i.file = Some(name.clone());
+                                    rows_seen += i.lines.len() as u64;
+                                }
+                                retail::Item::Rejected(e, _) => {
+                                    e.file = Some(name.clone());
+                                    rows_seen += 1;
+                                }
+                            }
+                            progress.show(rows_seen, done_bytes + r.bytes_read(), false);
+                            return Some(item);
+                        }
+                        None => {
+                            done_bytes += r.bytes_read();
+                            current = None;
+                        }
+                    }
+                }
+                let path = queue.next()?;
+                let name = path.file_name().map_or_else(
+                    || path.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                );
+                match std::fs::File::open(&path)
+                    .map_err(|e| RowError::new(0, None, e.to_string()))
+                    .and_then(|f| {
+                        retail::InvoiceReader::new(
+                            std::io::BufReader::with_capacity(1 << 16, f),
+                            exponent,
+                        )
+                    }) {
+                    Ok(r) => current = Some((name, r)),
+                    Err(mut e) => {
+                        e.file = Some(name);
+                        header_errors.push(e);
+                    }
+                }
+            };
+            let mut s = import::orders(db, cli_actor(), oc, next, &options(&common, None), |_| {})
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            progress.show(s.rows, total_bytes, true);
+            progress.done();
+            s.rejected.extend(header_errors);
+            (s, common, "rows")
+        }
+    };
+    if let Some(path) = &common.rejects {
+        write_rejects(path, &summary.rejected)?;
+    }
+    print(&summary, &common, what, started.elapsed().as_secs_f64())?;
+    if common.strict && !summary.rejected.is_empty() {
+        bail!(
+            "{} rows refused; --strict applied nothing",
+            summary.rejected.len()
+        );
+    }
+    Ok(())
+}
+
+async fn store_exponent(db: &Db) -> Result<u32> {
+    db.read(|tx| Ok(backroom_core::settings::load(tx)?.currency.exponent()))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Files named, with folders expanded to their CSV files in name order.
+fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("reading {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x.eq_ignore_ascii_case("csv")))
+                .collect();
+            files.sort();
+            out.extend(files);
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            bail!("{} does not exist", p.display());
+        }
+    }
+    if out.is_empty() {
+        bail!("no CSV file to import");
+    }
+    Ok(out)
+}
+
+fn write_rejects(path: &Path, rejected: &[RowError]) -> Result<()> {
+    let mut w = csv_writer(path)?;
+    writeln!(w, "file,line,column,reason")?;
+    for e in rejected {
+        writeln!(
+            w,
+            "{},{},{},{}",
+            quote(e.file.as_deref().unwrap_or("")),
+            e.line,
+            quote(e.column.as_deref().unwrap_or("")),
+            quote(&e.message)
+        )?;
+    }
+    Ok(())
+}
+
+fn csv_writer(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
+    Ok(std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+    ))
+}
+
+/// A CSV field, quoted when it needs to be.
+pub fn quote(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn print(s: &Summary, c: &Common, what: &str, secs: f64) -> Result<()> {
+    if c.json {
+        println!("{}", serde_json::to_string_pretty(s)?);
+        return Ok(());
+    }
+    let mode = if c.dry_run {
+        " (dry run: nothing was applied)"
+    } else {
+        ""
+    };
+    println!(
+        "{} {what} read in {secs:.2} s ({:.0} rows/s){mode}",
+        s.rows,
+        s.rows as f64 / secs.max(0.001)
+    );
+    println!("  created:   {}", s.created);
+    println!("  updated:   {}", s.updated);
+    println!("  unchanged: {}", s.unchanged);
+    for (k, v) in &s.counts {
+        println!("  {k}: {v}");
+    }
+    println!("  skipped:   {}", s.skipped.len());
+    println!("  rejected:  {}", s.rejected.len());
+    if c.dry_run {
+        for ch in s
+            .changes
+            .iter()
+            .filter(|c| c.action != "unchanged")
+            .take(50)
+        {
+            println!("  {} {}", ch.action, ch.key);
+            for (f, a, b) in &ch.fields {
+                println!("      {f}: {a} -> {b}");
+            }
+        }
+    }
+    for (label, list) in [
+        ("rejected", &s.rejected),
+        ("skipped", &s.skipped),
+        ("note", &s.notes),
+    ] {
+        let mut reasons: Vec<(String, usize)> = Vec::new();
+        for e in list.iter() {
+            // Group by the message without its specifics, to keep the summary short.
+            let key = e.message.split(':').next().unwrap_or("").to_string();
+            match reasons.iter_mut().find(|(k, _)| *k == key) {
+                Some(r) => r.1 += 1,
+                None => reasons.push((key, 1)),
+            }
+        }
+        for e in list.iter().take(10) {
+            println!("  {label}: {e}");
+        }
+        if list.len() > 10 {
+            println!("  ... {} more {label} rows; by reason:", list.len() - 10);
+            for (k, n) in &reasons {
+                println!("      {n} x {k}");
+            }
+        }
+    }
+    Ok(())
+}
