@@ -814,7 +814,10 @@ fn insert_rows(
 ) -> Result<Vec<crate::Row>> {
     let per = (30_000 / cols).max(1);
     let mut out = Vec::new();
-    for chunk in rows.chunks(per) {
+    let mut at = 0;
+    for size in crate::db::fixed_chunks(rows.len(), per) {
+        let chunk = &rows[at..at + size];
+        at += size;
         let vals: Vec<crate::Val> = chunk.iter().flatten().cloned().collect();
         let sql = format!(
             "{head} VALUES {}{}",
@@ -830,6 +833,18 @@ fn insert_rows(
         }
     }
     Ok(out)
+}
+
+/// Pads `vals[from..]` to a power of two by repeating its last value and returns the matching
+/// `$n, ...` list: an `IN (...)` of any length then uses one of a few statements, so prepared
+/// statement caches stay small.
+fn pad_in(vals: &mut Vec<crate::Val>, from: usize) -> String {
+    let n = vals.len() - from;
+    let target = n.max(1).next_power_of_two();
+    if let Some(last) = vals.last().cloned() {
+        vals.resize(from + target, last);
+    }
+    in_list(from + 1, vals.len() - from)
 }
 
 fn in_list(start: usize, n: usize) -> String {
@@ -876,11 +891,11 @@ pub fn apply_invoices(
     emails.dedup();
     let mut customers: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
     for chunk in emails.chunks(1000) {
-        let vals: Vec<crate::Val> = chunk.iter().map(|e| e.as_str().into()).collect();
+        let mut vals: Vec<crate::Val> = chunk.iter().map(|e| e.as_str().into()).collect();
         for r in tx.query(
             &format!(
                 "SELECT email_key, id FROM customers WHERE email_key IN ({})",
-                in_list(1, chunk.len())
+                pad_in(&mut vals, 0)
             ),
             &vals,
         )? {
@@ -933,11 +948,11 @@ pub fn apply_invoices(
     }
     let mut variants: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
     for chunk in codes.chunks(1000) {
-        let vals: Vec<crate::Val> = chunk.iter().map(|(c, ..)| code_sku(c).into()).collect();
+        let mut vals: Vec<crate::Val> = chunk.iter().map(|(c, ..)| code_sku(c).into()).collect();
         for r in tx.query(
             &format!(
                 "SELECT sku, id FROM variants WHERE sku IN ({})",
-                in_list(1, chunk.len())
+                pad_in(&mut vals, 0)
             ),
             &vals,
         )? {
@@ -1006,7 +1021,7 @@ pub fn apply_invoices(
     let sales: Vec<&Invoice> = invoices.iter().filter(|i| !i.cancellation).collect();
     let mut existing: std::collections::HashSet<i64> = std::collections::HashSet::new();
     for chunk in sales.chunks(1000) {
-        let vals: Vec<crate::Val> = chunk
+        let mut vals: Vec<crate::Val> = chunk
             .iter()
             .map(|i| i.number.parse::<i64>().unwrap_or(0).into())
             .collect();
@@ -1014,7 +1029,7 @@ pub fn apply_invoices(
             tx.query(
                 &format!(
                     "SELECT number FROM orders WHERE number IN ({})",
-                    in_list(1, chunk.len())
+                    pad_in(&mut vals, 0)
                 ),
                 &vals,
             )?
@@ -1101,55 +1116,154 @@ pub fn apply_invoices(
                 ]);
             }
         }
-        insert_rows(
-            tx,
-            "INSERT INTO order_lines (order_id, line_no, variant_id, sku, title, quantity, unit_price_minor, discount_minor, tax_minor)",
-            9,
+        tx.copy_rows(
+            "order_lines",
+            &[
+                "order_id",
+                "line_no",
+                "variant_id",
+                "sku",
+                "title",
+                "quantity",
+                "unit_price_minor",
+                "discount_minor",
+                "tax_minor",
+            ],
             &lrows,
-            None,
         )?;
         s.count("orders", fresh.len() as u64);
         s.count("order lines", lrows.len() as u64);
         s.created += fresh.len() as u64;
     }
-    // Cancellations, after the sales of the batch.
-    for inv in invoices.iter().filter(|i| i.cancellation) {
-        let done = tx
-            .query_one(
-                "SELECT 1 FROM refunds WHERE reason = 'cancellation' AND note = $1",
-                params![inv.number.as_str()],
-            )?
-            .is_some();
-        if done {
-            s.unchanged += 1;
-            continue;
+    // Cancellations, after the sales of the batch, matched in memory against the candidate
+    // sale lines fetched in one query (a query per line costs a round trip each on PostgreSQL).
+    // `CROSS JOIN` makes SQLite walk the customers' orders first (its planner otherwise starts
+    // from every line of the variants); PostgreSQL plans it like any join.
+    let cancels: Vec<&Invoice> = invoices.iter().filter(|i| i.cancellation).collect();
+    if !cancels.is_empty() {
+        apply_cancellations(tx, ctx, &cancels, &customers, &variants, &when, &mut s)?;
+    }
+    Ok(s)
+}
+
+/// A sale line a cancellation may take back: (line, order, customer, variant, placed, remaining).
+struct Candidate {
+    line: i64,
+    order: i64,
+    customer: i64,
+    variant: i64,
+    placed: i64,
+    remaining: i64,
+}
+
+fn apply_cancellations(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    cancels: &[&Invoice],
+    customers: &std::collections::HashMap<String, i64>,
+    variants: &std::collections::HashMap<String, i64>,
+    when: &dyn Fn(&Invoice) -> i64,
+    s: &mut Summary,
+) -> Result<()> {
+    use std::collections::{HashMap, HashSet};
+    // Already applied (a re-run): their refund carries the cancellation's number.
+    let mut done: HashSet<String> = HashSet::new();
+    for chunk in cancels.chunks(1000) {
+        let mut vals: Vec<crate::Val> = chunk.iter().map(|i| i.number.as_str().into()).collect();
+        for r in tx.query(
+            &format!(
+                "SELECT note FROM refunds WHERE reason = 'cancellation' AND note IN ({})",
+                pad_in(&mut vals, 0)
+            ),
+            &vals,
+        )? {
+            done.insert(r.string(0));
         }
+    }
+    let todo: Vec<&&Invoice> = cancels
+        .iter()
+        .filter(|i| !done.contains(&i.number))
+        .collect();
+    s.unchanged += (cancels.len() - todo.len()) as u64;
+    let mut cust_ids: Vec<i64> = todo
+        .iter()
+        .filter(|i| i.customer.is_some())
+        .filter_map(|i| customers.get(&customer_email(&i.customer)).copied())
+        .collect();
+    cust_ids.sort_unstable();
+    cust_ids.dedup();
+    let mut var_ids: Vec<i64> = todo
+        .iter()
+        .flat_map(|i| i.lines.iter())
+        .filter_map(|l| variants.get(&code_sku(&l.stock_code)).copied())
+        .collect();
+    var_ids.sort_unstable();
+    var_ids.dedup();
+    let mut cands: Vec<Candidate> = Vec::new();
+    if !cust_ids.is_empty() && !var_ids.is_empty() {
+        for cchunk in cust_ids.chunks(1000) {
+            for vchunk in var_ids.chunks(1000) {
+                let mut vals: Vec<crate::Val> = cchunk.iter().map(|c| (*c).into()).collect();
+                let customers_in = pad_in(&mut vals, 0);
+                let from = vals.len();
+                vals.extend(vchunk.iter().map(|v| crate::Val::from(*v)));
+                let variants_in = pad_in(&mut vals, from);
+                for r in tx.query(
+                    &format!(
+                        "SELECT l.id, l.order_id, o.customer_id, l.variant_id, o.placed_at, l.quantity - l.returned_quantity \
+                         FROM orders o CROSS JOIN order_lines l \
+                         WHERE l.order_id = o.id AND o.customer_id IN ({}) AND l.variant_id IN ({}) AND l.quantity > l.returned_quantity",
+                        customers_in, variants_in
+                    ),
+                    &vals,
+                )? {
+                    cands.push(Candidate {
+                        line: r.i64(0),
+                        order: r.i64(1),
+                        customer: r.i64(2),
+                        variant: r.i64(3),
+                        placed: r.i64(4),
+                        remaining: r.i64(5),
+                    });
+                }
+            }
+        }
+    }
+    // Latest sale first.
+    cands.sort_by(|a, b| (b.placed, b.order).cmp(&(a.placed, a.order)));
+    let mut by_key: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
+    for (i, c) in cands.iter().enumerate() {
+        by_key.entry((c.customer, c.variant)).or_default().push(i);
+    }
+    // (cancellation index, order, line, units, value)
+    let mut matched: Vec<(usize, i64, i64, i64, i64)> = Vec::new();
+    for (ci, inv) in todo.iter().enumerate() {
         let at = when(inv);
         let customer = customers
             .get(&customer_email(&inv.customer))
             .copied()
             .unwrap_or(0);
-        // (order, line, units, value)
-        let mut matched: Vec<(i64, i64, i64, i64)> = Vec::new();
         for l in &inv.lines {
             let variant = variants.get(&code_sku(&l.stock_code)).copied().unwrap_or(0);
             let hit = if inv.customer.is_none() {
                 None
             } else {
-                tx.query_one(
-                    "SELECT l.id, l.order_id FROM order_lines l JOIN orders o ON o.id = l.order_id \
-                     WHERE o.customer_id = $1 AND l.variant_id = $2 AND o.placed_at <= $3 AND l.quantity - l.returned_quantity >= $4 \
-                     ORDER BY o.placed_at DESC, o.id DESC LIMIT 1",
-                    params![customer, variant, at, l.quantity],
-                )?
+                by_key.get(&(customer, variant)).and_then(|idx| {
+                    idx.iter()
+                        .copied()
+                        .find(|&k| cands[k].placed <= at && cands[k].remaining >= l.quantity)
+                })
             };
             match hit {
-                Some(r) => {
-                    tx.exec(
-                        "UPDATE order_lines SET returned_quantity = returned_quantity + $1 WHERE id = $2",
-                        params![l.quantity, r.i64(0)],
-                    )?;
-                    matched.push((r.i64(1), r.i64(0), l.quantity, l.quantity * l.unit_price));
+                Some(k) => {
+                    cands[k].remaining -= l.quantity;
+                    matched.push((
+                        ci,
+                        cands[k].order,
+                        cands[k].line,
+                        l.quantity,
+                        l.quantity * l.unit_price,
+                    ));
                 }
                 None => s.rejected.push(RowError {
                     file: inv.file.clone(),
@@ -1169,73 +1283,182 @@ pub fn apply_invoices(
                 }),
             }
         }
-        let mut orders_hit: Vec<i64> = matched.iter().map(|m| m.0).collect();
-        orders_hit.sort_unstable();
-        orders_hit.dedup();
-        for oid in orders_hit {
-            let lines: Vec<&(i64, i64, i64, i64)> = matched.iter().filter(|m| m.0 == oid).collect();
-            let value: i64 = lines.iter().map(|m| m.3).sum();
-            let rid = tx
-                .query_one(
-                    "INSERT INTO returns (order_id, status, note, created_by, created_at, received_at) VALUES ($1, 'received', $2, $3, $4, $4) RETURNING id",
-                    params![oid, inv.number.as_str(), ctx.actor.name.as_str(), at],
-                )?
-                .map_or(0, |r| r.i64(0));
-            let rl: Vec<Vec<crate::Val>> = lines
-                .iter()
-                .map(|m| {
-                    vec![
-                        rid.into(),
-                        m.1.into(),
-                        m.2.into(),
-                        "other".into(),
-                        m.2.into(),
-                        m.2.into(),
-                    ]
-                })
-                .collect();
-            insert_rows(
-                tx,
-                "INSERT INTO return_lines (return_id, order_line_id, quantity, reason, received_quantity, written_off)",
-                6,
-                &rl,
-                None,
-            )?;
-            let o = tx
-                .query_one(
-                    "SELECT paid_minor, refunded_minor, currency, \
-                     CAST(COALESCE((SELECT SUM(quantity) FROM order_lines WHERE order_id = $1), 0) AS BIGINT), \
-                     CAST(COALESCE((SELECT SUM(returned_quantity) FROM order_lines WHERE order_id = $1), 0) AS BIGINT) FROM orders WHERE id = $1",
-                    params![oid],
-                )?
-                .ok_or(Error::NotFound { entity: "order" })?;
-            let refund = value.min(o.i64(0) - o.i64(1)).max(0);
-            tx.exec(
-                "INSERT INTO refunds (order_id, amount_minor, currency, reason, note, actor, created_at, settled_minor) VALUES ($1, $2, $3, 'cancellation', $4, $5, $6, $2)",
-                params![oid, refund, o.string(2), inv.number.as_str(), ctx.actor.name.as_str(), at],
-            )?;
-            let refunded = o.i64(1) + refund;
-            let payment = if refunded >= o.i64(0) {
-                "refunded"
-            } else {
-                "partially_refunded"
-            };
-            let fulfillment = if o.i64(4) >= o.i64(3) {
-                "returned"
-            } else {
-                "partially_returned"
-            };
-            tx.exec(
-                "UPDATE orders SET refunded_minor = $1, returned_minor = returned_minor + $2, payment_status = $3, fulfillment_status = $4, updated_at = $5 WHERE id = $6",
-                params![refunded, value, payment, fulfillment, at, oid],
-            )?;
-            s.count("returns", 1);
-        }
-        if !matched.is_empty() {
-            s.count("cancellation lines matched", matched.len() as u64);
+    }
+    if matched.is_empty() {
+        return Ok(());
+    }
+    s.count("cancellation lines matched", matched.len() as u64);
+    // Units back per line.
+    let mut per_line: HashMap<i64, i64> = HashMap::new();
+    for m in &matched {
+        *per_line.entry(m.2).or_default() += m.3;
+    }
+    let rows: Vec<(i64, i64)> = per_line.into_iter().collect();
+    for chunk in rows.chunks(5000) {
+        let mut vals: Vec<crate::Val> = Vec::with_capacity(chunk.len() * 2);
+        let tuples: Vec<String> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, (line, q))| {
+                vals.push((*line).into());
+                vals.push((*q).into());
+                format!(
+                    "(CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
+                    2 * i + 1,
+                    2 * i + 2
+                )
+            })
+            .collect();
+        tx.exec(
+            &format!(
+                "UPDATE order_lines SET returned_quantity = returned_quantity + v.column2 FROM (VALUES {}) AS v WHERE order_lines.id = v.column1",
+                tuples.join(", ")
+            ),
+            &vals,
+        )?;
+    }
+    // One return (received) and one refund per cancellation and order.
+    let mut groups: Vec<(usize, i64)> = matched.iter().map(|m| (m.0, m.1)).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let ret_rows: Vec<Vec<crate::Val>> = groups
+        .iter()
+        .map(|(ci, order)| {
+            let at = when(todo[*ci]);
+            vec![
+                (*order).into(),
+                "received".into(),
+                todo[*ci].number.as_str().into(),
+                ctx.actor.name.as_str().into(),
+                at.into(),
+                at.into(),
+            ]
+        })
+        .collect();
+    let ids = insert_rows(
+        tx,
+        "INSERT INTO returns (order_id, status, note, created_by, created_at, received_at)",
+        6,
+        &ret_rows,
+        Some("id, order_id, note"),
+    )?;
+    let return_id: HashMap<(i64, String), i64> = ids
+        .iter()
+        .map(|r| ((r.i64(1), r.string(2)), r.i64(0)))
+        .collect();
+    let mut rl_rows: Vec<Vec<crate::Val>> = Vec::new();
+    let mut value_of: HashMap<(usize, i64), i64> = HashMap::new();
+    for m in &matched {
+        let rid = return_id
+            .get(&(m.1, todo[m.0].number.clone()))
+            .copied()
+            .unwrap_or(0);
+        rl_rows.push(vec![
+            rid.into(),
+            m.2.into(),
+            m.3.into(),
+            "other".into(),
+            m.3.into(),
+            m.3.into(),
+        ]);
+        *value_of.entry((m.0, m.1)).or_default() += m.4;
+    }
+    tx.copy_rows(
+        "return_lines",
+        &[
+            "return_id",
+            "order_line_id",
+            "quantity",
+            "reason",
+            "received_quantity",
+            "written_off",
+        ],
+        &rl_rows,
+    )?;
+    // Orders: what they were, then what they become, in one statement.
+    let mut order_ids: Vec<i64> = groups.iter().map(|g| g.1).collect();
+    order_ids.sort_unstable();
+    order_ids.dedup();
+    let mut state: HashMap<i64, (i64, i64, String, i64, i64, i64)> = HashMap::new(); // paid, refunded, currency, units, returned units, returned value
+    for chunk in order_ids.chunks(1000) {
+        let mut vals: Vec<crate::Val> = chunk.iter().map(|o| (*o).into()).collect();
+        for r in tx.query(
+            &format!(
+                "SELECT o.id, o.paid_minor, o.refunded_minor, o.currency, \
+                 CAST(COALESCE((SELECT SUM(quantity) FROM order_lines WHERE order_id = o.id), 0) AS BIGINT), \
+                 CAST(COALESCE((SELECT SUM(returned_quantity) FROM order_lines WHERE order_id = o.id), 0) AS BIGINT), o.returned_minor \
+                 FROM orders o WHERE o.id IN ({})",
+                pad_in(&mut vals, 0)
+            ),
+            &vals,
+        )? {
+            state.insert(r.i64(0), (r.i64(1), r.i64(2), r.string(3), r.i64(4), r.i64(5), r.i64(6)));
         }
     }
-    Ok(s)
+    let mut refund_rows: Vec<Vec<crate::Val>> = Vec::new();
+    for (ci, order) in &groups {
+        let value = value_of.get(&(*ci, *order)).copied().unwrap_or(0);
+        let Some(st) = state.get_mut(order) else {
+            continue;
+        };
+        let refund = value.min(st.0 - st.1).max(0);
+        st.1 += refund;
+        st.5 += value;
+        let at = when(todo[*ci]);
+        refund_rows.push(vec![
+            (*order).into(),
+            refund.into(),
+            st.2.as_str().into(),
+            "cancellation".into(),
+            todo[*ci].number.as_str().into(),
+            ctx.actor.name.as_str().into(),
+            at.into(),
+            refund.into(),
+        ]);
+    }
+    tx.copy_rows(
+        "refunds",
+        &[
+            "order_id",
+            "amount_minor",
+            "currency",
+            "reason",
+            "note",
+            "actor",
+            "created_at",
+            "settled_minor",
+        ],
+        &refund_rows,
+    )?;
+    let now = ctx.now;
+    let ords: Vec<(&i64, &(i64, i64, String, i64, i64, i64))> = state.iter().collect();
+    for chunk in ords.chunks(2000) {
+        let mut vals: Vec<crate::Val> = Vec::with_capacity(chunk.len() * 5);
+        let tuples: Vec<String> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, (id, st))| {
+                let payment = if st.1 >= st.0 { "refunded" } else { "partially_refunded" };
+                let fulfillment = if st.4 >= st.3 { "returned" } else { "partially_returned" };
+                vals.extend([(**id).into(), st.1.into(), st.5.into(), payment.into(), fulfillment.into()]);
+                let b = 5 * i;
+                format!("(CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS TEXT))", b + 1, b + 2, b + 3, b + 4, b + 5)
+            })
+            .collect();
+        let n = vals.len();
+        vals.push(now.into());
+        tx.exec(
+            &format!(
+                "UPDATE orders SET refunded_minor = v.column2, returned_minor = v.column3, payment_status = v.column4, fulfillment_status = v.column5, updated_at = ${} \
+                 FROM (VALUES {}) AS v WHERE orders.id = v.column1",
+                n + 1,
+                tuples.join(", ")
+            ),
+            &vals,
+        )?;
+    }
+    s.count("returns", groups.len() as u64);
+    Ok(())
 }
 
 /// After an import of order numbers, new orders are numbered after the highest one.

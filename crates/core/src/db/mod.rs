@@ -156,6 +156,43 @@ pub trait Sql {
     fn query_one(&mut self, sql: &str, params: &[Val]) -> Result<Option<Row>, DbError> {
         Ok(self.query(sql, params)?.into_iter().next())
     }
+    /// Appends rows to `table` as fast as the engine allows: PostgreSQL streams them with
+    /// `COPY`; SQLite runs multi-row inserts of prepared statements.
+    fn copy_rows(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        rows: &[Vec<Val>],
+    ) -> Result<(), DbError> {
+        let cols = columns.len().max(1);
+        let per = (30_000 / cols).max(1);
+        let mut at = 0;
+        for size in fixed_chunks(rows.len(), per) {
+            let chunk = &rows[at..at + size];
+            at += size;
+            let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+            let mut n = 0;
+            for (r, _) in chunk.iter().enumerate() {
+                if r > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                for c in 0..cols {
+                    if c > 0 {
+                        sql.push_str(", ");
+                    }
+                    n += 1;
+                    sql.push('$');
+                    sql.push_str(&n.to_string());
+                }
+                sql.push(')');
+            }
+            let vals: Vec<Val> = chunk.iter().flatten().cloned().collect();
+            self.exec(&sql, &vals)?;
+        }
+        Ok(())
+    }
+
     /// ` FOR UPDATE` on PostgreSQL, nothing on SQLite (whose single writer already excludes others).
     fn for_update(&self) -> &'static str {
         match self.dialect() {
@@ -163,6 +200,26 @@ pub trait Sql {
             Dialect::Sqlite => "",
         }
     }
+}
+
+/// Splits `n` rows into chunks of at most `per`, using only a few sizes (`per`, 256, 32, 4, 1),
+/// so a multi-row statement is one of a handful of texts and prepared-statement caches stay
+/// small.
+pub fn fixed_chunks(n: usize, per: usize) -> Vec<usize> {
+    let mut sizes: Vec<usize> = [per, 256, 32, 4, 1]
+        .into_iter()
+        .filter(|s| *s <= per)
+        .collect();
+    sizes.dedup();
+    let mut out = Vec::new();
+    let mut left = n;
+    for s in sizes {
+        while left >= s && s > 0 {
+            out.push(s);
+            left -= s;
+        }
+    }
+    out
 }
 
 /// A unit of work run in one transaction: it either commits whole or leaves nothing behind.

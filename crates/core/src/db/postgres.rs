@@ -171,9 +171,76 @@ impl PgConn {
     }
 }
 
+/// A value in `COPY ... FROM STDIN` text format.
+fn copy_text(out: &mut String, v: &Val) {
+    match v {
+        Val::Null => out.push_str("\\N"),
+        Val::Int(x) => out.push_str(&x.to_string()),
+        Val::Float(x) => out.push_str(&x.to_string()),
+        Val::Bool(b) => out.push(if *b { 't' } else { 'f' }),
+        Val::Text(t) => {
+            for ch in t.chars() {
+                match ch {
+                    '\\' => out.push_str("\\\\"),
+                    '\t' => out.push_str("\\t"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    c => out.push(c),
+                }
+            }
+        }
+    }
+}
+
 impl Sql for PgConn {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
+    }
+
+    fn copy_rows(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        rows: &[Vec<Val>],
+    ) -> Result<(), DbError> {
+        use futures_util::SinkExt;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        // Whatever is queued goes first, in order.
+        let pending = std::mem::take(&mut self.pending);
+        let client = &self.client;
+        self.rt
+            .block_on(pipelined(client, &pending, async { Ok(()) }.boxed_local()))?;
+        let sql = format!("COPY {table} ({}) FROM STDIN", columns.join(", "));
+        self.rt.block_on(async {
+            let sink = client
+                .copy_in::<_, bytes::Bytes>(&sql)
+                .await
+                .map_err(map_err)?;
+            futures_util::pin_mut!(sink);
+            let mut buf = String::with_capacity(1 << 20);
+            for row in rows {
+                for (i, v) in row.iter().enumerate() {
+                    if i > 0 {
+                        buf.push('\t');
+                    }
+                    copy_text(&mut buf, v);
+                }
+                buf.push('\n');
+                if buf.len() > (1 << 20) {
+                    let chunk = std::mem::replace(&mut buf, String::with_capacity(1 << 20));
+                    sink.send(bytes::Bytes::from(chunk))
+                        .await
+                        .map_err(map_err)?;
+                }
+            }
+            if !buf.is_empty() {
+                sink.send(bytes::Bytes::from(buf)).await.map_err(map_err)?;
+            }
+            sink.as_mut().finish().await.map_err(map_err)?;
+            Ok(())
+        })
     }
     fn exec(&mut self, sql: &str, params: &[Val]) -> Result<u64, DbError> {
         let st = self.stmt(sql)?;
