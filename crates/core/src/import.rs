@@ -1146,6 +1146,10 @@ pub fn apply_invoices(
     Ok(s)
 }
 
+/// An order as cancellations change it: paid, refunded, currency, units, units returned, value
+/// returned.
+type OrderMoney = (i64, i64, String, i64, i64, i64);
+
 /// A sale line a cancellation may take back: (line, order, customer, variant, placed, remaining).
 struct Candidate {
     line: i64,
@@ -1230,7 +1234,7 @@ fn apply_cancellations(
         }
     }
     // Latest sale first.
-    cands.sort_by(|a, b| (b.placed, b.order).cmp(&(a.placed, a.order)));
+    cands.sort_by_key(|c| std::cmp::Reverse((c.placed, c.order)));
     let mut by_key: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
     for (i, c) in cands.iter().enumerate() {
         by_key.entry((c.customer, c.variant)).or_default().push(i);
@@ -1379,7 +1383,7 @@ fn apply_cancellations(
     let mut order_ids: Vec<i64> = groups.iter().map(|g| g.1).collect();
     order_ids.sort_unstable();
     order_ids.dedup();
-    let mut state: HashMap<i64, (i64, i64, String, i64, i64, i64)> = HashMap::new(); // paid, refunded, currency, units, returned units, returned value
+    let mut state: HashMap<i64, OrderMoney> = HashMap::new();
     for chunk in order_ids.chunks(1000) {
         let mut vals: Vec<crate::Val> = chunk.iter().map(|o| (*o).into()).collect();
         for r in tx.query(
@@ -1431,7 +1435,7 @@ fn apply_cancellations(
         &refund_rows,
     )?;
     let now = ctx.now;
-    let ords: Vec<(&i64, &(i64, i64, String, i64, i64, i64))> = state.iter().collect();
+    let ords: Vec<(&i64, &OrderMoney)> = state.iter().collect();
     for chunk in ords.chunks(2000) {
         let mut vals: Vec<crate::Val> = Vec::with_capacity(chunk.len() * 5);
         let tuples: Vec<String> = chunk
