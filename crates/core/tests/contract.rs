@@ -3189,3 +3189,279 @@ async fn fulfillment_time_and_on_time_rate() {
         assert_eq!(rep.median_hours, Some(48.0), "{name}");
     }
 }
+
+// ----------------------------------------------------------------------------------------------
+// Imports
+
+fn shared(rel: &str) -> Option<std::path::PathBuf> {
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(rel);
+    if p.exists() {
+        Some(p)
+    } else if std::env::var("CI").is_ok() {
+        panic!("{} is missing", p.display());
+    } else {
+        eprintln!("skipped: {} is absent", p.display());
+        None
+    }
+}
+
+fn read_products(bytes: &[u8]) -> backroom_import::products::ProductFile {
+    backroom_import::products::read(bytes, None, 2)
+}
+
+async fn import_products(
+    db: &Db,
+    bytes: &[u8],
+    opts: backroom_core::import::Options,
+) -> backroom_core::import::Summary {
+    backroom_core::import::products(db, Actor::system(), read_products(bytes), &opts)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sample_catalog_imports_and_reimports_unchanged() {
+    let files = [
+        "formats/shopify/product_template.csv",
+        "formats/woocommerce/sample_products.csv",
+        "formats/woocommerce/sample_products_400.csv",
+        "formats/woocommerce/importer_sample.csv",
+        "formats/magento/configurable_products.csv",
+    ];
+    let mut data = Vec::new();
+    for f in files {
+        let Some(p) = shared(f) else { return };
+        data.push((f, std::fs::read(p).unwrap()));
+    }
+    for (name, db) in backends().await {
+        store(&db, &["UNUSED"], &[]).await;
+        let opts = || backroom_core::import::Options {
+            location: Some("wh-a".into()),
+            ..Default::default()
+        };
+        for (f, bytes) in &data {
+            let parsed = read_products(bytes);
+            let s = import_products(&db, bytes, opts()).await;
+            assert!(s.rejected.is_empty(), "{name} {f}: {:?}", s.rejected);
+            assert_eq!(
+                (s.created, s.updated, s.unchanged),
+                (parsed.products.len() as u64, 0, 0),
+                "{name} {f}"
+            );
+            // The second time changes nothing.
+            let again = import_products(&db, bytes, opts()).await;
+            assert_eq!(
+                (again.created, again.updated, again.unchanged),
+                (0, 0, parsed.products.len() as u64),
+                "{name} {f}: {:?}",
+                again
+                    .changes
+                    .iter()
+                    .filter(|c| c.action != "unchanged")
+                    .collect::<Vec<_>>()
+            );
+        }
+        // The catalog as a merchant sees it: Magento's configurable with 15 sizes and colours,
+        // priced in minor units, with its stock at the warehouse.
+        let p = db
+            .read(|tx| {
+                let id = tx
+                    .query_one("SELECT id FROM products WHERE handle = 'mh01'", &[])?
+                    .unwrap()
+                    .i64(0);
+                catalog::get_product(tx, id)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            p.options,
+            vec!["Size".to_string(), "Color".to_string()],
+            "{name}"
+        );
+        assert_eq!(p.variants.len(), 15, "{name}");
+        assert_eq!(p.variants[0].price.amount, 5200, "{name}");
+        let st = stock(&db, "MH01-XS-Black").await;
+        assert_eq!(st.totals.on_hand, 100, "{name}");
+        assert_eq!(stock(&db, "WOOLOGO").await.totals.on_hand, 5, "{name}");
+        assert_invariants(&db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_files_are_refused_row_by_row_and_strict_applies_nothing() {
+    use backroom_core::import::Options;
+    const HEAD: &str = "handle,title,status,option1_name,sku,option1,price\n";
+    for (name, db) in backends().await {
+        store(&db, &["UNUSED"], &[]).await;
+        let count = || async {
+            db.read(|tx| {
+                Ok(tx
+                    .query_one("SELECT COUNT(*) FROM products", &[])?
+                    .unwrap()
+                    .i64(0))
+            })
+            .await
+            .unwrap()
+        };
+        let before = count().await;
+        // A bad price, a duplicate SKU, a row with too few fields (a truncated last line), CR
+        // line endings and a BOM, and a quoted newline in a title.
+        let body = format!(
+            "\u{feff}{}\r{}\r{}\r{}\r{}",
+            HEAD.trim_end(),
+            "tee,\"Tee\nshirt\",active,Size,TEE-S,S,19.99",
+            "tee,\"Tee\nshirt\",active,Size,TEE-M,M,abc",
+            "cap,Cap,active,Size,TEE-S,One,5",
+            "mug,Mug,active,Size,MUG-1"
+        );
+        // Strict: nothing goes in, every problem is named.
+        let s = import_products(
+            &db,
+            body.as_bytes(),
+            Options {
+                strict: true,
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(count().await, before, "{name}");
+        let found: Vec<(u64, Option<String>)> = s
+            .rejected
+            .iter()
+            .map(|e| (e.line, e.column.clone()))
+            .collect();
+        assert!(
+            found.contains(&(4, Some("price".into()))),
+            "{name}: {:?}",
+            s.rejected
+        );
+        // Quoted newlines count: the second row starts on line 4, the third on line 6.
+        assert!(
+            found.contains(&(6, Some("sku".into()))),
+            "{name}: {:?}",
+            s.rejected
+        );
+        assert!(found.contains(&(7, None)), "{name}: {:?}", s.rejected);
+        // Not strict: the good product goes in (line numbers count the quoted newline), the
+        // rest is reported.
+        let s = import_products(&db, body.as_bytes(), Options::default()).await;
+        assert_eq!(s.created, 1, "{name}: {:?}", s.rejected);
+        assert_eq!(count().await, before + 1, "{name}");
+        let p = db
+            .read(|tx| {
+                let id = tx
+                    .query_one("SELECT id FROM products WHERE handle = 'tee'", &[])?
+                    .unwrap()
+                    .i64(0);
+                catalog::get_product(tx, id)
+            })
+            .await
+            .unwrap();
+        assert_eq!(p.title, "Tee\nshirt", "{name}");
+        assert_eq!(p.variants.len(), 1, "{name}");
+        // A semicolon file is refused at the header; a dry run changes nothing but says what it
+        // would change.
+        let s = import_products(&db, b"handle;title;sku\nx;y;z\n", Options::default()).await;
+        assert_eq!((s.rejected.len(), s.rejected[0].line), (1, 1), "{name}");
+        let repriced = format!("{HEAD}tee,\"Tee\nshirt\",active,Size,TEE-S,S,21.50\n");
+        let s = import_products(
+            &db,
+            repriced.as_bytes(),
+            Options {
+                dry_run: true,
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(s.updated, 1, "{name}");
+        let change = &s.changes[0];
+        assert!(
+            change
+                .fields
+                .iter()
+                .any(|(f, a, b)| f == "TEE-S.price" && a == 1999 && b == 2150),
+            "{name}: {change:?}"
+        );
+        assert_eq!(
+            stock_price(&db, "TEE-S").await,
+            1999,
+            "{name}: the dry run changed nothing"
+        );
+    }
+}
+
+async fn stock_price(db: &Db, sku: &str) -> i64 {
+    let sku = sku.to_string();
+    db.read(move |tx| {
+        Ok(tx
+            .query_one(
+                "SELECT price_minor FROM variants WHERE sku = $1",
+                &[sku.as_str().into()],
+            )?
+            .unwrap()
+            .i64(0))
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_files_set_or_add_through_the_ledger() {
+    use backroom_core::import::{Options, StockMode};
+    for (name, db) in backends().await {
+        store(&db, &["K1", "K2"], &[]).await;
+        let file =
+            "sku,location,quantity\nK1,wh-a,10\nK2,wh-b,4\nK1,nowhere,3\nK9,wh-a,1\nK2,wh-a,x\n";
+        let (recs, errs) = backroom_import::stock::read(file.as_bytes());
+        assert_eq!(errs.len(), 1, "{name}: the bad number");
+        let s = backroom_core::import::stock(
+            &db,
+            Actor::system(),
+            recs.clone(),
+            errs.clone(),
+            StockMode::Set,
+            "opening".into(),
+            &Options::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.updated, 2, "{name}");
+        let why: Vec<(u64, String)> = s
+            .rejected
+            .iter()
+            .map(|e| (e.line, e.message.clone()))
+            .collect();
+        assert_eq!(why.len(), 3, "{name}: {why:?}");
+        assert!(why[0].1.contains("nowhere"), "{name}: {why:?}");
+        assert!(why[1].1.contains("K9"), "{name}: {why:?}");
+        assert_eq!(stock(&db, "K1").await.totals.on_hand, 10, "{name}");
+        // Setting the same again changes nothing; adding adds.
+        let s = backroom_core::import::stock(
+            &db,
+            Actor::system(),
+            recs.clone(),
+            vec![],
+            StockMode::Set,
+            "again".into(),
+            &Options::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!((s.updated, s.unchanged), (0, 2), "{name}");
+        backroom_core::import::stock(
+            &db,
+            Actor::system(),
+            recs,
+            vec![],
+            StockMode::Add,
+            "delivery".into(),
+            &Options::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(stock(&db, "K1").await.totals.on_hand, 20, "{name}");
+        assert_invariants(&db).await;
+    }
+}
