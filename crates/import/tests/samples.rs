@@ -5,7 +5,6 @@
 
 use backroom_import::products::{self, ProductFile};
 use backroom_import::{Format, retail};
-use std::path::PathBuf;
 
 fn data(rel: &str) -> Option<std::path::PathBuf> {
     // The real data lives beside the repository (never in it); `.ci/run` finds it and sets
