@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod check;
 pub mod db;
 pub mod edits;
+pub mod export;
 pub mod fixtures;
 pub mod fulfillment;
 pub mod import;

@@ -69,6 +69,29 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Import products, stock or order history from CSV files.
     Import(import_cli::ImportArgs),
+    /// Export products, stock, orders, customers or the ledger as CSV or JSON lines.
+    Export {
+        /// `products`, `stock`, `orders`, `customers` or `ledger`.
+        what: String,
+        /// `csv` (default) or `jsonl`.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+        /// Orders placed / ledger rows written at or after this time or date.
+        #[arg(long)]
+        from: Option<String>,
+        /// ... and before this one.
+        #[arg(long)]
+        to: Option<String>,
+        /// Orders of this channel (code).
+        #[arg(long)]
+        channel: Option<String>,
+        /// Stock and ledger rows of this location (code).
+        #[arg(long)]
+        location: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -279,6 +302,46 @@ async fn run(cli: Cli) -> Result<()> {
                 "Token {} for {} <{}> created; it will not be shown again.",
                 t.details.prefix, t.user.name, t.user.email
             );
+            Ok(())
+        }
+        Command::Export {
+            what,
+            format,
+            output,
+            from,
+            to,
+            channel,
+            location,
+        } => {
+            use backroom_core::export;
+            let kind = export::Kind::parse(&what)
+                .context("what must be products, stock, orders, customers or ledger")?;
+            let format = match format.as_str() {
+                "csv" => export::Format::Csv,
+                "jsonl" => export::Format::JsonLines,
+                _ => bail!("--format must be csv or jsonl"),
+            };
+            let db = open(&cli.database_url).await?;
+            let filters = export::Filters {
+                from,
+                to,
+                channel,
+                location,
+            };
+            let mut out: Box<dyn std::io::Write + Send> = match &output {
+                Some(p) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("creating {}", p.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+            };
+            let n = export::write_all(&db, kind, filters, format, 1000, &mut *out)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            drop(out);
+            if output.is_some() {
+                eprintln!("{n} rows written");
+            }
             Ok(())
         }
         Command::Import(args) => {

@@ -1,0 +1,495 @@
+//! Exports: products, stock, orders, customers and the ledger as tables, a page at a time (keyset
+//! pagination on a stable key), so a caller can stream any size of store in constant memory.
+//! Product and stock tables use the columns their importers read, so an export imports back.
+
+use crate::util::{Filter, parse_time, rfc3339};
+use crate::{Error, Result, Sql};
+
+/// What to export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Products,
+    Stock,
+    Orders,
+    Customers,
+    Ledger,
+}
+
+impl Kind {
+    pub fn parse(s: &str) -> Option<Kind> {
+        Some(match s {
+            "products" => Kind::Products,
+            "stock" => Kind::Stock,
+            "orders" => Kind::Orders,
+            "customers" => Kind::Customers,
+            "ledger" => Kind::Ledger,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Filters {
+    /// Orders placed / ledger rows written at or after (RFC 3339 or a date).
+    pub from: Option<String>,
+    /// ... and before.
+    pub to: Option<String>,
+    /// Orders of this channel (code).
+    pub channel: Option<String>,
+    /// Stock and ledger rows of this location (code).
+    pub location: Option<String>,
+}
+
+/// One page of a table: rows after the cursor, and the cursor of the next page when there is one.
+pub struct Page {
+    pub rows: Vec<Vec<String>>,
+    pub next: Option<i64>,
+}
+
+/// The columns of each table.
+pub fn header(kind: Kind) -> Vec<&'static str> {
+    match kind {
+        Kind::Products => vec![
+            "handle",
+            "title",
+            "description",
+            "vendor",
+            "product_type",
+            "tags",
+            "status",
+            "seo_title",
+            "seo_description",
+            "image_urls",
+            "option1_name",
+            "option2_name",
+            "option3_name",
+            "sku",
+            "option1",
+            "option2",
+            "option3",
+            "price",
+            "compare_at_price",
+            "unit_cost",
+            "weight_grams",
+            "barcode",
+            "inventory_policy",
+        ],
+        Kind::Stock => vec![
+            "sku",
+            "location",
+            "quantity",
+            "reserved",
+            "unavailable",
+            "available",
+            "incoming",
+            "bin",
+        ],
+        Kind::Orders => vec![
+            "number",
+            "placed_at",
+            "channel",
+            "customer_email",
+            "status",
+            "payment_status",
+            "fulfillment_status",
+            "currency",
+            "subtotal",
+            "shipping",
+            "tax",
+            "total",
+            "paid",
+            "refunded",
+            "line_no",
+            "sku",
+            "title",
+            "quantity",
+            "unit_price",
+            "line_tax",
+            "returned_quantity",
+        ],
+        Kind::Customers => vec![
+            "email",
+            "first_name",
+            "last_name",
+            "phone",
+            "accepts_marketing",
+            "created_at",
+            "orders",
+            "total_spent",
+        ],
+        Kind::Ledger => vec![
+            "id",
+            "created_at",
+            "sku",
+            "location",
+            "on_hand_delta",
+            "unavailable_delta",
+            "reason",
+            "actor",
+            "reference_type",
+            "reference_id",
+            "note",
+        ],
+    }
+}
+
+/// Minor units as a decimal string with `exponent` decimals (`1999` → `19.99`).
+pub fn decimal(minor: i64, exponent: u32) -> String {
+    if exponent == 0 {
+        return minor.to_string();
+    }
+    let p = 10i64.pow(exponent);
+    let sign = if minor < 0 { "-" } else { "" };
+    let a = minor.unsigned_abs();
+    format!(
+        "{sign}{}.{:0width$}",
+        a / p as u64,
+        a % p as u64,
+        width = exponent as usize
+    )
+}
+
+fn opt(s: Option<String>) -> String {
+    s.unwrap_or_default()
+}
+
+fn money_opt(v: Option<i64>, e: u32) -> String {
+    v.map(|m| decimal(m, e)).unwrap_or_default()
+}
+
+fn list(json: &str, sep: &str) -> String {
+    serde_json::from_str::<Vec<String>>(json)
+        .unwrap_or_default()
+        .join(sep)
+}
+
+/// One page of `kind`, after `cursor` (exclusive), at most `limit` rows of its key.
+pub fn page(
+    tx: &mut dyn Sql,
+    kind: Kind,
+    f: &Filters,
+    cursor: Option<i64>,
+    limit: i64,
+) -> Result<Page> {
+    let e = crate::settings::load(tx)?.currency.exponent();
+    let mut w = Filter::default();
+    let after = cursor.unwrap_or(0);
+    let mut stock_window: Option<(i64, bool)> = None;
+    let (sql, key_col) = match kind {
+        Kind::Products => {
+            w.add(
+                "p.id IN (SELECT id FROM products WHERE id > ? ORDER BY id LIMIT ?)",
+                vec![after.into(), limit.into()],
+            );
+            (
+                format!(
+                    "SELECT p.id, p.handle, p.title, p.description, p.vendor, p.product_type, p.tags, p.status, p.seo_title, p.seo_description, p.image_urls, p.options, \
+                     v.sku, v.option1, v.option2, v.option3, v.price_minor, v.compare_at_minor, v.cost_minor, v.weight_grams, v.barcode, v.inventory_policy \
+                     FROM products p JOIN variants v ON v.product_id = p.id{} ORDER BY p.id, v.position, v.id",
+                    w.where_sql()
+                ),
+                0,
+            )
+        }
+        Kind::Stock => {
+            // The window of variants first: some have no stock rows, so the page's own rows
+            // cannot tell whether more follow.
+            let ids = tx.query(
+                "SELECT id FROM variants WHERE id > $1 ORDER BY id LIMIT $2",
+                &[after.into(), limit.into()],
+            )?;
+            let (Some(first), Some(last)) =
+                (ids.first().map(|r| r.i64(0)), ids.last().map(|r| r.i64(0)))
+            else {
+                return Ok(Page {
+                    rows: Vec::new(),
+                    next: None,
+                });
+            };
+            stock_window = Some((last, ids.len() as i64 >= limit));
+            w.add(
+                "l.variant_id BETWEEN ? AND ?",
+                vec![first.into(), last.into()],
+            );
+            if let Some(loc) = &f.location {
+                w.add("loc.code = ?", vec![loc.as_str().into()]);
+            }
+            (
+                format!(
+                    "SELECT l.variant_id, v.sku, loc.code, l.on_hand, l.reserved, l.unavailable, l.incoming, l.bin \
+                     FROM inventory_levels l JOIN variants v ON v.id = l.variant_id JOIN locations loc ON loc.id = l.location_id{} \
+                     ORDER BY l.variant_id, l.location_id",
+                    w.where_sql()
+                ),
+                0,
+            )
+        }
+        Kind::Orders => {
+            let mut inner = Filter::default();
+            inner.add("o2.id > ?", vec![after.into()]);
+            if let Some(v) = &f.from {
+                inner.add("o2.placed_at >= ?", vec![parse_time("from", v)?.into()]);
+            }
+            if let Some(v) = &f.to {
+                inner.add("o2.placed_at < ?", vec![parse_time("to", v)?.into()]);
+            }
+            if let Some(c) = &f.channel {
+                inner.add(
+                    "o2.channel_id = (SELECT id FROM channels WHERE code = ?)",
+                    vec![c.as_str().into()],
+                );
+            }
+            let lim = inner.push(limit.into());
+            let sub = format!(
+                "SELECT o2.id FROM orders o2{} ORDER BY o2.id LIMIT {lim}",
+                inner.where_sql()
+            );
+            w = inner;
+            (
+                format!(
+                    "SELECT o.id, o.number, o.placed_at, ch.code, c.email, o.status, o.payment_status, o.fulfillment_status, o.currency, \
+                     o.subtotal_minor, o.shipping_minor, o.tax_minor, o.total_minor, o.paid_minor, o.refunded_minor, \
+                     l.line_no, l.sku, l.title, l.quantity, l.unit_price_minor, l.tax_minor, l.returned_quantity \
+                     FROM orders o JOIN channels ch ON ch.id = o.channel_id JOIN customers c ON c.id = o.customer_id \
+                     JOIN order_lines l ON l.order_id = o.id WHERE o.id IN ({sub}) ORDER BY o.id, l.line_no"
+                ),
+                0,
+            )
+        }
+        Kind::Customers => {
+            w.add("c.id > ?", vec![after.into()]);
+            let lim = w.push(limit.into());
+            (
+                format!(
+                    "SELECT c.id, c.email, c.first_name, c.last_name, c.phone, c.accepts_marketing, c.created_at, \
+                     (SELECT COUNT(*) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled'), \
+                     (SELECT CAST(COALESCE(SUM(o.total_minor - o.refunded_minor), 0) AS BIGINT) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled') \
+                     FROM customers c{} ORDER BY c.id LIMIT {lim}",
+                    w.where_sql()
+                ),
+                0,
+            )
+        }
+        Kind::Ledger => {
+            w.add("e.id > ?", vec![after.into()]);
+            if let Some(v) = &f.from {
+                w.add("e.created_at >= ?", vec![parse_time("from", v)?.into()]);
+            }
+            if let Some(v) = &f.to {
+                w.add("e.created_at < ?", vec![parse_time("to", v)?.into()]);
+            }
+            if let Some(loc) = &f.location {
+                w.add("loc.code = ?", vec![loc.as_str().into()]);
+            }
+            let lim = w.push(limit.into());
+            (
+                format!(
+                    "SELECT e.id, e.created_at, v.sku, loc.code, e.on_hand_delta, e.unavailable_delta, e.reason, e.actor, e.reference_type, e.reference_id, e.note \
+                     FROM inventory_ledger e JOIN variants v ON v.id = e.variant_id JOIN locations loc ON loc.id = e.location_id{} ORDER BY e.id LIMIT {lim}",
+                    w.where_sql()
+                ),
+                0,
+            )
+        }
+    };
+    let _ = key_col;
+    let rows = tx.query(&sql, &w.params)?;
+    let mut out = Vec::with_capacity(rows.len());
+    let mut last = None;
+    for r in &rows {
+        last = Some(r.i64(0));
+        out.push(match kind {
+            Kind::Products => {
+                let names: Vec<String> = serde_json::from_str(&r.string(11)).unwrap_or_default();
+                vec![
+                    r.string(1),
+                    r.string(2),
+                    r.string(3),
+                    r.string(4),
+                    r.string(5),
+                    list(&r.string(6), ", "),
+                    r.string(7),
+                    opt(r.opt_string(8)),
+                    opt(r.opt_string(9)),
+                    list(&r.string(10), " "),
+                    names.first().cloned().unwrap_or_default(),
+                    names.get(1).cloned().unwrap_or_default(),
+                    names.get(2).cloned().unwrap_or_default(),
+                    r.string(12),
+                    opt(r.opt_string(13)),
+                    opt(r.opt_string(14)),
+                    opt(r.opt_string(15)),
+                    decimal(r.i64(16), e),
+                    money_opt(r.opt_i64(17), e),
+                    money_opt(r.opt_i64(18), e),
+                    r.opt_i64(19).map(|g| g.to_string()).unwrap_or_default(),
+                    opt(r.opt_string(20)),
+                    r.string(21),
+                ]
+            }
+            Kind::Stock => {
+                let (on_hand, reserved, unavailable) = (r.i64(3), r.i64(4), r.i64(5));
+                vec![
+                    r.string(1),
+                    r.string(2),
+                    on_hand.to_string(),
+                    reserved.to_string(),
+                    unavailable.to_string(),
+                    (on_hand - reserved - unavailable).to_string(),
+                    r.i64(6).to_string(),
+                    opt(r.opt_string(7)),
+                ]
+            }
+            Kind::Orders => {
+                let oe = backroom_domain::Currency::parse(&r.string(8))
+                    .map(|c| c.exponent())
+                    .unwrap_or(e);
+                let mut v = vec![
+                    r.i64(1).to_string(),
+                    rfc3339(r.i64(2)),
+                    r.string(3),
+                    r.string(4),
+                    r.string(5),
+                    r.string(6),
+                    r.string(7),
+                    r.string(8),
+                ];
+                for i in 9..=14 {
+                    v.push(decimal(r.i64(i), oe));
+                }
+                v.extend([
+                    r.i64(15).to_string(),
+                    r.string(16),
+                    r.string(17),
+                    r.i64(18).to_string(),
+                    decimal(r.i64(19), oe),
+                    decimal(r.i64(20), oe),
+                    r.i64(21).to_string(),
+                ]);
+                v
+            }
+            Kind::Customers => vec![
+                r.string(1),
+                r.string(2),
+                r.string(3),
+                opt(r.opt_string(4)),
+                r.bool(5).to_string(),
+                rfc3339(r.i64(6)),
+                r.i64(7).to_string(),
+                decimal(r.i64(8), e),
+            ],
+            Kind::Ledger => vec![
+                r.i64(0).to_string(),
+                rfc3339(r.i64(1)),
+                r.string(2),
+                r.string(3),
+                r.i64(4).to_string(),
+                r.i64(5).to_string(),
+                r.string(6),
+                r.string(7),
+                opt(r.opt_string(8)),
+                r.opt_i64(9).map(|x| x.to_string()).unwrap_or_default(),
+                opt(r.opt_string(10)),
+            ],
+        });
+    }
+    // Products, stock and orders page by a parent id (all of its rows come together); a short
+    // page is the last.
+    if let Some((last, more)) = stock_window {
+        return Ok(Page {
+            rows: out,
+            next: more.then_some(last),
+        });
+    }
+    let full = match kind {
+        Kind::Products | Kind::Orders => {
+            let ids: std::collections::BTreeSet<i64> = rows.iter().map(|r| r.i64(0)).collect();
+            ids.len() as i64 >= limit
+        }
+        _ => rows.len() as i64 >= limit,
+    };
+    if limit <= 0 {
+        return Err(Error::invalid("limit", "must be positive"));
+    }
+    Ok(Page {
+        rows: out,
+        next: if full { last } else { None },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimal;
+
+    #[test]
+    fn decimals() {
+        assert_eq!(decimal(1999, 2), "19.99");
+        assert_eq!(decimal(5, 2), "0.05");
+        assert_eq!(decimal(-1_106_206, 2), "-11062.06");
+        assert_eq!(decimal(1500, 0), "1500");
+        assert_eq!(decimal(1234, 3), "1.234");
+    }
+}
+
+/// A CSV field, quoted when it needs to be.
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ') {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// `csv` or `jsonl`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    JsonLines,
+}
+
+/// Streams a whole table to `out`, a page of `page_size` at a time; returns the rows written.
+pub async fn write_all(
+    db: &crate::Db,
+    kind: Kind,
+    filters: Filters,
+    format: Format,
+    page_size: i64,
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<u64> {
+    let io = |e: std::io::Error| Error::conflict("write_failed", e.to_string());
+    let head = header(kind);
+    if format == Format::Csv {
+        writeln!(out, "{}", head.join(",")).map_err(io)?;
+    }
+    let mut cursor = None;
+    let mut n = 0u64;
+    loop {
+        let f = filters.clone();
+        let p = db
+            .read(move |tx| page(tx, kind, &f, cursor, page_size))
+            .await?;
+        for row in &p.rows {
+            match format {
+                Format::Csv => {
+                    let line: Vec<String> = row.iter().map(|v| csv_field(v)).collect();
+                    writeln!(out, "{}", line.join(",")).map_err(io)?;
+                }
+                Format::JsonLines => {
+                    let obj: serde_json::Map<String, serde_json::Value> = head
+                        .iter()
+                        .zip(row)
+                        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone())))
+                        .collect();
+                    writeln!(out, "{}", serde_json::Value::Object(obj)).map_err(io)?;
+                }
+            }
+            n += 1;
+        }
+        match p.next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    out.flush().map_err(io)?;
+    Ok(n)
+}
