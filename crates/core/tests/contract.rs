@@ -3631,8 +3631,8 @@ async fn exported_catalog_and_stock_import_back_the_same() {
         let Some(p) = shared(f) else { return };
         sources.push(std::fs::read(p).unwrap());
     }
-    let mut pairs = backends().await.into_iter().zip(backends().await);
-    while let Some(((name, from), (_, to))) = pairs.next() {
+    let pairs = backends().await.into_iter().zip(backends().await);
+    for ((name, from), (_, to)) in pairs {
         store(&from, &["UNUSED"], &[]).await;
         store(&to, &["UNUSED"], &[]).await;
         for bytes in &sources {
