@@ -16,6 +16,7 @@ pub mod export;
 pub mod fixtures;
 pub mod fulfillment;
 pub mod import;
+pub mod import_jobs;
 pub mod inventory;
 pub mod migrate;
 pub mod orders;

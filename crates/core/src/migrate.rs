@@ -32,6 +32,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(6, "webhooks", "0006_webhooks"),
     migration!(7, "pickup", "0007_pickup"),
     migration!(8, "edits_exchanges", "0008_edits_exchanges"),
+    migration!(9, "import_jobs", "0009_import_jobs"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

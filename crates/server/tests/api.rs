@@ -1122,6 +1122,124 @@ async fn edits_exchanges_refunds_and_reports_through_the_api() {
     }
 }
 
+/// Polls an import until it ends.
+async fn finished_import(app: &TestApp, id: i64) -> Value {
+    for _ in 0..300 {
+        let (s, j) = app
+            .req(
+                "GET",
+                &format!("/api/v1/imports/{id}"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{j}");
+        if j["status"] != "running" {
+            return j;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("import {id} did not finish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_run_as_jobs_through_the_api() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        let upload = |q: &str, body: &'static str, token: String| {
+            let r = app
+                .http
+                .post(format!("{}/api/v1/imports?{q}", app.base))
+                .bearer_auth(token)
+                .header("content-type", "text/csv")
+                .body(body);
+            async move {
+                let resp = r.send().await.unwrap();
+                let s = resp.status();
+                (
+                    s,
+                    serde_json::from_str::<Value>(&resp.text().await.unwrap()).unwrap(),
+                )
+            }
+        };
+        let csv = "handle,title,status,option1_name,sku,option1,price\ntee,Tee,active,Size,TEE-S,S,19.99\ntee,Tee,active,Size,TEE-M,M,oops\ncap,Cap,active,,CAP-1,,5\n";
+        let (s, job) = upload("kind=products", csv, app.admin.clone()).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{name}: {job}");
+        let done = finished_import(&app, job["id"].as_i64().unwrap()).await;
+        assert_eq!(done["status"], "done", "{name}: {done}");
+        assert_eq!(done["percent"], 100, "{name}");
+        assert_eq!(done["summary"]["created"], 2, "{name}: {done}");
+        assert_eq!(done["summary"]["rejected"][0]["line"], 3, "{name}: {done}");
+        assert_eq!(
+            done["summary"]["rejected"][0]["column"], "price",
+            "{name}: {done}"
+        );
+        // The rejected rows, to download and fix.
+        let resp = app
+            .http
+            .get(format!("{}/api/v1/imports/{}/rejects", app.base, job["id"]))
+            .bearer_auth(&app.admin)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/csv")
+        );
+        let text = resp.text().await.unwrap();
+        assert!(
+            text.starts_with("file,line,column,reason\n,3,price,"),
+            "{name}: {text}"
+        );
+        // Orders, streamed.
+        let orders = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom\nC536366,85123A,HEART,-2,2010-12-01 09:00:00,2.55,17850.0,United Kingdom\n";
+        let (s, job) = upload(
+            "kind=orders&currency=GBP&timezone=Europe/London",
+            orders,
+            app.admin.clone(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{name}: {job}");
+        let done = finished_import(&app, job["id"].as_i64().unwrap()).await;
+        let counts: Vec<(String, i64)> =
+            serde_json::from_value(done["summary"]["counts"].clone()).unwrap();
+        assert!(
+            counts.contains(&("orders".into(), 1)) && counts.contains(&("returns".into(), 1)),
+            "{name}: {done}"
+        );
+        let (_, list) = app
+            .req("GET", "/api/v1/orders?q=536365", Some(&app.admin), None)
+            .await;
+        assert_eq!(
+            list["items"][0]["payment_status"], "partially_refunded",
+            "{name}: {list}"
+        );
+        // Refused up front: an unknown kind, an empty body, a role that may not write.
+        let (s, e) = upload("kind=invoices", csv, app.admin.clone()).await;
+        assert_eq!(
+            (s, e["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("kind")),
+            "{name}"
+        );
+        let (s, e) = upload("kind=products", "", app.admin.clone()).await;
+        assert_eq!(
+            (s, e["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("body")),
+            "{name}"
+        );
+        let analyst = TestApp::user(&app.db, "analyst").await;
+        let (s, _) = upload("kind=products", csv, analyst).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{name}");
+        let (_, list) = app
+            .req("GET", "/api/v1/imports", Some(&app.admin), None)
+            .await;
+        assert_eq!(list.as_array().map(Vec::len), Some(2), "{name}: {list}");
+        app.check().await;
+    }
+}
+
 #[test]
 fn openapi_document_matches_snapshot() {
     let doc = serde_json::to_string_pretty(&backroom::http::openapi()).unwrap();

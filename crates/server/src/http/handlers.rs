@@ -12,6 +12,7 @@ use backroom_core::api::*;
 use backroom_core::audit::AuditQuery;
 use backroom_core::catalog::{self, ProductQuery};
 use backroom_core::fulfillment::FulfillmentReportQuery;
+use backroom_core::import_jobs::{self, ImportJob, NewImport};
 use backroom_core::inventory::{self, LedgerQuery, LevelQuery, ReorderQuery, TransferQuery};
 use backroom_core::orders::{self, CustomerQuery, OrderQuery};
 use backroom_core::{
@@ -94,6 +95,9 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(add_order_note))
         .routes(routes!(resource_line))
         .routes(routes!(fulfillment_report))
+        .routes(routes!(list_imports, start_import))
+        .routes(routes!(get_import))
+        .routes(routes!(import_rejects))
         .routes(routes!(hold_order))
         .routes(routes!(release_hold))
         .routes(routes!(pick_list))
@@ -910,6 +914,71 @@ async fn fulfillment_report(
         fulfillment::fulfillment_report(tx, &q, now)
     })
     .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Imports
+
+/// Starts an import: the request body is the file (CSV, up to 256 MB); the query says what it
+/// is. The job runs in the background; poll it for progress and its summary.
+#[utoipa::path(post, path = "/imports", tag = "imports", params(NewImport), request_body(content = String, content_type = "text/csv"), responses((status = 202, body = ImportJob), (status = 422, body = ErrorBody)))]
+async fn start_import(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<NewImport>,
+    body: axum::body::Body,
+) -> Result<(StatusCode, Json<ImportJob>), ApiError> {
+    let bytes = axum::body::to_bytes(body, 256 << 20).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "a file of at most 256 MB can be uploaded; import larger ones with the CLI",
+        )
+        .field("body")
+    })?;
+    let job = import_jobs::start(&app.db, auth.actor.clone(), q, bytes).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)))
+}
+
+/// Recent imports, newest first.
+#[utoipa::path(get, path = "/imports", tag = "imports", responses((status = 200, body = Vec<ImportJob>)))]
+async fn list_imports(State(app): State<App>, auth: Auth) -> R<Vec<ImportJob>> {
+    app.read(&auth, Permission::OrdersRead, move |tx| {
+        import_jobs::list(tx, 50)
+    })
+    .await
+}
+
+/// One import: its progress while it runs, its summary (and first rejected rows) when done.
+#[utoipa::path(get, path = "/imports/{id}", tag = "imports", params(("id" = i64, Path)), responses((status = 200, body = ImportJob), (status = 404, body = ErrorBody)))]
+async fn get_import(State(app): State<App>, auth: Auth, Id(id): Id) -> R<ImportJob> {
+    app.read(&auth, Permission::OrdersRead, move |tx| {
+        import_jobs::get(tx, id)
+    })
+    .await
+}
+
+/// Every rejected row of an import, with its reason, as CSV.
+#[utoipa::path(get, path = "/imports/{id}/rejects", tag = "imports", params(("id" = i64, Path)), responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody)))]
+async fn import_rejects(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+) -> Result<Response, ApiError> {
+    let csv = app
+        .read(&auth, Permission::OrdersRead, move |tx| {
+            import_jobs::rejects_csv(tx, id)
+        })
+        .await?
+        .0;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        )],
+        csv,
+    )
+        .into_response())
 }
 
 /// Puts an order on hold (fraud review, address problem, customer request...): it cannot ship

@@ -98,6 +98,17 @@ pub async fn serve(
     app: App,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Imports that were running when the last server stopped did not finish: say so.
+    let _ = app
+        .db
+        .write(|tx| {
+            tx.exec(
+                "UPDATE import_jobs SET status = 'failed', error = 'the server stopped while it ran; nothing of a failed unit was kept, run it again' WHERE status = 'running'",
+                &[],
+            )?;
+            Ok(())
+        })
+        .await;
     // The webhook worker runs alongside and stops with the server.
     let worker = tokio::spawn(webhook_worker::run(app.db.clone(), app.webhooks.clone()));
     let result = axum::serve(listener, router(app))

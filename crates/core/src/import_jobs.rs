@@ -1,0 +1,283 @@
+//! Imports through the API: an uploaded file becomes a job that runs in the background, records
+//! its progress as it goes and its summary (with every rejected row) when it ends, so the console
+//! can show a progress bar and offer the rejected rows for download.
+
+use crate::import::{self, Options, OrderOptions, StockMode, Summary};
+use crate::util::{opt_rfc3339, rfc3339};
+use crate::{Actor, Db, Error, Result, Sql, params};
+use backroom_domain::roles::Permission;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What to import and how; the file is the request body.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct NewImport {
+    /// `products`, `stock` or `orders`.
+    pub kind: String,
+    /// Products: `shopify`, `woocommerce`, `magento` or `backroom` (detected when absent).
+    pub format: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub strict: bool,
+    /// Products: set stock at this location (code) from the file's quantities.
+    pub location: Option<String>,
+    /// Stock: `set` (default) or `add`.
+    pub mode: Option<String>,
+    /// Orders: the channel (code), `online` by default.
+    pub channel: Option<String>,
+    /// Orders: the currency of the prices (the store's by default).
+    pub currency: Option<String>,
+    /// Orders: the time zone of the file's times (the store's by default).
+    pub timezone: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ImportJob {
+    pub id: i64,
+    pub kind: String,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    pub bytes_total: i64,
+    pub bytes_done: i64,
+    pub rows_done: i64,
+    /// 0 to 100.
+    pub percent: i64,
+    /// When done: counts, and the first 100 rejected rows (all of them at `/rejects`).
+    pub summary: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub created_by: String,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+}
+
+fn job_from(r: &crate::Row) -> ImportJob {
+    let (total, done) = (r.i64(3), r.i64(4));
+    let summary: Option<serde_json::Value> = r
+        .opt_string(6)
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .map(|mut v: serde_json::Value| {
+            if let Some(list) = v.get_mut("rejected").and_then(|x| x.as_array_mut()) {
+                list.truncate(100);
+            }
+            v
+        });
+    let status = r.string(2);
+    ImportJob {
+        id: r.i64(0),
+        kind: r.string(1),
+        percent: if status == "done" {
+            100
+        } else if total > 0 {
+            (done * 100 / total).min(99)
+        } else {
+            0
+        },
+        status,
+        bytes_total: total,
+        bytes_done: done,
+        rows_done: r.i64(5),
+        summary,
+        error: r.opt_string(7),
+        created_by: r.string(8),
+        created_at: rfc3339(r.i64(9)),
+        finished_at: opt_rfc3339(r.opt_i64(10)),
+    }
+}
+
+const SELECT: &str = "SELECT id, kind, status, bytes_total, bytes_done, rows_done, summary, error, created_by, created_at, finished_at FROM import_jobs";
+
+pub fn get(tx: &mut dyn Sql, id: i64) -> Result<ImportJob> {
+    let r = tx
+        .query_one(&format!("{SELECT} WHERE id = $1"), params![id])?
+        .ok_or(Error::NotFound { entity: "import" })?;
+    Ok(job_from(&r))
+}
+
+/// The most recent jobs first.
+pub fn list(tx: &mut dyn Sql, limit: i64) -> Result<Vec<ImportJob>> {
+    let limit = crate::util::page_limit(Some(limit))?;
+    Ok(tx
+        .query(
+            &format!("{SELECT} ORDER BY id DESC LIMIT $1"),
+            params![limit],
+        )?
+        .iter()
+        .map(job_from)
+        .collect())
+}
+
+/// Every rejected row of a finished job, as CSV: file, line, column, reason.
+pub fn rejects_csv(tx: &mut dyn Sql, id: i64) -> Result<String> {
+    let r = tx
+        .query_one("SELECT summary FROM import_jobs WHERE id = $1", params![id])?
+        .ok_or(Error::NotFound { entity: "import" })?;
+    let rejected: Vec<RowErrorIn> = r
+        .opt_string(0)
+        .and_then(|j| serde_json::from_str::<SummaryIn>(&j).ok())
+        .map(|s| s.rejected)
+        .unwrap_or_default();
+    let f = crate::export::csv_field;
+    let mut out = String::from("file,line,column,reason\n");
+    for e in &rejected {
+        out.push_str(&format!(
+            "{},{},{},{}\n",
+            f(e.file.as_deref().unwrap_or("")),
+            e.line,
+            f(e.column.as_deref().unwrap_or("")),
+            f(&e.message)
+        ));
+    }
+    Ok(out)
+}
+
+/// The part of a stored summary read back.
+#[derive(Deserialize)]
+struct SummaryIn {
+    rejected: Vec<RowErrorIn>,
+}
+
+#[derive(Deserialize)]
+struct RowErrorIn {
+    file: Option<String>,
+    line: u64,
+    column: Option<String>,
+    message: String,
+}
+
+/// Checks the request, records the job and starts it; returns the job as it starts.
+pub async fn start(db: &Db, actor: Actor, n: NewImport, file: bytes::Bytes) -> Result<ImportJob> {
+    let needs = match n.kind.as_str() {
+        "products" => Permission::CatalogWrite,
+        "stock" => Permission::InventoryWrite,
+        "orders" => Permission::OrdersManage,
+        _ => return Err(Error::invalid("kind", "must be products, stock or orders")),
+    };
+    actor.require(needs)?;
+    if let Some(f) = &n.format
+        && backroom_import::Format::parse(f).is_none()
+    {
+        return Err(Error::invalid(
+            "format",
+            "must be shopify, woocommerce, magento or backroom",
+        ));
+    }
+    if !matches!(n.mode.as_deref(), None | Some("set") | Some("add")) {
+        return Err(Error::invalid("mode", "must be set or add"));
+    }
+    if file.is_empty() {
+        return Err(Error::invalid(
+            "body",
+            "the request body is the file to import; it is empty",
+        ));
+    }
+    let total = file.len() as i64;
+    let options = serde_json::to_string(&n).unwrap_or_default();
+    let (kind, who) = (n.kind.clone(), actor.name.clone());
+    let id = db
+        .write(move |tx| {
+            let r = tx.query_one(
+                "INSERT INTO import_jobs (kind, options, status, bytes_total, created_by, created_at) VALUES ($1, $2, 'running', $3, $4, $5) RETURNING id",
+                params![kind.as_str(), options.as_str(), total, who.as_str(), crate::util::now_micros()],
+            )?;
+            Ok(r.map_or(0, |r| r.i64(0)))
+        })
+        .await?;
+    let db2 = db.clone();
+    tokio::spawn(async move {
+        let result = run(&db2, actor, &n, file, id).await;
+        let now = crate::util::now_micros();
+        let (status, summary, error) = match result {
+            Ok(s) => ("done", serde_json::to_string(&s).ok(), None),
+            Err(e) => ("failed", None, Some(e.to_string())),
+        };
+        let _ = db2
+            .write(move |tx| {
+                tx.exec(
+                    "UPDATE import_jobs SET status = $1, summary = $2, error = $3, finished_at = $4, bytes_done = bytes_total WHERE id = $5",
+                    params![status, summary.clone(), error.clone(), now, id],
+                )?;
+                Ok(())
+            })
+            .await;
+    });
+    let db3 = db.clone();
+    db3.read(move |tx| get(tx, id)).await
+}
+
+async fn progress(db: &Db, id: i64, bytes: u64, rows: u64) {
+    let _ = db
+        .write(move |tx| {
+            tx.exec(
+                "UPDATE import_jobs SET bytes_done = $1, rows_done = $2 WHERE id = $3",
+                params![bytes as i64, rows as i64, id],
+            )?;
+            Ok(())
+        })
+        .await;
+}
+
+async fn run(db: &Db, actor: Actor, n: &NewImport, file: bytes::Bytes, id: i64) -> Result<Summary> {
+    let opts = Options {
+        dry_run: n.dry_run,
+        strict: n.strict,
+        location: n.location.clone(),
+    };
+    match n.kind.as_str() {
+        "products" => {
+            let exponent = db
+                .read(|tx| Ok(crate::settings::load(tx)?.currency.exponent()))
+                .await?;
+            let format = n.format.as_deref().and_then(backroom_import::Format::parse);
+            let parsed = backroom_import::products::read(&file[..], format, exponent);
+            progress(db, id, file.len() as u64, parsed.rows).await;
+            import::products(db, actor, parsed, &opts).await
+        }
+        "stock" => {
+            let (recs, errs) = backroom_import::stock::read(&file[..]);
+            progress(db, id, file.len() as u64, (recs.len() + errs.len()) as u64).await;
+            let mode = if n.mode.as_deref() == Some("add") {
+                StockMode::Add
+            } else {
+                StockMode::Set
+            };
+            import::stock(db, actor, recs, errs, mode, "import".into(), &opts).await
+        }
+        _ => {
+            let (oc, exponent) = import::order_context(
+                db,
+                &actor,
+                &OrderOptions {
+                    channel: n.channel.clone().unwrap_or_else(|| "online".into()),
+                    currency: n.currency.clone(),
+                    timezone: n.timezone.clone(),
+                },
+            )
+            .await?;
+            let mut reader =
+                backroom_import::retail::InvoiceReader::new(std::io::Cursor::new(file), exponent)
+                    .map_err(|e| Error::invalid("body", e.to_string()))?;
+            let shared = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let seen = shared.clone();
+            let next = move || {
+                let item = reader.next();
+                seen.store(reader.bytes_read(), std::sync::atomic::Ordering::Relaxed);
+                item
+            };
+            let db2 = db.clone();
+            let mut last = std::time::Instant::now();
+            let s = import::orders(db, actor, oc, next, &opts, |rows| {
+                if last.elapsed().as_millis() >= 500 {
+                    last = std::time::Instant::now();
+                    let (b, r) = (shared.load(std::sync::atomic::Ordering::Relaxed), rows);
+                    let db3 = db2.clone();
+                    tokio::spawn(async move { progress(&db3, id, b, r).await });
+                }
+            })
+            .await?;
+            Ok(s)
+        }
+    }
+}
