@@ -1487,24 +1487,79 @@ pub fn bump_order_numbers(tx: &mut dyn Sql) -> Result<()> {
     Ok(())
 }
 
-/// Imports an order history, streaming: invoices come from `next` in batches of `batch`, each
-/// written as one unit while the next is read. With `dry_run` or `strict` everything is one unit
-/// (held in memory), rolled back for a dry run, or when strict and anything was refused.
+/// A record an order-history import streams: how many file rows it stands for.
+pub trait Streamed: Clone + Send + Sync + 'static {
+    fn rows(&self) -> u64;
+}
+
+impl Streamed for Invoice {
+    fn rows(&self) -> u64 {
+        self.lines.len() as u64
+    }
+}
+
+impl Streamed for backroom_import::orders::OrderRecord {
+    fn rows(&self) -> u64 {
+        self.lines.len() as u64
+    }
+}
+
+/// The Online Retail layout: see [`history`].
 pub async fn orders(
     db: &Db,
     actor: Actor,
     oc: OrderContext,
     mut next: impl FnMut() -> Option<backroom_import::retail::Item>,
     opts: &Options,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<Summary> {
     use backroom_import::retail::Item;
+    let next = move || {
+        next().map(|i| match i {
+            Item::Invoice(v) => Ok(v),
+            Item::Rejected(e, _) => Err(e),
+        })
+    };
+    history(db, actor, oc, next, apply_invoices, opts, progress).await
+}
+
+/// Shopify's and Backroom's order layouts: see [`history`].
+pub async fn order_records(
+    db: &Db,
+    actor: Actor,
+    oc: OrderContext,
+    mut next: impl FnMut() -> Option<backroom_import::orders::Item>,
+    opts: &Options,
+    progress: impl FnMut(u64),
+) -> Result<Summary> {
+    use backroom_import::orders::Item;
+    let next = move || {
+        next().map(|i| match i {
+            Item::Order(v) => Ok(v),
+            Item::Rejected(e) => Err(e),
+        })
+    };
+    history(db, actor, oc, next, apply_order_records, opts, progress).await
+}
+
+/// Imports an order history, streaming: invoices come from `next` in batches of `batch`, each
+/// written as one unit while the next is read. With `dry_run` or `strict` everything is one unit
+/// (held in memory), rolled back for a dry run, or when strict and anything was refused.
+pub async fn history<T: Streamed>(
+    db: &Db,
+    actor: Actor,
+    oc: OrderContext,
+    mut next: impl FnMut() -> Option<std::result::Result<T, RowError>>,
+    apply: fn(&mut dyn Sql, &Ctx, &OrderContext, &[T]) -> Result<Summary>,
+    opts: &Options,
+    mut progress: impl FnMut(u64),
+) -> Result<Summary> {
     actor.require(backroom_domain::roles::Permission::OrdersManage)?;
     let mut total = Summary::default();
     let mut rows = 0u64;
     let one_unit = opts.dry_run || opts.strict;
     const BATCH: usize = 2000;
-    let mut batch: Vec<Invoice> = Vec::with_capacity(BATCH);
+    let mut batch: Vec<T> = Vec::with_capacity(BATCH);
     let mut pending: Option<tokio::task::JoinHandle<Result<Summary>>> = None;
     let merge = |total: &mut Summary, s: Summary| {
         total.created += s.created;
@@ -1519,11 +1574,11 @@ pub async fn orders(
         let item = next();
         let end = item.is_none();
         match item {
-            Some(Item::Invoice(i)) => {
-                rows += i.lines.len() as u64;
+            Some(Ok(i)) => {
+                rows += i.rows();
                 batch.push(i);
             }
-            Some(Item::Rejected(e, _)) => {
+            Some(Err(e)) => {
                 rows += 1;
                 total.rejected.push(e);
             }
@@ -1549,7 +1604,7 @@ pub async fn orders(
                 unit(
                     &db2,
                     move |tx| {
-                        let s = apply_invoices(tx, &ctx_for(&a), &oc2, &invoices)?;
+                        let s = apply(tx, &ctx_for(&a), &oc2, &invoices)?;
                         if !dry {
                             bump_order_numbers(tx)?;
                         }
@@ -1587,4 +1642,332 @@ pub async fn orders(
         finish_audit(db, &actor, "orders", &total).await?;
     }
     Ok(total)
+}
+
+/// A time as order files write it: RFC 3339, `2024-01-05 10:12:33 -0500`, or a local time in
+/// the import's zone.
+fn order_time(zone: &jiff::tz::TimeZone, s: &str) -> Option<i64> {
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Some(t.as_microsecond());
+    }
+    if let Ok(z) = jiff::fmt::strtime::parse("%Y-%m-%d %H:%M:%S %z", s).and_then(|t| t.to_zoned()) {
+        return Some(z.timestamp().as_microsecond());
+    }
+    local_to_micros(zone, s)
+}
+
+/// Imports one batch of historical orders in Shopify's or Backroom's layout, keeping their
+/// statuses and totals; customers and products first seen are created; orders already there (by
+/// number) are left alone. Stock is not touched.
+pub fn apply_order_records(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    oc: &OrderContext,
+    orders: &[backroom_import::orders::OrderRecord],
+) -> Result<Summary> {
+    use backroom_domain::order::{FulfillmentStatus, OrderStatus, PaymentStatus};
+    use std::collections::{HashMap, HashSet};
+    let mut s = Summary::default();
+    let mut good = Vec::with_capacity(orders.len());
+    for o in orders {
+        let bad = |col: &str, m: String| RowError {
+            file: o.file.clone(),
+            ..RowError::new(o.first_line, Some(col), m)
+        };
+        if OrderStatus::parse(&o.status).is_none() {
+            s.rejected.push(bad(
+                "status",
+                format!("{:?} is not an order status", o.status),
+            ));
+        } else if PaymentStatus::parse(&o.payment_status).is_none() {
+            s.rejected.push(bad(
+                "payment_status",
+                format!("{:?} is not a payment status", o.payment_status),
+            ));
+        } else if FulfillmentStatus::parse(&o.fulfillment_status).is_none() {
+            s.rejected.push(bad(
+                "fulfillment_status",
+                format!("{:?} is not a fulfillment status", o.fulfillment_status),
+            ));
+        } else if order_time(&oc.zone, &o.placed_at).is_none() {
+            s.rejected
+                .push(bad("placed_at", format!("{:?} is not a time", o.placed_at)));
+        } else if let Some(l) = o
+            .lines
+            .iter()
+            .find(|l| backroom_domain::Sku::parse(&l.sku).is_err())
+        {
+            s.rejected
+                .push(bad("sku", format!("{:?} is not a SKU", l.sku)));
+        } else if let Some(e) = o
+            .email
+            .as_deref()
+            .map(backroom_domain::Email::parse)
+            .and_then(|r| r.err())
+        {
+            s.rejected.push(bad("email", e.message));
+        } else {
+            good.push(o);
+        }
+    }
+    let email_of = |o: &backroom_import::orders::OrderRecord| {
+        o.email
+            .clone()
+            .unwrap_or_else(|| "guest@import.invalid".into())
+            .trim()
+            .to_lowercase()
+    };
+    // Customers by email.
+    let mut emails: Vec<String> = good.iter().map(|o| email_of(o)).collect();
+    emails.sort();
+    emails.dedup();
+    let mut customers: HashMap<String, i64> = HashMap::new();
+    for chunk in emails.chunks(1000) {
+        let mut vals: Vec<crate::Val> = chunk.iter().map(|e| e.as_str().into()).collect();
+        let list = pad_in(&mut vals, 0);
+        for r in tx.query(
+            &format!("SELECT email_key, id FROM customers WHERE email_key IN ({list})"),
+            &vals,
+        )? {
+            customers.insert(r.string(0), r.i64(1));
+        }
+    }
+    // The address as the file writes it; the key in lower case.
+    let mut written: HashMap<String, String> = HashMap::new();
+    for o in &good {
+        if let Some(e) = &o.email {
+            written
+                .entry(email_of(o))
+                .or_insert_with(|| e.trim().to_string());
+        }
+    }
+    let new_c: Vec<Vec<crate::Val>> = emails
+        .iter()
+        .filter(|e| !customers.contains_key(*e))
+        .map(|e| {
+            let shown = written.get(e).cloned().unwrap_or_else(|| e.clone());
+            vec![
+                shown.into(),
+                e.as_str().into(),
+                ctx.now.into(),
+                ctx.now.into(),
+            ]
+        })
+        .collect();
+    s.count("customers", new_c.len() as u64);
+    for r in insert_rows(
+        tx,
+        "INSERT INTO customers (email, email_key, created_at, updated_at)",
+        4,
+        &new_c,
+        Some("email_key, id"),
+    )? {
+        customers.insert(r.string(0), r.i64(1));
+    }
+    // Channels by code.
+    let mut channels: HashMap<String, i64> = HashMap::new();
+    for o in &good {
+        if let Some(c) = &o.channel
+            && !channels.contains_key(c)
+        {
+            let id = tx
+                .query_one(
+                    "SELECT id FROM channels WHERE code = $1",
+                    params![c.as_str()],
+                )?
+                .map_or(oc.channel_id, |r| r.i64(0));
+            channels.insert(c.clone(), id);
+        }
+    }
+    // Products by SKU.
+    let mut skus: Vec<(&str, &str, i64)> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
+    for o in &good {
+        for l in &o.lines {
+            if seen.insert(&l.sku) {
+                skus.push((&l.sku, &l.title, l.unit_price));
+            }
+        }
+    }
+    let mut variants: HashMap<String, i64> = HashMap::new();
+    for chunk in skus.chunks(1000) {
+        let mut vals: Vec<crate::Val> = chunk.iter().map(|(k, ..)| (*k).into()).collect();
+        let list = pad_in(&mut vals, 0);
+        for r in tx.query(
+            &format!("SELECT sku, id FROM variants WHERE sku IN ({list})"),
+            &vals,
+        )? {
+            variants.insert(r.string(0), r.i64(1));
+        }
+    }
+    let missing: Vec<&(&str, &str, i64)> = skus
+        .iter()
+        .filter(|(k, ..)| !variants.contains_key(*k))
+        .collect();
+    if !missing.is_empty() {
+        let prows: Vec<Vec<crate::Val>> = missing
+            .iter()
+            .map(|(k, t, _)| {
+                vec![
+                    code_handle(k).into(),
+                    (if t.is_empty() { *k } else { *t }).into(),
+                    "active".into(),
+                    ctx.now.into(),
+                    ctx.now.into(),
+                ]
+            })
+            .collect();
+        let ids: HashMap<String, i64> = insert_rows(
+            tx,
+            "INSERT INTO products (handle, title, status, created_at, updated_at)",
+            5,
+            &prows,
+            Some("handle, id"),
+        )?
+        .iter()
+        .map(|r| (r.string(0), r.i64(1)))
+        .collect();
+        let vrows: Vec<Vec<crate::Val>> = missing
+            .iter()
+            .map(|(k, _, p)| {
+                vec![
+                    ids.get(&code_handle(k)).copied().unwrap_or(0).into(),
+                    (*k).into(),
+                    "Default".into(),
+                    (*p).into(),
+                    "deny".into(),
+                    0i64.into(),
+                    ctx.now.into(),
+                    ctx.now.into(),
+                ]
+            })
+            .collect();
+        for r in insert_rows(
+            tx,
+            "INSERT INTO variants (product_id, sku, title, price_minor, inventory_policy, position, created_at, updated_at)",
+            8,
+            &vrows,
+            Some("sku, id"),
+        )? {
+            variants.insert(r.string(0), r.i64(1));
+        }
+        s.count("products", missing.len() as u64);
+    }
+    // Orders not already there.
+    let mut existing: HashSet<i64> = HashSet::new();
+    for chunk in good.chunks(1000) {
+        let mut vals: Vec<crate::Val> = chunk.iter().map(|o| o.number.into()).collect();
+        let list = pad_in(&mut vals, 0);
+        existing.extend(
+            tx.query(
+                &format!("SELECT number FROM orders WHERE number IN ({list})"),
+                &vals,
+            )?
+            .iter()
+            .map(|r| r.i64(0)),
+        );
+    }
+    let mut fresh: Vec<&&backroom_import::orders::OrderRecord> = Vec::new();
+    let mut taken: HashSet<i64> = HashSet::new();
+    for o in &good {
+        if existing.contains(&o.number) || !taken.insert(o.number) {
+            s.unchanged += 1;
+        } else {
+            fresh.push(o);
+        }
+    }
+    if fresh.is_empty() {
+        return Ok(s);
+    }
+    let address = json!({"name": "-", "line1": "-", "city": "-", "postal_code": "-", "country": "ZZ", "line2": null, "region": null, "phone": null, "latitude": null, "longitude": null}).to_string();
+    let orows: Vec<Vec<crate::Val>> = fresh
+        .iter()
+        .map(|o| {
+            let t = order_time(&oc.zone, &o.placed_at).unwrap_or(ctx.now);
+            let channel = o
+                .channel
+                .as_ref()
+                .and_then(|c| channels.get(c).copied())
+                .unwrap_or(oc.channel_id);
+            vec![
+                o.number.into(),
+                channel.into(),
+                customers.get(&email_of(o)).copied().unwrap_or(0).into(),
+                o.currency
+                    .clone()
+                    .unwrap_or_else(|| oc.currency.clone())
+                    .into(),
+                o.status.as_str().into(),
+                o.payment_status.as_str().into(),
+                o.fulfillment_status.as_str().into(),
+                o.subtotal.into(),
+                0i64.into(),
+                o.shipping.into(),
+                o.tax.into(),
+                o.total.into(),
+                o.paid.into(),
+                o.refunded.into(),
+                "imported".into(),
+                address.as_str().into(),
+                "imported".into(),
+                "imported order history".into(),
+                t.into(),
+                t.into(),
+                ctx.actor.user_id.into(),
+            ]
+        })
+        .collect();
+    let ids: HashMap<i64, i64> = insert_rows(
+        tx,
+        "INSERT INTO orders (number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, refunded_minor, shipping_method, shipping_address, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by)",
+        21,
+        &orows,
+        Some("number, id"),
+    )?
+    .iter()
+    .map(|r| (r.i64(0), r.i64(1)))
+    .collect();
+    let mut lrows: Vec<Vec<crate::Val>> = Vec::new();
+    for o in &fresh {
+        let oid = ids.get(&o.number).copied().unwrap_or(0);
+        for (n, l) in o.lines.iter().enumerate() {
+            lrows.push(vec![
+                oid.into(),
+                (n as i64 + 1).into(),
+                variants.get(&l.sku).copied().unwrap_or(0).into(),
+                l.sku.as_str().into(),
+                (if l.title.is_empty() {
+                    l.sku.as_str()
+                } else {
+                    l.title.as_str()
+                })
+                .into(),
+                l.quantity.into(),
+                l.unit_price.into(),
+                0i64.into(),
+                l.tax.into(),
+                l.returned_quantity.into(),
+            ]);
+        }
+    }
+    tx.copy_rows(
+        "order_lines",
+        &[
+            "order_id",
+            "line_no",
+            "variant_id",
+            "sku",
+            "title",
+            "quantity",
+            "unit_price_minor",
+            "discount_minor",
+            "tax_minor",
+            "returned_quantity",
+        ],
+        &lrows,
+    )?;
+    s.count("orders", fresh.len() as u64);
+    s.count("order lines", lrows.len() as u64);
+    s.created += fresh.len() as u64;
+    Ok(s)
 }

@@ -161,7 +161,7 @@ pub async fn start(db: &Db, actor: Actor, n: NewImport, file: bytes::Bytes) -> R
     {
         return Err(Error::invalid(
             "format",
-            "must be shopify, woocommerce, magento or backroom",
+            "must be shopify, woocommerce, magento or backroom (products), or online_retail, shopify_orders or backroom_orders (orders)",
         ));
     }
     if !matches!(n.mode.as_deref(), None | Some("set") | Some("add")) {
@@ -256,6 +256,50 @@ async fn run(db: &Db, actor: Actor, n: &NewImport, file: bytes::Bytes, id: i64) 
                 },
             )
             .await?;
+            let format = match n.format.as_deref().and_then(backroom_import::Format::parse) {
+                Some(f) => f,
+                None => {
+                    let first = file.split(|b| *b == b'\n').next().unwrap_or_default();
+                    let header: Vec<String> = String::from_utf8_lossy(first)
+                        .trim_start_matches('\u{feff}')
+                        .trim()
+                        .split(',')
+                        .map(|h| h.trim_matches('"').to_string())
+                        .collect();
+                    backroom_import::Format::detect(&header)
+                        .unwrap_or(backroom_import::Format::OnlineRetail)
+                }
+            };
+            if matches!(
+                format,
+                backroom_import::Format::ShopifyOrders | backroom_import::Format::BackroomOrders
+            ) {
+                let total = file.len() as u64;
+                let mut reader = backroom_import::orders::OrderReader::new(
+                    std::io::Cursor::new(file),
+                    Some(format),
+                    exponent,
+                )
+                .map_err(|e| Error::invalid("body", e.to_string()))?;
+                let next = move || {
+                    reader.next().map(|i| match i {
+                        backroom_import::orders::Item::Order(o) => Ok(o),
+                        backroom_import::orders::Item::Rejected(e) => Err(e),
+                    })
+                };
+                let s = import::history(
+                    db,
+                    actor,
+                    oc,
+                    next,
+                    import::apply_order_records,
+                    &opts,
+                    |_| {},
+                )
+                .await?;
+                progress(db, id, total, s.rows).await;
+                return Ok(s);
+            }
             let mut reader =
                 backroom_import::retail::InvoiceReader::new(std::io::Cursor::new(file), exponent)
                     .map_err(|e| Error::invalid("body", e.to_string()))?;

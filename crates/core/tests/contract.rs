@@ -3693,3 +3693,206 @@ async fn exported_catalog_and_stock_import_back_the_same() {
         assert_invariants(&to).await;
     }
 }
+
+async fn import_order_file(db: &Db, bytes: Vec<u8>) -> backroom_core::import::Summary {
+    let (oc, e) = backroom_core::import::order_context(
+        db,
+        &Actor::system(),
+        &backroom_core::import::OrderOptions {
+            channel: "online".into(),
+            currency: None,
+            timezone: Some("Europe/London".into()),
+        },
+    )
+    .await
+    .unwrap();
+    let mut reader =
+        backroom_import::orders::OrderReader::new(std::io::Cursor::new(bytes), None, e).unwrap();
+    let next = move || {
+        reader.next().map(|i| match i {
+            backroom_import::orders::Item::Order(o) => Ok(o),
+            backroom_import::orders::Item::Rejected(e) => Err(e),
+        })
+    };
+    backroom_core::import::history(
+        db,
+        Actor::system(),
+        oc,
+        next,
+        backroom_core::import::apply_order_records,
+        &Default::default(),
+        |_| {},
+    )
+    .await
+    .unwrap()
+}
+
+/// Orders export then import into an empty database: the same orders, lines, statuses and
+/// money; and Shopify's order export layout imports with its continuation rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_histories_round_trip_and_shopify_orders_import() {
+    use backroom_core::export::{self, Filters, Format, Kind};
+    let pairs = backends().await.into_iter().zip(backends().await);
+    for ((name, from), (_, to)) in pairs {
+        store(&from, &["O1", "O2"], &[]).await;
+        taxed(&from).await;
+        receive(&from, "O1", 1, 50).await;
+        receive(&from, "O2", 1, 50).await;
+        // Orders in several states: open, paid and shipped, refunded, cancelled.
+        for (i, lines) in [
+            vec![("O1", 2)],
+            vec![("O1", 1), ("O2", 3)],
+            vec![("O2", 1)],
+            vec![("O1", 4)],
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let o = place(&from, order(&lines), None).await.unwrap().order;
+            let id = o.id;
+            match i {
+                1 => {
+                    write(&from, pay(id, None)).await.unwrap();
+                    write(&from, move |tx, c| {
+                        backroom_core::fulfillment::ship(
+                            tx,
+                            c,
+                            id,
+                            &ShipOrder {
+                                location_id: 1,
+                                ..Default::default()
+                            },
+                        )
+                    })
+                    .await
+                    .unwrap();
+                }
+                2 => {
+                    write(&from, pay(id, None)).await.unwrap();
+                    let r = RefundOrder {
+                        amount: Some(300),
+                        lines: None,
+                        shipping: None,
+                        reason: "goodwill".into(),
+                        note: None,
+                    };
+                    write(&from, move |tx, c| {
+                        backroom_core::fulfillment::refund(tx, c, id, &r)
+                    })
+                    .await
+                    .unwrap();
+                }
+                3 => {
+                    write(&from, move |tx, c| {
+                        orders::cancel(tx, c, id, &CancelOrder::default())
+                    })
+                    .await
+                    .unwrap();
+                }
+                _ => {}
+            }
+        }
+        let dump = |db: Db| async move {
+            let mut out: Vec<u8> = Vec::new();
+            export::write_all(
+                &db,
+                Kind::Orders,
+                Filters::default(),
+                Format::Csv,
+                2,
+                &mut out,
+            )
+            .await
+            .unwrap();
+            out
+        };
+        let first = dump(from.clone()).await;
+        let s = import_order_file(&to, first.clone()).await;
+        assert!(s.rejected.is_empty(), "{name}: {:?}", s.rejected);
+        assert_eq!(s.created, 4, "{name}");
+        assert_eq!(
+            String::from_utf8(dump(to.clone()).await).unwrap(),
+            String::from_utf8(first.clone()).unwrap(),
+            "{name}"
+        );
+        // Again: nothing changes.
+        let s = import_order_file(&to, first).await;
+        assert_eq!((s.created, s.unchanged), (0, 4), "{name}");
+
+        // Shopify's layout: order columns on the first row of each order only.
+        let header = std::fs::read_to_string(
+            shared("formats/shopify/orders_export_header.csv")
+                .unwrap_or_else(|| panic!("no Shopify header")),
+        )
+        .unwrap();
+        let cols: Vec<&str> = header.trim().split(',').collect();
+        let row = |vals: &[(&str, &str)]| {
+            cols.iter()
+                .map(|c| {
+                    vals.iter()
+                        .find(|(k, _)| k == c)
+                        .map_or(String::new(), |(_, v)| v.to_string())
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let file = format!(
+            "{}\n{}\n{}\n{}\n",
+            header.trim(),
+            row(&[
+                ("Name", "#5001"),
+                ("Email", "Shop@Example.com"),
+                ("Financial Status", "paid"),
+                ("Fulfillment Status", "fulfilled"),
+                ("Currency", "USD"),
+                ("Subtotal", "30.00"),
+                ("Shipping", "5.00"),
+                ("Taxes", "0.00"),
+                ("Total", "35.00"),
+                ("Created at", "2024-01-05 10:12:33 -0500"),
+                ("Lineitem quantity", "2"),
+                ("Lineitem name", "Tee"),
+                ("Lineitem price", "10.00"),
+                ("Lineitem sku", "SHOP-TEE")
+            ]),
+            row(&[
+                ("Name", "#5001"),
+                ("Lineitem quantity", "1"),
+                ("Lineitem name", "Cap"),
+                ("Lineitem price", "10.00"),
+                ("Lineitem sku", "SHOP-CAP")
+            ]),
+            row(&[
+                ("Name", "#5002"),
+                ("Email", "x@example.com"),
+                ("Financial Status", "weird"),
+                ("Created at", "2024-01-06 10:00:00 -0500"),
+                ("Lineitem quantity", "1"),
+                ("Lineitem sku", "SHOP-CAP")
+            ]),
+        );
+        let s = import_order_file(&to, file.into_bytes()).await;
+        assert_eq!(s.created, 1, "{name}: {:?}", s.rejected);
+        assert_eq!(
+            (
+                s.rejected.len(),
+                s.rejected[0].line,
+                s.rejected[0].column.as_deref()
+            ),
+            (1, 4, Some("Financial Status")),
+            "{name}"
+        );
+        let o = to.read(|tx| orders::get_by_number(tx, 5001)).await.unwrap();
+        assert_eq!(
+            (
+                o.lines.len(),
+                o.total.amount,
+                o.status.as_str(),
+                o.customer.email.as_str()
+            ),
+            (2, 3500, "closed", "Shop@Example.com"),
+            "{name}"
+        );
+        assert_eq!(o.placed_at, "2024-01-05T15:12:33Z", "{name}");
+    }
+}

@@ -7,6 +7,7 @@
 //! decides what to create, update or skip.
 
 pub mod money;
+pub mod orders;
 pub mod products;
 pub mod retail;
 pub mod stock;
@@ -66,6 +67,10 @@ pub enum Format {
     OnlineRetail,
     /// Backroom's stock CSV: `sku,location,quantity`.
     Stock,
+    /// Shopify's order export: one row per line item, order columns on the first row.
+    ShopifyOrders,
+    /// Backroom's order CSV, as `backroom export orders` writes it.
+    BackroomOrders,
 }
 
 impl Format {
@@ -77,6 +82,8 @@ impl Format {
             "backroom" => Format::Backroom,
             "online_retail" | "uci" => Format::OnlineRetail,
             "stock" => Format::Stock,
+            "shopify_orders" => Format::ShopifyOrders,
+            "backroom_orders" => Format::BackroomOrders,
             _ => return None,
         })
     }
@@ -89,13 +96,19 @@ impl Format {
             Format::Backroom => "backroom",
             Format::OnlineRetail => "online_retail",
             Format::Stock => "stock",
+            Format::ShopifyOrders => "shopify_orders",
+            Format::BackroomOrders => "backroom_orders",
         }
     }
 
     /// Recognises a layout from its header row.
     pub fn detect(header: &[String]) -> Option<Format> {
         let has = |c: &str| header.iter().any(|h| h == c);
-        if has("Handle") && has("Variant SKU") {
+        if has("Name") && has("Lineitem sku") && has("Financial Status") {
+            Some(Format::ShopifyOrders)
+        } else if has("number") && has("placed_at") && has("line_no") {
+            Some(Format::BackroomOrders)
+        } else if has("Handle") && has("Variant SKU") {
             Some(Format::Shopify)
         } else if has("Type") && has("SKU") && has("Parent") && has("Regular price") {
             Some(Format::WooCommerce)

@@ -5,9 +5,12 @@
 use anyhow::{Context, Result, bail};
 use backroom_core::import::{self, Options, OrderOptions, StockMode, Summary};
 use backroom_core::{Actor, Db};
-use backroom_import::{Format, RowError, products, retail, stock};
+use backroom_import::retail as import_invoice;
+use backroom_import::{Format, RowError, orders, products, retail, stock};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 #[derive(clap::Args)]
@@ -70,6 +73,9 @@ enum What {
         /// The time zone of the file's local times (the store's by default).
         #[arg(long)]
         timezone: Option<String>,
+        /// `online_retail`, `shopify_orders` or `backroom_orders` (detected from the header).
+        #[arg(long)]
+        format: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -197,6 +203,7 @@ pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
             channel,
             currency,
             timezone,
+            format,
             common,
         } => {
             let files = expand(&paths)?;
@@ -215,64 +222,105 @@ pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
                 .iter()
                 .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
                 .sum();
-            let mut progress = Progress::new(total_bytes);
-            let mut queue = files.into_iter();
-            let mut current: Option<(
-                String,
-                retail::InvoiceReader<std::io::BufReader<std::fs::File>>,
-            )> = None;
-            let mut done_bytes = 0u64;
-            let mut header_errors: Vec<RowError> = Vec::new();
-            let mut rows_seen = 0u64;
-            let next = || loop {
-                if let Some((name, r)) = current.as_mut() {
-                    match r.next() {
-                        Some(mut item) => {
-                            match &mut item {
-                                retail::Item::Invoice(i) => {
-                                    i.file = Some(name.clone());
-                                    rows_seen += i.lines.len() as u64;
-                                }
-                                retail::Item::Rejected(e, _) => {
-                                    e.file = Some(name.clone());
-                                    rows_seen += 1;
-                                }
-                            }
-                            progress.show(rows_seen, done_bytes + r.bytes_read(), false);
-                            return Some(item);
-                        }
-                        None => {
-                            done_bytes += r.bytes_read();
-                            current = None;
-                        }
-                    }
-                }
-                let path = queue.next()?;
-                let name = path.file_name().map_or_else(
-                    || path.display().to_string(),
-                    |n| n.to_string_lossy().into_owned(),
-                );
-                match std::fs::File::open(&path)
-                    .map_err(|e| RowError::new(0, None, e.to_string()))
-                    .and_then(|f| {
-                        retail::InvoiceReader::new(
-                            std::io::BufReader::with_capacity(1 << 16, f),
-                            exponent,
-                        )
-                    }) {
-                    Ok(r) => current = Some((name, r)),
-                    Err(mut e) => {
-                        e.file = Some(name);
-                        header_errors.push(e);
-                    }
+            // The layout, from the first file's header (or --format).
+            let format = match &format {
+                Some(f) => Format::parse(f)
+                    .context("--format must be online_retail, shopify_orders or backroom_orders")?,
+                None => {
+                    let mut first = String::new();
+                    std::io::BufRead::read_line(
+                        &mut std::io::BufReader::new(std::fs::File::open(&files[0])?),
+                        &mut first,
+                    )?;
+                    let header: Vec<String> = first
+                        .trim_start_matches('\u{feff}')
+                        .trim()
+                        .split(',')
+                        .map(|h| h.trim_matches('"').to_string())
+                        .collect();
+                    Format::detect(&header).context(
+                        "the first file's columns match no order layout; name it with --format",
+                    )?
                 }
             };
-            let mut s = import::orders(db, cli_actor(), oc, next, &options(&common, None), |_| {})
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            progress.show(s.rows, total_bytes, true);
-            progress.done();
-            s.rejected.extend(header_errors);
+            let mut progress = Progress::new(total_bytes);
+            let read = Arc::new(AtomicU64::new(0));
+            let opts = options(&common, None);
+            let mut s = match format {
+                Format::OnlineRetail => {
+                    let chain =
+                        FileChain::new(
+                            files,
+                            read.clone(),
+                            move |f| {
+                                Ok(Box::new(retail::InvoiceReader::new(f, exponent)?.map(
+                                    |i| match i {
+                                        retail::Item::Invoice(v) => Ok(v),
+                                        retail::Item::Rejected(e, _) => Err(e),
+                                    },
+                                ))
+                                    as Box<dyn Iterator<Item = _> + Send>)
+                            },
+                            |v: &mut import_invoice::Invoice, name| v.file = Some(name.to_string()),
+                        );
+                    let mut rows = 0u64;
+                    let next =
+                        chain.into_next(move |r: &Result<import_invoice::Invoice, RowError>| {
+                            rows += r.as_ref().map_or(1, |v| v.lines.len() as u64);
+                            progress.show(rows, read.load(Ordering::Relaxed), false);
+                        });
+                    import::history(
+                        db,
+                        cli_actor(),
+                        oc,
+                        next,
+                        import::apply_invoices,
+                        &opts,
+                        |_| {},
+                    )
+                    .await
+                }
+                Format::ShopifyOrders | Format::BackroomOrders => {
+                    let chain = FileChain::new(
+                        files,
+                        read.clone(),
+                        move |f| {
+                            Ok(
+                                Box::new(orders::OrderReader::new(f, Some(format), exponent)?.map(
+                                    |i| match i {
+                                        orders::Item::Order(v) => Ok(v),
+                                        orders::Item::Rejected(e) => Err(e),
+                                    },
+                                ))
+                                    as Box<dyn Iterator<Item = _> + Send>,
+                            )
+                        },
+                        |v: &mut orders::OrderRecord, name| v.file = Some(name.to_string()),
+                    );
+                    let mut rows = 0u64;
+                    let next = chain.into_next(move |r: &Result<orders::OrderRecord, RowError>| {
+                        rows += r.as_ref().map_or(1, |v| v.lines.len() as u64);
+                        progress.show(rows, read.load(Ordering::Relaxed), false);
+                    });
+                    import::history(
+                        db,
+                        cli_actor(),
+                        oc,
+                        next,
+                        import::apply_order_records,
+                        &opts,
+                        |_| {},
+                    )
+                    .await
+                }
+                other => bail!("{} is not an order layout", other.as_str()),
+            }
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut done = Progress::new(total_bytes);
+            done.show(s.rows, total_bytes, true);
+            done.done();
+            s.rejected
+                .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
             (s, common, "rows")
         }
     };
@@ -411,4 +459,105 @@ fn print(s: &Summary, c: &Common, what: &str, secs: f64) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Counts the bytes read from a file, for the progress line.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+type Records<T> = Box<dyn Iterator<Item = Result<T, RowError>> + Send>;
+type Opener<T> = Box<
+    dyn FnMut(std::io::BufReader<Counting<std::fs::File>>) -> Result<Records<T>, RowError> + Send,
+>;
+
+/// The records of several files, one after the other, each tagged with its file's name; a file
+/// that cannot be opened or has no valid header is one rejected "row".
+struct FileChain<T> {
+    files: std::vec::IntoIter<PathBuf>,
+    count: Arc<AtomicU64>,
+    open: Opener<T>,
+    tag: fn(&mut T, &str),
+    current: Option<(String, Records<T>)>,
+}
+
+impl<T: 'static> FileChain<T> {
+    fn new(
+        files: Vec<PathBuf>,
+        count: Arc<AtomicU64>,
+        open: impl FnMut(std::io::BufReader<Counting<std::fs::File>>) -> Result<Records<T>, RowError>
+        + Send
+        + 'static,
+        tag: fn(&mut T, &str),
+    ) -> Self {
+        FileChain {
+            files: files.into_iter(),
+            count,
+            open: Box::new(open),
+            tag,
+            current: None,
+        }
+    }
+
+    fn next_item(&mut self) -> Option<Result<T, RowError>> {
+        loop {
+            if let Some((name, it)) = self.current.as_mut() {
+                match it.next() {
+                    Some(Ok(mut v)) => {
+                        (self.tag)(&mut v, name);
+                        return Some(Ok(v));
+                    }
+                    Some(Err(mut e)) => {
+                        e.file = Some(name.clone());
+                        return Some(Err(e));
+                    }
+                    None => self.current = None,
+                }
+            }
+            let path = self.files.next()?;
+            let name = path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            let opened = std::fs::File::open(&path)
+                .map_err(|e| RowError::new(0, None, e.to_string()))
+                .and_then(|f| {
+                    (self.open)(std::io::BufReader::with_capacity(
+                        1 << 16,
+                        Counting {
+                            inner: f,
+                            count: self.count.clone(),
+                        },
+                    ))
+                });
+            match opened {
+                Ok(it) => self.current = Some((name, it)),
+                Err(mut e) => {
+                    e.file = Some(name);
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+
+    /// The chain as the importer's `next`, calling `seen` on every item.
+    fn into_next(
+        mut self,
+        mut seen: impl FnMut(&Result<T, RowError>),
+    ) -> impl FnMut() -> Option<Result<T, RowError>> {
+        move || {
+            let item = self.next_item()?;
+            seen(&item);
+            Some(item)
+        }
+    }
 }
