@@ -686,6 +686,9 @@ pub struct OrderOptions {
     pub currency: Option<String>,
     /// The time zone the file's local times are in (the store's by default).
     pub timezone: Option<String>,
+    /// Historical orders leave stock alone, unless this names a location (code): then shipped
+    /// units leave it (`sale_shipped`) and cancelled ones come back (`return_restock`).
+    pub stock_location: Option<String>,
 }
 
 /// What an order-history import needs to know once: the channel, currency, exponent, zone.
@@ -694,6 +697,8 @@ pub struct OrderContext {
     pub channel_id: i64,
     pub currency: String,
     pub zone: jiff::tz::TimeZone,
+    /// Where history moves stock, when asked.
+    pub stock_location: Option<i64>,
 }
 
 /// Resolves the import's channel (created, with no locations, when the store has none by that
@@ -736,11 +741,17 @@ pub async fn order_context(
         let tz_name = o.timezone.clone().unwrap_or(s.timezone.clone());
         let zone = jiff::tz::TimeZone::get(&tz_name)
             .map_err(|_| Error::invalid("timezone", format!("{tz_name} is not a time zone")))?;
+        let stock_location = o
+            .stock_location
+            .as_deref()
+            .map(|code| location_id(tx, code))
+            .transpose()?;
         Ok((
             OrderContext {
                 channel_id,
                 currency: currency.as_str().to_string(),
                 zone,
+                stock_location,
             },
             currency.exponent(),
         ))
@@ -1131,6 +1142,28 @@ pub fn apply_invoices(
             ],
             &lrows,
         )?;
+        if let Some(loc) = oc.stock_location {
+            let vmap = &variants;
+            let moves: Vec<(i64, i64, i64, u64, Option<String>)> = fresh
+                .iter()
+                .flat_map(|inv| {
+                    let oid = order_id
+                        .get(&inv.number.parse::<i64>().unwrap_or(0))
+                        .copied()
+                        .unwrap_or(0);
+                    inv.lines.iter().map(move |l| {
+                        (
+                            vmap.get(&code_sku(&l.stock_code)).copied().unwrap_or(0),
+                            -l.quantity,
+                            oid,
+                            l.line,
+                            inv.file.clone(),
+                        )
+                    })
+                })
+                .collect();
+            move_history_stock(tx, ctx, loc, &moves, &mut s)?;
+        }
         s.count("orders", fresh.len() as u64);
         s.count("order lines", lrows.len() as u64);
         s.created += fresh.len() as u64;
@@ -1141,7 +1174,16 @@ pub fn apply_invoices(
     // from every line of the variants); PostgreSQL plans it like any join.
     let cancels: Vec<&Invoice> = invoices.iter().filter(|i| i.cancellation).collect();
     if !cancels.is_empty() {
-        apply_cancellations(tx, ctx, &cancels, &customers, &variants, &when, &mut s)?;
+        apply_cancellations(
+            tx,
+            ctx,
+            &cancels,
+            &customers,
+            &variants,
+            &when,
+            oc.stock_location,
+            &mut s,
+        )?;
     }
     Ok(s)
 }
@@ -1167,6 +1209,7 @@ fn apply_cancellations(
     customers: &std::collections::HashMap<String, i64>,
     variants: &std::collections::HashMap<String, i64>,
     when: &dyn Fn(&Invoice) -> i64,
+    stock_location: Option<i64>,
     s: &mut Summary,
 ) -> Result<()> {
     use std::collections::{HashMap, HashSet};
@@ -1241,6 +1284,7 @@ fn apply_cancellations(
     }
     // (cancellation index, order, line, units, value)
     let mut matched: Vec<(usize, i64, i64, i64, i64)> = Vec::new();
+    let mut back: Vec<(i64, i64, i64, u64, Option<String>)> = Vec::new();
     for (ci, inv) in todo.iter().enumerate() {
         let at = when(inv);
         let customer = customers
@@ -1261,6 +1305,13 @@ fn apply_cancellations(
             match hit {
                 Some(k) => {
                     cands[k].remaining -= l.quantity;
+                    back.push((
+                        variant,
+                        l.quantity,
+                        cands[k].order,
+                        l.line,
+                        inv.file.clone(),
+                    ));
                     matched.push((
                         ci,
                         cands[k].order,
@@ -1462,6 +1513,73 @@ fn apply_cancellations(
         )?;
     }
     s.count("returns", groups.len() as u64);
+    if let Some(loc) = stock_location {
+        move_history_stock(tx, ctx, loc, &back, s)?;
+    }
+    Ok(())
+}
+
+/// History that moves stock (only when asked): each unit leaves or comes back through the ledger,
+/// and a sale the location cannot cover is refused for that line (the order stays, its stock is
+/// not moved), so no `deny` variant goes below zero.
+fn move_history_stock(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    location: i64,
+    moves: &[(i64, i64, i64, u64, Option<String>)], // (variant, units (+ back, - out), order, line, file)
+    s: &mut Summary,
+) -> Result<()> {
+    use backroom_domain::order::{InventoryPolicy, LedgerReason};
+    let mut sorted: Vec<&(i64, i64, i64, u64, Option<String>)> = moves.iter().collect();
+    sorted.sort_by_key(|m| m.0);
+    for (variant, units, order, line, file) in sorted {
+        inventory::ensure_level(tx, *variant, location, ctx.now)?;
+        let (on_hand, reserved, unavailable, _) = inventory::lock_level(tx, *variant, location)?;
+        let policy = tx
+            .query_one(
+                "SELECT inventory_policy FROM variants WHERE id = $1",
+                params![*variant],
+            )?
+            .map(|r| r.string(0))
+            .unwrap_or_default();
+        if *units < 0
+            && InventoryPolicy::parse(&policy) != Some(InventoryPolicy::Continue)
+            && on_hand - reserved - unavailable + units < 0
+        {
+            s.rejected.push(RowError {
+                file: file.clone(),
+                ..RowError::new(
+                    *line,
+                    None,
+                    format!(
+                        "not enough stock to record this sale: {} available, {} sold; the order is imported, its stock not moved",
+                        on_hand - reserved - unavailable,
+                        -units
+                    ),
+                )
+            });
+            continue;
+        }
+        inventory::apply(
+            tx,
+            ctx,
+            *variant,
+            location,
+            *units,
+            0,
+            if *units < 0 {
+                LedgerReason::SaleShipped
+            } else {
+                LedgerReason::ReturnRestock
+            },
+            inventory::Reference {
+                kind: "order",
+                id: Some(*order),
+            },
+            Some("imported history"),
+        )?;
+        s.count("stock moves", 1);
+    }
     Ok(())
 }
 
@@ -1966,6 +2084,26 @@ pub fn apply_order_records(
         ],
         &lrows,
     )?;
+    if let Some(loc) = oc.stock_location {
+        let mut moves: Vec<(i64, i64, i64, u64, Option<String>)> = Vec::new();
+        for o in &fresh {
+            if !matches!(
+                o.fulfillment_status.as_str(),
+                "fulfilled" | "returned" | "partially_returned" | "picked_up"
+            ) {
+                continue;
+            }
+            let oid = ids.get(&o.number).copied().unwrap_or(0);
+            for l in &o.lines {
+                let v = variants.get(&l.sku).copied().unwrap_or(0);
+                moves.push((v, -l.quantity, oid, l.line, o.file.clone()));
+                if l.returned_quantity > 0 {
+                    moves.push((v, l.returned_quantity, oid, l.line, o.file.clone()));
+                }
+            }
+        }
+        move_history_stock(tx, ctx, loc, &moves, &mut s)?;
+    }
     s.count("orders", fresh.len() as u64);
     s.count("order lines", lrows.len() as u64);
     s.created += fresh.len() as u64;

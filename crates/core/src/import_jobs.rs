@@ -32,6 +32,8 @@ pub struct NewImport {
     pub currency: Option<String>,
     /// Orders: the time zone of the file's times (the store's by default).
     pub timezone: Option<String>,
+    /// Orders: move stock at this location (code) for the history; left alone by default.
+    pub stock_location: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -253,6 +255,7 @@ async fn run(db: &Db, actor: Actor, n: &NewImport, file: bytes::Bytes, id: i64) 
                     channel: n.channel.clone().unwrap_or_else(|| "online".into()),
                     currency: n.currency.clone(),
                     timezone: n.timezone.clone(),
+                    stock_location: n.stock_location.clone(),
                 },
             )
             .await?;

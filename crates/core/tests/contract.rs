@@ -3546,6 +3546,7 @@ async fn the_online_retail_history_imports_with_counts_that_match_the_files() {
                 channel: "online".into(),
                 currency: Some("GBP".into()),
                 timezone: Some("Europe/London".into()),
+                stock_location: None,
             },
         )
         .await
@@ -3695,6 +3696,14 @@ async fn exported_catalog_and_stock_import_back_the_same() {
 }
 
 async fn import_order_file(db: &Db, bytes: Vec<u8>) -> backroom_core::import::Summary {
+    import_order_file_at(db, bytes, None).await
+}
+
+async fn import_order_file_at(
+    db: &Db,
+    bytes: Vec<u8>,
+    stock_location: Option<&str>,
+) -> backroom_core::import::Summary {
     let (oc, e) = backroom_core::import::order_context(
         db,
         &Actor::system(),
@@ -3702,6 +3711,7 @@ async fn import_order_file(db: &Db, bytes: Vec<u8>) -> backroom_core::import::Su
             channel: "online".into(),
             currency: None,
             timezone: Some("Europe/London".into()),
+            stock_location: stock_location.map(str::to_string),
         },
     )
     .await
@@ -3735,6 +3745,7 @@ async fn order_histories_round_trip_and_shopify_orders_import() {
     let pairs = backends().await.into_iter().zip(backends().await);
     for ((name, from), (_, to)) in pairs {
         store(&from, &["O1", "O2"], &[]).await;
+        store(&to, &["UNUSED"], &[]).await;
         taxed(&from).await;
         receive(&from, "O1", 1, 50).await;
         receive(&from, "O2", 1, 50).await;
@@ -3894,5 +3905,41 @@ async fn order_histories_round_trip_and_shopify_orders_import() {
             "{name}"
         );
         assert_eq!(o.placed_at, "2024-01-05T15:12:33Z", "{name}");
+        // History leaves stock alone unless asked; asked, shipped units leave through the ledger,
+        // and a sale the location cannot cover is refused for its line, never oversold.
+        assert_eq!(stock(&to, "SHOP-TEE").await.totals.on_hand, 0, "{name}");
+        receive(&to, "SHOP-TEE", 1, 10).await;
+        let file = format!(
+            "{}\n{}\n{}\n",
+            header.trim(),
+            row(&[
+                ("Name", "#5003"),
+                ("Email", "Shop@Example.com"),
+                ("Financial Status", "paid"),
+                ("Fulfillment Status", "fulfilled"),
+                ("Total", "30.00"),
+                ("Created at", "2024-01-07 10:00:00 -0500"),
+                ("Lineitem quantity", "2"),
+                ("Lineitem price", "10.00"),
+                ("Lineitem sku", "SHOP-TEE")
+            ]),
+            row(&[
+                ("Name", "#5003"),
+                ("Lineitem quantity", "1"),
+                ("Lineitem price", "10.00"),
+                ("Lineitem sku", "SHOP-CAP")
+            ]),
+        );
+        let s = import_order_file_at(&to, file.into_bytes(), Some("wh-a")).await;
+        assert_eq!(s.created, 1, "{name}");
+        assert_eq!(s.rejected.len(), 1, "{name}: {:?}", s.rejected);
+        assert!(
+            s.rejected[0].message.starts_with("not enough stock"),
+            "{name}: {:?}",
+            s.rejected
+        );
+        assert_eq!(stock(&to, "SHOP-TEE").await.totals.on_hand, 8, "{name}");
+        assert_eq!(stock(&to, "SHOP-CAP").await.totals.on_hand, 0, "{name}");
+        assert_invariants(&to).await;
     }
 }

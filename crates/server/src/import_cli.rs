@@ -76,6 +76,10 @@ enum What {
         /// `online_retail`, `shopify_orders` or `backroom_orders` (detected from the header).
         #[arg(long)]
         format: Option<String>,
+        /// Move stock at this location (code) for the history: shipped units leave, cancelled
+        /// ones come back. Left alone by default.
+        #[arg(long)]
+        stock_location: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -204,6 +208,7 @@ pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
             currency,
             timezone,
             format,
+            stock_location,
             common,
         } => {
             let files = expand(&paths)?;
@@ -214,6 +219,7 @@ pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
                     channel,
                     currency,
                     timezone,
+                    stock_location,
                 },
             )
             .await
