@@ -1178,8 +1178,7 @@ pub fn apply_invoices(
             tx,
             ctx,
             &cancels,
-            &customers,
-            &variants,
+            (&customers, &variants),
             &when,
             oc.stock_location,
             &mut s,
@@ -1206,8 +1205,11 @@ fn apply_cancellations(
     tx: &mut dyn Sql,
     ctx: &Ctx,
     cancels: &[&Invoice],
-    customers: &std::collections::HashMap<String, i64>,
-    variants: &std::collections::HashMap<String, i64>,
+    // Customer ids by email and variant ids by SKU, as the batch resolved them.
+    (customers, variants): (
+        &std::collections::HashMap<String, i64>,
+        &std::collections::HashMap<String, i64>,
+    ),
     when: &dyn Fn(&Invoice) -> i64,
     stock_location: Option<i64>,
     s: &mut Summary,
