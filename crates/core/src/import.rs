@@ -636,10 +636,40 @@ pub async fn stock(
             ..Default::default()
         });
     }
+    let mut s = stock_units(
+        db,
+        &actor,
+        records,
+        mode,
+        &reason,
+        opts.dry_run,
+        opts.strict,
+    )
+    .await?;
+    s.rows = rows;
+    s.rejected.extend(errors);
+    s.rejected.sort_by_key(|e| e.line);
+    if !opts.dry_run && (!opts.strict || s.rejected.is_empty()) {
+        finish_audit(db, &actor, "stock", &s).await?;
+    }
+    Ok(s)
+}
+
+/// Applies stock rows in one unit, each row in its own savepoint; rolled back for a dry run or a
+/// strict run with a refused row.
+async fn stock_units(
+    db: &Db,
+    actor: &Actor,
+    records: Vec<StockRecord>,
+    mode: StockMode,
+    reason: &str,
+    dry: bool,
+    strict: bool,
+) -> Result<Summary> {
+    let n = records.len() as u64;
     let recs = Arc::new(records);
     let a = actor.clone();
-    let strict = opts.strict;
-    let dry = opts.dry_run;
+    let reason = reason.to_string();
     let mut s = unit(
         db,
         move |tx| {
@@ -664,13 +694,56 @@ pub async fn stock(
         move |s| !dry && (!strict || s.rejected.is_empty()),
     )
     .await?;
-    s.rows = rows;
-    s.rejected.extend(errors);
-    s.rejected.sort_by_key(|e| e.line);
-    if !opts.dry_run && (!opts.strict || s.rejected.is_empty()) {
-        finish_audit(db, &actor, "stock", &s).await?;
-    }
+    s.rows = n;
     Ok(s)
+}
+
+/// Imports a stock file as it is read: units of 2,000 rows, so memory stays flat whatever the
+/// file's size. With `dry_run` or `strict`, the rows are gathered and applied as one unit.
+pub async fn stock_stream(
+    db: &Db,
+    actor: Actor,
+    mut next: impl FnMut() -> Option<std::result::Result<StockRecord, RowError>>,
+    mode: StockMode,
+    reason: String,
+    opts: &Options,
+) -> Result<Summary> {
+    if opts.dry_run || opts.strict {
+        let (mut recs, mut errs) = (Vec::new(), Vec::new());
+        while let Some(item) = next() {
+            match item {
+                Ok(r) => recs.push(r),
+                Err(e) => errs.push(e),
+            }
+        }
+        return stock(db, actor, recs, errs, mode, reason, opts).await;
+    }
+    actor.require(backroom_domain::roles::Permission::InventoryWrite)?;
+    let mut total = Summary::default();
+    loop {
+        let (mut recs, mut errs) = (Vec::with_capacity(2000), Vec::new());
+        while recs.len() < 2000 {
+            match next() {
+                Some(Ok(r)) => recs.push(r),
+                Some(Err(e)) => errs.push(e),
+                None => break,
+            }
+        }
+        if recs.is_empty() && errs.is_empty() {
+            break;
+        }
+        let s = stock_units(db, &actor, recs, mode, &reason, false, false).await?;
+        total.rows += s.rows + errs.len() as u64;
+        total.created += s.created;
+        total.updated += s.updated;
+        total.unchanged += s.unchanged;
+        total.rejected.extend(s.rejected);
+        total.rejected.extend(errs);
+        total.changes.extend(s.changes);
+    }
+    total.rejected.sort_by_key(|e| e.line);
+    finish_audit(db, &actor, "stock", &total).await?;
+    Ok(total)
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -238,14 +238,24 @@ async fn run(db: &Db, actor: Actor, n: &NewImport, file: bytes::Bytes, id: i64) 
             import::products(db, actor, parsed, &opts).await
         }
         "stock" => {
-            let (recs, errs) = backroom_import::stock::read(&file[..]);
-            progress(db, id, file.len() as u64, (recs.len() + errs.len()) as u64).await;
             let mode = if n.mode.as_deref() == Some("add") {
                 StockMode::Add
             } else {
                 StockMode::Set
             };
-            import::stock(db, actor, recs, errs, mode, "import".into(), &opts).await
+            let (mut reader, mut header_error) = match backroom_import::stock::StockReader::new(
+                std::io::Cursor::new(file.clone()),
+            ) {
+                Ok(r) => (Some(r), None),
+                Err(e) => (None, Some(e)),
+            };
+            let next = move || match reader.as_mut() {
+                Some(r) => r.next(),
+                None => header_error.take().map(Err),
+            };
+            let s = import::stock_stream(db, actor, next, mode, "import".into(), &opts).await?;
+            progress(db, id, file.len() as u64, s.rows).await;
+            Ok(s)
         }
         _ => {
             let (oc, exponent) = import::order_context(

@@ -188,18 +188,19 @@ pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
             };
             let f = std::fs::File::open(&file)
                 .with_context(|| format!("opening {}", file.display()))?;
-            let (records, errors) = stock::read(std::io::BufReader::new(f));
-            let s = import::stock(
-                db,
-                cli_actor(),
-                records,
-                errors,
-                mode,
-                reason,
-                &options(&common, None),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (mut rows, mut header_error) =
+                match stock::StockReader::new(std::io::BufReader::new(f)) {
+                    Ok(r) => (Some(r), None),
+                    Err(e) => (None, Some(e)),
+                };
+            let next = move || match rows.as_mut() {
+                Some(r) => r.next(),
+                None => header_error.take().map(Err),
+            };
+            let s =
+                import::stock_stream(db, cli_actor(), next, mode, reason, &options(&common, None))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             (s, common, "stock rows")
         }
         What::Orders {
