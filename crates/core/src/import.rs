@@ -493,6 +493,17 @@ fn ctx_for(actor: &Actor) -> Ctx {
 
 /// Imports a parsed product file.
 pub async fn products(db: &Db, actor: Actor, file: ProductFile, opts: &Options) -> Result<Summary> {
+    products_with_progress(db, actor, file, opts, |_, _| {}).await
+}
+
+/// [`products`], calling `progress(done, total)` as products are applied.
+pub async fn products_with_progress(
+    db: &Db,
+    actor: Actor,
+    file: ProductFile,
+    opts: &Options,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Summary> {
     actor.require(backroom_domain::roles::Permission::CatalogWrite)?;
     let mut base = Summary {
         rows: file.rows,
@@ -572,6 +583,7 @@ pub async fn products(db: &Db, actor: Actor, file: ProductFile, opts: &Options) 
     } else {
         let mut s = Summary::default();
         for i in 0..products.len() {
+            progress(i as u64, products.len() as u64);
             let ps = products.clone();
             let a = actor.clone();
             let loc_code = location.clone();

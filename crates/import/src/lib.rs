@@ -43,9 +43,11 @@ impl std::fmt::Display for RowError {
         if let Some(file) = &self.file {
             write!(f, "{file}: ")?;
         }
-        match &self.column {
-            Some(c) => write!(f, "line {}, column {c}: {}", self.line, self.message),
-            None => write!(f, "line {}: {}", self.line, self.message),
+        match (&self.column, self.line) {
+            (None, 0) => write!(f, "{}", self.message),
+            (Some(c), 0) => write!(f, "column {c}: {}", self.message),
+            (Some(c), l) => write!(f, "line {l}, column {c}: {}", self.message),
+            (None, l) => write!(f, "line {l}: {}", self.message),
         }
     }
 }

@@ -143,12 +143,6 @@ impl Progress {
         );
         let _ = std::io::stderr().flush();
     }
-
-    fn done(&self) {
-        if self.on {
-            eprintln!();
-        }
-    }
 }
 
 pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
@@ -170,10 +164,20 @@ pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
             let f = std::fs::File::open(&file)
                 .with_context(|| format!("opening {}", file.display()))?;
             let parsed = products::read(std::io::BufReader::new(f), format, exponent);
-            let s = import::products(db, cli_actor(), parsed, &options(&common, location))
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            (s, common, "products")
+            let mut bar = Progress::new(0);
+            let s = import::products_with_progress(
+                db,
+                cli_actor(),
+                parsed,
+                &options(&common, location),
+                |done, total| {
+                    bar.total_bytes = total;
+                    bar.show(done, done, false);
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            (s, common, "rows")
         }
         What::Stock {
             file,
@@ -193,8 +197,16 @@ pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
                     Ok(r) => (Some(r), None),
                     Err(e) => (None, Some(e)),
                 };
+            let total = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            let mut bar = Progress::new(total);
+            let mut n = 0u64;
             let next = move || match rows.as_mut() {
-                Some(r) => r.next(),
+                Some(r) => {
+                    let item = r.next();
+                    n += 1;
+                    bar.show(n, r.bytes_read(), false);
+                    item
+                }
                 None => header_error.take().map(Err),
             };
             let s =
@@ -325,12 +337,15 @@ pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
             let mut done = Progress::new(total_bytes);
             done.show(s.rows, total_bytes, true);
-            done.done();
             s.rejected
                 .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
             (s, common, "rows")
         }
     };
+    if std::io::stderr().is_terminal() {
+        // End the progress line.
+        eprintln!();
+    }
     if let Some(path) = &common.rejects {
         write_rejects(path, &summary.rejected)?;
     }
