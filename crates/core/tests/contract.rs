@@ -3366,6 +3366,22 @@ async fn bad_files_are_refused_row_by_row_and_strict_applies_nothing() {
             .unwrap();
         assert_eq!(p.title, "Tee\nshirt", "{name}");
         assert_eq!(p.variants.len(), 1, "{name}");
+        // A missing column is named once, at the header.
+        let s = import_products(
+            &db,
+            b"handle,title,sku\nhat,Hat,HAT-1\nbag,Bag,BAG-1\n",
+            Options::default(),
+        )
+        .await;
+        assert_eq!(
+            s.rejected
+                .iter()
+                .map(|e| (e.line, e.column.as_deref()))
+                .collect::<Vec<_>>(),
+            vec![(1, Some("price"))],
+            "{name}: {:?}",
+            s.rejected
+        );
         // A semicolon file is refused at the header; a dry run changes nothing but says what it
         // would change.
         let s = import_products(&db, b"handle;title;sku\nx;y;z\n", Options::default()).await;

@@ -116,7 +116,7 @@ impl Format {
             Some(Format::WooCommerce)
         } else if has("sku") && has("product_type") && has("attribute_set_code") {
             Some(Format::Magento)
-        } else if has("handle") && has("sku") && has("price") {
+        } else if has("handle") && has("sku") && has("title") {
             Some(Format::Backroom)
         } else if has("InvoiceNo") && has("StockCode") && has("UnitPrice") {
             Some(Format::OnlineRetail)

@@ -85,6 +85,23 @@ pub fn read<R: Read>(input: R, format: Option<Format>, exponent: u32) -> Product
         }
     };
     out.format = Some(format);
+    let required: &[&str] = match format {
+        Format::Shopify => &["Handle", "Title", "Variant Price"],
+        Format::WooCommerce => &["Type", "Name", "Regular price"],
+        Format::Magento => &["sku", "product_type", "name", "price"],
+        Format::Backroom => &["handle", "title", "sku", "price"],
+        _ => &[],
+    };
+    let missing: Vec<&&str> = required
+        .iter()
+        .filter(|c| !table.header().iter().any(|h| h.eq_ignore_ascii_case(c)))
+        .collect();
+    if !missing.is_empty() {
+        for c in missing {
+            out.errors.push(RowError::new(1, Some(c), "missing column"));
+        }
+        return out;
+    }
     let mut b = Builder::new(exponent);
     let mut seen: HashMap<u64, u64> = HashMap::new();
     while let Some(row) = table.next_row() {
