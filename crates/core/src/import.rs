@@ -1764,7 +1764,9 @@ pub async fn history<T: Streamed>(
     let mut rows = 0u64;
     let one_unit = opts.dry_run || opts.strict;
     const BATCH: usize = 2000;
+    const BATCH_ROWS: u64 = 40_000;
     let mut batch: Vec<T> = Vec::with_capacity(BATCH);
+    let mut batch_rows = 0u64;
     let mut pending: Option<tokio::task::JoinHandle<Result<Summary>>> = None;
     let merge = |total: &mut Summary, s: Summary| {
         total.created += s.created;
@@ -1781,6 +1783,7 @@ pub async fn history<T: Streamed>(
         match item {
             Some(Ok(i)) => {
                 rows += i.rows();
+                batch_rows += i.rows();
                 batch.push(i);
             }
             Some(Err(e)) => {
@@ -1789,11 +1792,15 @@ pub async fn history<T: Streamed>(
             }
             None => {}
         }
-        if (!one_unit && batch.len() >= BATCH) || (end && !batch.is_empty()) {
+        // A batch is bounded in invoices and in lines, so memory does not depend on the file.
+        if (!one_unit && (batch.len() >= BATCH || batch_rows >= BATCH_ROWS))
+            || (end && !batch.is_empty())
+        {
             if one_unit && !end {
                 continue;
             }
             let invoices = Arc::new(std::mem::take(&mut batch));
+            batch_rows = 0;
             if let Some(p) = pending.take() {
                 let s = p
                     .await
