@@ -758,6 +758,93 @@ pub async fn stock_stream(
     Ok(total)
 }
 
+/// Imports customers, created or updated by email (case-insensitive), each row its own savepoint;
+/// one unit, rolled back for a dry run or a strict run with a refused row.
+pub async fn customers(
+    db: &Db,
+    actor: Actor,
+    records: Vec<backroom_import::stock::CustomerRecord>,
+    errors: Vec<RowError>,
+    opts: &Options,
+) -> Result<Summary> {
+    actor.require(backroom_domain::roles::Permission::OrdersManage)?;
+    let rows = (records.len() + errors.len()) as u64;
+    if opts.strict && !errors.is_empty() {
+        return Ok(Summary {
+            rows,
+            rejected: errors,
+            ..Default::default()
+        });
+    }
+    let recs = Arc::new(records);
+    let a = actor.clone();
+    let (dry, strict) = (opts.dry_run, opts.strict);
+    let mut s = unit(
+        db,
+        move |tx| {
+            let ctx = ctx_for(&a);
+            let mut s = Summary::default();
+            for r in recs.iter() {
+                tx.exec("SAVEPOINT import_row", &[])?;
+                let res = (|| {
+                    let email = backroom_domain::Email::parse(&r.email)?;
+                    let before = tx
+                        .query_one(
+                            "SELECT first_name, last_name, phone FROM customers WHERE email_key = $1",
+                            params![email.key()],
+                        )?
+                        .map(|x| (x.string(0), x.string(1), x.opt_string(2)));
+                    crate::orders::upsert_customer(
+                        tx,
+                        &ctx,
+                        &email,
+                        r.first_name.as_deref(),
+                        r.last_name.as_deref(),
+                        r.phone.as_deref(),
+                        r.accepts_marketing,
+                        "import",
+                    )?;
+                    let after = (
+                        r.first_name.clone().unwrap_or_default(),
+                        r.last_name.clone().unwrap_or_default(),
+                        r.phone.clone(),
+                    );
+                    Ok::<_, Error>(Change {
+                        key: r.email.clone(),
+                        action: match &before {
+                            None => "created",
+                            Some(b) if b.0 == after.0 && b.1 == after.1 && (r.phone.is_none() || b.2 == after.2) => "unchanged",
+                            Some(_) => "updated",
+                        },
+                        fields: Vec::new(),
+                    })
+                })();
+                match res {
+                    Ok(c) => {
+                        tx.exec("RELEASE import_row", &[])?;
+                        s.record(c);
+                    }
+                    Err(e) => {
+                        tx.exec("ROLLBACK TO import_row", &[])?;
+                        tx.exec("RELEASE import_row", &[])?;
+                        s.rejected.push(err_row(r.line, &e));
+                    }
+                }
+            }
+            Ok(s)
+        },
+        move |s| !dry && (!strict || s.rejected.is_empty()),
+    )
+    .await?;
+    s.rows = rows;
+    s.rejected.extend(errors);
+    s.rejected.sort_by_key(|e| e.line);
+    if !opts.dry_run && (!opts.strict || s.rejected.is_empty()) {
+        finish_audit(db, &actor, "customers", &s).await?;
+    }
+    Ok(s)
+}
+
 // ----------------------------------------------------------------------------------------------
 // Order histories (UCI Online Retail layout).
 

@@ -3978,3 +3978,62 @@ async fn order_histories_round_trip_and_shopify_orders_import() {
         assert_invariants(&to).await;
     }
 }
+
+/// Magento's customer sample imports; a second run changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_files_import_by_email() {
+    let Some(p) = shared("formats/magento/customer_profile.csv") else {
+        return;
+    };
+    let bytes = std::fs::read(p).unwrap();
+    for (name, db) in backends().await {
+        let (recs, errs) = backroom_import::stock::read_customers(&bytes[..]);
+        assert!(errs.is_empty(), "{name}: {errs:?}");
+        let s = backroom_core::import::customers(
+            &db,
+            Actor::system(),
+            recs.clone(),
+            vec![],
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (s.created, s.rejected.len()),
+            (1, 0),
+            "{name}: {:?}",
+            s.rejected
+        );
+        let c = db
+            .read(|tx| orders::list_customers(tx, &orders::CustomerQuery::default()))
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                c.items[0].email.as_str(),
+                c.items[0].first_name.as_str(),
+                c.items[0].last_name.as_str()
+            ),
+            ("roni_cost@example.com", "Veronica", "Costello"),
+            "{name}"
+        );
+        let s = backroom_core::import::customers(
+            &db,
+            Actor::system(),
+            recs,
+            vec![],
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!((s.created, s.updated, s.unchanged), (0, 0, 1), "{name}");
+        let (_, errs) = backroom_import::stock::read_customers(
+            &b"email,first_name\na@example.com,A\nA@example.com,B\n"[..],
+        );
+        assert_eq!(
+            (errs.len(), errs[0].line),
+            (1, 3),
+            "{name}: a repeated email"
+        );
+    }
+}

@@ -61,6 +61,12 @@ enum What {
         #[command(flatten)]
         common: Common,
     },
+    /// Customers by email: Backroom's customer export or Magento's customer CSV.
+    Customers {
+        file: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Historical orders: UCI Online Retail layout; a folder imports every CSV in it, in name order.
     Orders {
         paths: Vec<PathBuf>,
@@ -214,6 +220,15 @@ pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
             (s, common, "stock rows")
+        }
+        What::Customers { file, common } => {
+            let f = std::fs::File::open(&file)
+                .with_context(|| format!("opening {}", file.display()))?;
+            let (records, errors) = stock::read_customers(std::io::BufReader::new(f));
+            let s = import::customers(db, cli_actor(), records, errors, &options(&common, None))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            (s, common, "rows")
         }
         What::Orders {
             paths,
