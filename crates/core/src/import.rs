@@ -763,7 +763,7 @@ pub async fn stock_stream(
 pub async fn customers(
     db: &Db,
     actor: Actor,
-    records: Vec<backroom_import::stock::CustomerRecord>,
+    records: Vec<backroom_import::customers::CustomerRecord>,
     errors: Vec<RowError>,
     opts: &Options,
 ) -> Result<Summary> {

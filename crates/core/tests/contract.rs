@@ -3987,7 +3987,7 @@ async fn customer_files_import_by_email() {
     };
     let bytes = std::fs::read(p).unwrap();
     for (name, db) in backends().await {
-        let (recs, errs) = backroom_import::stock::read_customers(&bytes[..]);
+        let (recs, errs) = backroom_import::customers::read(&bytes[..]);
         assert!(errs.is_empty(), "{name}: {errs:?}");
         let s = backroom_core::import::customers(
             &db,
@@ -4027,7 +4027,7 @@ async fn customer_files_import_by_email() {
         .await
         .unwrap();
         assert_eq!((s.created, s.updated, s.unchanged), (0, 0, 1), "{name}");
-        let (_, errs) = backroom_import::stock::read_customers(
+        let (_, errs) = backroom_import::customers::read(
             &b"email,first_name\na@example.com,A\nA@example.com,B\n"[..],
         );
         assert_eq!(

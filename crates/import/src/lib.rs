@@ -6,6 +6,7 @@
 //! plain message, so a merchant can fix the file. Nothing here touches storage: the core crate
 //! decides what to create, update or skip.
 
+pub mod customers;
 pub mod money;
 pub mod orders;
 pub mod products;

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use backroom_core::import::{self, Options, OrderOptions, StockMode, Summary};
 use backroom_core::{Actor, Db};
 use backroom_import::retail as import_invoice;
-use backroom_import::{Format, RowError, orders, products, retail, stock};
+use backroom_import::{Format, RowError, customers, orders, products, retail, stock};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -224,7 +224,7 @@ pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
         What::Customers { file, common } => {
             let f = std::fs::File::open(&file)
                 .with_context(|| format!("opening {}", file.display()))?;
-            let (records, errors) = stock::read_customers(std::io::BufReader::new(f));
+            let (records, errors) = customers::read(std::io::BufReader::new(f));
             let s = import::customers(db, cli_actor(), records, errors, &options(&common, None))
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
