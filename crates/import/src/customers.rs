@@ -18,7 +18,7 @@ pub struct CustomerRecord {
 }
 
 /// Reads a customer file whole (customers are few next to orders): the records and the refusals.
-pub fn read_customers<R: Read>(input: R) -> (Vec<CustomerRecord>, Vec<RowError>) {
+pub fn read<R: Read>(input: R) -> (Vec<CustomerRecord>, Vec<RowError>) {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     let mut t = match Table::new(input) {
