@@ -89,75 +89,71 @@ fn new_variant(v: &VariantRecord) -> NewVariant {
     }
 }
 
-fn diff<T: Serialize + PartialEq>(
-    fields: &mut Vec<(String, serde_json::Value, serde_json::Value)>,
+type Fields = Vec<(String, serde_json::Value, serde_json::Value)>;
+
+/// `Some(after)` when it differs from `before`, with the change recorded in `fields`: a patch
+/// field, set only where the file changes something.
+fn changed<T: Serialize + PartialEq + Clone>(
+    fields: &mut Fields,
     name: &str,
     before: &T,
     after: &T,
-) -> bool {
+) -> Option<T> {
     if before == after {
-        return false;
+        return None;
     }
     fields.push((name.to_string(), json!(before), json!(after)));
-    true
+    Some(after.clone())
 }
 
+/// The variant's changes; fields the file leaves empty (cost, weight, barcode) are kept.
 fn variant_patch(
     current: &Variant,
     v: &VariantRecord,
-    fields: &mut Vec<(String, serde_json::Value, serde_json::Value)>,
+    fields: &mut Fields,
 ) -> Option<VariantPatch> {
-    let mut p = VariantPatch::default();
-    let mut any = false;
+    let before = fields.len();
     let key = |f: &str| format!("{}.{f}", v.sku);
-    if diff(fields, &key("options"), &current.options, &v.options) {
-        p.options = Some(v.options.clone());
-        any = true;
-    }
-    if diff(fields, &key("price"), &current.price.amount, &v.price) {
-        p.price = Some(v.price);
-        any = true;
-    }
-    let cur_cmp = current.compare_at_price.as_ref().map(|m| m.amount);
-    if diff(
-        fields,
-        &key("compare_at_price"),
-        &cur_cmp,
-        &v.compare_at_price,
-    ) {
-        p.compare_at_price = Some(v.compare_at_price);
-        any = true;
-    }
-    let cur_cost = current.unit_cost.as_ref().map(|m| m.amount);
-    if v.unit_cost.is_some() && diff(fields, &key("unit_cost"), &cur_cost, &v.unit_cost) {
-        p.unit_cost = Some(v.unit_cost);
-        any = true;
-    }
-    if v.weight_grams.is_some()
-        && diff(
+    let money = |m: &Option<crate::api::Money>| m.as_ref().map(|m| m.amount);
+    let p = VariantPatch {
+        sku: None,
+        title: None,
+        options: changed(fields, &key("options"), &current.options, &v.options),
+        price: changed(fields, &key("price"), &current.price.amount, &v.price),
+        compare_at_price: changed(
             fields,
-            &key("weight_grams"),
-            &current.weight_grams,
-            &v.weight_grams,
-        )
-    {
-        p.weight_grams = Some(v.weight_grams);
-        any = true;
-    }
-    if v.barcode.is_some() && diff(fields, &key("barcode"), &current.barcode, &v.barcode) {
-        p.barcode = Some(v.barcode.clone());
-        any = true;
-    }
-    if diff(
-        fields,
-        &key("inventory_policy"),
-        &current.inventory_policy,
-        &v.inventory_policy,
-    ) {
-        p.inventory_policy = Some(v.inventory_policy.clone());
-        any = true;
-    }
-    any.then_some(p)
+            &key("compare_at_price"),
+            &money(&current.compare_at_price),
+            &v.compare_at_price,
+        ),
+        unit_cost: v.unit_cost.and_then(|_| {
+            changed(
+                fields,
+                &key("unit_cost"),
+                &money(&current.unit_cost),
+                &v.unit_cost,
+            )
+        }),
+        weight_grams: v.weight_grams.and_then(|_| {
+            changed(
+                fields,
+                &key("weight_grams"),
+                &current.weight_grams,
+                &v.weight_grams,
+            )
+        }),
+        barcode: v
+            .barcode
+            .as_ref()
+            .and_then(|_| changed(fields, &key("barcode"), &current.barcode, &v.barcode)),
+        inventory_policy: changed(
+            fields,
+            &key("inventory_policy"),
+            &current.inventory_policy,
+            &v.inventory_policy,
+        ),
+    };
+    (fields.len() > before).then_some(p)
 }
 
 /// Creates or updates one product and its variants; returns what changed.
@@ -195,61 +191,41 @@ pub fn apply_product(tx: &mut dyn Sql, ctx: &Ctx, p: &ProductRecord) -> Result<C
     };
     let current: Product = catalog::get_product(tx, id)?;
     let mut fields = Vec::new();
-    let mut patch = ProductPatch::default();
-    let mut any = false;
-    if diff(&mut fields, "title", &current.title, &p.title) {
-        patch.title = Some(p.title.clone());
-        any = true;
-    }
-    let desc = p.description.clone().unwrap_or_default();
-    if diff(&mut fields, "description", &current.description, &desc) {
-        patch.description = Some(desc);
-        any = true;
-    }
-    let vendor = p.vendor.clone().unwrap_or_default();
-    if diff(&mut fields, "vendor", &current.vendor, &vendor) {
-        patch.vendor = Some(vendor);
-        any = true;
-    }
-    let ptype = p.product_type.clone().unwrap_or_default();
-    if diff(&mut fields, "product_type", &current.product_type, &ptype) {
-        patch.product_type = Some(ptype);
-        any = true;
-    }
-    if diff(&mut fields, "tags", &current.tags, &p.tags) {
-        patch.tags = Some(p.tags.clone());
-        any = true;
-    }
-    if diff(&mut fields, "options", &current.options, &p.options) {
-        patch.options = Some(p.options.clone());
-        any = true;
-    }
-    if diff(
-        &mut fields,
-        "image_urls",
-        &current.image_urls,
-        &p.image_urls,
-    ) {
-        patch.image_urls = Some(p.image_urls.clone());
-        any = true;
-    }
-    if diff(&mut fields, "status", &current.status, &p.status) {
-        patch.status = Some(p.status.clone());
-        any = true;
-    }
-    if diff(&mut fields, "seo_title", &current.seo_title, &p.seo_title) {
-        patch.seo_title = Some(p.seo_title.clone());
-        any = true;
-    }
-    if diff(
-        &mut fields,
-        "seo_description",
-        &current.seo_description,
-        &p.seo_description,
-    ) {
-        patch.seo_description = Some(p.seo_description.clone());
-        any = true;
-    }
+    let f = &mut fields;
+    let patch = ProductPatch {
+        title: changed(f, "title", &current.title, &p.title),
+        handle: None,
+        description: changed(
+            f,
+            "description",
+            &current.description,
+            &p.description.clone().unwrap_or_default(),
+        ),
+        vendor: changed(
+            f,
+            "vendor",
+            &current.vendor,
+            &p.vendor.clone().unwrap_or_default(),
+        ),
+        product_type: changed(
+            f,
+            "product_type",
+            &current.product_type,
+            &p.product_type.clone().unwrap_or_default(),
+        ),
+        tags: changed(f, "tags", &current.tags, &p.tags),
+        options: changed(f, "options", &current.options, &p.options),
+        image_urls: changed(f, "image_urls", &current.image_urls, &p.image_urls),
+        status: changed(f, "status", &current.status, &p.status),
+        seo_title: changed(f, "seo_title", &current.seo_title, &p.seo_title),
+        seo_description: changed(
+            f,
+            "seo_description",
+            &current.seo_description,
+            &p.seo_description,
+        ),
+    };
+    let mut any = !fields.is_empty();
     if any {
         catalog::update_product(tx, ctx, id, &patch)?;
     }
