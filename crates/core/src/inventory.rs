@@ -392,21 +392,48 @@ pub struct LevelQuery {
 }
 
 pub fn list_levels(tx: &mut dyn Sql, q: &LevelQuery) -> Result<Page<StockLevel>> {
-    let limit = page_limit(q.limit)?;
     let mut f = Filter::default();
-    if let Some(l) = q.location_id {
+    if q.out_of_stock == Some(true) {
+        f.add("l.on_hand - l.reserved - l.unavailable <= 0", vec![]);
+    }
+    level_page(
+        tx,
+        LEVEL_SELECT,
+        f,
+        q.location_id,
+        q.sku.as_deref(),
+        q.cursor.as_deref(),
+        q.limit,
+        level_from,
+        |l| (l.variant_id, l.location_id),
+    )
+}
+
+/// A page of level rows (`select` reads `inventory_levels l` with `v` and `loc` joined) matching
+/// `f` and the usual location, SKU and cursor filters, in (variant, location) order.
+#[allow(clippy::too_many_arguments)]
+fn level_page<T: Clone>(
+    tx: &mut dyn Sql,
+    select: &str,
+    mut f: Filter,
+    location_id: Option<i64>,
+    sku: Option<&str>,
+    cursor: Option<&str>,
+    limit: Option<i64>,
+    from: fn(&Row) -> T,
+    key: fn(&T) -> (i64, i64),
+) -> Result<Page<T>> {
+    let limit = page_limit(limit)?;
+    if let Some(l) = location_id {
         f.add("l.location_id = ?", vec![l.into()]);
     }
-    if let Some(s) = &q.sku {
+    if let Some(s) = sku {
         f.add(
             "lower(v.sku) LIKE ?",
             vec![format!("%{}%", s.to_lowercase()).into()],
         );
     }
-    if q.out_of_stock == Some(true) {
-        f.add("l.on_hand - l.reserved - l.unavailable <= 0", vec![]);
-    }
-    if let Some(c) = &q.cursor {
+    if let Some(c) = cursor {
         let (v, loc) = decode_cursor(c)?;
         let var: i64 = v
             .parse()
@@ -419,14 +446,15 @@ pub fn list_levels(tx: &mut dyn Sql, q: &LevelQuery) -> Result<Page<StockLevel>>
     let lim = f.push((limit + 1).into());
     let rows = tx.query(
         &format!(
-            "{LEVEL_SELECT}{} ORDER BY l.variant_id, l.location_id LIMIT {lim}",
+            "{select}{} ORDER BY l.variant_id, l.location_id LIMIT {lim}",
             f.where_sql()
         ),
         &f.params,
     )?;
-    let mut items: Vec<StockLevel> = rows.iter().map(level_from).collect();
-    Ok(page(&mut items, limit, |l| {
-        encode_cursor(&l.variant_id.to_string(), l.location_id)
+    let mut items: Vec<T> = rows.iter().map(from).collect();
+    Ok(page(&mut items, limit, |x| {
+        let (v, l) = key(x);
+        encode_cursor(&v.to_string(), l)
     }))
 }
 
@@ -472,7 +500,6 @@ fn reorder_from(r: &Row) -> api::ReorderLevel {
 
 /// Levels with a reorder point; by default only those that are low, for the planner's list.
 pub fn reorder_levels(tx: &mut dyn Sql, q: &ReorderQuery) -> Result<Page<api::ReorderLevel>> {
-    let limit = page_limit(q.limit)?;
     let mut f = Filter::default();
     f.add("l.reorder_point IS NOT NULL", vec![]);
     if q.low.unwrap_or(true) {
@@ -481,37 +508,17 @@ pub fn reorder_levels(tx: &mut dyn Sql, q: &ReorderQuery) -> Result<Page<api::Re
             vec![],
         );
     }
-    if let Some(l) = q.location_id {
-        f.add("l.location_id = ?", vec![l.into()]);
-    }
-    if let Some(s) = &q.sku {
-        f.add(
-            "lower(v.sku) LIKE ?",
-            vec![format!("%{}%", s.to_lowercase()).into()],
-        );
-    }
-    if let Some(c) = &q.cursor {
-        let (v, loc) = decode_cursor(c)?;
-        let loc_after: i64 = v
-            .parse()
-            .map_err(|_| Error::invalid("cursor", "is not a cursor this list gave out"))?;
-        f.add(
-            "(l.location_id > ? OR (l.location_id = ? AND l.variant_id > ?))",
-            vec![loc_after.into(), loc_after.into(), loc.into()],
-        );
-    }
-    let lim = f.push((limit + 1).into());
-    let rows = tx.query(
-        &format!(
-            "{REORDER_SELECT}{} ORDER BY l.location_id, l.variant_id LIMIT {lim}",
-            f.where_sql()
-        ),
-        &f.params,
-    )?;
-    let mut items: Vec<api::ReorderLevel> = rows.iter().map(reorder_from).collect();
-    Ok(page(&mut items, limit, |l| {
-        encode_cursor(&l.location_id.to_string(), l.variant_id)
-    }))
+    level_page(
+        tx,
+        REORDER_SELECT,
+        f,
+        q.location_id,
+        q.sku.as_deref(),
+        q.cursor.as_deref(),
+        q.limit,
+        reorder_from,
+        |l| (l.variant_id, l.location_id),
+    )
 }
 
 /// Sets or clears the reorder point of a SKU at a location; a level already low is flagged (and
