@@ -116,7 +116,7 @@ pub fn rejects_csv(tx: &mut dyn Sql, id: i64) -> Result<String> {
     let r = tx
         .query_one("SELECT summary FROM import_jobs WHERE id = $1", params![id])?
         .ok_or(Error::NotFound { entity: "import" })?;
-    let rejected: Vec<RowErrorIn> = r
+    let rejected: Vec<backroom_import::RowError> = r
         .opt_string(0)
         .and_then(|j| serde_json::from_str::<SummaryIn>(&j).ok())
         .map(|s| s.rejected)
@@ -138,15 +138,7 @@ pub fn rejects_csv(tx: &mut dyn Sql, id: i64) -> Result<String> {
 /// The part of a stored summary read back.
 #[derive(Deserialize)]
 struct SummaryIn {
-    rejected: Vec<RowErrorIn>,
-}
-
-#[derive(Deserialize)]
-struct RowErrorIn {
-    file: Option<String>,
-    line: u64,
-    column: Option<String>,
-    message: String,
+    rejected: Vec<backroom_import::RowError>,
 }
 
 /// Checks the request, records the job and starts it; returns the job as it starts.
@@ -273,13 +265,7 @@ async fn run(db: &Db, actor: Actor, n: &NewImport, file: bytes::Bytes, id: i64) 
                 Some(f) => f,
                 None => {
                     let first = file.split(|b| *b == b'\n').next().unwrap_or_default();
-                    let header: Vec<String> = String::from_utf8_lossy(first)
-                        .trim_start_matches('\u{feff}')
-                        .trim()
-                        .split(',')
-                        .map(|h| h.trim_matches('"').to_string())
-                        .collect();
-                    backroom_import::Format::detect(&header)
+                    backroom_import::Format::detect_line(&String::from_utf8_lossy(first))
                         .unwrap_or(backroom_import::Format::OnlineRetail)
                 }
             };

@@ -17,7 +17,7 @@ mod table;
 pub use table::Table;
 
 /// One problem in one row.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RowError {
     /// The file, when an import reads several.
     pub file: Option<String>,
@@ -102,6 +102,17 @@ impl Format {
             Format::ShopifyOrders => "shopify_orders",
             Format::BackroomOrders => "backroom_orders",
         }
+    }
+
+    /// Recognises a layout from a file's first line (a BOM and quotes around names allowed).
+    pub fn detect_line(line: &str) -> Option<Format> {
+        let header: Vec<String> = line
+            .trim_start_matches('\u{feff}')
+            .trim()
+            .split(',')
+            .map(|h| h.trim().trim_matches('"').to_string())
+            .collect();
+        Format::detect(&header)
     }
 
     /// Recognises a layout from its header row.

@@ -5,7 +5,6 @@
 use anyhow::{Context, Result, bail};
 use backroom_core::import::{self, Options, OrderOptions, StockMode, Summary};
 use backroom_core::{Actor, Db};
-use backroom_import::retail as import_invoice;
 use backroom_import::{Format, RowError, customers, orders, products, retail, stock};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -266,13 +265,7 @@ pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
                         &mut std::io::BufReader::new(std::fs::File::open(&files[0])?),
                         &mut first,
                     )?;
-                    let header: Vec<String> = first
-                        .trim_start_matches('\u{feff}')
-                        .trim()
-                        .split(',')
-                        .map(|h| h.trim_matches('"').to_string())
-                        .collect();
-                    Format::detect(&header).context(
+                    Format::detect_line(&first).context(
                         "the first file's columns match no order layout; name it with --format",
                     )?
                 }
@@ -295,14 +288,13 @@ pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
                                 ))
                                     as Box<dyn Iterator<Item = _> + Send>)
                             },
-                            |v: &mut import_invoice::Invoice, name| v.file = Some(name.to_string()),
+                            |v: &mut retail::Invoice, name| v.file = Some(name.to_string()),
                         );
                     let mut rows = 0u64;
-                    let next =
-                        chain.into_next(move |r: &Result<import_invoice::Invoice, RowError>| {
-                            rows += r.as_ref().map_or(1, |v| v.lines.len() as u64);
-                            progress.show(rows, read.load(Ordering::Relaxed), false);
-                        });
+                    let next = chain.into_next(move |r: &Result<retail::Invoice, RowError>| {
+                        rows += r.as_ref().map_or(1, |v| v.lines.len() as u64);
+                        progress.show(rows, read.load(Ordering::Relaxed), false);
+                    });
                     import::history(
                         db,
                         cli_actor(),
