@@ -171,24 +171,24 @@ pub fn page(
     cursor: Option<i64>,
     limit: i64,
 ) -> Result<Page> {
+    if limit <= 0 {
+        return Err(Error::invalid("limit", "must be positive"));
+    }
     let e = crate::settings::load(tx)?.currency.exponent();
     let mut w = Filter::default();
     let after = cursor.unwrap_or(0);
     let mut stock_window: Option<(i64, bool)> = None;
-    let (sql, key_col) = match kind {
+    let sql = match kind {
         Kind::Products => {
             w.add(
                 "p.id IN (SELECT id FROM products WHERE id > ? ORDER BY id LIMIT ?)",
                 vec![after.into(), limit.into()],
             );
-            (
-                format!(
-                    "SELECT p.id, p.handle, p.title, p.description, p.vendor, p.product_type, p.tags, p.status, p.seo_title, p.seo_description, p.image_urls, p.options, \
+            format!(
+                "SELECT p.id, p.handle, p.title, p.description, p.vendor, p.product_type, p.tags, p.status, p.seo_title, p.seo_description, p.image_urls, p.options, \
                      v.sku, v.option1, v.option2, v.option3, v.price_minor, v.compare_at_minor, v.cost_minor, v.weight_grams, v.barcode, v.inventory_policy \
                      FROM products p JOIN variants v ON v.product_id = p.id{} ORDER BY p.id, v.position, v.id",
-                    w.where_sql()
-                ),
-                0,
+                w.where_sql()
             )
         }
         Kind::Stock => {
@@ -214,14 +214,11 @@ pub fn page(
             if let Some(loc) = &f.location {
                 w.add("loc.code = ?", vec![loc.as_str().into()]);
             }
-            (
-                format!(
-                    "SELECT l.variant_id, v.sku, loc.code, l.on_hand, l.reserved, l.unavailable, l.incoming, l.bin \
+            format!(
+                "SELECT l.variant_id, v.sku, loc.code, l.on_hand, l.reserved, l.unavailable, l.incoming, l.bin \
                      FROM inventory_levels l JOIN variants v ON v.id = l.variant_id JOIN locations loc ON loc.id = l.location_id{} \
                      ORDER BY l.variant_id, l.location_id",
-                    w.where_sql()
-                ),
-                0,
+                w.where_sql()
             )
         }
         Kind::Orders => {
@@ -245,29 +242,23 @@ pub fn page(
                 inner.where_sql()
             );
             w = inner;
-            (
-                format!(
-                    "SELECT o.id, o.number, o.placed_at, ch.code, c.email, o.status, o.payment_status, o.fulfillment_status, o.currency, \
+            format!(
+                "SELECT o.id, o.number, o.placed_at, ch.code, c.email, o.status, o.payment_status, o.fulfillment_status, o.currency, \
                      o.subtotal_minor, o.shipping_minor, o.tax_minor, o.total_minor, o.paid_minor, o.refunded_minor, \
                      l.line_no, l.sku, l.title, l.quantity, l.unit_price_minor, l.tax_minor, l.returned_quantity \
                      FROM orders o JOIN channels ch ON ch.id = o.channel_id JOIN customers c ON c.id = o.customer_id \
                      JOIN order_lines l ON l.order_id = o.id WHERE o.id IN ({sub}) ORDER BY o.id, l.line_no"
-                ),
-                0,
             )
         }
         Kind::Customers => {
             w.add("c.id > ?", vec![after.into()]);
             let lim = w.push(limit.into());
-            (
-                format!(
-                    "SELECT c.id, c.email, c.first_name, c.last_name, c.phone, c.accepts_marketing, c.created_at, \
+            format!(
+                "SELECT c.id, c.email, c.first_name, c.last_name, c.phone, c.accepts_marketing, c.created_at, \
                      (SELECT COUNT(*) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled'), \
                      (SELECT CAST(COALESCE(SUM(o.total_minor - o.refunded_minor), 0) AS BIGINT) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled') \
                      FROM customers c{} ORDER BY c.id LIMIT {lim}",
-                    w.where_sql()
-                ),
-                0,
+                w.where_sql()
             )
         }
         Kind::Ledger => {
@@ -282,17 +273,13 @@ pub fn page(
                 w.add("loc.code = ?", vec![loc.as_str().into()]);
             }
             let lim = w.push(limit.into());
-            (
-                format!(
-                    "SELECT e.id, e.created_at, v.sku, loc.code, e.on_hand_delta, e.unavailable_delta, e.reason, e.actor, e.reference_type, e.reference_id, e.note \
+            format!(
+                "SELECT e.id, e.created_at, v.sku, loc.code, e.on_hand_delta, e.unavailable_delta, e.reason, e.actor, e.reference_type, e.reference_id, e.note \
                      FROM inventory_ledger e JOIN variants v ON v.id = e.variant_id JOIN locations loc ON loc.id = e.location_id{} ORDER BY e.id LIMIT {lim}",
-                    w.where_sql()
-                ),
-                0,
+                w.where_sql()
             )
         }
     };
-    let _ = key_col;
     let rows = tx.query(&sql, &w.params)?;
     let mut out = Vec::with_capacity(rows.len());
     let mut last = None;
@@ -408,9 +395,6 @@ pub fn page(
         }
         _ => rows.len() as i64 >= limit,
     };
-    if limit <= 0 {
-        return Err(Error::invalid("limit", "must be positive"));
-    }
     Ok(Page {
         rows: out,
         next: if full { last } else { None },
