@@ -153,19 +153,29 @@ pub fn reserve(tx: &mut dyn Sql, now: i64, order_id: i64, holds: &[Hold]) -> Res
     Ok(())
 }
 
-/// Releases every live reservation of an order; returns how many units were released.
-pub fn release_order(tx: &mut dyn Sql, now: i64, order_id: i64, reason: &str) -> Result<i64> {
+/// Releases every live reservation of an order; returns how many units were released, and the
+/// (variant, location) levels they came from.
+pub fn release_order(
+    tx: &mut dyn Sql,
+    now: i64,
+    order_id: i64,
+    reason: &str,
+) -> Result<(i64, Vec<(i64, i64)>)> {
     let live = tx.query(
         "SELECT id, variant_id, location_id, quantity FROM reservations WHERE order_id = $1 AND released_at IS NULL ORDER BY variant_id, location_id, id",
         params![order_id],
     )?;
     let mut total = 0;
+    let mut levels: Vec<(i64, i64)> = Vec::new();
     for r in &live {
         lock_level(tx, r.i64(1), r.i64(2))?;
         release(tx, now, r.i64(0), r.i64(1), r.i64(2), r.i64(3), reason)?;
         total += r.i64(3);
+        if levels.last() != Some(&(r.i64(1), r.i64(2))) {
+            levels.push((r.i64(1), r.i64(2)));
+        }
     }
-    Ok(total)
+    Ok((total, levels))
 }
 
 /// Releases `units` of an order line's live reservations, backordered units first and the newest

@@ -1148,15 +1148,7 @@ pub fn cancel(tx: &mut dyn Sql, ctx: &Ctx, id: i64, c: &api::CancelOrder) -> Res
     } = lock_order(tx, id)?;
     let new_payment = states::cancel(status, payment, fulfillment)
         .map_err(|e| Error::conflict("cannot_cancel", e.0))?;
-    let levels: Vec<(i64, i64)> = tx
-        .query(
-            "SELECT DISTINCT variant_id, location_id FROM reservations WHERE order_id = $1 AND released_at IS NULL",
-            params![id],
-        )?
-        .iter()
-        .map(|r| (r.i64(0), r.i64(1)))
-        .collect();
-    let released = release_order(tx, ctx.now, id, "cancelled")?;
+    let (released, levels) = release_order(tx, ctx.now, id, "cancelled")?;
     crate::inventory::note_low(tx, ctx, &levels)?;
     tx.exec_deferred(
         "UPDATE orders SET status = $1, payment_status = $2, cancelled_at = $3, cancel_reason = $4, updated_at = $3 WHERE id = $5",
