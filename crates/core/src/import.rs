@@ -1026,21 +1026,30 @@ pub fn apply_invoices(
     let mut s = Summary::default();
     let now = ctx.now;
     let when = |inv: &Invoice| local_to_micros(&oc.zone, &inv.date).unwrap_or(now);
-    // An invoice whose rows are interrupted by another's comes in two pieces: one order.
-    let mut merged: Vec<Invoice> = Vec::with_capacity(invoices.len());
-    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for inv in invoices {
-        match at.get(inv.number.as_str()) {
-            Some(&i) if merged[i].customer == inv.customer => {
-                merged[i].lines.extend(inv.lines.iter().cloned())
-            }
-            _ => {
-                at.insert(&inv.number, merged.len());
-                merged.push(inv.clone());
+    // An invoice whose rows are interrupted by another's comes in two pieces: one order. The
+    // batch is copied only when that happens (once in the whole Online Retail year).
+    let mut numbers: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let split = !invoices.iter().all(|i| numbers.insert(&i.number));
+    let merged: Vec<Invoice>;
+    let invoices = if split {
+        let mut m: Vec<Invoice> = Vec::with_capacity(invoices.len());
+        let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for inv in invoices {
+            match at.get(inv.number.as_str()) {
+                Some(&i) if m[i].customer == inv.customer => {
+                    m[i].lines.extend(inv.lines.iter().cloned())
+                }
+                _ => {
+                    at.insert(&inv.number, m.len());
+                    m.push(inv.clone());
+                }
             }
         }
-    }
-    let invoices = &merged[..];
+        merged = m;
+        &merged[..]
+    } else {
+        invoices
+    };
     // Customers.
     let mut emails: Vec<String> = invoices
         .iter()
@@ -1335,12 +1344,18 @@ pub fn apply_invoices(
     Ok(s)
 }
 
-/// An order as cancellations change it: paid, refunded, currency, units, units returned, value
-/// returned.
-type OrderMoney = (i64, i64, String, i64, i64, i64);
+/// An order as cancellations change it.
+struct OrderMoney {
+    paid: i64,
+    refunded: i64,
+    currency: String,
+    units: i64,
+    returned_units: i64,
+    returned_value: i64,
+}
 
 /// A sale line a cancellation may take back: (line, order, customer, variant, placed, remaining).
-struct Candidate {
+struct SaleLine {
     line: i64,
     order: i64,
     customer: i64,
@@ -1396,7 +1411,7 @@ fn apply_cancellations(
         .collect();
     var_ids.sort_unstable();
     var_ids.dedup();
-    let mut cands: Vec<Candidate> = Vec::new();
+    let mut cands: Vec<SaleLine> = Vec::new();
     if !cust_ids.is_empty() && !var_ids.is_empty() {
         for cchunk in cust_ids.chunks(1000) {
             for vchunk in var_ids.chunks(1000) {
@@ -1414,7 +1429,7 @@ fn apply_cancellations(
                     ),
                     &vals,
                 )? {
-                    cands.push(Candidate {
+                    cands.push(SaleLine {
                         line: r.i64(0),
                         order: r.i64(1),
                         customer: r.i64(2),
@@ -1597,7 +1612,17 @@ fn apply_cancellations(
             ),
             &vals,
         )? {
-            state.insert(r.i64(0), (r.i64(1), r.i64(2), r.string(3), r.i64(4), r.i64(5), r.i64(6)));
+            state.insert(
+                r.i64(0),
+                OrderMoney {
+                    paid: r.i64(1),
+                    refunded: r.i64(2),
+                    currency: r.string(3),
+                    units: r.i64(4),
+                    returned_units: r.i64(5),
+                    returned_value: r.i64(6),
+                },
+            );
         }
     }
     let mut refund_rows: Vec<Vec<crate::Val>> = Vec::new();
@@ -1606,14 +1631,14 @@ fn apply_cancellations(
         let Some(st) = state.get_mut(order) else {
             continue;
         };
-        let refund = value.min(st.0 - st.1).max(0);
-        st.1 += refund;
-        st.5 += value;
+        let refund = value.min(st.paid - st.refunded).max(0);
+        st.refunded += refund;
+        st.returned_value += value;
         let at = when(todo[*ci]);
         refund_rows.push(vec![
             (*order).into(),
             refund.into(),
-            st.2.as_str().into(),
+            st.currency.as_str().into(),
             "cancellation".into(),
             todo[*ci].number.as_str().into(),
             ctx.actor.name.as_str().into(),
@@ -1643,9 +1668,9 @@ fn apply_cancellations(
             .iter()
             .enumerate()
             .map(|(i, (id, st))| {
-                let payment = if st.1 >= st.0 { "refunded" } else { "partially_refunded" };
-                let fulfillment = if st.4 >= st.3 { "returned" } else { "partially_returned" };
-                vals.extend([(**id).into(), st.1.into(), st.5.into(), payment.into(), fulfillment.into()]);
+                let payment = if st.refunded >= st.paid { "refunded" } else { "partially_refunded" };
+                let fulfillment = if st.returned_units >= st.units { "returned" } else { "partially_returned" };
+                vals.extend([(**id).into(), st.refunded.into(), st.returned_value.into(), payment.into(), fulfillment.into()]);
                 let b = 5 * i;
                 format!("(CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS TEXT))", b + 1, b + 2, b + 3, b + 4, b + 5)
             })
