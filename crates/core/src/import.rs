@@ -943,26 +943,6 @@ fn customer_email(id: &Option<String>) -> String {
     }
 }
 
-/// Builds `(.., ..), (.., ..)` with numbered placeholders for `rows` rows of `cols` columns.
-fn values_sql(rows: usize, cols: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        if r > 0 {
-            s.push_str(", ");
-        }
-        s.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                s.push_str(", ");
-            }
-            s.push('$');
-            s.push_str(&(r * cols + c + 1).to_string());
-        }
-        s.push(')');
-    }
-    s
-}
-
 /// Inserts rows in chunks that stay under both engines' parameter limits.
 fn insert_rows(
     tx: &mut dyn Sql,
@@ -980,7 +960,7 @@ fn insert_rows(
         let vals: Vec<crate::Val> = chunk.iter().flatten().cloned().collect();
         let sql = format!(
             "{head} VALUES {}{}",
-            values_sql(chunk.len(), cols),
+            crate::db::values_sql(chunk.len(), cols),
             returning
                 .map(|r| format!(" RETURNING {r}"))
                 .unwrap_or_default()

@@ -170,23 +170,11 @@ pub trait Sql {
         for size in fixed_chunks(rows.len(), per) {
             let chunk = &rows[at..at + size];
             at += size;
-            let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
-            let mut n = 0;
-            for (r, _) in chunk.iter().enumerate() {
-                if r > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push('(');
-                for c in 0..cols {
-                    if c > 0 {
-                        sql.push_str(", ");
-                    }
-                    n += 1;
-                    sql.push('$');
-                    sql.push_str(&n.to_string());
-                }
-                sql.push(')');
-            }
+            let sql = format!(
+                "INSERT INTO {table} ({}) VALUES {}",
+                columns.join(", "),
+                values_sql(chunk.len(), cols)
+            );
             let vals: Vec<Val> = chunk.iter().flatten().cloned().collect();
             self.exec(&sql, &vals)?;
         }
@@ -200,6 +188,26 @@ pub trait Sql {
             Dialect::Sqlite => "",
         }
     }
+}
+
+/// `($1, $2), ($3, $4)`: numbered placeholders for `rows` rows of `cols` columns.
+pub fn values_sql(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&(r * cols + c + 1).to_string());
+        }
+        s.push(')');
+    }
+    s
 }
 
 /// Splits `n` rows into chunks of at most `per`, using only a few sizes (`per`, 256, 32, 4, 1),
