@@ -3194,22 +3194,7 @@ async fn fulfillment_time_and_on_time_rate() {
 // Imports
 
 fn shared(rel: &str) -> Option<std::path::PathBuf> {
-    // The real data lives beside the repository (never in it); `.ci/run` finds it and sets
-    // BACKROOM_DATA_DIR and BACKROOM_REQUIRE_DATA, so a CI run never skips these tests quietly.
-    let base = std::env::var_os("BACKROOM_DATA_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
-        });
-    let p = base.join(rel);
-    if p.exists() {
-        Some(p)
-    } else if std::env::var_os("BACKROOM_REQUIRE_DATA").is_some() {
-        panic!("{} is missing", p.display());
-    } else {
-        eprintln!("skipped: {} is absent (set BACKROOM_DATA_DIR)", p.display());
-        None
-    }
+    backroom_import::shared_data(rel)
 }
 
 fn read_products(bytes: &[u8]) -> backroom_import::products::ProductFile {

@@ -139,3 +139,24 @@ impl Format {
         }
     }
 }
+
+/// Where the real data set lives for tests and benchmarks: `BACKROOM_DATA_DIR`, or `shared/data`
+/// beside the repository (it is never copied into it). `None`, with a message, when `rel` is
+/// not there; a panic instead when `BACKROOM_REQUIRE_DATA` is set (`.ci/run` sets it when it
+/// finds the data), so a CI run never skips these tests quietly.
+pub fn shared_data(rel: &str) -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("BACKROOM_DATA_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+        });
+    let p = base.join(rel);
+    if p.exists() {
+        Some(p)
+    } else if std::env::var_os("BACKROOM_REQUIRE_DATA").is_some() {
+        panic!("{} is missing", p.display());
+    } else {
+        eprintln!("skipped: {} is absent (set BACKROOM_DATA_DIR)", p.display());
+        None
+    }
+}
