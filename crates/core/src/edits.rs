@@ -344,7 +344,8 @@ fn reprice(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, o: &LockedOrder) -> Resul
     Ok(totals.total)
 }
 
-fn money(amount: i64, currency: &str) -> String {
+/// An amount as staff read it in the timeline (`12.50 EUR`).
+pub(crate) fn money(amount: i64, currency: &str) -> String {
     match backroom_domain::Currency::parse(currency) {
         Ok(c) => Money::new(amount, c).to_string(),
         Err(_) => format!("{amount} {currency}"),

@@ -185,8 +185,8 @@ pub fn create(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, n: &NewReturn) -> Resu
             &format!(
                 "Exchange on return {id}: {} new lines; total {} to {}",
                 changed.added_line_ids.len(),
-                changed.total_before,
-                changed.total_after
+                crate::edits::money(changed.total_before, &locked.currency),
+                crate::edits::money(changed.total_after, &locked.currency)
             ),
         )?;
     }

@@ -94,7 +94,20 @@ impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sign = if self.amount < 0 { "-" } else { "" };
         let a = self.amount.unsigned_abs();
-        write!(f, "{sign}{}.{:02} {}", a / 100, a % 100, self.currency)
+        match self.currency.exponent() {
+            0 => write!(f, "{sign}{a} {}", self.currency),
+            e => {
+                let p = 10u64.pow(e);
+                write!(
+                    f,
+                    "{sign}{}.{:0w$} {}",
+                    a / p,
+                    a % p,
+                    self.currency,
+                    w = e as usize
+                )
+            }
+        }
     }
 }
 
@@ -161,6 +174,15 @@ mod tests {
         assert_eq!(apply_basis_points(125, 2000), 25);
         assert_eq!(apply_basis_points(5, 1000), 0); // 0.5 -> 0 (even)
         assert_eq!(apply_basis_points(15, 1000), 2); // 1.5 -> 2 (even)
+    }
+
+    #[test]
+    fn display_follows_the_currency_exponent() {
+        let m = |a, c| Money::new(a, Currency::parse(c).unwrap()).to_string();
+        assert_eq!(m(1250, "EUR"), "12.50 EUR");
+        assert_eq!(m(-5, "USD"), "-0.05 USD");
+        assert_eq!(m(1500, "JPY"), "1500 JPY");
+        assert_eq!(m(1234, "KWD"), "1.234 KWD");
     }
 
     #[test]
