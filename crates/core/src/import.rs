@@ -156,6 +156,29 @@ fn variant_patch(
     (fields.len() > before).then_some(p)
 }
 
+/// Runs one row in its own savepoint: a refused row rolls back alone and is reported under its
+/// line; `Some` carries what an accepted row gave.
+fn row_unit<T>(
+    tx: &mut dyn Sql,
+    rejected: &mut Vec<RowError>,
+    line: u64,
+    f: impl FnOnce(&mut dyn Sql) -> Result<T>,
+) -> Result<Option<T>> {
+    tx.exec("SAVEPOINT import_row", &[])?;
+    match f(tx) {
+        Ok(v) => {
+            tx.exec("RELEASE import_row", &[])?;
+            Ok(Some(v))
+        }
+        Err(e) => {
+            tx.exec("ROLLBACK TO import_row", &[])?;
+            tx.exec("RELEASE import_row", &[])?;
+            rejected.push(err_row(line, &e));
+            Ok(None)
+        }
+    }
+}
+
 /// Creates or updates one product and its variants; returns what changed.
 pub fn apply_product(tx: &mut dyn Sql, ctx: &Ctx, p: &ProductRecord) -> Result<Change> {
     let existing = tx
@@ -521,25 +544,18 @@ pub async fn products_with_progress(
                     .transpose()?;
                 let mut s = Summary::default();
                 for p in ps.iter() {
-                    let r = tx
-                        .exec("SAVEPOINT import_row", &[])
-                        .map_err(Error::Db)
-                        .and_then(|_| {
-                            let c = apply_product(tx, &ctx, p)?;
-                            if let Some(l) = loc {
-                                s.count("stock levels set", apply_product_stock(tx, &ctx, p, l)?);
-                            }
-                            Ok(c)
-                        });
-                    match r {
-                        Ok(c) => {
-                            tx.exec("RELEASE import_row", &[])?;
-                            s.record(c);
-                        }
-                        Err(e) => {
-                            tx.exec("ROLLBACK TO import_row", &[])?;
-                            tx.exec("RELEASE import_row", &[])?;
-                            s.rejected.push(err_row(p.line, &e));
+                    let done = row_unit(tx, &mut s.rejected, p.line, |tx| {
+                        let c = apply_product(tx, &ctx, p)?;
+                        let n = match loc {
+                            Some(l) => Some(apply_product_stock(tx, &ctx, p, l)?),
+                            None => None,
+                        };
+                        Ok((c, n))
+                    })?;
+                    if let Some((c, n)) = done {
+                        s.record(c);
+                        if let Some(n) = n {
+                            s.count("stock levels set", n);
                         }
                     }
                 }
@@ -664,17 +680,10 @@ async fn stock_units(
             let ctx = ctx_for(&a);
             let mut s = Summary::default();
             for r in recs.iter() {
-                tx.exec("SAVEPOINT import_row", &[])?;
-                match apply_stock(tx, &ctx, r, mode, &reason) {
-                    Ok(c) => {
-                        tx.exec("RELEASE import_row", &[])?;
-                        s.record(c);
-                    }
-                    Err(e) => {
-                        tx.exec("ROLLBACK TO import_row", &[])?;
-                        tx.exec("RELEASE import_row", &[])?;
-                        s.rejected.push(err_row(r.line, &e));
-                    }
+                if let Some(c) = row_unit(tx, &mut s.rejected, r.line, |tx| {
+                    apply_stock(tx, &ctx, r, mode, &reason)
+                })? {
+                    s.record(c);
                 }
             }
             Ok(s)
@@ -761,8 +770,7 @@ pub async fn customers(
             let ctx = ctx_for(&a);
             let mut s = Summary::default();
             for r in recs.iter() {
-                tx.exec("SAVEPOINT import_row", &[])?;
-                let res = (|| {
+                let res = row_unit(tx, &mut s.rejected, r.line, |tx| {
                     let email = backroom_domain::Email::parse(&r.email)?;
                     let before = tx
                         .query_one(
@@ -794,17 +802,9 @@ pub async fn customers(
                         },
                         fields: Vec::new(),
                     })
-                })();
-                match res {
-                    Ok(c) => {
-                        tx.exec("RELEASE import_row", &[])?;
-                        s.record(c);
-                    }
-                    Err(e) => {
-                        tx.exec("ROLLBACK TO import_row", &[])?;
-                        tx.exec("RELEASE import_row", &[])?;
-                        s.rejected.push(err_row(r.line, &e));
-                    }
+                })?;
+                if let Some(c) = res {
+                    s.record(c);
                 }
             }
             Ok(s)
