@@ -270,46 +270,36 @@ pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
                     )?
                 }
             };
-            let mut progress = Progress::new(total_bytes);
-            let read = Arc::new(AtomicU64::new(0));
             let opts = options(&common, None);
             let mut s = match format {
                 Format::OnlineRetail => {
-                    let chain =
-                        FileChain::new(
-                            files,
-                            read.clone(),
-                            move |f| {
-                                Ok(Box::new(retail::InvoiceReader::new(f, exponent)?.map(
+                    stream_history(
+                        db,
+                        oc,
+                        files,
+                        &opts,
+                        import::apply_invoices,
+                        move |f| {
+                            Ok(
+                                Box::new(retail::InvoiceReader::new(f, exponent)?.map(
                                     |i| match i {
                                         retail::Item::Invoice(v) => Ok(v),
                                         retail::Item::Rejected(e, _) => Err(e),
                                     },
-                                ))
-                                    as Box<dyn Iterator<Item = _> + Send>)
-                            },
-                            |v: &mut retail::Invoice, name| v.file = Some(name.to_string()),
-                        );
-                    let mut rows = 0u64;
-                    let next = chain.into_next(move |r: &Result<retail::Invoice, RowError>| {
-                        rows += r.as_ref().map_or(1, |v| v.lines.len() as u64);
-                        progress.show(rows, read.load(Ordering::Relaxed), false);
-                    });
-                    import::history(
-                        db,
-                        cli_actor(),
-                        oc,
-                        next,
-                        import::apply_invoices,
-                        &opts,
-                        |_| {},
+                                )) as Records<retail::Invoice>,
+                            )
+                        },
+                        |v, name| v.file = Some(name.to_string()),
                     )
                     .await
                 }
                 Format::ShopifyOrders | Format::BackroomOrders => {
-                    let chain = FileChain::new(
+                    stream_history(
+                        db,
+                        oc,
                         files,
-                        read.clone(),
+                        &opts,
+                        import::apply_order_records,
                         move |f| {
                             Ok(
                                 Box::new(orders::OrderReader::new(f, Some(format), exponent)?.map(
@@ -317,25 +307,10 @@ pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
                                         orders::Item::Order(v) => Ok(v),
                                         orders::Item::Rejected(e) => Err(e),
                                     },
-                                ))
-                                    as Box<dyn Iterator<Item = _> + Send>,
+                                )) as Records<orders::OrderRecord>,
                             )
                         },
-                        |v: &mut orders::OrderRecord, name| v.file = Some(name.to_string()),
-                    );
-                    let mut rows = 0u64;
-                    let next = chain.into_next(move |r: &Result<orders::OrderRecord, RowError>| {
-                        rows += r.as_ref().map_or(1, |v| v.lines.len() as u64);
-                        progress.show(rows, read.load(Ordering::Relaxed), false);
-                    });
-                    import::history(
-                        db,
-                        cli_actor(),
-                        oc,
-                        next,
-                        import::apply_order_records,
-                        &opts,
-                        |_| {},
+                        |v, name| v.file = Some(name.to_string()),
                     )
                     .await
                 }
@@ -589,4 +564,36 @@ impl<T: 'static> FileChain<T> {
             Some(item)
         }
     }
+}
+
+/// Streams order-history files of one layout into the importer, with the progress line.
+async fn stream_history<T: import::Streamed>(
+    db: &Db,
+    oc: import::OrderContext,
+    files: Vec<PathBuf>,
+    opts: &import::Options,
+    apply: fn(
+        &mut dyn backroom_core::Sql,
+        &backroom_core::Ctx,
+        &import::OrderContext,
+        &[T],
+    ) -> backroom_core::Result<Summary>,
+    open: impl FnMut(std::io::BufReader<Counting<std::fs::File>>) -> Result<Records<T>, RowError>
+    + Send
+    + 'static,
+    tag: fn(&mut T, &str),
+) -> backroom_core::Result<Summary> {
+    let total_bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let read = Arc::new(AtomicU64::new(0));
+    let mut progress = Progress::new(total_bytes);
+    let chain = FileChain::new(files, read.clone(), open, tag);
+    let mut rows = 0u64;
+    let next = chain.into_next(move |r: &Result<T, RowError>| {
+        rows += r.as_ref().map_or(1, |v| v.rows());
+        progress.show(rows, read.load(Ordering::Relaxed), false);
+    });
+    import::history(db, cli_actor(), oc, next, apply, opts, |_| {}).await
 }
