@@ -844,6 +844,10 @@ pub struct NewToken {
     pub user_id: Option<i64>,
     /// Days until it expires; never when absent.
     pub expires_in_days: Option<i64>,
+    /// A write-only ingest key: it may send storefront and email events and nothing else, so a
+    /// storefront's browser code can hold it.
+    #[serde(default)]
+    pub ingest: bool,
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]

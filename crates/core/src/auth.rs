@@ -184,14 +184,14 @@ fn issue(
         .ok_or(Error::NotFound { entity: "token" })?;
     let details = token_from(&r);
     let user = get_user(tx, user_id)?;
-    if kind == "api" {
+    if kind != "session" {
         audit::record(
             tx,
             ctx,
             "token.created",
             "api_token",
             details.id,
-            json!({"user_id": user_id, "name": name, "prefix": details.prefix}),
+            json!({"user_id": user_id, "name": name, "kind": kind, "prefix": details.prefix}),
         )?;
     }
     Ok(IssuedToken {
@@ -226,7 +226,13 @@ pub fn create_token(tx: &mut dyn Sql, ctx: &Ctx, t: &NewToken) -> Result<IssuedT
             ));
         }
     };
-    issue(tx, ctx, user_id, &name, "api", expires_at)
+    let kind = if t.ingest {
+        ctx.actor.require(Permission::MarketingWrite)?;
+        "ingest"
+    } else {
+        "api"
+    };
+    issue(tx, ctx, user_id, &name, kind, expires_at)
 }
 
 /// Looks up the user for a sign-in; the password is verified by [`check_password`] outside the
@@ -304,10 +310,13 @@ pub async fn sign_in(db: &crate::Db, email: &str, password: &str, now: i64) -> R
 pub fn list_tokens(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<ApiToken>> {
     let sql = "SELECT id, user_id, name, kind, prefix, created_at, expires_at, revoked_at FROM api_tokens";
     let rows = if ctx.actor.role.allows(Permission::UsersAdmin) {
-        tx.query(&format!("{sql} WHERE kind = 'api' ORDER BY id"), &[])?
+        tx.query(
+            &format!("{sql} WHERE kind IN ('api', 'ingest') ORDER BY id"),
+            &[],
+        )?
     } else {
         tx.query(
-            &format!("{sql} WHERE kind = 'api' AND user_id = $1 ORDER BY id"),
+            &format!("{sql} WHERE kind IN ('api', 'ingest') AND user_id = $1 ORDER BY id"),
             params![ctx.actor.user_id],
         )?
     };
@@ -358,7 +367,7 @@ pub fn authenticate(tx: &mut dyn Sql, secret: &str, now: i64) -> Result<(Actor, 
     }
     let r = tx
         .query_one(
-            "SELECT u.id, u.name, u.role, t.expires_at FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active = TRUE",
+            "SELECT u.id, u.name, u.role, t.expires_at, t.kind FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active = TRUE",
             params![sha256_hex(secret)],
         )?
         .ok_or_else(denied)?;
@@ -366,7 +375,11 @@ pub fn authenticate(tx: &mut dyn Sql, secret: &str, now: i64) -> Result<(Actor, 
     if expires.is_some_and(|e| e <= now) {
         return Err(denied());
     }
-    let role = Role::parse(&r.string(2)).ok_or_else(denied)?;
+    let role = if r.string(4) == "ingest" {
+        Role::Ingest
+    } else {
+        Role::parse(&r.string(2)).ok_or_else(denied)?
+    };
     Ok((
         Actor {
             user_id: r.i64(0),

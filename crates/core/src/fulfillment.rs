@@ -307,6 +307,7 @@ pub fn refund(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, r: &RefundOrder) -> Re
     }
     // (line id, units, value)
     let mut by_line: Vec<(i64, i64, i64)> = Vec::new();
+    let mut merchandise = 0;
     let amount = match r.amount {
         Some(_) if shipping || !lines.is_empty() => {
             return Err(Error::invalid(
@@ -359,6 +360,12 @@ pub fn refund(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, r: &RefundOrder) -> Re
                 let v = balance::next_units_value(value, quantity, done, l.quantity);
                 by_line.push((l.line_id, l.quantity, v));
                 sum += v;
+                merchandise += balance::next_units_value(
+                    balance::line_value(row.i64(1), quantity, row.i64(2), 0),
+                    quantity,
+                    done,
+                    l.quantity,
+                );
             }
             if shipping {
                 if o.shipping_refunded {
@@ -393,9 +400,20 @@ pub fn refund(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, r: &RefundOrder) -> Re
             ),
         })?;
     let (settled, concession) = balance::split_refund(o.balance(), amount);
+    if r.amount.is_some() {
+        // An amount alone refunds merchandise, shipping and tax in the order's proportions.
+        merchandise = tx
+            .query_one(
+                "SELECT subtotal_minor - discounts_minor, total_minor FROM orders WHERE id = $1",
+                params![order_id],
+            )?
+            .map_or(0, |t| {
+                balance::merchandise_share(amount, t.i64(0), t.i64(1))
+            });
+    }
     tx.exec(
-        "INSERT INTO refunds (order_id, amount_minor, currency, reason, note, actor, created_at, settled_minor, lines) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        params![order_id, amount, o.currency.as_str(), reason.as_str(), note.clone(), ctx.actor.name.as_str(), ctx.now, settled, (!by_line.is_empty()).then(|| serde_json::to_string(&by_line).unwrap_or_default())],
+        "INSERT INTO refunds (order_id, amount_minor, currency, reason, note, actor, created_at, settled_minor, lines, merchandise_minor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        params![order_id, amount, o.currency.as_str(), reason.as_str(), note.clone(), ctx.actor.name.as_str(), ctx.now, settled, (!by_line.is_empty()).then(|| serde_json::to_string(&by_line).unwrap_or_default()), merchandise],
     )?;
     tx.exec(
         "UPDATE orders SET refunded_minor = refunded_minor + $1, adjustments_minor = adjustments_minor + $2, payment_status = $3, \

@@ -1624,6 +1624,8 @@ fn apply_cancellations(
             ctx.actor.name.as_str().into(),
             at.into(),
             refund.into(),
+            // Imported history carries no tax or shipping: the refund is all merchandise.
+            refund.into(),
         ]);
     }
     tx.copy_rows(
@@ -1637,6 +1639,7 @@ fn apply_cancellations(
             "actor",
             "created_at",
             "settled_minor",
+            "merchandise_minor",
         ],
         &refund_rows,
     )?;

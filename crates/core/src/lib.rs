@@ -5,6 +5,7 @@
 //! `backroom-domain` and the repository functions here. They never know about HTTP. Everything a
 //! service changes is written to the audit log in the same transaction.
 
+pub mod analytics;
 pub mod api;
 pub mod audit;
 pub mod auth;

@@ -12,6 +12,8 @@ pub struct Settings {
     pub tax_rate_bp: u32,
     /// IANA zone that defines a business day.
     pub timezone: String,
+    /// How far back a purchase looks for the campaign click it is credited to.
+    pub attribution_window_days: u32,
 }
 
 pub fn load(tx: &mut dyn Sql) -> Result<Settings> {
@@ -33,12 +35,26 @@ pub(crate) fn from_pairs<'a>(
         currency: Currency::parse(&get("currency").unwrap_or_else(|| "USD".into()))?,
         tax_rate_bp: get("tax_rate_bp").and_then(|v| v.parse().ok()).unwrap_or(0),
         timezone: get("timezone").unwrap_or_else(|| "UTC".into()),
+        attribution_window_days: get("attribution_window_days")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30),
     })
 }
 
 pub fn set(tx: &mut dyn Sql, key: &str, value: &str) -> Result<()> {
     match key {
-        "store_name" | "timezone" => {}
+        "store_name" => {}
+        "timezone" => {
+            crate::analytics::Zone::get(value)?;
+        }
+        "attribution_window_days" => {
+            if !value.parse::<u32>().is_ok_and(|d| (1..=365).contains(&d)) {
+                return Err(Error::invalid(
+                    "attribution_window_days",
+                    "must be a whole number of days from 1 to 365",
+                ));
+            }
+        }
         "currency" => {
             Currency::parse(value)?;
         }

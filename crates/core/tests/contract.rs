@@ -4022,3 +4022,976 @@ async fn customer_files_import_by_email() {
         );
     }
 }
+
+// ----------------------------------------------------------------------------------------------
+// Analytics: every KPI against an independent computation written as plain loops over raw rows.
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const MIN: i64 = 60_000_000;
+const DAY: i64 = 86_400_000_000;
+
+fn ts(s: &str) -> i64 {
+    s.parse::<jiff::Timestamp>().unwrap().as_microsecond()
+}
+
+fn rfc(t: i64) -> String {
+    jiff::Timestamp::from_microsecond(t).unwrap().to_string()
+}
+
+/// The local date of an instant in Paris, as `YYYY-MM-DD`.
+fn paris_day(t: i64) -> String {
+    let tz = jiff::tz::TimeZone::get("Europe/Paris").unwrap();
+    jiff::Timestamp::from_microsecond(t)
+        .unwrap()
+        .to_zoned(tz)
+        .date()
+        .to_string()
+}
+
+fn paris_midnight(day: &str) -> i64 {
+    let tz = jiff::tz::TimeZone::get("Europe/Paris").unwrap();
+    day.parse::<jiff::civil::Date>()
+        .unwrap()
+        .to_zoned(tz)
+        .unwrap()
+        .timestamp()
+        .as_microsecond()
+}
+
+/// A generated storefront event, as sent.
+#[derive(Clone, Debug)]
+struct Sent {
+    id: String,
+    kind: &'static str,
+    visitor: String,
+    ts: i64,
+    campaign: Option<(&'static str, &'static str, &'static str)>,
+    referrer: Option<&'static str>,
+    device: &'static str,
+    country: &'static str,
+    order: Option<i64>,
+}
+
+impl Sent {
+    fn json(&self) -> serde_json::Value {
+        let mut url = "https://shop.example/p".to_string();
+        if let Some((s, m, c)) = self.campaign {
+            url.push_str(&format!("?utm_source={s}&utm_medium={m}&utm_campaign={c}"));
+        }
+        serde_json::json!({
+            "id": self.id, "type": self.kind, "visitor_id": self.visitor, "timestamp": rfc(self.ts),
+            "url": url, "referrer": self.referrer.map(|r| format!("https://{r}/post")),
+            "device": self.device, "country": self.country, "order_number": self.order,
+        })
+    }
+}
+
+/// An independently computed session.
+#[derive(Debug, Clone)]
+struct ISession {
+    visitor: String,
+    start: i64,
+    end: i64,
+    day: String,
+    events: Vec<&'static str>,
+    source: String,
+    medium: String,
+    campaign: String,
+}
+
+fn independent_sessions(events: &[Sent]) -> Vec<ISession> {
+    let mut by_visitor: std::collections::BTreeMap<&str, Vec<&Sent>> = Default::default();
+    for e in events {
+        by_visitor.entry(&e.visitor).or_default().push(e);
+    }
+    let mut out = Vec::new();
+    for (v, mut es) in by_visitor {
+        es.sort_by_key(|e| e.ts);
+        let mut cur: Option<(ISession, Option<&str>)> = None;
+        for e in es {
+            let campaign = e.campaign.map(|c| c.2);
+            let split = match &cur {
+                None => true,
+                Some((s, c)) => e.ts - s.end >= 30 * MIN || (campaign.is_some() && campaign != *c),
+            };
+            if split {
+                if let Some((s, _)) = cur.take() {
+                    out.push(s);
+                }
+                let (source, medium, camp) = match (e.campaign, e.referrer) {
+                    (Some((s, m, c)), _) => (s.to_string(), m.to_string(), c.to_string()),
+                    (None, Some(r)) => (r.to_string(), "referral".into(), "(none)".into()),
+                    (None, None) => ("(direct)".into(), "(none)".into(), "(none)".into()),
+                };
+                cur = Some((
+                    ISession {
+                        visitor: v.to_string(),
+                        start: e.ts,
+                        end: e.ts,
+                        day: paris_day(e.ts),
+                        events: vec![],
+                        source,
+                        medium,
+                        campaign: camp,
+                    },
+                    campaign,
+                ));
+            }
+            if let Some((s, _)) = cur.as_mut() {
+                s.end = e.ts;
+                s.events.push(e.kind);
+            }
+        }
+        if let Some((s, _)) = cur {
+            out.push(s);
+        }
+    }
+    out
+}
+
+#[derive(Debug, Default, Clone)]
+struct Expect {
+    sessions: i64,
+    visitors: std::collections::HashSet<String>,
+    bounces: i64,
+    duration: i64,
+    converted: i64,
+    carts: i64,
+    abandoned: i64,
+    orders: i64,
+    gross: i64,
+    refunds: i64,
+    customers: std::collections::HashMap<i64, i64>,
+    new_customers: i64,
+    units: i64,
+    costed: i64,
+    cogs: i64,
+    spend: i64,
+    attributed: i64,
+    sent: i64,
+    bounced: i64,
+    opens: std::collections::HashSet<String>,
+}
+
+fn half_even(a: i64, b: i64) -> Option<i64> {
+    if b == 0 {
+        return None;
+    }
+    let (q, r) = (a.div_euclid(b), a.rem_euclid(b));
+    Some(match (2 * r).cmp(&b) {
+        std::cmp::Ordering::Less => q,
+        std::cmp::Ordering::Greater => q + 1,
+        std::cmp::Ordering::Equal => q + (q & 1),
+    })
+}
+
+fn rate(a: i64, b: i64) -> Option<f64> {
+    (b != 0).then(|| a as f64 / b as f64)
+}
+
+impl Expect {
+    fn check(&self, k: &backroom_core::analytics::report::Kpis, what: &str) {
+        let repeat = self.customers.values().filter(|n| **n >= 2).count() as i64;
+        let customers = self.customers.len() as i64;
+        assert_eq!(k.sessions, self.sessions, "{what}: sessions");
+        assert_eq!(
+            k.unique_visitors,
+            self.visitors.len() as i64,
+            "{what}: visitors"
+        );
+        assert_eq!(
+            k.bounce_rate,
+            rate(self.bounces, self.sessions),
+            "{what}: bounce"
+        );
+        assert_eq!(
+            k.avg_session_seconds,
+            rate(self.duration, self.sessions).map(|d| d / 1e6),
+            "{what}: duration"
+        );
+        assert_eq!(
+            k.conversion_rate,
+            rate(self.converted, self.sessions),
+            "{what}: conversion"
+        );
+        assert_eq!(
+            k.cart_abandonment_rate,
+            rate(self.abandoned, self.carts),
+            "{what}: abandonment"
+        );
+        assert_eq!(k.orders, self.orders, "{what}: orders");
+        assert_eq!(k.gross_sales, self.gross, "{what}: gross");
+        assert_eq!(k.refunds, self.refunds, "{what}: refunds");
+        assert_eq!(k.net_sales, self.gross - self.refunds, "{what}: net");
+        assert_eq!(k.aov, half_even(self.gross, self.orders), "{what}: aov");
+        assert_eq!(k.customers, customers, "{what}: customers");
+        assert_eq!(k.new_customers, self.new_customers, "{what}: new customers");
+        assert_eq!(
+            k.returning_customers,
+            customers - self.new_customers,
+            "{what}: returning"
+        );
+        assert_eq!(
+            k.repeat_customer_rate,
+            rate(repeat, customers),
+            "{what}: repeat"
+        );
+        assert_eq!(k.units_sold, self.units, "{what}: units");
+        assert_eq!(k.cogs, self.cogs, "{what}: cogs");
+        assert_eq!(
+            k.gross_margin,
+            rate(self.costed - self.cogs, self.costed),
+            "{what}: margin"
+        );
+        assert_eq!(k.ad_spend, self.spend, "{what}: spend");
+        assert_eq!(
+            k.cac,
+            half_even(self.spend, self.new_customers),
+            "{what}: cac"
+        );
+        assert_eq!(k.attributed_sales, self.attributed, "{what}: attributed");
+        assert_eq!(k.roas, rate(self.attributed, self.spend), "{what}: roas");
+        assert_eq!(k.emails_sent, self.sent, "{what}: sent");
+        assert_eq!(
+            k.emails_delivered,
+            self.sent - self.bounced,
+            "{what}: delivered"
+        );
+        assert_eq!(
+            k.email_unique_opens,
+            self.opens.len() as i64,
+            "{what}: opens"
+        );
+        assert_eq!(
+            k.email_open_rate,
+            rate(self.opens.len() as i64, self.sent - self.bounced),
+            "{what}: open rate"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kpis_match_an_independent_computation() {
+    use backroom_core::analytics::{Zone, ingest, marketing, refresh, report};
+    use std::collections::{BTreeMap, HashMap, HashSet};
+
+    // The daylight-saving change in Paris: 25 October 2026 lasts 25 hours.
+    let zone = Zone::get("Europe/Paris").unwrap();
+    let d25 = backroom_domain::analytics::parse_day("2026-10-25").unwrap();
+    assert_eq!(zone.start_of(d25), ts("2026-10-24T22:00:00Z"));
+    assert_eq!(zone.start_of(d25 + 1), ts("2026-10-25T23:00:00Z"));
+    assert_eq!(zone.day_of(ts("2026-10-24T22:30:00Z")), d25);
+    assert_eq!(zone.day_of(ts("2026-10-25T22:30:00Z")), d25);
+    assert_eq!(zone.day_of(ts("2026-10-25T23:30:00Z")), d25 + 1);
+
+    for (name, db) in backends().await {
+        let (a, _, _) = store(&db, &["K-A", "K-B", "K-C"], &[]).await;
+        db.write(move |tx| {
+            backroom_core::settings::set(tx, "timezone", "Europe/Paris")?;
+            let c = ctx();
+            for (sku, cost) in [("K-A", Some(400)), ("K-B", None), ("K-C", Some(100))] {
+                let v = tx
+                    .query_one("SELECT id FROM variants WHERE sku = $1", &[sku.into()])?
+                    .unwrap()
+                    .i64(0);
+                catalog::update_variant(
+                    tx,
+                    &c,
+                    v,
+                    &VariantPatch {
+                        unit_cost: Some(cost),
+                        price: Some(if sku == "K-B" { 2500 } else { 499 }),
+                        ..Default::default()
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        for sku in ["K-A", "K-B", "K-C"] {
+            receive(&db, sku, a, 100_000).await;
+        }
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let campaigns = [
+            Some(("google", "cpc", "spring")),
+            Some(("news", "email", "nl-oct")),
+            None,
+            None,
+        ];
+        let mut events: Vec<Sent> = Vec::new();
+        // (order id, placed at, visitor)
+        let mut placed: Vec<(i64, i64)> = Vec::new();
+        let mut n = 0;
+        let base = ts("2026-10-19T21:00:00Z");
+        for v in 0..40 {
+            let visitor = format!("v{v}");
+            let email = format!("v{v}@example.com");
+            let device = ["desktop", "mobile", "tablet"][v % 3];
+            let country = ["FR", "DE"][v % 2];
+            // A customer who had ordered long before.
+            if v % 7 == 0 {
+                let mut o = order(&[("K-A", 1)]);
+                o.customer.email = email.clone();
+                let o = db
+                    .write(move |tx| {
+                        orders::place(tx, &Ctx::new(Actor::system(), base - 40 * DAY), &o, None)
+                    })
+                    .await
+                    .unwrap()
+                    .order;
+                placed.push((o.id, base - 40 * DAY));
+            }
+            let mut t = base + rng.below(4 * 24 * 60) as i64 * MIN;
+            for _visit in 0..(1 + rng.below(4)) {
+                let campaign = campaigns[rng.below(4) as usize];
+                let referrer = (campaign.is_none() && rng.below(3) == 0).then_some("blog.example");
+                let len = 1 + rng.below(6);
+                let mut first = true;
+                for _ in 0..len {
+                    let kind = if first {
+                        "page_view"
+                    } else {
+                        [
+                            "page_view",
+                            "product_view",
+                            "search",
+                            "add_to_cart",
+                            "remove_from_cart",
+                            "checkout_started",
+                        ][rng.below(6) as usize]
+                    };
+                    n += 1;
+                    events.push(Sent {
+                        id: format!("e{n}"),
+                        kind,
+                        visitor: visitor.clone(),
+                        ts: t,
+                        campaign: if first { campaign } else { None },
+                        referrer: if first { referrer } else { None },
+                        device,
+                        country,
+                        order: None,
+                    });
+                    first = false;
+                    // Mostly short gaps; sometimes exactly 30 minutes (a new session), or more.
+                    t += match rng.below(10) {
+                        0 => 30 * MIN,
+                        1 => 29 * MIN + 59_000_000,
+                        2 => (31 + rng.below(300) as i64) * MIN,
+                        _ => (1 + rng.below(10) as i64) * MIN,
+                    };
+                }
+                if rng.below(3) == 0 {
+                    // A purchase: the order is placed at that moment.
+                    let sku = ["K-A", "K-B", "K-C"][rng.below(3) as usize];
+                    let mut o = order(&[(sku, 1 + rng.below(3) as i64)]);
+                    o.customer.email = email.clone();
+                    let at = t;
+                    let o = db
+                        .write(move |tx| {
+                            orders::place(tx, &Ctx::new(Actor::system(), at), &o, None)
+                        })
+                        .await
+                        .unwrap()
+                        .order;
+                    placed.push((o.id, at));
+                    n += 1;
+                    events.push(Sent {
+                        id: format!("e{n}"),
+                        kind: "purchase",
+                        visitor: visitor.clone(),
+                        ts: t,
+                        campaign: None,
+                        referrer: None,
+                        device,
+                        country,
+                        order: Some(o.number),
+                    });
+                    t += MIN;
+                }
+                t += (30 + rng.below(3 * 24 * 60) as i64) * MIN;
+            }
+        }
+        // A purchase event whose order does not exist, and an order with no session.
+        events.push(Sent {
+            id: "ghost".into(),
+            kind: "purchase",
+            visitor: "v999".into(),
+            ts: ts("2026-10-23T10:00:00Z"),
+            campaign: None,
+            referrer: None,
+            device: "desktop",
+            country: "FR",
+            order: Some(999_999),
+        });
+        let phone = db
+            .write(|tx| {
+                orders::place(
+                    tx,
+                    &Ctx::new(Actor::system(), ts("2026-10-23T11:00:00Z")),
+                    &order(&[("K-C", 2)]),
+                    None,
+                )
+            })
+            .await
+            .unwrap()
+            .order;
+        placed.push((phone.id, ts("2026-10-23T11:00:00Z")));
+        // Payments, cancellations and refunds, some dated after the period.
+        for (k, (id, at)) in placed.clone().into_iter().enumerate() {
+            match k % 6 {
+                0 => {
+                    db.write(move |tx| {
+                        orders::cancel(
+                            tx,
+                            &Ctx::new(Actor::system(), at + MIN),
+                            id,
+                            &CancelOrder {
+                                reason: Some("customer".into()),
+                            },
+                        )
+                    })
+                    .await
+                    .unwrap();
+                }
+                1 | 2 => {
+                    db.write(move |tx| pay(id, None)(tx, &Ctx::new(Actor::system(), at + MIN)))
+                        .await
+                        .unwrap();
+                    let when = at + (k as i64 % 5) * DAY;
+                    let by_lines = k % 4 == 1;
+                    db.write(move |tx| {
+                        let o = orders::get(tx, id)?;
+                        backroom_core::fulfillment::refund(
+                            tx,
+                            &Ctx::new(Actor::system(), when),
+                            id,
+                            &RefundOrder {
+                                amount: (!by_lines).then_some(333),
+                                lines: by_lines.then(|| {
+                                    vec![RefundLine {
+                                        line_id: o.lines[0].id,
+                                        quantity: 1,
+                                    }]
+                                }),
+                                shipping: None,
+                                reason: "goodwill".into(),
+                                note: None,
+                            },
+                        )
+                    })
+                    .await
+                    .unwrap();
+                }
+                _ => {
+                    db.write(move |tx| pay(id, None)(tx, &Ctx::new(Actor::system(), at + MIN)))
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        // Ad spend (one campaign with no traffic) and email events.
+        let mut spend = Vec::new();
+        for d in 10..31 {
+            for (src, camp, amount) in [
+                ("google", "spring", 1500 + d),
+                ("news", "nl-oct", 200),
+                ("bing", "ghost", 99),
+            ] {
+                spend.push(marketing::SpendIn {
+                    date: format!("2026-10-{d:02}"),
+                    source: src.into(),
+                    medium: Some("cpc".into()),
+                    campaign: camp.into(),
+                    amount,
+                    currency: None,
+                });
+            }
+        }
+        db.write(move |tx| marketing::put_spend(tx, &ctx(), &spend))
+            .await
+            .unwrap();
+        let mut mails = Vec::new();
+        for r in 0..30 {
+            let at = ts("2026-10-22T08:00:00Z") + r * MIN;
+            mails.push((format!("s{r}"), "sent", r, at));
+            if r % 10 == 0 {
+                mails.push((format!("b{r}"), "bounced", r, at + MIN));
+            } else if r % 3 == 0 {
+                mails.push((format!("o{r}"), "opened", r, at + 60 * MIN));
+                mails.push((format!("p{r}"), "opened", r, at + 90 * MIN));
+            }
+        }
+        mails.push(("late".into(), "opened", 1, ts("2026-11-05T08:00:00Z")));
+        let body: Vec<u8> = mails
+            .iter()
+            .map(|(id, kind, r, at)| {
+                serde_json::json!({"id": id, "campaign": "nl-oct", "recipient": format!("R{r}@Mail.example"), "type": kind, "timestamp": rfc(*at)})
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            .into_bytes();
+        let items = std::sync::Arc::new(ingest::split(&body).unwrap());
+        let r = db
+            .write(move |tx| marketing::ingest_email(tx, ctx().now, &items))
+            .await
+            .unwrap();
+        assert_eq!((r.accepted, r.rejected.len()), (mails.len(), 0), "{name}");
+
+        // Events arrive shuffled, in batches, some twice; sessions are derived between batches.
+        let mut shuffled = events.clone();
+        for i in (1..shuffled.len()).rev() {
+            shuffled.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        let mut chunks: Vec<Vec<Sent>> = shuffled.chunks(37).map(|c| c.to_vec()).collect();
+        chunks.push(shuffled[..20].to_vec());
+        let mut accepted = 0;
+        for c in chunks {
+            let body: Vec<u8> = c
+                .iter()
+                .map(|e| e.json().to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+                .into_bytes();
+            let (good, bad) = ingest::parse_batch(&body, ctx().now).unwrap();
+            assert!(bad.is_empty(), "{name}: {bad:?}");
+            let good = std::sync::Arc::new(good);
+            accepted += db
+                .write(move |tx| ingest::store(tx, &good, ctx().now))
+                .await
+                .unwrap();
+            refresh::run(&db).await.unwrap();
+        }
+        assert_eq!(
+            accepted,
+            events.len(),
+            "{name}: duplicates are not stored twice"
+        );
+
+        // Independently: sessions, attribution, and the facts of a period.
+        let sessions = independent_sessions(&events);
+        let window = 30 * DAY;
+        let mut credit: HashMap<i64, (String, String, String)> = HashMap::new();
+        for e in events.iter().filter(|e| e.kind == "purchase") {
+            let best = sessions
+                .iter()
+                .filter(|s| {
+                    s.visitor == e.visitor
+                        && s.start <= e.ts
+                        && s.start >= e.ts - window
+                        && s.source != "(direct)"
+                })
+                .max_by_key(|s| s.start);
+            let c = best.map_or(("(direct)".into(), "(none)".into(), "(none)".into()), |s| {
+                (s.source.clone(), s.medium.clone(), s.campaign.clone())
+            });
+            credit.entry(e.order.unwrap()).or_insert(c);
+        }
+        let orders_raw = db
+            .read(|tx| {
+                Ok(tx
+                    .query("SELECT id, number, placed_at, status, subtotal_minor, discounts_minor, customer_id, total_minor FROM orders ORDER BY id", &[])?
+                    .iter()
+                    .map(|r| (0..8).map(|i| r.i64(i)).collect::<Vec<i64>>())
+                    .collect::<Vec<_>>())
+            })
+            .await
+            .unwrap();
+        let statuses: HashMap<i64, String> = db
+            .read(|tx| {
+                Ok(tx
+                    .query("SELECT id, status FROM orders", &[])?
+                    .iter()
+                    .map(|r| (r.i64(0), r.string(1)))
+                    .collect())
+            })
+            .await
+            .unwrap();
+        let lines_raw = db
+            .read(|tx| {
+                Ok(tx
+                    .query("SELECT l.order_id, l.quantity, l.unit_price_minor, l.discount_minor, v.cost_minor FROM order_lines l JOIN variants v ON v.id = l.variant_id", &[])?
+                    .iter()
+                    .map(|r| (r.i64(0), r.i64(1), r.i64(2), r.i64(3), r.opt_i64(4)))
+                    .collect::<Vec<_>>())
+            })
+            .await
+            .unwrap();
+        let refunds_raw = db
+            .read(|tx| {
+                Ok(tx
+                    .query("SELECT order_id, created_at, merchandise_minor, amount_minor, lines FROM refunds", &[])?
+                    .iter()
+                    .map(|r| (r.i64(0), r.i64(1), r.i64(2), r.i64(3), r.opt_string(4)))
+                    .collect::<Vec<_>>())
+            })
+            .await
+            .unwrap();
+        let order_by_id: HashMap<i64, &Vec<i64>> = orders_raw.iter().map(|o| (o[0], o)).collect();
+        // The merchandise part of each refund: amounts in the order's proportions (half-even),
+        // lines at their price less discount.
+        for (oid, _, merch, amount, lines) in &refunds_raw {
+            let o = order_by_id[oid];
+            if lines.is_none() {
+                assert_eq!(
+                    Some(*merch),
+                    half_even(amount * (o[4] - o[5]), o[7]),
+                    "{name}"
+                );
+            } else {
+                assert!(
+                    [499, 2500].contains(merch),
+                    "{name}: one unit, no discount: {merch}"
+                );
+            }
+        }
+        let live = |id: i64| statuses[&id] != "cancelled";
+        let expect = |from: &str,
+                      to: &str,
+                      key: &dyn Fn(&str) -> Option<String>|
+         -> BTreeMap<String, Expect> {
+            let (t0, t1) = (paris_midnight(from), paris_midnight(to));
+            let mut m: BTreeMap<String, Expect> = BTreeMap::new();
+            let days = |t: i64| paris_day(t);
+            for s in &sessions {
+                if s.day.as_str() < from || s.day.as_str() >= to {
+                    continue;
+                }
+                let Some(k) = key(&format!("session:{}:{}", s.day, s.campaign)) else {
+                    continue;
+                };
+                let e = m.entry(k).or_default();
+                e.sessions += 1;
+                e.visitors.insert(s.visitor.clone());
+                e.bounces += i64::from(
+                    s.events.len() == 1 && matches!(s.events[0], "page_view" | "product_view"),
+                );
+                e.duration += s.end - s.start;
+                let bought = s.events.contains(&"purchase");
+                let cart = s.events.contains(&"add_to_cart");
+                e.converted += i64::from(bought);
+                e.carts += i64::from(cart);
+                e.abandoned += i64::from(cart && !bought);
+            }
+            for o in &orders_raw {
+                let (id, number, at, merch, customer) = (o[0], o[1], o[2], o[4] - o[5], o[6]);
+                if at < t0 || at >= t1 || !live(id) {
+                    continue;
+                }
+                let c = credit.get(&number).cloned().unwrap_or((
+                    "(direct)".into(),
+                    "(none)".into(),
+                    "(none)".into(),
+                ));
+                let Some(k) = key(&format!("order:{}:{}", days(at), c.2)) else {
+                    continue;
+                };
+                let first = !orders_raw
+                    .iter()
+                    .any(|p| p[6] == customer && live(p[0]) && (p[2], p[0]) < (at, id));
+                let e = m.entry(k).or_default();
+                e.orders += 1;
+                e.gross += merch;
+                *e.customers.entry(customer).or_default() += 1;
+                e.new_customers += i64::from(first);
+                if c.0 != "(direct)" {
+                    e.attributed += merch;
+                }
+                for (_, q, price, disc, cost) in lines_raw.iter().filter(|l| l.0 == id) {
+                    e.units += q;
+                    if let Some(cost) = cost {
+                        e.costed += q * price - disc;
+                        e.cogs += q * cost;
+                    }
+                }
+            }
+            for (oid, at, merch, _, _) in &refunds_raw {
+                if *at < t0 || *at >= t1 || !live(*oid) {
+                    continue;
+                }
+                let number = order_by_id[oid][1];
+                let c = credit.get(&number).cloned().unwrap_or((
+                    "(direct)".into(),
+                    "(none)".into(),
+                    "(none)".into(),
+                ));
+                let Some(k) = key(&format!("order:{}:{}", days(*at), c.2)) else {
+                    continue;
+                };
+                m.entry(k).or_default().refunds += merch;
+            }
+            for d in 10..31 {
+                let day = format!("2026-10-{d:02}");
+                if day.as_str() < from || day.as_str() >= to {
+                    continue;
+                }
+                for (camp, amount) in [("spring", 1500 + d), ("nl-oct", 200), ("ghost", 99)] {
+                    if let Some(k) = key(&format!("spend:{day}:{camp}")) {
+                        m.entry(k).or_default().spend += amount;
+                    }
+                }
+            }
+            for (_, kind, r, at) in &mails {
+                if *at < t0 || *at >= t1 {
+                    continue;
+                }
+                let Some(k) = key(&format!("email:{}:nl-oct", days(*at))) else {
+                    continue;
+                };
+                let e = m.entry(k).or_default();
+                match *kind {
+                    "sent" => e.sent += 1,
+                    "bounced" => e.bounced += 1,
+                    _ => {
+                        e.opens.insert(format!("R{r}"));
+                    }
+                }
+            }
+            m
+        };
+        let all = |_: &str| Some(String::new());
+        let q =
+            |from: &str, to: &str, by: Option<&str>, breakdown: Option<&str>| report::KpiQuery {
+                from: from.into(),
+                to: to.into(),
+                by: by.map(String::from),
+                breakdown: breakdown.map(String::from),
+                currency: None,
+                compare: Some(true),
+            };
+        let run = |q: report::KpiQuery| {
+            let db = db.clone();
+            async move {
+                db.read(move |tx| {
+                    let (p, o) = report::Opts::from_query(tx, &q)?;
+                    report::kpis(tx, p, &o)
+                })
+                .await
+                .unwrap()
+            }
+        };
+        let r = run(q("2026-10-22", "2026-10-30", Some("day"), Some("campaign"))).await;
+        assert!(
+            r.totals.sessions > 20 && r.totals.orders > 5 && r.totals.refunds > 0,
+            "{name}: {:?}",
+            r.totals
+        );
+        let none = Expect::default();
+        expect("2026-10-22", "2026-10-30", &all)
+            .get("")
+            .unwrap_or(&none)
+            .check(&r.totals, &format!("{name} totals"));
+        expect("2026-10-14", "2026-10-22", &all)
+            .get("")
+            .unwrap_or(&none)
+            .check(r.previous.as_ref().unwrap(), &format!("{name} previous"));
+        expect("2025-10-22", "2025-10-30", &all)
+            .get("")
+            .unwrap_or(&none)
+            .check(r.last_year.as_ref().unwrap(), &format!("{name} last year"));
+        // By day, including the 25-hour day.
+        let by_day = expect("2026-10-22", "2026-10-30", &|k: &str| {
+            Some(k.split(':').nth(1).unwrap().to_string())
+        });
+        assert_eq!(r.series.len(), 8, "{name}");
+        for row in &r.series {
+            let day = row.bucket.clone().unwrap();
+            by_day
+                .get(&day)
+                .unwrap_or(&none)
+                .check(&row.kpis, &format!("{name} {day}"));
+        }
+        // By day and campaign: sessions by their campaign, orders by the campaign credited.
+        let by_campaign = expect("2026-10-22", "2026-10-30", &|k: &str| {
+            let mut p = k.split(':');
+            let (kind, day, campaign) = (p.next().unwrap(), p.next().unwrap(), p.next().unwrap());
+            Some(format!("{day}|{campaign}")).filter(|_| kind != "email" || campaign == "nl-oct")
+        });
+        let got: HashSet<String> = r
+            .breakdown
+            .iter()
+            .map(|row| {
+                format!(
+                    "{}|{}",
+                    row.bucket.clone().unwrap(),
+                    row.group.clone().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            by_campaign.keys().cloned().collect::<HashSet<_>>(),
+            "{name}: the same groups"
+        );
+        for row in &r.breakdown {
+            let key = format!(
+                "{}|{}",
+                row.bucket.clone().unwrap(),
+                row.group.clone().unwrap()
+            );
+            by_campaign[&key].check(&row.kpis, &format!("{name} {key}"));
+        }
+        // Weeks and months bucket the same facts.
+        let weekly = run(q("2026-10-22", "2026-10-30", Some("week"), None)).await;
+        assert_eq!(
+            weekly
+                .series
+                .iter()
+                .map(|r| r.bucket.clone().unwrap())
+                .collect::<Vec<_>>(),
+            vec!["2026-10-19", "2026-10-26"]
+        );
+        assert_eq!(
+            weekly.series.iter().map(|r| r.kpis.sessions).sum::<i64>(),
+            r.totals.sessions
+        );
+        assert_eq!(
+            weekly.series.iter().map(|r| r.kpis.net_sales).sum::<i64>(),
+            r.totals.net_sales
+        );
+        // An empty period has zeros and no ratios.
+        let empty = run(q(
+            "2020-01-01",
+            "2020-02-01",
+            Some("month"),
+            Some("channel"),
+        ))
+        .await;
+        assert_eq!(empty.totals, report::Kpis::default(), "{name}");
+        assert_eq!(empty.series.len(), 1);
+        assert!(empty.breakdown.is_empty());
+        // Channel breakdown: orders only (sessions have no channel).
+        let ch = run(q("2026-10-22", "2026-10-30", None, Some("channel"))).await;
+        assert_eq!(ch.breakdown.len(), 1, "{name}");
+        assert_eq!(ch.breakdown[0].kpis.net_sales, r.totals.net_sales);
+        assert_eq!(ch.breakdown[0].kpis.sessions, 0);
+        // The funnel.
+        let p = report::Period::parse("2026-10-22", "2026-10-30").unwrap();
+        let f = db.read(move |tx| report::funnel(tx, p)).await.unwrap();
+        let in_period: Vec<&ISession> = sessions
+            .iter()
+            .filter(|s| s.day.as_str() >= "2026-10-22" && s.day.as_str() < "2026-10-30")
+            .collect();
+        let reach = |k: &str| in_period.iter().filter(|s| s.events.contains(&k)).count() as i64;
+        assert_eq!(
+            f.iter().map(|s| s.sessions).collect::<Vec<_>>(),
+            vec![
+                in_period.len() as i64,
+                reach("product_view"),
+                reach("add_to_cart"),
+                reach("checkout_started"),
+                reach("purchase")
+            ],
+            "{name}"
+        );
+        // Reconciliation.
+        let rec = db
+            .read(move |tx| report::reconciliation(tx, p))
+            .await
+            .unwrap();
+        assert_eq!(rec.purchases_without_order, vec![999_999], "{name}");
+        assert!(rec.orders_without_session.contains(&phone.number), "{name}");
+        assert_eq!(
+            rec.spend_without_traffic,
+            vec!["ghost".to_string()],
+            "{name}"
+        );
+        let active: HashSet<&str> = in_period.iter().map(|s| s.day.as_str()).collect();
+        assert_eq!(rec.days_without_events.len(), 8 - active.len(), "{name}");
+        // Top campaigns by ROAS; email campaigns.
+        let top = db
+            .read(|tx| {
+                report::top(
+                    tx,
+                    &report::TopQuery {
+                        from: "2026-10-22".into(),
+                        to: "2026-10-30".into(),
+                        by: "campaign".into(),
+                        limit: Some(5),
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        let roas: Vec<f64> = top.iter().map(|r| r.kpis.roas.unwrap_or(-1.0)).collect();
+        assert!(roas.windows(2).all(|w| w[0] >= w[1]), "{name}: {roas:?}");
+        let emails = db
+            .read(|tx| marketing::email_campaigns(tx, None))
+            .await
+            .unwrap();
+        assert_eq!(
+            (emails[0].sent, emails[0].bounced, emails[0].unique_opens),
+            (30, 3, 10),
+            "{name}: the late open counts when no period is given"
+        );
+
+        // Sessions derived batch by batch, out of order, equal sessions derived from scratch.
+        let snapshot = |db: Db| async move {
+            db.read(|tx| {
+                let s: Vec<String> = tx
+                    .query("SELECT visitor_id, start_ts, start_seq, end_ts, day, events, page_views, product_views, carts, checkouts, purchases, landing_path, source, medium, campaign, device, country FROM an_sessions ORDER BY visitor_id, start_ts, start_seq", &[])?
+                    .iter()
+                    .map(|r| format!("{:?}", r.0))
+                    .collect();
+                let p: Vec<String> = tx
+                    .query("SELECT seq, order_number, visitor_id, ts, source, medium, campaign, device, country FROM an_purchases ORDER BY seq", &[])?
+                    .iter()
+                    .map(|r| format!("{:?}", r.0))
+                    .collect();
+                Ok((s, p))
+            })
+            .await
+            .unwrap()
+        };
+        let before = snapshot(db.clone()).await;
+        assert_eq!(
+            before.0.len(),
+            sessions.len(),
+            "{name}: the same number of sessions as plain loops"
+        );
+        refresh::rebuild(&db).await.unwrap();
+        let after = snapshot(db.clone()).await;
+        assert_eq!(before, after, "{name}: incremental equals rebuilt");
+        let again = run(q("2026-10-22", "2026-10-30", Some("day"), Some("campaign"))).await;
+        assert_eq!(again, r, "{name}");
+        // A new time zone re-derives every day.
+        db.write(|tx| backroom_core::settings::set(tx, "timezone", "America/New_York"))
+            .await
+            .unwrap();
+        refresh::run(&db).await.unwrap();
+        let ny = db
+            .read(|tx| {
+                Ok(tx
+                    .query_one("SELECT COUNT(*) FROM an_sessions", &[])?
+                    .unwrap()
+                    .i64(0))
+            })
+            .await
+            .unwrap();
+        assert_eq!(ny as usize, sessions.len(), "{name}");
+        let state = db
+            .read(|tx| {
+                Ok(tx
+                    .query_one("SELECT timezone FROM analytics_state", &[])?
+                    .unwrap()
+                    .string(0))
+            })
+            .await
+            .unwrap();
+        assert_eq!(state, "America/New_York");
+    }
+}

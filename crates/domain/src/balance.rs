@@ -31,6 +31,20 @@ pub fn line_value(unit_price: i64, quantity: i64, discount: i64, tax: i64) -> i6
     unit_price * quantity - discount + tax
 }
 
+/// The merchandise part of a refund given as an amount alone: the amount split in the order's
+/// proportions of merchandise (`subtotal - discounts`) to total, rounded half-to-even, and never
+/// more than the merchandise.
+pub fn merchandise_share(amount: i64, merchandise: i64, total: i64) -> i64 {
+    if total <= 0 {
+        return 0;
+    }
+    let share = crate::money::div_round_half_even(
+        i128::from(amount) * i128::from(merchandise),
+        i128::from(total),
+    );
+    (share as i64).clamp(0, merchandise.max(0))
+}
+
 /// What the customer owes for what they keep.
 pub fn owed(cancelled: bool, total: i64, returned: i64, adjustments: i64) -> i64 {
     if cancelled {

@@ -6,6 +6,7 @@
 //!
 //! It must never do I/O, know about HTTP or SQL, or read the clock: callers pass everything in.
 
+pub mod analytics;
 pub mod balance;
 pub mod kpi;
 pub mod money;

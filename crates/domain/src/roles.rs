@@ -21,6 +21,9 @@ pub enum Role {
     Analyst,
     /// A storefront or channel integration: reads catalog and availability, places orders.
     Storefront,
+    /// A write-only ingest key: sends storefront and email events, nothing else. Never a user's
+    /// role: an ingest token acts with it whoever issued it.
+    Ingest,
 }
 
 pub const ALL_ROLES: [Role; 8] = [
@@ -48,6 +51,12 @@ pub enum Permission {
     SettingsWrite,
     UsersAdmin,
     AuditRead,
+    /// Reports and KPIs.
+    AnalyticsRead,
+    /// Ad spend, email campaigns, analytics rebuilds.
+    MarketingWrite,
+    /// Sending storefront and email events.
+    EventsIngest,
 }
 
 impl Role {
@@ -61,6 +70,7 @@ impl Role {
             Role::Marketing => "marketing",
             Role::Analyst => "analyst",
             Role::Storefront => "storefront",
+            Role::Ingest => "ingest",
         }
     }
 
@@ -74,6 +84,7 @@ impl Role {
         match self {
             Role::Admin => true,
             Role::Operations => !matches!(p, UsersAdmin | AuditRead),
+            Role::Ingest => matches!(p, EventsIngest),
             Role::Inventory => matches!(
                 p,
                 CatalogRead | CatalogWrite | InventoryRead | InventoryWrite | OrdersRead
@@ -93,10 +104,21 @@ impl Role {
             ),
             Role::Marketing => matches!(
                 p,
-                CatalogRead | CatalogWrite | InventoryRead | OrdersRead | CustomersRead
+                CatalogRead
+                    | CatalogWrite
+                    | InventoryRead
+                    | OrdersRead
+                    | CustomersRead
+                    | AnalyticsRead
+                    | MarketingWrite
             ),
-            Role::Analyst => matches!(p, CatalogRead | InventoryRead | OrdersRead | CustomersRead),
-            Role::Storefront => matches!(p, CatalogRead | InventoryRead | OrdersPlace),
+            Role::Analyst => matches!(
+                p,
+                CatalogRead | InventoryRead | OrdersRead | CustomersRead | AnalyticsRead
+            ),
+            Role::Storefront => {
+                matches!(p, CatalogRead | InventoryRead | OrdersPlace | EventsIngest)
+            }
         }
     }
 }
@@ -116,6 +138,12 @@ mod tests {
         assert!(!Role::Support.allows(Permission::OrdersFulfil));
         assert!(!Role::Storefront.allows(Permission::CustomersRead));
         assert!(!Role::Operations.allows(Permission::AuditRead));
+        assert!(Role::Analyst.allows(Permission::AnalyticsRead));
+        assert!(!Role::Analyst.allows(Permission::MarketingWrite));
+        assert!(Role::Ingest.allows(Permission::EventsIngest));
+        assert!(!Role::Ingest.allows(Permission::CatalogRead));
+        assert!(!Role::Ingest.allows(Permission::AnalyticsRead));
+        assert_eq!(Role::parse("ingest"), None);
         for r in ALL_ROLES {
             assert_eq!(Role::parse(r.as_str()), Some(r));
         }

@@ -4,6 +4,7 @@
 mod bench;
 mod demo;
 mod import_cli;
+mod report_cli;
 
 use anyhow::{Context, Result, bail};
 use backroom::http::{App, serve};
@@ -69,6 +70,16 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Import products, stock or order history from CSV files.
     Import(import_cli::ImportArgs),
+    /// KPIs and analytics reports: kpis, funnel, cohorts, clv, reconciliation.
+    Report {
+        #[command(subcommand)]
+        command: report_cli::ReportCommand,
+    },
+    /// Storefront analytics upkeep: refresh, rebuild, import-spend.
+    Analytics {
+        #[command(subcommand)]
+        command: report_cli::AnalyticsCommand,
+    },
     /// Export products, stock, orders, customers or the ledger as CSV or JSON lines.
     Export {
         /// `products`, `stock`, `orders`, `customers` or `ledger`.
@@ -347,6 +358,14 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Import(args) => {
             let db = open(&cli.database_url).await?;
             import_cli::run(&db, args).await
+        }
+        Command::Report { command } => {
+            let db = open(&cli.database_url).await?;
+            report_cli::report(&db, command).await
+        }
+        Command::Analytics { command } => {
+            let db = open(&cli.database_url).await?;
+            report_cli::analytics(&db, command).await
         }
         Command::Bench(_) => bail!("unreachable"),
     }

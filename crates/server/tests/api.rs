@@ -1543,6 +1543,7 @@ async fn webhooks_are_signed_retried_and_never_lost() {
             lease: std::time::Duration::from_secs(5),
             timeout: std::time::Duration::from_secs(2),
             expire_every: std::time::Duration::from_secs(60),
+            analytics_every: std::time::Duration::from_secs(60),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         tokio::spawn(serve(listener, app, std::future::pending()));

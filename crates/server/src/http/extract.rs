@@ -8,7 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use backroom_core::{Actor, Ctx};
-use backroom_domain::roles::Permission;
+use backroom_domain::roles::{Permission, Role};
 use serde::de::DeserializeOwned;
 
 /// The field named in a serde message like "unknown field `foo`" or "missing field `bar`".
@@ -171,26 +171,54 @@ impl Auth {
     }
 }
 
+/// The bearer secret of a request, or the 401 that says how to send one.
+fn bearer(parts: &Parts) -> Result<String, ApiError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match header.and_then(|h| h.strip_prefix("Bearer ")) {
+        Some(s) => Ok(s.trim().to_string()),
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "send an API token as Authorization: Bearer <token>",
+        )
+        .field("Authorization")),
+    }
+}
+
 impl FromRequestParts<App> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let secret = match header.and_then(|h| h.strip_prefix("Bearer ")) {
-            Some(s) => s.trim().to_string(),
-            None => {
-                return Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthenticated",
-                    "send an API token as Authorization: Bearer <token>",
-                )
-                .field("Authorization"));
-            }
-        };
+        let secret = bearer(parts)?;
         let actor = app.authenticate(&secret).await?;
+        if actor.role == Role::Ingest {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "an ingest key may only send events",
+            ));
+        }
         Ok(Auth { actor, secret })
+    }
+}
+
+/// A caller allowed to send events: an ingest key, or a staff or storefront token whose role may.
+pub struct IngestAuth {
+    pub actor: Actor,
+}
+
+impl FromRequestParts<App> for IngestAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let secret = bearer(parts)?;
+        let actor = app.authenticate(&secret).await?;
+        actor
+            .require(Permission::EventsIngest)
+            .map_err(ApiError::from)?;
+        Ok(IngestAuth { actor })
     }
 }

@@ -2,6 +2,7 @@
 //! here; writes are checked inside the service, in the transaction.
 
 use super::App;
+use super::analytics;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, Auth, Id, Ids};
 use axum::Json;
@@ -114,7 +115,22 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(replay_delivery))
         .routes(routes!(list_customers))
         .routes(routes!(get_customer))
-        .routes(routes!(audit_log));
+        .routes(routes!(audit_log))
+        .routes(routes!(analytics::ingest_events))
+        .routes(routes!(analytics::ingest_email_events))
+        .routes(routes!(analytics::kpis))
+        .routes(routes!(analytics::funnel))
+        .routes(routes!(analytics::top))
+        .routes(routes!(analytics::cohorts))
+        .routes(routes!(analytics::clv))
+        .routes(routes!(analytics::reconciliation))
+        .routes(routes!(analytics::stock))
+        .routes(routes!(analytics::rebuild))
+        .routes(routes!(analytics::list_spend, analytics::put_spend))
+        .routes(routes!(
+            analytics::list_email_campaigns,
+            analytics::create_email_campaign
+        ));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 

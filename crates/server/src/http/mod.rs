@@ -1,6 +1,7 @@
 //! The HTTP API: state, router, and serving. Handlers live in [`handlers`] and stay thin: extract,
 //! call one service function in one transaction, return its view.
 
+pub mod analytics;
 pub mod error;
 pub mod extract;
 pub mod handlers;

@@ -1,5 +1,5 @@
 //! The background worker: claims due webhook deliveries from the outbox, sends them signed, records
-//! the outcome; and expires uncollected pickup orders. Runs beside the HTTP server; any number of servers may run one (claims are leased).
+//! the outcome; expires uncollected pickup orders; and derives sessions from new storefront events. Runs beside the HTTP server; any number of servers may run one (claims are leased).
 
 use backroom_core::webhooks::{self, Claimed};
 use backroom_core::{Db, util::now_micros};
@@ -17,6 +17,8 @@ pub struct WorkerConfig {
     pub timeout: Duration,
     /// How often uncollected pickup orders are checked against their deadline.
     pub expire_every: Duration,
+    /// How often new storefront events are derived into sessions.
+    pub analytics_every: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -27,6 +29,7 @@ impl Default for WorkerConfig {
             lease: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
             expire_every: Duration::from_secs(60),
+            analytics_every: Duration::from_secs(2),
         }
     }
 }
@@ -45,7 +48,15 @@ pub async fn run(db: Db, cfg: WorkerConfig) {
         }
     };
     let mut last_expiry = std::time::Instant::now() - cfg.expire_every;
+    let mut last_analytics = std::time::Instant::now();
     loop {
+        // New storefront events become sessions in the background, so reports find little to do.
+        if last_analytics.elapsed() >= cfg.analytics_every {
+            last_analytics = std::time::Instant::now();
+            if let Err(e) = backroom_core::analytics::refresh::run(&db).await {
+                tracing::warn!(error = %e, "deriving sessions failed");
+            }
+        }
         // Uncollected pickup orders past their deadline are cancelled and their stock released.
         if last_expiry.elapsed() >= cfg.expire_every {
             last_expiry = std::time::Instant::now();

@@ -1,0 +1,425 @@
+//! Sessions and purchase attribution, derived from raw events.
+//!
+//! The refresher reads events past its watermark a chunk at a time. For each visitor in the chunk it
+//! takes the earliest new event, drops the visitor's stored sessions that the new events could join
+//! (those ending less than 30 minutes before it, and any later), and sessionizes the visitor's
+//! events again from the start of the earliest dropped session. That start is a session boundary
+//! in any order of arrival, so the result is exactly what sessionizing all events from scratch
+//! gives (`backroom-domain`'s property test, and the contract test that compares with
+//! [`rebuild`]). Purchases among the re-derived events are attributed again.
+
+use super::Zone;
+use crate::db::{Db, Dialect, Row, Sql, Val};
+use crate::settings;
+use crate::{Result, params};
+use backroom_domain::analytics::{
+    DAY_MICROS, EventType, Hit, SESSION_GAP_MICROS, Session, Source, Starts, attribute, sessionize,
+};
+use std::collections::{BTreeMap, HashMap};
+
+/// Events read per unit of work.
+pub const CHUNK: i64 = 20_000;
+/// Visitors looked up per statement.
+const VISITORS_PER_QUERY: usize = 400;
+
+struct State {
+    watermark: i64,
+}
+
+/// Reads (or creates) the refresher's state, under lock. When the store's time zone or
+/// attribution window changed since the derived rows were made, they are thrown away so the next
+/// chunks derive them again.
+fn state(tx: &mut dyn Sql) -> Result<(State, Zone, i64)> {
+    let s = settings::load(tx)?;
+    let zone = Zone::get(&s.timezone)?;
+    let window = i64::from(s.attribution_window_days);
+    let lock = tx.for_update();
+    let row = tx.query_one(
+        &format!("SELECT watermark, timezone, window_days FROM analytics_state WHERE id = 1{lock}"),
+        &[],
+    )?;
+    let watermark = match row {
+        None => {
+            tx.exec(
+                "INSERT INTO analytics_state (id, watermark, timezone, window_days) VALUES (1, 0, $1, $2)",
+                params![s.timezone.as_str(), window],
+            )?;
+            clear(tx)?;
+            0
+        }
+        Some(r) if r.string(1) != s.timezone || r.i64(2) != window => {
+            clear(tx)?;
+            tx.exec(
+                "UPDATE analytics_state SET watermark = 0, timezone = $1, window_days = $2 WHERE id = 1",
+                params![s.timezone.as_str(), window],
+            )?;
+            0
+        }
+        Some(r) => r.i64(0),
+    };
+    Ok((State { watermark }, zone, window))
+}
+
+fn clear(tx: &mut dyn Sql) -> Result<()> {
+    tx.exec("DELETE FROM an_sessions", &[])?;
+    tx.exec("DELETE FROM an_purchases", &[])?;
+    Ok(())
+}
+
+/// The highest event sequence number that no open transaction can still add below. On PostgreSQL
+/// ingest holds a shared advisory lock until it commits; taking it exclusively waits for those in
+/// flight. On SQLite the single writer already orders everything.
+pub fn settled_bound(tx: &mut dyn Sql) -> Result<i64> {
+    if tx.dialect() == Dialect::Postgres {
+        tx.exec("SELECT pg_advisory_xact_lock(7301)", &[])?;
+    }
+    Ok(tx
+        .query_one(
+            "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM events",
+            &[],
+        )?
+        .map_or(0, |r| r.i64(0)))
+}
+
+/// Whether events wait to be derived, from a read snapshot (cheap: two index look-ups).
+pub fn pending(tx: &mut dyn Sql) -> Result<bool> {
+    let r = tx.query_one(
+        "SELECT CAST(COALESCE((SELECT MAX(seq) FROM events), 0) AS BIGINT), (SELECT watermark FROM analytics_state WHERE id = 1), (SELECT value FROM settings WHERE key = 'timezone'), (SELECT timezone FROM analytics_state WHERE id = 1), (SELECT value FROM settings WHERE key = 'attribution_window_days'), (SELECT window_days FROM analytics_state WHERE id = 1)",
+        &[],
+    )?;
+    Ok(match r {
+        None => false,
+        Some(r) => match r.opt_i64(1) {
+            None => r.i64(0) > 0,
+            Some(w) => {
+                r.i64(0) > w
+                    || r.opt_string(2).unwrap_or_else(|| "UTC".into()) != r.string(3)
+                    || r.opt_string(4).unwrap_or_else(|| "30".into()) != r.string(5)
+            }
+        },
+    })
+}
+
+/// Derives sessions and attribution for the next chunk of events at or below `bound`. Returns how
+/// many events it read; 0 when it is up to date.
+pub fn refresh_chunk(tx: &mut dyn Sql, bound: i64, limit: i64) -> Result<usize> {
+    let (st, zone, window_days) = state(tx)?;
+    let news = tx.query(
+        "SELECT seq, visitor_id, ts FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
+        params![st.watermark, bound, limit],
+    )?;
+    let Some(upper) = news.last().map(|r| r.i64(0)) else {
+        return Ok(0);
+    };
+    // The earliest new (ts, seq) per visitor.
+    let mut earliest: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for r in &news {
+        let at = (r.i64(2), r.i64(0));
+        earliest
+            .entry(r.string(1))
+            .and_modify(|e| *e = (*e).min(at))
+            .or_insert(at);
+    }
+    let visitors: Vec<(String, (i64, i64))> = earliest.into_iter().collect();
+    for group in visitors.chunks(VISITORS_PER_QUERY) {
+        derive(tx, &zone, window_days * DAY_MICROS, group, upper)?;
+    }
+    tx.exec(
+        "UPDATE analytics_state SET watermark = $1 WHERE id = 1",
+        params![upper],
+    )?;
+    Ok(news.len())
+}
+
+fn placeholders(from: usize, n: usize) -> String {
+    (0..n)
+        .map(|i| format!("${}", from + i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A stored session as attribution needs it.
+struct Stored {
+    start_ts: i64,
+    start_seq: i64,
+    source: Source,
+}
+impl AsRef<Source> for Stored {
+    fn as_ref(&self) -> &Source {
+        &self.source
+    }
+}
+impl Starts for Stored {
+    fn start_ts(&self) -> i64 {
+        self.start_ts
+    }
+    fn start_seq(&self) -> i64 {
+        self.start_seq
+    }
+}
+
+fn derive(
+    tx: &mut dyn Sql,
+    zone: &Zone,
+    window: i64,
+    group: &[(String, (i64, i64))],
+    upper: i64,
+) -> Result<()> {
+    let names: Vec<Val> = group.iter().map(|(v, _)| Val::from(v.as_str())).collect();
+    let n = names.len();
+    let min_new = group.iter().map(|(_, m)| m.0).min().unwrap_or(0);
+    // Sessions the new events may join or follow: those ending less than a gap before them.
+    let mut p = names.clone();
+    p.push(Val::from(min_new - SESSION_GAP_MICROS));
+    let stored = tx.query(
+        &format!(
+            "SELECT id, visitor_id, start_ts, start_seq, end_ts FROM an_sessions WHERE visitor_id IN ({}) AND end_ts > ${}",
+            placeholders(1, n),
+            n + 1
+        ),
+        &p,
+    )?;
+    let earliest: HashMap<&str, (i64, i64)> = group.iter().map(|(v, m)| (v.as_str(), *m)).collect();
+    let mut from = earliest.clone();
+    let mut dropped = Vec::new();
+    for r in &stored {
+        let v = r.string(1);
+        let Some((key, new)) = earliest.get_key_value(v.as_str()) else {
+            continue;
+        };
+        if r.i64(4) > new.0 - SESSION_GAP_MICROS {
+            let f = from.entry(key).or_insert(*new);
+            *f = (*f).min((r.i64(2), r.i64(3)));
+            dropped.push(Val::from(r.i64(0)));
+        }
+    }
+    for ids in dropped.chunks(1000) {
+        tx.exec(
+            &format!(
+                "DELETE FROM an_sessions WHERE id IN ({})",
+                placeholders(1, ids.len())
+            ),
+            ids,
+        )?;
+    }
+    let min_from = from.values().map(|f| f.0).min().unwrap_or(min_new);
+    let mut p = names.clone();
+    p.push(Val::from(min_from));
+    p.push(Val::from(upper));
+    let rows = tx.query(
+        &format!(
+            "SELECT seq, visitor_id, ts, type, path, referrer_host, utm_source, utm_medium, utm_campaign, device, country, order_number FROM events WHERE visitor_id IN ({}) AND ts >= ${} AND seq <= ${} ORDER BY visitor_id, ts, seq",
+            placeholders(1, n),
+            n + 1,
+            n + 2
+        ),
+        &p,
+    )?;
+    let mut per_visitor: BTreeMap<String, Vec<(Hit, Option<i64>)>> = BTreeMap::new();
+    for r in &rows {
+        let v = r.string(1);
+        let Some(f) = from.get(v.as_str()) else {
+            continue;
+        };
+        if (r.i64(2), r.i64(0)) < *f {
+            continue;
+        }
+        per_visitor
+            .entry(v)
+            .or_default()
+            .push((hit(r), r.opt_i64(11)));
+    }
+    // Earlier sessions a purchase may be credited to.
+    let buyers: Vec<(&String, i64)> = per_visitor
+        .iter()
+        .filter_map(|(v, hs)| {
+            hs.iter()
+                .filter(|(h, _)| h.kind == EventType::Purchase)
+                .map(|(h, _)| h.ts)
+                .min()
+                .map(|t| (v, t))
+        })
+        .collect();
+    let mut earlier: HashMap<String, Vec<Stored>> = HashMap::new();
+    if !buyers.is_empty() {
+        let mut p: Vec<Val> = buyers.iter().map(|(v, _)| Val::from(v.as_str())).collect();
+        let since = buyers.iter().map(|(_, t)| *t).min().unwrap_or(0) - window;
+        p.push(Val::from(since));
+        let k = buyers.len();
+        for r in tx.query(
+            &format!(
+                "SELECT visitor_id, start_ts, start_seq, source, medium, campaign FROM an_sessions WHERE visitor_id IN ({}) AND start_ts >= ${} AND source <> '(direct)'",
+                placeholders(1, k),
+                k + 1
+            ),
+            &p,
+        )? {
+            earlier.entry(r.string(0)).or_default().push(Stored {
+                start_ts: r.i64(1),
+                start_seq: r.i64(2),
+                source: Source {
+                    source: r.string(3),
+                    medium: r.string(4),
+                    campaign: r.string(5),
+                },
+            });
+        }
+    }
+    let mut session_rows = Vec::new();
+    let mut purchase_rows = Vec::new();
+    let mut purchase_seqs = Vec::new();
+    for (visitor, items) in &per_visitor {
+        let hits: Vec<Hit> = items.iter().map(|(h, _)| h.clone()).collect();
+        let sessions = sessionize(&hits);
+        let mut candidates: Vec<Stored> = earlier.remove(visitor).unwrap_or_default();
+        for (s, _) in &sessions {
+            candidates.push(Stored {
+                start_ts: s.start_ts,
+                start_seq: s.start_seq,
+                source: s.source.clone(),
+            });
+        }
+        for (k, (s, first)) in sessions.iter().enumerate() {
+            session_rows.push(session_row(visitor, s, zone));
+            let last = sessions.get(k + 1).map_or(items.len(), |n| n.1);
+            for (h, order_number) in &items[*first..last] {
+                if h.kind != EventType::Purchase {
+                    continue;
+                }
+                purchase_seqs.push(Val::from(h.seq));
+                let credited = attribute(h.ts, window, &candidates)
+                    .map(|c| c.source.clone())
+                    .unwrap_or_else(|| s.source.clone());
+                purchase_rows.push(vec![
+                    Val::from(h.seq),
+                    Val::from(order_number.unwrap_or(0)),
+                    Val::from(visitor.as_str()),
+                    Val::from(h.ts),
+                    Val::from(credited.source),
+                    Val::from(credited.medium),
+                    Val::from(credited.campaign),
+                    Val::from(s.device.as_str()),
+                    Val::from(s.country.as_str()),
+                ]);
+            }
+        }
+    }
+    for seqs in purchase_seqs.chunks(1000) {
+        tx.exec(
+            &format!(
+                "DELETE FROM an_purchases WHERE seq IN ({})",
+                placeholders(1, seqs.len())
+            ),
+            seqs,
+        )?;
+    }
+    tx.copy_rows("an_sessions", &SESSION_COLUMNS, &session_rows)?;
+    tx.copy_rows(
+        "an_purchases",
+        &[
+            "seq",
+            "order_number",
+            "visitor_id",
+            "ts",
+            "source",
+            "medium",
+            "campaign",
+            "device",
+            "country",
+        ],
+        &purchase_rows,
+    )?;
+    Ok(())
+}
+
+const SESSION_COLUMNS: [&str; 17] = [
+    "visitor_id",
+    "start_ts",
+    "start_seq",
+    "end_ts",
+    "day",
+    "events",
+    "page_views",
+    "product_views",
+    "carts",
+    "checkouts",
+    "purchases",
+    "landing_path",
+    "source",
+    "medium",
+    "campaign",
+    "device",
+    "country",
+];
+
+fn session_row(visitor: &str, s: &Session, zone: &Zone) -> Vec<Val> {
+    vec![
+        Val::from(visitor),
+        Val::from(s.start_ts),
+        Val::from(s.start_seq),
+        Val::from(s.end_ts),
+        Val::from(i64::from(zone.day_of(s.start_ts))),
+        Val::from(s.events),
+        Val::from(s.page_views),
+        Val::from(s.product_views),
+        Val::from(s.carts),
+        Val::from(s.checkouts),
+        Val::from(s.purchases),
+        Val::from(s.landing_path.as_str()),
+        Val::from(s.source.source.as_str()),
+        Val::from(s.source.medium.as_str()),
+        Val::from(s.source.campaign.as_str()),
+        Val::from(s.device.as_str()),
+        Val::from(s.country.as_str()),
+    ]
+}
+
+/// An event row (`seq, visitor_id, ts, type, path, referrer_host, utm_source, utm_medium,
+/// utm_campaign, device, country`) as sessions need it.
+pub fn hit(r: &Row) -> Hit {
+    Hit {
+        seq: r.i64(0),
+        ts: r.i64(2),
+        kind: EventType::parse(&r.string(3)).unwrap_or(EventType::PageView),
+        path: r.string(4),
+        referrer_host: r.opt_string(5),
+        utm_source: r.opt_string(6),
+        utm_medium: r.opt_string(7),
+        utm_campaign: r.opt_string(8),
+        device: r.opt_string(9),
+        country: r.opt_string(10),
+    }
+}
+
+/// Brings sessions and attribution up to date with every event acknowledged so far. Returns the
+/// number of events derived.
+pub async fn run(db: &Db) -> Result<u64> {
+    if !db.read(pending).await? {
+        return Ok(0);
+    }
+    drain(db).await
+}
+
+/// Throws every derived row away and derives them again from the raw events.
+pub async fn rebuild(db: &Db) -> Result<u64> {
+    db.write(|tx| {
+        state(tx)?;
+        clear(tx)?;
+        tx.exec("UPDATE analytics_state SET watermark = 0 WHERE id = 1", &[])?;
+        Ok(())
+    })
+    .await?;
+    drain(db).await
+}
+
+async fn drain(db: &Db) -> Result<u64> {
+    let bound = db.write(settled_bound).await?;
+    let mut total = 0u64;
+    loop {
+        let n = db.write(move |tx| refresh_chunk(tx, bound, CHUNK)).await?;
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n as u64;
+    }
+}

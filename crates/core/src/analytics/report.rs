@@ -1,0 +1,1164 @@
+//! The KPI engine: every KPI of DOMAIN.md for a period of local days, with comparisons, a time
+//! series, breakdowns, the funnel, and the customer views (new vs returning, cohorts, CLV).
+//!
+//! A report loads the period's facts (sessions, orders, lines, refunds, ad spend, email events)
+//! once, then folds them into accumulators keyed by time bucket and breakdown group. Every KPI is
+//! computed from an accumulator by [`Acc::kpis`], so the totals, the series and the breakdowns
+//! share one definition.
+
+use super::Zone;
+use crate::db::Sql;
+use crate::{Error, Result, params, settings};
+use backroom_domain::Currency;
+use backroom_domain::analytics::{DIRECT, Grain, format_day, parse_day, per, ratio, year_earlier};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use utoipa::{IntoParams, ToSchema};
+
+/// A period of local days, `[from, to)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Period {
+    pub from: i32,
+    pub to: i32,
+}
+
+impl Period {
+    pub fn parse(from: &str, to: &str) -> Result<Period> {
+        let from_day = parse_day(from.trim())
+            .ok_or_else(|| Error::invalid("from", "must be a date like 2026-11-01"))?;
+        let to_day = parse_day(to.trim())
+            .ok_or_else(|| Error::invalid("to", "must be a date like 2026-12-01 (exclusive)"))?;
+        if to_day <= from_day {
+            return Err(Error::invalid("to", "must be after from"));
+        }
+        if to_day - from_day > 3660 {
+            return Err(Error::invalid("to", "a period may span at most ten years"));
+        }
+        Ok(Period {
+            from: from_day,
+            to: to_day,
+        })
+    }
+    pub fn days(&self) -> i32 {
+        self.to - self.from
+    }
+    /// The period of the same length just before.
+    pub fn previous(&self) -> Period {
+        Period {
+            from: self.from - self.days(),
+            to: self.from,
+        }
+    }
+    /// The same dates a year earlier.
+    pub fn last_year(&self) -> Period {
+        Period {
+            from: year_earlier(self.from),
+            to: year_earlier(self.to),
+        }
+    }
+}
+
+/// What a report can be broken down by.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Dim {
+    Channel,
+    Campaign,
+    Source,
+    Medium,
+    Device,
+    Country,
+    Product,
+    LandingPage,
+}
+
+impl Dim {
+    pub fn parse(s: &str) -> Option<Dim> {
+        Some(match s {
+            "channel" => Dim::Channel,
+            "campaign" => Dim::Campaign,
+            "source" => Dim::Source,
+            "medium" => Dim::Medium,
+            "device" => Dim::Device,
+            "country" => Dim::Country,
+            "product" => Dim::Product,
+            "landing_page" => Dim::LandingPage,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Deserialize, IntoParams, Clone, Debug, Default)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct KpiQuery {
+    /// First local day, `YYYY-MM-DD`.
+    pub from: String,
+    /// Day after the last, `YYYY-MM-DD` (the period is `[from, to)`).
+    pub to: String,
+    /// A time series by `day`, `week` or `month`.
+    pub by: Option<String>,
+    /// Groups by `channel`, `campaign`, `source`, `medium`, `device`, `country`, `product` or
+    /// `landing_page`.
+    pub breakdown: Option<String>,
+    /// Money KPIs count orders in this currency; the store's by default.
+    pub currency: Option<String>,
+    /// Compare with the previous period and the same period last year (default true).
+    pub compare: Option<bool>,
+}
+
+/// Every KPI of DOMAIN.md that events, orders, spend and email give. Ratios are decimals in
+/// [0, 1] (null when there is nothing to divide by); money is minor units of `currency`.
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, Default, PartialEq)]
+pub struct Kpis {
+    /// `gross_sales - refunds`.
+    pub net_sales: i64,
+    /// `Σ (subtotal - discounts)` over orders placed in the period.
+    pub gross_sales: i64,
+    /// Merchandise refunded in the period (refunds of orders that are not cancelled).
+    pub refunds: i64,
+    pub orders: i64,
+    /// `gross_sales / orders`, rounded half-to-even.
+    pub aov: Option<i64>,
+    pub units_sold: i64,
+    pub sessions: i64,
+    pub unique_visitors: i64,
+    pub bounce_rate: Option<f64>,
+    pub avg_session_seconds: Option<f64>,
+    pub conversion_rate: Option<f64>,
+    pub cart_abandonment_rate: Option<f64>,
+    /// Customers with an order in the period.
+    pub customers: i64,
+    /// Customers whose first non-cancelled order is in the period.
+    pub new_customers: i64,
+    pub returning_customers: i64,
+    /// Customers with two or more orders in the period / customers.
+    pub repeat_customer_rate: Option<f64>,
+    pub ad_spend: i64,
+    /// `ad_spend / new_customers`.
+    pub cac: Option<i64>,
+    /// Gross sales of orders credited to a campaign (last non-direct click).
+    pub attributed_sales: i64,
+    /// `attributed_sales / ad_spend`.
+    pub roas: Option<f64>,
+    pub emails_sent: i64,
+    pub emails_delivered: i64,
+    pub email_unique_opens: i64,
+    /// `unique opens / (sent - bounced)`.
+    pub email_open_rate: Option<f64>,
+    pub units_returned: i64,
+    /// Units returned / units sold, for lines of orders placed in the period.
+    pub return_rate: Option<f64>,
+    /// Cost of the units sold whose variant has a unit cost.
+    pub cogs: i64,
+    /// `(sales - cogs) / sales` over lines whose variant has a unit cost.
+    pub gross_margin: Option<f64>,
+}
+
+/// One row of a series or breakdown.
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct KpiRow {
+    /// First day of the bucket (`by`), or null.
+    pub bucket: Option<String>,
+    /// The breakdown group, or null.
+    pub group: Option<String>,
+    pub kpis: Kpis,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct KpiReport {
+    pub from: String,
+    pub to: String,
+    pub currency: String,
+    pub timezone: String,
+    pub totals: Kpis,
+    pub previous: Option<Kpis>,
+    pub last_year: Option<Kpis>,
+    /// One row per bucket when `by` is given (every bucket, empty ones too).
+    pub series: Vec<KpiRow>,
+    /// One row per group (and bucket, when `by` is given) when `breakdown` is given.
+    pub breakdown: Vec<KpiRow>,
+}
+
+/// The facts of one period.
+#[derive(Default)]
+pub struct Facts {
+    pub sessions: Vec<SessionFact>,
+    pub orders: Vec<OrderFact>,
+    pub lines: Vec<LineFact>,
+    pub refunds: Vec<RefundFact>,
+    pub spend: Vec<SpendFact>,
+    pub email: Vec<EmailFact>,
+}
+
+pub struct SessionFact {
+    pub visitor: String,
+    pub day: i32,
+    pub duration: i64,
+    pub bounced: bool,
+    pub product_view: bool,
+    pub cart: bool,
+    pub checkout: bool,
+    pub purchase: bool,
+    pub source: String,
+    pub medium: String,
+    pub campaign: String,
+    pub device: String,
+    pub country: String,
+    pub landing: String,
+}
+
+/// Where an order is credited: its purchase event's attribution, or direct when it has none.
+#[derive(Clone, Debug)]
+pub struct Credit {
+    pub source: String,
+    pub medium: String,
+    pub campaign: String,
+    pub device: String,
+    pub country: String,
+}
+
+impl Credit {
+    fn none() -> Credit {
+        Credit {
+            source: DIRECT.into(),
+            medium: "(none)".into(),
+            campaign: "(none)".into(),
+            device: "unknown".into(),
+            country: "unknown".into(),
+        }
+    }
+}
+
+pub struct OrderFact {
+    pub id: i64,
+    pub day: i32,
+    pub channel: String,
+    pub customer: i64,
+    pub merchandise: i64,
+    pub first_order: bool,
+    pub credit: Credit,
+}
+
+pub struct LineFact {
+    pub order: usize,
+    pub sku: String,
+    pub quantity: i64,
+    pub net: i64,
+    pub returned: i64,
+    pub cost: Option<i64>,
+}
+
+pub struct RefundFact {
+    pub day: i32,
+    pub merchandise: i64,
+    pub channel: String,
+    pub credit: Credit,
+}
+
+pub struct SpendFact {
+    pub day: i32,
+    pub source: String,
+    pub medium: String,
+    pub campaign: String,
+    pub amount: i64,
+}
+
+pub struct EmailFact {
+    pub day: i32,
+    pub campaign: String,
+    pub kind: String,
+    pub recipient: String,
+}
+
+const ORDER_CREDIT: &str = "LEFT JOIN an_purchases p ON p.seq = (SELECT MIN(q.seq) FROM an_purchases q WHERE q.order_number = o.number)";
+
+fn credit(r: &crate::db::Row, at: usize) -> Credit {
+    match r.opt_string(at) {
+        None => Credit::none(),
+        Some(source) => Credit {
+            source,
+            medium: r.string(at + 1),
+            campaign: r.string(at + 2),
+            device: r.string(at + 3),
+            country: r.string(at + 4),
+        },
+    }
+}
+
+/// Loads the facts of a period.
+pub fn load(tx: &mut dyn Sql, zone: &Zone, p: Period, currency: Currency) -> Result<Facts> {
+    let (t0, t1) = (zone.start_of(p.from), zone.start_of(p.to));
+    let (d0, d1) = (i64::from(p.from), i64::from(p.to));
+    let cur = currency.as_str();
+    let mut f = Facts::default();
+    for r in tx.query(
+        "SELECT visitor_id, day, end_ts - start_ts, events, page_views, product_views, carts, checkouts, purchases, source, medium, campaign, device, country, landing_path \
+         FROM an_sessions WHERE day >= $1 AND day < $2",
+        params![d0, d1],
+    )? {
+        f.sessions.push(SessionFact {
+            visitor: r.string(0),
+            day: r.i64(1) as i32,
+            duration: r.i64(2),
+            bounced: r.i64(3) == 1 && r.i64(4) == 1,
+            product_view: r.i64(5) > 0,
+            cart: r.i64(6) > 0,
+            checkout: r.i64(7) > 0,
+            purchase: r.i64(8) > 0,
+            source: r.string(9),
+            medium: r.string(10),
+            campaign: r.string(11),
+            device: r.string(12),
+            country: r.string(13),
+            landing: r.string(14),
+        });
+    }
+    let mut index = HashMap::new();
+    for r in tx.query(
+        &format!(
+            "SELECT o.id, o.placed_at, c.name, o.customer_id, o.subtotal_minor - o.discounts_minor, \
+               CASE WHEN EXISTS (SELECT 1 FROM orders e WHERE e.customer_id = o.customer_id AND e.status <> 'cancelled' AND (e.placed_at < o.placed_at OR (e.placed_at = o.placed_at AND e.id < o.id))) THEN 0 ELSE 1 END, \
+               p.source, p.medium, p.campaign, p.device, p.country \
+             FROM orders o JOIN channels c ON c.id = o.channel_id {ORDER_CREDIT} \
+             WHERE o.placed_at >= $1 AND o.placed_at < $2 AND o.status <> 'cancelled' AND o.currency = $3 ORDER BY o.id"
+        ),
+        params![t0, t1, cur],
+    )? {
+        index.insert(r.i64(0), f.orders.len());
+        f.orders.push(OrderFact {
+            id: r.i64(0),
+            day: zone.day_of(r.i64(1)),
+            channel: r.string(2),
+            customer: r.i64(3),
+            merchandise: r.i64(4),
+            first_order: r.i64(5) == 1,
+            credit: credit(&r, 6),
+        });
+    }
+    for r in tx.query(
+        "SELECT l.order_id, l.sku, l.quantity, l.unit_price_minor * l.quantity - l.discount_minor, l.returned_quantity, v.cost_minor \
+         FROM order_lines l JOIN orders o ON o.id = l.order_id JOIN variants v ON v.id = l.variant_id \
+         WHERE o.placed_at >= $1 AND o.placed_at < $2 AND o.status <> 'cancelled' AND o.currency = $3 ORDER BY l.id",
+        params![t0, t1, cur],
+    )? {
+        if let Some(&order) = index.get(&r.i64(0)) {
+            f.lines.push(LineFact {
+                order,
+                sku: r.string(1),
+                quantity: r.i64(2),
+                net: r.i64(3),
+                returned: r.i64(4),
+                cost: r.opt_i64(5),
+            });
+        }
+    }
+    for r in tx.query(
+        &format!(
+            "SELECT r.created_at, r.merchandise_minor, c.name, p.source, p.medium, p.campaign, p.device, p.country \
+             FROM refunds r JOIN orders o ON o.id = r.order_id JOIN channels c ON c.id = o.channel_id {ORDER_CREDIT} \
+             WHERE r.created_at >= $1 AND r.created_at < $2 AND o.status <> 'cancelled' AND o.currency = $3"
+        ),
+        params![t0, t1, cur],
+    )? {
+        f.refunds.push(RefundFact {
+            day: zone.day_of(r.i64(0)),
+            merchandise: r.i64(1),
+            channel: r.string(2),
+            credit: credit(&r, 3),
+        });
+    }
+    for r in tx.query(
+        "SELECT day, source, medium, campaign, amount_minor FROM ad_spend WHERE day >= $1 AND day < $2 AND currency = $3",
+        params![d0, d1, cur],
+    )? {
+        f.spend.push(SpendFact {
+            day: r.i64(0) as i32,
+            source: r.string(1),
+            medium: r.string(2),
+            campaign: r.string(3),
+            amount: r.i64(4),
+        });
+    }
+    for r in tx.query(
+        "SELECT e.ts, COALESCE(c.utm_campaign, c.name), e.type, e.recipient FROM email_events e JOIN email_campaigns c ON c.id = e.campaign_id WHERE e.ts >= $1 AND e.ts < $2",
+        params![t0, t1],
+    )? {
+        f.email.push(EmailFact {
+            day: zone.day_of(r.i64(0)),
+            campaign: r.string(1),
+            kind: r.string(2),
+            recipient: r.string(3),
+        });
+    }
+    Ok(f)
+}
+
+/// Running sums for one group; [`Acc::kpis`] turns them into KPIs.
+#[derive(Default)]
+pub struct Acc {
+    sessions: i64,
+    bounces: i64,
+    duration: i64,
+    converted: i64,
+    cart_sessions: i64,
+    abandoned: i64,
+    visitors: HashSet<String>,
+    orders: HashSet<i64>,
+    gross: i64,
+    refunds: i64,
+    customers: HashMap<i64, i64>,
+    new_customers: HashSet<i64>,
+    units: i64,
+    returned: i64,
+    costed_sales: i64,
+    cogs: i64,
+    spend: i64,
+    attributed: i64,
+    sent: i64,
+    bounced: i64,
+    opens: HashSet<(String, String)>,
+}
+
+impl Acc {
+    fn session(&mut self, s: &SessionFact) {
+        self.sessions += 1;
+        self.bounces += i64::from(s.bounced);
+        self.duration += s.duration;
+        self.converted += i64::from(s.purchase);
+        self.cart_sessions += i64::from(s.cart);
+        self.abandoned += i64::from(s.cart && !s.purchase);
+        if !self.visitors.contains(&s.visitor) {
+            self.visitors.insert(s.visitor.clone());
+        }
+    }
+    fn order(&mut self, o: &OrderFact, gross: i64) {
+        self.orders.insert(o.id);
+        self.gross += gross;
+        *self.customers.entry(o.customer).or_default() += 1;
+        if o.first_order {
+            self.new_customers.insert(o.customer);
+        }
+        if o.credit.source != DIRECT {
+            self.attributed += gross;
+        }
+    }
+    fn line(&mut self, l: &LineFact) {
+        self.units += l.quantity;
+        self.returned += l.returned;
+        if let Some(c) = l.cost {
+            self.costed_sales += l.net;
+            self.cogs += c * l.quantity;
+        }
+    }
+    fn email(&mut self, e: &EmailFact) {
+        match e.kind.as_str() {
+            "sent" => self.sent += 1,
+            "bounced" => self.bounced += 1,
+            "opened" => {
+                self.opens.insert((e.campaign.clone(), e.recipient.clone()));
+            }
+            _ => {}
+        }
+    }
+
+    pub fn kpis(&self) -> Kpis {
+        let orders = self.orders.len() as i64;
+        let customers = self.customers.len() as i64;
+        let new_customers = self.new_customers.len() as i64;
+        let repeat = self.customers.values().filter(|n| **n >= 2).count() as i64;
+        let delivered = self.sent - self.bounced;
+        let opens = self.opens.len() as i64;
+        Kpis {
+            net_sales: self.gross - self.refunds,
+            gross_sales: self.gross,
+            refunds: self.refunds,
+            orders,
+            aov: per(self.gross, orders),
+            units_sold: self.units,
+            sessions: self.sessions,
+            unique_visitors: self.visitors.len() as i64,
+            bounce_rate: ratio(self.bounces, self.sessions),
+            avg_session_seconds: ratio(self.duration, self.sessions).map(|d| d / 1e6),
+            conversion_rate: ratio(self.converted, self.sessions),
+            cart_abandonment_rate: ratio(self.abandoned, self.cart_sessions),
+            customers,
+            new_customers,
+            returning_customers: customers - new_customers,
+            repeat_customer_rate: ratio(repeat, customers),
+            ad_spend: self.spend,
+            cac: per(self.spend, new_customers),
+            attributed_sales: self.attributed,
+            roas: ratio(self.attributed, self.spend),
+            emails_sent: self.sent,
+            emails_delivered: delivered,
+            email_unique_opens: opens,
+            email_open_rate: ratio(opens, delivered),
+            units_returned: self.returned,
+            return_rate: ratio(self.returned, self.units),
+            cogs: self.cogs,
+            gross_margin: ratio(self.costed_sales - self.cogs, self.costed_sales),
+        }
+    }
+}
+
+/// The group a fact falls in under `dim`; `None` when the fact has no such dimension (ad spend
+/// has no device, a session no product...), and it is then left out of the groups.
+fn session_key(d: Dim, s: &SessionFact) -> Option<String> {
+    Some(match d {
+        Dim::Campaign => s.campaign.clone(),
+        Dim::Source => s.source.clone(),
+        Dim::Medium => s.medium.clone(),
+        Dim::Device => s.device.clone(),
+        Dim::Country => s.country.clone(),
+        Dim::LandingPage => s.landing.clone(),
+        Dim::Channel | Dim::Product => return None,
+    })
+}
+
+fn credit_key(d: Dim, channel: &str, c: &Credit) -> Option<String> {
+    Some(match d {
+        Dim::Channel => channel.to_string(),
+        Dim::Campaign => c.campaign.clone(),
+        Dim::Source => c.source.clone(),
+        Dim::Medium => c.medium.clone(),
+        Dim::Device => c.device.clone(),
+        Dim::Country => c.country.clone(),
+        Dim::Product | Dim::LandingPage => return None,
+    })
+}
+
+fn spend_key(d: Dim, s: &SpendFact) -> Option<String> {
+    Some(match d {
+        Dim::Campaign => s.campaign.clone(),
+        Dim::Source => s.source.clone(),
+        Dim::Medium => s.medium.clone(),
+        _ => return None,
+    })
+}
+
+type Key = (Option<i32>, Option<String>);
+
+fn slot(
+    out: &mut BTreeMap<Key, Acc>,
+    grain: Option<Grain>,
+    dim: Option<Dim>,
+    day: i32,
+    group: Option<Option<String>>,
+) -> Option<&mut Acc> {
+    let g = match (dim, group) {
+        (None, _) => None,
+        (Some(_), Some(Some(k))) => Some(k),
+        (Some(_), _) => return None,
+    };
+    Some(out.entry((grain.map(|g| g.bucket(day)), g)).or_default())
+}
+
+/// Folds facts into accumulators keyed by (bucket, group).
+pub fn fold(f: &Facts, grain: Option<Grain>, dim: Option<Dim>) -> BTreeMap<Key, Acc> {
+    let mut out: BTreeMap<Key, Acc> = BTreeMap::new();
+    for s in &f.sessions {
+        if let Some(a) = slot(&mut out, grain, dim, s.day, dim.map(|d| session_key(d, s))) {
+            a.session(s);
+        }
+    }
+    if dim == Some(Dim::Product) {
+        for l in &f.lines {
+            let o = &f.orders[l.order];
+            if let Some(a) = slot(&mut out, grain, dim, o.day, Some(Some(l.sku.clone()))) {
+                a.order(o, l.net);
+                a.line(l);
+            }
+        }
+    } else {
+        for o in &f.orders {
+            if let Some(a) = slot(
+                &mut out,
+                grain,
+                dim,
+                o.day,
+                dim.map(|d| credit_key(d, &o.channel, &o.credit)),
+            ) {
+                a.order(o, o.merchandise);
+            }
+        }
+        for l in &f.lines {
+            let o = &f.orders[l.order];
+            if let Some(a) = slot(
+                &mut out,
+                grain,
+                dim,
+                o.day,
+                dim.map(|d| credit_key(d, &o.channel, &o.credit)),
+            ) {
+                a.line(l);
+            }
+        }
+        for r in &f.refunds {
+            if let Some(a) = slot(
+                &mut out,
+                grain,
+                dim,
+                r.day,
+                dim.map(|d| credit_key(d, &r.channel, &r.credit)),
+            ) {
+                a.refunds += r.merchandise;
+            }
+        }
+        for s in &f.spend {
+            if let Some(a) = slot(&mut out, grain, dim, s.day, dim.map(|d| spend_key(d, s))) {
+                a.spend += s.amount;
+            }
+        }
+        for e in &f.email {
+            let key = dim.map(|d| (d == Dim::Campaign).then(|| e.campaign.clone()));
+            if let Some(a) = slot(&mut out, grain, dim, e.day, key) {
+                a.email(e);
+            }
+        }
+    }
+    out
+}
+
+fn totals(f: &Facts) -> Kpis {
+    fold(f, None, None)
+        .remove(&(None, None))
+        .map(|a| a.kpis())
+        .unwrap_or_default()
+}
+
+pub struct Opts {
+    pub grain: Option<Grain>,
+    pub dim: Option<Dim>,
+    pub currency: Currency,
+    pub compare: bool,
+}
+
+impl Opts {
+    pub fn from_query(tx: &mut dyn Sql, q: &KpiQuery) -> Result<(Period, Opts)> {
+        let period = Period::parse(&q.from, &q.to)?;
+        let grain = match &q.by {
+            None => None,
+            Some(b) => Some(
+                Grain::parse(b)
+                    .ok_or_else(|| Error::invalid("by", "must be day, week or month"))?,
+            ),
+        };
+        let dim = match &q.breakdown {
+            None => None,
+            Some(b) => Some(Dim::parse(b).ok_or_else(|| {
+                Error::invalid(
+                    "breakdown",
+                    "must be channel, campaign, source, medium, device, country, product or landing_page",
+                )
+            })?),
+        };
+        let currency = match &q.currency {
+            Some(c) => Currency::parse(c).map_err(|e| Error::Invalid(e.under("currency")))?,
+            None => settings::load(tx)?.currency,
+        };
+        Ok((
+            period,
+            Opts {
+                grain,
+                dim,
+                currency,
+                compare: q.compare.unwrap_or(true),
+            },
+        ))
+    }
+}
+
+/// The KPI report for a period.
+pub fn kpis(tx: &mut dyn Sql, p: Period, o: &Opts) -> Result<KpiReport> {
+    let zone = Zone::get(&settings::load(tx)?.timezone)?;
+    let facts = load(tx, &zone, p, o.currency)?;
+    let mut series = Vec::new();
+    if let Some(g) = o.grain {
+        let mut by = fold(&facts, Some(g), None);
+        let mut day = g.bucket(p.from);
+        while day < p.to {
+            let kpis = by
+                .remove(&(Some(day), None))
+                .map(|a| a.kpis())
+                .unwrap_or_default();
+            series.push(KpiRow {
+                bucket: Some(format_day(day)),
+                group: None,
+                kpis,
+            });
+            day = next_bucket(g, day);
+        }
+    }
+    let breakdown = match o.dim {
+        None => Vec::new(),
+        Some(d) => fold(&facts, o.grain, Some(d))
+            .into_iter()
+            .map(|((b, g), a)| KpiRow {
+                bucket: b.map(format_day),
+                group: g,
+                kpis: a.kpis(),
+            })
+            .collect(),
+    };
+    let (previous, last_year) = if o.compare {
+        (
+            Some(totals(&load(tx, &zone, p.previous(), o.currency)?)),
+            Some(totals(&load(tx, &zone, p.last_year(), o.currency)?)),
+        )
+    } else {
+        (None, None)
+    };
+    Ok(KpiReport {
+        from: format_day(p.from),
+        to: format_day(p.to),
+        currency: o.currency.as_str().into(),
+        timezone: zone.name.clone(),
+        totals: totals(&facts),
+        previous,
+        last_year,
+        series,
+        breakdown,
+    })
+}
+
+fn next_bucket(g: Grain, day: i32) -> i32 {
+    match g {
+        Grain::Day => day + 1,
+        Grain::Week => day + 7,
+        Grain::Month => Grain::Month.bucket(day + 31),
+    }
+}
+
+/// The conversion funnel: sessions reaching each step, and the share lost from the step before.
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct FunnelStep {
+    /// `sessions`, `product_view`, `add_to_cart`, `checkout`, `purchase`.
+    pub step: String,
+    pub sessions: i64,
+    /// Of all sessions.
+    pub rate: Option<f64>,
+    /// Lost since the step before: `1 - this / before`.
+    pub drop_off: Option<f64>,
+}
+
+pub fn funnel(tx: &mut dyn Sql, p: Period) -> Result<Vec<FunnelStep>> {
+    let r = tx
+        .query_one(
+            "SELECT COUNT(*), \
+               COALESCE(SUM(CASE WHEN product_views > 0 THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN carts > 0 THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN checkouts > 0 THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN purchases > 0 THEN 1 ELSE 0 END), 0) \
+             FROM an_sessions WHERE day >= $1 AND day < $2",
+            params![i64::from(p.from), i64::from(p.to)],
+        )?
+        .map(|r| (0..5).map(|i| r.i64(i)).collect::<Vec<_>>())
+        .unwrap_or_else(|| vec![0; 5]);
+    Ok(funnel_steps(&r))
+}
+
+/// The funnel from counts of sessions reaching each step.
+pub fn funnel_steps(counts: &[i64]) -> Vec<FunnelStep> {
+    let names = [
+        "sessions",
+        "product_view",
+        "add_to_cart",
+        "checkout",
+        "purchase",
+    ];
+    names
+        .iter()
+        .zip(counts)
+        .enumerate()
+        .map(|(i, (name, n))| FunnelStep {
+            step: (*name).into(),
+            sessions: *n,
+            rate: ratio(*n, counts[0]),
+            drop_off: if i == 0 {
+                None
+            } else {
+                ratio(counts[i - 1] - n, counts[i - 1])
+            },
+        })
+        .collect()
+}
+
+/// Customers grouped by the month of their first non-cancelled order, and the share of them who
+/// ordered again in each later month.
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct Cohort {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub customers: i64,
+    /// Customers of the cohort with an order in month 0, 1, 2... after their first.
+    pub active: Vec<i64>,
+    /// `active / customers` per month.
+    pub retention: Vec<Option<f64>>,
+}
+
+fn month_index(day: i32) -> i32 {
+    let (y, m, _) = backroom_domain::analytics::civil_from_days(day);
+    y * 12 + m as i32 - 1
+}
+
+fn month_name(index: i32) -> String {
+    format!(
+        "{:04}-{:02}",
+        index.div_euclid(12),
+        index.rem_euclid(12) + 1
+    )
+}
+
+/// Cohorts whose first order falls in `[from, to)`, followed to the last order on record.
+pub fn cohorts(tx: &mut dyn Sql, p: Period) -> Result<Vec<Cohort>> {
+    let zone = Zone::get(&settings::load(tx)?.timezone)?;
+    let mut first: HashMap<i64, i32> = HashMap::new();
+    let mut months: HashMap<i64, HashSet<i32>> = HashMap::new();
+    for r in tx.query(
+        "SELECT customer_id, placed_at FROM orders WHERE status <> 'cancelled' ORDER BY placed_at, id",
+        &[],
+    )? {
+        let m = month_index(zone.day_of(r.i64(1)));
+        let c = r.i64(0);
+        first.entry(c).or_insert(m);
+        months.entry(c).or_default().insert(m);
+    }
+    let (lo, hi) = (month_index(p.from), month_index(p.to - 1));
+    let last = months.values().flatten().copied().max().unwrap_or(hi);
+    let mut out: BTreeMap<i32, Cohort> = BTreeMap::new();
+    for (c, m0) in &first {
+        if *m0 < lo || *m0 > hi {
+            continue;
+        }
+        let cohort = out.entry(*m0).or_insert_with(|| Cohort {
+            month: month_name(*m0),
+            customers: 0,
+            active: vec![0; (last - m0 + 1).max(1) as usize],
+            retention: Vec::new(),
+        });
+        cohort.customers += 1;
+        for m in &months[c] {
+            cohort.active[(m - m0) as usize] += 1;
+        }
+    }
+    Ok(out
+        .into_values()
+        .map(|mut c| {
+            c.retention = c.active.iter().map(|a| ratio(*a, c.customers)).collect();
+            c
+        })
+        .collect())
+}
+
+#[derive(Deserialize, IntoParams, Clone, Debug, Default)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ClvQuery {
+    /// `acquisition_source` (the first order's campaign source), `cohort` (first-order month) or
+    /// `channel` (the first order's channel); all customers together when absent.
+    pub segment: Option<String>,
+    /// How many top customers to list (default 20, at most 500).
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct CustomerValue {
+    pub customer_id: i64,
+    pub email: String,
+    pub orders: i64,
+    /// Historic CLV: net sales to date (orders' merchandise minus merchandise refunded).
+    pub net_sales: i64,
+    /// Net sales minus the cost of units whose variant has a unit cost.
+    pub gross_margin: i64,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct ClvSegment {
+    pub segment: String,
+    pub customers: i64,
+    pub orders: i64,
+    pub net_sales: i64,
+    /// `net_sales / customers`, rounded half-to-even.
+    pub avg_clv: Option<i64>,
+    pub avg_gross_margin: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct ClvReport {
+    pub currency: String,
+    pub segments: Vec<ClvSegment>,
+    pub top_customers: Vec<CustomerValue>,
+}
+
+/// Historic customer lifetime value, per customer and per segment, in the store's currency.
+pub fn clv(tx: &mut dyn Sql, q: &ClvQuery) -> Result<ClvReport> {
+    let s = settings::load(tx)?;
+    let zone = Zone::get(&s.timezone)?;
+    let segment = q.segment.as_deref().unwrap_or("all");
+    if !["all", "acquisition_source", "cohort", "channel"].contains(&segment) {
+        return Err(Error::invalid(
+            "segment",
+            "must be acquisition_source, cohort or channel",
+        ));
+    }
+    let limit = q.limit.unwrap_or(20);
+    if !(0..=500).contains(&limit) {
+        return Err(Error::invalid("limit", "must be between 0 and 500"));
+    }
+    let cur = s.currency.as_str();
+    struct C {
+        email: String,
+        orders: i64,
+        net: i64,
+        margin: i64,
+        segment: Option<String>,
+    }
+    let mut customers: BTreeMap<i64, C> = BTreeMap::new();
+    for r in tx.query(
+        &format!(
+            "SELECT o.customer_id, cu.email, o.placed_at, ch.name, p.source, \
+               o.subtotal_minor - o.discounts_minor - COALESCE((SELECT SUM(r.merchandise_minor) FROM refunds r WHERE r.order_id = o.id), 0), \
+               COALESCE((SELECT SUM(l.quantity * v.cost_minor) FROM order_lines l JOIN variants v ON v.id = l.variant_id WHERE l.order_id = o.id AND v.cost_minor IS NOT NULL), 0) \
+             FROM orders o JOIN customers cu ON cu.id = o.customer_id JOIN channels ch ON ch.id = o.channel_id {ORDER_CREDIT} \
+             WHERE o.status <> 'cancelled' AND o.currency = $1 ORDER BY o.placed_at, o.id"
+        ),
+        params![cur],
+    )? {
+        let c = customers.entry(r.i64(0)).or_insert_with(|| C {
+            email: r.string(1),
+            orders: 0,
+            net: 0,
+            margin: 0,
+            segment: match segment {
+                "acquisition_source" => Some(r.opt_string(4).unwrap_or_else(|| DIRECT.into())),
+                "cohort" => Some(month_name(month_index(zone.day_of(r.i64(2))))),
+                "channel" => Some(r.string(3)),
+                _ => None,
+            },
+        });
+        c.orders += 1;
+        c.net += r.i64(5);
+        c.margin += r.i64(5) - r.i64(6);
+    }
+    let mut segments: BTreeMap<String, (i64, i64, i64, i64)> = BTreeMap::new();
+    for c in customers.values() {
+        let e = segments
+            .entry(c.segment.clone().unwrap_or_else(|| "all".into()))
+            .or_default();
+        e.0 += 1;
+        e.1 += c.orders;
+        e.2 += c.net;
+        e.3 += c.margin;
+    }
+    let mut top: Vec<CustomerValue> = customers
+        .into_iter()
+        .map(|(id, c)| CustomerValue {
+            customer_id: id,
+            email: c.email,
+            orders: c.orders,
+            net_sales: c.net,
+            gross_margin: c.margin,
+        })
+        .collect();
+    top.sort_by(|a, b| {
+        b.net_sales
+            .cmp(&a.net_sales)
+            .then(a.customer_id.cmp(&b.customer_id))
+    });
+    top.truncate(limit as usize);
+    Ok(ClvReport {
+        currency: cur.into(),
+        segments: segments
+            .into_iter()
+            .map(|(segment, (n, orders, net, margin))| ClvSegment {
+                segment,
+                customers: n,
+                orders,
+                net_sales: net,
+                avg_clv: per(net, n),
+                avg_gross_margin: per(margin, n),
+            })
+            .collect(),
+        top_customers: top,
+    })
+}
+
+/// Disparities between what the storefront reported and what Backroom recorded.
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq, Default)]
+pub struct Reconciliation {
+    pub from: String,
+    pub to: String,
+    /// Purchase events in the period whose order number matches no order.
+    pub purchases_without_order: Vec<i64>,
+    /// Non-cancelled orders of online channels placed in the period with no purchase event.
+    pub orders_without_session: Vec<i64>,
+    /// Campaigns with ad spend in the period and no session.
+    pub spend_without_traffic: Vec<String>,
+    /// Local days of the period on which no session started.
+    pub days_without_events: Vec<String>,
+    /// Whether every list above is empty.
+    pub clean: bool,
+}
+
+pub fn reconciliation(tx: &mut dyn Sql, p: Period) -> Result<Reconciliation> {
+    let zone = Zone::get(&settings::load(tx)?.timezone)?;
+    let (t0, t1) = (zone.start_of(p.from), zone.start_of(p.to));
+    let (d0, d1) = (i64::from(p.from), i64::from(p.to));
+    let ints = |rows: Vec<crate::db::Row>| rows.iter().map(|r| r.i64(0)).collect::<Vec<_>>();
+    let purchases_without_order = ints(tx.query(
+        "SELECT DISTINCT p.order_number FROM an_purchases p WHERE p.ts >= $1 AND p.ts < $2 AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.number = p.order_number) ORDER BY p.order_number",
+        params![t0, t1],
+    )?);
+    let orders_without_session = ints(tx.query(
+        "SELECT o.number FROM orders o JOIN channels c ON c.id = o.channel_id WHERE o.placed_at >= $1 AND o.placed_at < $2 AND o.status <> 'cancelled' AND c.kind = 'online' \
+         AND NOT EXISTS (SELECT 1 FROM an_purchases p WHERE p.order_number = o.number) ORDER BY o.number",
+        params![t0, t1],
+    )?);
+    let spend_without_traffic = tx
+        .query(
+            "SELECT DISTINCT s.campaign FROM ad_spend s WHERE s.day >= $1 AND s.day < $2 AND s.amount_minor > 0 \
+             AND NOT EXISTS (SELECT 1 FROM an_sessions x WHERE x.campaign = s.campaign AND x.day >= $1 AND x.day < $2) ORDER BY s.campaign",
+            params![d0, d1],
+        )?
+        .iter()
+        .map(|r| r.string(0))
+        .collect::<Vec<_>>();
+    let seen: HashSet<i64> = tx
+        .query(
+            "SELECT DISTINCT day FROM an_sessions WHERE day >= $1 AND day < $2",
+            params![d0, d1],
+        )?
+        .iter()
+        .map(|r| r.i64(0))
+        .collect();
+    let days_without_events: Vec<String> = (p.from..p.to)
+        .filter(|d| !seen.contains(&i64::from(*d)))
+        .map(format_day)
+        .collect();
+    let clean = purchases_without_order.is_empty()
+        && orders_without_session.is_empty()
+        && spend_without_traffic.is_empty()
+        && days_without_events.is_empty();
+    Ok(Reconciliation {
+        from: format_day(p.from),
+        to: format_day(p.to),
+        purchases_without_order,
+        orders_without_session,
+        spend_without_traffic,
+        days_without_events,
+        clean,
+    })
+}
+
+/// Sell-through and days of cover per SKU.
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct StockKpi {
+    pub sku: String,
+    /// Units of non-cancelled orders placed in the period.
+    pub units_sold: i64,
+    /// On hand across locations at the end of the period (from the ledger).
+    pub on_hand_at_end: i64,
+    /// `units_sold / (units_sold + on_hand_at_end)`.
+    pub sell_through: Option<f64>,
+    /// Available now across locations.
+    pub available: i64,
+    /// Units sold over the 28 days before now.
+    pub sold_last_28_days: i64,
+    /// `available / (sold_last_28_days / 28)`; null when nothing sold.
+    pub days_of_cover: Option<f64>,
+}
+
+pub fn stock_kpis(tx: &mut dyn Sql, p: Period, now: i64) -> Result<Vec<StockKpi>> {
+    let zone = Zone::get(&settings::load(tx)?.timezone)?;
+    let (t0, t1) = (zone.start_of(p.from), zone.start_of(p.to));
+    let since = now - 28 * backroom_domain::analytics::DAY_MICROS;
+    let rows = tx.query(
+        "SELECT v.sku, \
+           COALESCE((SELECT SUM(l.quantity) FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE l.variant_id = v.id AND o.status <> 'cancelled' AND o.placed_at >= $1 AND o.placed_at < $2), 0), \
+           COALESCE((SELECT SUM(g.on_hand_delta) FROM inventory_ledger g WHERE g.variant_id = v.id AND g.created_at < $2), 0), \
+           COALESCE((SELECT SUM(i.on_hand - i.reserved - i.unavailable) FROM inventory_levels i WHERE i.variant_id = v.id), 0), \
+           COALESCE((SELECT SUM(l.quantity) FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE l.variant_id = v.id AND o.status <> 'cancelled' AND o.placed_at >= $3 AND o.placed_at < $4), 0) \
+         FROM variants v ORDER BY v.sku",
+        params![t0, t1, since, now],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let (sold, end, available, recent) = (r.i64(1), r.i64(2), r.i64(3), r.i64(4));
+            StockKpi {
+                sku: r.string(0),
+                units_sold: sold,
+                on_hand_at_end: end,
+                sell_through: ratio(sold, sold + end),
+                available,
+                sold_last_28_days: recent,
+                days_of_cover: (recent > 0).then(|| available as f64 * 28.0 / recent as f64),
+            }
+        })
+        .collect())
+}
+
+#[derive(Deserialize, IntoParams, Clone, Debug, Default)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodQuery {
+    /// First local day, `YYYY-MM-DD`.
+    pub from: String,
+    /// Day after the last, `YYYY-MM-DD`.
+    pub to: String,
+}
+
+impl PeriodQuery {
+    pub fn period(&self) -> Result<Period> {
+        Period::parse(&self.from, &self.to)
+    }
+}
+
+#[derive(Deserialize, IntoParams, Clone, Debug, Default)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TopQuery {
+    pub from: String,
+    pub to: String,
+    /// `product` (by net sales) or `campaign` (by ROAS, then attributed sales).
+    pub by: String,
+    /// At most this many rows (default 10, at most 500).
+    pub limit: Option<i64>,
+}
+
+/// Top products by net sales, or top campaigns by return on ad spend.
+pub fn top(tx: &mut dyn Sql, q: &TopQuery) -> Result<Vec<KpiRow>> {
+    let p = Period::parse(&q.from, &q.to)?;
+    let dim = match q.by.as_str() {
+        "product" => Dim::Product,
+        "campaign" => Dim::Campaign,
+        _ => return Err(Error::invalid("by", "must be product or campaign")),
+    };
+    let limit = q.limit.unwrap_or(10);
+    if !(1..=500).contains(&limit) {
+        return Err(Error::invalid("limit", "must be between 1 and 500"));
+    }
+    let s = settings::load(tx)?;
+    let zone = Zone::get(&s.timezone)?;
+    let facts = load(tx, &zone, p, s.currency)?;
+    let mut rows: Vec<KpiRow> = fold(&facts, None, Some(dim))
+        .into_iter()
+        .map(|((_, g), a)| KpiRow {
+            bucket: None,
+            group: g,
+            kpis: a.kpis(),
+        })
+        .collect();
+    match dim {
+        Dim::Product => rows.sort_by_key(|r| std::cmp::Reverse(r.kpis.net_sales)),
+        _ => rows.sort_by(|a, b| {
+            let r = |k: &Kpis| k.roas.unwrap_or(-1.0);
+            r(&b.kpis)
+                .total_cmp(&r(&a.kpis))
+                .then(b.kpis.attributed_sales.cmp(&a.kpis.attributed_sales))
+        }),
+    }
+    rows.truncate(limit as usize);
+    Ok(rows)
+}
