@@ -4939,6 +4939,91 @@ async fn kpis_match_an_independent_computation() {
             "{name}: the late open counts when no period is given"
         );
 
+        // Historic CLV per customer and by cohort, and cohort retention, from the raw rows.
+        let mut value: BTreeMap<i64, (i64, i64, i64)> = BTreeMap::new();
+        let mut months: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        let mut by_time: Vec<&Vec<i64>> = orders_raw.iter().filter(|o| live(o[0])).collect();
+        by_time.sort_by_key(|o| (o[2], o[0]));
+        for o in by_time {
+            let refunded: i64 = refunds_raw
+                .iter()
+                .filter(|r| r.0 == o[0])
+                .map(|r| r.2)
+                .sum();
+            let cost: i64 = lines_raw
+                .iter()
+                .filter(|l| l.0 == o[0])
+                .map(|l| l.1 * l.4.unwrap_or(0))
+                .sum();
+            let e = value.entry(o[6]).or_default();
+            e.0 += 1;
+            e.1 += o[4] - o[5] - refunded;
+            e.2 += o[4] - o[5] - refunded - cost;
+            months
+                .entry(o[6])
+                .or_default()
+                .push(paris_day(o[2])[..7].to_string());
+        }
+        let clv = db
+            .read(|tx| {
+                report::clv(
+                    tx,
+                    &report::ClvQuery {
+                        segment: Some("cohort".into()),
+                        limit: Some(500),
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(clv.top_customers.len(), value.len(), "{name}");
+        for c in &clv.top_customers {
+            assert_eq!(
+                (c.orders, c.net_sales, c.gross_margin),
+                value[&c.customer_id],
+                "{name}: customer {}",
+                c.customer_id
+            );
+        }
+        let mut cohort_sum: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        for (c, (_, net, _)) in &value {
+            let e = cohort_sum.entry(months[c][0].clone()).or_default();
+            e.0 += 1;
+            e.1 += net;
+        }
+        assert_eq!(
+            clv.segments
+                .iter()
+                .map(|s| (s.segment.clone(), (s.customers, s.net_sales), s.avg_clv))
+                .collect::<Vec<_>>(),
+            cohort_sum
+                .iter()
+                .map(|(m, (n, net))| (m.clone(), (*n, *net), half_even(*net, *n)))
+                .collect::<Vec<_>>(),
+            "{name}"
+        );
+        let p_all = report::Period::parse("2026-09-01", "2026-11-01").unwrap();
+        let cohorts = db.read(move |tx| report::cohorts(tx, p_all)).await.unwrap();
+        for c in &cohorts {
+            let members: Vec<&Vec<String>> = months.values().filter(|m| m[0] == c.month).collect();
+            assert_eq!(c.customers, members.len() as i64, "{name} {}", c.month);
+            for (k, active) in c.active.iter().enumerate() {
+                let (y, m) = (
+                    c.month[..4].parse::<i32>().unwrap(),
+                    c.month[5..].parse::<i32>().unwrap(),
+                );
+                let idx = y * 12 + m - 1 + k as i32;
+                let month = format!("{:04}-{:02}", idx / 12, idx % 12 + 1);
+                let expected = members.iter().filter(|ms| ms.contains(&month)).count() as i64;
+                assert_eq!(*active, expected, "{name} {} +{k}", c.month);
+            }
+        }
+        assert_eq!(
+            cohorts.iter().map(|c| c.month.as_str()).collect::<Vec<_>>(),
+            vec!["2026-09", "2026-10"],
+            "{name}"
+        );
+
         // Sessions derived batch by batch, out of order, equal sessions derived from scratch.
         let snapshot = |db: Db| async move {
             db.read(|tx| {

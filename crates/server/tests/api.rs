@@ -1679,3 +1679,328 @@ async fn the_demo_store_has_orders_in_every_state() {
         assert!((3500..5000).contains(&total), "{name}: {total} orders");
     }
 }
+
+impl TestApp {
+    async fn raw(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: String,
+    ) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storefront_events_and_kpis_through_the_api() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        app.product("EV1", &[(app.locations.0, 50)]).await;
+        let analyst = TestApp::user(&app.db, "analyst").await;
+        let marketing = TestApp::user(&app.db, "marketing").await;
+        // A write-only ingest key.
+        let (s, key) = app
+            .req(
+                "POST",
+                "/api/v1/tokens",
+                Some(&marketing),
+                Some(json!({"name": "storefront", "ingest": true})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {key}");
+        assert_eq!(key["details"]["kind"], "ingest");
+        let key = key["token"].as_str().unwrap().to_string();
+        let (s, _) = app
+            .req(
+                "POST",
+                "/api/v1/tokens",
+                Some(&analyst),
+                Some(json!({"name": "x", "ingest": true})),
+            )
+            .await;
+        assert_eq!(
+            s,
+            StatusCode::FORBIDDEN,
+            "{name}: an analyst cannot issue ingest keys"
+        );
+        for path in [
+            "/api/v1/analytics/kpis?from=2026-01-01&to=2026-02-01",
+            "/api/v1/me",
+            "/api/v1/tokens",
+            "/api/v1/orders",
+        ] {
+            let (s, body) = app.req("GET", path, Some(&key), None).await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{name} {path}: {body}");
+        }
+        // An order, and the storefront's events around it.
+        let (s, order) = app
+            .req(
+                "POST",
+                "/api/v1/orders",
+                Some(&app.admin),
+                Some(order_body(&[("EV1", 2)], "buyer@example.com")),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {order}");
+        let number = order["number"].as_i64().unwrap();
+        let now = jiff::Timestamp::now();
+        let at = |min: i64| (now - jiff::SignedDuration::from_mins(min)).to_string();
+        let ndjson = [
+            json!({"id": "a1", "type": "page_view", "visitor_id": "v1", "timestamp": at(10), "url": "https://shop.example/?utm_source=google&utm_medium=cpc&utm_campaign=winter", "device": "mobile", "country": "fr"}),
+            json!({"id": "a2", "type": "add_to_cart", "visitor_id": "v1", "timestamp": at(8), "sku": "EV1"}),
+            json!({"id": "a3", "type": "purchase", "visitor_id": "v1", "timestamp": at(5), "order_number": format!("#{number}")}),
+            json!({"id": "a4", "type": "teleport", "visitor_id": "v1", "timestamp": at(4)}),
+            json!({"id": "a5", "type": "page_view", "visitor_id": "v2", "timestamp": at(3), "colour": "red"}),
+        ]
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+        let (s, r) = app
+            .raw(
+                "/api/v1/events",
+                &key,
+                "application/x-ndjson",
+                ndjson.clone(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}: {r}");
+        assert_eq!(
+            (r["accepted"].as_i64(), r["duplicates"].as_i64()),
+            (Some(3), Some(0)),
+            "{name}: {r}"
+        );
+        let rejected: Vec<(i64, String)> = r["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                (
+                    x["index"].as_i64().unwrap(),
+                    x["field"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rejected,
+            vec![(3, "type".to_string()), (4, "colour".to_string())],
+            "{name}"
+        );
+        let (s, r) = app
+            .raw("/api/v1/events", &key, "application/x-ndjson", ndjson)
+            .await;
+        assert_eq!(
+            (s, r["accepted"].as_i64(), r["duplicates"].as_i64()),
+            (StatusCode::OK, Some(0), Some(3)),
+            "{name}: sent twice, stored once"
+        );
+        let (s, r) = app
+            .raw(
+                "/api/v1/events",
+                &key,
+                "application/json",
+                json!([{"id": "b1", "type": "page_view", "visitor_id": "v3", "timestamp": at(2)}])
+                    .to_string(),
+            )
+            .await;
+        assert_eq!(
+            (s, r["accepted"].as_i64()),
+            (StatusCode::OK, Some(1)),
+            "{name}: {r}"
+        );
+        let (s, r) = app
+            .raw(
+                "/api/v1/events",
+                &key,
+                "application/json",
+                "[{\"id\": ".into(),
+            )
+            .await;
+        assert_eq!(
+            (s, r["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("body")),
+            "{name}: {r}"
+        );
+        // Ad spend, as JSON and as CSV; a bad CSV saves nothing.
+        let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+        let (s, r) = app
+            .raw(
+                "/api/v1/ad-spend",
+                &marketing,
+                "text/csv",
+                format!("date,source,medium,campaign,amount\n{today},google,cpc,winter,12.50\n"),
+            )
+            .await;
+        assert_eq!(
+            (s, r["saved"].as_i64()),
+            (StatusCode::OK, Some(1)),
+            "{name}: {r}"
+        );
+        let (s, r) = app
+            .raw("/api/v1/ad-spend", &marketing, "text/csv", format!("date,source,medium,campaign,amount\n{today},bing,cpc,x,1\n{today},bing,cpc,y,abc\n"))
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {r}");
+        assert!(
+            r["error"]["message"].as_str().unwrap().contains("line 3"),
+            "{name}: {r}"
+        );
+        let (s, _) = app
+            .raw(
+                "/api/v1/ad-spend",
+                &analyst,
+                "application/json",
+                "[]".into(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{name}");
+        let from = (today - jiff::ToSpan::days(1)).to_string();
+        let to = (today + jiff::ToSpan::days(2)).to_string();
+        let (s, spend) = app
+            .req(
+                "GET",
+                &format!("/api/v1/ad-spend?from={from}&to={to}"),
+                Some(&analyst),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (s, spend.as_array().map(|a| a.len())),
+            (StatusCode::OK, Some(1)),
+            "{name}: {spend}"
+        );
+        // Email events through the ingest key.
+        let (s, r) = app
+            .raw("/api/v1/email-events", &key, "application/json", json!([
+                {"id": "m1", "campaign": "winter-news", "recipient": "a@x.example", "type": "sent", "timestamp": at(60)},
+                {"id": "m2", "campaign": "winter-news", "recipient": "A@x.example", "type": "opened", "timestamp": at(50)},
+                {"id": "m3", "campaign": "winter-news", "recipient": "a@x.example", "type": "opened", "timestamp": at(40)},
+                {"id": "m4", "campaign": "winter-news", "recipient": "a@x.example", "type": "liked", "timestamp": at(40)}
+            ]).to_string())
+            .await;
+        assert_eq!(
+            (
+                s,
+                r["accepted"].as_i64(),
+                r["rejected"][0]["field"].as_str()
+            ),
+            (StatusCode::OK, Some(3), Some("type")),
+            "{name}: {r}"
+        );
+        let (_, camps) = app
+            .req("GET", "/api/v1/email-campaigns", Some(&analyst), None)
+            .await;
+        assert_eq!(
+            (
+                camps[0]["sent"].as_i64(),
+                camps[0]["unique_opens"].as_i64(),
+                camps[0]["open_rate"].as_f64()
+            ),
+            (Some(1), Some(1), Some(1.0)),
+            "{name}: {camps}"
+        );
+        // KPIs: the purchase is credited to the campaign, whose spend gives the ROAS.
+        let (s, k) = app
+            .req(
+                "GET",
+                &format!("/api/v1/analytics/kpis?from={from}&to={to}&by=day&breakdown=campaign"),
+                Some(&analyst),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}: {k}");
+        let t = &k["totals"];
+        assert_eq!(
+            (
+                t["sessions"].as_i64(),
+                t["orders"].as_i64(),
+                t["conversion_rate"].as_f64()
+            ),
+            (Some(2), Some(1), Some(0.5)),
+            "{name}: {t}"
+        );
+        assert_eq!(
+            (t["ad_spend"].as_i64(), t["attributed_sales"].as_i64()),
+            (Some(1250), Some(3000)),
+            "{name}: {t}"
+        );
+        assert_eq!(t["roas"].as_f64(), Some(3000.0 / 1250.0), "{name}");
+        assert_eq!(k["series"].as_array().unwrap().len(), 3, "{name}");
+        let winter: Vec<&Value> = k["breakdown"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["group"] == "winter")
+            .collect();
+        assert_eq!(
+            winter
+                .iter()
+                .map(|r| r["kpis"]["orders"].as_i64().unwrap())
+                .sum::<i64>(),
+            1,
+            "{name}: {k}"
+        );
+        for path in [
+            format!("/api/v1/analytics/funnel?from={from}&to={to}"),
+            format!("/api/v1/analytics/top?from={from}&to={to}&by=product"),
+            format!("/api/v1/analytics/cohorts?from={from}&to={to}"),
+            "/api/v1/analytics/clv?segment=acquisition_source".to_string(),
+            format!("/api/v1/analytics/reconciliation?from={from}&to={to}"),
+            format!("/api/v1/analytics/stock?from={from}&to={to}"),
+        ] {
+            let (s, body) = app.req("GET", &path, Some(&analyst), None).await;
+            assert_eq!(s, StatusCode::OK, "{name} {path}: {body}");
+        }
+        let (_, clv) = app
+            .req(
+                "GET",
+                "/api/v1/analytics/clv?segment=acquisition_source",
+                Some(&analyst),
+                None,
+            )
+            .await;
+        assert_eq!(clv["segments"][0]["segment"], "google", "{name}: {clv}");
+        // Bad parameters are named.
+        for (q, field) in [
+            ("by=year", "by"),
+            ("breakdown=colour", "breakdown"),
+            ("to=2020-01-01", "to"),
+            ("colour=red", "colour"),
+        ] {
+            let path = format!("/api/v1/analytics/kpis?from={from}&to={to}&{q}")
+                .replace(&format!("to={to}&to="), "to=");
+            let (s, body) = app.req("GET", &path, Some(&analyst), None).await;
+            assert_eq!(
+                (s, body["error"]["field"].as_str()),
+                (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+                "{name} {q}: {body}"
+            );
+        }
+        let (s, _) = app
+            .req("POST", "/api/v1/analytics/rebuild", Some(&analyst), None)
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{name}");
+        let (s, r) = app
+            .req("POST", "/api/v1/analytics/rebuild", Some(&marketing), None)
+            .await;
+        assert_eq!(
+            (s, r["events"].as_i64()),
+            (StatusCode::OK, Some(4)),
+            "{name}: {r}"
+        );
+    }
+}

@@ -918,8 +918,8 @@ pub fn clv(tx: &mut dyn Sql, q: &ClvQuery) -> Result<ClvReport> {
     for r in tx.query(
         &format!(
             "SELECT o.customer_id, cu.email, o.placed_at, ch.name, p.source, \
-               o.subtotal_minor - o.discounts_minor - COALESCE((SELECT SUM(r.merchandise_minor) FROM refunds r WHERE r.order_id = o.id), 0), \
-               COALESCE((SELECT SUM(l.quantity * v.cost_minor) FROM order_lines l JOIN variants v ON v.id = l.variant_id WHERE l.order_id = o.id AND v.cost_minor IS NOT NULL), 0) \
+               o.subtotal_minor - o.discounts_minor - CAST(COALESCE((SELECT SUM(r.merchandise_minor) FROM refunds r WHERE r.order_id = o.id), 0) AS BIGINT), \
+               CAST(COALESCE((SELECT SUM(l.quantity * v.cost_minor) FROM order_lines l JOIN variants v ON v.id = l.variant_id WHERE l.order_id = o.id AND v.cost_minor IS NOT NULL), 0) AS BIGINT) \
              FROM orders o JOIN customers cu ON cu.id = o.customer_id JOIN channels ch ON ch.id = o.channel_id {ORDER_CREDIT} \
              WHERE o.status <> 'cancelled' AND o.currency = $1 ORDER BY o.placed_at, o.id"
         ),
@@ -1075,10 +1075,10 @@ pub fn stock_kpis(tx: &mut dyn Sql, p: Period, now: i64) -> Result<Vec<StockKpi>
     let since = now - 28 * backroom_domain::analytics::DAY_MICROS;
     let rows = tx.query(
         "SELECT v.sku, \
-           COALESCE((SELECT SUM(l.quantity) FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE l.variant_id = v.id AND o.status <> 'cancelled' AND o.placed_at >= $1 AND o.placed_at < $2), 0), \
-           COALESCE((SELECT SUM(g.on_hand_delta) FROM inventory_ledger g WHERE g.variant_id = v.id AND g.created_at < $2), 0), \
-           COALESCE((SELECT SUM(i.on_hand - i.reserved - i.unavailable) FROM inventory_levels i WHERE i.variant_id = v.id), 0), \
-           COALESCE((SELECT SUM(l.quantity) FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE l.variant_id = v.id AND o.status <> 'cancelled' AND o.placed_at >= $3 AND o.placed_at < $4), 0) \
+           CAST(COALESCE((SELECT SUM(l.quantity) FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE l.variant_id = v.id AND o.status <> 'cancelled' AND o.placed_at >= $1 AND o.placed_at < $2), 0) AS BIGINT), \
+           CAST(COALESCE((SELECT SUM(g.on_hand_delta) FROM inventory_ledger g WHERE g.variant_id = v.id AND g.created_at < $2), 0) AS BIGINT), \
+           CAST(COALESCE((SELECT SUM(i.on_hand - i.reserved - i.unavailable) FROM inventory_levels i WHERE i.variant_id = v.id), 0) AS BIGINT), \
+           CAST(COALESCE((SELECT SUM(l.quantity) FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE l.variant_id = v.id AND o.status <> 'cancelled' AND o.placed_at >= $3 AND o.placed_at < $4), 0) AS BIGINT) \
          FROM variants v ORDER BY v.sku",
         params![t0, t1, since, now],
     )?;

@@ -292,17 +292,21 @@ pub async fn list_email_campaigns(State(app): State<App>, auth: Auth) -> R<Vec<E
     ))
 }
 
-#[utoipa::path(post, path = "/email-campaigns", tag = "analytics", request_body = NewEmailCampaign, responses((status = 200, body = EmailCampaign), (status = 409, body = ErrorBody)))]
+/// Creates an email campaign ahead of its events, with the `utm_campaign` its links carry.
+#[utoipa::path(post, path = "/email-campaigns", tag = "analytics", request_body = NewEmailCampaign, responses((status = 201, body = EmailCampaign), (status = 409, body = ErrorBody)))]
 pub async fn create_email_campaign(
     State(app): State<App>,
     auth: Auth,
     ApiJson(body): ApiJson<NewEmailCampaign>,
-) -> R<EmailCampaign> {
+) -> Result<(StatusCode, Json<EmailCampaign>), ApiError> {
     auth.require(Permission::MarketingWrite)?;
     let ctx = auth.ctx();
-    Ok(Json(
-        app.db
-            .write(move |tx| marketing::create_email_campaign(tx, &ctx, &body))
-            .await?,
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            app.db
+                .write(move |tx| marketing::create_email_campaign(tx, &ctx, &body))
+                .await?,
+        ),
     ))
 }
