@@ -1421,8 +1421,9 @@ fn apply_cancellations(
             }
         }
     }
-    // Latest sale first.
-    cands.sort_by_key(|c| std::cmp::Reverse((c.placed, c.order)));
+    // Latest sale first; within a sale, its last line first (so the order is the same on every
+    // engine, whatever order the query returned).
+    cands.sort_by_key(|c| std::cmp::Reverse((c.placed, c.order, c.line)));
     let mut by_key: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
     for (i, c) in cands.iter().enumerate() {
         by_key.entry((c.customer, c.variant)).or_default().push(i);

@@ -3513,6 +3513,8 @@ async fn the_online_retail_history_imports_with_counts_that_match_the_files() {
     let mut customers: BTreeSet<String> = BTreeSet::new();
     let mut codes: HashSet<String> = HashSet::new();
     let mut rows = 0u64;
+    // (invoice, code, units, date, unit price in pence, customer), accepted rows in file order.
+    let mut accepted_rows: Vec<(String, String, i64, String, i64, String)> = Vec::new();
     for f in &files {
         for r in csv::Reader::from_path(f).unwrap().records() {
             let r = r.unwrap();
@@ -3532,6 +3534,15 @@ async fn the_online_retail_history_imports_with_counts_that_match_the_files() {
                 sale_lines += 1;
                 sale_invoices.insert(inv.to_string());
             }
+            let price = backroom_import::money::parse_minor(&r[5], 2).unwrap();
+            accepted_rows.push((
+                inv.to_string(),
+                code.to_string(),
+                qty.abs(),
+                r[4].to_string(),
+                price,
+                cust.to_string(),
+            ));
             if !cust.is_empty() {
                 customers.insert(cust.to_string());
             }
@@ -3636,7 +3647,152 @@ async fn the_online_retail_history_imports_with_counts_that_match_the_files() {
             .await
             .unwrap();
         assert!(units > 0 && matched > 0, "{name}");
+        online_retail_kpis(name, &db, &accepted_rows).await;
     }
+}
+
+/// The order KPIs of the imported Online Retail year (orders, net sales, AOV, repeat customer
+/// rate, units returned, net sales by month) against plain loops over the CSV rows. Cancellations
+/// are matched as the import documents it: to the latest earlier sale of the same stock code to
+/// the same customer with enough units left; a refund is their value at the cancellation's price,
+/// never more than what the order has left to refund, dated at the cancellation.
+async fn online_retail_kpis(
+    name: &str,
+    db: &Db,
+    rows: &[(String, String, i64, String, i64, String)],
+) {
+    use backroom_core::analytics::report;
+    use std::collections::{BTreeMap, HashMap};
+    struct Sale {
+        date: String,
+        customer: String,
+        total: i64,
+        refunded: i64,
+        lines: Vec<(String, i64)>,
+    }
+    let mut sales: Vec<Sale> = Vec::new();
+    let mut sale_index: HashMap<&str, usize> = HashMap::new();
+    // Cancellations in file order: (invoice, date, customer, lines).
+    let mut cancels: Vec<(&str, &str, &str, Vec<(&str, i64, i64)>)> = Vec::new();
+    for (inv, code, qty, date, price, cust) in rows {
+        if inv.starts_with('C') {
+            if cancels.last().is_none_or(|c| c.0 != inv) {
+                cancels.push((inv, date, cust, Vec::new()));
+            }
+            cancels.last_mut().unwrap().3.push((code, *qty, *price));
+        } else {
+            let i = *sale_index.entry(inv).or_insert_with(|| {
+                sales.push(Sale {
+                    date: date.clone(),
+                    customer: cust.clone(),
+                    total: 0,
+                    refunded: 0,
+                    lines: Vec::new(),
+                });
+                sales.len() - 1
+            });
+            sales[i].total += qty * price;
+            sales[i].lines.push((code.clone(), *qty));
+        }
+    }
+    let mut by_key: HashMap<(String, String), Vec<(usize, usize)>> = HashMap::new();
+    for (i, s) in sales.iter().enumerate() {
+        for (j, (code, _)) in s.lines.iter().enumerate() {
+            by_key
+                .entry((s.customer.clone(), code.clone()))
+                .or_default()
+                .push((i, j));
+        }
+    }
+    let mut remaining: Vec<Vec<i64>> = sales
+        .iter()
+        .map(|s| s.lines.iter().map(|l| l.1).collect())
+        .collect();
+    let mut refunds: BTreeMap<String, i64> = BTreeMap::new();
+    let mut returned_units = 0;
+    for (_, date, cust, lines) in &cancels {
+        if cust.is_empty() {
+            continue;
+        }
+        let mut value_per_order: BTreeMap<usize, i64> = BTreeMap::new();
+        for (code, qty, price) in lines {
+            let Some(cands) = by_key.get(&(cust.to_string(), code.to_string())) else {
+                continue;
+            };
+            let best = cands
+                .iter()
+                .filter(|(i, j)| sales[*i].date.as_str() <= *date && remaining[*i][*j] >= *qty)
+                .max_by_key(|(i, j)| (sales[*i].date.clone(), *i, *j));
+            if let Some(&(i, j)) = best {
+                remaining[i][j] -= qty;
+                returned_units += qty;
+                *value_per_order.entry(i).or_default() += qty * price;
+            }
+        }
+        for (i, value) in value_per_order {
+            let refund = value.min(sales[i].total - sales[i].refunded).max(0);
+            sales[i].refunded += refund;
+            *refunds.entry(date[..7].to_string()).or_default() += refund;
+        }
+    }
+    let orders = sales.len() as i64;
+    let gross: i64 = sales.iter().map(|s| s.total).sum();
+    let refunded: i64 = refunds.values().sum();
+    let mut per_customer: HashMap<&str, i64> = HashMap::new();
+    for s in &sales {
+        *per_customer.entry(s.customer.as_str()).or_default() += 1;
+    }
+    let repeat = per_customer.values().filter(|n| **n >= 2).count() as i64;
+    let mut monthly: BTreeMap<String, i64> = BTreeMap::new();
+    for s in &sales {
+        *monthly.entry(s.date[..7].to_string()).or_default() += s.total;
+    }
+    for (m, r) in &refunds {
+        *monthly.entry(m.clone()).or_default() -= r;
+    }
+
+    db.write(|tx| backroom_core::settings::set(tx, "timezone", "Europe/London"))
+        .await
+        .unwrap();
+    let q = report::KpiQuery {
+        from: "2010-12-01".into(),
+        to: "2011-12-10".into(),
+        by: Some("month".into()),
+        breakdown: None,
+        currency: Some("GBP".into()),
+        compare: Some(false),
+    };
+    let r = db
+        .read(move |tx| {
+            let (p, o) = report::Opts::from_query(tx, &q)?;
+            report::kpis(tx, p, &o)
+        })
+        .await
+        .unwrap();
+    let t = &r.totals;
+    assert_eq!(t.orders, orders, "{name}: orders");
+    assert_eq!(t.gross_sales, gross, "{name}: gross sales");
+    assert_eq!(t.units_returned, returned_units, "{name}: units returned");
+    assert_eq!(t.net_sales, gross - refunded, "{name}: net sales");
+    assert_eq!(t.aov, half_even(gross, orders), "{name}: AOV");
+    assert_eq!(t.customers, per_customer.len() as i64, "{name}: customers");
+    assert_eq!(
+        t.repeat_customer_rate,
+        Some(repeat as f64 / per_customer.len() as f64),
+        "{name}: repeat rate"
+    );
+    assert_eq!(t.units_returned, returned_units, "{name}: units returned");
+    let got: BTreeMap<String, i64> = r
+        .series
+        .iter()
+        .map(|row| {
+            (
+                row.bucket.clone().unwrap()[..7].to_string(),
+                row.kpis.net_sales,
+            )
+        })
+        .collect();
+    assert_eq!(got, monthly, "{name}: net sales by month");
 }
 
 /// Export then import into an empty database gives the same catalog and stock.
