@@ -3673,7 +3673,8 @@ async fn online_retail_kpis(
     let mut sales: Vec<Sale> = Vec::new();
     let mut sale_index: HashMap<&str, usize> = HashMap::new();
     // Cancellations in file order: (invoice, date, customer, lines).
-    let mut cancels: Vec<(&str, &str, &str, Vec<(&str, i64, i64)>)> = Vec::new();
+    type Cancel<'a> = (&'a str, &'a str, &'a str, Vec<(&'a str, i64, i64)>);
+    let mut cancels: Vec<Cancel> = Vec::new();
     for (inv, code, qty, date, price, cust) in rows {
         if inv.starts_with('C') {
             if cancels.last().is_none_or(|c| c.0 != inv) {
