@@ -1,5 +1,6 @@
 //! The demo store: a fixed seed, so it is the same every time. About 200 products with sizes and
-//! colours, 3 locations, 3 channels, 5,000 customers and 90 days of orders in every payment state.
+//! colours, 3 locations, 3 channels, 5,000 customers and 90 days of orders in every payment state,
+//! with the storefront's events, ad spend and newsletters of those 90 days.
 
 use anyhow::{Result, anyhow};
 use backroom_core::api::{
@@ -813,6 +814,321 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
         .await
         .map_err(e)?;
     }
+    seed_analytics(db, start, now).await
+}
+
+/// Where demo sessions come from: (utm source, medium, campaign, referrer host, weight in 100).
+const SOURCES: &[(Option<&str>, &str, &str, Option<&str>, u64)] = &[
+    (Some("google"), "cpc", "autumn-sale", None, 22),
+    (Some("meta"), "paid_social", "new-arrivals", None, 14),
+    (Some("newsletter"), "email", "weekly-news", None, 8),
+    (None, "", "", Some("google.com"), 20),
+    (None, "", "", Some("style-blog.example"), 6),
+    (None, "", "", None, 30),
+];
+
+const PAGES: &[&str] = &[
+    "/",
+    "/collections/new",
+    "/collections/sale",
+    "/pages/about",
+    "/search",
+];
+
+/// 90 days of storefront events consistent with the orders: every online order has a visit that
+/// ends in its purchase (often after an earlier campaign visit), around 25 other visits per order
+/// that browse, bounce or leave a cart, with weekend peaks; daily ad spend for the paid
+/// campaigns (and one test campaign that brought no traffic, which reconciliation flags), and a
+/// weekly newsletter to customers who accept marketing.
+async fn seed_analytics(db: &Db, start: i64, now: i64) -> Result<()> {
+    use backroom_core::analytics::{ingest, marketing, refresh};
+    use backroom_domain::analytics::EventType;
+    let mut rng = Rng::new(0xA11A_17C5);
+    let (orders, consenting) = db
+        .read(|tx| {
+            let o = tx
+                .query(
+                    "SELECT o.number, o.placed_at, c.email, (SELECT l.sku FROM order_lines l WHERE l.order_id = o.id ORDER BY l.id LIMIT 1), o.shipping_address \
+                     FROM orders o JOIN channels ch ON ch.id = o.channel_id JOIN customers c ON c.id = o.customer_id WHERE ch.code = 'online' ORDER BY o.id",
+                    &[],
+                )?
+                .iter()
+                .map(|r| (r.i64(0), r.i64(1), r.string(2), r.string(3), r.string(4)))
+                .collect::<Vec<_>>();
+            let c = tx
+                .query("SELECT email FROM customers WHERE accepts_marketing = TRUE ORDER BY id", &[])?
+                .iter()
+                .map(|r| r.string(0))
+                .collect::<Vec<_>>();
+            Ok((o, c))
+        })
+        .await
+        .map_err(e)?;
+    let skus: Vec<String> = db
+        .read(|tx| {
+            Ok(tx
+                .query("SELECT sku FROM variants ORDER BY id", &[])?
+                .iter()
+                .map(|r| r.string(0))
+                .collect())
+        })
+        .await
+        .map_err(e)?;
+    let mut events: Vec<ingest::NewEvent> = Vec::new();
+    let mut n = 0u64;
+    let countries = ["FR", "FR", "FR", "DE", "BE", "ES", "IT", "NL", "GB"];
+    let source = |rng: &mut Rng| {
+        let mut roll = rng.range(0, 100) as u64;
+        for s in SOURCES {
+            if roll < s.4 {
+                return *s;
+            }
+            roll -= s.4;
+        }
+        SOURCES[SOURCES.len() - 1]
+    };
+    // One visit: a landing page, then browsing; `ending` is the last step reached.
+    let mut visit = |rng: &mut Rng,
+                     events: &mut Vec<ingest::NewEvent>,
+                     visitor: &str,
+                     at: i64,
+                     src: (Option<&str>, &str, &str, Option<&str>, u64),
+                     device: &str,
+                     country: &str,
+                     steps: &[(EventType, Option<String>)]| {
+        let mut t = at;
+        for (i, (kind, sku)) in steps.iter().enumerate() {
+            n += 1;
+            let first = i == 0;
+            events.push(ingest::NewEvent {
+                event_id: format!("demo-{n}"),
+                kind: *kind,
+                visitor_id: visitor.to_string(),
+                ts: t,
+                path: match (kind, sku) {
+                    (EventType::ProductView | EventType::AddToCart, Some(s)) => {
+                        format!("/products/{}", s.to_lowercase())
+                    }
+                    (EventType::CheckoutStarted, _) => "/checkout".into(),
+                    (EventType::Purchase, _) => "/checkout/thank-you".into(),
+                    _ => PAGES[(t as usize / 7) % PAGES.len()].into(),
+                },
+                referrer_host: if first { src.3.map(String::from) } else { None },
+                utm_source: if first { src.0.map(String::from) } else { None },
+                utm_medium: if first && src.0.is_some() {
+                    Some(src.1.to_string())
+                } else {
+                    None
+                },
+                utm_campaign: if first && src.0.is_some() {
+                    Some(src.2.to_string())
+                } else {
+                    None
+                },
+                device: Some(device.to_string()),
+                country: Some(country.to_string()),
+                order_number: None,
+                sku: sku.clone(),
+                query: None,
+            });
+            t += rng.range(15, 240) * 1_000_000;
+        }
+        t
+    };
+    let device = |rng: &mut Rng| match rng.range(0, 20) {
+        0 => "tablet",
+        1..=7 => "desktop",
+        _ => "mobile",
+    };
+    // Buyers: a visit that ends in the purchase; a third came from a campaign days before.
+    for (number, at, email, sku, address) in &orders {
+        let visitor = format!(
+            "cust-{}",
+            backroom_core::util::sha256_hex(email)
+                .get(..12)
+                .unwrap_or("")
+        );
+        let country = serde_json::from_str::<serde_json::Value>(address)
+            .ok()
+            .and_then(|a| a["country"].as_str().map(String::from))
+            .unwrap_or_else(|| "FR".into());
+        let dev = device(&mut rng);
+        if rng.chance(33) {
+            let earlier = at - rng.range(1, 10) * DAY;
+            let src = SOURCES[rng.range(0, 2) as usize];
+            visit(
+                &mut rng,
+                &mut events,
+                &visitor,
+                earlier,
+                src,
+                dev,
+                &country,
+                &[
+                    (EventType::PageView, None),
+                    (EventType::ProductView, Some(sku.clone())),
+                ],
+            );
+        }
+        let src = source(&mut rng);
+        let steps = [
+            (EventType::PageView, None),
+            (EventType::ProductView, Some(sku.clone())),
+            (EventType::AddToCart, Some(sku.clone())),
+            (EventType::CheckoutStarted, None),
+            (EventType::Purchase, None),
+        ];
+        // Every step before the purchase happens before the order's time.
+        let start_at = at - (5 * 240 + rng.range(60, 600)) * 1_000_000;
+        visit(
+            &mut rng,
+            &mut events,
+            &visitor,
+            start_at,
+            src,
+            dev,
+            &country,
+            &steps,
+        );
+        if let Some(p) = events.last_mut() {
+            p.ts = *at;
+            p.order_number = Some(*number);
+        }
+    }
+    // Everyone else: about 25 visits per online order, more at weekends.
+    let days = (now - start) / DAY;
+    let per_day = (orders.len() as i64 * 25 / days.max(1)).max(50);
+    for day in 0..days {
+        let weekday = (day + 3) % 7;
+        let count =
+            per_day * if weekday >= 5 { 13 } else { 9 } / 10 + rng.range(0, per_day / 5 + 1);
+        for _ in 0..count {
+            let at = start + day * DAY + rng.range(6 * 3600, 24 * 3600) * 1_000_000;
+            let visitor = format!("anon-{}", rng.range(0, 60_000));
+            let src = source(&mut rng);
+            let sku = rng.pick(&skus).clone();
+            let mut steps = vec![(EventType::PageView, None)];
+            match rng.range(0, 100) {
+                0..=41 => {}
+                42..=80 => {
+                    for _ in 0..rng.range(1, 4) {
+                        steps.push((EventType::ProductView, Some(rng.pick(&skus).clone())));
+                    }
+                }
+                81..=88 => {
+                    steps.push((EventType::Search, None));
+                    steps.push((EventType::ProductView, Some(sku.clone())));
+                }
+                89..=95 => {
+                    steps.push((EventType::ProductView, Some(sku.clone())));
+                    steps.push((EventType::AddToCart, Some(sku.clone())));
+                    if rng.chance(30) {
+                        steps.push((EventType::RemoveFromCart, Some(sku.clone())));
+                    }
+                }
+                _ => {
+                    steps.push((EventType::ProductView, Some(sku.clone())));
+                    steps.push((EventType::AddToCart, Some(sku.clone())));
+                    steps.push((EventType::CheckoutStarted, None));
+                }
+            }
+            let dev = device(&mut rng);
+            let country = *rng.pick(&countries);
+            visit(
+                &mut rng,
+                &mut events,
+                &visitor,
+                at,
+                src,
+                dev,
+                country,
+                &steps,
+            );
+        }
+    }
+    events.retain(|ev| ev.ts < now);
+    let events = std::sync::Arc::new(events);
+    for chunk in 0..events.len().div_ceil(20_000) {
+        let events = events.clone();
+        db.write(move |tx| {
+            let part = &events[chunk * 20_000..((chunk + 1) * 20_000).min(events.len())];
+            ingest::store(tx, part, now)
+        })
+        .await
+        .map_err(e)?;
+    }
+    // Ad spend: the paid campaigns every day, and a test campaign with no traffic.
+    let mut spend = Vec::new();
+    for day in 0..days {
+        let date = backroom_domain::analytics::format_day(((start + day * DAY) / DAY) as i32);
+        let weekend = (day + 3) % 7 >= 5;
+        for (src, medium, campaign, base) in [
+            ("google", "cpc", "autumn-sale", 9_000),
+            ("meta", "paid_social", "new-arrivals", 5_500),
+        ] {
+            spend.push(marketing::SpendIn {
+                date: date.clone(),
+                source: src.into(),
+                medium: Some(medium.into()),
+                campaign: campaign.into(),
+                amount: base + if weekend { 2_500 } else { 0 } + rng.range(0, 1_500),
+                currency: None,
+            });
+        }
+        if day >= days - 14 {
+            spend.push(marketing::SpendIn {
+                date,
+                source: "tiktok".into(),
+                medium: Some("paid_social".into()),
+                campaign: "tiktok-test".into(),
+                amount: 2_000,
+                currency: None,
+            });
+        }
+    }
+    db.write(move |tx| marketing::put_spend(tx, &Ctx::system_now(), &spend))
+        .await
+        .map_err(e)?;
+    // The weekly newsletter, every Tuesday at 09:00 UTC, to customers who accept marketing.
+    let mut mail = Vec::new();
+    let mut k = 0;
+    for week in 0..(days / 7) {
+        let sent_at = start + (week * 7 + 4) * DAY + 9 * 3_600_000_000;
+        if sent_at >= now {
+            break;
+        }
+        for email in &consenting {
+            k += 1;
+            let ev = |id: String, kind: &str, t: i64| serde_json::json!({"id": id, "campaign": "weekly-news", "recipient": email, "type": kind, "timestamp": backroom_core::util::rfc3339(t)});
+            mail.push(ev(format!("mail-{k}-s"), "sent", sent_at));
+            match rng.range(0, 100) {
+                0..=1 => mail.push(ev(format!("mail-{k}-b"), "bounced", sent_at + 60_000_000)),
+                2..=36 => {
+                    let opened = sent_at + rng.range(5, 2_000) * 60_000_000;
+                    if opened < now {
+                        mail.push(ev(format!("mail-{k}-o"), "opened", opened));
+                        if rng.chance(25) {
+                            mail.push(ev(format!("mail-{k}-c"), "clicked", opened + 30_000_000));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for part in mail.chunks(10_000) {
+        let items: std::sync::Arc<ingest::Items> = std::sync::Arc::new(
+            part.iter()
+                .cloned()
+                .enumerate()
+                .map(|(i, v)| (i, Ok(v)))
+                .collect(),
+        );
+        db.write(move |tx| marketing::ingest_email(tx, now, &items))
+            .await
+            .map_err(e)?;
+    }
+    refresh::run(db).await.map_err(e)?;
     Ok(())
 }
 

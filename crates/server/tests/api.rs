@@ -1677,6 +1677,104 @@ async fn the_demo_store_has_orders_in_every_state() {
             .await
             .unwrap();
         assert!((3500..5000).contains(&total), "{name}: {total} orders");
+        // Every KPI has a value over the last 30 days, and the CLI prints what the engine computes.
+        let today = jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::get("Europe/Paris").unwrap())
+            .date();
+        let (from, to) = (
+            (today - jiff::ToSpan::days(30)).to_string(),
+            (today + jiff::ToSpan::days(1)).to_string(),
+        );
+        let out = std::process::Command::new(bin)
+            .args([
+                "--database-url",
+                &url,
+                "report",
+                "kpis",
+                "--from",
+                &from,
+                "--to",
+                &to,
+                "--by",
+                "week",
+                "--format",
+                "json",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let q = backroom_core::analytics::report::KpiQuery {
+            from: from.clone(),
+            to: to.clone(),
+            by: Some("week".into()),
+            ..Default::default()
+        };
+        let engine = db
+            .read(move |tx| {
+                let (p, o) = backroom_core::analytics::report::Opts::from_query(tx, &q)?;
+                backroom_core::analytics::report::kpis(tx, p, &o)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim_end(),
+            serde_json::to_string_pretty(&engine).unwrap(),
+            "{name}"
+        );
+        for (k, v) in cli["totals"].as_object().unwrap() {
+            assert!(!v.is_null() && v != 0, "{name}: the demo's {k} is {v}");
+        }
+        let table = std::process::Command::new(bin)
+            .args([
+                "--database-url",
+                &url,
+                "report",
+                "kpis",
+                "--from",
+                &from,
+                "--to",
+                &to,
+                "--breakdown",
+                "campaign",
+            ])
+            .output()
+            .unwrap();
+        let table = String::from_utf8_lossy(&table.stdout);
+        assert!(
+            table.contains("Conversion rate") && table.contains("autumn-sale"),
+            "{name}: {table}"
+        );
+        let rec = std::process::Command::new(bin)
+            .args([
+                "--database-url",
+                &url,
+                "report",
+                "reconciliation",
+                "--from",
+                &from,
+                "--to",
+                &to,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            rec.status.code(),
+            Some(1),
+            "{name}: the test campaign without traffic is flagged"
+        );
+        let rec: Value = serde_json::from_slice(&rec.stdout).unwrap();
+        assert_eq!(
+            rec["spend_without_traffic"],
+            json!(["tiktok-test"]),
+            "{name}"
+        );
+        assert_eq!(rec["purchases_without_order"], json!([]), "{name}");
+        assert_eq!(rec["orders_without_session"], json!([]), "{name}");
     }
 }
 
