@@ -817,8 +817,10 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
     seed_analytics(db, start, now).await
 }
 
-/// Where demo sessions come from: (utm source, medium, campaign, referrer host, weight in 100).
-const SOURCES: &[(Option<&str>, &str, &str, Option<&str>, u64)] = &[
+/// Where a demo session comes from: utm source, medium, campaign, referrer host, weight in 100.
+type DemoSource = (Option<&'static str>, &'static str, &'static str, Option<&'static str>, u64);
+
+const SOURCES: &[DemoSource] = &[
     (Some("google"), "cpc", "autumn-sale", None, 22),
     (Some("meta"), "paid_social", "new-arrivals", None, 14),
     (Some("newsletter"), "email", "weekly-news", None, 8),
@@ -892,7 +894,7 @@ async fn seed_analytics(db: &Db, start: i64, now: i64) -> Result<()> {
                      events: &mut Vec<ingest::NewEvent>,
                      visitor: &str,
                      at: i64,
-                     src: (Option<&str>, &str, &str, Option<&str>, u64),
+                     src: DemoSource,
                      device: &str,
                      country: &str,
                      steps: &[(EventType, Option<String>)]| {
