@@ -245,9 +245,9 @@ pub(crate) fn change_lines(
             .map_or(0, |r| r.i64(0));
         for (i, a) in adds.iter().enumerate() {
             let r = tx.query_one(
-                "INSERT INTO order_lines (order_id, line_no, variant_id, sku, title, quantity, unit_price_minor, discount_minor, tax_minor, exchange_return_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, $8) RETURNING id",
-                params![order_id, next_no + 1 + i as i64, a.variant_id, a.sku.as_str(), a.title.as_str(), a.quantity, a.unit_price, exchange_return_id],
+                "INSERT INTO order_lines (order_id, line_no, variant_id, sku, title, quantity, unit_price_minor, discount_minor, tax_minor, exchange_return_id, unit_cost_minor) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, $8, $9) RETURNING id",
+                params![order_id, next_no + 1 + i as i64, a.variant_id, a.sku.as_str(), a.title.as_str(), a.quantity, a.unit_price, exchange_return_id, a.unit_cost],
             )?;
             added_line_ids.push(r.map_or(0, |r| r.i64(0)));
         }

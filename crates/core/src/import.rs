@@ -1279,6 +1279,8 @@ pub fn apply_invoices(
             ],
             &lrows,
         )?;
+        let new_ids: Vec<i64> = order_id.values().copied().collect();
+        crate::analytics::rollup::imported(tx, &new_ids)?;
         if let Some(loc) = oc.stock_location {
             let vmap = &variants;
             let moves: Vec<(i64, i64, i64, u64, Option<String>)> = fresh
@@ -1671,6 +1673,7 @@ fn apply_cancellations(
             &vals,
         )?;
     }
+    crate::analytics::rollup::imported(tx, &order_ids)?;
     s.count("returns", groups.len() as u64);
     if let Some(loc) = stock_location {
         move_history_stock(tx, ctx, loc, &back, s)?;
@@ -2250,6 +2253,8 @@ pub fn apply_order_records(
         ],
         &lrows,
     )?;
+    let new_ids: Vec<i64> = ids.values().copied().collect();
+    crate::analytics::rollup::imported(tx, &new_ids)?;
     if let Some(loc) = oc.stock_location {
         let mut moves: Vec<(i64, i64, i64, u64, Option<String>)> = Vec::new();
         for o in &fresh {

@@ -34,6 +34,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(8, "edits_exchanges", "0008_edits_exchanges"),
     migration!(9, "import_jobs", "0009_import_jobs"),
     migration!(10, "analytics", "0010_analytics"),
+    migration!(11, "rollups", "0011_rollups"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

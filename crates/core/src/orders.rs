@@ -82,6 +82,8 @@ pub(crate) struct LineIn {
     pub quantity: i64,
     pub unit_price: i64,
     pub policy: InventoryPolicy,
+    /// The variant's unit cost when the line is sold: what its cost of goods stays.
+    pub unit_cost: Option<i64>,
 }
 
 /// Parses `(sku, quantity)` inputs under `field` (e.g. `lines`): the SKU and quantity rules.
@@ -109,7 +111,7 @@ pub(crate) fn lookup_lines(
     let sku_vals: Vec<crate::Val> = parsed.iter().map(|(s, _)| s.as_str().into()).collect();
     let found = tx.query(
         &format!(
-            "SELECT v.sku, v.id, v.price_minor, v.inventory_policy, p.title, v.title, p.status FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku IN ({})",
+            "SELECT v.sku, v.id, v.price_minor, v.inventory_policy, p.title, v.title, p.status, v.cost_minor FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku IN ({})",
             placeholders.join(", ")
         ),
         &sku_vals,
@@ -148,6 +150,7 @@ pub(crate) fn lookup_lines(
             quantity: q,
             unit_price: r.i64(2),
             policy: InventoryPolicy::parse(&r.string(3)).unwrap_or(InventoryPolicy::Deny),
+            unit_cost: r.opt_i64(7),
         });
     }
     Ok(lines)
@@ -460,7 +463,7 @@ pub fn place(
     for (i, l) in lines.iter().enumerate() {
         let n = vals.len();
         rows_sql.push(format!(
-            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, 0, ${})",
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, 0, ${}, ${})",
             n + 1,
             n + 2,
             n + 3,
@@ -468,7 +471,8 @@ pub fn place(
             n + 5,
             n + 6,
             n + 7,
-            n + 8
+            n + 8,
+            n + 9
         ));
         let tax = totals.line_tax.get(i).copied().unwrap_or(0);
         vals.extend([
@@ -480,11 +484,12 @@ pub fn place(
             l.quantity.into(),
             l.unit_price.into(),
             tax.into(),
+            l.unit_cost.into(),
         ]);
     }
     let ids = tx.query(
         &format!(
-            "INSERT INTO order_lines (order_id, line_no, variant_id, sku, title, quantity, unit_price_minor, discount_minor, tax_minor) VALUES {} RETURNING id, line_no",
+            "INSERT INTO order_lines (order_id, line_no, variant_id, sku, title, quantity, unit_price_minor, discount_minor, tax_minor, unit_cost_minor) VALUES {} RETURNING id, line_no",
             rows_sql.join(", ")
         ),
         &vals,
@@ -555,6 +560,7 @@ pub fn place(
         "INSERT INTO order_events (order_id, kind, message, actor, created_at) VALUES ($1, 'placed', $2, $3, $4), ($1, 'sourced', $5, $3, $4)",
         params![order_id, placed_msg, ctx.actor.name.as_str(), ctx.now, decision.reason.as_str()],
     )?;
+    crate::analytics::rollup::mark_dirty(tx, order_id)?;
     audit::record(tx, ctx, "order.placed", "order", order_id, changes)?;
     crate::webhooks::emit(
         tx,
@@ -816,6 +822,14 @@ pub(crate) fn event(
         "INSERT INTO order_events (order_id, kind, message, actor, created_at) VALUES ($1, $2, $3, $4, $5)",
         params![order_id, kind, message, ctx.actor.name.as_str(), ctx.now],
     )?;
+    // What changes an order's KPI facts (its lines, status, refunds or returns) also tells the
+    // analytics refresher, in the same transaction.
+    if matches!(
+        kind,
+        "cancelled" | "edited" | "exchange" | "refunded" | "return_received"
+    ) {
+        crate::analytics::rollup::mark_dirty(tx, order_id)?;
+    }
     Ok(())
 }
 

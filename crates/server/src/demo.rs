@@ -818,7 +818,13 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
 }
 
 /// Where a demo session comes from: utm source, medium, campaign, referrer host, weight in 100.
-type DemoSource = (Option<&'static str>, &'static str, &'static str, Option<&'static str>, u64);
+type DemoSource = (
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    u64,
+);
 
 const SOURCES: &[DemoSource] = &[
     (Some("google"), "cpc", "autumn-sale", None, 22),

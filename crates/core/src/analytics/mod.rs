@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod marketing;
 pub mod refresh;
 pub mod report;
+pub mod rollup;
 
 use crate::{Error, Result};
 use backroom_domain::analytics::{DAY_MICROS, format_day};

@@ -8,14 +8,14 @@
 //! gives (`backroom-domain`'s property test, and the contract test that compares with
 //! [`rebuild`]). Purchases among the re-derived events are attributed again.
 
-use super::Zone;
+use super::{Zone, rollup};
 use crate::db::{Db, Dialect, Row, Sql, Val};
 use crate::settings;
 use crate::{Result, params};
 use backroom_domain::analytics::{
     DAY_MICROS, EventType, Hit, SESSION_GAP_MICROS, Session, Source, Starts, attribute, sessionize,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Events read per unit of work.
 pub const CHUNK: i64 = 20_000;
@@ -60,9 +60,13 @@ fn state(tx: &mut dyn Sql) -> Result<(State, Zone, i64)> {
     Ok((State { watermark }, zone, window))
 }
 
+/// Throws every derived row away: sessions, attribution and rollups; every order is noted as
+/// changed, so the next refresh derives it all again.
 fn clear(tx: &mut dyn Sql) -> Result<()> {
     tx.exec("DELETE FROM an_sessions", &[])?;
     tx.exec("DELETE FROM an_purchases", &[])?;
+    rollup::clear(tx)?;
+    rollup::mark_all_dirty(tx)?;
     Ok(())
 }
 
@@ -87,17 +91,21 @@ pub fn pending(tx: &mut dyn Sql) -> Result<bool> {
         "SELECT CAST(COALESCE((SELECT MAX(seq) FROM events), 0) AS BIGINT), (SELECT watermark FROM analytics_state WHERE id = 1), (SELECT value FROM settings WHERE key = 'timezone'), (SELECT timezone FROM analytics_state WHERE id = 1), (SELECT value FROM settings WHERE key = 'attribution_window_days'), (SELECT window_days FROM analytics_state WHERE id = 1)",
         &[],
     )?;
-    Ok(match r {
-        None => false,
-        Some(r) => match r.opt_i64(1) {
-            None => r.i64(0) > 0,
-            Some(w) => {
-                r.i64(0) > w
-                    || r.opt_string(2).unwrap_or_else(|| "UTC".into()) != r.string(3)
-                    || r.opt_string(4).unwrap_or_else(|| "30".into()) != r.string(5)
-            }
-        },
-    })
+    let dirty = tx
+        .query_one("SELECT 1 FROM an_dirty_orders LIMIT 1", &[])?
+        .is_some();
+    Ok(dirty
+        || match r {
+            None => false,
+            Some(r) => match r.opt_i64(1) {
+                None => r.i64(0) > 0,
+                Some(w) => {
+                    r.i64(0) > w
+                        || r.opt_string(2).unwrap_or_else(|| "UTC".into()) != r.string(3)
+                        || r.opt_string(4).unwrap_or_else(|| "30".into()) != r.string(5)
+                }
+            },
+        })
 }
 
 /// Derives sessions and attribution for the next chunk of events at or below `bound`. Returns how
@@ -121,9 +129,18 @@ pub fn refresh_chunk(tx: &mut dyn Sql, bound: i64, limit: i64) -> Result<usize> 
             .or_insert(at);
     }
     let visitors: Vec<(String, (i64, i64))> = earliest.into_iter().collect();
+    let mut touched = BTreeSet::new();
     for group in visitors.chunks(VISITORS_PER_QUERY) {
-        derive(tx, &zone, window_days * DAY_MICROS, group, upper)?;
+        derive(
+            tx,
+            &zone,
+            window_days * DAY_MICROS,
+            group,
+            upper,
+            &mut touched,
+        )?;
     }
+    rollup::session_days(tx, &touched)?;
     tx.exec(
         "UPDATE analytics_state SET watermark = $1 WHERE id = 1",
         params![upper],
@@ -164,6 +181,7 @@ fn derive(
     window: i64,
     group: &[(String, (i64, i64))],
     upper: i64,
+    touched: &mut BTreeSet<i32>,
 ) -> Result<()> {
     let names: Vec<Val> = group.iter().map(|(v, _)| Val::from(v.as_str())).collect();
     let n = names.len();
@@ -173,7 +191,7 @@ fn derive(
     p.push(Val::from(min_new - SESSION_GAP_MICROS));
     let stored = tx.query(
         &format!(
-            "SELECT id, visitor_id, start_ts, start_seq, end_ts FROM an_sessions WHERE visitor_id IN ({}) AND end_ts > ${}",
+            "SELECT id, visitor_id, start_ts, start_seq, end_ts, day FROM an_sessions WHERE visitor_id IN ({}) AND end_ts > ${}",
             placeholders(1, n),
             n + 1
         ),
@@ -191,6 +209,7 @@ fn derive(
             let f = from.entry(key).or_insert(*new);
             *f = (*f).min((r.i64(2), r.i64(3)));
             dropped.push(Val::from(r.i64(0)));
+            touched.insert(r.i64(5) as i32);
         }
     }
     for ids in dropped.chunks(1000) {
@@ -265,10 +284,13 @@ fn derive(
             });
         }
     }
+    let keys = visitor_keys(tx, per_visitor.keys())?;
     let mut session_rows = Vec::new();
     let mut purchase_rows = Vec::new();
     let mut purchase_seqs = Vec::new();
+    let mut numbers = Vec::new();
     for (visitor, items) in &per_visitor {
+        let key = keys.get(visitor.as_str()).copied().unwrap_or(0);
         let hits: Vec<Hit> = items.iter().map(|(h, _)| h.clone()).collect();
         let sessions = sessionize(&hits);
         let mut candidates: Vec<Stored> = earlier.remove(visitor).unwrap_or_default();
@@ -280,13 +302,18 @@ fn derive(
             });
         }
         for (k, (s, first)) in sessions.iter().enumerate() {
-            session_rows.push(session_row(visitor, s, zone));
+            let row = session_row(visitor, key, s, zone);
+            if let Some(Val::Int(d)) = row.get(4) {
+                touched.insert(*d as i32);
+            }
+            session_rows.push(row);
             let last = sessions.get(k + 1).map_or(items.len(), |n| n.1);
             for (h, order_number) in &items[*first..last] {
                 if h.kind != EventType::Purchase {
                     continue;
                 }
                 purchase_seqs.push(Val::from(h.seq));
+                numbers.push(Val::from(order_number.unwrap_or(0)));
                 let credited = attribute(h.ts, window, &candidates)
                     .map(|c| c.source.clone())
                     .unwrap_or_else(|| s.source.clone());
@@ -314,6 +341,17 @@ fn derive(
         )?;
     }
     tx.copy_rows("an_sessions", &SESSION_COLUMNS, &session_rows)?;
+    // Orders whose attribution may have moved are recomputed in the order rollups.
+    for chunk in numbers.chunks(1000) {
+        let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        tx.exec(
+            &format!(
+                "INSERT INTO an_dirty_orders (order_id) SELECT id FROM orders WHERE number IN ({})",
+                ph.join(", ")
+            ),
+            chunk,
+        )?;
+    }
     tx.copy_rows(
         "an_purchases",
         &[
@@ -332,7 +370,7 @@ fn derive(
     Ok(())
 }
 
-const SESSION_COLUMNS: [&str; 17] = [
+const SESSION_COLUMNS: [&str; 18] = [
     "visitor_id",
     "start_ts",
     "start_seq",
@@ -350,9 +388,41 @@ const SESSION_COLUMNS: [&str; 17] = [
     "campaign",
     "device",
     "country",
+    "visitor_key",
 ];
 
-fn session_row(visitor: &str, s: &Session, zone: &Zone) -> Vec<Val> {
+/// The small number standing for each visitor id, made on first sight.
+fn visitor_keys<'a>(
+    tx: &mut dyn Sql,
+    visitors: impl Iterator<Item = &'a String>,
+) -> Result<HashMap<String, i64>> {
+    let all: Vec<&String> = visitors.collect();
+    let mut out = HashMap::with_capacity(all.len());
+    for chunk in all.chunks(VISITORS_PER_QUERY) {
+        let v: Vec<Val> = chunk.iter().map(|s| Val::from(s.as_str())).collect();
+        let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("(${i})")).collect();
+        tx.exec(
+            &format!(
+                "INSERT INTO an_visitors (visitor_id) VALUES {} ON CONFLICT (visitor_id) DO NOTHING",
+                ph.join(", ")
+            ),
+            &v,
+        )?;
+        let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        for r in tx.query(
+            &format!(
+                "SELECT visitor_id, id FROM an_visitors WHERE visitor_id IN ({})",
+                ph.join(", ")
+            ),
+            &v,
+        )? {
+            out.insert(r.string(0), r.i64(1));
+        }
+    }
+    Ok(out)
+}
+
+fn session_row(visitor: &str, key: i64, s: &Session, zone: &Zone) -> Vec<Val> {
     vec![
         Val::from(visitor),
         Val::from(s.start_ts),
@@ -371,6 +441,7 @@ fn session_row(visitor: &str, s: &Session, zone: &Zone) -> Vec<Val> {
         Val::from(s.source.campaign.as_str()),
         Val::from(s.device.as_str()),
         Val::from(s.country.as_str()),
+        Val::from(key),
     ]
 }
 
@@ -418,8 +489,20 @@ async fn drain(db: &Db) -> Result<u64> {
     loop {
         let n = db.write(move |tx| refresh_chunk(tx, bound, CHUNK)).await?;
         if n == 0 {
-            return Ok(total);
+            break;
         }
         total += n as u64;
+    }
+    // Then the orders that changed (including those whose attribution the events moved).
+    loop {
+        let n = db
+            .write(|tx| {
+                let zone = Zone::get(&settings::load(tx)?.timezone)?;
+                rollup::order_chunk(tx, &zone, rollup::ORDER_CHUNK)
+            })
+            .await?;
+        if n == 0 {
+            return Ok(total);
+        }
     }
 }

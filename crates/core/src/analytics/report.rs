@@ -192,7 +192,7 @@ pub struct Facts {
 }
 
 pub struct SessionFact {
-    pub visitor: String,
+    pub visitor: i64,
     pub day: i32,
     pub duration: i64,
     pub bounced: bool,
@@ -233,6 +233,7 @@ impl Credit {
 pub struct OrderFact {
     pub id: i64,
     pub day: i32,
+    pub currency: String,
     pub channel: String,
     pub customer: i64,
     pub merchandise: i64,
@@ -251,6 +252,7 @@ pub struct LineFact {
 
 pub struct RefundFact {
     pub day: i32,
+    pub currency: String,
     pub merchandise: i64,
     pub channel: String,
     pub credit: Credit,
@@ -288,17 +290,43 @@ fn credit(r: &crate::db::Row, at: usize) -> Credit {
 
 /// Loads the facts of a period.
 pub fn load(tx: &mut dyn Sql, zone: &Zone, p: Period, currency: Currency) -> Result<Facts> {
-    let (t0, t1) = (zone.start_of(p.from), zone.start_of(p.to));
     let (d0, d1) = (i64::from(p.from), i64::from(p.to));
     let cur = currency.as_str();
-    let mut f = Facts::default();
+    let o = load_orders(tx, zone, p, Some(cur))?;
+    let mut f = Facts {
+        sessions: load_sessions(tx, p)?,
+        orders: o.orders,
+        lines: o.lines,
+        refunds: o.refunds,
+        ..Default::default()
+    };
     for r in tx.query(
-        "SELECT visitor_id, day, end_ts - start_ts, events, page_views, product_views, carts, checkouts, purchases, source, medium, campaign, device, country, landing_path \
-         FROM an_sessions WHERE day >= $1 AND day < $2",
-        params![d0, d1],
+        "SELECT day, source, medium, campaign, amount_minor FROM ad_spend WHERE day >= $1 AND day < $2 AND currency = $3",
+        params![d0, d1, cur],
     )? {
-        f.sessions.push(SessionFact {
-            visitor: r.string(0),
+        f.spend.push(SpendFact {
+            day: r.i64(0) as i32,
+            source: r.string(1),
+            medium: r.string(2),
+            campaign: r.string(3),
+            amount: r.i64(4),
+        });
+    }
+    f.email = load_email(tx, zone, p)?;
+    Ok(f)
+}
+
+/// The sessions that started on the period's days.
+pub fn load_sessions(tx: &mut dyn Sql, p: Period) -> Result<Vec<SessionFact>> {
+    Ok(tx
+        .query(
+            "SELECT visitor_key, day, end_ts - start_ts, events, page_views, product_views, carts, checkouts, purchases, source, medium, campaign, device, country, landing_path \
+             FROM an_sessions WHERE day >= $1 AND day < $2",
+            params![i64::from(p.from), i64::from(p.to)],
+        )?
+        .iter()
+        .map(|r| SessionFact {
+            visitor: r.i64(0),
             day: r.i64(1) as i32,
             duration: r.i64(2),
             bounced: r.i64(3) == 1 && r.i64(4) == 1,
@@ -312,23 +340,70 @@ pub fn load(tx: &mut dyn Sql, zone: &Zone, p: Period, currency: Currency) -> Res
             device: r.string(12),
             country: r.string(13),
             landing: r.string(14),
-        });
-    }
+        })
+        .collect())
+}
+
+/// Email events in the period.
+pub fn load_email(tx: &mut dyn Sql, zone: &Zone, p: Period) -> Result<Vec<EmailFact>> {
+    let (t0, t1) = (zone.start_of(p.from), zone.start_of(p.to));
+    Ok(tx
+        .query(
+            "SELECT e.ts, COALESCE(c.utm_campaign, c.name), e.type, e.recipient FROM email_events e JOIN email_campaigns c ON c.id = e.campaign_id WHERE e.ts >= $1 AND e.ts < $2",
+            params![t0, t1],
+        )?
+        .iter()
+        .map(|r| EmailFact {
+            day: zone.day_of(r.i64(0)),
+            campaign: r.string(1),
+            kind: r.string(2),
+            recipient: r.string(3),
+        })
+        .collect())
+}
+
+/// The order side of a period: non-cancelled orders placed in it with their lines, and refunds
+/// (of non-cancelled orders) made in it; in one currency, or all.
+#[derive(Default)]
+pub struct OrderFacts {
+    pub orders: Vec<OrderFact>,
+    pub lines: Vec<LineFact>,
+    pub refunds: Vec<RefundFact>,
+}
+
+pub fn load_orders(
+    tx: &mut dyn Sql,
+    zone: &Zone,
+    p: Period,
+    currency: Option<&str>,
+) -> Result<OrderFacts> {
+    let (t0, t1) = (zone.start_of(p.from), zone.start_of(p.to));
+    let (cur_sql, cur): (&str, Vec<crate::Val>) = match currency {
+        Some(c) => (" AND o.currency = $3", vec![c.into()]),
+        None => ("", vec![]),
+    };
+    let range = |extra: Vec<crate::Val>| {
+        let mut v = params![t0, t1].to_vec();
+        v.extend(extra);
+        v
+    };
+    let mut f = OrderFacts::default();
     let mut index = HashMap::new();
     for r in tx.query(
         &format!(
             "SELECT o.id, o.placed_at, c.name, o.customer_id, o.subtotal_minor - o.discounts_minor, \
                CASE WHEN EXISTS (SELECT 1 FROM orders e WHERE e.customer_id = o.customer_id AND e.status <> 'cancelled' AND (e.placed_at < o.placed_at OR (e.placed_at = o.placed_at AND e.id < o.id))) THEN 0 ELSE 1 END, \
-               p.source, p.medium, p.campaign, p.device, p.country \
+               p.source, p.medium, p.campaign, p.device, p.country, o.currency \
              FROM orders o JOIN channels c ON c.id = o.channel_id {ORDER_CREDIT} \
-             WHERE o.placed_at >= $1 AND o.placed_at < $2 AND o.status <> 'cancelled' AND o.currency = $3 ORDER BY o.id"
+             WHERE o.placed_at >= $1 AND o.placed_at < $2 AND o.status <> 'cancelled'{cur_sql} ORDER BY o.id"
         ),
-        params![t0, t1, cur],
+        &range(cur.clone()),
     )? {
         index.insert(r.i64(0), f.orders.len());
         f.orders.push(OrderFact {
             id: r.i64(0),
             day: zone.day_of(r.i64(1)),
+            currency: r.string(11),
             channel: r.string(2),
             customer: r.i64(3),
             merchandise: r.i64(4),
@@ -337,10 +412,12 @@ pub fn load(tx: &mut dyn Sql, zone: &Zone, p: Period, currency: Currency) -> Res
         });
     }
     for r in tx.query(
-        "SELECT l.order_id, l.sku, l.quantity, l.unit_price_minor * l.quantity - l.discount_minor, l.returned_quantity, v.cost_minor \
-         FROM order_lines l JOIN orders o ON o.id = l.order_id JOIN variants v ON v.id = l.variant_id \
-         WHERE o.placed_at >= $1 AND o.placed_at < $2 AND o.status <> 'cancelled' AND o.currency = $3 ORDER BY l.id",
-        params![t0, t1, cur],
+        &format!(
+            "SELECT l.order_id, l.sku, l.quantity, l.unit_price_minor * l.quantity - l.discount_minor, l.returned_quantity, l.unit_cost_minor \
+             FROM order_lines l JOIN orders o ON o.id = l.order_id \
+             WHERE o.placed_at >= $1 AND o.placed_at < $2 AND o.status <> 'cancelled'{cur_sql} ORDER BY l.id"
+        ),
+        &range(cur.clone()),
     )? {
         if let Some(&order) = index.get(&r.i64(0)) {
             f.lines.push(LineFact {
@@ -355,40 +432,18 @@ pub fn load(tx: &mut dyn Sql, zone: &Zone, p: Period, currency: Currency) -> Res
     }
     for r in tx.query(
         &format!(
-            "SELECT r.created_at, r.merchandise_minor, c.name, p.source, p.medium, p.campaign, p.device, p.country \
+            "SELECT r.created_at, r.merchandise_minor, c.name, p.source, p.medium, p.campaign, p.device, p.country, o.currency \
              FROM refunds r JOIN orders o ON o.id = r.order_id JOIN channels c ON c.id = o.channel_id {ORDER_CREDIT} \
-             WHERE r.created_at >= $1 AND r.created_at < $2 AND o.status <> 'cancelled' AND o.currency = $3"
+             WHERE r.created_at >= $1 AND r.created_at < $2 AND o.status <> 'cancelled'{cur_sql}"
         ),
-        params![t0, t1, cur],
+        &range(cur),
     )? {
         f.refunds.push(RefundFact {
             day: zone.day_of(r.i64(0)),
+            currency: r.string(8),
             merchandise: r.i64(1),
             channel: r.string(2),
             credit: credit(&r, 3),
-        });
-    }
-    for r in tx.query(
-        "SELECT day, source, medium, campaign, amount_minor FROM ad_spend WHERE day >= $1 AND day < $2 AND currency = $3",
-        params![d0, d1, cur],
-    )? {
-        f.spend.push(SpendFact {
-            day: r.i64(0) as i32,
-            source: r.string(1),
-            medium: r.string(2),
-            campaign: r.string(3),
-            amount: r.i64(4),
-        });
-    }
-    for r in tx.query(
-        "SELECT e.ts, COALESCE(c.utm_campaign, c.name), e.type, e.recipient FROM email_events e JOIN email_campaigns c ON c.id = e.campaign_id WHERE e.ts >= $1 AND e.ts < $2",
-        params![t0, t1],
-    )? {
-        f.email.push(EmailFact {
-            day: zone.day_of(r.i64(0)),
-            campaign: r.string(1),
-            kind: r.string(2),
-            recipient: r.string(3),
         });
     }
     Ok(f)
@@ -403,12 +458,13 @@ pub struct Acc {
     converted: i64,
     cart_sessions: i64,
     abandoned: i64,
-    visitors: HashSet<String>,
-    orders: HashSet<i64>,
+    visitors: HashSet<i64>,
+    orders: i64,
+    seen_orders: HashSet<i64>,
     gross: i64,
     refunds: i64,
     customers: HashMap<i64, i64>,
-    new_customers: HashSet<i64>,
+    new_customers: i64,
     units: i64,
     returned: i64,
     costed_sales: i64,
@@ -428,19 +484,19 @@ impl Acc {
         self.converted += i64::from(s.purchase);
         self.cart_sessions += i64::from(s.cart);
         self.abandoned += i64::from(s.cart && !s.purchase);
-        if !self.visitors.contains(&s.visitor) {
-            self.visitors.insert(s.visitor.clone());
-        }
+        self.visitors.insert(s.visitor);
     }
+    /// An order, or (by product) one of its lines: the sales count each time, the order and its
+    /// customer once.
     fn order(&mut self, o: &OrderFact, gross: i64) {
-        self.orders.insert(o.id);
         self.gross += gross;
-        *self.customers.entry(o.customer).or_default() += 1;
-        if o.first_order {
-            self.new_customers.insert(o.customer);
-        }
         if o.credit.source != DIRECT {
             self.attributed += gross;
+        }
+        if self.seen_orders.insert(o.id) {
+            self.orders += 1;
+            *self.customers.entry(o.customer).or_default() += 1;
+            self.new_customers += i64::from(o.first_order);
         }
     }
     fn line(&mut self, l: &LineFact) {
@@ -463,9 +519,9 @@ impl Acc {
     }
 
     pub fn kpis(&self) -> Kpis {
-        let orders = self.orders.len() as i64;
+        let orders = self.orders;
         let customers = self.customers.len() as i64;
-        let new_customers = self.new_customers.len() as i64;
+        let new_customers = self.new_customers;
         let repeat = self.customers.values().filter(|n| **n >= 2).count() as i64;
         let delivered = self.sent - self.bounced;
         let opens = self.opens.len() as i64;
@@ -537,7 +593,7 @@ fn spend_key(d: Dim, s: &SpendFact) -> Option<String> {
     })
 }
 
-type Key = (Option<i32>, Option<String>);
+pub type Key = (Option<i32>, Option<String>);
 
 fn slot(
     out: &mut BTreeMap<Key, Acc>,
@@ -620,13 +676,6 @@ pub fn fold(f: &Facts, grain: Option<Grain>, dim: Option<Dim>) -> BTreeMap<Key, 
     out
 }
 
-fn totals(f: &Facts) -> Kpis {
-    fold(f, None, None)
-        .remove(&(None, None))
-        .map(|a| a.kpis())
-        .unwrap_or_default()
-}
-
 pub struct Opts {
     pub grain: Option<Grain>,
     pub dim: Option<Dim>,
@@ -669,13 +718,36 @@ impl Opts {
     }
 }
 
-/// The KPI report for a period.
+/// The KPI report for a period. Totals, comparisons and the series come from the rollups
+/// ([`fast`]); a breakdown folds the raw facts of the period.
 pub fn kpis(tx: &mut dyn Sql, p: Period, o: &Opts) -> Result<KpiReport> {
+    report_with(tx, p, o, true)
+}
+
+/// The same report computed from the raw facts only: what the rollups must always equal.
+pub fn kpis_raw(tx: &mut dyn Sql, p: Period, o: &Opts) -> Result<KpiReport> {
+    report_with(tx, p, o, false)
+}
+
+fn report_with(tx: &mut dyn Sql, p: Period, o: &Opts, rollups: bool) -> Result<KpiReport> {
     let zone = Zone::get(&settings::load(tx)?.timezone)?;
-    let facts = load(tx, &zone, p, o.currency)?;
+    let by_bucket =
+        |tx: &mut dyn Sql, p: Period, grain: Option<Grain>| -> Result<BTreeMap<Key, Acc>> {
+            if rollups {
+                fast(tx, &zone, p, grain, o.currency)
+            } else {
+                Ok(fold(&load(tx, &zone, p, o.currency)?, grain, None))
+            }
+        };
+    let totals_of = |m: &mut BTreeMap<Key, Acc>| {
+        m.remove(&(None, None))
+            .map(|a| a.kpis())
+            .unwrap_or_default()
+    };
+    let totals = totals_of(&mut by_bucket(tx, p, None)?);
     let mut series = Vec::new();
     if let Some(g) = o.grain {
-        let mut by = fold(&facts, Some(g), None);
+        let mut by = by_bucket(tx, p, Some(g))?;
         let mut day = g.bucket(p.from);
         while day < p.to {
             let kpis = by
@@ -692,7 +764,7 @@ pub fn kpis(tx: &mut dyn Sql, p: Period, o: &Opts) -> Result<KpiReport> {
     }
     let breakdown = match o.dim {
         None => Vec::new(),
-        Some(d) => fold(&facts, o.grain, Some(d))
+        Some(d) => fold(&load(tx, &zone, p, o.currency)?, o.grain, Some(d))
             .into_iter()
             .map(|((b, g), a)| KpiRow {
                 bucket: b.map(format_day),
@@ -703,8 +775,8 @@ pub fn kpis(tx: &mut dyn Sql, p: Period, o: &Opts) -> Result<KpiReport> {
     };
     let (previous, last_year) = if o.compare {
         (
-            Some(totals(&load(tx, &zone, p.previous(), o.currency)?)),
-            Some(totals(&load(tx, &zone, p.last_year(), o.currency)?)),
+            Some(totals_of(&mut by_bucket(tx, p.previous(), None)?)),
+            Some(totals_of(&mut by_bucket(tx, p.last_year(), None)?)),
         )
     } else {
         (None, None)
@@ -714,12 +786,83 @@ pub fn kpis(tx: &mut dyn Sql, p: Period, o: &Opts) -> Result<KpiReport> {
         to: format_day(p.to),
         currency: o.currency.as_str().into(),
         timezone: zone.name.clone(),
-        totals: totals(&facts),
+        totals,
         previous,
         last_year,
         series,
         breakdown,
     })
+}
+
+/// The accumulators of a period, per bucket (or one for the whole period), from the rollups:
+/// per-day sums of sessions and orders, and per-day sets of visitors and customers merged per
+/// bucket. Ad spend and email come from their own tables, which are small.
+pub fn fast(
+    tx: &mut dyn Sql,
+    zone: &Zone,
+    p: Period,
+    grain: Option<Grain>,
+    currency: Currency,
+) -> Result<BTreeMap<Key, Acc>> {
+    let (d0, d1) = (i64::from(p.from), i64::from(p.to));
+    let cur = currency.as_str();
+    let mut out: BTreeMap<Key, Acc> = BTreeMap::new();
+    let key = |day: i64| (grain.map(|g| g.bucket(day as i32)), None);
+    for r in tx.query(
+        "SELECT day, CAST(SUM(sessions) AS BIGINT), CAST(SUM(bounces) AS BIGINT), CAST(SUM(duration) AS BIGINT), CAST(SUM(converted) AS BIGINT), \
+           CAST(SUM(carts) AS BIGINT), CAST(SUM(abandoned) AS BIGINT) \
+         FROM an_session_days WHERE day >= $1 AND day < $2 GROUP BY day",
+        params![d0, d1],
+    )? {
+        let a = out.entry(key(r.i64(0))).or_default();
+        a.sessions += r.i64(1);
+        a.bounces += r.i64(2);
+        a.duration += r.i64(3);
+        a.converted += r.i64(4);
+        a.cart_sessions += r.i64(5);
+        a.abandoned += r.i64(6);
+    }
+    for r in tx.query(
+        "SELECT day, CAST(SUM(orders) AS BIGINT), CAST(SUM(gross) AS BIGINT), CAST(SUM(attributed) AS BIGINT), CAST(SUM(units) AS BIGINT), \
+           CAST(SUM(returned) AS BIGINT), CAST(SUM(costed) AS BIGINT), CAST(SUM(cogs) AS BIGINT), CAST(SUM(new_customers) AS BIGINT), CAST(SUM(refunds) AS BIGINT) \
+         FROM an_order_days WHERE day >= $1 AND day < $2 AND currency = $3 GROUP BY day",
+        params![d0, d1, cur],
+    )? {
+        let a = out.entry(key(r.i64(0))).or_default();
+        a.orders += r.i64(1);
+        a.gross += r.i64(2);
+        a.attributed += r.i64(3);
+        a.units += r.i64(4);
+        a.returned += r.i64(5);
+        a.costed_sales += r.i64(6);
+        a.cogs += r.i64(7);
+        a.new_customers += r.i64(8);
+        a.refunds += r.i64(9);
+    }
+    let customers_kind = format!("customers:{cur}");
+    for r in tx.query(
+        "SELECT day, kind, members FROM an_day_sets WHERE day >= $1 AND day < $2 AND (kind = 'visitors' OR kind = $3)",
+        params![d0, d1, customers_kind.as_str()],
+    )? {
+        let a = out.entry(key(r.i64(0))).or_default();
+        if r.string(1) == "visitors" {
+            let mut m = HashMap::new();
+            super::rollup::decode_into(&r.string(2), &mut m);
+            a.visitors.extend(m.into_keys());
+        } else {
+            super::rollup::decode_into(&r.string(2), &mut a.customers);
+        }
+    }
+    for r in tx.query(
+        "SELECT day, CAST(SUM(amount_minor) AS BIGINT) FROM ad_spend WHERE day >= $1 AND day < $2 AND currency = $3 GROUP BY day",
+        params![d0, d1, cur],
+    )? {
+        out.entry(key(r.i64(0))).or_default().spend += r.i64(1);
+    }
+    for e in load_email(tx, zone, p)? {
+        out.entry(key(i64::from(e.day))).or_default().email(&e);
+    }
+    Ok(out)
 }
 
 fn next_bucket(g: Grain, day: i32) -> i32 {
@@ -742,15 +885,14 @@ pub struct FunnelStep {
     pub drop_off: Option<f64>,
 }
 
+/// The funnel of a period, from the session rollups.
 pub fn funnel(tx: &mut dyn Sql, p: Period) -> Result<Vec<FunnelStep>> {
     let r = tx
         .query_one(
-            "SELECT COUNT(*), \
-               COALESCE(SUM(CASE WHEN product_views > 0 THEN 1 ELSE 0 END), 0), \
-               COALESCE(SUM(CASE WHEN carts > 0 THEN 1 ELSE 0 END), 0), \
-               COALESCE(SUM(CASE WHEN checkouts > 0 THEN 1 ELSE 0 END), 0), \
-               COALESCE(SUM(CASE WHEN purchases > 0 THEN 1 ELSE 0 END), 0) \
-             FROM an_sessions WHERE day >= $1 AND day < $2",
+            "SELECT CAST(COALESCE(SUM(sessions), 0) AS BIGINT), CAST(COALESCE(SUM(product_views), 0) AS BIGINT), \
+               CAST(COALESCE(SUM(carts), 0) AS BIGINT), CAST(COALESCE(SUM(checkouts), 0) AS BIGINT), \
+               CAST(COALESCE(SUM(converted), 0) AS BIGINT) \
+             FROM an_session_days WHERE day >= $1 AND day < $2",
             params![i64::from(p.from), i64::from(p.to)],
         )?
         .map(|r| (0..5).map(|i| r.i64(i)).collect::<Vec<_>>())
