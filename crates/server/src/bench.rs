@@ -63,6 +63,34 @@ enum BenchKind {
         #[arg(long, env = "BACKROOM_BENCH_PG_URL")]
         pg_url: Option<String>,
     },
+    /// Storefront analytics: ingests events and orders through the API, then times the KPI
+    /// dashboard cold and warm (and DuckDB on the same rows with `--duckdb`).
+    Analytics {
+        /// Storefront events to ingest.
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+        /// Orders to import.
+        #[arg(long, default_value_t = 1_000_000)]
+        orders: u64,
+        /// Days of history, ending today.
+        #[arg(long, default_value_t = 400)]
+        days: i64,
+        /// Concurrent ingest clients.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        /// Events per request.
+        #[arg(long, default_value_t = 10_000)]
+        batch: u64,
+        /// Also time DuckDB (installed from PyPI into a virtualenv) on the same rows.
+        #[arg(long)]
+        duckdb: bool,
+        /// `sqlite`, `postgres` or `both`.
+        #[arg(long, default_value = "sqlite")]
+        backend: String,
+        /// PostgreSQL server for `--backend postgres`; a fresh schema is made in it.
+        #[arg(long, env = "BACKROOM_BENCH_PG_URL")]
+        pg_url: Option<String>,
+    },
 }
 
 pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
@@ -71,6 +99,9 @@ pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
             backend, pg_url, ..
         }
         | BenchKind::Fulfillment {
+            backend, pg_url, ..
+        }
+        | BenchKind::Analytics {
             backend, pg_url, ..
         } => (backend.clone(), pg_url.clone()),
     };
@@ -113,6 +144,26 @@ pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
                 skus,
                 ..
             } => fulfillment(b, &url, *orders, *workers, *skus),
+            BenchKind::Analytics {
+                events,
+                orders,
+                days,
+                clients,
+                batch,
+                duckdb,
+                ..
+            } => crate::bench_analytics::run(
+                b,
+                &url,
+                &crate::bench_analytics::Args {
+                    events: *events,
+                    orders: *orders,
+                    days: *days,
+                    clients: *clients,
+                    batch: *batch,
+                    duckdb: *duckdb,
+                },
+            ),
         };
         // A run writes hundreds of megabytes: leave nothing behind.
         if let Some(path) = url.strip_prefix("sqlite://")
@@ -126,7 +177,7 @@ pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
 }
 
 /// Starts `backroom serve` on a free port over `url`; returns the child and the base URL.
-fn spawn_server(url: &str) -> Result<(std::process::Child, String)> {
+pub(crate) fn spawn_server(url: &str) -> Result<(std::process::Child, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -138,7 +189,7 @@ fn spawn_server(url: &str) -> Result<(std::process::Child, String)> {
     Ok((child, format!("http://127.0.0.1:{port}")))
 }
 
-async fn wait_up(http: &reqwest::Client, base: &str) -> Result<()> {
+pub(crate) async fn wait_up(http: &reqwest::Client, base: &str) -> Result<()> {
     for _ in 0..200 {
         if http
             .get(format!("{base}/health"))
@@ -154,7 +205,7 @@ async fn wait_up(http: &reqwest::Client, base: &str) -> Result<()> {
 }
 
 /// p in [0, 1] of sorted latencies in microseconds, as milliseconds.
-fn percentile_ms(lat: &[u64], p: f64) -> f64 {
+pub(crate) fn percentile_ms(lat: &[u64], p: f64) -> f64 {
     lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
         .copied()
         .unwrap_or(0) as f64
@@ -404,7 +455,7 @@ fn orders(
 
 /// A bench store: the small-store layout, `skus` SKUs with deep stock in both warehouses plus the
 /// `HOT` SKU, and a token for a user with `role`.
-async fn seed(url: &str, skus: usize, hot_units: i64, role: &str) -> Result<String> {
+pub(crate) async fn seed(url: &str, skus: usize, hot_units: i64, role: &str) -> Result<String> {
     let db = Db::open(url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let user = Arc::new(
         auth::prepare_user(&NewUser {

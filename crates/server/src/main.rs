@@ -2,6 +2,7 @@
 //! inventory invariants, manages users and tokens, and benchmarks.
 
 mod bench;
+mod bench_analytics;
 mod demo;
 mod import_cli;
 mod report_cli;

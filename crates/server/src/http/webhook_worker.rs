@@ -29,7 +29,16 @@ impl Default for WorkerConfig {
             lease: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
             expire_every: Duration::from_secs(60),
-            analytics_every: Duration::from_secs(2),
+            // `BACKROOM_ANALYTICS_REFRESH_MS=0` turns background derivation off (reports still
+            // derive what they need first); benchmarks use it to time ingest alone.
+            analytics_every: match std::env::var("BACKROOM_ANALYTICS_REFRESH_MS")
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                Some(0) => Duration::from_secs(u64::from(u32::MAX)),
+                Some(ms) => Duration::from_millis(ms),
+                None => Duration::from_secs(2),
+            },
         }
     }
 }
