@@ -353,6 +353,22 @@ pub fn run(backend: &str, url: &str, a: &Args) -> Result<()> {
             return Err(e);
         }
     };
+    println!(
+        "backend={backend} events={} orders={} days={} clients={} batch={}",
+        a.events, a.orders, a.days, a.clients, a.batch
+    );
+    println!(
+        "  orders import:   {} orders, {lines} lines in {import_secs:.1} s ({:.0} lines/s, through POST /imports)",
+        a.orders,
+        lines as f64 / import_secs
+    );
+    println!(
+        "  event ingest:    {accepted} events in {ingest_secs:.1} s = {:.0} events/s durable (batch p50 {:.0} ms, p99 {:.0} ms)",
+        accepted as f64 / ingest_secs,
+        percentile_ms(&lat, 0.5),
+        percentile_ms(&lat, 0.99)
+    );
+
     // Derivation: sessions, attribution and rollups for everything ingested.
     let today = (now / DAY) as i32;
     let (from, to) = (today - 29, today + 1);
@@ -458,21 +474,6 @@ pub fn run(backend: &str, url: &str, a: &Args) -> Result<()> {
         Ok::<_, anyhow::Error>(t0.elapsed().as_secs_f64())
     })?;
     let tot = &kpis["totals"];
-    println!(
-        "backend={backend} events={} orders={} days={} clients={} batch={}",
-        a.events, a.orders, a.days, a.clients, a.batch
-    );
-    println!(
-        "  orders import:   {} orders, {lines} lines in {import_secs:.1} s ({:.0} lines/s, through POST /imports)",
-        a.orders,
-        lines as f64 / import_secs
-    );
-    println!(
-        "  event ingest:    {accepted} events in {ingest_secs:.1} s = {:.0} events/s durable (batch p50 {:.0} ms, p99 {:.0} ms)",
-        accepted as f64 / ingest_secs,
-        percentile_ms(&lat, 0.5),
-        percentile_ms(&lat, 0.99)
-    );
     println!(
         "  derivation:      sessions, attribution and rollups from scratch in {derive_secs:.1} s ({:.0} events/s)",
         accepted as f64 / derive_secs

@@ -458,12 +458,14 @@ pub struct Acc {
     converted: i64,
     cart_sessions: i64,
     abandoned: i64,
-    visitors: HashSet<i64>,
+    /// Visitor keys, with repeats until [`Acc::kpis`] sorts them (cheaper than a hash set).
+    visitors: Vec<i64>,
     orders: i64,
     seen_orders: HashSet<i64>,
     gross: i64,
     refunds: i64,
-    customers: HashMap<i64, i64>,
+    /// (customer, orders), with repeats until [`Acc::kpis`] sums them.
+    customers: Vec<(i64, i64)>,
     new_customers: i64,
     units: i64,
     returned: i64,
@@ -484,7 +486,7 @@ impl Acc {
         self.converted += i64::from(s.purchase);
         self.cart_sessions += i64::from(s.cart);
         self.abandoned += i64::from(s.cart && !s.purchase);
-        self.visitors.insert(s.visitor);
+        self.visitors.push(s.visitor);
     }
     /// An order, or (by product) one of its lines: the sales count each time, the order and its
     /// customer once.
@@ -495,7 +497,7 @@ impl Acc {
         }
         if self.seen_orders.insert(o.id) {
             self.orders += 1;
-            *self.customers.entry(o.customer).or_default() += 1;
+            self.customers.push((o.customer, 1));
             self.new_customers += i64::from(o.first_order);
         }
     }
@@ -518,11 +520,49 @@ impl Acc {
         }
     }
 
-    pub fn kpis(&self) -> Kpis {
+    /// Adds another accumulator's sums and sets to this one.
+    pub fn merge(&mut self, o: &Acc) {
+        self.sessions += o.sessions;
+        self.bounces += o.bounces;
+        self.duration += o.duration;
+        self.converted += o.converted;
+        self.cart_sessions += o.cart_sessions;
+        self.abandoned += o.abandoned;
+        self.visitors.extend_from_slice(&o.visitors);
+        self.orders += o.orders;
+        self.seen_orders.extend(o.seen_orders.iter().copied());
+        self.gross += o.gross;
+        self.refunds += o.refunds;
+        self.customers.extend_from_slice(&o.customers);
+        self.new_customers += o.new_customers;
+        self.units += o.units;
+        self.returned += o.returned;
+        self.costed_sales += o.costed_sales;
+        self.cogs += o.cogs;
+        self.spend += o.spend;
+        self.attributed += o.attributed;
+        self.sent += o.sent;
+        self.bounced += o.bounced;
+        self.opens.extend(o.opens.iter().cloned());
+    }
+
+    /// The KPIs of what was accumulated (sorts the sets in place).
+    pub fn kpis(&mut self) -> Kpis {
+        self.visitors.sort_unstable();
+        self.visitors.dedup();
+        self.customers.sort_unstable();
+        let mut merged: Vec<(i64, i64)> = Vec::with_capacity(self.customers.len());
+        for (c, n) in self.customers.drain(..) {
+            match merged.last_mut() {
+                Some(last) if last.0 == c => last.1 += n,
+                _ => merged.push((c, n)),
+            }
+        }
+        self.customers = merged;
         let orders = self.orders;
         let customers = self.customers.len() as i64;
         let new_customers = self.new_customers;
-        let repeat = self.customers.values().filter(|n| **n >= 2).count() as i64;
+        let repeat = self.customers.iter().filter(|(_, n)| *n >= 2).count() as i64;
         let delivered = self.sent - self.bounced;
         let opens = self.opens.len() as i64;
         Kpis {
@@ -741,32 +781,40 @@ fn report_with(tx: &mut dyn Sql, p: Period, o: &Opts, rollups: bool) -> Result<K
         };
     let totals_of = |m: &mut BTreeMap<Key, Acc>| {
         m.remove(&(None, None))
-            .map(|a| a.kpis())
+            .map(|mut a| a.kpis())
             .unwrap_or_default()
     };
-    let totals = totals_of(&mut by_bucket(tx, p, None)?);
     let mut series = Vec::new();
-    if let Some(g) = o.grain {
-        let mut by = by_bucket(tx, p, Some(g))?;
-        let mut day = g.bucket(p.from);
-        while day < p.to {
-            let kpis = by
-                .remove(&(Some(day), None))
-                .map(|a| a.kpis())
-                .unwrap_or_default();
-            series.push(KpiRow {
-                bucket: Some(format_day(day)),
-                group: None,
-                kpis,
-            });
-            day = next_bucket(g, day);
+    let totals = match o.grain {
+        None => totals_of(&mut by_bucket(tx, p, None)?),
+        Some(g) => {
+            // One pass: every bucket's KPIs, and the totals as all buckets merged.
+            let mut by = by_bucket(tx, p, Some(g))?;
+            let mut all = Acc::default();
+            let mut day = g.bucket(p.from);
+            while day < p.to {
+                let kpis = match by.get_mut(&(Some(day), None)) {
+                    Some(a) => {
+                        all.merge(a);
+                        a.kpis()
+                    }
+                    None => Kpis::default(),
+                };
+                series.push(KpiRow {
+                    bucket: Some(format_day(day)),
+                    group: None,
+                    kpis,
+                });
+                day = next_bucket(g, day);
+            }
+            all.kpis()
         }
-    }
+    };
     let breakdown = match o.dim {
         None => Vec::new(),
         Some(d) => fold(&load(tx, &zone, p, o.currency)?, o.grain, Some(d))
             .into_iter()
-            .map(|((b, g), a)| KpiRow {
+            .map(|((b, g), mut a)| KpiRow {
                 bucket: b.map(format_day),
                 group: g,
                 kpis: a.kpis(),
@@ -846,11 +894,9 @@ pub fn fast(
     )? {
         let a = out.entry(key(r.i64(0))).or_default();
         if r.string(1) == "visitors" {
-            let mut m = HashMap::new();
-            super::rollup::decode_into(&r.string(2), &mut m);
-            a.visitors.extend(m.into_keys());
+            super::rollup::decode(&r.string(2), |id, _| a.visitors.push(id));
         } else {
-            super::rollup::decode_into(&r.string(2), &mut a.customers);
+            super::rollup::decode(&r.string(2), |id, n| a.customers.push((id, n)));
         }
     }
     for r in tx.query(
@@ -1286,7 +1332,7 @@ pub fn top(tx: &mut dyn Sql, q: &TopQuery) -> Result<Vec<KpiRow>> {
     let facts = load(tx, &zone, p, s.currency)?;
     let mut rows: Vec<KpiRow> = fold(&facts, None, Some(dim))
         .into_iter()
-        .map(|((_, g), a)| KpiRow {
+        .map(|((_, g), mut a)| KpiRow {
             bucket: None,
             group: g,
             kpis: a.kpis(),

@@ -106,8 +106,8 @@ pub fn encode(members: &[(i64, i64)]) -> String {
     s
 }
 
-/// Adds the members of an encoded set to `into` (counts summed).
-pub fn decode_into(s: &str, into: &mut HashMap<i64, i64>) {
+/// Calls `f(id, count)` for each member of an encoded set.
+pub fn decode(s: &str, mut f: impl FnMut(i64, i64)) {
     let mut last = 0;
     for item in s.split(',').filter(|x| !x.is_empty()) {
         let (gap, n) = match item.split_once('*') {
@@ -115,8 +115,13 @@ pub fn decode_into(s: &str, into: &mut HashMap<i64, i64>) {
             None => (item, 1),
         };
         last += gap.parse::<i64>().unwrap_or(0);
-        *into.entry(last).or_default() += n;
+        f(last, n);
     }
+}
+
+/// Adds the members of an encoded set to `into` (counts summed).
+pub fn decode_into(s: &str, into: &mut HashMap<i64, i64>) {
+    decode(s, |id, n| *into.entry(id).or_default() += n);
 }
 
 fn day_list(days: &[i32]) -> (String, Vec<Val>) {
