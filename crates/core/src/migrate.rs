@@ -35,6 +35,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(9, "import_jobs", "0009_import_jobs"),
     migration!(10, "analytics", "0010_analytics"),
     migration!(11, "rollups", "0011_rollups"),
+    migration!(12, "sessions_resume", "0012_sessions_resume"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

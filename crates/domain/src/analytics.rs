@@ -121,6 +121,8 @@ pub struct Session {
     pub start_ts: i64,
     pub start_seq: i64,
     pub end_ts: i64,
+    /// The sequence number of the last event, which orders events of the same instant.
+    pub end_seq: i64,
     pub events: i64,
     pub page_views: i64,
     pub product_views: i64,
@@ -129,6 +131,9 @@ pub struct Session {
     pub purchases: i64,
     pub landing_path: String,
     pub source: Source,
+    /// The UTM campaign the first event carried, if any: an event with another one starts a new
+    /// session.
+    pub utm_campaign: Option<String>,
     pub device: String,
     pub country: String,
 }
@@ -146,6 +151,7 @@ impl Session {
             start_ts: hit.ts,
             start_seq: hit.seq,
             end_ts: hit.ts,
+            end_seq: hit.seq,
             events: 0,
             page_views: 0,
             product_views: 0,
@@ -154,6 +160,7 @@ impl Session {
             purchases: 0,
             landing_path: hit.path.clone(),
             source: Source::of(hit),
+            utm_campaign: hit.utm_campaign.clone(),
             device: hit.device.clone().unwrap_or_else(|| "unknown".into()),
             country: hit.country.clone().unwrap_or_else(|| "unknown".into()),
         };
@@ -162,6 +169,7 @@ impl Session {
     }
     fn add(&mut self, hit: &Hit) {
         self.end_ts = hit.ts;
+        self.end_seq = hit.seq;
         self.events += 1;
         match hit.kind {
             EventType::PageView => self.page_views += 1,
@@ -180,8 +188,17 @@ impl Session {
 /// Splits one visitor's events, sorted by `(ts, seq)`, into sessions. Returns each session with the
 /// index of its first event; a session's events run to the next session's first index.
 pub fn sessionize(hits: &[Hit]) -> Vec<(Session, usize)> {
+    sessionize_from(None, hits)
+}
+
+/// [`sessionize`], continuing the visitor's last session so far. Every hit must come after the
+/// session's last event. The open session comes back first (with index 0) whether or not the
+/// hits extended it.
+pub fn sessionize_from(open: Option<Session>, hits: &[Hit]) -> Vec<(Session, usize)> {
     let mut out: Vec<(Session, usize)> = Vec::new();
-    let mut campaign: Option<&str> = None;
+    if let Some(s) = open {
+        out.push((s, 0));
+    }
     for (i, h) in hits.iter().enumerate() {
         let new = match out.last() {
             None => true,
@@ -189,11 +206,10 @@ pub fn sessionize(hits: &[Hit]) -> Vec<(Session, usize)> {
                 h.ts - s.end_ts >= SESSION_GAP_MICROS
                     || h.utm_campaign
                         .as_deref()
-                        .is_some_and(|c| Some(c) != campaign)
+                        .is_some_and(|c| Some(c) != s.utm_campaign.as_deref())
             }
         };
         if new {
-            campaign = h.utm_campaign.as_deref();
             out.push((Session::start(h), i));
         } else if let Some((s, _)) = out.last_mut() {
             s.add(h);
@@ -425,6 +441,25 @@ mod tests {
     }
 
     proptest! {
+        /// Sessionizing a prefix, then continuing from its last session with the rest, gives
+        /// the same sessions as sessionizing everything at once.
+        #[test]
+        fn resuming_matches(gaps in proptest::collection::vec((0i64..70, 0u8..4, 0u8..7), 2..40), cut in 1usize..39) {
+            let mut t = 0;
+            let hits: Vec<Hit> = gaps.iter().enumerate().map(|(i, (g, c, k))| {
+                t += g;
+                let campaign = match c { 0 => Some("x"), 1 => Some("y"), _ => None };
+                hit(i as i64, t, EVENT_TYPES[*k as usize], campaign)
+            }).collect();
+            let cut = cut.min(hits.len() - 1);
+            let all: Vec<Session> = sessionize(&hits).into_iter().map(|s| s.0).collect();
+            let head = sessionize(&hits[..cut]);
+            let (last, _) = head.last().cloned().unwrap_or_else(|| unreachable!());
+            let mut resumed: Vec<Session> = head[..head.len() - 1].iter().map(|s| s.0.clone()).collect();
+            resumed.extend(sessionize_from(Some(last), &hits[cut..]).into_iter().map(|s| s.0));
+            prop_assert_eq!(resumed, all);
+        }
+
         #[test]
         fn civil_round_trip(day in -1_000_000i32..1_000_000) {
             let (y, m, d) = civil_from_days(day);

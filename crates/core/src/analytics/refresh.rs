@@ -13,7 +13,8 @@ use crate::db::{Db, Dialect, Row, Sql, Val};
 use crate::settings;
 use crate::{Result, params};
 use backroom_domain::analytics::{
-    DAY_MICROS, EventType, Hit, SESSION_GAP_MICROS, Session, Source, Starts, attribute, sessionize,
+    DAY_MICROS, EventType, Hit, SESSION_GAP_MICROS, Session, Source, Starts, attribute,
+    sessionize_from,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -108,44 +109,33 @@ pub fn pending(tx: &mut dyn Sql) -> Result<bool> {
         })
 }
 
-/// Derives sessions and attribution for the next chunk of events at or below `bound`. Returns how
-/// many events it read; 0 when it is up to date.
-pub fn refresh_chunk(tx: &mut dyn Sql, bound: i64, limit: i64) -> Result<usize> {
-    let (st, zone, window_days) = state(tx)?;
-    let news = tx.query(
-        "SELECT seq, visitor_id, ts FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
-        params![st.watermark, bound, limit],
-    )?;
-    let Some(upper) = news.last().map(|r| r.i64(0)) else {
-        return Ok(0);
-    };
-    // The earliest new (ts, seq) per visitor.
-    let mut earliest: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for r in &news {
-        let at = (r.i64(2), r.i64(0));
-        earliest
-            .entry(r.string(1))
-            .and_modify(|e| *e = (*e).min(at))
-            .or_insert(at);
+const EVENT_COLS: &str = "seq, visitor_id, ts, type, path, referrer_host, utm_source, utm_medium, utm_campaign, device, country, order_number";
+
+const SESSION_SELECT: &str = "id, visitor_id, start_ts, start_seq, end_ts, end_seq, day, events, page_views, product_views, carts, checkouts, purchases, landing_path, source, medium, campaign, device, country, utm_campaign";
+
+/// A stored session row (selected with [`SESSION_SELECT`]) as the domain's session.
+fn stored_session(r: &Row) -> Session {
+    Session {
+        start_ts: r.i64(2),
+        start_seq: r.i64(3),
+        end_ts: r.i64(4),
+        end_seq: r.i64(5),
+        events: r.i64(7),
+        page_views: r.i64(8),
+        product_views: r.i64(9),
+        carts: r.i64(10),
+        checkouts: r.i64(11),
+        purchases: r.i64(12),
+        landing_path: r.string(13),
+        source: Source {
+            source: r.string(14),
+            medium: r.string(15),
+            campaign: r.string(16),
+        },
+        utm_campaign: r.opt_string(19),
+        device: r.string(17),
+        country: r.string(18),
     }
-    let visitors: Vec<(String, (i64, i64))> = earliest.into_iter().collect();
-    let mut touched = BTreeSet::new();
-    for group in visitors.chunks(VISITORS_PER_QUERY) {
-        derive(
-            tx,
-            &zone,
-            window_days * DAY_MICROS,
-            group,
-            upper,
-            &mut touched,
-        )?;
-    }
-    rollup::session_days(tx, &touched)?;
-    tx.exec(
-        "UPDATE analytics_state SET watermark = $1 WHERE id = 1",
-        params![upper],
-    )?;
-    Ok(news.len())
 }
 
 fn placeholders(from: usize, n: usize) -> String {
@@ -175,41 +165,93 @@ impl Starts for Stored {
     }
 }
 
-fn derive(
-    tx: &mut dyn Sql,
-    zone: &Zone,
-    window: i64,
-    group: &[(String, (i64, i64))],
-    upper: i64,
-    touched: &mut BTreeSet<i32>,
-) -> Result<()> {
-    let names: Vec<Val> = group.iter().map(|(v, _)| Val::from(v.as_str())).collect();
-    let n = names.len();
-    let min_new = group.iter().map(|(_, m)| m.0).min().unwrap_or(0);
-    // Sessions the new events may join or follow: those ending less than a gap before them.
-    let mut p = names.clone();
-    p.push(Val::from(min_new - SESSION_GAP_MICROS));
-    let stored = tx.query(
+/// One visitor's work: the session to continue (if any) and the events to sessionize.
+type Plan = (String, Option<Session>, Vec<(Hit, Option<i64>)>);
+
+/// Derives sessions and attribution for the next chunk of events at or below `bound`. Returns how
+/// many events it read; 0 when it is up to date.
+///
+/// For most visitors the new events come after their last session, which is then continued from
+/// its stored sums without reading old events. When new events fall before or inside earlier
+/// sessions (late arrivals), those sessions are dropped and the visitor's events from the start
+/// of the earliest of them are read again (one scan by time for the whole chunk) and
+/// sessionized afresh.
+pub fn refresh_chunk(tx: &mut dyn Sql, bound: i64, limit: i64) -> Result<usize> {
+    let (st, zone, window_days) = state(tx)?;
+    let window = window_days * DAY_MICROS;
+    let rows = tx.query(
         &format!(
-            "SELECT id, visitor_id, start_ts, start_seq, end_ts, day FROM an_sessions WHERE visitor_id IN ({}) AND end_ts > ${}",
-            placeholders(1, n),
-            n + 1
+            "SELECT {EVENT_COLS} FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
         ),
-        &p,
+        params![st.watermark, bound, limit],
     )?;
-    let earliest: HashMap<&str, (i64, i64)> = group.iter().map(|(v, m)| (v.as_str(), *m)).collect();
-    let mut from = earliest.clone();
-    let mut dropped = Vec::new();
-    for r in &stored {
-        let v = r.string(1);
-        let Some((key, new)) = earliest.get_key_value(v.as_str()) else {
-            continue;
-        };
-        if r.i64(4) > new.0 - SESSION_GAP_MICROS {
-            let f = from.entry(key).or_insert(*new);
-            *f = (*f).min((r.i64(2), r.i64(3)));
-            dropped.push(Val::from(r.i64(0)));
-            touched.insert(r.i64(5) as i32);
+    let Some(upper) = rows.last().map(|r| r.i64(0)) else {
+        return Ok(0);
+    };
+    let mut news: BTreeMap<String, Vec<(Hit, Option<i64>)>> = BTreeMap::new();
+    for r in &rows {
+        news.entry(r.string(1))
+            .or_default()
+            .push((hit(r), r.opt_i64(11)));
+    }
+    for v in news.values_mut() {
+        v.sort_by_key(|(h, _)| (h.ts, h.seq));
+    }
+    let mut touched = BTreeSet::new();
+    let mut plans: Vec<Plan> = Vec::new();
+    // Late arrivals: visitor, from (ts, seq), last instant involved.
+    let mut late: Vec<(String, (i64, i64), i64)> = Vec::new();
+    let mut dropped: Vec<Val> = Vec::new();
+    let visitors: Vec<String> = news.keys().cloned().collect();
+    for group in visitors.chunks(VISITORS_PER_QUERY) {
+        let first = |v: &String| news[v].first().map_or((0, 0), |(h, _)| (h.ts, h.seq));
+        let min_new = group.iter().map(|v| first(v).0).min().unwrap_or(0);
+        let mut p: Vec<Val> = group.iter().map(|v| Val::from(v.as_str())).collect();
+        p.push(Val::from(min_new - SESSION_GAP_MICROS));
+        let n = group.len();
+        let mut stored: HashMap<String, Vec<Row>> = HashMap::new();
+        for r in tx.query(
+            &format!(
+                "SELECT {SESSION_SELECT} FROM an_sessions WHERE visitor_id IN ({}) AND end_ts > ${}",
+                placeholders(1, n),
+                n + 1
+            ),
+            &p,
+        )? {
+            stored.entry(r.string(1)).or_default().push(r);
+        }
+        for v in group {
+            let m = first(v);
+            let affected: Vec<Row> = stored
+                .remove(v)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| r.i64(4) > m.0 - SESSION_GAP_MICROS)
+                .collect();
+            for r in &affected {
+                dropped.push(Val::from(r.i64(0)));
+                touched.insert(r.i64(6) as i32);
+            }
+            let hits = news.get(v).cloned().unwrap_or_default();
+            match affected.as_slice() {
+                [] => plans.push((v.clone(), None, hits)),
+                [only] if (only.i64(4), only.i64(5)) < m => {
+                    plans.push((v.clone(), Some(stored_session(only)), hits))
+                }
+                _ => {
+                    let from = affected
+                        .iter()
+                        .map(|r| (r.i64(2), r.i64(3)))
+                        .fold(m, |a, b| a.min(b));
+                    let last = affected
+                        .iter()
+                        .map(|r| r.i64(4))
+                        .chain(hits.iter().map(|(h, _)| h.ts))
+                        .max()
+                        .unwrap_or(m.0);
+                    late.push((v.clone(), from, last));
+                }
+            }
         }
     }
     for ids in dropped.chunks(1000) {
@@ -221,37 +263,47 @@ fn derive(
             ids,
         )?;
     }
-    let min_from = from.values().map(|f| f.0).min().unwrap_or(min_new);
-    let mut p = names.clone();
-    p.push(Val::from(min_from));
-    p.push(Val::from(upper));
-    let rows = tx.query(
-        &format!(
-            "SELECT seq, visitor_id, ts, type, path, referrer_host, utm_source, utm_medium, utm_campaign, device, country, order_number FROM events WHERE visitor_id IN ({}) AND ts >= ${} AND seq <= ${} ORDER BY visitor_id, ts, seq",
-            placeholders(1, n),
-            n + 1,
-            n + 2
-        ),
-        &p,
-    )?;
-    let mut per_visitor: BTreeMap<String, Vec<(Hit, Option<i64>)>> = BTreeMap::new();
-    for r in &rows {
-        let v = r.string(1);
-        let Some(f) = from.get(v.as_str()) else {
-            continue;
-        };
-        if (r.i64(2), r.i64(0)) < *f {
-            continue;
+    if !late.is_empty() {
+        let lo = late.iter().map(|l| l.1.0).min().unwrap_or(0);
+        let hi = late.iter().map(|l| l.2).max().unwrap_or(0);
+        let from: HashMap<&str, (i64, i64)> = late.iter().map(|l| (l.0.as_str(), l.1)).collect();
+        let mut again: BTreeMap<String, Vec<(Hit, Option<i64>)>> = BTreeMap::new();
+        for r in tx.query(
+            &format!(
+                "SELECT {EVENT_COLS} FROM events WHERE ts >= $1 AND ts <= $2 AND seq <= $3 ORDER BY ts, seq"
+            ),
+            params![lo, hi, upper],
+        )? {
+            let v = r.string(1);
+            if let Some(f) = from.get(v.as_str())
+                && (r.i64(2), r.i64(0)) >= *f
+            {
+                again.entry(v).or_default().push((hit(&r), r.opt_i64(11)));
+            }
         }
-        per_visitor
-            .entry(v)
-            .or_default()
-            .push((hit(r), r.opt_i64(11)));
+        plans.extend(again.into_iter().map(|(v, hits)| (v, None, hits)));
     }
+    derive(tx, &zone, window, plans, &mut touched)?;
+    rollup::session_days(tx, &touched)?;
+    tx.exec(
+        "UPDATE analytics_state SET watermark = $1 WHERE id = 1",
+        params![upper],
+    )?;
+    Ok(rows.len())
+}
+
+/// Sessionizes each plan, credits its purchases, and writes the sessions and purchases.
+fn derive(
+    tx: &mut dyn Sql,
+    zone: &Zone,
+    window: i64,
+    plans: Vec<Plan>,
+    touched: &mut BTreeSet<i32>,
+) -> Result<()> {
     // Earlier sessions a purchase may be credited to.
-    let buyers: Vec<(&String, i64)> = per_visitor
+    let buyers: Vec<(&String, i64)> = plans
         .iter()
-        .filter_map(|(v, hs)| {
+        .filter_map(|(v, _, hs)| {
             hs.iter()
                 .filter(|(h, _)| h.kind == EventType::Purchase)
                 .map(|(h, _)| h.ts)
@@ -260,11 +312,11 @@ fn derive(
         })
         .collect();
     let mut earlier: HashMap<String, Vec<Stored>> = HashMap::new();
-    if !buyers.is_empty() {
-        let mut p: Vec<Val> = buyers.iter().map(|(v, _)| Val::from(v.as_str())).collect();
-        let since = buyers.iter().map(|(_, t)| *t).min().unwrap_or(0) - window;
+    for chunk in buyers.chunks(VISITORS_PER_QUERY) {
+        let mut p: Vec<Val> = chunk.iter().map(|(v, _)| Val::from(v.as_str())).collect();
+        let since = chunk.iter().map(|(_, t)| *t).min().unwrap_or(0) - window;
         p.push(Val::from(since));
-        let k = buyers.len();
+        let k = chunk.len();
         for r in tx.query(
             &format!(
                 "SELECT visitor_id, start_ts, start_seq, source, medium, campaign FROM an_sessions WHERE visitor_id IN ({}) AND start_ts >= ${} AND source <> '(direct)'",
@@ -284,15 +336,15 @@ fn derive(
             });
         }
     }
-    let keys = visitor_keys(tx, per_visitor.keys())?;
+    let keys = visitor_keys(tx, plans.iter().map(|p| &p.0))?;
     let mut session_rows = Vec::new();
     let mut purchase_rows = Vec::new();
     let mut purchase_seqs = Vec::new();
     let mut numbers = Vec::new();
-    for (visitor, items) in &per_visitor {
+    for (visitor, open, items) in &plans {
         let key = keys.get(visitor.as_str()).copied().unwrap_or(0);
         let hits: Vec<Hit> = items.iter().map(|(h, _)| h.clone()).collect();
-        let sessions = sessionize(&hits);
+        let sessions = sessionize_from(open.clone(), &hits);
         let mut candidates: Vec<Stored> = earlier.remove(visitor).unwrap_or_default();
         for (s, _) in &sessions {
             candidates.push(Stored {
@@ -343,11 +395,10 @@ fn derive(
     tx.copy_rows("an_sessions", &SESSION_COLUMNS, &session_rows)?;
     // Orders whose attribution may have moved are recomputed in the order rollups.
     for chunk in numbers.chunks(1000) {
-        let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         tx.exec(
             &format!(
                 "INSERT INTO an_dirty_orders (order_id) SELECT id FROM orders WHERE number IN ({})",
-                ph.join(", ")
+                placeholders(1, chunk.len())
             ),
             chunk,
         )?;
@@ -370,7 +421,7 @@ fn derive(
     Ok(())
 }
 
-const SESSION_COLUMNS: [&str; 18] = [
+const SESSION_COLUMNS: [&str; 20] = [
     "visitor_id",
     "start_ts",
     "start_seq",
@@ -389,6 +440,8 @@ const SESSION_COLUMNS: [&str; 18] = [
     "device",
     "country",
     "visitor_key",
+    "end_seq",
+    "utm_campaign",
 ];
 
 /// The small number standing for each visitor id, made on first sight.
@@ -442,6 +495,8 @@ fn session_row(visitor: &str, key: i64, s: &Session, zone: &Zone) -> Vec<Val> {
         Val::from(s.device.as_str()),
         Val::from(s.country.as_str()),
         Val::from(key),
+        Val::from(s.end_seq),
+        Val::from(s.utm_campaign.clone()),
     ]
 }
 
