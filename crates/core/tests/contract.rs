@@ -4583,6 +4583,46 @@ async fn kpis_match_an_independent_computation() {
                 t += (30 + rng.below(3 * 24 * 60) as i64) * MIN;
             }
         }
+        // Named edge cases: a session crossing local midnight (counted on the day it starts), one
+        // that runs across the night the clocks go back, and a visitor whose second campaign
+        // starts a second session within minutes.
+        for (id, visitor, at, campaign) in [
+            ("mid-1", "night-owl", "2026-10-22T21:50:00Z", None),
+            ("mid-2", "night-owl", "2026-10-22T22:10:00Z", None),
+            (
+                "dst-1",
+                "clock",
+                "2026-10-25T00:40:00Z",
+                Some(("google", "cpc", "spring")),
+            ),
+            ("dst-2", "clock", "2026-10-25T01:05:00Z", None),
+            ("dst-3", "clock", "2026-10-25T01:25:00Z", None),
+            (
+                "two-1",
+                "twice",
+                "2026-10-26T10:00:00Z",
+                Some(("google", "cpc", "spring")),
+            ),
+            (
+                "two-2",
+                "twice",
+                "2026-10-26T10:05:00Z",
+                Some(("news", "email", "nl-oct")),
+            ),
+            ("two-3", "twice", "2026-10-26T10:07:00Z", None),
+        ] {
+            events.push(Sent {
+                id: id.into(),
+                kind: "page_view",
+                visitor: visitor.into(),
+                ts: ts(at),
+                campaign,
+                referrer: None,
+                device: "mobile",
+                country: "FR",
+                order: None,
+            });
+        }
         // A purchase event whose order does not exist, and an order with no session.
         events.push(Sent {
             id: "ghost".into(),
@@ -4742,6 +4782,27 @@ async fn kpis_match_an_independent_computation() {
 
         // Independently: sessions, attribution, and the facts of a period.
         let sessions = independent_sessions(&events);
+        let of = |v: &str| -> Vec<(String, usize)> {
+            sessions
+                .iter()
+                .filter(|s| s.visitor == v)
+                .map(|s| (s.day.clone(), s.events.len()))
+                .collect()
+        };
+        assert_eq!(
+            of("night-owl"),
+            vec![("2026-10-22".to_string(), 2)],
+            "23:50 and 00:10 Paris: one session, on its first day"
+        );
+        // 02:40 summer time, then 02:05 and 02:25 winter time: 45 minutes of one session.
+        assert_eq!(of("clock"), vec![("2026-10-25".to_string(), 3)]);
+        let clock = sessions.iter().find(|s| s.visitor == "clock").unwrap();
+        assert_eq!(clock.end - clock.start, 45 * MIN);
+        assert_eq!(
+            of("twice"),
+            vec![("2026-10-26".to_string(), 1), ("2026-10-26".to_string(), 2)],
+            "a new campaign, a new session"
+        );
         let window = 30 * DAY;
         let mut credit: HashMap<i64, (String, String, String)> = HashMap::new();
         for e in events.iter().filter(|e| e.kind == "purchase") {

@@ -466,6 +466,8 @@ pub struct Acc {
     refunds: i64,
     /// (customer, orders), with repeats until [`Acc::kpis`] sums them.
     customers: Vec<(i64, i64)>,
+    /// Distinct visitors, customers and repeat customers, when already counted (the rollups).
+    known: Option<(i64, i64, i64)>,
     new_customers: i64,
     units: i64,
     returned: i64,
@@ -560,9 +562,12 @@ impl Acc {
         }
         self.customers = merged;
         let orders = self.orders;
-        let customers = self.customers.len() as i64;
+        let (visitors, customers, repeat) = self.known.unwrap_or((
+            self.visitors.len() as i64,
+            self.customers.len() as i64,
+            self.customers.iter().filter(|(_, n)| *n >= 2).count() as i64,
+        ));
         let new_customers = self.new_customers;
-        let repeat = self.customers.iter().filter(|(_, n)| *n >= 2).count() as i64;
         let delivered = self.sent - self.bounced;
         let opens = self.opens.len() as i64;
         Kpis {
@@ -573,7 +578,7 @@ impl Acc {
             aov: per(self.gross, orders),
             units_sold: self.units,
             sessions: self.sessions,
-            unique_visitors: self.visitors.len() as i64,
+            unique_visitors: visitors,
             bounce_rate: ratio(self.bounces, self.sessions),
             avg_session_seconds: ratio(self.duration, self.sessions).map(|d| d / 1e6),
             conversion_rate: ratio(self.converted, self.sessions),
@@ -788,8 +793,10 @@ fn report_with(tx: &mut dyn Sql, p: Period, o: &Opts, rollups: bool) -> Result<K
     let totals = match o.grain {
         None => totals_of(&mut by_bucket(tx, p, None)?),
         Some(g) => {
-            // One pass: every bucket's KPIs, and the totals as all buckets merged.
+            // One pass: every bucket's KPIs, and the totals (from the rollups, counted with the
+            // buckets; from raw facts, all buckets merged).
             let mut by = by_bucket(tx, p, Some(g))?;
+            let counted = by.remove(&(None, None));
             let mut all = Acc::default();
             let mut day = g.bucket(p.from);
             while day < p.to {
@@ -807,7 +814,7 @@ fn report_with(tx: &mut dyn Sql, p: Period, o: &Opts, rollups: bool) -> Result<K
                 });
                 day = next_bucket(g, day);
             }
-            all.kpis()
+            counted.unwrap_or(all).kpis()
         }
     };
     let breakdown = match o.dim {
@@ -888,15 +895,38 @@ pub fn fast(
         a.refunds += r.i64(9);
     }
     let customers_kind = format!("customers:{cur}");
+    // Distinct visitors and customers: the day sets, decoded once, counted per bucket and (with
+    // buckets) for the whole period.
+    type Members = Vec<(i64, i64)>;
+    let mut sets: BTreeMap<Key, (Members, Members)> = BTreeMap::new();
+    let mut whole: (Members, Members) = (Vec::new(), Vec::new());
     for r in tx.query(
         "SELECT day, kind, members FROM an_day_sets WHERE day >= $1 AND day < $2 AND (kind = 'visitors' OR kind = $3)",
         params![d0, d1, customers_kind.as_str()],
     )? {
-        let a = out.entry(key(r.i64(0))).or_default();
-        if r.string(1) == "visitors" {
-            super::rollup::decode(&r.string(2), |id, _| a.visitors.push(id));
+        let bucket = sets.entry(key(r.i64(0))).or_default();
+        let into = if r.string(1) == "visitors" {
+            &mut bucket.0
         } else {
-            super::rollup::decode(&r.string(2), |id, n| a.customers.push((id, n)));
+            &mut bucket.1
+        };
+        super::rollup::decode(&r.string(2), |id, n| into.push((id, n)));
+    }
+    for (k, (v, c)) in sets {
+        // A day's set holds each member once; a longer bucket merges days.
+        let count = |m: &[(i64, i64)]| {
+            if grain == Some(Grain::Day) {
+                (m.len() as i64, m.iter().filter(|x| x.1 >= 2).count() as i64)
+            } else {
+                distinct(m)
+            }
+        };
+        let (visitors, _) = count(&v);
+        let (customers, repeat) = count(&c);
+        out.entry(k).or_default().known = Some((visitors, customers, repeat));
+        if grain.is_some() {
+            whole.0.extend(v);
+            whole.1.extend(c);
         }
     }
     for r in tx.query(
@@ -908,7 +938,52 @@ pub fn fast(
     for e in load_email(tx, zone, p)? {
         out.entry(key(i64::from(e.day))).or_default().email(&e);
     }
+    if grain.is_some() {
+        let mut total = Acc::default();
+        for a in out.values() {
+            total.merge(a);
+        }
+        let (visitors, _) = distinct(&whole.0);
+        let (customers, repeat) = distinct(&whole.1);
+        total.known = Some((visitors, customers, repeat));
+        out.insert((None, None), total);
+    }
     Ok(out)
+}
+
+/// How many distinct ids, and how many of them with a count of 2 or more in all, over
+/// `(id, count)` pairs; ids are small positive numbers (row ids), counted in bitmaps.
+pub fn distinct(members: &[(i64, i64)]) -> (i64, i64) {
+    let max = members.iter().map(|m| m.0).max().unwrap_or(0);
+    if !(0..=(1 << 32)).contains(&max) || members.iter().any(|m| m.0 < 0) {
+        // Not small numbers: sort instead.
+        let mut v = members.to_vec();
+        v.sort_unstable();
+        let mut out = (0, 0);
+        let mut i = 0;
+        while i < v.len() {
+            let (id, mut n) = v[i];
+            i += 1;
+            while i < v.len() && v[i].0 == id {
+                n += v[i].1;
+                i += 1;
+            }
+            out.0 += 1;
+            out.1 += i64::from(n >= 2);
+        }
+        return out;
+    }
+    let words = max as usize / 64 + 1;
+    let (mut once, mut twice) = (vec![0u64; words], vec![0u64; words]);
+    for &(id, n) in members {
+        let (w, b) = (id as usize / 64, 1u64 << (id as usize % 64));
+        if n >= 2 || once[w] & b != 0 {
+            twice[w] |= b;
+        }
+        once[w] |= b;
+    }
+    let count = |v: &[u64]| v.iter().map(|w| i64::from(w.count_ones())).sum::<i64>();
+    (count(&once), count(&twice))
 }
 
 fn next_bucket(g: Grain, day: i32) -> i32 {
