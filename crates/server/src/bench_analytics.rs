@@ -419,8 +419,15 @@ pub fn run(backend: &str, url: &str, a: &Args) -> Result<()> {
         }
     };
     // PostgreSQL vacuums and analyzes the freshly loaded tables in the background for minutes:
-    // time the dashboard once it has settled, as it would be in service.
+    // analyze them now (as after any bulk load) and time the dashboard once it has settled, as it
+    // would be in service.
     if backend == "postgres" {
+        rt.block_on(db.write(|tx| {
+            tx.exec("ANALYZE", &[])?;
+            Ok(())
+        }))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        std::thread::sleep(Duration::from_secs(5));
         for _ in 0..600 {
             let busy = rt
                 .block_on(db.read(|tx| {
