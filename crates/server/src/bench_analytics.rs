@@ -423,7 +423,10 @@ pub fn run(backend: &str, url: &str, a: &Args) -> Result<()> {
     // would be in service.
     if backend == "postgres" {
         rt.block_on(db.write(|tx| {
-            tx.exec("ANALYZE", &[])?;
+            tx.exec(
+                "ANALYZE events, an_sessions, an_purchases, an_session_days, an_order_days, an_day_sets, an_customers, orders, order_lines, refunds, ad_spend, email_events",
+                &[],
+            )?;
             Ok(())
         }))
         .map_err(|e| anyhow::anyhow!("{e}"))?;

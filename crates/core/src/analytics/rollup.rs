@@ -196,6 +196,12 @@ pub fn session_days(tx: &mut dyn Sql, days: &BTreeSet<i32>) -> Result<()> {
 /// (the orders' days, their refunds' days, and the days their customers' first order moved
 /// from or to) and recomputes those days. Returns how many dirty entries it consumed.
 pub fn order_chunk(tx: &mut dyn Sql, zone: &Zone, limit: i64) -> Result<usize> {
+    // One refresher at a time (two servers on one PostgreSQL database take turns).
+    let lock = tx.for_update();
+    tx.query(
+        &format!("SELECT id FROM analytics_state WHERE id = 1{lock}"),
+        &[],
+    )?;
     let rows = tx.query(
         "SELECT seq, order_id FROM an_dirty_orders ORDER BY seq LIMIT $1",
         params![limit],
