@@ -523,7 +523,28 @@ pub async fn run(db: &Db) -> Result<u64> {
     if !db.read(pending).await? {
         return Ok(0);
     }
-    drain(db).await
+    drain(db, true).await
+}
+
+/// Derives sessions and attribution for new events only, leaving changed orders for the next
+/// report. The server's background worker runs this: an order rollup day is recomputed whole,
+/// which costs as much as the day's orders, so doing it every few seconds under a heavy order
+/// flow would slow order placement.
+pub async fn run_events(db: &Db) -> Result<u64> {
+    let behind = db
+        .read(|tx| {
+            Ok(tx
+                .query_one(
+                    "SELECT CAST(COALESCE((SELECT MAX(seq) FROM events), 0) AS BIGINT), COALESCE((SELECT watermark FROM analytics_state WHERE id = 1), -1)",
+                    &[],
+                )?
+                .is_some_and(|r| r.i64(0) > r.i64(1)))
+        })
+        .await?;
+    if !behind {
+        return Ok(0);
+    }
+    drain(db, false).await
 }
 
 /// Throws every derived row away and derives them again from the raw events.
@@ -535,10 +556,10 @@ pub async fn rebuild(db: &Db) -> Result<u64> {
         Ok(())
     })
     .await?;
-    drain(db).await
+    drain(db, true).await
 }
 
-async fn drain(db: &Db) -> Result<u64> {
+async fn drain(db: &Db, orders: bool) -> Result<u64> {
     let bound = db.write(settled_bound).await?;
     let mut total = 0u64;
     loop {
@@ -549,15 +570,18 @@ async fn drain(db: &Db) -> Result<u64> {
         total += n as u64;
     }
     // Then the orders that changed (including those whose attribution the events moved).
-    loop {
-        let n = db
-            .write(|tx| {
-                let zone = Zone::get(&settings::load(tx)?.timezone)?;
-                rollup::order_chunk(tx, &zone, rollup::ORDER_CHUNK)
-            })
-            .await?;
-        if n == 0 {
-            return Ok(total);
+    if orders {
+        loop {
+            let n = db
+                .write(|tx| {
+                    let zone = Zone::get(&settings::load(tx)?.timezone)?;
+                    rollup::order_chunk(tx, &zone, rollup::ORDER_CHUNK)
+                })
+                .await?;
+            if n == 0 {
+                break;
+            }
         }
     }
+    Ok(total)
 }

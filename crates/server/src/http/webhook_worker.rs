@@ -59,10 +59,11 @@ pub async fn run(db: Db, cfg: WorkerConfig) {
     let mut last_expiry = std::time::Instant::now() - cfg.expire_every;
     let mut last_analytics = std::time::Instant::now();
     loop {
-        // New storefront events become sessions in the background, so reports find little to do.
+        // New storefront events become sessions in the background, so reports find little to
+        // do; changed orders are left to the next report (see `refresh::run_events`).
         if last_analytics.elapsed() >= cfg.analytics_every {
             last_analytics = std::time::Instant::now();
-            if let Err(e) = backroom_core::analytics::refresh::run(&db).await {
+            if let Err(e) = backroom_core::analytics::refresh::run_events(&db).await {
                 tracing::warn!(error = %e, "deriving sessions failed");
             }
         }
