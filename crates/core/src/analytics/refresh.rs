@@ -9,7 +9,7 @@
 //! [`rebuild`]). Purchases among the re-derived events are attributed again.
 
 use super::{Zone, rollup};
-use crate::db::{Db, Dialect, Row, Sql, Val};
+use crate::db::{Db, Dialect, Row, Sql, Val, exec_in, placeholders, values_sql};
 use crate::settings;
 use crate::{Result, params};
 use backroom_domain::analytics::{
@@ -138,13 +138,6 @@ fn stored_session(r: &Row) -> Session {
     }
 }
 
-fn placeholders(from: usize, n: usize) -> String {
-    (0..n)
-        .map(|i| format!("${}", from + i))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// A stored session as attribution needs it.
 struct Stored {
     start_ts: i64,
@@ -254,15 +247,7 @@ pub fn refresh_chunk(tx: &mut dyn Sql, bound: i64, limit: i64) -> Result<usize> 
             }
         }
     }
-    for ids in dropped.chunks(1000) {
-        tx.exec(
-            &format!(
-                "DELETE FROM an_sessions WHERE id IN ({})",
-                placeholders(1, ids.len())
-            ),
-            ids,
-        )?;
-    }
+    exec_in(tx, "DELETE FROM an_sessions WHERE id IN ({})", &dropped)?;
     if !late.is_empty() {
         let lo = late.iter().map(|l| l.1.0).min().unwrap_or(0);
         let hi = late.iter().map(|l| l.2).max().unwrap_or(0);
@@ -383,26 +368,18 @@ fn derive(
             }
         }
     }
-    for seqs in purchase_seqs.chunks(1000) {
-        tx.exec(
-            &format!(
-                "DELETE FROM an_purchases WHERE seq IN ({})",
-                placeholders(1, seqs.len())
-            ),
-            seqs,
-        )?;
-    }
+    exec_in(
+        tx,
+        "DELETE FROM an_purchases WHERE seq IN ({})",
+        &purchase_seqs,
+    )?;
     tx.copy_rows("an_sessions", &SESSION_COLUMNS, &session_rows)?;
     // Orders whose attribution may have moved are recomputed in the order rollups.
-    for chunk in numbers.chunks(1000) {
-        tx.exec(
-            &format!(
-                "INSERT INTO an_dirty_orders (order_id) SELECT id FROM orders WHERE number IN ({})",
-                placeholders(1, chunk.len())
-            ),
-            chunk,
-        )?;
-    }
+    exec_in(
+        tx,
+        "INSERT INTO an_dirty_orders (order_id) SELECT id FROM orders WHERE number IN ({})",
+        &numbers,
+    )?;
     tx.copy_rows(
         "an_purchases",
         &[
@@ -453,19 +430,17 @@ fn visitor_keys<'a>(
     let mut out = HashMap::with_capacity(all.len());
     for chunk in all.chunks(VISITORS_PER_QUERY) {
         let v: Vec<Val> = chunk.iter().map(|s| Val::from(s.as_str())).collect();
-        let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("(${i})")).collect();
         tx.exec(
             &format!(
                 "INSERT INTO an_visitors (visitor_id) VALUES {} ON CONFLICT (visitor_id) DO NOTHING",
-                ph.join(", ")
+                values_sql(chunk.len(), 1)
             ),
             &v,
         )?;
-        let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         for r in tx.query(
             &format!(
                 "SELECT visitor_id, id FROM an_visitors WHERE visitor_id IN ({})",
-                ph.join(", ")
+                placeholders(1, chunk.len())
             ),
             &v,
         )? {

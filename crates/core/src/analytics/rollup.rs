@@ -9,7 +9,7 @@
 
 use super::Zone;
 use super::report::{self, Period};
-use crate::db::{Sql, Val};
+use crate::db::{Sql, Val, exec_in, placeholders};
 use crate::{Result, params};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -23,13 +23,6 @@ pub fn mark_dirty(tx: &mut dyn Sql, order_id: i64) -> Result<()> {
         params![order_id],
     )?;
     Ok(())
-}
-
-fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn vals(ids: &[i64]) -> Vec<Val> {
@@ -50,16 +43,12 @@ pub fn imported(tx: &mut dyn Sql, order_ids: &[i64]) -> Result<()> {
         )?
         .is_some();
     if any_cost {
-        for chunk in order_ids.chunks(1000) {
-            tx.exec(
-                &format!(
-                    "UPDATE order_lines SET unit_cost_minor = (SELECT v.cost_minor FROM variants v WHERE v.id = order_lines.variant_id) \
-                     WHERE unit_cost_minor IS NULL AND order_id IN ({})",
-                    placeholders(chunk.len())
-                ),
-                &vals(chunk),
-            )?;
-        }
+        exec_in(
+            tx,
+            "UPDATE order_lines SET unit_cost_minor = (SELECT v.cost_minor FROM variants v WHERE v.id = order_lines.variant_id) \
+             WHERE unit_cost_minor IS NULL AND order_id IN ({})",
+            &vals(order_ids),
+        )?;
     }
     Ok(())
 }
@@ -137,14 +126,9 @@ pub fn decode(s: &str, mut f: impl FnMut(i64, i64)) {
     }
 }
 
-/// Adds the members of an encoded set to `into` (counts summed).
-pub fn decode_into(s: &str, into: &mut HashMap<i64, i64>) {
-    decode(s, |id, n| *into.entry(id).or_default() += n);
-}
-
 fn day_list(days: &[i32]) -> (String, Vec<Val>) {
     (
-        placeholders(days.len()),
+        placeholders(1, days.len()),
         days.iter().map(|d| Val::from(i64::from(*d))).collect(),
     )
 }
@@ -219,7 +203,7 @@ pub fn order_chunk(tx: &mut dyn Sql, zone: &Zone, limit: i64) -> Result<usize> {
         for r in tx.query(
             &format!(
                 "SELECT customer_id, placed_at FROM orders WHERE id IN ({})",
-                placeholders(chunk.len())
+                placeholders(1, chunk.len())
             ),
             &vals(chunk),
         )? {
@@ -229,7 +213,7 @@ pub fn order_chunk(tx: &mut dyn Sql, zone: &Zone, limit: i64) -> Result<usize> {
         for r in tx.query(
             &format!(
                 "SELECT created_at FROM refunds WHERE order_id IN ({})",
-                placeholders(chunk.len())
+                placeholders(1, chunk.len())
             ),
             &vals(chunk),
         )? {
@@ -238,7 +222,7 @@ pub fn order_chunk(tx: &mut dyn Sql, zone: &Zone, limit: i64) -> Result<usize> {
     }
     let customers: Vec<i64> = customers.into_iter().collect();
     for chunk in customers.chunks(1000) {
-        let ph = placeholders(chunk.len());
+        let ph = placeholders(1, chunk.len());
         let mut before: HashMap<i64, (i64, i64)> = HashMap::new();
         for r in tx.query(
             &format!("SELECT customer_id, first_order_id, first_day FROM an_customers WHERE customer_id IN ({ph})"),
@@ -280,15 +264,11 @@ pub fn order_chunk(tx: &mut dyn Sql, zone: &Zone, limit: i64) -> Result<usize> {
         )?;
     }
     order_days(tx, zone, &days)?;
-    for chunk in seqs.chunks(1000) {
-        tx.exec(
-            &format!(
-                "DELETE FROM an_dirty_orders WHERE seq IN ({})",
-                placeholders(chunk.len())
-            ),
-            &vals(chunk),
-        )?;
-    }
+    exec_in(
+        tx,
+        "DELETE FROM an_dirty_orders WHERE seq IN ({})",
+        &vals(&seqs),
+    )?;
     Ok(rows.len())
 }
 
@@ -451,9 +431,9 @@ mod tests {
         let m = vec![(3, 1), (7, 2), (8, 1), (1000, 5)];
         let s = encode(&m);
         assert_eq!(s, "3,4*2,1,992*5");
-        let mut back = HashMap::new();
-        decode_into(&s, &mut back);
-        decode_into("3", &mut back);
+        let mut back: HashMap<i64, i64> = HashMap::new();
+        decode(&s, |id, n| *back.entry(id).or_default() += n);
+        decode("3", |id, n| *back.entry(id).or_default() += n);
         assert_eq!(back[&3], 2);
         assert_eq!(back[&7], 2);
         assert_eq!(back[&1000], 5);

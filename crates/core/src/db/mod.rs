@@ -190,6 +190,24 @@ pub trait Sql {
     }
 }
 
+/// `$from, $from+1, ...`: `n` numbered placeholders, for an `IN (...)` list.
+pub fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs `sql`, whose one `{}` is an `IN` list, over `vals` 1,000 at a time; returns the rows
+/// changed.
+pub fn exec_in(tx: &mut dyn Sql, sql: &str, vals: &[Val]) -> Result<u64, DbError> {
+    let mut n = 0;
+    for chunk in vals.chunks(1000) {
+        n += tx.exec(&sql.replace("{}", &placeholders(1, chunk.len())), chunk)?;
+    }
+    Ok(n)
+}
+
 /// `($1, $2), ($3, $4)`: numbered placeholders for `rows` rows of `cols` columns.
 pub fn values_sql(rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
