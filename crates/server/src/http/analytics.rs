@@ -18,7 +18,7 @@ use backroom_core::analytics::report::{
     Reconciliation, StockKpi, TopQuery,
 };
 use backroom_core::util::now_micros;
-use backroom_core::{audit, settings};
+use backroom_core::{Sql, audit, settings};
 use backroom_domain::roles::Permission;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -91,10 +91,18 @@ pub async fn ingest_email_events(
     ))
 }
 
-async fn fresh(app: &App, auth: &Auth) -> Result<(), ApiError> {
-    auth.require(Permission::AnalyticsRead)?;
-    refresh::run(&app.db).await?;
-    Ok(())
+impl App {
+    /// A report: the caller must be allowed to read analytics, and sessions and rollups are
+    /// brought up to date with everything acknowledged before it reads.
+    async fn report<T: Send + 'static>(
+        &self,
+        auth: &Auth,
+        f: impl FnMut(&mut dyn Sql) -> backroom_core::Result<T> + Send + 'static,
+    ) -> R<T> {
+        auth.require(Permission::AnalyticsRead)?;
+        refresh::run(&self.db).await?;
+        self.read(auth, Permission::AnalyticsRead, f).await
+    }
 }
 
 /// Every KPI of DOMAIN.md for a period of local days `[from, to)`: totals, the previous period
@@ -105,15 +113,11 @@ pub async fn kpis(
     auth: Auth,
     ApiQuery(q): ApiQuery<KpiQuery>,
 ) -> R<KpiReport> {
-    fresh(&app, &auth).await?;
-    Ok(Json(
-        app.db
-            .read(move |tx| {
-                let (p, o) = Opts::from_query(tx, &q)?;
-                report::kpis(tx, p, &o)
-            })
-            .await?,
-    ))
+    app.report(&auth, move |tx| {
+        let (p, o) = Opts::from_query(tx, &q)?;
+        report::kpis(tx, p, &o)
+    })
+    .await
 }
 
 /// The conversion funnel: sessions, product views, add to cart, checkout, purchase.
@@ -123,12 +127,8 @@ pub async fn funnel(
     auth: Auth,
     ApiQuery(q): ApiQuery<PeriodQuery>,
 ) -> R<Vec<FunnelStep>> {
-    fresh(&app, &auth).await?;
-    Ok(Json(
-        app.db
-            .read(move |tx| report::funnel(tx, q.period()?))
-            .await?,
-    ))
+    app.report(&auth, move |tx| report::funnel(tx, q.period()?))
+        .await
 }
 
 /// Top products by net sales, or top campaigns by return on ad spend.
@@ -138,8 +138,7 @@ pub async fn top(
     auth: Auth,
     ApiQuery(q): ApiQuery<TopQuery>,
 ) -> R<Vec<KpiRow>> {
-    fresh(&app, &auth).await?;
-    Ok(Json(app.db.read(move |tx| report::top(tx, &q)).await?))
+    app.report(&auth, move |tx| report::top(tx, &q)).await
 }
 
 /// Retention by first-order month, for cohorts whose first order is in the period.
@@ -149,12 +148,8 @@ pub async fn cohorts(
     auth: Auth,
     ApiQuery(q): ApiQuery<PeriodQuery>,
 ) -> R<Vec<Cohort>> {
-    fresh(&app, &auth).await?;
-    Ok(Json(
-        app.db
-            .read(move |tx| report::cohorts(tx, q.period()?))
-            .await?,
-    ))
+    app.report(&auth, move |tx| report::cohorts(tx, q.period()?))
+        .await
 }
 
 /// Historic customer lifetime value per segment, and the top customers.
@@ -164,8 +159,7 @@ pub async fn clv(
     auth: Auth,
     ApiQuery(q): ApiQuery<ClvQuery>,
 ) -> R<ClvReport> {
-    fresh(&app, &auth).await?;
-    Ok(Json(app.db.read(move |tx| report::clv(tx, &q)).await?))
+    app.report(&auth, move |tx| report::clv(tx, &q)).await
 }
 
 /// Data checks: purchases without an order, online orders without a session, spend for
@@ -176,12 +170,8 @@ pub async fn reconciliation(
     auth: Auth,
     ApiQuery(q): ApiQuery<PeriodQuery>,
 ) -> R<Reconciliation> {
-    fresh(&app, &auth).await?;
-    Ok(Json(
-        app.db
-            .read(move |tx| report::reconciliation(tx, q.period()?))
-            .await?,
-    ))
+    app.report(&auth, move |tx| report::reconciliation(tx, q.period()?))
+        .await
 }
 
 /// Sell-through over the period and days of cover now, per SKU.
@@ -191,13 +181,11 @@ pub async fn stock(
     auth: Auth,
     ApiQuery(q): ApiQuery<PeriodQuery>,
 ) -> R<Vec<StockKpi>> {
-    auth.require(Permission::AnalyticsRead)?;
     let now = now_micros();
-    Ok(Json(
-        app.db
-            .read(move |tx| report::stock_kpis(tx, q.period()?, now))
-            .await?,
-    ))
+    app.read(&auth, Permission::AnalyticsRead, move |tx| {
+        report::stock_kpis(tx, q.period()?, now)
+    })
+    .await
 }
 
 #[derive(Serialize, ToSchema)]
@@ -235,15 +223,11 @@ pub async fn list_spend(
     auth: Auth,
     ApiQuery(q): ApiQuery<PeriodQuery>,
 ) -> R<Vec<Spend>> {
-    auth.require(Permission::AnalyticsRead)?;
-    Ok(Json(
-        app.db
-            .read(move |tx| {
-                let p = q.period()?;
-                marketing::list_spend(tx, p.from, p.to)
-            })
-            .await?,
-    ))
+    app.read(&auth, Permission::AnalyticsRead, move |tx| {
+        let p = q.period()?;
+        marketing::list_spend(tx, p.from, p.to)
+    })
+    .await
 }
 
 /// Records ad spend per campaign per day, all rows or none: a JSON array, or a CSV file
@@ -262,34 +246,24 @@ pub async fn put_spend(
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/csv"));
-    let rows: Option<Vec<SpendIn>> = if csv {
-        None
+    // Parsed here, not in the writer: a CSV's amounts need only the store's currency.
+    let rows: Vec<SpendIn> = if csv {
+        let store = app.db.read(|tx| Ok(settings::load(tx)?.currency)).await?;
+        marketing::parse_spend_csv(&bytes, store)?
     } else {
-        Some(super::extract::parse_json(&bytes)?)
+        super::extract::parse_json(&bytes)?
     };
-    let ctx = auth.ctx();
-    Ok(Json(
-        app.db
-            .write(move |tx| {
-                let rows = match &rows {
-                    Some(r) => r.clone(),
-                    None => marketing::parse_spend_csv(&bytes, settings::load(tx)?.currency)?,
-                };
-                marketing::put_spend(tx, &ctx, &rows)
-            })
-            .await?,
-    ))
+    app.write(&auth, move |tx, ctx| marketing::put_spend(tx, ctx, &rows))
+        .await
 }
 
 /// Email campaigns with sent, delivered, bounced, unique opens and clicks, and their rates.
 #[utoipa::path(get, path = "/email-campaigns", tag = "analytics", responses((status = 200, body = Vec<EmailCampaign>)))]
 pub async fn list_email_campaigns(State(app): State<App>, auth: Auth) -> R<Vec<EmailCampaign>> {
-    auth.require(Permission::AnalyticsRead)?;
-    Ok(Json(
-        app.db
-            .read(|tx| marketing::email_campaigns(tx, None))
-            .await?,
-    ))
+    app.read(&auth, Permission::AnalyticsRead, |tx| {
+        marketing::email_campaigns(tx, None)
+    })
+    .await
 }
 
 /// Creates an email campaign ahead of its events, with the `utm_campaign` its links carry.
@@ -300,13 +274,10 @@ pub async fn create_email_campaign(
     ApiJson(body): ApiJson<NewEmailCampaign>,
 ) -> Result<(StatusCode, Json<EmailCampaign>), ApiError> {
     auth.require(Permission::MarketingWrite)?;
-    let ctx = auth.ctx();
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            app.db
-                .write(move |tx| marketing::create_email_campaign(tx, &ctx, &body))
-                .await?,
-        ),
-    ))
+    let created = app
+        .write(&auth, move |tx, ctx| {
+            marketing::create_email_campaign(tx, ctx, &body)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, created))
 }

@@ -135,7 +135,7 @@ pub fn api_router() -> OpenApiRouter<App> {
 }
 
 impl App {
-    async fn read<T: Send + 'static>(
+    pub(super) async fn read<T: Send + 'static>(
         &self,
         auth: &Auth,
         p: Permission,
@@ -144,7 +144,7 @@ impl App {
         auth.require(p)?;
         Ok(Json(self.db.read(f).await?))
     }
-    async fn write<T: Send + 'static>(
+    pub(super) async fn write<T: Send + 'static>(
         &self,
         auth: &Auth,
         mut f: impl FnMut(&mut dyn Sql, &Ctx) -> backroom_core::Result<T> + Send + 'static,
