@@ -178,12 +178,21 @@ pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
 
 /// Starts `backroom serve` on a free port over `url`; returns the child and the base URL.
 pub(crate) fn spawn_server(url: &str) -> Result<(std::process::Child, String)> {
+    spawn_server_with(url, &[])
+}
+
+/// [`spawn_server`] with extra environment variables for the child.
+pub(crate) fn spawn_server_with(
+    url: &str,
+    env: &[(&str, &str)],
+) -> Result<(std::process::Child, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
     let child = std::process::Command::new(std::env::current_exe()?)
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
         .env("DATABASE_URL", url)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .spawn()?;
     Ok((child, format!("http://127.0.0.1:{port}")))

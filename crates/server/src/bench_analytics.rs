@@ -60,17 +60,9 @@ impl Plan {
     }
 }
 
+/// The server, with background derivation off so that ingest is timed alone.
 fn spawn(url: &str) -> Result<(std::process::Child, String)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let child = std::process::Command::new(std::env::current_exe()?)
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-        .env("DATABASE_URL", url)
-        .env("BACKROOM_ANALYTICS_REFRESH_MS", "0")
-        .stdout(std::process::Stdio::null())
-        .spawn()?;
-    Ok((child, format!("http://127.0.0.1:{port}")))
+    crate::bench::spawn_server_with(url, &[("BACKROOM_ANALYTICS_REFRESH_MS", "0")])
 }
 
 /// Orders `from..to` in Backroom's order layout (the head repeated on every line).
@@ -530,17 +522,15 @@ pub fn run(backend: &str, url: &str, a: &Args) -> Result<()> {
     );
     if a.duckdb {
         let warm_ms = percentile_ms(&warm, 0.5);
-        duckdb(&rt, &db, url, from, to, &kpis, &funnel, warm_ms)?;
+        duckdb(&rt, &db, from, to, &kpis, &funnel, warm_ms)?;
     }
     Ok(())
 }
 
 /// Exports the raw rows as CSV and runs `bench/duckdb_kpis.py` in a virtualenv with DuckDB.
-#[allow(clippy::too_many_arguments)]
 fn duckdb(
     rt: &tokio::runtime::Runtime,
     db: &Db,
-    url: &str,
     from: i32,
     to: i32,
     kpis: &Value,
@@ -630,7 +620,6 @@ fn duckdb(
     }
     let d: Value = serde_json::from_slice(&out.stdout)?;
     let _ = std::fs::remove_dir_all(&dir);
-    let _ = url;
     // The same numbers, KPI by KPI.
     let mut mismatches = Vec::new();
     let ours = &kpis["totals"];
