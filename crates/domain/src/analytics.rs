@@ -440,17 +440,29 @@ mod tests {
         assert_eq!(ratio(1, 4), Some(0.25));
     }
 
+    /// Hits from (minutes since the last, campaign choice, event type) triples.
+    fn generated(gaps: &[(i64, u8, u8)]) -> Vec<Hit> {
+        let mut t = 0;
+        gaps.iter()
+            .enumerate()
+            .map(|(i, (g, c, k))| {
+                t += g;
+                let campaign = match c {
+                    0 => Some("x"),
+                    1 => Some("y"),
+                    _ => None,
+                };
+                hit(i as i64, t, EVENT_TYPES[*k as usize], campaign)
+            })
+            .collect()
+    }
+
     proptest! {
         /// Sessionizing a prefix, then continuing from its last session with the rest, gives
         /// the same sessions as sessionizing everything at once.
         #[test]
         fn resuming_matches(gaps in proptest::collection::vec((0i64..70, 0u8..4, 0u8..7), 2..40), cut in 1usize..39) {
-            let mut t = 0;
-            let hits: Vec<Hit> = gaps.iter().enumerate().map(|(i, (g, c, k))| {
-                t += g;
-                let campaign = match c { 0 => Some("x"), 1 => Some("y"), _ => None };
-                hit(i as i64, t, EVENT_TYPES[*k as usize], campaign)
-            }).collect();
+            let hits = generated(&gaps);
             let cut = cut.min(hits.len() - 1);
             let all: Vec<Session> = sessionize(&hits).into_iter().map(|s| s.0).collect();
             let head = sessionize(&hits[..cut]);
@@ -471,12 +483,7 @@ mod tests {
         /// the whole list: what lets the refresher recompute only a visitor's latest sessions.
         #[test]
         fn sessions_from_a_boundary_match(gaps in proptest::collection::vec((0i64..70, 0u8..4, 0u8..7), 1..40)) {
-            let mut t = 0;
-            let hits: Vec<Hit> = gaps.iter().enumerate().map(|(i, (g, c, k))| {
-                t += g;
-                let campaign = match c { 0 => Some("x"), 1 => Some("y"), _ => None };
-                hit(i as i64, t, EVENT_TYPES[*k as usize], campaign)
-            }).collect();
+            let hits = generated(&gaps);
             let all = sessionize(&hits);
             for (k, (_, start)) in all.iter().enumerate() {
                 let tail = sessionize(&hits[*start..]);

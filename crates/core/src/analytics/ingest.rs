@@ -166,20 +166,17 @@ pub fn parse_batch(body: &[u8], now: i64) -> Result<(Vec<NewEvent>, Vec<Rejected
     Ok((good, bad))
 }
 
+/// An optional text: trimmed, empty as absent, at most `max` characters.
 fn text(
     field: &str,
     v: Option<String>,
     max: usize,
 ) -> Result<Option<String>, backroom_domain::Invalid> {
-    match v.map(|s| s.trim().to_string()) {
-        None => Ok(None),
-        Some(s) if s.is_empty() => Ok(None),
-        Some(s) if s.chars().count() > max => Err(backroom_domain::Invalid::new(
-            field,
-            format!("must be at most {max} characters"),
-        )),
-        Some(s) => Ok(Some(s)),
-    }
+    backroom_domain::values::optional_text(
+        field,
+        v.as_deref().map(str::trim).filter(|s| !s.is_empty()),
+        max,
+    )
 }
 
 /// Checks one event; the error names the field.

@@ -7,6 +7,7 @@ use crate::db::Sql;
 use crate::util::{parse_time, sha256_hex};
 use crate::{Ctx, Error, Result, audit, params, settings};
 use backroom_domain::analytics::{format_day, parse_day, ratio};
+use backroom_domain::values::required_text;
 use backroom_domain::{Currency, Invalid};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -78,15 +79,9 @@ pub fn put_spend(tx: &mut dyn Sql, ctx: &Ctx, rows: &[SpendIn]) -> Result<SpendS
     Ok(SpendSaved { saved: rows.len() })
 }
 
+/// A required label (source, campaign, name...) of at most 200 characters.
 fn label(field: &str, v: &str) -> Result<String, Invalid> {
-    let v = v.trim();
-    if v.is_empty() {
-        return Err(Invalid::new(field, "is required"));
-    }
-    if v.chars().count() > 200 {
-        return Err(Invalid::new(field, "must be at most 200 characters"));
-    }
-    Ok(v.to_string())
+    required_text(field, v, 200)
 }
 
 /// Reads an ad-spend CSV: `date,source,medium,campaign,amount[,currency]`, the amount in the
@@ -197,6 +192,8 @@ pub fn ingest_email(
 ) -> Result<IngestReport> {
     let zone = Zone::get(&settings::load(tx)?.timezone)?;
     let mut report = IngestReport::default();
+    // A batch names a handful of campaigns: look each up once.
+    let mut campaigns: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
     for (index, item) in items {
         let index = *index;
         let v = match item {
@@ -248,7 +245,14 @@ pub fn ingest_email(
                 continue;
             }
         };
-        let campaign_id = campaign_id(tx, &campaign, now)?;
+        let campaign_id = match campaigns.get(&campaign) {
+            Some(id) => *id,
+            None => {
+                let id = campaign_id(tx, &campaign, now)?;
+                campaigns.insert(campaign, id);
+                id
+            }
+        };
         let n = tx.exec(
             "INSERT INTO email_events (event_id, campaign_id, recipient, type, ts, day) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
             params![event_id, campaign_id, recipient, kind, ts, i64::from(zone.day_of(ts))],

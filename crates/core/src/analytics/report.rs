@@ -10,7 +10,9 @@ use super::Zone;
 use crate::db::Sql;
 use crate::{Error, Result, params, settings};
 use backroom_domain::Currency;
-use backroom_domain::analytics::{DIRECT, Grain, format_day, parse_day, per, ratio, year_earlier};
+use backroom_domain::analytics::{
+    DIRECT, Grain, NONE, format_day, parse_day, per, ratio, year_earlier,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use utoipa::{IntoParams, ToSchema};
@@ -222,8 +224,8 @@ impl Credit {
     fn none() -> Credit {
         Credit {
             source: DIRECT.into(),
-            medium: "(none)".into(),
-            campaign: "(none)".into(),
+            medium: NONE.into(),
+            campaign: NONE.into(),
             device: "unknown".into(),
             country: "unknown".into(),
         }
