@@ -36,6 +36,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(10, "analytics", "0010_analytics"),
     migration!(11, "rollups", "0011_rollups"),
     migration!(12, "sessions_resume", "0012_sessions_resume"),
+    migration!(13, "order_facts", "0013_order_facts"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

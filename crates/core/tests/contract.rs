@@ -4649,6 +4649,7 @@ async fn kpis_match_an_independent_computation() {
             .order;
         placed.push((phone.id, ts("2026-10-23T11:00:00Z")));
         // Payments, cancellations and refunds, some dated after the period.
+        refresh::run(&db).await.unwrap();
         for (k, (id, at)) in placed.clone().into_iter().enumerate() {
             match k % 6 {
                 0 => {
@@ -4700,7 +4701,37 @@ async fn kpis_match_an_independent_computation() {
                         .unwrap();
                 }
             }
+            // The rollups are kept between changes, so each change is applied as a difference
+            // (a cancelled first order makes the customer's next order their first).
+            refresh::run(&db).await.unwrap();
         }
+        // A customer's first order moves both ways: an earlier order placed later (an import)
+        // becomes their first; a cancelled first order makes the next one the first.
+        let place_at = |email: &str, at: i64| {
+            let mut o = order(&[("K-A", 1)]);
+            o.customer.email = email.into();
+            let db = db.clone();
+            async move {
+                db.write(move |tx| orders::place(tx, &Ctx::new(Actor::system(), at), &o, None))
+                    .await
+                    .unwrap()
+                    .order
+                    .id
+            }
+        };
+        for (email, at) in [
+            ("v0@example.com", base - 3 * DAY),
+            ("z@example.com", base + 2 * DAY),
+            ("z@example.com", base + 3 * DAY),
+        ] {
+            placed.push((place_at(email, at).await, at));
+            refresh::run(&db).await.unwrap();
+        }
+        let z1 = placed[placed.len() - 2].0;
+        db.write(move |tx| orders::cancel(tx, &ctx(), z1, &CancelOrder { reason: None }))
+            .await
+            .unwrap();
+        refresh::run(&db).await.unwrap();
         // Ad spend (one campaign with no traffic) and email events.
         let mut spend = Vec::new();
         for d in 10..31 {
@@ -5324,5 +5355,104 @@ async fn kpis_match_an_independent_computation() {
             .await
             .unwrap();
         assert_eq!(state, "America/New_York");
+    }
+}
+
+/// Order rollups kept by difference stay exact when refreshers run while orders are placed and
+/// cancelled, and two refreshers race each other (each works from a snapshot and writes only if
+/// the other has not written since).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rollups_stay_exact_under_concurrent_orders_and_refreshers() {
+    use backroom_core::analytics::{Zone, refresh, report};
+    use backroom_domain::analytics::format_day;
+    for (name, db) in backends().await {
+        let (a, _, _) = store(&db, &["R-A", "R-B"], &[]).await;
+        receive(&db, "R-A", a, 10_000).await;
+        receive(&db, "R-B", a, 10_000).await;
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut refreshers = Vec::new();
+        for _ in 0..3 {
+            let (db, done) = (db.clone(), done.clone());
+            refreshers.push(tokio::spawn(async move {
+                let mut runs = 0;
+                while !done.load(Ordering::SeqCst) {
+                    refresh::run(&db).await.unwrap();
+                    runs += 1;
+                    tokio::task::yield_now().await;
+                }
+                runs
+            }));
+        }
+        let mut clients = Vec::new();
+        for c in 0..8 {
+            let db = db.clone();
+            clients.push(tokio::spawn(async move {
+                for i in 0..25 {
+                    // Eight customers' orders interleave; every fifth is cancelled again, so
+                    // customers' first orders move while the refreshers run.
+                    let mut o = order(&[(if i % 2 == 0 { "R-A" } else { "R-B" }, 1 + i % 3)]);
+                    o.customer.email = format!("c{}@example.com", (c + i) % 8);
+                    let id = db
+                        .write(move |tx| orders::place(tx, &ctx(), &o, None))
+                        .await
+                        .unwrap()
+                        .order
+                        .id;
+                    if i % 5 == 0 {
+                        db.write(move |tx| {
+                            orders::cancel(tx, &ctx(), id, &CancelOrder { reason: None })
+                        })
+                        .await
+                        .unwrap();
+                    }
+                }
+            }));
+        }
+        for c in clients {
+            c.await.unwrap();
+        }
+        done.store(true, Ordering::SeqCst);
+        for r in refreshers {
+            assert!(r.await.unwrap() > 0, "{name}");
+        }
+        refresh::run(&db).await.unwrap();
+        let today = Zone::get("UTC").unwrap().day_of(ctx().now);
+        let q = report::KpiQuery {
+            from: format_day(today - 1),
+            to: format_day(today + 2),
+            by: Some("day".into()),
+            breakdown: None,
+            currency: None,
+            compare: Some(false),
+        };
+        let (fast, raw) = db
+            .read(move |tx| {
+                let (p, o) = report::Opts::from_query(tx, &q)?;
+                Ok((report::kpis(tx, p, &o)?, report::kpis_raw(tx, p, &o)?))
+            })
+            .await
+            .unwrap();
+        assert_eq!(fast, raw, "{name}");
+        assert_eq!(fast.totals.orders, 8 * 20, "{name}");
+        assert_eq!(fast.totals.new_customers, 8, "{name}");
+        let snapshot = |db: Db| async move {
+            db.read(|tx| {
+                let mut out = Vec::new();
+                for q in [
+                    "SELECT * FROM an_order_days ORDER BY day, currency, channel, source, medium, campaign, device, country",
+                    "SELECT day, kind, members FROM an_day_sets ORDER BY day, kind",
+                    "SELECT customer_id, first_order_id, first_day FROM an_customers ORDER BY customer_id",
+                    "SELECT * FROM an_order_facts ORDER BY order_id, day",
+                ] {
+                    out.extend(tx.query(q, &[])?.iter().map(|r| format!("{:?}", r.0)));
+                }
+                Ok(out)
+            })
+            .await
+            .unwrap()
+        };
+        let before = snapshot(db.clone()).await;
+        refresh::rebuild(&db).await.unwrap();
+        assert_eq!(before, snapshot(db.clone()).await, "{name}");
     }
 }

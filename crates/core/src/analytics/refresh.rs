@@ -35,18 +35,26 @@ fn state(tx: &mut dyn Sql) -> Result<(State, Zone, i64)> {
     let zone = Zone::get(&s.timezone)?;
     let window = i64::from(s.attribution_window_days);
     let lock = tx.for_update();
-    let row = tx.query_one(
-        &format!("SELECT watermark, timezone, window_days FROM analytics_state WHERE id = 1{lock}"),
-        &[],
-    )?;
+    let sql =
+        format!("SELECT watermark, timezone, window_days FROM analytics_state WHERE id = 1{lock}");
+    let mut row = tx.query_one(&sql, &[])?;
+    if row.is_none() {
+        // The first refresh; two may race to make the row (on PostgreSQL), one wins.
+        let made = tx.exec(
+            "INSERT INTO analytics_state (id, watermark, timezone, window_days) VALUES (1, 0, $1, $2) ON CONFLICT (id) DO NOTHING",
+            params![s.timezone.as_str(), window],
+        )?;
+        if made == 1 {
+            clear(tx)?;
+            return Ok((State { watermark: 0 }, zone, window));
+        }
+        row = tx.query_one(&sql, &[])?;
+    }
     let watermark = match row {
         None => {
-            tx.exec(
-                "INSERT INTO analytics_state (id, watermark, timezone, window_days) VALUES (1, 0, $1, $2)",
-                params![s.timezone.as_str(), window],
-            )?;
-            clear(tx)?;
-            0
+            return Err(crate::Error::Db(crate::db::DbError::Other(
+                "the analytics state row is missing".into(),
+            )));
         }
         Some(r) if r.string(1) != s.timezone || r.i64(2) != window => {
             clear(tx)?;
@@ -492,34 +500,13 @@ pub fn hit(r: &Row) -> Hit {
     }
 }
 
-/// Brings sessions and attribution up to date with every event acknowledged so far. Returns the
-/// number of events derived.
+/// Brings sessions, attribution and rollups up to date with every event acknowledged and every
+/// order change committed so far. Returns the number of events derived.
 pub async fn run(db: &Db) -> Result<u64> {
     if !db.read(pending).await? {
         return Ok(0);
     }
-    drain(db, true).await
-}
-
-/// Derives sessions and attribution for new events only, leaving changed orders for the next
-/// report. The server's background worker runs this: an order rollup day is recomputed whole,
-/// which costs as much as the day's orders, so doing it every few seconds under a heavy order
-/// flow would slow order placement.
-pub async fn run_events(db: &Db) -> Result<u64> {
-    let behind = db
-        .read(|tx| {
-            Ok(tx
-                .query_one(
-                    "SELECT CAST(COALESCE((SELECT MAX(seq) FROM events), 0) AS BIGINT), COALESCE((SELECT watermark FROM analytics_state WHERE id = 1), -1)",
-                    &[],
-                )?
-                .is_some_and(|r| r.i64(0) > r.i64(1)))
-        })
-        .await?;
-    if !behind {
-        return Ok(0);
-    }
-    drain(db, false).await
+    drain(db).await
 }
 
 /// Throws every derived row away and derives them again from the raw events.
@@ -531,10 +518,10 @@ pub async fn rebuild(db: &Db) -> Result<u64> {
         Ok(())
     })
     .await?;
-    drain(db, true).await
+    drain(db).await
 }
 
-async fn drain(db: &Db, orders: bool) -> Result<u64> {
+async fn drain(db: &Db) -> Result<u64> {
     let bound = db.write(settled_bound).await?;
     let mut total = 0u64;
     loop {
@@ -545,18 +532,20 @@ async fn drain(db: &Db, orders: bool) -> Result<u64> {
         total += n as u64;
     }
     // Then the orders that changed (including those whose attribution the events moved).
-    if orders {
-        loop {
-            let n = db
-                .write(|tx| {
-                    let zone = Zone::get(&settings::load(tx)?.timezone)?;
-                    rollup::order_chunk(tx, &zone, rollup::ORDER_CHUNK)
-                })
-                .await?;
-            if n == 0 {
-                break;
-            }
-        }
+    // Up to the changes committed by now: under a steady order flow the refresher would
+    // otherwise chase new orders for ever.
+    let bound = db.read(rollup::dirty_bound).await?;
+    // Each chunk is worked out from a read snapshot and written in a short transaction.
+    while let Some(chunk) = db
+        .read(move |tx| {
+            let zone = Zone::get(&settings::load(tx)?.timezone)?;
+            rollup::read_chunk(tx, &zone, bound, rollup::ORDER_CHUNK)
+        })
+        .await?
+    {
+        let chunk = std::sync::Arc::new(chunk);
+        // `None`: another refresher got there first; the loop reads the chunk again.
+        db.write(move |tx| rollup::apply_chunk(tx, &chunk)).await?;
     }
     Ok(total)
 }

@@ -253,6 +253,8 @@ pub struct LineFact {
 }
 
 pub struct RefundFact {
+    /// The refunded order's id.
+    pub order: i64,
     pub day: i32,
     pub currency: String,
     pub merchandise: i64,
@@ -379,15 +381,64 @@ pub fn load_orders(
     p: Period,
     currency: Option<&str>,
 ) -> Result<OrderFacts> {
-    let (t0, t1) = (zone.start_of(p.from), zone.start_of(p.to));
-    let (cur_sql, cur): (&str, Vec<crate::Val>) = match currency {
-        Some(c) => (" AND o.currency = $3", vec![c.into()]),
-        None => ("", vec![]),
-    };
-    let range = |extra: Vec<crate::Val>| {
-        let mut v = params![t0, t1].to_vec();
-        v.extend(extra);
-        v
+    load_order_facts(tx, zone, Scope::Period(p), currency)
+}
+
+/// The facts of these orders (those not cancelled), their lines and all their refunds, whatever
+/// their days.
+pub fn load_orders_by_id(tx: &mut dyn Sql, zone: &Zone, ids: &[i64]) -> Result<OrderFacts> {
+    let mut f = OrderFacts::default();
+    for chunk in ids.chunks(1000) {
+        let part = load_order_facts(tx, zone, Scope::Ids(chunk), None)?;
+        let base = f.orders.len();
+        f.orders.extend(part.orders);
+        f.lines.extend(part.lines.into_iter().map(|mut l| {
+            l.order += base;
+            l
+        }));
+        f.refunds.extend(part.refunds);
+    }
+    Ok(f)
+}
+
+/// Which orders [`load_order_facts`] reads: those placed (and refunds made) in a period, or
+/// some orders by id.
+enum Scope<'a> {
+    Period(Period),
+    Ids(&'a [i64]),
+}
+
+fn load_order_facts(
+    tx: &mut dyn Sql,
+    zone: &Zone,
+    scope: Scope,
+    currency: Option<&str>,
+) -> Result<OrderFacts> {
+    // The filters of the order, line and refund queries, and their parameters.
+    let (orders_in, lines_in, refunds_in, mut args): (String, String, String, Vec<crate::Val>) =
+        match scope {
+            Scope::Period(p) => (
+                "o.placed_at >= $1 AND o.placed_at < $2".into(),
+                "o.placed_at >= $1 AND o.placed_at < $2".into(),
+                "r.created_at >= $1 AND r.created_at < $2".into(),
+                params![zone.start_of(p.from), zone.start_of(p.to)].to_vec(),
+            ),
+            Scope::Ids(ids) => {
+                let ph = crate::db::placeholders(1, ids.len());
+                (
+                    format!("o.id IN ({ph})"),
+                    format!("l.order_id IN ({ph})"),
+                    format!("r.order_id IN ({ph})"),
+                    ids.iter().map(|i| crate::Val::from(*i)).collect(),
+                )
+            }
+        };
+    let cur_sql = match currency {
+        Some(c) => {
+            args.push(c.into());
+            format!(" AND o.currency = ${}", args.len())
+        }
+        None => String::new(),
     };
     let mut f = OrderFacts::default();
     let mut index = HashMap::new();
@@ -397,9 +448,9 @@ pub fn load_orders(
                CASE WHEN EXISTS (SELECT 1 FROM orders e WHERE e.customer_id = o.customer_id AND e.status <> 'cancelled' AND (e.placed_at < o.placed_at OR (e.placed_at = o.placed_at AND e.id < o.id))) THEN 0 ELSE 1 END, \
                p.source, p.medium, p.campaign, p.device, p.country, o.currency \
              FROM orders o JOIN channels c ON c.id = o.channel_id {ORDER_CREDIT} \
-             WHERE o.placed_at >= $1 AND o.placed_at < $2 AND o.status <> 'cancelled'{cur_sql} ORDER BY o.id"
+             WHERE {orders_in} AND o.status <> 'cancelled'{cur_sql} ORDER BY o.id"
         ),
-        &range(cur.clone()),
+        &args,
     )? {
         index.insert(r.i64(0), f.orders.len());
         f.orders.push(OrderFact {
@@ -417,9 +468,9 @@ pub fn load_orders(
         &format!(
             "SELECT l.order_id, l.sku, l.quantity, l.unit_price_minor * l.quantity - l.discount_minor, l.returned_quantity, l.unit_cost_minor \
              FROM order_lines l JOIN orders o ON o.id = l.order_id \
-             WHERE o.placed_at >= $1 AND o.placed_at < $2 AND o.status <> 'cancelled'{cur_sql} ORDER BY l.id"
+             WHERE {lines_in} AND o.status <> 'cancelled'{cur_sql} ORDER BY l.id"
         ),
-        &range(cur.clone()),
+        &args,
     )? {
         if let Some(&order) = index.get(&r.i64(0)) {
             f.lines.push(LineFact {
@@ -434,13 +485,14 @@ pub fn load_orders(
     }
     for r in tx.query(
         &format!(
-            "SELECT r.created_at, r.merchandise_minor, c.name, p.source, p.medium, p.campaign, p.device, p.country, o.currency \
+            "SELECT r.created_at, r.merchandise_minor, c.name, p.source, p.medium, p.campaign, p.device, p.country, o.currency, o.id \
              FROM refunds r JOIN orders o ON o.id = r.order_id JOIN channels c ON c.id = o.channel_id {ORDER_CREDIT} \
-             WHERE r.created_at >= $1 AND r.created_at < $2 AND o.status <> 'cancelled'{cur_sql}"
+             WHERE {refunds_in} AND o.status <> 'cancelled'{cur_sql}"
         ),
-        &range(cur),
+        &args,
     )? {
         f.refunds.push(RefundFact {
+            order: r.i64(9),
             day: zone.day_of(r.i64(0)),
             currency: r.string(8),
             merchandise: r.i64(1),

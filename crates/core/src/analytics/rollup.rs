@@ -1,20 +1,37 @@
 //! Rollups: per-day sums of sessions and orders, and per-day sets of visitors and customers, so
 //! a dashboard reads a few hundred rows instead of every session and order of its periods.
 //!
-//! A rollup row is never adjusted by a delta: when anything about a day may have changed, the
-//! whole day is recomputed from the base rows with the same loaders and fold as the raw report
-//! ([`super::report`]), so the rollups always say what the raw rows say. Which days to recompute
-//! comes from the session refresher (the days of sessions it replaced or made) and from
-//! `an_dirty_orders`, which every order change writes in its own transaction.
+//! Session rollups are recomputed whole-day from `an_sessions`: the session refresher says which
+//! days its new or replaced sessions touched.
+//!
+//! Order rollups are kept by difference, so keeping them fresh costs what the changed orders
+//! cost, not what their days hold. Every order change (placement, cancel, edit, exchange, refund,
+//! return, import, moved attribution) writes the order's id to `an_dirty_orders` in its own
+//! transaction. The refresher then takes each such order's stored contribution
+//! (`an_order_facts`) out of the rollups and puts back in what the base rows now give, read with
+//! the same loader and fold as the raw report ([`super::report`]). Because it works from state,
+//! not from the change, seeing an order twice or late is harmless; tests check that the rollups
+//! equal the raw rows and equal a rebuild from scratch.
 
 use super::Zone;
-use super::report::{self, Period};
+use super::report;
 use crate::db::{Sql, Val, exec_in, placeholders};
 use crate::{Result, params};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// Orders read from the dirty list per unit of work.
-pub const ORDER_CHUNK: i64 = 20_000;
+/// Orders read from the dirty list per transaction: small enough that order placement, which
+/// waits for the one writer on SQLite, is held up for milliseconds only.
+pub const ORDER_CHUNK: i64 = 1_000;
+
+/// The last entry of the dirty list.
+pub fn dirty_bound(tx: &mut dyn Sql) -> Result<i64> {
+    Ok(tx
+        .query_one(
+            "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM an_dirty_orders",
+            &[],
+        )?
+        .map_or(0, |r| r.i64(0)))
+}
 
 /// Notes, in the caller's transaction, that an order's KPI facts changed.
 pub fn mark_dirty(tx: &mut dyn Sql, order_id: i64) -> Result<()> {
@@ -65,9 +82,14 @@ pub fn mark_all_dirty(tx: &mut dyn Sql) -> Result<()> {
 
 /// Throws every rollup away (the session refresher and the dirty list rebuild them).
 pub fn clear(tx: &mut dyn Sql) -> Result<()> {
+    tx.exec(
+        "UPDATE analytics_state SET order_gen = order_gen + 1 WHERE id = 1",
+        &[],
+    )?;
     for t in [
         "an_session_days",
         "an_order_days",
+        "an_order_facts",
         "an_day_sets",
         "an_customers",
     ] {
@@ -176,61 +198,202 @@ pub fn session_days(tx: &mut dyn Sql, days: &BTreeSet<i32>) -> Result<()> {
     Ok(())
 }
 
-/// Processes the next chunk of changed orders: finds every day whose order facts may have moved
-/// (the orders' days, their refunds' days, and the days their customers' first order moved
-/// from or to) and recomputes those days. Returns how many dirty entries it consumed.
-pub fn order_chunk(tx: &mut dyn Sql, zone: &Zone, limit: i64) -> Result<usize> {
-    // One refresher at a time (two servers on one PostgreSQL database take turns).
-    let lock = tx.for_update();
-    tx.query(
-        &format!("SELECT id FROM analytics_state WHERE id = 1{lock}"),
-        &[],
-    )?;
+/// The next chunk of changed orders, worked out from a read snapshot: every row the order
+/// rollups need written, so the write transaction that applies it ([`apply_chunk`]) is short
+/// (on SQLite, order placement waits for the one writer).
+pub struct Chunk {
+    /// The `order_gen` the snapshot saw: the chunk applies only if no other refresher has
+    /// written the order rollups since.
+    generation: i64,
+    seqs: Vec<i64>,
+    ids: Vec<i64>,
+    days: Vec<i64>,
+    day_rows: Vec<Vec<Val>>,
+    /// (day, kind, members), `None` when the set became empty.
+    sets: Vec<(i64, String, Option<String>)>,
+    customers: Vec<i64>,
+    customer_rows: Vec<Vec<Val>>,
+    fact_rows: Vec<Vec<Val>>,
+}
+
+/// Reads the next chunk of changed orders (up to the dirty entry `bound`) and works out their
+/// difference to the rollups: each one's stored contribution taken out, and its contribution as
+/// the base rows now give it put back in, together with the orders whose customers' first order
+/// moved to or from them. `None` when nothing is left.
+pub fn read_chunk(tx: &mut dyn Sql, zone: &Zone, bound: i64, limit: i64) -> Result<Option<Chunk>> {
+    let generation = generation(tx, "")?;
     let rows = tx.query(
-        "SELECT seq, order_id FROM an_dirty_orders ORDER BY seq LIMIT $1",
-        params![limit],
+        "SELECT seq, order_id FROM an_dirty_orders WHERE seq <= $1 ORDER BY seq LIMIT $2",
+        params![bound, limit],
     )?;
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(None);
     }
     let seqs: Vec<i64> = rows.iter().map(|r| r.i64(0)).collect();
-    let mut ids: Vec<i64> = rows.iter().map(|r| r.i64(1)).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut days: BTreeSet<i32> = BTreeSet::new();
-    let mut customers: BTreeSet<i64> = BTreeSet::new();
+    let mut ids: BTreeSet<i64> = rows.iter().map(|r| r.i64(1)).collect();
+    let (customers, customer_rows, moved) = first_orders(tx, zone, &ids)?;
+    ids.extend(moved);
+    let ids: Vec<i64> = ids.into_iter().collect();
+
+    let mut delta: BTreeMap<GroupKey, Sums> = BTreeMap::new();
+    let mut sets: BTreeMap<(i64, String), BTreeMap<i64, i64>> = BTreeMap::new();
+    let mut add = |key: GroupKey, customer: i64, sums: &Sums, sign: i64| {
+        if sums.orders != 0 {
+            *sets
+                .entry((key.0, format!("customers:{}", key.1)))
+                .or_default()
+                .entry(customer)
+                .or_default() += sign * sums.orders;
+        }
+        delta.entry(key).or_default().add(sums, sign);
+    };
     for chunk in ids.chunks(1000) {
         for r in tx.query(
             &format!(
-                "SELECT customer_id, placed_at FROM orders WHERE id IN ({})",
+                "SELECT {}, customer_id, {SUMS} FROM an_order_facts WHERE order_id IN ({})",
+                KEY_COLUMNS.join(", "),
                 placeholders(1, chunk.len())
             ),
             &vals(chunk),
         )? {
-            customers.insert(r.i64(0));
-            days.insert(zone.day_of(r.i64(1)));
+            add(key_of(&r, 0), r.i64(8), &Sums::of(&r, 9), -1);
         }
-        for r in tx.query(
-            &format!(
-                "SELECT created_at FROM refunds WHERE order_id IN ({})",
-                placeholders(1, chunk.len())
-            ),
-            &vals(chunk),
-        )? {
-            days.insert(zone.day_of(r.i64(0)));
+    }
+    let facts = facts(&report::load_orders_by_id(tx, zone, &ids)?);
+    for ((_, key), (customer, sums)) in &facts {
+        add(key.clone(), *customer, sums, 1);
+    }
+    let fact_rows = facts
+        .into_iter()
+        .map(|((order, key), (customer, sums))| {
+            let mut row = vec![Val::from(order)];
+            row.extend(key_vals(key));
+            row.push(customer.into());
+            row.extend(sums.vals());
+            row
+        })
+        .collect();
+    let days: Vec<i64> = delta
+        .keys()
+        .map(|k| k.0)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    Ok(Some(Chunk {
+        generation,
+        seqs,
+        ids,
+        day_rows: day_rows(tx, &days, delta)?,
+        days,
+        sets: day_sets(tx, sets)?,
+        customers,
+        customer_rows,
+        fact_rows,
+    }))
+}
+
+/// The generation of the order rollups (with `FOR UPDATE` or not).
+fn generation(tx: &mut dyn Sql, lock: &str) -> Result<i64> {
+    Ok(tx
+        .query_one(
+            &format!("SELECT order_gen FROM analytics_state WHERE id = 1{lock}"),
+            &[],
+        )?
+        .map_or(0, |r| r.i64(0)))
+}
+
+/// Writes a chunk read by [`read_chunk`]. Returns how many dirty entries it consumed, or `None`
+/// (writing nothing) when another refresher wrote the order rollups after the chunk's snapshot:
+/// the caller reads the chunk again.
+pub fn apply_chunk(tx: &mut dyn Sql, c: &Chunk) -> Result<Option<usize>> {
+    // One refresher at a time (two servers on one PostgreSQL database take turns).
+    let lock = tx.for_update();
+    if generation(tx, lock)? != c.generation {
+        return Ok(None);
+    }
+    tx.exec(
+        "UPDATE analytics_state SET order_gen = order_gen + 1 WHERE id = 1",
+        &[],
+    )?;
+    let mut key_columns = KEY_COLUMNS.to_vec();
+    key_columns.extend(SUM_COLUMNS);
+    exec_in(
+        tx,
+        "DELETE FROM an_order_days WHERE day IN ({})",
+        &vals(&c.days),
+    )?;
+    tx.copy_rows("an_order_days", &key_columns, &c.day_rows)?;
+    for (day, kind, members) in &c.sets {
+        tx.exec(
+            "DELETE FROM an_day_sets WHERE day = $1 AND kind = $2",
+            params![*day, kind.as_str()],
+        )?;
+        if let Some(m) = members {
+            tx.exec(
+                "INSERT INTO an_day_sets (day, kind, members) VALUES ($1, $2, $3)",
+                params![*day, kind.as_str(), m.as_str()],
+            )?;
+        }
+    }
+    exec_in(
+        tx,
+        "DELETE FROM an_customers WHERE customer_id IN ({})",
+        &vals(&c.customers),
+    )?;
+    tx.copy_rows(
+        "an_customers",
+        &["customer_id", "first_order_id", "first_day"],
+        &c.customer_rows,
+    )?;
+    exec_in(
+        tx,
+        "DELETE FROM an_order_facts WHERE order_id IN ({})",
+        &vals(&c.ids),
+    )?;
+    let mut columns = vec!["order_id"];
+    columns.extend(KEY_COLUMNS);
+    columns.push("customer_id");
+    columns.extend(SUM_COLUMNS);
+    tx.copy_rows("an_order_facts", &columns, &c.fact_rows)?;
+    exec_in(
+        tx,
+        "DELETE FROM an_dirty_orders WHERE seq IN ({})",
+        &vals(&c.seqs),
+    )?;
+    Ok(Some(c.seqs.len()))
+}
+
+/// The first order of these orders' customers as the base rows now say: the customers, their
+/// `an_customers` rows, and the orders that became or stopped being a customer's first (their
+/// new-customer count changes).
+type FirstOrders = (Vec<i64>, Vec<Vec<Val>>, Vec<i64>);
+
+fn first_orders(tx: &mut dyn Sql, zone: &Zone, ids: &BTreeSet<i64>) -> Result<FirstOrders> {
+    let ids: Vec<i64> = ids.iter().copied().collect();
+    let mut customers: BTreeSet<i64> = BTreeSet::new();
+    for chunk in ids.chunks(1000) {
+        let ph = placeholders(1, chunk.len());
+        for sql in [
+            format!("SELECT customer_id FROM orders WHERE id IN ({ph})"),
+            format!("SELECT customer_id FROM an_order_facts WHERE order_id IN ({ph})"),
+        ] {
+            customers.extend(tx.query(&sql, &vals(chunk))?.iter().map(|r| r.i64(0)));
         }
     }
     let customers: Vec<i64> = customers.into_iter().collect();
+    let (mut rows, mut moved) = (Vec::new(), Vec::new());
     for chunk in customers.chunks(1000) {
         let ph = placeholders(1, chunk.len());
-        let mut before: HashMap<i64, (i64, i64)> = HashMap::new();
+        let mut before: HashMap<i64, i64> = HashMap::new();
         for r in tx.query(
-            &format!("SELECT customer_id, first_order_id, first_day FROM an_customers WHERE customer_id IN ({ph})"),
+            &format!(
+                "SELECT customer_id, first_order_id FROM an_customers WHERE customer_id IN ({ph})"
+            ),
             &vals(chunk),
         )? {
-            before.insert(r.i64(0), (r.i64(1), r.i64(2)));
+            before.insert(r.i64(0), r.i64(1));
         }
-        let mut after: HashMap<i64, (i64, i64)> = HashMap::new();
+        let mut after: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
         for r in tx.query(
             &format!(
                 "SELECT customer_id, id, placed_at FROM orders WHERE customer_id IN ({ph}) AND status <> 'cancelled' ORDER BY placed_at, id"
@@ -242,38 +405,23 @@ pub fn order_chunk(tx: &mut dyn Sql, zone: &Zone, limit: i64) -> Result<usize> {
                 .or_insert((r.i64(1), i64::from(zone.day_of(r.i64(2)))));
         }
         for c in chunk {
-            let (b, a) = (before.get(c), after.get(c));
+            let (b, a) = (before.get(c).copied(), after.get(c).map(|x| x.0));
             if b != a {
-                for (_, day) in b.into_iter().chain(a) {
-                    days.insert(*day as i32);
-                }
+                moved.extend(b.into_iter().chain(a));
             }
         }
-        tx.exec(
-            &format!("DELETE FROM an_customers WHERE customer_id IN ({ph})"),
-            &vals(chunk),
-        )?;
-        let rows: Vec<Vec<Val>> = after
-            .iter()
-            .map(|(c, (o, d))| vec![Val::from(*c), Val::from(*o), Val::from(*d)])
-            .collect();
-        tx.copy_rows(
-            "an_customers",
-            &["customer_id", "first_order_id", "first_day"],
-            &rows,
-        )?;
+        rows.extend(
+            after
+                .into_iter()
+                .map(|(c, (o, d))| vec![Val::from(c), Val::from(o), Val::from(d)]),
+        );
     }
-    order_days(tx, zone, &days)?;
-    exec_in(
-        tx,
-        "DELETE FROM an_dirty_orders WHERE seq IN ({})",
-        &vals(&seqs),
-    )?;
-    Ok(rows.len())
+    Ok((customers, rows, moved))
 }
 
-/// The sums of one (day, currency, channel, source, medium, campaign, device, country) group.
-#[derive(Default)]
+/// The sums of one (day, currency, channel, source, medium, campaign, device, country) group,
+/// or one order's contribution to it.
+#[derive(Default, Clone, PartialEq, Eq, Debug)]
 struct Sums {
     orders: i64,
     gross: i64,
@@ -286,11 +434,71 @@ struct Sums {
     refunds: i64,
 }
 
-type GroupKey = (i32, String, String, String, String, String, String, String);
+const SUM_COLUMNS: [&str; 9] = [
+    "orders",
+    "gross",
+    "attributed",
+    "units",
+    "returned",
+    "costed",
+    "cogs",
+    "new_customers",
+    "refunds",
+];
+const SUMS: &str =
+    "orders, gross, attributed, units, returned, costed, cogs, new_customers, refunds";
+const KEY_COLUMNS: [&str; 8] = [
+    "day", "currency", "channel", "source", "medium", "campaign", "device", "country",
+];
+
+impl Sums {
+    fn of(r: &crate::db::Row, at: usize) -> Sums {
+        Sums {
+            orders: r.i64(at),
+            gross: r.i64(at + 1),
+            attributed: r.i64(at + 2),
+            units: r.i64(at + 3),
+            returned: r.i64(at + 4),
+            costed: r.i64(at + 5),
+            cogs: r.i64(at + 6),
+            new_customers: r.i64(at + 7),
+            refunds: r.i64(at + 8),
+        }
+    }
+    fn add(&mut self, o: &Sums, sign: i64) {
+        self.orders += sign * o.orders;
+        self.gross += sign * o.gross;
+        self.attributed += sign * o.attributed;
+        self.units += sign * o.units;
+        self.returned += sign * o.returned;
+        self.costed += sign * o.costed;
+        self.cogs += sign * o.cogs;
+        self.new_customers += sign * o.new_customers;
+        self.refunds += sign * o.refunds;
+    }
+    fn is_zero(&self) -> bool {
+        *self == Sums::default()
+    }
+    fn vals(self) -> [Val; 9] {
+        [
+            self.orders.into(),
+            self.gross.into(),
+            self.attributed.into(),
+            self.units.into(),
+            self.returned.into(),
+            self.costed.into(),
+            self.cogs.into(),
+            self.new_customers.into(),
+            self.refunds.into(),
+        ]
+    }
+}
+
+type GroupKey = (i64, String, String, String, String, String, String, String);
 
 fn group_key(day: i32, currency: &str, channel: &str, c: &report::Credit) -> GroupKey {
     (
-        day,
+        i64::from(day),
         currency.to_string(),
         channel.to_string(),
         c.source.clone(),
@@ -301,125 +509,132 @@ fn group_key(day: i32, currency: &str, channel: &str, c: &report::Credit) -> Gro
     )
 }
 
-/// Recomputes the order rollups and customer sets of these days from the base rows, a run of
-/// consecutive days at a time.
-pub fn order_days(tx: &mut dyn Sql, zone: &Zone, days: &BTreeSet<i32>) -> Result<()> {
-    let mut runs: Vec<(i32, i32)> = Vec::new();
-    for d in days {
-        match runs.last_mut() {
-            Some(last) if last.1 == *d && last.1 - last.0 < 31 => last.1 = d + 1,
-            _ => runs.push((*d, d + 1)),
+fn key_of(r: &crate::db::Row, at: usize) -> GroupKey {
+    (
+        r.i64(at),
+        r.string(at + 1),
+        r.string(at + 2),
+        r.string(at + 3),
+        r.string(at + 4),
+        r.string(at + 5),
+        r.string(at + 6),
+        r.string(at + 7),
+    )
+}
+
+fn key_vals((day, cur, ch, s, m, c, d, co): GroupKey) -> [Val; 8] {
+    [
+        day.into(),
+        cur.into(),
+        ch.into(),
+        s.into(),
+        m.into(),
+        c.into(),
+        d.into(),
+        co.into(),
+    ]
+}
+
+/// Each order's contribution per day (the day it was placed and the days of its refunds), with
+/// its customer, keyed by order and group. The same fold as the raw report's.
+fn facts(f: &report::OrderFacts) -> BTreeMap<(i64, GroupKey), (i64, Sums)> {
+    let mut out: BTreeMap<(i64, GroupKey), (i64, Sums)> = BTreeMap::new();
+    let customers: HashMap<i64, i64> = f.orders.iter().map(|o| (o.id, o.customer)).collect();
+    for o in &f.orders {
+        let (_, g) = out
+            .entry((o.id, group_key(o.day, &o.currency, &o.channel, &o.credit)))
+            .or_insert((o.customer, Sums::default()));
+        g.orders += 1;
+        g.gross += o.merchandise;
+        if o.credit.source != backroom_domain::analytics::DIRECT {
+            g.attributed += o.merchandise;
+        }
+        g.new_customers += i64::from(o.first_order);
+    }
+    for l in &f.lines {
+        let o = &f.orders[l.order];
+        let (_, g) = out
+            .entry((o.id, group_key(o.day, &o.currency, &o.channel, &o.credit)))
+            .or_insert((o.customer, Sums::default()));
+        g.units += l.quantity;
+        g.returned += l.returned;
+        if let Some(c) = l.cost {
+            g.costed += l.net;
+            g.cogs += c * l.quantity;
         }
     }
-    for (from, to) in runs {
-        let p = Period { from, to };
-        let f = report::load_orders(tx, zone, p, None)?;
-        let mut groups: BTreeMap<GroupKey, Sums> = BTreeMap::new();
-        let mut sets: BTreeMap<(i32, String), BTreeMap<i64, i64>> = BTreeMap::new();
-        for o in &f.orders {
-            let g = groups
-                .entry(group_key(o.day, &o.currency, &o.channel, &o.credit))
-                .or_default();
-            g.orders += 1;
-            g.gross += o.merchandise;
-            if o.credit.source != backroom_domain::analytics::DIRECT {
-                g.attributed += o.merchandise;
-            }
-            g.new_customers += i64::from(o.first_order);
-            *sets
-                .entry((o.day, o.currency.clone()))
-                .or_default()
-                .entry(o.customer)
-                .or_default() += 1;
-        }
-        for l in &f.lines {
-            let o = &f.orders[l.order];
-            let g = groups
-                .entry(group_key(o.day, &o.currency, &o.channel, &o.credit))
-                .or_default();
-            g.units += l.quantity;
-            g.returned += l.returned;
-            if let Some(c) = l.cost {
-                g.costed += l.net;
-                g.cogs += c * l.quantity;
-            }
-        }
-        for r in &f.refunds {
-            groups
-                .entry(group_key(r.day, &r.currency, &r.channel, &r.credit))
-                .or_default()
-                .refunds += r.merchandise;
-        }
-        let (f64d, t64d) = (i64::from(from), i64::from(to));
-        tx.exec(
-            "DELETE FROM an_order_days WHERE day >= $1 AND day < $2",
-            params![f64d, t64d],
-        )?;
-        tx.exec(
-            "DELETE FROM an_day_sets WHERE kind LIKE 'customers:%' AND day >= $1 AND day < $2",
-            params![f64d, t64d],
-        )?;
-        let rows: Vec<Vec<Val>> = groups
-            .into_iter()
-            .map(|((day, cur, ch, s, m, c, d, co), g)| {
-                vec![
-                    Val::from(i64::from(day)),
-                    cur.into(),
-                    ch.into(),
-                    s.into(),
-                    m.into(),
-                    c.into(),
-                    d.into(),
-                    co.into(),
-                    g.orders.into(),
-                    g.gross.into(),
-                    g.attributed.into(),
-                    g.units.into(),
-                    g.returned.into(),
-                    g.costed.into(),
-                    g.cogs.into(),
-                    g.new_customers.into(),
-                    g.refunds.into(),
-                ]
-            })
-            .collect();
-        tx.copy_rows(
-            "an_order_days",
-            &[
-                "day",
-                "currency",
-                "channel",
-                "source",
-                "medium",
-                "campaign",
-                "device",
-                "country",
-                "orders",
-                "gross",
-                "attributed",
-                "units",
-                "returned",
-                "costed",
-                "cogs",
-                "new_customers",
-                "refunds",
-            ],
-            &rows,
-        )?;
-        let rows: Vec<Vec<Val>> = sets
-            .into_iter()
-            .map(|((day, cur), members)| {
-                let m: Vec<(i64, i64)> = members.into_iter().collect();
-                vec![
-                    Val::from(i64::from(day)),
-                    Val::from(format!("customers:{cur}")),
-                    Val::from(encode(&m)),
-                ]
-            })
-            .collect();
-        tx.copy_rows("an_day_sets", &["day", "kind", "members"], &rows)?;
+    for r in &f.refunds {
+        let (_, g) = out
+            .entry((
+                r.order,
+                group_key(r.day, &r.currency, &r.channel, &r.credit),
+            ))
+            .or_insert((customers[&r.order], Sums::default()));
+        g.refunds += r.merchandise;
     }
-    Ok(())
+    out
+}
+
+/// The order rollup rows of these days with the differences added; a row whose sums all come
+/// to zero is left out (so the rows are the same whatever order the changes came in).
+fn day_rows(
+    tx: &mut dyn Sql,
+    days: &[i64],
+    mut delta: BTreeMap<GroupKey, Sums>,
+) -> Result<Vec<Vec<Val>>> {
+    let mut out = Vec::new();
+    for chunk in days.chunks(500) {
+        let mut rows: BTreeMap<GroupKey, Sums> = BTreeMap::new();
+        for r in tx.query(
+            &format!(
+                "SELECT {}, {SUMS} FROM an_order_days WHERE day IN ({})",
+                KEY_COLUMNS.join(", "),
+                placeholders(1, chunk.len())
+            ),
+            &vals(chunk),
+        )? {
+            rows.insert(key_of(&r, 0), Sums::of(&r, 8));
+        }
+        // The differences are sorted by day, as the chunks are.
+        let hi = chunk[chunk.len() - 1];
+        while let Some(e) = delta.first_entry() {
+            if e.key().0 > hi {
+                break;
+            }
+            let (k, d) = e.remove_entry();
+            rows.entry(k).or_default().add(&d, 1);
+        }
+        out.extend(
+            rows.into_iter()
+                .filter(|(_, s)| !s.is_zero())
+                .map(|(k, s)| key_vals(k).into_iter().chain(s.vals()).collect()),
+        );
+    }
+    Ok(out)
+}
+
+/// The per-day customer sets with the order-count differences added; a customer whose count
+/// comes to zero leaves the set, and an empty set is `None`.
+fn day_sets(
+    tx: &mut dyn Sql,
+    sets: BTreeMap<(i64, String), BTreeMap<i64, i64>>,
+) -> Result<Vec<(i64, String, Option<String>)>> {
+    let mut out = Vec::new();
+    for ((day, kind), changes) in sets {
+        let mut members: BTreeMap<i64, i64> = BTreeMap::new();
+        if let Some(r) = tx.query_one(
+            "SELECT members FROM an_day_sets WHERE day = $1 AND kind = $2",
+            params![day, kind.as_str()],
+        )? {
+            decode(&r.string(0), |id, n| *members.entry(id).or_default() += n);
+        }
+        for (c, n) in changes {
+            *members.entry(c).or_default() += n;
+        }
+        let members: Vec<(i64, i64)> = members.into_iter().filter(|(_, n)| *n != 0).collect();
+        out.push((day, kind, (!members.is_empty()).then(|| encode(&members))));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -149,9 +149,13 @@ impl SqliteDb {
         // committing connection (our one writer) would do that inline, stalling every caller of
         // that batch; a separate connection does it instead, without blocking the writer.
         // The writer keeps 64 MiB of pages in memory (SQLite's default is 2 MiB), so index pages
-        // of a busy store stay cached instead of being read again for every batch.
+        // of a busy store stay cached instead of being read again for every batch. Its temporary
+        // files stay in memory too: above all the sub-journal that lets each unit of a group
+        // commit roll back alone (it only serves that rollback; durability is the WAL's).
         writer
-            .execute_batch("PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-65536;")
+            .execute_batch(
+                "PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
+            )
             .map_err(map_err)?;
         let checkpointer = open_conn(path, false)?;
         let (stop_tx, stop_rx) = mpsc::channel::<()>();

@@ -59,11 +59,11 @@ pub async fn run(db: Db, cfg: WorkerConfig) {
     let mut last_expiry = std::time::Instant::now() - cfg.expire_every;
     let mut last_analytics = std::time::Instant::now();
     loop {
-        // New storefront events become sessions in the background, so reports find little to
-        // do; changed orders are left to the next report (see `refresh::run_events`).
+        // New storefront events become sessions and changed orders reach the rollups in the
+        // background, so reports find little to do.
         if last_analytics.elapsed() >= cfg.analytics_every {
             last_analytics = std::time::Instant::now();
-            if let Err(e) = backroom_core::analytics::refresh::run_events(&db).await {
+            if let Err(e) = backroom_core::analytics::refresh::run(&db).await {
                 tracing::warn!(error = %e, "deriving sessions failed");
             }
         }
