@@ -23,6 +23,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 /// waits for the one writer on SQLite, is held up for milliseconds only.
 pub const ORDER_CHUNK: i64 = 1_000;
 
+/// Orders per chunk for the background refresher, which pauses between chunks.
+pub const BACKGROUND_CHUNK: i64 = 250;
+
 /// The last entry of the dirty list.
 pub fn dirty_bound(tx: &mut dyn Sql) -> Result<i64> {
     Ok(tx
@@ -279,13 +282,15 @@ pub fn read_chunk(tx: &mut dyn Sql, zone: &Zone, bound: i64, limit: i64) -> Resu
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    let day_rows = day_rows(tx, &days, delta)?;
+    let sets = day_sets(tx, sets)?;
     Ok(Some(Chunk {
         generation,
         seqs,
         ids,
-        day_rows: day_rows(tx, &days, delta)?,
+        day_rows,
         days,
-        sets: day_sets(tx, sets)?,
+        sets,
         customers,
         customer_rows,
         fact_rows,
@@ -393,16 +398,18 @@ fn first_orders(tx: &mut dyn Sql, zone: &Zone, ids: &BTreeSet<i64>) -> Result<Fi
         )? {
             before.insert(r.i64(0), r.i64(1));
         }
+        // Each customer's first live order: the index on (customer, placed_at) gives it
+        // directly, so a customer's other orders are not read.
         let mut after: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
         for r in tx.query(
             &format!(
-                "SELECT customer_id, id, placed_at FROM orders WHERE customer_id IN ({ph}) AND status <> 'cancelled' ORDER BY placed_at, id"
+                "SELECT f.customer_id, o.id, o.placed_at FROM (SELECT c.id AS customer_id, \
+                   (SELECT e.id FROM orders e WHERE e.customer_id = c.id AND e.status <> 'cancelled' ORDER BY e.placed_at, e.id LIMIT 1) AS first_id \
+                 FROM customers c WHERE c.id IN ({ph})) f JOIN orders o ON o.id = f.first_id"
             ),
             &vals(chunk),
         )? {
-            after
-                .entry(r.i64(0))
-                .or_insert((r.i64(1), i64::from(zone.day_of(r.i64(2)))));
+            after.insert(r.i64(0), (r.i64(1), i64::from(zone.day_of(r.i64(2)))));
         }
         for c in chunk {
             let (b, a) = (before.get(c).copied(), after.get(c).map(|x| x.0));
@@ -621,17 +628,33 @@ fn day_sets(
 ) -> Result<Vec<(i64, String, Option<String>)>> {
     let mut out = Vec::new();
     for ((day, kind), changes) in sets {
-        let mut members: BTreeMap<i64, i64> = BTreeMap::new();
+        // Both sides are sorted by id: one merge, no tree.
+        let mut old: Vec<(i64, i64)> = Vec::new();
         if let Some(r) = tx.query_one(
             "SELECT members FROM an_day_sets WHERE day = $1 AND kind = $2",
             params![day, kind.as_str()],
         )? {
-            decode(&r.string(0), |id, n| *members.entry(id).or_default() += n);
+            decode(&r.string(0), |id, n| old.push((id, n)));
         }
-        for (c, n) in changes {
-            *members.entry(c).or_default() += n;
+        let changes: Vec<(i64, i64)> = changes.into_iter().collect();
+        let mut members: Vec<(i64, i64)> = Vec::with_capacity(old.len() + changes.len());
+        let (mut i, mut j) = (0, 0);
+        while i < old.len() || j < changes.len() {
+            let next = if j == changes.len() || (i < old.len() && old[i].0 < changes[j].0) {
+                i += 1;
+                old[i - 1]
+            } else if i == old.len() || changes[j].0 < old[i].0 {
+                j += 1;
+                changes[j - 1]
+            } else {
+                i += 1;
+                j += 1;
+                (old[i - 1].0, old[i - 1].1 + changes[j - 1].1)
+            };
+            if next.1 != 0 {
+                members.push(next);
+            }
         }
-        let members: Vec<(i64, i64)> = members.into_iter().filter(|(_, n)| *n != 0).collect();
         out.push((day, kind, (!members.is_empty()).then(|| encode(&members))));
     }
     Ok(out)

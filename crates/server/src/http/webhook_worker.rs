@@ -63,7 +63,12 @@ pub async fn run(db: Db, cfg: WorkerConfig) {
         // background, so reports find little to do.
         if last_analytics.elapsed() >= cfg.analytics_every {
             last_analytics = std::time::Instant::now();
-            if let Err(e) = backroom_core::analytics::refresh::run(&db).await {
+            if let Err(e) = backroom_core::analytics::refresh::run_paced(
+                &db,
+                std::time::Duration::from_millis(20),
+            )
+            .await
+            {
                 tracing::warn!(error = %e, "deriving sessions failed");
             }
         }
