@@ -5359,8 +5359,8 @@ async fn kpis_match_an_independent_computation() {
 }
 
 /// Order rollups kept by difference stay exact when refreshers run while orders are placed and
-/// cancelled, and two refreshers race each other (each works from a snapshot and writes only if
-/// the other has not written since).
+/// cancelled, and three refreshers race each other (each works from a snapshot and writes only
+/// if no other has written since).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rollups_stay_exact_under_concurrent_orders_and_refreshers() {
     use backroom_core::analytics::{Zone, refresh, report};
