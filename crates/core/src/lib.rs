@@ -21,6 +21,7 @@ pub mod import_jobs;
 pub mod inventory;
 pub mod migrate;
 pub mod orders;
+pub mod queue;
 pub mod returns;
 pub mod settings;
 pub mod util;

@@ -368,60 +368,93 @@ pub fn apply_chunk(tx: &mut dyn Sql, c: &Chunk) -> Result<Option<usize>> {
     Ok(Some(c.seqs.len()))
 }
 
-/// The first order of these orders' customers as the base rows now say: the customers, their
-/// `an_customers` rows, and the orders that became or stopped being a customer's first (their
-/// new-customer count changes).
+/// The first order of these orders' customers: the customers, their new `an_customers` rows,
+/// and the orders that became or stopped being a customer's first (their new-customer count
+/// changes). Every change to an order passes through here, so a customer's first order is the
+/// earliest of the one stored and the changed orders that are live; only when the stored one was
+/// cancelled are the customer's orders looked up again.
 type FirstOrders = (Vec<i64>, Vec<Vec<Val>>, Vec<i64>);
 
 fn first_orders(tx: &mut dyn Sql, zone: &Zone, ids: &BTreeSet<i64>) -> Result<FirstOrders> {
     let ids: Vec<i64> = ids.iter().copied().collect();
-    let mut customers: BTreeSet<i64> = BTreeSet::new();
+    // The changed orders as they stand, by customer: (placed_at, id, live).
+    let mut changed: BTreeMap<i64, Vec<(i64, i64, bool)>> = BTreeMap::new();
     for chunk in ids.chunks(1000) {
-        let ph = placeholders(1, chunk.len());
-        for sql in [
-            format!("SELECT customer_id FROM orders WHERE id IN ({ph})"),
-            format!("SELECT customer_id FROM an_order_facts WHERE order_id IN ({ph})"),
-        ] {
-            customers.extend(tx.query(&sql, &vals(chunk))?.iter().map(|r| r.i64(0)));
+        for r in tx.query(
+            &format!(
+                "SELECT customer_id, placed_at, id, status FROM orders WHERE id IN ({})",
+                placeholders(1, chunk.len())
+            ),
+            &vals(chunk),
+        )? {
+            changed.entry(r.i64(0)).or_default().push((
+                r.i64(1),
+                r.i64(2),
+                r.string(3) != "cancelled",
+            ));
         }
     }
-    let customers: Vec<i64> = customers.into_iter().collect();
+    let customers: Vec<i64> = changed.keys().copied().collect();
     let (mut rows, mut moved) = (Vec::new(), Vec::new());
     for chunk in customers.chunks(1000) {
         let ph = placeholders(1, chunk.len());
-        let mut before: HashMap<i64, i64> = HashMap::new();
+        // Each customer's first order as last stored, and how that order stands now.
+        let mut before: HashMap<i64, (i64, i64, bool)> = HashMap::new();
         for r in tx.query(
             &format!(
-                "SELECT customer_id, first_order_id FROM an_customers WHERE customer_id IN ({ph})"
+                "SELECT a.customer_id, o.placed_at, o.id, o.status FROM an_customers a JOIN orders o ON o.id = a.first_order_id \
+                 WHERE a.customer_id IN ({ph})"
             ),
             &vals(chunk),
         )? {
-            before.insert(r.i64(0), r.i64(1));
+            before.insert(r.i64(0), (r.i64(1), r.i64(2), r.string(3) != "cancelled"));
         }
-        // Each customer's first live order: the index on (customer, placed_at) gives it
-        // directly, so a customer's other orders are not read.
+        // The first order is the earliest of the stored one and the changed live ones, unless
+        // the stored one was cancelled: then the customer's orders are looked up in the index.
         let mut after: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-        for r in tx.query(
-            &format!(
-                "SELECT f.customer_id, o.id, o.placed_at FROM (SELECT c.id AS customer_id, \
-                   (SELECT e.id FROM orders e WHERE e.customer_id = c.id AND e.status <> 'cancelled' ORDER BY e.placed_at, e.id LIMIT 1) AS first_id \
-                 FROM customers c WHERE c.id IN ({ph})) f JOIN orders o ON o.id = f.first_id"
-            ),
-            &vals(chunk),
-        )? {
-            after.insert(r.i64(0), (r.i64(1), i64::from(zone.day_of(r.i64(2)))));
+        let mut lookup = Vec::new();
+        for c in chunk {
+            let b = before.get(c);
+            if b.is_some_and(|b| !b.2) {
+                lookup.push(*c);
+                continue;
+            }
+            let first = b
+                .into_iter()
+                .chain(changed.get(c).into_iter().flatten())
+                .filter(|o| o.2)
+                .map(|o| (o.0, o.1))
+                .min();
+            if let Some((placed, id)) = first {
+                after.insert(*c, (id, placed));
+            }
+        }
+        for part in lookup.chunks(1000) {
+            for r in tx.query(
+                &format!(
+                    "SELECT f.customer_id, o.id, o.placed_at FROM (SELECT c.id AS customer_id, \
+                       (SELECT e.id FROM orders e WHERE e.customer_id = c.id AND e.status <> 'cancelled' ORDER BY e.placed_at, e.id LIMIT 1) AS first_id \
+                     FROM customers c WHERE c.id IN ({})) f JOIN orders o ON o.id = f.first_id",
+                    placeholders(1, part.len())
+                ),
+                &vals(part),
+            )? {
+                after.insert(r.i64(0), (r.i64(1), r.i64(2)));
+            }
         }
         for c in chunk {
-            let (b, a) = (before.get(c).copied(), after.get(c).map(|x| x.0));
+            let (b, a) = (before.get(c).map(|x| x.1), after.get(c).map(|x| x.0));
             if b != a {
                 moved.extend(b.into_iter().chain(a));
             }
         }
-        rows.extend(
-            after
-                .into_iter()
-                .map(|(c, (o, d))| vec![Val::from(c), Val::from(o), Val::from(d)]),
-        );
+        rows.extend(after.into_iter().map(|(c, (o, placed))| {
+            vec![
+                Val::from(c),
+                Val::from(o),
+                Val::from(i64::from(zone.day_of(placed))),
+            ]
+        }));
     }
     Ok((customers, rows, moved))
 }

@@ -2,6 +2,7 @@
 //! call one service function in one transaction, return its view.
 
 pub mod analytics;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod handlers;
@@ -83,6 +84,7 @@ pub fn router(app: App) -> Router {
         )
         .route("/api/docs", axum::routing::get(handlers::docs_page))
         .merge(api)
+        .merge(console::routes())
         .fallback(handlers::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(4 * 1024 * 1024))
         .with_state(app)

@@ -1,0 +1,49 @@
+//! The work queue: what needs someone's hands now. Counts only, each one index-backed query, so
+//! the console's home page can show them on every load.
+
+use crate::Result;
+use crate::db::Sql;
+use crate::params;
+use serde::Serialize;
+
+/// How many of each kind of work wait, as of `now`.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct WorkQueue {
+    /// Open orders not yet (fully) fulfilled, not on hold, not waiting for pickup.
+    pub to_ship: i64,
+    /// Of those, the ones past their ship-by time.
+    pub late: i64,
+    /// Orders on hold.
+    pub on_hold: i64,
+    /// Click-and-collect orders ready and waiting for their customer.
+    pub pickups_waiting: i64,
+    /// Returns requested and not yet received (to inspect when they arrive).
+    pub returns_to_inspect: i64,
+    /// Stock levels at or below their reorder point (available + incoming).
+    pub low_stock: i64,
+    /// Webhook deliveries that gave up.
+    pub failed_webhooks: i64,
+}
+
+pub fn work_queue(tx: &mut dyn Sql, now: i64) -> Result<WorkQueue> {
+    let r = tx.query_one(
+        "SELECT \
+           (SELECT COUNT(*) FROM orders WHERE status = 'open' AND fulfillment_status IN ('unfulfilled', 'partially_fulfilled') AND hold_reason IS NULL), \
+           (SELECT COUNT(*) FROM orders WHERE status = 'open' AND fulfillment_status IN ('unfulfilled', 'partially_fulfilled') AND hold_reason IS NULL AND ship_by < $1), \
+           (SELECT COUNT(*) FROM orders WHERE status = 'open' AND hold_reason IS NOT NULL), \
+           (SELECT COUNT(*) FROM orders WHERE status = 'open' AND fulfillment_status = 'ready_for_pickup'), \
+           (SELECT COUNT(*) FROM returns WHERE status = 'requested'), \
+           (SELECT COUNT(*) FROM inventory_levels WHERE reorder_point IS NOT NULL AND on_hand - reserved - unavailable + incoming <= reorder_point), \
+           (SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'failed')",
+        params![now],
+    )?;
+    Ok(r.map_or_else(WorkQueue::default, |r| WorkQueue {
+        to_ship: r.i64(0),
+        late: r.i64(1),
+        on_hold: r.i64(2),
+        pickups_waiting: r.i64(3),
+        returns_to_inspect: r.i64(4),
+        low_stock: r.i64(5),
+        failed_webhooks: r.i64(6),
+    }))
+}
