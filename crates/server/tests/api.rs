@@ -2113,12 +2113,22 @@ async fn console_sign_in_home_and_csrf() {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        for (role, email) in [("operations", "ops@example.com"), ("support", "desk@example.com")] {
+        for (role, email) in [
+            ("operations", "ops@example.com"),
+            ("support", "desk@example.com"),
+        ] {
             let (s, _) = app.req("POST", "/api/v1/users", Some(&app.admin), Some(json!({"email": email, "name": format!("{role} person"), "role": role, "password": "correct horse battery"}))).await;
             assert_eq!(s, StatusCode::CREATED);
         }
         app.product("CON-1", &[(app.locations.0, 20)]).await;
-        let (s, body) = app.req("POST", "/api/v1/orders", Some(&app.admin), Some(order_body(&[("CON-1", 2)], "shopper@example.com"))).await;
+        let (s, body) = app
+            .req(
+                "POST",
+                "/api/v1/orders",
+                Some(&app.admin),
+                Some(order_body(&[("CON-1", 2)], "shopper@example.com")),
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{body}");
         let url = |p: &str| format!("{}{p}", app.base);
         let origin = app.base.clone();
@@ -2127,18 +2137,56 @@ async fn console_sign_in_home_and_csrf() {
         let r = http.get(url("/console")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "{name}");
         assert_eq!(r.headers()["location"], "/console/login");
-        let page = http.get(url("/console/login")).send().await.unwrap().text().await.unwrap();
-        assert!(page.contains("name=\"password\"") && page.contains("<label>Email"), "{name}");
+        let page = http
+            .get(url("/console/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("name=\"password\"") && page.contains("<label>Email"),
+            "{name}"
+        );
 
         // A sign-in form posted from another site is refused; a wrong password says so.
-        let form = [("email", "ops@example.com"), ("password", "correct horse battery")];
-        let r = http.post(url("/console/login")).form(&form).send().await.unwrap();
+        let form = [
+            ("email", "ops@example.com"),
+            ("password", "correct horse battery"),
+        ];
+        let r = http
+            .post(url("/console/login"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{name}: no Origin");
-        let r = http.post(url("/console/login")).header("origin", "http://evil.example").form(&form).send().await.unwrap();
+        let r = http
+            .post(url("/console/login"))
+            .header("origin", "http://evil.example")
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{name}: foreign Origin");
-        let r = http.post(url("/console/login")).header("origin", &origin).form(&[("email", "ops@example.com"), ("password", "wrong password!")]).send().await.unwrap();
+        let r = http
+            .post(url("/console/login"))
+            .header("origin", &origin)
+            .form(&[
+                ("email", "ops@example.com"),
+                ("password", "wrong password!"),
+            ])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-        assert!(r.text().await.unwrap().contains("the email or password is wrong"));
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("the email or password is wrong")
+        );
 
         let sign_in = |email: &'static str, proto: Option<&'static str>| {
             let (http, url, origin) = (http.clone(), url("/console/login"), origin.clone());
@@ -2147,10 +2195,17 @@ async fn console_sign_in_home_and_csrf() {
                 if let Some(p) = proto {
                     req = req.header("x-forwarded-proto", p);
                 }
-                let r = req.form(&[("email", email), ("password", "correct horse battery")]).send().await.unwrap();
+                let r = req
+                    .form(&[("email", email), ("password", "correct horse battery")])
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(r.status(), StatusCode::SEE_OTHER);
                 let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
-                assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+                assert!(
+                    cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+                    "{cookie}"
+                );
                 assert_eq!(cookie.contains("; Secure"), proto.is_some(), "{cookie}");
                 cookie.split(';').next().unwrap().to_string()
             }
@@ -2176,24 +2231,58 @@ async fn console_sign_in_home_and_csrf() {
         // "Last 30 days (YYYY-MM-DD to YYYY-MM-DD)"
         let i = page.find("Last 30 days (").unwrap() + 14;
         let (from, to) = (&page[i..i + 10], &page[i + 14..i + 24]);
-        let (s, api) = app.req("GET", &format!("/api/v1/analytics/kpis?from={from}&to={to}"), Some(&app.admin), None).await;
+        let (s, api) = app
+            .req(
+                "GET",
+                &format!("/api/v1/analytics/kpis?from={from}&to={to}"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "{api}");
-        assert_eq!(figure(&page, "orders"), api["totals"]["orders"].to_string(), "{name}");
+        assert_eq!(
+            figure(&page, "orders"),
+            api["totals"]["orders"].to_string(),
+            "{name}"
+        );
         assert_eq!(api["totals"]["orders"], 1, "{name}");
         let net = api["totals"]["net_sales"].as_i64().unwrap();
-        let shown = backroom_domain::Money::new(net, backroom_domain::Currency::parse(api["currency"].as_str().unwrap()).unwrap()).to_string();
+        let shown = backroom_domain::Money::new(
+            net,
+            backroom_domain::Currency::parse(api["currency"].as_str().unwrap()).unwrap(),
+        )
+        .to_string();
         assert_eq!(figure(&page, "net_sales"), shown, "{name}");
-        assert!(page.contains("<svg") && page.contains("data-queue=\"orders_to_ship\">Orders to ship: <strong>1</strong>"), "{name}: {page}");
+        assert!(
+            page.contains("<svg")
+                && page
+                    .contains("data-queue=\"orders_to_ship\">Orders to ship: <strong>1</strong>"),
+            "{name}: {page}"
+        );
 
         // A role without analytics sees the work queue, not the KPIs.
         let desk = sign_in("desk@example.com", None).await;
         let (s, page) = home(desk).await;
         assert_eq!(s, StatusCode::OK);
-        assert!(!page.contains("data-kpi") && page.contains("Orders to ship"), "{name}");
+        assert!(
+            !page.contains("data-kpi") && page.contains("Orders to ship"),
+            "{name}"
+        );
         // An ingest key is no console session.
-        let (s, ingest) = app.req("POST", "/api/v1/tokens", Some(&app.admin), Some(json!({"name": "shop", "ingest": true}))).await;
+        let (s, ingest) = app
+            .req(
+                "POST",
+                "/api/v1/tokens",
+                Some(&app.admin),
+                Some(json!({"name": "shop", "ingest": true})),
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{ingest}");
-        let (s, _) = home(format!("backroom_session={}", ingest["token"].as_str().unwrap())).await;
+        let (s, _) = home(format!(
+            "backroom_session={}",
+            ingest["token"].as_str().unwrap()
+        ))
+        .await;
         assert_eq!(s, StatusCode::SEE_OTHER, "{name}");
 
         // Signing out needs the page's token and this site's origin.
@@ -2210,11 +2299,36 @@ async fn console_sign_in_home_and_csrf() {
                 req.form(&[("csrf", csrf)]).send().await.unwrap().status()
             }
         };
-        assert_eq!(logout(ops.clone(), Some(origin.clone()), "0".repeat(64)).await, StatusCode::FORBIDDEN);
-        assert_eq!(logout(ops.clone(), None, csrf.clone()).await, StatusCode::FORBIDDEN);
-        assert_eq!(logout(ops.clone(), Some("http://evil.example".into()), csrf.clone()).await, StatusCode::FORBIDDEN);
-        assert_eq!(home(ops.clone()).await.0, StatusCode::OK, "{name}: refused posts change nothing");
-        assert_eq!(logout(ops.clone(), Some(origin.clone()), csrf).await, StatusCode::SEE_OTHER);
-        assert_eq!(home(ops).await.0, StatusCode::SEE_OTHER, "{name}: the session is revoked");
+        assert_eq!(
+            logout(ops.clone(), Some(origin.clone()), "0".repeat(64)).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            logout(ops.clone(), None, csrf.clone()).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            logout(
+                ops.clone(),
+                Some("http://evil.example".into()),
+                csrf.clone()
+            )
+            .await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            home(ops.clone()).await.0,
+            StatusCode::OK,
+            "{name}: refused posts change nothing"
+        );
+        assert_eq!(
+            logout(ops.clone(), Some(origin.clone()), csrf).await,
+            StatusCode::SEE_OTHER
+        );
+        assert_eq!(
+            home(ops).await.0,
+            StatusCode::SEE_OTHER,
+            "{name}: the session is revoked"
+        );
     }
 }

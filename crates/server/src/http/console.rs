@@ -306,7 +306,12 @@ fn rel_f(now: Option<f64>, before: Option<f64>) -> Option<f64> {
 
 /// Net sales per day as an SVG bar chart (drawn here: no browser code).
 fn sales_chart(series: &[report::KpiRow]) -> String {
-    let max = series.iter().map(|r| r.kpis.net_sales).max().unwrap_or(0).max(1);
+    let max = series
+        .iter()
+        .map(|r| r.kpis.net_sales)
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let (w, h) = (600.0, 160.0);
     let bw = w / series.len().max(1) as f64;
     let bars: String = series
