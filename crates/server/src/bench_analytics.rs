@@ -439,8 +439,8 @@ pub fn run(backend: &str, url: &str, a: &Args) -> Result<()> {
             }
             std::thread::sleep(Duration::from_secs(1));
         }
-        // The bulk load left gigabytes of dirty pages that PostgreSQL's checkpointer would
-        // otherwise write out during the timing.
+        // Write the bulk load's dirty pages out now, so the timing does not share the disk with
+        // PostgreSQL's checkpointer.
         if let Err(e) = rt.block_on(db.write(|tx| {
             tx.exec("CHECKPOINT", &[])?;
             Ok(())

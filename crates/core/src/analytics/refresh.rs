@@ -50,21 +50,20 @@ fn state(tx: &mut dyn Sql) -> Result<(State, Zone, i64)> {
         }
         row = tx.query_one(&sql, &[])?;
     }
-    let watermark = match row {
-        None => {
-            return Err(crate::Error::Db(crate::db::DbError::Other(
-                "the analytics state row is missing".into(),
-            )));
-        }
-        Some(r) if r.string(1) != s.timezone || r.i64(2) != window => {
-            clear(tx)?;
-            tx.exec(
-                "UPDATE analytics_state SET watermark = 0, timezone = $1, window_days = $2 WHERE id = 1",
-                params![s.timezone.as_str(), window],
-            )?;
-            0
-        }
-        Some(r) => r.i64(0),
+    let row = row.ok_or_else(|| {
+        crate::Error::Db(crate::db::DbError::Other(
+            "the analytics state row is missing".into(),
+        ))
+    })?;
+    let watermark = if row.string(1) != s.timezone || row.i64(2) != window {
+        clear(tx)?;
+        tx.exec(
+            "UPDATE analytics_state SET watermark = 0, timezone = $1, window_days = $2 WHERE id = 1",
+            params![s.timezone.as_str(), window],
+        )?;
+        0
+    } else {
+        row.i64(0)
     };
     Ok((State { watermark }, zone, window))
 }
@@ -506,18 +505,36 @@ pub async fn run(db: &Db) -> Result<u64> {
     if !db.read(pending).await? {
         return Ok(0);
     }
-    drain(db, None).await
+    drain(db, AT_ONCE).await
 }
 
-/// [`run`] for the background: it takes changed orders in small chunks with a pause between
-/// them, so its work is spread thinly instead of coming in bursts that compete with order
-/// placement for the CPU (at 4,000 orders a second, bursts of 1,000-order chunks raised the p99
-/// of placement by 10 ms; small paced chunks by 5 ms).
-pub async fn run_paced(db: &Db, pause: std::time::Duration) -> Result<u64> {
+/// How changed orders are taken: so many per chunk, with a pause after each.
+#[derive(Clone, Copy)]
+struct Pace {
+    chunk: i64,
+    pause: Option<std::time::Duration>,
+}
+
+/// Reports take changed orders in large chunks, back to back: they wait for the result.
+const AT_ONCE: Pace = Pace {
+    chunk: rollup::ORDER_CHUNK,
+    pause: None,
+};
+
+/// The background takes them in small chunks with pauses, so its work is spread thinly instead
+/// of coming in bursts that compete with order placement for the CPU (see docs/BENCHMARKS.md,
+/// "Session 4 re-measure").
+const BACKGROUND: Pace = Pace {
+    chunk: 250,
+    pause: Some(std::time::Duration::from_millis(20)),
+};
+
+/// [`run`] for the server's background worker.
+pub async fn run_paced(db: &Db) -> Result<u64> {
     if !db.read(pending).await? {
         return Ok(0);
     }
-    drain(db, Some(pause)).await
+    drain(db, BACKGROUND).await
 }
 
 /// Throws every derived row away and derives them again from the raw events.
@@ -529,10 +546,10 @@ pub async fn rebuild(db: &Db) -> Result<u64> {
         Ok(())
     })
     .await?;
-    drain(db, None).await
+    drain(db, AT_ONCE).await
 }
 
-async fn drain(db: &Db, pause: Option<std::time::Duration>) -> Result<u64> {
+async fn drain(db: &Db, pace: Pace) -> Result<u64> {
     let bound = db.write(settled_bound).await?;
     let mut total = 0u64;
     loop {
@@ -550,19 +567,14 @@ async fn drain(db: &Db, pause: Option<std::time::Duration>) -> Result<u64> {
     while let Some(chunk) = db
         .read(move |tx| {
             let zone = Zone::get(&settings::load(tx)?.timezone)?;
-            let limit = if pause.is_some() {
-                rollup::BACKGROUND_CHUNK
-            } else {
-                rollup::ORDER_CHUNK
-            };
-            rollup::read_chunk(tx, &zone, bound, limit)
+            rollup::read_chunk(tx, &zone, bound, pace.chunk)
         })
         .await?
     {
         let chunk = std::sync::Arc::new(chunk);
         // `None`: another refresher got there first; the loop reads the chunk again.
         db.write(move |tx| rollup::apply_chunk(tx, &chunk)).await?;
-        if let Some(p) = pause {
+        if let Some(p) = pace.pause {
             tokio::time::sleep(p).await;
         }
     }

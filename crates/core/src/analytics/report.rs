@@ -429,7 +429,7 @@ fn load_order_facts(
                     format!("o.id IN ({ph})"),
                     format!("l.order_id IN ({ph})"),
                     format!("r.order_id IN ({ph})"),
-                    ids.iter().map(|i| crate::Val::from(*i)).collect(),
+                    crate::db::int_vals(ids),
                 )
             }
         };

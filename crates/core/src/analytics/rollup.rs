@@ -15,16 +15,13 @@
 
 use super::Zone;
 use super::report;
-use crate::db::{Sql, Val, exec_in, placeholders};
+use crate::db::{Sql, Val, exec_in, int_vals as vals, placeholders};
 use crate::{Result, params};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Orders read from the dirty list per transaction: small enough that order placement, which
 /// waits for the one writer on SQLite, is held up for milliseconds only.
 pub const ORDER_CHUNK: i64 = 1_000;
-
-/// Orders per chunk for the background refresher, which pauses between chunks.
-pub const BACKGROUND_CHUNK: i64 = 250;
 
 /// The last entry of the dirty list.
 pub fn dirty_bound(tx: &mut dyn Sql) -> Result<i64> {
@@ -43,10 +40,6 @@ pub fn mark_dirty(tx: &mut dyn Sql, order_id: i64) -> Result<()> {
         params![order_id],
     )?;
     Ok(())
-}
-
-fn vals(ids: &[i64]) -> Vec<Val> {
-    ids.iter().map(|i| Val::from(*i)).collect()
 }
 
 /// Imported orders: noted as changed, and their lines given their variants' unit costs.
@@ -253,8 +246,9 @@ pub fn read_chunk(tx: &mut dyn Sql, zone: &Zone, bound: i64, limit: i64) -> Resu
     for chunk in ids.chunks(1000) {
         for r in tx.query(
             &format!(
-                "SELECT {}, customer_id, {SUMS} FROM an_order_facts WHERE order_id IN ({})",
+                "SELECT {}, customer_id, {} FROM an_order_facts WHERE order_id IN ({})",
                 KEY_COLUMNS.join(", "),
+                SUM_COLUMNS.join(", "),
                 placeholders(1, chunk.len())
             ),
             &vals(chunk),
@@ -368,13 +362,14 @@ pub fn apply_chunk(tx: &mut dyn Sql, c: &Chunk) -> Result<Option<usize>> {
     Ok(Some(c.seqs.len()))
 }
 
-/// The first order of these orders' customers: the customers, their new `an_customers` rows,
-/// and the orders that became or stopped being a customer's first (their new-customer count
-/// changes). Every change to an order passes through here, so a customer's first order is the
-/// earliest of the one stored and the changed orders that are live; only when the stored one was
-/// cancelled are the customer's orders looked up again.
+/// The customers of some changed orders, their new `an_customers` rows, and the orders that
+/// became or stopped being a customer's first.
 type FirstOrders = (Vec<i64>, Vec<Vec<Val>>, Vec<i64>);
 
+/// The first order of these orders' customers (those orders' new-customer counts change). Every
+/// change to an order passes through here, so a customer's first order is the earliest of the
+/// one stored and the changed orders that are live; only when the stored one was cancelled are
+/// the customer's orders looked up again.
 fn first_orders(tx: &mut dyn Sql, zone: &Zone, ids: &BTreeSet<i64>) -> Result<FirstOrders> {
     let ids: Vec<i64> = ids.iter().copied().collect();
     // The changed orders as they stand, by customer: (placed_at, id, live).
@@ -485,8 +480,6 @@ const SUM_COLUMNS: [&str; 9] = [
     "new_customers",
     "refunds",
 ];
-const SUMS: &str =
-    "orders, gross, attributed, units, returned, costed, cogs, new_customers, refunds";
 const KEY_COLUMNS: [&str; 8] = [
     "day", "currency", "channel", "source", "medium", "campaign", "device", "country",
 ];
@@ -627,8 +620,9 @@ fn day_rows(
         let mut rows: BTreeMap<GroupKey, Sums> = BTreeMap::new();
         for r in tx.query(
             &format!(
-                "SELECT {}, {SUMS} FROM an_order_days WHERE day IN ({})",
+                "SELECT {}, {} FROM an_order_days WHERE day IN ({})",
                 KEY_COLUMNS.join(", "),
+                SUM_COLUMNS.join(", "),
                 placeholders(1, chunk.len())
             ),
             &vals(chunk),

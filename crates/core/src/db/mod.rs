@@ -198,6 +198,11 @@ pub fn placeholders(from: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// Ids as statement parameters.
+pub fn int_vals(ids: &[i64]) -> Vec<Val> {
+    ids.iter().map(|i| Val::from(*i)).collect()
+}
+
 /// Runs `sql`, whose one `{}` is an `IN` list, over `vals` 1,000 at a time; returns the rows
 /// changed.
 pub fn exec_in(tx: &mut dyn Sql, sql: &str, vals: &[Val]) -> Result<u64, DbError> {

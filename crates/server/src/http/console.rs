@@ -28,7 +28,7 @@ pub fn routes() -> Router<App> {
 }
 
 /// Escapes text for HTML element content and quoted attribute values.
-pub fn esc(s: &str) -> String {
+fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -94,7 +94,7 @@ struct Staff {
 }
 
 impl Staff {
-    async fn from(app: &App, headers: &HeaderMap) -> Option<Staff> {
+    async fn signed_in(app: &App, headers: &HeaderMap) -> Option<Staff> {
         let secret = cookie_secret(headers)?;
         let actor = app.authenticate(&secret).await.ok()?;
         if actor.role == Role::Ingest {
@@ -161,7 +161,7 @@ struct LoginForm {
 }
 
 async fn login_page(State(app): State<App>, headers: HeaderMap) -> Response {
-    if Staff::from(&app, &headers).await.is_some() {
+    if Staff::signed_in(&app, &headers).await.is_some() {
         return Redirect::to("/console").into_response();
     }
     Html(login_html(None)).into_response()
@@ -222,7 +222,7 @@ struct CsrfForm {
 
 /// Checks a signed-in POST: this site, and the session's token in the form.
 async fn staff_post(app: &App, headers: &HeaderMap, csrf: &str) -> Result<Staff, Response> {
-    let staff = Staff::from(app, headers)
+    let staff = Staff::signed_in(app, headers)
         .await
         .ok_or_else(|| Redirect::to("/console/login").into_response())?;
     if !same_origin(headers) || csrf != staff.csrf {
@@ -293,11 +293,8 @@ fn pct(r: Option<f64>) -> String {
     r.map_or_else(|| "–".into(), |v| format!("{:.2}%", v * 100.0))
 }
 
-fn rel(now: i64, before: i64) -> Option<f64> {
-    (before != 0).then(|| (now - before) as f64 / before as f64)
-}
-
-fn rel_f(now: Option<f64>, before: Option<f64>) -> Option<f64> {
+/// The relative change from `before` to `now`, when both are known and `before` is not zero.
+fn change(now: Option<f64>, before: Option<f64>) -> Option<f64> {
     match (now, before) {
         (Some(n), Some(b)) if b != 0.0 => Some((n - b) / b),
         _ => None,
@@ -337,7 +334,7 @@ fn sales_chart(series: &[report::KpiRow]) -> String {
 }
 
 async fn home(State(app): State<App>, headers: HeaderMap) -> Response {
-    let Some(staff) = Staff::from(&app, &headers).await else {
+    let Some(staff) = Staff::signed_in(&app, &headers).await else {
         return Redirect::to("/console/login").into_response();
     };
     let now = backroom_core::util::now_micros();
@@ -374,57 +371,68 @@ async fn home(State(app): State<App>, headers: HeaderMap) -> Response {
             esc(&r.from),
             esc(&r.to)
         ));
-        for c in [
-            card(
+        let n = |x: i64| Some(x as f64);
+        let ni = |x: Option<i64>| x.map(|v| v as f64);
+        // (label, shown, now, before, higher is better)
+        for (label, shown, now, before, up) in [
+            (
                 "Net sales",
                 money(t.net_sales, cur),
-                rel(t.net_sales, prev.net_sales),
+                n(t.net_sales),
+                n(prev.net_sales),
                 true,
             ),
-            card(
+            (
                 "Orders",
                 t.orders.to_string(),
-                rel(t.orders, prev.orders),
+                n(t.orders),
+                n(prev.orders),
                 true,
             ),
-            card(
+            (
                 "AOV",
                 t.aov.map_or_else(|| "–".into(), |a| money(a, cur)),
-                rel(t.aov.unwrap_or(0), prev.aov.unwrap_or(0)),
+                ni(t.aov),
+                ni(prev.aov),
                 true,
             ),
-            card(
+            (
                 "Conversion rate",
                 pct(t.conversion_rate),
-                rel_f(t.conversion_rate, prev.conversion_rate),
+                t.conversion_rate,
+                prev.conversion_rate,
                 true,
             ),
-            card(
+            (
                 "Sessions",
                 t.sessions.to_string(),
-                rel(t.sessions, prev.sessions),
+                n(t.sessions),
+                n(prev.sessions),
                 true,
             ),
-            card(
+            (
                 "Bounce rate",
                 pct(t.bounce_rate),
-                rel_f(t.bounce_rate, prev.bounce_rate),
+                t.bounce_rate,
+                prev.bounce_rate,
                 false,
             ),
-            card(
+            (
                 "Cart abandonment",
                 pct(t.cart_abandonment_rate),
-                rel_f(t.cart_abandonment_rate, prev.cart_abandonment_rate),
+                t.cart_abandonment_rate,
+                prev.cart_abandonment_rate,
                 false,
             ),
-            card(
+            (
                 "ROAS",
                 t.roas.map_or_else(|| "–".into(), |v| format!("{v:.2}")),
-                rel_f(t.roas, prev.roas),
+                t.roas,
+                prev.roas,
                 true,
             ),
         ] {
-            body.push_str(&c);
+            body.push_str(&card(label, shown, change(now, before), up));
         }
         body.push_str("</div>");
         body.push_str(&sales_chart(&r.series));

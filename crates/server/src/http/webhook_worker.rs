@@ -63,12 +63,7 @@ pub async fn run(db: Db, cfg: WorkerConfig) {
         // background, so reports find little to do.
         if last_analytics.elapsed() >= cfg.analytics_every {
             last_analytics = std::time::Instant::now();
-            if let Err(e) = backroom_core::analytics::refresh::run_paced(
-                &db,
-                std::time::Duration::from_millis(20),
-            )
-            .await
-            {
+            if let Err(e) = backroom_core::analytics::refresh::run_paced(&db).await {
                 tracing::warn!(error = %e, "deriving sessions failed");
             }
         }
