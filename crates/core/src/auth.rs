@@ -75,13 +75,7 @@ pub fn prepare_user(u: &NewUser) -> Result<PreparedUser> {
     let name = required_text("name", &u.name, 255)?;
     let role = Role::parse(&u.role).ok_or_else(|| Error::invalid("role", "must be admin, operations, inventory, fulfillment, support, marketing, analyst or storefront"))?;
     let password_hash = match &u.password {
-        Some(p) if p.chars().count() < 10 => {
-            return Err(Error::invalid("password", "must be at least 10 characters"));
-        }
-        Some(p) if p.len() > 1024 => {
-            return Err(Error::invalid("password", "must be at most 1024 bytes"));
-        }
-        Some(p) => Some(hash_password(p)?),
+        Some(p) => Some(hash_password(valid_password("password", p)?)?),
         None => None,
     };
     Ok(PreparedUser {
@@ -90,6 +84,64 @@ pub fn prepare_user(u: &NewUser) -> Result<PreparedUser> {
         role,
         password_hash,
     })
+}
+
+/// A password a user may choose: 10 characters at least, 1024 bytes at most.
+fn valid_password<'a>(field: &str, p: &'a str) -> Result<&'a str> {
+    if p.chars().count() < 10 {
+        return Err(Error::invalid(field, "must be at least 10 characters"));
+    }
+    if p.len() > 1024 {
+        return Err(Error::invalid(field, "must be at most 1024 bytes"));
+    }
+    Ok(p)
+}
+
+/// Changes the acting user's password after checking the current one; every other token of
+/// theirs is revoked (other sessions sign in again), the one in `keep` stays valid.
+pub async fn change_password(
+    db: &crate::Db,
+    ctx: &Ctx,
+    current: &str,
+    new: &str,
+    keep: &str,
+) -> Result<()> {
+    valid_password("new_password", new)?;
+    let user_id = ctx.actor.user_id;
+    let found = db
+        .read(move |tx| {
+            Ok(tx
+                .query_one(
+                    "SELECT password_hash FROM users WHERE id = $1 AND active = TRUE",
+                    params![user_id],
+                )?
+                .and_then(|r| r.opt_string(0)))
+        })
+        .await?;
+    let (current, new) = (current.to_string(), new.to_string());
+    let hashed = tokio::task::spawn_blocking(move || {
+        if check_password(&current, found.as_deref()) {
+            hash_password(&new).map(Some)
+        } else {
+            Ok(None)
+        }
+    })
+    .await
+    .map_err(|e| DbError::Other(e.to_string()))??
+    .ok_or_else(|| Error::invalid("current_password", "is not your current password"))?;
+    let (ctx, keep) = (ctx.clone(), sha256_hex(keep));
+    db.write(move |tx| {
+        tx.exec(
+            "UPDATE users SET password_hash = $1 WHERE id = $2",
+            params![hashed.clone(), user_id],
+        )?;
+        tx.exec(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND kind = 'session' AND token_hash <> $3 AND revoked_at IS NULL",
+            params![ctx.now, user_id, keep.clone()],
+        )?;
+        audit::record(tx, &ctx, "user.password_changed", "user", user_id, json!({}))
+    })
+    .await
 }
 
 pub fn create_user(tx: &mut dyn Sql, ctx: &Ctx, u: &PreparedUser) -> Result<User> {

@@ -604,6 +604,9 @@ pub struct ProductQuery {
     pub status: Option<String>,
     pub vendor: Option<String>,
     pub product_type: Option<String>,
+    /// `in_stock` (some variant available somewhere), `out_of_stock` (none available anywhere) or
+    /// `low` (some variant at or below its reorder point at a location, counting incoming).
+    pub stock: Option<String>,
     /// `updated_at` (default, newest first as `-updated_at`), `title`, `id`; prefix `-` for descending.
     pub sort: Option<String>,
     pub limit: Option<i64>,
@@ -643,6 +646,23 @@ pub fn list_products(tx: &mut dyn Sql, q: &ProductQuery) -> Result<Page<Product>
     }
     if let Some(v) = &q.product_type {
         f.add("product_type = ?", vec![v.into()]);
+    }
+    const AVAILABLE: &str = "id IN (SELECT v.product_id FROM variants v JOIN inventory_levels l ON l.variant_id = v.id WHERE l.on_hand - l.reserved - l.unavailable > 0)";
+    match q.stock.as_deref() {
+        None => {}
+        Some("in_stock") => f.add(AVAILABLE, vec![]),
+        Some("out_of_stock") => f.add(&format!("NOT {AVAILABLE}"), vec![]),
+        Some("low") => f.add(
+            "id IN (SELECT v.product_id FROM variants v JOIN inventory_levels l ON l.variant_id = v.id \
+             WHERE l.reorder_point IS NOT NULL AND l.on_hand - l.reserved - l.unavailable + l.incoming <= l.reorder_point)",
+            vec![],
+        ),
+        Some(_) => {
+            return Err(Error::invalid(
+                "stock",
+                "must be in_stock, out_of_stock or low",
+            ));
+        }
     }
     let op = if desc { "<" } else { ">" };
     if let Some(c) = &q.cursor {

@@ -978,6 +978,8 @@ pub struct OrderQuery {
     pub fulfillment_status: Option<String>,
     pub channel_id: Option<i64>,
     pub customer_id: Option<i64>,
+    /// Only orders with units reserved (still to ship) at this location, or picked up there.
+    pub location_id: Option<i64>,
     /// Placed at or after this time (RFC 3339 or a date).
     pub placed_from: Option<String>,
     /// Placed before this time.
@@ -1019,6 +1021,12 @@ pub fn list(tx: &mut dyn Sql, q: &OrderQuery, now: i64) -> Result<Page<Order>> {
     }
     if let Some(v) = q.customer_id {
         f.add("o.customer_id = ?", vec![v.into()]);
+    }
+    if let Some(v) = q.location_id {
+        f.add(
+            "(o.id IN (SELECT r.order_id FROM reservations r WHERE r.location_id = ? AND r.released_at IS NULL) OR o.pickup_location_id = ?)",
+            vec![v.into(), v.into()],
+        );
     }
     if let Some(v) = &q.placed_from {
         f.add(

@@ -9,6 +9,7 @@
 pub mod analytics;
 pub mod balance;
 pub mod kpi;
+pub mod listing;
 pub mod money;
 pub mod order;
 pub mod pricing;

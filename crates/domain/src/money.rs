@@ -111,6 +111,55 @@ impl fmt::Display for Money {
     }
 }
 
+impl Currency {
+    /// Reads an amount as people type it (`12`, `12.5`, `-0.99`) into minor units: at most as many
+    /// decimals as the currency has, no thousands separators, no exponent.
+    pub fn parse_amount(&self, field: &str, s: &str) -> Result<i64, Invalid> {
+        let bad = || {
+            Invalid::new(
+                field,
+                format!(
+                    "must be an amount like {}, with at most {} decimals",
+                    Money::new(1999 * 10i64.pow(self.exponent()) / 100, *self)
+                        .to_string()
+                        .trim_end_matches(self.as_str())
+                        .trim(),
+                    self.exponent()
+                ),
+            )
+        };
+        let s = s.trim();
+        let (neg, digits) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        let e = self.exponent() as usize;
+        let all_digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty()
+            || !all_digits(whole)
+            || !all_digits(frac)
+            || frac.len() > e
+            || (digits.contains('.') && frac.is_empty())
+        {
+            return Err(bad());
+        }
+        let scale = 10i64.pow(e as u32);
+        let frac_value = if frac.is_empty() {
+            0
+        } else {
+            format!("{frac:0<e$}").parse::<i64>().map_err(|_| bad())?
+        };
+        let v = whole
+            .parse::<i64>()
+            .ok()
+            .and_then(|w| w.checked_mul(scale))
+            .and_then(|w| w.checked_add(frac_value))
+            .ok_or_else(|| Invalid::new(field, "is too large"))?;
+        Ok(if neg { -v } else { v })
+    }
+}
+
 /// `num / den` rounded half-to-even. `den` must be positive.
 pub fn div_round_half_even(num: i128, den: i128) -> i128 {
     debug_assert!(den > 0);
@@ -197,6 +246,35 @@ mod tests {
     }
 
     #[test]
+    fn amounts_are_read_as_typed() {
+        let (eur, jpy, kwd) = (
+            Currency::parse("EUR").unwrap(),
+            Currency::parse("JPY").unwrap(),
+            Currency::parse("KWD").unwrap(),
+        );
+        assert_eq!(eur.parse_amount("price", "12"), Ok(1200));
+        assert_eq!(eur.parse_amount("price", " 12.5 "), Ok(1250));
+        assert_eq!(eur.parse_amount("price", "0.07"), Ok(7));
+        assert_eq!(eur.parse_amount("price", "-0.99"), Ok(-99));
+        assert_eq!(jpy.parse_amount("price", "1500"), Ok(1500));
+        assert_eq!(kwd.parse_amount("price", "1.234"), Ok(1234));
+        for bad in [
+            "", "-", "1.", ".5", "1.234", "1,5", "1e3", "abc", "--1", "1.2.3", "+1",
+        ] {
+            let e = eur.parse_amount("price", bad).unwrap_err();
+            assert_eq!(e.field, "price", "{bad}");
+            assert!(e.message.contains("19.99"), "{bad}: {}", e.message);
+        }
+        assert!(jpy.parse_amount("price", "1.5").is_err());
+        assert_eq!(
+            eur.parse_amount("price", "99999999999999999999")
+                .unwrap_err()
+                .message,
+            "is too large"
+        );
+    }
+
+    #[test]
     fn allocate_examples() {
         assert_eq!(allocate(100, &[1, 1, 1]), vec![33, 33, 34]);
         assert_eq!(allocate(10, &[0, 0]), vec![0, 10]);
@@ -217,6 +295,14 @@ mod tests {
                     prop_assert!((parts[i] as f64 - exact).abs() <= 0.5 + 1e-9);
                 }
             }
+        }
+
+        #[test]
+        fn amounts_read_back_what_is_shown(amount in -1_000_000_000_000i64..1_000_000_000_000, c in prop::sample::select(vec!["EUR", "JPY", "KWD"])) {
+            let c = Currency::parse(c).unwrap();
+            let shown = Money::new(amount, c).to_string();
+            let number = shown.trim_end_matches(c.as_str()).trim();
+            prop_assert_eq!(c.parse_amount("x", number), Ok(amount));
         }
 
         #[test]

@@ -1,0 +1,233 @@
+//! The home dashboard: the last 30 days at a glance against the 30 before, sales by day, the
+//! funnel, and the work queue.
+
+use super::{App, Staff, esc, failed, money, page};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use backroom_core::analytics::{Zone, refresh, report};
+use backroom_core::settings;
+use backroom_domain::analytics::format_day;
+use backroom_domain::roles::Permission;
+use std::fmt::Write;
+
+/// A KPI card: the value and its change against the previous period.
+fn card(label: &str, value: String, change: Option<f64>, higher_is_better: bool) -> String {
+    let change = match change {
+        Some(c) => {
+            let good = (c >= 0.0) == higher_is_better;
+            format!(
+                "<div class=\"{}\">{}{:.1}% vs previous 30 days</div>",
+                if good { "up" } else { "down" },
+                if c >= 0.0 { "+" } else { "" },
+                c * 100.0
+            )
+        }
+        None => "<div>no previous figure</div>".into(),
+    };
+    format!(
+        "<div class=\"card\"><div>{}</div><div class=\"v\" data-kpi=\"{}\">{}</div>{change}</div>",
+        esc(label),
+        esc(&label.to_lowercase().replace(' ', "_")),
+        esc(&value)
+    )
+}
+
+fn pct(r: Option<f64>) -> String {
+    r.map_or_else(|| "–".into(), |v| format!("{:.2}%", v * 100.0))
+}
+
+/// The relative change from `before` to `now`, when both are known and `before` is not zero.
+fn change(now: Option<f64>, before: Option<f64>) -> Option<f64> {
+    match (now, before) {
+        (Some(n), Some(b)) if b != 0.0 => Some((n - b) / b),
+        _ => None,
+    }
+}
+
+/// Net sales per day as an SVG bar chart (drawn here: no browser code).
+fn sales_chart(series: &[report::KpiRow]) -> String {
+    let max = series
+        .iter()
+        .map(|r| r.kpis.net_sales)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let (w, h) = (600.0, 160.0);
+    let bw = w / series.len().max(1) as f64;
+    let bars: String = series
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let bh = (r.kpis.net_sales.max(0) as f64 / max as f64) * (h - 10.0);
+            format!(
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#2563eb\"><title>{}: {}</title></rect>",
+                i as f64 * bw + 1.0,
+                h - bh,
+                (bw - 2.0).max(1.0),
+                bh,
+                esc(r.bucket.as_deref().unwrap_or_default()),
+                r.kpis.net_sales
+            )
+        })
+        .collect();
+    format!(
+        "<figure><svg viewBox=\"0 0 {w} {h}\" width=\"100%\" role=\"img\" aria-label=\"Net sales by day\">{bars}</svg>\
+         <figcaption>Net sales by day, last 30 days</figcaption></figure>"
+    )
+}
+
+/// The funnel as horizontal bars, each with its share of sessions and its drop-off.
+fn funnel_chart(steps: &[report::FunnelStep]) -> String {
+    let top = steps.first().map_or(1, |s| s.sessions.max(1));
+    let mut out = String::from("<h2>Conversion funnel</h2><div class=\"funnel\">");
+    for s in steps {
+        let width = s.sessions as f64 / top as f64 * 100.0;
+        let _ = write!(
+            out,
+            "<div class=\"step\" data-step=\"{}\"><span>{}: <strong>{}</strong>{}</span>\
+             <svg viewBox=\"0 0 100 4\" preserveAspectRatio=\"none\" width=\"100%\" height=\"12\" aria-hidden=\"true\"><rect width=\"{width:.2}\" height=\"4\" fill=\"#1d4ed8\"/></svg></div>",
+            esc(&s.step),
+            esc(&s.step.replace('_', " ")),
+            s.sessions,
+            s.drop_off
+                .map(|d| format!(" ({:.1}% lost at this step)", d * 100.0))
+                .unwrap_or_default()
+        );
+    }
+    out.push_str("</div>");
+    out
+}
+
+pub(super) async fn home(State(app): State<App>, headers: HeaderMap) -> Response {
+    let Some(staff) = Staff::signed_in(&app, &headers).await else {
+        return Redirect::to("/console/login").into_response();
+    };
+    let now = backroom_core::util::now_micros();
+    let mut body = String::new();
+    if staff.may(Permission::AnalyticsRead) {
+        if let Err(e) = refresh::run(&app.db).await {
+            return failed(&staff, &e);
+        }
+        let report = app
+            .db
+            .read(move |tx| {
+                let zone = Zone::get(&settings::load(tx)?.timezone)?;
+                let today = zone.day_of(now);
+                let q = report::KpiQuery {
+                    from: format_day(today - 29),
+                    to: format_day(today + 1),
+                    by: Some("day".into()),
+                    breakdown: None,
+                    currency: None,
+                    compare: Some(true),
+                };
+                let (p, o) = report::Opts::from_query(tx, &q)?;
+                Ok((report::kpis(tx, p, &o)?, report::funnel(tx, p)?))
+            })
+            .await;
+        let (r, funnel) = match report {
+            Ok(r) => r,
+            Err(e) => return failed(&staff, &e),
+        };
+        let (t, prev) = (&r.totals, r.previous.clone().unwrap_or_default());
+        let cur = r.currency.as_str();
+        body.push_str(&format!(
+            "<h2>Last 30 days ({} to {})</h2><div class=\"cards\">",
+            esc(&r.from),
+            esc(&r.to)
+        ));
+        let n = |x: i64| Some(x as f64);
+        let ni = |x: Option<i64>| x.map(|v| v as f64);
+        // (label, shown, now, before, higher is better)
+        for (label, shown, now, before, up) in [
+            (
+                "Net sales",
+                money(t.net_sales, cur),
+                n(t.net_sales),
+                n(prev.net_sales),
+                true,
+            ),
+            (
+                "Orders",
+                t.orders.to_string(),
+                n(t.orders),
+                n(prev.orders),
+                true,
+            ),
+            (
+                "AOV",
+                t.aov.map_or_else(|| "–".into(), |a| money(a, cur)),
+                ni(t.aov),
+                ni(prev.aov),
+                true,
+            ),
+            (
+                "Conversion rate",
+                pct(t.conversion_rate),
+                t.conversion_rate,
+                prev.conversion_rate,
+                true,
+            ),
+            (
+                "Sessions",
+                t.sessions.to_string(),
+                n(t.sessions),
+                n(prev.sessions),
+                true,
+            ),
+            (
+                "Bounce rate",
+                pct(t.bounce_rate),
+                t.bounce_rate,
+                prev.bounce_rate,
+                false,
+            ),
+            (
+                "Cart abandonment",
+                pct(t.cart_abandonment_rate),
+                t.cart_abandonment_rate,
+                prev.cart_abandonment_rate,
+                false,
+            ),
+            (
+                "ROAS",
+                t.roas.map_or_else(|| "–".into(), |v| format!("{v:.2}")),
+                t.roas,
+                prev.roas,
+                true,
+            ),
+        ] {
+            body.push_str(&card(label, shown, change(now, before), up));
+        }
+        body.push_str("</div>");
+        body.push_str(&sales_chart(&r.series));
+        body.push_str(&funnel_chart(&funnel));
+    }
+    let queue = match app
+        .db
+        .read(move |tx| backroom_core::queue::work_queue(tx, now))
+        .await
+    {
+        Ok(q) => q,
+        Err(e) => return failed(&staff, &e),
+    };
+    body.push_str("<h2>Work queue</h2><ul class=\"queue\">");
+    for (label, n) in [
+        ("Orders to ship", queue.to_ship),
+        ("Late orders", queue.late),
+        ("Orders on hold", queue.on_hold),
+        ("Pickups waiting", queue.pickups_waiting),
+        ("Returns to inspect", queue.returns_to_inspect),
+        ("Low-stock SKUs", queue.low_stock),
+        ("Failed webhooks", queue.failed_webhooks),
+    ] {
+        body.push_str(&format!(
+            "<li data-queue=\"{}\">{}: <strong>{n}</strong></li>",
+            esc(&label.to_lowercase().replace(' ', "_")),
+            esc(label)
+        ));
+    }
+    body.push_str("</ul>");
+    page(&staff, &headers, "Home", &body)
+}

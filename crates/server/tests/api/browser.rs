@@ -1,0 +1,279 @@
+//! The console in a real browser: Debian's Chromium driven over the W3C WebDriver protocol by
+//! `chromedriver` (a few HTTP calls, so no extra crate). Screenshots of the main pages are saved
+//! under `target/console-screenshots/` as test artifacts.
+//!
+//! When no browser is installed the test says so and passes without running, unless
+//! `BACKROOM_REQUIRE_BROWSER` is set (CI sets it, after installing Chromium), where it fails.
+
+use super::*;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+pub(super) struct Browser {
+    http: reqwest::Client,
+    url: String,
+    driver: Child,
+    shots: PathBuf,
+    _profile: tempdir::Dir,
+}
+
+/// A throwaway directory removed on drop (Chromium's profile).
+mod tempdir {
+    pub struct Dir(pub std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn find_program(env: &str, candidates: &[&str]) -> Option<String> {
+    if let Ok(p) = std::env::var(env) {
+        return Some(p);
+    }
+    candidates
+        .iter()
+        .find(|c| std::path::Path::new(c).exists())
+        .map(|c| c.to_string())
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium, or says why the browser tests cannot run.
+    pub(super) async fn start() -> Option<Browser> {
+        let chromium = find_program(
+            "BACKROOM_CHROMIUM",
+            &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+        );
+        let driver = find_program("BACKROOM_CHROMEDRIVER", &["/usr/bin/chromedriver"]);
+        let (Some(chromium), Some(driver)) = (chromium, driver) else {
+            assert!(
+                std::env::var("BACKROOM_REQUIRE_BROWSER").is_err(),
+                "BACKROOM_REQUIRE_BROWSER is set but Chromium or chromedriver is not installed"
+            );
+            eprintln!(
+                "SKIPPED: the browser tests need Chromium and chromedriver (apt-get install chromium chromium-driver)"
+            );
+            return None;
+        };
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let child = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = http.get(format!("{url}/status")).send().await
+                && let Ok(v) = r.json::<Value>().await
+                && v["value"]["ready"] == true
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = std::env::temp_dir().join(format!("backroom-chromium-{}", tag()));
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1280,1400",
+                    format!("--user-data-dir={}", profile.display()),
+                ]
+            }
+        }}});
+        let r: Value = http
+            .post(format!("{url}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = r["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no browser session: {r}"))
+            .to_string();
+        let shots = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../target/console-screenshots"
+        ));
+        std::fs::create_dir_all(&shots).unwrap();
+        Some(Browser {
+            http,
+            url: format!("{url}/session/{session}"),
+            driver: child,
+            shots,
+            _profile: tempdir::Dir(profile),
+        })
+    }
+
+    async fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let mut r = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.url));
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let v: Value = r.send().await.unwrap().json().await.unwrap();
+        if let Some(e) = v["value"].get("error") {
+            panic!("WebDriver {method} {path}: {e}: {}", v["value"]["message"]);
+        }
+        v["value"].clone()
+    }
+
+    pub(super) async fn goto(&self, url: &str) {
+        self.cmd("POST", "/url", Some(json!({"url": url}))).await;
+    }
+
+    /// The first element matching `css`, waiting up to 10 s for it to appear.
+    pub(super) async fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r: Value = self
+                .http
+                .post(format!("{}/elements", self.url))
+                .json(&json!({"using": "css selector", "value": css}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if let Some(e) = r["value"].as_array().and_then(|a| a.first()) {
+                return e[ELEMENT].as_str().unwrap().to_string();
+            }
+            assert!(Instant::now() < deadline, "no element matches {css}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub(super) async fn fill(&self, css: &str, text: &str) {
+        let e = self.find(css).await;
+        self.cmd("POST", &format!("/element/{e}/clear"), Some(json!({})))
+            .await;
+        self.cmd(
+            "POST",
+            &format!("/element/{e}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
+    }
+
+    /// Clicks a link or a submit button and waits for the next page to load: the old document's
+    /// root goes stale, and the new one is complete.
+    pub(super) async fn click(&self, css: &str) {
+        let old = self.find("html").await;
+        let e = self.find(css).await;
+        self.cmd("POST", &format!("/element/{e}/click"), Some(json!({})))
+            .await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r: Value = self
+                .http
+                .get(format!("{}/element/{old}/name", self.url))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if r["value"].get("error").is_some() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "clicking {css} loaded no new page"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        while self
+            .cmd(
+                "POST",
+                "/execute/sync",
+                Some(json!({"script": "return document.readyState", "args": []})),
+            )
+            .await
+            != "complete"
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the page after {css} did not finish loading"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub(super) async fn text(&self, css: &str) -> String {
+        let e = self.find(css).await;
+        self.cmd("GET", &format!("/element/{e}/text"), None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub(super) async fn current_url(&self) -> String {
+        self.cmd("GET", "/url", None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Waits until the page's notice appears and returns (ok, text).
+    pub(super) async fn notice(&self) -> (bool, String) {
+        let e = self.find("p.notice").await;
+        let class = self
+            .cmd("GET", &format!("/element/{e}/attribute/class"), None)
+            .await;
+        let text = self.cmd("GET", &format!("/element/{e}/text"), None).await;
+        (
+            class.as_str().unwrap_or_default().contains("ok"),
+            text.as_str().unwrap().to_string(),
+        )
+    }
+
+    pub(super) async fn screenshot(&self, name: &str) {
+        use base64::Engine;
+        let png = self.cmd("GET", "/screenshot", None).await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap();
+        std::fs::write(self.shots.join(format!("{name}.png")), bytes).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Ends the session (closing Chromium) without waiting on the async runtime.
+        let url = self.url.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                rt.block_on(async {
+                    let _ = reqwest::Client::new().delete(url).send().await;
+                });
+            }
+        })
+        .join();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}

@@ -1,0 +1,1308 @@
+//! The operations console through the real router: sign-in, every page for every role, the
+//! forms of each area end to end, CSRF; and the same flows in a real browser (Chromium).
+
+use super::*;
+use backroom_domain::roles::{Permission, Role};
+use std::collections::HashMap;
+
+/// The console: signing in with a session cookie, the home page per role (its KPI figures equal
+/// the API's), CSRF and origin checks on every form, signing out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_sign_in_home_and_csrf() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        for (role, email) in [
+            ("operations", "ops@example.com"),
+            ("support", "desk@example.com"),
+        ] {
+            let (s, _) = app.req("POST", "/api/v1/users", Some(&app.admin), Some(json!({"email": email, "name": format!("{role} person"), "role": role, "password": "correct horse battery"}))).await;
+            assert_eq!(s, StatusCode::CREATED);
+        }
+        app.product("CON-1", &[(app.locations.0, 20)]).await;
+        let (s, body) = app
+            .req(
+                "POST",
+                "/api/v1/orders",
+                Some(&app.admin),
+                Some(order_body(&[("CON-1", 2)], "shopper@example.com")),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        let url = |p: &str| format!("{}{p}", app.base);
+        let origin = app.base.clone();
+
+        // Signed out: every page leads to the sign-in form.
+        let r = http.get(url("/console")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{name}");
+        assert_eq!(r.headers()["location"], "/console/login");
+        let page = http
+            .get(url("/console/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("name=\"password\"") && page.contains("<label>Email"),
+            "{name}"
+        );
+
+        // A sign-in form posted from another site is refused; a wrong password says so.
+        let form = [
+            ("email", "ops@example.com"),
+            ("password", "correct horse battery"),
+        ];
+        let r = http
+            .post(url("/console/login"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{name}: no Origin");
+        let r = http
+            .post(url("/console/login"))
+            .header("origin", "http://evil.example")
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{name}: foreign Origin");
+        let r = http
+            .post(url("/console/login"))
+            .header("origin", &origin)
+            .form(&[
+                ("email", "ops@example.com"),
+                ("password", "wrong password!"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("the email or password is wrong")
+        );
+
+        let sign_in = |email: &'static str, proto: Option<&'static str>| {
+            let (http, url, origin) = (http.clone(), url("/console/login"), origin.clone());
+            async move {
+                let mut req = http.post(url).header("origin", origin);
+                if let Some(p) = proto {
+                    req = req.header("x-forwarded-proto", p);
+                }
+                let r = req
+                    .form(&[("email", email), ("password", "correct horse battery")])
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::SEE_OTHER);
+                let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+                assert!(
+                    cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+                    "{cookie}"
+                );
+                assert_eq!(cookie.contains("; Secure"), proto.is_some(), "{cookie}");
+                cookie.split(';').next().unwrap().to_string()
+            }
+        };
+        let ops = sign_in("ops@example.com", None).await;
+        let _behind_tls = sign_in("ops@example.com", Some("https")).await;
+        let home = |cookie: String| {
+            let (http, url) = (http.clone(), url("/console"));
+            async move {
+                let r = http.get(url).header("cookie", cookie).send().await.unwrap();
+                (r.status(), r.text().await.unwrap())
+            }
+        };
+        let (s, page) = home(ops.clone()).await;
+        assert_eq!(s, StatusCode::OK, "{name}: {page}");
+        // The figures shown are the API's for the same 30 days.
+        let figure = |page: &str, key: &str| -> String {
+            let pat = format!("data-kpi=\"{key}\">");
+            let at = page.find(&pat).unwrap_or_else(|| panic!("{key} in {page}"));
+            let rest = &page[at + pat.len()..];
+            rest[..rest.find('<').unwrap()].to_string()
+        };
+        // "Last 30 days (YYYY-MM-DD to YYYY-MM-DD)"
+        let i = page.find("Last 30 days (").unwrap() + 14;
+        let (from, to) = (&page[i..i + 10], &page[i + 14..i + 24]);
+        let (s, api) = app
+            .req(
+                "GET",
+                &format!("/api/v1/analytics/kpis?from={from}&to={to}"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{api}");
+        assert_eq!(
+            figure(&page, "orders"),
+            api["totals"]["orders"].to_string(),
+            "{name}"
+        );
+        assert_eq!(api["totals"]["orders"], 1, "{name}");
+        let net = api["totals"]["net_sales"].as_i64().unwrap();
+        let shown = backroom_domain::Money::new(
+            net,
+            backroom_domain::Currency::parse(api["currency"].as_str().unwrap()).unwrap(),
+        )
+        .to_string();
+        assert_eq!(figure(&page, "net_sales"), shown, "{name}");
+        assert!(
+            page.contains("<svg")
+                && page
+                    .contains("data-queue=\"orders_to_ship\">Orders to ship: <strong>1</strong>"),
+            "{name}: {page}"
+        );
+
+        // A role without analytics sees the work queue, not the KPIs.
+        let desk = sign_in("desk@example.com", None).await;
+        let (s, page) = home(desk).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(
+            !page.contains("data-kpi") && page.contains("Orders to ship"),
+            "{name}"
+        );
+        // An ingest key is no console session.
+        let (s, ingest) = app
+            .req(
+                "POST",
+                "/api/v1/tokens",
+                Some(&app.admin),
+                Some(json!({"name": "shop", "ingest": true})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{ingest}");
+        let (s, _) = home(format!(
+            "backroom_session={}",
+            ingest["token"].as_str().unwrap()
+        ))
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER, "{name}");
+
+        // Signing out needs the page's token and this site's origin.
+        let (_, page) = home(ops.clone()).await;
+        let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+        let csrf = page[at..at + 64].to_string();
+        let logout = |cookie: String, origin: Option<String>, csrf: String| {
+            let (http, url) = (http.clone(), url("/console/logout"));
+            async move {
+                let mut req = http.post(url).header("cookie", cookie);
+                if let Some(o) = origin {
+                    req = req.header("origin", o);
+                }
+                req.form(&[("csrf", csrf)]).send().await.unwrap().status()
+            }
+        };
+        assert_eq!(
+            logout(ops.clone(), Some(origin.clone()), "0".repeat(64)).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            logout(ops.clone(), None, csrf.clone()).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            logout(
+                ops.clone(),
+                Some("http://evil.example".into()),
+                csrf.clone()
+            )
+            .await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            home(ops.clone()).await.0,
+            StatusCode::OK,
+            "{name}: refused posts change nothing"
+        );
+        assert_eq!(
+            logout(ops.clone(), Some(origin.clone()), csrf).await,
+            StatusCode::SEE_OTHER
+        );
+        assert_eq!(
+            home(ops).await.0,
+            StatusCode::SEE_OTHER,
+            "{name}: the session is revoked"
+        );
+    }
+}
+
+/// A console client that behaves like a browser: keeps its cookies, sends this site's `Origin`,
+/// puts the session's CSRF token in every form, and follows the redirect after a post to the
+/// page that shows the notice.
+struct Session {
+    http: reqwest::Client,
+    base: String,
+    cookies: HashMap<String, String>,
+    csrf: String,
+}
+
+/// Where a form post lands: the status of the post, where it sent the browser, and that page.
+struct Landing {
+    status: StatusCode,
+    location: String,
+    page: String,
+}
+
+impl Landing {
+    /// The notice on the landing page: (ok, text).
+    fn notice(&self) -> Option<(bool, String)> {
+        let at = self.page.find("<p class=\"notice ")?;
+        let rest = &self.page[at + 17..];
+        let ok = rest.starts_with("ok");
+        let text = &rest[rest.find('>')? + 1..];
+        Some((ok, text[..text.find("</p>")?].to_string()))
+    }
+    fn ok(&self) -> String {
+        match self.notice() {
+            Some((true, t)) => t,
+            other => panic!(
+                "expected a success notice, got {other:?} at {}",
+                self.location
+            ),
+        }
+    }
+    fn refused(&self) -> String {
+        match self.notice() {
+            Some((false, t)) => t,
+            other => panic!("expected a refusal, got {other:?} at {}", self.location),
+        }
+    }
+}
+
+/// Staff with a password, created through the API.
+async fn staff_user(app: &TestApp, role: &str) -> String {
+    let email = format!("{role}-{}@example.com", tag());
+    let (s, body) = app
+        .req(
+            "POST",
+            "/api/v1/users",
+            Some(&app.admin),
+            Some(json!({"email": email, "name": format!("{role} person"), "role": role, "password": "correct horse battery"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    email
+}
+
+impl Session {
+    async fn sign_in(app: &TestApp, email: &str, password: &str) -> Session {
+        let mut s = Session {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: app.base.clone(),
+            cookies: HashMap::new(),
+            csrf: String::new(),
+        };
+        let l = s
+            .post_raw(
+                "/console/login",
+                &[("email", email), ("password", password)],
+            )
+            .await;
+        assert_eq!(l.status, StatusCode::SEE_OTHER, "{}", l.page);
+        let (status, home) = s.get("/console").await;
+        assert_eq!(status, StatusCode::OK, "{home}");
+        let at = home.find("name=\"csrf\" value=\"").unwrap() + 19;
+        s.csrf = home[at..at + 64].to_string();
+        s
+    }
+
+    fn keep(&mut self, r: &reqwest::Response) {
+        for v in r.headers().get_all("set-cookie") {
+            let v = v.to_str().unwrap();
+            let (kv, attrs) = v.split_once(';').unwrap_or((v, ""));
+            let (k, val) = kv.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") || val.is_empty() {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), val.to_string());
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, path: &str) -> (StatusCode, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(&r);
+        (r.status(), r.text().await.unwrap())
+    }
+
+    async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Landing {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("origin", &self.base)
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        self.keep(&r);
+        let status = r.status();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let page = r.text().await.unwrap();
+        Landing {
+            status,
+            location,
+            page,
+        }
+    }
+
+    /// Posts a form with the session's token and follows the redirect.
+    async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Landing {
+        let mut with = vec![("csrf", self.csrf.clone())];
+        with.extend(fields.iter().map(|(k, v)| (*k, v.to_string())));
+        let with: Vec<(&str, &str)> = with.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut l = self.post_raw(path, &with).await;
+        if l.status == StatusCode::SEE_OTHER {
+            let (s, page) = self.get(&l.location.clone()).await;
+            assert_eq!(s, StatusCode::OK, "{}: {page}", l.location);
+            l.page = page;
+        }
+        l
+    }
+}
+
+/// Every page for every staff role: shown when the role may read it, refused (403) when not;
+/// the navigation and the forms follow the role; signed out, every page leads to sign-in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_pages_for_every_role() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        app.product("ROLE-1", &[(app.locations.0, 10)]).await;
+        let (s, order) = app
+            .req(
+                "POST",
+                "/api/v1/orders",
+                Some(&app.admin),
+                Some(order_body(&[("ROLE-1", 1)], "role@example.com")),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{order}");
+        let (_, products) = app
+            .req("GET", "/api/v1/products?q=ROLE-1", Some(&app.admin), None)
+            .await;
+        let product = products["items"][0]["id"].as_i64().unwrap();
+        let (order_id, customer) = (
+            order["id"].as_i64().unwrap(),
+            order["customer"]["id"].as_i64().unwrap(),
+        );
+        let loc = app.locations.0;
+        use Permission::*;
+        let pages: Vec<(String, Option<Permission>)> = vec![
+            ("/console".into(), None),
+            ("/console/password".into(), None),
+            ("/console/products".into(), Some(CatalogRead)),
+            (
+                "/console/products?q=ROLE&status=active&stock=in_stock&sort=title".into(),
+                Some(CatalogRead),
+            ),
+            (format!("/console/products/{product}"), Some(CatalogRead)),
+            ("/console/products/new".into(), Some(CatalogWrite)),
+            ("/console/inventory".into(), Some(InventoryRead)),
+            (
+                "/console/inventory/sku?sku=ROLE-1".into(),
+                Some(InventoryRead),
+            ),
+            (
+                "/console/inventory/low?show=all".into(),
+                Some(InventoryRead),
+            ),
+            ("/console/transfers".into(), Some(InventoryRead)),
+            ("/console/orders".into(), Some(OrdersRead)),
+            (
+                format!("/console/orders?status=open&late=no&location_id={loc}"),
+                Some(OrdersRead),
+            ),
+            (format!("/console/orders/{order_id}"), Some(OrdersRead)),
+            ("/console/orders/new".into(), Some(OrdersPlace)),
+            (
+                format!("/console/pick-list?location_id={loc}"),
+                Some(OrdersRead),
+            ),
+            ("/console/customers".into(), Some(CustomersRead)),
+            (
+                format!("/console/customers/{customer}"),
+                Some(CustomersRead),
+            ),
+        ];
+        // Signed out: the sign-in form, whatever the page.
+        let mut anonymous = Session {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: app.base.clone(),
+            cookies: HashMap::new(),
+            csrf: String::new(),
+        };
+        for (path, _) in &pages {
+            let r = anonymous
+                .http
+                .get(format!("{}{path}", app.base))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER, "{name}: {path}");
+            assert_eq!(r.headers()["location"], "/console/login", "{name}: {path}");
+        }
+        let _ = anonymous.get("/console/login").await;
+        for role in [
+            Role::Admin,
+            Role::Operations,
+            Role::Inventory,
+            Role::Fulfillment,
+            Role::Support,
+            Role::Marketing,
+            Role::Analyst,
+        ] {
+            let email = staff_user(&app, role.as_str()).await;
+            let mut s = Session::sign_in(&app, &email, "correct horse battery").await;
+            for (path, need) in &pages {
+                let (status, page) = s.get(path).await;
+                let allowed = need.is_none_or(|p| role.allows(p));
+                let want = if allowed {
+                    StatusCode::OK
+                } else {
+                    StatusCode::FORBIDDEN
+                };
+                assert_eq!(status, want, "{name}: {} {path}: {page}", role.as_str());
+                assert!(page.starts_with("<!doctype html>") && page.contains("<main id=\"main\">"));
+                if !allowed {
+                    assert!(page.contains("may not open this page"), "{page}");
+                }
+            }
+            // The navigation offers what the role may open, and no more.
+            let (_, home) = s.get("/console").await;
+            for (p, href) in [
+                (CatalogRead, "/console/products"),
+                (InventoryRead, "/console/inventory"),
+                (OrdersRead, "/console/orders"),
+                (CustomersRead, "/console/customers"),
+            ] {
+                assert_eq!(
+                    home.contains(&format!("href=\"{href}\"")),
+                    role.allows(p),
+                    "{name}: {} {href}",
+                    role.as_str()
+                );
+            }
+            // Forms appear only for what the role may do.
+            if role.allows(InventoryRead) {
+                let (_, sku) = s.get("/console/inventory/sku?sku=ROLE-1").await;
+                assert_eq!(
+                    sku.contains("action=\"/console/inventory/adjust\""),
+                    role.allows(InventoryWrite),
+                    "{name}: {}",
+                    role.as_str()
+                );
+            }
+            if role.allows(OrdersRead) {
+                let (_, o) = s.get(&format!("/console/orders/{order_id}")).await;
+                assert_eq!(
+                    o.contains(&format!("action=\"/console/orders/{order_id}/ship\"")),
+                    role.allows(OrdersFulfil),
+                    "{name}: {}",
+                    role.as_str()
+                );
+                assert_eq!(
+                    o.contains(&format!("action=\"/console/orders/{order_id}/cancel\"")),
+                    role.allows(OrdersManage),
+                    "{name}: {}",
+                    role.as_str()
+                );
+            }
+            if role.allows(CatalogRead) {
+                let (_, p) = s.get(&format!("/console/products/{product}")).await;
+                assert!(p.contains("Listing quality:"), "{name}");
+                assert_eq!(
+                    p.contains("Save product"),
+                    role.allows(CatalogWrite),
+                    "{name}: {}",
+                    role.as_str()
+                );
+            }
+        }
+        // Bad filters are refused with the field named, not a crash.
+        let email = staff_user(&app, "operations").await;
+        let mut s = Session::sign_in(&app, &email, "correct horse battery").await;
+        let (status, page) = s.get("/console/products?stock=plenty").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert!(page.contains("stock: must be in_stock"), "{page}");
+        let (status, page) = s.get("/console/orders?channel_id=abc").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert!(
+            page.contains("channel_id: must be a whole number"),
+            "{page}"
+        );
+        let (status, _) = s.get("/console/orders/999999").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{name}");
+    }
+}
+
+/// The forms of every area, as an operations manager uses them, each checked against the API:
+/// a product created and edited (a refused edit keeps what was typed and changes nothing), stock
+/// received, adjusted, counted and damaged, an order placed, paid, shipped, returned, received
+/// back and refunded, bulk actions, reorder points, a role refused, CSRF, the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_forms_change_state_end_to_end() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        let (loc, loc_s) = (app.locations.0, app.locations.0.to_string());
+        let ops = staff_user(&app, "operations").await;
+        let mut s = Session::sign_in(&app, &ops, "correct horse battery").await;
+        let stock = |sku: &'static str| {
+            let app = &app;
+            async move {
+                let (st, v) = app
+                    .req(
+                        "GET",
+                        &format!("/api/v1/inventory/{sku}"),
+                        Some(&app.admin),
+                        None,
+                    )
+                    .await;
+                assert_eq!(st, StatusCode::OK, "{v}");
+                v["totals"].clone()
+            }
+        };
+
+        // Catalog: a bad price is refused by name and creates nothing; a good one creates.
+        let l = s
+            .submit(
+                "/console/products",
+                &[
+                    ("title", "Linen shirt"),
+                    ("sku", "LIN-1"),
+                    ("price", "39,90"),
+                    ("status", "active"),
+                ],
+            )
+            .await;
+        assert_eq!(l.location, "/console/products/new", "{name}");
+        assert!(
+            l.refused().contains("price: must be an amount like 19.99"),
+            "{}",
+            l.page
+        );
+        let (_, found) = app
+            .req("GET", "/api/v1/products?q=LIN-1", Some(&app.admin), None)
+            .await;
+        assert_eq!(found["items"].as_array().unwrap().len(), 0, "{name}");
+        let l = s
+            .submit(
+                "/console/products",
+                &[
+                    ("title", "Linen shirt"),
+                    ("sku", "LIN-1"),
+                    ("price", "39.90"),
+                    ("unit_cost", "12"),
+                    ("status", "active"),
+                ],
+            )
+            .await;
+        assert_eq!(l.ok(), "Created Linen shirt.", "{name}");
+        let product: i64 = l.location.rsplit('/').next().unwrap().parse().unwrap();
+        let (_, p) = app
+            .req(
+                "GET",
+                &format!("/api/v1/products/{product}"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(p["variants"][0]["price"]["amount"], 3990, "{name}");
+        assert_eq!(p["variants"][0]["unit_cost"]["amount"], 1200, "{name}");
+        assert!(l.page.contains("data-check=\"no_image\""), "{name}");
+
+        // A refused edit comes back with what was typed, the field marked, nothing saved.
+        let edit = |title: &'static str, status: &'static str| {
+            vec![
+                ("title", title),
+                ("vendor", "Atelier"),
+                ("product_type", "Shirts"),
+                ("tags", "linen, summer"),
+                ("status", status),
+                ("description", "A shirt."),
+                ("seo_title", "Linen shirt"),
+                ("seo_description", ""),
+                (
+                    "image_urls",
+                    "https://img.example/a.jpg, https://img.example/b.jpg",
+                ),
+            ]
+        };
+        let l = s
+            .submit(
+                &format!("/console/products/{product}"),
+                &edit("Linen shirt, washed", "sold"),
+            )
+            .await;
+        assert_eq!(l.status, StatusCode::BAD_REQUEST, "{name}: {}", l.page);
+        assert!(
+            l.page.contains("value=\"Linen shirt, washed\""),
+            "{name}: typed values kept"
+        );
+        assert!(
+            l.page.contains("Nothing was saved. status: must be"),
+            "{}",
+            l.page
+        );
+        let l = s
+            .submit(&format!("/console/products/{product}"), &edit("", "active"))
+            .await;
+        assert_eq!(l.status, StatusCode::BAD_REQUEST, "{name}");
+        assert!(l.page.contains("name=\"title\" type=\"text\" value=\"\" required maxlength=\"255\" aria-invalid=\"true\" aria-describedby=\"err-title\""), "{}", l.page);
+        let (_, p) = app
+            .req(
+                "GET",
+                &format!("/api/v1/products/{product}"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(p["title"], "Linen shirt", "{name}: nothing saved");
+        let l = s
+            .submit(
+                &format!("/console/products/{product}"),
+                &edit("Linen shirt, washed", "active"),
+            )
+            .await;
+        assert_eq!(l.ok(), "Saved Linen shirt, washed.", "{name}");
+        let (_, p) = app
+            .req(
+                "GET",
+                &format!("/api/v1/products/{product}"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(p["tags"], json!(["linen", "summer"]), "{name}");
+        assert_eq!(p["image_urls"].as_array().unwrap().len(), 2, "{name}");
+        assert!(
+            !l.page.contains("data-check=\"no_image\"")
+                && l.page.contains("data-check=\"description_thin\"")
+        );
+        let variant = p["variants"][0]["id"].as_i64().unwrap();
+        let l = s
+            .submit(
+                &format!("/console/variants/{variant}"),
+                &[
+                    ("price", "35"),
+                    ("compare_at_price", "30"),
+                    ("unit_cost", "12.00"),
+                    ("barcode", ""),
+                    ("inventory_policy", "deny"),
+                ],
+            )
+            .await;
+        assert_eq!(l.ok(), "Saved LIN-1.", "{name}");
+        assert!(
+            l.page.contains("data-check=\"compare_at_not_above_price\""),
+            "{name}"
+        );
+
+        // Inventory: receive, adjust (a reason is required), count, damage; each in the ledger.
+        let sku_page = "/console/inventory/sku?sku=LIN-1";
+        let l = s
+            .submit(
+                "/console/inventory/receive",
+                &[
+                    ("sku", "LIN-1"),
+                    ("location_id", &loc_s),
+                    ("quantity", "10"),
+                ],
+            )
+            .await;
+        assert_eq!(l.location, sku_page);
+        assert!(l.ok().starts_with("Received 10"), "{name}");
+        let l = s
+            .submit(
+                "/console/inventory/adjust",
+                &[
+                    ("sku", "LIN-1"),
+                    ("location_id", &loc_s),
+                    ("delta", "-2"),
+                    ("note", ""),
+                ],
+            )
+            .await;
+        assert!(l.refused().starts_with("note:"), "{name}: {}", l.page);
+        assert_eq!(stock("LIN-1").await["on_hand"], 10, "{name}");
+        let l = s
+            .submit(
+                "/console/inventory/adjust",
+                &[
+                    ("sku", "LIN-1"),
+                    ("location_id", &loc_s),
+                    ("delta", "-2"),
+                    ("note", "shrinkage"),
+                ],
+            )
+            .await;
+        l.ok();
+        let l = s
+            .submit(
+                "/console/inventory/count",
+                &[("sku", "LIN-1"), ("location_id", &loc_s), ("counted", "7")],
+            )
+            .await;
+        assert_eq!(l.ok(), "Counted 7 at wh-a: variance -1.", "{name}");
+        let l = s
+            .submit(
+                "/console/inventory/damage",
+                &[
+                    ("sku", "LIN-1"),
+                    ("location_id", &loc_s),
+                    ("quantity", "1"),
+                    ("action", "mark"),
+                ],
+            )
+            .await;
+        l.ok();
+        let t = stock("LIN-1").await;
+        assert_eq!(
+            (
+                t["on_hand"].as_i64(),
+                t["unavailable"].as_i64(),
+                t["available"].as_i64()
+            ),
+            (Some(7), Some(1), Some(6)),
+            "{name}"
+        );
+        for reason in ["receipt", "adjustment", "count", "damage"] {
+            assert!(
+                l.page.contains(&format!("b-{reason}")),
+                "{name}: {reason} in the ledger"
+            );
+        }
+
+        // Reorder point in place; the low-stock list and the catalog's stock filter agree.
+        let l = s
+            .submit(
+                "/console/inventory/reorder-point",
+                &[
+                    ("sku", "LIN-1"),
+                    ("location_id", &loc_s),
+                    ("reorder_point", "8"),
+                    ("reorder_quantity", "20"),
+                ],
+            )
+            .await;
+        assert!(
+            l.ok().ends_with("set to 8: it is low now."),
+            "{name}: {}",
+            l.ok()
+        );
+        assert!(l.page.contains("LIN-1"), "{name}");
+        let (_, low) = s.get("/console/products?stock=low").await;
+        assert!(low.contains("Linen shirt, washed"), "{name}");
+        let (_, out) = s.get("/console/products?stock=out_of_stock").await;
+        assert!(!out.contains("Linen shirt, washed"), "{name}");
+
+        // An order placed from the console, then paid, shipped, returned, received and refunded.
+        let (_, new) = s.get("/console/orders/new").await;
+        let at = new.find("name=\"idempotency_key\" value=\"").unwrap() + 30;
+        let key = new[at..at + 32].to_string();
+        let order_form = [
+            ("idempotency_key", key.as_str()),
+            ("channel", "online"),
+            ("email", "walkin@example.com"),
+            ("first_name", "Ada"),
+            ("address_name", "Ada L"),
+            ("line1", "1 Rue Neuve"),
+            ("city", "Lyon"),
+            ("postal_code", "69001"),
+            ("country", "fr"),
+            ("lines", "LIN-1 2\n"),
+        ];
+        let l = s.submit("/console/orders", &order_form).await;
+        assert!(l.ok().starts_with("Order #"), "{name}: {}", l.page);
+        let order: i64 = l.location.rsplit('/').next().unwrap().parse().unwrap();
+        // The same form sent twice places one order.
+        let again = s.submit("/console/orders", &order_form).await;
+        assert_eq!(again.location, l.location, "{name}: idempotent");
+        assert_eq!(stock("LIN-1").await["reserved"], 2, "{name}");
+        let path = |a: &str| format!("/console/orders/{order}/{a}");
+        s.submit(&path("pay"), &[("status", "paid"), ("reference", "ch_1")])
+            .await
+            .ok();
+        let l = s
+            .submit(
+                &path("ship"),
+                &[
+                    ("location_id", &loc_s),
+                    ("carrier", "Colissimo"),
+                    ("tracking_number", "6A123"),
+                ],
+            )
+            .await;
+        assert_eq!(l.ok(), "Shipped: the order is fulfilled.", "{name}");
+        let (_, o) = app
+            .req(
+                "GET",
+                &format!("/api/v1/orders/{order}"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(o["fulfillments"][0]["tracking_number"], "6A123", "{name}");
+        let line = o["lines"][0]["id"].as_i64().unwrap().to_string();
+        let l = s
+            .submit(
+                &path("return"),
+                &[
+                    (format!("return_{line}").as_str(), "1"),
+                    (format!("reason_{line}").as_str(), "wrong_size"),
+                ],
+            )
+            .await;
+        assert!(l.ok().starts_with("Return "), "{name}");
+        let (_, rets) = app
+            .req(
+                "GET",
+                &format!("/api/v1/orders/{order}/returns"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        let ret = rets[0]["id"].as_i64().unwrap();
+        let before = stock("LIN-1").await["on_hand"].as_i64().unwrap();
+        let l = s
+            .submit(
+                &format!("/console/returns/{ret}/receive"),
+                &[
+                    (format!("received_{line}").as_str(), "1"),
+                    (format!("disposition_{line}").as_str(), "restock"),
+                    ("location_id", &loc_s),
+                ],
+            )
+            .await;
+        assert_eq!(l.ok(), format!("Return {ret} is received."), "{name}");
+        assert_eq!(
+            stock("LIN-1").await["on_hand"].as_i64().unwrap(),
+            before + 1,
+            "{name}"
+        );
+        let l = s
+            .submit(
+                &path("refund"),
+                &[
+                    (format!("refund_{line}").as_str(), "1"),
+                    ("reason", "wrong_size"),
+                ],
+            )
+            .await;
+        assert!(l.ok().starts_with("Refunded: "), "{name}");
+        let (_, o) = app
+            .req(
+                "GET",
+                &format!("/api/v1/orders/{order}"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert!(o["refunded"]["amount"].as_i64().unwrap() > 0, "{name}");
+        assert_eq!(o["balance"]["amount"], 0, "{name}: settled");
+        // Over-refunding is refused with the reason; nothing changes.
+        let l = s
+            .submit(
+                &path("refund"),
+                &[("amount", "1000"), ("reason", "goodwill")],
+            )
+            .await;
+        l.refused();
+        let (_, o2) = app
+            .req(
+                "GET",
+                &format!("/api/v1/orders/{order}"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(o2["refunded"], o["refunded"], "{name}");
+        s.submit(&path("note"), &[("message", "Called the customer")])
+            .await
+            .ok();
+        let (_, page) = s.get(&format!("/console/orders/{order}")).await;
+        assert!(
+            page.contains("Called the customer") && page.contains("Colissimo"),
+            "{name}"
+        );
+
+        // Bulk: hold two orders, then cancel them; one already cancelled is reported, not fatal.
+        app.product("BULK-1", &[(loc, 5)]).await;
+        let mut ids = Vec::new();
+        for i in 0..2 {
+            let (st, o) = app
+                .req(
+                    "POST",
+                    "/api/v1/orders",
+                    Some(&app.admin),
+                    Some(order_body(
+                        &[("BULK-1", 1)],
+                        &format!("bulk{i}@example.com"),
+                    )),
+                )
+                .await;
+            assert_eq!(st, StatusCode::CREATED, "{o}");
+            ids.push(o["id"].as_i64().unwrap().to_string());
+        }
+        let l = s
+            .submit(
+                "/console/orders/bulk",
+                &[
+                    ("order_id", ids[0].as_str()),
+                    ("order_id", ids[1].as_str()),
+                    ("action", "hold"),
+                ],
+            )
+            .await;
+        assert_eq!(l.ok(), "2 orders updated.", "{name}");
+        let (_, held) = app
+            .req("GET", "/api/v1/orders?on_hold=true", Some(&app.admin), None)
+            .await;
+        assert_eq!(held["items"].as_array().unwrap().len(), 2, "{name}");
+        s.submit(
+            "/console/orders/bulk",
+            &[("order_id", ids[0].as_str()), ("action", "cancel")],
+        )
+        .await
+        .ok();
+        let l = s
+            .submit(
+                "/console/orders/bulk",
+                &[
+                    ("order_id", ids[0].as_str()),
+                    ("order_id", ids[1].as_str()),
+                    ("action", "cancel"),
+                ],
+            )
+            .await;
+        let text = l.refused();
+        assert!(
+            text.starts_with("1 order updated. Refused: order "),
+            "{name}: {text}"
+        );
+        assert_eq!(stock("BULK-1").await["reserved"], 0, "{name}");
+
+        // A role that may not change stock is refused by the service; nothing changes.
+        let desk = staff_user(&app, "support").await;
+        let mut d = Session::sign_in(&app, &desk, "correct horse battery").await;
+        let l = d
+            .submit(
+                "/console/inventory/adjust",
+                &[
+                    ("sku", "LIN-1"),
+                    ("location_id", &loc_s),
+                    ("delta", "5"),
+                    ("note", "x"),
+                ],
+            )
+            .await;
+        assert!(l.refused().contains("support role may not"), "{name}");
+        assert_eq!(
+            stock("LIN-1").await["on_hand"].as_i64().unwrap(),
+            before + 1,
+            "{name}"
+        );
+
+        // CSRF: a wrong token or a foreign origin is refused and changes nothing.
+        let l = s
+            .post_raw(
+                "/console/inventory/receive",
+                &[
+                    ("csrf", "x"),
+                    ("sku", "LIN-1"),
+                    ("location_id", &loc_s),
+                    ("quantity", "50"),
+                ],
+            )
+            .await;
+        assert_eq!(l.status, StatusCode::FORBIDDEN, "{name}");
+        let r = s
+            .http
+            .post(format!("{}/console/inventory/receive", app.base))
+            .header("cookie", s.cookie_header())
+            .header("origin", "http://evil.example")
+            .form(&[
+                ("csrf", s.csrf.as_str()),
+                ("sku", "LIN-1"),
+                ("location_id", &loc_s),
+                ("quantity", "50"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{name}");
+        assert_eq!(
+            stock("LIN-1").await["on_hand"].as_i64().unwrap(),
+            before + 1,
+            "{name}"
+        );
+
+        // The password: the current one is checked; changing it signs out the other sessions.
+        let mut other = Session::sign_in(&app, &ops, "correct horse battery").await;
+        let l = s
+            .submit(
+                "/console/password",
+                &[
+                    ("current_password", "wrong password!"),
+                    ("new_password", "a brand new secret"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            l.refused(),
+            "current_password: is not your current password",
+            "{name}"
+        );
+        let l = s
+            .submit(
+                "/console/password",
+                &[
+                    ("current_password", "correct horse battery"),
+                    ("new_password", "short"),
+                ],
+            )
+            .await;
+        assert!(
+            l.refused().starts_with("new_password: must be at least 10"),
+            "{name}"
+        );
+        let l = s
+            .submit(
+                "/console/password",
+                &[
+                    ("current_password", "correct horse battery"),
+                    ("new_password", "a brand new secret"),
+                ],
+            )
+            .await;
+        l.ok();
+        assert_eq!(
+            s.get("/console").await.0,
+            StatusCode::OK,
+            "{name}: this session stays"
+        );
+        assert_eq!(
+            other.get("/console").await.0,
+            StatusCode::SEE_OTHER,
+            "{name}: others are signed out"
+        );
+        Session::sign_in(&app, &ops, "a brand new secret").await;
+        app.check().await;
+    }
+}
+
+/// In Chromium: sign in, find a product, adjust its stock, place an order and ship it, return
+/// and refund it, then open the dashboard and check its figures against the API. Screenshots of
+/// each main page are saved. (The storage behind is covered on both backends by the router tests
+/// above; the browser runs against SQLite.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_in_a_real_browser() {
+    let Some(b) = super::browser::Browser::start().await else {
+        return;
+    };
+    let (name, url) = database_urls().await.remove(0);
+    let app = TestApp::spawn(name, &url).await;
+    app.product("BRW-1", &[(app.locations.0, 10)]).await;
+    let ops = staff_user(&app, "operations").await;
+    let at = |p: &str| format!("{}{p}", app.base);
+    let api_stock = || async {
+        app.req("GET", "/api/v1/inventory/BRW-1", Some(&app.admin), None)
+            .await
+            .1["totals"]
+            .clone()
+    };
+
+    // Sign in.
+    b.goto(&at("/console")).await;
+    assert!(b.current_url().await.ends_with("/console/login"));
+    b.screenshot("sign-in").await;
+    b.fill("input[name=email]", &ops).await;
+    b.fill("input[name=password]", "correct horse battery")
+        .await;
+    b.click("form[action='/console/login'] button").await;
+    assert_eq!(b.text("h1").await, "Home");
+
+    // Find the product by its SKU and open it.
+    b.click("nav a[href='/console/products']").await;
+    b.fill("input[name=q]", "BRW").await;
+    b.click("form.filters button").await;
+    b.click("td a[href^='/console/products/']").await;
+    assert_eq!(b.text("h1").await, "Product BRW-1");
+    assert_eq!(b.text("[data-available='BRW-1']").await, "10");
+    b.screenshot("product").await;
+
+    // Adjust its stock from the SKU's page.
+    b.click("td a[href^='/console/inventory/sku']").await;
+    b.fill(
+        "form[action='/console/inventory/adjust'] input[name=delta]",
+        "-3",
+    )
+    .await;
+    b.fill(
+        "form[action='/console/inventory/adjust'] input[name=note]",
+        "shrinkage",
+    )
+    .await;
+    b.click("form[action='/console/inventory/adjust'] button")
+        .await;
+    let (ok, text) = b.notice().await;
+    assert!(ok && text.starts_with("Adjusted by -3"), "{text}");
+    assert_eq!(api_stock().await["on_hand"], 7);
+    b.screenshot("inventory").await;
+
+    // Place an order from the console, record payment, ship it.
+    b.goto(&at("/console/orders/new")).await;
+    for (field, value) in [
+        ("email", "browser@example.com"),
+        ("first_name", "Grace"),
+        ("address_name", "Grace H"),
+        ("line1", "2 Quai Est"),
+        ("city", "Lyon"),
+        ("postal_code", "69002"),
+        ("country", "FR"),
+    ] {
+        b.fill(&format!("input[name={field}]"), value).await;
+    }
+    b.fill("textarea[name=lines]", "BRW-1 2").await;
+    b.click("form[action='/console/orders'] button").await;
+    let (ok, text) = b.notice().await;
+    assert!(ok && text.starts_with("Order #"), "{text}");
+    let order: i64 = b
+        .current_url()
+        .await
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let form = |a: &str| format!("form[action='/console/orders/{order}/{a}']");
+    b.click(&format!("{} button", form("pay"))).await;
+    assert!(b.notice().await.0);
+    b.fill(
+        &format!("{} input[name=tracking_number]", form("ship")),
+        "TRK-42",
+    )
+    .await;
+    b.click(&format!("{} button", form("ship"))).await;
+    let (ok, text) = b.notice().await;
+    assert!(ok && text == "Shipped: the order is fulfilled.", "{text}");
+    b.screenshot("order-shipped").await;
+    let (_, o) = app
+        .req(
+            "GET",
+            &format!("/api/v1/orders/{order}"),
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert_eq!(o["fulfillment_status"], "fulfilled");
+    let line = o["lines"][0]["id"].as_i64().unwrap();
+
+    // Return one unit, receive it back into stock, refund it.
+    b.fill(
+        &format!("{} input[name=return_{line}]", form("return")),
+        "1",
+    )
+    .await;
+    b.click(&format!("{} button", form("return"))).await;
+    assert!(b.notice().await.0);
+    b.click("section.return form[action$='/receive'] button")
+        .await;
+    let (ok, text) = b.notice().await;
+    assert!(ok && text.ends_with("is received."), "{text}");
+    b.fill(
+        &format!("{} input[name=refund_{line}]", form("refund")),
+        "1",
+    )
+    .await;
+    b.fill(
+        &format!("{} input[name=reason]", form("refund")),
+        "wrong size",
+    )
+    .await;
+    b.click(&format!("{} button", form("refund"))).await;
+    let (ok, text) = b.notice().await;
+    assert!(ok && text.starts_with("Refunded"), "{text}");
+    b.screenshot("order-refunded").await;
+    let (_, o) = app
+        .req(
+            "GET",
+            &format!("/api/v1/orders/{order}"),
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert!(o["refunded"]["amount"].as_i64().unwrap() > 0);
+    assert_eq!(o["lines"][0]["returned_quantity"], 1);
+    assert_eq!(
+        api_stock().await["on_hand"],
+        6,
+        "7 - 2 shipped + 1 restocked"
+    );
+
+    // The dashboard's figures are the API's.
+    b.goto(&at("/console")).await;
+    let heading = b.text("main h2").await;
+    let i = heading.find('(').unwrap() + 1;
+    let (from, to) = (&heading[i..i + 10], &heading[i + 14..i + 24]);
+    let (_, api) = app
+        .req(
+            "GET",
+            &format!("/api/v1/analytics/kpis?from={from}&to={to}"),
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        b.text("[data-kpi=orders]").await,
+        api["totals"]["orders"].to_string()
+    );
+    let net = backroom_domain::Money::new(
+        api["totals"]["net_sales"].as_i64().unwrap(),
+        backroom_domain::Currency::parse(api["currency"].as_str().unwrap()).unwrap(),
+    );
+    assert_eq!(b.text("[data-kpi=net_sales]").await, net.to_string());
+    b.screenshot("home").await;
+    for (path, shot) in [
+        ("/console/orders", "orders"),
+        ("/console/customers", "customers"),
+        ("/console/inventory/low?show=all", "low-stock"),
+    ] {
+        b.goto(&at(path)).await;
+        b.find("main h1").await;
+        b.screenshot(shot).await;
+    }
+    app.check().await;
+}
