@@ -2,3 +2,4 @@
 //! integration tests drive the real router.
 
 pub mod http;
+pub mod kpi_view;

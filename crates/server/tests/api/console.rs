@@ -507,6 +507,7 @@ async fn console_pages_for_every_role() {
                 (InventoryRead, "/console/inventory"),
                 (OrdersRead, "/console/orders"),
                 (CustomersRead, "/console/customers"),
+                (AnalyticsRead, "/console/analytics"),
             ] {
                 assert_eq!(
                     home.contains(&format!("href=\"{href}\"")),
@@ -565,6 +566,75 @@ async fn console_pages_for_every_role() {
         );
         let (status, _) = s.get("/console/orders/999999").await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{name}");
+        let (status, page) = s.get("/console/analytics?from=2026-13-01").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert!(page.contains("from: must be a date"), "{page}");
+
+        // Analytics shows the API's figures, and each table downloads as CSV with them.
+        let (from, to) = ("2026-01-01", "2030-01-01");
+        let (st, api) = app
+            .req(
+                "GET",
+                &format!("/api/v1/analytics/kpis?from={from}&to={to}&breakdown=channel"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{api}");
+        let (status, page) = s
+            .get(&format!(
+                "/console/analytics?from={from}&to={to}&by=month&breakdown=channel"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(
+            page.contains(&format!("data-kpi=\"orders\">{}<", api["totals"]["orders"])),
+            "{name}"
+        );
+        assert!(
+            page.contains("<figcaption>Net sales by month</figcaption>"),
+            "{name}"
+        );
+        assert!(page.contains("data-step=\"purchase\""), "{name}");
+        let csv = |table: &'static str| {
+            let http = s.http.clone();
+            let (url, cookie) = (
+                format!(
+                    "{}/console/analytics.csv?from={from}&to={to}&by=month&breakdown=channel&table={table}",
+                    app.base
+                ),
+                s.cookie_header(),
+            );
+            async move {
+                let r = http.get(url).header("cookie", cookie).send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                assert!(
+                    r.headers()["content-type"]
+                        .to_str()
+                        .unwrap()
+                        .starts_with("text/csv")
+                );
+                r.text().await.unwrap()
+            }
+        };
+        let kpis = csv("kpis").await;
+        let header: Vec<&str> = kpis.lines().next().unwrap().split(',').collect();
+        let first: Vec<&str> = kpis.lines().nth(1).unwrap().split(',').collect();
+        let col = header.iter().position(|h| *h == "net_sales").unwrap();
+        assert_eq!(
+            first[col],
+            api["totals"]["net_sales"].to_string(),
+            "{name}: {kpis}"
+        );
+        let by_channel = csv("breakdown").await;
+        assert_eq!(
+            by_channel.lines().count(),
+            1 + api["breakdown"].as_array().unwrap().len(),
+            "{name}: {by_channel}"
+        );
+        for t in ["series", "top_products", "top_campaigns", "cohorts", "clv"] {
+            assert!(csv(t).await.lines().count() >= 1, "{name}: {t}");
+        }
     }
 }
 

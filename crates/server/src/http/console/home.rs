@@ -9,7 +9,6 @@ use backroom_core::analytics::{Zone, refresh, report};
 use backroom_core::settings;
 use backroom_domain::analytics::format_day;
 use backroom_domain::roles::Permission;
-use std::fmt::Write;
 
 /// A KPI card: the value and its change against the previous period.
 fn card(label: &str, value: String, change: Option<f64>, higher_is_better: bool) -> String {
@@ -43,60 +42,6 @@ fn change(now: Option<f64>, before: Option<f64>) -> Option<f64> {
         (Some(n), Some(b)) if b != 0.0 => Some((n - b) / b),
         _ => None,
     }
-}
-
-/// Net sales per day as an SVG bar chart (drawn here: no browser code).
-fn sales_chart(series: &[report::KpiRow]) -> String {
-    let max = series
-        .iter()
-        .map(|r| r.kpis.net_sales)
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let (w, h) = (600.0, 160.0);
-    let bw = w / series.len().max(1) as f64;
-    let bars: String = series
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let bh = (r.kpis.net_sales.max(0) as f64 / max as f64) * (h - 10.0);
-            format!(
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#2563eb\"><title>{}: {}</title></rect>",
-                i as f64 * bw + 1.0,
-                h - bh,
-                (bw - 2.0).max(1.0),
-                bh,
-                esc(r.bucket.as_deref().unwrap_or_default()),
-                r.kpis.net_sales
-            )
-        })
-        .collect();
-    format!(
-        "<figure><svg viewBox=\"0 0 {w} {h}\" width=\"100%\" role=\"img\" aria-label=\"Net sales by day\">{bars}</svg>\
-         <figcaption>Net sales by day, last 30 days</figcaption></figure>"
-    )
-}
-
-/// The funnel as horizontal bars, each with its share of sessions and its drop-off.
-fn funnel_chart(steps: &[report::FunnelStep]) -> String {
-    let top = steps.first().map_or(1, |s| s.sessions.max(1));
-    let mut out = String::from("<h2>Conversion funnel</h2><div class=\"funnel\">");
-    for s in steps {
-        let width = s.sessions as f64 / top as f64 * 100.0;
-        let _ = write!(
-            out,
-            "<div class=\"step\" data-step=\"{}\"><span>{}: <strong>{}</strong>{}</span>\
-             <svg viewBox=\"0 0 100 4\" preserveAspectRatio=\"none\" width=\"100%\" height=\"12\" aria-hidden=\"true\"><rect width=\"{width:.2}\" height=\"4\" fill=\"#1d4ed8\"/></svg></div>",
-            esc(&s.step),
-            esc(&s.step.replace('_', " ")),
-            s.sessions,
-            s.drop_off
-                .map(|d| format!(" ({:.1}% lost at this step)", d * 100.0))
-                .unwrap_or_default()
-        );
-    }
-    out.push_str("</div>");
-    out
 }
 
 pub(super) async fn home(State(app): State<App>, headers: HeaderMap) -> Response {
@@ -201,8 +146,20 @@ pub(super) async fn home(State(app): State<App>, headers: HeaderMap) -> Response
             body.push_str(&card(label, shown, change(now, before), up));
         }
         body.push_str("</div>");
-        body.push_str(&sales_chart(&r.series));
-        body.push_str(&funnel_chart(&funnel));
+        body.push_str(&super::column_chart(
+            "Net sales by day, last 30 days",
+            &r.series
+                .iter()
+                .map(|x| {
+                    (
+                        x.bucket.clone().unwrap_or_default(),
+                        x.kpis.net_sales,
+                        money(x.kpis.net_sales, cur),
+                    )
+                })
+                .collect::<Vec<_>>(),
+        ));
+        body.push_str(&super::funnel_chart(&funnel));
     }
     let queue = match app
         .db

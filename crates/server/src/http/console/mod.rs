@@ -12,6 +12,7 @@
 //! This module holds the kit every page uses: who is signed in, the frame, forms, notices,
 //! tables and paging. Each area of the console has its own module.
 
+mod analytics;
 mod catalog;
 mod customers;
 mod home;
@@ -44,6 +45,7 @@ pub fn routes() -> Router<App> {
             "/console/password",
             get(password_page).post(change_password),
         )
+        .merge(analytics::routes())
         .merge(catalog::routes())
         .merge(inventory::routes())
         .merge(orders::routes())
@@ -232,6 +234,79 @@ fn badge(text: &str) -> String {
         esc(&text.replace(' ', "_")),
         esc(&text.replace('_', " "))
     )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Charts, drawn here as SVG: no browser code
+
+/// Columns over time: (label, value, value as shown) per column.
+fn column_chart(caption: &str, points: &[(String, i64, String)]) -> String {
+    let max = points.iter().map(|p| p.1).max().unwrap_or(0).max(1);
+    let (w, h) = (600.0, 160.0);
+    let bw = w / points.len().max(1) as f64;
+    let bars: String = points
+        .iter()
+        .enumerate()
+        .map(|(i, (label, v, shown))| {
+            let bh = ((*v).max(0) as f64 / max as f64) * (h - 10.0);
+            format!(
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#2563eb\"><title>{}: {}</title></rect>",
+                i as f64 * bw + 1.0,
+                h - bh,
+                (bw - 2.0).max(1.0),
+                bh,
+                esc(label),
+                esc(shown)
+            )
+        })
+        .collect();
+    format!(
+        "<figure><svg viewBox=\"0 0 {w} {h}\" width=\"100%\" role=\"img\" aria-label=\"{c}\">{bars}</svg>\
+         <figcaption>{c}</figcaption></figure>",
+        c = esc(caption)
+    )
+}
+
+/// Horizontal bars, one per row: (label, value, value as shown).
+fn bar_list(caption: &str, rows: &[(String, i64, String)]) -> String {
+    let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1);
+    let mut out = format!(
+        "<figure class=\"bars\"><figcaption>{}</figcaption>",
+        esc(caption)
+    );
+    for (label, v, shown) in rows {
+        let width = (*v).max(0) as f64 / max as f64 * 100.0;
+        let _ = write!(
+            out,
+            "<div><span>{}: <strong>{}</strong></span><svg viewBox=\"0 0 100 4\" preserveAspectRatio=\"none\" width=\"100%\" height=\"10\" aria-hidden=\"true\"><rect width=\"{width:.2}\" height=\"4\" fill=\"#1d4ed8\"/></svg></div>",
+            esc(label),
+            esc(shown)
+        );
+    }
+    out.push_str("</figure>");
+    out
+}
+
+/// The funnel as horizontal bars, each with its share of sessions and its drop-off.
+fn funnel_chart(steps: &[backroom_core::analytics::report::FunnelStep]) -> String {
+    let top = steps.first().map_or(1, |s| s.sessions.max(1));
+    let mut out = String::from("<h2>Conversion funnel</h2><div class=\"funnel\">");
+    for s in steps {
+        let width = s.sessions as f64 / top as f64 * 100.0;
+        let _ = write!(
+            out,
+            "<div class=\"step\" data-step=\"{}\"><span>{}: <strong>{}</strong>{}</span>\
+             <svg viewBox=\"0 0 100 4\" preserveAspectRatio=\"none\" width=\"100%\" height=\"12\" aria-hidden=\"true\"><rect width=\"{width:.2}\" height=\"4\" fill=\"#1d4ed8\"/></svg></div>",
+            esc(&s.step),
+            esc(&s.step.replace('_', " ")),
+            s.sessions,
+            s.drop_off
+                .map(|d| format!(" ({:.1}% lost at this step)", d * 100.0))
+                .unwrap_or_default()
+        );
+    }
+    out.push_str("</div>");
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -555,6 +630,7 @@ fn layout(title: &str, staff: Option<&Staff>, notice: Option<Notice>, body: &str
                 (Permission::InventoryRead, "/console/inventory", "Inventory"),
                 (Permission::OrdersRead, "/console/orders", "Orders"),
                 (Permission::CustomersRead, "/console/customers", "Customers"),
+                (Permission::AnalyticsRead, "/console/analytics", "Analytics"),
             ] {
                 if s.may(p) {
                     links.push_str(&link(href, text));

@@ -1,0 +1,135 @@
+//! How KPIs are shown, the same in the CLI's tables and CSV and in the console: each KPI's
+//! name, its value as people read it, and the number its change is computed from.
+
+use backroom_core::analytics::report::{KpiReport, Kpis};
+use backroom_domain::{Currency, Money};
+
+pub fn pct(r: Option<f64>) -> String {
+    r.map_or("-".into(), |r| format!("{:.1}%", r * 100.0))
+}
+
+/// The KPI lines of a table: (name, value shown, value compared).
+pub fn lines(k: &Kpis, cur: Currency) -> Vec<(&'static str, String, Option<f64>)> {
+    let money = |v: i64| Money::new(v, cur).to_string();
+    let secs = |s: Option<f64>| s.map_or("-".into(), |s| format!("{s:.0} s"));
+    vec![
+        ("Net sales", money(k.net_sales), Some(k.net_sales as f64)),
+        ("Orders", k.orders.to_string(), Some(k.orders as f64)),
+        (
+            "Average order value",
+            k.aov.map_or("-".into(), money),
+            k.aov.map(|v| v as f64),
+        ),
+        ("Sessions", k.sessions.to_string(), Some(k.sessions as f64)),
+        (
+            "Unique visitors",
+            k.unique_visitors.to_string(),
+            Some(k.unique_visitors as f64),
+        ),
+        ("Conversion rate", pct(k.conversion_rate), k.conversion_rate),
+        ("Bounce rate", pct(k.bounce_rate), k.bounce_rate),
+        (
+            "Avg session duration",
+            secs(k.avg_session_seconds),
+            k.avg_session_seconds,
+        ),
+        (
+            "Cart abandonment",
+            pct(k.cart_abandonment_rate),
+            k.cart_abandonment_rate,
+        ),
+        (
+            "New customers",
+            k.new_customers.to_string(),
+            Some(k.new_customers as f64),
+        ),
+        (
+            "Returning customers",
+            k.returning_customers.to_string(),
+            Some(k.returning_customers as f64),
+        ),
+        (
+            "Repeat customer rate",
+            pct(k.repeat_customer_rate),
+            k.repeat_customer_rate,
+        ),
+        ("Ad spend", money(k.ad_spend), Some(k.ad_spend as f64)),
+        (
+            "CAC",
+            k.cac.map_or("-".into(), money),
+            k.cac.map(|v| v as f64),
+        ),
+        (
+            "ROAS",
+            k.roas.map_or("-".into(), |r| format!("{r:.2}")),
+            k.roas,
+        ),
+        ("Email open rate", pct(k.email_open_rate), k.email_open_rate),
+        ("Return rate", pct(k.return_rate), k.return_rate),
+        ("Gross margin", pct(k.gross_margin), k.gross_margin),
+    ]
+}
+
+pub fn change(now: Option<f64>, then: Option<f64>) -> String {
+    match (now, then) {
+        (Some(a), Some(b)) if b != 0.0 => format!("{:+.1}%", (a - b) / b.abs() * 100.0),
+        _ => "-".into(),
+    }
+}
+
+/// One CSV row per bucket and group (or the totals), with every KPI as a column.
+pub fn csv(r: &KpiReport) -> String {
+    let rows: Vec<(String, String, &Kpis)> = if !r.breakdown.is_empty() {
+        r.breakdown
+            .iter()
+            .map(|x| {
+                (
+                    x.bucket.clone().unwrap_or_default(),
+                    x.group.clone().unwrap_or_default(),
+                    &x.kpis,
+                )
+            })
+            .collect()
+    } else if !r.series.is_empty() {
+        r.series
+            .iter()
+            .map(|x| (x.bucket.clone().unwrap_or_default(), String::new(), &x.kpis))
+            .collect()
+    } else {
+        vec![(r.from.clone(), String::new(), &r.totals)]
+    };
+    csv_rows(rows)
+}
+
+/// CSV with a bucket and a group column, then every KPI as a column.
+pub fn csv_rows(rows: Vec<(String, String, &Kpis)>) -> String {
+    let mut out = String::new();
+    let mut header = false;
+    for (bucket, group, k) in rows {
+        let v = serde_json::to_value(k).unwrap_or_default();
+        let Some(map) = v.as_object() else { continue };
+        if !header {
+            out.push_str("bucket,group,");
+            out.push_str(&map.keys().cloned().collect::<Vec<_>>().join(","));
+            out.push('\n');
+            header = true;
+        }
+        let cells: Vec<String> = map
+            .values()
+            .map(|v| {
+                if v.is_null() {
+                    String::new()
+                } else {
+                    v.to_string()
+                }
+            })
+            .collect();
+        out.push_str(&format!(
+            "{},{},{}\n",
+            backroom_core::export::csv_field(&bucket),
+            backroom_core::export::csv_field(&group),
+            cells.join(",")
+        ));
+    }
+    out
+}
