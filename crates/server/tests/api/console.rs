@@ -1376,3 +1376,289 @@ async fn console_in_a_real_browser() {
     }
     app.check().await;
 }
+
+/// Settings through their forms: locations and channels, users and roles, API tokens (shown
+/// once, then usable, then revoked), webhooks, a file import with its rejected rows, the audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_settings_end_to_end() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        app.product("SET-1", &[(app.locations.0, 3)]).await;
+        let admin = staff_user(&app, "admin").await;
+        let mut s = Session::sign_in(&app, &admin, "correct horse battery").await;
+        let b = app.locations.1;
+
+        // Locations and channels.
+        let l = s
+            .submit(
+                &format!("/console/settings/locations/{b}"),
+                &[
+                    ("name", "Bordeaux"),
+                    ("kind", "warehouse"),
+                    ("ships_online", "yes"),
+                    ("offers_pickup", "yes"),
+                    ("sells_in_store", "no"),
+                    ("priority", "7"),
+                    ("active", "yes"),
+                ],
+            )
+            .await;
+        assert_eq!(l.ok(), "Location wh-b saved.", "{name}");
+        let (_, loc) = app
+            .req(
+                "GET",
+                &format!("/api/v1/locations/{b}"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (
+                loc["name"].as_str(),
+                loc["priority"].as_i64(),
+                loc["offers_pickup"].as_bool()
+            ),
+            (Some("Bordeaux"), Some(7), Some(true)),
+            "{name}"
+        );
+        let l = s
+            .submit(
+                "/console/settings/locations",
+                &[("code", "wh-c"), ("name", "C"), ("kind", "warehouse")],
+            )
+            .await;
+        assert_eq!(l.ok(), "Location wh-c created.", "{name}");
+        let l = s
+            .submit(
+                "/console/settings/locations",
+                &[("code", "wh-c"), ("name", "C again"), ("kind", "warehouse")],
+            )
+            .await;
+        l.refused();
+        let (_, chans) = app
+            .req("GET", "/api/v1/channels", Some(&app.admin), None)
+            .await;
+        let ch = chans.as_array().unwrap()[0]["id"].as_i64().unwrap();
+        let (a_s, b_s) = (app.locations.0.to_string(), b.to_string());
+        let l = s
+            .submit(
+                &format!("/console/settings/channels/{ch}"),
+                &[
+                    ("name", "Web shop"),
+                    ("sourcing_strategy", "priority"),
+                    ("handling_hours", "24"),
+                    ("pickup_hold_hours", "48"),
+                    ("active", "yes"),
+                    ("location_id", a_s.as_str()),
+                    ("location_id", b_s.as_str()),
+                ],
+            )
+            .await;
+        assert_eq!(l.ok(), "Channel online saved.", "{name}");
+        let (_, c) = app
+            .req(
+                "GET",
+                &format!("/api/v1/channels/{ch}"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (
+                c["handling_hours"].as_i64(),
+                c["sourcing_strategy"].as_str()
+            ),
+            (Some(24), Some("priority")),
+            "{name}"
+        );
+        let l = s
+            .submit(
+                &format!("/console/settings/channels/{ch}"),
+                &[
+                    ("name", "Web shop"),
+                    ("sourcing_strategy", "cheapest"),
+                    ("active", "yes"),
+                    ("location_id", a_s.as_str()),
+                ],
+            )
+            .await;
+        assert!(l.refused().starts_with("sourcing_strategy:"), "{name}");
+
+        // Users: created with a role, then deactivated (their sign-in stops working).
+        let l = s
+            .submit(
+                "/console/settings/users",
+                &[
+                    ("email", "picker@example.com"),
+                    ("name", "Pat Picker"),
+                    ("role", "fulfillment"),
+                    ("password", "short"),
+                ],
+            )
+            .await;
+        assert!(l.refused().starts_with("password:"), "{name}");
+        let l = s
+            .submit(
+                "/console/settings/users",
+                &[
+                    ("email", "picker@example.com"),
+                    ("name", "Pat Picker"),
+                    ("role", "fulfillment"),
+                    ("password", "picker password 1"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            l.ok(),
+            "picker@example.com can now sign in as fulfillment.",
+            "{name}"
+        );
+        let mut picker = Session::sign_in(&app, "picker@example.com", "picker password 1").await;
+        let (_, users) = app
+            .req("GET", "/api/v1/users", Some(&app.admin), None)
+            .await;
+        let pid = users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == "picker@example.com")
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        let l = s
+            .submit(&format!("/console/settings/users/{pid}/deactivate"), &[])
+            .await;
+        assert!(
+            l.ok().starts_with("picker@example.com is deactivated"),
+            "{name}"
+        );
+        assert_eq!(
+            picker.get("/console").await.0,
+            StatusCode::SEE_OTHER,
+            "{name}: signed out"
+        );
+
+        // API tokens: shown once on the answer, usable, then revoked.
+        let l = s
+            .submit(
+                "/console/settings/tokens",
+                &[("name", "erp"), ("ingest", "no")],
+            )
+            .await;
+        assert_eq!(l.status, StatusCode::OK, "{name}");
+        let at = l.page.find("<code data-token>").unwrap() + 17;
+        let token = l.page[at..at + 43].to_string();
+        assert!(token.starts_with("br_"), "{token}");
+        assert_eq!(
+            app.req("GET", "/api/v1/me", Some(&token), None).await.0,
+            StatusCode::OK
+        );
+        let (_, page) = s.get("/console/settings/tokens").await;
+        assert!(!page.contains(&token), "{name}: never shown again");
+        let (_, list) = app
+            .req("GET", "/api/v1/tokens", Some(&app.admin), None)
+            .await;
+        let tid = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "erp")
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        let l = s
+            .submit(&format!("/console/settings/tokens/{tid}/revoke"), &[])
+            .await;
+        assert_eq!(l.ok(), "Token erp revoked.", "{name}");
+        assert_eq!(
+            app.req("GET", "/api/v1/me", Some(&token), None).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+
+        // Webhooks.
+        let l = s
+            .submit(
+                "/console/settings/webhooks",
+                &[
+                    ("url", "http://127.0.0.1:9/hook"),
+                    ("event_type", "order.created"),
+                    ("event_type", "inventory.low"),
+                ],
+            )
+            .await;
+        assert!(
+            l.ok()
+                .starts_with("Endpoint added. Its signing secret (shown once): "),
+            "{name}"
+        );
+        assert!(
+            l.page.contains("http://127.0.0.1:9/hook")
+                && l.page.contains("order.created, inventory.low"),
+            "{name}"
+        );
+        let (_, subs) = app
+            .req("GET", "/api/v1/webhooks", Some(&app.admin), None)
+            .await;
+        let sid = subs[0]["id"].as_i64().unwrap();
+        s.submit(&format!("/console/settings/webhooks/{sid}/deactivate"), &[])
+            .await
+            .ok();
+
+        // An import: the file uploaded, the job run, the rejected rows downloadable.
+        let boundary = "backroomtestboundary";
+        let mut body = String::new();
+        for (k, v) in [("csrf", s.csrf.as_str()), ("kind", "stock")] {
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+            ));
+        }
+        body.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"stock.csv\"\r\nContent-Type: text/csv\r\n\r\nsku,location,quantity\nSET-1,wh-a,12\nNOPE-9,wh-a,1\n\r\n--{boundary}--\r\n"));
+        let r = s
+            .http
+            .post(format!("{}/console/settings/imports", app.base))
+            .header("cookie", s.cookie_header())
+            .header("origin", &app.base)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{name}");
+        s.keep(&r);
+        let (_, page) = s.get("/console/settings/imports").await;
+        let at = page.find("Import ").unwrap() + 7;
+        let job: i64 = page[at..].split(' ').next().unwrap().parse().unwrap();
+        let done = super::finished_import(&app, job).await;
+        assert_eq!(done["status"], "done", "{name}: {done}");
+        let (_, t) = app
+            .req("GET", "/api/v1/inventory/SET-1", Some(&app.admin), None)
+            .await;
+        assert_eq!(t["totals"]["on_hand"], 12, "{name}");
+        let (_, page) = s.get("/console/settings/imports").await;
+        assert!(
+            page.contains("1 rejected")
+                && page.contains(&format!("/console/settings/imports/{job}/rejects.csv")),
+            "{name}: {page}"
+        );
+        let (st, csv) = s
+            .get(&format!("/console/settings/imports/{job}/rejects.csv"))
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(csv.contains("NOPE-9"), "{name}: {csv}");
+
+        // The audit log shows these changes, filtered.
+        let (_, page) = s
+            .get("/console/settings/audit?action=location.updated")
+            .await;
+        assert!(
+            page.contains("b-location.updated") && page.contains("Bordeaux"),
+            "{name}: {page}"
+        );
+        let (_, page) = s.get("/console/settings/audit?entity_type=user").await;
+        assert!(page.contains("b-user.deactivated"), "{name}");
+        app.check().await;
+    }
+}

@@ -18,6 +18,7 @@ mod customers;
 mod home;
 mod inventory;
 mod orders;
+mod settings;
 
 use super::App;
 use axum::Router;
@@ -50,6 +51,7 @@ pub fn routes() -> Router<App> {
         .merge(inventory::routes())
         .merge(orders::routes())
         .merge(customers::routes())
+        .merge(settings::routes())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -636,6 +638,7 @@ fn layout(title: &str, staff: Option<&Staff>, notice: Option<Notice>, body: &str
                     links.push_str(&link(href, text));
                 }
             }
+            links.push_str(&link("/console/settings", "Settings"));
             format!(
                 "<nav aria-label=\"Main\">{links}</nav><div class=\"who\"><a href=\"/console/password\">{} ({})</a>\
                  <form method=\"post\" action=\"/console/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
