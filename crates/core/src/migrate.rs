@@ -37,6 +37,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(11, "rollups", "0011_rollups"),
     migration!(12, "sessions_resume", "0012_sessions_resume"),
     migration!(13, "order_facts", "0013_order_facts"),
+    migration!(14, "email_ts", "0014_email_ts"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

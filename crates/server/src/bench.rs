@@ -63,6 +63,16 @@ enum BenchKind {
         #[arg(long, env = "BACKROOM_BENCH_PG_URL")]
         pg_url: Option<String>,
     },
+    /// Every console page on an existing store (the demo store by default): p50, p95 and max
+    /// render time, signed in as its first admin.
+    Console {
+        /// The store to time.
+        #[arg(long, default_value = "sqlite://backroom-demo.db")]
+        store: String,
+        /// Requests per page, after one warm-up.
+        #[arg(long, default_value_t = 50)]
+        rounds: usize,
+    },
     /// Storefront analytics: ingests events and orders through the API, then times the KPI
     /// dashboard cold and warm (and DuckDB on the same rows with `--duckdb`).
     Analytics {
@@ -95,6 +105,7 @@ enum BenchKind {
 
 pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
     let (backend, pg_url) = match &args.kind {
+        BenchKind::Console { store, rounds } => return crate::bench_console::run(store, *rounds),
         BenchKind::Orders {
             backend, pg_url, ..
         }
@@ -130,6 +141,7 @@ pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
             }
         };
         let result = match &args.kind {
+            BenchKind::Console { .. } => Ok(()),
             BenchKind::Orders {
                 clients,
                 seconds,

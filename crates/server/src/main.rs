@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_analytics;
+mod bench_console;
 mod demo;
 mod import_cli;
 mod report_cli;

@@ -363,12 +363,13 @@ fn load_email_of(
     kind: Option<&str>,
 ) -> Result<Vec<EmailFact>> {
     let (t0, t1) = (zone.start_of(p.from), zone.start_of(p.to));
-    Ok(tx
-        .query(
-            "SELECT e.ts, COALESCE(c.utm_campaign, c.name), e.type, e.recipient FROM email_events e JOIN email_campaigns c ON c.id = e.campaign_id \
-             WHERE e.ts >= $1 AND e.ts < $2 AND (CAST($3 AS TEXT) IS NULL OR e.type = $3)",
-            params![t0, t1, kind],
-        )?
+    let select = "SELECT e.ts, COALESCE(c.utm_campaign, c.name), e.type, e.recipient FROM email_events e JOIN email_campaigns c ON c.id = e.campaign_id \
+                  WHERE e.ts >= $1 AND e.ts < $2";
+    let rows = match kind {
+        Some(k) => tx.query(&format!("{select} AND e.type = $3"), params![t0, t1, k])?,
+        None => tx.query(select, params![t0, t1])?,
+    };
+    Ok(rows
         .iter()
         .map(|r| EmailFact {
             day: zone.day_of(r.i64(0)),

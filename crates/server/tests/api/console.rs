@@ -158,10 +158,23 @@ async fn console_sign_in_home_and_csrf() {
         assert!(
             page.contains("<svg")
                 && page
-                    .contains("data-queue=\"orders_to_ship\">Orders to ship: <strong>1</strong>"),
+                    .contains("data-queue=\"orders_to_ship\"><a href=\"/console/orders?status=open&amp;fulfillment_status=unfulfilled\">Orders to ship</a>: <strong>1</strong>"),
             "{name}: {page}"
         );
 
+        let page7 = http
+            .get(url("/console?days=7"))
+            .header("cookie", ops.clone())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page7.contains("<p data-today>Today: ") && page7.contains("<h2>Last 7 days ("),
+            "{name}"
+        );
         // A role without analytics sees the work queue, not the KPIs.
         let desk = sign_in("desk@example.com", None).await;
         let (s, page) = home(desk).await;
@@ -635,6 +648,20 @@ async fn console_pages_for_every_role() {
         for t in ["series", "top_products", "top_campaigns", "cohorts", "clv"] {
             assert!(csv(t).await.lines().count() >= 1, "{name}: {t}");
         }
+        let (_, page) = s
+            .get(&format!(
+                "/console/analytics?view=breakdown&from={from}&to={to}&breakdown=channel"
+            ))
+            .await;
+        for g in api["breakdown"].as_array().unwrap() {
+            assert!(
+                page.contains(&format!(
+                    "<td>{}</td>",
+                    g["group"].as_str().unwrap_or("(none)")
+                )),
+                "{name}: {g}"
+            );
+        }
     }
 }
 
@@ -1084,6 +1111,68 @@ async fn console_forms_change_state_end_to_end() {
         );
         assert_eq!(stock("BULK-1").await["reserved"], 0, "{name}");
 
+        // An exchange from the order page: the returned unit and the new item reserved.
+        let (st, o) = app
+            .req(
+                "POST",
+                "/api/v1/orders",
+                Some(&app.admin),
+                Some(order_body(&[("LIN-1", 1)], "swap@example.com")),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{o}");
+        let swap = o["id"].as_i64().unwrap();
+        let (st, paid) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{swap}/payments"),
+                Some(&app.admin),
+                Some(json!({"status": "paid"})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{paid}");
+        let (st, shipped) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{swap}/fulfillments"),
+                Some(&app.admin),
+                Some(json!({"location_id": loc})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{shipped}");
+        let sline = o["lines"][0]["id"].as_i64().unwrap().to_string();
+        let l = s
+            .submit(
+                &format!("/console/orders/{swap}/return"),
+                &[
+                    (format!("return_{sline}").as_str(), "1"),
+                    (format!("reason_{sline}").as_str(), "wrong_size"),
+                    ("exchange_sku", "BULK-1"),
+                    ("exchange_quantity", "1"),
+                ],
+            )
+            .await;
+        assert!(l.ok().starts_with("Exchange "), "{name}: {}", l.page);
+        let (_, o) = app
+            .req(
+                "GET",
+                &format!("/api/v1/orders/{swap}"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        let added = o["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["sku"] == "BULK-1")
+            .unwrap();
+        assert!(
+            added["exchange_return_id"].as_i64().is_some(),
+            "{name}: {o}"
+        );
+
+        let on_hand = stock("LIN-1").await["on_hand"].as_i64().unwrap();
         // A role that may not change stock is refused by the service; nothing changes.
         let desk = staff_user(&app, "support").await;
         let mut d = Session::sign_in(&app, &desk, "correct horse battery").await;
@@ -1101,7 +1190,7 @@ async fn console_forms_change_state_end_to_end() {
         assert!(l.refused().contains("support role may not"), "{name}");
         assert_eq!(
             stock("LIN-1").await["on_hand"].as_i64().unwrap(),
-            before + 1,
+            on_hand,
             "{name}"
         );
 
@@ -1135,7 +1224,7 @@ async fn console_forms_change_state_end_to_end() {
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{name}");
         assert_eq!(
             stock("LIN-1").await["on_hand"].as_i64().unwrap(),
-            before + 1,
+            on_hand,
             "{name}"
         );
 
@@ -1369,6 +1458,9 @@ async fn console_in_a_real_browser() {
         ("/console/orders", "orders"),
         ("/console/customers", "customers"),
         ("/console/inventory/low?show=all", "low-stock"),
+        ("/console/analytics", "analytics"),
+        ("/console/settings/imports", "imports"),
+        ("/console/settings/audit", "audit-log"),
     ] {
         b.goto(&at(path)).await;
         b.find("main h1").await;

@@ -40,18 +40,32 @@ const BREAKDOWNS: [&str; 8] = [
     "landing_page",
 ];
 
-/// Everything the page shows, computed in one read transaction.
+/// What a view of the page shows, computed in one read transaction; a view loads only its own.
+#[derive(Default)]
 struct Data {
-    report: KpiReport,
+    /// Overview: every KPI with comparisons and the series.
+    report: Option<KpiReport>,
+    funnel: Vec<FunnelStep>,
     /// The whole period per group of the chosen breakdown.
     breakdown: Vec<KpiRow>,
-    funnel: Vec<FunnelStep>,
     top_products: Vec<KpiRow>,
     top_campaigns: Vec<KpiRow>,
     cohorts: Vec<Cohort>,
-    clv: ClvReport,
+    clv: Option<ClvReport>,
     today: i32,
+    currency: String,
+    timezone: String,
+    from: String,
+    to: String,
 }
+
+/// The views of the page, each a tab: (view, title).
+const VIEWS: [(&str, &str); 4] = [
+    ("overview", "Overview"),
+    ("breakdown", "Breakdown"),
+    ("top", "Products and campaigns"),
+    ("customers", "Cohorts and lifetime value"),
+];
 
 /// The query of the page: the period (the last 30 days by default), grain and breakdown.
 fn query(q: &Fields, today: i32) -> KpiQuery {
@@ -59,36 +73,25 @@ fn query(q: &Fields, today: i32) -> KpiQuery {
         from: q.opt("from").unwrap_or_else(|| format_day(today - 29)),
         to: q.opt("to").unwrap_or_else(|| format_day(today + 1)),
         by: Some(q.opt("by").unwrap_or_else(|| "day".into())),
-        breakdown: q.opt("breakdown"),
+        breakdown: None,
         currency: None,
         compare: Some(true),
     }
 }
 
-fn load(tx: &mut dyn Sql, q: &Fields, now: i64) -> backroom_core::Result<Data> {
-    let zone = Zone::get(&settings::load(tx)?.timezone)?;
+fn load(tx: &mut dyn Sql, q: &Fields, view: &str, now: i64) -> backroom_core::Result<Data> {
+    let settings = settings::load(tx)?;
+    let zone = Zone::get(&settings.timezone)?;
     let today = zone.day_of(now);
     let kq = query(q, today);
-    let (p, o) = report::Opts::from_query(
-        tx,
-        &KpiQuery {
-            breakdown: None,
-            ..kq.clone()
-        },
-    )?;
-    let breakdown = match &kq.breakdown {
-        Some(_) => {
-            let (p, o) = report::Opts::from_query(
-                tx,
-                &KpiQuery {
-                    by: None,
-                    compare: Some(false),
-                    ..kq.clone()
-                },
-            )?;
-            report::kpis(tx, p, &o)?.breakdown
-        }
-        None => Vec::new(),
+    let (p, o) = report::Opts::from_query(tx, &kq)?;
+    let mut d = Data {
+        today,
+        currency: settings.currency.as_str().to_string(),
+        timezone: settings.timezone.clone(),
+        from: kq.from.clone(),
+        to: kq.to.clone(),
+        ..Default::default()
     };
     let top = |tx: &mut dyn Sql, by: &str| {
         report::top(
@@ -101,31 +104,52 @@ fn load(tx: &mut dyn Sql, q: &Fields, now: i64) -> backroom_core::Result<Data> {
             },
         )
     };
-    Ok(Data {
-        report: report::kpis(tx, p, &o)?,
-        breakdown,
-        funnel: report::funnel(tx, p)?,
-        top_products: top(tx, "product")?,
-        top_campaigns: top(tx, "campaign")?,
-        cohorts: report::cohorts(tx, p)?,
-        clv: report::clv(
-            tx,
-            &ClvQuery {
-                segment: Some("acquisition_source".into()),
-                limit: Some(10),
-            },
-        )?,
-        today,
-    })
+    match view {
+        "breakdown" => {
+            let (p, o) = report::Opts::from_query(
+                tx,
+                &KpiQuery {
+                    by: None,
+                    compare: Some(false),
+                    breakdown: Some(q.opt("breakdown").unwrap_or_else(|| "channel".into())),
+                    ..kq.clone()
+                },
+            )?;
+            d.breakdown = report::kpis(tx, p, &o)?.breakdown;
+        }
+        "top" => {
+            d.top_products = top(tx, "product")?;
+            d.top_campaigns = top(tx, "campaign")?;
+        }
+        "customers" => {
+            d.cohorts = report::cohorts(tx, p)?;
+            d.clv = Some(report::clv(
+                tx,
+                &ClvQuery {
+                    segment: Some("acquisition_source".into()),
+                    limit: Some(10),
+                },
+            )?);
+        }
+        _ => {
+            d.report = Some(report::kpis(tx, p, &o)?);
+            d.funnel = report::funnel(tx, p)?;
+        }
+    }
+    Ok(d)
 }
 
-async fn fetch(app: &App, staff: &Staff, q: &Fields) -> Result<Data, Response> {
+async fn fetch(app: &App, staff: &Staff, q: &Fields, view: &str) -> Result<Data, Response> {
     if let Err(e) = refresh::run(&app.db).await {
         return Err(failed(staff, &e));
     }
-    let (q, now) = (q.clone(), backroom_core::util::now_micros());
+    let (q, now, view) = (
+        q.clone(),
+        backroom_core::util::now_micros(),
+        view.to_string(),
+    );
     app.db
-        .read(move |tx| load(tx, &q, now))
+        .read(move |tx| load(tx, &q, &view, now))
         .await
         .map_err(|e| failed(staff, &e))
 }
@@ -152,82 +176,124 @@ async fn show(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
         Ok(s) => s,
         Err(r) => return r,
     };
-    let d = match fetch(&app, &staff, &q).await {
+    let view = q.get("view").unwrap_or("overview").to_string();
+    let d = match fetch(&app, &staff, &q, &view).await {
         Ok(d) => d,
         Err(r) => return r,
     };
-    let r = &d.report;
-    let cur = match Currency::parse(&r.currency) {
+    let cur = match Currency::parse(&d.currency) {
         Ok(c) => c,
         Err(e) => return failed(&staff, &e.into()),
     };
     let money = |v: i64| Money::new(v, cur).to_string();
+    let by = q.opt("by").unwrap_or_else(|| "day".into());
     let mut body = String::new();
 
-    // The period picker, with the usual periods one click away.
-    let t = d.today;
-    let quick = [
-        ("Last 7 days", t - 6, t + 1),
-        ("Last 30 days", t - 29, t + 1),
-        ("Last 90 days", t - 89, t + 1),
-        ("Last 365 days", t - 364, t + 1),
-    ];
-    let by = q.opt("by").unwrap_or_else(|| "day".into());
+    // Tabs, the usual periods one click away, and the period picker.
+    let keep = |view: &str, from: &str, to: &str| {
+        format!(
+            "/console/analytics{}",
+            query_string([
+                ("view", view),
+                ("from", from),
+                ("to", to),
+                ("by", by.as_str()),
+                ("breakdown", q.text("breakdown").as_str()),
+            ])
+        )
+    };
     let _ = write!(
         body,
-        "<p class=\"quick\">{}</p>",
-        quick
+        "<nav class=\"tabs\" aria-label=\"Analytics\">{}</nav>",
+        VIEWS
             .iter()
-            .map(|(label, f, to)| link(
-                &format!(
-                    "/console/analytics{}",
-                    query_string([
-                        ("from", format_day(*f).as_str()),
-                        ("to", format_day(*to).as_str()),
-                        ("by", by.as_str()),
-                        ("breakdown", q.text("breakdown").as_str())
-                    ])
-                ),
-                label
-            ))
+            .map(|(v, title)| if *v == view {
+                format!("<strong aria-current=\"page\">{}</strong>", esc(title))
+            } else {
+                link(&keep(v, &d.from, &d.to), title)
+            })
             .collect::<Vec<_>>()
             .join(" · ")
     );
-    let mut breakdowns = vec![(String::new(), "none".to_string())];
-    breakdowns.extend(
-        BREAKDOWNS
-            .iter()
-            .map(|b| (b.to_string(), b.replace('_', " "))),
-    );
-    body.push_str(&filter_form(
-        "/console/analytics",
-        &[
-            input("From", "from", "date", &r.from, "required"),
-            input("To (not included)", "to", "date", &r.to, "required"),
-            select(
-                "By",
-                "by",
-                &[
-                    ("day".into(), "day".into()),
-                    ("week".into(), "week".into()),
-                    ("month".into(), "month".into()),
-                ],
-                &by,
-            ),
-            select("Breakdown", "breakdown", &breakdowns, &q.text("breakdown")),
+    let t = d.today;
+    let _ = write!(
+        body,
+        "<p class=\"quick\">{}</p>",
+        [
+            ("Last 7 days", t - 6),
+            ("Last 30 days", t - 29),
+            ("Last 90 days", t - 89),
+            ("Last 365 days", t - 364),
         ]
-        .concat(),
-    ));
+        .iter()
+        .map(|(label, f)| link(&keep(&view, &format_day(*f), &format_day(t + 1)), label))
+        .collect::<Vec<_>>()
+        .join(" · ")
+    );
+    let mut fields = vec![
+        format!(
+            "<input type=\"hidden\" name=\"view\" value=\"{}\">",
+            esc(&view)
+        ),
+        input("From", "from", "date", &d.from, "required"),
+        input("To (not included)", "to", "date", &d.to, "required"),
+    ];
+    if view == "overview" {
+        fields.push(select(
+            "By",
+            "by",
+            &[
+                ("day".into(), "day".into()),
+                ("week".into(), "week".into()),
+                ("month".into(), "month".into()),
+            ],
+            &by,
+        ));
+    }
+    if view == "breakdown" {
+        let breakdowns: Vec<(String, String)> = BREAKDOWNS
+            .iter()
+            .map(|b| (b.to_string(), b.replace('_', " ")))
+            .collect();
+        fields.push(select(
+            "Breakdown",
+            "breakdown",
+            &breakdowns,
+            &q.opt("breakdown").unwrap_or_else(|| "channel".into()),
+        ));
+    }
+    body.push_str(&filter_form("/console/analytics", &fields.concat()));
     let _ = write!(
         body,
         "<p>{} to {} (not included), {}, days in {}.</p>",
-        esc(&r.from),
-        esc(&r.to),
-        esc(&r.currency),
-        esc(&r.timezone)
+        esc(&d.from),
+        esc(&d.to),
+        esc(&d.currency),
+        esc(&d.timezone)
     );
+    match view.as_str() {
+        "breakdown" => body.push_str(&breakdown_section(&q, &d, &money)),
+        "top" => body.push_str(&top_section(&q, &d, &money)),
+        "customers" => body.push_str(&customers_section(&q, &d, &money)),
+        _ => {
+            if let Some(r) = &d.report {
+                body.push_str(&overview_section(&q, r, &d.funnel, cur, &by));
+            }
+        }
+    }
+    page(&staff, &headers, "Analytics", &body)
+}
 
-    // Every KPI against the previous period and last year.
+/// Every KPI against the previous period and last year, the series, the funnel.
+fn overview_section(
+    q: &Fields,
+    r: &KpiReport,
+    funnel: &[FunnelStep],
+    cur: Currency,
+    by: &str,
+) -> String {
+    let money = |v: i64| Money::new(v, cur).to_string();
+    let mut body = String::new();
     let now = kpi_view::lines(&r.totals, cur);
     let prev = r.previous.as_ref().map(|k| kpi_view::lines(k, cur));
     let ly = r.last_year.as_ref().map(|k| kpi_view::lines(k, cur));
@@ -251,16 +317,14 @@ async fn show(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
             ]
         })
         .collect();
-    let _ = write!(body, "<h2>KPIs</h2>{}", csv_link(&q, "kpis"));
+    let _ = write!(body, "<h2>KPIs</h2>{}", csv_link(q, "kpis"));
     body.push_str(&table(
         "Every KPI",
         &["KPI", "Period", "Previous", "Change", "Last year", "Change"],
         &rows,
         "No KPI.",
     ));
-
-    // The series.
-    let _ = write!(body, "<h2>Over time</h2>{}", csv_link(&q, "series"));
+    let _ = write!(body, "<h2>Over time</h2>{}", csv_link(q, "series"));
     body.push_str("<div class=\"grid\">");
     let points = |f: &dyn Fn(&report::Kpis) -> (i64, String)| {
         r.series
@@ -284,49 +348,64 @@ async fn show(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
         &points(&|k| (k.sessions, k.sessions.to_string())),
     ));
     body.push_str("</div>");
-    body.push_str(&funnel_chart(&d.funnel));
+    body.push_str(&funnel_chart(funnel));
+    body
+}
 
-    // The breakdown.
-    if let Some(dim) = q.opt("breakdown") {
-        let _ = write!(
-            body,
-            "<h2>By {}</h2>{}",
-            esc(&dim.replace('_', " ")),
-            csv_link(&q, "breakdown")
-        );
-        let rows: Vec<Vec<String>> = d
-            .breakdown
+fn breakdown_section(q: &Fields, d: &Data, money: &dyn Fn(i64) -> String) -> String {
+    let dim = q.opt("breakdown").unwrap_or_else(|| "channel".into());
+    let mut body = format!(
+        "<h2>By {}</h2>{}",
+        esc(&dim.replace('_', " ")),
+        csv_link(q, "breakdown")
+    );
+    body.push_str(&bar_list(
+        "Net sales",
+        &d.breakdown
             .iter()
             .map(|x| {
-                let k = &x.kpis;
-                vec![
-                    esc(x.group.as_deref().unwrap_or("(none)")),
-                    esc(&money(k.net_sales)),
-                    k.orders.to_string(),
-                    esc(&k.aov.map_or("-".into(), money)),
-                    k.sessions.to_string(),
-                    esc(&pct(k.conversion_rate)),
-                    esc(&k.roas.map_or("-".into(), |v| format!("{v:.2}"))),
-                ]
+                (
+                    x.group.clone().unwrap_or_else(|| "(none)".into()),
+                    x.kpis.net_sales,
+                    money(x.kpis.net_sales),
+                )
             })
-            .collect();
-        body.push_str(&table(
-            "Breakdown",
-            &[
-                "Group",
-                "Net sales",
-                "Orders",
-                "AOV",
-                "Sessions",
-                "Conversion",
-                "ROAS",
-            ],
-            &rows,
-            "Nothing in this period.",
-        ));
-    }
+            .collect::<Vec<_>>(),
+    ));
+    let rows: Vec<Vec<String>> = d
+        .breakdown
+        .iter()
+        .map(|x| {
+            let k = &x.kpis;
+            vec![
+                esc(x.group.as_deref().unwrap_or("(none)")),
+                esc(&money(k.net_sales)),
+                k.orders.to_string(),
+                esc(&k.aov.map_or("-".into(), money)),
+                k.sessions.to_string(),
+                esc(&pct(k.conversion_rate)),
+                esc(&k.roas.map_or("-".into(), |v| format!("{v:.2}"))),
+            ]
+        })
+        .collect();
+    body.push_str(&table(
+        "Breakdown",
+        &[
+            "Group",
+            "Net sales",
+            "Orders",
+            "AOV",
+            "Sessions",
+            "Conversion",
+            "ROAS",
+        ],
+        &rows,
+        "Nothing in this period.",
+    ));
+    body
+}
 
-    // Top products and campaigns.
+fn top_section(q: &Fields, d: &Data, money: &dyn Fn(i64) -> String) -> String {
     let top_rows = |rows: &[KpiRow]| -> Vec<Vec<String>> {
         rows.iter()
             .map(|x| {
@@ -342,12 +421,8 @@ async fn show(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
             })
             .collect()
     };
-    body.push_str("<div class=\"grid\"><section>");
-    let _ = write!(
-        body,
-        "<h2>Top products</h2>{}",
-        csv_link(&q, "top_products")
-    );
+    let mut body = String::from("<div class=\"grid\"><section>");
+    let _ = write!(body, "<h2>Top products</h2>{}", csv_link(q, "top_products"));
     body.push_str(&bar_list(
         "Net sales",
         &d.top_products
@@ -378,7 +453,7 @@ async fn show(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
     let _ = write!(
         body,
         "<h2>Top campaigns</h2>{}",
-        csv_link(&q, "top_campaigns")
+        csv_link(q, "top_campaigns")
     );
     body.push_str(&table(
         "Top campaigns by return on ad spend",
@@ -394,8 +469,10 @@ async fn show(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
         "No campaign in this period.",
     ));
     body.push_str("</section></div>");
+    body
+}
 
-    // Cohorts.
+fn customers_section(q: &Fields, d: &Data, money: &dyn Fn(i64) -> String) -> String {
     let months = d
         .cohorts
         .iter()
@@ -417,24 +494,22 @@ async fn show(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
             row
         })
         .collect();
-    let _ = write!(body, "<h2>Cohort retention</h2>{}", csv_link(&q, "cohorts"));
+    let mut body = format!("<h2>Cohort retention</h2>{}", csv_link(q, "cohorts"));
     body.push_str(&table(
         "Customers with an order N months after their first, by first-order month",
         &head,
         &rows,
         "No first order in this period.",
     ));
-
-    // Lifetime value.
     let _ = write!(
         body,
         "<h2>Customer lifetime value</h2>{}",
-        csv_link(&q, "clv")
+        csv_link(q, "clv")
     );
     let rows: Vec<Vec<String>> = d
         .clv
-        .segments
         .iter()
+        .flat_map(|c| &c.segments)
         .map(|s| {
             vec![
                 esc(&s.segment),
@@ -459,7 +534,7 @@ async fn show(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
         &rows,
         "No customer yet.",
     ));
-    page(&staff, &headers, "Analytics", &body)
+    body
 }
 
 /// One table of the page as CSV, with the same numbers.
@@ -468,11 +543,17 @@ async fn download(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fi
         Ok(s) => s,
         Err(r) => return r,
     };
-    let d = match fetch(&app, &staff, &q).await {
+    let name = q.text("table");
+    let view = match name.as_str() {
+        "breakdown" => "breakdown",
+        "top_products" | "top_campaigns" => "top",
+        "cohorts" | "clv" => "customers",
+        _ => "overview",
+    };
+    let d = match fetch(&app, &staff, &q, view).await {
         Ok(d) => d,
         Err(r) => return r,
     };
-    let r = &d.report;
     let rows = |rows: &[KpiRow]| {
         kpi_view::csv_rows(
             rows.iter()
@@ -486,9 +567,8 @@ async fn download(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fi
                 .collect(),
         )
     };
-    let name = q.text("table");
-    let body = match name.as_str() {
-        "kpis" => {
+    let body = match (name.as_str(), &d.report) {
+        ("kpis", Some(r)) => {
             let mut all = vec![("period".to_string(), r.from.clone(), &r.totals)];
             if let Some(p) = &r.previous {
                 all.push(("previous".into(), String::new(), p));
@@ -498,11 +578,11 @@ async fn download(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fi
             }
             kpi_view::csv_rows(all)
         }
-        "series" => rows(&r.series),
-        "breakdown" => rows(&d.breakdown),
-        "top_products" => rows(&d.top_products),
-        "top_campaigns" => rows(&d.top_campaigns),
-        "cohorts" => {
+        ("series", Some(r)) => rows(&r.series),
+        ("breakdown", _) => rows(&d.breakdown),
+        ("top_products", _) => rows(&d.top_products),
+        ("top_campaigns", _) => rows(&d.top_campaigns),
+        ("cohorts", _) => {
             let mut out = String::from("month,customers,month_offset,active,retention\n");
             for c in &d.cohorts {
                 for (m, (a, ret)) in c.active.iter().zip(&c.retention).enumerate() {
@@ -517,10 +597,10 @@ async fn download(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fi
             }
             out
         }
-        "clv" => {
+        ("clv", _) => {
             let mut out =
                 String::from("segment,customers,orders,net_sales,avg_clv,avg_gross_margin\n");
-            for s in &d.clv.segments {
+            for s in d.clv.iter().flat_map(|c| &c.segments) {
                 let _ = writeln!(
                     out,
                     "{},{},{},{},{},{}",
@@ -554,7 +634,7 @@ async fn download(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fi
     );
     if let Ok(v) = HeaderValue::from_str(&format!(
         "attachment; filename=\"backroom-{name}-{}-{}.csv\"",
-        r.from, r.to
+        d.from, d.to
     )) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }

@@ -2,7 +2,7 @@
 //! funnel, and the work queue.
 
 use super::{App, Staff, esc, failed, money, page};
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use backroom_core::analytics::{Zone, refresh, report};
@@ -11,12 +11,18 @@ use backroom_domain::analytics::format_day;
 use backroom_domain::roles::Permission;
 
 /// A KPI card: the value and its change against the previous period.
-fn card(label: &str, value: String, change: Option<f64>, higher_is_better: bool) -> String {
+fn card(
+    label: &str,
+    value: String,
+    change: Option<f64>,
+    higher_is_better: bool,
+    days: i32,
+) -> String {
     let change = match change {
         Some(c) => {
             let good = (c >= 0.0) == higher_is_better;
             format!(
-                "<div class=\"{}\">{}{:.1}% vs previous 30 days</div>",
+                "<div class=\"{}\">{}{:.1}% vs previous {days} days</div>",
                 if good { "up" } else { "down" },
                 if c >= 0.0 { "+" } else { "" },
                 c * 100.0
@@ -44,9 +50,18 @@ fn change(now: Option<f64>, before: Option<f64>) -> Option<f64> {
     }
 }
 
-pub(super) async fn home(State(app): State<App>, headers: HeaderMap) -> Response {
+pub(super) async fn home(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<super::Fields>,
+) -> Response {
     let Some(staff) = Staff::signed_in(&app, &headers).await else {
         return Redirect::to("/console/login").into_response();
+    };
+    let days: i32 = match q.get("days") {
+        Some("7") => 7,
+        Some("90") => 90,
+        _ => 30,
     };
     let now = backroom_core::util::now_micros();
     let mut body = String::new();
@@ -60,7 +75,7 @@ pub(super) async fn home(State(app): State<App>, headers: HeaderMap) -> Response
                 let zone = Zone::get(&settings::load(tx)?.timezone)?;
                 let today = zone.day_of(now);
                 let q = report::KpiQuery {
-                    from: format_day(today - 29),
+                    from: format_day(today - (days - 1)),
                     to: format_day(today + 1),
                     by: Some("day".into()),
                     breakdown: None,
@@ -77,8 +92,22 @@ pub(super) async fn home(State(app): State<App>, headers: HeaderMap) -> Response
         };
         let (t, prev) = (&r.totals, r.previous.clone().unwrap_or_default());
         let cur = r.currency.as_str();
+        let today = r.series.last().map(|x| &x.kpis);
         body.push_str(&format!(
-            "<h2>Last 30 days ({} to {})</h2><div class=\"cards\">",
+            "<p class=\"quick\">Period: {}</p><p data-today>Today: <strong>{}</strong> net sales, <strong>{}</strong> orders, <strong>{}</strong> sessions.</p>\
+             <h2>Last {days} days ({} to {})</h2><div class=\"cards\">",
+            [7, 30, 90]
+                .iter()
+                .map(|d| if *d == days {
+                    format!("<strong>{d} days</strong>")
+                } else {
+                    super::link(&format!("/console?days={d}"), &format!("{d} days"))
+                })
+                .collect::<Vec<_>>()
+                .join(" · "),
+            esc(&money(today.map_or(0, |k| k.net_sales), cur)),
+            today.map_or(0, |k| k.orders),
+            today.map_or(0, |k| k.sessions),
             esc(&r.from),
             esc(&r.to)
         ));
@@ -143,11 +172,11 @@ pub(super) async fn home(State(app): State<App>, headers: HeaderMap) -> Response
                 true,
             ),
         ] {
-            body.push_str(&card(label, shown, change(now, before), up));
+            body.push_str(&card(label, shown, change(now, before), up, days));
         }
         body.push_str("</div>");
         body.push_str(&super::column_chart(
-            "Net sales by day, last 30 days",
+            &format!("Net sales by day, last {days} days"),
             &r.series
                 .iter()
                 .map(|x| {
@@ -170,19 +199,59 @@ pub(super) async fn home(State(app): State<App>, headers: HeaderMap) -> Response
         Err(e) => return failed(&staff, &e),
     };
     body.push_str("<h2>Work queue</h2><ul class=\"queue\">");
-    for (label, n) in [
-        ("Orders to ship", queue.to_ship),
-        ("Late orders", queue.late),
-        ("Orders on hold", queue.on_hold),
-        ("Pickups waiting", queue.pickups_waiting),
-        ("Returns to inspect", queue.returns_to_inspect),
-        ("Low-stock SKUs", queue.low_stock),
-        ("Failed webhooks", queue.failed_webhooks),
+    // Each count links to the list it counts, where the role may open it.
+    for (label, n, href, p) in [
+        (
+            "Orders to ship",
+            queue.to_ship,
+            "/console/orders?status=open&fulfillment_status=unfulfilled",
+            Permission::OrdersRead,
+        ),
+        (
+            "Late orders",
+            queue.late,
+            "/console/orders?late=yes",
+            Permission::OrdersRead,
+        ),
+        (
+            "Orders on hold",
+            queue.on_hold,
+            "/console/orders?on_hold=yes",
+            Permission::OrdersRead,
+        ),
+        (
+            "Pickups waiting",
+            queue.pickups_waiting,
+            "/console/orders?fulfillment_status=ready_for_pickup",
+            Permission::OrdersRead,
+        ),
+        (
+            "Returns to inspect",
+            queue.returns_to_inspect,
+            "",
+            Permission::OrdersRead,
+        ),
+        (
+            "Low-stock SKUs",
+            queue.low_stock,
+            "/console/inventory/low",
+            Permission::InventoryRead,
+        ),
+        (
+            "Failed webhooks",
+            queue.failed_webhooks,
+            "/console/settings/webhooks?status=failed",
+            Permission::SettingsWrite,
+        ),
     ] {
-        body.push_str(&format!(
-            "<li data-queue=\"{}\">{}: <strong>{n}</strong></li>",
-            esc(&label.to_lowercase().replace(' ', "_")),
+        let label_html = if !href.is_empty() && staff.may(p) {
+            super::link(href, label)
+        } else {
             esc(label)
+        };
+        body.push_str(&format!(
+            "<li data-queue=\"{}\">{label_html}: <strong>{n}</strong></li>",
+            esc(&label.to_lowercase().replace(' ', "_")),
         ));
     }
     body.push_str("</ul>");

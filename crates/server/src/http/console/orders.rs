@@ -1003,8 +1003,27 @@ fn actions(staff: &Staff, o: &Order, locations: &[Location]) -> String {
                 )
             );
         }
+        fields.push_str(&input(
+            "Exchange for SKU (optional)",
+            "exchange_sku",
+            "text",
+            "",
+            "",
+        ));
+        fields.push_str(&input(
+            "Units",
+            "exchange_quantity",
+            "number",
+            "",
+            "min=\"1\" size=\"4\"",
+        ));
         fields.push_str(&input("Note", "note", "text", "", ""));
-        out.push_str(&form(staff, &path("return"), &fields, "Create return"));
+        out.push_str(&form(
+            staff,
+            &path("return"),
+            &fields,
+            "Create return or exchange",
+        ));
     }
     if manage && o.paid.amount > o.refunded.amount {
         let mut fields = format!(
@@ -1208,20 +1227,33 @@ async fn order_action(
                     if lines.is_empty() {
                         return Err(Error::invalid("quantity", "return at least one unit"));
                     }
+                    let exchange_lines = match f.opt("exchange_sku") {
+                        Some(sku) => Some(vec![SkuQuantity {
+                            sku,
+                            quantity: f.opt_int("exchange_quantity")?.unwrap_or(1),
+                        }]),
+                        None => None,
+                    };
                     let r = returns::create(
                         tx,
                         ctx,
                         id,
                         &NewReturn {
                             lines,
+                            exchange_lines,
                             note: f.opt("note"),
                             ..Default::default()
                         },
                     )?;
-                    format!(
-                        "Return {} created: receive it when the parcel arrives.",
-                        r.id
-                    )
+                    if r.exchange {
+                        format!(
+                            "Exchange {} created: the new items are reserved; the difference is {}.",
+                            r.id,
+                            show_money(&r.price_difference)
+                        )
+                    } else {
+                        format!("Return {} created: receive it when the parcel arrives.", r.id)
+                    }
                 }
                 "refund" => {
                     let cur = settings::load(tx)?.currency;
