@@ -294,16 +294,38 @@ fn credit(r: &crate::db::Row, at: usize) -> Credit {
 
 /// Loads the facts of a period.
 pub fn load(tx: &mut dyn Sql, zone: &Zone, p: Period, currency: Currency) -> Result<Facts> {
+    load_for(tx, zone, p, currency, None)
+}
+
+/// Loads the facts of a period that [`fold`] uses for a breakdown by `dim` (all of them with
+/// none): sessions have no channel or product, spend only a campaign, source and medium, email
+/// only a campaign, and a product breakdown counts lines alone.
+fn load_for(
+    tx: &mut dyn Sql,
+    zone: &Zone,
+    p: Period,
+    currency: Currency,
+    dim: Option<Dim>,
+) -> Result<Facts> {
     let (d0, d1) = (i64::from(p.from), i64::from(p.to));
     let cur = currency.as_str();
     let o = load_orders(tx, zone, p, Some(cur))?;
+    let uses = |dims: &[Dim]| dim.is_none_or(|d| dims.contains(&d));
+    use Dim::*;
     let mut f = Facts {
-        sessions: load_sessions(tx, p)?,
+        sessions: if uses(&[Campaign, Source, Medium, Device, Country, LandingPage]) {
+            load_sessions(tx, p)?
+        } else {
+            Vec::new()
+        },
         orders: o.orders,
         lines: o.lines,
         refunds: o.refunds,
         ..Default::default()
     };
+    if !uses(&[Campaign, Source, Medium]) {
+        return Ok(f);
+    }
     for r in tx.query(
         "SELECT day, source, medium, campaign, amount_minor FROM ad_spend WHERE day >= $1 AND day < $2 AND currency = $3",
         params![d0, d1, cur],
@@ -316,7 +338,9 @@ pub fn load(tx: &mut dyn Sql, zone: &Zone, p: Period, currency: Currency) -> Res
             amount: r.i64(4),
         });
     }
-    f.email = load_email(tx, zone, p)?;
+    if uses(&[Campaign]) {
+        f.email = load_email(tx, zone, p)?;
+    }
     Ok(f)
 }
 
@@ -887,14 +911,18 @@ fn report_with(tx: &mut dyn Sql, p: Period, o: &Opts, rollups: bool) -> Result<K
     };
     let breakdown = match o.dim {
         None => Vec::new(),
-        Some(d) => fold(&load(tx, &zone, p, o.currency)?, o.grain, Some(d))
-            .into_iter()
-            .map(|((b, g), mut a)| KpiRow {
-                bucket: b.map(format_day),
-                group: g,
-                kpis: a.kpis(),
-            })
-            .collect(),
+        Some(d) => fold(
+            &load_for(tx, &zone, p, o.currency, Some(d))?,
+            o.grain,
+            Some(d),
+        )
+        .into_iter()
+        .map(|((b, g), mut a)| KpiRow {
+            bucket: b.map(format_day),
+            group: g,
+            kpis: a.kpis(),
+        })
+        .collect(),
     };
     let (previous, last_year) = if o.compare {
         (
@@ -1004,11 +1032,12 @@ pub fn fast(
         out.entry(key(r.i64(0))).or_default().spend += r.i64(1);
     }
     // Email: sends and bounces counted in SQL per quarter hour (every zone's offset is a whole
-    // number of quarter hours, so a quarter hour never straddles a local midnight), then opens
-    // row by row, since they count once per campaign and recipient.
+    // number of quarter hours, so a quarter hour never straddles a local midnight) from the
+    // (ts, type) index alone (every event has its campaign: a foreign key on both backends), then
+    // opens row by row, since they count once per campaign and recipient.
     let (t0, t1) = (zone.start_of(p.from), zone.start_of(p.to));
     for r in tx.query(
-        "SELECT e.ts / 900000000, e.type, COUNT(*) FROM email_events e JOIN email_campaigns c ON c.id = e.campaign_id \
+        "SELECT e.ts / 900000000, e.type, COUNT(*) FROM email_events e \
          WHERE e.ts >= $1 AND e.ts < $2 AND e.type IN ('sent', 'bounced') GROUP BY e.ts / 900000000, e.type",
         params![t0, t1],
     )? {
@@ -1490,7 +1519,7 @@ pub fn top(tx: &mut dyn Sql, q: &TopQuery) -> Result<Vec<KpiRow>> {
     }
     let s = settings::load(tx)?;
     let zone = Zone::get(&s.timezone)?;
-    let facts = load(tx, &zone, p, s.currency)?;
+    let facts = load_for(tx, &zone, p, s.currency, Some(dim))?;
     let mut rows: Vec<KpiRow> = fold(&facts, None, Some(dim))
         .into_iter()
         .map(|((_, g), mut a)| KpiRow {
