@@ -5456,3 +5456,100 @@ async fn rollups_stay_exact_under_concurrent_orders_and_refreshers() {
         assert_eq!(before, snapshot(db.clone()).await, "{name}");
     }
 }
+
+/// The race the concurrent test above once caught, made deterministic: a customer's earlier
+/// order is visible in a refresher's snapshot while its own change lies past the chunk, and is
+/// cancelled before that change is processed. The later order must end up counted as the new
+/// customer's first, as the raw report has it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_order_stays_exact_when_an_earlier_order_is_seen_before_its_change() {
+    use backroom_core::analytics::{Zone, refresh, report, rollup};
+    use backroom_domain::analytics::format_day;
+    for (name, db) in backends().await {
+        let (a, _, _) = store(&db, &["F-A"], &[]).await;
+        receive(&db, "F-A", a, 100).await;
+        // The refresher's state exists, as on any store that has derived its analytics once.
+        refresh::rebuild(&db).await.unwrap();
+        let now = backroom_core::util::now_micros();
+        let place_at = |at: i64| {
+            let db = db.clone();
+            async move {
+                let mut o = order(&[("F-A", 1)]);
+                o.customer.email = "first@example.com".into();
+                db.write(move |tx| orders::place(tx, &Ctx::new(Actor::system(), at), &o, None))
+                    .await
+                    .unwrap()
+                    .order
+                    .id
+            }
+        };
+        // The later order is placed (and noted) first; then one placed a minute earlier.
+        let later = place_at(now).await;
+        let earlier = place_at(now - 60_000_000).await;
+        // A refresher whose chunk holds only the later order's change, though its snapshot sees
+        // both orders.
+        let later_seq = db
+            .read(move |tx| {
+                Ok(tx
+                    .query_one(
+                        "SELECT MIN(seq) FROM an_dirty_orders WHERE order_id = $1",
+                        backroom_core::params![later],
+                    )?
+                    .unwrap()
+                    .i64(0))
+            })
+            .await
+            .unwrap();
+        let chunk = db
+            .read(move |tx| {
+                let zone = Zone::get("UTC")?;
+                rollup::read_chunk(tx, &zone, later_seq, 1000)
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        let chunk = std::sync::Arc::new(chunk);
+        let applied = db
+            .write(move |tx| rollup::apply_chunk(tx, &chunk))
+            .await
+            .unwrap();
+        assert_eq!(applied, Some(1), "{name}");
+        // The earlier order is cancelled before its own change is processed.
+        db.write(move |tx| orders::cancel(tx, &ctx(), earlier, &CancelOrder { reason: None }))
+            .await
+            .unwrap();
+        refresh::run(&db).await.unwrap();
+        let today = Zone::get("UTC").unwrap().day_of(now);
+        let q = report::KpiQuery {
+            from: format_day(today - 1),
+            to: format_day(today + 1),
+            by: None,
+            breakdown: None,
+            currency: None,
+            compare: Some(false),
+        };
+        let (fast, raw) = db
+            .read(move |tx| {
+                let (p, o) = report::Opts::from_query(tx, &q)?;
+                Ok((report::kpis(tx, p, &o)?, report::kpis_raw(tx, p, &o)?))
+            })
+            .await
+            .unwrap();
+        assert_eq!(raw.totals.new_customers, 1, "{name}");
+        assert_eq!(
+            fast.totals.new_customers, 1,
+            "{name}: the later order is the first"
+        );
+        assert_eq!(fast, raw, "{name}");
+        let first = db
+            .read(|tx| {
+                Ok(tx
+                    .query_one("SELECT first_order_id FROM an_customers", &[])?
+                    .unwrap()
+                    .i64(0))
+            })
+            .await
+            .unwrap();
+        assert_eq!(first, later, "{name}");
+    }
+}

@@ -274,6 +274,7 @@ pub struct EmailFact {
     pub day: i32,
     pub campaign: String,
     pub kind: String,
+    /// Who opened (the stored hash); empty for other events.
     pub recipient: String,
 }
 
@@ -314,7 +315,7 @@ fn load_for(
     use Dim::*;
     let mut f = Facts {
         sessions: if uses(&[Campaign, Source, Medium, Device, Country, LandingPage]) {
-            load_sessions(tx, p)?
+            load_sessions(tx, p, dim)?
         } else {
             Vec::new()
         },
@@ -344,14 +345,28 @@ fn load_for(
     Ok(f)
 }
 
-/// The sessions that started on the period's days.
-pub fn load_sessions(tx: &mut dyn Sql, p: Period) -> Result<Vec<SessionFact>> {
+/// The sessions that started on the period's days. With a breakdown, only its own attribute is
+/// read (the others stay empty): a period holds many sessions.
+pub fn load_sessions(tx: &mut dyn Sql, p: Period, dim: Option<Dim>) -> Result<Vec<SessionFact>> {
+    let col = |name: &'static str, d: Dim| {
+        if dim.is_none_or(|x| x == d) {
+            name
+        } else {
+            "''"
+        }
+    };
+    let sql = format!(
+        "SELECT visitor_key, day, end_ts - start_ts, events, page_views, product_views, carts, checkouts, purchases, {}, {}, {}, {}, {}, {} \
+         FROM an_sessions WHERE day >= $1 AND day < $2",
+        col("source", Dim::Source),
+        col("medium", Dim::Medium),
+        col("campaign", Dim::Campaign),
+        col("device", Dim::Device),
+        col("country", Dim::Country),
+        col("landing_path", Dim::LandingPage),
+    );
     Ok(tx
-        .query(
-            "SELECT visitor_key, day, end_ts - start_ts, events, page_views, product_views, carts, checkouts, purchases, source, medium, campaign, device, country, landing_path \
-             FROM an_sessions WHERE day >= $1 AND day < $2",
-            params![i64::from(p.from), i64::from(p.to)],
-        )?
+        .query(&sql, params![i64::from(p.from), i64::from(p.to)])?
         .iter()
         .map(|r| SessionFact {
             visitor: r.i64(0),
@@ -387,7 +402,9 @@ fn load_email_of(
     kind: Option<&str>,
 ) -> Result<Vec<EmailFact>> {
     let (t0, t1) = (zone.start_of(p.from), zone.start_of(p.to));
-    let select = "SELECT e.ts, COALESCE(c.utm_campaign, c.name), e.type, e.recipient FROM email_events e JOIN email_campaigns c ON c.id = e.campaign_id \
+    // The recipient counts only in unique opens: other events leave it out.
+    let select = "SELECT e.ts, COALESCE(c.utm_campaign, c.name), e.type, CASE WHEN e.type = 'opened' THEN e.recipient ELSE '' END \
+                  FROM email_events e JOIN email_campaigns c ON c.id = e.campaign_id \
                   WHERE e.ts >= $1 AND e.ts < $2";
     let rows = match kind {
         Some(k) => tx.query(&format!("{select} AND e.type = $3"), params![t0, t1, k])?,

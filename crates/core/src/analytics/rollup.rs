@@ -366,79 +366,58 @@ pub fn apply_chunk(tx: &mut dyn Sql, c: &Chunk) -> Result<Option<usize>> {
 /// became or stopped being a customer's first.
 type FirstOrders = (Vec<i64>, Vec<Vec<Val>>, Vec<i64>);
 
-/// The first order of these orders' customers (those orders' new-customer counts change). Every
-/// change to an order passes through here, so a customer's first order is the earliest of the
-/// one stored and the changed orders that are live; only when the stored one was cancelled are
-/// the customer's orders looked up again.
+/// The first order of these orders' customers, looked up in the snapshot (the
+/// `orders(customer_id, placed_at)` index), and the orders that became or stopped being a
+/// customer's first: their new-customer counts change, so they are worked out again.
+///
+/// The first order is read from the snapshot rather than derived from the changed orders alone:
+/// an order of the customer that is visible but whose own change is not in this chunk (it
+/// committed after the run began, or lies past the chunk) already decides which order is first,
+/// and the new-customer counts read from the same snapshot must agree with it. Otherwise an
+/// earlier order cancelled before its own change is processed would leave a later first order
+/// counted as returning.
 fn first_orders(tx: &mut dyn Sql, zone: &Zone, ids: &BTreeSet<i64>) -> Result<FirstOrders> {
     let ids: Vec<i64> = ids.iter().copied().collect();
-    // The changed orders as they stand, by customer: (placed_at, id, live).
-    let mut changed: BTreeMap<i64, Vec<(i64, i64, bool)>> = BTreeMap::new();
+    let mut customers: BTreeSet<i64> = BTreeSet::new();
     for chunk in ids.chunks(1000) {
         for r in tx.query(
             &format!(
-                "SELECT customer_id, placed_at, id, status FROM orders WHERE id IN ({})",
+                "SELECT DISTINCT customer_id FROM orders WHERE id IN ({})",
                 placeholders(1, chunk.len())
             ),
             &vals(chunk),
         )? {
-            changed.entry(r.i64(0)).or_default().push((
-                r.i64(1),
-                r.i64(2),
-                r.string(3) != "cancelled",
-            ));
+            customers.insert(r.i64(0));
         }
     }
-    let customers: Vec<i64> = changed.keys().copied().collect();
+    let customers: Vec<i64> = customers.into_iter().collect();
     let (mut rows, mut moved) = (Vec::new(), Vec::new());
     for chunk in customers.chunks(1000) {
         let ph = placeholders(1, chunk.len());
-        // Each customer's first order as last stored, and how that order stands now.
-        let mut before: HashMap<i64, (i64, i64, bool)> = HashMap::new();
+        // Each customer's first order as last stored.
+        let mut before: HashMap<i64, i64> = HashMap::new();
         for r in tx.query(
             &format!(
-                "SELECT a.customer_id, o.placed_at, o.id, o.status FROM an_customers a JOIN orders o ON o.id = a.first_order_id \
-                 WHERE a.customer_id IN ({ph})"
+                "SELECT customer_id, first_order_id FROM an_customers WHERE customer_id IN ({ph})"
             ),
             &vals(chunk),
         )? {
-            before.insert(r.i64(0), (r.i64(1), r.i64(2), r.string(3) != "cancelled"));
+            before.insert(r.i64(0), r.i64(1));
         }
-        // The first order is the earliest of the stored one and the changed live ones, unless
-        // the stored one was cancelled: then the customer's orders are looked up in the index.
+        // And as the snapshot has it: the earliest live order.
         let mut after: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-        let mut lookup = Vec::new();
-        for c in chunk {
-            let b = before.get(c);
-            if b.is_some_and(|b| !b.2) {
-                lookup.push(*c);
-                continue;
-            }
-            let first = b
-                .into_iter()
-                .chain(changed.get(c).into_iter().flatten())
-                .filter(|o| o.2)
-                .map(|o| (o.0, o.1))
-                .min();
-            if let Some((placed, id)) = first {
-                after.insert(*c, (id, placed));
-            }
-        }
-        for part in lookup.chunks(1000) {
-            for r in tx.query(
-                &format!(
-                    "SELECT f.customer_id, o.id, o.placed_at FROM (SELECT c.id AS customer_id, \
-                       (SELECT e.id FROM orders e WHERE e.customer_id = c.id AND e.status <> 'cancelled' ORDER BY e.placed_at, e.id LIMIT 1) AS first_id \
-                     FROM customers c WHERE c.id IN ({})) f JOIN orders o ON o.id = f.first_id",
-                    placeholders(1, part.len())
-                ),
-                &vals(part),
-            )? {
-                after.insert(r.i64(0), (r.i64(1), r.i64(2)));
-            }
+        for r in tx.query(
+            &format!(
+                "SELECT f.customer_id, o.id, o.placed_at FROM (SELECT c.id AS customer_id, \
+                   (SELECT e.id FROM orders e WHERE e.customer_id = c.id AND e.status <> 'cancelled' ORDER BY e.placed_at, e.id LIMIT 1) AS first_id \
+                 FROM customers c WHERE c.id IN ({ph})) f JOIN orders o ON o.id = f.first_id"
+            ),
+            &vals(chunk),
+        )? {
+            after.insert(r.i64(0), (r.i64(1), r.i64(2)));
         }
         for c in chunk {
-            let (b, a) = (before.get(c).map(|x| x.1), after.get(c).map(|x| x.0));
+            let (b, a) = (before.get(c).copied(), after.get(c).map(|x| x.0));
             if b != a {
                 moved.extend(b.into_iter().chain(a));
             }
