@@ -1530,14 +1530,42 @@ pub fn top(tx: &mut dyn Sql, q: &TopQuery) -> Result<Vec<KpiRow>> {
         "campaign" => Dim::Campaign,
         _ => return Err(Error::invalid("by", "must be product or campaign")),
     };
-    let limit = q.limit.unwrap_or(10);
-    if !(1..=500).contains(&limit) {
-        return Err(Error::invalid("limit", "must be between 1 and 500"));
-    }
+    let limit = top_limit(q.limit)?;
     let s = settings::load(tx)?;
     let zone = Zone::get(&s.timezone)?;
     let facts = load_for(tx, &zone, p, s.currency, Some(dim))?;
-    let mut rows: Vec<KpiRow> = fold(&facts, None, Some(dim))
+    Ok(top_of(&facts, dim, limit))
+}
+
+/// Top products and top campaigns of a period from one read of its facts (those of a campaign
+/// breakdown hold those of a product one).
+pub fn top_products_and_campaigns(
+    tx: &mut dyn Sql,
+    from: &str,
+    to: &str,
+    limit: Option<i64>,
+) -> Result<(Vec<KpiRow>, Vec<KpiRow>)> {
+    let p = Period::parse(from, to)?;
+    let limit = top_limit(limit)?;
+    let s = settings::load(tx)?;
+    let zone = Zone::get(&s.timezone)?;
+    let facts = load_for(tx, &zone, p, s.currency, Some(Dim::Campaign))?;
+    Ok((
+        top_of(&facts, Dim::Product, limit),
+        top_of(&facts, Dim::Campaign, limit),
+    ))
+}
+
+fn top_limit(limit: Option<i64>) -> Result<usize> {
+    let limit = limit.unwrap_or(10);
+    if !(1..=500).contains(&limit) {
+        return Err(Error::invalid("limit", "must be between 1 and 500"));
+    }
+    Ok(limit as usize)
+}
+
+fn top_of(facts: &Facts, dim: Dim, limit: usize) -> Vec<KpiRow> {
+    let mut rows: Vec<KpiRow> = fold(facts, None, Some(dim))
         .into_iter()
         .map(|((_, g), mut a)| KpiRow {
             bucket: None,
@@ -1554,6 +1582,6 @@ pub fn top(tx: &mut dyn Sql, q: &TopQuery) -> Result<Vec<KpiRow>> {
                 .then(b.kpis.attributed_sales.cmp(&a.kpis.attributed_sales))
         }),
     }
-    rows.truncate(limit as usize);
-    Ok(rows)
+    rows.truncate(limit);
+    rows
 }

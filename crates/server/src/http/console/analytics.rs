@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use backroom_core::analytics::report::{
-    self, ClvQuery, ClvReport, Cohort, FunnelStep, KpiQuery, KpiReport, KpiRow, TopQuery,
+    self, ClvQuery, ClvReport, Cohort, FunnelStep, KpiQuery, KpiReport, KpiRow,
 };
 use backroom_core::analytics::{Zone, refresh};
 use backroom_core::export::csv_field;
@@ -93,17 +93,6 @@ fn load(tx: &mut dyn Sql, q: &Fields, view: &str, now: i64) -> backroom_core::Re
         to: kq.to.clone(),
         ..Default::default()
     };
-    let top = |tx: &mut dyn Sql, by: &str| {
-        report::top(
-            tx,
-            &TopQuery {
-                from: kq.from.clone(),
-                to: kq.to.clone(),
-                by: by.into(),
-                limit: Some(10),
-            },
-        )
-    };
     match view {
         "breakdown" => {
             let (p, o) = report::Opts::from_query(
@@ -118,8 +107,8 @@ fn load(tx: &mut dyn Sql, q: &Fields, view: &str, now: i64) -> backroom_core::Re
             d.breakdown = report::kpis(tx, p, &o)?.breakdown;
         }
         "top" => {
-            d.top_products = top(tx, "product")?;
-            d.top_campaigns = top(tx, "campaign")?;
+            (d.top_products, d.top_campaigns) =
+                report::top_products_and_campaigns(tx, &kq.from, &kq.to, Some(10))?;
         }
         "customers" => {
             d.cohorts = report::cohorts(tx, p)?;
