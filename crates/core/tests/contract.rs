@@ -5095,6 +5095,27 @@ async fn kpis_match_an_independent_computation() {
             );
             by_campaign[&key].check(&row.kpis, &format!("{name} {key}"));
         }
+        // By campaign over the whole period (the database counts each group's sessions and
+        // distinct visitors): the same as plain loops.
+        let whole = run(q("2026-10-22", "2026-10-30", None, Some("campaign"))).await;
+        let by_campaign_only = expect("2026-10-22", "2026-10-30", &|k: &str| {
+            let mut p = k.split(':');
+            let (kind, _, campaign) = (p.next().unwrap(), p.next().unwrap(), p.next().unwrap());
+            Some(campaign.to_string()).filter(|_| kind != "email" || campaign == "nl-oct")
+        });
+        assert_eq!(
+            whole
+                .breakdown
+                .iter()
+                .map(|row| row.group.clone().unwrap())
+                .collect::<HashSet<_>>(),
+            by_campaign_only.keys().cloned().collect::<HashSet<_>>(),
+            "{name}: the same groups over the period"
+        );
+        for row in &whole.breakdown {
+            let key = row.group.clone().unwrap();
+            by_campaign_only[&key].check(&row.kpis, &format!("{name} whole {key}"));
+        }
         // Weeks and months bucket the same facts.
         let weekly = run(q("2026-10-22", "2026-10-30", Some("week"), None)).await;
         assert_eq!(

@@ -186,11 +186,27 @@ pub struct KpiReport {
 #[derive(Default)]
 pub struct Facts {
     pub sessions: Vec<SessionFact>,
+    /// Instead of `sessions`, for a breakdown over the whole period: each group's sums and
+    /// distinct visitors, counted by the database, and what they are grouped by.
+    pub session_groups: Vec<SessionGroup>,
+    pub session_groups_by: Option<Dim>,
     pub orders: Vec<OrderFact>,
     pub lines: Vec<LineFact>,
     pub refunds: Vec<RefundFact>,
     pub spend: Vec<SpendFact>,
     pub email: Vec<EmailFact>,
+}
+
+/// The sessions of one breakdown group over a whole period.
+pub struct SessionGroup {
+    pub key: String,
+    pub sessions: i64,
+    pub bounces: i64,
+    pub duration: i64,
+    pub converted: i64,
+    pub carts: i64,
+    pub abandoned: i64,
+    pub visitors: i64,
 }
 
 pub struct SessionFact {
@@ -295,7 +311,7 @@ fn credit(r: &crate::db::Row, at: usize) -> Credit {
 
 /// Loads the facts of a period.
 pub fn load(tx: &mut dyn Sql, zone: &Zone, p: Period, currency: Currency) -> Result<Facts> {
-    load_for(tx, zone, p, currency, None)
+    load_for(tx, zone, p, currency, None, None)
 }
 
 /// Loads the facts of a period that [`fold`] uses for a breakdown by `dim` (all of them with
@@ -307,18 +323,25 @@ fn load_for(
     p: Period,
     currency: Currency,
     dim: Option<Dim>,
+    grain: Option<Grain>,
 ) -> Result<Facts> {
     let (d0, d1) = (i64::from(p.from), i64::from(p.to));
     let cur = currency.as_str();
     let o = load_orders(tx, zone, p, Some(cur))?;
     let uses = |dims: &[Dim]| dim.is_none_or(|d| dims.contains(&d));
     use Dim::*;
+    let session_dim = uses(&[Campaign, Source, Medium, Device, Country, LandingPage]);
+    let (sessions, session_groups, session_groups_by) = match dim {
+        Some(d) if session_dim && grain.is_none() => {
+            (Vec::new(), session_groups(tx, p, d)?, Some(d))
+        }
+        _ if session_dim => (load_sessions(tx, p, dim)?, Vec::new(), None),
+        _ => (Vec::new(), Vec::new(), None),
+    };
     let mut f = Facts {
-        sessions: if uses(&[Campaign, Source, Medium, Device, Country, LandingPage]) {
-            load_sessions(tx, p, dim)?
-        } else {
-            Vec::new()
-        },
+        sessions,
+        session_groups,
+        session_groups_by,
         orders: o.orders,
         lines: o.lines,
         refunds: o.refunds,
@@ -343,6 +366,44 @@ fn load_for(
         f.email = load_email(tx, zone, p)?;
     }
     Ok(f)
+}
+
+/// The sessions of a period summed per group of a session attribute, with each group's
+/// distinct visitors: what a breakdown over the whole period needs, without reading every
+/// session out of the database.
+fn session_groups(tx: &mut dyn Sql, p: Period, d: Dim) -> Result<Vec<SessionGroup>> {
+    let col = match d {
+        Dim::Source => "source",
+        Dim::Medium => "medium",
+        Dim::Campaign => "campaign",
+        Dim::Device => "device",
+        Dim::Country => "country",
+        Dim::LandingPage => "landing_path",
+        Dim::Channel | Dim::Product => return Ok(Vec::new()),
+    };
+    Ok(tx
+        .query(
+            &format!(
+                "SELECT {col}, COUNT(*), CAST(SUM(CASE WHEN events = 1 AND page_views = 1 THEN 1 ELSE 0 END) AS BIGINT), \
+                   CAST(SUM(end_ts - start_ts) AS BIGINT), CAST(SUM(CASE WHEN purchases > 0 THEN 1 ELSE 0 END) AS BIGINT), \
+                   CAST(SUM(CASE WHEN carts > 0 THEN 1 ELSE 0 END) AS BIGINT), \
+                   CAST(SUM(CASE WHEN carts > 0 AND purchases = 0 THEN 1 ELSE 0 END) AS BIGINT), COUNT(DISTINCT visitor_key) \
+                 FROM an_sessions WHERE day >= $1 AND day < $2 GROUP BY {col}"
+            ),
+            params![i64::from(p.from), i64::from(p.to)],
+        )?
+        .iter()
+        .map(|r| SessionGroup {
+            key: r.string(0),
+            sessions: r.i64(1),
+            bounces: r.i64(2),
+            duration: r.i64(3),
+            converted: r.i64(4),
+            carts: r.i64(5),
+            abandoned: r.i64(6),
+            visitors: r.i64(7),
+        })
+        .collect())
 }
 
 /// The sessions that started on the period's days. With a breakdown, only its own attribute is
@@ -577,6 +638,8 @@ pub struct Acc {
     customers: Vec<(i64, i64)>,
     /// Distinct visitors, customers and repeat customers, when already counted (the rollups).
     known: Option<(i64, i64, i64)>,
+    /// Distinct visitors already counted by the database (a group's sessions), beside `visitors`.
+    counted_visitors: i64,
     new_customers: i64,
     units: i64,
     returned: i64,
@@ -598,6 +661,15 @@ impl Acc {
         self.cart_sessions += i64::from(s.cart);
         self.abandoned += i64::from(s.cart && !s.purchase);
         self.visitors.push(s.visitor);
+    }
+    fn session_group(&mut self, g: &SessionGroup) {
+        self.sessions += g.sessions;
+        self.bounces += g.bounces;
+        self.duration += g.duration;
+        self.converted += g.converted;
+        self.cart_sessions += g.carts;
+        self.abandoned += g.abandoned;
+        self.counted_visitors += g.visitors;
     }
     /// An order, or (by product) one of its lines: the sales count each time, the order and its
     /// customer once.
@@ -672,7 +744,7 @@ impl Acc {
         self.customers = merged;
         let orders = self.orders;
         let (visitors, customers, repeat) = self.known.unwrap_or((
-            self.visitors.len() as i64,
+            self.visitors.len() as i64 + self.counted_visitors,
             self.customers.len() as i64,
             self.customers.iter().filter(|(_, n)| *n >= 2).count() as i64,
         ));
@@ -770,6 +842,15 @@ pub fn fold(f: &Facts, grain: Option<Grain>, dim: Option<Dim>) -> BTreeMap<Key, 
     for s in &f.sessions {
         if let Some(a) = slot(&mut out, grain, dim, s.day, dim.map(|d| session_key(d, s))) {
             a.session(s);
+        }
+    }
+    // Groups come only without a grain (the day does not matter), and count only for the
+    // breakdown they were made for.
+    if dim.is_some() && dim == f.session_groups_by {
+        for g in &f.session_groups {
+            if let Some(a) = slot(&mut out, None, dim, 0, Some(Some(g.key.clone()))) {
+                a.session_group(g);
+            }
         }
     }
     if dim == Some(Dim::Product) {
@@ -929,7 +1010,7 @@ fn report_with(tx: &mut dyn Sql, p: Period, o: &Opts, rollups: bool) -> Result<K
     let breakdown = match o.dim {
         None => Vec::new(),
         Some(d) => fold(
-            &load_for(tx, &zone, p, o.currency, Some(d))?,
+            &load_for(tx, &zone, p, o.currency, Some(d), o.grain)?,
             o.grain,
             Some(d),
         )
@@ -1533,7 +1614,7 @@ pub fn top(tx: &mut dyn Sql, q: &TopQuery) -> Result<Vec<KpiRow>> {
     let limit = top_limit(q.limit)?;
     let s = settings::load(tx)?;
     let zone = Zone::get(&s.timezone)?;
-    let facts = load_for(tx, &zone, p, s.currency, Some(dim))?;
+    let facts = load_for(tx, &zone, p, s.currency, Some(dim), None)?;
     Ok(top_of(&facts, dim, limit))
 }
 
@@ -1549,7 +1630,7 @@ pub fn top_products_and_campaigns(
     let limit = top_limit(limit)?;
     let s = settings::load(tx)?;
     let zone = Zone::get(&s.timezone)?;
-    let facts = load_for(tx, &zone, p, s.currency, Some(Dim::Campaign))?;
+    let facts = load_for(tx, &zone, p, s.currency, Some(Dim::Campaign), None)?;
     Ok((
         top_of(&facts, Dim::Product, limit),
         top_of(&facts, Dim::Campaign, limit),
