@@ -38,6 +38,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(12, "sessions_resume", "0012_sessions_resume"),
     migration!(13, "order_facts", "0013_order_facts"),
     migration!(14, "email_ts", "0014_email_ts"),
+    migration!(15, "dirty_vacuum", "0015_dirty_vacuum"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

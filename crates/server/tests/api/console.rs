@@ -1741,6 +1741,42 @@ async fn console_settings_end_to_end() {
         assert_eq!(st, StatusCode::OK);
         assert!(csv.contains("NOPE-9"), "{name}: {csv}");
 
+        // A file larger than the API's JSON limit (4 MiB) still uploads (imports take up to
+        // 256 MiB); a wrong kind is refused by name after the upload, and nothing starts.
+        let mut big = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\nbogus\r\n",
+            s.csrf
+        );
+        big.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\nContent-Type: text/csv\r\n\r\nsku,location,quantity\n"));
+        big.push_str(&"NOPE-9,wh-a,1\n".repeat(400_000));
+        big.push_str(&format!("\r\n--{boundary}--\r\n"));
+        assert!(big.len() > 5 << 20);
+        let r = s
+            .http
+            .post(format!("{}/console/settings/imports", app.base))
+            .header("cookie", s.cookie_header())
+            .header("origin", &app.base)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(big)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{name}");
+        s.keep(&r);
+        let (_, page) = s.get("/console/settings/imports").await;
+        assert!(
+            page.contains("kind: must be"),
+            "{name}: {}",
+            &page[page.len().saturating_sub(3000)..]
+        );
+        let (_, jobs) = app
+            .req("GET", "/api/v1/imports", Some(&app.admin), None)
+            .await;
+        assert_eq!(jobs.as_array().unwrap().len(), 1, "{name}: no new job");
+
         // The audit log shows these changes, filtered.
         let (_, page) = s
             .get("/console/settings/audit?action=location.updated")

@@ -691,6 +691,7 @@ form.act,form.filters{background:#fff;border:1px solid #e5e7eb;border-radius:.4r
 .b-open,.b-paid,.b-received,.b-active{background:#d1fae5}.b-cancelled,.b-archived,.b-voided{background:#fee2e2}\
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(20rem,1fr));gap:1rem}.empty{color:#4b5563}\
 .fix{color:#991b1b}.consider{color:#92400e}dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dd{margin:0}\
+figure{margin:1rem 0}figure svg{max-height:14rem}.funnel .step,.bars div{margin:.25rem 0}\
 @media print{header,form,.pager{display:none}}";
 
 // ---------------------------------------------------------------------------------------------

@@ -45,7 +45,12 @@ pub(super) fn routes() -> Router<App> {
             post(deactivate_webhook),
         )
         .route("/console/settings/deliveries/{id}/replay", post(replay))
-        .route("/console/settings/imports", get(imports).post(upload))
+        .route(
+            "/console/settings/imports",
+            get(imports)
+                .post(upload)
+                .layer(axum::extract::DefaultBodyLimit::max(256 << 20)),
+        )
         .route("/console/settings/imports/{id}/rejects.csv", get(rejects))
         .route("/console/settings/audit", get(audit_log))
 }

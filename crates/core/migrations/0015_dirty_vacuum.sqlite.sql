@@ -1,0 +1,2 @@
+-- PostgreSQL only (autovacuum settings of the dirty-order list); SQLite frees deleted rows'
+-- pages as it deletes them.
