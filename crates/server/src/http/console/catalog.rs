@@ -2,11 +2,11 @@
 //! by location and listing-quality checks; forms to create, edit and archive.
 
 use super::{
-    App, Fields, Staff, act, amount_value, badge, describe, esc, failed, filter_form, form, input,
-    link, load, options, page, pager, select, show_money, status_of,
+    App, Fields, Posted, Staff, act, amount_value, badge, describe, esc, failed, filter_form, form,
+    input, link, load, options, page, pager, select, show_money, status_of,
 };
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -205,11 +205,7 @@ async fn new_page(State(app): State<App>, headers: HeaderMap) -> Response {
     page(&staff, &headers, "New product", &body)
 }
 
-async fn create(State(app): State<App>, headers: HeaderMap, Form(f): Form<Fields>) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn create(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
     act(
         &app,
         &staff,
@@ -599,12 +595,8 @@ async fn update(
     State(app): State<App>,
     headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(f): Form<Fields>,
+    Posted { staff, form: f }: Posted,
 ) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let patch = ProductPatch {
         title: Some(f.text("title")),
         description: Some(f.raw("description").to_string()),
@@ -635,14 +627,9 @@ async fn update(
 
 async fn archive(
     State(app): State<App>,
-    headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(f): Form<Fields>,
+    Posted { staff, .. }: Posted,
 ) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let back = format!("/console/products/{id}");
     act(
         &app,
@@ -656,14 +643,9 @@ async fn archive(
 
 async fn update_variant(
     State(app): State<App>,
-    headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(f): Form<Fields>,
+    Posted { staff, form: f }: Posted,
 ) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let product = match load(&app, &staff, move |tx| {
         Ok(catalog::get_variant(tx, id)?.product_id)
     })

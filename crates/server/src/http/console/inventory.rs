@@ -2,11 +2,11 @@
 //! transfer forms and its ledger; low stock with reorder points editable in place; transfers.
 
 use super::{
-    App, Fields, Staff, act, badge, esc, filter_form, form, input, link, load, options, page,
-    pager, select, table, url_encode, when,
+    App, Fields, Posted, Staff, act, badge, esc, filter_form, form, input, link, load, options,
+    page, pager, select, table, url_encode, when,
 };
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -418,14 +418,9 @@ async fn sku_page(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fi
 /// was.
 async fn change(
     State(app): State<App>,
-    headers: HeaderMap,
     Path(action): Path<String>,
-    Form(f): Form<Fields>,
+    Posted { staff, form: f }: Posted,
 ) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let sku = f.text("sku");
     let back = if action == "reorder-point" {
         "/console/inventory/low".to_string()
@@ -807,14 +802,9 @@ async fn transfers(
 
 async fn transfer_action(
     State(app): State<App>,
-    headers: HeaderMap,
     Path((id, action)): Path<(i64, String)>,
-    Form(f): Form<Fields>,
+    Posted { staff, .. }: Posted,
 ) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     act(
         &app,
         &staff,

@@ -423,6 +423,26 @@ impl Staff {
     }
 }
 
+/// A signed-in form post from this site and its fields: the extractor every console POST takes
+/// (its body, so it comes last). A post that fails [`Staff::posting`] is answered there.
+struct Posted {
+    staff: Staff,
+    form: Fields,
+}
+
+impl axum::extract::FromRequest<App> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, app: &App) -> Result<Self, Response> {
+        let headers = req.headers().clone();
+        let Form(form) = Form::<Fields>::from_request(req, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let staff = Staff::posting(app, &headers, &form).await?;
+        Ok(Posted { staff, form })
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fields of a query string or a form
 
@@ -755,11 +775,7 @@ async fn login(State(app): State<App>, headers: HeaderMap, Form(form): Form<Fiel
     }
 }
 
-async fn logout(State(app): State<App>, headers: HeaderMap, Form(form): Form<Fields>) -> Response {
-    let staff = match Staff::posting(&app, &headers, &form).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn logout(State(app): State<App>, Posted { staff, .. }: Posted) -> Response {
     let (ctx, secret) = (staff.ctx(), staff.secret.clone());
     let _ = app
         .db
@@ -798,15 +814,7 @@ async fn password_page(State(app): State<App>, headers: HeaderMap) -> Response {
     page(&staff, &headers, "Your account", &body)
 }
 
-async fn change_password(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Form(f): Form<Fields>,
-) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn change_password(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
     let r = backroom_core::auth::change_password(
         &app.db,
         &staff.ctx(),

@@ -3,11 +3,11 @@
 //! pick lists to print.
 
 use super::{
-    App, Fields, Staff, act, badge, describe, esc, failed, filter_form, form, input, link, load,
-    options, page, pager, see_other, select, show_money, table, when,
+    App, Fields, Posted, Staff, act, badge, describe, esc, failed, filter_form, form, input, link,
+    load, options, page, pager, see_other, select, show_money, table, when,
 };
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -279,11 +279,7 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
 
 /// One action on many orders, each in its own transaction: what one refuses does not stop the
 /// others, and the notice says which.
-async fn bulk(State(app): State<App>, headers: HeaderMap, Form(f): Form<Fields>) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn bulk(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
     let ids: Vec<i64> = f
         .all("order_id")
         .iter()
@@ -424,11 +420,7 @@ fn parse_lines(text: &str) -> backroom_core::Result<Vec<SkuQuantity>> {
     Ok(out)
 }
 
-async fn place(State(app): State<App>, headers: HeaderMap, Form(f): Form<Fields>) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn place(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
     let key = f.opt("idempotency_key");
     act(
         &app,
@@ -1066,14 +1058,9 @@ fn actions(staff: &Staff, o: &Order, locations: &[Location]) -> String {
 
 async fn order_action(
     State(app): State<App>,
-    headers: HeaderMap,
     Path((id, action)): Path<(i64, String)>,
-    Form(f): Form<Fields>,
+    Posted { staff, form: f }: Posted,
 ) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let back = format!("/console/orders/{id}");
     let to = back.clone();
     act(
@@ -1291,14 +1278,9 @@ async fn order_action(
 
 async fn return_action(
     State(app): State<App>,
-    headers: HeaderMap,
     Path((id, action)): Path<(i64, String)>,
-    Form(f): Form<Fields>,
+    Posted { staff, form: f }: Posted,
 ) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let order = match load(&app, &staff, move |tx| {
         Ok(returns::get_return(tx, id)?.order_id)
     })

@@ -3,11 +3,11 @@
 //! the audit log.
 
 use super::{
-    App, Fields, Staff, act, badge, describe, esc, failed, filter_form, form, input, link, load,
-    options, page, pager, see_other, select, table, when,
+    App, Fields, Posted, Staff, act, badge, describe, esc, failed, filter_form, form, input, link,
+    load, options, page, pager, see_other, select, table, when,
 };
 use axum::Router;
-use axum::extract::{Form, Multipart, Path, Query, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -194,15 +194,7 @@ async fn locations(State(app): State<App>, headers: HeaderMap) -> Response {
     page(&staff, &headers, "Locations", &body)
 }
 
-async fn create_location(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Form(f): Form<Fields>,
-) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn create_location(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
     act(
         &app,
         &staff,
@@ -232,14 +224,9 @@ async fn create_location(
 
 async fn update_location(
     State(app): State<App>,
-    headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(f): Form<Fields>,
+    Posted { staff, form: f }: Posted,
 ) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     act(
         &app,
         &staff,
@@ -379,15 +366,7 @@ fn location_ids(f: &Fields) -> Result<Vec<i64>, Error> {
         .collect()
 }
 
-async fn create_channel(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Form(f): Form<Fields>,
-) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn create_channel(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
     act(
         &app,
         &staff,
@@ -418,14 +397,9 @@ async fn create_channel(
 
 async fn update_channel(
     State(app): State<App>,
-    headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(f): Form<Fields>,
+    Posted { staff, form: f }: Posted,
 ) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     act(
         &app,
         &staff,
@@ -536,15 +510,7 @@ async fn users(State(app): State<App>, headers: HeaderMap) -> Response {
     page(&staff, &headers, "Users and roles", &body)
 }
 
-async fn create_user(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Form(f): Form<Fields>,
-) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn create_user(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
     let back = "/console/settings/users";
     if let Err(e) = staff.actor.require(Permission::UsersAdmin) {
         return see_other(back, false, &describe(&e));
@@ -577,14 +543,9 @@ async fn create_user(
 
 async fn user_action(
     State(app): State<App>,
-    headers: HeaderMap,
     Path((id, action)): Path<(i64, String)>,
-    Form(f): Form<Fields>,
+    Posted { staff, .. }: Posted,
 ) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let active = action == "activate";
     let r = act(
         &app,
@@ -703,12 +664,8 @@ async fn tokens_page(
 async fn create_token(
     State(app): State<App>,
     headers: HeaderMap,
-    Form(f): Form<Fields>,
+    Posted { staff, form: f }: Posted,
 ) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let ctx = staff.ctx();
     let r = app
         .db
@@ -738,14 +695,9 @@ async fn create_token(
 
 async fn revoke_token(
     State(app): State<App>,
-    headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(f): Form<Fields>,
+    Posted { staff, .. }: Posted,
 ) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let r = act(
         &app,
         &staff,
@@ -889,15 +841,7 @@ async fn webhooks_page(
     page(&staff, &headers, "Webhooks", &body)
 }
 
-async fn create_webhook(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Form(f): Form<Fields>,
-) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn create_webhook(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
     act(
         &app,
         &staff,
@@ -927,14 +871,9 @@ async fn create_webhook(
 
 async fn deactivate_webhook(
     State(app): State<App>,
-    headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(f): Form<Fields>,
+    Posted { staff, .. }: Posted,
 ) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     act(
         &app,
         &staff,
@@ -952,14 +891,9 @@ async fn deactivate_webhook(
 
 async fn replay(
     State(app): State<App>,
-    headers: HeaderMap,
     Path(id): Path<i64>,
-    Form(f): Form<Fields>,
+    Posted { staff, .. }: Posted,
 ) -> Response {
-    let staff = match Staff::posting(&app, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     act(
         &app,
         &staff,
