@@ -455,7 +455,8 @@ pub fn refund(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, r: &RefundOrder) -> Re
     get(tx, order_id)
 }
 
-const HOLD_REASONS: [&str; 5] = [
+/// Why an order may be held.
+pub const HOLD_REASONS: [&str; 5] = [
     "fraud_review",
     "address_problem",
     "customer_request",

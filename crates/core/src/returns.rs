@@ -15,6 +15,7 @@ use backroom_domain::roles::Permission;
 use backroom_domain::values::optional_text;
 use serde_json::json;
 
+/// Why a unit may come back.
 pub const REASONS: [&str; 8] = [
     "damaged",
     "defective",

@@ -2,8 +2,8 @@
 //! transfer forms and its ledger; low stock with reorder points editable in place; transfers.
 
 use super::{
-    App, Fields, Posted, Staff, act, badge, esc, filter_form, form, input, link, load, options,
-    page, pager, select, table, url_encode, when,
+    App, Fields, Posted, Staff, act, badge, code_of, esc, filter_form, form, input, link, load,
+    location_options, options, page, pager, select, table, url_encode, when,
 };
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
 use backroom_core::api::{
-    AdjustStock, CountStock, DamageStock, Location, NewTransfer, ReceiveStock, ReceiveTransfer,
+    AdjustStock, CountStock, DamageStock, NewTransfer, ReceiveStock, ReceiveTransfer,
     SetReorderPoint, SkuQuantity,
 };
 use backroom_core::catalog;
@@ -26,26 +26,6 @@ pub(super) fn routes() -> Router<App> {
         .route("/console/inventory/{action}", post(change))
         .route("/console/transfers", get(transfers))
         .route("/console/transfers/{id}/{action}", post(transfer_action))
-}
-
-fn location_options(locations: &[Location], any: bool) -> Vec<(String, String)> {
-    let mut o = Vec::new();
-    if any {
-        o.push((String::new(), "any".into()));
-    }
-    o.extend(
-        locations
-            .iter()
-            .map(|l| (l.id.to_string(), format!("{} ({})", l.name, l.code))),
-    );
-    o
-}
-
-fn code_of(locations: &[Location], id: i64) -> String {
-    locations
-        .iter()
-        .find(|l| l.id == id)
-        .map_or_else(|| id.to_string(), |l| l.code.clone())
 }
 
 fn sku_link(sku: &str) -> String {

@@ -205,6 +205,31 @@ fn pager(path: &str, params: &Fields, next: Option<&str>) -> String {
     out
 }
 
+/// Locations as select options (with "any" first for a filter).
+fn location_options(
+    locations: &[backroom_core::api::Location],
+    any: bool,
+) -> Vec<(String, String)> {
+    let mut o = Vec::new();
+    if any {
+        o.push((String::new(), "any".into()));
+    }
+    o.extend(
+        locations
+            .iter()
+            .map(|l| (l.id.to_string(), format!("{} ({})", l.name, l.code))),
+    );
+    o
+}
+
+/// A location's code, for tables.
+fn code_of(locations: &[backroom_core::api::Location], id: i64) -> String {
+    locations
+        .iter()
+        .find(|l| l.id == id)
+        .map_or_else(|| id.to_string(), |l| l.code.clone())
+}
+
 fn money(minor: i64, currency: &str) -> String {
     backroom_domain::Currency::parse(currency).map_or_else(
         |_| format!("{minor} {currency}"),

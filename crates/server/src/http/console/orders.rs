@@ -3,8 +3,9 @@
 //! pick lists to print.
 
 use super::{
-    App, Fields, Posted, Staff, act, badge, describe, esc, failed, filter_form, form, input, link,
-    load, options, page, pager, see_other, select, show_money, table, when,
+    App, Fields, Posted, Staff, act, badge, code_of, describe, esc, failed, filter_form, form,
+    input, link, load, location_options, options, page, pager, see_other, select, show_money,
+    table, when,
 };
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -16,7 +17,9 @@ use backroom_core::api::{
     NewReturn, NewReturnLine, Order, OrderNote, PickedUp, PlaceOrder, ReceiveReturn, ReceivedLine,
     RecordPayment, RefundLine, RefundOrder, Return, ShipOrder, SkuQuantity,
 };
+use backroom_core::fulfillment::HOLD_REASONS;
 use backroom_core::orders::{self, OrderQuery};
+use backroom_core::returns::REASONS as RETURN_REASONS;
 use backroom_core::{Error, catalog, fulfillment, returns, settings};
 use backroom_domain::roles::Permission;
 use std::fmt::Write;
@@ -32,42 +35,10 @@ pub(super) fn routes() -> Router<App> {
         .route("/console/pick-list", get(pick_list))
 }
 
-const HOLD_REASONS: [&str; 5] = [
-    "fraud_review",
-    "address_problem",
-    "customer_request",
-    "payment_issue",
-    "other",
-];
-const RETURN_REASONS: [&str; 8] = [
-    "damaged",
-    "defective",
-    "wrong_size",
-    "wrong_item",
-    "not_as_described",
-    "changed_mind",
-    "late",
-    "other",
-];
-
 fn any_of(values: &[&str]) -> Vec<(String, String)> {
     let mut o = vec![(String::new(), "any".to_string())];
     o.extend(options(values));
     o
-}
-
-fn code_of(locations: &[Location], id: i64) -> String {
-    locations
-        .iter()
-        .find(|l| l.id == id)
-        .map_or_else(|| id.to_string(), |l| l.code.clone())
-}
-
-fn location_options(locations: &[Location]) -> Vec<(String, String)> {
-    locations
-        .iter()
-        .map(|l| (l.id.to_string(), format!("{} ({})", l.name, l.code)))
-        .collect()
 }
 
 async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields>) -> Response {
@@ -124,7 +95,7 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
     let mut channel_opts = vec![(String::new(), "any".to_string())];
     channel_opts.extend(channels.iter().map(|c| (c.id.to_string(), c.name.clone())));
     let mut location_opts = vec![(String::new(), "any".to_string())];
-    location_opts.extend(location_options(&locations));
+    location_opts.extend(location_options(&locations, false));
     let yes_no = |name: &str, label: &str| {
         select(
             label,
@@ -814,7 +785,7 @@ fn return_section(staff: &Staff, o: &Order, r: &Return, locations: &[Location]) 
         fields.push_str(&select(
             "Back to",
             "location_id",
-            &location_options(locations),
+            &location_options(locations, false),
             "",
         ));
         out.push_str(&form(
