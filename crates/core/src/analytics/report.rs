@@ -186,10 +186,9 @@ pub struct KpiReport {
 #[derive(Default)]
 pub struct Facts {
     pub sessions: Vec<SessionFact>,
-    /// Instead of `sessions`, for a breakdown over the whole period: each group's sums and
-    /// distinct visitors, counted by the database, and what they are grouped by.
-    pub session_groups: Vec<SessionGroup>,
-    pub session_groups_by: Option<Dim>,
+    /// Instead of `sessions`, for a breakdown over the whole period: what the sessions are
+    /// grouped by, and each group's sums and distinct visitors, counted by the database.
+    pub session_groups: Option<(Dim, Vec<SessionGroup>)>,
     pub orders: Vec<OrderFact>,
     pub lines: Vec<LineFact>,
     pub refunds: Vec<RefundFact>,
@@ -331,17 +330,16 @@ fn load_for(
     let uses = |dims: &[Dim]| dim.is_none_or(|d| dims.contains(&d));
     use Dim::*;
     let session_dim = uses(&[Campaign, Source, Medium, Device, Country, LandingPage]);
-    let (sessions, session_groups, session_groups_by) = match dim {
+    let (sessions, session_groups) = match dim {
         Some(d) if session_dim && grain.is_none() => {
-            (Vec::new(), session_groups(tx, p, d)?, Some(d))
+            (Vec::new(), Some((d, session_groups(tx, p, d)?)))
         }
-        _ if session_dim => (load_sessions(tx, p, dim)?, Vec::new(), None),
-        _ => (Vec::new(), Vec::new(), None),
+        _ if session_dim => (load_sessions(tx, p, dim)?, None),
+        _ => (Vec::new(), None),
     };
     let mut f = Facts {
         sessions,
         session_groups,
-        session_groups_by,
         orders: o.orders,
         lines: o.lines,
         refunds: o.refunds,
@@ -368,18 +366,26 @@ fn load_for(
     Ok(f)
 }
 
-/// The sessions of a period summed per group of a session attribute, with each group's
-/// distinct visitors: what a breakdown over the whole period needs, without reading every
-/// session out of the database.
-fn session_groups(tx: &mut dyn Sql, p: Period, d: Dim) -> Result<Vec<SessionGroup>> {
-    let col = match d {
+/// The column of `an_sessions` a breakdown groups sessions by; `None` for the dimensions
+/// sessions do not have.
+fn session_column(d: Dim) -> Option<&'static str> {
+    Some(match d {
         Dim::Source => "source",
         Dim::Medium => "medium",
         Dim::Campaign => "campaign",
         Dim::Device => "device",
         Dim::Country => "country",
         Dim::LandingPage => "landing_path",
-        Dim::Channel | Dim::Product => return Ok(Vec::new()),
+        Dim::Channel | Dim::Product => return None,
+    })
+}
+
+/// The sessions of a period summed per group of a session attribute, with each group's
+/// distinct visitors: what a breakdown over the whole period needs, without reading every
+/// session out of the database.
+fn session_groups(tx: &mut dyn Sql, p: Period, d: Dim) -> Result<Vec<SessionGroup>> {
+    let Some(col) = session_column(d) else {
+        return Ok(Vec::new());
     };
     Ok(tx
         .query(
@@ -409,22 +415,24 @@ fn session_groups(tx: &mut dyn Sql, p: Period, d: Dim) -> Result<Vec<SessionGrou
 /// The sessions that started on the period's days. With a breakdown, only its own attribute is
 /// read (the others stay empty): a period holds many sessions.
 pub fn load_sessions(tx: &mut dyn Sql, p: Period, dim: Option<Dim>) -> Result<Vec<SessionFact>> {
-    let col = |name: &'static str, d: Dim| {
-        if dim.is_none_or(|x| x == d) {
-            name
-        } else {
-            "''"
-        }
-    };
+    let attributes: Vec<&str> = [
+        Dim::Source,
+        Dim::Medium,
+        Dim::Campaign,
+        Dim::Device,
+        Dim::Country,
+        Dim::LandingPage,
+    ]
+    .into_iter()
+    .map(|d| match session_column(d) {
+        Some(c) if dim.is_none_or(|x| x == d) => c,
+        _ => "''",
+    })
+    .collect();
     let sql = format!(
-        "SELECT visitor_key, day, end_ts - start_ts, events, page_views, product_views, carts, checkouts, purchases, {}, {}, {}, {}, {}, {} \
+        "SELECT visitor_key, day, end_ts - start_ts, events, page_views, product_views, carts, checkouts, purchases, {} \
          FROM an_sessions WHERE day >= $1 AND day < $2",
-        col("source", Dim::Source),
-        col("medium", Dim::Medium),
-        col("campaign", Dim::Campaign),
-        col("device", Dim::Device),
-        col("country", Dim::Country),
-        col("landing_path", Dim::LandingPage),
+        attributes.join(", ")
     );
     Ok(tx
         .query(&sql, params![i64::from(p.from), i64::from(p.to)])?
@@ -846,8 +854,10 @@ pub fn fold(f: &Facts, grain: Option<Grain>, dim: Option<Dim>) -> BTreeMap<Key, 
     }
     // Groups come only without a grain (the day does not matter), and count only for the
     // breakdown they were made for.
-    if dim.is_some() && dim == f.session_groups_by {
-        for g in &f.session_groups {
+    if let Some((by, groups)) = &f.session_groups
+        && dim == Some(*by)
+    {
+        for g in groups {
             if let Some(a) = slot(&mut out, None, dim, 0, Some(Some(g.key.clone()))) {
                 a.session_group(g);
             }
@@ -1135,8 +1145,10 @@ pub fn fast(
     // opens row by row, since they count once per campaign and recipient.
     let (t0, t1) = (zone.start_of(p.from), zone.start_of(p.to));
     for r in tx.query(
-        "SELECT e.ts / 900000000, e.type, COUNT(*) FROM email_events e \
-         WHERE e.ts >= $1 AND e.ts < $2 AND e.type IN ('sent', 'bounced') GROUP BY e.ts / 900000000, e.type",
+        &format!(
+            "SELECT e.ts / {QUARTER_HOUR}, e.type, COUNT(*) FROM email_events e \
+             WHERE e.ts >= $1 AND e.ts < $2 AND e.type IN ('sent', 'bounced') GROUP BY e.ts / {QUARTER_HOUR}, e.type"
+        ),
         params![t0, t1],
     )? {
         let a = out
