@@ -243,8 +243,8 @@ fn show_money(m: &backroom_core::api::Money) -> String {
 
 /// An amount as typed in a form field: `12.50` for 1250 cents.
 fn amount_value(minor: i64, currency: &str) -> String {
-    let shown = money(minor, currency);
-    shown.trim_end_matches(currency).trim().to_string()
+    backroom_domain::Currency::parse(currency)
+        .map_or_else(|_| minor.to_string(), |c| c.format_amount(minor))
 }
 
 /// A time as staff read it: `2026-11-27 14:05 UTC`.
