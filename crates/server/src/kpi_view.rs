@@ -70,11 +70,25 @@ pub fn lines(k: &Kpis, cur: Currency) -> Vec<(&'static str, String, Option<f64>)
     ]
 }
 
-pub fn change(now: Option<f64>, then: Option<f64>) -> String {
+/// The relative change from `then` to `now`, when both are known and `then` is not zero.
+pub fn relative_change(now: Option<f64>, then: Option<f64>) -> Option<f64> {
     match (now, then) {
-        (Some(a), Some(b)) if b != 0.0 => format!("{:+.1}%", (a - b) / b.abs() * 100.0),
-        _ => "-".into(),
+        (Some(a), Some(b)) if b != 0.0 => Some((a - b) / b.abs()),
+        _ => None,
     }
+}
+
+/// The change as shown: `+12.5%`, or `-` when there is none.
+pub fn change(now: Option<f64>, then: Option<f64>) -> String {
+    relative_change(now, then).map_or("-".into(), |c| format!("{:+.1}%", c * 100.0))
+}
+
+/// KPIs where a fall is good news (the console colours their changes the other way).
+pub fn lower_is_better(name: &str) -> bool {
+    matches!(
+        name,
+        "Bounce rate" | "Cart abandonment" | "CAC" | "Return rate"
+    )
 }
 
 /// One CSV row per bucket and group (or the totals), with every KPI as a column.

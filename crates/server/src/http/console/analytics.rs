@@ -156,10 +156,6 @@ fn csv_link(q: &Fields, table: &str) -> String {
     )
 }
 
-fn pct(r: Option<f64>) -> String {
-    kpi_view::pct(r)
-}
-
 async fn show(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields>) -> Response {
     let staff = match Staff::viewing(&app, &headers, Permission::AnalyticsRead).await {
         Ok(s) => s,
@@ -372,7 +368,7 @@ fn breakdown_section(q: &Fields, d: &Data, money: &dyn Fn(i64) -> String) -> Str
                 k.orders.to_string(),
                 esc(&k.aov.map_or("-".into(), money)),
                 k.sessions.to_string(),
-                esc(&pct(k.conversion_rate)),
+                esc(&kpi_view::pct(k.conversion_rate)),
                 esc(&k.roas.map_or("-".into(), |v| format!("{v:.2}"))),
             ]
         })
@@ -477,9 +473,11 @@ fn customers_section(q: &Fields, d: &Data, money: &dyn Fn(i64) -> String) -> Str
         .iter()
         .map(|c| {
             let mut row = vec![esc(&c.month), c.customers.to_string()];
-            row.extend(
-                (0..months).map(|m| c.retention.get(m).map_or(String::new(), |r| esc(&pct(*r)))),
-            );
+            row.extend((0..months).map(|m| {
+                c.retention
+                    .get(m)
+                    .map_or(String::new(), |r| esc(&kpi_view::pct(*r)))
+            }));
             row
         })
         .collect();

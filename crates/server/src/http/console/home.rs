@@ -2,6 +2,7 @@
 //! funnel, and the work queue.
 
 use super::{App, Staff, esc, failed, money, page};
+use crate::kpi_view;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -10,44 +11,38 @@ use backroom_core::settings;
 use backroom_domain::analytics::format_day;
 use backroom_domain::roles::Permission;
 
+/// The KPIs the home page shows, by their names in [`kpi_view::lines`].
+const CARDS: [&str; 8] = [
+    "Net sales",
+    "Orders",
+    "Average order value",
+    "Conversion rate",
+    "Sessions",
+    "Bounce rate",
+    "Cart abandonment",
+    "ROAS",
+];
+
 /// A KPI card: the value and its change against the previous period.
-fn card(
-    label: &str,
-    value: String,
-    change: Option<f64>,
-    higher_is_better: bool,
-    days: i32,
-) -> String {
+fn card(label: &str, value: &str, change: Option<f64>, days: i32) -> String {
     let change = match change {
-        Some(c) => {
-            let good = (c >= 0.0) == higher_is_better;
-            format!(
-                "<div class=\"{}\">{}{:.1}% vs previous {days} days</div>",
-                if good { "up" } else { "down" },
-                if c >= 0.0 { "+" } else { "" },
-                c * 100.0
-            )
-        }
+        Some(c) => format!(
+            "<div class=\"{}\">{}% vs previous {days} days</div>",
+            if (c >= 0.0) != kpi_view::lower_is_better(label) {
+                "up"
+            } else {
+                "down"
+            },
+            esc(&format!("{:+.1}", c * 100.0))
+        ),
         None => "<div>no previous figure</div>".into(),
     };
     format!(
         "<div class=\"card\"><div>{}</div><div class=\"v\" data-kpi=\"{}\">{}</div>{change}</div>",
         esc(label),
         esc(&label.to_lowercase().replace(' ', "_")),
-        esc(&value)
+        esc(value)
     )
-}
-
-fn pct(r: Option<f64>) -> String {
-    r.map_or_else(|| "–".into(), |v| format!("{:.2}%", v * 100.0))
-}
-
-/// The relative change from `before` to `now`, when both are known and `before` is not zero.
-fn change(now: Option<f64>, before: Option<f64>) -> Option<f64> {
-    match (now, before) {
-        (Some(n), Some(b)) if b != 0.0 => Some((n - b) / b),
-        _ => None,
-    }
 }
 
 pub(super) async fn home(
@@ -111,68 +106,16 @@ pub(super) async fn home(
             esc(&r.from),
             esc(&r.to)
         ));
-        let n = |x: i64| Some(x as f64);
-        let ni = |x: Option<i64>| x.map(|v| v as f64);
-        // (label, shown, now, before, higher is better)
-        for (label, shown, now, before, up) in [
-            (
-                "Net sales",
-                money(t.net_sales, cur),
-                n(t.net_sales),
-                n(prev.net_sales),
-                true,
-            ),
-            (
-                "Orders",
-                t.orders.to_string(),
-                n(t.orders),
-                n(prev.orders),
-                true,
-            ),
-            (
-                "AOV",
-                t.aov.map_or_else(|| "–".into(), |a| money(a, cur)),
-                ni(t.aov),
-                ni(prev.aov),
-                true,
-            ),
-            (
-                "Conversion rate",
-                pct(t.conversion_rate),
-                t.conversion_rate,
-                prev.conversion_rate,
-                true,
-            ),
-            (
-                "Sessions",
-                t.sessions.to_string(),
-                n(t.sessions),
-                n(prev.sessions),
-                true,
-            ),
-            (
-                "Bounce rate",
-                pct(t.bounce_rate),
-                t.bounce_rate,
-                prev.bounce_rate,
-                false,
-            ),
-            (
-                "Cart abandonment",
-                pct(t.cart_abandonment_rate),
-                t.cart_abandonment_rate,
-                prev.cart_abandonment_rate,
-                false,
-            ),
-            (
-                "ROAS",
-                t.roas.map_or_else(|| "–".into(), |v| format!("{v:.2}")),
-                t.roas,
-                prev.roas,
-                true,
-            ),
-        ] {
-            body.push_str(&card(label, shown, change(now, before), up, days));
+        let cur_c = match backroom_domain::Currency::parse(cur) {
+            Ok(c) => c,
+            Err(e) => return failed(&staff, &e.into()),
+        };
+        let now = kpi_view::lines(t, cur_c);
+        let before = kpi_view::lines(&prev, cur_c);
+        for ((name, shown, v), (_, _, b)) in now.iter().zip(&before) {
+            if CARDS.contains(name) {
+                body.push_str(&card(name, shown, kpi_view::relative_change(*v, *b), days));
+            }
         }
         body.push_str("</div>");
         body.push_str(&super::column_chart(
