@@ -997,11 +997,14 @@ fn strategy(s: &str) -> Result<&'static str> {
         })
 }
 
+/// What a channel can be.
+pub const CHANNEL_KINDS: [&str; 4] = ["online", "marketplace", "pos", "phone"];
+
 pub fn create_channel(tx: &mut dyn Sql, ctx: &Ctx, c: &NewChannel) -> Result<Channel> {
     ctx.actor.require(Permission::SettingsWrite)?;
     let code = check_code("code", &c.code)?;
     let name = required_text("name", &c.name, 255)?;
-    if !["online", "marketplace", "pos", "phone"].contains(&c.kind.as_str()) {
+    if !CHANNEL_KINDS.contains(&c.kind.as_str()) {
         return Err(Error::invalid(
             "kind",
             "must be online, marketplace, pos or phone",

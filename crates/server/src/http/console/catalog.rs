@@ -3,7 +3,7 @@
 
 use super::{
     App, Fields, Posted, Staff, act, amount_value, badge, describe, esc, failed, filter_form, form,
-    input, link, load, options, page, pager, select, show_money, status_of,
+    input, link, load, names, options, page, pager, select, show_money, status_of,
 };
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -14,6 +14,7 @@ use backroom_core::api::{NewProduct, NewVariant, Product, ProductPatch, SkuStock
 use backroom_core::catalog::{self, ProductQuery};
 use backroom_core::{Error, inventory, settings};
 use backroom_domain::listing::{self, Listing, Severity, VariantListing};
+use backroom_domain::order::ProductStatus;
 use backroom_domain::roles::Permission;
 use std::fmt::Write;
 
@@ -87,7 +88,10 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
             select(
                 "Status",
                 "status",
-                &any(vec!["draft".into(), "active".into(), "archived".into()]),
+                &any(names(ProductStatus::ALL, ProductStatus::as_str)
+                    .into_iter()
+                    .map(String::from)
+                    .collect()),
                 &q.text("status"),
             ),
             select("Vendor", "vendor", &any(vendors), &q.text("vendor")),
@@ -544,7 +548,7 @@ fn edit_form(staff: &Staff, p: &Product, typed: Option<&Fields>, error: Option<&
     fields.push(select(
         "Status",
         "status",
-        &options(&["draft", "active", "archived"]),
+        &options(&names(ProductStatus::ALL, ProductStatus::as_str)),
         &value("status", &p.status),
     ));
     let mut description = format!(

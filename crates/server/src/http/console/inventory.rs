@@ -3,7 +3,7 @@
 
 use super::{
     App, Fields, Posted, Staff, act, badge, code_of, esc, filter_form, form, input, link, load,
-    location_options, options, page, pager, select, table, url_encode, when,
+    location_options, names, options, page, pager, select, table, url_encode, when,
 };
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -16,6 +16,7 @@ use backroom_core::api::{
 };
 use backroom_core::catalog;
 use backroom_core::inventory::{self, LedgerQuery, LevelQuery, ReorderQuery, TransferQuery};
+use backroom_domain::order::TransferStatus;
 use backroom_domain::roles::Permission;
 
 pub(super) fn routes() -> Router<App> {
@@ -707,13 +708,7 @@ async fn transfers(
     };
     let mut body = String::from(SUBNAV);
     let mut statuses = vec![(String::new(), "any".to_string())];
-    statuses.extend(options(&[
-        "draft",
-        "in_transit",
-        "partially_received",
-        "received",
-        "cancelled",
-    ]));
+    statuses.extend(options(&names(TransferStatus::ALL, TransferStatus::as_str)));
     body.push_str(&filter_form(
         "/console/transfers",
         &select("Status", "status", &statuses, &q.text("status")),

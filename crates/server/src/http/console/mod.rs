@@ -155,6 +155,12 @@ fn select(label: &str, name: &str, options: &[(String, String)], selected: &str)
     out
 }
 
+/// The names of a vocabulary of the domain (`OrderStatus::ALL` and its `as_str`, say), for
+/// [`options`].
+fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Vec<&'static str> {
+    all.iter().map(|v| name(*v)).collect()
+}
+
 fn options(values: &[&str]) -> Vec<(String, String)> {
     values
         .iter()

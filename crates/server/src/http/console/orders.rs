@@ -4,8 +4,8 @@
 
 use super::{
     App, Fields, Posted, Staff, act, badge, code_of, describe, esc, failed, filter_form, form,
-    input, link, load, location_options, options, page, pager, see_other, select, show_money,
-    table, when,
+    input, link, load, location_options, names, options, page, pager, see_other, select,
+    show_money, table, when,
 };
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -21,6 +21,7 @@ use backroom_core::fulfillment::HOLD_REASONS;
 use backroom_core::orders::{self, OrderQuery};
 use backroom_core::returns::REASONS as RETURN_REASONS;
 use backroom_core::{Error, catalog, fulfillment, returns, settings};
+use backroom_domain::order::{FulfillmentStatus, OrderStatus, PaymentStatus};
 use backroom_domain::roles::Permission;
 use std::fmt::Write;
 
@@ -115,34 +116,19 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
             select(
                 "Status",
                 "status",
-                &any_of(&["open", "closed", "cancelled"]),
+                &any_of(&names(OrderStatus::ALL, OrderStatus::as_str)),
                 &q.text("status"),
             ),
             select(
                 "Payment",
                 "payment_status",
-                &any_of(&[
-                    "pending",
-                    "authorized",
-                    "paid",
-                    "partially_refunded",
-                    "refunded",
-                    "voided",
-                ]),
+                &any_of(&names(PaymentStatus::ALL, PaymentStatus::as_str)),
                 &q.text("payment_status"),
             ),
             select(
                 "Fulfillment",
                 "fulfillment_status",
-                &any_of(&[
-                    "unfulfilled",
-                    "partially_fulfilled",
-                    "fulfilled",
-                    "ready_for_pickup",
-                    "picked_up",
-                    "partially_returned",
-                    "returned",
-                ]),
+                &any_of(&names(FulfillmentStatus::ALL, FulfillmentStatus::as_str)),
                 &q.text("fulfillment_status"),
             ),
             select(

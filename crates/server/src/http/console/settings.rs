@@ -4,7 +4,7 @@
 
 use super::{
     App, Fields, Posted, Staff, act, badge, describe, esc, failed, filter_form, form, input, link,
-    load, options, page, pager, see_other, select, table, when,
+    load, names, options, page, pager, see_other, select, table, when,
 };
 use axum::Router;
 use axum::extract::{Multipart, Path, Query, State};
@@ -16,7 +16,9 @@ use backroom_core::audit::{self, AuditQuery};
 use backroom_core::import_jobs::{self, NewImport};
 use backroom_core::webhooks::{self, NewSubscription};
 use backroom_core::{Error, auth, catalog};
+use backroom_domain::order::LocationKind;
 use backroom_domain::roles::{ALL_ROLES, Permission};
+use backroom_domain::sourcing::Strategy;
 use std::fmt::Write;
 
 pub(super) fn routes() -> Router<App> {
@@ -153,7 +155,7 @@ async fn locations(State(app): State<App>, headers: HeaderMap) -> Response {
                 select(
                     "Kind",
                     "kind",
-                    &options(&["warehouse", "boutique", "third_party"]),
+                    &options(&names(LocationKind::ALL, LocationKind::as_str)),
                     &l.kind,
                 ),
                 yes_no("Ships online orders", "ships_online", l.ships_online),
@@ -183,7 +185,7 @@ async fn locations(State(app): State<App>, headers: HeaderMap) -> Response {
             select(
                 "Kind",
                 "kind",
-                &options(&["warehouse", "boutique", "third_party"]),
+                &options(&names(LocationKind::ALL, LocationKind::as_str)),
                 "warehouse",
             ),
             input("Priority", "priority", "number", "", "size=\"4\""),
@@ -258,8 +260,6 @@ async fn update_location(
     .await
 }
 
-const STRATEGIES: [&str; 4] = ["priority", "fewest_shipments", "nearest", "highest_stock"];
-
 async fn channels(State(app): State<App>, headers: HeaderMap) -> Response {
     let staff = match Staff::viewing(&app, &headers, Permission::SettingsWrite).await {
         Ok(s) => s,
@@ -305,7 +305,7 @@ async fn channels(State(app): State<App>, headers: HeaderMap) -> Response {
                 select(
                     "Sourcing strategy",
                     "sourcing_strategy",
-                    &options(&STRATEGIES),
+                    &options(&names(&Strategy::ALL, Strategy::as_str)),
                     &c.sourcing_strategy,
                 ),
                 input(
@@ -337,16 +337,11 @@ async fn channels(State(app): State<App>, headers: HeaderMap) -> Response {
         &[
             input("Code", "code", "text", "", "required"),
             input("Name", "name", "text", "", "required"),
-            select(
-                "Kind",
-                "kind",
-                &options(&["online", "marketplace", "pos", "phone"]),
-                "online",
-            ),
+            select("Kind", "kind", &options(&catalog::CHANNEL_KINDS), "online"),
             select(
                 "Sourcing strategy",
                 "sourcing_strategy",
-                &options(&STRATEGIES),
+                &options(&names(&Strategy::ALL, Strategy::as_str)),
                 "fewest_shipments",
             ),
         ]
@@ -718,16 +713,6 @@ async fn revoke_token(
 // ---------------------------------------------------------------------------------------------
 // Webhooks
 
-const EVENT_TYPES: [&str; 7] = [
-    "order.created",
-    "order.paid",
-    "order.fulfilled",
-    "order.cancelled",
-    "order.refunded",
-    "return.received",
-    "inventory.low",
-];
-
 async fn webhooks_page(
     State(app): State<App>,
     headers: HeaderMap,
@@ -820,7 +805,7 @@ async fn webhooks_page(
         body.push_str("</section>");
     }
     let mut boxes = String::from("<fieldset><legend>Events</legend>");
-    for e in EVENT_TYPES {
+    for e in webhooks::EVENT_TYPES {
         let _ = write!(
             boxes,
             "<label><input type=\"checkbox\" name=\"event_type\" value=\"{e}\"> {e}</label>"
