@@ -2,8 +2,9 @@
 //! by location and listing-quality checks; forms to create, edit and archive.
 
 use super::{
-    App, Fields, Posted, Staff, act, amount_value, badge, describe, esc, failed, filter_form, form,
-    input, link, load, names, options, page, pager, select, show_money, status_of,
+    App, Fields, Posted, Staff, act, act_then, amount_value, badge, describe, esc, failed,
+    filter_form, form, input, link, load, names, options, page, pager, select, show_money,
+    status_of,
 };
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -210,7 +211,7 @@ async fn new_page(State(app): State<App>, headers: HeaderMap) -> Response {
 }
 
 async fn create(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
-    act(
+    act_then(
         &app,
         &staff,
         "/console/products/new",
@@ -638,9 +639,9 @@ async fn archive(
     act(
         &app,
         &staff,
-        &back.clone(),
+        &back,
         move |tx, ctx| catalog::archive_product(tx, ctx, id),
-        move |p| (back, format!("Archived {}.", p.title)),
+        |p| format!("Archived {}.", p.title),
     )
     .await
 }
@@ -662,7 +663,7 @@ async fn update_variant(
     act(
         &app,
         &staff,
-        &back.clone(),
+        &back,
         move |tx, ctx| {
             let cur = settings::load(tx)?.currency;
             let patch = VariantPatch {
@@ -678,7 +679,7 @@ async fn update_variant(
             };
             catalog::update_variant(tx, ctx, id, &patch)
         },
-        move |v| (back, format!("Saved {}.", v.sku)),
+        |v| format!("Saved {}.", v.sku),
     )
     .await
 }

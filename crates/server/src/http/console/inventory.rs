@@ -408,7 +408,6 @@ async fn change(
     } else {
         format!("/console/inventory/sku?sku={}", url_encode(&sku))
     };
-    let to = back.clone();
     act(
         &app,
         &staff,
@@ -531,7 +530,7 @@ async fn change(
                 }
             })
         },
-        move |message| (to, message.clone()),
+        String::clone,
     )
     .await
 }
@@ -792,12 +791,7 @@ async fn transfer_action(
                 entity: "transfer action",
             }),
         },
-        |t| {
-            (
-                "/console/transfers".into(),
-                format!("Transfer {} is {}.", t.id, t.status.replace('_', " ")),
-            )
-        },
+        |t| format!("Transfer {} is {}.", t.id, t.status.replace('_', " ")),
     )
     .await
 }

@@ -653,9 +653,20 @@ async fn load<T: Send + 'static>(
     app.db.read(f).await.map_err(|e| failed(staff, &e))
 }
 
-/// Runs a change in one transaction as the signed-in member, then sends the browser on: to
-/// `done(&result)` with its message, or back to `back` with the reason nothing changed.
+/// Runs a change in one transaction as the signed-in member, then sends the browser back to
+/// `page` with `message(&result)`, or with the reason nothing changed.
 async fn act<T: Send + 'static>(
+    app: &App,
+    staff: &Staff,
+    page: &str,
+    f: impl FnMut(&mut dyn Sql, &Ctx) -> backroom_core::Result<T> + Send + 'static,
+    message: impl FnOnce(&T) -> String,
+) -> Response {
+    act_then(app, staff, page, f, |v| (page.to_string(), message(v))).await
+}
+
+/// [`act`], going on to the page `done(&result)` names (a new order's, say) when it succeeds.
+async fn act_then<T: Send + 'static>(
     app: &App,
     staff: &Staff,
     back: &str,

@@ -3,8 +3,8 @@
 //! pick lists to print.
 
 use super::{
-    App, Fields, Posted, Staff, act, badge, code_of, describe, esc, failed, filter_form, form,
-    input, link, load, location_options, names, options, page, pager, see_other, select,
+    App, Fields, Posted, Staff, act, act_then, badge, code_of, describe, esc, failed, filter_form,
+    form, input, link, load, location_options, names, options, page, pager, see_other, select,
     show_money, table, when,
 };
 use axum::Router;
@@ -379,7 +379,7 @@ fn parse_lines(text: &str) -> backroom_core::Result<Vec<SkuQuantity>> {
 
 async fn place(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
     let key = f.opt("idempotency_key");
-    act(
+    act_then(
         &app,
         &staff,
         "/console/orders/new",
@@ -1019,7 +1019,6 @@ async fn order_action(
     Posted { staff, form: f }: Posted,
 ) -> Response {
     let back = format!("/console/orders/{id}");
-    let to = back.clone();
     act(
         &app,
         &staff,
@@ -1228,7 +1227,7 @@ async fn order_action(
             };
             Ok(message)
         },
-        move |m| (to, m.clone()),
+        String::clone,
     )
     .await
 }
@@ -1247,7 +1246,6 @@ async fn return_action(
         Err(r) => return r,
     };
     let back = format!("/console/orders/{order}");
-    let to = back.clone();
     act(
         &app,
         &staff,
@@ -1288,7 +1286,7 @@ async fn return_action(
                 entity: "return action",
             }),
         },
-        move |m| (to, m.clone()),
+        String::clone,
     )
     .await
 }

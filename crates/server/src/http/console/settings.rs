@@ -214,12 +214,7 @@ async fn create_location(State(app): State<App>, Posted { staff, form: f }: Post
                 },
             )
         },
-        |l| {
-            (
-                "/console/settings/locations".into(),
-                format!("Location {} created.", l.code),
-            )
-        },
+        |l| format!("Location {} created.", l.code),
     )
     .await
 }
@@ -250,12 +245,7 @@ async fn update_location(
                 },
             )
         },
-        |l| {
-            (
-                "/console/settings/locations".into(),
-                format!("Location {} saved.", l.code),
-            )
-        },
+        |l| format!("Location {} saved.", l.code),
     )
     .await
 }
@@ -380,12 +370,7 @@ async fn create_channel(State(app): State<App>, Posted { staff, form: f }: Poste
                 },
             )
         },
-        |c| {
-            (
-                "/console/settings/channels".into(),
-                format!("Channel {} created; choose its locations.", c.code),
-            )
-        },
+        |c| format!("Channel {} created; choose its locations.", c.code),
     )
     .await
 }
@@ -414,12 +399,7 @@ async fn update_channel(
                 },
             )
         },
-        |c| {
-            (
-                "/console/settings/channels".into(),
-                format!("Channel {} saved.", c.code),
-            )
-        },
+        |c| format!("Channel {} saved.", c.code),
     )
     .await
 }
@@ -526,12 +506,7 @@ async fn create_user(State(app): State<App>, Posted { staff, form: f }: Posted) 
         &staff,
         back,
         move |tx, ctx| auth::create_user(tx, ctx, &prepared),
-        |u| {
-            (
-                back.into(),
-                format!("{} can now sign in as {}.", u.email, u.role),
-            )
-        },
+        |u| format!("{} can now sign in as {}.", u.email, u.role),
     )
     .await
 }
@@ -548,17 +523,14 @@ async fn user_action(
         "/console/settings/users",
         move |tx, ctx| auth::set_user_active(tx, ctx, id, active),
         |u| {
-            (
-                "/console/settings/users".into(),
-                format!(
-                    "{} is {}.",
-                    u.email,
-                    if u.active {
-                        "active"
-                    } else {
-                        "deactivated: their sessions and tokens stop working"
-                    }
-                ),
+            format!(
+                "{} is {}.",
+                u.email,
+                if u.active {
+                    "active"
+                } else {
+                    "deactivated: their sessions and tokens stop working"
+                }
             )
         },
     )
@@ -698,12 +670,7 @@ async fn revoke_token(
         &staff,
         "/console/settings/tokens",
         move |tx, ctx| auth::revoke_token(tx, ctx, id),
-        |t| {
-            (
-                "/console/settings/tokens".into(),
-                format!("Token {} revoked.", t.name),
-            )
-        },
+        |t| format!("Token {} revoked.", t.name),
     )
     .await;
     app.forget_tokens();
@@ -842,12 +809,9 @@ async fn create_webhook(State(app): State<App>, Posted { staff, form: f }: Poste
             )
         },
         |s| {
-            (
-                "/console/settings/webhooks".into(),
-                format!(
-                    "Endpoint added. Its signing secret (shown once): {}",
-                    s.secret.as_deref().unwrap_or_default()
-                ),
+            format!(
+                "Endpoint added. Its signing secret (shown once): {}",
+                s.secret.as_deref().unwrap_or_default()
             )
         },
     )
@@ -864,12 +828,7 @@ async fn deactivate_webhook(
         &staff,
         "/console/settings/webhooks",
         move |tx, ctx| webhooks::deactivate_subscription(tx, ctx, id),
-        |s| {
-            (
-                "/console/settings/webhooks".into(),
-                format!("No more events go to {}.", s.url),
-            )
-        },
+        |s| format!("No more events go to {}.", s.url),
     )
     .await
 }
@@ -884,12 +843,7 @@ async fn replay(
         &staff,
         "/console/settings/webhooks",
         move |tx, ctx| webhooks::replay(tx, ctx, id),
-        |d| {
-            (
-                "/console/settings/webhooks".into(),
-                format!("Delivery {} queued again.", d.id),
-            )
-        },
+        |d| format!("Delivery {} queued again.", d.id),
     )
     .await
 }
