@@ -5592,3 +5592,122 @@ async fn first_order_stays_exact_when_an_earlier_order_is_seen_before_its_change
         assert_eq!(first, later, "{name}");
     }
 }
+
+/// Products filter by stock state (available somewhere, nowhere, at or below a reorder point)
+/// and orders by the location holding their reservations, as the console's filters use them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn products_filter_by_stock_state_and_orders_by_location() {
+    for (name, db) in backends().await {
+        let (a, b, _) = store(&db, &["ST-1"], &[]).await;
+        db.write(|tx| {
+            catalog::create_product(
+                tx,
+                &ctx(),
+                &NewProduct {
+                    title: "Empty shelf".into(),
+                    status: Some("active".into()),
+                    variants: vec![NewVariant {
+                        sku: "ST-2".into(),
+                        price: 500,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
+        receive(&db, "ST-1", a, 5).await;
+        let titles = |stock: &'static str| {
+            let db = db.clone();
+            async move {
+                let mut t: Vec<String> = db
+                    .read(move |tx| {
+                        catalog::list_products(
+                            tx,
+                            &catalog::ProductQuery {
+                                stock: Some(stock.into()),
+                                ..Default::default()
+                            },
+                        )
+                    })
+                    .await
+                    .unwrap()
+                    .items
+                    .into_iter()
+                    .map(|p| p.title)
+                    .collect();
+                t.sort();
+                t
+            }
+        };
+        assert_eq!(titles("in_stock").await, ["Test shirt"], "{name}");
+        assert_eq!(titles("out_of_stock").await, ["Empty shelf"], "{name}");
+        assert!(titles("low").await.is_empty(), "{name}");
+        db.write(move |tx| {
+            inventory::set_reorder_point(
+                tx,
+                &ctx(),
+                &SetReorderPoint {
+                    sku: "ST-1".into(),
+                    location_id: a,
+                    reorder_point: Some(5),
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(titles("low").await, ["Test shirt"], "{name}");
+        let bad = db
+            .read(|tx| {
+                catalog::list_products(
+                    tx,
+                    &catalog::ProductQuery {
+                        stock: Some("plenty".into()),
+                        ..Default::default()
+                    },
+                )
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(bad, Error::Invalid(ref i) if i.field == "stock"),
+            "{name}: {bad}"
+        );
+
+        // Orders by the location their units are reserved at; released reservations leave it.
+        let placed = place(&db, order(&[("ST-1", 2)]), None).await.unwrap().order;
+        let at = |loc: i64| {
+            let db = db.clone();
+            async move {
+                db.read(move |tx| {
+                    orders::list(
+                        tx,
+                        &orders::OrderQuery {
+                            location_id: Some(loc),
+                            ..Default::default()
+                        },
+                        ctx().now,
+                    )
+                })
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|o| o.id)
+                .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(at(a).await, [placed.id], "{name}");
+        assert!(at(b).await.is_empty(), "{name}");
+        let id = placed.id;
+        db.write(move |tx| orders::cancel(tx, &ctx(), id, &CancelOrder { reason: None }))
+            .await
+            .unwrap();
+        assert!(
+            at(a).await.is_empty(),
+            "{name}: cancelled, nothing reserved there"
+        );
+    }
+}

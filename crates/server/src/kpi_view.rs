@@ -117,20 +117,20 @@ pub fn csv(r: &KpiReport) -> String {
 
 /// CSV with a bucket and a group column, then every KPI as a column.
 pub fn csv_rows(rows: Vec<(String, String, &Kpis)>) -> String {
-    let mut out = String::new();
-    let mut header = false;
+    // The header names the KPIs as their JSON does, even when there is no row.
+    let columns = |k: &Kpis| match serde_json::to_value(k) {
+        Ok(serde_json::Value::Object(map)) => map.into_iter().collect::<Vec<_>>(),
+        _ => Vec::new(),
+    };
+    let names: Vec<String> = columns(&Kpis::default())
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let mut out = format!("bucket,group,{}\n", names.join(","));
     for (bucket, group, k) in rows {
-        let v = serde_json::to_value(k).unwrap_or_default();
-        let Some(map) = v.as_object() else { continue };
-        if !header {
-            out.push_str("bucket,group,");
-            out.push_str(&map.keys().cloned().collect::<Vec<_>>().join(","));
-            out.push('\n');
-            header = true;
-        }
-        let cells: Vec<String> = map
-            .values()
-            .map(|v| {
+        let cells: Vec<String> = columns(k)
+            .into_iter()
+            .map(|(_, v)| {
                 if v.is_null() {
                     String::new()
                 } else {

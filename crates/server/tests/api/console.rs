@@ -645,9 +645,30 @@ async fn console_pages_for_every_role() {
             1 + api["breakdown"].as_array().unwrap().len(),
             "{name}: {by_channel}"
         );
-        for t in ["series", "top_products", "top_campaigns", "cohorts", "clv"] {
-            assert!(csv(t).await.lines().count() >= 1, "{name}: {t}");
+        // Every table comes with its own header; the series has one row per month.
+        for (t, header) in [
+            ("series", "bucket,group,ad_spend,aov,"),
+            ("top_products", "bucket,group,ad_spend,aov,"),
+            ("top_campaigns", "bucket,group,ad_spend,aov,"),
+            ("cohorts", "month,customers,month_offset,active,retention"),
+            (
+                "clv",
+                "segment,customers,orders,net_sales,avg_clv,avg_gross_margin",
+            ),
+        ] {
+            let body = csv(t).await;
+            assert!(body.starts_with(header), "{name}: {t}: {body}");
+            if t == "series" {
+                assert_eq!(body.lines().count(), 1 + 48, "{name}: 48 months");
+            }
         }
+        let (_, empty) = s
+            .get("/console/analytics.csv?from=2020-01-01&to=2020-01-02&table=top_products")
+            .await;
+        assert!(
+            empty.starts_with("bucket,group,ad_spend,") && empty.lines().count() == 1,
+            "{name}: an empty table still has its header: {empty}"
+        );
         let (_, page) = s
             .get(&format!(
                 "/console/analytics?view=breakdown&from={from}&to={to}&breakdown=channel"
