@@ -2,7 +2,7 @@
 //! forms of each area end to end, CSRF; and the same flows in a real browser (Chromium).
 
 use super::*;
-use backroom_domain::roles::{Permission, Role};
+use backroom_domain::roles::{ALL_ROLES, Permission, Role};
 use std::collections::HashMap;
 
 /// The console: signing in with a session cookie, the home page per role (its KPI figures equal
@@ -389,6 +389,52 @@ impl Session {
         }
     }
 
+    /// Uploads a file with form fields (and the session's token) as `multipart/form-data`, and
+    /// follows the redirect.
+    async fn upload(&mut self, path: &str, fields: &[(&str, &str)], file: &str) -> Landing {
+        let boundary = "backroomtestboundary";
+        let mut body = String::new();
+        for (k, v) in [("csrf", self.csrf.as_str())].iter().chain(fields) {
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+            ));
+        }
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"upload.csv\"\r\nContent-Type: text/csv\r\n\r\n{file}\r\n--{boundary}--\r\n"
+        ));
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("origin", &self.base)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.keep(&r);
+        let (status, location) = (
+            r.status(),
+            r.headers()
+                .get("location")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default(),
+        );
+        let page = if status == StatusCode::SEE_OTHER {
+            self.get(&location).await.1
+        } else {
+            r.text().await.unwrap()
+        };
+        Landing {
+            status,
+            location,
+            page,
+        }
+    }
+
     /// Posts a form with the session's token and follows the redirect.
     async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Landing {
         let mut with = vec![("csrf", self.csrf.clone())];
@@ -488,15 +534,8 @@ async fn console_pages_for_every_role() {
             assert_eq!(r.headers()["location"], "/console/login", "{name}: {path}");
         }
         let _ = anonymous.get("/console/login").await;
-        for role in [
-            Role::Admin,
-            Role::Operations,
-            Role::Inventory,
-            Role::Fulfillment,
-            Role::Support,
-            Role::Marketing,
-            Role::Analyst,
-        ] {
+        // Every staff role (integration accounts have no console).
+        for role in ALL_ROLES.into_iter().filter(|r| *r != Role::Storefront) {
             let email = staff_user(&app, role.as_str()).await;
             let mut s = Session::sign_in(&app, &email, "correct horse battery").await;
             for (path, need) in &pages {
@@ -1718,29 +1757,15 @@ async fn console_settings_end_to_end() {
             .ok();
 
         // An import: the file uploaded, the job run, the rejected rows downloadable.
-        let boundary = "backroomtestboundary";
-        let mut body = String::new();
-        for (k, v) in [("csrf", s.csrf.as_str()), ("kind", "stock")] {
-            body.push_str(&format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
-            ));
-        }
-        body.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"stock.csv\"\r\nContent-Type: text/csv\r\n\r\nsku,location,quantity\nSET-1,wh-a,12\nNOPE-9,wh-a,1\n\r\n--{boundary}--\r\n"));
-        let r = s
-            .http
-            .post(format!("{}/console/settings/imports", app.base))
-            .header("cookie", s.cookie_header())
-            .header("origin", &app.base)
-            .header(
-                "content-type",
-                format!("multipart/form-data; boundary={boundary}"),
+        let l = s
+            .upload(
+                "/console/settings/imports",
+                &[("kind", "stock")],
+                "sku,location,quantity\nSET-1,wh-a,12\nNOPE-9,wh-a,1\n",
             )
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{name}");
-        s.keep(&r);
+            .await;
+        assert_eq!(l.status, StatusCode::SEE_OTHER, "{name}");
+        assert!(l.ok().starts_with("Import "), "{name}");
         let (_, page) = s.get("/console/settings/imports").await;
         let at = page.find("Import ").unwrap() + 7;
         let job: i64 = page[at..].split(' ').next().unwrap().parse().unwrap();
@@ -1764,34 +1789,19 @@ async fn console_settings_end_to_end() {
 
         // A file larger than the API's JSON limit (4 MiB) still uploads (imports take up to
         // 256 MiB); a wrong kind is refused by name after the upload, and nothing starts.
-        let mut big = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\nbogus\r\n",
-            s.csrf
+        let big = format!(
+            "sku,location,quantity\n{}",
+            "NOPE-9,wh-a,1\n".repeat(400_000)
         );
-        big.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\nContent-Type: text/csv\r\n\r\nsku,location,quantity\n"));
-        big.push_str(&"NOPE-9,wh-a,1\n".repeat(400_000));
-        big.push_str(&format!("\r\n--{boundary}--\r\n"));
         assert!(big.len() > 5 << 20);
-        let r = s
-            .http
-            .post(format!("{}/console/settings/imports", app.base))
-            .header("cookie", s.cookie_header())
-            .header("origin", &app.base)
-            .header(
-                "content-type",
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .body(big)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{name}");
-        s.keep(&r);
-        let (_, page) = s.get("/console/settings/imports").await;
-        assert!(
-            page.contains("kind: must be"),
-            "{name}: {}",
-            &page[page.len().saturating_sub(3000)..]
+        let l = s
+            .upload("/console/settings/imports", &[("kind", "bogus")], &big)
+            .await;
+        assert_eq!(l.status, StatusCode::SEE_OTHER, "{name}");
+        assert_eq!(
+            l.refused(),
+            "kind: must be products, stock or orders",
+            "{name}"
         );
         let (_, jobs) = app
             .req("GET", "/api/v1/imports", Some(&app.admin), None)
