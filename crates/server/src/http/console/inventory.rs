@@ -36,6 +36,20 @@ fn sku_link(sku: &str) -> String {
     )
 }
 
+/// The filters every stock list starts with: part of a SKU, and a location.
+fn sku_and_location(q: &Fields, locations: &[backroom_core::api::Location]) -> String {
+    [
+        input("SKU contains", "sku", "search", &q.text("sku"), ""),
+        select(
+            "Location",
+            "location_id",
+            &location_options(locations, true),
+            &q.text("location_id"),
+        ),
+    ]
+    .concat()
+}
+
 /// The links between the inventory pages.
 const SUBNAV: &str = "<nav class=\"sub\" aria-label=\"Inventory\"><a href=\"/console/inventory\">Stock levels</a> · <a href=\"/console/inventory/low\">Low stock</a> · <a href=\"/console/transfers\">Transfers</a></nav>";
 
@@ -69,13 +83,7 @@ async fn levels(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fiel
     body.push_str(&filter_form(
         "/console/inventory",
         &[
-            input("SKU contains", "sku", "search", &q.text("sku"), "autofocus"),
-            select(
-                "Location",
-                "location_id",
-                &location_options(&locations, true),
-                &q.text("location_id"),
-            ),
+            sku_and_location(&q, &locations),
             select(
                 "Show",
                 "out_of_stock",
@@ -566,13 +574,7 @@ async fn low(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields>
     body.push_str(&filter_form(
         "/console/inventory/low",
         &[
-            input("SKU contains", "sku", "search", &q.text("sku"), ""),
-            select(
-                "Location",
-                "location_id",
-                &location_options(&locations, true),
-                &q.text("location_id"),
-            ),
+            sku_and_location(&q, &locations),
             select(
                 "Show",
                 "show",
