@@ -129,36 +129,84 @@ impl Currency {
                 ),
             )
         };
-        let s = s.trim();
-        let (neg, digits) = match s.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, s),
-        };
+        // Stricter than files: digits, one point, no more decimals than the currency has.
+        let digits = s.trim().strip_prefix('-').unwrap_or(s.trim());
         let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
-        let e = self.exponent() as usize;
         let all_digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
         if whole.is_empty()
             || !all_digits(whole)
             || !all_digits(frac)
-            || frac.len() > e
+            || frac.len() > self.exponent() as usize
             || (digits.contains('.') && frac.is_empty())
         {
             return Err(bad());
         }
-        let scale = 10i64.pow(e as u32);
-        let frac_value = if frac.is_empty() {
-            0
-        } else {
-            format!("{frac:0<e$}").parse::<i64>().map_err(|_| bad())?
-        };
-        let v = whole
-            .parse::<i64>()
-            .ok()
-            .and_then(|w| w.checked_mul(scale))
-            .and_then(|w| w.checked_add(frac_value))
-            .ok_or_else(|| Invalid::new(field, "is too large"))?;
-        Ok(if neg { -v } else { v })
+        parse_minor(s, self.exponent()).map_err(|_| Invalid::new(field, "is too large"))
     }
+}
+
+/// Parses a decimal amount into minor units with `exponent` decimals (2 for EUR, 0 for JPY).
+/// Extra decimals round half to even; thousands separators (`,` before a `.`) are accepted.
+pub fn parse_minor(s: &str, exponent: u32) -> Result<i64, String> {
+    let t = s.trim();
+    let bad = || format!("{t:?} is not an amount");
+    if t.is_empty() {
+        return Err("is empty".into());
+    }
+    let (neg, t2) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let cleaned: String = if t2.contains('.') {
+        t2.replace(',', "")
+    } else {
+        t2.to_string()
+    };
+    let (int, frac) = match cleaned.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (cleaned.as_str(), ""),
+    };
+    if (int.is_empty() && frac.is_empty())
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let e = exponent as usize;
+    let mut digits = String::with_capacity(int.len() + e);
+    digits.push_str(int);
+    let kept: String = frac.chars().take(e).collect();
+    digits.push_str(&kept);
+    for _ in kept.len()..e {
+        digits.push('0');
+    }
+    let mut value: i64 = if digits.is_empty() {
+        0
+    } else {
+        digits
+            .trim_start_matches('0')
+            .parse::<i64>()
+            .or_else(|_| {
+                if digits.bytes().all(|b| b == b'0') {
+                    Ok(0)
+                } else {
+                    Err(())
+                }
+            })
+            .map_err(|_| format!("{t:?} is too large"))?
+    };
+    // Half to even on what was cut off.
+    let rest = &frac[kept.len().min(frac.len())..];
+    if let Some(first) = rest.bytes().next() {
+        let tail_nonzero = rest.bytes().skip(1).any(|b| b != b'0');
+        let round_up = first > b'5' || (first == b'5' && (tail_nonzero || value % 2 == 1));
+        if round_up {
+            value = value
+                .checked_add(1)
+                .ok_or_else(|| format!("{t:?} is too large"))?;
+        }
+    }
+    Ok(if neg { -value } else { value })
 }
 
 /// `num / den` rounded half-to-even. `den` must be positive.
