@@ -537,6 +537,20 @@ pub(crate) async fn seed(url: &str, skus: usize, hot_units: i64, role: &str) -> 
         })
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // A store in service has planner statistics (autovacuum analyzes a table within a minute of
+    // a bulk change); a freshly seeded one has none, and its first plans would scan the catalog
+    // and stock tables whole. Analyze them as after any bulk load.
+    if db.dialect() == backroom_core::db::Dialect::Postgres {
+        db.write(|tx| {
+            tx.exec(
+                "ANALYZE products, variants, locations, channels, channel_locations, channel_buffers, inventory_levels, settings, shipping_rates",
+                &[],
+            )?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
     Ok(token)
 }
 
