@@ -782,11 +782,13 @@ pub async fn customers(
                         tx,
                         &ctx,
                         &email,
-                        r.first_name.as_deref(),
-                        r.last_name.as_deref(),
-                        r.phone.as_deref(),
-                        r.accepts_marketing,
-                        "import",
+                        &crate::orders::CustomerInput {
+                            first: r.first_name.as_deref(),
+                            last: r.last_name.as_deref(),
+                            phone: r.phone.as_deref(),
+                            accepts_marketing: r.accepts_marketing,
+                            channel: "import",
+                        },
                     )?;
                     let after = (
                         r.first_name.clone().unwrap_or_default(),

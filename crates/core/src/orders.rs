@@ -107,15 +107,21 @@ pub(crate) fn lookup_lines(
     if parsed.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders: Vec<String> = (1..=parsed.len()).map(|i| format!("${i}")).collect();
     let sku_vals: Vec<crate::Val> = parsed.iter().map(|(s, _)| s.as_str().into()).collect();
-    let found = tx.query(
-        &format!(
-            "SELECT v.sku, v.id, v.price_minor, v.inventory_policy, p.title, v.title, p.status, v.cost_minor FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku IN ({})",
-            placeholders.join(", ")
-        ),
-        &sku_vals,
-    )?;
+    let found = tx.query(&lookup_sql(parsed.len()), &sku_vals)?;
+    lines_from(&found, parsed, field)
+}
+
+/// The query behind [`lookup_lines`], for `n` SKUs bound as `$1..$n`.
+fn lookup_sql(n: usize) -> String {
+    format!(
+        "SELECT v.sku, v.id, v.price_minor, v.inventory_policy, p.title, v.title, p.status, v.cost_minor FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku IN ({})",
+        crate::db::placeholders(1, n)
+    )
+}
+
+/// Matches parsed lines with the variant rows [`lookup_sql`] found.
+fn lines_from(found: &[Row], parsed: Vec<(Sku, i64)>, field: &str) -> Result<Vec<LineIn>> {
     let mut lines = Vec::with_capacity(parsed.len());
     for (i, (sku, q)) in parsed.into_iter().enumerate() {
         let r = found
@@ -154,6 +160,44 @@ pub(crate) fn lookup_lines(
         });
     }
     Ok(lines)
+}
+
+/// Settings, the shipping rate (`$1`) and the channel (`$2`, by code) with its active locations,
+/// in one query: each round trip costs more than the rows it brings.
+const PLACE_CONTEXT_SQL: &str = "SELECT 'setting', key, value, CAST(NULL AS TEXT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
+       CAST(NULL AS TEXT), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS BIGINT) FROM settings \
+     UNION ALL SELECT 'shipping', code, CAST(price_minor AS TEXT), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM shipping_rates WHERE code = $1 \
+     UNION ALL SELECT 'channel', CAST(ch.id AS TEXT), CASE WHEN ch.active THEN 'active' ELSE 'inactive' END, loc.name, loc.id, loc.priority, \
+       ch.sourcing_strategy, loc.latitude, loc.longitude, loc.postal_code, loc.country, ch.handling_hours FROM channels ch \
+       LEFT JOIN channel_locations cl ON cl.channel_id = ch.id LEFT JOIN locations loc ON loc.id = cl.location_id AND loc.active = TRUE \
+       WHERE ch.code = $2";
+
+/// Locks the stock levels of `n` SKUs (`$2..`) at the locations of the channel with code `$1`,
+/// in (variant, location) order, the global order all writers use. Rows as
+/// [`lock_channel_levels`] returns them. Unlike it, this needs neither the variants' ids nor the
+/// channel's, so it can be sent together with the queries that find them.
+fn lock_by_sku_sql(dialect: Dialect, n: usize) -> String {
+    format!(
+        "SELECT l.variant_id, l.location_id, l.on_hand, l.reserved, l.unavailable, \
+         (SELECT b.quantity FROM channel_buffers b WHERE b.channel_id = ch.id AND b.variant_id = l.variant_id), l.reorder_point \
+         FROM inventory_levels l JOIN variants v ON v.id = l.variant_id \
+         JOIN channel_locations cl ON cl.location_id = l.location_id JOIN channels ch ON ch.id = cl.channel_id \
+         WHERE ch.code = $1 AND v.sku IN ({}) ORDER BY l.variant_id, l.location_id{}",
+        crate::db::placeholders(2, n),
+        match dialect {
+            Dialect::Postgres => " FOR UPDATE OF l",
+            Dialect::Sqlite => "",
+        }
+    )
+}
+
+/// Whether locked level rows cover every (variant, location) pair.
+fn levels_complete(rows: &[Row], variant_ids: &[i64], locations: &[i64]) -> bool {
+    variant_ids.iter().all(|v| {
+        locations
+            .iter()
+            .all(|l| rows.iter().any(|r| r.i64(0) == *v && r.i64(1) == *l))
+    })
 }
 
 /// Places an order: validates, prices on the server, sources every line and reserves all or none.
@@ -197,69 +241,91 @@ pub fn place(
         .unwrap_or_else(|| "standard".into());
     let parsed = parse_lines("lines", &input.lines)?;
 
-    // 2. Idempotency: claim the key before touching stock. A concurrent request with the same
-    // key waits on the key's row (PostgreSQL) or on the single writer (SQLite), then finds it.
-    if let Some(key) = idempotency_key {
-        if key.is_empty() || key.len() > 255 {
-            return Err(Error::invalid(
-                "Idempotency-Key",
-                "must be 1 to 255 characters",
-            ));
+    // 2. One round trip brings everything the decision needs, in this order: the idempotency
+    // claim (before touching stock: a concurrent request with the same key waits on the key's
+    // row on PostgreSQL, or on the single writer on SQLite, then finds it); settings, the
+    // shipping rate and the channel with its locations; the lines' variants at today's prices;
+    // the stock levels they could draw on, locked in one global order (variant, then location) so
+    // concurrent orders cannot deadlock; and the customer by email. PostgreSQL gets them as one
+    // pipeline: on a small machine each round trip costs more than the rows it brings.
+    let claim = match idempotency_key {
+        Some(key) => {
+            if key.is_empty() || key.len() > 255 {
+                return Err(Error::invalid(
+                    "Idempotency-Key",
+                    "must be 1 to 255 characters",
+                ));
+            }
+            let lines_key: Vec<(&str, i64)> =
+                parsed.iter().map(|(s, q)| (s.as_str(), *q)).collect();
+            let fingerprint = sha256_hex(
+                &serde_json::to_string(&(
+                    input.channel.as_str(),
+                    &lines_key,
+                    email.key(),
+                    &address,
+                    &shipping_method,
+                    &note,
+                ))
+                .unwrap_or_default(),
+            );
+            Some((key, fingerprint))
         }
-        let lines_key: Vec<(&str, i64)> = parsed.iter().map(|(s, q)| (s.as_str(), *q)).collect();
-        let fingerprint = sha256_hex(
-            &serde_json::to_string(&(
-                input.channel.as_str(),
-                &lines_key,
-                email.key(),
-                &address,
-                &shipping_method,
-                &note,
-            ))
-            .unwrap_or_default(),
-        );
-        let claimed = tx.query_one(
+        None => None,
+    };
+    let sku_vals: Vec<crate::Val> = parsed.iter().map(|(s, _)| s.as_str().into()).collect();
+    let lookup_sql = lookup_sql(parsed.len());
+    let lock_sql = lock_by_sku_sql(tx.dialect(), parsed.len());
+    let mut lock_params: Vec<crate::Val> = vec![input.channel.as_str().into()];
+    lock_params.extend(sku_vals.iter().cloned());
+    let claim_params: Vec<crate::Val> = match &claim {
+        Some((key, fingerprint)) => {
+            params![ctx.actor.user_id, *key, fingerprint.as_str(), ctx.now].to_vec()
+        }
+        None => Vec::new(),
+    };
+    let ctx_params = params![shipping_method.as_str(), input.channel.as_str()].to_vec();
+    let customer_params = params![email.key()].to_vec();
+    let mut batch: Vec<(&str, &[crate::Val])> = Vec::with_capacity(5);
+    if claim.is_some() {
+        batch.push((
             "INSERT INTO idempotency_keys (principal_id, key, fingerprint, order_id, created_at) VALUES ($1, $2, $3, NULL, $4) \
              ON CONFLICT (principal_id, key) DO NOTHING RETURNING principal_id",
-            params![ctx.actor.user_id, key, fingerprint.as_str(), ctx.now],
-        )?;
-        if claimed.is_none() {
-            let r = tx
-                .query_one("SELECT fingerprint, order_id FROM idempotency_keys WHERE principal_id = $1 AND key = $2", params![ctx.actor.user_id, key])?
+            &claim_params,
+        ));
+    }
+    batch.push((PLACE_CONTEXT_SQL, &ctx_params));
+    batch.push((&lookup_sql, &sku_vals));
+    batch.push((&lock_sql, &lock_params));
+    batch.push((FIND_CUSTOMER_SQL, &customer_params));
+    let mut results = tx.query_batch(&batch)?.into_iter();
+    let mut next = || results.next().unwrap_or_default();
+    if let Some((key, fingerprint)) = &claim
+        && next().is_empty()
+    {
+        let r = tx
+                .query_one("SELECT fingerprint, order_id FROM idempotency_keys WHERE principal_id = $1 AND key = $2", params![ctx.actor.user_id, *key])?
                 .ok_or_else(|| Error::Db(DbError::Retry("idempotency key vanished".into())))?;
-            if r.string(0) != fingerprint {
-                return Err(Error::Conflict {
-                    code: "idempotency_key_reused",
-                    message: "this Idempotency-Key was used for a different order".into(),
-                    field: Some("Idempotency-Key".into()),
-                });
-            }
-            let order_id = r.opt_i64(1).ok_or_else(|| {
-                Error::conflict(
-                    "idempotency_key_in_use",
-                    "an order with this Idempotency-Key is still being placed",
-                )
-            })?;
-            return Ok(Placed {
-                order: get(tx, order_id)?,
-                replayed: true,
+        if r.string(0) != *fingerprint {
+            return Err(Error::Conflict {
+                code: "idempotency_key_reused",
+                message: "this Idempotency-Key was used for a different order".into(),
+                field: Some("Idempotency-Key".into()),
             });
         }
+        let order_id = r.opt_i64(1).ok_or_else(|| {
+            Error::conflict(
+                "idempotency_key_in_use",
+                "an order with this Idempotency-Key is still being placed",
+            )
+        })?;
+        return Ok(Placed {
+            order: get(tx, order_id)?,
+            replayed: true,
+        });
     }
+    let (ctx_rows, found, mut rows, existing) = (next(), next(), next(), next());
 
-    // 3. Settings, channel and its locations, catalog, prices: one query each.
-    // Settings, the shipping rate and the channel with its locations come in one query: each
-    // round trip costs more than the rows it brings.
-    let ctx_rows = tx.query(
-        "SELECT 'setting', key, value, CAST(NULL AS TEXT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
-           CAST(NULL AS TEXT), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS BIGINT) FROM settings \
-         UNION ALL SELECT 'shipping', code, CAST(price_minor AS TEXT), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM shipping_rates WHERE code = $1 \
-         UNION ALL SELECT 'channel', CAST(ch.id AS TEXT), CASE WHEN ch.active THEN 'active' ELSE 'inactive' END, loc.name, loc.id, loc.priority, \
-           ch.sourcing_strategy, loc.latitude, loc.longitude, loc.postal_code, loc.country, ch.handling_hours FROM channels ch \
-           LEFT JOIN channel_locations cl ON cl.channel_id = ch.id LEFT JOIN locations loc ON loc.id = cl.location_id AND loc.active = TRUE \
-           WHERE ch.code = $2",
-        params![shipping_method.as_str(), input.channel.as_str()],
-    )?;
     let settings = settings::from_pairs(
         ctx_rows
             .iter()
@@ -377,7 +443,7 @@ pub fn place(
         postal_code: Some(address.postal_code.clone()),
         country: Some(address.country.clone()),
     };
-    let lines = lookup_lines(tx, parsed, "lines")?;
+    let lines = lines_from(&found, parsed, "lines")?;
     let price_lines: Vec<PriceLine> = lines
         .iter()
         .map(|l| PriceLine {
@@ -388,13 +454,15 @@ pub fn place(
         .collect();
     let totals = price_order(&price_lines, shipping, settings.tax_rate_bp)?;
 
-    // 4. Lock the stock this order could draw on, in one global order (variant, then location),
-    // so concurrent orders cannot deadlock, and source.
+    // 3. Source from the locked levels. A level row that does not exist yet (a SKU never
+    // stocked at a location) is created and the levels are locked again.
     let mut variant_ids: Vec<i64> = lines.iter().map(|l| l.variant_id).collect();
     variant_ids.sort_unstable();
     variant_ids.dedup();
     let location_ids: Vec<i64> = candidates.iter().map(|c| c.location_id).collect();
-    let rows = lock_channel_levels(tx, ctx.now, channel_id, &variant_ids, &location_ids)?;
+    if !levels_complete(&rows, &variant_ids, &location_ids) {
+        rows = lock_channel_levels(tx, ctx.now, channel_id, &variant_ids, &location_ids)?;
+    }
     fill_available(&mut candidates, &rows, &variant_ids);
     let demands: Vec<Demand> = lines
         .iter()
@@ -408,29 +476,53 @@ pub fn place(
     let decision = source(strategy, &demands, &candidates, &destination)
         .map_err(|e| sourcing_error(e, &input.channel, |i| format!("lines[{i}].quantity")))?;
 
+    // 4. The order's number and the ids of the rows about to be written, in one statement, so
+    // that every write below is queued and reaches PostgreSQL with the commit. Numbers are drawn
+    // only now, so a refused order leaves no gap.
+    let existing = existing.first();
+    let ids = crate::db::next_ids(
+        tx,
+        &[
+            ("order_numbers", 1),
+            ("orders", 1),
+            ("order_lines", lines.len()),
+            ("customers", usize::from(existing.is_none())),
+        ],
+    )?;
+    let (Some(&number), Some(&order_id)) = (ids[0].first(), ids[1].first()) else {
+        return Err(Error::Db(DbError::Other(
+            "no order number or id was drawn".into(),
+        )));
+    };
+    let line_ids = &ids[2];
+    if line_ids.len() != lines.len() {
+        return Err(Error::Db(DbError::Other(
+            "too few line ids were drawn".into(),
+        )));
+    }
+
     // 5. The customer, created or updated by email.
-    let customer = upsert_customer(
+    let customer = save_customer(
         tx,
         ctx,
+        existing,
+        ids[3].first().copied(),
         &email,
-        first_name.as_deref(),
-        last_name.as_deref(),
-        phone.as_deref(),
-        input.customer.accepts_marketing,
-        &input.channel,
+        &CustomerInput {
+            first: first_name.as_deref(),
+            last: last_name.as_deref(),
+            phone: phone.as_deref(),
+            accepts_marketing: input.customer.accepts_marketing,
+            channel: &input.channel,
+        },
     )?;
 
     // 6. Write the order, its lines and reservations.
-    // SQLite numbers orders from a counter row (its single writer makes that safe); PostgreSQL
-    // from a sequence inside the insert, which takes no row lock and no extra round trip.
-    let (number, number_sql) = match tx.dialect() {
-        Dialect::Sqlite => (Some(next_order_number(tx)?), "$1"),
-        Dialect::Postgres => (None, "COALESCE($1, nextval('order_numbers'))"),
-    };
-    let row = tx.query_one(
-        &format!("INSERT INTO orders (number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, shipping_method, shipping_address, note, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_by, pickup_location_id, origin_location_id) \
-         VALUES ({number_sql}, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $14, $15, $16, $17, $18, $18, $19, $20, $21, $22) RETURNING id, number"),
+    tx.exec_deferred(
+        "INSERT INTO orders (id, number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, shipping_method, shipping_address, note, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_by, pickup_location_id, origin_location_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $17, $18, $19, $19, $20, $21, $22, $23)",
         params![
+            order_id,
             number,
             channel_id,
             customer.id,
@@ -455,15 +547,14 @@ pub fn place(
             input.origin_location_id
         ],
     )?;
-    let (order_id, number) = row.map_or((0, 0), |r| (r.i64(0), r.i64(1)));
     let m = |amount: i64| money(amount, &currency);
     // All lines in one statement, all reservations in two.
-    let mut vals: Vec<crate::Val> = Vec::with_capacity(lines.len() * 8);
+    let mut vals: Vec<crate::Val> = Vec::with_capacity(lines.len() * 10);
     let mut rows_sql = Vec::with_capacity(lines.len());
     for (i, l) in lines.iter().enumerate() {
         let n = vals.len();
         rows_sql.push(format!(
-            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, 0, ${}, ${})",
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 0, ${}, ${})",
             n + 1,
             n + 2,
             n + 3,
@@ -472,10 +563,12 @@ pub fn place(
             n + 6,
             n + 7,
             n + 8,
-            n + 9
+            n + 9,
+            n + 10
         ));
         let tax = totals.line_tax.get(i).copied().unwrap_or(0);
         vals.extend([
+            line_ids[i].into(),
             order_id.into(),
             (i as i64 + 1).into(),
             l.variant_id.into(),
@@ -487,9 +580,9 @@ pub fn place(
             l.unit_cost.into(),
         ]);
     }
-    let ids = tx.query(
+    tx.exec_deferred(
         &format!(
-            "INSERT INTO order_lines (order_id, line_no, variant_id, sku, title, quantity, unit_price_minor, discount_minor, tax_minor, unit_cost_minor) VALUES {} RETURNING id, line_no",
+            "INSERT INTO order_lines (id, order_id, line_no, variant_id, sku, title, quantity, unit_price_minor, discount_minor, tax_minor, unit_cost_minor) VALUES {}",
             rows_sql.join(", ")
         ),
         &vals,
@@ -498,10 +591,7 @@ pub fn place(
     for (i, l) in lines.iter().enumerate() {
         let tax = totals.line_tax.get(i).copied().unwrap_or(0);
         out_lines.push(api::OrderLine {
-            id: ids
-                .iter()
-                .find(|r| r.i64(1) == i as i64 + 1)
-                .map_or(0, |r| r.i64(0)),
+            id: line_ids[i],
             line_no: i as i64 + 1,
             variant_id: l.variant_id,
             sku: l.sku.to_string(),
@@ -651,12 +741,7 @@ pub(crate) fn lock_channel_levels(
     let mut lock_params: Vec<crate::Val> = vec![channel_id.into()];
     lock_params.extend(variant_ids.iter().map(|v| crate::Val::from(*v)));
     let rows = tx.query(&lock_sql, &lock_params)?;
-    let complete = variant_ids.iter().all(|v| {
-        locations
-            .iter()
-            .all(|l| rows.iter().any(|r| r.i64(0) == *v && r.i64(1) == *l))
-    });
-    if complete {
+    if levels_complete(&rows, variant_ids, locations) {
         return Ok(rows);
     }
     for v in variant_ids {
@@ -708,36 +793,56 @@ pub(crate) fn sourcing_error(
     }
 }
 
-fn next_order_number(tx: &mut dyn Sql) -> Result<i64> {
-    let r = tx.query_one(
-        "UPDATE counters SET value = value + 1 WHERE name = 'order_number' RETURNING value",
-        &[],
-    )?;
-    r.map(|r| r.i64(0))
-        .ok_or_else(|| Error::Db(DbError::Other("order number counter missing".into())))
+/// A customer by email key (`$1`): the row [`save_customer`] takes.
+const FIND_CUSTOMER_SQL: &str = "SELECT id, accepts_marketing, email, first_name, last_name FROM customers WHERE email_key = $1";
+
+/// What an order or an import says about its customer.
+pub struct CustomerInput<'a> {
+    pub first: Option<&'a str>,
+    pub last: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub accepts_marketing: Option<bool>,
+    /// Where the customer came from: a channel code, or `import`.
+    pub channel: &'a str,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Creates or updates a customer by email.
 pub fn upsert_customer(
     tx: &mut dyn Sql,
     ctx: &Ctx,
     email: &Email,
-    first: Option<&str>,
-    last: Option<&str>,
-    phone: Option<&str>,
-    accepts_marketing: Option<bool>,
-    channel: &str,
+    input: &CustomerInput,
 ) -> Result<CustomerRef> {
-    let existing = tx.query_one(
-        // No row lock: concurrent orders of one customer may both refresh the name, and the last
-        // one wins, which is what the customer typed last.
-        "SELECT id, accepts_marketing, email, first_name, last_name FROM customers WHERE email_key = $1",
-        params![email.key()],
-    )?;
+    // No row lock: concurrent orders of one customer may both refresh the name, and the last
+    // one wins, which is what the customer typed last.
+    let existing = tx.query_one(FIND_CUSTOMER_SQL, params![email.key()])?;
+    let new_id = match existing {
+        Some(_) => None,
+        None => crate::db::next_ids(tx, &[("customers", 1)])?[0]
+            .first()
+            .copied(),
+    };
+    save_customer(tx, ctx, existing.as_ref(), new_id, email, input)
+}
+
+/// Writes a customer found (`existing`, a [`FIND_CUSTOMER_SQL`] row) or new (with `new_id`,
+/// drawn by [`crate::db::next_ids`]); every statement is queued. Two orders creating the same
+/// customer at once: the later insert fails on the email key at commit and its unit runs again,
+/// then finds the customer.
+pub fn save_customer(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    existing: Option<&Row>,
+    new_id: Option<i64>,
+    email: &Email,
+    input: &CustomerInput,
+) -> Result<CustomerRef> {
+    let (first, last, phone) = (input.first, input.last, input.phone);
+    let channel = input.channel;
     match existing {
         Some(r) => {
             let id = r.i64(0);
-            let consent_now = accepts_marketing == Some(true) && !r.bool(1);
+            let consent_now = input.accepts_marketing == Some(true) && !r.bool(1);
             let changed = first.is_some_and(|f| f != r.string(3))
                 || last.is_some_and(|l| l != r.string(4))
                 || phone.is_some();
@@ -761,30 +866,27 @@ pub fn upsert_customer(
             })
         }
         None => {
-            let consent = accepts_marketing == Some(true);
-            let r = tx
-                .query_one(
-                    "INSERT INTO customers (email, email_key, first_name, last_name, phone, accepts_marketing, marketing_consent_at, marketing_consent_source, acquisition_source, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
-                    params![
-                        email.as_str(),
-                        email.key(),
-                        first.unwrap_or(""),
-                        last.unwrap_or(""),
-                        phone,
-                        consent,
-                        if consent { Some(ctx.now) } else { None },
-                        if consent { Some(format!("checkout:{channel}")) } else { None },
-                        format!("channel:{channel}"),
-                        ctx.now
-                    ],
-                )
-                .map_err(|e| match e {
-                    // Another order created this customer concurrently: run again to find it.
-                    DbError::Unique(m) => Error::Db(DbError::Retry(m)),
-                    e => Error::Db(e),
-                })?;
-            let id = r.map(|r| r.i64(0)).unwrap_or(0);
+            let id = new_id.ok_or_else(|| {
+                Error::Db(DbError::Other("no id drawn for a new customer".into()))
+            })?;
+            let consent = input.accepts_marketing == Some(true);
+            tx.exec_deferred(
+                "INSERT INTO customers (id, email, email_key, first_name, last_name, phone, accepts_marketing, marketing_consent_at, marketing_consent_source, acquisition_source, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+                params![
+                    id,
+                    email.as_str(),
+                    email.key(),
+                    first.unwrap_or(""),
+                    last.unwrap_or(""),
+                    phone,
+                    consent,
+                    if consent { Some(ctx.now) } else { None },
+                    if consent { Some(format!("checkout:{channel}")) } else { None },
+                    format!("channel:{channel}"),
+                    ctx.now
+                ],
+            )?;
             audit::record(
                 tx,
                 ctx,

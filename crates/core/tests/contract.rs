@@ -5711,3 +5711,225 @@ async fn products_filter_by_stock_state_and_orders_by_location() {
         );
     }
 }
+
+/// The storage layer itself: values of every kind and size come back as sent, through queued
+/// statements, batches and COPY; a failed pipeline rolls back whole and leaves its connection
+/// fit for the next unit; and a queued insert that loses a race to a concurrent unit makes its
+/// unit run again (PostgreSQL), where it finds the row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_pipelines_copy_and_values_round_trip() {
+    use backroom_core::{Val, params};
+    let text = |v: &Val| match v {
+        Val::Text(t) => Some(t.clone()),
+        _ => None,
+    };
+    let int = |v: &Val| match v {
+        Val::Int(i) => Some(*i),
+        _ => None,
+    };
+    let float = |v: &Val| match v {
+        Val::Float(f) => Some(*f),
+        _ => None,
+    };
+    for (backend, db) in backends().await {
+        db.write(|tx| {
+            tx.exec(
+                "CREATE TABLE wire_test (k TEXT PRIMARY KEY, n BIGINT, f DOUBLE PRECISION, b BOOLEAN, t TEXT)",
+                &[],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+
+        // Values: extremes, NULLs, text that needs escaping, and one value larger than any
+        // single read from the socket.
+        let big = "é🙂\t\\\n".repeat(400_000);
+        let rows: Vec<Vec<Val>> = vec![
+            vec![
+                "a".into(),
+                i64::MAX.into(),
+                0.1f64.into(),
+                true.into(),
+                "plain".into(),
+            ],
+            vec![
+                "b".into(),
+                i64::MIN.into(),
+                (-2.5e300f64).into(),
+                false.into(),
+                Val::Null,
+            ],
+            vec![
+                "c".into(),
+                Val::Null,
+                Val::Null,
+                Val::Null,
+                big.clone().into(),
+            ],
+        ];
+        let sent = rows.clone();
+        db.write(move |tx| {
+            for r in &sent {
+                tx.exec_deferred(
+                    "INSERT INTO wire_test (k, n, f, b, t) VALUES ($1, $2, $3, $4, $5)",
+                    r,
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let back = db
+            .read(|tx| Ok(tx.query("SELECT k, n, f, b, t FROM wire_test ORDER BY k", &[])?))
+            .await
+            .unwrap();
+        assert_eq!(back.len(), 3, "{backend}");
+        for (got, want) in back.iter().zip(&rows) {
+            assert_eq!(Some(got.string(0)), text(&want[0]), "{backend}");
+            assert_eq!(
+                got.opt_i64(1),
+                int(&want[1]),
+                "{backend}: n of {}",
+                got.string(0)
+            );
+            assert_eq!(
+                got.f64(2),
+                float(&want[2]),
+                "{backend}: f of {}",
+                got.string(0)
+            );
+            assert_eq!(
+                got.opt_string(4),
+                text(&want[4]),
+                "{backend}: t of {}",
+                got.string(0)
+            );
+        }
+        assert!(back[0].bool(3) && !back[1].bool(3), "{backend}");
+        assert_eq!(back[2].0[3], Val::Null, "{backend}");
+
+        // COPY (or multi-row inserts on SQLite) with the same awkward text, many rows at once.
+        let many: Vec<Vec<Val>> = (0..20_000)
+            .map(|i| {
+                vec![
+                    format!("m{i:05}").into(),
+                    i.into(),
+                    Val::Null,
+                    (i % 2 == 0).into(),
+                    format!("row\t{i}\n\\ é").into(),
+                ]
+            })
+            .collect();
+        db.write(move |tx| {
+            tx.copy_rows("wire_test", &["k", "n", "f", "b", "t"], &many)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let (count, sum, odd) = db
+            .read(|tx| {
+                let r = tx
+                    .query_one(
+                        "SELECT COUNT(*), CAST(SUM(n) AS BIGINT), MAX(t) FROM wire_test WHERE k LIKE 'm%'",
+                        &[],
+                    )?
+                    .unwrap();
+                Ok((r.i64(0), r.i64(1), r.string(2)))
+            })
+            .await
+            .unwrap();
+        assert_eq!((count, sum), (20_000, (0..20_000i64).sum()), "{backend}");
+        assert_eq!(odd, "row\t9999\n\\ é", "{backend}");
+
+        // A batch answers each statement in order.
+        let batch = db
+            .read(|tx| {
+                Ok(tx.query_batch(&[
+                    ("SELECT n FROM wire_test WHERE k = $1", params!["a"]),
+                    ("SELECT COUNT(*) FROM wire_test WHERE b = $1", params![true]),
+                    ("SELECT k FROM wire_test WHERE k = $1", params!["nothing"]),
+                ])?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(batch.len(), 3, "{backend}");
+        assert_eq!(batch[0][0].i64(0), i64::MAX, "{backend}");
+        assert_eq!(batch[1][0].i64(0), 10_001, "{backend}");
+        assert!(batch[2].is_empty(), "{backend}");
+
+        // A failure after queued writes: nothing of the unit stays, and every pooled connection
+        // still works afterwards.
+        let failed = db
+            .write(|tx| {
+                tx.exec_deferred("INSERT INTO wire_test (k) VALUES ($1)", params!["ghost"])?;
+                tx.exec_deferred("INSERT INTO wire_test (k) VALUES ($1)", params!["a"])?;
+                tx.query("SELECT 1", &[])?;
+                Ok(())
+            })
+            .await;
+        assert!(
+            failed.is_err(),
+            "{backend}: a duplicate key must fail the unit"
+        );
+        let mut checks = Vec::new();
+        for _ in 0..24 {
+            let db = db.clone();
+            checks.push(tokio::spawn(async move {
+                db.read(|tx| {
+                    Ok(tx
+                        .query_one(
+                            "SELECT COUNT(*) FROM wire_test WHERE k = $1",
+                            params!["ghost"],
+                        )?
+                        .map_or(-1, |r| r.i64(0)))
+                })
+                .await
+            }));
+        }
+        for c in checks {
+            assert_eq!(c.await.unwrap().unwrap(), 0, "{backend}");
+        }
+
+        // The race: A inserts key `r` and holds its transaction open; B reads (no `r`), queues
+        // its own insert and flushes, which waits for A. When A commits, B's insert fails on
+        // the key; B runs again and finds the row. On SQLite the single writer runs B after A.
+        let (tx_started, rx_started) = std::sync::mpsc::channel::<()>();
+        let a = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(move |tx| {
+                    tx.exec("INSERT INTO wire_test (k, n) VALUES ('r', 1)", &[])?;
+                    let _ = tx_started.send(());
+                    std::thread::sleep(std::time::Duration::from_millis(400));
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::task::spawn_blocking(move || rx_started.recv().unwrap())
+            .await
+            .unwrap();
+        let attempts = std::sync::Arc::new(AtomicU64::new(0));
+        let seen = attempts.clone();
+        let b = db
+            .write(move |tx| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                let found = tx.query_one("SELECT n FROM wire_test WHERE k = 'r'", &[])?;
+                if found.is_none() {
+                    tx.exec_deferred("INSERT INTO wire_test (k, n) VALUES ('r', 2)", &[])?;
+                    tx.query("SELECT 1", &[])?;
+                }
+                Ok(found.map(|r| r.i64(0)))
+            })
+            .await;
+        a.await.unwrap().unwrap();
+        assert_eq!(b.unwrap(), Some(1), "{backend}: B finds A's row");
+        let expected = if backend == "postgres" { 2 } else { 1 };
+        assert_eq!(
+            attempts.load(Ordering::SeqCst),
+            expected,
+            "{backend}: B's attempts"
+        );
+    }
+}

@@ -465,11 +465,13 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                 tx,
                 &ctx,
                 &email,
-                Some(f),
-                Some(l),
-                None,
-                Some(*consent),
-                "online",
+                &orders::CustomerInput {
+                    first: Some(f),
+                    last: Some(l),
+                    phone: None,
+                    accepts_marketing: Some(*consent),
+                    channel: "online",
+                },
             )?;
         }
         Ok(())

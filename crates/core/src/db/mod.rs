@@ -7,6 +7,7 @@
 //! (group commit, each in its own savepoint); PostgreSQL runs units of work concurrently on a pool
 //! and takes row locks (`FOR UPDATE`), retrying a unit that lost a serialization race.
 
+mod pgwire;
 pub mod postgres;
 pub mod sqlite;
 
@@ -151,6 +152,13 @@ pub trait Sql {
     /// or the commit, so the unit of work still fails whole.
     fn exec_deferred(&mut self, sql: &str, params: &[Val]) -> Result<(), DbError> {
         self.exec(sql, params).map(|_| ())
+    }
+
+    /// Runs several statements in order and returns each one's rows. PostgreSQL sends them in
+    /// one pipeline (one round trip, after whatever is queued); SQLite runs them one by one. The
+    /// first failure fails the batch.
+    fn query_batch(&mut self, stmts: &[(&str, &[Val])]) -> Result<Vec<Vec<Row>>, DbError> {
+        stmts.iter().map(|(sql, p)| self.query(sql, p)).collect()
     }
 
     fn query_one(&mut self, sql: &str, params: &[Val]) -> Result<Option<Row>, DbError> {
@@ -332,4 +340,96 @@ pub(crate) fn statements(script: &str) -> impl Iterator<Item = String> + '_ {
                 .join("\n")
         })
         .filter(|s| !s.trim().is_empty())
+}
+
+/// Ids for rows a unit is about to insert, so that statements referring to them can be queued
+/// (and, on PostgreSQL, sent together with the commit) instead of waiting for each insert's
+/// `RETURNING`. Each request names a table whose `id` is wanted, or `order_numbers`, and how
+/// many; the answer holds that many fresh values per request, in request order.
+///
+/// PostgreSQL draws them from the tables' identity sequences in one statement (values a rolled
+/// back unit drew are skipped, as sequences always do). SQLite's single writer makes the next
+/// id simply one past the largest, and order numbers come from the counter row.
+pub fn next_ids(
+    tx: &mut dyn Sql,
+    requests: &[(&'static str, usize)],
+) -> Result<Vec<Vec<i64>>, Error> {
+    let mut out: Vec<Vec<i64>> = vec![Vec::new(); requests.len()];
+    let wanted: Vec<(usize, &str, usize)> = requests
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, n))| *n > 0)
+        .map(|(i, (t, n))| (i, *t, *n))
+        .collect();
+    if let Some((_, bad, _)) = wanted
+        .iter()
+        .find(|(_, t, _)| !t.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+    {
+        return Err(Error::Db(DbError::Other(format!(
+            "not a table name: {bad}"
+        ))));
+    }
+    if wanted.is_empty() {
+        return Ok(out);
+    }
+    match tx.dialect() {
+        Dialect::Postgres => {
+            let sql = wanted
+                .iter()
+                .map(|(i, t, n)| {
+                    let seq = if *t == "order_numbers" {
+                        "order_numbers".to_string()
+                    } else {
+                        format!("{t}_id_seq")
+                    };
+                    format!(
+                        "SELECT CAST({i} AS BIGINT), nextval('{seq}') FROM generate_series(1, {n})"
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ");
+            for r in tx.query(&sql, &[])? {
+                if let Some(v) = usize::try_from(r.i64(0)).ok().and_then(|i| out.get_mut(i)) {
+                    v.push(r.i64(1));
+                }
+            }
+            for v in &mut out {
+                v.sort_unstable();
+            }
+        }
+        Dialect::Sqlite => {
+            let tables: Vec<&(usize, &str, usize)> = wanted
+                .iter()
+                .filter(|(_, t, _)| *t != "order_numbers")
+                .collect();
+            if !tables.is_empty() {
+                let sql = format!(
+                    "SELECT {}",
+                    tables
+                        .iter()
+                        .map(|(_, t, _)| format!("(SELECT COALESCE(MAX(id), 0) FROM {t})"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let row = tx
+                    .query_one(&sql, &[])?
+                    .ok_or_else(|| Error::Db(DbError::Other("no id row".into())))?;
+                for (k, (i, _, n)) in tables.iter().enumerate() {
+                    let top = row.i64(k);
+                    out[*i] = (1..=*n as i64).map(|d| top + d).collect();
+                }
+            }
+            for (i, _, n) in wanted.iter().filter(|(_, t, _)| *t == "order_numbers") {
+                let last = tx
+                    .query_one(
+                        "UPDATE counters SET value = value + $1 WHERE name = 'order_number' RETURNING value",
+                        &[Val::from(*n)],
+                    )?
+                    .ok_or_else(|| Error::Db(DbError::Other("order number counter missing".into())))?
+                    .i64(0);
+                out[*i] = (last - *n as i64 + 1..=last).collect();
+            }
+        }
+    }
+    Ok(out)
 }

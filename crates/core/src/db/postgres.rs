@@ -5,15 +5,16 @@
 //!
 //! Round trips are what a small machine pays for: statements whose results a unit does not need
 //! ([`Sql::exec_deferred`], and `BEGIN`) are queued and sent pipelined with the next statement
-//! that needs an answer, or with `COMMIT`. A failure in a queued statement fails the unit there.
+//! that needs an answer, or with `COMMIT`, over the small wire client in [`super::pgwire`], which
+//! ends a whole pipeline with one `Sync` (one write each way). A failure in a queued statement
+//! fails the unit there.
 
+use super::pgwire::{Outcome, Prepared, Wire};
 use super::{DbError, Dialect, Row, Sql, Val, Work};
 use crate::Error;
-use futures_util::future::{FutureExt, LocalBoxFuture, try_join_all};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use tokio_postgres::{Client, NoTls, Statement};
 
 const MAX_ATTEMPTS: usize = 20;
 
@@ -27,17 +28,12 @@ pub struct PgDb {
     slots: tokio::sync::Semaphore,
 }
 
-enum Pending {
-    Simple(String),
-    Exec(Statement, Vec<Val>),
-}
-
-/// One connection, driven by its own single-threaded runtime while a unit of work runs on it.
+/// One connection, with the statements prepared on it and the writes queued for its next
+/// pipeline.
 pub struct PgConn {
-    rt: tokio::runtime::Runtime,
-    client: Client,
-    cache: HashMap<String, Statement>,
-    pending: Vec<Pending>,
+    wire: Wire,
+    cache: HashMap<String, Prepared>,
+    pending: Vec<(Prepared, Vec<Val>)>,
 }
 
 impl ToSql for Val {
@@ -71,103 +67,40 @@ impl ToSql for Val {
     to_sql_checked!();
 }
 
-fn map_err(e: tokio_postgres::Error) -> DbError {
-    if let Some(db) = e.as_db_error() {
-        let code = db.code().code();
-        return match code {
-            "23505" => DbError::Unique(format!(
-                "{} ({})",
-                db.message(),
-                db.constraint().unwrap_or("")
-            )),
-            "40001" | "40P01" => DbError::Retry(db.message().to_string()),
-            _ => DbError::Other(format!("{}: {}", code, db.message())),
-        };
-    }
-    DbError::Other(e.to_string())
-}
-
-fn read_row(r: &tokio_postgres::Row) -> Result<Row, DbError> {
-    let mut vals = Vec::with_capacity(r.len());
-    for (i, c) in r.columns().iter().enumerate() {
-        let v = match *c.type_() {
-            Type::INT8 => r
-                .try_get::<_, Option<i64>>(i)
-                .map(|v| v.map_or(Val::Null, Val::Int)),
-            Type::INT4 => r
-                .try_get::<_, Option<i32>>(i)
-                .map(|v| v.map_or(Val::Null, |x| Val::Int(i64::from(x)))),
-            Type::INT2 => r
-                .try_get::<_, Option<i16>>(i)
-                .map(|v| v.map_or(Val::Null, |x| Val::Int(i64::from(x)))),
-            Type::BOOL => r
-                .try_get::<_, Option<bool>>(i)
-                .map(|v| v.map_or(Val::Null, Val::Bool)),
-            Type::FLOAT8 => r
-                .try_get::<_, Option<f64>>(i)
-                .map(|v| v.map_or(Val::Null, Val::Float)),
-            Type::FLOAT4 => r
-                .try_get::<_, Option<f32>>(i)
-                .map(|v| v.map_or(Val::Null, |x| Val::Float(f64::from(x)))),
-            _ => r
-                .try_get::<_, Option<String>>(i)
-                .map(|v| v.map_or(Val::Null, Val::Text)),
-        }
-        .map_err(map_err)?;
-        vals.push(v);
-    }
-    Ok(Row(vals))
-}
-
-fn refs(params: &[Val]) -> Vec<&(dyn ToSql + Sync)> {
-    params.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
-}
-
-/// Sends every queued statement, then `last`, pipelined; returns `last`'s result.
-fn pipelined<'a, T: 'a>(
-    client: &'a Client,
-    pending: &'a [Pending],
-    last: LocalBoxFuture<'a, Result<T, tokio_postgres::Error>>,
-) -> LocalBoxFuture<'a, Result<T, DbError>> {
-    async move {
-        let queued = pending.iter().map(|p| match p {
-            Pending::Simple(sql) => client
-                .batch_execute(sql)
-                .map(|r| r.map(|_| 0u64))
-                .boxed_local(),
-            Pending::Exec(st, params) => {
-                async move { client.execute(st, &refs(params)).await }.boxed_local()
-            }
-        });
-        let (before, last) = futures_util::future::join(try_join_all(queued), last).await;
-        before.map_err(map_err)?;
-        last.map_err(map_err)
-    }
-    .boxed_local()
-}
-
 impl PgConn {
-    fn stmt(&mut self, sql: &str) -> Result<Statement, DbError> {
+    fn stmt(&mut self, sql: &str) -> Result<Prepared, DbError> {
         if let Some(s) = self.cache.get(sql) {
             return Ok(s.clone());
         }
-        let s = self
-            .rt
-            .block_on(self.client.prepare(sql))
-            .map_err(map_err)?;
+        let s = self.wire.prepare(sql)?;
         self.cache.insert(sql.to_string(), s.clone());
         Ok(s)
     }
 
-    /// Runs a simple statement (BEGIN, COMMIT, ROLLBACK) after whatever is queued.
-    fn simple(&mut self, sql: &str) -> Result<(), DbError> {
+    /// Sends whatever is queued, then `stmts`, as one pipeline; returns the outcomes of `stmts`.
+    fn flush_with(&mut self, stmts: &[(&str, &[Val])]) -> Result<Vec<Outcome>, DbError> {
+        let prepared = stmts
+            .iter()
+            .map(|(sql, _)| self.stmt(sql))
+            .collect::<Result<Vec<_>, _>>()?;
         let pending = std::mem::take(&mut self.pending);
-        let client = &self.client;
-        self.rt.block_on(pipelined(
-            client,
-            &pending,
-            client.batch_execute(sql).boxed_local(),
-        ))
+        let mut steps: Vec<(&Prepared, &[Val])> =
+            pending.iter().map(|(st, p)| (st, p.as_slice())).collect();
+        steps.extend(prepared.iter().zip(stmts).map(|(st, (_, p))| (st, *p)));
+        let mut out = self.wire.run(&steps, pending.len())?;
+        Ok(out.split_off(pending.len()))
+    }
+
+    /// Runs a transaction statement (BEGIN, COMMIT, ROLLBACK) after whatever is queued.
+    fn simple(&mut self, sql: &str) -> Result<(), DbError> {
+        self.flush_with(&[(sql, &[])]).map(|_| ())
+    }
+
+    /// Queues `sql` to open the next pipeline.
+    fn queue(&mut self, sql: &str, params: &[Val]) -> Result<(), DbError> {
+        let st = self.stmt(sql)?;
+        self.pending.push((st, params.to_vec()));
+        Ok(())
     }
 }
 
@@ -203,72 +136,54 @@ impl Sql for PgConn {
         columns: &[&str],
         rows: &[Vec<Val>],
     ) -> Result<(), DbError> {
-        use futures_util::SinkExt;
         if rows.is_empty() {
             return Ok(());
         }
         // Whatever is queued goes first, in order.
-        let pending = std::mem::take(&mut self.pending);
-        let client = &self.client;
-        self.rt
-            .block_on(pipelined(client, &pending, async { Ok(()) }.boxed_local()))?;
-        let sql = format!("COPY {table} ({}) FROM STDIN", columns.join(", "));
-        self.rt.block_on(async {
-            let sink = client
-                .copy_in::<_, bytes::Bytes>(&sql)
-                .await
-                .map_err(map_err)?;
-            futures_util::pin_mut!(sink);
-            let mut buf = String::with_capacity(1 << 20);
-            for row in rows {
-                for (i, v) in row.iter().enumerate() {
-                    if i > 0 {
-                        buf.push('\t');
-                    }
-                    copy_text(&mut buf, v);
+        self.flush_with(&[])?;
+        self.wire
+            .copy_start(&format!("COPY {table} ({}) FROM STDIN", columns.join(", ")))?;
+        let mut buf = String::with_capacity(1 << 20);
+        for row in rows {
+            for (i, v) in row.iter().enumerate() {
+                if i > 0 {
+                    buf.push('\t');
                 }
-                buf.push('\n');
-                if buf.len() > (1 << 20) {
-                    let chunk = std::mem::replace(&mut buf, String::with_capacity(1 << 20));
-                    sink.send(bytes::Bytes::from(chunk))
-                        .await
-                        .map_err(map_err)?;
-                }
+                copy_text(&mut buf, v);
             }
-            if !buf.is_empty() {
-                sink.send(bytes::Bytes::from(buf)).await.map_err(map_err)?;
+            buf.push('\n');
+            if buf.len() > (1 << 20) {
+                let chunk = std::mem::replace(&mut buf, String::with_capacity(1 << 20));
+                self.wire.copy_data(bytes::Bytes::from(chunk))?;
             }
-            sink.as_mut().finish().await.map_err(map_err)?;
-            Ok(())
-        })
+        }
+        if !buf.is_empty() {
+            self.wire.copy_data(bytes::Bytes::from(buf))?;
+        }
+        self.wire.copy_done()
     }
     fn exec(&mut self, sql: &str, params: &[Val]) -> Result<u64, DbError> {
-        let st = self.stmt(sql)?;
-        let pending = std::mem::take(&mut self.pending);
-        let client = &self.client;
-        let p = refs(params);
-        self.rt.block_on(pipelined(
-            client,
-            &pending,
-            client.execute(&st, &p).boxed_local(),
-        ))
+        Ok(self
+            .flush_with(&[(sql, params)])?
+            .pop()
+            .map_or(0, |o| o.changed))
     }
     fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, DbError> {
-        let st = self.stmt(sql)?;
-        let pending = std::mem::take(&mut self.pending);
-        let client = &self.client;
-        let p = refs(params);
-        let rows = self.rt.block_on(pipelined(
-            client,
-            &pending,
-            client.query(&st, &p).boxed_local(),
-        ))?;
-        rows.iter().map(read_row).collect()
+        Ok(self
+            .flush_with(&[(sql, params)])?
+            .pop()
+            .map(|o| o.rows)
+            .unwrap_or_default())
+    }
+    fn query_batch(&mut self, stmts: &[(&str, &[Val])]) -> Result<Vec<Vec<Row>>, DbError> {
+        Ok(self
+            .flush_with(stmts)?
+            .into_iter()
+            .map(|o| o.rows)
+            .collect())
     }
     fn exec_deferred(&mut self, sql: &str, params: &[Val]) -> Result<(), DbError> {
-        let st = self.stmt(sql)?;
-        self.pending.push(Pending::Exec(st, params.to_vec()));
-        Ok(())
+        self.queue(sql, params)
     }
 }
 
@@ -299,21 +214,8 @@ impl PgDb {
     }
 
     fn connect(&self) -> Result<PgConn, DbError> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| DbError::Other(e.to_string()))?;
-        let (client, connection) = rt
-            .block_on(self.config.connect(NoTls))
-            .map_err(|e| DbError::Other(format!("cannot reach PostgreSQL: {e}")))?;
-        rt.spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "PostgreSQL connection closed");
-            }
-        });
         Ok(PgConn {
-            rt,
-            client,
+            wire: Wire::connect(&self.config)?,
             cache: HashMap::new(),
             pending: Vec::new(),
         })
@@ -326,7 +228,7 @@ impl PgDb {
             .map_err(|_| DbError::Other("pool poisoned".into()))?
             .pop();
         match c {
-            Some(c) if !c.client.is_closed() => Ok(c),
+            Some(c) if !c.wire.broken => Ok(c),
             _ => self.connect(),
         }
     }
@@ -359,7 +261,9 @@ impl PgDb {
             let result = loop {
                 attempt += 1;
                 conn.pending.clear();
-                conn.pending.push(Pending::Simple(begin.to_string()));
+                if let Err(e) = conn.queue(begin, &[]) {
+                    break Err(Error::Db(e));
+                }
                 let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     work(&mut conn)
                 })) {
@@ -382,22 +286,13 @@ impl PgDb {
                     }
                 }
             };
-            if !conn.client.is_closed() {
+            if !conn.wire.broken {
                 me.put(conn);
             }
             result
         })
         .await
         .map_err(|e| Error::Db(DbError::Other(e.to_string())))?
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        // A connection's runtime cannot be dropped inside an async context; drop them on a plain
-        // thread instead.
-        let idle = self.idle.get_mut().map(std::mem::take).unwrap_or_default();
-        let _ = std::thread::spawn(move || drop(idle)).join();
     }
 }
 
@@ -415,7 +310,7 @@ pub fn fresh_schema_url(url: &str, name: &str) -> Result<String, Error> {
     }
     let db = PgDb::open_bare(url)?;
     let mut c = db.connect()?;
-    c.simple(&format!(
+    c.wire.simple(&format!(
         "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
     ))?;
     drop(c);
