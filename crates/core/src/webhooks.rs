@@ -210,10 +210,16 @@ pub fn emit(
     event_type: &'static str,
     data: serde_json::Value,
 ) -> Result<()> {
+    // The pattern is written into the statement rather than bound: SQLite compiles a statement
+    // again after every binding of a LIKE pattern (the value may change the plan), which on the
+    // order path cost the single writer a parse per order. Event types are Backroom's constants.
     tx.exec_deferred(
-        "INSERT INTO webhook_events (event_type, payload, fanned_out, created_at) SELECT $1, $2, 0, $3 \
-         WHERE EXISTS (SELECT 1 FROM webhook_subscriptions WHERE active = $4 AND event_types LIKE $5)",
-        params![event_type, data.to_string(), now, true, format!("%\"{event_type}\"%")],
+        &format!(
+            "INSERT INTO webhook_events (event_type, payload, fanned_out, created_at) SELECT $1, $2, 0, $3 \
+             WHERE EXISTS (SELECT 1 FROM webhook_subscriptions WHERE active = $4 AND event_types LIKE '%\"{}\"%')",
+            event_type.replace('\'', "''")
+        ),
+        params![event_type, data.to_string(), now, true],
     )?;
     Ok(())
 }
