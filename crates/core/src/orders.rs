@@ -286,13 +286,19 @@ pub fn place(
     };
     let ctx_params = params![shipping_method.as_str(), input.channel.as_str()].to_vec();
     let customer_params = params![email.key()].to_vec();
+    // The claim draws the order's id too (an id, unlike a number, may be skipped), so the key
+    // names its order from the start and needs no second write.
+    let claim_sql = format!(
+        "INSERT INTO idempotency_keys (principal_id, key, fingerprint, order_id, created_at) VALUES ($1, $2, $3, {}, $4) \
+         ON CONFLICT (principal_id, key) DO NOTHING RETURNING order_id",
+        match tx.dialect() {
+            Dialect::Postgres => "nextval('orders_id_seq')",
+            Dialect::Sqlite => "(SELECT COALESCE(MAX(id), 0) + 1 FROM orders)",
+        }
+    );
     let mut batch: Vec<(&str, &[crate::Val])> = Vec::with_capacity(5);
     if claim.is_some() {
-        batch.push((
-            "INSERT INTO idempotency_keys (principal_id, key, fingerprint, order_id, created_at) VALUES ($1, $2, $3, NULL, $4) \
-             ON CONFLICT (principal_id, key) DO NOTHING RETURNING principal_id",
-            &claim_params,
-        ));
+        batch.push((&claim_sql, &claim_params));
     }
     batch.push((PLACE_CONTEXT_SQL, &ctx_params));
     batch.push((&lookup_sql, &sku_vals));
@@ -300,8 +306,13 @@ pub fn place(
     batch.push((FIND_CUSTOMER_SQL, &customer_params));
     let mut results = tx.query_batch(&batch)?.into_iter();
     let mut next = || results.next().unwrap_or_default();
+    let claimed_id = if claim.is_some() {
+        next().first().and_then(|r| r.opt_i64(0))
+    } else {
+        None
+    };
     if let Some((key, fingerprint)) = &claim
-        && next().is_empty()
+        && claimed_id.is_none()
     {
         let r = tx
                 .query_one("SELECT fingerprint, order_id FROM idempotency_keys WHERE principal_id = $1 AND key = $2", params![ctx.actor.user_id, *key])?
@@ -484,12 +495,13 @@ pub fn place(
         tx,
         &[
             ("order_numbers", 1),
-            ("orders", 1),
+            ("orders", usize::from(claimed_id.is_none())),
             ("order_lines", lines.len()),
             ("customers", usize::from(existing.is_none())),
         ],
     )?;
-    let (Some(&number), Some(&order_id)) = (ids[0].first(), ids[1].first()) else {
+    let (Some(&number), Some(order_id)) = (ids[0].first(), claimed_id.or(ids[1].first().copied()))
+    else {
         return Err(Error::Db(DbError::Other(
             "no order number or id was drawn".into(),
         )));
@@ -640,12 +652,6 @@ pub fn place(
         backroom_domain::Money::new(totals.total, settings.currency)
     );
     let changes = json!({"number": number, "total": totals.total, "lines": lines.len()});
-    if let Some(key) = idempotency_key {
-        tx.exec_deferred(
-            "UPDATE idempotency_keys SET order_id = $1 WHERE principal_id = $2 AND key = $3",
-            params![order_id, ctx.actor.user_id, key],
-        )?;
-    }
     tx.exec_deferred(
         "INSERT INTO order_events (order_id, kind, message, actor, created_at) VALUES ($1, 'placed', $2, $3, $4), ($1, 'sourced', $5, $3, $4)",
         params![order_id, placed_msg, ctx.actor.name.as_str(), ctx.now, decision.reason.as_str()],
