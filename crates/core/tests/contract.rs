@@ -5933,3 +5933,72 @@ async fn storage_pipelines_copy_and_values_round_trip() {
         );
     }
 }
+
+/// SQLite's log is rewound after a pause in writing (the checkpointer copies it all back into the
+/// database, and the next write starts the log over), so a quiet store's WAL file stays as large
+/// as its busiest burst rather than growing with every write: the second burst below reuses the
+/// file the first one grew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wal_is_rewound_after_a_pause() {
+    use backroom_core::{Val, params};
+    let dir = std::env::temp_dir().join(format!(
+        "backroom-wal-{}-{}",
+        std::process::id(),
+        backroom_core::util::random_hex(3)
+    ));
+    let path = dir.join("t.db");
+    let db = Db::open(path.to_str().unwrap()).await.unwrap();
+    db.write(|tx| {
+        tx.exec("CREATE TABLE wal_test (k INTEGER PRIMARY KEY, t TEXT)", &[])?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let burst = |from: i64| {
+        let db = db.clone();
+        async move {
+            for chunk in 0..8 {
+                db.write(move |tx| {
+                    for i in 0..64 {
+                        let k = from + chunk * 64 + i;
+                        tx.exec(
+                            "INSERT INTO wal_test (k, t) VALUES ($1, $2)",
+                            params![k, Val::from("x".repeat(16_000))],
+                        )?;
+                    }
+                    Ok(())
+                })
+                .await
+                .unwrap();
+            }
+        }
+    };
+    let wal = dir.join("t.db-wal");
+    let size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    burst(0).await;
+    let first = size();
+    assert!(
+        first > 4_000_000,
+        "the first burst grew the log: {first} bytes"
+    );
+    // A pause: the checkpointer copies the whole log back.
+    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+    burst(1_000_000).await;
+    let second = size();
+    assert!(
+        second < first + first / 4,
+        "the second burst reused the log: {first} then {second} bytes"
+    );
+    let n = db
+        .read(|tx| {
+            Ok(tx
+                .query_one("SELECT COUNT(*) FROM wal_test", &[])?
+                .unwrap()
+                .i64(0))
+        })
+        .await
+        .unwrap();
+    assert_eq!(n, 1024);
+    drop(db);
+    let _ = std::fs::remove_dir_all(dir);
+}
