@@ -431,9 +431,19 @@ fn orders(
             .read(|tx| inventory::sku_stock(tx, "HOT"))
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok::<_, anyhow::Error>((r, hot))
+        // Orders whose changes the background worker had not yet folded into the KPI rollups
+        // when the load stopped: whether it kept up.
+        let behind = db
+            .read(|tx| {
+                Ok(tx
+                    .query_one("SELECT COUNT(DISTINCT order_id) FROM an_dirty_orders", &[])?
+                    .map_or(0, |r| r.i64(0)))
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok::<_, anyhow::Error>((r, hot, behind))
     })?;
-    let (check, hot) = report;
+    let (check, hot, behind) = report;
     let oversold: i64 = check
         .violations
         .iter()
@@ -462,6 +472,7 @@ fn orders(
         pct(1.0)
     );
     println!("  oversold units:  {oversold}");
+    println!("  rollups behind:  {behind} orders not yet in the KPI rollups when the load stopped");
     println!(
         "  invariant check: {} ({} levels, {} violations)",
         if check.ok { "ok" } else { "FAILED" },

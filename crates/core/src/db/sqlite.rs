@@ -2,10 +2,11 @@
 //!
 //! SQLite admits one writer at a time, so one thread owns the write connection. Units of work queue
 //! up on a channel; the writer takes everything queued (up to a batch limit), runs each unit inside
-//! its own savepoint in one transaction (a unit that fails rolls back alone), commits once, and only
-//! then answers every caller. With `synchronous=FULL` in WAL mode the commit is on disk before any
-//! caller hears of it, so an acknowledged write survives a power cut, while one fsync covers the
-//! whole batch. Readers use their own connections and see committed snapshots.
+//! its own savepoint in one transaction (a unit that fails rolls back alone), and commits once.
+//! A second thread then flushes the WAL to disk and only then answers the batch's callers (see
+//! [`sync_loop`]): an acknowledged write survives a power cut, one fsync covers every batch
+//! committed since the last one, and the writer runs the next batch meanwhile. Readers use their
+//! own connections and see committed snapshots.
 
 use super::{DbError, Dialect, Row, Sql, Val, Work};
 use crate::Error;
@@ -152,24 +153,32 @@ impl SqliteDb {
         // of a busy store stay cached instead of being read again for every batch. Its temporary
         // files stay in memory too: above all the sub-journal that lets each unit of a group
         // commit roll back alone (it only serves that rollback; durability is the WAL's).
+        // Its commits are made durable by the syncer thread (see [`sync_loop`]), not inside
+        // COMMIT, so the writer can run the next batch while the last one reaches the disk.
         writer
             .execute_batch(
-                "PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
+                "PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA synchronous=NORMAL;",
             )
+            .map_err(map_err)?;
+        let page_size = writer
+            .query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
             .map_err(map_err)?;
         let checkpointer = open_conn(path, false)?;
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpointer, stop_rx))
+            .spawn(move || checkpoint_loop(checkpointer, stop_rx, page_size))
             .map_err(|e| DbError::Other(e.to_string()))?;
         let (tx, rx) = mpsc::channel::<Job>();
-        let page_size = writer
-            .query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
-            .map_err(map_err)?;
+        let (synced_tx, synced_rx) = mpsc::channel::<Vec<Done>>();
+        let wal_path = std::path::PathBuf::from(format!("{path}-wal"));
+        std::thread::Builder::new()
+            .name("sqlite-sync".into())
+            .spawn(move || sync_loop(&wal_path, synced_rx))
+            .map_err(|e| DbError::Other(e.to_string()))?;
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(writer, rx, page_size))
+            .spawn(move || writer_loop(writer, rx, synced_tx, page_size))
             .map_err(|e| DbError::Other(e.to_string()))?;
         Ok(SqliteDb {
             _stop_checkpoints: stop_tx,
@@ -259,9 +268,12 @@ const WAL_LIMIT_BYTES: i64 = 256 * 1024 * 1024;
 /// metadata, which showed as 200 ms stalls under load.
 const JOURNAL_SIZE_LIMIT: u64 = 512 * 1024 * 1024;
 
-/// How often the checkpointer copies committed pages back into the database file while there is
-/// something to copy, and how often it looks when there was not.
-const CHECKPOINT_BUSY: std::time::Duration = std::time::Duration::from_millis(20);
+/// How often the checkpointer copies committed pages back into the database file: seldom while
+/// the log is far from its limit (a page rewritten by many batches is then copied once), often
+/// once it nears it (so the writer's rewind finds little left to copy, and its stall stays
+/// short), and at leisure when nothing was committed.
+const CHECKPOINT_BUSY: std::time::Duration = std::time::Duration::from_millis(200);
+const CHECKPOINT_NEAR_LIMIT: std::time::Duration = std::time::Duration::from_millis(10);
 const CHECKPOINT_IDLE: std::time::Duration = std::time::Duration::from_millis(250);
 
 thread_local! {
@@ -282,11 +294,11 @@ fn checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
     })
 }
 
-/// Checkpoints the WAL (PASSIVE: never waits for anyone) every [`CHECKPOINT_BUSY`] while commits
-/// keep coming, every [`CHECKPOINT_IDLE`] otherwise, and once more on the way out. This copies
-/// pages back into the database on the other core while the writer goes on; rewinding the log
-/// is the writer's job (see [`writer_loop`]).
-fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+/// Checkpoints the WAL (PASSIVE: never waits for anyone) at the pace [`CHECKPOINT_BUSY`],
+/// [`CHECKPOINT_NEAR_LIMIT`] and [`CHECKPOINT_IDLE`] describe, and once more on the way out. This
+/// copies pages back into the database on the other core while the writer goes on; rewinding
+/// the log is the writer's job (see [`writer_loop`]).
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>, page_size: i64) {
     let mut last = (-1, -1);
     let mut wait = CHECKPOINT_BUSY;
     loop {
@@ -298,6 +310,8 @@ fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
             Ok(now) => {
                 wait = if now == last {
                     CHECKPOINT_IDLE
+                } else if now.0 * page_size > WAL_LIMIT_BYTES / 4 * 3 {
+                    CHECKPOINT_NEAR_LIMIT
                 } else {
                     CHECKPOINT_BUSY
                 };
@@ -324,7 +338,12 @@ fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
 /// The decision is by the log's content (frames since the last rewind, which SQLite reports at
 /// each commit): the file keeps its size after a rewind, and deciding by file size had the
 /// writer checkpoint after every batch, a third of its time under load.
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, page_size: i64) {
+fn writer_loop(
+    conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    to_sync: mpsc::Sender<Vec<Done>>,
+    page_size: i64,
+) {
     conn.wal_hook(Some(count_wal_frames));
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut done: Vec<Done> = Vec::with_capacity(MAX_BATCH);
@@ -357,20 +376,76 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, page_size: i64) {
                     let _ = sql.exec("RELEASE unit", &[]);
                 }
             }
-            done.push(d);
+            if ok {
+                done.push(d);
+            } else {
+                // A refused unit left nothing behind: its answer waits for no commit.
+                d(None);
+            }
         }
-        let commit = conn.execute_batch("COMMIT").map_err(map_err);
-        if commit.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        let err = commit.err();
-        for d in done.drain(..) {
-            d(err.as_ref());
+        match conn.execute_batch("COMMIT").map_err(map_err) {
+            // Committed to the log; the callers hear of it once the syncer has made it durable.
+            Ok(()) => {
+                if let Err(mpsc::SendError(lost)) = to_sync.send(std::mem::take(&mut done)) {
+                    let e = DbError::Other("the SQLite syncer has stopped".into());
+                    for d in lost {
+                        d(Some(&e));
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                for d in done.drain(..) {
+                    d(Some(&e));
+                }
+            }
         }
         if WAL_FRAMES.with(std::cell::Cell::get) * page_size > WAL_LIMIT_BYTES
             && let Err(e) = checkpoint(&conn)
         {
             tracing::warn!(error = %e, "WAL rewind failed");
+        }
+    }
+}
+
+/// Makes committed batches durable, then answers their callers. The writer commits with
+/// `synchronous=NORMAL` (SQLite appends the batch to the WAL without waiting for the disk) and
+/// hands the batch's callers over; this thread takes every batch handed over so far, flushes the
+/// WAL file to disk once (`fdatasync`, which covers every frame written before it starts), and
+/// only then answers them. So an acknowledged write is on disk exactly as with
+/// `synchronous=FULL`, while the writer runs the next batch during the flush instead of waiting
+/// for it. (A crash before the flush can lose an unacknowledged batch but never tear one: WAL
+/// frames are checksummed in a chain and recovery keeps only the valid prefix.)
+///
+/// If a flush fails, nothing after it can be trusted to be durable (the kernel may have dropped
+/// the dirty pages): the callers of that batch and every later one get the error.
+fn sync_loop(wal_path: &std::path::Path, rx: mpsc::Receiver<Vec<Done>>) {
+    let mut wal: Option<std::fs::File> = None;
+    let mut failed: Option<DbError> = None;
+    let mut ready: Vec<Done> = Vec::new();
+    while let Ok(first) = rx.recv() {
+        ready.extend(first);
+        while let Ok(more) = rx.try_recv() {
+            ready.extend(more);
+        }
+        if failed.is_none() {
+            let flushed = match &wal {
+                Some(f) => f.sync_data(),
+                None => std::fs::File::open(wal_path).and_then(|f| {
+                    let r = f.sync_data();
+                    wal = Some(f);
+                    r
+                }),
+            };
+            if let Err(e) = flushed {
+                tracing::error!(error = %e, "the WAL could not be flushed to disk; refusing writes");
+                failed = Some(DbError::Other(format!(
+                    "the database log could not be flushed to disk: {e}"
+                )));
+            }
+        }
+        for d in ready.drain(..) {
+            d(failed.as_ref());
         }
     }
 }
