@@ -349,7 +349,8 @@ pub(crate) fn statements(script: &str) -> impl Iterator<Item = String> + '_ {
 ///
 /// PostgreSQL draws them from the tables' identity sequences in one statement (values a rolled
 /// back unit drew are skipped, as sequences always do). SQLite's single writer makes the next
-/// id simply one past the largest, and order numbers come from the counter row.
+/// value simply one past the largest, read in one statement: ids of the table, order numbers of
+/// the orders (or the counter row an import raised, if higher).
 pub fn next_ids(
     tx: &mut dyn Sql,
     requests: &[(&'static str, usize)],
@@ -398,36 +399,28 @@ pub fn next_ids(
             }
         }
         Dialect::Sqlite => {
-            let tables: Vec<&(usize, &str, usize)> = wanted
-                .iter()
-                .filter(|(_, t, _)| *t != "order_numbers")
-                .collect();
-            if !tables.is_empty() {
-                let sql = format!(
-                    "SELECT {}",
-                    tables
-                        .iter()
-                        .map(|(_, t, _)| format!("(SELECT COALESCE(MAX(id), 0) FROM {t})"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-                let row = tx
-                    .query_one(&sql, &[])?
-                    .ok_or_else(|| Error::Db(DbError::Other("no id row".into())))?;
-                for (k, (i, _, n)) in tables.iter().enumerate() {
-                    let top = row.i64(k);
-                    out[*i] = (1..=*n as i64).map(|d| top + d).collect();
-                }
-            }
-            for (i, _, n) in wanted.iter().filter(|(_, t, _)| *t == "order_numbers") {
-                let last = tx
-                    .query_one(
-                        "UPDATE counters SET value = value + $1 WHERE name = 'order_number' RETURNING value",
-                        &[Val::from(*n)],
-                    )?
-                    .ok_or_else(|| Error::Db(DbError::Other("order number counter missing".into())))?
-                    .i64(0);
-                out[*i] = (last - *n as i64 + 1..=last).collect();
+            // One read: the largest id of each table, and the largest order number (the counter
+            // row holds the highest number an import brought in).
+            let sql = format!(
+                "SELECT {}",
+                wanted
+                    .iter()
+                    .map(|(_, t, _)| if *t == "order_numbers" {
+                        "MAX(COALESCE((SELECT MAX(number) FROM orders), 0), \
+                         COALESCE((SELECT value FROM counters WHERE name = 'order_number'), 0))"
+                            .to_string()
+                    } else {
+                        format!("(SELECT COALESCE(MAX(id), 0) FROM {t})")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let row = tx
+                .query_one(&sql, &[])?
+                .ok_or_else(|| Error::Db(DbError::Other("no id row".into())))?;
+            for (k, (i, _, n)) in wanted.iter().enumerate() {
+                let top = row.i64(k);
+                out[*i] = (1..=*n as i64).map(|d| top + d).collect();
             }
         }
     }
