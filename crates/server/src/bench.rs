@@ -177,11 +177,17 @@ pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
                 },
             ),
         };
-        // A run writes hundreds of megabytes: leave nothing behind.
+        // A run writes hundreds of megabytes: leave nothing behind (a PostgreSQL schema left
+        // over would also keep autovacuum busy during the next run).
         if let Some(path) = url.strip_prefix("sqlite://")
             && let Some(dir) = std::path::Path::new(path).parent()
         {
             let _ = std::fs::remove_dir_all(dir);
+        } else if let Some(base) = &pg_url {
+            let _ = backroom_core::db::postgres::drop_schema(
+                base,
+                &format!("bench_{}", std::process::id()),
+            );
         }
         result?;
     }

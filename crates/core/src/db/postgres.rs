@@ -299,6 +299,21 @@ impl PgDb {
 /// Creates an empty schema `name` and returns `url` with its search path set to it, so a test or a
 /// benchmark gets a fresh database of its own on a shared server.
 pub fn fresh_schema_url(url: &str, name: &str) -> Result<String, Error> {
+    schema_script(
+        url,
+        name,
+        &format!("DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"),
+    )?;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Ok(format!("{url}{sep}options=-csearch_path%3D{name}"))
+}
+
+/// Drops a schema [`fresh_schema_url`] made, and everything in it.
+pub fn drop_schema(url: &str, name: &str) -> Result<(), Error> {
+    schema_script(url, name, &format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+}
+
+fn schema_script(url: &str, name: &str, script: &str) -> Result<(), Error> {
     if !name
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
@@ -310,12 +325,8 @@ pub fn fresh_schema_url(url: &str, name: &str) -> Result<String, Error> {
     }
     let db = PgDb::open_bare(url)?;
     let mut c = db.connect()?;
-    c.wire.simple(&format!(
-        "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
-    ))?;
-    drop(c);
-    let sep = if url.contains('?') { '&' } else { '?' };
-    Ok(format!("{url}{sep}options=-csearch_path%3D{name}"))
+    c.wire.simple(script)?;
+    Ok(())
 }
 
 impl PgDb {
