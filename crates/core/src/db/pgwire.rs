@@ -425,7 +425,14 @@ impl Wire {
                         let mut i = 0;
                         while let Some(range) = ranges.next().map_err(io_err)? {
                             let ty = st.columns.get(i).unwrap_or(&Type::TEXT);
-                            vals.push(decode(ty, range.map(|r| &buf[r]))?);
+                            let raw = match range {
+                                Some(r) => Some(
+                                    buf.get(r)
+                                        .ok_or_else(|| self.protocol("a value past its row"))?,
+                                ),
+                                None => None,
+                            };
+                            vals.push(decode(ty, raw)?);
                             i += 1;
                         }
                         outcome.rows.push(Row(vals));
