@@ -139,6 +139,16 @@ impl SqliteDb {
                 .map_err(|e| DbError::Other(format!("cannot create {}: {e}", dir.display())))?;
         }
         let writer = open_conn(path, false)?;
+        // Durability rests on flushing the WAL (see [`sync_loop`]): refuse a filesystem on which
+        // SQLite stayed in another journal mode.
+        let mode: String = writer
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .map_err(map_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Db(DbError::Other(format!(
+                "SQLite could not use write-ahead logging for {path} (journal mode {mode}); put the database on a local filesystem"
+            ))));
+        }
         crate::migrate::apply(&mut LiteSql { conn: &writer }, Dialect::Sqlite)?;
         let mut readers = Vec::new();
         for _ in 0..READERS {
