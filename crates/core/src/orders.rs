@@ -172,17 +172,20 @@ const PLACE_CONTEXT_SQL: &str = "SELECT 'setting', key, value, CAST(NULL AS TEXT
        LEFT JOIN channel_locations cl ON cl.channel_id = ch.id LEFT JOIN locations loc ON loc.id = cl.location_id AND loc.active = TRUE \
        WHERE ch.code = $2";
 
-/// Locks the stock levels of `n` SKUs (`$2..`) at the locations of the channel with code `$1`,
-/// in (variant, location) order, the global order all writers use. Rows as
-/// [`lock_channel_levels`] returns them. Unlike it, this needs neither the variants' ids nor the
-/// channel's, so it can be sent together with the queries that find them.
-fn lock_by_sku_sql(dialect: Dialect, n: usize) -> String {
+/// The query that locks every stock level an order could draw on: the levels of `n` variants
+/// (`$2..`, matched on `variant`: `v.id` or `v.sku`) at the locations of one channel (`$1`,
+/// matched on `channel`: `ch.id` or `ch.code`), with the channel's safety buffer, in (variant,
+/// location) order, the global lock order every writer uses (PostgreSQL takes row locks after the
+/// sort). Each row: (variant, location, on_hand, reserved, unavailable, channel buffer, reorder
+/// point). By SKU and channel code it needs no earlier answer, so placement sends it in one batch
+/// with the queries that find the variants and the channel.
+fn lock_levels_sql(dialect: Dialect, variant: &str, channel: &str, n: usize) -> String {
     format!(
         "SELECT l.variant_id, l.location_id, l.on_hand, l.reserved, l.unavailable, \
          (SELECT b.quantity FROM channel_buffers b WHERE b.channel_id = ch.id AND b.variant_id = l.variant_id), l.reorder_point \
          FROM inventory_levels l JOIN variants v ON v.id = l.variant_id \
          JOIN channel_locations cl ON cl.location_id = l.location_id JOIN channels ch ON ch.id = cl.channel_id \
-         WHERE ch.code = $1 AND v.sku IN ({}) ORDER BY l.variant_id, l.location_id{}",
+         WHERE {channel} = $1 AND {variant} IN ({}) ORDER BY l.variant_id, l.location_id{}",
         crate::db::placeholders(2, n),
         match dialect {
             Dialect::Postgres => " FOR UPDATE OF l",
@@ -275,7 +278,7 @@ pub fn place(
     };
     let sku_vals: Vec<crate::Val> = parsed.iter().map(|(s, _)| s.as_str().into()).collect();
     let lookup_sql = lookup_sql(parsed.len());
-    let lock_sql = lock_by_sku_sql(tx.dialect(), parsed.len());
+    let lock_sql = lock_levels_sql(tx.dialect(), "v.sku", "ch.code", parsed.len());
     let mut lock_params: Vec<crate::Val> = vec![input.channel.as_str().into()];
     lock_params.extend(sku_vals.iter().cloned());
     let claim_params: Vec<crate::Val> = match &claim {
@@ -721,9 +724,8 @@ pub fn place(
     })
 }
 
-/// Locks every stock level of these variants at the channel's locations, in (variant, location)
-/// order, the global order all writers use; creates missing level rows first. Each row:
-/// (variant, location, on_hand, reserved, unavailable, channel buffer, reorder point).
+/// Locks every stock level of these variants at the channel's locations ([`lock_levels_sql`]);
+/// if a level row does not exist yet, creates the missing ones and locks again.
 pub(crate) fn lock_channel_levels(
     tx: &mut dyn Sql,
     now: i64,
@@ -731,19 +733,7 @@ pub(crate) fn lock_channel_levels(
     variant_ids: &[i64],
     locations: &[i64],
 ) -> Result<Vec<Row>> {
-    // One query locks every level the order could draw on. PostgreSQL takes row locks after the
-    // sort, so they are taken in (variant, location) order.
-    let in_list: Vec<String> = (0..variant_ids.len())
-        .map(|i| format!("${}", i + 2))
-        .collect();
-    let lock_sql = format!(
-        "SELECT l.variant_id, l.location_id, l.on_hand, l.reserved, l.unavailable, \
-         (SELECT b.quantity FROM channel_buffers b WHERE b.channel_id = $1 AND b.variant_id = l.variant_id), l.reorder_point \
-         FROM inventory_levels l WHERE l.variant_id IN ({}) AND l.location_id IN (SELECT cl.location_id FROM channel_locations cl WHERE cl.channel_id = $1) \
-         ORDER BY l.variant_id, l.location_id{}",
-        in_list.join(", "),
-        tx.for_update()
-    );
+    let lock_sql = lock_levels_sql(tx.dialect(), "v.id", "ch.id", variant_ids.len());
     let mut lock_params: Vec<crate::Val> = vec![channel_id.into()];
     lock_params.extend(variant_ids.iter().map(|v| crate::Val::from(*v)));
     let rows = tx.query(&lock_sql, &lock_params)?;
