@@ -91,8 +91,9 @@ impl PgConn {
         Ok(out.split_off(pending.len()))
     }
 
-    /// Runs a transaction statement (BEGIN, COMMIT, ROLLBACK) after whatever is queued.
-    fn simple(&mut self, sql: &str) -> Result<(), DbError> {
+    /// Runs a transaction statement (BEGIN, COMMIT, ROLLBACK) after whatever is queued, in the
+    /// same pipeline.
+    fn control(&mut self, sql: &str) -> Result<(), DbError> {
         self.flush_with(&[(sql, &[])]).map(|_| ())
     }
 
@@ -199,13 +200,13 @@ impl PgDb {
             slots: tokio::sync::Semaphore::new(size),
         };
         let mut c = db.connect()?;
-        c.simple("BEGIN")?;
+        c.control("BEGIN")?;
         // One migrator at a time, even when several processes start together.
         c.query("SELECT CAST(pg_advisory_xact_lock(7262011) AS TEXT)", &[])?;
         match crate::migrate::apply(&mut c, Dialect::Postgres) {
-            Ok(()) => c.simple("COMMIT")?,
+            Ok(()) => c.control("COMMIT")?,
             Err(e) => {
-                let _ = c.simple("ROLLBACK");
+                let _ = c.control("ROLLBACK");
                 return Err(e);
             }
         }
@@ -272,12 +273,12 @@ impl PgDb {
                         "a unit of work panicked; it was rolled back".into(),
                     ))),
                 };
-                let r = r.and_then(|v| conn.simple("COMMIT").map(|_| v).map_err(Error::Db));
+                let r = r.and_then(|v| conn.control("COMMIT").map(|_| v).map_err(Error::Db));
                 match r {
                     Ok(v) => break Ok(v),
                     Err(e) => {
                         conn.pending.clear();
-                        let _ = conn.simple("ROLLBACK");
+                        let _ = conn.control("ROLLBACK");
                         if e.is_retryable() && attempt < MAX_ATTEMPTS {
                             std::thread::sleep(std::time::Duration::from_millis(attempt as u64));
                             continue;
