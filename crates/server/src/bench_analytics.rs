@@ -423,44 +423,24 @@ pub fn run(backend: &str, url: &str, a: &Args) -> Result<()> {
         }))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         std::thread::sleep(Duration::from_secs(5));
-        for _ in 0..600 {
-            let busy = rt
-                .block_on(db.read(|tx| {
-                    Ok(tx
-                        .query_one(
-                            "SELECT COUNT(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'",
-                            &[],
-                        )?
-                        .map_or(0, |r| r.i64(0)))
-                }))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            if busy == 0 {
-                break;
-            }
-            std::thread::sleep(Duration::from_secs(1));
-        }
+        wait_for_zero(
+            &rt,
+            &db,
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'",
+            600,
+        )?;
         // The derivation ran every order through the dirty-order list (a million entries in,
         // then out): until autovacuum clears the dead entries, each report's check of the list
         // scans them (about 30 ms a check, two checks a dashboard; the variance of the earlier
         // runs). With the list's vacuum threshold (migration 0015) that takes under a minute or
         // two; wait for it, as a store in service would have.
         let started = Instant::now();
-        for _ in 0..300 {
-            let dead = rt
-                .block_on(db.read(|tx| {
-                    Ok(tx
-                        .query_one(
-                            "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'an_dirty_orders' AND schemaname = current_schema()",
-                            &[],
-                        )?
-                        .map_or(0, |r| r.i64(0)))
-                }))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            if dead == 0 {
-                break;
-            }
-            std::thread::sleep(Duration::from_secs(1));
-        }
+        wait_for_zero(
+            &rt,
+            &db,
+            "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'an_dirty_orders' AND schemaname = current_schema()",
+            300,
+        )?;
         eprintln!(
             "(waited {:.0} s for autovacuum to clear the dirty-order list)",
             started.elapsed().as_secs_f64()
@@ -759,4 +739,23 @@ fn script_path() -> Result<PathBuf> {
         .into_iter()
         .find(|p| p.exists())
         .context("bench/duckdb_kpis.py not found: run from the repository")
+}
+
+/// Polls `sql` (one number) once a second until it gives 0, for at most `seconds`.
+fn wait_for_zero(
+    rt: &tokio::runtime::Runtime,
+    db: &Db,
+    sql: &'static str,
+    seconds: u32,
+) -> Result<()> {
+    for _ in 0..seconds {
+        let n = rt
+            .block_on(db.read(move |tx| Ok(tx.query_one(sql, &[])?.map_or(0, |r| r.i64(0)))))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if n == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    Ok(())
 }
