@@ -15,7 +15,7 @@
 
 use super::Zone;
 use super::report;
-use crate::db::{Sql, Val, exec_in, int_vals as vals, placeholders};
+use crate::db::{Dialect, Sql, Val, exec_in, int_vals as vals, placeholders};
 use crate::{Result, params};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -217,6 +217,7 @@ pub struct Chunk {
 /// the base rows now give it put back in, together with the orders whose customers' first order
 /// moved to or from them. `None` when nothing is left.
 pub fn read_chunk(tx: &mut dyn Sql, zone: &Zone, bound: i64, limit: i64) -> Result<Option<Chunk>> {
+    plan_for_key_lookups(tx)?;
     let generation = generation(tx, "")?;
     let rows = tx.query(
         "SELECT seq, order_id FROM an_dirty_orders WHERE seq <= $1 ORDER BY seq LIMIT $2",
@@ -291,6 +292,18 @@ pub fn read_chunk(tx: &mut dyn Sql, zone: &Zone, bound: i64, limit: i64) -> Resu
     }))
 }
 
+/// A chunk reads and deletes up to a few thousand rows by key, through `IN` lists. PostgreSQL's
+/// default cost of a random page read (4, tuned for spinning disks) makes it scan a whole table
+/// instead, once the keys are a few percent of it: 27 ms rather than 3 ms for the lines of 1,000
+/// orders among 56,000. The chunk's own transaction plans with 1.1, the value PostgreSQL's
+/// documentation suggests when the data is cached or on SSD; nothing else is affected.
+fn plan_for_key_lookups(tx: &mut dyn Sql) -> Result<()> {
+    if tx.dialect() == Dialect::Postgres {
+        tx.exec("SET LOCAL random_page_cost = 1.1", &[])?;
+    }
+    Ok(())
+}
+
 /// The generation of the order rollups (with `FOR UPDATE` or not).
 fn generation(tx: &mut dyn Sql, lock: &str) -> Result<i64> {
     Ok(tx
@@ -305,6 +318,7 @@ fn generation(tx: &mut dyn Sql, lock: &str) -> Result<i64> {
 /// (writing nothing) when another refresher wrote the order rollups after the chunk's snapshot:
 /// the caller reads the chunk again.
 pub fn apply_chunk(tx: &mut dyn Sql, c: &Chunk) -> Result<Option<usize>> {
+    plan_for_key_lookups(tx)?;
     // One refresher at a time (two servers on one PostgreSQL database take turns).
     let lock = tx.for_update();
     if generation(tx, lock)? != c.generation {
@@ -406,14 +420,24 @@ fn first_orders(tx: &mut dyn Sql, zone: &Zone, ids: &BTreeSet<i64>) -> Result<Fi
         }
         // And as the snapshot has it: the earliest live order.
         let mut after: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-        for r in tx.query(
-            &format!(
+        let sql = match tx.dialect() {
+            // PostgreSQL would join the first ids to the whole orders table by hashing it
+            // (a cost that grows with every order ever placed); a lateral join looks each
+            // customer's first order up in the index and stops there.
+            Dialect::Postgres => format!(
+                "SELECT c.id, f.id, f.placed_at FROM customers c \
+                 CROSS JOIN LATERAL (SELECT e.id, e.placed_at FROM orders e WHERE e.customer_id = c.id \
+                   AND e.status <> 'cancelled' ORDER BY e.placed_at, e.id LIMIT 1) f \
+                 WHERE c.id IN ({ph})"
+            ),
+            // SQLite has no lateral joins; it runs the correlated subquery once per customer.
+            Dialect::Sqlite => format!(
                 "SELECT f.customer_id, o.id, o.placed_at FROM (SELECT c.id AS customer_id, \
                    (SELECT e.id FROM orders e WHERE e.customer_id = c.id AND e.status <> 'cancelled' ORDER BY e.placed_at, e.id LIMIT 1) AS first_id \
                  FROM customers c WHERE c.id IN ({ph})) f JOIN orders o ON o.id = f.first_id"
             ),
-            &vals(chunk),
-        )? {
+        };
+        for r in tx.query(&sql, &vals(chunk))? {
             after.insert(r.i64(0), (r.i64(1), r.i64(2)));
         }
         for c in chunk {
