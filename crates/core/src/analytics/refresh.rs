@@ -521,20 +521,31 @@ const AT_ONCE: Pace = Pace {
     pause: None,
 };
 
-/// The background takes them in small chunks with pauses, so its work is spread thinly instead
-/// of coming in bursts that compete with order placement for the CPU (see docs/BENCHMARKS.md,
-/// "Session 4 re-measure").
-const BACKGROUND: Pace = Pace {
-    chunk: 250,
-    pause: Some(std::time::Duration::from_millis(20)),
-};
+/// The background takes them in chunks with pauses, so its work is spread out instead of coming
+/// in bursts that compete with order placement for the CPU.
+///
+/// On SQLite the chunks are small: each is written by the one writer, between two batches of
+/// orders, so a large one shows in their latency (see docs/BENCHMARKS.md, "Session 4
+/// re-measure"). On PostgreSQL a chunk is written alongside the orders, and a chunk of 1,000
+/// costs about a quarter less CPU per order than four of 250 (fewer statements, fewer waits
+/// for a pooled connection); with chunks of 250 the worker fell behind a load of 1,300 orders/s
+/// (docs/BENCHMARKS.md, "Session 7").
+fn background(dialect: Dialect) -> Pace {
+    Pace {
+        chunk: match dialect {
+            Dialect::Sqlite => 250,
+            Dialect::Postgres => rollup::ORDER_CHUNK,
+        },
+        pause: Some(std::time::Duration::from_millis(20)),
+    }
+}
 
 /// [`run`] for the server's background worker.
 pub async fn run_paced(db: &Db) -> Result<u64> {
     if !db.read(pending).await? {
         return Ok(0);
     }
-    drain(db, BACKGROUND).await
+    drain(db, background(db.dialect())).await
 }
 
 /// Throws every derived row away and derives them again from the raw events.
