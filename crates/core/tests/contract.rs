@@ -6002,3 +6002,75 @@ async fn sqlite_wal_is_rewound_after_a_pause() {
     drop(db);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The background worker's units run on a connection of their own: with every request
+/// connection held (and more requests queued for one), a background read still goes through,
+/// while a request read waits its turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_work_does_not_queue_behind_requests() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
+    /// Lets the held units finish however the test ends (the runtime waits for them).
+    struct Release(Arc<AtomicBool>);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    for (backend, db) in backends().await {
+        let release = Arc::new(AtomicBool::new(false));
+        let guard = Release(release.clone());
+        let started = Arc::new(AtomicU64::new(0));
+        // More units than any pool has connections; each holds its own until released.
+        let held: Vec<_> = (0..32)
+            .map(|_| {
+                let (db, release, started) = (db.clone(), release.clone(), started.clone());
+                tokio::spawn(async move {
+                    db.read(move |tx| {
+                        tx.query_one("SELECT 1", &[])?;
+                        started.fetch_add(1, Ordering::SeqCst);
+                        while !release.load(Ordering::SeqCst) {
+                            std::thread::sleep(Duration::from_millis(2));
+                        }
+                        Ok(())
+                    })
+                    .await
+                })
+            })
+            .collect();
+        // Wait until the pool is full: the number of running units stops growing.
+        let mut last = 0;
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let now = started.load(Ordering::SeqCst);
+            if now > 0 && now == last {
+                break;
+            }
+            last = now;
+        }
+        assert!(last < 32, "{backend}: every unit ran at once ({last})");
+        let one = |db: Db| async move {
+            db.read(|tx| Ok(tx.query_one("SELECT 1", &[])?.unwrap().i64(0)))
+                .await
+        };
+        let request = tokio::time::timeout(Duration::from_millis(300), one(db.clone())).await;
+        assert!(
+            request.is_err(),
+            "{backend}: a request read found a free connection"
+        );
+        let background = tokio::time::timeout(Duration::from_secs(10), one(db.background()))
+            .await
+            .unwrap_or_else(|_| panic!("{backend}: the background read waited for requests"));
+        assert_eq!(background.unwrap(), 1);
+        drop(guard);
+        for h in held {
+            h.await.unwrap().unwrap();
+        }
+        // A background write as well (SQLite: through the one writer, like any write).
+        db.background()
+            .write(|tx| Ok(tx.query_one("SELECT 1", &[])?.unwrap().i64(0)))
+            .await
+            .unwrap();
+    }
+}

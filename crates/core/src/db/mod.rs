@@ -267,8 +267,18 @@ pub type Work<T> = Box<dyn FnMut(&mut dyn Sql) -> Result<T, Error> + Send>;
 /// The database, chosen once from its URL.
 #[derive(Clone)]
 pub enum Db {
-    Sqlite(Arc<sqlite::SqliteDb>),
-    Postgres(Arc<postgres::PgDb>),
+    Sqlite(Arc<sqlite::SqliteDb>, Lane),
+    Postgres(Arc<postgres::PgDb>, Lane),
+}
+
+/// Whose units of work a [`Db`] handle runs. Each lane has its own admission: requests share
+/// the pool's connections (SQLite: its readers), the background worker has one of its own, so
+/// a long rollup read never leaves requests a connection short. SQLite's writes all go through
+/// its one writer whatever the lane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    Requests,
+    Background,
 }
 
 impl Db {
@@ -287,21 +297,29 @@ impl Db {
             let pg = tokio::task::spawn_blocking(move || postgres::PgDb::open(&url, size))
                 .await
                 .map_err(|e| Error::Db(DbError::Other(e.to_string())))??;
-            Db::Postgres(Arc::new(pg))
+            Db::Postgres(Arc::new(pg), Lane::Requests)
         } else {
             let path = url.strip_prefix("sqlite://").unwrap_or(&url).to_string();
             let lite = tokio::task::spawn_blocking(move || sqlite::SqliteDb::open(&path))
                 .await
                 .map_err(|e| Error::Db(DbError::Other(e.to_string())))??;
-            Db::Sqlite(Arc::new(lite))
+            Db::Sqlite(Arc::new(lite), Lane::Requests)
         };
         Ok(db)
     }
 
     pub fn dialect(&self) -> Dialect {
         match self {
-            Db::Sqlite(_) => Dialect::Sqlite,
-            Db::Postgres(_) => Dialect::Postgres,
+            Db::Sqlite(..) => Dialect::Sqlite,
+            Db::Postgres(..) => Dialect::Postgres,
+        }
+    }
+
+    /// The same database, for the background worker's units of work (see [`Lane`]).
+    pub fn background(&self) -> Db {
+        match self {
+            Db::Sqlite(d, _) => Db::Sqlite(d.clone(), Lane::Background),
+            Db::Postgres(d, _) => Db::Postgres(d.clone(), Lane::Background),
         }
     }
 
@@ -312,8 +330,8 @@ impl Db {
         work: impl FnMut(&mut dyn Sql) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
         match self {
-            Db::Sqlite(d) => d.write(Box::new(work)).await,
-            Db::Postgres(d) => d.clone().run(Box::new(work), false).await,
+            Db::Sqlite(d, _) => d.write(Box::new(work)).await,
+            Db::Postgres(d, lane) => d.clone().run(Box::new(work), false, *lane).await,
         }
     }
 
@@ -323,8 +341,8 @@ impl Db {
         work: impl FnMut(&mut dyn Sql) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
         match self {
-            Db::Sqlite(d) => d.clone().read(Box::new(work)).await,
-            Db::Postgres(d) => d.clone().run(Box::new(work), true).await,
+            Db::Sqlite(d, lane) => d.clone().read(Box::new(work), *lane).await,
+            Db::Postgres(d, lane) => d.clone().run(Box::new(work), true, *lane).await,
         }
     }
 }

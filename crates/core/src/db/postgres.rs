@@ -25,7 +25,12 @@ pub const DEFAULT_POOL: usize = 8;
 pub struct PgDb {
     config: tokio_postgres::Config,
     idle: Mutex<Vec<PgConn>>,
+    /// Units of work run at once for requests.
     slots: tokio::sync::Semaphore,
+    /// And for the background worker, on a connection of its own: a rollup chunk holds its
+    /// connection for a while, and taking one of the requests' slots for it would leave them
+    /// one short for as long.
+    background: tokio::sync::Semaphore,
 }
 
 /// One connection, with the statements prepared on it and the writes queued for its next
@@ -198,6 +203,7 @@ impl PgDb {
             config,
             idle: Mutex::new(Vec::new()),
             slots: tokio::sync::Semaphore::new(size),
+            background: tokio::sync::Semaphore::new(1),
         };
         let mut c = db.connect()?;
         c.control("BEGIN")?;
@@ -244,9 +250,13 @@ impl PgDb {
         self: Arc<Self>,
         mut work: Work<T>,
         read_only: bool,
+        lane: super::Lane,
     ) -> Result<T, Error> {
-        let _permit = self
-            .slots
+        let slots = match lane {
+            super::Lane::Requests => &self.slots,
+            super::Lane::Background => &self.background,
+        };
+        let _permit = slots
             .acquire()
             .await
             .map_err(|e| Error::Db(DbError::Other(e.to_string())))?;
@@ -339,6 +349,7 @@ impl PgDb {
             config,
             idle: Mutex::new(Vec::new()),
             slots: tokio::sync::Semaphore::new(1),
+            background: tokio::sync::Semaphore::new(1),
         })
     }
 }

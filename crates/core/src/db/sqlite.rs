@@ -25,6 +25,8 @@ pub struct SqliteDb {
     jobs: mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
     reader_slots: tokio::sync::Semaphore,
+    /// A reader of its own for the background worker, as on PostgreSQL (see `Lane`).
+    background_reader: tokio::sync::Semaphore,
     path: String,
 }
 
@@ -195,6 +197,7 @@ impl SqliteDb {
             jobs: tx,
             readers: Mutex::new(readers),
             reader_slots: tokio::sync::Semaphore::new(READERS),
+            background_reader: tokio::sync::Semaphore::new(1),
             path: path.to_string(),
         })
     }
@@ -232,9 +235,13 @@ impl SqliteDb {
     pub(super) async fn read<T: Send + 'static>(
         self: Arc<Self>,
         mut work: Work<T>,
+        lane: super::Lane,
     ) -> Result<T, Error> {
-        let _permit = self
-            .reader_slots
+        let slots = match lane {
+            super::Lane::Requests => &self.reader_slots,
+            super::Lane::Background => &self.background_reader,
+        };
+        let _permit = slots
             .acquire()
             .await
             .map_err(|e| Error::Db(DbError::Other(e.to_string())))?;

@@ -49,6 +49,7 @@ fn micros(d: Duration) -> i64 {
 
 /// Runs until the task is aborted.
 pub async fn run(db: Db, cfg: WorkerConfig) {
+    let db = db.background();
     let client = match reqwest::Client::builder().timeout(cfg.timeout).build() {
         Ok(c) => c,
         Err(e) => {
