@@ -527,8 +527,8 @@ const AT_ONCE: Pace = Pace {
 /// On SQLite the chunks are small: each is written by the one writer, between two batches of
 /// orders, so a large one shows in their latency (see docs/BENCHMARKS.md, "Session 4
 /// re-measure"). On PostgreSQL a chunk is written alongside the orders, and a chunk of 1,000
-/// costs about a quarter less CPU per order than four of 250 (fewer statements, fewer waits
-/// for a pooled connection); with chunks of 250 the worker fell behind a load of 1,300 orders/s
+/// costs about a quarter less CPU per order than four of 250 (fewer statements and round trips
+/// per order); with chunks of 250 the worker fell behind a load of 1,300 orders/s
 /// (docs/BENCHMARKS.md, "Session 7").
 fn background(dialect: Dialect) -> Pace {
     Pace {
