@@ -172,6 +172,22 @@ const PLACE_CONTEXT_SQL: &str = "SELECT 'setting', key, value, CAST(NULL AS TEXT
        LEFT JOIN channel_locations cl ON cl.channel_id = ch.id LEFT JOIN locations loc ON loc.id = cl.location_id AND loc.active = TRUE \
        WHERE ch.code = $2";
 
+/// Claims an idempotency key, drawing the order's id at the same time (an id, unlike a number,
+/// may be skipped), so the key names its order from the start and needs no second write. Returns
+/// the id, or no row when the key was already claimed. `$id` draws the id.
+macro_rules! claim_sql {
+    ($id:literal) => {
+        concat!(
+            "INSERT INTO idempotency_keys (principal_id, key, fingerprint, order_id, created_at) VALUES ($1, $2, $3, ",
+            $id,
+            ", $4) ON CONFLICT (principal_id, key) DO NOTHING RETURNING order_id"
+        )
+    };
+}
+const CLAIM_PG_SQL: &str = claim_sql!("nextval('orders_id_seq')");
+/// SQLite's single writer makes the next id one past the largest.
+const CLAIM_SQLITE_SQL: &str = claim_sql!("(SELECT COALESCE(MAX(id), 0) + 1 FROM orders)");
+
 /// The query that locks every stock level an order could draw on: the levels of `n` variants
 /// (`$2..`, matched on `variant`: `v.id` or `v.sku`) at the locations of one channel (`$1`,
 /// matched on `channel`: `ch.id` or `ch.code`), with the channel's safety buffer, in (variant,
@@ -289,19 +305,13 @@ pub fn place(
     };
     let ctx_params = params![shipping_method.as_str(), input.channel.as_str()].to_vec();
     let customer_params = params![email.key()].to_vec();
-    // The claim draws the order's id too (an id, unlike a number, may be skipped), so the key
-    // names its order from the start and needs no second write.
-    let claim_sql = format!(
-        "INSERT INTO idempotency_keys (principal_id, key, fingerprint, order_id, created_at) VALUES ($1, $2, $3, {}, $4) \
-         ON CONFLICT (principal_id, key) DO NOTHING RETURNING order_id",
-        match tx.dialect() {
-            Dialect::Postgres => "nextval('orders_id_seq')",
-            Dialect::Sqlite => "(SELECT COALESCE(MAX(id), 0) + 1 FROM orders)",
-        }
-    );
     let mut batch: Vec<(&str, &[crate::Val])> = Vec::with_capacity(5);
     if claim.is_some() {
-        batch.push((&claim_sql, &claim_params));
+        let claim_sql = match tx.dialect() {
+            Dialect::Postgres => CLAIM_PG_SQL,
+            Dialect::Sqlite => CLAIM_SQLITE_SQL,
+        };
+        batch.push((claim_sql, &claim_params));
     }
     batch.push((PLACE_CONTEXT_SQL, &ctx_params));
     batch.push((&lookup_sql, &sku_vals));
