@@ -121,6 +121,8 @@ pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
         "sqlite" | "postgres" => vec![backend.as_str()],
         _ => bail!("--backend must be sqlite, postgres or both"),
     };
+    // The PostgreSQL schema a run makes and drops.
+    let schema = format!("bench_{}", std::process::id());
     for b in backends {
         let url = match b {
             "sqlite" => {
@@ -133,11 +135,8 @@ pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
                 let base = pg_url
                     .clone()
                     .context("--pg-url (or BACKROOM_BENCH_PG_URL) is needed for PostgreSQL")?;
-                backroom_core::db::postgres::fresh_schema_url(
-                    &base,
-                    &format!("bench_{}", std::process::id()),
-                )
-                .map_err(|e| anyhow::anyhow!("{e}"))?
+                backroom_core::db::postgres::fresh_schema_url(&base, &schema)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
             }
         };
         let result = match &args.kind {
@@ -184,10 +183,7 @@ pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
         {
             let _ = std::fs::remove_dir_all(dir);
         } else if let Some(base) = &pg_url {
-            let _ = backroom_core::db::postgres::drop_schema(
-                base,
-                &format!("bench_{}", std::process::id()),
-            );
+            let _ = backroom_core::db::postgres::drop_schema(base, &schema);
         }
         result?;
     }
