@@ -6077,10 +6077,7 @@ async fn background_work_does_not_queue_behind_requests() {
             .unwrap();
     }
 }
-
-/// A read that panics is reported as an error, and the lane it ran on serves the next read
-/// (SQLite's background lane is one thread with one connection: it must survive the panic and
-/// leave no transaction open).
+/// A read that panics is reported as an error, and the lane it ran on serves the next read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_read_leaves_its_lane_working() {
     for (backend, db) in backends().await {
@@ -6103,56 +6100,4 @@ async fn a_panicking_read_leaves_its_lane_working() {
             }
         }
     }
-}
-
-/// The nice value of the thread running this, from `/proc/thread-self/stat`.
-#[cfg(target_os = "linux")]
-fn thread_nice(stat: &str) -> i64 {
-    // The fields after the command name (which may hold spaces, inside parentheses): state is
-    // field 3, nice field 19.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    rest.split(' ').nth(19 - 3).unwrap().parse().unwrap()
-}
-
-/// On SQLite, background work runs at the lowest CPU priority (nice 19): the background lane's
-/// reads and the checkpointer. The writer, its syncer and request reads keep the normal one.
-#[cfg(target_os = "linux")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_background_threads_yield_the_cpu() {
-    let (_, db) = backends().await.remove(0);
-    let own = |db: Db| async move {
-        db.read(|_| {
-            Ok(thread_nice(
-                &std::fs::read_to_string("/proc/thread-self/stat").unwrap(),
-            ))
-        })
-        .await
-        .unwrap()
-    };
-    let normal = thread_nice(&std::fs::read_to_string("/proc/thread-self/stat").unwrap());
-    assert_eq!(own(db.background()).await, 19, "a background read");
-    assert_eq!(own(db.clone()).await, normal, "a request read");
-    let mut seen = std::collections::BTreeMap::<String, Vec<i64>>::new();
-    for t in std::fs::read_dir("/proc/self/task").unwrap() {
-        let t = t.unwrap().path();
-        let name = std::fs::read_to_string(t.join("comm")).unwrap_or_default();
-        if let Ok(stat) = std::fs::read_to_string(t.join("stat")) {
-            seen.entry(name.trim().to_string())
-                .or_default()
-                .push(thread_nice(&stat));
-        }
-    }
-    for (name, nice) in [
-        ("sqlite-checkpoi", 19),
-        ("sqlite-bg-read", 19),
-        ("sqlite-writer", normal),
-        ("sqlite-sync", normal),
-    ] {
-        let found = seen.get(name).unwrap_or_else(|| panic!("no {name} thread"));
-        assert!(
-            found.iter().all(|n| *n == nice),
-            "{name} threads run at nice {found:?}, not {nice}"
-        );
-    }
-    drop(db);
 }

@@ -347,17 +347,6 @@ impl Db {
     }
 }
 
-/// Gives the calling thread the lowest CPU priority (nice 19), for background work nobody waits
-/// on: on a busy machine it then runs on the CPU time that order placement leaves over, instead
-/// of taking turns with it. (On Linux the nice value is per thread; elsewhere it would apply to
-/// the whole process, so it is left alone there.)
-pub(crate) fn lower_thread_priority() {
-    #[cfg(target_os = "linux")]
-    if let Err(e) = rustix::process::setpriority_process(None, 19) {
-        tracing::warn!(error = %e, "could not lower a background thread's priority");
-    }
-}
-
 /// Splits a schema script into statements at `;` line ends (our scripts hold no procedural code).
 pub(crate) fn statements(script: &str) -> impl Iterator<Item = String> + '_ {
     script

@@ -18,8 +18,6 @@ const READERS: usize = 4;
 
 type Done = Box<dyn FnOnce(Option<&DbError>) + Send>;
 type Job = Box<dyn FnOnce(&mut dyn Sql) -> (bool, Done) + Send>;
-/// A read for the background lane, run on its thread's own connection.
-type BackgroundJob = Box<dyn FnOnce(&Connection) + Send>;
 
 pub struct SqliteDb {
     /// Dropping it stops the checkpoint thread.
@@ -27,9 +25,8 @@ pub struct SqliteDb {
     jobs: mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
     reader_slots: tokio::sync::Semaphore,
-    /// The background lane's reads (see `Lane`): one thread with a connection of its own, at the
-    /// lowest CPU priority (see [`background_loop`]).
-    background: mpsc::Sender<BackgroundJob>,
+    /// A reader of its own for the background worker, as on PostgreSQL (see `Lane`).
+    background_reader: tokio::sync::Semaphore,
     path: String,
 }
 
@@ -178,15 +175,6 @@ impl SqliteDb {
         let page_size = writer
             .query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
             .map_err(map_err)?;
-        let background_conn = open_conn(path, true)?;
-        background_conn
-            .execute_batch("PRAGMA query_only=ON;")
-            .map_err(map_err)?;
-        let (background_tx, background_rx) = mpsc::channel::<BackgroundJob>();
-        std::thread::Builder::new()
-            .name("sqlite-bg-read".into())
-            .spawn(move || background_loop(&background_conn, background_rx))
-            .map_err(|e| DbError::Other(e.to_string()))?;
         let checkpointer = open_conn(path, false)?;
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         std::thread::Builder::new()
@@ -209,7 +197,7 @@ impl SqliteDb {
             jobs: tx,
             readers: Mutex::new(readers),
             reader_slots: tokio::sync::Semaphore::new(READERS),
-            background: background_tx,
+            background_reader: tokio::sync::Semaphore::new(1),
             path: path.to_string(),
         })
     }
@@ -249,24 +237,11 @@ impl SqliteDb {
         mut work: Work<T>,
         lane: super::Lane,
     ) -> Result<T, Error> {
-        if lane == super::Lane::Background {
-            let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, Error>>();
-            let job: BackgroundJob = Box::new(move |conn: &Connection| {
-                let _ = tx.send(read_in(conn, &mut work));
-            });
-            self.background.send(job).map_err(|_| {
-                Error::Db(DbError::Other(
-                    "the SQLite background reader has stopped".into(),
-                ))
-            })?;
-            return rx.await.map_err(|_| {
-                Error::Db(DbError::Other(
-                    "the SQLite background reader dropped a read".into(),
-                ))
-            })?;
-        }
-        let _permit = self
-            .reader_slots
+        let slots = match lane {
+            super::Lane::Requests => &self.reader_slots,
+            super::Lane::Background => &self.background_reader,
+        };
+        let _permit = slots
             .acquire()
             .await
             .map_err(|e| Error::Db(DbError::Other(e.to_string())))?;
@@ -281,7 +256,12 @@ impl SqliteDb {
                 Some(c) => c,
                 None => open_conn(&me.path, true)?,
             };
-            let result = read_in(&conn, &mut work);
+            let result = (|| {
+                conn.execute_batch("BEGIN").map_err(map_err)?;
+                let r = work(&mut LiteSql { conn: &conn });
+                let _ = conn.execute_batch("COMMIT");
+                r
+            })();
             if let Ok(mut pool) = me.readers.lock() {
                 pool.push(conn);
             }
@@ -289,32 +269,6 @@ impl SqliteDb {
         })
         .await
         .map_err(|e| Error::Db(DbError::Other(e.to_string())))?
-    }
-}
-
-/// Runs `work` in a read transaction on `conn`. A unit that panics is reported as an error and
-/// its transaction ended, so the connection can serve the next read.
-fn read_in<T>(conn: &Connection, work: &mut Work<T>) -> Result<T, Error> {
-    conn.execute_batch("BEGIN").map_err(map_err)?;
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut LiteSql { conn })))
-        .unwrap_or_else(|_| {
-            Err(Error::Db(DbError::Other(
-                "a read panicked; it was abandoned".into(),
-            )))
-        });
-    let _ = conn.execute_batch("COMMIT");
-    r
-}
-
-/// Runs the background lane's reads one after another, at the lowest CPU priority: the rollup
-/// worker's reads are its heaviest CPU work, and on two cores they took turns with order
-/// placement, raising its latency (docs/BENCHMARKS.md, "Session 8"). At nice 19 they run on the
-/// time placement leaves over; if none is left, the rollups fall behind and reports catch them
-/// up when asked.
-fn background_loop(conn: &Connection, rx: mpsc::Receiver<BackgroundJob>) {
-    super::lower_thread_priority();
-    while let Ok(job) = rx.recv() {
-        job(conn);
     }
 }
 
@@ -362,11 +316,7 @@ fn checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
 /// [`CHECKPOINT_NEAR_LIMIT`] and [`CHECKPOINT_IDLE`] describe, and once more on the way out. This
 /// copies pages back into the database on the other core while the writer goes on; rewinding
 /// the log is the writer's job (see [`writer_loop`]).
-///
-/// It runs at the lowest CPU priority: its copying is never waited for, except by the writer's
-/// rewind, which then copies what is left itself.
 fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>, page_size: i64) {
-    super::lower_thread_priority();
     let mut last = (-1, -1);
     let mut wait = CHECKPOINT_BUSY;
     loop {
