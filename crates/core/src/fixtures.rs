@@ -48,3 +48,41 @@ pub fn small_store(tx: &mut dyn Sql, ctx: &Ctx) -> Result<SmallStore> {
         channel,
     })
 }
+
+/// Removes what earlier test runs left behind: temporary directories named `{dir_prefix}{pid}...`
+/// and, with a PostgreSQL URL, schemas named `{schema_prefix}{pid}...`, for every `pid` that is
+/// no longer a running process. Test binaries give each test a fresh database named after their
+/// own process and cannot tell when the last test is done with it, so they call this once when
+/// they start: a run leaves its databases behind only until the next one. Where there is no
+/// `/proc` to ask whether a process runs, nothing is removed.
+pub fn sweep_test_leftovers(dir_prefix: &str, schema_prefix: &str, pg_url: Option<&str>) {
+    let proc = std::path::Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let ended = |name: &str, prefix: &str| {
+        let digits: String = name
+            .strip_prefix(prefix)
+            .unwrap_or_default()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        !digits.is_empty() && !proc.join(&digits).exists()
+    };
+    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if ended(&name, dir_prefix) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    if let Some(url) = pg_url
+        && !schema_prefix.is_empty()
+        && let Ok(names) = crate::db::postgres::schemas_starting_with(url, schema_prefix)
+    {
+        for name in names.iter().filter(|n| ended(n, schema_prefix)) {
+            let _ = crate::db::postgres::drop_schema(url, name);
+        }
+    }
+}

@@ -10,7 +10,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
+static SWEEP: std::sync::Once = std::sync::Once::new();
+
 async fn backends() -> Vec<(&'static str, Db)> {
+    SWEEP.call_once(|| {
+        let pg = std::env::var("BACKROOM_TEST_PG_URL").ok();
+        backroom_core::fixtures::sweep_test_leftovers("backroom-contract-", "t_", pg.as_deref());
+        backroom_core::fixtures::sweep_test_leftovers("backroom-wal-", "", None);
+    });
     let n = SEQ.fetch_add(1, Ordering::SeqCst);
     let tag = format!(
         "{}_{}_{}",
@@ -6099,5 +6106,58 @@ async fn a_panicking_read_leaves_its_lane_working() {
                 assert_eq!(one.unwrap(), 1, "{backend}: the lane still reads");
             }
         }
+    }
+}
+
+/// A test run removes the databases earlier runs left behind (their processes have ended), and
+/// leaves those of running processes alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_runs_sweep_up_what_ended_runs_left() {
+    // No process has this id: Linux's largest is 4,194,304.
+    let (ended, running) = ("999999999_0_x", format!("{}_0_sweep", std::process::id()));
+    let dir = |t: &str| std::env::temp_dir().join(format!("backroom-sweeptest-{t}"));
+    for t in [ended, running.as_str()] {
+        std::fs::create_dir_all(dir(t)).unwrap();
+        std::fs::write(dir(t).join("t.db"), b"x").unwrap();
+    }
+    let pg = std::env::var("BACKROOM_TEST_PG_URL").ok();
+    if let Some(url) = &pg {
+        for t in [ended, running.as_str()] {
+            let (u, name) = (url.clone(), format!("s_{t}").to_lowercase());
+            tokio::task::spawn_blocking(move || {
+                backroom_core::db::postgres::fresh_schema_url(&u, &name)
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        }
+    }
+    let url = pg.clone();
+    tokio::task::spawn_blocking(move || {
+        backroom_core::fixtures::sweep_test_leftovers("backroom-sweeptest-", "s_", url.as_deref())
+    })
+    .await
+    .unwrap();
+    assert!(!dir(ended).exists(), "an ended run's directory is gone");
+    assert!(
+        dir(&running).exists(),
+        "a running process's directory stays"
+    );
+    std::fs::remove_dir_all(dir(&running)).unwrap();
+    if let Some(url) = pg {
+        let left = tokio::task::spawn_blocking(move || {
+            let left = backroom_core::db::postgres::schemas_starting_with(&url, "s_").unwrap();
+            for n in &left {
+                backroom_core::db::postgres::drop_schema(&url, n).unwrap();
+            }
+            left
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            left,
+            vec![format!("s_{running}")],
+            "only the running process's schema stays"
+        );
     }
 }

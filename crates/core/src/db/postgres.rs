@@ -324,6 +324,17 @@ pub fn drop_schema(url: &str, name: &str) -> Result<(), Error> {
     schema_script(url, name, &format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
 }
 
+/// The names of the schemas that start with `prefix`.
+pub fn schemas_starting_with(url: &str, prefix: &str) -> Result<Vec<String>, Error> {
+    let db = PgDb::open_bare(url)?;
+    let mut c = db.connect()?;
+    let rows = c.query(
+        "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)",
+        &[Val::from(prefix)],
+    )?;
+    Ok(rows.iter().map(|r| r.string(0)).collect())
+}
+
 fn schema_script(url: &str, name: &str, script: &str) -> Result<(), Error> {
     if !name
         .chars()
