@@ -12,11 +12,15 @@ pub fn run(tx: &mut dyn Sql) -> Result<CheckReport> {
         "SELECT v.sku, l.variant_id, l.location_id, l.on_hand, l.reserved, l.unavailable, l.incoming, v.inventory_policy, \
            (SELECT CAST(COALESCE(SUM(e.on_hand_delta), 0) AS BIGINT) FROM inventory_ledger e WHERE e.variant_id = l.variant_id AND e.location_id = l.location_id), \
            (SELECT CAST(COALESCE(SUM(e.unavailable_delta), 0) AS BIGINT) FROM inventory_ledger e WHERE e.variant_id = l.variant_id AND e.location_id = l.location_id), \
-           (SELECT CAST(COALESCE(SUM(r.quantity), 0) AS BIGINT) FROM reservations r WHERE r.variant_id = l.variant_id AND r.location_id = l.location_id AND r.released_at IS NULL), \
+           COALESCE(r.quantity, 0), \
            (SELECT CAST(COALESCE(SUM(tl.quantity - tl.received_quantity), 0) AS BIGINT) FROM transfer_lines tl JOIN transfers t ON t.id = tl.transfer_id \
               WHERE tl.variant_id = l.variant_id AND t.to_location_id = l.location_id AND t.status IN ('in_transit', 'partially_received')), \
-           (SELECT CAST(COALESCE(SUM(r.backordered), 0) AS BIGINT) FROM reservations r WHERE r.variant_id = l.variant_id AND r.location_id = l.location_id AND r.released_at IS NULL) \
-         FROM inventory_levels l JOIN variants v ON v.id = l.variant_id ORDER BY l.variant_id, l.location_id",
+           COALESCE(r.backordered, 0) \
+         FROM inventory_levels l JOIN variants v ON v.id = l.variant_id \
+         LEFT JOIN (SELECT variant_id, location_id, CAST(SUM(quantity) AS BIGINT) AS quantity, CAST(SUM(backordered) AS BIGINT) AS backordered \
+                    FROM reservations WHERE released_at IS NULL GROUP BY variant_id, location_id) r \
+           ON r.variant_id = l.variant_id AND r.location_id = l.location_id \
+         ORDER BY l.variant_id, l.location_id",
         &[],
     )?;
     let mut violations = Vec::new();

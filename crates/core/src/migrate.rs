@@ -39,6 +39,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(13, "order_facts", "0013_order_facts"),
     migration!(14, "email_ts", "0014_email_ts"),
     migration!(15, "dirty_vacuum", "0015_dirty_vacuum"),
+    migration!(16, "placement_indexes", "0016_placement_indexes"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;
