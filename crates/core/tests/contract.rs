@@ -139,6 +139,20 @@ async fn place(db: &Db, o: PlaceOrder, key: Option<&str>) -> Result<orders::Plac
         .await
 }
 
+async fn cancel(db: &Db, id: i64) -> Result<Order, Error> {
+    db.write(move |tx| {
+        orders::cancel(
+            tx,
+            &ctx(),
+            id,
+            &CancelOrder {
+                reason: Some("test".into()),
+            },
+        )
+    })
+    .await
+}
+
 async fn stock(db: &Db, sku: &str) -> SkuStock {
     let sku = sku.to_string();
     db.read(move |tx| inventory::sku_stock(tx, &sku))
@@ -682,26 +696,11 @@ async fn placing_pricing_sourcing_cancelling() {
         assert_eq!(p3.lines[0].allocations[0].backordered, 2);
         assert_invariants(&db).await;
         // Cancel releases reservations; a second cancel is refused.
-        let id = p2.id;
-        let c = db
-            .write(move |tx| {
-                orders::cancel(
-                    tx,
-                    &ctx(),
-                    id,
-                    &CancelOrder {
-                        reason: Some("test".into()),
-                    },
-                )
-            })
-            .await
-            .unwrap();
+        let c = cancel(&db, p2.id).await.unwrap();
         assert_eq!(c.status, "cancelled");
         assert!(c.lines[0].allocations.iter().all(|x| !x.live));
         assert_eq!(stock(&db, "A1").await.totals.available, 4, "{name}");
-        let again = db
-            .write(move |tx| orders::cancel(tx, &ctx(), id, &CancelOrder::default()))
-            .await;
+        let again = cancel(&db, p2.id).await;
         assert!(matches!(
             again,
             Err(Error::Conflict {
@@ -6182,19 +6181,7 @@ async fn check_and_stock_kpis_add_up_per_level_and_variant() {
         let gone = place(&db, order(&[("A", 1), ("B", 1)]), None)
             .await
             .unwrap();
-        let id = gone.order.id;
-        db.write(move |tx| {
-            orders::cancel(
-                tx,
-                &ctx(),
-                id,
-                &CancelOrder {
-                    reason: Some("test".into()),
-                },
-            )
-        })
-        .await
-        .unwrap();
+        cancel(&db, gone.order.id).await.unwrap();
         assert_invariants(&db).await;
         let today = Zone::get("UTC").unwrap().day_of(ctx().now);
         let p = report::Period::parse(&format_day(today), &format_day(today + 1)).unwrap();
