@@ -527,10 +527,12 @@ const AT_ONCE: Pace = Pace {
 /// On SQLite the chunks are small: each is written by the one writer, between two batches of
 /// orders, so a large one shows in their latency (see docs/BENCHMARKS.md, "Session 4
 /// re-measure"). The pause is short: with 20 ms the worker fell behind placement at 5,200
-/// orders/s (by about 400 orders/s); with 10 ms it kept up (docs/BENCHMARKS.md, "Session 8"). On PostgreSQL a chunk is written alongside the orders, and
-/// a chunk of 1,000 costs about a quarter less CPU per order than four of 250 (fewer statements
-/// and round trips per order); with chunks of 250 the worker fell behind a load of 1,300
-/// orders/s (docs/BENCHMARKS.md, "Session 7").
+/// orders/s (by about 400 orders/s); with 10 ms it kept up (docs/BENCHMARKS.md, "Session 8").
+///
+/// On PostgreSQL a chunk is written alongside the orders, and a chunk of 1,000 costs about a
+/// quarter less CPU per order than four of 250 (fewer statements and round trips per order);
+/// with chunks of 250 the worker fell behind a load of 1,300 orders/s (docs/BENCHMARKS.md,
+/// "Session 7").
 fn background(dialect: Dialect) -> Pace {
     let (chunk, pause_ms) = match dialect {
         Dialect::Sqlite => (250, 10),
