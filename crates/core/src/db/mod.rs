@@ -281,6 +281,37 @@ pub enum Lane {
     Background,
 }
 
+/// How many units of work run at once on each lane: up to the pool's size for requests, one for
+/// the background worker. Each adapter holds one and enters it before taking a connection.
+pub(crate) struct Admission {
+    requests: tokio::sync::Semaphore,
+    background: tokio::sync::Semaphore,
+}
+
+impl Admission {
+    pub(crate) fn new(requests: usize) -> Admission {
+        Admission {
+            requests: tokio::sync::Semaphore::new(requests),
+            background: tokio::sync::Semaphore::new(1),
+        }
+    }
+
+    /// Waits for a place on `lane`; it is given back when the permit is dropped.
+    pub(crate) async fn enter(
+        &self,
+        lane: Lane,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, Error> {
+        let slots = match lane {
+            Lane::Requests => &self.requests,
+            Lane::Background => &self.background,
+        };
+        slots
+            .acquire()
+            .await
+            .map_err(|e| Error::Db(DbError::Other(e.to_string())))
+    }
+}
+
 impl Db {
     /// Opens `url`: `sqlite://path` (or a bare path), `sqlite::memory:`-free; or `postgres://...`.
     /// Creates a SQLite file if missing and applies pending migrations on both.

@@ -25,12 +25,10 @@ pub const DEFAULT_POOL: usize = 8;
 pub struct PgDb {
     config: tokio_postgres::Config,
     idle: Mutex<Vec<PgConn>>,
-    /// Units of work run at once for requests.
-    slots: tokio::sync::Semaphore,
-    /// And for the background worker, on a connection of its own: a rollup chunk holds its
-    /// connection for a while, and taking one of the requests' slots for it would leave them
-    /// one short for as long.
-    background: tokio::sync::Semaphore,
+    /// Units of work run at once: the pool's size for requests, and one for the background
+    /// worker on a connection of its own (a rollup chunk holds its connection for a while, and
+    /// taking one of the requests' for it would leave them one short for as long).
+    admission: super::Admission,
 }
 
 /// One connection, with the statements prepared on it and the writes queued for its next
@@ -202,8 +200,7 @@ impl PgDb {
         let db = PgDb {
             config,
             idle: Mutex::new(Vec::new()),
-            slots: tokio::sync::Semaphore::new(size),
-            background: tokio::sync::Semaphore::new(1),
+            admission: super::Admission::new(size),
         };
         let mut c = db.connect()?;
         c.control("BEGIN")?;
@@ -252,14 +249,7 @@ impl PgDb {
         read_only: bool,
         lane: super::Lane,
     ) -> Result<T, Error> {
-        let slots = match lane {
-            super::Lane::Requests => &self.slots,
-            super::Lane::Background => &self.background,
-        };
-        let _permit = slots
-            .acquire()
-            .await
-            .map_err(|e| Error::Db(DbError::Other(e.to_string())))?;
+        let _permit = self.admission.enter(lane).await?;
         let me = self.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = me.take()?;
@@ -359,8 +349,7 @@ impl PgDb {
         Ok(PgDb {
             config,
             idle: Mutex::new(Vec::new()),
-            slots: tokio::sync::Semaphore::new(1),
-            background: tokio::sync::Semaphore::new(1),
+            admission: super::Admission::new(1),
         })
     }
 }

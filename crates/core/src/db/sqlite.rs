@@ -24,9 +24,9 @@ pub struct SqliteDb {
     _stop_checkpoints: mpsc::Sender<()>,
     jobs: mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
-    reader_slots: tokio::sync::Semaphore,
-    /// A reader of its own for the background worker, as on PostgreSQL (see `Lane`).
-    background_reader: tokio::sync::Semaphore,
+    /// Reads run at once: one per reader for requests, and one for the background worker, on a
+    /// reader of its own as on PostgreSQL (see `Lane`).
+    admission: super::Admission,
     path: String,
 }
 
@@ -196,8 +196,7 @@ impl SqliteDb {
             _stop_checkpoints: stop_tx,
             jobs: tx,
             readers: Mutex::new(readers),
-            reader_slots: tokio::sync::Semaphore::new(READERS),
-            background_reader: tokio::sync::Semaphore::new(1),
+            admission: super::Admission::new(READERS),
             path: path.to_string(),
         })
     }
@@ -237,14 +236,7 @@ impl SqliteDb {
         mut work: Work<T>,
         lane: super::Lane,
     ) -> Result<T, Error> {
-        let slots = match lane {
-            super::Lane::Requests => &self.reader_slots,
-            super::Lane::Background => &self.background_reader,
-        };
-        let _permit = slots
-            .acquire()
-            .await
-            .map_err(|e| Error::Db(DbError::Other(e.to_string())))?;
+        let _permit = self.admission.enter(lane).await?;
         let me = self.clone();
         tokio::task::spawn_blocking(move || {
             let conn = me
