@@ -16,7 +16,6 @@ async fn backends() -> Vec<(&'static str, Db)> {
     SWEEP.call_once(|| {
         let pg = std::env::var("BACKROOM_TEST_PG_URL").ok();
         backroom_core::fixtures::sweep_test_leftovers("backroom-contract-", "t_", pg.as_deref());
-        backroom_core::fixtures::sweep_test_leftovers("backroom-wal-", "", None);
     });
     let n = SEQ.fetch_add(1, Ordering::SeqCst);
     let tag = format!(
@@ -6182,22 +6181,54 @@ async fn check_and_stock_kpis_add_up_per_level_and_variant() {
             .await
             .unwrap();
         cancel(&db, gone.order.id).await.unwrap();
+        // An order of 40 days ago: in a long period, not in the last 28 days.
+        let old = place(&db, order(&[("C", 2)]), None).await.unwrap().order.id;
+        db.write(move |tx| {
+            tx.exec(
+                "UPDATE orders SET placed_at = placed_at - $1 WHERE id = $2",
+                &[
+                    (40 * backroom_domain::analytics::DAY_MICROS).into(),
+                    old.into(),
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
         assert_invariants(&db).await;
         let today = Zone::get("UTC").unwrap().day_of(ctx().now);
-        let p = report::Period::parse(&format_day(today), &format_day(today + 1)).unwrap();
         let now = ctx().now + 1;
-        let kpis = db
-            .read(move |tx| report::stock_kpis(tx, p, now))
-            .await
-            .unwrap();
-        let sold: Vec<(&str, i64, i64)> = kpis
-            .iter()
-            .map(|k| (k.sku.as_str(), k.units_sold, k.sold_last_28_days))
-            .collect();
+        // Units in the period and in the last 28 days, per SKU, for a period from `from` days ago
+        // to `to` days ago (the periods reach a day further back, in case midnight passed).
+        let sold = |from: i32, to: i32| {
+            let db = db.clone();
+            async move {
+                let p = report::Period::parse(&format_day(today - from), &format_day(today - to))
+                    .unwrap();
+                let kpis = db
+                    .read(move |tx| report::stock_kpis(tx, p, now))
+                    .await
+                    .unwrap();
+                kpis.into_iter()
+                    .map(|k| (k.sku, k.units_sold, k.sold_last_28_days))
+                    .collect::<Vec<_>>()
+            }
+        };
+        let row = |s: &str, n: i64, r: i64| (s.to_string(), n, r);
         assert_eq!(
-            sold,
-            vec![("A", 7, 7), ("B", 2, 2), ("C", 1, 1)],
-            "{name}: units sold per variant"
+            sold(1, -1).await,
+            vec![row("A", 7, 7), row("B", 2, 2), row("C", 1, 1)],
+            "{name}: units sold per variant, the last two days"
+        );
+        assert_eq!(
+            sold(45, -1).await,
+            vec![row("A", 7, 7), row("B", 2, 2), row("C", 3, 1)],
+            "{name}: 45 days"
+        );
+        assert_eq!(
+            sold(45, 30).await,
+            vec![row("A", 0, 7), row("B", 0, 2), row("C", 2, 1)],
+            "{name}: 45 to 30 days ago"
         );
         // One level's `reserved` off by one: reported with what the reservations add up to.
         db.write(move |tx| {

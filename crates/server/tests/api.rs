@@ -33,7 +33,6 @@ async fn database_urls() -> Vec<(&'static str, String)> {
     SWEEP.call_once(|| {
         let pg = std::env::var("BACKROOM_TEST_PG_URL").ok();
         backroom_core::fixtures::sweep_test_leftovers("backroom-api-", "a_", pg.as_deref());
-        backroom_core::fixtures::sweep_test_leftovers("backroom-chromium-", "", None);
     });
     let t = tag();
     let path = std::env::temp_dir()

@@ -1562,15 +1562,17 @@ pub fn stock_kpis(tx: &mut dyn Sql, p: Period, now: i64) -> Result<Vec<StockKpi>
     let (t0, t1) = (zone.start_of(p.from), zone.start_of(p.to));
     let since = now - 28 * backroom_domain::analytics::DAY_MICROS;
     let rows = tx.query(
-        "SELECT v.sku, COALESCE(sold.units, 0), \
+        "SELECT v.sku, COALESCE(s.period, 0), \
            CAST(COALESCE((SELECT SUM(g.on_hand_delta) FROM inventory_ledger g WHERE g.variant_id = v.id AND g.created_at < $2), 0) AS BIGINT), \
            CAST(COALESCE((SELECT SUM(i.on_hand - i.reserved - i.unavailable) FROM inventory_levels i WHERE i.variant_id = v.id), 0) AS BIGINT), \
-           COALESCE(recent.units, 0) \
+           COALESCE(s.recent, 0) \
          FROM variants v \
-         LEFT JOIN (SELECT l.variant_id, CAST(SUM(l.quantity) AS BIGINT) AS units FROM orders o JOIN order_lines l ON l.order_id = o.id \
-                    WHERE o.status <> 'cancelled' AND o.placed_at >= $1 AND o.placed_at < $2 GROUP BY l.variant_id) sold ON sold.variant_id = v.id \
-         LEFT JOIN (SELECT l.variant_id, CAST(SUM(l.quantity) AS BIGINT) AS units FROM orders o JOIN order_lines l ON l.order_id = o.id \
-                    WHERE o.status <> 'cancelled' AND o.placed_at >= $3 AND o.placed_at < $4 GROUP BY l.variant_id) recent ON recent.variant_id = v.id \
+         LEFT JOIN (SELECT l.variant_id, \
+                      CAST(SUM(CASE WHEN o.placed_at >= $1 AND o.placed_at < $2 THEN l.quantity ELSE 0 END) AS BIGINT) AS period, \
+                      CAST(SUM(CASE WHEN o.placed_at >= $3 AND o.placed_at < $4 THEN l.quantity ELSE 0 END) AS BIGINT) AS recent \
+                    FROM orders o JOIN order_lines l ON l.order_id = o.id \
+                    WHERE o.status <> 'cancelled' AND ((o.placed_at >= $1 AND o.placed_at < $2) OR (o.placed_at >= $3 AND o.placed_at < $4)) \
+                    GROUP BY l.variant_id) s ON s.variant_id = v.id \
          ORDER BY v.sku",
         params![t0, t1, since, now],
     )?;
