@@ -74,6 +74,7 @@ pub struct Claimed {
     pub delivery_id: i64,
     pub event_id: i64,
     pub event_type: String,
+    pub subscription_id: i64,
     pub url: String,
     pub secret: String,
     pub body: String,
@@ -224,72 +225,146 @@ pub fn emit(
     Ok(())
 }
 
-/// Turns new events into one pending delivery per active subscription to their type.
+/// Turns new events into one pending delivery per active subscription to their type, in event
+/// order. One fan-out runs at a time (PostgreSQL: an advisory lock; another server's worker skips
+/// its turn), so a subscription's deliveries are numbered in the order its events were fanned out,
+/// which is the order [`claim`] sends them in.
 pub fn fan_out(tx: &mut dyn Sql, now: i64) -> Result<u64> {
-    let lock = match tx.dialect() {
-        crate::Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
-        crate::Dialect::Sqlite => "",
-    };
-    let events = tx.query(&format!("SELECT id, event_type FROM webhook_events WHERE fanned_out = 0 ORDER BY id LIMIT 500{lock}"), &[])?;
+    if tx.dialect() == crate::Dialect::Postgres {
+        let got = tx
+            .query_one("SELECT CAST(pg_try_advisory_xact_lock(7302) AS TEXT)", &[])?
+            .is_some_and(|r| r.string(0) == "true");
+        if !got {
+            return Ok(0);
+        }
+    }
+    let events = tx.query(
+        "SELECT id, event_type FROM webhook_events WHERE fanned_out = 0 ORDER BY id LIMIT 500",
+        &[],
+    )?;
     if events.is_empty() {
         return Ok(0);
     }
     let subs = tx.query(
-        "SELECT id, event_types FROM webhook_subscriptions WHERE active = $1",
+        "SELECT id, event_types FROM webhook_subscriptions WHERE active = $1 ORDER BY id",
         params![true],
     )?;
+    let subs: Vec<(i64, Vec<String>)> = subs
+        .iter()
+        .map(|s| {
+            (
+                s.i64(0),
+                crate::util::from_json::<Vec<String>>(&s.string(1)),
+            )
+        })
+        .collect();
     let mut n = 0;
     for e in &events {
-        for s in subs
+        for (sub, _) in subs
             .iter()
-            .filter(|s| crate::util::from_json::<Vec<String>>(&s.string(1)).contains(&e.string(1)))
+            .filter(|(_, types)| types.contains(&e.string(1)))
         {
             tx.exec(
                 "INSERT INTO webhook_deliveries (event_id, subscription_id, status, attempts, next_attempt_at, created_at) VALUES ($1, $2, 'pending', 0, $3, $3)",
-                params![e.i64(0), s.i64(0), now],
+                params![e.i64(0), *sub, now],
             )?;
             n += 1;
         }
-        tx.exec(
-            "UPDATE webhook_events SET fanned_out = 1 WHERE id = $1",
-            params![e.i64(0)],
-        )?;
     }
+    // By id, not by range: on PostgreSQL an event inside the range may commit after this read.
+    let ids: Vec<crate::db::Val> = events.iter().map(|e| e.i64(0).into()).collect();
+    crate::db::exec_in(
+        tx,
+        "UPDATE webhook_events SET fanned_out = 1 WHERE id IN ({})",
+        &ids,
+    )?;
     Ok(n)
 }
 
-/// Claims up to `limit` due deliveries for `lease_micros`: they are not due again until the lease
-/// ends, so a worker that dies mid-send leaves them to be claimed again.
-pub fn claim(tx: &mut dyn Sql, now: i64, limit: i64, lease_micros: i64) -> Result<Vec<Claimed>> {
+/// How many deliveries of one subscription a claim takes at most (sent one after another).
+const CLAIM_PER_SUBSCRIPTION: i64 = 50;
+
+/// Claims due deliveries for `lease_micros`, for up to `limit` subscriptions: they are not due
+/// again until the lease ends, so a worker that dies mid-send leaves them to be claimed again.
+///
+/// A subscription's deliveries go out in order: only a subscription whose oldest pending delivery
+/// is due is claimed, and then that delivery with up to [`CLAIM_PER_SUBSCRIPTION`] - 1 of the
+/// pending ones behind it, in order. The worker sends them one after another and stops at the
+/// first failure, giving the rest back ([`release`]), so a later event never overtakes an earlier
+/// one that is being retried. The result is grouped by subscription, each group in order.
+pub fn claim(
+    tx: &mut dyn Sql,
+    now: i64,
+    limit: i64,
+    lease_micros: i64,
+) -> Result<Vec<Vec<Claimed>>> {
     let lock = match tx.dialect() {
         crate::Dialect::Postgres => " FOR UPDATE OF d SKIP LOCKED",
         crate::Dialect::Sqlite => "",
     };
-    let rows = tx.query(
+    let heads = tx.query(
         &format!(
-            "SELECT d.id, d.event_id, e.event_type, s.url, s.secret, e.payload, d.attempts, e.created_at FROM webhook_deliveries d \
-             JOIN webhook_events e ON e.id = d.event_id JOIN webhook_subscriptions s ON s.id = d.subscription_id \
-             WHERE d.status = 'pending' AND d.next_attempt_at <= $1 ORDER BY d.next_attempt_at, d.id LIMIT $2{lock}"
+            "SELECT d.id, d.subscription_id FROM webhook_deliveries d \
+             WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.subscription_id = d.subscription_id AND p.status = 'pending' AND p.id < d.id) \
+             ORDER BY d.next_attempt_at, d.id LIMIT $2{lock}"
         ),
         params![now, limit],
     )?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        tx.exec("UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = $1 WHERE id = $2", params![now + lease_micros, r.i64(0)])?;
-        let data: serde_json::Value =
-            serde_json::from_str(&r.string(5)).unwrap_or(serde_json::Value::Null);
-        let body = json!({"id": r.i64(1), "type": r.string(2), "created_at": rfc3339(r.i64(7)), "data": data}).to_string();
-        out.push(Claimed {
-            delivery_id: r.i64(0),
-            event_id: r.i64(1),
-            event_type: r.string(2),
-            url: r.string(3),
-            secret: r.string(4),
-            body,
-            attempts: r.i64(6) + 1,
-        });
+    let mut out = Vec::with_capacity(heads.len());
+    for h in &heads {
+        let rows = tx.query(
+            "SELECT d.id, d.event_id, e.event_type, s.url, s.secret, e.payload, d.attempts, e.created_at, d.subscription_id FROM webhook_deliveries d \
+             JOIN webhook_events e ON e.id = d.event_id JOIN webhook_subscriptions s ON s.id = d.subscription_id \
+             WHERE d.subscription_id = $1 AND d.status = 'pending' AND d.id >= $2 ORDER BY d.id LIMIT $3",
+            params![h.i64(1), h.i64(0), CLAIM_PER_SUBSCRIPTION],
+        )?;
+        if rows.is_empty() {
+            continue;
+        }
+        let mut vals: Vec<crate::db::Val> = vec![(now + lease_micros).into()];
+        vals.extend(rows.iter().map(|r| r.i64(0).into()));
+        tx.exec(
+            &format!(
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = $1 WHERE id IN ({})",
+                crate::db::placeholders(2, rows.len())
+            ),
+            &vals,
+        )?;
+        out.push(rows.iter().map(claimed_from).collect());
     }
     Ok(out)
+}
+
+fn claimed_from(r: &Row) -> Claimed {
+    let data: serde_json::Value =
+        serde_json::from_str(&r.string(5)).unwrap_or(serde_json::Value::Null);
+    let body =
+        json!({"id": r.i64(1), "type": r.string(2), "created_at": rfc3339(r.i64(7)), "data": data})
+            .to_string();
+    Claimed {
+        delivery_id: r.i64(0),
+        event_id: r.i64(1),
+        event_type: r.string(2),
+        subscription_id: r.i64(8),
+        url: r.string(3),
+        secret: r.string(4),
+        body,
+        attempts: r.i64(6) + 1,
+    }
+}
+
+/// Gives back claimed deliveries that were not sent (an earlier one of their subscription failed):
+/// the claim does not count as an attempt, and they are due again at once, behind the one that
+/// failed.
+pub fn release(tx: &mut dyn Sql, now: i64, unsent: &[Claimed]) -> Result<()> {
+    for c in unsent {
+        tx.exec(
+            "UPDATE webhook_deliveries SET attempts = attempts - 1, next_attempt_at = $1 WHERE id = $2 AND status = 'pending' AND attempts > 0",
+            params![now, c.delivery_id],
+        )?;
+    }
+    Ok(())
 }
 
 /// Records the outcome of one attempt: delivered on a 2xx; otherwise retried with exponential

@@ -1,5 +1,7 @@
 //! The background worker: claims due webhook deliveries from the outbox, sends them signed, records
-//! the outcome; expires uncollected pickup orders; and derives sessions from new storefront events. Runs beside the HTTP server; any number of servers may run one (claims are leased).
+//! the outcome; expires uncollected pickup orders; and derives sessions from new storefront events.
+//! Runs beside the HTTP server; any number of servers may run one (fan-out takes turns, claims are
+//! leased). Each subscription receives its events in order.
 
 use backroom_core::webhooks::{self, Claimed};
 use backroom_core::{Db, util::now_micros};
@@ -23,11 +25,15 @@ pub struct WorkerConfig {
 
 impl Default for WorkerConfig {
     fn default() -> Self {
+        // `BACKROOM_WEBHOOK_TIMEOUT_MS`: how long a receiver has to answer; a claim's lease is six
+        // times that, so a live worker's slow send is never claimed twice.
+        let timeout = env_ms("BACKROOM_WEBHOOK_TIMEOUT_MS").unwrap_or(Duration::from_secs(10));
         WorkerConfig {
             poll: Duration::from_millis(500),
-            backoff_base: Duration::from_secs(10),
-            lease: Duration::from_secs(60),
-            timeout: Duration::from_secs(10),
+            // `BACKROOM_WEBHOOK_RETRY_MS`: the first retry's wait (tests shorten it).
+            backoff_base: env_ms("BACKROOM_WEBHOOK_RETRY_MS").unwrap_or(Duration::from_secs(10)),
+            lease: timeout * 6,
+            timeout,
             expire_every: Duration::from_secs(60),
             // `BACKROOM_ANALYTICS_REFRESH_MS=0` turns background derivation off (reports still
             // derive what they need first); benchmarks use it to time ingest alone.
@@ -41,6 +47,13 @@ impl Default for WorkerConfig {
             },
         }
     }
+}
+
+fn env_ms(name: &str) -> Option<Duration> {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_millis)
 }
 
 fn micros(d: Duration) -> i64 {
@@ -87,7 +100,12 @@ pub async fn run(db: Db, cfg: WorkerConfig) {
                 Err(e) => tracing::warn!(error = %e, "expiring pickups failed"),
             }
         }
+        // New events become deliveries (one per subscription that wants them), then due
+        // deliveries are claimed and sent.
         let now = now_micros();
+        if let Err(e) = db.write(move |tx| webhooks::fan_out(tx, now)).await {
+            tracing::warn!(error = %e, "webhook fan-out failed");
+        }
         let lease = micros(cfg.lease);
         let claimed = match db
             .write(move |tx| webhooks::claim(tx, now, 32, lease))
@@ -103,21 +121,36 @@ pub async fn run(db: Db, cfg: WorkerConfig) {
             tokio::time::sleep(cfg.poll).await;
             continue;
         }
-        let sends = claimed.into_iter().map(|c| {
+        // Subscriptions are served side by side; each one's deliveries one after another, in
+        // order, stopping at the first failure so that a later event never overtakes it.
+        let sends = claimed.into_iter().map(|group| {
             let (client, db, base) = (client.clone(), db.clone(), micros(cfg.backoff_base));
-            async move {
-                let (status, error) = send(&client, &c).await;
-                let done = db
-                    .write(move |tx| {
-                        webhooks::complete(tx, now_micros(), &c, status, error.as_deref(), base)
-                    })
-                    .await;
-                if let Err(e) = done {
-                    tracing::warn!(error = %e, "recording a webhook attempt failed");
-                }
-            }
+            async move { send_in_order(&client, &db, group, base).await }
         });
         futures_join_all(sends).await;
+    }
+}
+
+async fn send_in_order(client: &reqwest::Client, db: &Db, group: Vec<Claimed>, base: i64) {
+    let mut rest = group.into_iter();
+    while let Some(c) = rest.next() {
+        let (status, error) = send(client, &c).await;
+        let ok = status.is_some_and(|s| (200..300).contains(&s));
+        let unsent: Vec<Claimed> = if ok {
+            Vec::new()
+        } else {
+            rest.by_ref().collect()
+        };
+        let done = db
+            .write(move |tx| {
+                webhooks::complete(tx, now_micros(), &c, status, error.as_deref(), base)?;
+                webhooks::release(tx, now_micros(), &unsent)
+            })
+            .await;
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "recording a webhook attempt failed");
+            return;
+        }
     }
 }
 
