@@ -287,6 +287,27 @@ pub(crate) fn change_lines(
     })
 }
 
+/// The tax the order was priced with; an order from before orders kept it is taxed as the store
+/// now taxes its destination.
+fn order_tax(tx: &mut dyn Sql, order_id: i64) -> Result<backroom_domain::pricing::TaxPolicy> {
+    let r = tx
+        .query_one(
+            "SELECT tax_rate_ppm, shipping_taxed, shipping_address FROM orders WHERE id = $1",
+            params![order_id],
+        )?
+        .ok_or(Error::NotFound { entity: "order" })?;
+    Ok(match (r.opt_i64(0), r.opt_i64(1)) {
+        (Some(ppm), Some(taxed)) => backroom_domain::pricing::TaxPolicy {
+            rate_ppm: u32::try_from(ppm).unwrap_or(0),
+            shipping_taxed: taxed != 0,
+        },
+        _ => {
+            let a: api::Address = from_json(&r.string(2));
+            settings::load(tx)?.tax_for(&a.country, a.region.as_deref())
+        }
+    })
+}
+
 /// Prices the order again from its lines (today's line prices stay as sold), sets its totals and
 /// fulfillment status, and reopens a closed order that has units to ship again. Returns the total.
 fn reprice(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, o: &LockedOrder) -> Result<i64> {
@@ -311,8 +332,7 @@ fn reprice(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, o: &LockedOrder) -> Resul
             discount: r.i64(3),
         })
         .collect();
-    let rate = settings::load(tx)?.tax_rate_bp;
-    let totals = price_order(&price_lines, o.shipping, rate)?;
+    let totals = price_order(&price_lines, o.shipping, order_tax(tx, order_id)?)?;
     for r in &rows {
         let tax = kept
             .iter()

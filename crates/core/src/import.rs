@@ -891,6 +891,33 @@ pub async fn order_context(
         let tz_name = o.timezone.clone().unwrap_or(s.timezone.clone());
         let zone = jiff::tz::TimeZone::get(&tz_name)
             .map_err(|_| Error::invalid("timezone", format!("{tz_name} is not a time zone")))?;
+        // A history in another currency or zone: an empty store takes them on (its reports would
+        // otherwise leave every imported order out); a store with orders keeps its currency and
+        // refuses the import, since its reports are in one currency.
+        if currency != s.currency || tz_name != s.timezone {
+            let orders = tx
+                .query_one("SELECT COUNT(*) FROM orders", &[])?
+                .map_or(0, |r| r.i64(0));
+            if orders == 0 {
+                crate::settings::update(
+                    tx,
+                    &ctx_for(&a),
+                    &crate::settings::SettingsPatch {
+                        currency: Some(currency.as_str().to_string()),
+                        timezone: Some(tz_name.clone()),
+                        ..Default::default()
+                    },
+                )?;
+            } else if currency != s.currency {
+                return Err(Error::conflict(
+                    "currency_mismatch",
+                    format!(
+                        "the store's currency is {} and it has {orders} orders; orders in {currency} would count in no report. Import into a store in {currency}, or leave --currency out",
+                        s.currency
+                    ),
+                ));
+            }
+        }
         let stock_location = o
             .stock_location
             .as_deref()

@@ -40,6 +40,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(14, "email_ts", "0014_email_ts"),
     migration!(15, "dirty_vacuum", "0015_dirty_vacuum"),
     migration!(16, "placement_indexes", "0016_placement_indexes"),
+    migration!(17, "store_settings", "0017_store_settings"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

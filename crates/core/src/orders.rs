@@ -166,7 +166,7 @@ fn lines_from(found: &[Row], parsed: Vec<(Sku, i64)>, field: &str) -> Result<Vec
 /// in one query: each round trip costs more than the rows it brings.
 const PLACE_CONTEXT_SQL: &str = "SELECT 'setting', key, value, CAST(NULL AS TEXT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
        CAST(NULL AS TEXT), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS BIGINT) FROM settings \
-     UNION ALL SELECT 'shipping', code, CAST(price_minor AS TEXT), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM shipping_rates WHERE code = $1 \
+     UNION ALL SELECT 'shipping', code, CAST(price_minor AS TEXT), countries, free_above_minor, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM shipping_rates WHERE code = $1 \
      UNION ALL SELECT 'channel', CAST(ch.id AS TEXT), CASE WHEN ch.active THEN 'active' ELSE 'inactive' END, loc.name, loc.id, loc.priority, \
        ch.sourcing_strategy, loc.latitude, loc.longitude, loc.postal_code, loc.country, ch.handling_hours FROM channels ch \
        LEFT JOIN channel_locations cl ON cl.channel_id = ch.id LEFT JOIN locations loc ON loc.id = cl.location_id AND loc.active = TRUE \
@@ -357,16 +357,33 @@ pub fn place(
             .map(|r| (r.string(1), r.string(2))),
     )?;
     let currency = settings.currency.as_str().to_string();
-    let shipping: i64 = ctx_rows
+    let rate_row = ctx_rows
         .iter()
         .find(|r| r.string(0) == "shipping")
-        .and_then(|r| r.string(2).parse().ok())
         .ok_or_else(|| {
             Error::invalid(
                 "shipping_method",
                 format!("unknown shipping method {shipping_method}"),
             )
         })?;
+    let shipping_price: i64 = rate_row.string(2).parse().unwrap_or(0);
+    let ships_to: Vec<String> = crate::util::from_json(&rate_row.string(3));
+    let free_above = rate_row.opt_i64(4);
+    if !ships_to.is_empty()
+        && shipping_method != "pickup"
+        && !ships_to
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(address.country.trim()))
+    {
+        return Err(Error::invalid(
+            "shipping_address.country",
+            format!(
+                "shipping method {shipping_method} does not ship to {}; it ships to {}",
+                address.country,
+                ships_to.join(", ")
+            ),
+        ));
+    }
     let mut ch_rows: Vec<&crate::Row> = ctx_rows
         .iter()
         .filter(|r| r.string(0) == "channel")
@@ -476,7 +493,17 @@ pub fn place(
             discount: 0,
         })
         .collect();
-    let totals = price_order(&price_lines, shipping, settings.tax_rate_bp)?;
+    // Free shipping above the rate's threshold (merchandise after discounts, before tax).
+    let merchandise: i64 = price_lines
+        .iter()
+        .map(|l| l.unit_price.saturating_mul(l.quantity) - l.discount)
+        .fold(0i64, i64::saturating_add);
+    let shipping = match free_above {
+        Some(t) if merchandise >= t => 0,
+        _ => shipping_price,
+    };
+    let tax_policy = settings.tax_for(&address.country, address.region.as_deref());
+    let totals = price_order(&price_lines, shipping, tax_policy)?;
 
     // 3. Source from the locked levels. A level row that does not exist yet (a SKU never
     // stocked at a location) is created and the levels are locked again.
@@ -544,8 +571,8 @@ pub fn place(
 
     // 6. Write the order, its lines and reservations.
     tx.exec_deferred(
-        "INSERT INTO orders (id, number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, shipping_method, shipping_address, note, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_by, pickup_location_id, origin_location_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $17, $18, $19, $19, $20, $21, $22, $23)",
+        "INSERT INTO orders (id, number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, shipping_method, shipping_address, note, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_by, pickup_location_id, origin_location_id, tax_rate_ppm, shipping_taxed) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $17, $18, $19, $19, $20, $21, $22, $23, $24, $25)",
         params![
             order_id,
             number,
@@ -569,7 +596,9 @@ pub fn place(
             ctx.actor.user_id,
             ship_by,
             pickup_location,
-            input.origin_location_id
+            input.origin_location_id,
+            i64::from(tax_policy.rate_ppm),
+            i64::from(tax_policy.shipping_taxed)
         ],
     )?;
     let m = |amount: i64| money(amount, &currency);

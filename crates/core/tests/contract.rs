@@ -581,7 +581,7 @@ async fn placing_pricing_sourcing_cancelling() {
     for (name, db) in backends().await {
         let (a, b, _) = store(&db, &["A1", "B1", "C1"], &["C1"]).await;
         db.write(|tx| {
-            backroom_core::settings::set(tx, "tax_rate_bp", "2000")?;
+            backroom_core::settings::set(tx, "default_tax_rate", "0.2")?;
             backroom_core::settings::set_shipping_rate(tx, "standard", "Standard", 500)
         })
         .await
@@ -2379,7 +2379,7 @@ async fn click_and_collect_with_a_deadline() {
 /// Sets a 20% tax rate and a 5.00 standard shipping charge, so values have tax and shipping.
 async fn taxed(db: &Db) {
     db.write(|tx| {
-        backroom_core::settings::set(tx, "tax_rate_bp", "2000")?;
+        backroom_core::settings::set(tx, "default_tax_rate", "0.2")?;
         backroom_core::settings::set_shipping_rate(tx, "standard", "Standard", 500)
     })
     .await

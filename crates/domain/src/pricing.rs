@@ -1,11 +1,57 @@
 //! The server prices every order; a client-sent price is never trusted.
 //!
 //! `subtotal = sum(unit price x quantity)`, `total = subtotal - discounts + shipping + tax`. Tax is
-//! computed once on the taxable whole (lines less discounts, plus shipping), rounded half-to-even,
-//! then allocated to the lines and shipping so the parts sum to the whole.
+//! computed once on the taxable whole (lines less discounts, plus shipping when shipping is
+//! taxed), rounded half-to-even, then allocated to the lines and shipping so the parts sum to the
+//! whole. Rates are millionths (`220_000` = 22%), written as decimal strings (`"0.22"`).
 
 use crate::Invalid;
-use crate::money::{allocate, apply_basis_points};
+use crate::money::{allocate, div_round_half_even};
+
+/// How an order is taxed: the destination's rate in millionths, and whether shipping is taxed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaxPolicy {
+    pub rate_ppm: u32,
+    pub shipping_taxed: bool,
+}
+
+/// Parses a tax rate written as a decimal fraction (`"0.22"`, `"0.055"`, `"0"`): at most six
+/// decimal places, from 0 up to but not including 1. Returns millionths.
+pub fn parse_rate(field: &str, s: &str) -> Result<u32, Invalid> {
+    let bad = || {
+        Invalid::new(
+            field,
+            format!(
+                "{s:?} is not a rate: write a decimal from 0 to below 1 with at most six decimals, such as \"0.22\" for 22%"
+            ),
+        )
+    };
+    let t = s.trim();
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    if int.is_empty() && frac.is_empty()
+        || int.len() > 1
+        || frac.len() > 6
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || (!int.is_empty() && int != "0")
+    {
+        return Err(bad());
+    }
+    let mut ppm: u32 = 0;
+    for b in frac.bytes().chain(std::iter::repeat(b'0')).take(6) {
+        ppm = ppm * 10 + u32::from(b - b'0');
+    }
+    Ok(ppm)
+}
+
+/// Writes millionths back as the shortest decimal string (`220000` -> `"0.22"`, `0` -> `"0"`).
+pub fn format_rate(ppm: u32) -> String {
+    if ppm == 0 {
+        return "0".into();
+    }
+    let digits = format!("{ppm:06}");
+    format!("0.{}", digits.trim_end_matches('0'))
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PriceLine {
@@ -27,12 +73,8 @@ pub struct Totals {
     pub shipping_tax: i64,
 }
 
-/// Prices an order. Amounts are minor units; `tax_rate_bp` is in basis points (2000 = 20%).
-pub fn price_order(
-    lines: &[PriceLine],
-    shipping: i64,
-    tax_rate_bp: u32,
-) -> Result<Totals, Invalid> {
+/// Prices an order. Amounts are minor units; prices exclude tax, which is added on top.
+pub fn price_order(lines: &[PriceLine], shipping: i64, tax: TaxPolicy) -> Result<Totals, Invalid> {
     if lines.is_empty() {
         return Err(Invalid::new("lines", "an order needs at least one line"));
     }
@@ -61,14 +103,26 @@ pub fn price_order(
     if shipping < 0 {
         return Err(Invalid::new("shipping", "must not be negative"));
     }
-    weights.push(shipping);
+    let taxed_shipping = if tax.shipping_taxed { shipping } else { 0 };
+    if tax.shipping_taxed {
+        weights.push(shipping);
+    }
     let taxable = (subtotal - discounts)
-        .checked_add(shipping)
+        .checked_add(taxed_shipping)
         .ok_or_else(overflow)?;
-    let tax = apply_basis_points(taxable, tax_rate_bp);
+    let rate = i128::from(tax.rate_ppm);
+    let tax = i64::try_from(div_round_half_even(i128::from(taxable) * rate, 1_000_000))
+        .map_err(|_| overflow())?;
     let mut parts = allocate(tax, &weights);
-    let shipping_tax = parts.pop().unwrap_or(0);
-    let total = taxable.checked_add(tax).ok_or_else(overflow)?;
+    let shipping_tax = if tax_shipping_part(&weights, lines.len()) {
+        parts.pop().unwrap_or(0)
+    } else {
+        0
+    };
+    let total = (subtotal - discounts)
+        .checked_add(shipping)
+        .and_then(|t| t.checked_add(tax))
+        .ok_or_else(overflow)?;
     Ok(Totals {
         subtotal,
         discounts,
@@ -78,6 +132,11 @@ pub fn price_order(
         line_tax: parts,
         shipping_tax,
     })
+}
+
+/// Whether the weights carry a last part for shipping.
+fn tax_shipping_part(weights: &[i64], lines: usize) -> bool {
+    weights.len() > lines
 }
 
 #[cfg(test)]
@@ -101,7 +160,10 @@ mod tests {
                 },
             ],
             499,
-            2000,
+            TaxPolicy {
+                rate_ppm: 200_000,
+                shipping_taxed: true,
+            },
         )
         .unwrap();
         assert_eq!(t.subtotal, 4498);
@@ -113,7 +175,11 @@ mod tests {
 
     #[test]
     fn rejects() {
-        assert!(price_order(&[], 0, 0).is_err());
+        const NONE: TaxPolicy = TaxPolicy {
+            rate_ppm: 0,
+            shipping_taxed: true,
+        };
+        assert!(price_order(&[], 0, NONE).is_err());
         assert!(
             price_order(
                 &[PriceLine {
@@ -122,7 +188,7 @@ mod tests {
                     discount: 101
                 }],
                 0,
-                0
+                NONE
             )
             .is_err()
         );
@@ -134,21 +200,53 @@ mod tests {
                     discount: 0
                 }],
                 0,
-                0
+                NONE
             )
             .is_err()
         );
     }
 
+    #[test]
+    fn untaxed_shipping_and_rates() {
+        let t = price_order(
+            &[PriceLine {
+                unit_price: 10000,
+                quantity: 1,
+                discount: 0,
+            }],
+            500,
+            TaxPolicy {
+                rate_ppm: 220_000,
+                shipping_taxed: false,
+            },
+        )
+        .unwrap();
+        assert_eq!((t.tax, t.shipping_tax, t.total), (2200, 0, 12700));
+        assert_eq!(parse_rate("r", "0.22"), Ok(220_000));
+        assert_eq!(parse_rate("r", "0.055"), Ok(55_000));
+        assert_eq!(parse_rate("r", "0.08875"), Ok(88_750));
+        assert_eq!(parse_rate("r", "0"), Ok(0));
+        assert_eq!(parse_rate("r", ".2"), Ok(200_000));
+        for bad in ["", ".", "1", "1.0", "-0.1", "0.1234567", "22%", "0,2", "2"] {
+            assert!(parse_rate("r", bad).is_err(), "{bad}");
+        }
+        for ppm in [0, 1, 55_000, 200_000, 220_000, 88_750, 999_999] {
+            assert_eq!(parse_rate("r", &format_rate(ppm)), Ok(ppm));
+        }
+    }
+
     proptest! {
         #[test]
-        fn totals_reconcile(lines in proptest::collection::vec((0i64..1_000_000, 1i64..100), 1..30), shipping in 0i64..10_000, bp in 0u32..3000) {
+        fn totals_reconcile(lines in proptest::collection::vec((0i64..1_000_000, 1i64..100), 1..30), shipping in 0i64..10_000, ppm in 0u32..300_000, taxed: bool) {
             let pl: Vec<PriceLine> = lines.iter().map(|(p, q)| PriceLine { unit_price: *p, quantity: *q, discount: p * q / 10 }).collect();
-            let t = price_order(&pl, shipping, bp).unwrap();
+            let t = price_order(&pl, shipping, TaxPolicy { rate_ppm: ppm, shipping_taxed: taxed }).unwrap();
             prop_assert_eq!(t.subtotal, lines.iter().map(|(p, q)| p * q).sum::<i64>());
             prop_assert_eq!(t.total, t.subtotal - t.discounts + t.shipping + t.tax);
             prop_assert_eq!(t.line_tax.iter().sum::<i64>() + t.shipping_tax, t.tax);
             prop_assert_eq!(t.line_tax.len(), pl.len());
+            if !taxed {
+                prop_assert_eq!(t.shipping_tax, 0);
+            }
         }
     }
 }

@@ -198,7 +198,7 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
     db.write(move |tx| {
         settings::set(tx, "store_name", "Northwind Outfitters (demo)")?;
         settings::set(tx, "currency", "EUR")?;
-        settings::set(tx, "tax_rate_bp", "2000")?;
+        settings::set(tx, "default_tax_rate", "0.2")?;
         settings::set(tx, "timezone", "Europe/Paris")?;
         settings::set_shipping_rate(tx, "standard", "Standard (3-5 days)", 495)?;
         settings::set_shipping_rate(tx, "express", "Express (next day)", 1295)?;

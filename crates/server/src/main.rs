@@ -63,6 +63,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Store settings: currency, time zone, taxes, shipping rates.
+    Settings {
+        #[command(subcommand)]
+        command: SettingsCommand,
+    },
     /// API tokens.
     Token {
         #[command(subcommand)]
@@ -123,6 +128,23 @@ enum UserCommand {
     },
     /// List users.
     List,
+}
+
+#[derive(Subcommand)]
+enum SettingsCommand {
+    /// Print the settings.
+    Show {
+        /// As JSON (the API's shape).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change settings, all or nothing: `backroom settings set currency=EUR timezone=Europe/Rome
+    /// default_tax_rate=0.22 'tax_rates=[{"country":"FR","rate":"0.2"}]'`. Lists are JSON.
+    Set {
+        /// `KEY=VALUE` pairs.
+        #[arg(required = true)]
+        pairs: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -303,6 +325,53 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Settings { command } => {
+            let db = open(&cli.database_url).await?;
+            let s = match command {
+                SettingsCommand::Show { json } => {
+                    let s = db
+                        .read(backroom_core::settings::current)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&s)?);
+                        return Ok(());
+                    }
+                    s
+                }
+                SettingsCommand::Set { pairs } => {
+                    let pairs = pairs
+                        .iter()
+                        .map(|p| {
+                            p.split_once('=')
+                                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                                .ok_or_else(|| anyhow::anyhow!("{p:?} is not KEY=VALUE"))
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    let actor = backroom_core::Actor {
+                        user_id: 0,
+                        name: "settings (CLI)".into(),
+                        role: backroom_domain::roles::Role::Admin,
+                    };
+                    db.write(move |tx| {
+                        backroom_core::settings::set_as(
+                            tx,
+                            &Ctx::new(actor.clone(), backroom_core::util::now_micros()),
+                            &pairs,
+                        )
+                    })
+                    .await
+                    .map_err(|e| match &e {
+                        backroom_core::Error::Invalid(i) => {
+                            anyhow::anyhow!("{}: {}", i.field, i.message)
+                        }
+                        _ => anyhow::anyhow!("{e}"),
+                    })?
+                }
+            };
+            print_settings(&s);
+            Ok(())
+        }
         Command::Token { command } => {
             let db = open(&cli.database_url).await?;
             let TokenCommand::Create { email, name } = command;
@@ -370,5 +439,44 @@ async fn run(cli: Cli) -> Result<()> {
             report_cli::analytics(&db, command).await
         }
         Command::Bench(_) => bail!("unreachable"),
+    }
+}
+
+fn print_settings(s: &backroom_core::settings::StoreSettings) {
+    println!("store_name               {}", s.store_name);
+    println!("currency                 {}", s.currency);
+    println!("timezone                 {}", s.timezone);
+    println!("attribution_window_days  {}", s.attribution_window_days);
+    println!("prices_include_tax       {}", s.prices_include_tax);
+    println!("default_tax_rate         {}", s.default_tax_rate);
+    println!("shipping_taxed           {}", s.shipping_taxed);
+    println!("tax_rates                {}", s.tax_rates.len());
+    for t in &s.tax_rates {
+        println!(
+            "  {}{:<10} {}",
+            t.country,
+            t.region
+                .as_deref()
+                .map(|r| format!("/{r}"))
+                .unwrap_or_default(),
+            t.rate
+        );
+    }
+    println!("shipping_rates           {}", s.shipping_rates.len());
+    for r in &s.shipping_rates {
+        println!(
+            "  {:<12} {:<28} {:>10}  {}{}",
+            r.method,
+            r.name,
+            r.price,
+            if r.countries.is_empty() {
+                "everywhere".to_string()
+            } else {
+                r.countries.join(",")
+            },
+            r.free_above
+                .map(|f| format!(", free from {f}"))
+                .unwrap_or_default()
+        );
     }
 }

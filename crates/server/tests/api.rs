@@ -1651,10 +1651,7 @@ async fn webhooks_are_delivered_by_the_running_server() {
             ("order.refunded", c_id),
             ("return.received", a_id),
         ];
-        wait_for("every event", || {
-            hook.delivered().len() > expected.len()
-        })
-        .await;
+        wait_for("every event", || hook.delivered().len() > expected.len()).await;
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         let got = hook.delivered();
         // Once each, in the order of the events, signed with the subscription's secret.
@@ -2228,5 +2225,316 @@ async fn storefront_events_and_kpis_through_the_api() {
             (StatusCode::OK, Some(4)),
             "{name}: {r}"
         );
+    }
+}
+
+/// An order body to `country` (and `region`), by `method`.
+fn order_to(lines: &[(&str, i64)], country: &str, region: Option<&str>, method: &str) -> Value {
+    let mut b = order_body(lines, "tax@example.com");
+    b["shipping_address"]["country"] = json!(country);
+    if let Some(r) = region {
+        b["shipping_address"]["region"] = json!(r);
+    }
+    b["shipping_method"] = json!(method);
+    b
+}
+
+/// Store settings through the API and the CLI: validated whole (a bad field is named and nothing
+/// changes), audited, enforced by role; orders are taxed at their destination's rate (region,
+/// country, else the default), shipping is charged by method and destination and free above a
+/// threshold; an edit keeps the rate the order was priced with; the currency is fixed once the
+/// store has orders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_settings_tax_and_shipping() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        let (a, _) = app.locations;
+        app.product("TX1", &[(a, 100)]).await;
+        let t = Some(app.admin.as_str());
+        let analyst = TestApp::user(&app.db, "analyst").await;
+        let ops = TestApp::user(&app.db, "operations").await;
+        let (s, _) = app
+            .req("GET", "/api/v1/settings", Some(&analyst), None)
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{name}");
+        let (s, before) = app.req("GET", "/api/v1/settings", Some(&ops), None).await;
+        assert_eq!(
+            (s, before["currency"].as_str()),
+            (StatusCode::OK, Some("USD")),
+            "{name}: {before}"
+        );
+        let (s, _) = app
+            .req(
+                "PATCH",
+                "/api/v1/settings",
+                Some(&analyst),
+                Some(json!({"store_name": "x"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{name}");
+        let patch = json!({
+            "store_name": "Bottega",
+            "currency": "EUR",
+            "timezone": "Europe/Rome",
+            "default_tax_rate": "0.1",
+            "tax_rates": [{"country": "it", "rate": "0.22"}, {"country": "US", "region": "CA", "rate": "0.0725"}],
+            "shipping_taxed": false,
+            "shipping_rates": [
+                {"method": "standard", "name": "Standard", "price": 500, "countries": ["IT", "FR"], "free_above": 20000},
+                {"method": "express", "name": "Express", "price": 1500}
+            ]
+        });
+        let (s, set) = app.req("PATCH", "/api/v1/settings", t, Some(patch)).await;
+        assert_eq!(s, StatusCode::OK, "{name}: {set}");
+        assert_eq!(
+            set["tax_rates"][0],
+            json!({"country": "IT", "rate": "0.22"}),
+            "{name}"
+        );
+        let methods: Vec<&str> = set["shipping_rates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["method"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            methods,
+            ["express", "pickup", "standard"],
+            "{name}: pickup stays"
+        );
+        // A bad value anywhere is named, and nothing of the change is applied.
+        for (bad, field) in [
+            (
+                json!({"store_name": "Other", "tax_rates": [{"country": "IT", "rate": "0.22"}, {"country": "FR", "rate": "20%"}]}),
+                "tax_rates[1].rate",
+            ),
+            (
+                json!({"store_name": "Other", "timezone": "Mars/Base"}),
+                "timezone",
+            ),
+            (
+                json!({"store_name": "Other", "shipping_rates": [{"method": "std", "name": "S", "price": -1}]}),
+                "shipping_rates[0].price",
+            ),
+            (
+                json!({"store_name": "Other", "tax_rates": [{"country": "ITA", "rate": "0.22"}]}),
+                "tax_rates[0].country",
+            ),
+            (
+                json!({"store_name": "Other", "prices_include_tax": true}),
+                "prices_include_tax",
+            ),
+        ] {
+            let (s, e) = app.req("PATCH", "/api/v1/settings", t, Some(bad)).await;
+            assert_eq!(
+                (s, e["error"]["field"].as_str()),
+                (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+                "{name}: {e}"
+            );
+        }
+        let (s, e) = app
+            .req(
+                "PATCH",
+                "/api/v1/settings",
+                t,
+                Some(json!({"colour": "red"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {e}");
+        let (_, now) = app.req("GET", "/api/v1/settings", t, None).await;
+        assert_eq!(now, set, "{name}: refused changes left nothing behind");
+        // Italy: 22% on 30.00, shipping 5.00 untaxed.
+        let (s, o) = app
+            .req(
+                "POST",
+                "/api/v1/orders",
+                t,
+                Some(order_to(&[("TX1", 2)], "IT", None, "standard")),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {o}");
+        assert_eq!(
+            (
+                o["tax"]["amount"].as_i64(),
+                o["shipping"]["amount"].as_i64(),
+                o["total"]["amount"].as_i64(),
+                o["currency"].as_str()
+            ),
+            (Some(660), Some(500), Some(4160), Some("EUR")),
+            "{name}: {o}"
+        );
+        // Free above 200.00 of merchandise.
+        let (s, o) = app
+            .req(
+                "POST",
+                "/api/v1/orders",
+                t,
+                Some(order_to(&[("TX1", 14)], "IT", None, "standard")),
+            )
+            .await;
+        assert_eq!(
+            (
+                s,
+                o["shipping"]["amount"].as_i64(),
+                o["tax"]["amount"].as_i64()
+            ),
+            (StatusCode::CREATED, Some(0), Some(4620)),
+            "{name}: {o}"
+        );
+        // Standard does not ship to Germany: refused, naming the country.
+        let (s, e) = app
+            .req(
+                "POST",
+                "/api/v1/orders",
+                t,
+                Some(order_to(&[("TX1", 1)], "DE", None, "standard")),
+            )
+            .await;
+        assert_eq!(
+            (s, e["error"]["field"].as_str()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("shipping_address.country")
+            ),
+            "{name}: {e}"
+        );
+        // California's rate wins over the default; 7.25% of 15.00 is 1.0875, half-to-even 1.09.
+        let (s, o) = app
+            .req(
+                "POST",
+                "/api/v1/orders",
+                t,
+                Some(order_to(&[("TX1", 1)], "US", Some("CA"), "express")),
+            )
+            .await;
+        assert_eq!(
+            (
+                s,
+                o["tax"]["amount"].as_i64(),
+                o["total"]["amount"].as_i64()
+            ),
+            (StatusCode::CREATED, Some(109), Some(3109)),
+            "{name}: {o}"
+        );
+        // Elsewhere in the US: the default 10%.
+        let (s, o) = app
+            .req(
+                "POST",
+                "/api/v1/orders",
+                t,
+                Some(order_to(&[("TX1", 1)], "US", Some("NY"), "express")),
+            )
+            .await;
+        assert_eq!(
+            (s, o["tax"]["amount"].as_i64()),
+            (StatusCode::CREATED, Some(150)),
+            "{name}: {o}"
+        );
+        let (us_id, line) = (
+            o["id"].as_i64().unwrap(),
+            o["lines"][0]["id"].as_i64().unwrap(),
+        );
+        // The rate changes; an edit of an earlier order keeps the rate it was sold at.
+        let (s, _) = app
+            .req(
+                "PATCH",
+                "/api/v1/settings",
+                t,
+                Some(json!({"default_tax_rate": "0.3", "timezone": "Europe/Paris"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}");
+        let (s, e) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{us_id}/edits"),
+                t,
+                Some(json!({"change": [{"line_id": line, "quantity": 2}]})),
+            )
+            .await;
+        assert_eq!(
+            (s, e["tax"]["amount"].as_i64()),
+            (StatusCode::OK, Some(300)),
+            "{name}: {e}"
+        );
+        // The currency is fixed once there are orders.
+        let (s, e) = app
+            .req(
+                "PATCH",
+                "/api/v1/settings",
+                t,
+                Some(json!({"currency": "GBP"})),
+            )
+            .await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("currency_locked")),
+            "{name}: {e}"
+        );
+        let (_, log) = app.req("GET", "/api/v1/audit-log?limit=200", t, None).await;
+        let changes: Vec<&Value> = log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "settings.updated")
+            .collect();
+        assert_eq!(changes.len(), 2, "{name}: {changes:?}");
+        assert!(
+            changes
+                .iter()
+                .any(|c| c.to_string().contains("Europe/Rome")
+                    && c.to_string().contains("Europe/Paris")),
+            "{name}: {changes:?}"
+        );
+        app.check().await;
+    }
+    // The CLI: set several at once, all or nothing; a bad value is named and exits non-zero.
+    for (name, url) in database_urls().await {
+        let bin = env!("CARGO_BIN_EXE_backroom");
+        let run = |args: &[&str]| {
+            std::process::Command::new(bin)
+                .arg("--database-url")
+                .arg(&url)
+                .args(args)
+                .env("BACKROOM_LOG", "error")
+                .output()
+                .unwrap()
+        };
+        let out = run(&[
+            "settings",
+            "set",
+            "currency=EUR",
+            "default_tax_rate=0.2",
+            r#"tax_rates=[{"country":"DE","rate":"0.19"}]"#,
+        ]);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = run(&[
+            "settings",
+            "set",
+            "store_name=Changed",
+            "default_tax_rate=abc",
+        ]);
+        assert!(!out.status.success(), "{name}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("default_tax_rate"),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = run(&["settings", "show", "--json"]);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (
+                v["currency"].as_str(),
+                v["default_tax_rate"].as_str(),
+                v["store_name"].as_str()
+            ),
+            (Some("EUR"), Some("0.2"), Some("My store")),
+            "{name}: {v}"
+        );
+        assert_eq!(v["tax_rates"][0]["rate"], "0.19", "{name}");
     }
 }

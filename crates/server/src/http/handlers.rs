@@ -17,7 +17,7 @@ use backroom_core::import_jobs::{self, ImportJob, NewImport};
 use backroom_core::inventory::{self, LedgerQuery, LevelQuery, ReorderQuery, TransferQuery};
 use backroom_core::orders::{self, CustomerQuery, OrderQuery};
 use backroom_core::{
-    Ctx, Sql, audit, auth as core_auth, check, edits, fulfillment, returns, webhooks,
+    Ctx, Sql, audit, auth as core_auth, check, edits, fulfillment, returns, settings, webhooks,
 };
 use backroom_domain::roles::Permission;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -116,6 +116,7 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(list_customers))
         .routes(routes!(get_customer))
         .routes(routes!(audit_log))
+        .routes(routes!(get_settings, update_settings))
         .routes(routes!(analytics::ingest_events))
         .routes(routes!(analytics::ingest_email_events))
         .routes(routes!(analytics::kpis))
@@ -1212,6 +1213,27 @@ async fn get_customer(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Custo
         orders::get_customer(tx, id)
     })
     .await
+}
+
+/// The store's settings: name, currency, time zone, attribution window, taxes per destination and
+/// shipping rates (admin, operations).
+#[utoipa::path(get, path = "/settings", tag = "settings", responses((status = 200, body = settings::StoreSettings)))]
+async fn get_settings(State(app): State<App>, auth: Auth) -> R<settings::StoreSettings> {
+    app.read(&auth, Permission::SettingsWrite, settings::current)
+        .await
+}
+
+/// Changes the settings given (a list given replaces the whole list), all or nothing, audited.
+/// A changed time zone or attribution window re-derives the reports; the currency is fixed once
+/// the store has orders (409 `currency_locked`).
+#[utoipa::path(patch, path = "/settings", tag = "settings", request_body = settings::SettingsPatch, responses((status = 200, body = settings::StoreSettings)))]
+async fn update_settings(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(body): ApiJson<settings::SettingsPatch>,
+) -> R<settings::StoreSettings> {
+    app.write(&auth, move |tx, ctx| settings::update(tx, ctx, &body))
+        .await
 }
 
 /// The audit log, newest first (admins).
