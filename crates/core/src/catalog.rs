@@ -633,8 +633,8 @@ pub fn list_products(tx: &mut dyn Sql, q: &ProductQuery) -> Result<Page<Product>
     };
     let mut f = Filter::default();
     if let Some(s) = &q.q {
-        let pat = format!("%{}%", s.trim().to_lowercase());
-        f.add("(lower(title) LIKE ? OR id IN (SELECT product_id FROM variants WHERE lower(sku) LIKE ?))", vec![pat.clone().into(), pat.into()]);
+        let pat = crate::util::like_contains(s);
+        f.add("(lower(title) LIKE ? ESCAPE '\\' OR id IN (SELECT product_id FROM variants WHERE lower(sku) LIKE ? ESCAPE '\\'))", vec![pat.clone().into(), pat.into()]);
     }
     if let Some(s) = &q.status {
         let s = ProductStatus::parse(s)

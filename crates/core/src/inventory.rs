@@ -439,8 +439,8 @@ fn level_page<T: Clone>(
     }
     if let Some(s) = sku {
         f.add(
-            "lower(v.sku) LIKE ?",
-            vec![format!("%{}%", s.to_lowercase()).into()],
+            "lower(v.sku) LIKE ? ESCAPE '\\'",
+            vec![crate::util::like_contains(s).into()],
         );
     }
     if let Some(c) = cursor {

@@ -1179,8 +1179,8 @@ pub fn list(tx: &mut dyn Sql, q: &OrderQuery, now: i64) -> Result<Page<Order>> {
         match s.trim_start_matches('#').parse::<i64>() {
             Ok(n) => f.add("o.number = ?", vec![n.into()]),
             Err(_) => f.add(
-                "c.email_key LIKE ?",
-                vec![format!("%{}%", s.to_lowercase()).into()],
+                "c.email_key LIKE ? ESCAPE '\\'",
+                vec![crate::util::like_contains(s).into()],
             ),
         }
     }
@@ -1591,9 +1591,9 @@ pub fn list_customers(tx: &mut dyn Sql, q: &CustomerQuery) -> Result<Page<Custom
     let limit = page_limit(q.limit)?;
     let mut f = Filter::default();
     if let Some(s) = &q.q {
-        let pat = format!("%{}%", s.trim().to_lowercase());
+        let pat = crate::util::like_contains(s);
         f.add(
-            "(c.email_key LIKE ? OR lower(c.first_name || ' ' || c.last_name) LIKE ?)",
+            "(c.email_key LIKE ? ESCAPE '\\' OR lower(c.first_name || ' ' || c.last_name) LIKE ? ESCAPE '\\')",
             vec![pat.clone().into(), pat.into()],
         );
     }

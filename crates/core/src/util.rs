@@ -144,3 +144,18 @@ pub fn page<T: Clone>(
         next_cursor,
     }
 }
+
+/// A `LIKE` pattern that matches `s` anywhere, lower-cased, in which `%`, `_` and the backslash
+/// match themselves (each is escaped with a backslash); use it with `LIKE ? ESCAPE` backslash.
+pub fn like_contains(s: &str) -> String {
+    let mut p = String::with_capacity(s.len() + 2);
+    p.push('%');
+    for c in s.trim().to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}

@@ -567,6 +567,57 @@ async fn bad_input_gets_one_error_shape_and_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // A valid JSON value followed by anything but white space is refused too.
+    let valid = r#"{"title": "T", "variants": [{"sku": "TR1", "price": 100}]}"#;
+    for trailing in [
+        format!("{valid} x"),
+        format!("{valid}{{}}"),
+        format!("{valid}]"),
+    ] {
+        let r = app
+            .http
+            .post(format!("{}/api/v1/products", app.base))
+            .bearer_auth(&app.admin)
+            .header("content-type", "application/json")
+            .body(trailing.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{trailing}");
+    }
+    // Search: `%` and `_` match themselves, not any text.
+    for q in ["%25", "_", "E%25"] {
+        let (s, p) = app
+            .req("GET", &format!("/api/v1/products?q={q}"), t, None)
+            .await;
+        assert_eq!(
+            (s, p["items"].as_array().map(Vec::len)),
+            (StatusCode::OK, Some(0)),
+            "q={q}: {p}"
+        );
+        let (s, p) = app
+            .req("GET", &format!("/api/v1/customers?q={q}"), t, None)
+            .await;
+        assert_eq!(
+            (s, p["items"].as_array().map(Vec::len)),
+            (StatusCode::OK, Some(0)),
+            "q={q}: {p}"
+        );
+        let (s, p) = app
+            .req("GET", &format!("/api/v1/inventory?sku={q}"), t, None)
+            .await;
+        assert_eq!(
+            (s, p["items"].as_array().map(Vec::len)),
+            (StatusCode::OK, Some(0)),
+            "sku={q}: {p}"
+        );
+    }
+    let (_, p) = app.req("GET", "/api/v1/products?q=e1", t, None).await;
+    assert_eq!(
+        p["items"].as_array().unwrap().len(),
+        1,
+        "plain search still finds: {p}"
+    );
     // Nothing changed: one product, stock as received, no orders, no customers.
     let (_, p) = app.req("GET", "/api/v1/products", t, None).await;
     assert_eq!(p["items"].as_array().unwrap().len(), 1);

@@ -1540,6 +1540,65 @@ async fn console_settings_end_to_end() {
         let mut s = Session::sign_in(&app, &admin, "correct horse battery").await;
         let b = app.locations.1;
 
+        // The store's settings: shown, changed whole, refused by line with nothing changed.
+        let (st, page) = s.get("/console/settings/store").await;
+        assert_eq!(st, StatusCode::OK, "{name}");
+        assert!(
+            page.contains("name=\"tax_rates\"") && page.contains("USD"),
+            "{name}"
+        );
+        let store = [
+            ("store_name", "Bottega"),
+            ("currency", "EUR"),
+            ("timezone", "Europe/Rome"),
+            ("attribution_window_days", "14"),
+            ("default_tax_rate", "0.22"),
+            ("shipping_taxed", "yes"),
+            ("tax_rates", "FR 0.2\nUS/CA 0.0725"),
+            (
+                "shipping_rates",
+                "standard; Standard; 4.95; IT FR; 50.00\nexpress; Express; 12.00; ;",
+            ),
+        ];
+        let l = s.submit("/console/settings/store", &store).await;
+        assert_eq!(
+            l.ok(),
+            "Settings saved: Bottega in EUR, Europe/Rome.",
+            "{name}"
+        );
+        let (_, set) = app
+            .req("GET", "/api/v1/settings", Some(&app.admin), None)
+            .await;
+        assert_eq!(
+            set["tax_rates"][1],
+            json!({"country": "US", "region": "CA", "rate": "0.0725"}),
+            "{name}: {set}"
+        );
+        let standard = set["shipping_rates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["method"] == "standard")
+            .unwrap();
+        assert_eq!(
+            (standard["price"].as_i64(), standard["free_above"].as_i64()),
+            (Some(495), Some(5000)),
+            "{name}: {set}"
+        );
+        let mut bad = store;
+        bad[0] = ("store_name", "Renamed");
+        bad[6] = ("tax_rates", "FR 0.2\nDE 19%");
+        let l = s.submit("/console/settings/store", &bad).await;
+        assert!(
+            l.refused().contains("tax_rates[1].rate"),
+            "{name}: {}",
+            l.refused()
+        );
+        let (_, after) = app
+            .req("GET", "/api/v1/settings", Some(&app.admin), None)
+            .await;
+        assert_eq!(after, set, "{name}: a refused form changes nothing");
+
         // Locations and channels.
         let l = s
             .submit(

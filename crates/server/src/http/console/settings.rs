@@ -3,8 +3,8 @@
 //! the audit log.
 
 use super::{
-    App, Fields, Posted, Staff, act, badge, describe, esc, failed, filter_form, form, input, link,
-    load, names, options, page, pager, see_other, select, table, when,
+    App, Fields, Posted, Staff, act, amount_value, badge, describe, esc, failed, filter_form, form,
+    input, link, load, names, options, page, pager, see_other, select, table, when,
 };
 use axum::Router;
 use axum::extract::{Multipart, Path, Query, State};
@@ -24,6 +24,7 @@ use std::fmt::Write;
 pub(super) fn routes() -> Router<App> {
     Router::new()
         .route("/console/settings", get(index))
+        .route("/console/settings/store", get(store).post(update_store))
         .route(
             "/console/settings/locations",
             get(locations).post(create_location),
@@ -58,7 +59,13 @@ pub(super) fn routes() -> Router<App> {
 }
 
 /// The settings pages a role may open: (permission, path, title, what it is for).
-const PAGES: [(Permission, &str, &str, &str); 7] = [
+const PAGES: [(Permission, &str, &str, &str); 8] = [
+    (
+        Permission::SettingsWrite,
+        "/console/settings/store",
+        "Store",
+        "name, currency, time zone, taxes per destination, shipping rates",
+    ),
     (
         Permission::SettingsWrite,
         "/console/settings/locations",
@@ -124,6 +131,195 @@ fn yes_no(label: &str, name: &str, value: bool) -> String {
         &[("yes".into(), "yes".into()), ("no".into(), "no".into())],
         if value { "yes" } else { "no" },
     )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store: currency, zone, taxes, shipping rates
+
+fn textarea(label: &str, name: &str, value: &str, hint: &str) -> String {
+    format!(
+        "<label>{} <small>{}</small><textarea name=\"{}\" rows=\"5\" cols=\"60\">{}</textarea></label>",
+        esc(label),
+        esc(hint),
+        esc(name),
+        esc(value)
+    )
+}
+
+async fn store(State(app): State<App>, headers: HeaderMap) -> Response {
+    let staff = match Staff::viewing(&app, &headers, Permission::SettingsWrite).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let s = match load(&app, &staff, backroom_core::settings::current).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let taxes: Vec<String> = s
+        .tax_rates
+        .iter()
+        .map(|t| match &t.region {
+            Some(r) => format!("{}/{} {}", t.country, r, t.rate),
+            None => format!("{} {}", t.country, t.rate),
+        })
+        .collect();
+    let rates: Vec<String> = s
+        .shipping_rates
+        .iter()
+        .map(|r| {
+            format!(
+                "{}; {}; {}; {}; {}",
+                r.method,
+                r.name,
+                amount_value(r.price, &s.currency),
+                r.countries.join(" "),
+                r.free_above
+                    .map(|f| amount_value(f, &s.currency))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    let body = form(
+        &staff,
+        "/console/settings/store",
+        &[
+            input("Store name", "store_name", "text", &s.store_name, "required"),
+            input(
+                "Currency (fixed once there are orders)",
+                "currency",
+                "text",
+                &s.currency,
+                "size=\"4\" required",
+            ),
+            input("Time zone", "timezone", "text", &s.timezone, "required"),
+            input(
+                "Attribution window (days)",
+                "attribution_window_days",
+                "number",
+                &s.attribution_window_days.to_string(),
+                "min=\"1\" max=\"365\"",
+            ),
+            input(
+                "Default tax rate",
+                "default_tax_rate",
+                "text",
+                &s.default_tax_rate,
+                "size=\"8\"",
+            ),
+            yes_no("Shipping is taxed", "shipping_taxed", s.shipping_taxed),
+            textarea(
+                "Tax rates by destination",
+                "tax_rates",
+                &taxes.join("\n"),
+                "one per line: country (or country/region) and rate, e.g. IT 0.22 or US/CA 0.0725",
+            ),
+            textarea(
+                "Shipping rates",
+                "shipping_rates",
+                &rates.join("\n"),
+                "one per line: method; name; price; countries (blank: everywhere); free from (blank: never)",
+            ),
+        ]
+        .concat(),
+        "Save settings",
+    );
+    page(&staff, &headers, "Store settings", &body)
+}
+
+/// The settings form's fields as a change; the lists are parsed line by line, each refusal naming
+/// its line.
+fn store_patch(
+    f: &Fields,
+    currency: &str,
+) -> Result<backroom_core::settings::SettingsPatch, Error> {
+    use backroom_core::settings::{SettingsPatch, ShippingRate, TaxRate};
+    let cur = backroom_domain::Currency::parse(currency)?;
+    let lines = |name: &str| -> Vec<(usize, String)> {
+        f.raw(name)
+            .lines()
+            .map(str::trim)
+            .enumerate()
+            .filter(|(_, l)| !l.is_empty())
+            .map(|(i, l)| (i, l.to_string()))
+            .collect()
+    };
+    let mut tax_rates = Vec::new();
+    for (i, l) in lines("tax_rates") {
+        let (place, rate) = l.split_once(char::is_whitespace).ok_or_else(|| {
+            Error::invalid(
+                format!("tax_rates line {}", i + 1),
+                "write the destination, a space, then the rate, e.g. IT 0.22",
+            )
+        })?;
+        let (country, region) = match place.split_once('/') {
+            Some((c, r)) => (c.to_string(), Some(r.to_string())),
+            None => (place.to_string(), None),
+        };
+        tax_rates.push(TaxRate {
+            country,
+            region,
+            rate: rate.trim().to_string(),
+        });
+    }
+    let mut shipping_rates = Vec::new();
+    for (i, l) in lines("shipping_rates") {
+        let field = format!("shipping_rates line {}", i + 1);
+        let parts: Vec<&str> = l.split(';').map(str::trim).collect();
+        if parts.len() < 3 {
+            return Err(Error::invalid(
+                field,
+                "write method; name; price; countries; free from",
+            ));
+        }
+        let amount = |v: &str| cur.parse_amount(&field, v);
+        shipping_rates.push(ShippingRate {
+            method: parts[0].to_string(),
+            name: parts[1].to_string(),
+            price: amount(parts[2])?,
+            countries: parts
+                .get(3)
+                .map(|c| c.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
+            free_above: parts
+                .get(4)
+                .filter(|v| !v.is_empty())
+                .map(|v| amount(v))
+                .transpose()?,
+        });
+    }
+    Ok(SettingsPatch {
+        store_name: f.opt("store_name"),
+        currency: f.opt("currency"),
+        timezone: f.opt("timezone"),
+        attribution_window_days: f
+            .opt_int("attribution_window_days")?
+            .map(|d| u32::try_from(d).unwrap_or(0)),
+        default_tax_rate: f.opt("default_tax_rate"),
+        shipping_taxed: f.flag("shipping_taxed"),
+        tax_rates: Some(tax_rates),
+        shipping_rates: Some(shipping_rates),
+        prices_include_tax: None,
+    })
+}
+
+async fn update_store(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
+    act(
+        &app,
+        &staff,
+        "/console/settings/store",
+        move |tx, ctx| {
+            let currency = backroom_core::settings::load(tx)?.currency;
+            let patch = store_patch(&f, currency.as_str())?;
+            backroom_core::settings::update(tx, ctx, &patch)
+        },
+        |s| {
+            format!(
+                "Settings saved: {} in {}, {}.",
+                s.store_name, s.currency, s.timezone
+            )
+        },
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
