@@ -7,7 +7,24 @@ use crate::Invalid;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// An ISO 4217 alphabetic code: three upper-case ASCII letters.
+/// ISO 4217's active alphabetic codes (list one, 2025), sorted for a binary search.
+const ISO_4217: [&str; 169] = [
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+    "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD",
+    "CAD", "CDF", "CHE", "CHF", "CHW", "CLF", "CLP", "CNY", "COP", "COU", "CRC", "CUC", "CUP",
+    "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP",
+    "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS",
+    "INR", "IQD", "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW",
+    "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD",
+    "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MXV", "MYR", "MZN", "NAD", "NGN",
+    "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR",
+    "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SLL",
+    "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY",
+    "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED", "VES",
+    "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG", "ZWL",
+];
+
+/// An ISO 4217 alphabetic code: three upper-case ASCII letters, one of the active codes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Currency([u8; 3]);
 
@@ -15,6 +32,12 @@ impl Currency {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let b = s.as_bytes();
         if b.len() == 3 && b.iter().all(|c| c.is_ascii_uppercase()) {
+            if ISO_4217.binary_search(&s).is_err() {
+                return Err(Invalid::new(
+                    "currency",
+                    format!("{s} is not an ISO 4217 currency code"),
+                ));
+            }
             Ok(Currency([b[0], b[1], b[2]]))
         } else {
             Err(Invalid::new(
@@ -288,6 +311,11 @@ mod tests {
         assert!(Currency::parse("EUR").is_ok());
         assert!(Currency::parse("eur").is_err());
         assert!(Currency::parse("EURO").is_err());
+        assert!(Currency::parse("XYZ").is_err());
+        assert!(ISO_4217.windows(2).all(|w| w[0] < w[1]));
+        for c in ISO_4217 {
+            assert!(Currency::parse(c).is_ok(), "{c}");
+        }
         assert_eq!(
             Money::new(-1234, Currency::parse("GBP").unwrap()).to_string(),
             "-12.34 GBP"

@@ -170,10 +170,40 @@ fn main() -> Result<()> {
     if let Command::Bench(args) = cli.command {
         return bench::run(&cli.database_url, args);
     }
+    quiet_on_broken_pipe();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(run(cli))
+    match rt.block_on(run(cli)) {
+        Err(e) if is_broken_pipe(&e) => Ok(()),
+        other => other,
+    }
+}
+
+/// A reader that stops early (`backroom report ... | head`) ends the command quietly, with
+/// success, as it does for `git log | head`: the standard output's broken pipe is not an error of
+/// ours. `println!` reports it by panicking, so the panic hook ends the process for that one case.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let p = info.payload();
+        let msg = p
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| p.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 async fn open(url: &str) -> Result<Db> {

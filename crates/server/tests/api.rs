@@ -2575,6 +2575,26 @@ async fn store_settings_tax_and_shipping() {
             "{name}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        for args in [
+            &["settings", "set", "currency=XYZ"][..],
+            &[
+                "report",
+                "kpis",
+                "--from",
+                "2026-01-01",
+                "--to",
+                "2026-02-01",
+                "--currency",
+                "XYZ",
+            ][..],
+        ] {
+            let out = run(args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && err.contains("XYZ is not an ISO 4217 currency code"),
+                "{name}: {args:?}: {err}"
+            );
+        }
         let out = run(&["settings", "show", "--json"]);
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(
@@ -2588,4 +2608,43 @@ async fn store_settings_tax_and_shipping() {
         );
         assert_eq!(v["tax_rates"][0]["rate"], "0.19", "{name}");
     }
+}
+
+/// `backroom report ... | head -1`: the reader stops early and the command ends quietly, with
+/// success, instead of panicking on the broken pipe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_piped_into_head_ends_quietly() {
+    use std::io::BufRead;
+    let (_, url) = database_urls().await.remove(0);
+    let bin = env!("CARGO_BIN_EXE_backroom");
+    let mut child = std::process::Command::new(bin)
+        .args([
+            "--database-url",
+            &url,
+            "report",
+            "kpis",
+            "--from",
+            "2016-02-01",
+            "--to",
+            "2026-01-01",
+            "--by",
+            "day",
+            "--format",
+            "csv",
+        ])
+        .env("BACKROOM_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("bucket,"), "{first}");
+    // The reader is gone; ~200 kB of rows are still to be written.
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+    assert!(!err.contains("panicked"), "{err}");
 }
