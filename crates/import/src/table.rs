@@ -180,6 +180,14 @@ impl<R: Read> Table<R> {
                         ),
                     )));
                 }
+                // PostgreSQL cannot store U+0000 in text, and no real value holds one.
+                if let Some(i) = self.record.iter().position(|f| f.contains('\0')) {
+                    return Some(Err(RowError::new(
+                        line,
+                        self.header.get(i).map(String::as_str),
+                        "contains the NUL character (U+0000), which no text may hold",
+                    )));
+                }
                 Some(Ok(Row {
                     line,
                     header: &self.header,
@@ -209,6 +217,15 @@ mod tests {
             out.push(r.map(|r| (r.line, r.fields())));
         }
         out
+    }
+
+    #[test]
+    fn a_nul_character_refuses_its_row_only() {
+        let r = rows("a,b\n1,x\u{0}y\n3,4\n");
+        assert_eq!(r.len(), 2);
+        let e = r[0].as_ref().unwrap_err();
+        assert_eq!((e.line, e.column.as_deref()), (2, Some("b")), "{e:?}");
+        assert_eq!(r[1], Ok((3, vec!["3".into(), "4".into()])));
     }
 
     #[test]

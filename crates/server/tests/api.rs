@@ -2648,3 +2648,75 @@ async fn a_report_piped_into_head_ends_quietly() {
     assert!(out.status.success(), "{:?}: {err}", out.status);
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// U+0000 in any text (PostgreSQL cannot store it) is refused with a 422 naming the field, on
+/// both backends alike: in bodies, query strings, paths and console forms; in an import, the row
+/// that holds it is refused and the others are applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_characters_are_refused_on_every_backend() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        app.product("NUL1", &[(app.locations.0, 3)]).await;
+        let t = Some(app.admin.as_str());
+        for (method, path, body, field) in [
+            (
+                "POST",
+                "/api/v1/products",
+                Some(json!({"title": "a\u{0}b", "variants": [{"sku": "N2", "price": 1}]})),
+                "title",
+            ),
+            (
+                "POST",
+                "/api/v1/products",
+                Some(json!({"title": "ok", "variants": [{"sku": "N\u{0}2", "price": 1}]})),
+                "variants[0].sku",
+            ),
+            (
+                "POST",
+                "/api/v1/orders",
+                Some(order_body(&[("NUL1", 1)], "a\u{0}@example.com")),
+                "customer.email",
+            ),
+            ("GET", "/api/v1/products?q=a%00b", None, "q"),
+            ("GET", "/api/v1/customers?q=%00", None, "q"),
+            ("GET", "/api/v1/inventory/NUL%001", None, "path"),
+        ] {
+            let (s, e) = app.req(method, path, t, body).await;
+            assert_eq!(
+                (s, e["error"]["field"].as_str()),
+                (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+                "{name}: {method} {path}: {e}"
+            );
+        }
+        let (_, p) = app.req("GET", "/api/v1/products", t, None).await;
+        assert_eq!(
+            p["items"].as_array().unwrap().len(),
+            1,
+            "{name}: nothing was created"
+        );
+        // An import: the row with a NUL is refused, the next one applied.
+        let dir = std::env::temp_dir().join(format!("backroom-api-nul-{}", tag()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("stock.csv");
+        std::fs::write(&file, "sku,location,quantity\nNUL1,wh-a,5\nNU\0L1,wh-a,7\n").unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_backroom"))
+            .args(["--database-url", &url, "import", "stock"])
+            .arg(&file)
+            .args(["--mode", "set", "--json"])
+            .env("BACKROOM_LOG", "error")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("U+0000"),
+            "{name}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (_, st) = app.req("GET", "/api/v1/inventory/NUL1", t, None).await;
+        assert_eq!(
+            st["totals"]["on_hand"], 5,
+            "{name}: the good row was applied: {st}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

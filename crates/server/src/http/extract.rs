@@ -57,6 +57,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    refuse_nul(bytes)?;
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let v = deserialize_json(de)?;
     // One JSON value and nothing after it but white space.
@@ -68,6 +69,56 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         )
     })?;
     Ok(v)
+}
+
+/// No text may hold U+0000 (PostgreSQL cannot store it; no real value has it): a body that
+/// escapes one is refused naming the field, on every backend alike.
+fn refuse_nul(bytes: &[u8]) -> Result<(), ApiError> {
+    if !bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return Ok(());
+    }
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Ok(()); // malformed: the parse below says so
+    };
+    match nul_path(&v, String::new()) {
+        Some(path) => {
+            let field = if path.is_empty() {
+                "body".to_string()
+            } else {
+                path
+            };
+            Err(ApiError::invalid(
+                &field,
+                format!("{field}: contains the NUL character (U+0000), which no text may hold"),
+            ))
+        }
+        None => Ok(()),
+    }
+}
+
+/// The path (`lines[0].sku`) of the first string or key holding U+0000.
+fn nul_path(v: &serde_json::Value, at: String) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s.contains('\0') => Some(at),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| nul_path(x, format!("{at}[{i}]"))),
+        Value::Object(m) => m.iter().find_map(|(k, x)| {
+            let p = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            if k.contains('\0') {
+                Some(p)
+            } else {
+                nul_path(x, p)
+            }
+        }),
+        _ => None,
+    }
 }
 
 fn deserialize_json<'de, T: DeserializeOwned>(
@@ -110,6 +161,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let q = parts.uri.query().unwrap_or("");
+        if let Some(name) = nul_parameter(q) {
+            return Err(ApiError::invalid(
+                &name,
+                format!("{name}: contains the NUL character (U+0000), which no text may hold"),
+            ));
+        }
         axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|axum::extract::Query(v)| ApiQuery(v))
             .map_err(|e| {
@@ -122,6 +179,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
                 ApiError::invalid(&field, format!("{field}: {clean}"))
             })
     }
+}
+
+/// The name of the first query parameter whose value (or name) decodes to hold U+0000.
+fn nul_parameter(q: &str) -> Option<String> {
+    if !q.to_ascii_lowercase().contains("%00") {
+        return None;
+    }
+    q.split('&').find_map(|pair| {
+        pair.to_ascii_lowercase().contains("%00").then(|| {
+            let name = pair.split('=').next().unwrap_or("query");
+            if name.to_ascii_lowercase().contains("%00") || name.is_empty() {
+                "query".to_string()
+            } else {
+                name.to_string()
+            }
+        })
+    })
 }
 
 /// A numeric id from the path.

@@ -470,6 +470,17 @@ impl axum::extract::FromRequest<App> for Posted {
             .await
             .map_err(IntoResponse::into_response)?;
         let staff = Staff::posting(app, &headers, &form).await?;
+        if let Some((name, _)) = form
+            .0
+            .iter()
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(refused(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&staff),
+                &format!("{name}: contains the NUL character (U+0000), which no text may hold"),
+            ));
+        }
         Ok(Posted { staff, form })
     }
 }
