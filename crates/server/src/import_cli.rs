@@ -338,7 +338,35 @@ pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
             summary.rejected.len()
         );
     }
-    Ok(())
+    match exit_code(&summary) {
+        0 => Ok(()),
+        code => {
+            eprintln!(
+                "{} rows refused{}",
+                summary.rejected.len(),
+                if code == PARTIAL {
+                    "; the others were applied"
+                } else {
+                    "; nothing was applied"
+                }
+            );
+            std::process::exit(code)
+        }
+    }
+}
+
+/// The exit code of an import that applied some rows and refused others, so scripts notice.
+pub const PARTIAL: i32 = 3;
+
+/// 0 when no row was refused; 1 when rows were refused and none was taken (created, updated or
+/// found unchanged); [`PARTIAL`] when some were taken and some refused. The same for every kind.
+fn exit_code(s: &Summary) -> i32 {
+    let taken = s.created + s.updated + s.unchanged;
+    match (s.rejected.is_empty(), taken) {
+        (true, _) => 0,
+        (false, 0) => 1,
+        (false, _) => PARTIAL,
+    }
 }
 
 async fn store_exponent(db: &Db) -> Result<u32> {

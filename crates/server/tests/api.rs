@@ -2712,11 +2712,38 @@ async fn nul_characters_are_refused_on_every_backend() {
             "{name}: {text} {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{name}: some applied, some refused: exit 3"
+        );
         let (_, st) = app.req("GET", "/api/v1/inventory/NUL1", t, None).await;
         assert_eq!(
             st["totals"]["on_hand"], 5,
             "{name}: the good row was applied: {st}"
         );
+        // A file whose every row is refused applied nothing: exit 1, whatever the kind.
+        for (kind, content) in [
+            ("stock", "sku,location,quantity\nNOPE,wh-a,5\n"),
+            (
+                "products",
+                "Handle,Title,Variant SKU,Variant Price\nbad,Bad,BAD-1,not-a-price\n",
+            ),
+        ] {
+            std::fs::write(&file, content).unwrap();
+            let none = std::process::Command::new(env!("CARGO_BIN_EXE_backroom"))
+                .args(["--database-url", &url, "import", kind])
+                .arg(&file)
+                .env("BACKROOM_LOG", "error")
+                .output()
+                .unwrap();
+            assert_eq!(
+                none.status.code(),
+                Some(1),
+                "{name}: {kind}: {}",
+                String::from_utf8_lossy(&none.stdout)
+            );
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
