@@ -4421,8 +4421,12 @@ impl Expect {
         assert_eq!(k.ad_spend, self.spend, "{what}: spend");
         assert_eq!(
             k.cac,
-            half_even(self.spend, self.new_customers),
-            "{what}: cac"
+            if self.spend == 0 {
+                None
+            } else {
+                half_even(self.spend, self.new_customers)
+            },
+            "{what}: cac (null without spend)"
         );
         assert_eq!(k.attributed_sales, self.attributed, "{what}: attributed");
         assert_eq!(k.roas, rate(self.attributed, self.spend), "{what}: roas");

@@ -777,7 +777,12 @@ impl Acc {
             returning_customers: customers - new_customers,
             repeat_customer_rate: ratio(repeat, customers),
             ad_spend: self.spend,
-            cac: per(self.spend, new_customers),
+            // No spend, no acquisition cost to speak of: null, not a cost of 0.
+            cac: if self.spend == 0 {
+                None
+            } else {
+                per(self.spend, new_customers)
+            },
             attributed_sales: self.attributed,
             roas: ratio(self.attributed, self.spend),
             emails_sent: self.sent,
