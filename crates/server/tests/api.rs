@@ -543,6 +543,24 @@ async fn bad_input_gets_one_error_shape_and_changes_nothing() {
             assert_eq!(got["error"]["field"], f, "{method} {path}: {got}");
         }
     }
+    // An amount that is not an integer of minor units says so.
+    for price in [json!(12.5), json!("12.50")] {
+        let (s, got) = app
+            .req(
+                "POST",
+                "/api/v1/products",
+                t,
+                Some(json!({"title": "X", "variants": [{"sku": "Z", "price": price}]})),
+            )
+            .await;
+        assert_eq!(
+            (s, got["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("variants[0].price")),
+            "{got}"
+        );
+        let m = got["error"]["message"].as_str().unwrap();
+        assert!(m.contains("integer minor units (1250 for 12.50)"), "{m}");
+    }
     // Not JSON at all, and the wrong content type.
     let r = app
         .http

@@ -147,6 +147,17 @@ fn deserialize_json<'de, T: DeserializeOwned>(
                 };
                 let field = join_path(&path, named);
                 let clean = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+                // A fractional or quoted amount where an integer is expected: money in requests is
+                // an integer count of minor units.
+                let integer = clean.contains("expected i64") || clean.contains("expected u32");
+                if integer && (clean.contains("floating point") || clean.contains("string")) {
+                    return ApiError::invalid(
+                        &field,
+                        format!(
+                            "{field}: must be a whole number; amounts are integer minor units (1250 for 12.50), not decimals or text ({clean})"
+                        ),
+                    );
+                }
                 ApiError::invalid(&field, format!("{field}: {clean}"))
             }
         }
