@@ -232,6 +232,9 @@ fn table(r: &KpiReport) -> Result<String> {
         "{:<22} {:>18} {:>18} {:>8} {:>18} {:>8}",
         "", "period", "previous", "change", "last year", "change"
     )?;
+    if let Some(note) = &r.last_year_note {
+        writeln!(s, "({note})")?;
+    }
     let now = lines(&r.totals, cur);
     let prev = r.previous.as_ref().map(|k| lines(k, cur));
     let ly = r.last_year.as_ref().map(|k| lines(k, cur));

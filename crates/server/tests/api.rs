@@ -2544,6 +2544,37 @@ async fn store_settings_tax_and_shipping() {
             "{name}: {changes:?}"
         );
         app.check().await;
+        // A period longer than a year has no last-year comparison (the two would overlap), and
+        // the report says why; a shorter one has it.
+        let (s, r) = app
+            .req(
+                "GET",
+                "/api/v1/analytics/kpis?from=2025-01-01&to=2026-03-01",
+                t,
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}: {r}");
+        assert!(
+            r["last_year"].is_null()
+                && r["last_year_note"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("longer than a year")),
+            "{name}: {r}"
+        );
+        assert!(r["previous"].is_object(), "{name}");
+        let (_, r) = app
+            .req(
+                "GET",
+                "/api/v1/analytics/kpis?from=2026-01-01&to=2026-02-01",
+                t,
+                None,
+            )
+            .await;
+        assert!(
+            r["last_year"].is_object() && r["last_year_note"].is_null(),
+            "{name}: {r}"
+        );
     }
     // The CLI: set several at once, all or nothing; a bad value is named and exits non-zero.
     for (name, url) in database_urls().await {

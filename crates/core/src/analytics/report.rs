@@ -175,7 +175,11 @@ pub struct KpiReport {
     pub timezone: String,
     pub totals: Kpis,
     pub previous: Option<Kpis>,
+    /// The same dates a year earlier; null when the period is longer than a year (the two would
+    /// overlap, and a change between them would mean nothing), with `last_year_note` saying so.
     pub last_year: Option<Kpis>,
+    /// Why there is no last-year comparison, when there is none although one was asked for.
+    pub last_year_note: Option<String>,
     /// One row per bucket when `by` is given (every bucket, empty ones too).
     pub series: Vec<KpiRow>,
     /// One row per group (and bucket, when `by` is given) when `breakdown` is given.
@@ -1037,14 +1041,22 @@ fn report_with(tx: &mut dyn Sql, p: Period, o: &Opts, rollups: bool) -> Result<K
         })
         .collect(),
     };
+    let overlaps = p.last_year().to > p.from;
     let (previous, last_year) = if o.compare {
         (
             Some(totals_of(&mut by_bucket(tx, p.previous(), None)?)),
-            Some(totals_of(&mut by_bucket(tx, p.last_year(), None)?)),
+            if overlaps {
+                None
+            } else {
+                Some(totals_of(&mut by_bucket(tx, p.last_year(), None)?))
+            },
         )
     } else {
         (None, None)
     };
+    let last_year_note = (o.compare && overlaps).then(|| {
+        "no last-year comparison: the period is longer than a year, so the same dates a year earlier overlap it".to_string()
+    });
     Ok(KpiReport {
         from: format_day(p.from),
         to: format_day(p.to),
@@ -1053,6 +1065,7 @@ fn report_with(tx: &mut dyn Sql, p: Period, o: &Opts, rollups: bool) -> Result<K
         totals,
         previous,
         last_year,
+        last_year_note,
         series,
         breakdown,
     })

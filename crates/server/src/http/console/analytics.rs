@@ -279,6 +279,9 @@ fn overview_section(
 ) -> String {
     let money = |v: i64| Money::new(v, cur).to_string();
     let mut body = String::new();
+    if let Some(note) = &r.last_year_note {
+        body.push_str(&format!("<p class=\"note\">{}</p>", esc(note)));
+    }
     let now = kpi_view::lines(&r.totals, cur);
     let prev = r.previous.as_ref().map(|k| kpi_view::lines(k, cur));
     let ly = r.last_year.as_ref().map(|k| kpi_view::lines(k, cur));
