@@ -895,9 +895,7 @@ pub async fn order_context(
         // otherwise leave every imported order out); a store with orders keeps its currency and
         // refuses the import, since its reports are in one currency.
         if currency != s.currency || tz_name != s.timezone {
-            let orders = tx
-                .query_one("SELECT COUNT(*) FROM orders", &[])?
-                .map_or(0, |r| r.i64(0));
+            let orders = crate::orders::count(tx)?;
             if orders == 0 {
                 crate::settings::update(
                     tx,

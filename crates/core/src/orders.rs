@@ -15,7 +15,7 @@ use backroom_domain::balance;
 use backroom_domain::order::{
     self as states, FulfillmentStatus, InventoryPolicy, OrderStatus, PaymentStatus, ProductStatus,
 };
-use backroom_domain::pricing::{PriceLine, price_order};
+use backroom_domain::pricing::{PriceLine, ShippingRule, price_order, shipping_charge};
 use backroom_domain::roles::Permission;
 use backroom_domain::sourcing::{Candidate, Demand, Place, SourcingError, Strategy, source};
 use backroom_domain::values::{optional_text, required_text};
@@ -160,6 +160,14 @@ fn lines_from(found: &[Row], parsed: Vec<(Sku, i64)>, field: &str) -> Result<Vec
         });
     }
     Ok(lines)
+}
+
+/// How many orders the store has (any status): the settings that can no longer change once it has
+/// some ask.
+pub fn count(tx: &mut dyn Sql) -> Result<i64> {
+    Ok(tx
+        .query_one("SELECT COUNT(*) FROM orders", &[])?
+        .map_or(0, |r| r.i64(0)))
 }
 
 /// Settings, the shipping rate (`$1`) and the channel (`$2`, by code) with its active locations,
@@ -369,21 +377,6 @@ pub fn place(
     let shipping_price: i64 = rate_row.string(2).parse().unwrap_or(0);
     let ships_to: Vec<String> = crate::util::from_json(&rate_row.string(3));
     let free_above = rate_row.opt_i64(4);
-    if !ships_to.is_empty()
-        && shipping_method != "pickup"
-        && !ships_to
-            .iter()
-            .any(|c| c.eq_ignore_ascii_case(address.country.trim()))
-    {
-        return Err(Error::invalid(
-            "shipping_address.country",
-            format!(
-                "shipping method {shipping_method} does not ship to {}; it ships to {}",
-                address.country,
-                ships_to.join(", ")
-            ),
-        ));
-    }
     let mut ch_rows: Vec<&crate::Row> = ctx_rows
         .iter()
         .filter(|r| r.string(0) == "channel")
@@ -493,15 +486,16 @@ pub fn place(
             discount: 0,
         })
         .collect();
-    // Free shipping above the rate's threshold (merchandise after discounts, before tax).
-    let merchandise: i64 = price_lines
-        .iter()
-        .map(|l| l.unit_price.saturating_mul(l.quantity) - l.discount)
-        .fold(0i64, i64::saturating_add);
-    let shipping = match free_above {
-        Some(t) if merchandise >= t => 0,
-        _ => shipping_price,
-    };
+    let shipping = shipping_charge(
+        ShippingRule {
+            method: &shipping_method,
+            price: shipping_price,
+            countries: &ships_to,
+            free_above,
+        },
+        &address.country,
+        &price_lines,
+    )?;
     let tax_policy = settings.tax_for(&address.country, address.region.as_deref());
     let totals = price_order(&price_lines, shipping, tax_policy)?;
 

@@ -174,12 +174,6 @@ pub(crate) fn from_pairs<'a>(
     })
 }
 
-/// The settings as shown (staff who may change them).
-pub fn show(tx: &mut dyn Sql, ctx: &Ctx) -> Result<StoreSettings> {
-    ctx.actor.require(Permission::SettingsWrite)?;
-    current(tx)
-}
-
 /// The settings as shown, without a permission check (callers check it).
 pub fn current(tx: &mut dyn Sql) -> Result<StoreSettings> {
     let s = load(tx)?;
@@ -301,6 +295,12 @@ fn validate(s: &StoreSettings) -> Result<StoreSettings> {
         if r.price < 0 {
             return Err(Error::invalid(f("price"), "must not be negative"));
         }
+        if method == "pickup" && (!r.countries.is_empty() || r.free_above.is_some()) {
+            return Err(Error::invalid(
+                f("countries"),
+                "pickup is collected at a location: it has no destination countries and no free-above amount",
+            ));
+        }
         if r.free_above.is_some_and(|v| v < 0) {
             return Err(Error::invalid(f("free_above"), "must not be negative"));
         }
@@ -357,9 +357,7 @@ pub fn update(tx: &mut dyn Sql, ctx: &Ctx, patch: &SettingsPatch) -> Result<Stor
     }
     let next = validate(&next)?;
     if next.currency != before.currency {
-        let orders = tx
-            .query_one("SELECT COUNT(*) FROM orders", &[])?
-            .map_or(0, |r| r.i64(0));
+        let orders = crate::orders::count(tx)?;
         if orders > 0 {
             return Err(Error::conflict(
                 "currency_locked",

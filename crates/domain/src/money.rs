@@ -245,9 +245,9 @@ pub fn div_round_half_even(num: i128, den: i128) -> i128 {
     }
 }
 
-/// `amount * basis_points / 10_000`, rounded half-to-even.
-pub fn apply_basis_points(amount: i64, basis_points: u32) -> i64 {
-    let v = div_round_half_even(i128::from(amount) * i128::from(basis_points), 10_000);
+/// `amount * ppm / 1_000_000` (a rate in millionths), rounded half-to-even.
+pub fn apply_ppm(amount: i64, ppm: u32) -> i64 {
+    let v = div_round_half_even(i128::from(amount) * i128::from(ppm), 1_000_000);
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
@@ -290,11 +290,12 @@ mod tests {
         assert_eq!(div_round_half_even(-7, 2), -4);
         assert_eq!(div_round_half_even(10, 3), 3);
         assert_eq!(div_round_half_even(11, 3), 4);
-        assert_eq!(apply_basis_points(1250, 2000), 250);
-        assert_eq!(apply_basis_points(25, 2000), 5);
-        assert_eq!(apply_basis_points(125, 2000), 25);
-        assert_eq!(apply_basis_points(5, 1000), 0); // 0.5 -> 0 (even)
-        assert_eq!(apply_basis_points(15, 1000), 2); // 1.5 -> 2 (even)
+        assert_eq!(apply_ppm(1250, 200_000), 250);
+        assert_eq!(apply_ppm(25, 200_000), 5);
+        assert_eq!(apply_ppm(125, 200_000), 25);
+        assert_eq!(apply_ppm(5, 100_000), 0); // 0.5 -> 0 (even)
+        assert_eq!(apply_ppm(15, 100_000), 2); // 1.5 -> 2 (even)
+        assert_eq!(apply_ppm(1500, 72_500), 109); // 108.75 -> 109
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! whole. Rates are millionths (`220_000` = 22%), written as decimal strings (`"0.22"`).
 
 use crate::Invalid;
-use crate::money::{allocate, div_round_half_even};
+use crate::money::{allocate, apply_ppm};
 
 /// How an order is taxed: the destination's rate in millionths, and whether shipping is taxed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,7 +74,11 @@ pub struct Totals {
 }
 
 /// Prices an order. Amounts are minor units; prices exclude tax, which is added on top.
-pub fn price_order(lines: &[PriceLine], shipping: i64, tax: TaxPolicy) -> Result<Totals, Invalid> {
+pub fn price_order(
+    lines: &[PriceLine],
+    shipping: i64,
+    policy: TaxPolicy,
+) -> Result<Totals, Invalid> {
     if lines.is_empty() {
         return Err(Invalid::new("lines", "an order needs at least one line"));
     }
@@ -103,18 +107,17 @@ pub fn price_order(lines: &[PriceLine], shipping: i64, tax: TaxPolicy) -> Result
     if shipping < 0 {
         return Err(Invalid::new("shipping", "must not be negative"));
     }
-    let taxed_shipping = if tax.shipping_taxed { shipping } else { 0 };
-    if tax.shipping_taxed {
+    // Untaxed shipping takes no part of the tax: it is left out of the weights.
+    let taxed_shipping = if policy.shipping_taxed { shipping } else { 0 };
+    if policy.shipping_taxed {
         weights.push(shipping);
     }
     let taxable = (subtotal - discounts)
         .checked_add(taxed_shipping)
         .ok_or_else(overflow)?;
-    let rate = i128::from(tax.rate_ppm);
-    let tax = i64::try_from(div_round_half_even(i128::from(taxable) * rate, 1_000_000))
-        .map_err(|_| overflow())?;
+    let tax = apply_ppm(taxable, policy.rate_ppm);
     let mut parts = allocate(tax, &weights);
-    let shipping_tax = if tax_shipping_part(&weights, lines.len()) {
+    let shipping_tax = if policy.shipping_taxed {
         parts.pop().unwrap_or(0)
     } else {
         0
@@ -134,9 +137,51 @@ pub fn price_order(lines: &[PriceLine], shipping: i64, tax: TaxPolicy) -> Result
     })
 }
 
-/// Whether the weights carry a last part for shipping.
-fn tax_shipping_part(weights: &[i64], lines: usize) -> bool {
-    weights.len() > lines
+/// A shipping rate as an order meets it: its price, the destination countries it ships to (none:
+/// everywhere) and the merchandise amount from which it is free.
+#[derive(Clone, Copy, Debug)]
+pub struct ShippingRule<'a> {
+    pub method: &'a str,
+    pub price: i64,
+    pub countries: &'a [String],
+    pub free_above: Option<i64>,
+}
+
+/// What shipping costs to `country` for `lines`: refused when the rate does not ship there, free
+/// once the merchandise (after discounts, before tax) reaches `free_above`.
+pub fn shipping_charge(
+    rule: ShippingRule<'_>,
+    country: &str,
+    lines: &[PriceLine],
+) -> Result<i64, Invalid> {
+    let country = country.trim();
+    if !rule.countries.is_empty()
+        && !rule
+            .countries
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(country))
+    {
+        return Err(Invalid::new(
+            "shipping_address.country",
+            format!(
+                "shipping method {} does not ship to {country}; it ships to {}",
+                rule.method,
+                rule.countries.join(", ")
+            ),
+        ));
+    }
+    let merchandise = lines
+        .iter()
+        .map(|l| {
+            l.unit_price
+                .saturating_mul(l.quantity)
+                .saturating_sub(l.discount)
+        })
+        .fold(0i64, i64::saturating_add);
+    Ok(match rule.free_above {
+        Some(t) if merchandise >= t => 0,
+        _ => rule.price,
+    })
 }
 
 #[cfg(test)]
@@ -233,6 +278,32 @@ mod tests {
         for ppm in [0, 1, 55_000, 200_000, 220_000, 88_750, 999_999] {
             assert_eq!(parse_rate("r", &format_rate(ppm)), Ok(ppm));
         }
+    }
+
+    #[test]
+    fn shipping_by_destination_and_threshold() {
+        let to = ["IT".to_string(), "FR".to_string()];
+        let rule = ShippingRule {
+            method: "standard",
+            price: 500,
+            countries: &to,
+            free_above: Some(20_000),
+        };
+        let line = |q| PriceLine {
+            unit_price: 1500,
+            quantity: q,
+            discount: 0,
+        };
+        assert_eq!(shipping_charge(rule, "it", &[line(2)]), Ok(500));
+        assert_eq!(shipping_charge(rule, "FR", &[line(14)]), Ok(0)); // 210.00 >= 200.00
+        let e = shipping_charge(rule, "DE", &[line(1)]).unwrap_err();
+        assert_eq!(e.field, "shipping_address.country");
+        let everywhere = ShippingRule {
+            countries: &[],
+            free_above: None,
+            ..rule
+        };
+        assert_eq!(shipping_charge(everywhere, "DE", &[line(100)]), Ok(500));
     }
 
     proptest! {
