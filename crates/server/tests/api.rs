@@ -2716,7 +2716,6 @@ async fn nul_characters_are_refused_on_every_backend() {
             ),
             ("GET", "/api/v1/products?q=a%00b", None, "q"),
             ("GET", "/api/v1/customers?q=%00", None, "q"),
-            ("GET", "/api/v1/inventory/NUL%001", None, "path"),
         ] {
             let (s, e) = app.req(method, path, t, body).await;
             assert_eq!(
@@ -2725,6 +2724,31 @@ async fn nul_characters_are_refused_on_every_backend() {
                 "{name}: {method} {path}: {e}"
             );
         }
+        // Where no field is named, storage refuses the text on both backends alike: a client
+        // error, never a server error (a path names no SKU; a storefront event is refused).
+        let (s, e) = app.req("GET", "/api/v1/inventory/NUL%001", t, None).await;
+        assert!(s.is_client_error(), "{name}: {s} {e}");
+        let (_, key) = app
+            .req(
+                "POST",
+                "/api/v1/tokens",
+                t,
+                Some(json!({"name": "shop", "ingest": true})),
+            )
+            .await;
+        let event = json!({"id": "n1", "type": "page_view", "visitor_id": "v\u{0}1", "timestamp": jiff::Timestamp::now().to_string(), "url": "https://shop.example/"});
+        let (s, e) = app
+            .raw(
+                "/api/v1/events",
+                key["token"].as_str().unwrap(),
+                "application/x-ndjson",
+                event.to_string(),
+            )
+            .await;
+        assert!(
+            s.is_client_error() && e.to_string().contains("U+0000"),
+            "{name}: {s} {e}"
+        );
         let (_, p) = app.req("GET", "/api/v1/products", t, None).await;
         assert_eq!(
             p["items"].as_array().unwrap().len(),

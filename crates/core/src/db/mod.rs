@@ -136,8 +136,23 @@ pub enum DbError {
     /// A concurrent transaction won; the unit of work may be retried.
     #[error("transaction conflict, retry: {0}")]
     Retry(String),
+    /// A text value holds U+0000, which PostgreSQL cannot store; refused on both backends alike
+    /// before it is sent, so that no input reaches the database as a server error.
+    #[error("a text value contains the NUL character (U+0000), which no text may hold")]
+    NulInText,
     #[error("database error: {0}")]
     Other(String),
+}
+
+/// Refuses parameters holding U+0000 ([`DbError::NulInText`]); every adapter checks what it binds.
+pub(crate) fn refuse_nul(params: &[Val]) -> Result<(), DbError> {
+    if params
+        .iter()
+        .any(|v| matches!(v, Val::Text(t) if t.contains('\0')))
+    {
+        return Err(DbError::NulInText);
+    }
+    Ok(())
 }
 
 /// An open transaction on one connection. Every repository function takes one.

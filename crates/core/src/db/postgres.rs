@@ -82,6 +82,9 @@ impl PgConn {
 
     /// Sends whatever is queued, then `stmts`, as one pipeline; returns the outcomes of `stmts`.
     fn flush_with(&mut self, stmts: &[(&str, &[Val])]) -> Result<Vec<Outcome>, DbError> {
+        for (_, params) in stmts {
+            super::refuse_nul(params)?;
+        }
         let prepared = stmts
             .iter()
             .map(|(sql, _)| self.stmt(sql))
@@ -102,6 +105,7 @@ impl PgConn {
 
     /// Queues `sql` to open the next pipeline.
     fn queue(&mut self, sql: &str, params: &[Val]) -> Result<(), DbError> {
+        super::refuse_nul(params)?;
         let st = self.stmt(sql)?;
         self.pending.push((st, params.to_vec()));
         Ok(())
@@ -142,6 +146,9 @@ impl Sql for PgConn {
     ) -> Result<(), DbError> {
         if rows.is_empty() {
             return Ok(());
+        }
+        for r in rows {
+            super::refuse_nul(r)?;
         }
         // Whatever is queued goes first, in order.
         self.flush_with(&[])?;

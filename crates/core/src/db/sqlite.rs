@@ -61,6 +61,7 @@ fn map_err(e: rusqlite::Error) -> DbError {
 }
 
 fn bind(stmt: &mut rusqlite::CachedStatement<'_>, params: &[Val]) -> Result<(), DbError> {
+    super::refuse_nul(params)?;
     for (i, v) in params.iter().enumerate() {
         let idx = i + 1;
         let r = match v {

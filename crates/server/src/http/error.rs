@@ -120,6 +120,11 @@ impl ApiError {
                     "a record with the same unique value already exists",
                 )
             }
+            Error::Db(DbError::NulInText) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                DbError::NulInText.to_string(),
+            ),
             Error::Db(DbError::Other(m)) => {
                 tracing::error!(error = %m, "storage failure");
                 ApiError::new(

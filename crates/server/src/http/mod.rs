@@ -86,26 +86,8 @@ pub fn router(app: App) -> Router {
         .merge(api)
         .merge(console::routes())
         .fallback(handlers::not_found)
-        .layer(axum::middleware::from_fn(refuse_nul_in_path))
         .layer(axum::extract::DefaultBodyLimit::max(4 * 1024 * 1024))
         .with_state(app)
-}
-
-/// A path that decodes to hold U+0000 (`/api/v1/inventory/A%00B`) names nothing: 422, naming the
-/// path, before any handler runs (PostgreSQL cannot even compare such text).
-async fn refuse_nul_in_path(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    if req.uri().path().to_ascii_lowercase().contains("%00") {
-        return error::ApiError::invalid(
-            "path",
-            "path: contains the NUL character (U+0000), which no text may hold",
-        )
-        .into_response();
-    }
-    next.run(req).await
 }
 
 /// The OpenAPI document, as served.

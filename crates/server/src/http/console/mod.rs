@@ -619,6 +619,7 @@ fn status_of(e: &Error) -> StatusCode {
         Error::Conflict { .. } | Error::InsufficientStock { .. } => StatusCode::CONFLICT,
         Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::Db(backroom_core::db::DbError::NulInText) => StatusCode::BAD_REQUEST,
         Error::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
