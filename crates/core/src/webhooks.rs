@@ -74,7 +74,6 @@ pub struct Claimed {
     pub delivery_id: i64,
     pub event_id: i64,
     pub event_type: String,
-    pub subscription_id: i64,
     pub url: String,
     pub secret: String,
     pub body: String,
@@ -314,7 +313,7 @@ pub fn claim(
     let mut out = Vec::with_capacity(heads.len());
     for h in &heads {
         let rows = tx.query(
-            "SELECT d.id, d.event_id, e.event_type, s.url, s.secret, e.payload, d.attempts, e.created_at, d.subscription_id FROM webhook_deliveries d \
+            "SELECT d.id, d.event_id, e.event_type, s.url, s.secret, e.payload, d.attempts, e.created_at FROM webhook_deliveries d \
              JOIN webhook_events e ON e.id = d.event_id JOIN webhook_subscriptions s ON s.id = d.subscription_id \
              WHERE d.subscription_id = $1 AND d.status = 'pending' AND d.id >= $2 ORDER BY d.id LIMIT $3",
             params![h.i64(1), h.i64(0), CLAIM_PER_SUBSCRIPTION],
@@ -346,7 +345,6 @@ fn claimed_from(r: &Row) -> Claimed {
         delivery_id: r.i64(0),
         event_id: r.i64(1),
         event_type: r.string(2),
-        subscription_id: r.i64(8),
         url: r.string(3),
         secret: r.string(4),
         body,

@@ -37,12 +37,9 @@ impl Default for WorkerConfig {
             expire_every: Duration::from_secs(60),
             // `BACKROOM_ANALYTICS_REFRESH_MS=0` turns background derivation off (reports still
             // derive what they need first); benchmarks use it to time ingest alone.
-            analytics_every: match std::env::var("BACKROOM_ANALYTICS_REFRESH_MS")
-                .ok()
-                .and_then(|v| v.parse::<u64>().ok())
-            {
-                Some(0) => Duration::from_secs(u64::from(u32::MAX)),
-                Some(ms) => Duration::from_millis(ms),
+            analytics_every: match env_ms("BACKROOM_ANALYTICS_REFRESH_MS") {
+                Some(d) if d.is_zero() => Duration::from_secs(u64::from(u32::MAX)),
+                Some(d) => d,
                 None => Duration::from_secs(2),
             },
         }
@@ -101,19 +98,19 @@ pub async fn run(db: Db, cfg: WorkerConfig) {
             }
         }
         // New events become deliveries (one per subscription that wants them), then due
-        // deliveries are claimed and sent.
+        // deliveries are claimed: one unit of work, so an idle worker writes once a turn.
         let now = now_micros();
-        if let Err(e) = db.write(move |tx| webhooks::fan_out(tx, now)).await {
-            tracing::warn!(error = %e, "webhook fan-out failed");
-        }
         let lease = micros(cfg.lease);
         let claimed = match db
-            .write(move |tx| webhooks::claim(tx, now, 32, lease))
+            .write(move |tx| {
+                webhooks::fan_out(tx, now)?;
+                webhooks::claim(tx, now, 32, lease)
+            })
             .await
         {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!(error = %e, "webhook claim failed");
+                tracing::warn!(error = %e, "webhook fan-out and claim failed");
                 Vec::new()
             }
         };
