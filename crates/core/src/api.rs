@@ -516,6 +516,10 @@ pub struct Order {
     pub discounts: Money,
     pub shipping: Money,
     pub tax: Money,
+    /// The prices (and shipping price) hold the tax, which was extracted from them:
+    /// `total = subtotal - discounts + shipping`. Otherwise the tax was added on top:
+    /// `total = subtotal - discounts + shipping + tax`.
+    pub prices_include_tax: bool,
     pub total: Money,
     pub paid: Money,
     pub refunded: Money,

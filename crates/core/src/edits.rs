@@ -292,7 +292,7 @@ pub(crate) fn change_lines(
 fn order_tax(tx: &mut dyn Sql, order_id: i64) -> Result<backroom_domain::pricing::TaxPolicy> {
     let r = tx
         .query_one(
-            "SELECT tax_rate_ppm, shipping_taxed, shipping_address FROM orders WHERE id = $1",
+            "SELECT tax_rate_ppm, shipping_taxed, shipping_address, tax_included FROM orders WHERE id = $1",
             params![order_id],
         )?
         .ok_or(Error::NotFound { entity: "order" })?;
@@ -300,10 +300,15 @@ fn order_tax(tx: &mut dyn Sql, order_id: i64) -> Result<backroom_domain::pricing
         (Some(ppm), Some(taxed)) => backroom_domain::pricing::TaxPolicy {
             rate_ppm: u32::try_from(ppm).unwrap_or(0),
             shipping_taxed: taxed != 0,
+            included: r.i64(3) != 0,
         },
+        // Orders from before kept their rate were all priced with the tax on top.
         _ => {
             let a: api::Address = from_json(&r.string(2));
-            settings::load(tx)?.tax_for(&a.country, a.region.as_deref())
+            backroom_domain::pricing::TaxPolicy {
+                included: false,
+                ..settings::load(tx)?.tax_for(&a.country, a.region.as_deref())
+            }
         }
     })
 }
@@ -358,8 +363,8 @@ fn reprice(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, o: &LockedOrder) -> Resul
         o.status
     };
     tx.exec_deferred(
-        "UPDATE orders SET subtotal_minor = $1, discounts_minor = $2, tax_minor = $3, total_minor = $4, fulfillment_status = $5, status = $6, updated_at = $7 WHERE id = $8",
-        params![totals.subtotal, totals.discounts, totals.tax, totals.total, fulfillment.as_str(), status.as_str(), ctx.now, order_id],
+        "UPDATE orders SET subtotal_minor = $1, discounts_minor = $2, tax_minor = $3, total_minor = $4, fulfillment_status = $5, status = $6, updated_at = $7, included_tax_minor = $8 WHERE id = $9",
+        params![totals.subtotal, totals.discounts, totals.tax, totals.total, fulfillment.as_str(), status.as_str(), ctx.now, totals.included_tax(), order_id],
     )?;
     Ok(totals.total)
 }

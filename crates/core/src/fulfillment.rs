@@ -356,12 +356,13 @@ pub fn refund(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, r: &RefundOrder) -> Re
                         field: Some(format!("lines[{i}].quantity")),
                     });
                 }
-                let value = balance::line_value(row.i64(1), quantity, row.i64(2), row.i64(3));
+                let (price, discount, tax) = (row.i64(1), row.i64(2), row.i64(3));
+                let value = balance::line_value(price, quantity, discount, tax, o.tax_included);
                 let v = balance::next_units_value(value, quantity, done, l.quantity);
                 by_line.push((l.line_id, l.quantity, v));
                 sum += v;
                 merchandise += balance::next_units_value(
-                    balance::line_value(row.i64(1), quantity, row.i64(2), 0),
+                    balance::line_merchandise(price, quantity, discount, tax, o.tax_included),
                     quantity,
                     done,
                     l.quantity,
@@ -375,13 +376,17 @@ pub fn refund(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, r: &RefundOrder) -> Re
                         field: Some("shipping".into()),
                     });
                 }
-                let lines_tax = tx
-                    .query_one(
+                // Shipping's own tax is added on top unless the shipping price holds it.
+                let shipping_tax = if o.tax_included {
+                    0
+                } else {
+                    tx.query_one(
                         "SELECT CAST(COALESCE(SUM(tax_minor), 0) AS BIGINT), (SELECT tax_minor FROM orders WHERE id = $1) FROM order_lines WHERE order_id = $1",
                         params![order_id],
                     )?
-                    .map_or(0, |r| r.i64(1) - r.i64(0));
-                sum += o.shipping + lines_tax;
+                    .map_or(0, |r| r.i64(1) - r.i64(0))
+                };
+                sum += o.shipping + shipping_tax;
             }
             sum
         }
@@ -404,7 +409,7 @@ pub fn refund(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, r: &RefundOrder) -> Re
         // An amount alone refunds merchandise, shipping and tax in the order's proportions.
         merchandise = tx
             .query_one(
-                "SELECT subtotal_minor - discounts_minor, total_minor FROM orders WHERE id = $1",
+                "SELECT subtotal_minor - discounts_minor - included_tax_minor, total_minor FROM orders WHERE id = $1",
                 params![order_id],
             )?
             .map_or(0, |t| {

@@ -565,8 +565,8 @@ pub fn place(
 
     // 6. Write the order, its lines and reservations.
     tx.exec_deferred(
-        "INSERT INTO orders (id, number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, shipping_method, shipping_address, note, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_by, pickup_location_id, origin_location_id, tax_rate_ppm, shipping_taxed) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $17, $18, $19, $19, $20, $21, $22, $23, $24, $25)",
+        "INSERT INTO orders (id, number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, shipping_method, shipping_address, note, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_by, pickup_location_id, origin_location_id, tax_rate_ppm, shipping_taxed, tax_included, included_tax_minor) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $17, $18, $19, $19, $20, $21, $22, $23, $24, $25, $26, $27)",
         params![
             order_id,
             number,
@@ -592,7 +592,9 @@ pub fn place(
             pickup_location,
             input.origin_location_id,
             i64::from(tax_policy.rate_ppm),
-            i64::from(tax_policy.shipping_taxed)
+            i64::from(tax_policy.shipping_taxed),
+            i64::from(tax_policy.included),
+            totals.included_tax()
         ],
     )?;
     let m = |amount: i64| money(amount, &currency);
@@ -723,6 +725,7 @@ pub fn place(
         discounts: m(totals.discounts),
         shipping: m(totals.shipping),
         tax: m(totals.tax),
+        prices_include_tax: totals.included,
         total: m(totals.total),
         paid: m(0),
         refunded: m(0),
@@ -964,7 +967,7 @@ pub(crate) fn event(
     Ok(())
 }
 
-const ORDER_COLS: &str = "o.id, o.number, o.channel_id, o.customer_id, c.email, c.first_name, c.last_name, o.currency, o.status, o.payment_status, o.fulfillment_status, o.subtotal_minor, o.discounts_minor, o.shipping_minor, o.tax_minor, o.total_minor, o.paid_minor, o.shipping_method, o.shipping_address, o.note, o.sourcing_strategy, o.sourcing_reason, o.placed_at, o.updated_at, o.cancelled_at, o.cancel_reason, o.refunded_minor, o.hold_reason, o.hold_note, o.held_at, o.ship_by, o.pickup_location_id, o.pickup_deadline, o.picked_up_at, o.picked_up_by, o.returned_minor, o.adjustments_minor, o.origin_location_id";
+const ORDER_COLS: &str = "o.id, o.number, o.channel_id, o.customer_id, c.email, c.first_name, c.last_name, o.currency, o.status, o.payment_status, o.fulfillment_status, o.subtotal_minor, o.discounts_minor, o.shipping_minor, o.tax_minor, o.total_minor, o.paid_minor, o.shipping_method, o.shipping_address, o.note, o.sourcing_strategy, o.sourcing_reason, o.placed_at, o.updated_at, o.cancelled_at, o.cancel_reason, o.refunded_minor, o.hold_reason, o.hold_note, o.held_at, o.ship_by, o.pickup_location_id, o.pickup_deadline, o.picked_up_at, o.picked_up_by, o.returned_minor, o.adjustments_minor, o.origin_location_id, o.tax_included";
 
 fn order_from(tx: &mut dyn Sql, r: &Row) -> Result<Order> {
     let id = r.i64(0);
@@ -1032,6 +1035,7 @@ fn order_from(tx: &mut dyn Sql, r: &Row) -> Result<Order> {
         owed: money(owed, &cur),
         balance: money(balance::balance(r.i64(16), r.i64(26), owed), &cur),
         origin_location_id: r.opt_i64(37),
+        prices_include_tax: r.i64(38) != 0,
         shipping_method: r.string(17),
         shipping_address: from_json(&r.string(18)),
         note: r.opt_string(19),
@@ -1239,6 +1243,8 @@ pub(crate) struct LockedOrder {
     pub adjustments: i64,
     pub shipping: i64,
     pub shipping_refunded: bool,
+    /// The prices (and shipping price) hold the tax rather than having it added on top.
+    pub tax_included: bool,
 }
 
 impl LockedOrder {
@@ -1262,7 +1268,7 @@ pub(crate) fn lock_order(tx: &mut dyn Sql, id: i64) -> Result<LockedOrder> {
     let sql = format!(
         "SELECT o.status, o.payment_status, o.fulfillment_status, o.total_minor, o.paid_minor, o.refunded_minor, o.number, o.currency, \
          o.hold_reason, o.pickup_location_id, (SELECT c.pickup_hold_hours FROM channels c WHERE c.id = o.channel_id), \
-         o.returned_minor, o.adjustments_minor, o.shipping_minor, o.shipping_refunded FROM orders o WHERE o.id = $1{}",
+         o.returned_minor, o.adjustments_minor, o.shipping_minor, o.shipping_refunded, o.tax_included FROM orders o WHERE o.id = $1{}",
         tx.for_update()
     );
     let r = tx
@@ -1285,6 +1291,7 @@ pub(crate) fn lock_order(tx: &mut dyn Sql, id: i64) -> Result<LockedOrder> {
         adjustments: r.i64(12),
         shipping: r.i64(13),
         shipping_refunded: r.bool(14),
+        tax_included: r.i64(15) != 0,
     })
 }
 

@@ -33,24 +33,25 @@ pub fn get_return(tx: &mut dyn Sql, id: i64) -> Result<Return> {
         .ok_or(Error::NotFound { entity: "return" })?;
     let lines = tx.query(
         "SELECT rl.order_line_id, l.sku, rl.quantity, rl.reason, rl.received_quantity, rl.restocked, rl.unavailable, rl.written_off, \
-         l.unit_price_minor, l.quantity, l.discount_minor, l.tax_minor \
-         FROM return_lines rl JOIN order_lines l ON l.id = rl.order_line_id WHERE rl.return_id = $1 ORDER BY rl.id",
+         l.unit_price_minor, l.quantity, l.discount_minor, l.tax_minor, o.tax_included \
+         FROM return_lines rl JOIN order_lines l ON l.id = rl.order_line_id JOIN orders o ON o.id = l.order_id WHERE rl.return_id = $1 ORDER BY rl.id",
         params![id],
     )?;
     let added = tx.query(
-        "SELECT id, unit_price_minor, quantity, discount_minor, tax_minor FROM order_lines WHERE exchange_return_id = $1 ORDER BY id",
+        "SELECT l.id, l.unit_price_minor, l.quantity, l.discount_minor, l.tax_minor, o.tax_included FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE l.exchange_return_id = $1 ORDER BY l.id",
         params![id],
     )?;
     let returned_value: i64 = lines
         .iter()
         .map(|l| {
-            let value = balance::line_value(l.i64(8), l.i64(9), l.i64(10), l.i64(11));
+            let value =
+                balance::line_value(l.i64(8), l.i64(9), l.i64(10), l.i64(11), l.i64(12) != 0);
             balance::units_value(value, l.i64(9), l.i64(2))
         })
         .sum();
     let added_value: i64 = added
         .iter()
-        .map(|l| balance::line_value(l.i64(1), l.i64(2), l.i64(3), l.i64(4)))
+        .map(|l| balance::line_value(l.i64(1), l.i64(2), l.i64(3), l.i64(4), l.i64(5) != 0))
         .sum();
     Ok(Return {
         exchange: r.bool(9),
@@ -343,11 +344,11 @@ pub fn receive(tx: &mut dyn Sql, ctx: &Ctx, return_id: i64, rcv: &ReceiveReturn)
     for (line, q, ..) in &moves {
         let l = tx
             .query_one(
-                "SELECT unit_price_minor, quantity, discount_minor, tax_minor, returned_quantity FROM order_lines WHERE id = $1",
+                "SELECT l.unit_price_minor, l.quantity, l.discount_minor, l.tax_minor, l.returned_quantity, o.tax_included FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE l.id = $1",
                 params![*line],
             )?
             .ok_or(Error::NotFound { entity: "order line" })?;
-        let value = balance::line_value(l.i64(0), l.i64(1), l.i64(2), l.i64(3));
+        let value = balance::line_value(l.i64(0), l.i64(1), l.i64(2), l.i64(3), l.i64(5) != 0);
         credited += balance::next_units_value(value, l.i64(1), l.i64(4), *q);
         tx.exec(
             "UPDATE order_lines SET returned_quantity = returned_quantity + $1 WHERE id = $2",

@@ -51,6 +51,7 @@ impl Settings {
                 .or_else(by_country)
                 .map_or(self.default_tax_ppm, |(_, _, ppm)| *ppm),
             shipping_taxed: self.shipping_taxed,
+            included: self.prices_include_tax,
         }
     }
 }
@@ -96,7 +97,8 @@ pub struct StoreSettings {
     pub timezone: String,
     /// Days a purchase looks back for the campaign click it is credited to (1 to 365).
     pub attribution_window_days: u32,
-    /// Whether catalog prices include tax. Only `false` is supported today (tax is added on top).
+    /// Whether catalog and shipping prices include tax: the tax is then extracted from the price
+    /// and the customer pays the shown price; otherwise it is added on top at checkout.
     pub prices_include_tax: bool,
     /// The rate for destinations `tax_rates` does not name, e.g. `"0.2"`.
     pub default_tax_rate: String,
@@ -244,12 +246,6 @@ fn validate(s: &StoreSettings) -> Result<StoreSettings> {
         return Err(Error::invalid(
             "attribution_window_days",
             "must be a whole number of days from 1 to 365",
-        ));
-    }
-    if s.prices_include_tax {
-        return Err(Error::invalid(
-            "prices_include_tax",
-            "prices that include tax are not supported yet: enter prices without tax, and tax is added at checkout",
         ));
     }
     out.default_tax_rate = format_rate(parse_rate("default_tax_rate", &s.default_tax_rate)?);

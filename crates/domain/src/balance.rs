@@ -26,9 +26,28 @@ pub fn next_units_value(line_value: i64, quantity: i64, done: i64, k: i64) -> i6
     units_value(line_value, quantity, done + k) - units_value(line_value, quantity, done)
 }
 
-/// A line's value: price times quantity, less its discount, plus its tax.
-pub fn line_value(unit_price: i64, quantity: i64, discount: i64, tax: i64) -> i64 {
-    unit_price * quantity - discount + tax
+/// A line's value, what the customer paid for it: price times quantity, less its discount, plus
+/// its tax unless the prices include it (`tax_included`).
+pub fn line_value(
+    unit_price: i64,
+    quantity: i64,
+    discount: i64,
+    tax: i64,
+    tax_included: bool,
+) -> i64 {
+    unit_price * quantity - discount + if tax_included { 0 } else { tax }
+}
+
+/// A line's merchandise amount, net of tax (what net sales count): price times quantity, less
+/// its discount, less its tax when the prices include it.
+pub fn line_merchandise(
+    unit_price: i64,
+    quantity: i64,
+    discount: i64,
+    tax: i64,
+    tax_included: bool,
+) -> i64 {
+    unit_price * quantity - discount - if tax_included { tax } else { 0 }
 }
 
 /// The merchandise part of a refund given as an amount alone: the amount split in the order's

@@ -251,6 +251,16 @@ pub fn apply_ppm(amount: i64, ppm: u32) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// The tax inside a tax-inclusive `amount` at a rate in millionths:
+/// `amount * ppm / (1_000_000 + ppm)`, rounded half-to-even (122.00 at 22% holds 22.00).
+pub fn extract_ppm(amount: i64, ppm: u32) -> i64 {
+    let v = div_round_half_even(
+        i128::from(amount) * i128::from(ppm),
+        1_000_000 + i128::from(ppm),
+    );
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
 /// Splits `total` across parts in proportion to `weights` (all non-negative).
 ///
 /// Each part but the last is rounded half-to-even; the last takes the rounding difference, so the

@@ -1,18 +1,23 @@
 //! The server prices every order; a client-sent price is never trusted.
 //!
-//! `subtotal = sum(unit price x quantity)`, `total = subtotal - discounts + shipping + tax`. Tax is
+//! `subtotal = sum(unit price x quantity)`, `total = subtotal - discounts + shipping + tax` when
+//! tax is added on top, `total = subtotal - discounts + shipping` when prices include it. Tax is
 //! computed once on the taxable whole (lines less discounts, plus shipping when shipping is
 //! taxed), rounded half-to-even, then allocated to the lines and shipping so the parts sum to the
-//! whole. Rates are millionths (`220_000` = 22%), written as decimal strings (`"0.22"`).
+//! whole: added as `taxable x rate`, or extracted as `taxable x rate / (1 + rate)` when prices
+//! include it. Rates are millionths (`220_000` = 22%), written as decimal strings (`"0.22"`).
 
 use crate::Invalid;
-use crate::money::{allocate, apply_ppm};
+use crate::money::{allocate, apply_ppm, extract_ppm};
 
 /// How an order is taxed: the destination's rate in millionths, and whether shipping is taxed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TaxPolicy {
     pub rate_ppm: u32,
     pub shipping_taxed: bool,
+    /// Prices (and the shipping price) include the tax, which is extracted from them instead of
+    /// added on top: the customer pays the shown price.
+    pub included: bool,
 }
 
 /// Parses a tax rate written as a decimal fraction (`"0.22"`, `"0.055"`, `"0"`): at most six
@@ -71,9 +76,24 @@ pub struct Totals {
     pub line_tax: Vec<i64>,
     /// Tax allocated to shipping.
     pub shipping_tax: i64,
+    /// Whether the tax sits inside the prices (extracted) rather than on top of them.
+    pub included: bool,
 }
 
-/// Prices an order. Amounts are minor units; prices exclude tax, which is added on top.
+impl Totals {
+    /// The tax inside the merchandise prices, which net sales leave out: the lines' tax when
+    /// prices include it, else 0 (tax added on top is not in the subtotal).
+    pub fn included_tax(&self) -> i64 {
+        if self.included {
+            self.tax - self.shipping_tax
+        } else {
+            0
+        }
+    }
+}
+
+/// Prices an order. Amounts are minor units; the tax is added on top of the prices or, when the
+/// policy says prices include it, extracted from them.
 pub fn price_order(
     lines: &[PriceLine],
     shipping: i64,
@@ -115,16 +135,21 @@ pub fn price_order(
     let taxable = (subtotal - discounts)
         .checked_add(taxed_shipping)
         .ok_or_else(overflow)?;
-    let tax = apply_ppm(taxable, policy.rate_ppm);
+    let tax = if policy.included {
+        extract_ppm(taxable, policy.rate_ppm)
+    } else {
+        apply_ppm(taxable, policy.rate_ppm)
+    };
     let mut parts = allocate(tax, &weights);
     let shipping_tax = if policy.shipping_taxed {
         parts.pop().unwrap_or(0)
     } else {
         0
     };
+    let added = if policy.included { 0 } else { tax };
     let total = (subtotal - discounts)
         .checked_add(shipping)
-        .and_then(|t| t.checked_add(tax))
+        .and_then(|t| t.checked_add(added))
         .ok_or_else(overflow)?;
     Ok(Totals {
         subtotal,
@@ -134,6 +159,7 @@ pub fn price_order(
         total,
         line_tax: parts,
         shipping_tax,
+        included: policy.included,
     })
 }
 
@@ -208,6 +234,7 @@ mod tests {
             TaxPolicy {
                 rate_ppm: 200_000,
                 shipping_taxed: true,
+                included: false,
             },
         )
         .unwrap();
@@ -223,6 +250,7 @@ mod tests {
         const NONE: TaxPolicy = TaxPolicy {
             rate_ppm: 0,
             shipping_taxed: true,
+            included: false,
         };
         assert!(price_order(&[], 0, NONE).is_err());
         assert!(
@@ -263,6 +291,7 @@ mod tests {
             TaxPolicy {
                 rate_ppm: 220_000,
                 shipping_taxed: false,
+                included: false,
             },
         )
         .unwrap();
@@ -278,6 +307,48 @@ mod tests {
         for ppm in [0, 1, 55_000, 200_000, 220_000, 88_750, 999_999] {
             assert_eq!(parse_rate("r", &format_rate(ppm)), Ok(ppm));
         }
+    }
+
+    #[test]
+    fn tax_inside_the_price() {
+        let included = TaxPolicy {
+            rate_ppm: 220_000,
+            shipping_taxed: true,
+            included: true,
+        };
+        // 122.00 to Italy at 22%: 22.00 of tax inside, and the customer pays 122.00.
+        let line = |p, q| PriceLine {
+            unit_price: p,
+            quantity: q,
+            discount: 0,
+        };
+        let t = price_order(&[line(12200, 1)], 0, included).unwrap();
+        assert_eq!((t.subtotal, t.tax, t.line_tax.clone(), t.total), (12200, 2200, vec![2200], 12200));
+        // Shipping 6.10 taxed and included: 1.10 of it is tax, the total is the shown prices.
+        let t = price_order(&[line(12200, 1)], 610, included).unwrap();
+        assert_eq!((t.tax, t.shipping_tax, t.total), (2310, 110, 12810));
+        // 9.99 x 3 at 20%: 29.97 holds 4.995 of tax, which rounds half-to-even to 5.00.
+        let t = price_order(
+            &[line(999, 3)],
+            0,
+            TaxPolicy {
+                rate_ppm: 200_000,
+                ..included
+            },
+        )
+        .unwrap();
+        assert_eq!((t.tax, t.total), (500, 2997));
+        // Untaxed shipping stays out of the extraction.
+        let t = price_order(
+            &[line(12200, 1)],
+            610,
+            TaxPolicy {
+                shipping_taxed: false,
+                ..included
+            },
+        )
+        .unwrap();
+        assert_eq!((t.tax, t.shipping_tax, t.total), (2200, 0, 12810));
     }
 
     #[test]
@@ -308,11 +379,18 @@ mod tests {
 
     proptest! {
         #[test]
-        fn totals_reconcile(lines in proptest::collection::vec((0i64..1_000_000, 1i64..100), 1..30), shipping in 0i64..10_000, ppm in 0u32..300_000, taxed: bool) {
+        fn totals_reconcile(lines in proptest::collection::vec((0i64..1_000_000, 1i64..100), 1..30), shipping in 0i64..10_000, ppm in 0u32..300_000, taxed: bool, included: bool) {
             let pl: Vec<PriceLine> = lines.iter().map(|(p, q)| PriceLine { unit_price: *p, quantity: *q, discount: p * q / 10 }).collect();
-            let t = price_order(&pl, shipping, TaxPolicy { rate_ppm: ppm, shipping_taxed: taxed }).unwrap();
+            let t = price_order(&pl, shipping, TaxPolicy { rate_ppm: ppm, shipping_taxed: taxed, included }).unwrap();
             prop_assert_eq!(t.subtotal, lines.iter().map(|(p, q)| p * q).sum::<i64>());
-            prop_assert_eq!(t.total, t.subtotal - t.discounts + t.shipping + t.tax);
+            let added = if included { 0 } else { t.tax };
+            prop_assert_eq!(t.total, t.subtotal - t.discounts + t.shipping + added);
+            if included {
+                // The tax inside is what the price less it would carry at the rate, to a minor unit.
+                let taxable = t.subtotal - t.discounts + if taxed { t.shipping } else { 0 };
+                let net = taxable - t.tax;
+                prop_assert!((crate::money::apply_ppm(net, ppm) - t.tax).abs() <= 1);
+            }
             prop_assert_eq!(t.line_tax.iter().sum::<i64>() + t.shipping_tax, t.tax);
             prop_assert_eq!(t.line_tax.len(), pl.len());
             if !taxed {

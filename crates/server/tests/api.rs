@@ -2285,6 +2285,149 @@ async fn storefront_events_and_kpis_through_the_api() {
     }
 }
 
+/// Prices that include tax: the tax is extracted from the price (122.00 to Italy at 22% holds
+/// 22.00) and the customer pays the shown price, shipping included; edits re-price the same way;
+/// refunds and returns credit what was paid (never the tax on top again); net sales leave the
+/// tax inside the prices out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prices_that_include_tax() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        let (a, _) = app.locations;
+        let t = Some(app.admin.as_str());
+        let (s, p) = app
+            .req("POST", "/api/v1/products", t, Some(json!({"title": "Scarf", "status": "active", "variants": [{"sku": "INC1", "price": 12200}]})))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {p}");
+        let (s, r) = app
+            .req("POST", "/api/v1/inventory/receive", t, Some(json!({"sku": "INC1", "location_id": a, "quantity": 10})))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}: {r}");
+        let (s, set) = app
+            .req(
+                "PATCH",
+                "/api/v1/settings",
+                t,
+                Some(json!({
+                    "currency": "EUR",
+                    "prices_include_tax": true,
+                    "tax_rates": [{"country": "IT", "rate": "0.22"}],
+                    "shipping_taxed": true,
+                    "shipping_rates": [{"method": "standard", "name": "Standard", "price": 610, "countries": ["IT"]}]
+                })),
+            )
+            .await;
+        assert_eq!(
+            (s, set["prices_include_tax"].as_bool()),
+            (StatusCode::OK, Some(true)),
+            "{name}: {set}"
+        );
+        let amounts = |o: &Value| {
+            (
+                o["subtotal"]["amount"].as_i64(),
+                o["tax"]["amount"].as_i64(),
+                o["lines"][0]["tax"]["amount"].as_i64(),
+                o["total"]["amount"].as_i64(),
+                o["prices_include_tax"].as_bool(),
+            )
+        };
+        // 2 x 122.00 + 6.10 shipping: 250.10 paid, of which 45.10 is tax (44.00 + 1.10).
+        let (s, o) = app
+            .req("POST", "/api/v1/orders", t, Some(order_to(&[("INC1", 2)], "IT", None, "standard")))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {o}");
+        assert_eq!(
+            amounts(&o),
+            (Some(24400), Some(4510), Some(4400), Some(25010), Some(true)),
+            "{name}: {o}"
+        );
+        let (id1, line1) = (o["id"].as_i64().unwrap(), o["lines"][0]["id"].as_i64().unwrap());
+        // One unit: 122.00 + 6.10, tax 23.10; edited to two it is priced as the first.
+        let (s, o) = app
+            .req("POST", "/api/v1/orders", t, Some(order_to(&[("INC1", 1)], "IT", None, "standard")))
+            .await;
+        assert_eq!(
+            (s, amounts(&o)),
+            (StatusCode::CREATED, (Some(12200), Some(2310), Some(2200), Some(12810), Some(true))),
+            "{name}: {o}"
+        );
+        let (id2, line2) = (o["id"].as_i64().unwrap(), o["lines"][0]["id"].as_i64().unwrap());
+        // The store changes its mind later: orders already placed keep how they were priced.
+        let (s, _) = app
+            .req("PATCH", "/api/v1/settings", t, Some(json!({"prices_include_tax": false})))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}");
+        let (s, e) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{id2}/edits"),
+                t,
+                Some(json!({"change": [{"line_id": line2, "quantity": 2}]})),
+            )
+            .await;
+        assert_eq!(
+            (s, amounts(&e)),
+            (StatusCode::OK, (Some(24400), Some(4510), Some(4400), Some(25010), Some(true))),
+            "{name}: {e}"
+        );
+        for id in [id1, id2] {
+            let (s, o) = app
+                .req("POST", &format!("/api/v1/orders/{id}/payments"), t, Some(json!({"status": "paid"})))
+                .await;
+            assert_eq!((s, o["balance"]["amount"].as_i64()), (StatusCode::OK, Some(0)), "{name}: {o}");
+            let (s, r) = app
+                .req("POST", &format!("/api/v1/orders/{id}/fulfillments"), t, Some(json!({"location_id": a})))
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{name}: {r}");
+        }
+        // Refunding a unit gives back its 122.00 and the shipping its 6.10: what was paid.
+        let (s, o) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{id1}/refunds"),
+                t,
+                Some(json!({"lines": [{"line_id": line1, "quantity": 1}], "shipping": true, "reason": "damaged"})),
+            )
+            .await;
+        assert_eq!(
+            (s, o["refunded"]["amount"].as_i64()),
+            (StatusCode::CREATED, Some(12810)),
+            "{name}: {o}"
+        );
+        // A unit returned and received is credited at 122.00.
+        let (s, r) = app
+            .req("POST", &format!("/api/v1/orders/{id2}/returns"), t,
+                 Some(json!({"lines": [{"line_id": line2, "quantity": 1, "reason": "wrong_size"}]})))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {r}");
+        let rid = r["id"].as_i64().unwrap();
+        let (s, r) = app
+            .req("POST", &format!("/api/v1/returns/{rid}/receive"), t,
+                 Some(json!({"lines": [{"line_id": line2, "quantity": 1, "disposition": "restock", "location_id": a}]})))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}: {r}");
+        let (_, o) = app.req("GET", &format!("/api/v1/orders/{id2}"), t, None).await;
+        assert_eq!(o["balance"]["amount"].as_i64(), Some(12200), "{name}: {o}");
+        // Net sales: each order's merchandise net of its 44.00 of tax is 200.00; the refunded
+        // unit's 122.00 holds 100.00 of merchandise.
+        let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+        let from = (today - jiff::ToSpan::days(1)).to_string();
+        let to = (today + jiff::ToSpan::days(2)).to_string();
+        for q in ["", "&breakdown=channel"] {
+            let (s, k) = app
+                .req("GET", &format!("/api/v1/analytics/kpis?from={from}&to={to}&currency=EUR{q}"), t, None)
+                .await;
+            let k = &k["totals"];
+            assert_eq!(
+                (s, k["gross_sales"].as_i64(), k["refunds"].as_i64(), k["net_sales"].as_i64()),
+                (StatusCode::OK, Some(40000), Some(10000), Some(30000)),
+                "{name} {q}: {k}"
+            );
+        }
+        app.check().await;
+    }
+}
+
 /// An order body to `country` (and `region`), by `method`.
 fn order_to(lines: &[(&str, i64)], country: &str, region: Option<&str>, method: &str) -> Value {
     let mut b = order_body(lines, "tax@example.com");
@@ -2378,7 +2521,7 @@ async fn store_settings_tax_and_shipping() {
                 "tax_rates[0].country",
             ),
             (
-                json!({"store_name": "Other", "prices_include_tax": true}),
+                json!({"store_name": "Other", "prices_include_tax": "yes"}),
                 "prices_include_tax",
             ),
         ] {

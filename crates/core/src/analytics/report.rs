@@ -572,7 +572,7 @@ fn load_order_facts(
     let mut index = HashMap::new();
     for r in tx.query(
         &format!(
-            "SELECT o.id, o.placed_at, c.name, o.customer_id, o.subtotal_minor - o.discounts_minor, \
+            "SELECT o.id, o.placed_at, c.name, o.customer_id, o.subtotal_minor - o.discounts_minor - o.included_tax_minor, \
                CASE WHEN EXISTS (SELECT 1 FROM orders e WHERE e.customer_id = o.customer_id AND e.status <> 'cancelled' AND (e.placed_at < o.placed_at OR (e.placed_at = o.placed_at AND e.id < o.id))) THEN 0 ELSE 1 END, \
                p.source, p.medium, p.campaign, p.device, p.country, o.currency \
              FROM orders o JOIN channels c ON c.id = o.channel_id {ORDER_CREDIT} \
@@ -594,7 +594,7 @@ fn load_order_facts(
     }
     for r in tx.query(
         &format!(
-            "SELECT l.order_id, l.sku, l.quantity, l.unit_price_minor * l.quantity - l.discount_minor, l.returned_quantity, l.unit_cost_minor \
+            "SELECT l.order_id, l.sku, l.quantity, l.unit_price_minor * l.quantity - l.discount_minor - CASE WHEN o.tax_included <> 0 THEN l.tax_minor ELSE 0 END, l.returned_quantity, l.unit_cost_minor \
              FROM order_lines l JOIN orders o ON o.id = l.order_id \
              WHERE {lines_in} AND o.status <> 'cancelled'{cur_sql} ORDER BY l.id"
         ),
@@ -1424,7 +1424,7 @@ pub fn clv(tx: &mut dyn Sql, q: &ClvQuery) -> Result<ClvReport> {
     for r in tx.query(
         &format!(
             "SELECT o.customer_id, cu.email, o.placed_at, ch.name, p.source, \
-               o.subtotal_minor - o.discounts_minor - CAST(COALESCE((SELECT SUM(r.merchandise_minor) FROM refunds r WHERE r.order_id = o.id), 0) AS BIGINT), \
+               o.subtotal_minor - o.discounts_minor - o.included_tax_minor - CAST(COALESCE((SELECT SUM(r.merchandise_minor) FROM refunds r WHERE r.order_id = o.id), 0) AS BIGINT), \
                CAST(COALESCE((SELECT SUM(l.quantity * v.cost_minor) FROM order_lines l JOIN variants v ON v.id = l.variant_id WHERE l.order_id = o.id AND v.cost_minor IS NOT NULL), 0) AS BIGINT) \
              FROM orders o JOIN customers cu ON cu.id = o.customer_id JOIN channels ch ON ch.id = o.channel_id {ORDER_CREDIT} \
              WHERE o.status <> 'cancelled' AND o.currency = $1 ORDER BY o.placed_at, o.id"

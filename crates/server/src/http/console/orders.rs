@@ -560,7 +560,14 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -
         ("Subtotal", &o.subtotal),
         ("Discounts", &o.discounts),
         ("Shipping", &o.shipping),
-        ("Tax", &o.tax),
+        (
+            if o.prices_include_tax {
+                "Tax (included in prices)"
+            } else {
+                "Tax"
+            },
+            &o.tax,
+        ),
         ("Total", &o.total),
         ("Paid", &o.paid),
         ("Refunded", &o.refunded),
