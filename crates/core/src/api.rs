@@ -447,8 +447,15 @@ pub struct Customer {
     pub note: Option<String>,
     /// Non-cancelled orders.
     pub orders_count: i64,
-    /// Sum of totals of non-cancelled orders.
+    /// Sum of totals of non-cancelled orders (tax and shipping included, refunds not deducted).
     pub total_spent: Money,
+    /// Historic lifetime value: net sales to date, the merchandise of non-cancelled orders
+    /// (subtotal less discounts, net of tax) less merchandise refunded. The same figure as the
+    /// CLV report's `net_sales` and the customer export's `lifetime_value`.
+    pub lifetime_value: Money,
+    /// The placeholder that imported orders without a customer hang on (guest invoices): its
+    /// orders count in orders and sales, never in the customer KPIs.
+    pub guest: bool,
     pub created_at: String,
     pub updated_at: String,
 }

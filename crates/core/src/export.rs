@@ -116,6 +116,7 @@ pub fn header(kind: Kind) -> Vec<&'static str> {
             "created_at",
             "orders",
             "total_spent",
+            "lifetime_value",
         ],
         Kind::Ledger => vec![
             "id",
@@ -256,8 +257,9 @@ pub fn page(
             format!(
                 "SELECT c.id, c.email, c.first_name, c.last_name, c.phone, c.accepts_marketing, c.created_at, \
                      (SELECT COUNT(*) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled'), \
-                     (SELECT CAST(COALESCE(SUM(o.total_minor - o.refunded_minor), 0) AS BIGINT) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled') \
+                     (SELECT CAST(COALESCE(SUM(o.total_minor), 0) AS BIGINT) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled'), {} \
                      FROM customers c{} ORDER BY c.id LIMIT {lim}",
+                crate::analytics::report::lifetime_value_sql!(),
                 w.where_sql()
             )
         }
@@ -364,6 +366,7 @@ pub fn page(
                 rfc3339(r.i64(6)),
                 r.i64(7).to_string(),
                 decimal(r.i64(8), e),
+                decimal(r.i64(9), e),
             ],
             Kind::Ledger => vec![
                 r.i64(0).to_string(),

@@ -963,10 +963,16 @@ fn code_sku(code: &str) -> String {
         .collect()
 }
 
+/// The placeholder customers that orders without one (guest invoices, rows with no email) hang
+/// on. They are marked `guest`: their orders count in orders and sales, never in the customer
+/// KPIs (customers, repeat rate, cohorts, lifetime value).
+const GUEST_RETAIL: &str = "guest@online-retail.invalid";
+const GUEST_IMPORT: &str = "guest@import.invalid";
+
 fn customer_email(id: &Option<String>) -> String {
     match id {
         Some(id) => format!("customer-{id}@online-retail.invalid"),
-        None => "guest@online-retail.invalid".into(),
+        None => GUEST_RETAIL.into(),
     }
 }
 
@@ -1096,17 +1102,18 @@ pub fn apply_invoices(
             inv.country.as_str().into(),
             t.into(),
             t.into(),
+            i64::from(inv.customer.is_none()).into(),
         ]);
         added.insert(e);
     }
     for r in insert_rows(
         tx,
-        "INSERT INTO customers (email, email_key, first_name, note, created_at, updated_at)",
-        6,
+        "INSERT INTO customers (email, email_key, first_name, note, created_at, updated_at, guest)",
+        7,
         &new_customers,
         Some("email_key, id"),
     )? {
-        if !r.string(0).starts_with("guest@") {
+        if r.string(0) != GUEST_RETAIL {
             s.count("customers", 1);
         }
         customers.insert(r.string(0), r.i64(1));
@@ -1363,12 +1370,13 @@ struct OrderMoney {
     returned_value: i64,
 }
 
-/// A sale line a cancellation may take back: (line, order, customer, variant, placed, remaining).
+/// A sale line a cancellation may take back, with its units not yet taken back.
 struct SaleLine {
     line: i64,
     order: i64,
     customer: i64,
     variant: i64,
+    price: i64,
     placed: i64,
     remaining: i64,
 }
@@ -1431,7 +1439,7 @@ fn apply_cancellations(
                 let variants_in = pad_in(&mut vals, from);
                 for r in tx.query(
                     &format!(
-                        "SELECT l.id, l.order_id, o.customer_id, l.variant_id, o.placed_at, l.quantity - l.returned_quantity \
+                        "SELECT l.id, l.order_id, o.customer_id, l.variant_id, o.placed_at, l.quantity - l.returned_quantity, l.unit_price_minor \
                          FROM orders o CROSS JOIN order_lines l \
                          WHERE l.order_id = o.id AND o.customer_id IN ({}) AND l.variant_id IN ({}) AND l.quantity > l.returned_quantity",
                         customers_in, variants_in
@@ -1445,6 +1453,7 @@ fn apply_cancellations(
                         variant: r.i64(3),
                         placed: r.i64(4),
                         remaining: r.i64(5),
+                        price: r.i64(6),
                     });
                 }
             }
@@ -1453,13 +1462,20 @@ fn apply_cancellations(
     // Latest sale first; within a sale, its last line first (so the order is the same on every
     // engine, whatever order the query returned).
     cands.sort_by_key(|c| std::cmp::Reverse((c.placed, c.order, c.line)));
-    let mut by_key: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
+    // A cancellation takes back units of the same customer, product and unit price, from the
+    // latest earlier sales that still have them open (across several when one is not enough),
+    // so no order is ever credited more than it was sold for.
+    let mut by_key: HashMap<(i64, i64, i64), Vec<usize>> = HashMap::new();
     for (i, c) in cands.iter().enumerate() {
-        by_key.entry((c.customer, c.variant)).or_default().push(i);
+        by_key
+            .entry((c.customer, c.variant, c.price))
+            .or_default()
+            .push(i);
     }
     // (cancellation index, order, line, units, value)
     let mut matched: Vec<(usize, i64, i64, i64, i64)> = Vec::new();
     let mut back: Vec<(i64, i64, i64, u64, Option<String>)> = Vec::new();
+    let mut matched_lines = 0u64;
     for (ci, inv) in todo.iter().enumerate() {
         let at = when(inv);
         let customer = customers
@@ -1468,56 +1484,59 @@ fn apply_cancellations(
             .unwrap_or(0);
         for l in &inv.lines {
             let variant = variants.get(&code_sku(&l.stock_code)).copied().unwrap_or(0);
-            let hit = if inv.customer.is_none() {
-                None
+            let open: Vec<usize> = if inv.customer.is_none() {
+                Vec::new()
             } else {
-                by_key.get(&(customer, variant)).and_then(|idx| {
-                    idx.iter()
-                        .copied()
-                        .find(|&k| cands[k].placed <= at && cands[k].remaining >= l.quantity)
-                })
+                by_key
+                    .get(&(customer, variant, l.unit_price))
+                    .map(|idx| {
+                        idx.iter()
+                            .copied()
+                            .filter(|&k| cands[k].placed <= at && cands[k].remaining > 0)
+                            .collect()
+                    })
+                    .unwrap_or_default()
             };
-            match hit {
-                Some(k) => {
-                    cands[k].remaining -= l.quantity;
-                    back.push((
-                        variant,
-                        l.quantity,
-                        cands[k].order,
-                        l.line,
-                        inv.file.clone(),
-                    ));
-                    matched.push((
-                        ci,
-                        cands[k].order,
-                        cands[k].line,
-                        l.quantity,
-                        l.quantity * l.unit_price,
-                    ));
+            let available: i64 = open.iter().map(|&k| cands[k].remaining).sum();
+            if available >= l.quantity {
+                matched_lines += 1;
+                let mut left = l.quantity;
+                for k in open {
+                    let take = left.min(cands[k].remaining);
+                    if take == 0 {
+                        break;
+                    }
+                    cands[k].remaining -= take;
+                    left -= take;
+                    back.push((variant, take, cands[k].order, l.line, inv.file.clone()));
+                    matched.push((ci, cands[k].order, cands[k].line, take, take * l.unit_price));
                 }
-                None => s.rejected.push(RowError {
+            } else {
+                s.rejected.push(RowError {
                     file: inv.file.clone(),
                     ..RowError::new(
                         l.line,
                         Some("InvoiceNo"),
                         format!(
-                            "no earlier sale to cancel: cancellation {} of {} x {} for {}",
+                            "no earlier sale to cancel: cancellation {} of {} x {} at {} for {} (a cancellation matches sales of the same customer, product and unit price with units still open)",
                             inv.number,
                             l.quantity,
                             l.stock_code,
+                            // The Online Retail file's prices are pounds and pence.
+                            crate::export::decimal(l.unit_price, 2),
                             inv.customer
                                 .as_deref()
                                 .map_or("a guest".to_string(), |c| format!("customer {c}"))
                         ),
                     )
-                }),
+                });
             }
         }
     }
     if matched.is_empty() {
         return Ok(());
     }
-    s.count("cancellation lines matched", matched.len() as u64);
+    s.count("cancellation lines matched", matched_lines);
     // Units back per line.
     let mut per_line: HashMap<i64, i64> = HashMap::new();
     for m in &matched {
@@ -2027,7 +2046,7 @@ pub fn apply_order_records(
     let email_of = |o: &backroom_import::orders::OrderRecord| {
         o.email
             .clone()
-            .unwrap_or_else(|| "guest@import.invalid".into())
+            .unwrap_or_else(|| GUEST_IMPORT.into())
             .trim()
             .to_lowercase()
     };
@@ -2065,14 +2084,18 @@ pub fn apply_order_records(
                 e.as_str().into(),
                 ctx.now.into(),
                 ctx.now.into(),
+                i64::from(e == GUEST_IMPORT).into(),
             ]
         })
         .collect();
-    s.count("customers", new_c.len() as u64);
+    let new_guest = emails
+        .iter()
+        .any(|e| e == GUEST_IMPORT && !customers.contains_key(e));
+    s.count("customers", (new_c.len() - usize::from(new_guest)) as u64);
     for r in insert_rows(
         tx,
-        "INSERT INTO customers (email, email_key, created_at, updated_at)",
-        4,
+        "INSERT INTO customers (email, email_key, created_at, updated_at, guest)",
+        5,
         &new_c,
         Some("email_key, id"),
     )? {

@@ -41,7 +41,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(15, "dirty_vacuum", "0015_dirty_vacuum"),
     migration!(16, "placement_indexes", "0016_placement_indexes"),
     migration!(17, "store_settings", "0017_store_settings"),
-    migration!(18, "tax_included", "0018_tax_included"),
+    migration!(18, "real_store", "0018_real_store"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

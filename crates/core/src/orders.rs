@@ -1544,9 +1544,13 @@ pub fn timeline(tx: &mut dyn Sql, id: i64) -> Result<Vec<OrderEvent>> {
 // ----------------------------------------------------------------------------------------------
 // Customers
 
-const CUSTOMER_SELECT: &str = "SELECT c.id, c.email, c.first_name, c.last_name, c.phone, c.accepts_marketing, c.marketing_consent_at, c.marketing_consent_source, c.acquisition_source, c.tags, c.note, c.created_at, c.updated_at, \
+const CUSTOMER_SELECT: &str = concat!(
+    "SELECT c.id, c.email, c.first_name, c.last_name, c.phone, c.accepts_marketing, c.marketing_consent_at, c.marketing_consent_source, c.acquisition_source, c.tags, c.note, c.created_at, c.updated_at, \
      (SELECT COUNT(*) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled'), \
-     (SELECT CAST(COALESCE(SUM(o.total_minor), 0) AS BIGINT) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled') FROM customers c";
+     (SELECT CAST(COALESCE(SUM(o.total_minor), 0) AS BIGINT) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled'), ",
+    crate::analytics::report::lifetime_value_sql!(),
+    ", c.guest FROM customers c"
+);
 
 fn customer_from(r: &Row, cur: &str) -> Customer {
     Customer {
@@ -1565,6 +1569,8 @@ fn customer_from(r: &Row, cur: &str) -> Customer {
         updated_at: rfc3339(r.i64(12)),
         orders_count: r.i64(13),
         total_spent: money(r.i64(14), cur),
+        lifetime_value: money(r.i64(15), cur),
+        guest: r.i64(16) != 0,
     }
 }
 

@@ -323,7 +323,10 @@ mod tests {
             discount: 0,
         };
         let t = price_order(&[line(12200, 1)], 0, included).unwrap();
-        assert_eq!((t.subtotal, t.tax, t.line_tax.clone(), t.total), (12200, 2200, vec![2200], 12200));
+        assert_eq!(
+            (t.subtotal, t.tax, t.line_tax.clone(), t.total),
+            (12200, 2200, vec![2200], 12200)
+        );
         // Shipping 6.10 taxed and included: 1.10 of it is tax, the total is the shown prices.
         let t = price_order(&[line(12200, 1)], 610, included).unwrap();
         assert_eq!((t.tax, t.shipping_tax, t.total), (2310, 110, 12810));

@@ -251,11 +251,15 @@ impl Credit {
     }
 }
 
+/// The customer of an order that belongs to none (a guest invoice of an imported history).
+pub const NO_CUSTOMER: i64 = 0;
+
 pub struct OrderFact {
     pub id: i64,
     pub day: i32,
     pub currency: String,
     pub channel: String,
+    /// [`NO_CUSTOMER`] for a guest order: it counts in orders and sales, never as a customer.
     pub customer: i64,
     pub merchandise: i64,
     pub first_order: bool,
@@ -572,10 +576,10 @@ fn load_order_facts(
     let mut index = HashMap::new();
     for r in tx.query(
         &format!(
-            "SELECT o.id, o.placed_at, c.name, o.customer_id, o.subtotal_minor - o.discounts_minor - o.included_tax_minor, \
-               CASE WHEN EXISTS (SELECT 1 FROM orders e WHERE e.customer_id = o.customer_id AND e.status <> 'cancelled' AND (e.placed_at < o.placed_at OR (e.placed_at = o.placed_at AND e.id < o.id))) THEN 0 ELSE 1 END, \
+            "SELECT o.id, o.placed_at, c.name, CASE WHEN cu.guest <> 0 THEN 0 ELSE o.customer_id END, o.subtotal_minor - o.discounts_minor - o.included_tax_minor, \
+               CASE WHEN cu.guest <> 0 THEN 0 WHEN EXISTS (SELECT 1 FROM orders e WHERE e.customer_id = o.customer_id AND e.status <> 'cancelled' AND (e.placed_at < o.placed_at OR (e.placed_at = o.placed_at AND e.id < o.id))) THEN 0 ELSE 1 END, \
                p.source, p.medium, p.campaign, p.device, p.country, o.currency \
-             FROM orders o JOIN channels c ON c.id = o.channel_id {ORDER_CREDIT} \
+             FROM orders o JOIN channels c ON c.id = o.channel_id JOIN customers cu ON cu.id = o.customer_id {ORDER_CREDIT} \
              WHERE {orders_in} AND o.status <> 'cancelled'{cur_sql} ORDER BY o.id"
         ),
         &args,
@@ -692,7 +696,9 @@ impl Acc {
         }
         if self.seen_orders.insert(o.id) {
             self.orders += 1;
-            self.customers.push((o.customer, 1));
+            if o.customer != NO_CUSTOMER {
+                self.customers.push((o.customer, 1));
+            }
             self.new_customers += i64::from(o.first_order);
         }
     }
@@ -1322,7 +1328,8 @@ pub fn cohorts(tx: &mut dyn Sql, p: Period) -> Result<Vec<Cohort>> {
     let mut first: HashMap<i64, i32> = HashMap::new();
     let mut months: HashMap<i64, HashSet<i32>> = HashMap::new();
     for r in tx.query(
-        "SELECT customer_id, placed_at FROM orders WHERE status <> 'cancelled' ORDER BY placed_at, id",
+        "SELECT o.customer_id, o.placed_at FROM orders o JOIN customers cu ON cu.id = o.customer_id \
+         WHERE o.status <> 'cancelled' AND cu.guest = 0 ORDER BY o.placed_at, o.id",
         &[],
     )? {
         let m = month_index(zone.day_of(r.i64(1)));
@@ -1356,6 +1363,19 @@ pub fn cohorts(tx: &mut dyn Sql, p: Period) -> Result<Vec<Cohort>> {
         })
         .collect())
 }
+
+/// A customer's historic lifetime value as one SQL expression over the customer row `c`: net
+/// sales to date, the merchandise of its non-cancelled orders (subtotal less discounts, net of
+/// any tax inside the prices) less the merchandise refunded. The same figure as [`clv`]'s
+/// `net_sales`; the customer resource, the console profile and the customer export read it.
+macro_rules! lifetime_value_sql {
+    () => {
+        "(SELECT CAST(COALESCE(SUM(o.subtotal_minor - o.discounts_minor - o.included_tax_minor \
+           - COALESCE((SELECT SUM(r.merchandise_minor) FROM refunds r WHERE r.order_id = o.id), 0)), 0) AS BIGINT) \
+          FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled')"
+    };
+}
+pub(crate) use lifetime_value_sql;
 
 #[derive(Deserialize, IntoParams, Clone, Debug, Default)]
 #[into_params(parameter_in = Query)]
@@ -1427,7 +1447,7 @@ pub fn clv(tx: &mut dyn Sql, q: &ClvQuery) -> Result<ClvReport> {
                o.subtotal_minor - o.discounts_minor - o.included_tax_minor - CAST(COALESCE((SELECT SUM(r.merchandise_minor) FROM refunds r WHERE r.order_id = o.id), 0) AS BIGINT), \
                CAST(COALESCE((SELECT SUM(l.quantity * v.cost_minor) FROM order_lines l JOIN variants v ON v.id = l.variant_id WHERE l.order_id = o.id AND v.cost_minor IS NOT NULL), 0) AS BIGINT) \
              FROM orders o JOIN customers cu ON cu.id = o.customer_id JOIN channels ch ON ch.id = o.channel_id {ORDER_CREDIT} \
-             WHERE o.status <> 'cancelled' AND o.currency = $1 ORDER BY o.placed_at, o.id"
+             WHERE o.status <> 'cancelled' AND o.currency = $1 AND cu.guest = 0 ORDER BY o.placed_at, o.id"
         ),
         params![cur],
     )? {

@@ -235,7 +235,7 @@ pub fn read_chunk(tx: &mut dyn Sql, zone: &Zone, bound: i64, limit: i64) -> Resu
     let mut delta: BTreeMap<GroupKey, Sums> = BTreeMap::new();
     let mut sets: BTreeMap<(i64, String), BTreeMap<i64, i64>> = BTreeMap::new();
     let mut add = |key: GroupKey, customer: i64, sums: &Sums, sign: i64| {
-        if sums.orders != 0 {
+        if sums.orders != 0 && customer != report::NO_CUSTOMER {
             *sets
                 .entry((key.0, format!("customers:{}", key.1)))
                 .or_default()

@@ -62,7 +62,7 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
                 ),
                 esc(&c.email),
                 c.orders_count.to_string(),
-                esc(&show_money(&c.total_spent)),
+                esc(&show_money(&c.lifetime_value)),
                 esc(c.acquisition_source.as_deref().unwrap_or("–")),
                 if c.accepts_marketing {
                     badge("consented")
@@ -143,11 +143,12 @@ async fn show(
         (
             "Lifetime value",
             format!(
-                "<span data-ltv=\"{}\">{}</span>",
-                c.total_spent.amount,
-                esc(&show_money(&c.total_spent))
+                "<span data-ltv=\"{}\">{}</span> <small>net sales to date: orders' merchandise net of discounts and tax, less refunds</small>",
+                c.lifetime_value.amount,
+                esc(&show_money(&c.lifetime_value))
             ),
         ),
+        ("Total spent", esc(&show_money(&c.total_spent))),
         ("Average order", esc(&aov)),
         (
             "Acquired from",
