@@ -1230,7 +1230,11 @@ pub fn apply_invoices(
             .map(|inv| {
                 let total: i64 = inv.lines.iter().map(|l| l.quantity * l.unit_price).sum();
                 let t = when(inv);
-                let address = json!({"name": inv.customer.as_deref().map_or("Guest".to_string(), |c| format!("Customer {c}")), "line1": "-", "city": "-", "postal_code": "-", "country": "GB", "line2": null, "region": inv.country, "phone": null, "latitude": null, "longitude": null}).to_string();
+                // The file names the country; one it cannot code (Unspecified, European
+                // Community) is `ZZ` (unknown), its name kept in the region.
+                let country = backroom_import::retail::country_code(&inv.country).unwrap_or("ZZ");
+                let region = (country == "ZZ" && !inv.country.trim().is_empty()).then_some(inv.country.trim());
+                let address = json!({"name": inv.customer.as_deref().map_or("Guest".to_string(), |c| format!("Customer {c}")), "line1": "-", "city": "-", "postal_code": "-", "country": country, "line2": null, "region": region, "phone": null, "latitude": null, "longitude": null}).to_string();
                 vec![
                     inv.number.parse::<i64>().unwrap_or(0).into(),
                     oc.channel_id.into(),
@@ -1243,14 +1247,15 @@ pub fn apply_invoices(
                     t.into(),
                     t.into(),
                     ctx.actor.user_id.into(),
+                    country.into(),
                 ]
             })
             .collect();
         let ids = insert_rows(
             tx,
-            "INSERT INTO orders (number, channel_id, customer_id, currency, subtotal_minor, total_minor, paid_minor, shipping_address, placed_at, updated_at, created_by, \
+            "INSERT INTO orders (number, channel_id, customer_id, currency, subtotal_minor, total_minor, paid_minor, shipping_address, placed_at, updated_at, created_by, ship_country, \
              status, payment_status, fulfillment_status, discounts_minor, shipping_minor, tax_minor, shipping_method, sourcing_strategy, sourcing_reason)",
-            20,
+            21,
             &orows
                 .into_iter()
                 .map(|mut r| {
@@ -2251,13 +2256,14 @@ pub fn apply_order_records(
                 t.into(),
                 t.into(),
                 ctx.actor.user_id.into(),
+                "ZZ".into(),
             ]
         })
         .collect();
     let ids: HashMap<i64, i64> = insert_rows(
         tx,
-        "INSERT INTO orders (number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, refunded_minor, shipping_method, shipping_address, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by)",
-        21,
+        "INSERT INTO orders (number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, refunded_minor, shipping_method, shipping_address, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_country)",
+        22,
         &orows,
         Some("number, id"),
     )?

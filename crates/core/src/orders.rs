@@ -565,8 +565,8 @@ pub fn place(
 
     // 6. Write the order, its lines and reservations.
     tx.exec_deferred(
-        "INSERT INTO orders (id, number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, shipping_method, shipping_address, note, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_by, pickup_location_id, origin_location_id, tax_rate_ppm, shipping_taxed, tax_included, included_tax_minor) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $17, $18, $19, $19, $20, $21, $22, $23, $24, $25, $26, $27)",
+        "INSERT INTO orders (id, number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, shipping_method, shipping_address, note, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_by, pickup_location_id, origin_location_id, tax_rate_ppm, shipping_taxed, tax_included, included_tax_minor, ship_country) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $17, $18, $19, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)",
         params![
             order_id,
             number,
@@ -594,7 +594,8 @@ pub fn place(
             i64::from(tax_policy.rate_ppm),
             i64::from(tax_policy.shipping_taxed),
             i64::from(tax_policy.included),
-            totals.included_tax()
+            totals.included_tax(),
+            address.country.trim().to_ascii_uppercase()
         ],
     )?;
     let m = |amount: i64| money(amount, &currency);

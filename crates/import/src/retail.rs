@@ -234,8 +234,59 @@ impl<R: Read> Iterator for InvoiceReader<R> {
     }
 }
 
+/// The ISO 3166 code of a country as the Online Retail file names it (`EIRE`, `RSA`, `USA`,
+/// `United Kingdom`...); `None` for names that are no country (`Unspecified`, `European
+/// Community`, `Channel Islands`, which ISO splits into Jersey and Guernsey).
+pub fn country_code(name: &str) -> Option<&'static str> {
+    Some(match name.trim() {
+        "United Kingdom" => "GB",
+        "EIRE" | "Ireland" => "IE",
+        "Germany" => "DE",
+        "France" => "FR",
+        "Spain" => "ES",
+        "Netherlands" => "NL",
+        "Belgium" => "BE",
+        "Switzerland" => "CH",
+        "Portugal" => "PT",
+        "Australia" => "AU",
+        "Norway" => "NO",
+        "Italy" => "IT",
+        "Finland" => "FI",
+        "Cyprus" => "CY",
+        "Sweden" => "SE",
+        "Austria" => "AT",
+        "Denmark" => "DK",
+        "Japan" => "JP",
+        "Poland" => "PL",
+        "Israel" => "IL",
+        "USA" => "US",
+        "Hong Kong" => "HK",
+        "Singapore" => "SG",
+        "Iceland" => "IS",
+        "Canada" => "CA",
+        "Greece" => "GR",
+        "Malta" => "MT",
+        "United Arab Emirates" => "AE",
+        "RSA" => "ZA",
+        "Lebanon" => "LB",
+        "Lithuania" => "LT",
+        "Brazil" => "BR",
+        "Czech Republic" => "CZ",
+        "Bahrain" => "BH",
+        "Saudi Arabia" => "SA",
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn countries_of_the_file() {
+        assert_eq!(super::country_code("EIRE"), Some("IE"));
+        assert_eq!(super::country_code("United Kingdom"), Some("GB"));
+        assert_eq!(super::country_code("RSA"), Some("ZA"));
+        assert_eq!(super::country_code("Unspecified"), None);
+    }
     use super::*;
 
     const HEAD: &str =

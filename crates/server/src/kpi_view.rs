@@ -64,6 +64,11 @@ pub fn lines(k: &Kpis, cur: Currency) -> Vec<(&'static str, String, Option<f64>)
             k.roas.map_or("-".into(), |r| format!("{r:.2}")),
             k.roas,
         ),
+        (
+            "Sales from unpaid campaigns",
+            money(k.unpaid_attributed_sales),
+            Some(k.unpaid_attributed_sales as f64),
+        ),
         ("Email open rate", pct(k.email_open_rate), k.email_open_rate),
         ("Return rate", pct(k.return_rate), k.return_rate),
         ("Gross margin", pct(k.gross_margin), k.gross_margin),

@@ -54,12 +54,16 @@ pub enum ReportCommand {
         segment: Option<String>,
     },
     /// Data checks: purchases without orders, orders without sessions, spend without traffic,
-    /// days without events. Exits 1 when any is found.
+    /// days without events; a summary first. Exits 1 when a discrepancy is found (a store whose
+    /// storefront sent no events only fails on purchases without an order).
     Reconciliation {
         #[arg(long)]
         from: String,
         #[arg(long)]
         to: String,
+        /// table (default: the summary, then up to 20 of each finding) or json.
+        #[arg(long, default_value = "table")]
+        format: String,
     },
 }
 
@@ -203,19 +207,83 @@ pub async fn report(db: &Db, c: ReportCommand) -> Result<()> {
                 );
             }
         }
-        ReportCommand::Reconciliation { from, to } => {
+        ReportCommand::Reconciliation { from, to, format } => {
+            if !matches!(format.as_str(), "table" | "json") {
+                bail!("--format must be table or json");
+            }
             let p = Period::parse(&from, &to).map_err(err)?;
             let r = db
                 .read(move |tx| report::reconciliation(tx, p))
                 .await
                 .map_err(err)?;
-            println!("{}", serde_json::to_string_pretty(&r)?);
+            if format == "json" {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", reconciliation_table(&r));
+            }
             if !r.clean {
                 std::process::exit(1);
             }
         }
     }
     Ok(())
+}
+
+/// The reconciliation as read at a terminal: the summary, then each finding's first 20.
+fn reconciliation_table(r: &report::Reconciliation) -> String {
+    use std::fmt::Write;
+    let mut s = format!(
+        "Reconciliation {} to {} (exclusive): {}\n",
+        r.from,
+        r.to,
+        if r.clean {
+            "no discrepancy".to_string()
+        } else {
+            format!("{} discrepancies", r.discrepancies)
+        }
+    );
+    for line in &r.summary {
+        let _ = writeln!(s, "  {line}");
+    }
+    let mut list = |title: &str, items: Vec<String>| {
+        if items.is_empty() {
+            return;
+        }
+        let _ = writeln!(s, "\n{title}:");
+        for i in items.iter().take(20) {
+            let _ = writeln!(s, "  {i}");
+        }
+        if items.len() > 20 {
+            let _ = writeln!(
+                s,
+                "  ... and {} more (--format json lists all)",
+                items.len() - 20
+            );
+        }
+    };
+    list(
+        "Purchase events with no order",
+        r.purchases_without_order
+            .iter()
+            .map(|n| format!("#{n}"))
+            .collect(),
+    );
+    list(
+        "Online orders with no purchase event",
+        r.orders_without_session
+            .iter()
+            .map(|n| format!("#{n}"))
+            .collect(),
+    );
+    list(
+        "Campaigns with spend and no session",
+        r.spend_without_traffic.clone(),
+    );
+    list(
+        "Days with no storefront event",
+        r.days_without_events.clone(),
+    );
+    s
 }
 
 fn table(r: &KpiReport) -> Result<String> {

@@ -1183,7 +1183,14 @@ async fn imports_run_as_jobs_through_the_api() {
             "{name}: {text}"
         );
         // Orders, streamed.
-        let orders = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom\nC536366,85123A,HEART,-2,2010-12-01 09:00:00,2.55,17850.0,United Kingdom\n";
+        // A sale, a guest's, one to Ireland; a cancellation of the first at its price, and one at
+        // a price it was never sold at (reported, not matched).
+        let orders = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n\
+            536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom\n\
+            536366,22633,MUG,4,2010-12-01 08:30:00,1.00,,France\n\
+            536367,85123A,HEART,2,2010-12-01 08:40:00,2.55,12583.0,EIRE\n\
+            C536368,85123A,HEART,-2,2010-12-01 09:00:00,2.55,17850.0,United Kingdom\n\
+            C536369,85123A,HEART,-1,2010-12-01 09:10:00,3.00,17850.0,United Kingdom\n";
         let (s, job) = upload(
             "kind=orders&currency=GBP&timezone=Europe/London",
             orders,
@@ -1195,8 +1202,75 @@ async fn imports_run_as_jobs_through_the_api() {
         let counts: Vec<(String, i64)> =
             serde_json::from_value(done["summary"]["counts"].clone()).unwrap();
         assert!(
-            counts.contains(&("orders".into(), 1)) && counts.contains(&("returns".into(), 1)),
+            counts.contains(&("orders".into(), 3))
+                && counts.contains(&("returns".into(), 1))
+                && counts.contains(&("customers".into(), 2)),
             "{name}: {done}"
+        );
+        assert!(
+            done["summary"]["rejected"].to_string().contains("C536369"),
+            "{name}: {done}"
+        );
+        // The guest's order counts in orders and sales, not as a customer; countries are where
+        // the orders ship.
+        let (s, k) = app
+            .req(
+                "GET",
+                "/api/v1/analytics/kpis?from=2010-12-01&to=2010-12-02&breakdown=country",
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}: {k}");
+        assert_eq!(
+            (
+                k["totals"]["orders"].as_i64(),
+                k["totals"]["customers"].as_i64(),
+                k["totals"]["new_customers"].as_i64(),
+                k["totals"]["gross_sales"].as_i64()
+            ),
+            (Some(3), Some(2), Some(2), Some(1530 + 400 + 510)),
+            "{name}: {k}"
+        );
+        let mut countries: Vec<(String, i64)> = k["breakdown"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["group"].as_str().unwrap().to_string(),
+                    r["kpis"]["orders"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        countries.sort();
+        assert_eq!(
+            countries,
+            [
+                ("FR".to_string(), 1),
+                ("GB".to_string(), 1),
+                ("IE".to_string(), 1)
+            ],
+            "{name}: {k}"
+        );
+        // No storefront events: the imported orders are no discrepancy.
+        let (s, r) = app
+            .req(
+                "GET",
+                "/api/v1/analytics/reconciliation?from=2010-12-01&to=2010-12-08",
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (
+                s,
+                r["clean"].as_bool(),
+                r["tracked"].as_bool(),
+                r["discrepancies"].as_i64()
+            ),
+            (StatusCode::OK, Some(true), Some(false), Some(0)),
+            "{name}: {r}"
         );
         let (_, list) = app
             .req("GET", "/api/v1/orders?q=536365", Some(&app.admin), None)
@@ -1931,19 +2005,34 @@ async fn the_demo_store_has_orders_in_every_state() {
             table.contains("Conversion rate") && table.contains("autumn-sale"),
             "{name}: {table}"
         );
-        let rec = std::process::Command::new(bin)
-            .args([
-                "--database-url",
-                &url,
-                "report",
-                "reconciliation",
-                "--from",
-                &from,
-                "--to",
-                &to,
-            ])
-            .output()
-            .unwrap();
+        let rec = |format: &str| {
+            std::process::Command::new(bin)
+                .args([
+                    "--database-url",
+                    &url,
+                    "report",
+                    "reconciliation",
+                    "--from",
+                    &from,
+                    "--to",
+                    &to,
+                    "--format",
+                    format,
+                ])
+                .output()
+                .unwrap()
+        };
+        let shown = rec("table");
+        let text = String::from_utf8_lossy(&shown.stdout);
+        assert!(
+            shown.status.code() == Some(1)
+                && text.starts_with("Reconciliation")
+                && text.lines().nth(1).is_some_and(
+                    |l| l.contains("DISCREPANCY: 1 campaigns with ad spend and no session")
+                ),
+            "{name}: {text}"
+        );
+        let rec = rec("json");
         assert_eq!(
             rec.status.code(),
             Some(1),
@@ -2489,6 +2578,204 @@ async fn prices_that_include_tax() {
             );
         }
         app.check().await;
+    }
+}
+
+/// Email open rate follows the sends of a period to their outcome, whenever the opens came, so
+/// it does not fall as the period grows; ROAS is the sales of campaigns with ad spend over that
+/// spend, and the sales of unpaid campaigns are reported beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_rate_and_roas_count_what_they_say() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        let (a, _) = app.locations;
+        app.product("RO1", &[(a, 10)]).await;
+        let t = Some(app.admin.as_str());
+        let (_, key) = app
+            .req(
+                "POST",
+                "/api/v1/tokens",
+                t,
+                Some(json!({"name": "shop", "ingest": true})),
+            )
+            .await;
+        let key = key["token"].as_str().unwrap().to_string();
+        let now = jiff::Timestamp::now();
+        let ago = |days: i64| (now - jiff::SignedDuration::from_hours(24 * days)).to_string();
+        let day = |days: i64| {
+            (now - jiff::SignedDuration::from_hours(24 * days))
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .date()
+                .to_string()
+        };
+        // Four sends 40 days ago; one bounces; the three others are opened then, 20 and 5 days
+        // later.
+        let mut events = Vec::new();
+        for (i, r) in ["r1", "r2", "r3", "r4"].iter().enumerate() {
+            events.push(json!({"id": format!("s{i}"), "campaign": "dec-news", "recipient": format!("{r}@x.example"), "type": "sent", "timestamp": ago(40)}));
+        }
+        events.push(json!({"id": "b4", "campaign": "dec-news", "recipient": "r4@x.example", "type": "bounced", "timestamp": ago(40)}));
+        for (r, d) in [("r1", 40), ("r2", 20), ("r3", 5)] {
+            events.push(json!({"id": format!("o{r}"), "campaign": "dec-news", "recipient": format!("{r}@x.example"), "type": "opened", "timestamp": ago(d)}));
+        }
+        let (s, r) = app
+            .raw(
+                "/api/v1/email-events",
+                &key,
+                "application/json",
+                Value::Array(events).to_string(),
+            )
+            .await;
+        assert_eq!(
+            (s, r["accepted"].as_i64()),
+            (StatusCode::OK, Some(8)),
+            "{name}: {r}"
+        );
+        let (to, tomorrow) = (day(-1), day(-2));
+        for from in [day(41), day(45), day(120)] {
+            let (s, k) = app
+                .req(
+                    "GET",
+                    &format!("/api/v1/analytics/kpis?from={from}&to={to}"),
+                    t,
+                    None,
+                )
+                .await;
+            let k = &k["totals"];
+            assert_eq!(
+                (
+                    s,
+                    k["emails_sent"].as_i64(),
+                    k["emails_delivered"].as_i64(),
+                    k["email_unique_opens"].as_i64(),
+                    k["email_open_rate"].as_f64()
+                ),
+                (StatusCode::OK, Some(4), Some(3), Some(3), Some(1.0)),
+                "{name} from {from}: {k}"
+            );
+            let (s, c) = app
+                .req(
+                    "GET",
+                    &format!("/api/v1/email-campaigns?from={from}&to={to}"),
+                    t,
+                    None,
+                )
+                .await;
+            assert_eq!(
+                (
+                    s,
+                    c[0]["delivered"].as_i64(),
+                    c[0]["unique_opens"].as_i64(),
+                    c[0]["open_rate"].as_f64()
+                ),
+                (StatusCode::OK, Some(3), Some(3), Some(1.0)),
+                "{name} from {from}: {c}"
+            );
+        }
+        // A period of the sends alone counts the opens that came after it.
+        let (_, k) = app
+            .req(
+                "GET",
+                &format!("/api/v1/analytics/kpis?from={}&to={}", day(41), day(38)),
+                t,
+                None,
+            )
+            .await;
+        assert_eq!(
+            k["totals"]["email_open_rate"].as_f64(),
+            Some(1.0),
+            "{name}: {k}"
+        );
+        // A period with no send has no rate.
+        let (_, k) = app
+            .req(
+                "GET",
+                &format!("/api/v1/analytics/kpis?from={}&to={to}", day(30)),
+                t,
+                None,
+            )
+            .await;
+        assert_eq!(k["totals"]["email_open_rate"], Value::Null, "{name}: {k}");
+        let (s, _) = app
+            .req(
+                "GET",
+                &format!("/api/v1/email-campaigns?from={}", day(30)),
+                t,
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        // Two orders today: one from a paid search click, one from the newsletter.
+        let mut events = Vec::new();
+        for (i, (visitor, url)) in [
+            ("v1", "https://shop.example/?utm_source=google&utm_medium=cpc&utm_campaign=winter"),
+            ("v2", "https://shop.example/?utm_source=newsletter&utm_medium=email&utm_campaign=dec-news"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let (s, o) = app
+                .req("POST", "/api/v1/orders", t, Some(order_body(&[("RO1", i as i64 + 1)], &format!("{visitor}@x.example"))))
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{name}: {o}");
+            events.push(json!({"id": format!("p{i}"), "type": "page_view", "visitor_id": visitor, "timestamp": ago(0), "url": url}));
+            events.push(json!({"id": format!("q{i}"), "type": "purchase", "visitor_id": visitor, "timestamp": ago(0), "order_number": o["name"]}));
+        }
+        let (s, r) = app
+            .raw(
+                "/api/v1/events",
+                &key,
+                "application/json",
+                Value::Array(events).to_string(),
+            )
+            .await;
+        assert_eq!(
+            (s, r["accepted"].as_i64()),
+            (StatusCode::OK, Some(4)),
+            "{name}: {r}"
+        );
+        let (s, r) = app
+            .raw(
+                "/api/v1/ad-spend",
+                &app.admin,
+                "text/csv",
+                format!(
+                    "date,source,medium,campaign,amount\n{},google,cpc,winter,10.00\n",
+                    day(0)
+                ),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}: {r}");
+        for q in ["", "&by=day"] {
+            let (s, k) = app
+                .req(
+                    "GET",
+                    &format!("/api/v1/analytics/kpis?from={}&to={tomorrow}{q}", day(1)),
+                    t,
+                    None,
+                )
+                .await;
+            let k = &k["totals"];
+            assert_eq!(
+                (
+                    s,
+                    k["attributed_sales"].as_i64(),
+                    k["paid_attributed_sales"].as_i64(),
+                    k["unpaid_attributed_sales"].as_i64(),
+                    k["ad_spend"].as_i64(),
+                    k["roas"].as_f64()
+                ),
+                (
+                    StatusCode::OK,
+                    Some(4500),
+                    Some(1500),
+                    Some(3000),
+                    Some(1000),
+                    Some(1.5)
+                ),
+                "{name} {q}: {k}"
+            );
+        }
     }
 }
 

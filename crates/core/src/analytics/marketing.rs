@@ -354,16 +354,52 @@ pub fn create_email_campaign(
         })
 }
 
-/// Every email campaign with its counts, over events in `[from, to)` (UTC micros) when given.
+/// Which sends the email campaign counts cover: those of a period (local days), or all.
+#[derive(Deserialize, utoipa::IntoParams, Clone, Debug, Default)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct EmailCampaignQuery {
+    /// First local day of the sends counted, `YYYY-MM-DD`; with `to`.
+    pub from: Option<String>,
+    /// Day after the last, `YYYY-MM-DD`; with `from`.
+    pub to: Option<String>,
+}
+
+/// The email campaigns over the sends of the query's period (all sends when it has none).
+pub fn email_campaigns_for(tx: &mut dyn Sql, q: &EmailCampaignQuery) -> Result<Vec<EmailCampaign>> {
+    let range = match (&q.from, &q.to) {
+        (None, None) => None,
+        (Some(from), Some(to)) => {
+            let p = super::report::Period::parse(from, to)?;
+            let zone = Zone::get(&settings::load(tx)?.timezone)?;
+            Some((zone.start_of(p.from), zone.start_of(p.to)))
+        }
+        (None, Some(_)) => return Err(Error::invalid("from", "give from with to")),
+        (Some(_), None) => return Err(Error::invalid("to", "give to with from")),
+    };
+    email_campaigns(tx, range)
+}
+
+/// Every email campaign with its counts over the sends made in `[from, to)` (UTC micros) when
+/// given: those sends, how many of them bounced, and how many of their recipients opened or
+/// clicked, whenever they did. So a rate does not fall as the period grows past the sends.
 pub fn email_campaigns(tx: &mut dyn Sql, range: Option<(i64, i64)>) -> Result<Vec<EmailCampaign>> {
     let (from, to) = range.unwrap_or((i64::MIN, i64::MAX));
+    let of_sends = |kind: &str, count: &str| {
+        format!(
+            "(SELECT {count} FROM email_events s WHERE s.campaign_id = c.id AND s.type = 'sent' AND s.ts >= $1 AND s.ts < $2 \
+               AND EXISTS (SELECT 1 FROM email_events x WHERE x.campaign_id = s.campaign_id AND x.recipient = s.recipient AND x.type = '{kind}'))"
+        )
+    };
     let rows = tx.query(
-        "SELECT c.id, c.name, c.utm_campaign, c.subject, \
-           (SELECT COUNT(*) FROM email_events e WHERE e.campaign_id = c.id AND e.type = 'sent' AND e.ts >= $1 AND e.ts < $2), \
-           (SELECT COUNT(*) FROM email_events e WHERE e.campaign_id = c.id AND e.type = 'bounced' AND e.ts >= $1 AND e.ts < $2), \
-           (SELECT COUNT(DISTINCT recipient) FROM email_events e WHERE e.campaign_id = c.id AND e.type = 'opened' AND e.ts >= $1 AND e.ts < $2), \
-           (SELECT COUNT(DISTINCT recipient) FROM email_events e WHERE e.campaign_id = c.id AND e.type = 'clicked' AND e.ts >= $1 AND e.ts < $2) \
-         FROM email_campaigns c ORDER BY c.id",
+        &format!(
+            "SELECT c.id, c.name, c.utm_campaign, c.subject, \
+               (SELECT COUNT(*) FROM email_events e WHERE e.campaign_id = c.id AND e.type = 'sent' AND e.ts >= $1 AND e.ts < $2), \
+               {}, {}, {} FROM email_campaigns c ORDER BY c.id",
+            of_sends("bounced", "COUNT(*)"),
+            of_sends("opened", "COUNT(DISTINCT s.recipient)"),
+            of_sends("clicked", "COUNT(DISTINCT s.recipient)"),
+        ),
         params![from, to],
     )?;
     Ok(rows

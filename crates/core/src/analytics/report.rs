@@ -139,9 +139,15 @@ pub struct Kpis {
     pub ad_spend: i64,
     /// `ad_spend / new_customers`.
     pub cac: Option<i64>,
-    /// Gross sales of orders credited to a campaign (last non-direct click).
+    /// Gross sales of orders credited to a campaign (last non-direct click), paid or not.
     pub attributed_sales: i64,
-    /// `attributed_sales / ad_spend`.
+    /// The part of `attributed_sales` credited to campaigns (source, medium, campaign) with ad
+    /// spend in the period: what ROAS measures.
+    pub paid_attributed_sales: i64,
+    /// The part credited to campaigns without ad spend (email, referral, organic social),
+    /// reported beside ROAS, never in it.
+    pub unpaid_attributed_sales: i64,
+    /// `paid_attributed_sales / ad_spend`.
     pub roas: Option<f64>,
     pub emails_sent: i64,
     pub emails_delivered: i64,
@@ -165,6 +171,10 @@ pub struct KpiRow {
     /// The breakdown group, or null.
     pub group: Option<String>,
     pub kpis: Kpis,
+    /// Why some KPIs of the row are empty, when the data says: a channel other than the
+    /// storefront's has no sessions, so no traffic or conversion rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
@@ -227,7 +237,13 @@ pub struct SessionFact {
     pub device: String,
     pub country: String,
     pub landing: String,
+    /// The storefront's channel: [`STOREFRONT_CHANNEL`].
+    pub channel: String,
 }
+
+/// The channel storefront sessions belong to: the store's first online channel (events come
+/// from its storefront). Other channels (boutiques, marketplaces, phone) have no sessions.
+const STOREFRONT_CHANNEL: &str = "COALESCE((SELECT ch.name FROM channels ch WHERE ch.kind = 'online' ORDER BY ch.id LIMIT 1), 'online')";
 
 /// Where an order is credited: its purchase event's attribution, or direct when it has none.
 #[derive(Clone, Debug)]
@@ -293,15 +309,30 @@ pub struct SpendFact {
     pub amount: i64,
 }
 
+/// One send, dated on the day it was sent, with what became of it whenever that happened: the
+/// open rate is the unique opens of the sends of a period over those sends delivered, so it
+/// does not depend on how long the period is (DOMAIN.md).
 pub struct EmailFact {
     pub day: i32,
     pub campaign: String,
-    pub kind: String,
-    /// Who opened (the stored hash); empty for other events.
+    /// The recipient (its stored hash).
     pub recipient: String,
+    pub bounced: bool,
+    pub opened: bool,
 }
 
 const ORDER_CREDIT: &str = "LEFT JOIN an_purchases p ON p.seq = (SELECT MIN(q.seq) FROM an_purchases q WHERE q.order_number = o.number)";
+
+/// An order's country is where it ships (its address), not where the session that bought it
+/// was: a boutique sale or an imported history has no session. An order with no known
+/// destination (`ZZ`, or none) is `unknown`.
+fn ship_to(mut c: Credit, country: String) -> Credit {
+    c.country = match country.as_str() {
+        "" | "ZZ" => "unknown".into(),
+        _ => country,
+    };
+    c
+}
 
 fn credit(r: &crate::db::Row, at: usize) -> Credit {
     match r.opt_string(at) {
@@ -322,7 +353,7 @@ pub fn load(tx: &mut dyn Sql, zone: &Zone, p: Period, currency: Currency) -> Res
 }
 
 /// Loads the facts of a period that [`fold`] uses for a breakdown by `dim` (all of them with
-/// none): sessions have no channel or product, spend only a campaign, source and medium, email
+/// none): sessions have no product (their channel is the storefront's), spend only a campaign, source and medium, email
 /// only a campaign, and a product breakdown counts lines alone.
 fn load_for(
     tx: &mut dyn Sql,
@@ -337,7 +368,15 @@ fn load_for(
     let o = load_orders(tx, zone, p, Some(cur))?;
     let uses = |dims: &[Dim]| dim.is_none_or(|d| dims.contains(&d));
     use Dim::*;
-    let session_dim = uses(&[Campaign, Source, Medium, Device, Country, LandingPage]);
+    let session_dim = uses(&[
+        Campaign,
+        Source,
+        Medium,
+        Device,
+        Country,
+        LandingPage,
+        Channel,
+    ]);
     let (sessions, session_groups) = match dim {
         Some(d) if session_dim && grain.is_none() => {
             (Vec::new(), Some((d, session_groups(tx, p, d)?)))
@@ -384,7 +423,8 @@ fn session_column(d: Dim) -> Option<&'static str> {
         Dim::Device => "device",
         Dim::Country => "country",
         Dim::LandingPage => "landing_path",
-        Dim::Channel | Dim::Product => return None,
+        Dim::Channel => STOREFRONT_CHANNEL,
+        Dim::Product => return None,
     })
 }
 
@@ -430,6 +470,7 @@ pub fn load_sessions(tx: &mut dyn Sql, p: Period, dim: Option<Dim>) -> Result<Ve
         Dim::Device,
         Dim::Country,
         Dim::LandingPage,
+        Dim::Channel,
     ]
     .into_iter()
     .map(|d| match session_column(d) {
@@ -460,40 +501,38 @@ pub fn load_sessions(tx: &mut dyn Sql, p: Period, dim: Option<Dim>) -> Result<Ve
             device: r.string(12),
             country: r.string(13),
             landing: r.string(14),
+            channel: r.string(15),
         })
         .collect())
 }
 
-/// Email events in the period.
+/// The sends of the period, each with whether it bounced and whether it was opened.
 pub fn load_email(tx: &mut dyn Sql, zone: &Zone, p: Period) -> Result<Vec<EmailFact>> {
-    load_email_of(tx, zone, p, None)
-}
-
-const QUARTER_HOUR: i64 = 900_000_000;
-
-/// Email events of a period, of one type or all.
-fn load_email_of(
-    tx: &mut dyn Sql,
-    zone: &Zone,
-    p: Period,
-    kind: Option<&str>,
-) -> Result<Vec<EmailFact>> {
     let (t0, t1) = (zone.start_of(p.from), zone.start_of(p.to));
-    // The recipient counts only in unique opens: other events leave it out.
-    let select = "SELECT e.ts, COALESCE(c.utm_campaign, c.name), e.type, CASE WHEN e.type = 'opened' THEN e.recipient ELSE '' END \
-                  FROM email_events e JOIN email_campaigns c ON c.id = e.campaign_id \
-                  WHERE e.ts >= $1 AND e.ts < $2";
-    let rows = match kind {
-        Some(k) => tx.query(&format!("{select} AND e.type = $3"), params![t0, t1, k])?,
-        None => tx.query(select, params![t0, t1])?,
+    let outcome = |kind: &str| {
+        format!(
+            "CASE WHEN EXISTS (SELECT 1 FROM email_events x WHERE x.campaign_id = s.campaign_id \
+               AND x.recipient = s.recipient AND x.type = '{kind}') THEN 1 ELSE 0 END"
+        )
     };
+    let rows = tx.query(
+        &format!(
+            "SELECT s.ts, COALESCE(c.utm_campaign, c.name), s.recipient, {}, {} \
+             FROM email_events s JOIN email_campaigns c ON c.id = s.campaign_id \
+             WHERE s.type = 'sent' AND s.ts >= $1 AND s.ts < $2",
+            outcome("bounced"),
+            outcome("opened")
+        ),
+        params![t0, t1],
+    )?;
     Ok(rows
         .iter()
         .map(|r| EmailFact {
             day: zone.day_of(r.i64(0)),
             campaign: r.string(1),
-            kind: r.string(2),
-            recipient: r.string(3),
+            recipient: r.string(2),
+            bounced: r.i64(3) != 0,
+            opened: r.i64(4) != 0,
         })
         .collect())
 }
@@ -578,7 +617,7 @@ fn load_order_facts(
         &format!(
             "SELECT o.id, o.placed_at, c.name, CASE WHEN cu.guest <> 0 THEN 0 ELSE o.customer_id END, o.subtotal_minor - o.discounts_minor - o.included_tax_minor, \
                CASE WHEN cu.guest <> 0 THEN 0 WHEN EXISTS (SELECT 1 FROM orders e WHERE e.customer_id = o.customer_id AND e.status <> 'cancelled' AND (e.placed_at < o.placed_at OR (e.placed_at = o.placed_at AND e.id < o.id))) THEN 0 ELSE 1 END, \
-               p.source, p.medium, p.campaign, p.device, p.country, o.currency \
+               p.source, p.medium, p.campaign, p.device, p.country, o.currency, o.ship_country \
              FROM orders o JOIN channels c ON c.id = o.channel_id JOIN customers cu ON cu.id = o.customer_id {ORDER_CREDIT} \
              WHERE {orders_in} AND o.status <> 'cancelled'{cur_sql} ORDER BY o.id"
         ),
@@ -593,7 +632,7 @@ fn load_order_facts(
             customer: r.i64(3),
             merchandise: r.i64(4),
             first_order: r.i64(5) == 1,
-            credit: credit(&r, 6),
+            credit: ship_to(credit(&r, 6), r.string(12)),
         });
     }
     for r in tx.query(
@@ -617,7 +656,7 @@ fn load_order_facts(
     }
     for r in tx.query(
         &format!(
-            "SELECT r.created_at, r.merchandise_minor, c.name, p.source, p.medium, p.campaign, p.device, p.country, o.currency, o.id \
+            "SELECT r.created_at, r.merchandise_minor, c.name, p.source, p.medium, p.campaign, p.device, p.country, o.currency, o.id, o.ship_country \
              FROM refunds r JOIN orders o ON o.id = r.order_id JOIN channels c ON c.id = o.channel_id {ORDER_CREDIT} \
              WHERE {refunds_in} AND o.status <> 'cancelled'{cur_sql}"
         ),
@@ -629,7 +668,7 @@ fn load_order_facts(
             currency: r.string(8),
             merchandise: r.i64(1),
             channel: r.string(2),
-            credit: credit(&r, 3),
+            credit: ship_to(credit(&r, 3), r.string(10)),
         });
     }
     Ok(f)
@@ -663,6 +702,9 @@ pub struct Acc {
     cogs: i64,
     spend: i64,
     attributed: i64,
+    /// Attributed sales and ad spend per campaign (source and campaign name, as ad spend is
+    /// keyed), so ROAS counts only the sales of campaigns that were paid for.
+    campaigns: BTreeMap<(String, String), (i64, i64)>,
     sent: i64,
     bounced: i64,
     opens: HashSet<(String, String)>,
@@ -692,7 +734,7 @@ impl Acc {
     fn order(&mut self, o: &OrderFact, gross: i64) {
         self.gross += gross;
         if o.credit.source != DIRECT {
-            self.attributed += gross;
+            self.credited(&o.credit, gross);
         }
         if self.seen_orders.insert(o.id) {
             self.orders += 1;
@@ -701,6 +743,20 @@ impl Acc {
             }
             self.new_customers += i64::from(o.first_order);
         }
+    }
+    /// Sales credited to a campaign.
+    fn credited(&mut self, c: &Credit, amount: i64) {
+        self.attributed += amount;
+        self.campaign(&c.source, &c.campaign).0 += amount;
+    }
+    fn spent(&mut self, source: &str, campaign: &str, amount: i64) {
+        self.spend += amount;
+        self.campaign(source, campaign).1 += amount;
+    }
+    fn campaign(&mut self, source: &str, campaign: &str) -> &mut (i64, i64) {
+        self.campaigns
+            .entry((source.to_string(), campaign.to_string()))
+            .or_default()
     }
     fn line(&mut self, l: &LineFact) {
         self.units += l.quantity;
@@ -711,13 +767,11 @@ impl Acc {
         }
     }
     fn email(&mut self, e: &EmailFact) {
-        match e.kind.as_str() {
-            "sent" => self.sent += 1,
-            "bounced" => self.bounced += 1,
-            "opened" => {
-                self.opens.insert((e.campaign.clone(), e.recipient.clone()));
-            }
-            _ => {}
+        self.sent += 1;
+        if e.bounced {
+            self.bounced += 1;
+        } else if e.opened {
+            self.opens.insert((e.campaign.clone(), e.recipient.clone()));
         }
     }
 
@@ -742,6 +796,11 @@ impl Acc {
         self.cogs += o.cogs;
         self.spend += o.spend;
         self.attributed += o.attributed;
+        for (k, (sales, spend)) in &o.campaigns {
+            let e = self.campaigns.entry(k.clone()).or_default();
+            e.0 += sales;
+            e.1 += spend;
+        }
         self.sent += o.sent;
         self.bounced += o.bounced;
         self.opens.extend(o.opens.iter().cloned());
@@ -767,6 +826,12 @@ impl Acc {
             self.customers.iter().filter(|(_, n)| *n >= 2).count() as i64,
         ));
         let new_customers = self.new_customers;
+        let paid: i64 = self
+            .campaigns
+            .values()
+            .filter(|(_, spend)| *spend != 0)
+            .map(|(sales, _)| sales)
+            .sum();
         let delivered = self.sent - self.bounced;
         let opens = self.opens.len() as i64;
         Kpis {
@@ -794,7 +859,9 @@ impl Acc {
                 per(self.spend, new_customers)
             },
             attributed_sales: self.attributed,
-            roas: ratio(self.attributed, self.spend),
+            paid_attributed_sales: paid,
+            unpaid_attributed_sales: self.attributed - paid,
+            roas: ratio(paid, self.spend),
             emails_sent: self.sent,
             emails_delivered: delivered,
             email_unique_opens: opens,
@@ -817,7 +884,8 @@ fn session_key(d: Dim, s: &SessionFact) -> Option<String> {
         Dim::Device => s.device.clone(),
         Dim::Country => s.country.clone(),
         Dim::LandingPage => s.landing.clone(),
-        Dim::Channel | Dim::Product => return None,
+        Dim::Channel => s.channel.clone(),
+        Dim::Product => return None,
     })
 }
 
@@ -923,7 +991,7 @@ pub fn fold(f: &Facts, grain: Option<Grain>, dim: Option<Dim>) -> BTreeMap<Key, 
         }
         for s in &f.spend {
             if let Some(a) = slot(&mut out, grain, dim, s.day, dim.map(|d| spend_key(d, s))) {
-                a.spend += s.amount;
+                a.spent(&s.source, &s.campaign, s.amount);
             }
         }
         for e in &f.email {
@@ -1026,6 +1094,7 @@ fn report_with(tx: &mut dyn Sql, p: Period, o: &Opts, rollups: bool) -> Result<K
                     bucket: Some(format_day(day)),
                     group: None,
                     kpis,
+                    note: None,
                 });
                 day = next_bucket(g, day);
             }
@@ -1040,10 +1109,16 @@ fn report_with(tx: &mut dyn Sql, p: Period, o: &Opts, rollups: bool) -> Result<K
             Some(d),
         )
         .into_iter()
-        .map(|((b, g), mut a)| KpiRow {
-            bucket: b.map(format_day),
-            group: g,
-            kpis: a.kpis(),
+        .map(|((b, g), mut a)| {
+            let kpis = a.kpis();
+            KpiRow {
+                note: (d == Dim::Channel && kpis.sessions == 0).then(|| {
+                    "no sessions: storefront events belong to the store's online channel; sales made elsewhere have no traffic to measure".to_string()
+                }),
+                bucket: b.map(format_day),
+                group: g,
+                kpis,
+            }
         })
         .collect(),
     };
@@ -1107,14 +1182,18 @@ pub fn fast(
     }
     for r in tx.query(
         "SELECT day, CAST(SUM(orders) AS BIGINT), CAST(SUM(gross) AS BIGINT), CAST(SUM(attributed) AS BIGINT), CAST(SUM(units) AS BIGINT), \
-           CAST(SUM(returned) AS BIGINT), CAST(SUM(costed) AS BIGINT), CAST(SUM(cogs) AS BIGINT), CAST(SUM(new_customers) AS BIGINT), CAST(SUM(refunds) AS BIGINT) \
-         FROM an_order_days WHERE day >= $1 AND day < $2 AND currency = $3 GROUP BY day",
+           CAST(SUM(returned) AS BIGINT), CAST(SUM(costed) AS BIGINT), CAST(SUM(cogs) AS BIGINT), CAST(SUM(new_customers) AS BIGINT), CAST(SUM(refunds) AS BIGINT), \
+           source, campaign \
+         FROM an_order_days WHERE day >= $1 AND day < $2 AND currency = $3 GROUP BY day, source, campaign",
         params![d0, d1, cur],
     )? {
         let a = out.entry(key(r.i64(0))).or_default();
         a.orders += r.i64(1);
         a.gross += r.i64(2);
-        a.attributed += r.i64(3);
+        if r.i64(3) != 0 {
+            a.attributed += r.i64(3);
+            a.campaign(&r.string(10), &r.string(11)).0 += r.i64(3);
+        }
         a.units += r.i64(4);
         a.returned += r.i64(5);
         a.costed_sales += r.i64(6);
@@ -1158,33 +1237,16 @@ pub fn fast(
         }
     }
     for r in tx.query(
-        "SELECT day, CAST(SUM(amount_minor) AS BIGINT) FROM ad_spend WHERE day >= $1 AND day < $2 AND currency = $3 GROUP BY day",
+        "SELECT day, CAST(SUM(amount_minor) AS BIGINT), source, campaign FROM ad_spend \
+         WHERE day >= $1 AND day < $2 AND currency = $3 GROUP BY day, source, campaign",
         params![d0, d1, cur],
     )? {
-        out.entry(key(r.i64(0))).or_default().spend += r.i64(1);
+        out.entry(key(r.i64(0)))
+            .or_default()
+            .spent(&r.string(2), &r.string(3), r.i64(1));
     }
-    // Email: sends and bounces counted in SQL per quarter hour (every zone's offset is a whole
-    // number of quarter hours, so a quarter hour never straddles a local midnight) from the
-    // (ts, type) index alone (every event has its campaign: a foreign key on both backends), then
-    // opens row by row, since they count once per campaign and recipient.
-    let (t0, t1) = (zone.start_of(p.from), zone.start_of(p.to));
-    for r in tx.query(
-        &format!(
-            "SELECT e.ts / {QUARTER_HOUR}, e.type, COUNT(*) FROM email_events e \
-             WHERE e.ts >= $1 AND e.ts < $2 AND e.type IN ('sent', 'bounced') GROUP BY e.ts / {QUARTER_HOUR}, e.type"
-        ),
-        params![t0, t1],
-    )? {
-        let a = out
-            .entry(key(i64::from(zone.day_of(r.i64(0) * QUARTER_HOUR))))
-            .or_default();
-        if r.string(1) == "sent" {
-            a.sent += r.i64(2);
-        } else {
-            a.bounced += r.i64(2);
-        }
-    }
-    for e in load_email_of(tx, zone, p, Some("opened"))? {
+    // Email: each send of the period, with its outcome (email tables are small).
+    for e in load_email(tx, zone, p)? {
         out.entry(key(i64::from(e.day))).or_default().email(&e);
     }
     if grain.is_some() {
@@ -1515,15 +1577,25 @@ pub fn clv(tx: &mut dyn Sql, q: &ClvQuery) -> Result<ClvReport> {
 pub struct Reconciliation {
     pub from: String,
     pub to: String,
+    /// One line per check, what it found, discrepancies first.
+    pub summary: Vec<String>,
+    /// Whether the storefront sent events in the period. Without any, the storefront is not
+    /// tracked then (say, a history imported without its events): orders without a session,
+    /// days without events and spend without traffic are expected, not discrepancies.
+    pub tracked: bool,
     /// Purchase events in the period whose order number matches no order.
     pub purchases_without_order: Vec<i64>,
-    /// Non-cancelled orders of online channels placed in the period with no purchase event.
+    /// Non-cancelled orders placed in the period on online channels (imported history left
+    /// out) with no purchase event.
     pub orders_without_session: Vec<i64>,
     /// Campaigns with ad spend in the period and no session.
     pub spend_without_traffic: Vec<String>,
     /// Local days of the period on which no session started.
     pub days_without_events: Vec<String>,
-    /// Whether every list above is empty.
+    /// How many of the findings are discrepancies: all of them when the storefront is
+    /// tracked, only purchases without an order when it is not.
+    pub discrepancies: i64,
+    /// No discrepancy.
     pub clean: bool,
 }
 
@@ -1538,6 +1610,7 @@ pub fn reconciliation(tx: &mut dyn Sql, p: Period) -> Result<Reconciliation> {
     )?);
     let orders_without_session = ints(tx.query(
         "SELECT o.number FROM orders o JOIN channels c ON c.id = o.channel_id WHERE o.placed_at >= $1 AND o.placed_at < $2 AND o.status <> 'cancelled' AND c.kind = 'online' \
+         AND o.sourcing_strategy <> 'imported' \
          AND NOT EXISTS (SELECT 1 FROM an_purchases p WHERE p.order_number = o.number) ORDER BY o.number",
         params![t0, t1],
     )?);
@@ -1562,18 +1635,64 @@ pub fn reconciliation(tx: &mut dyn Sql, p: Period) -> Result<Reconciliation> {
         .filter(|d| !seen.contains(&i64::from(*d)))
         .map(format_day)
         .collect();
-    let clean = purchases_without_order.is_empty()
-        && orders_without_session.is_empty()
-        && spend_without_traffic.is_empty()
-        && days_without_events.is_empty();
+    let tracked = !seen.is_empty()
+        || tx
+            .query_one(
+                "SELECT 1 FROM an_purchases p WHERE p.ts >= $1 AND p.ts < $2 LIMIT 1",
+                params![t0, t1],
+            )?
+            .is_some();
+    let counts = [
+        (
+            purchases_without_order.len(),
+            true,
+            "purchase events with no order",
+        ),
+        (
+            orders_without_session.len(),
+            tracked,
+            "online orders with no purchase event",
+        ),
+        (
+            spend_without_traffic.len(),
+            tracked,
+            "campaigns with ad spend and no session",
+        ),
+        (
+            days_without_events.len(),
+            tracked,
+            "days with no storefront event",
+        ),
+    ];
+    let discrepancies: usize = counts.iter().filter(|c| c.1).map(|c| c.0).sum();
+    let mut summary: Vec<String> = counts
+        .iter()
+        .map(|(n, real, what)| {
+            let tag = match (n, real) {
+                (0, _) => "ok",
+                (_, true) => "DISCREPANCY",
+                (_, false) => "expected",
+            };
+            format!("{tag}: {n} {what}")
+        })
+        .collect();
+    summary.sort_by_key(|l| !l.starts_with("DISCREPANCY"));
+    if !tracked {
+        summary.push(
+            "the storefront sent no event in the period, so sessions cannot be compared with orders (only purchases without an order count)".into(),
+        );
+    }
     Ok(Reconciliation {
         from: format_day(p.from),
         to: format_day(p.to),
+        summary,
+        tracked,
         purchases_without_order,
         orders_without_session,
         spend_without_traffic,
         days_without_events,
-        clean,
+        discrepancies: discrepancies as i64,
+        clean: discrepancies == 0,
     })
 }
 
@@ -1708,6 +1827,7 @@ fn top_of(facts: &Facts, dim: Dim, limit: usize) -> Vec<KpiRow> {
             bucket: None,
             group: g,
             kpis: a.kpis(),
+            note: None,
         })
         .collect();
     match dim {

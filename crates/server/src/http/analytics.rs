@@ -10,7 +10,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use backroom_core::analytics::ingest::{self, EventIn, IngestReport};
 use backroom_core::analytics::marketing::{
-    self, EmailCampaign, EmailEventIn, NewEmailCampaign, Spend, SpendIn, SpendSaved,
+    self, EmailCampaign, EmailCampaignQuery, EmailEventIn, NewEmailCampaign, Spend, SpendIn,
+    SpendSaved,
 };
 use backroom_core::analytics::refresh;
 use backroom_core::analytics::report::{
@@ -257,11 +258,16 @@ pub async fn put_spend(
         .await
 }
 
-/// Email campaigns with sent, delivered, bounced, unique opens and clicks, and their rates.
-#[utoipa::path(get, path = "/email-campaigns", tag = "analytics", responses((status = 200, body = Vec<EmailCampaign>)))]
-pub async fn list_email_campaigns(State(app): State<App>, auth: Auth) -> R<Vec<EmailCampaign>> {
-    app.read(&auth, Permission::AnalyticsRead, |tx| {
-        marketing::email_campaigns(tx, None)
+/// Email campaigns with sent, delivered, bounced, unique opens and clicks, and their rates, over
+/// the sends of a period (`from`, `to`) or all of them: a send's opens count whenever they came.
+#[utoipa::path(get, path = "/email-campaigns", tag = "analytics", params(EmailCampaignQuery), responses((status = 200, body = Vec<EmailCampaign>), (status = 422, body = ErrorBody)))]
+pub async fn list_email_campaigns(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<EmailCampaignQuery>,
+) -> R<Vec<EmailCampaign>> {
+    app.read(&auth, Permission::AnalyticsRead, move |tx| {
+        marketing::email_campaigns_for(tx, &q)
     })
     .await
 }
