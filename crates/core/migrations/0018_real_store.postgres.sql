@@ -17,3 +17,6 @@ UPDATE orders SET ship_country = UPPER(COALESCE(shipping_address::json->>'countr
 -- without a customer for the guest placeholder's.
 DELETE FROM an_dirty_orders;
 INSERT INTO an_dirty_orders (order_id) SELECT id FROM orders;
+-- A customer's saved addresses (JSON list, the default first): kept from their orders, and
+-- edited by staff.
+ALTER TABLE customers ADD COLUMN addresses TEXT NOT NULL DEFAULT '[]';

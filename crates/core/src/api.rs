@@ -456,8 +456,31 @@ pub struct Customer {
     /// The placeholder that imported orders without a customer hang on (guest invoices): its
     /// orders count in orders and sales, never in the customer KPIs.
     pub guest: bool,
+    /// Saved addresses, the default first: each new shipping address of an order is kept.
+    pub addresses: Vec<Address>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A change to a customer: only the fields given change.
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerPatch {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// An empty string clears it.
+    pub phone: Option<String>,
+    pub tags: Option<Vec<String>>,
+    /// Staff notes; an empty string clears them.
+    pub note: Option<String>,
+    /// Marketing consent given or withdrawn now, recorded with the time and
+    /// `marketing_consent_source`.
+    pub accepts_marketing: Option<bool>,
+    /// How consent was given or withdrawn (`phone call`, `in store form`); the staff member
+    /// who made the change when absent.
+    pub marketing_consent_source: Option<String>,
+    /// The saved addresses, replacing the list (the default first; at most 20).
+    pub addresses: Option<Vec<Address>>,
 }
 
 #[derive(Deserialize, ToSchema, Clone, Debug, Default)]

@@ -45,7 +45,7 @@ fn check_price(field: &str, v: i64) -> Result<i64> {
     }
 }
 
-fn check_list(field: &str, items: &[String], max_items: usize) -> Result<Vec<String>> {
+pub(crate) fn check_list(field: &str, items: &[String], max_items: usize) -> Result<Vec<String>> {
     if items.len() > max_items {
         return Err(Error::invalid(
             field,

@@ -788,6 +788,7 @@ pub async fn customers(
                             phone: r.phone.as_deref(),
                             accepts_marketing: r.accepts_marketing,
                             channel: "import",
+                            address: None,
                         },
                     )?;
                     let after = (

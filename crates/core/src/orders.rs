@@ -39,11 +39,16 @@ fn money(amount: i64, currency: &str) -> api::Money {
 }
 
 fn check_address(a: &api::Address) -> Result<api::Address> {
-    let f = |e: backroom_domain::Invalid| Error::Invalid(e.under("shipping_address"));
+    check_address_at(a, "shipping_address")
+}
+
+/// Validates an address, naming its fields under `at` (`shipping_address`, `addresses[0]`).
+fn check_address_at(a: &api::Address, at: &str) -> Result<api::Address> {
+    let f = |e: backroom_domain::Invalid| Error::Invalid(e.under(at));
     let country = a.country.trim().to_uppercase();
     if a.latitude.is_some() != a.longitude.is_some() {
         return Err(Error::invalid(
-            "shipping_address.latitude",
+            format!("{at}.latitude"),
             "give both latitude and longitude, or neither",
         ));
     }
@@ -51,13 +56,13 @@ fn check_address(a: &api::Address) -> Result<api::Address> {
         || a.longitude.is_some_and(|v| !(-180.0..=180.0).contains(&v))
     {
         return Err(Error::invalid(
-            "shipping_address.latitude",
+            format!("{at}.latitude"),
             "latitude must be within ±90 and longitude within ±180",
         ));
     }
     if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
         return Err(Error::invalid(
-            "shipping_address.country",
+            format!("{at}.country"),
             "must be a two-letter ISO 3166 country code, like FR",
         ));
     }
@@ -262,7 +267,7 @@ pub fn place(
     let phone = optional_text("customer.phone", input.customer.phone.as_deref(), 64)?;
     let address = check_address(&input.shipping_address)?;
     let note = optional_text("note", input.note.as_deref(), 5000)?;
-    let shipping_method = input
+    let mut shipping_method = input
         .shipping_method
         .clone()
         .unwrap_or_else(|| "standard".into());
@@ -486,18 +491,6 @@ pub fn place(
             discount: 0,
         })
         .collect();
-    let shipping = shipping_charge(
-        ShippingRule {
-            method: &shipping_method,
-            price: shipping_price,
-            countries: &ships_to,
-            free_above,
-        },
-        &address.country,
-        &price_lines,
-    )?;
-    let tax_policy = settings.tax_for(&address.country, address.region.as_deref());
-    let totals = price_order(&price_lines, shipping, tax_policy)?;
 
     // 3. Source from the locked levels. A level row that does not exist yet (a SKU never
     // stocked at a location) is created and the levels are locked again.
@@ -509,6 +502,43 @@ pub fn place(
         rows = lock_channel_levels(tx, ctx.now, channel_id, &variant_ids, &location_ids)?;
     }
     fill_available(&mut candidates, &rows, &variant_ids);
+    // A boutique sale: when the boutique that made it holds every unit and the staff did not ask
+    // for a shipping method, the customer takes the goods there. It is sourced from the
+    // boutique, with nothing to ship and no shipping charge.
+    let in_store = input
+        .origin_location_id
+        .filter(|_| input.shipping_method.is_none())
+        .and_then(|loc| {
+            let c = candidates.iter().find(|c| c.location_id == loc)?;
+            let mut wanted: HashMap<i64, i64> = HashMap::new();
+            for l in &lines {
+                *wanted.entry(l.variant_id).or_default() += l.quantity;
+            }
+            wanted
+                .iter()
+                .all(|(v, q)| c.available.get(v).copied().unwrap_or(0) >= *q)
+                .then(|| (loc, c.name.clone()))
+        });
+    if let Some((loc, _)) = &in_store {
+        candidates.retain(|c| c.location_id == *loc);
+        shipping_method = IN_STORE.into();
+    }
+    let shipping = if in_store.is_some() {
+        0
+    } else {
+        shipping_charge(
+            ShippingRule {
+                method: &shipping_method,
+                price: shipping_price,
+                countries: &ships_to,
+                free_above,
+            },
+            &address.country,
+            &price_lines,
+        )?
+    };
+    let tax_policy = settings.tax_for(&address.country, address.region.as_deref());
+    let totals = price_order(&price_lines, shipping, tax_policy)?;
     let demands: Vec<Demand> = lines
         .iter()
         .map(|l| Demand {
@@ -518,8 +548,12 @@ pub fn place(
             allow_backorder: l.policy == InventoryPolicy::Continue,
         })
         .collect();
-    let decision = source(strategy, &demands, &candidates, &destination)
+    let mut decision = source(strategy, &demands, &candidates, &destination)
         .map_err(|e| sourcing_error(e, &input.channel, |i| format!("lines[{i}].quantity")))?;
+    if let Some((_, name)) = &in_store {
+        decision.reason =
+            format!("boutique sale: taken by the customer at {name}, which holds every unit");
+    }
 
     // 4. The order's number and the ids of the rows about to be written, in one statement, so
     // that every write below is queued and reaches PostgreSQL with the commit. Numbers are drawn
@@ -560,6 +594,7 @@ pub fn place(
             phone: phone.as_deref(),
             accepts_marketing: input.customer.accepts_marketing,
             channel: &input.channel,
+            address: (pickup_location.is_none()).then_some(&address),
         },
     )?;
 
@@ -826,8 +861,11 @@ pub(crate) fn sourcing_error(
     }
 }
 
+/// The shipping method of a boutique sale the customer takes with them: nothing ships.
+pub const IN_STORE: &str = "in_store";
+
 /// A customer by email key (`$1`): the row [`save_customer`] takes.
-const FIND_CUSTOMER_SQL: &str = "SELECT id, accepts_marketing, email, first_name, last_name FROM customers WHERE email_key = $1";
+const FIND_CUSTOMER_SQL: &str = "SELECT id, accepts_marketing, email, first_name, last_name, addresses FROM customers WHERE email_key = $1";
 
 /// What an order or an import says about its customer.
 pub struct CustomerInput<'a> {
@@ -837,6 +875,39 @@ pub struct CustomerInput<'a> {
     pub accepts_marketing: Option<bool>,
     /// Where the customer came from: a channel code, or `import`.
     pub channel: &'a str,
+    /// The address the order ships to, kept among the customer's addresses when new.
+    pub address: Option<&'a api::Address>,
+}
+
+/// Whether two addresses are the same place for the same person (case and spacing aside).
+fn same_address(a: &api::Address, b: &api::Address) -> bool {
+    let n = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    let o = |s: &Option<String>| n(s.as_deref().unwrap_or(""));
+    n(&a.name) == n(&b.name)
+        && n(&a.line1) == n(&b.line1)
+        && o(&a.line2) == o(&b.line2)
+        && n(&a.city) == n(&b.city)
+        && n(&a.postal_code) == n(&b.postal_code)
+        && a.country.eq_ignore_ascii_case(&b.country)
+}
+
+/// The saved addresses with `new` kept: appended when it is not there yet (the first stays the
+/// default), the oldest other one dropped when the list is full. `None` when nothing changes.
+fn keep_address(saved: &str, new: &api::Address) -> Option<String> {
+    let mut list: Vec<api::Address> = from_json(saved);
+    if list.iter().any(|a| same_address(a, new)) {
+        return None;
+    }
+    if list.len() >= MAX_ADDRESSES {
+        list.remove(1.min(list.len() - 1));
+    }
+    list.push(new.clone());
+    Some(to_json(&list))
 }
 
 /// Creates or updates a customer by email.
@@ -875,7 +946,8 @@ pub fn save_customer(
     match existing {
         Some(r) => {
             let id = r.i64(0);
-            let consent_now = input.accepts_marketing == Some(true) && !r.bool(1);
+            // Consent follows what the customer said last at checkout: given, or withdrawn.
+            let consent_now = input.accepts_marketing.filter(|wants| *wants != r.bool(1));
             let changed = first.is_some_and(|f| f != r.string(3))
                 || last.is_some_and(|l| l != r.string(4))
                 || phone.is_some();
@@ -885,10 +957,16 @@ pub fn save_customer(
                     params![first, last, phone, ctx.now, id],
                 )?;
             }
-            if consent_now {
+            if let Some(wants) = consent_now {
                 tx.exec_deferred(
-                    "UPDATE customers SET accepts_marketing = TRUE, marketing_consent_at = $1, marketing_consent_source = $2, updated_at = $1 WHERE id = $3",
-                    params![ctx.now, format!("checkout:{channel}"), id],
+                    "UPDATE customers SET accepts_marketing = $1, marketing_consent_at = $2, marketing_consent_source = $3, updated_at = $2 WHERE id = $4",
+                    params![wants, ctx.now, format!("checkout:{channel}"), id],
+                )?;
+            }
+            if let Some(list) = input.address.and_then(|a| keep_address(&r.string(5), a)) {
+                tx.exec_deferred(
+                    "UPDATE customers SET addresses = $1 WHERE id = $2",
+                    params![list, id],
                 )?;
             }
             Ok(CustomerRef {
@@ -903,9 +981,10 @@ pub fn save_customer(
                 Error::Db(DbError::Other("no id drawn for a new customer".into()))
             })?;
             let consent = input.accepts_marketing == Some(true);
+            let addresses = to_json(&input.address.into_iter().collect::<Vec<_>>());
             tx.exec_deferred(
-                "INSERT INTO customers (id, email, email_key, first_name, last_name, phone, accepts_marketing, marketing_consent_at, marketing_consent_source, acquisition_source, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+                "INSERT INTO customers (id, email, email_key, first_name, last_name, phone, accepts_marketing, marketing_consent_at, marketing_consent_source, acquisition_source, created_at, updated_at, addresses) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)",
                 params![
                     id,
                     email.as_str(),
@@ -917,7 +996,8 @@ pub fn save_customer(
                     if consent { Some(ctx.now) } else { None },
                     if consent { Some(format!("checkout:{channel}")) } else { None },
                     format!("channel:{channel}"),
-                    ctx.now
+                    ctx.now,
+                    addresses
                 ],
             )?;
             audit::record(
@@ -1128,6 +1208,9 @@ pub struct OrderQuery {
     pub at_risk: Option<bool>,
     /// Only orders on hold (true) or not on hold (false).
     pub on_hold: Option<bool>,
+    /// By balance: `refund_due` (the store owes the customer), `to_collect` (the customer owes
+    /// the store) or `settled`.
+    pub balance: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -1198,6 +1281,23 @@ pub fn list(tx: &mut dyn Sql, q: &OrderQuery, now: i64) -> Result<Page<Order>> {
         Some(true) => f.add("o.hold_reason IS NOT NULL", vec![]),
         Some(false) => f.add("o.hold_reason IS NULL", vec![]),
         None => {}
+    }
+    if let Some(b) = &q.balance {
+        // `paid - refunded - owed`, as `backroom_domain::balance` has it.
+        let balance = "(o.paid_minor - o.refunded_minor - CASE WHEN o.status = 'cancelled' THEN 0 \
+                       ELSE o.total_minor - o.returned_minor - o.adjustments_minor END)";
+        let op = match b.as_str() {
+            "refund_due" => ">",
+            "to_collect" => "<",
+            "settled" => "=",
+            _ => {
+                return Err(Error::invalid(
+                    "balance",
+                    "must be refund_due, to_collect or settled",
+                ));
+            }
+        };
+        f.add(&format!("{balance} {op} 0"), vec![]);
     }
     if let Some(c) = &q.cursor {
         let (v, id) = decode_cursor(c)?;
@@ -1550,7 +1650,7 @@ const CUSTOMER_SELECT: &str = concat!(
      (SELECT COUNT(*) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled'), \
      (SELECT CAST(COALESCE(SUM(o.total_minor), 0) AS BIGINT) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled'), ",
     crate::analytics::report::lifetime_value_sql!(),
-    ", c.guest FROM customers c"
+    ", c.guest, c.addresses FROM customers c"
 );
 
 fn customer_from(r: &Row, cur: &str) -> Customer {
@@ -1572,7 +1672,130 @@ fn customer_from(r: &Row, cur: &str) -> Customer {
         total_spent: money(r.i64(14), cur),
         lifetime_value: money(r.i64(15), cur),
         guest: r.i64(16) != 0,
+        addresses: from_json(&r.string(17)),
     }
+}
+
+/// The most addresses a customer keeps.
+const MAX_ADDRESSES: usize = 20;
+
+/// Edits a customer: each field given is validated and set (an empty phone or note clears it);
+/// marketing consent records its time and source (the staff member unless a source is given);
+/// `addresses` replaces the saved list (the default first). All or nothing, audited with what
+/// changed.
+pub fn update_customer(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    id: i64,
+    p: &api::CustomerPatch,
+) -> Result<Customer> {
+    ctx.actor
+        .require(backroom_domain::roles::Permission::CustomersWrite)?;
+    let before = get_customer(tx, id)?;
+    let mut sets: Vec<(&str, crate::Val)> = Vec::new();
+    let mut changes = serde_json::Map::new();
+    let mut change = |k: &str, from: serde_json::Value, to: serde_json::Value| {
+        if from != to {
+            changes.insert(k.into(), json!({"from": from, "to": to}));
+        }
+    };
+    if let Some(v) = &p.first_name {
+        let v = optional_text("first_name", Some(v), 255)?.unwrap_or_default();
+        change("first_name", json!(before.first_name), json!(v));
+        sets.push(("first_name", v.into()));
+    }
+    if let Some(v) = &p.last_name {
+        let v = optional_text("last_name", Some(v), 255)?.unwrap_or_default();
+        change("last_name", json!(before.last_name), json!(v));
+        sets.push(("last_name", v.into()));
+    }
+    // An empty phone or note clears it.
+    fn cleared(v: &str) -> Option<&str> {
+        Some(v).filter(|v| !v.trim().is_empty())
+    }
+    if let Some(v) = &p.phone {
+        let v = optional_text("phone", cleared(v), 64)?;
+        change("phone", json!(before.phone), json!(v));
+        sets.push(("phone", v.into()));
+    }
+    if let Some(v) = &p.note {
+        let v = optional_text("note", cleared(v), 5000)?;
+        change("note", json!(before.note), json!(v));
+        sets.push(("note", v.into()));
+    }
+    if let Some(v) = &p.tags {
+        let v = crate::catalog::check_list("tags", v, 250)?;
+        change("tags", json!(before.tags), json!(v));
+        sets.push(("tags", to_json(&v).into()));
+    }
+    if let Some(v) = &p.addresses {
+        if v.len() > MAX_ADDRESSES {
+            return Err(Error::invalid(
+                "addresses",
+                format!("a customer keeps at most {MAX_ADDRESSES} addresses"),
+            ));
+        }
+        let v = v
+            .iter()
+            .enumerate()
+            .map(|(i, a)| check_address_at(a, &format!("addresses[{i}]")))
+            .collect::<Result<Vec<_>>>()?;
+        change("addresses", json!(before.addresses), json!(v));
+        sets.push(("addresses", to_json(&v).into()));
+    }
+    if p.marketing_consent_source.is_some() && p.accepts_marketing.is_none() {
+        return Err(Error::invalid(
+            "marketing_consent_source",
+            "give it with accepts_marketing",
+        ));
+    }
+    if let Some(v) = p.accepts_marketing {
+        let source = match &p.marketing_consent_source {
+            Some(s) => required_text("marketing_consent_source", s, 200)?,
+            None => format!("staff:{}", ctx.actor.name),
+        };
+        if v != before.accepts_marketing {
+            change(
+                "accepts_marketing",
+                json!(before.accepts_marketing),
+                json!(v),
+            );
+            changes.insert("marketing_consent_source".into(), json!(source));
+            sets.push(("accepts_marketing", v.into()));
+            sets.push(("marketing_consent_at", ctx.now.into()));
+            sets.push(("marketing_consent_source", source.into()));
+        }
+    }
+    if sets.is_empty() {
+        return Ok(before);
+    }
+    sets.push(("updated_at", ctx.now.into()));
+    let cols: Vec<String> = sets
+        .iter()
+        .enumerate()
+        .map(|(i, (c, _))| format!("{c} = ${}", i + 1))
+        .collect();
+    let mut vals: Vec<crate::Val> = sets.into_iter().map(|(_, v)| v).collect();
+    vals.push(id.into());
+    tx.exec(
+        &format!(
+            "UPDATE customers SET {} WHERE id = ${}",
+            cols.join(", "),
+            vals.len()
+        ),
+        &vals,
+    )?;
+    if !changes.is_empty() {
+        audit::record(
+            tx,
+            ctx,
+            "customer.updated",
+            "customer",
+            id,
+            serde_json::Value::Object(changes),
+        )?;
+    }
+    get_customer(tx, id)
 }
 
 pub fn get_customer(tx: &mut dyn Sql, id: i64) -> Result<Customer> {

@@ -17,7 +17,8 @@ pub struct WorkQueue {
     pub on_hold: i64,
     /// Click-and-collect orders ready and waiting for their customer.
     pub pickups_waiting: i64,
-    /// Returns requested and not yet received (to inspect when they arrive).
+    /// Returns with units still to arrive and be inspected (requested or partially received):
+    /// what `GET /returns?to_inspect=true` lists.
     pub returns_to_inspect: i64,
     /// Stock levels at or below their reorder point (available + incoming).
     pub low_stock: i64,
@@ -32,7 +33,7 @@ pub fn work_queue(tx: &mut dyn Sql, now: i64) -> Result<WorkQueue> {
            (SELECT COUNT(*) FROM orders WHERE status = 'open' AND fulfillment_status IN ('unfulfilled', 'partially_fulfilled') AND hold_reason IS NULL AND ship_by < $1), \
            (SELECT COUNT(*) FROM orders WHERE status = 'open' AND hold_reason IS NOT NULL), \
            (SELECT COUNT(*) FROM orders WHERE status = 'open' AND fulfillment_status = 'ready_for_pickup'), \
-           (SELECT COUNT(*) FROM returns WHERE status = 'requested'), \
+           (SELECT COUNT(*) FROM returns WHERE status IN ('requested', 'partially_received')), \
            (SELECT COUNT(*) FROM inventory_levels WHERE reorder_point IS NOT NULL AND on_hand - reserved - unavailable + incoming <= reorder_point), \
            (SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'failed')",
         params![now],

@@ -89,6 +89,69 @@ pub fn get_return(tx: &mut dyn Sql, id: i64) -> Result<Return> {
     })
 }
 
+/// Which returns [`list`] gives: newest first, by status, still to inspect, or of one order.
+#[derive(Default, Clone, Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnQuery {
+    /// `requested`, `partially_received`, `received` or `cancelled`.
+    pub status: Option<String>,
+    /// Only returns with units still to arrive and be inspected (requested or partially
+    /// received), as the work queue counts them; `false` for the others.
+    pub to_inspect: Option<bool>,
+    pub order_id: Option<i64>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// The statuses of a return with units still to arrive and be inspected.
+pub const TO_INSPECT: &str = "('requested', 'partially_received')";
+
+/// Returns, newest first, paged like every list.
+pub fn list(tx: &mut dyn Sql, q: &ReturnQuery) -> Result<crate::api::Page<Return>> {
+    use crate::util::{Filter, decode_cursor, encode_cursor, page, page_limit};
+    let limit = page_limit(q.limit)?;
+    let mut f = Filter::default();
+    if let Some(s) = &q.status {
+        if !["requested", "partially_received", "received", "cancelled"].contains(&s.as_str()) {
+            return Err(Error::invalid(
+                "status",
+                "must be requested, partially_received, received or cancelled",
+            ));
+        }
+        f.add("r.status = ?", vec![s.as_str().into()]);
+    }
+    match q.to_inspect {
+        Some(true) => f.add(&format!("r.status IN {TO_INSPECT}"), vec![]),
+        Some(false) => f.add(&format!("r.status NOT IN {TO_INSPECT}"), vec![]),
+        None => {}
+    }
+    if let Some(o) = q.order_id {
+        f.add("r.order_id = ?", vec![o.into()]);
+    }
+    if let Some(c) = &q.cursor {
+        let (_, id) = decode_cursor(c)?;
+        f.add("r.id < ?", vec![id.into()]);
+    }
+    let lim = f.push((limit + 1).into());
+    let ids: Vec<i64> = tx
+        .query(
+            &format!(
+                "SELECT r.id FROM returns r{} ORDER BY r.id DESC LIMIT {lim}",
+                f.where_sql()
+            ),
+            &f.params,
+        )?
+        .iter()
+        .map(|r| r.i64(0))
+        .collect();
+    let mut items = ids
+        .into_iter()
+        .map(|id| get_return(tx, id))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(page(&mut items, limit, |r| encode_cursor("", r.id)))
+}
+
 pub fn list_for_order(tx: &mut dyn Sql, order_id: i64) -> Result<Vec<Return>> {
     let ids: Vec<i64> = tx
         .query(

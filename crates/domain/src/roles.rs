@@ -48,6 +48,8 @@ pub enum Permission {
     OrdersManage,
     OrdersFulfil,
     CustomersRead,
+    /// Editing customers: names, phone, tags, notes, consent, addresses.
+    CustomersWrite,
     SettingsWrite,
     UsersAdmin,
     AuditRead,
@@ -101,6 +103,7 @@ impl Role {
                     | OrdersPlace
                     | OrdersManage
                     | CustomersRead
+                    | CustomersWrite
             ),
             Role::Marketing => matches!(
                 p,
@@ -133,6 +136,8 @@ mod tests {
         assert!(!Role::Analyst.allows(Permission::CatalogWrite));
         assert!(!Role::Analyst.allows(Permission::OrdersManage));
         assert!(!Role::Support.allows(Permission::InventoryWrite));
+        assert!(Role::Support.allows(Permission::CustomersWrite));
+        assert!(!Role::Marketing.allows(Permission::CustomersWrite));
         assert!(Role::Inventory.allows(Permission::InventoryWrite));
         assert!(Role::Fulfillment.allows(Permission::OrdersFulfil));
         assert!(!Role::Support.allows(Permission::OrdersFulfil));

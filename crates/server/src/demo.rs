@@ -471,6 +471,7 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                     phone: None,
                     accepts_marketing: Some(*consent),
                     channel: "online",
+                    address: None,
                 },
             )?;
         }

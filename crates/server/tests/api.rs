@@ -2779,6 +2779,334 @@ async fn open_rate_and_roas_count_what_they_say() {
     }
 }
 
+/// The API gaps of a working week: customers edited (names, phone, tags, note, consent with its
+/// time and source, addresses) and keeping the addresses they ship to; a checkout that declines
+/// marketing withdraws consent; returns listed and filtered; orders filtered by balance; a
+/// boutique sale sourced from the boutique with nothing to ship unless staff ask to ship it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_working_week_of_customers_returns_balances_and_boutique_sales() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        let (a, _) = app.locations;
+        let t = Some(app.admin.as_str());
+        let support = TestApp::user(&app.db, "support").await;
+        let analyst = TestApp::user(&app.db, "analyst").await;
+        app.product("WK1", &[(a, 20)]).await;
+        // A first order with consent; the address is kept on the customer.
+        let mut body = order_body(&[("WK1", 1)], "ada@example.com");
+        body["customer"]["accepts_marketing"] = json!(true);
+        let (s, o1) = app
+            .req("POST", "/api/v1/orders", t, Some(body.clone()))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {o1}");
+        let cid = o1["customer"]["id"].as_i64().unwrap();
+        let (_, c) = app
+            .req("GET", &format!("/api/v1/customers/{cid}"), t, None)
+            .await;
+        assert_eq!(
+            (
+                c["accepts_marketing"].as_bool(),
+                c["marketing_consent_source"].as_str(),
+                c["addresses"].as_array().map(Vec::len)
+            ),
+            (Some(true), Some("checkout:online"), Some(1)),
+            "{name}: {c}"
+        );
+        // The same address again adds nothing; a new one is kept after it; declining marketing
+        // at checkout withdraws consent.
+        body["customer"]["accepts_marketing"] = json!(false);
+        let (s, _) = app
+            .req("POST", "/api/v1/orders", t, Some(body.clone()))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{name}");
+        body["shipping_address"]["line1"] = json!("2 Rue Neuve");
+        body["customer"]["accepts_marketing"] = Value::Null;
+        let (s, _) = app
+            .req("POST", "/api/v1/orders", t, Some(body.clone()))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{name}");
+        let (_, c) = app
+            .req("GET", &format!("/api/v1/customers/{cid}"), t, None)
+            .await;
+        assert_eq!(
+            (
+                c["accepts_marketing"].as_bool(),
+                c["addresses"].as_array().map(Vec::len),
+                c["addresses"][1]["line1"].as_str()
+            ),
+            (Some(false), Some(2), Some("2 Rue Neuve")),
+            "{name}: {c}"
+        );
+        assert!(c["marketing_consent_at"].is_string(), "{name}: {c}");
+        // Support edits the customer; an analyst may not; a bad address is named and nothing
+        // of the change is applied.
+        let patch = json!({"first_name": "Ada", "last_name": "Lovelace", "phone": "+33 6 12 34 56 78", "tags": ["vip"], "note": "Prefers email",
+                           "accepts_marketing": true, "marketing_consent_source": "phone call"});
+        let (s, _) = app
+            .req(
+                "PATCH",
+                &format!("/api/v1/customers/{cid}"),
+                Some(&analyst),
+                Some(patch.clone()),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{name}");
+        let (s, e) = app
+            .req("PATCH", &format!("/api/v1/customers/{cid}"), Some(&support),
+                 Some(json!({"first_name": "X", "addresses": [c["addresses"][0].clone(), {"name": "A", "line1": "1", "city": "Lyon", "postal_code": "1", "country": "France"}]})))
+            .await;
+        assert_eq!(
+            (s, e["error"]["field"].as_str()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("addresses[1].country")
+            ),
+            "{name}: {e}"
+        );
+        let (s, e) = app
+            .req(
+                "PATCH",
+                &format!("/api/v1/customers/{cid}"),
+                Some(&support),
+                Some(json!({"nickname": "x"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {e}");
+        let (s, c) = app
+            .req(
+                "PATCH",
+                &format!("/api/v1/customers/{cid}"),
+                Some(&support),
+                Some(patch),
+            )
+            .await;
+        assert_eq!(
+            (
+                s,
+                c["first_name"].as_str(),
+                c["tags"].clone(),
+                c["accepts_marketing"].as_bool(),
+                c["marketing_consent_source"].as_str(),
+                c["phone"].as_str()
+            ),
+            (
+                StatusCode::OK,
+                Some("Ada"),
+                json!(["vip"]),
+                Some(true),
+                Some("phone call"),
+                Some("+33 6 12 34 56 78")
+            ),
+            "{name}: {c}"
+        );
+        let (s, c) = app
+            .req(
+                "PATCH",
+                &format!("/api/v1/customers/{cid}"),
+                Some(&support),
+                Some(json!({"phone": "", "addresses": []})),
+            )
+            .await;
+        assert_eq!(
+            (
+                s,
+                c["phone"].clone(),
+                c["addresses"].clone(),
+                c["first_name"].as_str()
+            ),
+            (StatusCode::OK, Value::Null, json!([]), Some("Ada")),
+            "{name}: {c}"
+        );
+        let (_, log) = app.req("GET", "/api/v1/audit-log?limit=200", t, None).await;
+        let edits: Vec<&Value> = log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "customer.updated")
+            .collect();
+        assert_eq!(edits.len(), 2, "{name}: {edits:?}");
+        assert!(
+            edits.iter().any(|e| e.to_string().contains("Lovelace")),
+            "{name}: {edits:?}"
+        );
+        // Balances: pay the first order twice over its total is refused elsewhere; here pay it
+        // and return a unit (refund due), leave another unpaid (to collect).
+        let id1 = o1["id"].as_i64().unwrap();
+        let (s, _) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{id1}/payments"),
+                t,
+                Some(json!({"status": "paid"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}");
+        let (s, _) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{id1}/fulfillments"),
+                t,
+                Some(json!({"location_id": a})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{name}");
+        let line1 = o1["lines"][0]["id"].as_i64().unwrap();
+        let (s, r) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{id1}/returns"),
+                t,
+                Some(json!({"lines": [{"line_id": line1, "quantity": 1, "reason": "wrong_size"}]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {r}");
+        let rid = r["id"].as_i64().unwrap();
+        for (q, n) in [
+            ("to_inspect=true", 1),
+            ("to_inspect=false", 0),
+            ("status=requested", 1),
+            ("status=received", 0),
+            (&format!("order_id={id1}") as &str, 1),
+        ] {
+            let (s, l) = app
+                .req("GET", &format!("/api/v1/returns?{q}"), Some(&support), None)
+                .await;
+            assert_eq!(
+                (s, l["items"].as_array().map(Vec::len)),
+                (StatusCode::OK, Some(n)),
+                "{name} {q}: {l}"
+            );
+        }
+        let (s, e) = app.req("GET", "/api/v1/returns?status=lost", t, None).await;
+        assert_eq!(
+            (s, e["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("status")),
+            "{name}"
+        );
+        let (s, _) = app.req("POST", &format!("/api/v1/returns/{rid}/receive"), t,
+                             Some(json!({"lines": [{"line_id": line1, "quantity": 1, "disposition": "restock", "location_id": a}]}))).await;
+        assert_eq!(s, StatusCode::OK, "{name}");
+        let (_, l) = app
+            .req("GET", "/api/v1/returns?to_inspect=true", t, None)
+            .await;
+        assert_eq!(l["items"].as_array().map(Vec::len), Some(0), "{name}: {l}");
+        let numbers = |l: &Value| -> Vec<i64> {
+            l["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["id"].as_i64().unwrap())
+                .collect()
+        };
+        let (_, due) = app
+            .req("GET", "/api/v1/orders?balance=refund_due", t, None)
+            .await;
+        assert_eq!(numbers(&due), vec![id1], "{name}: {due}");
+        let (_, collect) = app
+            .req("GET", "/api/v1/orders?balance=to_collect", t, None)
+            .await;
+        assert_eq!(numbers(&collect).len(), 2, "{name}: {collect}");
+        let (s, e) = app
+            .req("GET", "/api/v1/orders?balance=maybe", t, None)
+            .await;
+        assert_eq!(
+            (s, e["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("balance")),
+            "{name}"
+        );
+        // A boutique sale: the shop holds 2 and sells for the in-store channel beside warehouse A.
+        let (_, locs) = app.req("GET", "/api/v1/locations", t, None).await;
+        let shop = locs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["code"] == "shop")
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        let (s, ch) = app.req("POST", "/api/v1/channels", t, Some(json!({"code": "pos", "name": "Shop till", "kind": "pos", "location_ids": [shop, a]}))).await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {ch}");
+        let (s, _) = app
+            .req(
+                "POST",
+                "/api/v1/inventory/receive",
+                t,
+                Some(json!({"sku": "WK1", "location_id": shop, "quantity": 2})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}");
+        let (s, _) = app.req("PATCH", "/api/v1/settings", t, Some(json!({"shipping_rates": [{"method": "standard", "name": "Standard", "price": 500}]}))).await;
+        assert_eq!(s, StatusCode::OK, "{name}");
+        let sale = |q: i64, method: Option<&str>| {
+            let mut b = order_body(&[("WK1", q)], "walkin@example.com");
+            b["channel"] = json!("pos");
+            b["origin_location_id"] = json!(shop);
+            if let Some(m) = method {
+                b["shipping_method"] = json!(m);
+            }
+            b
+        };
+        let at = |o: &Value| o["lines"][0]["allocations"][0]["location_id"].as_i64();
+        let (s, o) = app
+            .req("POST", "/api/v1/orders", t, Some(sale(2, None)))
+            .await;
+        assert_eq!(
+            (
+                s,
+                o["shipping_method"].as_str(),
+                o["shipping"]["amount"].as_i64(),
+                at(&o)
+            ),
+            (StatusCode::CREATED, Some("in_store"), Some(0), Some(shop)),
+            "{name}: {o}"
+        );
+        assert!(
+            o["sourcing"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("boutique sale"),
+            "{name}: {o}"
+        );
+        // The shop has nothing left: the sale ships from the warehouse, charged.
+        let (s, o) = app
+            .req("POST", "/api/v1/orders", t, Some(sale(1, None)))
+            .await;
+        assert_eq!(
+            (
+                s,
+                o["shipping_method"].as_str(),
+                o["shipping"]["amount"].as_i64(),
+                at(&o)
+            ),
+            (StatusCode::CREATED, Some("standard"), Some(500), Some(a)),
+            "{name}: {o}"
+        );
+        // Staff ask to ship it even though the shop holds it.
+        let (s, _) = app
+            .req(
+                "POST",
+                "/api/v1/inventory/receive",
+                t,
+                Some(json!({"sku": "WK1", "location_id": shop, "quantity": 1})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}");
+        let (s, o) = app
+            .req("POST", "/api/v1/orders", t, Some(sale(1, Some("standard"))))
+            .await;
+        assert_eq!(
+            (
+                s,
+                o["shipping_method"].as_str(),
+                o["shipping"]["amount"].as_i64()
+            ),
+            (StatusCode::CREATED, Some("standard"), Some(500)),
+            "{name}: {o}"
+        );
+        app.check().await;
+    }
+}
+
 /// An order body to `country` (and `region`), by `method`.
 fn order_to(lines: &[(&str, i64)], country: &str, region: Option<&str>, method: &str) -> Value {
     let mut b = order_body(lines, "tax@example.com");

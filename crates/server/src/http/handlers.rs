@@ -106,6 +106,7 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(picked_up))
         .routes(routes!(list_returns, create_return))
         .routes(routes!(get_return))
+        .routes(routes!(list_all_returns))
         .routes(routes!(receive_return))
         .routes(routes!(cancel_return))
         .routes(routes!(return_rates))
@@ -114,7 +115,7 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(webhook_deliveries))
         .routes(routes!(replay_delivery))
         .routes(routes!(list_customers))
-        .routes(routes!(get_customer))
+        .routes(routes!(get_customer, update_customer))
         .routes(routes!(audit_log))
         .routes(routes!(get_settings, update_settings))
         .routes(routes!(analytics::ingest_events))
@@ -1050,6 +1051,20 @@ async fn list_returns(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Vec<R
     .await
 }
 
+/// Returns, newest first: by status, those still to inspect (`to_inspect=true`), or of one
+/// order; paged.
+#[utoipa::path(get, path = "/returns", tag = "returns", params(returns::ReturnQuery), responses((status = 200, body = Page<Return>), (status = 422, body = ErrorBody)))]
+async fn list_all_returns(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<returns::ReturnQuery>,
+) -> R<Page<Return>> {
+    app.read(&auth, Permission::OrdersRead, move |tx| {
+        returns::list(tx, &q)
+    })
+    .await
+}
+
 /// Opens a return (RMA) for shipped units, with a reason per line.
 #[utoipa::path(post, path = "/orders/{id}/returns", tag = "returns", params(("id" = i64, Path)), request_body = NewReturn, responses((status = 201, body = Return), (status = 409, body = ErrorBody)))]
 async fn create_return(
@@ -1211,6 +1226,21 @@ async fn list_customers(
 async fn get_customer(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Customer> {
     app.read(&auth, Permission::CustomersRead, move |tx| {
         orders::get_customer(tx, id)
+    })
+    .await
+}
+
+/// Edits a customer (admin, operations, support): names, phone, tags, notes, marketing consent
+/// (with its time and source) and saved addresses; only the fields given change, audited.
+#[utoipa::path(patch, path = "/customers/{id}", tag = "customers", params(("id" = i64, Path)), request_body = CustomerPatch, responses((status = 200, body = Customer), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_customer(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<CustomerPatch>,
+) -> R<Customer> {
+    app.write(&auth, move |tx, ctx| {
+        orders::update_customer(tx, ctx, id, &body)
     })
     .await
 }
