@@ -1,7 +1,8 @@
 //! The inventory invariants of DOMAIN.md, verified on the live database from one snapshot:
 //! `on_hand` and `unavailable` equal the sums of their ledger; `reserved` equals the sum of live
 //! reservations; `incoming` equals units shipped on transfers toward the location and not yet
-//! received; no `deny` variant has `available` below zero.
+//! received; no `deny` variant has `available` below zero (units a count left short, which wait
+//! backordered for stock, aside).
 
 use crate::Result;
 use crate::api::{CheckReport, Violation};
@@ -78,13 +79,17 @@ pub fn run(tx: &mut dyn Sql) -> Result<CheckReport> {
                 ),
             );
         }
-        let available = on_hand - reserved - unavailable;
-        if r.string(7) == "deny" && available < 0 {
+        // Units a count left short wait backordered for stock: what a `deny` variant's shelf
+        // must cover is the rest of its reservations.
+        let covered = on_hand - (reserved - r.i64(12)) - unavailable;
+        if r.string(7) == "deny" && covered < 0 {
             add(
                 "negative_available",
-                available,
+                covered,
                 0,
-                format!("available is {available} for a deny variant (oversold)"),
+                format!(
+                    "available is {covered} for a deny variant (oversold; backordered units aside)"
+                ),
             );
         }
         if on_hand < 0 || unavailable < 0 || reserved < 0 {

@@ -20,6 +20,113 @@ use backroom_domain::{Money, Quantity};
 use serde_json::json;
 use std::collections::HashMap;
 
+/// A count left fewer units of a `deny` variant on the shelf than are promised (`short` units):
+/// the reservations of the orders placed last give theirs up first, each moved to another
+/// location of its order's channel that has the units, or else kept where it is marked
+/// backordered (short), so it waits for stock ahead of new sales, shows in the work queue, and
+/// cannot ship before the stock arrives. The caller holds the counted level's lock.
+pub(crate) fn cover_shortfall(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    variant_id: i64,
+    location_id: i64,
+    mut short: i64,
+) -> Result<()> {
+    let rows = tx.query(
+        "SELECT r.id, r.order_id, r.order_line_id, r.quantity - r.backordered, v.sku, loc.name, r.quantity FROM reservations r \
+         JOIN orders o ON o.id = r.order_id JOIN variants v ON v.id = r.variant_id JOIN locations loc ON loc.id = r.location_id \
+         WHERE r.variant_id = $1 AND r.location_id = $2 AND r.released_at IS NULL AND r.quantity > r.backordered \
+         ORDER BY o.placed_at DESC, r.id DESC",
+        params![variant_id, location_id],
+    )?;
+    for r in &rows {
+        if short == 0 {
+            break;
+        }
+        let (reservation, order_id, line_id, covered) = (r.i64(0), r.i64(1), r.i64(2), r.i64(3));
+        let (sku, here) = (r.string(4), r.string(5));
+        let take = short.min(covered);
+        short -= take;
+        let mut sc = sourcing_context(tx, order_id)?;
+        sc.candidates.retain(|c| c.location_id != location_id);
+        let elsewhere: Vec<i64> = sc.candidates.iter().map(|c| c.location_id).collect();
+        let decision = if elsewhere.is_empty() {
+            None
+        } else {
+            let levels =
+                lock_channel_levels(tx, ctx.now, sc.channel_id, &[variant_id], &elsewhere)?;
+            fill_available(&mut sc.candidates, &levels, &[variant_id]);
+            let demand = [Demand {
+                variant_id,
+                sku: sku.clone(),
+                quantity: take,
+                allow_backorder: false,
+            }];
+            source(sc.strategy, &demand, &sc.candidates, &sc.destination).ok()
+        };
+        let message = match decision {
+            Some(d) => {
+                // The units leave this reservation (split when it keeps some, so every row
+                // stays whole) for the locations that have them.
+                if take == r.i64(6) {
+                    tx.exec_deferred(
+                        "UPDATE reservations SET released_at = $1, release_reason = 'count_shortfall' WHERE id = $2",
+                        params![ctx.now, reservation],
+                    )?;
+                } else {
+                    tx.exec_deferred(
+                        "UPDATE reservations SET quantity = quantity - $1 WHERE id = $2",
+                        params![take, reservation],
+                    )?;
+                    tx.exec_deferred(
+                        "INSERT INTO reservations (variant_id, location_id, order_id, order_line_id, quantity, backordered, created_at, released_at, release_reason) \
+                         VALUES ($1, $2, $3, $4, $5, 0, $6, $6, 'count_shortfall')",
+                        params![variant_id, location_id, order_id, line_id, take, ctx.now],
+                    )?;
+                }
+                tx.exec_deferred(
+                    "UPDATE inventory_levels SET reserved = reserved - $1, updated_at = $2 WHERE variant_id = $3 AND location_id = $4",
+                    params![take, ctx.now, variant_id, location_id],
+                )?;
+                let holds: Vec<Hold> = d
+                    .allocations
+                    .iter()
+                    .map(|a| Hold {
+                        variant_id,
+                        location_id: a.location_id,
+                        order_line_id: line_id,
+                        quantity: a.quantity,
+                        backordered: 0,
+                    })
+                    .collect();
+                reserve(tx, ctx.now, order_id, &holds)?;
+                let touched: Vec<(i64, i64)> =
+                    holds.iter().map(|h| (variant_id, h.location_id)).collect();
+                note_low(tx, ctx, &touched)?;
+                format!(
+                    "A count at {here} left {take} x {sku} short: re-sourced, {}",
+                    d.reason
+                )
+            }
+            None => {
+                tx.exec_deferred(
+                    "UPDATE reservations SET backordered = backordered + $1 WHERE id = $2",
+                    params![take, reservation],
+                )?;
+                format!(
+                    "A count at {here} left {take} x {sku} short and no other location has them: backordered until stock arrives"
+                )
+            }
+        };
+        tx.exec_deferred(
+            "UPDATE orders SET updated_at = $1 WHERE id = $2",
+            params![ctx.now, order_id],
+        )?;
+        event(tx, ctx, order_id, "short", &message)?;
+    }
+    Ok(())
+}
+
 /// Where an order may draw stock from: its channel's active locations (only the pickup location
 /// for click and collect), the channel's strategy, and the shipping address.
 struct SourcingContext {

@@ -691,6 +691,7 @@ pub fn receive(tx: &mut dyn Sql, ctx: &Ctx, r: &api::ReceiveStock) -> Result<Sto
         },
         note.as_deref(),
     )?;
+    clear_backorders(tx, variant_id, r.location_id)?;
     audit::record(
         tx,
         ctx,
@@ -755,8 +756,9 @@ pub fn adjust(tx: &mut dyn Sql, ctx: &Ctx, a: &api::AdjustStock) -> Result<Stock
 }
 
 /// Sets on hand to what was counted; the variance is the ledger row. A count is the truth of the
-/// shelf, so it may leave a `deny` SKU with reservations it cannot cover: those orders need
-/// re-sourcing, and `backroom check` reports the level until they are.
+/// shelf, so it is kept even when it leaves a `deny` SKU with fewer units than are reserved: the
+/// shortfall's reservations are re-sourced where stock exists or marked backordered
+/// ([`crate::edits::cover_shortfall`]), in the same transaction.
 pub fn count(tx: &mut dyn Sql, ctx: &Ctx, c: &api::CountStock) -> Result<StockChange> {
     if !(0..=1_000_000_000).contains(&c.counted) {
         return Err(Error::invalid(
@@ -765,7 +767,7 @@ pub fn count(tx: &mut dyn Sql, ctx: &Ctx, c: &api::CountStock) -> Result<StockCh
         ));
     }
     let (variant_id, sku, _) = stock_target(tx, ctx, &c.sku, c.location_id)?;
-    let (on_hand, _, unavailable, _) = lock_level(tx, variant_id, c.location_id)?;
+    let (on_hand, reserved, unavailable, _) = lock_level(tx, variant_id, c.location_id)?;
     if c.counted < unavailable {
         return Err(Error::Conflict {
             code: "count_below_unavailable",
@@ -799,7 +801,72 @@ pub fn count(tx: &mut dyn Sql, ctx: &Ctx, c: &api::CountStock) -> Result<StockCh
         format!("{sku}@{}", c.location_id),
         json!({"counted": c.counted, "previous": on_hand, "variance": variance}),
     )?;
+    cover_counted(
+        tx,
+        ctx,
+        variant_id,
+        c.location_id,
+        c.counted,
+        reserved,
+        unavailable,
+    )?;
+    clear_backorders(tx, variant_id, c.location_id)?;
     change_result(tx, ctx, variant_id, c.location_id, id)
+}
+
+/// Stock arrived at a level: backordered units it now covers are backordered no more, for the
+/// orders placed first. The caller holds the level's lock.
+pub(crate) fn clear_backorders(tx: &mut dyn Sql, variant_id: i64, location_id: i64) -> Result<()> {
+    let waiting = tx.query(
+        "SELECT r.id, r.backordered FROM reservations r JOIN orders o ON o.id = r.order_id \
+         WHERE r.variant_id = $1 AND r.location_id = $2 AND r.released_at IS NULL AND r.backordered > 0 \
+         ORDER BY o.placed_at, r.id",
+        params![variant_id, location_id],
+    )?;
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    let backordered: i64 = waiting.iter().map(|r| r.i64(1)).sum();
+    let (on_hand, reserved, unavailable, _) = lock_level(tx, variant_id, location_id)?;
+    let mut spare = on_hand - unavailable - (reserved - backordered);
+    for r in &waiting {
+        if spare <= 0 {
+            break;
+        }
+        let n = spare.min(r.i64(1));
+        tx.exec_deferred(
+            "UPDATE reservations SET backordered = backordered - $1 WHERE id = $2",
+            params![n, r.i64(0)],
+        )?;
+        spare -= n;
+    }
+    Ok(())
+}
+
+/// After a count: the units promised beyond what the shelf holds (for a `deny` variant, less
+/// what is already backordered) are re-sourced or backordered.
+pub(crate) fn cover_counted(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    variant_id: i64,
+    location_id: i64,
+    counted: i64,
+    reserved: i64,
+    unavailable: i64,
+) -> Result<()> {
+    let r = tx
+        .query_one(
+            "SELECT v.inventory_policy, CAST(COALESCE((SELECT SUM(r.backordered) FROM reservations r \
+               WHERE r.variant_id = v.id AND r.location_id = $2 AND r.released_at IS NULL), 0) AS BIGINT) \
+             FROM variants v WHERE v.id = $1",
+            params![variant_id, location_id],
+        )?
+        .ok_or(Error::NotFound { entity: "variant" })?;
+    let short = (reserved - r.i64(1)) - (counted - unavailable);
+    if r.string(0) == "deny" && short > 0 {
+        crate::edits::cover_shortfall(tx, ctx, variant_id, location_id, short)?;
+    }
+    Ok(())
 }
 
 pub fn damage(tx: &mut dyn Sql, ctx: &Ctx, d: &api::DamageStock) -> Result<StockChange> {
@@ -1241,6 +1308,7 @@ pub fn receive_transfer(
             None,
         )?;
         tx.exec_deferred("UPDATE inventory_levels SET incoming = incoming - $1 WHERE variant_id = $2 AND location_id = $3", params![*q, l.variant_id, t.to_location_id])?;
+        clear_backorders(tx, l.variant_id, t.to_location_id)?;
         tx.exec_deferred("UPDATE transfer_lines SET received_quantity = received_quantity + $1 WHERE transfer_id = $2 AND variant_id = $3", params![*q, id, l.variant_id])?;
     }
     let after = get_transfer(tx, id)?;

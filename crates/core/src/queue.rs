@@ -24,6 +24,8 @@ pub struct WorkQueue {
     pub low_stock: i64,
     /// Webhook deliveries that gave up.
     pub failed_webhooks: i64,
+    /// Open orders with units backordered (a count left them short): they wait for stock.
+    pub backordered: i64,
 }
 
 pub fn work_queue(tx: &mut dyn Sql, now: i64) -> Result<WorkQueue> {
@@ -35,7 +37,8 @@ pub fn work_queue(tx: &mut dyn Sql, now: i64) -> Result<WorkQueue> {
            (SELECT COUNT(*) FROM orders WHERE status = 'open' AND fulfillment_status = 'ready_for_pickup'), \
            (SELECT COUNT(*) FROM returns WHERE status IN ('requested', 'partially_received')), \
            (SELECT COUNT(*) FROM inventory_levels WHERE reorder_point IS NOT NULL AND on_hand - reserved - unavailable + incoming <= reorder_point), \
-           (SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'failed')",
+           (SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'failed'), \
+           (SELECT COUNT(DISTINCT r.order_id) FROM reservations r WHERE r.released_at IS NULL AND r.backordered > 0)",
         params![now],
     )?;
     Ok(r.map_or_else(WorkQueue::default, |r| WorkQueue {
@@ -46,5 +49,6 @@ pub fn work_queue(tx: &mut dyn Sql, now: i64) -> Result<WorkQueue> {
         returns_to_inspect: r.i64(4),
         low_stock: r.i64(5),
         failed_webhooks: r.i64(6),
+        backordered: r.i64(7),
     }))
 }

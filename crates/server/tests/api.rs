@@ -3107,6 +3107,127 @@ async fn a_working_week_of_customers_returns_balances_and_boutique_sales() {
     }
 }
 
+/// A count below what is reserved is kept (the shelf is the truth), and the shortfall is handled:
+/// the orders placed last give their units up first, re-sourced where another location has them,
+/// else backordered until stock arrives; the invariants hold throughout, the order cannot ship
+/// what is short, and a receipt clears the backorder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_count_below_reserved_resources_or_backorders() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        let (a, b) = app.locations;
+        let t = Some(app.admin.as_str());
+        app.product("SH1", &[(a, 3), (b, 1)]).await;
+        let place = |q: i64| order_body(&[("SH1", q)], "short@example.com");
+        let (s, o1) = app.req("POST", "/api/v1/orders", t, Some(place(2))).await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {o1}");
+        let (s, o2) = app.req("POST", "/api/v1/orders", t, Some(place(1))).await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {o2}");
+        let at = |o: &Value| -> Vec<(i64, i64, i64)> {
+            o["lines"][0]["allocations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|x| x["live"] == true)
+                .map(|x| {
+                    (
+                        x["location_id"].as_i64().unwrap(),
+                        x["quantity"].as_i64().unwrap(),
+                        x["backordered"].as_i64().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            (at(&o1), at(&o2)),
+            (vec![(a, 2, 0)], vec![(a, 1, 0)]),
+            "{name}"
+        );
+        // Only one unit is on A's shelf: two of the three promised are short.
+        let (s, r) = app
+            .req(
+                "POST",
+                "/api/v1/inventory/count",
+                t,
+                Some(json!({"sku": "SH1", "location_id": a, "counted": 1})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}: {r}");
+        app.check().await;
+        let (id1, id2) = (o1["id"].as_i64().unwrap(), o2["id"].as_i64().unwrap());
+        let (_, o2) = app
+            .req("GET", &format!("/api/v1/orders/{id2}"), t, None)
+            .await;
+        let (_, o1) = app
+            .req("GET", &format!("/api/v1/orders/{id1}"), t, None)
+            .await;
+        // The last order moves to B, which had one; the first keeps one unit at A and waits for
+        // the other.
+        assert_eq!(at(&o2), vec![(b, 1, 0)], "{name}: {o2}");
+        assert_eq!(at(&o1), vec![(a, 2, 1)], "{name}: {o1}");
+        let (_, tl) = app
+            .req("GET", &format!("/api/v1/orders/{id1}/timeline"), t, None)
+            .await;
+        assert!(
+            tl.to_string().contains("backordered until stock arrives"),
+            "{name}: {tl}"
+        );
+        let (_, tl) = app
+            .req("GET", &format!("/api/v1/orders/{id2}/timeline"), t, None)
+            .await;
+        assert!(tl.to_string().contains("re-sourced"), "{name}: {tl}");
+        // Nothing more can be sold, and the short order cannot ship both units.
+        let (s, e) = app.req("POST", "/api/v1/orders", t, Some(place(1))).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{name}: {e}");
+        let (s, _) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{id1}/payments"),
+                t,
+                Some(json!({"status": "paid"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}");
+        let (s, e) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{id1}/fulfillments"),
+                t,
+                Some(json!({"location_id": a})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{name}: {e}");
+        // Stock arrives: the backorder clears and the order ships whole.
+        let (s, _) = app
+            .req(
+                "POST",
+                "/api/v1/inventory/receive",
+                t,
+                Some(json!({"sku": "SH1", "location_id": a, "quantity": 1})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}");
+        let (_, o1) = app
+            .req("GET", &format!("/api/v1/orders/{id1}"), t, None)
+            .await;
+        assert_eq!(at(&o1), vec![(a, 2, 0)], "{name}: {o1}");
+        let (s, r) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{id1}/fulfillments"),
+                t,
+                Some(json!({"location_id": a})),
+            )
+            .await;
+        assert_eq!(
+            (s, r["fulfillment_status"].as_str()),
+            (StatusCode::CREATED, Some("fulfilled")),
+            "{name}: {r}"
+        );
+        app.check().await;
+    }
+}
+
 /// An order body to `country` (and `region`), by `method`.
 fn order_to(lines: &[(&str, i64)], country: &str, region: Option<&str>, method: &str) -> Value {
     let mut b = order_body(lines, "tax@example.com");

@@ -175,6 +175,12 @@ pub(super) async fn home(
             Permission::OrdersRead,
         ),
         (
+            "Orders waiting for stock",
+            queue.backordered,
+            "",
+            Permission::OrdersRead,
+        ),
+        (
             "Low-stock SKUs",
             queue.low_stock,
             "/console/inventory/low",
