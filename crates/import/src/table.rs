@@ -9,6 +9,32 @@ pub struct Table<R: Read> {
     reader: csv::Reader<R>,
     header: Vec<String>,
     record: csv::StringRecord,
+    /// Rows recovered from the text an unterminated quote swallowed, given out before reading on.
+    pending: std::collections::VecDeque<(u64, csv::StringRecord)>,
+}
+
+/// Whether a field is the rest of the file swallowed by a quote that never closed: it runs over
+/// several lines, to the file's last line end, and a line of it reads as a whole row (as many
+/// fields as the header). A real multi-line value (an address, a description) does neither.
+fn swallowed(field: &str, columns: usize) -> bool {
+    field.ends_with('\n')
+        && field
+            .lines()
+            .skip(1)
+            .any(|l| csv_fields(l) == Some(columns))
+}
+
+/// How many fields one line has as CSV, when it parses alone.
+fn csv_fields(line: &str) -> Option<usize> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(line.as_bytes());
+    let mut rec = csv::StringRecord::new();
+    match r.read_record(&mut rec) {
+        Ok(true) => Some(rec.len()),
+        _ => None,
+    }
 }
 
 /// One row: its line, and its fields by header position.
@@ -143,6 +169,7 @@ impl<R: Read> Table<SkipBom<R>> {
             reader,
             header,
             record: csv::StringRecord::new(),
+            pending: std::collections::VecDeque::new(),
         })
     }
 }
@@ -160,10 +187,46 @@ impl<R: Read> Table<R> {
     /// The next row, `None` at the end. A row with the wrong number of fields, or bytes that are
     /// not UTF-8, is an error for that row; reading can go on.
     pub fn next_row(&mut self) -> Option<Result<Row<'_>, RowError>> {
-        match self.reader.read_record(&mut self.record) {
-            Ok(false) => None,
-            Ok(true) => {
-                let line = self.record.position().map_or(0, |p| p.line());
+        let read = match self.pending.pop_front() {
+            Some((line, rec)) => {
+                self.record = rec;
+                Ok(Some(line))
+            }
+            None => self
+                .reader
+                .read_record(&mut self.record)
+                .map(|more| more.then(|| self.record.position().map_or(0, |p| p.line()))),
+        };
+        match read {
+            Ok(None) => None,
+            Ok(Some(line)) => {
+                // A quote that never closed took every later line into one value: the row is
+                // refused, and the lines after it are read again as the rows they are.
+                if let Some(i) = self
+                    .record
+                    .iter()
+                    .position(|f| swallowed(f, self.header.len()))
+                {
+                    let field = self.record.get(i).unwrap_or_default().to_string();
+                    let rest = field.split_once('\n').map_or("", |(_, r)| r);
+                    let mut again = csv::ReaderBuilder::new()
+                        .has_headers(false)
+                        .flexible(true)
+                        .from_reader(rest.as_bytes());
+                    let mut rec = csv::StringRecord::new();
+                    let mut found = std::collections::VecDeque::new();
+                    while let Ok(true) = again.read_record(&mut rec) {
+                        let at = line + rec.position().map_or(1, |p| p.line());
+                        found.push_back((at, rec.clone()));
+                    }
+                    found.extend(self.pending.drain(..));
+                    self.pending = found;
+                    return Some(Err(RowError::new(
+                        line,
+                        self.header.get(i).map(String::as_str),
+                        "a quote opened in this row is never closed; the row is refused and the lines after it are read on their own",
+                    )));
+                }
                 if self.record.len() == 1 && self.record.get(0).is_some_and(|f| f.trim().is_empty())
                 {
                     // A blank line.
@@ -217,6 +280,27 @@ mod tests {
             out.push(r.map(|r| (r.line, r.fields())));
         }
         out
+    }
+
+    #[test]
+    fn an_unterminated_quote_refuses_its_row_and_reads_on() {
+        let r = rows("a,b,c,d\n1,\"x,2,3\n4,5,6,7\n8,9,10,11\n");
+        assert_eq!(r.len(), 3, "{r:?}");
+        let e = r[0].as_ref().unwrap_err();
+        assert_eq!((e.line, e.column.as_deref()), (2, Some("b")), "{e:?}");
+        assert!(e.message.contains("never closed"), "{e:?}");
+        assert_eq!(
+            r[1],
+            Ok((3, vec!["4".into(), "5".into(), "6".into(), "7".into()]))
+        );
+        assert_eq!(
+            r[2],
+            Ok((4, vec!["8".into(), "9".into(), "10".into(), "11".into()]))
+        );
+        // A real value over several lines is kept.
+        let r = rows("a,b\n1,\"multi\nline\"\n2,3\n");
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert_eq!(r[0], Ok((2, vec!["1".into(), "multi\nline".into()])));
     }
 
     #[test]

@@ -3748,6 +3748,27 @@ async fn nul_characters_are_refused_on_every_backend() {
                 String::from_utf8_lossy(&none.stdout)
             );
         }
+        // An unterminated quote refuses its row and the rows after it are read on their own:
+        // exit 3, not 0 with the later rows lost.
+        std::fs::write(&file, "sku,location,quantity\nNUL1,\"wh-a,9\nNUL1,wh-a,6\n").unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_backroom"))
+            .args(["--database-url", &url, "import", "stock"])
+            .arg(&file)
+            .args(["--mode", "set", "--json"])
+            .env("BACKROOM_LOG", "error")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.code() == Some(3) && text.contains("never closed"),
+            "{name}: {:?} {text}",
+            out.status.code()
+        );
+        let (_, st) = app.req("GET", "/api/v1/inventory/NUL1", t, None).await;
+        assert_eq!(
+            st["totals"]["on_hand"], 6,
+            "{name}: the row after it was applied: {st}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
