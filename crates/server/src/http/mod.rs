@@ -70,7 +70,8 @@ impl App {
 
 /// The whole router: health, the API under `/api/v1`, its OpenAPI document and reference page.
 pub fn router(app: App) -> Router {
-    let (api, openapi) = handlers::api_router().split_for_parts();
+    let (api, mut openapi) = handlers::api_router().split_for_parts();
+    document_errors(&mut openapi);
     let openapi = Arc::new(openapi);
     let doc = openapi.clone();
     Router::new()
@@ -92,7 +93,68 @@ pub fn router(app: App) -> Router {
 
 /// The OpenAPI document, as served.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    handlers::api_router().split_for_parts().1
+    let mut doc = handlers::api_router().split_for_parts().1;
+    document_errors(&mut doc);
+    doc
+}
+
+/// Adds to every operation the error statuses the shared layers can answer with, each with the
+/// one error body, so a client (or schemathesis) finds every status it can meet documented: a
+/// missing or bad token (401), a role that may not (403), a malformed request (400), a value
+/// refused (422), the database busy past its timeout (503); with a path id, an unknown one (404);
+/// with a body, one too large (413) or not JSON (415); on a change, a state that refuses it
+/// (409). What an operation documents itself is kept.
+fn document_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let error = |what: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(what)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let ops = [
+            (&mut item.get, false),
+            (&mut item.post, true),
+            (&mut item.put, true),
+            (&mut item.patch, true),
+            (&mut item.delete, true),
+        ];
+        for (op, changes) in ops {
+            let Some(op) = op.as_mut() else { continue };
+            let body = op.request_body.is_some();
+            let mut statuses = vec![
+                ("400", "malformed request: a query string or JSON that cannot be read"),
+                ("401", "no token, or a token that is not valid"),
+                ("403", "the token's role may not do this"),
+                ("422", "a value is refused; `field` names it"),
+                ("503", "the database is busy or unreachable; retry"),
+            ];
+            if path.contains('{') {
+                statuses.push(("404", "no such resource"));
+            }
+            if body {
+                statuses.push(("413", "the body is too large"));
+                statuses.push(("415", "the body is not JSON (or the type the operation takes)"));
+            }
+            if changes {
+                statuses.push(("409", "the resource's state refuses the change"));
+            }
+            for (status, what) in statuses {
+                op.responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| error(what));
+            }
+        }
+    }
 }
 
 /// Serves until `shutdown` completes, then finishes in-flight requests.
