@@ -417,16 +417,50 @@ pub fn deliveries(
     subscription_id: i64,
     limit: i64,
 ) -> Result<Vec<Delivery>> {
+    Ok(deliveries_page(
+        tx,
+        ctx,
+        subscription_id,
+        &PageQuery {
+            limit: Some(limit),
+            cursor: None,
+        },
+    )?
+    .items)
+}
+
+/// A page of a list: how many (1 to 250, 50 by default) and after which cursor.
+#[derive(Default, Clone, Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// A subscription's deliveries, newest first, paged like every list.
+pub fn deliveries_page(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    subscription_id: i64,
+    q: &PageQuery,
+) -> Result<crate::api::Page<Delivery>> {
+    use crate::util::{decode_cursor, encode_cursor, page, page_limit};
     ctx.actor.require(Permission::SettingsWrite)?;
-    let limit = crate::util::page_limit(Some(limit))?;
-    Ok(tx
+    let limit = page_limit(q.limit)?;
+    let before = match &q.cursor {
+        Some(c) => decode_cursor(c)?.1,
+        None => i64::MAX,
+    };
+    let mut items: Vec<Delivery> = tx
         .query(
-            &format!("{DELIVERY_SELECT} WHERE d.subscription_id = $1 ORDER BY d.id DESC LIMIT $2"),
-            params![subscription_id, limit],
+            &format!("{DELIVERY_SELECT} WHERE d.subscription_id = $1 AND d.id < $2 ORDER BY d.id DESC LIMIT $3"),
+            params![subscription_id, before, limit + 1],
         )?
         .iter()
         .map(delivery_from)
-        .collect())
+        .collect();
+    Ok(page(&mut items, limit, |d| encode_cursor("", d.id)))
 }
 
 /// Sends a delivery again now, whatever its state (a receiver that lost it, or a failed one).

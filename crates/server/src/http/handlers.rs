@@ -1162,16 +1162,17 @@ async fn delete_webhook(
     .await
 }
 
-/// The delivery log of a subscription, newest first.
-#[utoipa::path(get, path = "/webhooks/{id}/deliveries", tag = "webhooks", params(("id" = i64, Path)), responses((status = 200, body = Vec<webhooks::Delivery>)))]
+/// The delivery log of a subscription, newest first, paged.
+#[utoipa::path(get, path = "/webhooks/{id}/deliveries", tag = "webhooks", params(("id" = i64, Path), webhooks::PageQuery), responses((status = 200, body = Page<webhooks::Delivery>)))]
 async fn webhook_deliveries(
     State(app): State<App>,
     auth: Auth,
     Id(id): Id,
-) -> R<Vec<webhooks::Delivery>> {
+    ApiQuery(q): ApiQuery<webhooks::PageQuery>,
+) -> R<Page<webhooks::Delivery>> {
     let ctx = auth.ctx();
     app.db
-        .read(move |tx| webhooks::deliveries(tx, &ctx, id, 100))
+        .read(move |tx| webhooks::deliveries_page(tx, &ctx, id, &q))
         .await
         .map(Json)
         .map_err(Into::into)
