@@ -43,7 +43,7 @@ impl ToSql for Val {
     fn to_sql(
         &self,
         ty: &Type,
-        out: &mut tokio_postgres::types::private::BytesMut,
+        out: &mut bytes::BytesMut,
     ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self {
             Val::Null => Ok(IsNull::Yes),
