@@ -140,6 +140,15 @@ pub enum DbError {
     /// before it is sent, so that no input reaches the database as a server error.
     #[error("a text value contains the NUL character (U+0000), which no text may hold")]
     NulInText,
+    /// PostgreSQL did not answer in time (connecting, or a statement past the query timeout,
+    /// which was then cancelled); the connection was closed. The message says which.
+    #[error("database timeout: {0}")]
+    Timeout(String),
+    /// A table changed its columns under a statement prepared before (PostgreSQL: "cached plan
+    /// must not change result type", after a migration). The unit of work is run again once
+    /// with its statements prepared afresh; this error means it happened again.
+    #[error("a table changed under a prepared statement, even after preparing it again: {0}")]
+    StalePlan(String),
     #[error("database error: {0}")]
     Other(String),
 }
@@ -340,7 +349,10 @@ impl Db {
                 .and_then(|v| v.parse().ok())
                 .filter(|n| *n > 0)
                 .unwrap_or(postgres::DEFAULT_POOL);
-            let pg = tokio::task::spawn_blocking(move || postgres::PgDb::open(&url, size))
+            let query_timeout = postgres::query_timeout_from_env()?;
+            let pg = tokio::task::spawn_blocking(move || {
+                postgres::PgDb::open_with(&url, size, query_timeout)
+            })
                 .await
                 .map_err(|e| Error::Db(DbError::Other(e.to_string())))??;
             Db::Postgres(Arc::new(pg), Lane::Requests)
