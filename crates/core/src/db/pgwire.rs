@@ -491,12 +491,18 @@ fn handshake_error(
     let mode = opts.ssl.name();
     match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
         Some(rustls::Error::InvalidCertificate(
-            c @ (rustls::CertificateError::NotValidForName
-            | rustls::CertificateError::NotValidForNameContext { .. }),
+            rustls::CertificateError::NotValidForNameContext { presented, .. },
         )) => DbError::Other(format!(
-            "PostgreSQL at {shown}: its certificate is not valid for the host name {} (sslmode={mode} checks the name): {c:?}",
-            name.to_str()
+            "PostgreSQL at {shown}: its certificate is not valid for the host name {} (sslmode={mode} checks the name); it is valid for {}",
+            name.to_str(),
+            presented.join(", ")
         )),
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName)) => {
+            DbError::Other(format!(
+                "PostgreSQL at {shown}: its certificate is not valid for the host name {} (sslmode={mode} checks the name)",
+                name.to_str()
+            ))
+        }
         Some(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)) => {
             DbError::Other(format!(
                 "PostgreSQL at {shown}: its certificate is not signed by a certificate in sslrootcert={root} (sslmode={mode})"
