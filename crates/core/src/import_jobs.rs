@@ -102,8 +102,7 @@ pub const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
 pub const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// What a job abandoned by its server says.
-pub const ABANDONED: &str =
-    "the server running this import stopped before it finished; nothing of a failed unit was kept, run it again";
+pub const ABANDONED: &str = "the server running this import stopped before it finished; nothing of a failed unit was kept, run it again";
 
 /// This server process's id, random, drawn once: the `owner` of the jobs it runs.
 pub fn instance_id() -> &'static str {

@@ -6291,7 +6291,9 @@ async fn pg_schema_url(what: &str) -> Option<String> {
 
 /// `url` with its host replaced by `host`.
 fn with_host(url: &str, host: &str) -> String {
-    let at = url.rfind('@').map_or(url.find("://").unwrap() + 3, |a| a + 1);
+    let at = url
+        .rfind('@')
+        .map_or(url.find("://").unwrap() + 3, |a| a + 1);
     let end = url[at..]
         .find([':', '/', '?'])
         .map_or(url.len(), |e| at + e);
@@ -6405,12 +6407,17 @@ async fn postgres_tls_encrypts_and_checks_what_sslmode_asks() {
     // A root that did not sign the server's certificate: the system's public roots.
     let public = "/etc/ssl/certs/ca-certificates.crt";
     if std::path::Path::new(public).exists() {
-        let e = Db::open(&format!("{by_name}&hostaddr=127.0.0.1&sslmode=verify-ca&sslrootcert={public}"))
-            .await
-            .err()
-            .expect("a certificate no public root signed")
-            .to_string();
-        assert!(e.contains("not signed by a certificate in sslrootcert"), "{e}");
+        let e = Db::open(&format!(
+            "{by_name}&hostaddr=127.0.0.1&sslmode=verify-ca&sslrootcert={public}"
+        ))
+        .await
+        .err()
+        .expect("a certificate no public root signed")
+        .to_string();
+        assert!(
+            e.contains("not signed by a certificate in sslrootcert"),
+            "{e}"
+        );
     }
 }
 
@@ -6466,14 +6473,19 @@ async fn postgres_without_tls_is_refused_when_tls_is_required() {
         let after = tokio::task::spawn_blocking(move || sent.recv().unwrap())
             .await
             .unwrap();
-        assert!(after.is_empty(), "{mode}: cleartext sent after N: {after:?}");
+        assert!(
+            after.is_empty(),
+            "{mode}: cleartext sent after N: {after:?}"
+        );
     }
     let (port, sent) = refusing_tls_server();
-    let e = Db::open(&format!("postgres://u:secret@127.0.0.1:{port}/db?sslmode=prefer"))
-        .await
-        .err()
-        .unwrap()
-        .to_string();
+    let e = Db::open(&format!(
+        "postgres://u:secret@127.0.0.1:{port}/db?sslmode=prefer"
+    ))
+    .await
+    .err()
+    .unwrap()
+    .to_string();
     let after = tokio::task::spawn_blocking(move || sent.recv().unwrap())
         .await
         .unwrap();
@@ -6509,7 +6521,10 @@ async fn postgres_query_timeout_cancels_the_statement() {
         let took = started.elapsed();
         match r {
             Err(Error::Db(DbError::Timeout(m))) => {
-                assert!(m.contains("200 ms") && m.contains("cancelled"), "{mode}: {m}")
+                assert!(
+                    m.contains("200 ms") && m.contains("cancelled"),
+                    "{mode}: {m}"
+                )
             }
             other => panic!("{mode}: expected a timeout, got {other:?}"),
         }
@@ -6601,7 +6616,13 @@ async fn postgres_statement_cache_is_bounded_and_survives_a_table_change() {
     .await
     .unwrap();
     let columns = db
-        .read(|tx| Ok(tx.query_one("SELECT * FROM plan_test", &[])?.unwrap().0.len()))
+        .read(|tx| {
+            Ok(tx
+                .query_one("SELECT * FROM plan_test", &[])?
+                .unwrap()
+                .0
+                .len())
+        })
         .await
         .unwrap();
     assert_eq!(columns, 1);
@@ -6625,4 +6646,73 @@ async fn postgres_statement_cache_is_bounded_and_survives_a_table_change() {
         .unwrap();
     assert_eq!((row.0.len(), row.i64(1)), (2, 7), "{row:?}");
     assert_eq!(runs.load(Ordering::SeqCst), 2, "the unit ran again once");
+}
+
+/// The IN-list policy (`db::in_list`): a list of any length travels in one parameter (an array
+/// on PostgreSQL, JSON on SQLite), texts that need quoting in either format match exactly, an
+/// empty list matches nothing, and 50,000 ids go in one statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_of_any_length_match_through_one_parameter() {
+    use backroom_core::db::{Val, exec_in, in_list};
+    let awkward = [
+        "a\"b", "c\\d", "e,f", "{g}", "h i", "é🙂", "NULL", "", "'q'",
+    ];
+    for (backend, db) in backends().await {
+        db.write(move |tx| {
+            tx.exec(
+                "CREATE TABLE list_test (id BIGINT PRIMARY KEY, t TEXT)",
+                &[],
+            )?;
+            let rows: Vec<Vec<Val>> = (1..=60_000i64)
+                .map(|i| {
+                    let t = awkward
+                        .get(i as usize - 1)
+                        .map_or(format!("t{i}"), |a| a.to_string());
+                    vec![Val::Int(i), Val::Text(t)]
+                })
+                .collect();
+            tx.copy_rows("list_test", &["id", "t"], &rows)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let matched = |vals: Vec<Val>, expr: &'static str| {
+            let db = db.clone();
+            async move {
+                db.read(move |tx| {
+                    let (cond, list) = in_list(tx.dialect(), expr, 1, &vals);
+                    Ok(tx
+                        .query(
+                            &format!("SELECT id FROM list_test WHERE {cond} ORDER BY id"),
+                            &[list],
+                        )?
+                        .iter()
+                        .map(|r| r.i64(0))
+                        .collect::<Vec<_>>())
+                })
+                .await
+                .unwrap()
+            }
+        };
+        let texts: Vec<Val> = awkward.iter().map(|t| Val::from(*t)).collect();
+        assert_eq!(
+            matched(texts, "t").await,
+            (1..=awkward.len() as i64).collect::<Vec<_>>(),
+            "{backend}"
+        );
+        assert!(matched(Vec::new(), "id").await.is_empty(), "{backend}");
+        assert_eq!(
+            matched(vec![Val::Int(7), Val::Int(59_999), Val::Int(70_000)], "id").await,
+            vec![7, 59_999],
+            "{backend}"
+        );
+        let gone = db
+            .write(|tx| {
+                let ids: Vec<Val> = (1..=50_000).map(Val::Int).collect();
+                Ok(exec_in(tx, "DELETE FROM list_test WHERE {}", "id", &ids)?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(gone, 50_000, "{backend}");
+    }
 }

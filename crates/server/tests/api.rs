@@ -2300,7 +2300,12 @@ async fn prices_that_include_tax() {
             .await;
         assert_eq!(s, StatusCode::CREATED, "{name}: {p}");
         let (s, r) = app
-            .req("POST", "/api/v1/inventory/receive", t, Some(json!({"sku": "INC1", "location_id": a, "quantity": 10})))
+            .req(
+                "POST",
+                "/api/v1/inventory/receive",
+                t,
+                Some(json!({"sku": "INC1", "location_id": a, "quantity": 10})),
+            )
             .await;
         assert_eq!(s, StatusCode::OK, "{name}: {r}");
         let (s, set) = app
@@ -2333,7 +2338,12 @@ async fn prices_that_include_tax() {
         };
         // 2 x 122.00 + 6.10 shipping: 250.10 paid, of which 45.10 is tax (44.00 + 1.10).
         let (s, o) = app
-            .req("POST", "/api/v1/orders", t, Some(order_to(&[("INC1", 2)], "IT", None, "standard")))
+            .req(
+                "POST",
+                "/api/v1/orders",
+                t,
+                Some(order_to(&[("INC1", 2)], "IT", None, "standard")),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{name}: {o}");
         assert_eq!(
@@ -2341,20 +2351,39 @@ async fn prices_that_include_tax() {
             (Some(24400), Some(4510), Some(4400), Some(25010), Some(true)),
             "{name}: {o}"
         );
-        let (id1, line1) = (o["id"].as_i64().unwrap(), o["lines"][0]["id"].as_i64().unwrap());
+        let (id1, line1) = (
+            o["id"].as_i64().unwrap(),
+            o["lines"][0]["id"].as_i64().unwrap(),
+        );
         // One unit: 122.00 + 6.10, tax 23.10; edited to two it is priced as the first.
         let (s, o) = app
-            .req("POST", "/api/v1/orders", t, Some(order_to(&[("INC1", 1)], "IT", None, "standard")))
+            .req(
+                "POST",
+                "/api/v1/orders",
+                t,
+                Some(order_to(&[("INC1", 1)], "IT", None, "standard")),
+            )
             .await;
         assert_eq!(
             (s, amounts(&o)),
-            (StatusCode::CREATED, (Some(12200), Some(2310), Some(2200), Some(12810), Some(true))),
+            (
+                StatusCode::CREATED,
+                (Some(12200), Some(2310), Some(2200), Some(12810), Some(true))
+            ),
             "{name}: {o}"
         );
-        let (id2, line2) = (o["id"].as_i64().unwrap(), o["lines"][0]["id"].as_i64().unwrap());
+        let (id2, line2) = (
+            o["id"].as_i64().unwrap(),
+            o["lines"][0]["id"].as_i64().unwrap(),
+        );
         // The store changes its mind later: orders already placed keep how they were priced.
         let (s, _) = app
-            .req("PATCH", "/api/v1/settings", t, Some(json!({"prices_include_tax": false})))
+            .req(
+                "PATCH",
+                "/api/v1/settings",
+                t,
+                Some(json!({"prices_include_tax": false})),
+            )
             .await;
         assert_eq!(s, StatusCode::OK, "{name}");
         let (s, e) = app
@@ -2367,16 +2396,33 @@ async fn prices_that_include_tax() {
             .await;
         assert_eq!(
             (s, amounts(&e)),
-            (StatusCode::OK, (Some(24400), Some(4510), Some(4400), Some(25010), Some(true))),
+            (
+                StatusCode::OK,
+                (Some(24400), Some(4510), Some(4400), Some(25010), Some(true))
+            ),
             "{name}: {e}"
         );
         for id in [id1, id2] {
             let (s, o) = app
-                .req("POST", &format!("/api/v1/orders/{id}/payments"), t, Some(json!({"status": "paid"})))
+                .req(
+                    "POST",
+                    &format!("/api/v1/orders/{id}/payments"),
+                    t,
+                    Some(json!({"status": "paid"})),
+                )
                 .await;
-            assert_eq!((s, o["balance"]["amount"].as_i64()), (StatusCode::OK, Some(0)), "{name}: {o}");
+            assert_eq!(
+                (s, o["balance"]["amount"].as_i64()),
+                (StatusCode::OK, Some(0)),
+                "{name}: {o}"
+            );
             let (s, r) = app
-                .req("POST", &format!("/api/v1/orders/{id}/fulfillments"), t, Some(json!({"location_id": a})))
+                .req(
+                    "POST",
+                    &format!("/api/v1/orders/{id}/fulfillments"),
+                    t,
+                    Some(json!({"location_id": a})),
+                )
                 .await;
             assert_eq!(s, StatusCode::CREATED, "{name}: {r}");
         }
@@ -2396,8 +2442,12 @@ async fn prices_that_include_tax() {
         );
         // A unit returned and received is credited at 122.00.
         let (s, r) = app
-            .req("POST", &format!("/api/v1/orders/{id2}/returns"), t,
-                 Some(json!({"lines": [{"line_id": line2, "quantity": 1, "reason": "wrong_size"}]})))
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{id2}/returns"),
+                t,
+                Some(json!({"lines": [{"line_id": line2, "quantity": 1, "reason": "wrong_size"}]})),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{name}: {r}");
         let rid = r["id"].as_i64().unwrap();
@@ -2406,20 +2456,34 @@ async fn prices_that_include_tax() {
                  Some(json!({"lines": [{"line_id": line2, "quantity": 1, "disposition": "restock", "location_id": a}]})))
             .await;
         assert_eq!(s, StatusCode::OK, "{name}: {r}");
-        let (_, o) = app.req("GET", &format!("/api/v1/orders/{id2}"), t, None).await;
+        let (_, o) = app
+            .req("GET", &format!("/api/v1/orders/{id2}"), t, None)
+            .await;
         assert_eq!(o["balance"]["amount"].as_i64(), Some(12200), "{name}: {o}");
         // Net sales: each order's merchandise net of its 44.00 of tax is 200.00; the refunded
         // unit's 122.00 holds 100.00 of merchandise.
-        let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+        let today = jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date();
         let from = (today - jiff::ToSpan::days(1)).to_string();
         let to = (today + jiff::ToSpan::days(2)).to_string();
         for q in ["", "&breakdown=channel"] {
             let (s, k) = app
-                .req("GET", &format!("/api/v1/analytics/kpis?from={from}&to={to}&currency=EUR{q}"), t, None)
+                .req(
+                    "GET",
+                    &format!("/api/v1/analytics/kpis?from={from}&to={to}&currency=EUR{q}"),
+                    t,
+                    None,
+                )
                 .await;
             let k = &k["totals"];
             assert_eq!(
-                (s, k["gross_sales"].as_i64(), k["refunds"].as_i64(), k["net_sales"].as_i64()),
+                (
+                    s,
+                    k["gross_sales"].as_i64(),
+                    k["refunds"].as_i64(),
+                    k["net_sales"].as_i64()
+                ),
                 (StatusCode::OK, Some(40000), Some(10000), Some(30000)),
                 "{name} {q}: {k}"
             );
@@ -3060,7 +3124,18 @@ async fn import_jobs_of_a_stopped_server_fail_and_a_live_servers_are_left() {
         let http = reqwest::Client::new();
         let job = |id: i64| {
             let (http, base, token) = (http.clone(), base.clone(), token.clone());
-            async move { request(&http, &base, "GET", &format!("/api/v1/imports/{id}"), Some(&token), None).await.1 }
+            async move {
+                request(
+                    &http,
+                    &base,
+                    "GET",
+                    &format!("/api/v1/imports/{id}"),
+                    Some(&token),
+                    None,
+                )
+                .await
+                .1
+            }
         };
         let stopped = job(ids[0]).await;
         assert_eq!(stopped["status"], "failed", "{name}: {stopped}");

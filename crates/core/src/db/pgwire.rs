@@ -647,7 +647,9 @@ impl Wire {
                 (Some(Host::Unix(dir)), None) => {
                     let path = dir.join(format!(".s.PGSQL.{port}"));
                     std::os::unix::net::UnixStream::connect(&path)
-                        .map_err(|e| DbError::Other(format!("PostgreSQL at {}: {e}", path.display())))
+                        .map_err(|e| {
+                            DbError::Other(format!("PostgreSQL at {}: {e}", path.display()))
+                        })
                         .and_then(|s| {
                             let t = Some(opts.connect_timeout);
                             s.set_read_timeout(t).map_err(io_err)?;

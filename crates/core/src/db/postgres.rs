@@ -90,6 +90,30 @@ impl ToSql for Val {
                 Type::INT4 => i32::from(*v).to_sql(ty, out),
                 _ => v.to_sql(ty, out),
             },
+            // A list (`db::in_list`) as a binary array of its statement's type.
+            Val::List(items) => match *ty {
+                Type::INT8_ARRAY => items
+                    .iter()
+                    .map(|v| match v {
+                        Val::Int(x) => Ok(*x),
+                        Val::Bool(b) => Ok(i64::from(*b)),
+                        other => Err(format!("{other:?} in a BIGINT[] list")),
+                    })
+                    .collect::<Result<Vec<i64>, String>>()?
+                    .to_sql(ty, out),
+                Type::TEXT_ARRAY => items
+                    .iter()
+                    .map(|v| match v {
+                        Val::Text(t) => t.clone(),
+                        Val::Int(x) => x.to_string(),
+                        Val::Float(f) => f.to_string(),
+                        Val::Bool(b) => b.to_string(),
+                        other => format!("{other:?}"),
+                    })
+                    .collect::<Vec<String>>()
+                    .to_sql(ty, out),
+                _ => Err(format!("a list binds to BIGINT[] or TEXT[], not {ty}").into()),
+            },
         }
     }
     fn accepts(_: &Type) -> bool {
@@ -168,6 +192,7 @@ fn copy_text(out: &mut String, v: &Val) {
         Val::Int(x) => out.push_str(&x.to_string()),
         Val::Float(x) => out.push_str(&x.to_string()),
         Val::Bool(b) => out.push(if *b { 't' } else { 'f' }),
+        Val::List(items) => copy_text(out, &Val::Text(Val::list_json(items))),
         Val::Text(t) => {
             for ch in t.chars() {
                 match ch {
