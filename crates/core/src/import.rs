@@ -1008,25 +1008,6 @@ fn insert_rows(
     Ok(out)
 }
 
-/// Pads `vals[from..]` to a power of two by repeating its last value and returns the matching
-/// `$n, ...` list: an `IN (...)` of any length then uses one of a few statements, so prepared
-/// statement caches stay small.
-fn pad_in(vals: &mut Vec<crate::Val>, from: usize) -> String {
-    let n = vals.len() - from;
-    let target = n.max(1).next_power_of_two();
-    if let Some(last) = vals.last().cloned() {
-        vals.resize(from + target, last);
-    }
-    in_list(from + 1, vals.len() - from)
-}
-
-fn in_list(start: usize, n: usize) -> String {
-    (start..start + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Imports one batch of invoices: customers and products first seen, sales as closed, paid,
 /// fulfilled orders (stock untouched), and cancellations as received returns with their refund
 /// against the latest earlier sale of the same stock code to the same customer. Orders already
@@ -1073,13 +1054,11 @@ pub fn apply_invoices(
     emails.dedup();
     let mut customers: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
     for chunk in emails.chunks(1000) {
-        let mut vals: Vec<crate::Val> = chunk.iter().map(|e| e.as_str().into()).collect();
+        let vals: Vec<crate::Val> = chunk.iter().map(|e| e.as_str().into()).collect();
+        let (cond, list) = crate::db::in_list(tx.dialect(), "email_key", 1, &vals);
         for r in tx.query(
-            &format!(
-                "SELECT email_key, id FROM customers WHERE email_key IN ({})",
-                pad_in(&mut vals, 0)
-            ),
-            &vals,
+            &format!("SELECT email_key, id FROM customers WHERE {cond}"),
+            &[list],
         )? {
             customers.insert(r.string(0), r.i64(1));
         }
@@ -1131,13 +1110,11 @@ pub fn apply_invoices(
     }
     let mut variants: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
     for chunk in codes.chunks(1000) {
-        let mut vals: Vec<crate::Val> = chunk.iter().map(|(c, ..)| code_sku(c).into()).collect();
+        let vals: Vec<crate::Val> = chunk.iter().map(|(c, ..)| code_sku(c).into()).collect();
+        let (cond, list) = crate::db::in_list(tx.dialect(), "sku", 1, &vals);
         for r in tx.query(
-            &format!(
-                "SELECT sku, id FROM variants WHERE sku IN ({})",
-                pad_in(&mut vals, 0)
-            ),
-            &vals,
+            &format!("SELECT sku, id FROM variants WHERE {cond}"),
+            &[list],
         )? {
             variants.insert(r.string(0), r.i64(1));
         }
@@ -1204,20 +1181,15 @@ pub fn apply_invoices(
     let sales: Vec<&Invoice> = invoices.iter().filter(|i| !i.cancellation).collect();
     let mut existing: std::collections::HashSet<i64> = std::collections::HashSet::new();
     for chunk in sales.chunks(1000) {
-        let mut vals: Vec<crate::Val> = chunk
+        let vals: Vec<crate::Val> = chunk
             .iter()
             .map(|i| i.number.parse::<i64>().unwrap_or(0).into())
             .collect();
+        let (cond, list) = crate::db::in_list(tx.dialect(), "number", 1, &vals);
         existing.extend(
-            tx.query(
-                &format!(
-                    "SELECT number FROM orders WHERE number IN ({})",
-                    pad_in(&mut vals, 0)
-                ),
-                &vals,
-            )?
-            .iter()
-            .map(|r| r.i64(0)),
+            tx.query(&format!("SELECT number FROM orders WHERE {cond}"), &[list])?
+                .iter()
+                .map(|r| r.i64(0)),
         );
     }
     let fresh: Vec<&&Invoice> = sales
@@ -1404,13 +1376,11 @@ fn apply_cancellations(
     // Already applied (a re-run): their refund carries the cancellation's number.
     let mut done: HashSet<String> = HashSet::new();
     for chunk in cancels.chunks(1000) {
-        let mut vals: Vec<crate::Val> = chunk.iter().map(|i| i.number.as_str().into()).collect();
+        let vals: Vec<crate::Val> = chunk.iter().map(|i| i.number.as_str().into()).collect();
+        let (cond, list) = crate::db::in_list(tx.dialect(), "note", 1, &vals);
         for r in tx.query(
-            &format!(
-                "SELECT note FROM refunds WHERE reason = 'cancellation' AND note IN ({})",
-                pad_in(&mut vals, 0)
-            ),
-            &vals,
+            &format!("SELECT note FROM refunds WHERE reason = 'cancellation' AND {cond}"),
+            &[list],
         )? {
             done.insert(r.string(0));
         }
@@ -1438,19 +1408,19 @@ fn apply_cancellations(
     if !cust_ids.is_empty() && !var_ids.is_empty() {
         for cchunk in cust_ids.chunks(1000) {
             for vchunk in var_ids.chunks(1000) {
-                let mut vals: Vec<crate::Val> = cchunk.iter().map(|c| (*c).into()).collect();
-                let customers_in = pad_in(&mut vals, 0);
-                let from = vals.len();
-                vals.extend(vchunk.iter().map(|v| crate::Val::from(*v)));
-                let variants_in = pad_in(&mut vals, from);
+                let customers: Vec<crate::Val> = cchunk.iter().map(|c| (*c).into()).collect();
+                let variants: Vec<crate::Val> = vchunk.iter().map(|v| (*v).into()).collect();
+                let (customers_in, customers) =
+                    crate::db::in_list(tx.dialect(), "o.customer_id", 1, &customers);
+                let (variants_in, variants) =
+                    crate::db::in_list(tx.dialect(), "l.variant_id", 2, &variants);
                 for r in tx.query(
                     &format!(
                         "SELECT l.id, l.order_id, o.customer_id, l.variant_id, o.placed_at, l.quantity - l.returned_quantity, l.unit_price_minor \
                          FROM orders o CROSS JOIN order_lines l \
-                         WHERE l.order_id = o.id AND o.customer_id IN ({}) AND l.variant_id IN ({}) AND l.quantity > l.returned_quantity",
-                        customers_in, variants_in
+                         WHERE l.order_id = o.id AND {customers_in} AND {variants_in} AND l.quantity > l.returned_quantity"
                     ),
-                    &vals,
+                    &[customers, variants],
                 )? {
                     cands.push(SaleLine {
                         line: r.i64(0),
@@ -1636,16 +1606,16 @@ fn apply_cancellations(
     order_ids.dedup();
     let mut state: HashMap<i64, OrderMoney> = HashMap::new();
     for chunk in order_ids.chunks(1000) {
-        let mut vals: Vec<crate::Val> = chunk.iter().map(|o| (*o).into()).collect();
+        let vals: Vec<crate::Val> = chunk.iter().map(|o| (*o).into()).collect();
+        let (cond, list) = crate::db::in_list(tx.dialect(), "o.id", 1, &vals);
         for r in tx.query(
             &format!(
                 "SELECT o.id, o.paid_minor, o.refunded_minor, o.currency, \
                  CAST(COALESCE((SELECT SUM(quantity) FROM order_lines WHERE order_id = o.id), 0) AS BIGINT), \
                  CAST(COALESCE((SELECT SUM(returned_quantity) FROM order_lines WHERE order_id = o.id), 0) AS BIGINT), o.returned_minor \
-                 FROM orders o WHERE o.id IN ({})",
-                pad_in(&mut vals, 0)
+                 FROM orders o WHERE {cond}"
             ),
-            &vals,
+            &[list],
         )? {
             state.insert(
                 r.i64(0),
@@ -2062,11 +2032,11 @@ pub fn apply_order_records(
     emails.dedup();
     let mut customers: HashMap<String, i64> = HashMap::new();
     for chunk in emails.chunks(1000) {
-        let mut vals: Vec<crate::Val> = chunk.iter().map(|e| e.as_str().into()).collect();
-        let list = pad_in(&mut vals, 0);
+        let vals: Vec<crate::Val> = chunk.iter().map(|e| e.as_str().into()).collect();
+        let (cond, list) = crate::db::in_list(tx.dialect(), "email_key", 1, &vals);
         for r in tx.query(
-            &format!("SELECT email_key, id FROM customers WHERE email_key IN ({list})"),
-            &vals,
+            &format!("SELECT email_key, id FROM customers WHERE {cond}"),
+            &[list],
         )? {
             customers.insert(r.string(0), r.i64(1));
         }
@@ -2134,11 +2104,11 @@ pub fn apply_order_records(
     }
     let mut variants: HashMap<String, i64> = HashMap::new();
     for chunk in skus.chunks(1000) {
-        let mut vals: Vec<crate::Val> = chunk.iter().map(|(k, ..)| (*k).into()).collect();
-        let list = pad_in(&mut vals, 0);
+        let vals: Vec<crate::Val> = chunk.iter().map(|(k, ..)| (*k).into()).collect();
+        let (cond, list) = crate::db::in_list(tx.dialect(), "sku", 1, &vals);
         for r in tx.query(
-            &format!("SELECT sku, id FROM variants WHERE sku IN ({list})"),
-            &vals,
+            &format!("SELECT sku, id FROM variants WHERE {cond}"),
+            &[list],
         )? {
             variants.insert(r.string(0), r.i64(1));
         }
@@ -2199,15 +2169,12 @@ pub fn apply_order_records(
     // Orders not already there.
     let mut existing: HashSet<i64> = HashSet::new();
     for chunk in good.chunks(1000) {
-        let mut vals: Vec<crate::Val> = chunk.iter().map(|o| o.number.into()).collect();
-        let list = pad_in(&mut vals, 0);
+        let vals: Vec<crate::Val> = chunk.iter().map(|o| o.number.into()).collect();
+        let (cond, list) = crate::db::in_list(tx.dialect(), "number", 1, &vals);
         existing.extend(
-            tx.query(
-                &format!("SELECT number FROM orders WHERE number IN ({list})"),
-                &vals,
-            )?
-            .iter()
-            .map(|r| r.i64(0)),
+            tx.query(&format!("SELECT number FROM orders WHERE {cond}"), &[list])?
+                .iter()
+                .map(|r| r.i64(0)),
         );
     }
     let mut fresh: Vec<&&backroom_import::orders::OrderRecord> = Vec::new();

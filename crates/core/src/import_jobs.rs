@@ -1,6 +1,12 @@
 //! Imports through the API: an uploaded file becomes a job that runs in the background, records
 //! its progress as it goes and its summary (with every rejected row) when it ends, so the console
 //! can show a progress bar and offer the rejected rows for download.
+//!
+//! A running job is leased by the server process running it (`owner`, its [`instance_id`]):
+//! the lease lasts [`LEASE`] and is renewed every [`RENEW_EVERY`] while the job works. A job
+//! whose lease ran out lost its server (it stopped or was killed mid-import) and is marked
+//! failed by [`fail_abandoned`], which every server runs at startup and once a minute; a job
+//! whose server still renews it is never touched, however many servers share the database.
 
 use crate::import::{self, Options, OrderOptions, StockMode, Summary};
 use crate::util::{opt_rfc3339, rfc3339};
@@ -89,6 +95,45 @@ fn job_from(r: &crate::Row) -> ImportJob {
     }
 }
 
+/// How long a running job is its server's without a renewal.
+pub const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often the server running a job renews its lease: four times per lease, so a slow
+/// database or a busy moment does not let a live job's lease run out.
+pub const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// What a job abandoned by its server says.
+pub const ABANDONED: &str = "the server running this import stopped before it finished; nothing of a failed unit was kept, run it again";
+
+/// This server process's id, random, drawn once: the `owner` of the jobs it runs.
+pub fn instance_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| crate::util::random_hex(8))
+}
+
+fn micros(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Marks failed every running job whose lease ran out before `now` (or that has none: it was
+/// started before leases existed); returns their ids. A job whose server renews its lease is
+/// left alone.
+pub fn fail_abandoned(tx: &mut dyn Sql, now: i64) -> Result<Vec<i64>> {
+    let rows = tx.query(
+        "UPDATE import_jobs SET status = 'failed', error = $1, finished_at = $2 WHERE status = 'running' AND (lease_until IS NULL OR lease_until < $2) RETURNING id",
+        params![ABANDONED, now],
+    )?;
+    Ok(rows.iter().map(|r| r.i64(0)).collect())
+}
+
+/// Extends the lease of job `id` if this server still holds it.
+fn renew(tx: &mut dyn Sql, id: i64, now: i64) -> Result<()> {
+    tx.exec(
+        "UPDATE import_jobs SET lease_until = $1 WHERE id = $2 AND owner = $3 AND status = 'running'",
+        params![now + micros(LEASE), id, instance_id()],
+    )?;
+    Ok(())
+}
+
 const SELECT: &str = "SELECT id, kind, status, bytes_total, bytes_done, rows_done, summary, error, created_by, created_at, finished_at FROM import_jobs";
 
 pub fn get(tx: &mut dyn Sql, id: i64) -> Result<ImportJob> {
@@ -172,16 +217,29 @@ pub async fn start(db: &Db, actor: Actor, n: NewImport, file: bytes::Bytes) -> R
     let (kind, who) = (n.kind.clone(), actor.name.clone());
     let id = db
         .write(move |tx| {
+            let now = crate::util::now_micros();
             let r = tx.query_one(
-                "INSERT INTO import_jobs (kind, options, status, bytes_total, created_by, created_at) VALUES ($1, $2, 'running', $3, $4, $5) RETURNING id",
-                params![kind.as_str(), options.as_str(), total, who.as_str(), crate::util::now_micros()],
+                "INSERT INTO import_jobs (kind, options, status, bytes_total, created_by, created_at, owner, lease_until) VALUES ($1, $2, 'running', $3, $4, $5, $6, $7) RETURNING id",
+                params![kind.as_str(), options.as_str(), total, who.as_str(), now, instance_id(), now + micros(LEASE)],
             )?;
             Ok(r.map_or(0, |r| r.i64(0)))
         })
         .await?;
     let db2 = db.clone();
     tokio::spawn(async move {
+        // The lease is renewed for as long as the job runs.
+        let db4 = db2.clone();
+        let renewer = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RENEW_EVERY).await;
+                let now = crate::util::now_micros();
+                if let Err(e) = db4.write(move |tx| renew(tx, id, now)).await {
+                    tracing::warn!(import.id = id, error = %e, "renewing an import's lease failed");
+                }
+            }
+        });
         let result = run(&db2, actor, &n, file, id).await;
+        renewer.abort();
         let now = crate::util::now_micros();
         let (status, summary, error) = match result {
             Ok(s) => ("done", serde_json::to_string(&s).ok(), None),

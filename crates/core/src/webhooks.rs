@@ -274,7 +274,8 @@ pub fn fan_out(tx: &mut dyn Sql, now: i64) -> Result<u64> {
     let ids: Vec<crate::db::Val> = events.iter().map(|e| e.i64(0).into()).collect();
     crate::db::exec_in(
         tx,
-        "UPDATE webhook_events SET fanned_out = 1 WHERE id IN ({})",
+        "UPDATE webhook_events SET fanned_out = 1 WHERE {}",
+        "id",
         &ids,
     )?;
     Ok(n)
@@ -321,14 +322,13 @@ pub fn claim(
         if rows.is_empty() {
             continue;
         }
-        let mut vals: Vec<crate::db::Val> = vec![(now + lease_micros).into()];
-        vals.extend(rows.iter().map(|r| r.i64(0).into()));
+        let ids: Vec<crate::db::Val> = rows.iter().map(|r| r.i64(0).into()).collect();
+        let (claimed, list) = crate::db::in_list(tx.dialect(), "id", 2, &ids);
         tx.exec(
             &format!(
-                "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = $1 WHERE id IN ({})",
-                crate::db::placeholders(2, rows.len())
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = $1 WHERE {claimed}"
             ),
-            &vals,
+            &[(now + lease_micros).into(), list],
         )?;
         out.push(rows.iter().map(claimed_from).collect());
     }

@@ -6327,3 +6327,448 @@ async fn check_and_stock_kpis_add_up_per_level_and_variant() {
         );
     }
 }
+
+/// The PostgreSQL URL of the tests with a fresh schema, or `None` (and a note) without one.
+async fn pg_schema_url(what: &str) -> Option<String> {
+    let Ok(url) = std::env::var("BACKROOM_TEST_PG_URL") else {
+        eprintln!("{what}: skipped, BACKROOM_TEST_PG_URL is not set");
+        return None;
+    };
+    let name = format!(
+        "t_{}_{}_{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst),
+        backroom_core::util::random_hex(3)
+    );
+    Some(
+        tokio::task::spawn_blocking(move || {
+            backroom_core::db::postgres::fresh_schema_url(&url, &name)
+        })
+        .await
+        .unwrap()
+        .unwrap(),
+    )
+}
+
+/// `url` with its host replaced by `host`.
+fn with_host(url: &str, host: &str) -> String {
+    let at = url
+        .rfind('@')
+        .map_or(url.find("://").unwrap() + 3, |a| a + 1);
+    let end = url[at..]
+        .find([':', '/', '?'])
+        .map_or(url.len(), |e| at + e);
+    format!("{}{host}{}", &url[..at], &url[end..])
+}
+
+/// Whether the connection a unit of work runs on is encrypted, as PostgreSQL sees it.
+async fn encrypted(db: &Db) -> bool {
+    db.read(|tx| {
+        Ok(tx
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )?
+            .is_some_and(|r| r.bool(0)))
+    })
+    .await
+    .unwrap()
+}
+
+/// The root certificate the test server's certificate is checked against, and the DNS names
+/// that certificate holds. Debian's cluster serves its self-signed "snakeoil" certificate,
+/// made for the machine's name when the package was installed; `.ci/run` makes sure TLS is on.
+/// `None` (and a note) when the server offers no TLS, unless `BACKROOM_REQUIRE_PG_TLS` says
+/// it must.
+async fn pg_tls_root(url: &str) -> Option<(String, Vec<String>)> {
+    let plain = Db::open(&format!("{url}&sslmode=disable")).await.unwrap();
+    let on = plain
+        .read(|tx| Ok(tx.query_one("SHOW ssl", &[])?.unwrap().string(0)))
+        .await
+        .unwrap();
+    if on != "on" {
+        assert!(
+            std::env::var("BACKROOM_REQUIRE_PG_TLS").is_err(),
+            "PostgreSQL has ssl = {on}, and BACKROOM_REQUIRE_PG_TLS says the TLS tests must run"
+        );
+        eprintln!("TLS tests skipped: PostgreSQL has ssl = {on}");
+        return None;
+    }
+    let root = std::env::var("BACKROOM_TEST_PG_ROOTCERT")
+        .unwrap_or_else(|_| "/etc/ssl/certs/ssl-cert-snakeoil.pem".into());
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in", &root])
+        .output()
+        .expect("openssl reads the root certificate's names");
+    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split([',', '\n', ' '])
+        .filter_map(|p| p.trim().strip_prefix("DNS:").map(str::to_string))
+        .collect();
+    assert!(!names.is_empty(), "{root} names no DNS host: {out:?}");
+    Some((root, names))
+}
+
+/// TLS as libpq's `sslmode` means it: `require` (and the default, `prefer`, when the server
+/// offers TLS) encrypts, which PostgreSQL itself confirms; `disable` does not; `verify-ca`
+/// checks the chain against `sslrootcert` but not the name; `verify-full` also checks the name,
+/// refusing 127.0.0.1 (not in the certificate) with a message that says so, and accepting the
+/// name the certificate holds (reached at 127.0.0.1 through `hostaddr`, so the test does not
+/// depend on that name resolving); a root that did not sign it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_tls_encrypts_and_checks_what_sslmode_asks() {
+    let Some(url) = pg_schema_url("TLS").await else {
+        return;
+    };
+    let Some((root, names)) = pg_tls_root(&url).await else {
+        return;
+    };
+    for mode in ["require", "prefer"] {
+        let db = Db::open(&format!("{url}&sslmode={mode}")).await.unwrap();
+        assert!(encrypted(&db).await, "sslmode={mode} must encrypt");
+    }
+    let db = Db::open(&url).await.unwrap();
+    assert!(encrypted(&db).await, "no sslmode is prefer, which encrypts");
+    let db = Db::open(&format!("{url}&sslmode=disable")).await.unwrap();
+    assert!(!encrypted(&db).await, "sslmode=disable must not encrypt");
+
+    let at_ip = with_host(&url, "127.0.0.1");
+    let db = Db::open(&format!("{at_ip}&sslmode=verify-ca&sslrootcert={root}"))
+        .await
+        .unwrap();
+    assert!(encrypted(&db).await, "verify-ca");
+    let db = Db::open(&format!("{at_ip}&sslmode=require&sslrootcert={root}"))
+        .await
+        .unwrap();
+    assert!(encrypted(&db).await, "require with a root certificate");
+
+    let refused = Db::open(&format!("{at_ip}&sslmode=verify-full&sslrootcert={root}"))
+        .await
+        .err()
+        .expect("verify-full must refuse a certificate that does not name 127.0.0.1")
+        .to_string();
+    assert!(
+        refused.contains("not valid for the host name 127.0.0.1")
+            && refused.contains("sslmode=verify-full"),
+        "{refused}"
+    );
+    let by_name = with_host(&url, &names[0]);
+    let db = Db::open(&format!(
+        "{by_name}&hostaddr=127.0.0.1&sslmode=verify-full&sslrootcert={root}"
+    ))
+    .await
+    .unwrap();
+    assert!(encrypted(&db).await, "verify-full as {}", names[0]);
+
+    let missing = Db::open(&format!("{url}&sslmode=verify-full"))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(missing.contains("needs sslrootcert"), "{missing}");
+    // A root that did not sign the server's certificate: the system's public roots.
+    let public = "/etc/ssl/certs/ca-certificates.crt";
+    if std::path::Path::new(public).exists() {
+        let e = Db::open(&format!(
+            "{by_name}&hostaddr=127.0.0.1&sslmode=verify-ca&sslrootcert={public}"
+        ))
+        .await
+        .err()
+        .expect("a certificate no public root signed")
+        .to_string();
+        assert!(
+            e.contains("not signed by a certificate in sslrootcert"),
+            "{e}"
+        );
+    }
+}
+
+/// A stand-in server that answers `N` to the SSLRequest (no TLS) and records what it is sent
+/// after that, on 127.0.0.1; returns its port and what it got.
+fn refusing_tls_server() -> (u16, std::sync::mpsc::Receiver<Vec<u8>>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in l.incoming().take(1) {
+            let mut s = conn.unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            let mut req = [0u8; 8];
+            s.read_exact(&mut req).unwrap();
+            assert_eq!(req, [0, 0, 0, 8, 4, 210, 22, 47], "an SSLRequest");
+            s.write_all(b"N").unwrap();
+            // Whatever comes next: nothing (the client gave up) or, with `prefer`, the
+            // startup message in cleartext, which is enough to see.
+            let mut buf = [0u8; 1024];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let after = buf[..n].to_vec();
+            let _ = tx.send(after);
+        }
+    });
+    (port, rx)
+}
+
+/// A server that does not offer TLS is refused when TLS is asked for, before a single byte of
+/// cleartext is sent (no password, no startup message); `prefer` goes on without TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_without_tls_is_refused_when_tls_is_required() {
+    for mode in ["require", "verify-ca", "verify-full"] {
+        let (port, sent) = refusing_tls_server();
+        let e = Db::open(&format!(
+            "postgres://u:secret@127.0.0.1:{port}/db?sslmode={mode}&sslrootcert=/etc/ssl/certs/ssl-cert-snakeoil.pem"
+        ))
+        .await
+        .err()
+        .expect("no TLS, no connection")
+        .to_string();
+        assert!(
+            e.contains("does not offer TLS") && e.contains(&format!("sslmode={mode} forbids")),
+            "{mode}: {e}"
+        );
+        let after = tokio::task::spawn_blocking(move || sent.recv().unwrap())
+            .await
+            .unwrap();
+        assert!(
+            after.is_empty(),
+            "{mode}: cleartext sent after N: {after:?}"
+        );
+    }
+    let (port, sent) = refusing_tls_server();
+    let e = Db::open(&format!(
+        "postgres://u:secret@127.0.0.1:{port}/db?sslmode=prefer"
+    ))
+    .await
+    .err()
+    .unwrap()
+    .to_string();
+    let after = tokio::task::spawn_blocking(move || sent.recv().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        after.windows(4).any(|w| w == b"user"),
+        "prefer goes on in cleartext: {after:?} ({e})"
+    );
+}
+
+/// A statement that outlives the query timeout is cancelled on the server (a CancelRequest),
+/// its connection is dropped, the caller gets a timeout error quickly, and the pool goes on with
+/// a new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_query_timeout_cancels_the_statement() {
+    use backroom_core::DbError;
+    use backroom_core::db::{Lane, postgres::PgDb};
+    let Some(url) = pg_schema_url("query timeout").await else {
+        return;
+    };
+    for mode in ["disable", "prefer"] {
+        let u = format!("{url}&sslmode={mode}");
+        let pg = tokio::task::spawn_blocking(move || {
+            PgDb::open_with(&u, 2, Some(std::time::Duration::from_millis(200)))
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let db = Db::Postgres(std::sync::Arc::new(pg), Lane::Requests);
+        let mark = format!("timeout_probe_{}", backroom_core::util::random_hex(4));
+        let sql = format!("SELECT CAST(pg_sleep(10) AS TEXT), '{mark}'");
+        let started = std::time::Instant::now();
+        let r = db.read(move |tx| Ok(tx.query(&sql, &[])?)).await;
+        let took = started.elapsed();
+        match r {
+            Err(Error::Db(DbError::Timeout(m))) => {
+                assert!(
+                    m.contains("200 ms") && m.contains("cancelled"),
+                    "{mode}: {m}"
+                )
+            }
+            other => panic!("{mode}: expected a timeout, got {other:?}"),
+        }
+        assert!(took < std::time::Duration::from_secs(3), "{mode}: {took:?}");
+        // Nothing of it still runs on the server.
+        let watcher = Db::open(&url).await.unwrap();
+        let mut running = -1;
+        for _ in 0..20 {
+            let m = mark.clone();
+            running = watcher
+                .read(move |tx| {
+                    Ok(tx
+                        .query_one(
+                            "SELECT COUNT(*) FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() AND strpos(query, $1) > 0",
+                            &[m.as_str().into()],
+                        )?
+                        .unwrap()
+                        .i64(0))
+                })
+                .await
+                .unwrap();
+            if running == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(running, 0, "{mode}: the statement still runs");
+        // The pool dropped the connection and works on.
+        let one = db
+            .read(|tx| Ok(tx.query_one("SELECT 1", &[])?.unwrap().i64(0)))
+            .await
+            .unwrap();
+        assert_eq!(one, 1, "{mode}");
+    }
+}
+
+/// Each connection keeps at most `STATEMENT_CACHE` prepared statements (the least recently
+/// used ones are closed on the server), and a statement PostgreSQL finds stale after a table
+/// changed (`cached plan must not change result type`) is prepared again: the unit of work runs
+/// again once and sees the new column.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_statement_cache_is_bounded_and_survives_a_table_change() {
+    use backroom_core::db::postgres::{PgDb, STATEMENT_CACHE};
+    use backroom_core::db::{Lane, Val};
+    let Some(url) = pg_schema_url("statement cache").await else {
+        return;
+    };
+    let u = url.clone();
+    // One connection, so every unit of work finds the statements the last one prepared.
+    let pg = tokio::task::spawn_blocking(move || PgDb::open_with(&u, 1, None))
+        .await
+        .unwrap()
+        .unwrap();
+    let db = Db::Postgres(std::sync::Arc::new(pg), Lane::Requests);
+    let (held, sum) = db
+        .read(|tx| {
+            let mut sum = 0;
+            for i in 0..(2 * STATEMENT_CACHE as i64 + 100) {
+                // One statement used all along stays cached; the others come and go.
+                let hot = tx
+                    .query_one("SELECT CAST($1 AS BIGINT) * 2", &[Val::Int(i)])?
+                    .unwrap();
+                assert_eq!(hot.i64(0), 2 * i);
+                let r = tx
+                    .query_one(&format!("SELECT CAST($1 AS BIGINT) + {i}"), &[Val::Int(i)])?
+                    .unwrap();
+                sum += r.i64(0);
+            }
+            let held = tx
+                .query_one("SELECT COUNT(*) FROM pg_prepared_statements", &[])?
+                .unwrap()
+                .i64(0);
+            Ok((held, sum))
+        })
+        .await
+        .unwrap();
+    let n = 2 * STATEMENT_CACHE as i64 + 100;
+    assert_eq!(sum, (0..n).map(|i| 2 * i).sum::<i64>());
+    assert!(
+        held <= STATEMENT_CACHE as i64 + 1 && held >= STATEMENT_CACHE as i64 - 1,
+        "{held} statements prepared on the connection"
+    );
+
+    db.write(|tx| {
+        tx.exec("CREATE TABLE plan_test (a BIGINT)", &[])?;
+        tx.exec("INSERT INTO plan_test (a) VALUES (1)", &[])?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let columns = db
+        .read(|tx| {
+            Ok(tx
+                .query_one("SELECT * FROM plan_test", &[])?
+                .unwrap()
+                .0
+                .len())
+        })
+        .await
+        .unwrap();
+    assert_eq!(columns, 1);
+    // Another connection changes the table, as a migration would.
+    let other = Db::open(&url).await.unwrap();
+    other
+        .write(|tx| {
+            tx.exec("ALTER TABLE plan_test ADD COLUMN b BIGINT DEFAULT 7", &[])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let runs = std::sync::Arc::new(AtomicU64::new(0));
+    let seen = runs.clone();
+    let row = db
+        .read(move |tx| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            Ok(tx.query_one("SELECT * FROM plan_test", &[])?.unwrap())
+        })
+        .await
+        .unwrap();
+    assert_eq!((row.0.len(), row.i64(1)), (2, 7), "{row:?}");
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "the unit ran again once");
+}
+
+/// The IN-list policy (`db::in_list`): a list of any length travels in one parameter (an array
+/// on PostgreSQL, JSON on SQLite), texts that need quoting in either format match exactly, an
+/// empty list matches nothing, and 50,000 ids go in one statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_of_any_length_match_through_one_parameter() {
+    use backroom_core::db::{Val, exec_in, in_list};
+    let awkward = [
+        "a\"b", "c\\d", "e,f", "{g}", "h i", "é🙂", "NULL", "", "'q'",
+    ];
+    for (backend, db) in backends().await {
+        db.write(move |tx| {
+            tx.exec(
+                "CREATE TABLE list_test (id BIGINT PRIMARY KEY, t TEXT)",
+                &[],
+            )?;
+            let rows: Vec<Vec<Val>> = (1..=60_000i64)
+                .map(|i| {
+                    let t = awkward
+                        .get(i as usize - 1)
+                        .map_or(format!("t{i}"), |a| a.to_string());
+                    vec![Val::Int(i), Val::Text(t)]
+                })
+                .collect();
+            tx.copy_rows("list_test", &["id", "t"], &rows)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let matched = |vals: Vec<Val>, expr: &'static str| {
+            let db = db.clone();
+            async move {
+                db.read(move |tx| {
+                    let (cond, list) = in_list(tx.dialect(), expr, 1, &vals);
+                    Ok(tx
+                        .query(
+                            &format!("SELECT id FROM list_test WHERE {cond} ORDER BY id"),
+                            &[list],
+                        )?
+                        .iter()
+                        .map(|r| r.i64(0))
+                        .collect::<Vec<_>>())
+                })
+                .await
+                .unwrap()
+            }
+        };
+        let texts: Vec<Val> = awkward.iter().map(|t| Val::from(*t)).collect();
+        assert_eq!(
+            matched(texts, "t").await,
+            (1..=awkward.len() as i64).collect::<Vec<_>>(),
+            "{backend}"
+        );
+        assert!(matched(Vec::new(), "id").await.is_empty(), "{backend}");
+        assert_eq!(
+            matched(vec![Val::Int(7), Val::Int(59_999), Val::Int(70_000)], "id").await,
+            vec![7, 59_999],
+            "{backend}"
+        );
+        let gone = db
+            .write(|tx| {
+                let ids: Vec<Val> = (1..=50_000).map(Val::Int).collect();
+                Ok(exec_in(tx, "DELETE FROM list_test WHERE {}", "id", &ids)?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(gone, 50_000, "{backend}");
+    }
+}

@@ -3772,3 +3772,179 @@ async fn nul_characters_are_refused_on_every_backend() {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// Runs the real binary with `args` and `DATABASE_URL=url` until it exits (at most 30 s);
+/// returns whether it succeeded and what it wrote to standard error.
+async fn run_binary(args: &[&str], url: &str) -> (bool, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_backroom"))
+        .args(args)
+        .env("DATABASE_URL", url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..300 {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            return (status.success(), err);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    child.kill().unwrap();
+    panic!("backroom {args:?} did not exit within 30 s");
+}
+
+/// `backroom serve` refuses to start, saying why, when PostgreSQL cannot be reached with the TLS
+/// the URL asks for: a server that answers N to the SSLRequest (a stand-in here), and, with a
+/// real PostgreSQL, `verify-full` against an address its certificate does not name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_to_start_without_the_tls_asked_for() {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let stand_in = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let mut req = [0u8; 8];
+        s.read_exact(&mut req).unwrap();
+        s.write_all(b"N").unwrap();
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+        rest
+    });
+    let (ok, err) = run_binary(
+        &["serve", "--bind", "127.0.0.1:0"],
+        &format!("postgres://u:secret@127.0.0.1:{port}/db?sslmode=require"),
+    )
+    .await;
+    assert!(!ok, "serve must not start: {err}");
+    assert!(
+        err.contains("does not offer TLS") && err.contains("sslmode=require forbids"),
+        "{err}"
+    );
+    assert!(!err.contains("secret"), "the password is not shown: {err}");
+    let rest = stand_in.join().unwrap();
+    assert!(rest.is_empty(), "cleartext sent after N: {rest:?}");
+
+    if let Ok(pg) = std::env::var("BACKROOM_TEST_PG_URL") {
+        let root = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+        if std::path::Path::new(root).exists() {
+            let at = pg.rfind('@').unwrap() + 1;
+            let end = at + pg[at..].find([':', '/']).unwrap();
+            let url = format!(
+                "{}127.0.0.1{}?sslmode=verify-full&sslrootcert={root}",
+                &pg[..at],
+                &pg[end..]
+            );
+            let (ok, err) = run_binary(&["serve", "--bind", "127.0.0.1:0"], &url).await;
+            assert!(!ok, "serve must not start: {err}");
+            assert!(err.contains("sslmode=verify-full"), "{err}");
+        }
+    }
+}
+
+/// Import jobs are leased by the server that runs them. A real `backroom serve` starting on a
+/// database where other servers left running jobs fails the ones whose lease ran out (or that
+/// have none), saying why, and leaves alone the one a live server still holds; the job it runs
+/// itself carries its own lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_jobs_of_a_stopped_server_fail_and_a_live_servers_are_left() {
+    use backroom_core::params;
+    for (name, url) in database_urls().await {
+        let (token, ids) = {
+            let db = Db::open(&url).await.unwrap();
+            let token = TestApp::user(&db, "admin").await;
+            let now = backroom_core::util::now_micros();
+            let ids = db
+                .write(move |tx| {
+                    let mut ids = Vec::new();
+                    for (owner, lease) in [
+                        (Some("stopped-server"), Some(now - 1_000_000)),
+                        (Some("live-server"), Some(now + 600_000_000)),
+                        (None, None),
+                    ] {
+                        let r = tx.query_one(
+                            "INSERT INTO import_jobs (kind, options, status, bytes_total, created_by, created_at, owner, lease_until) VALUES ('products', '{}', 'running', 10, 'test', $1, $2, $3) RETURNING id",
+                            params![now, owner, lease],
+                        )?;
+                        ids.push(r.unwrap().i64(0));
+                    }
+                    Ok(ids)
+                })
+                .await
+                .unwrap();
+            (token, ids)
+        };
+        let (mut child, base) = spawn_server(&url, &[]).await;
+        let http = reqwest::Client::new();
+        let job = |id: i64| {
+            let (http, base, token) = (http.clone(), base.clone(), token.clone());
+            async move {
+                request(
+                    &http,
+                    &base,
+                    "GET",
+                    &format!("/api/v1/imports/{id}"),
+                    Some(&token),
+                    None,
+                )
+                .await
+                .1
+            }
+        };
+        let stopped = job(ids[0]).await;
+        assert_eq!(stopped["status"], "failed", "{name}: {stopped}");
+        assert!(
+            stopped["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("the server running this import stopped before it finished"),
+            "{name}: {stopped}"
+        );
+        assert_eq!(job(ids[2]).await["status"], "failed", "{name}: no lease");
+        let live = job(ids[1]).await;
+        assert_eq!(live["status"], "running", "{name}: {live}");
+        assert!(live["error"].is_null(), "{name}: {live}");
+        // A job of its own: leased by this server while it runs.
+        let resp = http
+            .post(format!("{base}/api/v1/imports?kind=products"))
+            .bearer_auth(&token)
+            .header("content-type", "text/csv")
+            .body("handle,title,status,option1_name,sku,option1,price\ntee,Tee,active,Size,TEE-S,S,19.99\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::ACCEPTED, "{name}");
+        let own: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+        let own_id = own["id"].as_i64().unwrap();
+        for _ in 0..200 {
+            if job(own_id).await["status"] != "running" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(job(own_id).await["status"], "done", "{name}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let db = Db::open(&url).await.unwrap();
+        let (owner, lease, created) = db
+            .read(move |tx| {
+                let r = tx
+                    .query_one(
+                        "SELECT owner, lease_until, created_at FROM import_jobs WHERE id = $1",
+                        params![own_id],
+                    )?
+                    .unwrap();
+                Ok((r.opt_string(0), r.i64(1), r.i64(2)))
+            })
+            .await
+            .unwrap();
+        assert!(
+            owner.is_some_and(|o| o.len() == 16 && o != "live-server"),
+            "{name}"
+        );
+        assert!(lease >= created + 50_000_000, "{name}: leased ahead");
+    }
+}

@@ -254,7 +254,7 @@ pub fn refresh_chunk(tx: &mut dyn Sql, bound: i64, limit: i64) -> Result<usize> 
             }
         }
     }
-    exec_in(tx, "DELETE FROM an_sessions WHERE id IN ({})", &dropped)?;
+    exec_in(tx, "DELETE FROM an_sessions WHERE {}", "id", &dropped)?;
     if !late.is_empty() {
         let lo = late.iter().map(|l| l.1.0).min().unwrap_or(0);
         let hi = late.iter().map(|l| l.2).max().unwrap_or(0);
@@ -377,14 +377,16 @@ fn derive(
     }
     exec_in(
         tx,
-        "DELETE FROM an_purchases WHERE seq IN ({})",
+        "DELETE FROM an_purchases WHERE {}",
+        "seq",
         &purchase_seqs,
     )?;
     tx.copy_rows("an_sessions", &SESSION_COLUMNS, &session_rows)?;
     // Orders whose attribution may have moved are recomputed in the order rollups.
     exec_in(
         tx,
-        "INSERT INTO an_dirty_orders (order_id) SELECT id FROM orders WHERE number IN ({})",
+        "INSERT INTO an_dirty_orders (order_id) SELECT id FROM orders WHERE {}",
+        "number",
         &numbers,
     )?;
     tx.copy_rows(

@@ -59,7 +59,8 @@ pub fn imported(tx: &mut dyn Sql, order_ids: &[i64]) -> Result<()> {
         exec_in(
             tx,
             "UPDATE order_lines SET unit_cost_minor = (SELECT v.cost_minor FROM variants v WHERE v.id = order_lines.variant_id) \
-             WHERE unit_cost_minor IS NULL AND order_id IN ({})",
+             WHERE unit_cost_minor IS NULL AND {}",
+            "order_id",
             &vals(order_ids),
         )?;
     }
@@ -332,7 +333,8 @@ pub fn apply_chunk(tx: &mut dyn Sql, c: &Chunk) -> Result<Option<usize>> {
     key_columns.extend(SUM_COLUMNS);
     exec_in(
         tx,
-        "DELETE FROM an_order_days WHERE day IN ({})",
+        "DELETE FROM an_order_days WHERE {}",
+        "day",
         &vals(&c.days),
     )?;
     tx.copy_rows("an_order_days", &key_columns, &c.day_rows)?;
@@ -350,7 +352,8 @@ pub fn apply_chunk(tx: &mut dyn Sql, c: &Chunk) -> Result<Option<usize>> {
     }
     exec_in(
         tx,
-        "DELETE FROM an_customers WHERE customer_id IN ({})",
+        "DELETE FROM an_customers WHERE {}",
+        "customer_id",
         &vals(&c.customers),
     )?;
     tx.copy_rows(
@@ -360,7 +363,8 @@ pub fn apply_chunk(tx: &mut dyn Sql, c: &Chunk) -> Result<Option<usize>> {
     )?;
     exec_in(
         tx,
-        "DELETE FROM an_order_facts WHERE order_id IN ({})",
+        "DELETE FROM an_order_facts WHERE {}",
+        "order_id",
         &vals(&c.ids),
     )?;
     let mut columns = vec!["order_id"];
@@ -370,7 +374,8 @@ pub fn apply_chunk(tx: &mut dyn Sql, c: &Chunk) -> Result<Option<usize>> {
     tx.copy_rows("an_order_facts", &columns, &c.fact_rows)?;
     exec_in(
         tx,
-        "DELETE FROM an_dirty_orders WHERE seq IN ({})",
+        "DELETE FROM an_dirty_orders WHERE {}",
+        "seq",
         &vals(&c.seqs),
     )?;
     Ok(Some(c.seqs.len()))

@@ -22,6 +22,27 @@ pub enum Val {
     Float(f64),
     Text(String),
     Bool(bool),
+    /// A list bound as one parameter (see [`in_list`]): an array on PostgreSQL, JSON text on
+    /// SQLite. Never read back.
+    List(Vec<Val>),
+}
+
+impl Val {
+    /// A list as JSON text (SQLite's `json_each` reads it).
+    pub(crate) fn list_json(items: &[Val]) -> String {
+        let json: Vec<serde_json::Value> = items
+            .iter()
+            .map(|v| match v {
+                Val::Null => serde_json::Value::Null,
+                Val::Int(x) => (*x).into(),
+                Val::Float(f) => (*f).into(),
+                Val::Bool(b) => i64::from(*b).into(),
+                Val::Text(t) => t.clone().into(),
+                Val::List(l) => serde_json::Value::String(Val::list_json(l)),
+            })
+            .collect();
+        serde_json::Value::Array(json).to_string()
+    }
 }
 
 impl From<i64> for Val {
@@ -140,16 +161,29 @@ pub enum DbError {
     /// before it is sent, so that no input reaches the database as a server error.
     #[error("a text value contains the NUL character (U+0000), which no text may hold")]
     NulInText,
+    /// PostgreSQL did not answer in time (connecting, or a statement past the query timeout,
+    /// which was then cancelled); the connection was closed. The message says which.
+    #[error("database timeout: {0}")]
+    Timeout(String),
+    /// A table changed its columns under a statement prepared before (PostgreSQL: "cached plan
+    /// must not change result type", after a migration). The unit of work is run again once
+    /// with its statements prepared afresh; this error means it happened again.
+    #[error("a table changed under a prepared statement, even after preparing it again: {0}")]
+    StalePlan(String),
     #[error("database error: {0}")]
     Other(String),
 }
 
 /// Refuses parameters holding U+0000 ([`DbError::NulInText`]); every adapter checks what it binds.
 pub(crate) fn refuse_nul(params: &[Val]) -> Result<(), DbError> {
-    if params
-        .iter()
-        .any(|v| matches!(v, Val::Text(t) if t.contains('\0')))
-    {
+    fn nul(v: &Val) -> bool {
+        match v {
+            Val::Text(t) => t.contains('\0'),
+            Val::List(items) => items.iter().any(nul),
+            _ => false,
+        }
+    }
+    if params.iter().any(nul) {
         return Err(DbError::NulInText);
     }
     Ok(())
@@ -226,14 +260,35 @@ pub fn int_vals(ids: &[i64]) -> Vec<Val> {
     ids.iter().map(|i| Val::from(*i)).collect()
 }
 
-/// Runs `sql`, whose one `{}` is an `IN` list, over `vals` 1,000 at a time; returns the rows
-/// changed.
-pub fn exec_in(tx: &mut dyn Sql, sql: &str, vals: &[Val]) -> Result<u64, DbError> {
-    let mut n = 0;
-    for chunk in vals.chunks(1000) {
-        n += tx.exec(&sql.replace("{}", &placeholders(1, chunk.len())), chunk)?;
+/// The one policy for matching against a list of any length: `expr` is in `vals`, all held in
+/// the single parameter `$n` ([`Val::List`]). PostgreSQL: `expr = ANY(CAST($n AS BIGINT[]))`
+/// (`TEXT[]` unless every value is an integer), the list sent as a binary array; SQLite, which
+/// has no arrays: `expr IN (SELECT value FROM json_each($n))`, the list sent as JSON. The statement's text is
+/// the same for every length (one prepared statement, not one per length), no list meets a
+/// parameter limit, and an empty list matches nothing. Returns the condition and the parameter.
+pub fn in_list(dialect: Dialect, expr: &str, n: usize, vals: &[Val]) -> (String, Val) {
+    let items: Vec<Val> = vals.iter().filter(|v| **v != Val::Null).cloned().collect();
+    let cond = match dialect {
+        Dialect::Postgres => {
+            let ints = items
+                .iter()
+                .all(|v| matches!(v, Val::Int(_) | Val::Bool(_)));
+            let ty = if ints { "BIGINT[]" } else { "TEXT[]" };
+            format!("{expr} = ANY(CAST(${n} AS {ty}))")
+        }
+        Dialect::Sqlite => format!("{expr} IN (SELECT value FROM json_each(${n}))"),
+    };
+    (cond, Val::List(items))
+}
+
+/// Runs `sql`, whose one `{}` stands for "`expr` is in `vals`" ([`in_list`], as `$1`), in one
+/// statement; returns the rows changed.
+pub fn exec_in(tx: &mut dyn Sql, sql: &str, expr: &str, vals: &[Val]) -> Result<u64, DbError> {
+    if vals.is_empty() {
+        return Ok(0);
     }
-    Ok(n)
+    let (cond, list) = in_list(tx.dialect(), expr, 1, vals);
+    tx.exec(&sql.replace("{}", &cond), &[list])
 }
 
 /// `($1, $2), ($3, $4)`: numbered placeholders for `rows` rows of `cols` columns.
@@ -340,9 +395,12 @@ impl Db {
                 .and_then(|v| v.parse().ok())
                 .filter(|n| *n > 0)
                 .unwrap_or(postgres::DEFAULT_POOL);
-            let pg = tokio::task::spawn_blocking(move || postgres::PgDb::open(&url, size))
-                .await
-                .map_err(|e| Error::Db(DbError::Other(e.to_string())))??;
+            let query_timeout = postgres::query_timeout_from_env()?;
+            let pg = tokio::task::spawn_blocking(move || {
+                postgres::PgDb::open_with(&url, size, query_timeout)
+            })
+            .await
+            .map_err(|e| Error::Db(DbError::Other(e.to_string())))??;
             Db::Postgres(Arc::new(pg), Lane::Requests)
         } else {
             let path = url.strip_prefix("sqlite://").unwrap_or(&url).to_string();

@@ -9,11 +9,12 @@
 //! ends a whole pipeline with one `Sync` (one write each way). A failure in a queued statement
 //! fails the unit there.
 
-use super::pgwire::{Outcome, Prepared, Wire};
+use super::pgwire::{ConnectOptions, Outcome, Prepared, Wire};
 use super::{DbError, Dialect, Row, Sql, Val, Work};
 use crate::Error;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 const MAX_ATTEMPTS: usize = 20;
@@ -22,8 +23,33 @@ const MAX_ATTEMPTS: usize = 20;
 /// two-core machine more of them mostly add context switches.
 pub const DEFAULT_POOL: usize = 8;
 
+/// How long a statement may wait for PostgreSQL unless `BACKROOM_PG_QUERY_TIMEOUT_MS` says:
+/// long enough for the heaviest report or rollup chunk, short enough that a server that stopped
+/// answering frees its connection within a minute.
+pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Prepared statements kept per connection; the least recently used one is closed when a new
+/// one would pass this.
+pub const STATEMENT_CACHE: usize = 256;
+
+/// The query timeout from `BACKROOM_PG_QUERY_TIMEOUT_MS` (milliseconds; `0`: none), else
+/// [`DEFAULT_QUERY_TIMEOUT`]. A value that is not a number is refused, so a typo cannot
+/// silently leave the default in force.
+pub fn query_timeout_from_env() -> Result<Option<Duration>, Error> {
+    match std::env::var("BACKROOM_PG_QUERY_TIMEOUT_MS") {
+        Err(_) => Ok(Some(DEFAULT_QUERY_TIMEOUT)),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(0) => Ok(None),
+            Ok(ms) => Ok(Some(Duration::from_millis(ms))),
+            Err(_) => Err(Error::Db(DbError::Other(format!(
+                "BACKROOM_PG_QUERY_TIMEOUT_MS={v} is not a number of milliseconds"
+            )))),
+        },
+    }
+}
+
 pub struct PgDb {
-    config: tokio_postgres::Config,
+    opts: Arc<ConnectOptions>,
     idle: Mutex<Vec<PgConn>>,
     /// Units of work run at once: the pool's size for requests, and one for the background
     /// worker on a connection of its own (a rollup chunk holds its connection for a while, and
@@ -35,7 +61,9 @@ pub struct PgDb {
 /// pipeline.
 pub struct PgConn {
     wire: Wire,
-    cache: HashMap<String, Prepared>,
+    /// Statements by text, each with when it was last used (a tick of `uses`).
+    cache: HashMap<String, (Prepared, u64)>,
+    uses: u64,
     pending: Vec<(Prepared, Vec<Val>)>,
 }
 
@@ -43,7 +71,7 @@ impl ToSql for Val {
     fn to_sql(
         &self,
         ty: &Type,
-        out: &mut tokio_postgres::types::private::BytesMut,
+        out: &mut bytes::BytesMut,
     ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self {
             Val::Null => Ok(IsNull::Yes),
@@ -62,6 +90,30 @@ impl ToSql for Val {
                 Type::INT4 => i32::from(*v).to_sql(ty, out),
                 _ => v.to_sql(ty, out),
             },
+            // A list (`db::in_list`) as a binary array of its statement's type.
+            Val::List(items) => match *ty {
+                Type::INT8_ARRAY => items
+                    .iter()
+                    .map(|v| match v {
+                        Val::Int(x) => Ok(*x),
+                        Val::Bool(b) => Ok(i64::from(*b)),
+                        other => Err(format!("{other:?} in a BIGINT[] list")),
+                    })
+                    .collect::<Result<Vec<i64>, String>>()?
+                    .to_sql(ty, out),
+                Type::TEXT_ARRAY => items
+                    .iter()
+                    .map(|v| match v {
+                        Val::Text(t) => t.clone(),
+                        Val::Int(x) => x.to_string(),
+                        Val::Float(f) => f.to_string(),
+                        Val::Bool(b) => b.to_string(),
+                        other => format!("{other:?}"),
+                    })
+                    .collect::<Vec<String>>()
+                    .to_sql(ty, out),
+                _ => Err(format!("a list binds to BIGINT[] or TEXT[], not {ty}").into()),
+            },
         }
     }
     fn accepts(_: &Type) -> bool {
@@ -72,12 +124,33 @@ impl ToSql for Val {
 
 impl PgConn {
     fn stmt(&mut self, sql: &str) -> Result<Prepared, DbError> {
-        if let Some(s) = self.cache.get(sql) {
+        self.uses += 1;
+        if let Some((s, used)) = self.cache.get_mut(sql) {
+            *used = self.uses;
             return Ok(s.clone());
         }
+        if self.cache.len() >= STATEMENT_CACHE {
+            // The least recently used goes; it is closed at the end of the next pipeline, after
+            // any queued statement that still uses it.
+            let oldest = self
+                .cache
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone());
+            if let Some((old, _)) = oldest.and_then(|k| self.cache.remove(&k)) {
+                self.wire.close_later(old.name().to_string());
+            }
+        }
         let s = self.wire.prepare(sql)?;
-        self.cache.insert(sql.to_string(), s.clone());
+        self.cache.insert(sql.to_string(), (s.clone(), self.uses));
         Ok(s)
+    }
+
+    /// Forgets every prepared statement (after PostgreSQL found one stale); outside a
+    /// transaction.
+    fn forget_statements(&mut self) -> Result<(), DbError> {
+        self.cache.clear();
+        self.wire.deallocate_all()
     }
 
     /// Sends whatever is queued, then `stmts`, as one pipeline; returns the outcomes of `stmts`.
@@ -119,6 +192,7 @@ fn copy_text(out: &mut String, v: &Val) {
         Val::Int(x) => out.push_str(&x.to_string()),
         Val::Float(x) => out.push_str(&x.to_string()),
         Val::Bool(b) => out.push(if *b { 't' } else { 'f' }),
+        Val::List(items) => copy_text(out, &Val::Text(Val::list_json(items))),
         Val::Text(t) => {
             for ch in t.chars() {
                 match ch {
@@ -199,17 +273,28 @@ impl Sql for PgConn {
 }
 
 impl PgDb {
-    /// Connects (blocking), applies migrations, and keeps up to `size` connections.
+    /// Connects (blocking), applies migrations, and keeps up to `size` connections, with the
+    /// query timeout from the environment (see [`query_timeout_from_env`]).
     pub fn open(url: &str, size: usize) -> Result<PgDb, Error> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| DbError::Other(format!("bad DATABASE_URL: {e}")))?;
+        PgDb::open_with(url, size, query_timeout_from_env()?)
+    }
+
+    /// [`PgDb::open`] with a given query timeout (`None`: none). Connecting as the URL asks
+    /// must work now: a server that cannot be reached, or not with the TLS asked for, is an
+    /// error here, so a server process refuses to start rather than fail request by request.
+    pub fn open_with(
+        url: &str,
+        size: usize,
+        query_timeout: Option<Duration>,
+    ) -> Result<PgDb, Error> {
         let db = PgDb {
-            config,
+            opts: Arc::new(ConnectOptions::from_url(url, query_timeout)?),
             idle: Mutex::new(Vec::new()),
             admission: super::Admission::new(size),
         };
         let mut c = db.connect()?;
+        // Migrations may build indexes on large tables: no query timeout while they run.
+        c.wire.set_query_timeout(None)?;
         c.control("BEGIN")?;
         // One migrator at a time, even when several processes start together.
         c.query("SELECT CAST(pg_advisory_xact_lock(7262011) AS TEXT)", &[])?;
@@ -220,14 +305,16 @@ impl PgDb {
                 return Err(e);
             }
         }
+        c.wire.set_query_timeout(query_timeout)?;
         db.put(c);
         Ok(db)
     }
 
     fn connect(&self) -> Result<PgConn, DbError> {
         Ok(PgConn {
-            wire: Wire::connect(&self.config)?,
+            wire: Wire::connect(&self.opts)?,
             cache: HashMap::new(),
+            uses: 0,
             pending: Vec::new(),
         })
     }
@@ -266,6 +353,7 @@ impl PgDb {
                 "BEGIN"
             };
             let mut attempt = 0;
+            let mut prepared_again = false;
             let result = loop {
                 attempt += 1;
                 conn.pending.clear();
@@ -286,6 +374,19 @@ impl PgDb {
                     Err(e) => {
                         conn.pending.clear();
                         let _ = conn.control("ROLLBACK");
+                        if conn.wire.broken {
+                            break Err(e);
+                        }
+                        // A table changed under a cached statement (a migration ran): the unit
+                        // was rolled back whole, so it runs again, once, on statements prepared
+                        // afresh. A second time is reported.
+                        if matches!(e, Error::Db(DbError::StalePlan(_))) && !prepared_again {
+                            prepared_again = true;
+                            match conn.forget_statements() {
+                                Ok(()) => continue,
+                                Err(f) => break Err(Error::Db(f)),
+                            }
+                        }
                         if e.is_retryable() && attempt < MAX_ATTEMPTS {
                             std::thread::sleep(std::time::Duration::from_millis(attempt as u64));
                             continue;
@@ -350,11 +451,8 @@ fn schema_script(url: &str, name: &str, script: &str) -> Result<(), Error> {
 
 impl PgDb {
     fn open_bare(url: &str) -> Result<PgDb, Error> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| DbError::Other(format!("bad DATABASE_URL: {e}")))?;
         Ok(PgDb {
-            config,
+            opts: Arc::new(ConnectOptions::from_url(url, query_timeout_from_env()?)?),
             idle: Mutex::new(Vec::new()),
             admission: super::Admission::new(1),
         })

@@ -70,6 +70,7 @@ fn bind(stmt: &mut rusqlite::CachedStatement<'_>, params: &[Val]) -> Result<(), 
             Val::Float(x) => stmt.raw_bind_parameter(idx, x),
             Val::Text(x) => stmt.raw_bind_parameter(idx, x.as_str()),
             Val::Bool(x) => stmt.raw_bind_parameter(idx, i64::from(*x)),
+            Val::List(items) => stmt.raw_bind_parameter(idx, Val::list_json(items)),
         };
         r.map_err(map_err)?;
     }

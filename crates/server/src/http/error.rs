@@ -125,7 +125,15 @@ impl ApiError {
                 "validation_failed",
                 DbError::NulInText.to_string(),
             ),
-            Error::Db(DbError::Other(m)) => {
+            Error::Db(DbError::Timeout(m)) => {
+                tracing::error!(error = %m, "database timeout");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "timeout",
+                    "the database did not answer in time; retry the request",
+                )
+            }
+            Error::Db(DbError::Other(m)) | Error::Db(DbError::StalePlan(m)) => {
                 tracing::error!(error = %m, "storage failure");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,

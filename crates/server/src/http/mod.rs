@@ -163,17 +163,18 @@ pub async fn serve(
     app: App,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Imports that were running when the last server stopped did not finish: say so.
-    let _ = app
+    // Imports whose server stopped before they finished (their lease ran out) are failed, and
+    // said so; those another live server runs are left to it. The worker checks again every
+    // minute.
+    if let Err(e) = app
         .db
         .write(|tx| {
-            tx.exec(
-                "UPDATE import_jobs SET status = 'failed', error = 'the server stopped while it ran; nothing of a failed unit was kept, run it again' WHERE status = 'running'",
-                &[],
-            )?;
-            Ok(())
+            backroom_core::import_jobs::fail_abandoned(tx, backroom_core::util::now_micros())
         })
-        .await;
+        .await
+    {
+        tracing::warn!(error = %e, "failing abandoned imports failed");
+    }
     // The webhook worker runs alongside and stops with the server.
     let worker = tokio::spawn(webhook_worker::run(app.db.clone(), app.webhooks.clone()));
     let result = axum::serve(listener, router(app))

@@ -17,7 +17,8 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// How long a receiver has to answer.
     pub timeout: Duration,
-    /// How often uncollected pickup orders are checked against their deadline.
+    /// How often uncollected pickup orders are checked against their deadline, and imports
+    /// whose server stopped are failed.
     pub expire_every: Duration,
     /// How often new storefront events are derived into sessions.
     pub analytics_every: Duration,
@@ -95,6 +96,22 @@ pub async fn run(db: Db, cfg: WorkerConfig) {
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "expiring pickups failed"),
+            }
+            // Imports whose server stopped mid-way (their lease ran out) are failed.
+            match db
+                .write(|tx| {
+                    backroom_core::import_jobs::fail_abandoned(
+                        tx,
+                        backroom_core::util::now_micros(),
+                    )
+                })
+                .await
+            {
+                Ok(ids) if !ids.is_empty() => {
+                    tracing::warn!(imports = ?ids, "failed imports whose server stopped")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "failing abandoned imports failed"),
             }
         }
         // New events become deliveries (one per subscription that wants them), then due
