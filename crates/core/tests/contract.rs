@@ -4404,6 +4404,8 @@ struct Expect {
     cogs: i64,
     spend: i64,
     attributed: i64,
+    /// (attributed sales, spend) per campaign: ROAS counts only campaigns with spend.
+    campaigns: std::collections::HashMap<String, (i64, i64)>,
     sent: i64,
     bounced: i64,
     opens: std::collections::HashSet<String>,
@@ -4490,7 +4492,14 @@ impl Expect {
             "{what}: cac (null without spend)"
         );
         assert_eq!(k.attributed_sales, self.attributed, "{what}: attributed");
-        assert_eq!(k.roas, rate(self.attributed, self.spend), "{what}: roas");
+        let paid: i64 = self
+            .campaigns
+            .values()
+            .filter(|(_, spend)| *spend != 0)
+            .map(|(sales, _)| sales)
+            .sum();
+        assert_eq!(k.paid_attributed_sales, paid, "{what}: paid attributed");
+        assert_eq!(k.roas, rate(paid, self.spend), "{what}: roas");
         assert_eq!(k.emails_sent, self.sent, "{what}: sent");
         assert_eq!(
             k.emails_delivered,
@@ -5030,6 +5039,7 @@ async fn kpis_match_an_independent_computation() {
                 e.new_customers += i64::from(first);
                 if c.0 != "(direct)" {
                     e.attributed += merch;
+                    e.campaigns.entry(c.2.clone()).or_default().0 += merch;
                 }
                 for (_, q, price, disc, cost) in lines_raw.iter().filter(|l| l.0 == id) {
                     e.units += q;
@@ -5061,24 +5071,28 @@ async fn kpis_match_an_independent_computation() {
                 }
                 for (camp, amount) in [("spring", 1500 + d), ("nl-oct", 200), ("ghost", 99)] {
                     if let Some(k) = key(&format!("spend:{day}:{camp}")) {
-                        m.entry(k).or_default().spend += amount;
+                        let e = m.entry(k).or_default();
+                        e.spend += amount;
+                        e.campaigns.entry(camp.to_string()).or_default().1 += amount;
                     }
                 }
             }
+            // Each send of the period on the day it was sent, with its outcome whenever it came:
+            // bounced, or else opened.
             for (_, kind, r, at) in &mails {
-                if *at < t0 || *at >= t1 {
+                if *kind != "sent" || *at < t0 || *at >= t1 {
                     continue;
                 }
                 let Some(k) = key(&format!("email:{}:nl-oct", days(*at))) else {
                     continue;
                 };
+                let came = |what: &str| mails.iter().any(|(_, k2, r2, _)| *k2 == what && r2 == r);
                 let e = m.entry(k).or_default();
-                match *kind {
-                    "sent" => e.sent += 1,
-                    "bounced" => e.bounced += 1,
-                    _ => {
-                        e.opens.insert(format!("R{r}"));
-                    }
+                e.sent += 1;
+                if came("bounced") {
+                    e.bounced += 1;
+                } else if came("opened") {
+                    e.opens.insert(format!("R{r}"));
                 }
             }
             m
@@ -5215,11 +5229,12 @@ async fn kpis_match_an_independent_computation() {
         assert_eq!(empty.totals, report::Kpis::default(), "{name}");
         assert_eq!(empty.series.len(), 1);
         assert!(empty.breakdown.is_empty());
-        // Channel breakdown: orders only (sessions have no channel).
+        // Channel breakdown: the storefront's sessions belong to the online channel.
         let ch = run(q("2026-10-22", "2026-10-30", None, Some("channel"))).await;
         assert_eq!(ch.breakdown.len(), 1, "{name}");
         assert_eq!(ch.breakdown[0].kpis.net_sales, r.totals.net_sales);
-        assert_eq!(ch.breakdown[0].kpis.sessions, 0);
+        assert_eq!(ch.breakdown[0].kpis.sessions, r.totals.sessions, "{name}");
+        assert_eq!(ch.breakdown[0].note, None, "{name}");
         // The funnel.
         let p = report::Period::parse("2026-10-22", "2026-10-30").unwrap();
         let f = db.read(move |tx| report::funnel(tx, p)).await.unwrap();

@@ -131,7 +131,10 @@ fn document_errors(doc: &mut utoipa::openapi::OpenApi) {
             let Some(op) = op.as_mut() else { continue };
             let body = op.request_body.is_some();
             let mut statuses = vec![
-                ("400", "malformed request: a query string or JSON that cannot be read"),
+                (
+                    "400",
+                    "malformed request: a query string or JSON that cannot be read",
+                ),
                 ("401", "no token, or a token that is not valid"),
                 ("403", "the token's role may not do this"),
                 ("422", "a value is refused; `field` names it"),
@@ -142,7 +145,10 @@ fn document_errors(doc: &mut utoipa::openapi::OpenApi) {
             }
             if body {
                 statuses.push(("413", "the body is too large"));
-                statuses.push(("415", "the body is not JSON (or the type the operation takes)"));
+                statuses.push((
+                    "415",
+                    "the body is not JSON (or the type the operation takes)",
+                ));
             }
             if changes {
                 statuses.push(("409", "the resource's state refuses the change"));
