@@ -1008,8 +1008,11 @@ async fn seed_analytics(db: &Db, start: i64, now: i64) -> Result<()> {
     // Everyone else: about 25 visits per online order, more at weekends.
     let days = (now - start) / DAY;
     let per_day = (orders.len() as i64 * 25 / days.max(1)).max(50);
+    let zone = backroom_core::analytics::Zone::get("Europe/Paris").map_err(e)?;
+    // Monday 0 to Sunday 6, in the store's time zone.
+    let weekday = |t: i64| (i64::from(zone.day_of(t)) + 3).rem_euclid(7);
     for day in 0..days {
-        let weekday = (day + 3) % 7;
+        let weekday = weekday(start + day * DAY);
         let count =
             per_day * if weekday >= 5 { 13 } else { 9 } / 10 + rng.range(0, per_day / 5 + 1);
         for _ in 0..count {
@@ -1071,7 +1074,7 @@ async fn seed_analytics(db: &Db, start: i64, now: i64) -> Result<()> {
     let mut spend = Vec::new();
     for day in 0..days {
         let date = backroom_domain::analytics::format_day(((start + day * DAY) / DAY) as i32);
-        let weekend = (day + 3) % 7 >= 5;
+        let weekend = weekday(start + day * DAY) >= 5;
         for (src, medium, campaign, base) in [
             ("google", "cpc", "autumn-sale", 9_000),
             ("meta", "paid_social", "new-arrivals", 5_500),
