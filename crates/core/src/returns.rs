@@ -37,9 +37,10 @@ pub fn get_return(tx: &mut dyn Sql, id: i64) -> Result<Return> {
          FROM return_lines rl JOIN order_lines l ON l.id = rl.order_line_id JOIN orders o ON o.id = l.order_id WHERE rl.return_id = $1 ORDER BY rl.id",
         params![id],
     )?;
+    // The exchange's lines, found among its order's (by the order index, not a scan of every line).
     let added = tx.query(
-        "SELECT l.id, l.unit_price_minor, l.quantity, l.discount_minor, l.tax_minor, o.tax_included FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE l.exchange_return_id = $1 ORDER BY l.id",
-        params![id],
+        "SELECT l.id, l.unit_price_minor, l.quantity, l.discount_minor, l.tax_minor, o.tax_included FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE l.order_id = $2 AND l.exchange_return_id = $1 ORDER BY l.id",
+        params![id, r.i64(1)],
     )?;
     let returned_value: i64 = lines
         .iter()
