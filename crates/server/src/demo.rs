@@ -1,16 +1,13 @@
-//! The demo store: a fixed seed, so it is the same every time. About 200 products with sizes and
-//! colours, 3 locations, 3 channels, 5,000 customers and 90 days of orders in every payment state,
-//! with the storefront's events, ad spend and newsletters of those 90 days.
+//! The demo store: a fixed seed, so it is the same every time (for the same moment). About 200
+//! products with sizes and colours, 3 locations, 3 channels, 5,000 customers and 90 days of
+//! orders lived through as a shop lives them (see `history`), with the storefront's events, ad
+//! spend and newsletters of those 90 days.
+
+mod history;
 
 use anyhow::{Result, anyhow};
-use backroom_core::api::{
-    Address, CustomerInput, EditOrder, LineQuantity, NewChannel, NewLocation, NewProduct,
-    NewReturn, NewReturnLine, NewUser, NewVariant, PlaceOrder, ReceiveReturn, ReceiveStock,
-    ReceivedLine, RecordPayment, RefundOrder, ShipOrder, SkuQuantity,
-};
-use backroom_core::{
-    Actor, Ctx, Db, Sql, auth, catalog, edits, fulfillment, inventory, orders, returns, settings,
-};
+use backroom_core::api::{NewChannel, NewLocation, NewProduct, NewUser, NewVariant, ReceiveStock};
+use backroom_core::{Actor, Ctx, Db, auth, catalog, inventory, orders, settings};
 
 pub struct Login {
     pub email: String,
@@ -22,6 +19,7 @@ pub const ADMIN_EMAIL: &str = "admin@demo.backroom.dev";
 pub const ADMIN_PASSWORD: &str = "backroom-demo";
 
 /// A small deterministic generator (SplitMix64): the demo must not change between runs.
+#[derive(Clone, Debug)]
 pub struct Rng(u64);
 impl Rng {
     pub fn new(seed: u64) -> Rng {
@@ -46,21 +44,24 @@ impl Rng {
     }
 }
 
-const TYPES: &[(&str, &[&str], i64)] = &[
-    ("T-shirt", &["S", "M", "L", "XL"], 2500),
-    ("Hoodie", &["S", "M", "L", "XL"], 6500),
-    ("Jeans", &["28", "30", "32", "34", "36"], 8900),
+/// Product types: sizes, base price, and the share of units customers send back (in 100): clothes
+/// and shoes that must fit come back most, accessories least.
+const TYPES: &[(&str, &[&str], i64, u64)] = &[
+    ("T-shirt", &["S", "M", "L", "XL"], 2500, 20),
+    ("Hoodie", &["S", "M", "L", "XL"], 6500, 25),
+    ("Jeans", &["28", "30", "32", "34", "36"], 8900, 38),
     (
         "Sneakers",
         &["38", "39", "40", "41", "42", "43", "44"],
         11900,
+        36,
     ),
-    ("Cap", &[], 2900),
-    ("Scarf", &[], 3900),
-    ("Tote bag", &[], 4500),
-    ("Socks", &["S/M", "L/XL"], 1200),
-    ("Jacket", &["S", "M", "L", "XL"], 15900),
-    ("Dress", &["XS", "S", "M", "L"], 9900),
+    ("Cap", &[], 2900, 5),
+    ("Scarf", &[], 3900, 6),
+    ("Tote bag", &[], 4500, 4),
+    ("Socks", &["S/M", "L/XL"], 1200, 5),
+    ("Jacket", &["S", "M", "L", "XL"], 15900, 32),
+    ("Dress", &["XS", "S", "M", "L"], 9900, 45),
 ];
 const ADJ: &[&str] = &[
     "Classic",
@@ -261,8 +262,8 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                 kind: "online".into(),
                 location_ids: vec![main.id, east.id, shop.id],
                 sourcing_strategy: None,
-                handling_hours: None,
-                pickup_hold_hours: None,
+                handling_hours: Some(history::HANDLING_HOURS),
+                pickup_hold_hours: Some(history::PICKUP_HOLD_HOURS),
             },
         )?;
         catalog::create_channel(
@@ -274,7 +275,7 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                 kind: "marketplace".into(),
                 location_ids: vec![main.id, east.id],
                 sourcing_strategy: Some("highest_stock".into()),
-                handling_hours: None,
+                handling_hours: Some(history::HANDLING_HOURS),
                 pickup_hold_hours: None,
             },
         )?;
@@ -285,10 +286,11 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                 code: "boutique".into(),
                 name: "Paris boutique POS".into(),
                 kind: "pos".into(),
-                // Endless aisle: what the boutique does not hold ships from the main warehouse.
+                // Endless aisle: the nearest location that holds it ships (the boutique itself for
+                // its Paris customers; the main warehouse for what it lacks and for the rest).
                 location_ids: vec![shop.id, main.id],
-                sourcing_strategy: Some("priority".into()),
-                handling_hours: None,
+                sourcing_strategy: Some("nearest".into()),
+                handling_hours: Some(history::HANDLING_HOURS),
                 pickup_hold_hours: None,
             },
         )?;
@@ -300,9 +302,10 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
     // Catalog and opening stock.
     let mut rng = Rng::new(20_261_123);
     let mut skus: Vec<(String, i64)> = Vec::new();
+    let mut info = std::collections::HashMap::new();
     let mut products = Vec::new();
     for i in 0..200 {
-        let (kind, sizes, base) = TYPES[i % TYPES.len()];
+        let (kind, sizes, base, _) = TYPES[i % TYPES.len()];
         let adj = ADJ[(i / TYPES.len()) % ADJ.len()];
         let title = format!("{adj} {kind}");
         let n_col = rng.range(1, 4) as usize;
@@ -332,6 +335,7 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
             } else {
                 sizes.iter().map(|s| Some(*s)).collect()
             };
+            let first_size = skus.len();
             for s in sz {
                 let sku = match s {
                     Some(s) => format!("{code}-{}-{}", &c[..3].to_uppercase(), s.replace('/', "")),
@@ -362,6 +366,26 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                 });
                 skus.push((sku, price));
             }
+            // An exchange for a wrong size sends the next size up (the largest, the one below).
+            let sized: Vec<String> = skus[first_size..].iter().map(|s| s.0.clone()).collect();
+            for (k, sku) in sized.iter().enumerate() {
+                let sibling = if sizes.is_empty() {
+                    None
+                } else {
+                    sized
+                        .get(k + 1)
+                        .or(k.checked_sub(1).and_then(|k| sized.get(k)))
+                        .cloned()
+                };
+                info.insert(
+                    sku.clone(),
+                    history::SkuInfo {
+                        kind: i % TYPES.len(),
+                        sibling,
+                        active: i % 40 != 39,
+                    },
+                );
+            }
         }
         let described = rng.chance(80);
         products.push(NewProduct {
@@ -379,7 +403,7 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
             variants,
         });
     }
-    let stock: Vec<(String, i64, i64, i64)> = skus
+    let mut stock: Vec<(String, i64, i64, i64)> = skus
         .iter()
         .map(|(s, _)| {
             (
@@ -390,6 +414,10 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
             )
         })
         .collect();
+    // The first T-shirt's first variant sells beyond stock (`continue`) and its supplier is late:
+    // there is none, and the few orders for it wait.
+    let backordered_sku = skus[0].0.clone();
+    stock[0] = (backordered_sku.clone(), 0, 0, 0);
     let products = std::sync::Arc::new(products);
     let stock = std::sync::Arc::new(stock);
     db.write(move |tx| {
@@ -424,7 +452,7 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
                     &backroom_core::api::SetReorderPoint {
                         sku: sku.clone(),
                         location_id: main.id,
-                        reorder_point: Some(10 + (i as i64 % 3) * 5),
+                        reorder_point: Some(15 + (i as i64 % 3) * 5),
                         reorder_quantity: Some(40),
                         lead_time_days: Some(7),
                     },
@@ -480,343 +508,30 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
     .await
     .map_err(e)?;
 
-    // 90 days of orders, with weekly seasonality; most paid, some authorized, some cancelled.
+    // 90 days of orders, lived through in time order up to now.
     let sellable: Vec<&(String, i64)> = skus
         .iter()
         .enumerate()
-        .filter(|(i, _)| (i / 6) % 40 != 39)
+        .filter(|(i, (sku, _))| *i != 0 && info.get(sku).is_some_and(|x| x.active))
         .map(|(_, s)| s)
         .collect();
-    let mut plan = Vec::new();
-    for day in 0..90 {
-        let weekday = (day + 3) % 7;
-        let n = 38 + if weekday >= 5 { 18 } else { 0 } + rng.range(0, 14);
-        for _ in 0..n {
-            let at = start + day * DAY + rng.range(7 * 3600, 23 * 3600) * 1_000_000;
-            // Repeat buyers: a fifth of the customers place most orders.
-            let c = if rng.chance(60) {
-                rng.range(0, 1000)
-            } else {
-                rng.range(0, 5000)
-            } as usize;
-            let lines: Vec<SkuQuantity> = (0..rng.range(1, 4))
-                .map(|_| SkuQuantity {
-                    sku: rng.pick(&sellable).0.clone(),
-                    quantity: if rng.chance(80) { 1 } else { 2 },
-                })
-                .collect();
-            let channel = match rng.range(0, 10) {
-                0..=5 => "online",
-                6..=7 => "marketplace",
-                _ => "boutique",
-            };
-            let fate = rng.range(0, 100);
-            let (city, zip, country) = *rng.pick(CITIES);
-            plan.push((
-                at,
-                c,
-                lines,
-                channel,
-                fate,
-                city,
-                zip,
-                country,
-                rng.chance(20),
-            ));
-        }
-    }
-    plan.sort_by_key(|p| p.0);
-    let plan = std::sync::Arc::new(plan);
-    for chunk in 0..plan.len().div_ceil(500) {
-        let plan = plan.clone();
-        let customers = customers.clone();
-        db.write(move |tx| {
-            let shop = tx
-                .query_one("SELECT id FROM locations WHERE code = 'paris-shop'", &[])?
-                .map_or(0, |r| r.i64(0));
-            for (at, c, lines, channel, fate, city, zip, country, express) in
-                plan.iter().skip(chunk * 500).take(500)
-            {
-                let ctx = Ctx::new(
-                    Actor {
-                        user_id: 0,
-                        name: "storefront".into(),
-                        role: backroom_domain::roles::Role::Admin,
-                    },
-                    *at,
-                );
-                let (email, f, l, _, _) = &customers[*c];
-                // One online order in twenty is click and collect at the boutique.
-                let pickup = *channel == "online" && !*express && (40..45).contains(fate);
-                let mut order = PlaceOrder {
-                    channel: channel.to_string(),
-                    customer: CustomerInput {
-                        email: email.clone(),
-                        first_name: Some(f.clone()),
-                        last_name: Some(l.clone()),
-                        ..Default::default()
-                    },
-                    shipping_address: Address {
-                        name: format!("{f} {l}"),
-                        line1: format!("{} rue de la Demo", (at / DAY) % 120 + 1),
-                        city: city.to_string(),
-                        postal_code: zip.to_string(),
-                        country: country.to_string(),
-                        ..Default::default()
-                    },
-                    shipping_method: Some(
-                        if pickup {
-                            "pickup"
-                        } else if *express {
-                            "express"
-                        } else {
-                            "standard"
-                        }
-                        .into(),
-                    ),
-                    pickup_location_id: pickup.then_some(shop),
-                    lines: lines.clone(),
-                    note: None,
-                    origin_location_id: (*channel == "boutique").then_some(shop),
-                };
-                // A demo order that finds no stock is simply not placed, as on a real storefront
-                // (a pickup the boutique cannot serve is shipped instead).
-                let placed = match in_savepoint(tx, |tx| orders::place(tx, &ctx, &order, None)) {
-                    Some(p) => p.order,
-                    None if pickup => {
-                        order.shipping_method = Some("standard".into());
-                        order.pickup_location_id = None;
-                        match in_savepoint(tx, |tx| orders::place(tx, &ctx, &order, None)) {
-                            Some(p) => p.order,
-                            None => continue,
-                        }
-                    }
-                    None => continue,
-                };
-                let pickup = placed.pickup.is_some();
-                let id = placed.id;
-                let later = Ctx::new(ctx.actor.clone(), at + 60_000_000);
-                match fate {
-                    0..=4 => {
-                        orders::cancel(
-                            tx,
-                            &later,
-                            id,
-                            &backroom_core::api::CancelOrder {
-                                reason: Some("customer changed their mind".into()),
-                            },
-                        )?;
-                    }
-                    5..=11 => {
-                        orders::record_payment(
-                            tx,
-                            &later,
-                            id,
-                            &RecordPayment {
-                                status: "authorized".into(),
-                                amount: None,
-                                reference: Some(format!("auth_{id}")),
-                            },
-                        )?;
-                    }
-                    // Unpaid orders; some were edited (one more unit of the first line).
-                    12 => {
-                        let edit = EditOrder {
-                            change: vec![LineQuantity {
-                                line_id: placed.lines[0].id,
-                                quantity: placed.lines[0].quantity + 1,
-                            }],
-                            reason: Some("customer asked for one more".into()),
-                            ..Default::default()
-                        };
-                        in_savepoint(tx, |tx| edits::edit(tx, &later, id, &edit));
-                    }
-                    13..=14 => {}
-                    _ => {
-                        orders::record_payment(
-                            tx,
-                            &later,
-                            id,
-                            &RecordPayment {
-                                status: "paid".into(),
-                                amount: None,
-                                reference: Some(format!("ch_{id}")),
-                            },
-                        )?;
-                        // Paid orders older than two days have shipped from wherever they were
-                        // reserved (warehouse staff act a few hours later); older ones arrived;
-                        // a few were partly refunded.
-                        // Click and collect: ready the next day, collected the day after;
-                        // recent ones wait at the boutique.
-                        if pickup {
-                            let boutique = Ctx::new(
-                                Actor {
-                                    user_id: 0,
-                                    name: "Bea Boutique".into(),
-                                    role: backroom_domain::roles::Role::Fulfillment,
-                                },
-                                at + DAY,
-                            );
-                            if *at < now - DAY {
-                                fulfillment::ready_for_pickup(tx, &boutique, id)?;
-                            }
-                            if *at < now - 3 * DAY {
-                                let collected = Ctx::new(boutique.actor.clone(), at + 2 * DAY);
-                                fulfillment::picked_up(
-                                    tx,
-                                    &collected,
-                                    id,
-                                    &backroom_core::api::PickedUp {
-                                        handed_over_by: "Bea Boutique".into(),
-                                    },
-                                )?;
-                            }
-                        } else if *at < now - 2 * DAY
-                            && placed
-                                .lines
-                                .iter()
-                                .all(|l| l.allocations.iter().all(|a| a.backordered == 0))
-                        {
-                            let staff = Ctx::new(
-                                Actor {
-                                    user_id: 0,
-                                    name: "Walt Warehouse".into(),
-                                    role: backroom_domain::roles::Role::Fulfillment,
-                                },
-                                at + 5 * 3_600_000_000,
-                            );
-                            let mut locs: Vec<i64> = placed
-                                .lines
-                                .iter()
-                                .flat_map(|l| l.allocations.iter().map(|a| a.location_id))
-                                .collect();
-                            locs.sort_unstable();
-                            locs.dedup();
-                            let mut shipped = None;
-                            for loc in locs {
-                                let s = ShipOrder {
-                                    location_id: loc,
-                                    carrier: Some(
-                                        if *express { "DHL Express" } else { "Colissimo" }.into(),
-                                    ),
-                                    tracking_number: Some(format!("TRK{id:08}{loc}")),
-                                    ..Default::default()
-                                };
-                                shipped = Some(fulfillment::ship(tx, &staff, id, &s)?);
-                            }
-                            if *at < now - 5 * DAY {
-                                let arrived = Ctx::new(staff.actor.clone(), at + 3 * DAY);
-                                for f in shipped.map(|o| o.fulfillments).unwrap_or_default() {
-                                    fulfillment::deliver(tx, &arrived, f.id)?;
-                                }
-                                // About one delivered order in sixteen sends a unit back.
-                                if (88..94).contains(fate) {
-                                    let reason = [
-                                        "wrong_size",
-                                        "changed_mind",
-                                        "damaged",
-                                        "not_as_described",
-                                        "wrong_size",
-                                        "defective",
-                                    ][(*fate - 88) as usize];
-                                    let line = &placed.lines[0];
-                                    let home =
-                                        line.allocations.first().map_or(0, |a| a.location_id);
-                                    let back = Ctx::new(
-                                        Actor {
-                                            user_id: 0,
-                                            name: "Sam Support".into(),
-                                            role: backroom_domain::roles::Role::Admin,
-                                        },
-                                        at + 6 * DAY,
-                                    );
-                                    let mut rma_in = NewReturn {
-                                        lines: vec![NewReturnLine {
-                                            line_id: line.id,
-                                            quantity: 1,
-                                            reason: reason.into(),
-                                        }],
-                                        ..Default::default()
-                                    };
-                                    // A wrong size is exchanged for the next size when there is
-                                    // one in stock; otherwise it is a plain return.
-                                    let sibling = if reason == "wrong_size" {
-                                        tx.query_one(
-                                            "SELECT v.sku FROM variants v WHERE v.product_id = (SELECT product_id FROM variants WHERE id = $1) AND v.id > $1 ORDER BY v.id LIMIT 1",
-                                            &[line.variant_id.into()],
-                                        )?
-                                        .map(|r| r.string(0))
-                                    } else {
-                                        None
-                                    };
-                                    let exchanged = sibling.and_then(|sku| {
-                                        let mut ex = rma_in.clone();
-                                        ex.exchange_lines =
-                                            Some(vec![SkuQuantity { sku, quantity: 1 }]);
-                                        in_savepoint(tx, |tx| returns::create(tx, &back, id, &ex))
-                                    });
-                                    let rma = match exchanged {
-                                        Some(r) => r,
-                                        None => {
-                                            rma_in.exchange_lines = None;
-                                            returns::create(tx, &back, id, &rma_in)?
-                                        }
-                                    };
-                                    if *at < now - 10 * DAY {
-                                        let disposition =
-                                            if reason == "damaged" || reason == "defective" {
-                                                "unavailable"
-                                            } else {
-                                                "restock"
-                                            };
-                                        let inspected = Ctx::new(staff.actor.clone(), at + 9 * DAY);
-                                        returns::receive(
-                                            tx,
-                                            &inspected,
-                                            rma.id,
-                                            &ReceiveReturn {
-                                                lines: vec![ReceivedLine {
-                                                    line_id: line.id,
-                                                    quantity: 1,
-                                                    disposition: disposition.into(),
-                                                    location_id: Some(home),
-                                                }],
-                                            },
-                                        )?;
-                                    }
-                                }
-                            }
-                            if *fate >= 97 {
-                                let support = Ctx::new(
-                                    Actor {
-                                        user_id: 0,
-                                        name: "Sam Support".into(),
-                                        role: backroom_domain::roles::Role::Support,
-                                    },
-                                    at + 4 * DAY,
-                                );
-                                fulfillment::refund(
-                                    tx,
-                                    &support,
-                                    id,
-                                    &RefundOrder {
-                                        amount: Some(1000),
-                                        lines: None,
-                                        shipping: None,
-                                        reason: "goodwill".into(),
-                                        note: Some("late delivery".into()),
-                                    },
-                                )?;
-                            }
-                        }
-                    }
-                }
-            }
-            Ok(())
-        })
-        .await
-        .map_err(e)?;
-    }
+    let customers = std::sync::Arc::new(
+        customers
+            .iter()
+            .map(|(email, f, l, _, _)| (email.clone(), f.clone(), l.clone()))
+            .collect::<Vec<_>>(),
+    );
+    history::run(
+        db,
+        &mut rng,
+        start,
+        now,
+        &sellable,
+        info,
+        &backordered_sku,
+        customers,
+    )
+    .await?;
     seed_analytics(db, start, now).await
 }
 
@@ -1009,8 +724,11 @@ async fn seed_analytics(db: &Db, start: i64, now: i64) -> Result<()> {
     // Everyone else: about 25 visits per online order, more at weekends.
     let days = (now - start) / DAY;
     let per_day = (orders.len() as i64 * 25 / days.max(1)).max(50);
+    let zone = backroom_core::analytics::Zone::get("Europe/Paris").map_err(e)?;
+    // Monday 0 to Sunday 6, in the store's time zone.
+    let weekday = |t: i64| (i64::from(zone.day_of(t)) + 3).rem_euclid(7);
     for day in 0..days {
-        let weekday = (day + 3) % 7;
+        let weekday = weekday(start + day * DAY);
         let count =
             per_day * if weekday >= 5 { 13 } else { 9 } / 10 + rng.range(0, per_day / 5 + 1);
         for _ in 0..count {
@@ -1072,7 +790,7 @@ async fn seed_analytics(db: &Db, start: i64, now: i64) -> Result<()> {
     let mut spend = Vec::new();
     for day in 0..days {
         let date = backroom_domain::analytics::format_day(((start + day * DAY) / DAY) as i32);
-        let weekend = (day + 3) % 7 >= 5;
+        let weekend = weekday(start + day * DAY) >= 5;
         for (src, medium, campaign, base) in [
             ("google", "cpc", "autumn-sale", 9_000),
             ("meta", "paid_social", "new-arrivals", 5_500),
@@ -1141,23 +859,4 @@ async fn seed_analytics(db: &Db, start: i64, now: i64) -> Result<()> {
     }
     refresh::run(db).await.map_err(e)?;
     Ok(())
-}
-
-/// Runs a step inside a savepoint, so one that is refused (no stock, say) leaves nothing behind.
-fn in_savepoint<T>(
-    tx: &mut dyn Sql,
-    f: impl FnOnce(&mut dyn Sql) -> backroom_core::Result<T>,
-) -> Option<T> {
-    tx.exec("SAVEPOINT demo_step", &[]).ok()?;
-    match f(tx) {
-        Ok(v) => {
-            tx.exec("RELEASE SAVEPOINT demo_step", &[]).ok()?;
-            Some(v)
-        }
-        Err(_) => {
-            let _ = tx.exec("ROLLBACK TO SAVEPOINT demo_step", &[]);
-            let _ = tx.exec("RELEASE SAVEPOINT demo_step", &[]);
-            None
-        }
-    }
 }

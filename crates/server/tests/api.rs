@@ -1864,6 +1864,284 @@ async fn webhooks_are_delivered_by_the_running_server() {
     }
 }
 
+/// The demo's history behaves like a shop's, as the API, the reports and the console home show
+/// it: a day or two of open work and few late orders, all recent; returns at a fashion shop's rate,
+/// wrong sizes first, dresses and shoes above accessories; fulfillment times that spread (median
+/// well below the 90th percentile), slower at the boutique, and no warehouse shipping at weekends.
+async fn the_demo_works_like_a_shop(name: &str, db: &Db) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve(
+        listener,
+        App::new(db.clone()),
+        std::future::pending(),
+    ));
+    let admin = TestApp::user(db, "admin").await;
+    let http = reqwest::Client::new();
+    let now = backroom_core::util::now_micros();
+    let days_ago = |t: &Value| {
+        let t: jiff::Timestamp = t.as_str().unwrap().parse().unwrap();
+        (now - t.as_microsecond()) as f64 / 86_400_000_000.0
+    };
+    // Every order of a list, page by page.
+    let all = async |query: &str| {
+        let mut items = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let (s, page) = request(
+                &http,
+                &base,
+                "GET",
+                &format!("/api/v1/orders?{query}&limit=250{cursor}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+            assert_eq!(s, StatusCode::OK, "{name}: {page}");
+            items.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => return items,
+            }
+        }
+    };
+
+    // Open work: recent orders to ship, and few late ones, none old.
+    let open = all("status=open").await;
+    let to_ship = all("status=open&fulfillment_status=unfulfilled").await;
+    let late = all("late=true").await;
+    assert!(!to_ship.is_empty(), "{name}: nothing to ship");
+    let oldest = to_ship
+        .iter()
+        .map(|o| days_ago(&o["placed_at"]))
+        .fold(0.0, f64::max);
+    assert!(
+        oldest < 6.0,
+        "{name}: an order to ship is {oldest:.1} days old"
+    );
+    assert!(
+        !late.is_empty() && late.len() * 20 <= open.len(),
+        "{name}: {} late of {} open orders",
+        late.len(),
+        open.len()
+    );
+    for o in &late {
+        assert!(days_ago(&o["placed_at"]) < 6.0, "{name}: late order {o}");
+    }
+    let held = open.iter().filter(|o| !o["hold"].is_null()).count();
+    let waiting = open
+        .iter()
+        .filter(|o| o["fulfillment_status"] == "ready_for_pickup")
+        .count();
+    assert!(
+        held >= 1 && waiting >= 1,
+        "{name}: {held} on hold, {waiting} pickups waiting"
+    );
+    // The console's home says the same.
+    let console = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = console
+        .post(format!("{base}/console/login"))
+        .header("origin", &base)
+        .form(&[
+            ("email", "admin@demo.backroom.dev"),
+            ("password", "backroom-demo"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{name}: demo sign-in");
+    let cookies: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|c| c.to_str().ok()?.split(';').next().map(String::from))
+        .collect();
+    let home = console
+        .get(format!("{base}/console"))
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let queue = |label: &str| -> usize {
+        let at = home
+            .find(&format!("data-queue=\"{label}\""))
+            .unwrap_or_else(|| panic!("{name}: no {label} on the home page"));
+        let rest = &home[at..];
+        let n = rest.find("<strong>").unwrap() + 8;
+        rest[n..n + rest[n..].find('<').unwrap()].parse().unwrap()
+    };
+    let unheld_late = late.iter().filter(|o| o["hold"].is_null()).count();
+    assert_eq!(queue("late_orders"), unheld_late, "{name}");
+    assert!(
+        queue("orders_to_ship") > 0 && queue("pickups_waiting") == waiting,
+        "{name}"
+    );
+
+    // Fulfillment time over the last 30 days: about a day at the median, about three at p90.
+    let (s, f) = request(
+        &http,
+        &base,
+        "GET",
+        "/api/v1/reports/fulfillment",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{name}: {f}");
+    let (median, p90) = (
+        f["median_hours"].as_f64().unwrap(),
+        f["p90_hours"].as_f64().unwrap(),
+    );
+    assert!(
+        (12.0..40.0).contains(&median) && (48.0..96.0).contains(&p90) && median * 2.0 < p90,
+        "{name}: {f}"
+    );
+    assert!(f["on_time_rate"].as_f64().unwrap() > 0.9, "{name}: {f}");
+
+    // Returns over the 90 days: between 15 and 30 % of units, wrong sizes first; dresses and shoes
+    // come back far more than accessories. The KPI engine agrees with the returns report.
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::get("Europe/Paris").unwrap())
+        .date();
+    let (from, to) = (
+        (today - jiff::ToSpan::days(91)).to_string(),
+        (today + jiff::ToSpan::days(1)).to_string(),
+    );
+    let (s, kpis) = request(
+        &http,
+        &base,
+        "GET",
+        &format!("/api/v1/analytics/kpis?from={from}&to={to}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{name}: {kpis}");
+    let rate = kpis["totals"]["return_rate"].as_f64().unwrap();
+    assert!((0.15..=0.30).contains(&rate), "{name}: return rate {rate}");
+    let (s, returns) = request(
+        &http,
+        &base,
+        "GET",
+        "/api/v1/reports/returns",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{name}: {returns}");
+    assert!(
+        (returns["rate"].as_f64().unwrap() - rate).abs() < 0.01,
+        "{name}: {} and {rate}",
+        returns["rate"]
+    );
+    let reasons = returns["by_reason"].as_array().unwrap();
+    let top = reasons
+        .iter()
+        .max_by_key(|r| r["units_returned"].as_i64())
+        .unwrap();
+    assert_eq!(top["reason"], "wrong_size", "{name}: {reasons:?}");
+    let kind_rate = |prefixes: &[&str]| {
+        let (mut sold, mut back) = (0, 0);
+        for p in returns["by_product"].as_array().unwrap() {
+            if prefixes
+                .iter()
+                .any(|x| p["sku"].as_str().unwrap().starts_with(x))
+            {
+                sold += p["units_sold"].as_i64().unwrap();
+                back += p["units_returned"].as_i64().unwrap();
+            }
+        }
+        back as f64 / sold as f64
+    };
+    let (worn, carried) = (
+        kind_rate(&["DRE", "SNE"]),
+        kind_rate(&["CAP", "SCA", "TOT"]),
+    );
+    assert!(
+        worn > 0.25 && carried < 0.1,
+        "{name}: dresses and sneakers {worn}, accessories {carried}"
+    );
+    // Most returned units go back on the shelf; received returns are refunded (exchanges are not);
+    // a few returns wait for inspection; a few are exchanges.
+    let n =
+        |sql: &'static str| db.read(move |tx| Ok(tx.query_one(sql, &[])?.map_or(0, |r| r.i64(0))));
+    let restocked = n("SELECT CAST(SUM(restocked) AS BIGINT) FROM return_lines")
+        .await
+        .unwrap();
+    let received = n("SELECT CAST(SUM(received_quantity) AS BIGINT) FROM return_lines")
+        .await
+        .unwrap();
+    let to_inspect = n("SELECT COUNT(*) FROM returns WHERE status = 'requested'")
+        .await
+        .unwrap();
+    let exchanges = n("SELECT COUNT(*) FROM returns WHERE exchange = TRUE")
+        .await
+        .unwrap();
+    let plain = n("SELECT COUNT(*) FROM returns WHERE status = 'received' AND exchange = FALSE")
+        .await
+        .unwrap();
+    let refunded = n("SELECT COUNT(DISTINCT r.id) FROM returns r JOIN refunds f ON f.order_id = r.order_id AND f.reason = 'return' WHERE r.status = 'received' AND r.exchange = FALSE").await.unwrap();
+    assert!(
+        restocked * 4 >= received * 3
+            && to_inspect > 0
+            && exchanges > 0
+            && exchanges * 10 < plain
+            && refunded * 10 >= plain * 9,
+        "{name}: {restocked} of {received} units restocked, {to_inspect} returns to inspect, {exchanges} exchanges, {refunded} of {plain} returns refunded"
+    );
+
+    // Placed to first shipment by location: the main warehouse is faster than the boutique; the
+    // warehouses never ship at a weekend.
+    let shipments: Vec<(String, i64, i64)> = db
+        .read(|tx| {
+            Ok(tx
+                .query(
+                    "SELECT l.code, o.placed_at, f.shipped_at FROM fulfillments f JOIN orders o ON o.id = f.order_id JOIN locations l ON l.id = f.location_id WHERE f.carrier <> 'pickup'",
+                    &[],
+                )?
+                .iter()
+                .map(|r| (r.string(0), r.i64(1), r.i64(2)))
+                .collect())
+        })
+        .await
+        .unwrap();
+    let paris = jiff::tz::TimeZone::get("Europe/Paris").unwrap();
+    let median_at = |code: &str| {
+        let mut h: Vec<i64> = shipments
+            .iter()
+            .filter(|s| s.0 == code)
+            .map(|s| s.2 - s.1)
+            .collect();
+        h.sort_unstable();
+        h[h.len() / 2] as f64 / 3_600_000_000.0
+    };
+    assert!(
+        median_at("main-wh") + 6.0 < median_at("paris-shop"),
+        "{name}: main {} h, boutique {} h",
+        median_at("main-wh"),
+        median_at("paris-shop")
+    );
+    for (code, _, at) in shipments.iter().filter(|s| s.0.ends_with("-wh")) {
+        let day = jiff::Timestamp::from_microsecond(*at)
+            .unwrap()
+            .to_zoned(paris.clone())
+            .weekday();
+        assert!(
+            !matches!(
+                day,
+                jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday
+            ),
+            "{name}: {code} shipped on a {day:?}"
+        );
+    }
+}
+
 /// The README's first command seeds the demo store: its orders are in every state the console and
 /// reports need, and the inventory invariants hold.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1906,6 +2184,7 @@ async fn the_demo_store_has_orders_in_every_state() {
                     ("pending", "SELECT COUNT(*) FROM orders WHERE payment_status = 'pending' AND status = 'open'"),
                     ("authorized", "SELECT COUNT(*) FROM orders WHERE payment_status = 'authorized'"),
                     ("edited", "SELECT COUNT(*) FROM order_events WHERE kind = 'edited'"),
+                    ("on hold", "SELECT COUNT(*) FROM orders WHERE status = 'open' AND hold_reason IS NOT NULL"),
                     ("endless aisle", "SELECT COUNT(*) FROM orders WHERE origin_location_id IS NOT NULL"),
                     ("low stock", "SELECT COUNT(*) FROM inventory_levels WHERE reorder_point IS NOT NULL AND on_hand - reserved - unavailable + incoming <= reorder_point"),
                 ] {
@@ -1924,6 +2203,7 @@ async fn the_demo_store_has_orders_in_every_state() {
         for (what, n) in &counts {
             assert!(*n > 0, "{name}: no {what} in the demo: {counts:?}");
         }
+        the_demo_works_like_a_shop(name, &db).await;
         let total: i64 = db
             .read(|tx| {
                 Ok(tx
