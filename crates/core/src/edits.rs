@@ -4,7 +4,7 @@
 //! shows what the customer owes or is owed.
 
 use crate::api::{self, EditOrder, LineQuantity, Order, ResourceLine, SkuQuantity};
-use crate::inventory::{Hold, note_low, release_line_units, reserve};
+use crate::inventory::{Hold, Reservation, note_low, release_line_units, release_units, reserve};
 use crate::orders::{
     LockedOrder, event, fill_available, get, lock_channel_levels, lock_order, lookup_lines,
     parse_lines, sourcing_error,
@@ -66,27 +66,23 @@ pub(crate) fn cover_shortfall(
         };
         let message = match decision {
             Some(d) => {
-                // The units leave this reservation (split when it keeps some, so every row
-                // stays whole) for the locations that have them.
-                if take == r.i64(6) {
-                    tx.exec_deferred(
-                        "UPDATE reservations SET released_at = $1, release_reason = 'count_shortfall' WHERE id = $2",
-                        params![ctx.now, reservation],
-                    )?;
-                } else {
-                    tx.exec_deferred(
-                        "UPDATE reservations SET quantity = quantity - $1 WHERE id = $2",
-                        params![take, reservation],
-                    )?;
-                    tx.exec_deferred(
-                        "INSERT INTO reservations (variant_id, location_id, order_id, order_line_id, quantity, backordered, created_at, released_at, release_reason) \
-                         VALUES ($1, $2, $3, $4, $5, 0, $6, $6, 'count_shortfall')",
-                        params![variant_id, location_id, order_id, line_id, take, ctx.now],
-                    )?;
-                }
-                tx.exec_deferred(
-                    "UPDATE inventory_levels SET reserved = reserved - $1, updated_at = $2 WHERE variant_id = $3 AND location_id = $4",
-                    params![take, ctx.now, variant_id, location_id],
+                // The units leave this reservation for the locations that have them: covered
+                // units only, so its backordered ones stay with it.
+                release_units(
+                    tx,
+                    ctx.now,
+                    &Reservation {
+                        id: reservation,
+                        variant_id,
+                        location_id,
+                        order_id,
+                        order_line_id: line_id,
+                        quantity: r.i64(6),
+                        backordered: r.i64(6) - covered,
+                    },
+                    take,
+                    0,
+                    "count_shortfall",
                 )?;
                 let holds: Vec<Hold> = d
                     .allocations

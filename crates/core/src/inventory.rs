@@ -199,26 +199,19 @@ pub fn release_line_units(
         if left == 0 {
             break;
         }
-        let (id, variant, location, quantity, backordered) =
-            (r.i64(0), r.i64(1), r.i64(2), r.i64(3), r.i64(4));
-        let take = left.min(quantity);
-        if take == quantity {
-            release(tx, now, id, variant, location, quantity, reason)?;
-        } else {
-            tx.exec_deferred(
-                "UPDATE reservations SET quantity = quantity - $1, backordered = CASE WHEN backordered > $1 THEN backordered - $1 ELSE 0 END WHERE id = $2",
-                params![take, id],
-            )?;
-            tx.exec_deferred(
-                "INSERT INTO reservations (variant_id, location_id, order_id, order_line_id, quantity, backordered, created_at, released_at, release_reason) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
-                params![variant, location, r.i64(5), order_line_id, take, take.min(backordered), now, reason],
-            )?;
-            tx.exec_deferred(
-                "UPDATE inventory_levels SET reserved = reserved - $1, updated_at = $2 WHERE variant_id = $3 AND location_id = $4",
-                params![take, now, variant, location],
-            )?;
-        }
+        let res = Reservation {
+            id: r.i64(0),
+            variant_id: r.i64(1),
+            location_id: r.i64(2),
+            order_id: r.i64(5),
+            order_line_id,
+            quantity: r.i64(3),
+            backordered: r.i64(4),
+        };
+        let location = res.location_id;
+        let take = left.min(res.quantity);
+        // Backordered units go first.
+        release_units(tx, now, &res, take, take.min(res.backordered), reason)?;
         match out.iter_mut().find(|(l, _)| *l == location) {
             Some(x) => x.1 += take,
             None => out.push((location, take)),
@@ -287,6 +280,47 @@ pub fn note_low(tx: &mut dyn Sql, ctx: &Ctx, pairs: &[(i64, i64)]) -> Result<()>
             )?;
         }
     }
+    Ok(())
+}
+
+/// A live reservation row, as [`release_units`] takes it.
+pub(crate) struct Reservation {
+    pub id: i64,
+    pub variant_id: i64,
+    pub location_id: i64,
+    pub order_id: i64,
+    pub order_line_id: i64,
+    pub quantity: i64,
+    pub backordered: i64,
+}
+
+/// Releases `take` units of one live reservation, `backordered` of them backordered: the whole
+/// row, or (fewer) a split, so every row stays whole: the released part becomes a row of its
+/// own. The level's `reserved` follows. The caller holds the level lock.
+pub(crate) fn release_units(
+    tx: &mut dyn Sql,
+    now: i64,
+    r: &Reservation,
+    take: i64,
+    backordered: i64,
+    reason: &str,
+) -> Result<()> {
+    if take == r.quantity {
+        return release(tx, now, r.id, r.variant_id, r.location_id, take, reason);
+    }
+    tx.exec_deferred(
+        "UPDATE reservations SET quantity = quantity - $1, backordered = backordered - $2 WHERE id = $3",
+        params![take, backordered, r.id],
+    )?;
+    tx.exec_deferred(
+        "INSERT INTO reservations (variant_id, location_id, order_id, order_line_id, quantity, backordered, created_at, released_at, release_reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
+        params![r.variant_id, r.location_id, r.order_id, r.order_line_id, take, backordered, now, reason],
+    )?;
+    tx.exec_deferred(
+        "UPDATE inventory_levels SET reserved = reserved - $1, updated_at = $2 WHERE variant_id = $3 AND location_id = $4",
+        params![take, now, r.variant_id, r.location_id],
+    )?;
     Ok(())
 }
 
@@ -1055,23 +1089,7 @@ pub fn list_transfers(tx: &mut dyn Sql, q: &TransferQuery) -> Result<Page<Transf
         let (_, id) = decode_cursor(c)?;
         f.add("id < ?", vec![id.into()]);
     }
-    let lim = f.push((limit + 1).into());
-    let ids: Vec<i64> = tx
-        .query(
-            &format!(
-                "SELECT id FROM transfers{} ORDER BY id DESC LIMIT {lim}",
-                f.where_sql()
-            ),
-            &f.params,
-        )?
-        .iter()
-        .map(|r| r.i64(0))
-        .collect();
-    let mut items = ids
-        .into_iter()
-        .map(|id| get_transfer(tx, id))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(page(&mut items, limit, |t| encode_cursor("", t.id)))
+    crate::util::page_by_id(tx, "transfers", f, limit, get_transfer, |t| t.id)
 }
 
 pub fn create_transfer(tx: &mut dyn Sql, ctx: &Ctx, t: &api::NewTransfer) -> Result<Transfer> {

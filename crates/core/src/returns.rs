@@ -110,7 +110,7 @@ pub const TO_INSPECT: &str = "('requested', 'partially_received')";
 
 /// Returns, newest first, paged like every list.
 pub fn list(tx: &mut dyn Sql, q: &ReturnQuery) -> Result<crate::api::Page<Return>> {
-    use crate::util::{Filter, decode_cursor, encode_cursor, page, page_limit};
+    use crate::util::{Filter, decode_cursor, page_limit};
     let limit = page_limit(q.limit)?;
     let mut f = Filter::default();
     if let Some(s) = &q.status {
@@ -120,37 +120,21 @@ pub fn list(tx: &mut dyn Sql, q: &ReturnQuery) -> Result<crate::api::Page<Return
                 "must be requested, partially_received, received or cancelled",
             ));
         }
-        f.add("r.status = ?", vec![s.as_str().into()]);
+        f.add("status = ?", vec![s.as_str().into()]);
     }
     match q.to_inspect {
-        Some(true) => f.add(&format!("r.status IN {TO_INSPECT}"), vec![]),
-        Some(false) => f.add(&format!("r.status NOT IN {TO_INSPECT}"), vec![]),
+        Some(true) => f.add(&format!("status IN {TO_INSPECT}"), vec![]),
+        Some(false) => f.add(&format!("status NOT IN {TO_INSPECT}"), vec![]),
         None => {}
     }
     if let Some(o) = q.order_id {
-        f.add("r.order_id = ?", vec![o.into()]);
+        f.add("order_id = ?", vec![o.into()]);
     }
     if let Some(c) = &q.cursor {
         let (_, id) = decode_cursor(c)?;
-        f.add("r.id < ?", vec![id.into()]);
+        f.add("id < ?", vec![id.into()]);
     }
-    let lim = f.push((limit + 1).into());
-    let ids: Vec<i64> = tx
-        .query(
-            &format!(
-                "SELECT r.id FROM returns r{} ORDER BY r.id DESC LIMIT {lim}",
-                f.where_sql()
-            ),
-            &f.params,
-        )?
-        .iter()
-        .map(|r| r.i64(0))
-        .collect();
-    let mut items = ids
-        .into_iter()
-        .map(|id| get_return(tx, id))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(page(&mut items, limit, |r| encode_cursor("", r.id)))
+    crate::util::page_by_id(tx, "returns", f, limit, get_return, |r| r.id)
 }
 
 pub fn list_for_order(tx: &mut dyn Sql, order_id: i64) -> Result<Vec<Return>> {

@@ -145,6 +145,35 @@ pub fn page<T: Clone>(
     }
 }
 
+/// A page of a list keyed by id, newest first: the rows of `table` that `filter` keeps (its
+/// clauses name the table's own columns, and a cursor is its `id < ?`), each read with `get`.
+pub fn page_by_id<T: Clone>(
+    tx: &mut dyn crate::db::Sql,
+    table: &str,
+    mut filter: Filter,
+    limit: i64,
+    get: impl Fn(&mut dyn crate::db::Sql, i64) -> crate::Result<T>,
+    id: impl Fn(&T) -> i64,
+) -> crate::Result<crate::api::Page<T>> {
+    let lim = filter.push((limit + 1).into());
+    let ids: Vec<i64> = tx
+        .query(
+            &format!(
+                "SELECT id FROM {table}{} ORDER BY id DESC LIMIT {lim}",
+                filter.where_sql()
+            ),
+            &filter.params,
+        )?
+        .iter()
+        .map(|r| r.i64(0))
+        .collect();
+    let mut items = ids
+        .into_iter()
+        .map(|i| get(tx, i))
+        .collect::<crate::Result<Vec<_>>>()?;
+    Ok(page(&mut items, limit, |t| encode_cursor("", id(t))))
+}
+
 /// A `LIKE` pattern that matches `s` anywhere, lower-cased, in which `%`, `_` and the backslash
 /// match themselves (each is escaped with a backslash); use it with `LIKE ? ESCAPE` backslash.
 pub fn like_contains(s: &str) -> String {

@@ -1642,7 +1642,7 @@ pub fn reconciliation(tx: &mut dyn Sql, p: Period) -> Result<Reconciliation> {
                 params![t0, t1],
             )?
             .is_some();
-    let counts = [
+    let mut counts = [
         (
             purchases_without_order.len(),
             true,
@@ -1665,6 +1665,8 @@ pub fn reconciliation(tx: &mut dyn Sql, p: Period) -> Result<Reconciliation> {
         ),
     ];
     let discrepancies: usize = counts.iter().filter(|c| c.1).map(|c| c.0).sum();
+    // Discrepancies first (a stable sort keeps the checks' order otherwise).
+    counts.sort_by_key(|(n, real, _)| !(*n > 0 && *real));
     let mut summary: Vec<String> = counts
         .iter()
         .map(|(n, real, what)| {
@@ -1676,7 +1678,6 @@ pub fn reconciliation(tx: &mut dyn Sql, p: Period) -> Result<Reconciliation> {
             format!("{tag}: {n} {what}")
         })
         .collect();
-    summary.sort_by_key(|l| !l.starts_with("DISCREPANCY"));
     if !tracked {
         summary.push(
             "the storefront sent no event in the period, so sessions cannot be compared with orders (only purchases without an order count)".into(),
