@@ -3403,21 +3403,7 @@ async fn a_count_below_reserved_resources_or_backorders() {
         assert_eq!(s, StatusCode::CREATED, "{name}: {o1}");
         let (s, o2) = app.req("POST", "/api/v1/orders", t, Some(place(1))).await;
         assert_eq!(s, StatusCode::CREATED, "{name}: {o2}");
-        let at = |o: &Value| -> Vec<(i64, i64, i64)> {
-            o["lines"][0]["allocations"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|x| x["live"] == true)
-                .map(|x| {
-                    (
-                        x["location_id"].as_i64().unwrap(),
-                        x["quantity"].as_i64().unwrap(),
-                        x["backordered"].as_i64().unwrap(),
-                    )
-                })
-                .collect()
-        };
+        let at = live_allocations;
         assert_eq!(
             (at(&o1), at(&o2)),
             (vec![(a, 2, 0)], vec![(a, 1, 0)]),
@@ -3508,6 +3494,25 @@ async fn a_count_below_reserved_resources_or_backorders() {
     }
 }
 
+/// The live allocations of an order's first line: (location, quantity, backordered), sorted.
+fn live_allocations(o: &Value) -> Vec<(i64, i64, i64)> {
+    let mut v: Vec<_> = o["lines"][0]["allocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["live"] == true)
+        .map(|x| {
+            (
+                x["location_id"].as_i64().unwrap(),
+                x["quantity"].as_i64().unwrap(),
+                x["backordered"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 /// A short count that takes only part of a reservation splits it: the part that moves is released
 /// as a row of its own and re-sourced, the rest stays live where it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -3518,27 +3523,16 @@ async fn a_short_count_moves_part_of_a_reservation() {
         let t = Some(app.admin.as_str());
         app.product("SP1", &[(a, 3), (b, 2)]).await;
         let (s, o) = app
-            .req("POST", "/api/v1/orders", t, Some(order_body(&[("SP1", 3)], "split@example.com")))
+            .req(
+                "POST",
+                "/api/v1/orders",
+                t,
+                Some(order_body(&[("SP1", 3)], "split@example.com")),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{name}: {o}");
         let id = o["id"].as_i64().unwrap();
-        let live = |o: &Value| -> Vec<(i64, i64, i64)> {
-            let mut v: Vec<_> = o["lines"][0]["allocations"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|x| x["live"] == true)
-                .map(|x| {
-                    (
-                        x["location_id"].as_i64().unwrap(),
-                        x["quantity"].as_i64().unwrap(),
-                        x["backordered"].as_i64().unwrap(),
-                    )
-                })
-                .collect();
-            v.sort();
-            v
-        };
+        let live = live_allocations;
         assert_eq!(live(&o), vec![(a, 3, 0)], "{name}: {o}");
         let (s, r) = app
             .req(
@@ -3550,7 +3544,9 @@ async fn a_short_count_moves_part_of_a_reservation() {
             .await;
         assert_eq!(s, StatusCode::OK, "{name}: {r}");
         app.check().await;
-        let (_, o) = app.req("GET", &format!("/api/v1/orders/{id}"), t, None).await;
+        let (_, o) = app
+            .req("GET", &format!("/api/v1/orders/{id}"), t, None)
+            .await;
         assert_eq!(live(&o), vec![(a, 1, 0), (b, 2, 0)], "{name}: {o}");
         let released: i64 = o["lines"][0]["allocations"]
             .as_array()
@@ -3559,7 +3555,10 @@ async fn a_short_count_moves_part_of_a_reservation() {
             .filter(|x| x["live"] == false)
             .map(|x| x["quantity"].as_i64().unwrap())
             .sum();
-        assert_eq!(released, 2, "{name}: the moved units are a released row: {o}");
+        assert_eq!(
+            released, 2,
+            "{name}: the moved units are a released row: {o}"
+        );
     }
 }
 
