@@ -31,6 +31,15 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+/// A page of a list: how many (1 to 250, 50 by default) and after which cursor.
+#[derive(Default, Clone, Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
 // ----------------------------------------------------------------------------------------------
 // Catalog
 

@@ -180,6 +180,26 @@ pub fn list_users(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<User>> {
         .collect())
 }
 
+/// Staff accounts in the order they were made, paged like every list.
+pub fn users_page(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    q: &crate::api::PageQuery,
+) -> Result<crate::api::Page<User>> {
+    use crate::util::{Filter, Keyset, keyset_page};
+    ctx.actor.require(Permission::UsersAdmin)?;
+    keyset_page(
+        tx,
+        "SELECT id, email, name, role, active, created_at FROM users",
+        Filter::default(),
+        q,
+        Keyset::IdAsc,
+        "id",
+        user_from,
+        |u| (String::new(), u.id),
+    )
+}
+
 pub fn get_user(tx: &mut dyn Sql, id: i64) -> Result<User> {
     let r = tx
         .query_one(
@@ -373,6 +393,30 @@ pub fn list_tokens(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<ApiToken>> {
         )?
     };
     Ok(rows.iter().map(token_from).collect())
+}
+
+/// API and ingest tokens (all of them for an admin, one's own otherwise), oldest first, paged.
+pub fn tokens_page(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    q: &crate::api::PageQuery,
+) -> Result<crate::api::Page<ApiToken>> {
+    use crate::util::{Filter, Keyset, keyset_page};
+    let mut f = Filter::default();
+    f.add("kind IN ('api', 'ingest')", vec![]);
+    if !ctx.actor.role.allows(Permission::UsersAdmin) {
+        f.add("user_id = ?", vec![ctx.actor.user_id.into()]);
+    }
+    keyset_page(
+        tx,
+        "SELECT id, user_id, name, kind, prefix, created_at, expires_at, revoked_at FROM api_tokens",
+        f,
+        q,
+        Keyset::IdAsc,
+        "id",
+        token_from,
+        |t| (String::new(), t.id),
+    )
 }
 
 pub fn revoke_token(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<ApiToken> {

@@ -805,6 +805,20 @@ pub fn list_locations(tx: &mut dyn Sql) -> Result<Vec<Location>> {
         .collect())
 }
 
+/// Locations in sourcing order (priority, then id), paged.
+pub fn locations_page(tx: &mut dyn Sql, q: &api::PageQuery) -> Result<api::Page<Location>> {
+    crate::util::keyset_page(
+        tx,
+        &format!("SELECT {LOCATION_COLS} FROM locations"),
+        Filter::default(),
+        q,
+        crate::util::Keyset::Int("priority"),
+        "id",
+        location_from,
+        |l| (l.priority.to_string(), l.id),
+    )
+}
+
 pub fn create_location(tx: &mut dyn Sql, ctx: &Ctx, l: &NewLocation) -> Result<Location> {
     ctx.actor.require(Permission::SettingsWrite)?;
     let code = check_code("code", &l.code)?;
@@ -943,6 +957,28 @@ pub fn list_channels(tx: &mut dyn Sql) -> Result<Vec<Channel>> {
         .map(|r| r.i64(0))
         .collect();
     ids.into_iter().map(|id| get_channel(tx, id)).collect()
+}
+
+/// Channels in the order they were made, paged.
+pub fn channels_page(tx: &mut dyn Sql, q: &api::PageQuery) -> Result<api::Page<Channel>> {
+    let ids = crate::util::keyset_page(
+        tx,
+        "SELECT id FROM channels",
+        Filter::default(),
+        q,
+        crate::util::Keyset::IdAsc,
+        "id",
+        |r| r.i64(0),
+        |id| (String::new(), *id),
+    )?;
+    Ok(api::Page {
+        items: ids
+            .items
+            .into_iter()
+            .map(|id| get_channel(tx, id))
+            .collect::<Result<_>>()?,
+        next_cursor: ids.next_cursor,
+    })
 }
 
 fn set_channel_locations(tx: &mut dyn Sql, channel_id: i64, ids: &[i64]) -> Result<()> {
@@ -1102,14 +1138,35 @@ pub fn set_safety_buffer(
     })
 }
 
-pub fn list_safety_buffers(tx: &mut dyn Sql, channel_id: i64) -> Result<Vec<api::SafetyBuffer>> {
+/// A channel's safety buffers by SKU, paged.
+pub fn safety_buffers_page(
+    tx: &mut dyn Sql,
+    channel_id: i64,
+    q: &api::PageQuery,
+) -> Result<api::Page<api::SafetyBuffer>> {
     get_channel(tx, channel_id)?;
-    let rows = tx.query("SELECT v.sku, b.quantity FROM channel_buffers b JOIN variants v ON v.id = b.variant_id WHERE b.channel_id = $1 ORDER BY v.sku", params![channel_id])?;
-    Ok(rows
-        .iter()
-        .map(|r| api::SafetyBuffer {
-            sku: r.string(0),
-            quantity: r.i64(1),
-        })
-        .collect())
+    let mut f = Filter::default();
+    f.add("b.channel_id = ?", vec![channel_id.into()]);
+    let page = crate::util::keyset_page(
+        tx,
+        "SELECT v.sku, b.quantity, b.variant_id FROM channel_buffers b JOIN variants v ON v.id = b.variant_id",
+        f,
+        q,
+        crate::util::Keyset::Text("v.sku"),
+        "b.variant_id",
+        |r| {
+            (
+                api::SafetyBuffer {
+                    sku: r.string(0),
+                    quantity: r.i64(1),
+                },
+                r.i64(2),
+            )
+        },
+        |(b, id)| (b.sku.clone(), *id),
+    )?;
+    Ok(api::Page {
+        items: page.items.into_iter().map(|(b, _)| b).collect(),
+        next_cursor: page.next_cursor,
+    })
 }

@@ -156,6 +156,20 @@ pub fn list(tx: &mut dyn Sql, limit: i64) -> Result<Vec<ImportJob>> {
         .collect())
 }
 
+/// Imports, newest first, paged.
+pub fn page(tx: &mut dyn Sql, q: &crate::api::PageQuery) -> Result<crate::api::Page<ImportJob>> {
+    crate::util::keyset_page(
+        tx,
+        SELECT,
+        crate::util::Filter::default(),
+        q,
+        crate::util::Keyset::IdDesc,
+        "id",
+        job_from,
+        |j| (String::new(), j.id),
+    )
+}
+
 /// Every rejected row of a finished job, as CSV: file, line, column, reason.
 pub fn rejects_csv(tx: &mut dyn Sql, id: i64) -> Result<String> {
     let r = tx

@@ -174,6 +174,76 @@ pub fn page_by_id<T: Clone>(
     Ok(page(&mut items, limit, |t| encode_cursor("", id(t))))
 }
 
+/// The order of a keyset-paged list: by id (oldest or newest first), or by a sort column and
+/// then the id, ascending.
+#[derive(Clone, Copy)]
+pub enum Keyset<'a> {
+    IdAsc,
+    IdDesc,
+    /// An integer column, then the id.
+    Int(&'a str),
+    /// A text column, then the id.
+    Text(&'a str),
+}
+
+/// One page of `select` (a query with no WHERE, ORDER BY or LIMIT, whose rows `map` reads) in
+/// the order `keys` names: `id_col` is the id column, `key` gives an item's sort value and id
+/// for the next cursor. `filter` holds the list's own conditions.
+#[allow(clippy::too_many_arguments)]
+pub fn keyset_page<T: Clone>(
+    tx: &mut dyn crate::db::Sql,
+    select: &str,
+    mut filter: Filter,
+    q: &crate::api::PageQuery,
+    keys: Keyset,
+    id_col: &str,
+    map: impl Fn(&crate::db::Row) -> T,
+    key: impl Fn(&T) -> (String, i64),
+) -> crate::Result<crate::api::Page<T>> {
+    let limit = page_limit(q.limit)?;
+    if let Some(c) = &q.cursor {
+        let (v, id) = decode_cursor(c)?;
+        match keys {
+            Keyset::IdAsc => filter.add(&format!("{id_col} > ?"), vec![id.into()]),
+            Keyset::IdDesc => filter.add(&format!("{id_col} < ?"), vec![id.into()]),
+            Keyset::Int(col) => {
+                let v: i64 = v.parse().map_err(|_| {
+                    crate::Error::invalid("cursor", "is not a cursor this list gave out")
+                })?;
+                filter.add(
+                    &format!("({col} > ? OR ({col} = ? AND {id_col} > ?))"),
+                    vec![v.into(), v.into(), id.into()],
+                )
+            }
+            Keyset::Text(col) => filter.add(
+                &format!("({col} > ? OR ({col} = ? AND {id_col} > ?))"),
+                vec![v.clone().into(), v.into(), id.into()],
+            ),
+        }
+    }
+    let order = match keys {
+        Keyset::IdAsc => id_col.to_string(),
+        Keyset::IdDesc => format!("{id_col} DESC"),
+        Keyset::Int(col) | Keyset::Text(col) => format!("{col}, {id_col}"),
+    };
+    let lim = filter.push((limit + 1).into());
+    let mut items: Vec<T> = tx
+        .query(
+            &format!(
+                "{select}{} ORDER BY {order} LIMIT {lim}",
+                filter.where_sql()
+            ),
+            &filter.params,
+        )?
+        .iter()
+        .map(map)
+        .collect();
+    Ok(page(&mut items, limit, |t| {
+        let (v, id) = key(t);
+        encode_cursor(&v, id)
+    }))
+}
+
 /// A `LIKE` pattern that matches `s` anywhere, lower-cased, in which `%`, `_` and the backslash
 /// match themselves (each is escaped with a backslash); use it with `LIKE ? ESCAPE` backslash.
 pub fn like_contains(s: &str) -> String {

@@ -178,6 +178,25 @@ pub fn list_subscriptions(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<Subscriptio
     Ok(tx.query("SELECT id, url, event_types, active, created_at FROM webhook_subscriptions ORDER BY id", &[])?.iter().map(subscription_from).collect())
 }
 
+/// Subscriptions in the order they were made, paged.
+pub fn subscriptions_page(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    q: &PageQuery,
+) -> Result<crate::api::Page<Subscription>> {
+    ctx.actor.require(Permission::SettingsWrite)?;
+    crate::util::keyset_page(
+        tx,
+        "SELECT id, url, event_types, active, created_at FROM webhook_subscriptions",
+        crate::util::Filter::default(),
+        q,
+        crate::util::Keyset::IdAsc,
+        "id",
+        subscription_from,
+        |s| (String::new(), s.id),
+    )
+}
+
 pub fn deactivate_subscription(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<Subscription> {
     ctx.actor.require(Permission::SettingsWrite)?;
     let n = tx.exec(
@@ -429,14 +448,7 @@ pub fn deliveries(
     .items)
 }
 
-/// A page of a list: how many (1 to 250, 50 by default) and after which cursor.
-#[derive(Default, Clone, Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
-}
+pub use crate::api::PageQuery;
 
 /// A subscription's deliveries, newest first, paged like every list.
 pub fn deliveries_page(

@@ -306,7 +306,7 @@ async fn roles_are_enforced() {
     let (_, tokens) = app
         .req("GET", "/api/v1/tokens", Some(&app.admin), None)
         .await;
-    let id = tokens
+    let id = tokens["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -1298,8 +1298,142 @@ async fn imports_run_as_jobs_through_the_api() {
         let (_, list) = app
             .req("GET", "/api/v1/imports", Some(&app.admin), None)
             .await;
-        assert_eq!(list.as_array().map(Vec::len), Some(2), "{name}: {list}");
+        assert_eq!(
+            list["items"].as_array().map(Vec::len),
+            Some(2),
+            "{name}: {list}"
+        );
+        // Paged like every list: newest first, one at a time.
+        let walked = walk_pages(&app, "/api/v1/imports?").await;
+        assert_eq!(walked, list["items"].as_array().unwrap().clone(), "{name}");
+        assert!(
+            walked[0]["id"].as_i64() > walked[1]["id"].as_i64(),
+            "{name}"
+        );
         app.check().await;
+    }
+}
+
+/// Every item of a list, walked one item per page by its cursors.
+async fn walk_pages(app: &TestApp, path: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (s, page) = app
+            .req(
+                "GET",
+                &format!("{path}limit=1{cursor}"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{}: {path}: {page}", app.name);
+        let got = page["items"].as_array().unwrap();
+        assert!(got.len() <= 1, "{}: {path}: {page}", app.name);
+        items.extend(got.iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => return items,
+        }
+        assert!(items.len() < 100, "{}: {path} never ends", app.name);
+    }
+}
+
+/// The settings lists (staff, tokens, locations, channels, safety buffers, webhooks) page like
+/// every other list: `limit` and `cursor`, each item once, in the documented order, and a cursor
+/// that is not one of ours refused naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_lists_are_paged_like_every_list() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        let t = Some(app.admin.as_str());
+        for i in 0..3 {
+            let (s, b) = app.req("POST", "/api/v1/users", t, Some(json!({"email": format!("staff{i}@example.com"), "name": "Staff", "role": "support", "password": "correct horse battery"}))).await;
+            assert_eq!(s, StatusCode::CREATED, "{name}: {b}");
+            let (s, b) = app
+                .req(
+                    "POST",
+                    "/api/v1/tokens",
+                    t,
+                    Some(json!({"name": format!("erp{i}")})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{name}: {b}");
+            let (s, b) = app.req("POST", "/api/v1/webhooks", t, Some(json!({"url": format!("http://127.0.0.1:9/{i}"), "event_types": ["order.created"]}))).await;
+            assert_eq!(s, StatusCode::CREATED, "{name}: {b}");
+            // Two of these share a priority, so the id breaks the tie.
+            let (s, b) = app.req("POST", "/api/v1/locations", t, Some(json!({"code": format!("x{i}"), "name": "Extra", "kind": "warehouse", "priority": 5 + i / 2}))).await;
+            assert_eq!(s, StatusCode::CREATED, "{name}: {b}");
+        }
+        let (_, ch) = app.req("POST", "/api/v1/channels", t, Some(json!({"code": "pos", "name": "Till", "kind": "pos", "location_ids": [app.locations.0]}))).await;
+        let ch = ch["id"].as_i64().unwrap();
+        for sku in ["PB-C", "PB-A", "PB-B"] {
+            app.product(sku, &[]).await;
+            let (s, b) = app
+                .req(
+                    "PUT",
+                    &format!("/api/v1/channels/{ch}/safety-buffers"),
+                    t,
+                    Some(json!({"sku": sku, "quantity": 2})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{name}: {b}");
+        }
+        let ids = |v: &[Value]| {
+            v.iter()
+                .map(|x| x["id"].as_i64().unwrap())
+                .collect::<Vec<_>>()
+        };
+        for path in [
+            "/api/v1/users?",
+            "/api/v1/tokens?",
+            "/api/v1/webhooks?",
+            "/api/v1/channels?",
+        ] {
+            let (_, all) = app.req("GET", &format!("{path}limit=250"), t, None).await;
+            let all = all["items"].as_array().unwrap().clone();
+            assert!(all.len() >= 2, "{name}: {path}");
+            let walked = walk_pages(&app, path).await;
+            assert_eq!(walked, all, "{name}: {path}");
+            let mut sorted = ids(&walked);
+            sorted.sort();
+            assert_eq!(ids(&walked), sorted, "{name}: {path} oldest first");
+        }
+        let locs = walk_pages(&app, "/api/v1/locations?").await;
+        let keys: Vec<(i64, i64)> = locs
+            .iter()
+            .map(|l| (l["priority"].as_i64().unwrap(), l["id"].as_i64().unwrap()))
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(
+            (keys.len(), &keys),
+            (6, &sorted),
+            "{name}: locations by priority, then id"
+        );
+        let bufs = walk_pages(&app, &format!("/api/v1/channels/{ch}/safety-buffers?")).await;
+        let skus: Vec<&str> = bufs.iter().map(|b| b["sku"].as_str().unwrap()).collect();
+        assert_eq!(skus, ["PB-A", "PB-B", "PB-C"], "{name}");
+        for path in [
+            "/api/v1/users",
+            "/api/v1/locations",
+            &format!("/api/v1/channels/{ch}/safety-buffers"),
+        ] {
+            let (s, e) = app
+                .req("GET", &format!("{path}?cursor=nope"), t, None)
+                .await;
+            assert_eq!(
+                (s, e["error"]["field"].as_str()),
+                (StatusCode::UNPROCESSABLE_ENTITY, Some("cursor")),
+                "{name}: {path}"
+            );
+            let (s, e) = app.req("GET", &format!("{path}?limit=0"), t, None).await;
+            assert_eq!(
+                (s, e["error"]["field"].as_str()),
+                (StatusCode::UNPROCESSABLE_ENTITY, Some("limit")),
+                "{name}: {path}"
+            );
+        }
     }
 }
 
@@ -3296,7 +3430,7 @@ async fn a_working_week_of_customers_returns_balances_and_boutique_sales() {
         );
         // A boutique sale: the shop holds 2 and sells for the in-store channel beside warehouse A.
         let (_, locs) = app.req("GET", "/api/v1/locations", t, None).await;
-        let shop = locs
+        let shop = locs["items"]
             .as_array()
             .unwrap()
             .iter()

@@ -218,12 +218,16 @@ async fn me(State(app): State<App>, auth: Auth) -> R<User> {
         .map_err(Into::into)
 }
 
-/// Staff accounts (admins).
-#[utoipa::path(get, path = "/users", tag = "users", responses((status = 200, body = Vec<User>)))]
-async fn list_users(State(app): State<App>, auth: Auth) -> R<Vec<User>> {
+/// Staff accounts (admins), oldest first, paged.
+#[utoipa::path(get, path = "/users", tag = "users", params(PageQuery), responses((status = 200, body = Page<User>)))]
+async fn list_users(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> R<Page<User>> {
     let ctx = auth.ctx();
     app.db
-        .read(move |tx| core_auth::list_users(tx, &ctx))
+        .read(move |tx| core_auth::users_page(tx, &ctx, &q))
         .await
         .map(Json)
         .map_err(Into::into)
@@ -272,12 +276,16 @@ async fn activate_user(State(app): State<App>, auth: Auth, Id(id): Id) -> R<User
     .await
 }
 
-/// API tokens: yours, or every one for admins. Secrets are never shown again.
-#[utoipa::path(get, path = "/tokens", tag = "users", responses((status = 200, body = Vec<ApiToken>)))]
-async fn list_tokens(State(app): State<App>, auth: Auth) -> R<Vec<ApiToken>> {
+/// API tokens: yours, or every one for admins, oldest first, paged. Secrets are never shown again.
+#[utoipa::path(get, path = "/tokens", tag = "users", params(PageQuery), responses((status = 200, body = Page<ApiToken>)))]
+async fn list_tokens(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> R<Page<ApiToken>> {
     let ctx = auth.ctx();
     app.db
-        .read(move |tx| core_auth::list_tokens(tx, &ctx))
+        .read(move |tx| core_auth::tokens_page(tx, &ctx, &q))
         .await
         .map(Json)
         .map_err(Into::into)
@@ -414,11 +422,17 @@ async fn update_variant(
 // ---------------------------------------------------------------------------------------------
 // Locations and channels
 
-/// Locations by sourcing priority.
-#[utoipa::path(get, path = "/locations", tag = "locations", responses((status = 200, body = Vec<Location>)))]
-async fn list_locations(State(app): State<App>, auth: Auth) -> R<Vec<Location>> {
-    app.read(&auth, Permission::InventoryRead, catalog::list_locations)
-        .await
+/// Locations by sourcing priority, paged.
+#[utoipa::path(get, path = "/locations", tag = "locations", params(PageQuery), responses((status = 200, body = Page<Location>)))]
+async fn list_locations(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> R<Page<Location>> {
+    app.read(&auth, Permission::InventoryRead, move |tx| {
+        catalog::locations_page(tx, &q)
+    })
+    .await
 }
 
 /// Creates a location.
@@ -460,11 +474,17 @@ async fn update_location(
     .await
 }
 
-/// Sales channels and the locations each sells from.
-#[utoipa::path(get, path = "/channels", tag = "channels", responses((status = 200, body = Vec<Channel>)))]
-async fn list_channels(State(app): State<App>, auth: Auth) -> R<Vec<Channel>> {
-    app.read(&auth, Permission::CatalogRead, catalog::list_channels)
-        .await
+/// Sales channels and the locations each sells from, oldest first, paged.
+#[utoipa::path(get, path = "/channels", tag = "channels", params(PageQuery), responses((status = 200, body = Page<Channel>)))]
+async fn list_channels(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> R<Page<Channel>> {
+    app.read(&auth, Permission::CatalogRead, move |tx| {
+        catalog::channels_page(tx, &q)
+    })
+    .await
 }
 
 /// Creates a sales channel.
@@ -506,11 +526,16 @@ async fn update_channel(
     .await
 }
 
-/// The channel's safety buffers per SKU.
-#[utoipa::path(get, path = "/channels/{id}/safety-buffers", tag = "channels", params(("id" = i64, Path)), responses((status = 200, body = Vec<SafetyBuffer>)))]
-async fn list_buffers(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Vec<SafetyBuffer>> {
+/// The channel's safety buffers by SKU, paged.
+#[utoipa::path(get, path = "/channels/{id}/safety-buffers", tag = "channels", params(("id" = i64, Path), PageQuery), responses((status = 200, body = Page<SafetyBuffer>)))]
+async fn list_buffers(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> R<Page<SafetyBuffer>> {
     app.read(&auth, Permission::InventoryRead, move |tx| {
-        catalog::list_safety_buffers(tx, id)
+        catalog::safety_buffers_page(tx, id, &q)
     })
     .await
 }
@@ -958,11 +983,15 @@ async fn start_import(
     Ok((StatusCode::ACCEPTED, Json(job)))
 }
 
-/// Recent imports, newest first.
-#[utoipa::path(get, path = "/imports", tag = "imports", responses((status = 200, body = Vec<ImportJob>)))]
-async fn list_imports(State(app): State<App>, auth: Auth) -> R<Vec<ImportJob>> {
+/// Imports, newest first, paged.
+#[utoipa::path(get, path = "/imports", tag = "imports", params(PageQuery), responses((status = 200, body = Page<ImportJob>)))]
+async fn list_imports(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> R<Page<ImportJob>> {
     app.read(&auth, Permission::OrdersRead, move |tx| {
-        import_jobs::list(tx, 50)
+        import_jobs::page(tx, &q)
     })
     .await
 }
@@ -1121,12 +1150,16 @@ async fn return_rates(
     .await
 }
 
-/// Webhook subscriptions.
-#[utoipa::path(get, path = "/webhooks", tag = "webhooks", responses((status = 200, body = Vec<webhooks::Subscription>)))]
-async fn list_webhooks(State(app): State<App>, auth: Auth) -> R<Vec<webhooks::Subscription>> {
+/// Webhook subscriptions, oldest first, paged.
+#[utoipa::path(get, path = "/webhooks", tag = "webhooks", params(PageQuery), responses((status = 200, body = Page<webhooks::Subscription>)))]
+async fn list_webhooks(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> R<Page<webhooks::Subscription>> {
     let ctx = auth.ctx();
     app.db
-        .read(move |tx| webhooks::list_subscriptions(tx, &ctx))
+        .read(move |tx| webhooks::subscriptions_page(tx, &ctx, &q))
         .await
         .map(Json)
         .map_err(Into::into)
@@ -1163,12 +1196,12 @@ async fn delete_webhook(
 }
 
 /// The delivery log of a subscription, newest first, paged.
-#[utoipa::path(get, path = "/webhooks/{id}/deliveries", tag = "webhooks", params(("id" = i64, Path), webhooks::PageQuery), responses((status = 200, body = Page<webhooks::Delivery>)))]
+#[utoipa::path(get, path = "/webhooks/{id}/deliveries", tag = "webhooks", params(("id" = i64, Path), PageQuery), responses((status = 200, body = Page<webhooks::Delivery>)))]
 async fn webhook_deliveries(
     State(app): State<App>,
     auth: Auth,
     Id(id): Id,
-    ApiQuery(q): ApiQuery<webhooks::PageQuery>,
+    ApiQuery(q): ApiQuery<PageQuery>,
 ) -> R<Page<webhooks::Delivery>> {
     let ctx = auth.ctx();
     app.db

@@ -1649,7 +1649,7 @@ async fn console_settings_end_to_end() {
         let (_, chans) = app
             .req("GET", "/api/v1/channels", Some(&app.admin), None)
             .await;
-        let ch = chans.as_array().unwrap()[0]["id"].as_i64().unwrap();
+        let ch = chans["items"][0]["id"].as_i64().unwrap();
         let (a_s, b_s) = (app.locations.0.to_string(), b.to_string());
         let l = s
             .submit(
@@ -1728,7 +1728,7 @@ async fn console_settings_end_to_end() {
         let (_, users) = app
             .req("GET", "/api/v1/users", Some(&app.admin), None)
             .await;
-        let pid = users
+        let pid = users["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -1769,7 +1769,7 @@ async fn console_settings_end_to_end() {
         let (_, list) = app
             .req("GET", "/api/v1/tokens", Some(&app.admin), None)
             .await;
-        let tid = list
+        let tid = list["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -1810,7 +1810,7 @@ async fn console_settings_end_to_end() {
         let (_, subs) = app
             .req("GET", "/api/v1/webhooks", Some(&app.admin), None)
             .await;
-        let sid = subs[0]["id"].as_i64().unwrap();
+        let sid = subs["items"][0]["id"].as_i64().unwrap();
         s.submit(&format!("/console/settings/webhooks/{sid}/deactivate"), &[])
             .await
             .ok();
@@ -1865,7 +1865,11 @@ async fn console_settings_end_to_end() {
         let (_, jobs) = app
             .req("GET", "/api/v1/imports", Some(&app.admin), None)
             .await;
-        assert_eq!(jobs.as_array().unwrap().len(), 1, "{name}: no new job");
+        assert_eq!(
+            jobs["items"].as_array().unwrap().len(),
+            1,
+            "{name}: no new job"
+        );
 
         // The audit log shows these changes, filtered.
         let (_, page) = s
