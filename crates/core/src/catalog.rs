@@ -695,8 +695,11 @@ pub fn list_products(tx: &mut dyn Sql, q: &ProductQuery) -> Result<Page<Product>
     let ids: Vec<Val> = rows.iter().map(|r| Val::from(r.i64(0))).collect();
     let mut variants: Vec<Row> = Vec::new();
     if !ids.is_empty() {
-        let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-        variants = tx.query(&format!("SELECT {VARIANT_COLS} FROM variants WHERE product_id IN ({}) ORDER BY position, id", list.join(", ")), &ids)?;
+        let (cond, list) = crate::db::in_list(tx.dialect(), "product_id", 1, &ids);
+        variants = tx.query(
+            &format!("SELECT {VARIANT_COLS} FROM variants WHERE {cond} ORDER BY position, id"),
+            &[list],
+        )?;
     }
     let mut items: Vec<Product> = rows
         .iter()

@@ -9,7 +9,7 @@
 //! [`rebuild`]). Purchases among the re-derived events are attributed again.
 
 use super::{Zone, rollup};
-use crate::db::{Db, Dialect, Row, Sql, Val, exec_in, placeholders, values_sql};
+use crate::db::{Db, Dialect, Row, Sql, Val, exec_in, in_list, values_sql};
 use crate::settings;
 use crate::{Result, params};
 use backroom_domain::analytics::{
@@ -206,17 +206,12 @@ pub fn refresh_chunk(tx: &mut dyn Sql, bound: i64, limit: i64) -> Result<usize> 
     for group in visitors.chunks(VISITORS_PER_QUERY) {
         let first = |v: &String| news[v].first().map_or((0, 0), |(h, _)| (h.ts, h.seq));
         let min_new = group.iter().map(|v| first(v).0).min().unwrap_or(0);
-        let mut p: Vec<Val> = group.iter().map(|v| Val::from(v.as_str())).collect();
-        p.push(Val::from(min_new - SESSION_GAP_MICROS));
-        let n = group.len();
+        let ids: Vec<Val> = group.iter().map(|v| Val::from(v.as_str())).collect();
+        let (visitor_in, list) = in_list(tx.dialect(), "visitor_id", 1, &ids);
         let mut stored: HashMap<String, Vec<Row>> = HashMap::new();
         for r in tx.query(
-            &format!(
-                "SELECT {SESSION_SELECT} FROM an_sessions WHERE visitor_id IN ({}) AND end_ts > ${}",
-                placeholders(1, n),
-                n + 1
-            ),
-            &p,
+            &format!("SELECT {SESSION_SELECT} FROM an_sessions WHERE {visitor_in} AND end_ts > $2"),
+            &[list, Val::from(min_new - SESSION_GAP_MICROS)],
         )? {
             stored.entry(r.string(1)).or_default().push(r);
         }
@@ -305,17 +300,14 @@ fn derive(
         .collect();
     let mut earlier: HashMap<String, Vec<Stored>> = HashMap::new();
     for chunk in buyers.chunks(VISITORS_PER_QUERY) {
-        let mut p: Vec<Val> = chunk.iter().map(|(v, _)| Val::from(v.as_str())).collect();
+        let ids: Vec<Val> = chunk.iter().map(|(v, _)| Val::from(v.as_str())).collect();
         let since = chunk.iter().map(|(_, t)| *t).min().unwrap_or(0) - window;
-        p.push(Val::from(since));
-        let k = chunk.len();
+        let (visitor_in, list) = in_list(tx.dialect(), "visitor_id", 1, &ids);
         for r in tx.query(
             &format!(
-                "SELECT visitor_id, start_ts, start_seq, source, medium, campaign FROM an_sessions WHERE visitor_id IN ({}) AND start_ts >= ${} AND source <> '(direct)'",
-                placeholders(1, k),
-                k + 1
+                "SELECT visitor_id, start_ts, start_seq, source, medium, campaign FROM an_sessions WHERE {visitor_in} AND start_ts >= $2 AND source <> '(direct)'"
             ),
-            &p,
+            &[list, Val::from(since)],
         )? {
             earlier.entry(r.string(0)).or_default().push(Stored {
                 start_ts: r.i64(1),
@@ -446,12 +438,10 @@ fn visitor_keys<'a>(
             ),
             &v,
         )?;
+        let (visitor_in, list) = in_list(tx.dialect(), "visitor_id", 1, &v);
         for r in tx.query(
-            &format!(
-                "SELECT visitor_id, id FROM an_visitors WHERE visitor_id IN ({})",
-                placeholders(1, chunk.len())
-            ),
-            &v,
+            &format!("SELECT visitor_id, id FROM an_visitors WHERE {visitor_in}"),
+            &[list],
         )? {
             out.insert(r.string(0), r.i64(1));
         }

@@ -595,12 +595,14 @@ fn load_order_facts(
                 params![zone.start_of(p.from), zone.start_of(p.to)].to_vec(),
             ),
             Scope::Ids(ids) => {
-                let ph = crate::db::placeholders(1, ids.len());
+                let ids = crate::db::int_vals(ids);
+                let d = tx.dialect();
+                let (o, list) = crate::db::in_list(d, "o.id", 1, &ids);
                 (
-                    format!("o.id IN ({ph})"),
-                    format!("l.order_id IN ({ph})"),
-                    format!("r.order_id IN ({ph})"),
-                    crate::db::int_vals(ids),
+                    o,
+                    crate::db::in_list(d, "l.order_id", 1, &ids).0,
+                    crate::db::in_list(d, "r.order_id", 1, &ids).0,
+                    vec![list],
                 )
             }
         };

@@ -15,7 +15,7 @@
 
 use super::Zone;
 use super::report;
-use crate::db::{Dialect, Sql, Val, exec_in, int_vals as vals, placeholders};
+use crate::db::{Dialect, Sql, Val, exec_in, in_list, int_vals as vals};
 use crate::{Result, params};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -145,22 +145,25 @@ pub fn decode(s: &str, mut f: impl FnMut(i64, i64)) {
     }
 }
 
-fn day_list(days: &[i32]) -> (String, Vec<Val>) {
-    (
-        placeholders(1, days.len()),
-        days.iter().map(|d| Val::from(i64::from(*d))).collect(),
-    )
+/// "`day` is one of `days`" as `$1` ([`in_list`]), and its parameter.
+fn day_list(dialect: Dialect, days: &[i32]) -> (String, [Val; 1]) {
+    let v: Vec<Val> = days.iter().map(|d| Val::from(i64::from(*d))).collect();
+    let (cond, list) = in_list(dialect, "day", 1, &v);
+    (cond, [list])
+}
+
+/// "`expr` is one of `ids`" as `$1` ([`in_list`]), and its parameter.
+fn id_list(dialect: Dialect, expr: &str, ids: &[i64]) -> (String, [Val; 1]) {
+    let (cond, list) = in_list(dialect, expr, 1, &vals(ids));
+    (cond, [list])
 }
 
 /// Recomputes the session rollups and visitor sets of these days from `an_sessions`.
 pub fn session_days(tx: &mut dyn Sql, days: &BTreeSet<i32>) -> Result<()> {
     let days: Vec<i32> = days.iter().copied().collect();
     for chunk in days.chunks(200) {
-        let (ph, v) = day_list(chunk);
-        tx.exec(
-            &format!("DELETE FROM an_session_days WHERE day IN ({ph})"),
-            &v,
-        )?;
+        let (day_in, v) = day_list(tx.dialect(), chunk);
+        tx.exec(&format!("DELETE FROM an_session_days WHERE {day_in}"), &v)?;
         tx.exec(
             &format!(
                 "INSERT INTO an_session_days (day, source, medium, campaign, device, country, sessions, bounces, duration, converted, carts, abandoned, product_views, checkouts) \
@@ -169,18 +172,18 @@ pub fn session_days(tx: &mut dyn Sql, days: &BTreeSet<i32>) -> Result<()> {
                    SUM(CASE WHEN purchases > 0 THEN 1 ELSE 0 END), SUM(CASE WHEN carts > 0 THEN 1 ELSE 0 END), \
                    SUM(CASE WHEN carts > 0 AND purchases = 0 THEN 1 ELSE 0 END), SUM(CASE WHEN product_views > 0 THEN 1 ELSE 0 END), \
                    SUM(CASE WHEN checkouts > 0 THEN 1 ELSE 0 END) \
-                 FROM an_sessions WHERE day IN ({ph}) GROUP BY day, source, medium, campaign, device, country"
+                 FROM an_sessions WHERE {day_in} GROUP BY day, source, medium, campaign, device, country"
             ),
             &v,
         )?;
         tx.exec(
-            &format!("DELETE FROM an_day_sets WHERE kind = 'visitors' AND day IN ({ph})"),
+            &format!("DELETE FROM an_day_sets WHERE kind = 'visitors' AND {day_in}"),
             &v,
         )?;
         let mut sets: BTreeMap<i64, Vec<(i64, i64)>> = BTreeMap::new();
         for r in tx.query(
             &format!(
-                "SELECT DISTINCT day, visitor_key FROM an_sessions WHERE day IN ({ph}) ORDER BY day, visitor_key"
+                "SELECT DISTINCT day, visitor_key FROM an_sessions WHERE {day_in} ORDER BY day, visitor_key"
             ),
             &v,
         )? {
@@ -246,14 +249,15 @@ pub fn read_chunk(tx: &mut dyn Sql, zone: &Zone, bound: i64, limit: i64) -> Resu
         delta.entry(key).or_default().add(sums, sign);
     };
     for chunk in ids.chunks(1000) {
+        let (order_in, list) = id_list(tx.dialect(), "order_id", chunk);
         for r in tx.query(
             &format!(
-                "SELECT {}, customer_id, {} FROM an_order_facts WHERE order_id IN ({})",
+                "SELECT {}, customer_id, {} FROM an_order_facts WHERE {}",
                 KEY_COLUMNS.join(", "),
                 SUM_COLUMNS.join(", "),
-                placeholders(1, chunk.len())
+                order_in
             ),
-            &vals(chunk),
+            &list,
         )? {
             add(key_of(&r, 0), r.i64(8), &Sums::of(&r, 9), -1);
         }
@@ -399,12 +403,10 @@ fn first_orders(tx: &mut dyn Sql, zone: &Zone, ids: &BTreeSet<i64>) -> Result<Fi
     let ids: Vec<i64> = ids.iter().copied().collect();
     let mut customers: BTreeSet<i64> = BTreeSet::new();
     for chunk in ids.chunks(1000) {
+        let (id_in, list) = id_list(tx.dialect(), "id", chunk);
         for r in tx.query(
-            &format!(
-                "SELECT DISTINCT customer_id FROM orders WHERE id IN ({})",
-                placeholders(1, chunk.len())
-            ),
-            &vals(chunk),
+            &format!("SELECT DISTINCT customer_id FROM orders WHERE {id_in}"),
+            &list,
         )? {
             customers.insert(r.i64(0));
         }
@@ -412,14 +414,13 @@ fn first_orders(tx: &mut dyn Sql, zone: &Zone, ids: &BTreeSet<i64>) -> Result<Fi
     let customers: Vec<i64> = customers.into_iter().collect();
     let (mut rows, mut moved) = (Vec::new(), Vec::new());
     for chunk in customers.chunks(1000) {
-        let ph = placeholders(1, chunk.len());
+        let (customer_in, list) = id_list(tx.dialect(), "customer_id", chunk);
+        let (c_in, _) = id_list(tx.dialect(), "c.id", chunk);
         // Each customer's first order as last stored.
         let mut before: HashMap<i64, i64> = HashMap::new();
         for r in tx.query(
-            &format!(
-                "SELECT customer_id, first_order_id FROM an_customers WHERE customer_id IN ({ph})"
-            ),
-            &vals(chunk),
+            &format!("SELECT customer_id, first_order_id FROM an_customers WHERE {customer_in}"),
+            &list,
         )? {
             before.insert(r.i64(0), r.i64(1));
         }
@@ -433,16 +434,16 @@ fn first_orders(tx: &mut dyn Sql, zone: &Zone, ids: &BTreeSet<i64>) -> Result<Fi
                 "SELECT c.id, f.id, f.placed_at FROM customers c \
                  CROSS JOIN LATERAL (SELECT e.id, e.placed_at FROM orders e WHERE e.customer_id = c.id \
                    AND e.status <> 'cancelled' ORDER BY e.placed_at, e.id LIMIT 1) f \
-                 WHERE c.id IN ({ph})"
+                 WHERE {c_in}"
             ),
             // SQLite has no lateral joins; it runs the correlated subquery once per customer.
             Dialect::Sqlite => format!(
                 "SELECT f.customer_id, o.id, o.placed_at FROM (SELECT c.id AS customer_id, \
                    (SELECT e.id FROM orders e WHERE e.customer_id = c.id AND e.status <> 'cancelled' ORDER BY e.placed_at, e.id LIMIT 1) AS first_id \
-                 FROM customers c WHERE c.id IN ({ph})) f JOIN orders o ON o.id = f.first_id"
+                 FROM customers c WHERE {c_in}) f JOIN orders o ON o.id = f.first_id"
             ),
         };
-        for r in tx.query(&sql, &vals(chunk))? {
+        for r in tx.query(&sql, &list)? {
             after.insert(r.i64(0), (r.i64(1), r.i64(2)));
         }
         for c in chunk {
@@ -626,14 +627,14 @@ fn day_rows(
     let mut out = Vec::new();
     for chunk in days.chunks(500) {
         let mut rows: BTreeMap<GroupKey, Sums> = BTreeMap::new();
+        let (day_in, list) = id_list(tx.dialect(), "day", chunk);
         for r in tx.query(
             &format!(
-                "SELECT {}, {} FROM an_order_days WHERE day IN ({})",
+                "SELECT {}, {} FROM an_order_days WHERE {day_in}",
                 KEY_COLUMNS.join(", "),
                 SUM_COLUMNS.join(", "),
-                placeholders(1, chunk.len())
             ),
-            &vals(chunk),
+            &list,
         )? {
             rows.insert(key_of(&r, 0), Sums::of(&r, 8));
         }

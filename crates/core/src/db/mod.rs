@@ -247,14 +247,6 @@ pub trait Sql {
     }
 }
 
-/// `$from, $from+1, ...`: `n` numbered placeholders, for an `IN (...)` list.
-pub fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Ids as statement parameters.
 pub fn int_vals(ids: &[i64]) -> Vec<Val> {
     ids.iter().map(|i| Val::from(*i)).collect()
