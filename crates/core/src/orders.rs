@@ -113,21 +113,15 @@ pub(crate) fn lookup_lines(
         return Ok(Vec::new());
     }
     let sku_vals: Vec<crate::Val> = parsed.iter().map(|(s, _)| s.as_str().into()).collect();
-    let (sql, list) = lookup_sql(tx.dialect(), &sku_vals);
-    let found = tx.query(&sql, &[list])?;
+    let found = tx.query(&lookup_sql(parsed.len()), &sku_vals)?;
     lines_from(&found, parsed, field)
 }
 
-/// The query behind [`lookup_lines`] and its one parameter: these SKUs as a list ([`in_list`]).
-///
-/// [`in_list`]: crate::db::in_list
-fn lookup_sql(dialect: Dialect, skus: &[crate::Val]) -> (String, crate::Val) {
-    let (cond, list) = crate::db::in_list(dialect, "v.sku", 1, skus);
-    (
-        format!(
-            "SELECT v.sku, v.id, v.price_minor, v.inventory_policy, p.title, v.title, p.status, v.cost_minor FROM variants v JOIN products p ON p.id = v.product_id WHERE {cond}"
-        ),
-        list,
+/// The query behind [`lookup_lines`], for `n` SKUs bound as `$1..$n`.
+fn lookup_sql(n: usize) -> String {
+    format!(
+        "SELECT v.sku, v.id, v.price_minor, v.inventory_policy, p.title, v.title, p.status, v.cost_minor FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku IN ({})",
+        crate::db::placeholders(1, n)
     )
 }
 
@@ -207,33 +201,26 @@ const CLAIM_PG_SQL: &str = claim_sql!("nextval('orders_id_seq')");
 /// SQLite's single writer makes the next id one past the largest.
 const CLAIM_SQLITE_SQL: &str = claim_sql!("(SELECT COALESCE(MAX(id), 0) + 1 FROM orders)");
 
-/// The query that locks every stock level an order could draw on: the levels of these variants
-/// (`$2`, a list matched on `variant`: `v.id` or `v.sku`) at the locations of one channel (`$1`,
+/// The query that locks every stock level an order could draw on: the levels of `n` variants
+/// (`$2..`, matched on `variant`: `v.id` or `v.sku`) at the locations of one channel (`$1`,
 /// matched on `channel`: `ch.id` or `ch.code`), with the channel's safety buffer, in (variant,
 /// location) order, the global lock order every writer uses (PostgreSQL takes row locks after the
 /// sort). Each row: (variant, location, on_hand, reserved, unavailable, channel buffer, reorder
 /// point). By SKU and channel code it needs no earlier answer, so placement sends it in one batch
 /// with the queries that find the variants and the channel.
-/// Returns the query and the list parameter (`$2`).
-fn lock_levels_sql(
-    dialect: Dialect,
-    variant: &str,
-    channel: &str,
-    variants: &[crate::Val],
-) -> (String, crate::Val) {
-    let (cond, list) = crate::db::in_list(dialect, variant, 2, variants);
-    let sql = format!(
+fn lock_levels_sql(dialect: Dialect, variant: &str, channel: &str, n: usize) -> String {
+    format!(
         "SELECT l.variant_id, l.location_id, l.on_hand, l.reserved, l.unavailable, \
          (SELECT b.quantity FROM channel_buffers b WHERE b.channel_id = ch.id AND b.variant_id = l.variant_id), l.reorder_point \
          FROM inventory_levels l JOIN variants v ON v.id = l.variant_id \
          JOIN channel_locations cl ON cl.location_id = l.location_id JOIN channels ch ON ch.id = cl.channel_id \
-         WHERE {channel} = $1 AND {cond} ORDER BY l.variant_id, l.location_id{}",
+         WHERE {channel} = $1 AND {variant} IN ({}) ORDER BY l.variant_id, l.location_id{}",
+        crate::db::placeholders(2, n),
         match dialect {
             Dialect::Postgres => " FOR UPDATE OF l",
             Dialect::Sqlite => "",
         }
-    );
-    (sql, list)
+    )
 }
 
 /// Whether locked level rows cover every (variant, location) pair.
@@ -319,10 +306,10 @@ pub fn place(
         None => None,
     };
     let sku_vals: Vec<crate::Val> = parsed.iter().map(|(s, _)| s.as_str().into()).collect();
-    let (lookup_sql, sku_list) = lookup_sql(tx.dialect(), &sku_vals);
-    let sku_params = [sku_list.clone()];
-    let (lock_sql, _) = lock_levels_sql(tx.dialect(), "v.sku", "ch.code", &sku_vals);
-    let lock_params: Vec<crate::Val> = vec![input.channel.as_str().into(), sku_list];
+    let lookup_sql = lookup_sql(parsed.len());
+    let lock_sql = lock_levels_sql(tx.dialect(), "v.sku", "ch.code", parsed.len());
+    let mut lock_params: Vec<crate::Val> = vec![input.channel.as_str().into()];
+    lock_params.extend(sku_vals.iter().cloned());
     let claim_params: Vec<crate::Val> = match &claim {
         Some((key, fingerprint)) => {
             params![ctx.actor.user_id, *key, fingerprint.as_str(), ctx.now].to_vec()
@@ -340,7 +327,7 @@ pub fn place(
         batch.push((claim_sql, &claim_params));
     }
     batch.push((PLACE_CONTEXT_SQL, &ctx_params));
-    batch.push((&lookup_sql, &sku_params));
+    batch.push((&lookup_sql, &sku_vals));
     batch.push((&lock_sql, &lock_params));
     batch.push((FIND_CUSTOMER_SQL, &customer_params));
     let mut results = tx.query_batch(&batch)?.into_iter();
@@ -818,9 +805,9 @@ pub(crate) fn lock_channel_levels(
     variant_ids: &[i64],
     locations: &[i64],
 ) -> Result<Vec<Row>> {
-    let ids: Vec<crate::Val> = variant_ids.iter().map(|v| crate::Val::from(*v)).collect();
-    let (lock_sql, list) = lock_levels_sql(tx.dialect(), "v.id", "ch.id", &ids);
-    let lock_params: Vec<crate::Val> = vec![channel_id.into(), list];
+    let lock_sql = lock_levels_sql(tx.dialect(), "v.id", "ch.id", variant_ids.len());
+    let mut lock_params: Vec<crate::Val> = vec![channel_id.into()];
+    lock_params.extend(variant_ids.iter().map(|v| crate::Val::from(*v)));
     let rows = tx.query(&lock_sql, &lock_params)?;
     if levels_complete(&rows, variant_ids, locations) {
         return Ok(rows);

@@ -247,6 +247,19 @@ pub trait Sql {
     }
 }
 
+/// `$from, $from+1, ...`: `n` numbered placeholders, for an `IN (...)` list whose length a
+/// request bounds (an order's lines: at most 250). Only order placement uses it: there, numbered
+/// placeholders let PostgreSQL keep one generic plan per line count, where a list parameter
+/// ([`in_list`]) makes it plan every execution afresh (binding the lock query took 0.78 ms
+/// instead of 0.11 ms, and `bench orders` lost a third of its rate). Every list whose length
+/// comes from data uses [`in_list`].
+pub fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Ids as statement parameters.
 pub fn int_vals(ids: &[i64]) -> Vec<Val> {
     ids.iter().map(|i| Val::from(*i)).collect()
