@@ -195,7 +195,7 @@ pub fn users_page(
         q,
         Keyset::IdAsc,
         "id",
-        user_from,
+        |r| Ok(user_from(r)),
         |u| (String::new(), u.id),
     )
 }
@@ -414,7 +414,7 @@ pub fn tokens_page(
         q,
         Keyset::IdAsc,
         "id",
-        token_from,
+        |r| Ok(token_from(r)),
         |t| (String::new(), t.id),
     )
 }

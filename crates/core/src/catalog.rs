@@ -817,7 +817,7 @@ pub fn locations_page(tx: &mut dyn Sql, q: &api::PageQuery) -> Result<api::Page<
         q,
         crate::util::Keyset::Int("priority"),
         "id",
-        location_from,
+        |r| Ok(location_from(r)),
         |l| (l.priority.to_string(), l.id),
     )
 }
@@ -971,7 +971,7 @@ pub fn channels_page(tx: &mut dyn Sql, q: &api::PageQuery) -> Result<api::Page<C
         q,
         crate::util::Keyset::IdAsc,
         "id",
-        |r| r.i64(0),
+        |r| r.get("id"),
         |id| (String::new(), *id),
     )?;
     Ok(api::Page {
@@ -1158,13 +1158,11 @@ pub fn safety_buffers_page(
         crate::util::Keyset::Text("v.sku"),
         "b.variant_id",
         |r| {
-            (
-                api::SafetyBuffer {
-                    sku: r.string(0),
-                    quantity: r.i64(1),
-                },
-                r.i64(2),
-            )
+            let b = api::SafetyBuffer {
+                sku: r.get("sku")?,
+                quantity: r.get("quantity")?,
+            };
+            Ok((b, r.get("variant_id")?))
         },
         |(b, id)| (b.sku.clone(), *id),
     )?;

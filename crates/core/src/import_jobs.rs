@@ -165,7 +165,7 @@ pub fn page(tx: &mut dyn Sql, q: &crate::api::PageQuery) -> Result<crate::api::P
         q,
         crate::util::Keyset::IdDesc,
         "id",
-        job_from,
+        |r| Ok(job_from(r)),
         |j| (String::new(), j.id),
     )
 }

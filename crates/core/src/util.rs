@@ -186,7 +186,7 @@ pub enum Keyset<'a> {
     Text(&'a str),
 }
 
-/// One page of `select` (a query with no WHERE, ORDER BY or LIMIT, whose rows `map` reads) in
+/// One page of `select` (a query with no WHERE, ORDER BY or LIMIT, whose rows `map` decodes) in
 /// the order `keys` names: `id_col` is the id column, `key` gives an item's sort value and id
 /// for the next cursor. `filter` holds the list's own conditions.
 #[allow(clippy::too_many_arguments)]
@@ -197,7 +197,7 @@ pub fn keyset_page<T: Clone>(
     q: &crate::api::PageQuery,
     keys: Keyset,
     id_col: &str,
-    map: impl Fn(&crate::db::Row) -> T,
+    map: impl Fn(&crate::db::Row) -> Result<T, crate::DbError>,
     key: impl Fn(&T) -> (String, i64),
 ) -> crate::Result<crate::api::Page<T>> {
     let limit = page_limit(q.limit)?;
@@ -237,7 +237,7 @@ pub fn keyset_page<T: Clone>(
         )?
         .iter()
         .map(map)
-        .collect();
+        .collect::<Result<_, _>>()?;
     Ok(page(&mut items, limit, |t| {
         let (v, id) = key(t);
         encode_cursor(&v, id)

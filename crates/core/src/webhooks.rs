@@ -9,7 +9,7 @@
 //!
 //! Signing secrets are the one secret stored in the clear: the HMAC needs the key itself.
 
-use crate::db::{Row, Sql};
+use crate::db::{DbError, Row, Sql};
 use crate::util::{hex, opt_rfc3339, random_hex, rfc3339};
 use crate::{Ctx, Error, Result, audit, params};
 use backroom_domain::roles::Permission;
@@ -115,15 +115,15 @@ pub fn signature(secret: &str, timestamp_s: i64, body: &str) -> String {
     )
 }
 
-fn subscription_from(r: &Row) -> Subscription {
-    Subscription {
-        id: r.i64(0),
-        url: r.string(1),
-        event_types: crate::util::from_json(&r.string(2)),
-        active: r.bool(3),
-        created_at: rfc3339(r.i64(4)),
+fn subscription_from(r: &Row) -> std::result::Result<Subscription, DbError> {
+    Ok(Subscription {
+        id: r.get("id")?,
+        url: r.get("url")?,
+        event_types: crate::util::from_json(&r.get::<String>("event_types")?),
+        active: r.get("active")?,
+        created_at: rfc3339(r.get("created_at")?),
         secret: None,
-    }
+    })
 }
 
 pub fn create_subscription(
@@ -160,7 +160,7 @@ pub fn create_subscription(
             params![url, crate::util::to_json(&n.event_types), secret.as_str(), true, ctx.now],
         )?
         .ok_or(Error::NotFound { entity: "subscription" })?;
-    let mut s = subscription_from(&r);
+    let mut s = subscription_from(&r)?;
     audit::record(
         tx,
         ctx,
@@ -175,7 +175,14 @@ pub fn create_subscription(
 
 pub fn list_subscriptions(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<Subscription>> {
     ctx.actor.require(Permission::SettingsWrite)?;
-    Ok(tx.query("SELECT id, url, event_types, active, created_at FROM webhook_subscriptions ORDER BY id", &[])?.iter().map(subscription_from).collect())
+    Ok(tx
+        .query(
+            "SELECT id, url, event_types, active, created_at FROM webhook_subscriptions ORDER BY id",
+            &[],
+        )?
+        .iter()
+        .map(subscription_from)
+        .collect::<std::result::Result<_, _>>()?)
 }
 
 /// Subscriptions in the order they were made, paged.
@@ -217,7 +224,7 @@ pub fn deactivate_subscription(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<S
         json!({}),
     )?;
     let r = tx.query_one("SELECT id, url, event_types, active, created_at FROM webhook_subscriptions WHERE id = $1", params![id])?.ok_or(Error::NotFound { entity: "subscription" })?;
-    Ok(subscription_from(&r))
+    Ok(subscription_from(&r)?)
 }
 
 /// Records an event in the outbox inside the caller's transaction, if any active subscription
@@ -250,8 +257,10 @@ pub fn emit(
 pub fn fan_out(tx: &mut dyn Sql, now: i64) -> Result<u64> {
     if tx.dialect() == crate::Dialect::Postgres {
         let got = tx
-            .query_one("SELECT CAST(pg_try_advisory_xact_lock(7302) AS TEXT)", &[])?
-            .is_some_and(|r| r.string(0) == "true");
+            .query_one("SELECT pg_try_advisory_xact_lock(7302) AS got", &[])?
+            .map(|r| r.get::<bool>("got"))
+            .transpose()?
+            .unwrap_or(false);
         if !got {
             return Ok(0);
         }
@@ -270,27 +279,28 @@ pub fn fan_out(tx: &mut dyn Sql, now: i64) -> Result<u64> {
     let subs: Vec<(i64, Vec<String>)> = subs
         .iter()
         .map(|s| {
-            (
-                s.i64(0),
-                crate::util::from_json::<Vec<String>>(&s.string(1)),
-            )
+            Ok((
+                s.get("id")?,
+                crate::util::from_json::<Vec<String>>(&s.get::<String>("event_types")?),
+            ))
         })
-        .collect();
+        .collect::<std::result::Result<_, DbError>>()?;
+    let events: Vec<(i64, String)> = events
+        .iter()
+        .map(|e| Ok((e.get("id")?, e.get("event_type")?)))
+        .collect::<std::result::Result<_, DbError>>()?;
     let mut n = 0;
-    for e in &events {
-        for (sub, _) in subs
-            .iter()
-            .filter(|(_, types)| types.contains(&e.string(1)))
-        {
+    for (event, event_type) in &events {
+        for (sub, _) in subs.iter().filter(|(_, types)| types.contains(event_type)) {
             tx.exec(
                 "INSERT INTO webhook_deliveries (event_id, subscription_id, status, attempts, next_attempt_at, created_at) VALUES ($1, $2, 'pending', 0, $3, $3)",
-                params![e.i64(0), *sub, now],
+                params![*event, *sub, now],
             )?;
             n += 1;
         }
     }
     // By id, not by range: on PostgreSQL an event inside the range may commit after this read.
-    let ids: Vec<crate::db::Val> = events.iter().map(|e| e.i64(0).into()).collect();
+    let ids: Vec<crate::db::Val> = events.iter().map(|(id, _)| (*id).into()).collect();
     crate::db::exec_in(
         tx,
         "UPDATE webhook_events SET fanned_out = 1 WHERE {}",
@@ -332,16 +342,21 @@ pub fn claim(
     )?;
     let mut out = Vec::with_capacity(heads.len());
     for h in &heads {
+        let (head, subscription): (i64, i64) = (h.get("id")?, h.get("subscription_id")?);
         let rows = tx.query(
             "SELECT d.id, d.event_id, e.event_type, s.url, s.secret, e.payload, d.attempts, e.created_at FROM webhook_deliveries d \
              JOIN webhook_events e ON e.id = d.event_id JOIN webhook_subscriptions s ON s.id = d.subscription_id \
              WHERE d.subscription_id = $1 AND d.status = 'pending' AND d.id >= $2 ORDER BY d.id LIMIT $3",
-            params![h.i64(1), h.i64(0), CLAIM_PER_SUBSCRIPTION],
+            params![subscription, head, CLAIM_PER_SUBSCRIPTION],
         )?;
         if rows.is_empty() {
             continue;
         }
-        let ids: Vec<crate::db::Val> = rows.iter().map(|r| r.i64(0).into()).collect();
+        let claimed_rows = rows
+            .iter()
+            .map(claimed_from)
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let ids: Vec<crate::db::Val> = claimed_rows.iter().map(|c| c.delivery_id.into()).collect();
         let (claimed, list) = crate::db::in_list(tx.dialect(), "id", 2, &ids);
         tx.exec(
             &format!(
@@ -349,26 +364,27 @@ pub fn claim(
             ),
             &[(now + lease_micros).into(), list],
         )?;
-        out.push(rows.iter().map(claimed_from).collect());
+        out.push(claimed_rows);
     }
     Ok(out)
 }
 
-fn claimed_from(r: &Row) -> Claimed {
+fn claimed_from(r: &Row) -> std::result::Result<Claimed, DbError> {
     let data: serde_json::Value =
-        serde_json::from_str(&r.string(5)).unwrap_or(serde_json::Value::Null);
-    let body =
-        json!({"id": r.i64(1), "type": r.string(2), "created_at": rfc3339(r.i64(7)), "data": data})
-            .to_string();
-    Claimed {
-        delivery_id: r.i64(0),
-        event_id: r.i64(1),
-        event_type: r.string(2),
-        url: r.string(3),
-        secret: r.string(4),
+        serde_json::from_str(&r.get::<String>("payload")?).unwrap_or(serde_json::Value::Null);
+    let (event_id, event_type): (i64, String) = (r.get("event_id")?, r.get("event_type")?);
+    let created_at: i64 = r.get("created_at")?;
+    let body = json!({"id": event_id, "type": event_type, "created_at": rfc3339(created_at), "data": data})
+        .to_string();
+    Ok(Claimed {
+        delivery_id: r.get("id")?,
+        event_id,
+        event_type,
+        url: r.get("url")?,
+        secret: r.get("secret")?,
         body,
-        attempts: r.i64(6) + 1,
-    }
+        attempts: r.get::<i64>("attempts")? + 1,
+    })
 }
 
 /// Gives back claimed deliveries that were not sent (an earlier one of their subscription failed):
@@ -410,20 +426,20 @@ pub fn complete(
     Ok(())
 }
 
-fn delivery_from(r: &Row) -> Delivery {
-    Delivery {
-        id: r.i64(0),
-        event_id: r.i64(1),
-        event_type: r.string(2),
-        subscription_id: r.i64(3),
-        status: r.string(4),
-        attempts: r.i64(5),
-        next_attempt_at: rfc3339(r.i64(6)),
-        last_status_code: r.opt_i64(7),
-        last_error: r.opt_string(8),
-        delivered_at: opt_rfc3339(r.opt_i64(9)),
-        created_at: rfc3339(r.i64(10)),
-    }
+fn delivery_from(r: &Row) -> std::result::Result<Delivery, DbError> {
+    Ok(Delivery {
+        id: r.get("id")?,
+        event_id: r.get("event_id")?,
+        event_type: r.get("event_type")?,
+        subscription_id: r.get("subscription_id")?,
+        status: r.get("status")?,
+        attempts: r.get("attempts")?,
+        next_attempt_at: rfc3339(r.get("next_attempt_at")?),
+        last_status_code: r.get("last_status_code")?,
+        last_error: r.get("last_error")?,
+        delivered_at: opt_rfc3339(r.get("delivered_at")?),
+        created_at: rfc3339(r.get("created_at")?),
+    })
 }
 
 const DELIVERY_SELECT: &str = "SELECT d.id, d.event_id, e.event_type, d.subscription_id, d.status, d.attempts, d.next_attempt_at, d.last_status_code, d.last_error, d.delivered_at, d.created_at \
@@ -471,7 +487,7 @@ pub fn deliveries_page(
         )?
         .iter()
         .map(delivery_from)
-        .collect();
+        .collect::<std::result::Result<_, _>>()?;
     Ok(page(&mut items, limit, |d| encode_cursor("", d.id)))
 }
 
@@ -496,7 +512,7 @@ pub fn replay(tx: &mut dyn Sql, ctx: &Ctx, delivery_id: i64) -> Result<Delivery>
             params![delivery_id],
         )?
         .ok_or(Error::NotFound { entity: "delivery" })?;
-    Ok(delivery_from(&r))
+    Ok(delivery_from(&r)?)
 }
 
 #[cfg(test)]

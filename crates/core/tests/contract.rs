@@ -5404,12 +5404,12 @@ async fn kpis_match_an_independent_computation() {
                 let s: Vec<String> = tx
                     .query("SELECT visitor_id, start_ts, start_seq, end_ts, day, events, page_views, product_views, carts, checkouts, purchases, landing_path, source, medium, campaign, device, country FROM an_sessions ORDER BY visitor_id, start_ts, start_seq", &[])?
                     .iter()
-                    .map(|r| format!("{:?}", r.0))
+                    .map(|r| format!("{:?}", r.values()))
                     .collect();
                 let mut p: Vec<String> = tx
                     .query("SELECT seq, order_number, visitor_id, ts, source, medium, campaign, device, country FROM an_purchases ORDER BY seq", &[])?
                     .iter()
-                    .map(|r| format!("{:?}", r.0))
+                    .map(|r| format!("{:?}", r.values()))
                     .collect();
                 for q in [
                     "SELECT * FROM an_session_days ORDER BY day, source, medium, campaign, device, country",
@@ -5419,7 +5419,7 @@ async fn kpis_match_an_independent_computation() {
                 ] {
                     let rows = tx.query(q, &[])?;
                     assert!(!rows.is_empty(), "{q}");
-                    p.extend(rows.iter().map(|r| format!("{:?}", r.0)));
+                    p.extend(rows.iter().map(|r| format!("{:?}", r.values())));
                 }
                 Ok((s, p))
             })
@@ -5568,7 +5568,7 @@ async fn rollups_stay_exact_under_concurrent_orders_and_refreshers() {
                     "SELECT customer_id, first_order_id, first_day FROM an_customers ORDER BY customer_id",
                     "SELECT * FROM an_order_facts ORDER BY order_id, day",
                 ] {
-                    out.extend(tx.query(q, &[])?.iter().map(|r| format!("{:?}", r.0)));
+                    out.extend(tx.query(q, &[])?.iter().map(|r| format!("{:?}", r.values())));
                 }
                 Ok(out)
             })
@@ -5892,7 +5892,7 @@ async fn storage_pipelines_copy_and_values_round_trip() {
             );
         }
         assert!(back[0].bool(3) && !back[1].bool(3), "{backend}");
-        assert_eq!(back[2].0[3], Val::Null, "{backend}");
+        assert_eq!(back[2].values()[3], Val::Null, "{backend}");
 
         // COPY (or multi-row inserts on SQLite) with the same awkward text, many rows at once.
         let many: Vec<Vec<Val>> = (0..20_000)
@@ -6687,13 +6687,7 @@ async fn postgres_statement_cache_is_bounded_and_survives_a_table_change() {
     .await
     .unwrap();
     let columns = db
-        .read(|tx| {
-            Ok(tx
-                .query_one("SELECT * FROM plan_test", &[])?
-                .unwrap()
-                .0
-                .len())
-        })
+        .read(|tx| Ok(tx.query_one("SELECT * FROM plan_test", &[])?.unwrap().len()))
         .await
         .unwrap();
     assert_eq!(columns, 1);
@@ -6715,7 +6709,7 @@ async fn postgres_statement_cache_is_bounded_and_survives_a_table_change() {
         })
         .await
         .unwrap();
-    assert_eq!((row.0.len(), row.i64(1)), (2, 7), "{row:?}");
+    assert_eq!((row.len(), row.i64(1)), (2, 7), "{row:?}");
     assert_eq!(runs.load(Ordering::SeqCst), 2, "the unit ran again once");
 }
 
@@ -6786,4 +6780,132 @@ async fn lists_of_any_length_match_through_one_parameter() {
             .unwrap();
         assert_eq!(gone, 50_000, "{backend}");
     }
+}
+
+/// Each table's columns and indexes, described as text.
+type Shape = std::collections::BTreeMap<String, (Vec<String>, Vec<String>)>;
+
+/// A schema as both engines can describe it: each table's columns with whether they take NULL,
+/// and its indexes (other than the primary key) by columns, uniqueness and partiality. Types
+/// are left out: the engines name them differently (`INTEGER` and `BIGINT`) by design.
+fn schema_shape(tx: &mut dyn backroom_core::Sql) -> backroom_core::Result<Shape> {
+    use backroom_core::Dialect;
+    let mut out = std::collections::BTreeMap::new();
+    let tables: Vec<String> = match tx.dialect() {
+        Dialect::Sqlite => tx.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", &[])?,
+        Dialect::Postgres => tx.query("SELECT CAST(table_name AS TEXT) FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'", &[])?,
+    }
+    .iter()
+    .map(|r| r.string(0))
+    .collect();
+    for t in tables {
+        let p = [backroom_core::Val::from(t.as_str())];
+        let (mut cols, mut idx): (Vec<String>, Vec<String>) = match tx.dialect() {
+            Dialect::Sqlite => {
+                let cols = tx
+                    .query(
+                        "SELECT name, \"notnull\", pk FROM pragma_table_info($1)",
+                        &p,
+                    )?
+                    .iter()
+                    .map(|r| {
+                        let nullable = r.i64(1) == 0 && r.i64(2) == 0;
+                        format!(
+                            "{} {}",
+                            r.string(0),
+                            if nullable { "null" } else { "not null" }
+                        )
+                    })
+                    .collect();
+                let mut idx = Vec::new();
+                for r in tx.query(
+                    "SELECT name, \"unique\", origin, partial FROM pragma_index_list($1)",
+                    &p,
+                )? {
+                    if r.string(2) == "pk" {
+                        continue;
+                    }
+                    let names: Vec<String> = tx
+                        .query(
+                            "SELECT name FROM pragma_index_info($1) ORDER BY seqno",
+                            &[r.string(0).into()],
+                        )?
+                        .iter()
+                        .map(|c| c.string(0))
+                        .collect();
+                    idx.push(format!(
+                        "({}){}{}",
+                        names.join(", "),
+                        if r.i64(1) != 0 { " unique" } else { "" },
+                        if r.i64(3) != 0 { " partial" } else { "" }
+                    ));
+                }
+                (cols, idx)
+            }
+            Dialect::Postgres => {
+                let cols = tx
+                    .query("SELECT CAST(column_name AS TEXT), CAST(is_nullable AS TEXT) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1", &p)?
+                    .iter()
+                    .map(|r| format!("{} {}", r.string(0), if r.string(1) == "YES" { "null" } else { "not null" }))
+                    .collect();
+                let idx = tx
+                    .query(
+                        "SELECT array_to_string(ARRAY(SELECT a.attname FROM unnest(ix.indkey) WITH ORDINALITY k(attnum, ord) \
+                           JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum ORDER BY k.ord), ', '), \
+                           CAST(ix.indisunique AS INT), CAST(ix.indpred IS NOT NULL AS INT) \
+                         FROM pg_index ix JOIN pg_class t ON t.oid = ix.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace \
+                         WHERE n.nspname = current_schema() AND t.relname = $1 AND NOT ix.indisprimary",
+                        &p,
+                    )?
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "({}){}{}",
+                            r.string(0),
+                            if r.i64(1) != 0 { " unique" } else { "" },
+                            if r.i64(2) != 0 { " partial" } else { "" }
+                        )
+                    })
+                    .collect();
+                (cols, idx)
+            }
+        };
+        cols.sort();
+        idx.sort();
+        out.insert(t, (cols, idx));
+    }
+    Ok(out)
+}
+
+/// Schema parity: the SQLite and the PostgreSQL migrations give the same tables, the same
+/// columns with the same nullability, and the same indexes (columns, uniqueness, partiality).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_engines_migrate_to_the_same_schema() {
+    let dbs = backends().await;
+    if dbs.len() < 2 {
+        eprintln!("SKIPPED: schema parity needs BACKROOM_TEST_PG_URL");
+        return;
+    }
+    let mut shapes = Vec::new();
+    for (_, db) in &dbs {
+        shapes.push(db.read(schema_shape).await.unwrap());
+    }
+    let (lite, pg) = (&shapes[0], &shapes[1]);
+    assert!(lite.len() > 30, "{} tables", lite.len());
+    let mut diffs = Vec::new();
+    for t in lite
+        .keys()
+        .chain(pg.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        match (lite.get(t), pg.get(t)) {
+            (Some(a), Some(b)) if a == b => {}
+            (a, b) => diffs.push(format!("{t}:\n  sqlite:     {a:?}\n  postgresql: {b:?}")),
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "the engines' schemas differ:\n{}",
+        diffs.join("\n")
+    );
 }

@@ -588,7 +588,7 @@ fn duckdb(
             let Some(last) = rows.last() else { break };
             after = last.i64(0);
             for r in &rows {
-                let cells: Vec<String> = (0..r.0.len())
+                let cells: Vec<String> = (0..r.len())
                     .map(|i| backroom_core::export::csv_field(&r.opt_string(i).unwrap_or_default()))
                     .collect();
                 writeln!(f, "{}", cells.join(","))?;

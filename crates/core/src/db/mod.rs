@@ -1,8 +1,8 @@
 //! Storage: one small SQL interface ([`Sql`]) with an adapter per backend, and [`Db`], the handle the
 //! rest of Backroom uses to run a unit of work in a transaction.
 //!
-//! Queries are written once, with `$1` placeholders, in the repository functions of
-//! [`crate::repo`]; the adapters differ only where the engines must: SQLite admits one writer, so
+//! Queries are written once, with `$1` placeholders, in the functions of each business area
+//! (`crate::orders`, `crate::inventory`, ...); the adapters differ only where the engines must: SQLite admits one writer, so
 //! its adapter funnels every write through one thread that commits concurrent units of work together
 //! (group commit, each in its own savepoint); PostgreSQL runs units of work concurrently on a pool
 //! and takes row locks (`FOR UPDATE`), retrying a unit that lost a serialization race.
@@ -97,13 +97,57 @@ macro_rules! params {
     ($($v:expr),* $(,)?) => { &[$($crate::db::Val::from($v)),*][..] };
 }
 
-/// One result row.
+/// The names of a result's columns, shared by its rows.
+pub type Names = Arc<[Box<str>]>;
+
+/// One result row: its values and the names of its columns.
+///
+/// Read it by name with [`Row::get`] (or decode it whole with [`FromRow`], usually declared with
+/// [`row!`](crate::row)): a NULL where a value is expected, a value of another type or a column
+/// that is not there is an error naming the column ([`DbError::Decode`]), never a silent 0 or
+/// "". The positional readers below (`i64(3)`) default silently and are being retired.
 #[derive(Clone, Debug)]
-pub struct Row(pub Vec<Val>);
+pub struct Row {
+    names: Names,
+    vals: Vec<Val>,
+}
 
 impl Row {
+    pub fn new(names: Names, vals: Vec<Val>) -> Row {
+        Row { names, vals }
+    }
+    /// The values, in column order.
+    pub fn values(&self) -> &[Val] {
+        &self.vals
+    }
+    /// How many columns the row has.
+    pub fn len(&self) -> usize {
+        self.vals.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.vals.is_empty()
+    }
+    /// The column named `name` (the last part of `t.name`, or an `AS` alias), decoded.
+    pub fn get<T: FromVal>(&self, name: &str) -> Result<T, DbError> {
+        let i = self
+            .names
+            .iter()
+            .position(|n| &**n == name)
+            .ok_or_else(|| {
+                DbError::Decode(format!(
+                    "the result has no column `{name}` (it has {})",
+                    self.names.join(", ")
+                ))
+            })?;
+        T::from_val(&self.vals[i]).map_err(|expected| {
+            DbError::Decode(format!(
+                "column `{name}`: {} where {expected} was expected",
+                describe(&self.vals[i])
+            ))
+        })
+    }
     pub fn i64(&self, i: usize) -> i64 {
-        match self.0.get(i) {
+        match self.vals.get(i) {
             Some(Val::Int(v)) => *v,
             Some(Val::Bool(b)) => i64::from(*b),
             Some(Val::Float(f)) => *f as i64,
@@ -111,20 +155,20 @@ impl Row {
         }
     }
     pub fn opt_i64(&self, i: usize) -> Option<i64> {
-        match self.0.get(i) {
+        match self.vals.get(i) {
             Some(Val::Null) | None => None,
             _ => Some(self.i64(i)),
         }
     }
     pub fn f64(&self, i: usize) -> Option<f64> {
-        match self.0.get(i) {
+        match self.vals.get(i) {
             Some(Val::Float(f)) => Some(*f),
             Some(Val::Int(v)) => Some(*v as f64),
             _ => None,
         }
     }
     pub fn bool(&self, i: usize) -> bool {
-        match self.0.get(i) {
+        match self.vals.get(i) {
             Some(Val::Bool(b)) => *b,
             Some(Val::Int(v)) => *v != 0,
             _ => false,
@@ -134,12 +178,124 @@ impl Row {
         self.opt_string(i).unwrap_or_default()
     }
     pub fn opt_string(&self, i: usize) -> Option<String> {
-        match self.0.get(i) {
+        match self.vals.get(i) {
             Some(Val::Text(s)) => Some(s.clone()),
             Some(Val::Int(v)) => Some(v.to_string()),
             _ => None,
         }
     }
+}
+
+/// What a value is, for decoding errors.
+fn describe(v: &Val) -> String {
+    match v {
+        Val::Null => "NULL".into(),
+        Val::Int(x) => format!("the integer {x}"),
+        Val::Float(x) => format!("the number {x}"),
+        Val::Bool(b) => format!("the boolean {b}"),
+        Val::Text(t) if t.chars().count() > 40 => "a text".into(),
+        Val::Text(t) => format!("the text {t:?}"),
+        Val::List(_) => "a list".into(),
+    }
+}
+
+/// A Rust value one SQL value decodes into; `Err` says what was expected. Booleans come as
+/// integers 0 and 1 from SQLite and as booleans from PostgreSQL, and decode alike.
+pub trait FromVal: Sized {
+    fn from_val(v: &Val) -> Result<Self, &'static str>;
+}
+
+impl FromVal for i64 {
+    fn from_val(v: &Val) -> Result<Self, &'static str> {
+        match v {
+            Val::Int(x) => Ok(*x),
+            Val::Bool(b) => Ok(i64::from(*b)),
+            _ => Err("an integer"),
+        }
+    }
+}
+impl FromVal for f64 {
+    fn from_val(v: &Val) -> Result<Self, &'static str> {
+        match v {
+            Val::Float(x) => Ok(*x),
+            Val::Int(x) => Ok(*x as f64),
+            _ => Err("a number"),
+        }
+    }
+}
+impl FromVal for bool {
+    fn from_val(v: &Val) -> Result<Self, &'static str> {
+        match v {
+            Val::Bool(b) => Ok(*b),
+            Val::Int(0) => Ok(false),
+            Val::Int(1) => Ok(true),
+            _ => Err("a boolean"),
+        }
+    }
+}
+impl FromVal for String {
+    fn from_val(v: &Val) -> Result<Self, &'static str> {
+        match v {
+            Val::Text(t) => Ok(t.clone()),
+            _ => Err("a text"),
+        }
+    }
+}
+impl<T: FromVal> FromVal for Option<T> {
+    fn from_val(v: &Val) -> Result<Self, &'static str> {
+        match v {
+            Val::Null => Ok(None),
+            v => T::from_val(v).map(Some),
+        }
+    }
+}
+
+/// A row type decoded from a result row by column name.
+pub trait FromRow: Sized {
+    fn from_row(r: &Row) -> Result<Self, DbError>;
+}
+
+/// Runs a query and decodes every row into `T`.
+pub fn query_as<T: FromRow>(
+    tx: &mut dyn Sql,
+    sql: &str,
+    params: &[Val],
+) -> Result<Vec<T>, DbError> {
+    tx.query(sql, params)?.iter().map(T::from_row).collect()
+}
+
+/// Runs a query and decodes its first row, if any, into `T`.
+pub fn query_one_as<T: FromRow>(
+    tx: &mut dyn Sql,
+    sql: &str,
+    params: &[Val],
+) -> Result<Option<T>, DbError> {
+    tx.query_one(sql, params)?
+        .as_ref()
+        .map(T::from_row)
+        .transpose()
+}
+
+/// Declares a row type and its [`FromRow`]: each field is read from the column of its name.
+///
+/// ```ignore
+/// backroom_core::row! {
+///     /// A webhook subscription as stored.
+///     pub struct SubscriptionRow { pub id: i64, pub url: String, pub active: bool }
+/// }
+/// ```
+#[macro_export]
+macro_rules! row {
+    ($(#[$m:meta])* $vis:vis struct $name:ident { $($(#[$fm:meta])* $fvis:vis $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Debug)]
+        $vis struct $name { $($(#[$fm])* $fvis $field: $ty),* }
+        impl $crate::db::FromRow for $name {
+            fn from_row(r: &$crate::db::Row) -> ::std::result::Result<Self, $crate::db::DbError> {
+                Ok(Self { $($field: r.get(stringify!($field))?),* })
+            }
+        }
+    };
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,6 +326,10 @@ pub enum DbError {
     /// with its statements prepared afresh; this error means it happened again.
     #[error("a table changed under a prepared statement, even after preparing it again: {0}")]
     StalePlan(String),
+    /// A result did not decode into its row type: a NULL where a value was expected, a value of
+    /// another type, or a missing column. A defect in Backroom, named precisely.
+    #[error("a stored value did not decode: {0}")]
+    Decode(String),
     #[error("database error: {0}")]
     Other(String),
 }

@@ -523,6 +523,8 @@ pub struct Prepared {
     name: String,
     params: Vec<Type>,
     columns: Vec<Type>,
+    /// The result columns' names, shared by every row the statement returns.
+    names: super::Names,
 }
 
 impl Prepared {
@@ -1025,6 +1027,7 @@ impl Wire {
         self.send()?;
         let mut params = Vec::new();
         let mut columns = Vec::new();
+        let mut names: Vec<Box<str>> = Vec::new();
         loop {
             match self.read()? {
                 Message::ParseComplete | Message::NoData => {}
@@ -1038,6 +1041,7 @@ impl Wire {
                     let mut it = body.fields();
                     while let Some(f) = it.next().map_err(io_err)? {
                         columns.push(Type::from_oid(f.type_oid()).unwrap_or(Type::TEXT));
+                        names.push(f.name().into());
                     }
                 }
                 Message::ErrorResponse(body) => {
@@ -1052,6 +1056,7 @@ impl Wire {
             name,
             params,
             columns,
+            names: names.into(),
         })
     }
 
@@ -1154,7 +1159,7 @@ impl Wire {
                             vals.push(decode(ty, raw)?);
                             i += 1;
                         }
-                        outcome.rows.push(Row(vals));
+                        outcome.rows.push(Row::new(st.names.clone(), vals));
                     }
                     Message::CommandComplete(body) => {
                         let tag = body.tag().map_err(io_err)?;

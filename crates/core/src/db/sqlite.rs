@@ -93,6 +93,12 @@ impl Sql for LiteSql<'_> {
         let mut stmt = self.conn.prepare_cached(&translate(sql)).map_err(map_err)?;
         bind(&mut stmt, params)?;
         let n = stmt.column_count();
+        let names: super::Names = stmt
+            .column_names()
+            .into_iter()
+            .map(Into::into)
+            .collect::<Vec<Box<str>>>()
+            .into();
         let mut rows = stmt.raw_query();
         let mut out = Vec::new();
         while let Some(r) = rows.next().map_err(map_err)? {
@@ -106,7 +112,7 @@ impl Sql for LiteSql<'_> {
                     ValueRef::Blob(b) => Val::Text(String::from_utf8_lossy(b).into_owned()),
                 });
             }
-            out.push(Row(vals));
+            out.push(Row::new(names.clone(), vals));
         }
         Ok(out)
     }

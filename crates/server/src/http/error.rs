@@ -133,7 +133,9 @@ impl ApiError {
                     "the database did not answer in time; retry the request",
                 )
             }
-            Error::Db(DbError::Other(m)) | Error::Db(DbError::StalePlan(m)) => {
+            Error::Db(DbError::Other(m))
+            | Error::Db(DbError::StalePlan(m))
+            | Error::Db(DbError::Decode(m)) => {
                 tracing::error!(error = %m, "storage failure");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
