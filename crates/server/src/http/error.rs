@@ -60,14 +60,40 @@ impl ApiError {
 }
 
 impl ApiError {
+    /// The one error table, for the API and the console alike: a core error as a status, a
+    /// stable code, a message and the field. A storage failure is logged here ([`Self::log`]) and
+    /// shown as a generic message, never as database text.
     pub fn from_core(e: Error) -> Self {
+        Self::log(&e);
+        Self::of(&e)
+    }
+
+    /// Logs what a generic message hides: storage failures, conflicts that kept retrying.
+    pub fn log(e: &Error) {
+        match e {
+            Error::Db(DbError::Retry(m)) => {
+                tracing::warn!(error = %m, "transaction kept conflicting")
+            }
+            Error::Db(DbError::Unique(m)) => {
+                tracing::warn!(error = %m, "unique violation not mapped by a service")
+            }
+            Error::Db(DbError::Timeout(m)) => tracing::error!(error = %m, "database timeout"),
+            Error::Db(DbError::Other(m))
+            | Error::Db(DbError::StalePlan(m))
+            | Error::Db(DbError::Decode(m)) => tracing::error!(error = %m, "storage failure"),
+            _ => {}
+        }
+    }
+
+    /// [`Self::from_core`] without logging.
+    pub fn of(e: &Error) -> Self {
         match e {
             Error::Invalid(i) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
                 format!("{}: {}", i.field, i.message),
             )
-            .field(i.field),
+            .field(i.field.clone()),
             Error::NotFound { entity } => ApiError::new(
                 StatusCode::NOT_FOUND,
                 "not_found",
@@ -80,8 +106,8 @@ impl ApiError {
             } => ApiError {
                 status: StatusCode::CONFLICT,
                 code,
-                message,
-                field,
+                message: message.clone(),
+                field: field.clone(),
                 details: None,
             },
             Error::InsufficientStock {
@@ -95,54 +121,42 @@ impl ApiError {
                 message: format!(
                     "not enough stock for {sku}: {requested} requested, {available} available"
                 ),
-                field: Some(field),
+                field: Some(field.clone()),
                 details: Some(
                     serde_json::json!({"sku": sku, "requested": requested, "available": available}),
                 ),
             },
             Error::Unauthenticated(m) => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", m)
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", m.clone())
             }
-            Error::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
-            Error::Db(DbError::Retry(m)) => {
-                tracing::warn!(error = %m, "transaction kept conflicting");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "busy",
-                    "the store is busy; retry the request",
-                )
-            }
-            Error::Db(DbError::Unique(m)) => {
-                tracing::warn!(error = %m, "unique violation not mapped by a service");
-                ApiError::new(
-                    StatusCode::CONFLICT,
-                    "already_exists",
-                    "a record with the same unique value already exists",
-                )
-            }
+            Error::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m.clone()),
+            Error::Db(DbError::Retry(_)) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the store is busy; retry the request",
+            ),
+            Error::Db(DbError::Unique(_)) => ApiError::new(
+                StatusCode::CONFLICT,
+                "already_exists",
+                "a record with the same unique value already exists",
+            ),
             Error::Db(DbError::NulInText) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
                 DbError::NulInText.to_string(),
             ),
-            Error::Db(DbError::Timeout(m)) => {
-                tracing::error!(error = %m, "database timeout");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "timeout",
-                    "the database did not answer in time; retry the request",
-                )
-            }
-            Error::Db(DbError::Other(m))
-            | Error::Db(DbError::StalePlan(m))
-            | Error::Db(DbError::Decode(m)) => {
-                tracing::error!(error = %m, "storage failure");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "an internal error occurred; it has been logged",
-                )
-            }
+            Error::Db(DbError::Timeout(_)) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "the database did not answer in time; retry the request",
+            ),
+            Error::Db(DbError::Other(_))
+            | Error::Db(DbError::StalePlan(_))
+            | Error::Db(DbError::Decode(_)) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "an internal error occurred; it has been logged",
+            ),
         }
     }
 }

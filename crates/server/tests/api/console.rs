@@ -608,10 +608,10 @@ async fn console_pages_for_every_role() {
         let email = staff_user(&app, "operations").await;
         let mut s = Session::sign_in(&app, &email, "correct horse battery").await;
         let (status, page) = s.get("/console/products?stock=plenty").await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
         assert!(page.contains("stock: must be in_stock"), "{page}");
         let (status, page) = s.get("/console/orders?channel_id=abc").await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
         assert!(
             page.contains("channel_id: must be a whole number"),
             "{page}"
@@ -619,7 +619,7 @@ async fn console_pages_for_every_role() {
         let (status, _) = s.get("/console/orders/999999").await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{name}");
         let (status, page) = s.get("/console/analytics?from=2026-13-01").await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
         assert!(page.contains("from: must be a date"), "{page}");
 
         // Analytics shows the API's figures, and each table downloads as CSV with them.
@@ -823,7 +823,12 @@ async fn console_forms_change_state_end_to_end() {
                 &edit("Linen shirt, washed", "sold"),
             )
             .await;
-        assert_eq!(l.status, StatusCode::BAD_REQUEST, "{name}: {}", l.page);
+        assert_eq!(
+            l.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{name}: {}",
+            l.page
+        );
         assert!(
             l.page.contains("value=\"Linen shirt, washed\""),
             "{name}: typed values kept"
@@ -836,7 +841,7 @@ async fn console_forms_change_state_end_to_end() {
         let l = s
             .submit(&format!("/console/products/{product}"), &edit("", "active"))
             .await;
-        assert_eq!(l.status, StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(l.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
         assert!(l.page.contains("name=\"title\" type=\"text\" value=\"\" required maxlength=\"255\" aria-invalid=\"true\" aria-describedby=\"err-title\""), "{}", l.page);
         let (_, p) = app
             .req(

@@ -596,32 +596,26 @@ fn see_other(to: &str, ok: bool, text: &str) -> Response {
     r
 }
 
-/// What a refused change says: the field and the reason.
+/// What a refused change says, from the API's one error table ([`ApiError::of`]): the reason,
+/// naming the field. A storage failure is logged and shown as the API shows it, never as
+/// database text.
 fn describe(e: &Error) -> String {
-    match e {
-        Error::Db(d) => format!("The database could not do this: {d}"),
-        Error::Invalid(i) => i.to_string(),
-        e => {
-            let s = e.to_string();
-            let mut c = s.chars();
-            match c.next() {
-                Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-                None => s,
-            }
-        }
+    super::error::ApiError::log(e);
+    let s = super::error::ApiError::of(e).message;
+    if matches!(e, Error::Invalid(_)) {
+        // "field: reason", as the form's field is named.
+        return s;
+    }
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => s,
     }
 }
 
+/// The status of a refused page or form: the API's for the same error.
 fn status_of(e: &Error) -> StatusCode {
-    match e {
-        Error::Invalid(_) => StatusCode::BAD_REQUEST,
-        Error::NotFound { .. } => StatusCode::NOT_FOUND,
-        Error::Conflict { .. } | Error::InsufficientStock { .. } => StatusCode::CONFLICT,
-        Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-        Error::Forbidden(_) => StatusCode::FORBIDDEN,
-        Error::Db(backroom_core::db::DbError::NulInText) => StatusCode::BAD_REQUEST,
-        Error::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    super::error::ApiError::of(e).status
 }
 
 /// A page that says why it cannot be shown.
