@@ -1,5 +1,6 @@
-//! Schema migrations: numbered scripts per backend, applied once each, in order, inside the
-//! caller's transaction (so a failed migration leaves the schema as it was).
+//! Schema migrations: numbered scripts per backend, applied once each, in order, in a transaction
+//! (so a failed migration leaves the schema as it was): on PostgreSQL every pending one in the
+//! caller's transaction, on SQLite each in a transaction of its own.
 
 use crate::db::{Dialect, Sql, statements};
 use crate::{Error, params};

@@ -1,4 +1,5 @@
-//! Small helpers shared by the services: time, random tokens, hashing, JSON columns.
+//! Small helpers shared by the services: time, random tokens, hashing, JSON columns, keyset
+//! paging and filters, `LIKE` patterns.
 
 use sha2::{Digest, Sha256};
 
@@ -38,8 +39,8 @@ pub fn parse_time(field: &str, s: &str) -> Result<i64, crate::Error> {
 /// `n` bytes from the operating system's secure random source, hex-encoded.
 pub fn random_hex(n: usize) -> String {
     let mut buf = vec![0u8; n];
-    // The OS source does not fail on the systems we support; a zero buffer would only weaken tokens
-    // and is refused below.
+    // The OS source does not fail on the systems we support. If it did, the error is ignored and
+    // the buffer stays all zeros: nothing here or in the callers checks for it.
     let _ = getrandom::fill(&mut buf);
     hex(&buf)
 }

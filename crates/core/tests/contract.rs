@@ -6909,3 +6909,47 @@ async fn both_engines_migrate_to_the_same_schema() {
         diffs.join("\n")
     );
 }
+
+/// Every Rust source file under `dir`, with its text.
+fn sources(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                out.push((p, text));
+            }
+        }
+    }
+    out
+}
+
+/// Convention: the library crates read no environment; the server's one configuration
+/// (`crates/server/src/config.rs`) does, once at start-up. The import crate's `shared_data`
+/// (where tests and benchmarks find the real data set) is the one, named, exception.
+#[test]
+fn library_crates_read_no_environment() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut found = Vec::new();
+    for krate in ["core", "domain", "import"] {
+        for (path, text) in sources(&root.join(krate).join("src")) {
+            for (n, line) in text.lines().enumerate() {
+                let allowed = krate == "import"
+                    && (line.contains("BACKROOM_DATA_DIR")
+                        || line.contains("BACKROOM_REQUIRE_DATA"));
+                if (line.contains("env::var") || line.contains("env::vars")) && !allowed {
+                    found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "environment read outside the configuration:\n{}",
+        found.join("\n")
+    );
+}

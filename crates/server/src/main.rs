@@ -4,6 +4,7 @@
 mod bench;
 mod bench_analytics;
 mod bench_console;
+mod config;
 mod demo;
 mod import_cli;
 mod report_cli;
@@ -12,7 +13,8 @@ use anyhow::{Context, Result, bail};
 use backroom::http::{App, serve};
 use backroom_core::api::NewUser;
 use backroom_core::{Ctx, Db, auth, check};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use std::sync::OnceLock;
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +55,9 @@ enum Command {
     },
     /// Apply pending schema migrations and exit.
     Migrate,
+    /// Print the effective configuration: every setting, its value (secrets hidden) and where
+    /// it came from (flag, environment or default).
+    Config,
     /// Verify the inventory invariants; exit 1 if any is violated.
     Check {
         #[arg(long)]
@@ -158,15 +163,37 @@ enum TokenCommand {
     },
 }
 
+/// This process's configuration, read and validated once at start-up.
+static CONFIG: OnceLock<config::Config> = OnceLock::new();
+
+#[allow(
+    clippy::expect_used,
+    reason = "main loads it before anything runs; a missing one is a defect to stop on"
+)]
+fn cfg() -> &'static config::Config {
+    CONFIG
+        .get()
+        .expect("the configuration is loaded at start-up")
+}
+
 fn main() -> Result<()> {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let source = match matches.value_source("database_url") {
+        Some(clap::parser::ValueSource::CommandLine) => config::Source::Flag,
+        Some(clap::parser::ValueSource::EnvVariable) => config::Source::Environment,
+        _ => config::Source::Default,
+    };
+    let loaded = config::Config::load((cli.database_url.clone(), source), &|k| {
+        std::env::var(k).ok()
+    })?;
+    let filter = tracing_subscriber::EnvFilter::try_new(&loaded.log)
+        .with_context(|| format!("BACKROOM_LOG={} is not a log filter", loaded.log))?;
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BACKROOM_LOG")
-                .unwrap_or_else(|_| "warn,backroom=info".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let _ = CONFIG.set(loaded);
     if let Command::Bench(args) = cli.command {
         return bench::run(&cli.database_url, args);
     }
@@ -207,25 +234,13 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 async fn open(url: &str) -> Result<Db> {
-    Db::open(url)
+    Db::open_with(url, &cfg().db)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("opening {}", redact(url)))
 }
 
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
+use config::redact;
 
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -249,7 +264,9 @@ async fn serve_on(db: Db, bind: &str) -> Result<()> {
         .with_context(|| format!("binding {bind}"))?;
     let addr = listener.local_addr()?;
     println!("Backroom is listening on http://{addr} (API reference: http://{addr}/api/docs)");
-    serve(listener, App::new(db), shutdown_signal()).await?;
+    let mut app = App::new(db);
+    app.webhooks = cfg().worker.clone();
+    serve(listener, app, shutdown_signal()).await?;
     Ok(())
 }
 
@@ -277,6 +294,10 @@ async fn run(cli: Cli) -> Result<()> {
                 login.token
             );
             serve_on(db, &bind).await
+        }
+        Command::Config => {
+            print!("{}", cfg().table());
+            Ok(())
         }
         Command::Migrate => {
             open(&cli.database_url).await?;

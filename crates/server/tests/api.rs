@@ -4416,3 +4416,54 @@ async fn import_jobs_of_a_stopped_server_fail_and_a_live_servers_are_left() {
         assert!(lease >= created + 50_000_000, "{name}: leased ahead");
     }
 }
+
+/// `backroom config` prints the effective configuration with each value's source and the
+/// database password hidden; a value that does not parse stops any command, naming the variable.
+#[test]
+fn the_cli_prints_its_configuration_and_refuses_a_bad_value() {
+    let bin = env!("CARGO_BIN_EXE_backroom");
+    let out = std::process::Command::new(bin)
+        .args(["config"])
+        .env("DATABASE_URL", "postgres://shop:pa55word@127.0.0.1/shop")
+        .env("BACKROOM_PG_POOL", "3")
+        .env_remove("BACKROOM_WEBHOOK_RETRY_MS")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("pa55word"), "{text}");
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} missing: {text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        &line("BACKROOM_PG_POOL")[1..3],
+        ["3", "environment"],
+        "{text}"
+    );
+    assert_eq!(
+        &line("BACKROOM_WEBHOOK_RETRY_MS")[1..3],
+        ["10000", "default"],
+        "{text}"
+    );
+    assert!(
+        line("DATABASE_URL").contains(&"postgres://shop:***@127.0.0.1/shop"),
+        "{text}"
+    );
+    for cmd in [&["config"][..], &["check"][..]] {
+        let out = std::process::Command::new(bin)
+            .args(cmd)
+            .env("BACKROOM_PG_QUERY_TIMEOUT_MS", "a minute")
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("BACKROOM_PG_QUERY_TIMEOUT_MS=a minute"),
+            "{cmd:?}: {err}"
+        );
+    }
+}

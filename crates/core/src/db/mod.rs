@@ -408,7 +408,9 @@ pub trait Sql {
 }
 
 /// `$from, $from+1, ...`: `n` numbered placeholders, for an `IN (...)` list whose length a
-/// request bounds (an order's lines: at most 250). Only order placement uses it: there, numbered
+/// request bounds (an order's lines: at most 250). Only placement's SKU lookup and the
+/// stock-level lock query (placement, and through `orders::lock_channel_levels` edits,
+/// exchanges, re-sourcing and a count's shortfall) use it: there, numbered
 /// placeholders let PostgreSQL keep one generic plan per line count, where a list parameter
 /// ([`in_list`]) makes it plan every execution afresh (binding the lock query took 0.78 ms
 /// instead of 0.11 ms, and `bench orders` lost a third of its rate). Every list whose length
@@ -547,20 +549,39 @@ impl Admission {
     }
 }
 
+/// How to open a database, beyond its URL.
+#[derive(Clone, Debug)]
+pub struct DbOptions {
+    /// PostgreSQL connections kept for requests. Few suit a small machine: each PostgreSQL
+    /// backend is a process, and on two cores more of them mostly add context switches.
+    pub pg_pool: usize,
+    /// How long a PostgreSQL statement may wait for the server's next message (`None`: no
+    /// limit); then it is cancelled and its connection closed.
+    pub pg_query_timeout: Option<std::time::Duration>,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        DbOptions {
+            pg_pool: postgres::DEFAULT_POOL,
+            pg_query_timeout: Some(postgres::DEFAULT_QUERY_TIMEOUT),
+        }
+    }
+}
+
 impl Db {
-    /// Opens `url`: `sqlite://path` (or a bare path), `sqlite::memory:`-free; or `postgres://...`.
-    /// Creates a SQLite file if missing and applies pending migrations on both.
+    /// Opens `url` with the default [`DbOptions`].
     pub async fn open(url: &str) -> Result<Db, Error> {
+        Db::open_with(url, &DbOptions::default()).await
+    }
+
+    /// Opens `url`: `sqlite://path` (or a bare path), `sqlite::memory:`-free; or `postgres://...`.
+    /// Creates a SQLite file if missing and applies pending migrations on both. Reads no
+    /// environment: the server's configuration gives `options`.
+    pub async fn open_with(url: &str, options: &DbOptions) -> Result<Db, Error> {
         let url = url.to_string();
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            // Few connections suit a small machine: each PostgreSQL backend is a process, and on two
-            // cores more of them mostly add context switches. BACKROOM_PG_POOL overrides it.
-            let size = std::env::var("BACKROOM_PG_POOL")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .filter(|n| *n > 0)
-                .unwrap_or(postgres::DEFAULT_POOL);
-            let query_timeout = postgres::query_timeout_from_env()?;
+            let (size, query_timeout) = (options.pg_pool, options.pg_query_timeout);
             let pg = tokio::task::spawn_blocking(move || {
                 postgres::PgDb::open_with(&url, size, query_timeout)
             })

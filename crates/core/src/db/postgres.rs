@@ -23,7 +23,8 @@ const MAX_ATTEMPTS: usize = 20;
 /// two-core machine more of them mostly add context switches.
 pub const DEFAULT_POOL: usize = 8;
 
-/// How long a statement may wait for PostgreSQL unless `BACKROOM_PG_QUERY_TIMEOUT_MS` says:
+/// How long a statement may wait for PostgreSQL unless the configuration says
+/// (`BACKROOM_PG_QUERY_TIMEOUT_MS`):
 /// long enough for the heaviest report or rollup chunk, short enough that a server that stopped
 /// answering frees its connection within a minute.
 pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -31,22 +32,6 @@ pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Prepared statements kept per connection; the least recently used one is closed when a new
 /// one would pass this.
 pub const STATEMENT_CACHE: usize = 256;
-
-/// The query timeout from `BACKROOM_PG_QUERY_TIMEOUT_MS` (milliseconds; `0`: none), else
-/// [`DEFAULT_QUERY_TIMEOUT`]. A value that is not a number is refused, so a typo cannot
-/// silently leave the default in force.
-pub fn query_timeout_from_env() -> Result<Option<Duration>, Error> {
-    match std::env::var("BACKROOM_PG_QUERY_TIMEOUT_MS") {
-        Err(_) => Ok(Some(DEFAULT_QUERY_TIMEOUT)),
-        Ok(v) => match v.trim().parse::<u64>() {
-            Ok(0) => Ok(None),
-            Ok(ms) => Ok(Some(Duration::from_millis(ms))),
-            Err(_) => Err(Error::Db(DbError::Other(format!(
-                "BACKROOM_PG_QUERY_TIMEOUT_MS={v} is not a number of milliseconds"
-            )))),
-        },
-    }
-}
 
 pub struct PgDb {
     opts: Arc<ConnectOptions>,
@@ -274,9 +259,9 @@ impl Sql for PgConn {
 
 impl PgDb {
     /// Connects (blocking), applies migrations, and keeps up to `size` connections, with the
-    /// query timeout from the environment (see [`query_timeout_from_env`]).
+    /// [`DEFAULT_QUERY_TIMEOUT`].
     pub fn open(url: &str, size: usize) -> Result<PgDb, Error> {
-        PgDb::open_with(url, size, query_timeout_from_env()?)
+        PgDb::open_with(url, size, Some(DEFAULT_QUERY_TIMEOUT))
     }
 
     /// [`PgDb::open`] with a given query timeout (`None`: none). Connecting as the URL asks
@@ -452,7 +437,7 @@ fn schema_script(url: &str, name: &str, script: &str) -> Result<(), Error> {
 impl PgDb {
     fn open_bare(url: &str) -> Result<PgDb, Error> {
         Ok(PgDb {
-            opts: Arc::new(ConnectOptions::from_url(url, query_timeout_from_env()?)?),
+            opts: Arc::new(ConnectOptions::from_url(url, Some(DEFAULT_QUERY_TIMEOUT))?),
             idle: Mutex::new(Vec::new()),
             admission: super::Admission::new(1),
         })

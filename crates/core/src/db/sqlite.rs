@@ -129,7 +129,8 @@ fn open_conn(path: &str, read_only: bool) -> Result<Connection, DbError> {
     let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(map_err)?;
-    // WAL lets readers proceed while the writer commits; FULL makes every commit durable.
+    // WAL lets readers proceed while the writer commits. The writer then switches to NORMAL: its
+    // commits are made durable by the syncer thread (see [`sync_loop`]).
     conn.execute_batch(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; ",
     )

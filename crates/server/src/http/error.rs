@@ -1,7 +1,7 @@
 //! One error shape for every failure: `{"error": {"code", "message", "field", "details"}}`.
 //!
-//! The table in [`From<Error>`] is the only place a service error becomes an HTTP status and a
-//! stable code. Internal details are logged, never sent.
+//! The table in [`ApiError::of`] is the only place a service error becomes an HTTP status and a
+//! stable code, for the API and the console alike. Internal details are logged, never sent.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

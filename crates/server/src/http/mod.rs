@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 /// server clears the cache at once; a revocation made elsewhere takes effect within this time.
 const TOKEN_CACHE_TTL: Duration = Duration::from_secs(30);
 
-/// Signed-in tokens: the secret's hash to (who, token id, when cached).
+/// Verified tokens: the secret as presented (not its hash) to (who, when the token expires, when
+/// cached).
 type TokenCache = Arc<RwLock<HashMap<String, (Actor, Option<i64>, Instant)>>>;
 
 #[derive(Clone)]

@@ -26,32 +26,33 @@ pub struct WorkerConfig {
 
 impl Default for WorkerConfig {
     fn default() -> Self {
-        // `BACKROOM_WEBHOOK_TIMEOUT_MS`: how long a receiver has to answer; a claim's lease is six
-        // times that, so a live worker's slow send is never claimed twice.
-        let timeout = env_ms("BACKROOM_WEBHOOK_TIMEOUT_MS").unwrap_or(Duration::from_secs(10));
-        WorkerConfig {
-            poll: Duration::from_millis(500),
-            // `BACKROOM_WEBHOOK_RETRY_MS`: the first retry's wait (tests shorten it).
-            backoff_base: env_ms("BACKROOM_WEBHOOK_RETRY_MS").unwrap_or(Duration::from_secs(10)),
-            lease: timeout * 6,
-            timeout,
-            expire_every: Duration::from_secs(60),
-            // `BACKROOM_ANALYTICS_REFRESH_MS=0` turns background derivation off (reports still
-            // derive what they need first); benchmarks use it to time ingest alone.
-            analytics_every: match env_ms("BACKROOM_ANALYTICS_REFRESH_MS") {
-                Some(d) if d.is_zero() => Duration::from_secs(u64::from(u32::MAX)),
-                Some(d) => d,
-                None => Duration::from_secs(2),
-            },
-        }
+        WorkerConfig::new(
+            Duration::from_secs(10),
+            Duration::from_secs(10),
+            Some(Duration::from_secs(2)),
+        )
     }
 }
 
-fn env_ms(name: &str) -> Option<Duration> {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(Duration::from_millis)
+impl WorkerConfig {
+    /// A worker whose receivers have `timeout` to answer (a claim's lease is six times that, so a
+    /// live worker's slow send is never claimed twice), whose first retry waits `backoff_base`,
+    /// and that derives storefront events every `analytics_every` (`None`: never; reports still
+    /// derive what they need first).
+    pub fn new(
+        timeout: Duration,
+        backoff_base: Duration,
+        analytics_every: Option<Duration>,
+    ) -> Self {
+        WorkerConfig {
+            poll: Duration::from_millis(500),
+            backoff_base,
+            lease: timeout * 6,
+            timeout,
+            expire_every: Duration::from_secs(60),
+            analytics_every: analytics_every.unwrap_or(Duration::from_secs(u64::from(u32::MAX))),
+        }
+    }
 }
 
 fn micros(d: Duration) -> i64 {

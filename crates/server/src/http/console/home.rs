@@ -1,5 +1,5 @@
-//! The home dashboard: the last 30 days at a glance against the 30 before, sales by day, the
-//! funnel, and the work queue.
+//! The home dashboard: the last 7, 30 (by default) or 90 days at a glance against the days
+//! before, today's figures, sales by day, the funnel, and the work queue.
 
 use super::{App, Staff, esc, failed, money, page};
 use crate::kpi_view;
