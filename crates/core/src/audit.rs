@@ -2,7 +2,7 @@
 //! transaction as the change itself.
 
 use crate::api::{AuditEntry, Page};
-use crate::db::Sql;
+use crate::db::{DbError, Sql};
 use crate::util::{Filter, decode_cursor, encode_cursor, page, page_limit, rfc3339};
 use crate::{Ctx, Result, Val, params};
 
@@ -60,16 +60,19 @@ pub fn list(tx: &mut dyn Sql, q: &AuditQuery) -> Result<Page<AuditEntry>> {
     let rows = tx.query(&sql, &f.params)?;
     let mut items: Vec<AuditEntry> = rows
         .iter()
-        .map(|r| AuditEntry {
-            id: r.i64(0),
-            actor_user_id: r.i64(1),
-            actor: r.string(2),
-            action: r.string(3),
-            entity_type: r.string(4),
-            entity_id: r.string(5),
-            changes: serde_json::from_str(&r.string(6)).unwrap_or(serde_json::Value::Null),
-            created_at: rfc3339(r.i64(7)),
+        .map(|r| {
+            Ok(AuditEntry {
+                id: r.get("id")?,
+                actor_user_id: r.get("actor_user_id")?,
+                actor: r.get("actor")?,
+                action: r.get("action")?,
+                entity_type: r.get("entity_type")?,
+                entity_id: r.get("entity_id")?,
+                changes: serde_json::from_str(&r.get::<String>("changes")?)
+                    .unwrap_or(serde_json::Value::Null),
+                created_at: rfc3339(r.get("created_at")?),
+            })
         })
-        .collect();
+        .collect::<std::result::Result<_, DbError>>()?;
     Ok(page(&mut items, limit, |e| encode_cursor("", e.id)))
 }

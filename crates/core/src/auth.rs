@@ -19,28 +19,28 @@ use serde_json::json;
 pub const SESSION_MICROS: i64 = 12 * 3600 * 1_000_000;
 const DAY_MICROS: i64 = 86_400 * 1_000_000;
 
-fn user_from(r: &Row) -> User {
-    User {
-        id: r.i64(0),
-        email: r.string(1),
-        name: r.string(2),
-        role: r.string(3),
-        active: r.bool(4),
-        created_at: rfc3339(r.i64(5)),
-    }
+fn user_from(r: &Row) -> std::result::Result<User, DbError> {
+    Ok(User {
+        id: r.get("id")?,
+        email: r.get("email")?,
+        name: r.get("name")?,
+        role: r.get("role")?,
+        active: r.get("active")?,
+        created_at: rfc3339(r.get("created_at")?),
+    })
 }
 
-fn token_from(r: &Row) -> ApiToken {
-    ApiToken {
-        id: r.i64(0),
-        user_id: r.i64(1),
-        name: r.string(2),
-        kind: r.string(3),
-        prefix: r.string(4),
-        created_at: rfc3339(r.i64(5)),
-        expires_at: opt_rfc3339(r.opt_i64(6)),
-        revoked_at: opt_rfc3339(r.opt_i64(7)),
-    }
+fn token_from(r: &Row) -> std::result::Result<ApiToken, DbError> {
+    Ok(ApiToken {
+        id: r.get("id")?,
+        user_id: r.get("user_id")?,
+        name: r.get("name")?,
+        kind: r.get("kind")?,
+        prefix: r.get("prefix")?,
+        created_at: rfc3339(r.get("created_at")?),
+        expires_at: opt_rfc3339(r.get("expires_at")?),
+        revoked_at: opt_rfc3339(r.get("revoked_at")?),
+    })
 }
 
 pub fn hash_password(password: &str) -> Result<String> {
@@ -115,7 +115,9 @@ pub async fn change_password(
                     "SELECT password_hash FROM users WHERE id = $1 AND active = TRUE",
                     params![user_id],
                 )?
-                .and_then(|r| r.opt_string(0)))
+                .map(|r| r.get::<Option<String>>("password_hash"))
+                .transpose()?
+                .flatten())
         })
         .await?;
     let (current, new) = (current.to_string(), new.to_string());
@@ -156,7 +158,7 @@ pub fn create_user(tx: &mut dyn Sql, ctx: &Ctx, u: &PreparedUser) -> Result<User
             e => Error::Db(e),
         })?
         .ok_or(Error::NotFound { entity: "user" })?;
-    let user = user_from(&r);
+    let user = user_from(&r)?;
     audit::record(
         tx,
         ctx,
@@ -177,7 +179,7 @@ pub fn list_users(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<User>> {
         )?
         .iter()
         .map(user_from)
-        .collect())
+        .collect::<std::result::Result<_, _>>()?)
 }
 
 /// Staff accounts in the order they were made, paged like every list.
@@ -195,7 +197,7 @@ pub fn users_page(
         q,
         Keyset::IdAsc,
         "id",
-        |r| Ok(user_from(r)),
+        user_from,
         |u| (String::new(), u.id),
     )
 }
@@ -207,7 +209,7 @@ pub fn get_user(tx: &mut dyn Sql, id: i64) -> Result<User> {
             params![id],
         )?
         .ok_or(Error::NotFound { entity: "user" })?;
-    Ok(user_from(&r))
+    Ok(user_from(&r)?)
 }
 
 pub fn set_user_active(tx: &mut dyn Sql, ctx: &Ctx, id: i64, active: bool) -> Result<User> {
@@ -254,7 +256,7 @@ fn issue(
             params![user_id, name, kind, sha256_hex(&secret), prefix, ctx.now, expires_at],
         )?
         .ok_or(Error::NotFound { entity: "token" })?;
-    let details = token_from(&r);
+    let details = token_from(&r)?;
     let user = get_user(tx, user_id)?;
     if kind != "session" {
         audit::record(
@@ -315,7 +317,12 @@ pub fn password_hash_for(tx: &mut dyn Sql, email: &str) -> Result<Option<(i64, S
         "SELECT id, password_hash FROM users WHERE email_key = $1 AND active = TRUE",
         params![key],
     )?;
-    Ok(r.and_then(|r| r.opt_string(1).map(|h| (r.i64(0), h))))
+    let Some(r) = r else {
+        return Ok(None);
+    };
+    Ok(r.get::<Option<String>>("password_hash")?
+        .map(|h| r.get::<i64>("id").map(|id| (id, h)))
+        .transpose()?)
 }
 
 /// Verifies a password against a stored hash (constant-time inside Argon2). When there is no such
@@ -392,7 +399,10 @@ pub fn list_tokens(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<ApiToken>> {
             params![ctx.actor.user_id],
         )?
     };
-    Ok(rows.iter().map(token_from).collect())
+    Ok(rows
+        .iter()
+        .map(token_from)
+        .collect::<std::result::Result<_, _>>()?)
 }
 
 /// API and ingest tokens (all of them for an admin, one's own otherwise), oldest first, paged.
@@ -414,7 +424,7 @@ pub fn tokens_page(
         q,
         Keyset::IdAsc,
         "id",
-        |r| Ok(token_from(r)),
+        token_from,
         |t| (String::new(), t.id),
     )
 }
@@ -426,7 +436,7 @@ pub fn revoke_token(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<ApiToken> {
             params![id],
         )?
         .ok_or(Error::NotFound { entity: "token" })?;
-    if r.i64(0) != ctx.actor.user_id {
+    if r.get::<i64>("user_id")? != ctx.actor.user_id {
         ctx.actor.require(Permission::UsersAdmin)?;
     }
     tx.exec(
@@ -435,7 +445,7 @@ pub fn revoke_token(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<ApiToken> {
     )?;
     audit::record(tx, ctx, "token.revoked", "api_token", id, json!({}))?;
     let r = tx.query_one("SELECT id, user_id, name, kind, prefix, created_at, expires_at, revoked_at FROM api_tokens WHERE id = $1", params![id])?.ok_or(Error::NotFound { entity: "token" })?;
-    Ok(token_from(&r))
+    Ok(token_from(&r)?)
 }
 
 /// Revokes the token that signed this request (sign-out).
@@ -467,19 +477,19 @@ pub fn authenticate(tx: &mut dyn Sql, secret: &str, now: i64) -> Result<(Actor, 
             params![sha256_hex(secret)],
         )?
         .ok_or_else(denied)?;
-    let expires = r.opt_i64(3);
+    let expires: Option<i64> = r.get("expires_at")?;
     if expires.is_some_and(|e| e <= now) {
         return Err(denied());
     }
-    let role = if r.string(4) == "ingest" {
+    let role = if r.get::<String>("kind")? == "ingest" {
         Role::Ingest
     } else {
-        Role::parse(&r.string(2)).ok_or_else(denied)?
+        Role::parse(&r.get::<String>("role")?).ok_or_else(denied)?
     };
     Ok((
         Actor {
-            user_id: r.i64(0),
-            name: r.string(1),
+            user_id: r.get("id")?,
+            name: r.get("name")?,
             role,
         },
         expires,
@@ -498,7 +508,8 @@ pub fn issue_api_token(
             "SELECT id FROM users WHERE email_key = $1",
             params![email.trim().to_lowercase()],
         )?
-        .map(|r| r.i64(0))
+        .map(|r| r.get::<i64>("id"))
+        .transpose()?
         .ok_or(Error::NotFound { entity: "user" })?;
     issue(tx, ctx, id, name, "api", None)
 }

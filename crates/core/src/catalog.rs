@@ -808,6 +808,48 @@ pub fn list_locations(tx: &mut dyn Sql) -> Result<Vec<Location>> {
         .collect())
 }
 
+/// The distinct non-empty values of a product text column, sorted, at most `limit`: what a
+/// filter offers.
+fn distinct_product_values(tx: &mut dyn Sql, column: &str, limit: i64) -> Result<Vec<String>> {
+    Ok(tx
+        .query(
+            &format!(
+                "SELECT DISTINCT {column} AS v FROM products WHERE {column} <> '' ORDER BY v LIMIT $1"
+            ),
+            params![limit],
+        )?
+        .iter()
+        .map(|r| r.get("v"))
+        .collect::<std::result::Result<_, _>>()?)
+}
+
+/// The vendors products have, sorted, at most `limit`.
+pub fn vendors(tx: &mut dyn Sql, limit: i64) -> Result<Vec<String>> {
+    distinct_product_values(tx, "vendor", limit)
+}
+
+/// The product types products have, sorted, at most `limit`.
+pub fn product_types(tx: &mut dyn Sql, limit: i64) -> Result<Vec<String>> {
+    distinct_product_values(tx, "product_type", limit)
+}
+
+/// Every SKU, in the order the variants were made.
+pub fn all_skus(tx: &mut dyn Sql) -> Result<Vec<String>> {
+    Ok(tx
+        .query("SELECT sku FROM variants ORDER BY id", &[])?
+        .iter()
+        .map(|r| r.get("sku"))
+        .collect::<std::result::Result<_, _>>()?)
+}
+
+/// The id of the location with this code, if there is one.
+pub fn location_id(tx: &mut dyn Sql, code: &str) -> Result<Option<i64>> {
+    Ok(tx
+        .query_one("SELECT id FROM locations WHERE code = $1", params![code])?
+        .map(|r| r.get("id"))
+        .transpose()?)
+}
+
 /// Locations in sourcing order (priority, then id), paged.
 pub fn locations_page(tx: &mut dyn Sql, q: &api::PageQuery) -> Result<api::Page<Location>> {
     crate::util::keyset_page(

@@ -11,12 +11,12 @@ use crate::db::Sql;
 pub fn run(tx: &mut dyn Sql) -> Result<CheckReport> {
     let rows = tx.query(
         "SELECT v.sku, l.variant_id, l.location_id, l.on_hand, l.reserved, l.unavailable, l.incoming, v.inventory_policy, \
-           (SELECT CAST(COALESCE(SUM(e.on_hand_delta), 0) AS BIGINT) FROM inventory_ledger e WHERE e.variant_id = l.variant_id AND e.location_id = l.location_id), \
-           (SELECT CAST(COALESCE(SUM(e.unavailable_delta), 0) AS BIGINT) FROM inventory_ledger e WHERE e.variant_id = l.variant_id AND e.location_id = l.location_id), \
-           COALESCE(r.quantity, 0), \
+           (SELECT CAST(COALESCE(SUM(e.on_hand_delta), 0) AS BIGINT) FROM inventory_ledger e WHERE e.variant_id = l.variant_id AND e.location_id = l.location_id) AS ledger_on_hand, \
+           (SELECT CAST(COALESCE(SUM(e.unavailable_delta), 0) AS BIGINT) FROM inventory_ledger e WHERE e.variant_id = l.variant_id AND e.location_id = l.location_id) AS ledger_unavailable, \
+           COALESCE(r.quantity, 0) AS live_reserved, \
            (SELECT CAST(COALESCE(SUM(tl.quantity - tl.received_quantity), 0) AS BIGINT) FROM transfer_lines tl JOIN transfers t ON t.id = tl.transfer_id \
-              WHERE tl.variant_id = l.variant_id AND t.to_location_id = l.location_id AND t.status IN ('in_transit', 'partially_received')), \
-           COALESCE(r.backordered, 0) \
+              WHERE tl.variant_id = l.variant_id AND t.to_location_id = l.location_id AND t.status IN ('in_transit', 'partially_received')) AS in_transit, \
+           COALESCE(r.backordered, 0) AS live_backordered \
          FROM inventory_levels l JOIN variants v ON v.id = l.variant_id \
          LEFT JOIN (SELECT variant_id, location_id, CAST(SUM(quantity) AS BIGINT) AS quantity, CAST(SUM(backordered) AS BIGINT) AS backordered \
                     FROM reservations WHERE released_at IS NULL GROUP BY variant_id, location_id) r \
@@ -26,8 +26,15 @@ pub fn run(tx: &mut dyn Sql) -> Result<CheckReport> {
     )?;
     let mut violations = Vec::new();
     for r in &rows {
-        let (sku, loc) = (r.string(0), r.i64(2));
-        let (on_hand, reserved, unavailable, incoming) = (r.i64(3), r.i64(4), r.i64(5), r.i64(6));
+        let int = |column: &str| r.get::<i64>(column);
+        let (sku, policy): (String, String) = (r.get("sku")?, r.get("inventory_policy")?);
+        let loc = int("location_id")?;
+        let (on_hand, reserved) = (int("on_hand")?, int("reserved")?);
+        let (unavailable, incoming) = (int("unavailable")?, int("incoming")?);
+        let (ledger_on_hand, ledger_unavailable) =
+            (int("ledger_on_hand")?, int("ledger_unavailable")?);
+        let (live_reserved, in_transit) = (int("live_reserved")?, int("in_transit")?);
+        let backordered = int("live_backordered")?;
         let mut add = |rule: &str, recorded: i64, expected: i64, message: String| {
             violations.push(Violation {
                 rule: rule.into(),
@@ -38,51 +45,42 @@ pub fn run(tx: &mut dyn Sql) -> Result<CheckReport> {
                 message,
             });
         };
-        if on_hand != r.i64(8) {
+        if on_hand != ledger_on_hand {
             add(
                 "on_hand_ledger",
                 on_hand,
-                r.i64(8),
-                format!("on_hand is {on_hand} but its ledger sums to {}", r.i64(8)),
+                ledger_on_hand,
+                format!("on_hand is {on_hand} but its ledger sums to {ledger_on_hand}"),
             );
         }
-        if unavailable != r.i64(9) {
+        if unavailable != ledger_unavailable {
             add(
                 "unavailable_ledger",
                 unavailable,
-                r.i64(9),
-                format!(
-                    "unavailable is {unavailable} but its ledger sums to {}",
-                    r.i64(9)
-                ),
+                ledger_unavailable,
+                format!("unavailable is {unavailable} but its ledger sums to {ledger_unavailable}"),
             );
         }
-        if reserved != r.i64(10) {
+        if reserved != live_reserved {
             add(
                 "reserved_reservations",
                 reserved,
-                r.i64(10),
-                format!(
-                    "reserved is {reserved} but live reservations sum to {}",
-                    r.i64(10)
-                ),
+                live_reserved,
+                format!("reserved is {reserved} but live reservations sum to {live_reserved}"),
             );
         }
-        if incoming != r.i64(11) {
+        if incoming != in_transit {
             add(
                 "incoming_transfers",
                 incoming,
-                r.i64(11),
-                format!(
-                    "incoming is {incoming} but open transfers bring {}",
-                    r.i64(11)
-                ),
+                in_transit,
+                format!("incoming is {incoming} but open transfers bring {in_transit}"),
             );
         }
         // Units a count left short wait backordered for stock: what a `deny` variant's shelf
         // must cover is the rest of its reservations.
-        let covered = on_hand - (reserved - r.i64(12)) - unavailable;
-        if r.string(7) == "deny" && covered < 0 {
+        let covered = on_hand - (reserved - backordered) - unavailable;
+        if policy == "deny" && covered < 0 {
             add(
                 "negative_available",
                 covered,

@@ -3,7 +3,7 @@
 //! services, so it is audited like any other change.
 
 use crate::api::{NewChannel, NewLocation};
-use crate::{Ctx, Result, Sql, catalog};
+use crate::{Ctx, Result, Sql, catalog, params};
 
 /// The ids of what [`small_store`] created.
 #[derive(Clone, Copy, Debug)]
@@ -85,4 +85,62 @@ pub fn sweep_test_leftovers(dir_prefix: &str, schema_prefix: &str, pg_url: Optio
             let _ = crate::db::postgres::drop_schema(url, name);
         }
     }
+}
+
+/// Whether a user with this email exists (the demo seeds once).
+pub fn user_exists(tx: &mut dyn Sql, email: &str) -> Result<bool> {
+    Ok(tx
+        .query_one(
+            "SELECT id FROM users WHERE email_key = $1",
+            params![email.to_lowercase()],
+        )?
+        .is_some())
+}
+
+/// An online order as the demo's storefront history replays it.
+#[derive(Clone, Debug)]
+pub struct OnlineOrder {
+    pub number: i64,
+    pub placed_at: i64,
+    pub email: String,
+    /// The SKU of its first line.
+    pub first_sku: String,
+    /// The shipping address as stored (JSON).
+    pub shipping_address: String,
+}
+
+/// Every order of the `online` channel, oldest first, with what the demo's storefront events
+/// need.
+pub fn online_orders(tx: &mut dyn Sql) -> Result<Vec<OnlineOrder>> {
+    let rows = tx.query(
+        "SELECT o.number, o.placed_at, c.email, \
+           (SELECT l.sku FROM order_lines l WHERE l.order_id = o.id ORDER BY l.id LIMIT 1) AS first_sku, \
+           o.shipping_address \
+         FROM orders o JOIN channels ch ON ch.id = o.channel_id JOIN customers c ON c.id = o.customer_id \
+         WHERE ch.code = 'online' ORDER BY o.id",
+        &[],
+    )?;
+    rows.iter()
+        .map(|r| {
+            Ok(OnlineOrder {
+                number: r.get("number")?,
+                placed_at: r.get("placed_at")?,
+                email: r.get("email")?,
+                first_sku: r.get::<Option<String>>("first_sku")?.unwrap_or_default(),
+                shipping_address: r.get("shipping_address")?,
+            })
+        })
+        .collect()
+}
+
+/// The emails of customers who accept marketing, oldest customer first.
+pub fn marketing_emails(tx: &mut dyn Sql) -> Result<Vec<String>> {
+    Ok(tx
+        .query(
+            "SELECT email FROM customers WHERE accepts_marketing = TRUE ORDER BY id",
+            &[],
+        )?
+        .iter()
+        .map(|r| r.get("email"))
+        .collect::<std::result::Result<_, _>>()?)
 }

@@ -61,10 +61,10 @@ pub struct ImportJob {
     pub finished_at: Option<String>,
 }
 
-fn job_from(r: &crate::Row) -> ImportJob {
-    let (total, done) = (r.i64(3), r.i64(4));
+fn job_from(r: &crate::Row) -> std::result::Result<ImportJob, crate::DbError> {
+    let (total, done): (i64, i64) = (r.get("bytes_total")?, r.get("bytes_done")?);
     let summary: Option<serde_json::Value> = r
-        .opt_string(6)
+        .get::<Option<String>>("summary")?
         .and_then(|s| serde_json::from_str(&s).ok())
         .map(|mut v: serde_json::Value| {
             if let Some(list) = v.get_mut("rejected").and_then(|x| x.as_array_mut()) {
@@ -72,10 +72,10 @@ fn job_from(r: &crate::Row) -> ImportJob {
             }
             v
         });
-    let status = r.string(2);
-    ImportJob {
-        id: r.i64(0),
-        kind: r.string(1),
+    let status: String = r.get("status")?;
+    Ok(ImportJob {
+        id: r.get("id")?,
+        kind: r.get("kind")?,
         percent: if status == "done" {
             100
         } else if total > 0 {
@@ -86,13 +86,13 @@ fn job_from(r: &crate::Row) -> ImportJob {
         status,
         bytes_total: total,
         bytes_done: done,
-        rows_done: r.i64(5),
+        rows_done: r.get("rows_done")?,
         summary,
-        error: r.opt_string(7),
-        created_by: r.string(8),
-        created_at: rfc3339(r.i64(9)),
-        finished_at: opt_rfc3339(r.opt_i64(10)),
-    }
+        error: r.get("error")?,
+        created_by: r.get("created_by")?,
+        created_at: rfc3339(r.get("created_at")?),
+        finished_at: opt_rfc3339(r.get("finished_at")?),
+    })
 }
 
 /// How long a running job is its server's without a renewal.
@@ -122,7 +122,10 @@ pub fn fail_abandoned(tx: &mut dyn Sql, now: i64) -> Result<Vec<i64>> {
         "UPDATE import_jobs SET status = 'failed', error = $1, finished_at = $2 WHERE status = 'running' AND (lease_until IS NULL OR lease_until < $2) RETURNING id",
         params![ABANDONED, now],
     )?;
-    Ok(rows.iter().map(|r| r.i64(0)).collect())
+    Ok(rows
+        .iter()
+        .map(|r| r.get::<i64>("id"))
+        .collect::<std::result::Result<_, _>>()?)
 }
 
 /// Extends the lease of job `id` if this server still holds it.
@@ -140,7 +143,7 @@ pub fn get(tx: &mut dyn Sql, id: i64) -> Result<ImportJob> {
     let r = tx
         .query_one(&format!("{SELECT} WHERE id = $1"), params![id])?
         .ok_or(Error::NotFound { entity: "import" })?;
-    Ok(job_from(&r))
+    Ok(job_from(&r)?)
 }
 
 /// The most recent jobs first.
@@ -153,7 +156,7 @@ pub fn list(tx: &mut dyn Sql, limit: i64) -> Result<Vec<ImportJob>> {
         )?
         .iter()
         .map(job_from)
-        .collect())
+        .collect::<std::result::Result<_, _>>()?)
 }
 
 /// Imports, newest first, paged.
@@ -165,7 +168,7 @@ pub fn page(tx: &mut dyn Sql, q: &crate::api::PageQuery) -> Result<crate::api::P
         q,
         crate::util::Keyset::IdDesc,
         "id",
-        |r| Ok(job_from(r)),
+        job_from,
         |j| (String::new(), j.id),
     )
 }
@@ -176,7 +179,7 @@ pub fn rejects_csv(tx: &mut dyn Sql, id: i64) -> Result<String> {
         .query_one("SELECT summary FROM import_jobs WHERE id = $1", params![id])?
         .ok_or(Error::NotFound { entity: "import" })?;
     let rejected: Vec<backroom_import::RowError> = r
-        .opt_string(0)
+        .get::<Option<String>>("summary")?
         .and_then(|j| serde_json::from_str::<SummaryIn>(&j).ok())
         .map(|s| s.rejected)
         .unwrap_or_default();
@@ -236,7 +239,7 @@ pub async fn start(db: &Db, actor: Actor, n: NewImport, file: bytes::Bytes) -> R
                 "INSERT INTO import_jobs (kind, options, status, bytes_total, created_by, created_at, owner, lease_until) VALUES ($1, $2, 'running', $3, $4, $5, $6, $7) RETURNING id",
                 params![kind.as_str(), options.as_str(), total, who.as_str(), now, instance_id(), now + micros(LEASE)],
             )?;
-            Ok(r.map_or(0, |r| r.i64(0)))
+            Ok(r.map(|r| r.get::<i64>("id")).transpose()?.unwrap_or(0))
         })
         .await?;
     let db2 = db.clone();

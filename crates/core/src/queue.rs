@@ -31,24 +31,27 @@ pub struct WorkQueue {
 pub fn work_queue(tx: &mut dyn Sql, now: i64) -> Result<WorkQueue> {
     let r = tx.query_one(
         "SELECT \
-           (SELECT COUNT(*) FROM orders WHERE status = 'open' AND fulfillment_status IN ('unfulfilled', 'partially_fulfilled') AND hold_reason IS NULL), \
-           (SELECT COUNT(*) FROM orders WHERE status = 'open' AND fulfillment_status IN ('unfulfilled', 'partially_fulfilled') AND hold_reason IS NULL AND ship_by < $1), \
-           (SELECT COUNT(*) FROM orders WHERE status = 'open' AND hold_reason IS NOT NULL), \
-           (SELECT COUNT(*) FROM orders WHERE status = 'open' AND fulfillment_status = 'ready_for_pickup'), \
-           (SELECT COUNT(*) FROM returns WHERE status IN ('requested', 'partially_received')), \
-           (SELECT COUNT(*) FROM inventory_levels WHERE reorder_point IS NOT NULL AND on_hand - reserved - unavailable + incoming <= reorder_point), \
-           (SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'failed'), \
-           (SELECT COUNT(DISTINCT r.order_id) FROM reservations r WHERE r.released_at IS NULL AND r.backordered > 0)",
+           (SELECT COUNT(*) FROM orders WHERE status = 'open' AND fulfillment_status IN ('unfulfilled', 'partially_fulfilled') AND hold_reason IS NULL) AS to_ship, \
+           (SELECT COUNT(*) FROM orders WHERE status = 'open' AND fulfillment_status IN ('unfulfilled', 'partially_fulfilled') AND hold_reason IS NULL AND ship_by < $1) AS late, \
+           (SELECT COUNT(*) FROM orders WHERE status = 'open' AND hold_reason IS NOT NULL) AS on_hold, \
+           (SELECT COUNT(*) FROM orders WHERE status = 'open' AND fulfillment_status = 'ready_for_pickup') AS pickups_waiting, \
+           (SELECT COUNT(*) FROM returns WHERE status IN ('requested', 'partially_received')) AS returns_to_inspect, \
+           (SELECT COUNT(*) FROM inventory_levels WHERE reorder_point IS NOT NULL AND on_hand - reserved - unavailable + incoming <= reorder_point) AS low_stock, \
+           (SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'failed') AS failed_webhooks, \
+           (SELECT COUNT(DISTINCT r.order_id) FROM reservations r WHERE r.released_at IS NULL AND r.backordered > 0) AS backordered",
         params![now],
     )?;
-    Ok(r.map_or_else(WorkQueue::default, |r| WorkQueue {
-        to_ship: r.i64(0),
-        late: r.i64(1),
-        on_hold: r.i64(2),
-        pickups_waiting: r.i64(3),
-        returns_to_inspect: r.i64(4),
-        low_stock: r.i64(5),
-        failed_webhooks: r.i64(6),
-        backordered: r.i64(7),
-    }))
+    let Some(r) = r else {
+        return Ok(WorkQueue::default());
+    };
+    Ok(WorkQueue {
+        to_ship: r.get("to_ship")?,
+        late: r.get("late")?,
+        on_hold: r.get("on_hold")?,
+        pickups_waiting: r.get("pickups_waiting")?,
+        returns_to_inspect: r.get("returns_to_inspect")?,
+        low_stock: r.get("low_stock")?,
+        failed_webhooks: r.get("failed_webhooks")?,
+        backordered: r.get("backordered")?,
+    })
 }

@@ -5,7 +5,7 @@
 //! Settings are `(key, value)` rows, shipping rates rows of their own. A change ([`update`]) is
 //! checked whole before anything is written, and is audited with what changed.
 
-use crate::db::Sql;
+use crate::db::{DbError, Sql};
 use crate::{Ctx, Error, Result, audit, params};
 use backroom_domain::Currency;
 use backroom_domain::pricing::{TaxPolicy, format_rate, parse_rate};
@@ -125,11 +125,12 @@ pub struct SettingsPatch {
 }
 
 pub fn load(tx: &mut dyn Sql) -> Result<Settings> {
-    from_pairs(
-        tx.query("SELECT key, value FROM settings", &[])?
-            .iter()
-            .map(|r| (r.string(0), r.string(1))),
-    )
+    let pairs = tx
+        .query("SELECT key, value FROM settings", &[])?
+        .iter()
+        .map(|r| Ok((r.get("key")?, r.get("value")?)))
+        .collect::<std::result::Result<Vec<(String, String)>, DbError>>()?;
+    from_pairs(pairs.into_iter())
 }
 
 /// Settings from `(key, value)` rows. A store made before tax rates per destination keeps its one
@@ -202,14 +203,16 @@ pub fn current(tx: &mut dyn Sql) -> Result<StoreSettings> {
         shipping_taxed: s.shipping_taxed,
         shipping_rates: rates
             .iter()
-            .map(|r| ShippingRate {
-                method: r.string(0),
-                name: r.string(1),
-                countries: crate::util::from_json(&r.string(2)),
-                price: r.i64(3),
-                free_above: r.opt_i64(4),
+            .map(|r| {
+                Ok(ShippingRate {
+                    method: r.get("code")?,
+                    name: r.get("name")?,
+                    countries: crate::util::from_json(&r.get::<String>("countries")?),
+                    price: r.get("price_minor")?,
+                    free_above: r.get("free_above_minor")?,
+                })
             })
-            .collect(),
+            .collect::<std::result::Result<_, DbError>>()?,
     })
 }
 

@@ -137,14 +137,7 @@ fn e(err: backroom_core::Error) -> anyhow::Error {
 /// Seeds the demo store if the database is empty; always issues a fresh admin API token.
 pub async fn ensure(db: &Db) -> Result<Login> {
     let seeded = db
-        .read(|tx| {
-            Ok(tx
-                .query_one(
-                    "SELECT id FROM users WHERE email_key = $1",
-                    backroom_core::params![ADMIN_EMAIL],
-                )?
-                .is_some())
-        })
+        .read(|tx| backroom_core::fixtures::user_exists(tx, ADMIN_EMAIL))
         .await
         .map_err(e)?;
     if !seeded {
@@ -572,34 +565,23 @@ async fn seed_analytics(db: &Db, start: i64, now: i64) -> Result<()> {
     let mut rng = Rng::new(0xA11A_17C5);
     let (orders, consenting) = db
         .read(|tx| {
-            let o = tx
-                .query(
-                    "SELECT o.number, o.placed_at, c.email, (SELECT l.sku FROM order_lines l WHERE l.order_id = o.id ORDER BY l.id LIMIT 1), o.shipping_address \
-                     FROM orders o JOIN channels ch ON ch.id = o.channel_id JOIN customers c ON c.id = o.customer_id WHERE ch.code = 'online' ORDER BY o.id",
-                    &[],
-                )?
-                .iter()
-                .map(|r| (r.i64(0), r.i64(1), r.string(2), r.string(3), r.string(4)))
+            let o = backroom_core::fixtures::online_orders(tx)?
+                .into_iter()
+                .map(|o| {
+                    (
+                        o.number,
+                        o.placed_at,
+                        o.email,
+                        o.first_sku,
+                        o.shipping_address,
+                    )
+                })
                 .collect::<Vec<_>>();
-            let c = tx
-                .query("SELECT email FROM customers WHERE accepts_marketing = TRUE ORDER BY id", &[])?
-                .iter()
-                .map(|r| r.string(0))
-                .collect::<Vec<_>>();
-            Ok((o, c))
+            Ok((o, backroom_core::fixtures::marketing_emails(tx)?))
         })
         .await
         .map_err(e)?;
-    let skus: Vec<String> = db
-        .read(|tx| {
-            Ok(tx
-                .query("SELECT sku FROM variants ORDER BY id", &[])?
-                .iter()
-                .map(|r| r.string(0))
-                .collect())
-        })
-        .await
-        .map_err(e)?;
+    let skus: Vec<String> = db.read(catalog::all_skus).await.map_err(e)?;
     let mut events: Vec<ingest::NewEvent> = Vec::new();
     let mut n = 0u64;
     let countries = ["FR", "FR", "FR", "DE", "BE", "ES", "IT", "NL", "GB"];

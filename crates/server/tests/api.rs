@@ -4467,3 +4467,49 @@ fn the_cli_prints_its_configuration_and_refuses_a_bad_value() {
         );
     }
 }
+
+/// Convention: the server crate (HTTP handlers, the console, the CLI, the demo) holds no SQL; it
+/// calls the business areas' functions in `backroom-core`. The benchmarks (`bench*.rs`), which
+/// read counters and export raw rows to measure the rest, are the one named exception.
+#[test]
+fn the_server_crate_holds_no_sql() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let markers = [
+        "SELECT ",
+        "INSERT INTO",
+        "DELETE FROM",
+        "UPDATE ",
+        "SAVEPOINT",
+        ".query(\"",
+        ".query_one(",
+        ".exec(",
+        "exec_deferred(",
+        "query_batch(",
+    ];
+    let mut found = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if p.is_dir() {
+                stack.push(p);
+            } else if name.ends_with(".rs") && !name.starts_with("bench") {
+                for (n, line) in std::fs::read_to_string(&p).unwrap().lines().enumerate() {
+                    let code = line.trim_start();
+                    if code.starts_with("//") {
+                        continue;
+                    }
+                    if markers.iter().any(|m| code.contains(m)) {
+                        found.push(format!("{}:{}: {}", p.display(), n + 1, code));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "SQL in the server crate:\n{}",
+        found.join("\n")
+    );
+}

@@ -255,6 +255,31 @@ pub trait FromRow: Sized {
     fn from_row(r: &Row) -> Result<Self, DbError>;
 }
 
+/// Runs `f` inside a savepoint of the open transaction: when it fails, what it wrote is rolled
+/// back and the transaction goes on without it.
+pub fn savepoint<T>(
+    tx: &mut dyn Sql,
+    f: impl FnOnce(&mut dyn Sql) -> Result<T, Error>,
+) -> Result<T, Error> {
+    tx.exec("SAVEPOINT step", &[])?;
+    match f(tx) {
+        Ok(v) => {
+            tx.exec("RELEASE SAVEPOINT step", &[])?;
+            Ok(v)
+        }
+        Err(e) => {
+            tx.exec("ROLLBACK TO SAVEPOINT step", &[])?;
+            tx.exec("RELEASE SAVEPOINT step", &[])?;
+            Err(e)
+        }
+    }
+}
+
+/// Whether the database answers a trivial query (the health check).
+pub fn ping(tx: &mut dyn Sql) -> Result<(), DbError> {
+    tx.query_one("SELECT 1 AS one", &[]).map(|_| ())
+}
+
 /// Runs a query and decodes every row into `T`.
 pub fn query_as<T: FromRow>(
     tx: &mut dyn Sql,

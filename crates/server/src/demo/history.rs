@@ -1414,12 +1414,7 @@ pub async fn run(
     let locs = db
         .read(|tx| {
             let id = |tx: &mut dyn Sql, code: &str| -> backroom_core::Result<i64> {
-                Ok(tx
-                    .query_one(
-                        "SELECT id FROM locations WHERE code = $1",
-                        backroom_core::params![code],
-                    )?
-                    .map_or(0, |r| r.i64(0)))
+                Ok(backroom_core::catalog::location_id(tx, code)?.unwrap_or(0))
             };
             Ok(Locations {
                 main: id(tx, "main-wh")?,
@@ -1470,16 +1465,10 @@ fn in_savepoint<T>(
     tx: &mut dyn Sql,
     f: impl FnOnce(&mut dyn Sql) -> backroom_core::Result<T>,
 ) -> Option<T> {
-    tx.exec("SAVEPOINT demo_step", &[]).ok()?;
-    match f(tx) {
-        Ok(v) => {
-            tx.exec("RELEASE SAVEPOINT demo_step", &[]).ok()?;
-            Some(v)
-        }
+    match backroom_core::db::savepoint(tx, f) {
+        Ok(v) => Some(v),
         Err(err) => {
             tracing::debug!(%err, "demo step refused");
-            let _ = tx.exec("ROLLBACK TO SAVEPOINT demo_step", &[]);
-            let _ = tx.exec("RELEASE SAVEPOINT demo_step", &[]);
             None
         }
     }

@@ -158,7 +158,7 @@ impl App {
 
 /// Liveness and database reachability; needs no authentication.
 pub async fn health(State(app): State<App>) -> Response {
-    match app.db.read(|tx| Ok(tx.query_one("SELECT 1", &[])?.is_some())).await {
+    match app.db.read(|tx| Ok(backroom_core::db::ping(tx)?)).await {
         Ok(_) => Json(serde_json::json!({"status": "ok", "database": format!("{:?}", app.db.dialect()).to_lowercase()})).into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "unavailable"}))).into_response(),
     }

@@ -47,16 +47,8 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
         .db
         .read(move |tx| {
             let page = catalog::list_products(tx, &query)?;
-            let vendors = tx
-                .query("SELECT DISTINCT vendor FROM products WHERE vendor <> '' ORDER BY vendor LIMIT 200", &[])?
-                .iter()
-                .map(|r| r.string(0))
-                .collect::<Vec<_>>();
-            let types = tx
-                .query("SELECT DISTINCT product_type FROM products WHERE product_type <> '' ORDER BY product_type LIMIT 200", &[])?
-                .iter()
-                .map(|r| r.string(0))
-                .collect::<Vec<_>>();
+            let vendors = catalog::vendors(tx, 200)?;
+            let types = catalog::product_types(tx, 200)?;
             Ok((page, vendors, types))
         })
         .await;
