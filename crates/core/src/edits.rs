@@ -4,6 +4,7 @@
 //! shows what the customer owes or is owed.
 
 use crate::api::{self, EditOrder, LineQuantity, Order, ResourceLine, SkuQuantity};
+use crate::db::DbError;
 use crate::inventory::{Hold, Reservation, note_low, release_line_units, release_units, reserve};
 use crate::orders::{
     LockedOrder, event, fill_available, get, lock_channel_levels, lock_order, lookup_lines,
@@ -33,7 +34,7 @@ pub(crate) fn cover_shortfall(
     mut short: i64,
 ) -> Result<()> {
     let rows = tx.query(
-        "SELECT r.id, r.order_id, r.order_line_id, r.quantity - r.backordered, v.sku, loc.name, r.quantity FROM reservations r \
+        "SELECT r.id, r.order_id, r.order_line_id, r.quantity - r.backordered AS covered, v.sku, loc.name, r.quantity FROM reservations r \
          JOIN orders o ON o.id = r.order_id JOIN variants v ON v.id = r.variant_id JOIN locations loc ON loc.id = r.location_id \
          WHERE r.variant_id = $1 AND r.location_id = $2 AND r.released_at IS NULL AND r.quantity > r.backordered \
          ORDER BY o.placed_at DESC, r.id DESC",
@@ -43,8 +44,14 @@ pub(crate) fn cover_shortfall(
         if short == 0 {
             break;
         }
-        let (reservation, order_id, line_id, covered) = (r.i64(0), r.i64(1), r.i64(2), r.i64(3));
-        let (sku, here) = (r.string(4), r.string(5));
+        let (reservation, order_id, line_id, covered): (i64, i64, i64, i64) = (
+            r.get("id")?,
+            r.get("order_id")?,
+            r.get("order_line_id")?,
+            r.get("covered")?,
+        );
+        let (sku, here): (String, String) = (r.get("sku")?, r.get("name")?);
+        let quantity: i64 = r.get("quantity")?;
         let take = short.min(covered);
         short -= take;
         let mut sc = sourcing_context(tx, order_id)?;
@@ -77,8 +84,8 @@ pub(crate) fn cover_shortfall(
                         location_id,
                         order_id,
                         order_line_id: line_id,
-                        quantity: r.i64(6),
-                        backordered: r.i64(6) - covered,
+                        quantity,
+                        backordered: quantity - covered,
                     },
                     take,
                     0,
@@ -135,7 +142,7 @@ struct SourcingContext {
 
 fn sourcing_context(tx: &mut dyn Sql, order_id: i64) -> Result<SourcingContext> {
     let rows = tx.query(
-        "SELECT ch.id, ch.code, ch.sourcing_strategy, o.shipping_address, o.pickup_location_id, loc.id, loc.name, loc.priority, \
+        "SELECT ch.id, ch.code, ch.sourcing_strategy, o.shipping_address, o.pickup_location_id, loc.id AS location_id, loc.name, loc.priority, \
          loc.latitude, loc.longitude, loc.postal_code, loc.country \
          FROM orders o JOIN channels ch ON ch.id = o.channel_id \
          LEFT JOIN channel_locations cl ON cl.channel_id = ch.id LEFT JOIN locations loc ON loc.id = cl.location_id AND loc.active = TRUE \
@@ -143,28 +150,35 @@ fn sourcing_context(tx: &mut dyn Sql, order_id: i64) -> Result<SourcingContext> 
         params![order_id],
     )?;
     let first = rows.first().ok_or(Error::NotFound { entity: "order" })?;
-    let address: api::Address = from_json(&first.string(3));
-    let pickup = first.opt_i64(4);
-    let candidates = rows
-        .iter()
-        .filter(|r| r.opt_i64(5).is_some() && pickup.is_none_or(|p| p == r.i64(5)))
-        .map(|r| Candidate {
-            location_id: r.i64(5),
-            name: r.string(6),
-            priority: r.i64(7),
+    let address: api::Address = from_json(&first.get::<String>("shipping_address")?);
+    let pickup: Option<i64> = first.get("pickup_location_id")?;
+    let mut candidates = Vec::new();
+    for r in &rows {
+        // No location (the LEFT JOIN found none), or not the pickup location: not a candidate.
+        let Some(location_id) = r.get::<Option<i64>>("location_id")? else {
+            continue;
+        };
+        if pickup.is_some_and(|p| p != location_id) {
+            continue;
+        }
+        candidates.push(Candidate {
+            location_id,
+            name: r.get("name")?,
+            priority: r.get("priority")?,
             place: Place {
-                latitude: r.f64(8),
-                longitude: r.f64(9),
-                postal_code: r.opt_string(10),
-                country: r.opt_string(11),
+                latitude: r.get("latitude")?,
+                longitude: r.get("longitude")?,
+                postal_code: r.get("postal_code")?,
+                country: r.get("country")?,
             },
             available: HashMap::new(),
-        })
-        .collect();
+        });
+    }
     Ok(SourcingContext {
-        channel_id: first.i64(0),
-        channel: first.string(1),
-        strategy: Strategy::parse(&first.string(2)).unwrap_or(Strategy::FewestShipments),
+        channel_id: first.get("id")?,
+        channel: first.get("code")?,
+        strategy: Strategy::parse(&first.get::<String>("sourcing_strategy")?)
+            .unwrap_or(Strategy::FewestShipments),
         candidates,
         destination: Place {
             latitude: address.latitude,
@@ -189,20 +203,23 @@ fn lines_now(tx: &mut dyn Sql, order_id: i64) -> Result<Vec<LineNow>> {
     Ok(tx
         .query(
             "SELECT l.id, l.variant_id, l.sku, l.quantity, \
-             CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT), v.inventory_policy \
+             CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT) AS shipped, v.inventory_policy \
              FROM order_lines l JOIN variants v ON v.id = l.variant_id WHERE l.order_id = $1 ORDER BY l.line_no",
             params![order_id],
         )?
         .iter()
-        .map(|r| LineNow {
-            id: r.i64(0),
-            variant_id: r.i64(1),
-            sku: r.string(2),
-            quantity: r.i64(3),
-            shipped: r.i64(4),
-            policy: InventoryPolicy::parse(&r.string(5)).unwrap_or(InventoryPolicy::Deny),
+        .map(|r| {
+            Ok(LineNow {
+                id: r.get("id")?,
+                variant_id: r.get("variant_id")?,
+                sku: r.get("sku")?,
+                quantity: r.get("quantity")?,
+                shipped: r.get("shipped")?,
+                policy: InventoryPolicy::parse(&r.get::<String>("inventory_policy")?)
+                    .unwrap_or(InventoryPolicy::Deny),
+            })
         })
-        .collect())
+        .collect::<std::result::Result<_, DbError>>()?)
 }
 
 /// What an edit did, for the timeline and the audit log.
@@ -342,17 +359,25 @@ pub(crate) fn change_lines(
         // New lines, numbered after the last one.
         let next_no = tx
             .query_one(
-                "SELECT CAST(COALESCE(MAX(line_no), 0) AS BIGINT) FROM order_lines WHERE order_id = $1",
+                "SELECT CAST(COALESCE(MAX(line_no), 0) AS BIGINT) AS last_no FROM order_lines WHERE order_id = $1",
                 params![order_id],
             )?
-            .map_or(0, |r| r.i64(0));
+            .map(|r| r.get::<i64>("last_no"))
+            .transpose()?
+            // An aggregate always gives a row: the old 0 for none kept.
+            .unwrap_or(0);
         for (i, a) in adds.iter().enumerate() {
             let r = tx.query_one(
                 "INSERT INTO order_lines (order_id, line_no, variant_id, sku, title, quantity, unit_price_minor, discount_minor, tax_minor, exchange_return_id, unit_cost_minor) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, $8, $9) RETURNING id",
                 params![order_id, next_no + 1 + i as i64, a.variant_id, a.sku.as_str(), a.title.as_str(), a.quantity, a.unit_price, exchange_return_id, a.unit_cost],
             )?;
-            added_line_ids.push(r.map_or(0, |r| r.i64(0)));
+            added_line_ids.push(
+                r.map(|r| r.get::<i64>("id"))
+                    .transpose()?
+                    // No row back (never, for an INSERT ... RETURNING) keeps the old 0.
+                    .unwrap_or(0),
+            );
         }
         let mut holds = Vec::with_capacity(decision.allocations.len());
         for al in &decision.allocations {
@@ -399,33 +424,55 @@ fn order_tax(tx: &mut dyn Sql, order_id: i64) -> Result<backroom_domain::pricing
             params![order_id],
         )?
         .ok_or(Error::NotFound { entity: "order" })?;
-    Ok(match (r.opt_i64(0), r.opt_i64(1)) {
-        (Some(ppm), Some(taxed)) => backroom_domain::pricing::TaxPolicy {
-            rate_ppm: u32::try_from(ppm).unwrap_or(0),
-            shipping_taxed: taxed != 0,
-            included: r.i64(3) != 0,
-        },
-        // Orders from before kept their rate were all priced with the tax on top.
-        _ => {
-            let a: api::Address = from_json(&r.string(2));
-            backroom_domain::pricing::TaxPolicy {
-                included: false,
-                ..settings::load(tx)?.tax_for(&a.country, a.region.as_deref())
+    Ok(
+        match (
+            r.get::<Option<i64>>("tax_rate_ppm")?,
+            r.get::<Option<i64>>("shipping_taxed")?,
+        ) {
+            (Some(ppm), Some(taxed)) => backroom_domain::pricing::TaxPolicy {
+                rate_ppm: u32::try_from(ppm).unwrap_or(0),
+                shipping_taxed: taxed != 0,
+                included: r.get::<i64>("tax_included")? != 0,
+            },
+            // Orders from before kept their rate were all priced with the tax on top.
+            _ => {
+                let a: api::Address = from_json(&r.get::<String>("shipping_address")?);
+                backroom_domain::pricing::TaxPolicy {
+                    included: false,
+                    ..settings::load(tx)?.tax_for(&a.country, a.region.as_deref())
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// Prices the order again from its lines (today's line prices stay as sold), sets its totals and
 /// fulfillment status, and reopens a closed order that has units to ship again. Returns the total.
 fn reprice(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, o: &LockedOrder) -> Result<i64> {
-    let rows = tx.query(
-        "SELECT l.id, l.unit_price_minor, l.quantity, l.discount_minor, \
-         CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT), l.returned_quantity \
-         FROM order_lines l WHERE l.order_id = $1 ORDER BY l.line_no",
-        params![order_id],
-    )?;
-    let kept: Vec<&crate::Row> = rows.iter().filter(|r| r.i64(2) > 0).collect();
+    // (id, unit price, quantity, discount, shipped, returned) per line.
+    let rows: Vec<(i64, i64, i64, i64, i64, i64)> = tx
+        .query(
+            "SELECT l.id, l.unit_price_minor, l.quantity, l.discount_minor, \
+             CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT) AS shipped, l.returned_quantity \
+             FROM order_lines l WHERE l.order_id = $1 ORDER BY l.line_no",
+            params![order_id],
+        )?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.get("id")?,
+                r.get("unit_price_minor")?,
+                r.get("quantity")?,
+                r.get("discount_minor")?,
+                r.get("shipped")?,
+                r.get("returned_quantity")?,
+            ))
+        })
+        .collect::<std::result::Result<_, DbError>>()?;
+    let kept: Vec<&(i64, i64, i64, i64, i64, i64)> = rows
+        .iter()
+        .filter(|(_, _, quantity, ..)| *quantity > 0)
+        .collect();
     if kept.is_empty() {
         return Err(Error::invalid(
             "change",
@@ -434,26 +481,26 @@ fn reprice(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, o: &LockedOrder) -> Resul
     }
     let price_lines: Vec<PriceLine> = kept
         .iter()
-        .map(|r| PriceLine {
-            unit_price: r.i64(1),
-            quantity: r.i64(2),
-            discount: r.i64(3),
+        .map(|(_, unit_price, quantity, discount, ..)| PriceLine {
+            unit_price: *unit_price,
+            quantity: *quantity,
+            discount: *discount,
         })
         .collect();
     let totals = price_order(&price_lines, o.shipping, order_tax(tx, order_id)?)?;
-    for r in &rows {
+    for (id, ..) in &rows {
         let tax = kept
             .iter()
-            .position(|k| k.i64(0) == r.i64(0))
+            .position(|k| k.0 == *id)
             .map_or(0, |i| totals.line_tax[i]);
         tx.exec_deferred(
             "UPDATE order_lines SET tax_minor = $1 WHERE id = $2",
-            params![tax, r.i64(0)],
+            params![tax, *id],
         )?;
     }
     let triples: Vec<(i64, i64, i64)> = rows
         .iter()
-        .map(|r| (r.i64(2), r.i64(4), r.i64(5)))
+        .map(|(_, _, quantity, _, shipped, returned)| (*quantity, *shipped, *returned))
         .collect();
     let fulfillment = states::fulfillment_status_with_returns(&triples);
     let status = if o.status == OrderStatus::Closed
@@ -566,10 +613,13 @@ pub fn resource_line(
         })?;
     let live = tx
         .query_one(
-            "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM reservations WHERE order_line_id = $1 AND released_at IS NULL",
+            "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) AS live FROM reservations WHERE order_line_id = $1 AND released_at IS NULL",
             params![line_id],
         )?
-        .map_or(0, |r| r.i64(0));
+        .map(|r| r.get::<i64>("live"))
+        .transpose()?
+        // An aggregate always gives a row: the old 0 for none kept.
+        .unwrap_or(0);
     if live == 0 {
         return Err(Error::conflict(
             "nothing_to_source",

@@ -5,6 +5,7 @@
 //! not move and nothing is counted twice.
 
 use crate::api::{HoldOrder, Order, PickItem, PickList, PickOrder, RefundOrder, ShipOrder};
+use crate::db::DbError;
 use crate::inventory::{Reference, apply, lock_level};
 use crate::orders::{LockedOrder, event, get, lock_order};
 use crate::{Ctx, Error, Result, Sql, audit, params};
@@ -45,24 +46,35 @@ pub fn ship(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, s: &ShipOrder) -> Result
     }
 
     // Live reservations at this location, per line: (reservation id, line id, variant, quantity).
-    let live = tx.query(
-        "SELECT r.id, r.order_line_id, r.variant_id, r.quantity, r.backordered FROM reservations r \
-         WHERE r.order_id = $1 AND r.location_id = $2 AND r.released_at IS NULL ORDER BY r.variant_id, r.id",
-        params![order_id, s.location_id],
-    )?;
+    let live: Vec<(i64, i64, i64, i64)> = tx
+        .query(
+            "SELECT r.id, r.order_line_id, r.variant_id, r.quantity, r.backordered FROM reservations r \
+             WHERE r.order_id = $1 AND r.location_id = $2 AND r.released_at IS NULL ORDER BY r.variant_id, r.id",
+            params![order_id, s.location_id],
+        )?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.get("id")?,
+                r.get("order_line_id")?,
+                r.get("variant_id")?,
+                r.get("quantity")?,
+            ))
+        })
+        .collect::<std::result::Result<_, DbError>>()?;
     let reserved_for = |line: i64| {
         live.iter()
-            .filter(|r| r.i64(1) == line)
-            .map(|r| r.i64(3))
+            .filter(|(_, l, ..)| *l == line)
+            .map(|(.., q)| *q)
             .sum::<i64>()
     };
     let wanted: Vec<(i64, i64)> = match &s.lines {
         None => {
             let mut all: Vec<(i64, i64)> = Vec::new();
-            for r in &live {
-                match all.iter_mut().find(|(l, _)| *l == r.i64(1)) {
-                    Some(x) => x.1 += r.i64(3),
-                    None => all.push((r.i64(1), r.i64(3))),
+            for (_, line, _, q) in &live {
+                match all.iter_mut().find(|(l, _)| l == line) {
+                    Some(x) => x.1 += q,
+                    None => all.push((*line, *q)),
                 }
             }
             if all.is_empty() {
@@ -116,14 +128,18 @@ pub fn ship(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, s: &ShipOrder) -> Result
          VALUES ($1, $2, 'shipped', $3, $4, $5, $6, $7, $8) RETURNING id",
         params![order_id, s.location_id, carrier.clone(), service, tracking_number.clone(), tracking_url, ctx.actor.name.as_str(), ctx.now],
     )?;
-    let fulfillment_id = f.map_or(0, |r| r.i64(0));
+    let fulfillment_id = f
+        .map(|r| r.get::<i64>("id"))
+        .transpose()?
+        // No row back (never, for an INSERT ... RETURNING) keeps the old 0.
+        .unwrap_or(0);
     // Move stock level by level, in (variant, location) order like every writer.
     let mut by_variant: Vec<(i64, i64, i64)> = Vec::new(); // (variant, line, quantity)
     for (line, q) in &wanted {
         let variant = live
             .iter()
-            .find(|r| r.i64(1) == *line)
-            .map_or(0, |r| r.i64(2));
+            .find(|(_, l, ..)| l == line)
+            .map_or(0, |(_, _, v, _)| *v);
         by_variant.push((variant, *line, *q));
     }
     by_variant.sort_unstable();
@@ -155,18 +171,18 @@ pub fn ship(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, s: &ShipOrder) -> Result
         )?;
         // Release the shipped units from this line's reservations, oldest first.
         let mut left = *q;
-        for r in live.iter().filter(|r| r.i64(1) == *line) {
+        for (reservation, _, _, quantity) in live.iter().filter(|(_, l, ..)| l == line) {
             if left == 0 {
                 break;
             }
-            let take = left.min(r.i64(3));
-            if take == r.i64(3) {
-                tx.exec_deferred("UPDATE reservations SET released_at = $1, release_reason = 'shipped' WHERE id = $2", params![ctx.now, r.i64(0)])?;
+            let take = left.min(*quantity);
+            if take == *quantity {
+                tx.exec_deferred("UPDATE reservations SET released_at = $1, release_reason = 'shipped' WHERE id = $2", params![ctx.now, *reservation])?;
             } else {
                 // Split: the shipped part is released, the rest stays live.
                 tx.exec_deferred(
                     "UPDATE reservations SET quantity = quantity - $1, backordered = CASE WHEN backordered > quantity - $1 THEN quantity - $1 ELSE backordered END WHERE id = $2",
-                    params![take, r.i64(0)],
+                    params![take, *reservation],
                 )?;
                 tx.exec_deferred(
                     "INSERT INTO reservations (variant_id, location_id, order_id, order_line_id, quantity, backordered, created_at, released_at, release_reason) \
@@ -185,13 +201,19 @@ pub fn ship(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, s: &ShipOrder) -> Result
 
     // The order's fulfillment status from shipped units per line.
     let lines = tx.query(
-        "SELECT l.quantity, CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT), l.returned_quantity FROM order_lines l WHERE l.order_id = $1",
+        "SELECT l.quantity, CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT) AS shipped, l.returned_quantity FROM order_lines l WHERE l.order_id = $1",
         params![order_id],
     )?;
     let triples: Vec<(i64, i64, i64)> = lines
         .iter()
-        .map(|r| (r.i64(0), r.i64(1), r.i64(2)))
-        .collect();
+        .map(|r| {
+            Ok((
+                r.get("quantity")?,
+                r.get("shipped")?,
+                r.get("returned_quantity")?,
+            ))
+        })
+        .collect::<std::result::Result<_, DbError>>()?;
     let new_fulfillment = states::fulfillment_status_with_returns(&triples);
     // Everything shipped and paid: nothing is left to do.
     let new_status = if !matches!(
@@ -263,11 +285,12 @@ pub fn deliver(tx: &mut dyn Sql, ctx: &Ctx, fulfillment_id: i64) -> Result<Order
         .ok_or(Error::NotFound {
             entity: "fulfillment",
         })?;
-    let order_id = r.i64(0);
-    if r.string(1) != "shipped" {
+    let order_id: i64 = r.get("order_id")?;
+    let status: String = r.get("status")?;
+    if status != "shipped" {
         return Err(Error::conflict(
             "not_in_transit",
-            format!("the shipment is {}", r.string(1)),
+            format!("the shipment is {status}"),
         ));
     }
     tx.exec(
@@ -344,7 +367,8 @@ pub fn refund(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, r: &RefundOrder) -> Re
                             format!("order #{} has no line {}", o.number, l.line_id),
                         )
                     })?;
-                let (quantity, done) = (row.i64(0), row.i64(4));
+                let (quantity, done): (i64, i64) =
+                    (row.get("quantity")?, row.get("refunded_quantity")?);
                 if l.quantity > quantity - done {
                     return Err(Error::Conflict {
                         code: "refund_refused",
@@ -356,7 +380,11 @@ pub fn refund(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, r: &RefundOrder) -> Re
                         field: Some(format!("lines[{i}].quantity")),
                     });
                 }
-                let (price, discount, tax) = (row.i64(1), row.i64(2), row.i64(3));
+                let (price, discount, tax): (i64, i64, i64) = (
+                    row.get("unit_price_minor")?,
+                    row.get("discount_minor")?,
+                    row.get("tax_minor")?,
+                );
                 let value = balance::line_value(price, quantity, discount, tax, o.tax_included);
                 let v = balance::next_units_value(value, quantity, done, l.quantity);
                 by_line.push((l.line_id, l.quantity, v));
@@ -381,10 +409,18 @@ pub fn refund(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, r: &RefundOrder) -> Re
                     0
                 } else {
                     tx.query_one(
-                        "SELECT CAST(COALESCE(SUM(tax_minor), 0) AS BIGINT), (SELECT tax_minor FROM orders WHERE id = $1) FROM order_lines WHERE order_id = $1",
+                        "SELECT CAST(COALESCE(SUM(tax_minor), 0) AS BIGINT) AS lines_tax, (SELECT tax_minor FROM orders WHERE id = $1) AS order_tax FROM order_lines WHERE order_id = $1",
                         params![order_id],
                     )?
-                    .map_or(0, |r| r.i64(1) - r.i64(0))
+                    .map(|r| {
+                        Ok::<_, DbError>(
+                            // The subquery is NULL only without the (locked) order: the old 0 kept.
+                            r.get::<Option<i64>>("order_tax")?.unwrap_or(0)
+                                - r.get::<i64>("lines_tax")?,
+                        )
+                    })
+                    .transpose()?
+                    .unwrap_or(0)
                 };
                 sum += o.shipping + shipping_tax;
             }
@@ -409,12 +445,18 @@ pub fn refund(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, r: &RefundOrder) -> Re
         // An amount alone refunds merchandise, shipping and tax in the order's proportions.
         merchandise = tx
             .query_one(
-                "SELECT subtotal_minor - discounts_minor - included_tax_minor, total_minor FROM orders WHERE id = $1",
+                "SELECT subtotal_minor - discounts_minor - included_tax_minor AS merchandise, total_minor FROM orders WHERE id = $1",
                 params![order_id],
             )?
-            .map_or(0, |t| {
-                balance::merchandise_share(amount, t.i64(0), t.i64(1))
-            });
+            .map(|t| {
+                Ok::<_, DbError>(balance::merchandise_share(
+                    amount,
+                    t.get("merchandise")?,
+                    t.get("total_minor")?,
+                ))
+            })
+            .transpose()?
+            .unwrap_or(0);
     }
     tx.exec(
         "INSERT INTO refunds (order_id, amount_minor, currency, reason, note, actor, created_at, settled_minor, lines, merchandise_minor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -571,7 +613,7 @@ pub fn pick_list(
         return Err(Error::invalid("orders", "must be between 1 and 500"));
     }
     let rows = tx.query(
-        "SELECT o.id, o.number, l.id, l.sku, l.title, r.quantity, il.bin FROM reservations r \
+        "SELECT o.id, o.number, l.id AS line_id, l.sku, l.title, r.quantity, il.bin FROM reservations r \
          JOIN orders o ON o.id = r.order_id JOIN order_lines l ON l.id = r.order_line_id \
          LEFT JOIN inventory_levels il ON il.variant_id = r.variant_id AND il.location_id = r.location_id \
          WHERE r.location_id = $1 AND r.released_at IS NULL AND r.backordered < r.quantity AND o.status = 'open' AND o.hold_reason IS NULL \
@@ -584,27 +626,29 @@ pub fn pick_list(
     let mut items: Vec<PickItem> = Vec::new();
     let mut numbers: Vec<(i64, i64)> = Vec::new();
     for r in &rows {
-        let sku = r.string(3);
+        let sku: String = r.get("sku")?;
+        let (order_id, number, quantity): (i64, i64, i64) =
+            (r.get("id")?, r.get("number")?, r.get("quantity")?);
         if items.last().is_none_or(|i| i.sku != sku) {
             items.push(PickItem {
-                bin: r.opt_string(6),
+                bin: r.get("bin")?,
                 sku: sku.clone(),
-                title: r.string(4),
+                title: r.get("title")?,
                 quantity: 0,
                 orders: Vec::new(),
             });
         }
         if let Some(item) = items.last_mut() {
-            item.quantity += r.i64(5);
+            item.quantity += quantity;
             item.orders.push(PickOrder {
-                order_id: r.i64(0),
-                number: r.i64(1),
-                line_id: r.i64(2),
-                quantity: r.i64(5),
+                order_id,
+                number,
+                line_id: r.get("line_id")?,
+                quantity,
             });
         }
-        if !numbers.iter().any(|(id, _)| *id == r.i64(0)) {
-            numbers.push((r.i64(0), r.i64(1)));
+        if !numbers.iter().any(|(id, _)| *id == order_id) {
+            numbers.push((order_id, number));
         }
     }
     numbers.sort_by_key(|(id, _)| *id);
@@ -652,8 +696,11 @@ pub fn ready_for_pickup(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64) -> Result<Or
         ));
     }
     let backordered = tx
-        .query_one("SELECT CAST(COALESCE(SUM(backordered), 0) AS BIGINT) FROM reservations WHERE order_id = $1 AND released_at IS NULL", params![order_id])?
-        .map_or(0, |r| r.i64(0));
+        .query_one("SELECT CAST(COALESCE(SUM(backordered), 0) AS BIGINT) AS backordered FROM reservations WHERE order_id = $1 AND released_at IS NULL", params![order_id])?
+        .map(|r| r.get::<i64>("backordered"))
+        .transpose()?
+        // An aggregate always gives a row: the old 0 for none kept.
+        .unwrap_or(0);
     if backordered > 0 {
         return Err(Error::conflict(
             "not_in_stock",
@@ -757,8 +804,8 @@ pub fn expire_pickups(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<i64>> {
             params![ctx.now],
         )?
         .iter()
-        .map(|r| r.i64(0))
-        .collect();
+        .map(|r| r.get("id"))
+        .collect::<std::result::Result<_, DbError>>()?;
     for id in &due {
         let LockedOrder {
             payment,
@@ -840,23 +887,27 @@ pub fn fulfillment_report(
     let rows = tx.query(
         &format!(
             "SELECT o.placed_at, o.ship_by, \
-             CAST(COALESCE((SELECT SUM(l.quantity) FROM order_lines l WHERE l.order_id = o.id), 0) AS BIGINT), \
-             CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl JOIN fulfillments fu ON fu.id = fl.fulfillment_id WHERE fu.order_id = o.id), 0) AS BIGINT), \
-             (SELECT MAX(fu.shipped_at) FROM fulfillments fu WHERE fu.order_id = o.id) FROM orders o{}",
+             CAST(COALESCE((SELECT SUM(l.quantity) FROM order_lines l WHERE l.order_id = o.id), 0) AS BIGINT) AS units, \
+             CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl JOIN fulfillments fu ON fu.id = fl.fulfillment_id WHERE fu.order_id = o.id), 0) AS BIGINT) AS shipped_units, \
+             (SELECT MAX(fu.shipped_at) FROM fulfillments fu WHERE fu.order_id = o.id) AS last_shipped_at FROM orders o{}",
             f.where_sql()
         ),
         &f.params,
     )?;
     let items: Vec<backroom_domain::kpi::Shipment> = rows
         .iter()
-        .map(|r| backroom_domain::kpi::Shipment {
-            placed_at: r.i64(0),
-            ship_by: r.opt_i64(1),
-            shipped_at: (r.i64(2) > 0 && r.i64(3) >= r.i64(2))
-                .then(|| r.opt_i64(4))
-                .flatten(),
+        .map(|r| {
+            let (units, shipped_units): (i64, i64) = (r.get("units")?, r.get("shipped_units")?);
+            let last_shipped_at: Option<i64> = r.get("last_shipped_at")?;
+            Ok(backroom_domain::kpi::Shipment {
+                placed_at: r.get("placed_at")?,
+                ship_by: r.get("ship_by")?,
+                shipped_at: (units > 0 && shipped_units >= units)
+                    .then_some(last_shipped_at)
+                    .flatten(),
+            })
         })
-        .collect();
+        .collect::<std::result::Result<_, DbError>>()?;
     let s = backroom_domain::kpi::fulfillment_stats(&items, now);
     Ok(crate::api::FulfillmentReport {
         from: crate::util::rfc3339(from),

@@ -3,7 +3,7 @@
 //! as unavailable, or written off. The order's fulfillment status follows.
 
 use crate::api::{NewReturn, ReceiveReturn, Return, ReturnLine};
-use crate::db::Sql;
+use crate::db::{DbError, Sql};
 use crate::inventory::{Reference, apply, ensure_level, lock_level};
 use crate::orders::{event, lock_order};
 use crate::util::{opt_rfc3339, rfc3339};
@@ -33,60 +33,84 @@ pub fn get_return(tx: &mut dyn Sql, id: i64) -> Result<Return> {
         .ok_or(Error::NotFound { entity: "return" })?;
     let lines = tx.query(
         "SELECT rl.order_line_id, l.sku, rl.quantity, rl.reason, rl.received_quantity, rl.restocked, rl.unavailable, rl.written_off, \
-         l.unit_price_minor, l.quantity, l.discount_minor, l.tax_minor, o.tax_included \
+         l.unit_price_minor, l.quantity AS line_quantity, l.discount_minor, l.tax_minor, o.tax_included \
          FROM return_lines rl JOIN order_lines l ON l.id = rl.order_line_id JOIN orders o ON o.id = l.order_id WHERE rl.return_id = $1 ORDER BY rl.id",
         params![id],
     )?;
     // The exchange's lines, found among its order's (by the order index, not a scan of every line).
     let added = tx.query(
         "SELECT l.id, l.unit_price_minor, l.quantity, l.discount_minor, l.tax_minor, o.tax_included FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE l.order_id = $2 AND l.exchange_return_id = $1 ORDER BY l.id",
-        params![id, r.i64(1)],
+        params![id, r.get::<i64>("order_id")?],
     )?;
     let returned_value: i64 = lines
         .iter()
         .map(|l| {
-            let value =
-                balance::line_value(l.i64(8), l.i64(9), l.i64(10), l.i64(11), l.i64(12) != 0);
-            balance::units_value(value, l.i64(9), l.i64(2))
+            let line_quantity: i64 = l.get("line_quantity")?;
+            let value = balance::line_value(
+                l.get("unit_price_minor")?,
+                line_quantity,
+                l.get("discount_minor")?,
+                l.get("tax_minor")?,
+                l.get::<i64>("tax_included")? != 0,
+            );
+            Ok(balance::units_value(
+                value,
+                line_quantity,
+                l.get("quantity")?,
+            ))
         })
-        .sum();
+        .sum::<std::result::Result<i64, DbError>>()?;
     let added_value: i64 = added
         .iter()
-        .map(|l| balance::line_value(l.i64(1), l.i64(2), l.i64(3), l.i64(4), l.i64(5) != 0))
-        .sum();
+        .map(|l| {
+            Ok(balance::line_value(
+                l.get("unit_price_minor")?,
+                l.get("quantity")?,
+                l.get("discount_minor")?,
+                l.get("tax_minor")?,
+                l.get::<i64>("tax_included")? != 0,
+            ))
+        })
+        .sum::<std::result::Result<i64, DbError>>()?;
+    let exchange: bool = r.get("exchange")?;
     Ok(Return {
-        exchange: r.bool(9),
-        exchange_line_ids: added.iter().map(|l| l.i64(0)).collect(),
+        exchange,
+        exchange_line_ids: added
+            .iter()
+            .map(|l| l.get("id"))
+            .collect::<std::result::Result<_, DbError>>()?,
         price_difference: crate::api::Money {
-            amount: if r.bool(9) {
+            amount: if exchange {
                 added_value - returned_value
             } else {
                 -returned_value
             },
-            currency: r.string(10),
+            currency: r.get("currency")?,
         },
-        id: r.i64(0),
-        order_id: r.i64(1),
-        status: r.string(2),
-        label_carrier: r.opt_string(3),
-        label_tracking: r.opt_string(4),
-        note: r.opt_string(5),
-        created_by: r.string(6),
-        created_at: rfc3339(r.i64(7)),
-        received_at: opt_rfc3339(r.opt_i64(8)),
+        id: r.get("id")?,
+        order_id: r.get("order_id")?,
+        status: r.get("status")?,
+        label_carrier: r.get("label_carrier")?,
+        label_tracking: r.get("label_tracking")?,
+        note: r.get("note")?,
+        created_by: r.get("created_by")?,
+        created_at: rfc3339(r.get("created_at")?),
+        received_at: opt_rfc3339(r.get("received_at")?),
         lines: lines
             .iter()
-            .map(|l| ReturnLine {
-                order_line_id: l.i64(0),
-                sku: l.string(1),
-                quantity: l.i64(2),
-                reason: l.string(3),
-                received_quantity: l.i64(4),
-                restocked: l.i64(5),
-                unavailable: l.i64(6),
-                written_off: l.i64(7),
+            .map(|l| {
+                Ok(ReturnLine {
+                    order_line_id: l.get("order_line_id")?,
+                    sku: l.get("sku")?,
+                    quantity: l.get("quantity")?,
+                    reason: l.get("reason")?,
+                    received_quantity: l.get("received_quantity")?,
+                    restocked: l.get("restocked")?,
+                    unavailable: l.get("unavailable")?,
+                    written_off: l.get("written_off")?,
+                })
             })
-            .collect(),
+            .collect::<std::result::Result<_, DbError>>()?,
     })
 }
 
@@ -144,8 +168,8 @@ pub fn list_for_order(tx: &mut dyn Sql, order_id: i64) -> Result<Vec<Return>> {
             params![order_id],
         )?
         .iter()
-        .map(|r| r.i64(0))
-        .collect();
+        .map(|r| r.get("id"))
+        .collect::<std::result::Result<_, DbError>>()?;
     ids.into_iter().map(|id| get_return(tx, id)).collect()
 }
 
@@ -182,16 +206,17 @@ pub fn create(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, n: &NewReturn) -> Resu
         seen.push(l.line_id);
         let r = tx
             .query_one(
-                "SELECT CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT), \
-                 CAST(COALESCE((SELECT SUM(rl.quantity) FROM return_lines rl JOIN returns rt ON rt.id = rl.return_id WHERE rl.order_line_id = l.id AND rt.status <> 'cancelled'), 0) AS BIGINT), \
+                "SELECT CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT) AS shipped, \
+                 CAST(COALESCE((SELECT SUM(rl.quantity) FROM return_lines rl JOIN returns rt ON rt.id = rl.return_id WHERE rl.order_line_id = l.id AND rt.status <> 'cancelled'), 0) AS BIGINT) AS on_returns, \
                  l.refunded_quantity, l.returned_quantity \
                  FROM order_lines l WHERE l.id = $1 AND l.order_id = $2",
                 params![l.line_id, order_id],
             )?
             .ok_or_else(|| Error::invalid(format!("lines[{i}].line_id"), format!("order #{number} has no line {}", l.line_id)))?;
         // Units refunded by line and kept by the customer cannot come back for a credit again.
-        let refunded_kept = (r.i64(2) - r.i64(3)).max(0);
-        let returnable = r.i64(0) - r.i64(1) - refunded_kept;
+        let refunded_kept =
+            (r.get::<i64>("refunded_quantity")? - r.get::<i64>("returned_quantity")?).max(0);
+        let returnable = r.get::<i64>("shipped")? - r.get::<i64>("on_returns")? - refunded_kept;
         if l.quantity > returnable {
             return Err(Error::Conflict {
                 code: "not_returnable",
@@ -208,7 +233,11 @@ pub fn create(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, n: &NewReturn) -> Resu
         "INSERT INTO returns (order_id, status, label_carrier, label_tracking, note, created_by, created_at, exchange) VALUES ($1, 'requested', $2, $3, $4, $5, $6, $7) RETURNING id",
         params![order_id, optional_text("label_carrier", n.label_carrier.as_deref(), 100)?, optional_text("label_tracking", n.label_tracking.as_deref(), 100)?, note, ctx.actor.name.as_str(), ctx.now, !exchange_lines.is_empty()],
     )?;
-    let id = row.map_or(0, |r| r.i64(0));
+    let id = row
+        .map(|r| r.get::<i64>("id"))
+        .transpose()?
+        // No row back (never, for an INSERT ... RETURNING) keeps the old 0.
+        .unwrap_or(0);
     // An exchange: the new lines join the order now, sourced and reserved; the balance shows the
     // price difference once the returned units are received.
     if !exchange_lines.is_empty() {
@@ -272,11 +301,12 @@ pub fn receive(tx: &mut dyn Sql, ctx: &Ctx, return_id: i64, rcv: &ReceiveReturn)
     let r = tx
         .query_one(&sql, params![return_id])?
         .ok_or(Error::NotFound { entity: "return" })?;
-    let order_id = r.i64(0);
-    if !matches!(r.string(1).as_str(), "requested" | "partially_received") {
+    let order_id: i64 = r.get("order_id")?;
+    let status: String = r.get("status")?;
+    if !matches!(status.as_str(), "requested" | "partially_received") {
         return Err(Error::conflict(
             "return_closed",
-            format!("the return is {}", r.string(1)),
+            format!("the return is {status}"),
         ));
     }
     lock_order(tx, order_id)?;
@@ -350,7 +380,10 @@ pub fn receive(tx: &mut dyn Sql, ctx: &Ctx, return_id: i64, rcv: &ReceiveReturn)
                     "SELECT variant_id FROM order_lines WHERE id = $1",
                     params![*line],
                 )?
-                .map_or(0, |r| r.i64(0));
+                .map(|r| r.get::<i64>("variant_id"))
+                .transpose()?
+                // A line that is not there keeps the old variant 0.
+                .unwrap_or(0);
             stock.push((variant, *loc, *line, *q, disposition == "unavailable"));
         }
     }
@@ -396,8 +429,15 @@ pub fn receive(tx: &mut dyn Sql, ctx: &Ctx, return_id: i64, rcv: &ReceiveReturn)
                 params![*line],
             )?
             .ok_or(Error::NotFound { entity: "order line" })?;
-        let value = balance::line_value(l.i64(0), l.i64(1), l.i64(2), l.i64(3), l.i64(5) != 0);
-        credited += balance::next_units_value(value, l.i64(1), l.i64(4), *q);
+        let quantity: i64 = l.get("quantity")?;
+        let value = balance::line_value(
+            l.get("unit_price_minor")?,
+            quantity,
+            l.get("discount_minor")?,
+            l.get("tax_minor")?,
+            l.get::<i64>("tax_included")? != 0,
+        );
+        credited += balance::next_units_value(value, quantity, l.get("returned_quantity")?, *q);
         tx.exec(
             "UPDATE order_lines SET returned_quantity = returned_quantity + $1 WHERE id = $2",
             params![*q, *line],
@@ -428,13 +468,19 @@ pub fn receive(tx: &mut dyn Sql, ctx: &Ctx, return_id: i64, rcv: &ReceiveReturn)
     // everything has shipped, the order is returned or partly returned.
     let triples: Vec<(i64, i64, i64)> = tx
         .query(
-            "SELECT l.quantity, CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT), l.returned_quantity \
+            "SELECT l.quantity, CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT) AS shipped, l.returned_quantity \
              FROM order_lines l WHERE l.order_id = $1",
             params![order_id],
         )?
         .iter()
-        .map(|r| (r.i64(0), r.i64(1), r.i64(2)))
-        .collect();
+        .map(|r| {
+            Ok((
+                r.get("quantity")?,
+                r.get("shipped")?,
+                r.get("returned_quantity")?,
+            ))
+        })
+        .collect::<std::result::Result<_, DbError>>()?;
     let status = backroom_domain::order::fulfillment_status_with_returns(&triples);
     tx.exec(
         "UPDATE orders SET fulfillment_status = $1, updated_at = $2 WHERE id = $3",
@@ -475,13 +521,11 @@ pub fn cancel(tx: &mut dyn Sql, ctx: &Ctx, return_id: i64) -> Result<Return> {
     let r = tx
         .query_one(&sql, params![return_id])?
         .ok_or(Error::NotFound { entity: "return" })?;
-    if r.string(1) != "requested" {
+    let status: String = r.get("status")?;
+    if status != "requested" {
         return Err(Error::conflict(
             "return_not_cancellable",
-            format!(
-                "the return is {}; only a return with nothing received can be cancelled",
-                r.string(1)
-            ),
+            format!("the return is {status}; only a return with nothing received can be cancelled"),
         ));
     }
     tx.exec(
@@ -491,7 +535,7 @@ pub fn cancel(tx: &mut dyn Sql, ctx: &Ctx, return_id: i64) -> Result<Return> {
     event(
         tx,
         ctx,
-        r.i64(0),
+        r.get("order_id")?,
         "return_cancelled",
         &format!("Return {return_id} cancelled"),
     )?;
@@ -554,23 +598,26 @@ pub fn return_rates(tx: &mut dyn Sql, q: &ReturnRateQuery) -> Result<ReturnRates
             .transpose()?
             .unwrap_or(i64::MAX);
     let rows = tx.query(
-        "SELECT l.sku, CAST(SUM(l.quantity) AS BIGINT), \
-           CAST(COALESCE(SUM((SELECT SUM(rl.received_quantity) FROM return_lines rl WHERE rl.order_line_id = l.id)), 0) AS BIGINT) \
+        "SELECT l.sku, CAST(SUM(l.quantity) AS BIGINT) AS units_sold, \
+           CAST(COALESCE(SUM((SELECT SUM(rl.received_quantity) FROM return_lines rl WHERE rl.order_line_id = l.id)), 0) AS BIGINT) AS units_returned \
          FROM order_lines l JOIN orders o ON o.id = l.order_id \
          WHERE o.status <> 'cancelled' AND o.placed_at >= $1 AND o.placed_at < $2 GROUP BY l.sku ORDER BY l.sku",
         params![from, to],
     )?;
     let by_product: Vec<ProductReturnRate> = rows
         .iter()
-        .map(|r| ProductReturnRate {
-            sku: r.string(0),
-            units_sold: r.i64(1),
-            units_returned: r.i64(2),
-            rate: ratio(r.i64(2), r.i64(1)),
+        .map(|r| {
+            let (units_sold, units_returned) = (r.get("units_sold")?, r.get("units_returned")?);
+            Ok(ProductReturnRate {
+                sku: r.get("sku")?,
+                units_sold,
+                units_returned,
+                rate: ratio(units_returned, units_sold),
+            })
         })
-        .collect();
+        .collect::<std::result::Result<_, DbError>>()?;
     let reasons = tx.query(
-        "SELECT rl.reason, CAST(SUM(rl.received_quantity) AS BIGINT) FROM return_lines rl JOIN order_lines l ON l.id = rl.order_line_id JOIN orders o ON o.id = l.order_id \
+        "SELECT rl.reason, CAST(SUM(rl.received_quantity) AS BIGINT) AS units_returned FROM return_lines rl JOIN order_lines l ON l.id = rl.order_line_id JOIN orders o ON o.id = l.order_id \
          WHERE o.status <> 'cancelled' AND o.placed_at >= $1 AND o.placed_at < $2 AND rl.received_quantity > 0 GROUP BY rl.reason ORDER BY rl.reason",
         params![from, to],
     )?;
@@ -583,10 +630,12 @@ pub fn return_rates(tx: &mut dyn Sql, q: &ReturnRateQuery) -> Result<ReturnRates
         by_product,
         by_reason: reasons
             .iter()
-            .map(|r| ReasonCount {
-                reason: r.string(0),
-                units_returned: r.i64(1),
+            .map(|r| {
+                Ok(ReasonCount {
+                    reason: r.get("reason")?,
+                    units_returned: r.get("units_returned")?,
+                })
             })
-            .collect(),
+            .collect::<std::result::Result<_, DbError>>()?,
     })
 }

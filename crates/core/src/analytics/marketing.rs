@@ -3,7 +3,7 @@
 
 use super::Zone;
 use super::ingest::{IngestReport, Rejected};
-use crate::db::Sql;
+use crate::db::{DbError, Sql};
 use crate::util::{parse_time, sha256_hex};
 use crate::{Ctx, Error, Result, audit, params, settings};
 use backroom_domain::analytics::{format_day, parse_day, ratio};
@@ -154,15 +154,17 @@ pub fn list_spend(tx: &mut dyn Sql, from: i32, to: i32) -> Result<Vec<Spend>> {
             params![i64::from(from), i64::from(to)],
         )?
         .iter()
-        .map(|r| Spend {
-            date: format_day(r.i64(0) as i32),
-            source: r.string(1),
-            medium: r.string(2),
-            campaign: r.string(3),
-            amount: r.i64(4),
-            currency: r.string(5),
+        .map(|r| {
+            Ok(Spend {
+                date: format_day(r.get::<i64>("day")? as i32),
+                source: r.get("source")?,
+                medium: r.get("medium")?,
+                campaign: r.get("campaign")?,
+                amount: r.get("amount_minor")?,
+                currency: r.get("currency")?,
+            })
         })
-        .collect())
+        .collect::<std::result::Result<_, DbError>>()?)
 }
 
 /// One email event as a provider's webhook sends it.
@@ -271,14 +273,17 @@ fn campaign_id(tx: &mut dyn Sql, name: &str, now: i64) -> Result<i64> {
         "SELECT id FROM email_campaigns WHERE name = $1",
         params![name],
     )? {
-        return Ok(r.i64(0));
+        return Ok(r.get("id")?);
     }
     Ok(tx
         .query_one(
             "INSERT INTO email_campaigns (name, utm_campaign, created_at) VALUES ($1, $1, $2) RETURNING id",
             params![name, now],
         )?
-        .map_or(0, |r| r.i64(0)))
+        .map(|r| r.get::<i64>("id"))
+        .transpose()?
+        // No row back (never, for an INSERT ... RETURNING) keeps the old 0.
+        .unwrap_or(0))
 }
 
 #[derive(Deserialize, ToSchema, Clone, Debug, Default)]
@@ -337,7 +342,10 @@ pub fn create_email_campaign(
             "INSERT INTO email_campaigns (name, utm_campaign, subject, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
             params![name.as_str(), utm.as_str(), c.subject.clone(), ctx.now],
         )?
-        .map_or(0, |r| r.i64(0));
+        .map(|r| r.get::<i64>("id"))
+        .transpose()?
+        // No row back (never, for an INSERT ... RETURNING) keeps the old 0.
+        .unwrap_or(0);
     audit::record(
         tx,
         ctx,
@@ -394,8 +402,8 @@ pub fn email_campaigns(tx: &mut dyn Sql, range: Option<(i64, i64)>) -> Result<Ve
     let rows = tx.query(
         &format!(
             "SELECT c.id, c.name, c.utm_campaign, c.subject, \
-               (SELECT COUNT(*) FROM email_events e WHERE e.campaign_id = c.id AND e.type = 'sent' AND e.ts >= $1 AND e.ts < $2), \
-               {}, {}, {} FROM email_campaigns c ORDER BY c.id",
+               (SELECT COUNT(*) FROM email_events e WHERE e.campaign_id = c.id AND e.type = 'sent' AND e.ts >= $1 AND e.ts < $2) AS sent, \
+               {} AS bounced, {} AS unique_opens, {} AS unique_clicks FROM email_campaigns c ORDER BY c.id",
             of_sends("bounced", "COUNT(*)"),
             of_sends("opened", "COUNT(DISTINCT s.recipient)"),
             of_sends("clicked", "COUNT(DISTINCT s.recipient)"),
@@ -405,21 +413,23 @@ pub fn email_campaigns(tx: &mut dyn Sql, range: Option<(i64, i64)>) -> Result<Ve
     Ok(rows
         .iter()
         .map(|r| {
-            let (sent, bounced) = (r.i64(4), r.i64(5));
+            let (sent, bounced): (i64, i64) = (r.get("sent")?, r.get("bounced")?);
             let delivered = sent - bounced;
-            EmailCampaign {
-                id: r.i64(0),
-                name: r.string(1),
-                utm_campaign: r.opt_string(2),
-                subject: r.opt_string(3),
+            let (unique_opens, unique_clicks): (i64, i64) =
+                (r.get("unique_opens")?, r.get("unique_clicks")?);
+            Ok(EmailCampaign {
+                id: r.get("id")?,
+                name: r.get("name")?,
+                utm_campaign: r.get("utm_campaign")?,
+                subject: r.get("subject")?,
                 sent,
                 bounced,
                 delivered,
-                unique_opens: r.i64(6),
-                unique_clicks: r.i64(7),
-                open_rate: ratio(r.i64(6), delivered),
-                click_rate: ratio(r.i64(7), delivered),
-            }
+                unique_opens,
+                unique_clicks,
+                open_rate: ratio(unique_opens, delivered),
+                click_rate: ratio(unique_clicks, delivered),
+            })
         })
-        .collect())
+        .collect::<std::result::Result<_, DbError>>()?)
 }
