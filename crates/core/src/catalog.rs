@@ -61,45 +61,53 @@ pub(crate) fn check_list(field: &str, items: &[String], max_items: usize) -> Res
 
 const VARIANT_COLS: &str = "id, product_id, sku, title, option1, option2, option3, price_minor, compare_at_minor, cost_minor, weight_grams, barcode, inventory_policy, position, created_at, updated_at";
 
-fn variant_from(r: &Row, cur: &str) -> Variant {
-    Variant {
-        id: r.i64(0),
-        product_id: r.i64(1),
-        sku: r.string(2),
-        title: r.string(3),
-        options: [4, 5, 6].iter().filter_map(|i| r.opt_string(*i)).collect(),
-        price: money(r.i64(7), cur),
-        compare_at_price: r.opt_i64(8).map(|v| money(v, cur)),
-        unit_cost: r.opt_i64(9).map(|v| money(v, cur)),
-        weight_grams: r.opt_i64(10),
-        barcode: r.opt_string(11),
-        inventory_policy: r.string(12),
-        position: r.i64(13),
-        created_at: rfc3339(r.i64(14)),
-        updated_at: rfc3339(r.i64(15)),
+fn variant_from(r: &Row, cur: &str) -> std::result::Result<Variant, DbError> {
+    let mut options = Vec::new();
+    for col in ["option1", "option2", "option3"] {
+        if let Some(o) = r.get::<Option<String>>(col)? {
+            options.push(o);
+        }
     }
+    Ok(Variant {
+        id: r.get("id")?,
+        product_id: r.get("product_id")?,
+        sku: r.get("sku")?,
+        title: r.get("title")?,
+        options,
+        price: money(r.get("price_minor")?, cur),
+        compare_at_price: r
+            .get::<Option<i64>>("compare_at_minor")?
+            .map(|v| money(v, cur)),
+        unit_cost: r.get::<Option<i64>>("cost_minor")?.map(|v| money(v, cur)),
+        weight_grams: r.get("weight_grams")?,
+        barcode: r.get("barcode")?,
+        inventory_policy: r.get("inventory_policy")?,
+        position: r.get("position")?,
+        created_at: rfc3339(r.get("created_at")?),
+        updated_at: rfc3339(r.get("updated_at")?),
+    })
 }
 
 const PRODUCT_COLS: &str = "id, handle, title, description, vendor, product_type, tags, options, image_urls, status, seo_title, seo_description, created_at, updated_at";
 
-fn product_from(r: &Row, variants: Vec<Variant>) -> Product {
-    Product {
-        id: r.i64(0),
-        handle: r.string(1),
-        title: r.string(2),
-        description: r.string(3),
-        vendor: r.string(4),
-        product_type: r.string(5),
-        tags: from_json(&r.string(6)),
-        options: from_json(&r.string(7)),
-        image_urls: from_json(&r.string(8)),
-        status: r.string(9),
-        seo_title: r.opt_string(10),
-        seo_description: r.opt_string(11),
+fn product_from(r: &Row, variants: Vec<Variant>) -> std::result::Result<Product, DbError> {
+    Ok(Product {
+        id: r.get("id")?,
+        handle: r.get("handle")?,
+        title: r.get("title")?,
+        description: r.get("description")?,
+        vendor: r.get("vendor")?,
+        product_type: r.get("product_type")?,
+        tags: from_json(&r.get::<String>("tags")?),
+        options: from_json(&r.get::<String>("options")?),
+        image_urls: from_json(&r.get::<String>("image_urls")?),
+        status: r.get("status")?,
+        seo_title: r.get("seo_title")?,
+        seo_description: r.get("seo_description")?,
         variants,
-        created_at: rfc3339(r.i64(12)),
-        updated_at: rfc3339(r.i64(13)),
-    }
+        created_at: rfc3339(r.get("created_at")?),
+        updated_at: rfc3339(r.get("updated_at")?),
+    })
 }
 
 pub fn get_product(tx: &mut dyn Sql, id: i64) -> Result<Product> {
@@ -114,8 +122,11 @@ pub fn get_product(tx: &mut dyn Sql, id: i64) -> Result<Product> {
         &format!("SELECT {VARIANT_COLS} FROM variants WHERE product_id = $1 ORDER BY position, id"),
         params![id],
     )?;
-    let variants = vs.iter().map(|v| variant_from(v, cur.as_str())).collect();
-    Ok(product_from(&r, variants))
+    let variants = vs
+        .iter()
+        .map(|v| variant_from(v, cur.as_str()))
+        .collect::<std::result::Result<_, _>>()?;
+    Ok(product_from(&r, variants)?)
 }
 
 pub fn get_variant(tx: &mut dyn Sql, id: i64) -> Result<Variant> {
@@ -126,7 +137,7 @@ pub fn get_variant(tx: &mut dyn Sql, id: i64) -> Result<Variant> {
             params![id],
         )?
         .ok_or(Error::NotFound { entity: "variant" })?;
-    Ok(variant_from(&r, cur.as_str()))
+    Ok(variant_from(&r, cur.as_str())?)
 }
 
 /// The variant id and inventory policy behind a SKU; `field` names the input for the error.
@@ -143,9 +154,10 @@ pub fn variant_by_sku(
         )?
         .ok_or_else(|| Error::invalid(field, format!("no variant has SKU {sku}")))?;
     Ok((
-        r.i64(0),
+        r.get("id")?,
         sku,
-        InventoryPolicy::parse(&r.string(1)).unwrap_or(InventoryPolicy::Deny),
+        InventoryPolicy::parse(&r.get::<String>("inventory_policy")?)
+            .unwrap_or(InventoryPolicy::Deny),
     ))
 }
 
@@ -223,7 +235,11 @@ fn insert_variant(
             params![product_id, f.sku.as_str(), f.title.as_str(), o(0), o(1), o(2), f.price, f.compare_at, f.cost, f.weight, f.barcode.clone(), f.policy.as_str(), position, ctx.now],
         )
         .map_err(unique_as("sku", format!("a variant with SKU {} already exists", f.sku)))?;
-    Ok(row.map(|r| r.i64(0)).unwrap_or(0))
+    Ok(row
+        .map(|r| r.get::<i64>("id"))
+        .transpose()?
+        // No row back (never, for an INSERT ... RETURNING) keeps the old 0.
+        .unwrap_or(0))
 }
 
 pub fn create_product(tx: &mut dyn Sql, ctx: &Ctx, p: &NewProduct) -> Result<Product> {
@@ -294,7 +310,11 @@ pub fn create_product(tx: &mut dyn Sql, ctx: &Ctx, p: &NewProduct) -> Result<Pro
             ],
         )
         .map_err(unique_as("handle", format!("a product with handle {} already exists", handle.as_str())))?;
-    let id = row.map(|r| r.i64(0)).unwrap_or(0);
+    let id = row
+        .map(|r| r.get::<i64>("id"))
+        .transpose()?
+        // No row back (never, for an INSERT ... RETURNING) keeps the old 0.
+        .unwrap_or(0);
     for (i, f) in fields.iter().enumerate() {
         insert_variant(tx, ctx, id, i as i64 + 1, f)
             .map_err(|e| under(e, &format!("variants[{i}]")))?;
@@ -692,7 +712,10 @@ pub fn list_products(tx: &mut dyn Sql, q: &ProductQuery) -> Result<Page<Product>
     let rows = tx.query(&sql, &f.params)?;
     let cur = settings::load(tx)?.currency;
     // Every variant of the page in one query.
-    let ids: Vec<Val> = rows.iter().map(|r| Val::from(r.i64(0))).collect();
+    let ids: Vec<Val> = rows
+        .iter()
+        .map(|r| r.get::<i64>("id").map(Val::from))
+        .collect::<std::result::Result<_, _>>()?;
     let mut variants: Vec<Row> = Vec::new();
     if !ids.is_empty() {
         let (cond, list) = crate::db::in_list(tx.dialect(), "product_id", 1, &ids);
@@ -704,28 +727,28 @@ pub fn list_products(tx: &mut dyn Sql, q: &ProductQuery) -> Result<Page<Product>
     let mut items: Vec<Product> = rows
         .iter()
         .map(|r| {
-            product_from(
-                r,
-                variants
-                    .iter()
-                    .filter(|v| v.i64(1) == r.i64(0))
-                    .map(|v| variant_from(v, cur.as_str()))
-                    .collect(),
-            )
+            let id: i64 = r.get("id")?;
+            let mut vs = Vec::new();
+            for v in &variants {
+                if v.get::<i64>("product_id")? == id {
+                    vs.push(variant_from(v, cur.as_str())?);
+                }
+            }
+            product_from(r, vs)
         })
-        .collect();
+        .collect::<std::result::Result<_, DbError>>()?;
     // The cursor carries the raw sort value of the last row (updated_at in microseconds).
     let keys: Vec<(i64, String)> = rows
         .iter()
         .map(|r| {
             let key = match col {
-                "title" => r.string(2),
-                "updated_at" => r.i64(13).to_string(),
-                _ => r.i64(0).to_string(),
+                "title" => r.get::<String>("title")?,
+                "updated_at" => r.get::<i64>("updated_at")?.to_string(),
+                _ => r.get::<i64>("id")?.to_string(),
             };
-            (r.i64(0), key)
+            Ok((r.get("id")?, key))
         })
-        .collect();
+        .collect::<std::result::Result<_, DbError>>()?;
     let cursor_of = |p: &Product| {
         encode_cursor(
             keys.iter()
@@ -742,24 +765,24 @@ pub fn list_products(tx: &mut dyn Sql, q: &ProductQuery) -> Result<Page<Product>
 
 const LOCATION_COLS: &str = "id, code, name, kind, ships_online, offers_pickup, sells_in_store, priority, latitude, longitude, postal_code, country, active, created_at, updated_at";
 
-fn location_from(r: &Row) -> Location {
-    Location {
-        id: r.i64(0),
-        code: r.string(1),
-        name: r.string(2),
-        kind: r.string(3),
-        ships_online: r.bool(4),
-        offers_pickup: r.bool(5),
-        sells_in_store: r.bool(6),
-        priority: r.i64(7),
-        latitude: r.f64(8),
-        longitude: r.f64(9),
-        postal_code: r.opt_string(10),
-        country: r.opt_string(11),
-        active: r.bool(12),
-        created_at: rfc3339(r.i64(13)),
-        updated_at: rfc3339(r.i64(14)),
-    }
+fn location_from(r: &Row) -> std::result::Result<Location, DbError> {
+    Ok(Location {
+        id: r.get("id")?,
+        code: r.get("code")?,
+        name: r.get("name")?,
+        kind: r.get("kind")?,
+        ships_online: r.get("ships_online")?,
+        offers_pickup: r.get("offers_pickup")?,
+        sells_in_store: r.get("sells_in_store")?,
+        priority: r.get("priority")?,
+        latitude: r.get("latitude")?,
+        longitude: r.get("longitude")?,
+        postal_code: r.get("postal_code")?,
+        country: r.get("country")?,
+        active: r.get("active")?,
+        created_at: rfc3339(r.get("created_at")?),
+        updated_at: rfc3339(r.get("updated_at")?),
+    })
 }
 
 fn check_code(field: &str, s: &str) -> Result<String> {
@@ -794,7 +817,7 @@ pub fn get_location(tx: &mut dyn Sql, id: i64) -> Result<Location> {
             params![id],
         )?
         .ok_or(Error::NotFound { entity: "location" })?;
-    Ok(location_from(&r))
+    Ok(location_from(&r)?)
 }
 
 pub fn list_locations(tx: &mut dyn Sql) -> Result<Vec<Location>> {
@@ -805,7 +828,7 @@ pub fn list_locations(tx: &mut dyn Sql) -> Result<Vec<Location>> {
         )?
         .iter()
         .map(location_from)
-        .collect())
+        .collect::<std::result::Result<_, _>>()?)
 }
 
 /// The distinct non-empty values of a product text column, sorted, at most `limit`: what a
@@ -859,7 +882,7 @@ pub fn locations_page(tx: &mut dyn Sql, q: &api::PageQuery) -> Result<api::Page<
         q,
         crate::util::Keyset::Int("priority"),
         "id",
-        |r| Ok(location_from(r)),
+        location_from,
         |l| (l.priority.to_string(), l.id),
     )
 }
@@ -892,7 +915,12 @@ pub fn create_location(tx: &mut dyn Sql, ctx: &Ctx, l: &NewLocation) -> Result<L
             ],
         )
         .map_err(unique_as("code", format!("a location with code {code} already exists")))?;
-    let loc = get_location(tx, row.map(|r| r.i64(0)).unwrap_or(0))?;
+    let id = row
+        .map(|r| r.get::<i64>("id"))
+        .transpose()?
+        // No row back (never, for an INSERT ... RETURNING) keeps the old 0.
+        .unwrap_or(0);
+    let loc = get_location(tx, id)?;
     audit::record(
         tx,
         ctx,
@@ -981,17 +1009,20 @@ pub fn get_channel(tx: &mut dyn Sql, id: i64) -> Result<Channel> {
         params![id],
     )?;
     Ok(Channel {
-        id: r.i64(0),
-        code: r.string(1),
-        name: r.string(2),
-        kind: r.string(3),
-        active: r.bool(4),
-        location_ids: locs.iter().map(|l| l.i64(0)).collect(),
-        sourcing_strategy: r.string(7),
-        handling_hours: r.i64(8),
-        pickup_hold_hours: r.i64(9),
-        created_at: rfc3339(r.i64(5)),
-        updated_at: rfc3339(r.i64(6)),
+        id: r.get("id")?,
+        code: r.get("code")?,
+        name: r.get("name")?,
+        kind: r.get("kind")?,
+        active: r.get("active")?,
+        location_ids: locs
+            .iter()
+            .map(|l| l.get("location_id"))
+            .collect::<std::result::Result<_, _>>()?,
+        sourcing_strategy: r.get("sourcing_strategy")?,
+        handling_hours: r.get("handling_hours")?,
+        pickup_hold_hours: r.get("pickup_hold_hours")?,
+        created_at: rfc3339(r.get("created_at")?),
+        updated_at: rfc3339(r.get("updated_at")?),
     })
 }
 
@@ -999,8 +1030,8 @@ pub fn list_channels(tx: &mut dyn Sql) -> Result<Vec<Channel>> {
     let ids: Vec<i64> = tx
         .query("SELECT id FROM channels ORDER BY id", &[])?
         .iter()
-        .map(|r| r.i64(0))
-        .collect();
+        .map(|r| r.get("id"))
+        .collect::<std::result::Result<_, _>>()?;
     ids.into_iter().map(|id| get_channel(tx, id)).collect()
 }
 
@@ -1097,7 +1128,11 @@ pub fn create_channel(tx: &mut dyn Sql, ctx: &Ctx, c: &NewChannel) -> Result<Cha
             params![code.as_str(), name, c.kind.as_str(), true, strategy(c.sourcing_strategy.as_deref().unwrap_or("fewest_shipments"))?, handling(c.handling_hours.unwrap_or(48))?, handling(c.pickup_hold_hours.unwrap_or(72))?, ctx.now],
         )
         .map_err(unique_as("code", format!("a channel with code {code} already exists")))?;
-    let id = row.map(|r| r.i64(0)).unwrap_or(0);
+    let id = row
+        .map(|r| r.get::<i64>("id"))
+        .transpose()?
+        // No row back (never, for an INSERT ... RETURNING) keeps the old 0.
+        .unwrap_or(0);
     set_channel_locations(tx, id, &c.location_ids)?;
     let ch = get_channel(tx, id)?;
     audit::record(

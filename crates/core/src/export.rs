@@ -199,9 +199,10 @@ pub fn page(
                 "SELECT id FROM variants WHERE id > $1 ORDER BY id LIMIT $2",
                 &[after.into(), limit.into()],
             )?;
-            let (Some(first), Some(last)) =
-                (ids.first().map(|r| r.i64(0)), ids.last().map(|r| r.i64(0)))
-            else {
+            let (Some(first), Some(last)) = (
+                ids.first().map(|r| r.get::<i64>("id")).transpose()?,
+                ids.last().map(|r| r.get::<i64>("id")).transpose()?,
+            ) else {
                 return Ok(Page {
                     rows: Vec::new(),
                     next: None,
@@ -246,7 +247,7 @@ pub fn page(
             format!(
                 "SELECT o.id, o.number, o.placed_at, ch.code, c.email, o.status, o.payment_status, o.fulfillment_status, o.currency, \
                      o.subtotal_minor, o.shipping_minor, o.tax_minor, o.total_minor, o.paid_minor, o.refunded_minor, \
-                     l.line_no, l.sku, l.title, l.quantity, l.unit_price_minor, l.tax_minor, l.returned_quantity \
+                     l.line_no, l.sku, l.title, l.quantity, l.unit_price_minor, l.tax_minor AS line_tax_minor, l.returned_quantity \
                      FROM orders o JOIN channels ch ON ch.id = o.channel_id JOIN customers c ON c.id = o.customer_id \
                      JOIN order_lines l ON l.order_id = o.id WHERE o.id IN ({sub}) ORDER BY o.id, l.line_no"
             )
@@ -256,8 +257,8 @@ pub fn page(
             let lim = w.push(limit.into());
             format!(
                 "SELECT c.id, c.email, c.first_name, c.last_name, c.phone, c.accepts_marketing, c.created_at, \
-                     (SELECT COUNT(*) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled'), \
-                     (SELECT CAST(COALESCE(SUM(o.total_minor), 0) AS BIGINT) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled'), {} \
+                     (SELECT COUNT(*) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled') AS order_count, \
+                     (SELECT CAST(COALESCE(SUM(o.total_minor), 0) AS BIGINT) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled') AS total_spent, {} AS lifetime_value \
                      FROM customers c{} ORDER BY c.id LIMIT {lim}",
                 crate::analytics::report::lifetime_value_sql!(),
                 w.where_sql()
@@ -285,101 +286,121 @@ pub fn page(
     let rows = tx.query(&sql, &w.params)?;
     let mut out = Vec::with_capacity(rows.len());
     let mut last = None;
+    // The key each table pages by: the variant for stock, else the row's own id.
+    let key = if kind == Kind::Stock {
+        "variant_id"
+    } else {
+        "id"
+    };
     for r in &rows {
-        last = Some(r.i64(0));
+        last = Some(r.get::<i64>(key)?);
         out.push(match kind {
             Kind::Products => {
-                let names: Vec<String> = serde_json::from_str(&r.string(11)).unwrap_or_default();
+                let names: Vec<String> =
+                    serde_json::from_str(&r.get::<String>("options")?).unwrap_or_default();
                 vec![
-                    r.string(1),
-                    r.string(2),
-                    r.string(3),
-                    r.string(4),
-                    r.string(5),
-                    list(&r.string(6), ", "),
-                    r.string(7),
-                    opt(r.opt_string(8)),
-                    opt(r.opt_string(9)),
-                    list(&r.string(10), " "),
+                    r.get("handle")?,
+                    r.get("title")?,
+                    r.get("description")?,
+                    r.get("vendor")?,
+                    r.get("product_type")?,
+                    list(&r.get::<String>("tags")?, ", "),
+                    r.get("status")?,
+                    opt(r.get("seo_title")?),
+                    opt(r.get("seo_description")?),
+                    list(&r.get::<String>("image_urls")?, " "),
                     names.first().cloned().unwrap_or_default(),
                     names.get(1).cloned().unwrap_or_default(),
                     names.get(2).cloned().unwrap_or_default(),
-                    r.string(12),
-                    opt(r.opt_string(13)),
-                    opt(r.opt_string(14)),
-                    opt(r.opt_string(15)),
-                    decimal(r.i64(16), e),
-                    money_opt(r.opt_i64(17), e),
-                    money_opt(r.opt_i64(18), e),
-                    r.opt_i64(19).map(|g| g.to_string()).unwrap_or_default(),
-                    opt(r.opt_string(20)),
-                    r.string(21),
+                    r.get("sku")?,
+                    opt(r.get("option1")?),
+                    opt(r.get("option2")?),
+                    opt(r.get("option3")?),
+                    decimal(r.get("price_minor")?, e),
+                    money_opt(r.get("compare_at_minor")?, e),
+                    money_opt(r.get("cost_minor")?, e),
+                    r.get::<Option<i64>>("weight_grams")?
+                        .map(|g| g.to_string())
+                        .unwrap_or_default(),
+                    opt(r.get("barcode")?),
+                    r.get("inventory_policy")?,
                 ]
             }
             Kind::Stock => {
-                let (on_hand, reserved, unavailable) = (r.i64(3), r.i64(4), r.i64(5));
+                let (on_hand, reserved, unavailable): (i64, i64, i64) =
+                    (r.get("on_hand")?, r.get("reserved")?, r.get("unavailable")?);
                 vec![
-                    r.string(1),
-                    r.string(2),
+                    r.get("sku")?,
+                    r.get("code")?,
                     on_hand.to_string(),
                     reserved.to_string(),
                     unavailable.to_string(),
                     (on_hand - reserved - unavailable).to_string(),
-                    r.i64(6).to_string(),
-                    opt(r.opt_string(7)),
+                    r.get::<i64>("incoming")?.to_string(),
+                    opt(r.get("bin")?),
                 ]
             }
             Kind::Orders => {
-                let oe = backroom_domain::Currency::parse(&r.string(8))
+                let currency: String = r.get("currency")?;
+                let oe = backroom_domain::Currency::parse(&currency)
                     .map(|c| c.exponent())
                     .unwrap_or(e);
                 let mut v = vec![
-                    r.i64(1).to_string(),
-                    rfc3339(r.i64(2)),
-                    r.string(3),
-                    r.string(4),
-                    r.string(5),
-                    r.string(6),
-                    r.string(7),
-                    r.string(8),
+                    r.get::<i64>("number")?.to_string(),
+                    rfc3339(r.get("placed_at")?),
+                    r.get("code")?,
+                    r.get("email")?,
+                    r.get("status")?,
+                    r.get("payment_status")?,
+                    r.get("fulfillment_status")?,
+                    currency,
                 ];
-                for i in 9..=14 {
-                    v.push(decimal(r.i64(i), oe));
+                for col in [
+                    "subtotal_minor",
+                    "shipping_minor",
+                    "tax_minor",
+                    "total_minor",
+                    "paid_minor",
+                    "refunded_minor",
+                ] {
+                    v.push(decimal(r.get(col)?, oe));
                 }
                 v.extend([
-                    r.i64(15).to_string(),
-                    r.string(16),
-                    r.string(17),
-                    r.i64(18).to_string(),
-                    decimal(r.i64(19), oe),
-                    decimal(r.i64(20), oe),
-                    r.i64(21).to_string(),
+                    r.get::<i64>("line_no")?.to_string(),
+                    r.get("sku")?,
+                    r.get("title")?,
+                    r.get::<i64>("quantity")?.to_string(),
+                    decimal(r.get("unit_price_minor")?, oe),
+                    decimal(r.get("line_tax_minor")?, oe),
+                    r.get::<i64>("returned_quantity")?.to_string(),
                 ]);
                 v
             }
             Kind::Customers => vec![
-                r.string(1),
-                r.string(2),
-                r.string(3),
-                opt(r.opt_string(4)),
-                r.bool(5).to_string(),
-                rfc3339(r.i64(6)),
-                r.i64(7).to_string(),
-                decimal(r.i64(8), e),
-                decimal(r.i64(9), e),
+                r.get("email")?,
+                r.get("first_name")?,
+                r.get("last_name")?,
+                opt(r.get("phone")?),
+                r.get::<bool>("accepts_marketing")?.to_string(),
+                rfc3339(r.get("created_at")?),
+                r.get::<i64>("order_count")?.to_string(),
+                decimal(r.get("total_spent")?, e),
+                decimal(r.get("lifetime_value")?, e),
             ],
             Kind::Ledger => vec![
-                r.i64(0).to_string(),
-                rfc3339(r.i64(1)),
-                r.string(2),
-                r.string(3),
-                r.i64(4).to_string(),
-                r.i64(5).to_string(),
-                r.string(6),
-                r.string(7),
-                opt(r.opt_string(8)),
-                r.opt_i64(9).map(|x| x.to_string()).unwrap_or_default(),
-                opt(r.opt_string(10)),
+                r.get::<i64>("id")?.to_string(),
+                rfc3339(r.get("created_at")?),
+                r.get("sku")?,
+                r.get("code")?,
+                r.get::<i64>("on_hand_delta")?.to_string(),
+                r.get::<i64>("unavailable_delta")?.to_string(),
+                r.get("reason")?,
+                r.get("actor")?,
+                opt(r.get("reference_type")?),
+                r.get::<Option<i64>>("reference_id")?
+                    .map(|x| x.to_string())
+                    .unwrap_or_default(),
+                opt(r.get("note")?),
             ],
         });
     }
@@ -393,7 +414,10 @@ pub fn page(
     }
     let full = match kind {
         Kind::Products | Kind::Orders => {
-            let ids: std::collections::BTreeSet<i64> = rows.iter().map(|r| r.i64(0)).collect();
+            let ids: std::collections::BTreeSet<i64> = rows
+                .iter()
+                .map(|r| r.get::<i64>("id"))
+                .collect::<std::result::Result<_, _>>()?;
             ids.len() as i64 >= limit
         }
         _ => rows.len() as i64 >= limit,

@@ -9,7 +9,7 @@ use crate::api::{
 };
 use crate::audit;
 use crate::catalog::{get_channel, get_location, variant_by_sku};
-use crate::db::{Row, Sql};
+use crate::db::{DbError, Row, Sql};
 use crate::util::page;
 use crate::util::{Filter, decode_cursor, encode_cursor, opt_rfc3339, page_limit, rfc3339};
 use crate::{Ctx, Error, Result, params};
@@ -49,7 +49,12 @@ pub fn lock_level(
         .ok_or(Error::NotFound {
             entity: "inventory level",
         })?;
-    Ok((r.i64(0), r.i64(1), r.i64(2), r.i64(3)))
+    Ok((
+        r.get("on_hand")?,
+        r.get("reserved")?,
+        r.get("unavailable")?,
+        r.get("incoming")?,
+    ))
 }
 
 /// The one way `on_hand` and `unavailable` change: updates the level and appends the ledger row.
@@ -73,7 +78,10 @@ pub fn apply(
         "INSERT INTO inventory_ledger (variant_id, location_id, on_hand_delta, unavailable_delta, reason, actor, reference_type, reference_id, note, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         params![variant_id, location_id, on_hand_delta, unavailable_delta, reason.as_str(), ctx.actor.name.as_str(), reference.kind, reference.id, note, ctx.now],
     )?;
-    Ok(r.map(|r| r.i64(0)).unwrap_or(0))
+    Ok(r.map(|r| r.get::<i64>("id"))
+        .transpose()?
+        // No row back (never, for an INSERT ... RETURNING) keeps the old 0.
+        .unwrap_or(0))
 }
 
 /// Units of one order line held at one location.
@@ -168,11 +176,17 @@ pub fn release_order(
     let mut total = 0;
     let mut levels: Vec<(i64, i64)> = Vec::new();
     for r in &live {
-        lock_level(tx, r.i64(1), r.i64(2))?;
-        release(tx, now, r.i64(0), r.i64(1), r.i64(2), r.i64(3), reason)?;
-        total += r.i64(3);
-        if levels.last() != Some(&(r.i64(1), r.i64(2))) {
-            levels.push((r.i64(1), r.i64(2)));
+        let (id, variant_id, location_id, quantity): (i64, i64, i64, i64) = (
+            r.get("id")?,
+            r.get("variant_id")?,
+            r.get("location_id")?,
+            r.get("quantity")?,
+        );
+        lock_level(tx, variant_id, location_id)?;
+        release(tx, now, id, variant_id, location_id, quantity, reason)?;
+        total += quantity;
+        if levels.last() != Some(&(variant_id, location_id)) {
+            levels.push((variant_id, location_id));
         }
     }
     Ok((total, levels))
@@ -200,13 +214,13 @@ pub fn release_line_units(
             break;
         }
         let res = Reservation {
-            id: r.i64(0),
-            variant_id: r.i64(1),
-            location_id: r.i64(2),
-            order_id: r.i64(5),
+            id: r.get("id")?,
+            variant_id: r.get("variant_id")?,
+            location_id: r.get("location_id")?,
+            order_id: r.get("order_id")?,
             order_line_id,
-            quantity: r.i64(3),
-            backordered: r.i64(4),
+            quantity: r.get("quantity")?,
+            backordered: r.get("backordered")?,
         };
         let location = res.location_id;
         let take = left.min(res.quantity);
@@ -250,7 +264,7 @@ pub fn note_low(tx: &mut dyn Sql, ctx: &Ctx, pairs: &[(i64, i64)]) -> Result<()>
     }
     let rows = tx.query(
         &format!(
-            "SELECT l.variant_id, l.location_id, l.on_hand - l.reserved - l.unavailable, l.incoming, l.reorder_point, l.low_since, v.sku, loc.code \
+            "SELECT l.variant_id, l.location_id, l.on_hand - l.reserved - l.unavailable AS available, l.incoming, l.reorder_point, l.low_since, v.sku, loc.code \
              FROM inventory_levels l JOIN variants v ON v.id = l.variant_id JOIN locations loc ON loc.id = l.location_id \
              WHERE l.reorder_point IS NOT NULL AND ({})",
             ors.join(" OR ")
@@ -258,25 +272,29 @@ pub fn note_low(tx: &mut dyn Sql, ctx: &Ctx, pairs: &[(i64, i64)]) -> Result<()>
         &vals,
     )?;
     for r in &rows {
-        let (available, incoming, point) = (r.i64(2), r.i64(3), r.i64(4));
+        let (variant_id, location_id): (i64, i64) = (r.get("variant_id")?, r.get("location_id")?);
+        let (available, incoming): (i64, i64) = (r.get("available")?, r.get("incoming")?);
+        // Never NULL here (the query keeps `reorder_point IS NOT NULL`); the old reader's 0 is kept.
+        let point = r.get::<Option<i64>>("reorder_point")?.unwrap_or(0);
         let low = available + incoming <= point;
-        let marked = r.opt_i64(5).is_some();
+        let marked = r.get::<Option<i64>>("low_since")?.is_some();
         if low && !marked {
             tx.exec_deferred(
                 "UPDATE inventory_levels SET low_since = $1 WHERE variant_id = $2 AND location_id = $3",
-                params![ctx.now, r.i64(0), r.i64(1)],
+                params![ctx.now, variant_id, location_id],
             )?;
+            let (sku, code): (String, String) = (r.get("sku")?, r.get("code")?);
             crate::webhooks::emit(
                 tx,
                 ctx.now,
                 "inventory.low",
-                json!({"sku": r.string(6), "variant_id": r.i64(0), "location_id": r.i64(1), "location_code": r.string(7),
+                json!({"sku": sku, "variant_id": variant_id, "location_id": location_id, "location_code": code,
                        "available": available, "incoming": incoming, "reorder_point": point}),
             )?;
         } else if !low && marked {
             tx.exec_deferred(
                 "UPDATE inventory_levels SET low_since = NULL WHERE variant_id = $1 AND location_id = $2",
-                params![r.i64(0), r.i64(1)],
+                params![variant_id, location_id],
             )?;
         }
     }
@@ -346,21 +364,22 @@ fn release(
 
 const LEVEL_SELECT: &str = "SELECT v.sku, l.variant_id, l.location_id, loc.code, l.on_hand, l.reserved, l.unavailable, l.incoming, l.updated_at, l.bin FROM inventory_levels l JOIN variants v ON v.id = l.variant_id JOIN locations loc ON loc.id = l.location_id";
 
-fn level_from(r: &Row) -> StockLevel {
-    let (on_hand, reserved, unavailable) = (r.i64(4), r.i64(5), r.i64(6));
-    StockLevel {
-        sku: r.string(0),
-        variant_id: r.i64(1),
-        location_id: r.i64(2),
-        location_code: r.string(3),
+fn level_from(r: &Row) -> std::result::Result<StockLevel, DbError> {
+    let (on_hand, reserved, unavailable): (i64, i64, i64) =
+        (r.get("on_hand")?, r.get("reserved")?, r.get("unavailable")?);
+    Ok(StockLevel {
+        sku: r.get("sku")?,
+        variant_id: r.get("variant_id")?,
+        location_id: r.get("location_id")?,
+        location_code: r.get("code")?,
         on_hand,
         reserved,
         unavailable,
         available: on_hand - reserved - unavailable,
-        incoming: r.i64(7),
-        bin: r.opt_string(9),
-        updated_at: rfc3339(r.i64(8)),
-    }
+        incoming: r.get("incoming")?,
+        bin: r.get("bin")?,
+        updated_at: rfc3339(r.get("updated_at")?),
+    })
 }
 
 /// Sets or clears the bin of a SKU at a location.
@@ -392,7 +411,7 @@ pub fn get_level(tx: &mut dyn Sql, variant_id: i64, location_id: i64) -> Result<
         .ok_or(Error::NotFound {
             entity: "inventory level",
         })?;
-    Ok(level_from(&r))
+    Ok(level_from(&r)?)
 }
 
 pub fn sku_stock(tx: &mut dyn Sql, sku: &str) -> Result<SkuStock> {
@@ -404,7 +423,10 @@ pub fn sku_stock(tx: &mut dyn Sql, sku: &str) -> Result<SkuStock> {
         &format!("{LEVEL_SELECT} WHERE l.variant_id = $1 ORDER BY loc.priority, l.location_id"),
         params![variant_id],
     )?;
-    let levels: Vec<StockLevel> = rows.iter().map(level_from).collect();
+    let levels: Vec<StockLevel> = rows
+        .iter()
+        .map(level_from)
+        .collect::<std::result::Result<_, _>>()?;
     let mut t = StockTotals::default();
     for l in &levels {
         t.on_hand += l.on_hand;
@@ -464,7 +486,7 @@ fn level_page<T: Clone>(
     sku: Option<&str>,
     cursor: Option<&str>,
     limit: Option<i64>,
-    from: fn(&Row) -> T,
+    from: fn(&Row) -> std::result::Result<T, DbError>,
     key: fn(&T) -> (i64, i64),
 ) -> Result<Page<T>> {
     let limit = page_limit(limit)?;
@@ -495,7 +517,10 @@ fn level_page<T: Clone>(
         ),
         &f.params,
     )?;
-    let mut items: Vec<T> = rows.iter().map(from).collect();
+    let mut items: Vec<T> = rows
+        .iter()
+        .map(from)
+        .collect::<std::result::Result<_, _>>()?;
     Ok(page(&mut items, limit, |x| {
         let (v, l) = key(x);
         encode_cursor(&v.to_string(), l)
@@ -515,31 +540,35 @@ pub struct ReorderQuery {
     pub cursor: Option<String>,
 }
 
-const REORDER_SELECT: &str = "SELECT v.sku, l.variant_id, l.location_id, loc.code, l.on_hand, l.on_hand - l.reserved - l.unavailable, l.incoming, \
+const REORDER_SELECT: &str = "SELECT v.sku, l.variant_id, l.location_id, loc.code, l.on_hand, l.on_hand - l.reserved - l.unavailable AS available, l.incoming, \
      l.reorder_point, l.reorder_quantity, l.lead_time_days, l.low_since FROM inventory_levels l JOIN variants v ON v.id = l.variant_id JOIN locations loc ON loc.id = l.location_id";
 
-fn reorder_from(r: &Row) -> api::ReorderLevel {
-    let (available, incoming, point) = (r.i64(5), r.i64(6), r.opt_i64(7));
+fn reorder_from(r: &Row) -> std::result::Result<api::ReorderLevel, DbError> {
+    let (available, incoming, point): (i64, i64, Option<i64>) = (
+        r.get("available")?,
+        r.get("incoming")?,
+        r.get("reorder_point")?,
+    );
     let low = point.is_some_and(|p| available + incoming <= p);
-    let quantity = r.opt_i64(8);
-    api::ReorderLevel {
-        sku: r.string(0),
-        variant_id: r.i64(1),
-        location_id: r.i64(2),
-        location_code: r.string(3),
-        on_hand: r.i64(4),
+    let quantity: Option<i64> = r.get("reorder_quantity")?;
+    Ok(api::ReorderLevel {
+        sku: r.get("sku")?,
+        variant_id: r.get("variant_id")?,
+        location_id: r.get("location_id")?,
+        location_code: r.get("code")?,
+        on_hand: r.get("on_hand")?,
         available,
         incoming,
         reorder_point: point,
         reorder_quantity: quantity,
-        lead_time_days: r.opt_i64(9),
+        lead_time_days: r.get("lead_time_days")?,
         low,
-        low_since: opt_rfc3339(r.opt_i64(10)),
+        low_since: opt_rfc3339(r.get("low_since")?),
         suggested_order: match (low, point) {
             (true, Some(p)) => quantity.unwrap_or(0).max(p - available - incoming + 1),
             _ => 0,
         },
-    }
+    })
 }
 
 /// Levels with a reorder point; by default only those that are low, for the planner's list.
@@ -597,7 +626,8 @@ pub fn set_reorder_point(
             &format!("{REORDER_SELECT} WHERE l.variant_id = $1 AND l.location_id = $2"),
             params![variant_id, r.location_id],
         )?
-        .map(|r| reorder_from(&r));
+        .map(|r| reorder_from(&r))
+        .transpose()?;
     tx.exec(
         "UPDATE inventory_levels SET reorder_point = $1, reorder_quantity = $2, lead_time_days = $3, \
          low_since = CASE WHEN CAST($1 AS BIGINT) IS NULL THEN NULL ELSE low_since END WHERE variant_id = $4 AND location_id = $5",
@@ -621,7 +651,7 @@ pub fn set_reorder_point(
         .ok_or(Error::NotFound {
             entity: "inventory level",
         })?;
-    Ok(reorder_from(&row))
+    Ok(reorder_from(&row)?)
 }
 
 /// What a channel may sell of a SKU: per location, available less the channel's safety buffer.
@@ -637,14 +667,19 @@ pub fn channel_availability(
             "SELECT quantity FROM channel_buffers WHERE channel_id = $1 AND variant_id = $2",
             params![channel_id, variant_id],
         )?
-        .map_or(0, |r| r.i64(0));
+        .map(|r| r.get::<i64>("quantity"))
+        .transpose()?
+        .unwrap_or(0);
     let mut locations = Vec::new();
     for loc in ch.location_ids {
         let r = tx.query_one(
-            "SELECT l.on_hand - l.reserved - l.unavailable FROM inventory_levels l JOIN locations loc ON loc.id = l.location_id WHERE l.variant_id = $1 AND l.location_id = $2 AND loc.active = TRUE",
+            "SELECT l.on_hand - l.reserved - l.unavailable AS available FROM inventory_levels l JOIN locations loc ON loc.id = l.location_id WHERE l.variant_id = $1 AND l.location_id = $2 AND loc.active = TRUE",
             params![variant_id, loc],
         )?;
-        let avail = r.map_or(0, |r| r.i64(0));
+        let avail = r
+            .map(|r| r.get::<i64>("available"))
+            .transpose()?
+            .unwrap_or(0);
         locations.push(api::LocationAvailability {
             location_id: loc,
             available: (avail - buffer).max(0),
@@ -698,7 +733,7 @@ fn change_result(
         })?;
     Ok(StockChange {
         level,
-        ledger_entry: ledger_from(&r),
+        ledger_entry: ledger_from(&r)?,
     })
 }
 
@@ -860,17 +895,20 @@ pub(crate) fn clear_backorders(tx: &mut dyn Sql, variant_id: i64, location_id: i
     if waiting.is_empty() {
         return Ok(());
     }
-    let backordered: i64 = waiting.iter().map(|r| r.i64(1)).sum();
+    let backordered: i64 = waiting
+        .iter()
+        .map(|r| r.get::<i64>("backordered"))
+        .sum::<std::result::Result<i64, DbError>>()?;
     let (on_hand, reserved, unavailable, _) = lock_level(tx, variant_id, location_id)?;
     let mut spare = on_hand - unavailable - (reserved - backordered);
     for r in &waiting {
         if spare <= 0 {
             break;
         }
-        let n = spare.min(r.i64(1));
+        let n = spare.min(r.get::<i64>("backordered")?);
         tx.exec_deferred(
             "UPDATE reservations SET backordered = backordered - $1 WHERE id = $2",
-            params![n, r.i64(0)],
+            params![n, r.get::<i64>("id")?],
         )?;
         spare -= n;
     }
@@ -891,13 +929,13 @@ pub(crate) fn cover_counted(
     let r = tx
         .query_one(
             "SELECT v.inventory_policy, CAST(COALESCE((SELECT SUM(r.backordered) FROM reservations r \
-               WHERE r.variant_id = v.id AND r.location_id = $2 AND r.released_at IS NULL), 0) AS BIGINT) \
+               WHERE r.variant_id = v.id AND r.location_id = $2 AND r.released_at IS NULL), 0) AS BIGINT) AS backordered \
              FROM variants v WHERE v.id = $1",
             params![variant_id, location_id],
         )?
         .ok_or(Error::NotFound { entity: "variant" })?;
-    let short = (reserved - r.i64(1)) - (counted - unavailable);
-    if r.string(0) == "deny" && short > 0 {
+    let short = (reserved - r.get::<i64>("backordered")?) - (counted - unavailable);
+    if r.get::<String>("inventory_policy")? == "deny" && short > 0 {
         crate::edits::cover_shortfall(tx, ctx, variant_id, location_id, short)?;
     }
     Ok(())
@@ -969,21 +1007,21 @@ pub fn damage(tx: &mut dyn Sql, ctx: &Ctx, d: &api::DamageStock) -> Result<Stock
 
 const LEDGER_SELECT: &str = "SELECT e.id, v.sku, e.variant_id, e.location_id, e.on_hand_delta, e.unavailable_delta, e.reason, e.actor, e.reference_type, e.reference_id, e.note, e.created_at FROM inventory_ledger e JOIN variants v ON v.id = e.variant_id";
 
-fn ledger_from(r: &Row) -> LedgerEntry {
-    LedgerEntry {
-        id: r.i64(0),
-        sku: r.string(1),
-        variant_id: r.i64(2),
-        location_id: r.i64(3),
-        on_hand_delta: r.i64(4),
-        unavailable_delta: r.i64(5),
-        reason: r.string(6),
-        actor: r.string(7),
-        reference_type: r.opt_string(8),
-        reference_id: r.opt_i64(9),
-        note: r.opt_string(10),
-        created_at: rfc3339(r.i64(11)),
-    }
+fn ledger_from(r: &Row) -> std::result::Result<LedgerEntry, DbError> {
+    Ok(LedgerEntry {
+        id: r.get("id")?,
+        sku: r.get("sku")?,
+        variant_id: r.get("variant_id")?,
+        location_id: r.get("location_id")?,
+        on_hand_delta: r.get("on_hand_delta")?,
+        unavailable_delta: r.get("unavailable_delta")?,
+        reason: r.get("reason")?,
+        actor: r.get("actor")?,
+        reference_type: r.get("reference_type")?,
+        reference_id: r.get("reference_id")?,
+        note: r.get("note")?,
+        created_at: rfc3339(r.get("created_at")?),
+    })
 }
 
 #[derive(Default, Clone, Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -1023,7 +1061,10 @@ pub fn ledger(tx: &mut dyn Sql, q: &LedgerQuery) -> Result<Page<LedgerEntry>> {
         ),
         &f.params,
     )?;
-    let mut items: Vec<LedgerEntry> = rows.iter().map(ledger_from).collect();
+    let mut items: Vec<LedgerEntry> = rows
+        .iter()
+        .map(ledger_from)
+        .collect::<std::result::Result<_, _>>()?;
     Ok(page(&mut items, limit, |e| encode_cursor("", e.id)))
 }
 
@@ -1040,24 +1081,26 @@ pub fn get_transfer(tx: &mut dyn Sql, id: i64) -> Result<Transfer> {
         .ok_or(Error::NotFound { entity: "transfer" })?;
     let lines = tx.query("SELECT sku, variant_id, quantity, received_quantity FROM transfer_lines WHERE transfer_id = $1 ORDER BY id", params![id])?;
     Ok(Transfer {
-        id: r.i64(0),
-        from_location_id: r.i64(1),
-        to_location_id: r.i64(2),
-        status: r.string(3),
-        note: r.opt_string(4),
-        created_by: r.string(5),
-        created_at: rfc3339(r.i64(6)),
-        shipped_at: opt_rfc3339(r.opt_i64(7)),
-        received_at: opt_rfc3339(r.opt_i64(8)),
+        id: r.get("id")?,
+        from_location_id: r.get("from_location_id")?,
+        to_location_id: r.get("to_location_id")?,
+        status: r.get("status")?,
+        note: r.get("note")?,
+        created_by: r.get("created_by")?,
+        created_at: rfc3339(r.get("created_at")?),
+        shipped_at: opt_rfc3339(r.get("shipped_at")?),
+        received_at: opt_rfc3339(r.get("received_at")?),
         lines: lines
             .iter()
-            .map(|l| TransferLine {
-                sku: l.string(0),
-                variant_id: l.i64(1),
-                quantity: l.i64(2),
-                received_quantity: l.i64(3),
+            .map(|l| {
+                Ok(TransferLine {
+                    sku: l.get("sku")?,
+                    variant_id: l.get("variant_id")?,
+                    quantity: l.get("quantity")?,
+                    received_quantity: l.get("received_quantity")?,
+                })
             })
-            .collect(),
+            .collect::<std::result::Result<_, DbError>>()?,
     })
 }
 
@@ -1130,7 +1173,11 @@ pub fn create_transfer(tx: &mut dyn Sql, ctx: &Ctx, t: &api::NewTransfer) -> Res
         "INSERT INTO transfers (from_location_id, to_location_id, status, note, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
         params![t.from_location_id, t.to_location_id, TransferStatus::Draft.as_str(), note, ctx.actor.name.as_str(), ctx.now],
     )?;
-    let id = row.map(|r| r.i64(0)).unwrap_or(0);
+    let id = row
+        .map(|r| r.get::<i64>("id"))
+        .transpose()?
+        // No row back (never, for an INSERT ... RETURNING) keeps the old 0.
+        .unwrap_or(0);
     for (variant_id, sku, q) in &lines {
         tx.exec("INSERT INTO transfer_lines (transfer_id, variant_id, sku, quantity, received_quantity) VALUES ($1, $2, $3, $4, 0)", params![id, *variant_id, sku.as_str(), *q])?;
     }
@@ -1157,7 +1204,7 @@ fn lock_transfer(tx: &mut dyn Sql, id: i64) -> Result<TransferStatus> {
     let r = tx
         .query_one(&sql, params![id])?
         .ok_or(Error::NotFound { entity: "transfer" })?;
-    Ok(TransferStatus::parse(&r.string(0)).unwrap_or(TransferStatus::Draft))
+    Ok(TransferStatus::parse(&r.get::<String>("status")?).unwrap_or(TransferStatus::Draft))
 }
 
 /// The first leg: units leave the origin (ledger `transfer_out`) and show as incoming at the
