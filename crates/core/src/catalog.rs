@@ -1037,24 +1037,14 @@ pub fn list_channels(tx: &mut dyn Sql) -> Result<Vec<Channel>> {
 
 /// Channels in the order they were made, paged.
 pub fn channels_page(tx: &mut dyn Sql, q: &api::PageQuery) -> Result<api::Page<Channel>> {
-    let ids = crate::util::keyset_page(
+    crate::util::page_by_id(
         tx,
-        "SELECT id FROM channels",
+        "channels",
         Filter::default(),
         q,
         crate::util::Keyset::IdAsc,
-        "id",
-        |r| r.get("id"),
-        |id| (String::new(), *id),
-    )?;
-    Ok(api::Page {
-        items: ids
-            .items
-            .into_iter()
-            .map(|id| get_channel(tx, id))
-            .collect::<Result<_>>()?,
-        next_cursor: ids.next_cursor,
-    })
+        get_channel,
+    )
 }
 
 fn set_channel_locations(tx: &mut dyn Sql, channel_id: i64, ids: &[i64]) -> Result<()> {

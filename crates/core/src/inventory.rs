@@ -1115,7 +1115,6 @@ pub struct TransferQuery {
 }
 
 pub fn list_transfers(tx: &mut dyn Sql, q: &TransferQuery) -> Result<Page<Transfer>> {
-    let limit = page_limit(q.limit)?;
     let mut f = Filter::default();
     if let Some(s) = &q.status {
         let s = TransferStatus::parse(s)
@@ -1128,11 +1127,18 @@ pub fn list_transfers(tx: &mut dyn Sql, q: &TransferQuery) -> Result<Page<Transf
             vec![l.into(), l.into()],
         );
     }
-    if let Some(c) = &q.cursor {
-        let (_, id) = decode_cursor(c)?;
-        f.add("id < ?", vec![id.into()]);
-    }
-    crate::util::page_by_id(tx, "transfers", f, limit, get_transfer, |t| t.id)
+    let page = crate::api::PageQuery {
+        limit: q.limit,
+        cursor: q.cursor.clone(),
+    };
+    crate::util::page_by_id(
+        tx,
+        "transfers",
+        f,
+        &page,
+        crate::util::Keyset::IdDesc,
+        get_transfer,
+    )
 }
 
 pub fn create_transfer(tx: &mut dyn Sql, ctx: &Ctx, t: &api::NewTransfer) -> Result<Transfer> {

@@ -134,9 +134,7 @@ pub const TO_INSPECT: &str = "('requested', 'partially_received')";
 
 /// Returns, newest first, paged like every list.
 pub fn list(tx: &mut dyn Sql, q: &ReturnQuery) -> Result<crate::api::Page<Return>> {
-    use crate::util::{Filter, decode_cursor, page_limit};
-    let limit = page_limit(q.limit)?;
-    let mut f = Filter::default();
+    let mut f = crate::util::Filter::default();
     if let Some(s) = &q.status {
         if !["requested", "partially_received", "received", "cancelled"].contains(&s.as_str()) {
             return Err(Error::invalid(
@@ -154,11 +152,18 @@ pub fn list(tx: &mut dyn Sql, q: &ReturnQuery) -> Result<crate::api::Page<Return
     if let Some(o) = q.order_id {
         f.add("order_id = ?", vec![o.into()]);
     }
-    if let Some(c) = &q.cursor {
-        let (_, id) = decode_cursor(c)?;
-        f.add("id < ?", vec![id.into()]);
-    }
-    crate::util::page_by_id(tx, "returns", f, limit, get_return, |r| r.id)
+    let page = crate::api::PageQuery {
+        limit: q.limit,
+        cursor: q.cursor.clone(),
+    };
+    crate::util::page_by_id(
+        tx,
+        "returns",
+        f,
+        &page,
+        crate::util::Keyset::IdDesc,
+        get_return,
+    )
 }
 
 pub fn list_for_order(tx: &mut dyn Sql, order_id: i64) -> Result<Vec<Return>> {

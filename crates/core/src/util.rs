@@ -75,13 +75,16 @@ pub fn encode_cursor(sort_value: &str, id: i64) -> String {
 
 pub fn decode_cursor(cursor: &str) -> Result<(String, i64), crate::Error> {
     use base64::Engine;
-    let bad = || crate::Error::invalid("cursor", "is not a cursor this list gave out");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
-        .map_err(|_| bad())?;
-    let s = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (v, id) = s.rsplit_once('\u{1f}').ok_or_else(bad)?;
-    Ok((v.to_string(), id.parse().map_err(|_| bad())?))
+        .map_err(|_| bad_cursor())?;
+    let s = String::from_utf8(bytes).map_err(|_| bad_cursor())?;
+    let (v, id) = s.rsplit_once('\u{1f}').ok_or_else(bad_cursor)?;
+    Ok((v.to_string(), id.parse().map_err(|_| bad_cursor())?))
+}
+
+fn bad_cursor() -> crate::Error {
+    crate::Error::invalid("cursor", "is not a cursor this list gave out")
 }
 
 /// A page size: 50 by default, 1 to 250.
@@ -146,33 +149,35 @@ pub fn page<T: Clone>(
     }
 }
 
-/// A page of a list keyed by id, newest first: the rows of `table` that `filter` keeps (its
-/// clauses name the table's own columns, and a cursor is its `id < ?`), each read with `get`.
+/// A page of a list keyed by id (`order` is [`Keyset::IdDesc`], newest first, or
+/// [`Keyset::IdAsc`]): the ids of `table` that `filter` keeps (its clauses name the table's own
+/// columns), paged by [`keyset_page`], each item read with `get`.
 pub fn page_by_id<T: Clone>(
     tx: &mut dyn crate::db::Sql,
     table: &str,
-    mut filter: Filter,
-    limit: i64,
+    filter: Filter,
+    q: &crate::api::PageQuery,
+    order: Keyset,
     get: impl Fn(&mut dyn crate::db::Sql, i64) -> crate::Result<T>,
-    id: impl Fn(&T) -> i64,
 ) -> crate::Result<crate::api::Page<T>> {
-    let lim = filter.push((limit + 1).into());
-    let ids: Vec<i64> = tx
-        .query(
-            &format!(
-                "SELECT id FROM {table}{} ORDER BY id DESC LIMIT {lim}",
-                filter.where_sql()
-            ),
-            &filter.params,
-        )?
-        .iter()
-        .map(|r| r.i64(0))
-        .collect();
-    let mut items = ids
-        .into_iter()
-        .map(|i| get(tx, i))
-        .collect::<crate::Result<Vec<_>>>()?;
-    Ok(page(&mut items, limit, |t| encode_cursor("", id(t))))
+    let ids = keyset_page(
+        tx,
+        &format!("SELECT id FROM {table}"),
+        filter,
+        q,
+        order,
+        "id",
+        |r| r.get("id"),
+        |id| (String::new(), *id),
+    )?;
+    Ok(crate::api::Page {
+        items: ids
+            .items
+            .into_iter()
+            .map(|id| get(tx, id))
+            .collect::<crate::Result<_>>()?,
+        next_cursor: ids.next_cursor,
+    })
 }
 
 /// The order of a keyset-paged list: by id (oldest or newest first), or by a sort column and
@@ -208,9 +213,7 @@ pub fn keyset_page<T: Clone>(
             Keyset::IdAsc => filter.add(&format!("{id_col} > ?"), vec![id.into()]),
             Keyset::IdDesc => filter.add(&format!("{id_col} < ?"), vec![id.into()]),
             Keyset::Int(col) => {
-                let v: i64 = v.parse().map_err(|_| {
-                    crate::Error::invalid("cursor", "is not a cursor this list gave out")
-                })?;
+                let v: i64 = v.parse().map_err(|_| bad_cursor())?;
                 filter.add(
                     &format!("({col} > ? OR ({col} = ? AND {id_col} > ?))"),
                     vec![v.into(), v.into(), id.into()],

@@ -596,7 +596,7 @@ fn see_other(to: &str, ok: bool, text: &str) -> Response {
     r
 }
 
-/// What a refused change says, from the API's one error table ([`ApiError::of`]): the reason,
+/// What a refused change says, from the API's one error table ([`super::error::ApiError::of`]): the reason,
 /// naming the field. A storage failure is logged and shown as the API shows it, never as
 /// database text.
 fn describe(e: &Error) -> String {
