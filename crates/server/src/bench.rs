@@ -6,7 +6,7 @@
 
 use anyhow::{Context, Result, bail};
 use backroom_core::api::{NewProduct, NewUser, NewVariant, ReceiveStock};
-use backroom_core::{Actor, Ctx, Db, auth, catalog, check, inventory};
+use backroom_core::{Actor, Ctx, Db, auth, catalog, inventory, inventory::check};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

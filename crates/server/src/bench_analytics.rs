@@ -589,7 +589,11 @@ fn duckdb(
             after = last.i64(0);
             for r in &rows {
                 let cells: Vec<String> = (0..r.len())
-                    .map(|i| backroom_core::export::csv_field(&r.opt_string(i).unwrap_or_default()))
+                    .map(|i| {
+                        backroom_core::analytics::export::csv_field(
+                            &r.opt_string(i).unwrap_or_default(),
+                        )
+                    })
                     .collect();
                 writeln!(f, "{}", cells.join(","))?;
             }

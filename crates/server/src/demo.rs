@@ -7,7 +7,7 @@ mod history;
 
 use anyhow::{Result, anyhow};
 use backroom_core::api::{NewChannel, NewLocation, NewProduct, NewUser, NewVariant, ReceiveStock};
-use backroom_core::{Actor, Ctx, Db, auth, catalog, inventory, orders, settings};
+use backroom_core::{Actor, Ctx, Db, auth, catalog, customers, inventory, settings};
 
 pub struct Login {
     pub email: String,
@@ -482,11 +482,11 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
         for (email, f, l, consent, at) in cs.iter() {
             let ctx = Ctx::new(Actor::system(), *at);
             let email = backroom_domain::Email::parse(email)?;
-            orders::upsert_customer(
+            customers::upsert_customer(
                 tx,
                 &ctx,
                 &email,
-                &orders::CustomerInput {
+                &customers::CustomerInput {
                     first: Some(f),
                     last: Some(l),
                     phone: None,

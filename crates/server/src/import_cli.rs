@@ -3,7 +3,7 @@
 //! line on a terminal and a file of rejected rows on request.
 
 use anyhow::{Context, Result, bail};
-use backroom_core::import::{self, Options, OrderOptions, StockMode, Summary};
+use backroom_core::imports::{self as import, Options, OrderOptions, StockMode, Summary};
 use backroom_core::{Actor, Db};
 use backroom_import::{Format, RowError, customers, orders, products, retail, stock};
 use std::io::{IsTerminal, Write};

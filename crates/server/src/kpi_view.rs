@@ -145,8 +145,8 @@ pub fn csv_rows(rows: Vec<(String, String, &Kpis)>) -> String {
             .collect();
         out.push_str(&format!(
             "{},{},{}\n",
-            backroom_core::export::csv_field(&bucket),
-            backroom_core::export::csv_field(&group),
+            backroom_core::analytics::export::csv_field(&bucket),
+            backroom_core::analytics::export::csv_field(&group),
             cells.join(",")
         ));
     }

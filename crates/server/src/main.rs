@@ -12,7 +12,7 @@ mod report_cli;
 use anyhow::{Context, Result, bail};
 use backroom::http::{App, serve};
 use backroom_core::api::NewUser;
-use backroom_core::{Ctx, Db, auth, check};
+use backroom_core::{Ctx, Db, auth, inventory::check};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::sync::OnceLock;
 
@@ -446,7 +446,7 @@ async fn run(cli: Cli) -> Result<()> {
             channel,
             location,
         } => {
-            use backroom_core::export;
+            use backroom_core::analytics::export;
             let kind = export::Kind::parse(&what)
                 .context("what must be products, stock, orders, customers or ledger")?;
             let format = match format.as_str() {

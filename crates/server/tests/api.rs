@@ -144,7 +144,11 @@ impl TestApp {
     }
 
     async fn check(&self) {
-        let r = self.db.read(backroom_core::check::run).await.unwrap();
+        let r = self
+            .db
+            .read(backroom_core::inventory::check::run)
+            .await
+            .unwrap();
         assert!(r.ok, "{}: {:#?}", self.name, r.violations);
     }
 }

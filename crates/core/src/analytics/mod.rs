@@ -7,8 +7,10 @@
 //! rows. [`report`] computes every KPI of DOMAIN.md for a period of local days, from sessions, orders,
 //! refunds, ad spend and email events. [`marketing`] holds ad spend and email campaigns.
 
+pub mod export;
 pub mod ingest;
 pub mod marketing;
+pub mod queue;
 pub mod refresh;
 pub mod report;
 pub mod rollup;

@@ -788,7 +788,7 @@ impl Sim {
                     ..Default::default()
                 };
                 match in_savepoint(tx, |tx| {
-                    backroom_core::edits::edit(tx, &at(&staff.support, t), id, &edit)
+                    backroom_core::orders::edits::edit(tx, &at(&staff.support, t), id, &edit)
                 }) {
                     Some(o) => {
                         let live = &mut self.live[i];
@@ -892,7 +892,7 @@ impl Sim {
                         },
                     )?;
                     // The backordered units are reserved again from the stock that came in.
-                    backroom_core::edits::resource_line(
+                    backroom_core::orders::edits::resource_line(
                         tx,
                         &at(&staff.support, t + MINUTE),
                         id,

@@ -12,12 +12,14 @@ use axum::response::{Html, IntoResponse, Response};
 use backroom_core::api::*;
 use backroom_core::audit::AuditQuery;
 use backroom_core::catalog::{self, ProductQuery};
+use backroom_core::customers::{self, CustomerQuery};
 use backroom_core::fulfillment::FulfillmentReportQuery;
-use backroom_core::import_jobs::{self, ImportJob, NewImport};
+use backroom_core::imports::jobs::{self as import_jobs, ImportJob, NewImport};
 use backroom_core::inventory::{self, LedgerQuery, LevelQuery, ReorderQuery, TransferQuery};
-use backroom_core::orders::{self, CustomerQuery, OrderQuery};
+use backroom_core::orders::{self, OrderQuery};
 use backroom_core::{
-    Ctx, Sql, audit, auth as core_auth, check, edits, fulfillment, returns, settings, webhooks,
+    Ctx, Sql, audit, auth as core_auth, fulfillment, inventory::check, orders::edits, returns,
+    settings, webhooks,
 };
 use backroom_domain::roles::Permission;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -1250,7 +1252,7 @@ async fn list_customers(
     ApiQuery(q): ApiQuery<CustomerQuery>,
 ) -> R<Page<Customer>> {
     app.read(&auth, Permission::CustomersRead, move |tx| {
-        orders::list_customers(tx, &q)
+        customers::list_customers(tx, &q)
     })
     .await
 }
@@ -1259,7 +1261,7 @@ async fn list_customers(
 #[utoipa::path(get, path = "/customers/{id}", tag = "customers", params(("id" = i64, Path)), responses((status = 200, body = Customer)))]
 async fn get_customer(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Customer> {
     app.read(&auth, Permission::CustomersRead, move |tx| {
-        orders::get_customer(tx, id)
+        customers::get_customer(tx, id)
     })
     .await
 }
@@ -1274,7 +1276,7 @@ async fn update_customer(
     ApiJson(body): ApiJson<CustomerPatch>,
 ) -> R<Customer> {
     app.write(&auth, move |tx, ctx| {
-        orders::update_customer(tx, ctx, id, &body)
+        customers::update_customer(tx, ctx, id, &body)
     })
     .await
 }

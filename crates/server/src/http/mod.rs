@@ -176,7 +176,7 @@ pub async fn serve(
     if let Err(e) = app
         .db
         .write(|tx| {
-            backroom_core::import_jobs::fail_abandoned(tx, backroom_core::util::now_micros())
+            backroom_core::imports::jobs::fail_abandoned(tx, backroom_core::util::now_micros())
         })
         .await
     {

@@ -101,7 +101,7 @@ pub async fn run(db: Db, cfg: WorkerConfig) {
             // Imports whose server stopped mid-way (their lease ran out) are failed.
             match db
                 .write(|tx| {
-                    backroom_core::import_jobs::fail_abandoned(
+                    backroom_core::imports::jobs::fail_abandoned(
                         tx,
                         backroom_core::util::now_micros(),
                     )

@@ -12,11 +12,11 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use backroom_core::analytics::export::csv_field;
 use backroom_core::analytics::report::{
     self, ClvQuery, ClvReport, Cohort, FunnelStep, KpiQuery, KpiReport, KpiRow,
 };
 use backroom_core::analytics::{Zone, refresh};
-use backroom_core::export::csv_field;
 use backroom_core::{Sql, settings};
 use backroom_domain::analytics::format_day;
 use backroom_domain::roles::Permission;

@@ -9,7 +9,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
-use backroom_core::orders::{self, CustomerQuery, OrderQuery};
+use backroom_core::customers::{self, CustomerQuery};
+use backroom_core::orders::{self, OrderQuery};
 use backroom_domain::roles::Permission;
 use std::fmt::Write;
 
@@ -30,7 +31,11 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
         limit: Some(50),
         cursor: q.opt("cursor"),
     };
-    let found = match load(&app, &staff, move |tx| orders::list_customers(tx, &query)).await {
+    let found = match load(&app, &staff, move |tx| {
+        customers::list_customers(tx, &query)
+    })
+    .await
+    {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -109,7 +114,7 @@ async fn show(
     let now = backroom_core::util::now_micros();
     let (c, placed) = match load(&app, &staff, move |tx| {
         Ok((
-            orders::get_customer(tx, id)?,
+            customers::get_customer(tx, id)?,
             orders::list(
                 tx,
                 &OrderQuery {

@@ -135,7 +135,7 @@ pub(super) async fn home(
     }
     let queue = match app
         .db
-        .read(move |tx| backroom_core::queue::work_queue(tx, now))
+        .read(move |tx| backroom_core::analytics::queue::work_queue(tx, now))
         .await
     {
         Ok(q) => q,

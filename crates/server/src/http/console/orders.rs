@@ -1152,7 +1152,7 @@ async fn order_action(
                     if change.is_empty() && add.is_empty() {
                         return Err(Error::invalid("quantity", "nothing to change"));
                     }
-                    let o = backroom_core::edits::edit(
+                    let o = backroom_core::orders::edits::edit(
                         tx,
                         ctx,
                         id,

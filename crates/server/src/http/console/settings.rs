@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use backroom_core::api::{ChannelPatch, LocationPatch, NewChannel, NewLocation, NewToken, NewUser};
 use backroom_core::audit::{self, AuditQuery};
-use backroom_core::import_jobs::{self, NewImport};
+use backroom_core::imports::jobs::{self as import_jobs, NewImport};
 use backroom_core::webhooks::{self, NewSubscription};
 use backroom_core::{Error, auth, catalog};
 use backroom_domain::order::LocationKind;

@@ -249,12 +249,12 @@ pub fn create(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, n: &NewReturn) -> Resu
         if locked.status == OrderStatus::Cancelled {
             return Err(Error::conflict("cannot_exchange", "the order is cancelled"));
         }
-        let changed = crate::edits::change_lines(
+        let changed = crate::orders::edits::change_lines(
             tx,
             ctx,
             order_id,
             &locked,
-            crate::edits::LineChanges {
+            crate::orders::edits::LineChanges {
                 adds: exchange_lines,
                 changes: &[],
                 add_field: "exchange_lines",
@@ -269,8 +269,8 @@ pub fn create(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, n: &NewReturn) -> Resu
             &format!(
                 "Exchange on return {id}: {} new lines; total {} to {}",
                 changed.added_line_ids.len(),
-                crate::edits::money(changed.total_before, &locked.currency),
-                crate::edits::money(changed.total_after, &locked.currency)
+                crate::orders::edits::money(changed.total_before, &locked.currency),
+                crate::orders::edits::money(changed.total_after, &locked.currency)
             ),
         )?;
     }

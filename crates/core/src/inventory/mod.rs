@@ -4,6 +4,8 @@
 //! ledger row in the same statement group; `reserved` changes only in [`reserve`] and [`release`],
 //! which write the reservation row. `backroom check` verifies both sums at any moment.
 
+pub mod check;
+
 use crate::api::{
     self, LedgerEntry, Page, SkuStock, StockChange, StockLevel, StockTotals, Transfer, TransferLine,
 };
@@ -827,7 +829,7 @@ pub fn adjust(tx: &mut dyn Sql, ctx: &Ctx, a: &api::AdjustStock) -> Result<Stock
 /// Sets on hand to what was counted; the variance is the ledger row. A count is the truth of the
 /// shelf, so it is kept even when it leaves a `deny` SKU with fewer units than are reserved: the
 /// shortfall's reservations are re-sourced where stock exists or marked backordered
-/// ([`crate::edits::cover_shortfall`]), in the same transaction.
+/// ([`crate::orders::edits::cover_shortfall`]), in the same transaction.
 pub fn count(tx: &mut dyn Sql, ctx: &Ctx, c: &api::CountStock) -> Result<StockChange> {
     if !(0..=1_000_000_000).contains(&c.counted) {
         return Err(Error::invalid(
@@ -936,7 +938,7 @@ pub(crate) fn cover_counted(
         .ok_or(Error::NotFound { entity: "variant" })?;
     let short = (reserved - r.get::<i64>("backordered")?) - (counted - unavailable);
     if r.get::<String>("inventory_policy")? == "deny" && short > 0 {
-        crate::edits::cover_shortfall(tx, ctx, variant_id, location_id, short)?;
+        crate::orders::edits::cover_shortfall(tx, ctx, variant_id, location_id, short)?;
     }
     Ok(())
 }

@@ -8,6 +8,8 @@
 //! all the work in a transaction that is then rolled back, so what it reports is exactly what a
 //! real run would do.
 
+pub mod jobs;
+
 use crate::api::{
     CountStock, NewProduct, NewVariant, Product, ProductPatch, ReceiveStock, Variant, VariantPatch,
 };
@@ -778,11 +780,11 @@ pub async fn customers(
                             params![email.key()],
                         )?
                         .map(|x| (x.string(0), x.string(1), x.opt_string(2)));
-                    crate::orders::upsert_customer(
+                    crate::customers::upsert_customer(
                         tx,
                         &ctx,
                         &email,
-                        &crate::orders::CustomerInput {
+                        &crate::customers::CustomerInput {
                             first: r.first_name.as_deref(),
                             last: r.last_name.as_deref(),
                             phone: r.phone.as_deref(),
@@ -1499,7 +1501,7 @@ fn apply_cancellations(
                             l.quantity,
                             l.stock_code,
                             // The Online Retail file's prices are pounds and pence.
-                            crate::export::decimal(l.unit_price, 2),
+                            crate::analytics::export::decimal(l.unit_price, 2),
                             inv.customer
                                 .as_deref()
                                 .map_or("a guest".to_string(), |c| format!("customer {c}"))

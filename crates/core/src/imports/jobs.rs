@@ -8,7 +8,7 @@
 //! failed by [`fail_abandoned`], which every server runs at startup and once a minute; a job
 //! whose server still renews it is never touched, however many servers share the database.
 
-use crate::import::{self, Options, OrderOptions, StockMode, Summary};
+use super::{Options, OrderOptions, StockMode, Summary};
 use crate::util::{opt_rfc3339, rfc3339};
 use crate::{Actor, Db, Error, Result, Sql, params};
 use backroom_domain::roles::Permission;
@@ -183,7 +183,7 @@ pub fn rejects_csv(tx: &mut dyn Sql, id: i64) -> Result<String> {
         .and_then(|j| serde_json::from_str::<SummaryIn>(&j).ok())
         .map(|s| s.rejected)
         .unwrap_or_default();
-    let f = crate::export::csv_field;
+    let f = crate::analytics::export::csv_field;
     let mut out = String::from("file,line,column,reason\n");
     for e in &rejected {
         out.push_str(&format!(
@@ -302,7 +302,7 @@ async fn run(db: &Db, actor: Actor, n: &NewImport, file: bytes::Bytes, id: i64) 
             let format = n.format.as_deref().and_then(backroom_import::Format::parse);
             let parsed = backroom_import::products::read(&file[..], format, exponent);
             progress(db, id, file.len() as u64, parsed.rows).await;
-            import::products(db, actor, parsed, &opts).await
+            super::products(db, actor, parsed, &opts).await
         }
         "stock" => {
             let mode = if n.mode.as_deref() == Some("add") {
@@ -320,12 +320,12 @@ async fn run(db: &Db, actor: Actor, n: &NewImport, file: bytes::Bytes, id: i64) 
                 Some(r) => r.next(),
                 None => header_error.take().map(Err),
             };
-            let s = import::stock_stream(db, actor, next, mode, "import".into(), &opts).await?;
+            let s = super::stock_stream(db, actor, next, mode, "import".into(), &opts).await?;
             progress(db, id, file.len() as u64, s.rows).await;
             Ok(s)
         }
         _ => {
-            let (oc, exponent) = import::order_context(
+            let (oc, exponent) = super::order_context(
                 db,
                 &actor,
                 &OrderOptions {
@@ -361,12 +361,12 @@ async fn run(db: &Db, actor: Actor, n: &NewImport, file: bytes::Bytes, id: i64) 
                         backroom_import::orders::Item::Rejected(e) => Err(e),
                     })
                 };
-                let s = import::history(
+                let s = super::history(
                     db,
                     actor,
                     oc,
                     next,
-                    import::apply_order_records,
+                    super::apply_order_records,
                     &opts,
                     |_| {},
                 )
@@ -386,7 +386,7 @@ async fn run(db: &Db, actor: Actor, n: &NewImport, file: bytes::Bytes, id: i64) 
             };
             let db2 = db.clone();
             let mut last = std::time::Instant::now();
-            let s = import::orders(db, actor, oc, next, &opts, |rows| {
+            let s = super::orders(db, actor, oc, next, &opts, |rows| {
                 if last.elapsed().as_millis() >= 500 {
                     last = std::time::Instant::now();
                     let (b, r) = (shared.load(std::sync::atomic::Ordering::Relaxed), rows);
