@@ -1057,7 +1057,7 @@ async fn random_operations_keep_invariants() {
                     10 => match open_orders.first().copied() {
                         Some(id) => {
                             db.write(move |tx| {
-                                backroom_core::fulfillment::refund(
+                                backroom_core::orders::refund(
                                     tx,
                                     &ctx(),
                                     id,
@@ -1412,7 +1412,7 @@ async fn shipping_delivering_refunding() {
             note: None,
         };
         let r1 = db
-            .write(move |tx| backroom_core::fulfillment::refund(tx, &ctx(), id, &refund(1000)))
+            .write(move |tx| backroom_core::orders::refund(tx, &ctx(), id, &refund(1000)))
             .await
             .unwrap();
         assert_eq!(
@@ -1421,7 +1421,7 @@ async fn shipping_delivering_refunding() {
         );
         let over = db
             .write(move |tx| {
-                backroom_core::fulfillment::refund(tx, &ctx(), id, &refund(total - 999))
+                backroom_core::orders::refund(tx, &ctx(), id, &refund(total - 999))
             })
             .await;
         assert!(
@@ -1436,7 +1436,7 @@ async fn shipping_delivering_refunding() {
         );
         let r2 = db
             .write(move |tx| {
-                backroom_core::fulfillment::refund(tx, &ctx(), id, &refund(total - 1000))
+                backroom_core::orders::refund(tx, &ctx(), id, &refund(total - 1000))
             })
             .await
             .unwrap();
@@ -2592,7 +2592,7 @@ async fn edits_move_reservations_totals_and_balance() {
             note: None,
         };
         let o = write(&db, move |tx, c| {
-            backroom_core::fulfillment::refund(tx, c, id, &refund)
+            backroom_core::orders::refund(tx, c, id, &refund)
         })
         .await
         .unwrap();
@@ -2708,7 +2708,7 @@ async fn refunds_by_line_shipping_and_exchanges() {
             None,
         );
         let o = write(&db, move |tx, c| {
-            backroom_core::fulfillment::refund(tx, c, id, &r)
+            backroom_core::orders::refund(tx, c, id, &r)
         })
         .await
         .unwrap();
@@ -2721,7 +2721,7 @@ async fn refunds_by_line_shipping_and_exchanges() {
         // Shipping with its tax (5.00 + 1.00), once.
         let r = refund(None, Some(true), None);
         let o = write(&db, move |tx, c| {
-            backroom_core::fulfillment::refund(tx, c, id, &r)
+            backroom_core::orders::refund(tx, c, id, &r)
         })
         .await
         .unwrap();
@@ -2729,7 +2729,7 @@ async fn refunds_by_line_shipping_and_exchanges() {
         let r = refund(None, Some(true), None);
         assert!(
             matches!(
-                write(&db, move |tx, c| backroom_core::fulfillment::refund(
+                write(&db, move |tx, c| backroom_core::orders::refund(
                     tx, c, id, &r
                 ))
                 .await,
@@ -2750,7 +2750,7 @@ async fn refunds_by_line_shipping_and_exchanges() {
         );
         assert!(
             matches!(
-                write(&db, move |tx, c| backroom_core::fulfillment::refund(
+                write(&db, move |tx, c| backroom_core::orders::refund(
                     tx, c, id, &r
                 ))
                 .await,
@@ -2771,7 +2771,7 @@ async fn refunds_by_line_shipping_and_exchanges() {
         );
         assert!(
             matches!(
-                write(&db, move |tx, c| backroom_core::fulfillment::refund(
+                write(&db, move |tx, c| backroom_core::orders::refund(
                     tx, c, id, &r
                 ))
                 .await,
@@ -2782,7 +2782,7 @@ async fn refunds_by_line_shipping_and_exchanges() {
         let r = refund(None, None, None);
         assert!(
             matches!(
-                write(&db, move |tx, c| backroom_core::fulfillment::refund(
+                write(&db, move |tx, c| backroom_core::orders::refund(
                     tx, c, id, &r
                 ))
                 .await,
@@ -4035,7 +4035,7 @@ async fn order_histories_round_trip_and_shopify_orders_import() {
                         note: None,
                     };
                     write(&from, move |tx, c| {
-                        backroom_core::fulfillment::refund(tx, c, id, &r)
+                        backroom_core::orders::refund(tx, c, id, &r)
                     })
                     .await
                     .unwrap();
@@ -4756,7 +4756,7 @@ async fn kpis_match_an_independent_computation() {
                     let by_lines = k % 4 == 1;
                     db.write(move |tx| {
                         let o = orders::get(tx, id)?;
-                        backroom_core::fulfillment::refund(
+                        backroom_core::orders::refund(
                             tx,
                             &Ctx::new(Actor::system(), when),
                             id,

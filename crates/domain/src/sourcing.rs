@@ -207,48 +207,7 @@ pub fn source(
                         .collect(),
                 });
             }
-            // Greedy cover: the location that can send the most of what is still needed first.
-            let mut left: HashMap<i64, HashMap<i64, i64>> = candidates
-                .iter()
-                .map(|c| (c.location_id, c.available.clone()))
-                .collect();
-            let mut remaining: HashMap<i64, i64> = need.clone();
-            let mut order: Vec<&Candidate> = Vec::new();
-            loop {
-                let best = by_priority
-                    .iter()
-                    .filter(|c| !order.iter().any(|o| o.location_id == c.location_id))
-                    .map(|c| {
-                        let units: i64 = remaining
-                            .iter()
-                            .map(|(v, q)| {
-                                (*q).min(left[&c.location_id].get(v).copied().unwrap_or(0).max(0))
-                            })
-                            .sum();
-                        (units, *c)
-                    })
-                    .filter(|(u, _)| *u > 0)
-                    .max_by(|a, b| {
-                        a.0.cmp(&b.0).then(
-                            (b.1.priority, b.1.location_id).cmp(&(a.1.priority, a.1.location_id)),
-                        )
-                    });
-                let Some((_, c)) = best else { break };
-                for (v, q) in remaining.iter_mut() {
-                    let avail = left.get_mut(&c.location_id).and_then(|m| m.get_mut(v));
-                    if let Some(a) = avail {
-                        let take = (*q).min((*a).max(0));
-                        *q -= take;
-                        *a -= take;
-                    }
-                }
-                order.push(c);
-            }
-            for c in &by_priority {
-                if !order.iter().any(|o| o.location_id == c.location_id) {
-                    order.push(c);
-                }
-            }
+            let order = largest_share_first(&by_priority, candidates, &need);
             let names: Vec<&str> = order.iter().map(|c| c.name.as_str()).collect();
             let (allocations, notes) = take_in_order(demands, candidates, |_| order.clone())?;
             let shipments = allocations
@@ -324,6 +283,56 @@ pub fn source(
             })
         }
     }
+}
+
+/// Greedy cover: the locations in the order that sends the most of what is still `need`ed
+/// first (ties by priority), then those that hold none of it, by priority.
+fn largest_share_first<'a>(
+    by_priority: &[&'a Candidate],
+    candidates: &[Candidate],
+    need: &HashMap<i64, i64>,
+) -> Vec<&'a Candidate> {
+    let mut left: HashMap<i64, HashMap<i64, i64>> = candidates
+        .iter()
+        .map(|c| (c.location_id, c.available.clone()))
+        .collect();
+    let mut remaining: HashMap<i64, i64> = need.clone();
+    let mut order: Vec<&Candidate> = Vec::new();
+    loop {
+        let best = by_priority
+            .iter()
+            .filter(|c| !order.iter().any(|o| o.location_id == c.location_id))
+            .map(|c| {
+                let units: i64 = remaining
+                    .iter()
+                    .map(|(v, q)| {
+                        (*q).min(left[&c.location_id].get(v).copied().unwrap_or(0).max(0))
+                    })
+                    .sum();
+                (units, *c)
+            })
+            .filter(|(u, _)| *u > 0)
+            .max_by(|a, b| {
+                a.0.cmp(&b.0)
+                    .then((b.1.priority, b.1.location_id).cmp(&(a.1.priority, a.1.location_id)))
+            });
+        let Some((_, c)) = best else { break };
+        for (v, q) in remaining.iter_mut() {
+            let avail = left.get_mut(&c.location_id).and_then(|m| m.get_mut(v));
+            if let Some(a) = avail {
+                let take = (*q).min((*a).max(0));
+                *q -= take;
+                *a -= take;
+            }
+        }
+        order.push(c);
+    }
+    for c in by_priority {
+        if !order.iter().any(|o| o.location_id == c.location_id) {
+            order.push(c);
+        }
+    }
+    order
 }
 
 /// Takes each line from locations in the order `order_for` gives, splitting where one is short;

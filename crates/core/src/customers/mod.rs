@@ -96,11 +96,15 @@ pub fn save_customer(
     let channel = input.channel;
     match existing {
         Some(r) => {
-            let id = r.i64(0);
+            let id: i64 = r.get("id")?;
+            let (email, first_now, last_now): (String, String, String) =
+                (r.get("email")?, r.get("first_name")?, r.get("last_name")?);
+            let (accepts, saved): (bool, String) =
+                (r.get("accepts_marketing")?, r.get("addresses")?);
             // Consent follows what the customer said last at checkout: given, or withdrawn.
-            let consent_now = input.accepts_marketing.filter(|wants| *wants != r.bool(1));
-            let changed = first.is_some_and(|f| f != r.string(3))
-                || last.is_some_and(|l| l != r.string(4))
+            let consent_now = input.accepts_marketing.filter(|wants| *wants != accepts);
+            let changed = first.is_some_and(|f| *f != first_now)
+                || last.is_some_and(|l| *l != last_now)
                 || phone.is_some();
             if changed {
                 tx.exec_deferred(
@@ -114,7 +118,7 @@ pub fn save_customer(
                     params![wants, ctx.now, format!("checkout:{channel}"), id],
                 )?;
             }
-            if let Some(list) = input.address.and_then(|a| keep_address(&r.string(5), a)) {
+            if let Some(list) = input.address.and_then(|a| keep_address(&saved, a)) {
                 tx.exec_deferred(
                     "UPDATE customers SET addresses = $1 WHERE id = $2",
                     params![list, id],
@@ -122,9 +126,9 @@ pub fn save_customer(
             }
             Ok(CustomerRef {
                 id,
-                email: r.string(2),
-                first_name: first.map_or_else(|| r.string(3), str::to_string),
-                last_name: last.map_or_else(|| r.string(4), str::to_string),
+                email,
+                first_name: first.map_or(first_now, str::to_string),
+                last_name: last.map_or(last_now, str::to_string),
             })
         }
         None => {
@@ -179,33 +183,33 @@ pub struct CustomerRef {
 
 const CUSTOMER_SELECT: &str = concat!(
     "SELECT c.id, c.email, c.first_name, c.last_name, c.phone, c.accepts_marketing, c.marketing_consent_at, c.marketing_consent_source, c.acquisition_source, c.tags, c.note, c.created_at, c.updated_at, \
-     (SELECT COUNT(*) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled'), \
-     (SELECT CAST(COALESCE(SUM(o.total_minor), 0) AS BIGINT) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled'), ",
+     (SELECT COUNT(*) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled') AS orders_count, \
+     (SELECT CAST(COALESCE(SUM(o.total_minor), 0) AS BIGINT) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled') AS total_spent, ",
     crate::analytics::report::lifetime_value_sql!(),
-    ", c.guest, c.addresses FROM customers c"
+    " AS lifetime_value, c.guest, c.addresses FROM customers c"
 );
 
-fn customer_from(r: &Row, cur: &str) -> Customer {
-    Customer {
-        id: r.i64(0),
-        email: r.string(1),
-        first_name: r.string(2),
-        last_name: r.string(3),
-        phone: r.opt_string(4),
-        accepts_marketing: r.bool(5),
-        marketing_consent_at: opt_rfc3339(r.opt_i64(6)),
-        marketing_consent_source: r.opt_string(7),
-        acquisition_source: r.opt_string(8),
-        tags: from_json(&r.string(9)),
-        note: r.opt_string(10),
-        created_at: rfc3339(r.i64(11)),
-        updated_at: rfc3339(r.i64(12)),
-        orders_count: r.i64(13),
-        total_spent: money(r.i64(14), cur),
-        lifetime_value: money(r.i64(15), cur),
-        guest: r.i64(16) != 0,
-        addresses: from_json(&r.string(17)),
-    }
+fn customer_from(r: &Row, cur: &str) -> std::result::Result<Customer, DbError> {
+    Ok(Customer {
+        id: r.get("id")?,
+        email: r.get("email")?,
+        first_name: r.get("first_name")?,
+        last_name: r.get("last_name")?,
+        phone: r.get("phone")?,
+        accepts_marketing: r.get("accepts_marketing")?,
+        marketing_consent_at: opt_rfc3339(r.get("marketing_consent_at")?),
+        marketing_consent_source: r.get("marketing_consent_source")?,
+        acquisition_source: r.get("acquisition_source")?,
+        tags: from_json(&r.get::<String>("tags")?),
+        note: r.get("note")?,
+        created_at: rfc3339(r.get("created_at")?),
+        updated_at: rfc3339(r.get("updated_at")?),
+        orders_count: r.get("orders_count")?,
+        total_spent: money(r.get("total_spent")?, cur),
+        lifetime_value: money(r.get("lifetime_value")?, cur),
+        guest: r.get::<i64>("guest")? != 0,
+        addresses: from_json(&r.get::<String>("addresses")?),
+    })
 }
 
 /// The most addresses a customer keeps.
@@ -335,7 +339,7 @@ pub fn get_customer(tx: &mut dyn Sql, id: i64) -> Result<Customer> {
     let r = tx
         .query_one(&format!("{CUSTOMER_SELECT} WHERE c.id = $1"), params![id])?
         .ok_or(Error::NotFound { entity: "customer" })?;
-    Ok(customer_from(&r, cur.as_str()))
+    Ok(customer_from(&r, cur.as_str())?)
 }
 
 #[derive(Default, Clone, Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -379,6 +383,6 @@ pub fn list_customers(tx: &mut dyn Sql, q: &CustomerQuery) -> Result<Page<Custom
     let mut items: Vec<Customer> = rows
         .iter()
         .map(|r| customer_from(r, cur.as_str()))
-        .collect();
+        .collect::<std::result::Result<_, _>>()?;
     Ok(page(&mut items, limit, |c| encode_cursor("", c.id)))
 }

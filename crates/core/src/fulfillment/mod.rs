@@ -6,13 +6,10 @@
 
 use crate::api::{HoldOrder, Order, PickItem, PickList, PickOrder, RefundOrder, ShipOrder};
 use crate::db::DbError;
-use crate::inventory::{Reference, apply, lock_level};
 use crate::orders::{LockedOrder, event, get, lock_order};
 use crate::{Ctx, Error, Result, Sql, audit, params};
-use backroom_domain::balance;
-use backroom_domain::order::{
-    self as states, FulfillmentStatus, LedgerReason, OrderStatus, PaymentStatus,
-};
+
+use backroom_domain::order::{self as states, FulfillmentStatus, OrderStatus, PaymentStatus};
 use backroom_domain::roles::Permission;
 use backroom_domain::values::{optional_text, required_text};
 use serde_json::json;
@@ -45,36 +42,108 @@ pub fn ship(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, s: &ShipOrder) -> Result
         ));
     }
 
-    // Live reservations at this location, per line: (reservation id, line id, variant, quantity).
-    let live: Vec<(i64, i64, i64, i64)> = tx
-        .query(
-            "SELECT r.id, r.order_line_id, r.variant_id, r.quantity, r.backordered FROM reservations r \
-             WHERE r.order_id = $1 AND r.location_id = $2 AND r.released_at IS NULL ORDER BY r.variant_id, r.id",
-            params![order_id, s.location_id],
-        )?
-        .iter()
-        .map(|r| {
-            Ok((
-                r.get("id")?,
-                r.get("order_line_id")?,
-                r.get("variant_id")?,
-                r.get("quantity")?,
-            ))
-        })
-        .collect::<std::result::Result<_, DbError>>()?;
+    // Live reservations at this location, per line.
+    let live = crate::inventory::live_at(tx, order_id, s.location_id)?;
+    let wanted = lines_to_ship(s, &live, number)?;
+
+    let f = tx.query_one(
+        "INSERT INTO fulfillments (order_id, location_id, status, carrier, service, tracking_number, tracking_url, created_by, shipped_at) \
+         VALUES ($1, $2, 'shipped', $3, $4, $5, $6, $7, $8) RETURNING id",
+        params![order_id, s.location_id, carrier.clone(), service, tracking_number.clone(), tracking_url, ctx.actor.name.as_str(), ctx.now],
+    )?;
+    let fulfillment_id = f
+        .map(|r| r.get::<i64>("id"))
+        .transpose()?
+        // No row back (never, for an INSERT ... RETURNING) keeps the old 0.
+        .unwrap_or(0);
+    // Move stock level by level, in (variant, location) order like every writer.
+    let mut by_variant: Vec<(i64, i64, i64)> = Vec::new(); // (variant, line, quantity)
+    for (line, q) in &wanted {
+        let variant = live
+            .iter()
+            .find(|r| r.order_line_id == *line)
+            .map_or(0, |r| r.variant_id);
+        by_variant.push((variant, *line, *q));
+    }
+    by_variant.sort_unstable();
+    for (variant, line, q) in &by_variant {
+        crate::inventory::ship_units(tx, ctx, order_id, s.location_id, *variant, *line, *q, &live)?;
+        tx.exec_deferred("INSERT INTO fulfillment_lines (fulfillment_id, order_line_id, quantity) VALUES ($1, $2, $3)", params![fulfillment_id, *line, *q])?;
+    }
+
+    // The order's fulfillment status from shipped units per line.
+    let triples = line_progress(tx, order_id)?;
+    let new_fulfillment = states::fulfillment_status_with_returns(&triples);
+    // Everything shipped and paid: nothing is left to do.
+    let new_status = if !matches!(
+        new_fulfillment,
+        FulfillmentStatus::Unfulfilled | FulfillmentStatus::PartiallyFulfilled
+    ) && payment == PaymentStatus::Paid
+    {
+        OrderStatus::Closed
+    } else {
+        status
+    };
+    crate::orders::set_fulfillment(tx, ctx.now, order_id, new_fulfillment, Some(new_status))?;
+    let units: i64 = wanted.iter().map(|(_, q)| q).sum();
+    let tracking = match (&carrier, &tracking_number) {
+        (Some(c), Some(t)) => format!(" with {c}, tracking {t}"),
+        (None, Some(t)) => format!(", tracking {t}"),
+        (Some(c), None) => format!(" with {c}"),
+        _ => String::new(),
+    };
+    event(
+        tx,
+        ctx,
+        order_id,
+        "shipped",
+        &format!(
+            "{units} units shipped from location {}{tracking}",
+            s.location_id
+        ),
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "order.shipped",
+        "order",
+        order_id,
+        json!({"fulfillment_id": fulfillment_id, "location_id": s.location_id, "lines": wanted, "fulfillment_status": {"from": fulfillment.as_str(), "to": new_fulfillment.as_str()}}),
+    )?;
+    if !matches!(
+        new_fulfillment,
+        FulfillmentStatus::Unfulfilled | FulfillmentStatus::PartiallyFulfilled
+    ) {
+        crate::webhooks::emit(
+            tx,
+            ctx.now,
+            "order.fulfilled",
+            json!({"order_id": order_id, "number": number, "fulfillment_id": fulfillment_id}),
+        )?;
+    }
+    get(tx, order_id)
+}
+
+/// The (line, units) a shipment takes: what it lists, each within the line's units reserved at
+/// the location, or everything reserved there.
+fn lines_to_ship(
+    s: &ShipOrder,
+    live: &[crate::inventory::LiveUnits],
+    number: i64,
+) -> Result<Vec<(i64, i64)>> {
     let reserved_for = |line: i64| {
         live.iter()
-            .filter(|(_, l, ..)| *l == line)
-            .map(|(.., q)| *q)
+            .filter(|r| r.order_line_id == line)
+            .map(|r| r.quantity)
             .sum::<i64>()
     };
-    let wanted: Vec<(i64, i64)> = match &s.lines {
+    Ok(match &s.lines {
         None => {
             let mut all: Vec<(i64, i64)> = Vec::new();
-            for (_, line, _, q) in &live {
-                match all.iter_mut().find(|(l, _)| l == line) {
-                    Some(x) => x.1 += q,
-                    None => all.push((*line, *q)),
+            for r in live {
+                match all.iter_mut().find(|(l, _)| *l == r.order_line_id) {
+                    Some(x) => x.1 += r.quantity,
+                    None => all.push((r.order_line_id, r.quantity)),
                 }
             }
             if all.is_empty() {
@@ -121,90 +190,18 @@ pub fn ship(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, s: &ShipOrder) -> Result
             }
             out
         }
-    };
+    })
+}
 
-    let f = tx.query_one(
-        "INSERT INTO fulfillments (order_id, location_id, status, carrier, service, tracking_number, tracking_url, created_by, shipped_at) \
-         VALUES ($1, $2, 'shipped', $3, $4, $5, $6, $7, $8) RETURNING id",
-        params![order_id, s.location_id, carrier.clone(), service, tracking_number.clone(), tracking_url, ctx.actor.name.as_str(), ctx.now],
-    )?;
-    let fulfillment_id = f
-        .map(|r| r.get::<i64>("id"))
-        .transpose()?
-        // No row back (never, for an INSERT ... RETURNING) keeps the old 0.
-        .unwrap_or(0);
-    // Move stock level by level, in (variant, location) order like every writer.
-    let mut by_variant: Vec<(i64, i64, i64)> = Vec::new(); // (variant, line, quantity)
-    for (line, q) in &wanted {
-        let variant = live
-            .iter()
-            .find(|(_, l, ..)| l == line)
-            .map_or(0, |(_, _, v, _)| *v);
-        by_variant.push((variant, *line, *q));
-    }
-    by_variant.sort_unstable();
-    for (variant, line, q) in &by_variant {
-        let (on_hand, _, _, _) = lock_level(tx, *variant, s.location_id)?;
-        if on_hand < *q {
-            return Err(Error::Conflict {
-                code: "not_on_hand",
-                message: format!(
-                    "only {on_hand} units are on hand at location {} (the rest is backordered); receive stock first",
-                    s.location_id
-                ),
-                field: Some("lines".into()),
-            });
-        }
-        apply(
-            tx,
-            ctx,
-            *variant,
-            s.location_id,
-            -q,
-            0,
-            LedgerReason::SaleShipped,
-            Reference {
-                kind: "order",
-                id: Some(order_id),
-            },
-            None,
-        )?;
-        // Release the shipped units from this line's reservations, oldest first.
-        let mut left = *q;
-        for (reservation, _, _, quantity) in live.iter().filter(|(_, l, ..)| l == line) {
-            if left == 0 {
-                break;
-            }
-            let take = left.min(*quantity);
-            if take == *quantity {
-                tx.exec_deferred("UPDATE reservations SET released_at = $1, release_reason = 'shipped' WHERE id = $2", params![ctx.now, *reservation])?;
-            } else {
-                // Split: the shipped part is released, the rest stays live.
-                tx.exec_deferred(
-                    "UPDATE reservations SET quantity = quantity - $1, backordered = CASE WHEN backordered > quantity - $1 THEN quantity - $1 ELSE backordered END WHERE id = $2",
-                    params![take, *reservation],
-                )?;
-                tx.exec_deferred(
-                    "INSERT INTO reservations (variant_id, location_id, order_id, order_line_id, quantity, backordered, created_at, released_at, release_reason) \
-                     VALUES ($1, $2, $3, $4, $5, 0, $6, $6, 'shipped')",
-                    params![*variant, s.location_id, order_id, *line, take, ctx.now],
-                )?;
-            }
-            left -= take;
-        }
-        tx.exec_deferred(
-            "UPDATE inventory_levels SET reserved = reserved - $1, updated_at = $2 WHERE variant_id = $3 AND location_id = $4",
-            params![*q, ctx.now, *variant, s.location_id],
-        )?;
-        tx.exec_deferred("INSERT INTO fulfillment_lines (fulfillment_id, order_line_id, quantity) VALUES ($1, $2, $3)", params![fulfillment_id, *line, *q])?;
-    }
-
-    // The order's fulfillment status from shipped units per line.
-    let lines = tx.query(
-        "SELECT l.quantity, CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT) AS shipped, l.returned_quantity FROM order_lines l WHERE l.order_id = $1",
-        params![order_id],
-    )?;
-    let triples: Vec<(i64, i64, i64)> = lines
+/// Each line of an order as (quantity, shipped, returned): what its fulfillment status is
+/// worked out from ([`states::fulfillment_status_with_returns`]).
+pub(crate) fn line_progress(tx: &mut dyn Sql, order_id: i64) -> Result<Vec<(i64, i64, i64)>> {
+    Ok(tx
+        .query(
+            "SELECT l.quantity, CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT) AS shipped, l.returned_quantity \
+             FROM order_lines l WHERE l.order_id = $1",
+            params![order_id],
+        )?
         .iter()
         .map(|r| {
             Ok((
@@ -213,64 +210,7 @@ pub fn ship(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, s: &ShipOrder) -> Result
                 r.get("returned_quantity")?,
             ))
         })
-        .collect::<std::result::Result<_, DbError>>()?;
-    let new_fulfillment = states::fulfillment_status_with_returns(&triples);
-    // Everything shipped and paid: nothing is left to do.
-    let new_status = if !matches!(
-        new_fulfillment,
-        FulfillmentStatus::Unfulfilled | FulfillmentStatus::PartiallyFulfilled
-    ) && payment == PaymentStatus::Paid
-    {
-        OrderStatus::Closed
-    } else {
-        status
-    };
-    tx.exec_deferred(
-        "UPDATE orders SET fulfillment_status = $1, status = $2, updated_at = $3 WHERE id = $4",
-        params![
-            new_fulfillment.as_str(),
-            new_status.as_str(),
-            ctx.now,
-            order_id
-        ],
-    )?;
-    let units: i64 = wanted.iter().map(|(_, q)| q).sum();
-    let tracking = match (&carrier, &tracking_number) {
-        (Some(c), Some(t)) => format!(" with {c}, tracking {t}"),
-        (None, Some(t)) => format!(", tracking {t}"),
-        (Some(c), None) => format!(" with {c}"),
-        _ => String::new(),
-    };
-    event(
-        tx,
-        ctx,
-        order_id,
-        "shipped",
-        &format!(
-            "{units} units shipped from location {}{tracking}",
-            s.location_id
-        ),
-    )?;
-    audit::record(
-        tx,
-        ctx,
-        "order.shipped",
-        "order",
-        order_id,
-        json!({"fulfillment_id": fulfillment_id, "location_id": s.location_id, "lines": wanted, "fulfillment_status": {"from": fulfillment.as_str(), "to": new_fulfillment.as_str()}}),
-    )?;
-    if !matches!(
-        new_fulfillment,
-        FulfillmentStatus::Unfulfilled | FulfillmentStatus::PartiallyFulfilled
-    ) {
-        crate::webhooks::emit(
-            tx,
-            ctx.now,
-            "order.fulfilled",
-            json!({"order_id": order_id, "number": number, "fulfillment_id": fulfillment_id}),
-        )?;
-    }
-    get(tx, order_id)
+        .collect::<std::result::Result<_, DbError>>()?)
 }
 
 /// Marks a shipment delivered.
@@ -311,193 +251,6 @@ pub fn deliver(tx: &mut dyn Sql, ctx: &Ctx, fulfillment_id: i64) -> Result<Order
         "order",
         order_id,
         json!({"fulfillment_id": fulfillment_id}),
-    )?;
-    get(tx, order_id)
-}
-
-/// Refunds an amount, units of lines, or the shipping charge: never more than paid minus already
-/// refunded. A refund first pays out what the customer is owed (after an edit or a received
-/// return); anything beyond is a concession that lowers what they owe.
-pub fn refund(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, r: &RefundOrder) -> Result<Order> {
-    ctx.actor.require(Permission::OrdersManage)?;
-    let reason = required_text("reason", &r.reason, 100)?;
-    let note = optional_text("note", r.note.as_deref(), 1000)?;
-    let o = lock_order(tx, order_id)?;
-    let shipping = r.shipping == Some(true);
-    let lines = r.lines.as_deref().unwrap_or_default();
-    if r.lines.is_some() && lines.is_empty() {
-        return Err(Error::invalid("lines", "list at least one line to refund"));
-    }
-    // (line id, units, value)
-    let mut by_line: Vec<(i64, i64, i64)> = Vec::new();
-    let mut merchandise = 0;
-    let amount = match r.amount {
-        Some(_) if shipping || !lines.is_empty() => {
-            return Err(Error::invalid(
-                "amount",
-                "give an amount, or lines and shipping to have it computed, not both",
-            ));
-        }
-        Some(a) => a,
-        None if !shipping && lines.is_empty() => {
-            return Err(Error::invalid(
-                "amount",
-                "give an amount, or lines and/or shipping to refund",
-            ));
-        }
-        None => {
-            let mut sum = 0;
-            for (i, l) in lines.iter().enumerate() {
-                backroom_domain::Quantity::parse(l.quantity)
-                    .map_err(|e| e.under(&format!("lines[{i}]")))?;
-                if by_line.iter().any(|(id, ..)| *id == l.line_id) {
-                    return Err(Error::invalid(
-                        format!("lines[{i}].line_id"),
-                        "listed twice",
-                    ));
-                }
-                let row = tx
-                    .query_one(
-                        "SELECT quantity, unit_price_minor, discount_minor, tax_minor, refunded_quantity FROM order_lines WHERE id = $1 AND order_id = $2",
-                        params![l.line_id, order_id],
-                    )?
-                    .ok_or_else(|| {
-                        Error::invalid(
-                            format!("lines[{i}].line_id"),
-                            format!("order #{} has no line {}", o.number, l.line_id),
-                        )
-                    })?;
-                let (quantity, done): (i64, i64) =
-                    (row.get("quantity")?, row.get("refunded_quantity")?);
-                if l.quantity > quantity - done {
-                    return Err(Error::Conflict {
-                        code: "refund_refused",
-                        message: format!(
-                            "line {} has {} units not yet refunded",
-                            l.line_id,
-                            quantity - done
-                        ),
-                        field: Some(format!("lines[{i}].quantity")),
-                    });
-                }
-                let (price, discount, tax): (i64, i64, i64) = (
-                    row.get("unit_price_minor")?,
-                    row.get("discount_minor")?,
-                    row.get("tax_minor")?,
-                );
-                let value = balance::line_value(price, quantity, discount, tax, o.tax_included);
-                let v = balance::next_units_value(value, quantity, done, l.quantity);
-                by_line.push((l.line_id, l.quantity, v));
-                sum += v;
-                merchandise += balance::next_units_value(
-                    balance::line_merchandise(price, quantity, discount, tax, o.tax_included),
-                    quantity,
-                    done,
-                    l.quantity,
-                );
-            }
-            if shipping {
-                if o.shipping_refunded {
-                    return Err(Error::Conflict {
-                        code: "refund_refused",
-                        message: "the shipping charge was already refunded".into(),
-                        field: Some("shipping".into()),
-                    });
-                }
-                // Shipping's own tax is added on top unless the shipping price holds it.
-                let shipping_tax = if o.tax_included {
-                    0
-                } else {
-                    tx.query_one(
-                        "SELECT CAST(COALESCE(SUM(tax_minor), 0) AS BIGINT) AS lines_tax, (SELECT tax_minor FROM orders WHERE id = $1) AS order_tax FROM order_lines WHERE order_id = $1",
-                        params![order_id],
-                    )?
-                    .map(|r| {
-                        Ok::<_, DbError>(
-                            // The subquery is NULL only without the (locked) order: the old 0 kept.
-                            r.get::<Option<i64>>("order_tax")?.unwrap_or(0)
-                                - r.get::<i64>("lines_tax")?,
-                        )
-                    })
-                    .transpose()?
-                    .unwrap_or(0)
-                };
-                sum += o.shipping + shipping_tax;
-            }
-            sum
-        }
-    };
-    let new_payment =
-        states::refund(o.payment, o.paid, o.refunded, amount).map_err(|e| Error::Conflict {
-            code: "refund_refused",
-            message: e.0,
-            field: Some(
-                if r.amount.is_some() {
-                    "amount"
-                } else {
-                    "lines"
-                }
-                .into(),
-            ),
-        })?;
-    let (settled, concession) = balance::split_refund(o.balance(), amount);
-    if r.amount.is_some() {
-        // An amount alone refunds merchandise, shipping and tax in the order's proportions.
-        merchandise = tx
-            .query_one(
-                "SELECT subtotal_minor - discounts_minor - included_tax_minor AS merchandise, total_minor FROM orders WHERE id = $1",
-                params![order_id],
-            )?
-            .map(|t| {
-                Ok::<_, DbError>(balance::merchandise_share(
-                    amount,
-                    t.get("merchandise")?,
-                    t.get("total_minor")?,
-                ))
-            })
-            .transpose()?
-            .unwrap_or(0);
-    }
-    tx.exec(
-        "INSERT INTO refunds (order_id, amount_minor, currency, reason, note, actor, created_at, settled_minor, lines, merchandise_minor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        params![order_id, amount, o.currency.as_str(), reason.as_str(), note.clone(), ctx.actor.name.as_str(), ctx.now, settled, (!by_line.is_empty()).then(|| serde_json::to_string(&by_line).unwrap_or_default()), merchandise],
-    )?;
-    tx.exec(
-        "UPDATE orders SET refunded_minor = refunded_minor + $1, adjustments_minor = adjustments_minor + $2, payment_status = $3, \
-         shipping_refunded = (shipping_refunded OR $4), updated_at = $5 WHERE id = $6",
-        params![amount, concession, new_payment.as_str(), shipping, ctx.now, order_id],
-    )?;
-    for (line, q, _) in &by_line {
-        tx.exec_deferred(
-            "UPDATE order_lines SET refunded_quantity = refunded_quantity + $1 WHERE id = $2",
-            params![*q, *line],
-        )?;
-    }
-    let cur = backroom_domain::Currency::parse(&o.currency)?;
-    event(
-        tx,
-        ctx,
-        order_id,
-        "refunded",
-        &format!(
-            "{} refunded on order #{} ({reason})",
-            backroom_domain::Money::new(amount, cur),
-            o.number
-        ),
-    )?;
-    audit::record(
-        tx,
-        ctx,
-        "order.refunded",
-        "order",
-        order_id,
-        json!({"amount": amount, "settled": settled, "concession": concession, "lines": by_line, "shipping": shipping, "reason": reason, "note": note, "payment_status": {"from": o.payment.as_str(), "to": new_payment.as_str()}}),
-    )?;
-    crate::webhooks::emit(
-        tx,
-        ctx.now,
-        "order.refunded",
-        json!({"order_id": order_id, "number": o.number, "amount": amount}),
     )?;
     get(tx, order_id)
 }
@@ -818,7 +571,7 @@ pub fn expire_pickups(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<i64>> {
             PaymentStatus::Paid | PaymentStatus::PartiallyRefunded
         ) && paid > refunded
         {
-            refund(
+            crate::orders::refund(
                 tx,
                 ctx,
                 *id,

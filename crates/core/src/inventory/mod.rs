@@ -303,6 +303,104 @@ pub fn note_low(tx: &mut dyn Sql, ctx: &Ctx, pairs: &[(i64, i64)]) -> Result<()>
     Ok(())
 }
 
+/// A live reservation of an order at one location, as shipping takes it.
+pub struct LiveUnits {
+    pub id: i64,
+    pub order_line_id: i64,
+    pub variant_id: i64,
+    pub quantity: i64,
+}
+
+/// An order's live reservations at one location, by variant and then oldest first.
+pub fn live_at(tx: &mut dyn Sql, order_id: i64, location_id: i64) -> Result<Vec<LiveUnits>> {
+    Ok(tx
+        .query(
+            "SELECT r.id, r.order_line_id, r.variant_id, r.quantity FROM reservations r \
+             WHERE r.order_id = $1 AND r.location_id = $2 AND r.released_at IS NULL ORDER BY r.variant_id, r.id",
+            params![order_id, location_id],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(LiveUnits {
+                id: r.get("id")?,
+                order_line_id: r.get("order_line_id")?,
+                variant_id: r.get("variant_id")?,
+                quantity: r.get("quantity")?,
+            })
+        })
+        .collect::<std::result::Result<_, DbError>>()?)
+}
+
+/// Ships `q` units of an order's `line` (of `variant`) from `location_id`: locks the level,
+/// refuses units not on hand, takes them off hand (ledger `sale_shipped`) and releases them from
+/// the line's `live` reservations, oldest first (the last one split: the shipped part released,
+/// the rest live), so `available` does not move. Callers go in (variant, location) order.
+#[allow(clippy::too_many_arguments)]
+pub fn ship_units(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    order_id: i64,
+    location_id: i64,
+    variant: i64,
+    line: i64,
+    q: i64,
+    live: &[LiveUnits],
+) -> Result<()> {
+    let (on_hand, _, _, _) = lock_level(tx, variant, location_id)?;
+    if on_hand < q {
+        return Err(Error::Conflict {
+            code: "not_on_hand",
+            message: format!(
+                "only {on_hand} units are on hand at location {location_id} (the rest is backordered); receive stock first"
+            ),
+            field: Some("lines".into()),
+        });
+    }
+    apply(
+        tx,
+        ctx,
+        variant,
+        location_id,
+        -q,
+        0,
+        LedgerReason::SaleShipped,
+        Reference {
+            kind: "order",
+            id: Some(order_id),
+        },
+        None,
+    )?;
+    let mut left = q;
+    for r in live.iter().filter(|r| r.order_line_id == line) {
+        if left == 0 {
+            break;
+        }
+        let take = left.min(r.quantity);
+        if take == r.quantity {
+            tx.exec_deferred(
+                "UPDATE reservations SET released_at = $1, release_reason = 'shipped' WHERE id = $2",
+                params![ctx.now, r.id],
+            )?;
+        } else {
+            tx.exec_deferred(
+                "UPDATE reservations SET quantity = quantity - $1, backordered = CASE WHEN backordered > quantity - $1 THEN quantity - $1 ELSE backordered END WHERE id = $2",
+                params![take, r.id],
+            )?;
+            tx.exec_deferred(
+                "INSERT INTO reservations (variant_id, location_id, order_id, order_line_id, quantity, backordered, created_at, released_at, release_reason) \
+                 VALUES ($1, $2, $3, $4, $5, 0, $6, $6, 'shipped')",
+                params![variant, location_id, order_id, line, take, ctx.now],
+            )?;
+        }
+        left -= take;
+    }
+    tx.exec_deferred(
+        "UPDATE inventory_levels SET reserved = reserved - $1, updated_at = $2 WHERE variant_id = $3 AND location_id = $4",
+        params![q, ctx.now, variant, location_id],
+    )?;
+    Ok(())
+}
+
 /// A live reservation row, as [`release_units`] takes it.
 pub(crate) struct Reservation {
     pub id: i64,

@@ -240,24 +240,13 @@ pub(crate) struct LineChanges<'a> {
     pub exchange_return_id: Option<i64>,
 }
 
-/// Adds lines and changes quantities of a locked order: releases what is no longer needed, sources
-/// and reserves what is new (all or nothing, never overselling `deny` variants), then re-prices the
-/// order.
-pub(crate) fn change_lines(
-    tx: &mut dyn Sql,
-    ctx: &Ctx,
-    order_id: i64,
-    o: &LockedOrder,
-    lc: LineChanges<'_>,
-) -> Result<Changed> {
-    let LineChanges {
-        adds,
-        changes,
-        add_field,
-        exchange_return_id,
-    } = lc;
-    let adds = lookup_lines(tx, parse_lines(add_field, adds)?, add_field)?;
-    let now_lines = lines_now(tx, order_id)?;
+/// The quantity changes that move something, as (line, new quantity): each line on the order
+/// once, within the quantity bounds, never below its shipped units.
+fn quantity_moves<'a>(
+    now_lines: &'a [LineNow],
+    changes: &[LineQuantity],
+    number: i64,
+) -> Result<Vec<(&'a LineNow, i64)>> {
     // (line, old quantity, new quantity)
     let mut moves: Vec<(&LineNow, i64)> = Vec::new();
     for (i, c) in changes.iter().enumerate() {
@@ -268,7 +257,7 @@ pub(crate) fn change_lines(
             .ok_or_else(|| {
                 Error::invalid(
                     format!("change[{i}].line_id"),
-                    format!("order #{} has no line {}", o.number, c.line_id),
+                    format!("order #{} has no line {}", number, c.line_id),
                 )
             })?;
         if moves.iter().any(|(l, _)| l.id == c.line_id) {
@@ -297,6 +286,28 @@ pub(crate) fn change_lines(
             moves.push((line, c.quantity));
         }
     }
+    Ok(moves)
+}
+
+/// Adds lines and changes quantities of a locked order: releases what is no longer needed, sources
+/// and reserves what is new (all or nothing, never overselling `deny` variants), then re-prices the
+/// order.
+pub(crate) fn change_lines(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    order_id: i64,
+    o: &LockedOrder,
+    lc: LineChanges<'_>,
+) -> Result<Changed> {
+    let LineChanges {
+        adds,
+        changes,
+        add_field,
+        exchange_return_id,
+    } = lc;
+    let adds = lookup_lines(tx, parse_lines(add_field, adds)?, add_field)?;
+    let now_lines = lines_now(tx, order_id)?;
+    let moves = quantity_moves(&now_lines, changes, o.number)?;
     let mut sc = sourcing_context(tx, order_id)?;
     let mut variant_ids: Vec<i64> = moves
         .iter()

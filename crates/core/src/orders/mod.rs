@@ -2,28 +2,30 @@
 //! cancellation, payments, and the order timeline.
 
 pub mod edits;
+mod place;
+mod refunds;
 
-use crate::api::{self, Order, OrderEvent, Page, PlaceOrder};
+pub use place::place;
+pub use refunds::refund;
+
+use crate::api::{self, Order, OrderEvent, Page};
 use crate::audit;
 use crate::db::{Dialect, Row, Sql};
-use crate::inventory::{Hold, ensure_level, release_order, reserve};
+use crate::inventory::{ensure_level, release_order};
 use crate::util::page;
 use crate::util::{
     Filter, decode_cursor, encode_cursor, from_json, opt_rfc3339, page_limit, parse_time, rfc3339,
-    sha256_hex, to_json,
 };
-use crate::{Ctx, DbError, Error, Result, params, settings};
+use crate::{Ctx, Error, Result, params};
 use backroom_domain::balance;
 use backroom_domain::order::{
     self as states, FulfillmentStatus, InventoryPolicy, OrderStatus, PaymentStatus, ProductStatus,
 };
-use backroom_domain::pricing::{PriceLine, ShippingRule, price_order, shipping_charge};
 use backroom_domain::roles::Permission;
-use backroom_domain::sourcing::{Candidate, Demand, Place, SourcingError, Strategy, source};
+use backroom_domain::sourcing::{Candidate, SourcingError};
 use backroom_domain::values::{optional_text, required_text};
-use backroom_domain::{Email, Quantity, Sku};
+use backroom_domain::{Quantity, Sku};
 use serde_json::json;
-use std::collections::HashMap;
 
 /// The result of placing an order: the order, and whether it was created now or replayed from an
 /// earlier request with the same idempotency key.
@@ -122,7 +124,7 @@ pub(crate) fn lookup_lines(
 /// The query behind [`lookup_lines`], for `n` SKUs bound as `$1..$n`.
 fn lookup_sql(n: usize) -> String {
     format!(
-        "SELECT v.sku, v.id, v.price_minor, v.inventory_policy, p.title, v.title, p.status, v.cost_minor FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku IN ({})",
+        "SELECT v.sku, v.id, v.price_minor, v.inventory_policy, p.title AS product_title, v.title, p.status, v.cost_minor FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku IN ({})",
         crate::db::placeholders(1, n)
     )
 }
@@ -131,39 +133,42 @@ fn lookup_sql(n: usize) -> String {
 fn lines_from(found: &[Row], parsed: Vec<(Sku, i64)>, field: &str) -> Result<Vec<LineIn>> {
     let mut lines = Vec::with_capacity(parsed.len());
     for (i, (sku, q)) in parsed.into_iter().enumerate() {
-        let r = found
-            .iter()
-            .find(|r| r.string(0) == sku.as_str())
-            .ok_or_else(|| {
-                Error::invalid(
-                    format!("{field}[{i}].sku"),
-                    format!("no variant has SKU {sku}"),
-                )
-            })?;
-        if ProductStatus::parse(&r.string(6)) != Some(ProductStatus::Active) {
+        let mut hit = None;
+        for r in found {
+            if r.get::<String>("sku")? == sku.as_str() {
+                hit = Some(r);
+                break;
+            }
+        }
+        let r = hit.ok_or_else(|| {
+            Error::invalid(
+                format!("{field}[{i}].sku"),
+                format!("no variant has SKU {sku}"),
+            )
+        })?;
+        let status: String = r.get("status")?;
+        if ProductStatus::parse(&status) != Some(ProductStatus::Active) {
             return Err(Error::Conflict {
                 code: "not_for_sale",
-                message: format!(
-                    "{sku} belongs to a product that is {}, not active",
-                    r.string(6)
-                ),
+                message: format!("{sku} belongs to a product that is {status}, not active"),
                 field: Some(format!("{field}[{i}].sku")),
             });
         }
-        let vt = r.string(5);
+        let (product, vt): (String, String) = (r.get("product_title")?, r.get("title")?);
         let title = if vt == "Default" {
-            r.string(4)
+            product
         } else {
-            format!("{} - {vt}", r.string(4))
+            format!("{product} - {vt}")
         };
         lines.push(LineIn {
-            variant_id: r.i64(1),
+            variant_id: r.get("id")?,
             sku,
             title,
             quantity: q,
-            unit_price: r.i64(2),
-            policy: InventoryPolicy::parse(&r.string(3)).unwrap_or(InventoryPolicy::Deny),
-            unit_cost: r.opt_i64(7),
+            unit_price: r.get("price_minor")?,
+            policy: InventoryPolicy::parse(&r.get::<String>("inventory_policy")?)
+                .unwrap_or(InventoryPolicy::Deny),
+            unit_cost: r.get("cost_minor")?,
         });
     }
     Ok(lines)
@@ -177,32 +182,6 @@ pub fn count(tx: &mut dyn Sql) -> Result<i64> {
         .map_or(0, |r| r.i64(0)))
 }
 
-/// Settings, the shipping rate (`$1`) and the channel (`$2`, by code) with its active locations,
-/// in one query: each round trip costs more than the rows it brings.
-const PLACE_CONTEXT_SQL: &str = "SELECT 'setting', key, value, CAST(NULL AS TEXT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), \
-       CAST(NULL AS TEXT), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS BIGINT) FROM settings \
-     UNION ALL SELECT 'shipping', code, CAST(price_minor AS TEXT), countries, free_above_minor, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM shipping_rates WHERE code = $1 \
-     UNION ALL SELECT 'channel', CAST(ch.id AS TEXT), CASE WHEN ch.active THEN 'active' ELSE 'inactive' END, loc.name, loc.id, loc.priority, \
-       ch.sourcing_strategy, loc.latitude, loc.longitude, loc.postal_code, loc.country, ch.handling_hours FROM channels ch \
-       LEFT JOIN channel_locations cl ON cl.channel_id = ch.id LEFT JOIN locations loc ON loc.id = cl.location_id AND loc.active = TRUE \
-       WHERE ch.code = $2";
-
-/// Claims an idempotency key, drawing the order's id at the same time (an id, unlike a number,
-/// may be skipped), so the key names its order from the start and needs no second write. Returns
-/// the id, or no row when the key was already claimed. `$id` draws the id.
-macro_rules! claim_sql {
-    ($id:literal) => {
-        concat!(
-            "INSERT INTO idempotency_keys (principal_id, key, fingerprint, order_id, created_at) VALUES ($1, $2, $3, ",
-            $id,
-            ", $4) ON CONFLICT (principal_id, key) DO NOTHING RETURNING order_id"
-        )
-    };
-}
-const CLAIM_PG_SQL: &str = claim_sql!("nextval('orders_id_seq')");
-/// SQLite's single writer makes the next id one past the largest.
-const CLAIM_SQLITE_SQL: &str = claim_sql!("(SELECT COALESCE(MAX(id), 0) + 1 FROM orders)");
-
 /// The query that locks every stock level an order could draw on: the levels of `n` variants
 /// (`$2..`, matched on `variant`: `v.id` or `v.sku`) at the locations of one channel (`$1`,
 /// matched on `channel`: `ch.id` or `ch.code`), with the channel's safety buffer, in (variant,
@@ -213,7 +192,7 @@ const CLAIM_SQLITE_SQL: &str = claim_sql!("(SELECT COALESCE(MAX(id), 0) + 1 FROM
 fn lock_levels_sql(dialect: Dialect, variant: &str, channel: &str, n: usize) -> String {
     format!(
         "SELECT l.variant_id, l.location_id, l.on_hand, l.reserved, l.unavailable, \
-         (SELECT b.quantity FROM channel_buffers b WHERE b.channel_id = ch.id AND b.variant_id = l.variant_id), l.reorder_point \
+         (SELECT b.quantity FROM channel_buffers b WHERE b.channel_id = ch.id AND b.variant_id = l.variant_id) AS channel_buffer, l.reorder_point \
          FROM inventory_levels l JOIN variants v ON v.id = l.variant_id \
          JOIN channel_locations cl ON cl.location_id = l.location_id JOIN channels ch ON ch.id = cl.channel_id \
          WHERE {channel} = $1 AND {variant} IN ({}) ORDER BY l.variant_id, l.location_id{}",
@@ -225,576 +204,41 @@ fn lock_levels_sql(dialect: Dialect, variant: &str, channel: &str, n: usize) -> 
     )
 }
 
-/// Whether locked level rows cover every (variant, location) pair.
-fn levels_complete(rows: &[Row], variant_ids: &[i64], locations: &[i64]) -> bool {
-    variant_ids.iter().all(|v| {
-        locations
-            .iter()
-            .all(|l| rows.iter().any(|r| r.i64(0) == *v && r.i64(1) == *l))
-    })
+/// A stock level locked by [`lock_levels_sql`], with the channel's safety buffer.
+pub(crate) struct LockedLevel {
+    pub variant_id: i64,
+    pub location_id: i64,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub unavailable: i64,
+    pub channel_buffer: Option<i64>,
+    pub reorder_point: Option<i64>,
 }
 
-/// Places an order: validates, prices on the server, sources every line and reserves all or none.
-///
-/// With an idempotency key, a repeated request (same principal, same key) returns the order the
-/// first one created; a different body under a used key is refused.
-pub fn place(
-    tx: &mut dyn Sql,
-    ctx: &Ctx,
-    input: &PlaceOrder,
-    idempotency_key: Option<&str>,
-) -> Result<Placed> {
-    ctx.actor.require(Permission::OrdersPlace)?;
-    // 1. Validate everything that needs no database.
-    if input.lines.is_empty() {
-        return Err(Error::invalid("lines", "an order needs at least one line"));
-    }
-    if input.lines.len() > 250 {
-        return Err(Error::invalid(
-            "lines",
-            "an order may have at most 250 lines",
-        ));
-    }
-    let email = Email::parse(&input.customer.email).map_err(|e| e.under("customer"))?;
-    let first_name = optional_text(
-        "customer.first_name",
-        input.customer.first_name.as_deref(),
-        255,
-    )?;
-    let last_name = optional_text(
-        "customer.last_name",
-        input.customer.last_name.as_deref(),
-        255,
-    )?;
-    let phone = optional_text("customer.phone", input.customer.phone.as_deref(), 64)?;
-    let address = check_address(&input.shipping_address)?;
-    let note = optional_text("note", input.note.as_deref(), 5000)?;
-    let mut shipping_method = input
-        .shipping_method
-        .clone()
-        .unwrap_or_else(|| "standard".into());
-    let parsed = parse_lines("lines", &input.lines)?;
-
-    // 2. One round trip brings everything the decision needs, in this order: the idempotency
-    // claim (before touching stock: a concurrent request with the same key waits on the key's
-    // row on PostgreSQL, or on the single writer on SQLite, then finds it); settings, the
-    // shipping rate and the channel with its locations; the lines' variants at today's prices;
-    // the stock levels they could draw on, locked in one global order (variant, then location) so
-    // concurrent orders cannot deadlock; and the customer by email. PostgreSQL gets them as one
-    // pipeline: on a small machine each round trip costs more than the rows it brings.
-    let claim = match idempotency_key {
-        Some(key) => {
-            if key.is_empty() || key.len() > 255 {
-                return Err(Error::invalid(
-                    "Idempotency-Key",
-                    "must be 1 to 255 characters",
-                ));
-            }
-            let lines_key: Vec<(&str, i64)> =
-                parsed.iter().map(|(s, q)| (s.as_str(), *q)).collect();
-            let fingerprint = sha256_hex(
-                &serde_json::to_string(&(
-                    input.channel.as_str(),
-                    &lines_key,
-                    email.key(),
-                    &address,
-                    &shipping_method,
-                    &note,
-                ))
-                .unwrap_or_default(),
-            );
-            Some((key, fingerprint))
-        }
-        None => None,
-    };
-    let sku_vals: Vec<crate::Val> = parsed.iter().map(|(s, _)| s.as_str().into()).collect();
-    let lookup_sql = lookup_sql(parsed.len());
-    let lock_sql = lock_levels_sql(tx.dialect(), "v.sku", "ch.code", parsed.len());
-    let mut lock_params: Vec<crate::Val> = vec![input.channel.as_str().into()];
-    lock_params.extend(sku_vals.iter().cloned());
-    let claim_params: Vec<crate::Val> = match &claim {
-        Some((key, fingerprint)) => {
-            params![ctx.actor.user_id, *key, fingerprint.as_str(), ctx.now].to_vec()
-        }
-        None => Vec::new(),
-    };
-    let ctx_params = params![shipping_method.as_str(), input.channel.as_str()].to_vec();
-    let customer_params = params![email.key()].to_vec();
-    let mut batch: Vec<(&str, &[crate::Val])> = Vec::with_capacity(5);
-    if claim.is_some() {
-        let claim_sql = match tx.dialect() {
-            Dialect::Postgres => CLAIM_PG_SQL,
-            Dialect::Sqlite => CLAIM_SQLITE_SQL,
-        };
-        batch.push((claim_sql, &claim_params));
-    }
-    batch.push((PLACE_CONTEXT_SQL, &ctx_params));
-    batch.push((&lookup_sql, &sku_vals));
-    batch.push((&lock_sql, &lock_params));
-    batch.push((crate::customers::FIND_CUSTOMER_SQL, &customer_params));
-    let mut results = tx.query_batch(&batch)?.into_iter();
-    let mut next = || results.next().unwrap_or_default();
-    let claimed_id = if claim.is_some() {
-        next().first().and_then(|r| r.opt_i64(0))
-    } else {
-        None
-    };
-    if let Some((key, fingerprint)) = &claim
-        && claimed_id.is_none()
-    {
-        let r = tx
-                .query_one("SELECT fingerprint, order_id FROM idempotency_keys WHERE principal_id = $1 AND key = $2", params![ctx.actor.user_id, *key])?
-                .ok_or_else(|| Error::Db(DbError::Retry("idempotency key vanished".into())))?;
-        if r.string(0) != *fingerprint {
-            return Err(Error::Conflict {
-                code: "idempotency_key_reused",
-                message: "this Idempotency-Key was used for a different order".into(),
-                field: Some("Idempotency-Key".into()),
-            });
-        }
-        let order_id = r.opt_i64(1).ok_or_else(|| {
-            Error::conflict(
-                "idempotency_key_in_use",
-                "an order with this Idempotency-Key is still being placed",
-            )
-        })?;
-        return Ok(Placed {
-            order: get(tx, order_id)?,
-            replayed: true,
-        });
-    }
-    let (ctx_rows, found, mut rows, existing) = (next(), next(), next(), next());
-
-    let settings = settings::from_pairs(
-        ctx_rows
-            .iter()
-            .filter(|r| r.string(0) == "setting")
-            .map(|r| (r.string(1), r.string(2))),
-    )?;
-    let currency = settings.currency.as_str().to_string();
-    let rate_row = ctx_rows
-        .iter()
-        .find(|r| r.string(0) == "shipping")
-        .ok_or_else(|| {
-            Error::invalid(
-                "shipping_method",
-                format!("unknown shipping method {shipping_method}"),
-            )
-        })?;
-    let shipping_price: i64 = rate_row.string(2).parse().unwrap_or(0);
-    let ships_to: Vec<String> = crate::util::from_json(&rate_row.string(3));
-    let free_above = rate_row.opt_i64(4);
-    let mut ch_rows: Vec<&crate::Row> = ctx_rows
-        .iter()
-        .filter(|r| r.string(0) == "channel")
-        .collect();
-    ch_rows.sort_by_key(|r| r.opt_i64(4));
-    let ch = ch_rows.first().ok_or_else(|| {
-        Error::invalid("channel", format!("no channel has code {}", input.channel))
-    })?;
-    let channel_id: i64 = ch.string(1).parse().unwrap_or(0);
-    if ch.string(2) != "active" {
-        return Err(Error::Conflict {
-            code: "channel_inactive",
-            message: format!("channel {} is inactive", input.channel),
-            field: Some("channel".into()),
-        });
-    }
-    let mut candidates: Vec<Candidate> = Vec::with_capacity(ch_rows.len());
-    for r in ch_rows.iter().filter(|r| r.opt_i64(4).is_some()) {
-        candidates.push(Candidate {
-            location_id: r.i64(4),
-            name: r.string(3),
-            priority: r.i64(5),
-            place: Place {
-                latitude: r.f64(7),
-                longitude: r.f64(8),
-                postal_code: r.opt_string(9),
-                country: r.opt_string(10),
-            },
-            available: HashMap::new(),
-        });
-    }
-    // Click and collect: every line is reserved at the pickup location, which must offer pickup
-    // and sell for this channel.
-    let pickup_location = match (shipping_method.as_str(), input.pickup_location_id) {
-        ("pickup", Some(loc)) => {
-            if !candidates.iter().any(|c| c.location_id == loc) {
-                return Err(Error::invalid(
-                    "pickup_location_id",
-                    format!("location {loc} does not sell for channel {}", input.channel),
-                ));
-            }
-            let offers = tx
-                .query_one(
-                    "SELECT offers_pickup FROM locations WHERE id = $1",
-                    params![loc],
-                )?
-                .is_some_and(|r| r.bool(0));
-            if !offers {
-                return Err(Error::invalid(
-                    "pickup_location_id",
-                    format!("location {loc} does not offer pickup"),
-                ));
-            }
-            candidates.retain(|c| c.location_id == loc);
-            Some(loc)
-        }
-        ("pickup", None) => {
-            return Err(Error::invalid(
-                "pickup_location_id",
-                "a pickup order names the location the customer collects from",
-            ));
-        }
-        (_, Some(_)) => {
-            return Err(Error::invalid(
-                "pickup_location_id",
-                "only a pickup order names a pickup location",
-            ));
-        }
-        _ => None,
-    };
-    // Endless aisle: a boutique sells what it may not hold; the order records where the sale
-    // was made while sourcing picks the location that ships it.
-    if let Some(loc) = input.origin_location_id {
-        let sells = tx
-            .query_one(
-                "SELECT sells_in_store FROM locations WHERE id = $1 AND active = TRUE",
-                params![loc],
-            )?
-            .ok_or_else(|| {
-                Error::invalid(
-                    "origin_location_id",
-                    format!("no active location has id {loc}"),
-                )
-            })?
-            .bool(0);
-        if !sells {
-            return Err(Error::invalid(
-                "origin_location_id",
-                format!("location {loc} does not sell in store"),
-            ));
-        }
-    }
-    let strategy = Strategy::parse(&ch.string(6)).unwrap_or(Strategy::FewestShipments);
-    let ship_by = ctx.now + ch.i64(11) * 3_600_000_000;
-    let destination = Place {
-        latitude: address.latitude,
-        longitude: address.longitude,
-        postal_code: Some(address.postal_code.clone()),
-        country: Some(address.country.clone()),
-    };
-    let lines = lines_from(&found, parsed, "lines")?;
-    let price_lines: Vec<PriceLine> = lines
-        .iter()
-        .map(|l| PriceLine {
-            unit_price: l.unit_price,
-            quantity: l.quantity,
-            discount: 0,
+/// Decodes [`lock_levels_sql`]'s rows.
+pub(crate) fn locked_levels(rows: &[Row]) -> Result<Vec<LockedLevel>> {
+    rows.iter()
+        .map(|r| {
+            Ok(LockedLevel {
+                variant_id: r.get("variant_id")?,
+                location_id: r.get("location_id")?,
+                on_hand: r.get("on_hand")?,
+                reserved: r.get("reserved")?,
+                unavailable: r.get("unavailable")?,
+                channel_buffer: r.get("channel_buffer")?,
+                reorder_point: r.get("reorder_point")?,
+            })
         })
-        .collect();
+        .collect()
+}
 
-    // 3. Source from the locked levels. A level row that does not exist yet (a SKU never
-    // stocked at a location) is created and the levels are locked again.
-    let mut variant_ids: Vec<i64> = lines.iter().map(|l| l.variant_id).collect();
-    variant_ids.sort_unstable();
-    variant_ids.dedup();
-    let location_ids: Vec<i64> = candidates.iter().map(|c| c.location_id).collect();
-    if !levels_complete(&rows, &variant_ids, &location_ids) {
-        rows = lock_channel_levels(tx, ctx.now, channel_id, &variant_ids, &location_ids)?;
-    }
-    fill_available(&mut candidates, &rows, &variant_ids);
-    // A boutique sale: when the boutique that made it holds every unit and the staff did not ask
-    // for a shipping method, the customer takes the goods there. It is sourced from the
-    // boutique, with nothing to ship and no shipping charge.
-    let in_store = input
-        .origin_location_id
-        .filter(|_| input.shipping_method.is_none())
-        .and_then(|loc| {
-            let c = candidates.iter().find(|c| c.location_id == loc)?;
-            let mut wanted: HashMap<i64, i64> = HashMap::new();
-            for l in &lines {
-                *wanted.entry(l.variant_id).or_default() += l.quantity;
-            }
-            wanted
-                .iter()
-                .all(|(v, q)| c.available.get(v).copied().unwrap_or(0) >= *q)
-                .then(|| (loc, c.name.clone()))
-        });
-    if let Some((loc, _)) = &in_store {
-        candidates.retain(|c| c.location_id == *loc);
-        shipping_method = IN_STORE.into();
-    }
-    let shipping = if in_store.is_some() {
-        0
-    } else {
-        shipping_charge(
-            ShippingRule {
-                method: &shipping_method,
-                price: shipping_price,
-                countries: &ships_to,
-                free_above,
-            },
-            &address.country,
-            &price_lines,
-        )?
-    };
-    let tax_policy = settings.tax_for(&address.country, address.region.as_deref());
-    let totals = price_order(&price_lines, shipping, tax_policy)?;
-    let demands: Vec<Demand> = lines
-        .iter()
-        .map(|l| Demand {
-            variant_id: l.variant_id,
-            sku: l.sku.to_string(),
-            quantity: l.quantity,
-            allow_backorder: l.policy == InventoryPolicy::Continue,
-        })
-        .collect();
-    let mut decision = source(strategy, &demands, &candidates, &destination)
-        .map_err(|e| sourcing_error(e, &input.channel, |i| format!("lines[{i}].quantity")))?;
-    if let Some((_, name)) = &in_store {
-        decision.reason =
-            format!("boutique sale: taken by the customer at {name}, which holds every unit");
-    }
-
-    // 4. The order's number and the ids of the rows about to be written, in one statement, so
-    // that every write below is queued and reaches PostgreSQL with the commit. Numbers are drawn
-    // only now, so a refused order leaves no gap.
-    let existing = existing.first();
-    let ids = crate::db::next_ids(
-        tx,
-        &[
-            ("order_numbers", 1),
-            ("orders", usize::from(claimed_id.is_none())),
-            ("order_lines", lines.len()),
-            ("customers", usize::from(existing.is_none())),
-        ],
-    )?;
-    let (Some(&number), Some(order_id)) = (ids[0].first(), claimed_id.or(ids[1].first().copied()))
-    else {
-        return Err(Error::Db(DbError::Other(
-            "no order number or id was drawn".into(),
-        )));
-    };
-    let line_ids = &ids[2];
-    if line_ids.len() != lines.len() {
-        return Err(Error::Db(DbError::Other(
-            "too few line ids were drawn".into(),
-        )));
-    }
-
-    // 5. The customer, created or updated by email.
-    let customer = crate::customers::save_customer(
-        tx,
-        ctx,
-        existing,
-        ids[3].first().copied(),
-        &email,
-        &crate::customers::CustomerInput {
-            first: first_name.as_deref(),
-            last: last_name.as_deref(),
-            phone: phone.as_deref(),
-            accepts_marketing: input.customer.accepts_marketing,
-            channel: &input.channel,
-            address: (pickup_location.is_none()).then_some(&address),
-        },
-    )?;
-
-    // 6. Write the order, its lines and reservations.
-    tx.exec_deferred(
-        "INSERT INTO orders (id, number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, shipping_method, shipping_address, note, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_by, pickup_location_id, origin_location_id, tax_rate_ppm, shipping_taxed, tax_included, included_tax_minor, ship_country) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $17, $18, $19, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)",
-        params![
-            order_id,
-            number,
-            channel_id,
-            customer.id,
-            currency.as_str(),
-            OrderStatus::Open.as_str(),
-            PaymentStatus::Pending.as_str(),
-            FulfillmentStatus::Unfulfilled.as_str(),
-            totals.subtotal,
-            totals.discounts,
-            totals.shipping,
-            totals.tax,
-            totals.total,
-            shipping_method.as_str(),
-            to_json(&address),
-            note.clone(),
-            decision.strategy,
-            decision.reason.as_str(),
-            ctx.now,
-            ctx.actor.user_id,
-            ship_by,
-            pickup_location,
-            input.origin_location_id,
-            i64::from(tax_policy.rate_ppm),
-            i64::from(tax_policy.shipping_taxed),
-            i64::from(tax_policy.included),
-            totals.included_tax(),
-            address.country.trim().to_ascii_uppercase()
-        ],
-    )?;
-    let m = |amount: i64| money(amount, &currency);
-    // All lines in one statement, all reservations in two.
-    let mut vals: Vec<crate::Val> = Vec::with_capacity(lines.len() * 10);
-    let mut rows_sql = Vec::with_capacity(lines.len());
-    for (i, l) in lines.iter().enumerate() {
-        let n = vals.len();
-        rows_sql.push(format!(
-            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 0, ${}, ${})",
-            n + 1,
-            n + 2,
-            n + 3,
-            n + 4,
-            n + 5,
-            n + 6,
-            n + 7,
-            n + 8,
-            n + 9,
-            n + 10
-        ));
-        let tax = totals.line_tax.get(i).copied().unwrap_or(0);
-        vals.extend([
-            line_ids[i].into(),
-            order_id.into(),
-            (i as i64 + 1).into(),
-            l.variant_id.into(),
-            l.sku.as_str().into(),
-            l.title.as_str().into(),
-            l.quantity.into(),
-            l.unit_price.into(),
-            tax.into(),
-            l.unit_cost.into(),
-        ]);
-    }
-    tx.exec_deferred(
-        &format!(
-            "INSERT INTO order_lines (id, order_id, line_no, variant_id, sku, title, quantity, unit_price_minor, discount_minor, tax_minor, unit_cost_minor) VALUES {}",
-            rows_sql.join(", ")
-        ),
-        &vals,
-    )?;
-    let mut out_lines = Vec::with_capacity(lines.len());
-    for (i, l) in lines.iter().enumerate() {
-        let tax = totals.line_tax.get(i).copied().unwrap_or(0);
-        out_lines.push(api::OrderLine {
-            id: line_ids[i],
-            line_no: i as i64 + 1,
-            variant_id: l.variant_id,
-            sku: l.sku.to_string(),
-            title: l.title.clone(),
-            quantity: l.quantity,
-            unit_price: m(l.unit_price),
-            discount: m(0),
-            tax: m(tax),
-            returned_quantity: 0,
-            refunded_quantity: 0,
-            exchange_return_id: None,
-            allocations: Vec::new(),
-        });
-    }
-    let mut holds = Vec::with_capacity(decision.allocations.len());
-    for a in &decision.allocations {
-        let l = &lines[a.line_index];
-        holds.push(Hold {
-            variant_id: l.variant_id,
-            location_id: a.location_id,
-            order_line_id: out_lines[a.line_index].id,
-            quantity: a.quantity,
-            backordered: a.backordered,
-        });
-        out_lines[a.line_index].allocations.push(api::Allocation {
-            location_id: a.location_id,
-            quantity: a.quantity,
-            backordered: a.backordered,
-            live: true,
-        });
-    }
-    reserve(tx, ctx.now, order_id, &holds)?;
-    // Reorder points: only levels that have one pay for the check.
-    let watched: Vec<(i64, i64)> = holds
-        .iter()
-        .map(|h| (h.variant_id, h.location_id))
-        .filter(|(v, l)| {
+/// Whether locked levels cover every (variant, location) pair.
+fn levels_complete(rows: &[LockedLevel], variant_ids: &[i64], locations: &[i64]) -> bool {
+    variant_ids.iter().all(|v| {
+        locations.iter().all(|l| {
             rows.iter()
-                .any(|r| r.i64(0) == *v && r.i64(1) == *l && r.opt_i64(6).is_some())
+                .any(|r| r.variant_id == *v && r.location_id == *l)
         })
-        .collect();
-    crate::inventory::note_low(tx, ctx, &watched)?;
-    let placed_msg = format!(
-        "Order #{number} placed on {} for {}",
-        input.channel,
-        backroom_domain::Money::new(totals.total, settings.currency)
-    );
-    let changes = json!({"number": number, "total": totals.total, "lines": lines.len()});
-    tx.exec_deferred(
-        "INSERT INTO order_events (order_id, kind, message, actor, created_at) VALUES ($1, 'placed', $2, $3, $4), ($1, 'sourced', $5, $3, $4)",
-        params![order_id, placed_msg, ctx.actor.name.as_str(), ctx.now, decision.reason.as_str()],
-    )?;
-    crate::analytics::rollup::mark_dirty(tx, order_id)?;
-    audit::record(tx, ctx, "order.placed", "order", order_id, changes)?;
-    crate::webhooks::emit(
-        tx,
-        ctx.now,
-        "order.created",
-        json!({"order_id": order_id, "number": number, "total": totals.total, "currency": currency}),
-    )?;
-    // The view is built from what was just written rather than read back; a contract test checks
-    // that it equals what `get` returns.
-    let at = rfc3339(ctx.now);
-    let order = Order {
-        id: order_id,
-        number,
-        name: format!("#{number}"),
-        channel_id,
-        customer: api::OrderCustomer {
-            id: customer.id,
-            email: customer.email,
-            name: format!("{} {}", customer.first_name, customer.last_name)
-                .trim()
-                .to_string(),
-        },
-        currency: currency.clone(),
-        status: OrderStatus::Open.as_str().into(),
-        payment_status: PaymentStatus::Pending.as_str().into(),
-        fulfillment_status: FulfillmentStatus::Unfulfilled.as_str().into(),
-        subtotal: m(totals.subtotal),
-        discounts: m(totals.discounts),
-        shipping: m(totals.shipping),
-        tax: m(totals.tax),
-        prices_include_tax: totals.included,
-        total: m(totals.total),
-        paid: m(0),
-        refunded: m(0),
-        owed: m(totals.total),
-        balance: m(-totals.total),
-        shipping_method,
-        shipping_address: address,
-        note,
-        lines: out_lines,
-        sourcing: api::Sourcing {
-            strategy: decision.strategy.into(),
-            reason: decision.reason,
-        },
-        placed_at: at.clone(),
-        updated_at: at,
-        cancelled_at: None,
-        cancel_reason: None,
-        fulfillments: Vec::new(),
-        hold: None,
-        ship_by: Some(rfc3339(ship_by)),
-        pickup: pickup_location.map(|location_id| api::Pickup {
-            location_id,
-            deadline: None,
-            picked_up_at: None,
-            picked_up_by: None,
-        }),
-        origin_location_id: input.origin_location_id,
-    };
-    Ok(Placed {
-        order,
-        replayed: false,
     })
 }
 
@@ -806,11 +250,11 @@ pub(crate) fn lock_channel_levels(
     channel_id: i64,
     variant_ids: &[i64],
     locations: &[i64],
-) -> Result<Vec<Row>> {
+) -> Result<Vec<LockedLevel>> {
     let lock_sql = lock_levels_sql(tx.dialect(), "v.id", "ch.id", variant_ids.len());
     let mut lock_params: Vec<crate::Val> = vec![channel_id.into()];
     lock_params.extend(variant_ids.iter().map(|v| crate::Val::from(*v)));
-    let rows = tx.query(&lock_sql, &lock_params)?;
+    let rows = locked_levels(&tx.query(&lock_sql, &lock_params)?)?;
     if levels_complete(&rows, variant_ids, locations) {
         return Ok(rows);
     }
@@ -819,19 +263,23 @@ pub(crate) fn lock_channel_levels(
             ensure_level(tx, *v, *l, now)?;
         }
     }
-    Ok(tx.query(&lock_sql, &lock_params)?)
+    locked_levels(&tx.query(&lock_sql, &lock_params)?)
 }
 
 /// Sets each candidate's sellable units per variant from locked level rows (less the channel's
 /// safety buffer).
-pub(crate) fn fill_available(candidates: &mut [Candidate], rows: &[Row], variant_ids: &[i64]) {
+pub(crate) fn fill_available(
+    candidates: &mut [Candidate],
+    rows: &[LockedLevel],
+    variant_ids: &[i64],
+) {
     for v in variant_ids {
         for c in candidates.iter_mut() {
             let avail = rows
                 .iter()
-                .find(|r| r.i64(0) == *v && r.i64(1) == c.location_id)
+                .find(|r| r.variant_id == *v && r.location_id == c.location_id)
                 .map_or(0, |r| {
-                    r.i64(2) - r.i64(3) - r.i64(4) - r.opt_i64(5).unwrap_or(0)
+                    r.on_hand - r.reserved - r.unavailable - r.channel_buffer.unwrap_or(0)
                 });
             c.available.insert(*v, avail);
         }
@@ -1480,4 +928,73 @@ pub fn timeline(tx: &mut dyn Sql, id: i64) -> Result<Vec<OrderEvent>> {
             created_at: rfc3339(r.i64(4)),
         })
         .collect())
+}
+
+/// Sets an order's fulfillment status, and its status when `status` is given (queued).
+pub(crate) fn set_fulfillment(
+    tx: &mut dyn Sql,
+    now: i64,
+    order_id: i64,
+    fulfillment: FulfillmentStatus,
+    status: Option<OrderStatus>,
+) -> Result<()> {
+    match status {
+        Some(s) => tx.exec_deferred(
+            "UPDATE orders SET fulfillment_status = $1, status = $2, updated_at = $3 WHERE id = $4",
+            params![fulfillment.as_str(), s.as_str(), now, order_id],
+        )?,
+        None => tx.exec_deferred(
+            "UPDATE orders SET fulfillment_status = $1, updated_at = $2 WHERE id = $3",
+            params![fulfillment.as_str(), now, order_id],
+        )?,
+    }
+    Ok(())
+}
+
+/// Counts units received back on their lines (`(line id, units)`) and lowers what the customer
+/// owes by their value; returns the amount credited. A return never includes units refunded by
+/// line and kept, so no unit is credited twice.
+pub(crate) fn credit_returned_units(
+    tx: &mut dyn Sql,
+    order_id: i64,
+    units: &[(i64, i64)],
+) -> Result<i64> {
+    let mut credited = 0;
+    for (line, q) in units {
+        let l = tx
+            .query_one(
+                "SELECT l.unit_price_minor, l.quantity, l.discount_minor, l.tax_minor, l.returned_quantity, o.tax_included FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE l.id = $1",
+                params![*line],
+            )?
+            .ok_or(Error::NotFound { entity: "order line" })?;
+        let quantity: i64 = l.get("quantity")?;
+        let value = balance::line_value(
+            l.get("unit_price_minor")?,
+            quantity,
+            l.get("discount_minor")?,
+            l.get("tax_minor")?,
+            l.get::<i64>("tax_included")? != 0,
+        );
+        credited += balance::next_units_value(value, quantity, l.get("returned_quantity")?, *q);
+        tx.exec(
+            "UPDATE order_lines SET returned_quantity = returned_quantity + $1 WHERE id = $2",
+            params![*q, *line],
+        )?;
+    }
+    tx.exec(
+        "UPDATE orders SET returned_minor = returned_minor + $1 WHERE id = $2",
+        params![credited, order_id],
+    )?;
+    Ok(credited)
+}
+
+/// The variant an order line sells, when the line exists.
+pub(crate) fn line_variant(tx: &mut dyn Sql, line_id: i64) -> Result<Option<i64>> {
+    Ok(tx
+        .query_one(
+            "SELECT variant_id FROM order_lines WHERE id = $1",
+            params![line_id],
+        )?
+        .map(|r| r.get::<i64>("variant_id"))
+        .transpose()?)
 }

@@ -296,29 +296,13 @@ pub fn create(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, n: &NewReturn) -> Resu
     get_return(tx, id)
 }
 
-/// Receives and inspects returned units, line by line, with a disposition each.
-pub fn receive(tx: &mut dyn Sql, ctx: &Ctx, return_id: i64, rcv: &ReceiveReturn) -> Result<Return> {
-    ctx.actor.require(Permission::OrdersFulfil)?;
-    let sql = format!(
-        "SELECT order_id, status FROM returns WHERE id = $1{}",
-        tx.for_update()
-    );
-    let r = tx
-        .query_one(&sql, params![return_id])?
-        .ok_or(Error::NotFound { entity: "return" })?;
-    let order_id: i64 = r.get("order_id")?;
-    let status: String = r.get("status")?;
-    if !matches!(status.as_str(), "requested" | "partially_received") {
-        return Err(Error::conflict(
-            "return_closed",
-            format!("the return is {status}"),
-        ));
-    }
-    lock_order(tx, order_id)?;
-    if rcv.lines.is_empty() {
-        return Err(Error::invalid("lines", "receive at least one line"));
-    }
-    let current = get_return(tx, return_id)?;
+/// A receipt's lines checked against the return: (line, units, disposition, location), each
+/// within the units still expected, restocked units with a location that exists.
+fn moves_of(
+    tx: &mut dyn Sql,
+    rcv: &ReceiveReturn,
+    current: &Return,
+) -> Result<Vec<(i64, i64, String, Option<i64>)>> {
     let mut moves: Vec<(i64, i64, String, Option<i64>)> = Vec::new();
     for (i, l) in rcv.lines.iter().enumerate() {
         let q = Quantity::parse(l.quantity)
@@ -376,19 +360,39 @@ pub fn receive(tx: &mut dyn Sql, ctx: &Ctx, return_id: i64, rcv: &ReceiveReturn)
         };
         moves.push((l.line_id, q, l.disposition.clone(), loc));
     }
+    Ok(moves)
+}
+
+/// Receives and inspects returned units, line by line, with a disposition each.
+pub fn receive(tx: &mut dyn Sql, ctx: &Ctx, return_id: i64, rcv: &ReceiveReturn) -> Result<Return> {
+    ctx.actor.require(Permission::OrdersFulfil)?;
+    let sql = format!(
+        "SELECT order_id, status FROM returns WHERE id = $1{}",
+        tx.for_update()
+    );
+    let r = tx
+        .query_one(&sql, params![return_id])?
+        .ok_or(Error::NotFound { entity: "return" })?;
+    let order_id: i64 = r.get("order_id")?;
+    let status: String = r.get("status")?;
+    if !matches!(status.as_str(), "requested" | "partially_received") {
+        return Err(Error::conflict(
+            "return_closed",
+            format!("the return is {status}"),
+        ));
+    }
+    lock_order(tx, order_id)?;
+    if rcv.lines.is_empty() {
+        return Err(Error::invalid("lines", "receive at least one line"));
+    }
+    let current = get_return(tx, return_id)?;
+    let moves = moves_of(tx, rcv, &current)?;
     // Stock moves in (variant, location) order.
     let mut stock: Vec<(i64, i64, i64, i64, bool)> = Vec::new(); // (variant, location, line, qty, unavailable)
     for (line, q, disposition, loc) in &moves {
         if let Some(loc) = loc {
-            let variant = tx
-                .query_one(
-                    "SELECT variant_id FROM order_lines WHERE id = $1",
-                    params![*line],
-                )?
-                .map(|r| r.get::<i64>("variant_id"))
-                .transpose()?
-                // A line that is not there keeps the old variant 0.
-                .unwrap_or(0);
+            // A line that is not there keeps the old variant 0.
+            let variant = crate::orders::line_variant(tx, *line)?.unwrap_or(0);
             stock.push((variant, *loc, *line, *q, disposition == "unavailable"));
         }
     }
@@ -424,34 +428,9 @@ pub fn receive(tx: &mut dyn Sql, ctx: &Ctx, return_id: i64, rcv: &ReceiveReturn)
             params![*q, return_id, *line],
         )?;
     }
-    // What the customer owes falls by the value of the units received back (a return never
-    // includes units refunded by line and kept, so no unit is credited twice).
-    let mut credited = 0;
-    for (line, q, ..) in &moves {
-        let l = tx
-            .query_one(
-                "SELECT l.unit_price_minor, l.quantity, l.discount_minor, l.tax_minor, l.returned_quantity, o.tax_included FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE l.id = $1",
-                params![*line],
-            )?
-            .ok_or(Error::NotFound { entity: "order line" })?;
-        let quantity: i64 = l.get("quantity")?;
-        let value = balance::line_value(
-            l.get("unit_price_minor")?,
-            quantity,
-            l.get("discount_minor")?,
-            l.get("tax_minor")?,
-            l.get::<i64>("tax_included")? != 0,
-        );
-        credited += balance::next_units_value(value, quantity, l.get("returned_quantity")?, *q);
-        tx.exec(
-            "UPDATE order_lines SET returned_quantity = returned_quantity + $1 WHERE id = $2",
-            params![*q, *line],
-        )?;
-    }
-    tx.exec(
-        "UPDATE orders SET returned_minor = returned_minor + $1 WHERE id = $2",
-        params![credited, order_id],
-    )?;
+    // What the customer owes falls by the value of the units received back.
+    let units: Vec<(i64, i64)> = moves.iter().map(|(line, q, ..)| (*line, *q)).collect();
+    crate::orders::credit_returned_units(tx, order_id, &units)?;
     let after = get_return(tx, return_id)?;
     let done = after
         .lines
@@ -471,26 +450,9 @@ pub fn receive(tx: &mut dyn Sql, ctx: &Ctx, return_id: i64, rcv: &ReceiveReturn)
     )?;
     // Units still to ship (an exchange's new lines) keep the order in the shipping queue; once
     // everything has shipped, the order is returned or partly returned.
-    let triples: Vec<(i64, i64, i64)> = tx
-        .query(
-            "SELECT l.quantity, CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT) AS shipped, l.returned_quantity \
-             FROM order_lines l WHERE l.order_id = $1",
-            params![order_id],
-        )?
-        .iter()
-        .map(|r| {
-            Ok((
-                r.get("quantity")?,
-                r.get("shipped")?,
-                r.get("returned_quantity")?,
-            ))
-        })
-        .collect::<std::result::Result<_, DbError>>()?;
+    let triples = crate::fulfillment::line_progress(tx, order_id)?;
     let status = backroom_domain::order::fulfillment_status_with_returns(&triples);
-    tx.exec(
-        "UPDATE orders SET fulfillment_status = $1, updated_at = $2 WHERE id = $3",
-        params![status.as_str(), ctx.now, order_id],
-    )?;
+    crate::orders::set_fulfillment(tx, ctx.now, order_id, status, None)?;
     let units: i64 = moves.iter().map(|(_, q, ..)| q).sum();
     event(
         tx,

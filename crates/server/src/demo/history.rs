@@ -817,7 +817,7 @@ impl Sim {
                 let done = in_savepoint(tx, |tx| {
                     if captured {
                         let o = orders::get(tx, id)?;
-                        fulfillment::refund(
+                        orders::refund(
                             tx,
                             &ctx,
                             id,
@@ -1052,10 +1052,8 @@ impl Sim {
                     reason: "return".into(),
                     note: None,
                 };
-                if in_savepoint(tx, |tx| {
-                    fulfillment::refund(tx, &at(&staff.support, t), id, &r)
-                })
-                .is_none()
+                if in_savepoint(tx, |tx| orders::refund(tx, &at(&staff.support, t), id, &r))
+                    .is_none()
                 {
                     self.refused("refund");
                 }
@@ -1068,10 +1066,8 @@ impl Sim {
                     reason: "goodwill".into(),
                     note: Some("late delivery".into()),
                 };
-                if in_savepoint(tx, |tx| {
-                    fulfillment::refund(tx, &at(&staff.support, t), id, &r)
-                })
-                .is_none()
+                if in_savepoint(tx, |tx| orders::refund(tx, &at(&staff.support, t), id, &r))
+                    .is_none()
                 {
                     self.refused("goodwill");
                 }

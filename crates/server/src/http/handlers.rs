@@ -896,10 +896,8 @@ async fn refund_order(
 ) -> Result<(StatusCode, Json<Order>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        app.write(&auth, move |tx, ctx| {
-            fulfillment::refund(tx, ctx, id, &body)
-        })
-        .await?,
+        app.write(&auth, move |tx, ctx| orders::refund(tx, ctx, id, &body))
+            .await?,
     ))
 }
 

@@ -1212,7 +1212,7 @@ async fn order_action(
                         .filter(|(_, q)| *q != 0)
                         .map(|(line_id, quantity)| RefundLine { line_id, quantity })
                         .collect();
-                    let o = fulfillment::refund(
+                    let o = orders::refund(
                         tx,
                         ctx,
                         id,
