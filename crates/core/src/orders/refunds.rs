@@ -126,6 +126,9 @@ pub fn refund(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, r: &RefundOrder) -> Re
     get(tx, order_id)
 }
 
+/// A line refunded: (line id, units, value).
+type RefundedLine = (i64, i64, i64);
+
 /// The value of refunding these lines' units (each within what is not yet refunded): the
 /// (line, units, value) list, their sum, and the merchandise part of it.
 fn lines_value(
@@ -133,7 +136,7 @@ fn lines_value(
     o: &LockedOrder,
     order_id: i64,
     lines: &[crate::api::RefundLine],
-) -> Result<(Vec<(i64, i64, i64)>, i64, i64)> {
+) -> Result<(Vec<RefundedLine>, i64, i64)> {
     let mut by_line: Vec<(i64, i64, i64)> = Vec::new();
     let (mut sum, mut merchandise) = (0, 0);
     for (i, l) in lines.iter().enumerate() {
