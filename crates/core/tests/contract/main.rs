@@ -1,0 +1,16 @@
+//! The storage contract suite: every test runs against SQLite, and against PostgreSQL when
+//! `BACKROOM_TEST_PG_URL` is set (CI sets it). Each test gets a fresh database (a new SQLite file,
+//! or a new PostgreSQL schema).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+mod analytics;
+mod catalog;
+mod conventions;
+mod fulfillment;
+mod imports;
+mod inventory;
+mod orders;
+mod returns;
+mod storage;
+mod support;
