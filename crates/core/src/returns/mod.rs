@@ -301,11 +301,7 @@ type Move = (i64, i64, String, Option<i64>);
 
 /// A receipt's lines checked against the return: (line, units, disposition, location), each
 /// within the units still expected, restocked units with a location that exists.
-fn moves_of(
-    tx: &mut dyn Sql,
-    rcv: &ReceiveReturn,
-    current: &Return,
-) -> Result<Vec<Move>> {
+fn moves_of(tx: &mut dyn Sql, rcv: &ReceiveReturn, current: &Return) -> Result<Vec<Move>> {
     let mut moves: Vec<(i64, i64, String, Option<i64>)> = Vec::new();
     for (i, l) in rcv.lines.iter().enumerate() {
         let q = Quantity::parse(l.quantity)
