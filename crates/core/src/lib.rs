@@ -25,6 +25,7 @@ pub mod api;
 pub mod audit;
 pub mod db;
 pub mod fixtures;
+pub mod jobs;
 pub mod migrate;
 pub mod util;
 

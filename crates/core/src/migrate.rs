@@ -44,6 +44,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(17, "store_settings", "0017_store_settings"),
     migration!(18, "real_store", "0018_real_store"),
     migration!(19, "import_job_leases", "0019_import_job_leases"),
+    migration!(20, "jobs", "0020_jobs"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

@@ -3,6 +3,7 @@
 //! `backroom config` prints the effective values and where each came from, secrets redacted.
 
 use anyhow::{Result, bail};
+use backroom::http::job_worker::JobConfig;
 use backroom::http::webhook_worker::WorkerConfig;
 use backroom_core::db::DbOptions;
 use std::time::Duration;
@@ -40,6 +41,7 @@ pub struct Config {
     pub log: String,
     pub db: DbOptions,
     pub worker: WorkerConfig,
+    pub jobs: JobConfig,
     shown: Vec<Shown>,
 }
 
@@ -165,6 +167,43 @@ impl Config {
             source: source_of(refresh.is_some()),
             meaning: "how often the server derives sessions and rollups",
         });
+        let job_lease = millis(env, "BACKROOM_JOB_LEASE_MS")?;
+        let job_retry = millis(env, "BACKROOM_JOB_RETRY_MS")?;
+        let slots = match var(env, "BACKROOM_JOB_WORKERS") {
+            None => None,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if (1..=64).contains(&n) => Some(n),
+                _ => bail!("BACKROOM_JOB_WORKERS={v} is not a number of jobs from 1 to 64"),
+            },
+        };
+        if job_lease.is_some_and(|ms| ms < 1_000) {
+            bail!(
+                "BACKROOM_JOB_LEASE_MS must be at least 1000: a lease is renewed four times over"
+            );
+        }
+        let jobs = JobConfig::new(
+            Duration::from_millis(job_lease.unwrap_or(60_000)),
+            slots.unwrap_or(2),
+            Duration::from_millis(job_retry.unwrap_or(10_000)),
+        );
+        shown.push(Shown {
+            name: "BACKROOM_JOB_LEASE_MS",
+            value: jobs.lease.as_millis().to_string(),
+            source: source_of(job_lease.is_some()),
+            meaning: "how long a job is its server's unless renewed; a stopped server's jobs run again after it",
+        });
+        shown.push(Shown {
+            name: "BACKROOM_JOB_WORKERS",
+            value: jobs.slots.to_string(),
+            source: source_of(slots.is_some()),
+            meaning: "how many background jobs (imports) this server runs at once",
+        });
+        shown.push(Shown {
+            name: "BACKROOM_JOB_RETRY_MS",
+            value: jobs.backoff_base.as_millis().to_string(),
+            source: source_of(job_retry.is_some()),
+            meaning: "a failed job's first retry waits this long, each later one twice",
+        });
         let password = var(env, "BACKROOM_PASSWORD");
         shown.push(Shown {
             name: "BACKROOM_PASSWORD",
@@ -180,6 +219,7 @@ impl Config {
             log: log.unwrap_or_else(|| "warn,backroom=info".into()),
             db,
             worker,
+            jobs,
             shown,
         })
     }
@@ -248,6 +288,11 @@ mod tests {
         assert_eq!(c.db.pg_query_timeout, Some(Duration::from_secs(60)));
         assert_eq!(c.worker.timeout, Duration::from_secs(10));
         assert_eq!(c.worker.lease, Duration::from_secs(60));
+        assert_eq!(c.jobs.lease, Duration::from_secs(60));
+        assert_eq!(
+            (c.jobs.slots, c.jobs.backoff_base),
+            (2, Duration::from_secs(10))
+        );
         assert_eq!(c.log, "warn,backroom=info");
         assert!(c.shown.iter().skip(1).all(|s| s.source == Source::Default));
     }
@@ -260,8 +305,14 @@ mod tests {
             ("BACKROOM_WEBHOOK_TIMEOUT_MS", "500"),
             ("BACKROOM_WEBHOOK_RETRY_MS", "50"),
             ("BACKROOM_ANALYTICS_REFRESH_MS", "0"),
+            ("BACKROOM_JOB_LEASE_MS", "4000"),
+            ("BACKROOM_JOB_WORKERS", "3"),
+            ("BACKROOM_JOB_RETRY_MS", "100"),
         ])
         .unwrap();
+        assert_eq!(c.jobs.lease, Duration::from_secs(4));
+        assert_eq!(c.jobs.slots, 3);
+        assert_eq!(c.jobs.backoff_base, Duration::from_millis(100));
         assert_eq!(c.db.pg_pool, 4);
         assert_eq!(c.db.pg_query_timeout, None);
         assert_eq!(c.worker.timeout, Duration::from_millis(500));
@@ -287,6 +338,9 @@ mod tests {
             ("BACKROOM_WEBHOOK_RETRY_MS", "-5"),
             ("BACKROOM_WEBHOOK_TIMEOUT_MS", "0"),
             ("BACKROOM_ANALYTICS_REFRESH_MS", "soon"),
+            ("BACKROOM_JOB_LEASE_MS", "10"),
+            ("BACKROOM_JOB_WORKERS", "0"),
+            ("BACKROOM_JOB_RETRY_MS", "x"),
         ] {
             let e = load(&[(k, v)]).unwrap_err().to_string();
             assert!(e.contains(k), "{k}={v}: {e}");

@@ -266,6 +266,7 @@ async fn serve_on(db: Db, bind: &str) -> Result<()> {
     println!("Backroom is listening on http://{addr} (API reference: http://{addr}/api/docs)");
     let mut app = App::new(db);
     app.webhooks = cfg().worker.clone();
+    app.jobs = cfg().jobs.clone();
     serve(listener, app, shutdown_signal()).await?;
     Ok(())
 }

@@ -22,6 +22,8 @@ pub enum Val {
     Float(f64),
     Text(String),
     Bool(bool),
+    /// Bytes: a BLOB on SQLite, a BYTEA on PostgreSQL (a job's uploaded file).
+    Bytes(Vec<u8>),
     /// A list bound as one parameter (see [`in_list`]): an array on PostgreSQL, JSON text on
     /// SQLite. Never read back.
     List(Vec<Val>),
@@ -38,6 +40,7 @@ impl Val {
                 Val::Float(f) => (*f).into(),
                 Val::Bool(b) => i64::from(*b).into(),
                 Val::Text(t) => t.clone().into(),
+                Val::Bytes(_) => serde_json::Value::Null,
                 Val::List(l) => serde_json::Value::String(Val::list_json(l)),
             })
             .collect();
@@ -45,6 +48,11 @@ impl Val {
     }
 }
 
+impl From<Vec<u8>> for Val {
+    fn from(v: Vec<u8>) -> Self {
+        Val::Bytes(v)
+    }
+}
 impl From<i64> for Val {
     fn from(v: i64) -> Self {
         Val::Int(v)
@@ -196,6 +204,7 @@ fn describe(v: &Val) -> String {
         Val::Text(t) if t.chars().count() > 40 => "a text".into(),
         Val::Text(t) => format!("the text {t:?}"),
         Val::List(_) => "a list".into(),
+        Val::Bytes(b) => format!("{} bytes", b.len()),
     }
 }
 
@@ -238,6 +247,14 @@ impl FromVal for String {
         match v {
             Val::Text(t) => Ok(t.clone()),
             _ => Err("a text"),
+        }
+    }
+}
+impl FromVal for Vec<u8> {
+    fn from_val(v: &Val) -> Result<Self, &'static str> {
+        match v {
+            Val::Bytes(b) => Ok(b.clone()),
+            _ => Err("bytes"),
         }
     }
 }

@@ -592,7 +592,7 @@ fn server_error(fields: &mut postgres_protocol::message::backend::ErrorFields<'_
 fn binary(ty: &Type) -> bool {
     matches!(
         *ty,
-        Type::INT8 | Type::INT4 | Type::INT2 | Type::BOOL | Type::FLOAT8 | Type::FLOAT4
+        Type::INT8 | Type::INT4 | Type::INT2 | Type::BOOL | Type::FLOAT8 | Type::FLOAT4 | Type::BYTEA
     )
 }
 
@@ -610,6 +610,7 @@ fn decode(ty: &Type, raw: Option<&[u8]>) -> Result<Val, DbError> {
         Type::BOOL => Val::Bool(bool::from_sql(ty, raw).map_err(bad)?),
         Type::FLOAT8 => Val::Float(f64::from_sql(ty, raw).map_err(bad)?),
         Type::FLOAT4 => Val::Float(f64::from(f32::from_sql(ty, raw).map_err(bad)?)),
+        Type::BYTEA => Val::Bytes(raw.to_vec()),
         _ => Val::Text(
             std::str::from_utf8(raw)
                 .map_err(|e| DbError::Other(format!("a {ty} column is not UTF-8: {e}")))?

@@ -70,6 +70,7 @@ impl ToSql for Val {
             },
             Val::Float(v) => v.to_sql(ty, out),
             Val::Text(v) => v.as_str().to_sql(ty, out),
+            Val::Bytes(v) => v.as_slice().to_sql(ty, out),
             Val::Bool(v) => match *ty {
                 Type::INT8 => i64::from(*v).to_sql(ty, out),
                 Type::INT4 => i32::from(*v).to_sql(ty, out),
@@ -178,6 +179,13 @@ fn copy_text(out: &mut String, v: &Val) {
         Val::Float(x) => out.push_str(&x.to_string()),
         Val::Bool(b) => out.push(if *b { 't' } else { 'f' }),
         Val::List(items) => copy_text(out, &Val::Text(Val::list_json(items))),
+        // bytea's hex form, its backslash doubled for COPY.
+        Val::Bytes(b) => {
+            out.push_str("\\\\x");
+            for byte in b {
+                out.push_str(&format!("{byte:02x}"));
+            }
+        }
         Val::Text(t) => {
             for ch in t.chars() {
                 match ch {

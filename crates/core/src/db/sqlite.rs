@@ -71,6 +71,7 @@ fn bind(stmt: &mut rusqlite::CachedStatement<'_>, params: &[Val]) -> Result<(), 
             Val::Text(x) => stmt.raw_bind_parameter(idx, x.as_str()),
             Val::Bool(x) => stmt.raw_bind_parameter(idx, i64::from(*x)),
             Val::List(items) => stmt.raw_bind_parameter(idx, Val::list_json(items)),
+            Val::Bytes(b) => stmt.raw_bind_parameter(idx, b.as_slice()),
         };
         r.map_err(map_err)?;
     }
@@ -109,7 +110,7 @@ impl Sql for LiteSql<'_> {
                     ValueRef::Integer(x) => Val::Int(x),
                     ValueRef::Real(x) => Val::Float(x),
                     ValueRef::Text(t) => Val::Text(String::from_utf8_lossy(t).into_owned()),
-                    ValueRef::Blob(b) => Val::Text(String::from_utf8_lossy(b).into_owned()),
+                    ValueRef::Blob(b) => Val::Bytes(b.to_vec()),
                 });
             }
             out.push(Row::new(names.clone(), vals));

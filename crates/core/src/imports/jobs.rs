@@ -1,12 +1,13 @@
-//! Imports through the API: an uploaded file becomes a job that runs in the background, records
-//! its progress as it goes and its summary (with every rejected row) when it ends, so the console
-//! can show a progress bar and offer the rejected rows for download.
+//! Imports through the API: an uploaded file becomes an import (its record here: options,
+//! progress, summary with every rejected row) and a durable job (`crate::jobs`) that runs it in
+//! the background, enqueued with the file in the same transaction. The console shows a progress
+//! bar and offers the rejected rows for download.
 //!
-//! A running job is leased by the server process running it (`owner`, its [`instance_id`]):
-//! the lease lasts [`LEASE`] and is renewed every [`RENEW_EVERY`] while the job works. A job
-//! whose lease ran out lost its server (it stopped or was killed mid-import) and is marked
-//! failed by [`fail_abandoned`], which every server runs at startup and once a minute; a job
-//! whose server still renews it is never touched, however many servers share the database.
+//! A server's job worker claims the job with a lease and calls [`execute`]. A job whose server
+//! stopped mid-import is queued again and runs again from its start: every import is safe to
+//! repeat (products and orders already there are matched, stock levels are set) except stock
+//! added, which gets one attempt and is failed as abandoned instead ([`recovered`]). Imports
+//! from before jobs existed, left running by a stopped server, are failed by [`fail_abandoned`].
 
 use super::{Options, OrderOptions, StockMode, Summary};
 use crate::util::{opt_rfc3339, rfc3339};
@@ -46,7 +47,7 @@ pub struct NewImport {
 pub struct ImportJob {
     pub id: i64,
     pub kind: String,
-    /// `running`, `done` or `failed`.
+    /// `queued`, `running`, `done` or `failed`.
     pub status: String,
     pub bytes_total: i64,
     pub bytes_done: i64,
@@ -59,6 +60,9 @@ pub struct ImportJob {
     pub created_by: String,
     pub created_at: String,
     pub finished_at: Option<String>,
+    /// The job that runs it (`/jobs/{id}`: attempts, lease, errors); none for imports from
+    /// before jobs existed.
+    pub job_id: Option<i64>,
 }
 
 fn job_from(r: &crate::Row) -> std::result::Result<ImportJob, crate::DbError> {
@@ -92,34 +96,19 @@ fn job_from(r: &crate::Row) -> std::result::Result<ImportJob, crate::DbError> {
         created_by: r.get("created_by")?,
         created_at: rfc3339(r.get("created_at")?),
         finished_at: opt_rfc3339(r.get("finished_at")?),
+        job_id: r.get("job_id")?,
     })
 }
 
-/// How long a running job is its server's without a renewal.
-pub const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
-/// How often the server running a job renews its lease: four times per lease, so a slow
-/// database or a busy moment does not let a live job's lease run out.
-pub const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
-
-/// What a job abandoned by its server says.
+/// What an import abandoned by its server, and not run again, says.
 pub const ABANDONED: &str = "the server running this import stopped before it finished; nothing of a failed unit was kept, run it again";
 
-/// This server process's id, random, drawn once: the `owner` of the jobs it runs.
-pub fn instance_id() -> &'static str {
-    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ID.get_or_init(|| crate::util::random_hex(8))
-}
-
-fn micros(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
-}
-
-/// Marks failed every running job whose lease ran out before `now` (or that has none: it was
-/// started before leases existed); returns their ids. A job whose server renews its lease is
-/// left alone.
+/// Marks failed every running import with no job (started before jobs existed) whose lease ran
+/// out before `now` (or that has none: it was started before leases existed); returns their
+/// ids. One whose server renews its lease is left alone; those with a job are the job's.
 pub fn fail_abandoned(tx: &mut dyn Sql, now: i64) -> Result<Vec<i64>> {
     let rows = tx.query(
-        "UPDATE import_jobs SET status = 'failed', error = $1, finished_at = $2 WHERE status = 'running' AND (lease_until IS NULL OR lease_until < $2) RETURNING id",
+        "UPDATE import_jobs SET status = 'failed', error = $1, finished_at = $2 WHERE status = 'running' AND job_id IS NULL AND (lease_until IS NULL OR lease_until < $2) RETURNING id",
         params![ABANDONED, now],
     )?;
     Ok(rows
@@ -128,16 +117,7 @@ pub fn fail_abandoned(tx: &mut dyn Sql, now: i64) -> Result<Vec<i64>> {
         .collect::<std::result::Result<_, _>>()?)
 }
 
-/// Extends the lease of job `id` if this server still holds it.
-fn renew(tx: &mut dyn Sql, id: i64, now: i64) -> Result<()> {
-    tx.exec(
-        "UPDATE import_jobs SET lease_until = $1 WHERE id = $2 AND owner = $3 AND status = 'running'",
-        params![now + micros(LEASE), id, instance_id()],
-    )?;
-    Ok(())
-}
-
-const SELECT: &str = "SELECT id, kind, status, bytes_total, bytes_done, rows_done, summary, error, created_by, created_at, finished_at FROM import_jobs";
+const SELECT: &str = "SELECT id, kind, status, bytes_total, bytes_done, rows_done, summary, error, created_by, created_at, finished_at, job_id FROM import_jobs";
 
 pub fn get(tx: &mut dyn Sql, id: i64) -> Result<ImportJob> {
     let r = tx
@@ -203,7 +183,8 @@ struct SummaryIn {
     rejected: Vec<backroom_import::RowError>,
 }
 
-/// Checks the request, records the job and starts it; returns the job as it starts.
+/// Checks the request, then records the import and the job that runs it, with the file, in one
+/// transaction; returns the import as queued. A server's job worker runs it (see [`execute`]).
 pub async fn start(db: &Db, actor: Actor, n: NewImport, file: bytes::Bytes) -> Result<ImportJob> {
     let needs = match n.kind.as_str() {
         "products" => Permission::CatalogWrite,
@@ -231,64 +212,226 @@ pub async fn start(db: &Db, actor: Actor, n: NewImport, file: bytes::Bytes) -> R
     }
     let total = file.len() as i64;
     let options = serde_json::to_string(&n).unwrap_or_default();
-    let (kind, who) = (n.kind.clone(), actor.name.clone());
-    let id = db
-        .write(move |tx| {
-            let now = crate::util::now_micros();
-            let r = tx.query_one(
-                "INSERT INTO import_jobs (kind, options, status, bytes_total, created_by, created_at, owner, lease_until) VALUES ($1, $2, 'running', $3, $4, $5, $6, $7) RETURNING id",
-                params![kind.as_str(), options.as_str(), total, who.as_str(), now, instance_id(), now + micros(LEASE)],
-            )?;
-            Ok(r.map(|r| r.get::<i64>("id")).transpose()?.unwrap_or(0))
-        })
-        .await?;
-    let db2 = db.clone();
-    tokio::spawn(async move {
-        // The lease is renewed for as long as the job runs.
-        let db4 = db2.clone();
-        let renewer = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(RENEW_EVERY).await;
-                let now = crate::util::now_micros();
-                if let Err(e) = db4.write(move |tx| renew(tx, id, now)).await {
-                    tracing::warn!(import.id = id, error = %e, "renewing an import's lease failed");
-                }
-            }
-        });
-        let result = run(&db2, actor, &n, file, id).await;
-        renewer.abort();
-        let now = crate::util::now_micros();
-        let (status, summary, error) = match result {
-            Ok(s) => ("done", serde_json::to_string(&s).ok(), None),
-            Err(e) => ("failed", None, Some(e.to_string())),
-        };
-        let _ = db2
-            .write(move |tx| {
-                tx.exec(
-                    "UPDATE import_jobs SET status = $1, summary = $2, error = $3, finished_at = $4, bytes_done = bytes_total WHERE id = $5",
-                    params![status, summary.clone(), error.clone(), now, id],
-                )?;
-                Ok(())
-            })
-            .await;
-    });
-    let db3 = db.clone();
-    db3.read(move |tx| get(tx, id)).await
+    // Every import is safe to run again from its start (products and orders already there are
+    // matched, stock is set), but for stock added: that one gets one attempt.
+    let max_attempts = if n.kind == "stock" && n.mode.as_deref() == Some("add") {
+        1
+    } else {
+        3
+    };
+    db.write(move |tx| {
+        let ctx = crate::Ctx::new(actor.clone(), crate::util::now_micros());
+        let id: i64 = tx
+            .query_one(
+                "INSERT INTO import_jobs (kind, options, status, bytes_total, created_by, created_at) VALUES ($1, $2, 'queued', $3, $4, $5) RETURNING id",
+                params![n.kind.as_str(), options.as_str(), total, actor.name.as_str(), ctx.now],
+            )?
+            .ok_or(Error::NotFound { entity: "import" })?
+            .get("id")?;
+        let job = crate::jobs::enqueue(
+            tx,
+            &ctx,
+            crate::jobs::NewJob {
+                kind: KIND,
+                payload: serde_json::json!({
+                    "import": id,
+                    "actor": {"user_id": actor.user_id, "name": actor.name, "role": actor.role.as_str()},
+                }),
+                max_attempts,
+                file: Some(file.to_vec()),
+            },
+        )?;
+        tx.exec(
+            "UPDATE import_jobs SET job_id = $1 WHERE id = $2",
+            params![job, id],
+        )?;
+        get(tx, id)
+    })
+    .await
 }
 
-async fn progress(db: &Db, id: i64, bytes: u64, rows: u64) {
-    let _ = db
+/// The job kind that runs imports.
+pub const KIND: &str = "import";
+
+/// What an import job carries.
+#[derive(Deserialize)]
+struct Payload {
+    actor: PayloadActor,
+}
+
+#[derive(Deserialize)]
+struct PayloadActor {
+    user_id: i64,
+    name: String,
+    role: String,
+}
+
+/// Runs one attempt of an import job claimed by this server: reads the import's options and
+/// file, imports, and records the outcome on the import and the job in one transaction. Returns
+/// what the job does next; an attempt whose lease was lost meanwhile records nothing.
+pub async fn execute(
+    db: &Db,
+    job: &crate::jobs::Claimed,
+    backoff_base: i64,
+) -> Result<backroom_domain::jobs::Next> {
+    let Some(id) = job.payload.get("import").and_then(|v| v.as_i64()) else {
+        return Err(Error::invalid("payload", "not an import job"));
+    };
+    // Whatever fails from here on is the attempt's outcome, recorded on the import and the job.
+    let result = match prepare(db, job, id).await {
+        Ok((actor, n, file)) => run(db, actor, &n, file, id, job).await,
+        Err(e) => Err(e),
+    };
+    let outcome = match &result {
+        Ok(s) => crate::jobs::Outcome::Done(serde_json::json!({"import": id, "rows": s.rows})),
+        Err(e) => crate::jobs::Outcome::Failed {
+            error: e.to_string(),
+            // A database that failed or timed out may not next time; a file or an option that
+            // was refused would be refused again.
+            retry: matches!(
+                e,
+                Error::Db(
+                    crate::DbError::Retry(_)
+                        | crate::DbError::Timeout(_)
+                        | crate::DbError::Other(_)
+                )
+            ),
+        },
+    };
+    let summary = result
+        .as_ref()
+        .ok()
+        .and_then(|s| serde_json::to_string(s).ok());
+    let job = job.clone();
+    db.write(move |tx| {
+        let now = crate::util::now_micros();
+        let next = crate::jobs::finish(tx, &job, &outcome, now, backoff_base)?;
+        let error = match &outcome {
+            crate::jobs::Outcome::Failed { error, .. } => Some(error.clone()),
+            crate::jobs::Outcome::Done(_) => None,
+        };
+        match next {
+            backroom_domain::jobs::Next::Done => tx.exec(
+                "UPDATE import_jobs SET status = 'done', summary = $1, error = NULL, finished_at = $2, bytes_done = bytes_total WHERE id = $3",
+                params![summary.clone(), now, id],
+            )?,
+            backroom_domain::jobs::Next::RetryAt(_) => tx.exec(
+                "UPDATE import_jobs SET status = 'queued', error = $1 WHERE id = $2",
+                params![error.map(|e| format!("{e}; it will be tried again")), id],
+            )?,
+            backroom_domain::jobs::Next::Failed => tx.exec(
+                "UPDATE import_jobs SET status = 'failed', error = $1, finished_at = $2, bytes_done = bytes_total WHERE id = $3",
+                params![error, now, id],
+            )?,
+        };
+        Ok(next)
+    })
+    .await
+}
+
+/// Marks the import running and reads what the attempt needs: who asked, the options, the file.
+async fn prepare(
+    db: &Db,
+    job: &crate::jobs::Claimed,
+    id: i64,
+) -> Result<(Actor, NewImport, bytes::Bytes)> {
+    let p: Payload = serde_json::from_value(job.payload.clone())
+        .map_err(|e| Error::invalid("payload", format!("not an import job: {e}")))?;
+    let actor = Actor {
+        user_id: p.actor.user_id,
+        role: backroom_domain::roles::Role::parse(&p.actor.role)
+            .ok_or_else(|| Error::invalid("payload", "an unknown role"))?,
+        name: p.actor.name,
+    };
+    let job_id = job.id;
+    let (n, file) = db
         .write(move |tx| {
             tx.exec(
-                "UPDATE import_jobs SET bytes_done = $1, rows_done = $2 WHERE id = $3",
-                params![bytes as i64, rows as i64, id],
+                "UPDATE import_jobs SET status = 'running', bytes_done = 0, rows_done = 0, error = NULL WHERE id = $1",
+                params![id],
             )?;
-            Ok(())
+            let options: String = tx
+                .query_one("SELECT options FROM import_jobs WHERE id = $1", params![id])?
+                .ok_or(Error::NotFound { entity: "import" })?
+                .get("options")?;
+            let n: NewImport = serde_json::from_str(&options)
+                .map_err(|e| Error::invalid("options", e.to_string()))?;
+            Ok((n, crate::jobs::file(tx, job_id)?))
+        })
+        .await?;
+    Ok((actor, n, bytes::Bytes::from(file)))
+}
+
+/// Records on the import what [`crate::jobs::recover`] did to its job: queued to run again, or
+/// failed as abandoned. In the recovery's transaction.
+pub fn recovered(tx: &mut dyn Sql, job: &crate::jobs::Recovered, now: i64) -> Result<()> {
+    let Some(id) = job.payload.get("import").and_then(|v| v.as_i64()) else {
+        return Ok(());
+    };
+    if job.requeued {
+        tx.exec(
+            "UPDATE import_jobs SET status = 'queued', error = $1 WHERE id = $2",
+            params![REQUEUED, id],
+        )?;
+    } else {
+        tx.exec(
+            "UPDATE import_jobs SET status = 'failed', error = $1, finished_at = $2 WHERE id = $3",
+            params![ABANDONED, now, id],
+        )?;
+    }
+    Ok(())
+}
+
+/// Records on the import a change made to its job by hand ([`crate::jobs::retry`] queues it
+/// again, [`crate::jobs::cancel`] ends it), in that change's transaction.
+pub fn job_changed(tx: &mut dyn Sql, job: &crate::jobs::Job, now: i64) -> Result<()> {
+    let Some(id) = job.payload.get("import").and_then(|v| v.as_i64()) else {
+        return Ok(());
+    };
+    match job.status.as_str() {
+        "queued" => tx.exec(
+            "UPDATE import_jobs SET status = 'queued', error = NULL, summary = NULL, finished_at = NULL, bytes_done = 0, rows_done = 0 WHERE id = $1",
+            params![id],
+        )?,
+        "cancelled" => tx.exec(
+            "UPDATE import_jobs SET status = 'failed', error = 'cancelled before it started', finished_at = $1 WHERE id = $2",
+            params![now, id],
+        )?,
+        _ => 0,
+    };
+    Ok(())
+}
+
+/// What an import whose server stopped, queued to run again, says.
+pub const REQUEUED: &str =
+    "the server running this import stopped before it finished; it will run again from its start";
+
+async fn progress(db: &Db, id: i64, job: &crate::jobs::Claimed, bytes: u64, rows: u64) {
+    let job = job.clone();
+    let _ = db
+        .write(move |tx| {
+            let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+            let total: i64 = tx
+                .query_one(
+                    "UPDATE import_jobs SET bytes_done = $1, rows_done = $2 WHERE id = $3 RETURNING bytes_total",
+                    params![bytes, rows as i64, id],
+                )?
+                .map(|r| r.get("bytes_total"))
+                .transpose()?
+                .unwrap_or(0);
+            crate::jobs::progress(tx, &job, bytes, total)
         })
         .await;
 }
 
-async fn run(db: &Db, actor: Actor, n: &NewImport, file: bytes::Bytes, id: i64) -> Result<Summary> {
+async fn run(
+    db: &Db,
+    actor: Actor,
+    n: &NewImport,
+    file: bytes::Bytes,
+    id: i64,
+    job: &crate::jobs::Claimed,
+) -> Result<Summary> {
     let opts = Options {
         dry_run: n.dry_run,
         strict: n.strict,
@@ -301,7 +444,7 @@ async fn run(db: &Db, actor: Actor, n: &NewImport, file: bytes::Bytes, id: i64) 
                 .await?;
             let format = n.format.as_deref().and_then(backroom_import::Format::parse);
             let parsed = backroom_import::products::read(&file[..], format, exponent);
-            progress(db, id, file.len() as u64, parsed.rows).await;
+            progress(db, id, job, file.len() as u64, parsed.rows).await;
             super::products(db, actor, parsed, &opts).await
         }
         "stock" => {
@@ -321,7 +464,7 @@ async fn run(db: &Db, actor: Actor, n: &NewImport, file: bytes::Bytes, id: i64) 
                 None => header_error.take().map(Err),
             };
             let s = super::stock_stream(db, actor, next, mode, "import".into(), &opts).await?;
-            progress(db, id, file.len() as u64, s.rows).await;
+            progress(db, id, job, file.len() as u64, s.rows).await;
             Ok(s)
         }
         _ => {
@@ -371,7 +514,7 @@ async fn run(db: &Db, actor: Actor, n: &NewImport, file: bytes::Bytes, id: i64) 
                     |_| {},
                 )
                 .await?;
-                progress(db, id, total, s.rows).await;
+                progress(db, id, job, total, s.rows).await;
                 return Ok(s);
             }
             let mut reader =
@@ -390,8 +533,8 @@ async fn run(db: &Db, actor: Actor, n: &NewImport, file: bytes::Bytes, id: i64) 
                 if last.elapsed().as_millis() >= 500 {
                     last = std::time::Instant::now();
                     let (b, r) = (shared.load(std::sync::atomic::Ordering::Relaxed), rows);
-                    let db3 = db2.clone();
-                    tokio::spawn(async move { progress(&db3, id, b, r).await });
+                    let (db3, job) = (db2.clone(), job.clone());
+                    tokio::spawn(async move { progress(&db3, id, &job, b, r).await });
                 }
             })
             .await?;

@@ -86,6 +86,7 @@ const AREA_TABLES: &[(&str, &[&str])] = &[
     ("fulfillment", &["fulfillments", "fulfillment_lines"]),
     ("returns", &["returns", "return_lines"]),
     ("imports", &["import_jobs"]),
+    ("jobs", &["jobs", "job_files"]),
     (
         "webhooks",
         &[

@@ -10,6 +10,7 @@ mod conventions;
 mod fulfillment;
 mod imports;
 mod inventory;
+mod jobs;
 mod orders;
 mod returns;
 mod storage;

@@ -16,6 +16,7 @@ use backroom_core::customers::{self, CustomerQuery};
 use backroom_core::fulfillment::FulfillmentReportQuery;
 use backroom_core::imports::jobs::{self as import_jobs, ImportJob, NewImport};
 use backroom_core::inventory::{self, LedgerQuery, LevelQuery, ReorderQuery, TransferQuery};
+use backroom_core::jobs;
 use backroom_core::orders::{self, OrderQuery};
 use backroom_core::{
     Ctx, Sql, audit, auth as core_auth, fulfillment, inventory::check, orders::edits, returns,
@@ -101,6 +102,10 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(list_imports, start_import))
         .routes(routes!(get_import))
         .routes(routes!(import_rejects))
+        .routes(routes!(list_jobs))
+        .routes(routes!(get_job))
+        .routes(routes!(retry_job))
+        .routes(routes!(cancel_job))
         .routes(routes!(hold_order))
         .routes(routes!(release_hold))
         .routes(routes!(pick_list))
@@ -1001,6 +1006,53 @@ async fn list_imports(
 async fn get_import(State(app): State<App>, auth: Auth, Id(id): Id) -> R<ImportJob> {
     app.read(&auth, Permission::OrdersRead, move |tx| {
         import_jobs::get(tx, id)
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Jobs
+
+/// Background jobs (imports), newest first, paged; filter by status and kind.
+#[utoipa::path(get, path = "/jobs", tag = "jobs", params(jobs::JobQuery), responses((status = 200, body = Page<jobs::Job>)))]
+async fn list_jobs(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<jobs::JobQuery>,
+) -> R<Page<jobs::Job>> {
+    app.read(&auth, Permission::SettingsWrite, move |tx| {
+        jobs::page(tx, &q)
+    })
+    .await
+}
+
+/// One job: its status, attempts, lease, progress and last error.
+#[utoipa::path(get, path = "/jobs/{id}", tag = "jobs", params(("id" = i64, Path)), responses((status = 200, body = jobs::Job), (status = 404, body = ErrorBody)))]
+async fn get_job(State(app): State<App>, auth: Auth, Id(id): Id) -> R<jobs::Job> {
+    app.read(&auth, Permission::SettingsWrite, move |tx| {
+        jobs::get(tx, id)
+    })
+    .await
+}
+
+/// Queues a failed job again with a fresh set of attempts.
+#[utoipa::path(post, path = "/jobs/{id}/retry", tag = "jobs", params(("id" = i64, Path)), responses((status = 200, body = jobs::Job), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn retry_job(State(app): State<App>, auth: Auth, Id(id): Id) -> R<jobs::Job> {
+    app.write(&auth, move |tx, ctx| {
+        let job = jobs::retry(tx, ctx, id)?;
+        super::job_worker::changed(tx, &job, ctx.now)?;
+        Ok(job)
+    })
+    .await
+}
+
+/// Cancels a job that has not started (or waits for a retry).
+#[utoipa::path(post, path = "/jobs/{id}/cancel", tag = "jobs", params(("id" = i64, Path)), responses((status = 200, body = jobs::Job), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn cancel_job(State(app): State<App>, auth: Auth, Id(id): Id) -> R<jobs::Job> {
+    app.write(&auth, move |tx, ctx| {
+        let job = jobs::cancel(tx, ctx, id)?;
+        super::job_worker::changed(tx, &job, ctx.now)?;
+        Ok(job)
     })
     .await
 }

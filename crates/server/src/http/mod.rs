@@ -6,6 +6,7 @@ pub mod console;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod job_worker;
 pub mod webhook_worker;
 
 use axum::Router;
@@ -26,6 +27,7 @@ type TokenCache = Arc<RwLock<HashMap<String, (Actor, Option<i64>, Instant)>>>;
 pub struct App {
     pub db: Db,
     pub webhooks: webhook_worker::WorkerConfig,
+    pub jobs: job_worker::JobConfig,
     tokens: TokenCache,
 }
 
@@ -34,6 +36,7 @@ impl App {
         App {
             db,
             webhooks: webhook_worker::WorkerConfig::default(),
+            jobs: job_worker::JobConfig::default(),
             tokens: Arc::new(RwLock::new(HashMap::new())),
         }
     }
@@ -170,9 +173,9 @@ pub async fn serve(
     app: App,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Imports whose server stopped before they finished (their lease ran out) are failed, and
-    // said so; those another live server runs are left to it. The worker checks again every
-    // minute.
+    // Imports from before jobs existed whose server stopped before they finished (their lease
+    // ran out) are failed, and said so; those another live server runs are left to it. The
+    // worker checks again every minute.
     if let Err(e) = app
         .db
         .write(|tx| {
@@ -182,12 +185,16 @@ pub async fn serve(
     {
         tracing::warn!(error = %e, "failing abandoned imports failed");
     }
-    // The webhook worker runs alongside and stops with the server.
+    // Jobs whose server stopped are queued again before this one starts claiming.
+    job_worker::recover(&app.db).await;
+    // The webhook and job workers run alongside and stop with the server.
     let worker = tokio::spawn(webhook_worker::run(app.db.clone(), app.webhooks.clone()));
+    let job_runner = tokio::spawn(job_worker::run(app.db.clone(), app.jobs.clone()));
     let result = axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)
         .await;
     worker.abort();
+    job_runner.abort();
     result
 }
 

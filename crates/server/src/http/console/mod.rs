@@ -17,6 +17,7 @@ mod catalog;
 mod customers;
 mod home;
 mod inventory;
+mod jobs;
 mod orders;
 mod settings;
 
@@ -52,6 +53,7 @@ pub fn routes() -> Router<App> {
         .merge(orders::routes())
         .merge(customers::routes())
         .merge(settings::routes())
+        .merge(jobs::routes())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ pub(super) fn routes() -> Router<App> {
 }
 
 /// The settings pages a role may open: (permission, path, title, what it is for).
-const PAGES: [(Permission, &str, &str, &str); 8] = [
+const PAGES: [(Permission, &str, &str, &str); 9] = [
     (
         Permission::SettingsWrite,
         "/console/settings/store",
@@ -101,6 +101,12 @@ const PAGES: [(Permission, &str, &str, &str); 8] = [
         "/console/settings/imports",
         "Imports",
         "products, stock and order history from CSV files, with progress and rejected rows",
+    ),
+    (
+        Permission::SettingsWrite,
+        "/console/settings/jobs",
+        "Jobs",
+        "the background work queue: status, attempts, the server running each, retry and cancel",
     ),
     (
         Permission::AuditRead,
@@ -1065,7 +1071,9 @@ async fn imports(State(app): State<App>, headers: HeaderMap) -> Response {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let running = jobs.iter().any(|j| j.status == "running");
+    let running = jobs
+        .iter()
+        .any(|j| j.status == "running" || j.status == "queued");
     let mut body = String::new();
     if running {
         // Live progress without script: the page reloads itself while an import runs.
