@@ -592,7 +592,13 @@ fn server_error(fields: &mut postgres_protocol::message::backend::ErrorFields<'_
 fn binary(ty: &Type) -> bool {
     matches!(
         *ty,
-        Type::INT8 | Type::INT4 | Type::INT2 | Type::BOOL | Type::FLOAT8 | Type::FLOAT4 | Type::BYTEA
+        Type::INT8
+            | Type::INT4
+            | Type::INT2
+            | Type::BOOL
+            | Type::FLOAT8
+            | Type::FLOAT4
+            | Type::BYTEA
     )
 }
 
