@@ -9,7 +9,10 @@
 //! [`rebuild`]). Purchases among the re-derived events are attributed again.
 
 use super::{Zone, rollup};
-use crate::db::{Db, Dialect, Row, Sql, Val, exec_in, in_list, values_sql};
+use crate::db::{
+    Db, DbError, Dialect, FromRow, Row, Sql, Val, exec_in, in_list, query_as, query_one_as,
+    values_sql,
+};
 use crate::settings;
 use crate::{Result, params};
 use backroom_domain::analytics::{
@@ -27,6 +30,12 @@ struct State {
     watermark: i64,
 }
 
+crate::row! {
+    /// The refresher's stored state: its watermark, and the time zone and attribution window the
+    /// derived rows were made with.
+    struct StateRow { watermark: i64, timezone: String, window_days: i64 }
+}
+
 /// Reads (or creates) the refresher's state, under lock. When the store's time zone or
 /// attribution window changed since the derived rows were made, they are thrown away so the next
 /// chunks derive them again.
@@ -37,7 +46,7 @@ fn state(tx: &mut dyn Sql) -> Result<(State, Zone, i64)> {
     let lock = tx.for_update();
     let sql =
         format!("SELECT watermark, timezone, window_days FROM analytics_state WHERE id = 1{lock}");
-    let mut row = tx.query_one(&sql, &[])?;
+    let mut row = query_one_as::<StateRow>(tx, &sql, &[])?;
     if row.is_none() {
         // The first refresh; two may race to make the row (on PostgreSQL), one wins.
         let made = tx.exec(
@@ -48,14 +57,14 @@ fn state(tx: &mut dyn Sql) -> Result<(State, Zone, i64)> {
             clear(tx)?;
             return Ok((State { watermark: 0 }, zone, window));
         }
-        row = tx.query_one(&sql, &[])?;
+        row = query_one_as::<StateRow>(tx, &sql, &[])?;
     }
     let row = row.ok_or_else(|| {
         crate::Error::Db(crate::db::DbError::Other(
             "the analytics state row is missing".into(),
         ))
     })?;
-    let watermark = if row.string(1) != s.timezone || row.i64(2) != window {
+    let watermark = if row.timezone != s.timezone || row.window_days != window {
         clear(tx)?;
         tx.exec(
             "UPDATE analytics_state SET watermark = 0, timezone = $1, window_days = $2 WHERE id = 1",
@@ -63,7 +72,7 @@ fn state(tx: &mut dyn Sql) -> Result<(State, Zone, i64)> {
         )?;
         0
     } else {
-        row.i64(0)
+        row.watermark
     };
     Ok((State { watermark }, zone, window))
 }
@@ -85,18 +94,40 @@ pub fn settled_bound(tx: &mut dyn Sql) -> Result<i64> {
     if tx.dialect() == Dialect::Postgres {
         tx.exec("SELECT pg_advisory_xact_lock(7301)", &[])?;
     }
-    Ok(tx
-        .query_one(
-            "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM events",
+    Ok(
+        match tx.query_one(
+            "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) AS bound FROM events",
             &[],
-        )?
-        .map_or(0, |r| r.i64(0)))
+        )? {
+            Some(r) => r.get("bound")?,
+            None => 0,
+        },
+    )
+}
+
+crate::row! {
+    /// What [`pending`] compares: the newest event and the watermark, and the time zone and
+    /// attribution window of the settings and of the derived rows (NULL where a row is missing).
+    struct PendingRow {
+        max_seq: i64,
+        watermark: Option<i64>,
+        zone_setting: Option<String>,
+        state_zone: Option<String>,
+        window_setting: Option<String>,
+        state_window: Option<i64>,
+    }
 }
 
 /// Whether events wait to be derived, from a read snapshot (cheap: two index look-ups).
 pub fn pending(tx: &mut dyn Sql) -> Result<bool> {
-    let r = tx.query_one(
-        "SELECT CAST(COALESCE((SELECT MAX(seq) FROM events), 0) AS BIGINT), (SELECT watermark FROM analytics_state WHERE id = 1), (SELECT value FROM settings WHERE key = 'timezone'), (SELECT timezone FROM analytics_state WHERE id = 1), (SELECT value FROM settings WHERE key = 'attribution_window_days'), (SELECT window_days FROM analytics_state WHERE id = 1)",
+    let r = query_one_as::<PendingRow>(
+        tx,
+        "SELECT CAST(COALESCE((SELECT MAX(seq) FROM events), 0) AS BIGINT) AS max_seq, \
+           (SELECT watermark FROM analytics_state WHERE id = 1) AS watermark, \
+           (SELECT value FROM settings WHERE key = 'timezone') AS zone_setting, \
+           (SELECT timezone FROM analytics_state WHERE id = 1) AS state_zone, \
+           (SELECT value FROM settings WHERE key = 'attribution_window_days') AS window_setting, \
+           (SELECT window_days FROM analytics_state WHERE id = 1) AS state_window",
         &[],
     )?;
     let dirty = tx
@@ -105,12 +136,16 @@ pub fn pending(tx: &mut dyn Sql) -> Result<bool> {
     Ok(dirty
         || match r {
             None => false,
-            Some(r) => match r.opt_i64(1) {
-                None => r.i64(0) > 0,
+            Some(r) => match r.watermark {
+                None => r.max_seq > 0,
                 Some(w) => {
-                    r.i64(0) > w
-                        || r.opt_string(2).unwrap_or_else(|| "UTC".into()) != r.string(3)
-                        || r.opt_string(4).unwrap_or_else(|| "30".into()) != r.string(5)
+                    // What the state lacks compares as "", its window (a number) as its
+                    // digits: the settings hold text.
+                    r.max_seq > w
+                        || r.zone_setting.unwrap_or_else(|| "UTC".into())
+                            != r.state_zone.unwrap_or_default()
+                        || r.window_setting.unwrap_or_else(|| "30".into())
+                            != r.state_window.map(|d| d.to_string()).unwrap_or_default()
                 }
             },
         })
@@ -120,28 +155,74 @@ const EVENT_COLS: &str = "seq, visitor_id, ts, type, path, referrer_host, utm_so
 
 const SESSION_SELECT: &str = "id, visitor_id, start_ts, start_seq, end_ts, end_seq, day, events, page_views, product_views, carts, checkouts, purchases, landing_path, source, medium, campaign, device, country, utm_campaign";
 
-/// A stored session row (selected with [`SESSION_SELECT`]) as the domain's session.
-fn stored_session(r: &Row) -> Session {
-    Session {
-        start_ts: r.i64(2),
-        start_seq: r.i64(3),
-        end_ts: r.i64(4),
-        end_seq: r.i64(5),
-        events: r.i64(7),
-        page_views: r.i64(8),
-        product_views: r.i64(9),
-        carts: r.i64(10),
-        checkouts: r.i64(11),
-        purchases: r.i64(12),
-        landing_path: r.string(13),
-        source: Source {
-            source: r.string(14),
-            medium: r.string(15),
-            campaign: r.string(16),
-        },
-        utm_campaign: r.opt_string(19),
-        device: r.string(17),
-        country: r.string(18),
+crate::row! {
+    /// A stored session, as [`SESSION_SELECT`] reads it.
+    struct SessionRow {
+        id: i64,
+        visitor_id: String,
+        start_ts: i64,
+        start_seq: i64,
+        end_ts: i64,
+        end_seq: i64,
+        day: i64,
+        events: i64,
+        page_views: i64,
+        product_views: i64,
+        carts: i64,
+        checkouts: i64,
+        purchases: i64,
+        landing_path: String,
+        source: String,
+        medium: String,
+        campaign: String,
+        device: String,
+        country: String,
+        utm_campaign: Option<String>,
+    }
+}
+
+impl SessionRow {
+    /// The stored session as the domain's session.
+    fn session(&self) -> Session {
+        Session {
+            start_ts: self.start_ts,
+            start_seq: self.start_seq,
+            end_ts: self.end_ts,
+            end_seq: self.end_seq,
+            events: self.events,
+            page_views: self.page_views,
+            product_views: self.product_views,
+            carts: self.carts,
+            checkouts: self.checkouts,
+            purchases: self.purchases,
+            landing_path: self.landing_path.clone(),
+            source: Source {
+                source: self.source.clone(),
+                medium: self.medium.clone(),
+                campaign: self.campaign.clone(),
+            },
+            utm_campaign: self.utm_campaign.clone(),
+            device: self.device.clone(),
+            country: self.country.clone(),
+        }
+    }
+}
+
+/// An event, as [`EVENT_COLS`] reads it: what sessions need, its visitor, and the order a
+/// purchase names.
+struct EventRow {
+    visitor_id: String,
+    order_number: Option<i64>,
+    hit: Hit,
+}
+
+impl FromRow for EventRow {
+    fn from_row(r: &Row) -> std::result::Result<Self, DbError> {
+        Ok(EventRow {
+            visitor_id: r.get("visitor_id")?,
+            order_number: r.get("order_number")?,
+            hit: hit(r)?,
+        })
     }
 }
 
@@ -179,20 +260,22 @@ type Plan = (String, Option<Session>, Vec<(Hit, Option<i64>)>);
 pub fn refresh_chunk(tx: &mut dyn Sql, bound: i64, limit: i64) -> Result<usize> {
     let (st, zone, window_days) = state(tx)?;
     let window = window_days * DAY_MICROS;
-    let rows = tx.query(
+    let rows: Vec<EventRow> = query_as(
+        tx,
         &format!(
             "SELECT {EVENT_COLS} FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
         ),
         params![st.watermark, bound, limit],
     )?;
-    let Some(upper) = rows.last().map(|r| r.i64(0)) else {
+    let Some(upper) = rows.last().map(|r| r.hit.seq) else {
         return Ok(0);
     };
+    let read = rows.len();
     let mut news: BTreeMap<String, Vec<(Hit, Option<i64>)>> = BTreeMap::new();
-    for r in &rows {
-        news.entry(r.string(1))
+    for r in rows {
+        news.entry(r.visitor_id)
             .or_default()
-            .push((hit(r), r.opt_i64(11)));
+            .push((r.hit, r.order_number));
     }
     for v in news.values_mut() {
         v.sort_by_key(|(h, _)| (h.ts, h.seq));
@@ -208,39 +291,40 @@ pub fn refresh_chunk(tx: &mut dyn Sql, bound: i64, limit: i64) -> Result<usize> 
         let min_new = group.iter().map(|v| first(v).0).min().unwrap_or(0);
         let ids: Vec<Val> = group.iter().map(|v| Val::from(v.as_str())).collect();
         let (visitor_in, list) = in_list(tx.dialect(), "visitor_id", 1, &ids);
-        let mut stored: HashMap<String, Vec<Row>> = HashMap::new();
-        for r in tx.query(
+        let mut stored: HashMap<String, Vec<SessionRow>> = HashMap::new();
+        for r in query_as::<SessionRow>(
+            tx,
             &format!("SELECT {SESSION_SELECT} FROM an_sessions WHERE {visitor_in} AND end_ts > $2"),
             &[list, Val::from(min_new - SESSION_GAP_MICROS)],
         )? {
-            stored.entry(r.string(1)).or_default().push(r);
+            stored.entry(r.visitor_id.clone()).or_default().push(r);
         }
         for v in group {
             let m = first(v);
-            let affected: Vec<Row> = stored
+            let affected: Vec<SessionRow> = stored
                 .remove(v)
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|r| r.i64(4) > m.0 - SESSION_GAP_MICROS)
+                .filter(|r| r.end_ts > m.0 - SESSION_GAP_MICROS)
                 .collect();
             for r in &affected {
-                dropped.push(Val::from(r.i64(0)));
-                touched.insert(r.i64(6) as i32);
+                dropped.push(Val::from(r.id));
+                touched.insert(r.day as i32);
             }
             let hits = news.get(v).cloned().unwrap_or_default();
             match affected.as_slice() {
                 [] => plans.push((v.clone(), None, hits)),
-                [only] if (only.i64(4), only.i64(5)) < m => {
-                    plans.push((v.clone(), Some(stored_session(only)), hits))
+                [only] if (only.end_ts, only.end_seq) < m => {
+                    plans.push((v.clone(), Some(only.session()), hits))
                 }
                 _ => {
                     let from = affected
                         .iter()
-                        .map(|r| (r.i64(2), r.i64(3)))
+                        .map(|r| (r.start_ts, r.start_seq))
                         .fold(m, |a, b| a.min(b));
                     let last = affected
                         .iter()
-                        .map(|r| r.i64(4))
+                        .map(|r| r.end_ts)
                         .chain(hits.iter().map(|(h, _)| h.ts))
                         .max()
                         .unwrap_or(m.0);
@@ -255,17 +339,20 @@ pub fn refresh_chunk(tx: &mut dyn Sql, bound: i64, limit: i64) -> Result<usize> 
         let hi = late.iter().map(|l| l.2).max().unwrap_or(0);
         let from: HashMap<&str, (i64, i64)> = late.iter().map(|l| (l.0.as_str(), l.1)).collect();
         let mut again: BTreeMap<String, Vec<(Hit, Option<i64>)>> = BTreeMap::new();
-        for r in tx.query(
+        for r in query_as::<EventRow>(
+            tx,
             &format!(
                 "SELECT {EVENT_COLS} FROM events WHERE ts >= $1 AND ts <= $2 AND seq <= $3 ORDER BY ts, seq"
             ),
             params![lo, hi, upper],
         )? {
-            let v = r.string(1);
-            if let Some(f) = from.get(v.as_str())
-                && (r.i64(2), r.i64(0)) >= *f
+            if let Some(f) = from.get(r.visitor_id.as_str())
+                && (r.hit.ts, r.hit.seq) >= *f
             {
-                again.entry(v).or_default().push((hit(&r), r.opt_i64(11)));
+                again
+                    .entry(r.visitor_id)
+                    .or_default()
+                    .push((r.hit, r.order_number));
             }
         }
         plans.extend(again.into_iter().map(|(v, hits)| (v, None, hits)));
@@ -276,7 +363,7 @@ pub fn refresh_chunk(tx: &mut dyn Sql, bound: i64, limit: i64) -> Result<usize> 
         "UPDATE analytics_state SET watermark = $1 WHERE id = 1",
         params![upper],
     )?;
-    Ok(rows.len())
+    Ok(read)
 }
 
 /// Sessionizes each plan, credits its purchases, and writes the sessions and purchases.
@@ -298,24 +385,36 @@ fn derive(
                 .map(|t| (v, t))
         })
         .collect();
+    crate::row! {
+        /// An earlier session of a buyer.
+        struct EarlierRow {
+            visitor_id: String,
+            start_ts: i64,
+            start_seq: i64,
+            source: String,
+            medium: String,
+            campaign: String,
+        }
+    }
     let mut earlier: HashMap<String, Vec<Stored>> = HashMap::new();
     for chunk in buyers.chunks(VISITORS_PER_QUERY) {
         let ids: Vec<Val> = chunk.iter().map(|(v, _)| Val::from(v.as_str())).collect();
         let since = chunk.iter().map(|(_, t)| *t).min().unwrap_or(0) - window;
         let (visitor_in, list) = in_list(tx.dialect(), "visitor_id", 1, &ids);
-        for r in tx.query(
+        for r in query_as::<EarlierRow>(
+            tx,
             &format!(
                 "SELECT visitor_id, start_ts, start_seq, source, medium, campaign FROM an_sessions WHERE {visitor_in} AND start_ts >= $2 AND source <> '(direct)'"
             ),
             &[list, Val::from(since)],
         )? {
-            earlier.entry(r.string(0)).or_default().push(Stored {
-                start_ts: r.i64(1),
-                start_seq: r.i64(2),
+            earlier.entry(r.visitor_id).or_default().push(Stored {
+                start_ts: r.start_ts,
+                start_seq: r.start_seq,
                 source: Source {
-                    source: r.string(3),
-                    medium: r.string(4),
-                    campaign: r.string(5),
+                    source: r.source,
+                    medium: r.medium,
+                    campaign: r.campaign,
                 },
             });
         }
@@ -443,7 +542,7 @@ fn visitor_keys<'a>(
             &format!("SELECT visitor_id, id FROM an_visitors WHERE {visitor_in}"),
             &[list],
         )? {
-            out.insert(r.string(0), r.i64(1));
+            out.insert(r.get("visitor_id")?, r.get("id")?);
         }
     }
     Ok(out)
@@ -474,21 +573,21 @@ fn session_row(visitor: &str, key: i64, s: &Session, zone: &Zone) -> Vec<Val> {
     ]
 }
 
-/// An event row (`seq, visitor_id, ts, type, path, referrer_host, utm_source, utm_medium,
-/// utm_campaign, device, country`) as sessions need it.
-pub fn hit(r: &Row) -> Hit {
-    Hit {
-        seq: r.i64(0),
-        ts: r.i64(2),
-        kind: EventType::parse(&r.string(3)).unwrap_or(EventType::PageView),
-        path: r.string(4),
-        referrer_host: r.opt_string(5),
-        utm_source: r.opt_string(6),
-        utm_medium: r.opt_string(7),
-        utm_campaign: r.opt_string(8),
-        device: r.opt_string(9),
-        country: r.opt_string(10),
-    }
+/// An event row (columns `seq, ts, type, path, referrer_host, utm_source, utm_medium,
+/// utm_campaign, device, country`) as sessions need it. An event without a path has the path "".
+pub fn hit(r: &Row) -> std::result::Result<Hit, DbError> {
+    Ok(Hit {
+        seq: r.get("seq")?,
+        ts: r.get("ts")?,
+        kind: EventType::parse(&r.get::<String>("type")?).unwrap_or(EventType::PageView),
+        path: r.get::<Option<String>>("path")?.unwrap_or_default(),
+        referrer_host: r.get("referrer_host")?,
+        utm_source: r.get("utm_source")?,
+        utm_medium: r.get("utm_medium")?,
+        utm_campaign: r.get("utm_campaign")?,
+        device: r.get("device")?,
+        country: r.get("country")?,
+    })
 }
 
 /// Brings sessions, attribution and rollups up to date with every event acknowledged and every

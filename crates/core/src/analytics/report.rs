@@ -7,7 +7,7 @@
 //! share one definition.
 
 use super::Zone;
-use crate::db::Sql;
+use crate::db::{DbError, FromRow, Row, Sql, query_as};
 use crate::{Error, Result, params, settings};
 use backroom_domain::Currency;
 use backroom_domain::analytics::{
@@ -334,17 +334,19 @@ fn ship_to(mut c: Credit, country: String) -> Credit {
     c
 }
 
-fn credit(r: &crate::db::Row, at: usize) -> Credit {
-    match r.opt_string(at) {
+/// The credit of a row joined with [`ORDER_CREDIT`]: its columns `source`, `medium`, `campaign`,
+/// `device` and `country`, all NULL when the order has no purchase event.
+fn credit(r: &Row) -> std::result::Result<Credit, DbError> {
+    Ok(match r.get::<Option<String>>("source")? {
         None => Credit::none(),
         Some(source) => Credit {
             source,
-            medium: r.string(at + 1),
-            campaign: r.string(at + 2),
-            device: r.string(at + 3),
-            country: r.string(at + 4),
+            medium: r.get("medium")?,
+            campaign: r.get("campaign")?,
+            device: r.get("device")?,
+            country: r.get("country")?,
         },
-    }
+    })
 }
 
 /// Loads the facts of a period.
@@ -395,18 +397,11 @@ fn load_for(
     if !uses(&[Campaign, Source, Medium]) {
         return Ok(f);
     }
-    for r in tx.query(
-        "SELECT day, source, medium, campaign, amount_minor FROM ad_spend WHERE day >= $1 AND day < $2 AND currency = $3",
+    f.spend = query_as(
+        tx,
+        "SELECT day, source, medium, campaign, amount_minor AS amount FROM ad_spend WHERE day >= $1 AND day < $2 AND currency = $3",
         params![d0, d1, cur],
-    )? {
-        f.spend.push(SpendFact {
-            day: r.i64(0) as i32,
-            source: r.string(1),
-            medium: r.string(2),
-            campaign: r.string(3),
-            amount: r.i64(4),
-        });
-    }
+    )?;
     if uses(&[Campaign]) {
         f.email = load_email(tx, zone, p)?;
     }
@@ -435,35 +430,38 @@ fn session_groups(tx: &mut dyn Sql, p: Period, d: Dim) -> Result<Vec<SessionGrou
     let Some(col) = session_column(d) else {
         return Ok(Vec::new());
     };
-    Ok(tx
-        .query(
-            &format!(
-                "SELECT {col}, COUNT(*), CAST(SUM(CASE WHEN events = 1 AND page_views = 1 THEN 1 ELSE 0 END) AS BIGINT), \
-                   CAST(SUM(end_ts - start_ts) AS BIGINT), CAST(SUM(CASE WHEN purchases > 0 THEN 1 ELSE 0 END) AS BIGINT), \
-                   CAST(SUM(CASE WHEN carts > 0 THEN 1 ELSE 0 END) AS BIGINT), \
-                   CAST(SUM(CASE WHEN carts > 0 AND purchases = 0 THEN 1 ELSE 0 END) AS BIGINT), COUNT(DISTINCT visitor_key) \
-                 FROM an_sessions WHERE day >= $1 AND day < $2 GROUP BY {col}"
-            ),
-            params![i64::from(p.from), i64::from(p.to)],
-        )?
-        .iter()
-        .map(|r| SessionGroup {
-            key: r.string(0),
-            sessions: r.i64(1),
-            bounces: r.i64(2),
-            duration: r.i64(3),
-            converted: r.i64(4),
-            carts: r.i64(5),
-            abandoned: r.i64(6),
-            visitors: r.i64(7),
+    Ok(query_as(
+        tx,
+        &format!(
+            "SELECT {col} AS group_key, COUNT(*) AS sessions, CAST(SUM(CASE WHEN events = 1 AND page_views = 1 THEN 1 ELSE 0 END) AS BIGINT) AS bounces, \
+               CAST(SUM(end_ts - start_ts) AS BIGINT) AS duration, CAST(SUM(CASE WHEN purchases > 0 THEN 1 ELSE 0 END) AS BIGINT) AS converted, \
+               CAST(SUM(CASE WHEN carts > 0 THEN 1 ELSE 0 END) AS BIGINT) AS cart_sessions, \
+               CAST(SUM(CASE WHEN carts > 0 AND purchases = 0 THEN 1 ELSE 0 END) AS BIGINT) AS abandoned, COUNT(DISTINCT visitor_key) AS visitors \
+             FROM an_sessions WHERE day >= $1 AND day < $2 GROUP BY {col}"
+        ),
+        params![i64::from(p.from), i64::from(p.to)],
+    )?)
+}
+
+impl FromRow for SessionGroup {
+    fn from_row(r: &Row) -> std::result::Result<Self, DbError> {
+        Ok(SessionGroup {
+            key: r.get("group_key")?,
+            sessions: r.get("sessions")?,
+            bounces: r.get("bounces")?,
+            duration: r.get("duration")?,
+            converted: r.get("converted")?,
+            carts: r.get("cart_sessions")?,
+            abandoned: r.get("abandoned")?,
+            visitors: r.get("visitors")?,
         })
-        .collect())
+    }
 }
 
 /// The sessions that started on the period's days. With a breakdown, only its own attribute is
 /// read (the others stay empty): a period holds many sessions.
 pub fn load_sessions(tx: &mut dyn Sql, p: Period, dim: Option<Dim>) -> Result<Vec<SessionFact>> {
-    let attributes: Vec<&str> = [
+    let attributes: Vec<String> = [
         Dim::Source,
         Dim::Medium,
         Dim::Campaign,
@@ -473,37 +471,50 @@ pub fn load_sessions(tx: &mut dyn Sql, p: Period, dim: Option<Dim>) -> Result<Ve
         Dim::Channel,
     ]
     .into_iter()
-    .map(|d| match session_column(d) {
-        Some(c) if dim.is_none_or(|x| x == d) => c,
-        _ => "''",
+    .zip(SESSION_ATTRIBUTES)
+    .map(|(d, name)| match session_column(d) {
+        Some(c) if dim.is_none_or(|x| x == d) => format!("{c} AS {name}"),
+        _ => format!("'' AS {name}"),
     })
     .collect();
     let sql = format!(
-        "SELECT visitor_key, day, end_ts - start_ts, events, page_views, product_views, carts, checkouts, purchases, {} \
+        "SELECT visitor_key, day, end_ts - start_ts AS duration, events, page_views, product_views, carts, checkouts, purchases, {} \
          FROM an_sessions WHERE day >= $1 AND day < $2",
         attributes.join(", ")
     );
-    Ok(tx
-        .query(&sql, params![i64::from(p.from), i64::from(p.to)])?
-        .iter()
-        .map(|r| SessionFact {
-            visitor: r.i64(0),
-            day: r.i64(1) as i32,
-            duration: r.i64(2),
-            bounced: r.i64(3) == 1 && r.i64(4) == 1,
-            product_view: r.i64(5) > 0,
-            cart: r.i64(6) > 0,
-            checkout: r.i64(7) > 0,
-            purchase: r.i64(8) > 0,
-            source: r.string(9),
-            medium: r.string(10),
-            campaign: r.string(11),
-            device: r.string(12),
-            country: r.string(13),
-            landing: r.string(14),
-            channel: r.string(15),
+    Ok(query_as(
+        tx,
+        &sql,
+        params![i64::from(p.from), i64::from(p.to)],
+    )?)
+}
+
+/// The names [`load_sessions`] gives the session attributes, in the order it reads them.
+const SESSION_ATTRIBUTES: [&str; 7] = [
+    "source", "medium", "campaign", "device", "country", "landing", "channel",
+];
+
+impl FromRow for SessionFact {
+    fn from_row(r: &Row) -> std::result::Result<Self, DbError> {
+        let count = |name: &str| r.get::<i64>(name);
+        Ok(SessionFact {
+            visitor: r.get("visitor_key")?,
+            day: r.get::<i64>("day")? as i32,
+            duration: r.get("duration")?,
+            bounced: count("events")? == 1 && count("page_views")? == 1,
+            product_view: count("product_views")? > 0,
+            cart: count("carts")? > 0,
+            checkout: count("checkouts")? > 0,
+            purchase: count("purchases")? > 0,
+            source: r.get("source")?,
+            medium: r.get("medium")?,
+            campaign: r.get("campaign")?,
+            device: r.get("device")?,
+            country: r.get("country")?,
+            landing: r.get("landing")?,
+            channel: r.get("channel")?,
         })
-        .collect())
+    }
 }
 
 /// The sends of the period, each with whether it bounced and whether it was opened.
@@ -515,9 +526,14 @@ pub fn load_email(tx: &mut dyn Sql, zone: &Zone, p: Period) -> Result<Vec<EmailF
                AND x.recipient = s.recipient AND x.type = '{kind}') THEN 1 ELSE 0 END"
         )
     };
-    let rows = tx.query(
+    crate::row! {
+        /// A send, with whether it bounced and whether it was opened (1 or 0).
+        struct SendRow { ts: i64, campaign: String, recipient: String, bounced: i64, opened: i64 }
+    }
+    let rows: Vec<SendRow> = query_as(
+        tx,
         &format!(
-            "SELECT s.ts, COALESCE(c.utm_campaign, c.name), s.recipient, {}, {} \
+            "SELECT s.ts AS ts, COALESCE(c.utm_campaign, c.name) AS campaign, s.recipient AS recipient, {} AS bounced, {} AS opened \
              FROM email_events s JOIN email_campaigns c ON c.id = s.campaign_id \
              WHERE s.type = 'sent' AND s.ts >= $1 AND s.ts < $2",
             outcome("bounced"),
@@ -526,13 +542,13 @@ pub fn load_email(tx: &mut dyn Sql, zone: &Zone, p: Period) -> Result<Vec<EmailF
         params![t0, t1],
     )?;
     Ok(rows
-        .iter()
+        .into_iter()
         .map(|r| EmailFact {
-            day: zone.day_of(r.i64(0)),
-            campaign: r.string(1),
-            recipient: r.string(2),
-            bounced: r.i64(3) != 0,
-            opened: r.i64(4) != 0,
+            day: zone.day_of(r.ts),
+            campaign: r.campaign,
+            recipient: r.recipient,
+            bounced: r.bounced != 0,
+            opened: r.opened != 0,
         })
         .collect())
 }
@@ -615,65 +631,155 @@ fn load_order_facts(
     };
     let mut f = OrderFacts::default();
     let mut index = HashMap::new();
-    for r in tx.query(
+    for r in query_as::<OrderRow>(
+        tx,
         &format!(
-            "SELECT o.id, o.placed_at, c.name, CASE WHEN cu.guest <> 0 THEN 0 ELSE o.customer_id END, o.subtotal_minor - o.discounts_minor - o.included_tax_minor, \
-               CASE WHEN cu.guest <> 0 THEN 0 WHEN EXISTS (SELECT 1 FROM orders e WHERE e.customer_id = o.customer_id AND e.status <> 'cancelled' AND (e.placed_at < o.placed_at OR (e.placed_at = o.placed_at AND e.id < o.id))) THEN 0 ELSE 1 END, \
-               p.source, p.medium, p.campaign, p.device, p.country, o.currency, o.ship_country \
+            "SELECT o.id AS id, o.placed_at AS placed_at, c.name AS channel, CASE WHEN cu.guest <> 0 THEN 0 ELSE o.customer_id END AS customer, \
+               o.subtotal_minor - o.discounts_minor - o.included_tax_minor AS merchandise, \
+               CASE WHEN cu.guest <> 0 THEN 0 WHEN EXISTS (SELECT 1 FROM orders e WHERE e.customer_id = o.customer_id AND e.status <> 'cancelled' AND (e.placed_at < o.placed_at OR (e.placed_at = o.placed_at AND e.id < o.id))) THEN 0 ELSE 1 END AS first_order, \
+               p.source AS source, p.medium AS medium, p.campaign AS campaign, p.device AS device, p.country AS country, o.currency AS currency, o.ship_country AS ship_country \
              FROM orders o JOIN channels c ON c.id = o.channel_id JOIN customers cu ON cu.id = o.customer_id {ORDER_CREDIT} \
              WHERE {orders_in} AND o.status <> 'cancelled'{cur_sql} ORDER BY o.id"
         ),
         &args,
     )? {
-        index.insert(r.i64(0), f.orders.len());
+        index.insert(r.id, f.orders.len());
         f.orders.push(OrderFact {
-            id: r.i64(0),
-            day: zone.day_of(r.i64(1)),
-            currency: r.string(11),
-            channel: r.string(2),
-            customer: r.i64(3),
-            merchandise: r.i64(4),
-            first_order: r.i64(5) == 1,
-            credit: ship_to(credit(&r, 6), r.string(12)),
+            id: r.id,
+            day: zone.day_of(r.placed_at),
+            currency: r.currency,
+            channel: r.channel,
+            customer: r.customer,
+            merchandise: r.merchandise,
+            first_order: r.first_order == 1,
+            credit: ship_to(r.credit, r.ship_country),
         });
     }
-    for r in tx.query(
+    for r in query_as::<LineRow>(
+        tx,
         &format!(
-            "SELECT l.order_id, l.sku, l.quantity, l.unit_price_minor * l.quantity - l.discount_minor - CASE WHEN o.tax_included <> 0 THEN l.tax_minor ELSE 0 END, l.returned_quantity, l.unit_cost_minor \
+            "SELECT l.order_id AS order_id, l.sku AS sku, l.quantity AS quantity, \
+               l.unit_price_minor * l.quantity - l.discount_minor - CASE WHEN o.tax_included <> 0 THEN l.tax_minor ELSE 0 END AS net, \
+               l.returned_quantity AS returned_quantity, l.unit_cost_minor AS unit_cost_minor \
              FROM order_lines l JOIN orders o ON o.id = l.order_id \
              WHERE {lines_in} AND o.status <> 'cancelled'{cur_sql} ORDER BY l.id"
         ),
         &args,
     )? {
-        if let Some(&order) = index.get(&r.i64(0)) {
+        if let Some(&order) = index.get(&r.order_id) {
             f.lines.push(LineFact {
                 order,
-                sku: r.string(1),
-                quantity: r.i64(2),
-                net: r.i64(3),
-                returned: r.i64(4),
-                cost: r.opt_i64(5),
+                sku: r.sku,
+                quantity: r.quantity,
+                net: r.net,
+                returned: r.returned_quantity,
+                cost: r.unit_cost_minor,
             });
         }
     }
-    for r in tx.query(
+    for r in query_as::<RefundRow>(
+        tx,
         &format!(
-            "SELECT r.created_at, r.merchandise_minor, c.name, p.source, p.medium, p.campaign, p.device, p.country, o.currency, o.id, o.ship_country \
+            "SELECT r.created_at AS created_at, r.merchandise_minor AS merchandise_minor, c.name AS channel, \
+               p.source AS source, p.medium AS medium, p.campaign AS campaign, p.device AS device, p.country AS country, \
+               o.currency AS currency, o.id AS order_id, o.ship_country AS ship_country \
              FROM refunds r JOIN orders o ON o.id = r.order_id JOIN channels c ON c.id = o.channel_id {ORDER_CREDIT} \
              WHERE {refunds_in} AND o.status <> 'cancelled'{cur_sql}"
         ),
         &args,
     )? {
         f.refunds.push(RefundFact {
-            order: r.i64(9),
-            day: zone.day_of(r.i64(0)),
-            currency: r.string(8),
-            merchandise: r.i64(1),
-            channel: r.string(2),
-            credit: ship_to(credit(&r, 3), r.string(10)),
+            order: r.order_id,
+            day: zone.day_of(r.created_at),
+            currency: r.currency,
+            merchandise: r.merchandise_minor,
+            channel: r.channel,
+            credit: ship_to(r.credit, r.ship_country),
         });
     }
     Ok(f)
+}
+
+/// An order as [`load_order_facts`] reads it: `customer` is [`NO_CUSTOMER`] for a guest order,
+/// `first_order` 1 when it is its customer's first non-cancelled order (else 0).
+struct OrderRow {
+    id: i64,
+    placed_at: i64,
+    channel: String,
+    customer: i64,
+    merchandise: i64,
+    first_order: i64,
+    currency: String,
+    ship_country: String,
+    credit: Credit,
+}
+
+impl FromRow for OrderRow {
+    fn from_row(r: &Row) -> std::result::Result<Self, DbError> {
+        Ok(OrderRow {
+            id: r.get("id")?,
+            placed_at: r.get("placed_at")?,
+            channel: r.get("channel")?,
+            customer: r.get("customer")?,
+            merchandise: r.get("merchandise")?,
+            first_order: r.get("first_order")?,
+            currency: r.get("currency")?,
+            ship_country: r.get("ship_country")?,
+            credit: credit(r)?,
+        })
+    }
+}
+
+crate::row! {
+    /// An order line as [`load_order_facts`] reads it; `net` is its merchandise net of
+    /// discounts and of any tax inside its price.
+    struct LineRow {
+        order_id: i64,
+        sku: String,
+        quantity: i64,
+        net: i64,
+        returned_quantity: i64,
+        unit_cost_minor: Option<i64>,
+    }
+}
+
+/// A refund as [`load_order_facts`] reads it, with its order's channel, currency, credit and
+/// destination.
+struct RefundRow {
+    created_at: i64,
+    merchandise_minor: i64,
+    channel: String,
+    currency: String,
+    order_id: i64,
+    ship_country: String,
+    credit: Credit,
+}
+
+impl FromRow for RefundRow {
+    fn from_row(r: &Row) -> std::result::Result<Self, DbError> {
+        Ok(RefundRow {
+            created_at: r.get("created_at")?,
+            merchandise_minor: r.get("merchandise_minor")?,
+            channel: r.get("channel")?,
+            currency: r.get("currency")?,
+            order_id: r.get("order_id")?,
+            ship_country: r.get("ship_country")?,
+            credit: credit(r)?,
+        })
+    }
+}
+
+impl FromRow for SpendFact {
+    /// A row of `ad_spend` (its `amount_minor` as `amount`), or its sums per day and campaign.
+    fn from_row(r: &Row) -> std::result::Result<Self, DbError> {
+        Ok(SpendFact {
+            day: r.get::<i64>("day")? as i32,
+            source: r.get("source")?,
+            medium: r.get("medium")?,
+            campaign: r.get("campaign")?,
+            amount: r.get("amount")?,
+        })
+    }
 }
 
 /// Running sums for one group; [`Acc::kpis`] turns them into KPIs.
@@ -1168,40 +1274,82 @@ pub fn fast(
     let cur = currency.as_str();
     let mut out: BTreeMap<Key, Acc> = BTreeMap::new();
     let key = |day: i64| (grain.map(|g| g.bucket(day as i32)), None);
-    for r in tx.query(
-        "SELECT day, CAST(SUM(sessions) AS BIGINT), CAST(SUM(bounces) AS BIGINT), CAST(SUM(duration) AS BIGINT), CAST(SUM(converted) AS BIGINT), \
-           CAST(SUM(carts) AS BIGINT), CAST(SUM(abandoned) AS BIGINT) \
+    crate::row! {
+        /// A day's session sums.
+        struct SessionDay {
+            day: i64,
+            sessions: i64,
+            bounces: i64,
+            duration: i64,
+            converted: i64,
+            carts: i64,
+            abandoned: i64,
+        }
+    }
+    crate::row! {
+        /// A day's order sums of one campaign (source and campaign name).
+        struct OrderDay {
+            day: i64,
+            orders: i64,
+            gross: i64,
+            attributed: i64,
+            units: i64,
+            returned: i64,
+            costed: i64,
+            cogs: i64,
+            new_customers: i64,
+            refunds: i64,
+            source: String,
+            campaign: String,
+        }
+    }
+    crate::row! {
+        /// A day's set of visitors or of customers.
+        struct DaySet { day: i64, kind: String, members: String }
+    }
+    crate::row! {
+        /// A day's ad spend on one campaign (source and campaign name).
+        struct SpendDay { day: i64, amount: i64, source: String, campaign: String }
+    }
+    for r in query_as::<SessionDay>(
+        tx,
+        "SELECT day, CAST(SUM(sessions) AS BIGINT) AS sessions, CAST(SUM(bounces) AS BIGINT) AS bounces, \
+           CAST(SUM(duration) AS BIGINT) AS duration, CAST(SUM(converted) AS BIGINT) AS converted, \
+           CAST(SUM(carts) AS BIGINT) AS carts, CAST(SUM(abandoned) AS BIGINT) AS abandoned \
          FROM an_session_days WHERE day >= $1 AND day < $2 GROUP BY day",
         params![d0, d1],
     )? {
-        let a = out.entry(key(r.i64(0))).or_default();
-        a.sessions += r.i64(1);
-        a.bounces += r.i64(2);
-        a.duration += r.i64(3);
-        a.converted += r.i64(4);
-        a.cart_sessions += r.i64(5);
-        a.abandoned += r.i64(6);
+        let a = out.entry(key(r.day)).or_default();
+        a.sessions += r.sessions;
+        a.bounces += r.bounces;
+        a.duration += r.duration;
+        a.converted += r.converted;
+        a.cart_sessions += r.carts;
+        a.abandoned += r.abandoned;
     }
-    for r in tx.query(
-        "SELECT day, CAST(SUM(orders) AS BIGINT), CAST(SUM(gross) AS BIGINT), CAST(SUM(attributed) AS BIGINT), CAST(SUM(units) AS BIGINT), \
-           CAST(SUM(returned) AS BIGINT), CAST(SUM(costed) AS BIGINT), CAST(SUM(cogs) AS BIGINT), CAST(SUM(new_customers) AS BIGINT), CAST(SUM(refunds) AS BIGINT), \
+    for r in query_as::<OrderDay>(
+        tx,
+        "SELECT day, CAST(SUM(orders) AS BIGINT) AS orders, CAST(SUM(gross) AS BIGINT) AS gross, \
+           CAST(SUM(attributed) AS BIGINT) AS attributed, CAST(SUM(units) AS BIGINT) AS units, \
+           CAST(SUM(returned) AS BIGINT) AS returned, CAST(SUM(costed) AS BIGINT) AS costed, CAST(SUM(cogs) AS BIGINT) AS cogs, \
+           CAST(SUM(new_customers) AS BIGINT) AS new_customers, CAST(SUM(refunds) AS BIGINT) AS refunds, \
            source, campaign \
          FROM an_order_days WHERE day >= $1 AND day < $2 AND currency = $3 GROUP BY day, source, campaign",
         params![d0, d1, cur],
     )? {
-        let a = out.entry(key(r.i64(0))).or_default();
-        a.orders += r.i64(1);
-        a.gross += r.i64(2);
-        if r.i64(3) != 0 {
-            a.attributed += r.i64(3);
-            a.campaign(&r.string(10), &r.string(11)).0 += r.i64(3);
+        let a = out.entry(key(r.day)).or_default();
+        a.orders += r.orders;
+        a.gross += r.gross;
+        if r.attributed != 0 {
+            a.attributed += r.attributed;
+            a.campaign(&r.source, &r.campaign).0 += r.attributed;
         }
-        a.units += r.i64(4);
-        a.returned += r.i64(5);
-        a.costed_sales += r.i64(6);
-        a.cogs += r.i64(7);
-        a.new_customers += r.i64(8);
-        a.refunds += r.i64(9);
+        a.units += r.units;
+        a.returned += r.returned;
+        a.costed_sales += r.costed;
+        a.cogs += r.cogs;
+        a.new_customers += r.new_customers;
+        a.refunds += r.refunds;
     }
     let customers_kind = format!("customers:{cur}");
     // Distinct visitors and customers: the day sets, decoded once, counted per bucket and (with
@@ -1209,17 +1357,18 @@ pub fn fast(
     type Members = Vec<(i64, i64)>;
     let mut sets: BTreeMap<Key, (Members, Members)> = BTreeMap::new();
     let mut whole: (Members, Members) = (Vec::new(), Vec::new());
-    for r in tx.query(
+    for r in query_as::<DaySet>(
+        tx,
         "SELECT day, kind, members FROM an_day_sets WHERE day >= $1 AND day < $2 AND (kind = 'visitors' OR kind = $3)",
         params![d0, d1, customers_kind.as_str()],
     )? {
-        let bucket = sets.entry(key(r.i64(0))).or_default();
-        let into = if r.string(1) == "visitors" {
+        let bucket = sets.entry(key(r.day)).or_default();
+        let into = if r.kind == "visitors" {
             &mut bucket.0
         } else {
             &mut bucket.1
         };
-        super::rollup::decode(&r.string(2), |id, n| into.push((id, n)));
+        super::rollup::decode(&r.members, |id, n| into.push((id, n)));
     }
     for (k, (v, c)) in sets {
         // A day's set holds each member once; a longer bucket merges days.
@@ -1238,14 +1387,15 @@ pub fn fast(
             whole.1.extend(c);
         }
     }
-    for r in tx.query(
-        "SELECT day, CAST(SUM(amount_minor) AS BIGINT), source, campaign FROM ad_spend \
+    for r in query_as::<SpendDay>(
+        tx,
+        "SELECT day, CAST(SUM(amount_minor) AS BIGINT) AS amount, source, campaign FROM ad_spend \
          WHERE day >= $1 AND day < $2 AND currency = $3 GROUP BY day, source, campaign",
         params![d0, d1, cur],
     )? {
-        out.entry(key(r.i64(0)))
+        out.entry(key(r.day))
             .or_default()
-            .spent(&r.string(2), &r.string(3), r.i64(1));
+            .spent(&r.source, &r.campaign, r.amount);
     }
     // Email: each send of the period, with its outcome (email tables are small).
     for e in load_email(tx, zone, p)? {
@@ -1323,13 +1473,19 @@ pub struct FunnelStep {
 pub fn funnel(tx: &mut dyn Sql, p: Period) -> Result<Vec<FunnelStep>> {
     let r = tx
         .query_one(
-            "SELECT CAST(COALESCE(SUM(sessions), 0) AS BIGINT), CAST(COALESCE(SUM(product_views), 0) AS BIGINT), \
-               CAST(COALESCE(SUM(carts), 0) AS BIGINT), CAST(COALESCE(SUM(checkouts), 0) AS BIGINT), \
-               CAST(COALESCE(SUM(converted), 0) AS BIGINT) \
+            "SELECT CAST(COALESCE(SUM(sessions), 0) AS BIGINT) AS sessions, CAST(COALESCE(SUM(product_views), 0) AS BIGINT) AS product_views, \
+               CAST(COALESCE(SUM(carts), 0) AS BIGINT) AS carts, CAST(COALESCE(SUM(checkouts), 0) AS BIGINT) AS checkouts, \
+               CAST(COALESCE(SUM(converted), 0) AS BIGINT) AS converted \
              FROM an_session_days WHERE day >= $1 AND day < $2",
             params![i64::from(p.from), i64::from(p.to)],
         )?
-        .map(|r| (0..5).map(|i| r.i64(i)).collect::<Vec<_>>())
+        .map(|r| {
+            ["sessions", "product_views", "carts", "checkouts", "converted"]
+                .into_iter()
+                .map(|step| r.get::<i64>(step))
+                .collect::<std::result::Result<Vec<_>, _>>()
+        })
+        .transpose()?
         .unwrap_or_else(|| vec![0; 5]);
     Ok(funnel_steps(&r))
 }
@@ -1396,8 +1552,8 @@ pub fn cohorts(tx: &mut dyn Sql, p: Period) -> Result<Vec<Cohort>> {
          WHERE o.status <> 'cancelled' AND cu.guest = 0 ORDER BY o.placed_at, o.id",
         &[],
     )? {
-        let m = month_index(zone.day_of(r.i64(1)));
-        let c = r.i64(0);
+        let m = month_index(zone.day_of(r.get("placed_at")?));
+        let c: i64 = r.get("customer_id")?;
         first.entry(c).or_insert(m);
         months.entry(c).or_default().insert(m);
     }
@@ -1504,32 +1660,45 @@ pub fn clv(tx: &mut dyn Sql, q: &ClvQuery) -> Result<ClvReport> {
         margin: i64,
         segment: Option<String>,
     }
+    crate::row! {
+        /// An order of a customer: its net sales and the cost of its units that have one.
+        struct ClvRow {
+            customer_id: i64,
+            email: String,
+            placed_at: i64,
+            channel: String,
+            source: Option<String>,
+            net: i64,
+            cogs: i64,
+        }
+    }
     let mut customers: BTreeMap<i64, C> = BTreeMap::new();
-    for r in tx.query(
+    for r in query_as::<ClvRow>(
+        tx,
         &format!(
-            "SELECT o.customer_id, cu.email, o.placed_at, ch.name, p.source, \
-               o.subtotal_minor - o.discounts_minor - o.included_tax_minor - CAST(COALESCE((SELECT SUM(r.merchandise_minor) FROM refunds r WHERE r.order_id = o.id), 0) AS BIGINT), \
-               CAST(COALESCE((SELECT SUM(l.quantity * v.cost_minor) FROM order_lines l JOIN variants v ON v.id = l.variant_id WHERE l.order_id = o.id AND v.cost_minor IS NOT NULL), 0) AS BIGINT) \
+            "SELECT o.customer_id AS customer_id, cu.email AS email, o.placed_at AS placed_at, ch.name AS channel, p.source AS source, \
+               o.subtotal_minor - o.discounts_minor - o.included_tax_minor - CAST(COALESCE((SELECT SUM(r.merchandise_minor) FROM refunds r WHERE r.order_id = o.id), 0) AS BIGINT) AS net, \
+               CAST(COALESCE((SELECT SUM(l.quantity * v.cost_minor) FROM order_lines l JOIN variants v ON v.id = l.variant_id WHERE l.order_id = o.id AND v.cost_minor IS NOT NULL), 0) AS BIGINT) AS cogs \
              FROM orders o JOIN customers cu ON cu.id = o.customer_id JOIN channels ch ON ch.id = o.channel_id {ORDER_CREDIT} \
              WHERE o.status <> 'cancelled' AND o.currency = $1 AND cu.guest = 0 ORDER BY o.placed_at, o.id"
         ),
         params![cur],
     )? {
-        let c = customers.entry(r.i64(0)).or_insert_with(|| C {
-            email: r.string(1),
+        let c = customers.entry(r.customer_id).or_insert_with(|| C {
+            email: r.email.clone(),
             orders: 0,
             net: 0,
             margin: 0,
             segment: match segment {
-                "acquisition_source" => Some(r.opt_string(4).unwrap_or_else(|| DIRECT.into())),
-                "cohort" => Some(month_name(month_index(zone.day_of(r.i64(2))))),
-                "channel" => Some(r.string(3)),
+                "acquisition_source" => Some(r.source.clone().unwrap_or_else(|| DIRECT.into())),
+                "cohort" => Some(month_name(month_index(zone.day_of(r.placed_at)))),
+                "channel" => Some(r.channel.clone()),
                 _ => None,
             },
         });
         c.orders += 1;
-        c.net += r.i64(5);
-        c.margin += r.i64(5) - r.i64(6);
+        c.net += r.net;
+        c.margin += r.net - r.cogs;
     }
     let mut segments: BTreeMap<String, (i64, i64, i64, i64)> = BTreeMap::new();
     for c in customers.values() {
@@ -1605,34 +1774,46 @@ pub fn reconciliation(tx: &mut dyn Sql, p: Period) -> Result<Reconciliation> {
     let zone = Zone::get(&settings::load(tx)?.timezone)?;
     let (t0, t1) = (zone.start_of(p.from), zone.start_of(p.to));
     let (d0, d1) = (i64::from(p.from), i64::from(p.to));
-    let ints = |rows: Vec<crate::db::Row>| rows.iter().map(|r| r.i64(0)).collect::<Vec<_>>();
-    let purchases_without_order = ints(tx.query(
-        "SELECT DISTINCT p.order_number FROM an_purchases p WHERE p.ts >= $1 AND p.ts < $2 AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.number = p.order_number) ORDER BY p.order_number",
-        params![t0, t1],
-    )?);
-    let orders_without_session = ints(tx.query(
-        "SELECT o.number FROM orders o JOIN channels c ON c.id = o.channel_id WHERE o.placed_at >= $1 AND o.placed_at < $2 AND o.status <> 'cancelled' AND c.kind = 'online' \
-         AND o.sourcing_strategy <> 'imported' \
-         AND NOT EXISTS (SELECT 1 FROM an_purchases p WHERE p.order_number = o.number) ORDER BY o.number",
-        params![t0, t1],
-    )?);
-    let spend_without_traffic = tx
-        .query(
+    // The one column of each row, by name.
+    fn column<T: crate::db::FromVal>(
+        rows: Vec<Row>,
+        name: &str,
+    ) -> std::result::Result<Vec<T>, DbError> {
+        rows.iter().map(|r| r.get(name)).collect()
+    }
+    let purchases_without_order: Vec<i64> = column(
+        tx.query(
+            "SELECT DISTINCT p.order_number FROM an_purchases p WHERE p.ts >= $1 AND p.ts < $2 AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.number = p.order_number) ORDER BY p.order_number",
+            params![t0, t1],
+        )?,
+        "order_number",
+    )?;
+    let orders_without_session: Vec<i64> = column(
+        tx.query(
+            "SELECT o.number FROM orders o JOIN channels c ON c.id = o.channel_id WHERE o.placed_at >= $1 AND o.placed_at < $2 AND o.status <> 'cancelled' AND c.kind = 'online' \
+             AND o.sourcing_strategy <> 'imported' \
+             AND NOT EXISTS (SELECT 1 FROM an_purchases p WHERE p.order_number = o.number) ORDER BY o.number",
+            params![t0, t1],
+        )?,
+        "number",
+    )?;
+    let spend_without_traffic: Vec<String> = column(
+        tx.query(
             "SELECT DISTINCT s.campaign FROM ad_spend s WHERE s.day >= $1 AND s.day < $2 AND s.amount_minor > 0 \
              AND NOT EXISTS (SELECT 1 FROM an_sessions x WHERE x.campaign = s.campaign AND x.day >= $1 AND x.day < $2) ORDER BY s.campaign",
             params![d0, d1],
-        )?
-        .iter()
-        .map(|r| r.string(0))
-        .collect::<Vec<_>>();
-    let seen: HashSet<i64> = tx
-        .query(
+        )?,
+        "campaign",
+    )?;
+    let seen: HashSet<i64> = column(
+        tx.query(
             "SELECT DISTINCT day FROM an_sessions WHERE day >= $1 AND day < $2",
             params![d0, d1],
-        )?
-        .iter()
-        .map(|r| r.i64(0))
-        .collect();
+        )?,
+        "day",
+    )?
+    .into_iter()
+    .collect();
     let days_without_events: Vec<String> = (p.from..p.to)
         .filter(|d| !seen.contains(&i64::from(*d)))
         .map(format_day)
@@ -1721,11 +1902,23 @@ pub fn stock_kpis(tx: &mut dyn Sql, p: Period, now: i64) -> Result<Vec<StockKpi>
     let zone = Zone::get(&settings::load(tx)?.timezone)?;
     let (t0, t1) = (zone.start_of(p.from), zone.start_of(p.to));
     let since = now - 28 * backroom_domain::analytics::DAY_MICROS;
-    let rows = tx.query(
-        "SELECT v.sku, COALESCE(s.period, 0), \
-           CAST(COALESCE((SELECT SUM(g.on_hand_delta) FROM inventory_ledger g WHERE g.variant_id = v.id AND g.created_at < $2), 0) AS BIGINT), \
-           CAST(COALESCE((SELECT SUM(i.on_hand - i.reserved - i.unavailable) FROM inventory_levels i WHERE i.variant_id = v.id), 0) AS BIGINT), \
-           COALESCE(s.recent, 0) \
+    crate::row! {
+        /// A SKU's units sold in the period and in the last 28 days, on hand at the period's
+        /// end, and available now.
+        struct StockRow {
+            sku: String,
+            units_sold: i64,
+            on_hand_at_end: i64,
+            available: i64,
+            sold_recently: i64,
+        }
+    }
+    let rows: Vec<StockRow> = query_as(
+        tx,
+        "SELECT v.sku AS sku, COALESCE(s.period, 0) AS units_sold, \
+           CAST(COALESCE((SELECT SUM(g.on_hand_delta) FROM inventory_ledger g WHERE g.variant_id = v.id AND g.created_at < $2), 0) AS BIGINT) AS on_hand_at_end, \
+           CAST(COALESCE((SELECT SUM(i.on_hand - i.reserved - i.unavailable) FROM inventory_levels i WHERE i.variant_id = v.id), 0) AS BIGINT) AS available, \
+           COALESCE(s.recent, 0) AS sold_recently \
          FROM variants v \
          LEFT JOIN (SELECT l.variant_id, \
                       CAST(SUM(CASE WHEN o.placed_at >= $1 AND o.placed_at < $2 THEN l.quantity ELSE 0 END) AS BIGINT) AS period, \
@@ -1737,11 +1930,12 @@ pub fn stock_kpis(tx: &mut dyn Sql, p: Period, now: i64) -> Result<Vec<StockKpi>
         params![t0, t1, since, now],
     )?;
     Ok(rows
-        .iter()
+        .into_iter()
         .map(|r| {
-            let (sold, end, available, recent) = (r.i64(1), r.i64(2), r.i64(3), r.i64(4));
+            let (sold, end, available, recent) =
+                (r.units_sold, r.on_hand_at_end, r.available, r.sold_recently);
             StockKpi {
-                sku: r.string(0),
+                sku: r.sku,
                 units_sold: sold,
                 on_hand_at_end: end,
                 sell_through: ratio(sold, sold + end),

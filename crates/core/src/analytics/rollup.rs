@@ -15,7 +15,9 @@
 
 use super::Zone;
 use super::report;
-use crate::db::{Dialect, Sql, Val, exec_in, in_list, int_vals as vals};
+use crate::db::{
+    DbError, Dialect, FromRow, Row, Sql, Val, exec_in, in_list, int_vals as vals, query_as,
+};
 use crate::{Result, params};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -25,12 +27,15 @@ pub const ORDER_CHUNK: i64 = 1_000;
 
 /// The last entry of the dirty list.
 pub fn dirty_bound(tx: &mut dyn Sql) -> Result<i64> {
-    Ok(tx
-        .query_one(
-            "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM an_dirty_orders",
+    Ok(
+        match tx.query_one(
+            "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) AS bound FROM an_dirty_orders",
             &[],
-        )?
-        .map_or(0, |r| r.i64(0)))
+        )? {
+            Some(r) => r.get("bound")?,
+            None => 0,
+        },
+    )
 }
 
 /// Notes, in the caller's transaction, that an order's KPI facts changed.
@@ -187,7 +192,9 @@ pub fn session_days(tx: &mut dyn Sql, days: &BTreeSet<i32>) -> Result<()> {
             ),
             &v,
         )? {
-            sets.entry(r.i64(0)).or_default().push((r.i64(1), 1));
+            sets.entry(r.get("day")?)
+                .or_default()
+                .push((r.get("visitor_key")?, 1));
         }
         let rows: Vec<Vec<Val>> = sets
             .into_iter()
@@ -223,15 +230,20 @@ pub struct Chunk {
 pub fn read_chunk(tx: &mut dyn Sql, zone: &Zone, bound: i64, limit: i64) -> Result<Option<Chunk>> {
     plan_for_key_lookups(tx)?;
     let generation = generation(tx, "")?;
-    let rows = tx.query(
+    crate::row! {
+        /// An entry of the dirty list.
+        struct DirtyRow { seq: i64, order_id: i64 }
+    }
+    let rows: Vec<DirtyRow> = query_as(
+        tx,
         "SELECT seq, order_id FROM an_dirty_orders WHERE seq <= $1 ORDER BY seq LIMIT $2",
         params![bound, limit],
     )?;
     if rows.is_empty() {
         return Ok(None);
     }
-    let seqs: Vec<i64> = rows.iter().map(|r| r.i64(0)).collect();
-    let mut ids: BTreeSet<i64> = rows.iter().map(|r| r.i64(1)).collect();
+    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+    let mut ids: BTreeSet<i64> = rows.iter().map(|r| r.order_id).collect();
     let (customers, customer_rows, moved) = first_orders(tx, zone, &ids)?;
     ids.extend(moved);
     let ids: Vec<i64> = ids.into_iter().collect();
@@ -259,7 +271,7 @@ pub fn read_chunk(tx: &mut dyn Sql, zone: &Zone, bound: i64, limit: i64) -> Resu
             ),
             &list,
         )? {
-            add(key_of(&r, 0), r.i64(8), &Sums::of(&r, 9), -1);
+            add(key_of(&r)?, r.get("customer_id")?, &Sums::from_row(&r)?, -1);
         }
     }
     let facts = facts(&report::load_orders_by_id(tx, zone, &ids)?);
@@ -311,12 +323,15 @@ fn plan_for_key_lookups(tx: &mut dyn Sql) -> Result<()> {
 
 /// The generation of the order rollups (with `FOR UPDATE` or not).
 fn generation(tx: &mut dyn Sql, lock: &str) -> Result<i64> {
-    Ok(tx
-        .query_one(
+    Ok(
+        match tx.query_one(
             &format!("SELECT order_gen FROM analytics_state WHERE id = 1{lock}"),
             &[],
-        )?
-        .map_or(0, |r| r.i64(0)))
+        )? {
+            Some(r) => r.get("order_gen")?,
+            None => 0,
+        },
+    )
 }
 
 /// Writes a chunk read by [`read_chunk`]. Returns how many dirty entries it consumed, or `None`
@@ -408,7 +423,7 @@ fn first_orders(tx: &mut dyn Sql, zone: &Zone, ids: &BTreeSet<i64>) -> Result<Fi
             &format!("SELECT DISTINCT customer_id FROM orders WHERE {id_in}"),
             &list,
         )? {
-            customers.insert(r.i64(0));
+            customers.insert(r.get("customer_id")?);
         }
     }
     let customers: Vec<i64> = customers.into_iter().collect();
@@ -422,29 +437,33 @@ fn first_orders(tx: &mut dyn Sql, zone: &Zone, ids: &BTreeSet<i64>) -> Result<Fi
             &format!("SELECT customer_id, first_order_id FROM an_customers WHERE {customer_in}"),
             &list,
         )? {
-            before.insert(r.i64(0), r.i64(1));
+            before.insert(r.get("customer_id")?, r.get("first_order_id")?);
         }
         // And as the snapshot has it: the earliest live order.
         let mut after: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+        // Both dialects name the columns alike.
         let sql = match tx.dialect() {
             // PostgreSQL would join the first ids to the whole orders table by hashing it
             // (a cost that grows with every order ever placed); a lateral join looks each
             // customer's first order up in the index and stops there.
             Dialect::Postgres => format!(
-                "SELECT c.id, f.id, f.placed_at FROM customers c \
+                "SELECT c.id AS customer_id, f.id AS first_order_id, f.placed_at AS placed_at FROM customers c \
                  CROSS JOIN LATERAL (SELECT e.id, e.placed_at FROM orders e WHERE e.customer_id = c.id \
                    AND e.status <> 'cancelled' ORDER BY e.placed_at, e.id LIMIT 1) f \
                  WHERE {c_in}"
             ),
             // SQLite has no lateral joins; it runs the correlated subquery once per customer.
             Dialect::Sqlite => format!(
-                "SELECT f.customer_id, o.id, o.placed_at FROM (SELECT c.id AS customer_id, \
+                "SELECT f.customer_id AS customer_id, o.id AS first_order_id, o.placed_at AS placed_at FROM (SELECT c.id AS customer_id, \
                    (SELECT e.id FROM orders e WHERE e.customer_id = c.id AND e.status <> 'cancelled' ORDER BY e.placed_at, e.id LIMIT 1) AS first_id \
                  FROM customers c WHERE {c_in}) f JOIN orders o ON o.id = f.first_id"
             ),
         };
         for r in tx.query(&sql, &list)? {
-            after.insert(r.i64(0), (r.i64(1), r.i64(2)));
+            after.insert(
+                r.get("customer_id")?,
+                (r.get("first_order_id")?, r.get("placed_at")?),
+            );
         }
         for c in chunk {
             let (b, a) = (before.get(c).copied(), after.get(c).map(|x| x.0));
@@ -463,19 +482,21 @@ fn first_orders(tx: &mut dyn Sql, zone: &Zone, ids: &BTreeSet<i64>) -> Result<Fi
     Ok((customers, rows, moved))
 }
 
-/// The sums of one (day, currency, channel, source, medium, campaign, device, country) group,
-/// or one order's contribution to it.
-#[derive(Default, Clone, PartialEq, Eq, Debug)]
-struct Sums {
-    orders: i64,
-    gross: i64,
-    attributed: i64,
-    units: i64,
-    returned: i64,
-    costed: i64,
-    cogs: i64,
-    new_customers: i64,
-    refunds: i64,
+crate::row! {
+    /// The sums of one (day, currency, channel, source, medium, campaign, device, country) group,
+    /// or one order's contribution to it; read from the [`SUM_COLUMNS`] of a row.
+    #[derive(Default, PartialEq, Eq)]
+    struct Sums {
+        orders: i64,
+        gross: i64,
+        attributed: i64,
+        units: i64,
+        returned: i64,
+        costed: i64,
+        cogs: i64,
+        new_customers: i64,
+        refunds: i64,
+    }
 }
 
 const SUM_COLUMNS: [&str; 9] = [
@@ -494,19 +515,6 @@ const KEY_COLUMNS: [&str; 8] = [
 ];
 
 impl Sums {
-    fn of(r: &crate::db::Row, at: usize) -> Sums {
-        Sums {
-            orders: r.i64(at),
-            gross: r.i64(at + 1),
-            attributed: r.i64(at + 2),
-            units: r.i64(at + 3),
-            returned: r.i64(at + 4),
-            costed: r.i64(at + 5),
-            cogs: r.i64(at + 6),
-            new_customers: r.i64(at + 7),
-            refunds: r.i64(at + 8),
-        }
-    }
     fn add(&mut self, o: &Sums, sign: i64) {
         self.orders += sign * o.orders;
         self.gross += sign * o.gross;
@@ -551,17 +559,18 @@ fn group_key(day: i32, currency: &str, channel: &str, c: &report::Credit) -> Gro
     )
 }
 
-fn key_of(r: &crate::db::Row, at: usize) -> GroupKey {
-    (
-        r.i64(at),
-        r.string(at + 1),
-        r.string(at + 2),
-        r.string(at + 3),
-        r.string(at + 4),
-        r.string(at + 5),
-        r.string(at + 6),
-        r.string(at + 7),
-    )
+/// The group of a row holding the [`KEY_COLUMNS`].
+fn key_of(r: &Row) -> std::result::Result<GroupKey, DbError> {
+    Ok((
+        r.get("day")?,
+        r.get("currency")?,
+        r.get("channel")?,
+        r.get("source")?,
+        r.get("medium")?,
+        r.get("campaign")?,
+        r.get("device")?,
+        r.get("country")?,
+    ))
 }
 
 fn key_vals((day, cur, ch, s, m, c, d, co): GroupKey) -> [Val; 8] {
@@ -636,7 +645,7 @@ fn day_rows(
             ),
             &list,
         )? {
-            rows.insert(key_of(&r, 0), Sums::of(&r, 8));
+            rows.insert(key_of(&r)?, Sums::from_row(&r)?);
         }
         // The differences are sorted by day, as the chunks are.
         let hi = chunk[chunk.len() - 1];
@@ -670,7 +679,7 @@ fn day_sets(
             "SELECT members FROM an_day_sets WHERE day = $1 AND kind = $2",
             params![day, kind.as_str()],
         )? {
-            decode(&r.string(0), |id, n| old.push((id, n)));
+            decode(&r.get::<String>("members")?, |id, n| old.push((id, n)));
         }
         let changes: Vec<(i64, i64)> = changes.into_iter().collect();
         let mut members: Vec<(i64, i64)> = Vec::with_capacity(old.len() + changes.len());

@@ -13,6 +13,7 @@ pub mod jobs;
 use crate::api::{
     CountStock, NewProduct, NewVariant, Product, ProductPatch, ReceiveStock, Variant, VariantPatch,
 };
+use crate::db::{DbError, FromRow, Row, query_as};
 use crate::{Ctx, Error, Result, Sql, audit, catalog, inventory, params};
 use backroom_import::RowError;
 use backroom_import::products::{ProductRecord, VariantRecord};
@@ -188,7 +189,8 @@ pub fn apply_product(tx: &mut dyn Sql, ctx: &Ctx, p: &ProductRecord) -> Result<C
             "SELECT id FROM products WHERE handle = $1",
             params![p.handle.as_str()],
         )?
-        .map(|r| r.i64(0));
+        .map(|r| r.get::<i64>("id"))
+        .transpose()?;
     let Some(id) = existing else {
         let created = catalog::create_product(
             tx,
@@ -268,7 +270,8 @@ pub fn apply_product(tx: &mut dyn Sql, ctx: &Ctx, p: &ProductRecord) -> Result<C
                         "SELECT p.handle FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku = $1",
                         params![v.sku.as_str()],
                     )?
-                    .map(|r| r.string(0));
+                    .map(|r| r.get::<String>("handle"))
+                    .transpose()?;
                 if let Some(h) = owner {
                     return Err(Error::Conflict {
                         code: "sku_taken",
@@ -305,7 +308,9 @@ pub fn apply_product_stock(
                 "SELECT l.on_hand FROM inventory_levels l JOIN variants v ON v.id = l.variant_id WHERE v.sku = $1 AND l.location_id = $2",
                 params![v.sku.as_str(), location_id],
             )?
-            .map_or(0, |r| r.i64(0));
+            .map(|r| r.get::<i64>("on_hand"))
+            .transpose()?
+            .unwrap_or(0);
         if level == counted {
             continue;
         }
@@ -330,7 +335,8 @@ pub fn location_id(tx: &mut dyn Sql, code: &str) -> Result<i64> {
         "SELECT id FROM locations WHERE code = $1 AND active = TRUE",
         params![code],
     )?
-    .map(|r| r.i64(0))
+    .map(|r| r.get::<i64>("id"))
+    .transpose()?
     .ok_or_else(|| Error::invalid("location", format!("no active location has code {code}")))
 }
 
@@ -357,7 +363,9 @@ pub fn apply_stock(
             "SELECT l.on_hand FROM inventory_levels l JOIN variants v ON v.id = l.variant_id WHERE v.sku = $1 AND l.location_id = $2",
             params![r.sku.as_str(), loc],
         )?
-        .map_or(0, |x| x.i64(0));
+        .map(|x| x.get::<i64>("on_hand"))
+        .transpose()?
+        .unwrap_or(0);
     let key = format!("{}@{}", r.sku, r.location);
     let after = match mode {
         StockMode::Set => r.quantity,
@@ -779,7 +787,14 @@ pub async fn customers(
                             "SELECT first_name, last_name, phone FROM customers WHERE email_key = $1",
                             params![email.key()],
                         )?
-                        .map(|x| (x.string(0), x.string(1), x.opt_string(2)));
+                        .map(|x| -> std::result::Result<_, DbError> {
+                            Ok((
+                                x.get::<String>("first_name")?,
+                                x.get::<String>("last_name")?,
+                                x.get::<Option<String>>("phone")?,
+                            ))
+                        })
+                        .transpose()?;
                     crate::customers::upsert_customer(
                         tx,
                         &ctx,
@@ -870,7 +885,8 @@ pub async fn order_context(
                 "SELECT id FROM channels WHERE code = $1",
                 params![o.channel.as_str()],
             )?
-            .map(|r| r.i64(0));
+            .map(|r| r.get::<i64>("id"))
+            .transpose()?;
         let channel_id = match found {
             Some(id) => id,
             None => {
@@ -1062,7 +1078,7 @@ pub fn apply_invoices(
             &format!("SELECT email_key, id FROM customers WHERE {cond}"),
             &[list],
         )? {
-            customers.insert(r.string(0), r.i64(1));
+            customers.insert(r.get("email_key")?, r.get("id")?);
         }
     }
     let mut new_customers: Vec<Vec<crate::Val>> = Vec::new();
@@ -1095,10 +1111,11 @@ pub fn apply_invoices(
         &new_customers,
         Some("email_key, id"),
     )? {
-        if r.string(0) != GUEST_RETAIL {
+        let key: String = r.get("email_key")?;
+        if key != GUEST_RETAIL {
             s.count("customers", 1);
         }
-        customers.insert(r.string(0), r.i64(1));
+        customers.insert(key, r.get("id")?);
     }
     // Products: one per stock code, priced at the first price seen.
     let mut codes: Vec<(&str, &str, i64, i64)> = Vec::new(); // (code, description, price, time)
@@ -1118,7 +1135,7 @@ pub fn apply_invoices(
             &format!("SELECT sku, id FROM variants WHERE {cond}"),
             &[list],
         )? {
-            variants.insert(r.string(0), r.i64(1));
+            variants.insert(r.get("sku")?, r.get("id")?);
         }
     }
     let missing: Vec<&(&str, &str, i64, i64)> = codes
@@ -1150,8 +1167,10 @@ pub fn apply_invoices(
             &prows,
             Some("handle, id"),
         )?;
-        let product_ids: std::collections::HashMap<String, i64> =
-            ids.iter().map(|r| (r.string(0), r.i64(1))).collect();
+        let product_ids = ids
+            .iter()
+            .map(|r| Ok((r.get::<String>("handle")?, r.get::<i64>("id")?)))
+            .collect::<Result<std::collections::HashMap<String, i64>>>()?;
         let vrows: Vec<Vec<crate::Val>> = missing
             .iter()
             .map(|(c, _, price, t)| {
@@ -1175,7 +1194,7 @@ pub fn apply_invoices(
             &vrows,
             Some("sku, id"),
         )? {
-            variants.insert(r.string(0), r.i64(1));
+            variants.insert(r.get("sku")?, r.get("id")?);
         }
         s.count("products", missing.len() as u64);
     }
@@ -1188,11 +1207,9 @@ pub fn apply_invoices(
             .map(|i| i.number.parse::<i64>().unwrap_or(0).into())
             .collect();
         let (cond, list) = crate::db::in_list(tx.dialect(), "number", 1, &vals);
-        existing.extend(
-            tx.query(&format!("SELECT number FROM orders WHERE {cond}"), &[list])?
-                .iter()
-                .map(|r| r.i64(0)),
-        );
+        for r in tx.query(&format!("SELECT number FROM orders WHERE {cond}"), &[list])? {
+            existing.insert(r.get("number")?);
+        }
     }
     let fresh: Vec<&&Invoice> = sales
         .iter()
@@ -1250,8 +1267,10 @@ pub fn apply_invoices(
                 .collect::<Vec<_>>(),
             Some("number, id"),
         )?;
-        let order_id: std::collections::HashMap<i64, i64> =
-            ids.iter().map(|r| (r.i64(0), r.i64(1))).collect();
+        let order_id = ids
+            .iter()
+            .map(|r| Ok((r.get::<i64>("number")?, r.get::<i64>("id")?)))
+            .collect::<Result<std::collections::HashMap<i64, i64>>>()?;
         let mut lrows: Vec<Vec<crate::Val>> = Vec::new();
         for inv in &fresh {
             let oid = order_id
@@ -1350,6 +1369,20 @@ struct OrderMoney {
     returned_value: i64,
 }
 
+/// Decodes what `apply_cancellations` reads of an order (its `id` is read apart).
+impl FromRow for OrderMoney {
+    fn from_row(r: &Row) -> std::result::Result<Self, DbError> {
+        Ok(OrderMoney {
+            paid: r.get("paid_minor")?,
+            refunded: r.get("refunded_minor")?,
+            currency: r.get("currency")?,
+            units: r.get("units")?,
+            returned_units: r.get("returned_units")?,
+            returned_value: r.get("returned_minor")?,
+        })
+    }
+}
+
 /// A sale line a cancellation may take back, with its units not yet taken back.
 struct SaleLine {
     line: i64,
@@ -1359,6 +1392,21 @@ struct SaleLine {
     price: i64,
     placed: i64,
     remaining: i64,
+}
+
+/// Decodes the candidate sale lines `apply_cancellations` reads.
+impl FromRow for SaleLine {
+    fn from_row(r: &Row) -> std::result::Result<Self, DbError> {
+        Ok(SaleLine {
+            line: r.get("id")?,
+            order: r.get("order_id")?,
+            customer: r.get("customer_id")?,
+            variant: r.get("variant_id")?,
+            price: r.get("unit_price_minor")?,
+            placed: r.get("placed_at")?,
+            remaining: r.get("remaining")?,
+        })
+    }
 }
 
 fn apply_cancellations(
@@ -1384,7 +1432,7 @@ fn apply_cancellations(
             &format!("SELECT note FROM refunds WHERE reason = 'cancellation' AND {cond}"),
             &[list],
         )? {
-            done.insert(r.string(0));
+            done.insert(r.get("note")?);
         }
     }
     let todo: Vec<&&Invoice> = cancels
@@ -1416,24 +1464,15 @@ fn apply_cancellations(
                     crate::db::in_list(tx.dialect(), "o.customer_id", 1, &customers);
                 let (variants_in, variants) =
                     crate::db::in_list(tx.dialect(), "l.variant_id", 2, &variants);
-                for r in tx.query(
+                cands.extend(query_as::<SaleLine>(
+                    tx,
                     &format!(
-                        "SELECT l.id, l.order_id, o.customer_id, l.variant_id, o.placed_at, l.quantity - l.returned_quantity, l.unit_price_minor \
+                        "SELECT l.id, l.order_id, o.customer_id, l.variant_id, o.placed_at, l.quantity - l.returned_quantity AS remaining, l.unit_price_minor \
                          FROM orders o CROSS JOIN order_lines l \
                          WHERE l.order_id = o.id AND {customers_in} AND {variants_in} AND l.quantity > l.returned_quantity"
                     ),
                     &[customers, variants],
-                )? {
-                    cands.push(SaleLine {
-                        line: r.i64(0),
-                        order: r.i64(1),
-                        customer: r.i64(2),
-                        variant: r.i64(3),
-                        placed: r.i64(4),
-                        remaining: r.i64(5),
-                        price: r.i64(6),
-                    });
-                }
+                )?);
             }
         }
     }
@@ -1569,10 +1608,15 @@ fn apply_cancellations(
         &ret_rows,
         Some("id, order_id, note"),
     )?;
-    let return_id: HashMap<(i64, String), i64> = ids
+    let return_id = ids
         .iter()
-        .map(|r| ((r.i64(1), r.string(2)), r.i64(0)))
-        .collect();
+        .map(|r| {
+            Ok((
+                (r.get::<i64>("order_id")?, r.get::<String>("note")?),
+                r.get::<i64>("id")?,
+            ))
+        })
+        .collect::<Result<HashMap<(i64, String), i64>>>()?;
     let mut rl_rows: Vec<Vec<crate::Val>> = Vec::new();
     let mut value_of: HashMap<(usize, i64), i64> = HashMap::new();
     for m in &matched {
@@ -1613,23 +1657,13 @@ fn apply_cancellations(
         for r in tx.query(
             &format!(
                 "SELECT o.id, o.paid_minor, o.refunded_minor, o.currency, \
-                 CAST(COALESCE((SELECT SUM(quantity) FROM order_lines WHERE order_id = o.id), 0) AS BIGINT), \
-                 CAST(COALESCE((SELECT SUM(returned_quantity) FROM order_lines WHERE order_id = o.id), 0) AS BIGINT), o.returned_minor \
+                 CAST(COALESCE((SELECT SUM(quantity) FROM order_lines WHERE order_id = o.id), 0) AS BIGINT) AS units, \
+                 CAST(COALESCE((SELECT SUM(returned_quantity) FROM order_lines WHERE order_id = o.id), 0) AS BIGINT) AS returned_units, o.returned_minor \
                  FROM orders o WHERE {cond}"
             ),
             &[list],
         )? {
-            state.insert(
-                r.i64(0),
-                OrderMoney {
-                    paid: r.i64(1),
-                    refunded: r.i64(2),
-                    currency: r.string(3),
-                    units: r.i64(4),
-                    returned_units: r.i64(5),
-                    returned_value: r.i64(6),
-                },
-            );
+            state.insert(r.get("id")?, OrderMoney::from_row(&r)?);
         }
     }
     let mut refund_rows: Vec<Vec<crate::Val>> = Vec::new();
@@ -1726,7 +1760,8 @@ fn move_history_stock(
                 "SELECT inventory_policy FROM variants WHERE id = $1",
                 params![*variant],
             )?
-            .map(|r| r.string(0))
+            .map(|r| r.get::<String>("inventory_policy"))
+            .transpose()?
             .unwrap_or_default();
         if *units < 0
             && InventoryPolicy::parse(&policy) != Some(InventoryPolicy::Continue)
@@ -1773,10 +1808,12 @@ fn move_history_stock(
 pub fn bump_order_numbers(tx: &mut dyn Sql) -> Result<()> {
     let max = tx
         .query_one(
-            "SELECT CAST(COALESCE(MAX(number), 0) AS BIGINT) FROM orders",
+            "SELECT CAST(COALESCE(MAX(number), 0) AS BIGINT) AS max_number FROM orders",
             &[],
         )?
-        .map_or(0, |r| r.i64(0));
+        .map(|r| r.get::<i64>("max_number"))
+        .transpose()?
+        .unwrap_or(0);
     match tx.dialect() {
         crate::db::Dialect::Sqlite => {
             tx.exec(
@@ -2040,7 +2077,7 @@ pub fn apply_order_records(
             &format!("SELECT email_key, id FROM customers WHERE {cond}"),
             &[list],
         )? {
-            customers.insert(r.string(0), r.i64(1));
+            customers.insert(r.get("email_key")?, r.get("id")?);
         }
     }
     // The address as the file writes it; the key in lower case.
@@ -2077,7 +2114,7 @@ pub fn apply_order_records(
         &new_c,
         Some("email_key, id"),
     )? {
-        customers.insert(r.string(0), r.i64(1));
+        customers.insert(r.get("email_key")?, r.get("id")?);
     }
     // Channels by code.
     let mut channels: HashMap<String, i64> = HashMap::new();
@@ -2090,7 +2127,9 @@ pub fn apply_order_records(
                     "SELECT id FROM channels WHERE code = $1",
                     params![c.as_str()],
                 )?
-                .map_or(oc.channel_id, |r| r.i64(0));
+                .map(|r| r.get::<i64>("id"))
+                .transpose()?
+                .unwrap_or(oc.channel_id);
             channels.insert(c.clone(), id);
         }
     }
@@ -2112,7 +2151,7 @@ pub fn apply_order_records(
             &format!("SELECT sku, id FROM variants WHERE {cond}"),
             &[list],
         )? {
-            variants.insert(r.string(0), r.i64(1));
+            variants.insert(r.get("sku")?, r.get("id")?);
         }
     }
     let missing: Vec<&(&str, &str, i64)> = skus
@@ -2140,8 +2179,8 @@ pub fn apply_order_records(
             Some("handle, id"),
         )?
         .iter()
-        .map(|r| (r.string(0), r.i64(1)))
-        .collect();
+        .map(|r| Ok((r.get::<String>("handle")?, r.get::<i64>("id")?)))
+        .collect::<Result<_>>()?;
         let vrows: Vec<Vec<crate::Val>> = missing
             .iter()
             .map(|(k, _, p)| {
@@ -2164,7 +2203,7 @@ pub fn apply_order_records(
             &vrows,
             Some("sku, id"),
         )? {
-            variants.insert(r.string(0), r.i64(1));
+            variants.insert(r.get("sku")?, r.get("id")?);
         }
         s.count("products", missing.len() as u64);
     }
@@ -2173,11 +2212,9 @@ pub fn apply_order_records(
     for chunk in good.chunks(1000) {
         let vals: Vec<crate::Val> = chunk.iter().map(|o| o.number.into()).collect();
         let (cond, list) = crate::db::in_list(tx.dialect(), "number", 1, &vals);
-        existing.extend(
-            tx.query(&format!("SELECT number FROM orders WHERE {cond}"), &[list])?
-                .iter()
-                .map(|r| r.i64(0)),
-        );
+        for r in tx.query(&format!("SELECT number FROM orders WHERE {cond}"), &[list])? {
+            existing.insert(r.get("number")?);
+        }
     }
     let mut fresh: Vec<&&backroom_import::orders::OrderRecord> = Vec::new();
     let mut taken: HashSet<i64> = HashSet::new();
@@ -2238,8 +2275,8 @@ pub fn apply_order_records(
         Some("number, id"),
     )?
     .iter()
-    .map(|r| (r.i64(0), r.i64(1)))
-    .collect();
+    .map(|r| Ok((r.get::<i64>("number")?, r.get::<i64>("id")?)))
+    .collect::<Result<_>>()?;
     let mut lrows: Vec<Vec<crate::Val>> = Vec::new();
     for o in &fresh {
         let oid = ids.get(&o.number).copied().unwrap_or(0);

@@ -10,7 +10,7 @@ pub use refunds::refund;
 
 use crate::api::{self, Order, OrderEvent, Page};
 use crate::audit;
-use crate::db::{Dialect, Row, Sql};
+use crate::db::{DbError, Dialect, FromRow, Row, Sql, query_one_as};
 use crate::inventory::{ensure_level, release_order};
 use crate::util::page;
 use crate::util::{
@@ -178,8 +178,10 @@ fn lines_from(found: &[Row], parsed: Vec<(Sku, i64)>, field: &str) -> Result<Vec
 /// some ask.
 pub fn count(tx: &mut dyn Sql) -> Result<i64> {
     Ok(tx
-        .query_one("SELECT COUNT(*) FROM orders", &[])?
-        .map_or(0, |r| r.i64(0)))
+        .query_one("SELECT COUNT(*) AS n FROM orders", &[])?
+        .map(|r| r.get::<i64>("n"))
+        .transpose()?
+        .unwrap_or(0))
 }
 
 /// The query that locks every stock level an order could draw on: the levels of `n` variants
@@ -338,139 +340,219 @@ pub(crate) fn event(
 
 const ORDER_COLS: &str = "o.id, o.number, o.channel_id, o.customer_id, c.email, c.first_name, c.last_name, o.currency, o.status, o.payment_status, o.fulfillment_status, o.subtotal_minor, o.discounts_minor, o.shipping_minor, o.tax_minor, o.total_minor, o.paid_minor, o.shipping_method, o.shipping_address, o.note, o.sourcing_strategy, o.sourcing_reason, o.placed_at, o.updated_at, o.cancelled_at, o.cancel_reason, o.refunded_minor, o.hold_reason, o.hold_note, o.held_at, o.ship_by, o.pickup_location_id, o.pickup_deadline, o.picked_up_at, o.picked_up_by, o.returned_minor, o.adjustments_minor, o.origin_location_id, o.tax_included";
 
-fn order_from(tx: &mut dyn Sql, r: &Row) -> Result<Order> {
-    let id = r.i64(0);
-    let cur = r.string(7);
-    let lines = tx.query("SELECT id, line_no, variant_id, sku, title, quantity, unit_price_minor, discount_minor, tax_minor, returned_quantity, refunded_quantity, exchange_return_id FROM order_lines WHERE order_id = $1 ORDER BY line_no", params![id])?;
+crate::row! {
+    /// An order as [`ORDER_COLS`] reads it, with its customer's email and name.
+    struct OrderRow {
+        id: i64,
+        number: i64,
+        channel_id: i64,
+        customer_id: i64,
+        email: String,
+        first_name: String,
+        last_name: String,
+        currency: String,
+        status: String,
+        payment_status: String,
+        fulfillment_status: String,
+        subtotal_minor: i64,
+        discounts_minor: i64,
+        shipping_minor: i64,
+        tax_minor: i64,
+        total_minor: i64,
+        paid_minor: i64,
+        shipping_method: String,
+        shipping_address: String,
+        note: Option<String>,
+        sourcing_strategy: String,
+        sourcing_reason: String,
+        placed_at: i64,
+        updated_at: i64,
+        cancelled_at: Option<i64>,
+        cancel_reason: Option<String>,
+        refunded_minor: i64,
+        hold_reason: Option<String>,
+        hold_note: Option<String>,
+        held_at: Option<i64>,
+        ship_by: Option<i64>,
+        pickup_location_id: Option<i64>,
+        pickup_deadline: Option<i64>,
+        picked_up_at: Option<i64>,
+        picked_up_by: Option<String>,
+        returned_minor: i64,
+        adjustments_minor: i64,
+        origin_location_id: Option<i64>,
+        tax_included: i64,
+    }
+}
+
+crate::row! {
+    /// An order line as [`order_from`] reads it.
+    struct LineRow {
+        id: i64,
+        line_no: i64,
+        variant_id: i64,
+        sku: String,
+        title: String,
+        quantity: i64,
+        unit_price_minor: i64,
+        discount_minor: i64,
+        tax_minor: i64,
+        returned_quantity: i64,
+        refunded_quantity: i64,
+        exchange_return_id: Option<i64>,
+    }
+}
+
+crate::row! {
+    /// A reservation of an order line's units at one location.
+    struct ReservationRow {
+        order_line_id: i64,
+        location_id: i64,
+        quantity: i64,
+        backordered: i64,
+        released_at: Option<i64>,
+    }
+}
+
+fn order_from(tx: &mut dyn Sql, r: OrderRow) -> Result<Order> {
+    let id = r.id;
+    let cur = r.currency;
+    let line_rows = tx.query("SELECT id, line_no, variant_id, sku, title, quantity, unit_price_minor, discount_minor, tax_minor, returned_quantity, refunded_quantity, exchange_return_id FROM order_lines WHERE order_id = $1 ORDER BY line_no", params![id])?;
     let res = tx.query("SELECT order_line_id, location_id, quantity, backordered, released_at FROM reservations WHERE order_id = $1 ORDER BY id", params![id])?;
     let shipped = tx.query(
         "SELECT f.id, f.location_id, f.status, f.carrier, f.service, f.tracking_number, f.tracking_url, f.shipped_at, f.delivered_at, fl.order_line_id, fl.quantity \
          FROM fulfillments f JOIN fulfillment_lines fl ON fl.fulfillment_id = f.id WHERE f.order_id = $1 ORDER BY f.id, fl.id",
         params![id],
     )?;
+    // One row per shipped line: the fulfillment's own columns are read on its first row only.
     let mut fulfillments: Vec<api::Fulfillment> = Vec::new();
     for f in &shipped {
-        if fulfillments.last().is_none_or(|x| x.id != f.i64(0)) {
+        let fulfillment_id: i64 = f.get("id")?;
+        if fulfillments.last().is_none_or(|x| x.id != fulfillment_id) {
             fulfillments.push(api::Fulfillment {
-                id: f.i64(0),
-                location_id: f.i64(1),
-                status: f.string(2),
-                carrier: f.opt_string(3),
-                service: f.opt_string(4),
-                tracking_number: f.opt_string(5),
-                tracking_url: f.opt_string(6),
+                id: fulfillment_id,
+                location_id: f.get("location_id")?,
+                status: f.get("status")?,
+                carrier: f.get("carrier")?,
+                service: f.get("service")?,
+                tracking_number: f.get("tracking_number")?,
+                tracking_url: f.get("tracking_url")?,
                 lines: Vec::new(),
-                shipped_at: rfc3339(f.i64(7)),
-                delivered_at: opt_rfc3339(f.opt_i64(8)),
+                shipped_at: rfc3339(f.get("shipped_at")?),
+                delivered_at: opt_rfc3339(f.get("delivered_at")?),
             });
         }
         if let Some(last) = fulfillments.last_mut() {
             last.lines.push(api::FulfillmentLine {
-                order_line_id: f.i64(9),
-                quantity: f.i64(10),
+                order_line_id: f.get("order_line_id")?,
+                quantity: f.get("quantity")?,
             });
         }
     }
-    let name = format!("{} {}", r.string(5), r.string(6))
+    let mut lines = Vec::with_capacity(line_rows.len());
+    for l in &line_rows {
+        let l = LineRow::from_row(l)?;
+        lines.push(api::OrderLine {
+            id: l.id,
+            line_no: l.line_no,
+            variant_id: l.variant_id,
+            sku: l.sku,
+            title: l.title,
+            quantity: l.quantity,
+            unit_price: money(l.unit_price_minor, &cur),
+            discount: money(l.discount_minor, &cur),
+            tax: money(l.tax_minor, &cur),
+            returned_quantity: l.returned_quantity,
+            refunded_quantity: l.refunded_quantity,
+            exchange_return_id: l.exchange_return_id,
+            allocations: Vec::new(),
+        });
+    }
+    // Each reservation to its line, in reservation order.
+    for a in &res {
+        let a = ReservationRow::from_row(a)?;
+        if let Some(line) = lines.iter_mut().find(|l| l.id == a.order_line_id) {
+            line.allocations.push(api::Allocation {
+                location_id: a.location_id,
+                quantity: a.quantity,
+                backordered: a.backordered,
+                live: a.released_at.is_none(),
+            });
+        }
+    }
+    let name = format!("{} {}", r.first_name, r.last_name)
         .trim()
         .to_string();
     let owed = balance::owed(
-        r.string(8) == OrderStatus::Cancelled.as_str(),
-        r.i64(15),
-        r.i64(35),
-        r.i64(36),
+        r.status == OrderStatus::Cancelled.as_str(),
+        r.total_minor,
+        r.returned_minor,
+        r.adjustments_minor,
     );
     Ok(Order {
         id,
-        number: r.i64(1),
-        name: format!("#{}", r.i64(1)),
-        channel_id: r.i64(2),
+        number: r.number,
+        name: format!("#{}", r.number),
+        channel_id: r.channel_id,
         customer: api::OrderCustomer {
-            id: r.i64(3),
-            email: r.string(4),
+            id: r.customer_id,
+            email: r.email,
             name,
         },
         currency: cur.clone(),
-        status: r.string(8),
-        payment_status: r.string(9),
-        fulfillment_status: r.string(10),
-        subtotal: money(r.i64(11), &cur),
-        discounts: money(r.i64(12), &cur),
-        shipping: money(r.i64(13), &cur),
-        tax: money(r.i64(14), &cur),
-        total: money(r.i64(15), &cur),
-        paid: money(r.i64(16), &cur),
-        refunded: money(r.i64(26), &cur),
+        status: r.status,
+        payment_status: r.payment_status,
+        fulfillment_status: r.fulfillment_status,
+        subtotal: money(r.subtotal_minor, &cur),
+        discounts: money(r.discounts_minor, &cur),
+        shipping: money(r.shipping_minor, &cur),
+        tax: money(r.tax_minor, &cur),
+        total: money(r.total_minor, &cur),
+        paid: money(r.paid_minor, &cur),
+        refunded: money(r.refunded_minor, &cur),
         owed: money(owed, &cur),
-        balance: money(balance::balance(r.i64(16), r.i64(26), owed), &cur),
-        origin_location_id: r.opt_i64(37),
-        prices_include_tax: r.i64(38) != 0,
-        shipping_method: r.string(17),
-        shipping_address: from_json(&r.string(18)),
-        note: r.opt_string(19),
+        balance: money(balance::balance(r.paid_minor, r.refunded_minor, owed), &cur),
+        origin_location_id: r.origin_location_id,
+        prices_include_tax: r.tax_included != 0,
+        shipping_method: r.shipping_method,
+        shipping_address: from_json(&r.shipping_address),
+        note: r.note,
         sourcing: api::Sourcing {
-            strategy: r.string(20),
-            reason: r.string(21),
+            strategy: r.sourcing_strategy,
+            reason: r.sourcing_reason,
         },
-        placed_at: rfc3339(r.i64(22)),
-        updated_at: rfc3339(r.i64(23)),
-        cancelled_at: opt_rfc3339(r.opt_i64(24)),
-        cancel_reason: r.opt_string(25),
+        placed_at: rfc3339(r.placed_at),
+        updated_at: rfc3339(r.updated_at),
+        cancelled_at: opt_rfc3339(r.cancelled_at),
+        cancel_reason: r.cancel_reason,
         fulfillments,
-        hold: r.opt_string(27).map(|reason| api::OrderHold {
+        hold: r.hold_reason.map(|reason| api::OrderHold {
             reason,
-            note: r.opt_string(28),
-            held_at: opt_rfc3339(r.opt_i64(29)).unwrap_or_default(),
+            note: r.hold_note,
+            held_at: opt_rfc3339(r.held_at).unwrap_or_default(),
         }),
-        ship_by: opt_rfc3339(r.opt_i64(30)),
-        pickup: r.opt_i64(31).map(|location_id| api::Pickup {
+        ship_by: opt_rfc3339(r.ship_by),
+        pickup: r.pickup_location_id.map(|location_id| api::Pickup {
             location_id,
-            deadline: opt_rfc3339(r.opt_i64(32)),
-            picked_up_at: opt_rfc3339(r.opt_i64(33)),
-            picked_up_by: r.opt_string(34),
+            deadline: opt_rfc3339(r.pickup_deadline),
+            picked_up_at: opt_rfc3339(r.picked_up_at),
+            picked_up_by: r.picked_up_by,
         }),
-        lines: lines
-            .iter()
-            .map(|l| api::OrderLine {
-                id: l.i64(0),
-                line_no: l.i64(1),
-                variant_id: l.i64(2),
-                sku: l.string(3),
-                title: l.string(4),
-                quantity: l.i64(5),
-                unit_price: money(l.i64(6), &cur),
-                discount: money(l.i64(7), &cur),
-                tax: money(l.i64(8), &cur),
-                returned_quantity: l.i64(9),
-                refunded_quantity: l.i64(10),
-                exchange_return_id: l.opt_i64(11),
-                allocations: res
-                    .iter()
-                    .filter(|a| a.i64(0) == l.i64(0))
-                    .map(|a| api::Allocation {
-                        location_id: a.i64(1),
-                        quantity: a.i64(2),
-                        backordered: a.i64(3),
-                        live: a.opt_i64(4).is_none(),
-                    })
-                    .collect(),
-            })
-            .collect(),
+        lines,
     })
 }
 
 pub fn get(tx: &mut dyn Sql, id: i64) -> Result<Order> {
-    let r = tx
-        .query_one(&format!("SELECT {ORDER_COLS} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = $1"), params![id])?
+    let r = query_one_as::<OrderRow>(tx, &format!("SELECT {ORDER_COLS} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = $1"), params![id])?
         .ok_or(Error::NotFound { entity: "order" })?;
-    order_from(tx, &r)
+    order_from(tx, r)
 }
 
 pub fn get_by_number(tx: &mut dyn Sql, number: i64) -> Result<Order> {
     let r = tx
         .query_one("SELECT id FROM orders WHERE number = $1", params![number])?
         .ok_or(Error::NotFound { entity: "order" })?;
-    get(tx, r.i64(0))
+    get(tx, r.get("id")?)
 }
 
 #[derive(Default, Clone, Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -602,7 +684,8 @@ pub fn list(tx: &mut dyn Sql, q: &OrderQuery, now: i64) -> Result<Page<Order>> {
     let mut items = Vec::with_capacity(rows.len());
     let mut placed = Vec::with_capacity(rows.len());
     for r in &rows {
-        placed.push((r.i64(0), r.i64(22)));
+        let r = OrderRow::from_row(r)?;
+        placed.push((r.id, r.placed_at));
         items.push(order_from(tx, r)?);
     }
     Ok(page(&mut items, limit, |o| {
@@ -656,32 +739,37 @@ impl LockedOrder {
 pub(crate) fn lock_order(tx: &mut dyn Sql, id: i64) -> Result<LockedOrder> {
     let sql = format!(
         "SELECT o.status, o.payment_status, o.fulfillment_status, o.total_minor, o.paid_minor, o.refunded_minor, o.number, o.currency, \
-         o.hold_reason, o.pickup_location_id, (SELECT c.pickup_hold_hours FROM channels c WHERE c.id = o.channel_id), \
+         o.hold_reason, o.pickup_location_id, (SELECT c.pickup_hold_hours FROM channels c WHERE c.id = o.channel_id) AS pickup_hold_hours, \
          o.returned_minor, o.adjustments_minor, o.shipping_minor, o.shipping_refunded, o.tax_included FROM orders o WHERE o.id = $1{}",
         tx.for_update()
     );
-    let r = tx
-        .query_one(&sql, params![id])?
-        .ok_or(Error::NotFound { entity: "order" })?;
-    Ok(LockedOrder {
-        status: OrderStatus::parse(&r.string(0)).unwrap_or(OrderStatus::Open),
-        payment: PaymentStatus::parse(&r.string(1)).unwrap_or(PaymentStatus::Pending),
-        fulfillment: FulfillmentStatus::parse(&r.string(2))
-            .unwrap_or(FulfillmentStatus::Unfulfilled),
-        total: r.i64(3),
-        paid: r.i64(4),
-        refunded: r.i64(5),
-        number: r.i64(6),
-        currency: r.string(7),
-        hold_reason: r.opt_string(8),
-        pickup_location: r.opt_i64(9),
-        pickup_hold_hours: r.i64(10),
-        returned: r.i64(11),
-        adjustments: r.i64(12),
-        shipping: r.i64(13),
-        shipping_refunded: r.bool(14),
-        tax_included: r.i64(15) != 0,
-    })
+    query_one_as::<LockedOrder>(tx, &sql, params![id])?.ok_or(Error::NotFound { entity: "order" })
+}
+
+/// Decodes [`lock_order`]'s row.
+impl FromRow for LockedOrder {
+    fn from_row(r: &Row) -> std::result::Result<Self, DbError> {
+        Ok(LockedOrder {
+            status: OrderStatus::parse(&r.get::<String>("status")?).unwrap_or(OrderStatus::Open),
+            payment: PaymentStatus::parse(&r.get::<String>("payment_status")?)
+                .unwrap_or(PaymentStatus::Pending),
+            fulfillment: FulfillmentStatus::parse(&r.get::<String>("fulfillment_status")?)
+                .unwrap_or(FulfillmentStatus::Unfulfilled),
+            total: r.get("total_minor")?,
+            paid: r.get("paid_minor")?,
+            refunded: r.get("refunded_minor")?,
+            number: r.get("number")?,
+            currency: r.get("currency")?,
+            hold_reason: r.get("hold_reason")?,
+            pickup_location: r.get("pickup_location_id")?,
+            pickup_hold_hours: r.get("pickup_hold_hours")?,
+            returned: r.get("returned_minor")?,
+            adjustments: r.get("adjustments_minor")?,
+            shipping: r.get("shipping_minor")?,
+            shipping_refunded: r.get("shipping_refunded")?,
+            tax_included: r.get::<i64>("tax_included")? != 0,
+        })
+    }
 }
 
 /// Cancels an unfulfilled order and releases every open reservation in the same transaction.
@@ -907,7 +995,7 @@ pub fn add_note(tx: &mut dyn Sql, ctx: &Ctx, id: i64, n: &api::OrderNote) -> Res
         json!({"message": message}),
     )?;
     Ok(OrderEvent {
-        id: r.i64(0),
+        id: r.get("id")?,
         kind: "note".into(),
         message,
         actor: ctx.actor.name.clone(),
@@ -918,16 +1006,29 @@ pub fn add_note(tx: &mut dyn Sql, ctx: &Ctx, id: i64, n: &api::OrderNote) -> Res
 pub fn timeline(tx: &mut dyn Sql, id: i64) -> Result<Vec<OrderEvent>> {
     get(tx, id)?;
     let rows = tx.query("SELECT id, kind, message, actor, created_at FROM order_events WHERE order_id = $1 ORDER BY id", params![id])?;
-    Ok(rows
-        .iter()
-        .map(|r| OrderEvent {
-            id: r.i64(0),
-            kind: r.string(1),
-            message: r.string(2),
-            actor: r.string(3),
-            created_at: rfc3339(r.i64(4)),
+    rows.iter()
+        .map(|r| {
+            let r = EventRow::from_row(r)?;
+            Ok(OrderEvent {
+                id: r.id,
+                kind: r.kind,
+                message: r.message,
+                actor: r.actor,
+                created_at: rfc3339(r.created_at),
+            })
         })
-        .collect())
+        .collect()
+}
+
+crate::row! {
+    /// A timeline event as stored.
+    struct EventRow {
+        id: i64,
+        kind: String,
+        message: String,
+        actor: String,
+        created_at: i64,
+    }
 }
 
 /// Sets an order's fulfillment status, and its status when `status` is given (queued).
