@@ -43,7 +43,8 @@ pub struct Job {
     pub max_attempts: i64,
     /// Not before this time (a queued job waiting for a retry).
     pub run_at: String,
-    /// The server holding the job while it runs (its instance id).
+    /// The server holding the job while it runs, or that ran its last attempt (its instance
+    /// id), and until when its lease ran.
     pub owner: Option<String>,
     pub lease_until: Option<String>,
     pub progress_done: i64,
@@ -260,7 +261,7 @@ pub fn finish(
         Next::Failed => (Status::Failed, None, Some(now)),
     };
     let changed = tx.exec(
-        "UPDATE jobs SET status = $1, run_at = COALESCE($2, run_at), finished_at = $3, result = $4, last_error = $5, owner = CASE WHEN $1 = 'queued' THEN NULL ELSE owner END, lease_until = NULL \
+        "UPDATE jobs SET status = $1, run_at = COALESCE($2, run_at), finished_at = $3, result = $4, last_error = $5, owner = CASE WHEN $1 = 'queued' THEN NULL ELSE owner END, lease_until = CASE WHEN $1 = 'queued' THEN NULL ELSE lease_until END \
          WHERE id = $6 AND owner = $7 AND attempts = $8 AND status = 'running'",
         params![status.as_str(), run_at, finished, result, error, job.id, job.owner.as_str(), job.attempt],
     )?;
