@@ -1850,6 +1850,22 @@ async fn console_settings_end_to_end() {
             .await;
         assert_eq!(st, StatusCode::OK);
         assert!(csv.contains("NOPE-9"), "{name}: {csv}");
+        // The job that ran it, on the Jobs page; a done job cannot be cancelled.
+        let job_id = done["job_id"].as_i64().unwrap();
+        let (st, page) = s.get("/console/settings/jobs").await;
+        assert_eq!(st, StatusCode::OK, "{name}");
+        assert!(
+            page.contains(&format!("<td>{job_id}</td>")) && page.contains("1 of 3"),
+            "{name}: {page}"
+        );
+        let l = s
+            .submit(&format!("/console/settings/jobs/{job_id}/cancel"), &[])
+            .await;
+        assert!(
+            l.refused().contains("only a queued job can be cancelled"),
+            "{name}: {}",
+            l.refused()
+        );
 
         // A file larger than the API's JSON limit (4 MiB) still uploads (imports take up to
         // 256 MiB); a wrong kind is refused by name after the upload, and nothing starts.
