@@ -54,22 +54,8 @@ pub fn imported(tx: &mut dyn Sql, order_ids: &[i64]) -> Result<()> {
     }
     let rows: Vec<Vec<Val>> = order_ids.iter().map(|i| vec![Val::from(*i)]).collect();
     tx.copy_rows("an_dirty_orders", &["order_id"], &rows)?;
-    let any_cost = tx
-        .query_one(
-            "SELECT 1 FROM variants WHERE cost_minor IS NOT NULL LIMIT 1",
-            &[],
-        )?
-        .is_some();
-    if any_cost {
-        exec_in(
-            tx,
-            "UPDATE order_lines SET unit_cost_minor = (SELECT v.cost_minor FROM variants v WHERE v.id = order_lines.variant_id) \
-             WHERE unit_cost_minor IS NULL AND {}",
-            "order_id",
-            &vals(order_ids),
-        )?;
-    }
-    Ok(())
+    // Lines sold before their variant had a cost take its cost now, for the margin.
+    crate::orders::fill_unit_costs(tx, order_ids)
 }
 
 /// Notes every order as changed (a new time zone moves every order's day).

@@ -295,7 +295,12 @@ pub fn hold(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, h: &HoldOrder) -> Result
             format!("order #{number} is already on hold ({r})"),
         ));
     }
-    tx.exec("UPDATE orders SET hold_reason = $1, hold_note = $2, held_at = $3, updated_at = $3 WHERE id = $4", params![h.reason.as_str(), note.clone(), ctx.now, order_id])?;
+    crate::orders::set_hold(
+        tx,
+        ctx.now,
+        order_id,
+        Some((h.reason.as_str(), note.as_deref())),
+    )?;
     event(
         tx,
         ctx,
@@ -334,7 +339,7 @@ pub fn release_hold(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64) -> Result<Order>
             format!("order #{number} is not on hold"),
         ));
     };
-    tx.exec("UPDATE orders SET hold_reason = NULL, hold_note = NULL, held_at = NULL, updated_at = $1 WHERE id = $2", params![ctx.now, order_id])?;
+    crate::orders::set_hold(tx, ctx.now, order_id, None)?;
     event(
         tx,
         ctx,
@@ -461,10 +466,7 @@ pub fn ready_for_pickup(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64) -> Result<Or
         ));
     }
     let deadline = ctx.now + hold_hours * 3_600_000_000;
-    tx.exec(
-        "UPDATE orders SET fulfillment_status = $1, pickup_deadline = $2, updated_at = $3 WHERE id = $4",
-        params![FulfillmentStatus::ReadyForPickup.as_str(), deadline, ctx.now, order_id],
-    )?;
+    crate::orders::set_ready_for_pickup(tx, ctx.now, order_id, deadline)?;
     event(
         tx,
         ctx,
@@ -526,10 +528,7 @@ pub fn picked_up(
             ..Default::default()
         },
     )?;
-    tx.exec(
-        "UPDATE orders SET fulfillment_status = $1, picked_up_at = $2, picked_up_by = $3, updated_at = $2 WHERE id = $4",
-        params![FulfillmentStatus::PickedUp.as_str(), ctx.now, by.as_str(), order_id],
-    )?;
+    crate::orders::set_picked_up(tx, ctx.now, order_id, &by)?;
     event(
         tx,
         ctx,
@@ -551,14 +550,7 @@ pub fn picked_up(
 /// Cancels ready pickup orders whose deadline has passed: their stock is released, an authorization
 /// voided, a captured payment refunded. Returns the orders cancelled.
 pub fn expire_pickups(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<i64>> {
-    let due: Vec<i64> = tx
-        .query(
-            "SELECT id FROM orders WHERE fulfillment_status = 'ready_for_pickup' AND status = 'open' AND pickup_deadline < $1 ORDER BY id LIMIT 500",
-            params![ctx.now],
-        )?
-        .iter()
-        .map(|r| r.get("id"))
-        .collect::<std::result::Result<_, DbError>>()?;
+    let due = crate::orders::uncollected_pickups(tx, ctx.now)?;
     for id in &due {
         let LockedOrder {
             payment,
@@ -584,10 +576,7 @@ pub fn expire_pickups(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<i64>> {
                 },
             )?;
         }
-        tx.exec(
-            "UPDATE orders SET fulfillment_status = 'unfulfilled' WHERE id = $1",
-            params![*id],
-        )?;
+        crate::orders::reset_uncollected(tx, *id)?;
         crate::orders::cancel(
             tx,
             ctx,

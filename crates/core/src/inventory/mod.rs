@@ -163,6 +163,16 @@ pub fn reserve(tx: &mut dyn Sql, now: i64, order_id: i64, holds: &[Hold]) -> Res
     Ok(())
 }
 
+/// Marks `units` more of reservation `id` backordered (a short count took them and no other
+/// location has them): they wait for stock to arrive.
+pub(crate) fn backorder_reserved(tx: &mut dyn Sql, id: i64, units: i64) -> Result<()> {
+    tx.exec_deferred(
+        "UPDATE reservations SET backordered = backordered + $1 WHERE id = $2",
+        params![units, id],
+    )?;
+    Ok(())
+}
+
 /// Releases every live reservation of an order; returns how many units were released, and the
 /// (variant, location) levels they came from.
 pub fn release_order(

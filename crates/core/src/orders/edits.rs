@@ -112,10 +112,7 @@ pub(crate) fn cover_shortfall(
                 )
             }
             None => {
-                tx.exec_deferred(
-                    "UPDATE reservations SET backordered = backordered + $1 WHERE id = $2",
-                    params![take, reservation],
-                )?;
+                crate::inventory::backorder_reserved(tx, reservation, take)?;
                 format!(
                     "A count at {here} left {take} x {sku} short and no other location has them: backordered until stock arrives"
                 )

@@ -1052,6 +1052,92 @@ pub(crate) fn set_fulfillment(
     Ok(())
 }
 
+/// Puts the order on hold (`reason`, `note`), or takes it off (`None`).
+pub(crate) fn set_hold(
+    tx: &mut dyn Sql,
+    now: i64,
+    order_id: i64,
+    hold: Option<(&str, Option<&str>)>,
+) -> Result<()> {
+    match hold {
+        Some((reason, note)) => tx.exec(
+            "UPDATE orders SET hold_reason = $1, hold_note = $2, held_at = $3, updated_at = $3 WHERE id = $4",
+            params![reason, note, now, order_id],
+        )?,
+        None => tx.exec(
+            "UPDATE orders SET hold_reason = NULL, hold_note = NULL, held_at = NULL, updated_at = $1 WHERE id = $2",
+            params![now, order_id],
+        )?,
+    };
+    Ok(())
+}
+
+/// The order waits at its pickup location until `deadline`.
+pub(crate) fn set_ready_for_pickup(
+    tx: &mut dyn Sql,
+    now: i64,
+    order_id: i64,
+    deadline: i64,
+) -> Result<()> {
+    tx.exec(
+        "UPDATE orders SET fulfillment_status = $1, pickup_deadline = $2, updated_at = $3 WHERE id = $4",
+        params![FulfillmentStatus::ReadyForPickup.as_str(), deadline, now, order_id],
+    )?;
+    Ok(())
+}
+
+/// The customer collected the order, handed over by `by`.
+pub(crate) fn set_picked_up(tx: &mut dyn Sql, now: i64, order_id: i64, by: &str) -> Result<()> {
+    tx.exec(
+        "UPDATE orders SET fulfillment_status = $1, picked_up_at = $2, picked_up_by = $3, updated_at = $2 WHERE id = $4",
+        params![FulfillmentStatus::PickedUp.as_str(), now, by, order_id],
+    )?;
+    Ok(())
+}
+
+/// A pickup not collected goes back to unfulfilled before it is cancelled (so cancelling
+/// releases its stock as for any unshipped order); its time is the cancellation's.
+pub(crate) fn reset_uncollected(tx: &mut dyn Sql, order_id: i64) -> Result<()> {
+    tx.exec(
+        "UPDATE orders SET fulfillment_status = 'unfulfilled' WHERE id = $1",
+        params![order_id],
+    )?;
+    Ok(())
+}
+
+/// Open pickup orders whose deadline passed before `now`, at most 500, oldest id first.
+pub(crate) fn uncollected_pickups(tx: &mut dyn Sql, now: i64) -> Result<Vec<i64>> {
+    tx.query(
+        "SELECT id FROM orders WHERE fulfillment_status = 'ready_for_pickup' AND status = 'open' AND pickup_deadline < $1 ORDER BY id LIMIT 500",
+        params![now],
+    )?
+    .iter()
+    .map(|r| Ok(r.get("id")?))
+    .collect()
+}
+
+/// Records the variant's current unit cost on the lines of `order_ids` that have none (lines
+/// sold before their variant had a cost); the margin reports read it.
+pub(crate) fn fill_unit_costs(tx: &mut dyn Sql, order_ids: &[i64]) -> Result<()> {
+    let any_cost = tx
+        .query_one(
+            "SELECT 1 FROM variants WHERE cost_minor IS NOT NULL LIMIT 1",
+            &[],
+        )?
+        .is_some();
+    if any_cost {
+        let ids: Vec<crate::Val> = order_ids.iter().map(|i| crate::Val::from(*i)).collect();
+        crate::db::exec_in(
+            tx,
+            "UPDATE order_lines SET unit_cost_minor = (SELECT v.cost_minor FROM variants v WHERE v.id = order_lines.variant_id) \
+             WHERE unit_cost_minor IS NULL AND {}",
+            "order_id",
+            &ids,
+        )?;
+    }
+    Ok(())
+}
+
 /// Counts units received back on their lines (`(line id, units)`) and lowers what the customer
 /// owes by their value; returns the amount credited. A return never includes units refunded by
 /// line and kept, so no unit is credited twice.

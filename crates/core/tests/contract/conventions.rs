@@ -286,21 +286,6 @@ const FOREIGN_READS: &[(&str, &str, &str)] = &[
 /// list only shrinks as well.
 const FOREIGN_WRITES: &[(&str, &str, &str)] = &[
     (
-        "fulfillment",
-        "orders",
-        "shipping, holds and refunds set the order's state",
-    ),
-    (
-        "orders",
-        "reservations",
-        "a short count backorders the last orders' units",
-    ),
-    (
-        "analytics",
-        "order_lines",
-        "the roll-up fills a line's unit cost",
-    ),
-    (
         "imports",
         "products",
         "the bulk loader writes products in batches",
