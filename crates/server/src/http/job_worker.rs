@@ -91,6 +91,9 @@ pub fn changed(
 
 /// Runs until the task is aborted.
 pub async fn run(db: Db, cfg: JobConfig) {
+    // Claims and recovery are the worker's own small units, on the background lane; the jobs
+    // themselves (an import's batches) run on the request lanes, as a CLI import would.
+    let work = db.clone();
     let db = db.background();
     let mut running = tokio::task::JoinSet::new();
     let mut last_recover = std::time::Instant::now();
@@ -109,8 +112,8 @@ pub async fn run(db: Db, cfg: JobConfig) {
             {
                 Ok(Some(job)) => {
                     claimed_any = true;
-                    let (db, cfg) = (db.clone(), cfg.clone());
-                    running.spawn(async move { attempt(&db, &cfg, job).await });
+                    let (work, cfg) = (work.clone(), cfg.clone());
+                    running.spawn(async move { attempt(&work, &cfg, job).await });
                 }
                 Ok(None) => break,
                 Err(e) => {
