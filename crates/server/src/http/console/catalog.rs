@@ -11,7 +11,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use backroom_core::api::{NewProduct, NewVariant, Product, ProductPatch, SkuStock, VariantPatch};
+use backroom_core::api::{
+    Location, NewProduct, NewVariant, Product, ProductPatch, SkuStock, VariantPatch,
+};
 use backroom_core::catalog::{self, ProductQuery};
 use backroom_core::{Error, inventory, settings};
 use backroom_domain::listing::{self, Listing, Severity, VariantListing};
@@ -259,13 +261,7 @@ async fn product_page(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let (p, stock, locations) = match load(app, &staff, move |tx| {
-        let p = catalog::get_product(tx, id)?;
-        let stock = stock_of(tx, &p)?;
-        Ok((p, stock, catalog::list_locations(tx)?))
-    })
-    .await
-    {
+    let (p, stock, locations) = match load(app, &staff, move |tx| load_product(tx, id)).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -277,8 +273,31 @@ async fn product_page(
         esc(&p.handle),
         esc(&super::when(&p.updated_at))
     );
+    body.push_str(&quality_section(&p));
+    body.push_str(&variants_section(&p, &stock, &locations));
+    if staff.may(Permission::CatalogWrite) {
+        body.push_str(&edit_section(&staff, &p, refused_edit.as_ref()));
+    }
+    let status = match &refused_edit {
+        Some((_, e)) => status_of(e),
+        None => axum::http::StatusCode::OK,
+    };
+    (status, page(&staff, headers, &p.title, &body)).into_response()
+}
 
-    // Listing quality.
+/// What a product's page shows: the product, its variants' stock, and the locations.
+fn load_product(
+    tx: &mut dyn backroom_core::Sql,
+    id: i64,
+) -> backroom_core::Result<(Product, Vec<SkuStock>, Vec<Location>)> {
+    let p = catalog::get_product(tx, id)?;
+    let stock = stock_of(tx, &p)?;
+    Ok((p, stock, catalog::list_locations(tx)?))
+}
+
+/// The listing-quality checks: how many pass, and what to fix or consider.
+fn quality_section(p: &Product) -> String {
+    let mut body = String::new();
     let findings = listing::check(&Listing {
         title: &p.title,
         description: &p.description,
@@ -324,8 +343,12 @@ async fn product_page(
         }
         body.push_str("</ul>");
     }
+    body
+}
 
-    // Variants with stock by location.
+/// The variants with their prices and stock by location.
+fn variants_section(p: &Product, stock: &[SkuStock], locations: &[Location]) -> String {
+    let mut body = String::new();
     let loc_code = |id: i64| {
         locations
             .iter()
@@ -335,7 +358,7 @@ async fn product_page(
     let rows: Vec<Vec<String>> = p
         .variants
         .iter()
-        .zip(&stock)
+        .zip(stock)
         .map(|(v, s)| {
             let by_loc = s
                 .levels
@@ -393,81 +416,80 @@ async fn product_page(
         &rows,
         "No variant.",
     ));
+    body
+}
 
-    if staff.may(Permission::CatalogWrite) {
-        let (values, error) = match &refused_edit {
-            Some((f, e)) => (Some(f), Some(e)),
-            None => (None, None),
-        };
-        body.push_str(&edit_form(&staff, &p, values, error));
-        for v in &p.variants {
-            let cur = &v.price.currency;
-            let amount = |m: &Option<backroom_core::api::Money>| {
-                m.as_ref()
-                    .map(|m| amount_value(m.amount, cur))
-                    .unwrap_or_default()
-            };
-            body.push_str(&form(
-                &staff,
-                &format!("/console/variants/{}", v.id),
-                &[
-                    format!("<strong>{}</strong> ", esc(&v.sku)),
-                    input(
-                        "Price",
-                        "price",
-                        "text",
-                        &amount_value(v.price.amount, cur),
-                        "required inputmode=\"decimal\"",
-                    ),
-                    input(
-                        "Compare at",
-                        "compare_at_price",
-                        "text",
-                        &amount(&v.compare_at_price),
-                        "inputmode=\"decimal\"",
-                    ),
-                    input(
-                        "Unit cost",
-                        "unit_cost",
-                        "text",
-                        &amount(&v.unit_cost),
-                        "inputmode=\"decimal\"",
-                    ),
-                    input(
-                        "Barcode",
-                        "barcode",
-                        "text",
-                        v.barcode.as_deref().unwrap_or_default(),
-                        "",
-                    ),
-                    select(
-                        "When out of stock",
-                        "inventory_policy",
-                        &[
-                            ("deny".into(), "stop selling".into()),
-                            ("continue".into(), "keep selling (backorder)".into()),
-                        ],
-                        &v.inventory_policy,
-                    ),
-                ]
-                .concat(),
-                "Save variant",
-            ));
-        }
-        if p.status != "archived" {
-            body.push_str(&form(
-                &staff,
-                &format!("/console/products/{}/archive", p.id),
-                "",
-                "Archive product",
-            ));
-        }
-    }
-    let status = match &refused_edit {
-        Some((_, e)) => status_of(e),
-        None => axum::http::StatusCode::OK,
+/// The forms of a member who may edit: the product, each variant, and archiving.
+fn edit_section(staff: &Staff, p: &Product, refused_edit: Option<&(Fields, Error)>) -> String {
+    let mut body = String::new();
+    let (values, error) = match refused_edit {
+        Some((f, e)) => (Some(f), Some(e)),
+        None => (None, None),
     };
-    (status, page(&staff, headers, &p.title, &body)).into_response()
+    body.push_str(&edit_form(staff, p, values, error));
+    for v in &p.variants {
+        let cur = &v.price.currency;
+        let amount = |m: &Option<backroom_core::api::Money>| {
+            m.as_ref()
+                .map(|m| amount_value(m.amount, cur))
+                .unwrap_or_default()
+        };
+        body.push_str(&form(
+            staff,
+            &format!("/console/variants/{}", v.id),
+            &[
+                format!("<strong>{}</strong> ", esc(&v.sku)),
+                input(
+                    "Price",
+                    "price",
+                    "text",
+                    &amount_value(v.price.amount, cur),
+                    "required inputmode=\"decimal\"",
+                ),
+                input(
+                    "Compare at",
+                    "compare_at_price",
+                    "text",
+                    &amount(&v.compare_at_price),
+                    "inputmode=\"decimal\"",
+                ),
+                input(
+                    "Unit cost",
+                    "unit_cost",
+                    "text",
+                    &amount(&v.unit_cost),
+                    "inputmode=\"decimal\"",
+                ),
+                input(
+                    "Barcode",
+                    "barcode",
+                    "text",
+                    v.barcode.as_deref().unwrap_or_default(),
+                    "",
+                ),
+                select(
+                    "When out of stock",
+                    "inventory_policy",
+                    &[
+                        ("deny".into(), "stop selling".into()),
+                        ("continue".into(), "keep selling (backorder)".into()),
+                    ],
+                    &v.inventory_policy,
+                ),
+            ]
+            .concat(),
+            "Save variant",
+        ));
+    }
+    if p.status != "archived" {
+        body.push_str(&form(
+            staff,
+            &format!("/console/products/{}/archive", p.id),
+            "",
+            "Archive product",
+        ));
+    }
+    body
 }
 
 /// The product's edit form: its current values, or what was typed when an edit was refused, with

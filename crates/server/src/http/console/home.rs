@@ -6,6 +6,7 @@ use crate::kpi_view;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
+use backroom_core::analytics::queue::WorkQueue;
 use backroom_core::analytics::{Zone, refresh, report};
 use backroom_core::settings;
 use backroom_domain::analytics::format_day;
@@ -61,77 +62,14 @@ pub(super) async fn home(
     let now = backroom_core::util::now_micros();
     let mut body = String::new();
     if staff.may(Permission::AnalyticsRead) {
-        if let Err(e) = refresh::run(&app.db).await {
-            return failed(&staff, &e);
-        }
-        let report = app
-            .db
-            .read(move |tx| {
-                let zone = Zone::get(&settings::load(tx)?.timezone)?;
-                let today = zone.day_of(now);
-                let q = report::KpiQuery {
-                    from: format_day(today - (days - 1)),
-                    to: format_day(today + 1),
-                    by: Some("day".into()),
-                    breakdown: None,
-                    currency: None,
-                    compare: Some(true),
-                };
-                let (p, o) = report::Opts::from_query(tx, &q)?;
-                Ok((report::kpis(tx, p, &o)?, report::funnel(tx, p)?))
-            })
-            .await;
-        let (r, funnel) = match report {
+        let (r, funnel) = match load_kpis(&app, days, now).await {
             Ok(r) => r,
             Err(e) => return failed(&staff, &e),
         };
-        let (t, prev) = (&r.totals, r.previous.clone().unwrap_or_default());
-        let cur = r.currency.as_str();
-        let today = r.series.last().map(|x| &x.kpis);
-        body.push_str(&format!(
-            "<p class=\"quick\">Period: {}</p><p data-today>Today: <strong>{}</strong> net sales, <strong>{}</strong> orders, <strong>{}</strong> sessions.</p>\
-             <h2>Last {days} days ({} to {})</h2><div class=\"cards\">",
-            [7, 30, 90]
-                .iter()
-                .map(|d| if *d == days {
-                    format!("<strong>{d} days</strong>")
-                } else {
-                    super::link(&format!("/console?days={d}"), &format!("{d} days"))
-                })
-                .collect::<Vec<_>>()
-                .join(" · "),
-            esc(&money(today.map_or(0, |k| k.net_sales), cur)),
-            today.map_or(0, |k| k.orders),
-            today.map_or(0, |k| k.sessions),
-            esc(&r.from),
-            esc(&r.to)
-        ));
-        let cur_c = match backroom_domain::Currency::parse(cur) {
-            Ok(c) => c,
-            Err(e) => return failed(&staff, &e.into()),
-        };
-        let now = kpi_view::lines(t, cur_c);
-        let before = kpi_view::lines(&prev, cur_c);
-        for ((name, shown, v), (_, _, b)) in now.iter().zip(&before) {
-            if CARDS.contains(name) {
-                body.push_str(&card(name, shown, kpi_view::relative_change(*v, *b), days));
-            }
+        match kpi_section(&r, &funnel, days) {
+            Ok(html) => body.push_str(&html),
+            Err(e) => return failed(&staff, &e),
         }
-        body.push_str("</div>");
-        body.push_str(&super::column_chart(
-            &format!("Net sales by day, last {days} days"),
-            &r.series
-                .iter()
-                .map(|x| {
-                    (
-                        x.bucket.clone().unwrap_or_default(),
-                        x.kpis.net_sales,
-                        money(x.kpis.net_sales, cur),
-                    )
-                })
-                .collect::<Vec<_>>(),
-        ));
-        body.push_str(&super::funnel_chart(&funnel));
     }
     let queue = match app
         .db
@@ -141,8 +79,94 @@ pub(super) async fn home(
         Ok(q) => q,
         Err(e) => return failed(&staff, &e),
     };
+    body.push_str(&queue_section(&staff, &queue));
+    page(&staff, &headers, "Home", &body)
+}
+
+/// Refreshes the analytics, then reads the KPIs of the last `days` days (against the days
+/// before, by day) and the funnel, in one transaction.
+async fn load_kpis(
+    app: &App,
+    days: i32,
+    now: i64,
+) -> backroom_core::Result<(report::KpiReport, Vec<report::FunnelStep>)> {
+    refresh::run(&app.db).await?;
+    app.db
+        .read(move |tx| {
+            let zone = Zone::get(&settings::load(tx)?.timezone)?;
+            let today = zone.day_of(now);
+            let q = report::KpiQuery {
+                from: format_day(today - (days - 1)),
+                to: format_day(today + 1),
+                by: Some("day".into()),
+                breakdown: None,
+                currency: None,
+                compare: Some(true),
+            };
+            let (p, o) = report::Opts::from_query(tx, &q)?;
+            Ok((report::kpis(tx, p, &o)?, report::funnel(tx, p)?))
+        })
+        .await
+}
+
+/// The analytics part: the period links, today's figures, the KPI cards, sales by day, the funnel.
+fn kpi_section(
+    r: &report::KpiReport,
+    funnel: &[report::FunnelStep],
+    days: i32,
+) -> backroom_core::Result<String> {
+    let mut body = String::new();
+    let (t, prev) = (&r.totals, r.previous.clone().unwrap_or_default());
+    let cur = r.currency.as_str();
+    let today = r.series.last().map(|x| &x.kpis);
+    body.push_str(&format!(
+        "<p class=\"quick\">Period: {}</p><p data-today>Today: <strong>{}</strong> net sales, <strong>{}</strong> orders, <strong>{}</strong> sessions.</p>\
+         <h2>Last {days} days ({} to {})</h2><div class=\"cards\">",
+        [7, 30, 90]
+            .iter()
+            .map(|d| if *d == days {
+                format!("<strong>{d} days</strong>")
+            } else {
+                super::link(&format!("/console?days={d}"), &format!("{d} days"))
+            })
+            .collect::<Vec<_>>()
+            .join(" · "),
+        esc(&money(today.map_or(0, |k| k.net_sales), cur)),
+        today.map_or(0, |k| k.orders),
+        today.map_or(0, |k| k.sessions),
+        esc(&r.from),
+        esc(&r.to)
+    ));
+    let cur_c = backroom_domain::Currency::parse(cur)?;
+    let now = kpi_view::lines(t, cur_c);
+    let before = kpi_view::lines(&prev, cur_c);
+    for ((name, shown, v), (_, _, b)) in now.iter().zip(&before) {
+        if CARDS.contains(name) {
+            body.push_str(&card(name, shown, kpi_view::relative_change(*v, *b), days));
+        }
+    }
+    body.push_str("</div>");
+    body.push_str(&super::column_chart(
+        &format!("Net sales by day, last {days} days"),
+        &r.series
+            .iter()
+            .map(|x| {
+                (
+                    x.bucket.clone().unwrap_or_default(),
+                    x.kpis.net_sales,
+                    money(x.kpis.net_sales, cur),
+                )
+            })
+            .collect::<Vec<_>>(),
+    ));
+    body.push_str(&super::funnel_chart(funnel));
+    Ok(body)
+}
+
+/// The work queue: each count links to the list it counts, where the role may open it.
+fn queue_section(staff: &Staff, queue: &WorkQueue) -> String {
+    let mut body = String::new();
     body.push_str("<h2>Work queue</h2><ul class=\"queue\">");
-    // Each count links to the list it counts, where the role may open it.
     for (label, n, href, p) in [
         (
             "Orders to ship",
@@ -204,5 +228,5 @@ pub(super) async fn home(
         ));
     }
     body.push_str("</ul>");
-    page(&staff, &headers, "Home", &body)
+    body
 }

@@ -11,8 +11,8 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
 use backroom_core::api::{
-    AdjustStock, CountStock, DamageStock, NewTransfer, ReceiveStock, ReceiveTransfer,
-    SetReorderPoint, SkuQuantity,
+    AdjustStock, CountStock, DamageStock, LedgerEntry, Location, NewTransfer, Page, ReceiveStock,
+    ReceiveTransfer, SetReorderPoint, SkuQuantity, SkuStock,
 };
 use backroom_core::catalog;
 use backroom_core::inventory::{self, LedgerQuery, LevelQuery, ReorderQuery, TransferQuery};
@@ -152,22 +152,39 @@ async fn sku_page(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fi
         Err(e) => return super::failed(&staff, &e),
     };
     let s2 = sku.clone();
-    let (stock, ledger, locations, product) = match load(&app, &staff, move |tx| {
-        let stock = inventory::sku_stock(tx, &s2)?;
-        let product = catalog::get_variant(tx, stock.variant_id)?.product_id;
-        Ok((
-            stock,
-            inventory::ledger(tx, &ledger_query)?,
-            catalog::list_locations(tx)?,
-            product,
-        ))
-    })
-    .await
-    {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let (stock, ledger, locations, product) =
+        match load(&app, &staff, move |tx| load_sku(tx, &s2, &ledger_query)).await {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
     let mut body = String::from(SUBNAV);
+    body.push_str(&stock_section(&stock, product));
+    if staff.may(Permission::InventoryWrite) {
+        body.push_str(&change_forms(&staff, &sku, &locations));
+    }
+    body.push_str(&ledger_section(&q, &sku, &ledger, &locations));
+    page(&staff, &headers, &format!("Stock of {sku}"), &body)
+}
+
+/// What a SKU's page shows: its stock, a page of its ledger, the locations, and its product.
+fn load_sku(
+    tx: &mut dyn backroom_core::Sql,
+    sku: &str,
+    ledger_query: &LedgerQuery,
+) -> backroom_core::Result<(SkuStock, Page<LedgerEntry>, Vec<Location>, i64)> {
+    let stock = inventory::sku_stock(tx, sku)?;
+    let product = catalog::get_variant(tx, stock.variant_id)?.product_id;
+    Ok((
+        stock,
+        inventory::ledger(tx, ledger_query)?,
+        catalog::list_locations(tx)?,
+        product,
+    ))
+}
+
+/// The SKU's policy and product, its stock by location, and the totals.
+fn stock_section(stock: &SkuStock, product: i64) -> String {
+    let mut body = String::new();
     body.push_str(&format!(
         "<p>Policy when out of stock: <strong>{}</strong> · {}</p>",
         esc(&stock.inventory_policy),
@@ -211,141 +228,154 @@ async fn sku_page(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fi
         "<p>Total: {} on hand, {} reserved, {} unavailable, <strong>{} available</strong>, {} incoming.</p>",
         t.on_hand, t.reserved, t.unavailable, t.available, t.incoming
     ));
+    body
+}
 
-    if staff.may(Permission::InventoryWrite) {
-        let here = |extra: &str| {
-            format!(
-                "<input type=\"hidden\" name=\"sku\" value=\"{}\">{}{extra}",
-                esc(&sku),
-                select(
-                    "Location",
-                    "location_id",
-                    &location_options(&locations, false),
-                    ""
-                )
+/// The forms that change the SKU's stock: receive, adjust, count, damage, transfer.
+fn change_forms(staff: &Staff, sku: &str, locations: &[Location]) -> String {
+    let mut body = String::new();
+    let here = |extra: &str| {
+        format!(
+            "<input type=\"hidden\" name=\"sku\" value=\"{}\">{}{extra}",
+            esc(sku),
+            select(
+                "Location",
+                "location_id",
+                &location_options(locations, false),
+                ""
             )
-        };
-        body.push_str("<h2>Change stock</h2><div class=\"grid\">");
-        body.push_str(&form(
-            &staff,
-            "/console/inventory/receive",
-            &here(
-                &[
-                    input(
-                        "Units received",
-                        "quantity",
-                        "number",
-                        "",
-                        "required min=\"1\"",
-                    ),
-                    input("Note", "note", "text", "", ""),
-                ]
-                .concat(),
-            ),
-            "Receive",
-        ));
-        body.push_str(&form(
-            &staff,
-            "/console/inventory/adjust",
-            &here(
-                &[
-                    input("Change (+/-)", "delta", "number", "", "required"),
-                    input("Reason", "note", "text", "", "required"),
-                ]
-                .concat(),
-            ),
-            "Adjust",
-        ));
-        body.push_str(&form(
-            &staff,
-            "/console/inventory/count",
-            &here(
-                &[
-                    input(
-                        "Counted on hand",
-                        "counted",
-                        "number",
-                        "",
-                        "required min=\"0\"",
-                    ),
-                    input("Note", "note", "text", "", ""),
-                ]
-                .concat(),
-            ),
-            "Record count",
-        ));
-        body.push_str(&form(
-            &staff,
-            "/console/inventory/damage",
-            &here(
-                &[
-                    input("Units", "quantity", "number", "", "required min=\"1\""),
-                    select(
-                        "Action",
-                        "action",
-                        &[
-                            ("mark".into(), "mark damaged (unavailable)".into()),
-                            ("release".into(), "release back to sellable".into()),
-                            ("write_off".into(), "write off".into()),
-                        ],
-                        "mark",
-                    ),
-                    input("Note", "note", "text", "", ""),
-                ]
-                .concat(),
-            ),
-            "Record damage",
-        ));
-        body.push_str(&form(
-            &staff,
-            "/console/inventory/transfer",
+        )
+    };
+    body.push_str("<h2>Change stock</h2><div class=\"grid\">");
+    body.push_str(&form(
+        staff,
+        "/console/inventory/receive",
+        &here(
             &[
-                format!(
-                    "<input type=\"hidden\" name=\"sku\" value=\"{}\">",
-                    esc(&sku)
-                ),
-                select(
-                    "From",
-                    "from_location_id",
-                    &location_options(&locations, false),
+                input(
+                    "Units received",
+                    "quantity",
+                    "number",
                     "",
-                ),
-                select(
-                    "To",
-                    "to_location_id",
-                    &location_options(&locations, false),
-                    "",
-                ),
-                input("Units", "quantity", "number", "", "required min=\"1\""),
-                select(
-                    "Ship now",
-                    "ship",
-                    &[
-                        ("yes".into(), "yes, units leave now".into()),
-                        ("no".into(), "no, keep a draft".into()),
-                    ],
-                    "yes",
+                    "required min=\"1\"",
                 ),
                 input("Note", "note", "text", "", ""),
             ]
             .concat(),
-            "Transfer",
-        ));
-        body.push_str("</div>");
-    }
+        ),
+        "Receive",
+    ));
+    body.push_str(&form(
+        staff,
+        "/console/inventory/adjust",
+        &here(
+            &[
+                input("Change (+/-)", "delta", "number", "", "required"),
+                input("Reason", "note", "text", "", "required"),
+            ]
+            .concat(),
+        ),
+        "Adjust",
+    ));
+    body.push_str(&form(
+        staff,
+        "/console/inventory/count",
+        &here(
+            &[
+                input(
+                    "Counted on hand",
+                    "counted",
+                    "number",
+                    "",
+                    "required min=\"0\"",
+                ),
+                input("Note", "note", "text", "", ""),
+            ]
+            .concat(),
+        ),
+        "Record count",
+    ));
+    body.push_str(&form(
+        staff,
+        "/console/inventory/damage",
+        &here(
+            &[
+                input("Units", "quantity", "number", "", "required min=\"1\""),
+                select(
+                    "Action",
+                    "action",
+                    &[
+                        ("mark".into(), "mark damaged (unavailable)".into()),
+                        ("release".into(), "release back to sellable".into()),
+                        ("write_off".into(), "write off".into()),
+                    ],
+                    "mark",
+                ),
+                input("Note", "note", "text", "", ""),
+            ]
+            .concat(),
+        ),
+        "Record damage",
+    ));
+    body.push_str(&form(
+        staff,
+        "/console/inventory/transfer",
+        &[
+            format!(
+                "<input type=\"hidden\" name=\"sku\" value=\"{}\">",
+                esc(sku)
+            ),
+            select(
+                "From",
+                "from_location_id",
+                &location_options(locations, false),
+                "",
+            ),
+            select(
+                "To",
+                "to_location_id",
+                &location_options(locations, false),
+                "",
+            ),
+            input("Units", "quantity", "number", "", "required min=\"1\""),
+            select(
+                "Ship now",
+                "ship",
+                &[
+                    ("yes".into(), "yes, units leave now".into()),
+                    ("no".into(), "no, keep a draft".into()),
+                ],
+                "yes",
+            ),
+            input("Note", "note", "text", "", ""),
+        ]
+        .concat(),
+        "Transfer",
+    ));
+    body.push_str("</div>");
+    body
+}
 
+/// The SKU's ledger, newest first, filtered by location, with its pager.
+fn ledger_section(
+    q: &Fields,
+    sku: &str,
+    ledger: &Page<LedgerEntry>,
+    locations: &[Location],
+) -> String {
+    let mut body = String::new();
     body.push_str("<h2>Ledger</h2>");
     body.push_str(&filter_form(
         "/console/inventory/sku",
         &[
             format!(
                 "<input type=\"hidden\" name=\"sku\" value=\"{}\">",
-                esc(&sku)
+                esc(sku)
             ),
             select(
                 "Location",
                 "location_id",
-                &location_options(&locations, true),
+                &location_options(locations, true),
                 &q.text("location_id"),
             ),
         ]
@@ -364,7 +394,7 @@ async fn sku_page(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fi
             };
             vec![
                 esc(&when(&e.created_at)),
-                esc(&code_of(&locations, e.location_id)),
+                esc(&code_of(locations, e.location_id)),
                 badge(&e.reason),
                 signed(e.on_hand_delta),
                 signed(e.unavailable_delta),
@@ -397,10 +427,10 @@ async fn sku_page(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fi
     ));
     body.push_str(&pager(
         "/console/inventory/sku",
-        &q,
+        q,
         ledger.next_cursor.as_deref(),
     ));
-    page(&staff, &headers, &format!("Stock of {sku}"), &body)
+    body
 }
 
 /// Receive, adjust, count, damage, transfer or set a reorder point, then back to where the form

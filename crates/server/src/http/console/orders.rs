@@ -14,8 +14,9 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use backroom_core::api::{
     Address, CancelOrder, Channel, CustomerInput, EditOrder, HoldOrder, LineQuantity, Location,
-    NewReturn, NewReturnLine, Order, OrderNote, PickedUp, PlaceOrder, ReceiveReturn, ReceivedLine,
-    RecordPayment, RefundLine, RefundOrder, Return, ShipOrder, SkuQuantity,
+    NewReturn, NewReturnLine, Order, OrderEvent, OrderNote, Page, PickedUp, PlaceOrder,
+    ReceiveReturn, ReceivedLine, RecordPayment, RefundLine, RefundOrder, Return, ShipOrder,
+    SkuQuantity,
 };
 use backroom_core::fulfillment::HOLD_REASONS;
 use backroom_core::orders::{self, OrderQuery};
@@ -47,56 +48,79 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
         Ok(s) => s,
         Err(r) => return r,
     };
-    let query = (|| -> backroom_core::Result<OrderQuery> {
-        Ok(OrderQuery {
-            status: q.opt("status"),
-            payment_status: q.opt("payment_status"),
-            fulfillment_status: q.opt("fulfillment_status"),
-            channel_id: q.opt_int("channel_id")?,
-            location_id: q.opt_int("location_id")?,
-            placed_from: q.opt("placed_from"),
-            placed_to: q.opt("placed_to"),
-            q: q.opt("q"),
-            late: q.flag("late"),
-            on_hold: q.flag("on_hold"),
-            limit: Some(50),
-            cursor: q.opt("cursor"),
-            ..Default::default()
-        })
-    })();
-    let query = match query {
+    let query = match order_query(&q) {
         Ok(v) => v,
         Err(e) => return failed(&staff, &e),
     };
     let now = backroom_core::util::now_micros();
-    let (found, channels, locations) = match load(&app, &staff, move |tx| {
-        Ok((
-            orders::list(tx, &query, now)?,
-            catalog::list_channels(tx)?,
-            catalog::list_locations(tx)?,
-        ))
+    let (found, channels, locations) =
+        match load(&app, &staff, move |tx| load_list(tx, &query, now)).await {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
+    let mut body = list_links(&staff, &locations);
+    body.push_str(&list_filters(&q, &channels, &locations));
+    body.push_str(&list_results(&staff, &found, &channels));
+    body.push_str(&pager("/console/orders", &q, found.next_cursor.as_deref()));
+    page(&staff, &headers, "Orders", &body)
+}
+
+/// The order query the list's filters ask for, 50 to a page.
+fn order_query(q: &Fields) -> backroom_core::Result<OrderQuery> {
+    Ok(OrderQuery {
+        status: q.opt("status"),
+        payment_status: q.opt("payment_status"),
+        fulfillment_status: q.opt("fulfillment_status"),
+        channel_id: q.opt_int("channel_id")?,
+        location_id: q.opt_int("location_id")?,
+        placed_from: q.opt("placed_from"),
+        placed_to: q.opt("placed_to"),
+        q: q.opt("q"),
+        late: q.flag("late"),
+        on_hold: q.flag("on_hold"),
+        limit: Some(50),
+        cursor: q.opt("cursor"),
+        ..Default::default()
     })
-    .await
-    {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+}
+
+/// What the order list shows: a page of orders, the channels, and the locations.
+fn load_list(
+    tx: &mut dyn backroom_core::Sql,
+    query: &OrderQuery,
+    now: i64,
+) -> backroom_core::Result<(Page<Order>, Vec<Channel>, Vec<Location>)> {
+    Ok((
+        orders::list(tx, query, now)?,
+        catalog::list_channels(tx)?,
+        catalog::list_locations(tx)?,
+    ))
+}
+
+/// The links above the list: a new order, and each location's pick list.
+fn list_links(staff: &Staff, locations: &[Location]) -> String {
     let mut body = String::new();
     let mut links = Vec::new();
     if staff.may(Permission::OrdersPlace) {
         links.push(link("/console/orders/new", "New order"));
     }
-    for l in &locations {
+    for l in locations {
         links.push(link(
             &format!("/console/pick-list?location_id={}", l.id),
             &format!("Pick list {}", l.code),
         ));
     }
     let _ = write!(body, "<p>{}</p>", links.join(" · "));
+    body
+}
+
+/// The list's filters: number or email, statuses, channel, location, late, on hold, dates.
+fn list_filters(q: &Fields, channels: &[Channel], locations: &[Location]) -> String {
+    let mut body = String::new();
     let mut channel_opts = vec![(String::new(), "any".to_string())];
     channel_opts.extend(channels.iter().map(|c| (c.id.to_string(), c.name.clone())));
     let mut location_opts = vec![(String::new(), "any".to_string())];
-    location_opts.extend(location_options(&locations, false));
+    location_opts.extend(location_options(locations, false));
     let yes_no = |name: &str, label: &str| {
         select(
             label,
@@ -162,6 +186,11 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
         ]
         .concat(),
     ));
+    body
+}
+
+/// The orders found, in a table whose selection a member who may manage orders acts on.
+fn list_results(staff: &Staff, found: &Page<Order>, channels: &[Channel]) -> String {
     let channel_name = |id: i64| {
         channels
             .iter()
@@ -227,11 +256,9 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
             ),
             input("Note", "note", "text", "", "")
         );
-        bulk = form(&staff, "/console/orders/bulk", &bulk, "Apply to selected");
+        bulk = form(staff, "/console/orders/bulk", &bulk, "Apply to selected");
     }
-    body.push_str(&bulk);
-    body.push_str(&pager("/console/orders", &q, found.next_cursor.as_deref()));
-    page(&staff, &headers, "Orders", &body)
+    bulk
 }
 
 /// One action on many orders, each in its own transaction: what one refuses does not stop the
@@ -439,20 +466,56 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -
         Ok(s) => s,
         Err(r) => return r,
     };
-    let (o, timeline, rets, locations, channels) = match load(&app, &staff, move |tx| {
-        Ok((
-            orders::get(tx, id)?,
-            orders::timeline(tx, id)?,
-            returns::list_for_order(tx, id)?,
-            catalog::list_locations(tx)?,
-            catalog::list_channels(tx)?,
-        ))
-    })
-    .await
-    {
+    let OrderPage {
+        order: o,
+        timeline,
+        returns: rets,
+        locations,
+        channels,
+    } = match load(&app, &staff, move |tx| load_order(tx, id)).await {
         Ok(v) => v,
         Err(r) => return r,
     };
+    let mut body = order_summary(&staff, &o, &channels);
+    body.push_str(&lines_section(&o, &locations));
+    body.push_str(&money_section(&o, &locations));
+    body.push_str(&shipments_section(&staff, &o, &locations));
+    body.push_str("<h2>Returns</h2>");
+    if rets.is_empty() {
+        body.push_str("<p class=\"empty\">No return.</p>");
+    }
+    for r in &rets {
+        body.push_str(&return_section(&staff, &o, r, &locations));
+    }
+    body.push_str("<h2>Actions</h2><div class=\"grid\">");
+    body.push_str(&actions(&staff, &o, &locations));
+    body.push_str("</div>");
+    body.push_str(&timeline_section(&timeline));
+    page(&staff, &headers, &format!("Order {}", o.name), &body)
+}
+
+/// What an order's page shows, read in one transaction.
+struct OrderPage {
+    order: Order,
+    timeline: Vec<OrderEvent>,
+    returns: Vec<Return>,
+    locations: Vec<Location>,
+    channels: Vec<Channel>,
+}
+
+/// Reads an order's page: the order, its timeline, its returns, the locations and channels.
+fn load_order(tx: &mut dyn backroom_core::Sql, id: i64) -> backroom_core::Result<OrderPage> {
+    Ok(OrderPage {
+        order: orders::get(tx, id)?,
+        timeline: orders::timeline(tx, id)?,
+        returns: returns::list_for_order(tx, id)?,
+        locations: catalog::list_locations(tx)?,
+        channels: catalog::list_channels(tx)?,
+    })
+}
+
+/// The order's statuses, when and where it was placed, its customer, any hold or cancellation.
+fn order_summary(staff: &Staff, o: &Order, channels: &[Channel]) -> String {
     let mut body = String::new();
     let channel = channels
         .iter()
@@ -494,8 +557,12 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -
     if let Some(reason) = &o.cancel_reason {
         let _ = write!(body, "<p>Cancelled: {}</p>", esc(reason));
     }
+    body
+}
 
-    // Lines with their allocations.
+/// The order's lines with their allocations, and how they were sourced.
+fn lines_section(o: &Order, locations: &[Location]) -> String {
+    let mut body = String::new();
     let rows: Vec<Vec<String>> = o
         .lines
         .iter()
@@ -506,7 +573,7 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -
                 .map(|a| {
                     format!(
                         "{} × {}{}{}",
-                        esc(&code_of(&locations, a.location_id)),
+                        esc(&code_of(locations, a.location_id)),
                         a.quantity,
                         if a.backordered > 0 {
                             format!(" ({} backordered)", a.backordered)
@@ -525,7 +592,7 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -
                 esc(&show_money(&l.unit_price)),
                 esc(&show_money(&l.discount)),
                 esc(&show_money(&l.tax)),
-                shipped_of(&o, l.id).to_string(),
+                shipped_of(o, l.id).to_string(),
                 l.returned_quantity.to_string(),
                 l.refunded_quantity.to_string(),
                 alloc,
@@ -555,6 +622,12 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -
         esc(&o.sourcing.strategy),
         esc(&o.sourcing.reason)
     );
+    body
+}
+
+/// The money (totals, payments, refunds, balance) beside where the order goes.
+fn money_section(o: &Order, locations: &[Location]) -> String {
+    let mut body = String::new();
     body.push_str("<div class=\"grid\"><section><h2>Money</h2><dl>");
     for (label, m) in [
         ("Subtotal", &o.subtotal),
@@ -607,7 +680,7 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -
             .as_ref()
             .map(|p| format!(
                 "<p>Collect at {}{}{}</p>",
-                esc(&code_of(&locations, p.location_id)),
+                esc(&code_of(locations, p.location_id)),
                 p.deadline
                     .as_deref()
                     .map(|d| format!(", by {}", esc(&when(d))))
@@ -619,8 +692,12 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -
             ))
             .unwrap_or_default()
     );
+    body
+}
 
-    // Shipments.
+/// The order's shipments, each shipped one with a form to mark it delivered.
+fn shipments_section(staff: &Staff, o: &Order, locations: &[Location]) -> String {
+    let mut body = String::new();
     let fulfil = staff.may(Permission::OrdersFulfil);
     let rows: Vec<Vec<String>> = o
         .fulfillments
@@ -628,7 +705,7 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -
         .map(|f| {
             vec![
                 f.id.to_string(),
-                esc(&code_of(&locations, f.location_id)),
+                esc(&code_of(locations, f.location_id)),
                 badge(&f.status),
                 esc(&[f.carrier.as_deref(), f.service.as_deref()]
                     .into_iter()
@@ -655,7 +732,7 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -
                 esc(&when(&f.shipped_at)),
                 if fulfil && f.status == "shipped" {
                     form(
-                        &staff,
+                        staff,
                         &format!("/console/orders/{}/deliver", o.id),
                         &format!(
                             "<input type=\"hidden\" name=\"fulfillment_id\" value=\"{}\">",
@@ -678,22 +755,12 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -
         &rows,
         "Nothing shipped yet.",
     ));
+    body
+}
 
-    // Returns.
-    body.push_str("<h2>Returns</h2>");
-    if rets.is_empty() {
-        body.push_str("<p class=\"empty\">No return.</p>");
-    }
-    for r in &rets {
-        body.push_str(&return_section(&staff, &o, r, &locations));
-    }
-
-    // Actions.
-    body.push_str("<h2>Actions</h2><div class=\"grid\">");
-    body.push_str(&actions(&staff, &o, &locations));
-    body.push_str("</div>");
-
-    // Timeline.
+/// The order's timeline of events.
+fn timeline_section(timeline: &[OrderEvent]) -> String {
+    let mut body = String::new();
     let rows: Vec<Vec<String>> = timeline
         .iter()
         .map(|e| {
@@ -712,7 +779,7 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -
         &rows,
         "Nothing yet.",
     ));
-    page(&staff, &headers, &format!("Order {}", o.name), &body)
+    body
 }
 
 fn return_section(staff: &Staff, o: &Order, r: &Return, locations: &[Location]) -> String {
@@ -803,10 +870,28 @@ fn return_section(staff: &Staff, o: &Order, r: &Return, locations: &[Location]) 
 
 /// The forms for what can be done to the order now, by the signed-in member's role.
 fn actions(staff: &Staff, o: &Order, locations: &[Location]) -> String {
+    let mut out = fulfilment_forms(staff, o, locations);
+    out.push_str(&payment_form(staff, o));
+    out.push_str(&manage_forms(staff, o));
+    out.push_str(&return_form(staff, o));
+    out.push_str(&refund_form(staff, o));
+    let path = |a: &str| format!("/console/orders/{}/{a}", o.id);
+    if staff.may(Permission::OrdersRead) {
+        out.push_str(&form(
+            staff,
+            &path("note"),
+            &input("Note for the team", "message", "text", "", "required"),
+            "Add note",
+        ));
+    }
+    out
+}
+
+/// Shipping what is reserved at a location, or handing a pickup over.
+fn fulfilment_forms(staff: &Staff, o: &Order, locations: &[Location]) -> String {
     let mut out = String::new();
     let path = |a: &str| format!("/console/orders/{}/{a}", o.id);
     let open = o.status == "open";
-    let manage = staff.may(Permission::OrdersManage);
     let fulfil = staff.may(Permission::OrdersFulfil);
     let unshipped: Vec<i64> = {
         let mut ids: Vec<i64> = o
@@ -857,6 +942,15 @@ fn actions(staff: &Staff, o: &Order, locations: &[Location]) -> String {
             out.push_str(&form(staff, &path("ready"), "", "Ready for pickup"));
         }
     }
+    out
+}
+
+/// Recording a payment while one is due, or capturing what the customer owes.
+fn payment_form(staff: &Staff, o: &Order) -> String {
+    let mut out = String::new();
+    let path = |a: &str| format!("/console/orders/{}/{a}", o.id);
+    let open = o.status == "open";
+    let manage = staff.may(Permission::OrdersManage);
     if manage && matches!(o.payment_status.as_str(), "pending" | "authorized") && open {
         out.push_str(&form(
             staff,
@@ -885,6 +979,15 @@ fn actions(staff: &Staff, o: &Order, locations: &[Location]) -> String {
             "Capture what is due",
         ));
     }
+    out
+}
+
+/// Holding or releasing an open order, cancelling it before it ships, and editing its lines.
+fn manage_forms(staff: &Staff, o: &Order) -> String {
+    let mut out = String::new();
+    let path = |a: &str| format!("/console/orders/{}/{a}", o.id);
+    let open = o.status == "open";
+    let manage = staff.may(Permission::OrdersManage);
     if open && manage {
         if o.hold.is_some() {
             out.push_str(&form(staff, &path("release"), "", "Release hold"));
@@ -930,7 +1033,14 @@ fn actions(staff: &Staff, o: &Order, locations: &[Location]) -> String {
         fields.push_str(&input("Why", "reason", "text", "", ""));
         out.push_str(&form(staff, &path("edit"), &fields, "Edit order"));
     }
-    // A return of shipped units.
+    out
+}
+
+/// A return or exchange of shipped units.
+fn return_form(staff: &Staff, o: &Order) -> String {
+    let mut out = String::new();
+    let path = |a: &str| format!("/console/orders/{}/{a}", o.id);
+    let manage = staff.may(Permission::OrdersManage);
     let returnable: Vec<_> = o
         .lines
         .iter()
@@ -981,6 +1091,14 @@ fn actions(staff: &Staff, o: &Order, locations: &[Location]) -> String {
             "Create return or exchange",
         ));
     }
+    out
+}
+
+/// A refund of what was paid: an amount, or units per line.
+fn refund_form(staff: &Staff, o: &Order) -> String {
+    let mut out = String::new();
+    let path = |a: &str| format!("/console/orders/{}/{a}", o.id);
+    let manage = staff.may(Permission::OrdersManage);
     if manage && o.paid.amount > o.refunded.amount {
         let mut fields = format!(
             "<p>Up to {} can be refunded. Give an amount, or units per line.</p>",
@@ -1008,14 +1126,6 @@ fn actions(staff: &Staff, o: &Order, locations: &[Location]) -> String {
         fields.push_str("<label><input type=\"checkbox\" name=\"shipping\" value=\"yes\"> Refund shipping</label>");
         fields.push_str(&input("Reason", "reason", "text", "", "required"));
         out.push_str(&form(staff, &path("refund"), &fields, "Refund"));
-    }
-    if staff.may(Permission::OrdersRead) {
-        out.push_str(&form(
-            staff,
-            &path("note"),
-            &input("Note for the team", "message", "text", "", "required"),
-            "Add note",
-        ));
     }
     out
 }
