@@ -20,6 +20,7 @@ use backroom_import::products::{ProductRecord, VariantRecord};
 use backroom_import::stock::StockRecord;
 use serde::Serialize;
 use serde_json::json;
+use std::collections::{HashMap, HashSet};
 
 /// What one record did (or would do, in a dry run).
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -844,6 +845,7 @@ pub async fn customers(
 // ----------------------------------------------------------------------------------------------
 // Order histories (UCI Online Retail layout).
 
+use backroom_import::orders::OrderRecord;
 use backroom_import::retail::Invoice;
 
 #[derive(Clone, Debug)]
@@ -1039,38 +1041,60 @@ pub fn apply_invoices(
     let mut s = Summary::default();
     let now = ctx.now;
     let when = |inv: &Invoice| local_to_micros(&oc.zone, &inv.date).unwrap_or(now);
+    let merged = merge_split_invoices(invoices);
+    let invoices = merged.as_deref().unwrap_or(invoices);
+    let customers = retail_customers(tx, invoices, &when, &mut s)?;
+    let variants = retail_products(tx, invoices, &when, &mut s)?;
+    let ids = Resolved {
+        customers,
+        variants,
+    };
+    let sales: Vec<&Invoice> = invoices.iter().filter(|i| !i.cancellation).collect();
+    apply_sales(tx, ctx, oc, &sales, &ids, &when, &mut s)?;
+    // Cancellations, after the sales of the batch.
+    let cancels: Vec<&Invoice> = invoices.iter().filter(|i| i.cancellation).collect();
+    if !cancels.is_empty() {
+        apply_cancellations(tx, ctx, &cancels, &ids, &when, oc.stock_location, &mut s)?;
+    }
+    Ok(s)
+}
+
+/// Customer ids by email and variant ids by SKU, as a batch of invoices resolved them.
+struct Resolved {
+    customers: HashMap<String, i64>,
+    variants: HashMap<String, i64>,
+}
+
+/// A stock move of history: (variant, units (+ back, - out), order, line, file).
+type StockMove = (i64, i64, i64, u64, Option<String>);
+
+/// Merges an invoice split in pieces into one, copying the batch only when one is (else `None`).
+fn merge_split_invoices(invoices: &[Invoice]) -> Option<Vec<Invoice>> {
     // An invoice whose rows are interrupted by another's comes in two pieces: one order. The
     // batch is copied only when that happens (once in the whole Online Retail year).
-    let mut numbers: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    let split = !invoices.iter().all(|i| numbers.insert(&i.number));
-    let merged: Vec<Invoice>;
-    let invoices = if split {
-        let mut m: Vec<Invoice> = Vec::with_capacity(invoices.len());
-        let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-        for inv in invoices {
-            match at.get(inv.number.as_str()) {
-                Some(&i) if m[i].customer == inv.customer => {
-                    m[i].lines.extend(inv.lines.iter().cloned())
-                }
-                _ => {
-                    at.insert(&inv.number, m.len());
-                    m.push(inv.clone());
-                }
+    let mut numbers: HashSet<&str> = HashSet::new();
+    if invoices.iter().all(|i| numbers.insert(&i.number)) {
+        return None;
+    }
+    let mut m: Vec<Invoice> = Vec::with_capacity(invoices.len());
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    for inv in invoices {
+        match at.get(inv.number.as_str()) {
+            Some(&i) if m[i].customer == inv.customer => {
+                m[i].lines.extend(inv.lines.iter().cloned())
+            }
+            _ => {
+                at.insert(&inv.number, m.len());
+                m.push(inv.clone());
             }
         }
-        merged = m;
-        &merged[..]
-    } else {
-        invoices
-    };
-    // Customers.
-    let mut emails: Vec<String> = invoices
-        .iter()
-        .map(|i| customer_email(&i.customer))
-        .collect();
-    emails.sort();
-    emails.dedup();
-    let mut customers: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    }
+    Some(m)
+}
+
+/// Customer ids by email key, for the keys given (a query per 1000).
+fn customer_ids(tx: &mut dyn Sql, emails: &[String]) -> Result<HashMap<String, i64>> {
+    let mut customers: HashMap<String, i64> = HashMap::new();
     for chunk in emails.chunks(1000) {
         let vals: Vec<crate::Val> = chunk.iter().map(|e| e.as_str().into()).collect();
         let (cond, list) = crate::db::in_list(tx.dialect(), "email_key", 1, &vals);
@@ -1081,8 +1105,62 @@ pub fn apply_invoices(
             customers.insert(r.get("email_key")?, r.get("id")?);
         }
     }
+    Ok(customers)
+}
+
+/// Variant ids by SKU, for the SKU `sku` gives of each item (a query per 1000 items).
+fn variant_ids<T>(
+    tx: &mut dyn Sql,
+    items: &[T],
+    sku: impl Fn(&T) -> crate::Val,
+) -> Result<HashMap<String, i64>> {
+    let mut variants: HashMap<String, i64> = HashMap::new();
+    for chunk in items.chunks(1000) {
+        let vals: Vec<crate::Val> = chunk.iter().map(&sku).collect();
+        let (cond, list) = crate::db::in_list(tx.dialect(), "sku", 1, &vals);
+        for r in tx.query(
+            &format!("SELECT sku, id FROM variants WHERE {cond}"),
+            &[list],
+        )? {
+            variants.insert(r.get("sku")?, r.get("id")?);
+        }
+    }
+    Ok(variants)
+}
+
+/// The order numbers `number` gives of `items` that are already there (a query per 1000 items).
+fn existing_numbers<T>(
+    tx: &mut dyn Sql,
+    items: &[T],
+    number: impl Fn(&T) -> i64,
+) -> Result<HashSet<i64>> {
+    let mut existing: HashSet<i64> = HashSet::new();
+    for chunk in items.chunks(1000) {
+        let vals: Vec<crate::Val> = chunk.iter().map(|i| number(i).into()).collect();
+        let (cond, list) = crate::db::in_list(tx.dialect(), "number", 1, &vals);
+        for r in tx.query(&format!("SELECT number FROM orders WHERE {cond}"), &[list])? {
+            existing.insert(r.get("number")?);
+        }
+    }
+    Ok(existing)
+}
+
+/// Customers: the invoices' customer ids by email, creating those first seen.
+fn retail_customers(
+    tx: &mut dyn Sql,
+    invoices: &[Invoice],
+    when: &dyn Fn(&Invoice) -> i64,
+    s: &mut Summary,
+) -> Result<HashMap<String, i64>> {
+    let mut emails: Vec<String> = invoices
+        .iter()
+        .map(|i| customer_email(&i.customer))
+        .collect();
+    emails.sort();
+    emails.dedup();
+    let mut customers = customer_ids(tx, &emails)?;
     let mut new_customers: Vec<Vec<crate::Val>> = Vec::new();
-    let mut added: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut added: HashSet<String> = HashSet::new();
     for inv in invoices {
         let e = customer_email(&inv.customer);
         if customers.contains_key(&e) || added.contains(&e) {
@@ -1117,9 +1195,18 @@ pub fn apply_invoices(
         }
         customers.insert(key, r.get("id")?);
     }
-    // Products: one per stock code, priced at the first price seen.
+    Ok(customers)
+}
+
+/// Products: one per stock code, priced at the first price seen; the variant ids by SKU.
+fn retail_products(
+    tx: &mut dyn Sql,
+    invoices: &[Invoice],
+    when: &dyn Fn(&Invoice) -> i64,
+    s: &mut Summary,
+) -> Result<HashMap<String, i64>> {
     let mut codes: Vec<(&str, &str, i64, i64)> = Vec::new(); // (code, description, price, time)
-    let mut seen_codes: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut seen_codes: HashSet<&str> = HashSet::new();
     for inv in invoices {
         for l in &inv.lines {
             if seen_codes.insert(&l.stock_code) {
@@ -1127,236 +1214,236 @@ pub fn apply_invoices(
             }
         }
     }
-    let mut variants: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
-    for chunk in codes.chunks(1000) {
-        let vals: Vec<crate::Val> = chunk.iter().map(|(c, ..)| code_sku(c).into()).collect();
-        let (cond, list) = crate::db::in_list(tx.dialect(), "sku", 1, &vals);
-        for r in tx.query(
-            &format!("SELECT sku, id FROM variants WHERE {cond}"),
-            &[list],
-        )? {
-            variants.insert(r.get("sku")?, r.get("id")?);
-        }
-    }
+    let mut variants = variant_ids(tx, &codes, |(c, ..)| code_sku(c).into())?;
     let missing: Vec<&(&str, &str, i64, i64)> = codes
         .iter()
         .filter(|(c, ..)| !variants.contains_key(&code_sku(c)))
         .collect();
-    if !missing.is_empty() {
-        let prows: Vec<Vec<crate::Val>> = missing
-            .iter()
-            .map(|(c, d, _, t)| {
-                let title = if d.trim().is_empty() {
-                    c.to_string()
-                } else {
-                    d.trim().to_string()
-                };
-                vec![
-                    code_handle(c).into(),
-                    title.into(),
-                    "active".into(),
-                    (*t).into(),
-                    (*t).into(),
-                ]
-            })
-            .collect();
-        let ids = insert_rows(
-            tx,
-            "INSERT INTO products (handle, title, status, created_at, updated_at)",
-            5,
-            &prows,
-            Some("handle, id"),
-        )?;
-        let product_ids = ids
-            .iter()
-            .map(|r| Ok((r.get::<String>("handle")?, r.get::<i64>("id")?)))
-            .collect::<Result<std::collections::HashMap<String, i64>>>()?;
-        let vrows: Vec<Vec<crate::Val>> = missing
-            .iter()
-            .map(|(c, _, price, t)| {
-                let pid = product_ids.get(&code_handle(c)).copied().unwrap_or(0);
-                vec![
-                    pid.into(),
-                    code_sku(c).into(),
-                    "Default".into(),
-                    (*price).into(),
-                    "deny".into(),
-                    0i64.into(),
-                    (*t).into(),
-                    (*t).into(),
-                ]
-            })
-            .collect();
-        for r in insert_rows(
-            tx,
-            "INSERT INTO variants (product_id, sku, title, price_minor, inventory_policy, position, created_at, updated_at)",
-            8,
-            &vrows,
-            Some("sku, id"),
-        )? {
-            variants.insert(r.get("sku")?, r.get("id")?);
-        }
-        s.count("products", missing.len() as u64);
+    if missing.is_empty() {
+        return Ok(variants);
     }
-    // Sales.
-    let sales: Vec<&Invoice> = invoices.iter().filter(|i| !i.cancellation).collect();
-    let mut existing: std::collections::HashSet<i64> = std::collections::HashSet::new();
-    for chunk in sales.chunks(1000) {
-        let vals: Vec<crate::Val> = chunk
-            .iter()
-            .map(|i| i.number.parse::<i64>().unwrap_or(0).into())
-            .collect();
-        let (cond, list) = crate::db::in_list(tx.dialect(), "number", 1, &vals);
-        for r in tx.query(&format!("SELECT number FROM orders WHERE {cond}"), &[list])? {
-            existing.insert(r.get("number")?);
-        }
-    }
-    let fresh: Vec<&&Invoice> = sales
+    let prows: Vec<Vec<crate::Val>> = missing
         .iter()
+        .map(|(c, d, _, t)| {
+            let title = if d.trim().is_empty() {
+                c.to_string()
+            } else {
+                d.trim().to_string()
+            };
+            vec![
+                code_handle(c).into(),
+                title.into(),
+                "active".into(),
+                (*t).into(),
+                (*t).into(),
+            ]
+        })
+        .collect();
+    let ids = insert_rows(
+        tx,
+        "INSERT INTO products (handle, title, status, created_at, updated_at)",
+        5,
+        &prows,
+        Some("handle, id"),
+    )?;
+    let product_ids = ids
+        .iter()
+        .map(|r| Ok((r.get::<String>("handle")?, r.get::<i64>("id")?)))
+        .collect::<Result<HashMap<String, i64>>>()?;
+    let vrows: Vec<Vec<crate::Val>> = missing
+        .iter()
+        .map(|(c, _, price, t)| {
+            let pid = product_ids.get(&code_handle(c)).copied().unwrap_or(0);
+            vec![
+                pid.into(),
+                code_sku(c).into(),
+                "Default".into(),
+                (*price).into(),
+                "deny".into(),
+                0i64.into(),
+                (*t).into(),
+                (*t).into(),
+            ]
+        })
+        .collect();
+    for r in insert_rows(
+        tx,
+        "INSERT INTO variants (product_id, sku, title, price_minor, inventory_policy, position, created_at, updated_at)",
+        8,
+        &vrows,
+        Some("sku, id"),
+    )? {
+        variants.insert(r.get("sku")?, r.get("id")?);
+    }
+    s.count("products", missing.len() as u64);
+    Ok(variants)
+}
+
+/// Sales: those not already there (by number) become closed, paid, fulfilled orders.
+fn apply_sales(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    oc: &OrderContext,
+    sales: &[&Invoice],
+    ids: &Resolved,
+    when: &dyn Fn(&Invoice) -> i64,
+    s: &mut Summary,
+) -> Result<()> {
+    let existing = existing_numbers(tx, sales, |i| i.number.parse::<i64>().unwrap_or(0))?;
+    let fresh: Vec<&Invoice> = sales
+        .iter()
+        .copied()
         .filter(|i| !existing.contains(&i.number.parse::<i64>().unwrap_or(0)))
         .collect();
     s.unchanged += (sales.len() - fresh.len()) as u64;
-    if !fresh.is_empty() {
-        let orows: Vec<Vec<crate::Val>> = fresh
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let order_id = insert_sales(tx, ctx, oc, &fresh, &ids.customers, when)?;
+    let lines = insert_sale_lines(tx, &fresh, &order_id, &ids.variants)?;
+    let new_ids: Vec<i64> = order_id.values().copied().collect();
+    crate::analytics::rollup::imported(tx, &new_ids)?;
+    if let Some(loc) = oc.stock_location {
+        let vmap = &ids.variants;
+        let moves: Vec<StockMove> = fresh
             .iter()
-            .map(|inv| {
-                let total: i64 = inv.lines.iter().map(|l| l.quantity * l.unit_price).sum();
-                let t = when(inv);
-                // The file names the country; one it cannot code (Unspecified, European
-                // Community) is `ZZ` (unknown), its name kept in the region.
-                let country = backroom_import::retail::country_code(&inv.country).unwrap_or("ZZ");
-                let region = (country == "ZZ" && !inv.country.trim().is_empty()).then_some(inv.country.trim());
-                let address = json!({"name": inv.customer.as_deref().map_or("Guest".to_string(), |c| format!("Customer {c}")), "line1": "-", "city": "-", "postal_code": "-", "country": country, "line2": null, "region": region, "phone": null, "latitude": null, "longitude": null}).to_string();
-                vec![
-                    inv.number.parse::<i64>().unwrap_or(0).into(),
-                    oc.channel_id.into(),
-                    customers.get(&customer_email(&inv.customer)).copied().unwrap_or(0).into(),
-                    oc.currency.as_str().into(),
-                    total.into(),
-                    total.into(),
-                    total.into(),
-                    address.into(),
-                    t.into(),
-                    t.into(),
-                    ctx.actor.user_id.into(),
-                    country.into(),
-                ]
+            .flat_map(|inv| {
+                let oid = order_id
+                    .get(&inv.number.parse::<i64>().unwrap_or(0))
+                    .copied()
+                    .unwrap_or(0);
+                inv.lines.iter().map(move |l| {
+                    (
+                        vmap.get(&code_sku(&l.stock_code)).copied().unwrap_or(0),
+                        -l.quantity,
+                        oid,
+                        l.line,
+                        inv.file.clone(),
+                    )
+                })
             })
             .collect();
-        let ids = insert_rows(
-            tx,
-            "INSERT INTO orders (number, channel_id, customer_id, currency, subtotal_minor, total_minor, paid_minor, shipping_address, placed_at, updated_at, created_by, ship_country, \
-             status, payment_status, fulfillment_status, discounts_minor, shipping_minor, tax_minor, shipping_method, sourcing_strategy, sourcing_reason)",
-            21,
-            &orows
-                .into_iter()
-                .map(|mut r| {
-                    r.extend([
-                        "closed".into(),
-                        "paid".into(),
-                        "fulfilled".into(),
-                        0i64.into(),
-                        0i64.into(),
-                        0i64.into(),
-                        "imported".into(),
-                        "imported".into(),
-                        "imported order history".into(),
-                    ]);
-                    r
-                })
-                .collect::<Vec<_>>(),
-            Some("number, id"),
-        )?;
-        let order_id = ids
-            .iter()
-            .map(|r| Ok((r.get::<i64>("number")?, r.get::<i64>("id")?)))
-            .collect::<Result<std::collections::HashMap<i64, i64>>>()?;
-        let mut lrows: Vec<Vec<crate::Val>> = Vec::new();
-        for inv in &fresh {
-            let oid = order_id
-                .get(&inv.number.parse::<i64>().unwrap_or(0))
-                .copied()
-                .unwrap_or(0);
-            for (n, l) in inv.lines.iter().enumerate() {
-                let sku = code_sku(&l.stock_code);
-                lrows.push(vec![
-                    oid.into(),
-                    (n as i64 + 1).into(),
-                    variants.get(&sku).copied().unwrap_or(0).into(),
-                    sku.into(),
-                    (if l.description.trim().is_empty() {
-                        l.stock_code.clone()
-                    } else {
-                        l.description.trim().to_string()
-                    })
-                    .into(),
-                    l.quantity.into(),
-                    l.unit_price.into(),
+        move_history_stock(tx, ctx, loc, &moves, s)?;
+    }
+    s.count("orders", fresh.len() as u64);
+    s.count("order lines", lines);
+    s.created += fresh.len() as u64;
+    Ok(())
+}
+
+/// Inserts the new sales' orders; their ids by number.
+fn insert_sales(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    oc: &OrderContext,
+    fresh: &[&Invoice],
+    customers: &HashMap<String, i64>,
+    when: &dyn Fn(&Invoice) -> i64,
+) -> Result<HashMap<i64, i64>> {
+    let orows: Vec<Vec<crate::Val>> = fresh
+        .iter()
+        .map(|inv| {
+            let total: i64 = inv.lines.iter().map(|l| l.quantity * l.unit_price).sum();
+            let t = when(inv);
+            // The file names the country; one it cannot code (Unspecified, European
+            // Community) is `ZZ` (unknown), its name kept in the region.
+            let country = backroom_import::retail::country_code(&inv.country).unwrap_or("ZZ");
+            let region = (country == "ZZ" && !inv.country.trim().is_empty()).then_some(inv.country.trim());
+            let address = json!({"name": inv.customer.as_deref().map_or("Guest".to_string(), |c| format!("Customer {c}")), "line1": "-", "city": "-", "postal_code": "-", "country": country, "line2": null, "region": region, "phone": null, "latitude": null, "longitude": null}).to_string();
+            vec![
+                inv.number.parse::<i64>().unwrap_or(0).into(),
+                oc.channel_id.into(),
+                customers.get(&customer_email(&inv.customer)).copied().unwrap_or(0).into(),
+                oc.currency.as_str().into(),
+                total.into(),
+                total.into(),
+                total.into(),
+                address.into(),
+                t.into(),
+                t.into(),
+                ctx.actor.user_id.into(),
+                country.into(),
+            ]
+        })
+        .collect();
+    let ids = insert_rows(
+        tx,
+        "INSERT INTO orders (number, channel_id, customer_id, currency, subtotal_minor, total_minor, paid_minor, shipping_address, placed_at, updated_at, created_by, ship_country, \
+         status, payment_status, fulfillment_status, discounts_minor, shipping_minor, tax_minor, shipping_method, sourcing_strategy, sourcing_reason)",
+        21,
+        &orows
+            .into_iter()
+            .map(|mut r| {
+                r.extend([
+                    "closed".into(),
+                    "paid".into(),
+                    "fulfilled".into(),
                     0i64.into(),
                     0i64.into(),
+                    0i64.into(),
+                    "imported".into(),
+                    "imported".into(),
+                    "imported order history".into(),
                 ]);
-            }
-        }
-        tx.copy_rows(
-            "order_lines",
-            &[
-                "order_id",
-                "line_no",
-                "variant_id",
-                "sku",
-                "title",
-                "quantity",
-                "unit_price_minor",
-                "discount_minor",
-                "tax_minor",
-            ],
-            &lrows,
-        )?;
-        let new_ids: Vec<i64> = order_id.values().copied().collect();
-        crate::analytics::rollup::imported(tx, &new_ids)?;
-        if let Some(loc) = oc.stock_location {
-            let vmap = &variants;
-            let moves: Vec<(i64, i64, i64, u64, Option<String>)> = fresh
-                .iter()
-                .flat_map(|inv| {
-                    let oid = order_id
-                        .get(&inv.number.parse::<i64>().unwrap_or(0))
-                        .copied()
-                        .unwrap_or(0);
-                    inv.lines.iter().map(move |l| {
-                        (
-                            vmap.get(&code_sku(&l.stock_code)).copied().unwrap_or(0),
-                            -l.quantity,
-                            oid,
-                            l.line,
-                            inv.file.clone(),
-                        )
-                    })
+                r
+            })
+            .collect::<Vec<_>>(),
+        Some("number, id"),
+    )?;
+    ids.iter()
+        .map(|r| Ok((r.get::<i64>("number")?, r.get::<i64>("id")?)))
+        .collect::<Result<HashMap<i64, i64>>>()
+}
+
+/// Copies in the new sales' lines; how many.
+fn insert_sale_lines(
+    tx: &mut dyn Sql,
+    fresh: &[&Invoice],
+    order_id: &HashMap<i64, i64>,
+    variants: &HashMap<String, i64>,
+) -> Result<u64> {
+    let mut lrows: Vec<Vec<crate::Val>> = Vec::new();
+    for inv in fresh {
+        let oid = order_id
+            .get(&inv.number.parse::<i64>().unwrap_or(0))
+            .copied()
+            .unwrap_or(0);
+        for (n, l) in inv.lines.iter().enumerate() {
+            let sku = code_sku(&l.stock_code);
+            lrows.push(vec![
+                oid.into(),
+                (n as i64 + 1).into(),
+                variants.get(&sku).copied().unwrap_or(0).into(),
+                sku.into(),
+                (if l.description.trim().is_empty() {
+                    l.stock_code.clone()
+                } else {
+                    l.description.trim().to_string()
                 })
-                .collect();
-            move_history_stock(tx, ctx, loc, &moves, &mut s)?;
+                .into(),
+                l.quantity.into(),
+                l.unit_price.into(),
+                0i64.into(),
+                0i64.into(),
+            ]);
         }
-        s.count("orders", fresh.len() as u64);
-        s.count("order lines", lrows.len() as u64);
-        s.created += fresh.len() as u64;
     }
-    // Cancellations, after the sales of the batch, matched in memory against the candidate
-    // sale lines fetched in one query (a query per line costs a round trip each on PostgreSQL).
-    // `CROSS JOIN` makes SQLite walk the customers' orders first (its planner otherwise starts
-    // from every line of the variants); PostgreSQL plans it like any join.
-    let cancels: Vec<&Invoice> = invoices.iter().filter(|i| i.cancellation).collect();
-    if !cancels.is_empty() {
-        apply_cancellations(
-            tx,
-            ctx,
-            &cancels,
-            (&customers, &variants),
-            &when,
-            oc.stock_location,
-            &mut s,
-        )?;
-    }
-    Ok(s)
+    tx.copy_rows(
+        "order_lines",
+        &[
+            "order_id",
+            "line_no",
+            "variant_id",
+            "sku",
+            "title",
+            "quantity",
+            "unit_price_minor",
+            "discount_minor",
+            "tax_minor",
+        ],
+        &lrows,
+    )?;
+    Ok(lrows.len() as u64)
 }
 
 /// An order as cancellations change it.
@@ -1369,7 +1456,7 @@ struct OrderMoney {
     returned_value: i64,
 }
 
-/// Decodes what `apply_cancellations` reads of an order (its `id` is read apart).
+/// Decodes what `order_money` reads of an order (its `id` is read apart).
 impl FromRow for OrderMoney {
     fn from_row(r: &Row) -> std::result::Result<Self, DbError> {
         Ok(OrderMoney {
@@ -1394,7 +1481,7 @@ struct SaleLine {
     remaining: i64,
 }
 
-/// Decodes the candidate sale lines `apply_cancellations` reads.
+/// Decodes the candidate sale lines `candidate_sale_lines` reads.
 impl FromRow for SaleLine {
     fn from_row(r: &Row) -> std::result::Result<Self, DbError> {
         Ok(SaleLine {
@@ -1409,20 +1496,54 @@ impl FromRow for SaleLine {
     }
 }
 
+/// Cancellations: received returns and refunds against the sales they take back.
 fn apply_cancellations(
     tx: &mut dyn Sql,
     ctx: &Ctx,
     cancels: &[&Invoice],
-    // Customer ids by email and variant ids by SKU, as the batch resolved them.
-    (customers, variants): (
-        &std::collections::HashMap<String, i64>,
-        &std::collections::HashMap<String, i64>,
-    ),
+    ids: &Resolved,
     when: &dyn Fn(&Invoice) -> i64,
     stock_location: Option<i64>,
     s: &mut Summary,
 ) -> Result<()> {
-    use std::collections::{HashMap, HashSet};
+    let todo = pending_cancellations(tx, cancels, s)?;
+    let cands = candidate_sale_lines(tx, &todo, ids)?;
+    let Matches {
+        matched,
+        back,
+        lines,
+    } = match_cancellations(&todo, cands, ids, when, s);
+    if matched.is_empty() {
+        return Ok(());
+    }
+    s.count("cancellation lines matched", lines);
+    return_units(tx, &matched)?;
+    // One return (received) and one refund per cancellation and order.
+    let mut groups: Vec<(usize, i64)> = matched.iter().map(|m| (m.0, m.1)).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let value_of = insert_returns(tx, ctx, &todo, &matched, &groups, when)?;
+    // Orders: what they were, then what they become, in one statement.
+    let mut order_ids: Vec<i64> = groups.iter().map(|g| g.1).collect();
+    order_ids.sort_unstable();
+    order_ids.dedup();
+    let mut state = order_money(tx, &order_ids)?;
+    insert_refunds(tx, ctx, &todo, &groups, &value_of, &mut state, when)?;
+    update_refunded_orders(tx, ctx.now, &state)?;
+    crate::analytics::rollup::imported(tx, &order_ids)?;
+    s.count("returns", groups.len() as u64);
+    if let Some(loc) = stock_location {
+        move_history_stock(tx, ctx, loc, &back, s)?;
+    }
+    Ok(())
+}
+
+/// The cancellations not already applied; those that are count as unchanged.
+fn pending_cancellations<'a>(
+    tx: &mut dyn Sql,
+    cancels: &[&'a Invoice],
+    s: &mut Summary,
+) -> Result<Vec<&'a Invoice>> {
     // Already applied (a re-run): their refund carries the cancellation's number.
     let mut done: HashSet<String> = HashSet::new();
     for chunk in cancels.chunks(1000) {
@@ -1435,22 +1556,36 @@ fn apply_cancellations(
             done.insert(r.get("note")?);
         }
     }
-    let todo: Vec<&&Invoice> = cancels
+    let todo: Vec<&Invoice> = cancels
         .iter()
+        .copied()
         .filter(|i| !done.contains(&i.number))
         .collect();
     s.unchanged += (cancels.len() - todo.len()) as u64;
+    Ok(todo)
+}
+
+/// The sale lines the cancellations may take back, latest sale first, fetched in one query.
+fn candidate_sale_lines(
+    tx: &mut dyn Sql,
+    todo: &[&Invoice],
+    ids: &Resolved,
+) -> Result<Vec<SaleLine>> {
+    // Matched in memory against the candidate sale lines fetched in one query (a query per line
+    // costs a round trip each on PostgreSQL). `CROSS JOIN` makes SQLite walk the customers'
+    // orders first (its planner otherwise starts from every line of the variants); PostgreSQL
+    // plans it like any join.
     let mut cust_ids: Vec<i64> = todo
         .iter()
         .filter(|i| i.customer.is_some())
-        .filter_map(|i| customers.get(&customer_email(&i.customer)).copied())
+        .filter_map(|i| ids.customers.get(&customer_email(&i.customer)).copied())
         .collect();
     cust_ids.sort_unstable();
     cust_ids.dedup();
     let mut var_ids: Vec<i64> = todo
         .iter()
         .flat_map(|i| i.lines.iter())
-        .filter_map(|l| variants.get(&code_sku(&l.stock_code)).copied())
+        .filter_map(|l| ids.variants.get(&code_sku(&l.stock_code)).copied())
         .collect();
     var_ids.sort_unstable();
     var_ids.dedup();
@@ -1479,6 +1614,27 @@ fn apply_cancellations(
     // Latest sale first; within a sale, its last line first (so the order is the same on every
     // engine, whatever order the query returned).
     cands.sort_by_key(|c| std::cmp::Reverse((c.placed, c.order, c.line)));
+    Ok(cands)
+}
+
+/// What the cancellations took back.
+struct Matches {
+    /// (cancellation index, order, line, units, value)
+    matched: Vec<(usize, i64, i64, i64, i64)>,
+    /// The stock coming back.
+    back: Vec<StockMove>,
+    /// Cancellation lines matched.
+    lines: u64,
+}
+
+/// Matches each cancellation line against the candidate sale lines; a line none covers is refused.
+fn match_cancellations(
+    todo: &[&Invoice],
+    mut cands: Vec<SaleLine>,
+    ids: &Resolved,
+    when: &dyn Fn(&Invoice) -> i64,
+    s: &mut Summary,
+) -> Matches {
     // A cancellation takes back units of the same customer, product and unit price, from the
     // latest earlier sales that still have them open (across several when one is not enough),
     // so no order is ever credited more than it was sold for.
@@ -1489,18 +1645,22 @@ fn apply_cancellations(
             .or_default()
             .push(i);
     }
-    // (cancellation index, order, line, units, value)
     let mut matched: Vec<(usize, i64, i64, i64, i64)> = Vec::new();
-    let mut back: Vec<(i64, i64, i64, u64, Option<String>)> = Vec::new();
+    let mut back: Vec<StockMove> = Vec::new();
     let mut matched_lines = 0u64;
     for (ci, inv) in todo.iter().enumerate() {
         let at = when(inv);
-        let customer = customers
+        let customer = ids
+            .customers
             .get(&customer_email(&inv.customer))
             .copied()
             .unwrap_or(0);
         for l in &inv.lines {
-            let variant = variants.get(&code_sku(&l.stock_code)).copied().unwrap_or(0);
+            let variant = ids
+                .variants
+                .get(&code_sku(&l.stock_code))
+                .copied()
+                .unwrap_or(0);
             let open: Vec<usize> = if inv.customer.is_none() {
                 Vec::new()
             } else {
@@ -1529,34 +1689,43 @@ fn apply_cancellations(
                     matched.push((ci, cands[k].order, cands[k].line, take, take * l.unit_price));
                 }
             } else {
-                s.rejected.push(RowError {
-                    file: inv.file.clone(),
-                    ..RowError::new(
-                        l.line,
-                        Some("InvoiceNo"),
-                        format!(
-                            "no earlier sale to cancel: cancellation {} of {} x {} at {} for {} (a cancellation matches sales of the same customer, product and unit price with units still open)",
-                            inv.number,
-                            l.quantity,
-                            l.stock_code,
-                            // The Online Retail file's prices are pounds and pence.
-                            crate::analytics::export::decimal(l.unit_price, 2),
-                            inv.customer
-                                .as_deref()
-                                .map_or("a guest".to_string(), |c| format!("customer {c}"))
-                        ),
-                    )
-                });
+                s.rejected.push(unmatched_cancellation(inv, l));
             }
         }
     }
-    if matched.is_empty() {
-        return Ok(());
+    Matches {
+        matched,
+        back,
+        lines: matched_lines,
     }
-    s.count("cancellation lines matched", matched_lines);
-    // Units back per line.
+}
+
+/// Why a cancellation line no earlier sale covers is refused.
+fn unmatched_cancellation(inv: &Invoice, l: &backroom_import::retail::InvoiceLine) -> RowError {
+    RowError {
+        file: inv.file.clone(),
+        ..RowError::new(
+            l.line,
+            Some("InvoiceNo"),
+            format!(
+                "no earlier sale to cancel: cancellation {} of {} x {} at {} for {} (a cancellation matches sales of the same customer, product and unit price with units still open)",
+                inv.number,
+                l.quantity,
+                l.stock_code,
+                // The Online Retail file's prices are pounds and pence.
+                crate::analytics::export::decimal(l.unit_price, 2),
+                inv.customer
+                    .as_deref()
+                    .map_or("a guest".to_string(), |c| format!("customer {c}"))
+            ),
+        )
+    }
+}
+
+/// Units back per line: adds the matched units to the sale lines' returned quantity.
+fn return_units(tx: &mut dyn Sql, matched: &[(usize, i64, i64, i64, i64)]) -> Result<()> {
     let mut per_line: HashMap<i64, i64> = HashMap::new();
-    for m in &matched {
+    for m in matched {
         *per_line.entry(m.2).or_default() += m.3;
     }
     let rows: Vec<(i64, i64)> = per_line.into_iter().collect();
@@ -1583,10 +1752,18 @@ fn apply_cancellations(
             &vals,
         )?;
     }
-    // One return (received) and one refund per cancellation and order.
-    let mut groups: Vec<(usize, i64)> = matched.iter().map(|m| (m.0, m.1)).collect();
-    groups.sort_unstable();
-    groups.dedup();
+    Ok(())
+}
+
+/// Inserts one received return per cancellation and order, with its lines; their values.
+fn insert_returns(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    todo: &[&Invoice],
+    matched: &[(usize, i64, i64, i64, i64)],
+    groups: &[(usize, i64)],
+    when: &dyn Fn(&Invoice) -> i64,
+) -> Result<HashMap<(usize, i64), i64>> {
     let ret_rows: Vec<Vec<crate::Val>> = groups
         .iter()
         .map(|(ci, order)| {
@@ -1619,7 +1796,7 @@ fn apply_cancellations(
         .collect::<Result<HashMap<(i64, String), i64>>>()?;
     let mut rl_rows: Vec<Vec<crate::Val>> = Vec::new();
     let mut value_of: HashMap<(usize, i64), i64> = HashMap::new();
-    for m in &matched {
+    for m in matched {
         let rid = return_id
             .get(&(m.1, todo[m.0].number.clone()))
             .copied()
@@ -1646,10 +1823,11 @@ fn apply_cancellations(
         ],
         &rl_rows,
     )?;
-    // Orders: what they were, then what they become, in one statement.
-    let mut order_ids: Vec<i64> = groups.iter().map(|g| g.1).collect();
-    order_ids.sort_unstable();
-    order_ids.dedup();
+    Ok(value_of)
+}
+
+/// What the cancelled orders were: their money and units, by id.
+fn order_money(tx: &mut dyn Sql, order_ids: &[i64]) -> Result<HashMap<i64, OrderMoney>> {
     let mut state: HashMap<i64, OrderMoney> = HashMap::new();
     for chunk in order_ids.chunks(1000) {
         let vals: Vec<crate::Val> = chunk.iter().map(|o| (*o).into()).collect();
@@ -1666,8 +1844,21 @@ fn apply_cancellations(
             state.insert(r.get("id")?, OrderMoney::from_row(&r)?);
         }
     }
+    Ok(state)
+}
+
+/// Copies in one refund per cancellation and order (up to what is left paid), updating `state`.
+fn insert_refunds(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    todo: &[&Invoice],
+    groups: &[(usize, i64)],
+    value_of: &HashMap<(usize, i64), i64>,
+    state: &mut HashMap<i64, OrderMoney>,
+    when: &dyn Fn(&Invoice) -> i64,
+) -> Result<()> {
     let mut refund_rows: Vec<Vec<crate::Val>> = Vec::new();
-    for (ci, order) in &groups {
+    for (ci, order) in groups {
         let value = value_of.get(&(*ci, *order)).copied().unwrap_or(0);
         let Some(st) = state.get_mut(order) else {
             continue;
@@ -1704,7 +1895,15 @@ fn apply_cancellations(
         ],
         &refund_rows,
     )?;
-    let now = ctx.now;
+    Ok(())
+}
+
+/// Writes what the cancelled orders become: refunded, returned and their statuses.
+fn update_refunded_orders(
+    tx: &mut dyn Sql,
+    now: i64,
+    state: &HashMap<i64, OrderMoney>,
+) -> Result<()> {
     let ords: Vec<(&i64, &OrderMoney)> = state.iter().collect();
     for chunk in ords.chunks(2000) {
         let mut vals: Vec<crate::Val> = Vec::with_capacity(chunk.len() * 5);
@@ -1731,11 +1930,6 @@ fn apply_cancellations(
             &vals,
         )?;
     }
-    crate::analytics::rollup::imported(tx, &order_ids)?;
-    s.count("returns", groups.len() as u64);
-    if let Some(loc) = stock_location {
-        move_history_stock(tx, ctx, loc, &back, s)?;
-    }
     Ok(())
 }
 
@@ -1746,11 +1940,11 @@ fn move_history_stock(
     tx: &mut dyn Sql,
     ctx: &Ctx,
     location: i64,
-    moves: &[(i64, i64, i64, u64, Option<String>)], // (variant, units (+ back, - out), order, line, file)
+    moves: &[StockMove],
     s: &mut Summary,
 ) -> Result<()> {
     use backroom_domain::order::{InventoryPolicy, LedgerReason};
-    let mut sorted: Vec<&(i64, i64, i64, u64, Option<String>)> = moves.iter().collect();
+    let mut sorted: Vec<&StockMove> = moves.iter().collect();
     sorted.sort_by_key(|m| m.0);
     for (variant, units, order, line, file) in sorted {
         inventory::ensure_level(tx, *variant, location, ctx.now)?;
@@ -2011,11 +2205,38 @@ pub fn apply_order_records(
     tx: &mut dyn Sql,
     ctx: &Ctx,
     oc: &OrderContext,
-    orders: &[backroom_import::orders::OrderRecord],
+    orders: &[OrderRecord],
 ) -> Result<Summary> {
-    use backroom_domain::order::{FulfillmentStatus, OrderStatus, PaymentStatus};
-    use std::collections::{HashMap, HashSet};
     let mut s = Summary::default();
+    let good = valid_order_records(oc, orders, &mut s);
+    let customers = record_customers(tx, ctx, &good, &mut s)?;
+    let channels = record_channels(tx, oc, &good)?;
+    let variants = record_products(tx, ctx, &good, &mut s)?;
+    let fresh = fresh_records(tx, &good, &mut s)?;
+    if fresh.is_empty() {
+        return Ok(s);
+    }
+    let ids = insert_record_orders(tx, ctx, oc, &fresh, &customers, &channels)?;
+    let lines = insert_record_lines(tx, &fresh, &ids, &variants)?;
+    let new_ids: Vec<i64> = ids.values().copied().collect();
+    crate::analytics::rollup::imported(tx, &new_ids)?;
+    if let Some(loc) = oc.stock_location {
+        let moves = record_stock_moves(&fresh, &ids, &variants);
+        move_history_stock(tx, ctx, loc, &moves, &mut s)?;
+    }
+    s.count("orders", fresh.len() as u64);
+    s.count("order lines", lines);
+    s.created += fresh.len() as u64;
+    Ok(s)
+}
+
+/// The orders whose statuses, time, SKUs and email read; the others are refused.
+fn valid_order_records<'a>(
+    oc: &OrderContext,
+    orders: &'a [OrderRecord],
+    s: &mut Summary,
+) -> Vec<&'a OrderRecord> {
+    use backroom_domain::order::{FulfillmentStatus, OrderStatus, PaymentStatus};
     let mut good = Vec::with_capacity(orders.len());
     for o in orders {
         let bad = |col: &str, m: String| RowError {
@@ -2058,34 +2279,35 @@ pub fn apply_order_records(
             good.push(o);
         }
     }
-    let email_of = |o: &backroom_import::orders::OrderRecord| {
-        o.email
-            .clone()
-            .unwrap_or_else(|| GUEST_IMPORT.into())
-            .trim()
-            .to_lowercase()
-    };
-    // Customers by email.
-    let mut emails: Vec<String> = good.iter().map(|o| email_of(o)).collect();
+    good
+}
+
+/// An order's customer key: its email in lower case, or the import's guest.
+fn record_email(o: &OrderRecord) -> String {
+    o.email
+        .clone()
+        .unwrap_or_else(|| GUEST_IMPORT.into())
+        .trim()
+        .to_lowercase()
+}
+
+/// Customers by email: the orders' customer ids, creating those first seen.
+fn record_customers(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    good: &[&OrderRecord],
+    s: &mut Summary,
+) -> Result<HashMap<String, i64>> {
+    let mut emails: Vec<String> = good.iter().map(|o| record_email(o)).collect();
     emails.sort();
     emails.dedup();
-    let mut customers: HashMap<String, i64> = HashMap::new();
-    for chunk in emails.chunks(1000) {
-        let vals: Vec<crate::Val> = chunk.iter().map(|e| e.as_str().into()).collect();
-        let (cond, list) = crate::db::in_list(tx.dialect(), "email_key", 1, &vals);
-        for r in tx.query(
-            &format!("SELECT email_key, id FROM customers WHERE {cond}"),
-            &[list],
-        )? {
-            customers.insert(r.get("email_key")?, r.get("id")?);
-        }
-    }
+    let mut customers = customer_ids(tx, &emails)?;
     // The address as the file writes it; the key in lower case.
     let mut written: HashMap<String, String> = HashMap::new();
-    for o in &good {
+    for o in good {
         if let Some(e) = &o.email {
             written
-                .entry(email_of(o))
+                .entry(record_email(o))
                 .or_insert_with(|| e.trim().to_string());
         }
     }
@@ -2116,9 +2338,17 @@ pub fn apply_order_records(
     )? {
         customers.insert(r.get("email_key")?, r.get("id")?);
     }
-    // Channels by code.
+    Ok(customers)
+}
+
+/// Channels by code: the orders' channel ids, the import's channel for a code not found.
+fn record_channels(
+    tx: &mut dyn Sql,
+    oc: &OrderContext,
+    good: &[&OrderRecord],
+) -> Result<HashMap<String, i64>> {
     let mut channels: HashMap<String, i64> = HashMap::new();
-    for o in &good {
+    for o in good {
         if let Some(c) = &o.channel
             && !channels.contains_key(c)
         {
@@ -2133,101 +2363,111 @@ pub fn apply_order_records(
             channels.insert(c.clone(), id);
         }
     }
-    // Products by SKU.
+    Ok(channels)
+}
+
+/// Products by SKU: the orders' variant ids, creating the products first seen.
+fn record_products(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    good: &[&OrderRecord],
+    s: &mut Summary,
+) -> Result<HashMap<String, i64>> {
     let mut skus: Vec<(&str, &str, i64)> = Vec::new();
     let mut seen: HashSet<&str> = HashSet::new();
-    for o in &good {
+    for o in good {
         for l in &o.lines {
             if seen.insert(&l.sku) {
                 skus.push((&l.sku, &l.title, l.unit_price));
             }
         }
     }
-    let mut variants: HashMap<String, i64> = HashMap::new();
-    for chunk in skus.chunks(1000) {
-        let vals: Vec<crate::Val> = chunk.iter().map(|(k, ..)| (*k).into()).collect();
-        let (cond, list) = crate::db::in_list(tx.dialect(), "sku", 1, &vals);
-        for r in tx.query(
-            &format!("SELECT sku, id FROM variants WHERE {cond}"),
-            &[list],
-        )? {
-            variants.insert(r.get("sku")?, r.get("id")?);
-        }
-    }
+    let mut variants = variant_ids(tx, &skus, |(k, ..)| (*k).into())?;
     let missing: Vec<&(&str, &str, i64)> = skus
         .iter()
         .filter(|(k, ..)| !variants.contains_key(*k))
         .collect();
-    if !missing.is_empty() {
-        let prows: Vec<Vec<crate::Val>> = missing
-            .iter()
-            .map(|(k, t, _)| {
-                vec![
-                    code_handle(k).into(),
-                    (if t.is_empty() { *k } else { *t }).into(),
-                    "active".into(),
-                    ctx.now.into(),
-                    ctx.now.into(),
-                ]
-            })
-            .collect();
-        let ids: HashMap<String, i64> = insert_rows(
-            tx,
-            "INSERT INTO products (handle, title, status, created_at, updated_at)",
-            5,
-            &prows,
-            Some("handle, id"),
-        )?
+    if missing.is_empty() {
+        return Ok(variants);
+    }
+    let prows: Vec<Vec<crate::Val>> = missing
         .iter()
-        .map(|r| Ok((r.get::<String>("handle")?, r.get::<i64>("id")?)))
-        .collect::<Result<_>>()?;
-        let vrows: Vec<Vec<crate::Val>> = missing
-            .iter()
-            .map(|(k, _, p)| {
-                vec![
-                    ids.get(&code_handle(k)).copied().unwrap_or(0).into(),
-                    (*k).into(),
-                    "Default".into(),
-                    (*p).into(),
-                    "deny".into(),
-                    0i64.into(),
-                    ctx.now.into(),
-                    ctx.now.into(),
-                ]
-            })
-            .collect();
-        for r in insert_rows(
-            tx,
-            "INSERT INTO variants (product_id, sku, title, price_minor, inventory_policy, position, created_at, updated_at)",
-            8,
-            &vrows,
-            Some("sku, id"),
-        )? {
-            variants.insert(r.get("sku")?, r.get("id")?);
-        }
-        s.count("products", missing.len() as u64);
+        .map(|(k, t, _)| {
+            vec![
+                code_handle(k).into(),
+                (if t.is_empty() { *k } else { *t }).into(),
+                "active".into(),
+                ctx.now.into(),
+                ctx.now.into(),
+            ]
+        })
+        .collect();
+    let ids: HashMap<String, i64> = insert_rows(
+        tx,
+        "INSERT INTO products (handle, title, status, created_at, updated_at)",
+        5,
+        &prows,
+        Some("handle, id"),
+    )?
+    .iter()
+    .map(|r| Ok((r.get::<String>("handle")?, r.get::<i64>("id")?)))
+    .collect::<Result<_>>()?;
+    let vrows: Vec<Vec<crate::Val>> = missing
+        .iter()
+        .map(|(k, _, p)| {
+            vec![
+                ids.get(&code_handle(k)).copied().unwrap_or(0).into(),
+                (*k).into(),
+                "Default".into(),
+                (*p).into(),
+                "deny".into(),
+                0i64.into(),
+                ctx.now.into(),
+                ctx.now.into(),
+            ]
+        })
+        .collect();
+    for r in insert_rows(
+        tx,
+        "INSERT INTO variants (product_id, sku, title, price_minor, inventory_policy, position, created_at, updated_at)",
+        8,
+        &vrows,
+        Some("sku, id"),
+    )? {
+        variants.insert(r.get("sku")?, r.get("id")?);
     }
-    // Orders not already there.
-    let mut existing: HashSet<i64> = HashSet::new();
-    for chunk in good.chunks(1000) {
-        let vals: Vec<crate::Val> = chunk.iter().map(|o| o.number.into()).collect();
-        let (cond, list) = crate::db::in_list(tx.dialect(), "number", 1, &vals);
-        for r in tx.query(&format!("SELECT number FROM orders WHERE {cond}"), &[list])? {
-            existing.insert(r.get("number")?);
-        }
-    }
-    let mut fresh: Vec<&&backroom_import::orders::OrderRecord> = Vec::new();
+    s.count("products", missing.len() as u64);
+    Ok(variants)
+}
+
+/// Orders not already there (nor twice in the batch); the others count as unchanged.
+fn fresh_records<'a>(
+    tx: &mut dyn Sql,
+    good: &[&'a OrderRecord],
+    s: &mut Summary,
+) -> Result<Vec<&'a OrderRecord>> {
+    let existing = existing_numbers(tx, good, |o| o.number)?;
+    let mut fresh: Vec<&OrderRecord> = Vec::new();
     let mut taken: HashSet<i64> = HashSet::new();
-    for o in &good {
+    for &o in good {
         if existing.contains(&o.number) || !taken.insert(o.number) {
             s.unchanged += 1;
         } else {
             fresh.push(o);
         }
     }
-    if fresh.is_empty() {
-        return Ok(s);
-    }
+    Ok(fresh)
+}
+
+/// Inserts the new orders with their statuses and totals; their ids by number.
+fn insert_record_orders(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    oc: &OrderContext,
+    fresh: &[&OrderRecord],
+    customers: &HashMap<String, i64>,
+    channels: &HashMap<String, i64>,
+) -> Result<HashMap<i64, i64>> {
     let address = json!({"name": "-", "line1": "-", "city": "-", "postal_code": "-", "country": "ZZ", "line2": null, "region": null, "phone": null, "latitude": null, "longitude": null}).to_string();
     let orows: Vec<Vec<crate::Val>> = fresh
         .iter()
@@ -2241,7 +2481,7 @@ pub fn apply_order_records(
             vec![
                 o.number.into(),
                 channel.into(),
-                customers.get(&email_of(o)).copied().unwrap_or(0).into(),
+                customers.get(&record_email(o)).copied().unwrap_or(0).into(),
                 o.currency
                     .clone()
                     .unwrap_or_else(|| oc.currency.clone())
@@ -2267,7 +2507,7 @@ pub fn apply_order_records(
             ]
         })
         .collect();
-    let ids: HashMap<i64, i64> = insert_rows(
+    insert_rows(
         tx,
         "INSERT INTO orders (number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, refunded_minor, shipping_method, shipping_address, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_country)",
         22,
@@ -2276,9 +2516,18 @@ pub fn apply_order_records(
     )?
     .iter()
     .map(|r| Ok((r.get::<i64>("number")?, r.get::<i64>("id")?)))
-    .collect::<Result<_>>()?;
+    .collect::<Result<_>>()
+}
+
+/// Copies in the new orders' lines, with what they had returned; how many.
+fn insert_record_lines(
+    tx: &mut dyn Sql,
+    fresh: &[&OrderRecord],
+    ids: &HashMap<i64, i64>,
+    variants: &HashMap<String, i64>,
+) -> Result<u64> {
     let mut lrows: Vec<Vec<crate::Val>> = Vec::new();
-    for o in &fresh {
+    for o in fresh {
         let oid = ids.get(&o.number).copied().unwrap_or(0);
         for (n, l) in o.lines.iter().enumerate() {
             lrows.push(vec![
@@ -2316,30 +2565,31 @@ pub fn apply_order_records(
         ],
         &lrows,
     )?;
-    let new_ids: Vec<i64> = ids.values().copied().collect();
-    crate::analytics::rollup::imported(tx, &new_ids)?;
-    if let Some(loc) = oc.stock_location {
-        let mut moves: Vec<(i64, i64, i64, u64, Option<String>)> = Vec::new();
-        for o in &fresh {
-            if !matches!(
-                o.fulfillment_status.as_str(),
-                "fulfilled" | "returned" | "partially_returned" | "picked_up"
-            ) {
-                continue;
-            }
-            let oid = ids.get(&o.number).copied().unwrap_or(0);
-            for l in &o.lines {
-                let v = variants.get(&l.sku).copied().unwrap_or(0);
-                moves.push((v, -l.quantity, oid, l.line, o.file.clone()));
-                if l.returned_quantity > 0 {
-                    moves.push((v, l.returned_quantity, oid, l.line, o.file.clone()));
-                }
+    Ok(lrows.len() as u64)
+}
+
+/// The stock the new orders moved: units out for those shipped, back for those returned.
+fn record_stock_moves(
+    fresh: &[&OrderRecord],
+    ids: &HashMap<i64, i64>,
+    variants: &HashMap<String, i64>,
+) -> Vec<StockMove> {
+    let mut moves: Vec<StockMove> = Vec::new();
+    for o in fresh {
+        if !matches!(
+            o.fulfillment_status.as_str(),
+            "fulfilled" | "returned" | "partially_returned" | "picked_up"
+        ) {
+            continue;
+        }
+        let oid = ids.get(&o.number).copied().unwrap_or(0);
+        for l in &o.lines {
+            let v = variants.get(&l.sku).copied().unwrap_or(0);
+            moves.push((v, -l.quantity, oid, l.line, o.file.clone()));
+            if l.returned_quantity > 0 {
+                moves.push((v, l.returned_quantity, oid, l.line, o.file.clone()));
             }
         }
-        move_history_stock(tx, ctx, loc, &moves, &mut s)?;
     }
-    s.count("orders", fresh.len() as u64);
-    s.count("order lines", lrows.len() as u64);
-    s.created += fresh.len() as u64;
-    Ok(s)
+    moves
 }
