@@ -54,8 +54,8 @@ pub fn apply(sql: &mut dyn Sql, dialect: Dialect) -> Result<(), Error> {
     let done: Vec<i64> = sql
         .query("SELECT version FROM schema_migrations", &[])?
         .iter()
-        .map(|r| r.i64(0))
-        .collect();
+        .map(|r| r.get::<i64>("version"))
+        .collect::<Result<_, _>>()?;
     for m in MIGRATIONS {
         if done.contains(&m.version) {
             continue;

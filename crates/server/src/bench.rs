@@ -363,10 +363,12 @@ fn fulfillment(backend: &str, url: &str, n: usize, workers: usize, skus: usize) 
             .read(|tx| {
                 Ok(tx
                     .query_one(
-                        "SELECT COUNT(*) FROM orders WHERE fulfillment_status = 'fulfilled'",
+                        "SELECT COUNT(*) AS n FROM orders WHERE fulfillment_status = 'fulfilled'",
                         &[],
                     )?
-                    .map_or(0, |r| r.i64(0)))
+                    .map(|r| r.get::<i64>("n"))
+                    .transpose()?
+                    .unwrap_or(0))
             })
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -438,8 +440,13 @@ fn orders(
         let behind = db
             .read(|tx| {
                 Ok(tx
-                    .query_one("SELECT COUNT(DISTINCT order_id) FROM an_dirty_orders", &[])?
-                    .map_or(0, |r| r.i64(0)))
+                    .query_one(
+                        "SELECT COUNT(DISTINCT order_id) AS n FROM an_dirty_orders",
+                        &[],
+                    )?
+                    .map(|r| r.get::<i64>("n"))
+                    .transpose()?
+                    .unwrap_or(0))
             })
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;

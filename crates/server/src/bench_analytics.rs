@@ -7,8 +7,8 @@
 
 use crate::bench::{percentile_ms, seed, wait_up};
 use anyhow::{Context, Result, bail};
-use backroom_core::Db;
 use backroom_core::analytics::report;
+use backroom_core::{Db, Val};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -426,7 +426,7 @@ pub fn run(backend: &str, url: &str, a: &Args) -> Result<()> {
         wait_for_zero(
             &rt,
             &db,
-            "SELECT COUNT(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'",
+            "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'",
             600,
         )?;
         // The derivation ran every order through the dirty-order list (a million entries in,
@@ -438,7 +438,7 @@ pub fn run(backend: &str, url: &str, a: &Args) -> Result<()> {
         wait_for_zero(
             &rt,
             &db,
-            "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'an_dirty_orders' AND schemaname = current_schema()",
+            "SELECT n_dead_tup AS n FROM pg_stat_user_tables WHERE relname = 'an_dirty_orders' AND schemaname = current_schema()",
             300,
         )?;
         eprintln!(
@@ -553,30 +553,36 @@ fn duckdb(
 ) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("backroom-duckdb-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let exports: [(&str, &str); 5] = [
+    // Each export: its name, the column it pages by (the first), and its query.
+    let exports: [(&str, &str, &str); 5] = [
         (
             "events",
+            "seq",
             "SELECT seq, visitor_id, ts, type, COALESCE(utm_source, ''), COALESCE(utm_medium, ''), COALESCE(utm_campaign, ''), COALESCE(referrer_host, ''), COALESCE(order_number, 0) FROM events WHERE seq > $1 ORDER BY seq LIMIT 200000",
         ),
         (
             "orders",
+            "id",
             "SELECT id, number, placed_at, status, subtotal_minor - discounts_minor, customer_id FROM orders WHERE id > $1 ORDER BY id LIMIT 200000",
         ),
         (
             "lines",
+            "id",
             "SELECT id, order_id, quantity, unit_price_minor * quantity - discount_minor, COALESCE(unit_cost_minor, -1), returned_quantity FROM order_lines WHERE id > $1 ORDER BY id LIMIT 200000",
         ),
         (
             "refunds",
+            "id",
             "SELECT id, order_id, created_at, merchandise_minor FROM refunds WHERE id > $1 ORDER BY id LIMIT 200000",
         ),
         (
             "spend",
+            "id",
             "SELECT id, day, amount_minor FROM ad_spend WHERE id > $1 ORDER BY id LIMIT 200000",
         ),
     ];
     let t0 = Instant::now();
-    for (name, sql) in exports {
+    for (name, key, sql) in exports {
         let mut f =
             std::io::BufWriter::new(std::fs::File::create(dir.join(format!("{name}.csv")))?);
         let mut after = 0i64;
@@ -586,13 +592,18 @@ fn duckdb(
                 .block_on(db.read(move |tx| Ok(tx.query(&sql, &[after.into()])?)))
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let Some(last) = rows.last() else { break };
-            after = last.i64(0);
+            after = last.get::<i64>(key).map_err(|e| anyhow::anyhow!("{e}"))?;
             for r in &rows {
-                let cells: Vec<String> = (0..r.len())
-                    .map(|i| {
-                        backroom_core::analytics::export::csv_field(
-                            &r.opt_string(i).unwrap_or_default(),
-                        )
+                // Every column alike, so by value: the queries give only integers and texts.
+                let cells: Vec<String> = r
+                    .values()
+                    .iter()
+                    .map(|v| {
+                        backroom_core::analytics::export::csv_field(&match v {
+                            Val::Text(s) => s.clone(),
+                            Val::Int(n) => n.to_string(),
+                            _ => String::new(),
+                        })
                     })
                     .collect();
                 writeln!(f, "{}", cells.join(","))?;
@@ -745,7 +756,7 @@ fn script_path() -> Result<PathBuf> {
         .context("bench/duckdb_kpis.py not found: run from the repository")
 }
 
-/// Polls `sql` (one number) once a second until it gives 0, for at most `seconds`.
+/// Polls `sql` (one number, named `n`) once a second until it gives 0, for at most `seconds`.
 fn wait_for_zero(
     rt: &tokio::runtime::Runtime,
     db: &Db,
@@ -754,7 +765,13 @@ fn wait_for_zero(
 ) -> Result<()> {
     for _ in 0..seconds {
         let n = rt
-            .block_on(db.read(move |tx| Ok(tx.query_one(sql, &[])?.map_or(0, |r| r.i64(0)))))
+            .block_on(db.read(move |tx| {
+                Ok(tx
+                    .query_one(sql, &[])?
+                    .map(|r| r.get::<i64>("n"))
+                    .transpose()?
+                    .unwrap_or(0))
+            }))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         if n == 0 {
             break;

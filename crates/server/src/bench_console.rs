@@ -29,22 +29,26 @@ async fn bench(url: &str, rounds: usize) -> Result<()> {
                     "SELECT email FROM users WHERE role = 'admin' AND active = TRUE ORDER BY id LIMIT 1",
                     &[],
                 )?
-                .map(|r| r.string(0))
+                .map(|r| r.get::<String>("email"))
+                .transpose()?
                 .ok_or(backroom_core::Error::NotFound { entity: "admin user" })?;
             let t = auth::issue_api_token(tx, &ctx, &email, "console bench")?;
             let one = |tx: &mut dyn backroom_core::Sql, sql: &str| -> backroom_core::Result<String> {
-                Ok(tx
-                    .query_one(sql, &[])?
-                    .map(|r| r.i64(0).to_string())
-                    .unwrap_or_default())
+                // One number, named `n`; NULL (an empty table) gives 0, which no page has.
+                let n = match tx.query_one(sql, &[])? {
+                    Some(r) => r.get::<Option<i64>>("n")?,
+                    None => None,
+                };
+                Ok(n.unwrap_or(0).to_string())
             };
-            let order = one(tx, "SELECT MAX(id) FROM orders")?;
-            let product = one(tx, "SELECT MAX(id) FROM products")?;
-            let customer = one(tx, "SELECT MAX(customer_id) FROM orders")?;
-            let location = one(tx, "SELECT MIN(id) FROM locations")?;
+            let order = one(tx, "SELECT MAX(id) AS n FROM orders")?;
+            let product = one(tx, "SELECT MAX(id) AS n FROM products")?;
+            let customer = one(tx, "SELECT MAX(customer_id) AS n FROM orders")?;
+            let location = one(tx, "SELECT MIN(id) AS n FROM locations")?;
             let sku = tx
                 .query_one("SELECT sku FROM variants ORDER BY id LIMIT 1", &[])?
-                .map(|r| r.string(0))
+                .map(|r| r.get::<String>("sku"))
+                .transpose()?
                 .unwrap_or_default();
             let pages: Vec<String> = vec![
                 "/console".into(),

@@ -6,8 +6,10 @@
 mod history;
 
 use anyhow::{Result, anyhow};
+use backroom_core::analytics::{Zone, ingest, marketing};
 use backroom_core::api::{NewChannel, NewLocation, NewProduct, NewUser, NewVariant, ReceiveStock};
 use backroom_core::{Actor, Ctx, Db, auth, catalog, customers, inventory, settings};
+use backroom_domain::analytics::EventType;
 
 pub struct Login {
     pub email: String,
@@ -157,6 +159,43 @@ pub async fn ensure(db: &Db) -> Result<Login> {
 /// Creates the whole demo store as of `now`.
 pub async fn seed(db: &Db, now: i64) -> Result<()> {
     let start = now - 90 * DAY;
+    seed_setup(db, start).await?;
+
+    // Catalog and opening stock.
+    let mut rng = Rng::new(20_261_123);
+    let Catalog {
+        skus,
+        info,
+        products,
+    } = plan_catalog(&mut rng);
+    let backordered_sku = seed_catalog(db, &mut rng, start, &skus, products).await?;
+
+    // Customers: 5,000, created over the 90 days.
+    let customers = seed_customers(db, &mut rng, start).await?;
+
+    // 90 days of orders, lived through in time order up to now.
+    let sellable: Vec<&(String, i64)> = skus
+        .iter()
+        .enumerate()
+        .filter(|(i, (sku, _))| *i != 0 && info.get(sku).is_some_and(|x| x.active))
+        .map(|(_, s)| s)
+        .collect();
+    history::run(
+        db,
+        &mut rng,
+        start,
+        now,
+        &sellable,
+        info,
+        &backordered_sku,
+        customers,
+    )
+    .await?;
+    seed_analytics(db, start, now).await
+}
+
+/// The settings, the staff accounts, the locations and the channels, as of `start`.
+async fn seed_setup(db: &Db, start: i64) -> Result<()> {
     let admin = auth::prepare_user(&NewUser {
         email: ADMIN_EMAIL.into(),
         name: "Demo Admin".into(),
@@ -200,100 +239,117 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
         for s in staff.iter() {
             auth::create_user(tx, &sys, s)?;
         }
-        let main = catalog::create_location(
-            tx,
-            &sys,
-            &NewLocation {
-                code: "main-wh".into(),
-                name: "Main warehouse (Lyon)".into(),
-                kind: "warehouse".into(),
-                priority: Some(1),
-                latitude: Some(45.76),
-                longitude: Some(4.84),
-                postal_code: Some("69007".into()),
-                country: Some("FR".into()),
-                ..Default::default()
-            },
-        )?;
-        let east = catalog::create_location(
-            tx,
-            &sys,
-            &NewLocation {
-                code: "east-wh".into(),
-                name: "East warehouse (Strasbourg)".into(),
-                kind: "warehouse".into(),
-                priority: Some(2),
-                latitude: Some(48.57),
-                longitude: Some(7.75),
-                postal_code: Some("67000".into()),
-                country: Some("FR".into()),
-                ..Default::default()
-            },
-        )?;
-        let shop = catalog::create_location(
-            tx,
-            &sys,
-            &NewLocation {
-                code: "paris-shop".into(),
-                name: "Paris boutique".into(),
-                kind: "boutique".into(),
-                priority: Some(3),
-                ships_online: Some(true),
-                latitude: Some(48.86),
-                longitude: Some(2.36),
-                postal_code: Some("75003".into()),
-                country: Some("FR".into()),
-                ..Default::default()
-            },
-        )?;
-        catalog::create_channel(
-            tx,
-            &sys,
-            &NewChannel {
-                code: "online".into(),
-                name: "Online store".into(),
-                kind: "online".into(),
-                location_ids: vec![main.id, east.id, shop.id],
-                sourcing_strategy: None,
-                handling_hours: Some(history::HANDLING_HOURS),
-                pickup_hold_hours: Some(history::PICKUP_HOLD_HOURS),
-            },
-        )?;
-        catalog::create_channel(
-            tx,
-            &sys,
-            &NewChannel {
-                code: "marketplace".into(),
-                name: "Marketplace".into(),
-                kind: "marketplace".into(),
-                location_ids: vec![main.id, east.id],
-                sourcing_strategy: Some("highest_stock".into()),
-                handling_hours: Some(history::HANDLING_HOURS),
-                pickup_hold_hours: None,
-            },
-        )?;
-        catalog::create_channel(
-            tx,
-            &sys,
-            &NewChannel {
-                code: "boutique".into(),
-                name: "Paris boutique POS".into(),
-                kind: "pos".into(),
-                // Endless aisle: the nearest location that holds it ships (the boutique itself for
-                // its Paris customers; the main warehouse for what it lacks and for the rest).
-                location_ids: vec![shop.id, main.id],
-                sourcing_strategy: Some("nearest".into()),
-                handling_hours: Some(history::HANDLING_HOURS),
-                pickup_hold_hours: None,
-            },
-        )?;
-        Ok(())
+        create_locations_and_channels(tx, &sys)
     })
     .await
     .map_err(e)?;
+    Ok(())
+}
 
-    // Catalog and opening stock.
-    let mut rng = Rng::new(20_261_123);
+/// The two warehouses and the Paris boutique, and the three channels that sell from them.
+fn create_locations_and_channels(
+    tx: &mut dyn backroom_core::Sql,
+    sys: &Ctx,
+) -> backroom_core::Result<()> {
+    let main = catalog::create_location(
+        tx,
+        sys,
+        &NewLocation {
+            code: "main-wh".into(),
+            name: "Main warehouse (Lyon)".into(),
+            kind: "warehouse".into(),
+            priority: Some(1),
+            latitude: Some(45.76),
+            longitude: Some(4.84),
+            postal_code: Some("69007".into()),
+            country: Some("FR".into()),
+            ..Default::default()
+        },
+    )?;
+    let east = catalog::create_location(
+        tx,
+        sys,
+        &NewLocation {
+            code: "east-wh".into(),
+            name: "East warehouse (Strasbourg)".into(),
+            kind: "warehouse".into(),
+            priority: Some(2),
+            latitude: Some(48.57),
+            longitude: Some(7.75),
+            postal_code: Some("67000".into()),
+            country: Some("FR".into()),
+            ..Default::default()
+        },
+    )?;
+    let shop = catalog::create_location(
+        tx,
+        sys,
+        &NewLocation {
+            code: "paris-shop".into(),
+            name: "Paris boutique".into(),
+            kind: "boutique".into(),
+            priority: Some(3),
+            ships_online: Some(true),
+            latitude: Some(48.86),
+            longitude: Some(2.36),
+            postal_code: Some("75003".into()),
+            country: Some("FR".into()),
+            ..Default::default()
+        },
+    )?;
+    catalog::create_channel(
+        tx,
+        sys,
+        &NewChannel {
+            code: "online".into(),
+            name: "Online store".into(),
+            kind: "online".into(),
+            location_ids: vec![main.id, east.id, shop.id],
+            sourcing_strategy: None,
+            handling_hours: Some(history::HANDLING_HOURS),
+            pickup_hold_hours: Some(history::PICKUP_HOLD_HOURS),
+        },
+    )?;
+    catalog::create_channel(
+        tx,
+        sys,
+        &NewChannel {
+            code: "marketplace".into(),
+            name: "Marketplace".into(),
+            kind: "marketplace".into(),
+            location_ids: vec![main.id, east.id],
+            sourcing_strategy: Some("highest_stock".into()),
+            handling_hours: Some(history::HANDLING_HOURS),
+            pickup_hold_hours: None,
+        },
+    )?;
+    catalog::create_channel(
+        tx,
+        sys,
+        &NewChannel {
+            code: "boutique".into(),
+            name: "Paris boutique POS".into(),
+            kind: "pos".into(),
+            // Endless aisle: the nearest location that holds it ships (the boutique itself for
+            // its Paris customers; the main warehouse for what it lacks and for the rest).
+            location_ids: vec![shop.id, main.id],
+            sourcing_strategy: Some("nearest".into()),
+            handling_hours: Some(history::HANDLING_HOURS),
+            pickup_hold_hours: None,
+        },
+    )?;
+    Ok(())
+}
+
+/// The catalog before it is stored: SKUs and prices, what the history knows of them, products.
+struct Catalog {
+    skus: Vec<(String, i64)>,
+    info: std::collections::HashMap<String, history::SkuInfo>,
+    products: Vec<NewProduct>,
+}
+
+/// About 200 products in sizes and colours, drawn from `rng`.
+fn plan_catalog(rng: &mut Rng) -> Catalog {
     let mut skus: Vec<(String, i64)> = Vec::new();
     let mut info = std::collections::HashMap::new();
     let mut products = Vec::new();
@@ -396,6 +452,21 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
             variants,
         });
     }
+    Catalog {
+        skus,
+        info,
+        products,
+    }
+}
+
+/// Stores the products with their opening stock and reorder points; returns the backordered SKU.
+async fn seed_catalog(
+    db: &Db,
+    rng: &mut Rng,
+    start: i64,
+    skus: &[(String, i64)],
+    products: Vec<NewProduct>,
+) -> Result<String> {
     let mut stock: Vec<(String, i64, i64, i64)> = skus
         .iter()
         .map(|(s, _)| {
@@ -456,8 +527,15 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
     })
     .await
     .map_err(e)?;
+    Ok(backordered_sku)
+}
 
-    // Customers: 5,000, created over the 90 days.
+/// Creates the 5,000 customers over the 90 days; returns their emails and names.
+async fn seed_customers(
+    db: &Db,
+    rng: &mut Rng,
+    start: i64,
+) -> Result<std::sync::Arc<Vec<history::Customer>>> {
     let mut customers = Vec::with_capacity(5000);
     for i in 0..5000 {
         let f = *rng.pick(FIRST);
@@ -500,32 +578,12 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
     })
     .await
     .map_err(e)?;
-
-    // 90 days of orders, lived through in time order up to now.
-    let sellable: Vec<&(String, i64)> = skus
-        .iter()
-        .enumerate()
-        .filter(|(i, (sku, _))| *i != 0 && info.get(sku).is_some_and(|x| x.active))
-        .map(|(_, s)| s)
-        .collect();
-    let customers = std::sync::Arc::new(
+    Ok(std::sync::Arc::new(
         customers
             .iter()
             .map(|(email, f, l, _, _)| (email.clone(), f.clone(), l.clone()))
             .collect::<Vec<_>>(),
-    );
-    history::run(
-        db,
-        &mut rng,
-        start,
-        now,
-        &sellable,
-        info,
-        &backordered_sku,
-        customers,
-    )
-    .await?;
-    seed_analytics(db, start, now).await
+    ))
 }
 
 /// Where a demo session comes from: utm source, medium, campaign, referrer host, weight in 100.
@@ -560,8 +618,7 @@ const PAGES: &[&str] = &[
 /// campaigns (and one test campaign that brought no traffic, which reconciliation flags), and a
 /// weekly newsletter to customers who accept marketing.
 async fn seed_analytics(db: &Db, start: i64, now: i64) -> Result<()> {
-    use backroom_core::analytics::{ingest, marketing, refresh};
-    use backroom_domain::analytics::EventType;
+    use backroom_core::analytics::refresh;
     let mut rng = Rng::new(0xA11A_17C5);
     let (orders, consenting) = db
         .read(|tx| {
@@ -582,34 +639,55 @@ async fn seed_analytics(db: &Db, start: i64, now: i64) -> Result<()> {
         .await
         .map_err(e)?;
     let skus: Vec<String> = db.read(catalog::all_skus).await.map_err(e)?;
-    let mut events: Vec<ingest::NewEvent> = Vec::new();
-    let mut n = 0u64;
-    let countries = ["FR", "FR", "FR", "DE", "BE", "ES", "IT", "NL", "GB"];
-    let source = |rng: &mut Rng| {
-        let mut roll = rng.range(0, 100) as u64;
-        for s in SOURCES {
-            if roll < s.4 {
-                return *s;
-            }
-            roll -= s.4;
-        }
-        SOURCES[SOURCES.len() - 1]
-    };
-    // One visit: a landing page, then browsing; `ending` is the last step reached.
-    let mut visit = |rng: &mut Rng,
-                     events: &mut Vec<ingest::NewEvent>,
-                     visitor: &str,
-                     at: i64,
-                     src: DemoSource,
-                     device: &str,
-                     country: &str,
-                     steps: &[(EventType, Option<String>)]| {
+    let mut events = Events::default();
+    buyer_visits(&mut rng, &mut events, &orders);
+    let days = (now - start) / DAY;
+    let zone = Zone::get("Europe/Paris").map_err(e)?;
+    other_visits(
+        &mut rng,
+        &mut events,
+        &skus,
+        &zone,
+        start,
+        days,
+        orders.len(),
+    );
+    store_events(db, events.list, now).await?;
+    seed_ad_spend(db, &mut rng, &zone, start, days).await?;
+    seed_newsletter(db, &mut rng, start, now, days, &consenting).await?;
+    refresh::run(db).await.map_err(e)?;
+    Ok(())
+}
+
+/// An online order as the storefront saw it: number, placed at, email, first SKU, address.
+type OnlineOrder = (i64, i64, String, String, String);
+
+/// The storefront events drawn so far, and how many were numbered.
+#[derive(Default)]
+struct Events {
+    list: Vec<ingest::NewEvent>,
+    n: u64,
+}
+
+impl Events {
+    /// One visit: a landing page, then browsing; `steps` ends with the last step reached.
+    #[allow(clippy::too_many_arguments)]
+    fn visit(
+        &mut self,
+        rng: &mut Rng,
+        visitor: &str,
+        at: i64,
+        src: DemoSource,
+        device: &str,
+        country: &str,
+        steps: &[(EventType, Option<String>)],
+    ) {
         let mut t = at;
         for (i, (kind, sku)) in steps.iter().enumerate() {
-            n += 1;
+            self.n += 1;
             let first = i == 0;
-            events.push(ingest::NewEvent {
-                event_id: format!("demo-{n}"),
+            self.list.push(ingest::NewEvent {
+                event_id: format!("demo-{}", self.n),
                 kind: *kind,
                 visitor_id: visitor.to_string(),
                 ts: t,
@@ -641,15 +719,38 @@ async fn seed_analytics(db: &Db, start: i64, now: i64) -> Result<()> {
             });
             t += rng.range(15, 240) * 1_000_000;
         }
-        t
-    };
-    let device = |rng: &mut Rng| match rng.range(0, 20) {
+    }
+}
+
+/// Where a visit comes from, by the sources' weights.
+fn source(rng: &mut Rng) -> DemoSource {
+    let mut roll = rng.range(0, 100) as u64;
+    for s in SOURCES {
+        if roll < s.4 {
+            return *s;
+        }
+        roll -= s.4;
+    }
+    SOURCES[SOURCES.len() - 1]
+}
+
+/// The visitor's device: mostly mobile, a third desktop, a few tablets.
+fn device(rng: &mut Rng) -> &'static str {
+    match rng.range(0, 20) {
         0 => "tablet",
         1..=7 => "desktop",
         _ => "mobile",
-    };
-    // Buyers: a visit that ends in the purchase; a third came from a campaign days before.
-    for (number, at, email, sku, address) in &orders {
+    }
+}
+
+/// Monday 0 to Sunday 6, in the store's time zone.
+fn weekday(zone: &Zone, t: i64) -> i64 {
+    (i64::from(zone.day_of(t)) + 3).rem_euclid(7)
+}
+
+/// Buyers: a visit that ends in the purchase; a third came from a campaign days before.
+fn buyer_visits(rng: &mut Rng, events: &mut Events, orders: &[OnlineOrder]) {
+    for (number, at, email, sku, address) in orders {
         let visitor = format!(
             "cust-{}",
             backroom_core::util::sha256_hex(email)
@@ -660,13 +761,12 @@ async fn seed_analytics(db: &Db, start: i64, now: i64) -> Result<()> {
             .ok()
             .and_then(|a| a["country"].as_str().map(String::from))
             .unwrap_or_else(|| "FR".into());
-        let dev = device(&mut rng);
+        let dev = device(rng);
         if rng.chance(33) {
             let earlier = at - rng.range(1, 10) * DAY;
             let src = SOURCES[rng.range(0, 2) as usize];
-            visit(
-                &mut rng,
-                &mut events,
+            events.visit(
+                rng,
                 &visitor,
                 earlier,
                 src,
@@ -678,7 +778,7 @@ async fn seed_analytics(db: &Db, start: i64, now: i64) -> Result<()> {
                 ],
             );
         }
-        let src = source(&mut rng);
+        let src = source(rng);
         let steps = [
             (EventType::PageView, None),
             (EventType::ProductView, Some(sku.clone())),
@@ -688,42 +788,41 @@ async fn seed_analytics(db: &Db, start: i64, now: i64) -> Result<()> {
         ];
         // Every step before the purchase happens before the order's time.
         let start_at = at - (5 * 240 + rng.range(60, 600)) * 1_000_000;
-        visit(
-            &mut rng,
-            &mut events,
-            &visitor,
-            start_at,
-            src,
-            dev,
-            &country,
-            &steps,
-        );
-        if let Some(p) = events.last_mut() {
+        events.visit(rng, &visitor, start_at, src, dev, &country, &steps);
+        if let Some(p) = events.list.last_mut() {
             p.ts = *at;
             p.order_number = Some(*number);
         }
     }
-    // Everyone else: about 25 visits per online order, more at weekends.
-    let days = (now - start) / DAY;
-    let per_day = (orders.len() as i64 * 25 / days.max(1)).max(50);
-    let zone = backroom_core::analytics::Zone::get("Europe/Paris").map_err(e)?;
-    // Monday 0 to Sunday 6, in the store's time zone.
-    let weekday = |t: i64| (i64::from(zone.day_of(t)) + 3).rem_euclid(7);
+}
+
+/// Everyone else: about 25 visits per online order, more at weekends.
+fn other_visits(
+    rng: &mut Rng,
+    events: &mut Events,
+    skus: &[String],
+    zone: &Zone,
+    start: i64,
+    days: i64,
+    orders: usize,
+) {
+    let countries = ["FR", "FR", "FR", "DE", "BE", "ES", "IT", "NL", "GB"];
+    let per_day = (orders as i64 * 25 / days.max(1)).max(50);
     for day in 0..days {
-        let weekday = weekday(start + day * DAY);
+        let weekday = weekday(zone, start + day * DAY);
         let count =
             per_day * if weekday >= 5 { 13 } else { 9 } / 10 + rng.range(0, per_day / 5 + 1);
         for _ in 0..count {
             let at = start + day * DAY + rng.range(6 * 3600, 24 * 3600) * 1_000_000;
             let visitor = format!("anon-{}", rng.range(0, 60_000));
-            let src = source(&mut rng);
-            let sku = rng.pick(&skus).clone();
+            let src = source(rng);
+            let sku = rng.pick(skus).clone();
             let mut steps = vec![(EventType::PageView, None)];
             match rng.range(0, 100) {
                 0..=41 => {}
                 42..=80 => {
                     for _ in 0..rng.range(1, 4) {
-                        steps.push((EventType::ProductView, Some(rng.pick(&skus).clone())));
+                        steps.push((EventType::ProductView, Some(rng.pick(skus).clone())));
                     }
                 }
                 81..=88 => {
@@ -743,20 +842,15 @@ async fn seed_analytics(db: &Db, start: i64, now: i64) -> Result<()> {
                     steps.push((EventType::CheckoutStarted, None));
                 }
             }
-            let dev = device(&mut rng);
+            let dev = device(rng);
             let country = *rng.pick(&countries);
-            visit(
-                &mut rng,
-                &mut events,
-                &visitor,
-                at,
-                src,
-                dev,
-                country,
-                &steps,
-            );
+            events.visit(rng, &visitor, at, src, dev, country, &steps);
         }
     }
+}
+
+/// Stores the events before now, 20,000 to a transaction.
+async fn store_events(db: &Db, mut events: Vec<ingest::NewEvent>, now: i64) -> Result<()> {
     events.retain(|ev| ev.ts < now);
     let events = std::sync::Arc::new(events);
     for chunk in 0..events.len().div_ceil(20_000) {
@@ -768,11 +862,15 @@ async fn seed_analytics(db: &Db, start: i64, now: i64) -> Result<()> {
         .await
         .map_err(e)?;
     }
-    // Ad spend: the paid campaigns every day, and a test campaign with no traffic.
+    Ok(())
+}
+
+/// Ad spend: the paid campaigns every day, and a test campaign with no traffic.
+async fn seed_ad_spend(db: &Db, rng: &mut Rng, zone: &Zone, start: i64, days: i64) -> Result<()> {
     let mut spend = Vec::new();
     for day in 0..days {
         let date = backroom_domain::analytics::format_day(((start + day * DAY) / DAY) as i32);
-        let weekend = weekday(start + day * DAY) >= 5;
+        let weekend = weekday(zone, start + day * DAY) >= 5;
         for (src, medium, campaign, base) in [
             ("google", "cpc", "autumn-sale", 9_000),
             ("meta", "paid_social", "new-arrivals", 5_500),
@@ -800,7 +898,18 @@ async fn seed_analytics(db: &Db, start: i64, now: i64) -> Result<()> {
     db.write(move |tx| marketing::put_spend(tx, &Ctx::system_now(), &spend))
         .await
         .map_err(e)?;
-    // The weekly newsletter, every Tuesday at 09:00 UTC, to customers who accept marketing.
+    Ok(())
+}
+
+/// The weekly newsletter, every Tuesday at 09:00 UTC, to customers who accept marketing.
+async fn seed_newsletter(
+    db: &Db,
+    rng: &mut Rng,
+    start: i64,
+    now: i64,
+    days: i64,
+    consenting: &[String],
+) -> Result<()> {
     let mut mail = Vec::new();
     let mut k = 0;
     for week in 0..(days / 7) {
@@ -808,7 +917,7 @@ async fn seed_analytics(db: &Db, start: i64, now: i64) -> Result<()> {
         if sent_at >= now {
             break;
         }
-        for email in &consenting {
+        for email in consenting {
             k += 1;
             let ev = |id: String, kind: &str, t: i64| serde_json::json!({"id": id, "campaign": "weekly-news", "recipient": email, "type": kind, "timestamp": backroom_core::util::rfc3339(t)});
             mail.push(ev(format!("mail-{k}-s"), "sent", sent_at));
@@ -839,6 +948,5 @@ async fn seed_analytics(db: &Db, start: i64, now: i64) -> Result<()> {
             .await
             .map_err(e)?;
     }
-    refresh::run(db).await.map_err(e)?;
     Ok(())
 }

@@ -159,29 +159,7 @@ pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
             location,
             common,
         } => {
-            let format = format
-                .map(|f| {
-                    Format::parse(&f)
-                        .context("--format must be shopify, woocommerce, magento or backroom")
-                })
-                .transpose()?;
-            let exponent = store_exponent(db).await?;
-            let f = std::fs::File::open(&file)
-                .with_context(|| format!("opening {}", file.display()))?;
-            let parsed = products::read(std::io::BufReader::new(f), format, exponent);
-            let mut bar = Progress::new(0);
-            let s = import::products_with_progress(
-                db,
-                cli_actor(),
-                parsed,
-                &options(&common, location),
-                |done, total| {
-                    bar.total_bytes = total;
-                    bar.show(done, done, false);
-                },
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let s = import_products(db, &file, format, location, &common).await?;
             (s, common, "rows")
         }
         What::Stock {
@@ -190,43 +168,11 @@ pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
             reason,
             common,
         } => {
-            let mode = match mode.as_str() {
-                "set" => StockMode::Set,
-                "add" => StockMode::Add,
-                _ => bail!("--mode must be set or add"),
-            };
-            let f = std::fs::File::open(&file)
-                .with_context(|| format!("opening {}", file.display()))?;
-            let (mut rows, mut header_error) =
-                match stock::StockReader::new(std::io::BufReader::new(f)) {
-                    Ok(r) => (Some(r), None),
-                    Err(e) => (None, Some(e)),
-                };
-            let total = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-            let mut bar = Progress::new(total);
-            let mut n = 0u64;
-            let next = move || match rows.as_mut() {
-                Some(r) => {
-                    let item = r.next();
-                    n += 1;
-                    bar.show(n, r.bytes_read(), false);
-                    item
-                }
-                None => header_error.take().map(Err),
-            };
-            let s =
-                import::stock_stream(db, cli_actor(), next, mode, reason, &options(&common, None))
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let s = import_stock(db, &file, &mode, reason, &common).await?;
             (s, common, "stock rows")
         }
         What::Customers { file, common } => {
-            let f = std::fs::File::open(&file)
-                .with_context(|| format!("opening {}", file.display()))?;
-            let (records, errors) = customers::read(std::io::BufReader::new(f));
-            let s = import::customers(db, cli_actor(), records, errors, &options(&common, None))
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let s = import_customers(db, &file, &common).await?;
             (s, common, "rows")
         }
         What::Orders {
@@ -238,92 +184,181 @@ pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
             stock_location,
             common,
         } => {
-            let files = expand(&paths)?;
-            let (oc, exponent) = import::order_context(
-                db,
-                &cli_actor(),
-                &OrderOptions {
-                    channel,
-                    currency,
-                    timezone,
-                    stock_location,
-                },
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let total_bytes: u64 = files
-                .iter()
-                .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
-                .sum();
-            // The layout, from the first file's header (or --format).
-            let format = match &format {
-                Some(f) => Format::parse(f)
-                    .context("--format must be online_retail, shopify_orders or backroom_orders")?,
-                None => {
-                    let mut first = String::new();
-                    std::io::BufRead::read_line(
-                        &mut std::io::BufReader::new(std::fs::File::open(&files[0])?),
-                        &mut first,
-                    )?;
-                    Format::detect_line(&first).context(
-                        "the first file's columns match no order layout; name it with --format",
-                    )?
-                }
+            let order_options = OrderOptions {
+                channel,
+                currency,
+                timezone,
+                stock_location,
             };
-            let opts = options(&common, None);
-            let mut s = match format {
-                Format::OnlineRetail => {
-                    stream_history(
-                        db,
-                        oc,
-                        files,
-                        &opts,
-                        import::apply_invoices,
-                        move |f| {
-                            Ok(
-                                Box::new(retail::InvoiceReader::new(f, exponent)?.map(
-                                    |i| match i {
-                                        retail::Item::Invoice(v) => Ok(v),
-                                        retail::Item::Rejected(e, _) => Err(e),
-                                    },
-                                )) as Records<retail::Invoice>,
-                            )
-                        },
-                        |v, name| v.file = Some(name.to_string()),
-                    )
-                    .await
-                }
-                Format::ShopifyOrders | Format::BackroomOrders => {
-                    stream_history(
-                        db,
-                        oc,
-                        files,
-                        &opts,
-                        import::apply_order_records,
-                        move |f| {
-                            Ok(
-                                Box::new(orders::OrderReader::new(f, Some(format), exponent)?.map(
-                                    |i| match i {
-                                        orders::Item::Order(v) => Ok(v),
-                                        orders::Item::Rejected(e) => Err(e),
-                                    },
-                                )) as Records<orders::OrderRecord>,
-                            )
-                        },
-                        |v, name| v.file = Some(name.to_string()),
-                    )
-                    .await
-                }
-                other => bail!("{} is not an order layout", other.as_str()),
-            }
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let mut done = Progress::new(total_bytes);
-            done.show(s.rows, total_bytes, true);
-            s.rejected
-                .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+            let s = import_orders(db, &paths, order_options, format, &common).await?;
             (s, common, "rows")
         }
     };
+    finish(&summary, &common, what, started)
+}
+
+/// Products and variants from a catalog CSV, with the progress line.
+async fn import_products(
+    db: &Db,
+    file: &Path,
+    format: Option<String>,
+    location: Option<String>,
+    common: &Common,
+) -> Result<Summary> {
+    let format = format
+        .map(|f| {
+            Format::parse(&f).context("--format must be shopify, woocommerce, magento or backroom")
+        })
+        .transpose()?;
+    let exponent = store_exponent(db).await?;
+    let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let parsed = products::read(std::io::BufReader::new(f), format, exponent);
+    let mut bar = Progress::new(0);
+    import::products_with_progress(
+        db,
+        cli_actor(),
+        parsed,
+        &options(common, location),
+        |done, total| {
+            bar.total_bytes = total;
+            bar.show(done, done, false);
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Stock per SKU and location, set or added, streamed with the progress line.
+async fn import_stock(
+    db: &Db,
+    file: &Path,
+    mode: &str,
+    reason: String,
+    common: &Common,
+) -> Result<Summary> {
+    let mode = match mode {
+        "set" => StockMode::Set,
+        "add" => StockMode::Add,
+        _ => bail!("--mode must be set or add"),
+    };
+    let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let (mut rows, mut header_error) = match stock::StockReader::new(std::io::BufReader::new(f)) {
+        Ok(r) => (Some(r), None),
+        Err(e) => (None, Some(e)),
+    };
+    let total = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    let mut bar = Progress::new(total);
+    let mut n = 0u64;
+    let next = move || match rows.as_mut() {
+        Some(r) => {
+            let item = r.next();
+            n += 1;
+            bar.show(n, r.bytes_read(), false);
+            item
+        }
+        None => header_error.take().map(Err),
+    };
+    import::stock_stream(db, cli_actor(), next, mode, reason, &options(common, None))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Customers by email from a customer CSV.
+async fn import_customers(db: &Db, file: &Path, common: &Common) -> Result<Summary> {
+    let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let (records, errors) = customers::read(std::io::BufReader::new(f));
+    import::customers(db, cli_actor(), records, errors, &options(common, None))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Historical orders from files (or folders) of one layout, rejected rows in file and line order.
+async fn import_orders(
+    db: &Db,
+    paths: &[PathBuf],
+    order_options: OrderOptions,
+    format: Option<String>,
+    common: &Common,
+) -> Result<Summary> {
+    let files = expand(paths)?;
+    let (oc, exponent) = import::order_context(db, &cli_actor(), &order_options)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let total_bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let format = order_format(format.as_deref(), &files)?;
+    let opts = options(common, None);
+    let mut s =
+        match format {
+            Format::OnlineRetail => {
+                stream_history(
+                    db,
+                    oc,
+                    files,
+                    &opts,
+                    import::apply_invoices,
+                    move |f| {
+                        Ok(
+                            Box::new(retail::InvoiceReader::new(f, exponent)?.map(|i| match i {
+                                retail::Item::Invoice(v) => Ok(v),
+                                retail::Item::Rejected(e, _) => Err(e),
+                            })) as Records<retail::Invoice>,
+                        )
+                    },
+                    |v, name| v.file = Some(name.to_string()),
+                )
+                .await
+            }
+            Format::ShopifyOrders | Format::BackroomOrders => {
+                stream_history(
+                    db,
+                    oc,
+                    files,
+                    &opts,
+                    import::apply_order_records,
+                    move |f| {
+                        Ok(Box::new(
+                            orders::OrderReader::new(f, Some(format), exponent)?.map(|i| match i {
+                                orders::Item::Order(v) => Ok(v),
+                                orders::Item::Rejected(e) => Err(e),
+                            }),
+                        ) as Records<orders::OrderRecord>)
+                    },
+                    |v, name| v.file = Some(name.to_string()),
+                )
+                .await
+            }
+            other => bail!("{} is not an order layout", other.as_str()),
+        }
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut done = Progress::new(total_bytes);
+    done.show(s.rows, total_bytes, true);
+    s.rejected
+        .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    Ok(s)
+}
+
+/// The layout of the order files, from `--format` or the first file's header.
+fn order_format(format: Option<&str>, files: &[PathBuf]) -> Result<Format> {
+    Ok(match format {
+        Some(f) => Format::parse(f)
+            .context("--format must be online_retail, shopify_orders or backroom_orders")?,
+        None => {
+            let mut first = String::new();
+            std::io::BufRead::read_line(
+                &mut std::io::BufReader::new(std::fs::File::open(&files[0])?),
+                &mut first,
+            )?;
+            Format::detect_line(&first)
+                .context("the first file's columns match no order layout; name it with --format")?
+        }
+    })
+}
+
+/// Ends the progress line, writes the rejects, prints the summary and exits with its code.
+fn finish(summary: &Summary, common: &Common, what: &str, started: Instant) -> Result<()> {
     if std::io::stderr().is_terminal() {
         // End the progress line.
         eprintln!();
@@ -331,14 +366,14 @@ pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
     if let Some(path) = &common.rejects {
         write_rejects(path, &summary.rejected)?;
     }
-    print(&summary, &common, what, started.elapsed().as_secs_f64())?;
+    print(summary, common, what, started.elapsed().as_secs_f64())?;
     if common.strict && !summary.rejected.is_empty() {
         bail!(
             "{} rows refused; --strict applied nothing",
             summary.rejected.len()
         );
     }
-    match exit_code(&summary) {
+    match exit_code(summary) {
         0 => Ok(()),
         code => {
             eprintln!(

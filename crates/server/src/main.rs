@@ -272,172 +272,30 @@ async fn serve_on(db: Db, bind: &str) -> Result<()> {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    let url = cli.database_url;
     match cli.command {
         Command::Serve { bind } => {
-            let db = open(&cli.database_url).await?;
+            let db = open(&url).await?;
             serve_on(db, &bind).await
         }
         Command::Demo {
             bind,
             demo_database_url,
             seed_only,
-        } => {
-            let db = open(&demo_database_url).await?;
-            let login = demo::ensure(&db).await?;
-            println!("Demo store ready on {}", redact(&demo_database_url));
-            println!("  admin login: {} / {}", login.email, login.password);
-            println!("  API token:   {}", login.token);
-            if seed_only {
-                return Ok(());
-            }
-            println!(
-                "  try: curl -H 'Authorization: Bearer {}' http://{bind}/api/v1/orders?limit=2",
-                login.token
-            );
-            serve_on(db, &bind).await
-        }
+        } => run_demo(&bind, &demo_database_url, seed_only).await,
         Command::Config => {
             print!("{}", cfg().table());
             Ok(())
         }
         Command::Migrate => {
-            open(&cli.database_url).await?;
+            open(&url).await?;
             println!("Schema is at version {}", backroom_core::migrate::latest());
             Ok(())
         }
-        Command::Check { json } => {
-            let db = open(&cli.database_url).await?;
-            let report = db
-                .read(check::run)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                for v in &report.violations {
-                    println!(
-                        "VIOLATION {} sku={} location={}: {} (recorded {}, expected {})",
-                        v.rule, v.sku, v.location_id, v.message, v.recorded, v.expected
-                    );
-                }
-                println!(
-                    "{} inventory levels checked, {} violations",
-                    report.levels_checked,
-                    report.violations.len()
-                );
-            }
-            if !report.ok {
-                std::process::exit(1);
-            }
-            Ok(())
-        }
-        Command::User { command } => {
-            let db = open(&cli.database_url).await?;
-            match command {
-                UserCommand::Create {
-                    email,
-                    name,
-                    role,
-                    password,
-                } => {
-                    let new = NewUser {
-                        email,
-                        name,
-                        role,
-                        password,
-                    };
-                    let prepared = std::sync::Arc::new(
-                        auth::prepare_user(&new).map_err(|e| anyhow::anyhow!("{e}"))?,
-                    );
-                    let user = db
-                        .write(move |tx| auth::create_user(tx, &Ctx::system_now(), &prepared))
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    println!(
-                        "Created user {} <{}> with role {} (id {})",
-                        user.name, user.email, user.role, user.id
-                    );
-                }
-                UserCommand::List => {
-                    let users = db
-                        .read(|tx| auth::list_users(tx, &Ctx::system_now()))
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    for u in users {
-                        println!(
-                            "{:>5}  {:<12} {:<8} {} <{}>",
-                            u.id,
-                            u.role,
-                            if u.active { "active" } else { "inactive" },
-                            u.name,
-                            u.email
-                        );
-                    }
-                }
-            }
-            Ok(())
-        }
-        Command::Settings { command } => {
-            let db = open(&cli.database_url).await?;
-            let s = match command {
-                SettingsCommand::Show { json } => {
-                    let s = db
-                        .read(backroom_core::settings::current)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    if json {
-                        println!("{}", serde_json::to_string_pretty(&s)?);
-                        return Ok(());
-                    }
-                    s
-                }
-                SettingsCommand::Set { pairs } => {
-                    let pairs = pairs
-                        .iter()
-                        .map(|p| {
-                            p.split_once('=')
-                                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
-                                .ok_or_else(|| anyhow::anyhow!("{p:?} is not KEY=VALUE"))
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    let actor = backroom_core::Actor {
-                        user_id: 0,
-                        name: "settings (CLI)".into(),
-                        role: backroom_domain::roles::Role::Admin,
-                    };
-                    db.write(move |tx| {
-                        backroom_core::settings::set_as(
-                            tx,
-                            &Ctx::new(actor.clone(), backroom_core::util::now_micros()),
-                            &pairs,
-                        )
-                    })
-                    .await
-                    .map_err(|e| match &e {
-                        backroom_core::Error::Invalid(i) => {
-                            anyhow::anyhow!("{}: {}", i.field, i.message)
-                        }
-                        _ => anyhow::anyhow!("{e}"),
-                    })?
-                }
-            };
-            print_settings(&s);
-            Ok(())
-        }
-        Command::Token { command } => {
-            let db = open(&cli.database_url).await?;
-            let TokenCommand::Create { email, name } = command;
-            let t = db
-                .write(move |tx| auth::issue_api_token(tx, &Ctx::system_now(), &email, &name))
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("{}", t.token);
-            eprintln!(
-                "Token {} for {} <{}> created; it will not be shown again.",
-                t.details.prefix, t.user.name, t.user.email
-            );
-            Ok(())
-        }
+        Command::Check { json } => run_check(&url, json).await,
+        Command::User { command } => run_user(&url, command).await,
+        Command::Settings { command } => run_settings(&url, command).await,
+        Command::Token { command } => run_token(&url, command).await,
         Command::Export {
             what,
             format,
@@ -447,51 +305,227 @@ async fn run(cli: Cli) -> Result<()> {
             channel,
             location,
         } => {
-            use backroom_core::analytics::export;
-            let kind = export::Kind::parse(&what)
-                .context("what must be products, stock, orders, customers or ledger")?;
-            let format = match format.as_str() {
-                "csv" => export::Format::Csv,
-                "jsonl" => export::Format::JsonLines,
-                _ => bail!("--format must be csv or jsonl"),
-            };
-            let db = open(&cli.database_url).await?;
-            let filters = export::Filters {
+            let filters = backroom_core::analytics::export::Filters {
                 from,
                 to,
                 channel,
                 location,
             };
-            let mut out: Box<dyn std::io::Write + Send> = match &output {
-                Some(p) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(p)
-                        .with_context(|| format!("creating {}", p.display()))?,
-                )),
-                None => Box::new(std::io::BufWriter::new(std::io::stdout())),
-            };
-            let n = export::write_all(&db, kind, filters, format, 1000, &mut *out)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            drop(out);
-            if output.is_some() {
-                eprintln!("{n} rows written");
-            }
-            Ok(())
+            run_export(&url, &what, &format, output, filters).await
         }
-        Command::Import(args) => {
-            let db = open(&cli.database_url).await?;
-            import_cli::run(&db, args).await
-        }
-        Command::Report { command } => {
-            let db = open(&cli.database_url).await?;
-            report_cli::report(&db, command).await
-        }
-        Command::Analytics { command } => {
-            let db = open(&cli.database_url).await?;
-            report_cli::analytics(&db, command).await
-        }
+        Command::Import(args) => run_import(&url, args).await,
+        Command::Report { command } => run_report(&url, command).await,
+        Command::Analytics { command } => run_analytics(&url, command).await,
         Command::Bench(_) => bail!("unreachable"),
     }
+}
+
+/// `backroom demo`: seeds the demo store once, prints its logins, and serves it.
+async fn run_demo(bind: &str, demo_database_url: &str, seed_only: bool) -> Result<()> {
+    let db = open(demo_database_url).await?;
+    let login = demo::ensure(&db).await?;
+    println!("Demo store ready on {}", redact(demo_database_url));
+    println!("  admin login: {} / {}", login.email, login.password);
+    println!("  API token:   {}", login.token);
+    if seed_only {
+        return Ok(());
+    }
+    println!(
+        "  try: curl -H 'Authorization: Bearer {}' http://{bind}/api/v1/orders?limit=2",
+        login.token
+    );
+    serve_on(db, bind).await
+}
+
+/// `backroom check`: prints the inventory invariants' violations; exits 1 if there is any.
+async fn run_check(url: &str, json: bool) -> Result<()> {
+    let db = open(url).await?;
+    let report = db
+        .read(check::run)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for v in &report.violations {
+            println!(
+                "VIOLATION {} sku={} location={}: {} (recorded {}, expected {})",
+                v.rule, v.sku, v.location_id, v.message, v.recorded, v.expected
+            );
+        }
+        println!(
+            "{} inventory levels checked, {} violations",
+            report.levels_checked,
+            report.violations.len()
+        );
+    }
+    if !report.ok {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// `backroom user create|list`: staff accounts.
+async fn run_user(url: &str, command: UserCommand) -> Result<()> {
+    let db = open(url).await?;
+    match command {
+        UserCommand::Create {
+            email,
+            name,
+            role,
+            password,
+        } => {
+            let new = NewUser {
+                email,
+                name,
+                role,
+                password,
+            };
+            let prepared =
+                std::sync::Arc::new(auth::prepare_user(&new).map_err(|e| anyhow::anyhow!("{e}"))?);
+            let user = db
+                .write(move |tx| auth::create_user(tx, &Ctx::system_now(), &prepared))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "Created user {} <{}> with role {} (id {})",
+                user.name, user.email, user.role, user.id
+            );
+        }
+        UserCommand::List => {
+            let users = db
+                .read(|tx| auth::list_users(tx, &Ctx::system_now()))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            for u in users {
+                println!(
+                    "{:>5}  {:<12} {:<8} {} <{}>",
+                    u.id,
+                    u.role,
+                    if u.active { "active" } else { "inactive" },
+                    u.name,
+                    u.email
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `backroom settings show|set`: prints the store settings, after changing them for `set`.
+async fn run_settings(url: &str, command: SettingsCommand) -> Result<()> {
+    let db = open(url).await?;
+    let s = match command {
+        SettingsCommand::Show { json } => {
+            let s = db
+                .read(backroom_core::settings::current)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+                return Ok(());
+            }
+            s
+        }
+        SettingsCommand::Set { pairs } => {
+            let pairs = pairs
+                .iter()
+                .map(|p| {
+                    p.split_once('=')
+                        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                        .ok_or_else(|| anyhow::anyhow!("{p:?} is not KEY=VALUE"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let actor = backroom_core::Actor {
+                user_id: 0,
+                name: "settings (CLI)".into(),
+                role: backroom_domain::roles::Role::Admin,
+            };
+            db.write(move |tx| {
+                backroom_core::settings::set_as(
+                    tx,
+                    &Ctx::new(actor.clone(), backroom_core::util::now_micros()),
+                    &pairs,
+                )
+            })
+            .await
+            .map_err(|e| match &e {
+                backroom_core::Error::Invalid(i) => {
+                    anyhow::anyhow!("{}: {}", i.field, i.message)
+                }
+                _ => anyhow::anyhow!("{e}"),
+            })?
+        }
+    };
+    print_settings(&s);
+    Ok(())
+}
+
+/// `backroom token create`: issues an API token and prints its secret once.
+async fn run_token(url: &str, command: TokenCommand) -> Result<()> {
+    let db = open(url).await?;
+    let TokenCommand::Create { email, name } = command;
+    let t = db
+        .write(move |tx| auth::issue_api_token(tx, &Ctx::system_now(), &email, &name))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{}", t.token);
+    eprintln!(
+        "Token {} for {} <{}> created; it will not be shown again.",
+        t.details.prefix, t.user.name, t.user.email
+    );
+    Ok(())
+}
+
+/// `backroom export`: writes a whole table as CSV or JSON lines to a file or standard output.
+async fn run_export(
+    url: &str,
+    what: &str,
+    format: &str,
+    output: Option<std::path::PathBuf>,
+    filters: backroom_core::analytics::export::Filters,
+) -> Result<()> {
+    use backroom_core::analytics::export;
+    let kind = export::Kind::parse(what)
+        .context("what must be products, stock, orders, customers or ledger")?;
+    let format = match format {
+        "csv" => export::Format::Csv,
+        "jsonl" => export::Format::JsonLines,
+        _ => bail!("--format must be csv or jsonl"),
+    };
+    let db = open(url).await?;
+    let mut out: Box<dyn std::io::Write + Send> = match &output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    };
+    let n = export::write_all(&db, kind, filters, format, 1000, &mut *out)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    drop(out);
+    if output.is_some() {
+        eprintln!("{n} rows written");
+    }
+    Ok(())
+}
+
+/// `backroom import`: imports products, stock, customers or order history from CSV files.
+async fn run_import(url: &str, args: import_cli::ImportArgs) -> Result<()> {
+    let db = open(url).await?;
+    import_cli::run(&db, args).await
+}
+
+/// `backroom report`: prints a KPI or analytics report.
+async fn run_report(url: &str, command: report_cli::ReportCommand) -> Result<()> {
+    let db = open(url).await?;
+    report_cli::report(&db, command).await
+}
+
+/// `backroom analytics`: storefront analytics upkeep.
+async fn run_analytics(url: &str, command: report_cli::AnalyticsCommand) -> Result<()> {
+    let db = open(url).await?;
+    report_cli::analytics(&db, command).await
 }
 
 fn print_settings(s: &backroom_core::settings::StoreSettings) {

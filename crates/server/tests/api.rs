@@ -388,12 +388,12 @@ async fn sign_in_with_a_password() {
                     &[],
                 )?
                 .unwrap()
-                .string(0);
+                .get::<String>("password_hash")?;
             let t: Vec<String> = tx
                 .query("SELECT token_hash FROM api_tokens", &[])?
                 .iter()
-                .map(|r| r.string(0))
-                .collect();
+                .map(|r| r.get::<String>("token_hash"))
+                .collect::<Result<_, _>>()?;
             Ok((h, t))
         })
         .await
@@ -1582,8 +1582,8 @@ async fn acknowledged_orders_survive_sigkill() {
                 Ok(tx
                     .query("SELECT number FROM orders", &[])?
                     .iter()
-                    .map(|r| r.i64(0))
-                    .collect())
+                    .map(|r| r.get::<i64>("number"))
+                    .collect::<Result<_, _>>()?)
             })
             .await
             .unwrap();
@@ -2209,24 +2209,34 @@ async fn the_demo_works_like_a_shop(name: &str, db: &Db) {
     );
     // Most returned units go back on the shelf; received returns are refunded (exchanges are not);
     // a few returns wait for inspection; a few are exchanges.
-    let n =
-        |sql: &'static str| db.read(move |tx| Ok(tx.query_one(sql, &[])?.map_or(0, |r| r.i64(0))));
-    let restocked = n("SELECT CAST(SUM(restocked) AS BIGINT) FROM return_lines")
+    // One number, named `n`; a sum over no rows (NULL) is 0.
+    let n = |sql: &'static str| {
+        db.read(move |tx| {
+            Ok(tx
+                .query_one(sql, &[])?
+                .map(|r| r.get::<Option<i64>>("n"))
+                .transpose()?
+                .flatten()
+                .unwrap_or(0))
+        })
+    };
+    let restocked = n("SELECT CAST(SUM(restocked) AS BIGINT) AS n FROM return_lines")
         .await
         .unwrap();
-    let received = n("SELECT CAST(SUM(received_quantity) AS BIGINT) FROM return_lines")
+    let received = n("SELECT CAST(SUM(received_quantity) AS BIGINT) AS n FROM return_lines")
         .await
         .unwrap();
-    let to_inspect = n("SELECT COUNT(*) FROM returns WHERE status = 'requested'")
+    let to_inspect = n("SELECT COUNT(*) AS n FROM returns WHERE status = 'requested'")
         .await
         .unwrap();
-    let exchanges = n("SELECT COUNT(*) FROM returns WHERE exchange = TRUE")
+    let exchanges = n("SELECT COUNT(*) AS n FROM returns WHERE exchange = TRUE")
         .await
         .unwrap();
-    let plain = n("SELECT COUNT(*) FROM returns WHERE status = 'received' AND exchange = FALSE")
-        .await
-        .unwrap();
-    let refunded = n("SELECT COUNT(DISTINCT r.id) FROM returns r JOIN refunds f ON f.order_id = r.order_id AND f.reason = 'return' WHERE r.status = 'received' AND r.exchange = FALSE").await.unwrap();
+    let plain =
+        n("SELECT COUNT(*) AS n FROM returns WHERE status = 'received' AND exchange = FALSE")
+            .await
+            .unwrap();
+    let refunded = n("SELECT COUNT(DISTINCT r.id) AS n FROM returns r JOIN refunds f ON f.order_id = r.order_id AND f.reason = 'return' WHERE r.status = 'received' AND r.exchange = FALSE").await.unwrap();
     assert!(
         restocked * 4 >= received * 3
             && to_inspect > 0
@@ -2240,14 +2250,13 @@ async fn the_demo_works_like_a_shop(name: &str, db: &Db) {
     // warehouses never ship at a weekend.
     let shipments: Vec<(String, i64, i64)> = db
         .read(|tx| {
-            Ok(tx
-                .query(
+            tx.query(
                     "SELECT l.code, o.placed_at, f.shipped_at FROM fulfillments f JOIN orders o ON o.id = f.order_id JOIN locations l ON l.id = f.location_id WHERE f.carrier <> 'pickup'",
                     &[],
                 )?
                 .iter()
-                .map(|r| (r.string(0), r.i64(1), r.i64(2)))
-                .collect())
+                .map(|r| Ok((r.get("code")?, r.get("placed_at")?, r.get("shipped_at")?)))
+                .collect::<Result<_, backroom_core::Error>>()
         })
         .await
         .unwrap();
@@ -2311,24 +2320,25 @@ async fn the_demo_store_has_orders_in_every_state() {
             .read(|tx| {
                 let mut out = Vec::new();
                 for (what, sql) in [
-                    ("unfulfilled", "SELECT COUNT(*) FROM orders WHERE fulfillment_status = 'unfulfilled' AND status = 'open'"),
-                    ("fulfilled", "SELECT COUNT(*) FROM orders WHERE fulfillment_status = 'fulfilled'"),
-                    ("delivered", "SELECT COUNT(*) FROM fulfillments WHERE delivered_at IS NOT NULL"),
-                    ("ready_for_pickup", "SELECT COUNT(*) FROM orders WHERE fulfillment_status = 'ready_for_pickup'"),
-                    ("picked_up", "SELECT COUNT(*) FROM orders WHERE fulfillment_status = 'picked_up'"),
-                    ("returned", "SELECT COUNT(*) FROM orders WHERE fulfillment_status IN ('returned', 'partially_returned')"),
-                    ("return awaiting", "SELECT COUNT(*) FROM returns WHERE status = 'requested'"),
-                    ("exchanged", "SELECT COUNT(*) FROM returns WHERE exchange = TRUE"),
-                    ("refunded", "SELECT COUNT(*) FROM orders WHERE payment_status IN ('partially_refunded', 'refunded')"),
-                    ("cancelled", "SELECT COUNT(*) FROM orders WHERE status = 'cancelled'"),
-                    ("pending", "SELECT COUNT(*) FROM orders WHERE payment_status = 'pending' AND status = 'open'"),
-                    ("authorized", "SELECT COUNT(*) FROM orders WHERE payment_status = 'authorized'"),
-                    ("edited", "SELECT COUNT(*) FROM order_events WHERE kind = 'edited'"),
-                    ("on hold", "SELECT COUNT(*) FROM orders WHERE status = 'open' AND hold_reason IS NOT NULL"),
-                    ("endless aisle", "SELECT COUNT(*) FROM orders WHERE origin_location_id IS NOT NULL"),
-                    ("low stock", "SELECT COUNT(*) FROM inventory_levels WHERE reorder_point IS NOT NULL AND on_hand - reserved - unavailable + incoming <= reorder_point"),
+                    ("unfulfilled", "SELECT COUNT(*) AS n FROM orders WHERE fulfillment_status = 'unfulfilled' AND status = 'open'"),
+                    ("fulfilled", "SELECT COUNT(*) AS n FROM orders WHERE fulfillment_status = 'fulfilled'"),
+                    ("delivered", "SELECT COUNT(*) AS n FROM fulfillments WHERE delivered_at IS NOT NULL"),
+                    ("ready_for_pickup", "SELECT COUNT(*) AS n FROM orders WHERE fulfillment_status = 'ready_for_pickup'"),
+                    ("picked_up", "SELECT COUNT(*) AS n FROM orders WHERE fulfillment_status = 'picked_up'"),
+                    ("returned", "SELECT COUNT(*) AS n FROM orders WHERE fulfillment_status IN ('returned', 'partially_returned')"),
+                    ("return awaiting", "SELECT COUNT(*) AS n FROM returns WHERE status = 'requested'"),
+                    ("exchanged", "SELECT COUNT(*) AS n FROM returns WHERE exchange = TRUE"),
+                    ("refunded", "SELECT COUNT(*) AS n FROM orders WHERE payment_status IN ('partially_refunded', 'refunded')"),
+                    ("cancelled", "SELECT COUNT(*) AS n FROM orders WHERE status = 'cancelled'"),
+                    ("pending", "SELECT COUNT(*) AS n FROM orders WHERE payment_status = 'pending' AND status = 'open'"),
+                    ("authorized", "SELECT COUNT(*) AS n FROM orders WHERE payment_status = 'authorized'"),
+                    ("edited", "SELECT COUNT(*) AS n FROM order_events WHERE kind = 'edited'"),
+                    ("on hold", "SELECT COUNT(*) AS n FROM orders WHERE status = 'open' AND hold_reason IS NOT NULL"),
+                    ("endless aisle", "SELECT COUNT(*) AS n FROM orders WHERE origin_location_id IS NOT NULL"),
+                    ("low stock", "SELECT COUNT(*) AS n FROM inventory_levels WHERE reorder_point IS NOT NULL AND on_hand - reserved - unavailable + incoming <= reorder_point"),
                 ] {
-                    out.push((what, tx.query_one(sql, &[])?.map_or(0, |r| r.i64(0))));
+                    let n = tx.query_one(sql, &[])?.map(|r| r.get::<i64>("n")).transpose()?;
+                    out.push((what, n.unwrap_or(0)));
                 }
                 let late = orders::list(
                     tx,
@@ -2347,8 +2357,10 @@ async fn the_demo_store_has_orders_in_every_state() {
         let total: i64 = db
             .read(|tx| {
                 Ok(tx
-                    .query_one("SELECT COUNT(*) FROM orders", &[])?
-                    .map_or(0, |r| r.i64(0)))
+                    .query_one("SELECT COUNT(*) AS n FROM orders", &[])?
+                    .map(|r| r.get::<i64>("n"))
+                    .transpose()?
+                    .unwrap_or(0))
             })
             .await
             .unwrap();
@@ -4343,7 +4355,7 @@ async fn import_jobs_of_a_stopped_server_fail_and_a_live_servers_are_left() {
                             "INSERT INTO import_jobs (kind, options, status, bytes_total, created_by, created_at, owner, lease_until) VALUES ('products', '{}', 'running', 10, 'test', $1, $2, $3) RETURNING id",
                             params![now, owner, lease],
                         )?;
-                        ids.push(r.unwrap().i64(0));
+                        ids.push(r.unwrap().get::<i64>("id")?);
                     }
                     Ok(ids)
                 })

@@ -176,8 +176,52 @@ pub fn page(
         return Err(Error::invalid("limit", "must be positive"));
     }
     let e = crate::settings::load(tx)?.currency.exponent();
-    let mut w = Filter::default();
     let after = cursor.unwrap_or(0);
+    let Some(PageQuery {
+        sql,
+        w,
+        stock_window,
+    }) = page_query(tx, kind, f, after, limit)?
+    else {
+        return Ok(Page {
+            rows: Vec::new(),
+            next: None,
+        });
+    };
+    let rows = tx.query(&sql, &w.params)?;
+    let mut out = Vec::with_capacity(rows.len());
+    let mut last = None;
+    // The key each table pages by: the variant for stock, else the row's own id.
+    let key = if kind == Kind::Stock {
+        "variant_id"
+    } else {
+        "id"
+    };
+    for r in &rows {
+        last = Some(r.get::<i64>(key)?);
+        out.push(row_values(kind, r, e)?);
+    }
+    let next = next_cursor(kind, &rows, limit, last, stock_window)?;
+    Ok(Page { rows: out, next })
+}
+
+/// The query of one page: its SQL and parameters, and for stock the window of variants it covers.
+struct PageQuery {
+    sql: String,
+    w: Filter,
+    /// The page's last variant, and whether more may follow.
+    stock_window: Option<(i64, bool)>,
+}
+
+/// The SQL and parameters of one page, with stock's variant window; `None` when none is left.
+fn page_query(
+    tx: &mut dyn Sql,
+    kind: Kind,
+    f: &Filters,
+    after: i64,
+    limit: i64,
+) -> Result<Option<PageQuery>> {
+    let mut w = Filter::default();
     let mut stock_window: Option<(i64, bool)> = None;
     let sql = match kind {
         Kind::Products => {
@@ -203,10 +247,7 @@ pub fn page(
                 ids.first().map(|r| r.get::<i64>("id")).transpose()?,
                 ids.last().map(|r| r.get::<i64>("id")).transpose()?,
             ) else {
-                return Ok(Page {
-                    rows: Vec::new(),
-                    next: None,
-                });
+                return Ok(None);
             };
             stock_window = Some((last, ids.len() as i64 >= limit));
             w.add(
@@ -283,134 +324,138 @@ pub fn page(
             )
         }
     };
-    let rows = tx.query(&sql, &w.params)?;
-    let mut out = Vec::with_capacity(rows.len());
-    let mut last = None;
-    // The key each table pages by: the variant for stock, else the row's own id.
-    let key = if kind == Kind::Stock {
-        "variant_id"
-    } else {
-        "id"
-    };
-    for r in &rows {
-        last = Some(r.get::<i64>(key)?);
-        out.push(match kind {
-            Kind::Products => {
-                let names: Vec<String> =
-                    serde_json::from_str(&r.get::<String>("options")?).unwrap_or_default();
-                vec![
-                    r.get("handle")?,
-                    r.get("title")?,
-                    r.get("description")?,
-                    r.get("vendor")?,
-                    r.get("product_type")?,
-                    list(&r.get::<String>("tags")?, ", "),
-                    r.get("status")?,
-                    opt(r.get("seo_title")?),
-                    opt(r.get("seo_description")?),
-                    list(&r.get::<String>("image_urls")?, " "),
-                    names.first().cloned().unwrap_or_default(),
-                    names.get(1).cloned().unwrap_or_default(),
-                    names.get(2).cloned().unwrap_or_default(),
-                    r.get("sku")?,
-                    opt(r.get("option1")?),
-                    opt(r.get("option2")?),
-                    opt(r.get("option3")?),
-                    decimal(r.get("price_minor")?, e),
-                    money_opt(r.get("compare_at_minor")?, e),
-                    money_opt(r.get("cost_minor")?, e),
-                    r.get::<Option<i64>>("weight_grams")?
-                        .map(|g| g.to_string())
-                        .unwrap_or_default(),
-                    opt(r.get("barcode")?),
-                    r.get("inventory_policy")?,
-                ]
-            }
-            Kind::Stock => {
-                let (on_hand, reserved, unavailable): (i64, i64, i64) =
-                    (r.get("on_hand")?, r.get("reserved")?, r.get("unavailable")?);
-                vec![
-                    r.get("sku")?,
-                    r.get("code")?,
-                    on_hand.to_string(),
-                    reserved.to_string(),
-                    unavailable.to_string(),
-                    (on_hand - reserved - unavailable).to_string(),
-                    r.get::<i64>("incoming")?.to_string(),
-                    opt(r.get("bin")?),
-                ]
-            }
-            Kind::Orders => {
-                let currency: String = r.get("currency")?;
-                let oe = backroom_domain::Currency::parse(&currency)
-                    .map(|c| c.exponent())
-                    .unwrap_or(e);
-                let mut v = vec![
-                    r.get::<i64>("number")?.to_string(),
-                    rfc3339(r.get("placed_at")?),
-                    r.get("code")?,
-                    r.get("email")?,
-                    r.get("status")?,
-                    r.get("payment_status")?,
-                    r.get("fulfillment_status")?,
-                    currency,
-                ];
-                for col in [
-                    "subtotal_minor",
-                    "shipping_minor",
-                    "tax_minor",
-                    "total_minor",
-                    "paid_minor",
-                    "refunded_minor",
-                ] {
-                    v.push(decimal(r.get(col)?, oe));
-                }
-                v.extend([
-                    r.get::<i64>("line_no")?.to_string(),
-                    r.get("sku")?,
-                    r.get("title")?,
-                    r.get::<i64>("quantity")?.to_string(),
-                    decimal(r.get("unit_price_minor")?, oe),
-                    decimal(r.get("line_tax_minor")?, oe),
-                    r.get::<i64>("returned_quantity")?.to_string(),
-                ]);
-                v
-            }
-            Kind::Customers => vec![
-                r.get("email")?,
-                r.get("first_name")?,
-                r.get("last_name")?,
-                opt(r.get("phone")?),
-                r.get::<bool>("accepts_marketing")?.to_string(),
-                rfc3339(r.get("created_at")?),
-                r.get::<i64>("order_count")?.to_string(),
-                decimal(r.get("total_spent")?, e),
-                decimal(r.get("lifetime_value")?, e),
-            ],
-            Kind::Ledger => vec![
-                r.get::<i64>("id")?.to_string(),
-                rfc3339(r.get("created_at")?),
+    Ok(Some(PageQuery {
+        sql,
+        w,
+        stock_window,
+    }))
+}
+
+/// One row of the page as the table's columns, money in `e` decimals (an order's in its own).
+fn row_values(kind: Kind, r: &crate::Row, e: u32) -> Result<Vec<String>> {
+    Ok(match kind {
+        Kind::Products => {
+            let names: Vec<String> =
+                serde_json::from_str(&r.get::<String>("options")?).unwrap_or_default();
+            vec![
+                r.get("handle")?,
+                r.get("title")?,
+                r.get("description")?,
+                r.get("vendor")?,
+                r.get("product_type")?,
+                list(&r.get::<String>("tags")?, ", "),
+                r.get("status")?,
+                opt(r.get("seo_title")?),
+                opt(r.get("seo_description")?),
+                list(&r.get::<String>("image_urls")?, " "),
+                names.first().cloned().unwrap_or_default(),
+                names.get(1).cloned().unwrap_or_default(),
+                names.get(2).cloned().unwrap_or_default(),
+                r.get("sku")?,
+                opt(r.get("option1")?),
+                opt(r.get("option2")?),
+                opt(r.get("option3")?),
+                decimal(r.get("price_minor")?, e),
+                money_opt(r.get("compare_at_minor")?, e),
+                money_opt(r.get("cost_minor")?, e),
+                r.get::<Option<i64>>("weight_grams")?
+                    .map(|g| g.to_string())
+                    .unwrap_or_default(),
+                opt(r.get("barcode")?),
+                r.get("inventory_policy")?,
+            ]
+        }
+        Kind::Stock => {
+            let (on_hand, reserved, unavailable): (i64, i64, i64) =
+                (r.get("on_hand")?, r.get("reserved")?, r.get("unavailable")?);
+            vec![
                 r.get("sku")?,
                 r.get("code")?,
-                r.get::<i64>("on_hand_delta")?.to_string(),
-                r.get::<i64>("unavailable_delta")?.to_string(),
-                r.get("reason")?,
-                r.get("actor")?,
-                opt(r.get("reference_type")?),
-                r.get::<Option<i64>>("reference_id")?
-                    .map(|x| x.to_string())
-                    .unwrap_or_default(),
-                opt(r.get("note")?),
-            ],
-        });
-    }
+                on_hand.to_string(),
+                reserved.to_string(),
+                unavailable.to_string(),
+                (on_hand - reserved - unavailable).to_string(),
+                r.get::<i64>("incoming")?.to_string(),
+                opt(r.get("bin")?),
+            ]
+        }
+        Kind::Orders => {
+            let currency: String = r.get("currency")?;
+            let oe = backroom_domain::Currency::parse(&currency)
+                .map(|c| c.exponent())
+                .unwrap_or(e);
+            let mut v = vec![
+                r.get::<i64>("number")?.to_string(),
+                rfc3339(r.get("placed_at")?),
+                r.get("code")?,
+                r.get("email")?,
+                r.get("status")?,
+                r.get("payment_status")?,
+                r.get("fulfillment_status")?,
+                currency,
+            ];
+            for col in [
+                "subtotal_minor",
+                "shipping_minor",
+                "tax_minor",
+                "total_minor",
+                "paid_minor",
+                "refunded_minor",
+            ] {
+                v.push(decimal(r.get(col)?, oe));
+            }
+            v.extend([
+                r.get::<i64>("line_no")?.to_string(),
+                r.get("sku")?,
+                r.get("title")?,
+                r.get::<i64>("quantity")?.to_string(),
+                decimal(r.get("unit_price_minor")?, oe),
+                decimal(r.get("line_tax_minor")?, oe),
+                r.get::<i64>("returned_quantity")?.to_string(),
+            ]);
+            v
+        }
+        Kind::Customers => vec![
+            r.get("email")?,
+            r.get("first_name")?,
+            r.get("last_name")?,
+            opt(r.get("phone")?),
+            r.get::<bool>("accepts_marketing")?.to_string(),
+            rfc3339(r.get("created_at")?),
+            r.get::<i64>("order_count")?.to_string(),
+            decimal(r.get("total_spent")?, e),
+            decimal(r.get("lifetime_value")?, e),
+        ],
+        Kind::Ledger => vec![
+            r.get::<i64>("id")?.to_string(),
+            rfc3339(r.get("created_at")?),
+            r.get("sku")?,
+            r.get("code")?,
+            r.get::<i64>("on_hand_delta")?.to_string(),
+            r.get::<i64>("unavailable_delta")?.to_string(),
+            r.get("reason")?,
+            r.get("actor")?,
+            opt(r.get("reference_type")?),
+            r.get::<Option<i64>>("reference_id")?
+                .map(|x| x.to_string())
+                .unwrap_or_default(),
+            opt(r.get("note")?),
+        ],
+    })
+}
+
+/// The cursor of the next page, from the page's rows and its last key (`None` on the last page).
+fn next_cursor(
+    kind: Kind,
+    rows: &[crate::Row],
+    limit: i64,
+    last: Option<i64>,
+    stock_window: Option<(i64, bool)>,
+) -> Result<Option<i64>> {
     // Products, stock and orders page by a parent id (all of its rows come together); a short
     // page is the last.
     if let Some((last, more)) = stock_window {
-        return Ok(Page {
-            rows: out,
-            next: more.then_some(last),
-        });
+        return Ok(more.then_some(last));
     }
     let full = match kind {
         Kind::Products | Kind::Orders => {
@@ -422,10 +467,7 @@ pub fn page(
         }
         _ => rows.len() as i64 >= limit,
     };
-    Ok(Page {
-        rows: out,
-        next: if full { last } else { None },
-    })
+    Ok(if full { last } else { None })
 }
 
 #[cfg(test)]

@@ -113,7 +113,8 @@ pub type Names = Arc<[Box<str>]>;
 /// Read it by name with [`Row::get`] (or decode it whole with [`FromRow`], usually declared with
 /// [`row!`](crate::row)): a NULL where a value is expected, a value of another type or a column
 /// that is not there is an error naming the column ([`DbError::Decode`]), never a silent 0 or
-/// "". The positional readers below (`i64(3)`) default silently and are being retired.
+/// "". There are no positional readers: [`Row::values`] gives the raw values in column order
+/// for code that must handle every column alike (copying rows, printing them).
 #[derive(Clone, Debug)]
 pub struct Row {
     names: Names,
@@ -153,44 +154,6 @@ impl Row {
                 describe(&self.vals[i])
             ))
         })
-    }
-    pub fn i64(&self, i: usize) -> i64 {
-        match self.vals.get(i) {
-            Some(Val::Int(v)) => *v,
-            Some(Val::Bool(b)) => i64::from(*b),
-            Some(Val::Float(f)) => *f as i64,
-            _ => 0,
-        }
-    }
-    pub fn opt_i64(&self, i: usize) -> Option<i64> {
-        match self.vals.get(i) {
-            Some(Val::Null) | None => None,
-            _ => Some(self.i64(i)),
-        }
-    }
-    pub fn f64(&self, i: usize) -> Option<f64> {
-        match self.vals.get(i) {
-            Some(Val::Float(f)) => Some(*f),
-            Some(Val::Int(v)) => Some(*v as f64),
-            _ => None,
-        }
-    }
-    pub fn bool(&self, i: usize) -> bool {
-        match self.vals.get(i) {
-            Some(Val::Bool(b)) => *b,
-            Some(Val::Int(v)) => *v != 0,
-            _ => false,
-        }
-    }
-    pub fn string(&self, i: usize) -> String {
-        self.opt_string(i).unwrap_or_default()
-    }
-    pub fn opt_string(&self, i: usize) -> Option<String> {
-        match self.vals.get(i) {
-            Some(Val::Text(s)) => Some(s.clone()),
-            Some(Val::Int(v)) => Some(v.to_string()),
-            _ => None,
-        }
     }
 }
 
@@ -734,14 +697,16 @@ pub fn next_ids(
                         format!("{t}_id_seq")
                     };
                     format!(
-                        "SELECT CAST({i} AS BIGINT), nextval('{seq}') FROM generate_series(1, {n})"
+                        "SELECT CAST({i} AS BIGINT) AS slot, nextval('{seq}') AS id \
+                         FROM generate_series(1, {n})"
                     )
                 })
                 .collect::<Vec<_>>()
                 .join(" UNION ALL ");
             for r in tx.query(&sql, &[])? {
-                if let Some(v) = usize::try_from(r.i64(0)).ok().and_then(|i| out.get_mut(i)) {
-                    v.push(r.i64(1));
+                let slot = r.get::<i64>("slot")?;
+                if let Some(v) = usize::try_from(slot).ok().and_then(|i| out.get_mut(i)) {
+                    v.push(r.get::<i64>("id")?);
                 }
             }
             for v in &mut out {
@@ -755,12 +720,15 @@ pub fn next_ids(
                 "SELECT {}",
                 wanted
                     .iter()
-                    .map(|(_, t, _)| if *t == "order_numbers" {
-                        "MAX(COALESCE((SELECT MAX(number) FROM orders), 0), \
-                         COALESCE((SELECT value FROM counters WHERE name = 'order_number'), 0))"
-                            .to_string()
+                    .enumerate()
+                    .map(|(k, (_, t, _))| if *t == "order_numbers" {
+                        format!(
+                            "MAX(COALESCE((SELECT MAX(number) FROM orders), 0), \
+                             COALESCE((SELECT value FROM counters WHERE name = 'order_number'), 0)) \
+                             AS top{k}"
+                        )
                     } else {
-                        format!("(SELECT COALESCE(MAX(id), 0) FROM {t})")
+                        format!("(SELECT COALESCE(MAX(id), 0) FROM {t}) AS top{k}")
                     })
                     .collect::<Vec<_>>()
                     .join(", ")
@@ -769,7 +737,7 @@ pub fn next_ids(
                 .query_one(&sql, &[])?
                 .ok_or_else(|| Error::Db(DbError::Other("no id row".into())))?;
             for (k, (i, _, n)) in wanted.iter().enumerate() {
-                let top = row.i64(k);
+                let top = row.get::<i64>(&format!("top{k}"))?;
                 out[*i] = (1..=*n as i64).map(|d| top + d).collect();
             }
         }

@@ -423,7 +423,10 @@ pub fn schemas_starting_with(url: &str, prefix: &str) -> Result<Vec<String>, Err
         "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)",
         &[Val::from(prefix)],
     )?;
-    Ok(rows.iter().map(|r| r.string(0)).collect())
+    Ok(rows
+        .iter()
+        .map(|r| r.get::<String>("nspname"))
+        .collect::<Result<_, _>>()?)
 }
 
 fn schema_script(url: &str, name: &str, script: &str) -> Result<(), Error> {

@@ -281,7 +281,7 @@ async fn kpi_store(db: &Db) {
             let v = tx
                 .query_one("SELECT id FROM variants WHERE sku = $1", &[sku.into()])?
                 .unwrap()
-                .i64(0);
+                .get::<i64>("id")?;
             catalog::update_variant(
                 tx,
                 &c,
@@ -687,47 +687,74 @@ async fn kpis_match_an_independent_computation() {
             });
             credit.entry(e.order.unwrap()).or_insert(c);
         }
+        backroom_core::row! {
+            /// An order as stored, for the expected numbers.
+            struct RawOrder {
+                id: i64,
+                number: i64,
+                placed_at: i64,
+                subtotal_minor: i64,
+                discounts_minor: i64,
+                customer_id: i64,
+                total_minor: i64,
+            }
+        }
         let orders_raw = db
             .read(|tx| {
-                Ok(tx
-                    .query("SELECT id, number, placed_at, status, subtotal_minor, discounts_minor, customer_id, total_minor FROM orders ORDER BY id", &[])?
-                    .iter()
-                    .map(|r| (0..8).map(|i| r.i64(i)).collect::<Vec<i64>>())
-                    .collect::<Vec<_>>())
+                Ok(backroom_core::db::query_as::<RawOrder>(
+                    tx,
+                    "SELECT id, number, placed_at, subtotal_minor, discounts_minor, customer_id, total_minor FROM orders ORDER BY id",
+                    &[],
+                )?)
             })
             .await
             .unwrap();
         let statuses: HashMap<i64, String> = db
             .read(|tx| {
-                Ok(tx
-                    .query("SELECT id, status FROM orders", &[])?
+                tx.query("SELECT id, status FROM orders", &[])?
                     .iter()
-                    .map(|r| (r.i64(0), r.string(1)))
-                    .collect())
+                    .map(|r| Ok((r.get::<i64>("id")?, r.get::<String>("status")?)))
+                    .collect::<Result<_, Error>>()
             })
             .await
             .unwrap();
         let lines_raw = db
             .read(|tx| {
-                Ok(tx
+                tx
                     .query("SELECT order_id, quantity, unit_price_minor, discount_minor, unit_cost_minor FROM order_lines", &[])?
                     .iter()
-                    .map(|r| (r.i64(0), r.i64(1), r.i64(2), r.i64(3), r.opt_i64(4)))
-                    .collect::<Vec<_>>())
+                    .map(|r| {
+                        Ok((
+                            r.get::<i64>("order_id")?,
+                            r.get::<i64>("quantity")?,
+                            r.get::<i64>("unit_price_minor")?,
+                            r.get::<i64>("discount_minor")?,
+                            r.get::<Option<i64>>("unit_cost_minor")?,
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, Error>>()
             })
             .await
             .unwrap();
         let refunds_raw = db
             .read(|tx| {
-                Ok(tx
+                tx
                     .query("SELECT order_id, created_at, merchandise_minor, amount_minor, lines FROM refunds", &[])?
                     .iter()
-                    .map(|r| (r.i64(0), r.i64(1), r.i64(2), r.i64(3), r.opt_string(4)))
-                    .collect::<Vec<_>>())
+                    .map(|r| {
+                        Ok((
+                            r.get::<i64>("order_id")?,
+                            r.get::<i64>("created_at")?,
+                            r.get::<i64>("merchandise_minor")?,
+                            r.get::<i64>("amount_minor")?,
+                            r.get::<Option<String>>("lines")?,
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, Error>>()
             })
             .await
             .unwrap();
-        let order_by_id: HashMap<i64, &Vec<i64>> = orders_raw.iter().map(|o| (o[0], o)).collect();
+        let order_by_id: HashMap<i64, &RawOrder> = orders_raw.iter().map(|o| (o.id, o)).collect();
         // The merchandise part of each refund: amounts in the order's proportions (half-even),
         // lines at their price less discount.
         for (oid, _, merch, amount, lines) in &refunds_raw {
@@ -735,7 +762,10 @@ async fn kpis_match_an_independent_computation() {
             if lines.is_none() {
                 assert_eq!(
                     Some(*merch),
-                    half_even(amount * (o[4] - o[5]), o[7]),
+                    half_even(
+                        amount * (o.subtotal_minor - o.discounts_minor),
+                        o.total_minor
+                    ),
                     "{name}"
                 );
             } else {
@@ -774,7 +804,13 @@ async fn kpis_match_an_independent_computation() {
                 e.abandoned += i64::from(cart && !bought);
             }
             for o in &orders_raw {
-                let (id, number, at, merch, customer) = (o[0], o[1], o[2], o[4] - o[5], o[6]);
+                let (id, number, at, merch, customer) = (
+                    o.id,
+                    o.number,
+                    o.placed_at,
+                    o.subtotal_minor - o.discounts_minor,
+                    o.customer_id,
+                );
                 if at < t0 || at >= t1 || !live(id) {
                     continue;
                 }
@@ -786,9 +822,9 @@ async fn kpis_match_an_independent_computation() {
                 let Some(k) = key(&format!("order:{}:{}", days(at), c.2)) else {
                     continue;
                 };
-                let first = !orders_raw
-                    .iter()
-                    .any(|p| p[6] == customer && live(p[0]) && (p[2], p[0]) < (at, id));
+                let first = !orders_raw.iter().any(|p| {
+                    p.customer_id == customer && live(p.id) && (p.placed_at, p.id) < (at, id)
+                });
                 let e = m.entry(k).or_default();
                 e.orders += 1;
                 e.gross += merch;
@@ -810,7 +846,7 @@ async fn kpis_match_an_independent_computation() {
                 if *at < t0 || *at >= t1 || !live(*oid) {
                     continue;
                 }
-                let number = order_by_id[oid][1];
+                let number = order_by_id[oid].number;
                 let c = credit.get(&number).cloned().unwrap_or((
                     "(direct)".into(),
                     "(none)".into(),
@@ -1073,27 +1109,27 @@ async fn kpis_match_an_independent_computation() {
         // Historic CLV per customer and by cohort, and cohort retention, from the raw rows.
         let mut value: BTreeMap<i64, (i64, i64, i64)> = BTreeMap::new();
         let mut months: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-        let mut by_time: Vec<&Vec<i64>> = orders_raw.iter().filter(|o| live(o[0])).collect();
-        by_time.sort_by_key(|o| (o[2], o[0]));
+        let mut by_time: Vec<&RawOrder> = orders_raw.iter().filter(|o| live(o.id)).collect();
+        by_time.sort_by_key(|o| (o.placed_at, o.id));
         for o in by_time {
             let refunded: i64 = refunds_raw
                 .iter()
-                .filter(|r| r.0 == o[0])
+                .filter(|r| r.0 == o.id)
                 .map(|r| r.2)
                 .sum();
             let cost: i64 = lines_raw
                 .iter()
-                .filter(|l| l.0 == o[0])
+                .filter(|l| l.0 == o.id)
                 .map(|l| l.1 * l.4.unwrap_or(0))
                 .sum();
-            let e = value.entry(o[6]).or_default();
+            let e = value.entry(o.customer_id).or_default();
             e.0 += 1;
-            e.1 += o[4] - o[5] - refunded;
-            e.2 += o[4] - o[5] - refunded - cost;
+            e.1 += o.subtotal_minor - o.discounts_minor - refunded;
+            e.2 += o.subtotal_minor - o.discounts_minor - refunded - cost;
             months
-                .entry(o[6])
+                .entry(o.customer_id)
                 .or_default()
-                .push(paris_day(o[2])[..7].to_string());
+                .push(paris_day(o.placed_at)[..7].to_string());
         }
         let clv = db
             .read(|tx| {
@@ -1219,9 +1255,9 @@ async fn kpis_match_an_independent_computation() {
         let ny = db
             .read(|tx| {
                 Ok(tx
-                    .query_one("SELECT COUNT(*) FROM an_sessions", &[])?
+                    .query_one("SELECT COUNT(*) AS n FROM an_sessions", &[])?
                     .unwrap()
-                    .i64(0))
+                    .get::<i64>("n")?)
             })
             .await
             .unwrap();
@@ -1231,7 +1267,7 @@ async fn kpis_match_an_independent_computation() {
                 Ok(tx
                     .query_one("SELECT timezone FROM analytics_state", &[])?
                     .unwrap()
-                    .string(0))
+                    .get::<String>("timezone")?)
             })
             .await
             .unwrap();
@@ -1377,11 +1413,11 @@ async fn first_order_stays_exact_when_an_earlier_order_is_seen_before_its_change
             .read(move |tx| {
                 Ok(tx
                     .query_one(
-                        "SELECT MIN(seq) FROM an_dirty_orders WHERE order_id = $1",
+                        "SELECT MIN(seq) AS seq FROM an_dirty_orders WHERE order_id = $1",
                         backroom_core::params![later],
                     )?
                     .unwrap()
-                    .i64(0))
+                    .get::<i64>("seq")?)
             })
             .await
             .unwrap();
@@ -1431,7 +1467,7 @@ async fn first_order_stays_exact_when_an_earlier_order_is_seen_before_its_change
                 Ok(tx
                     .query_one("SELECT first_order_id FROM an_customers", &[])?
                     .unwrap()
-                    .i64(0))
+                    .get::<i64>("first_order_id")?)
             })
             .await
             .unwrap();

@@ -375,10 +375,10 @@ async fn click_and_collect_with_a_deadline() {
                 Ok((
                     tx.query_one("SELECT id FROM locations WHERE code = 'wh-a'", &[])?
                         .unwrap()
-                        .i64(0),
+                        .get::<i64>("id")?,
                     tx.query_one("SELECT id FROM locations WHERE code = 'wh-b'", &[])?
                         .unwrap()
-                        .i64(0),
+                        .get::<i64>("id")?,
                 ))
             })
             .await

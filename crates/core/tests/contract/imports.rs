@@ -69,7 +69,7 @@ async fn every_sample_catalog_imports_and_reimports_unchanged() {
                 let id = tx
                     .query_one("SELECT id FROM products WHERE handle = 'mh01'", &[])?
                     .unwrap()
-                    .i64(0);
+                    .get::<i64>("id")?;
                 catalog::get_product(tx, id)
             })
             .await
@@ -97,9 +97,9 @@ async fn bad_files_are_refused_row_by_row_and_strict_applies_nothing() {
         let count = || async {
             db.read(|tx| {
                 Ok(tx
-                    .query_one("SELECT COUNT(*) FROM products", &[])?
+                    .query_one("SELECT COUNT(*) AS n FROM products", &[])?
                     .unwrap()
-                    .i64(0))
+                    .get::<i64>("n")?)
             })
             .await
             .unwrap()
@@ -153,7 +153,7 @@ async fn bad_files_are_refused_row_by_row_and_strict_applies_nothing() {
                 let id = tx
                     .query_one("SELECT id FROM products WHERE handle = 'tee'", &[])?
                     .unwrap()
-                    .i64(0);
+                    .get::<i64>("id")?;
                 catalog::get_product(tx, id)
             })
             .await
@@ -216,7 +216,7 @@ async fn stock_price(db: &Db, sku: &str) -> i64 {
                 &[sku.as_str().into()],
             )?
             .unwrap()
-            .i64(0))
+            .get::<i64>("price_minor")?)
     })
     .await
     .unwrap()
@@ -432,13 +432,13 @@ async fn the_online_retail_history_imports_with_counts_that_match_the_files() {
             .read(|tx| {
                 Ok(tx
                     .query_one(
-                        "SELECT COUNT(*) FROM return_lines rl JOIN returns r ON r.id = rl.return_id JOIN order_lines l ON l.id = rl.order_line_id \
+                        "SELECT COUNT(*) AS n FROM return_lines rl JOIN returns r ON r.id = rl.return_id JOIN order_lines l ON l.id = rl.order_line_id \
                          JOIN orders o ON o.id = l.order_id WHERE o.placed_at > r.created_at OR l.returned_quantity > l.quantity",
                         &[],
                     )?
                     .unwrap()
-                    .i64(0)
-                    + tx.query_one("SELECT COUNT(*) FROM orders WHERE refunded_minor > paid_minor", &[])?.unwrap().i64(0))
+                    .get::<i64>("n")?
+                    + tx.query_one("SELECT COUNT(*) AS n FROM orders WHERE refunded_minor > paid_minor", &[])?.unwrap().get::<i64>("n")?)
             })
             .await
             .unwrap();
@@ -447,11 +447,12 @@ async fn the_online_retail_history_imports_with_counts_that_match_the_files() {
             .read(|tx| {
                 Ok(tx
                     .query_one(
-                        "SELECT CAST(SUM(quantity) AS BIGINT) FROM return_lines",
+                        "SELECT CAST(SUM(quantity) AS BIGINT) AS n FROM return_lines",
                         &[],
                     )?
                     .unwrap()
-                    .i64(0))
+                    .get::<Option<i64>>("n")?
+                    .unwrap_or(0))
             })
             .await
             .unwrap();

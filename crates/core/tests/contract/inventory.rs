@@ -481,11 +481,11 @@ async fn random_operations_keep_invariants() {
                 .read(|tx| {
                     Ok(tx.query(
                         "SELECT o.id, o.total_minor, o.paid_minor, o.refunded_minor, o.payment_status, \
-                         CAST(COALESCE((SELECT SUM(r.amount_minor) FROM refunds r WHERE r.order_id = o.id), 0) AS BIGINT), \
-                         CAST(COALESCE((SELECT SUM(p.amount_minor) FROM payments p WHERE p.order_id = o.id AND p.kind = 'capture'), 0) AS BIGINT), \
+                         CAST(COALESCE((SELECT SUM(r.amount_minor) FROM refunds r WHERE r.order_id = o.id), 0) AS BIGINT) AS refund_sum, \
+                         CAST(COALESCE((SELECT SUM(p.amount_minor) FROM payments p WHERE p.order_id = o.id AND p.kind = 'capture'), 0) AS BIGINT) AS captured, \
                          o.subtotal_minor, o.shipping_minor, o.tax_minor, o.discounts_minor, \
-                         CAST(COALESCE((SELECT SUM(l.unit_price_minor * l.quantity) FROM order_lines l WHERE l.order_id = o.id), 0) AS BIGINT), o.status, \
-                         o.adjustments_minor, CAST(COALESCE((SELECT SUM(r.amount_minor - r.settled_minor) FROM refunds r WHERE r.order_id = o.id), 0) AS BIGINT), \
+                         CAST(COALESCE((SELECT SUM(l.unit_price_minor * l.quantity) FROM order_lines l WHERE l.order_id = o.id), 0) AS BIGINT) AS lines_subtotal, o.status, \
+                         o.adjustments_minor, CAST(COALESCE((SELECT SUM(r.amount_minor - r.settled_minor) FROM refunds r WHERE r.order_id = o.id), 0) AS BIGINT) AS unsettled, \
                          o.returned_minor FROM orders o",
                         &[],
                     )?)
@@ -493,37 +493,40 @@ async fn random_operations_keep_invariants() {
                 .await
                 .unwrap();
                 for m in &money {
+                    let int = |c: &str| m.get::<i64>(c).unwrap();
                     let (total, paid, refunded, status, refund_sum, captured) = (
-                        m.i64(1),
-                        m.i64(2),
-                        m.i64(3),
-                        m.string(4),
-                        m.i64(5),
-                        m.i64(6),
+                        int("total_minor"),
+                        int("paid_minor"),
+                        int("refunded_minor"),
+                        m.get::<String>("payment_status").unwrap(),
+                        int("refund_sum"),
+                        int("captured"),
                     );
-                    let id = m.i64(0);
+                    let id = int("id");
                     assert_eq!(paid, captured, "{name} step {step}: order {id}");
                     // Concessions are exactly the refunded amounts that settled nothing owed.
                     assert_eq!(
-                        m.i64(13),
-                        m.i64(14),
+                        int("adjustments_minor"),
+                        int("unsettled"),
                         "{name} step {step}: order {id} concessions"
                     );
                     // What the customer owes is never negative: refunds and returns never exceed it.
-                    let owed = if m.string(12) == "cancelled" {
+                    let owed = if m.get::<String>("status").unwrap() == "cancelled" {
                         0
                     } else {
-                        total - m.i64(15) - m.i64(13)
+                        total - int("returned_minor") - int("adjustments_minor")
                     };
                     assert!(owed >= 0, "{name} step {step}: order {id} owes {owed}");
                     assert_eq!(
-                        m.i64(7),
-                        m.i64(11),
+                        int("subtotal_minor"),
+                        int("lines_subtotal"),
                         "{name} step {step}: order {id} subtotal"
                     );
                     assert_eq!(
                         total,
-                        m.i64(7) - m.i64(10) + m.i64(8) + m.i64(9),
+                        int("subtotal_minor") - int("discounts_minor")
+                            + int("shipping_minor")
+                            + int("tax_minor"),
                         "{name} step {step}: order {id} total"
                     );
                     assert!(
@@ -547,8 +550,8 @@ async fn random_operations_keep_invariants() {
                 .read(|tx| {
                     Ok(tx.query(
                         "SELECT l.id, l.quantity, o.status, \
-                         CAST(COALESCE((SELECT SUM(r.quantity) FROM reservations r WHERE r.order_line_id = l.id AND r.released_at IS NULL), 0) AS BIGINT), \
-                         CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT) \
+                         CAST(COALESCE((SELECT SUM(r.quantity) FROM reservations r WHERE r.order_line_id = l.id AND r.released_at IS NULL), 0) AS BIGINT) AS live, \
+                         CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT) AS shipped \
                          FROM order_lines l JOIN orders o ON o.id = l.order_id",
                         &[],
                     )?)
@@ -556,16 +559,19 @@ async fn random_operations_keep_invariants() {
                 .await
                 .unwrap();
                 for l in &lines {
-                    let (quantity, status, live, shipped) =
-                        (l.i64(1), l.string(2), l.i64(3), l.i64(4));
+                    let int = |c: &str| l.get::<i64>(c).unwrap();
+                    let (id, quantity, status, live, shipped) = (
+                        int("id"),
+                        int("quantity"),
+                        l.get::<String>("status").unwrap(),
+                        int("live"),
+                        int("shipped"),
+                    );
                     match status.as_str() {
-                        "open" => assert_eq!(
-                            live + shipped,
-                            quantity,
-                            "{name} step {step}: line {}",
-                            l.i64(0)
-                        ),
-                        _ => assert_eq!(live, 0, "{name} step {step}: line {} {status}", l.i64(0)),
+                        "open" => {
+                            assert_eq!(live + shipped, quantity, "{name} step {step}: line {id}")
+                        }
+                        _ => assert_eq!(live, 0, "{name} step {step}: line {id} {status}"),
                     }
                 }
                 for s in ["R1", "R2"] {
@@ -580,16 +586,21 @@ async fn random_operations_keep_invariants() {
             let counts = db
             .read(|tx| {
                 let n = |tx: &mut dyn backroom_core::Sql, sql: &str| {
-                    Ok::<i64, Error>(tx.query_one(sql, &[])?.map_or(0, |r| r.i64(0)))
+                    Ok::<i64, Error>(
+                        tx.query_one(sql, &[])?
+                            .map(|r| r.get::<i64>("n"))
+                            .transpose()?
+                            .unwrap_or(0),
+                    )
                 };
                 Ok((
-                    n(tx, "SELECT COUNT(*) FROM fulfillments")?,
-                    n(tx, "SELECT COUNT(*) FROM orders WHERE status = 'cancelled'")?,
-                    n(tx, "SELECT COUNT(*) FROM orders")?,
-                    n(tx, "SELECT COUNT(*) FROM refunds")?,
-                    n(tx, "SELECT COUNT(*) FROM returns WHERE status = 'received'")?,
-                    n(tx, "SELECT COUNT(*) FROM order_events WHERE kind = 'edited'")?,
-                    n(tx, "SELECT COUNT(*) FROM returns WHERE exchange = TRUE AND status = 'received'")?,
+                    n(tx, "SELECT COUNT(*) AS n FROM fulfillments")?,
+                    n(tx, "SELECT COUNT(*) AS n FROM orders WHERE status = 'cancelled'")?,
+                    n(tx, "SELECT COUNT(*) AS n FROM orders")?,
+                    n(tx, "SELECT COUNT(*) AS n FROM refunds")?,
+                    n(tx, "SELECT COUNT(*) AS n FROM returns WHERE status = 'received'")?,
+                    n(tx, "SELECT COUNT(*) AS n FROM order_events WHERE kind = 'edited'")?,
+                    n(tx, "SELECT COUNT(*) AS n FROM returns WHERE exchange = TRUE AND status = 'received'")?,
                 ))
             })
             .await

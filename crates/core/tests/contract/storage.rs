@@ -76,28 +76,51 @@ async fn storage_pipelines_copy_and_values_round_trip() {
             .unwrap();
         assert_eq!(back.len(), 3, "{backend}");
         for (got, want) in back.iter().zip(&rows) {
-            assert_eq!(Some(got.string(0)), text(&want[0]), "{backend}");
+            let k = got.get::<String>("k").unwrap();
+            assert_eq!(Some(k.clone()), text(&want[0]), "{backend}");
             assert_eq!(
-                got.opt_i64(1),
+                got.get::<Option<i64>>("n").unwrap(),
                 int(&want[1]),
-                "{backend}: n of {}",
-                got.string(0)
+                "{backend}: n of {k}"
             );
             assert_eq!(
-                got.f64(2),
+                got.get::<Option<f64>>("f").unwrap(),
                 float(&want[2]),
-                "{backend}: f of {}",
-                got.string(0)
+                "{backend}: f of {k}"
             );
             assert_eq!(
-                got.opt_string(4),
+                got.get::<Option<String>>("t").unwrap(),
                 text(&want[4]),
-                "{backend}: t of {}",
-                got.string(0)
+                "{backend}: t of {k}"
             );
         }
-        assert!(back[0].bool(3) && !back[1].bool(3), "{backend}");
-        assert_eq!(back[2].values()[3], Val::Null, "{backend}");
+        assert!(
+            back[0].get::<bool>("b").unwrap() && !back[1].get::<bool>("b").unwrap(),
+            "{backend}"
+        );
+        assert_eq!(back[2].get::<Option<bool>>("b").unwrap(), None, "{backend}");
+        // Reading by name never defaults: a NULL where a value is expected, a value of another
+        // type and a column the result does not have are errors naming the column.
+        for (what, column, err) in [
+            ("NULL as an integer", "n", back[2].get::<i64>("n").err()),
+            ("NULL as a text", "t", back[1].get::<String>("t").err()),
+            (
+                "an integer as a text",
+                "n",
+                back[0].get::<String>("n").err(),
+            ),
+            ("a text as an integer", "k", back[0].get::<i64>("k").err()),
+            (
+                "a missing column",
+                "nothing",
+                back[0].get::<i64>("nothing").err(),
+            ),
+        ] {
+            assert!(
+                matches!(&err, Some(backroom_core::DbError::Decode(m)) if m.contains(&format!("`{column}`"))),
+                "{backend}: {what}: {err:?}"
+            );
+        }
 
         // COPY (or multi-row inserts on SQLite) with the same awkward text, many rows at once.
         let many: Vec<Vec<Val>> = (0..20_000)
@@ -121,11 +144,16 @@ async fn storage_pipelines_copy_and_values_round_trip() {
             .read(|tx| {
                 let r = tx
                     .query_one(
-                        "SELECT COUNT(*), CAST(SUM(n) AS BIGINT), MAX(t) FROM wire_test WHERE k LIKE 'm%'",
+                        "SELECT COUNT(*) AS how_many, CAST(SUM(n) AS BIGINT) AS total, MAX(t) AS last_t \
+                         FROM wire_test WHERE k LIKE 'm%'",
                         &[],
                     )?
                     .unwrap();
-                Ok((r.i64(0), r.i64(1), r.string(2)))
+                Ok((
+                    r.get::<i64>("how_many")?,
+                    r.get::<i64>("total")?,
+                    r.get::<String>("last_t")?,
+                ))
             })
             .await
             .unwrap();
@@ -137,15 +165,18 @@ async fn storage_pipelines_copy_and_values_round_trip() {
             .read(|tx| {
                 Ok(tx.query_batch(&[
                     ("SELECT n FROM wire_test WHERE k = $1", params!["a"]),
-                    ("SELECT COUNT(*) FROM wire_test WHERE b = $1", params![true]),
+                    (
+                        "SELECT COUNT(*) AS n FROM wire_test WHERE b = $1",
+                        params![true],
+                    ),
                     ("SELECT k FROM wire_test WHERE k = $1", params!["nothing"]),
                 ])?)
             })
             .await
             .unwrap();
         assert_eq!(batch.len(), 3, "{backend}");
-        assert_eq!(batch[0][0].i64(0), i64::MAX, "{backend}");
-        assert_eq!(batch[1][0].i64(0), 10_001, "{backend}");
+        assert_eq!(batch[0][0].get::<i64>("n").unwrap(), i64::MAX, "{backend}");
+        assert_eq!(batch[1][0].get::<i64>("n").unwrap(), 10_001, "{backend}");
         assert!(batch[2].is_empty(), "{backend}");
 
         // A failure after queued writes: nothing of the unit stays, and every pooled connection
@@ -169,10 +200,12 @@ async fn storage_pipelines_copy_and_values_round_trip() {
                 db.read(|tx| {
                     Ok(tx
                         .query_one(
-                            "SELECT COUNT(*) FROM wire_test WHERE k = $1",
+                            "SELECT COUNT(*) AS n FROM wire_test WHERE k = $1",
                             params!["ghost"],
                         )?
-                        .map_or(-1, |r| r.i64(0)))
+                        .map(|r| r.get::<i64>("n"))
+                        .transpose()?
+                        .unwrap_or(-1))
                 })
                 .await
             }));
@@ -210,7 +243,7 @@ async fn storage_pipelines_copy_and_values_round_trip() {
                     tx.exec_deferred("INSERT INTO wire_test (k, n) VALUES ('r', 2)", &[])?;
                     tx.query("SELECT 1", &[])?;
                 }
-                Ok(found.map(|r| r.i64(0)))
+                Ok(found.map(|r| r.get::<i64>("n")).transpose()?)
             })
             .await;
         a.await.unwrap().unwrap();
@@ -282,9 +315,9 @@ async fn sqlite_wal_is_rewound_after_a_pause() {
     let n = db
         .read(|tx| {
             Ok(tx
-                .query_one("SELECT COUNT(*) FROM wal_test", &[])?
+                .query_one("SELECT COUNT(*) AS n FROM wal_test", &[])?
                 .unwrap()
-                .i64(0))
+                .get::<i64>("n")?)
         })
         .await
         .unwrap();
@@ -344,8 +377,13 @@ async fn background_work_does_not_queue_behind_requests() {
         }
         assert!(last < 32, "{backend}: every unit ran at once ({last})");
         let one = |db: Db| async move {
-            db.read(|tx| Ok(tx.query_one("SELECT 1", &[])?.unwrap().i64(0)))
-                .await
+            db.read(|tx| {
+                Ok(tx
+                    .query_one("SELECT 1 AS one", &[])?
+                    .unwrap()
+                    .get::<i64>("one")?)
+            })
+            .await
         };
         let request = tokio::time::timeout(Duration::from_millis(300), one(db.clone())).await;
         assert!(
@@ -362,7 +400,12 @@ async fn background_work_does_not_queue_behind_requests() {
         }
         // A background write as well (SQLite: through the one writer, like any write).
         db.background()
-            .write(|tx| Ok(tx.query_one("SELECT 1", &[])?.unwrap().i64(0)))
+            .write(|tx| {
+                Ok(tx
+                    .query_one("SELECT 1 AS one", &[])?
+                    .unwrap()
+                    .get::<i64>("one")?)
+            })
             .await
             .unwrap();
     }
@@ -384,7 +427,12 @@ async fn a_panicking_read_leaves_its_lane_working() {
                     .await;
                 assert!(r.is_err(), "{backend}: the panic came back as an error");
                 let one = lane
-                    .read(|tx| Ok(tx.query_one("SELECT 1", &[])?.unwrap().i64(0)))
+                    .read(|tx| {
+                        Ok(tx
+                            .query_one("SELECT 1 AS one", &[])?
+                            .unwrap()
+                            .get::<i64>("one")?)
+                    })
                     .await;
                 assert_eq!(one.unwrap(), 1, "{backend}: the lane still reads");
             }
@@ -486,7 +534,9 @@ async fn encrypted(db: &Db) -> bool {
                 "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
                 &[],
             )?
-            .is_some_and(|r| r.bool(0)))
+            .map(|r| r.get::<bool>("ssl"))
+            .transpose()?
+            .unwrap_or(false))
     })
     .await
     .unwrap()
@@ -500,7 +550,12 @@ async fn encrypted(db: &Db) -> bool {
 async fn pg_tls_root(url: &str) -> Option<(String, Vec<String>)> {
     let plain = Db::open(&format!("{url}&sslmode=disable")).await.unwrap();
     let on = plain
-        .read(|tx| Ok(tx.query_one("SHOW ssl", &[])?.unwrap().string(0)))
+        .read(|tx| {
+            Ok(tx
+                .query_one("SHOW ssl", &[])?
+                .unwrap()
+                .get::<String>("ssl")?)
+        })
         .await
         .unwrap();
     if on != "on" {
@@ -711,11 +766,11 @@ async fn postgres_query_timeout_cancels_the_statement() {
                 .read(move |tx| {
                     Ok(tx
                         .query_one(
-                            "SELECT COUNT(*) FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() AND strpos(query, $1) > 0",
+                            "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() AND strpos(query, $1) > 0",
                             &[m.as_str().into()],
                         )?
                         .unwrap()
-                        .i64(0))
+                        .get::<i64>("n")?)
                 })
                 .await
                 .unwrap();
@@ -727,7 +782,12 @@ async fn postgres_query_timeout_cancels_the_statement() {
         assert_eq!(running, 0, "{mode}: the statement still runs");
         // The pool dropped the connection and works on.
         let one = db
-            .read(|tx| Ok(tx.query_one("SELECT 1", &[])?.unwrap().i64(0)))
+            .read(|tx| {
+                Ok(tx
+                    .query_one("SELECT 1 AS one", &[])?
+                    .unwrap()
+                    .get::<i64>("one")?)
+            })
             .await
             .unwrap();
         assert_eq!(one, 1, "{mode}");
@@ -758,18 +818,21 @@ async fn postgres_statement_cache_is_bounded_and_survives_a_table_change() {
             for i in 0..(2 * STATEMENT_CACHE as i64 + 100) {
                 // One statement used all along stays cached; the others come and go.
                 let hot = tx
-                    .query_one("SELECT CAST($1 AS BIGINT) * 2", &[Val::Int(i)])?
+                    .query_one("SELECT CAST($1 AS BIGINT) * 2 AS n", &[Val::Int(i)])?
                     .unwrap();
-                assert_eq!(hot.i64(0), 2 * i);
+                assert_eq!(hot.get::<i64>("n")?, 2 * i);
                 let r = tx
-                    .query_one(&format!("SELECT CAST($1 AS BIGINT) + {i}"), &[Val::Int(i)])?
+                    .query_one(
+                        &format!("SELECT CAST($1 AS BIGINT) + {i} AS n"),
+                        &[Val::Int(i)],
+                    )?
                     .unwrap();
-                sum += r.i64(0);
+                sum += r.get::<i64>("n")?;
             }
             let held = tx
-                .query_one("SELECT COUNT(*) FROM pg_prepared_statements", &[])?
+                .query_one("SELECT COUNT(*) AS n FROM pg_prepared_statements", &[])?
                 .unwrap()
-                .i64(0);
+                .get::<i64>("n")?;
             Ok((held, sum))
         })
         .await
@@ -811,7 +874,7 @@ async fn postgres_statement_cache_is_bounded_and_survives_a_table_change() {
         })
         .await
         .unwrap();
-    assert_eq!((row.len(), row.i64(1)), (2, 7), "{row:?}");
+    assert_eq!((row.len(), row.get::<i64>("b").unwrap()), (2, 7), "{row:?}");
     assert_eq!(runs.load(Ordering::SeqCst), 2, "the unit ran again once");
 }
 
@@ -854,8 +917,8 @@ async fn lists_of_any_length_match_through_one_parameter() {
                             &[list],
                         )?
                         .iter()
-                        .map(|r| r.i64(0))
-                        .collect::<Vec<_>>())
+                        .map(|r| r.get::<i64>("id"))
+                        .collect::<Result<Vec<_>, _>>()?)
                 })
                 .await
                 .unwrap()
@@ -895,11 +958,11 @@ fn schema_shape(tx: &mut dyn backroom_core::Sql) -> backroom_core::Result<Shape>
     let mut out = std::collections::BTreeMap::new();
     let tables: Vec<String> = match tx.dialect() {
         Dialect::Sqlite => tx.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", &[])?,
-        Dialect::Postgres => tx.query("SELECT CAST(table_name AS TEXT) FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'", &[])?,
+        Dialect::Postgres => tx.query("SELECT CAST(table_name AS TEXT) AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'", &[])?,
     }
     .iter()
-    .map(|r| r.string(0))
-    .collect();
+    .map(|r| r.get::<String>("name"))
+    .collect::<Result<_, _>>()?;
     for t in tables {
         let p = [backroom_core::Val::from(t.as_str())];
         let (mut cols, mut idx): (Vec<String>, Vec<String>) = match tx.dialect() {
@@ -911,64 +974,79 @@ fn schema_shape(tx: &mut dyn backroom_core::Sql) -> backroom_core::Result<Shape>
                     )?
                     .iter()
                     .map(|r| {
-                        let nullable = r.i64(1) == 0 && r.i64(2) == 0;
-                        format!(
+                        let nullable = r.get::<i64>("notnull")? == 0 && r.get::<i64>("pk")? == 0;
+                        Ok(format!(
                             "{} {}",
-                            r.string(0),
+                            r.get::<String>("name")?,
                             if nullable { "null" } else { "not null" }
-                        )
+                        ))
                     })
-                    .collect();
+                    .collect::<Result<_, Error>>()?;
                 let mut idx = Vec::new();
                 for r in tx.query(
                     "SELECT name, \"unique\", origin, partial FROM pragma_index_list($1)",
                     &p,
                 )? {
-                    if r.string(2) == "pk" {
+                    if r.get::<String>("origin")? == "pk" {
                         continue;
                     }
                     let names: Vec<String> = tx
                         .query(
                             "SELECT name FROM pragma_index_info($1) ORDER BY seqno",
-                            &[r.string(0).into()],
+                            &[r.get::<String>("name")?.into()],
                         )?
                         .iter()
-                        .map(|c| c.string(0))
-                        .collect();
+                        .map(|c| c.get::<String>("name"))
+                        .collect::<Result<_, _>>()?;
                     idx.push(format!(
                         "({}){}{}",
                         names.join(", "),
-                        if r.i64(1) != 0 { " unique" } else { "" },
-                        if r.i64(3) != 0 { " partial" } else { "" }
+                        if r.get::<i64>("unique")? != 0 {
+                            " unique"
+                        } else {
+                            ""
+                        },
+                        if r.get::<i64>("partial")? != 0 {
+                            " partial"
+                        } else {
+                            ""
+                        }
                     ));
                 }
                 (cols, idx)
             }
             Dialect::Postgres => {
                 let cols = tx
-                    .query("SELECT CAST(column_name AS TEXT), CAST(is_nullable AS TEXT) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1", &p)?
+                    .query("SELECT CAST(column_name AS TEXT) AS name, CAST(is_nullable AS TEXT) AS nullable FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1", &p)?
                     .iter()
-                    .map(|r| format!("{} {}", r.string(0), if r.string(1) == "YES" { "null" } else { "not null" }))
-                    .collect();
+                    .map(|r| {
+                        let nullable = r.get::<String>("nullable")? == "YES";
+                        Ok(format!(
+                            "{} {}",
+                            r.get::<String>("name")?,
+                            if nullable { "null" } else { "not null" }
+                        ))
+                    })
+                    .collect::<Result<_, Error>>()?;
                 let idx = tx
                     .query(
                         "SELECT array_to_string(ARRAY(SELECT a.attname FROM unnest(ix.indkey) WITH ORDINALITY k(attnum, ord) \
-                           JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum ORDER BY k.ord), ', '), \
-                           CAST(ix.indisunique AS INT), CAST(ix.indpred IS NOT NULL AS INT) \
+                           JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum ORDER BY k.ord), ', ') AS columns, \
+                           CAST(ix.indisunique AS INT) AS is_unique, CAST(ix.indpred IS NOT NULL AS INT) AS is_partial \
                          FROM pg_index ix JOIN pg_class t ON t.oid = ix.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace \
                          WHERE n.nspname = current_schema() AND t.relname = $1 AND NOT ix.indisprimary",
                         &p,
                     )?
                     .iter()
                     .map(|r| {
-                        format!(
+                        Ok(format!(
                             "({}){}{}",
-                            r.string(0),
-                            if r.i64(1) != 0 { " unique" } else { "" },
-                            if r.i64(2) != 0 { " partial" } else { "" }
-                        )
+                            r.get::<String>("columns")?,
+                            if r.get::<i64>("is_unique")? != 0 { " unique" } else { "" },
+                            if r.get::<i64>("is_partial")? != 0 { " partial" } else { "" }
+                        ))
                     })
-                    .collect();
+                    .collect::<Result<_, Error>>()?;
                 (cols, idx)
             }
         };

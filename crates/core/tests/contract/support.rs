@@ -355,15 +355,18 @@ pub(crate) async fn channel_id(db: &Db, code: &str) -> i64 {
                 &[code.as_str().into()],
             )?
             .unwrap()
-            .i64(0))
+            .get::<i64>("id")
+            .unwrap())
     })
     .await
     .unwrap()
 }
 
-/// The first column of the first row of `sql` (a `COUNT(*)`, say).
+/// The one value `sql` gives (a `COUNT(*)`, say), read as the scalar subquery
+/// `SELECT (sql) AS n` so that the caller need not name its column.
 pub(crate) async fn scalar(db: &Db, sql: &'static str) -> i64 {
-    db.read(move |tx| Ok(tx.query_one(sql, &[])?.unwrap().i64(0)))
+    let sql = format!("SELECT ({sql}) AS n");
+    db.read(move |tx| Ok(tx.query_one(&sql, &[])?.unwrap().get::<i64>("n").unwrap()))
         .await
         .unwrap()
 }

@@ -358,110 +358,146 @@ fn plan(
             _ => 40,
         } + rng.range(0, 14);
         for _ in 0..n {
-            let minute = weighted(rng, &hours) * 60 + rng.range(0, 60);
-            let at = cal.at(d, minute) + rng.range(0, 60) * 1_000_000;
-            let customer = if rng.chance(60) {
-                rng.range(0, 1000)
-            } else {
-                rng.range(0, 5000)
-            } as usize;
-            let mut lines: Vec<SkuQuantity> = Vec::new();
-            for _ in 0..rng.range(1, 4) {
-                let sku = rng.pick(sellable).0.clone();
-                let quantity = if rng.chance(80) { 1 } else { 2 };
-                match lines.iter_mut().find(|l| l.sku == sku) {
-                    Some(l) => l.quantity += quantity,
-                    None => lines.push(SkuQuantity { sku, quantity }),
-                }
+            if let Some(p) = plan_order(rng, cal, d, &hours, start, now, sellable, info) {
+                plan.push(p);
             }
-            let channel = match rng.range(0, 10) {
-                0..=5 => "online",
-                6..=7 => "marketplace",
-                _ => "boutique",
-            };
-            let express = channel != "boutique" && rng.chance(20);
-            // One online order in eight is click and collect at the boutique.
-            let pickup = channel == "online" && !express && rng.chance(14);
-            let pay = match (channel, rng.range(0, 100)) {
-                ("boutique", _) => Pay::Card,
-                (_, 0..=75) => Pay::Card,
-                (_, 76..=92) => Pay::Authorized,
-                _ if pickup => Pay::Card,
-                _ => Pay::Transfer,
-            };
-            let transfer_after = match rng.range(0, 100) {
-                0..=59 => Some(rng.range(2 * 60, 20 * 60) * MINUTE),
-                60..=84 => Some(rng.range(20 * 60, 44 * 60) * MINUTE),
-                _ => None,
-            };
-            let cancel_after = rng.chance(3).then(|| rng.range(10, 180) * MINUTE);
-            let edit = pay == Pay::Transfer && rng.chance(30);
-            let hold = (!pickup && rng.chance(2))
-                .then(|| *rng.pick(&["fraud_review", "address_problem", "payment_issue"]));
-            // What comes back, by product type: each unit on its own.
-            let mut back = Vec::new();
-            for (k, l) in lines.iter().enumerate() {
-                let kind = info.get(&l.sku).map_or(0, |i| i.kind);
-                let (_, sizes, _, rate) = TYPES[kind];
-                let units = (0..l.quantity).filter(|_| rng.chance(rate)).count() as i64;
-                let reason = weighted(
-                    rng,
-                    if sizes.is_empty() {
-                        OTHER_REASONS
-                    } else {
-                        SIZED_REASONS
-                    },
-                );
-                if units > 0 {
-                    back.push((k, units, reason));
-                }
-            }
-            let exchange = !back.is_empty()
-                && back.iter().all(|(k, _, r)| {
-                    *r == "wrong_size"
-                        && info
-                            .get(&lines[*k].sku)
-                            .is_some_and(|i| i.sibling.is_some())
-                })
-                && rng.chance(10);
-            // The boutique's customers mostly live in Paris.
-            let city = if channel == "boutique" && rng.chance(75) {
-                0
-            } else {
-                rng.range(0, CITIES.len() as i64) as usize
-            };
-            let seed = rng.next();
-            if at < start || at >= now {
-                continue;
-            }
-            if cancel_after.is_some() {
-                back.clear();
-            }
-            plan.push(Planned {
-                at,
-                customer,
-                lines,
-                back,
-                exchange,
-                channel,
-                city,
-                express,
-                pickup,
-                pay,
-                transfer_after,
-                cancel_after,
-                edit,
-                hold,
-                hold_open: false,
-                waits_for_supplier: false,
-                collect_late: false,
-                seed,
-            });
         }
     }
     // Now: two orders wait on a T-shirt the supplier has not delivered (the older one past its
     // ship-by time), and three recent orders are on hold for review.
     let today = cal.day(now);
+    plan.extend(waiting_for_supplier(cal, today, backordered_sku));
+    plan.sort_by_key(|p| p.at);
+    leave_pickups_waiting(&mut plan, cal, today, now);
+    hold_for_review(&mut plan, now);
+    plan
+}
+
+/// One order of day `d`, drawn whole; `None` when it falls outside the history.
+#[allow(clippy::too_many_arguments)]
+fn plan_order(
+    rng: &mut Rng,
+    cal: &Cal,
+    d: usize,
+    hours: &[(i64, u64)],
+    start: i64,
+    now: i64,
+    sellable: &[&(String, i64)],
+    info: &HashMap<String, SkuInfo>,
+) -> Option<Planned> {
+    let minute = weighted(rng, hours) * 60 + rng.range(0, 60);
+    let at = cal.at(d, minute) + rng.range(0, 60) * 1_000_000;
+    let customer = if rng.chance(60) {
+        rng.range(0, 1000)
+    } else {
+        rng.range(0, 5000)
+    } as usize;
+    let mut lines: Vec<SkuQuantity> = Vec::new();
+    for _ in 0..rng.range(1, 4) {
+        let sku = rng.pick(sellable).0.clone();
+        let quantity = if rng.chance(80) { 1 } else { 2 };
+        match lines.iter_mut().find(|l| l.sku == sku) {
+            Some(l) => l.quantity += quantity,
+            None => lines.push(SkuQuantity { sku, quantity }),
+        }
+    }
+    let channel = match rng.range(0, 10) {
+        0..=5 => "online",
+        6..=7 => "marketplace",
+        _ => "boutique",
+    };
+    let express = channel != "boutique" && rng.chance(20);
+    // One online order in eight is click and collect at the boutique.
+    let pickup = channel == "online" && !express && rng.chance(14);
+    let pay = match (channel, rng.range(0, 100)) {
+        ("boutique", _) => Pay::Card,
+        (_, 0..=75) => Pay::Card,
+        (_, 76..=92) => Pay::Authorized,
+        _ if pickup => Pay::Card,
+        _ => Pay::Transfer,
+    };
+    let transfer_after = match rng.range(0, 100) {
+        0..=59 => Some(rng.range(2 * 60, 20 * 60) * MINUTE),
+        60..=84 => Some(rng.range(20 * 60, 44 * 60) * MINUTE),
+        _ => None,
+    };
+    let cancel_after = rng.chance(3).then(|| rng.range(10, 180) * MINUTE);
+    let edit = pay == Pay::Transfer && rng.chance(30);
+    let hold = (!pickup && rng.chance(2))
+        .then(|| *rng.pick(&["fraud_review", "address_problem", "payment_issue"]));
+    let (mut back, exchange) = returns_of(rng, &lines, info);
+    // The boutique's customers mostly live in Paris.
+    let city = if channel == "boutique" && rng.chance(75) {
+        0
+    } else {
+        rng.range(0, CITIES.len() as i64) as usize
+    };
+    let seed = rng.next();
+    if at < start || at >= now {
+        return None;
+    }
+    if cancel_after.is_some() {
+        back.clear();
+    }
+    Some(Planned {
+        at,
+        customer,
+        lines,
+        back,
+        exchange,
+        channel,
+        city,
+        express,
+        pickup,
+        pay,
+        transfer_after,
+        cancel_after,
+        edit,
+        hold,
+        hold_open: false,
+        waits_for_supplier: false,
+        collect_late: false,
+        seed,
+    })
+}
+
+/// What comes back, by product type: each unit on its own; and whether it is an exchange.
+fn returns_of(
+    rng: &mut Rng,
+    lines: &[SkuQuantity],
+    info: &HashMap<String, SkuInfo>,
+) -> (Vec<(usize, i64, &'static str)>, bool) {
+    let mut back = Vec::new();
+    for (k, l) in lines.iter().enumerate() {
+        let kind = info.get(&l.sku).map_or(0, |i| i.kind);
+        let (_, sizes, _, rate) = TYPES[kind];
+        let units = (0..l.quantity).filter(|_| rng.chance(rate)).count() as i64;
+        let reason = weighted(
+            rng,
+            if sizes.is_empty() {
+                OTHER_REASONS
+            } else {
+                SIZED_REASONS
+            },
+        );
+        if units > 0 {
+            back.push((k, units, reason));
+        }
+    }
+    let exchange = !back.is_empty()
+        && back.iter().all(|(k, _, r)| {
+            *r == "wrong_size"
+                && info
+                    .get(&lines[*k].sku)
+                    .is_some_and(|i| i.sibling.is_some())
+        })
+        && rng.chance(10);
+    (back, exchange)
+}
+
+/// The two orders that wait on the T-shirt the supplier has not delivered (the older one late).
+fn waiting_for_supplier(cal: &Cal, today: usize, backordered_sku: &str) -> Vec<Planned> {
+    let mut plan = Vec::new();
     for (k, (days, minute)) in [(4, 11 * 60 + 20), (1, 10 * 60 + 40)]
         .into_iter()
         .enumerate()
@@ -490,8 +526,11 @@ fn plan(
             seed: 0xB0 + k as u64,
         });
     }
-    plan.sort_by_key(|p| p.at);
-    // Three pickups readied on the boutique's last full day wait for their customers.
+    plan
+}
+
+/// Three pickups readied on the boutique's last full day wait for their customers.
+fn leave_pickups_waiting(plan: &mut [Planned], cal: &Cal, today: usize, now: i64) {
     let mut last = today;
     while !(BOUTIQUE.works(cal, last) && cal.at(last, 19 * 60 + 30) < now) && last > 0 {
         last -= 1;
@@ -505,6 +544,10 @@ fn plan(
     {
         p.collect_late = true;
     }
+}
+
+/// Three recent orders are on hold for review now.
+fn hold_for_review(plan: &mut [Planned], now: i64) {
     let mut rank = 0;
     for p in plan.iter_mut().rev() {
         if p.at < now - HOUR
@@ -528,7 +571,6 @@ fn plan(
             }
         }
     }
-    plan
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -755,325 +797,457 @@ impl Sim {
         step: Step,
         rng: &mut Rng,
     ) -> backroom_core::Result<()> {
-        let plan = self.plan.clone();
-        let p = &plan[i];
         let id = self.live[i].id;
         match step {
             Step::Place => self.place(tx, staff, t, i, rng)?,
-            Step::Pay => {
-                if self.live[i].cancelled || !self.live[i].unpaid {
-                    return Ok(());
-                }
-                orders::record_payment(tx, &at(&staff.gateway, t), id, &paid(id, "tr"))?;
-                let live = &mut self.live[i];
-                live.unpaid = false;
-                live.captured = true;
-                live.gates -= 1;
-                self.release(i, t, rng);
-            }
-            Step::Edit => {
-                if self.live[i].cancelled {
-                    return Ok(());
-                }
-                let Some(first) = self.live[i].lines.first().map(|l| l.id) else {
-                    return Ok(());
-                };
-                let quantity = p.lines[0].quantity + 1;
-                let edit = EditOrder {
-                    change: vec![LineQuantity {
-                        line_id: first,
-                        quantity,
-                    }],
-                    reason: Some("customer asked for one more".into()),
-                    ..Default::default()
-                };
-                match in_savepoint(tx, |tx| {
-                    backroom_core::orders::edits::edit(tx, &at(&staff.support, t), id, &edit)
-                }) {
-                    Some(o) => {
-                        let live = &mut self.live[i];
-                        live.to_ship = locations_of(&o);
-                        live.backorders.clear();
-                    }
-                    None => self.refused("edit"),
-                }
-            }
-            Step::Cancel => {
-                let live = &self.live[i];
-                if live.cancelled || live.first_shipped != 0 {
-                    return Ok(());
-                }
-                // An unpaid transfer is cancelled only if it is still unpaid.
-                if p.cancel_after.is_none() && !live.unpaid {
-                    return Ok(());
-                }
-                let captured = live.captured;
-                let ctx = at(&staff.support, t);
-                let reason = if p.cancel_after.is_some() {
-                    "customer changed their mind"
-                } else {
-                    "bank transfer not received"
-                };
-                let done = in_savepoint(tx, |tx| {
-                    if captured {
-                        let o = orders::get(tx, id)?;
-                        orders::refund(
-                            tx,
-                            &ctx,
-                            id,
-                            &RefundOrder {
-                                amount: Some(o.paid.amount - o.refunded.amount),
-                                lines: None,
-                                shipping: None,
-                                reason: "cancelled".into(),
-                                note: Some(reason.into()),
-                            },
-                        )?;
-                    }
-                    orders::cancel(
-                        tx,
-                        &ctx,
-                        id,
-                        &CancelOrder {
-                            reason: Some(reason.into()),
-                        },
-                    )
-                });
-                match done {
-                    Some(_) => self.live[i].cancelled = true,
-                    None => self.refused("cancel"),
-                }
-            }
-            Step::Hold => {
-                let reason = p.hold.unwrap_or("fraud_review");
-                fulfillment::hold(
-                    tx,
-                    &at(&staff.support, t),
-                    id,
-                    &HoldOrder {
-                        reason: reason.into(),
-                        note: Some(
-                            match reason {
-                                "address_problem" => "the street number is missing",
-                                "payment_issue" => "card holder name differs",
-                                _ => "new customer, large basket, express",
-                            }
-                            .into(),
-                        ),
-                    },
-                )?;
-                if !p.hold_open {
-                    let t = SUPPORT.next(&self.cal, t, rng.range(20, 240), rng);
-                    self.at(t, i, Step::Release);
-                }
-            }
+            Step::Pay => self.transfer_paid(tx, staff, t, i, rng)?,
+            Step::Edit => self.edit(tx, staff, t, i),
+            Step::Cancel => self.cancel(tx, staff, t, i)?,
+            Step::Hold => self.hold(tx, staff, t, i, rng)?,
             Step::Release => {
                 fulfillment::release_hold(tx, &at(&staff.support, t), id)?;
                 self.live[i].gates -= 1;
                 self.release(i, t, rng);
             }
-            Step::Restock(loc) => {
-                let ctx = at(&staff.planner, t);
-                let wanted: Vec<(i64, String, i64)> = self.live[i]
-                    .backorders
-                    .iter()
-                    .filter(|(l, ..)| *l == loc)
-                    .map(|(_, line, s, q)| (*line, s.clone(), *q))
-                    .collect();
-                for (line, sku, q) in wanted {
-                    inventory::receive(
-                        tx,
-                        &ctx,
-                        &ReceiveStock {
-                            sku,
-                            location_id: loc,
-                            quantity: q + 24,
-                            note: Some("supplier delivery for backorders".into()),
-                        },
-                    )?;
-                    // The backordered units are reserved again from the stock that came in.
-                    backroom_core::orders::edits::resource_line(
-                        tx,
-                        &at(&staff.support, t + MINUTE),
-                        id,
-                        line,
-                        &backroom_core::api::ResourceLine {
-                            location_id: Some(loc),
-                        },
-                    )?;
-                }
-                self.live[i].gates -= 1;
-                self.release(i, t, rng);
-            }
-            Step::Ship(loc) => {
-                let live = &self.live[i];
-                if live.cancelled || !live.to_ship.contains(&loc) {
-                    return Ok(());
-                }
-                let capture = p.pay == Pay::Authorized && !live.captured;
-                let packer = self.packer(staff, loc).clone();
-                let ctx = at(&packer, t);
-                let carrier = if loc == self.locs.shop {
-                    "La Poste"
-                } else if p.express {
-                    "DHL Express"
-                } else {
-                    "Colissimo"
-                };
-                let shipped = in_savepoint(tx, |tx| {
-                    if capture {
-                        orders::record_payment(tx, &at(&staff.gateway, t), id, &paid(id, "cap"))?;
-                    }
-                    fulfillment::ship(
-                        tx,
-                        &ctx,
-                        id,
-                        &ShipOrder {
-                            location_id: loc,
-                            carrier: Some(carrier.into()),
-                            tracking_number: Some(format!("TRK{id:08}{loc}")),
-                            ..Default::default()
-                        },
-                    )
-                });
-                let Some(o) = shipped else {
-                    self.refused("ship");
-                    return Ok(());
-                };
-                let live = &mut self.live[i];
-                live.captured |= capture;
-                live.to_ship.retain(|l| *l != loc);
-                if live.first_shipped == 0 {
-                    live.first_shipped = t;
-                }
-                live.in_transit += 1;
-                if let Some(f) = o
-                    .fulfillments
-                    .iter()
-                    .filter(|f| f.location_id == loc)
-                    .max_by_key(|f| f.id)
-                {
-                    let abroad = CITIES[p.city].2 != "FR";
-                    let when = delivery_time(&self.cal, t, p.express, abroad, rng);
-                    self.at(when, i, Step::Deliver(f.id));
-                }
-            }
-            Step::Deliver(fid) => {
-                fulfillment::deliver(tx, &at(&staff.carrier, t), fid)?;
-                self.live[i].in_transit -= 1;
-                // A parcel that took long gets a goodwill gesture now and then.
-                if t - self.live[i].first_shipped > 5 * DAY && p.back.is_empty() && rng.chance(10) {
-                    let t = SUPPORT.next(&self.cal, t, 60, rng);
-                    self.at(t, i, Step::Goodwill);
-                }
-                self.arrived(i, t, rng);
-            }
-            Step::Ready => {
-                fulfillment::ready_for_pickup(tx, &at(&staff.boutique, t), id)?;
-                let deadline = t + PICKUP_HOLD_HOURS * HOUR;
-                // Most customers come the same day or within two; a few never do.
-                let collect = match rng.range(0, 100) {
-                    0..=34 => Some(BOUTIQUE.next(&self.cal, t, rng.range(60, 600), rng)),
-                    35..=89 => Some(BOUTIQUE.next(&self.cal, t, rng.range(20 * 60, 60 * 60), rng)),
-                    _ => None,
-                };
-                match collect.filter(|c| *c < deadline - HOUR && !p.collect_late) {
-                    Some(c) => self.at(c, i, Step::Collect),
-                    None => self.at(deadline + rng.range(1, 3) * MINUTE, i, Step::Expire),
-                }
-            }
-            Step::Collect => {
-                let capture = p.pay == Pay::Authorized && !self.live[i].captured;
-                if capture {
-                    orders::record_payment(tx, &at(&staff.gateway, t), id, &paid(id, "cap"))?;
-                }
-                fulfillment::picked_up(
-                    tx,
-                    &at(&staff.boutique, t),
-                    id,
-                    &PickedUp {
-                        handed_over_by: "Bea Boutique".into(),
-                    },
-                )?;
-                let live = &mut self.live[i];
-                live.captured = true;
-                live.to_ship.clear();
-                self.arrived(i, t, rng);
-            }
+            Step::Restock(loc) => self.restock(tx, staff, t, i, loc, rng)?,
+            Step::Ship(loc) => self.ship(tx, staff, t, i, loc, rng)?,
+            Step::Deliver(fid) => self.deliver(tx, staff, t, i, fid, rng)?,
+            Step::Ready => self.ready(tx, staff, t, i, rng)?,
+            Step::Collect => self.collect(tx, staff, t, i, rng)?,
             Step::Expire => {
                 // The worker's sweep: a pickup not collected by its deadline is cancelled.
                 fulfillment::expire_pickups(tx, &at(&staff.worker, t))?;
                 self.live[i].cancelled = true;
             }
-            Step::Return => {
-                let n = NewReturn {
-                    lines: self.return_lines(i),
-                    label_carrier: Some("Colissimo".into()),
-                    ..Default::default()
-                };
-                match in_savepoint(tx, |tx| returns::create(tx, &at(&staff.support, t), id, &n)) {
-                    Some(r) => {
-                        self.live[i].return_id = r.id;
-                        let home = self.home_of_return(i);
-                        let arrives = t + rng.range(2, 4) * DAY + rng.range(0, 12) * HOUR;
-                        let t = self.shift(home).next(&self.cal, arrives, 0, rng);
-                        self.at(t, i, Step::Receive);
-                    }
-                    None => self.refused("return"),
-                }
-            }
+            Step::Return => self.start_return(tx, staff, t, i, rng),
             Step::Exchange => self.exchange(tx, staff, t, i, rng)?,
-            Step::Receive => {
-                let home = self.home_of_return(i);
-                let lines = self.received_lines(i, rng);
-                let packer = self.packer(staff, home).clone();
-                returns::receive(
-                    tx,
-                    &at(&packer, t),
-                    self.live[i].return_id,
-                    &ReceiveReturn { lines },
-                )?;
-                let t = SUPPORT.next(&self.cal, t, rng.range(30, 20 * 60), rng);
-                self.at(t, i, Step::Refund);
-            }
-            Step::Refund => {
-                let lines: Vec<RefundLine> = self
-                    .return_lines(i)
-                    .iter()
-                    .map(|l| RefundLine {
-                        line_id: l.line_id,
-                        quantity: l.quantity,
-                    })
-                    .collect();
-                let r = RefundOrder {
-                    amount: None,
-                    lines: Some(lines),
-                    shipping: None,
-                    reason: "return".into(),
-                    note: None,
-                };
-                if in_savepoint(tx, |tx| orders::refund(tx, &at(&staff.support, t), id, &r))
-                    .is_none()
-                {
-                    self.refused("refund");
-                }
-            }
-            Step::Goodwill => {
-                let r = RefundOrder {
-                    amount: Some(1000),
-                    lines: None,
-                    shipping: None,
-                    reason: "goodwill".into(),
-                    note: Some("late delivery".into()),
-                };
-                if in_savepoint(tx, |tx| orders::refund(tx, &at(&staff.support, t), id, &r))
-                    .is_none()
-                {
-                    self.refused("goodwill");
-                }
-            }
+            Step::Receive => self.receive(tx, staff, t, i, rng)?,
+            Step::Refund => self.refund_return(tx, staff, t, i),
+            Step::Goodwill => self.goodwill(tx, staff, t, i),
         }
         Ok(())
+    }
+
+    /// The bank transfer arrives: the order is paid, and ships once nothing else holds it.
+    fn transfer_paid(
+        &mut self,
+        tx: &mut dyn Sql,
+        staff: &Staff,
+        t: i64,
+        i: usize,
+        rng: &mut Rng,
+    ) -> backroom_core::Result<()> {
+        let id = self.live[i].id;
+        if self.live[i].cancelled || !self.live[i].unpaid {
+            return Ok(());
+        }
+        orders::record_payment(tx, &at(&staff.gateway, t), id, &paid(id, "tr"))?;
+        let live = &mut self.live[i];
+        live.unpaid = false;
+        live.captured = true;
+        live.gates -= 1;
+        self.release(i, t, rng);
+        Ok(())
+    }
+
+    /// The customer asks support for one more of the first line (refused when it cannot be).
+    fn edit(&mut self, tx: &mut dyn Sql, staff: &Staff, t: i64, i: usize) {
+        let plan = self.plan.clone();
+        let p = &plan[i];
+        let id = self.live[i].id;
+        if self.live[i].cancelled {
+            return;
+        }
+        let Some(first) = self.live[i].lines.first().map(|l| l.id) else {
+            return;
+        };
+        let quantity = p.lines[0].quantity + 1;
+        let edit = EditOrder {
+            change: vec![LineQuantity {
+                line_id: first,
+                quantity,
+            }],
+            reason: Some("customer asked for one more".into()),
+            ..Default::default()
+        };
+        match in_savepoint(tx, |tx| {
+            backroom_core::orders::edits::edit(tx, &at(&staff.support, t), id, &edit)
+        }) {
+            Some(o) => {
+                let live = &mut self.live[i];
+                live.to_ship = locations_of(&o);
+                live.backorders.clear();
+            }
+            None => self.refused("edit"),
+        }
+    }
+
+    /// Support cancels the order and refunds what was captured: on request, or unpaid.
+    fn cancel(
+        &mut self,
+        tx: &mut dyn Sql,
+        staff: &Staff,
+        t: i64,
+        i: usize,
+    ) -> backroom_core::Result<()> {
+        let plan = self.plan.clone();
+        let p = &plan[i];
+        let id = self.live[i].id;
+        let live = &self.live[i];
+        if live.cancelled || live.first_shipped != 0 {
+            return Ok(());
+        }
+        // An unpaid transfer is cancelled only if it is still unpaid.
+        if p.cancel_after.is_none() && !live.unpaid {
+            return Ok(());
+        }
+        let captured = live.captured;
+        let ctx = at(&staff.support, t);
+        let reason = if p.cancel_after.is_some() {
+            "customer changed their mind"
+        } else {
+            "bank transfer not received"
+        };
+        let done = in_savepoint(tx, |tx| {
+            if captured {
+                let o = orders::get(tx, id)?;
+                orders::refund(
+                    tx,
+                    &ctx,
+                    id,
+                    &RefundOrder {
+                        amount: Some(o.paid.amount - o.refunded.amount),
+                        lines: None,
+                        shipping: None,
+                        reason: "cancelled".into(),
+                        note: Some(reason.into()),
+                    },
+                )?;
+            }
+            orders::cancel(
+                tx,
+                &ctx,
+                id,
+                &CancelOrder {
+                    reason: Some(reason.into()),
+                },
+            )
+        });
+        match done {
+            Some(_) => self.live[i].cancelled = true,
+            None => self.refused("cancel"),
+        }
+        Ok(())
+    }
+
+    /// Support holds the order for review and releases it later, unless the review is open.
+    fn hold(
+        &mut self,
+        tx: &mut dyn Sql,
+        staff: &Staff,
+        t: i64,
+        i: usize,
+        rng: &mut Rng,
+    ) -> backroom_core::Result<()> {
+        let plan = self.plan.clone();
+        let p = &plan[i];
+        let id = self.live[i].id;
+        let reason = p.hold.unwrap_or("fraud_review");
+        fulfillment::hold(
+            tx,
+            &at(&staff.support, t),
+            id,
+            &HoldOrder {
+                reason: reason.into(),
+                note: Some(
+                    match reason {
+                        "address_problem" => "the street number is missing",
+                        "payment_issue" => "card holder name differs",
+                        _ => "new customer, large basket, express",
+                    }
+                    .into(),
+                ),
+            },
+        )?;
+        if !p.hold_open {
+            let t = SUPPORT.next(&self.cal, t, rng.range(20, 240), rng);
+            self.at(t, i, Step::Release);
+        }
+        Ok(())
+    }
+
+    /// The supplier delivers the units backordered at `loc`, and they are reserved again.
+    fn restock(
+        &mut self,
+        tx: &mut dyn Sql,
+        staff: &Staff,
+        t: i64,
+        i: usize,
+        loc: i64,
+        rng: &mut Rng,
+    ) -> backroom_core::Result<()> {
+        let id = self.live[i].id;
+        let ctx = at(&staff.planner, t);
+        let wanted: Vec<(i64, String, i64)> = self.live[i]
+            .backorders
+            .iter()
+            .filter(|(l, ..)| *l == loc)
+            .map(|(_, line, s, q)| (*line, s.clone(), *q))
+            .collect();
+        for (line, sku, q) in wanted {
+            inventory::receive(
+                tx,
+                &ctx,
+                &ReceiveStock {
+                    sku,
+                    location_id: loc,
+                    quantity: q + 24,
+                    note: Some("supplier delivery for backorders".into()),
+                },
+            )?;
+            // The backordered units are reserved again from the stock that came in.
+            backroom_core::orders::edits::resource_line(
+                tx,
+                &at(&staff.support, t + MINUTE),
+                id,
+                line,
+                &backroom_core::api::ResourceLine {
+                    location_id: Some(loc),
+                },
+            )?;
+        }
+        self.live[i].gates -= 1;
+        self.release(i, t, rng);
+        Ok(())
+    }
+
+    /// `loc` packs and ships its part (capturing an authorized payment); the carrier takes it.
+    fn ship(
+        &mut self,
+        tx: &mut dyn Sql,
+        staff: &Staff,
+        t: i64,
+        i: usize,
+        loc: i64,
+        rng: &mut Rng,
+    ) -> backroom_core::Result<()> {
+        let plan = self.plan.clone();
+        let p = &plan[i];
+        let id = self.live[i].id;
+        let live = &self.live[i];
+        if live.cancelled || !live.to_ship.contains(&loc) {
+            return Ok(());
+        }
+        let capture = p.pay == Pay::Authorized && !live.captured;
+        let packer = self.packer(staff, loc).clone();
+        let ctx = at(&packer, t);
+        let carrier = if loc == self.locs.shop {
+            "La Poste"
+        } else if p.express {
+            "DHL Express"
+        } else {
+            "Colissimo"
+        };
+        let shipped = in_savepoint(tx, |tx| {
+            if capture {
+                orders::record_payment(tx, &at(&staff.gateway, t), id, &paid(id, "cap"))?;
+            }
+            fulfillment::ship(
+                tx,
+                &ctx,
+                id,
+                &ShipOrder {
+                    location_id: loc,
+                    carrier: Some(carrier.into()),
+                    tracking_number: Some(format!("TRK{id:08}{loc}")),
+                    ..Default::default()
+                },
+            )
+        });
+        let Some(o) = shipped else {
+            self.refused("ship");
+            return Ok(());
+        };
+        let live = &mut self.live[i];
+        live.captured |= capture;
+        live.to_ship.retain(|l| *l != loc);
+        if live.first_shipped == 0 {
+            live.first_shipped = t;
+        }
+        live.in_transit += 1;
+        if let Some(f) = o
+            .fulfillments
+            .iter()
+            .filter(|f| f.location_id == loc)
+            .max_by_key(|f| f.id)
+        {
+            let abroad = CITIES[p.city].2 != "FR";
+            let when = delivery_time(&self.cal, t, p.express, abroad, rng);
+            self.at(when, i, Step::Deliver(f.id));
+        }
+        Ok(())
+    }
+
+    /// The carrier delivers parcel `fid`; a late one now and then earns a goodwill gesture.
+    fn deliver(
+        &mut self,
+        tx: &mut dyn Sql,
+        staff: &Staff,
+        t: i64,
+        i: usize,
+        fid: i64,
+        rng: &mut Rng,
+    ) -> backroom_core::Result<()> {
+        let plan = self.plan.clone();
+        let p = &plan[i];
+        fulfillment::deliver(tx, &at(&staff.carrier, t), fid)?;
+        self.live[i].in_transit -= 1;
+        // A parcel that took long gets a goodwill gesture now and then.
+        if t - self.live[i].first_shipped > 5 * DAY && p.back.is_empty() && rng.chance(10) {
+            let t = SUPPORT.next(&self.cal, t, 60, rng);
+            self.at(t, i, Step::Goodwill);
+        }
+        self.arrived(i, t, rng);
+        Ok(())
+    }
+
+    /// The boutique readies the pickup; the customer comes for it, or it expires.
+    fn ready(
+        &mut self,
+        tx: &mut dyn Sql,
+        staff: &Staff,
+        t: i64,
+        i: usize,
+        rng: &mut Rng,
+    ) -> backroom_core::Result<()> {
+        let plan = self.plan.clone();
+        let p = &plan[i];
+        let id = self.live[i].id;
+        fulfillment::ready_for_pickup(tx, &at(&staff.boutique, t), id)?;
+        let deadline = t + PICKUP_HOLD_HOURS * HOUR;
+        // Most customers come the same day or within two; a few never do.
+        let collect = match rng.range(0, 100) {
+            0..=34 => Some(BOUTIQUE.next(&self.cal, t, rng.range(60, 600), rng)),
+            35..=89 => Some(BOUTIQUE.next(&self.cal, t, rng.range(20 * 60, 60 * 60), rng)),
+            _ => None,
+        };
+        match collect.filter(|c| *c < deadline - HOUR && !p.collect_late) {
+            Some(c) => self.at(c, i, Step::Collect),
+            None => self.at(deadline + rng.range(1, 3) * MINUTE, i, Step::Expire),
+        }
+        Ok(())
+    }
+
+    /// The customer collects the pickup (capturing an authorized payment).
+    fn collect(
+        &mut self,
+        tx: &mut dyn Sql,
+        staff: &Staff,
+        t: i64,
+        i: usize,
+        rng: &mut Rng,
+    ) -> backroom_core::Result<()> {
+        let plan = self.plan.clone();
+        let p = &plan[i];
+        let id = self.live[i].id;
+        let capture = p.pay == Pay::Authorized && !self.live[i].captured;
+        if capture {
+            orders::record_payment(tx, &at(&staff.gateway, t), id, &paid(id, "cap"))?;
+        }
+        fulfillment::picked_up(
+            tx,
+            &at(&staff.boutique, t),
+            id,
+            &PickedUp {
+                handed_over_by: "Bea Boutique".into(),
+            },
+        )?;
+        let live = &mut self.live[i];
+        live.captured = true;
+        live.to_ship.clear();
+        self.arrived(i, t, rng);
+        Ok(())
+    }
+
+    /// The customer asks to send units back; the parcel reaches its location days later.
+    fn start_return(&mut self, tx: &mut dyn Sql, staff: &Staff, t: i64, i: usize, rng: &mut Rng) {
+        let id = self.live[i].id;
+        let n = NewReturn {
+            lines: self.return_lines(i),
+            label_carrier: Some("Colissimo".into()),
+            ..Default::default()
+        };
+        match in_savepoint(tx, |tx| returns::create(tx, &at(&staff.support, t), id, &n)) {
+            Some(r) => {
+                self.live[i].return_id = r.id;
+                let home = self.home_of_return(i);
+                let arrives = t + rng.range(2, 4) * DAY + rng.range(0, 12) * HOUR;
+                let t = self.shift(home).next(&self.cal, arrives, 0, rng);
+                self.at(t, i, Step::Receive);
+            }
+            None => self.refused("return"),
+        }
+    }
+
+    /// The returns bench receives and inspects the parcel; support refunds it later.
+    fn receive(
+        &mut self,
+        tx: &mut dyn Sql,
+        staff: &Staff,
+        t: i64,
+        i: usize,
+        rng: &mut Rng,
+    ) -> backroom_core::Result<()> {
+        let home = self.home_of_return(i);
+        let lines = self.received_lines(i, rng);
+        let packer = self.packer(staff, home).clone();
+        returns::receive(
+            tx,
+            &at(&packer, t),
+            self.live[i].return_id,
+            &ReceiveReturn { lines },
+        )?;
+        let t = SUPPORT.next(&self.cal, t, rng.range(30, 20 * 60), rng);
+        self.at(t, i, Step::Refund);
+        Ok(())
+    }
+
+    /// Support refunds the returned units.
+    fn refund_return(&mut self, tx: &mut dyn Sql, staff: &Staff, t: i64, i: usize) {
+        let id = self.live[i].id;
+        let lines: Vec<RefundLine> = self
+            .return_lines(i)
+            .iter()
+            .map(|l| RefundLine {
+                line_id: l.line_id,
+                quantity: l.quantity,
+            })
+            .collect();
+        let r = RefundOrder {
+            amount: None,
+            lines: Some(lines),
+            shipping: None,
+            reason: "return".into(),
+            note: None,
+        };
+        if in_savepoint(tx, |tx| orders::refund(tx, &at(&staff.support, t), id, &r)).is_none() {
+            self.refused("refund");
+        }
+    }
+
+    /// Support refunds 10.00 as a goodwill gesture for a late delivery.
+    fn goodwill(&mut self, tx: &mut dyn Sql, staff: &Staff, t: i64, i: usize) {
+        let id = self.live[i].id;
+        let r = RefundOrder {
+            amount: Some(1000),
+            lines: None,
+            shipping: None,
+            reason: "goodwill".into(),
+            note: Some("late delivery".into()),
+        };
+        if in_savepoint(tx, |tx| orders::refund(tx, &at(&staff.support, t), id, &r)).is_none() {
+            self.refused("goodwill");
+        }
     }
 
     fn place(
