@@ -1198,6 +1198,74 @@ fn retail_customers(
     Ok(customers)
 }
 
+/// A product an order history names first: active, with one `Default` variant (`deny`) at the
+/// first price seen.
+struct FirstSeen {
+    handle: String,
+    title: String,
+    sku: String,
+    price: i64,
+    at: i64,
+}
+
+/// Creates the products first seen (one multi-row insert for the products, one for their
+/// variants) and adds their variant ids by SKU to `variants`.
+fn insert_first_seen(
+    tx: &mut dyn Sql,
+    new: &[FirstSeen],
+    variants: &mut HashMap<String, i64>,
+    s: &mut Summary,
+) -> Result<()> {
+    let prows: Vec<Vec<crate::Val>> = new
+        .iter()
+        .map(|n| {
+            vec![
+                n.handle.as_str().into(),
+                n.title.as_str().into(),
+                "active".into(),
+                n.at.into(),
+                n.at.into(),
+            ]
+        })
+        .collect();
+    let product_ids = insert_rows(
+        tx,
+        "INSERT INTO products (handle, title, status, created_at, updated_at)",
+        5,
+        &prows,
+        Some("handle, id"),
+    )?
+    .iter()
+    .map(|r| Ok((r.get::<String>("handle")?, r.get::<i64>("id")?)))
+    .collect::<Result<HashMap<String, i64>>>()?;
+    let vrows: Vec<Vec<crate::Val>> = new
+        .iter()
+        .map(|n| {
+            vec![
+                product_ids.get(&n.handle).copied().unwrap_or(0).into(),
+                n.sku.as_str().into(),
+                "Default".into(),
+                n.price.into(),
+                "deny".into(),
+                0i64.into(),
+                n.at.into(),
+                n.at.into(),
+            ]
+        })
+        .collect();
+    for r in insert_rows(
+        tx,
+        "INSERT INTO variants (product_id, sku, title, price_minor, inventory_policy, position, created_at, updated_at)",
+        8,
+        &vrows,
+        Some("sku, id"),
+    )? {
+        variants.insert(r.get("sku")?, r.get("id")?);
+    }
+    s.count("products", new.len() as u64);
+    Ok(())
+}
+
 /// Products: one per stock code, priced at the first price seen; the variant ids by SKU.
 fn retail_products(
     tx: &mut dyn Sql,
@@ -1222,60 +1290,21 @@ fn retail_products(
     if missing.is_empty() {
         return Ok(variants);
     }
-    let prows: Vec<Vec<crate::Val>> = missing
+    let new: Vec<FirstSeen> = missing
         .iter()
-        .map(|(c, d, _, t)| {
-            let title = if d.trim().is_empty() {
+        .map(|(c, d, price, t)| FirstSeen {
+            handle: code_handle(c),
+            title: if d.trim().is_empty() {
                 c.to_string()
             } else {
                 d.trim().to_string()
-            };
-            vec![
-                code_handle(c).into(),
-                title.into(),
-                "active".into(),
-                (*t).into(),
-                (*t).into(),
-            ]
+            },
+            sku: code_sku(c),
+            price: *price,
+            at: *t,
         })
         .collect();
-    let ids = insert_rows(
-        tx,
-        "INSERT INTO products (handle, title, status, created_at, updated_at)",
-        5,
-        &prows,
-        Some("handle, id"),
-    )?;
-    let product_ids = ids
-        .iter()
-        .map(|r| Ok((r.get::<String>("handle")?, r.get::<i64>("id")?)))
-        .collect::<Result<HashMap<String, i64>>>()?;
-    let vrows: Vec<Vec<crate::Val>> = missing
-        .iter()
-        .map(|(c, _, price, t)| {
-            let pid = product_ids.get(&code_handle(c)).copied().unwrap_or(0);
-            vec![
-                pid.into(),
-                code_sku(c).into(),
-                "Default".into(),
-                (*price).into(),
-                "deny".into(),
-                0i64.into(),
-                (*t).into(),
-                (*t).into(),
-            ]
-        })
-        .collect();
-    for r in insert_rows(
-        tx,
-        "INSERT INTO variants (product_id, sku, title, price_minor, inventory_policy, position, created_at, updated_at)",
-        8,
-        &vrows,
-        Some("sku, id"),
-    )? {
-        variants.insert(r.get("sku")?, r.get("id")?);
-    }
-    s.count("products", missing.len() as u64);
+    insert_first_seen(tx, &new, &mut variants, s)?;
     Ok(variants)
 }
 
@@ -2390,53 +2419,17 @@ fn record_products(
     if missing.is_empty() {
         return Ok(variants);
     }
-    let prows: Vec<Vec<crate::Val>> = missing
+    let new: Vec<FirstSeen> = missing
         .iter()
-        .map(|(k, t, _)| {
-            vec![
-                code_handle(k).into(),
-                (if t.is_empty() { *k } else { *t }).into(),
-                "active".into(),
-                ctx.now.into(),
-                ctx.now.into(),
-            ]
+        .map(|(k, t, p)| FirstSeen {
+            handle: code_handle(k),
+            title: (if t.is_empty() { *k } else { *t }).to_string(),
+            sku: k.to_string(),
+            price: *p,
+            at: ctx.now,
         })
         .collect();
-    let ids: HashMap<String, i64> = insert_rows(
-        tx,
-        "INSERT INTO products (handle, title, status, created_at, updated_at)",
-        5,
-        &prows,
-        Some("handle, id"),
-    )?
-    .iter()
-    .map(|r| Ok((r.get::<String>("handle")?, r.get::<i64>("id")?)))
-    .collect::<Result<_>>()?;
-    let vrows: Vec<Vec<crate::Val>> = missing
-        .iter()
-        .map(|(k, _, p)| {
-            vec![
-                ids.get(&code_handle(k)).copied().unwrap_or(0).into(),
-                (*k).into(),
-                "Default".into(),
-                (*p).into(),
-                "deny".into(),
-                0i64.into(),
-                ctx.now.into(),
-                ctx.now.into(),
-            ]
-        })
-        .collect();
-    for r in insert_rows(
-        tx,
-        "INSERT INTO variants (product_id, sku, title, price_minor, inventory_policy, position, created_at, updated_at)",
-        8,
-        &vrows,
-        Some("sku, id"),
-    )? {
-        variants.insert(r.get("sku")?, r.get("id")?);
-    }
-    s.count("products", missing.len() as u64);
+    insert_first_seen(tx, &new, &mut variants, s)?;
     Ok(variants)
 }
 
