@@ -253,7 +253,12 @@ pub async fn start(db: &Db, actor: Actor, n: NewImport, file: bytes::Bytes) -> R
 /// The job kind that runs imports.
 pub const KIND: &str = "import";
 
-/// What an import job carries.
+/// The import a job of this kind runs (its payload names it).
+pub fn import_of(payload: &serde_json::Value) -> Option<i64> {
+    payload.get("import").and_then(|v| v.as_i64())
+}
+
+/// What an import job carries besides the import: who asked.
 #[derive(Deserialize)]
 struct Payload {
     actor: PayloadActor,
@@ -274,7 +279,7 @@ pub async fn execute(
     job: &crate::jobs::Claimed,
     backoff_base: i64,
 ) -> Result<backroom_domain::jobs::Next> {
-    let Some(id) = job.payload.get("import").and_then(|v| v.as_i64()) else {
+    let Some(id) = import_of(&job.payload) else {
         return Err(Error::invalid("payload", "not an import job"));
     };
     // Whatever fails from here on is the attempt's outcome, recorded on the import and the job.
@@ -365,7 +370,7 @@ async fn prepare(
 /// Records on the import what [`crate::jobs::recover`] did to its job: queued to run again, or
 /// failed as abandoned. In the recovery's transaction.
 pub fn recovered(tx: &mut dyn Sql, job: &crate::jobs::Recovered, now: i64) -> Result<()> {
-    let Some(id) = job.payload.get("import").and_then(|v| v.as_i64()) else {
+    let Some(id) = import_of(&job.payload) else {
         return Ok(());
     };
     if job.requeued {
@@ -385,7 +390,7 @@ pub fn recovered(tx: &mut dyn Sql, job: &crate::jobs::Recovered, now: i64) -> Re
 /// Records on the import a change made to its job by hand ([`crate::jobs::retry`] queues it
 /// again, [`crate::jobs::cancel`] ends it), in that change's transaction.
 pub fn job_changed(tx: &mut dyn Sql, job: &crate::jobs::Job, now: i64) -> Result<()> {
-    let Some(id) = job.payload.get("import").and_then(|v| v.as_i64()) else {
+    let Some(id) = import_of(&job.payload) else {
         return Ok(());
     };
     match job.status.as_str() {

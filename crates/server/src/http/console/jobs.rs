@@ -69,7 +69,7 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
         .items
         .iter()
         .map(|j| {
-            let what = match j.payload.get("import").and_then(|v| v.as_i64()) {
+            let what = match backroom_core::imports::jobs::import_of(&j.payload) {
                 Some(i) => link("/console/settings/imports", &format!("import {i}")),
                 None => String::new(),
             };
