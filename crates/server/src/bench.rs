@@ -242,138 +242,14 @@ fn fulfillment(backend: &str, url: &str, n: usize, workers: usize, skus: usize) 
         .build()?;
     eprintln!("[{backend}] seeding {skus} SKUs and placing {n} orders...");
     let token = rt.block_on(seed(url, skus, 0, "fulfillment"))?;
-    // Orders are placed through the services (concurrently, so SQLite commits them in groups);
-    // each comes back with the locations its units are reserved at.
-    let work: Vec<(i64, Vec<i64>)> = rt.block_on(async {
-        let db = Db::open(url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut tasks = Vec::new();
-        let per = n.div_ceil(16);
-        for t in 0..16usize {
-            let db = db.clone();
-            let count = per.min(n.saturating_sub(t * per));
-            tasks.push(tokio::spawn(async move {
-                let mut rng = crate::demo::Rng::new(t as u64 + 7);
-                let mut out = Vec::with_capacity(count);
-                for _ in 0..count {
-                    let lines: Vec<backroom_core::api::SkuQuantity> = (0..rng.range(1, 4))
-                        .map(|_| backroom_core::api::SkuQuantity {
-                            sku: format!("SKU{:05}", rng.range(0, skus as i64)),
-                            quantity: rng.range(1, 3),
-                        })
-                        .collect();
-                    let order: backroom_core::api::PlaceOrder = serde_json::from_value(json!({
-                        "channel": "online",
-                        "customer": {"email": format!("c{}@example.com", rng.range(0, 50_000))},
-                        "shipping_address": {"name": "Bench", "line1": "1 Load St", "city": "Lyon", "postal_code": "69001", "country": "FR"},
-                        "lines": lines,
-                    }))?;
-                    let placed = db
-                        .write(move |tx| {
-                            let c = Ctx::new(Actor::system(), backroom_core::util::now_micros());
-                            backroom_core::orders::place(tx, &c, &order, None)
-                        })
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    let mut locs: Vec<i64> = placed
-                        .order
-                        .lines
-                        .iter()
-                        .flat_map(|l| l.allocations.iter().map(|a| a.location_id))
-                        .collect();
-                    locs.sort_unstable();
-                    locs.dedup();
-                    out.push((placed.order.id, locs));
-                }
-                Ok::<_, anyhow::Error>(out)
-            }));
-        }
-        let mut all = Vec::with_capacity(n);
-        for t in tasks {
-            all.extend(t.await??);
-        }
-        Ok::<_, anyhow::Error>(all)
-    })?;
+    let work = rt.block_on(place_for_shipping(url, n, skus))?;
     let shipments_planned: usize = work.iter().map(|(_, l)| l.len()).sum();
     let (mut child, base) = spawn_server(url)?;
-    let result = rt.block_on(async {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(workers)
-            .build()?;
-        wait_up(&http, &base).await?;
-        let work = Arc::new(work);
-        let next = Arc::new(AtomicU64::new(0));
-        let errors = Arc::new(AtomicU64::new(0));
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..workers {
-            let (http, base, token, work, next, errors) = (
-                http.clone(),
-                base.clone(),
-                token.clone(),
-                work.clone(),
-                next.clone(),
-                errors.clone(),
-            );
-            tasks.push(tokio::spawn(async move {
-                let mut lat = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                    let Some((id, locs)) = work.get(i) else { break };
-                    for loc in locs {
-                        let t0 = Instant::now();
-                        let r = http
-                            .post(format!("{base}/api/v1/orders/{id}/fulfillments"))
-                            .bearer_auth(&token)
-                            .json(&json!({"location_id": loc, "carrier": "UPS", "tracking_number": format!("1Z{id}")}))
-                            .send()
-                            .await;
-                        let ok = match r {
-                            Ok(r) => {
-                                let ok = r.status().as_u16() == 201;
-                                let _ = r.bytes().await;
-                                ok
-                            }
-                            Err(_) => false,
-                        };
-                        lat.push(t0.elapsed().as_micros() as u64);
-                        if !ok {
-                            errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-                lat
-            }));
-        }
-        let mut lat = Vec::new();
-        for t in tasks {
-            lat.extend(t.await?);
-        }
-        Ok::<_, anyhow::Error>((started.elapsed(), errors.load(Ordering::Relaxed), lat))
-    });
+    let result = rt.block_on(ship_all(base, token, work, workers));
     let _ = child.kill();
     let _ = child.wait();
     let (elapsed, errors, mut lat) = result?;
-    let (check, fulfilled) = rt.block_on(async {
-        let db = Db::open(url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        let r = db
-            .read(check::run)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let f = db
-            .read(|tx| {
-                Ok(tx
-                    .query_one(
-                        "SELECT COUNT(*) AS n FROM orders WHERE fulfillment_status = 'fulfilled'",
-                        &[],
-                    )?
-                    .map(|r| r.get::<i64>("n"))
-                    .transpose()?
-                    .unwrap_or(0))
-            })
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok::<_, anyhow::Error>((r, f))
-    })?;
+    let (check, fulfilled) = rt.block_on(shipped_state(url))?;
     lat.sort_unstable();
     let secs = elapsed.as_secs_f64();
     println!("backend={backend} orders={n} workers={workers} skus={skus}");
@@ -403,6 +279,144 @@ fn fulfillment(backend: &str, url: &str, n: usize, workers: usize, skus: usize) 
         bail!("the run broke an invariant, saw errors or left orders unshipped");
     }
     Ok(())
+}
+
+/// The fulfillment bench's orders, placed through the services (concurrently, so SQLite commits
+/// them in groups); each comes back with the locations its units are reserved at.
+async fn place_for_shipping(url: &str, n: usize, skus: usize) -> Result<Vec<(i64, Vec<i64>)>> {
+    let db = Db::open(url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut tasks = Vec::new();
+    let per = n.div_ceil(16);
+    for t in 0..16usize {
+        let db = db.clone();
+        let count = per.min(n.saturating_sub(t * per));
+        tasks.push(tokio::spawn(async move {
+            let mut rng = crate::demo::Rng::new(t as u64 + 7);
+            let mut out = Vec::with_capacity(count);
+            for _ in 0..count {
+                let lines: Vec<backroom_core::api::SkuQuantity> = (0..rng.range(1, 4))
+                    .map(|_| backroom_core::api::SkuQuantity {
+                        sku: format!("SKU{:05}", rng.range(0, skus as i64)),
+                        quantity: rng.range(1, 3),
+                    })
+                    .collect();
+                let order: backroom_core::api::PlaceOrder = serde_json::from_value(json!({
+                    "channel": "online",
+                    "customer": {"email": format!("c{}@example.com", rng.range(0, 50_000))},
+                    "shipping_address": {"name": "Bench", "line1": "1 Load St", "city": "Lyon", "postal_code": "69001", "country": "FR"},
+                    "lines": lines,
+                }))?;
+                let placed = db
+                    .write(move |tx| {
+                        let c = Ctx::new(Actor::system(), backroom_core::util::now_micros());
+                        backroom_core::orders::place(tx, &c, &order, None)
+                    })
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let mut locs: Vec<i64> = placed
+                    .order
+                    .lines
+                    .iter()
+                    .flat_map(|l| l.allocations.iter().map(|a| a.location_id))
+                    .collect();
+                locs.sort_unstable();
+                locs.dedup();
+                out.push((placed.order.id, locs));
+            }
+            Ok::<_, anyhow::Error>(out)
+        }));
+    }
+    let mut all = Vec::with_capacity(n);
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok(all)
+}
+
+/// Ships every (order, location) of `work` over HTTP with `workers` concurrent clients: the
+/// elapsed time, the refused shipments and each shipment's latency in microseconds.
+async fn ship_all(
+    base: String,
+    token: String,
+    work: Vec<(i64, Vec<i64>)>,
+    workers: usize,
+) -> Result<(Duration, u64, Vec<u64>)> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(workers)
+        .build()?;
+    wait_up(&http, &base).await?;
+    let work = Arc::new(work);
+    let next = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let (http, base, token, work, next, errors) = (
+            http.clone(),
+            base.clone(),
+            token.clone(),
+            work.clone(),
+            next.clone(),
+            errors.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some((id, locs)) = work.get(i) else { break };
+                for loc in locs {
+                    let t0 = Instant::now();
+                    let r = http
+                        .post(format!("{base}/api/v1/orders/{id}/fulfillments"))
+                        .bearer_auth(&token)
+                        .json(&json!({"location_id": loc, "carrier": "UPS", "tracking_number": format!("1Z{id}")}))
+                        .send()
+                        .await;
+                    let ok = match r {
+                        Ok(r) => {
+                            let ok = r.status().as_u16() == 201;
+                            let _ = r.bytes().await;
+                            ok
+                        }
+                        Err(_) => false,
+                    };
+                    lat.push(t0.elapsed().as_micros() as u64);
+                    if !ok {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            lat
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await?);
+    }
+    Ok((started.elapsed(), errors.load(Ordering::Relaxed), lat))
+}
+
+/// After the fulfillment bench: the invariant check and the number of fulfilled orders.
+async fn shipped_state(url: &str) -> Result<(check::CheckReport, i64)> {
+    let db = Db::open(url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let r = db
+        .read(check::run)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let f = db
+        .read(|tx| {
+            Ok(tx
+                .query_one(
+                    "SELECT COUNT(*) AS n FROM orders WHERE fulfillment_status = 'fulfilled'",
+                    &[],
+                )?
+                .map(|r| r.get::<i64>("n"))
+                .transpose()?
+                .unwrap_or(0))
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((r, f))
 }
 
 fn orders(

@@ -215,130 +215,15 @@ pub fn run(backend: &str, url: &str, a: &Args) -> Result<()> {
         .pool_max_idle_per_host(a.clients)
         .timeout(Duration::from_secs(3600))
         .build()?;
-    let out = rt.block_on(async {
+    let loaded = rt.block_on(async {
         wait_up(&http, &base).await?;
-        let key = http
-            .post(format!("{base}/api/v1/tokens"))
-            .bearer_auth(&token)
-            .json(&json!({"name": "bench storefront", "ingest": true}))
-            .send()
-            .await?
-            .json::<Value>()
-            .await?["token"]
-            .as_str()
-            .context("no ingest key")?
-            .to_string();
-        // Orders, through import jobs of 100,000 orders each.
-        let started = Instant::now();
-        let mut lines = 0u64;
-        let mut i = 0;
-        while i < a.orders {
-            let to = (i + 100_000).min(a.orders);
-            let body = orders_csv(&plan, i, to);
-            lines += body.lines().count() as u64 - 1;
-            let job: Value = http
-                .post(format!(
-                    "{base}/api/v1/imports?kind=orders&currency=EUR&timezone=UTC"
-                ))
-                .bearer_auth(&token)
-                .header("content-type", "text/csv")
-                .body(body)
-                .send()
-                .await?
-                .json()
-                .await?;
-            let id = job["id"]
-                .as_i64()
-                .with_context(|| format!("no import job: {job}"))?;
-            loop {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                let j: Value = http
-                    .get(format!("{base}/api/v1/imports/{id}"))
-                    .bearer_auth(&token)
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
-                match j["status"].as_str() {
-                    Some("running") | Some("queued") => continue,
-                    Some("done") | Some("succeeded") | Some("finished") => break,
-                    _ => bail!("import job ended: {j}"),
-                }
-            }
-            i = to;
-            eprint!("\r[{backend}] orders imported: {i}/{}   ", a.orders);
-        }
-        let import_secs = started.elapsed().as_secs_f64();
-        eprintln!();
-        // Events, in time order, by concurrent clients.
-        let batches = a.events.div_ceil(a.batch);
-        let next = Arc::new(AtomicU64::new(0));
-        let accepted = Arc::new(AtomicU64::new(0));
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..a.clients {
-            let (http, base, key, next, accepted, plan) = (
-                http.clone(),
-                base.clone(),
-                key.clone(),
-                next.clone(),
-                accepted.clone(),
-                plan.clone(),
-            );
-            let (total, per) = (a.events, a.batch);
-            let backend = backend.to_string();
-            tasks.push(tokio::spawn(async move {
-                let mut lat = Vec::new();
-                loop {
-                    let b = next.fetch_add(1, Ordering::Relaxed);
-                    if b >= batches {
-                        return Ok::<_, anyhow::Error>(lat);
-                    }
-                    let n = per.min(total - b * per);
-                    let body = tokio::task::spawn_blocking({
-                        let plan = plan.clone();
-                        move || events_batch(&plan, b, batches, n)
-                    })
-                    .await?;
-                    let t = Instant::now();
-                    let r: Value = http
-                        .post(format!("{base}/api/v1/events"))
-                        .bearer_auth(&key)
-                        .header("content-type", "application/x-ndjson")
-                        .body(body)
-                        .send()
-                        .await?
-                        .json()
-                        .await?;
-                    lat.push(t.elapsed().as_micros() as u64);
-                    let ok = r["accepted"].as_u64().with_context(|| format!("{r}"))?;
-                    if !r["rejected"].as_array().is_some_and(|x| x.is_empty()) {
-                        bail!("events were rejected: {}", r["rejected"][0]);
-                    }
-                    let done = accepted.fetch_add(ok, Ordering::Relaxed) + ok;
-                    if b % 50 == 0 {
-                        eprint!("\r[{backend}] events ingested: {done}/{total}   ");
-                    }
-                }
-            }));
-        }
-        let mut lat = Vec::new();
-        for t in tasks {
-            lat.extend(t.await??);
-        }
-        let ingest_secs = started.elapsed().as_secs_f64();
-        eprintln!();
-        lat.sort_unstable();
-        Ok::<_, anyhow::Error>((
-            key,
-            import_secs,
-            lines,
-            ingest_secs,
-            accepted.load(Ordering::Relaxed),
-            lat,
-        ))
+        let key = ingest_key(&http, &base, &token).await?;
+        let (import_secs, lines) = import_orders(&http, &base, &token, backend, a, &plan).await?;
+        let (ingest_secs, accepted, lat) =
+            ingest_events(&http, &base, &key, backend, a, &plan).await?;
+        Ok::<_, anyhow::Error>((import_secs, lines, ingest_secs, accepted, lat))
     });
-    let (_key, import_secs, lines, ingest_secs, accepted, lat) = match out {
+    let (import_secs, lines, ingest_secs, accepted, lat) = match loaded {
         Ok(v) => v,
         Err(e) => {
             let _ = child.kill();
@@ -368,147 +253,25 @@ pub fn run(backend: &str, url: &str, a: &Args) -> Result<()> {
         backroom_domain::analytics::format_day(from),
         backroom_domain::analytics::format_day(to),
     );
-    let dashboard = |http: reqwest::Client, base: String, token: String, f: String, t: String| async move {
-        let t0 = Instant::now();
-        let k: Value = http
-            .get(format!(
-                "{base}/api/v1/analytics/kpis?from={f}&to={t}&by=day"
-            ))
-            .bearer_auth(&token)
-            .send()
-            .await?
-            .json()
-            .await?;
-        let fu: Value = http
-            .get(format!("{base}/api/v1/analytics/funnel?from={f}&to={t}"))
-            .bearer_auth(&token)
-            .send()
-            .await?
-            .json()
-            .await?;
-        if k["totals"].is_null() || !fu.is_array() {
-            bail!("the dashboard failed: {k} {fu}");
-        }
-        Ok::<_, anyhow::Error>((t0.elapsed(), k, fu))
-    };
-    let derive_secs = rt.block_on(async {
-        let t0 = Instant::now();
-        let r = http
-            .post(format!("{base}/api/v1/analytics/rebuild"))
-            .bearer_auth(&token)
-            .send()
-            .await?;
-        if !r.status().is_success() {
-            bail!("rebuild failed: {}", r.text().await?);
-        }
-        Ok::<_, anyhow::Error>(t0.elapsed().as_secs_f64())
-    });
-    let derive_secs = match derive_secs {
+    let derive_secs = match rt.block_on(rebuild(&http, &base, &token)) {
         Ok(s) => s,
         Err(e) => {
             let _ = child.kill();
             return Err(e);
         }
     };
-    // PostgreSQL vacuums and analyzes the freshly loaded tables in the background for minutes:
-    // analyze them now (as after any bulk load) and time the dashboard once it has settled, as it
-    // would be in service.
     if backend == "postgres" {
-        rt.block_on(db.write(|tx| {
-            tx.exec(
-                "ANALYZE events, an_sessions, an_purchases, an_session_days, an_order_days, an_order_facts, an_day_sets, an_customers, orders, order_lines, refunds, ad_spend, email_events",
-                &[],
-            )?;
-            Ok(())
-        }))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-        std::thread::sleep(Duration::from_secs(5));
-        wait_for_zero(
-            &rt,
-            &db,
-            "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'",
-            600,
-        )?;
-        // The derivation ran every order through the dirty-order list (a million entries in,
-        // then out): until autovacuum clears the dead entries, each report's check of the list
-        // scans them (about 30 ms a check, two checks a dashboard; the variance of the earlier
-        // runs). With the list's vacuum threshold (migration 0015) that takes under a minute or
-        // two; wait for it, as a store in service would have.
-        let started = Instant::now();
-        wait_for_zero(
-            &rt,
-            &db,
-            "SELECT n_dead_tup AS n FROM pg_stat_user_tables WHERE relname = 'an_dirty_orders' AND schemaname = current_schema()",
-            300,
-        )?;
-        eprintln!(
-            "(waited {:.0} s for autovacuum to clear the dirty-order list)",
-            started.elapsed().as_secs_f64()
-        );
-        // Write the bulk load's dirty pages out now, so the timing does not share the disk with
-        // PostgreSQL's checkpointer.
-        if let Err(e) = rt.block_on(db.write(|tx| {
-            tx.exec("CHECKPOINT", &[])?;
-            Ok(())
-        })) {
-            eprintln!("(could not run CHECKPOINT before timing: {e})");
-        }
+        settle_postgres(&rt, &db)?;
     }
     // Cold: a fresh server process; warm: the same queries again.
     let _ = child.kill();
     let _ = child.wait();
     let (mut child, base) = spawn(url)?;
-    let timed = rt.block_on(async {
-        wait_up(&http, &base).await?;
-        let (cold, k, fu) = dashboard(
-            http.clone(),
-            base.clone(),
-            token.clone(),
-            f.clone(),
-            t.clone(),
-        )
-        .await?;
-        let mut warm = Vec::new();
-        for _ in 0..30 {
-            warm.push(
-                dashboard(
-                    http.clone(),
-                    base.clone(),
-                    token.clone(),
-                    f.clone(),
-                    t.clone(),
-                )
-                .await?
-                .0
-                .as_micros() as u64,
-            );
-        }
-        warm.sort_unstable();
-        Ok::<_, anyhow::Error>((cold, warm, k, fu))
-    });
+    let timed = rt.block_on(time_dashboard(&http, &base, &token, &f, &t));
     let _ = child.kill();
     let _ = child.wait();
     let (cold, warm, kpis, funnel) = timed?;
-    // The same report straight from the raw rows, for scale.
-    let raw_secs = rt.block_on(async {
-        let p = report::Period { from, to };
-        let t0 = Instant::now();
-        db.read(move |tx| {
-            let (_, o) = report::Opts::from_query(
-                tx,
-                &report::KpiQuery {
-                    from: backroom_domain::analytics::format_day(p.from),
-                    to: backroom_domain::analytics::format_day(p.to),
-                    by: Some("day".into()),
-                    ..Default::default()
-                },
-            )?;
-            report::kpis_raw(tx, p, &o)
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok::<_, anyhow::Error>(t0.elapsed().as_secs_f64())
-    })?;
+    let raw_secs = rt.block_on(raw_report(&db, from, to))?;
     let tot = &kpis["totals"];
     println!(
         "  derivation:      sessions, attribution and rollups from scratch in {derive_secs:.1} s ({:.0} events/s)",
@@ -541,6 +304,276 @@ pub fn run(backend: &str, url: &str, a: &Args) -> Result<()> {
     Ok(())
 }
 
+/// A storefront ingest key for the events.
+async fn ingest_key(http: &reqwest::Client, base: &str, token: &str) -> Result<String> {
+    Ok(http
+        .post(format!("{base}/api/v1/tokens"))
+        .bearer_auth(token)
+        .json(&json!({"name": "bench storefront", "ingest": true}))
+        .send()
+        .await?
+        .json::<Value>()
+        .await?["token"]
+        .as_str()
+        .context("no ingest key")?
+        .to_string())
+}
+
+/// The plan's orders, through import jobs of 100,000 orders each: the seconds taken and the
+/// lines imported.
+async fn import_orders(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    backend: &str,
+    a: &Args,
+    plan: &Plan,
+) -> Result<(f64, u64)> {
+    let started = Instant::now();
+    let mut lines = 0u64;
+    let mut i = 0;
+    while i < a.orders {
+        let to = (i + 100_000).min(a.orders);
+        let body = orders_csv(plan, i, to);
+        lines += body.lines().count() as u64 - 1;
+        let job: Value = http
+            .post(format!(
+                "{base}/api/v1/imports?kind=orders&currency=EUR&timezone=UTC"
+            ))
+            .bearer_auth(token)
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let id = job["id"]
+            .as_i64()
+            .with_context(|| format!("no import job: {job}"))?;
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let j: Value = http
+                .get(format!("{base}/api/v1/imports/{id}"))
+                .bearer_auth(token)
+                .send()
+                .await?
+                .json()
+                .await?;
+            match j["status"].as_str() {
+                Some("running") | Some("queued") => continue,
+                Some("done") | Some("succeeded") | Some("finished") => break,
+                _ => bail!("import job ended: {j}"),
+            }
+        }
+        i = to;
+        eprint!("\r[{backend}] orders imported: {i}/{}   ", a.orders);
+    }
+    eprintln!();
+    Ok((started.elapsed().as_secs_f64(), lines))
+}
+
+/// The plan's events, in time order, by concurrent clients: the seconds taken, the events
+/// accepted and each batch's latency (sorted, in microseconds).
+async fn ingest_events(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    backend: &str,
+    a: &Args,
+    plan: &Arc<Plan>,
+) -> Result<(f64, u64, Vec<u64>)> {
+    let batches = a.events.div_ceil(a.batch);
+    let next = Arc::new(AtomicU64::new(0));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..a.clients {
+        let (http, base, key, next, accepted, plan) = (
+            http.clone(),
+            base.to_string(),
+            key.to_string(),
+            next.clone(),
+            accepted.clone(),
+            plan.clone(),
+        );
+        let (total, per) = (a.events, a.batch);
+        let backend = backend.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let b = next.fetch_add(1, Ordering::Relaxed);
+                if b >= batches {
+                    return Ok::<_, anyhow::Error>(lat);
+                }
+                let n = per.min(total - b * per);
+                let body = tokio::task::spawn_blocking({
+                    let plan = plan.clone();
+                    move || events_batch(&plan, b, batches, n)
+                })
+                .await?;
+                let t = Instant::now();
+                let r: Value = http
+                    .post(format!("{base}/api/v1/events"))
+                    .bearer_auth(&key)
+                    .header("content-type", "application/x-ndjson")
+                    .body(body)
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                lat.push(t.elapsed().as_micros() as u64);
+                let ok = r["accepted"].as_u64().with_context(|| format!("{r}"))?;
+                if !r["rejected"].as_array().is_some_and(|x| x.is_empty()) {
+                    bail!("events were rejected: {}", r["rejected"][0]);
+                }
+                let done = accepted.fetch_add(ok, Ordering::Relaxed) + ok;
+                if b % 50 == 0 {
+                    eprint!("\r[{backend}] events ingested: {done}/{total}   ");
+                }
+            }
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    let ingest_secs = started.elapsed().as_secs_f64();
+    eprintln!();
+    lat.sort_unstable();
+    Ok((ingest_secs, accepted.load(Ordering::Relaxed), lat))
+}
+
+/// Sessions, attribution and rollups derived from scratch: the seconds it took.
+async fn rebuild(http: &reqwest::Client, base: &str, token: &str) -> Result<f64> {
+    let t0 = Instant::now();
+    let r = http
+        .post(format!("{base}/api/v1/analytics/rebuild"))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!("rebuild failed: {}", r.text().await?);
+    }
+    Ok(t0.elapsed().as_secs_f64())
+}
+
+/// PostgreSQL vacuums and analyzes the freshly loaded tables in the background for minutes:
+/// analyze them now (as after any bulk load) so the dashboard is timed once it has settled, as
+/// it would be in service.
+fn settle_postgres(rt: &tokio::runtime::Runtime, db: &Db) -> Result<()> {
+    rt.block_on(db.write(|tx| {
+        tx.exec(
+            "ANALYZE events, an_sessions, an_purchases, an_session_days, an_order_days, an_order_facts, an_day_sets, an_customers, orders, order_lines, refunds, ad_spend, email_events",
+            &[],
+        )?;
+        Ok(())
+    }))
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    std::thread::sleep(Duration::from_secs(5));
+    wait_for_zero(
+        rt,
+        db,
+        "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'",
+        600,
+    )?;
+    // The derivation ran every order through the dirty-order list (a million entries in, then
+    // out): until autovacuum clears the dead entries, each report's check of the list scans them
+    // (about 30 ms a check, two checks a dashboard; the variance of the earlier runs). With the
+    // list's vacuum threshold (migration 0015) that takes under a minute or two; wait for it, as
+    // a store in service would have.
+    let started = Instant::now();
+    wait_for_zero(
+        rt,
+        db,
+        "SELECT n_dead_tup AS n FROM pg_stat_user_tables WHERE relname = 'an_dirty_orders' AND schemaname = current_schema()",
+        300,
+    )?;
+    eprintln!(
+        "(waited {:.0} s for autovacuum to clear the dirty-order list)",
+        started.elapsed().as_secs_f64()
+    );
+    // Write the bulk load's dirty pages out now, so the timing does not share the disk with
+    // PostgreSQL's checkpointer.
+    if let Err(e) = rt.block_on(db.write(|tx| {
+        tx.exec("CHECKPOINT", &[])?;
+        Ok(())
+    })) {
+        eprintln!("(could not run CHECKPOINT before timing: {e})");
+    }
+    Ok(())
+}
+
+/// One dashboard: every KPI for `[f, t)` by day (with the previous period and last year) and
+/// the funnel; its time and both answers.
+async fn dashboard(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    f: &str,
+    t: &str,
+) -> Result<(Duration, Value, Value)> {
+    let t0 = Instant::now();
+    let k: Value = http
+        .get(format!(
+            "{base}/api/v1/analytics/kpis?from={f}&to={t}&by=day"
+        ))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let fu: Value = http
+        .get(format!("{base}/api/v1/analytics/funnel?from={f}&to={t}"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    if k["totals"].is_null() || !fu.is_array() {
+        bail!("the dashboard failed: {k} {fu}");
+    }
+    Ok((t0.elapsed(), k, fu))
+}
+
+/// The dashboard on a fresh server: once cold, then 30 times warm (sorted, in microseconds).
+async fn time_dashboard(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    f: &str,
+    t: &str,
+) -> Result<(Duration, Vec<u64>, Value, Value)> {
+    wait_up(http, base).await?;
+    let (cold, k, fu) = dashboard(http, base, token, f, t).await?;
+    let mut warm = Vec::new();
+    for _ in 0..30 {
+        warm.push(dashboard(http, base, token, f, t).await?.0.as_micros() as u64);
+    }
+    warm.sort_unstable();
+    Ok((cold, warm, k, fu))
+}
+
+/// The same report straight from the raw rows, for scale: the seconds it took.
+async fn raw_report(db: &Db, from: i32, to: i32) -> Result<f64> {
+    let p = report::Period { from, to };
+    let t0 = Instant::now();
+    db.read(move |tx| {
+        let (_, o) = report::Opts::from_query(
+            tx,
+            &report::KpiQuery {
+                from: backroom_domain::analytics::format_day(p.from),
+                to: backroom_domain::analytics::format_day(p.to),
+                by: Some("day".into()),
+                ..Default::default()
+            },
+        )?;
+        report::kpis_raw(tx, p, &o)
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(t0.elapsed().as_secs_f64())
+}
+
 /// Exports the raw rows as CSV and runs `bench/duckdb_kpis.py` in a virtualenv with DuckDB.
 fn duckdb(
     rt: &tokio::runtime::Runtime,
@@ -553,6 +586,34 @@ fn duckdb(
 ) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("backroom-duckdb-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
+    let t0 = Instant::now();
+    export_raw_rows(rt, db, &dir)?;
+    eprintln!(
+        "[duckdb] raw rows exported as CSV in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    let d = duckdb_kpis(&dir, from, to)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let mismatches = disagreements(kpis, funnel, &d);
+    let duck_ms = d["seconds"].as_f64().unwrap_or(0.0) * 1000.0;
+    println!(
+        "  duckdb {}:    {duck_ms:.0} ms for the same KPIs from CSV already loaded in memory; backroom warm is {:.1}x faster",
+        d["version"].as_str().unwrap_or("?"),
+        duck_ms / warm_ms.max(0.001)
+    );
+    if mismatches.is_empty() {
+        println!("  numbers:         identical (totals, previous period, daily series, funnel)");
+        Ok(())
+    } else {
+        for m in &mismatches {
+            println!("  MISMATCH {m}");
+        }
+        bail!("duckdb and backroom disagree")
+    }
+}
+
+/// The raw rows the DuckDB script reads, as one CSV file per table in `dir`.
+fn export_raw_rows(rt: &tokio::runtime::Runtime, db: &Db, dir: &Path) -> Result<()> {
     // Each export: its name, the column it pages by (the first), and its query.
     let exports: [(&str, &str, &str); 5] = [
         (
@@ -581,7 +642,6 @@ fn duckdb(
             "SELECT id, day, amount_minor FROM ad_spend WHERE id > $1 ORDER BY id LIMIT 200000",
         ),
     ];
-    let t0 = Instant::now();
     for (name, key, sql) in exports {
         let mut f =
             std::io::BufWriter::new(std::fs::File::create(dir.join(format!("{name}.csv")))?);
@@ -610,10 +670,12 @@ fn duckdb(
             }
         }
     }
-    eprintln!(
-        "[duckdb] raw rows exported as CSV in {:.1} s",
-        t0.elapsed().as_secs_f64()
-    );
+    Ok(())
+}
+
+/// The DuckDB script's KPIs over the CSV files in `dir`, installing DuckDB from PyPI into a
+/// virtualenv the first time.
+fn duckdb_kpis(dir: &Path, from: i32, to: i32) -> Result<Value> {
     let venv = std::env::temp_dir().join("backroom-duckdb-venv");
     let python = venv.join("bin/python");
     if !python.exists() {
@@ -637,7 +699,7 @@ fn duckdb(
     let script = script_path()?;
     let out = std::process::Command::new(&python)
         .arg(&script)
-        .arg(&dir)
+        .arg(dir)
         .arg(backroom_domain::analytics::format_day(from))
         .arg(backroom_domain::analytics::format_day(to))
         .output()?;
@@ -647,8 +709,11 @@ fn duckdb(
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let d: Value = serde_json::from_slice(&out.stdout)?;
-    let _ = std::fs::remove_dir_all(&dir);
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// Where Backroom's dashboard and DuckDB's answer `d` differ, KPI by KPI.
+fn disagreements(kpis: &Value, funnel: &Value, d: &Value) -> Vec<String> {
     // The same numbers, KPI by KPI.
     let mut mismatches = Vec::new();
     let ours = &kpis["totals"];
@@ -728,21 +793,7 @@ fn duckdb(
     if series_ours != series_duck {
         mismatches.push("the daily series differ".into());
     }
-    let duck_ms = d["seconds"].as_f64().unwrap_or(0.0) * 1000.0;
-    println!(
-        "  duckdb {}:    {duck_ms:.0} ms for the same KPIs from CSV already loaded in memory; backroom warm is {:.1}x faster",
-        d["version"].as_str().unwrap_or("?"),
-        duck_ms / warm_ms.max(0.001)
-    );
-    if mismatches.is_empty() {
-        println!("  numbers:         identical (totals, previous period, daily series, funnel)");
-        Ok(())
-    } else {
-        for m in &mismatches {
-            println!("  MISMATCH {m}");
-        }
-        bail!("duckdb and backroom disagree")
-    }
+    mismatches
 }
 
 fn script_path() -> Result<PathBuf> {

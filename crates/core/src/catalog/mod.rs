@@ -1,5 +1,7 @@
 //! Products and variants, locations, and sales channels.
 
+pub mod sql;
+
 use crate::api::{
     self, Channel, ChannelPatch, Location, LocationPatch, NewChannel, NewLocation, NewProduct,
     NewVariant, Page, Product, ProductPatch, Variant, VariantPatch,
@@ -667,16 +669,15 @@ pub fn list_products(tx: &mut dyn Sql, q: &ProductQuery) -> Result<Page<Product>
     if let Some(v) = &q.product_type {
         f.add("product_type = ?", vec![v.into()]);
     }
-    const AVAILABLE: &str = "id IN (SELECT v.product_id FROM variants v JOIN inventory_levels l ON l.variant_id = v.id WHERE l.on_hand - l.reserved - l.unavailable > 0)";
+    let having = |variants: &str| {
+        format!("id IN (SELECT v.product_id FROM variants v WHERE v.id IN ({variants}))")
+    };
+    let available = having(crate::inventory::sql::VARIANTS_AVAILABLE);
     match q.stock.as_deref() {
         None => {}
-        Some("in_stock") => f.add(AVAILABLE, vec![]),
-        Some("out_of_stock") => f.add(&format!("NOT {AVAILABLE}"), vec![]),
-        Some("low") => f.add(
-            "id IN (SELECT v.product_id FROM variants v JOIN inventory_levels l ON l.variant_id = v.id \
-             WHERE l.reorder_point IS NOT NULL AND l.on_hand - l.reserved - l.unavailable + l.incoming <= l.reorder_point)",
-            vec![],
-        ),
+        Some("in_stock") => f.add(&available, vec![]),
+        Some("out_of_stock") => f.add(&format!("NOT {available}"), vec![]),
+        Some("low") => f.add(&having(crate::inventory::sql::VARIANTS_LOW), vec![]),
         Some(_) => {
             return Err(Error::invalid(
                 "stock",
@@ -1206,6 +1207,18 @@ pub fn set_safety_buffer(
         sku: sku.to_string(),
         quantity: b.quantity,
     })
+}
+
+/// The units of a variant a channel keeps back (its safety buffer; 0 when none is set).
+pub fn safety_buffer(tx: &mut dyn Sql, channel_id: i64, variant_id: i64) -> Result<i64> {
+    Ok(tx
+        .query_one(
+            "SELECT quantity FROM channel_buffers WHERE channel_id = $1 AND variant_id = $2",
+            params![channel_id, variant_id],
+        )?
+        .map(|r| r.get::<i64>("quantity"))
+        .transpose()?
+        .unwrap_or(0))
 }
 
 /// A channel's safety buffers by SKU, paged.

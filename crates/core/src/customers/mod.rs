@@ -181,13 +181,17 @@ pub struct CustomerRef {
     pub last_name: String,
 }
 
-const CUSTOMER_SELECT: &str = concat!(
-    "SELECT c.id, c.email, c.first_name, c.last_name, c.phone, c.accepts_marketing, c.marketing_consent_at, c.marketing_consent_source, c.acquisition_source, c.tags, c.note, c.created_at, c.updated_at, \
-     (SELECT COUNT(*) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled') AS orders_count, \
-     (SELECT CAST(COALESCE(SUM(o.total_minor), 0) AS BIGINT) FROM orders o WHERE o.customer_id = c.id AND o.status <> 'cancelled') AS total_spent, ",
-    crate::analytics::report::lifetime_value_sql!(),
-    " AS lifetime_value, c.guest, c.addresses FROM customers c"
-);
+/// The columns [`customer_from`] reads, from `customers c` (the order count and spend through
+/// the orders' expressions, the lifetime value through the read model's).
+fn customer_select() -> String {
+    format!(
+        "SELECT c.id, c.email, c.first_name, c.last_name, c.phone, c.accepts_marketing, c.marketing_consent_at, c.marketing_consent_source, c.acquisition_source, c.tags, c.note, c.created_at, c.updated_at, \
+         {} AS orders_count, {} AS total_spent, {} AS lifetime_value, c.guest, c.addresses FROM customers c",
+        crate::orders::sql::orders_count_of("c.id"),
+        crate::orders::sql::total_spent_of("c.id"),
+        crate::analytics::report::lifetime_value_sql!()
+    )
+}
 
 fn customer_from(r: &Row, cur: &str) -> std::result::Result<Customer, DbError> {
     Ok(Customer {
@@ -337,7 +341,10 @@ pub fn update_customer(
 pub fn get_customer(tx: &mut dyn Sql, id: i64) -> Result<Customer> {
     let cur = settings::load(tx)?.currency;
     let r = tx
-        .query_one(&format!("{CUSTOMER_SELECT} WHERE c.id = $1"), params![id])?
+        .query_one(
+            &format!("{} WHERE c.id = $1", customer_select()),
+            params![id],
+        )?
         .ok_or(Error::NotFound { entity: "customer" })?;
     Ok(customer_from(&r, cur.as_str())?)
 }
@@ -374,7 +381,8 @@ pub fn list_customers(tx: &mut dyn Sql, q: &CustomerQuery) -> Result<Page<Custom
     let lim = f.push((limit + 1).into());
     let rows = tx.query(
         &format!(
-            "{CUSTOMER_SELECT}{} ORDER BY c.id DESC LIMIT {lim}",
+            "{}{} ORDER BY c.id DESC LIMIT {lim}",
+            customer_select(),
             f.where_sql()
         ),
         &f.params,

@@ -10,18 +10,21 @@ use crate::db::Sql;
 
 pub fn run(tx: &mut dyn Sql) -> Result<CheckReport> {
     let rows = tx.query(
-        "SELECT v.sku, l.variant_id, l.location_id, l.on_hand, l.reserved, l.unavailable, l.incoming, v.inventory_policy, \
+        &format!("SELECT {} AS sku, l.variant_id, l.location_id, l.on_hand, l.reserved, l.unavailable, l.incoming, {} AS inventory_policy, \
            (SELECT CAST(COALESCE(SUM(e.on_hand_delta), 0) AS BIGINT) FROM inventory_ledger e WHERE e.variant_id = l.variant_id AND e.location_id = l.location_id) AS ledger_on_hand, \
            (SELECT CAST(COALESCE(SUM(e.unavailable_delta), 0) AS BIGINT) FROM inventory_ledger e WHERE e.variant_id = l.variant_id AND e.location_id = l.location_id) AS ledger_unavailable, \
            COALESCE(r.quantity, 0) AS live_reserved, \
            (SELECT CAST(COALESCE(SUM(tl.quantity - tl.received_quantity), 0) AS BIGINT) FROM transfer_lines tl JOIN transfers t ON t.id = tl.transfer_id \
               WHERE tl.variant_id = l.variant_id AND t.to_location_id = l.location_id AND t.status IN ('in_transit', 'partially_received')) AS in_transit, \
            COALESCE(r.backordered, 0) AS live_backordered \
-         FROM inventory_levels l JOIN variants v ON v.id = l.variant_id \
+         FROM inventory_levels l \
          LEFT JOIN (SELECT variant_id, location_id, CAST(SUM(quantity) AS BIGINT) AS quantity, CAST(SUM(backordered) AS BIGINT) AS backordered \
                     FROM reservations WHERE released_at IS NULL GROUP BY variant_id, location_id) r \
            ON r.variant_id = l.variant_id AND r.location_id = l.location_id \
          ORDER BY l.variant_id, l.location_id",
+            crate::catalog::sql::sku_of("l.variant_id"),
+            crate::catalog::sql::inventory_policy_of("l.variant_id")
+        ),
         &[],
     )?;
     let mut violations = Vec::new();

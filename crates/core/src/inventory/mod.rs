@@ -5,12 +5,13 @@
 //! which write the reservation row. `backroom check` verifies both sums at any moment.
 
 pub mod check;
+pub mod sql;
 
 use crate::api::{
     self, LedgerEntry, Page, SkuStock, StockChange, StockLevel, StockTotals, Transfer, TransferLine,
 };
 use crate::audit;
-use crate::catalog::{get_channel, get_location, variant_by_sku};
+use crate::catalog::{self, get_channel, get_location, variant_by_sku};
 use crate::db::{DbError, Row, Sql};
 use crate::util::page;
 use crate::util::{Filter, decode_cursor, encode_cursor, opt_rfc3339, page_limit, rfc3339};
@@ -276,9 +277,10 @@ pub fn note_low(tx: &mut dyn Sql, ctx: &Ctx, pairs: &[(i64, i64)]) -> Result<()>
     }
     let rows = tx.query(
         &format!(
-            "SELECT l.variant_id, l.location_id, l.on_hand - l.reserved - l.unavailable AS available, l.incoming, l.reorder_point, l.low_since, v.sku, loc.code \
-             FROM inventory_levels l JOIN variants v ON v.id = l.variant_id JOIN locations loc ON loc.id = l.location_id \
-             WHERE l.reorder_point IS NOT NULL AND ({})",
+            "SELECT l.variant_id, l.location_id, l.on_hand - l.reserved - l.unavailable AS available, l.incoming, l.reorder_point, l.low_since, {} AS sku, {} AS code \
+             FROM inventory_levels l WHERE l.reorder_point IS NOT NULL AND ({})",
+            catalog::sql::sku_of("l.variant_id"),
+            catalog::sql::location_code_of("l.location_id"),
             ors.join(" OR ")
         ),
         &vals,
@@ -472,7 +474,15 @@ fn release(
     Ok(())
 }
 
-const LEVEL_SELECT: &str = "SELECT v.sku, l.variant_id, l.location_id, loc.code, l.on_hand, l.reserved, l.unavailable, l.incoming, l.updated_at, l.bin FROM inventory_levels l JOIN variants v ON v.id = l.variant_id JOIN locations loc ON loc.id = l.location_id";
+/// The columns [`level_from`] reads, from `inventory_levels l` (the SKU and location code through
+/// the catalog's expressions).
+fn level_select() -> String {
+    format!(
+        "SELECT {} AS sku, l.variant_id, l.location_id, {} AS code, l.on_hand, l.reserved, l.unavailable, l.incoming, l.updated_at, l.bin FROM inventory_levels l",
+        catalog::sql::sku_of("l.variant_id"),
+        catalog::sql::location_code_of("l.location_id")
+    )
+}
 
 fn level_from(r: &Row) -> std::result::Result<StockLevel, DbError> {
     let (on_hand, reserved, unavailable): (i64, i64, i64) =
@@ -515,7 +525,10 @@ pub fn set_bin(tx: &mut dyn Sql, ctx: &Ctx, b: &api::SetBin) -> Result<StockLeve
 pub fn get_level(tx: &mut dyn Sql, variant_id: i64, location_id: i64) -> Result<StockLevel> {
     let r = tx
         .query_one(
-            &format!("{LEVEL_SELECT} WHERE l.variant_id = $1 AND l.location_id = $2"),
+            &format!(
+                "{} WHERE l.variant_id = $1 AND l.location_id = $2",
+                level_select()
+            ),
             params![variant_id, location_id],
         )?
         .ok_or(Error::NotFound {
@@ -530,7 +543,11 @@ pub fn sku_stock(tx: &mut dyn Sql, sku: &str) -> Result<SkuStock> {
         e => e,
     })?;
     let rows = tx.query(
-        &format!("{LEVEL_SELECT} WHERE l.variant_id = $1 ORDER BY loc.priority, l.location_id"),
+        &format!(
+            "{} WHERE l.variant_id = $1 ORDER BY {}, l.location_id",
+            level_select(),
+            catalog::sql::location_priority_of("l.location_id")
+        ),
         params![variant_id],
     )?;
     let levels: Vec<StockLevel> = rows
@@ -574,7 +591,7 @@ pub fn list_levels(tx: &mut dyn Sql, q: &LevelQuery) -> Result<Page<StockLevel>>
     }
     level_page(
         tx,
-        LEVEL_SELECT,
+        &level_select(),
         f,
         q.location_id,
         q.sku.as_deref(),
@@ -585,7 +602,7 @@ pub fn list_levels(tx: &mut dyn Sql, q: &LevelQuery) -> Result<Page<StockLevel>>
     )
 }
 
-/// A page of level rows (`select` reads `inventory_levels l` with `v` and `loc` joined) matching
+/// A page of level rows (`select` reads `inventory_levels l`) matching
 /// `f` and the usual location, SKU and cursor filters, in (variant, location) order.
 #[allow(clippy::too_many_arguments)]
 fn level_page<T: Clone>(
@@ -605,7 +622,7 @@ fn level_page<T: Clone>(
     }
     if let Some(s) = sku {
         f.add(
-            "lower(v.sku) LIKE ? ESCAPE '\\'",
+            &format!("l.variant_id IN ({})", catalog::sql::VARIANTS_WITH_SKU_LIKE),
             vec![crate::util::like_contains(s).into()],
         );
     }
@@ -650,8 +667,15 @@ pub struct ReorderQuery {
     pub cursor: Option<String>,
 }
 
-const REORDER_SELECT: &str = "SELECT v.sku, l.variant_id, l.location_id, loc.code, l.on_hand, l.on_hand - l.reserved - l.unavailable AS available, l.incoming, \
-     l.reorder_point, l.reorder_quantity, l.lead_time_days, l.low_since FROM inventory_levels l JOIN variants v ON v.id = l.variant_id JOIN locations loc ON loc.id = l.location_id";
+/// The columns [`reorder_from`] reads, from `inventory_levels l`.
+fn reorder_select() -> String {
+    format!(
+        "SELECT {} AS sku, l.variant_id, l.location_id, {} AS code, l.on_hand, l.on_hand - l.reserved - l.unavailable AS available, l.incoming, \
+         l.reorder_point, l.reorder_quantity, l.lead_time_days, l.low_since FROM inventory_levels l",
+        catalog::sql::sku_of("l.variant_id"),
+        catalog::sql::location_code_of("l.location_id")
+    )
+}
 
 fn reorder_from(r: &Row) -> std::result::Result<api::ReorderLevel, DbError> {
     let (available, incoming, point): (i64, i64, Option<i64>) = (
@@ -693,7 +717,7 @@ pub fn reorder_levels(tx: &mut dyn Sql, q: &ReorderQuery) -> Result<Page<api::Re
     }
     level_page(
         tx,
-        REORDER_SELECT,
+        &reorder_select(),
         f,
         q.location_id,
         q.sku.as_deref(),
@@ -733,7 +757,10 @@ pub fn set_reorder_point(
     lock_level(tx, variant_id, r.location_id)?;
     let before = tx
         .query_one(
-            &format!("{REORDER_SELECT} WHERE l.variant_id = $1 AND l.location_id = $2"),
+            &format!(
+                "{} WHERE l.variant_id = $1 AND l.location_id = $2",
+                reorder_select()
+            ),
             params![variant_id, r.location_id],
         )?
         .map(|r| reorder_from(&r))
@@ -755,7 +782,10 @@ pub fn set_reorder_point(
     )?;
     let row = tx
         .query_one(
-            &format!("{REORDER_SELECT} WHERE l.variant_id = $1 AND l.location_id = $2"),
+            &format!(
+                "{} WHERE l.variant_id = $1 AND l.location_id = $2",
+                reorder_select()
+            ),
             params![variant_id, r.location_id],
         )?
         .ok_or(Error::NotFound {
@@ -772,18 +802,14 @@ pub fn channel_availability(
 ) -> Result<api::ChannelAvailability> {
     let ch = get_channel(tx, channel_id)?;
     let (variant_id, sku, _) = variant_by_sku(tx, "sku", sku)?;
-    let buffer = tx
-        .query_one(
-            "SELECT quantity FROM channel_buffers WHERE channel_id = $1 AND variant_id = $2",
-            params![channel_id, variant_id],
-        )?
-        .map(|r| r.get::<i64>("quantity"))
-        .transpose()?
-        .unwrap_or(0);
+    let buffer = catalog::safety_buffer(tx, channel_id, variant_id)?;
     let mut locations = Vec::new();
     for loc in ch.location_ids {
         let r = tx.query_one(
-            "SELECT l.on_hand - l.reserved - l.unavailable AS available FROM inventory_levels l JOIN locations loc ON loc.id = l.location_id WHERE l.variant_id = $1 AND l.location_id = $2 AND loc.active = TRUE",
+            &format!(
+                "SELECT l.on_hand - l.reserved - l.unavailable AS available FROM inventory_levels l WHERE l.variant_id = $1 AND l.location_id = $2 AND {}",
+                catalog::sql::location_is_active("l.location_id")
+            ),
             params![variant_id, loc],
         )?;
         let avail = r
@@ -835,7 +861,7 @@ fn change_result(
     let level = get_level(tx, variant_id, location_id)?;
     let r = tx
         .query_one(
-            &format!("{LEDGER_SELECT} WHERE e.id = $1"),
+            &format!("{} WHERE e.id = $1", ledger_select()),
             params![ledger_id],
         )?
         .ok_or(Error::NotFound {
@@ -997,9 +1023,12 @@ pub fn count(tx: &mut dyn Sql, ctx: &Ctx, c: &api::CountStock) -> Result<StockCh
 /// orders placed first. The caller holds the level's lock.
 pub(crate) fn clear_backorders(tx: &mut dyn Sql, variant_id: i64, location_id: i64) -> Result<()> {
     let waiting = tx.query(
-        "SELECT r.id, r.backordered FROM reservations r JOIN orders o ON o.id = r.order_id \
-         WHERE r.variant_id = $1 AND r.location_id = $2 AND r.released_at IS NULL AND r.backordered > 0 \
-         ORDER BY o.placed_at, r.id",
+        &format!(
+            "SELECT r.id, r.backordered FROM reservations r \
+             WHERE r.variant_id = $1 AND r.location_id = $2 AND r.released_at IS NULL AND r.backordered > 0 \
+             ORDER BY {}, r.id",
+            crate::orders::sql::placed_at_of("r.order_id")
+        ),
         params![variant_id, location_id],
     )?;
     if waiting.is_empty() {
@@ -1038,14 +1067,19 @@ pub(crate) fn cover_counted(
 ) -> Result<()> {
     let r = tx
         .query_one(
-            "SELECT v.inventory_policy, CAST(COALESCE((SELECT SUM(r.backordered) FROM reservations r \
-               WHERE r.variant_id = v.id AND r.location_id = $2 AND r.released_at IS NULL), 0) AS BIGINT) AS backordered \
-             FROM variants v WHERE v.id = $1",
+            &format!(
+                "SELECT {} AS inventory_policy, CAST(COALESCE((SELECT SUM(r.backordered) FROM reservations r \
+                   WHERE r.variant_id = $1 AND r.location_id = $2 AND r.released_at IS NULL), 0) AS BIGINT) AS backordered",
+                catalog::sql::inventory_policy_of("$1")
+            ),
             params![variant_id, location_id],
         )?
         .ok_or(Error::NotFound { entity: "variant" })?;
+    let policy = r
+        .get::<Option<String>>("inventory_policy")?
+        .ok_or(Error::NotFound { entity: "variant" })?;
     let short = (reserved - r.get::<i64>("backordered")?) - (counted - unavailable);
-    if r.get::<String>("inventory_policy")? == "deny" && short > 0 {
+    if policy == "deny" && short > 0 {
         crate::orders::edits::cover_shortfall(tx, ctx, variant_id, location_id, short)?;
     }
     Ok(())
@@ -1115,7 +1149,13 @@ pub fn damage(tx: &mut dyn Sql, ctx: &Ctx, d: &api::DamageStock) -> Result<Stock
     change_result(tx, ctx, variant_id, d.location_id, id)
 }
 
-const LEDGER_SELECT: &str = "SELECT e.id, v.sku, e.variant_id, e.location_id, e.on_hand_delta, e.unavailable_delta, e.reason, e.actor, e.reference_type, e.reference_id, e.note, e.created_at FROM inventory_ledger e JOIN variants v ON v.id = e.variant_id";
+/// The columns [`ledger_from`] reads, from `inventory_ledger e`.
+fn ledger_select() -> String {
+    format!(
+        "SELECT e.id, {} AS sku, e.variant_id, e.location_id, e.on_hand_delta, e.unavailable_delta, e.reason, e.actor, e.reference_type, e.reference_id, e.note, e.created_at FROM inventory_ledger e",
+        catalog::sql::sku_of("e.variant_id")
+    )
+}
 
 fn ledger_from(r: &Row) -> std::result::Result<LedgerEntry, DbError> {
     Ok(LedgerEntry {
@@ -1166,7 +1206,8 @@ pub fn ledger(tx: &mut dyn Sql, q: &LedgerQuery) -> Result<Page<LedgerEntry>> {
     let lim = f.push((limit + 1).into());
     let rows = tx.query(
         &format!(
-            "{LEDGER_SELECT}{} ORDER BY e.id DESC LIMIT {lim}",
+            "{}{} ORDER BY e.id DESC LIMIT {lim}",
+            ledger_select(),
             f.where_sql()
         ),
         &f.params,

@@ -4,6 +4,7 @@
 pub mod edits;
 mod place;
 mod refunds;
+pub mod sql;
 
 pub use place::place;
 pub use refunds::refund;

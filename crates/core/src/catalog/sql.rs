@@ -1,0 +1,45 @@
+//! SQL that the catalog publishes for other areas to embed in one statement: expressions and
+//! subqueries over the catalog's own tables, so that a list of levels can show its SKUs, or a
+//! filter can match a SKU, in the same round trip without another area naming `variants` or
+//! `locations`. Each function takes the SQL expression (a column of the caller's query) that
+//! holds the id, and gives a parenthesised expression or a subquery text.
+
+/// The SKU of the variant whose id is `variant`.
+pub fn sku_of(variant: &str) -> String {
+    format!("(SELECT sku FROM variants WHERE id = {variant})")
+}
+
+/// The inventory policy (`deny` or `continue`) of the variant whose id is `variant`.
+pub fn inventory_policy_of(variant: &str) -> String {
+    format!("(SELECT inventory_policy FROM variants WHERE id = {variant})")
+}
+
+/// The current unit cost (NULL when unknown) of the variant whose id is `variant`.
+pub fn unit_cost_of(variant: &str) -> String {
+    format!("(SELECT cost_minor FROM variants WHERE id = {variant})")
+}
+
+/// A subquery of the ids of variants whose SKU contains the one `?` parameter (a
+/// [`crate::util::like_contains`] pattern), case-insensitively.
+pub const VARIANTS_WITH_SKU_LIKE: &str =
+    "SELECT id FROM variants WHERE lower(sku) LIKE ? ESCAPE '\\'";
+
+/// The code of the location whose id is `location`.
+pub fn location_code_of(location: &str) -> String {
+    format!("(SELECT code FROM locations WHERE id = {location})")
+}
+
+/// The name of the location whose id is `location`.
+pub fn location_name_of(location: &str) -> String {
+    format!("(SELECT name FROM locations WHERE id = {location})")
+}
+
+/// The sourcing priority of the location whose id is `location` (lower first).
+pub fn location_priority_of(location: &str) -> String {
+    format!("(SELECT priority FROM locations WHERE id = {location})")
+}
+
+/// A condition: the location whose id is `location` is active.
+pub fn location_is_active(location: &str) -> String {
+    format!("EXISTS (SELECT 1 FROM locations WHERE id = {location} AND active = TRUE)")
+}

@@ -1,0 +1,24 @@
+//! SQL that orders publish for other areas to embed in one statement: expressions over the
+//! orders' own tables, so that a customer list can show each customer's order count, or a queue
+//! can go oldest order first, without another area naming `orders`. Each function takes the SQL
+//! expression (a column of the caller's query) that holds the id.
+
+/// When the order whose id is `order` was placed.
+pub fn placed_at_of(order: &str) -> String {
+    format!("(SELECT placed_at FROM orders WHERE id = {order})")
+}
+
+/// How many orders, cancelled ones aside, the customer whose id is `customer` has placed.
+pub fn orders_count_of(customer: &str) -> String {
+    format!(
+        "(SELECT COUNT(*) FROM orders o WHERE o.customer_id = {customer} AND o.status <> 'cancelled')"
+    )
+}
+
+/// What the customer whose id is `customer` has spent: the totals of their orders, cancelled
+/// ones aside, in minor units.
+pub fn total_spent_of(customer: &str) -> String {
+    format!(
+        "(SELECT CAST(COALESCE(SUM(o.total_minor), 0) AS BIGINT) FROM orders o WHERE o.customer_id = {customer} AND o.status <> 'cancelled')"
+    )
+}
