@@ -10,6 +10,7 @@
 pub mod export;
 pub mod ingest;
 pub mod marketing;
+pub mod operations;
 pub mod queue;
 pub mod refresh;
 pub mod report;

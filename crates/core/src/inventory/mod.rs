@@ -174,6 +174,19 @@ pub(crate) fn backorder_reserved(tx: &mut dyn Sql, id: i64, units: i64) -> Resul
     Ok(())
 }
 
+/// The units of an order's live reservations that are backordered (waiting for stock).
+pub fn backordered_units(tx: &mut dyn Sql, order_id: i64) -> Result<i64> {
+    Ok(tx
+        .query_one(
+            "SELECT CAST(COALESCE(SUM(backordered), 0) AS BIGINT) AS backordered FROM reservations WHERE order_id = $1 AND released_at IS NULL",
+            params![order_id],
+        )?
+        .map(|r| r.get::<i64>("backordered"))
+        .transpose()?
+        // An aggregate always gives a row: the old 0 for none kept.
+        .unwrap_or(0))
+}
+
 /// Releases every live reservation of an order; returns how many units were released, and the
 /// (variant, location) levels they came from.
 pub fn release_order(

@@ -199,9 +199,12 @@ struct LineNow {
 fn lines_now(tx: &mut dyn Sql, order_id: i64) -> Result<Vec<LineNow>> {
     Ok(tx
         .query(
-            "SELECT l.id, l.variant_id, l.sku, l.quantity, \
-             CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT) AS shipped, v.inventory_policy \
-             FROM order_lines l JOIN variants v ON v.id = l.variant_id WHERE l.order_id = $1 ORDER BY l.line_no",
+            &format!(
+                "SELECT l.id, l.variant_id, l.sku, l.quantity, {} AS shipped, {} AS inventory_policy \
+                 FROM order_lines l WHERE l.order_id = $1 ORDER BY l.line_no",
+                crate::fulfillment::sql::shipped_of_line("l.id"),
+                crate::catalog::sql::inventory_policy_of("l.variant_id")
+            ),
             params![order_id],
         )?
         .iter()
@@ -460,9 +463,11 @@ fn reprice(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, o: &LockedOrder) -> Resul
     // (id, unit price, quantity, discount, shipped, returned) per line.
     let rows: Vec<(i64, i64, i64, i64, i64, i64)> = tx
         .query(
-            "SELECT l.id, l.unit_price_minor, l.quantity, l.discount_minor, \
-             CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT) AS shipped, l.returned_quantity \
-             FROM order_lines l WHERE l.order_id = $1 ORDER BY l.line_no",
+            &format!(
+                "SELECT l.id, l.unit_price_minor, l.quantity, l.discount_minor, {} AS shipped, l.returned_quantity \
+                 FROM order_lines l WHERE l.order_id = $1 ORDER BY l.line_no",
+                crate::fulfillment::sql::shipped_of_line("l.id")
+            ),
             params![order_id],
         )?
         .iter()

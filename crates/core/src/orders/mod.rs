@@ -1032,6 +1032,104 @@ crate::row! {
     }
 }
 
+/// Each line of an order as (quantity, shipped, returned): what its fulfillment status is
+/// worked out from ([`states::fulfillment_status_with_returns`]).
+pub(crate) fn line_progress(tx: &mut dyn Sql, order_id: i64) -> Result<Vec<(i64, i64, i64)>> {
+    Ok(tx
+        .query(
+            &format!(
+                "SELECT l.quantity, {} AS shipped, l.returned_quantity FROM order_lines l WHERE l.order_id = $1",
+                crate::fulfillment::sql::shipped_of_line("l.id")
+            ),
+            params![order_id],
+        )?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.get("quantity")?,
+                r.get("shipped")?,
+                r.get("returned_quantity")?,
+            ))
+        })
+        .collect::<std::result::Result<_, DbError>>()?)
+}
+
+/// What a return may take back of an order's line: its units shipped, refunded by line and
+/// returned so far.
+pub struct LineQuantities {
+    pub id: i64,
+    pub shipped: i64,
+    pub refunded: i64,
+    pub returned: i64,
+}
+
+/// [`LineQuantities`] of every line of an order, in line order.
+pub(crate) fn line_quantities(tx: &mut dyn Sql, order_id: i64) -> Result<Vec<LineQuantities>> {
+    Ok(tx
+        .query(
+            &format!(
+                "SELECT l.id, {} AS shipped, l.refunded_quantity, l.returned_quantity FROM order_lines l WHERE l.order_id = $1 ORDER BY l.line_no",
+                crate::fulfillment::sql::shipped_of_line("l.id")
+            ),
+            params![order_id],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(LineQuantities {
+                id: r.get("id")?,
+                shipped: r.get("shipped")?,
+                refunded: r.get("refunded_quantity")?,
+                returned: r.get("returned_quantity")?,
+            })
+        })
+        .collect::<std::result::Result<_, DbError>>()?)
+}
+
+/// An order's line as a return values it: what was paid for it ([`balance::line_value`]:
+/// after discounts, with tax when the store's prices exclude it).
+pub struct LineValue {
+    pub id: i64,
+    pub sku: String,
+    pub quantity: i64,
+    pub value: i64,
+    /// The return this line was added by, when it is an exchange's new line.
+    pub exchange_return_id: Option<i64>,
+}
+
+/// An order's currency and the [`LineValue`] of each of its lines, in one read.
+pub(crate) fn line_values(tx: &mut dyn Sql, order_id: i64) -> Result<(String, Vec<LineValue>)> {
+    let rows = tx.query(
+        "SELECT o.currency, o.tax_included, l.id, l.sku, l.quantity, l.unit_price_minor, l.discount_minor, l.tax_minor, l.exchange_return_id \
+         FROM orders o LEFT JOIN order_lines l ON l.order_id = o.id WHERE o.id = $1 ORDER BY l.id",
+        params![order_id],
+    )?;
+    let currency = match rows.first() {
+        Some(r) => r.get::<String>("currency")?,
+        None => return Err(Error::NotFound { entity: "order" }),
+    };
+    let mut lines = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let Some(id) = r.get::<Option<i64>>("id")? else {
+            continue;
+        };
+        let quantity: i64 = r.get("quantity")?;
+        lines.push(LineValue {
+            id,
+            sku: r.get("sku")?,
+            quantity,
+            value: backroom_domain::balance::line_value(
+                r.get("unit_price_minor")?,
+                quantity,
+                r.get("discount_minor")?,
+                r.get("tax_minor")?,
+                r.get::<i64>("tax_included")? != 0,
+            ),
+            exchange_return_id: r.get("exchange_return_id")?,
+        });
+    }
+    Ok((currency, lines))
+}
+
 /// Sets an order's fulfillment status, and its status when `status` is given (queued).
 pub(crate) fn set_fulfillment(
     tx: &mut dyn Sql,

@@ -29,63 +29,50 @@ pub const REASONS: [&str; 8] = [
 
 pub fn get_return(tx: &mut dyn Sql, id: i64) -> Result<Return> {
     let r = tx
-        .query_one("SELECT r.id, r.order_id, r.status, r.label_carrier, r.label_tracking, r.note, r.created_by, r.created_at, r.received_at, r.exchange, o.currency FROM returns r JOIN orders o ON o.id = r.order_id WHERE r.id = $1", params![id])?
+        .query_one("SELECT r.id, r.order_id, r.status, r.label_carrier, r.label_tracking, r.note, r.created_by, r.created_at, r.received_at, r.exchange FROM returns r WHERE r.id = $1", params![id])?
         .ok_or(Error::NotFound { entity: "return" })?;
     let lines = tx.query(
-        "SELECT rl.order_line_id, l.sku, rl.quantity, rl.reason, rl.received_quantity, rl.restocked, rl.unavailable, rl.written_off, \
-         l.unit_price_minor, l.quantity AS line_quantity, l.discount_minor, l.tax_minor, o.tax_included \
-         FROM return_lines rl JOIN order_lines l ON l.id = rl.order_line_id JOIN orders o ON o.id = l.order_id WHERE rl.return_id = $1 ORDER BY rl.id",
+        "SELECT rl.order_line_id, rl.quantity, rl.reason, rl.received_quantity, rl.restocked, rl.unavailable, rl.written_off \
+         FROM return_lines rl WHERE rl.return_id = $1 ORDER BY rl.id",
         params![id],
     )?;
-    // The exchange's lines, found among its order's (by the order index, not a scan of every line).
-    let added = tx.query(
-        "SELECT l.id, l.unit_price_minor, l.quantity, l.discount_minor, l.tax_minor, o.tax_included FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE l.order_id = $2 AND l.exchange_return_id = $1 ORDER BY l.id",
-        params![id, r.get::<i64>("order_id")?],
-    )?;
+    // What was paid for each of the order's lines; the exchange's new lines among them.
+    let (currency, order_lines) = crate::orders::line_values(tx, r.get::<i64>("order_id")?)?;
+    let line = |id: i64| {
+        order_lines
+            .iter()
+            .find(|l| l.id == id)
+            .ok_or(Error::NotFound {
+                entity: "order line",
+            })
+    };
     let returned_value: i64 = lines
         .iter()
         .map(|l| {
-            let line_quantity: i64 = l.get("line_quantity")?;
-            let value = balance::line_value(
-                l.get("unit_price_minor")?,
-                line_quantity,
-                l.get("discount_minor")?,
-                l.get("tax_minor")?,
-                l.get::<i64>("tax_included")? != 0,
-            );
+            let ol = line(l.get("order_line_id")?)?;
             Ok(balance::units_value(
-                value,
-                line_quantity,
+                ol.value,
+                ol.quantity,
                 l.get("quantity")?,
             ))
         })
-        .sum::<std::result::Result<i64, DbError>>()?;
-    let added_value: i64 = added
+        .sum::<Result<i64>>()?;
+    let added: Vec<&crate::orders::LineValue> = order_lines
         .iter()
-        .map(|l| {
-            Ok(balance::line_value(
-                l.get("unit_price_minor")?,
-                l.get("quantity")?,
-                l.get("discount_minor")?,
-                l.get("tax_minor")?,
-                l.get::<i64>("tax_included")? != 0,
-            ))
-        })
-        .sum::<std::result::Result<i64, DbError>>()?;
+        .filter(|l| l.exchange_return_id == Some(id))
+        .collect();
+    let added_value: i64 = added.iter().map(|l| l.value).sum();
     let exchange: bool = r.get("exchange")?;
     Ok(Return {
         exchange,
-        exchange_line_ids: added
-            .iter()
-            .map(|l| l.get("id"))
-            .collect::<std::result::Result<_, DbError>>()?,
+        exchange_line_ids: added.iter().map(|l| l.id).collect(),
         price_difference: crate::api::Money {
             amount: if exchange {
                 added_value - returned_value
             } else {
                 -returned_value
             },
-            currency: r.get("currency")?,
+            currency,
         },
         id: r.get("id")?,
         order_id: r.get("order_id")?,
@@ -99,9 +86,10 @@ pub fn get_return(tx: &mut dyn Sql, id: i64) -> Result<Return> {
         lines: lines
             .iter()
             .map(|l| {
+                let order_line_id: i64 = l.get("order_line_id")?;
                 Ok(ReturnLine {
-                    order_line_id: l.get("order_line_id")?,
-                    sku: l.get("sku")?,
+                    order_line_id,
+                    sku: line(order_line_id)?.sku.clone(),
                     quantity: l.get("quantity")?,
                     reason: l.get("reason")?,
                     received_quantity: l.get("received_quantity")?,
@@ -110,7 +98,7 @@ pub fn get_return(tx: &mut dyn Sql, id: i64) -> Result<Return> {
                     written_off: l.get("written_off")?,
                 })
             })
-            .collect::<std::result::Result<_, DbError>>()?,
+            .collect::<Result<_>>()?,
     })
 }
 
@@ -194,6 +182,7 @@ pub fn create(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, n: &NewReturn) -> Resu
         return Err(Error::invalid("lines", "a return needs at least one line"));
     }
     let mut seen = Vec::new();
+    let order_lines = crate::orders::line_quantities(tx, order_id)?;
     for (i, l) in n.lines.iter().enumerate() {
         Quantity::parse(l.quantity).map_err(|e| e.under(&format!("lines[{i}]")))?;
         if !REASONS.contains(&l.reason.as_str()) {
@@ -209,19 +198,27 @@ pub fn create(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, n: &NewReturn) -> Resu
             ));
         }
         seen.push(l.line_id);
-        let r = tx
+        let line = order_lines
+            .iter()
+            .find(|ol| ol.id == l.line_id)
+            .ok_or_else(|| {
+                Error::invalid(
+                    format!("lines[{i}].line_id"),
+                    format!("order #{number} has no line {}", l.line_id),
+                )
+            })?;
+        let on_returns = tx
             .query_one(
-                "SELECT CAST(COALESCE((SELECT SUM(fl.quantity) FROM fulfillment_lines fl WHERE fl.order_line_id = l.id), 0) AS BIGINT) AS shipped, \
-                 CAST(COALESCE((SELECT SUM(rl.quantity) FROM return_lines rl JOIN returns rt ON rt.id = rl.return_id WHERE rl.order_line_id = l.id AND rt.status <> 'cancelled'), 0) AS BIGINT) AS on_returns, \
-                 l.refunded_quantity, l.returned_quantity \
-                 FROM order_lines l WHERE l.id = $1 AND l.order_id = $2",
-                params![l.line_id, order_id],
+                "SELECT CAST(COALESCE(SUM(rl.quantity), 0) AS BIGINT) AS on_returns FROM return_lines rl JOIN returns rt ON rt.id = rl.return_id \
+                 WHERE rl.order_line_id = $1 AND rt.status <> 'cancelled'",
+                params![l.line_id],
             )?
-            .ok_or_else(|| Error::invalid(format!("lines[{i}].line_id"), format!("order #{number} has no line {}", l.line_id)))?;
+            .map(|r| r.get::<i64>("on_returns"))
+            .transpose()?
+            .unwrap_or(0);
         // Units refunded by line and kept by the customer cannot come back for a credit again.
-        let refunded_kept =
-            (r.get::<i64>("refunded_quantity")? - r.get::<i64>("returned_quantity")?).max(0);
-        let returnable = r.get::<i64>("shipped")? - r.get::<i64>("on_returns")? - refunded_kept;
+        let refunded_kept = (line.refunded - line.returned).max(0);
+        let returnable = line.shipped - on_returns - refunded_kept;
         if l.quantity > returnable {
             return Err(Error::Conflict {
                 code: "not_returnable",
@@ -449,7 +446,7 @@ pub fn receive(tx: &mut dyn Sql, ctx: &Ctx, return_id: i64, rcv: &ReceiveReturn)
     )?;
     // Units still to ship (an exchange's new lines) keep the order in the shipping queue; once
     // everything has shipped, the order is returned or partly returned.
-    let triples = crate::fulfillment::line_progress(tx, order_id)?;
+    let triples = crate::orders::line_progress(tx, order_id)?;
     let status = backroom_domain::order::fulfillment_status_with_returns(&triples);
     crate::orders::set_fulfillment(tx, ctx.now, order_id, status, None)?;
     let units: i64 = moves.iter().map(|(_, q, ..)| q).sum();
@@ -543,65 +540,4 @@ pub struct ProductReturnRate {
 pub struct ReasonCount {
     pub reason: String,
     pub units_returned: i64,
-}
-
-fn ratio(a: i64, b: i64) -> f64 {
-    if b == 0 { 0.0 } else { a as f64 / b as f64 }
-}
-
-/// Return rate (units returned / units sold) overall, by product and by reason, for the orders
-/// placed in the period: each returned unit counts against the sale it came from.
-pub fn return_rates(tx: &mut dyn Sql, q: &ReturnRateQuery) -> Result<ReturnRates> {
-    let from = q
-        .from
-        .as_deref()
-        .map(|v| crate::util::parse_time("from", v))
-        .transpose()?
-        .unwrap_or(i64::MIN);
-    let to =
-        q.to.as_deref()
-            .map(|v| crate::util::parse_time("to", v))
-            .transpose()?
-            .unwrap_or(i64::MAX);
-    let rows = tx.query(
-        "SELECT l.sku, CAST(SUM(l.quantity) AS BIGINT) AS units_sold, \
-           CAST(COALESCE(SUM((SELECT SUM(rl.received_quantity) FROM return_lines rl WHERE rl.order_line_id = l.id)), 0) AS BIGINT) AS units_returned \
-         FROM order_lines l JOIN orders o ON o.id = l.order_id \
-         WHERE o.status <> 'cancelled' AND o.placed_at >= $1 AND o.placed_at < $2 GROUP BY l.sku ORDER BY l.sku",
-        params![from, to],
-    )?;
-    let by_product: Vec<ProductReturnRate> = rows
-        .iter()
-        .map(|r| {
-            let (units_sold, units_returned) = (r.get("units_sold")?, r.get("units_returned")?);
-            Ok(ProductReturnRate {
-                sku: r.get("sku")?,
-                units_sold,
-                units_returned,
-                rate: ratio(units_returned, units_sold),
-            })
-        })
-        .collect::<std::result::Result<_, DbError>>()?;
-    let reasons = tx.query(
-        "SELECT rl.reason, CAST(SUM(rl.received_quantity) AS BIGINT) AS units_returned FROM return_lines rl JOIN order_lines l ON l.id = rl.order_line_id JOIN orders o ON o.id = l.order_id \
-         WHERE o.status <> 'cancelled' AND o.placed_at >= $1 AND o.placed_at < $2 AND rl.received_quantity > 0 GROUP BY rl.reason ORDER BY rl.reason",
-        params![from, to],
-    )?;
-    let units_sold = by_product.iter().map(|p| p.units_sold).sum();
-    let units_returned = by_product.iter().map(|p| p.units_returned).sum();
-    Ok(ReturnRates {
-        units_sold,
-        units_returned,
-        rate: ratio(units_returned, units_sold),
-        by_product,
-        by_reason: reasons
-            .iter()
-            .map(|r| {
-                Ok(ReasonCount {
-                    reason: r.get("reason")?,
-                    units_returned: r.get("units_returned")?,
-                })
-            })
-            .collect::<std::result::Result<_, DbError>>()?,
-    })
 }

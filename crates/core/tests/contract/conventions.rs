@@ -187,37 +187,6 @@ const FOREIGN_READS: &[(&str, &str, &str)] = &[
         "placement reads the shipping rates in the one context query",
     ),
     (
-        "fulfillment",
-        "orders",
-        "shipping locks and updates the order's state",
-    ),
-    (
-        "fulfillment",
-        "order_lines",
-        "shipping counts each line's shipped units",
-    ),
-    (
-        "fulfillment",
-        "inventory_levels",
-        "shipping takes units off hand",
-    ),
-    (
-        "fulfillment",
-        "reservations",
-        "shipping consumes the line's reservations",
-    ),
-    ("returns", "orders", "a return locks its order"),
-    (
-        "returns",
-        "order_lines",
-        "a return counts each line's returned units",
-    ),
-    (
-        "returns",
-        "fulfillment_lines",
-        "only shipped units can come back",
-    ),
-    (
         "imports",
         "products",
         "the bulk loader matches by handle and SKU",

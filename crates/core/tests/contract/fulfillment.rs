@@ -226,7 +226,7 @@ async fn holds_ship_by_and_pick_lists() {
         assert_eq!(ids(r), vec![soon.id], "{name}");
         // The pick list groups units per SKU across orders, oldest order first.
         let pl = db
-            .read(move |tx| backroom_core::fulfillment::pick_list(tx, a, 50, now))
+            .read(move |tx| backroom_core::analytics::operations::pick_list(tx, a, 50, now))
             .await
             .unwrap();
         let summary: Vec<(String, i64, Vec<i64>)> = pl
@@ -278,7 +278,7 @@ async fn holds_ship_by_and_pick_lists() {
         .await;
         assert!(matches!(long, Err(Error::Invalid(_))), "{name}");
         let pl = db
-            .read(move |tx| backroom_core::fulfillment::pick_list(tx, a, 50, now))
+            .read(move |tx| backroom_core::analytics::operations::pick_list(tx, a, 50, now))
             .await
             .unwrap();
         let walk: Vec<(Option<String>, String)> = pl
@@ -328,7 +328,7 @@ async fn holds_ship_by_and_pick_lists() {
             "{name}: {ship:?}"
         );
         let pl = db
-            .read(move |tx| backroom_core::fulfillment::pick_list(tx, a, 50, now))
+            .read(move |tx| backroom_core::analytics::operations::pick_list(tx, a, 50, now))
             .await
             .unwrap();
         assert_eq!(pl.order_numbers, vec![soon.number], "{name}");
@@ -563,7 +563,7 @@ async fn fulfillment_time_and_on_time_rate() {
         };
         let now = backroom_core::util::now_micros();
         let rep = db
-            .read(move |tx| backroom_core::fulfillment::fulfillment_report(tx, &q, now))
+            .read(move |tx| backroom_core::analytics::operations::fulfillment_report(tx, &q, now))
             .await
             .unwrap();
         // Independently, from the orders as read back (ship-by is 48 h by default).

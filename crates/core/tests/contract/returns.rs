@@ -99,7 +99,7 @@ async fn returns_received_and_inspected() {
         assert!(matches!(cancel, Err(Error::Conflict { .. })), "{name}");
         // Return rate: computed here from what the test did, against the report.
         let rates = db
-            .read(|tx| backroom_core::returns::return_rates(tx, &Default::default()))
+            .read(|tx| backroom_core::analytics::operations::return_rates(tx, &Default::default()))
             .await
             .unwrap();
         assert_eq!((rates.units_sold, rates.units_returned), (4, 3), "{name}");

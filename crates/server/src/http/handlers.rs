@@ -959,7 +959,7 @@ async fn fulfillment_report(
 ) -> R<FulfillmentReport> {
     let now = backroom_core::util::now_micros();
     app.read(&auth, Permission::OrdersRead, move |tx| {
-        fulfillment::fulfillment_report(tx, &q, now)
+        backroom_core::analytics::operations::fulfillment_report(tx, &q, now)
     })
     .await
 }
@@ -1118,7 +1118,7 @@ async fn pick_list(
 ) -> R<PickList> {
     let now = backroom_core::util::now_micros();
     app.read(&auth, Permission::OrdersRead, move |tx| {
-        fulfillment::pick_list(tx, id, q.orders.unwrap_or(50), now)
+        backroom_core::analytics::operations::pick_list(tx, id, q.orders.unwrap_or(50), now)
     })
     .await
 }
@@ -1197,7 +1197,7 @@ async fn return_rates(
     ApiQuery(q): ApiQuery<returns::ReturnRateQuery>,
 ) -> R<returns::ReturnRates> {
     app.read(&auth, Permission::OrdersRead, move |tx| {
-        returns::return_rates(tx, &q)
+        backroom_core::analytics::operations::return_rates(tx, &q)
     })
     .await
 }

@@ -1424,7 +1424,7 @@ async fn pick_list(
     let now = backroom_core::util::now_micros();
     let (list, loc) = match load(&app, &staff, move |tx| {
         Ok((
-            fulfillment::pick_list(tx, location, 100, now)?,
+            backroom_core::analytics::operations::pick_list(tx, location, 100, now)?,
             catalog::get_location(tx, location)?,
         ))
     })
