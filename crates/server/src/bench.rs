@@ -397,7 +397,7 @@ async fn ship_all(
 }
 
 /// After the fulfillment bench: the invariant check and the number of fulfilled orders.
-async fn shipped_state(url: &str) -> Result<(check::CheckReport, i64)> {
+async fn shipped_state(url: &str) -> Result<(backroom_core::api::CheckReport, i64)> {
     let db = Db::open(url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let r = db
         .read(check::run)
