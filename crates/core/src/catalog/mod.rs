@@ -1,6 +1,10 @@
 //! Products and variants, locations, and sales channels.
 
+mod sourcing;
 pub mod sql;
+
+pub(crate) use sourcing::{CHANNEL_SOURCING_BY_CODE_SQL, channel_sourcing_from};
+pub use sourcing::{ChannelSourcing, channel_sourcing};
 
 use crate::api::{
     self, Channel, ChannelPatch, Location, LocationPatch, NewChannel, NewLocation, NewProduct,
@@ -1207,6 +1211,16 @@ pub fn set_safety_buffer(
         sku: sku.to_string(),
         quantity: b.quantity,
     })
+}
+
+/// Whether any variant has a unit cost (before that, no line's margin can be known).
+pub fn any_unit_cost(tx: &mut dyn Sql) -> Result<bool> {
+    Ok(tx
+        .query_one(
+            "SELECT 1 FROM variants WHERE cost_minor IS NOT NULL LIMIT 1",
+            &[],
+        )?
+        .is_some())
 }
 
 /// The units of a variant a channel keeps back (its safety buffer; 0 when none is set).

@@ -24,6 +24,11 @@ pub fn unit_cost_of(variant: &str) -> String {
 pub const VARIANTS_WITH_SKU_LIKE: &str =
     "SELECT id FROM variants WHERE lower(sku) LIKE ? ESCAPE '\\'";
 
+/// How long the channel whose id is `channel` holds a click-and-collect order, in hours.
+pub fn pickup_hold_hours_of(channel: &str) -> String {
+    format!("(SELECT pickup_hold_hours FROM channels WHERE id = {channel})")
+}
+
 /// The code of the location whose id is `location`.
 pub fn location_code_of(location: &str) -> String {
     format!("(SELECT code FROM locations WHERE id = {location})")

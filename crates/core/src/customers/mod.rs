@@ -2,6 +2,8 @@
 //! refresh them through [`upsert_customer`] and [`save_customer`]; the API edits them with
 //! [`update_customer`].
 
+pub mod sql;
+
 use crate::api::{self, Customer, Page};
 use crate::audit;
 use crate::db::{Row, Sql};

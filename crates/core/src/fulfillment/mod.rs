@@ -515,3 +515,38 @@ pub struct FulfillmentReportQuery {
     pub to: Option<String>,
     pub channel_id: Option<i64>,
 }
+
+/// An order's shipments, oldest first, each with its lines.
+pub fn shipments_of_order(tx: &mut dyn Sql, order_id: i64) -> Result<Vec<crate::api::Fulfillment>> {
+    let shipped = tx.query(
+        "SELECT f.id, f.location_id, f.status, f.carrier, f.service, f.tracking_number, f.tracking_url, f.shipped_at, f.delivered_at, fl.order_line_id, fl.quantity \
+         FROM fulfillments f JOIN fulfillment_lines fl ON fl.fulfillment_id = f.id WHERE f.order_id = $1 ORDER BY f.id, fl.id",
+        params![order_id],
+    )?;
+    // One row per shipped line: the fulfillment's own columns are read on its first row only.
+    let mut fulfillments: Vec<crate::api::Fulfillment> = Vec::new();
+    for f in &shipped {
+        let fulfillment_id: i64 = f.get("id")?;
+        if fulfillments.last().is_none_or(|x| x.id != fulfillment_id) {
+            fulfillments.push(crate::api::Fulfillment {
+                id: fulfillment_id,
+                location_id: f.get("location_id")?,
+                status: f.get("status")?,
+                carrier: f.get("carrier")?,
+                service: f.get("service")?,
+                tracking_number: f.get("tracking_number")?,
+                tracking_url: f.get("tracking_url")?,
+                lines: Vec::new(),
+                shipped_at: crate::util::rfc3339(f.get("shipped_at")?),
+                delivered_at: crate::util::opt_rfc3339(f.get("delivered_at")?),
+            });
+        }
+        if let Some(last) = fulfillments.last_mut() {
+            last.lines.push(crate::api::FulfillmentLine {
+                order_line_id: f.get("order_line_id")?,
+                quantity: f.get("quantity")?,
+            });
+        }
+    }
+    Ok(fulfillments)
+}

@@ -12,7 +12,7 @@ use crate::api::{
 };
 use crate::audit;
 use crate::catalog::{self, get_channel, get_location, variant_by_sku};
-use crate::db::{DbError, Row, Sql};
+use crate::db::{DbError, FromRow, Row, Sql};
 use crate::util::page;
 use crate::util::{Filter, decode_cursor, encode_cursor, opt_rfc3339, page_limit, rfc3339};
 use crate::{Ctx, Error, Result, params};
@@ -172,6 +172,101 @@ pub(crate) fn backorder_reserved(tx: &mut dyn Sql, id: i64, units: i64) -> Resul
         params![units, id],
     )?;
     Ok(())
+}
+
+crate::row! {
+    /// A reservation of an order line's units at one location.
+    struct ReservationRow {
+        order_line_id: i64,
+        location_id: i64,
+        quantity: i64,
+        backordered: i64,
+        released_at: Option<i64>,
+    }
+}
+
+/// An order's reservations, live and released, in the order they were made: each as its order
+/// line and the allocation an order shows.
+pub fn allocations_of_order(
+    tx: &mut dyn Sql,
+    order_id: i64,
+) -> Result<Vec<(i64, api::Allocation)>> {
+    tx.query(
+        "SELECT order_line_id, location_id, quantity, backordered, released_at FROM reservations WHERE order_id = $1 ORDER BY id",
+        params![order_id],
+    )?
+    .iter()
+    .map(|r| {
+        let a = ReservationRow::from_row(r)?;
+        Ok((
+            a.order_line_id,
+            api::Allocation {
+                location_id: a.location_id,
+                quantity: a.quantity,
+                backordered: a.backordered,
+                live: a.released_at.is_none(),
+            },
+        ))
+    })
+    .collect()
+}
+
+/// The units of an order line reserved and not yet shipped or released.
+pub fn live_units_of_line(tx: &mut dyn Sql, order_line_id: i64) -> Result<i64> {
+    Ok(tx
+        .query_one(
+            "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) AS live FROM reservations WHERE order_line_id = $1 AND released_at IS NULL",
+            params![order_line_id],
+        )?
+        .map(|r| r.get::<i64>("live"))
+        .transpose()?
+        // An aggregate always gives a row: the old 0 for none kept.
+        .unwrap_or(0))
+}
+
+/// A live reservation that holds units on the shelf (not all backordered).
+pub struct CoveredReservation {
+    pub id: i64,
+    pub order_id: i64,
+    pub order_line_id: i64,
+    /// Its units the shelf covers (not backordered).
+    pub covered: i64,
+    pub quantity: i64,
+    pub sku: String,
+    pub location_name: String,
+}
+
+/// The live reservations of a level that hold units on its shelf, those of the orders placed
+/// last first: the order a short count takes their units back in.
+pub fn covered_reservations(
+    tx: &mut dyn Sql,
+    variant_id: i64,
+    location_id: i64,
+) -> Result<Vec<CoveredReservation>> {
+    tx.query(
+        &format!(
+            "SELECT r.id, r.order_id, r.order_line_id, r.quantity - r.backordered AS covered, {} AS sku, {} AS name, r.quantity FROM reservations r \
+             WHERE r.variant_id = $1 AND r.location_id = $2 AND r.released_at IS NULL AND r.quantity > r.backordered \
+             ORDER BY {} DESC, r.id DESC",
+            catalog::sql::sku_of("r.variant_id"),
+            catalog::sql::location_name_of("r.location_id"),
+            crate::orders::sql::placed_at_of("r.order_id")
+        ),
+        params![variant_id, location_id],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(CoveredReservation {
+            id: r.get("id")?,
+            order_id: r.get("order_id")?,
+            order_line_id: r.get("order_line_id")?,
+            covered: r.get("covered")?,
+            quantity: r.get("quantity")?,
+            sku: r.get("sku")?,
+            location_name: r.get("name")?,
+        })
+    })
+    .collect()
 }
 
 /// The units of an order's live reservations that are backordered (waiting for stock).

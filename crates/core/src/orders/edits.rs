@@ -19,7 +19,6 @@ use backroom_domain::sourcing::{Candidate, Demand, Place, Strategy, source};
 use backroom_domain::values::optional_text;
 use backroom_domain::{Money, Quantity};
 use serde_json::json;
-use std::collections::HashMap;
 
 /// A count left fewer units of a `deny` variant on the shelf than are promised (`short` units):
 /// the reservations of the orders placed last give theirs up first, each moved to another
@@ -33,25 +32,19 @@ pub(crate) fn cover_shortfall(
     location_id: i64,
     mut short: i64,
 ) -> Result<()> {
-    let rows = tx.query(
-        "SELECT r.id, r.order_id, r.order_line_id, r.quantity - r.backordered AS covered, v.sku, loc.name, r.quantity FROM reservations r \
-         JOIN orders o ON o.id = r.order_id JOIN variants v ON v.id = r.variant_id JOIN locations loc ON loc.id = r.location_id \
-         WHERE r.variant_id = $1 AND r.location_id = $2 AND r.released_at IS NULL AND r.quantity > r.backordered \
-         ORDER BY o.placed_at DESC, r.id DESC",
-        params![variant_id, location_id],
-    )?;
-    for r in &rows {
+    for r in crate::inventory::covered_reservations(tx, variant_id, location_id)? {
         if short == 0 {
             break;
         }
-        let (reservation, order_id, line_id, covered): (i64, i64, i64, i64) = (
-            r.get("id")?,
-            r.get("order_id")?,
-            r.get("order_line_id")?,
-            r.get("covered")?,
-        );
-        let (sku, here): (String, String) = (r.get("sku")?, r.get("name")?);
-        let quantity: i64 = r.get("quantity")?;
+        let crate::inventory::CoveredReservation {
+            id: reservation,
+            order_id,
+            order_line_id: line_id,
+            covered,
+            quantity,
+            sku,
+            location_name: here,
+        } = r;
         let take = short.min(covered);
         short -= take;
         let mut sc = sourcing_context(tx, order_id)?;
@@ -138,45 +131,23 @@ struct SourcingContext {
 }
 
 fn sourcing_context(tx: &mut dyn Sql, order_id: i64) -> Result<SourcingContext> {
-    let rows = tx.query(
-        "SELECT ch.id, ch.code, ch.sourcing_strategy, o.shipping_address, o.pickup_location_id, loc.id AS location_id, loc.name, loc.priority, \
-         loc.latitude, loc.longitude, loc.postal_code, loc.country \
-         FROM orders o JOIN channels ch ON ch.id = o.channel_id \
-         LEFT JOIN channel_locations cl ON cl.channel_id = ch.id LEFT JOIN locations loc ON loc.id = cl.location_id AND loc.active = TRUE \
-         WHERE o.id = $1 ORDER BY loc.id",
-        params![order_id],
-    )?;
-    let first = rows.first().ok_or(Error::NotFound { entity: "order" })?;
-    let address: api::Address = from_json(&first.get::<String>("shipping_address")?);
-    let pickup: Option<i64> = first.get("pickup_location_id")?;
-    let mut candidates = Vec::new();
-    for r in &rows {
-        // No location (the LEFT JOIN found none), or not the pickup location: not a candidate.
-        let Some(location_id) = r.get::<Option<i64>>("location_id")? else {
-            continue;
-        };
-        if pickup.is_some_and(|p| p != location_id) {
-            continue;
-        }
-        candidates.push(Candidate {
-            location_id,
-            name: r.get("name")?,
-            priority: r.get("priority")?,
-            place: Place {
-                latitude: r.get("latitude")?,
-                longitude: r.get("longitude")?,
-                postal_code: r.get("postal_code")?,
-                country: r.get("country")?,
-            },
-            available: HashMap::new(),
-        });
-    }
+    let order = tx
+        .query_one(
+            "SELECT o.channel_id, o.shipping_address, o.pickup_location_id FROM orders o WHERE o.id = $1",
+            params![order_id],
+        )?
+        .ok_or(Error::NotFound { entity: "order" })?;
+    let address: api::Address = from_json(&order.get::<String>("shipping_address")?);
+    let pickup: Option<i64> = order.get("pickup_location_id")?;
+    let mut ch = crate::catalog::channel_sourcing(tx, order.get("channel_id")?)?;
+    // Click and collect draws only on its pickup location.
+    ch.candidates
+        .retain(|c| pickup.is_none_or(|p| p == c.location_id));
     Ok(SourcingContext {
-        channel_id: first.get("id")?,
-        channel: first.get("code")?,
-        strategy: Strategy::parse(&first.get::<String>("sourcing_strategy")?)
-            .unwrap_or(Strategy::FewestShipments),
-        candidates,
+        channel_id: ch.id,
+        channel: ch.code,
+        strategy: Strategy::parse(&ch.strategy).unwrap_or(Strategy::FewestShipments),
+        candidates: ch.candidates,
         destination: Place {
             latitude: address.latitude,
             longitude: address.longitude,
@@ -624,15 +595,7 @@ pub fn resource_line(
         .ok_or(Error::NotFound {
             entity: "order line",
         })?;
-    let live = tx
-        .query_one(
-            "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) AS live FROM reservations WHERE order_line_id = $1 AND released_at IS NULL",
-            params![line_id],
-        )?
-        .map(|r| r.get::<i64>("live"))
-        .transpose()?
-        // An aggregate always gives a row: the old 0 for none kept.
-        .unwrap_or(0);
+    let live = crate::inventory::live_units_of_line(tx, line_id)?;
     if live == 0 {
         return Err(Error::conflict(
             "nothing_to_source",

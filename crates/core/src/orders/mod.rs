@@ -339,7 +339,17 @@ pub(crate) fn event(
     Ok(())
 }
 
-const ORDER_COLS: &str = "o.id, o.number, o.channel_id, o.customer_id, c.email, c.first_name, c.last_name, o.currency, o.status, o.payment_status, o.fulfillment_status, o.subtotal_minor, o.discounts_minor, o.shipping_minor, o.tax_minor, o.total_minor, o.paid_minor, o.shipping_method, o.shipping_address, o.note, o.sourcing_strategy, o.sourcing_reason, o.placed_at, o.updated_at, o.cancelled_at, o.cancel_reason, o.refunded_minor, o.hold_reason, o.hold_note, o.held_at, o.ship_by, o.pickup_location_id, o.pickup_deadline, o.picked_up_at, o.picked_up_by, o.returned_minor, o.adjustments_minor, o.origin_location_id, o.tax_included";
+/// The columns [`OrderRow`] reads from `orders o`; the customer's email and names come through
+/// the customers' expressions.
+static ORDER_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "o.id, o.number, o.channel_id, o.customer_id, {} AS email, {} AS first_name, {} AS last_name, {ORDER_REST}",
+        crate::customers::sql::email_of("o.customer_id"),
+        crate::customers::sql::first_name_of("o.customer_id"),
+        crate::customers::sql::last_name_of("o.customer_id"),
+    )
+});
+const ORDER_REST: &str = "o.currency, o.status, o.payment_status, o.fulfillment_status, o.subtotal_minor, o.discounts_minor, o.shipping_minor, o.tax_minor, o.total_minor, o.paid_minor, o.shipping_method, o.shipping_address, o.note, o.sourcing_strategy, o.sourcing_reason, o.placed_at, o.updated_at, o.cancelled_at, o.cancel_reason, o.refunded_minor, o.hold_reason, o.hold_note, o.held_at, o.ship_by, o.pickup_location_id, o.pickup_deadline, o.picked_up_at, o.picked_up_by, o.returned_minor, o.adjustments_minor, o.origin_location_id, o.tax_included";
 
 crate::row! {
     /// An order as [`ORDER_COLS`] reads it, with its customer's email and name.
@@ -404,52 +414,12 @@ crate::row! {
     }
 }
 
-crate::row! {
-    /// A reservation of an order line's units at one location.
-    struct ReservationRow {
-        order_line_id: i64,
-        location_id: i64,
-        quantity: i64,
-        backordered: i64,
-        released_at: Option<i64>,
-    }
-}
-
 fn order_from(tx: &mut dyn Sql, r: OrderRow) -> Result<Order> {
     let id = r.id;
     let cur = r.currency;
     let line_rows = tx.query("SELECT id, line_no, variant_id, sku, title, quantity, unit_price_minor, discount_minor, tax_minor, returned_quantity, refunded_quantity, exchange_return_id FROM order_lines WHERE order_id = $1 ORDER BY line_no", params![id])?;
-    let res = tx.query("SELECT order_line_id, location_id, quantity, backordered, released_at FROM reservations WHERE order_id = $1 ORDER BY id", params![id])?;
-    let shipped = tx.query(
-        "SELECT f.id, f.location_id, f.status, f.carrier, f.service, f.tracking_number, f.tracking_url, f.shipped_at, f.delivered_at, fl.order_line_id, fl.quantity \
-         FROM fulfillments f JOIN fulfillment_lines fl ON fl.fulfillment_id = f.id WHERE f.order_id = $1 ORDER BY f.id, fl.id",
-        params![id],
-    )?;
-    // One row per shipped line: the fulfillment's own columns are read on its first row only.
-    let mut fulfillments: Vec<api::Fulfillment> = Vec::new();
-    for f in &shipped {
-        let fulfillment_id: i64 = f.get("id")?;
-        if fulfillments.last().is_none_or(|x| x.id != fulfillment_id) {
-            fulfillments.push(api::Fulfillment {
-                id: fulfillment_id,
-                location_id: f.get("location_id")?,
-                status: f.get("status")?,
-                carrier: f.get("carrier")?,
-                service: f.get("service")?,
-                tracking_number: f.get("tracking_number")?,
-                tracking_url: f.get("tracking_url")?,
-                lines: Vec::new(),
-                shipped_at: rfc3339(f.get("shipped_at")?),
-                delivered_at: opt_rfc3339(f.get("delivered_at")?),
-            });
-        }
-        if let Some(last) = fulfillments.last_mut() {
-            last.lines.push(api::FulfillmentLine {
-                order_line_id: f.get("order_line_id")?,
-                quantity: f.get("quantity")?,
-            });
-        }
-    }
+    let res = crate::inventory::allocations_of_order(tx, id)?;
+    let fulfillments = crate::fulfillment::shipments_of_order(tx, id)?;
     let mut lines = Vec::with_capacity(line_rows.len());
     for l in &line_rows {
         let l = LineRow::from_row(l)?;
@@ -470,15 +440,9 @@ fn order_from(tx: &mut dyn Sql, r: OrderRow) -> Result<Order> {
         });
     }
     // Each reservation to its line, in reservation order.
-    for a in &res {
-        let a = ReservationRow::from_row(a)?;
-        if let Some(line) = lines.iter_mut().find(|l| l.id == a.order_line_id) {
-            line.allocations.push(api::Allocation {
-                location_id: a.location_id,
-                quantity: a.quantity,
-                backordered: a.backordered,
-                live: a.released_at.is_none(),
-            });
+    for (order_line_id, a) in res {
+        if let Some(line) = lines.iter_mut().find(|l| l.id == order_line_id) {
+            line.allocations.push(a);
         }
     }
     let name = format!("{} {}", r.first_name, r.last_name)
@@ -544,8 +508,12 @@ fn order_from(tx: &mut dyn Sql, r: OrderRow) -> Result<Order> {
 }
 
 pub fn get(tx: &mut dyn Sql, id: i64) -> Result<Order> {
-    let r = query_one_as::<OrderRow>(tx, &format!("SELECT {ORDER_COLS} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = $1"), params![id])?
-        .ok_or(Error::NotFound { entity: "order" })?;
+    let r = query_one_as::<OrderRow>(
+        tx,
+        &format!("SELECT {} FROM orders o WHERE o.id = $1", *ORDER_COLS),
+        params![id],
+    )?
+    .ok_or(Error::NotFound { entity: "order" })?;
     order_from(tx, r)
 }
 
@@ -614,7 +582,10 @@ pub fn list(tx: &mut dyn Sql, q: &OrderQuery, now: i64) -> Result<Page<Order>> {
     }
     if let Some(v) = q.location_id {
         f.add(
-            "(o.id IN (SELECT r.order_id FROM reservations r WHERE r.location_id = ? AND r.released_at IS NULL) OR o.pickup_location_id = ?)",
+            &format!(
+                "(o.id IN ({}) OR o.pickup_location_id = ?)",
+                crate::inventory::sql::ORDERS_WITH_LIVE_UNITS_AT
+            ),
             vec![v.into(), v.into()],
         );
     }
@@ -632,7 +603,10 @@ pub fn list(tx: &mut dyn Sql, q: &OrderQuery, now: i64) -> Result<Page<Order>> {
         match s.trim_start_matches('#').parse::<i64>() {
             Ok(n) => f.add("o.number = ?", vec![n.into()]),
             Err(_) => f.add(
-                "c.email_key LIKE ? ESCAPE '\\'",
+                &format!(
+                    "o.customer_id IN ({})",
+                    crate::customers::sql::WITH_EMAIL_LIKE
+                ),
                 vec![crate::util::like_contains(s).into()],
             ),
         }
@@ -681,7 +655,14 @@ pub fn list(tx: &mut dyn Sql, q: &OrderQuery, now: i64) -> Result<Page<Order>> {
         );
     }
     let lim = f.push((limit + 1).into());
-    let rows = tx.query(&format!("SELECT {ORDER_COLS} FROM orders o JOIN customers c ON c.id = o.customer_id{} ORDER BY o.placed_at DESC, o.id DESC LIMIT {lim}", f.where_sql()), &f.params)?;
+    let rows = tx.query(
+        &format!(
+            "SELECT {} FROM orders o{} ORDER BY o.placed_at DESC, o.id DESC LIMIT {lim}",
+            *ORDER_COLS,
+            f.where_sql()
+        ),
+        &f.params,
+    )?;
     let mut items = Vec::with_capacity(rows.len());
     let mut placed = Vec::with_capacity(rows.len());
     for r in &rows {
@@ -740,8 +721,9 @@ impl LockedOrder {
 pub(crate) fn lock_order(tx: &mut dyn Sql, id: i64) -> Result<LockedOrder> {
     let sql = format!(
         "SELECT o.status, o.payment_status, o.fulfillment_status, o.total_minor, o.paid_minor, o.refunded_minor, o.number, o.currency, \
-         o.hold_reason, o.pickup_location_id, (SELECT c.pickup_hold_hours FROM channels c WHERE c.id = o.channel_id) AS pickup_hold_hours, \
+         o.hold_reason, o.pickup_location_id, {} AS pickup_hold_hours, \
          o.returned_minor, o.adjustments_minor, o.shipping_minor, o.shipping_refunded, o.tax_included FROM orders o WHERE o.id = $1{}",
+        crate::catalog::sql::pickup_hold_hours_of("o.channel_id"),
         tx.for_update()
     );
     query_one_as::<LockedOrder>(tx, &sql, params![id])?.ok_or(Error::NotFound { entity: "order" })
@@ -1218,18 +1200,14 @@ pub(crate) fn uncollected_pickups(tx: &mut dyn Sql, now: i64) -> Result<Vec<i64>
 /// Records the variant's current unit cost on the lines of `order_ids` that have none (lines
 /// sold before their variant had a cost); the margin reports read it.
 pub(crate) fn fill_unit_costs(tx: &mut dyn Sql, order_ids: &[i64]) -> Result<()> {
-    let any_cost = tx
-        .query_one(
-            "SELECT 1 FROM variants WHERE cost_minor IS NOT NULL LIMIT 1",
-            &[],
-        )?
-        .is_some();
-    if any_cost {
+    if crate::catalog::any_unit_cost(tx)? {
         let ids: Vec<crate::Val> = order_ids.iter().map(|i| crate::Val::from(*i)).collect();
         crate::db::exec_in(
             tx,
-            "UPDATE order_lines SET unit_cost_minor = (SELECT v.cost_minor FROM variants v WHERE v.id = order_lines.variant_id) \
-             WHERE unit_cost_minor IS NULL AND {}",
+            &format!(
+                "UPDATE order_lines SET unit_cost_minor = {} WHERE unit_cost_minor IS NULL AND {{}}",
+                crate::catalog::sql::unit_cost_of("order_lines.variant_id")
+            ),
             "order_id",
             &ids,
         )?;

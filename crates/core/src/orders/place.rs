@@ -21,22 +21,6 @@ use backroom_domain::{Email, Sku};
 use serde_json::json;
 use std::collections::HashMap;
 
-/// Settings, the shipping rate (`$1`) and the channel (`$2`, by code) with its active locations,
-/// in one query: each round trip costs more than the rows it brings. Each row's `kind` says
-/// which: a setting (`key`, `value`), the rate (`key` its code, `value` its price, `countries`,
-/// `free_above`) or the channel at one location (`key` its id, `value` active or inactive, the
-/// location's columns, `strategy`, `handling_hours`).
-const PLACE_CONTEXT_SQL: &str = "SELECT 'setting' AS kind, key, value, CAST(NULL AS TEXT) AS name, CAST(NULL AS BIGINT) AS location_id, \
-       CAST(NULL AS BIGINT) AS priority, CAST(NULL AS TEXT) AS strategy, CAST(NULL AS DOUBLE PRECISION) AS latitude, \
-       CAST(NULL AS DOUBLE PRECISION) AS longitude, CAST(NULL AS TEXT) AS postal_code, CAST(NULL AS TEXT) AS country, \
-       CAST(NULL AS BIGINT) AS handling_hours, CAST(NULL AS TEXT) AS countries, CAST(NULL AS BIGINT) AS free_above FROM settings \
-     UNION ALL SELECT 'shipping', code, CAST(price_minor AS TEXT), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, countries, free_above_minor \
-       FROM shipping_rates WHERE code = $1 \
-     UNION ALL SELECT 'channel', CAST(ch.id AS TEXT), CASE WHEN ch.active THEN 'active' ELSE 'inactive' END, loc.name, loc.id, loc.priority, \
-       ch.sourcing_strategy, loc.latitude, loc.longitude, loc.postal_code, loc.country, ch.handling_hours, NULL, NULL FROM channels ch \
-       LEFT JOIN channel_locations cl ON cl.channel_id = ch.id LEFT JOIN locations loc ON loc.id = cl.location_id AND loc.active = TRUE \
-       WHERE ch.code = $2";
-
 /// Claims an idempotency key, drawing the order's id at the same time (an id, unlike a number,
 /// may be skipped), so the key names its order from the start and needs no second write. Returns
 /// the id, or no row when the key was already claimed. `$id` draws the id.
@@ -126,8 +110,10 @@ fn claim_of<'k>(
 struct Fetched {
     /// The order id the idempotency claim drew, when there was a key.
     claimed_id: Option<i64>,
-    /// Settings, the shipping rate and the channel with its locations ([`PLACE_CONTEXT_SQL`]).
-    context: Vec<Row>,
+    /// Settings and the shipping rate ([`settings::STORE_AND_RATE_SQL`]).
+    store: Vec<Row>,
+    /// The channel with its locations ([`crate::catalog::CHANNEL_SOURCING_BY_CODE_SQL`]).
+    channel: Vec<Row>,
     /// The lines' variants at today's prices.
     variants: Vec<Row>,
     /// The stock levels the lines could draw on, locked.
@@ -161,9 +147,10 @@ fn fetch(
         }
         None => Vec::new(),
     };
-    let ctx_params = params![c.shipping_method.as_str(), input.channel.as_str()].to_vec();
+    let store_params = params![c.shipping_method.as_str()].to_vec();
+    let channel_params = params![input.channel.as_str()].to_vec();
     let customer_params = params![c.email.key()].to_vec();
-    let mut batch: Vec<(&str, &[Val])> = Vec::with_capacity(5);
+    let mut batch: Vec<(&str, &[Val])> = Vec::with_capacity(6);
     if claim.is_some() {
         let claim_sql = match tx.dialect() {
             Dialect::Postgres => CLAIM_PG_SQL,
@@ -171,7 +158,11 @@ fn fetch(
         };
         batch.push((claim_sql, &claim_params));
     }
-    batch.push((PLACE_CONTEXT_SQL, &ctx_params));
+    batch.push((settings::STORE_AND_RATE_SQL, &store_params));
+    batch.push((
+        crate::catalog::CHANNEL_SOURCING_BY_CODE_SQL,
+        &channel_params,
+    ));
     batch.push((&lookup_sql, &sku_vals));
     batch.push((&lock_sql, &lock_params));
     batch.push((crate::customers::FIND_CUSTOMER_SQL, &customer_params));
@@ -188,7 +179,8 @@ fn fetch(
     };
     Ok(Fetched {
         claimed_id,
-        context: next(),
+        store: next(),
+        channel: next(),
         variants: next(),
         levels: super::locked_levels(&next())?,
         customer: next(),
@@ -237,17 +229,20 @@ struct Context {
     candidates: Vec<Candidate>,
 }
 
-/// Reads the settings, the shipping rate and the channel from [`PLACE_CONTEXT_SQL`]'s rows;
-/// refuses an unknown method or channel and an inactive channel.
-fn read_context(rows: &[Row], input: &PlaceOrder, shipping_method: &str) -> Result<Context> {
-    let kind = |r: &Row| r.get::<String>("kind");
+/// Reads the settings, the shipping rate and the channel from their statements' rows; refuses
+/// an unknown method or channel and an inactive channel.
+fn read_context(
+    store: &[Row],
+    channel: &[Row],
+    input: &PlaceOrder,
+    shipping_method: &str,
+) -> Result<Context> {
     let mut pairs = Vec::new();
-    let (mut rate, mut ch_rows) = (None, Vec::new());
-    for r in rows {
-        match kind(r)?.as_str() {
+    let mut rate = None;
+    for r in store {
+        match r.get::<String>("kind")?.as_str() {
             "setting" => pairs.push((r.get::<String>("key")?, r.get::<String>("value")?)),
-            "shipping" => rate = Some(r),
-            _ => ch_rows.push(r),
+            _ => rate = Some(r),
         }
     }
     let settings = settings::from_pairs(pairs.into_iter())?;
@@ -258,36 +253,14 @@ fn read_context(rows: &[Row], input: &PlaceOrder, shipping_method: &str) -> Resu
             format!("unknown shipping method {shipping_method}"),
         )
     })?;
-    let location = |r: &Row| r.get::<Option<i64>>("location_id");
-    let mut keyed = Vec::with_capacity(ch_rows.len());
-    for r in ch_rows {
-        keyed.push((location(r)?, r));
-    }
-    keyed.sort_by_key(|(l, _)| *l);
-    let ch = keyed.first().map(|(_, r)| *r).ok_or_else(|| {
+    let ch = crate::catalog::channel_sourcing_from(channel)?.ok_or_else(|| {
         Error::invalid("channel", format!("no channel has code {}", input.channel))
     })?;
-    if ch.get::<String>("value")? != "active" {
+    if !ch.active {
         return Err(Error::Conflict {
             code: "channel_inactive",
             message: format!("channel {} is inactive", input.channel),
             field: Some("channel".into()),
-        });
-    }
-    let mut candidates = Vec::with_capacity(keyed.len());
-    for (loc, r) in &keyed {
-        let Some(location_id) = loc else { continue };
-        candidates.push(Candidate {
-            location_id: *location_id,
-            name: r.get("name")?,
-            priority: r.get("priority")?,
-            place: Place {
-                latitude: r.get("latitude")?,
-                longitude: r.get("longitude")?,
-                postal_code: r.get("postal_code")?,
-                country: r.get("country")?,
-            },
-            available: HashMap::new(),
         });
     }
     Ok(Context {
@@ -295,11 +268,10 @@ fn read_context(rows: &[Row], input: &PlaceOrder, shipping_method: &str) -> Resu
         shipping_price: rate_row.get::<String>("value")?.parse().unwrap_or(0),
         ships_to: crate::util::from_json(&rate_row.get::<String>("countries")?),
         free_above: rate_row.get("free_above")?,
-        channel_id: ch.get::<String>("key")?.parse().unwrap_or(0),
-        strategy: Strategy::parse(&ch.get::<String>("strategy")?)
-            .unwrap_or(Strategy::FewestShipments),
-        handling_hours: ch.get("handling_hours")?,
-        candidates,
+        channel_id: ch.id,
+        strategy: Strategy::parse(&ch.strategy).unwrap_or(Strategy::FewestShipments),
+        handling_hours: ch.handling_hours,
+        candidates: ch.candidates,
         settings,
     })
 }
@@ -477,7 +449,7 @@ pub fn place(
     {
         return replay(tx, ctx, key, fingerprint);
     }
-    let mut context = read_context(&fetched.context, input, &c.shipping_method)?;
+    let mut context = read_context(&fetched.store, &fetched.channel, input, &c.shipping_method)?;
     let pickup = pickup_location(tx, input, &c.shipping_method, &mut context.candidates)?;
     check_origin(tx, input)?;
     let ship_by = ctx.now + context.handling_hours * 3_600_000_000;

@@ -133,6 +133,12 @@ pub fn load(tx: &mut dyn Sql) -> Result<Settings> {
     from_pairs(pairs.into_iter())
 }
 
+/// The store's settings and one shipping rate by code (`$1`), in one statement for placement's
+/// batch. Each row's `kind` says which: a setting (`key`, `value`) or the rate (`key` its code,
+/// `value` its price, `countries`, `free_above`).
+pub(crate) const STORE_AND_RATE_SQL: &str = "SELECT 'setting' AS kind, key, value, CAST(NULL AS TEXT) AS countries, CAST(NULL AS BIGINT) AS free_above FROM settings \
+     UNION ALL SELECT 'shipping', code, CAST(price_minor AS TEXT), countries, free_above_minor FROM shipping_rates WHERE code = $1";
+
 /// Settings from `(key, value)` rows. A store made before tax rates per destination keeps its one
 /// rate (`tax_rate_bp`) as the default.
 pub(crate) fn from_pairs<'a>(

@@ -161,32 +161,6 @@ const FOREIGN_READS: &[(&str, &str, &str)] = &[
         "placement locks the channel's levels in one query",
     ),
     (
-        "orders",
-        "reservations",
-        "edits and the order page read a line's live units",
-    ),
-    (
-        "orders",
-        "fulfillments",
-        "an order's page lists its shipments",
-    ),
-    ("orders", "fulfillment_lines", "edits keep shipped units"),
-    (
-        "orders",
-        "customers",
-        "an order shows its customer's name and email",
-    ),
-    (
-        "orders",
-        "settings",
-        "placement reads the store settings in the one context query",
-    ),
-    (
-        "orders",
-        "shipping_rates",
-        "placement reads the shipping rates in the one context query",
-    ),
-    (
         "imports",
         "products",
         "the bulk loader matches by handle and SKU",
