@@ -997,37 +997,6 @@ fn customer_email(id: &Option<String>) -> String {
     }
 }
 
-/// Inserts rows in chunks that stay under both engines' parameter limits.
-fn insert_rows(
-    tx: &mut dyn Sql,
-    head: &str,
-    cols: usize,
-    rows: &[Vec<crate::Val>],
-    returning: Option<&str>,
-) -> Result<Vec<crate::Row>> {
-    let per = (30_000 / cols).max(1);
-    let mut out = Vec::new();
-    let mut at = 0;
-    for size in crate::db::fixed_chunks(rows.len(), per) {
-        let chunk = &rows[at..at + size];
-        at += size;
-        let vals: Vec<crate::Val> = chunk.iter().flatten().cloned().collect();
-        let sql = format!(
-            "{head} VALUES {}{}",
-            crate::db::values_sql(chunk.len(), cols),
-            returning
-                .map(|r| format!(" RETURNING {r}"))
-                .unwrap_or_default()
-        );
-        if returning.is_some() {
-            out.extend(tx.query(&sql, &vals)?);
-        } else {
-            tx.exec(&sql, &vals)?;
-        }
-    }
-    Ok(out)
-}
-
 /// Imports one batch of invoices: customers and products first seen, sales as closed, paid,
 /// fulfilled orders (stock untouched), and cancellations as received returns with their refund
 /// against the latest earlier sale of the same stock code to the same customer. Orders already
@@ -1182,7 +1151,7 @@ fn retail_customers(
         ]);
         added.insert(e);
     }
-    for r in insert_rows(
+    for r in crate::db::insert_rows(
         tx,
         "INSERT INTO customers (email, email_key, first_name, note, created_at, updated_at, guest)",
         7,
@@ -1228,7 +1197,7 @@ fn insert_first_seen(
             ]
         })
         .collect();
-    let product_ids = insert_rows(
+    let product_ids = crate::db::insert_rows(
         tx,
         "INSERT INTO products (handle, title, status, created_at, updated_at)",
         5,
@@ -1253,7 +1222,7 @@ fn insert_first_seen(
             ]
         })
         .collect();
-    for r in insert_rows(
+    for r in crate::db::insert_rows(
         tx,
         "INSERT INTO variants (product_id, sku, title, price_minor, inventory_policy, position, created_at, updated_at)",
         8,
@@ -1395,7 +1364,7 @@ fn insert_sales(
             ]
         })
         .collect();
-    let ids = insert_rows(
+    let ids = crate::db::insert_rows(
         tx,
         "INSERT INTO orders (number, channel_id, customer_id, currency, subtotal_minor, total_minor, paid_minor, shipping_address, placed_at, updated_at, created_by, ship_country, \
          status, payment_status, fulfillment_status, discounts_minor, shipping_minor, tax_minor, shipping_method, sourcing_strategy, sourcing_reason)",
@@ -1807,7 +1776,7 @@ fn insert_returns(
             ]
         })
         .collect();
-    let ids = insert_rows(
+    let ids = crate::db::insert_rows(
         tx,
         "INSERT INTO returns (order_id, status, note, created_by, created_at, received_at)",
         6,
@@ -2358,7 +2327,7 @@ fn record_customers(
         .iter()
         .any(|e| e == GUEST_IMPORT && !customers.contains_key(e));
     s.count("customers", (new_c.len() - usize::from(new_guest)) as u64);
-    for r in insert_rows(
+    for r in crate::db::insert_rows(
         tx,
         "INSERT INTO customers (email, email_key, created_at, updated_at, guest)",
         5,
@@ -2500,7 +2469,7 @@ fn insert_record_orders(
             ]
         })
         .collect();
-    insert_rows(
+    crate::db::insert_rows(
         tx,
         "INSERT INTO orders (number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, refunded_minor, shipping_method, shipping_address, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_country)",
         22,
