@@ -13,6 +13,7 @@ pub mod jobs;
 use crate::api::{
     CountStock, NewProduct, NewVariant, Product, ProductPatch, ReceiveStock, Variant, VariantPatch,
 };
+use crate::catalog::history::FirstSeenProduct;
 use crate::db::{DbError, FromRow, Row, query_as};
 use crate::{Ctx, Error, Result, Sql, audit, catalog, inventory, params};
 use backroom_import::RowError;
@@ -185,13 +186,7 @@ fn row_unit<T>(
 
 /// Creates or updates one product and its variants; returns what changed.
 pub fn apply_product(tx: &mut dyn Sql, ctx: &Ctx, p: &ProductRecord) -> Result<Change> {
-    let existing = tx
-        .query_one(
-            "SELECT id FROM products WHERE handle = $1",
-            params![p.handle.as_str()],
-        )?
-        .map(|r| r.get::<i64>("id"))
-        .transpose()?;
+    let existing = catalog::product_id_by_handle(tx, &p.handle)?;
     let Some(id) = existing else {
         let created = catalog::create_product(
             tx,
@@ -266,14 +261,7 @@ pub fn apply_product(tx: &mut dyn Sql, ctx: &Ctx, p: &ProductRecord) -> Result<C
                 }
             }
             None => {
-                let owner = tx
-                    .query_one(
-                        "SELECT p.handle FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku = $1",
-                        params![v.sku.as_str()],
-                    )?
-                    .map(|r| r.get::<String>("handle"))
-                    .transpose()?;
-                if let Some(h) = owner {
+                if let Some(h) = catalog::sku_owner(tx, &v.sku)? {
                     return Err(Error::Conflict {
                         code: "sku_taken",
                         message: format!("SKU {} belongs to product {h}", v.sku),
@@ -304,14 +292,7 @@ pub fn apply_product_stock(
     let mut n = 0;
     for v in p.variants.iter().filter(|v| v.inventory_quantity.is_some()) {
         let counted = v.inventory_quantity.unwrap_or(0).max(0);
-        let level = tx
-            .query_one(
-                "SELECT l.on_hand FROM inventory_levels l JOIN variants v ON v.id = l.variant_id WHERE v.sku = $1 AND l.location_id = $2",
-                params![v.sku.as_str(), location_id],
-            )?
-            .map(|r| r.get::<i64>("on_hand"))
-            .transpose()?
-            .unwrap_or(0);
+        let level = inventory::on_hand_by_sku(tx, &v.sku, location_id)?;
         if level == counted {
             continue;
         }
@@ -332,13 +313,8 @@ pub fn apply_product_stock(
 
 /// The id of an active location by its code, for files that name locations.
 pub fn location_id(tx: &mut dyn Sql, code: &str) -> Result<i64> {
-    tx.query_one(
-        "SELECT id FROM locations WHERE code = $1 AND active = TRUE",
-        params![code],
-    )?
-    .map(|r| r.get::<i64>("id"))
-    .transpose()?
-    .ok_or_else(|| Error::invalid("location", format!("no active location has code {code}")))
+    catalog::active_location_id(tx, code)?
+        .ok_or_else(|| Error::invalid("location", format!("no active location has code {code}")))
 }
 
 /// How a stock file's quantities apply.
@@ -359,14 +335,7 @@ pub fn apply_stock(
     reason: &str,
 ) -> Result<Change> {
     let loc = location_id(tx, &r.location)?;
-    let before = tx
-        .query_one(
-            "SELECT l.on_hand FROM inventory_levels l JOIN variants v ON v.id = l.variant_id WHERE v.sku = $1 AND l.location_id = $2",
-            params![r.sku.as_str(), loc],
-        )?
-        .map(|x| x.get::<i64>("on_hand"))
-        .transpose()?
-        .unwrap_or(0);
+    let before = inventory::on_hand_by_sku(tx, &r.sku, loc)?;
     let key = format!("{}@{}", r.sku, r.location);
     let after = match mode {
         StockMode::Set => r.quantity,
@@ -882,14 +851,7 @@ pub async fn order_context(
     let a = actor.clone();
     db.write(move |tx| {
         let s = crate::settings::load(tx)?;
-        let found = tx
-            .query_one(
-                "SELECT id FROM channels WHERE code = $1",
-                params![o.channel.as_str()],
-            )?
-            .map(|r| r.get::<i64>("id"))
-            .transpose()?;
-        let channel_id = match found {
+        let channel_id = match catalog::channel_id(tx, &o.channel)? {
             Some(id) => id,
             None => {
                 catalog::create_channel(
@@ -1077,26 +1039,6 @@ fn customer_ids(tx: &mut dyn Sql, emails: &[String]) -> Result<HashMap<String, i
     Ok(customers)
 }
 
-/// Variant ids by SKU, for the SKU `sku` gives of each item (a query per 1000 items).
-fn variant_ids<T>(
-    tx: &mut dyn Sql,
-    items: &[T],
-    sku: impl Fn(&T) -> crate::Val,
-) -> Result<HashMap<String, i64>> {
-    let mut variants: HashMap<String, i64> = HashMap::new();
-    for chunk in items.chunks(1000) {
-        let vals: Vec<crate::Val> = chunk.iter().map(&sku).collect();
-        let (cond, list) = crate::db::in_list(tx.dialect(), "sku", 1, &vals);
-        for r in tx.query(
-            &format!("SELECT sku, id FROM variants WHERE {cond}"),
-            &[list],
-        )? {
-            variants.insert(r.get("sku")?, r.get("id")?);
-        }
-    }
-    Ok(variants)
-}
-
 /// The order numbers `number` gives of `items` that are already there (a query per 1000 items).
 fn existing_numbers<T>(
     tx: &mut dyn Sql,
@@ -1169,68 +1111,28 @@ fn retail_customers(
 
 /// A product an order history names first: active, with one `Default` variant (`deny`) at the
 /// first price seen.
-struct FirstSeen {
-    handle: String,
-    title: String,
-    sku: String,
-    price: i64,
-    at: i64,
+fn first_seen(handle: String, title: String, sku: String, price: i64, at: i64) -> FirstSeenProduct {
+    FirstSeenProduct {
+        handle,
+        title,
+        status: backroom_domain::order::ProductStatus::Active,
+        sku,
+        variant_title: "Default".into(),
+        price,
+        inventory_policy: backroom_domain::order::InventoryPolicy::Deny,
+        at,
+    }
 }
 
 /// Creates the products first seen (one multi-row insert for the products, one for their
 /// variants) and adds their variant ids by SKU to `variants`.
 fn insert_first_seen(
     tx: &mut dyn Sql,
-    new: &[FirstSeen],
+    new: &[FirstSeenProduct],
     variants: &mut HashMap<String, i64>,
     s: &mut Summary,
 ) -> Result<()> {
-    let prows: Vec<Vec<crate::Val>> = new
-        .iter()
-        .map(|n| {
-            vec![
-                n.handle.as_str().into(),
-                n.title.as_str().into(),
-                "active".into(),
-                n.at.into(),
-                n.at.into(),
-            ]
-        })
-        .collect();
-    let product_ids = crate::db::insert_rows(
-        tx,
-        "INSERT INTO products (handle, title, status, created_at, updated_at)",
-        5,
-        &prows,
-        Some("handle, id"),
-    )?
-    .iter()
-    .map(|r| Ok((r.get::<String>("handle")?, r.get::<i64>("id")?)))
-    .collect::<Result<HashMap<String, i64>>>()?;
-    let vrows: Vec<Vec<crate::Val>> = new
-        .iter()
-        .map(|n| {
-            vec![
-                product_ids.get(&n.handle).copied().unwrap_or(0).into(),
-                n.sku.as_str().into(),
-                "Default".into(),
-                n.price.into(),
-                "deny".into(),
-                0i64.into(),
-                n.at.into(),
-                n.at.into(),
-            ]
-        })
-        .collect();
-    for r in crate::db::insert_rows(
-        tx,
-        "INSERT INTO variants (product_id, sku, title, price_minor, inventory_policy, position, created_at, updated_at)",
-        8,
-        &vrows,
-        Some("sku, id"),
-    )? {
-        variants.insert(r.get("sku")?, r.get("id")?);
-    }
+    variants.extend(catalog::history::insert_first_seen(tx, new)?);
     s.count("products", new.len() as u64);
     Ok(())
 }
@@ -1251,7 +1153,8 @@ fn retail_products(
             }
         }
     }
-    let mut variants = variant_ids(tx, &codes, |(c, ..)| code_sku(c).into())?;
+    let skus: Vec<String> = codes.iter().map(|(c, ..)| code_sku(c)).collect();
+    let mut variants = catalog::variant_ids_by_sku(tx, &skus)?;
     let missing: Vec<&(&str, &str, i64, i64)> = codes
         .iter()
         .filter(|(c, ..)| !variants.contains_key(&code_sku(c)))
@@ -1259,18 +1162,15 @@ fn retail_products(
     if missing.is_empty() {
         return Ok(variants);
     }
-    let new: Vec<FirstSeen> = missing
+    let new: Vec<FirstSeenProduct> = missing
         .iter()
-        .map(|(c, d, price, t)| FirstSeen {
-            handle: code_handle(c),
-            title: if d.trim().is_empty() {
+        .map(|(c, d, price, t)| {
+            let title = if d.trim().is_empty() {
                 c.to_string()
             } else {
                 d.trim().to_string()
-            },
-            sku: code_sku(c),
-            price: *price,
-            at: *t,
+            };
+            first_seen(code_handle(c), title, code_sku(c), *price, *t)
         })
         .collect();
     insert_first_seen(tx, &new, &mut variants, s)?;
@@ -1947,16 +1847,9 @@ fn move_history_stock(
     for (variant, units, order, line, file) in sorted {
         inventory::ensure_level(tx, *variant, location, ctx.now)?;
         let (on_hand, reserved, unavailable, _) = inventory::lock_level(tx, *variant, location)?;
-        let policy = tx
-            .query_one(
-                "SELECT inventory_policy FROM variants WHERE id = $1",
-                params![*variant],
-            )?
-            .map(|r| r.get::<String>("inventory_policy"))
-            .transpose()?
-            .unwrap_or_default();
+        let policy = catalog::variant_policy(tx, *variant)?;
         if *units < 0
-            && InventoryPolicy::parse(&policy) != Some(InventoryPolicy::Continue)
+            && policy != Some(InventoryPolicy::Continue)
             && on_hand - reserved - unavailable + units < 0
         {
             s.rejected.push(RowError {
@@ -2350,14 +2243,7 @@ fn record_channels(
         if let Some(c) = &o.channel
             && !channels.contains_key(c)
         {
-            let id = tx
-                .query_one(
-                    "SELECT id FROM channels WHERE code = $1",
-                    params![c.as_str()],
-                )?
-                .map(|r| r.get::<i64>("id"))
-                .transpose()?
-                .unwrap_or(oc.channel_id);
+            let id = catalog::channel_id(tx, c)?.unwrap_or(oc.channel_id);
             channels.insert(c.clone(), id);
         }
     }
@@ -2380,7 +2266,8 @@ fn record_products(
             }
         }
     }
-    let mut variants = variant_ids(tx, &skus, |(k, ..)| (*k).into())?;
+    let list: Vec<&str> = skus.iter().map(|(k, ..)| *k).collect();
+    let mut variants = catalog::variant_ids_by_sku(tx, &list)?;
     let missing: Vec<&(&str, &str, i64)> = skus
         .iter()
         .filter(|(k, ..)| !variants.contains_key(*k))
@@ -2388,14 +2275,11 @@ fn record_products(
     if missing.is_empty() {
         return Ok(variants);
     }
-    let new: Vec<FirstSeen> = missing
+    let new: Vec<FirstSeenProduct> = missing
         .iter()
-        .map(|(k, t, p)| FirstSeen {
-            handle: code_handle(k),
-            title: (if t.is_empty() { *k } else { *t }).to_string(),
-            sku: k.to_string(),
-            price: *p,
-            at: ctx.now,
+        .map(|(k, t, p)| {
+            let title = (if t.is_empty() { *k } else { *t }).to_string();
+            first_seen(code_handle(k), title, k.to_string(), *p, ctx.now)
         })
         .collect();
     insert_first_seen(tx, &new, &mut variants, s)?;
