@@ -14,6 +14,7 @@ use crate::api::{
     CountStock, NewProduct, NewVariant, Product, ProductPatch, ReceiveStock, Variant, VariantPatch,
 };
 use crate::catalog::history::FirstSeenProduct;
+use crate::customers::history::HistoricalCustomer;
 use crate::db::{DbError, FromRow, Row, query_as};
 use crate::{Ctx, Error, Result, Sql, audit, catalog, inventory, params};
 use backroom_import::RowError;
@@ -752,19 +753,8 @@ pub async fn customers(
             for r in recs.iter() {
                 let res = row_unit(tx, &mut s.rejected, r.line, |tx| {
                     let email = backroom_domain::Email::parse(&r.email)?;
-                    let before = tx
-                        .query_one(
-                            "SELECT first_name, last_name, phone FROM customers WHERE email_key = $1",
-                            params![email.key()],
-                        )?
-                        .map(|x| -> std::result::Result<_, DbError> {
-                            Ok((
-                                x.get::<String>("first_name")?,
-                                x.get::<String>("last_name")?,
-                                x.get::<Option<String>>("phone")?,
-                            ))
-                        })
-                        .transpose()?;
+                    let before = crate::customers::names_by_email_key(tx, &email.key())?
+                        .map(|x| (x.first_name, x.last_name, x.phone));
                     crate::customers::upsert_customer(
                         tx,
                         &ctx,
@@ -787,7 +777,13 @@ pub async fn customers(
                         key: r.email.clone(),
                         action: match &before {
                             None => "created",
-                            Some(b) if b.0 == after.0 && b.1 == after.1 && (r.phone.is_none() || b.2 == after.2) => "unchanged",
+                            Some(b)
+                                if b.0 == after.0
+                                    && b.1 == after.1
+                                    && (r.phone.is_none() || b.2 == after.2) =>
+                            {
+                                "unchanged"
+                            }
                             Some(_) => "updated",
                         },
                         fields: Vec::new(),
@@ -1023,22 +1019,6 @@ fn merge_split_invoices(invoices: &[Invoice]) -> Option<Vec<Invoice>> {
     Some(m)
 }
 
-/// Customer ids by email key, for the keys given (a query per 1000).
-fn customer_ids(tx: &mut dyn Sql, emails: &[String]) -> Result<HashMap<String, i64>> {
-    let mut customers: HashMap<String, i64> = HashMap::new();
-    for chunk in emails.chunks(1000) {
-        let vals: Vec<crate::Val> = chunk.iter().map(|e| e.as_str().into()).collect();
-        let (cond, list) = crate::db::in_list(tx.dialect(), "email_key", 1, &vals);
-        for r in tx.query(
-            &format!("SELECT email_key, id FROM customers WHERE {cond}"),
-            &[list],
-        )? {
-            customers.insert(r.get("email_key")?, r.get("id")?);
-        }
-    }
-    Ok(customers)
-}
-
 /// The order numbers `number` gives of `items` that are already there (a query per 1000 items).
 fn existing_numbers<T>(
     tx: &mut dyn Sql,
@@ -1069,42 +1049,33 @@ fn retail_customers(
         .collect();
     emails.sort();
     emails.dedup();
-    let mut customers = customer_ids(tx, &emails)?;
-    let mut new_customers: Vec<Vec<crate::Val>> = Vec::new();
+    let mut customers = crate::customers::history::ids_by_email_key(tx, &emails)?;
+    let mut new_customers: Vec<HistoricalCustomer> = Vec::new();
     let mut added: HashSet<String> = HashSet::new();
     for inv in invoices {
         let e = customer_email(&inv.customer);
         if customers.contains_key(&e) || added.contains(&e) {
             continue;
         }
-        let t = when(inv);
-        new_customers.push(vec![
-            e.as_str().into(),
-            e.as_str().into(),
-            if inv.customer.is_none() {
+        new_customers.push(HistoricalCustomer {
+            email: e.clone(),
+            email_key: e.clone(),
+            first_name: if inv.customer.is_none() {
                 "Guest".into()
             } else {
                 "".into()
             },
-            inv.country.as_str().into(),
-            t.into(),
-            t.into(),
-            i64::from(inv.customer.is_none()).into(),
-        ]);
+            note: Some(inv.country.clone()),
+            at: when(inv),
+            guest: inv.customer.is_none(),
+        });
         added.insert(e);
     }
-    for r in crate::db::insert_rows(
-        tx,
-        "INSERT INTO customers (email, email_key, first_name, note, created_at, updated_at, guest)",
-        7,
-        &new_customers,
-        Some("email_key, id"),
-    )? {
-        let key: String = r.get("email_key")?;
+    for (key, id) in crate::customers::history::insert_customers(tx, &new_customers)? {
         if key != GUEST_RETAIL {
             s.count("customers", 1);
         }
-        customers.insert(key, r.get("id")?);
+        customers.insert(key, id);
     }
     Ok(customers)
 }
@@ -2192,7 +2163,7 @@ fn record_customers(
     let mut emails: Vec<String> = good.iter().map(|o| record_email(o)).collect();
     emails.sort();
     emails.dedup();
-    let mut customers = customer_ids(tx, &emails)?;
+    let mut customers = crate::customers::history::ids_by_email_key(tx, &emails)?;
     // The address as the file writes it; the key in lower case.
     let mut written: HashMap<String, String> = HashMap::new();
     for o in good {
@@ -2202,33 +2173,25 @@ fn record_customers(
                 .or_insert_with(|| e.trim().to_string());
         }
     }
-    let new_c: Vec<Vec<crate::Val>> = emails
+    let new_c: Vec<HistoricalCustomer> = emails
         .iter()
         .filter(|e| !customers.contains_key(*e))
-        .map(|e| {
-            let shown = written.get(e).cloned().unwrap_or_else(|| e.clone());
-            vec![
-                shown.into(),
-                e.as_str().into(),
-                ctx.now.into(),
-                ctx.now.into(),
-                i64::from(e == GUEST_IMPORT).into(),
-            ]
+        .map(|e| HistoricalCustomer {
+            email: written.get(e).cloned().unwrap_or_else(|| e.clone()),
+            email_key: e.clone(),
+            first_name: String::new(),
+            note: None,
+            at: ctx.now,
+            guest: e == GUEST_IMPORT,
         })
         .collect();
     let new_guest = emails
         .iter()
         .any(|e| e == GUEST_IMPORT && !customers.contains_key(e));
     s.count("customers", (new_c.len() - usize::from(new_guest)) as u64);
-    for r in crate::db::insert_rows(
-        tx,
-        "INSERT INTO customers (email, email_key, created_at, updated_at, guest)",
-        5,
-        &new_c,
-        Some("email_key, id"),
-    )? {
-        customers.insert(r.get("email_key")?, r.get("id")?);
-    }
+    customers.extend(crate::customers::history::insert_unnamed_customers(
+        tx, &new_c,
+    )?);
     Ok(customers)
 }
 

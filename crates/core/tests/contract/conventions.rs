@@ -255,11 +255,6 @@ const FOREIGN_READS: &[(&str, &str, &str)] = &[
     ),
     (
         "imports",
-        "customers",
-        "imported orders match their customer",
-    ),
-    (
-        "imports",
         "refunds",
         "cancellations add to the order's refunds",
     ),
@@ -282,11 +277,6 @@ const FOREIGN_WRITES: &[(&str, &str, &str)] = &[
         "imports",
         "counters",
         "the bulk loader moves the order number on",
-    ),
-    (
-        "imports",
-        "customers",
-        "the bulk loader writes customers in batches",
     ),
     (
         "imports",
