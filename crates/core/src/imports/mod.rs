@@ -15,8 +15,11 @@ use crate::api::{
 };
 use crate::catalog::history::FirstSeenProduct;
 use crate::customers::history::HistoricalCustomer;
-use crate::db::{DbError, FromRow, Row, query_as};
-use crate::{Ctx, Error, Result, Sql, audit, catalog, inventory, params};
+use crate::orders::history::{
+    self, HistoricalLine, HistoricalOrder, HistoricalRefund, OrderMoney, RefundedOrder, SaleLine,
+};
+use crate::{Ctx, Error, Result, Sql, audit, catalog, inventory};
+use backroom_domain::order::{FulfillmentStatus, OrderStatus, PaymentStatus};
 use backroom_import::RowError;
 use backroom_import::products::{ProductRecord, VariantRecord};
 use backroom_import::stock::StockRecord;
@@ -1019,23 +1022,6 @@ fn merge_split_invoices(invoices: &[Invoice]) -> Option<Vec<Invoice>> {
     Some(m)
 }
 
-/// The order numbers `number` gives of `items` that are already there (a query per 1000 items).
-fn existing_numbers<T>(
-    tx: &mut dyn Sql,
-    items: &[T],
-    number: impl Fn(&T) -> i64,
-) -> Result<HashSet<i64>> {
-    let mut existing: HashSet<i64> = HashSet::new();
-    for chunk in items.chunks(1000) {
-        let vals: Vec<crate::Val> = chunk.iter().map(|i| number(i).into()).collect();
-        let (cond, list) = crate::db::in_list(tx.dialect(), "number", 1, &vals);
-        for r in tx.query(&format!("SELECT number FROM orders WHERE {cond}"), &[list])? {
-            existing.insert(r.get("number")?);
-        }
-    }
-    Ok(existing)
-}
-
 /// Customers: the invoices' customer ids by email, creating those first seen.
 fn retail_customers(
     tx: &mut dyn Sql,
@@ -1158,7 +1144,11 @@ fn apply_sales(
     when: &dyn Fn(&Invoice) -> i64,
     s: &mut Summary,
 ) -> Result<()> {
-    let existing = existing_numbers(tx, sales, |i| i.number.parse::<i64>().unwrap_or(0))?;
+    let numbers: Vec<i64> = sales
+        .iter()
+        .map(|i| i.number.parse::<i64>().unwrap_or(0))
+        .collect();
+    let existing = history::existing_numbers(tx, &numbers)?;
     let fresh: Vec<&Invoice> = sales
         .iter()
         .copied()
@@ -1200,7 +1190,8 @@ fn apply_sales(
     Ok(())
 }
 
-/// Inserts the new sales' orders; their ids by number.
+/// Inserts the new sales' orders (closed, paid, fulfilled, nothing refunded yet); their ids by
+/// number.
 fn insert_sales(
     tx: &mut dyn Sql,
     ctx: &Ctx,
@@ -1209,59 +1200,41 @@ fn insert_sales(
     customers: &HashMap<String, i64>,
     when: &dyn Fn(&Invoice) -> i64,
 ) -> Result<HashMap<i64, i64>> {
-    let orows: Vec<Vec<crate::Val>> = fresh
+    let orders: Vec<HistoricalOrder> = fresh
         .iter()
         .map(|inv| {
             let total: i64 = inv.lines.iter().map(|l| l.quantity * l.unit_price).sum();
-            let t = when(inv);
             // The file names the country; one it cannot code (Unspecified, European
             // Community) is `ZZ` (unknown), its name kept in the region.
             let country = backroom_import::retail::country_code(&inv.country).unwrap_or("ZZ");
             let region = (country == "ZZ" && !inv.country.trim().is_empty()).then_some(inv.country.trim());
             let address = json!({"name": inv.customer.as_deref().map_or("Guest".to_string(), |c| format!("Customer {c}")), "line1": "-", "city": "-", "postal_code": "-", "country": country, "line2": null, "region": region, "phone": null, "latitude": null, "longitude": null}).to_string();
-            vec![
-                inv.number.parse::<i64>().unwrap_or(0).into(),
-                oc.channel_id.into(),
-                customers.get(&customer_email(&inv.customer)).copied().unwrap_or(0).into(),
-                oc.currency.as_str().into(),
-                total.into(),
-                total.into(),
-                total.into(),
-                address.into(),
-                t.into(),
-                t.into(),
-                ctx.actor.user_id.into(),
-                country.into(),
-            ]
+            HistoricalOrder {
+                number: inv.number.parse::<i64>().unwrap_or(0),
+                channel_id: oc.channel_id,
+                customer_id: customers.get(&customer_email(&inv.customer)).copied().unwrap_or(0),
+                currency: oc.currency.clone(),
+                status: OrderStatus::Closed,
+                payment_status: PaymentStatus::Paid,
+                fulfillment_status: FulfillmentStatus::Fulfilled,
+                subtotal: total,
+                discounts: 0,
+                shipping: 0,
+                tax: 0,
+                total,
+                paid: total,
+                refunded: 0,
+                shipping_method: "imported".into(),
+                shipping_address: address,
+                sourcing_strategy: "imported".into(),
+                sourcing_reason: "imported order history".into(),
+                placed_at: when(inv),
+                created_by: ctx.actor.user_id,
+                ship_country: country.into(),
+            }
         })
         .collect();
-    let ids = crate::db::insert_rows(
-        tx,
-        "INSERT INTO orders (number, channel_id, customer_id, currency, subtotal_minor, total_minor, paid_minor, shipping_address, placed_at, updated_at, created_by, ship_country, \
-         status, payment_status, fulfillment_status, discounts_minor, shipping_minor, tax_minor, shipping_method, sourcing_strategy, sourcing_reason)",
-        21,
-        &orows
-            .into_iter()
-            .map(|mut r| {
-                r.extend([
-                    "closed".into(),
-                    "paid".into(),
-                    "fulfilled".into(),
-                    0i64.into(),
-                    0i64.into(),
-                    0i64.into(),
-                    "imported".into(),
-                    "imported".into(),
-                    "imported order history".into(),
-                ]);
-                r
-            })
-            .collect::<Vec<_>>(),
-        Some("number, id"),
-    )?;
-    ids.iter()
-        .map(|r| Ok((r.get::<i64>("number")?, r.get::<i64>("id")?)))
-        .collect::<Result<HashMap<i64, i64>>>()
+    history::insert_unrefunded_orders(tx, &orders)
 }
 
 /// Copies in the new sales' lines; how many.
@@ -1271,7 +1244,7 @@ fn insert_sale_lines(
     order_id: &HashMap<i64, i64>,
     variants: &HashMap<String, i64>,
 ) -> Result<u64> {
-    let mut lrows: Vec<Vec<crate::Val>> = Vec::new();
+    let mut lines: Vec<HistoricalLine> = Vec::new();
     for inv in fresh {
         let oid = order_id
             .get(&inv.number.parse::<i64>().unwrap_or(0))
@@ -1279,90 +1252,26 @@ fn insert_sale_lines(
             .unwrap_or(0);
         for (n, l) in inv.lines.iter().enumerate() {
             let sku = code_sku(&l.stock_code);
-            lrows.push(vec![
-                oid.into(),
-                (n as i64 + 1).into(),
-                variants.get(&sku).copied().unwrap_or(0).into(),
-                sku.into(),
-                (if l.description.trim().is_empty() {
+            lines.push(HistoricalLine {
+                order_id: oid,
+                line_no: n as i64 + 1,
+                variant_id: variants.get(&sku).copied().unwrap_or(0),
+                sku,
+                title: if l.description.trim().is_empty() {
                     l.stock_code.clone()
                 } else {
                     l.description.trim().to_string()
-                })
-                .into(),
-                l.quantity.into(),
-                l.unit_price.into(),
-                0i64.into(),
-                0i64.into(),
-            ]);
+                },
+                quantity: l.quantity,
+                unit_price: l.unit_price,
+                discount: 0,
+                tax: 0,
+                returned_quantity: 0,
+            });
         }
     }
-    tx.copy_rows(
-        "order_lines",
-        &[
-            "order_id",
-            "line_no",
-            "variant_id",
-            "sku",
-            "title",
-            "quantity",
-            "unit_price_minor",
-            "discount_minor",
-            "tax_minor",
-        ],
-        &lrows,
-    )?;
-    Ok(lrows.len() as u64)
-}
-
-/// An order as cancellations change it.
-struct OrderMoney {
-    paid: i64,
-    refunded: i64,
-    currency: String,
-    units: i64,
-    returned_units: i64,
-    returned_value: i64,
-}
-
-/// Decodes what `order_money` reads of an order (its `id` is read apart).
-impl FromRow for OrderMoney {
-    fn from_row(r: &Row) -> std::result::Result<Self, DbError> {
-        Ok(OrderMoney {
-            paid: r.get("paid_minor")?,
-            refunded: r.get("refunded_minor")?,
-            currency: r.get("currency")?,
-            units: r.get("units")?,
-            returned_units: r.get("returned_units")?,
-            returned_value: r.get("returned_minor")?,
-        })
-    }
-}
-
-/// A sale line a cancellation may take back, with its units not yet taken back.
-struct SaleLine {
-    line: i64,
-    order: i64,
-    customer: i64,
-    variant: i64,
-    price: i64,
-    placed: i64,
-    remaining: i64,
-}
-
-/// Decodes the candidate sale lines `candidate_sale_lines` reads.
-impl FromRow for SaleLine {
-    fn from_row(r: &Row) -> std::result::Result<Self, DbError> {
-        Ok(SaleLine {
-            line: r.get("id")?,
-            order: r.get("order_id")?,
-            customer: r.get("customer_id")?,
-            variant: r.get("variant_id")?,
-            price: r.get("unit_price_minor")?,
-            placed: r.get("placed_at")?,
-            remaining: r.get("remaining")?,
-        })
-    }
+    history::insert_unreturned_lines(tx, &lines)?;
+    Ok(lines.len() as u64)
 }
 
 /// Cancellations: received returns and refunds against the sales they take back.
@@ -1396,7 +1305,7 @@ fn apply_cancellations(
     let mut order_ids: Vec<i64> = groups.iter().map(|g| g.1).collect();
     order_ids.sort_unstable();
     order_ids.dedup();
-    let mut state = order_money(tx, &order_ids)?;
+    let mut state = history::order_money(tx, &order_ids)?;
     insert_refunds(tx, ctx, &todo, &groups, &value_of, &mut state, when)?;
     update_refunded_orders(tx, ctx.now, &state)?;
     crate::analytics::rollup::imported(tx, &order_ids)?;
@@ -1414,17 +1323,8 @@ fn pending_cancellations<'a>(
     s: &mut Summary,
 ) -> Result<Vec<&'a Invoice>> {
     // Already applied (a re-run): their refund carries the cancellation's number.
-    let mut done: HashSet<String> = HashSet::new();
-    for chunk in cancels.chunks(1000) {
-        let vals: Vec<crate::Val> = chunk.iter().map(|i| i.number.as_str().into()).collect();
-        let (cond, list) = crate::db::in_list(tx.dialect(), "note", 1, &vals);
-        for r in tx.query(
-            &format!("SELECT note FROM refunds WHERE reason = 'cancellation' AND {cond}"),
-            &[list],
-        )? {
-            done.insert(r.get("note")?);
-        }
-    }
+    let numbers: Vec<&str> = cancels.iter().map(|i| i.number.as_str()).collect();
+    let done = history::cancellation_refund_notes(tx, &numbers)?;
     let todo: Vec<&Invoice> = cancels
         .iter()
         .copied()
@@ -1441,9 +1341,7 @@ fn candidate_sale_lines(
     ids: &Resolved,
 ) -> Result<Vec<SaleLine>> {
     // Matched in memory against the candidate sale lines fetched in one query (a query per line
-    // costs a round trip each on PostgreSQL). `CROSS JOIN` makes SQLite walk the customers'
-    // orders first (its planner otherwise starts from every line of the variants); PostgreSQL
-    // plans it like any join.
+    // costs a round trip each on PostgreSQL).
     let mut cust_ids: Vec<i64> = todo
         .iter()
         .filter(|i| i.customer.is_some())
@@ -1458,28 +1356,7 @@ fn candidate_sale_lines(
         .collect();
     var_ids.sort_unstable();
     var_ids.dedup();
-    let mut cands: Vec<SaleLine> = Vec::new();
-    if !cust_ids.is_empty() && !var_ids.is_empty() {
-        for cchunk in cust_ids.chunks(1000) {
-            for vchunk in var_ids.chunks(1000) {
-                let customers: Vec<crate::Val> = cchunk.iter().map(|c| (*c).into()).collect();
-                let variants: Vec<crate::Val> = vchunk.iter().map(|v| (*v).into()).collect();
-                let (customers_in, customers) =
-                    crate::db::in_list(tx.dialect(), "o.customer_id", 1, &customers);
-                let (variants_in, variants) =
-                    crate::db::in_list(tx.dialect(), "l.variant_id", 2, &variants);
-                cands.extend(query_as::<SaleLine>(
-                    tx,
-                    &format!(
-                        "SELECT l.id, l.order_id, o.customer_id, l.variant_id, o.placed_at, l.quantity - l.returned_quantity AS remaining, l.unit_price_minor \
-                         FROM orders o CROSS JOIN order_lines l \
-                         WHERE l.order_id = o.id AND {customers_in} AND {variants_in} AND l.quantity > l.returned_quantity"
-                    ),
-                    &[customers, variants],
-                )?);
-            }
-        }
-    }
+    let mut cands = history::open_sale_lines(tx, &cust_ids, &var_ids)?;
     // Latest sale first; within a sale, its last line first (so the order is the same on every
     // engine, whatever order the query returned).
     cands.sort_by_key(|c| std::cmp::Reverse((c.placed, c.order, c.line)));
@@ -1593,35 +1470,8 @@ fn unmatched_cancellation(inv: &Invoice, l: &backroom_import::retail::InvoiceLin
 
 /// Units back per line: adds the matched units to the sale lines' returned quantity.
 fn return_units(tx: &mut dyn Sql, matched: &[(usize, i64, i64, i64, i64)]) -> Result<()> {
-    let mut per_line: HashMap<i64, i64> = HashMap::new();
-    for m in matched {
-        *per_line.entry(m.2).or_default() += m.3;
-    }
-    let rows: Vec<(i64, i64)> = per_line.into_iter().collect();
-    for chunk in rows.chunks(5000) {
-        let mut vals: Vec<crate::Val> = Vec::with_capacity(chunk.len() * 2);
-        let tuples: Vec<String> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, (line, q))| {
-                vals.push((*line).into());
-                vals.push((*q).into());
-                format!(
-                    "(CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
-                    2 * i + 1,
-                    2 * i + 2
-                )
-            })
-            .collect();
-        tx.exec(
-            &format!(
-                "UPDATE order_lines SET returned_quantity = returned_quantity + v.column2 FROM (VALUES {}) AS v WHERE order_lines.id = v.column1",
-                tuples.join(", ")
-            ),
-            &vals,
-        )?;
-    }
-    Ok(())
+    let units: Vec<(i64, i64)> = matched.iter().map(|m| (m.2, m.3)).collect();
+    history::add_returned_units(tx, &units)
 }
 
 /// Inserts one received return per cancellation and order, with its lines; their values.
@@ -1695,27 +1545,6 @@ fn insert_returns(
     Ok(value_of)
 }
 
-/// What the cancelled orders were: their money and units, by id.
-fn order_money(tx: &mut dyn Sql, order_ids: &[i64]) -> Result<HashMap<i64, OrderMoney>> {
-    let mut state: HashMap<i64, OrderMoney> = HashMap::new();
-    for chunk in order_ids.chunks(1000) {
-        let vals: Vec<crate::Val> = chunk.iter().map(|o| (*o).into()).collect();
-        let (cond, list) = crate::db::in_list(tx.dialect(), "o.id", 1, &vals);
-        for r in tx.query(
-            &format!(
-                "SELECT o.id, o.paid_minor, o.refunded_minor, o.currency, \
-                 CAST(COALESCE((SELECT SUM(quantity) FROM order_lines WHERE order_id = o.id), 0) AS BIGINT) AS units, \
-                 CAST(COALESCE((SELECT SUM(returned_quantity) FROM order_lines WHERE order_id = o.id), 0) AS BIGINT) AS returned_units, o.returned_minor \
-                 FROM orders o WHERE {cond}"
-            ),
-            &[list],
-        )? {
-            state.insert(r.get("id")?, OrderMoney::from_row(&r)?);
-        }
-    }
-    Ok(state)
-}
-
 /// Copies in one refund per cancellation and order (up to what is left paid), updating `state`.
 fn insert_refunds(
     tx: &mut dyn Sql,
@@ -1726,7 +1555,7 @@ fn insert_refunds(
     state: &mut HashMap<i64, OrderMoney>,
     when: &dyn Fn(&Invoice) -> i64,
 ) -> Result<()> {
-    let mut refund_rows: Vec<Vec<crate::Val>> = Vec::new();
+    let mut refunds: Vec<HistoricalRefund> = Vec::new();
     for (ci, order) in groups {
         let value = value_of.get(&(*ci, *order)).copied().unwrap_or(0);
         let Some(st) = state.get_mut(order) else {
@@ -1735,36 +1564,20 @@ fn insert_refunds(
         let refund = value.min(st.paid - st.refunded).max(0);
         st.refunded += refund;
         st.returned_value += value;
-        let at = when(todo[*ci]);
-        refund_rows.push(vec![
-            (*order).into(),
-            refund.into(),
-            st.currency.as_str().into(),
-            "cancellation".into(),
-            todo[*ci].number.as_str().into(),
-            ctx.actor.name.as_str().into(),
-            at.into(),
-            refund.into(),
+        refunds.push(HistoricalRefund {
+            order_id: *order,
+            amount: refund,
+            currency: st.currency.clone(),
+            reason: "cancellation".into(),
+            note: todo[*ci].number.clone(),
+            actor: ctx.actor.name.clone(),
+            created_at: when(todo[*ci]),
+            settled: refund,
             // Imported history carries no tax or shipping: the refund is all merchandise.
-            refund.into(),
-        ]);
+            merchandise: refund,
+        });
     }
-    tx.copy_rows(
-        "refunds",
-        &[
-            "order_id",
-            "amount_minor",
-            "currency",
-            "reason",
-            "note",
-            "actor",
-            "created_at",
-            "settled_minor",
-            "merchandise_minor",
-        ],
-        &refund_rows,
-    )?;
-    Ok(())
+    history::insert_refunds(tx, &refunds)
 }
 
 /// Writes what the cancelled orders become: refunded, returned and their statuses.
@@ -1773,33 +1586,25 @@ fn update_refunded_orders(
     now: i64,
     state: &HashMap<i64, OrderMoney>,
 ) -> Result<()> {
-    let ords: Vec<(&i64, &OrderMoney)> = state.iter().collect();
-    for chunk in ords.chunks(2000) {
-        let mut vals: Vec<crate::Val> = Vec::with_capacity(chunk.len() * 5);
-        let tuples: Vec<String> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, (id, st))| {
-                let payment = if st.refunded >= st.paid { "refunded" } else { "partially_refunded" };
-                let fulfillment = if st.returned_units >= st.units { "returned" } else { "partially_returned" };
-                vals.extend([(**id).into(), st.refunded.into(), st.returned_value.into(), payment.into(), fulfillment.into()]);
-                let b = 5 * i;
-                format!("(CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS TEXT))", b + 1, b + 2, b + 3, b + 4, b + 5)
-            })
-            .collect();
-        let n = vals.len();
-        vals.push(now.into());
-        tx.exec(
-            &format!(
-                "UPDATE orders SET refunded_minor = v.column2, returned_minor = v.column3, payment_status = v.column4, fulfillment_status = v.column5, updated_at = ${} \
-                 FROM (VALUES {}) AS v WHERE orders.id = v.column1",
-                n + 1,
-                tuples.join(", ")
-            ),
-            &vals,
-        )?;
-    }
-    Ok(())
+    let orders: Vec<RefundedOrder> = state
+        .iter()
+        .map(|(id, st)| RefundedOrder {
+            id: *id,
+            refunded: st.refunded,
+            returned_value: st.returned_value,
+            payment_status: if st.refunded >= st.paid {
+                PaymentStatus::Refunded
+            } else {
+                PaymentStatus::PartiallyRefunded
+            },
+            fulfillment_status: if st.returned_units >= st.units {
+                FulfillmentStatus::Returned
+            } else {
+                FulfillmentStatus::PartiallyReturned
+            },
+        })
+        .collect();
+    history::set_refunded(tx, now, &orders)
 }
 
 /// History that moves stock (only when asked): each unit leaves or comes back through the ledger,
@@ -1856,30 +1661,6 @@ fn move_history_stock(
             Some("imported history"),
         )?;
         s.count("stock moves", 1);
-    }
-    Ok(())
-}
-
-/// After an import of order numbers, new orders are numbered after the highest one.
-pub fn bump_order_numbers(tx: &mut dyn Sql) -> Result<()> {
-    let max = tx
-        .query_one(
-            "SELECT CAST(COALESCE(MAX(number), 0) AS BIGINT) AS max_number FROM orders",
-            &[],
-        )?
-        .map(|r| r.get::<i64>("max_number"))
-        .transpose()?
-        .unwrap_or(0);
-    match tx.dialect() {
-        crate::db::Dialect::Sqlite => {
-            tx.exec(
-                "UPDATE counters SET value = $1 WHERE name = 'order_number' AND value < $1",
-                params![max],
-            )?;
-        }
-        crate::db::Dialect::Postgres => {
-            tx.query("SELECT setval('order_numbers', GREATEST($1, (SELECT last_value FROM order_numbers)))", params![max])?;
-        }
     }
     Ok(())
 }
@@ -2010,7 +1791,7 @@ pub async fn history<T: Streamed>(
                     move |tx| {
                         let s = apply(tx, &ctx_for(&a), &oc2, &invoices)?;
                         if !dry {
-                            bump_order_numbers(tx)?;
+                            history::bump_order_numbers(tx)?;
                         }
                         Ok(s)
                     },
@@ -2098,7 +1879,6 @@ fn valid_order_records<'a>(
     orders: &'a [OrderRecord],
     s: &mut Summary,
 ) -> Vec<&'a OrderRecord> {
-    use backroom_domain::order::{FulfillmentStatus, OrderStatus, PaymentStatus};
     let mut good = Vec::with_capacity(orders.len());
     for o in orders {
         let bad = |col: &str, m: String| RowError {
@@ -2255,7 +2035,8 @@ fn fresh_records<'a>(
     good: &[&'a OrderRecord],
     s: &mut Summary,
 ) -> Result<Vec<&'a OrderRecord>> {
-    let existing = existing_numbers(tx, good, |o| o.number)?;
+    let numbers: Vec<i64> = good.iter().map(|o| o.number).collect();
+    let existing = history::existing_numbers(tx, &numbers)?;
     let mut fresh: Vec<&OrderRecord> = Vec::new();
     let mut taken: HashSet<i64> = HashSet::new();
     for &o in good {
@@ -2278,54 +2059,51 @@ fn insert_record_orders(
     channels: &HashMap<String, i64>,
 ) -> Result<HashMap<i64, i64>> {
     let address = json!({"name": "-", "line1": "-", "city": "-", "postal_code": "-", "country": "ZZ", "line2": null, "region": null, "phone": null, "latitude": null, "longitude": null}).to_string();
-    let orows: Vec<Vec<crate::Val>> = fresh
+    let orders: Vec<HistoricalOrder> = fresh
         .iter()
         .map(|o| {
-            let t = order_time(&oc.zone, &o.placed_at).unwrap_or(ctx.now);
             let channel = o
                 .channel
                 .as_ref()
                 .and_then(|c| channels.get(c).copied())
                 .unwrap_or(oc.channel_id);
-            vec![
-                o.number.into(),
-                channel.into(),
-                customers.get(&record_email(o)).copied().unwrap_or(0).into(),
-                o.currency
-                    .clone()
-                    .unwrap_or_else(|| oc.currency.clone())
-                    .into(),
-                o.status.as_str().into(),
-                o.payment_status.as_str().into(),
-                o.fulfillment_status.as_str().into(),
-                o.subtotal.into(),
-                0i64.into(),
-                o.shipping.into(),
-                o.tax.into(),
-                o.total.into(),
-                o.paid.into(),
-                o.refunded.into(),
-                "imported".into(),
-                address.as_str().into(),
-                "imported".into(),
-                "imported order history".into(),
-                t.into(),
-                t.into(),
-                ctx.actor.user_id.into(),
-                "ZZ".into(),
-            ]
+            // Every status reads: valid_order_records let no other order through.
+            let (Some(status), Some(payment_status), Some(fulfillment_status)) = (
+                OrderStatus::parse(&o.status),
+                PaymentStatus::parse(&o.payment_status),
+                FulfillmentStatus::parse(&o.fulfillment_status),
+            ) else {
+                return Err(Error::invalid(
+                    "status",
+                    format!("order {} has a status that does not read", o.number),
+                ));
+            };
+            Ok(HistoricalOrder {
+                number: o.number,
+                channel_id: channel,
+                customer_id: customers.get(&record_email(o)).copied().unwrap_or(0),
+                currency: o.currency.clone().unwrap_or_else(|| oc.currency.clone()),
+                status,
+                payment_status,
+                fulfillment_status,
+                subtotal: o.subtotal,
+                discounts: 0,
+                shipping: o.shipping,
+                tax: o.tax,
+                total: o.total,
+                paid: o.paid,
+                refunded: o.refunded,
+                shipping_method: "imported".into(),
+                shipping_address: address.clone(),
+                sourcing_strategy: "imported".into(),
+                sourcing_reason: "imported order history".into(),
+                placed_at: order_time(&oc.zone, &o.placed_at).unwrap_or(ctx.now),
+                created_by: ctx.actor.user_id,
+                ship_country: "ZZ".into(),
+            })
         })
-        .collect();
-    crate::db::insert_rows(
-        tx,
-        "INSERT INTO orders (number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, refunded_minor, shipping_method, shipping_address, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_country)",
-        22,
-        &orows,
-        Some("number, id"),
-    )?
-    .iter()
-    .map(|r| Ok((r.get::<i64>("number")?, r.get::<i64>("id")?)))
-    .collect::<Result<_>>()
+        .collect::<Result<_>>()?;
+    history::insert_orders(tx, &orders)
 }
 
 /// Copies in the new orders' lines, with what they had returned; how many.
@@ -2335,46 +2113,30 @@ fn insert_record_lines(
     ids: &HashMap<i64, i64>,
     variants: &HashMap<String, i64>,
 ) -> Result<u64> {
-    let mut lrows: Vec<Vec<crate::Val>> = Vec::new();
+    let mut lines: Vec<HistoricalLine> = Vec::new();
     for o in fresh {
         let oid = ids.get(&o.number).copied().unwrap_or(0);
         for (n, l) in o.lines.iter().enumerate() {
-            lrows.push(vec![
-                oid.into(),
-                (n as i64 + 1).into(),
-                variants.get(&l.sku).copied().unwrap_or(0).into(),
-                l.sku.as_str().into(),
-                (if l.title.is_empty() {
-                    l.sku.as_str()
+            lines.push(HistoricalLine {
+                order_id: oid,
+                line_no: n as i64 + 1,
+                variant_id: variants.get(&l.sku).copied().unwrap_or(0),
+                sku: l.sku.clone(),
+                title: if l.title.is_empty() {
+                    l.sku.clone()
                 } else {
-                    l.title.as_str()
-                })
-                .into(),
-                l.quantity.into(),
-                l.unit_price.into(),
-                0i64.into(),
-                l.tax.into(),
-                l.returned_quantity.into(),
-            ]);
+                    l.title.clone()
+                },
+                quantity: l.quantity,
+                unit_price: l.unit_price,
+                discount: 0,
+                tax: l.tax,
+                returned_quantity: l.returned_quantity,
+            });
         }
     }
-    tx.copy_rows(
-        "order_lines",
-        &[
-            "order_id",
-            "line_no",
-            "variant_id",
-            "sku",
-            "title",
-            "quantity",
-            "unit_price_minor",
-            "discount_minor",
-            "tax_minor",
-            "returned_quantity",
-        ],
-        &lrows,
-    )?;
-    Ok(lrows.len() as u64)
+    history::insert_lines(tx, &lines)?;
+    Ok(lines.len() as u64)
 }
 
 /// The stock the new orders moved: units out for those shipped, back for those returned.

@@ -243,47 +243,15 @@ const FOREIGN_READS: &[(&str, &str, &str)] = &[
         "fulfillment_lines",
         "only shipped units can come back",
     ),
-    (
-        "imports",
-        "orders",
-        "imported orders are matched by their source number",
-    ),
-    (
-        "imports",
-        "order_lines",
-        "cancellations match the open lines of earlier invoices",
-    ),
-    (
-        "imports",
-        "refunds",
-        "cancellations add to the order's refunds",
-    ),
 ];
 
 /// Where one area still writes another's table directly (the worse debt), each with why; this
 /// list only shrinks as well.
-const FOREIGN_WRITES: &[(&str, &str, &str)] = &[
-    (
-        "imports",
-        "orders",
-        "the bulk loader writes historical orders in batches",
-    ),
-    (
-        "imports",
-        "order_lines",
-        "the bulk loader writes historical orders in batches",
-    ),
-    (
-        "imports",
-        "counters",
-        "the bulk loader moves the order number on",
-    ),
-    (
-        "imports",
-        "returns",
-        "the bulk loader records historical returns",
-    ),
-];
+const FOREIGN_WRITES: &[(&str, &str, &str)] = &[(
+    "imports",
+    "returns",
+    "the bulk loader records historical returns",
+)];
 
 /// The tables a piece of SQL text names after FROM, JOIN, INTO, UPDATE or DELETE FROM, each with
 /// whether it is written.
