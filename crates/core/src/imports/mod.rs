@@ -18,6 +18,7 @@ use crate::customers::history::HistoricalCustomer;
 use crate::orders::history::{
     self, HistoricalLine, HistoricalOrder, HistoricalRefund, OrderMoney, RefundedOrder, SaleLine,
 };
+use crate::returns::history::{HistoricalReturn, HistoricalReturnLine};
 use crate::{Ctx, Error, Result, Sql, audit, catalog, inventory};
 use backroom_domain::order::{FulfillmentStatus, OrderStatus, PaymentStatus};
 use backroom_import::RowError;
@@ -1483,65 +1484,39 @@ fn insert_returns(
     groups: &[(usize, i64)],
     when: &dyn Fn(&Invoice) -> i64,
 ) -> Result<HashMap<(usize, i64), i64>> {
-    let ret_rows: Vec<Vec<crate::Val>> = groups
+    let returns: Vec<HistoricalReturn> = groups
         .iter()
         .map(|(ci, order)| {
             let at = when(todo[*ci]);
-            vec![
-                (*order).into(),
-                "received".into(),
-                todo[*ci].number.as_str().into(),
-                ctx.actor.name.as_str().into(),
-                at.into(),
-                at.into(),
-            ]
+            HistoricalReturn {
+                order_id: *order,
+                status: "received".into(),
+                note: todo[*ci].number.clone(),
+                created_by: ctx.actor.name.clone(),
+                created_at: at,
+                received_at: Some(at),
+            }
         })
         .collect();
-    let ids = crate::db::insert_rows(
-        tx,
-        "INSERT INTO returns (order_id, status, note, created_by, created_at, received_at)",
-        6,
-        &ret_rows,
-        Some("id, order_id, note"),
-    )?;
-    let return_id = ids
-        .iter()
-        .map(|r| {
-            Ok((
-                (r.get::<i64>("order_id")?, r.get::<String>("note")?),
-                r.get::<i64>("id")?,
-            ))
-        })
-        .collect::<Result<HashMap<(i64, String), i64>>>()?;
-    let mut rl_rows: Vec<Vec<crate::Val>> = Vec::new();
+    let return_id = crate::returns::history::insert_returns(tx, &returns)?;
+    let mut lines: Vec<HistoricalReturnLine> = Vec::new();
     let mut value_of: HashMap<(usize, i64), i64> = HashMap::new();
     for m in matched {
         let rid = return_id
             .get(&(m.1, todo[m.0].number.clone()))
             .copied()
             .unwrap_or(0);
-        rl_rows.push(vec![
-            rid.into(),
-            m.2.into(),
-            m.3.into(),
-            "other".into(),
-            m.3.into(),
-            m.3.into(),
-        ]);
+        lines.push(HistoricalReturnLine {
+            return_id: rid,
+            order_line_id: m.2,
+            quantity: m.3,
+            reason: "other".into(),
+            received_quantity: m.3,
+            written_off: m.3,
+        });
         *value_of.entry((m.0, m.1)).or_default() += m.4;
     }
-    tx.copy_rows(
-        "return_lines",
-        &[
-            "return_id",
-            "order_line_id",
-            "quantity",
-            "reason",
-            "received_quantity",
-            "written_off",
-        ],
-        &rl_rows,
-    )?;
+    crate::returns::history::insert_lines(tx, &lines)?;
     Ok(value_of)
 }
 
