@@ -16,7 +16,8 @@ use crate::api::{
 use crate::catalog::history::FirstSeenProduct;
 use crate::customers::history::HistoricalCustomer;
 use crate::orders::history::{
-    self, HistoricalLine, HistoricalOrder, HistoricalRefund, OrderMoney, RefundedOrder, SaleLine,
+    self as order_history, HistoricalLine, HistoricalOrder, HistoricalRefund, OrderMoney,
+    RefundedOrder, SaleLine,
 };
 use crate::returns::history::{HistoricalReturn, HistoricalReturnLine};
 use crate::{Ctx, Error, Result, Sql, audit, catalog, inventory};
@@ -1149,7 +1150,7 @@ fn apply_sales(
         .iter()
         .map(|i| i.number.parse::<i64>().unwrap_or(0))
         .collect();
-    let existing = history::existing_numbers(tx, &numbers)?;
+    let existing = order_history::existing_numbers(tx, &numbers)?;
     let fresh: Vec<&Invoice> = sales
         .iter()
         .copied()
@@ -1235,7 +1236,7 @@ fn insert_sales(
             }
         })
         .collect();
-    history::insert_unrefunded_orders(tx, &orders)
+    order_history::insert_unrefunded_orders(tx, &orders)
 }
 
 /// Copies in the new sales' lines; how many.
@@ -1271,7 +1272,7 @@ fn insert_sale_lines(
             });
         }
     }
-    history::insert_unreturned_lines(tx, &lines)?;
+    order_history::insert_unreturned_lines(tx, &lines)?;
     Ok(lines.len() as u64)
 }
 
@@ -1306,7 +1307,7 @@ fn apply_cancellations(
     let mut order_ids: Vec<i64> = groups.iter().map(|g| g.1).collect();
     order_ids.sort_unstable();
     order_ids.dedup();
-    let mut state = history::order_money(tx, &order_ids)?;
+    let mut state = order_history::order_money(tx, &order_ids)?;
     insert_refunds(tx, ctx, &todo, &groups, &value_of, &mut state, when)?;
     update_refunded_orders(tx, ctx.now, &state)?;
     crate::analytics::rollup::imported(tx, &order_ids)?;
@@ -1325,7 +1326,7 @@ fn pending_cancellations<'a>(
 ) -> Result<Vec<&'a Invoice>> {
     // Already applied (a re-run): their refund carries the cancellation's number.
     let numbers: Vec<&str> = cancels.iter().map(|i| i.number.as_str()).collect();
-    let done = history::cancellation_refund_notes(tx, &numbers)?;
+    let done = order_history::cancellation_refund_notes(tx, &numbers)?;
     let todo: Vec<&Invoice> = cancels
         .iter()
         .copied()
@@ -1357,7 +1358,7 @@ fn candidate_sale_lines(
         .collect();
     var_ids.sort_unstable();
     var_ids.dedup();
-    let mut cands = history::open_sale_lines(tx, &cust_ids, &var_ids)?;
+    let mut cands = order_history::open_sale_lines(tx, &cust_ids, &var_ids)?;
     // Latest sale first; within a sale, its last line first (so the order is the same on every
     // engine, whatever order the query returned).
     cands.sort_by_key(|c| std::cmp::Reverse((c.placed, c.order, c.line)));
@@ -1472,7 +1473,7 @@ fn unmatched_cancellation(inv: &Invoice, l: &backroom_import::retail::InvoiceLin
 /// Units back per line: adds the matched units to the sale lines' returned quantity.
 fn return_units(tx: &mut dyn Sql, matched: &[(usize, i64, i64, i64, i64)]) -> Result<()> {
     let units: Vec<(i64, i64)> = matched.iter().map(|m| (m.2, m.3)).collect();
-    history::add_returned_units(tx, &units)
+    order_history::add_returned_units(tx, &units)
 }
 
 /// Inserts one received return per cancellation and order, with its lines; their values.
@@ -1552,7 +1553,7 @@ fn insert_refunds(
             merchandise: refund,
         });
     }
-    history::insert_refunds(tx, &refunds)
+    order_history::insert_refunds(tx, &refunds)
 }
 
 /// Writes what the cancelled orders become: refunded, returned and their statuses.
@@ -1579,7 +1580,7 @@ fn update_refunded_orders(
             },
         })
         .collect();
-    history::set_refunded(tx, now, &orders)
+    order_history::set_refunded(tx, now, &orders)
 }
 
 /// History that moves stock (only when asked): each unit leaves or comes back through the ledger,
@@ -1766,7 +1767,7 @@ pub async fn history<T: Streamed>(
                     move |tx| {
                         let s = apply(tx, &ctx_for(&a), &oc2, &invoices)?;
                         if !dry {
-                            history::bump_order_numbers(tx)?;
+                            order_history::bump_order_numbers(tx)?;
                         }
                         Ok(s)
                     },
@@ -2011,7 +2012,7 @@ fn fresh_records<'a>(
     s: &mut Summary,
 ) -> Result<Vec<&'a OrderRecord>> {
     let numbers: Vec<i64> = good.iter().map(|o| o.number).collect();
-    let existing = history::existing_numbers(tx, &numbers)?;
+    let existing = order_history::existing_numbers(tx, &numbers)?;
     let mut fresh: Vec<&OrderRecord> = Vec::new();
     let mut taken: HashSet<i64> = HashSet::new();
     for &o in good {
@@ -2078,7 +2079,7 @@ fn insert_record_orders(
             })
         })
         .collect::<Result<_>>()?;
-    history::insert_orders(tx, &orders)
+    order_history::insert_orders(tx, &orders)
 }
 
 /// Copies in the new orders' lines, with what they had returned; how many.
@@ -2110,7 +2111,7 @@ fn insert_record_lines(
             });
         }
     }
-    history::insert_lines(tx, &lines)?;
+    order_history::insert_lines(tx, &lines)?;
     Ok(lines.len() as u64)
 }
 
