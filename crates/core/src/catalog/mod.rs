@@ -1,5 +1,6 @@
 //! Products and variants, locations, and sales channels.
 
+pub mod history;
 mod sourcing;
 pub mod sql;
 
@@ -876,6 +877,75 @@ pub fn location_id(tx: &mut dyn Sql, code: &str) -> Result<Option<i64>> {
         .query_one("SELECT id FROM locations WHERE code = $1", params![code])?
         .map(|r| r.get("id"))
         .transpose()?)
+}
+
+/// The id of the active location with this code, if there is one: where a file's stock goes.
+pub fn active_location_id(tx: &mut dyn Sql, code: &str) -> Result<Option<i64>> {
+    Ok(tx
+        .query_one(
+            "SELECT id FROM locations WHERE code = $1 AND active = TRUE",
+            params![code],
+        )?
+        .map(|r| r.get::<i64>("id"))
+        .transpose()?)
+}
+
+/// The id of the channel with this code, if there is one.
+pub fn channel_id(tx: &mut dyn Sql, code: &str) -> Result<Option<i64>> {
+    Ok(tx
+        .query_one("SELECT id FROM channels WHERE code = $1", params![code])?
+        .map(|r| r.get::<i64>("id"))
+        .transpose()?)
+}
+
+/// The id of the product with this handle, if there is one.
+pub fn product_id_by_handle(tx: &mut dyn Sql, handle: &str) -> Result<Option<i64>> {
+    Ok(tx
+        .query_one("SELECT id FROM products WHERE handle = $1", params![handle])?
+        .map(|r| r.get::<i64>("id"))
+        .transpose()?)
+}
+
+/// The handle of the product whose variant has this SKU, if one has it.
+pub fn sku_owner(tx: &mut dyn Sql, sku: &str) -> Result<Option<String>> {
+    Ok(tx
+        .query_one(
+            "SELECT p.handle FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku = $1",
+            params![sku],
+        )?
+        .map(|r| r.get::<String>("handle"))
+        .transpose()?)
+}
+
+/// Variant ids by SKU, for those of `skus` that exist (a query per 1,000 SKUs).
+pub fn variant_ids_by_sku<S: AsRef<str>>(
+    tx: &mut dyn Sql,
+    skus: &[S],
+) -> Result<std::collections::HashMap<String, i64>> {
+    let mut variants = std::collections::HashMap::new();
+    for chunk in skus.chunks(1000) {
+        let vals: Vec<Val> = chunk.iter().map(|s| s.as_ref().into()).collect();
+        let (cond, list) = crate::db::in_list(tx.dialect(), "sku", 1, &vals);
+        for r in tx.query(
+            &format!("SELECT sku, id FROM variants WHERE {cond}"),
+            &[list],
+        )? {
+            variants.insert(r.get("sku")?, r.get("id")?);
+        }
+    }
+    Ok(variants)
+}
+
+/// A variant's inventory policy, when the variant exists (and its policy is one Backroom knows).
+pub fn variant_policy(tx: &mut dyn Sql, variant_id: i64) -> Result<Option<InventoryPolicy>> {
+    Ok(tx
+        .query_one(
+            "SELECT inventory_policy FROM variants WHERE id = $1",
+            params![variant_id],
+        )?
+        .map(|r| r.get::<String>("inventory_policy"))
+        .transpose()?
+        .and_then(|p| InventoryPolicy::parse(&p)))
 }
 
 /// Locations in sourcing order (priority, then id), paged.

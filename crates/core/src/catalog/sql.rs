@@ -9,6 +9,11 @@ pub fn sku_of(variant: &str) -> String {
     format!("(SELECT sku FROM variants WHERE id = {variant})")
 }
 
+/// The id of the variant whose SKU is `sku` (NULL when none is).
+pub fn variant_id_by_sku(sku: &str) -> String {
+    format!("(SELECT id FROM variants WHERE sku = {sku})")
+}
+
 /// The inventory policy (`deny` or `continue`) of the variant whose id is `variant`.
 pub fn inventory_policy_of(variant: &str) -> String {
     format!("(SELECT inventory_policy FROM variants WHERE id = {variant})")

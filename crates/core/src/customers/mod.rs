@@ -1,6 +1,8 @@
 //! Customers: who buys, their addresses and marketing consent. Orders and imports create and
 //! refresh them through [`upsert_customer`] and [`save_customer`]; the API edits them with
-//! [`update_customer`].
+//! [`update_customer`]. `history.rs`: the importer's bulk reads and writes.
+
+pub mod history;
 
 pub mod sql;
 
@@ -61,6 +63,24 @@ fn keep_address(saved: &str, new: &api::Address) -> Option<String> {
     }
     list.push(new.clone());
     Some(to_json(&list))
+}
+
+crate::row! {
+    /// A customer's name and phone, as an import compares them with a file's.
+    pub struct CustomerNames {
+        pub first_name: String,
+        pub last_name: String,
+        pub phone: Option<String>,
+    }
+}
+
+/// The name and phone of the customer with this email key, if there is one.
+pub fn names_by_email_key(tx: &mut dyn Sql, email_key: &str) -> Result<Option<CustomerNames>> {
+    Ok(crate::db::query_one_as(
+        tx,
+        "SELECT first_name, last_name, phone FROM customers WHERE email_key = $1",
+        params![email_key],
+    )?)
 }
 
 /// Creates or updates a customer by email.

@@ -503,6 +503,41 @@ pub fn fixed_chunks(n: usize, per: usize) -> Vec<usize> {
     out
 }
 
+/// Runs `head` (`INSERT INTO t (a, b, ...)`, `cols` columns) over `rows` as multi-row `VALUES`
+/// statements in [`fixed_chunks`] that stay under both engines' parameter limits, with
+/// ` RETURNING {returning}` when given; the returned rows of every chunk, in order. One statement
+/// per chunk: the bulk writers (an order history's orders, customers, products, returns) use it
+/// where they need the new rows' ids back (`copy_rows` returns none).
+pub fn insert_rows(
+    tx: &mut dyn Sql,
+    head: &str,
+    cols: usize,
+    rows: &[Vec<Val>],
+    returning: Option<&str>,
+) -> Result<Vec<Row>, DbError> {
+    let per = (30_000 / cols).max(1);
+    let mut out = Vec::new();
+    let mut at = 0;
+    for size in fixed_chunks(rows.len(), per) {
+        let chunk = &rows[at..at + size];
+        at += size;
+        let vals: Vec<Val> = chunk.iter().flatten().cloned().collect();
+        let sql = format!(
+            "{head} VALUES {}{}",
+            values_sql(chunk.len(), cols),
+            returning
+                .map(|r| format!(" RETURNING {r}"))
+                .unwrap_or_default()
+        );
+        if returning.is_some() {
+            out.extend(tx.query(&sql, &vals)?);
+        } else {
+            tx.exec(&sql, &vals)?;
+        }
+    }
+    Ok(out)
+}
+
 /// A unit of work run in one transaction: it either commits whole or leaves nothing behind.
 pub type Work<T> = Box<dyn FnMut(&mut dyn Sql) -> Result<T, Error> + Send>;
 

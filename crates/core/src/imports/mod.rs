@@ -13,8 +13,15 @@ pub mod jobs;
 use crate::api::{
     CountStock, NewProduct, NewVariant, Product, ProductPatch, ReceiveStock, Variant, VariantPatch,
 };
-use crate::db::{DbError, FromRow, Row, query_as};
-use crate::{Ctx, Error, Result, Sql, audit, catalog, inventory, params};
+use crate::catalog::history::FirstSeenProduct;
+use crate::customers::history::HistoricalCustomer;
+use crate::orders::history::{
+    self as order_history, HistoricalLine, HistoricalOrder, HistoricalRefund, OrderMoney,
+    RefundedOrder, SaleLine,
+};
+use crate::returns::history::{HistoricalReturn, HistoricalReturnLine};
+use crate::{Ctx, Error, Result, Sql, audit, catalog, inventory};
+use backroom_domain::order::{FulfillmentStatus, OrderStatus, PaymentStatus};
 use backroom_import::RowError;
 use backroom_import::products::{ProductRecord, VariantRecord};
 use backroom_import::stock::StockRecord;
@@ -185,13 +192,7 @@ fn row_unit<T>(
 
 /// Creates or updates one product and its variants; returns what changed.
 pub fn apply_product(tx: &mut dyn Sql, ctx: &Ctx, p: &ProductRecord) -> Result<Change> {
-    let existing = tx
-        .query_one(
-            "SELECT id FROM products WHERE handle = $1",
-            params![p.handle.as_str()],
-        )?
-        .map(|r| r.get::<i64>("id"))
-        .transpose()?;
+    let existing = catalog::product_id_by_handle(tx, &p.handle)?;
     let Some(id) = existing else {
         let created = catalog::create_product(
             tx,
@@ -266,14 +267,7 @@ pub fn apply_product(tx: &mut dyn Sql, ctx: &Ctx, p: &ProductRecord) -> Result<C
                 }
             }
             None => {
-                let owner = tx
-                    .query_one(
-                        "SELECT p.handle FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku = $1",
-                        params![v.sku.as_str()],
-                    )?
-                    .map(|r| r.get::<String>("handle"))
-                    .transpose()?;
-                if let Some(h) = owner {
+                if let Some(h) = catalog::sku_owner(tx, &v.sku)? {
                     return Err(Error::Conflict {
                         code: "sku_taken",
                         message: format!("SKU {} belongs to product {h}", v.sku),
@@ -304,14 +298,7 @@ pub fn apply_product_stock(
     let mut n = 0;
     for v in p.variants.iter().filter(|v| v.inventory_quantity.is_some()) {
         let counted = v.inventory_quantity.unwrap_or(0).max(0);
-        let level = tx
-            .query_one(
-                "SELECT l.on_hand FROM inventory_levels l JOIN variants v ON v.id = l.variant_id WHERE v.sku = $1 AND l.location_id = $2",
-                params![v.sku.as_str(), location_id],
-            )?
-            .map(|r| r.get::<i64>("on_hand"))
-            .transpose()?
-            .unwrap_or(0);
+        let level = inventory::on_hand_by_sku(tx, &v.sku, location_id)?;
         if level == counted {
             continue;
         }
@@ -332,13 +319,8 @@ pub fn apply_product_stock(
 
 /// The id of an active location by its code, for files that name locations.
 pub fn location_id(tx: &mut dyn Sql, code: &str) -> Result<i64> {
-    tx.query_one(
-        "SELECT id FROM locations WHERE code = $1 AND active = TRUE",
-        params![code],
-    )?
-    .map(|r| r.get::<i64>("id"))
-    .transpose()?
-    .ok_or_else(|| Error::invalid("location", format!("no active location has code {code}")))
+    catalog::active_location_id(tx, code)?
+        .ok_or_else(|| Error::invalid("location", format!("no active location has code {code}")))
 }
 
 /// How a stock file's quantities apply.
@@ -359,14 +341,7 @@ pub fn apply_stock(
     reason: &str,
 ) -> Result<Change> {
     let loc = location_id(tx, &r.location)?;
-    let before = tx
-        .query_one(
-            "SELECT l.on_hand FROM inventory_levels l JOIN variants v ON v.id = l.variant_id WHERE v.sku = $1 AND l.location_id = $2",
-            params![r.sku.as_str(), loc],
-        )?
-        .map(|x| x.get::<i64>("on_hand"))
-        .transpose()?
-        .unwrap_or(0);
+    let before = inventory::on_hand_by_sku(tx, &r.sku, loc)?;
     let key = format!("{}@{}", r.sku, r.location);
     let after = match mode {
         StockMode::Set => r.quantity,
@@ -783,19 +758,8 @@ pub async fn customers(
             for r in recs.iter() {
                 let res = row_unit(tx, &mut s.rejected, r.line, |tx| {
                     let email = backroom_domain::Email::parse(&r.email)?;
-                    let before = tx
-                        .query_one(
-                            "SELECT first_name, last_name, phone FROM customers WHERE email_key = $1",
-                            params![email.key()],
-                        )?
-                        .map(|x| -> std::result::Result<_, DbError> {
-                            Ok((
-                                x.get::<String>("first_name")?,
-                                x.get::<String>("last_name")?,
-                                x.get::<Option<String>>("phone")?,
-                            ))
-                        })
-                        .transpose()?;
+                    let before = crate::customers::names_by_email_key(tx, &email.key())?
+                        .map(|x| (x.first_name, x.last_name, x.phone));
                     crate::customers::upsert_customer(
                         tx,
                         &ctx,
@@ -818,7 +782,13 @@ pub async fn customers(
                         key: r.email.clone(),
                         action: match &before {
                             None => "created",
-                            Some(b) if b.0 == after.0 && b.1 == after.1 && (r.phone.is_none() || b.2 == after.2) => "unchanged",
+                            Some(b)
+                                if b.0 == after.0
+                                    && b.1 == after.1
+                                    && (r.phone.is_none() || b.2 == after.2) =>
+                            {
+                                "unchanged"
+                            }
                             Some(_) => "updated",
                         },
                         fields: Vec::new(),
@@ -882,14 +852,7 @@ pub async fn order_context(
     let a = actor.clone();
     db.write(move |tx| {
         let s = crate::settings::load(tx)?;
-        let found = tx
-            .query_one(
-                "SELECT id FROM channels WHERE code = $1",
-                params![o.channel.as_str()],
-            )?
-            .map(|r| r.get::<i64>("id"))
-            .transpose()?;
-        let channel_id = match found {
+        let channel_id = match catalog::channel_id(tx, &o.channel)? {
             Some(id) => id,
             None => {
                 catalog::create_channel(
@@ -997,37 +960,6 @@ fn customer_email(id: &Option<String>) -> String {
     }
 }
 
-/// Inserts rows in chunks that stay under both engines' parameter limits.
-fn insert_rows(
-    tx: &mut dyn Sql,
-    head: &str,
-    cols: usize,
-    rows: &[Vec<crate::Val>],
-    returning: Option<&str>,
-) -> Result<Vec<crate::Row>> {
-    let per = (30_000 / cols).max(1);
-    let mut out = Vec::new();
-    let mut at = 0;
-    for size in crate::db::fixed_chunks(rows.len(), per) {
-        let chunk = &rows[at..at + size];
-        at += size;
-        let vals: Vec<crate::Val> = chunk.iter().flatten().cloned().collect();
-        let sql = format!(
-            "{head} VALUES {}{}",
-            crate::db::values_sql(chunk.len(), cols),
-            returning
-                .map(|r| format!(" RETURNING {r}"))
-                .unwrap_or_default()
-        );
-        if returning.is_some() {
-            out.extend(tx.query(&sql, &vals)?);
-        } else {
-            tx.exec(&sql, &vals)?;
-        }
-    }
-    Ok(out)
-}
-
 /// Imports one batch of invoices: customers and products first seen, sales as closed, paid,
 /// fulfilled orders (stock untouched), and cancellations as received returns with their refund
 /// against the latest earlier sale of the same stock code to the same customer. Orders already
@@ -1092,59 +1024,6 @@ fn merge_split_invoices(invoices: &[Invoice]) -> Option<Vec<Invoice>> {
     Some(m)
 }
 
-/// Customer ids by email key, for the keys given (a query per 1000).
-fn customer_ids(tx: &mut dyn Sql, emails: &[String]) -> Result<HashMap<String, i64>> {
-    let mut customers: HashMap<String, i64> = HashMap::new();
-    for chunk in emails.chunks(1000) {
-        let vals: Vec<crate::Val> = chunk.iter().map(|e| e.as_str().into()).collect();
-        let (cond, list) = crate::db::in_list(tx.dialect(), "email_key", 1, &vals);
-        for r in tx.query(
-            &format!("SELECT email_key, id FROM customers WHERE {cond}"),
-            &[list],
-        )? {
-            customers.insert(r.get("email_key")?, r.get("id")?);
-        }
-    }
-    Ok(customers)
-}
-
-/// Variant ids by SKU, for the SKU `sku` gives of each item (a query per 1000 items).
-fn variant_ids<T>(
-    tx: &mut dyn Sql,
-    items: &[T],
-    sku: impl Fn(&T) -> crate::Val,
-) -> Result<HashMap<String, i64>> {
-    let mut variants: HashMap<String, i64> = HashMap::new();
-    for chunk in items.chunks(1000) {
-        let vals: Vec<crate::Val> = chunk.iter().map(&sku).collect();
-        let (cond, list) = crate::db::in_list(tx.dialect(), "sku", 1, &vals);
-        for r in tx.query(
-            &format!("SELECT sku, id FROM variants WHERE {cond}"),
-            &[list],
-        )? {
-            variants.insert(r.get("sku")?, r.get("id")?);
-        }
-    }
-    Ok(variants)
-}
-
-/// The order numbers `number` gives of `items` that are already there (a query per 1000 items).
-fn existing_numbers<T>(
-    tx: &mut dyn Sql,
-    items: &[T],
-    number: impl Fn(&T) -> i64,
-) -> Result<HashSet<i64>> {
-    let mut existing: HashSet<i64> = HashSet::new();
-    for chunk in items.chunks(1000) {
-        let vals: Vec<crate::Val> = chunk.iter().map(|i| number(i).into()).collect();
-        let (cond, list) = crate::db::in_list(tx.dialect(), "number", 1, &vals);
-        for r in tx.query(&format!("SELECT number FROM orders WHERE {cond}"), &[list])? {
-            existing.insert(r.get("number")?);
-        }
-    }
-    Ok(existing)
-}
-
 /// Customers: the invoices' customer ids by email, creating those first seen.
 fn retail_customers(
     tx: &mut dyn Sql,
@@ -1158,110 +1037,61 @@ fn retail_customers(
         .collect();
     emails.sort();
     emails.dedup();
-    let mut customers = customer_ids(tx, &emails)?;
-    let mut new_customers: Vec<Vec<crate::Val>> = Vec::new();
+    let mut customers = crate::customers::history::ids_by_email_key(tx, &emails)?;
+    let mut new_customers: Vec<HistoricalCustomer> = Vec::new();
     let mut added: HashSet<String> = HashSet::new();
     for inv in invoices {
         let e = customer_email(&inv.customer);
         if customers.contains_key(&e) || added.contains(&e) {
             continue;
         }
-        let t = when(inv);
-        new_customers.push(vec![
-            e.as_str().into(),
-            e.as_str().into(),
-            if inv.customer.is_none() {
+        new_customers.push(HistoricalCustomer {
+            email: e.clone(),
+            email_key: e.clone(),
+            first_name: if inv.customer.is_none() {
                 "Guest".into()
             } else {
                 "".into()
             },
-            inv.country.as_str().into(),
-            t.into(),
-            t.into(),
-            i64::from(inv.customer.is_none()).into(),
-        ]);
+            note: Some(inv.country.clone()),
+            at: when(inv),
+            guest: inv.customer.is_none(),
+        });
         added.insert(e);
     }
-    for r in insert_rows(
-        tx,
-        "INSERT INTO customers (email, email_key, first_name, note, created_at, updated_at, guest)",
-        7,
-        &new_customers,
-        Some("email_key, id"),
-    )? {
-        let key: String = r.get("email_key")?;
+    for (key, id) in crate::customers::history::insert_customers(tx, &new_customers)? {
         if key != GUEST_RETAIL {
             s.count("customers", 1);
         }
-        customers.insert(key, r.get("id")?);
+        customers.insert(key, id);
     }
     Ok(customers)
 }
 
 /// A product an order history names first: active, with one `Default` variant (`deny`) at the
 /// first price seen.
-struct FirstSeen {
-    handle: String,
-    title: String,
-    sku: String,
-    price: i64,
-    at: i64,
+fn first_seen(handle: String, title: String, sku: String, price: i64, at: i64) -> FirstSeenProduct {
+    FirstSeenProduct {
+        handle,
+        title,
+        status: backroom_domain::order::ProductStatus::Active,
+        sku,
+        variant_title: "Default".into(),
+        price,
+        inventory_policy: backroom_domain::order::InventoryPolicy::Deny,
+        at,
+    }
 }
 
 /// Creates the products first seen (one multi-row insert for the products, one for their
 /// variants) and adds their variant ids by SKU to `variants`.
 fn insert_first_seen(
     tx: &mut dyn Sql,
-    new: &[FirstSeen],
+    new: &[FirstSeenProduct],
     variants: &mut HashMap<String, i64>,
     s: &mut Summary,
 ) -> Result<()> {
-    let prows: Vec<Vec<crate::Val>> = new
-        .iter()
-        .map(|n| {
-            vec![
-                n.handle.as_str().into(),
-                n.title.as_str().into(),
-                "active".into(),
-                n.at.into(),
-                n.at.into(),
-            ]
-        })
-        .collect();
-    let product_ids = insert_rows(
-        tx,
-        "INSERT INTO products (handle, title, status, created_at, updated_at)",
-        5,
-        &prows,
-        Some("handle, id"),
-    )?
-    .iter()
-    .map(|r| Ok((r.get::<String>("handle")?, r.get::<i64>("id")?)))
-    .collect::<Result<HashMap<String, i64>>>()?;
-    let vrows: Vec<Vec<crate::Val>> = new
-        .iter()
-        .map(|n| {
-            vec![
-                product_ids.get(&n.handle).copied().unwrap_or(0).into(),
-                n.sku.as_str().into(),
-                "Default".into(),
-                n.price.into(),
-                "deny".into(),
-                0i64.into(),
-                n.at.into(),
-                n.at.into(),
-            ]
-        })
-        .collect();
-    for r in insert_rows(
-        tx,
-        "INSERT INTO variants (product_id, sku, title, price_minor, inventory_policy, position, created_at, updated_at)",
-        8,
-        &vrows,
-        Some("sku, id"),
-    )? {
-        variants.insert(r.get("sku")?, r.get("id")?);
-    }
+    variants.extend(catalog::history::insert_first_seen(tx, new)?);
     s.count("products", new.len() as u64);
     Ok(())
 }
@@ -1282,7 +1112,8 @@ fn retail_products(
             }
         }
     }
-    let mut variants = variant_ids(tx, &codes, |(c, ..)| code_sku(c).into())?;
+    let skus: Vec<String> = codes.iter().map(|(c, ..)| code_sku(c)).collect();
+    let mut variants = catalog::variant_ids_by_sku(tx, &skus)?;
     let missing: Vec<&(&str, &str, i64, i64)> = codes
         .iter()
         .filter(|(c, ..)| !variants.contains_key(&code_sku(c)))
@@ -1290,18 +1121,15 @@ fn retail_products(
     if missing.is_empty() {
         return Ok(variants);
     }
-    let new: Vec<FirstSeen> = missing
+    let new: Vec<FirstSeenProduct> = missing
         .iter()
-        .map(|(c, d, price, t)| FirstSeen {
-            handle: code_handle(c),
-            title: if d.trim().is_empty() {
+        .map(|(c, d, price, t)| {
+            let title = if d.trim().is_empty() {
                 c.to_string()
             } else {
                 d.trim().to_string()
-            },
-            sku: code_sku(c),
-            price: *price,
-            at: *t,
+            };
+            first_seen(code_handle(c), title, code_sku(c), *price, *t)
         })
         .collect();
     insert_first_seen(tx, &new, &mut variants, s)?;
@@ -1318,7 +1146,11 @@ fn apply_sales(
     when: &dyn Fn(&Invoice) -> i64,
     s: &mut Summary,
 ) -> Result<()> {
-    let existing = existing_numbers(tx, sales, |i| i.number.parse::<i64>().unwrap_or(0))?;
+    let numbers: Vec<i64> = sales
+        .iter()
+        .map(|i| i.number.parse::<i64>().unwrap_or(0))
+        .collect();
+    let existing = order_history::existing_numbers(tx, &numbers)?;
     let fresh: Vec<&Invoice> = sales
         .iter()
         .copied()
@@ -1360,7 +1192,8 @@ fn apply_sales(
     Ok(())
 }
 
-/// Inserts the new sales' orders; their ids by number.
+/// Inserts the new sales' orders (closed, paid, fulfilled, nothing refunded yet); their ids by
+/// number.
 fn insert_sales(
     tx: &mut dyn Sql,
     ctx: &Ctx,
@@ -1369,59 +1202,41 @@ fn insert_sales(
     customers: &HashMap<String, i64>,
     when: &dyn Fn(&Invoice) -> i64,
 ) -> Result<HashMap<i64, i64>> {
-    let orows: Vec<Vec<crate::Val>> = fresh
+    let orders: Vec<HistoricalOrder> = fresh
         .iter()
         .map(|inv| {
             let total: i64 = inv.lines.iter().map(|l| l.quantity * l.unit_price).sum();
-            let t = when(inv);
             // The file names the country; one it cannot code (Unspecified, European
             // Community) is `ZZ` (unknown), its name kept in the region.
             let country = backroom_import::retail::country_code(&inv.country).unwrap_or("ZZ");
             let region = (country == "ZZ" && !inv.country.trim().is_empty()).then_some(inv.country.trim());
             let address = json!({"name": inv.customer.as_deref().map_or("Guest".to_string(), |c| format!("Customer {c}")), "line1": "-", "city": "-", "postal_code": "-", "country": country, "line2": null, "region": region, "phone": null, "latitude": null, "longitude": null}).to_string();
-            vec![
-                inv.number.parse::<i64>().unwrap_or(0).into(),
-                oc.channel_id.into(),
-                customers.get(&customer_email(&inv.customer)).copied().unwrap_or(0).into(),
-                oc.currency.as_str().into(),
-                total.into(),
-                total.into(),
-                total.into(),
-                address.into(),
-                t.into(),
-                t.into(),
-                ctx.actor.user_id.into(),
-                country.into(),
-            ]
+            HistoricalOrder {
+                number: inv.number.parse::<i64>().unwrap_or(0),
+                channel_id: oc.channel_id,
+                customer_id: customers.get(&customer_email(&inv.customer)).copied().unwrap_or(0),
+                currency: oc.currency.clone(),
+                status: OrderStatus::Closed,
+                payment_status: PaymentStatus::Paid,
+                fulfillment_status: FulfillmentStatus::Fulfilled,
+                subtotal: total,
+                discounts: 0,
+                shipping: 0,
+                tax: 0,
+                total,
+                paid: total,
+                refunded: 0,
+                shipping_method: "imported".into(),
+                shipping_address: address,
+                sourcing_strategy: "imported".into(),
+                sourcing_reason: "imported order history".into(),
+                placed_at: when(inv),
+                created_by: ctx.actor.user_id,
+                ship_country: country.into(),
+            }
         })
         .collect();
-    let ids = insert_rows(
-        tx,
-        "INSERT INTO orders (number, channel_id, customer_id, currency, subtotal_minor, total_minor, paid_minor, shipping_address, placed_at, updated_at, created_by, ship_country, \
-         status, payment_status, fulfillment_status, discounts_minor, shipping_minor, tax_minor, shipping_method, sourcing_strategy, sourcing_reason)",
-        21,
-        &orows
-            .into_iter()
-            .map(|mut r| {
-                r.extend([
-                    "closed".into(),
-                    "paid".into(),
-                    "fulfilled".into(),
-                    0i64.into(),
-                    0i64.into(),
-                    0i64.into(),
-                    "imported".into(),
-                    "imported".into(),
-                    "imported order history".into(),
-                ]);
-                r
-            })
-            .collect::<Vec<_>>(),
-        Some("number, id"),
-    )?;
-    ids.iter()
-        .map(|r| Ok((r.get::<i64>("number")?, r.get::<i64>("id")?)))
-        .collect::<Result<HashMap<i64, i64>>>()
+    order_history::insert_unrefunded_orders(tx, &orders)
 }
 
 /// Copies in the new sales' lines; how many.
@@ -1431,7 +1246,7 @@ fn insert_sale_lines(
     order_id: &HashMap<i64, i64>,
     variants: &HashMap<String, i64>,
 ) -> Result<u64> {
-    let mut lrows: Vec<Vec<crate::Val>> = Vec::new();
+    let mut lines: Vec<HistoricalLine> = Vec::new();
     for inv in fresh {
         let oid = order_id
             .get(&inv.number.parse::<i64>().unwrap_or(0))
@@ -1439,90 +1254,26 @@ fn insert_sale_lines(
             .unwrap_or(0);
         for (n, l) in inv.lines.iter().enumerate() {
             let sku = code_sku(&l.stock_code);
-            lrows.push(vec![
-                oid.into(),
-                (n as i64 + 1).into(),
-                variants.get(&sku).copied().unwrap_or(0).into(),
-                sku.into(),
-                (if l.description.trim().is_empty() {
+            lines.push(HistoricalLine {
+                order_id: oid,
+                line_no: n as i64 + 1,
+                variant_id: variants.get(&sku).copied().unwrap_or(0),
+                sku,
+                title: if l.description.trim().is_empty() {
                     l.stock_code.clone()
                 } else {
                     l.description.trim().to_string()
-                })
-                .into(),
-                l.quantity.into(),
-                l.unit_price.into(),
-                0i64.into(),
-                0i64.into(),
-            ]);
+                },
+                quantity: l.quantity,
+                unit_price: l.unit_price,
+                discount: 0,
+                tax: 0,
+                returned_quantity: 0,
+            });
         }
     }
-    tx.copy_rows(
-        "order_lines",
-        &[
-            "order_id",
-            "line_no",
-            "variant_id",
-            "sku",
-            "title",
-            "quantity",
-            "unit_price_minor",
-            "discount_minor",
-            "tax_minor",
-        ],
-        &lrows,
-    )?;
-    Ok(lrows.len() as u64)
-}
-
-/// An order as cancellations change it.
-struct OrderMoney {
-    paid: i64,
-    refunded: i64,
-    currency: String,
-    units: i64,
-    returned_units: i64,
-    returned_value: i64,
-}
-
-/// Decodes what `order_money` reads of an order (its `id` is read apart).
-impl FromRow for OrderMoney {
-    fn from_row(r: &Row) -> std::result::Result<Self, DbError> {
-        Ok(OrderMoney {
-            paid: r.get("paid_minor")?,
-            refunded: r.get("refunded_minor")?,
-            currency: r.get("currency")?,
-            units: r.get("units")?,
-            returned_units: r.get("returned_units")?,
-            returned_value: r.get("returned_minor")?,
-        })
-    }
-}
-
-/// A sale line a cancellation may take back, with its units not yet taken back.
-struct SaleLine {
-    line: i64,
-    order: i64,
-    customer: i64,
-    variant: i64,
-    price: i64,
-    placed: i64,
-    remaining: i64,
-}
-
-/// Decodes the candidate sale lines `candidate_sale_lines` reads.
-impl FromRow for SaleLine {
-    fn from_row(r: &Row) -> std::result::Result<Self, DbError> {
-        Ok(SaleLine {
-            line: r.get("id")?,
-            order: r.get("order_id")?,
-            customer: r.get("customer_id")?,
-            variant: r.get("variant_id")?,
-            price: r.get("unit_price_minor")?,
-            placed: r.get("placed_at")?,
-            remaining: r.get("remaining")?,
-        })
-    }
+    order_history::insert_unreturned_lines(tx, &lines)?;
+    Ok(lines.len() as u64)
 }
 
 /// Cancellations: received returns and refunds against the sales they take back.
@@ -1556,7 +1307,7 @@ fn apply_cancellations(
     let mut order_ids: Vec<i64> = groups.iter().map(|g| g.1).collect();
     order_ids.sort_unstable();
     order_ids.dedup();
-    let mut state = order_money(tx, &order_ids)?;
+    let mut state = order_history::order_money(tx, &order_ids)?;
     insert_refunds(tx, ctx, &todo, &groups, &value_of, &mut state, when)?;
     update_refunded_orders(tx, ctx.now, &state)?;
     crate::analytics::rollup::imported(tx, &order_ids)?;
@@ -1574,17 +1325,8 @@ fn pending_cancellations<'a>(
     s: &mut Summary,
 ) -> Result<Vec<&'a Invoice>> {
     // Already applied (a re-run): their refund carries the cancellation's number.
-    let mut done: HashSet<String> = HashSet::new();
-    for chunk in cancels.chunks(1000) {
-        let vals: Vec<crate::Val> = chunk.iter().map(|i| i.number.as_str().into()).collect();
-        let (cond, list) = crate::db::in_list(tx.dialect(), "note", 1, &vals);
-        for r in tx.query(
-            &format!("SELECT note FROM refunds WHERE reason = 'cancellation' AND {cond}"),
-            &[list],
-        )? {
-            done.insert(r.get("note")?);
-        }
-    }
+    let numbers: Vec<&str> = cancels.iter().map(|i| i.number.as_str()).collect();
+    let done = order_history::cancellation_refund_notes(tx, &numbers)?;
     let todo: Vec<&Invoice> = cancels
         .iter()
         .copied()
@@ -1601,9 +1343,7 @@ fn candidate_sale_lines(
     ids: &Resolved,
 ) -> Result<Vec<SaleLine>> {
     // Matched in memory against the candidate sale lines fetched in one query (a query per line
-    // costs a round trip each on PostgreSQL). `CROSS JOIN` makes SQLite walk the customers'
-    // orders first (its planner otherwise starts from every line of the variants); PostgreSQL
-    // plans it like any join.
+    // costs a round trip each on PostgreSQL).
     let mut cust_ids: Vec<i64> = todo
         .iter()
         .filter(|i| i.customer.is_some())
@@ -1618,28 +1358,7 @@ fn candidate_sale_lines(
         .collect();
     var_ids.sort_unstable();
     var_ids.dedup();
-    let mut cands: Vec<SaleLine> = Vec::new();
-    if !cust_ids.is_empty() && !var_ids.is_empty() {
-        for cchunk in cust_ids.chunks(1000) {
-            for vchunk in var_ids.chunks(1000) {
-                let customers: Vec<crate::Val> = cchunk.iter().map(|c| (*c).into()).collect();
-                let variants: Vec<crate::Val> = vchunk.iter().map(|v| (*v).into()).collect();
-                let (customers_in, customers) =
-                    crate::db::in_list(tx.dialect(), "o.customer_id", 1, &customers);
-                let (variants_in, variants) =
-                    crate::db::in_list(tx.dialect(), "l.variant_id", 2, &variants);
-                cands.extend(query_as::<SaleLine>(
-                    tx,
-                    &format!(
-                        "SELECT l.id, l.order_id, o.customer_id, l.variant_id, o.placed_at, l.quantity - l.returned_quantity AS remaining, l.unit_price_minor \
-                         FROM orders o CROSS JOIN order_lines l \
-                         WHERE l.order_id = o.id AND {customers_in} AND {variants_in} AND l.quantity > l.returned_quantity"
-                    ),
-                    &[customers, variants],
-                )?);
-            }
-        }
-    }
+    let mut cands = order_history::open_sale_lines(tx, &cust_ids, &var_ids)?;
     // Latest sale first; within a sale, its last line first (so the order is the same on every
     // engine, whatever order the query returned).
     cands.sort_by_key(|c| std::cmp::Reverse((c.placed, c.order, c.line)));
@@ -1753,35 +1472,8 @@ fn unmatched_cancellation(inv: &Invoice, l: &backroom_import::retail::InvoiceLin
 
 /// Units back per line: adds the matched units to the sale lines' returned quantity.
 fn return_units(tx: &mut dyn Sql, matched: &[(usize, i64, i64, i64, i64)]) -> Result<()> {
-    let mut per_line: HashMap<i64, i64> = HashMap::new();
-    for m in matched {
-        *per_line.entry(m.2).or_default() += m.3;
-    }
-    let rows: Vec<(i64, i64)> = per_line.into_iter().collect();
-    for chunk in rows.chunks(5000) {
-        let mut vals: Vec<crate::Val> = Vec::with_capacity(chunk.len() * 2);
-        let tuples: Vec<String> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, (line, q))| {
-                vals.push((*line).into());
-                vals.push((*q).into());
-                format!(
-                    "(CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
-                    2 * i + 1,
-                    2 * i + 2
-                )
-            })
-            .collect();
-        tx.exec(
-            &format!(
-                "UPDATE order_lines SET returned_quantity = returned_quantity + v.column2 FROM (VALUES {}) AS v WHERE order_lines.id = v.column1",
-                tuples.join(", ")
-            ),
-            &vals,
-        )?;
-    }
-    Ok(())
+    let units: Vec<(i64, i64)> = matched.iter().map(|m| (m.2, m.3)).collect();
+    order_history::add_returned_units(tx, &units)
 }
 
 /// Inserts one received return per cancellation and order, with its lines; their values.
@@ -1793,87 +1485,40 @@ fn insert_returns(
     groups: &[(usize, i64)],
     when: &dyn Fn(&Invoice) -> i64,
 ) -> Result<HashMap<(usize, i64), i64>> {
-    let ret_rows: Vec<Vec<crate::Val>> = groups
+    let returns: Vec<HistoricalReturn> = groups
         .iter()
         .map(|(ci, order)| {
             let at = when(todo[*ci]);
-            vec![
-                (*order).into(),
-                "received".into(),
-                todo[*ci].number.as_str().into(),
-                ctx.actor.name.as_str().into(),
-                at.into(),
-                at.into(),
-            ]
+            HistoricalReturn {
+                order_id: *order,
+                status: "received".into(),
+                note: todo[*ci].number.clone(),
+                created_by: ctx.actor.name.clone(),
+                created_at: at,
+                received_at: Some(at),
+            }
         })
         .collect();
-    let ids = insert_rows(
-        tx,
-        "INSERT INTO returns (order_id, status, note, created_by, created_at, received_at)",
-        6,
-        &ret_rows,
-        Some("id, order_id, note"),
-    )?;
-    let return_id = ids
-        .iter()
-        .map(|r| {
-            Ok((
-                (r.get::<i64>("order_id")?, r.get::<String>("note")?),
-                r.get::<i64>("id")?,
-            ))
-        })
-        .collect::<Result<HashMap<(i64, String), i64>>>()?;
-    let mut rl_rows: Vec<Vec<crate::Val>> = Vec::new();
+    let return_id = crate::returns::history::insert_returns(tx, &returns)?;
+    let mut lines: Vec<HistoricalReturnLine> = Vec::new();
     let mut value_of: HashMap<(usize, i64), i64> = HashMap::new();
     for m in matched {
         let rid = return_id
             .get(&(m.1, todo[m.0].number.clone()))
             .copied()
             .unwrap_or(0);
-        rl_rows.push(vec![
-            rid.into(),
-            m.2.into(),
-            m.3.into(),
-            "other".into(),
-            m.3.into(),
-            m.3.into(),
-        ]);
+        lines.push(HistoricalReturnLine {
+            return_id: rid,
+            order_line_id: m.2,
+            quantity: m.3,
+            reason: "other".into(),
+            received_quantity: m.3,
+            written_off: m.3,
+        });
         *value_of.entry((m.0, m.1)).or_default() += m.4;
     }
-    tx.copy_rows(
-        "return_lines",
-        &[
-            "return_id",
-            "order_line_id",
-            "quantity",
-            "reason",
-            "received_quantity",
-            "written_off",
-        ],
-        &rl_rows,
-    )?;
+    crate::returns::history::insert_lines(tx, &lines)?;
     Ok(value_of)
-}
-
-/// What the cancelled orders were: their money and units, by id.
-fn order_money(tx: &mut dyn Sql, order_ids: &[i64]) -> Result<HashMap<i64, OrderMoney>> {
-    let mut state: HashMap<i64, OrderMoney> = HashMap::new();
-    for chunk in order_ids.chunks(1000) {
-        let vals: Vec<crate::Val> = chunk.iter().map(|o| (*o).into()).collect();
-        let (cond, list) = crate::db::in_list(tx.dialect(), "o.id", 1, &vals);
-        for r in tx.query(
-            &format!(
-                "SELECT o.id, o.paid_minor, o.refunded_minor, o.currency, \
-                 CAST(COALESCE((SELECT SUM(quantity) FROM order_lines WHERE order_id = o.id), 0) AS BIGINT) AS units, \
-                 CAST(COALESCE((SELECT SUM(returned_quantity) FROM order_lines WHERE order_id = o.id), 0) AS BIGINT) AS returned_units, o.returned_minor \
-                 FROM orders o WHERE {cond}"
-            ),
-            &[list],
-        )? {
-            state.insert(r.get("id")?, OrderMoney::from_row(&r)?);
-        }
-    }
-    Ok(state)
 }
 
 /// Copies in one refund per cancellation and order (up to what is left paid), updating `state`.
@@ -1886,7 +1531,7 @@ fn insert_refunds(
     state: &mut HashMap<i64, OrderMoney>,
     when: &dyn Fn(&Invoice) -> i64,
 ) -> Result<()> {
-    let mut refund_rows: Vec<Vec<crate::Val>> = Vec::new();
+    let mut refunds: Vec<HistoricalRefund> = Vec::new();
     for (ci, order) in groups {
         let value = value_of.get(&(*ci, *order)).copied().unwrap_or(0);
         let Some(st) = state.get_mut(order) else {
@@ -1895,36 +1540,20 @@ fn insert_refunds(
         let refund = value.min(st.paid - st.refunded).max(0);
         st.refunded += refund;
         st.returned_value += value;
-        let at = when(todo[*ci]);
-        refund_rows.push(vec![
-            (*order).into(),
-            refund.into(),
-            st.currency.as_str().into(),
-            "cancellation".into(),
-            todo[*ci].number.as_str().into(),
-            ctx.actor.name.as_str().into(),
-            at.into(),
-            refund.into(),
+        refunds.push(HistoricalRefund {
+            order_id: *order,
+            amount: refund,
+            currency: st.currency.clone(),
+            reason: "cancellation".into(),
+            note: todo[*ci].number.clone(),
+            actor: ctx.actor.name.clone(),
+            created_at: when(todo[*ci]),
+            settled: refund,
             // Imported history carries no tax or shipping: the refund is all merchandise.
-            refund.into(),
-        ]);
+            merchandise: refund,
+        });
     }
-    tx.copy_rows(
-        "refunds",
-        &[
-            "order_id",
-            "amount_minor",
-            "currency",
-            "reason",
-            "note",
-            "actor",
-            "created_at",
-            "settled_minor",
-            "merchandise_minor",
-        ],
-        &refund_rows,
-    )?;
-    Ok(())
+    order_history::insert_refunds(tx, &refunds)
 }
 
 /// Writes what the cancelled orders become: refunded, returned and their statuses.
@@ -1933,33 +1562,25 @@ fn update_refunded_orders(
     now: i64,
     state: &HashMap<i64, OrderMoney>,
 ) -> Result<()> {
-    let ords: Vec<(&i64, &OrderMoney)> = state.iter().collect();
-    for chunk in ords.chunks(2000) {
-        let mut vals: Vec<crate::Val> = Vec::with_capacity(chunk.len() * 5);
-        let tuples: Vec<String> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, (id, st))| {
-                let payment = if st.refunded >= st.paid { "refunded" } else { "partially_refunded" };
-                let fulfillment = if st.returned_units >= st.units { "returned" } else { "partially_returned" };
-                vals.extend([(**id).into(), st.refunded.into(), st.returned_value.into(), payment.into(), fulfillment.into()]);
-                let b = 5 * i;
-                format!("(CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS TEXT))", b + 1, b + 2, b + 3, b + 4, b + 5)
-            })
-            .collect();
-        let n = vals.len();
-        vals.push(now.into());
-        tx.exec(
-            &format!(
-                "UPDATE orders SET refunded_minor = v.column2, returned_minor = v.column3, payment_status = v.column4, fulfillment_status = v.column5, updated_at = ${} \
-                 FROM (VALUES {}) AS v WHERE orders.id = v.column1",
-                n + 1,
-                tuples.join(", ")
-            ),
-            &vals,
-        )?;
-    }
-    Ok(())
+    let orders: Vec<RefundedOrder> = state
+        .iter()
+        .map(|(id, st)| RefundedOrder {
+            id: *id,
+            refunded: st.refunded,
+            returned_value: st.returned_value,
+            payment_status: if st.refunded >= st.paid {
+                PaymentStatus::Refunded
+            } else {
+                PaymentStatus::PartiallyRefunded
+            },
+            fulfillment_status: if st.returned_units >= st.units {
+                FulfillmentStatus::Returned
+            } else {
+                FulfillmentStatus::PartiallyReturned
+            },
+        })
+        .collect();
+    order_history::set_refunded(tx, now, &orders)
 }
 
 /// History that moves stock (only when asked): each unit leaves or comes back through the ledger,
@@ -1978,16 +1599,9 @@ fn move_history_stock(
     for (variant, units, order, line, file) in sorted {
         inventory::ensure_level(tx, *variant, location, ctx.now)?;
         let (on_hand, reserved, unavailable, _) = inventory::lock_level(tx, *variant, location)?;
-        let policy = tx
-            .query_one(
-                "SELECT inventory_policy FROM variants WHERE id = $1",
-                params![*variant],
-            )?
-            .map(|r| r.get::<String>("inventory_policy"))
-            .transpose()?
-            .unwrap_or_default();
+        let policy = catalog::variant_policy(tx, *variant)?;
         if *units < 0
-            && InventoryPolicy::parse(&policy) != Some(InventoryPolicy::Continue)
+            && policy != Some(InventoryPolicy::Continue)
             && on_hand - reserved - unavailable + units < 0
         {
             s.rejected.push(RowError {
@@ -2023,30 +1637,6 @@ fn move_history_stock(
             Some("imported history"),
         )?;
         s.count("stock moves", 1);
-    }
-    Ok(())
-}
-
-/// After an import of order numbers, new orders are numbered after the highest one.
-pub fn bump_order_numbers(tx: &mut dyn Sql) -> Result<()> {
-    let max = tx
-        .query_one(
-            "SELECT CAST(COALESCE(MAX(number), 0) AS BIGINT) AS max_number FROM orders",
-            &[],
-        )?
-        .map(|r| r.get::<i64>("max_number"))
-        .transpose()?
-        .unwrap_or(0);
-    match tx.dialect() {
-        crate::db::Dialect::Sqlite => {
-            tx.exec(
-                "UPDATE counters SET value = $1 WHERE name = 'order_number' AND value < $1",
-                params![max],
-            )?;
-        }
-        crate::db::Dialect::Postgres => {
-            tx.query("SELECT setval('order_numbers', GREATEST($1, (SELECT last_value FROM order_numbers)))", params![max])?;
-        }
     }
     Ok(())
 }
@@ -2177,7 +1767,7 @@ pub async fn history<T: Streamed>(
                     move |tx| {
                         let s = apply(tx, &ctx_for(&a), &oc2, &invoices)?;
                         if !dry {
-                            bump_order_numbers(tx)?;
+                            order_history::bump_order_numbers(tx)?;
                         }
                         Ok(s)
                     },
@@ -2265,7 +1855,6 @@ fn valid_order_records<'a>(
     orders: &'a [OrderRecord],
     s: &mut Summary,
 ) -> Vec<&'a OrderRecord> {
-    use backroom_domain::order::{FulfillmentStatus, OrderStatus, PaymentStatus};
     let mut good = Vec::with_capacity(orders.len());
     for o in orders {
         let bad = |col: &str, m: String| RowError {
@@ -2330,7 +1919,7 @@ fn record_customers(
     let mut emails: Vec<String> = good.iter().map(|o| record_email(o)).collect();
     emails.sort();
     emails.dedup();
-    let mut customers = customer_ids(tx, &emails)?;
+    let mut customers = crate::customers::history::ids_by_email_key(tx, &emails)?;
     // The address as the file writes it; the key in lower case.
     let mut written: HashMap<String, String> = HashMap::new();
     for o in good {
@@ -2340,33 +1929,25 @@ fn record_customers(
                 .or_insert_with(|| e.trim().to_string());
         }
     }
-    let new_c: Vec<Vec<crate::Val>> = emails
+    let new_c: Vec<HistoricalCustomer> = emails
         .iter()
         .filter(|e| !customers.contains_key(*e))
-        .map(|e| {
-            let shown = written.get(e).cloned().unwrap_or_else(|| e.clone());
-            vec![
-                shown.into(),
-                e.as_str().into(),
-                ctx.now.into(),
-                ctx.now.into(),
-                i64::from(e == GUEST_IMPORT).into(),
-            ]
+        .map(|e| HistoricalCustomer {
+            email: written.get(e).cloned().unwrap_or_else(|| e.clone()),
+            email_key: e.clone(),
+            first_name: String::new(),
+            note: None,
+            at: ctx.now,
+            guest: e == GUEST_IMPORT,
         })
         .collect();
     let new_guest = emails
         .iter()
         .any(|e| e == GUEST_IMPORT && !customers.contains_key(e));
     s.count("customers", (new_c.len() - usize::from(new_guest)) as u64);
-    for r in insert_rows(
-        tx,
-        "INSERT INTO customers (email, email_key, created_at, updated_at, guest)",
-        5,
-        &new_c,
-        Some("email_key, id"),
-    )? {
-        customers.insert(r.get("email_key")?, r.get("id")?);
-    }
+    customers.extend(crate::customers::history::insert_unnamed_customers(
+        tx, &new_c,
+    )?);
     Ok(customers)
 }
 
@@ -2381,14 +1962,7 @@ fn record_channels(
         if let Some(c) = &o.channel
             && !channels.contains_key(c)
         {
-            let id = tx
-                .query_one(
-                    "SELECT id FROM channels WHERE code = $1",
-                    params![c.as_str()],
-                )?
-                .map(|r| r.get::<i64>("id"))
-                .transpose()?
-                .unwrap_or(oc.channel_id);
+            let id = catalog::channel_id(tx, c)?.unwrap_or(oc.channel_id);
             channels.insert(c.clone(), id);
         }
     }
@@ -2411,7 +1985,8 @@ fn record_products(
             }
         }
     }
-    let mut variants = variant_ids(tx, &skus, |(k, ..)| (*k).into())?;
+    let list: Vec<&str> = skus.iter().map(|(k, ..)| *k).collect();
+    let mut variants = catalog::variant_ids_by_sku(tx, &list)?;
     let missing: Vec<&(&str, &str, i64)> = skus
         .iter()
         .filter(|(k, ..)| !variants.contains_key(*k))
@@ -2419,14 +1994,11 @@ fn record_products(
     if missing.is_empty() {
         return Ok(variants);
     }
-    let new: Vec<FirstSeen> = missing
+    let new: Vec<FirstSeenProduct> = missing
         .iter()
-        .map(|(k, t, p)| FirstSeen {
-            handle: code_handle(k),
-            title: (if t.is_empty() { *k } else { *t }).to_string(),
-            sku: k.to_string(),
-            price: *p,
-            at: ctx.now,
+        .map(|(k, t, p)| {
+            let title = (if t.is_empty() { *k } else { *t }).to_string();
+            first_seen(code_handle(k), title, k.to_string(), *p, ctx.now)
         })
         .collect();
     insert_first_seen(tx, &new, &mut variants, s)?;
@@ -2439,7 +2011,8 @@ fn fresh_records<'a>(
     good: &[&'a OrderRecord],
     s: &mut Summary,
 ) -> Result<Vec<&'a OrderRecord>> {
-    let existing = existing_numbers(tx, good, |o| o.number)?;
+    let numbers: Vec<i64> = good.iter().map(|o| o.number).collect();
+    let existing = order_history::existing_numbers(tx, &numbers)?;
     let mut fresh: Vec<&OrderRecord> = Vec::new();
     let mut taken: HashSet<i64> = HashSet::new();
     for &o in good {
@@ -2462,54 +2035,51 @@ fn insert_record_orders(
     channels: &HashMap<String, i64>,
 ) -> Result<HashMap<i64, i64>> {
     let address = json!({"name": "-", "line1": "-", "city": "-", "postal_code": "-", "country": "ZZ", "line2": null, "region": null, "phone": null, "latitude": null, "longitude": null}).to_string();
-    let orows: Vec<Vec<crate::Val>> = fresh
+    let orders: Vec<HistoricalOrder> = fresh
         .iter()
         .map(|o| {
-            let t = order_time(&oc.zone, &o.placed_at).unwrap_or(ctx.now);
             let channel = o
                 .channel
                 .as_ref()
                 .and_then(|c| channels.get(c).copied())
                 .unwrap_or(oc.channel_id);
-            vec![
-                o.number.into(),
-                channel.into(),
-                customers.get(&record_email(o)).copied().unwrap_or(0).into(),
-                o.currency
-                    .clone()
-                    .unwrap_or_else(|| oc.currency.clone())
-                    .into(),
-                o.status.as_str().into(),
-                o.payment_status.as_str().into(),
-                o.fulfillment_status.as_str().into(),
-                o.subtotal.into(),
-                0i64.into(),
-                o.shipping.into(),
-                o.tax.into(),
-                o.total.into(),
-                o.paid.into(),
-                o.refunded.into(),
-                "imported".into(),
-                address.as_str().into(),
-                "imported".into(),
-                "imported order history".into(),
-                t.into(),
-                t.into(),
-                ctx.actor.user_id.into(),
-                "ZZ".into(),
-            ]
+            // Every status reads: valid_order_records let no other order through.
+            let (Some(status), Some(payment_status), Some(fulfillment_status)) = (
+                OrderStatus::parse(&o.status),
+                PaymentStatus::parse(&o.payment_status),
+                FulfillmentStatus::parse(&o.fulfillment_status),
+            ) else {
+                return Err(Error::invalid(
+                    "status",
+                    format!("order {} has a status that does not read", o.number),
+                ));
+            };
+            Ok(HistoricalOrder {
+                number: o.number,
+                channel_id: channel,
+                customer_id: customers.get(&record_email(o)).copied().unwrap_or(0),
+                currency: o.currency.clone().unwrap_or_else(|| oc.currency.clone()),
+                status,
+                payment_status,
+                fulfillment_status,
+                subtotal: o.subtotal,
+                discounts: 0,
+                shipping: o.shipping,
+                tax: o.tax,
+                total: o.total,
+                paid: o.paid,
+                refunded: o.refunded,
+                shipping_method: "imported".into(),
+                shipping_address: address.clone(),
+                sourcing_strategy: "imported".into(),
+                sourcing_reason: "imported order history".into(),
+                placed_at: order_time(&oc.zone, &o.placed_at).unwrap_or(ctx.now),
+                created_by: ctx.actor.user_id,
+                ship_country: "ZZ".into(),
+            })
         })
-        .collect();
-    insert_rows(
-        tx,
-        "INSERT INTO orders (number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, refunded_minor, shipping_method, shipping_address, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_country)",
-        22,
-        &orows,
-        Some("number, id"),
-    )?
-    .iter()
-    .map(|r| Ok((r.get::<i64>("number")?, r.get::<i64>("id")?)))
-    .collect::<Result<_>>()
+        .collect::<Result<_>>()?;
+    order_history::insert_orders(tx, &orders)
 }
 
 /// Copies in the new orders' lines, with what they had returned; how many.
@@ -2519,46 +2089,30 @@ fn insert_record_lines(
     ids: &HashMap<i64, i64>,
     variants: &HashMap<String, i64>,
 ) -> Result<u64> {
-    let mut lrows: Vec<Vec<crate::Val>> = Vec::new();
+    let mut lines: Vec<HistoricalLine> = Vec::new();
     for o in fresh {
         let oid = ids.get(&o.number).copied().unwrap_or(0);
         for (n, l) in o.lines.iter().enumerate() {
-            lrows.push(vec![
-                oid.into(),
-                (n as i64 + 1).into(),
-                variants.get(&l.sku).copied().unwrap_or(0).into(),
-                l.sku.as_str().into(),
-                (if l.title.is_empty() {
-                    l.sku.as_str()
+            lines.push(HistoricalLine {
+                order_id: oid,
+                line_no: n as i64 + 1,
+                variant_id: variants.get(&l.sku).copied().unwrap_or(0),
+                sku: l.sku.clone(),
+                title: if l.title.is_empty() {
+                    l.sku.clone()
                 } else {
-                    l.title.as_str()
-                })
-                .into(),
-                l.quantity.into(),
-                l.unit_price.into(),
-                0i64.into(),
-                l.tax.into(),
-                l.returned_quantity.into(),
-            ]);
+                    l.title.clone()
+                },
+                quantity: l.quantity,
+                unit_price: l.unit_price,
+                discount: 0,
+                tax: l.tax,
+                returned_quantity: l.returned_quantity,
+            });
         }
     }
-    tx.copy_rows(
-        "order_lines",
-        &[
-            "order_id",
-            "line_no",
-            "variant_id",
-            "sku",
-            "title",
-            "quantity",
-            "unit_price_minor",
-            "discount_minor",
-            "tax_minor",
-            "returned_quantity",
-        ],
-        &lrows,
-    )?;
-    Ok(lrows.len() as u64)
+    order_history::insert_lines(tx, &lines)?;
+    Ok(lines.len() as u64)
 }
 
 /// The stock the new orders moved: units out for those shipped, back for those returned.

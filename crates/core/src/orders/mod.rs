@@ -2,6 +2,7 @@
 //! cancellation, payments, and the order timeline.
 
 pub mod edits;
+pub mod history;
 mod place;
 mod refunds;
 pub mod sql;

@@ -1,6 +1,9 @@
 //! Returns (RMAs): a customer sends back shipped units with a reason per line; the warehouse
 //! receives and inspects them, and each unit is restocked (ledger `return_restock`), kept on hand
 //! as unavailable, or written off. The order's fulfillment status follows.
+//! `history.rs`: the importer's bulk writes of historical returns.
+
+pub mod history;
 
 use crate::api::{NewReturn, ReceiveReturn, Return, ReturnLine};
 use crate::db::{DbError, Sql};
