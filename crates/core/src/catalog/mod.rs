@@ -1283,6 +1283,16 @@ pub fn set_safety_buffer(
     })
 }
 
+/// The variants with `n` SKUs bound as `$1..$n`, as an order line is priced from them: `sku`,
+/// `id`, `price_minor`, `inventory_policy`, `product_title`, `title` (the variant's), the
+/// product's `status` and `cost_minor`. Placement sends it in its one batch.
+pub(crate) fn variants_for_sale_sql(n: usize) -> String {
+    format!(
+        "SELECT v.sku, v.id, v.price_minor, v.inventory_policy, p.title AS product_title, v.title, p.status, v.cost_minor FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku IN ({})",
+        crate::db::placeholders(1, n)
+    )
+}
+
 /// Whether any variant has a unit cost (before that, no line's margin can be known).
 pub fn any_unit_cost(tx: &mut dyn Sql) -> Result<bool> {
     Ok(tx

@@ -53,3 +53,36 @@ pub fn location_priority_of(location: &str) -> String {
 pub fn location_is_active(location: &str) -> String {
     format!("EXISTS (SELECT 1 FROM locations WHERE id = {location} AND active = TRUE)")
 }
+
+/// A subquery of the ids of the variants whose SKU is in `list` (placeholders, `$2, $3, ...`).
+pub fn variant_ids_by_skus(list: &str) -> String {
+    format!("SELECT v.id FROM variants v WHERE v.sku IN ({list})")
+}
+
+/// A subquery of the ids of the locations the channel whose id is `channel` sells from.
+pub fn location_ids_of_channel(channel: &str) -> String {
+    format!("SELECT cl.location_id FROM channel_locations cl WHERE cl.channel_id = {channel}")
+}
+
+/// A subquery of the ids of the locations the channel whose code is `code` sells from.
+pub fn location_ids_of_channel_code(code: &str) -> String {
+    format!(
+        "SELECT cl.location_id FROM channel_locations cl JOIN channels ch ON ch.id = cl.channel_id WHERE ch.code = {code}"
+    )
+}
+
+/// The safety buffer (NULL when none) the channel whose id is `channel` keeps of the variant
+/// whose id is `variant`.
+pub fn buffer_of_channel(channel: &str, variant: &str) -> String {
+    format!(
+        "(SELECT b.quantity FROM channel_buffers b WHERE b.channel_id = {channel} AND b.variant_id = {variant})"
+    )
+}
+
+/// The safety buffer (NULL when none) the channel whose code is `code` keeps of the variant
+/// whose id is `variant`.
+pub fn buffer_of_channel_code(code: &str, variant: &str) -> String {
+    format!(
+        "(SELECT b.quantity FROM channel_buffers b JOIN channels ch ON ch.id = b.channel_id WHERE ch.code = {code} AND b.variant_id = {variant})"
+    )
+}

@@ -414,7 +414,7 @@ pub trait Sql {
 
 /// `$from, $from+1, ...`: `n` numbered placeholders, for an `IN (...)` list whose length a
 /// request bounds (an order's lines: at most 250). Only placement's SKU lookup and the
-/// stock-level lock query (placement, and through `orders::lock_channel_levels` edits,
+/// stock-level lock query (placement, and through `inventory::lock_channel_levels` edits,
 /// exchanges, re-sourcing and a count's shortfall) use it: there, numbered
 /// placeholders let PostgreSQL keep one generic plan per line count, where a list parameter
 /// ([`in_list`]) makes it plan every execution afresh (binding the lock query took 0.78 ms

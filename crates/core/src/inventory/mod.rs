@@ -4,8 +4,13 @@
 //! ledger row in the same statement group; `reserved` changes only in [`reserve`] and [`release`],
 //! which write the reservation row. `backroom check` verifies both sums at any moment.
 
+mod channel_levels;
 pub mod check;
 pub mod sql;
+
+pub(crate) use channel_levels::{
+    Keys, LockedLevel, levels_complete, lock_channel_levels, lock_levels_sql, locked_levels,
+};
 
 use crate::api::{
     self, LedgerEntry, Page, SkuStock, StockChange, StockLevel, StockTotals, Transfer, TransferLine,

@@ -5,10 +5,11 @@
 
 use crate::api::{self, EditOrder, LineQuantity, Order, ResourceLine, SkuQuantity};
 use crate::db::DbError;
-use crate::inventory::{Hold, Reservation, note_low, release_line_units, release_units, reserve};
+use crate::inventory::{
+    Hold, Reservation, lock_channel_levels, note_low, release_line_units, release_units, reserve,
+};
 use crate::orders::{
-    LockedOrder, event, fill_available, get, lock_channel_levels, lock_order, lookup_lines,
-    parse_lines, sourcing_error,
+    LockedOrder, event, fill_available, get, lock_order, lookup_lines, parse_lines, sourcing_error,
 };
 use crate::util::from_json;
 use crate::{Ctx, Error, Result, Sql, audit, params, settings};

@@ -12,8 +12,8 @@ pub use refunds::refund;
 
 use crate::api::{self, Order, OrderEvent, Page};
 use crate::audit;
-use crate::db::{DbError, Dialect, FromRow, Row, Sql, query_one_as};
-use crate::inventory::{ensure_level, release_order};
+use crate::db::{DbError, FromRow, Row, Sql, query_one_as};
+use crate::inventory::release_order;
 use crate::util::page;
 use crate::util::{
     Filter, decode_cursor, encode_cursor, from_json, opt_rfc3339, page_limit, parse_time, rfc3339,
@@ -125,10 +125,7 @@ pub(crate) fn lookup_lines(
 
 /// The query behind [`lookup_lines`], for `n` SKUs bound as `$1..$n`.
 fn lookup_sql(n: usize) -> String {
-    format!(
-        "SELECT v.sku, v.id, v.price_minor, v.inventory_policy, p.title AS product_title, v.title, p.status, v.cost_minor FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku IN ({})",
-        crate::db::placeholders(1, n)
-    )
+    crate::catalog::variants_for_sale_sql(n)
 }
 
 /// Matches parsed lines with the variant rows [`lookup_sql`] found.
@@ -186,95 +183,11 @@ pub fn count(tx: &mut dyn Sql) -> Result<i64> {
         .unwrap_or(0))
 }
 
-/// The query that locks every stock level an order could draw on: the levels of `n` variants
-/// (`$2..`, matched on `variant`: `v.id` or `v.sku`) at the locations of one channel (`$1`,
-/// matched on `channel`: `ch.id` or `ch.code`), with the channel's safety buffer, in (variant,
-/// location) order, the global lock order every writer uses (PostgreSQL takes row locks after the
-/// sort). Each row: (variant, location, on_hand, reserved, unavailable, channel buffer, reorder
-/// point). By SKU and channel code it needs no earlier answer, so placement sends it in one batch
-/// with the queries that find the variants and the channel.
-fn lock_levels_sql(dialect: Dialect, variant: &str, channel: &str, n: usize) -> String {
-    format!(
-        "SELECT l.variant_id, l.location_id, l.on_hand, l.reserved, l.unavailable, \
-         (SELECT b.quantity FROM channel_buffers b WHERE b.channel_id = ch.id AND b.variant_id = l.variant_id) AS channel_buffer, l.reorder_point \
-         FROM inventory_levels l JOIN variants v ON v.id = l.variant_id \
-         JOIN channel_locations cl ON cl.location_id = l.location_id JOIN channels ch ON ch.id = cl.channel_id \
-         WHERE {channel} = $1 AND {variant} IN ({}) ORDER BY l.variant_id, l.location_id{}",
-        crate::db::placeholders(2, n),
-        match dialect {
-            Dialect::Postgres => " FOR UPDATE OF l",
-            Dialect::Sqlite => "",
-        }
-    )
-}
-
-/// A stock level locked by [`lock_levels_sql`], with the channel's safety buffer.
-pub(crate) struct LockedLevel {
-    pub variant_id: i64,
-    pub location_id: i64,
-    pub on_hand: i64,
-    pub reserved: i64,
-    pub unavailable: i64,
-    pub channel_buffer: Option<i64>,
-    pub reorder_point: Option<i64>,
-}
-
-/// Decodes [`lock_levels_sql`]'s rows.
-pub(crate) fn locked_levels(rows: &[Row]) -> Result<Vec<LockedLevel>> {
-    rows.iter()
-        .map(|r| {
-            Ok(LockedLevel {
-                variant_id: r.get("variant_id")?,
-                location_id: r.get("location_id")?,
-                on_hand: r.get("on_hand")?,
-                reserved: r.get("reserved")?,
-                unavailable: r.get("unavailable")?,
-                channel_buffer: r.get("channel_buffer")?,
-                reorder_point: r.get("reorder_point")?,
-            })
-        })
-        .collect()
-}
-
-/// Whether locked levels cover every (variant, location) pair.
-fn levels_complete(rows: &[LockedLevel], variant_ids: &[i64], locations: &[i64]) -> bool {
-    variant_ids.iter().all(|v| {
-        locations.iter().all(|l| {
-            rows.iter()
-                .any(|r| r.variant_id == *v && r.location_id == *l)
-        })
-    })
-}
-
-/// Locks every stock level of these variants at the channel's locations ([`lock_levels_sql`]);
-/// if a level row does not exist yet, creates the missing ones and locks again.
-pub(crate) fn lock_channel_levels(
-    tx: &mut dyn Sql,
-    now: i64,
-    channel_id: i64,
-    variant_ids: &[i64],
-    locations: &[i64],
-) -> Result<Vec<LockedLevel>> {
-    let lock_sql = lock_levels_sql(tx.dialect(), "v.id", "ch.id", variant_ids.len());
-    let mut lock_params: Vec<crate::Val> = vec![channel_id.into()];
-    lock_params.extend(variant_ids.iter().map(|v| crate::Val::from(*v)));
-    let rows = locked_levels(&tx.query(&lock_sql, &lock_params)?)?;
-    if levels_complete(&rows, variant_ids, locations) {
-        return Ok(rows);
-    }
-    for v in variant_ids {
-        for l in locations {
-            ensure_level(tx, *v, *l, now)?;
-        }
-    }
-    locked_levels(&tx.query(&lock_sql, &lock_params)?)
-}
-
 /// Sets each candidate's sellable units per variant from locked level rows (less the channel's
 /// safety buffer).
 pub(crate) fn fill_available(
     candidates: &mut [Candidate],
-    rows: &[LockedLevel],
+    rows: &[crate::inventory::LockedLevel],
     variant_ids: &[i64],
 ) {
     for v in variant_ids {

@@ -3,8 +3,8 @@
 //! the view from what was written.
 
 use super::{
-    IN_STORE, LineIn, Placed, check_address, fill_available, get, levels_complete, lines_from,
-    lock_channel_levels, lock_levels_sql, lookup_sql, money, parse_lines, sourcing_error,
+    IN_STORE, LineIn, Placed, check_address, fill_available, get, lines_from, lookup_sql, money,
+    parse_lines, sourcing_error,
 };
 use crate::api::{self, Order, PlaceOrder};
 use crate::audit;
@@ -117,7 +117,7 @@ struct Fetched {
     /// The lines' variants at today's prices.
     variants: Vec<Row>,
     /// The stock levels the lines could draw on, locked.
-    levels: Vec<super::LockedLevel>,
+    levels: Vec<crate::inventory::LockedLevel>,
     /// The customer by email, when known.
     customer: Vec<Row>,
 }
@@ -138,7 +138,11 @@ fn fetch(
 ) -> Result<Fetched> {
     let sku_vals: Vec<Val> = c.parsed.iter().map(|(s, _)| s.as_str().into()).collect();
     let lookup_sql = lookup_sql(c.parsed.len());
-    let lock_sql = lock_levels_sql(tx.dialect(), "v.sku", "ch.code", c.parsed.len());
+    let lock_sql = crate::inventory::lock_levels_sql(
+        tx.dialect(),
+        crate::inventory::Keys::SkuAndCode,
+        c.parsed.len(),
+    );
     let mut lock_params: Vec<Val> = vec![input.channel.as_str().into()];
     lock_params.extend(sku_vals.iter().cloned());
     let claim_params: Vec<Val> = match claim {
@@ -182,7 +186,7 @@ fn fetch(
         store: next(),
         channel: next(),
         variants: next(),
-        levels: super::locked_levels(&next())?,
+        levels: crate::inventory::locked_levels(&next())?,
         customer: next(),
     })
 }
@@ -292,14 +296,11 @@ fn pickup_location(
                     format!("location {loc} does not sell for channel {}", input.channel),
                 ));
             }
-            let offers = tx
-                .query_one(
-                    "SELECT offers_pickup FROM locations WHERE id = $1",
-                    params![loc],
-                )?
-                .map(|r| r.get::<bool>("offers_pickup"))
-                .transpose()?
-                .unwrap_or(false);
+            let offers = match crate::catalog::get_location(tx, loc) {
+                Ok(l) => l.offers_pickup,
+                Err(Error::NotFound { .. }) => false,
+                Err(e) => return Err(e),
+            };
             if !offers {
                 return Err(Error::invalid(
                     "pickup_location_id",
@@ -327,18 +328,16 @@ fn check_origin(tx: &mut dyn Sql, input: &PlaceOrder) -> Result<()> {
     let Some(loc) = input.origin_location_id else {
         return Ok(());
     };
-    let sells = tx
-        .query_one(
-            "SELECT sells_in_store FROM locations WHERE id = $1 AND active = TRUE",
-            params![loc],
-        )?
-        .ok_or_else(|| {
-            Error::invalid(
+    let sells = match crate::catalog::get_location(tx, loc) {
+        Ok(l) if l.active => l.sells_in_store,
+        Ok(_) | Err(Error::NotFound { .. }) => {
+            return Err(Error::invalid(
                 "origin_location_id",
                 format!("no active location has id {loc}"),
-            )
-        })?
-        .get::<bool>("sells_in_store")?;
+            ));
+        }
+        Err(e) => return Err(e),
+    };
     if !sells {
         return Err(Error::invalid(
             "origin_location_id",
@@ -462,8 +461,14 @@ pub fn place(
     variant_ids.dedup();
     let location_ids: Vec<i64> = context.candidates.iter().map(|c| c.location_id).collect();
     let mut levels = fetched.levels;
-    if !levels_complete(&levels, &variant_ids, &location_ids) {
-        levels = lock_channel_levels(tx, ctx.now, context.channel_id, &variant_ids, &location_ids)?;
+    if !crate::inventory::levels_complete(&levels, &variant_ids, &location_ids) {
+        levels = crate::inventory::lock_channel_levels(
+            tx,
+            ctx.now,
+            context.channel_id,
+            &variant_ids,
+            &location_ids,
+        )?;
     }
     fill_available(&mut context.candidates, &levels, &variant_ids);
     // A boutique sale is sourced from the boutique, with nothing to ship and no charge.
@@ -634,7 +639,7 @@ fn write_lines(
     tx: &mut dyn Sql,
     ctx: &Ctx,
     d: &Decided,
-    levels: &[super::LockedLevel],
+    levels: &[crate::inventory::LockedLevel],
 ) -> Result<Vec<api::OrderLine>> {
     let m = |amount: i64| money(amount, &d.context.currency);
     let (lines, line_ids) = (&d.lines, &d.ids.line_ids);

@@ -123,48 +123,27 @@ const READ_MODELS: &[&str] = &["analytics"];
 
 /// Where one area still reads another's table directly, each with why. The list only shrinks:
 /// an entry that is no longer needed fails the test too, so it is taken off when the code moves
-/// behind the owner's functions.
-const FOREIGN_READS: &[(&str, &str, &str)] = &[
-    (
-        "orders",
-        "products",
-        "placement prices the lines in one read",
-    ),
-    (
-        "orders",
-        "variants",
-        "placement prices the lines in one read",
-    ),
-    (
-        "orders",
-        "channels",
-        "placement reads its channel in the one context query",
-    ),
-    (
-        "orders",
-        "channel_locations",
-        "placement locks the channel's levels in one query",
-    ),
-    (
-        "orders",
-        "channel_buffers",
-        "placement locks the channel's levels in one query",
-    ),
-    (
-        "orders",
-        "locations",
-        "placement and edits source among locations",
-    ),
-    (
-        "orders",
-        "inventory_levels",
-        "placement locks the channel's levels in one query",
-    ),
-];
+/// behind the owner's functions. Empty: what an area needs of another's data comes through that
+/// area's functions, or, inside one statement, through the expressions and subqueries the owner
+/// publishes in its `sql` module (`catalog::sql::sku_of`, `orders::sql::placed_at_of`, ...).
+const FOREIGN_READS: &[(&str, &str, &str)] = &[];
 
 /// Where one area still writes another's table directly (the worse debt), each with why; this
 /// list only shrinks as well. Empty: every area writes only its own tables.
 const FOREIGN_WRITES: &[(&str, &str, &str)] = &[];
+
+/// The tables a source text bulk-loads by name (`copy_rows("table", ...)`): writes the SQL
+/// scan cannot see, since the statement is built by the storage layer.
+fn copied_tables(text: &str) -> Vec<String> {
+    let text = text.split("#[cfg(test)]").next().unwrap_or("");
+    text.match_indices("copy_rows(")
+        .filter_map(|(at, m)| {
+            let rest = text[at + m.len()..].trim_start();
+            let rest = rest.strip_prefix('"')?;
+            Some(rest[..rest.find('"')?].to_string())
+        })
+        .collect()
+}
 
 /// The tables a piece of SQL text names after FROM, JOIN, INTO, UPDATE or DELETE FROM, each with
 /// whether it is written.
@@ -261,7 +240,10 @@ fn each_area_names_only_its_own_tables() {
             "{}: the area {area} has no entry in AREA_TABLES",
             rel.display()
         );
-        for lit in string_literals(&text) {
+        let copies = copied_tables(&text)
+            .into_iter()
+            .map(|t| format!("INSERT INTO {t} (x)"));
+        for lit in string_literals(&text).into_iter().chain(copies) {
             let upper = lit.trim_start().to_ascii_uppercase();
             if !sql_words.iter().any(|w| upper.starts_with(w)) && !upper.contains(" FROM ") {
                 continue;
@@ -339,6 +321,12 @@ fn the_table_scanner_sees_reads_and_writes() {
             ("reservations".into(), true),
             ("payments".into(), true)
         ]
+    );
+    assert_eq!(
+        copied_tables(
+            "tx.copy_rows(\n    \"order_lines\", &c, &r)?; tx.copy_rows(table, &c, &r)?;"
+        ),
+        vec!["order_lines".to_string()]
     );
     assert_eq!(
         string_literals("let a = \"SELECT 1 \\\n FROM x\"; // \"not this\"\nlet c = '\"';"),
