@@ -403,20 +403,25 @@ async fn shipped_state(url: &str) -> Result<(backroom_core::api::CheckReport, i6
         .read(check::run)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let f = db
-        .read(|tx| {
-            Ok(tx
-                .query_one(
-                    "SELECT COUNT(*) AS n FROM orders WHERE fulfillment_status = 'fulfilled'",
-                    &[],
-                )?
-                .map(|r| r.get::<i64>("n"))
-                .transpose()?
-                .unwrap_or(0))
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let f = count(
+        &db,
+        "SELECT COUNT(*) AS n FROM orders WHERE fulfillment_status = 'fulfilled'",
+    )
+    .await?;
     Ok((r, f))
+}
+
+/// The one number (named `n`) a query gives.
+async fn count(db: &Db, sql: &'static str) -> Result<i64> {
+    db.read(move |tx| {
+        Ok(tx
+            .query_one(sql, &[])?
+            .map(|r| r.get::<i64>("n"))
+            .transpose()?
+            .unwrap_or(0))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn orders(
@@ -451,19 +456,11 @@ fn orders(
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         // Orders whose changes the background worker had not yet folded into the KPI rollups
         // when the load stopped: whether it kept up.
-        let behind = db
-            .read(|tx| {
-                Ok(tx
-                    .query_one(
-                        "SELECT COUNT(DISTINCT order_id) AS n FROM an_dirty_orders",
-                        &[],
-                    )?
-                    .map(|r| r.get::<i64>("n"))
-                    .transpose()?
-                    .unwrap_or(0))
-            })
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let behind = count(
+            &db,
+            "SELECT COUNT(DISTINCT order_id) AS n FROM an_dirty_orders",
+        )
+        .await?;
         Ok::<_, anyhow::Error>((r, hot, behind))
     })?;
     let (check, hot, behind) = report;

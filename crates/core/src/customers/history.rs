@@ -44,27 +44,7 @@ pub fn insert_customers(
     tx: &mut dyn Sql,
     new: &[HistoricalCustomer],
 ) -> Result<HashMap<String, i64>> {
-    let rows: Vec<Vec<Val>> = new
-        .iter()
-        .map(|c| {
-            vec![
-                c.email.as_str().into(),
-                c.email_key.as_str().into(),
-                c.first_name.as_str().into(),
-                c.note.as_deref().into(),
-                c.at.into(),
-                c.at.into(),
-                i64::from(c.guest).into(),
-            ]
-        })
-        .collect();
-    ids_of(insert_rows(
-        tx,
-        "INSERT INTO customers (email, email_key, first_name, note, created_at, updated_at, guest)",
-        7,
-        &rows,
-        Some("email_key, id"),
-    )?)
+    insert(tx, new, true)
 }
 
 /// [`insert_customers`] for customers known by their email alone: the first name and the note
@@ -83,25 +63,38 @@ pub fn insert_unnamed_customers(
             format!("{} has a name or a note, which would be lost", c.email),
         ));
     }
+    insert(tx, new, false)
+}
+
+/// The customers' rows, with the first name and the note when `named`.
+fn insert(
+    tx: &mut dyn Sql,
+    new: &[HistoricalCustomer],
+    named: bool,
+) -> Result<HashMap<String, i64>> {
     let rows: Vec<Vec<Val>> = new
         .iter()
         .map(|c| {
-            vec![
-                c.email.as_str().into(),
-                c.email_key.as_str().into(),
-                c.at.into(),
-                c.at.into(),
-                i64::from(c.guest).into(),
-            ]
+            let mut row: Vec<Val> = vec![c.email.as_str().into(), c.email_key.as_str().into()];
+            if named {
+                row.extend([c.first_name.as_str().into(), c.note.as_deref().into()]);
+            }
+            row.extend([c.at.into(), c.at.into(), i64::from(c.guest).into()]);
+            row
         })
         .collect();
-    ids_of(insert_rows(
-        tx,
-        "INSERT INTO customers (email, email_key, created_at, updated_at, guest)",
-        5,
-        &rows,
-        Some("email_key, id"),
-    )?)
+    let (head, cols) = if named {
+        (
+            "INSERT INTO customers (email, email_key, first_name, note, created_at, updated_at, guest)",
+            7,
+        )
+    } else {
+        (
+            "INSERT INTO customers (email, email_key, created_at, updated_at, guest)",
+            5,
+        )
+    };
+    ids_of(insert_rows(tx, head, cols, &rows, Some("email_key, id"))?)
 }
 
 /// The ids by email key of rows returned as `email_key, id`.

@@ -251,40 +251,7 @@ fn ids_by_number(rows: Vec<Row>) -> Result<HashMap<i64, i64>> {
 
 /// Appends the lines, with the units already returned (`copy_rows`: `COPY` on PostgreSQL).
 pub fn insert_lines(tx: &mut dyn Sql, lines: &[HistoricalLine]) -> Result<()> {
-    let rows: Vec<Vec<Val>> = lines
-        .iter()
-        .map(|l| {
-            vec![
-                l.order_id.into(),
-                l.line_no.into(),
-                l.variant_id.into(),
-                l.sku.as_str().into(),
-                l.title.as_str().into(),
-                l.quantity.into(),
-                l.unit_price.into(),
-                l.discount.into(),
-                l.tax.into(),
-                l.returned_quantity.into(),
-            ]
-        })
-        .collect();
-    tx.copy_rows(
-        "order_lines",
-        &[
-            "order_id",
-            "line_no",
-            "variant_id",
-            "sku",
-            "title",
-            "quantity",
-            "unit_price_minor",
-            "discount_minor",
-            "tax_minor",
-            "returned_quantity",
-        ],
-        &rows,
-    )?;
-    Ok(())
+    copy_lines(tx, lines, true)
 }
 
 /// [`insert_lines`] for lines with nothing returned yet: `returned_quantity` keeps its default,
@@ -300,10 +267,27 @@ pub fn insert_unreturned_lines(tx: &mut dyn Sql, lines: &[HistoricalLine]) -> Re
             ),
         ));
     }
+    copy_lines(tx, lines, false)
+}
+
+/// The lines' rows, with `returned_quantity` as the last column when `returned`.
+fn copy_lines(tx: &mut dyn Sql, lines: &[HistoricalLine], returned: bool) -> Result<()> {
+    const COLUMNS: [&str; 10] = [
+        "order_id",
+        "line_no",
+        "variant_id",
+        "sku",
+        "title",
+        "quantity",
+        "unit_price_minor",
+        "discount_minor",
+        "tax_minor",
+        "returned_quantity",
+    ];
     let rows: Vec<Vec<Val>> = lines
         .iter()
         .map(|l| {
-            vec![
+            let mut row: Vec<Val> = vec![
                 l.order_id.into(),
                 l.line_no.into(),
                 l.variant_id.into(),
@@ -313,24 +297,15 @@ pub fn insert_unreturned_lines(tx: &mut dyn Sql, lines: &[HistoricalLine]) -> Re
                 l.unit_price.into(),
                 l.discount.into(),
                 l.tax.into(),
-            ]
+            ];
+            if returned {
+                row.push(l.returned_quantity.into());
+            }
+            row
         })
         .collect();
-    tx.copy_rows(
-        "order_lines",
-        &[
-            "order_id",
-            "line_no",
-            "variant_id",
-            "sku",
-            "title",
-            "quantity",
-            "unit_price_minor",
-            "discount_minor",
-            "tax_minor",
-        ],
-        &rows,
-    )?;
+    let n = if returned { 10 } else { 9 };
+    tx.copy_rows("order_lines", &COLUMNS[..n], &rows)?;
     Ok(())
 }
 
