@@ -138,16 +138,23 @@ impl Row {
     }
     /// The column named `name` (the last part of `t.name`, or an `AS` alias), decoded.
     pub fn get<T: FromVal>(&self, name: &str) -> Result<T, DbError> {
-        let i = self
-            .names
-            .iter()
-            .position(|n| &**n == name)
-            .ok_or_else(|| {
-                DbError::Decode(format!(
-                    "the result has no column `{name}` (it has {})",
-                    self.names.join(", ")
-                ))
-            })?;
+        self.get_near(name, 0)
+    }
+    /// [`Row::get`], looking first at column `hint` (where a row type's field usually is: its
+    /// queries list the columns in the order of its fields), then at every column. Columns read
+    /// by name have names of their own (queries alias clashing ones apart), so where it is
+    /// found does not change what is read.
+    pub fn get_near<T: FromVal>(&self, name: &str, hint: usize) -> Result<T, DbError> {
+        let i = match self.names.get(hint) {
+            Some(n) if &**n == name => Some(hint),
+            _ => self.names.iter().position(|n| &**n == name),
+        };
+        let i = i.ok_or_else(|| {
+            DbError::Decode(format!(
+                "the result has no column `{name}` (it has {})",
+                self.names.join(", ")
+            ))
+        })?;
         T::from_val(&self.vals[i]).map_err(|expected| {
             DbError::Decode(format!(
                 "column `{name}`: {} where {expected} was expected",
@@ -297,7 +304,14 @@ macro_rules! row {
         $vis struct $name { $($(#[$fm])* $fvis $field: $ty),* }
         impl $crate::db::FromRow for $name {
             fn from_row(r: &$crate::db::Row) -> ::std::result::Result<Self, $crate::db::DbError> {
-                Ok(Self { $($field: r.get(stringify!($field))?),* })
+                // Each field is looked for first at its own position: the row's query
+                // usually lists the columns in the fields' order.
+                let mut _at = 0usize;
+                Ok(Self { $($field: {
+                    let v = r.get_near(stringify!($field), _at)?;
+                    _at += 1;
+                    v
+                }),* })
             }
         }
     };

@@ -94,12 +94,7 @@ impl Sql for LiteSql<'_> {
         let mut stmt = self.conn.prepare_cached(&translate(sql)).map_err(map_err)?;
         bind(&mut stmt, params)?;
         let n = stmt.column_count();
-        let names: super::Names = stmt
-            .column_names()
-            .into_iter()
-            .map(Into::into)
-            .collect::<Vec<Box<str>>>()
-            .into();
+        let names = column_names(sql, &stmt);
         let mut rows = stmt.raw_query();
         let mut out = Vec::new();
         while let Some(r) = rows.next().map_err(map_err)? {
@@ -117,6 +112,44 @@ impl Sql for LiteSql<'_> {
         }
         Ok(out)
     }
+}
+
+thread_local! {
+    /// The column names of the statements this thread ran, by SQL text: shared by every row of
+    /// every result, so a statement's names are allocated once, not once per query (PostgreSQL
+    /// keeps them with its prepared statements). Bounded: cleared when it holds 4,096 texts.
+    static NAMES: std::cell::RefCell<std::collections::HashMap<Box<str>, super::Names>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The column names of `stmt`, prepared from `sql`: the ones kept for that text when they still
+/// match the statement (a schema change may rename a column), else read and kept.
+fn column_names(sql: &str, stmt: &rusqlite::CachedStatement<'_>) -> super::Names {
+    let n = stmt.column_count();
+    let matches = |names: &super::Names| {
+        names.len() == n
+            && names
+                .iter()
+                .enumerate()
+                .all(|(i, name)| stmt.column_name(i).is_ok_and(|c| c == &**name))
+    };
+    NAMES.with(|cache| {
+        if let Some(names) = cache.borrow().get(sql).filter(|names| matches(names)) {
+            return names.clone();
+        }
+        let names: super::Names = stmt
+            .column_names()
+            .into_iter()
+            .map(Into::into)
+            .collect::<Vec<Box<str>>>()
+            .into();
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= 4096 {
+            cache.clear();
+        }
+        cache.insert(sql.into(), names.clone());
+        names
+    })
 }
 
 fn open_conn(path: &str, read_only: bool) -> Result<Connection, DbError> {
