@@ -93,11 +93,17 @@ impl Sql for LiteSql<'_> {
     fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, DbError> {
         let mut stmt = self.conn.prepare_cached(&translate(sql)).map_err(map_err)?;
         bind(&mut stmt, params)?;
-        let n = stmt.column_count();
-        let names = column_names(sql, &stmt);
         let mut rows = stmt.raw_query();
         let mut out = Vec::new();
+        // The result's shape is read from its first row: a statement prepared before its table
+        // changed is prepared again by its first step, and only then tells its columns.
+        let mut shape: Option<(usize, super::Names)> = None;
         while let Some(r) = rows.next().map_err(map_err)? {
+            let (n, names) = shape.get_or_insert_with(|| {
+                let st: &rusqlite::Statement<'_> = r.as_ref();
+                (st.column_count(), column_names(sql, st))
+            });
+            let n = *n;
             let mut vals = Vec::with_capacity(n);
             for i in 0..n {
                 vals.push(match r.get_ref(i).map_err(map_err)? {
@@ -124,7 +130,7 @@ thread_local! {
 
 /// The column names of `stmt`, prepared from `sql`: the ones kept for that text when they still
 /// match the statement (a schema change may rename a column), else read and kept.
-fn column_names(sql: &str, stmt: &rusqlite::CachedStatement<'_>) -> super::Names {
+fn column_names(sql: &str, stmt: &rusqlite::Statement<'_>) -> super::Names {
     let n = stmt.column_count();
     let matches = |names: &super::Names| {
         names.len() == n

@@ -426,8 +426,23 @@ fn functions(text: &str) -> Vec<(String, usize, usize)> {
         if name.is_empty() {
             continue;
         }
-        // The body: the first code `{` before any code `;`, to its matching `}`.
+        // The body: the first code `{` after the parameter list (whose patterns may hold
+        // braces: `Posted { staff, form }: Posted`) and before any code `;`, to its matching `}`.
         let mut j = at;
+        let mut parens = 0usize;
+        while j < b.len() {
+            if code[j] && b[j] == b'(' {
+                parens += 1;
+            } else if code[j] && b[j] == b')' {
+                parens = parens.saturating_sub(1);
+                if parens == 0 {
+                    break;
+                }
+            } else if code[j] && (b[j] == b';' || b[j] == b'{') && parens == 0 {
+                break;
+            }
+            j += 1;
+        }
         let mut open = None;
         while j < b.len() {
             if code[j] && b[j] == b';' {
@@ -518,4 +533,7 @@ fn the_function_finder_counts_lines() {
         functions(text),
         vec![("a".to_string(), 1, 5), ("c".to_string(), 7, 3)]
     );
+    // A pattern with braces among the parameters is not the body.
+    let text = "async fn d(Posted { staff, form }: Posted) -> R {\n    1\n}\n";
+    assert_eq!(functions(text), vec![("d".to_string(), 1, 3)]);
 }

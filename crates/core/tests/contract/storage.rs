@@ -878,6 +878,62 @@ async fn postgres_statement_cache_is_bounded_and_survives_a_table_change() {
     assert_eq!(runs.load(Ordering::SeqCst), 2, "the unit ran again once");
 }
 
+/// A row's column names follow the table when the same statement text is run after its table
+/// changed (SQLite keeps each statement's names; PostgreSQL its prepared statements'): a column
+/// added is there, a column renamed is read by its new name, never by the one kept from before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn column_names_follow_a_table_change() {
+    for (backend, db) in backends().await {
+        let names = |db: Db| async move {
+            db.write(|tx| {
+                let r = tx.query_one("SELECT * FROM names_probe", &[])?.unwrap();
+                let names: Vec<String> = ["a", "b", "c"]
+                    .into_iter()
+                    .filter(|n| r.get::<i64>(n).is_ok())
+                    .map(String::from)
+                    .collect();
+                Ok((names, r.len()))
+            })
+            .await
+            .unwrap()
+        };
+        db.write(|tx| {
+            tx.exec("CREATE TABLE names_probe (a BIGINT)", &[])?;
+            tx.exec("INSERT INTO names_probe (a) VALUES (1)", &[])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            names(db.clone()).await,
+            (vec!["a".to_string()], 1),
+            "{backend}"
+        );
+        db.write(|tx| {
+            tx.exec("ALTER TABLE names_probe ADD COLUMN b BIGINT DEFAULT 2", &[])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            names(db.clone()).await,
+            (vec!["a".to_string(), "b".to_string()], 2),
+            "{backend}"
+        );
+        db.write(|tx| {
+            tx.exec("ALTER TABLE names_probe RENAME COLUMN a TO c", &[])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            names(db.clone()).await,
+            (vec!["b".to_string(), "c".to_string()], 2),
+            "{backend}"
+        );
+    }
+}
+
 /// The IN-list policy (`db::in_list`): a list of any length travels in one parameter (an array
 /// on PostgreSQL, JSON on SQLite), texts that need quoting in either format match exactly, an
 /// empty list matches nothing, and 50,000 ids go in one statement.

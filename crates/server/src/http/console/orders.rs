@@ -1141,18 +1141,6 @@ async fn order_action(
         &staff,
         &back,
         move |tx, ctx| {
-            let line_numbers = |prefix: &str,
-                                tx: &mut dyn backroom_core::Sql|
-             -> backroom_core::Result<Vec<(i64, i64)>> {
-                let o = orders::get(tx, id)?;
-                let mut out = Vec::new();
-                for l in &o.lines {
-                    if let Some(n) = f.opt_int(&format!("{prefix}{}", l.id))? {
-                        out.push((l.id, n));
-                    }
-                }
-                Ok(out)
-            };
             let message = match action.as_str() {
                 "ship" => {
                     let o = fulfillment::ship(
@@ -1243,99 +1231,9 @@ async fn order_action(
                     )?;
                     "Note added.".to_string()
                 }
-                "edit" => {
-                    let o = orders::get(tx, id)?;
-                    let change: Vec<LineQuantity> = line_numbers("qty_", tx)?
-                        .into_iter()
-                        .filter(|(line, q)| {
-                            o.lines.iter().any(|l| l.id == *line && l.quantity != *q)
-                        })
-                        .map(|(line_id, quantity)| LineQuantity { line_id, quantity })
-                        .collect();
-                    let add = match f.opt("add_sku") {
-                        Some(sku) => vec![SkuQuantity {
-                            sku,
-                            quantity: f.opt_int("add_quantity")?.unwrap_or(1),
-                        }],
-                        None => vec![],
-                    };
-                    if change.is_empty() && add.is_empty() {
-                        return Err(Error::invalid("quantity", "nothing to change"));
-                    }
-                    let o = backroom_core::orders::edits::edit(
-                        tx,
-                        ctx,
-                        id,
-                        &EditOrder {
-                            add,
-                            change,
-                            reason: f.opt("reason"),
-                        },
-                    )?;
-                    format!("Edited: the total is now {}.", show_money(&o.total))
-                }
-                "return" => {
-                    let lines: Vec<NewReturnLine> = line_numbers("return_", tx)?
-                        .into_iter()
-                        .filter(|(_, q)| *q != 0)
-                        .map(|(line_id, quantity)| NewReturnLine {
-                            line_id,
-                            quantity,
-                            reason: f.text(&format!("reason_{line_id}")),
-                        })
-                        .collect();
-                    if lines.is_empty() {
-                        return Err(Error::invalid("quantity", "return at least one unit"));
-                    }
-                    let exchange_lines = match f.opt("exchange_sku") {
-                        Some(sku) => Some(vec![SkuQuantity {
-                            sku,
-                            quantity: f.opt_int("exchange_quantity")?.unwrap_or(1),
-                        }]),
-                        None => None,
-                    };
-                    let r = returns::create(
-                        tx,
-                        ctx,
-                        id,
-                        &NewReturn {
-                            lines,
-                            exchange_lines,
-                            note: f.opt("note"),
-                            ..Default::default()
-                        },
-                    )?;
-                    if r.exchange {
-                        format!(
-                            "Exchange {} created: the new items are reserved; the difference is {}.",
-                            r.id,
-                            show_money(&r.price_difference)
-                        )
-                    } else {
-                        format!("Return {} created: receive it when the parcel arrives.", r.id)
-                    }
-                }
-                "refund" => {
-                    let cur = settings::load(tx)?.currency;
-                    let lines: Vec<RefundLine> = line_numbers("refund_", tx)?
-                        .into_iter()
-                        .filter(|(_, q)| *q != 0)
-                        .map(|(line_id, quantity)| RefundLine { line_id, quantity })
-                        .collect();
-                    let o = orders::refund(
-                        tx,
-                        ctx,
-                        id,
-                        &RefundOrder {
-                            amount: f.opt_amount("amount", cur)?,
-                            lines: if lines.is_empty() { None } else { Some(lines) },
-                            shipping: f.flag("shipping"),
-                            reason: f.text("reason"),
-                            note: None,
-                        },
-                    )?;
-                    format!("Refunded: {} in all.", show_money(&o.refunded))
-                }
+                "edit" => edit_lines(tx, ctx, id, &f)?,
+                "return" => return_lines(tx, ctx, id, &f)?,
+                "refund" => refund_lines(tx, ctx, id, &f)?,
                 _ => {
                     return Err(Error::NotFound {
                         entity: "order action",
@@ -1347,6 +1245,141 @@ async fn order_action(
         String::clone,
     )
     .await
+}
+
+/// The numbers a form gives per order line, in fields named `prefix` and the line's id.
+fn line_numbers(
+    tx: &mut dyn backroom_core::Sql,
+    id: i64,
+    f: &Fields,
+    prefix: &str,
+) -> backroom_core::Result<Vec<(i64, i64)>> {
+    let o = orders::get(tx, id)?;
+    let mut out = Vec::new();
+    for l in &o.lines {
+        if let Some(n) = f.opt_int(&format!("{prefix}{}", l.id))? {
+            out.push((l.id, n));
+        }
+    }
+    Ok(out)
+}
+
+/// The order page's edit: changed quantities and an added SKU.
+fn edit_lines(
+    tx: &mut dyn backroom_core::Sql,
+    ctx: &backroom_core::Ctx,
+    id: i64,
+    f: &Fields,
+) -> backroom_core::Result<String> {
+    let o = orders::get(tx, id)?;
+    let change: Vec<LineQuantity> = line_numbers(tx, id, f, "qty_")?
+        .into_iter()
+        .filter(|(line, q)| o.lines.iter().any(|l| l.id == *line && l.quantity != *q))
+        .map(|(line_id, quantity)| LineQuantity { line_id, quantity })
+        .collect();
+    let add = match f.opt("add_sku") {
+        Some(sku) => vec![SkuQuantity {
+            sku,
+            quantity: f.opt_int("add_quantity")?.unwrap_or(1),
+        }],
+        None => vec![],
+    };
+    if change.is_empty() && add.is_empty() {
+        return Err(Error::invalid("quantity", "nothing to change"));
+    }
+    let o = backroom_core::orders::edits::edit(
+        tx,
+        ctx,
+        id,
+        &EditOrder {
+            add,
+            change,
+            reason: f.opt("reason"),
+        },
+    )?;
+    Ok(format!(
+        "Edited: the total is now {}.",
+        show_money(&o.total)
+    ))
+}
+
+/// The order page's return (or exchange) of the units entered per line.
+fn return_lines(
+    tx: &mut dyn backroom_core::Sql,
+    ctx: &backroom_core::Ctx,
+    id: i64,
+    f: &Fields,
+) -> backroom_core::Result<String> {
+    let lines: Vec<NewReturnLine> = line_numbers(tx, id, f, "return_")?
+        .into_iter()
+        .filter(|(_, q)| *q != 0)
+        .map(|(line_id, quantity)| NewReturnLine {
+            line_id,
+            quantity,
+            reason: f.text(&format!("reason_{line_id}")),
+        })
+        .collect();
+    if lines.is_empty() {
+        return Err(Error::invalid("quantity", "return at least one unit"));
+    }
+    let exchange_lines = match f.opt("exchange_sku") {
+        Some(sku) => Some(vec![SkuQuantity {
+            sku,
+            quantity: f.opt_int("exchange_quantity")?.unwrap_or(1),
+        }]),
+        None => None,
+    };
+    let r = returns::create(
+        tx,
+        ctx,
+        id,
+        &NewReturn {
+            lines,
+            exchange_lines,
+            note: f.opt("note"),
+            ..Default::default()
+        },
+    )?;
+    Ok(if r.exchange {
+        format!(
+            "Exchange {} created: the new items are reserved; the difference is {}.",
+            r.id,
+            show_money(&r.price_difference)
+        )
+    } else {
+        format!(
+            "Return {} created: receive it when the parcel arrives.",
+            r.id
+        )
+    })
+}
+
+/// The order page's refund: an amount, or the units entered per line, and shipping.
+fn refund_lines(
+    tx: &mut dyn backroom_core::Sql,
+    ctx: &backroom_core::Ctx,
+    id: i64,
+    f: &Fields,
+) -> backroom_core::Result<String> {
+    let cur = settings::load(tx)?.currency;
+    let lines: Vec<RefundLine> = line_numbers(tx, id, f, "refund_")?
+        .into_iter()
+        .filter(|(_, q)| *q != 0)
+        .map(|(line_id, quantity)| RefundLine { line_id, quantity })
+        .collect();
+    let o = orders::refund(
+        tx,
+        ctx,
+        id,
+        &RefundOrder {
+            amount: f.opt_amount("amount", cur)?,
+            lines: if lines.is_empty() { None } else { Some(lines) },
+            shipping: f.flag("shipping"),
+            reason: f.text("reason"),
+            note: None,
+        },
+    )?;
+    Ok(format!("Refunded: {} in all.", show_money(&o.refunded)))
 }
 
 async fn return_action(
