@@ -227,6 +227,30 @@ pub(crate) async fn wait_up(http: &reqwest::Client, base: &str) -> Result<()> {
     bail!("the server did not start")
 }
 
+/// The CPU time (user and system) the server process has used so far, from `/proc` (Linux; none
+/// elsewhere). On this noisy host a run's rate swings with the disk's fsync latency, while the
+/// server's CPU per operation moves much less: the figure to compare builds by.
+pub(crate) fn server_cpu_seconds(child: &std::process::Child) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).ok()?;
+    // The fields after the command name (which may hold spaces): state is the first, utime the
+    // twelfth and stime the thirteenth, in clock ticks (USER_HZ, 100 on Linux).
+    let rest = stat.rsplit_once(") ")?.1;
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// Prints the server's CPU time and its cost per operation, when it could be read.
+fn print_cpu(cpu: Option<f64>, ops: usize, what: &str) {
+    if let Some(cpu) = cpu.filter(|_| ops > 0) {
+        println!(
+            "  server CPU:      {cpu:.2} s ({:.0} us per {what}, start-up and background work included)",
+            cpu * 1e6 / ops as f64
+        );
+    }
+}
+
 /// p in [0, 1] of sorted latencies in microseconds, as milliseconds.
 pub(crate) fn percentile_ms(lat: &[u64], p: f64) -> f64 {
     lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
@@ -246,6 +270,7 @@ fn fulfillment(backend: &str, url: &str, n: usize, workers: usize, skus: usize) 
     let shipments_planned: usize = work.iter().map(|(_, l)| l.len()).sum();
     let (mut child, base) = spawn_server(url)?;
     let result = rt.block_on(ship_all(base, token, work, workers));
+    let cpu = server_cpu_seconds(&child);
     let _ = child.kill();
     let _ = child.wait();
     let (elapsed, errors, mut lat) = result?;
@@ -269,6 +294,7 @@ fn fulfillment(backend: &str, url: &str, n: usize, workers: usize, skus: usize) 
         percentile_ms(&lat, 0.99),
         percentile_ms(&lat, 1.0)
     );
+    print_cpu(cpu, lat.len(), "shipment");
     println!(
         "  invariant check: {} ({} levels, {} violations)",
         if check.ok { "ok" } else { "FAILED" },
@@ -441,6 +467,7 @@ fn orders(
     let token = rt.block_on(seed(url, skus, hot_units, "storefront"))?;
     let (mut child, base) = spawn_server(url)?;
     let result = rt.block_on(load(&base, &token, clients, seconds, skus, hot_percent));
+    let cpu = server_cpu_seconds(&child);
     let _ = child.kill();
     let _ = child.wait();
     let (placed, refused, errors, mut lat) = result?;
@@ -491,6 +518,7 @@ fn orders(
         pct(0.99),
         pct(1.0)
     );
+    print_cpu(cpu, placed as usize, "order");
     println!("  oversold units:  {oversold}");
     println!("  rollups behind:  {behind} orders not yet in the KPI rollups when the load stopped");
     println!(
