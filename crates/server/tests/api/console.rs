@@ -985,6 +985,38 @@ async fn console_forms_change_state_end_to_end() {
             l.ok()
         );
         assert!(l.page.contains("LIN-1"), "{name}");
+        // Saved again from the low-stock list as its inline form stands, the point keeps the
+        // lead time set with it (the form used to leave the lead time out, which cleared it).
+        s.submit(
+            "/console/inventory/reorder-point",
+            &[
+                ("sku", "LIN-1"),
+                ("location_id", &loc_s),
+                ("reorder_point", "8"),
+                ("reorder_quantity", "20"),
+                ("lead_time_days", "5"),
+            ],
+        )
+        .await;
+        let (_, listed) = s.get("/console/inventory/low?show=all").await;
+        let mut inline = form_fields(&listed, "/console/inventory/reorder-point", "LIN-1");
+        assert!(!inline.is_empty(), "{name}: no inline form for LIN-1");
+        for (k, v) in inline.iter_mut() {
+            if k == "reorder_point" {
+                *v = "9".into();
+            }
+        }
+        let fields: Vec<(&str, &str)> = inline
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let l = s.submit("/console/inventory/reorder-point", &fields).await;
+        assert!(l.ok().contains("set to 9"), "{name}: {}", l.ok());
+        let after = form_fields(&l.page, "/console/inventory/reorder-point", "LIN-1");
+        assert!(
+            after.contains(&("lead_time_days".to_string(), "5".to_string())),
+            "{name}: the lead time after saving from the list: {after:?}"
+        );
         let (_, low) = s.get("/console/products?stock=low").await;
         assert!(low.contains("Linen shirt, washed"), "{name}");
         let (_, out) = s.get("/console/products?stock=out_of_stock").await;
@@ -1904,4 +1936,32 @@ async fn console_settings_end_to_end() {
         assert!(page.contains("b-user.deactivated"), "{name}");
         app.check().await;
     }
+}
+
+/// The fields (name, value) of the first form on `page` posting to `action` whose inputs name
+/// `marker` (its hidden SKU, say), as a browser would send them; the session's token left out.
+fn form_fields(page: &str, action: &str, marker: &str) -> Vec<(String, String)> {
+    let attr = |tag: &str, name: &str| {
+        let key = format!("{name}=\"");
+        tag.find(&key).map(|at| {
+            let rest = &tag[at + key.len()..];
+            rest[..rest.find('"').unwrap_or(rest.len())].to_string()
+        })
+    };
+    for form in page.split("<form").skip(1) {
+        let form = &form[..form.find("</form>").unwrap_or(form.len())];
+        if !form.contains(&format!("action=\"{action}\"")) || !form.contains(marker) {
+            continue;
+        }
+        return form
+            .split("<input")
+            .skip(1)
+            .filter_map(|tag| {
+                let tag = &tag[..tag.find('>').unwrap_or(tag.len())];
+                let name = attr(tag, "name")?;
+                (name != "csrf").then(|| (name, attr(tag, "value").unwrap_or_default()))
+            })
+            .collect();
+    }
+    Vec::new()
 }

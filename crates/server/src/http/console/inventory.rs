@@ -627,8 +627,10 @@ async fn low(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields>
                 form(
                     &staff,
                     "/console/inventory/reorder-point",
+                    // Every field the point is saved with is in the form, with its value:
+                    // one left out would be saved as cleared.
                     &format!(
-                        "<input type=\"hidden\" name=\"sku\" value=\"{}\"><input type=\"hidden\" name=\"location_id\" value=\"{}\">{}{}",
+                        "<input type=\"hidden\" name=\"sku\" value=\"{}\"><input type=\"hidden\" name=\"location_id\" value=\"{}\">{}{}{}",
                         esc(&l.sku),
                         l.location_id,
                         input("Point", "reorder_point", "number", &point, "min=\"0\" size=\"4\""),
@@ -638,6 +640,13 @@ async fn low(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields>
                             "number",
                             &l.reorder_quantity.map(|p| p.to_string()).unwrap_or_default(),
                             "min=\"1\" size=\"4\""
+                        ),
+                        input(
+                            "Lead days",
+                            "lead_time_days",
+                            "number",
+                            &l.lead_time_days.map(|p| p.to_string()).unwrap_or_default(),
+                            "min=\"0\" size=\"3\""
                         ),
                     ),
                     "Save",
