@@ -1017,6 +1017,22 @@ async fn console_forms_change_state_end_to_end() {
             after.contains(&("lead_time_days".to_string(), "5".to_string())),
             "{name}: the lead time after saving from the list: {after:?}"
         );
+        // The transfer form on the SKU's page starts from where the units are, to another
+        // location (it used to start with the same location on both sides).
+        let (_, sku_page) = s.get("/console/inventory/sku?sku=LIN-1").await;
+        let transfer = form_fields(&sku_page, "/console/inventory/transfer", "LIN-1");
+        let chosen = |name: &str| {
+            transfer
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(chosen("from_location_id"), loc_s, "{name}: {transfer:?}");
+        assert!(
+            !chosen("to_location_id").is_empty() && chosen("to_location_id") != loc_s,
+            "{name}: {transfer:?}"
+        );
         let (_, low) = s.get("/console/products?stock=low").await;
         assert!(low.contains("Linen shirt, washed"), "{name}");
         let (_, out) = s.get("/console/products?stock=out_of_stock").await;
@@ -1953,7 +1969,7 @@ fn form_fields(page: &str, action: &str, marker: &str) -> Vec<(String, String)> 
         if !form.contains(&format!("action=\"{action}\"")) || !form.contains(marker) {
             continue;
         }
-        return form
+        let mut fields: Vec<(String, String)> = form
             .split("<input")
             .skip(1)
             .filter_map(|tag| {
@@ -1962,6 +1978,23 @@ fn form_fields(page: &str, action: &str, marker: &str) -> Vec<(String, String)> 
                 (name != "csrf").then(|| (name, attr(tag, "value").unwrap_or_default()))
             })
             .collect();
+        // A select sends its selected option, or its first when none is.
+        for select in form.split("<select").skip(1) {
+            let select = &select[..select.find("</select>").unwrap_or(select.len())];
+            let Some(name) = attr(select, "name") else {
+                continue;
+            };
+            let options: Vec<&str> = select.split("<option").skip(1).collect();
+            let chosen = options
+                .iter()
+                .find(|o| o[..o.find('>').unwrap_or(o.len())].contains(" selected"))
+                .or(options.first());
+            fields.push((
+                name,
+                chosen.and_then(|o| attr(o, "value")).unwrap_or_default(),
+            ));
+        }
+        return fields;
     }
     Vec::new()
 }

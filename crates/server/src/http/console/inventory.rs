@@ -160,7 +160,7 @@ async fn sku_page(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fi
     let mut body = String::from(SUBNAV);
     body.push_str(&stock_section(&stock, product));
     if staff.may(Permission::InventoryWrite) {
-        body.push_str(&change_forms(&staff, &sku, &locations));
+        body.push_str(&change_forms(&staff, &sku, &locations, &stock.levels));
     }
     body.push_str(&ledger_section(&q, &sku, &ledger, &locations));
     page(&staff, &headers, &format!("Stock of {sku}"), &body)
@@ -231,8 +231,41 @@ fn stock_section(stock: &SkuStock, product: i64) -> String {
     body
 }
 
+/// Where a transfer of a SKU starts out: from the active location with the most of it
+/// available (the first location when none has any), to the first other active location; never
+/// the same location on both sides when there are two.
+fn transfer_defaults(
+    locations: &[Location],
+    levels: &[backroom_core::api::StockLevel],
+) -> (String, String) {
+    let active: Vec<&Location> = locations.iter().filter(|l| l.active).collect();
+    let available = |id: i64| {
+        levels
+            .iter()
+            .find(|l| l.location_id == id)
+            .map_or(0, |l| l.available)
+    };
+    let from = active
+        .iter()
+        .copied()
+        .max_by_key(|l| (available(l.id), std::cmp::Reverse(l.id)))
+        .filter(|l| available(l.id) > 0)
+        .or(active.first().copied());
+    let to = active.iter().find(|l| Some(l.id) != from.map(|f| f.id));
+    (
+        from.map(|l| l.id.to_string()).unwrap_or_default(),
+        to.map(|l| l.id.to_string()).unwrap_or_default(),
+    )
+}
+
 /// The forms that change the SKU's stock: receive, adjust, count, damage, transfer.
-fn change_forms(staff: &Staff, sku: &str, locations: &[Location]) -> String {
+fn change_forms(
+    staff: &Staff,
+    sku: &str,
+    locations: &[Location],
+    levels: &[backroom_core::api::StockLevel],
+) -> String {
+    let (from, to) = transfer_defaults(locations, levels);
     let mut body = String::new();
     let here = |extra: &str| {
         format!(
@@ -329,13 +362,13 @@ fn change_forms(staff: &Staff, sku: &str, locations: &[Location]) -> String {
                 "From",
                 "from_location_id",
                 &location_options(locations, false),
-                "",
+                &from,
             ),
             select(
                 "To",
                 "to_location_id",
                 &location_options(locations, false),
-                "",
+                &to,
             ),
             input("Units", "quantity", "number", "", "required min=\"1\""),
             select(
