@@ -173,6 +173,23 @@ fn lines_from(found: &[Row], parsed: Vec<(Sku, i64)>, field: &str) -> Result<Vec
     Ok(lines)
 }
 
+/// The numbers of the orders whose ids are `ids` (those that exist), by id: what staff know an
+/// order by, where a record only holds its id (a ledger entry's reference, say).
+pub fn numbers(tx: &mut dyn Sql, ids: &[i64]) -> Result<std::collections::HashMap<i64, i64>> {
+    if ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let vals: Vec<crate::Val> = ids.iter().map(|i| crate::Val::from(*i)).collect();
+    let (cond, list) = crate::db::in_list(tx.dialect(), "id", 1, &vals);
+    tx.query(
+        &format!("SELECT id, number FROM orders WHERE {cond}"),
+        &[list],
+    )?
+    .iter()
+    .map(|r| Ok((r.get::<i64>("id")?, r.get::<i64>("number")?)))
+    .collect()
+}
+
 /// How many orders the store has (any status): the settings that can no longer change once it has
 /// some ask.
 pub fn count(tx: &mut dyn Sql) -> Result<i64> {

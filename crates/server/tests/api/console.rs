@@ -1085,6 +1085,16 @@ async fn console_forms_change_state_end_to_end() {
             )
             .await;
         assert_eq!(o["fulfillments"][0]["tracking_number"], "6A123", "{name}");
+        // The shipment's ledger entry names the order by its number and links to it (it used
+        // to say "order <id>", an id staff would search for as a number).
+        let (_, sku_page) = s.get("/console/inventory/sku?sku=LIN-1").await;
+        let number = o["number"].as_i64().unwrap();
+        assert!(
+            sku_page.contains(&format!(
+                "<a href=\"/console/orders/{order}\">order #{number}</a>"
+            )),
+            "{name}: {sku_page}"
+        );
         let line = o["lines"][0]["id"].as_i64().unwrap().to_string();
         let l = s
             .submit(

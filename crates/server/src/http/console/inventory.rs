@@ -18,6 +18,7 @@ use backroom_core::catalog;
 use backroom_core::inventory::{self, LedgerQuery, LevelQuery, ReorderQuery, TransferQuery};
 use backroom_domain::order::TransferStatus;
 use backroom_domain::roles::Permission;
+use std::collections::HashMap;
 
 pub(super) fn routes() -> Router<App> {
     Router::new()
@@ -171,12 +172,20 @@ fn load_sku(
     tx: &mut dyn backroom_core::Sql,
     sku: &str,
     ledger_query: &LedgerQuery,
-) -> backroom_core::Result<(SkuStock, Page<LedgerEntry>, Vec<Location>, i64)> {
+) -> backroom_core::Result<(SkuStock, Ledger, Vec<Location>, i64)> {
     let stock = inventory::sku_stock(tx, sku)?;
     let product = catalog::get_variant(tx, stock.variant_id)?.product_id;
+    let ledger = inventory::ledger(tx, ledger_query)?;
+    let orders: Vec<i64> = ledger
+        .items
+        .iter()
+        .filter(|e| e.reference_type.as_deref() == Some("order"))
+        .filter_map(|e| e.reference_id)
+        .collect();
+    let numbers = backroom_core::orders::numbers(tx, &orders)?;
     Ok((
         stock,
-        inventory::ledger(tx, ledger_query)?,
+        (ledger, numbers),
         catalog::list_locations(tx)?,
         product,
     ))
@@ -390,10 +399,13 @@ fn change_forms(
 }
 
 /// The SKU's ledger, newest first, filtered by location, with its pager.
+/// A page of ledger entries, with the numbers of the orders they refer to (by id).
+type Ledger = (Page<LedgerEntry>, HashMap<i64, i64>);
+
 fn ledger_section(
     q: &Fields,
     sku: &str,
-    ledger: &Page<LedgerEntry>,
+    (ledger, numbers): &Ledger,
     locations: &[Location],
 ) -> String {
     let mut body = String::new();
@@ -433,9 +445,11 @@ fn ledger_section(
                 signed(e.unavailable_delta),
                 esc(&e.actor),
                 match (&e.reference_type, e.reference_id) {
-                    (Some(t), Some(id)) if t == "order" => {
-                        link(&format!("/console/orders/{id}"), &format!("order {id}"))
-                    }
+                    // An order by its number, as staff know it (its id means nothing to them).
+                    (Some(t), Some(id)) if t == "order" => match numbers.get(&id) {
+                        Some(n) => link(&format!("/console/orders/{id}"), &format!("order #{n}")),
+                        None => esc(&format!("order (id {id})")),
+                    },
                     (Some(t), Some(id)) => esc(&format!("{t} {id}")),
                     _ => String::new(),
                 },
