@@ -504,6 +504,10 @@ async fn console_pages_for_every_role() {
             (format!("/console/orders/{order_id}"), Some(OrdersRead)),
             ("/console/orders/new".into(), Some(OrdersPlace)),
             (
+                "/console/returns?to_inspect=yes&status=requested".into(),
+                Some(OrdersRead),
+            ),
+            (
                 format!("/console/pick-list?location_id={loc}"),
                 Some(OrdersRead),
             ),
@@ -1106,6 +1110,20 @@ async fn console_forms_change_state_end_to_end() {
             )
             .await;
         assert!(l.ok().starts_with("Return "), "{name}");
+        // The returns list (the home's "Returns to inspect" opens it) shows it, by order number.
+        let (_, home) = s.get("/console").await;
+        assert!(
+            home.contains("href=\"/console/returns?to_inspect=yes\""),
+            "{name}: the work queue links to the returns to inspect"
+        );
+        let (status, listed) = s.get("/console/returns?to_inspect=yes").await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(
+            listed.contains(&format!(
+                "<a href=\"/console/orders/{order}\">#{number}</a>"
+            )) && listed.contains("0 of 1"),
+            "{name}: {listed}"
+        );
         let (_, rets) = app
             .req(
                 "GET",

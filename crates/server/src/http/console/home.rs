@@ -195,7 +195,7 @@ fn queue_section(staff: &Staff, queue: &WorkQueue) -> String {
         (
             "Returns to inspect",
             queue.returns_to_inspect,
-            "",
+            "/console/returns?to_inspect=yes",
             Permission::OrdersRead,
         ),
         (

@@ -33,6 +33,7 @@ pub(super) fn routes() -> Router<App> {
         .route("/console/orders/bulk", post(bulk))
         .route("/console/orders/{id}", get(show))
         .route("/console/orders/{id}/{action}", post(order_action))
+        .route("/console/returns", get(returns_list))
         .route("/console/returns/{id}/{action}", post(return_action))
         .route("/console/pick-list", get(pick_list))
 }
@@ -104,6 +105,10 @@ fn list_links(staff: &Staff, locations: &[Location]) -> String {
     if staff.may(Permission::OrdersPlace) {
         links.push(link("/console/orders/new", "New order"));
     }
+    links.push(link(
+        "/console/returns?to_inspect=yes",
+        "Returns to inspect",
+    ));
     for l in locations {
         links.push(link(
             &format!("/console/pick-list?location_id={}", l.id),
@@ -1500,4 +1505,107 @@ async fn pick_list(
         &format!("Pick list: {} ({})", loc.name, loc.code),
         &body,
     )
+}
+
+/// Returns, newest first: by status, still to inspect (the work queue's count), or of one
+/// order; each with its order's number, units asked for and received, and when.
+async fn returns_list(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<Fields>,
+) -> Response {
+    let staff = match Staff::viewing(&app, &headers, Permission::OrdersRead).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let query = match q.opt_int("order_id") {
+        Ok(order_id) => backroom_core::returns::ReturnQuery {
+            status: q.opt("status"),
+            to_inspect: q.flag("to_inspect"),
+            order_id,
+            limit: Some(50),
+            cursor: q.opt("cursor"),
+        },
+        Err(e) => return failed(&staff, &e),
+    };
+    let (found, numbers) = match load(&app, &staff, move |tx| {
+        let found = returns::list(tx, &query)?;
+        let ids: Vec<i64> = found.items.iter().map(|r| r.order_id).collect();
+        let numbers = orders::numbers(tx, &ids)?;
+        Ok((found, numbers))
+    })
+    .await
+    {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let mut body = filter_form(
+        "/console/returns",
+        &[
+            select(
+                "Status",
+                "status",
+                &[
+                    (String::new(), "any".into()),
+                    ("requested".into(), "requested".into()),
+                    ("partially_received".into(), "partially received".into()),
+                    ("received".into(), "received".into()),
+                    ("cancelled".into(), "cancelled".into()),
+                ],
+                &q.text("status"),
+            ),
+            select(
+                "To inspect",
+                "to_inspect",
+                &[
+                    (String::new(), "any".into()),
+                    ("yes".into(), "yes".into()),
+                    ("no".into(), "no".into()),
+                ],
+                &q.text("to_inspect"),
+            ),
+        ]
+        .concat(),
+    );
+    let rows: Vec<Vec<String>> = found
+        .items
+        .iter()
+        .map(|r| {
+            let asked: i64 = r.lines.iter().map(|l| l.quantity).sum();
+            let received: i64 = r.lines.iter().map(|l| l.received_quantity).sum();
+            let order = match numbers.get(&r.order_id) {
+                Some(n) => link(&format!("/console/orders/{}", r.order_id), &format!("#{n}")),
+                None => esc(&format!("id {}", r.order_id)),
+            };
+            vec![
+                r.id.to_string(),
+                order,
+                badge(&r.status),
+                if r.exchange {
+                    "exchange".into()
+                } else {
+                    "return".into()
+                },
+                format!("{received} of {asked}"),
+                esc(&when(&r.created_at)),
+                esc(&r.created_by),
+            ]
+        })
+        .collect();
+    body.push_str(&table(
+        "Returns, newest first",
+        &[
+            "Return",
+            "Order",
+            "Status",
+            "Kind",
+            "Units received",
+            "Opened",
+            "By",
+        ],
+        &rows,
+        "No return matches.",
+    ));
+    body.push_str(&pager("/console/returns", &q, found.next_cursor.as_deref()));
+    page(&staff, &headers, "Returns", &body)
 }
