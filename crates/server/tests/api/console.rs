@@ -1196,6 +1196,102 @@ async fn console_forms_change_state_end_to_end() {
             "{name}"
         );
 
+        // Destructive actions are red and ask first: unticked, they are refused and change
+        // nothing; ticked, they act (they used to act in one click, styled like any button).
+        app.product("GONE-1", &[(loc, 3)]).await;
+        let (st, o) = app
+            .req(
+                "POST",
+                "/api/v1/orders",
+                Some(&app.admin),
+                Some(order_body(&[("GONE-1", 1)], "gone@example.com")),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{o}");
+        let gone = o["id"].as_i64().unwrap();
+        let (_, page) = s.get(&format!("/console/orders/{gone}")).await;
+        let cancel_form = &page[page
+            .find(&format!("/console/orders/{gone}/cancel"))
+            .unwrap()..];
+        let cancel_form = &cancel_form[..cancel_form.find("</form>").unwrap()];
+        assert!(
+            cancel_form.contains("name=\"confirm\" value=\"yes\" required")
+                && cancel_form.contains("class=\"danger\""),
+            "{name}: {cancel_form}"
+        );
+        let l = s
+            .submit(
+                &format!("/console/orders/{gone}/cancel"),
+                &[("reason", "test")],
+            )
+            .await;
+        assert!(
+            l.refused().starts_with("confirm: "),
+            "{name}: {}",
+            l.refused()
+        );
+        let (_, o) = app
+            .req(
+                "GET",
+                &format!("/api/v1/orders/{gone}"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(o["status"], "open", "{name}: refused, nothing changed");
+        let l = s
+            .submit(
+                &format!("/console/orders/{gone}/cancel"),
+                &[("reason", "test"), ("confirm", "yes")],
+            )
+            .await;
+        l.ok();
+        let (_, o) = app
+            .req(
+                "GET",
+                &format!("/api/v1/orders/{gone}"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(o["status"], "cancelled", "{name}");
+        let (_, found) = app
+            .req("GET", "/api/v1/products?q=GONE-1", Some(&app.admin), None)
+            .await;
+        let gone_product = found["items"][0]["id"].as_i64().unwrap();
+        let archive = format!("/console/products/{gone_product}/archive");
+        let (_, page) = s.get(&format!("/console/products/{gone_product}")).await;
+        assert!(
+            page.contains(&format!("action=\"{archive}\" class=\"act danger\"")),
+            "{name}"
+        );
+        assert!(
+            s.submit(&archive, &[])
+                .await
+                .refused()
+                .starts_with("confirm: "),
+            "{name}"
+        );
+        let (_, p) = app
+            .req(
+                "GET",
+                &format!("/api/v1/products/{gone_product}"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(p["status"], "active", "{name}: refused, nothing changed");
+        s.submit(&archive, &[("confirm", "yes")]).await.ok();
+        let (_, p) = app
+            .req(
+                "GET",
+                &format!("/api/v1/products/{gone_product}"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(p["status"], "archived", "{name}");
+
         // Bulk: hold two orders, then cancel them; one already cancelled is reported, not fatal.
         app.product("BULK-1", &[(loc, 5)]).await;
         let mut ids = Vec::new();

@@ -482,11 +482,12 @@ fn edit_section(staff: &Staff, p: &Product, refused_edit: Option<&(Fields, Error
         ));
     }
     if p.status != "archived" {
-        body.push_str(&form(
+        body.push_str(&super::danger_form(
             staff,
             &format!("/console/products/{}/archive", p.id),
             "",
             "Archive product",
+            "Yes, archive it: it leaves every channel",
         ));
     }
     body
@@ -647,14 +648,17 @@ async fn update(
 async fn archive(
     State(app): State<App>,
     Path(id): Path<i64>,
-    Posted { staff, .. }: Posted,
+    Posted { staff, form: f }: Posted,
 ) -> Response {
     let back = format!("/console/products/{id}");
     act(
         &app,
         &staff,
         &back,
-        move |tx, ctx| catalog::archive_product(tx, ctx, id),
+        move |tx, ctx| {
+            f.confirmed()?;
+            catalog::archive_product(tx, ctx, id)
+        },
         |p| format!("Archived {}.", p.title),
     )
     .await

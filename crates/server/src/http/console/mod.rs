@@ -180,6 +180,21 @@ fn form(staff: &Staff, action: &str, fields: &str, button: &str) -> String {
     )
 }
 
+/// A form whose action cannot be undone (cancel an order, archive a product): a red button and
+/// a box to tick first. The box is `required`, so the browser asks without any script, and the
+/// server refuses the action unticked as well ([`Fields::confirmed`]).
+fn danger_form(staff: &Staff, action: &str, fields: &str, button: &str, confirm: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"{}\" class=\"act danger\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">{fields}\
+         <label><input type=\"checkbox\" name=\"confirm\" value=\"yes\" required> {}</label>\
+         <button type=\"submit\" class=\"danger\">{}</button></form>",
+        esc(action),
+        esc(&staff.csrf),
+        esc(confirm),
+        esc(button)
+    )
+}
+
 /// A GET filter form: its fields, then Apply and a link that clears them.
 fn filter_form(action: &str, fields: &str) -> String {
     format!(
@@ -538,6 +553,17 @@ impl Fields {
         self.opt_int(name)?
             .ok_or_else(|| Error::invalid(name, "is required"))
     }
+    /// Whether a [`danger_form`]'s box was ticked; refused with the field named when not.
+    fn confirmed(&self) -> Result<(), Error> {
+        if self.flag("confirm") == Some(true) {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "confirm",
+                "tick the box to confirm: this cannot be undone",
+            ))
+        }
+    }
     /// A yes/no filter: `yes`/`true`/`on` or `no`/`false`; anything else is no filter.
     fn flag(&self, name: &str) -> Option<bool> {
         match self.get(name) {
@@ -752,7 +778,8 @@ main{padding:1rem;max-width:80rem}h2{margin-top:1.5rem}.cards{display:grid;grid-
 .up{color:#065f46}.down{color:#991b1b}.error{color:#991b1b;font-weight:600}.notice{padding:.5rem .75rem;border-radius:.3rem}\
 .notice.ok{background:#d1fae5;color:#064e3b}.notice.error{background:#fee2e2}\
 label{display:inline-block;margin:.25rem .75rem .25rem 0}input,select,textarea,button{font:inherit;padding:.35rem .5rem}\
-button{cursor:pointer;background:#1d4ed8;color:#fff;border:0;border-radius:.3rem}\
+button{cursor:pointer;background:#1d4ed8;color:#fff;border:0;border-radius:.3rem}button.danger{background:#b91c1c}\
+form.danger{border-color:#fca5a5}\
 :focus{outline:3px solid #2563eb;outline-offset:2px}.scroll{overflow-x:auto}\
 table{border-collapse:collapse;background:#fff;width:100%}caption{text-align:left;font-weight:600;padding:.25rem 0}\
 th,td{border-bottom:1px solid #e5e7eb;padding:.35rem .5rem;text-align:left;vertical-align:top}\

@@ -3,9 +3,9 @@
 //! pick lists to print.
 
 use super::{
-    App, Fields, Posted, Staff, act, act_then, badge, code_of, describe, esc, failed, filter_form,
-    form, input, link, load, location_options, names, options, page, pager, see_other, select,
-    show_money, table, when,
+    App, Fields, Posted, Staff, act, act_then, badge, code_of, danger_form, describe, esc, failed,
+    filter_form, form, input, link, load, location_options, names, options, page, pager, see_other,
+    select, show_money, table, when,
 };
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -1009,11 +1009,12 @@ fn manage_forms(staff: &Staff, o: &Order) -> String {
             ));
         }
         if o.fulfillments.is_empty() {
-            out.push_str(&form(
+            out.push_str(&danger_form(
                 staff,
                 &path("cancel"),
                 &input("Reason", "reason", "text", "", ""),
                 "Cancel order",
+                "Yes, cancel this order and release its stock",
             ));
         }
         // Edit: new quantities for lines, and a SKU to add.
@@ -1215,6 +1216,7 @@ async fn order_action(
                     "Hold released.".to_string()
                 }
                 "cancel" => {
+                    f.confirmed()?;
                     orders::cancel(
                         tx,
                         ctx,
