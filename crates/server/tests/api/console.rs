@@ -1058,6 +1058,27 @@ async fn console_forms_change_state_end_to_end() {
             ("country", "fr"),
             ("lines", "LIN-1 2\n"),
         ];
+        // Refused (an unknown SKU), the form comes back with what was typed and the same key,
+        // and says why (it used to come back empty).
+        let mut wrong = order_form;
+        wrong[9] = ("lines", "NOPE-404 2\n");
+        let l = s.submit("/console/orders", &wrong).await;
+        assert!(l.refused().contains("NOPE-404"), "{name}: {}", l.refused());
+        let kept = form_fields(&l.page, "/console/orders", "idempotency_key");
+        for (field, value) in [
+            ("idempotency_key", key.as_str()),
+            ("email", "walkin@example.com"),
+            ("first_name", "Ada"),
+            ("line1", "1 Rue Neuve"),
+            ("postal_code", "69001"),
+            ("channel", "online"),
+        ] {
+            assert!(
+                kept.contains(&(field.to_string(), value.to_string())),
+                "{name}: {field} not kept: {kept:?}"
+            );
+        }
+        assert!(l.page.contains(">NOPE-404 2</textarea>"), "{name}");
         let l = s.submit("/console/orders", &order_form).await;
         assert!(l.ok().starts_with("Order #"), "{name}: {}", l.page);
         let order: i64 = l.location.rsplit('/').next().unwrap().parse().unwrap();

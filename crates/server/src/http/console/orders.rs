@@ -3,7 +3,7 @@
 //! pick lists to print.
 
 use super::{
-    App, Fields, Posted, Staff, act, act_then, badge, code_of, danger_form, describe, esc, failed,
+    App, Fields, Posted, Staff, act, badge, code_of, danger_form, describe, esc, failed,
     filter_form, form, input, link, load, location_options, names, options, page, pager, see_other,
     select, show_money, table, when,
 };
@@ -336,7 +336,18 @@ async fn new_page(State(app): State<App>, headers: HeaderMap) -> Response {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let (channels, locations) = match load(&app, &staff, |tx| {
+    new_order_page(&app, &staff, &headers, None).await
+}
+
+/// The new-order form: empty, or after a refusal what was typed (the same idempotency key, so a
+/// corrected form still places one order) with the reason above it.
+async fn new_order_page(
+    app: &App,
+    staff: &Staff,
+    headers: &HeaderMap,
+    refused: Option<(&Fields, &Error)>,
+) -> Response {
+    let (channels, locations) = match load(app, staff, |tx| {
         Ok((catalog::list_channels(tx)?, catalog::list_locations(tx)?))
     })
     .await
@@ -344,6 +355,7 @@ async fn new_page(State(app): State<App>, headers: HeaderMap) -> Response {
         Ok(v) => v,
         Err(r) => return r,
     };
+    let typed = |name: &str| refused.map(|(f, _)| f.text(name)).unwrap_or_default();
     let channel_opts: Vec<(String, String)> = channels
         .iter()
         .filter(|c| c.active)
@@ -356,31 +368,79 @@ async fn new_page(State(app): State<App>, headers: HeaderMap) -> Response {
             .filter(|l| l.offers_pickup)
             .map(|l| (l.id.to_string(), format!("collect at {}", l.name))),
     );
+    let key = match refused.and_then(|(f, _)| f.opt("idempotency_key")) {
+        Some(k) => k,
+        None => format!("console-{}", backroom_core::util::random_hex(12)),
+    };
+    let channel = match refused {
+        Some(_) => typed("channel"),
+        None => "online".to_string(),
+    };
     let fields = [
         format!(
-            "<input type=\"hidden\" name=\"idempotency_key\" value=\"console-{}\">",
-            backroom_core::util::random_hex(12)
+            "<input type=\"hidden\" name=\"idempotency_key\" value=\"{}\">",
+            esc(&key)
         ),
-        select("Channel", "channel", &channel_opts, "online"),
+        select("Channel", "channel", &channel_opts, &channel),
         "<fieldset><legend>Customer</legend>".into(),
-        input("Email", "email", "email", "", "required"),
-        input("First name", "first_name", "text", "", ""),
-        input("Last name", "last_name", "text", "", ""),
-        input("Phone", "phone", "tel", "", ""),
+        input("Email", "email", "email", &typed("email"), "required"),
+        input("First name", "first_name", "text", &typed("first_name"), ""),
+        input("Last name", "last_name", "text", &typed("last_name"), ""),
+        input("Phone", "phone", "tel", &typed("phone"), ""),
         "</fieldset><fieldset><legend>Ship to</legend>".into(),
-        input("Name", "address_name", "text", "", "required"),
-        input("Address", "line1", "text", "", "required"),
-        input("City", "city", "text", "", "required"),
-        input("Postal code", "postal_code", "text", "", "required"),
-        input("Country (2 letters)", "country", "text", "", "required maxlength=\"2\" size=\"3\""),
-        select("Pickup", "pickup_location_id", &pickup, ""),
+        input(
+            "Name",
+            "address_name",
+            "text",
+            &typed("address_name"),
+            "required",
+        ),
+        input("Address", "line1", "text", &typed("line1"), "required"),
+        input("City", "city", "text", &typed("city"), "required"),
+        input(
+            "Postal code",
+            "postal_code",
+            "text",
+            &typed("postal_code"),
+            "required",
+        ),
+        input(
+            "Country (2 letters)",
+            "country",
+            "text",
+            &typed("country"),
+            "required maxlength=\"2\" size=\"3\"",
+        ),
+        select(
+            "Pickup",
+            "pickup_location_id",
+            &pickup,
+            &typed("pickup_location_id"),
+        ),
         "</fieldset><fieldset><legend>Lines</legend>".into(),
-        "<label>One line per SKU: the SKU, a space, the quantity <textarea name=\"lines\" rows=\"4\" cols=\"30\" required placeholder=\"TEE-M-BLK 2\"></textarea></label>".into(),
-        input("Note", "note", "text", "", ""),
+        format!(
+            "<label>One line per SKU: the SKU, a space, the quantity <textarea name=\"lines\" rows=\"4\" cols=\"30\" required placeholder=\"TEE-M-BLK 2\">{}</textarea></label>",
+            esc(&typed("lines"))
+        ),
+        input("Note", "note", "text", &typed("note"), ""),
         "</fieldset>".into(),
     ];
-    let body = form(&staff, "/console/orders", &fields.concat(), "Place order");
-    page(&staff, &headers, "New order", &body)
+    let mut body = String::new();
+    if let Some((_, e)) = refused {
+        let _ = write!(
+            body,
+            "<p class=\"notice error\" role=\"alert\">{}</p>",
+            esc(&describe(e))
+        );
+    }
+    body.push_str(&form(
+        staff,
+        "/console/orders",
+        &fields.concat(),
+        "Place order",
+    ));
+    let status = refused.map_or(axum::http::StatusCode::OK, |(_, e)| super::status_of(e));
+    axum::response::IntoResponse::into_response((status, page(staff, headers, "New order", &body)))
 }
 
 /// `SKU quantity` per line (quantity 1 when left out).
@@ -409,51 +469,61 @@ fn parse_lines(text: &str) -> backroom_core::Result<Vec<SkuQuantity>> {
     Ok(out)
 }
 
-async fn place(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
+async fn place(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Posted { staff, form: f }: Posted,
+) -> Response {
+    let order = match order_of(&f) {
+        Ok(o) => std::sync::Arc::new(o),
+        Err(e) => return new_order_page(&app, &staff, &headers, Some((&f, &e))).await,
+    };
     let key = f.opt("idempotency_key");
-    act_then(
-        &app,
-        &staff,
-        "/console/orders/new",
-        move |tx, ctx| {
-            let pickup = f.opt_int("pickup_location_id")?;
-            let order = PlaceOrder {
-                channel: f.text("channel"),
-                customer: CustomerInput {
-                    email: f.text("email"),
-                    first_name: f.opt("first_name"),
-                    last_name: f.opt("last_name"),
-                    phone: f.opt("phone"),
-                    accepts_marketing: None,
-                },
-                shipping_address: Address {
-                    name: f.text("address_name"),
-                    line1: f.text("line1"),
-                    city: f.text("city"),
-                    postal_code: f.text("postal_code"),
-                    country: f.text("country").to_uppercase(),
-                    ..Default::default()
-                },
-                shipping_method: pickup.map(|_| "pickup".to_string()),
-                pickup_location_id: pickup,
-                lines: parse_lines(&f.text("lines"))?,
-                note: f.opt("note"),
-                origin_location_id: None,
-            };
-            orders::place(tx, ctx, &order, key.as_deref())
+    let ctx = staff.ctx();
+    match app
+        .db
+        .write(move |tx| orders::place(tx, &ctx, &order, key.as_deref()))
+        .await
+    {
+        Ok(p) => super::see_other(
+            &format!("/console/orders/{}", p.order.id),
+            true,
+            &format!(
+                "Order {} placed: {}.",
+                p.order.name,
+                show_money(&p.order.total)
+            ),
+        ),
+        Err(e) => new_order_page(&app, &staff, &headers, Some((&f, &e))).await,
+    }
+}
+
+/// The order the new-order form describes.
+fn order_of(f: &Fields) -> backroom_core::Result<PlaceOrder> {
+    let pickup = f.opt_int("pickup_location_id")?;
+    Ok(PlaceOrder {
+        channel: f.text("channel"),
+        customer: CustomerInput {
+            email: f.text("email"),
+            first_name: f.opt("first_name"),
+            last_name: f.opt("last_name"),
+            phone: f.opt("phone"),
+            accepts_marketing: None,
         },
-        |p| {
-            (
-                format!("/console/orders/{}", p.order.id),
-                format!(
-                    "Order {} placed: {}.",
-                    p.order.name,
-                    show_money(&p.order.total)
-                ),
-            )
+        shipping_address: Address {
+            name: f.text("address_name"),
+            line1: f.text("line1"),
+            city: f.text("city"),
+            postal_code: f.text("postal_code"),
+            country: f.text("country").to_uppercase(),
+            ..Default::default()
         },
-    )
-    .await
+        shipping_method: pickup.map(|_| "pickup".to_string()),
+        pickup_location_id: pickup,
+        lines: parse_lines(&f.text("lines"))?,
+        note: f.opt("note"),
+        origin_location_id: None,
+    })
 }
 
 /// Units shipped per order line.
