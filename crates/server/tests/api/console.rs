@@ -1220,16 +1220,7 @@ async fn console_forms_change_state_end_to_end() {
         // Destructive actions are red and ask first: unticked, they are refused and change
         // nothing; ticked, they act (they used to act in one click, styled like any button).
         app.product("GONE-1", &[(loc, 3)]).await;
-        let (st, o) = app
-            .req(
-                "POST",
-                "/api/v1/orders",
-                Some(&app.admin),
-                Some(order_body(&[("GONE-1", 1)], "gone@example.com")),
-            )
-            .await;
-        assert_eq!(st, StatusCode::CREATED, "{o}");
-        let gone = o["id"].as_i64().unwrap();
+        let gone = placed(&app, "GONE-1", "gone@example.com").await;
         let (_, page) = s.get(&format!("/console/orders/{gone}")).await;
         let cancel_form = &page[page
             .find(&format!("/console/orders/{gone}/cancel"))
@@ -2142,4 +2133,18 @@ fn form_fields(page: &str, action: &str, marker: &str) -> Vec<(String, String)> 
         return fields;
     }
     Vec::new()
+}
+
+/// An order of one unit of `sku` for `email`, placed through the API: its id.
+async fn placed(app: &TestApp, sku: &str, email: &str) -> i64 {
+    let (st, o) = app
+        .req(
+            "POST",
+            "/api/v1/orders",
+            Some(&app.admin),
+            Some(order_body(&[(sku, 1)], email)),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{o}");
+    o["id"].as_i64().unwrap()
 }
