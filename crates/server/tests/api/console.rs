@@ -1037,6 +1037,35 @@ async fn console_forms_change_state_end_to_end() {
             !chosen("to_location_id").is_empty() && chosen("to_location_id") != loc_s,
             "{name}: {transfer:?}"
         );
+        // Bins are edited on the SKU's page, per location; empty clears one.
+        let bin_form = form_fields(&sku_page, "/console/inventory/bin", "LIN-1");
+        assert!(
+            bin_form.contains(&("location_id".to_string(), loc_s.clone())),
+            "{name}: {bin_form:?}"
+        );
+        let l = s
+            .submit(
+                "/console/inventory/bin",
+                &[("sku", "LIN-1"), ("location_id", &loc_s), ("bin", "A-03-2")],
+            )
+            .await;
+        assert!(
+            l.ok().starts_with("LIN-1 sits in bin A-03-2 at "),
+            "{name}: {}",
+            l.ok()
+        );
+        let binned = form_fields(&l.page, "/console/inventory/bin", "A-03-2");
+        assert!(
+            binned.contains(&("bin".to_string(), "A-03-2".to_string())),
+            "{name}: {binned:?}"
+        );
+        let l = s
+            .submit(
+                "/console/inventory/bin",
+                &[("sku", "LIN-1"), ("location_id", &loc_s), ("bin", "")],
+            )
+            .await;
+        assert!(l.ok().starts_with("Bin of LIN-1 at "), "{name}: {}", l.ok());
         let (_, low) = s.get("/console/products?stock=low").await;
         assert!(low.contains("Linen shirt, washed"), "{name}");
         let (_, out) = s.get("/console/products?stock=out_of_stock").await;

@@ -12,7 +12,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use backroom_core::api::{
     AdjustStock, CountStock, DamageStock, LedgerEntry, Location, NewTransfer, Page, ReceiveStock,
-    ReceiveTransfer, SetReorderPoint, SkuQuantity, SkuStock,
+    ReceiveTransfer, SetBin, SetReorderPoint, SkuQuantity, SkuStock,
 };
 use backroom_core::catalog;
 use backroom_core::inventory::{self, LedgerQuery, LevelQuery, ReorderQuery, TransferQuery};
@@ -25,6 +25,7 @@ pub(super) fn routes() -> Router<App> {
         .route("/console/inventory", get(levels))
         .route("/console/inventory/sku", get(sku_page))
         .route("/console/inventory/low", get(low))
+        .route("/console/inventory/bin", post(set_bin))
         .route("/console/inventory/{action}", post(change))
         .route("/console/transfers", get(transfers))
         .route("/console/transfers/{id}/{action}", post(transfer_action))
@@ -159,7 +160,8 @@ async fn sku_page(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fi
             Err(r) => return r,
         };
     let mut body = String::from(SUBNAV);
-    body.push_str(&stock_section(&stock, product));
+    let writer = staff.may(Permission::InventoryWrite).then_some(&staff);
+    body.push_str(&stock_section(&stock, product, writer));
     if staff.may(Permission::InventoryWrite) {
         body.push_str(&change_forms(&staff, &sku, &locations, &stock.levels));
     }
@@ -192,7 +194,8 @@ fn load_sku(
 }
 
 /// The SKU's policy and product, its stock by location, and the totals.
-fn stock_section(stock: &SkuStock, product: i64) -> String {
+/// A SKU's stock by location; its bins editable in place for a member who may change stock.
+fn stock_section(stock: &SkuStock, product: i64, writer: Option<&Staff>) -> String {
     let mut body = String::new();
     body.push_str(&format!(
         "<p>Policy when out of stock: <strong>{}</strong> · {}</p>",
@@ -214,7 +217,26 @@ fn stock_section(stock: &SkuStock, product: i64) -> String {
                     l.available
                 ),
                 l.incoming.to_string(),
-                esc(l.bin.as_deref().unwrap_or("–")),
+                match writer {
+                    Some(staff) => form(
+                        staff,
+                        "/console/inventory/bin",
+                        &format!(
+                            "<input type=\"hidden\" name=\"sku\" value=\"{}\"><input type=\"hidden\" name=\"location_id\" value=\"{}\">{}",
+                            esc(&stock.sku),
+                            l.location_id,
+                            input(
+                                "Bin",
+                                "bin",
+                                "text",
+                                l.bin.as_deref().unwrap_or_default(),
+                                "maxlength=\"64\" size=\"8\""
+                            )
+                        ),
+                        "Save",
+                    ),
+                    None => esc(l.bin.as_deref().unwrap_or("–")),
+                },
             ]
         })
         .collect();
@@ -482,6 +504,34 @@ fn ledger_section(
 
 /// Receive, adjust, count, damage, transfer or set a reorder point, then back to where the form
 /// was.
+/// Where a SKU sits at a location (aisle, shelf, bin), from the SKU's page; empty clears it.
+async fn set_bin(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
+    let sku = f.text("sku");
+    let back = format!("/console/inventory/sku?sku={}", url_encode(&sku));
+    act(
+        &app,
+        &staff,
+        &back,
+        move |tx, ctx| {
+            let l = inventory::set_bin(
+                tx,
+                ctx,
+                &SetBin {
+                    sku: sku.clone(),
+                    location_id: f.int("location_id")?,
+                    bin: f.opt("bin"),
+                },
+            )?;
+            Ok(match &l.bin {
+                Some(b) => format!("{} sits in bin {b} at {}.", l.sku, l.location_code),
+                None => format!("Bin of {} at {} cleared.", l.sku, l.location_code),
+            })
+        },
+        String::clone,
+    )
+    .await
+}
+
 async fn change(
     State(app): State<App>,
     Path(action): Path<String>,
