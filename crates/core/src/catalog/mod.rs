@@ -871,15 +871,8 @@ pub fn all_skus(tx: &mut dyn Sql) -> Result<Vec<String>> {
         .collect::<std::result::Result<_, _>>()?)
 }
 
-/// The id of the location with this code, if there is one.
-pub fn location_id(tx: &mut dyn Sql, code: &str) -> Result<Option<i64>> {
-    Ok(tx
-        .query_one("SELECT id FROM locations WHERE code = $1", params![code])?
-        .map(|r| r.get("id"))
-        .transpose()?)
-}
-
-/// The id of the active location with this code, if there is one: where a file's stock goes.
+/// The id of the active location with this code, if there is one: where a file's stock goes, or
+/// the demo's history happens.
 pub fn active_location_id(tx: &mut dyn Sql, code: &str) -> Result<Option<i64>> {
     Ok(tx
         .query_one(

@@ -153,42 +153,7 @@ pub fn existing_numbers(tx: &mut dyn Sql, numbers: &[i64]) -> Result<HashSet<i64
 /// Inserts the orders, with everything a history keeps of them (statuses, money, refunds), in
 /// multi-row inserts; the new ids by number. Numbers must be new: a taken one fails the batch.
 pub fn insert_orders(tx: &mut dyn Sql, new: &[HistoricalOrder]) -> Result<HashMap<i64, i64>> {
-    let rows: Vec<Vec<Val>> = new
-        .iter()
-        .map(|o| {
-            vec![
-                o.number.into(),
-                o.channel_id.into(),
-                o.customer_id.into(),
-                o.currency.as_str().into(),
-                o.status.as_str().into(),
-                o.payment_status.as_str().into(),
-                o.fulfillment_status.as_str().into(),
-                o.subtotal.into(),
-                o.discounts.into(),
-                o.shipping.into(),
-                o.tax.into(),
-                o.total.into(),
-                o.paid.into(),
-                o.refunded.into(),
-                o.shipping_method.as_str().into(),
-                o.shipping_address.as_str().into(),
-                o.sourcing_strategy.as_str().into(),
-                o.sourcing_reason.as_str().into(),
-                o.placed_at.into(),
-                o.placed_at.into(),
-                o.created_by.into(),
-                o.ship_country.as_str().into(),
-            ]
-        })
-        .collect();
-    ids_by_number(insert_rows(
-        tx,
-        "INSERT INTO orders (number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, refunded_minor, shipping_method, shipping_address, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_country)",
-        22,
-        &rows,
-        Some("number, id"),
-    )?)
+    insert(tx, new, true)
 }
 
 /// [`insert_orders`] for orders with nothing refunded (a history whose refunds come later, with
@@ -204,42 +169,53 @@ pub fn insert_unrefunded_orders(
             format!("order {} has a refund, which would be lost", o.number),
         ));
     }
+    insert(tx, new, false)
+}
+
+/// The orders' rows, with `refunded_minor` when `refunded`.
+fn insert(tx: &mut dyn Sql, new: &[HistoricalOrder], refunded: bool) -> Result<HashMap<i64, i64>> {
     let rows: Vec<Vec<Val>> = new
         .iter()
         .map(|o| {
-            vec![
+            let mut row: Vec<Val> = vec![
                 o.number.into(),
                 o.channel_id.into(),
                 o.customer_id.into(),
                 o.currency.as_str().into(),
+                o.status.as_str().into(),
+                o.payment_status.as_str().into(),
+                o.fulfillment_status.as_str().into(),
                 o.subtotal.into(),
+                o.discounts.into(),
+                o.shipping.into(),
+                o.tax.into(),
                 o.total.into(),
                 o.paid.into(),
+                o.shipping_method.as_str().into(),
                 o.shipping_address.as_str().into(),
+                o.sourcing_strategy.as_str().into(),
+                o.sourcing_reason.as_str().into(),
                 o.placed_at.into(),
                 o.placed_at.into(),
                 o.created_by.into(),
                 o.ship_country.as_str().into(),
-                o.status.as_str().into(),
-                o.payment_status.as_str().into(),
-                o.fulfillment_status.as_str().into(),
-                o.discounts.into(),
-                o.shipping.into(),
-                o.tax.into(),
-                o.shipping_method.as_str().into(),
-                o.sourcing_strategy.as_str().into(),
-                o.sourcing_reason.as_str().into(),
-            ]
+            ];
+            if refunded {
+                row.push(o.refunded.into());
+            }
+            row
         })
         .collect();
-    ids_by_number(insert_rows(
-        tx,
-        "INSERT INTO orders (number, channel_id, customer_id, currency, subtotal_minor, total_minor, paid_minor, shipping_address, placed_at, updated_at, created_by, ship_country, \
-         status, payment_status, fulfillment_status, discounts_minor, shipping_minor, tax_minor, shipping_method, sourcing_strategy, sourcing_reason)",
-        21,
-        &rows,
-        Some("number, id"),
-    )?)
+    const COLUMNS: &str = "number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, shipping_method, shipping_address, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_country";
+    let (head, cols) = if refunded {
+        (
+            format!("INSERT INTO orders ({COLUMNS}, refunded_minor)"),
+            22,
+        )
+    } else {
+        (format!("INSERT INTO orders ({COLUMNS})"), 21)
+    };
+    ids_by_number(insert_rows(tx, &head, cols, &rows, Some("number, id"))?)
 }
 
 /// The ids by number of rows returned as `number, id`.

@@ -1584,7 +1584,7 @@ pub async fn run(
     let locs = db
         .read(|tx| {
             let id = |tx: &mut dyn Sql, code: &str| -> backroom_core::Result<i64> {
-                Ok(backroom_core::catalog::location_id(tx, code)?.unwrap_or(0))
+                Ok(backroom_core::catalog::active_location_id(tx, code)?.unwrap_or(0))
             };
             Ok(Locations {
                 main: id(tx, "main-wh")?,
