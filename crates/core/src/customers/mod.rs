@@ -205,14 +205,18 @@ pub struct CustomerRef {
 
 /// The columns [`customer_from`] reads, from `customers c` (the order count and spend through
 /// the orders' expressions, the lifetime value through the read model's).
-fn customer_select() -> String {
-    format!(
-        "SELECT c.id, c.email, c.first_name, c.last_name, c.phone, c.accepts_marketing, c.marketing_consent_at, c.marketing_consent_source, c.acquisition_source, c.tags, c.note, c.created_at, c.updated_at, \
-         {} AS orders_count, {} AS total_spent, {} AS lifetime_value, c.guest, c.addresses FROM customers c",
-        crate::orders::sql::orders_count_of("c.id"),
-        crate::orders::sql::total_spent_of("c.id"),
-        crate::analytics::report::lifetime_value_sql!()
-    )
+fn customer_select() -> &'static str {
+    // Built once: the text never changes.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT c.id, c.email, c.first_name, c.last_name, c.phone, c.accepts_marketing, c.marketing_consent_at, c.marketing_consent_source, c.acquisition_source, c.tags, c.note, c.created_at, c.updated_at, \
+             {} AS orders_count, {} AS total_spent, {} AS lifetime_value, c.guest, c.addresses FROM customers c",
+            crate::orders::sql::orders_count_of("c.id"),
+            crate::orders::sql::total_spent_of("c.id"),
+            crate::analytics::report::lifetime_value_sql!()
+        )
+    });
+    &SQL
 }
 
 fn customer_from(r: &Row, cur: &str) -> std::result::Result<Customer, DbError> {

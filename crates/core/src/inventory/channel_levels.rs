@@ -7,6 +7,7 @@
 use super::ensure_level;
 use crate::db::{Dialect, Row, Sql};
 use crate::{Result, Val, catalog};
+use std::sync::LazyLock;
 
 /// How the lock query names the variants (`$2..`) and the channel (`$1`).
 #[derive(Clone, Copy)]
@@ -21,18 +22,23 @@ pub(crate) enum Keys {
 /// channel (`$1`), with the channel's safety buffer, in (variant, location) order (PostgreSQL
 /// takes the row locks after the sort). Each row is a [`LockedLevel`].
 pub(crate) fn lock_levels_sql(dialect: Dialect, keys: Keys, n: usize) -> String {
-    let list = crate::db::placeholders(2, n);
-    let (variants, locations, buffer) = match keys {
-        Keys::SkuAndCode => (
-            catalog::sql::variant_ids_by_skus(&list),
+    // The channel's parts never change: built once (placement runs this for every order).
+    static BY_CODE: LazyLock<(String, String)> = LazyLock::new(|| {
+        (
             catalog::sql::location_ids_of_channel_code("$1"),
             catalog::sql::buffer_of_channel_code("$1", "l.variant_id"),
-        ),
-        Keys::Ids => (
-            list,
+        )
+    });
+    static BY_ID: LazyLock<(String, String)> = LazyLock::new(|| {
+        (
             catalog::sql::location_ids_of_channel("$1"),
             catalog::sql::buffer_of_channel("$1", "l.variant_id"),
-        ),
+        )
+    });
+    let list = crate::db::placeholders(2, n);
+    let (variants, (locations, buffer)) = match keys {
+        Keys::SkuAndCode => (catalog::sql::variant_ids_by_skus(&list), &*BY_CODE),
+        Keys::Ids => (list, &*BY_ID),
     };
     format!(
         "SELECT l.variant_id, l.location_id, l.on_hand, l.reserved, l.unavailable, {buffer} AS channel_buffer, l.reorder_point \

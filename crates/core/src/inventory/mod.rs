@@ -388,16 +388,16 @@ pub fn note_low(tx: &mut dyn Sql, ctx: &Ctx, pairs: &[(i64, i64)]) -> Result<()>
         ));
         vals.extend([(*v).into(), (*l).into()]);
     }
-    let rows = tx.query(
-        &format!(
+    // The columns never change: built once (placement runs this for every order).
+    static HEAD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
             "SELECT l.variant_id, l.location_id, l.on_hand - l.reserved - l.unavailable AS available, l.incoming, l.reorder_point, l.low_since, {} AS sku, {} AS code \
-             FROM inventory_levels l WHERE l.reorder_point IS NOT NULL AND ({})",
+             FROM inventory_levels l WHERE l.reorder_point IS NOT NULL",
             catalog::sql::sku_of("l.variant_id"),
-            catalog::sql::location_code_of("l.location_id"),
-            ors.join(" OR ")
-        ),
-        &vals,
-    )?;
+            catalog::sql::location_code_of("l.location_id")
+        )
+    });
+    let rows = tx.query(&format!("{} AND ({})", *HEAD, ors.join(" OR ")), &vals)?;
     for r in &rows {
         let (variant_id, location_id): (i64, i64) = (r.get("variant_id")?, r.get("location_id")?);
         let (available, incoming): (i64, i64) = (r.get("available")?, r.get("incoming")?);
@@ -589,12 +589,16 @@ fn release(
 
 /// The columns [`level_from`] reads, from `inventory_levels l` (the SKU and location code through
 /// the catalog's expressions).
-fn level_select() -> String {
-    format!(
-        "SELECT {} AS sku, l.variant_id, l.location_id, {} AS code, l.on_hand, l.reserved, l.unavailable, l.incoming, l.updated_at, l.bin FROM inventory_levels l",
-        catalog::sql::sku_of("l.variant_id"),
-        catalog::sql::location_code_of("l.location_id")
-    )
+fn level_select() -> &'static str {
+    // Built once: the text never changes.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT {} AS sku, l.variant_id, l.location_id, {} AS code, l.on_hand, l.reserved, l.unavailable, l.incoming, l.updated_at, l.bin FROM inventory_levels l",
+            catalog::sql::sku_of("l.variant_id"),
+            catalog::sql::location_code_of("l.location_id")
+        )
+    });
+    &SQL
 }
 
 fn level_from(r: &Row) -> std::result::Result<StockLevel, DbError> {
@@ -721,7 +725,7 @@ pub fn list_levels(tx: &mut dyn Sql, q: &LevelQuery) -> Result<Page<StockLevel>>
     }
     level_page(
         tx,
-        &level_select(),
+        level_select(),
         f,
         q.location_id,
         q.sku.as_deref(),
@@ -798,13 +802,17 @@ pub struct ReorderQuery {
 }
 
 /// The columns [`reorder_from`] reads, from `inventory_levels l`.
-fn reorder_select() -> String {
-    format!(
-        "SELECT {} AS sku, l.variant_id, l.location_id, {} AS code, l.on_hand, l.on_hand - l.reserved - l.unavailable AS available, l.incoming, \
-         l.reorder_point, l.reorder_quantity, l.lead_time_days, l.low_since FROM inventory_levels l",
-        catalog::sql::sku_of("l.variant_id"),
-        catalog::sql::location_code_of("l.location_id")
-    )
+fn reorder_select() -> &'static str {
+    // Built once: the text never changes.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT {} AS sku, l.variant_id, l.location_id, {} AS code, l.on_hand, l.on_hand - l.reserved - l.unavailable AS available, l.incoming, \
+             l.reorder_point, l.reorder_quantity, l.lead_time_days, l.low_since FROM inventory_levels l",
+            catalog::sql::sku_of("l.variant_id"),
+            catalog::sql::location_code_of("l.location_id")
+        )
+    });
+    &SQL
 }
 
 fn reorder_from(r: &Row) -> std::result::Result<api::ReorderLevel, DbError> {
@@ -847,7 +855,7 @@ pub fn reorder_levels(tx: &mut dyn Sql, q: &ReorderQuery) -> Result<Page<api::Re
     }
     level_page(
         tx,
-        &reorder_select(),
+        reorder_select(),
         f,
         q.location_id,
         q.sku.as_deref(),
@@ -1280,11 +1288,15 @@ pub fn damage(tx: &mut dyn Sql, ctx: &Ctx, d: &api::DamageStock) -> Result<Stock
 }
 
 /// The columns [`ledger_from`] reads, from `inventory_ledger e`.
-fn ledger_select() -> String {
-    format!(
-        "SELECT e.id, {} AS sku, e.variant_id, e.location_id, e.on_hand_delta, e.unavailable_delta, e.reason, e.actor, e.reference_type, e.reference_id, e.note, e.created_at FROM inventory_ledger e",
-        catalog::sql::sku_of("e.variant_id")
-    )
+fn ledger_select() -> &'static str {
+    // Built once: the text never changes.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT e.id, {} AS sku, e.variant_id, e.location_id, e.on_hand_delta, e.unavailable_delta, e.reason, e.actor, e.reference_type, e.reference_id, e.note, e.created_at FROM inventory_ledger e",
+            catalog::sql::sku_of("e.variant_id")
+        )
+    });
+    &SQL
 }
 
 fn ledger_from(r: &Row) -> std::result::Result<LedgerEntry, DbError> {

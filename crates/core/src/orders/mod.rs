@@ -945,17 +945,27 @@ crate::row! {
     }
 }
 
+/// [`line_progress`]'s query (built once: shipping runs it for every shipment).
+static LINE_PROGRESS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT l.quantity, {} AS shipped, l.returned_quantity FROM order_lines l WHERE l.order_id = $1",
+        crate::fulfillment::sql::shipped_of_line("l.id")
+    )
+});
+
+/// [`line_quantities`]' query.
+static LINE_QUANTITIES_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT l.id, {} AS shipped, l.refunded_quantity, l.returned_quantity FROM order_lines l WHERE l.order_id = $1 ORDER BY l.line_no",
+        crate::fulfillment::sql::shipped_of_line("l.id")
+    )
+});
+
 /// Each line of an order as (quantity, shipped, returned): what its fulfillment status is
 /// worked out from ([`states::fulfillment_status_with_returns`]).
 pub(crate) fn line_progress(tx: &mut dyn Sql, order_id: i64) -> Result<Vec<(i64, i64, i64)>> {
     Ok(tx
-        .query(
-            &format!(
-                "SELECT l.quantity, {} AS shipped, l.returned_quantity FROM order_lines l WHERE l.order_id = $1",
-                crate::fulfillment::sql::shipped_of_line("l.id")
-            ),
-            params![order_id],
-        )?
+        .query(&LINE_PROGRESS_SQL, params![order_id])?
         .iter()
         .map(|r| {
             Ok((
@@ -979,13 +989,7 @@ pub struct LineQuantities {
 /// [`LineQuantities`] of every line of an order, in line order.
 pub(crate) fn line_quantities(tx: &mut dyn Sql, order_id: i64) -> Result<Vec<LineQuantities>> {
     Ok(tx
-        .query(
-            &format!(
-                "SELECT l.id, {} AS shipped, l.refunded_quantity, l.returned_quantity FROM order_lines l WHERE l.order_id = $1 ORDER BY l.line_no",
-                crate::fulfillment::sql::shipped_of_line("l.id")
-            ),
-            params![order_id],
-        )?
+        .query(&LINE_QUANTITIES_SQL, params![order_id])?
         .iter()
         .map(|r| {
             Ok(LineQuantities {
