@@ -129,6 +129,13 @@ impl TestApp {
         request(&self.http, &self.base, method, path, token, body).await
     }
 
+    /// `GET path` as the admin: the answer's body.
+    async fn admin_get(&self, path: &str) -> Value {
+        let (status, body) = self.req("GET", path, Some(&self.admin), None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        body
+    }
+
     async fn product(&self, sku: &str, stock: &[(i64, i64)]) {
         let (s, body) = self.req("POST", "/api/v1/products", Some(&self.admin), Some(json!({"title": format!("Product {sku}"), "status": "active", "variants": [{"sku": sku, "price": 1500}]}))).await;
         assert_eq!(s, StatusCode::CREATED, "{}: {body}", self.name);

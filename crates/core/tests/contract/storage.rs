@@ -897,40 +897,37 @@ async fn column_names_follow_a_table_change() {
             .await
             .unwrap()
         };
-        db.write(|tx| {
-            tx.exec("CREATE TABLE names_probe (a BIGINT)", &[])?;
-            tx.exec("INSERT INTO names_probe (a) VALUES (1)", &[])?;
-            Ok(())
-        })
-        .await
-        .unwrap();
-        assert_eq!(
-            names(db.clone()).await,
-            (vec!["a".to_string()], 1),
-            "{backend}"
-        );
-        db.write(|tx| {
-            tx.exec("ALTER TABLE names_probe ADD COLUMN b BIGINT DEFAULT 2", &[])?;
-            Ok(())
-        })
-        .await
-        .unwrap();
-        assert_eq!(
-            names(db.clone()).await,
-            (vec!["a".to_string(), "b".to_string()], 2),
-            "{backend}"
-        );
-        db.write(|tx| {
-            tx.exec("ALTER TABLE names_probe RENAME COLUMN a TO c", &[])?;
-            Ok(())
-        })
-        .await
-        .unwrap();
-        assert_eq!(
-            names(db.clone()).await,
-            (vec!["b".to_string(), "c".to_string()], 2),
-            "{backend}"
-        );
+        // Each change, then the columns the same `SELECT *` must see after it.
+        for (change, expected) in [
+            (
+                "CREATE TABLE names_probe (a BIGINT); INSERT INTO names_probe (a) VALUES (1)",
+                vec!["a"],
+            ),
+            (
+                "ALTER TABLE names_probe ADD COLUMN b BIGINT DEFAULT 2",
+                vec!["a", "b"],
+            ),
+            (
+                "ALTER TABLE names_probe RENAME COLUMN a TO c",
+                vec!["b", "c"],
+            ),
+        ] {
+            db.write(move |tx| {
+                for statement in change.split("; ") {
+                    tx.exec(statement, &[])?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+            let expected: Vec<String> = expected.into_iter().map(String::from).collect();
+            let n = expected.len();
+            assert_eq!(
+                names(db.clone()).await,
+                (expected, n),
+                "{backend}: {change}"
+            );
+        }
     }
 }
 

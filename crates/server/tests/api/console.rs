@@ -1271,14 +1271,7 @@ async fn console_forms_change_state_end_to_end() {
             "{name}: {}",
             l.refused()
         );
-        let (_, o) = app
-            .req(
-                "GET",
-                &format!("/api/v1/orders/{gone}"),
-                Some(&app.admin),
-                None,
-            )
-            .await;
+        let o = app.admin_get(&format!("/api/v1/orders/{gone}")).await;
         assert_eq!(o["status"], "open", "{name}: refused, nothing changed");
         let l = s
             .submit(
@@ -1287,18 +1280,9 @@ async fn console_forms_change_state_end_to_end() {
             )
             .await;
         l.ok();
-        let (_, o) = app
-            .req(
-                "GET",
-                &format!("/api/v1/orders/{gone}"),
-                Some(&app.admin),
-                None,
-            )
-            .await;
+        let o = app.admin_get(&format!("/api/v1/orders/{gone}")).await;
         assert_eq!(o["status"], "cancelled", "{name}");
-        let (_, found) = app
-            .req("GET", "/api/v1/products?q=GONE-1", Some(&app.admin), None)
-            .await;
+        let found = app.admin_get("/api/v1/products?q=GONE-1").await;
         let gone_product = found["items"][0]["id"].as_i64().unwrap();
         let archive = format!("/console/products/{gone_product}/archive");
         let (_, page) = s.get(&format!("/console/products/{gone_product}")).await;
@@ -1313,23 +1297,13 @@ async fn console_forms_change_state_end_to_end() {
                 .starts_with("confirm: "),
             "{name}"
         );
-        let (_, p) = app
-            .req(
-                "GET",
-                &format!("/api/v1/products/{gone_product}"),
-                Some(&app.admin),
-                None,
-            )
+        let p = app
+            .admin_get(&format!("/api/v1/products/{gone_product}"))
             .await;
         assert_eq!(p["status"], "active", "{name}: refused, nothing changed");
         s.submit(&archive, &[("confirm", "yes")]).await.ok();
-        let (_, p) = app
-            .req(
-                "GET",
-                &format!("/api/v1/products/{gone_product}"),
-                Some(&app.admin),
-                None,
-            )
+        let p = app
+            .admin_get(&format!("/api/v1/products/{gone_product}"))
             .await;
         assert_eq!(p["status"], "archived", "{name}");
 
