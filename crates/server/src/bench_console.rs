@@ -64,6 +64,7 @@ async fn bench(url: &str, rounds: usize) -> Result<()> {
                 format!("/console/orders/{order}"),
                 "/console/orders/new".into(),
                 format!("/console/pick-list?location_id={location}"),
+                "/console/returns?to_inspect=yes".into(),
                 "/console/customers".into(),
                 format!("/console/customers/{customer}"),
                 "/console/analytics".into(),
