@@ -124,7 +124,58 @@ impl fmt::Display for Money {
     }
 }
 
+/// A whole number with thousands separators: `1,234,567`.
+pub fn group_digits(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A count with thousands separators and its sign: `-12,345`.
+pub fn group_count(n: i64) -> String {
+    let g = group_digits(n.unsigned_abs());
+    if n < 0 { format!("-{g}") } else { g }
+}
+
+impl Money {
+    /// An amount as people read it: the currency's sign where it has a well-known one, and
+    /// thousands separators: `£1,234.50`, `-€12.00`, `¥1,500`, `1,234.50 CHF`. Exports and
+    /// form fields keep [`Currency::format_amount`] (no separators), which reads back.
+    pub fn human(&self) -> String {
+        let sign = if self.amount < 0 { "-" } else { "" };
+        let a = self.amount.unsigned_abs();
+        let number = match self.currency.exponent() {
+            0 => group_digits(a),
+            e => {
+                let p = 10u64.pow(e);
+                format!("{}.{:0w$}", group_digits(a / p), a % p, w = e as usize)
+            }
+        };
+        match self.currency.symbol() {
+            Some(sym) => format!("{sign}{sym}{number}"),
+            None => format!("{sign}{number} {}", self.currency),
+        }
+    }
+}
+
 impl Currency {
+    /// The sign people know the currency by, for the few where one is unambiguous.
+    pub fn symbol(&self) -> Option<&'static str> {
+        match self.as_str() {
+            "USD" => Some("$"),
+            "EUR" => Some("€"),
+            "GBP" => Some("£"),
+            "JPY" => Some("¥"),
+            _ => None,
+        }
+    }
+
     /// Minor units as a number with the currency's decimals: `12.50` for 1250 cents, `1500` for
     /// 1500 yen. [`Currency::parse_amount`] reads it back.
     pub fn format_amount(&self, minor: i64) -> String {
@@ -291,6 +342,21 @@ pub fn allocate(total: i64, weights: &[i64]) -> Vec<i64> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn amounts_as_people_read_them() {
+        let m = |a, c| Money::new(a, Currency::parse(c).unwrap()).human();
+        assert_eq!(m(123_456_789, "GBP"), "£1,234,567.89");
+        assert_eq!(m(-1200, "EUR"), "-€12.00");
+        assert_eq!(m(5, "USD"), "$0.05");
+        assert_eq!(m(1_500, "JPY"), "¥1,500");
+        assert_eq!(m(100_000, "CHF"), "1,000.00 CHF");
+        assert_eq!(group_digits(0), "0");
+        assert_eq!(group_count(-1234), "-1,234");
+        assert_eq!(group_digits(999), "999");
+        assert_eq!(group_digits(1000), "1,000");
+        assert_eq!(group_digits(u64::MAX), "18,446,744,073,709,551,615");
+    }
 
     #[test]
     fn half_even() {

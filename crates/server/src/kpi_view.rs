@@ -8,22 +8,24 @@ pub fn pct(r: Option<f64>) -> String {
     r.map_or("-".into(), |r| format!("{:.1}%", r * 100.0))
 }
 
-/// The KPI lines of a table: (name, value shown, value compared).
+/// The KPI lines of a table as people read them (amounts and counts with thousands
+/// separators; [`csv`] keeps plain numbers): (name, value shown, value compared).
 pub fn lines(k: &Kpis, cur: Currency) -> Vec<(&'static str, String, Option<f64>)> {
-    let money = |v: i64| Money::new(v, cur).to_string();
+    let money = |v: i64| Money::new(v, cur).human();
+    let count = backroom_domain::money::group_count;
     let secs = |s: Option<f64>| s.map_or("-".into(), |s| format!("{s:.0} s"));
     vec![
         ("Net sales", money(k.net_sales), Some(k.net_sales as f64)),
-        ("Orders", k.orders.to_string(), Some(k.orders as f64)),
+        ("Orders", count(k.orders), Some(k.orders as f64)),
         (
             "Average order value",
             k.aov.map_or("-".into(), money),
             k.aov.map(|v| v as f64),
         ),
-        ("Sessions", k.sessions.to_string(), Some(k.sessions as f64)),
+        ("Sessions", count(k.sessions), Some(k.sessions as f64)),
         (
             "Unique visitors",
-            k.unique_visitors.to_string(),
+            count(k.unique_visitors),
             Some(k.unique_visitors as f64),
         ),
         ("Conversion rate", pct(k.conversion_rate), k.conversion_rate),
@@ -40,12 +42,12 @@ pub fn lines(k: &Kpis, cur: Currency) -> Vec<(&'static str, String, Option<f64>)
         ),
         (
             "New customers",
-            k.new_customers.to_string(),
+            count(k.new_customers),
             Some(k.new_customers as f64),
         ),
         (
             "Returning customers",
-            k.returning_customers.to_string(),
+            count(k.returning_customers),
             Some(k.returning_customers as f64),
         ),
         (

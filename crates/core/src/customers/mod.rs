@@ -379,7 +379,7 @@ pub fn get_customer(tx: &mut dyn Sql, id: i64) -> Result<Customer> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerQuery {
-    /// Part of the email or name.
+    /// Part of the email, name or phone.
     pub q: Option<String>,
     pub accepts_marketing: Option<bool>,
     pub limit: Option<i64>,
@@ -391,10 +391,9 @@ pub fn list_customers(tx: &mut dyn Sql, q: &CustomerQuery) -> Result<Page<Custom
     let limit = page_limit(q.limit)?;
     let mut f = Filter::default();
     if let Some(s) = &q.q {
-        let pat = crate::util::like_contains(s);
         f.add(
-            "(c.email_key LIKE ? ESCAPE '\\' OR lower(c.first_name || ' ' || c.last_name) LIKE ? ESCAPE '\\')",
-            vec![pat.clone().into(), pat.into()],
+            &format!("c.id IN ({})", sql::MATCHING),
+            sql::match_params(s),
         );
     }
     if let Some(b) = q.accepts_marketing {

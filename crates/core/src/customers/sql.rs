@@ -17,6 +17,13 @@ pub fn last_name_of(customer: &str) -> String {
     format!("(SELECT last_name FROM customers WHERE id = {customer})")
 }
 
-/// A subquery of the ids of customers whose email contains the one `?` parameter (a
-/// [`crate::util::like_contains`] pattern of the lower-cased text).
-pub const WITH_EMAIL_LIKE: &str = "SELECT id FROM customers WHERE email_key LIKE ? ESCAPE '\\'";
+/// A subquery of the ids of customers whose email, name or phone contains the text: its three
+/// `?` parameters are all [`MATCH_PARAMS`] of it.
+pub const MATCHING: &str = "SELECT id FROM customers WHERE email_key LIKE ? ESCAPE '\\' \
+     OR lower(first_name || ' ' || last_name) LIKE ? ESCAPE '\\' OR phone LIKE ? ESCAPE '\\'";
+
+/// The parameters of [`MATCHING`] for a search text.
+pub fn match_params(text: &str) -> Vec<crate::Val> {
+    let pat = crate::util::like_contains(text);
+    vec![pat.clone().into(), pat.clone().into(), pat.into()]
+}

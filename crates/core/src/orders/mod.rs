@@ -470,7 +470,7 @@ pub struct OrderQuery {
     pub placed_from: Option<String>,
     /// Placed before this time.
     pub placed_to: Option<String>,
-    /// An order number (`1001` or `#1001`) or part of the customer's email.
+    /// An order number (`1001` or `#1001`), or part of the customer's email, name or phone.
     pub q: Option<String>,
     /// Only open orders not fully shipped whose ship-by time has passed.
     pub late: Option<bool>,
@@ -534,11 +534,8 @@ pub fn list(tx: &mut dyn Sql, q: &OrderQuery, now: i64) -> Result<Page<Order>> {
         match s.trim_start_matches('#').parse::<i64>() {
             Ok(n) => f.add("o.number = ?", vec![n.into()]),
             Err(_) => f.add(
-                &format!(
-                    "o.customer_id IN ({})",
-                    crate::customers::sql::WITH_EMAIL_LIKE
-                ),
-                vec![crate::util::like_contains(s).into()],
+                &format!("o.customer_id IN ({})", crate::customers::sql::MATCHING),
+                crate::customers::sql::match_params(s),
             ),
         }
     }

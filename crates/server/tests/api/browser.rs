@@ -227,6 +227,16 @@ impl Browser {
             .to_string()
     }
 
+    /// An attribute of the first element matching `css` (empty when it has none).
+    pub(super) async fn attr(&self, css: &str, name: &str) -> String {
+        let e = self.find(css).await;
+        self.cmd("GET", &format!("/element/{e}/attribute/{name}"), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     pub(super) async fn current_url(&self) -> String {
         self.cmd("GET", "/url", None)
             .await

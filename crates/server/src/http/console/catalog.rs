@@ -3,7 +3,7 @@
 
 use super::{
     App, Fields, Posted, Staff, act, act_then, amount_value, badge, describe, esc, failed,
-    filter_form, form, input, link, load, names, options, page, pager, select, show_money,
+    filter_form, form, input, link, load, names, options, page_html, pager, select, show_money,
     status_of,
 };
 use axum::Router;
@@ -163,7 +163,7 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
         &q,
         found.next_cursor.as_deref(),
     ));
-    page(&staff, &headers, "Products", &body)
+    page_html(&staff, &headers, "Products", &body)
 }
 
 async fn new_page(State(app): State<App>, headers: HeaderMap) -> Response {
@@ -201,7 +201,7 @@ async fn new_page(State(app): State<App>, headers: HeaderMap) -> Response {
         .concat(),
         "Create product",
     );
-    page(&staff, &headers, "New product", &body)
+    page_html(&staff, &headers, "New product", &body)
 }
 
 async fn create(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
@@ -282,7 +282,7 @@ async fn product_page(
         Some((_, e)) => status_of(e),
         None => axum::http::StatusCode::OK,
     };
-    (status, page(&staff, headers, &p.title, &body)).into_response()
+    (status, page_html(&staff, headers, &p.title, &body)).into_response()
 }
 
 /// What a product's page shows: the product, its variants' stock, and the locations.
@@ -375,7 +375,10 @@ fn variants_section(p: &Product, stock: &[SkuStock], locations: &[Location]) -> 
                 .join("<br>");
             vec![
                 link(
-                    &format!("/console/inventory/sku?sku={}", super::url_encode(&v.sku)),
+                    &format!(
+                        "/console/inventory/sku?sku={}",
+                        super::ui::url_encode(&v.sku)
+                    ),
                     &v.sku,
                 ),
                 esc(&v.title),

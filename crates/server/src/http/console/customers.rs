@@ -1,7 +1,7 @@
 //! Customers: search, and a profile with orders, lifetime value, acquisition source and consent.
 
 use super::{
-    App, Fields, Staff, badge, esc, filter_form, input, link, load, page, pager, select,
+    App, Fields, Staff, badge, esc, filter_form, input, link, load, page_html, pager, select,
     show_money, table, when,
 };
 use axum::Router;
@@ -97,7 +97,7 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
         &q,
         found.next_cursor.as_deref(),
     ));
-    page(&staff, &headers, "Customers", &body)
+    page_html(&staff, &headers, "Customers", &body)
 }
 
 async fn show(
@@ -220,7 +220,7 @@ async fn show(
         &q,
         placed.next_cursor.as_deref(),
     ));
-    page(
+    page_html(
         &staff,
         &headers,
         &format!("{} {}", c.first_name, c.last_name),

@@ -1,7 +1,9 @@
 //! The home dashboard: the last 7, 30 (by default) or 90 days at a glance against the days
 //! before, today's figures, sales by day, the funnel, and the work queue.
 
-use super::{App, Staff, esc, failed, money, page};
+use super::charts::{self, Period};
+use super::ui::{self, money};
+use super::{App, Staff, failed, page};
 use crate::kpi_view;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -11,6 +13,7 @@ use backroom_core::analytics::{Zone, refresh, report};
 use backroom_core::settings;
 use backroom_domain::analytics::format_day;
 use backroom_domain::roles::Permission;
+use maud::{Markup, html};
 
 /// The KPIs the home page shows, by their names in [`kpi_view::lines`].
 const CARDS: [&str; 8] = [
@@ -25,25 +28,16 @@ const CARDS: [&str; 8] = [
 ];
 
 /// A KPI card: the value and its change against the previous period.
-fn card(label: &str, value: &str, change: Option<f64>, days: i32) -> String {
-    let change = match change {
-        Some(c) => format!(
-            "<div class=\"{}\">{}% vs previous {days} days</div>",
-            if (c >= 0.0) != kpi_view::lower_is_better(label) {
-                "up"
-            } else {
-                "down"
-            },
-            esc(&format!("{:+.1}", c * 100.0))
-        ),
-        None => "<div>no previous figure</div>".into(),
+fn card(label: &str, value: &str, change: Option<f64>, days: i32) -> Markup {
+    let key = label.to_lowercase().replace(' ', "_");
+    let under = match change {
+        Some(c) => {
+            let good = (c >= 0.0) != kpi_view::lower_is_better(label);
+            html! { div class=(if good { "up" } else { "down" }) { (format!("{:+.1}", c * 100.0)) "% vs previous " (days) " days" } }
+        }
+        None => html! { div.muted { "no previous figure" } },
     };
-    format!(
-        "<div class=\"card\"><div>{}</div><div class=\"v\" data-kpi=\"{}\">{}</div>{change}</div>",
-        esc(label),
-        esc(&label.to_lowercase().replace(' ', "_")),
-        esc(value)
-    )
+    ui::stat(label, &key, value, under)
 }
 
 pub(super) async fn home(
@@ -60,14 +54,14 @@ pub(super) async fn home(
         _ => 30,
     };
     let now = backroom_core::util::now_micros();
-    let mut body = String::new();
+    let mut kpis = None;
     if staff.may(Permission::AnalyticsRead) {
-        let (r, funnel) = match load_kpis(&app, days, now).await {
+        let (r, before, funnel) = match load_kpis(&app, days, now).await {
             Ok(r) => r,
             Err(e) => return failed(&staff, &e),
         };
-        match kpi_section(&r, &funnel, days) {
-            Ok(html) => body.push_str(&html),
+        match kpi_section(&r, &before, &funnel, days) {
+            Ok(html) => kpis = Some(html),
             Err(e) => return failed(&staff, &e),
         }
     }
@@ -79,95 +73,107 @@ pub(super) async fn home(
         Ok(q) => q,
         Err(e) => return failed(&staff, &e),
     };
-    body.push_str(&queue_section(&staff, &queue));
-    page(&staff, &headers, "Home", &body)
+    let body = html! {
+        @if let Some(k) = kpis { (k) }
+        (queue_section(&staff, &queue))
+    };
+    page(&staff, &headers, "Home", body)
 }
 
 /// Refreshes the analytics, then reads the KPIs of the last `days` days (against the days
-/// before, by day) and the funnel, in one transaction.
+/// before, by day), the days before by day, and the funnel, in one transaction.
 async fn load_kpis(
     app: &App,
     days: i32,
     now: i64,
-) -> backroom_core::Result<(report::KpiReport, Vec<report::FunnelStep>)> {
+) -> backroom_core::Result<(
+    report::KpiReport,
+    report::KpiReport,
+    Vec<report::FunnelStep>,
+)> {
     refresh::run(&app.db).await?;
     app.db
         .read(move |tx| {
             let zone = Zone::get(&settings::load(tx)?.timezone)?;
             let today = zone.day_of(now);
-            let q = report::KpiQuery {
-                from: format_day(today - (days - 1)),
-                to: format_day(today + 1),
+            let by_day = |from: i32, to: i32, compare| report::KpiQuery {
+                from: format_day(from),
+                to: format_day(to),
                 by: Some("day".into()),
                 breakdown: None,
                 currency: None,
-                compare: Some(true),
+                compare: Some(compare),
             };
-            let (p, o) = report::Opts::from_query(tx, &q)?;
-            Ok((report::kpis(tx, p, &o)?, report::funnel(tx, p)?))
+            let (p, o) =
+                report::Opts::from_query(tx, &by_day(today - (days - 1), today + 1, true))?;
+            let current = report::kpis(tx, p, &o)?;
+            let funnel = report::funnel(tx, p)?;
+            let (p, o) = report::Opts::from_query(
+                tx,
+                &by_day(today - (2 * days - 1), today - (days - 1), false),
+            )?;
+            Ok((current, report::kpis(tx, p, &o)?, funnel))
         })
         .await
 }
 
-/// The analytics part: the period links, today's figures, the KPI cards, sales by day, the funnel.
+/// A report's days by day, as a chart's period.
+fn period(r: &report::KpiReport, cur: &str) -> Period {
+    let points: Vec<(String, i64, String)> = r
+        .series
+        .iter()
+        .map(|x| {
+            let day = x.bucket.clone().unwrap_or_default();
+            (day, x.kpis.net_sales, money(x.kpis.net_sales, cur))
+        })
+        .collect();
+    let covers = match (points.first(), points.last()) {
+        (Some(a), Some(b)) => charts::span(&a.0, &b.0),
+        _ => format!("{} to {}", r.from, r.to),
+    };
+    Period { covers, points }
+}
+
+/// The analytics part: the period links, today's figures, the KPI cards, sales by day against
+/// the days before, the funnel.
 fn kpi_section(
     r: &report::KpiReport,
+    before: &report::KpiReport,
     funnel: &[report::FunnelStep],
     days: i32,
-) -> backroom_core::Result<String> {
-    let mut body = String::new();
+) -> backroom_core::Result<Markup> {
     let (t, prev) = (&r.totals, r.previous.clone().unwrap_or_default());
     let cur = r.currency.as_str();
     let today = r.series.last().map(|x| &x.kpis);
-    body.push_str(&format!(
-        "<p class=\"quick\">Period: {}</p><p data-today>Today: <strong>{}</strong> net sales, <strong>{}</strong> orders, <strong>{}</strong> sessions.</p>\
-         <h2>Last {days} days ({} to {})</h2><div class=\"cards\">",
-        [7, 30, 90]
-            .iter()
-            .map(|d| if *d == days {
-                format!("<strong>{d} days</strong>")
-            } else {
-                super::link(&format!("/console?days={d}"), &format!("{d} days"))
-            })
-            .collect::<Vec<_>>()
-            .join(" · "),
-        esc(&money(today.map_or(0, |k| k.net_sales), cur)),
-        today.map_or(0, |k| k.orders),
-        today.map_or(0, |k| k.sessions),
-        esc(&r.from),
-        esc(&r.to)
-    ));
     let cur_c = backroom_domain::Currency::parse(cur)?;
     let now = kpi_view::lines(t, cur_c);
-    let before = kpi_view::lines(&prev, cur_c);
-    for ((name, shown, v), (_, _, b)) in now.iter().zip(&before) {
-        if CARDS.contains(name) {
-            body.push_str(&card(name, shown, kpi_view::relative_change(*v, *b), days));
+    let then = kpi_view::lines(&prev, cur_c);
+    let current = period(r, cur);
+    Ok(html! {
+        p.quick { "Period: "
+            @for d in [7, 30, 90] {
+                @if d == days { strong aria-current="true" { (d) " days" } }
+                @else { a href=(format!("/console?days={d}")) { (d) " days" } }
+            }
         }
-    }
-    body.push_str("</div>");
-    body.push_str(&super::column_chart(
-        &format!("Net sales by day, last {days} days"),
-        &r.series
-            .iter()
-            .map(|x| {
-                (
-                    x.bucket.clone().unwrap_or_default(),
-                    x.kpis.net_sales,
-                    money(x.kpis.net_sales, cur),
-                )
-            })
-            .collect::<Vec<_>>(),
-    ));
-    body.push_str(&super::funnel_chart(funnel));
-    Ok(body)
+        p data-today { "Today: " strong { (money(today.map_or(0, |k| k.net_sales), cur)) } " net sales, "
+            strong { (ui::count(today.map_or(0, |k| k.orders))) } " orders, "
+            strong { (ui::count(today.map_or(0, |k| k.sessions))) } " sessions." }
+        h2 data-period data-from=(r.from) data-to=(r.to) { "Last " (days) " days (" (current.covers) ")" }
+        div.cards {
+            @for ((name, shown, v), (_, _, b)) in now.iter().zip(&then) {
+                @if CARDS.contains(name) { (card(name, shown, kpi_view::relative_change(*v, *b), days)) }
+            }
+        }
+        (charts::columns(&format!("Net sales by day, last {days} days"), &current, Some(&period(before, cur)),
+            &|v| money(v, cur).replace(".00", "")))
+        (charts::funnel(funnel))
+    })
 }
 
 /// The work queue: each count links to the list it counts, where the role may open it.
-fn queue_section(staff: &Staff, queue: &WorkQueue) -> String {
-    let mut body = String::new();
-    body.push_str("<h2>Work queue</h2><ul class=\"queue\">");
-    for (label, n, href, p) in [
+fn queue_section(staff: &Staff, queue: &WorkQueue) -> Markup {
+    let items = [
         (
             "Orders to ship",
             queue.to_ship,
@@ -216,17 +222,16 @@ fn queue_section(staff: &Staff, queue: &WorkQueue) -> String {
             "/console/settings/webhooks?status=failed",
             Permission::SettingsWrite,
         ),
-    ] {
-        let label_html = if !href.is_empty() && staff.may(p) {
-            super::link(href, label)
-        } else {
-            esc(label)
-        };
-        body.push_str(&format!(
-            "<li data-queue=\"{}\">{label_html}: <strong>{n}</strong></li>",
-            esc(&label.to_lowercase().replace(' ', "_")),
-        ));
+    ];
+    html! {
+        h2 { "Work queue" }
+        ul.queue {
+            @for (label, n, href, p) in items {
+                li data-queue=(label.to_lowercase().replace(' ', "_")) {
+                    @if !href.is_empty() && staff.may(p) { a href=(href) { (label) } } @else { (label) }
+                    ": " strong { (ui::count(n)) }
+                }
+            }
+        }
     }
-    body.push_str("</ul>");
-    body
 }

@@ -3,7 +3,7 @@
 
 use super::{
     App, Fields, Posted, Staff, act, badge, code_of, esc, filter_form, form, input, link, load,
-    location_options, names, options, page, pager, select, table, url_encode, when,
+    location_options, names, options, page_html, pager, select, table, when,
 };
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -33,7 +33,7 @@ pub(super) fn routes() -> Router<App> {
 
 fn sku_link(sku: &str) -> String {
     link(
-        &format!("/console/inventory/sku?sku={}", url_encode(sku)),
+        &format!("/console/inventory/sku?sku={}", super::ui::url_encode(sku)),
         sku,
     )
 }
@@ -134,7 +134,7 @@ async fn levels(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fiel
         &q,
         found.next_cursor.as_deref(),
     ));
-    page(&staff, &headers, "Inventory", &body)
+    page_html(&staff, &headers, "Inventory", &body)
 }
 
 async fn sku_page(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields>) -> Response {
@@ -166,7 +166,7 @@ async fn sku_page(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fi
         body.push_str(&change_forms(&staff, &sku, &locations, &stock.levels));
     }
     body.push_str(&ledger_section(&q, &sku, &ledger, &locations));
-    page(&staff, &headers, &format!("Stock of {sku}"), &body)
+    page_html(&staff, &headers, &format!("Stock of {sku}"), &body)
 }
 
 /// What a SKU's page shows: its stock, a page of its ledger, the locations, and its product.
@@ -507,7 +507,7 @@ fn ledger_section(
 /// Where a SKU sits at a location (aisle, shelf, bin), from the SKU's page; empty clears it.
 async fn set_bin(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
     let sku = f.text("sku");
-    let back = format!("/console/inventory/sku?sku={}", url_encode(&sku));
+    let back = format!("/console/inventory/sku?sku={}", super::ui::url_encode(&sku));
     act(
         &app,
         &staff,
@@ -541,7 +541,7 @@ async fn change(
     let back = if action == "reorder-point" {
         "/console/inventory/low".to_string()
     } else {
-        format!("/console/inventory/sku?sku={}", url_encode(&sku))
+        format!("/console/inventory/sku?sku={}", super::ui::url_encode(&sku))
     };
     act(
         &app,
@@ -814,7 +814,7 @@ async fn low(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields>
             "Set",
         ));
     }
-    page(&staff, &headers, "Low stock", &body)
+    page_html(&staff, &headers, "Low stock", &body)
 }
 
 async fn transfers(
@@ -909,7 +909,7 @@ async fn transfers(
         &q,
         found.next_cursor.as_deref(),
     ));
-    page(&staff, &headers, "Transfers", &body)
+    page_html(&staff, &headers, "Transfers", &body)
 }
 
 async fn transfer_action(

@@ -3,7 +3,7 @@
 //! queued one cancelled from here. For those who may change the settings (admin, operations).
 
 use super::{
-    App, Fields, Posted, Staff, act, badge, esc, filter_form, form, link, load, options, page,
+    App, Fields, Posted, Staff, act, badge, esc, filter_form, form, link, load, options, page_html,
     pager, select, table, when,
 };
 use axum::Router;
@@ -142,7 +142,7 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
         &q,
         found.next_cursor.as_deref(),
     ));
-    page(&staff, &headers, "Jobs", &body)
+    page_html(&staff, &headers, "Jobs", &body)
 }
 
 async fn change(

@@ -13,13 +13,17 @@
 //! tables and paging. Each area of the console has its own module.
 
 mod analytics;
+mod assets;
 mod catalog;
+mod charts;
 mod customers;
+mod help;
 mod home;
 mod inventory;
 mod jobs;
 mod orders;
 mod settings;
+mod ui;
 
 use super::App;
 use axum::Router;
@@ -32,6 +36,7 @@ use backroom_core::{Actor, Ctx, Error, Sql};
 use backroom_domain::roles::{Permission, Role};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 use std::fmt::Write;
 
@@ -54,6 +59,28 @@ pub fn routes() -> Router<App> {
         .merge(customers::routes())
         .merge(settings::routes())
         .merge(jobs::routes())
+        .merge(assets::routes())
+        .merge(help::routes())
+        .layer(axum::middleware::map_request(mark_path))
+}
+
+/// The header that tells a page where it is, for the navigation (set here, never trusted from
+/// the client: any sent value is replaced).
+const PATH_HEADER: &str = "x-backroom-console-path";
+
+async fn mark_path(mut req: axum::extract::Request) -> axum::extract::Request {
+    let path = req.uri().path().to_string();
+    if let Ok(v) = HeaderValue::from_str(&path) {
+        req.headers_mut().insert(PATH_HEADER, v);
+    }
+    req
+}
+
+fn path_of(headers: &HeaderMap) -> &str {
+    headers
+        .get(PATH_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("/console")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -75,32 +102,7 @@ fn esc(s: &str) -> String {
     out
 }
 
-/// Percent-encodes a query-string value.
-fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
-/// A query string from pairs, empty values left out: `?a=1&b=x`.
-fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let parts: Vec<String> = pairs
-        .into_iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
-        .collect();
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", parts.join("&"))
-    }
-}
+use ui::query_string;
 
 fn link(href: &str, text: &str) -> String {
     format!("<a href=\"{}\">{}</a>", esc(href), esc(text))
@@ -253,12 +255,7 @@ fn code_of(locations: &[backroom_core::api::Location], id: i64) -> String {
         .map_or_else(|| id.to_string(), |l| l.code.clone())
 }
 
-fn money(minor: i64, currency: &str) -> String {
-    backroom_domain::Currency::parse(currency).map_or_else(
-        |_| format!("{minor} {currency}"),
-        |c| backroom_domain::Money::new(minor, c).to_string(),
-    )
-}
+use ui::money;
 
 fn show_money(m: &backroom_core::api::Money) -> String {
     money(m.amount, &m.currency)
@@ -284,79 +281,6 @@ fn badge(text: &str) -> String {
         esc(&text.replace(' ', "_")),
         esc(&text.replace('_', " "))
     )
-}
-
-// ---------------------------------------------------------------------------------------------
-// Charts, drawn here as SVG: no browser code
-
-/// Columns over time: (label, value, value as shown) per column.
-fn column_chart(caption: &str, points: &[(String, i64, String)]) -> String {
-    let max = points.iter().map(|p| p.1).max().unwrap_or(0).max(1);
-    let (w, h) = (600.0, 160.0);
-    let bw = w / points.len().max(1) as f64;
-    let bars: String = points
-        .iter()
-        .enumerate()
-        .map(|(i, (label, v, shown))| {
-            let bh = ((*v).max(0) as f64 / max as f64) * (h - 10.0);
-            format!(
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#2563eb\"><title>{}: {}</title></rect>",
-                i as f64 * bw + 1.0,
-                h - bh,
-                (bw - 2.0).max(1.0),
-                bh,
-                esc(label),
-                esc(shown)
-            )
-        })
-        .collect();
-    format!(
-        "<figure><svg viewBox=\"0 0 {w} {h}\" width=\"100%\" role=\"img\" aria-label=\"{c}\">{bars}</svg>\
-         <figcaption>{c}</figcaption></figure>",
-        c = esc(caption)
-    )
-}
-
-/// Horizontal bars, one per row: (label, value, value as shown).
-fn bar_list(caption: &str, rows: &[(String, i64, String)]) -> String {
-    let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1);
-    let mut out = format!(
-        "<figure class=\"bars\"><figcaption>{}</figcaption>",
-        esc(caption)
-    );
-    for (label, v, shown) in rows {
-        let width = (*v).max(0) as f64 / max as f64 * 100.0;
-        let _ = write!(
-            out,
-            "<div><span>{}: <strong>{}</strong></span><svg viewBox=\"0 0 100 4\" preserveAspectRatio=\"none\" width=\"100%\" height=\"10\" aria-hidden=\"true\"><rect width=\"{width:.2}\" height=\"4\" fill=\"#1d4ed8\"/></svg></div>",
-            esc(label),
-            esc(shown)
-        );
-    }
-    out.push_str("</figure>");
-    out
-}
-
-/// The funnel as horizontal bars, each with its share of sessions and its drop-off.
-fn funnel_chart(steps: &[backroom_core::analytics::report::FunnelStep]) -> String {
-    let top = steps.first().map_or(1, |s| s.sessions.max(1));
-    let mut out = String::from("<h2>Conversion funnel</h2><div class=\"funnel\">");
-    for s in steps {
-        let width = s.sessions as f64 / top as f64 * 100.0;
-        let _ = write!(
-            out,
-            "<div class=\"step\" data-step=\"{}\"><span>{}: <strong>{}</strong>{}</span>\
-             <svg viewBox=\"0 0 100 4\" preserveAspectRatio=\"none\" width=\"100%\" height=\"12\" aria-hidden=\"true\"><rect width=\"{width:.2}\" height=\"4\" fill=\"#1d4ed8\"/></svg></div>",
-            esc(&s.step),
-            esc(&s.step.replace('_', " ")),
-            s.sessions,
-            s.drop_off
-                .map(|d| format!(" ({:.1}% lost at this step)", d * 100.0))
-                .unwrap_or_default()
-        );
-    }
-    out.push_str("</div>");
-    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -411,6 +335,8 @@ struct Staff {
     actor: Actor,
     csrf: String,
     secret: String,
+    /// The store's zone: times are shown in it.
+    zone: jiff::tz::TimeZone,
 }
 
 impl Staff {
@@ -420,10 +346,18 @@ impl Staff {
         if matches!(actor.role, Role::Ingest | Role::Storefront) {
             return None;
         }
+        let zone = app
+            .db
+            .read(|tx| Ok(backroom_core::settings::load(tx)?.timezone))
+            .await
+            .ok()
+            .and_then(|z| jiff::tz::TimeZone::get(&z).ok())
+            .unwrap_or(jiff::tz::TimeZone::UTC);
         Some(Staff {
             actor,
             csrf: csrf_token(&secret),
             secret,
+            zone,
         })
     }
 
@@ -460,6 +394,18 @@ impl Staff {
             ));
         }
         Ok(staff)
+    }
+
+    /// A time (RFC 3339, as the services give it) as staff read it, in the store's zone:
+    /// `2026-11-27 15:05 CET`. Text that is not a time is shown as it is.
+    fn when(&self, rfc3339: &str) -> String {
+        match rfc3339.parse::<jiff::Timestamp>() {
+            Ok(t) => t
+                .to_zoned(self.zone.clone())
+                .strftime("%Y-%m-%d %H:%M %Z")
+                .to_string(),
+            Err(_) => rfc3339.to_string(),
+        }
     }
 
     fn may(&self, p: Permission) -> bool {
@@ -648,14 +594,10 @@ fn status_of(e: &Error) -> StatusCode {
 
 /// A page that says why it cannot be shown.
 fn refused(status: StatusCode, staff: Option<&Staff>, message: &str) -> Response {
+    let body = html! { p.error role="alert" { (message) } };
     (
         status,
-        Html(layout(
-            "Refused",
-            staff,
-            None,
-            &format!("<p class=\"error\" role=\"alert\">{}</p>", esc(message)),
-        )),
+        Html(ui::layout("Refused", staff, None, "", body).into_string()),
     )
         .into_response()
 }
@@ -665,10 +607,11 @@ fn failed(staff: &Staff, e: &Error) -> Response {
 }
 
 /// A signed-in page: the frame, the pending notice (then forgotten), the body.
-fn page(staff: &Staff, headers: &HeaderMap, title: &str, body: &str) -> Response {
+fn page(staff: &Staff, headers: &HeaderMap, title: &str, body: Markup) -> Response {
     let notice = take_notice(headers);
     let clear = notice.is_some();
-    let mut r = Html(layout(title, Some(staff), notice, body)).into_response();
+    let html = ui::layout(title, Some(staff), notice, path_of(headers), body);
+    let mut r = Html(html.into_string()).into_response();
     if clear {
         r.headers_mut().append(
             header::SET_COOKIE,
@@ -676,6 +619,11 @@ fn page(staff: &Staff, headers: &HeaderMap, title: &str, body: &str) -> Response
         );
     }
     r
+}
+
+/// [`page`] for a body still built as text (being moved to templates).
+fn page_html(staff: &Staff, headers: &HeaderMap, title: &str, body: &str) -> Response {
+    page(staff, headers, title, PreEscaped(body.to_string()))
 }
 
 /// Reads in one transaction for a page, or the page that says why not.
@@ -717,80 +665,6 @@ async fn act_then<T: Send + 'static>(
     }
 }
 
-/// The page frame: navigation for a signed-in member (what their role may open, and the
-/// sign-out form), the notice, then the body.
-fn layout(title: &str, staff: Option<&Staff>, notice: Option<Notice>, body: &str) -> String {
-    let nav = match staff {
-        Some(s) => {
-            let mut links = String::from("<a href=\"/console\">Home</a>");
-            for (p, href, text) in [
-                (Permission::CatalogRead, "/console/products", "Catalog"),
-                (Permission::InventoryRead, "/console/inventory", "Inventory"),
-                (Permission::OrdersRead, "/console/orders", "Orders"),
-                (Permission::CustomersRead, "/console/customers", "Customers"),
-                (Permission::AnalyticsRead, "/console/analytics", "Analytics"),
-            ] {
-                if s.may(p) {
-                    links.push_str(&link(href, text));
-                }
-            }
-            links.push_str(&link("/console/settings", "Settings"));
-            format!(
-                "<nav aria-label=\"Main\">{links}</nav><div class=\"who\"><a href=\"/console/password\">{} ({})</a>\
-                 <form method=\"post\" action=\"/console/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-                 <button type=\"submit\">Sign out</button></form></div>",
-                esc(&s.actor.name),
-                esc(s.actor.role.as_str()),
-                esc(&s.csrf)
-            )
-        }
-        None => String::new(),
-    };
-    let notice = notice
-        .map(|n| {
-            format!(
-                "<p class=\"notice {}\" role=\"{}\">{}</p>",
-                if n.ok { "ok" } else { "error" },
-                if n.ok { "status" } else { "alert" },
-                esc(&n.text)
-            )
-        })
-        .unwrap_or_default();
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · Backroom</title><style>{CSS}</style></head>\
-         <body><a class=\"skip\" href=\"#main\">Skip to content</a><header><strong>Backroom</strong>{nav}</header>\
-         <main id=\"main\"><h1>{}</h1>{notice}{body}</main></body></html>",
-        esc(title),
-        esc(title)
-    )
-}
-
-/// Colours meet WCAG AA contrast on their backgrounds; focus is always visible; tables scroll
-/// sideways on a phone instead of squeezing.
-const CSS: &str = "body{font:16px/1.5 system-ui,sans-serif;margin:0;color:#111;background:#fafafa}\
-header{display:flex;gap:1rem;align-items:center;padding:.5rem 1rem;background:#1f2937;color:#fff;flex-wrap:wrap}\
-header a{color:#fff}nav{display:flex;gap:1rem;align-items:center;flex-wrap:wrap}.who{display:flex;gap:.5rem;align-items:center;margin-left:auto}\
-.who form{margin:0}.skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:#fff;padding:.5rem;z-index:2}\
-main{padding:1rem;max-width:80rem}h2{margin-top:1.5rem}.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(11rem,1fr));gap:.75rem}\
-.card{background:#fff;border:1px solid #d1d5db;border-radius:.4rem;padding:.75rem}.card .v{font-size:1.5rem;font-weight:600}\
-.up{color:#065f46}.down{color:#991b1b}.error{color:#991b1b;font-weight:600}.notice{padding:.5rem .75rem;border-radius:.3rem}\
-.notice.ok{background:#d1fae5;color:#064e3b}.notice.error{background:#fee2e2}\
-label{display:inline-block;margin:.25rem .75rem .25rem 0}input,select,textarea,button{font:inherit;padding:.35rem .5rem}\
-button{cursor:pointer;background:#1d4ed8;color:#fff;border:0;border-radius:.3rem}button.danger{background:#b91c1c}\
-form.danger{border-color:#fca5a5}\
-:focus{outline:3px solid #2563eb;outline-offset:2px}.scroll{overflow-x:auto}\
-table{border-collapse:collapse;background:#fff;width:100%}caption{text-align:left;font-weight:600;padding:.25rem 0}\
-th,td{border-bottom:1px solid #e5e7eb;padding:.35rem .5rem;text-align:left;vertical-align:top}\
-form.act,form.filters{background:#fff;border:1px solid #e5e7eb;border-radius:.4rem;padding:.5rem .75rem;margin:.5rem 0}\
-.badge{display:inline-block;padding:0 .4rem;border-radius:.3rem;background:#e5e7eb;font-size:.875rem}\
-.b-open,.b-paid,.b-received,.b-active{background:#d1fae5}.b-cancelled,.b-archived,.b-voided{background:#fee2e2}\
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(20rem,1fr));gap:1rem}.empty{color:#4b5563}\
-.fix{color:#991b1b}.consider{color:#92400e}dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dd{margin:0}\
-figure{margin:1rem 0}figure svg{max-height:14rem}.funnel .step,.bars div{margin:.25rem 0}\
-@media print{header,form,.pager{display:none}}";
-
 // ---------------------------------------------------------------------------------------------
 // Signing in and out, and the password
 
@@ -802,20 +676,21 @@ async fn login_page(State(app): State<App>, headers: HeaderMap) -> Response {
 }
 
 fn login_html(error: Option<&str>) -> String {
-    let error = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e)))
-        .unwrap_or_default();
-    layout(
-        "Sign in",
-        None,
-        None,
-        &format!(
-            "{error}<form method=\"post\" action=\"/console/login\">\
-             <p><label>Email <input name=\"email\" type=\"email\" autocomplete=\"username\" required autofocus></label></p>\
-             <p><label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label></p>\
-             <button type=\"submit\">Sign in</button></form>"
-        ),
-    )
+    let body = html! {
+        @if let Some(e) = error { p.error role="alert" { (e) } }
+        form.card.signin method="post" action="/console/login" {
+            div.field {
+                label for="email" { "Email" }
+                input #email name="email" type="email" autocomplete="username" required autofocus;
+            }
+            div.field {
+                label for="password" { "Password" }
+                input #password name="password" type="password" autocomplete="current-password" required;
+            }
+            p { (ui::button(ui::Kind::Primary, "Sign in")) }
+        }
+    };
+    ui::layout("Sign in", None, None, "/console/login", body).into_string()
 }
 
 async fn login(State(app): State<App>, headers: HeaderMap, Form(form): Form<Fields>) -> Response {
@@ -876,19 +751,16 @@ async fn password_page(State(app): State<App>, headers: HeaderMap) -> Response {
     let Some(staff) = Staff::signed_in(&app, &headers).await else {
         return Redirect::to("/console/login").into_response();
     };
-    let body = format!(
-        "<p>Signed in as {} with the {} role. Changing the password signs out your other sessions.</p>{}",
-        esc(&staff.actor.name),
-        esc(staff.actor.role.as_str()),
-        form(
-            &staff,
-            "/console/password",
-            "<p><label>Current password <input name=\"current_password\" type=\"password\" autocomplete=\"current-password\" required></label></p>\
-             <p><label>New password (10 characters or more) <input name=\"new_password\" type=\"password\" autocomplete=\"new-password\" minlength=\"10\" required></label></p>",
-            "Change password"
-        )
-    );
-    page(&staff, &headers, "Your account", &body)
+    let body = html! {
+        p { "Signed in as " (staff.actor.name) " with the " (staff.actor.role.as_str())
+            " role. Changing the password signs out your other sessions." }
+        (ui::form(&staff, "/console/password", html! {
+            (ui::input("Current password", "current_password", "password", "").required().autocomplete("current-password"))
+            (ui::input("New password", "new_password", "password", "").required().minlength(10)
+                .autocomplete("new-password").hint("10 characters or more"))
+        }, "Change password"))
+    };
+    page(&staff, &headers, "Your account", body)
 }
 
 async fn change_password(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {

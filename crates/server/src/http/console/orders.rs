@@ -4,8 +4,8 @@
 
 use super::{
     App, Fields, Posted, Staff, act, badge, code_of, danger_form, describe, esc, failed,
-    filter_form, form, input, link, load, location_options, names, options, page, pager, see_other,
-    select, show_money, table, when,
+    filter_form, form, input, link, load, location_options, names, options, page_html, pager,
+    see_other, select, show_money, table, when,
 };
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -63,7 +63,7 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
     body.push_str(&list_filters(&q, &channels, &locations));
     body.push_str(&list_results(&staff, &found, &channels));
     body.push_str(&pager("/console/orders", &q, found.next_cursor.as_deref()));
-    page(&staff, &headers, "Orders", &body)
+    page_html(&staff, &headers, "Orders", &body)
 }
 
 /// The order query the list's filters ask for, 50 to a page.
@@ -440,7 +440,10 @@ async fn new_order_page(
         "Place order",
     ));
     let status = refused.map_or(axum::http::StatusCode::OK, |(_, e)| super::status_of(e));
-    axum::response::IntoResponse::into_response((status, page(staff, headers, "New order", &body)))
+    axum::response::IntoResponse::into_response((
+        status,
+        page_html(staff, headers, "New order", &body),
+    ))
 }
 
 /// `SKU quantity` per line (quantity 1 when left out).
@@ -566,7 +569,7 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -
     body.push_str(&actions(&staff, &o, &locations));
     body.push_str("</div>");
     body.push_str(&timeline_section(&timeline));
-    page(&staff, &headers, &format!("Order {}", o.name), &body)
+    page_html(&staff, &headers, &format!("Order {}", o.name), &body)
 }
 
 /// What an order's page shows, read in one transaction.
@@ -1571,7 +1574,7 @@ async fn pick_list(
         &rows,
         "Nothing to pick here.",
     ));
-    page(
+    page_html(
         &staff,
         &headers,
         &format!("Pick list: {} ({})", loc.name, loc.code),
@@ -1679,5 +1682,5 @@ async fn returns_list(
         "No return matches.",
     ));
     body.push_str(&pager("/console/returns", &q, found.next_cursor.as_deref()));
-    page(&staff, &headers, "Returns", &body)
+    page_html(&staff, &headers, "Returns", &body)
 }

@@ -4,7 +4,7 @@
 
 use super::{
     App, Fields, Posted, Staff, act, amount_value, badge, describe, esc, failed, filter_form, form,
-    input, link, load, names, options, page, pager, see_other, select, table, when,
+    input, link, load, names, options, page_html, pager, see_other, select, table, when,
 };
 use axum::Router;
 use axum::extract::{Multipart, Path, Query, State};
@@ -127,7 +127,7 @@ async fn index(State(app): State<App>, headers: HeaderMap) -> Response {
         }
     }
     body.push_str("</ul>");
-    page(&staff, &headers, "Settings", &body)
+    page_html(&staff, &headers, "Settings", &body)
 }
 
 fn yes_no(label: &str, name: &str, value: bool) -> String {
@@ -229,7 +229,7 @@ async fn store(State(app): State<App>, headers: HeaderMap) -> Response {
         .concat(),
         "Save settings",
     );
-    page(&staff, &headers, "Store settings", &body)
+    page_html(&staff, &headers, "Store settings", &body)
 }
 
 /// The settings form's fields as a change; the lists are parsed line by line, each refusal naming
@@ -395,7 +395,7 @@ async fn locations(State(app): State<App>, headers: HeaderMap) -> Response {
         .concat(),
         "Create location",
     ));
-    page(&staff, &headers, "Locations", &body)
+    page_html(&staff, &headers, "Locations", &body)
 }
 
 async fn create_location(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
@@ -540,7 +540,7 @@ async fn channels(State(app): State<App>, headers: HeaderMap) -> Response {
         .concat(),
         "Create channel",
     ));
-    page(&staff, &headers, "Channels", &body)
+    page_html(&staff, &headers, "Channels", &body)
 }
 
 fn location_ids(f: &Fields) -> Result<Vec<i64>, Error> {
@@ -684,7 +684,7 @@ async fn users(State(app): State<App>, headers: HeaderMap) -> Response {
          customers without touching stock; marketing reads and runs campaigns; analyst reads \
          everything but users and the audit log.</p>",
     );
-    page(&staff, &headers, "Users and roles", &body)
+    page_html(&staff, &headers, "Users and roles", &body)
 }
 
 async fn create_user(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
@@ -826,7 +826,7 @@ async fn tokens_page(
         .concat(),
         "Create token",
     ));
-    page(staff, headers, "API tokens", &body)
+    page_html(staff, headers, "API tokens", &body)
 }
 
 /// A new token is shown on the page that answers the form, never stored or sent again.
@@ -992,7 +992,7 @@ async fn webhooks_page(
         .concat(),
         "Add endpoint",
     ));
-    page(&staff, &headers, "Webhooks", &body)
+    page_html(&staff, &headers, "Webhooks", &body)
 }
 
 async fn create_webhook(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
@@ -1142,7 +1142,7 @@ async fn imports(State(app): State<App>, headers: HeaderMap) -> Response {
         select("What", "kind", &options(&["products", "stock", "orders"]), "products"),
         input("Stock location (products; code)", "location", "text", "", ""),
     ));
-    page(&staff, &headers, "Imports", &body)
+    page_html(&staff, &headers, "Imports", &body)
 }
 
 /// The upload: the form's fields and the file, then the job starts and the list shows it.
@@ -1301,5 +1301,5 @@ async fn audit_log(
         &q,
         found.next_cursor.as_deref(),
     ));
-    page(&staff, &headers, "Audit log", &body)
+    page_html(&staff, &headers, "Audit log", &body)
 }

@@ -1,0 +1,72 @@
+// Backroom console: small enhancements over pages that work without script.
+// - "/" focuses the search box; "g" then a letter goes to a page (see /console/help); "?" opens help.
+// - Tables marked data-sortable="client" sort by a column when its heading is pressed.
+// - A "select all" box ticks every box of its list.
+(function () {
+  "use strict";
+  var go = { h: "/console", o: "/console/orders", r: "/console/returns", p: "/console/products",
+    i: "/console/inventory", l: "/console/inventory/low", t: "/console/transfers",
+    c: "/console/customers", a: "/console/analytics", s: "/console/settings" };
+  var pending = null;
+  function typing(e) {
+    var t = e.target;
+    return t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
+  }
+  document.addEventListener("keydown", function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey || typing(e)) return;
+    if (pending) {
+      var to = go[e.key];
+      clearTimeout(pending); pending = null;
+      if (to) { e.preventDefault(); location.href = to; }
+      return;
+    }
+    if (e.key === "/") {
+      var q = document.getElementById("q");
+      if (q) { e.preventDefault(); q.focus(); q.select(); }
+    } else if (e.key === "?") {
+      e.preventDefault(); location.href = "/console/help";
+    } else if (e.key === "g") {
+      pending = setTimeout(function () { pending = null; }, 1500);
+    }
+  });
+
+  // A cell's sort value: its data-v, else a number when it reads as one (12, 1,234, -£5.00,
+  // 12.5%, 3 CHF), else its text.
+  var NUM = /^-?[£$€¥]?-?[\d,]+(\.\d+)?%?( [A-Z]{3})?$/;
+  function value(cell) {
+    var s = (cell.getAttribute("data-v") || cell.textContent || "").trim();
+    return NUM.test(s) ? { n: parseFloat(s.replace(/[^0-9.\-]/g, "")) } : { s: s.toLowerCase() };
+  }
+  function sortBy(table, index, th) {
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    var asc = th.getAttribute("aria-sort") !== "ascending";
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (c) { c.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+    rows.sort(function (a, b) {
+      var x = value(a.cells[index]), y = value(b.cells[index]), r;
+      if (x.n !== undefined && y.n !== undefined) r = x.n - y.n;
+      else r = String(x.s !== undefined ? x.s : x.n).localeCompare(String(y.s !== undefined ? y.s : y.n));
+      return asc ? r : -r;
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+  }
+  Array.prototype.forEach.call(document.querySelectorAll('table[data-sortable="client"]'), function (table) {
+    if (!table.tHead || !table.tBodies[0]) return;
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, i) {
+      var b = document.createElement("button");
+      b.type = "button"; b.className = "sort"; b.textContent = th.textContent;
+      b.addEventListener("click", function () { sortBy(table, i, th); });
+      th.textContent = ""; th.appendChild(b);
+    });
+  });
+
+  Array.prototype.forEach.call(document.querySelectorAll("input[data-select-all]"), function (all) {
+    var name = all.getAttribute("data-select-all");
+    var boxes = function () { return document.querySelectorAll('input[type=checkbox][name="' + name + '"]'); };
+    all.hidden = false;
+    all.addEventListener("change", function () {
+      Array.prototype.forEach.call(boxes(), function (b) { b.checked = all.checked; });
+    });
+  });
+})();
