@@ -45,6 +45,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(18, "real_store", "0018_real_store"),
     migration!(19, "import_job_leases", "0019_import_job_leases"),
     migration!(20, "jobs", "0020_jobs"),
+    migration!(21, "saved_views", "0021_saved_views"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

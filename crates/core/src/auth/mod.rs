@@ -3,6 +3,8 @@
 //! Passwords are hashed with Argon2id; tokens are 160 random bits, shown once and stored as a
 //! SHA-256 hash (a fast hash suits a high-entropy secret, and keeps every request cheap).
 
+pub mod views;
+
 use crate::api::{ApiToken, IssuedToken, NewToken, NewUser, User};
 use crate::audit;
 use crate::db::{Row, Sql};

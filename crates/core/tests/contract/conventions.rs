@@ -47,7 +47,7 @@ fn library_crates_read_no_environment() {
 /// The tables each business area owns. Every table belongs to exactly one area; a new table
 /// needs an owner here before anything can use it.
 const AREA_TABLES: &[(&str, &[&str])] = &[
-    ("auth", &["users", "api_tokens"]),
+    ("auth", &["users", "api_tokens", "saved_views"]),
     ("settings", &["settings", "shipping_rates"]),
     (
         "catalog",

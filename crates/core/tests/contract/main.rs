@@ -15,3 +15,4 @@ mod orders;
 mod returns;
 mod storage;
 mod support;
+mod views;

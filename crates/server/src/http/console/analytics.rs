@@ -2,10 +2,9 @@
 //! the series, the funnel, a breakdown, top products and campaigns, cohorts and lifetime value;
 //! every table downloadable as CSV (the same numbers as the API and `backroom report`).
 
-use super::{
-    App, Fields, Staff, esc, failed, filter_form, input, link, page_html, query_string, select,
-    table,
-};
+use super::charts;
+use super::ui::{self, col};
+use super::{App, Fields, Staff, failed, page};
 use crate::kpi_view;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -18,9 +17,10 @@ use backroom_core::analytics::report::{
 };
 use backroom_core::analytics::{Zone, refresh};
 use backroom_core::{Sql, settings};
-use backroom_domain::analytics::format_day;
+use backroom_domain::analytics::{format_day, parse_day};
 use backroom_domain::roles::Permission;
 use backroom_domain::{Currency, Money};
+use maud::{Markup, html};
 use std::fmt::Write;
 
 pub(super) fn routes() -> Router<App> {
@@ -45,6 +45,8 @@ const BREAKDOWNS: [&str; 8] = [
 struct Data {
     /// Overview: every KPI with comparisons and the series.
     report: Option<KpiReport>,
+    /// The period before, by the same buckets, drawn beside the series.
+    before: Option<KpiReport>,
     funnel: Vec<FunnelStep>,
     /// The whole period per group of the chosen breakdown.
     breakdown: Vec<KpiRow>,
@@ -123,6 +125,16 @@ fn load(tx: &mut dyn Sql, q: &Fields, view: &str, now: i64) -> backroom_core::Re
         _ => {
             d.report = Some(report::kpis(tx, p, &o)?);
             d.funnel = report::funnel(tx, p)?;
+            if let (Some(f), Some(t)) = (parse_day(&kq.from), parse_day(&kq.to)) {
+                let before = KpiQuery {
+                    from: format_day(f - (t - f)),
+                    to: kq.from.clone(),
+                    compare: Some(false),
+                    ..kq.clone()
+                };
+                let (p, o) = report::Opts::from_query(tx, &before)?;
+                d.before = Some(report::kpis(tx, p, &o)?);
+            }
         }
     }
     Ok(d)
@@ -143,17 +155,9 @@ async fn fetch(app: &App, staff: &Staff, q: &Fields, view: &str) -> Result<Data,
         .map_err(|e| failed(staff, &e))
 }
 
-fn csv_link(q: &Fields, table: &str) -> String {
-    let mut pairs: Vec<(&str, &str)> =
-        q.0.iter()
-            .filter(|(k, _)| k != "table")
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-    pairs.push(("table", table));
-    format!(
-        "<a class=\"csv\" href=\"/console/analytics.csv{}\" download>Download CSV</a>",
-        esc(&query_string(pairs))
-    )
+fn csv_link(q: &Fields, table: &str) -> Markup {
+    let href = ui::with_params("/console/analytics.csv", q, &["table"], &[("table", table)]);
+    html! { a.csv href=(href) download { "Download CSV" } }
 }
 
 async fn show(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields>) -> Response {
@@ -170,297 +174,246 @@ async fn show(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
         Ok(c) => c,
         Err(e) => return failed(&staff, &e.into()),
     };
-    let money = |v: i64| Money::new(v, cur).to_string();
+    let money = |v: i64| Money::new(v, cur).human();
     let by = q.opt("by").unwrap_or_else(|| "day".into());
-    let mut body = String::new();
+    let body = html! {
+        (period_picker(&q, &d, &view, &by))
+        @match view.as_str() {
+            "breakdown" => (breakdown_section(&q, &d, &money)),
+            "top" => (top_section(&q, &d, &money)),
+            "customers" => (customers_section(&q, &d, &money)),
+            _ => @if let Some(r) = &d.report { (overview_section(&q, r, d.before.as_ref(), &d.funnel, cur, &by)) },
+        }
+    };
+    page(&staff, &headers, "Analytics", body)
+}
 
-    // Tabs, the usual periods one click away, and the period picker.
+/// The tabs, the usual periods one click away, and the period form.
+fn period_picker(q: &Fields, d: &Data, view: &str, by: &str) -> Markup {
     let keep = |view: &str, from: &str, to: &str| {
         format!(
             "/console/analytics{}",
-            query_string([
+            ui::query_string([
                 ("view", view),
                 ("from", from),
                 ("to", to),
-                ("by", by.as_str()),
+                ("by", by),
                 ("breakdown", q.text("breakdown").as_str()),
             ])
         )
     };
-    let _ = write!(
-        body,
-        "<nav class=\"tabs\" aria-label=\"Analytics\">{}</nav>",
-        VIEWS
-            .iter()
-            .map(|(v, title)| if *v == view {
-                format!("<strong aria-current=\"page\">{}</strong>", esc(title))
-            } else {
-                link(&keep(v, &d.from, &d.to), title)
-            })
-            .collect::<Vec<_>>()
-            .join(" · ")
-    );
     let t = d.today;
-    let _ = write!(
-        body,
-        "<p class=\"quick\">{}</p>",
-        [
-            ("Last 7 days", t - 6),
-            ("Last 30 days", t - 29),
-            ("Last 90 days", t - 89),
-            ("Last 365 days", t - 364),
-        ]
+    let breakdowns: Vec<(String, String)> = BREAKDOWNS
         .iter()
-        .map(|(label, f)| link(&keep(&view, &format_day(*f), &format_day(t + 1)), label))
-        .collect::<Vec<_>>()
-        .join(" · ")
-    );
-    let mut fields = vec![
-        format!(
-            "<input type=\"hidden\" name=\"view\" value=\"{}\">",
-            esc(&view)
-        ),
-        input("From", "from", "date", &d.from, "required"),
-        input("To (not included)", "to", "date", &d.to, "required"),
-    ];
-    if view == "overview" {
-        fields.push(select(
-            "By",
-            "by",
-            &[
-                ("day".into(), "day".into()),
-                ("week".into(), "week".into()),
-                ("month".into(), "month".into()),
-            ],
-            &by,
-        ));
-    }
-    if view == "breakdown" {
-        let breakdowns: Vec<(String, String)> = BREAKDOWNS
-            .iter()
-            .map(|b| (b.to_string(), b.replace('_', " ")))
-            .collect();
-        fields.push(select(
-            "Breakdown",
-            "breakdown",
-            &breakdowns,
-            &q.opt("breakdown").unwrap_or_else(|| "channel".into()),
-        ));
-    }
-    body.push_str(&filter_form("/console/analytics", &fields.concat()));
-    let _ = write!(
-        body,
-        "<p>{} to {} (not included), {}, days in {}.</p>",
-        esc(&d.from),
-        esc(&d.to),
-        esc(&d.currency),
-        esc(&d.timezone)
-    );
-    match view.as_str() {
-        "breakdown" => body.push_str(&breakdown_section(&q, &d, &money)),
-        "top" => body.push_str(&top_section(&q, &d, &money)),
-        "customers" => body.push_str(&customers_section(&q, &d, &money)),
-        _ => {
-            if let Some(r) = &d.report {
-                body.push_str(&overview_section(&q, r, &d.funnel, cur, &by));
+        .map(|b| (b.to_string(), b.replace('_', " ")))
+        .collect();
+    let grains = ui::options(&["day", "week", "month"]);
+    html! {
+        nav.tabs aria-label="Analytics" {
+            @for (i, (v, title)) in VIEWS.iter().enumerate() {
+                @if i > 0 { " · " }
+                @if *v == view { strong aria-current="page" { (title) } }
+                @else { a href=(keep(v, &d.from, &d.to)) { (title) } }
             }
         }
+        p.quick {
+            @for (label, f) in [("Last 7 days", t - 6), ("Last 30 days", t - 29), ("Last 90 days", t - 89), ("Last 365 days", t - 364)] {
+                a href=(keep(view, &format_day(f), &format_day(t + 1))) { (label) }
+            }
+        }
+        (ui::filter_form("/console/analytics", q, html! {
+            (ui::hidden("view", view))
+            (ui::input("From", "from", "date", &d.from).required())
+            (ui::input("To (not included)", "to", "date", &d.to).required())
+            @if view == "overview" { (ui::select("By", "by", &grains, by)) }
+            @if view == "breakdown" {
+                (ui::select("Breakdown", "breakdown", &breakdowns, &q.opt("breakdown").unwrap_or_else(|| "channel".into())))
+            }
+        }))
+        p.muted { (d.from) " to " (d.to) " (not included), " (d.currency) ", days in " (d.timezone) "." }
     }
-    page_html(&staff, &headers, "Analytics", &body)
 }
 
-/// Every KPI against the previous period and last year, the series, the funnel.
+/// Every KPI against the previous period and last year, the series beside the previous
+/// period's, the funnel.
 fn overview_section(
     q: &Fields,
     r: &KpiReport,
+    before: Option<&KpiReport>,
     funnel: &[FunnelStep],
     cur: Currency,
     by: &str,
-) -> String {
-    let money = |v: i64| Money::new(v, cur).to_string();
-    let mut body = String::new();
-    if let Some(note) = &r.last_year_note {
-        body.push_str(&format!("<p class=\"note\">{}</p>", esc(note)));
-    }
+) -> Markup {
     let now = kpi_view::lines(&r.totals, cur);
     let prev = r.previous.as_ref().map(|k| kpi_view::lines(k, cur));
     let ly = r.last_year.as_ref().map(|k| kpi_view::lines(k, cur));
-    let rows: Vec<Vec<String>> = now
+    let rows: Vec<Vec<Markup>> = now
         .iter()
         .enumerate()
         .map(|(i, (name, shown, v))| {
             let p = prev.as_ref().map(|p| &p[i]);
             let l = ly.as_ref().map(|l| &l[i]);
             vec![
-                esc(name),
-                format!(
-                    "<strong data-kpi=\"{}\">{}</strong>",
-                    esc(&name.to_lowercase().replace(' ', "_")),
-                    esc(shown)
-                ),
-                esc(&p.map_or("-".into(), |p| p.1.clone())),
-                esc(&kpi_view::change(*v, p.and_then(|p| p.2))),
-                esc(&l.map_or("-".into(), |l| l.1.clone())),
-                esc(&kpi_view::change(*v, l.and_then(|l| l.2))),
+                html! { (name) },
+                html! { strong data-kpi=(name.to_lowercase().replace(' ', "_")) { (shown) } },
+                html! { (p.map_or("-", |p| p.1.as_str())) },
+                html! { (kpi_view::change(*v, p.and_then(|p| p.2))) },
+                html! { (l.map_or("-", |l| l.1.as_str())) },
+                html! { (kpi_view::change(*v, l.and_then(|l| l.2))) },
             ]
         })
         .collect();
-    let _ = write!(body, "<h2>KPIs</h2>{}", csv_link(q, "kpis"));
-    body.push_str(&table(
-        "Every KPI",
-        &["KPI", "Period", "Previous", "Change", "Last year", "Change"],
-        &rows,
-        "No KPI.",
-    ));
-    let _ = write!(body, "<h2>Over time</h2>{}", csv_link(q, "series"));
-    body.push_str("<div class=\"grid\">");
-    let points = |f: &dyn Fn(&report::Kpis) -> (i64, String)| {
-        r.series
+    let cols = [
+        col("KPI"),
+        col("Period").num(),
+        col("Previous").num(),
+        col("Change").num(),
+        col("Last year").num(),
+        col("Change").num(),
+    ];
+    let unit = match by {
+        "week" => "Week of",
+        "month" => "Month",
+        _ => "Day",
+    };
+    let series = |r: &KpiReport, f: &dyn Fn(&report::Kpis) -> (i64, String)| {
+        let points: Vec<(String, i64, String)> = r
+            .series
             .iter()
             .map(|x| {
                 let (v, shown) = f(&x.kpis);
                 (x.bucket.clone().unwrap_or_default(), v, shown)
             })
-            .collect::<Vec<_>>()
+            .collect();
+        charts::Period {
+            covers: covers(&r.from, &r.to),
+            points,
+        }
     };
-    body.push_str(&column_chart(
-        &format!("Net sales by {by}"),
-        &points(&|k| (k.net_sales, money(k.net_sales))),
-    ));
-    body.push_str(&column_chart(
-        &format!("Orders by {by}"),
-        &points(&|k| (k.orders, k.orders.to_string())),
-    ));
-    body.push_str(&column_chart(
-        &format!("Sessions by {by}"),
-        &points(&|k| (k.sessions, k.sessions.to_string())),
-    ));
-    body.push_str("</div>");
-    body.push_str(&funnel_chart(funnel));
-    body
+    let chart = |caption: &str,
+                 f: &dyn Fn(&report::Kpis) -> (i64, String),
+                 axis: &dyn Fn(i64) -> String| {
+        let prev = before.map(|b| series(b, f));
+        charts::columns(caption, &series(r, f), prev.as_ref(), unit, axis)
+    };
+    let money = |v: i64| Money::new(v, cur).human();
+    html! {
+        @if let Some(note) = &r.last_year_note { p.note { (note) } }
+        h2 { "KPIs" } (csv_link(q, "kpis"))
+        (ui::table("Every KPI", &cols, rows, "No KPI."))
+        h2 { "Over time" } (csv_link(q, "series"))
+        div.grid {
+            (chart(&format!("Net sales by {by}"), &|k| (k.net_sales, money(k.net_sales)), &|v| money(v).replace(".00", "")))
+            (chart(&format!("Orders by {by}"), &|k| (k.orders, ui::count(k.orders)), &ui::count))
+            (chart(&format!("Sessions by {by}"), &|k| (k.sessions, ui::count(k.sessions)), &ui::count))
+        }
+        (charts::funnel(funnel))
+    }
 }
 
-fn breakdown_section(q: &Fields, d: &Data, money: &dyn Fn(i64) -> String) -> String {
-    let dim = q.opt("breakdown").unwrap_or_else(|| "channel".into());
-    let mut body = format!(
-        "<h2>By {}</h2>{}",
-        esc(&dim.replace('_', " ")),
-        csv_link(q, "breakdown")
-    );
-    body.push_str(&bar_list(
+/// What a period `from` to `to` (not included) covers, as people say it.
+fn covers(from: &str, to: &str) -> String {
+    match parse_day(to) {
+        Some(t) => charts::span(from, &format_day(t - 1)),
+        None => format!("{from} to {to}"),
+    }
+}
+
+/// The KPI columns of a table of groups.
+fn group_row(x: &KpiRow, money: &dyn Fn(i64) -> String) -> Vec<Markup> {
+    let k = &x.kpis;
+    vec![
+        html! { (x.group.as_deref().unwrap_or("(none)")) },
+        html! { (money(k.net_sales)) },
+        html! { (ui::count(k.orders)) },
+        html! { (k.aov.map_or("-".into(), money)) },
+        html! { (ui::count(k.sessions)) },
+        html! { (kpi_view::pct(k.conversion_rate)) },
+        html! { (k.roas.map_or("-".into(), |v| format!("{v:.2}"))) },
+    ]
+}
+
+fn net_sales_bars(rows: &[KpiRow], money: &dyn Fn(i64) -> String, none: &str) -> Markup {
+    charts::bars(
         "Net sales",
-        &d.breakdown
+        &rows
             .iter()
             .map(|x| {
                 (
-                    x.group.clone().unwrap_or_else(|| "(none)".into()),
+                    x.group.clone().unwrap_or_else(|| none.into()),
                     x.kpis.net_sales,
                     money(x.kpis.net_sales),
                 )
             })
             .collect::<Vec<_>>(),
-    ));
-    let rows: Vec<Vec<String>> = d
-        .breakdown
-        .iter()
-        .map(|x| {
-            let k = &x.kpis;
-            vec![
-                esc(x.group.as_deref().unwrap_or("(none)")),
-                esc(&money(k.net_sales)),
-                k.orders.to_string(),
-                esc(&k.aov.map_or("-".into(), money)),
-                k.sessions.to_string(),
-                esc(&kpi_view::pct(k.conversion_rate)),
-                esc(&k.roas.map_or("-".into(), |v| format!("{v:.2}"))),
-            ]
-        })
-        .collect();
-    body.push_str(&table(
-        "Breakdown",
-        &[
-            "Group",
-            "Net sales",
-            "Orders",
-            "AOV",
-            "Sessions",
-            "Conversion",
-            "ROAS",
-        ],
-        &rows,
-        "Nothing in this period.",
-    ));
-    body
+    )
 }
 
-fn top_section(q: &Fields, d: &Data, money: &dyn Fn(i64) -> String) -> String {
-    let top_rows = |rows: &[KpiRow]| -> Vec<Vec<String>> {
+fn breakdown_section(q: &Fields, d: &Data, money: &dyn Fn(i64) -> String) -> Markup {
+    let dim = q.opt("breakdown").unwrap_or_else(|| "channel".into());
+    let cols = [
+        col("Group"),
+        col("Net sales").num(),
+        col("Orders").num(),
+        col("AOV").num(),
+        col("Sessions").num(),
+        col("Conversion").num(),
+        col("ROAS").num(),
+    ];
+    html! {
+        h2 { "By " (dim.replace('_', " ")) } (csv_link(q, "breakdown"))
+        (net_sales_bars(&d.breakdown, money, "(none)"))
+        (ui::table("Breakdown", &cols, d.breakdown.iter().map(|x| group_row(x, money)).collect(), "Nothing in this period."))
+    }
+}
+
+fn top_section(q: &Fields, d: &Data, money: &dyn Fn(i64) -> String) -> Markup {
+    let top_rows = |rows: &[KpiRow]| -> Vec<Vec<Markup>> {
         rows.iter()
             .map(|x| {
                 let k = &x.kpis;
                 vec![
-                    esc(x.group.as_deref().unwrap_or("(none)")),
-                    esc(&money(k.net_sales)),
-                    k.units_sold.to_string(),
-                    k.orders.to_string(),
-                    esc(&money(k.ad_spend)),
-                    esc(&k.roas.map_or("-".into(), |v| format!("{v:.2}"))),
+                    html! { (x.group.as_deref().unwrap_or("(none)")) },
+                    html! { (money(k.net_sales)) },
+                    html! { (ui::count(k.units_sold)) },
+                    html! { (ui::count(k.orders)) },
+                    html! { (money(k.ad_spend)) },
+                    html! { (k.roas.map_or("-".into(), |v| format!("{v:.2}"))) },
                 ]
             })
             .collect()
     };
-    let mut body = String::from("<div class=\"grid\"><section>");
-    let _ = write!(body, "<h2>Top products</h2>{}", csv_link(q, "top_products"));
-    body.push_str(&bar_list(
-        "Net sales",
-        &d.top_products
-            .iter()
-            .map(|x| {
-                (
-                    x.group.clone().unwrap_or_default(),
-                    x.kpis.net_sales,
-                    money(x.kpis.net_sales),
-                )
-            })
-            .collect::<Vec<_>>(),
-    ));
-    body.push_str(&table(
-        "Top products by net sales",
-        &[
-            "Product",
-            "Net sales",
-            "Units",
-            "Orders",
-            "Ad spend",
-            "ROAS",
-        ],
-        &top_rows(&d.top_products),
-        "No sale in this period.",
-    ));
-    body.push_str("</section><section>");
-    let _ = write!(
-        body,
-        "<h2>Top campaigns</h2>{}",
-        csv_link(q, "top_campaigns")
-    );
-    body.push_str(&table(
-        "Top campaigns by return on ad spend",
-        &[
-            "Campaign",
-            "Net sales",
-            "Units",
-            "Orders",
-            "Ad spend",
-            "ROAS",
-        ],
-        &top_rows(&d.top_campaigns),
-        "No campaign in this period.",
-    ));
-    body.push_str("</section></div>");
-    body
+    let cols = |first| {
+        [
+            col(first),
+            col("Net sales").num(),
+            col("Units").num(),
+            col("Orders").num(),
+            col("Ad spend").num(),
+            col("ROAS").num(),
+        ]
+    };
+    html! {
+        div.grid {
+            section {
+                h2 { "Top products" } (csv_link(q, "top_products"))
+                (net_sales_bars(&d.top_products, money, ""))
+                (ui::table("Top products by net sales", &cols("Product"), top_rows(&d.top_products), "No sale in this period."))
+            }
+            section {
+                h2 { "Top campaigns" } (csv_link(q, "top_campaigns"))
+                (ui::table("Top campaigns by return on ad spend", &cols("Campaign"), top_rows(&d.top_campaigns), "No campaign in this period."))
+            }
+        }
+    }
 }
 
-fn customers_section(q: &Fields, d: &Data, money: &dyn Fn(i64) -> String) -> String {
+/// The month columns of the cohort table (at most 12).
+const MONTH_COLS: [&str; 12] = [
+    "M0", "M1", "M2", "M3", "M4", "M5", "M6", "M7", "M8", "M9", "M10", "M11",
+];
+
+fn customers_section(q: &Fields, d: &Data, money: &dyn Fn(i64) -> String) -> Markup {
     let months = d
         .cohorts
         .iter()
@@ -468,63 +421,48 @@ fn customers_section(q: &Fields, d: &Data, money: &dyn Fn(i64) -> String) -> Str
         .max()
         .unwrap_or(0)
         .min(12);
-    let mut head = vec!["First order".to_string(), "Customers".to_string()];
-    head.extend((0..months).map(|m| format!("M{m}")));
-    let head: Vec<&str> = head.iter().map(String::as_str).collect();
-    let rows: Vec<Vec<String>> = d
-        .cohorts
-        .iter()
-        .map(|c| {
-            let mut row = vec![esc(&c.month), c.customers.to_string()];
-            row.extend((0..months).map(|m| {
-                c.retention
-                    .get(m)
-                    .map_or(String::new(), |r| esc(&kpi_view::pct(*r)))
-            }));
-            row
-        })
-        .collect();
-    let mut body = format!("<h2>Cohort retention</h2>{}", csv_link(q, "cohorts"));
-    body.push_str(&table(
-        "Customers with an order N months after their first, by first-order month",
-        &head,
-        &rows,
-        "No first order in this period.",
-    ));
-    let _ = write!(
-        body,
-        "<h2>Customer lifetime value</h2>{}",
-        csv_link(q, "clv")
-    );
-    let rows: Vec<Vec<String>> = d
+    let mut head = vec![col("First order"), col("Customers").num()];
+    head.extend(MONTH_COLS[..months].iter().map(|m| col(m).num()));
+    let rows: Vec<Vec<Markup>> =
+        d.cohorts
+            .iter()
+            .map(|c| {
+                let mut row = vec![html! { (c.month) }, html! { (ui::count(c.customers)) }];
+                row.extend((0..months).map(
+                    |m| html! { @if let Some(r) = c.retention.get(m) { (kpi_view::pct(*r)) } },
+                ));
+                row
+            })
+            .collect();
+    let clv_rows: Vec<Vec<Markup>> = d
         .clv
         .iter()
         .flat_map(|c| &c.segments)
         .map(|s| {
             vec![
-                esc(&s.segment),
-                s.customers.to_string(),
-                s.orders.to_string(),
-                esc(&money(s.net_sales)),
-                esc(&s.avg_clv.map_or("-".into(), money)),
-                esc(&s.avg_gross_margin.map_or("-".into(), money)),
+                html! { (s.segment) },
+                html! { (ui::count(s.customers)) },
+                html! { (ui::count(s.orders)) },
+                html! { (money(s.net_sales)) },
+                html! { (s.avg_clv.map_or("-".into(), money)) },
+                html! { (s.avg_gross_margin.map_or("-".into(), money)) },
             ]
         })
         .collect();
-    body.push_str(&table(
-        "Historic lifetime value by acquisition source (all time)",
-        &[
-            "Source",
-            "Customers",
-            "Orders",
-            "Net sales",
-            "Average CLV",
-            "Average margin",
-        ],
-        &rows,
-        "No customer yet.",
-    ));
-    body
+    let clv_cols = [
+        col("Source"),
+        col("Customers").num(),
+        col("Orders").num(),
+        col("Net sales").num(),
+        col("Average CLV").num(),
+        col("Average margin").num(),
+    ];
+    html! {
+        h2 { "Cohort retention" } (csv_link(q, "cohorts"))
+        (ui::table("Customers with an order N months after their first, by first-order month", &head, rows, "No first order in this period."))
+        h2 { "Customer lifetime value" } (csv_link(q, "clv"))
+        (ui::table("Historic lifetime value by acquisition source (all time)", &clv_cols, clv_rows, "No customer yet."))
+    }
 }
 
 /// One table of the page as CSV, with the same numbers.
@@ -629,21 +567,4 @@ async fn download(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fi
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     resp
-}
-
-// Until this page is built from templates: the charts as text.
-fn column_chart(caption: &str, points: &[(String, i64, String)]) -> String {
-    let p = super::charts::Period {
-        covers: String::new(),
-        points: points.to_vec(),
-    };
-    super::charts::columns(caption, &p, None, &|v| super::ui::count(v)).into_string()
-}
-
-fn bar_list(caption: &str, rows: &[(String, i64, String)]) -> String {
-    super::charts::bars(caption, rows).into_string()
-}
-
-fn funnel_chart(steps: &[report::FunnelStep]) -> String {
-    super::charts::funnel(steps).into_string()
 }

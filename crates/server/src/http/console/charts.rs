@@ -38,12 +38,13 @@ pub(super) fn ticks(max: i64) -> Vec<i64> {
     (0..=n).map(|i| i * step).collect()
 }
 
-/// Columns over time, the current period's beside the previous one's when there is one. `axis`
-/// shows a tick's value (money or a count).
+/// Columns over time, the current period's beside the previous one's when there is one. `unit`
+/// names a bucket ("Day"), `axis` shows a tick's value (money or a count).
 pub(super) fn columns(
     caption: &str,
     current: &Period,
     previous: Option<&Period>,
+    unit: &'static str,
     axis: &dyn Fn(i64) -> String,
 ) -> Markup {
     let n = current.points.len().max(1);
@@ -115,7 +116,7 @@ pub(super) fn columns(
             }
             details.data {
                 summary { "Show the values as a table" }
-                (ui::table(caption, &[ui::col("Day"), ui::col("This period").num(), ui::col("Day before"), ui::col("Previous period").num()],
+                (ui::table(caption, &[ui::col(unit), ui::col("This period").num(), ui::col("Previous"), ui::col("Previous period").num()],
                     current.points.iter().enumerate().map(|(i, (l, _, s))| {
                         let p = previous.and_then(|p| p.points.get(i));
                         vec![html!{ (l) }, html!{ (s) },

@@ -165,7 +165,7 @@ fn kpi_section(
                 @if CARDS.contains(name) { (card(name, shown, kpi_view::relative_change(*v, *b), days)) }
             }
         }
-        (charts::columns(&format!("Net sales by day, last {days} days"), &current, Some(&period(before, cur)),
+        (charts::columns(&format!("Net sales by day, last {days} days"), &current, Some(&period(before, cur)), "Day",
             &|v| money(v, cur).replace(".00", "")))
         (charts::funnel(funnel))
     })

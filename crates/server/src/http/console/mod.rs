@@ -24,6 +24,7 @@ mod jobs;
 mod orders;
 mod settings;
 mod ui;
+mod views;
 
 use super::App;
 use axum::Router;
@@ -61,6 +62,7 @@ pub fn routes() -> Router<App> {
         .merge(jobs::routes())
         .merge(assets::routes())
         .merge(help::routes())
+        .merge(views::routes())
         .layer(axum::middleware::map_request(mark_path))
 }
 
