@@ -16,6 +16,8 @@ mod browser;
 mod console;
 #[path = "api/jobs.rs"]
 mod jobs;
+#[path = "api/tour.rs"]
+mod tour;
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 

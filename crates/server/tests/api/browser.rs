@@ -258,13 +258,97 @@ impl Browser {
         )
     }
 
+    /// A Chrome DevTools Protocol command, through chromedriver.
+    pub(super) async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.cmd(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({"cmd": cmd, "params": params})),
+        )
+        .await
+    }
+
+    /// Shows pages `width` CSS pixels wide (a phone below 600, with touch), in the dark or light
+    /// theme the page's `prefers-color-scheme` sees.
+    pub(super) async fn emulate(&self, width: u32, dark: bool) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600}),
+        )
+        .await;
+        let scheme = if dark { "dark" } else { "light" };
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+        )
+        .await;
+    }
+
+    /// Runs `body` as a function in the page and returns what it returns.
+    pub(super) async fn script(&self, body: &str) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": body, "args": []})),
+        )
+        .await
+    }
+
+    /// Loads axe-core (from `tests/browser/node_modules`, installed by `npm ci`) into every page
+    /// opened from now on; `false` when it is not installed.
+    pub(super) async fn load_axe(&self) -> bool {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/browser/node_modules/axe-core/axe.min.js"
+        );
+        let Ok(source) = std::fs::read_to_string(path) else {
+            return false;
+        };
+        self.cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": source}),
+        )
+        .await;
+        true
+    }
+
+    /// The accessibility audit of the page (WCAG 2 A and AA rules and axe's best practices):
+    /// its violations as (rule, impact, help, the first elements).
+    pub(super) async fn axe(&self) -> Vec<(String, String, String, String)> {
+        let v = self
+            .cmd(
+                "POST",
+                "/execute/async",
+                Some(
+                    json!({"args": [], "script": "const done = arguments[arguments.length - 1];\
+                    axe.run(document, {resultTypes: ['violations']})\
+                      .then(r => done(r.violations.map(v => [v.id, v.impact || '', v.help,\
+                        v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | ')])))\
+                      .catch(e => done([['axe-failed', 'critical', String(e), '']]));"}),
+                ),
+            )
+            .await;
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                let f = |i: usize| x[i].as_str().unwrap_or_default().to_string();
+                (f(0), f(1), f(2), f(3))
+            })
+            .collect()
+    }
+
     pub(super) async fn screenshot(&self, name: &str) {
         use base64::Engine;
         let png = self.cmd("GET", "/screenshot", None).await;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(png.as_str().unwrap())
             .unwrap();
-        std::fs::write(self.shots.join(format!("{name}.png")), bytes).unwrap();
+        let path = self.shots.join(format!("{name}.png"));
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(path, bytes).unwrap();
     }
 }
 

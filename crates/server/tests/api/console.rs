@@ -296,7 +296,7 @@ impl Landing {
 }
 
 /// Staff with a password, created through the API.
-async fn staff_user(app: &TestApp, role: &str) -> String {
+pub(super) async fn staff_user(app: &TestApp, role: &str) -> String {
     let email = format!("{role}-{}@example.com", tag());
     let (s, body) = app
         .req(

@@ -116,8 +116,8 @@ fn table(caption: &str, head: &[&str], rows: &[Vec<String>], empty: &str) -> Str
         return format!("<p class=\"empty\">{}</p>", esc(empty));
     }
     let mut out = format!(
-        "<div class=\"scroll\"><table><caption>{}</caption><thead><tr>",
-        esc(caption)
+        "<div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"{c}\"><table><caption>{c}</caption><thead><tr>",
+        c = esc(caption)
     );
     for h in head {
         let _ = write!(out, "<th scope=\"col\">{}</th>", esc(h));

@@ -473,7 +473,7 @@ impl Render for Table<'_> {
         }
         let current = self.sorted.and_then(|(_, p)| p.get("sort"));
         html! {
-            div.scroll {
+            div.scroll tabindex="0" role="region" aria-label=(self.caption) {
                 table.list data-sortable=[self.sorted.is_none().then_some("client")] {
                     caption { (self.caption) }
                     thead { tr {

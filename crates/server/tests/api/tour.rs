@@ -1,0 +1,182 @@
+//! A tour of the console in a real browser: every page, as every staff role, in the light and
+//! dark themes, 1440 and 390 CSS pixels wide. Each page it may open is screenshotted (under
+//! `target/console-screenshots/tour/`) and audited with axe-core for WCAG 2 A/AA: no serious or
+//! critical violation passes. On a phone no page scrolls sideways, and the themes really differ.
+//!
+//! axe-core comes from `tests/browser` (`npm ci` there; `.ci/run` does it). Without it the tour
+//! fails when `BACKROOM_REQUIRE_BROWSER` is set, and says it skipped the audit otherwise.
+
+use super::*;
+use backroom_domain::roles::{ALL_ROLES, Role};
+
+/// Every page of the console with data behind it.
+async fn pages(app: &TestApp) -> Vec<String> {
+    app.product("TOUR-1", &[(app.locations.0, 3)]).await;
+    app.product("TOUR-2", &[(app.locations.0, 40), (app.locations.1, 5)])
+        .await;
+    let (s, order) = app
+        .req(
+            "POST",
+            "/api/v1/orders",
+            Some(&app.admin),
+            Some(order_body(
+                &[("TOUR-1", 1), ("TOUR-2", 2)],
+                "tour@example.com",
+            )),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{order}");
+    let (_, products) = app
+        .req("GET", "/api/v1/products?q=TOUR-1", Some(&app.admin), None)
+        .await;
+    let product = &products["items"][0];
+    let (o, c, p) = (
+        order["id"].as_i64().unwrap(),
+        order["customer"]["id"].as_i64().unwrap(),
+        product["id"].as_i64().unwrap(),
+    );
+    let loc = app.locations.0;
+    [
+        "/console",
+        "/console/search?q=tour",
+        "/console/help",
+        "/console/password",
+        "/console/orders",
+        &format!("/console/orders/{o}"),
+        "/console/orders/new",
+        "/console/returns",
+        &format!("/console/pick-list?location_id={loc}"),
+        "/console/products",
+        &format!("/console/products/{p}"),
+        "/console/products/new",
+        "/console/inventory",
+        "/console/inventory/low?show=all",
+        "/console/inventory/sku?sku=TOUR-1",
+        "/console/transfers",
+        "/console/customers",
+        &format!("/console/customers/{c}"),
+        "/console/analytics",
+        "/console/analytics?view=breakdown",
+        "/console/analytics?view=top",
+        "/console/analytics?view=customers",
+        "/console/settings",
+        "/console/settings/store",
+        "/console/settings/locations",
+        "/console/settings/channels",
+        "/console/settings/users",
+        "/console/settings/tokens",
+        "/console/settings/webhooks",
+        "/console/settings/imports",
+        "/console/settings/jobs",
+        "/console/settings/audit",
+    ]
+    .iter()
+    .map(|p| p.to_string())
+    .collect()
+}
+
+/// The four ways a page is seen: (width, dark).
+const VIEWS: [(u32, bool); 4] = [(1440, false), (1440, true), (390, false), (390, true)];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_as_every_role_light_and_dark_wide_and_narrow() {
+    let Some(b) = super::browser::Browser::start().await else {
+        return;
+    };
+    let audited = b.load_axe().await;
+    if !audited {
+        assert!(
+            std::env::var("BACKROOM_REQUIRE_BROWSER").is_err(),
+            "axe-core is not installed: run `npm ci` in crates/server/tests/browser"
+        );
+        eprintln!("SKIPPED: the accessibility audit (run `npm ci` in crates/server/tests/browser)");
+    }
+    let (name, url) = database_urls().await.remove(0);
+    let app = TestApp::spawn(name, &url).await;
+    let pages = pages(&app).await;
+    let at = |p: &str| format!("{}{p}", app.base);
+    let mut problems = Vec::new();
+    let (mut shown, mut refused, mut axed) = (0, 0, 0);
+    for (i, role) in ALL_ROLES
+        .into_iter()
+        .filter(|r| !matches!(r, Role::Storefront | Role::Ingest))
+        .enumerate()
+    {
+        let email = super::console::staff_user(&app, role.as_str()).await;
+        b.goto(&at("/console/login")).await;
+        if b.current_url().await.ends_with("/console/login") {
+            b.fill("input[name=email]", &email).await;
+            b.fill("input[name=password]", "correct horse battery")
+                .await;
+            b.click("form[action='/console/login'] button").await;
+        }
+        let mut closed = std::collections::HashSet::new();
+        for (v, (width, dark)) in VIEWS.into_iter().enumerate() {
+            // The admin, who sees every element, is audited in every view; each other role
+            // (whose pages differ only by what they may do) in one view, in turn.
+            let audit = audited && (role == Role::Admin || v == i % VIEWS.len());
+            b.emulate(width, dark).await;
+            let theme = if dark { "dark" } else { "light" };
+            for path in &pages {
+                if closed.contains(path) {
+                    continue;
+                }
+                b.goto(&at(path)).await;
+                if std::env::var("BACKROOM_TOUR_TRACE").is_ok() {
+                    eprintln!("{} {width} {dark} {path}", role.as_str());
+                }
+                let title = b.text("main h1").await;
+                if title == "Refused" {
+                    refused += 1;
+                    closed.insert(path.clone());
+                    continue;
+                }
+                shown += 1;
+                let slug: String = path
+                    .trim_start_matches("/console")
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                    .collect();
+                let shot = format!("tour/{}-{width}-{theme}{}", role.as_str(), slug);
+                b.screenshot(&shot).await;
+                let where_ = format!("{} {path} {width}px {theme}", role.as_str());
+                let facts = b
+                    .script(
+                        "return [document.documentElement.scrollWidth, window.innerWidth,\
+                         getComputedStyle(document.body).backgroundColor];",
+                    )
+                    .await;
+                let (scroll, inner) = (facts[0].as_i64().unwrap(), facts[1].as_i64().unwrap());
+                if width < 600 && scroll > inner {
+                    problems.push(format!(
+                        "{where_}: scrolls sideways ({scroll} > {inner} px)"
+                    ));
+                }
+                let bg = facts[2].as_str().unwrap_or_default().to_string();
+                let want = if dark {
+                    "rgb(11, 17, 32)"
+                } else {
+                    "rgb(245, 246, 248)"
+                };
+                if bg != want {
+                    problems.push(format!(
+                        "{where_}: background {bg}, not the {theme} theme's {want}"
+                    ));
+                }
+                if audit {
+                    axed += 1;
+                    for (rule, impact, help, nodes) in b.axe().await {
+                        if matches!(impact.as_str(), "serious" | "critical") {
+                            problems.push(format!("{where_}: {impact} {rule}: {help} at {nodes}"));
+                        }
+                    }
+                }
+            }
+        }
+        b.emulate(1440, false).await;
+        b.click("form[action='/console/logout'] button").await;
+    }
+    eprintln!("tour: {shown} page views shown, {axed} audited, {refused} refused to their role");
+    assert!(shown > 300, "the tour saw {shown} pages");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
