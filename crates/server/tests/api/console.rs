@@ -724,7 +724,7 @@ async fn console_pages_for_every_role() {
         for g in api["breakdown"].as_array().unwrap() {
             assert!(
                 page.contains(&format!(
-                    "<td>{}</td>",
+                    "<td data-label=\"Group\">{}</td>",
                     g["group"].as_str().unwrap_or("(none)")
                 )),
                 "{name}: {g}"

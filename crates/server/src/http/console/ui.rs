@@ -392,15 +392,26 @@ pub(super) fn danger_form(
 }
 
 /// A GET filter form: its fields, then Apply and a link that clears them. A sort chosen on the
-/// list is kept.
+/// list is kept. On a phone the filters fold under a "Filters" line (open when some are in use)
+/// so the list comes first; on a wide screen they always show.
 pub(super) fn filter_form(action: &str, params: &Fields, fields: Markup) -> Markup {
+    let active = params
+        .0
+        .iter()
+        .filter(|(k, v)| {
+            !v.trim().is_empty() && !matches!(k.as_str(), "cursor" | "sort" | "view" | "select")
+        })
+        .count();
     html! {
-        form.filters method="get" action=(action) role="search" aria-label="Filters" {
-            (fields)
-            @if let Some(s) = params.get("sort") { (hidden("sort", s)) }
-            div.actions {
-                (button(Kind::Secondary, "Apply"))
-                " " a href=(action) { "Clear" }
+        details.filterbox open[active > 0] {
+            summary { "Filters" @if active > 0 { " (" (active) " in use)" } }
+            form.filters method="get" action=(action) role="search" aria-label="Filters" {
+                (fields)
+                @if let Some(s) = params.get("sort") { (hidden("sort", s)) }
+                div.actions {
+                    (button(Kind::Secondary, "Apply"))
+                    " " a href=(action) { "Clear" }
+                }
             }
         }
     }
