@@ -258,6 +258,46 @@ impl Browser {
         )
     }
 
+    /// Presses the keys of `text` in turn, on whatever has the focus (`\u{E007}` is Enter).
+    pub(super) async fn keys(&self, text: &str) {
+        let actions: Vec<Value> = text
+            .chars()
+            .flat_map(|c| {
+                [
+                    json!({"type": "keyDown", "value": c.to_string()}),
+                    json!({"type": "keyUp", "value": c.to_string()}),
+                ]
+            })
+            .collect();
+        self.cmd(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
+        )
+        .await;
+    }
+
+    /// Marks the page shown, so that [`Browser::wait_new_page`] can tell when another replaced it.
+    pub(super) async fn mark_page(&self) {
+        self.script("window.__backroomOld = true; return 1;").await;
+    }
+
+    /// Waits (up to 10 s) until the page marked by [`Browser::mark_page`] has been replaced and
+    /// the new one has loaded.
+    pub(super) async fn wait_new_page(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let v = self
+                .script("return !window.__backroomOld && document.readyState === 'complete';")
+                .await;
+            if v == true {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no new page loaded");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// A Chrome DevTools Protocol command, through chromedriver.
     pub(super) async fn cdp(&self, cmd: &str, params: Value) -> Value {
         self.cmd(

@@ -180,3 +180,116 @@ async fn every_page_as_every_role_light_and_dark_wide_and_narrow() {
     assert!(shown > 300, "the tour saw {shown} pages");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Finding anything from the keyboard: `/` focuses the search box on any page; a customer's
+/// name, part of a phone number or a SKU finds them; an order number opens the order; `g o`
+/// goes to the orders and `?` to the help page that lists the shortcuts. A role sees only the
+/// kinds of results it may read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_anything_from_the_keyboard() {
+    let Some(b) = super::browser::Browser::start().await else {
+        return;
+    };
+    let (name, url) = database_urls().await.remove(0);
+    let app = TestApp::spawn(name, &url).await;
+    app.product("FIND-7", &[(app.locations.0, 5)]).await;
+    let (s, order) = app
+        .req(
+            "POST",
+            "/api/v1/orders",
+            Some(&app.admin),
+            Some(order_body(&[("FIND-7", 1)], "m.curie@example.com")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{order}");
+    let customer = order["customer"]["id"].as_i64().unwrap();
+    let (s, c) = app
+        .req(
+            "PATCH",
+            &format!("/api/v1/customers/{customer}"),
+            Some(&app.admin),
+            Some(
+                json!({"first_name": "Marie", "last_name": "Curie", "phone": "+33 6 12 34 56 78"}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    let (number, id) = (
+        order["number"].as_i64().unwrap(),
+        order["id"].as_i64().unwrap(),
+    );
+    let at = |p: &str| format!("{}{p}", app.base);
+    let sign_in = |email: String| {
+        let b = &b;
+        let login = at("/console/login");
+        async move {
+            b.goto(&login).await;
+            b.fill("input[name=email]", &email).await;
+            b.fill("input[name=password]", "correct horse battery")
+                .await;
+            b.click("form[action='/console/login'] button").await;
+            assert_eq!(b.text("h1").await, "Home");
+        }
+    };
+    sign_in(super::console::staff_user(&app, "operations").await).await;
+
+    let search = |text: &'static str| {
+        let b = &b;
+        async move {
+            b.keys("/").await;
+            let focused = b.script("return document.activeElement.id;").await;
+            assert_eq!(focused, "q", "/ puts the cursor in the search box");
+            b.mark_page().await;
+            b.keys(&format!("{text}\u{E007}")).await;
+            b.wait_new_page().await;
+        }
+    };
+    search("Curie").await;
+    assert_eq!(b.text("h1").await, "Search");
+    let page = b.text("main").await;
+    assert!(
+        page.contains(&format!("#{number}")) && page.contains("Marie Curie"),
+        "{page}"
+    );
+    search("12 34 56").await;
+    assert!(b.text("main").await.contains("Marie Curie"), "by phone");
+    search("FIND-7").await;
+    assert!(b.text("main").await.contains("Product FIND-7"), "by SKU");
+    search("nothing-like-this").await;
+    assert!(b.text("main").await.contains("No order matches."));
+    b.keys("/").await;
+    b.mark_page().await;
+    b.keys(&format!("#{number}\u{E007}")).await;
+    b.wait_new_page().await;
+    assert!(
+        b.current_url()
+            .await
+            .ends_with(&format!("/console/orders/{id}")),
+        "an order number opens the order"
+    );
+
+    b.mark_page().await;
+    b.keys("?").await;
+    b.wait_new_page().await;
+    assert!(b.current_url().await.ends_with("/console/help"));
+    let help = b.text("main").await;
+    assert!(
+        help.contains("Go to orders") && help.contains("Search orders"),
+        "{help}"
+    );
+    b.mark_page().await;
+    b.keys("go").await;
+    b.wait_new_page().await;
+    assert!(b.current_url().await.ends_with("/console/orders"));
+    b.click("form[action='/console/logout'] button").await;
+
+    // The inventory role reads products and orders, not customers.
+    sign_in(super::console::staff_user(&app, "inventory").await).await;
+    search("FIND").await;
+    let page = b.text("main").await;
+    assert!(page.contains("Product FIND-7"), "{page}");
+    assert!(
+        !page.contains("Marie") && !page.contains("Customers\n") && page.contains("Orders\n"),
+        "{page}"
+    );
+}
