@@ -79,6 +79,9 @@ async fn bench(url: &str, rounds: usize) -> Result<()> {
                 "/console/settings/webhooks".into(),
                 "/console/settings/imports".into(),
                 "/console/settings/audit".into(),
+                "/console/search?q=smith".into(),
+                format!("/console/search?q={sku}"),
+                "/console/help".into(),
             ];
             Ok((t.token, pages))
         })

@@ -293,3 +293,76 @@ async fn finding_anything_from_the_keyboard() {
         "{page}"
     );
 }
+
+/// The home chart can be read: labelled ticks on its value axis, day labels, both periods named
+/// with their dates, a column's value shown when it is pointed at or focused, and every value in
+/// a table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_home_chart_can_be_read() {
+    let Some(b) = super::browser::Browser::start().await else {
+        return;
+    };
+    let (name, url) = database_urls().await.remove(0);
+    let app = TestApp::spawn(name, &url).await;
+    app.product("CHART-1", &[(app.locations.0, 50)]).await;
+    for _ in 0..3 {
+        let (s, o) = app
+            .req(
+                "POST",
+                "/api/v1/orders",
+                Some(&app.admin),
+                Some(order_body(&[("CHART-1", 4)], "chart@example.com")),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{o}");
+    }
+    let email = super::console::staff_user(&app, "analyst").await;
+    b.goto(&format!("{}/console/login", app.base)).await;
+    b.fill("input[name=email]", &email).await;
+    b.fill("input[name=password]", "correct horse battery")
+        .await;
+    b.click("form[action='/console/login'] button").await;
+    assert_eq!(b.text("h1").await, "Home");
+
+    let ticks = b
+        .script("return Array.from(document.querySelectorAll('figure.chart svg > text')).map(t => t.textContent);")
+        .await;
+    let ticks: Vec<&str> = ticks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    // Three orders of 4 × $15.00 today: $180 of net sales, on an axis from $0 to $200.
+    assert_eq!(ticks.first(), Some(&"$0"), "{ticks:?}");
+    assert!(ticks.contains(&"$200"), "{ticks:?}");
+    let legend = b.text("figure.chart .legend").await;
+    assert!(
+        legend.contains("This period: ") && legend.contains("Previous period: "),
+        "{legend}"
+    );
+    let tip = b
+        .script(
+            "const cols = document.querySelectorAll('figure.chart g.col');\
+             const last = cols[cols.length - 1];\
+             const tip = last.querySelector('.tip');\
+             const before = getComputedStyle(tip).visibility;\
+             last.focus();\
+             return [cols.length, before, getComputedStyle(tip).visibility, tip.textContent];",
+        )
+        .await;
+    assert_eq!(tip[0], 30, "a column per day: {tip}");
+    assert_eq!(
+        (tip[1].as_str(), tip[2].as_str()),
+        (Some("hidden"), Some("visible")),
+        "{tip}"
+    );
+    assert!(tip[3].as_str().unwrap().contains("$180.00"), "{tip}");
+    b.script("document.querySelector('figure.chart details summary').click(); return 1;")
+        .await;
+    let table = b.text("figure.chart details table").await;
+    assert!(
+        table.contains("$180.00") && table.contains("This period"),
+        "{table}"
+    );
+}
