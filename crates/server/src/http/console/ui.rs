@@ -543,8 +543,11 @@ pub(super) fn pager(path: &str, params: &Fields, next: Option<&str>) -> Markup {
 // ---------------------------------------------------------------------------------------------
 // The frame
 
+/// A link of the navigation: what it needs, where it goes, what it says.
+type NavLink = (Permission, &'static str, &'static str);
+
 /// The left navigation, grouped by work; a member sees what their role may open.
-const NAV: &[(&str, &[(Permission, &str, &str)])] = &[
+const NAV: &[(&str, &[NavLink])] = &[
     (
         "Orders",
         &[
