@@ -1070,6 +1070,52 @@ async fn console_forms_change_state_end_to_end() {
             )
             .await;
         assert!(l.ok().starts_with("Bin of LIN-1 at "), "{name}: {}", l.ok());
+        // A draft transfer is cancelled from the list only once confirmed (a red button and a
+        // box to tick; it used to go in one click).
+        let to = chosen("to_location_id");
+        let l = s
+            .submit(
+                "/console/inventory/transfer",
+                &[
+                    ("sku", "LIN-1"),
+                    ("from_location_id", &loc_s),
+                    ("to_location_id", &to),
+                    ("quantity", "1"),
+                    ("ship", "no"),
+                ],
+            )
+            .await;
+        let created = l.ok();
+        let transfer: i64 = created["Transfer ".len()..]
+            .split(' ')
+            .next()
+            .and_then(|id| id.parse().ok())
+            .unwrap_or_else(|| panic!("{name}: {created}"));
+        let cancel = format!("/console/transfers/{transfer}/cancel");
+        let (_, listed) = s.get("/console/transfers?status=draft").await;
+        assert!(
+            listed.contains(&format!(
+                "class=\"act danger\" method=\"post\" action=\"{cancel}\""
+            )) && listed.contains("LIN-1</a> × 1 (0 received)"),
+            "{name}: {listed}"
+        );
+        assert!(
+            s.submit(&cancel, &[])
+                .await
+                .refused()
+                .starts_with("confirm: "),
+            "{name}"
+        );
+        let t = app
+            .admin_get(&format!("/api/v1/transfers/{transfer}"))
+            .await;
+        assert_eq!(t["status"], "draft", "{name}: refused, nothing changed");
+        let l = s.submit(&cancel, &[("confirm", "yes")]).await;
+        assert_eq!(
+            l.ok(),
+            format!("Transfer {transfer} is cancelled."),
+            "{name}"
+        );
         let (_, low) = s.get("/console/products?stock=low").await;
         assert!(low.contains("Linen shirt, washed"), "{name}");
         let (_, out) = s.get("/console/products?stock=out_of_stock").await;
