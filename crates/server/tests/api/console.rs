@@ -850,7 +850,12 @@ async fn console_forms_change_state_end_to_end() {
             .submit(&format!("/console/products/{product}"), &edit("", "active"))
             .await;
         assert_eq!(l.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
-        assert!(l.page.contains("name=\"title\" type=\"text\" value=\"\" required maxlength=\"255\" aria-invalid=\"true\" aria-describedby=\"err-title\""), "{}", l.page);
+        assert!(l.page.contains("name=\"title\" type=\"text\" value=\"\" required maxlength=\"255\" aria-invalid=\"true\" aria-describedby=\"f-title-error\""), "{}", l.page);
+        assert!(
+            l.page
+                .contains("<span class=\"field-error\" id=\"f-title-error\">"),
+            "{name}: the reason under the field"
+        );
         let (_, p) = app
             .req(
                 "GET",
@@ -1070,10 +1075,93 @@ async fn console_forms_change_state_end_to_end() {
             )
             .await;
         assert!(l.ok().starts_with("Bin of LIN-1 at "), "{name}: {}", l.ok());
+        // A draft transfer is cancelled from the list only once confirmed (a red button and a
+        // box to tick; it used to go in one click).
+        let to = chosen("to_location_id");
+        let l = s
+            .submit(
+                "/console/inventory/transfer",
+                &[
+                    ("sku", "LIN-1"),
+                    ("from_location_id", &loc_s),
+                    ("to_location_id", &to),
+                    ("quantity", "1"),
+                    ("ship", "no"),
+                ],
+            )
+            .await;
+        let created = l.ok();
+        let transfer: i64 = created["Transfer ".len()..]
+            .split(' ')
+            .next()
+            .and_then(|id| id.parse().ok())
+            .unwrap_or_else(|| panic!("{name}: {created}"));
+        let cancel = format!("/console/transfers/{transfer}/cancel");
+        let (_, listed) = s.get("/console/transfers?status=draft").await;
+        assert!(
+            listed.contains(&format!(
+                "class=\"act danger\" method=\"post\" action=\"{cancel}\""
+            )) && listed.contains("LIN-1</a> × 1 (0 received)"),
+            "{name}: {listed}"
+        );
+        assert!(
+            s.submit(&cancel, &[])
+                .await
+                .refused()
+                .starts_with("confirm: "),
+            "{name}"
+        );
+        let t = app
+            .admin_get(&format!("/api/v1/transfers/{transfer}"))
+            .await;
+        assert_eq!(t["status"], "draft", "{name}: refused, nothing changed");
+        let l = s.submit(&cancel, &[("confirm", "yes")]).await;
+        assert_eq!(
+            l.ok(),
+            format!("Transfer {transfer} is cancelled."),
+            "{name}"
+        );
         let (_, low) = s.get("/console/products?stock=low").await;
         assert!(low.contains("Linen shirt, washed"), "{name}");
         let (_, out) = s.get("/console/products?stock=out_of_stock").await;
         assert!(!out.contains("Linen shirt, washed"), "{name}");
+        // The product list sorts by its headings, on the server, keeping its filters: title
+        // A–Z, then Z–A from the same heading.
+        app.product("SORT-1", &[]).await;
+        let at = |page: &str, title: &str| {
+            page.find(&format!(">{title}</a>"))
+                .unwrap_or_else(|| panic!("{name}: {title} not listed: {page}"))
+        };
+        let follow = |page: &str, href: &str| {
+            assert!(
+                page.contains(&format!("href=\"{href}\"")),
+                "{name}: no {href}: {page}"
+            );
+            href.replace("&amp;", "&")
+        };
+        let (_, listed) = s.get("/console/products?status=active").await;
+        let (_, az) = s
+            .get(&follow(
+                &listed,
+                "/console/products?status=active&amp;sort=title",
+            ))
+            .await;
+        assert!(
+            at(&az, "Linen shirt, washed") < at(&az, "Product SORT-1")
+                && az.contains("aria-sort=\"ascending\""),
+            "{name}: {az}"
+        );
+        let (_, za) = s
+            .get(&follow(
+                &az,
+                "/console/products?status=active&amp;sort=-title",
+            ))
+            .await;
+        assert!(
+            at(&za, "Product SORT-1") < at(&za, "Linen shirt, washed")
+                && za.contains("aria-sort=\"descending\""),
+            "{name}: {za}"
+        );
 
         // An order placed from the console, then paid, shipped, returned, received and refunded.
         let (_, new) = s.get("/console/orders/new").await;
@@ -1291,7 +1379,9 @@ async fn console_forms_change_state_end_to_end() {
         let archive = format!("/console/products/{gone_product}/archive");
         let (_, page) = s.get(&format!("/console/products/{gone_product}")).await;
         assert!(
-            page.contains(&format!("action=\"{archive}\" class=\"act danger\"")),
+            page.contains(&format!(
+                "class=\"act danger\" method=\"post\" action=\"{archive}\""
+            )),
             "{name}"
         );
         assert!(

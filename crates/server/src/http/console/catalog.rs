@@ -1,9 +1,9 @@
 //! Catalog: products with search, filters and sorting; a product's page with its variants, stock
 //! by location and listing-quality checks; forms to create, edit and archive.
 
+use super::ui::{self, Kind, col};
 use super::{
-    App, Fields, Posted, Staff, act, act_then, amount_value, badge, describe, esc, failed,
-    filter_form, form, input, link, load, names, options, page_html, pager, select, show_money,
+    App, Fields, Posted, Staff, act, act_then, amount_value, code_of, describe, failed, load, page,
     status_of,
 };
 use axum::Router;
@@ -12,14 +12,14 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use backroom_core::api::{
-    Location, NewProduct, NewVariant, Product, ProductPatch, SkuStock, VariantPatch,
+    Location, NewProduct, NewVariant, Product, ProductPatch, SkuStock, Variant, VariantPatch,
 };
 use backroom_core::catalog::{self, ProductQuery};
 use backroom_core::{Error, inventory, settings};
 use backroom_domain::listing::{self, Listing, Severity, VariantListing};
 use backroom_domain::order::ProductStatus;
 use backroom_domain::roles::Permission;
-use std::fmt::Write;
+use maud::{Markup, html};
 
 pub(super) fn routes() -> Router<App> {
     Router::new()
@@ -29,6 +29,20 @@ pub(super) fn routes() -> Router<App> {
         .route("/console/products/{id}/archive", post(archive))
         .route("/console/variants/{id}", post(update_variant))
 }
+
+/// The product list's columns; those with a key sort the whole list on the server
+/// ([`ProductQuery::sort`]: `title`, `updated_at`, `id`).
+const COLUMNS: [ui::Col; 9] = [
+    col("Title").sort("title"),
+    col("Status"),
+    col("Vendor"),
+    col("Type"),
+    col("Variants").num(),
+    col("SKUs"),
+    col("Price").num(),
+    col("Updated").sort("updated_at"),
+    col("ID").num().sort("id"),
+];
 
 async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields>) -> Response {
     let staff = match Staff::viewing(&app, &headers, Permission::CatalogRead).await {
@@ -61,109 +75,77 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
         }
         Err(e) => return failed(&staff, &e),
     };
+    let table = ui::Table {
+        caption: "Products",
+        cols: &COLUMNS,
+        rows: found.items.iter().map(|p| product_row(&staff, p)).collect(),
+        empty: "No product matches these filters.",
+        sorted: Some(("/console/products", &q)),
+    };
+    let body = html! {
+        @if staff.may(Permission::CatalogWrite) {
+            p { (ui::button_link(Kind::Primary, "/console/products/new", "New product")) }
+        }
+        (product_filters(&q, vendors, types))
+        (table)
+        (ui::pager("/console/products", &q, found.next_cursor.as_deref()))
+    };
+    page(&staff, &headers, "Products", body)
+}
+
+/// The product list's filters: words or a SKU, status, vendor, type and stock. The sort is the
+/// columns' (kept by the form).
+fn product_filters(q: &Fields, vendors: Vec<String>, types: Vec<String>) -> Markup {
     let any = |v: Vec<String>| {
         let mut o = vec![(String::new(), "any".to_string())];
         o.extend(v.into_iter().map(|x| (x.clone(), x)));
         o
     };
-    let mut body = String::new();
-    if staff.may(Permission::CatalogWrite) {
-        body.push_str("<p><a href=\"/console/products/new\">New product</a></p>");
-    }
-    body.push_str(&filter_form(
+    let stock = [
+        (String::new(), "any".to_string()),
+        ("in_stock".to_string(), "in stock".to_string()),
+        ("low".to_string(), "low".to_string()),
+        ("out_of_stock".to_string(), "out of stock".to_string()),
+    ];
+    let statuses = ui::any_of(&ui::names(ProductStatus::ALL, ProductStatus::as_str));
+    ui::filter_form(
         "/console/products",
-        &[
-            input(
-                "Search title or SKU",
-                "q",
-                "search",
-                &q.text("q"),
-                "autofocus",
-            ),
-            select(
-                "Status",
-                "status",
-                &any(names(ProductStatus::ALL, ProductStatus::as_str)
-                    .into_iter()
-                    .map(String::from)
-                    .collect()),
-                &q.text("status"),
-            ),
-            select("Vendor", "vendor", &any(vendors), &q.text("vendor")),
-            select("Type", "product_type", &any(types), &q.text("product_type")),
-            select(
-                "Stock",
-                "stock",
-                &[
-                    (String::new(), "any".into()),
-                    ("in_stock".into(), "in stock".into()),
-                    ("low".into(), "low".into()),
-                    ("out_of_stock".into(), "out of stock".into()),
-                ],
-                &q.text("stock"),
-            ),
-            select(
-                "Sort",
-                "sort",
-                &[
-                    (String::new(), "recently updated".into()),
-                    ("title".into(), "title A–Z".into()),
-                    ("-title".into(), "title Z–A".into()),
-                    ("-id".into(), "newest".into()),
-                    ("id".into(), "oldest".into()),
-                ],
-                &q.text("sort"),
-            ),
-        ]
-        .concat(),
-    ));
-    let rows: Vec<Vec<String>> = found
-        .items
-        .iter()
-        .map(|p| {
-            let prices: Vec<i64> = p.variants.iter().map(|v| v.price.amount).collect();
-            let cur = p
-                .variants
-                .first()
-                .map(|v| v.price.currency.clone())
-                .unwrap_or_default();
-            let price = match (prices.iter().min(), prices.iter().max()) {
-                (Some(a), Some(b)) if a == b => super::money(*a, &cur),
-                (Some(a), Some(b)) => {
-                    format!("{} – {}", super::money(*a, &cur), super::money(*b, &cur))
-                }
-                _ => "–".into(),
-            };
-            vec![
-                link(&format!("/console/products/{}", p.id), &p.title),
-                badge(&p.status),
-                esc(&p.vendor),
-                esc(&p.product_type),
-                p.variants.len().to_string(),
-                esc(&p
-                    .variants
-                    .iter()
-                    .map(|v| v.sku.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")),
-                esc(&price),
-            ]
-        })
-        .collect();
-    body.push_str(&super::table(
-        "Products",
-        &[
-            "Title", "Status", "Vendor", "Type", "Variants", "SKUs", "Price",
-        ],
-        &rows,
-        "No product matches these filters.",
-    ));
-    body.push_str(&pager(
-        "/console/products",
-        &q,
-        found.next_cursor.as_deref(),
-    ));
-    page_html(&staff, &headers, "Products", &body)
+        q,
+        html! {
+            (ui::input("Search title or SKU", "q", "search", &q.text("q")).autofocus())
+            (ui::select("Status", "status", &statuses, &q.text("status")))
+            (ui::select("Vendor", "vendor", &any(vendors), &q.text("vendor")))
+            (ui::select("Type", "product_type", &any(types), &q.text("product_type")))
+            (ui::select("Stock", "stock", &stock, &q.text("stock")))
+        },
+    )
+}
+
+/// A product's row in the list, its prices from the lowest to the highest of its variants'.
+fn product_row(staff: &Staff, p: &Product) -> Vec<Markup> {
+    let prices: Vec<i64> = p.variants.iter().map(|v| v.price.amount).collect();
+    let cur = p
+        .variants
+        .first()
+        .map(|v| v.price.currency.clone())
+        .unwrap_or_default();
+    let price = match (prices.iter().min(), prices.iter().max()) {
+        (Some(a), Some(b)) if a == b => ui::money(*a, &cur),
+        (Some(a), Some(b)) => format!("{} – {}", ui::money(*a, &cur), ui::money(*b, &cur)),
+        _ => "–".into(),
+    };
+    let skus: Vec<&str> = p.variants.iter().map(|v| v.sku.as_str()).collect();
+    vec![
+        ui::link(&format!("/console/products/{}", p.id), &p.title),
+        ui::badge(&p.status),
+        html! { (p.vendor) },
+        html! { (p.product_type) },
+        html! { (ui::count(p.variants.len() as i64)) },
+        html! { (skus.join(", ")) },
+        html! { (price) },
+        html! { (staff.when(&p.updated_at)) },
+        html! { (p.id) },
+    ]
 }
 
 async fn new_page(State(app): State<App>, headers: HeaderMap) -> Response {
@@ -171,37 +153,27 @@ async fn new_page(State(app): State<App>, headers: HeaderMap) -> Response {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let body = form(
+    let body = ui::form(
         &staff,
         "/console/products",
-        &[
-            "<fieldset><legend>Product</legend>",
-            &input("Title", "title", "text", "", "required maxlength=\"255\""),
-            &input("Vendor", "vendor", "text", "", ""),
-            &input("Type", "product_type", "text", "", ""),
-            &select("Status", "status", &options(&["draft", "active"]), "draft"),
-            "</fieldset><fieldset><legend>First variant</legend>",
-            &input("SKU", "sku", "text", "", "required"),
-            &input(
-                "Price",
-                "price",
-                "text",
-                "",
-                "required inputmode=\"decimal\"",
-            ),
-            &input(
-                "Unit cost",
-                "unit_cost",
-                "text",
-                "",
-                "inputmode=\"decimal\"",
-            ),
-            "</fieldset>",
-        ]
-        .concat(),
+        html! {
+            fieldset {
+                legend { "Product" }
+                (ui::input("Title", "title", "text", "").required().maxlength(255).autofocus())
+                (ui::input("Vendor", "vendor", "text", ""))
+                (ui::input("Type", "product_type", "text", ""))
+                (ui::select("Status", "status", &ui::options(&["draft", "active"]), "draft"))
+            }
+            fieldset {
+                legend { "First variant" }
+                (ui::input("SKU", "sku", "text", "").required())
+                (ui::input("Price", "price", "text", "").required().inputmode("decimal").hint("like 19.99"))
+                (ui::input("Unit cost", "unit_cost", "text", "").inputmode("decimal"))
+            }
+        },
         "Create product",
     );
-    page_html(&staff, &headers, "New product", &body)
+    page(&staff, &headers, "New product", body)
 }
 
 async fn create(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
@@ -265,24 +237,17 @@ async fn product_page(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let mut body = String::new();
-    let _ = write!(
-        body,
-        "<p>{} · handle <code>{}</code> · updated {}</p>",
-        badge(&p.status),
-        esc(&p.handle),
-        esc(&super::when(&p.updated_at))
-    );
-    body.push_str(&quality_section(&p));
-    body.push_str(&variants_section(&p, &stock, &locations));
-    if staff.may(Permission::CatalogWrite) {
-        body.push_str(&edit_section(&staff, &p, refused_edit.as_ref()));
-    }
+    let body = html! {
+        p { (ui::badge(&p.status)) " · handle " code { (p.handle) } " · updated " (staff.when(&p.updated_at)) }
+        (quality_section(&p))
+        (variants_section(&p, &stock, &locations))
+        @if staff.may(Permission::CatalogWrite) { (edit_section(&staff, &p, refused_edit.as_ref())) }
+    };
     let status = match &refused_edit {
         Some((_, e)) => status_of(e),
         None => axum::http::StatusCode::OK,
     };
-    (status, page_html(&staff, headers, &p.title, &body)).into_response()
+    (status, page(&staff, headers, &p.title, body)).into_response()
 }
 
 /// What a product's page shows: the product, its variants' stock, and the locations.
@@ -296,8 +261,7 @@ fn load_product(
 }
 
 /// The listing-quality checks: how many pass, and what to fix or consider.
-fn quality_section(p: &Product) -> String {
-    let mut body = String::new();
+fn quality_section(p: &Product) -> Markup {
     let findings = listing::check(&Listing {
         title: &p.title,
         description: &p.description,
@@ -320,190 +284,133 @@ fn quality_section(p: &Product) -> String {
             .collect(),
     });
     let passed = listing::CHECKS - findings.len();
-    let _ = write!(
-        body,
-        "<h2>Listing quality: {passed} of {} checks pass</h2>",
-        listing::CHECKS
-    );
-    if findings.is_empty() {
-        body.push_str("<p class=\"up\">Nothing to fix.</p>");
-    } else {
-        body.push_str("<ul class=\"findings\">");
-        for f in &findings {
-            let (class, word) = match f.severity {
-                Severity::Fix => ("fix", "Fix"),
-                Severity::Consider => ("consider", "Consider"),
-            };
-            let _ = write!(
-                body,
-                "<li class=\"{class}\" data-check=\"{}\"><strong>{word}:</strong> {}</li>",
-                f.code,
-                esc(&f.message)
-            );
+    html! {
+        h2 { "Listing quality: " (passed) " of " (listing::CHECKS) " checks pass" }
+        @if findings.is_empty() {
+            p.up { "Nothing to fix." }
+        } @else {
+            ul.findings {
+                @for f in &findings {
+                    @let (class, word) = match f.severity {
+                        Severity::Fix => ("fix", "Fix"),
+                        Severity::Consider => ("consider", "Consider"),
+                    };
+                    li class=(class) data-check=(f.code) { strong { (word) ":" } " " (f.message) }
+                }
+            }
         }
-        body.push_str("</ul>");
     }
-    body
 }
 
 /// The variants with their prices and stock by location.
-fn variants_section(p: &Product, stock: &[SkuStock], locations: &[Location]) -> String {
-    let mut body = String::new();
-    let loc_code = |id: i64| {
-        locations
-            .iter()
-            .find(|l| l.id == id)
-            .map_or_else(|| id.to_string(), |l| l.code.clone())
-    };
-    let rows: Vec<Vec<String>> = p
+fn variants_section(p: &Product, stock: &[SkuStock], locations: &[Location]) -> Markup {
+    let money =
+        |m: Option<&backroom_core::api::Money>| html! { (m.map_or("–".into(), ui::show_money)) };
+    let rows = p
         .variants
         .iter()
         .zip(stock)
         .map(|(v, s)| {
-            let by_loc = s
-                .levels
-                .iter()
-                .map(|l| {
-                    format!(
-                        "{}: {} available ({} on hand)",
-                        loc_code(l.location_id),
-                        l.available,
-                        l.on_hand
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("<br>");
             vec![
-                link(
-                    &format!(
-                        "/console/inventory/sku?sku={}",
-                        super::ui::url_encode(&v.sku)
-                    ),
+                ui::link(
+                    &format!("/console/inventory/sku?sku={}", ui::url_encode(&v.sku)),
                     &v.sku,
                 ),
-                esc(&v.title),
-                esc(&show_money(&v.price)),
-                v.compare_at_price
-                    .as_ref()
-                    .map_or_else(|| "–".into(), |m| esc(&show_money(m))),
-                v.unit_cost
-                    .as_ref()
-                    .map_or_else(|| "–".into(), |m| esc(&show_money(m))),
-                esc(&v.inventory_policy),
-                format!(
-                    "<span data-available=\"{}\">{}</span>",
-                    esc(&v.sku),
-                    s.totals.available
-                ),
-                if by_loc.is_empty() {
-                    "none".into()
-                } else {
-                    by_loc
+                html! { (v.title) },
+                money(Some(&v.price)),
+                money(v.compare_at_price.as_ref()),
+                money(v.unit_cost.as_ref()),
+                html! { (v.inventory_policy) },
+                html! { span data-available=(v.sku) { (ui::count(s.totals.available)) } },
+                html! {
+                    @for (i, l) in s.levels.iter().enumerate() {
+                        @if i > 0 { br; }
+                        (code_of(locations, l.location_id)) ": " (ui::count(l.available))
+                        " available (" (ui::count(l.on_hand)) " on hand)"
+                    }
+                    @if s.levels.is_empty() { "none" }
                 },
             ]
         })
         .collect();
-    body.push_str("<h2>Variants</h2>");
-    body.push_str(&super::table(
-        "Variants and stock",
-        &[
-            "SKU",
-            "Variant",
-            "Price",
-            "Compare at",
-            "Unit cost",
-            "When out of stock",
-            "Available",
-            "By location",
-        ],
-        &rows,
-        "No variant.",
-    ));
-    body
+    html! {
+        h2 { "Variants" }
+        (ui::table("Variants and stock", &[col("SKU"), col("Variant"), col("Price").num(), col("Compare at").num(),
+            col("Unit cost").num(), col("When out of stock"), col("Available").num(), col("By location")],
+            rows, "No variant."))
+    }
 }
 
 /// The forms of a member who may edit: the product, each variant, and archiving.
-fn edit_section(staff: &Staff, p: &Product, refused_edit: Option<&(Fields, Error)>) -> String {
-    let mut body = String::new();
-    let (values, error) = match refused_edit {
+fn edit_section(staff: &Staff, p: &Product, refused_edit: Option<&(Fields, Error)>) -> Markup {
+    let (typed, error) = match refused_edit {
         Some((f, e)) => (Some(f), Some(e)),
         None => (None, None),
     };
-    body.push_str(&edit_form(staff, p, values, error));
-    for v in &p.variants {
-        let cur = &v.price.currency;
-        let amount = |m: &Option<backroom_core::api::Money>| {
-            m.as_ref()
-                .map(|m| amount_value(m.amount, cur))
-                .unwrap_or_default()
-        };
-        body.push_str(&form(
-            staff,
-            &format!("/console/variants/{}", v.id),
-            &[
-                format!("<strong>{}</strong> ", esc(&v.sku)),
-                input(
-                    "Price",
-                    "price",
-                    "text",
-                    &amount_value(v.price.amount, cur),
-                    "required inputmode=\"decimal\"",
-                ),
-                input(
-                    "Compare at",
-                    "compare_at_price",
-                    "text",
-                    &amount(&v.compare_at_price),
-                    "inputmode=\"decimal\"",
-                ),
-                input(
-                    "Unit cost",
-                    "unit_cost",
-                    "text",
-                    &amount(&v.unit_cost),
-                    "inputmode=\"decimal\"",
-                ),
-                input(
-                    "Barcode",
-                    "barcode",
-                    "text",
-                    v.barcode.as_deref().unwrap_or_default(),
-                    "",
-                ),
-                select(
-                    "When out of stock",
-                    "inventory_policy",
-                    &[
-                        ("deny".into(), "stop selling".into()),
-                        ("continue".into(), "keep selling (backorder)".into()),
-                    ],
-                    &v.inventory_policy,
-                ),
-            ]
-            .concat(),
-            "Save variant",
-        ));
+    html! {
+        (edit_form(staff, p, typed, error))
+        h2 { "Variants' prices" }
+        @for v in &p.variants { (variant_form(staff, v)) }
+        @if p.status != "archived" {
+            h2 { "Archive" }
+            (ui::danger_form(staff, &format!("/console/products/{}/archive", p.id), html! {},
+                "Archive product", "Yes, archive it: it leaves every channel"))
+        }
     }
-    if p.status != "archived" {
-        body.push_str(&super::danger_form(
-            staff,
-            &format!("/console/products/{}/archive", p.id),
-            "",
-            "Archive product",
-            "Yes, archive it: it leaves every channel",
-        ));
+}
+
+/// A variant's prices, barcode and policy when out of stock. Amounts are as typed, without
+/// separators, so they read back.
+fn variant_form(staff: &Staff, v: &Variant) -> Markup {
+    let cur = &v.price.currency;
+    let amount = |m: &Option<backroom_core::api::Money>| {
+        m.as_ref()
+            .map(|m| amount_value(m.amount, cur))
+            .unwrap_or_default()
+    };
+    let policies = [
+        ("deny".to_string(), "stop selling".to_string()),
+        (
+            "continue".to_string(),
+            "keep selling (backorder)".to_string(),
+        ),
+    ];
+    ui::form_of(
+        staff,
+        &format!("/console/variants/{}", v.id),
+        html! {
+            strong { (v.sku) }
+            (ui::input("Price", "price", "text", &amount_value(v.price.amount, cur)).required().inputmode("decimal"))
+            (ui::input("Compare at", "compare_at_price", "text", &amount(&v.compare_at_price)).inputmode("decimal"))
+            (ui::input("Unit cost", "unit_cost", "text", &amount(&v.unit_cost)).inputmode("decimal"))
+            (ui::input("Barcode", "barcode", "text", v.barcode.as_deref().unwrap_or_default()))
+            (ui::select("When out of stock", "inventory_policy", &policies, &v.inventory_policy))
+        },
+        Kind::Secondary,
+        "Save variant",
+    )
+}
+
+/// A labelled text area that shows its error, as [`ui::Input`] does (the kit's
+/// [`ui::textarea`] has no error).
+fn textarea_field(label: &str, name: &str, value: &str, error: Option<String>) -> Markup {
+    let id = format!("f-{name}");
+    let err_id = format!("{id}-error");
+    html! {
+        div.field.wide.invalid[error.is_some()] {
+            label for=(id) { (label) }
+            textarea id=(id) name=(name) rows="4"
+                aria-invalid=[error.as_ref().map(|_| "true")]
+                aria-describedby=[error.as_ref().map(|_| &err_id)] { (value) }
+            @if let Some(e) = &error { span.field-error id=(err_id) { (e) } }
+        }
     }
-    body
 }
 
 /// The product's edit form: its current values, or what was typed when an edit was refused, with
-/// the message beside the field it names.
-fn edit_form(staff: &Staff, p: &Product, typed: Option<&Fields>, error: Option<&Error>) -> String {
-    let field_of = |e: &Error| match e {
-        Error::Invalid(i) => i.field.clone(),
-        _ => String::new(),
-    };
-    let bad = error.map(field_of).unwrap_or_default();
+/// the reason under the field it names.
+fn edit_form(staff: &Staff, p: &Product, typed: Option<&Fields>, error: Option<&Error>) -> Markup {
+    let refusal = error.map(describe);
     let value = |name: &str, current: &str| -> String {
         typed.map_or_else(
             || current.to_string(),
@@ -515,95 +422,27 @@ fn edit_form(staff: &Staff, p: &Product, typed: Option<&Fields>, error: Option<&
             },
         )
     };
-    let field = |label: &str, name: &str, current: &str, attrs: &str| {
-        let invalid = bad == name;
-        let mut out = input(
-            label,
-            name,
-            "text",
-            &value(name, current),
-            &format!(
-                "{attrs}{}",
-                if invalid {
-                    format!(" aria-invalid=\"true\" aria-describedby=\"err-{name}\"")
-                } else {
-                    String::new()
-                }
-            ),
-        );
-        if invalid && let Some(e) = error {
-            let _ = write!(
-                out,
-                "<span class=\"error\" id=\"err-{name}\">{}</span>",
-                esc(&describe(e))
-            );
-        }
-        out
+    let field = |label: &'static str, name: &'static str, current: &str| {
+        ui::input(label, name, "text", &value(name, current)).error_from(refusal.as_deref())
     };
-    let mut fields = vec![
-        field("Title", "title", &p.title, "required maxlength=\"255\""),
-        field("Vendor", "vendor", &p.vendor, ""),
-        field("Type", "product_type", &p.product_type, ""),
-        field("Tags (comma-separated)", "tags", &p.tags.join(", "), ""),
-        field(
-            "Search title",
-            "seo_title",
-            p.seo_title.as_deref().unwrap_or_default(),
-            "",
-        ),
-        field(
-            "Search description",
-            "seo_description",
-            p.seo_description.as_deref().unwrap_or_default(),
-            "size=\"60\"",
-        ),
-        field(
-            "Image URLs (comma-separated)",
-            "image_urls",
-            &p.image_urls.join(", "),
-            "size=\"60\"",
-        ),
-    ];
-    fields.push(select(
-        "Status",
-        "status",
-        &options(&names(ProductStatus::ALL, ProductStatus::as_str)),
-        &value("status", &p.status),
-    ));
-    let mut description = format!(
-        "<label>Description <textarea name=\"description\" rows=\"4\" cols=\"60\"{}>{}</textarea></label>",
-        if bad == "description" {
-            " aria-invalid=\"true\""
-        } else {
-            ""
-        },
-        esc(&value("description", &p.description))
-    );
-    if bad == "description"
-        && let Some(e) = error
-    {
-        let _ = write!(
-            description,
-            "<span class=\"error\">{}</span>",
-            esc(&describe(e))
-        );
+    let statuses = ui::options(&ui::names(ProductStatus::ALL, ProductStatus::as_str));
+    let fields = html! {
+        (field("Title", "title", &p.title).required().maxlength(255))
+        (field("Vendor", "vendor", &p.vendor))
+        (field("Type", "product_type", &p.product_type))
+        (field("Tags (comma-separated)", "tags", &p.tags.join(", ")))
+        (field("Search title", "seo_title", p.seo_title.as_deref().unwrap_or_default()))
+        (field("Search description", "seo_description", p.seo_description.as_deref().unwrap_or_default()).size(60))
+        (field("Image URLs (comma-separated)", "image_urls", &p.image_urls.join(", ")).size(60))
+        (ui::select("Status", "status", &statuses, &value("status", &p.status)))
+        (textarea_field("Description", "description", &value("description", &p.description),
+            refusal.as_deref().and_then(|r| ui::field_error(r, "description"))))
+    };
+    html! {
+        h2 { "Edit" }
+        @if let Some(r) = &refusal { p.error role="alert" { "Nothing was saved. " (r) } }
+        (ui::form(staff, &format!("/console/products/{}", p.id), fields, "Save product"))
     }
-    fields.push(description);
-    let mut out = String::from("<h2>Edit</h2>");
-    if let Some(e) = error {
-        let _ = write!(
-            out,
-            "<p class=\"error\" role=\"alert\">Nothing was saved. {}</p>",
-            esc(&describe(e))
-        );
-    }
-    out.push_str(&form(
-        staff,
-        &format!("/console/products/{}", p.id),
-        &fields.concat(),
-        "Save product",
-    ));
-    out
 }
 
 fn list_field(f: &Fields, name: &str) -> Vec<String> {

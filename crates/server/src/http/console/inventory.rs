@@ -1,10 +1,8 @@
 //! Inventory: stock by SKU and location; a SKU's page with receive, adjust, count, damage and
 //! transfer forms and its ledger; low stock with reorder points editable in place; transfers.
 
-use super::{
-    App, Fields, Posted, Staff, act, badge, code_of, esc, filter_form, form, input, link, load,
-    location_options, names, options, page_html, pager, select, table, when,
-};
+use super::ui::{self, Kind, col};
+use super::{App, Fields, Posted, Staff, act, code_of, load, location_options, page};
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -12,12 +10,14 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use backroom_core::api::{
     AdjustStock, CountStock, DamageStock, LedgerEntry, Location, NewTransfer, Page, ReceiveStock,
-    ReceiveTransfer, SetBin, SetReorderPoint, SkuQuantity, SkuStock,
+    ReceiveTransfer, ReorderLevel, SetBin, SetReorderPoint, SkuQuantity, SkuStock, StockLevel,
+    Transfer,
 };
 use backroom_core::catalog;
 use backroom_core::inventory::{self, LedgerQuery, LevelQuery, ReorderQuery, TransferQuery};
 use backroom_domain::order::TransferStatus;
 use backroom_domain::roles::Permission;
+use maud::{Markup, html};
 use std::collections::HashMap;
 
 pub(super) fn routes() -> Router<App> {
@@ -31,29 +31,69 @@ pub(super) fn routes() -> Router<App> {
         .route("/console/transfers/{id}/{action}", post(transfer_action))
 }
 
-fn sku_link(sku: &str) -> String {
-    link(
-        &format!("/console/inventory/sku?sku={}", super::ui::url_encode(sku)),
-        sku,
-    )
+/// The page of a SKU's stock.
+fn sku_href(sku: &str) -> String {
+    format!("/console/inventory/sku?sku={}", ui::url_encode(sku))
+}
+
+fn sku_link(sku: &str) -> Markup {
+    ui::link(&sku_href(sku), sku)
 }
 
 /// The filters every stock list starts with: part of a SKU, and a location.
-fn sku_and_location(q: &Fields, locations: &[backroom_core::api::Location]) -> String {
-    [
-        input("SKU contains", "sku", "search", &q.text("sku"), ""),
-        select(
-            "Location",
-            "location_id",
-            &location_options(locations, true),
-            &q.text("location_id"),
-        ),
-    ]
-    .concat()
+fn sku_and_location(q: &Fields, locations: &[Location]) -> Markup {
+    html! {
+        (ui::input("SKU contains", "sku", "search", &q.text("sku")))
+        (ui::select("Location", "location_id", &location_options(locations, true), &q.text("location_id")))
+    }
 }
 
-/// The links between the inventory pages.
-const SUBNAV: &str = "<nav class=\"sub\" aria-label=\"Inventory\"><a href=\"/console/inventory\">Stock levels</a> · <a href=\"/console/inventory/low\">Low stock</a> · <a href=\"/console/transfers\">Transfers</a></nav>";
+/// The links between the inventory pages, the one shown marked.
+fn subnav(current: &str) -> Markup {
+    let pages = [
+        ("/console/inventory", "Stock levels"),
+        ("/console/inventory/low", "Low stock"),
+        ("/console/transfers", "Transfers"),
+    ];
+    html! {
+        nav.sub aria-label="Inventory" {
+            @for (i, (href, text)) in pages.iter().enumerate() {
+                @if i > 0 { " · " }
+                a href=(href) aria-current=[(*href == current).then_some("page")] { (text) }
+            }
+        }
+    }
+}
+
+/// A change of units as the ledger shows it: `+1,200`, `-3`, `0`.
+fn signed(n: i64) -> String {
+    if n > 0 {
+        format!("+{}", ui::count(n))
+    } else {
+        ui::count(n)
+    }
+}
+
+/// A list in the order the server gives it, one page at a time: no column sorts it (sorting a
+/// page in the browser would say nothing of the pages after it).
+fn paged_table(
+    caption: &str,
+    cols: &[ui::Col],
+    rows: Vec<Vec<Markup>>,
+    empty: &str,
+    path: &str,
+    q: &Fields,
+) -> Markup {
+    use maud::Render;
+    ui::Table {
+        caption,
+        cols,
+        rows,
+        empty,
+        sorted: Some((path, q)),
+    }
+    .render()
+}
 
 async fn levels(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields>) -> Response {
     let staff = match Staff::viewing(&app, &headers, Permission::InventoryRead).await {
@@ -81,60 +121,38 @@ async fn levels(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fiel
         Ok(v) => v,
         Err(r) => return r,
     };
-    let mut body = String::from(SUBNAV);
-    body.push_str(&filter_form(
-        "/console/inventory",
-        &[
-            sku_and_location(&q, &locations),
-            select(
-                "Show",
-                "out_of_stock",
-                &[
-                    (String::new(), "all levels".into()),
-                    ("yes".into(), "out of stock only".into()),
-                ],
-                &q.text("out_of_stock"),
-            ),
-        ]
-        .concat(),
-    ));
-    let rows: Vec<Vec<String>> = found
+    let show = [
+        (String::new(), "all levels".to_string()),
+        ("yes".to_string(), "out of stock only".to_string()),
+    ];
+    let rows = found
         .items
         .iter()
         .map(|l| {
             vec![
                 sku_link(&l.sku),
-                esc(&l.location_code),
-                l.on_hand.to_string(),
-                l.reserved.to_string(),
-                l.unavailable.to_string(),
-                format!("<strong>{}</strong>", l.available),
-                l.incoming.to_string(),
-                esc(l.bin.as_deref().unwrap_or("–")),
+                html! { (l.location_code) },
+                html! { (ui::count(l.on_hand)) },
+                html! { (ui::count(l.reserved)) },
+                html! { (ui::count(l.unavailable)) },
+                html! { strong { (ui::count(l.available)) } },
+                html! { (ui::count(l.incoming)) },
+                html! { (l.bin.as_deref().unwrap_or("–")) },
             ]
         })
         .collect();
-    body.push_str(&table(
-        "Stock levels",
-        &[
-            "SKU",
-            "Location",
-            "On hand",
-            "Reserved",
-            "Unavailable",
-            "Available",
-            "Incoming",
-            "Bin",
-        ],
-        &rows,
-        "No stock level matches these filters.",
-    ));
-    body.push_str(&pager(
-        "/console/inventory",
-        &q,
-        found.next_cursor.as_deref(),
-    ));
-    page_html(&staff, &headers, "Inventory", &body)
+    let body = html! {
+        (subnav("/console/inventory"))
+        (ui::filter_form("/console/inventory", &q, html! {
+            (sku_and_location(&q, &locations))
+            (ui::select("Show", "out_of_stock", &show, &q.text("out_of_stock")))
+        }))
+        (paged_table("Stock levels", &[col("SKU"), col("Location"), col("On hand").num(), col("Reserved").num(),
+            col("Unavailable").num(), col("Available").num(), col("Incoming").num(), col("Bin")],
+            rows, "No stock level matches these filters.", "/console/inventory", &q))
+        (ui::pager("/console/inventory", &q, found.next_cursor.as_deref()))
+    };
+    page(&staff, &headers, "Inventory", body)
 }
 
 async fn sku_page(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields>) -> Response {
@@ -159,14 +177,14 @@ async fn sku_page(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fi
             Ok(v) => v,
             Err(r) => return r,
         };
-    let mut body = String::from(SUBNAV);
     let writer = staff.may(Permission::InventoryWrite).then_some(&staff);
-    body.push_str(&stock_section(&stock, product, writer));
-    if staff.may(Permission::InventoryWrite) {
-        body.push_str(&change_forms(&staff, &sku, &locations, &stock.levels));
-    }
-    body.push_str(&ledger_section(&q, &sku, &ledger, &locations));
-    page_html(&staff, &headers, &format!("Stock of {sku}"), &body)
+    let body = html! {
+        (subnav(""))
+        (stock_section(&stock, product, writer))
+        @if let Some(staff) = writer { (change_forms(staff, &sku, &locations, &stock.levels)) }
+        (ledger_section(&staff, &q, &sku, &ledger, &locations))
+    };
+    page(&staff, &headers, &format!("Stock of {sku}"), body)
 }
 
 /// What a SKU's page shows: its stock, a page of its ledger, the locations, and its product.
@@ -193,82 +211,57 @@ fn load_sku(
     ))
 }
 
-/// The SKU's policy and product, its stock by location, and the totals.
-/// A SKU's stock by location; its bins editable in place for a member who may change stock.
-fn stock_section(stock: &SkuStock, product: i64, writer: Option<&Staff>) -> String {
-    let mut body = String::new();
-    body.push_str(&format!(
-        "<p>Policy when out of stock: <strong>{}</strong> · {}</p>",
-        esc(&stock.inventory_policy),
-        link(&format!("/console/products/{product}"), "Product page")
-    ));
-    let rows: Vec<Vec<String>> = stock
+/// The SKU's policy and product, its stock by location, and the totals; its bins editable in
+/// place for a member who may change stock.
+fn stock_section(stock: &SkuStock, product: i64, writer: Option<&Staff>) -> Markup {
+    let rows = stock
         .levels
         .iter()
         .map(|l| {
             vec![
-                esc(&l.location_code),
-                l.on_hand.to_string(),
-                l.reserved.to_string(),
-                l.unavailable.to_string(),
-                format!(
-                    "<strong data-available-at=\"{}\">{}</strong>",
-                    esc(&l.location_code),
-                    l.available
-                ),
-                l.incoming.to_string(),
+                html! { (l.location_code) },
+                html! { (ui::count(l.on_hand)) },
+                html! { (ui::count(l.reserved)) },
+                html! { (ui::count(l.unavailable)) },
+                html! { strong data-available-at=(l.location_code) { (ui::count(l.available)) } },
+                html! { (ui::count(l.incoming)) },
                 match writer {
-                    Some(staff) => form(
+                    Some(staff) => ui::form_of(
                         staff,
                         "/console/inventory/bin",
-                        &format!(
-                            "<input type=\"hidden\" name=\"sku\" value=\"{}\"><input type=\"hidden\" name=\"location_id\" value=\"{}\">{}",
-                            esc(&stock.sku),
-                            l.location_id,
-                            input(
-                                "Bin",
-                                "bin",
-                                "text",
-                                l.bin.as_deref().unwrap_or_default(),
-                                "maxlength=\"64\" size=\"8\""
-                            )
-                        ),
+                        html! {
+                            (ui::hidden("sku", &stock.sku))
+                            (ui::hidden("location_id", &l.location_id.to_string()))
+                            (ui::input("Bin", "bin", "text", l.bin.as_deref().unwrap_or_default())
+                                .maxlength(64).size(8))
+                        },
+                        Kind::Secondary,
                         "Save",
                     ),
-                    None => esc(l.bin.as_deref().unwrap_or("–")),
+                    None => html! { (l.bin.as_deref().unwrap_or("–")) },
                 },
             ]
         })
         .collect();
-    body.push_str(&table(
-        "Stock by location",
-        &[
-            "Location",
-            "On hand",
-            "Reserved",
-            "Unavailable",
-            "Available",
-            "Incoming",
-            "Bin",
-        ],
-        &rows,
-        "No stock at any location yet.",
-    ));
     let t = &stock.totals;
-    body.push_str(&format!(
-        "<p>Total: {} on hand, {} reserved, {} unavailable, <strong>{} available</strong>, {} incoming.</p>",
-        t.on_hand, t.reserved, t.unavailable, t.available, t.incoming
-    ));
-    body
+    html! {
+        p { "Policy when out of stock: " strong { (stock.inventory_policy) } " · "
+            (ui::link(&format!("/console/products/{product}"), "Product page")) }
+        (ui::table("Stock by location", &[col("Location"), col("On hand").num(), col("Reserved").num(),
+            col("Unavailable").num(), col("Available").num(), col("Incoming").num(), col("Bin")],
+            rows, "No stock at any location yet."))
+        p data-totals {
+            "Total: " (ui::count(t.on_hand)) " on hand, " (ui::count(t.reserved)) " reserved, "
+            (ui::count(t.unavailable)) " unavailable, " strong { (ui::count(t.available)) " available" } ", "
+            (ui::count(t.incoming)) " incoming."
+        }
+    }
 }
 
 /// Where a transfer of a SKU starts out: from the active location with the most of it
 /// available (the first location when none has any), to the first other active location; never
 /// the same location on both sides when there are two.
-fn transfer_defaults(
-    locations: &[Location],
-    levels: &[backroom_core::api::StockLevel],
-) -> (String, String) {
+fn transfer_defaults(locations: &[Location], levels: &[StockLevel]) -> (String, String) {
     let active: Vec<&Location> = locations.iter().filter(|l| l.active).collect();
     let available = |id: i64| {
         levels
@@ -290,220 +283,117 @@ fn transfer_defaults(
 }
 
 /// The forms that change the SKU's stock: receive, adjust, count, damage, transfer.
-fn change_forms(
-    staff: &Staff,
-    sku: &str,
-    locations: &[Location],
-    levels: &[backroom_core::api::StockLevel],
-) -> String {
+fn change_forms(staff: &Staff, sku: &str, locations: &[Location], levels: &[StockLevel]) -> Markup {
     let (from, to) = transfer_defaults(locations, levels);
-    let mut body = String::new();
-    let here = |extra: &str| {
-        format!(
-            "<input type=\"hidden\" name=\"sku\" value=\"{}\">{}{extra}",
-            esc(sku),
-            select(
-                "Location",
-                "location_id",
-                &location_options(locations, false),
-                ""
-            )
-        )
+    let places = location_options(locations, false);
+    let here = html! {
+        (ui::hidden("sku", sku))
+        (ui::select("Location", "location_id", &places, ""))
     };
-    body.push_str("<h2>Change stock</h2><div class=\"grid\">");
-    body.push_str(&form(
-        staff,
-        "/console/inventory/receive",
-        &here(
-            &[
-                input(
-                    "Units received",
-                    "quantity",
-                    "number",
-                    "",
-                    "required min=\"1\"",
-                ),
-                input("Note", "note", "text", "", ""),
-            ]
-            .concat(),
+    let note = || ui::input("Note", "note", "text", "");
+    let damage = [
+        ("mark".to_string(), "mark damaged (unavailable)".to_string()),
+        (
+            "release".to_string(),
+            "release back to sellable".to_string(),
         ),
-        "Receive",
-    ));
-    body.push_str(&form(
-        staff,
-        "/console/inventory/adjust",
-        &here(
-            &[
-                input("Change (+/-)", "delta", "number", "", "required"),
-                input("Reason", "note", "text", "", "required"),
-            ]
-            .concat(),
-        ),
-        "Adjust",
-    ));
-    body.push_str(&form(
-        staff,
-        "/console/inventory/count",
-        &here(
-            &[
-                input(
-                    "Counted on hand",
-                    "counted",
-                    "number",
-                    "",
-                    "required min=\"0\"",
-                ),
-                input("Note", "note", "text", "", ""),
-            ]
-            .concat(),
-        ),
-        "Record count",
-    ));
-    body.push_str(&form(
-        staff,
-        "/console/inventory/damage",
-        &here(
-            &[
-                input("Units", "quantity", "number", "", "required min=\"1\""),
-                select(
-                    "Action",
-                    "action",
-                    &[
-                        ("mark".into(), "mark damaged (unavailable)".into()),
-                        ("release".into(), "release back to sellable".into()),
-                        ("write_off".into(), "write off".into()),
-                    ],
-                    "mark",
-                ),
-                input("Note", "note", "text", "", ""),
-            ]
-            .concat(),
-        ),
-        "Record damage",
-    ));
-    body.push_str(&form(
-        staff,
-        "/console/inventory/transfer",
-        &[
-            format!(
-                "<input type=\"hidden\" name=\"sku\" value=\"{}\">",
-                esc(sku)
-            ),
-            select(
-                "From",
-                "from_location_id",
-                &location_options(locations, false),
-                &from,
-            ),
-            select(
-                "To",
-                "to_location_id",
-                &location_options(locations, false),
-                &to,
-            ),
-            input("Units", "quantity", "number", "", "required min=\"1\""),
-            select(
-                "Ship now",
-                "ship",
-                &[
-                    ("yes".into(), "yes, units leave now".into()),
-                    ("no".into(), "no, keep a draft".into()),
-                ],
-                "yes",
-            ),
-            input("Note", "note", "text", "", ""),
-        ]
-        .concat(),
-        "Transfer",
-    ));
-    body.push_str("</div>");
-    body
+        ("write_off".to_string(), "write off".to_string()),
+    ];
+    let ship = [
+        ("yes".to_string(), "yes, units leave now".to_string()),
+        ("no".to_string(), "no, keep a draft".to_string()),
+    ];
+    html! {
+        h2 { "Change stock" }
+        div.grid {
+            (ui::form(staff, "/console/inventory/receive", html! {
+                (here)
+                (ui::input("Units received", "quantity", "number", "").required().min("1"))
+                (note())
+            }, "Receive"))
+            (ui::form(staff, "/console/inventory/adjust", html! {
+                (here)
+                (ui::input("Change (+/-)", "delta", "number", "").required())
+                (ui::input("Reason", "note", "text", "").required())
+            }, "Adjust"))
+            (ui::form(staff, "/console/inventory/count", html! {
+                (here)
+                (ui::input("Counted on hand", "counted", "number", "").required().min("0"))
+                (note())
+            }, "Record count"))
+            (ui::form(staff, "/console/inventory/damage", html! {
+                (here)
+                (ui::input("Units", "quantity", "number", "").required().min("1"))
+                (ui::select("Action", "action", &damage, "mark"))
+                (note())
+            }, "Record damage"))
+            (ui::form(staff, "/console/inventory/transfer", html! {
+                (ui::hidden("sku", sku))
+                (ui::select("From", "from_location_id", &places, &from))
+                (ui::select("To", "to_location_id", &places, &to))
+                (ui::input("Units", "quantity", "number", "").required().min("1"))
+                (ui::select("Ship now", "ship", &ship, "yes"))
+                (note())
+            }, "Transfer"))
+        }
+    }
 }
 
-/// The SKU's ledger, newest first, filtered by location, with its pager.
 /// A page of ledger entries, with the numbers of the orders they refer to (by id).
 type Ledger = (Page<LedgerEntry>, HashMap<i64, i64>);
 
+/// What a ledger entry refers to: an order by its number, as staff know it (its id means
+/// nothing to them), linked to it.
+fn reference(e: &LedgerEntry, numbers: &HashMap<i64, i64>) -> Markup {
+    match (&e.reference_type, e.reference_id) {
+        (Some(t), Some(id)) if t == "order" => match numbers.get(&id) {
+            Some(n) => ui::link(&format!("/console/orders/{id}"), &format!("order #{n}")),
+            None => html! { "order (id " (id) ")" },
+        },
+        (Some(t), Some(id)) => html! { (t) " " (id) },
+        _ => html! {},
+    }
+}
+
+/// The SKU's ledger, newest first, filtered by location, with its pager.
 fn ledger_section(
+    staff: &Staff,
     q: &Fields,
     sku: &str,
     (ledger, numbers): &Ledger,
     locations: &[Location],
-) -> String {
-    let mut body = String::new();
-    body.push_str("<h2>Ledger</h2>");
-    body.push_str(&filter_form(
-        "/console/inventory/sku",
-        &[
-            format!(
-                "<input type=\"hidden\" name=\"sku\" value=\"{}\">",
-                esc(sku)
-            ),
-            select(
-                "Location",
-                "location_id",
-                &location_options(locations, true),
-                &q.text("location_id"),
-            ),
-        ]
-        .concat(),
-    ));
-    let rows: Vec<Vec<String>> = ledger
+) -> Markup {
+    let rows = ledger
         .items
         .iter()
         .map(|e| {
-            let signed = |n: i64| {
-                if n > 0 {
-                    format!("+{n}")
-                } else {
-                    n.to_string()
-                }
-            };
             vec![
-                esc(&when(&e.created_at)),
-                esc(&code_of(locations, e.location_id)),
-                badge(&e.reason),
-                signed(e.on_hand_delta),
-                signed(e.unavailable_delta),
-                esc(&e.actor),
-                match (&e.reference_type, e.reference_id) {
-                    // An order by its number, as staff know it (its id means nothing to them).
-                    (Some(t), Some(id)) if t == "order" => match numbers.get(&id) {
-                        Some(n) => link(&format!("/console/orders/{id}"), &format!("order #{n}")),
-                        None => esc(&format!("order (id {id})")),
-                    },
-                    (Some(t), Some(id)) => esc(&format!("{t} {id}")),
-                    _ => String::new(),
-                },
-                esc(e.note.as_deref().unwrap_or_default()),
+                html! { (staff.when(&e.created_at)) },
+                html! { (code_of(locations, e.location_id)) },
+                ui::badge(&e.reason),
+                html! { (signed(e.on_hand_delta)) },
+                html! { (signed(e.unavailable_delta)) },
+                html! { (e.actor) },
+                reference(e, numbers),
+                html! { (e.note.as_deref().unwrap_or_default()) },
             ]
         })
         .collect();
-    body.push_str(&table(
-        "Ledger, newest first",
-        &[
-            "When",
-            "Location",
-            "Reason",
-            "On hand",
-            "Unavailable",
-            "By",
-            "Reference",
-            "Note",
-        ],
-        &rows,
-        "No ledger entry.",
-    ));
-    body.push_str(&pager(
-        "/console/inventory/sku",
-        q,
-        ledger.next_cursor.as_deref(),
-    ));
-    body
+    // The filter clears back to this SKU's page (a GET form sends its own fields, the SKU too).
+    let here = sku_href(sku);
+    html! {
+        h2 { "Ledger" }
+        (ui::filter_form(&here, q, html! {
+            (ui::hidden("sku", sku))
+            (ui::select("Location", "location_id", &location_options(locations, true), &q.text("location_id")))
+        }))
+        (paged_table("Ledger, newest first", &[col("When"), col("Location"), col("Reason"), col("On hand").num(),
+            col("Unavailable").num(), col("By"), col("Reference"), col("Note")],
+            rows, "No ledger entry.", "/console/inventory/sku", q))
+        (ui::pager("/console/inventory/sku", q, ledger.next_cursor.as_deref()))
+    }
 }
 
-/// Receive, adjust, count, damage, transfer or set a reorder point, then back to where the form
-/// was.
 /// Where a SKU sits at a location (aisle, shelf, bin), from the SKU's page; empty clears it.
 async fn set_bin(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
     let sku = f.text("sku");
@@ -532,6 +422,8 @@ async fn set_bin(State(app): State<App>, Posted { staff, form: f }: Posted) -> R
     .await
 }
 
+/// Receive, adjust, count, damage, transfer or set a reorder point, then back to where the form
+/// was.
 async fn change(
     State(app): State<App>,
     Path(action): Path<String>,
@@ -696,125 +588,73 @@ async fn low(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields>
         Ok(v) => v,
         Err(r) => return r,
     };
-    let mut body = String::from(SUBNAV);
-    body.push_str("<p>Low stock: available plus incoming at or below the reorder point.</p>");
-    body.push_str(&filter_form(
-        "/console/inventory/low",
-        &[
-            sku_and_location(&q, &locations),
-            select(
-                "Show",
-                "show",
-                &[
-                    (String::new(), "low only".into()),
-                    ("all".into(), "every level with a reorder point".into()),
-                ],
-                &q.text("show"),
-            ),
-        ]
-        .concat(),
-    ));
-    let writer = staff.may(Permission::InventoryWrite);
-    let rows: Vec<Vec<String>> = found
+    let show = [
+        (String::new(), "low only".to_string()),
+        (
+            "all".to_string(),
+            "every level with a reorder point".to_string(),
+        ),
+    ];
+    let writer = staff.may(Permission::InventoryWrite).then_some(&staff);
+    let rows = found
         .items
         .iter()
         .map(|l| {
-            let point = l.reorder_point.map(|p| p.to_string()).unwrap_or_default();
-            let edit = if writer {
-                form(
-                    &staff,
-                    "/console/inventory/reorder-point",
-                    // Every field the point is saved with is in the form, with its value:
-                    // one left out would be saved as cleared.
-                    &format!(
-                        "<input type=\"hidden\" name=\"sku\" value=\"{}\"><input type=\"hidden\" name=\"location_id\" value=\"{}\">{}{}{}",
-                        esc(&l.sku),
-                        l.location_id,
-                        input("Point", "reorder_point", "number", &point, "min=\"0\" size=\"4\""),
-                        input(
-                            "Order qty",
-                            "reorder_quantity",
-                            "number",
-                            &l.reorder_quantity.map(|p| p.to_string()).unwrap_or_default(),
-                            "min=\"1\" size=\"4\""
-                        ),
-                        input(
-                            "Lead days",
-                            "lead_time_days",
-                            "number",
-                            &l.lead_time_days.map(|p| p.to_string()).unwrap_or_default(),
-                            "min=\"0\" size=\"3\""
-                        ),
-                    ),
-                    "Save",
-                )
-            } else {
-                esc(&point)
-            };
             vec![
                 sku_link(&l.sku),
-                esc(&l.location_code),
-                l.available.to_string(),
-                l.incoming.to_string(),
-                if l.low { badge("low") } else { String::new() },
-                l.suggested_order.to_string(),
-                edit,
+                html! { (l.location_code) },
+                html! { (ui::count(l.available)) },
+                html! { (ui::count(l.incoming)) },
+                html! { @if l.low { (ui::badge("low")) } },
+                html! { (ui::count(l.suggested_order)) },
+                match writer {
+                    Some(staff) => reorder_form(staff, l),
+                    None => html! { (l.reorder_point.map(ui::count).unwrap_or_default()) },
+                },
             ]
         })
         .collect();
-    body.push_str(&table(
-        "Reorder levels",
-        &[
-            "SKU",
-            "Location",
-            "Available",
-            "Incoming",
-            "",
-            "Suggested order",
-            "Reorder point",
-        ],
-        &rows,
-        "Nothing is low.",
-    ));
-    body.push_str(&pager(
-        "/console/inventory/low",
-        &q,
-        found.next_cursor.as_deref(),
-    ));
-    if writer {
-        body.push_str("<h2>Set a reorder point</h2>");
-        body.push_str(&form(
-            &staff,
-            "/console/inventory/reorder-point",
-            &[
-                input("SKU", "sku", "text", "", "required"),
-                select(
-                    "Location",
-                    "location_id",
-                    &location_options(&locations, false),
-                    "",
-                ),
-                input("Reorder point", "reorder_point", "number", "", "min=\"0\""),
-                input(
-                    "Order quantity",
-                    "reorder_quantity",
-                    "number",
-                    "",
-                    "min=\"1\"",
-                ),
-                input(
-                    "Lead time (days)",
-                    "lead_time_days",
-                    "number",
-                    "",
-                    "min=\"0\"",
-                ),
-            ]
-            .concat(),
-            "Set",
-        ));
-    }
-    page_html(&staff, &headers, "Low stock", &body)
+    let body = html! {
+        (subnav("/console/inventory/low"))
+        p { "Low stock: available plus incoming at or below the reorder point." }
+        (ui::filter_form("/console/inventory/low", &q, html! {
+            (sku_and_location(&q, &locations))
+            (ui::select("Show", "show", &show, &q.text("show")))
+        }))
+        (ui::table("Reorder levels", &[col("SKU"), col("Location"), col("Available").num(), col("Incoming").num(),
+            col("Low"), col("Suggested order").num(), col("Reorder point")], rows, "Nothing is low."))
+        (ui::pager("/console/inventory/low", &q, found.next_cursor.as_deref()))
+        @if let Some(staff) = writer {
+            h2 { "Set a reorder point" }
+            (ui::form(staff, "/console/inventory/reorder-point", html! {
+                (ui::input("SKU", "sku", "text", "").required())
+                (ui::select("Location", "location_id", &location_options(&locations, false), ""))
+                (ui::input("Reorder point", "reorder_point", "number", "").min("0"))
+                (ui::input("Order quantity", "reorder_quantity", "number", "").min("1"))
+                (ui::input("Lead time (days)", "lead_time_days", "number", "").min("0"))
+            }, "Set"))
+        }
+    };
+    page(&staff, &headers, "Low stock", body)
+}
+
+/// A level's reorder point, editable in its row. Every field the point is saved with is in the
+/// form, with its value: one left out would be saved as cleared.
+fn reorder_form(staff: &Staff, l: &ReorderLevel) -> Markup {
+    let value = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
+    ui::form_of(
+        staff,
+        "/console/inventory/reorder-point",
+        html! {
+            (ui::hidden("sku", &l.sku))
+            (ui::hidden("location_id", &l.location_id.to_string()))
+            (ui::input("Point", "reorder_point", "number", &value(l.reorder_point)).min("0").size(4))
+            (ui::input("Order qty", "reorder_quantity", "number", &value(l.reorder_quantity)).min("1").size(4))
+            (ui::input("Lead days", "lead_time_days", "number", &value(l.lead_time_days)).min("0").size(3))
+        },
+        Kind::Secondary,
+        "Save",
+    )
 }
 
 async fn transfers(
@@ -843,79 +683,64 @@ async fn transfers(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let mut body = String::from(SUBNAV);
-    let mut statuses = vec![(String::new(), "any".to_string())];
-    statuses.extend(options(&names(TransferStatus::ALL, TransferStatus::as_str)));
-    body.push_str(&filter_form(
-        "/console/transfers",
-        &select("Status", "status", &statuses, &q.text("status")),
-    ));
-    let writer = staff.may(Permission::InventoryWrite);
-    let rows: Vec<Vec<String>> = found
+    let writer = staff.may(Permission::InventoryWrite).then_some(&staff);
+    let rows = found
         .items
         .iter()
         .map(|t| {
-            let mut actions = String::new();
-            if writer {
-                let button = |action: &str, label: &str| {
-                    form(
-                        &staff,
-                        &format!("/console/transfers/{}/{action}", t.id),
-                        "",
-                        label,
-                    )
-                };
-                match t.status.as_str() {
-                    "draft" => {
-                        actions.push_str(&button("ship", "Ship"));
-                        actions.push_str(&button("cancel", "Cancel"));
-                    }
-                    "in_transit" | "partially_received" => {
-                        actions.push_str(&button("receive", "Receive all"));
-                    }
-                    _ => {}
-                }
-            }
             vec![
-                t.id.to_string(),
-                esc(&code_of(&locations, t.from_location_id)),
-                esc(&code_of(&locations, t.to_location_id)),
-                badge(&t.status),
-                t.lines
-                    .iter()
-                    .map(|l| {
-                        format!(
-                            "{} × {} ({} received)",
-                            sku_link(&l.sku),
-                            l.quantity,
-                            l.received_quantity
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("<br>"),
-                esc(&when(&t.created_at)),
-                actions,
+                html! { (t.id) },
+                html! { (code_of(&locations, t.from_location_id)) },
+                html! { (code_of(&locations, t.to_location_id)) },
+                ui::badge(&t.status),
+                html! {
+                    @for (i, l) in t.lines.iter().enumerate() {
+                        @if i > 0 { br; }
+                        (sku_link(&l.sku)) " × " (ui::count(l.quantity))
+                        " (" (ui::count(l.received_quantity)) " received)"
+                    }
+                },
+                html! { (staff.when(&t.created_at)) },
+                writer.map_or_else(|| html! {}, |staff| transfer_actions(staff, t)),
             ]
         })
         .collect();
-    body.push_str(&table(
-        "Transfers, newest first",
-        &["#", "From", "To", "Status", "Lines", "Created", ""],
-        &rows,
-        "No transfer.",
-    ));
-    body.push_str(&pager(
-        "/console/transfers",
-        &q,
-        found.next_cursor.as_deref(),
-    ));
-    page_html(&staff, &headers, "Transfers", &body)
+    let statuses = ui::any_of(&ui::names(TransferStatus::ALL, TransferStatus::as_str));
+    let body = html! {
+        (subnav("/console/transfers"))
+        (ui::filter_form("/console/transfers", &q, html! {
+            (ui::select("Status", "status", &statuses, &q.text("status")))
+        }))
+        (paged_table("Transfers, newest first", &[col("#").num(), col("From"), col("To"), col("Status"),
+            col("Lines"), col("Created"), col("Actions")], rows, "No transfer.", "/console/transfers", &q))
+        (ui::pager("/console/transfers", &q, found.next_cursor.as_deref()))
+    };
+    page(&staff, &headers, "Transfers", body)
 }
 
+/// What can be done with a transfer where it stands: ship or cancel a draft (cancelling asks
+/// to confirm), receive what is on its way.
+fn transfer_actions(staff: &Staff, t: &Transfer) -> Markup {
+    let action = |a: &str| format!("/console/transfers/{}/{a}", t.id);
+    match t.status.as_str() {
+        "draft" => html! {
+            (ui::form(staff, &action("ship"), html! {}, "Ship"))
+            (ui::danger_form(staff, &action("cancel"), html! {}, "Cancel transfer",
+                &format!("Yes, cancel transfer {}", t.id)))
+        },
+        "in_transit" | "partially_received" => {
+            ui::form(staff, &action("receive"), html! {}, "Receive all")
+        }
+        _ => html! {},
+    }
+}
+
+/// Ships, receives (everything outstanding) or cancels a transfer from the list; cancelling is
+/// refused unless confirmed.
 async fn transfer_action(
     State(app): State<App>,
     Path((id, action)): Path<(i64, String)>,
-    Posted { staff, .. }: Posted,
+    Posted { staff, form: f }: Posted,
 ) -> Response {
     act(
         &app,
@@ -924,7 +749,10 @@ async fn transfer_action(
         move |tx, ctx| match action.as_str() {
             "ship" => inventory::ship_transfer(tx, ctx, id),
             "receive" => inventory::receive_transfer(tx, ctx, id, &ReceiveTransfer { lines: None }),
-            "cancel" => inventory::cancel_transfer(tx, ctx, id),
+            "cancel" => {
+                f.confirmed()?;
+                inventory::cancel_transfer(tx, ctx, id)
+            }
             _ => Err(backroom_core::Error::NotFound {
                 entity: "transfer action",
             }),
