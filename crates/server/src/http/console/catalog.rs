@@ -391,22 +391,6 @@ fn variant_form(staff: &Staff, v: &Variant) -> Markup {
     )
 }
 
-/// A labelled text area that shows its error, as [`ui::Input`] does (the kit's
-/// [`ui::textarea`] has no error).
-fn textarea_field(label: &str, name: &str, value: &str, error: Option<String>) -> Markup {
-    let id = format!("f-{name}");
-    let err_id = format!("{id}-error");
-    html! {
-        div.field.wide.invalid[error.is_some()] {
-            label for=(id) { (label) }
-            textarea id=(id) name=(name) rows="4"
-                aria-invalid=[error.as_ref().map(|_| "true")]
-                aria-describedby=[error.as_ref().map(|_| &err_id)] { (value) }
-            @if let Some(e) = &error { span.field-error id=(err_id) { (e) } }
-        }
-    }
-}
-
 /// The product's edit form: its current values, or what was typed when an edit was refused, with
 /// the reason under the field it names.
 fn edit_form(staff: &Staff, p: &Product, typed: Option<&Fields>, error: Option<&Error>) -> Markup {
@@ -435,8 +419,8 @@ fn edit_form(staff: &Staff, p: &Product, typed: Option<&Fields>, error: Option<&
         (field("Search description", "seo_description", p.seo_description.as_deref().unwrap_or_default()).size(60))
         (field("Image URLs (comma-separated)", "image_urls", &p.image_urls.join(", ")).size(60))
         (ui::select("Status", "status", &statuses, &value("status", &p.status)))
-        (textarea_field("Description", "description", &value("description", &p.description),
-            refusal.as_deref().and_then(|r| ui::field_error(r, "description"))))
+        (ui::textarea("Description", "description", &value("description", &p.description),
+            refusal.as_deref().and_then(|r| ui::field_error(r, "description")).as_deref()))
     };
     html! {
         h2 { "Edit" }

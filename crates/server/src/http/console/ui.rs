@@ -256,10 +256,11 @@ pub(super) fn field_error(refusal: &str, field: &str) -> Option<String> {
 }
 
 impl Render for Input<'_> {
+    /// The field inside its label (so no id is needed to tie them, and a page may hold several
+    /// forms with the same field names); its error or hint tied to it by `aria-describedby`.
     fn render(&self) -> Markup {
-        let id = format!("f-{}", self.name);
-        let err_id = format!("{id}-error");
-        let hint_id = format!("{id}-hint");
+        let err_id = format!("f-{}-error", self.name);
+        let hint_id = format!("f-{}-hint", self.name);
         let described = match (&self.error, self.hint) {
             (Some(_), _) => Some(err_id.clone()),
             (None, Some(_)) => Some(hint_id.clone()),
@@ -267,15 +268,17 @@ impl Render for Input<'_> {
         };
         html! {
             div.field.invalid[self.error.is_some()] {
-                label for=(id) { (self.label) }
-                input id=(id) name=(self.name) type=(self.kind) value=(self.value)
-                    required[self.required] autofocus[self.autofocus]
-                    min=[self.min] max=[self.max] step=[self.step] size=[self.size]
-                    maxlength=[self.maxlength] minlength=[self.minlength]
-                    inputmode=[self.inputmode] placeholder=[self.placeholder]
-                    autocomplete=[self.autocomplete]
-                    aria-invalid=[self.error.as_ref().map(|_| "true")]
-                    aria-describedby=[described];
+                label {
+                    span.name { (self.label) }
+                    input name=(self.name) type=(self.kind) value=(self.value)
+                        required[self.required] autofocus[self.autofocus]
+                        min=[self.min] max=[self.max] step=[self.step] size=[self.size]
+                        maxlength=[self.maxlength] minlength=[self.minlength]
+                        inputmode=[self.inputmode] placeholder=[self.placeholder]
+                        autocomplete=[self.autocomplete]
+                        aria-invalid=[self.error.as_ref().map(|_| "true")]
+                        aria-describedby=[described];
+                }
                 @if let Some(e) = &self.error { span.field-error id=(err_id) { (e) } }
                 @else if let Some(h) = self.hint { span.hint id=(hint_id) { (h) } }
             }
@@ -290,26 +293,32 @@ pub(super) fn select(
     options: &[(String, String)],
     selected: &str,
 ) -> Markup {
-    let id = format!("f-{name}");
     html! {
         div.field {
-            label for=(id) { (label) }
-            select id=(id) name=(name) {
-                @for (v, l) in options {
-                    option value=(v) selected[v == selected] { (l) }
+            label {
+                span.name { (label) }
+                select name=(name) {
+                    @for (v, l) in options {
+                        option value=(v) selected[v == selected] { (l) }
+                    }
                 }
             }
         }
     }
 }
 
-/// A labelled text area.
-pub(super) fn textarea(label: &str, name: &str, value: &str, required: bool) -> Markup {
-    let id = format!("f-{name}");
+/// A labelled text area, with its error when the form was refused for it.
+pub(super) fn textarea(label: &str, name: &str, value: &str, error: Option<&str>) -> Markup {
+    let err_id = format!("f-{name}-error");
     html! {
-        div.field.wide {
-            label for=(id) { (label) }
-            textarea id=(id) name=(name) rows="3" required[required] { (value) }
+        div.field.wide.invalid[error.is_some()] {
+            label {
+                span.name { (label) }
+                textarea name=(name) rows="4"
+                    aria-invalid=[error.map(|_| "true")]
+                    aria-describedby=[error.map(|_| &err_id)] { (value) }
+            }
+            @if let Some(e) = error { span.field-error id=(err_id) { (e) } }
         }
     }
 }
@@ -403,8 +412,12 @@ pub(super) fn filter_form(action: &str, params: &Fields, fields: Markup) -> Mark
         })
         .count();
     html! {
-        details.filterbox open[active > 0] {
-            summary { "Filters" @if active > 0 { " (" (active) " in use)" } }
+        div.filterbox {
+            // A box (no script needed) that shows the filters on a phone; hidden on a wide screen.
+            input #filters-shown.filters-toggle type="checkbox" checked[active > 0];
+            label.filters-button for="filters-shown" {
+                "Filters" @if active > 0 { " (" (active) " in use)" }
+            }
             form.filters method="get" action=(action) role="search" aria-label="Filters" {
                 (fields)
                 @if let Some(s) = params.get("sort") { (hidden("sort", s)) }
@@ -587,10 +600,16 @@ const NAV: &[(&str, &[NavLink])] = &[
 ];
 
 fn nav(staff: &Staff, current: &str) -> Markup {
-    let here = |href: &str| {
-        (current == href || (href != "/console" && current.starts_with(&format!("{href}/"))))
-            .then_some("page")
-    };
+    // The link of the page, or of the closest page above it: `/console/inventory/low` is
+    // "Low stock", `/console/orders/12` is "Orders".
+    let best = NAV
+        .iter()
+        .flat_map(|(_, links)| links.iter().map(|(_, href, _)| *href))
+        .chain(["/console/settings", "/console/help"])
+        .filter(|h| current == *h || current.starts_with(&format!("{h}/")))
+        .max_by_key(|h| h.len())
+        .unwrap_or("/console");
+    let here = |href: &str| (href == best).then_some("page");
     html! {
         nav.side aria-label="Main" {
             ul {
