@@ -2047,11 +2047,15 @@ async fn console_settings_end_to_end() {
         let (st, page) = s.get("/console/settings/jobs").await;
         assert_eq!(st, StatusCode::OK, "{name}");
         assert!(
-            page.contains(&format!("<td>{job_id}</td>")) && page.contains("1 of 3"),
+            page.contains(&format!("<td data-label=\"#\">{job_id}</td>"))
+                && page.contains("1 of 3"),
             "{name}: {page}"
         );
         let l = s
-            .submit(&format!("/console/settings/jobs/{job_id}/cancel"), &[])
+            .submit(
+                &format!("/console/settings/jobs/{job_id}/cancel"),
+                &[("confirm", "yes")],
+            )
             .await;
         assert!(
             l.refused().contains("only a queued job can be cancelled"),
