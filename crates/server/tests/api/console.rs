@@ -1844,7 +1844,7 @@ async fn console_settings_end_to_end() {
             ("tax_rates", "FR 0.2\nUS/CA 0.0725"),
             (
                 "shipping_rates",
-                "standard; Standard; 4.95; IT FR; 50.00\nexpress; Express; 12.00; ;",
+                "standard; Standard; 4.95; IT FR; 50.00\nexpress; Express; 12.00; ; 1500.00",
             ),
         ];
         let l = s.submit("/console/settings/store", &store).await;
@@ -2023,8 +2023,17 @@ async fn console_settings_end_to_end() {
             .unwrap()["id"]
             .as_i64()
             .unwrap();
+        // Deactivating is confirmed: unticked, it is refused and the account still works.
         let l = s
             .submit(&format!("/console/settings/users/{pid}/deactivate"), &[])
+            .await;
+        assert!(l.refused().starts_with("confirm:"), "{name}");
+        assert_eq!(picker.get("/console").await.0, StatusCode::OK, "{name}");
+        let l = s
+            .submit(
+                &format!("/console/settings/users/{pid}/deactivate"),
+                &[("confirm", "yes")],
+            )
             .await;
         assert!(
             l.ok().starts_with("picker@example.com is deactivated"),
@@ -2067,6 +2076,20 @@ async fn console_settings_end_to_end() {
         let l = s
             .submit(&format!("/console/settings/tokens/{tid}/revoke"), &[])
             .await;
+        assert!(
+            l.refused().starts_with("confirm:"),
+            "{name}: confirmed first"
+        );
+        assert_eq!(
+            app.req("GET", "/api/v1/me", Some(&token), None).await.0,
+            StatusCode::OK
+        );
+        let l = s
+            .submit(
+                &format!("/console/settings/tokens/{tid}/revoke"),
+                &[("confirm", "yes")],
+            )
+            .await;
         assert_eq!(l.ok(), "Token erp revoked.", "{name}");
         assert_eq!(
             app.req("GET", "/api/v1/me", Some(&token), None).await.0,
@@ -2098,9 +2121,12 @@ async fn console_settings_end_to_end() {
             .req("GET", "/api/v1/webhooks", Some(&app.admin), None)
             .await;
         let sid = subs["items"][0]["id"].as_i64().unwrap();
-        s.submit(&format!("/console/settings/webhooks/{sid}/deactivate"), &[])
-            .await
-            .ok();
+        s.submit(
+            &format!("/console/settings/webhooks/{sid}/deactivate"),
+            &[("confirm", "yes")],
+        )
+        .await
+        .ok();
 
         // An import: the file uploaded, the job run, the rejected rows downloadable.
         let l = s
@@ -2137,11 +2163,15 @@ async fn console_settings_end_to_end() {
         let (st, page) = s.get("/console/settings/jobs").await;
         assert_eq!(st, StatusCode::OK, "{name}");
         assert!(
-            page.contains(&format!("<td>{job_id}</td>")) && page.contains("1 of 3"),
+            page.contains(&format!("<td data-label=\"#\">{job_id}</td>"))
+                && page.contains("1 of 3"),
             "{name}: {page}"
         );
         let l = s
-            .submit(&format!("/console/settings/jobs/{job_id}/cancel"), &[])
+            .submit(
+                &format!("/console/settings/jobs/{job_id}/cancel"),
+                &[("confirm", "yes")],
+            )
             .await;
         assert!(
             l.refused().contains("only a queued job can be cancelled"),
@@ -2174,16 +2204,73 @@ async fn console_settings_end_to_end() {
             "{name}: no new job"
         );
 
-        // The audit log shows these changes, filtered.
+        // The audit log shows these changes in words, filtered: who, the thing linked, old → new
+        // with amounts as money and times in the store's zone.
         let (_, page) = s
             .get("/console/settings/audit?action=location.updated")
             .await;
         assert!(
-            page.contains("b-location.updated") && page.contains("Bordeaux"),
+            page.contains("data-action=\"location.updated\">Changed location <a href=\"/console/settings/locations\">Bordeaux (wh-b)</a>")
+                && page.contains("<ins>Bordeaux</ins>")
+                && page.contains("<dt>priority</dt>"),
             "{name}: {page}"
         );
         let (_, page) = s.get("/console/settings/audit?entity_type=user").await;
-        assert!(page.contains("b-user.deactivated"), "{name}");
+        assert!(
+            page.contains("data-action=\"user.deactivated\">Deactivated user <a href=\"/console/settings/users\">Pat Picker</a>"),
+            "{name}: {page}"
+        );
+        let (_, page) = s
+            .get("/console/settings/audit?action=settings.updated")
+            .await;
+        assert!(
+            page.contains("data-action=\"settings.updated\"><a href=\"/console/settings/store\">Changed store settings</a>")
+                && page.contains("admin person (admin)")
+                && page.contains("<del>USD</del>")
+                && page.contains("<ins>EUR</ins>")
+                && page.contains("<ins>Europe/Rome</ins>")
+                && page.contains("<del>UTC</del>")
+                && page.contains("<dt>shipping_rates[express].free_above</dt>")
+                && page.contains("<ins>€1,500.00</ins>")
+                && (page.contains(" CET</td>") || page.contains(" CEST</td>")),
+            "{name}: {page}"
+        );
+        // By who: the picker's own entries only; a bad id is refused by name.
+        let (_, page) = s
+            .get(&format!("/console/settings/audit?actor_user_id={pid}"))
+            .await;
+        assert!(
+            page.contains("Pat Picker (fulfillment)")
+                && page.contains("data-action=\"user.signed_in\">Signed in</span>")
+                && !page.contains("data-action=\"settings.updated\""),
+            "{name}: {page}"
+        );
+        let (st, page) = s.get("/console/settings/audit?actor_user_id=pat").await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        assert!(
+            page.contains("actor_user_id: must be a whole number"),
+            "{page}"
+        );
+        let order = placed(&app, "SET-1", "audit@example.com").await;
+        let (st, o) = app
+            .req(
+                "POST",
+                &format!("/api/v1/orders/{order}/cancel"),
+                Some(&app.admin),
+                Some(json!({"reason": "test"})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{o}");
+        let (_, page) = s
+            .get("/console/settings/audit?action=order.cancelled")
+            .await;
+        assert!(
+            page.contains(&format!(
+                "Cancelled order <a href=\"/console/orders/{order}\">#{}</a>",
+                o["number"]
+            )) && page.contains("<ins>cancelled</ins>"),
+            "{name}: {page}"
+        );
         app.check().await;
     }
 }

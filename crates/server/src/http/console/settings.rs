@@ -1,25 +1,28 @@
 //! Settings: locations, channels (sourcing strategy, handling time), users and roles, API tokens,
 //! webhooks with their delivery log and replay, imports (upload, progress, rejected rows), and
-//! the audit log.
+//! the audit log ([`audit`]).
 
+mod audit;
+
+use super::ui::{self, Kind, col};
 use super::{
-    App, Fields, Posted, Staff, act, amount_value, badge, describe, esc, failed, filter_form, form,
-    input, link, load, names, options, page_html, pager, see_other, select, table, when,
+    App, Fields, Posted, Staff, act, amount_value, describe, failed, load, page, see_other,
 };
 use axum::Router;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use backroom_core::api::{ChannelPatch, LocationPatch, NewChannel, NewLocation, NewToken, NewUser};
-use backroom_core::audit::{self, AuditQuery};
-use backroom_core::imports::jobs::{self as import_jobs, NewImport};
+use backroom_core::api::{
+    Channel, ChannelPatch, Location, LocationPatch, NewChannel, NewLocation, NewToken, NewUser,
+};
+use backroom_core::imports::jobs::{self as import_jobs, ImportJob, NewImport};
 use backroom_core::webhooks::{self, NewSubscription};
 use backroom_core::{Error, auth, catalog};
 use backroom_domain::order::LocationKind;
 use backroom_domain::roles::{ALL_ROLES, Permission};
 use backroom_domain::sourcing::Strategy;
-use std::fmt::Write;
+use maud::{Markup, html};
 
 pub(super) fn routes() -> Router<App> {
     Router::new()
@@ -55,7 +58,7 @@ pub(super) fn routes() -> Router<App> {
                 .layer(axum::extract::DefaultBodyLimit::max(256 << 20)),
         )
         .route("/console/settings/imports/{id}/rejects.csv", get(rejects))
-        .route("/console/settings/audit", get(audit_log))
+        .route("/console/settings/audit", get(audit::audit_log))
 }
 
 /// The settings pages a role may open: (permission, path, title, what it is for).
@@ -120,36 +123,56 @@ async fn index(State(app): State<App>, headers: HeaderMap) -> Response {
     let Some(staff) = Staff::signed_in(&app, &headers).await else {
         return axum::response::Redirect::to("/console/login").into_response();
     };
-    let mut body = String::from("<ul class=\"settings\">");
-    for (p, path, title, what) in PAGES {
-        if staff.may(p) {
-            let _ = write!(body, "<li>{}: {}</li>", link(path, title), esc(what));
+    let body = html! {
+        ul.settings {
+            @for (p, path, title, what) in PAGES {
+                @if staff.may(p) { li { (ui::link(path, title)) ": " (what) } }
+            }
         }
-    }
-    body.push_str("</ul>");
-    page_html(&staff, &headers, "Settings", &body)
+    };
+    page(&staff, &headers, "Settings", body)
 }
 
-fn yes_no(label: &str, name: &str, value: bool) -> String {
-    select(
-        label,
-        name,
-        &[("yes".into(), "yes".into()), ("no".into(), "no".into())],
-        if value { "yes" } else { "no" },
-    )
+/// The choices of a yes/no field.
+fn yes_no_options() -> Vec<(String, String)> {
+    ui::options(&["yes", "no"])
+}
+
+fn yes_no_of(value: bool) -> &'static str {
+    if value { "yes" } else { "no" }
+}
+
+/// A field labelled by wrapping it, without an id: for pages with one form per row (each
+/// location, each channel), where [`ui::input`]'s id, made from the field's name alone, would
+/// repeat. A local part: the kit has no field with a caller-chosen id.
+fn wrapped(label: &str, control: Markup) -> Markup {
+    html! { label.field { span.muted { (label) } (control) } }
+}
+
+/// A bare select for [`wrapped`]; `options` are (value, label).
+fn choice(name: &str, options: &[(String, String)], selected: &str) -> Markup {
+    html! {
+        select name=(name) {
+            @for (v, l) in options { option value=(v) selected[v == selected] { (l) } }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // The store: currency, zone, taxes, shipping rates
 
-fn textarea(label: &str, name: &str, value: &str, hint: &str) -> String {
-    format!(
-        "<label>{} <small>{}</small><textarea name=\"{}\" rows=\"5\" cols=\"60\">{}</textarea></label>",
-        esc(label),
-        esc(hint),
-        esc(name),
-        esc(value)
-    )
+/// A text area for a list written one item a line, with a hint saying how (a local part: the
+/// kit's [`ui::textarea`] has no hint).
+fn lines_field(label: &str, name: &str, value: &str, hint: &str) -> Markup {
+    let id = format!("f-{name}");
+    let hint_id = format!("{id}-hint");
+    html! {
+        div.field.wide {
+            label for=(id) { (label) }
+            textarea id=(id) name=(name) rows="5" cols="60" aria-describedby=(hint_id) { (value) }
+            span.hint id=(hint_id) { (hint) }
+        }
+    }
 }
 
 async fn store(State(app): State<App>, headers: HeaderMap) -> Response {
@@ -185,51 +208,57 @@ async fn store(State(app): State<App>, headers: HeaderMap) -> Response {
             )
         })
         .collect();
-    let body = form(
-        &staff,
-        "/console/settings/store",
+    let window = s.attribution_window_days.to_string();
+    let fields = html! {
+        (ui::input("Store name", "store_name", "text", &s.store_name).required())
+        (ui::input("Currency (fixed once there are orders)", "currency", "text", &s.currency)
+            .size(4).required())
+        (ui::input("Time zone", "timezone", "text", &s.timezone).required()
+            .hint("IANA name, e.g. Europe/Rome: times and report days follow it"))
+        (ui::input("Attribution window (days)", "attribution_window_days", "number", &window)
+            .min("1").max("365"))
+        (ui::input("Default tax rate", "default_tax_rate", "text", &s.default_tax_rate)
+            .size(8).inputmode("decimal"))
+        (ui::select("Shipping is taxed", "shipping_taxed", &yes_no_options(), yes_no_of(s.shipping_taxed)))
+        (lines_field("Tax rates by destination", "tax_rates", &taxes.join("\n"),
+            "one per line: country (or country/region) and rate, e.g. IT 0.22 or US/CA 0.0725"))
+        (lines_field("Shipping rates", "shipping_rates", &rates.join("\n"),
+            "one per line: method; name; price; countries (blank: everywhere); free from (blank: never)"))
+    };
+    let body = html! {
+        (ui::form(&staff, "/console/settings/store", fields, "Save settings"))
+        (shipping_rates_table(&s))
+    };
+    page(&staff, &headers, "Store settings", body)
+}
+
+/// The shipping rates as customers are charged them, amounts in the store's currency.
+fn shipping_rates_table(s: &backroom_core::settings::StoreSettings) -> Markup {
+    let rows = s
+        .shipping_rates
+        .iter()
+        .map(|r| {
+            vec![
+                html! { code { (r.method) } },
+                html! { (r.name) },
+                html! { (ui::money(r.price, &s.currency)) },
+                html! { (r.free_above.map_or_else(|| "never".to_string(), |f| ui::money(f, &s.currency))) },
+                html! { @if r.countries.is_empty() { "everywhere" } @else { (r.countries.join(", ")) } },
+            ]
+        })
+        .collect();
+    ui::table(
+        "Shipping rates",
         &[
-            input("Store name", "store_name", "text", &s.store_name, "required"),
-            input(
-                "Currency (fixed once there are orders)",
-                "currency",
-                "text",
-                &s.currency,
-                "size=\"4\" required",
-            ),
-            input("Time zone", "timezone", "text", &s.timezone, "required"),
-            input(
-                "Attribution window (days)",
-                "attribution_window_days",
-                "number",
-                &s.attribution_window_days.to_string(),
-                "min=\"1\" max=\"365\"",
-            ),
-            input(
-                "Default tax rate",
-                "default_tax_rate",
-                "text",
-                &s.default_tax_rate,
-                "size=\"8\"",
-            ),
-            yes_no("Shipping is taxed", "shipping_taxed", s.shipping_taxed),
-            textarea(
-                "Tax rates by destination",
-                "tax_rates",
-                &taxes.join("\n"),
-                "one per line: country (or country/region) and rate, e.g. IT 0.22 or US/CA 0.0725",
-            ),
-            textarea(
-                "Shipping rates",
-                "shipping_rates",
-                &rates.join("\n"),
-                "one per line: method; name; price; countries (blank: everywhere); free from (blank: never)",
-            ),
-        ]
-        .concat(),
-        "Save settings",
-    );
-    page_html(&staff, &headers, "Store settings", &body)
+            col("Method"),
+            col("Name"),
+            col("Price").num(),
+            col("Free from").num(),
+            col("Ships to"),
+        ],
+        rows,
+        "No shipping rate yet.",
+    )
 }
 
 /// The settings form's fields as a change; the lists are parsed line by line, each refusal naming
@@ -340,62 +369,40 @@ async fn locations(State(app): State<App>, headers: HeaderMap) -> Response {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let mut body = String::new();
-    for l in &list {
-        let _ = write!(
-            body,
-            "<section><h2>{} <code>{}</code> {}</h2>",
-            esc(&l.name),
-            esc(&l.code),
-            badge(if l.active { "active" } else { "inactive" })
-        );
-        body.push_str(&form(
-            &staff,
-            &format!("/console/settings/locations/{}", l.id),
-            &[
-                input("Name", "name", "text", &l.name, "required"),
-                select(
-                    "Kind",
-                    "kind",
-                    &options(&names(LocationKind::ALL, LocationKind::as_str)),
-                    &l.kind,
-                ),
-                yes_no("Ships online orders", "ships_online", l.ships_online),
-                yes_no("Offers pickup", "offers_pickup", l.offers_pickup),
-                yes_no("Sells in store", "sells_in_store", l.sells_in_store),
-                input(
-                    "Priority (lower first)",
-                    "priority",
-                    "number",
-                    &l.priority.to_string(),
-                    "size=\"4\"",
-                ),
-                yes_no("Active", "active", l.active),
-            ]
-            .concat(),
-            "Save location",
-        ));
-        body.push_str("</section>");
+    let kinds = ui::options(&ui::names(LocationKind::ALL, LocationKind::as_str));
+    let body = html! {
+        @for l in &list { (location_section(&staff, l, &kinds)) }
+        h2 { "New location" }
+        (ui::form(&staff, "/console/settings/locations", html! {
+            (ui::input("Code", "code", "text", "").required())
+            (ui::input("Name", "name", "text", "").required())
+            (ui::select("Kind", "kind", &kinds, "warehouse"))
+            (ui::input("Priority", "priority", "number", "").size(4))
+        }, "Create location"))
+    };
+    page(&staff, &headers, "Locations", body)
+}
+
+/// A location: its name, code and state, and the form that changes it.
+fn location_section(staff: &Staff, l: &Location, kinds: &[(String, String)]) -> Markup {
+    let yn = yes_no_options();
+    let fields = html! {
+        (wrapped("Name", html! { input name="name" type="text" value=(l.name) required; }))
+        (wrapped("Kind", choice("kind", kinds, &l.kind)))
+        (wrapped("Ships online orders", choice("ships_online", &yn, yes_no_of(l.ships_online))))
+        (wrapped("Offers pickup", choice("offers_pickup", &yn, yes_no_of(l.offers_pickup))))
+        (wrapped("Sells in store", choice("sells_in_store", &yn, yes_no_of(l.sells_in_store))))
+        (wrapped("Priority (lower first)", html! {
+            input name="priority" type="number" value=(l.priority) size="4";
+        }))
+        (wrapped("Active", choice("active", &yn, yes_no_of(l.active))))
+    };
+    html! {
+        section.card data-location=(l.id) {
+            h2 { (l.name) " " code { (l.code) } " " (ui::badge(if l.active { "active" } else { "inactive" })) }
+            (ui::form(staff, &format!("/console/settings/locations/{}", l.id), fields, "Save location"))
+        }
     }
-    body.push_str("<h2>New location</h2>");
-    body.push_str(&form(
-        &staff,
-        "/console/settings/locations",
-        &[
-            input("Code", "code", "text", "", "required"),
-            input("Name", "name", "text", "", "required"),
-            select(
-                "Kind",
-                "kind",
-                &options(&names(LocationKind::ALL, LocationKind::as_str)),
-                "warehouse",
-            ),
-            input("Priority", "priority", "number", "", "size=\"4\""),
-        ]
-        .concat(),
-        "Create location",
-    ));
-    page_html(&staff, &headers, "Locations", &body)
 }
 
 async fn create_location(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
@@ -465,82 +472,51 @@ async fn channels(State(app): State<App>, headers: HeaderMap) -> Response {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let mut body = String::new();
-    for c in &list {
-        let _ = write!(
-            body,
-            "<section><h2>{} <code>{}</code> {}</h2>",
-            esc(&c.name),
-            esc(&c.code),
-            badge(if c.active { "active" } else { "inactive" })
-        );
-        let mut boxes = String::from("<fieldset><legend>Sells from</legend>");
-        for l in &locations {
-            let _ = write!(
-                boxes,
-                "<label><input type=\"checkbox\" name=\"location_id\" value=\"{}\"{}> {}</label>",
-                l.id,
-                if c.location_ids.contains(&l.id) {
-                    " checked"
-                } else {
-                    ""
-                },
-                esc(&l.name)
-            );
+    let strategies = ui::options(&ui::names(&Strategy::ALL, Strategy::as_str));
+    let body = html! {
+        @for c in &list { (channel_section(&staff, c, &locations, &strategies)) }
+        h2 { "New channel" }
+        (ui::form(&staff, "/console/settings/channels", html! {
+            (ui::input("Code", "code", "text", "").required())
+            (ui::input("Name", "name", "text", "").required())
+            (ui::select("Kind", "kind", &ui::options(&catalog::CHANNEL_KINDS), "online"))
+            (ui::select("Sourcing strategy", "sourcing_strategy", &strategies, "fewest_shipments"))
+        }, "Create channel"))
+    };
+    page(&staff, &headers, "Channels", body)
+}
+
+/// A channel: its name, code and state, and the form that changes it, with a box per location
+/// it may sell from.
+fn channel_section(
+    staff: &Staff,
+    c: &Channel,
+    locations: &[Location],
+    strategies: &[(String, String)],
+) -> Markup {
+    let fields = html! {
+        (wrapped("Name", html! { input name="name" type="text" value=(c.name) required; }))
+        (wrapped("Sourcing strategy", choice("sourcing_strategy", strategies, &c.sourcing_strategy)))
+        (wrapped("Handling time (hours)", html! {
+            input name="handling_hours" type="number" value=(c.handling_hours) min="0" size="4";
+        }))
+        (wrapped("Pickup hold (hours)", html! {
+            input name="pickup_hold_hours" type="number" value=(c.pickup_hold_hours) min="1" size="4";
+        }))
+        (wrapped("Active", choice("active", &yes_no_options(), yes_no_of(c.active))))
+        fieldset {
+            legend { "Sells from" }
+            @for l in locations {
+                (ui::checkbox(&l.name, "location_id", &l.id.to_string(), c.location_ids.contains(&l.id)))
+            }
         }
-        boxes.push_str("</fieldset>");
-        body.push_str(&form(
-            &staff,
-            &format!("/console/settings/channels/{}", c.id),
-            &[
-                input("Name", "name", "text", &c.name, "required"),
-                select(
-                    "Sourcing strategy",
-                    "sourcing_strategy",
-                    &options(&names(&Strategy::ALL, Strategy::as_str)),
-                    &c.sourcing_strategy,
-                ),
-                input(
-                    "Handling time (hours)",
-                    "handling_hours",
-                    "number",
-                    &c.handling_hours.to_string(),
-                    "min=\"0\" size=\"4\"",
-                ),
-                input(
-                    "Pickup hold (hours)",
-                    "pickup_hold_hours",
-                    "number",
-                    &c.pickup_hold_hours.to_string(),
-                    "min=\"1\" size=\"4\"",
-                ),
-                yes_no("Active", "active", c.active),
-                boxes,
-            ]
-            .concat(),
-            "Save channel",
-        ));
-        body.push_str("</section>");
+    };
+    html! {
+        section.card data-channel=(c.id) {
+            h2 { (c.name) " " code { (c.code) } " " (ui::badge(if c.active { "active" } else { "inactive" })) }
+            (ui::form(staff, &format!("/console/settings/channels/{}", c.id), fields, "Save channel"))
+        }
     }
-    body.push_str("<h2>New channel</h2>");
-    body.push_str(&form(
-        &staff,
-        "/console/settings/channels",
-        &[
-            input("Code", "code", "text", "", "required"),
-            input("Name", "name", "text", "", "required"),
-            select("Kind", "kind", &options(&catalog::CHANNEL_KINDS), "online"),
-            select(
-                "Sourcing strategy",
-                "sourcing_strategy",
-                &options(&names(&Strategy::ALL, Strategy::as_str)),
-                "fewest_shipments",
-            ),
-        ]
-        .concat(),
-        "Create channel",
-    ));
-    page_html(&staff, &headers, "Channels", &body)
 }
 
 fn location_ids(f: &Fields) -> Result<Vec<i64>, Error> {
@@ -619,72 +595,60 @@ async fn users(State(app): State<App>, headers: HeaderMap) -> Response {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let rows: Vec<Vec<String>> = list
+    let rows: Vec<Vec<Markup>> = list
         .iter()
         .map(|u| {
             let action = if u.id == staff.actor.user_id {
-                "(you)".to_string()
+                html! { span.muted { "(you)" } }
             } else if u.active {
-                form(
+                ui::danger_form(
                     &staff,
                     &format!("/console/settings/users/{}/deactivate", u.id),
-                    "",
+                    html! {},
                     "Deactivate",
+                    "Yes, deactivate: their sessions and tokens stop working",
                 )
             } else {
-                form(
+                ui::form_of(
                     &staff,
                     &format!("/console/settings/users/{}/activate", u.id),
-                    "",
+                    html! {},
+                    Kind::Secondary,
                     "Activate",
                 )
             };
             vec![
-                esc(&u.name),
-                esc(&u.email),
-                badge(&u.role),
-                badge(if u.active { "active" } else { "inactive" }),
-                esc(&when(&u.created_at)),
+                html! { (u.name) },
+                html! { (u.email) },
+                ui::badge(&u.role),
+                ui::badge(if u.active { "active" } else { "inactive" }),
+                html! { (staff.when(&u.created_at)) },
                 action,
             ]
         })
         .collect();
-    let mut body = table(
-        "Staff and integration accounts",
-        &["Name", "Email", "Role", "", "Since", ""],
-        &rows,
-        "No user.",
-    );
     let roles: Vec<(String, String)> = ALL_ROLES
         .iter()
         .map(|r| (r.as_str().to_string(), r.as_str().to_string()))
         .collect();
-    body.push_str("<h2>New user</h2>");
-    body.push_str(&form(
-        &staff,
-        "/console/settings/users",
-        &[
-            input("Email", "email", "email", "", "required"),
-            input("Name", "name", "text", "", "required"),
-            select("Role", "role", &roles, "support"),
-            input(
-                "Password (10 characters or more)",
-                "password",
-                "password",
-                "",
-                "minlength=\"10\" autocomplete=\"new-password\" required",
-            ),
-        ]
-        .concat(),
-        "Create user",
-    ));
-    body.push_str(
-        "<p>Roles: admin does everything; operations everything but users and the audit log; \
-         inventory manages stock; fulfillment picks, packs and ships; support handles orders and \
-         customers without touching stock; marketing reads and runs campaigns; analyst reads \
-         everything but users and the audit log.</p>",
-    );
-    page_html(&staff, &headers, "Users and roles", &body)
+    let body = html! {
+        (ui::table("Staff and integration accounts",
+            &[col("Name"), col("Email"), col("Role"), col("State"), col("Since"), col("")],
+            rows, "No user."))
+        h2 { "New user" }
+        (ui::form(&staff, "/console/settings/users", html! {
+            (ui::input("Email", "email", "email", "").required())
+            (ui::input("Name", "name", "text", "").required())
+            (ui::select("Role", "role", &roles, "support"))
+            (ui::input("Password", "password", "password", "").minlength(10)
+                .autocomplete("new-password").required().hint("10 characters or more"))
+        }, "Create user"))
+        p { "Roles: admin does everything; operations everything but users and the audit log; \
+            inventory manages stock; fulfillment picks, packs and ships; support handles orders and \
+            customers without touching stock; marketing reads and runs campaigns; analyst reads \
+            everything but users and the audit log." }
+    };
+    page(&staff, &headers, "Users and roles", body)
 }
 
 async fn create_user(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
@@ -716,14 +680,20 @@ async fn create_user(State(app): State<App>, Posted { staff, form: f }: Posted) 
 async fn user_action(
     State(app): State<App>,
     Path((id, action)): Path<(i64, String)>,
-    Posted { staff, .. }: Posted,
+    Posted { staff, form: f }: Posted,
 ) -> Response {
     let active = action == "activate";
     let r = act(
         &app,
         &staff,
         "/console/settings/users",
-        move |tx, ctx| auth::set_user_active(tx, ctx, id, active),
+        move |tx, ctx| {
+            // Deactivating ends the account's sessions and tokens: asked to confirm.
+            if !active {
+                f.confirmed()?;
+            }
+            auth::set_user_active(tx, ctx, id, active)
+        },
         |u| {
             format!(
                 "{} is {}.",
@@ -760,73 +730,49 @@ async fn tokens_page(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let mut body = String::new();
-    if let Some(t) = issued {
-        let _ = write!(
-            body,
-            "<p class=\"notice ok\" role=\"status\">The new token is <code data-token>{}</code>. Copy it now: it is shown this once and stored only as a hash.</p>",
-            esc(t)
-        );
-    }
-    let rows: Vec<Vec<String>> = list
+    let rows: Vec<Vec<Markup>> = list
         .iter()
         .filter(|t| t.kind != "session")
         .map(|t| {
             vec![
-                esc(&t.name),
-                format!("<code>{}…</code>", esc(&t.prefix)),
-                badge(&t.kind),
-                esc(&when(&t.created_at)),
-                esc(&t
-                    .expires_at
-                    .as_deref()
-                    .map(when)
-                    .unwrap_or_else(|| "never".into())),
+                html! { (t.name) },
+                html! { code { (t.prefix) "…" } },
+                ui::badge(&t.kind),
+                html! { (staff.when(&t.created_at)) },
+                html! { (t.expires_at.as_deref().map_or_else(|| "never".to_string(), |e| staff.when(e))) },
                 match &t.revoked_at {
-                    Some(at) => format!("revoked {}", esc(&when(at))),
-                    None => form(
+                    Some(at) => html! { (ui::badge("revoked")) " " (staff.when(at)) },
+                    None => ui::danger_form(
                         staff,
                         &format!("/console/settings/tokens/{}/revoke", t.id),
-                        "",
+                        html! {},
                         "Revoke",
+                        "Yes, revoke: whatever uses it stops working",
                     ),
                 },
             ]
         })
         .collect();
-    body.push_str(&table(
-        "API tokens",
-        &["Name", "Starts with", "Kind", "Created", "Expires", ""],
-        &rows,
-        "No API token.",
-    ));
-    body.push_str("<h2>New token</h2>");
-    body.push_str(&form(
-        staff,
-        "/console/settings/tokens",
-        &[
-            input("Name", "name", "text", "", "required"),
-            input(
-                "Expires in (days, empty for never)",
-                "expires_in_days",
-                "number",
-                "",
-                "min=\"1\"",
-            ),
-            select(
-                "Kind",
-                "ingest",
-                &[
-                    ("no".into(), "API token acting as you".into()),
-                    ("yes".into(), "ingest key (storefront events only)".into()),
-                ],
-                "no",
-            ),
-        ]
-        .concat(),
-        "Create token",
-    ));
-    page_html(staff, headers, "API tokens", &body)
+    let body = html! {
+        @if let Some(t) = issued {
+            p.notice.ok role="status" { "The new token is " code data-token { (t) }
+                ". Copy it now: it is shown this once and stored only as a hash." }
+        }
+        (ui::table("API tokens",
+            &[col("Name"), col("Starts with"), col("Kind"), col("Created"), col("Expires"), col("")],
+            rows, "No API token."))
+        h2 { "New token" }
+        (ui::form(staff, "/console/settings/tokens", html! {
+            (ui::input("Name", "name", "text", "").required())
+            (ui::input("Expires in (days)", "expires_in_days", "number", "").min("1")
+                .hint("empty for never"))
+            (ui::select("Kind", "ingest", &[
+                ("no".into(), "API token acting as you".into()),
+                ("yes".into(), "ingest key (storefront events only)".into()),
+            ], "no"))
+        }, "Create token"))
+    };
+    page(staff, headers, "API tokens", body)
 }
 
 /// A new token is shown on the page that answers the form, never stored or sent again.
@@ -865,13 +811,16 @@ async fn create_token(
 async fn revoke_token(
     State(app): State<App>,
     Path(id): Path<i64>,
-    Posted { staff, .. }: Posted,
+    Posted { staff, form: f }: Posted,
 ) -> Response {
     let r = act(
         &app,
         &staff,
         "/console/settings/tokens",
-        move |tx, ctx| auth::revoke_token(tx, ctx, id),
+        move |tx, ctx| {
+            f.confirmed()?;
+            auth::revoke_token(tx, ctx, id)
+        },
         |t| format!("Token {} revoked.", t.name),
     )
     .await;
@@ -907,92 +856,67 @@ async fn webhooks_page(
         Err(r) => return r,
     };
     let only_failed = q.get("status") == Some("failed");
-    let mut body = String::new();
-    let _ = write!(
-        body,
-        "<p>{}</p>",
-        if only_failed {
-            link("/console/settings/webhooks", "Show every delivery")
-        } else {
-            link(
-                "/console/settings/webhooks?status=failed",
-                "Show failed deliveries only",
-            )
+    let body = html! {
+        p {
+            @if only_failed { (ui::link("/console/settings/webhooks", "Show every delivery")) }
+            @else { (ui::link("/console/settings/webhooks?status=failed", "Show failed deliveries only")) }
         }
-    );
-    for (s, deliveries) in &subs {
-        let _ = write!(
-            body,
-            "<section><h2>{} {}</h2><p>Sends: {}</p>",
-            esc(&s.url),
-            badge(if s.active { "active" } else { "inactive" }),
-            esc(&s.event_types.join(", "))
-        );
-        if s.active {
-            body.push_str(&form(
-                &staff,
-                &format!("/console/settings/webhooks/{}/deactivate", s.id),
-                "",
-                "Stop sending",
-            ));
+        @for (s, deliveries) in &subs { (endpoint_section(&staff, s, deliveries, only_failed)) }
+        h2 { "New endpoint" }
+        (ui::form(&staff, "/console/settings/webhooks", html! {
+            (ui::input("URL", "url", "url", "").required().size(50).placeholder("https://"))
+            fieldset {
+                legend { "Events" }
+                @for e in webhooks::EVENT_TYPES { (ui::checkbox(e, "event_type", e, false)) }
+            }
+        }, "Add endpoint"))
+    };
+    page(&staff, &headers, "Webhooks", body)
+}
+
+/// An endpoint: where it sends, what, and its latest deliveries (the failed ones only when
+/// asked), each failed one with a way to send it again.
+fn endpoint_section(
+    staff: &Staff,
+    s: &webhooks::Subscription,
+    deliveries: &[webhooks::Delivery],
+    only_failed: bool,
+) -> Markup {
+    let rows: Vec<Vec<Markup>> = deliveries
+        .iter()
+        .filter(|d| !only_failed || d.status == "failed")
+        .map(|d| {
+            vec![
+                html! { (d.id) },
+                html! { (d.event_type) },
+                ui::badge(&d.status),
+                html! { (ui::count(d.attempts)) },
+                html! { @if let Some(c) = d.last_status_code { (c) } },
+                html! { (d.last_error.as_deref().unwrap_or_default()) },
+                html! { (staff.when(&d.created_at)) },
+                html! {
+                    @if d.status == "failed" {
+                        (ui::form_of(staff, &format!("/console/settings/deliveries/{}/replay", d.id),
+                            html! {}, Kind::Secondary, "Replay"))
+                    }
+                },
+            ]
+        })
+        .collect();
+    html! {
+        section.card data-endpoint=(s.id) {
+            h2 { (s.url) " " (ui::badge(if s.active { "active" } else { "inactive" })) }
+            p { "Sends: " (s.event_types.join(", ")) }
+            @if s.active {
+                (ui::danger_form(staff, &format!("/console/settings/webhooks/{}/deactivate", s.id),
+                    html! {}, "Stop sending", "Yes, stop sending events to this endpoint"))
+            }
+            (ui::table("Latest deliveries",
+                &[col("#"), col("Event"), col("Status"), col("Attempts").num(), col("HTTP"),
+                  col("Error"), col("Created"), col("")],
+                rows, "No delivery."))
         }
-        let rows: Vec<Vec<String>> = deliveries
-            .iter()
-            .filter(|d| !only_failed || d.status == "failed")
-            .map(|d| {
-                vec![
-                    d.id.to_string(),
-                    esc(&d.event_type),
-                    badge(&d.status),
-                    d.attempts.to_string(),
-                    d.last_status_code
-                        .map(|c| c.to_string())
-                        .unwrap_or_default(),
-                    esc(d.last_error.as_deref().unwrap_or_default()),
-                    esc(&when(&d.created_at)),
-                    if d.status == "failed" {
-                        form(
-                            &staff,
-                            &format!("/console/settings/deliveries/{}/replay", d.id),
-                            "",
-                            "Replay",
-                        )
-                    } else {
-                        String::new()
-                    },
-                ]
-            })
-            .collect();
-        body.push_str(&table(
-            "Latest deliveries",
-            &[
-                "#", "Event", "Status", "Attempts", "HTTP", "Error", "Created", "",
-            ],
-            &rows,
-            "No delivery.",
-        ));
-        body.push_str("</section>");
     }
-    let mut boxes = String::from("<fieldset><legend>Events</legend>");
-    for e in webhooks::EVENT_TYPES {
-        let _ = write!(
-            boxes,
-            "<label><input type=\"checkbox\" name=\"event_type\" value=\"{e}\"> {e}</label>"
-        );
-    }
-    boxes.push_str("</fieldset>");
-    body.push_str("<h2>New endpoint</h2>");
-    body.push_str(&form(
-        &staff,
-        "/console/settings/webhooks",
-        &[
-            input("URL", "url", "url", "", "required size=\"50\""),
-            boxes,
-        ]
-        .concat(),
-        "Add endpoint",
-    ));
-    page_html(&staff, &headers, "Webhooks", &body)
 }
 
 async fn create_webhook(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
@@ -1023,13 +947,16 @@ async fn create_webhook(State(app): State<App>, Posted { staff, form: f }: Poste
 async fn deactivate_webhook(
     State(app): State<App>,
     Path(id): Path<i64>,
-    Posted { staff, .. }: Posted,
+    Posted { staff, form: f }: Posted,
 ) -> Response {
     act(
         &app,
         &staff,
         "/console/settings/webhooks",
-        move |tx, ctx| webhooks::deactivate_subscription(tx, ctx, id),
+        move |tx, ctx| {
+            f.confirmed()?;
+            webhooks::deactivate_subscription(tx, ctx, id)
+        },
         |s| format!("No more events go to {}.", s.url),
     )
     .await
@@ -1074,75 +1001,77 @@ async fn imports(State(app): State<App>, headers: HeaderMap) -> Response {
     let running = jobs
         .iter()
         .any(|j| j.status == "running" || j.status == "queued");
-    let mut body = String::new();
-    if running {
-        // Live progress without script: the page reloads itself while an import runs.
-        body.push_str("<meta http-equiv=\"refresh\" content=\"2\"><p role=\"status\">An import is running; this page refreshes every 2 seconds.</p>");
+    let rows: Vec<Vec<Markup>> = jobs.iter().map(|j| import_row(&staff, j)).collect();
+    let body = html! {
+        @if running {
+            // Live progress without script: the page reloads itself while an import runs.
+            meta http-equiv="refresh" content="2";
+            p role="status" { "An import is running; this page refreshes every 2 seconds." }
+        }
+        (ui::table("Imports, newest first",
+            &[col("#"), col("Kind"), col("Status"), col("Progress"), col("Result"), col("Error"),
+              col(""), col("Started")],
+            rows, "No import yet."))
+        h2 { "Upload a file" }
+        (upload_form(&staff))
+        p { "Products come from Shopify, WooCommerce, Magento or Backroom CSV (detected); stock as "
+            code { "sku,location,quantity" } "; orders as the UCI Online Retail layout, Shopify's export or \
+            Backroom's. Files over 256 MB: use " code { "backroom import" } "." }
+    };
+    page(&staff, &headers, "Imports", body)
+}
+
+/// An import in the list: its progress, what it did and where its rejected rows are.
+fn import_row(staff: &Staff, j: &ImportJob) -> Vec<Markup> {
+    let rejected = rejected_of(&j.summary);
+    let summary = j.summary.as_ref().map(|s| {
+        let n = |k: &str| ui::count(s.get(k).and_then(|v| v.as_i64()).unwrap_or(0));
+        format!(
+            "{} rows: {} created, {} updated, {} unchanged, {} rejected",
+            n("rows"),
+            n("created"),
+            n("updated"),
+            n("unchanged"),
+            match rejected {
+                100 => "100 or more".to_string(),
+                r => r.to_string(),
+            },
+        )
+    });
+    vec![
+        html! { (j.id) },
+        html! { (j.kind) },
+        ui::badge(&j.status),
+        html! {
+            progress max="100" value=(j.percent) aria-label=(format!("Import {} progress", j.id)) { (j.percent) "%" }
+            " " (j.percent) "%"
+        },
+        html! { (summary.unwrap_or_default()) },
+        html! { (j.error.as_deref().unwrap_or_default()) },
+        html! {
+            @if rejected > 0 {
+                (ui::link(&format!("/console/settings/imports/{}/rejects.csv", j.id), "Rejected rows (CSV)"))
+            }
+        },
+        html! { (staff.when(&j.created_at)) },
+    ]
+}
+
+/// The upload form: a file sent as `multipart/form-data` (the kit's forms send fields only).
+fn upload_form(staff: &Staff) -> Markup {
+    html! {
+        form.act method="post" action="/console/settings/imports" enctype="multipart/form-data" {
+            (ui::hidden("csrf", &staff.csrf))
+            (ui::select("What", "kind", &ui::options(&["products", "stock", "orders"]), "products"))
+            (ui::input("Stock location (products; code)", "location", "text", ""))
+            (ui::checkbox("Dry run (report only)", "dry_run", "yes", false))
+            div.field {
+                label for="f-file" { "CSV file" }
+                input #f-file type="file" name="file" accept=".csv,text/csv" required;
+            }
+            div.actions { (ui::button(Kind::Primary, "Import")) }
+        }
     }
-    let rows: Vec<Vec<String>> = jobs
-        .iter()
-        .map(|j| {
-            let summary = j
-                .summary
-                .as_ref()
-                .map(|s| {
-                    let n = |k: &str| s.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
-                    format!(
-                        "{} rows: {} created, {} updated, {} unchanged, {} rejected",
-                        n("rows"),
-                        n("created"),
-                        n("updated"),
-                        n("unchanged"),
-                        match rejected_of(&j.summary) {
-                            100 => "100 or more".to_string(),
-                            r => r.to_string(),
-                        },
-                    )
-                })
-                .unwrap_or_default();
-            let rejected = rejected_of(&j.summary);
-            vec![
-                j.id.to_string(),
-                esc(&j.kind),
-                badge(&j.status),
-                format!(
-                    "<progress max=\"100\" value=\"{p}\" aria-label=\"Import {} progress\">{p}%</progress> {p}%",
-                    j.id,
-                    p = j.percent
-                ),
-                esc(&summary),
-                esc(j.error.as_deref().unwrap_or_default()),
-                if rejected > 0 {
-                    link(
-                        &format!("/console/settings/imports/{}/rejects.csv", j.id),
-                        "Rejected rows (CSV)",
-                    )
-                } else {
-                    String::new()
-                },
-                esc(&when(&j.created_at)),
-            ]
-        })
-        .collect();
-    body.push_str(&table(
-        "Imports, newest first",
-        &[
-            "#", "Kind", "Status", "Progress", "Result", "Error", "", "Started",
-        ],
-        &rows,
-        "No import yet.",
-    ));
-    body.push_str(&format!(
-        "<h2>Upload a file</h2><form method=\"post\" action=\"/console/settings/imports\" enctype=\"multipart/form-data\" class=\"act\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{}\">{}{}<label><input type=\"checkbox\" name=\"dry_run\" value=\"yes\"> Dry run (report only)</label>\
-         <label>CSV file <input type=\"file\" name=\"file\" accept=\".csv,text/csv\" required></label><button type=\"submit\">Import</button></form>\
-         <p>Products come from Shopify, WooCommerce, Magento or Backroom CSV (detected); stock as <code>sku,location,quantity</code>; \
-         orders as the UCI Online Retail layout, Shopify's export or Backroom's. Files over 256 MB: use <code>backroom import</code>.</p>",
-        esc(&staff.csrf),
-        select("What", "kind", &options(&["products", "stock", "orders"]), "products"),
-        input("Stock location (products; code)", "location", "text", "", ""),
-    ));
-    page_html(&staff, &headers, "Imports", &body)
 }
 
 /// The upload: the form's fields and the file, then the job starts and the list shows it.
@@ -1221,85 +1150,4 @@ async fn rejects(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>
             .into_response(),
         Err(e) => failed(&staff, &e),
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The audit log
-
-async fn audit_log(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Query(q): Query<Fields>,
-) -> Response {
-    let staff = match Staff::viewing(&app, &headers, Permission::AuditRead).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let query = AuditQuery {
-        entity_type: q.opt("entity_type"),
-        entity_id: q.opt("entity_id"),
-        action: q.opt("action"),
-        actor_user_id: None,
-        limit: Some(50),
-        cursor: q.opt("cursor"),
-    };
-    let found = match load(&app, &staff, move |tx| audit::list(tx, &query)).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let mut body = filter_form(
-        "/console/settings/audit",
-        &[
-            input(
-                "Entity type",
-                "entity_type",
-                "text",
-                &q.text("entity_type"),
-                "placeholder=\"order\"",
-            ),
-            input("Entity id", "entity_id", "text", &q.text("entity_id"), ""),
-            input(
-                "Action",
-                "action",
-                "text",
-                &q.text("action"),
-                "placeholder=\"order.cancelled\"",
-            ),
-        ]
-        .concat(),
-    );
-    let rows: Vec<Vec<String>> = found
-        .items
-        .iter()
-        .map(|e| {
-            let mut changes = e.changes.to_string();
-            if changes.len() > 300 {
-                let mut cut = 300;
-                while !changes.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                changes.truncate(cut);
-                changes.push('…');
-            }
-            vec![
-                esc(&when(&e.created_at)),
-                esc(&e.actor),
-                badge(&e.action),
-                esc(&format!("{} {}", e.entity_type, e.entity_id)),
-                format!("<code>{}</code>", esc(&changes)),
-            ]
-        })
-        .collect();
-    body.push_str(&table(
-        "Every change, newest first",
-        &["When", "Who", "Action", "What", "Changes"],
-        &rows,
-        "No entry matches.",
-    ));
-    body.push_str(&pager(
-        "/console/settings/audit",
-        &q,
-        found.next_cursor.as_deref(),
-    ));
-    page_html(&staff, &headers, "Audit log", &body)
 }
