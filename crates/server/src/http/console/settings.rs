@@ -142,22 +142,6 @@ fn yes_no_of(value: bool) -> &'static str {
     if value { "yes" } else { "no" }
 }
 
-/// A field labelled by wrapping it, without an id: for pages with one form per row (each
-/// location, each channel), where [`ui::input`]'s id, made from the field's name alone, would
-/// repeat. A local part: the kit has no field with a caller-chosen id.
-fn wrapped(label: &str, control: Markup) -> Markup {
-    html! { label.field { span.muted { (label) } (control) } }
-}
-
-/// A bare select for [`wrapped`]; `options` are (value, label).
-fn choice(name: &str, options: &[(String, String)], selected: &str) -> Markup {
-    html! {
-        select name=(name) {
-            @for (v, l) in options { option value=(v) selected[v == selected] { (l) } }
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // The store: currency, zone, taxes, shipping rates
 
@@ -387,15 +371,13 @@ async fn locations(State(app): State<App>, headers: HeaderMap) -> Response {
 fn location_section(staff: &Staff, l: &Location, kinds: &[(String, String)]) -> Markup {
     let yn = yes_no_options();
     let fields = html! {
-        (wrapped("Name", html! { input name="name" type="text" value=(l.name) required; }))
-        (wrapped("Kind", choice("kind", kinds, &l.kind)))
-        (wrapped("Ships online orders", choice("ships_online", &yn, yes_no_of(l.ships_online))))
-        (wrapped("Offers pickup", choice("offers_pickup", &yn, yes_no_of(l.offers_pickup))))
-        (wrapped("Sells in store", choice("sells_in_store", &yn, yes_no_of(l.sells_in_store))))
-        (wrapped("Priority (lower first)", html! {
-            input name="priority" type="number" value=(l.priority) size="4";
-        }))
-        (wrapped("Active", choice("active", &yn, yes_no_of(l.active))))
+        (ui::input("Name", "name", "text", &l.name).required())
+        (ui::select("Kind", "kind", kinds, &l.kind))
+        (ui::select("Ships online orders", "ships_online", &yn, yes_no_of(l.ships_online)))
+        (ui::select("Offers pickup", "offers_pickup", &yn, yes_no_of(l.offers_pickup)))
+        (ui::select("Sells in store", "sells_in_store", &yn, yes_no_of(l.sells_in_store)))
+        (ui::input("Priority (lower first)", "priority", "number", &l.priority.to_string()).size(4))
+        (ui::select("Active", "active", &yn, yes_no_of(l.active)))
     };
     html! {
         section.card data-location=(l.id) {
@@ -495,15 +477,11 @@ fn channel_section(
     strategies: &[(String, String)],
 ) -> Markup {
     let fields = html! {
-        (wrapped("Name", html! { input name="name" type="text" value=(c.name) required; }))
-        (wrapped("Sourcing strategy", choice("sourcing_strategy", strategies, &c.sourcing_strategy)))
-        (wrapped("Handling time (hours)", html! {
-            input name="handling_hours" type="number" value=(c.handling_hours) min="0" size="4";
-        }))
-        (wrapped("Pickup hold (hours)", html! {
-            input name="pickup_hold_hours" type="number" value=(c.pickup_hold_hours) min="1" size="4";
-        }))
-        (wrapped("Active", choice("active", &yes_no_options(), yes_no_of(c.active))))
+        (ui::input("Name", "name", "text", &c.name).required())
+        (ui::select("Sourcing strategy", "sourcing_strategy", strategies, &c.sourcing_strategy))
+        (ui::input("Handling time (hours)", "handling_hours", "number", &c.handling_hours.to_string()).min("0").size(4))
+        (ui::input("Pickup hold (hours)", "pickup_hold_hours", "number", &c.pickup_hold_hours.to_string()).min("1").size(4))
+        (ui::select("Active", "active", &yes_no_options(), yes_no_of(c.active)))
         fieldset {
             legend { "Sells from" }
             @for l in locations {

@@ -5,7 +5,7 @@
 
 use super::{Fields, Notice, Staff};
 use backroom_domain::roles::Permission;
-use maud::{DOCTYPE, Markup, PreEscaped, Render, html};
+use maud::{DOCTYPE, Markup, Render, html};
 
 // ---------------------------------------------------------------------------------------------
 // Text as staff read it
@@ -693,9 +693,4 @@ pub(super) fn layout(
             }
         }
     }
-}
-
-/// Text that is already HTML (a chart drawn by [`super::charts`]).
-pub(super) fn raw(s: String) -> Markup {
-    PreEscaped(s)
 }
