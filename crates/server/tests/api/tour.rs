@@ -392,3 +392,85 @@ async fn the_home_chart_can_be_read() {
         "{table}"
     );
 }
+
+/// Saved views: a member names the filters of a list, finds them above the list, opens them,
+/// and deletes them; another member does not see them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_saves_opens_and_deletes_a_view() {
+    let Some(b) = super::browser::Browser::start().await else {
+        return;
+    };
+    let (name, url) = database_urls().await.remove(0);
+    let app = TestApp::spawn(name, &url).await;
+    app.product("VIEW-1", &[(app.locations.0, 2)]).await;
+    let at = |p: &str| format!("{}{p}", app.base);
+    let sign_in = |email: String| {
+        let b = &b;
+        let login = at("/console/login");
+        async move {
+            b.goto(&login).await;
+            b.fill("input[name=email]", &email).await;
+            b.fill("input[name=password]", "correct horse battery")
+                .await;
+            b.click("form[action='/console/login'] button").await;
+            assert_eq!(b.text("h1").await, "Home");
+        }
+    };
+    sign_in(super::console::staff_user(&app, "operations").await).await;
+    b.goto(&at("/console/products?status=active&sort=title"))
+        .await;
+    b.fill("input[name=name]", "Active A to Z").await;
+    b.click("form.save-view button").await;
+    let (ok, text) = b.notice().await;
+    assert!(ok && text == "Saved the view Active A to Z.", "{text}");
+    let href = b.attr(".views .view a", "href").await;
+    assert!(
+        href.ends_with("/console/products?status=active&sort=title"),
+        "{href}"
+    );
+    assert_eq!(b.attr(".views .view a", "aria-current").await, "page");
+
+    b.goto(&at("/console/products")).await;
+    b.click(".views .view a").await;
+    assert!(b.current_url().await.ends_with("?status=active&sort=title"));
+    assert_eq!(b.text(".views a[aria-current]").await, "Active A to Z");
+    b.click("form[action='/console/logout'] button").await;
+
+    // Another member's list has no such view.
+    sign_in(super::console::staff_user(&app, "inventory").await).await;
+    b.goto(&at("/console/products")).await;
+    let views = b.text(".views").await;
+    assert!(!views.contains("Active A to Z"), "{views}");
+    b.click("form[action='/console/logout'] button").await;
+
+    let (s, audit) = app
+        .req(
+            "GET",
+            "/api/v1/audit-log?action=view.saved",
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{audit}");
+    let id = audit["items"][0]["entity_id"].as_str().unwrap().to_string();
+    // The owner deletes it.
+    let (_, u) = app
+        .req("GET", "/api/v1/users", Some(&app.admin), None)
+        .await;
+    let owner = u["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["role"] == "operations")
+        .unwrap()["email"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sign_in(owner).await;
+    b.goto(&at("/console/products")).await;
+    b.click(&format!("form[action='/console/views/{id}/delete'] button"))
+        .await;
+    let (ok, text) = b.notice().await;
+    assert!(ok && text == "Deleted the view Active A to Z.", "{text}");
+    assert!(!b.text(".views").await.contains("Active A to Z"));
+}

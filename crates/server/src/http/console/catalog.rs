@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use backroom_core::api::{
     Location, NewProduct, NewVariant, Product, ProductPatch, SkuStock, Variant, VariantPatch,
 };
+use backroom_core::auth::views;
 use backroom_core::catalog::{self, ProductQuery};
 use backroom_core::{Error, inventory, settings};
 use backroom_domain::listing::{self, Listing, Severity, VariantListing};
@@ -59,16 +60,18 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
         limit: Some(50),
         cursor: q.opt("cursor"),
     };
+    let ctx = staff.ctx();
     let found = app
         .db
         .read(move |tx| {
             let page = catalog::list_products(tx, &query)?;
             let vendors = catalog::vendors(tx, 200)?;
             let types = catalog::product_types(tx, 200)?;
-            Ok((page, vendors, types))
+            let saved = views::list_views(tx, &ctx, "/console/products")?;
+            Ok((page, vendors, types, saved))
         })
         .await;
-    let (found, vendors, types) = match found {
+    let (found, vendors, types, saved) = match found {
         Ok(f) => f,
         Err(e @ Error::Invalid(_)) => {
             return super::refused(status_of(&e), Some(&staff), &describe(&e));
@@ -86,6 +89,7 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
         @if staff.may(Permission::CatalogWrite) {
             p { (ui::button_link(Kind::Primary, "/console/products/new", "New product")) }
         }
+        (super::views::bar(&staff, "/console/products", &q, &saved))
         (product_filters(&q, vendors, types))
         (table)
         (ui::pager("/console/products", &q, found.next_cursor.as_deref()))

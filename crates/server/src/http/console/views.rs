@@ -1,5 +1,6 @@
 //! Saved views: a member names the filters of a list ("Late EU orders") and finds them above
-//! that list on every visit. Each member keeps their own ([`backroom_core::auth::views`]).
+//! that list on every visit. Each member keeps their own ([`backroom_core::auth::views`]); a
+//! list page reads them in its own transaction and shows [`bar`].
 
 use super::ui::{self, Kind};
 use super::{App, Fields, Posted, Staff, act_then};
@@ -14,15 +15,6 @@ pub(super) fn routes() -> Router<App> {
     Router::new()
         .route("/console/views", post(save))
         .route("/console/views/{id}/delete", post(delete))
-}
-
-/// The member's views of `list`; none when they cannot be read (the list still shows).
-pub(super) async fn of(app: &App, staff: &Staff, list: &'static str) -> Vec<SavedView> {
-    let ctx = staff.ctx();
-    app.db
-        .read(move |tx| views::list_views(tx, &ctx, list))
-        .await
-        .unwrap_or_default()
 }
 
 /// The query a view keeps: the list's filters and sort, not its page or one-off choices.
