@@ -28,6 +28,7 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
     let query = CustomerQuery {
         q: q.opt("q"),
         accepts_marketing: q.flag("accepts_marketing"),
+        sort: None,
         limit: Some(50),
         cursor: q.opt("cursor"),
     };
