@@ -87,6 +87,51 @@ fn bad_cursor() -> crate::Error {
     crate::Error::invalid("cursor", "is not a cursor this list gave out")
 }
 
+/// A list's `sort` as asked, `key` (ascending) or `-key` (descending) with `key` one of `keys`:
+/// (key, descending). Anything else is refused naming the field and the keys it takes.
+pub fn parse_sort<'a>(sort: &'a str, keys: &[&str]) -> Result<(&'a str, bool), crate::Error> {
+    let (key, desc) = match sort.strip_prefix('-') {
+        Some(k) => (k, true),
+        None => (sort, false),
+    };
+    if keys.contains(&key) {
+        return Ok((key, desc));
+    }
+    let named = match keys.split_last() {
+        Some((last, [])) => (*last).to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    Err(crate::Error::invalid(
+        "sort",
+        format!("must be {named}, with - for descending"),
+    ))
+}
+
+/// The cursor of a list sorted by `sort` (as asked, `-total` say): the last row's sort value
+/// and id, tagged with the sort so that another sort refuses it. `None` is the list's default
+/// order, whose cursors carry the value alone.
+pub fn sorted_cursor(sort: Option<&str>, value: &str, id: i64) -> String {
+    match sort {
+        Some(s) => encode_cursor(&format!("{s}:{value}"), id),
+        None => encode_cursor(value, id),
+    }
+}
+
+/// The sort value and id of a [`sorted_cursor`], refused when it was given out for another sort.
+pub fn decode_sorted_cursor(
+    cursor: &str,
+    sort: Option<&str>,
+) -> Result<(String, i64), crate::Error> {
+    let (v, id) = decode_cursor(cursor)?;
+    let value = match (sort, v.split_once(':')) {
+        (Some(s), Some((tag, rest))) if tag == s => rest.to_string(),
+        (None, None) => v,
+        _ => return Err(crate::Error::invalid("cursor", "does not match this sort")),
+    };
+    Ok((value, id))
+}
+
 /// A page size: 50 by default, 1 to 250.
 pub fn page_limit(limit: Option<i64>) -> Result<i64, crate::Error> {
     match limit {

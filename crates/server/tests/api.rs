@@ -1452,6 +1452,185 @@ async fn settings_lists_are_paged_like_every_list() {
     }
 }
 
+/// The order and customer lists sort by the keys they document, both ways: each page in order
+/// (ties by id, the same way), every row once when paged one at a time, the default order
+/// unchanged; an unknown sort is refused naming `sort`, and a cursor of another sort naming
+/// `cursor`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_and_customer_lists_sort_and_page() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        app.product("SRT-1", &[(app.locations.0, 50)]).await;
+        let t = Some(app.admin.as_str());
+        // Five orders of four customers: two totals tie, one customer orders twice.
+        for (first, qty) in [
+            ("bob", 3),
+            ("Alice", 1),
+            ("carol", 3),
+            ("Dave", 2),
+            ("bob", 1),
+        ] {
+            let mut body = order_body(&[("SRT-1", qty)], &format!("{first}@example.com"));
+            body["customer"]["first_name"] = json!(first);
+            body["customer"]["last_name"] = json!("Sorter");
+            let (st, o) = app.req("POST", "/api/v1/orders", t, Some(body)).await;
+            assert_eq!(st, StatusCode::CREATED, "{name}: {o}");
+        }
+        let micros = |v: &Value| {
+            v.as_str()
+                .unwrap()
+                .parse::<jiff::Timestamp>()
+                .unwrap()
+                .as_microsecond()
+        };
+        // Each sort: its key of an item, as (number, text) to compare.
+        type Key = fn(&Value) -> (i64, String);
+        let order_keys: [(&str, Key); 3] = [
+            ("number", |o| (o["number"].as_i64().unwrap(), String::new())),
+            ("placed_at", |o| {
+                (
+                    o["placed_at"]
+                        .as_str()
+                        .unwrap()
+                        .parse::<jiff::Timestamp>()
+                        .unwrap()
+                        .as_microsecond(),
+                    String::new(),
+                )
+            }),
+            ("total", |o| {
+                (o["total"]["amount"].as_i64().unwrap(), String::new())
+            }),
+        ];
+        let customer_keys: [(&str, Key); 4] = [
+            ("name", |c| {
+                (
+                    0,
+                    format!(
+                        "{} {}",
+                        c["first_name"].as_str().unwrap(),
+                        c["last_name"].as_str().unwrap()
+                    )
+                    .to_lowercase(),
+                )
+            }),
+            ("orders_count", |c| {
+                (c["orders_count"].as_i64().unwrap(), String::new())
+            }),
+            ("total_spent", |c| {
+                (c["total_spent"]["amount"].as_i64().unwrap(), String::new())
+            }),
+            ("created_at", |c| {
+                (
+                    c["created_at"]
+                        .as_str()
+                        .unwrap()
+                        .parse::<jiff::Timestamp>()
+                        .unwrap()
+                        .as_microsecond(),
+                    String::new(),
+                )
+            }),
+        ];
+        for (list, keys) in [
+            ("/api/v1/orders", &order_keys[..]),
+            ("/api/v1/customers", &customer_keys[..]),
+        ] {
+            let (_, everything) = app.req("GET", &format!("{list}?limit=250"), t, None).await;
+            let count = everything["items"].as_array().unwrap().len();
+            assert!(count >= 4, "{name}: {list}: {everything}");
+            for (key, of) in keys {
+                for sort in [key.to_string(), format!("-{key}")] {
+                    let (s, one) = app
+                        .req("GET", &format!("{list}?sort={sort}&limit=250"), t, None)
+                        .await;
+                    assert_eq!(s, StatusCode::OK, "{name}: {list} {sort}: {one}");
+                    let one = one["items"].as_array().unwrap().clone();
+                    let walked = walk_pages(&app, &format!("{list}?sort={sort}&")).await;
+                    assert_eq!(walked, one, "{name}: {list} {sort}: paged as in one page");
+                    let mut ids: Vec<i64> =
+                        walked.iter().map(|x| x["id"].as_i64().unwrap()).collect();
+                    ids.sort_unstable();
+                    ids.dedup();
+                    assert_eq!(ids.len(), count, "{name}: {list} {sort}: every row once");
+                    let seen: Vec<(i64, String, i64)> = walked
+                        .iter()
+                        .map(|x| {
+                            let (n, t) = of(x);
+                            (n, t, x["id"].as_i64().unwrap())
+                        })
+                        .collect();
+                    let mut want = seen.clone();
+                    want.sort();
+                    if sort.starts_with('-') {
+                        want.reverse();
+                    }
+                    assert_eq!(seen, want, "{name}: {list} {sort}");
+                }
+            }
+            // No sort: the order it always had (orders newest placed first, customers newest first).
+            let default = walk_pages(&app, &format!("{list}?")).await;
+            let newest: Vec<i64> = default.iter().map(|x| x["id"].as_i64().unwrap()).collect();
+            if list == "/api/v1/orders" {
+                let placed: Vec<i64> = default.iter().map(|o| micros(&o["placed_at"])).collect();
+                assert!(
+                    placed.windows(2).all(|w| w[0] >= w[1]),
+                    "{name}: {placed:?}"
+                );
+                let explicit = walk_pages(&app, &format!("{list}?sort=-placed_at&")).await;
+                assert_eq!(explicit, default, "{name}: -placed_at is the default");
+            } else {
+                assert!(newest.windows(2).all(|w| w[0] > w[1]), "{name}: {newest:?}");
+            }
+            // A sort it does not know, and a cursor of another sort, are refused by name.
+            for bad in ["colour", "-", "total_minor", "--number"] {
+                let (s, e) = app.req("GET", &format!("{list}?sort={bad}"), t, None).await;
+                assert_eq!(
+                    (s, e["error"]["field"].as_str()),
+                    (StatusCode::UNPROCESSABLE_ENTITY, Some("sort")),
+                    "{name}: {list} {bad}: {e}"
+                );
+            }
+            let (first, other) = (keys[0].0, keys[1].0);
+            let (_, p) = app
+                .req("GET", &format!("{list}?sort={first}&limit=1"), t, None)
+                .await;
+            let c = p["next_cursor"].as_str().unwrap().to_string();
+            for elsewhere in [
+                format!("sort={other}&"),
+                format!("sort=-{first}&"),
+                String::new(),
+            ] {
+                let (s, e) = app
+                    .req("GET", &format!("{list}?{elsewhere}cursor={c}"), t, None)
+                    .await;
+                assert_eq!(
+                    (s, e["error"]["field"].as_str()),
+                    (StatusCode::UNPROCESSABLE_ENTITY, Some("cursor")),
+                    "{name}: {list} {elsewhere}: {e}"
+                );
+            }
+        }
+        // Sorting keeps the filters: Bob's orders, largest first.
+        let (_, bobs) = app
+            .req(
+                "GET",
+                "/api/v1/orders?q=bob%40example.com&sort=-total",
+                t,
+                None,
+            )
+            .await;
+        let totals: Vec<i64> = bobs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["total"]["amount"].as_i64().unwrap())
+            .collect();
+        assert_eq!(totals.len(), 2, "{name}: {bobs}");
+        assert!(totals[0] > totals[1], "{name}: {totals:?}");
+    }
+}
+
 #[test]
 fn openapi_document_matches_snapshot() {
     let doc = serde_json::to_string_pretty(&backroom::http::openapi()).unwrap();

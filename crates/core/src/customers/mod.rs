@@ -12,7 +12,8 @@ use crate::db::{Row, Sql};
 use crate::orders::{check_address_at, money};
 use crate::util::page;
 use crate::util::{
-    Filter, decode_cursor, encode_cursor, from_json, opt_rfc3339, page_limit, rfc3339, to_json,
+    Filter, decode_sorted_cursor, encode_cursor, from_json, opt_rfc3339, page_limit, parse_sort,
+    rfc3339, sorted_cursor, to_json,
 };
 use crate::{Ctx, DbError, Error, Result, params, settings};
 use backroom_domain::Email;
@@ -205,17 +206,24 @@ pub struct CustomerRef {
 
 /// The columns [`customer_from`] reads, from `customers c` (the order count and spend through
 /// the orders' expressions, the lifetime value through the read model's).
-fn customer_select() -> &'static str {
+/// The columns [`customer_from`] reads from `customers c`.
+fn customer_cols() -> &'static str {
     // Built once: the text never changes.
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
-            "SELECT c.id, c.email, c.first_name, c.last_name, c.phone, c.accepts_marketing, c.marketing_consent_at, c.marketing_consent_source, c.acquisition_source, c.tags, c.note, c.created_at, c.updated_at, \
-             {} AS orders_count, {} AS total_spent, {} AS lifetime_value, c.guest, c.addresses FROM customers c",
+            "c.id, c.email, c.first_name, c.last_name, c.phone, c.accepts_marketing, c.marketing_consent_at, c.marketing_consent_source, c.acquisition_source, c.tags, c.note, c.created_at, c.updated_at, \
+             {} AS orders_count, {} AS total_spent, {} AS lifetime_value, c.guest, c.addresses",
             crate::orders::sql::orders_count_of("c.id"),
             crate::orders::sql::total_spent_of("c.id"),
             crate::analytics::report::lifetime_value_sql!()
         )
     });
+    &SQL
+}
+
+fn customer_select() -> &'static str {
+    static SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("SELECT {} FROM customers c", customer_cols()));
     &SQL
 }
 
@@ -382,13 +390,53 @@ pub struct CustomerQuery {
     /// Part of the email, name or phone.
     pub q: Option<String>,
     pub accepts_marketing: Option<bool>,
+    /// The order: newest first by default; or `name` (first and last name, case aside),
+    /// `orders_count`, `total_spent` (in minor units, cancelled orders aside) or `created_at`;
+    /// prefix `-` for descending. Ties go by id, the same way. A cursor holds to the sort it was
+    /// given out for.
+    pub sort: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
 
-/// Customers, newest first.
+/// The sort keys of [`list_customers`] and what they order by: (key, expression, is text).
+fn customer_sorts() -> &'static [(&'static str, String, bool); 4] {
+    static SORTS: std::sync::LazyLock<[(&str, String, bool); 4]> = std::sync::LazyLock::new(|| {
+        [
+            (
+                "name",
+                "lower(c.first_name || ' ' || c.last_name)".into(),
+                true,
+            ),
+            (
+                "orders_count",
+                crate::orders::sql::orders_count_of("c.id"),
+                false,
+            ),
+            (
+                "total_spent",
+                crate::orders::sql::total_spent_of("c.id"),
+                false,
+            ),
+            ("created_at", "c.created_at".into(), false),
+        ]
+    });
+    &SORTS
+}
+
+/// Customers in the order `q.sort` asks, newest first by default.
 pub fn list_customers(tx: &mut dyn Sql, q: &CustomerQuery) -> Result<Page<Customer>> {
     let limit = page_limit(q.limit)?;
+    let sorted = match q.sort.as_deref() {
+        None => None,
+        Some(s) => {
+            let (key, desc) = parse_sort(s, &customer_sorts().each_ref().map(|(k, _, _)| *k))?;
+            customer_sorts()
+                .iter()
+                .find(|(k, _, _)| *k == key)
+                .map(|(_, expr, text)| (s, expr.as_str(), *text, desc))
+        }
+    };
     let mut f = Filter::default();
     if let Some(s) = &q.q {
         f.add(
@@ -399,23 +447,71 @@ pub fn list_customers(tx: &mut dyn Sql, q: &CustomerQuery) -> Result<Page<Custom
     if let Some(b) = q.accepts_marketing {
         f.add("c.accepts_marketing = ?", vec![b.into()]);
     }
+    let Some((sort, expr, text, desc)) = sorted else {
+        if let Some(c) = &q.cursor {
+            let (_, id) = decode_sorted_cursor(c, None)?;
+            f.add("c.id < ?", vec![id.into()]);
+        }
+        let lim = f.push((limit + 1).into());
+        let rows = tx.query(
+            &format!(
+                "{}{} ORDER BY c.id DESC LIMIT {lim}",
+                customer_select(),
+                f.where_sql()
+            ),
+            &f.params,
+        )?;
+        let cur = settings::load(tx)?.currency;
+        let mut items: Vec<Customer> = rows
+            .iter()
+            .map(|r| customer_from(r, cur.as_str()))
+            .collect::<std::result::Result<_, _>>()?;
+        return Ok(page(&mut items, limit, |c| encode_cursor("", c.id)));
+    };
+    let op = if desc { "<" } else { ">" };
     if let Some(c) = &q.cursor {
-        let (_, id) = decode_cursor(c)?;
-        f.add("c.id < ?", vec![id.into()]);
+        let (v, id) = decode_sorted_cursor(c, Some(sort))?;
+        let v: crate::Val = if text {
+            v.into()
+        } else {
+            v.parse::<i64>()
+                .map_err(|_| Error::invalid("cursor", "does not match this sort"))?
+                .into()
+        };
+        f.add(
+            &format!("({expr} {op} ? OR ({expr} = ? AND c.id {op} ?))"),
+            vec![v.clone(), v, id.into()],
+        );
     }
+    let dir = if desc { "DESC" } else { "ASC" };
     let lim = f.push((limit + 1).into());
     let rows = tx.query(
         &format!(
-            "{}{} ORDER BY c.id DESC LIMIT {lim}",
-            customer_select(),
+            "SELECT {}, {expr} AS sort_key FROM customers c{} ORDER BY sort_key {dir}, c.id {dir} LIMIT {lim}",
+            customer_cols(),
             f.where_sql()
         ),
         &f.params,
     )?;
     let cur = settings::load(tx)?.currency;
-    let mut items: Vec<Customer> = rows
-        .iter()
-        .map(|r| customer_from(r, cur.as_str()))
-        .collect::<std::result::Result<_, _>>()?;
-    Ok(page(&mut items, limit, |c| encode_cursor("", c.id)))
+    let mut items = Vec::with_capacity(rows.len());
+    // The raw sort value of each row, for the cursor.
+    let mut keys = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let c = customer_from(r, cur.as_str())?;
+        let key = if text {
+            r.get::<String>("sort_key")?
+        } else {
+            r.get::<i64>("sort_key")?.to_string()
+        };
+        keys.push((c.id, key));
+        items.push(c);
+    }
+    Ok(page(&mut items, limit, |c| {
+        let key = keys
+            .iter()
+            .find(|(id, _)| *id == c.id)
+            .map_or("", |(_, k)| k.as_str());
+        sorted_cursor(Some(sort), key, c.id)
+    }))
 }

@@ -16,7 +16,8 @@ use crate::db::{DbError, FromRow, Row, Sql, query_one_as};
 use crate::inventory::release_order;
 use crate::util::page;
 use crate::util::{
-    Filter, decode_cursor, encode_cursor, from_json, opt_rfc3339, page_limit, parse_time, rfc3339,
+    Filter, decode_sorted_cursor, from_json, opt_rfc3339, page_limit, parse_sort, parse_time,
+    rfc3339, sorted_cursor,
 };
 use crate::{Ctx, Error, Result, params};
 use backroom_domain::balance;
@@ -481,14 +482,32 @@ pub struct OrderQuery {
     /// By balance: `refund_due` (the store owes the customer), `to_collect` (the customer owes
     /// the store) or `settled`.
     pub balance: Option<String>,
+    /// The order: `placed_at` (the default, newest first as `-placed_at`), `number` or `total`
+    /// (in minor units); prefix `-` for descending. Ties go by id, the same way. A cursor holds
+    /// to the sort it was given out for.
+    pub sort: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
 
-/// Orders, newest first.
-/// Orders, newest first; `now` decides what is late or at risk.
+/// The sort keys of [`list`] and the columns they order by.
+const ORDER_SORTS: [(&str, &str); 3] = [
+    ("number", "o.number"),
+    ("placed_at", "o.placed_at"),
+    ("total", "o.total_minor"),
+];
+
+/// Orders in the order `q.sort` asks (newest first by default); `now` decides what is late or
+/// at risk.
 pub fn list(tx: &mut dyn Sql, q: &OrderQuery, now: i64) -> Result<Page<Order>> {
     let limit = page_limit(q.limit)?;
+    // The default order's cursors carry the placed time alone, as they always have.
+    let sort = q.sort.as_deref().filter(|s| *s != "-placed_at");
+    let (key, desc) = parse_sort(sort.unwrap_or("-placed_at"), &ORDER_SORTS.map(|(k, _)| k))?;
+    let col = ORDER_SORTS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or("o.placed_at", |(_, c)| *c);
     let mut f = Filter::default();
     if let Some(s) = &q.status {
         let s = OrderStatus::parse(s)
@@ -572,38 +591,46 @@ pub fn list(tx: &mut dyn Sql, q: &OrderQuery, now: i64) -> Result<Page<Order>> {
         };
         f.add(&format!("{balance} {op} 0"), vec![]);
     }
+    let op = if desc { "<" } else { ">" };
     if let Some(c) = &q.cursor {
-        let (v, id) = decode_cursor(c)?;
+        let (v, id) = decode_sorted_cursor(c, sort)?;
         let at: i64 = v
             .parse()
             .map_err(|_| Error::invalid("cursor", "is not a cursor this list gave out"))?;
         f.add(
-            "(o.placed_at < ? OR (o.placed_at = ? AND o.id < ?))",
+            &format!("({col} {op} ? OR ({col} = ? AND o.id {op} ?))"),
             vec![at.into(), at.into(), id.into()],
         );
     }
+    let dir = if desc { "DESC" } else { "ASC" };
     let lim = f.push((limit + 1).into());
     let rows = tx.query(
         &format!(
-            "SELECT {} FROM orders o{} ORDER BY o.placed_at DESC, o.id DESC LIMIT {lim}",
+            "SELECT {} FROM orders o{} ORDER BY {col} {dir}, o.id {dir} LIMIT {lim}",
             *ORDER_COLS,
             f.where_sql()
         ),
         &f.params,
     )?;
     let mut items = Vec::with_capacity(rows.len());
-    let mut placed = Vec::with_capacity(rows.len());
+    // The raw sort value of each row, for the cursor.
+    let mut keys = Vec::with_capacity(rows.len());
     for r in &rows {
         let r = OrderRow::from_row(r)?;
-        placed.push((r.id, r.placed_at));
+        let v = match key {
+            "number" => r.number,
+            "total" => r.total_minor,
+            _ => r.placed_at,
+        };
+        keys.push((r.id, v));
         items.push(order_from(tx, r)?);
     }
     Ok(page(&mut items, limit, |o| {
-        let at = placed
+        let v = keys
             .iter()
             .find(|(id, _)| *id == o.id)
-            .map_or(0, |(_, t)| *t);
-        encode_cursor(&at.to_string(), o.id)
+            .map_or(0, |(_, v)| *v);
+        sorted_cursor(sort, &v.to_string(), o.id)
     }))
 }
 

@@ -218,6 +218,28 @@ impl Browser {
         }
     }
 
+    /// How many elements match `css` now.
+    pub(super) async fn count(&self, css: &str) -> usize {
+        let r: Value = self
+            .http
+            .post(format!("{}/elements", self.url))
+            .json(&json!({"using": "css selector", "value": css}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["value"].as_array().map_or(0, Vec::len)
+    }
+
+    /// Ticks a box (a click that loads no page).
+    pub(super) async fn tick(&self, css: &str) {
+        let e = self.find(css).await;
+        self.cmd("POST", &format!("/element/{e}/click"), Some(json!({})))
+            .await;
+    }
+
     pub(super) async fn text(&self, css: &str) -> String {
         let e = self.find(css).await;
         self.cmd("GET", &format!("/element/{e}/text"), None)

@@ -1200,6 +1200,16 @@ async fn console_forms_change_state_end_to_end() {
             );
         }
         assert!(l.page.contains(">NOPE-404 2</textarea>"), "{name}");
+        // The lines' field is marked with the reason.
+        assert!(
+            l.page.contains(
+                "aria-invalid=\"true\" aria-describedby=\"f-lines-error\">NOPE-404 2</textarea>"
+            ) && l
+                .page
+                .contains("id=\"f-lines-error\">no variant has SKU NOPE-404</span>"),
+            "{name}: {}",
+            l.page
+        );
         let l = s.submit("/console/orders", &order_form).await;
         assert!(l.ok().starts_with("Order #"), "{name}: {}", l.page);
         let order: i64 = l.location.rsplit('/').next().unwrap().parse().unwrap();
@@ -1292,15 +1302,25 @@ async fn console_forms_change_state_end_to_end() {
             before + 1,
             "{name}"
         );
-        let l = s
-            .submit(
-                &path("refund"),
-                &[
-                    (format!("refund_{line}").as_str(), "1"),
-                    ("reason", "wrong_size"),
-                ],
-            )
-            .await;
+        // A refund cannot be undone: unticked, it is refused and refunds nothing.
+        let refund = [
+            (format!("refund_{line}"), "1"),
+            ("reason".to_string(), "wrong_size"),
+        ];
+        let mut fields: Vec<(&str, &str)> = refund.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let l = s.submit(&path("refund"), &fields).await;
+        assert!(
+            l.refused().starts_with("confirm: "),
+            "{name}: {}",
+            l.refused()
+        );
+        let o = app.admin_get(&format!("/api/v1/orders/{order}")).await;
+        assert_eq!(
+            o["refunded"]["amount"], 0,
+            "{name}: refused, nothing refunded"
+        );
+        fields.push(("confirm", "yes"));
+        let l = s.submit(&path("refund"), &fields).await;
         assert!(l.ok().starts_with("Refunded: "), "{name}");
         let (_, o) = app
             .req(
@@ -1316,10 +1336,18 @@ async fn console_forms_change_state_end_to_end() {
         let l = s
             .submit(
                 &path("refund"),
-                &[("amount", "1000"), ("reason", "goodwill")],
+                &[
+                    ("amount", "1000"),
+                    ("reason", "goodwill"),
+                    ("confirm", "yes"),
+                ],
             )
             .await;
-        l.refused();
+        assert!(
+            !l.refused().starts_with("confirm: "),
+            "{name}: {}",
+            l.refused()
+        );
         let (_, o2) = app
             .req(
                 "GET",
@@ -1349,7 +1377,7 @@ async fn console_forms_change_state_end_to_end() {
         let cancel_form = &cancel_form[..cancel_form.find("</form>").unwrap()];
         assert!(
             cancel_form.contains("name=\"confirm\" value=\"yes\" required")
-                && cancel_form.contains("class=\"danger\""),
+                && cancel_form.contains("class=\"btn danger\""),
             "{name}: {cancel_form}"
         );
         let l = s
@@ -1419,9 +1447,19 @@ async fn console_forms_change_state_end_to_end() {
             assert_eq!(st, StatusCode::CREATED, "{o}");
             ids.push(o["id"].as_i64().unwrap().to_string());
         }
+        // Posted from a filtered, sorted list, the bulk form brings the browser back to it (it
+        // used to go back to the whole list).
+        let list = "/console/orders?status=open&sort=-total";
+        let (_, listed) = s.get(list).await;
+        let at = listed.find("action=\"/console/orders/bulk").unwrap() + 8;
+        let action = listed[at..at + listed[at..].find('"').unwrap()].replace("&amp;", "&");
+        assert_eq!(
+            action, "/console/orders/bulk?status=open&sort=-total",
+            "{name}"
+        );
         let l = s
             .submit(
-                "/console/orders/bulk",
+                &action,
                 &[
                     ("order_id", ids[0].as_str()),
                     ("order_id", ids[1].as_str()),
@@ -1430,13 +1468,54 @@ async fn console_forms_change_state_end_to_end() {
             )
             .await;
         assert_eq!(l.ok(), "2 orders updated.", "{name}");
+        assert_eq!(
+            l.location, list,
+            "{name}: back to the same filters and sort"
+        );
         let (_, held) = app
             .req("GET", "/api/v1/orders?on_hold=true", Some(&app.admin), None)
             .await;
         assert_eq!(held["items"].as_array().unwrap().len(), 2, "{name}");
+        // Select all: a box for the page's script, and without script a link that ticks every
+        // row's box.
+        assert!(
+            listed.contains("<input type=\"checkbox\" data-select-all=\"order_id\" hidden")
+                && listed.contains("href=\"/console/orders?status=open&amp;sort=-total&amp;select=all\">Select all on this page</a>"),
+            "{name}: {listed}"
+        );
+        let (_, all) = s.get(&format!("{list}&select=all")).await;
+        let boxes = all.matches("name=\"order_id\"").count();
+        assert!(boxes >= 2, "{name}: {all}");
+        assert_eq!(
+            all.matches("form=\"bulk\" checked").count(),
+            boxes,
+            "{name}: every row's box ticked"
+        );
+        assert!(
+            !listed.contains("form=\"bulk\" checked"),
+            "{name}: none ticked before"
+        );
+        // Cancelling in bulk cannot be undone: unticked, it is refused and cancels nothing.
+        let l = s
+            .submit(
+                "/console/orders/bulk",
+                &[("order_id", ids[0].as_str()), ("cancel", "yes")],
+            )
+            .await;
+        assert!(
+            l.refused().starts_with("confirm: "),
+            "{name}: {}",
+            l.refused()
+        );
+        let o = app.admin_get(&format!("/api/v1/orders/{}", ids[0])).await;
+        assert_eq!(o["status"], "open", "{name}: refused, nothing changed");
         s.submit(
             "/console/orders/bulk",
-            &[("order_id", ids[0].as_str()), ("action", "cancel")],
+            &[
+                ("order_id", ids[0].as_str()),
+                ("cancel", "yes"),
+                ("confirm", "yes"),
+            ],
         )
         .await
         .ok();
@@ -1447,6 +1526,7 @@ async fn console_forms_change_state_end_to_end() {
                     ("order_id", ids[0].as_str()),
                     ("order_id", ids[1].as_str()),
                     ("action", "cancel"),
+                    ("confirm", "yes"),
                 ],
             )
             .await;
@@ -1628,6 +1708,217 @@ async fn console_forms_change_state_end_to_end() {
     }
 }
 
+/// The order and customer lists sorted by the server from their column headings, keeping the
+/// filters; each order row carries its number, status and total as labelled cells (a phone's
+/// card); times in the store's zone and money with separators on the order page and the
+/// customer's; a return cancelled only with its box ticked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_order_lists_sort_and_show_store_times() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        app.product("SORT-1", &[(app.locations.0, 200)]).await;
+        let mut placed_ids = Vec::new();
+        for (email, qty) in [
+            ("ann@example.com", 2),
+            ("zoe@example.com", 80),
+            ("max@example.com", 5),
+        ] {
+            let (st, o) = app
+                .req(
+                    "POST",
+                    "/api/v1/orders",
+                    Some(&app.admin),
+                    Some(order_body(&[("SORT-1", qty)], email)),
+                )
+                .await;
+            assert_eq!(st, StatusCode::CREATED, "{name}: {o}");
+            placed_ids.push(o["id"].as_i64().unwrap());
+        }
+        let (st, set) = app
+            .req(
+                "PATCH",
+                "/api/v1/settings",
+                Some(&app.admin),
+                Some(json!({"timezone": "Europe/Paris"})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{name}: {set}");
+        let ops = staff_user(&app, "operations").await;
+        let mut s = Session::sign_in(&app, &ops, "correct horse battery").await;
+        let paris = jiff::tz::TimeZone::get("Europe/Paris").unwrap();
+        let shown = |rfc3339: &str| {
+            rfc3339
+                .parse::<jiff::Timestamp>()
+                .unwrap()
+                .to_zoned(paris.clone())
+                .strftime("%Y-%m-%d %H:%M %Z")
+                .to_string()
+        };
+
+        // The order page: placed in the Paris hour (it used to show UTC), money with separators.
+        let big = placed_ids[1];
+        let o = app.admin_get(&format!("/api/v1/orders/{big}")).await;
+        let placed_at = shown(o["placed_at"].as_str().unwrap());
+        assert!(
+            placed_at.ends_with(" CET") || placed_at.ends_with(" CEST"),
+            "{placed_at}"
+        );
+        let total = backroom_domain::Money::new(
+            o["total"]["amount"].as_i64().unwrap(),
+            backroom_domain::Currency::parse(o["currency"].as_str().unwrap()).unwrap(),
+        )
+        .human();
+        assert!(total.contains(','), "{name}: {total}");
+        let (_, page) = s.get(&format!("/console/orders/{big}")).await;
+        assert!(
+            page.contains(&format!("<dt>Placed</dt><dd>{placed_at}</dd>")),
+            "{name}: {placed_at}: {page}"
+        );
+        assert!(
+            page.contains(&format!("<dd>{total}</dd>")),
+            "{name}: {total}"
+        );
+
+        // The list by total, largest first, kept to open orders: in that order; each heading
+        // links to its sort with the filter kept, the current one to the other way.
+        let (st, list) = s.get("/console/orders?status=open&sort=-total").await;
+        assert_eq!(st, StatusCode::OK, "{name}: {list}");
+        let at = |id: i64| {
+            list.find(&format!("href=\"/console/orders/{id}\""))
+                .unwrap_or_else(|| panic!("{name}: order {id} in {list}"))
+        };
+        let (ann, zoe, max) = (at(placed_ids[0]), at(placed_ids[1]), at(placed_ids[2]));
+        assert!(zoe < max && max < ann, "{name}: largest first");
+        for want in [
+            "aria-sort=\"descending\"><a href=\"/console/orders?status=open&amp;sort=total\">Total",
+            "<a href=\"/console/orders?status=open&amp;sort=number\">Order",
+            "<a href=\"/console/orders?status=open&amp;sort=placed_at\">Placed",
+            "<caption>Orders by total, largest first</caption>",
+            // The filters keep the sort.
+            "<input type=\"hidden\" name=\"sort\" value=\"-total\">",
+        ] {
+            assert!(list.contains(want), "{name}: {want}: {list}");
+        }
+        // On a phone each row is a card of labelled cells: number, status and total among them.
+        let number = o["name"].as_str().unwrap();
+        for cell in [
+            format!("<td data-label=\"Order\"><a href=\"/console/orders/{big}\">{number}</a></td>"),
+            "<td data-label=\"Status\"><span class=\"badge b-open\">open</span></td>".to_string(),
+            format!("<td data-label=\"Total\" class=\"num\">{total}</td>"),
+            format!("<td data-label=\"Placed\">{placed_at}</td>"),
+        ] {
+            assert!(list.contains(&cell), "{name}: {cell}: {list}");
+        }
+        let (_, by_number) = s.get("/console/orders?sort=number").await;
+        let pos: Vec<usize> = placed_ids
+            .iter()
+            .map(|id| {
+                by_number
+                    .find(&format!("href=\"/console/orders/{id}\""))
+                    .unwrap()
+            })
+            .collect();
+        assert!(pos[0] < pos[1] && pos[1] < pos[2], "{name}: by number");
+        let (st, bad) = s.get("/console/orders?sort=colour").await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        assert!(
+            bad.contains("sort: must be number, placed_at or total"),
+            "{bad}"
+        );
+
+        // Customers by total spent, most first; their profile in the store's zone.
+        let (st, customers) = s.get("/console/customers?sort=-total_spent").await;
+        assert_eq!(st, StatusCode::OK, "{name}: {customers}");
+        let at = |who: &str| {
+            customers
+                .find(who)
+                .unwrap_or_else(|| panic!("{name}: {who}"))
+        };
+        assert!(
+            at("zoe@example.com") < at("max@example.com")
+                && at("max@example.com") < at("ann@example.com"),
+            "{name}: most spent first"
+        );
+        assert!(
+            customers.contains("aria-sort=\"descending\"><a href=\"/console/customers?sort=total_spent\">Total spent")
+                && customers.contains(&format!("<td data-label=\"Total spent\" class=\"num\">{total}</td>")),
+            "{name}: {customers}"
+        );
+        let (_, by_name) = s.get("/console/customers?sort=name&q=example.com").await;
+        assert!(
+            by_name.contains("<a href=\"/console/customers?q=example.com&amp;sort=-name\">Name"),
+            "{name}: {by_name}"
+        );
+        let customer = o["customer"]["id"].as_i64().unwrap();
+        let c = app
+            .admin_get(&format!("/api/v1/customers/{customer}"))
+            .await;
+        let (_, profile) = s.get(&format!("/console/customers/{customer}")).await;
+        assert!(
+            profile.contains(&format!(
+                "<dt>Customer since</dt><dd>{}</dd>",
+                shown(c["created_at"].as_str().unwrap())
+            )) && profile.contains(&format!("<td data-label=\"Placed\">{placed_at}</td>")),
+            "{name}: {profile}"
+        );
+
+        // A return is cancelled only with its box ticked.
+        let small = placed_ids[0];
+        for (path, body) in [
+            ("payments", json!({"status": "paid"})),
+            ("fulfillments", json!({"location_id": app.locations.0})),
+        ] {
+            let (st, b) = app
+                .req(
+                    "POST",
+                    &format!("/api/v1/orders/{small}/{path}"),
+                    Some(&app.admin),
+                    Some(body),
+                )
+                .await;
+            assert!(st.is_success(), "{name}: {b}");
+        }
+        let o = app.admin_get(&format!("/api/v1/orders/{small}")).await;
+        let line = o["lines"][0]["id"].as_i64().unwrap().to_string();
+        let l = s
+            .submit(
+                &format!("/console/orders/{small}/return"),
+                &[
+                    (format!("return_{line}").as_str(), "1"),
+                    (format!("reason_{line}").as_str(), "wrong_size"),
+                ],
+            )
+            .await;
+        assert!(l.ok().starts_with("Return "), "{name}");
+        let rets = app
+            .admin_get(&format!("/api/v1/orders/{small}/returns"))
+            .await;
+        let ret = rets[0]["id"].as_i64().unwrap();
+        let cancel = format!("/console/returns/{ret}/cancel");
+        assert!(
+            l.page.contains(&format!("action=\"{cancel}\"")),
+            "{name}: {}",
+            l.page
+        );
+        assert!(
+            s.submit(&cancel, &[])
+                .await
+                .refused()
+                .starts_with("confirm: ")
+        );
+        let rets = app
+            .admin_get(&format!("/api/v1/orders/{small}/returns"))
+            .await;
+        assert_eq!(
+            rets[0]["status"], "requested",
+            "{name}: refused, nothing changed"
+        );
+        let l = s.submit(&cancel, &[("confirm", "yes")]).await;
+        assert_eq!(l.ok(), format!("Return {ret} cancelled."), "{name}");
+        app.check().await;
+    }
+}
+
 /// In Chromium: sign in, find a product, adjust its stock, place an order and ship it, return
 /// and refund it, then open the dashboard and check its figures against the API. Screenshots of
 /// each main page are saved. (The storage behind is covered on both backends by the router tests
@@ -1757,6 +2048,8 @@ async fn console_in_a_real_browser() {
         "wrong size",
     )
     .await;
+    b.tick(&format!("{} input[name=confirm]", form("refund")))
+        .await;
     b.click(&format!("{} button", form("refund"))).await;
     let (ok, text) = b.notice().await;
     assert!(ok && text.starts_with("Refunded"), "{text}");
@@ -1801,6 +2094,13 @@ async fn console_in_a_real_browser() {
     );
     assert_eq!(b.text("[data-kpi=net_sales]").await, net.human());
     b.screenshot("home").await;
+
+    // The order list's select-all box: hidden without script, shown by it, ticking every row.
+    b.goto(&at("/console/orders")).await;
+    let boxes = b.count("input[name=order_id]").await;
+    assert!(boxes > 0);
+    b.tick("input[data-select-all=order_id]").await;
+    assert_eq!(b.count("input[name=order_id]:checked").await, boxes);
     for (path, shot) in [
         ("/console/orders", "orders"),
         ("/console/customers", "customers"),

@@ -1,11 +1,11 @@
-//! Orders: the queue with filters and bulk actions; an order's page with lines, sourcing,
-//! payments, balance, shipments, returns and timeline, and every action on it; a new-order form;
-//! pick lists to print.
+//! Orders: the queue with filters, sorting and bulk actions; an order's page with lines,
+//! sourcing, payments, balance, shipments, returns and timeline, and every action on it; a
+//! new-order form; returns; pick lists to print.
 
+use super::ui::{self, Col, Kind, col, show_money};
 use super::{
-    App, Fields, Posted, Staff, act, badge, code_of, danger_form, describe, esc, failed,
-    filter_form, form, input, link, load, location_options, names, options, page_html, pager,
-    see_other, select, show_money, table, when,
+    App, Fields, Posted, Staff, act, code_of, describe, failed, load, location_options, page,
+    see_other,
 };
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -24,7 +24,7 @@ use backroom_core::returns::REASONS as RETURN_REASONS;
 use backroom_core::{Error, catalog, fulfillment, returns, settings};
 use backroom_domain::order::{FulfillmentStatus, OrderStatus, PaymentStatus};
 use backroom_domain::roles::Permission;
-use std::fmt::Write;
+use maud::{Markup, Render, html};
 
 pub(super) fn routes() -> Router<App> {
     Router::new()
@@ -38,12 +38,11 @@ pub(super) fn routes() -> Router<App> {
         .route("/console/pick-list", get(pick_list))
 }
 
-fn any_of(values: &[&str]) -> Vec<(String, String)> {
-    let mut o = vec![(String::new(), "any".to_string())];
-    o.extend(options(values));
-    o
-}
+// ---------------------------------------------------------------------------------------------
+// The list
 
+/// The order list: filters, the orders in the order asked (newest first by default), the boxes
+/// and the form of the bulk actions, the pager.
 async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields>) -> Response {
     let staff = match Staff::viewing(&app, &headers, Permission::OrdersRead).await {
         Ok(s) => s,
@@ -59,14 +58,17 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
             Ok(v) => v,
             Err(r) => return r,
         };
-    let mut body = list_links(&staff, &locations);
-    body.push_str(&list_filters(&q, &channels, &locations));
-    body.push_str(&list_results(&staff, &found, &channels));
-    body.push_str(&pager("/console/orders", &q, found.next_cursor.as_deref()));
-    page_html(&staff, &headers, "Orders", &body)
+    let listed = listed(&q);
+    let body = html! {
+        (list_links(&staff, &locations))
+        (list_filters(&q, &channels, &locations))
+        (list_results(&staff, &q, &found, &channels))
+        (ui::pager("/console/orders", &listed, found.next_cursor.as_deref()))
+    };
+    page(&staff, &headers, "Orders", body)
 }
 
-/// The order query the list's filters ask for, 50 to a page.
+/// The order query the list's filters and sort ask for, 50 to a page.
 fn order_query(q: &Fields) -> backroom_core::Result<OrderQuery> {
     Ok(OrderQuery {
         status: q.opt("status"),
@@ -79,10 +81,17 @@ fn order_query(q: &Fields) -> backroom_core::Result<OrderQuery> {
         q: q.opt("q"),
         late: q.flag("late"),
         on_hold: q.flag("on_hold"),
+        sort: q.opt("sort"),
         limit: Some(50),
         cursor: q.opt("cursor"),
         ..Default::default()
     })
+}
+
+/// The list's query without its selection (`select=all`): what links to other pages and sorts,
+/// and the way back after a bulk action, keep.
+fn listed(q: &Fields) -> Fields {
+    Fields(q.0.iter().filter(|(k, _)| k != "select").cloned().collect())
 }
 
 /// What the order list shows: a page of orders, the channels, and the locations.
@@ -98,186 +107,203 @@ fn load_list(
     ))
 }
 
-/// The links above the list: a new order, and each location's pick list.
-fn list_links(staff: &Staff, locations: &[Location]) -> String {
-    let mut body = String::new();
-    let mut links = Vec::new();
-    if staff.may(Permission::OrdersPlace) {
-        links.push(link("/console/orders/new", "New order"));
+/// The links above the list: a new order, the returns to inspect, each location's pick list.
+fn list_links(staff: &Staff, locations: &[Location]) -> Markup {
+    html! {
+        p.quick {
+            @if staff.may(Permission::OrdersPlace) {
+                (ui::button_link(Kind::Primary, "/console/orders/new", "New order")) " "
+            }
+            (ui::link("/console/returns?to_inspect=yes", "Returns to inspect"))
+            @for l in locations {
+                " · " (ui::link(&format!("/console/pick-list?location_id={}", l.id), &format!("Pick list {}", l.code)))
+            }
+        }
     }
-    links.push(link(
-        "/console/returns?to_inspect=yes",
-        "Returns to inspect",
-    ));
-    for l in locations {
-        links.push(link(
-            &format!("/console/pick-list?location_id={}", l.id),
-            &format!("Pick list {}", l.code),
-        ));
-    }
-    let _ = write!(body, "<p>{}</p>", links.join(" · "));
-    body
+}
+
+/// "Any", yes or no, for a yes/no filter.
+fn yes_no() -> Vec<(String, String)> {
+    ui::any_of(&["yes", "no"])
 }
 
 /// The list's filters: number or email, statuses, channel, location, late, on hold, dates.
-fn list_filters(q: &Fields, channels: &[Channel], locations: &[Location]) -> String {
-    let mut body = String::new();
+fn list_filters(q: &Fields, channels: &[Channel], locations: &[Location]) -> Markup {
     let mut channel_opts = vec![(String::new(), "any".to_string())];
     channel_opts.extend(channels.iter().map(|c| (c.id.to_string(), c.name.clone())));
-    let mut location_opts = vec![(String::new(), "any".to_string())];
-    location_opts.extend(location_options(locations, false));
-    let yes_no = |name: &str, label: &str| {
-        select(
-            label,
-            name,
-            &[
-                (String::new(), "any".into()),
-                ("yes".into(), "yes".into()),
-                ("no".into(), "no".into()),
-            ],
-            &q.text(name),
-        )
+    let statuses = |label: &str, name: &str, all: Vec<&str>| {
+        ui::select(label, name, &ui::any_of(&all), &q.text(name))
     };
-    body.push_str(&filter_form(
+    ui::filter_form(
         "/console/orders",
-        &[
-            input("Number or email", "q", "search", &q.text("q"), "autofocus"),
-            select(
-                "Status",
-                "status",
-                &any_of(&names(OrderStatus::ALL, OrderStatus::as_str)),
-                &q.text("status"),
-            ),
-            select(
-                "Payment",
-                "payment_status",
-                &any_of(&names(PaymentStatus::ALL, PaymentStatus::as_str)),
-                &q.text("payment_status"),
-            ),
-            select(
-                "Fulfillment",
-                "fulfillment_status",
-                &any_of(&names(FulfillmentStatus::ALL, FulfillmentStatus::as_str)),
-                &q.text("fulfillment_status"),
-            ),
-            select(
-                "Channel",
-                "channel_id",
-                &channel_opts,
-                &q.text("channel_id"),
-            ),
-            select(
-                "Location",
-                "location_id",
-                &location_opts,
-                &q.text("location_id"),
-            ),
-            yes_no("late", "Late"),
-            yes_no("on_hold", "On hold"),
-            input(
-                "Placed from",
-                "placed_from",
-                "date",
-                &q.text("placed_from"),
-                "",
-            ),
-            input(
-                "Placed before",
-                "placed_to",
-                "date",
-                &q.text("placed_to"),
-                "",
-            ),
-        ]
-        .concat(),
-    ));
-    body
+        q,
+        html! {
+            (ui::input("Number or email", "q", "search", &q.text("q")).autofocus())
+            (statuses("Status", "status", ui::names(OrderStatus::ALL, OrderStatus::as_str)))
+            (statuses("Payment", "payment_status", ui::names(PaymentStatus::ALL, PaymentStatus::as_str)))
+            (statuses("Fulfillment", "fulfillment_status", ui::names(FulfillmentStatus::ALL, FulfillmentStatus::as_str)))
+            (ui::select("Channel", "channel_id", &channel_opts, &q.text("channel_id")))
+            (ui::select("Location", "location_id", &location_options(locations, true), &q.text("location_id")))
+            (ui::select("Late", "late", &yes_no(), &q.text("late")))
+            (ui::select("On hold", "on_hold", &yes_no(), &q.text("on_hold")))
+            (ui::input("Placed from", "placed_from", "date", &q.text("placed_from")))
+            (ui::input("Placed before", "placed_to", "date", &q.text("placed_to")))
+        },
+    )
 }
 
-/// The orders found, in a table whose selection a member who may manage orders acts on.
-fn list_results(staff: &Staff, found: &Page<Order>, channels: &[Channel]) -> String {
+/// The order list's columns: a box to select the row (for those who may act on orders), then
+/// the order. Number, status and total are cells of every row, so a phone's card shows them.
+const LIST_COLS: [Col; 10] = [
+    col("Select"),
+    col("Order").sort("number"),
+    col("Placed").sort("placed_at"),
+    col("Customer"),
+    col("Channel"),
+    col("Total").num().sort("total"),
+    col("Status"),
+    col("Payment"),
+    col("Fulfillment"),
+    col("Hold"),
+];
+
+/// What the order list's caption says of its order.
+fn list_caption(sort: Option<&str>) -> &'static str {
+    match sort {
+        Some("placed_at") => "Orders, oldest first",
+        Some("number") => "Orders by number",
+        Some("-number") => "Orders by number, highest first",
+        Some("total") => "Orders by total, smallest first",
+        Some("-total") => "Orders by total, largest first",
+        _ => "Orders, newest first",
+    }
+}
+
+/// The orders found, in a table sorted by the server; a member who may manage orders selects
+/// rows (each, or all on the page) and acts on them with the bulk form under it.
+fn list_results(staff: &Staff, q: &Fields, found: &Page<Order>, channels: &[Channel]) -> Markup {
     let channel_name = |id: i64| {
         channels
             .iter()
             .find(|c| c.id == id)
             .map_or_else(|| id.to_string(), |c| c.name.clone())
     };
-    let rows: Vec<Vec<String>> = found
+    let bulk = staff.may(Permission::OrdersManage) && !found.items.is_empty();
+    let all = q.get("select") == Some("all");
+    let rows: Vec<Vec<Markup>> = found
         .items
         .iter()
         .map(|o| {
-            vec![
-                format!(
-                    "<input type=\"checkbox\" name=\"order_id\" value=\"{}\" aria-label=\"Select {}\">",
-                    o.id,
-                    esc(&o.name)
-                ),
-                link(&format!("/console/orders/{}", o.id), &o.name),
-                esc(&when(&o.placed_at)),
-                esc(&o.customer.name),
-                esc(&channel_name(o.channel_id)),
-                esc(&show_money(&o.total)),
-                badge(&o.status),
-                badge(&o.payment_status),
-                badge(&o.fulfillment_status),
-                match &o.hold {
-                    Some(h) => badge(&format!("hold: {}", h.reason)),
-                    None => String::new(),
-                },
-            ]
+            let mut row = Vec::with_capacity(LIST_COLS.len());
+            if bulk {
+                row.push(html! {
+                    input type="checkbox" name="order_id" value=(o.id) form="bulk" checked[all]
+                        aria-label=(format!("Select {}", o.name));
+                });
+            }
+            row.extend([
+                ui::link(&format!("/console/orders/{}", o.id), &o.name),
+                html! { (staff.when(&o.placed_at)) },
+                html! { (o.customer.name) },
+                html! { (channel_name(o.channel_id)) },
+                html! { (show_money(&o.total)) },
+                ui::badge(&o.status),
+                ui::badge(&o.payment_status),
+                ui::badge(&o.fulfillment_status),
+                o.hold
+                    .as_ref()
+                    .map_or_else(|| html! {}, |h| ui::badge(&h.reason)),
+            ]);
+            row
         })
         .collect();
-    let mut bulk = table(
-        "Orders, newest first",
-        &[
-            "",
-            "Order",
-            "Placed",
-            "Customer",
-            "Channel",
-            "Total",
-            "Status",
-            "Payment",
-            "Fulfillment",
-            "",
-        ],
-        &rows,
-        "No order matches these filters.",
-    );
-    if !rows.is_empty() && staff.may(Permission::OrdersManage) {
-        let _ = write!(
-            bulk,
-            "<p>{}{}</p>",
-            select(
-                "With the selected orders",
-                "action",
-                &[
-                    ("mark_paid".into(), "mark paid".into()),
-                    ("hold".into(), "hold (customer request)".into()),
-                    ("release".into(), "release hold".into()),
-                    ("cancel".into(), "cancel".into()),
-                ],
-                "",
-            ),
-            input("Note", "note", "text", "", "")
-        );
-        bulk = form(staff, "/console/orders/bulk", &bulk, "Apply to selected");
+    let listed = listed(q);
+    let table = ui::Table {
+        caption: list_caption(q.get("sort")),
+        cols: if bulk { &LIST_COLS } else { &LIST_COLS[1..] },
+        rows,
+        empty: "No order matches these filters.",
+        sorted: Some(("/console/orders", &listed)),
+    };
+    html! {
+        @if bulk { (select_all(&listed, all)) }
+        (table)
+        @if bulk { (bulk_form(staff, &listed)) }
     }
-    bulk
+}
+
+/// Selecting every order of the page: a box the page's script shows (it ticks every row's box),
+/// and without script a link that reloads the page with every box ticked.
+fn select_all(listed: &Fields, all: bool) -> Markup {
+    html! {
+        p.select-all {
+            input type="checkbox" data-select-all="order_id" hidden checked[all]
+                aria-label="Select every order on this page";
+            " "
+            @if all {
+                a href=(ui::with_params("/console/orders", listed, &[], &[])) { "Clear the selection" }
+            } @else {
+                a href=(ui::with_params("/console/orders", listed, &[], &[("select", "all")])) { "Select all on this page" }
+            }
+        }
+    }
+}
+
+/// The bulk form the rows' boxes belong to (`form="bulk"`): an action and a note applied to the
+/// selected orders, or cancelling them, which asks for its box to be ticked first (the other
+/// actions do not: their button skips the check). It posts to a path carrying the list's query,
+/// so the browser comes back to the same filters, sort and page.
+///
+/// Not [`ui::form`]/[`ui::danger_form`]: the two actions share the selection, so they are one
+/// form with two buttons.
+fn bulk_form(staff: &Staff, listed: &Fields) -> Markup {
+    let action = ui::with_params("/console/orders/bulk", listed, &[], &[]);
+    html! {
+        form #bulk.act method="post" action=(action) aria-label="With the selected orders" {
+            (ui::hidden("csrf", &staff.csrf))
+            (ui::select("With the selected orders", "action", &[
+                ("mark_paid".into(), "mark paid".into()),
+                ("hold".into(), "hold (customer request)".into()),
+                ("release".into(), "release hold".into()),
+            ], ""))
+            (ui::input("Note", "note", "text", "").hint("the payment reference, or why"))
+            div.actions { button.btn.primary type="submit" formnovalidate { "Apply to selected" } }
+            label.check {
+                input type="checkbox" name="confirm" value="yes" required;
+                " Yes, cancel the selected orders and release their stock"
+            }
+            div.actions { button.btn.danger type="submit" name="cancel" value="yes" { "Cancel selected orders" } }
+        }
+    }
 }
 
 /// One action on many orders, each in its own transaction: what one refuses does not stop the
-/// others, and the notice says which.
-async fn bulk(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
+/// others, and the notice says which. Cancelling needs the form's box ticked. The browser goes
+/// back to the list the form was on (the query of the form's path).
+async fn bulk(
+    State(app): State<App>,
+    Query(from): Query<Fields>,
+    Posted { staff, form: f }: Posted,
+) -> Response {
+    let back = ui::with_params("/console/orders", &listed(&from), &[], &[]);
     let ids: Vec<i64> = f
         .all("order_id")
         .iter()
         .filter_map(|v| v.parse().ok())
         .collect();
     if ids.is_empty() {
-        return see_other("/console/orders", false, "Select at least one order.");
+        return see_other(&back, false, "Select at least one order.");
     }
-    let action = f.text("action");
+    let action = if f.get("cancel") == Some("yes") {
+        "cancel".to_string()
+    } else {
+        f.text("action")
+    };
+    if action == "cancel"
+        && let Err(e) = f.confirmed()
+    {
+        return see_other(&back, false, &describe(&e));
+    }
     let note = f.opt("note");
     let (mut done, mut refused) = (0, Vec::new());
     for id in ids.into_iter().take(200) {
@@ -324,12 +350,24 @@ async fn bulk(State(app): State<App>, Posted { staff, form: f }: Posted) -> Resp
             Err(e) => refused.push(format!("order {id}: {}", describe(&e))),
         }
     }
-    let mut text = format!("{done} order{} updated.", if done == 1 { "" } else { "s" });
-    if !refused.is_empty() {
-        let _ = write!(text, " Refused: {}", refused.join("; "));
+    let updated = format!(
+        "{} order{} updated.",
+        ui::count(done),
+        if done == 1 { "" } else { "s" }
+    );
+    if refused.is_empty() {
+        see_other(&back, true, &updated)
+    } else {
+        see_other(
+            &back,
+            false,
+            &format!("{updated} Refused: {}", refused.join("; ")),
+        )
     }
-    see_other("/console/orders", refused.is_empty(), &text)
 }
+
+// ---------------------------------------------------------------------------------------------
+// A new order
 
 async fn new_page(State(app): State<App>, headers: HeaderMap) -> Response {
     let staff = match Staff::viewing(&app, &headers, Permission::OrdersPlace).await {
@@ -340,7 +378,7 @@ async fn new_page(State(app): State<App>, headers: HeaderMap) -> Response {
 }
 
 /// The new-order form: empty, or after a refusal what was typed (the same idempotency key, so a
-/// corrected form still places one order) with the reason above it.
+/// corrected form still places one order) with the reason above it and at the field it names.
 async fn new_order_page(
     app: &App,
     staff: &Staff,
@@ -355,11 +393,31 @@ async fn new_order_page(
         Ok(v) => v,
         Err(r) => return r,
     };
+    let reason = refused.map(|(f, e)| (f, describe(e)));
+    let body = html! {
+        @if let Some((_, r)) = &reason { p.notice.error role="alert" { (r) } }
+        (ui::form(staff, "/console/orders",
+            new_order_fields(&channels, &locations, reason.as_ref().map(|(f, r)| (*f, r.as_str()))),
+            "Place order"))
+    };
+    let status = refused.map_or(axum::http::StatusCode::OK, |(_, e)| super::status_of(e));
+    axum::response::IntoResponse::into_response((status, page(staff, headers, "New order", body)))
+}
+
+/// The new-order form's fields; after a refusal (what was typed, and why it was refused) with
+/// what was typed and the field the refusal names.
+fn new_order_fields(
+    channels: &[Channel],
+    locations: &[Location],
+    refused: Option<(&Fields, &str)>,
+) -> Markup {
     let typed = |name: &str| refused.map(|(f, _)| f.text(name)).unwrap_or_default();
+    let refusal = refused.map(|(_, why)| as_form_refusal(why));
+    let refusal = refusal.as_deref();
     let channel_opts: Vec<(String, String)> = channels
         .iter()
         .filter(|c| c.active)
-        .map(|c: &Channel| (c.code.clone(), c.name.clone()))
+        .map(|c| (c.code.clone(), c.name.clone()))
         .collect();
     let mut pickup = vec![(String::new(), "none (ship it)".to_string())];
     pickup.extend(
@@ -376,74 +434,60 @@ async fn new_order_page(
         Some(_) => typed("channel"),
         None => "online".to_string(),
     };
-    let fields = [
-        format!(
-            "<input type=\"hidden\" name=\"idempotency_key\" value=\"{}\">",
-            esc(&key)
-        ),
-        select("Channel", "channel", &channel_opts, &channel),
-        "<fieldset><legend>Customer</legend>".into(),
-        input("Email", "email", "email", &typed("email"), "required"),
-        input("First name", "first_name", "text", &typed("first_name"), ""),
-        input("Last name", "last_name", "text", &typed("last_name"), ""),
-        input("Phone", "phone", "tel", &typed("phone"), ""),
-        "</fieldset><fieldset><legend>Ship to</legend>".into(),
-        input(
-            "Name",
-            "address_name",
-            "text",
-            &typed("address_name"),
-            "required",
-        ),
-        input("Address", "line1", "text", &typed("line1"), "required"),
-        input("City", "city", "text", &typed("city"), "required"),
-        input(
-            "Postal code",
-            "postal_code",
-            "text",
-            &typed("postal_code"),
-            "required",
-        ),
-        input(
-            "Country (2 letters)",
-            "country",
-            "text",
-            &typed("country"),
-            "required maxlength=\"2\" size=\"3\"",
-        ),
-        select(
-            "Pickup",
-            "pickup_location_id",
-            &pickup,
-            &typed("pickup_location_id"),
-        ),
-        "</fieldset><fieldset><legend>Lines</legend>".into(),
-        format!(
-            "<label>One line per SKU: the SKU, a space, the quantity <textarea name=\"lines\" rows=\"4\" cols=\"30\" required placeholder=\"TEE-M-BLK 2\">{}</textarea></label>",
-            esc(&typed("lines"))
-        ),
-        input("Note", "note", "text", &typed("note"), ""),
-        "</fieldset>".into(),
-    ];
-    let mut body = String::new();
-    if let Some((_, e)) = refused {
-        let _ = write!(
-            body,
-            "<p class=\"notice error\" role=\"alert\">{}</p>",
-            esc(&describe(e))
-        );
+    let text = |label: &'static str, name: &'static str, kind: &'static str| {
+        ui::input(label, name, kind, &typed(name)).error_from(refusal)
+    };
+    html! {
+        (ui::hidden("idempotency_key", &key))
+        (ui::select("Channel", "channel", &channel_opts, &channel))
+        fieldset {
+            legend { "Customer" }
+            (text("Email", "email", "email").required())
+            (text("First name", "first_name", "text"))
+            (text("Last name", "last_name", "text"))
+            (text("Phone", "phone", "tel"))
+        }
+        fieldset {
+            legend { "Ship to" }
+            (text("Name", "address_name", "text").required())
+            (text("Address", "line1", "text").required())
+            (text("City", "city", "text").required())
+            (text("Postal code", "postal_code", "text").required())
+            (text("Country (2 letters)", "country", "text").required().maxlength(2).size(3))
+            (ui::select("Pickup", "pickup_location_id", &pickup, &typed("pickup_location_id")))
+        }
+        fieldset {
+            legend { "Lines" }
+            (lines_field(&typed("lines"), refusal))
+            (text("Note", "note", "text"))
+        }
     }
-    body.push_str(&form(
-        staff,
-        "/console/orders",
-        &fields.concat(),
-        "Place order",
-    ));
-    let status = refused.map_or(axum::http::StatusCode::OK, |(_, e)| super::status_of(e));
-    axum::response::IntoResponse::into_response((
-        status,
-        page_html(staff, headers, "New order", &body),
-    ))
+}
+
+/// The new-order form's lines: a text area with an example, and the refusal's reason when it
+/// names a line. (ui.rs's text area has neither.)
+fn lines_field(value: &str, refusal: Option<&str>) -> Markup {
+    let error = refusal.and_then(|r| ui::field_error(r, "lines"));
+    html! {
+        div.field.wide.invalid[error.is_some()] {
+            label for="f-lines" { "One line per SKU: the SKU, a space, the quantity" }
+            textarea #f-lines name="lines" rows="4" cols="30" required placeholder="TEE-M-BLK 2"
+                aria-invalid=[error.as_ref().map(|_| "true")]
+                aria-describedby=[error.as_ref().map(|_| "f-lines-error")] { (value) }
+            @if let Some(e) = &error { span.field-error #f-lines-error { (e) } }
+        }
+    }
+}
+
+/// A refusal of placing an order with its field named as the form names it: the service says
+/// `customer.email` and `shipping_address.name`, the form has `email` and `address_name`.
+fn as_form_refusal(refusal: &str) -> String {
+    let r = refusal.strip_prefix("customer.").unwrap_or(refusal);
+    match r.strip_prefix("shipping_address.") {
+        Some(rest) if rest.starts_with("name:") => format!("address_{rest}"),
+        Some(rest) => rest.to_string(),
+        None => r.to_string(),
+    }
 }
 
 /// `SKU quantity` per line (quantity 1 when left out).
@@ -488,7 +532,7 @@ async fn place(
         .write(move |tx| orders::place(tx, &ctx, &order, key.as_deref()))
         .await
     {
-        Ok(p) => super::see_other(
+        Ok(p) => see_other(
             &format!("/console/orders/{}", p.order.id),
             true,
             &format!(
@@ -539,6 +583,9 @@ fn shipped_of(o: &Order, line_id: i64) -> i64 {
         .sum()
 }
 
+// ---------------------------------------------------------------------------------------------
+// An order's page
+
 async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
     let staff = match Staff::viewing(&app, &headers, Permission::OrdersRead).await {
         Ok(s) => s,
@@ -554,22 +601,19 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -
         Ok(v) => v,
         Err(r) => return r,
     };
-    let mut body = order_summary(&staff, &o, &channels);
-    body.push_str(&lines_section(&o, &locations));
-    body.push_str(&money_section(&o, &locations));
-    body.push_str(&shipments_section(&staff, &o, &locations));
-    body.push_str("<h2>Returns</h2>");
-    if rets.is_empty() {
-        body.push_str("<p class=\"empty\">No return.</p>");
-    }
-    for r in &rets {
-        body.push_str(&return_section(&staff, &o, r, &locations));
-    }
-    body.push_str("<h2>Actions</h2><div class=\"grid\">");
-    body.push_str(&actions(&staff, &o, &locations));
-    body.push_str("</div>");
-    body.push_str(&timeline_section(&timeline));
-    page_html(&staff, &headers, &format!("Order {}", o.name), &body)
+    let body = html! {
+        (order_summary(&staff, &o, &channels))
+        (lines_section(&o, &locations))
+        (money_section(&staff, &o, &locations))
+        (shipments_section(&staff, &o, &locations))
+        h2 { "Returns" }
+        @if rets.is_empty() { (ui::empty("No return.", None)) }
+        @for r in &rets { (return_section(&staff, r, &locations)) }
+        h2 { "Actions" }
+        div.grid { (actions(&staff, &o, &locations)) }
+        (timeline_section(&staff, &timeline))
+    };
+    page(&staff, &headers, &format!("Order {}", o.name), body)
 }
 
 /// What an order's page shows, read in one transaction.
@@ -593,622 +637,518 @@ fn load_order(tx: &mut dyn backroom_core::Sql, id: i64) -> backroom_core::Result
 }
 
 /// The order's statuses, when and where it was placed, its customer, any hold or cancellation.
-fn order_summary(staff: &Staff, o: &Order, channels: &[Channel]) -> String {
-    let mut body = String::new();
+fn order_summary(staff: &Staff, o: &Order, channels: &[Channel]) -> Markup {
     let channel = channels
         .iter()
         .find(|c| c.id == o.channel_id)
         .map_or_else(String::new, |c| c.name.clone());
-    let _ = write!(
-        body,
-        "<p>{} {} {} · placed {} on {} · customer {}{}</p>",
-        badge(&o.status),
-        badge(&o.payment_status),
-        badge(&o.fulfillment_status),
-        esc(&when(&o.placed_at)),
-        esc(&channel),
-        if staff.may(Permission::CustomersRead) {
-            link(
-                &format!("/console/customers/{}", o.customer.id),
-                &format!("{} <{}>", o.customer.name, o.customer.email),
-            )
-        } else {
-            esc(&o.customer.name)
-        },
-        o.ship_by
-            .as_deref()
-            .map(|s| format!(" · ship by {}", esc(&when(s))))
-            .unwrap_or_default()
-    );
-    if let Some(h) = &o.hold {
-        let _ = write!(
-            body,
-            "<p class=\"notice error\" role=\"status\">On hold since {}: {}{}</p>",
-            esc(&when(&h.held_at)),
-            esc(&h.reason.replace('_', " ")),
-            h.note
-                .as_deref()
-                .map(|n| format!(" ({})", esc(n)))
-                .unwrap_or_default()
-        );
+    let customer = if staff.may(Permission::CustomersRead) {
+        ui::link(
+            &format!("/console/customers/{}", o.customer.id),
+            &format!("{} <{}>", o.customer.name, o.customer.email),
+        )
+    } else {
+        html! { (o.customer.name) }
+    };
+    let mut facts = vec![
+        ("Placed", html! { (staff.when(&o.placed_at)) }),
+        ("Channel", html! { (channel) }),
+        ("Customer", customer),
+    ];
+    if let Some(s) = &o.ship_by {
+        facts.push(("Ship by", html! { (staff.when(s)) }));
     }
-    if let Some(reason) = &o.cancel_reason {
-        let _ = write!(body, "<p>Cancelled: {}</p>", esc(reason));
+    html! {
+        p.statuses { (ui::badge(&o.status)) " " (ui::badge(&o.payment_status)) " " (ui::badge(&o.fulfillment_status)) }
+        (ui::facts(&facts))
+        @if let Some(h) = &o.hold {
+            p.notice.error role="status" {
+                "On hold since " (staff.when(&h.held_at)) ": " (h.reason.replace('_', " "))
+                @if let Some(n) = &h.note { " (" (n) ")" }
+            }
+        }
+        @if let Some(reason) = &o.cancel_reason { p { "Cancelled: " (reason) } }
     }
-    body
+}
+
+/// Where an order line's units are reserved: `WH-A × 2 (1 backordered)`, one location a line.
+fn reserved_at(locations: &[Location], l: &backroom_core::api::OrderLine) -> Markup {
+    html! {
+        @for (i, a) in l.allocations.iter().enumerate() {
+            @if i > 0 { br; }
+            (code_of(locations, a.location_id)) " × " (ui::count(a.quantity))
+            @if a.backordered > 0 { " (" (ui::count(a.backordered)) " backordered)" }
+            @if !a.live { " (released)" }
+        }
+    }
 }
 
 /// The order's lines with their allocations, and how they were sourced.
-fn lines_section(o: &Order, locations: &[Location]) -> String {
-    let mut body = String::new();
-    let rows: Vec<Vec<String>> = o
+fn lines_section(o: &Order, locations: &[Location]) -> Markup {
+    let rows: Vec<Vec<Markup>> = o
         .lines
         .iter()
         .map(|l| {
-            let alloc = l
-                .allocations
-                .iter()
-                .map(|a| {
-                    format!(
-                        "{} × {}{}{}",
-                        esc(&code_of(locations, a.location_id)),
-                        a.quantity,
-                        if a.backordered > 0 {
-                            format!(" ({} backordered)", a.backordered)
-                        } else {
-                            String::new()
-                        },
-                        if a.live { "" } else { " (released)" }
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("<br>");
             vec![
-                esc(&l.sku),
-                esc(&l.title),
-                l.quantity.to_string(),
-                esc(&show_money(&l.unit_price)),
-                esc(&show_money(&l.discount)),
-                esc(&show_money(&l.tax)),
-                shipped_of(o, l.id).to_string(),
-                l.returned_quantity.to_string(),
-                l.refunded_quantity.to_string(),
-                alloc,
+                html! { (l.sku) },
+                html! { (l.title) },
+                html! { (ui::count(l.quantity)) },
+                html! { (show_money(&l.unit_price)) },
+                html! { (show_money(&l.discount)) },
+                html! { (show_money(&l.tax)) },
+                html! { (ui::count(shipped_of(o, l.id))) },
+                html! { (ui::count(l.returned_quantity)) },
+                html! { (ui::count(l.refunded_quantity)) },
+                reserved_at(locations, l),
             ]
         })
         .collect();
-    body.push_str(&table(
-        "Lines",
-        &[
-            "SKU",
-            "Item",
-            "Qty",
-            "Price",
-            "Discount",
-            "Tax",
-            "Shipped",
-            "Returned",
-            "Refunded",
-            "Reserved at",
-        ],
-        &rows,
-        "No line.",
-    ));
-    let _ = write!(
-        body,
-        "<p>Sourcing: <strong>{}</strong>: {}</p>",
-        esc(&o.sourcing.strategy),
-        esc(&o.sourcing.reason)
-    );
-    body
+    html! {
+        (ui::table("Lines", &[
+            col("SKU"), col("Item"), col("Qty").num(), col("Price").num(), col("Discount").num(),
+            col("Tax").num(), col("Shipped").num(), col("Returned").num(), col("Refunded").num(),
+            col("Reserved at"),
+        ], rows, "No line."))
+        p { "Sourcing: " strong { (o.sourcing.strategy) } ": " (o.sourcing.reason) }
+    }
 }
 
 /// The money (totals, payments, refunds, balance) beside where the order goes.
-fn money_section(o: &Order, locations: &[Location]) -> String {
-    let mut body = String::new();
-    body.push_str("<div class=\"grid\"><section><h2>Money</h2><dl>");
-    for (label, m) in [
-        ("Subtotal", &o.subtotal),
-        ("Discounts", &o.discounts),
-        ("Shipping", &o.shipping),
-        (
-            if o.prices_include_tax {
-                "Tax (included in prices)"
-            } else {
-                "Tax"
-            },
-            &o.tax,
-        ),
-        ("Total", &o.total),
-        ("Paid", &o.paid),
-        ("Refunded", &o.refunded),
-        ("Owed", &o.owed),
-    ] {
-        let _ = write!(body, "<dt>{label}</dt><dd>{}</dd>", esc(&show_money(m)));
-    }
+fn money_section(staff: &Staff, o: &Order, locations: &[Location]) -> Markup {
+    let tax = if o.prices_include_tax {
+        "Tax (included in prices)"
+    } else {
+        "Tax"
+    };
     let balance = match o.balance.amount {
         0 => "settled".to_string(),
         a if a > 0 => format!("{} to refund", show_money(&o.balance)),
-        _ => format!(
-            "{} to collect",
-            super::money(-o.balance.amount, &o.balance.currency)
-        ),
+        a => format!("{} to collect", ui::money(-a, &o.balance.currency)),
     };
-    let _ = write!(
-        body,
-        "<dt>Balance</dt><dd data-balance=\"{}\"><strong>{}</strong></dd></dl></section>",
-        o.balance.amount,
-        esc(&balance)
-    );
     let a = &o.shipping_address;
-    let _ = write!(
-        body,
-        "<section><h2>{}</h2><p>{}<br>{}<br>{} {}<br>{}</p>{}</section></div>",
-        if o.pickup.is_some() {
-            "Click and collect"
-        } else {
-            "Ship to"
-        },
-        esc(&a.name),
-        esc(&a.line1),
-        esc(&a.postal_code),
-        esc(&a.city),
-        esc(&a.country),
-        o.pickup
-            .as_ref()
-            .map(|p| format!(
-                "<p>Collect at {}{}{}</p>",
-                esc(&code_of(locations, p.location_id)),
-                p.deadline
-                    .as_deref()
-                    .map(|d| format!(", by {}", esc(&when(d))))
-                    .unwrap_or_default(),
-                p.picked_up_at
-                    .as_deref()
-                    .map(|d| format!("; picked up {}", esc(&when(d))))
-                    .unwrap_or_default()
-            ))
-            .unwrap_or_default()
-    );
-    body
+    html! {
+        div.grid {
+            (ui::card(Some("Money"), html! {
+                dl {
+                    @for (label, m) in [("Subtotal", &o.subtotal), ("Discounts", &o.discounts),
+                        ("Shipping", &o.shipping), (tax, &o.tax), ("Total", &o.total), ("Paid", &o.paid),
+                        ("Refunded", &o.refunded), ("Owed", &o.owed)] {
+                        dt { (label) } dd { (show_money(m)) }
+                    }
+                    dt { "Balance" } dd data-balance=(o.balance.amount) { strong { (balance) } }
+                }
+            }))
+            (ui::card(Some(if o.pickup.is_some() { "Click and collect" } else { "Ship to" }), html! {
+                p {
+                    (a.name) br; (a.line1) br;
+                    @if let Some(l2) = &a.line2 { (l2) br; }
+                    (a.postal_code) " " (a.city) br;
+                    @if let Some(r) = &a.region { (r) br; }
+                    (a.country)
+                }
+                @if let Some(p) = &o.pickup {
+                    p {
+                        "Collect at " (code_of(locations, p.location_id))
+                        @if let Some(d) = &p.deadline { ", by " (staff.when(d)) }
+                        @if let Some(d) = &p.picked_up_at { "; picked up " (staff.when(d)) }
+                    }
+                }
+            }))
+        }
+    }
 }
 
 /// The order's shipments, each shipped one with a form to mark it delivered.
-fn shipments_section(staff: &Staff, o: &Order, locations: &[Location]) -> String {
-    let mut body = String::new();
+fn shipments_section(staff: &Staff, o: &Order, locations: &[Location]) -> Markup {
     let fulfil = staff.may(Permission::OrdersFulfil);
-    let rows: Vec<Vec<String>> = o
+    let rows: Vec<Vec<Markup>> = o
         .fulfillments
         .iter()
         .map(|f| {
+            let carrier = [f.carrier.as_deref(), f.service.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
             vec![
-                f.id.to_string(),
-                esc(&code_of(locations, f.location_id)),
-                badge(&f.status),
-                esc(&[f.carrier.as_deref(), f.service.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" ")),
+                html! { (f.id) },
+                html! { (code_of(locations, f.location_id)) },
+                ui::badge(&f.status),
+                html! { (carrier) },
                 match (&f.tracking_number, &f.tracking_url) {
-                    (Some(n), Some(u)) if u.starts_with("https://") => link(u, n),
-                    (Some(n), _) => esc(n),
-                    _ => String::new(),
+                    (Some(n), Some(u)) if u.starts_with("https://") => ui::link(u, n),
+                    (Some(n), _) => html! { (n) },
+                    _ => html! {},
                 },
-                f.lines
-                    .iter()
-                    .map(|l| {
-                        let sku = o
-                            .lines
-                            .iter()
-                            .find(|x| x.id == l.order_line_id)
-                            .map_or("?", |x| x.sku.as_str());
-                        format!("{} × {}", esc(sku), l.quantity)
-                    })
-                    .collect::<Vec<_>>()
-                    .join("<br>"),
-                esc(&when(&f.shipped_at)),
+                html! {
+                    @for (i, l) in f.lines.iter().enumerate() {
+                        @if i > 0 { br; }
+                        (o.lines.iter().find(|x| x.id == l.order_line_id).map_or("?", |x| x.sku.as_str()))
+                        " × " (ui::count(l.quantity))
+                    }
+                },
+                html! { (staff.when(&f.shipped_at)) },
                 if fulfil && f.status == "shipped" {
-                    form(
+                    ui::form_of(
                         staff,
                         &format!("/console/orders/{}/deliver", o.id),
-                        &format!(
-                            "<input type=\"hidden\" name=\"fulfillment_id\" value=\"{}\">",
-                            f.id
-                        ),
+                        ui::hidden("fulfillment_id", &f.id.to_string()),
+                        Kind::Secondary,
                         "Mark delivered",
                     )
                 } else {
-                    String::new()
+                    html! {}
                 },
             ]
         })
         .collect();
-    body.push_str("<h2>Shipments</h2>");
-    body.push_str(&table(
-        "Shipments",
-        &[
-            "#", "From", "Status", "Carrier", "Tracking", "Units", "Shipped", "",
-        ],
-        &rows,
-        "Nothing shipped yet.",
-    ));
-    body
+    html! {
+        h2 { "Shipments" }
+        (ui::table("Shipments", &[
+            col("Shipment"), col("From"), col("Status"), col("Carrier"), col("Tracking"),
+            col("Units"), col("Shipped"), col("Delivery"),
+        ], rows, "Nothing shipped yet."))
+    }
 }
 
 /// The order's timeline of events.
-fn timeline_section(timeline: &[OrderEvent]) -> String {
-    let mut body = String::new();
-    let rows: Vec<Vec<String>> = timeline
+fn timeline_section(staff: &Staff, timeline: &[OrderEvent]) -> Markup {
+    let rows: Vec<Vec<Markup>> = timeline
         .iter()
         .map(|e| {
             vec![
-                esc(&when(&e.created_at)),
-                badge(&e.kind),
-                esc(&e.message),
-                esc(&e.actor),
+                html! { (staff.when(&e.created_at)) },
+                ui::badge(&e.kind),
+                html! { (e.message) },
+                html! { (e.actor) },
             ]
         })
         .collect();
-    body.push_str("<h2>Timeline</h2>");
-    body.push_str(&table(
-        "Timeline",
-        &["When", "What", "Detail", "By"],
-        &rows,
-        "Nothing yet.",
-    ));
-    body
+    html! {
+        h2 { "Timeline" }
+        (ui::table("Timeline", &[col("When"), col("What"), col("Detail"), col("By")], rows, "Nothing yet."))
+    }
 }
 
-fn return_section(staff: &Staff, o: &Order, r: &Return, locations: &[Location]) -> String {
-    let mut out = format!(
-        "<section class=\"return\"><h3>Return {} {}{}</h3>",
-        r.id,
-        badge(&r.status),
-        if r.exchange { " (exchange)" } else { "" }
-    );
-    let rows: Vec<Vec<String>> = r
+/// A return of the order: its lines, and the forms to receive it back and to cancel it while
+/// nothing has come back.
+fn return_section(staff: &Staff, r: &Return, locations: &[Location]) -> Markup {
+    let rows: Vec<Vec<Markup>> = r
         .lines
         .iter()
         .map(|l| {
             vec![
-                esc(&l.sku),
-                l.quantity.to_string(),
-                esc(&l.reason.replace('_', " ")),
-                l.received_quantity.to_string(),
-                format!(
-                    "{} restocked, {} unavailable, {} written off",
-                    l.restocked, l.unavailable, l.written_off
-                ),
+                html! { (l.sku) },
+                html! { (ui::count(l.quantity)) },
+                html! { (l.reason.replace('_', " ")) },
+                html! { (ui::count(l.received_quantity)) },
+                html! {
+                    (ui::count(l.restocked)) " restocked, " (ui::count(l.unavailable)) " unavailable, "
+                    (ui::count(l.written_off)) " written off"
+                },
             ]
         })
         .collect();
-    out.push_str(&table(
-        &format!("Return {}", r.id),
-        &["SKU", "Qty", "Reason", "Received", "Disposition"],
-        &rows,
-        "No line.",
-    ));
     let open = matches!(r.status.as_str(), "requested" | "partially_received");
-    if open && staff.may(Permission::OrdersFulfil) {
-        let mut fields = String::new();
-        for l in &r.lines {
-            let left = l.quantity - l.received_quantity;
-            if left <= 0 {
-                continue;
+    let scope = format!("return-{}", r.id);
+    html! {
+        section.return {
+            h3 { "Return " (r.id) " " (ui::badge(&r.status)) @if r.exchange { " (exchange)" } }
+            (ui::table(&format!("Return {}", r.id), &[
+                col("SKU"), col("Qty").num(), col("Reason"), col("Received").num(), col("Disposition"),
+            ], rows, "No line."))
+            @if open && staff.may(Permission::OrdersFulfil) {
+                (ui::form(staff, &format!("/console/returns/{}/receive", r.id), html! {
+                    @for l in &r.lines {
+                        @let left = l.quantity - l.received_quantity;
+                        @if left > 0 {
+                            fieldset {
+                                legend { (l.sku) }
+                                (field(&scope, "Units received", &format!("received_{}", l.order_line_id), "number", &left.to_string())
+                                    .min("0").max(left))
+                                (choice(&scope, "Disposition", &format!("disposition_{}", l.order_line_id), &[
+                                    ("restock".into(), "restock (sellable)".into()),
+                                    ("unavailable".into(), "keep, not sellable".into()),
+                                    ("write_off".into(), "write off".into()),
+                                ], "restock"))
+                            }
+                        }
+                    }
+                    (choice(&scope, "Back to", "location_id", &location_options(locations, false), ""))
+                }, "Receive return"))
             }
-            let _ = write!(
-                fields,
-                "<p><strong>{}</strong> {}{}</p>",
-                esc(&l.sku),
-                input(
-                    "Units received",
-                    &format!("received_{}", l.order_line_id),
-                    "number",
-                    &left.to_string(),
-                    &format!("min=\"0\" max=\"{left}\"")
-                ),
-                select(
-                    "Disposition",
-                    &format!("disposition_{}", l.order_line_id),
-                    &[
-                        ("restock".into(), "restock (sellable)".into()),
-                        ("unavailable".into(), "keep, not sellable".into()),
-                        ("write_off".into(), "write off".into()),
-                    ],
-                    "restock"
-                )
-            );
+            @if r.status == "requested" && staff.may(Permission::OrdersManage) {
+                (ui::danger_form(staff, &format!("/console/returns/{}/cancel", r.id), html! {},
+                    "Cancel return", "Yes, cancel this return"))
+            }
         }
-        fields.push_str(&select(
-            "Back to",
-            "location_id",
-            &location_options(locations, false),
-            "",
-        ));
-        out.push_str(&form(
-            staff,
-            &format!("/console/returns/{}/receive", r.id),
-            &fields,
-            "Receive return",
-        ));
     }
-    if r.status == "requested" && staff.may(Permission::OrdersManage) {
-        out.push_str(&form(
-            staff,
-            &format!("/console/returns/{}/cancel", r.id),
-            "",
-            "Cancel return",
-        ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The order page's forms
+
+/// A labelled input of one of the order page's forms. Several of them have fields of the same
+/// name (`reason`, `note`, `location_id`, and one receive form per return), so the id is scoped
+/// by the form (`f-refund-reason`), where [`ui::input`] names it after the field alone and the
+/// page would repeat it. ui.rs has no scoped field; this is the part of one the page needs.
+struct Field {
+    id: String,
+    label: String,
+    name: String,
+    kind: &'static str,
+    value: String,
+    required: bool,
+    min: Option<&'static str>,
+    max: Option<i64>,
+    size: Option<u32>,
+    inputmode: Option<&'static str>,
+}
+
+fn field(form: &str, label: &str, name: &str, kind: &'static str, value: &str) -> Field {
+    Field {
+        id: format!("f-{form}-{name}"),
+        label: label.to_string(),
+        name: name.to_string(),
+        kind,
+        value: value.to_string(),
+        required: false,
+        min: None,
+        max: None,
+        size: None,
+        inputmode: None,
     }
-    let _ = o;
-    out.push_str("</section>");
-    out
+}
+
+impl Field {
+    fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+    fn min(mut self, v: &'static str) -> Self {
+        self.min = Some(v);
+        self
+    }
+    fn max(mut self, v: i64) -> Self {
+        self.max = Some(v);
+        self
+    }
+    fn size(mut self, v: u32) -> Self {
+        self.size = Some(v);
+        self
+    }
+    /// `decimal` or `numeric`: the phone keyboard to show.
+    fn inputmode(mut self, v: &'static str) -> Self {
+        self.inputmode = Some(v);
+        self
+    }
+}
+
+impl Render for Field {
+    fn render(&self) -> Markup {
+        html! {
+            div.field {
+                label for=(self.id) { (self.label) }
+                input id=(self.id) name=(self.name) type=(self.kind) value=(self.value)
+                    required[self.required] min=[self.min] max=[self.max] size=[self.size]
+                    inputmode=[self.inputmode];
+            }
+        }
+    }
+}
+
+/// A labelled select of one of the order page's forms, its id scoped like a [`field`]'s.
+fn choice(
+    form: &str,
+    label: &str,
+    name: &str,
+    options: &[(String, String)],
+    selected: &str,
+) -> Markup {
+    let id = format!("f-{form}-{name}");
+    html! {
+        div.field {
+            label for=(id) { (label) }
+            select id=(id) name=(name) {
+                @for (v, l) in options { option value=(v) selected[v == selected] { (l) } }
+            }
+        }
+    }
 }
 
 /// The forms for what can be done to the order now, by the signed-in member's role.
-fn actions(staff: &Staff, o: &Order, locations: &[Location]) -> String {
-    let mut out = fulfilment_forms(staff, o, locations);
-    out.push_str(&payment_form(staff, o));
-    out.push_str(&manage_forms(staff, o));
-    out.push_str(&return_form(staff, o));
-    out.push_str(&refund_form(staff, o));
-    let path = |a: &str| format!("/console/orders/{}/{a}", o.id);
-    if staff.may(Permission::OrdersRead) {
-        out.push_str(&form(
-            staff,
-            &path("note"),
-            &input("Note for the team", "message", "text", "", "required"),
-            "Add note",
-        ));
+fn actions(staff: &Staff, o: &Order, locations: &[Location]) -> Markup {
+    html! {
+        (fulfilment_forms(staff, o, locations))
+        (payment_forms(staff, o))
+        (manage_forms(staff, o))
+        (return_form(staff, o))
+        (refund_form(staff, o))
+        @if staff.may(Permission::OrdersRead) {
+            (ui::form_of(staff, &format!("/console/orders/{}/note", o.id),
+                html! { (field("note", "Note for the team", "message", "text", "").required()) },
+                Kind::Secondary, "Add note"))
+        }
     }
-    out
 }
 
 /// Shipping what is reserved at a location, or handing a pickup over.
-fn fulfilment_forms(staff: &Staff, o: &Order, locations: &[Location]) -> String {
-    let mut out = String::new();
+fn fulfilment_forms(staff: &Staff, o: &Order, locations: &[Location]) -> Markup {
     let path = |a: &str| format!("/console/orders/{}/{a}", o.id);
     let open = o.status == "open";
     let fulfil = staff.may(Permission::OrdersFulfil);
-    let unshipped: Vec<i64> = {
-        let mut ids: Vec<i64> = o
-            .lines
-            .iter()
-            .flat_map(|l| &l.allocations)
-            .filter(|a| a.live)
-            .map(|a| a.location_id)
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids
-    };
-    if open && fulfil && !unshipped.is_empty() && o.pickup.is_none() {
-        let locs: Vec<(String, String)> = unshipped
-            .iter()
-            .map(|id| (id.to_string(), code_of(locations, *id)))
-            .collect();
-        out.push_str(&form(
-            staff,
-            &path("ship"),
-            &[
-                "<p>Ships every unit reserved at the location.</p>".to_string(),
-                select("From", "location_id", &locs, ""),
-                input("Carrier", "carrier", "text", "", ""),
-                input("Tracking number", "tracking_number", "text", "", ""),
-                input("Tracking URL", "tracking_url", "url", "", ""),
-            ]
-            .concat(),
-            "Ship",
-        ));
-    }
-    if open && fulfil && o.pickup.is_some() {
-        if o.fulfillment_status == "ready_for_pickup" {
-            out.push_str(&form(
-                staff,
-                &path("picked_up"),
-                &input(
-                    "Handed over by",
-                    "handed_over_by",
-                    "text",
-                    &staff.actor.name,
-                    "required",
-                ),
-                "Picked up",
-            ));
-        } else {
-            out.push_str(&form(staff, &path("ready"), "", "Ready for pickup"));
+    let mut unshipped: Vec<i64> = o
+        .lines
+        .iter()
+        .flat_map(|l| &l.allocations)
+        .filter(|a| a.live)
+        .map(|a| a.location_id)
+        .collect();
+    unshipped.sort_unstable();
+    unshipped.dedup();
+    let locs: Vec<(String, String)> = unshipped
+        .iter()
+        .map(|id| (id.to_string(), code_of(locations, *id)))
+        .collect();
+    html! {
+        @if open && fulfil && !unshipped.is_empty() && o.pickup.is_none() {
+            (ui::form(staff, &path("ship"), html! {
+                p { "Ships every unit reserved at the location." }
+                (choice("ship", "From", "location_id", &locs, ""))
+                (field("ship", "Carrier", "carrier", "text", ""))
+                (field("ship", "Tracking number", "tracking_number", "text", ""))
+                (field("ship", "Tracking URL", "tracking_url", "url", ""))
+            }, "Ship"))
+        }
+        @if open && fulfil && o.pickup.is_some() {
+            @if o.fulfillment_status == "ready_for_pickup" {
+                (ui::form(staff, &path("picked_up"), html! {
+                    (field("picked_up", "Handed over by", "handed_over_by", "text", &staff.actor.name).required())
+                }, "Picked up"))
+            } @else {
+                (ui::form(staff, &path("ready"), html! {}, "Ready for pickup"))
+            }
         }
     }
-    out
 }
 
-/// Recording a payment while one is due, or capturing what the customer owes.
-fn payment_form(staff: &Staff, o: &Order) -> String {
-    let mut out = String::new();
-    let path = |a: &str| format!("/console/orders/{}/{a}", o.id);
-    let open = o.status == "open";
+/// Recording a payment while one is due (voiding it asks first), or capturing what the
+/// customer owes.
+fn payment_forms(staff: &Staff, o: &Order) -> Markup {
+    let path = format!("/console/orders/{}/pay", o.id);
     let manage = staff.may(Permission::OrdersManage);
-    if manage && matches!(o.payment_status.as_str(), "pending" | "authorized") && open {
-        out.push_str(&form(
-            staff,
-            &path("pay"),
-            &[
-                select(
-                    "Payment",
-                    "status",
-                    &[
-                        ("paid".into(), "paid".into()),
-                        ("authorized".into(), "authorized".into()),
-                        ("voided".into(), "voided".into()),
-                    ],
-                    "paid",
-                ),
-                input("Gateway reference", "reference", "text", "", ""),
-            ]
-            .concat(),
-            "Record payment",
-        ));
-    } else if manage && o.balance.amount < 0 {
-        out.push_str(&form(
-            staff,
-            &path("pay"),
-            "<input type=\"hidden\" name=\"status\" value=\"paid\"><p>The customer owes the difference.</p>",
-            "Capture what is due",
-        ));
+    let due = matches!(o.payment_status.as_str(), "pending" | "authorized") && o.status == "open";
+    html! {
+        @if manage && due {
+            (ui::form(staff, &path, html! {
+                (choice("pay", "Payment", "status", &ui::options(&["paid", "authorized"]), "paid"))
+                (field("pay", "Gateway reference", "reference", "text", ""))
+            }, "Record payment"))
+            (ui::danger_form(staff, &path, html! {
+                (ui::hidden("status", "voided"))
+                (field("void", "Gateway reference", "reference", "text", ""))
+            }, "Void payment", "Yes, void the payment: the customer is not charged"))
+        } @else if manage && o.balance.amount < 0 {
+            (ui::form(staff, &path, html! {
+                (ui::hidden("status", "paid"))
+                p { "The customer owes " (ui::money(-o.balance.amount, &o.balance.currency)) "." }
+            }, "Capture what is due"))
+        }
     }
-    out
 }
 
 /// Holding or releasing an open order, cancelling it before it ships, and editing its lines.
-fn manage_forms(staff: &Staff, o: &Order) -> String {
-    let mut out = String::new();
+fn manage_forms(staff: &Staff, o: &Order) -> Markup {
     let path = |a: &str| format!("/console/orders/{}/{a}", o.id);
-    let open = o.status == "open";
-    let manage = staff.may(Permission::OrdersManage);
-    if open && manage {
-        if o.hold.is_some() {
-            out.push_str(&form(staff, &path("release"), "", "Release hold"));
-        } else {
-            out.push_str(&form(
-                staff,
-                &path("hold"),
-                &[
-                    select("Reason", "reason", &options(&HOLD_REASONS), "other"),
-                    input("Note", "note", "text", "", ""),
-                ]
-                .concat(),
-                "Hold",
-            ));
+    if o.status != "open" || !staff.may(Permission::OrdersManage) {
+        return html! {};
+    }
+    html! {
+        @if o.hold.is_some() {
+            (ui::form_of(staff, &path("release"), html! {}, Kind::Secondary, "Release hold"))
+        } @else {
+            (ui::form_of(staff, &path("hold"), html! {
+                (choice("hold", "Reason", "reason", &ui::options(&HOLD_REASONS), "other"))
+                (field("hold", "Note", "note", "text", ""))
+            }, Kind::Secondary, "Hold"))
         }
-        if o.fulfillments.is_empty() {
-            out.push_str(&danger_form(
-                staff,
-                &path("cancel"),
-                &input("Reason", "reason", "text", "", ""),
-                "Cancel order",
-                "Yes, cancel this order and release its stock",
-            ));
+        @if o.fulfillments.is_empty() {
+            (ui::danger_form(staff, &path("cancel"),
+                html! { (field("cancel", "Reason", "reason", "text", "")) },
+                "Cancel order", "Yes, cancel this order and release its stock"))
         }
         // Edit: new quantities for lines, and a SKU to add.
-        let mut fields = String::new();
-        for l in &o.lines {
-            fields.push_str(&input(
-                &format!("{} quantity", l.sku),
-                &format!("qty_{}", l.id),
-                "number",
-                &l.quantity.to_string(),
-                "min=\"0\" size=\"4\"",
-            ));
-        }
-        fields.push_str(&input("Add SKU", "add_sku", "text", "", ""));
-        fields.push_str(&input(
-            "Units",
-            "add_quantity",
-            "number",
-            "",
-            "min=\"1\" size=\"4\"",
-        ));
-        fields.push_str(&input("Why", "reason", "text", "", ""));
-        out.push_str(&form(staff, &path("edit"), &fields, "Edit order"));
+        (ui::form_of(staff, &path("edit"), html! {
+            @for l in &o.lines {
+                (field("edit", &format!("{} quantity", l.sku), &format!("qty_{}", l.id), "number",
+                    &l.quantity.to_string()).min("0").size(4))
+            }
+            (field("edit", "Add SKU", "add_sku", "text", ""))
+            (field("edit", "Units", "add_quantity", "number", "").min("1").size(4))
+            (field("edit", "Why", "reason", "text", ""))
+        }, Kind::Secondary, "Edit order"))
     }
-    out
 }
 
 /// A return or exchange of shipped units.
-fn return_form(staff: &Staff, o: &Order) -> String {
-    let mut out = String::new();
-    let path = |a: &str| format!("/console/orders/{}/{a}", o.id);
-    let manage = staff.may(Permission::OrdersManage);
+fn return_form(staff: &Staff, o: &Order) -> Markup {
     let returnable: Vec<_> = o
         .lines
         .iter()
         .map(|l| (l, shipped_of(o, l.id) - l.returned_quantity))
         .filter(|(_, n)| *n > 0)
         .collect();
-    if manage && !returnable.is_empty() {
-        let mut fields = String::new();
-        for (l, n) in &returnable {
-            let _ = write!(
-                fields,
-                "<p><strong>{}</strong> {}{}</p>",
-                esc(&l.sku),
-                input(
-                    "Units to return",
-                    &format!("return_{}", l.id),
-                    "number",
-                    "0",
-                    &format!("min=\"0\" max=\"{n}\"")
-                ),
-                select(
-                    "Reason",
-                    &format!("reason_{}", l.id),
-                    &options(&RETURN_REASONS),
-                    "changed_mind"
-                )
-            );
-        }
-        fields.push_str(&input(
-            "Exchange for SKU (optional)",
-            "exchange_sku",
-            "text",
-            "",
-            "",
-        ));
-        fields.push_str(&input(
-            "Units",
-            "exchange_quantity",
-            "number",
-            "",
-            "min=\"1\" size=\"4\"",
-        ));
-        fields.push_str(&input("Note", "note", "text", "", ""));
-        out.push_str(&form(
-            staff,
-            &path("return"),
-            &fields,
-            "Create return or exchange",
-        ));
+    if !staff.may(Permission::OrdersManage) || returnable.is_empty() {
+        return html! {};
     }
-    out
+    let reasons = ui::options(&RETURN_REASONS);
+    ui::form_of(
+        staff,
+        &format!("/console/orders/{}/return", o.id),
+        html! {
+            @for (l, n) in &returnable {
+                fieldset {
+                    legend { (l.sku) }
+                    (field("return", "Units to return", &format!("return_{}", l.id), "number", "0").min("0").max(*n))
+                    (choice("return", "Reason", &format!("reason_{}", l.id), &reasons, "changed_mind"))
+                }
+            }
+            (field("return", "Exchange for SKU (optional)", "exchange_sku", "text", ""))
+            (field("return", "Units", "exchange_quantity", "number", "").min("1").size(4))
+            (field("return", "Note", "note", "text", ""))
+        },
+        Kind::Secondary,
+        "Create return or exchange",
+    )
 }
 
-/// A refund of what was paid: an amount, or units per line.
-fn refund_form(staff: &Staff, o: &Order) -> String {
-    let mut out = String::new();
-    let path = |a: &str| format!("/console/orders/{}/{a}", o.id);
-    let manage = staff.may(Permission::OrdersManage);
-    if manage && o.paid.amount > o.refunded.amount {
-        let mut fields = format!(
-            "<p>Up to {} can be refunded. Give an amount, or units per line.</p>",
-            esc(&super::money(
-                o.paid.amount - o.refunded.amount,
-                &o.currency
-            ))
-        );
-        fields.push_str(&input(
-            "Amount",
-            "amount",
-            "text",
-            "",
-            "inputmode=\"decimal\" size=\"8\"",
-        ));
-        for l in &o.lines {
-            fields.push_str(&input(
-                &format!("{} units", l.sku),
-                &format!("refund_{}", l.id),
-                "number",
-                "",
-                "min=\"0\" size=\"4\"",
-            ));
-        }
-        fields.push_str("<label><input type=\"checkbox\" name=\"shipping\" value=\"yes\"> Refund shipping</label>");
-        fields.push_str(&input("Reason", "reason", "text", "", "required"));
-        out.push_str(&form(staff, &path("refund"), &fields, "Refund"));
+/// A refund of what was paid: an amount, or units per line. It cannot be undone, so it asks
+/// first.
+fn refund_form(staff: &Staff, o: &Order) -> Markup {
+    if !staff.may(Permission::OrdersManage) || o.paid.amount <= o.refunded.amount {
+        return html! {};
     }
-    out
+    ui::danger_form(
+        staff,
+        &format!("/console/orders/{}/refund", o.id),
+        html! {
+            p { "Up to " (ui::money(o.paid.amount - o.refunded.amount, &o.currency))
+                " can be refunded. Give an amount, or units per line." }
+            (field("refund", "Amount", "amount", "text", "").inputmode("decimal").size(8))
+            @for l in &o.lines {
+                (field("refund", &format!("{} units", l.sku), &format!("refund_{}", l.id), "number", "").min("0").size(4))
+            }
+            (ui::checkbox("Refund shipping", "shipping", "yes", false))
+            (field("refund", "Reason", "reason", "text", "").required())
+        },
+        "Refund",
+        "Yes, refund this to the customer",
+    )
 }
 
+/// An action of the order page (see [`actions`]) in one transaction; the browser goes back to
+/// the order with what was done, or why nothing was. Cancelling, voiding and refunding need the
+/// form's box ticked.
 async fn order_action(
     State(app): State<App>,
     Path((id, action)): Path<(i64, String)>,
@@ -1260,6 +1200,9 @@ async fn order_action(
                     "Handed over.".to_string()
                 }
                 "pay" => {
+                    if f.get("status") == Some("voided") {
+                        f.confirmed()?;
+                    }
                     let o = orders::record_payment(
                         tx,
                         ctx,
@@ -1313,7 +1256,10 @@ async fn order_action(
                 }
                 "edit" => edit_lines(tx, ctx, id, &f)?,
                 "return" => return_lines(tx, ctx, id, &f)?,
-                "refund" => refund_lines(tx, ctx, id, &f)?,
+                "refund" => {
+                    f.confirmed()?;
+                    refund_lines(tx, ctx, id, &f)?
+                }
                 _ => {
                     return Err(Error::NotFound {
                         entity: "order action",
@@ -1509,6 +1455,7 @@ async fn return_action(
                 ))
             }
             "cancel" => {
+                f.confirmed()?;
                 let r = returns::cancel(tx, ctx, id)?;
                 Ok(format!("Return {} cancelled.", r.id))
             }
@@ -1521,6 +1468,11 @@ async fn return_action(
     .await
 }
 
+// ---------------------------------------------------------------------------------------------
+// Pick lists and returns
+
+/// A location's pick list to print: what to pick, in bin order, for its open orders, oldest
+/// first.
 async fn pick_list(
     State(app): State<App>,
     headers: HeaderMap,
@@ -1546,39 +1498,41 @@ async fn pick_list(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let mut body = format!(
-        "<p>{} orders, oldest first; items in bin order. <button type=\"button\" onclick=\"window.print()\">Print</button></p>",
-        list.order_numbers.len()
-    );
-    let rows: Vec<Vec<String>> = list
+    let rows: Vec<Vec<Markup>> = list
         .items
         .iter()
         .map(|i| {
             vec![
-                esc(i.bin.as_deref().unwrap_or("–")),
-                esc(&i.sku),
-                esc(&i.title),
-                format!("<strong>{}</strong>", i.quantity),
-                i.orders
-                    .iter()
-                    .map(|o| format!("#{} × {}", o.number, o.quantity))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                "☐".into(),
+                html! { (i.bin.as_deref().unwrap_or("–")) },
+                html! { (i.sku) },
+                html! { (i.title) },
+                html! { strong { (ui::count(i.quantity)) } },
+                html! {
+                    @for (n, o) in i.orders.iter().enumerate() {
+                        @if n > 0 { ", " }
+                        (ui::link(&format!("/console/orders/{}", o.order_id), &format!("#{}", o.number)))
+                        " × " (ui::count(o.quantity))
+                    }
+                },
+                html! { "☐" },
             ]
         })
         .collect();
-    body.push_str(&table(
-        "Pick list",
-        &["Bin", "SKU", "Item", "Units", "Orders", "Picked"],
-        &rows,
-        "Nothing to pick here.",
-    ));
-    page_html(
+    let orders_n = i64::try_from(list.order_numbers.len()).unwrap_or(i64::MAX);
+    let body = html! {
+        p {
+            (ui::count(orders_n)) " orders, oldest first; items in bin order. "
+            button.btn.secondary type="button" onclick="window.print()" { "Print" }
+        }
+        (ui::table("Pick list", &[
+            col("Bin"), col("SKU"), col("Item"), col("Units").num(), col("Orders"), col("Picked"),
+        ], rows, "Nothing to pick here."))
+    };
+    page(
         &staff,
         &headers,
         &format!("Pick list: {} ({})", loc.name, loc.code),
-        &body,
+        body,
     )
 }
 
@@ -1614,73 +1568,39 @@ async fn returns_list(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let mut body = filter_form(
-        "/console/returns",
-        &[
-            select(
-                "Status",
-                "status",
-                &[
-                    (String::new(), "any".into()),
-                    ("requested".into(), "requested".into()),
-                    ("partially_received".into(), "partially received".into()),
-                    ("received".into(), "received".into()),
-                    ("cancelled".into(), "cancelled".into()),
-                ],
-                &q.text("status"),
-            ),
-            select(
-                "To inspect",
-                "to_inspect",
-                &[
-                    (String::new(), "any".into()),
-                    ("yes".into(), "yes".into()),
-                    ("no".into(), "no".into()),
-                ],
-                &q.text("to_inspect"),
-            ),
-        ]
-        .concat(),
-    );
-    let rows: Vec<Vec<String>> = found
+    let rows: Vec<Vec<Markup>> = found
         .items
         .iter()
         .map(|r| {
             let asked: i64 = r.lines.iter().map(|l| l.quantity).sum();
             let received: i64 = r.lines.iter().map(|l| l.received_quantity).sum();
-            let order = match numbers.get(&r.order_id) {
-                Some(n) => link(&format!("/console/orders/{}", r.order_id), &format!("#{n}")),
-                None => esc(&format!("id {}", r.order_id)),
-            };
             vec![
-                r.id.to_string(),
-                order,
-                badge(&r.status),
-                if r.exchange {
-                    "exchange".into()
-                } else {
-                    "return".into()
+                html! { (r.id) },
+                match numbers.get(&r.order_id) {
+                    Some(n) => {
+                        ui::link(&format!("/console/orders/{}", r.order_id), &format!("#{n}"))
+                    }
+                    None => html! { "id " (r.order_id) },
                 },
-                format!("{received} of {asked}"),
-                esc(&when(&r.created_at)),
-                esc(&r.created_by),
+                ui::badge(&r.status),
+                html! { (if r.exchange { "exchange" } else { "return" }) },
+                html! { (ui::count(received)) " of " (ui::count(asked)) },
+                html! { (staff.when(&r.created_at)) },
+                html! { (r.created_by) },
             ]
         })
         .collect();
-    body.push_str(&table(
-        "Returns, newest first",
-        &[
-            "Return",
-            "Order",
-            "Status",
-            "Kind",
-            "Units received",
-            "Opened",
-            "By",
-        ],
-        &rows,
-        "No return matches.",
-    ));
-    body.push_str(&pager("/console/returns", &q, found.next_cursor.as_deref()));
-    page_html(&staff, &headers, "Returns", &body)
+    let body = html! {
+        (ui::filter_form("/console/returns", &q, html! {
+            (ui::select("Status", "status",
+                &ui::any_of(&["requested", "partially_received", "received", "cancelled"]), &q.text("status")))
+            (ui::select("To inspect", "to_inspect", &yes_no(), &q.text("to_inspect")))
+        }))
+        (ui::table("Returns, newest first", &[
+            col("Return"), col("Order"), col("Status"), col("Kind"), col("Units received"),
+            col("Opened"), col("By"),
+        ], rows, "No return matches."))
+        (ui::pager("/console/returns", &q, found.next_cursor.as_deref()))
+    };
+    page(&staff, &headers, "Returns", body)
 }
