@@ -18,7 +18,7 @@ pub fn last_name_of(customer: &str) -> String {
 }
 
 /// A subquery of the ids of customers whose email, name or phone contains the text: its three
-/// `?` parameters are all [`MATCH_PARAMS`] of it.
+/// `?` parameters are [`match_params`] of it.
 pub const MATCHING: &str = "SELECT id FROM customers WHERE email_key LIKE ? ESCAPE '\\' \
      OR lower(first_name || ' ' || last_name) LIKE ? ESCAPE '\\' OR phone LIKE ? ESCAPE '\\'";
 

@@ -116,7 +116,7 @@ fn product_filters(q: &Fields, vendors: Vec<String>, types: Vec<String>) -> Mark
         "/console/products",
         q,
         html! {
-            (ui::input("Search title or SKU", "q", "search", &q.text("q")).autofocus())
+            (ui::input("Search title or SKU", "q", "search", &q.text("q")))
             (ui::select("Status", "status", &statuses, &q.text("status")))
             (ui::select("Vendor", "vendor", &any(vendors), &q.text("vendor")))
             (ui::select("Type", "product_type", &any(types), &q.text("product_type")))
@@ -423,8 +423,8 @@ fn edit_form(staff: &Staff, p: &Product, typed: Option<&Fields>, error: Option<&
         (field("Search description", "seo_description", p.seo_description.as_deref().unwrap_or_default()).size(60))
         (field("Image URLs (comma-separated)", "image_urls", &p.image_urls.join(", ")).size(60))
         (ui::select("Status", "status", &statuses, &value("status", &p.status)))
-        (ui::textarea("Description", "description", &value("description", &p.description),
-            refusal.as_deref().and_then(|r| ui::field_error(r, "description")).as_deref()))
+        (ui::textarea("Description", "description", &value("description", &p.description))
+            .error_from(refusal.as_deref()))
     };
     html! {
         h2 { "Edit" }

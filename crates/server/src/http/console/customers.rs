@@ -9,6 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use backroom_core::api::{Customer, Order, Page};
+use backroom_core::auth::views;
 use backroom_core::customers::{self, CustomerQuery};
 use backroom_core::orders::{self, OrderQuery};
 use backroom_domain::roles::Permission;
@@ -60,8 +61,12 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
         limit: Some(50),
         cursor: q.opt("cursor"),
     };
-    let found = match load(&app, &staff, move |tx| {
-        customers::list_customers(tx, &query)
+    let ctx = staff.ctx();
+    let (found, saved) = match load(&app, &staff, move |tx| {
+        Ok((
+            customers::list_customers(tx, &query)?,
+            views::list_views(tx, &ctx, "/console/customers")?,
+        ))
     })
     .await
     {
@@ -69,8 +74,9 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
         Err(r) => return r,
     };
     let body = html! {
+        (super::views::bar(&staff, "/console/customers", &q, &saved))
         (ui::filter_form("/console/customers", &q, html! {
-            (ui::input("Name or email", "q", "search", &q.text("q")).autofocus())
+            (ui::input("Name, email or phone", "q", "search", &q.text("q")))
             (ui::select("Marketing consent", "accepts_marketing", &[
                 (String::new(), "any".into()),
                 ("yes".into(), "consented".into()),

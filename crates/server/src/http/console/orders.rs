@@ -18,13 +18,14 @@ use backroom_core::api::{
     ReceiveReturn, ReceivedLine, RecordPayment, RefundLine, RefundOrder, Return, ShipOrder,
     SkuQuantity,
 };
+use backroom_core::auth::views::{self, SavedView};
 use backroom_core::fulfillment::HOLD_REASONS;
 use backroom_core::orders::{self, OrderQuery};
 use backroom_core::returns::REASONS as RETURN_REASONS;
 use backroom_core::{Error, catalog, fulfillment, returns, settings};
 use backroom_domain::order::{FulfillmentStatus, OrderStatus, PaymentStatus};
 use backroom_domain::roles::Permission;
-use maud::{Markup, Render, html};
+use maud::{Markup, html};
 
 pub(super) fn routes() -> Router<App> {
     Router::new()
@@ -52,15 +53,16 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
         Ok(v) => v,
         Err(e) => return failed(&staff, &e),
     };
-    let now = backroom_core::util::now_micros();
-    let (found, channels, locations) =
-        match load(&app, &staff, move |tx| load_list(tx, &query, now)).await {
+    let (now, ctx) = (backroom_core::util::now_micros(), staff.ctx());
+    let (found, channels, locations, saved) =
+        match load(&app, &staff, move |tx| load_list(tx, &ctx, &query, now)).await {
             Ok(v) => v,
             Err(r) => return r,
         };
     let listed = listed(&q);
     let body = html! {
         (list_links(&staff, &locations))
+        (super::views::bar(&staff, "/console/orders", &listed, &saved))
         (list_filters(&q, &channels, &locations))
         (list_results(&staff, &q, &found, &channels))
         (ui::pager("/console/orders", &listed, found.next_cursor.as_deref()))
@@ -94,16 +96,22 @@ fn listed(q: &Fields) -> Fields {
     Fields(q.0.iter().filter(|(k, _)| k != "select").cloned().collect())
 }
 
-/// What the order list shows: a page of orders, the channels, and the locations.
+/// What the order list shows: a page of orders, the channels and locations its filters offer,
+/// and the member's saved views.
+type ListData = (Page<Order>, Vec<Channel>, Vec<Location>, Vec<SavedView>);
+
+/// Reads [`ListData`] in the page's transaction.
 fn load_list(
     tx: &mut dyn backroom_core::Sql,
+    ctx: &backroom_core::Ctx,
     query: &OrderQuery,
     now: i64,
-) -> backroom_core::Result<(Page<Order>, Vec<Channel>, Vec<Location>)> {
+) -> backroom_core::Result<ListData> {
     Ok((
         orders::list(tx, query, now)?,
         catalog::list_channels(tx)?,
         catalog::list_locations(tx)?,
+        views::list_views(tx, ctx, "/console/orders")?,
     ))
 }
 
@@ -138,7 +146,7 @@ fn list_filters(q: &Fields, channels: &[Channel], locations: &[Location]) -> Mar
         "/console/orders",
         q,
         html! {
-            (ui::input("Number or email", "q", "search", &q.text("q")).autofocus())
+            (ui::input("Number, email, name or phone", "q", "search", &q.text("q")))
             (statuses("Status", "status", ui::names(OrderStatus::ALL, OrderStatus::as_str)))
             (statuses("Payment", "payment_status", ui::names(PaymentStatus::ALL, PaymentStatus::as_str)))
             (statuses("Fulfillment", "fulfillment_status", ui::names(FulfillmentStatus::ALL, FulfillmentStatus::as_str)))
@@ -458,23 +466,9 @@ fn new_order_fields(
         }
         fieldset {
             legend { "Lines" }
-            (lines_field(&typed("lines"), refusal))
+            (ui::textarea("One line per SKU: the SKU, a space, the quantity", "lines", &typed("lines"))
+                .required().placeholder("TEE-M-BLK 2").error_from(refusal))
             (text("Note", "note", "text"))
-        }
-    }
-}
-
-/// The new-order form's lines: a text area with an example, and the refusal's reason when it
-/// names a line. (ui.rs's text area has neither.)
-fn lines_field(value: &str, refusal: Option<&str>) -> Markup {
-    let error = refusal.and_then(|r| ui::field_error(r, "lines"));
-    html! {
-        div.field.wide.invalid[error.is_some()] {
-            label for="f-lines" { "One line per SKU: the SKU, a space, the quantity" }
-            textarea #f-lines name="lines" rows="4" cols="30" required placeholder="TEE-M-BLK 2"
-                aria-invalid=[error.as_ref().map(|_| "true")]
-                aria-describedby=[error.as_ref().map(|_| "f-lines-error")] { (value) }
-            @if let Some(e) = &error { span.field-error #f-lines-error { (e) } }
         }
     }
 }
@@ -850,7 +844,6 @@ fn return_section(staff: &Staff, r: &Return, locations: &[Location]) -> Markup {
         })
         .collect();
     let open = matches!(r.status.as_str(), "requested" | "partially_received");
-    let scope = format!("return-{}", r.id);
     html! {
         section.return {
             h3 { "Return " (r.id) " " (ui::badge(&r.status)) @if r.exchange { " (exchange)" } }
@@ -864,9 +857,9 @@ fn return_section(staff: &Staff, r: &Return, locations: &[Location]) -> Markup {
                         @if left > 0 {
                             fieldset {
                                 legend { (l.sku) }
-                                (field(&scope, "Units received", &format!("received_{}", l.order_line_id), "number", &left.to_string())
-                                    .min("0").max(left))
-                                (choice(&scope, "Disposition", &format!("disposition_{}", l.order_line_id), &[
+                                (ui::input("Units received", &format!("received_{}", l.order_line_id), "number", &left.to_string())
+                                    .min("0").max(&left.to_string()))
+                                (ui::select("Disposition", &format!("disposition_{}", l.order_line_id), &[
                                     ("restock".into(), "restock (sellable)".into()),
                                     ("unavailable".into(), "keep, not sellable".into()),
                                     ("write_off".into(), "write off".into()),
@@ -874,7 +867,7 @@ fn return_section(staff: &Staff, r: &Return, locations: &[Location]) -> Markup {
                             }
                         }
                     }
-                    (choice(&scope, "Back to", "location_id", &location_options(locations, false), ""))
+                    (ui::select("Back to", "location_id", &location_options(locations, false), ""))
                 }, "Receive return"))
             }
             @if r.status == "requested" && staff.may(Permission::OrdersManage) {
@@ -888,94 +881,6 @@ fn return_section(staff: &Staff, r: &Return, locations: &[Location]) -> Markup {
 // ---------------------------------------------------------------------------------------------
 // The order page's forms
 
-/// A labelled input of one of the order page's forms. Several of them have fields of the same
-/// name (`reason`, `note`, `location_id`, and one receive form per return), so the id is scoped
-/// by the form (`f-refund-reason`), where [`ui::input`] names it after the field alone and the
-/// page would repeat it. ui.rs has no scoped field; this is the part of one the page needs.
-struct Field {
-    id: String,
-    label: String,
-    name: String,
-    kind: &'static str,
-    value: String,
-    required: bool,
-    min: Option<&'static str>,
-    max: Option<i64>,
-    size: Option<u32>,
-    inputmode: Option<&'static str>,
-}
-
-fn field(form: &str, label: &str, name: &str, kind: &'static str, value: &str) -> Field {
-    Field {
-        id: format!("f-{form}-{name}"),
-        label: label.to_string(),
-        name: name.to_string(),
-        kind,
-        value: value.to_string(),
-        required: false,
-        min: None,
-        max: None,
-        size: None,
-        inputmode: None,
-    }
-}
-
-impl Field {
-    fn required(mut self) -> Self {
-        self.required = true;
-        self
-    }
-    fn min(mut self, v: &'static str) -> Self {
-        self.min = Some(v);
-        self
-    }
-    fn max(mut self, v: i64) -> Self {
-        self.max = Some(v);
-        self
-    }
-    fn size(mut self, v: u32) -> Self {
-        self.size = Some(v);
-        self
-    }
-    /// `decimal` or `numeric`: the phone keyboard to show.
-    fn inputmode(mut self, v: &'static str) -> Self {
-        self.inputmode = Some(v);
-        self
-    }
-}
-
-impl Render for Field {
-    fn render(&self) -> Markup {
-        html! {
-            div.field {
-                label for=(self.id) { (self.label) }
-                input id=(self.id) name=(self.name) type=(self.kind) value=(self.value)
-                    required[self.required] min=[self.min] max=[self.max] size=[self.size]
-                    inputmode=[self.inputmode];
-            }
-        }
-    }
-}
-
-/// A labelled select of one of the order page's forms, its id scoped like a [`field`]'s.
-fn choice(
-    form: &str,
-    label: &str,
-    name: &str,
-    options: &[(String, String)],
-    selected: &str,
-) -> Markup {
-    let id = format!("f-{form}-{name}");
-    html! {
-        div.field {
-            label for=(id) { (label) }
-            select id=(id) name=(name) {
-                @for (v, l) in options { option value=(v) selected[v == selected] { (l) } }
-            }
-        }
-    }
-}
-
 /// The forms for what can be done to the order now, by the signed-in member's role.
 fn actions(staff: &Staff, o: &Order, locations: &[Location]) -> Markup {
     html! {
@@ -986,7 +891,7 @@ fn actions(staff: &Staff, o: &Order, locations: &[Location]) -> Markup {
         (refund_form(staff, o))
         @if staff.may(Permission::OrdersRead) {
             (ui::form_of(staff, &format!("/console/orders/{}/note", o.id),
-                html! { (field("note", "Note for the team", "message", "text", "").required()) },
+                html! { (ui::input("Note for the team", "message", "text", "").required()) },
                 Kind::Secondary, "Add note"))
         }
     }
@@ -1014,16 +919,16 @@ fn fulfilment_forms(staff: &Staff, o: &Order, locations: &[Location]) -> Markup 
         @if open && fulfil && !unshipped.is_empty() && o.pickup.is_none() {
             (ui::form(staff, &path("ship"), html! {
                 p { "Ships every unit reserved at the location." }
-                (choice("ship", "From", "location_id", &locs, ""))
-                (field("ship", "Carrier", "carrier", "text", ""))
-                (field("ship", "Tracking number", "tracking_number", "text", ""))
-                (field("ship", "Tracking URL", "tracking_url", "url", ""))
+                (ui::select("From", "location_id", &locs, ""))
+                (ui::input("Carrier", "carrier", "text", ""))
+                (ui::input("Tracking number", "tracking_number", "text", ""))
+                (ui::input("Tracking URL", "tracking_url", "url", ""))
             }, "Ship"))
         }
         @if open && fulfil && o.pickup.is_some() {
             @if o.fulfillment_status == "ready_for_pickup" {
                 (ui::form(staff, &path("picked_up"), html! {
-                    (field("picked_up", "Handed over by", "handed_over_by", "text", &staff.actor.name).required())
+                    (ui::input("Handed over by", "handed_over_by", "text", &staff.actor.name).required())
                 }, "Picked up"))
             } @else {
                 (ui::form(staff, &path("ready"), html! {}, "Ready for pickup"))
@@ -1041,12 +946,12 @@ fn payment_forms(staff: &Staff, o: &Order) -> Markup {
     html! {
         @if manage && due {
             (ui::form(staff, &path, html! {
-                (choice("pay", "Payment", "status", &ui::options(&["paid", "authorized"]), "paid"))
-                (field("pay", "Gateway reference", "reference", "text", ""))
+                (ui::select("Payment", "status", &ui::options(&["paid", "authorized"]), "paid"))
+                (ui::input("Gateway reference", "reference", "text", ""))
             }, "Record payment"))
             (ui::danger_form(staff, &path, html! {
                 (ui::hidden("status", "voided"))
-                (field("void", "Gateway reference", "reference", "text", ""))
+                (ui::input("Gateway reference", "reference", "text", ""))
             }, "Void payment", "Yes, void the payment: the customer is not charged"))
         } @else if manage && o.balance.amount < 0 {
             (ui::form(staff, &path, html! {
@@ -1068,24 +973,24 @@ fn manage_forms(staff: &Staff, o: &Order) -> Markup {
             (ui::form_of(staff, &path("release"), html! {}, Kind::Secondary, "Release hold"))
         } @else {
             (ui::form_of(staff, &path("hold"), html! {
-                (choice("hold", "Reason", "reason", &ui::options(&HOLD_REASONS), "other"))
-                (field("hold", "Note", "note", "text", ""))
+                (ui::select("Reason", "reason", &ui::options(&HOLD_REASONS), "other"))
+                (ui::input("Note", "note", "text", ""))
             }, Kind::Secondary, "Hold"))
         }
         @if o.fulfillments.is_empty() {
             (ui::danger_form(staff, &path("cancel"),
-                html! { (field("cancel", "Reason", "reason", "text", "")) },
+                html! { (ui::input("Reason", "reason", "text", "")) },
                 "Cancel order", "Yes, cancel this order and release its stock"))
         }
         // Edit: new quantities for lines, and a SKU to add.
         (ui::form_of(staff, &path("edit"), html! {
             @for l in &o.lines {
-                (field("edit", &format!("{} quantity", l.sku), &format!("qty_{}", l.id), "number",
+                (ui::input(&format!("{} quantity", l.sku), &format!("qty_{}", l.id), "number",
                     &l.quantity.to_string()).min("0").size(4))
             }
-            (field("edit", "Add SKU", "add_sku", "text", ""))
-            (field("edit", "Units", "add_quantity", "number", "").min("1").size(4))
-            (field("edit", "Why", "reason", "text", ""))
+            (ui::input("Add SKU", "add_sku", "text", ""))
+            (ui::input("Units", "add_quantity", "number", "").min("1").size(4))
+            (ui::input("Why", "reason", "text", ""))
         }, Kind::Secondary, "Edit order"))
     }
 }
@@ -1109,13 +1014,13 @@ fn return_form(staff: &Staff, o: &Order) -> Markup {
             @for (l, n) in &returnable {
                 fieldset {
                     legend { (l.sku) }
-                    (field("return", "Units to return", &format!("return_{}", l.id), "number", "0").min("0").max(*n))
-                    (choice("return", "Reason", &format!("reason_{}", l.id), &reasons, "changed_mind"))
+                    (ui::input("Units to return", &format!("return_{}", l.id), "number", "0").min("0").max(&n.to_string()))
+                    (ui::select("Reason", &format!("reason_{}", l.id), &reasons, "changed_mind"))
                 }
             }
-            (field("return", "Exchange for SKU (optional)", "exchange_sku", "text", ""))
-            (field("return", "Units", "exchange_quantity", "number", "").min("1").size(4))
-            (field("return", "Note", "note", "text", ""))
+            (ui::input("Exchange for SKU (optional)", "exchange_sku", "text", ""))
+            (ui::input("Units", "exchange_quantity", "number", "").min("1").size(4))
+            (ui::input("Note", "note", "text", ""))
         },
         Kind::Secondary,
         "Create return or exchange",
@@ -1134,12 +1039,12 @@ fn refund_form(staff: &Staff, o: &Order) -> Markup {
         html! {
             p { "Up to " (ui::money(o.paid.amount - o.refunded.amount, &o.currency))
                 " can be refunded. Give an amount, or units per line." }
-            (field("refund", "Amount", "amount", "text", "").inputmode("decimal").size(8))
+            (ui::input("Amount", "amount", "text", "").inputmode("decimal").size(8))
             @for l in &o.lines {
-                (field("refund", &format!("{} units", l.sku), &format!("refund_{}", l.id), "number", "").min("0").size(4))
+                (ui::input(&format!("{} units", l.sku), &format!("refund_{}", l.id), "number", "").min("0").size(4))
             }
             (ui::checkbox("Refund shipping", "shipping", "yes", false))
-            (field("refund", "Reason", "reason", "text", "").required())
+            (ui::input("Reason", "reason", "text", "").required())
         },
         "Refund",
         "Yes, refund this to the customer",

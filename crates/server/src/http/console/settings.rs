@@ -145,20 +145,6 @@ fn yes_no_of(value: bool) -> &'static str {
 // ---------------------------------------------------------------------------------------------
 // The store: currency, zone, taxes, shipping rates
 
-/// A text area for a list written one item a line, with a hint saying how (a local part: the
-/// kit's [`ui::textarea`] has no hint).
-fn lines_field(label: &str, name: &str, value: &str, hint: &str) -> Markup {
-    let id = format!("f-{name}");
-    let hint_id = format!("{id}-hint");
-    html! {
-        div.field.wide {
-            label for=(id) { (label) }
-            textarea id=(id) name=(name) rows="5" cols="60" aria-describedby=(hint_id) { (value) }
-            span.hint id=(hint_id) { (hint) }
-        }
-    }
-}
-
 async fn store(State(app): State<App>, headers: HeaderMap) -> Response {
     let staff = match Staff::viewing(&app, &headers, Permission::SettingsWrite).await {
         Ok(s) => s,
@@ -204,10 +190,10 @@ async fn store(State(app): State<App>, headers: HeaderMap) -> Response {
         (ui::input("Default tax rate", "default_tax_rate", "text", &s.default_tax_rate)
             .size(8).inputmode("decimal"))
         (ui::select("Shipping is taxed", "shipping_taxed", &yes_no_options(), yes_no_of(s.shipping_taxed)))
-        (lines_field("Tax rates by destination", "tax_rates", &taxes.join("\n"),
-            "one per line: country (or country/region) and rate, e.g. IT 0.22 or US/CA 0.0725"))
-        (lines_field("Shipping rates", "shipping_rates", &rates.join("\n"),
-            "one per line: method; name; price; countries (blank: everywhere); free from (blank: never)"))
+        (ui::textarea("Tax rates by destination", "tax_rates", &taxes.join("\n"))
+            .hint("one per line: country (or country/region) and rate, e.g. IT 0.22 or US/CA 0.0725"))
+        (ui::textarea("Shipping rates", "shipping_rates", &rates.join("\n"))
+            .hint("one per line: method; name; price; countries (blank: everywhere); free from (blank: never)"))
     };
     let body = html! {
         (ui::form(&staff, "/console/settings/store", fields, "Save settings"))

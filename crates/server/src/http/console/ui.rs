@@ -163,7 +163,6 @@ pub(super) struct Input<'a> {
     autofocus: bool,
     min: Option<&'a str>,
     max: Option<&'a str>,
-    step: Option<&'a str>,
     size: Option<u32>,
     maxlength: Option<u32>,
     minlength: Option<u32>,
@@ -199,10 +198,6 @@ impl<'a> Input<'a> {
     }
     pub(super) fn max(mut self, v: &'a str) -> Self {
         self.max = Some(v);
-        self
-    }
-    pub(super) fn step(mut self, v: &'a str) -> Self {
-        self.step = Some(v);
         self
     }
     pub(super) fn size(mut self, v: u32) -> Self {
@@ -272,7 +267,7 @@ impl Render for Input<'_> {
                     span.name { (self.label) }
                     input name=(self.name) type=(self.kind) value=(self.value)
                         required[self.required] autofocus[self.autofocus]
-                        min=[self.min] max=[self.max] step=[self.step] size=[self.size]
+                        min=[self.min] max=[self.max] size=[self.size]
                         maxlength=[self.maxlength] minlength=[self.minlength]
                         inputmode=[self.inputmode] placeholder=[self.placeholder]
                         autocomplete=[self.autocomplete]
@@ -307,18 +302,70 @@ pub(super) fn select(
     }
 }
 
-/// A labelled text area, with its error when the form was refused for it.
-pub(super) fn textarea(label: &str, name: &str, value: &str, error: Option<&str>) -> Markup {
-    let err_id = format!("f-{name}-error");
-    html! {
-        div.field.wide.invalid[error.is_some()] {
-            label {
-                span.name { (label) }
-                textarea name=(name) rows="4"
-                    aria-invalid=[error.map(|_| "true")]
-                    aria-describedby=[error.map(|_| &err_id)] { (value) }
+/// A labelled text area: a hint under it or, when the form was refused for it, its error.
+pub(super) struct TextArea<'a> {
+    label: &'a str,
+    name: &'a str,
+    value: &'a str,
+    required: bool,
+    placeholder: Option<&'a str>,
+    hint: Option<&'a str>,
+    error: Option<String>,
+}
+
+pub(super) fn textarea<'a>(label: &'a str, name: &'a str, value: &'a str) -> TextArea<'a> {
+    TextArea {
+        label,
+        name,
+        value,
+        required: false,
+        placeholder: None,
+        hint: None,
+        error: None,
+    }
+}
+
+impl<'a> TextArea<'a> {
+    pub(super) fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+    pub(super) fn placeholder(mut self, v: &'a str) -> Self {
+        self.placeholder = Some(v);
+        self
+    }
+    pub(super) fn hint(mut self, v: &'a str) -> Self {
+        self.hint = Some(v);
+        self
+    }
+    /// The field's error when the form was refused for it (as [`Input::error_from`]).
+    pub(super) fn error_from(mut self, refusal: Option<&str>) -> Self {
+        self.error = refusal.and_then(|r| field_error(r, self.name));
+        self
+    }
+}
+
+impl Render for TextArea<'_> {
+    fn render(&self) -> Markup {
+        let err_id = format!("f-{}-error", self.name);
+        let hint_id = format!("f-{}-hint", self.name);
+        let described = match (&self.error, self.hint) {
+            (Some(_), _) => Some(err_id.clone()),
+            (None, Some(_)) => Some(hint_id.clone()),
+            _ => None,
+        };
+        html! {
+            div.field.wide.invalid[self.error.is_some()] {
+                label {
+                    span.name { (self.label) }
+                    textarea name=(self.name) rows="4" required[self.required]
+                        placeholder=[self.placeholder]
+                        aria-invalid=[self.error.as_ref().map(|_| "true")]
+                        aria-describedby=[described] { (self.value) }
+                }
+                @if let Some(e) = &self.error { span.field-error id=(err_id) { (e) } }
+                @else if let Some(h) = self.hint { span.hint id=(hint_id) { (h) } }
             }
-            @if let Some(e) = error { span.field-error id=(err_id) { (e) } }
         }
     }
 }
