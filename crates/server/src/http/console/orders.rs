@@ -1427,7 +1427,7 @@ async fn pick_list(
     let body = html! {
         p {
             (ui::count(orders_n)) " orders, oldest first; items in bin order. "
-            button.btn.secondary type="button" onclick="window.print()" { "Print" }
+            button.btn.secondary type="button" data-print hidden { "Print" }
         }
         (ui::table("Pick list", &[
             col("Bin"), col("SKU"), col("Item"), col("Units").num(), col("Orders"), col("Picked"),

@@ -1,7 +1,7 @@
 // Backroom console: small enhancements over pages that work without script.
 // - "/" focuses the search box; "g" then a letter goes to a page (see /console/help); "?" opens help.
 // - Tables marked data-sortable="client" sort by a column when its heading is pressed.
-// - A "select all" box ticks every box of its list.
+// - A "select all" box ticks every box of its list; a Print button prints the page.
 (function () {
   "use strict";
   var go = { h: "/console", o: "/console/orders", r: "/console/returns", p: "/console/products",
@@ -54,11 +54,18 @@
   Array.prototype.forEach.call(document.querySelectorAll('table[data-sortable="client"]'), function (table) {
     if (!table.tHead || !table.tBodies[0]) return;
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, i) {
+      if (!th.textContent.trim()) return; // a column of actions or boxes: nothing to sort by
       var b = document.createElement("button");
       b.type = "button"; b.className = "sort"; b.textContent = th.textContent;
       b.addEventListener("click", function () { sortBy(table, i, th); });
       th.textContent = ""; th.appendChild(b);
     });
+  });
+
+  // A print button (the browser's own Print works without script too).
+  Array.prototype.forEach.call(document.querySelectorAll("[data-print]"), function (b) {
+    b.hidden = false;
+    b.addEventListener("click", function () { window.print(); });
   });
 
   Array.prototype.forEach.call(document.querySelectorAll("input[data-select-all]"), function (all) {
