@@ -45,8 +45,6 @@ const BREAKDOWNS: [&str; 8] = [
 struct Data {
     /// Overview: every KPI with comparisons and the series.
     report: Option<KpiReport>,
-    /// The period before, by the same buckets, drawn beside the series.
-    before: Option<KpiReport>,
     funnel: Vec<FunnelStep>,
     /// The whole period per group of the chosen breakdown.
     breakdown: Vec<KpiRow>,
@@ -125,16 +123,6 @@ fn load(tx: &mut dyn Sql, q: &Fields, view: &str, now: i64) -> backroom_core::Re
         _ => {
             d.report = Some(report::kpis(tx, p, &o)?);
             d.funnel = report::funnel(tx, p)?;
-            if let (Some(f), Some(t)) = (parse_day(&kq.from), parse_day(&kq.to)) {
-                let before = KpiQuery {
-                    from: format_day(f - (t - f)),
-                    to: kq.from.clone(),
-                    compare: Some(false),
-                    ..kq.clone()
-                };
-                let (p, o) = report::Opts::from_query(tx, &before)?;
-                d.before = Some(report::kpis(tx, p, &o)?);
-            }
         }
     }
     Ok(d)
@@ -182,7 +170,7 @@ async fn show(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
             "breakdown" => (breakdown_section(&q, &d, &money)),
             "top" => (top_section(&q, &d, &money)),
             "customers" => (customers_section(&q, &d, &money)),
-            _ => @if let Some(r) = &d.report { (overview_section(&q, r, d.before.as_ref(), &d.funnel, cur, &by)) },
+            _ => @if let Some(r) = &d.report { (overview_section(&q, r, &d.funnel, cur, &by)) },
         }
     };
     page(&staff, &headers, "Analytics", body)
@@ -239,7 +227,6 @@ fn period_picker(q: &Fields, d: &Data, view: &str, by: &str) -> Markup {
 fn overview_section(
     q: &Fields,
     r: &KpiReport,
-    before: Option<&KpiReport>,
     funnel: &[FunnelStep],
     cur: Currency,
     by: &str,
@@ -276,9 +263,8 @@ fn overview_section(
         "month" => "Month",
         _ => "Day",
     };
-    let series = |r: &KpiReport, f: &dyn Fn(&report::Kpis) -> (i64, String)| {
-        let points: Vec<(String, i64, String)> = r
-            .series
+    let series = |rows: &[KpiRow], f: &dyn Fn(&report::Kpis) -> (i64, String)| {
+        let points: Vec<(String, i64, String)> = rows
             .iter()
             .map(|x| {
                 let (v, shown) = f(&x.kpis);
@@ -286,15 +272,28 @@ fn overview_section(
             })
             .collect();
         charts::Period {
-            covers: covers(&r.from, &r.to),
+            covers: String::new(),
             points,
         }
     };
+    let prev = r.previous.as_ref().and_then(|_| {
+        let before = parse_day(&r.from)
+            .zip(parse_day(&r.to))
+            .map(|(f, t)| format_day(f - (t - f)));
+        before.map(|b| covers(&b, &r.from))
+    });
     let chart = |caption: &str,
                  f: &dyn Fn(&report::Kpis) -> (i64, String),
                  axis: &dyn Fn(i64) -> String| {
-        let prev = before.map(|b| series(b, f));
-        charts::columns(caption, &series(r, f), prev.as_ref(), unit, axis)
+        let current = charts::Period {
+            covers: covers(&r.from, &r.to),
+            ..series(&r.series, f)
+        };
+        let before = prev.as_ref().map(|c| charts::Period {
+            covers: c.clone(),
+            ..series(&r.previous_series, f)
+        });
+        charts::columns(caption, &current, before.as_ref(), unit, axis)
     };
     let money = |v: i64| Money::new(v, cur).human();
     html! {

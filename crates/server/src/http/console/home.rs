@@ -56,11 +56,11 @@ pub(super) async fn home(
     let now = backroom_core::util::now_micros();
     let mut kpis = None;
     if staff.may(Permission::AnalyticsRead) {
-        let (r, before, funnel) = match load_kpis(&app, days, now).await {
+        let (r, funnel) = match load_kpis(&app, days, now).await {
             Ok(r) => r,
             Err(e) => return failed(&staff, &e),
         };
-        match kpi_section(&r, &before, &funnel, days) {
+        match kpi_section(&r, &funnel, days) {
             Ok(html) => kpis = Some(html),
             Err(e) => return failed(&staff, &e),
         }
@@ -80,47 +80,35 @@ pub(super) async fn home(
     page(&staff, &headers, "Home", body)
 }
 
-/// Refreshes the analytics, then reads the KPIs of the last `days` days (against the days
-/// before, by day), the days before by day, and the funnel, in one transaction.
+/// Refreshes the analytics, then reads the KPIs of the last `days` days against the days
+/// before, both by day, and the funnel, in one transaction.
 async fn load_kpis(
     app: &App,
     days: i32,
     now: i64,
-) -> backroom_core::Result<(
-    report::KpiReport,
-    report::KpiReport,
-    Vec<report::FunnelStep>,
-)> {
+) -> backroom_core::Result<(report::KpiReport, Vec<report::FunnelStep>)> {
     refresh::run(&app.db).await?;
     app.db
         .read(move |tx| {
             let zone = Zone::get(&settings::load(tx)?.timezone)?;
             let today = zone.day_of(now);
-            let by_day = |from: i32, to: i32, compare| report::KpiQuery {
-                from: format_day(from),
-                to: format_day(to),
+            let q = report::KpiQuery {
+                from: format_day(today - (days - 1)),
+                to: format_day(today + 1),
                 by: Some("day".into()),
                 breakdown: None,
                 currency: None,
-                compare: Some(compare),
+                compare: Some(true),
             };
-            let (p, o) =
-                report::Opts::from_query(tx, &by_day(today - (days - 1), today + 1, true))?;
-            let current = report::kpis(tx, p, &o)?;
-            let funnel = report::funnel(tx, p)?;
-            let (p, o) = report::Opts::from_query(
-                tx,
-                &by_day(today - (2 * days - 1), today - (days - 1), false),
-            )?;
-            Ok((current, report::kpis(tx, p, &o)?, funnel))
+            let (p, o) = report::Opts::from_query(tx, &q)?;
+            Ok((report::kpis(tx, p, &o)?, report::funnel(tx, p)?))
         })
         .await
 }
 
-/// A report's days by day, as a chart's period.
-fn period(r: &report::KpiReport, cur: &str) -> Period {
-    let points: Vec<(String, i64, String)> = r
-        .series
+/// Days of a report (its series or the previous period's), as a chart's period.
+fn period(rows: &[report::KpiRow], cur: &str) -> Period {
+    let points: Vec<(String, i64, String)> = rows
         .iter()
         .map(|x| {
             let day = x.bucket.clone().unwrap_or_default();
@@ -129,7 +117,7 @@ fn period(r: &report::KpiReport, cur: &str) -> Period {
         .collect();
     let covers = match (points.first(), points.last()) {
         (Some(a), Some(b)) => charts::span(&a.0, &b.0),
-        _ => format!("{} to {}", r.from, r.to),
+        _ => String::new(),
     };
     Period { covers, points }
 }
@@ -138,7 +126,6 @@ fn period(r: &report::KpiReport, cur: &str) -> Period {
 /// the days before, the funnel.
 fn kpi_section(
     r: &report::KpiReport,
-    before: &report::KpiReport,
     funnel: &[report::FunnelStep],
     days: i32,
 ) -> backroom_core::Result<Markup> {
@@ -148,7 +135,7 @@ fn kpi_section(
     let cur_c = backroom_domain::Currency::parse(cur)?;
     let now = kpi_view::lines(t, cur_c);
     let then = kpi_view::lines(&prev, cur_c);
-    let current = period(r, cur);
+    let current = period(&r.series, cur);
     Ok(html! {
         p.quick { "Period: "
             @for d in [7, 30, 90] {
@@ -165,7 +152,7 @@ fn kpi_section(
                 @if CARDS.contains(name) { (card(name, shown, kpi_view::relative_change(*v, *b), days)) }
             }
         }
-        (charts::columns(&format!("Net sales by day, last {days} days"), &current, Some(&period(before, cur)), "Day",
+        (charts::columns(&format!("Net sales by day, last {days} days"), &current, Some(&period(&r.previous_series, cur)), "Day",
             &|v| money(v, cur).replace(".00", "")))
         (charts::funnel(funnel))
     })

@@ -670,7 +670,7 @@ mod tests {
                     "push_str(\"<",
                     "write!(out, \"<",
                     "PreEscaped",
-                    "fn esc(",
+                    concat!("fn es", "c("),
                 ]
                 .iter()
                 .any(|p| l.contains(p));
