@@ -1170,6 +1170,9 @@ pub struct Opts {
     pub dim: Option<Dim>,
     pub currency: Currency,
     pub compare: bool,
+    /// With `compare`, the same dates a year earlier too (a page that does not show them, the
+    /// console's home, leaves them out).
+    pub last_year: bool,
 }
 
 impl Opts {
@@ -1202,6 +1205,7 @@ impl Opts {
                 dim,
                 currency,
                 compare: q.compare.unwrap_or(true),
+                last_year: true,
             },
         ))
     }
@@ -1221,13 +1225,16 @@ pub fn kpis_raw(tx: &mut dyn Sql, p: Period, o: &Opts) -> Result<KpiReport> {
 fn report_with(tx: &mut dyn Sql, p: Period, o: &Opts, rollups: bool) -> Result<KpiReport> {
     let zone = Zone::get(&settings::load(tx)?.timezone)?;
     // Every period the report reads, for the email outcomes read once.
-    let span = if o.compare {
-        Period {
+    let span = match (o.compare, o.last_year) {
+        (true, true) => Period {
             from: p.last_year().from.min(p.previous().from),
             to: p.to,
-        }
-    } else {
-        p
+        },
+        (true, false) => Period {
+            from: p.previous().from,
+            to: p.to,
+        },
+        _ => p,
     };
     let mut outcomes: Option<EmailOutcomes> = None;
     let mut by_bucket =
@@ -1288,7 +1295,7 @@ fn report_with(tx: &mut dyn Sql, p: Period, o: &Opts, rollups: bool) -> Result<K
         };
         (
             Some(previous),
-            if overlaps {
+            if overlaps || !o.last_year {
                 None
             } else {
                 Some(totals_of(&mut by_bucket(tx, p.last_year(), None)?))
@@ -1297,7 +1304,7 @@ fn report_with(tx: &mut dyn Sql, p: Period, o: &Opts, rollups: bool) -> Result<K
     } else {
         (None, None)
     };
-    let last_year_note = (o.compare && overlaps).then(|| {
+    let last_year_note = (o.compare && o.last_year && overlaps).then(|| {
         "no last-year comparison: the period is longer than a year, so the same dates a year earlier overlap it".to_string()
     });
     Ok(KpiReport {

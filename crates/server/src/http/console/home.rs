@@ -100,7 +100,8 @@ async fn load_kpis(
                 currency: None,
                 compare: Some(true),
             };
-            let (p, o) = report::Opts::from_query(tx, &q)?;
+            let (p, mut o) = report::Opts::from_query(tx, &q)?;
+            o.last_year = false; // the home page compares with the days before only
             Ok((report::kpis(tx, p, &o)?, report::funnel(tx, p)?))
         })
         .await
