@@ -772,9 +772,19 @@ async fn console_forms_change_state_end_to_end() {
                 ],
             )
             .await;
-        assert_eq!(l.location, "/console/products/new", "{name}");
+        // The form comes back (no redirect) with what was typed, the reason above it and under
+        // the price.
+        assert_eq!(l.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
         assert!(
             l.refused().contains("price: must be an amount like 19.99"),
+            "{}",
+            l.page
+        );
+        for typed in ["value=\"Linen shirt\"", "value=\"LIN-1\"", "value=\"39,90\""] {
+            assert!(l.page.contains(typed), "{name}: {typed} kept: {}", l.page);
+        }
+        assert!(
+            l.page.contains("id=\"f-price-error\">must be an amount like 19.99"),
             "{}",
             l.page
         );

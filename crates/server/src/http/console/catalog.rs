@@ -3,8 +3,7 @@
 
 use super::ui::{self, Kind, col};
 use super::{
-    App, Fields, Posted, Staff, act, act_then, amount_value, code_of, describe, failed, load, page,
-    status_of,
+    App, Fields, Posted, Staff, act, amount_value, code_of, describe, failed, load, page, status_of,
 };
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -157,35 +156,52 @@ async fn new_page(State(app): State<App>, headers: HeaderMap) -> Response {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let body = ui::form(
+    page(
         &staff,
-        "/console/products",
-        html! {
+        &headers,
+        "New product",
+        new_product_form(&staff, None),
+    )
+}
+
+/// The new-product form: empty, or, after a refusal, with what was typed, the reason above it
+/// and under the field it names.
+fn new_product_form(staff: &Staff, refused: Option<(&Fields, &Error)>) -> Markup {
+    let typed = |name: &str, default: &str| -> String {
+        refused.map_or(default.to_string(), |(f, _)| f.raw(name).to_string())
+    };
+    let refusal = refused.map(|(_, e)| describe(e));
+    let r = refusal.as_deref();
+    html! {
+        @if let Some(why) = r { p.notice.error role="alert" { (why) } }
+        (ui::form(staff, "/console/products", html! {
             fieldset {
                 legend { "Product" }
-                (ui::input("Title", "title", "text", "").required().maxlength(255).autofocus())
-                (ui::input("Vendor", "vendor", "text", ""))
-                (ui::input("Type", "product_type", "text", ""))
-                (ui::select("Status", "status", &ui::options(&["draft", "active"]), "draft"))
+                (ui::input("Title", "title", "text", &typed("title", "")).required().maxlength(255).autofocus().error_from(r))
+                (ui::input("Vendor", "vendor", "text", &typed("vendor", "")).error_from(r))
+                (ui::input("Type", "product_type", "text", &typed("product_type", "")).error_from(r))
+                (ui::select("Status", "status", &ui::options(&["draft", "active"]), &typed("status", "draft")))
             }
             fieldset {
                 legend { "First variant" }
-                (ui::input("SKU", "sku", "text", "").required())
-                (ui::input("Price", "price", "text", "").required().inputmode("decimal").hint("like 19.99"))
-                (ui::input("Unit cost", "unit_cost", "text", "").inputmode("decimal"))
+                (ui::input("SKU", "sku", "text", &typed("sku", "")).required().error_from(r))
+                (ui::input("Price", "price", "text", &typed("price", "")).required().inputmode("decimal").hint("like 19.99").error_from(r))
+                (ui::input("Unit cost", "unit_cost", "text", &typed("unit_cost", "")).inputmode("decimal").error_from(r))
             }
-        },
-        "Create product",
-    );
-    page(&staff, &headers, "New product", body)
+        }, "Create product"))
+    }
 }
 
-async fn create(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
-    act_then(
-        &app,
-        &staff,
-        "/console/products/new",
-        move |tx, ctx| {
+async fn create(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Posted { staff, form: f }: Posted,
+) -> Response {
+    let typed = f.clone();
+    let ctx = staff.ctx();
+    let made = app
+        .db
+        .write(move |tx| {
             let cur = settings::load(tx)?.currency;
             let p = NewProduct {
                 title: f.text("title"),
@@ -202,16 +218,27 @@ async fn create(State(app): State<App>, Posted { staff, form: f }: Posted) -> Re
                 }],
                 ..Default::default()
             };
-            catalog::create_product(tx, ctx, &p)
-        },
-        |p| {
-            (
-                format!("/console/products/{}", p.id),
-                format!("Created {}.", p.title),
-            )
-        },
-    )
-    .await
+            catalog::create_product(tx, &ctx, &p)
+        })
+        .await;
+    match made {
+        Ok(p) => super::see_other(
+            &format!("/console/products/{}", p.id),
+            true,
+            &format!("Created {}.", p.title),
+        ),
+        // Shown again with what was typed (no redirect, so nothing typed is lost).
+        Err(e) => (
+            status_of(&e),
+            page(
+                &staff,
+                &headers,
+                "New product",
+                new_product_form(&staff, Some((&typed, &e))),
+            ),
+        )
+            .into_response(),
+    }
 }
 
 /// Stock of every variant of a product, by SKU.
