@@ -780,11 +780,16 @@ async fn console_forms_change_state_end_to_end() {
             "{}",
             l.page
         );
-        for typed in ["value=\"Linen shirt\"", "value=\"LIN-1\"", "value=\"39,90\""] {
+        for typed in [
+            "value=\"Linen shirt\"",
+            "value=\"LIN-1\"",
+            "value=\"39,90\"",
+        ] {
             assert!(l.page.contains(typed), "{name}: {typed} kept: {}", l.page);
         }
         assert!(
-            l.page.contains("id=\"f-price-error\">must be an amount like 19.99"),
+            l.page
+                .contains("id=\"f-price-error\">must be an amount like 19.99"),
             "{}",
             l.page
         );

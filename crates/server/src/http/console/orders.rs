@@ -596,6 +596,10 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -
         Err(r) => return r,
     };
     let body = html! {
+        // The actions sit below the order's facts; on a phone they are one tap away.
+        nav.jump aria-label="On this page" {
+            a href="#actions" { "Actions" } " · " a href="#timeline" { "Timeline" }
+        }
         (order_summary(&staff, &o, &channels))
         (lines_section(&o, &locations))
         (money_section(&staff, &o, &locations))
@@ -603,9 +607,9 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -
         h2 { "Returns" }
         @if rets.is_empty() { (ui::empty("No return.", None)) }
         @for r in &rets { (return_section(&staff, r, &locations)) }
-        h2 { "Actions" }
+        h2 #actions { "Actions" }
         div.grid { (actions(&staff, &o, &locations)) }
-        (timeline_section(&staff, &timeline))
+        div #timeline { (timeline_section(&staff, &timeline)) }
     };
     page(&staff, &headers, &format!("Order {}", o.name), body)
 }
