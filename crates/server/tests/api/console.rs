@@ -2196,6 +2196,14 @@ async fn console_settings_end_to_end() {
             "{name}: {}",
             l.refused()
         );
+        // The form comes back with what was typed, the reason under the tax rates.
+        assert_eq!(l.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        assert!(
+            l.page.contains("value=\"Renamed\"") && l.page.contains("FR 0.2\nDE 19%</textarea>"),
+            "{name}: {}",
+            l.page
+        );
+        assert!(l.page.contains("id=\"f-tax_rates-error\""), "{name}");
         let (_, after) = app
             .req("GET", "/api/v1/settings", Some(&app.admin), None)
             .await;

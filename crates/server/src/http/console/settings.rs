@@ -150,7 +150,18 @@ async fn store(State(app): State<App>, headers: HeaderMap) -> Response {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let s = match load(&app, &staff, backroom_core::settings::current).await {
+    store_page(&app, &staff, &headers, None).await
+}
+
+/// The store's settings: the form with the current values or, after a refusal, with what was
+/// typed, the reason above it and under the field it names; then the shipping rates.
+async fn store_page(
+    app: &App,
+    staff: &Staff,
+    headers: &HeaderMap,
+    refused: Option<(&Fields, &backroom_core::Error)>,
+) -> Response {
+    let s = match load(app, staff, backroom_core::settings::current).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -179,27 +190,35 @@ async fn store(State(app): State<App>, headers: HeaderMap) -> Response {
         })
         .collect();
     let window = s.attribution_window_days.to_string();
+    let (taxes, rates) = (taxes.join("\n"), rates.join("\n"));
+    let v = |name: &str, current: &str| -> String {
+        refused.map_or(current.to_string(), |(f, _)| f.raw(name).to_string())
+    };
+    let refusal = refused.map(|(_, e)| describe(e));
+    let r = refusal.as_deref();
     let fields = html! {
-        (ui::input("Store name", "store_name", "text", &s.store_name).required())
-        (ui::input("Currency (fixed once there are orders)", "currency", "text", &s.currency)
-            .size(4).required())
-        (ui::input("Time zone", "timezone", "text", &s.timezone).required()
-            .hint("IANA name, e.g. Europe/Rome: times and report days follow it"))
-        (ui::input("Attribution window (days)", "attribution_window_days", "number", &window)
-            .min("1").max("365"))
-        (ui::input("Default tax rate", "default_tax_rate", "text", &s.default_tax_rate)
-            .size(8).inputmode("decimal"))
-        (ui::select("Shipping is taxed", "shipping_taxed", &yes_no_options(), yes_no_of(s.shipping_taxed)))
-        (ui::textarea("Tax rates by destination", "tax_rates", &taxes.join("\n"))
-            .hint("one per line: country (or country/region) and rate, e.g. IT 0.22 or US/CA 0.0725"))
-        (ui::textarea("Shipping rates", "shipping_rates", &rates.join("\n"))
-            .hint("one per line: method; name; price; countries (blank: everywhere); free from (blank: never)"))
+        (ui::input("Store name", "store_name", "text", &v("store_name", &s.store_name)).required().error_from(r))
+        (ui::input("Currency (fixed once there are orders)", "currency", "text", &v("currency", &s.currency))
+            .size(4).required().error_from(r))
+        (ui::input("Time zone", "timezone", "text", &v("timezone", &s.timezone)).required()
+            .hint("IANA name, e.g. Europe/Rome: times and report days follow it").error_from(r))
+        (ui::input("Attribution window (days)", "attribution_window_days", "number", &v("attribution_window_days", &window))
+            .min("1").max("365").error_from(r))
+        (ui::input("Default tax rate", "default_tax_rate", "text", &v("default_tax_rate", &s.default_tax_rate))
+            .size(8).inputmode("decimal").error_from(r))
+        (ui::select("Shipping is taxed", "shipping_taxed", &yes_no_options(), &v("shipping_taxed", yes_no_of(s.shipping_taxed))))
+        (ui::textarea("Tax rates by destination", "tax_rates", &v("tax_rates", &taxes))
+            .hint("one per line: country (or country/region) and rate, e.g. IT 0.22 or US/CA 0.0725").error_from(r))
+        (ui::textarea("Shipping rates", "shipping_rates", &v("shipping_rates", &rates))
+            .hint("one per line: method; name; price; countries (blank: everywhere); free from (blank: never)").error_from(r))
     };
     let body = html! {
-        (ui::form(&staff, "/console/settings/store", fields, "Save settings"))
+        @if let Some(why) = r { p.notice.error role="alert" { (why) } }
+        (ui::form(staff, "/console/settings/store", fields, "Save settings"))
         (shipping_rates_table(&s))
     };
-    page(&staff, &headers, "Store settings", body)
+    let status = refused.map_or(StatusCode::OK, |(_, e)| super::status_of(e));
+    (status, page(staff, headers, "Store settings", body)).into_response()
 }
 
 /// The shipping rates as customers are charged them, amounts in the store's currency.
@@ -307,24 +326,32 @@ fn store_patch(
     })
 }
 
-async fn update_store(State(app): State<App>, Posted { staff, form: f }: Posted) -> Response {
-    act(
-        &app,
-        &staff,
-        "/console/settings/store",
-        move |tx, ctx| {
+async fn update_store(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Posted { staff, form: f }: Posted,
+) -> Response {
+    let (typed, ctx) = (f.clone(), staff.ctx());
+    let saved = app
+        .db
+        .write(move |tx| {
             let currency = backroom_core::settings::load(tx)?.currency;
             let patch = store_patch(&f, currency.as_str())?;
-            backroom_core::settings::update(tx, ctx, &patch)
-        },
-        |s| {
-            format!(
+            backroom_core::settings::update(tx, &ctx, &patch)
+        })
+        .await;
+    match saved {
+        Ok(s) => super::see_other(
+            "/console/settings/store",
+            true,
+            &format!(
                 "Settings saved: {} in {}, {}.",
                 s.store_name, s.currency, s.timezone
-            )
-        },
-    )
-    .await
+            ),
+        ),
+        // Shown again with what was typed: nothing of a long form is lost to one mistake.
+        Err(e) => store_page(&app, &staff, &headers, Some((&typed, &e))).await,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
