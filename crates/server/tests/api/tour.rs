@@ -489,3 +489,56 @@ async fn a_member_saves_opens_and_deletes_a_view() {
     assert!(ok && text == "Deleted the view Active A to Z.", "{text}");
     assert!(!b.text(".views").await.contains("Active A to Z"));
 }
+
+/// A refused form keeps what was typed (the page script puts it back; never the password): a
+/// new user with an email already taken comes back with its name and role as typed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_form_keeps_what_was_typed() {
+    let Some(b) = super::browser::Browser::start().await else {
+        return;
+    };
+    let (name, url) = database_urls().await.remove(0);
+    let app = TestApp::spawn(name, &url).await;
+    let email = super::console::staff_user(&app, "admin").await;
+    b.goto(&format!("{}/console/login", app.base)).await;
+    b.fill("input[name=email]", &email).await;
+    b.fill("input[name=password]", "correct horse battery")
+        .await;
+    b.click("form[action='/console/login'] button").await;
+    b.goto(&format!("{}/console/settings/users", app.base))
+        .await;
+    let form = "form[action='/console/settings/users']";
+    b.fill(&format!("{form} input[name=email]"), &email).await;
+    b.fill(&format!("{form} input[name=name]"), "Second Person")
+        .await;
+    b.script("document.querySelector(\"form[action='/console/settings/users'] select[name=role]\").value = 'analyst'; return 1;")
+        .await;
+    b.fill(
+        &format!("{form} input[name=password]"),
+        "another long password",
+    )
+    .await;
+    b.click(&format!("{form} button")).await;
+    let (ok, text) = b.notice().await;
+    assert!(!ok && text.contains("already exists"), "{text}");
+    let kept = b
+        .script(
+            "const f = document.querySelector(\"form[action='/console/settings/users']\");\
+             return [f.email.value, f.name.value, f.role.value, f.password.value];",
+        )
+        .await;
+    assert_eq!(
+        kept,
+        json!([email, "Second Person", "analyst", ""]),
+        "what was typed is back, the password is not"
+    );
+    // The next page, not refused, starts empty.
+    b.goto(&format!("{}/console/settings/users", app.base))
+        .await;
+    let again = b
+        .script(
+            "return document.querySelector(\"form[action='/console/settings/users']\").name.value;",
+        )
+        .await;
+    assert_eq!(again, "");
+}

@@ -2,6 +2,9 @@
 // - "/" focuses the search box; "g" then a letter goes to a page (see /console/help); "?" opens help.
 // - Tables marked data-sortable="client" sort by a column when its heading is pressed.
 // - A "select all" box ticks every box of its list; a Print button prints the page.
+// - A refused form keeps what was typed: a posted form's fields (never passwords, files or the
+//   box that confirms a destructive action) are kept for the tab until the next page, which
+//   puts them back when it says the change was refused.
 (function () {
   "use strict";
   var go = { h: "/console", o: "/console/orders", r: "/console/returns", p: "/console/products",
@@ -76,4 +79,40 @@
       Array.prototype.forEach.call(boxes(), function (b) { b.checked = all.checked; });
     });
   });
+
+  var TYPED = "backroom-typed";
+  function keep(el) {
+    return el.name && el.name !== "csrf" && el.name !== "confirm" &&
+      !/^(password|hidden|file|submit|button)$/.test(el.type);
+  }
+  document.addEventListener("submit", function (e) {
+    var f = e.target;
+    if (!f || !f.getAttribute || (f.getAttribute("method") || "").toLowerCase() !== "post") return;
+    var fields = [];
+    Array.prototype.forEach.call(f.elements, function (el) {
+      if (!keep(el)) return;
+      fields.push([el.name, el.value, el.type === "checkbox" || el.type === "radio" ? el.checked : null]);
+    });
+    try {
+      sessionStorage.setItem(TYPED, JSON.stringify({ action: f.getAttribute("action"), fields: fields }));
+    } catch (_) { /* storage off: the form comes back as the server sends it */ }
+  }, true);
+  var typed = null;
+  try {
+    typed = JSON.parse(sessionStorage.getItem(TYPED) || "null");
+    sessionStorage.removeItem(TYPED);
+  } catch (_) { typed = null; }
+  if (typed && document.querySelector("p.notice.error")) {
+    var form = Array.prototype.find.call(document.forms, function (f) {
+      return f.getAttribute("action") === typed.action;
+    });
+    if (form) {
+      typed.fields.forEach(function (t) {
+        Array.prototype.forEach.call(form.elements, function (el) {
+          if (el.name !== t[0] || !keep(el)) return;
+          if (t[2] !== null) { if (el.value === t[1]) el.checked = t[2]; } else el.value = t[1];
+        });
+      });
+    }
+  }
 })();
