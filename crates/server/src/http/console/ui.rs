@@ -152,7 +152,11 @@ pub(super) fn facts(rows: &[(&str, Markup)]) -> Markup {
 // ---------------------------------------------------------------------------------------------
 // Form fields
 
-/// A labelled input with the attributes forms use, and the field's error when it was refused.
+/// The kind of an [`Input`] drawn as a text area ([`textarea`]).
+const TEXTAREA: &str = "textarea";
+
+/// A labelled input (or text area) with the attributes forms use, and the field's error when it
+/// was refused.
 #[derive(Default)]
 pub(super) struct Input<'a> {
     label: &'a str,
@@ -262,17 +266,24 @@ impl Render for Input<'_> {
             _ => None,
         };
         html! {
-            div.field.invalid[self.error.is_some()] {
+            div.field.invalid[self.error.is_some()].wide[self.kind == TEXTAREA] {
                 label {
                     span.name { (self.label) }
-                    input name=(self.name) type=(self.kind) value=(self.value)
-                        required[self.required] autofocus[self.autofocus]
-                        min=[self.min] max=[self.max] size=[self.size]
-                        maxlength=[self.maxlength] minlength=[self.minlength]
-                        inputmode=[self.inputmode] placeholder=[self.placeholder]
-                        autocomplete=[self.autocomplete]
-                        aria-invalid=[self.error.as_ref().map(|_| "true")]
-                        aria-describedby=[described];
+                    @if self.kind == TEXTAREA {
+                        textarea name=(self.name) rows="4" required[self.required]
+                            placeholder=[self.placeholder]
+                            aria-invalid=[self.error.as_ref().map(|_| "true")]
+                            aria-describedby=[described] { (self.value) }
+                    } @else {
+                        input name=(self.name) type=(self.kind) value=(self.value)
+                            required[self.required] autofocus[self.autofocus]
+                            min=[self.min] max=[self.max] size=[self.size]
+                            maxlength=[self.maxlength] minlength=[self.minlength]
+                            inputmode=[self.inputmode] placeholder=[self.placeholder]
+                            autocomplete=[self.autocomplete]
+                            aria-invalid=[self.error.as_ref().map(|_| "true")]
+                            aria-describedby=[described];
+                    }
                 }
                 @if let Some(e) = &self.error { span.field-error id=(err_id) { (e) } }
                 @else if let Some(h) = self.hint { span.hint id=(hint_id) { (h) } }
@@ -302,72 +313,9 @@ pub(super) fn select(
     }
 }
 
-/// A labelled text area: a hint under it or, when the form was refused for it, its error.
-pub(super) struct TextArea<'a> {
-    label: &'a str,
-    name: &'a str,
-    value: &'a str,
-    required: bool,
-    placeholder: Option<&'a str>,
-    hint: Option<&'a str>,
-    error: Option<String>,
-}
-
-pub(super) fn textarea<'a>(label: &'a str, name: &'a str, value: &'a str) -> TextArea<'a> {
-    TextArea {
-        label,
-        name,
-        value,
-        required: false,
-        placeholder: None,
-        hint: None,
-        error: None,
-    }
-}
-
-impl<'a> TextArea<'a> {
-    pub(super) fn required(mut self) -> Self {
-        self.required = true;
-        self
-    }
-    pub(super) fn placeholder(mut self, v: &'a str) -> Self {
-        self.placeholder = Some(v);
-        self
-    }
-    pub(super) fn hint(mut self, v: &'a str) -> Self {
-        self.hint = Some(v);
-        self
-    }
-    /// The field's error when the form was refused for it (as [`Input::error_from`]).
-    pub(super) fn error_from(mut self, refusal: Option<&str>) -> Self {
-        self.error = refusal.and_then(|r| field_error(r, self.name));
-        self
-    }
-}
-
-impl Render for TextArea<'_> {
-    fn render(&self) -> Markup {
-        let err_id = format!("f-{}-error", self.name);
-        let hint_id = format!("f-{}-hint", self.name);
-        let described = match (&self.error, self.hint) {
-            (Some(_), _) => Some(err_id.clone()),
-            (None, Some(_)) => Some(hint_id.clone()),
-            _ => None,
-        };
-        html! {
-            div.field.wide.invalid[self.error.is_some()] {
-                label {
-                    span.name { (self.label) }
-                    textarea name=(self.name) rows="4" required[self.required]
-                        placeholder=[self.placeholder]
-                        aria-invalid=[self.error.as_ref().map(|_| "true")]
-                        aria-describedby=[described] { (self.value) }
-                }
-                @if let Some(e) = &self.error { span.field-error id=(err_id) { (e) } }
-                @else if let Some(h) = self.hint { span.hint id=(hint_id) { (h) } }
-            }
-        }
-    }
+/// A labelled text area, with the same hint, error and attributes as an [`Input`].
+pub(super) fn textarea<'a>(label: &'a str, name: &'a str, value: &str) -> Input<'a> {
+    input(label, name, TEXTAREA, value)
 }
 
 /// A checkbox with its label after it.
