@@ -149,14 +149,9 @@ impl Money {
     /// form fields keep [`Currency::format_amount`] (no separators), which reads back.
     pub fn human(&self) -> String {
         let sign = if self.amount < 0 { "-" } else { "" };
-        let a = self.amount.unsigned_abs();
-        let number = match self.currency.exponent() {
-            0 => group_digits(a),
-            e => {
-                let p = 10u64.pow(e);
-                format!("{}.{:0w$}", group_digits(a / p), a % p, w = e as usize)
-            }
-        };
+        let number = self
+            .currency
+            .unsigned_amount(self.amount.unsigned_abs(), true);
         match self.currency.symbol() {
             Some(sym) => format!("{sign}{sym}{number}"),
             None => format!("{sign}{number} {}", self.currency),
@@ -180,12 +175,27 @@ impl Currency {
     /// 1500 yen. [`Currency::parse_amount`] reads it back.
     pub fn format_amount(&self, minor: i64) -> String {
         let sign = if minor < 0 { "-" } else { "" };
-        let a = minor.unsigned_abs();
+        format!(
+            "{sign}{}",
+            self.unsigned_amount(minor.unsigned_abs(), false)
+        )
+    }
+
+    /// An amount without its sign, with the currency's decimals, its whole part grouped by
+    /// thousands when `grouped`.
+    fn unsigned_amount(&self, minor: u64, grouped: bool) -> String {
+        let whole = |w: u64| {
+            if grouped {
+                group_digits(w)
+            } else {
+                w.to_string()
+            }
+        };
         match self.exponent() {
-            0 => format!("{sign}{a}"),
+            0 => whole(minor),
             e => {
                 let p = 10u64.pow(e);
-                format!("{sign}{}.{:0w$}", a / p, a % p, w = e as usize)
+                format!("{}.{:0w$}", whole(minor / p), minor % p, w = e as usize)
             }
         }
     }
