@@ -642,22 +642,11 @@ pub struct ProductQuery {
 
 pub fn list_products(tx: &mut dyn Sql, q: &ProductQuery) -> Result<Page<Product>> {
     let limit = page_limit(q.limit)?;
-    let sort = q.sort.as_deref().unwrap_or("-updated_at");
-    let (desc, key) = match sort.strip_prefix('-') {
-        Some(k) => (true, k),
-        None => (false, sort),
-    };
-    let col = match key {
-        "updated_at" => "updated_at",
-        "title" => "title",
-        "id" => "id",
-        _ => {
-            return Err(Error::invalid(
-                "sort",
-                "must be id, title or updated_at, with - for descending",
-            ));
-        }
-    };
+    // The column is the key itself.
+    let (col, desc) = crate::util::parse_sort(
+        q.sort.as_deref().unwrap_or("-updated_at"),
+        &["id", "title", "updated_at"],
+    )?;
     let mut f = Filter::default();
     if let Some(s) = &q.q {
         let pat = crate::util::like_contains(s);

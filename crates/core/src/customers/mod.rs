@@ -12,8 +12,8 @@ use crate::db::{Row, Sql};
 use crate::orders::{check_address_at, money};
 use crate::util::page;
 use crate::util::{
-    Filter, decode_sorted_cursor, encode_cursor, from_json, opt_rfc3339, page_limit, parse_sort,
-    rfc3339, sorted_cursor, to_json,
+    Filter, decode_sorted_cursor, from_json, opt_rfc3339, page_limit, parse_sort, rfc3339,
+    sorted_cursor, to_json,
 };
 use crate::{Ctx, DbError, Error, Result, params, settings};
 use backroom_domain::Email;
@@ -427,14 +427,16 @@ fn customer_sorts() -> &'static [(&'static str, String, bool); 4] {
 /// Customers in the order `q.sort` asks, newest first by default.
 pub fn list_customers(tx: &mut dyn Sql, q: &CustomerQuery) -> Result<Page<Customer>> {
     let limit = page_limit(q.limit)?;
-    let sorted = match q.sort.as_deref() {
-        None => None,
+    // Newest first by default: by id, whose cursors carry the id alone.
+    let (sort, expr, text, desc) = match q.sort.as_deref() {
+        None => (None, "c.id", false, true),
         Some(s) => {
             let (key, desc) = parse_sort(s, &customer_sorts().each_ref().map(|(k, _, _)| *k))?;
-            customer_sorts()
+            let (_, expr, text) = customer_sorts()
                 .iter()
                 .find(|(k, _, _)| *k == key)
-                .map(|(_, expr, text)| (s, expr.as_str(), *text, desc))
+                .ok_or_else(|| Error::invalid("sort", "is not a sort of this list"))?;
+            (Some(s), expr.as_str(), *text, desc)
         }
     };
     let mut f = Filter::default();
@@ -447,31 +449,12 @@ pub fn list_customers(tx: &mut dyn Sql, q: &CustomerQuery) -> Result<Page<Custom
     if let Some(b) = q.accepts_marketing {
         f.add("c.accepts_marketing = ?", vec![b.into()]);
     }
-    let Some((sort, expr, text, desc)) = sorted else {
-        if let Some(c) = &q.cursor {
-            let (_, id) = decode_sorted_cursor(c, None)?;
-            f.add("c.id < ?", vec![id.into()]);
-        }
-        let lim = f.push((limit + 1).into());
-        let rows = tx.query(
-            &format!(
-                "{}{} ORDER BY c.id DESC LIMIT {lim}",
-                customer_select(),
-                f.where_sql()
-            ),
-            &f.params,
-        )?;
-        let cur = settings::load(tx)?.currency;
-        let mut items: Vec<Customer> = rows
-            .iter()
-            .map(|r| customer_from(r, cur.as_str()))
-            .collect::<std::result::Result<_, _>>()?;
-        return Ok(page(&mut items, limit, |c| encode_cursor("", c.id)));
-    };
     let op = if desc { "<" } else { ">" };
     if let Some(c) = &q.cursor {
-        let (v, id) = decode_sorted_cursor(c, Some(sort))?;
-        let v: crate::Val = if text {
+        let (v, id) = decode_sorted_cursor(c, sort)?;
+        let v: crate::Val = if sort.is_none() {
+            id.into()
+        } else if text {
             v.into()
         } else {
             v.parse::<i64>()
@@ -499,10 +482,10 @@ pub fn list_customers(tx: &mut dyn Sql, q: &CustomerQuery) -> Result<Page<Custom
     let mut keys = Vec::with_capacity(rows.len());
     for r in &rows {
         let c = customer_from(r, cur.as_str())?;
-        let key = if text {
-            r.get::<String>("sort_key")?
-        } else {
-            r.get::<i64>("sort_key")?.to_string()
+        let key = match (sort, text) {
+            (None, _) => String::new(),
+            (Some(_), true) => r.get::<String>("sort_key")?,
+            (Some(_), false) => r.get::<i64>("sort_key")?.to_string(),
         };
         keys.push((c.id, key));
         items.push(c);
@@ -512,6 +495,6 @@ pub fn list_customers(tx: &mut dyn Sql, q: &CustomerQuery) -> Result<Page<Custom
             .iter()
             .find(|(id, _)| *id == c.id)
             .map_or("", |(_, k)| k.as_str());
-        sorted_cursor(Some(sort), key, c.id)
+        sorted_cursor(sort, key, c.id)
     }))
 }
