@@ -17,7 +17,7 @@ use backroom_core::analytics::report::{
 };
 use backroom_core::analytics::{Zone, refresh};
 use backroom_core::{Sql, settings};
-use backroom_domain::analytics::{format_day, parse_day};
+use backroom_domain::analytics::format_day;
 use backroom_domain::roles::Permission;
 use backroom_domain::{Currency, Money};
 use maud::{Markup, html};
@@ -263,36 +263,10 @@ fn overview_section(
         "month" => "Month",
         _ => "Day",
     };
-    let series = |rows: &[KpiRow], f: &dyn Fn(&report::Kpis) -> (i64, String)| {
-        let points: Vec<(String, i64, String)> = rows
-            .iter()
-            .map(|x| {
-                let (v, shown) = f(&x.kpis);
-                (x.bucket.clone().unwrap_or_default(), v, shown)
-            })
-            .collect();
-        charts::Period {
-            covers: String::new(),
-            points,
-        }
-    };
-    let prev = r.previous.as_ref().and_then(|_| {
-        let before = parse_day(&r.from)
-            .zip(parse_day(&r.to))
-            .map(|(f, t)| format_day(f - (t - f)));
-        before.map(|b| covers(&b, &r.from))
-    });
     let chart = |caption: &str,
                  f: &dyn Fn(&report::Kpis) -> (i64, String),
                  axis: &dyn Fn(i64) -> String| {
-        let current = charts::Period {
-            covers: covers(&r.from, &r.to),
-            ..series(&r.series, f)
-        };
-        let before = prev.as_ref().map(|c| charts::Period {
-            covers: c.clone(),
-            ..series(&r.previous_series, f)
-        });
+        let (current, before) = charts::periods(r, f);
         charts::columns(caption, &current, before.as_ref(), unit, axis)
     };
     let money = |v: i64| Money::new(v, cur).human();
@@ -307,14 +281,6 @@ fn overview_section(
             (chart(&format!("Sessions by {by}"), &|k| (k.sessions, ui::count(k.sessions)), &ui::count))
         }
         (charts::funnel(funnel))
-    }
-}
-
-/// What a period `from` to `to` (not included) covers, as people say it.
-fn covers(from: &str, to: &str) -> String {
-    match parse_day(to) {
-        Some(t) => charts::span(from, &format_day(t - 1)),
-        None => format!("{from} to {to}"),
     }
 }
 

@@ -4,6 +4,8 @@
 //! copying.
 
 use super::ui;
+use backroom_core::analytics::report::{KpiReport, KpiRow, Kpis};
+use backroom_domain::analytics::{format_day, parse_day};
 use maud::{Markup, html};
 
 /// One period of a chart: what it covers ("8 Nov – 7 Dec 2026") and its values by bucket:
@@ -11,6 +13,41 @@ use maud::{Markup, html};
 pub(super) struct Period {
     pub covers: String,
     pub points: Vec<(String, i64, String)>,
+}
+
+/// A report's series and, when it compared, the previous period's beside it, as a chart's two
+/// periods: `value` gives each bucket's figure and how it shows.
+pub(super) fn periods(
+    r: &KpiReport,
+    value: &dyn Fn(&Kpis) -> (i64, String),
+) -> (Period, Option<Period>) {
+    let of = |rows: &[KpiRow], from: &str, to: &str| Period {
+        covers: covers(from, to),
+        points: rows
+            .iter()
+            .map(|x| {
+                let (v, shown) = value(&x.kpis);
+                (x.bucket.clone().unwrap_or_default(), v, shown)
+            })
+            .collect(),
+    };
+    // The previous period: the same number of days just before.
+    let before = match (parse_day(&r.from), parse_day(&r.to)) {
+        (Some(f), Some(t)) if r.previous.is_some() => Some(format_day(f - (t - f))),
+        _ => None,
+    };
+    (
+        of(&r.series, &r.from, &r.to),
+        before.map(|b| of(&r.previous_series, &b, &r.from)),
+    )
+}
+
+/// What a period `from` to `to` (not included) covers, as people say it.
+fn covers(from: &str, to: &str) -> String {
+    match parse_day(to) {
+        Some(t) => span(from, &format_day(t - 1)),
+        None => format!("{from} to {to}"),
+    }
 }
 
 const W: f64 = 720.0;

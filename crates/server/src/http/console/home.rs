@@ -1,7 +1,7 @@
 //! The home dashboard: the last 7, 30 (by default) or 90 days at a glance against the days
 //! before, today's figures, sales by day, the funnel, and the work queue.
 
-use super::charts::{self, Period};
+use super::charts;
 use super::ui::{self, money};
 use super::{App, Staff, failed, page};
 use crate::kpi_view;
@@ -107,22 +107,6 @@ async fn load_kpis(
         .await
 }
 
-/// Days of a report (its series or the previous period's), as a chart's period.
-fn period(rows: &[report::KpiRow], cur: &str) -> Period {
-    let points: Vec<(String, i64, String)> = rows
-        .iter()
-        .map(|x| {
-            let day = x.bucket.clone().unwrap_or_default();
-            (day, x.kpis.net_sales, money(x.kpis.net_sales, cur))
-        })
-        .collect();
-    let covers = match (points.first(), points.last()) {
-        (Some(a), Some(b)) => charts::span(&a.0, &b.0),
-        _ => String::new(),
-    };
-    Period { covers, points }
-}
-
 /// The analytics part: the period links, today's figures, the KPI cards, sales by day against
 /// the days before, the funnel.
 fn kpi_section(
@@ -136,7 +120,7 @@ fn kpi_section(
     let cur_c = backroom_domain::Currency::parse(cur)?;
     let now = kpi_view::lines(t, cur_c);
     let then = kpi_view::lines(&prev, cur_c);
-    let current = period(&r.series, cur);
+    let (current, before) = charts::periods(r, &|k| (k.net_sales, money(k.net_sales, cur)));
     Ok(html! {
         p.quick { "Period: "
             @for d in [7, 30, 90] {
@@ -153,7 +137,7 @@ fn kpi_section(
                 @if CARDS.contains(name) { (card(name, shown, kpi_view::relative_change(*v, *b), days)) }
             }
         }
-        (charts::columns(&format!("Net sales by day, last {days} days"), &current, Some(&period(&r.previous_series, cur)), "Day",
+        (charts::columns(&format!("Net sales by day, last {days} days"), &current, before.as_ref(), "Day",
             &|v| money(v, cur).replace(".00", "")))
         (charts::funnel(funnel))
     })
