@@ -4732,3 +4732,67 @@ fn the_server_crate_holds_no_sql() {
         found.join("\n")
     );
 }
+
+/// The previous period by buckets (`previous_series`, what the console's charts draw beside the
+/// series) is that period's own series, asked for on its own, and adds up to `previous`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_previous_series_is_the_previous_periods_own() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        app.product("PREV-1", &[(app.locations.0, 20)]).await;
+        for q in [1, 3] {
+            let (s, o) = app
+                .req(
+                    "POST",
+                    "/api/v1/orders",
+                    Some(&app.admin),
+                    Some(order_body(&[("PREV-1", q)], "prev@example.com")),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{name}: {o}");
+        }
+        // The store's days are UTC: a week from tomorrow, whose previous week holds today.
+        let today = jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date();
+        let day = |n: i64| today.saturating_add(jiff::Span::new().days(n)).to_string();
+        let get = |q: String| {
+            let app = &app;
+            async move {
+                let (s, r) = app
+                    .req(
+                        "GET",
+                        &format!("/api/v1/analytics/kpis?{q}"),
+                        Some(&app.admin),
+                        None,
+                    )
+                    .await;
+                assert_eq!(s, StatusCode::OK, "{r}");
+                r
+            }
+        };
+        let r = get(format!("from={}&to={}&by=day", day(1), day(8))).await;
+        let before = get(format!(
+            "from={}&to={}&by=day&compare=false",
+            day(-6),
+            day(1)
+        ))
+        .await;
+        assert_eq!(r["previous_series"], before["series"], "{name}");
+        assert_eq!(r["previous"], before["totals"], "{name}");
+        let orders: i64 = r["previous_series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["kpis"]["orders"].as_i64().unwrap())
+            .sum();
+        assert_eq!(
+            (orders, r["previous"]["orders"].as_i64()),
+            (2, Some(2)),
+            "{name}"
+        );
+        // Without buckets, no previous series.
+        let totals = get(format!("from={}&to={}", day(1), day(8))).await;
+        assert_eq!(totals["previous_series"], json!([]), "{name}");
+    }
+}

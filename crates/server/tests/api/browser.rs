@@ -140,22 +140,34 @@ impl Browser {
         self.cmd("POST", "/url", Some(json!({"url": url}))).await;
     }
 
+    /// The elements matching `css` now.
+    async fn elements(&self, css: &str) -> Vec<String> {
+        let r: Value = self
+            .http
+            .post(format!("{}/elements", self.url))
+            .json(&json!({"using": "css selector", "value": css}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["value"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e[ELEMENT].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The first element matching `css`, waiting up to 10 s for it to appear.
     pub(super) async fn find(&self, css: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let r: Value = self
-                .http
-                .post(format!("{}/elements", self.url))
-                .json(&json!({"using": "css selector", "value": css}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if let Some(e) = r["value"].as_array().and_then(|a| a.first()) {
-                return e[ELEMENT].as_str().unwrap().to_string();
+            if let Some(e) = self.elements(css).await.into_iter().next() {
+                return e;
             }
             assert!(Instant::now() < deadline, "no element matches {css}");
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -174,13 +186,23 @@ impl Browser {
         .await;
     }
 
-    /// Clicks a link or a submit button and waits for the next page to load: the old document's
-    /// root goes stale, and the new one is complete.
+    /// Clicks a link or a submit button and waits for the next page to load.
     pub(super) async fn click(&self, css: &str) {
-        let old = self.find("html").await;
+        let old = self.page_root().await;
         let e = self.find(css).await;
         self.cmd("POST", &format!("/element/{e}/click"), Some(json!({})))
             .await;
+        self.wait_new_page(&old, &format!("clicking {css}")).await;
+    }
+
+    /// The page's root element: [`Browser::wait_new_page`] waits for it to go stale.
+    pub(super) async fn page_root(&self) -> String {
+        self.find("html").await
+    }
+
+    /// Waits (up to 10 s) until the page whose root is `old` has been replaced and the new one
+    /// has loaded; `what` (the action expected to load it) names the failure.
+    pub(super) async fn wait_new_page(&self, old: &str, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let r: Value = self
@@ -195,24 +217,13 @@ impl Browser {
             if r["value"].get("error").is_some() {
                 break;
             }
-            assert!(
-                Instant::now() < deadline,
-                "clicking {css} loaded no new page"
-            );
+            assert!(Instant::now() < deadline, "{what} loaded no new page");
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        while self
-            .cmd(
-                "POST",
-                "/execute/sync",
-                Some(json!({"script": "return document.readyState", "args": []})),
-            )
-            .await
-            != "complete"
-        {
+        while self.script("return document.readyState;").await != "complete" {
             assert!(
                 Instant::now() < deadline,
-                "the page after {css} did not finish loading"
+                "the page after {what} did not finish loading"
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -220,17 +231,7 @@ impl Browser {
 
     /// How many elements match `css` now.
     pub(super) async fn count(&self, css: &str) -> usize {
-        let r: Value = self
-            .http
-            .post(format!("{}/elements", self.url))
-            .json(&json!({"using": "css selector", "value": css}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["value"].as_array().map_or(0, Vec::len)
+        self.elements(css).await.len()
     }
 
     /// Ticks a box (a click that loads no page).
@@ -297,27 +298,6 @@ impl Browser {
             Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
         )
         .await;
-    }
-
-    /// Marks the page shown, so that [`Browser::wait_new_page`] can tell when another replaced it.
-    pub(super) async fn mark_page(&self) {
-        self.script("window.__backroomOld = true; return 1;").await;
-    }
-
-    /// Waits (up to 10 s) until the page marked by [`Browser::mark_page`] has been replaced and
-    /// the new one has loaded.
-    pub(super) async fn wait_new_page(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let v = self
-                .script("return !window.__backroomOld && document.readyState === 'complete';")
-                .await;
-            if v == true {
-                return;
-            }
-            assert!(Instant::now() < deadline, "no new page loaded");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
     }
 
     /// A Chrome DevTools Protocol command, through chromedriver.

@@ -7,6 +7,7 @@
 //! axe-core comes from `tests/browser` (`npm ci` there; `.ci/run` does it). Without it the tour
 //! fails when `BACKROOM_REQUIRE_BROWSER` is set, and says it skipped the audit otherwise.
 
+use super::browser::Browser;
 use super::*;
 use backroom_domain::roles::{ALL_ROLES, Role};
 
@@ -76,6 +77,17 @@ async fn pages(app: &TestApp) -> Vec<String> {
     .collect()
 }
 
+/// Signs `email` in through the sign-in form (with the password [`super::console::staff_user`]
+/// gives) and lands on Home.
+async fn sign_in(b: &Browser, app: &TestApp, email: &str) {
+    b.goto(&format!("{}/console/login", app.base)).await;
+    b.fill("input[name=email]", email).await;
+    b.fill("input[name=password]", "correct horse battery")
+        .await;
+    b.click("form[action='/console/login'] button").await;
+    assert_eq!(b.text("h1").await, "Home");
+}
+
 /// The four ways a page is seen: (width, dark).
 const VIEWS: [(u32, bool); 4] = [(1440, false), (1440, true), (390, false), (390, true)];
 
@@ -117,13 +129,7 @@ async fn every_page_as_every_role_light_and_dark_wide_and_narrow() {
         .filter(|r| !matches!(r, Role::Storefront | Role::Ingest))
     {
         let email = super::console::staff_user(&app, role.as_str()).await;
-        b.goto(&at("/console/login")).await;
-        if b.current_url().await.ends_with("/console/login") {
-            b.fill("input[name=email]", &email).await;
-            b.fill("input[name=password]", "correct horse battery")
-                .await;
-            b.click("form[action='/console/login'] button").await;
-        }
+        sign_in(&b, &app, &email).await;
         let mut closed = std::collections::HashSet::new();
         for (width, dark) in VIEWS {
             b.emulate(width, dark).await;
@@ -241,20 +247,12 @@ async fn finding_anything_from_the_keyboard() {
         order["number"].as_i64().unwrap(),
         order["id"].as_i64().unwrap(),
     );
-    let at = |p: &str| format!("{}{p}", app.base);
-    let sign_in = |email: String| {
-        let b = &b;
-        let login = at("/console/login");
-        async move {
-            b.goto(&login).await;
-            b.fill("input[name=email]", &email).await;
-            b.fill("input[name=password]", "correct horse battery")
-                .await;
-            b.click("form[action='/console/login'] button").await;
-            assert_eq!(b.text("h1").await, "Home");
-        }
-    };
-    sign_in(super::console::staff_user(&app, "operations").await).await;
+    sign_in(
+        &b,
+        &app,
+        &super::console::staff_user(&app, "operations").await,
+    )
+    .await;
 
     let search = |text: &'static str| {
         let b = &b;
@@ -262,9 +260,9 @@ async fn finding_anything_from_the_keyboard() {
             b.keys("/").await;
             let focused = b.script("return document.activeElement.id;").await;
             assert_eq!(focused, "q", "/ puts the cursor in the search box");
-            b.mark_page().await;
+            let old = b.page_root().await;
             b.keys(&format!("{text}\u{E007}")).await;
-            b.wait_new_page().await;
+            b.wait_new_page(&old, "the keys").await;
         }
     };
     search("Curie").await;
@@ -281,9 +279,9 @@ async fn finding_anything_from_the_keyboard() {
     search("nothing-like-this").await;
     assert!(b.text("main").await.contains("No order matches."));
     b.keys("/").await;
-    b.mark_page().await;
+    let old = b.page_root().await;
     b.keys(&format!("#{number}\u{E007}")).await;
-    b.wait_new_page().await;
+    b.wait_new_page(&old, "the keys").await;
     assert!(
         b.current_url()
             .await
@@ -291,23 +289,28 @@ async fn finding_anything_from_the_keyboard() {
         "an order number opens the order"
     );
 
-    b.mark_page().await;
+    let old = b.page_root().await;
     b.keys("?").await;
-    b.wait_new_page().await;
+    b.wait_new_page(&old, "the keys").await;
     assert!(b.current_url().await.ends_with("/console/help"));
     let help = b.text("main").await;
     assert!(
         help.contains("Go to orders") && help.contains("Search orders"),
         "{help}"
     );
-    b.mark_page().await;
+    let old = b.page_root().await;
     b.keys("go").await;
-    b.wait_new_page().await;
+    b.wait_new_page(&old, "the keys").await;
     assert!(b.current_url().await.ends_with("/console/orders"));
     b.click("form[action='/console/logout'] button").await;
 
     // The inventory role reads products and orders, not customers.
-    sign_in(super::console::staff_user(&app, "inventory").await).await;
+    sign_in(
+        &b,
+        &app,
+        &super::console::staff_user(&app, "inventory").await,
+    )
+    .await;
     search("FIND").await;
     let page = b.text("main").await;
     assert!(page.contains("Product FIND-7"), "{page}");
@@ -357,12 +360,7 @@ async fn the_home_chart_can_be_read() {
         assert_eq!(s, StatusCode::CREATED, "{o}");
     }
     let email = super::console::staff_user(&app, "analyst").await;
-    b.goto(&format!("{}/console/login", app.base)).await;
-    b.fill("input[name=email]", &email).await;
-    b.fill("input[name=password]", "correct horse battery")
-        .await;
-    b.click("form[action='/console/login'] button").await;
-    assert_eq!(b.text("h1").await, "Home");
+    sign_in(&b, &app, &email).await;
 
     let ticks = b
         .script("return Array.from(document.querySelectorAll('figure.chart svg > text')).map(t => t.textContent);")
@@ -419,19 +417,12 @@ async fn a_member_saves_opens_and_deletes_a_view() {
     let app = TestApp::spawn(name, &url).await;
     app.product("VIEW-1", &[(app.locations.0, 2)]).await;
     let at = |p: &str| format!("{}{p}", app.base);
-    let sign_in = |email: String| {
-        let b = &b;
-        let login = at("/console/login");
-        async move {
-            b.goto(&login).await;
-            b.fill("input[name=email]", &email).await;
-            b.fill("input[name=password]", "correct horse battery")
-                .await;
-            b.click("form[action='/console/login'] button").await;
-            assert_eq!(b.text("h1").await, "Home");
-        }
-    };
-    sign_in(super::console::staff_user(&app, "operations").await).await;
+    sign_in(
+        &b,
+        &app,
+        &super::console::staff_user(&app, "operations").await,
+    )
+    .await;
     b.goto(&at("/console/products?status=active&sort=title"))
         .await;
     b.fill("input[name=name]", "Active A to Z").await;
@@ -452,7 +443,12 @@ async fn a_member_saves_opens_and_deletes_a_view() {
     b.click("form[action='/console/logout'] button").await;
 
     // Another member's list has no such view.
-    sign_in(super::console::staff_user(&app, "inventory").await).await;
+    sign_in(
+        &b,
+        &app,
+        &super::console::staff_user(&app, "inventory").await,
+    )
+    .await;
     b.goto(&at("/console/products")).await;
     let views = b.text(".views").await;
     assert!(!views.contains("Active A to Z"), "{views}");
@@ -481,7 +477,7 @@ async fn a_member_saves_opens_and_deletes_a_view() {
         .as_str()
         .unwrap()
         .to_string();
-    sign_in(owner).await;
+    sign_in(&b, &app, &owner).await;
     b.goto(&at("/console/products")).await;
     b.click(&format!("form[action='/console/views/{id}/delete'] button"))
         .await;
@@ -500,11 +496,7 @@ async fn a_refused_form_keeps_what_was_typed() {
     let (name, url) = database_urls().await.remove(0);
     let app = TestApp::spawn(name, &url).await;
     let email = super::console::staff_user(&app, "admin").await;
-    b.goto(&format!("{}/console/login", app.base)).await;
-    b.fill("input[name=email]", &email).await;
-    b.fill("input[name=password]", "correct horse battery")
-        .await;
-    b.click("form[action='/console/login'] button").await;
+    sign_in(&b, &app, &email).await;
     b.goto(&format!("{}/console/settings/users", app.base))
         .await;
     let form = "form[action='/console/settings/users']";
