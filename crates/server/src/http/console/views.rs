@@ -19,13 +19,9 @@ pub(super) fn routes() -> Router<App> {
 
 /// The query a view keeps: the list's filters and sort, not its page or one-off choices.
 fn kept_query(q: &Fields) -> String {
-    ui::query_string(
-        q.0.iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "cursor" | "select" | "csrf"))
-            .map(|(k, v)| (k.as_str(), v.as_str())),
-    )
-    .trim_start_matches('?')
-    .to_string()
+    ui::with_params("", q, &["cursor", "select", "csrf"], &[])
+        .trim_start_matches('?')
+        .to_string()
 }
 
 /// Above a list: its saved views as links (the one in use marked), each with a delete button,
