@@ -46,6 +46,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(19, "import_job_leases", "0019_import_job_leases"),
     migration!(20, "jobs", "0020_jobs"),
     migration!(21, "saved_views", "0021_saved_views"),
+    migration!(22, "email_rollup", "0022_email_rollup"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

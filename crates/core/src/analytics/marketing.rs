@@ -196,6 +196,8 @@ pub fn ingest_email(
     let mut report = IngestReport::default();
     // A batch names a handful of campaigns: look each up once.
     let mut campaigns: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    // The campaigns with new events, whose email rollups the refresher makes again.
+    let mut changed = std::collections::BTreeSet::new();
     for (index, item) in items {
         let index = *index;
         let v = match item {
@@ -261,9 +263,13 @@ pub fn ingest_email(
         )?;
         if n == 1 {
             report.accepted += 1;
+            changed.insert(campaign_id);
         } else {
             report.duplicates += 1;
         }
+    }
+    for id in changed {
+        super::rollup::campaign_changed(tx, id)?;
     }
     Ok(report)
 }

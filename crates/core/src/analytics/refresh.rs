@@ -118,7 +118,8 @@ crate::row! {
     }
 }
 
-/// Whether events wait to be derived, from a read snapshot (cheap: two index look-ups).
+/// Whether events, changed orders or changed email campaigns wait to be derived, from a read
+/// snapshot (cheap: a few index look-ups).
 pub fn pending(tx: &mut dyn Sql) -> Result<bool> {
     let r = query_one_as::<PendingRow>(
         tx,
@@ -132,7 +133,10 @@ pub fn pending(tx: &mut dyn Sql) -> Result<bool> {
     )?;
     let dirty = tx
         .query_one("SELECT 1 FROM an_dirty_orders LIMIT 1", &[])?
-        .is_some();
+        .is_some()
+        || tx
+            .query_one("SELECT 1 FROM an_dirty_campaigns LIMIT 1", &[])?
+            .is_some();
     Ok(dirty
         || match r {
             None => false,
@@ -680,6 +684,18 @@ async fn drain(db: &Db, pace: Pace) -> Result<u64> {
         let chunk = std::sync::Arc::new(chunk);
         // `None`: another refresher got there first; the loop reads the chunk again.
         db.write(move |tx| rollup::apply_chunk(tx, &chunk)).await?;
+        if let Some(p) = pace.pause {
+            tokio::time::sleep(p).await;
+        }
+    }
+    // Then the email campaigns whose events changed, one at a time.
+    while db
+        .write(|tx| {
+            let zone = Zone::get(&settings::load(tx)?.timezone)?;
+            rollup::email_campaign(tx, &zone)
+        })
+        .await?
+    {
         if let Some(p) = pace.pause {
             tokio::time::sleep(p).await;
         }

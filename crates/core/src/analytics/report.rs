@@ -215,6 +215,7 @@ pub struct Facts {
 }
 
 /// The sessions of one breakdown group over a whole period.
+#[derive(Default)]
 pub struct SessionGroup {
     pub key: String,
     pub sessions: i64,
@@ -313,16 +314,19 @@ pub struct SpendFact {
     pub amount: i64,
 }
 
-/// One send, dated on the day it was sent, with what became of it whenever that happened: the
-/// open rate is the unique opens of the sends of a period over those sends delivered, so it
-/// does not depend on how long the period is (DOMAIN.md).
+/// Sends of one campaign on one day with what became of their recipients whenever that
+/// happened: the open rate is the unique opens of the sends of a period over those sends
+/// delivered, so it does not depend on how long the period is (DOMAIN.md). From raw rows, one
+/// send; from the rollups, a campaign's day.
 pub struct EmailFact {
     pub day: i32,
     pub campaign: String,
-    /// The recipient (its stored hash).
-    pub recipient: String,
-    pub bounced: bool,
-    pub opened: bool,
+    pub sent: i64,
+    /// The sends whose recipient bounced.
+    pub bounced: i64,
+    /// The opened pairs (campaign and recipient) among the other sends, each by the id of the
+    /// pair's first send.
+    pub opened: Vec<i64>,
 }
 
 const ORDER_CREDIT: &str = "LEFT JOIN an_purchases p ON p.seq = (SELECT MIN(q.seq) FROM an_purchases q WHERE q.order_number = o.number)";
@@ -355,12 +359,14 @@ fn credit(r: &Row) -> std::result::Result<Credit, DbError> {
 
 /// Loads the facts of a period.
 pub fn load(tx: &mut dyn Sql, zone: &Zone, p: Period, currency: Currency) -> Result<Facts> {
-    load_for(tx, zone, p, currency, None, None)
+    load_for(tx, zone, p, currency, None, None, false)
 }
 
 /// Loads the facts of a period that [`fold`] uses for a breakdown by `dim` (all of them with
-/// none): sessions have no product (their channel is the storefront's), spend only a campaign, source and medium, email
-/// only a campaign, and a product breakdown counts lines alone.
+/// none): sessions have no product (their channel is the storefront's), spend only a campaign,
+/// source and medium, email only a campaign, and a product breakdown counts lines alone. With
+/// `rollups`, a breakdown over the whole period reads its session groups and email from the
+/// rollups; orders, lines and refunds are always read raw.
 fn load_for(
     tx: &mut dyn Sql,
     zone: &Zone,
@@ -368,6 +374,7 @@ fn load_for(
     currency: Currency,
     dim: Option<Dim>,
     grain: Option<Grain>,
+    rollups: bool,
 ) -> Result<Facts> {
     let (d0, d1) = (i64::from(p.from), i64::from(p.to));
     let cur = currency.as_str();
@@ -385,7 +392,15 @@ fn load_for(
     ]);
     let (sessions, session_groups) = match dim {
         Some(d) if session_dim && grain.is_none() => {
-            (Vec::new(), Some((d, session_groups(tx, p, d)?)))
+            let groups = match rollups {
+                true => rolled_session_groups(tx, p, d)?,
+                false => None,
+            };
+            let groups = match groups {
+                Some(g) => g,
+                None => session_groups(tx, p, d)?,
+            };
+            (Vec::new(), Some((d, groups)))
         }
         _ if session_dim => (load_sessions(tx, p, dim)?, None),
         _ => (Vec::new(), None),
@@ -407,7 +422,10 @@ fn load_for(
         params![d0, d1, cur],
     )?;
     if uses(&[Campaign]) {
-        f.email = load_email(tx, zone, p)?;
+        f.email = match rollups {
+            true => email_days(tx, p)?,
+            false => load_email(tx, zone, p)?,
+        };
     }
     Ok(f)
 }
@@ -445,6 +463,61 @@ fn session_groups(tx: &mut dyn Sql, p: Period, d: Dim) -> Result<Vec<SessionGrou
         ),
         params![i64::from(p.from), i64::from(p.to)],
     )?)
+}
+
+/// [`session_groups`] from the session rollups, whose rows carry their visitors: `None` for a
+/// dimension they do not have (the landing page).
+fn rolled_session_groups(tx: &mut dyn Sql, p: Period, d: Dim) -> Result<Option<Vec<SessionGroup>>> {
+    let col = match (d, session_column(d)) {
+        (Dim::LandingPage, _) | (_, None) => return Ok(None),
+        (_, Some(c)) => c,
+    };
+    crate::row! {
+        /// A session rollup row, with the group it falls in.
+        struct GroupRow {
+            group_key: String,
+            sessions: i64,
+            bounces: i64,
+            duration: i64,
+            converted: i64,
+            carts: i64,
+            abandoned: i64,
+            visitors: String,
+        }
+    }
+    let mut groups: BTreeMap<String, (SessionGroup, Vec<(i64, i64)>)> = BTreeMap::new();
+    for r in query_as::<GroupRow>(
+        tx,
+        &format!(
+            "SELECT {col} AS group_key, sessions, bounces, duration, converted, carts, abandoned, visitors \
+             FROM an_session_days WHERE day >= $1 AND day < $2"
+        ),
+        params![i64::from(p.from), i64::from(p.to)],
+    )? {
+        let (g, members) = groups.entry(r.group_key).or_insert_with_key(|k| {
+            let g = SessionGroup {
+                key: k.clone(),
+                ..Default::default()
+            };
+            (g, Vec::new())
+        });
+        g.sessions += r.sessions;
+        g.bounces += r.bounces;
+        g.duration += r.duration;
+        g.converted += r.converted;
+        g.carts += r.carts;
+        g.abandoned += r.abandoned;
+        super::rollup::decode(&r.visitors, |id, n| members.push((id, n)));
+    }
+    Ok(Some(
+        groups
+            .into_values()
+            .map(|(mut g, members)| {
+                g.visitors = distinct(&members).0;
+                g
+            })
+            .collect(),
+    ))
 }
 
 impl FromRow for SessionGroup {
@@ -521,89 +594,76 @@ impl FromRow for SessionFact {
     }
 }
 
-/// The sends of the period, each with whether it bounced and whether it was opened.
+/// The sends of the period from the raw events, each with whether its recipient bounced and,
+/// if not, its pair when opened: what the email rollups must always equal.
 pub fn load_email(tx: &mut dyn Sql, zone: &Zone, p: Period) -> Result<Vec<EmailFact>> {
-    let outcomes = EmailOutcomes::load(tx, zone, p)?;
-    outcomes.facts(tx, zone, p)
-}
-
-/// Who bounced and who opened each campaign that sent in a span of days, whenever they did:
-/// what a send's outcome is. Read once for every period a report compares (in one pass over the
-/// campaigns' index, rather than one look-up per send: 27,000 sends a month on the demo store).
-pub struct EmailOutcomes {
-    bounced: HashSet<(i64, String)>,
-    opened: HashSet<(i64, String)>,
-    /// Each campaign's name as reports group by it (its UTM campaign, else its name).
-    names: HashMap<i64, String>,
-}
-
-impl EmailOutcomes {
-    /// The outcomes of the campaigns that sent in `span`.
-    pub fn load(tx: &mut dyn Sql, zone: &Zone, span: Period) -> Result<EmailOutcomes> {
-        let (t0, t1) = (zone.start_of(span.from), zone.start_of(span.to));
-        crate::row! {
-            /// A bounce or an open of a campaign that sent in the span.
-            struct OutcomeRow { campaign_id: i64, recipient: String, kind: String }
-        }
-        crate::row! {
-            struct CampaignRow { id: i64, campaign: String }
-        }
-        let mut out = EmailOutcomes {
-            bounced: HashSet::new(),
-            opened: HashSet::new(),
-            names: HashMap::new(),
-        };
-        for o in query_as::<OutcomeRow>(
-            tx,
-            "SELECT campaign_id, recipient, type AS kind FROM email_events \
-             WHERE type IN ('bounced', 'opened') AND campaign_id IN \
-               (SELECT DISTINCT campaign_id FROM email_events WHERE type = 'sent' AND ts >= $1 AND ts < $2)",
-            params![t0, t1],
-        )? {
-            let set = if o.kind == "bounced" {
-                &mut out.bounced
-            } else {
-                &mut out.opened
-            };
-            set.insert((o.campaign_id, o.recipient));
-        }
-        out.names = query_as::<CampaignRow>(
-            tx,
-            "SELECT id, COALESCE(utm_campaign, name) AS campaign FROM email_campaigns",
-            &[],
-        )?
+    crate::row! {
+        /// A send of the period and its outcome.
+        struct SendRow { ts: i64, campaign: String, bounced: i64, opened: i64, pair: i64 }
+    }
+    let outcome = |kind: &str| {
+        format!(
+            "CASE WHEN EXISTS (SELECT 1 FROM email_events x WHERE x.campaign_id = s.campaign_id \
+               AND x.recipient = s.recipient AND x.type = '{kind}') THEN 1 ELSE 0 END"
+        )
+    };
+    let sends: Vec<SendRow> = query_as(
+        tx,
+        &format!(
+            "SELECT s.ts AS ts, COALESCE(c.utm_campaign, c.name) AS campaign, {} AS bounced, {} AS opened, \
+               (SELECT MIN(f.id) FROM email_events f WHERE f.campaign_id = s.campaign_id \
+                  AND f.recipient = s.recipient AND f.type = 'sent') AS pair \
+             FROM email_events s JOIN email_campaigns c ON c.id = s.campaign_id \
+             WHERE s.type = 'sent' AND s.ts >= $1 AND s.ts < $2",
+            outcome("bounced"),
+            outcome("opened")
+        ),
+        params![zone.start_of(p.from), zone.start_of(p.to)],
+    )?;
+    Ok(sends
         .into_iter()
-        .map(|c| (c.id, c.campaign))
-        .collect();
-        Ok(out)
-    }
+        .map(|s| EmailFact {
+            day: zone.day_of(s.ts),
+            campaign: s.campaign,
+            sent: 1,
+            bounced: s.bounced,
+            opened: if s.bounced == 0 && s.opened == 1 {
+                vec![s.pair]
+            } else {
+                Vec::new()
+            },
+        })
+        .collect())
+}
 
-    /// The sends of `p` (which lies in the span these outcomes were read for), each with its
-    /// outcome.
-    pub fn facts(&self, tx: &mut dyn Sql, zone: &Zone, p: Period) -> Result<Vec<EmailFact>> {
-        crate::row! {
-            /// A send of the period.
-            struct SendRow { ts: i64, campaign_id: i64, recipient: String }
-        }
-        let sends: Vec<SendRow> = query_as(
-            tx,
-            "SELECT ts, campaign_id, recipient FROM email_events WHERE type = 'sent' AND ts >= $1 AND ts < $2",
-            params![zone.start_of(p.from), zone.start_of(p.to)],
-        )?;
-        Ok(sends
-            .into_iter()
-            .filter_map(|s| {
-                let pair = (s.campaign_id, s.recipient);
-                Some(EmailFact {
-                    day: zone.day_of(s.ts),
-                    campaign: self.names.get(&pair.0)?.clone(),
-                    bounced: self.bounced.contains(&pair),
-                    opened: self.opened.contains(&pair),
-                    recipient: pair.1,
-                })
-            })
-            .collect())
+/// The email rollup rows of the period's days, each campaign's day with its campaign's name as
+/// reports group by it (its UTM campaign, else its name).
+fn email_days(tx: &mut dyn Sql, p: Period) -> Result<Vec<EmailFact>> {
+    crate::row! {
+        /// A campaign's email day.
+        struct EmailDayRow { day: i64, campaign: String, sent: i64, bounced: i64, opened: String }
     }
+    Ok(query_as::<EmailDayRow>(
+        tx,
+        "SELECT e.day AS day, COALESCE(c.utm_campaign, c.name) AS campaign, e.sent AS sent, \
+           e.bounced AS bounced, e.opened AS opened \
+         FROM an_email_days e JOIN email_campaigns c ON c.id = e.campaign_id \
+         WHERE e.day >= $1 AND e.day < $2",
+        params![i64::from(p.from), i64::from(p.to)],
+    )?
+    .into_iter()
+    .map(|r| {
+        let mut opened = Vec::new();
+        super::rollup::decode(&r.opened, |id, _| opened.push(id));
+        EmailFact {
+            day: r.day as i32,
+            campaign: r.campaign,
+            sent: r.sent,
+            bounced: r.bounced,
+            opened,
+        }
+    })
+    .collect())
 }
 
 /// The order side of a period: non-cancelled orders placed in it with their lines, and refunds
@@ -868,7 +928,8 @@ pub struct Acc {
     campaigns: BTreeMap<(String, String), (i64, i64)>,
     sent: i64,
     bounced: i64,
-    opens: HashSet<(String, String)>,
+    /// Opened pairs, with repeats until [`Acc::kpis`] sorts them.
+    opens: Vec<i64>,
 }
 
 impl Acc {
@@ -928,12 +989,9 @@ impl Acc {
         }
     }
     fn email(&mut self, e: &EmailFact) {
-        self.sent += 1;
-        if e.bounced {
-            self.bounced += 1;
-        } else if e.opened {
-            self.opens.insert((e.campaign.clone(), e.recipient.clone()));
-        }
+        self.sent += e.sent;
+        self.bounced += e.bounced;
+        self.opens.extend_from_slice(&e.opened);
     }
 
     /// Adds another accumulator's sums and sets to this one.
@@ -964,13 +1022,15 @@ impl Acc {
         }
         self.sent += o.sent;
         self.bounced += o.bounced;
-        self.opens.extend(o.opens.iter().cloned());
+        self.opens.extend_from_slice(&o.opens);
     }
 
     /// The KPIs of what was accumulated (sorts the sets in place).
     pub fn kpis(&mut self) -> Kpis {
         self.visitors.sort_unstable();
         self.visitors.dedup();
+        self.opens.sort_unstable();
+        self.opens.dedup();
         self.customers.sort_unstable();
         let mut merged: Vec<(i64, i64)> = Vec::with_capacity(self.customers.len());
         for (c, n) in self.customers.drain(..) {
@@ -1224,33 +1284,13 @@ pub fn kpis_raw(tx: &mut dyn Sql, p: Period, o: &Opts) -> Result<KpiReport> {
 
 fn report_with(tx: &mut dyn Sql, p: Period, o: &Opts, rollups: bool) -> Result<KpiReport> {
     let zone = Zone::get(&settings::load(tx)?.timezone)?;
-    // Every period the report reads, for the email outcomes read once.
-    let span = match (o.compare, o.last_year) {
-        (true, true) => Period {
-            from: p.last_year().from.min(p.previous().from),
-            to: p.to,
-        },
-        (true, false) => Period {
-            from: p.previous().from,
-            to: p.to,
-        },
-        _ => p,
+    let by_bucket = |tx: &mut dyn Sql, p: Period, grain: Option<Grain>| {
+        if rollups {
+            fast(tx, p, grain, o.currency)
+        } else {
+            Ok(fold(&load(tx, &zone, p, o.currency)?, grain, None))
+        }
     };
-    let mut outcomes: Option<EmailOutcomes> = None;
-    let mut by_bucket =
-        |tx: &mut dyn Sql, p: Period, grain: Option<Grain>| -> Result<BTreeMap<Key, Acc>> {
-            if rollups {
-                let email = match outcomes.take() {
-                    Some(e) => e,
-                    None => EmailOutcomes::load(tx, &zone, span)?,
-                };
-                let r = fast(tx, &zone, p, grain, o.currency, &email);
-                outcomes = Some(email);
-                r
-            } else {
-                Ok(fold(&load(tx, &zone, p, o.currency)?, grain, None))
-            }
-        };
     let totals_of = |m: &mut BTreeMap<Key, Acc>| {
         m.remove(&(None, None))
             .map(|mut a| a.kpis())
@@ -1263,7 +1303,7 @@ fn report_with(tx: &mut dyn Sql, p: Period, o: &Opts, rollups: bool) -> Result<K
     let breakdown = match o.dim {
         None => Vec::new(),
         Some(d) => fold(
-            &load_for(tx, &zone, p, o.currency, Some(d), o.grain)?,
+            &load_for(tx, &zone, p, o.currency, Some(d), o.grain, rollups)?,
             o.grain,
             Some(d),
         )
@@ -1350,16 +1390,13 @@ fn series_of(mut by: BTreeMap<Key, Acc>, g: Grain, p: Period) -> (Vec<KpiRow>, K
 }
 
 /// The accumulators of a period, per bucket (or one for the whole period), from the rollups:
-/// per-day sums of sessions and orders, and per-day sets of visitors and customers merged per
-/// bucket. Ad spend comes from its own table, which is small; email from each send of the
-/// period with its outcome in `email` (read once for every period of a report).
+/// per-day sums of sessions, orders and email, and per-day sets of visitors, customers and
+/// opened pairs merged per bucket. Ad spend comes from its own table, which is small.
 pub fn fast(
     tx: &mut dyn Sql,
-    zone: &Zone,
     p: Period,
     grain: Option<Grain>,
     currency: Currency,
-    email: &EmailOutcomes,
 ) -> Result<BTreeMap<Key, Acc>> {
     let (d0, d1) = (i64::from(p.from), i64::from(p.to));
     let cur = currency.as_str();
@@ -1488,7 +1525,7 @@ pub fn fast(
             .or_default()
             .spent(&r.source, &r.campaign, r.amount);
     }
-    for e in email.facts(tx, zone, p)? {
+    for e in email_days(tx, p)? {
         out.entry(key(i64::from(e.day))).or_default().email(&e);
     }
     if grain.is_some() {
@@ -2076,7 +2113,7 @@ pub fn top(tx: &mut dyn Sql, q: &TopQuery) -> Result<Vec<KpiRow>> {
     let limit = top_limit(q.limit)?;
     let s = settings::load(tx)?;
     let zone = Zone::get(&s.timezone)?;
-    let facts = load_for(tx, &zone, p, s.currency, Some(dim), None)?;
+    let facts = load_for(tx, &zone, p, s.currency, Some(dim), None, true)?;
     Ok(top_of(&facts, dim, limit))
 }
 
@@ -2092,7 +2129,7 @@ pub fn top_products_and_campaigns(
     let limit = top_limit(limit)?;
     let s = settings::load(tx)?;
     let zone = Zone::get(&s.timezone)?;
-    let facts = load_for(tx, &zone, p, s.currency, Some(Dim::Campaign), None)?;
+    let facts = load_for(tx, &zone, p, s.currency, Some(Dim::Campaign), None, true)?;
     Ok((
         top_of(&facts, Dim::Product, limit),
         top_of(&facts, Dim::Campaign, limit),

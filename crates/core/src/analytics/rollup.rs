@@ -1,8 +1,13 @@
-//! Rollups: per-day sums of sessions and orders, and per-day sets of visitors and customers, so
-//! a dashboard reads a few hundred rows instead of every session and order of its periods.
+//! Rollups: per-day sums of sessions, orders and email, and per-day sets of visitors, customers
+//! and opened email pairs, so a dashboard reads a few hundred rows instead of every session,
+//! order and send of its periods.
 //!
 //! Session rollups are recomputed whole-day from `an_sessions`: the session refresher says which
-//! days its new or replaced sessions touched.
+//! days its new or replaced sessions touched. Each row keeps its visitors, so a breakdown counts
+//! distinct visitors per group.
+//!
+//! Email rollups are recomputed whole-campaign from `email_events`: ingest notes the campaigns
+//! it added events to in `an_dirty_campaigns`, in its own transaction ([`campaign_changed`]).
 //!
 //! Order rollups are kept by difference, so keeping them fresh costs what the changed orders
 //! cost, not what their days hold. Every order change (placement, cancel, edit, exchange, refund,
@@ -58,11 +63,17 @@ pub fn imported(tx: &mut dyn Sql, order_ids: &[i64]) -> Result<()> {
     crate::orders::fill_unit_costs(tx, order_ids)
 }
 
-/// Notes every order as changed (a new time zone moves every order's day).
+/// Notes every order and email campaign as changed (a new time zone moves every order's and
+/// send's day).
 pub fn mark_all_dirty(tx: &mut dyn Sql) -> Result<()> {
     tx.exec("DELETE FROM an_dirty_orders", &[])?;
     tx.exec(
         "INSERT INTO an_dirty_orders (order_id) SELECT id FROM orders",
+        &[],
+    )?;
+    tx.exec("DELETE FROM an_dirty_campaigns", &[])?;
+    tx.exec(
+        "INSERT INTO an_dirty_campaigns (campaign_id) SELECT id FROM email_campaigns",
         &[],
     )?;
     Ok(())
@@ -80,6 +91,7 @@ pub fn clear(tx: &mut dyn Sql) -> Result<()> {
         "an_order_facts",
         "an_day_sets",
         "an_customers",
+        "an_email_days",
     ] {
         tx.exec(&format!("DELETE FROM {t}"), &[])?;
     }
@@ -149,46 +161,258 @@ fn id_list(dialect: Dialect, expr: &str, ids: &[i64]) -> (String, [Val; 1]) {
     (cond, [list])
 }
 
-/// Recomputes the session rollups and visitor sets of these days from `an_sessions`.
+crate::row! {
+    /// A session as the session rollups count it.
+    struct SessionRow {
+        day: i64,
+        source: String,
+        medium: String,
+        campaign: String,
+        device: String,
+        country: String,
+        visitor_key: i64,
+        events: i64,
+        page_views: i64,
+        duration: i64,
+        purchases: i64,
+        carts: i64,
+        product_views: i64,
+        checkouts: i64,
+    }
+}
+
+/// The columns of `an_session_days` past its key, in the order [`SessionSums`] gives them.
+const SESSION_SUMS: [&str; 9] = [
+    "sessions",
+    "bounces",
+    "duration",
+    "converted",
+    "carts",
+    "abandoned",
+    "product_views",
+    "checkouts",
+    "visitors",
+];
+
+/// A session rollup row's sums, and its visitors (with repeats until written).
+#[derive(Default)]
+struct SessionSums {
+    sums: [i64; 8],
+    visitors: Vec<i64>,
+}
+
+impl SessionSums {
+    fn add(&mut self, s: &SessionRow) {
+        let flag = |b: bool| i64::from(b);
+        let add = [
+            1,
+            flag(s.events == 1 && s.page_views == 1),
+            s.duration,
+            flag(s.purchases > 0),
+            flag(s.carts > 0),
+            flag(s.carts > 0 && s.purchases == 0),
+            flag(s.product_views > 0),
+            flag(s.checkouts > 0),
+        ];
+        for (sum, a) in self.sums.iter_mut().zip(add) {
+            *sum += a;
+        }
+        self.visitors.push(s.visitor_key);
+    }
+
+    fn vals(mut self) -> impl Iterator<Item = Val> {
+        self.visitors.sort_unstable();
+        self.visitors.dedup();
+        let members: Vec<(i64, i64)> = self.visitors.iter().map(|v| (*v, 1)).collect();
+        self.sums
+            .into_iter()
+            .map(Val::from)
+            .chain(std::iter::once(Val::from(encode(&members))))
+    }
+}
+
+/// Recomputes the session rollups and visitor sets of these days from `an_sessions`: each rollup
+/// row (a day and a source, medium, campaign, device and country) with its sums and the set of
+/// its visitors, and each day's set of visitors.
 pub fn session_days(tx: &mut dyn Sql, days: &BTreeSet<i32>) -> Result<()> {
+    type RowKey = (i64, String, String, String, String, String);
     let days: Vec<i32> = days.iter().copied().collect();
     for chunk in days.chunks(200) {
         let (day_in, v) = day_list(tx.dialect(), chunk);
         tx.exec(&format!("DELETE FROM an_session_days WHERE {day_in}"), &v)?;
         tx.exec(
-            &format!(
-                "INSERT INTO an_session_days (day, source, medium, campaign, device, country, sessions, bounces, duration, converted, carts, abandoned, product_views, checkouts) \
-                 SELECT day, source, medium, campaign, device, country, COUNT(*), \
-                   SUM(CASE WHEN events = 1 AND page_views = 1 THEN 1 ELSE 0 END), SUM(end_ts - start_ts), \
-                   SUM(CASE WHEN purchases > 0 THEN 1 ELSE 0 END), SUM(CASE WHEN carts > 0 THEN 1 ELSE 0 END), \
-                   SUM(CASE WHEN carts > 0 AND purchases = 0 THEN 1 ELSE 0 END), SUM(CASE WHEN product_views > 0 THEN 1 ELSE 0 END), \
-                   SUM(CASE WHEN checkouts > 0 THEN 1 ELSE 0 END) \
-                 FROM an_sessions WHERE {day_in} GROUP BY day, source, medium, campaign, device, country"
-            ),
-            &v,
-        )?;
-        tx.exec(
             &format!("DELETE FROM an_day_sets WHERE kind = 'visitors' AND {day_in}"),
             &v,
         )?;
-        let mut sets: BTreeMap<i64, Vec<(i64, i64)>> = BTreeMap::new();
-        for r in tx.query(
+        let mut rows: BTreeMap<RowKey, SessionSums> = BTreeMap::new();
+        let mut sets: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        for s in query_as::<SessionRow>(
+            tx,
             &format!(
-                "SELECT DISTINCT day, visitor_key FROM an_sessions WHERE {day_in} ORDER BY day, visitor_key"
+                "SELECT day, source, medium, campaign, device, country, visitor_key, events, page_views, \
+                   end_ts - start_ts AS duration, purchases, carts, product_views, checkouts \
+                 FROM an_sessions WHERE {day_in}"
             ),
             &v,
         )? {
-            sets.entry(r.get("day")?)
-                .or_default()
-                .push((r.get("visitor_key")?, 1));
+            let mut s = s;
+            sets.entry(s.day).or_default().push(s.visitor_key);
+            let key = (
+                s.day,
+                std::mem::take(&mut s.source),
+                std::mem::take(&mut s.medium),
+                std::mem::take(&mut s.campaign),
+                std::mem::take(&mut s.device),
+                std::mem::take(&mut s.country),
+            );
+            rows.entry(key).or_default().add(&s);
         }
-        let rows: Vec<Vec<Val>> = sets
+        let rows: Vec<Vec<Val>> = rows
             .into_iter()
-            .map(|(d, m)| vec![Val::from(d), Val::from("visitors"), Val::from(encode(&m))])
+            .map(|((d, s, m, c, dev, co), sums)| {
+                [
+                    d.into(),
+                    s.into(),
+                    m.into(),
+                    c.into(),
+                    dev.into(),
+                    co.into(),
+                ]
+                .into_iter()
+                .chain(sums.vals())
+                .collect()
+            })
             .collect();
-        tx.copy_rows("an_day_sets", &["day", "kind", "members"], &rows)?;
+        let columns: Vec<&str> = ["day", "source", "medium", "campaign", "device", "country"]
+            .into_iter()
+            .chain(SESSION_SUMS)
+            .collect();
+        tx.copy_rows("an_session_days", &columns, &rows)?;
+        let sets: Vec<Vec<Val>> = sets
+            .into_iter()
+            .map(|(d, mut m)| {
+                m.sort_unstable();
+                m.dedup();
+                let m: Vec<(i64, i64)> = m.into_iter().map(|v| (v, 1)).collect();
+                vec![Val::from(d), Val::from("visitors"), Val::from(encode(&m))]
+            })
+            .collect();
+        tx.copy_rows("an_day_sets", &["day", "kind", "members"], &sets)?;
     }
     Ok(())
+}
+
+/// Notes, in the caller's transaction, that a campaign's email events changed. The upsert holds
+/// the campaign's entry until the caller commits, so a refresher taking the entry meanwhile
+/// waits, then reads the new events (on PostgreSQL; SQLite has one writer).
+pub fn campaign_changed(tx: &mut dyn Sql, campaign_id: i64) -> Result<()> {
+    tx.exec(
+        "INSERT INTO an_dirty_campaigns (campaign_id) VALUES ($1) \
+         ON CONFLICT (campaign_id) DO UPDATE SET campaign_id = excluded.campaign_id",
+        params![campaign_id],
+    )?;
+    Ok(())
+}
+
+crate::row! {
+    /// A send, bounce or open of a campaign.
+    pub struct EmailEventRow { pub id: i64, pub recipient: String, pub kind: String, pub ts: i64 }
+}
+
+/// A campaign's email on one local day: its sends, those whose recipient bounced, and the opened
+/// pairs among the rest.
+#[derive(Default, Debug, PartialEq)]
+pub struct EmailDay {
+    pub sent: i64,
+    pub bounced: i64,
+    /// Each opened pair (this campaign and a recipient) by the id of its first send, sorted.
+    pub opened: Vec<i64>,
+}
+
+/// One campaign's email rows by local day, from its sends, bounces and opens in id order. A send
+/// counts on the day it was sent, with what became of its recipient whenever that happened: a
+/// bounce, or else an open (DOMAIN.md: the open rate of a period's sends).
+pub fn email_days(zone: &Zone, events: &[EmailEventRow]) -> BTreeMap<i64, EmailDay> {
+    let mut first_send: HashMap<&str, i64> = HashMap::new();
+    let (mut bounced, mut opened) = (BTreeSet::new(), BTreeSet::new());
+    for e in events {
+        match e.kind.as_str() {
+            "sent" => {
+                first_send.entry(e.recipient.as_str()).or_insert(e.id);
+            }
+            "bounced" => {
+                bounced.insert(e.recipient.as_str());
+            }
+            "opened" => {
+                opened.insert(e.recipient.as_str());
+            }
+            _ => {}
+        }
+    }
+    let mut days: BTreeMap<i64, EmailDay> = BTreeMap::new();
+    for e in events.iter().filter(|e| e.kind == "sent") {
+        let d = days.entry(i64::from(zone.day_of(e.ts))).or_default();
+        d.sent += 1;
+        if bounced.contains(e.recipient.as_str()) {
+            d.bounced += 1;
+        } else if opened.contains(e.recipient.as_str()) {
+            d.opened.push(first_send[e.recipient.as_str()]);
+        }
+    }
+    for d in days.values_mut() {
+        d.opened.sort_unstable();
+        d.opened.dedup();
+    }
+    days
+}
+
+/// Makes the email rows of one changed campaign again; false when no campaign waits.
+pub fn email_campaign(tx: &mut dyn Sql, zone: &Zone) -> Result<bool> {
+    let Some(r) = tx.query_one(
+        "SELECT campaign_id FROM an_dirty_campaigns ORDER BY campaign_id LIMIT 1",
+        &[],
+    )?
+    else {
+        return Ok(false);
+    };
+    let id: i64 = r.get("campaign_id")?;
+    // Taken by another refresher in between: it makes the rows.
+    if tx.exec(
+        "DELETE FROM an_dirty_campaigns WHERE campaign_id = $1",
+        params![id],
+    )? == 0
+    {
+        return Ok(true);
+    }
+    let events: Vec<EmailEventRow> = query_as(
+        tx,
+        "SELECT id, recipient, type AS kind, ts FROM email_events \
+         WHERE campaign_id = $1 AND type IN ('sent', 'bounced', 'opened') ORDER BY id",
+        params![id],
+    )?;
+    tx.exec(
+        "DELETE FROM an_email_days WHERE campaign_id = $1",
+        params![id],
+    )?;
+    let rows: Vec<Vec<Val>> = email_days(zone, &events)
+        .into_iter()
+        .map(|(day, d)| {
+            let members: Vec<(i64, i64)> = d.opened.iter().map(|p| (*p, 1)).collect();
+            vec![
+                day.into(),
+                id.into(),
+                d.sent.into(),
+                d.bounced.into(),
+                encode(&members).into(),
+            ]
+        })
+        .collect();
+    tx.copy_rows(
+        "an_email_days",
+        &["day", "campaign_id", "sent", "bounced", "opened"],
+        &rows,
+    )?;
+    Ok(true)
 }
 
 /// The next chunk of changed orders, worked out from a read snapshot: every row the order

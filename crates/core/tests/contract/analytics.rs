@@ -601,6 +601,16 @@ async fn kpis_match_an_independent_computation() {
             }
         }
         mails.push(("late".into(), "opened", 1, ts("2026-11-05T08:00:00Z")));
+        // Sent again on later days: an opened, a bounced and an unopened recipient (an open
+        // counts once per campaign and recipient however many days its sends span).
+        for (r, at) in [
+            (3, "2026-10-25T09:00:00Z"),
+            (10, "2026-10-26T09:00:00Z"),
+            (4, "2026-10-27T09:00:00Z"),
+            (6, "2026-10-14T09:00:00Z"),
+        ] {
+            mails.push((format!("again{r}"), "sent", r, ts(at)));
+        }
         let body: Vec<u8> = mails
             .iter()
             .map(|(id, kind, r, at)| {
@@ -1102,7 +1112,7 @@ async fn kpis_match_an_independent_computation() {
             .unwrap();
         assert_eq!(
             (emails[0].sent, emails[0].bounced, emails[0].unique_opens),
-            (30, 3, 10),
+            (34, 4, 10),
             "{name}: the late open counts when no period is given"
         );
 
@@ -1209,6 +1219,7 @@ async fn kpis_match_an_independent_computation() {
                     "SELECT * FROM an_order_days ORDER BY day, currency, channel, source, medium, campaign, device, country",
                     "SELECT day, kind, members FROM an_day_sets ORDER BY day, kind",
                     "SELECT customer_id, first_order_id, first_day FROM an_customers ORDER BY customer_id",
+                    "SELECT day, campaign_id, sent, bounced, opened FROM an_email_days ORDER BY day, campaign_id",
                 ] {
                     let rows = tx.query(q, &[])?;
                     assert!(!rows.is_empty(), "{q}");
