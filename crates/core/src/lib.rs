@@ -17,6 +17,7 @@ pub mod inventory;
 pub mod orders;
 pub mod returns;
 pub mod settings;
+pub mod support;
 pub mod webhooks;
 
 // The platform under them: storage, the wire types, the audit log, migrations, shared helpers

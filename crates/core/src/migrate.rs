@@ -47,6 +47,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(20, "jobs", "0020_jobs"),
     migration!(21, "saved_views", "0021_saved_views"),
     migration!(22, "email_rollup", "0022_email_rollup"),
+    migration!(23, "support", "0023_support"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

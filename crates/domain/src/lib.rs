@@ -2,7 +2,7 @@
 //!
 //! This crate holds the rules of DOMAIN.md that do not depend on where data lives: money and its
 //! rounding, the value types that every other crate trusts (SKU, quantity, email, handle), pricing of
-//! an order, sourcing of order lines to locations, the order state machine and the role matrix.
+//! an order, sourcing of order lines to locations, the order state machine, the support desk's ticket rules and the role matrix.
 //!
 //! It must never do I/O, know about HTTP or SQL, or read the clock: callers pass everything in.
 
@@ -16,6 +16,7 @@ pub mod order;
 pub mod pricing;
 pub mod roles;
 pub mod sourcing;
+pub mod support;
 pub mod values;
 
 pub use money::{Currency, Money};

@@ -13,25 +13,31 @@ pub enum Role {
     Inventory,
     /// Warehouse and boutique staff: pick, pack, ship.
     Fulfillment,
-    /// Customer service: orders, customers, cancellations and payments, no stock changes.
+    /// Customer service: tickets, orders, customers, cancellations and payments, no stock
+    /// changes.
     Support,
+    /// A support lead: what an agent does, and assigns tickets and sets up the desk (teams,
+    /// service-level policies, macros).
+    SupportLead,
     /// Marketing: reads catalog, orders and customers.
     Marketing,
     /// Read-only access to everything but users and the audit log.
     Analyst,
-    /// A storefront or channel integration: reads catalog and availability, places orders.
+    /// A storefront or channel integration: reads catalog and availability, places orders, sends
+    /// events and customers' messages.
     Storefront,
     /// A write-only ingest key: sends storefront and email events, nothing else. Never a user's
     /// role: an ingest token acts with it whoever issued it.
     Ingest,
 }
 
-pub const ALL_ROLES: [Role; 8] = [
+pub const ALL_ROLES: [Role; 9] = [
     Role::Admin,
     Role::Operations,
     Role::Inventory,
     Role::Fulfillment,
     Role::Support,
+    Role::SupportLead,
     Role::Marketing,
     Role::Analyst,
     Role::Storefront,
@@ -59,6 +65,14 @@ pub enum Permission {
     MarketingWrite,
     /// Sending storefront and email events.
     EventsIngest,
+    /// Reading tickets and the desk's reports.
+    SupportRead,
+    /// Working tickets: replies, notes, status, priority, tags, linked orders, taking a ticket.
+    SupportWork,
+    /// Setting up the desk and assigning tickets to others.
+    SupportManage,
+    /// Posting customers' messages (inbound email, chat, contact forms) with a write-only key.
+    SupportIngest,
 }
 
 impl Role {
@@ -69,6 +83,7 @@ impl Role {
             Role::Inventory => "inventory",
             Role::Fulfillment => "fulfillment",
             Role::Support => "support",
+            Role::SupportLead => "support_lead",
             Role::Marketing => "marketing",
             Role::Analyst => "analyst",
             Role::Storefront => "storefront",
@@ -86,7 +101,7 @@ impl Role {
         match self {
             Role::Admin => true,
             Role::Operations => !matches!(p, UsersAdmin | AuditRead),
-            Role::Ingest => matches!(p, EventsIngest),
+            Role::Ingest => matches!(p, EventsIngest | SupportIngest),
             Role::Inventory => matches!(
                 p,
                 CatalogRead | CatalogWrite | InventoryRead | InventoryWrite | OrdersRead
@@ -104,7 +119,10 @@ impl Role {
                     | OrdersManage
                     | CustomersRead
                     | CustomersWrite
+                    | SupportRead
+                    | SupportWork
             ),
+            Role::SupportLead => Role::Support.allows(p) || matches!(p, SupportManage),
             Role::Marketing => matches!(
                 p,
                 CatalogRead
@@ -117,10 +135,18 @@ impl Role {
             ),
             Role::Analyst => matches!(
                 p,
-                CatalogRead | InventoryRead | OrdersRead | CustomersRead | AnalyticsRead
+                CatalogRead
+                    | InventoryRead
+                    | OrdersRead
+                    | CustomersRead
+                    | AnalyticsRead
+                    | SupportRead
             ),
             Role::Storefront => {
-                matches!(p, CatalogRead | InventoryRead | OrdersPlace | EventsIngest)
+                matches!(
+                    p,
+                    CatalogRead | InventoryRead | OrdersPlace | EventsIngest | SupportIngest
+                )
             }
         }
     }
@@ -148,6 +174,18 @@ mod tests {
         assert!(Role::Ingest.allows(Permission::EventsIngest));
         assert!(!Role::Ingest.allows(Permission::CatalogRead));
         assert!(!Role::Ingest.allows(Permission::AnalyticsRead));
+        assert!(Role::Ingest.allows(Permission::SupportIngest));
+        assert!(!Role::Ingest.allows(Permission::SupportRead));
+        assert!(Role::Support.allows(Permission::SupportWork));
+        assert!(!Role::Support.allows(Permission::SupportManage));
+        assert!(Role::SupportLead.allows(Permission::SupportManage));
+        assert!(Role::SupportLead.allows(Permission::OrdersManage));
+        assert!(!Role::SupportLead.allows(Permission::InventoryWrite));
+        assert!(Role::Analyst.allows(Permission::SupportRead));
+        assert!(!Role::Analyst.allows(Permission::SupportWork));
+        assert!(!Role::Marketing.allows(Permission::SupportRead));
+        assert!(Role::Storefront.allows(Permission::SupportIngest));
+        assert!(!Role::Storefront.allows(Permission::SupportRead));
         assert_eq!(Role::parse("ingest"), None);
         for r in ALL_ROLES {
             assert_eq!(Role::parse(r.as_str()), Some(r));

@@ -75,7 +75,7 @@ pub struct PreparedUser {
 pub fn prepare_user(u: &NewUser) -> Result<PreparedUser> {
     let email = Email::parse(&u.email)?;
     let name = required_text("name", &u.name, 255)?;
-    let role = Role::parse(&u.role).ok_or_else(|| Error::invalid("role", "must be admin, operations, inventory, fulfillment, support, marketing, analyst or storefront"))?;
+    let role = Role::parse(&u.role).ok_or_else(|| Error::invalid("role", "must be admin, operations, inventory, fulfillment, support, support_lead, marketing, analyst or storefront"))?;
     let password_hash = match &u.password {
         Some(p) => Some(hash_password(valid_password("password", p)?)?),
         None => None,

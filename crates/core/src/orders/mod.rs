@@ -191,6 +191,26 @@ pub fn numbers(tx: &mut dyn Sql, ids: &[i64]) -> Result<std::collections::HashMa
     .collect()
 }
 
+/// The ids of the orders whose numbers are `numbers` (those that exist), by number: what a
+/// message naming an order by its number refers to.
+pub fn ids_by_number(
+    tx: &mut dyn Sql,
+    numbers: &[i64],
+) -> Result<std::collections::HashMap<i64, i64>> {
+    if numbers.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let vals: Vec<crate::Val> = numbers.iter().map(|i| crate::Val::from(*i)).collect();
+    let (cond, list) = crate::db::in_list(tx.dialect(), "number", 1, &vals);
+    tx.query(
+        &format!("SELECT id, number FROM orders WHERE {cond}"),
+        &[list],
+    )?
+    .iter()
+    .map(|r| Ok((r.get::<i64>("number")?, r.get::<i64>("id")?)))
+    .collect()
+}
+
 /// How many orders the store has (any status): the settings that can no longer change once it has
 /// some ask.
 pub fn count(tx: &mut dyn Sql) -> Result<i64> {

@@ -112,6 +112,18 @@ const AREA_TABLES: &[(&str, &[&str])] = &[
             "an_session_days",
             "an_sessions",
             "an_visitors",
+            "an_email_days",
+            "an_dirty_campaigns",
+        ],
+    ),
+    (
+        "support",
+        &[
+            "support_teams",
+            "support_tickets",
+            "support_ticket_orders",
+            "support_messages",
+            "support_outbox",
         ],
     ),
     ("platform", &["audit_log", "schema_migrations"]),

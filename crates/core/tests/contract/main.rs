@@ -7,6 +7,7 @@
 mod analytics;
 mod catalog;
 mod conventions;
+mod desk;
 mod fulfillment;
 mod imports;
 mod inventory;

@@ -1,0 +1,414 @@
+//! The support desk on both backends: inbound email threading and retries, order and customer
+//! links, status rules, the reply outbox and its leases, and who may do what.
+
+use crate::support::*;
+use backroom_core::support::{
+    self as desk, NewMessage, NewTicket, TicketPatch, TicketQuery,
+    inbound::{self, ContactMessage, InboundEmail},
+    outbox,
+};
+use backroom_domain::roles::Role;
+
+fn as_role(role: Role, user_id: i64) -> Ctx {
+    Ctx::new(
+        Actor {
+            user_id,
+            name: format!("{} {user_id}", role.as_str()),
+            role,
+        },
+        backroom_core::util::now_micros(),
+    )
+}
+
+fn ingest() -> Ctx {
+    as_role(Role::Ingest, 0)
+}
+
+fn mail(from: &str, subject: &str, id: &str, in_reply_to: Option<&str>) -> InboundEmail {
+    InboundEmail {
+        from: from.into(),
+        to: Some("help@shop.example".into()),
+        subject: Some(subject.into()),
+        text: Some(format!("message {id}")),
+        message_id: format!("<{id}>"),
+        in_reply_to: in_reply_to.map(|r| format!("<{r}>")),
+        ..Default::default()
+    }
+}
+
+async fn receive(db: &Db, m: InboundEmail) -> inbound::Received {
+    db.write(move |tx| inbound::email(tx, &ingest(), &m))
+        .await
+        .unwrap()
+}
+
+async fn ticket(db: &Db, id: i64) -> desk::TicketView {
+    db.read(move |tx| desk::get_ticket(tx, id)).await.unwrap()
+}
+
+async fn reply(
+    db: &Db,
+    id: i64,
+    body: &str,
+    public: bool,
+    status: Option<&str>,
+) -> desk::TicketView {
+    let m = NewMessage {
+        body: body.into(),
+        public: Some(public),
+        status: status.map(String::from),
+    };
+    db.write(move |tx| desk::add_message(tx, &ctx(), id, &m))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn inbound_email_threads_retries_and_links_the_customer_and_orders() {
+    for (name, db) in backends().await {
+        Store::new(&db, &["D-A"])
+            .stock("D-A", At::A, 10)
+            .build()
+            .await;
+        let placed = place(&db, order(&[("D-A", 1)]), None).await.unwrap().order;
+        let n = placed.number;
+
+        // A new message opens a ticket for the customer with that email, linked to the order
+        // its subject names; the order's timeline says so.
+        let first = mail(
+            "\"Ann B\" <ann@example.com>",
+            &format!("Where is order #{n}?"),
+            "m1@mail.example",
+            None,
+        );
+        let r = receive(&db, first.clone()).await;
+        assert!(r.created && !r.duplicate, "{name}");
+        let t = ticket(&db, r.ticket_id).await;
+        assert_eq!(t.ticket.status, "new", "{name}");
+        assert_eq!(t.ticket.channel, "email");
+        assert_eq!(
+            t.ticket.customer_id,
+            Some(placed.customer.id),
+            "{name}: the order's customer"
+        );
+        assert_eq!(
+            t.ticket.orders.iter().map(|o| o.number).collect::<Vec<_>>(),
+            vec![n]
+        );
+        let timeline = db
+            .read(move |tx| orders::timeline(tx, placed.id))
+            .await
+            .unwrap();
+        assert!(
+            timeline
+                .iter()
+                .any(|e| e.kind == "support" && e.message.contains(&format!("T-{}", r.ticket_id))),
+            "{name}: {timeline:?}"
+        );
+
+        // The provider retries the same message: nothing is stored twice.
+        let again = receive(&db, first).await;
+        assert_eq!(
+            (again.ticket_id, again.duplicate, again.created),
+            (r.ticket_id, true, false)
+        );
+        assert_eq!(ticket(&db, r.ticket_id).await.messages.len(), 1, "{name}");
+
+        // An internal note queues no mail and is no first reply; a public reply queues one
+        // mail threaded on the customer's message, and waits on the customer.
+        let noted = reply(&db, r.ticket_id, "checking the carrier", false, None).await;
+        assert_eq!(noted.ticket.first_reply_at, None, "{name}");
+        assert_eq!(noted.ticket.status, "new");
+        let replied = reply(&db, r.ticket_id, "It ships today.", true, None).await;
+        assert_eq!(replied.ticket.status, "pending", "{name}");
+        assert!(replied.ticket.first_reply_at.is_some());
+        assert_eq!(
+            replied.messages.last().unwrap().delivery.as_deref(),
+            Some("pending")
+        );
+        let now = backroom_core::util::now_micros();
+        let mails = db
+            .write(move |tx| outbox::claim(tx, now, 10, 60_000_000))
+            .await
+            .unwrap();
+        assert_eq!(mails.len(), 1, "{name}: the note is not mailed");
+        let out = &mails[0];
+        assert_eq!(out.to_address, "ann@example.com");
+        assert_eq!(out.in_reply_to.as_deref(), Some("m1@mail.example"));
+        assert_eq!(out.refs, "<m1@mail.example>");
+        assert_eq!(
+            out.subject,
+            format!("Re: Where is order #{n}? [T-{}]", r.ticket_id)
+        );
+        assert_eq!(out.body, "It ships today.");
+
+        // The customer answers the reply: it threads back by In-Reply-To and reopens the ticket.
+        let answer = receive(
+            &db,
+            mail(
+                "ann@example.com",
+                "Re: whatever",
+                "m2@mail.example",
+                Some(&out.message_id),
+            ),
+        )
+        .await;
+        assert_eq!(
+            (answer.ticket_id, answer.created),
+            (r.ticket_id, false),
+            "{name}"
+        );
+        assert_eq!(ticket(&db, r.ticket_id).await.ticket.status, "open");
+
+        // A subject reference threads only the requester's own mail.
+        let subject = format!("About [T-{}]", r.ticket_id);
+        let same = receive(
+            &db,
+            mail("ANN@example.com", &subject, "m3@mail.example", None),
+        )
+        .await;
+        assert_eq!(same.ticket_id, r.ticket_id, "{name}");
+        let other = receive(
+            &db,
+            mail("mallory@example.com", &subject, "m4@mail.example", None),
+        )
+        .await;
+        assert!(other.created && other.ticket_id != r.ticket_id, "{name}");
+
+        // Solved, then closed: a later answer opens a follow-up ticket.
+        for status in ["solved", "closed"] {
+            let p = TicketPatch {
+                status: Some(status.into()),
+                ..Default::default()
+            };
+            let id = r.ticket_id;
+            let t = db
+                .write(move |tx| desk::update_ticket(tx, &ctx(), id, &p))
+                .await
+                .unwrap();
+            assert_eq!(t.ticket.status, status);
+        }
+        let late = receive(
+            &db,
+            mail(
+                "ann@example.com",
+                "Re: thanks",
+                "m5@mail.example",
+                Some("m2@mail.example"),
+            ),
+        )
+        .await;
+        assert!(late.created && late.ticket_id != r.ticket_id, "{name}");
+        let follow = ticket(&db, late.ticket_id).await;
+        assert!(
+            follow
+                .ticket
+                .subject
+                .contains(&format!("follow-up of T-{}", r.ticket_id)),
+            "{name}"
+        );
+        assert_eq!(ticket(&db, r.ticket_id).await.ticket.status, "closed");
+
+        // Lists: unsolved tickets, by order number, by text.
+        let list = |q: TicketQuery| {
+            let db = db.clone();
+            async move {
+                db.read(move |tx| desk::list_tickets(tx, &ctx(), &q))
+                    .await
+                    .unwrap()
+                    .items
+                    .into_iter()
+                    .map(|t| t.id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        let unsolved = list(TicketQuery {
+            status: Some("unsolved".into()),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(unsolved, vec![late.ticket_id, other.ticket_id], "{name}");
+        let by_order = list(TicketQuery {
+            order: Some(n),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(by_order, vec![r.ticket_id], "{name}");
+        let by_text = list(TicketQuery {
+            q: Some("MALLORY".into()),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(by_text, vec![other.ticket_id], "{name}");
+    }
+}
+
+#[tokio::test]
+async fn the_outbox_leases_each_mail_and_gives_up_after_its_attempts() {
+    for (name, db) in backends().await {
+        let r = receive(
+            &db,
+            mail("bo@example.com", "Hello", "x1@mail.example", None),
+        )
+        .await;
+        reply(&db, r.ticket_id, "Hi Bo", true, Some("solved")).await;
+        let t0 = backroom_core::util::now_micros();
+        let lease = 60_000_000;
+        let claim = |at: i64| {
+            let db = db.clone();
+            async move {
+                db.write(move |tx| outbox::claim(tx, at, 10, lease))
+                    .await
+                    .unwrap()
+            }
+        };
+        let first = claim(t0).await;
+        assert_eq!(first.len(), 1, "{name}");
+        assert!(claim(t0 + 1).await.is_empty(), "{name}: leased");
+        // The worker stopped mid-send: the lease ends and the mail is claimed again.
+        let again = claim(t0 + lease + 1).await;
+        assert_eq!((again.len(), again[0].attempts), (1, 1), "{name}");
+        let id = again[0].id;
+        db.write(move |tx| outbox::sent(tx, id, t0)).await.unwrap();
+        assert!(claim(t0 + 10 * lease).await.is_empty(), "{name}: sent once");
+        let view = ticket(&db, r.ticket_id).await;
+        assert_eq!(
+            view.messages.last().unwrap().delivery.as_deref(),
+            Some("sent")
+        );
+        assert_eq!(view.ticket.status, "solved");
+
+        // A failing mail is retried, then given up.
+        reply(&db, r.ticket_id, "One more thing", true, None).await;
+        let mut at = t0;
+        let mut tries = 0;
+        loop {
+            at += 2 * lease;
+            let m = claim(at).await;
+            if m.is_empty() {
+                break;
+            }
+            tries += 1;
+            let (id, attempts) = (m[0].id, m[0].attempts + 1);
+            db.write(move |tx| outbox::not_sent(tx, id, "450 try later", attempts, Some(at)))
+                .await
+                .unwrap();
+        }
+        assert_eq!(tries, outbox::MAX_ATTEMPTS, "{name}");
+        let last = ticket(&db, r.ticket_id).await.messages.pop().unwrap();
+        assert_eq!(last.delivery.as_deref(), Some("failed"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn roles_and_bad_input_change_nothing() {
+    for (name, db) in backends().await {
+        Store::new(&db, &["D-B"])
+            .stock("D-B", At::A, 10)
+            .build()
+            .await;
+        let n = place(&db, order(&[("D-B", 1)]), None)
+            .await
+            .unwrap()
+            .order
+            .number;
+        // An ingest key posts messages and reads nothing.
+        let read = db
+            .read(|tx| desk::list_tickets(tx, &ingest(), &TicketQuery::default()))
+            .await;
+        assert!(matches!(read, Err(Error::Forbidden(_))), "{name}");
+        // A chat message names no known ticket of its sender: refused.
+        let chat = ContactMessage {
+            channel: "chat".into(),
+            email: "cy@example.com".into(),
+            text: "hi".into(),
+            ticket: Some("T-999".into()),
+            ..Default::default()
+        };
+        let e = db
+            .write(move |tx| inbound::contact(tx, &ingest(), &chat))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::Invalid(ref i) if i.field == "ticket"),
+            "{name}: {e:?}"
+        );
+        // A phone ticket naming an order that does not exist: refused whole.
+        let bad = NewTicket {
+            subject: "Call".into(),
+            body: "about an order".into(),
+            requester_email: "dee@example.com".into(),
+            orders: Some(vec![n, 999_999]),
+            ..Default::default()
+        };
+        let agent = as_role(Role::Support, 0);
+        let e = db
+            .write(move |tx| desk::create_ticket(tx, &agent, &bad))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::Invalid(ref i) if i.field == "orders[1]"),
+            "{name}: {e:?}"
+        );
+        let all = db
+            .read(|tx| desk::list_tickets(tx, &ctx(), &TicketQuery::default()))
+            .await
+            .unwrap();
+        assert!(all.items.is_empty(), "{name}: nothing stored");
+        // An agent may not assign a ticket to someone else; a lead may not assign it to a
+        // member who does not work tickets.
+        let ok = NewTicket {
+            subject: "Call".into(),
+            body: format!("about order {n}"),
+            requester_email: "dee@example.com".into(),
+            ..Default::default()
+        };
+        let t = db
+            .write(move |tx| desk::create_ticket(tx, &as_role(Role::Support, 0), &ok))
+            .await
+            .unwrap();
+        assert_eq!(t.ticket.channel, "phone");
+        assert_eq!(t.ticket.orders.len(), 1, "{name}: linked from the body");
+        let id = t.ticket.id;
+        let give = TicketPatch {
+            assignee_id: Some(Some(4242)),
+            ..Default::default()
+        };
+        let g = give.clone();
+        let e = db
+            .write(move |tx| desk::update_ticket(tx, &as_role(Role::Support, 7), id, &g))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Forbidden(_)), "{name}: {e:?}");
+        let e = db
+            .write(move |tx| desk::update_ticket(tx, &as_role(Role::SupportLead, 7), id, &give))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::Invalid(ref i) if i.field == "assignee_id"),
+            "{name}: {e:?}"
+        );
+        // Nothing goes back to new; a ticket is closed only once solved.
+        let open = TicketPatch {
+            status: Some("open".into()),
+            ..Default::default()
+        };
+        db.write(move |tx| desk::update_ticket(tx, &ctx(), id, &open))
+            .await
+            .unwrap();
+        for (status, field) in [("new", "status"), ("closed", "status")] {
+            let p = TicketPatch {
+                status: Some(status.into()),
+                ..Default::default()
+            };
+            let e = db
+                .write(move |tx| desk::update_ticket(tx, &ctx(), id, &p))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(e, Error::Invalid(ref i) if i.field == field),
+                "{name}: {e:?}"
+            );
+        }
+    }
+}
