@@ -4,6 +4,7 @@
 
 use anyhow::{Result, bail};
 use backroom::http::job_worker::JobConfig;
+use backroom::http::mail_worker::MailConfig;
 use backroom::http::webhook_worker::WorkerConfig;
 use backroom_core::db::DbOptions;
 use std::time::Duration;
@@ -42,6 +43,7 @@ pub struct Config {
     pub db: DbOptions,
     pub worker: WorkerConfig,
     pub jobs: JobConfig,
+    pub mail: MailConfig,
     shown: Vec<Shown>,
 }
 
@@ -204,6 +206,7 @@ impl Config {
             source: source_of(job_retry.is_some()),
             meaning: "a failed job's first retry waits this long, each later one twice",
         });
+        let mail = mail_config(env, &mut shown)?;
         let password = var(env, "BACKROOM_PASSWORD");
         shown.push(Shown {
             name: "BACKROOM_PASSWORD",
@@ -220,6 +223,7 @@ impl Config {
             db,
             worker,
             jobs,
+            mail,
             shown,
         })
     }
@@ -244,6 +248,59 @@ impl Config {
 }
 
 /// The URL without its password, for messages and `backroom config`.
+/// The SMTP server support replies go through, and who they come from: checked here, so a typo
+/// fails start-up instead of leaving replies unsent.
+fn mail_config(env: &dyn Fn(&str) -> Option<String>, shown: &mut Vec<Shown>) -> Result<MailConfig> {
+    let mut mail = MailConfig::default();
+    let url = var(env, "BACKROOM_SMTP_URL");
+    if let Some(u) = &url {
+        if !(u.starts_with("smtp://") || u.starts_with("smtps://")) {
+            bail!(
+                "BACKROOM_SMTP_URL={} must start with smtp:// or smtps://",
+                redact(u)
+            );
+        }
+        if let Err(e) = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(u) {
+            bail!("BACKROOM_SMTP_URL={} cannot be used: {e}", redact(u));
+        }
+    }
+    let from = var(env, "BACKROOM_SMTP_FROM");
+    if let Some(f) = &from {
+        if let Err(e) = f.parse::<lettre::message::Mailbox>() {
+            bail!(
+                "BACKROOM_SMTP_FROM={f} is not an address such as 'Shop Support <help@shop.example>': {e}"
+            );
+        }
+        mail.from = f.clone();
+    }
+    let retry = millis(env, "BACKROOM_SMTP_RETRY_MS")?;
+    if let Some(ms) = retry {
+        mail.backoff_base = Duration::from_millis(ms.max(1));
+    }
+    shown.push(Shown {
+        name: "BACKROOM_SMTP_URL",
+        value: url
+            .as_deref()
+            .map_or("unset (replies wait in the outbox)".into(), redact),
+        source: source_of(url.is_some()),
+        meaning: "the SMTP server support replies are sent through",
+    });
+    shown.push(Shown {
+        name: "BACKROOM_SMTP_FROM",
+        value: mail.from.clone(),
+        source: source_of(from.is_some()),
+        meaning: "the sender of support replies",
+    });
+    shown.push(Shown {
+        name: "BACKROOM_SMTP_RETRY_MS",
+        value: mail.backoff_base.as_millis().to_string(),
+        source: source_of(retry.is_some()),
+        meaning: "a reply the SMTP server turned away is tried again after this long, then twice as long each time",
+    });
+    mail.smtp_url = url;
+    Ok(mail)
+}
+
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {

@@ -267,6 +267,7 @@ async fn serve_on(db: Db, bind: &str) -> Result<()> {
     let mut app = App::new(db);
     app.webhooks = cfg().worker.clone();
     app.jobs = cfg().jobs.clone();
+    app.mail = cfg().mail.clone();
     serve(listener, app, shutdown_signal()).await?;
     Ok(())
 }

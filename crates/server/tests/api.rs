@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 mod browser;
 #[path = "api/console.rs"]
 mod console;
+#[path = "api/desk.rs"]
+mod desk;
 #[path = "api/jobs.rs"]
 mod jobs;
 #[path = "api/tour.rs"]

@@ -4,10 +4,10 @@
 use super::{Opening, Posting, link_orders, open_ticket, post};
 use crate::db::Sql;
 use crate::{Ctx, Error, Result, audit, params};
-use backroom_domain::Email;
 use backroom_domain::roles::Permission;
 use backroom_domain::support::{self as rules, Channel, Priority, Status};
 use backroom_domain::values::optional_text;
+use backroom_domain::{Email, Invalid};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -68,7 +68,7 @@ fn sender(from: &str) -> Result<(Email, Option<String>)> {
         ),
         _ => (None, from),
     };
-    let email = Email::parse(addr).map_err(|e| e.under("from"))?;
+    let email = Email::parse(addr).map_err(|e| Invalid::new("from", e.message))?;
     Ok((email, name.filter(|n| !n.is_empty())))
 }
 
@@ -309,7 +309,7 @@ pub fn contact(tx: &mut dyn Sql, ctx: &Ctx, m: &ContactMessage) -> Result<Receiv
         c @ (Channel::Chat | Channel::Form) => c,
         _ => return Err(Error::invalid("channel", "must be chat or form")),
     };
-    let email = Email::parse(&m.email).map_err(|e| e.under("email"))?;
+    let email = Email::parse(&m.email)?;
     let name = optional_text("name", m.name.as_deref(), 200)?;
     let subject = optional_text("subject", m.subject.as_deref(), super::SUBJECT_MAX)?;
     let text = backroom_domain::values::required_text("text", &m.text, super::BODY_MAX)?;

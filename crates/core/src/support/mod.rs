@@ -598,7 +598,8 @@ fn check_assignee(tx: &mut dyn Sql, user: Option<i64>) -> Result<()> {
 /// Opens a ticket on a customer's behalf (a phone call, say) with their first message.
 pub fn create_ticket(tx: &mut dyn Sql, ctx: &Ctx, t: &NewTicket) -> Result<TicketView> {
     ctx.actor.require(Permission::SupportWork)?;
-    let email = Email::parse(&t.requester_email).map_err(|e| e.under("requester_email"))?;
+    let email =
+        Email::parse(&t.requester_email).map_err(|e| Invalid::new("requester_email", e.message))?;
     let subject = required_text("subject", &t.subject, SUBJECT_MAX)?;
     let body = required_text("body", &t.body, BODY_MAX)?;
     let channel = Channel::parse_field(t.channel.as_deref().unwrap_or("phone"))?;

@@ -322,3 +322,22 @@ impl FromRequestParts<App> for IngestAuth {
         Ok(IngestAuth { actor })
     }
 }
+
+/// A caller allowed to post customers' messages to the support desk: an ingest key, or a
+/// storefront token.
+pub struct SupportIngestAuth {
+    pub actor: Actor,
+}
+
+impl FromRequestParts<App> for SupportIngestAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let secret = bearer(parts)?;
+        let actor = app.authenticate(&secret).await?;
+        actor
+            .require(Permission::SupportIngest)
+            .map_err(ApiError::from)?;
+        Ok(SupportIngestAuth { actor })
+    }
+}

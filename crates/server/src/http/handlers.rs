@@ -5,6 +5,7 @@ use super::App;
 use super::analytics;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, Auth, Id, Ids};
+use super::support;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -139,7 +140,13 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(
             analytics::list_email_campaigns,
             analytics::create_email_campaign
-        ));
+        ))
+        .routes(routes!(support::inbound_email))
+        .routes(routes!(support::contact))
+        .routes(routes!(support::list_tickets, support::create_ticket))
+        .routes(routes!(support::get_ticket, support::update_ticket))
+        .routes(routes!(support::add_message))
+        .routes(routes!(support::list_teams, support::create_team));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 

@@ -7,6 +7,8 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod job_worker;
+pub mod mail_worker;
+pub mod support;
 pub mod webhook_worker;
 
 use axum::Router;
@@ -28,6 +30,7 @@ pub struct App {
     pub db: Db,
     pub webhooks: webhook_worker::WorkerConfig,
     pub jobs: job_worker::JobConfig,
+    pub mail: mail_worker::MailConfig,
     tokens: TokenCache,
 }
 
@@ -37,6 +40,7 @@ impl App {
             db,
             webhooks: webhook_worker::WorkerConfig::default(),
             jobs: job_worker::JobConfig::default(),
+            mail: mail_worker::MailConfig::default(),
             tokens: Arc::new(RwLock::new(HashMap::new())),
         }
     }
@@ -190,11 +194,13 @@ pub async fn serve(
     // The webhook and job workers run alongside and stop with the server.
     let worker = tokio::spawn(webhook_worker::run(app.db.clone(), app.webhooks.clone()));
     let job_runner = tokio::spawn(job_worker::run(app.db.clone(), app.jobs.clone()));
+    let mailer = tokio::spawn(mail_worker::run(app.db.clone(), app.mail.clone()));
     let result = axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)
         .await;
     worker.abort();
     job_runner.abort();
+    mailer.abort();
     result
 }
 

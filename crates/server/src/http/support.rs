@@ -1,0 +1,153 @@
+//! The support desk's API: customers' messages in (email, chat, contact forms, with a write-only
+//! key), and tickets, conversations and teams for staff.
+
+use super::App;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiQuery, Auth, Id, SupportIngestAuth};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use backroom_core::api::Page;
+use backroom_core::support::inbound::{self, ContactMessage, InboundEmail, Received};
+use backroom_core::support::{
+    self as desk, NewMessage, NewTeam, NewTicket, Team, Ticket, TicketPatch, TicketQuery,
+    TicketView,
+};
+use backroom_core::{Ctx, Sql};
+use backroom_domain::roles::Permission;
+
+type R<T> = Result<Json<T>, ApiError>;
+
+/// 201 for a message that opened a ticket, 200 for one that joined a ticket or had come before.
+fn received(r: Received) -> (StatusCode, Json<Received>) {
+    let status = if r.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(r))
+}
+
+async fn ingest<T: Send + Sync + 'static>(
+    app: &App,
+    auth: &SupportIngestAuth,
+    body: T,
+    f: fn(&mut dyn Sql, &Ctx, &T) -> backroom_core::Result<Received>,
+) -> Result<(StatusCode, Json<Received>), ApiError> {
+    let ctx = Ctx::new(auth.actor.clone(), backroom_core::util::now_micros());
+    let body = std::sync::Arc::new(body);
+    Ok(received(app.db.write(move |tx| f(tx, &ctx, &body)).await?))
+}
+
+/// Receives an email as an inbound-email provider parses it. It joins its ticket by its
+/// `In-Reply-To` and `References`, or by a `[T-42]` reference in its subject when it comes from
+/// that ticket's requester; otherwise it opens a ticket. A retry of the same `message_id` stores
+/// nothing twice.
+#[utoipa::path(post, path = "/support/inbound-email", tag = "support", request_body = InboundEmail, responses((status = 201, body = Received, description = "A new ticket"), (status = 200, body = Received, description = "Joined a ticket, or a retry"), (status = 422, body = ErrorBody)))]
+pub async fn inbound_email(
+    State(app): State<App>,
+    auth: SupportIngestAuth,
+    ApiJson(body): ApiJson<InboundEmail>,
+) -> Result<(StatusCode, Json<Received>), ApiError> {
+    ingest(&app, &auth, body, inbound::email).await
+}
+
+/// Receives a chat or contact-form message from the storefront.
+#[utoipa::path(post, path = "/support/messages", tag = "support", request_body = ContactMessage, responses((status = 201, body = Received), (status = 200, body = Received), (status = 422, body = ErrorBody)))]
+pub async fn contact(
+    State(app): State<App>,
+    auth: SupportIngestAuth,
+    ApiJson(body): ApiJson<ContactMessage>,
+) -> Result<(StatusCode, Json<Received>), ApiError> {
+    ingest(&app, &auth, body, inbound::contact).await
+}
+
+/// Tickets, newest first.
+#[utoipa::path(get, path = "/support/tickets", tag = "support", params(TicketQuery), responses((status = 200, body = Page<Ticket>), (status = 403, body = ErrorBody)))]
+pub async fn list_tickets(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<TicketQuery>,
+) -> R<Page<Ticket>> {
+    let ctx = auth.ctx();
+    app.read(&auth, Permission::SupportRead, move |tx| {
+        desk::list_tickets(tx, &ctx, &q)
+    })
+    .await
+}
+
+/// Opens a ticket on a customer's behalf (a phone call, by default).
+#[utoipa::path(post, path = "/support/tickets", tag = "support", request_body = NewTicket, responses((status = 201, body = TicketView), (status = 422, body = ErrorBody)))]
+pub async fn create_ticket(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(body): ApiJson<NewTicket>,
+) -> Result<(StatusCode, Json<TicketView>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        app.write(&auth, move |tx, ctx| desk::create_ticket(tx, ctx, &body))
+            .await?,
+    ))
+}
+
+/// A ticket with its conversation.
+#[utoipa::path(get, path = "/support/tickets/{id}", tag = "support", params(("id" = i64, Path)), responses((status = 200, body = TicketView), (status = 404, body = ErrorBody)))]
+pub async fn get_ticket(State(app): State<App>, auth: Auth, Id(id): Id) -> R<TicketView> {
+    app.read(&auth, Permission::SupportRead, move |tx| {
+        desk::get_ticket(tx, id)
+    })
+    .await
+}
+
+/// Changes a ticket's status, priority, type, tags, team, assignee or linked orders.
+#[utoipa::path(patch, path = "/support/tickets/{id}", tag = "support", params(("id" = i64, Path)), request_body = TicketPatch, responses((status = 200, body = TicketView), (status = 422, body = ErrorBody)))]
+pub async fn update_ticket(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<TicketPatch>,
+) -> R<TicketView> {
+    app.write(&auth, move |tx, ctx| {
+        desk::update_ticket(tx, ctx, id, &body)
+    })
+    .await
+}
+
+/// A public reply (sent by email to an email ticket's requester) or an internal note.
+#[utoipa::path(post, path = "/support/tickets/{id}/messages", tag = "support", params(("id" = i64, Path)), request_body = NewMessage, responses((status = 201, body = TicketView), (status = 422, body = ErrorBody)))]
+pub async fn add_message(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<NewMessage>,
+) -> Result<(StatusCode, Json<TicketView>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        app.write(&auth, move |tx, ctx| desk::add_message(tx, ctx, id, &body))
+            .await?,
+    ))
+}
+
+/// The support teams.
+#[utoipa::path(get, path = "/support/teams", tag = "support", responses((status = 200, body = Vec<Team>)))]
+pub async fn list_teams(State(app): State<App>, auth: Auth) -> R<Vec<Team>> {
+    let ctx = auth.ctx();
+    app.read(&auth, Permission::SupportRead, move |tx| {
+        desk::list_teams(tx, &ctx)
+    })
+    .await
+}
+
+/// Creates a support team (a support lead's).
+#[utoipa::path(post, path = "/support/teams", tag = "support", request_body = NewTeam, responses((status = 201, body = Team), (status = 409, body = ErrorBody)))]
+pub async fn create_team(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(body): ApiJson<NewTeam>,
+) -> Result<(StatusCode, Json<Team>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        app.write(&auth, move |tx, ctx| desk::create_team(tx, ctx, &body))
+            .await?,
+    ))
+}

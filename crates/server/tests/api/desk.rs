@@ -1,0 +1,313 @@
+//! The support desk through the front door: a real `backroom serve` process with its mail
+//! worker, a local SMTP server this test starts, inbound email posted with an ingest key, and
+//! replies sent, threaded, retried and sent once across a restart.
+
+use super::*;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// A minimal SMTP server: it keeps each message it accepts (the DATA text) and turns away the
+/// first `refuse` transactions with a 451 (try again later).
+struct Smtp {
+    port: u16,
+    mails: Arc<std::sync::Mutex<Vec<String>>>,
+    refuse: Arc<AtomicUsize>,
+}
+
+impl Smtp {
+    async fn start() -> Smtp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mails: Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let refuse = Arc::new(AtomicUsize::new(0));
+        let (m2, r2) = (mails.clone(), refuse.clone());
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (mails, refuse) = (m2.clone(), r2.clone());
+                tokio::spawn(async move {
+                    let (read, mut write) = socket.into_split();
+                    let mut lines = BufReader::new(read).lines();
+                    let _ = write.write_all(b"220 test ESMTP\r\n").await;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let verb = line.split_whitespace().next().unwrap_or("").to_uppercase();
+                        let answer: &[u8] = match verb.as_str() {
+                            "EHLO" | "HELO" => b"250 test\r\n",
+                            "MAIL" => {
+                                if refuse
+                                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                                        n.checked_sub(1)
+                                    })
+                                    .is_ok()
+                                {
+                                    b"451 try again later\r\n"
+                                } else {
+                                    b"250 OK\r\n"
+                                }
+                            }
+                            "DATA" => {
+                                let _ = write.write_all(b"354 go ahead\r\n").await;
+                                let mut data = String::new();
+                                while let Ok(Some(l)) = lines.next_line().await {
+                                    if l == "." {
+                                        break;
+                                    }
+                                    data.push_str(&l);
+                                    data.push('\n');
+                                }
+                                mails.lock().unwrap().push(data);
+                                b"250 queued\r\n"
+                            }
+                            "QUIT" => {
+                                let _ = write.write_all(b"221 bye\r\n").await;
+                                break;
+                            }
+                            _ => b"250 OK\r\n",
+                        };
+                        if write.write_all(answer).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Smtp {
+            port,
+            mails,
+            refuse,
+        }
+    }
+
+    fn mails(&self) -> Vec<String> {
+        self.mails.lock().unwrap().clone()
+    }
+}
+
+/// A server process, stopped when dropped (a failed assertion leaves no server behind).
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A header's value in a message's text (headers folded onto one line).
+fn header(mail: &str, name: &str) -> Option<String> {
+    let mut out: Option<String> = None;
+    for line in mail.lines() {
+        if line.is_empty() {
+            break;
+        }
+        match &mut out {
+            Some(v) if line.starts_with([' ', '\t']) => v.push_str(line),
+            Some(_) => break,
+            None => {
+                if let Some((k, v)) = line.split_once(':')
+                    && k.eq_ignore_ascii_case(name)
+                {
+                    out = Some(v.trim().to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn support_replies_are_mailed_threaded_and_sent_once_across_a_restart() {
+    for (name, url) in database_urls().await {
+        let db = Db::open(&url).await.unwrap();
+        let admin = TestApp::user(&db, "admin").await;
+        let agent = TestApp::user(&db, "support").await;
+        let smtp = Smtp::start().await;
+        let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
+        let env = [
+            ("BACKROOM_SMTP_URL", smtp_url.as_str()),
+            ("BACKROOM_SMTP_FROM", "Shop Support <help@shop.example>"),
+            ("BACKROOM_SMTP_RETRY_MS", "50"),
+            ("BACKROOM_ANALYTICS_REFRESH_MS", "0"),
+        ];
+        let (server, base) = spawn_server(&url, &env).await;
+        let mut server = Running(server);
+        let http = reqwest::Client::new();
+        let (s, key) = request(
+            &http,
+            &base,
+            "POST",
+            "/api/v1/tokens",
+            Some(&admin),
+            Some(json!({"name": "inbox", "ingest": true})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {key}");
+        let key = key["token"].as_str().unwrap().to_string();
+
+        // A customer's email opens a ticket; the provider's retry stores nothing twice.
+        let first = json!({"from": "Ann Bell <ann@example.com>", "to": "help@shop.example", "subject": "Parcel missing", "text": "Where is it?", "message_id": "<c1@mail.example>"});
+        let (s, r) = request(
+            &http,
+            &base,
+            "POST",
+            "/api/v1/support/inbound-email",
+            Some(&key),
+            Some(first.clone()),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {r}");
+        let ticket = r["ticket_id"].as_i64().unwrap();
+        let (s, again) = request(
+            &http,
+            &base,
+            "POST",
+            "/api/v1/support/inbound-email",
+            Some(&key),
+            Some(first),
+        )
+        .await;
+        assert_eq!(
+            (s, again["duplicate"].as_bool()),
+            (StatusCode::OK, Some(true)),
+            "{name}"
+        );
+        // The key writes and reads nothing else; a bad message is refused with its field.
+        let (s, _) = request(
+            &http,
+            &base,
+            "GET",
+            "/api/v1/support/tickets",
+            Some(&key),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{name}");
+        let (s, e) = request(
+            &http,
+            &base,
+            "POST",
+            "/api/v1/support/inbound-email",
+            Some(&key),
+            Some(json!({"from": "nobody", "message_id": "<x@y>"})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {e}");
+        assert_eq!(e["error"]["field"], "from", "{name}: {e}");
+
+        // The agent replies: the running server mails it, threaded on the customer's message.
+        let path = format!("/api/v1/support/tickets/{ticket}/messages");
+        let (s, v) = request(
+            &http,
+            &base,
+            "POST",
+            &path,
+            Some(&agent),
+            Some(json!({"body": "It left our warehouse today."})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {v}");
+        assert_eq!(v["ticket"]["status"], "pending");
+        wait_for("the reply by SMTP", || smtp.mails().len() == 1).await;
+        let mail = smtp.mails()[0].clone();
+        assert_eq!(
+            header(&mail, "In-Reply-To").as_deref(),
+            Some("<c1@mail.example>"),
+            "{name}: {mail}"
+        );
+        assert_eq!(
+            header(&mail, "References").as_deref(),
+            Some("<c1@mail.example>")
+        );
+        assert_eq!(
+            header(&mail, "Subject"),
+            Some(format!("Re: Parcel missing [T-{ticket}]"))
+        );
+        assert!(
+            header(&mail, "From").unwrap().contains("help@shop.example"),
+            "{mail}"
+        );
+        assert!(
+            header(&mail, "To").unwrap().contains("ann@example.com"),
+            "{mail}"
+        );
+        assert!(mail.contains("It left our warehouse today."), "{mail}");
+        let message_id = header(&mail, "Message-ID").unwrap();
+        let view_path = format!("/api/v1/support/tickets/{ticket}");
+        let mut delivery = Value::Null;
+        for _ in 0..200 {
+            let (_, v) = request(&http, &base, "GET", &view_path, Some(&agent), None).await;
+            delivery = v["messages"][1]["delivery"].clone();
+            if delivery == "sent" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(delivery, "sent", "{name}");
+
+        // The customer answers the mail: it threads back onto the ticket and reopens it.
+        let answer = json!({"from": "ann@example.com", "subject": "Re: Parcel missing", "text": "Thanks!", "message_id": "<c2@mail.example>", "in_reply_to": message_id});
+        let (s, r) = request(
+            &http,
+            &base,
+            "POST",
+            "/api/v1/support/inbound-email",
+            Some(&key),
+            Some(answer),
+        )
+        .await;
+        assert_eq!(
+            (s, r["ticket_id"].as_i64()),
+            (StatusCode::OK, Some(ticket)),
+            "{name}: {r}"
+        );
+        let (_, v) = request(&http, &base, "GET", &view_path, Some(&agent), None).await;
+        assert_eq!(v["ticket"]["status"], "open", "{name}");
+
+        // The SMTP server turns the next reply away twice: it is tried again and sent once.
+        smtp.refuse.store(2, Ordering::SeqCst);
+        let (s, _) = request(
+            &http,
+            &base,
+            "POST",
+            &path,
+            Some(&agent),
+            Some(json!({"body": "Second reply", "status": "solved"})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+        wait_for("the retried reply", || smtp.mails().len() == 2).await;
+        assert_eq!(
+            smtp.refuse.load(Ordering::SeqCst),
+            0,
+            "{name}: refused twice first"
+        );
+
+        // The SMTP server is down while a reply waits and the server stops; once a server
+        // runs again and the SMTP server takes mail, the reply is sent, once.
+        smtp.refuse.store(usize::MAX, Ordering::SeqCst);
+        let (s, _) = request(
+            &http,
+            &base,
+            "POST",
+            &path,
+            Some(&agent),
+            Some(json!({"body": "Third reply"})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        drop(server);
+        assert_eq!(smtp.mails().len(), 2, "{name}");
+        smtp.refuse.store(0, Ordering::SeqCst);
+        let (child, base) = spawn_server(&url, &env).await;
+        server = Running(child);
+        wait_for("the reply after the restart", || smtp.mails().len() == 3).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let mails = smtp.mails();
+        assert_eq!(mails.len(), 3, "{name}: sent once");
+        assert!(mails[2].contains("Third reply"));
+        let (_, v) = request(&http, &base, "GET", &view_path, Some(&agent), None).await;
+        assert_eq!(v["messages"].as_array().unwrap().len(), 5, "{name}: {v}");
+        drop(server);
+    }
+}
