@@ -214,6 +214,39 @@ pub fn get_user(tx: &mut dyn Sql, id: i64) -> Result<User> {
     Ok(user_from(&r)?)
 }
 
+/// The active members whose role allows `p`, by name: whom a ticket can be assigned to, say.
+/// Names only: anyone who works with them may see who they are.
+pub fn members_who(tx: &mut dyn Sql, p: Permission) -> Result<Vec<(i64, String)>> {
+    crate::row! {
+        struct MemberRow { id: i64, name: String, role: String }
+    }
+    Ok(crate::db::query_as::<MemberRow>(
+        tx,
+        "SELECT id, name, role FROM users WHERE active = TRUE ORDER BY name, id",
+        &[],
+    )?
+    .into_iter()
+    .filter(|m| Role::parse(&m.role).is_some_and(|r| r.allows(p)))
+    .map(|m| (m.id, m.name))
+    .collect())
+}
+
+/// The names of these members (those that exist), by id.
+pub fn member_names(
+    tx: &mut dyn Sql,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, String>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let vals: Vec<crate::Val> = ids.iter().map(|i| crate::Val::from(*i)).collect();
+    let (cond, list) = crate::db::in_list(tx.dialect(), "id", 1, &vals);
+    tx.query(&format!("SELECT id, name FROM users WHERE {cond}"), &[list])?
+        .iter()
+        .map(|r| Ok((r.get::<i64>("id")?, r.get::<String>("name")?)))
+        .collect()
+}
+
 pub fn set_user_active(tx: &mut dyn Sql, ctx: &Ctx, id: i64, active: bool) -> Result<User> {
     ctx.actor.require(Permission::UsersAdmin)?;
     if id == ctx.actor.user_id && !active {

@@ -479,9 +479,26 @@ async fn console_pages_for_every_role() {
             order["customer"]["id"].as_i64().unwrap(),
         );
         let loc = app.locations.0;
+        let (s, ticket) = app
+            .req(
+                "POST",
+                "/api/v1/support/tickets",
+                Some(&app.admin),
+                Some(json!({"subject": "A call", "body": "Where is my parcel?", "requester_email": "role@example.com"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{ticket}");
+        let ticket = ticket["ticket"]["id"].as_i64().unwrap();
         use Permission::*;
         let pages: Vec<(String, Option<Permission>)> = vec![
             ("/console".into(), None),
+            ("/console/support".into(), Some(SupportRead)),
+            (
+                "/console/support?view=all&status=new&priority=normal&channel=phone&q=call".into(),
+                Some(SupportRead),
+            ),
+            (format!("/console/support/{ticket}"), Some(SupportRead)),
+            ("/console/support/new".into(), Some(SupportWork)),
             ("/console/password".into(), None),
             ("/console/products".into(), Some(CatalogRead)),
             (
@@ -2655,4 +2672,143 @@ async fn placed(app: &TestApp, sku: &str, email: &str) -> i64 {
         .await;
     assert_eq!(st, StatusCode::CREATED, "{o}");
     o["id"].as_i64().unwrap()
+}
+
+/// The desk in the console: an agent opens a phone ticket, finds it in their inbox once taken,
+/// replies and adds a note through the ticket page's forms (as the page renders them), links an
+/// order; a refused reply changes nothing; an analyst reads but sees no form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_support_desk_end_to_end() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        app.product("DESK-1", &[(app.locations.0, 10)]).await;
+        let order = placed(&app, "DESK-1", "desk@example.com").await;
+        let (_, o) = app
+            .req(
+                "GET",
+                &format!("/api/v1/orders/{order}"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        let number = o["number"].as_i64().unwrap();
+        let agent = staff_user(&app, "support").await;
+        let mut s = Session::sign_in(&app, &agent, "correct horse battery").await;
+        let l = s
+            .submit(
+                "/console/support/new",
+                &[
+                    ("requester_email", "desk@example.com"),
+                    ("requester_name", "Dee Esk"),
+                    ("subject", "Wrong size"),
+                    ("body", "I need a smaller one"),
+                    ("channel", "phone"),
+                    ("priority", "high"),
+                ],
+            )
+            .await;
+        assert!(l.ok().contains("opened"), "{name}");
+        let id: i64 = l.location.rsplit('/').next().unwrap().parse().unwrap();
+        assert!(
+            l.page.contains("Wrong size") && l.page.contains("I need a smaller one"),
+            "{name}"
+        );
+        // The ticket page shows the customer's orders beside the conversation.
+        assert!(
+            l.page.contains(&format!("#{number}")),
+            "{name}: the customer's latest orders"
+        );
+        // Take it, link the order, through the properties form as rendered.
+        let page = s.get(&format!("/console/support/{id}")).await.1;
+        let action = format!("/console/support/{id}/update");
+        let mut fields = form_fields(&page, &action, "assignee_id");
+        assert!(!fields.is_empty(), "{name}: the properties form");
+        let me = app
+            .req("GET", "/api/v1/users", Some(&app.admin), None)
+            .await
+            .1["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == agent.as_str())
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        for (k, v) in fields.iter_mut() {
+            match k.as_str() {
+                "assignee_id" => *v = me.to_string(),
+                "add_order" => *v = format!("#{number}"),
+                "tags" => *v = "size, exchange".into(),
+                _ => {}
+            }
+        }
+        let f: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let l = s.submit(&action, &f).await;
+        assert!(l.ok().contains("saved"), "{name}: {}", l.page);
+        let (_, mine) = s.get("/console/support?view=mine").await;
+        assert!(
+            mine.contains(&format!("/console/support/{id}")),
+            "{name}: in my inbox"
+        );
+        // A reply and an internal note.
+        let reply = format!("/console/support/{id}/reply");
+        let l = s
+            .submit(
+                &reply,
+                &[("body", "A smaller one is on its way."), ("status", "")],
+            )
+            .await;
+        assert!(l.ok().contains("pending"), "{name}: {}", l.page);
+        let l = s
+            .submit(
+                &reply,
+                &[
+                    ("body", "Swap sent from the boutique"),
+                    ("internal", "yes"),
+                    ("status", ""),
+                ],
+            )
+            .await;
+        assert_eq!(l.ok(), "Note added", "{name}");
+        assert!(l.page.contains("internal note"), "{name}");
+        // An empty reply is refused and stores nothing.
+        let l = s.submit(&reply, &[("body", "  "), ("status", "")]).await;
+        assert!(l.refused().contains("body"), "{name}");
+        let (_, t) = app
+            .req(
+                "GET",
+                &format!("/api/v1/support/tickets/{id}"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(t["ticket"]["status"], "pending", "{name}");
+        assert_eq!(t["ticket"]["assignee_id"], me, "{name}");
+        assert_eq!(t["ticket"]["priority"], "high");
+        assert_eq!(t["ticket"]["tags"], json!(["size", "exchange"]));
+        assert_eq!(t["ticket"]["orders"][0]["number"], number, "{name}");
+        assert_eq!(t["messages"].as_array().unwrap().len(), 3, "{name}: {t}");
+        assert_eq!(t["messages"][2]["public"], false);
+        // The order's page shows the ticket on its timeline.
+        let (_, order_page) = s.get(&format!("/console/orders/{order}")).await;
+        assert!(order_page.contains(&format!("Ticket T-{id}")), "{name}");
+        // An analyst reads the ticket and has no form to change it.
+        let analyst = staff_user(&app, "analyst").await;
+        let mut a = Session::sign_in(&app, &analyst, "correct horse battery").await;
+        let (status, page) = a.get(&format!("/console/support/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(page.contains("Swap sent from the boutique"));
+        assert!(
+            !page.contains(&reply) && !page.contains(&action),
+            "{name}: no forms"
+        );
+        let l = a.submit(&reply, &[("body", "hello"), ("status", "")]).await;
+        assert!(
+            l.status == StatusCode::FORBIDDEN || l.notice().is_some_and(|n| !n.0),
+            "{name}"
+        );
+    }
 }

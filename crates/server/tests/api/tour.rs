@@ -38,8 +38,30 @@ async fn pages(app: &TestApp) -> Vec<String> {
         product["id"].as_i64().unwrap(),
     );
     let loc = app.locations.0;
+    let (s, ticket) = app
+        .req(
+            "POST",
+            "/api/v1/support/tickets",
+            Some(&app.admin),
+            Some(json!({"subject": "Parcel late", "body": "Where is it?\nIt was due on Monday.", "requester_email": "tour@example.com"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{ticket}");
+    let t = ticket["ticket"]["id"].as_i64().unwrap();
+    let (s, _) = app
+        .req(
+            "POST",
+            &format!("/api/v1/support/tickets/{t}/messages"),
+            Some(&app.admin),
+            Some(json!({"body": "Checking with the carrier", "public": false})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
     [
         "/console",
+        "/console/support",
+        &format!("/console/support/{t}"),
+        "/console/support/new",
         "/console/search?q=tour",
         "/console/help",
         "/console/password",

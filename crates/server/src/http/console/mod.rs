@@ -25,6 +25,7 @@ mod inventory;
 mod jobs;
 mod orders;
 mod settings;
+mod support;
 mod ui;
 mod views;
 
@@ -59,6 +60,7 @@ pub fn routes() -> Router<App> {
         .merge(inventory::routes())
         .merge(orders::routes())
         .merge(customers::routes())
+        .merge(support::routes())
         .merge(settings::routes())
         .merge(jobs::routes())
         .merge(assets::routes())

@@ -589,6 +589,10 @@ const NAV: &[(&str, &[NavLink])] = &[
         &[(Permission::CustomersRead, "/console/customers", "Customers")],
     ),
     (
+        "Support",
+        &[(Permission::SupportRead, "/console/support", "Tickets")],
+    ),
+    (
         "Analytics",
         &[(Permission::AnalyticsRead, "/console/analytics", "Reports")],
     ),

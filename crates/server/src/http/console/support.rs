@@ -1,0 +1,470 @@
+//! The support desk: the inbox with its views (mine, unassigned, unsolved, solved, all) and
+//! filters, a ticket's page (the conversation, the composer, the ticket's properties, the
+//! customer and their orders beside it), and a new ticket (a phone call).
+
+use super::ui::{self, Kind, col};
+use super::{App, Fields, Posted, Staff, act, act_then, load, page};
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::{get, post};
+use backroom_core::api::{Order, Page};
+use backroom_core::orders::OrderQuery;
+use backroom_core::support::{
+    self as desk, NewMessage, NewTicket, Team, Ticket, TicketPatch, TicketQuery, TicketView,
+};
+use backroom_core::{auth, orders};
+use backroom_domain::roles::Permission;
+use backroom_domain::support::{Channel, Priority, Status};
+use maud::{Markup, html};
+use std::collections::HashMap;
+
+pub(super) fn routes() -> Router<App> {
+    Router::new()
+        .route("/console/support", get(inbox))
+        .route("/console/support/new", get(new_ticket).post(create))
+        .route("/console/support/{id}", get(show))
+        .route("/console/support/{id}/reply", post(reply))
+        .route("/console/support/{id}/update", post(update))
+}
+
+/// The inbox's views: (view, title).
+const VIEWS: [(&str, &str); 5] = [
+    ("mine", "Mine"),
+    ("unassigned", "Unassigned"),
+    ("unsolved", "All unsolved"),
+    ("solved", "Solved"),
+    ("all", "All"),
+];
+
+/// The query a view and the filters make.
+fn inbox_query(q: &Fields, view: &str) -> Result<TicketQuery, backroom_core::Error> {
+    let (status, assignee) = match view {
+        "mine" => (Some("unsolved".to_string()), Some("me".to_string())),
+        "unassigned" => (Some("unsolved".into()), Some("none".into())),
+        "solved" => (Some("solved".into()), None),
+        "all" => (None, None),
+        _ => (Some("unsolved".into()), None),
+    };
+    Ok(TicketQuery {
+        status: q.opt("status").or(status),
+        priority: q.opt("priority"),
+        channel: q.opt("channel"),
+        assignee,
+        team_id: q.opt_int("team_id")?,
+        customer_id: q.opt_int("customer_id")?,
+        order: q.opt_int("order")?,
+        q: q.opt("q"),
+        limit: Some(50),
+        cursor: q.opt("cursor"),
+    })
+}
+
+/// What the inbox shows: a page of tickets, the names of their assignees, the teams.
+struct Inbox {
+    tickets: Page<Ticket>,
+    names: HashMap<i64, String>,
+    teams: Vec<Team>,
+}
+
+fn team_options(teams: &[Team], any: &str) -> Vec<(String, String)> {
+    std::iter::once((String::new(), any.to_string()))
+        .chain(teams.iter().map(|t| (t.id.to_string(), t.name.clone())))
+        .collect()
+}
+
+async fn inbox(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields>) -> Response {
+    let staff = match Staff::viewing(&app, &headers, Permission::SupportRead).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let view = q.opt("view").unwrap_or_else(|| "unsolved".into());
+    let query = match inbox_query(&q, &view) {
+        Ok(query) => query,
+        Err(e) => return super::failed(&staff, &e),
+    };
+    let ctx = staff.ctx();
+    let d = match load(&app, &staff, move |tx| {
+        let tickets = desk::list_tickets(tx, &ctx, &query)?;
+        let ids: Vec<i64> = tickets.items.iter().filter_map(|t| t.assignee_id).collect();
+        Ok(Inbox {
+            names: auth::member_names(tx, &ids)?,
+            teams: desk::list_teams(tx, &ctx)?,
+            tickets,
+        })
+    })
+    .await
+    {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let rows: Vec<Vec<Markup>> = d
+        .tickets
+        .items
+        .iter()
+        .map(|t| {
+            vec![
+                ui::link(&format!("/console/support/{}", t.id), &t.reference),
+                html! { (t.subject) },
+                html! { (t.requester_name.as_deref().unwrap_or(&t.requester_email)) },
+                ui::badge(&t.status),
+                ui::badge(&t.priority),
+                html! { (t.assignee_id.and_then(|a| d.names.get(&a)).map_or("unassigned", String::as_str)) },
+                html! { (staff.when(&t.updated_at)) },
+            ]
+        })
+        .collect();
+    let tabs = html! {
+        nav.tabs aria-label="Views" {
+            @for (i, (v, title)) in VIEWS.iter().enumerate() {
+                @if i > 0 { " · " }
+                @if *v == view { strong aria-current="page" { (title) } }
+                @else { a href=(format!("/console/support?view={v}")) { (title) } }
+            }
+        }
+    };
+    let caption = VIEWS
+        .iter()
+        .find(|(v, _)| *v == view)
+        .map_or("Tickets", |(_, t)| t);
+    let body = html! {
+        @if staff.actor.role.allows(Permission::SupportWork) {
+            p { (ui::button_link(Kind::Primary, "/console/support/new", "New ticket")) }
+        }
+        (tabs)
+        (ui::filter_form("/console/support", &q, html! {
+            (ui::hidden("view", &view))
+            (ui::input("Subject or requester", "q", "search", &q.text("q")))
+            (ui::select("Status", "status", &ui::any_of(&ui::names(Status::ALL, Status::as_str)), &q.text("status")))
+            (ui::select("Priority", "priority", &ui::any_of(&ui::names(Priority::ALL, Priority::as_str)), &q.text("priority")))
+            (ui::select("Channel", "channel", &ui::any_of(&ui::names(Channel::ALL, Channel::as_str)), &q.text("channel")))
+            (ui::select("Team", "team_id", &team_options(&d.teams, "any"), &q.text("team_id")))
+        }))
+        (ui::table(&format!("{caption}, newest first"), &[
+            col("Ticket"), col("Subject"), col("Requester"), col("Status"), col("Priority"),
+            col("Assignee"), col("Updated"),
+        ], rows, "No ticket matches."))
+        (ui::pager("/console/support", &q, d.tickets.next_cursor.as_deref()))
+    };
+    page(&staff, &headers, "Support", body)
+}
+
+/// What a ticket's page shows beside the ticket.
+struct TicketPage {
+    view: TicketView,
+    names: HashMap<i64, String>,
+    agents: Vec<(i64, String)>,
+    teams: Vec<Team>,
+    orders: Vec<Order>,
+}
+
+async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+    let staff = match Staff::viewing(&app, &headers, Permission::SupportRead).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let ctx = staff.ctx();
+    let d = match load(&app, &staff, move |tx| {
+        let view = desk::get_ticket(tx, id)?;
+        let mut ids: Vec<i64> = view
+            .messages
+            .iter()
+            .filter_map(|m| m.author_user_id)
+            .collect();
+        ids.extend(view.ticket.assignee_id);
+        // The customer's latest orders, beside the conversation.
+        let orders = match view.ticket.customer_id {
+            Some(c) if ctx.actor.role.allows(Permission::OrdersRead) => {
+                orders::list(
+                    tx,
+                    &OrderQuery {
+                        customer_id: Some(c),
+                        limit: Some(5),
+                        ..Default::default()
+                    },
+                    ctx.now,
+                )?
+                .items
+            }
+            _ => Vec::new(),
+        };
+        Ok(TicketPage {
+            names: auth::member_names(tx, &ids)?,
+            agents: auth::members_who(tx, Permission::SupportWork)?,
+            teams: desk::list_teams(tx, &ctx)?,
+            orders,
+            view,
+        })
+    })
+    .await
+    {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let t = &d.view.ticket;
+    let works = staff.actor.role.allows(Permission::SupportWork);
+    let body = html! {
+        p {
+            (ui::badge(&t.status)) " " (ui::badge(&t.priority)) " "
+            (t.reference) " · " (t.channel) " · opened " (staff.when(&t.created_at))
+        }
+        div.grid {
+            div {
+                (conversation(&staff, &d))
+                @if works && t.status != "closed" {
+                    (composer(&staff, t))
+                }
+            }
+            div {
+                (requester_card(&staff, &d))
+                @if works { (properties(&staff, &d)) }
+            }
+        }
+    };
+    page(
+        &staff,
+        &headers,
+        &format!("{} · {}", t.reference, t.subject),
+        body,
+    )
+}
+
+fn conversation(staff: &Staff, d: &TicketPage) -> Markup {
+    html! {
+        section aria-label="Conversation" {
+            @for m in &d.view.messages {
+                article.card.message.note[!m.public] {
+                    header {
+                        strong {
+                            @match (m.author_kind.as_str(), m.author_user_id) {
+                                ("agent", Some(u)) => (d.names.get(&u).map_or("A member", String::as_str)),
+                                ("agent", None) => "The desk",
+                                _ => (m.author_email.as_deref().unwrap_or("The customer")),
+                            }
+                        }
+                        " · " (staff.when(&m.created_at))
+                        @if !m.public { " · " (ui::badge("internal note")) }
+                        @if let Some(d) = &m.delivery { " · email " (ui::badge(d)) }
+                    }
+                    p.body { (m.body) }
+                }
+            }
+        }
+    }
+}
+
+fn composer(staff: &Staff, t: &Ticket) -> Markup {
+    let statuses: Vec<(String, String)> = std::iter::once((
+        String::new(),
+        "as it goes (pending after a reply)".to_string(),
+    ))
+    .chain(ui::options(&["open", "pending", "on_hold", "solved"]))
+    .collect();
+    ui::form(
+        staff,
+        &format!("/console/support/{}/reply", t.id),
+        html! {
+            (ui::textarea("Reply", "body", "").required().maxlength(100_000))
+            (ui::checkbox("Internal note (the customer does not see it)", "internal", "yes", false))
+            (ui::select("Then set the ticket", "status", &statuses, ""))
+        },
+        "Send",
+    )
+}
+
+fn requester_card(staff: &Staff, d: &TicketPage) -> Markup {
+    let t = &d.view.ticket;
+    ui::card(
+        Some("Requester"),
+        html! {
+            p {
+                @if let Some(n) = &t.requester_name { (n) br; }
+                (t.requester_email)
+            }
+            @if let Some(c) = t.customer_id {
+                @if staff.actor.role.allows(Permission::CustomersRead) {
+                    p { (ui::link(&format!("/console/customers/{c}"), "Customer profile")) }
+                }
+            }
+            @if !t.orders.is_empty() {
+                h3 { "Orders this ticket concerns" }
+                ul {
+                    @for o in &t.orders {
+                        li { (ui::link(&format!("/console/orders/{}", o.order_id), &format!("#{}", o.number))) }
+                    }
+                }
+            }
+            @if !d.orders.is_empty() {
+                h3 { "Latest orders" }
+                ul {
+                    @for o in &d.orders {
+                        li {
+                            (ui::link(&format!("/console/orders/{}", o.id), &o.name)) " "
+                            (ui::badge(&o.fulfillment_status)) " " (ui::show_money(&o.total)) " · "
+                            (staff.when(&o.placed_at))
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn properties(staff: &Staff, d: &TicketPage) -> Markup {
+    let t = &d.view.ticket;
+    let agents: Vec<(String, String)> = std::iter::once((String::new(), "unassigned".to_string()))
+        .chain(d.agents.iter().map(|(id, n)| (id.to_string(), n.clone())))
+        .collect();
+    let assignee = t.assignee_id.map(|a| a.to_string()).unwrap_or_default();
+    let team = t.team_id.map(|a| a.to_string()).unwrap_or_default();
+    let statuses: Vec<&str> = Status::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .filter(|s| *s != "new" || t.status == "new")
+        .collect();
+    ui::card(
+        Some("Ticket"),
+        ui::form(
+            staff,
+            &format!("/console/support/{}/update", t.id),
+            html! {
+                (ui::select("Status", "status", &ui::options(&statuses), &t.status))
+                (ui::select("Priority", "priority", &ui::options(&ui::names(Priority::ALL, Priority::as_str)), &t.priority))
+                (ui::input("Type", "kind", "text", t.kind.as_deref().unwrap_or("")).maxlength(60))
+                (ui::input("Tags", "tags", "text", &t.tags.join(", ")).hint("separated by commas"))
+                (ui::select("Team", "team_id", &team_options(&d.teams, "no team"), &team))
+                (ui::select("Assignee", "assignee_id", &agents, &assignee))
+                (ui::input("Link an order", "add_order", "text", "").inputmode("numeric").placeholder("1042"))
+            },
+            "Save",
+        ),
+    )
+}
+
+/// The number of an order as typed: `1042` or `#1042`.
+fn order_number(s: &str) -> Result<i64, backroom_core::Error> {
+    s.trim().trim_start_matches('#').parse().map_err(|_| {
+        backroom_core::Error::invalid("add_order", "must be an order number such as 1042")
+    })
+}
+
+async fn reply(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    Posted { staff, form }: Posted,
+) -> Response {
+    let m = NewMessage {
+        body: form.text("body"),
+        public: Some(form.flag("internal") != Some(true)),
+        status: form.opt("status"),
+    };
+    let back = format!("/console/support/{id}");
+    act(
+        &app,
+        &staff,
+        &back,
+        move |tx, ctx| desk::add_message(tx, ctx, id, &m),
+        |v: &TicketView| match v.messages.last() {
+            Some(m) if !m.public => "Note added".to_string(),
+            _ => format!(
+                "Reply sent; the ticket is {}",
+                v.ticket.status.replace('_', " ")
+            ),
+        },
+    )
+    .await
+}
+
+async fn update(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    Posted { staff, form }: Posted,
+) -> Response {
+    let back = format!("/console/support/{id}");
+    let parsed = (|| -> Result<TicketPatch, backroom_core::Error> {
+        let tags: Vec<String> = form
+            .text("tags")
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .collect();
+        Ok(TicketPatch {
+            status: form.opt("status"),
+            priority: form.opt("priority"),
+            kind: Some(form.opt("kind")),
+            tags: Some(tags),
+            team_id: Some(form.opt_int("team_id")?),
+            assignee_id: Some(form.opt_int("assignee_id")?),
+            add_orders: form
+                .opt("add_order")
+                .map(|n| order_number(&n))
+                .transpose()?
+                .map(|n| vec![n]),
+            remove_orders: None,
+        })
+    })();
+    let patch = match parsed {
+        Ok(p) => p,
+        Err(e) => return super::see_other(&back, false, &super::describe(&e)),
+    };
+    act(
+        &app,
+        &staff,
+        &back,
+        move |tx, ctx| desk::update_ticket(tx, ctx, id, &patch),
+        |v: &TicketView| format!("{} saved", v.ticket.reference),
+    )
+    .await
+}
+
+async fn new_ticket(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<Fields>,
+) -> Response {
+    let staff = match Staff::viewing(&app, &headers, Permission::SupportWork).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let body = ui::form(
+        &staff,
+        "/console/support/new",
+        html! {
+            (ui::input("Requester's email", "requester_email", "email", &q.text("requester_email")).required().autocomplete("off"))
+            (ui::input("Requester's name", "requester_name", "text", &q.text("requester_name")))
+            (ui::input("Subject", "subject", "text", &q.text("subject")).required().maxlength(300))
+            (ui::textarea("What the customer said", "body", &q.text("body")).required())
+            (ui::select("Channel", "channel", &ui::options(&ui::names(Channel::ALL, Channel::as_str)), &q.opt("channel").unwrap_or_else(|| "phone".into())))
+            (ui::select("Priority", "priority", &ui::options(&ui::names(Priority::ALL, Priority::as_str)), &q.opt("priority").unwrap_or_else(|| "normal".into())))
+        },
+        "Open ticket",
+    );
+    page(&staff, &headers, "New ticket", body)
+}
+
+async fn create(State(app): State<App>, Posted { staff, form }: Posted) -> Response {
+    let t = NewTicket {
+        subject: form.text("subject"),
+        body: form.text("body"),
+        requester_email: form.text("requester_email"),
+        requester_name: form.opt("requester_name"),
+        channel: form.opt("channel"),
+        priority: form.opt("priority"),
+        ..Default::default()
+    };
+    act_then(
+        &app,
+        &staff,
+        "/console/support/new",
+        move |tx, ctx| desk::create_ticket(tx, ctx, &t),
+        |v: &TicketView| {
+            (
+                format!("/console/support/{}", v.ticket.id),
+                format!("{} opened", v.ticket.reference),
+            )
+        },
+    )
+    .await
+}
