@@ -48,6 +48,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(21, "saved_views", "0021_saved_views"),
     migration!(22, "email_rollup", "0022_email_rollup"),
     migration!(23, "support", "0023_support"),
+    migration!(24, "support_sla", "0024_support_sla"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

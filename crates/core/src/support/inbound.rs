@@ -214,6 +214,11 @@ fn receive(tx: &mut dyn Sql, ctx: &Ctx, m: &Incoming) -> Result<Received> {
             (id, true)
         }
     };
+    // After an agent's reply, the customer's next message starts the next-reply clock.
+    tx.exec(
+        "UPDATE support_tickets SET awaiting_reply_since = $1 WHERE id = $2 AND first_reply_at IS NOT NULL AND awaiting_reply_since IS NULL",
+        params![ctx.now, ticket_id],
+    )?;
     let message_id = post(
         tx,
         ctx,
@@ -233,6 +238,7 @@ fn receive(tx: &mut dyn Sql, ctx: &Ctx, m: &Incoming) -> Result<Received> {
         ticket_id,
         &rules::order_numbers_in(&format!("{}\n{}", m.subject, m.body)),
     )?;
+    super::sla::refresh(tx, ticket_id, ctx.now)?;
     audit::record(
         tx,
         ctx,

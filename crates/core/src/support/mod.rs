@@ -10,6 +10,7 @@
 
 pub mod inbound;
 pub mod outbox;
+pub mod sla;
 
 use crate::api::Page;
 use crate::db::{Sql, query_as, query_one_as};
@@ -60,6 +61,8 @@ pub struct Ticket {
     pub first_reply_at: Option<String>,
     pub solved_at: Option<String>,
     pub closed_at: Option<String>,
+    /// Its service-level policy and due times.
+    pub sla: sla::TicketSla,
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
@@ -164,6 +167,8 @@ pub struct TicketQuery {
     pub order: Option<i64>,
     /// Part of the subject or the requester's email.
     pub q: Option<String>,
+    /// `breached` (a due time has passed) or `soon` (one falls within the hour).
+    pub sla: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -202,10 +207,15 @@ crate::row! {
         first_reply_at: Option<i64>,
         solved_at: Option<i64>,
         closed_at: Option<i64>,
+        sla_policy_id: Option<i64>,
+        first_reply_due_at: Option<i64>,
+        next_reply_due_at: Option<i64>,
+        resolution_due_at: Option<i64>,
+        due_at: Option<i64>,
     }
 }
 
-const TICKET_COLUMNS: &str = "id, subject, channel, status, priority, kind, tags, requester_email, requester_name, customer_id, team_id, assignee_id, merged_into, created_at, updated_at, first_reply_at, solved_at, closed_at";
+const TICKET_COLUMNS: &str = "id, subject, channel, status, priority, kind, tags, requester_email, requester_name, customer_id, team_id, assignee_id, merged_into, created_at, updated_at, first_reply_at, solved_at, closed_at, sla_policy_id, first_reply_due_at, next_reply_due_at, resolution_due_at, due_at";
 
 fn ticket_row(tx: &mut dyn Sql, id: i64) -> Result<TicketRow> {
     query_one_as::<TicketRow>(
@@ -262,6 +272,15 @@ fn ticket_of(tx: &mut dyn Sql, r: TicketRow) -> Result<Ticket> {
         first_reply_at: opt_rfc3339(r.first_reply_at),
         solved_at: opt_rfc3339(r.solved_at),
         closed_at: opt_rfc3339(r.closed_at),
+        sla: sla::sla_view(
+            r.sla_policy_id,
+            [
+                r.first_reply_due_at,
+                r.next_reply_due_at,
+                r.resolution_due_at,
+                r.due_at,
+            ],
+        ),
     })
 }
 
@@ -344,6 +363,20 @@ pub fn list_tickets(tx: &mut dyn Sql, ctx: &Ctx, q: &TicketQuery) -> Result<Page
                 .parse()
                 .map_err(|_| Error::invalid("assignee", "must be a user id, me or none"))?;
             f.add("assignee_id = ?", vec![id.into()]);
+        }
+    }
+    match q.sla.as_deref() {
+        None => {}
+        Some("breached") => f.add("due_at <= ?", vec![ctx.now.into()]),
+        Some("soon") => f.add(
+            "due_at > ? AND due_at <= ?",
+            vec![ctx.now.into(), (ctx.now + 3_600_000_000).into()],
+        ),
+        Some(_) => {
+            return Err(Error::invalid(
+                "sla",
+                "must be breached or soon (due within the hour)",
+            ));
         }
     }
     if let Some(t) = q.team_id {
@@ -457,6 +490,7 @@ pub(crate) fn open_ticket(tx: &mut dyn Sql, ctx: &Ctx, o: &Opening) -> Result<i6
         )?
         .ok_or(Error::NotFound { entity: "ticket" })?;
     let id: i64 = r.get("id")?;
+    sla::status_changed(tx, id, Status::New, ctx.now)?;
     audit::record(
         tx,
         ctx,
@@ -538,6 +572,7 @@ fn set_status(tx: &mut dyn Sql, ctx: &Ctx, id: i64, from: Status, to: Status) ->
         params![to.as_str(), ctx.now, id],
     )?;
     if from != to {
+        sla::status_changed(tx, id, to, ctx.now)?;
         audit::record(
             tx,
             ctx,
@@ -647,6 +682,7 @@ pub fn create_ticket(tx: &mut dyn Sql, ctx: &Ctx, t: &NewTicket) -> Result<Ticke
         }
     }
     let linked = link_orders(tx, ctx, id, &numbers)?;
+    sla::refresh(tx, id, ctx.now)?;
     if let Some(missing) = t
         .orders
         .as_deref()
@@ -701,7 +737,7 @@ pub fn add_message(tx: &mut dyn Sql, ctx: &Ctx, id: i64, m: &NewMessage) -> Resu
     )?;
     if public {
         tx.exec(
-            "UPDATE support_tickets SET first_reply_at = COALESCE(first_reply_at, $1) WHERE id = $2",
+            "UPDATE support_tickets SET first_reply_at = COALESCE(first_reply_at, $1), awaiting_reply_since = NULL WHERE id = $2",
             params![ctx.now, id],
         )?;
         if r.channel == Channel::Email.as_str() {
@@ -709,6 +745,7 @@ pub fn add_message(tx: &mut dyn Sql, ctx: &Ctx, id: i64, m: &NewMessage) -> Resu
         }
     }
     set_status(tx, ctx, id, current, next)?;
+    sla::refresh(tx, id, ctx.now)?;
     audit::record(
         tx,
         ctx,
@@ -816,6 +853,7 @@ pub fn update_ticket(tx: &mut dyn Sql, ctx: &Ctx, id: i64, p: &TicketPatch) -> R
         "UPDATE support_tickets SET updated_at = $1 WHERE id = $2",
         params![ctx.now, id],
     )?;
+    sla::refresh(tx, id, ctx.now)?;
     if !changes.is_empty() {
         audit::record(
             tx,

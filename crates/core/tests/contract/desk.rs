@@ -412,3 +412,186 @@ async fn roles_and_bad_input_change_nothing() {
         }
     }
 }
+
+/// Due times follow the policy's business hours (Paris, Monday to Friday 9 to 5), stop while the
+/// ticket waits on the customer, start the next-reply clock when the customer writes again, and
+/// the inbox lists tickets breached or due within the hour.
+#[tokio::test]
+async fn service_levels_count_business_hours_and_stop_while_pending() {
+    use backroom_core::support::sla::{self, NewCalendar, NewPolicy};
+    fn at(s: &str) -> i64 {
+        backroom_core::util::parse_time("t", s).unwrap()
+    }
+    let lead = |t: &str| {
+        let mut c = as_role(Role::SupportLead, 0);
+        c.now = at(t);
+        c
+    };
+    for (name, db) in backends().await {
+        let hours = vec![["09:00".to_string(), "17:00".to_string()]];
+        let cal = NewCalendar {
+            name: "Paris office".into(),
+            timezone: "Europe/Paris".into(),
+            week: vec![
+                hours.clone(),
+                hours.clone(),
+                hours.clone(),
+                hours.clone(),
+                hours,
+                vec![],
+                vec![],
+            ],
+            holidays: Some(vec!["2026-12-25".into()]),
+        };
+        let c = db
+            .write(move |tx| sla::create_calendar(tx, &lead("2026-12-01T00:00:00Z"), &cal))
+            .await
+            .unwrap();
+        let p = NewPolicy {
+            name: "High".into(),
+            priority: "high".into(),
+            calendar_id: Some(c.id),
+            first_reply_minutes: Some(60),
+            next_reply_minutes: Some(120),
+            resolution_minutes: Some(480),
+            ..Default::default()
+        };
+        db.write(move |tx| sla::create_policy(tx, &lead("2026-12-01T00:00:00Z"), &p))
+            .await
+            .unwrap();
+        // Friday 16:30 in Paris.
+        let t = NewTicket {
+            subject: "Broken zip".into(),
+            body: "It broke".into(),
+            requester_email: "zed@example.com".into(),
+            priority: Some("high".into()),
+            ..Default::default()
+        };
+        let v = db
+            .write(move |tx| desk::create_ticket(tx, &lead("2026-12-04T15:30:00Z"), &t))
+            .await
+            .unwrap();
+        let id = v.ticket.id;
+        let sla = &v.ticket.sla;
+        assert!(sla.policy_id.is_some(), "{name}");
+        // 30 minutes on Friday, then Monday 9:00: first reply due Monday 9:30 Paris.
+        assert_eq!(
+            sla.first_reply_due_at.as_deref(),
+            Some("2026-12-07T08:30:00Z"),
+            "{name}"
+        );
+        // 8 hours: 30 minutes Friday, 7.5 hours Monday (16:30 Paris).
+        assert_eq!(
+            sla.resolution_due_at.as_deref(),
+            Some("2026-12-07T15:30:00Z"),
+            "{name}"
+        );
+        assert_eq!(sla.due_at, sla.first_reply_due_at);
+        // Monday 9:00 Paris: the agent replies and waits on the customer; the clock stops.
+        let m = NewMessage {
+            body: "Could you send a photo?".into(),
+            public: Some(true),
+            status: None,
+        };
+        let v = db
+            .write(move |tx| desk::add_message(tx, &lead("2026-12-07T08:00:00Z"), id, &m))
+            .await
+            .unwrap();
+        assert_eq!(v.ticket.status, "pending");
+        assert_eq!(v.ticket.sla.first_reply_due_at, None, "{name}: met");
+        assert_eq!(v.ticket.sla.resolution_due_at, None, "{name}: stopped");
+        // Monday 11:00 Paris: the customer answers; the ticket reopens. Next reply within two
+        // working hours (13:00 Paris); resolution resumes with 7.5 hours left (Tuesday 10:30).
+        let mut c = ingest();
+        c.now = at("2026-12-07T10:00:00Z");
+        let r = db
+            .write(move |tx| {
+                inbound::contact(
+                    tx,
+                    &c,
+                    &ContactMessage {
+                        channel: "chat".into(),
+                        email: "zed@example.com".into(),
+                        text: "Here it is".into(),
+                        ticket: Some(format!("T-{id}")),
+                        ..Default::default()
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(r.ticket_id, id);
+        let v = ticket(&db, id).await;
+        assert_eq!(v.ticket.status, "open", "{name}");
+        assert_eq!(
+            v.ticket.sla.next_reply_due_at.as_deref(),
+            Some("2026-12-07T12:00:00Z"),
+            "{name}"
+        );
+        assert_eq!(
+            v.ticket.sla.resolution_due_at.as_deref(),
+            Some("2026-12-08T09:30:00Z"),
+            "{name}"
+        );
+        // The inbox: due within the hour at 11:30 UTC, breached at 12:00 UTC.
+        let listed = |now: &str, which: &str| {
+            let (db, mut c, which) = (db.clone(), lead(now), which.to_string());
+            c.actor.user_id = 0;
+            async move {
+                db.read(move |tx| {
+                    desk::list_tickets(
+                        tx,
+                        &c,
+                        &TicketQuery {
+                            sla: Some(which.clone()),
+                            ..Default::default()
+                        },
+                    )
+                })
+                .await
+                .unwrap()
+                .items
+                .len()
+            }
+        };
+        assert_eq!(listed("2026-12-07T10:30:00Z", "soon").await, 0, "{name}");
+        assert_eq!(listed("2026-12-07T11:30:00Z", "soon").await, 1, "{name}");
+        assert_eq!(
+            listed("2026-12-07T11:30:00Z", "breached").await,
+            0,
+            "{name}"
+        );
+        assert_eq!(
+            listed("2026-12-07T12:00:00Z", "breached").await,
+            1,
+            "{name}"
+        );
+        // Solved: nothing is due any more.
+        let p = TicketPatch {
+            status: Some("solved".into()),
+            ..Default::default()
+        };
+        let v = db
+            .write(move |tx| desk::update_ticket(tx, &lead("2026-12-07T12:30:00Z"), id, &p))
+            .await
+            .unwrap();
+        assert_eq!(v.ticket.sla.due_at, None, "{name}");
+        // An agent may not set policies up.
+        let e = db
+            .write(|tx| {
+                sla::create_policy(
+                    tx,
+                    &as_role(Role::Support, 0),
+                    &NewPolicy {
+                        name: "x".into(),
+                        priority: "low".into(),
+                        first_reply_minutes: Some(5),
+                        ..Default::default()
+                    },
+                )
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Forbidden(_)), "{name}");
+    }
+}

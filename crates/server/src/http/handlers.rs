@@ -146,7 +146,9 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(support::list_tickets, support::create_ticket))
         .routes(routes!(support::get_ticket, support::update_ticket))
         .routes(routes!(support::add_message))
-        .routes(routes!(support::list_teams, support::create_team));
+        .routes(routes!(support::list_teams, support::create_team))
+        .routes(routes!(support::list_calendars, support::create_calendar))
+        .routes(routes!(support::list_policies, support::create_policy));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use backroom_core::api::Page;
 use backroom_core::support::inbound::{self, ContactMessage, InboundEmail, Received};
+use backroom_core::support::sla::{self, Calendar, NewCalendar, NewPolicy, Policy};
 use backroom_core::support::{
     self as desk, NewMessage, NewTeam, NewTicket, Team, Ticket, TicketPatch, TicketQuery,
     TicketView,
@@ -148,6 +149,54 @@ pub async fn create_team(
     Ok((
         StatusCode::CREATED,
         app.write(&auth, move |tx, ctx| desk::create_team(tx, ctx, &body))
+            .await?,
+    ))
+}
+
+/// The business-hour calendars service levels count in.
+#[utoipa::path(get, path = "/support/calendars", tag = "support", responses((status = 200, body = Vec<Calendar>)))]
+pub async fn list_calendars(State(app): State<App>, auth: Auth) -> R<Vec<Calendar>> {
+    let ctx = auth.ctx();
+    app.read(&auth, Permission::SupportRead, move |tx| {
+        sla::list_calendars(tx, &ctx)
+    })
+    .await
+}
+
+/// Creates a business-hour calendar: weekly hours in a time zone, and holidays.
+#[utoipa::path(post, path = "/support/calendars", tag = "support", request_body = NewCalendar, responses((status = 201, body = Calendar), (status = 422, body = ErrorBody)))]
+pub async fn create_calendar(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(body): ApiJson<NewCalendar>,
+) -> Result<(StatusCode, Json<Calendar>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        app.write(&auth, move |tx, ctx| sla::create_calendar(tx, ctx, &body))
+            .await?,
+    ))
+}
+
+/// The service-level policies, in the order they are tried.
+#[utoipa::path(get, path = "/support/sla-policies", tag = "support", responses((status = 200, body = Vec<Policy>)))]
+pub async fn list_policies(State(app): State<App>, auth: Auth) -> R<Vec<Policy>> {
+    let ctx = auth.ctx();
+    app.read(&auth, Permission::SupportRead, move |tx| {
+        sla::list_policies(tx, &ctx)
+    })
+    .await
+}
+
+/// Creates a service-level policy; unsolved tickets it fits take it at once.
+#[utoipa::path(post, path = "/support/sla-policies", tag = "support", request_body = NewPolicy, responses((status = 201, body = Policy), (status = 422, body = ErrorBody)))]
+pub async fn create_policy(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(body): ApiJson<NewPolicy>,
+) -> Result<(StatusCode, Json<Policy>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        app.write(&auth, move |tx, ctx| sla::create_policy(tx, ctx, &body))
             .await?,
     ))
 }

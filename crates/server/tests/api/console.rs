@@ -2692,6 +2692,16 @@ async fn console_support_desk_end_to_end() {
             )
             .await;
         let number = o["number"].as_i64().unwrap();
+        // A calendar-hours policy for high priority: the ticket page shows its due times.
+        let (st, v) = app
+            .req(
+                "POST",
+                "/api/v1/support/sla-policies",
+                Some(&app.admin),
+                Some(json!({"name": "High", "priority": "high", "first_reply_minutes": 90, "resolution_minutes": 1440})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
         let agent = staff_user(&app, "support").await;
         let mut s = Session::sign_in(&app, &agent, "correct horse battery").await;
         let l = s
@@ -2713,6 +2723,17 @@ async fn console_support_desk_end_to_end() {
             l.page.contains("Wrong size") && l.page.contains("I need a smaller one"),
             "{name}"
         );
+        assert!(
+            l.page.contains("First reply due") && l.page.contains("Resolution due"),
+            "{name}"
+        );
+        let (_, soon) = s.get("/console/support?view=soon").await;
+        assert!(
+            !soon.contains(&format!("/console/support/{id}\"")),
+            "{name}: due in an hour and a half, not within the hour"
+        );
+        let (_, all) = s.get("/console/support?view=unsolved").await;
+        assert!(all.contains(&format!("/console/support/{id}\"")), "{name}");
         // The ticket page shows the customer's orders beside the conversation.
         assert!(
             l.page.contains(&format!("#{number}")),

@@ -30,9 +30,11 @@ pub(super) fn routes() -> Router<App> {
 }
 
 /// The inbox's views: (view, title).
-const VIEWS: [(&str, &str); 5] = [
+const VIEWS: [(&str, &str); 7] = [
     ("mine", "Mine"),
     ("unassigned", "Unassigned"),
+    ("breached", "Breached"),
+    ("soon", "Due within the hour"),
     ("unsolved", "All unsolved"),
     ("solved", "Solved"),
     ("all", "All"),
@@ -47,6 +49,10 @@ fn inbox_query(q: &Fields, view: &str) -> Result<TicketQuery, backroom_core::Err
         "all" => (None, None),
         _ => (Some("unsolved".into()), None),
     };
+    let sla = match view {
+        "breached" | "soon" => Some(view.to_string()),
+        _ => None,
+    };
     Ok(TicketQuery {
         status: q.opt("status").or(status),
         priority: q.opt("priority"),
@@ -56,6 +62,7 @@ fn inbox_query(q: &Fields, view: &str) -> Result<TicketQuery, backroom_core::Err
         customer_id: q.opt_int("customer_id")?,
         order: q.opt_int("order")?,
         q: q.opt("q"),
+        sla,
         limit: Some(50),
         cursor: q.opt("cursor"),
     })
@@ -85,6 +92,7 @@ async fn inbox(State(app): State<App>, headers: HeaderMap, Query(q): Query<Field
         Err(e) => return super::failed(&staff, &e),
     };
     let ctx = staff.ctx();
+    let now = ctx.now;
     let d = match load(&app, &staff, move |tx| {
         let tickets = desk::list_tickets(tx, &ctx, &query)?;
         let ids: Vec<i64> = tickets.items.iter().filter_map(|t| t.assignee_id).collect();
@@ -111,6 +119,7 @@ async fn inbox(State(app): State<App>, headers: HeaderMap, Query(q): Query<Field
                 ui::badge(&t.status),
                 ui::badge(&t.priority),
                 html! { (t.assignee_id.and_then(|a| d.names.get(&a)).map_or("unassigned", String::as_str)) },
+                due(&staff, t.sla.due_at.as_deref(), now),
                 html! { (staff.when(&t.updated_at)) },
             ]
         })
@@ -143,11 +152,23 @@ async fn inbox(State(app): State<App>, headers: HeaderMap, Query(q): Query<Field
         }))
         (ui::table(&format!("{caption}, newest first"), &[
             col("Ticket"), col("Subject"), col("Requester"), col("Status"), col("Priority"),
-            col("Assignee"), col("Updated"),
+            col("Assignee"), col("Due"), col("Updated"),
         ], rows, "No ticket matches."))
         (ui::pager("/console/support", &q, d.tickets.next_cursor.as_deref()))
     };
     page(&staff, &headers, "Support", body)
+}
+
+/// A due time, marked when it has passed.
+fn due(staff: &Staff, at: Option<&str>, now: i64) -> Markup {
+    let passed = at
+        .and_then(|a| backroom_core::util::parse_time("due_at", a).ok())
+        .is_some_and(|t| t <= now);
+    match at {
+        None => html! { "—" },
+        Some(a) if passed => html! { (ui::badge("breached")) " " (staff.when(a)) },
+        Some(a) => html! { (staff.when(a)) },
+    }
 }
 
 /// What a ticket's page shows beside the ticket.
@@ -203,11 +224,19 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -
         Err(r) => return r,
     };
     let t = &d.view.ticket;
+    let now = backroom_core::util::now_micros();
     let works = staff.actor.role.allows(Permission::SupportWork);
     let body = html! {
         p {
             (ui::badge(&t.status)) " " (ui::badge(&t.priority)) " "
             (t.reference) " · " (t.channel) " · opened " (staff.when(&t.created_at))
+        }
+        @if t.sla.policy_id.is_some() {
+            (ui::facts(&[
+                ("First reply due", due(&staff, t.sla.first_reply_due_at.as_deref(), now)),
+                ("Next reply due", due(&staff, t.sla.next_reply_due_at.as_deref(), now)),
+                ("Resolution due", due(&staff, t.sla.resolution_due_at.as_deref(), now)),
+            ]))
         }
         div.grid {
             div {
