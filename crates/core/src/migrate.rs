@@ -49,6 +49,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(22, "email_rollup", "0022_email_rollup"),
     migration!(23, "support", "0023_support"),
     migration!(24, "support_sla", "0024_support_sla"),
+    migration!(25, "support_assignment", "0025_support_assignment"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

@@ -11,6 +11,9 @@
 pub mod inbound;
 pub mod outbox;
 pub mod sla;
+pub mod teams;
+
+pub use teams::{NewTeam, Team, create_team, list_teams};
 
 use crate::api::Page;
 use crate::db::{Sql, query_as, query_one_as};
@@ -171,20 +174,6 @@ pub struct TicketQuery {
     pub sla: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
-}
-
-/// A support team.
-#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
-pub struct Team {
-    pub id: i64,
-    pub name: String,
-    pub created_at: String,
-}
-
-#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
-#[serde(deny_unknown_fields)]
-pub struct NewTeam {
-    pub name: String,
 }
 
 crate::row! {
@@ -682,6 +671,9 @@ pub fn create_ticket(tx: &mut dyn Sql, ctx: &Ctx, t: &NewTicket) -> Result<Ticke
         }
     }
     let linked = link_orders(tx, ctx, id, &numbers)?;
+    if t.team_id.is_some() && t.assignee_id.is_none() {
+        teams::give_out(tx, ctx, id)?;
+    }
     sla::refresh(tx, id, ctx.now)?;
     if let Some(missing) = t
         .orders
@@ -853,6 +845,10 @@ pub fn update_ticket(tx: &mut dyn Sql, ctx: &Ctx, id: i64, p: &TicketPatch) -> R
         "UPDATE support_tickets SET updated_at = $1 WHERE id = $2",
         params![ctx.now, id],
     )?;
+    // A ticket that joins a team with nobody on it is given out as the team gives them out.
+    if p.team_id.is_some_and(|t| t.is_some()) {
+        teams::give_out(tx, ctx, id)?;
+    }
     sla::refresh(tx, id, ctx.now)?;
     if !changes.is_empty() {
         audit::record(
@@ -865,55 +861,4 @@ pub fn update_ticket(tx: &mut dyn Sql, ctx: &Ctx, id: i64, p: &TicketPatch) -> R
         )?;
     }
     get_ticket(tx, id)
-}
-
-/// Creates a team (a support lead's).
-pub fn create_team(tx: &mut dyn Sql, ctx: &Ctx, t: &NewTeam) -> Result<Team> {
-    ctx.actor.require(Permission::SupportManage)?;
-    let name = required_text("name", &t.name, 100)?;
-    if tx
-        .query_one(
-            "SELECT id FROM support_teams WHERE LOWER(name) = LOWER($1)",
-            params![name.as_str()],
-        )?
-        .is_some()
-    {
-        return Err(Error::Conflict {
-            code: "team_exists",
-            message: format!("a team named {name} exists"),
-            field: Some("name".into()),
-        });
-    }
-    let r = tx
-        .query_one(
-            "INSERT INTO support_teams (name, created_at) VALUES ($1, $2) RETURNING id",
-            params![name.as_str(), ctx.now],
-        )?
-        .ok_or(Error::NotFound { entity: "team" })?;
-    let id: i64 = r.get("id")?;
-    audit::record(tx, ctx, "team.created", "team", id, json!({"name": name}))?;
-    Ok(Team {
-        id,
-        name,
-        created_at: rfc3339(ctx.now),
-    })
-}
-
-pub fn list_teams(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<Team>> {
-    ctx.actor.require(Permission::SupportRead)?;
-    crate::row! {
-        struct TeamRow { id: i64, name: String, created_at: i64 }
-    }
-    Ok(query_as::<TeamRow>(
-        tx,
-        "SELECT id, name, created_at FROM support_teams ORDER BY name, id",
-        &[],
-    )?
-    .into_iter()
-    .map(|t| Team {
-        id: t.id,
-        name: t.name,
-        created_at: rfc3339(t.created_at),
-    })
-    .collect())
 }

@@ -127,6 +127,7 @@ const AREA_TABLES: &[(&str, &[&str])] = &[
             "support_calendars",
             "support_sla_policies",
             "support_status_changes",
+            "support_team_members",
         ],
     ),
     ("platform", &["audit_log", "schema_migrations"]),

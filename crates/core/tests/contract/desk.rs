@@ -595,3 +595,198 @@ async fn service_levels_count_business_hours_and_stop_while_pending() {
         assert!(matches!(e, Error::Forbidden(_)), "{name}");
     }
 }
+
+/// Members who work tickets, created as a lead would: their user ids.
+async fn agents(db: &Db, n: usize) -> Vec<i64> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let prepared = std::sync::Arc::new(
+            backroom_core::auth::prepare_user(&NewUser {
+                email: format!(
+                    "agent{i}-{}@example.com",
+                    backroom_core::util::random_hex(3)
+                ),
+                name: format!("Agent {i}"),
+                role: "support".into(),
+                password: None,
+            })
+            .unwrap(),
+        );
+        out.push(
+            db.write(move |tx| backroom_core::auth::create_user(tx, &ctx(), &prepared))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    out
+}
+
+fn phone_ticket(team: i64, i: usize, priority: &str) -> NewTicket {
+    NewTicket {
+        subject: format!("Call {i}"),
+        body: "help".into(),
+        requester_email: format!("caller{i}@example.com"),
+        priority: Some(priority.into()),
+        team_id: Some(team),
+        ..Default::default()
+    }
+}
+
+/// Balanced assignment under concurrent ticket creation never passes a member's cap nor gives a
+/// ticket twice; round robin takes members in turn; a member who goes away has their untouched
+/// tickets given to the others; members set only their own availability.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn assignment_is_balanced_capped_and_exact_under_concurrency() {
+    use backroom_core::support::teams::{self, MemberPatch, NewTeam, TeamPatch};
+    for (name, db) in backends().await {
+        let ids = agents(&db, 3).await;
+        let team = db
+            .write(|tx| {
+                teams::create_team(
+                    tx,
+                    &ctx(),
+                    &NewTeam {
+                        name: "Front desk".into(),
+                        assignment: Some("balanced".into()),
+                    },
+                )
+            })
+            .await
+            .unwrap()
+            .id;
+        for u in &ids {
+            let u = *u;
+            db.write(move |tx| {
+                teams::set_member(
+                    tx,
+                    &ctx(),
+                    team,
+                    u,
+                    &MemberPatch {
+                        available: Some(true),
+                        capacity: Some(Some(2)),
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        }
+        // Eight tickets at once: six are given out, two to each member; two wait.
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                let t = phone_ticket(team, i, "normal");
+                db.write(move |tx| desk::create_ticket(tx, &ctx(), &t))
+                    .await
+                    .unwrap()
+                    .ticket
+            }));
+        }
+        let mut per: std::collections::HashMap<Option<i64>, usize> = Default::default();
+        for t in tasks {
+            *per.entry(t.await.unwrap().assignee_id).or_default() += 1;
+        }
+        for u in &ids {
+            assert_eq!(per.get(&Some(*u)), Some(&2), "{name}: {per:?}");
+        }
+        assert_eq!(per.get(&None), Some(&2), "{name}: {per:?}");
+        let t = db.read(move |tx| teams::get_team(tx, team)).await.unwrap();
+        assert!(
+            t.members.iter().all(|m| m.open_tickets == 2),
+            "{name}: {t:?}"
+        );
+
+        // An agent sets their own availability, not someone else's, and no cap.
+        let (a, b) = (ids[0], ids[1]);
+        let away = MemberPatch {
+            available: Some(false),
+            capacity: None,
+        };
+        let other = away.clone();
+        let e = db
+            .write(move |tx| teams::set_member(tx, &as_role(Role::Support, a), team, b, &other))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Forbidden(_)), "{name}: {e:?}");
+        // Raising the caps gives the waiting tickets out.
+        for u in &ids {
+            let u = *u;
+            db.write(move |tx| {
+                teams::set_member(
+                    tx,
+                    &ctx(),
+                    team,
+                    u,
+                    &MemberPatch {
+                        available: None,
+                        capacity: Some(Some(10)),
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        }
+        let waiting = db
+            .read(move |tx| {
+                desk::list_tickets(
+                    tx,
+                    &ctx(),
+                    &TicketQuery {
+                        assignee: Some("none".into()),
+                        team_id: Some(team),
+                        ..Default::default()
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        assert!(waiting.items.is_empty(), "{name}: {waiting:?}");
+        // A goes away: their untouched tickets go to the others, none stays with A.
+        db.write(move |tx| teams::set_member(tx, &as_role(Role::Support, a), team, a, &away))
+            .await
+            .unwrap();
+        let t = db.read(move |tx| teams::get_team(tx, team)).await.unwrap();
+        let held = |u: i64| {
+            t.members
+                .iter()
+                .find(|m| m.user_id == u)
+                .unwrap()
+                .open_tickets
+        };
+        assert_eq!(held(a), 0, "{name}: {t:?}");
+        assert_eq!(held(ids[1]) + held(ids[2]), 8, "{name}: {t:?}");
+
+        // Round robin: in turn, skipping the member who is away.
+        db.write(move |tx| {
+            teams::update_team(
+                tx,
+                &ctx(),
+                team,
+                &TeamPatch {
+                    assignment: Some("round_robin".into()),
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
+        let mut order = Vec::new();
+        for i in 10..14 {
+            let t = phone_ticket(team, i, "low");
+            order.push(
+                db.write(move |tx| desk::create_ticket(tx, &ctx(), &t))
+                    .await
+                    .unwrap()
+                    .ticket
+                    .assignee_id
+                    .unwrap(),
+            );
+        }
+        assert_eq!(order[0], order[2], "{name}: {order:?}");
+        assert_eq!(order[1], order[3], "{name}: {order:?}");
+        assert_ne!(order[0], order[1], "{name}: {order:?}");
+        assert!(!order.contains(&a), "{name}: away");
+    }
+}

@@ -147,6 +147,8 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(support::get_ticket, support::update_ticket))
         .routes(routes!(support::add_message))
         .routes(routes!(support::list_teams, support::create_team))
+        .routes(routes!(support::update_team))
+        .routes(routes!(support::set_member, support::remove_member))
         .routes(routes!(support::list_calendars, support::create_calendar))
         .routes(routes!(support::list_policies, support::create_policy));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)

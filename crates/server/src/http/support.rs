@@ -3,13 +3,14 @@
 
 use super::App;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiQuery, Auth, Id, SupportIngestAuth};
+use super::extract::{ApiJson, ApiQuery, Auth, Id, Ids, SupportIngestAuth};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use backroom_core::api::Page;
 use backroom_core::support::inbound::{self, ContactMessage, InboundEmail, Received};
 use backroom_core::support::sla::{self, Calendar, NewCalendar, NewPolicy, Policy};
+use backroom_core::support::teams::{self, MemberPatch, TeamPatch};
 use backroom_core::support::{
     self as desk, NewMessage, NewTeam, NewTicket, Team, Ticket, TicketPatch, TicketQuery,
     TicketView,
@@ -199,4 +200,40 @@ pub async fn create_policy(
         app.write(&auth, move |tx, ctx| sla::create_policy(tx, ctx, &body))
             .await?,
     ))
+}
+
+/// Renames a team or changes how it gives out tickets (`manual`, `round_robin`, `balanced`).
+#[utoipa::path(patch, path = "/support/teams/{id}", tag = "support", params(("id" = i64, Path)), request_body = TeamPatch, responses((status = 200, body = Team), (status = 422, body = ErrorBody)))]
+pub async fn update_team(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<TeamPatch>,
+) -> R<Team> {
+    app.write(&auth, move |tx, ctx| teams::update_team(tx, ctx, id, &body))
+        .await
+}
+
+/// Adds a member to a team, or sets their availability (members set their own) or their cap
+/// of unsolved tickets. A member who goes away has their untouched tickets given out again.
+#[utoipa::path(put, path = "/support/teams/{id}/members/{user_id}", tag = "support", params(("id" = i64, Path), ("user_id" = i64, Path)), request_body = MemberPatch, responses((status = 200, body = Team), (status = 422, body = ErrorBody)))]
+pub async fn set_member(
+    State(app): State<App>,
+    auth: Auth,
+    Ids(id, user): Ids,
+    ApiJson(body): ApiJson<MemberPatch>,
+) -> R<Team> {
+    app.write(&auth, move |tx, ctx| {
+        teams::set_member(tx, ctx, id, user, &body)
+    })
+    .await
+}
+
+/// Takes a member off a team; their tickets stay theirs.
+#[utoipa::path(delete, path = "/support/teams/{id}/members/{user_id}", tag = "support", params(("id" = i64, Path), ("user_id" = i64, Path)), responses((status = 200, body = Team), (status = 404, body = ErrorBody)))]
+pub async fn remove_member(State(app): State<App>, auth: Auth, Ids(id, user): Ids) -> R<Team> {
+    app.write(&auth, move |tx, ctx| {
+        teams::remove_member(tx, ctx, id, user)
+    })
+    .await
 }
