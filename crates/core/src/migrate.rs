@@ -50,6 +50,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(23, "support", "0023_support"),
     migration!(24, "support_sla", "0024_support_sla"),
     migration!(25, "support_assignment", "0025_support_assignment"),
+    migration!(26, "support_triage", "0026_support_triage"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

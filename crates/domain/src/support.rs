@@ -193,6 +193,102 @@ pub fn message_ids(header: &str) -> Vec<String> {
     out
 }
 
+/// What a triage rule asks of a new ticket; every condition given must hold.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TriageWhen {
+    /// Any of these words or phrases in the subject or the first message (any case).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text_contains: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// The requester's lifetime value is at least this (minor units of the store's currency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_lifetime_value: Option<i64>,
+    /// The requester has an order not yet closed or cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_open_order: Option<bool>,
+    /// The requester has an order past its ship-by time and not shipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_late_order: Option<bool>,
+}
+
+/// What a triage rule does to a ticket it fits.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TriageThen {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<i64>,
+    /// Tags added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+/// What triage knows of a new ticket.
+pub struct TriageFacts<'a> {
+    pub text: &'a str,
+    pub channel: Channel,
+    pub lifetime_value: i64,
+    pub has_open_order: bool,
+    pub has_late_order: bool,
+}
+
+impl TriageWhen {
+    /// Checks a rule's conditions as staff wrote them.
+    pub fn check(&self) -> Result<(), Invalid> {
+        if self
+            .text_contains
+            .iter()
+            .any(|w| w.trim().is_empty() || w.len() > 200)
+        {
+            return Err(Invalid::new(
+                "when.text_contains",
+                "each is 1 to 200 characters",
+            ));
+        }
+        if let Some(c) = &self.channel {
+            Channel::parse_field(c).map_err(|e| e.under("when"))?;
+        }
+        if *self == TriageWhen::default() {
+            return Err(Invalid::new("when", "a rule needs at least one condition"));
+        }
+        Ok(())
+    }
+
+    /// Whether a ticket with these facts fits.
+    pub fn fits(&self, f: &TriageFacts) -> bool {
+        let text = f.text.to_lowercase();
+        (self.text_contains.is_empty()
+            || self
+                .text_contains
+                .iter()
+                .any(|w| text.contains(&w.trim().to_lowercase())))
+            && self
+                .channel
+                .as_deref()
+                .is_none_or(|c| c == f.channel.as_str())
+            && self
+                .min_lifetime_value
+                .is_none_or(|v| f.lifetime_value >= v)
+            && self.has_open_order.is_none_or(|b| b == f.has_open_order)
+            && self.has_late_order.is_none_or(|b| b == f.has_late_order)
+    }
+}
+
+impl TriageThen {
+    pub fn check(&self) -> Result<(), Invalid> {
+        if let Some(p) = &self.priority {
+            Priority::parse_field(p).map_err(|e| e.under("then"))?;
+        }
+        if *self == TriageThen::default() {
+            return Err(Invalid::new("then", "a rule needs at least one action"));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +352,53 @@ mod tests {
         );
         assert!(order_numbers_in("reorder 1042").is_empty());
         assert_eq!(order_numbers_in("Commande é #1050"), vec![1050]);
+    }
+
+    #[test]
+    fn triage_conditions() {
+        let f = TriageFacts {
+            text: "I will file a CHARGEBACK with my bank",
+            channel: Channel::Email,
+            lifetime_value: 50_000,
+            has_open_order: true,
+            has_late_order: false,
+        };
+        let when = |w: TriageWhen| w.fits(&f);
+        assert!(when(TriageWhen {
+            text_contains: vec!["chargeback".into()],
+            ..Default::default()
+        }));
+        assert!(!when(TriageWhen {
+            text_contains: vec!["refund".into()],
+            ..Default::default()
+        }));
+        assert!(when(TriageWhen {
+            min_lifetime_value: Some(50_000),
+            channel: Some("email".into()),
+            ..Default::default()
+        }));
+        assert!(!when(TriageWhen {
+            min_lifetime_value: Some(50_001),
+            ..Default::default()
+        }));
+        assert!(!when(TriageWhen {
+            has_late_order: Some(true),
+            ..Default::default()
+        }));
+        assert!(when(TriageWhen {
+            has_open_order: Some(true),
+            ..Default::default()
+        }));
+        assert!(TriageWhen::default().check().is_err());
+        assert!(TriageThen::default().check().is_err());
+        assert!(
+            TriageThen {
+                priority: Some("asap".into()),
+                ..Default::default()
+            }
+            .check()
+            .is_err()
+        );
     }
 
     #[test]

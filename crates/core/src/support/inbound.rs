@@ -196,7 +196,7 @@ fn receive(tx: &mut dyn Sql, ctx: &Ctx, m: &Incoming) -> Result<Received> {
                 Some(closed) => format!("{} (follow-up of T-{closed})", m.subject.trim()),
                 None => m.subject.to_string(),
             };
-            let id = open_ticket(
+            let (id, customer) = open_ticket(
                 tx,
                 ctx,
                 &Opening {
@@ -210,6 +210,14 @@ fn receive(tx: &mut dyn Sql, ctx: &Ctx, m: &Incoming) -> Result<Received> {
                     team_id: None,
                     assignee_id: None,
                 },
+            )?;
+            super::triage::apply(
+                tx,
+                ctx,
+                id,
+                m.channel,
+                customer,
+                &format!("{}\n{}", m.subject, m.body),
             )?;
             (id, true)
         }
@@ -238,6 +246,9 @@ fn receive(tx: &mut dyn Sql, ctx: &Ctx, m: &Incoming) -> Result<Received> {
         ticket_id,
         &rules::order_numbers_in(&format!("{}\n{}", m.subject, m.body)),
     )?;
+    if created {
+        super::teams::give_out(tx, ctx, ticket_id)?;
+    }
     super::sla::refresh(tx, ticket_id, ctx.now)?;
     audit::record(
         tx,

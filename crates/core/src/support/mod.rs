@@ -12,6 +12,7 @@ pub mod inbound;
 pub mod outbox;
 pub mod sla;
 pub mod teams;
+pub mod triage;
 
 pub use teams::{NewTeam, Team, create_team, list_teams};
 
@@ -452,8 +453,9 @@ pub(crate) struct Opening<'a> {
     pub assignee_id: Option<i64>,
 }
 
-/// Opens a ticket (status `new`) for its requester's customer; returns its id.
-pub(crate) fn open_ticket(tx: &mut dyn Sql, ctx: &Ctx, o: &Opening) -> Result<i64> {
+/// Opens a ticket (status `new`) for its requester's customer; returns its id and the
+/// customer's.
+pub(crate) fn open_ticket(tx: &mut dyn Sql, ctx: &Ctx, o: &Opening) -> Result<(i64, i64)> {
     let customer = requester_customer(tx, ctx, o.email, o.name)?;
     let subject = match o.subject.trim() {
         "" => "(no subject)".to_string(),
@@ -488,7 +490,7 @@ pub(crate) fn open_ticket(tx: &mut dyn Sql, ctx: &Ctx, o: &Opening) -> Result<i6
         id,
         json!({"subject": subject, "channel": o.channel.as_str(), "requester": o.email.as_str(), "priority": o.priority.as_str()}),
     )?;
-    Ok(id)
+    Ok((id, customer))
 }
 
 /// Links the orders `numbers` name (those that are orders of the store) to a ticket, each once,
@@ -636,7 +638,7 @@ pub fn create_ticket(tx: &mut dyn Sql, ctx: &Ctx, t: &NewTicket) -> Result<Ticke
         ctx.actor.require(Permission::SupportManage)?;
     }
     check_assignee(tx, t.assignee_id)?;
-    let id = open_ticket(
+    let (id, customer) = open_ticket(
         tx,
         ctx,
         &Opening {
@@ -671,7 +673,15 @@ pub fn create_ticket(tx: &mut dyn Sql, ctx: &Ctx, t: &NewTicket) -> Result<Ticke
         }
     }
     let linked = link_orders(tx, ctx, id, &numbers)?;
-    if t.team_id.is_some() && t.assignee_id.is_none() {
+    triage::apply(
+        tx,
+        ctx,
+        id,
+        channel,
+        customer,
+        &format!("{subject}\n{body}"),
+    )?;
+    if t.assignee_id.is_none() {
         teams::give_out(tx, ctx, id)?;
     }
     sla::refresh(tx, id, ctx.now)?;

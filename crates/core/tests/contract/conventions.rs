@@ -128,6 +128,7 @@ const AREA_TABLES: &[(&str, &[&str])] = &[
             "support_sla_policies",
             "support_status_changes",
             "support_team_members",
+            "support_triage_rules",
         ],
     ),
     ("platform", &["audit_log", "schema_migrations"]),

@@ -790,3 +790,127 @@ async fn assignment_is_balanced_capped_and_exact_under_concurrency() {
         assert!(!order.contains(&a), "{name}: away");
     }
 }
+
+/// Triage sorts new tickets: a word in the text, the requester's value and open orders set the
+/// priority, team (which gives the ticket out) and tags; a ticket no rule fits is left as it came.
+#[tokio::test]
+async fn triage_rules_sort_new_tickets() {
+    use backroom_core::support::teams::{self, MemberPatch, NewTeam};
+    use backroom_core::support::triage::{self, NewTriageRule};
+    use backroom_domain::support::{TriageThen, TriageWhen};
+    for (name, db) in backends().await {
+        Store::new(&db, &["T-A"])
+            .stock("T-A", At::A, 10)
+            .build()
+            .await;
+        place(&db, order(&[("T-A", 2)]), None).await.unwrap();
+        let agent = agents(&db, 1).await[0];
+        let team = db
+            .write(|tx| {
+                teams::create_team(
+                    tx,
+                    &ctx(),
+                    &NewTeam {
+                        name: "Disputes".into(),
+                        assignment: Some("balanced".into()),
+                    },
+                )
+            })
+            .await
+            .unwrap()
+            .id;
+        db.write(move |tx| teams::set_member(tx, &ctx(), team, agent, &MemberPatch::default()))
+            .await
+            .unwrap();
+        let rules = vec![
+            NewTriageRule {
+                name: "Chargebacks".into(),
+                when: TriageWhen {
+                    text_contains: vec!["chargeback".into(), "dispute".into()],
+                    ..Default::default()
+                },
+                then: TriageThen {
+                    priority: Some("urgent".into()),
+                    team_id: Some(team),
+                    tags: vec!["Chargeback".into()],
+                },
+                position: None,
+            },
+            NewTriageRule {
+                name: "Customers with an open order".into(),
+                when: TriageWhen {
+                    min_lifetime_value: Some(1),
+                    has_open_order: Some(true),
+                    ..Default::default()
+                },
+                then: TriageThen {
+                    priority: Some("high".into()),
+                    tags: vec!["open-order".into()],
+                    ..Default::default()
+                },
+                position: None,
+            },
+        ];
+        for r in rules {
+            db.write(move |tx| triage::create_rule(tx, &ctx(), &r))
+                .await
+                .unwrap();
+        }
+        // Ann has an open order and writes about a dispute: both rules fit; the later one's
+        // priority wins, the first one's team gives the ticket out, the tags add up.
+        let r = receive(
+            &db,
+            mail("ann@example.com", "Payment", "t1@mail.example", None),
+        )
+        .await;
+        let t = ticket(&db, r.ticket_id).await.ticket;
+        assert_eq!(t.priority, "high", "{name}");
+        assert_eq!(
+            t.tags,
+            vec!["open-order"],
+            "{name}: no dispute in 'message t1'"
+        );
+        let mut m = mail(
+            "ann@example.com",
+            "I opened a DISPUTE",
+            "t2@mail.example",
+            None,
+        );
+        m.text = Some("with my bank".into());
+        let r = receive(&db, m).await;
+        let t = ticket(&db, r.ticket_id).await.ticket;
+        assert_eq!(t.priority, "high", "{name}");
+        assert_eq!(t.team_id, Some(team), "{name}");
+        assert_eq!(t.assignee_id, Some(agent), "{name}: given out");
+        assert_eq!(t.tags, vec!["chargeback", "open-order"], "{name}");
+        // Someone with no order and no keyword: as it came.
+        let r = receive(
+            &db,
+            mail("new@example.com", "Hello", "t3@mail.example", None),
+        )
+        .await;
+        let t = ticket(&db, r.ticket_id).await.ticket;
+        assert_eq!(
+            (t.priority.as_str(), t.team_id, t.tags.len()),
+            ("normal", None, 0),
+            "{name}"
+        );
+        // A rule with no condition is refused.
+        let bad = NewTriageRule {
+            name: "Everything".into(),
+            then: TriageThen {
+                priority: Some("low".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let e = db
+            .write(move |tx| triage::create_rule(tx, &ctx(), &bad))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::Invalid(ref i) if i.field == "when"),
+            "{name}: {e:?}"
+        );
+    }
+}

@@ -150,7 +150,11 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(support::update_team))
         .routes(routes!(support::set_member, support::remove_member))
         .routes(routes!(support::list_calendars, support::create_calendar))
-        .routes(routes!(support::list_policies, support::create_policy));
+        .routes(routes!(support::list_policies, support::create_policy))
+        .routes(routes!(
+            support::list_triage_rules,
+            support::create_triage_rule
+        ));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 

@@ -11,6 +11,7 @@ use backroom_core::api::Page;
 use backroom_core::support::inbound::{self, ContactMessage, InboundEmail, Received};
 use backroom_core::support::sla::{self, Calendar, NewCalendar, NewPolicy, Policy};
 use backroom_core::support::teams::{self, MemberPatch, TeamPatch};
+use backroom_core::support::triage::{self, NewTriageRule, TriageRule};
 use backroom_core::support::{
     self as desk, NewMessage, NewTeam, NewTicket, Team, Ticket, TicketPatch, TicketQuery,
     TicketView,
@@ -236,4 +237,28 @@ pub async fn remove_member(State(app): State<App>, auth: Auth, Ids(id, user): Id
         teams::remove_member(tx, ctx, id, user)
     })
     .await
+}
+
+/// The triage rules, in the order they are tried.
+#[utoipa::path(get, path = "/support/triage-rules", tag = "support", responses((status = 200, body = Vec<TriageRule>)))]
+pub async fn list_triage_rules(State(app): State<App>, auth: Auth) -> R<Vec<TriageRule>> {
+    let ctx = auth.ctx();
+    app.read(&auth, Permission::SupportRead, move |tx| {
+        triage::list_rules(tx, &ctx)
+    })
+    .await
+}
+
+/// Creates a triage rule: conditions on a new ticket and the priority, team and tags it gets.
+#[utoipa::path(post, path = "/support/triage-rules", tag = "support", request_body = NewTriageRule, responses((status = 201, body = TriageRule), (status = 422, body = ErrorBody)))]
+pub async fn create_triage_rule(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(body): ApiJson<NewTriageRule>,
+) -> Result<(StatusCode, Json<TriageRule>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        app.write(&auth, move |tx, ctx| triage::create_rule(tx, ctx, &body))
+            .await?,
+    ))
 }
