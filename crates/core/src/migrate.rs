@@ -51,6 +51,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(24, "support_sla", "0024_support_sla"),
     migration!(25, "support_assignment", "0025_support_assignment"),
     migration!(26, "support_triage", "0026_support_triage"),
+    migration!(27, "support_macros", "0027_support_macros"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

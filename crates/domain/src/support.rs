@@ -289,6 +289,66 @@ impl TriageThen {
     }
 }
 
+/// The placeholders a macro's text may use, each written `{{name}}`.
+pub const PLACEHOLDERS: [&str; 7] = [
+    "requester.name",
+    "requester.first_name",
+    "ticket.reference",
+    "ticket.subject",
+    "order.number",
+    "order.tracking",
+    "agent.name",
+];
+
+/// The placeholders of a macro's text, checked: each `{{...}}` must be one of
+/// [`PLACEHOLDERS`], and every `{{` closed.
+pub fn placeholders_in(text: &str) -> Result<Vec<&str>, Invalid> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("{{") {
+        let after = &rest[at + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| Invalid::new("body", "a {{ is not closed by }}"))?;
+        let name = after[..end].trim();
+        if !PLACEHOLDERS.contains(&name) {
+            return Err(Invalid::new(
+                "body",
+                format!(
+                    "{{{{{name}}}}} is not a placeholder; use {}",
+                    PLACEHOLDERS.join(", ")
+                ),
+            ));
+        }
+        out.push(name);
+        rest = &after[end + 2..];
+    }
+    Ok(out)
+}
+
+/// A macro's text with each placeholder replaced by its value (empty when the ticket has none,
+/// an order's tracking link on a ticket with no shipment, say).
+pub fn render(text: &str, value: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("{{") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        match after.find("}}") {
+            Some(end) => {
+                out.push_str(&value(after[..end].trim()).unwrap_or_default());
+                rest = &after[end + 2..];
+            }
+            None => {
+                out.push_str(&rest[at..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,6 +459,24 @@ mod tests {
             .check()
             .is_err()
         );
+    }
+
+    #[test]
+    fn macros_render_known_placeholders() {
+        let text =
+            "Hi {{ requester.first_name }}, order {{order.number}} ships: {{order.tracking}}";
+        assert_eq!(
+            placeholders_in(text).unwrap(),
+            vec!["requester.first_name", "order.number", "order.tracking"]
+        );
+        assert!(placeholders_in("{{customer.password}}").is_err());
+        assert!(placeholders_in("Hi {{requester.name").is_err());
+        let v = |k: &str| match k {
+            "requester.first_name" => Some("Ann".to_string()),
+            "order.number" => Some("#1042".to_string()),
+            _ => None,
+        };
+        assert_eq!(render(text, &v), "Hi Ann, order #1042 ships: ");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! threading headers; the server's worker sends it ([`outbox`]).
 
 pub mod inbound;
+pub mod macros;
 pub mod outbox;
 pub mod sla;
 pub mod teams;
@@ -576,7 +577,7 @@ fn set_status(tx: &mut dyn Sql, ctx: &Ctx, id: i64, from: Status, to: Status) ->
     Ok(())
 }
 
-fn clean_tags(tags: &[String]) -> Result<Vec<String>> {
+pub(crate) fn clean_tags(tags: &[String]) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for (i, t) in tags.iter().enumerate() {
         let t = t.trim().to_lowercase();
@@ -871,4 +872,129 @@ pub fn update_ticket(tx: &mut dyn Sql, ctx: &Ctx, id: i64, p: &TicketPatch) -> R
         )?;
     }
     get_ticket(tx, id)
+}
+
+/// Where a ticket is merged.
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Merge {
+    /// The ticket that goes on (its id).
+    pub into: i64,
+}
+
+/// Merges a duplicate ticket into another: the duplicate's conversation joins the other as an
+/// internal note, its orders are linked there, and it is closed with a note that says where it
+/// went. Later messages to it go to the other ticket.
+pub fn merge(tx: &mut dyn Sql, ctx: &Ctx, id: i64, m: &Merge) -> Result<TicketView> {
+    ctx.actor.require(Permission::SupportWork)?;
+    if m.into == id {
+        return Err(Error::invalid(
+            "into",
+            "a ticket cannot be merged into itself",
+        ));
+    }
+    let from = ticket_row(tx, id)?;
+    let to = ticket_row(tx, m.into).map_err(|_| Error::invalid("into", "is not a ticket"))?;
+    let from_status = status_of(&from)?;
+    if from.merged_into.is_some() || from_status == Status::Closed {
+        return Err(Error::conflict(
+            "ticket_closed",
+            "the ticket is closed or merged already",
+        ));
+    }
+    if to.merged_into.is_some() || status_of(&to)? == Status::Closed {
+        return Err(Error::invalid(
+            "into",
+            "is closed or merged: merge into an open ticket",
+        ));
+    }
+    let view = get_ticket(tx, id)?;
+    let mut text = format!(
+        "Merged from T-{id} ({}), from {}:",
+        from.subject, from.requester_email
+    );
+    for msg in view.messages.iter() {
+        let who = match (msg.author_kind.as_str(), &msg.author_email) {
+            ("customer", Some(e)) => e.clone(),
+            (kind, _) => kind.to_string(),
+        };
+        let note = if msg.public { "" } else { " (internal note)" };
+        text.push_str(&format!(
+            "\n\n{who}, {}{note}:\n{}",
+            msg.created_at, msg.body
+        ));
+    }
+    let text: String = text.chars().take(BODY_MAX).collect();
+    for (ticket, body) in [
+        (m.into, text.as_str()),
+        (id, &format!("Merged into T-{}", m.into)),
+    ] {
+        post(
+            tx,
+            ctx,
+            &Posting {
+                ticket,
+                author_kind: "system",
+                author_user_id: None,
+                author_email: None,
+                public: false,
+                body,
+                message_id: None,
+            },
+        )?;
+    }
+    let numbers: Vec<i64> = view.ticket.orders.iter().map(|o| o.number).collect();
+    link_orders(tx, ctx, m.into, &numbers)?;
+    tx.exec(
+        "UPDATE support_tickets SET merged_into = $1 WHERE id = $2",
+        params![m.into, id],
+    )?;
+    set_status(tx, ctx, id, from_status, Status::Closed)?;
+    tx.exec(
+        "UPDATE support_tickets SET updated_at = $1 WHERE id = $2",
+        params![ctx.now, m.into],
+    )?;
+    sla::refresh(tx, id, ctx.now)?;
+    sla::refresh(tx, m.into, ctx.now)?;
+    audit::record(
+        tx,
+        ctx,
+        "ticket.merged",
+        "ticket",
+        id,
+        json!({"into": m.into}),
+    )?;
+    get_ticket(tx, m.into)
+}
+
+/// One change to many tickets, all or nothing.
+#[derive(Deserialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BulkUpdate {
+    /// 1 to 500 ticket ids.
+    pub ids: Vec<i64>,
+    pub changes: TicketPatch,
+}
+
+/// Applies one change to every ticket listed, in one unit: if one ticket refuses it, none
+/// changes (the refusal names the ticket).
+pub fn bulk_update(tx: &mut dyn Sql, ctx: &Ctx, b: &BulkUpdate) -> Result<Vec<Ticket>> {
+    ctx.actor.require(Permission::SupportWork)?;
+    if b.ids.is_empty() || b.ids.len() > 500 {
+        return Err(Error::invalid("ids", "must list 1 to 500 tickets"));
+    }
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, id) in b.ids.iter().enumerate() {
+        if !seen.insert(*id) {
+            continue;
+        }
+        let v = update_ticket(tx, ctx, *id, &b.changes).map_err(|e| match e {
+            Error::Invalid(inv) => Error::Invalid(inv.under(&format!("ids[{i}]"))),
+            Error::NotFound { .. } => Error::invalid(format!("ids[{i}]"), "is not a ticket"),
+            other => other,
+        })?;
+        out.push(v.ticket);
+    }
+    Ok(out)
 }

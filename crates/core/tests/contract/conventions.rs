@@ -129,6 +129,7 @@ const AREA_TABLES: &[(&str, &[&str])] = &[
             "support_status_changes",
             "support_team_members",
             "support_triage_rules",
+            "support_macros",
         ],
     ),
     ("platform", &["audit_log", "schema_migrations"]),

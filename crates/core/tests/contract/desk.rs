@@ -914,3 +914,159 @@ async fn triage_rules_sort_new_tickets() {
         );
     }
 }
+
+/// Macros fill in the ticket's facts; merging moves a duplicate's conversation and orders and
+/// closes it (later mail to it goes on to the other); a bulk change is all or nothing.
+#[tokio::test]
+async fn macros_merges_and_bulk_changes() {
+    use backroom_core::support::macros::{self, NewMacro};
+    use backroom_core::support::{BulkUpdate, Merge};
+    for (name, db) in backends().await {
+        Store::new(&db, &["M-A"])
+            .stock("M-A", At::A, 10)
+            .build()
+            .await;
+        let n = place(&db, order(&[("M-A", 1)]), None)
+            .await
+            .unwrap()
+            .order
+            .number;
+        let bad = NewMacro {
+            name: "Bad".into(),
+            body: "Hi {{customer.password}}".into(),
+            ..Default::default()
+        };
+        let e = db
+            .write(move |tx| macros::create_macro(tx, &ctx(), &bad))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::Invalid(ref i) if i.field == "body"),
+            "{name}: {e:?}"
+        );
+        let good = NewMacro {
+            name: "Where is my order".into(),
+            body: "Hi {{requester.first_name}}, order {{order.number}} ({{ticket.reference}}) is on its way.{{order.tracking}} {{agent.name}}".into(),
+            status: Some("solved".into()),
+            ..Default::default()
+        };
+        let m = db
+            .write(move |tx| macros::create_macro(tx, &ctx(), &good))
+            .await
+            .unwrap();
+        let first = receive(
+            &db,
+            mail(
+                "Ann Bell <ann@example.com>",
+                &format!("Order #{n}"),
+                "g1@mail.example",
+                None,
+            ),
+        )
+        .await;
+        let dup = receive(
+            &db,
+            mail(
+                "Ann Bell <ann@example.com>",
+                "Still waiting",
+                "g2@mail.example",
+                None,
+            ),
+        )
+        .await;
+        let (t, mid) = (first.ticket_id, m.id);
+        let r = db
+            .read(move |tx| macros::render(tx, &ctx(), t, mid))
+            .await
+            .unwrap();
+        assert_eq!(
+            r.body,
+            format!("Hi Ann, order #{n} (T-{t}) is on its way. system"),
+            "{name}"
+        );
+        assert_eq!(r.status.as_deref(), Some("solved"));
+
+        // The duplicate merges into the first: a note there holds its conversation; it closes.
+        let (into, from) = (first.ticket_id, dup.ticket_id);
+        let v = db
+            .write(move |tx| desk::merge(tx, &ctx(), from, &Merge { into }))
+            .await
+            .unwrap();
+        let note = v.messages.last().unwrap();
+        assert!(!note.public, "{name}: an internal note");
+        assert!(
+            note.body.contains(&format!("Merged from T-{from}"))
+                && note.body.contains("message g2@mail.example"),
+            "{name}: {}",
+            note.body
+        );
+        let closed = ticket(&db, from).await.ticket;
+        assert_eq!(
+            (closed.status.as_str(), closed.merged_into),
+            ("closed", Some(into)),
+            "{name}"
+        );
+        // A later answer to the duplicate goes to the ticket it was merged into.
+        let later = receive(
+            &db,
+            mail(
+                "ann@example.com",
+                "Re: Still waiting",
+                "g3@mail.example",
+                Some("g2@mail.example"),
+            ),
+        )
+        .await;
+        assert_eq!((later.ticket_id, later.created), (into, false), "{name}");
+        let e = db
+            .write(move |tx| desk::merge(tx, &ctx(), into, &Merge { into: from }))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::Invalid(ref i) if i.field == "into"),
+            "{name}: {e:?}"
+        );
+
+        // Bulk: one bad ticket in the list and nothing changes.
+        let other = receive(&db, mail("bo@example.com", "Hi", "g4@mail.example", None))
+            .await
+            .ticket_id;
+        let b = BulkUpdate {
+            ids: vec![into, other, 999_999],
+            changes: TicketPatch {
+                priority: Some("urgent".into()),
+                ..Default::default()
+            },
+        };
+        let e = db
+            .write(move |tx| desk::bulk_update(tx, &ctx(), &b))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::Invalid(ref i) if i.field == "ids[2]"),
+            "{name}: {e:?}"
+        );
+        assert_eq!(
+            ticket(&db, into).await.ticket.priority,
+            "normal",
+            "{name}: nothing changed"
+        );
+        let b = BulkUpdate {
+            ids: vec![into, other],
+            changes: TicketPatch {
+                priority: Some("urgent".into()),
+                tags: Some(vec!["wave".into()]),
+                ..Default::default()
+            },
+        };
+        let done = db
+            .write(move |tx| desk::bulk_update(tx, &ctx(), &b))
+            .await
+            .unwrap();
+        assert!(
+            done.iter()
+                .all(|t| t.priority == "urgent" && t.tags == vec!["wave"]),
+            "{name}"
+        );
+    }
+}

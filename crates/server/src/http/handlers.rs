@@ -151,6 +151,10 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(support::set_member, support::remove_member))
         .routes(routes!(support::list_calendars, support::create_calendar))
         .routes(routes!(support::list_policies, support::create_policy))
+        .routes(routes!(support::list_macros, support::create_macro))
+        .routes(routes!(support::render_macro))
+        .routes(routes!(support::merge))
+        .routes(routes!(support::bulk_update))
         .routes(routes!(
             support::list_triage_rules,
             support::create_triage_rule

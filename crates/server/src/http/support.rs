@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use backroom_core::api::Page;
 use backroom_core::support::inbound::{self, ContactMessage, InboundEmail, Received};
+use backroom_core::support::macros::{self, Macro, NewMacro, Rendered};
 use backroom_core::support::sla::{self, Calendar, NewCalendar, NewPolicy, Policy};
 use backroom_core::support::teams::{self, MemberPatch, TeamPatch};
 use backroom_core::support::triage::{self, NewTriageRule, TriageRule};
@@ -16,6 +17,7 @@ use backroom_core::support::{
     self as desk, NewMessage, NewTeam, NewTicket, Team, Ticket, TicketPatch, TicketQuery,
     TicketView,
 };
+use backroom_core::support::{BulkUpdate, Merge};
 use backroom_core::{Ctx, Sql};
 use backroom_domain::roles::Permission;
 
@@ -261,4 +263,61 @@ pub async fn create_triage_rule(
         app.write(&auth, move |tx, ctx| triage::create_rule(tx, ctx, &body))
             .await?,
     ))
+}
+
+/// The macros (canned replies).
+#[utoipa::path(get, path = "/support/macros", tag = "support", responses((status = 200, body = Vec<Macro>)))]
+pub async fn list_macros(State(app): State<App>, auth: Auth) -> R<Vec<Macro>> {
+    let ctx = auth.ctx();
+    app.read(&auth, Permission::SupportRead, move |tx| {
+        macros::list_macros(tx, &ctx)
+    })
+    .await
+}
+
+/// Creates a macro; an unknown placeholder is refused.
+#[utoipa::path(post, path = "/support/macros", tag = "support", request_body = NewMacro, responses((status = 201, body = Macro), (status = 422, body = ErrorBody)))]
+pub async fn create_macro(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(body): ApiJson<NewMacro>,
+) -> Result<(StatusCode, Json<Macro>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        app.write(&auth, move |tx, ctx| macros::create_macro(tx, ctx, &body))
+            .await?,
+    ))
+}
+
+/// A macro filled in for a ticket: the reply to edit and send, and what it sets.
+#[utoipa::path(get, path = "/support/tickets/{id}/macros/{macro_id}", tag = "support", params(("id" = i64, Path), ("macro_id" = i64, Path)), responses((status = 200, body = Rendered), (status = 404, body = ErrorBody)))]
+pub async fn render_macro(State(app): State<App>, auth: Auth, Ids(id, m): Ids) -> R<Rendered> {
+    let ctx = auth.ctx();
+    app.read(&auth, Permission::SupportWork, move |tx| {
+        macros::render(tx, &ctx, id, m)
+    })
+    .await
+}
+
+/// Merges a duplicate ticket into another (its conversation joins it as a note; it is closed).
+#[utoipa::path(post, path = "/support/tickets/{id}/merge", tag = "support", params(("id" = i64, Path)), request_body = Merge, responses((status = 200, body = TicketView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn merge(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<Merge>,
+) -> R<TicketView> {
+    app.write(&auth, move |tx, ctx| desk::merge(tx, ctx, id, &body))
+        .await
+}
+
+/// One change to many tickets, all or nothing.
+#[utoipa::path(post, path = "/support/tickets/bulk", tag = "support", request_body = BulkUpdate, responses((status = 200, body = Vec<Ticket>), (status = 422, body = ErrorBody)))]
+pub async fn bulk_update(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(body): ApiJson<BulkUpdate>,
+) -> R<Vec<Ticket>> {
+    app.write(&auth, move |tx, ctx| desk::bulk_update(tx, ctx, &body))
+        .await
 }

@@ -2812,10 +2812,53 @@ async fn console_support_desk_end_to_end() {
         assert_eq!(t["ticket"]["tags"], json!(["size", "exchange"]));
         assert_eq!(t["ticket"]["orders"][0]["number"], number, "{name}");
         assert_eq!(t["messages"].as_array().unwrap().len(), 3, "{name}: {t}");
+        assert_eq!(t["ticket"]["tags"], json!(["size", "exchange"]));
         assert_eq!(t["messages"][2]["public"], false);
         // The order's page shows the ticket on its timeline.
         let (_, order_page) = s.get(&format!("/console/orders/{order}")).await;
         assert!(order_page.contains(&format!("Ticket T-{id}")), "{name}");
+        // A macro fills the composer in, without script.
+        let (st, m) = app
+            .req(
+                "POST",
+                "/api/v1/support/macros",
+                Some(&app.admin),
+                Some(json!({"name": "Swap", "body": "Hi {{requester.first_name}}, about {{ticket.reference}}.", "status": "solved"})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{m}");
+        let (st, page) = s
+            .get(&format!("/console/support/{id}?macro={}", m["id"]))
+            .await;
+        assert_eq!(st, StatusCode::OK, "{name}");
+        assert!(
+            page.contains(&format!("Hi Dee, about T-{id}.</textarea>")),
+            "{name}: {page}"
+        );
+        assert!(
+            page.contains("<option value=\"solved\" selected>"),
+            "{name}"
+        );
+        // A duplicate merges into this ticket from its page.
+        let (st, dup) = app
+            .req(
+                "POST",
+                "/api/v1/support/tickets",
+                Some(&app.admin),
+                Some(json!({"subject": "Same thing", "body": "again", "requester_email": "desk@example.com"})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{dup}");
+        let dup = dup["ticket"]["id"].as_i64().unwrap();
+        let l = s
+            .submit(
+                &format!("/console/support/{dup}/merge"),
+                &[("into", &format!("T-{id}"))],
+            )
+            .await;
+        assert!(l.ok().contains("merged"), "{name}");
+        assert_eq!(l.location, format!("/console/support/{id}"));
+        assert!(l.page.contains(&format!("Merged from T-{dup}")), "{name}");
         // An analyst reads the ticket and has no form to change it.
         let analyst = staff_user(&app, "analyst").await;
         let mut a = Session::sign_in(&app, &analyst, "correct horse battery").await;

@@ -11,8 +11,9 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use backroom_core::api::{Order, Page};
 use backroom_core::orders::OrderQuery;
+use backroom_core::support::macros::{self, Macro, Rendered};
 use backroom_core::support::{
-    self as desk, NewMessage, NewTicket, Team, Ticket, TicketPatch, TicketQuery, TicketView,
+    self as desk, Merge, NewMessage, NewTicket, Team, Ticket, TicketPatch, TicketQuery, TicketView,
 };
 use backroom_core::{auth, orders};
 use backroom_domain::roles::Permission;
@@ -27,6 +28,7 @@ pub(super) fn routes() -> Router<App> {
         .route("/console/support/{id}", get(show))
         .route("/console/support/{id}/reply", post(reply))
         .route("/console/support/{id}/update", post(update))
+        .route("/console/support/{id}/merge", post(merge))
 }
 
 /// The inbox's views: (view, title).
@@ -174,20 +176,37 @@ fn due(staff: &Staff, at: Option<&str>, now: i64) -> Markup {
 /// What a ticket's page shows beside the ticket.
 struct TicketPage {
     view: TicketView,
+    macros: Vec<Macro>,
+    /// The macro chosen for the composer, filled in.
+    rendered: Option<Rendered>,
     names: HashMap<i64, String>,
     agents: Vec<(i64, String)>,
     teams: Vec<Team>,
     orders: Vec<Order>,
 }
 
-async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+async fn show(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Query(q): Query<Fields>,
+) -> Response {
     let staff = match Staff::viewing(&app, &headers, Permission::SupportRead).await {
         Ok(s) => s,
         Err(r) => return r,
     };
     let ctx = staff.ctx();
+    let chosen = match q.opt_int("macro") {
+        Ok(m) => m,
+        Err(e) => return super::failed(&staff, &e),
+    };
     let d = match load(&app, &staff, move |tx| {
         let view = desk::get_ticket(tx, id)?;
+        let works = ctx.actor.role.allows(Permission::SupportWork);
+        let rendered = match chosen {
+            Some(m) if works => Some(macros::render(tx, &ctx, id, m)?),
+            _ => None,
+        };
         let mut ids: Vec<i64> = view
             .messages
             .iter()
@@ -211,6 +230,12 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -
             _ => Vec::new(),
         };
         Ok(TicketPage {
+            macros: if works {
+                macros::list_macros(tx, &ctx)?
+            } else {
+                Vec::new()
+            },
+            rendered,
             names: auth::member_names(tx, &ids)?,
             agents: auth::members_who(tx, Permission::SupportWork)?,
             teams: desk::list_teams(tx, &ctx)?,
@@ -242,12 +267,17 @@ async fn show(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>) -
             div {
                 (conversation(&staff, &d))
                 @if works && t.status != "closed" {
-                    (composer(&staff, t))
+                    (composer(&staff, t, &d))
                 }
             }
             div {
                 (requester_card(&staff, &d))
                 @if works { (properties(&staff, &d)) }
+                @if works && t.status != "closed" {
+                    (ui::card(Some("Merge"), ui::form(&staff, &format!("/console/support/{}/merge", t.id), html! {
+                        (ui::input("Merge into ticket", "into", "text", "").inputmode("numeric").placeholder("T-42").hint("this ticket closes; its conversation joins the other as a note"))
+                    }, "Merge")))
+                }
             }
         }
     };
@@ -283,23 +313,45 @@ fn conversation(staff: &Staff, d: &TicketPage) -> Markup {
     }
 }
 
-fn composer(staff: &Staff, t: &Ticket) -> Markup {
+fn composer(staff: &Staff, t: &Ticket, d: &TicketPage) -> Markup {
     let statuses: Vec<(String, String)> = std::iter::once((
         String::new(),
         "as it goes (pending after a reply)".to_string(),
     ))
     .chain(ui::options(&["open", "pending", "on_hold", "solved"]))
     .collect();
-    ui::form(
-        staff,
-        &format!("/console/support/{}/reply", t.id),
-        html! {
-            (ui::textarea("Reply", "body", "").required().maxlength(100_000))
-            (ui::checkbox("Internal note (the customer does not see it)", "internal", "yes", false))
-            (ui::select("Then set the ticket", "status", &statuses, ""))
-        },
-        "Send",
-    )
+    let (body, status) = match &d.rendered {
+        Some(r) => (r.body.clone(), r.status.clone().unwrap_or_default()),
+        None => (String::new(), String::new()),
+    };
+    let choices: Vec<(String, String)> = d
+        .macros
+        .iter()
+        .map(|m| (m.id.to_string(), m.name.clone()))
+        .collect();
+    let chosen = d
+        .rendered
+        .as_ref()
+        .map(|r| r.macro_id.to_string())
+        .unwrap_or_default();
+    html! {
+        @if !choices.is_empty() {
+            form.macros method="get" action=(format!("/console/support/{}", t.id)) {
+                (ui::select("Macro", "macro", &choices, &chosen))
+                div.actions { (ui::button(Kind::Secondary, "Insert into the reply")) }
+            }
+        }
+        (ui::form(
+            staff,
+            &format!("/console/support/{}/reply", t.id),
+            html! {
+                (ui::textarea("Reply", "body", &body).required().maxlength(100_000))
+                (ui::checkbox("Internal note (the customer does not see it)", "internal", "yes", false))
+                (ui::select("Then set the ticket", "status", &statuses, &status))
+            },
+            "Send",
+        ))
+    }
 }
 
 fn requester_card(staff: &Staff, d: &TicketPage) -> Markup {
@@ -492,6 +544,36 @@ async fn create(State(app): State<App>, Posted { staff, form }: Posted) -> Respo
             (
                 format!("/console/support/{}", v.ticket.id),
                 format!("{} opened", v.ticket.reference),
+            )
+        },
+    )
+    .await
+}
+
+async fn merge(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    Posted { staff, form }: Posted,
+) -> Response {
+    let back = format!("/console/support/{id}");
+    let Ok(into) = form
+        .text("into")
+        .trim()
+        .trim_start_matches("T-")
+        .parse::<i64>()
+    else {
+        return super::see_other(&back, false, "into: must be a ticket such as T-42");
+    };
+    let m = Merge { into };
+    act_then(
+        &app,
+        &staff,
+        &back,
+        move |tx, ctx| desk::merge(tx, ctx, id, &m),
+        |v: &TicketView| {
+            (
+                format!("/console/support/{}", v.ticket.id),
+                format!("T-{id} merged into {}", v.ticket.reference),
             )
         },
     )
