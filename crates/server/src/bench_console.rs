@@ -45,6 +45,7 @@ async fn bench(url: &str, rounds: usize) -> Result<()> {
             let product = one(tx, "SELECT MAX(id) AS n FROM products")?;
             let customer = one(tx, "SELECT MAX(customer_id) AS n FROM orders")?;
             let location = one(tx, "SELECT MIN(id) AS n FROM locations")?;
+            let ticket = one(tx, "SELECT MAX(id) AS n FROM support_tickets")?;
             let sku = tx
                 .query_one("SELECT sku FROM variants ORDER BY id LIMIT 1", &[])?
                 .map(|r| r.get::<String>("sku"))
@@ -67,6 +68,10 @@ async fn bench(url: &str, rounds: usize) -> Result<()> {
                 "/console/returns?to_inspect=yes".into(),
                 "/console/customers".into(),
                 format!("/console/customers/{customer}"),
+                "/console/support".into(),
+                "/console/support?view=all".into(),
+                "/console/support?view=breached".into(),
+                format!("/console/support/{ticket}"),
                 "/console/analytics".into(),
                 "/console/analytics?by=week".into(),
                 "/console/analytics?view=breakdown&breakdown=channel".into(),

@@ -4,6 +4,7 @@
 //! spend and newsletters of those 90 days.
 
 mod history;
+mod support;
 
 use anyhow::{Result, anyhow};
 use backroom_core::analytics::{Zone, ingest, marketing};
@@ -191,7 +192,8 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
         customers,
     )
     .await?;
-    seed_analytics(db, start, now).await
+    seed_analytics(db, start, now).await?;
+    support::seed(db, &mut rng, now).await
 }
 
 /// The settings, the staff accounts, the locations and the channels, as of `start`.

@@ -2526,6 +2526,16 @@ async fn the_demo_store_has_orders_in_every_state() {
                     ("on hold", "SELECT COUNT(*) AS n FROM orders WHERE status = 'open' AND hold_reason IS NOT NULL"),
                     ("endless aisle", "SELECT COUNT(*) AS n FROM orders WHERE origin_location_id IS NOT NULL"),
                     ("low stock", "SELECT COUNT(*) AS n FROM inventory_levels WHERE reorder_point IS NOT NULL AND on_hand - reserved - unavailable + incoming <= reorder_point"),
+                    ("new ticket", "SELECT COUNT(*) AS n FROM support_tickets WHERE status = 'new'"),
+                    ("open ticket", "SELECT COUNT(*) AS n FROM support_tickets WHERE status = 'open'"),
+                    ("pending ticket", "SELECT COUNT(*) AS n FROM support_tickets WHERE status = 'pending'"),
+                    ("on-hold ticket", "SELECT COUNT(*) AS n FROM support_tickets WHERE status = 'on_hold'"),
+                    ("solved ticket", "SELECT COUNT(*) AS n FROM support_tickets WHERE status = 'solved'"),
+                    ("closed ticket", "SELECT COUNT(*) AS n FROM support_tickets WHERE status = 'closed'"),
+                    ("ticket about an order", "SELECT COUNT(*) AS n FROM support_ticket_orders"),
+                    ("ticket with a due time", "SELECT COUNT(*) AS n FROM support_tickets WHERE due_at IS NOT NULL"),
+                    ("triaged ticket", "SELECT COUNT(*) AS n FROM support_tickets WHERE priority = 'urgent'"),
+                    ("assigned ticket", "SELECT COUNT(*) AS n FROM support_tickets WHERE assignee_id IS NOT NULL"),
                 ] {
                     let n = tx.query_one(sql, &[])?.map(|r| r.get::<i64>("n")).transpose()?;
                     out.push((what, n.unwrap_or(0)));

@@ -743,7 +743,11 @@ pub fn add_message(tx: &mut dyn Sql, ctx: &Ctx, id: i64, m: &NewMessage) -> Resu
             "UPDATE support_tickets SET first_reply_at = COALESCE(first_reply_at, $1), awaiting_reply_since = NULL WHERE id = $2",
             params![ctx.now, id],
         )?;
-        if r.channel == Channel::Email.as_str() {
+        // Email and contact-form tickets are answered by email; chat and phone ones are not.
+        if matches!(
+            Channel::parse(&r.channel),
+            Some(Channel::Email | Channel::Form)
+        ) {
             outbox::queue_reply(tx, ctx, &r.subject, &r.requester_email, id, message, &body)?;
         }
     }
