@@ -8,6 +8,7 @@
 //! came by email is written to `support_outbox` in the reply's own transaction, with its
 //! threading headers; the server's worker sends it ([`outbox`]).
 
+pub mod after_sales;
 pub mod inbound;
 pub mod macros;
 pub mod outbox;

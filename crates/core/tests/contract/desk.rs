@@ -1070,3 +1070,136 @@ async fn macros_merges_and_bulk_changes() {
         );
     }
 }
+
+/// After-sales from the ticket run through the orders' own services: the order is linked, its
+/// timeline says which ticket, the ticket has a note of it; a refused action changes nothing;
+/// another customer's order is refused.
+#[tokio::test]
+async fn after_sales_from_the_ticket() {
+    use backroom_core::api::{HoldOrder, OrderNote, RefundOrder};
+    use backroom_core::support::after_sales::{self, AfterSale};
+    for (name, db) in backends().await {
+        Store::new(&db, &["S-A"])
+            .stock("S-A", At::A, 10)
+            .build()
+            .await;
+        let o = place(&db, order(&[("S-A", 2)]), None).await.unwrap().order;
+        write(&db, pay(o.id, None)).await.unwrap();
+        let mut theirs = order(&[("S-A", 1)]);
+        theirs.customer.email = "someone@example.com".into();
+        let other = place(&db, theirs, None).await.unwrap().order.id;
+        let r = receive(
+            &db,
+            mail("ann@example.com", "Broken", "a1@mail.example", None),
+        )
+        .await;
+        let id = r.ticket_id;
+        let run = |a: AfterSale| {
+            let db = db.clone();
+            async move {
+                db.write(move |tx| after_sales::act(tx, &ctx(), id, &a))
+                    .await
+            }
+        };
+        let v = run(AfterSale {
+            order_id: o.id,
+            action: "refund".into(),
+            refund: Some(RefundOrder {
+                amount: Some(500),
+                reason: "damaged".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(v.ticket.orders.len(), 1, "{name}: linked");
+        let note = v.messages.last().unwrap();
+        assert!(
+            !note.public
+                && note.body.contains("Refunded")
+                && note.body.contains(&format!("#{}", o.number)),
+            "{name}: {}",
+            note.body
+        );
+        let v = run(AfterSale {
+            order_id: o.id,
+            action: "hold".into(),
+            hold: Some(HoldOrder {
+                reason: "customer_request".into(),
+                note: None,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        assert!(
+            v.messages.last().unwrap().body.contains("on hold"),
+            "{name}"
+        );
+        run(AfterSale {
+            order_id: o.id,
+            action: "note".into(),
+            note: Some(OrderNote {
+                message: "Customer called".into(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let (oid, n) = (o.id, id);
+        let (after, timeline) = db
+            .read(move |tx| Ok((orders::get(tx, oid)?, orders::timeline(tx, oid)?)))
+            .await
+            .unwrap();
+        assert_eq!(after.refunded.amount, 500, "{name}");
+        assert!(after.hold.is_some(), "{name}");
+        let from_ticket = timeline
+            .iter()
+            .filter(|e| e.message.contains(&format!("from ticket T-{n}")))
+            .count();
+        assert_eq!(from_ticket, 3, "{name}: {timeline:?}");
+        // A refund beyond what was paid is refused by the orders' rules: nothing changes.
+        let before = ticket(&db, id).await.messages.len();
+        let e = run(AfterSale {
+            order_id: o.id,
+            action: "refund".into(),
+            refund: Some(RefundOrder {
+                amount: Some(1_000_000),
+                reason: "goodwill".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+        assert!(!matches!(e, Error::Db(_)), "{name}: {e:?}");
+        assert_eq!(ticket(&db, id).await.messages.len(), before, "{name}");
+        // Someone else's order, or a missing payload: refused.
+        let e = run(AfterSale {
+            order_id: other,
+            action: "note".into(),
+            note: Some(OrderNote {
+                message: "x".into(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(e, Error::Invalid(ref i) if i.field == "order_id"),
+            "{name}: {e:?}"
+        );
+        let e = run(AfterSale {
+            order_id: o.id,
+            action: "cancel".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(e, Error::Invalid(ref i) if i.field == "cancel"),
+            "{name}: {e:?}"
+        );
+    }
+}

@@ -154,6 +154,7 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(support::list_macros, support::create_macro))
         .routes(routes!(support::render_macro))
         .routes(routes!(support::merge))
+        .routes(routes!(support::after_sale))
         .routes(routes!(support::bulk_update))
         .routes(routes!(
             support::list_triage_rules,

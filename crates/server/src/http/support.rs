@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use backroom_core::api::Page;
+use backroom_core::support::after_sales::{self, AfterSale};
 use backroom_core::support::inbound::{self, ContactMessage, InboundEmail, Received};
 use backroom_core::support::macros::{self, Macro, NewMacro, Rendered};
 use backroom_core::support::sla::{self, Calendar, NewCalendar, NewPolicy, Policy};
@@ -319,5 +320,19 @@ pub async fn bulk_update(
     ApiJson(body): ApiJson<BulkUpdate>,
 ) -> R<Vec<Ticket>> {
     app.write(&auth, move |tx, ctx| desk::bulk_update(tx, ctx, &body))
+        .await
+}
+
+/// Refunds, cancels, holds or releases one of the requester's orders, opens a return or an
+/// exchange, or notes on it, from the ticket: through the order's own services, on its timeline
+/// and as a note on the ticket.
+#[utoipa::path(post, path = "/support/tickets/{id}/after-sales", tag = "support", params(("id" = i64, Path)), request_body = AfterSale, responses((status = 200, body = TicketView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn after_sale(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<AfterSale>,
+) -> R<TicketView> {
+    app.write(&auth, move |tx, ctx| after_sales::act(tx, ctx, id, &body))
         .await
 }

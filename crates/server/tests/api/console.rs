@@ -2817,6 +2817,29 @@ async fn console_support_desk_end_to_end() {
         // The order's page shows the ticket on its timeline.
         let (_, order_page) = s.get(&format!("/console/orders/{order}")).await;
         assert!(order_page.contains(&format!("Ticket T-{id}")), "{name}");
+        // After-sales from the ticket: a note on the order, unticked first (refused), then done.
+        let after = format!("/console/support/{id}/after-sales");
+        let order_field = order.to_string();
+        let fields = [
+            ("order_id", order_field.as_str()),
+            ("action", "note"),
+            ("text", "Swap agreed on the phone"),
+        ];
+        let l = s.submit(&after, &fields).await;
+        assert!(l.refused().contains("confirm"), "{name}");
+        let mut ticked = fields.to_vec();
+        ticked.push(("confirm", "yes"));
+        let l = s.submit(&after, &ticked).await;
+        assert!(
+            l.ok().contains(&format!("Noted on order #{number}")),
+            "{name}"
+        );
+        let (_, order_page) = s.get(&format!("/console/orders/{order}")).await;
+        assert!(order_page.contains("Swap agreed on the phone"), "{name}");
+        assert!(
+            order_page.contains(&format!("from ticket T-{id}")),
+            "{name}"
+        );
         // A macro fills the composer in, without script.
         let (st, m) = app
             .req(

@@ -43,7 +43,7 @@ async fn pages(app: &TestApp) -> Vec<String> {
             "POST",
             "/api/v1/support/tickets",
             Some(&app.admin),
-            Some(json!({"subject": "Parcel late", "body": "Where is it?\nIt was due on Monday.", "requester_email": "tour@example.com"})),
+            Some(json!({"subject": "Parcel late", "body": format!("Where is order #{}?\nIt was due on Monday.", order["number"]), "requester_email": "tour@example.com"})),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{ticket}");

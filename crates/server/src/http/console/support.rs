@@ -29,6 +29,7 @@ pub(super) fn routes() -> Router<App> {
         .route("/console/support/{id}/reply", post(reply))
         .route("/console/support/{id}/update", post(update))
         .route("/console/support/{id}/merge", post(merge))
+        .route("/console/support/{id}/after-sales", post(after_sale))
 }
 
 /// The inbox's views: (view, title).
@@ -272,6 +273,9 @@ async fn show(
             }
             div {
                 (requester_card(&staff, &d))
+                @if works && !t.orders.is_empty() && staff.actor.role.allows(Permission::OrdersManage) {
+                    (after_sales_card(&staff, t))
+                }
                 @if works { (properties(&staff, &d)) }
                 @if works && t.status != "closed" {
                     (ui::card(Some("Merge"), ui::form(&staff, &format!("/console/support/{}/merge", t.id), html! {
@@ -575,6 +579,90 @@ async fn merge(
                 format!("/console/support/{}", v.ticket.id),
                 format!("T-{id} merged into {}", v.ticket.reference),
             )
+        },
+    )
+    .await
+}
+
+/// Note on, hold, release or cancel one of the ticket's orders from the ticket; refunds, returns
+/// and exchanges are a link away, on the order's page.
+fn after_sales_card(staff: &Staff, t: &Ticket) -> Markup {
+    let orders: Vec<(String, String)> = t
+        .orders
+        .iter()
+        .map(|o| (o.order_id.to_string(), format!("#{}", o.number)))
+        .collect();
+    let actions = vec![
+        ("note".to_string(), "Note on the order".to_string()),
+        ("hold".to_string(), "Hold it (customer request)".to_string()),
+        ("release".to_string(), "Release its hold".to_string()),
+        ("cancel".to_string(), "Cancel it".to_string()),
+    ];
+    ui::card(
+        Some("After-sales"),
+        html! {
+            (ui::danger_form(staff, &format!("/console/support/{}/after-sales", t.id), html! {
+                (ui::select("Order", "order_id", &orders, ""))
+                (ui::select("Action", "action", &actions, "note"))
+                (ui::input("Note or reason", "text", "text", "").maxlength(5000))
+            }, "Do it", "I checked the order and the action"))
+            p { "Refunds, returns and exchanges: on the order's page ("
+                @for (i, o) in t.orders.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    (ui::link(&format!("/console/orders/{}", o.order_id), &format!("#{}", o.number)))
+                }
+                ")." }
+        },
+    )
+}
+
+async fn after_sale(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    Posted { staff, form }: Posted,
+) -> Response {
+    use backroom_core::api::{CancelOrder, HoldOrder, OrderNote};
+    use backroom_core::support::after_sales::{self, AfterSale};
+    let back = format!("/console/support/{id}");
+    let parsed = (|| -> Result<AfterSale, backroom_core::Error> {
+        form.confirmed()?;
+        let action = form.text("action");
+        let text = form.opt("text");
+        let mut a = AfterSale {
+            order_id: form.int("order_id")?,
+            action: action.clone(),
+            ..Default::default()
+        };
+        match action.as_str() {
+            "note" => {
+                a.note = Some(OrderNote {
+                    message: text.unwrap_or_default(),
+                })
+            }
+            "hold" => {
+                a.hold = Some(HoldOrder {
+                    reason: "customer_request".into(),
+                    note: text,
+                })
+            }
+            "cancel" => a.cancel = Some(CancelOrder { reason: text }),
+            _ => {}
+        }
+        Ok(a)
+    })();
+    let a = match parsed {
+        Ok(a) => a,
+        Err(e) => return super::see_other(&back, false, &super::describe(&e)),
+    };
+    act(
+        &app,
+        &staff,
+        &back,
+        move |tx, ctx| after_sales::act(tx, ctx, id, &a),
+        |v: &TicketView| {
+            v.messages
+                .last()
+                .map_or_else(|| "Done".to_string(), |m| m.body.clone())
         },
     )
     .await
