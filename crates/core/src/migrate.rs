@@ -52,6 +52,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(25, "support_assignment", "0025_support_assignment"),
     migration!(26, "support_triage", "0026_support_triage"),
     migration!(27, "support_macros", "0027_support_macros"),
+    migration!(28, "support_csat", "0028_support_csat"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

@@ -273,6 +273,19 @@ fn mail_config(env: &dyn Fn(&str) -> Option<String>, shown: &mut Vec<Shown>) -> 
         }
         mail.from = f.clone();
     }
+    let public = var(env, "BACKROOM_PUBLIC_URL");
+    if let Some(u) = &public {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            bail!("BACKROOM_PUBLIC_URL={u} must start with http:// or https://");
+        }
+        mail.public_url = u.trim_end_matches('/').to_string();
+    }
+    shown.push(Shown {
+        name: "BACKROOM_PUBLIC_URL",
+        value: mail.public_url.clone(),
+        source: source_of(public.is_some()),
+        meaning: "where customers reach this server (satisfaction survey links)",
+    });
     let retry = millis(env, "BACKROOM_SMTP_RETRY_MS")?;
     if let Some(ms) = retry {
         mail.backoff_base = Duration::from_millis(ms.max(1));

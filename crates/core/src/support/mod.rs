@@ -9,6 +9,7 @@
 //! threading headers; the server's worker sends it ([`outbox`]).
 
 pub mod after_sales;
+pub mod csat;
 pub mod inbound;
 pub mod macros;
 pub mod outbox;
@@ -98,6 +99,8 @@ pub struct Message {
 pub struct TicketView {
     pub ticket: Ticket,
     pub messages: Vec<Message>,
+    /// The customer's rating, once a solving reply has asked for it.
+    pub satisfaction: Option<csat::Satisfaction>,
 }
 
 /// A ticket staff open (a phone call, or on a customer's behalf).
@@ -311,7 +314,12 @@ pub fn get_ticket(tx: &mut dyn Sql, id: i64) -> Result<TicketView> {
         delivery: m.delivery,
     })
     .collect();
-    Ok(TicketView { ticket, messages })
+    let satisfaction = csat::of_ticket(tx, id)?;
+    Ok(TicketView {
+        ticket,
+        messages,
+        satisfaction,
+    })
 }
 
 /// Tickets, newest first, filtered.
@@ -749,7 +757,21 @@ pub fn add_message(tx: &mut dyn Sql, ctx: &Ctx, id: i64, m: &NewMessage) -> Resu
             Channel::parse(&r.channel),
             Some(Channel::Email | Channel::Form)
         ) {
-            outbox::queue_reply(tx, ctx, &r.subject, &r.requester_email, id, message, &body)?;
+            // A reply that solves the ticket asks how it went.
+            let survey = match next {
+                Status::Solved => Some(csat::issue(tx, ctx, id)?),
+                _ => None,
+            };
+            outbox::queue_reply(
+                tx,
+                ctx,
+                &r.subject,
+                &r.requester_email,
+                id,
+                message,
+                &body,
+                survey.as_deref(),
+            )?;
         }
     }
     set_status(tx, ctx, id, current, next)?;

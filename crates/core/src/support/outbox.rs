@@ -14,7 +14,9 @@ use backroom_domain::support as rules;
 /// Attempts before a mail is given up as `failed`.
 pub const MAX_ATTEMPTS: i64 = 8;
 
-/// Queues the email of a public reply; stores its `Message-ID` on the message.
+/// Queues the email of a public reply (with the survey token of a reply that solved the
+/// ticket); stores its `Message-ID` on the message.
+#[allow(clippy::too_many_arguments, reason = "one row's columns")]
 pub(crate) fn queue_reply(
     tx: &mut dyn Sql,
     ctx: &Ctx,
@@ -23,6 +25,7 @@ pub(crate) fn queue_reply(
     ticket: i64,
     message: i64,
     body: &str,
+    survey: Option<&str>,
 ) -> Result<()> {
     crate::row! {
         struct IdRow { message_id: String }
@@ -67,8 +70,8 @@ pub(crate) fn queue_reply(
         .collect::<Vec<_>>()
         .join(" ");
     tx.exec(
-        "INSERT INTO support_outbox (support_message_id, to_address, subject, body, message_id, in_reply_to, refs, status, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8)",
+        "INSERT INTO support_outbox (support_message_id, to_address, subject, body, message_id, in_reply_to, refs, csat_token, status, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9)",
         params![
             message,
             to,
@@ -77,6 +80,7 @@ pub(crate) fn queue_reply(
             message_id.as_str(),
             earlier.last().map(String::as_str),
             refs.as_str(),
+            survey,
             ctx.now
         ],
     )?;
@@ -94,6 +98,8 @@ crate::row! {
         pub in_reply_to: Option<String>,
         pub refs: String,
         pub attempts: i64,
+        /// The survey the mail links to, when it solved the ticket.
+        pub csat_token: Option<String>,
     }
 }
 
@@ -107,7 +113,7 @@ pub fn claim(tx: &mut dyn Sql, now: i64, limit: i64, lease_micros: i64) -> Resul
     let due: Vec<OutMail> = query_as(
         tx,
         &format!(
-            "SELECT id, to_address, subject, body, message_id, in_reply_to, refs, attempts FROM support_outbox \
+            "SELECT id, to_address, subject, body, message_id, in_reply_to, refs, attempts, csat_token FROM support_outbox \
              WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2{lock}"
         ),
         params![now, limit],
@@ -124,7 +130,7 @@ pub fn claim(tx: &mut dyn Sql, now: i64, limit: i64, lease_micros: i64) -> Resul
 /// The SMTP server took the mail.
 pub fn sent(tx: &mut dyn Sql, id: i64, now: i64) -> Result<()> {
     tx.exec(
-        "UPDATE support_outbox SET status = 'sent', sent_at = $1, last_error = NULL WHERE id = $2",
+        "UPDATE support_outbox SET status = 'sent', sent_at = $1, last_error = NULL, csat_token = NULL WHERE id = $2",
         params![now, id],
     )?;
     Ok(())

@@ -130,6 +130,7 @@ const AREA_TABLES: &[(&str, &[&str])] = &[
             "support_team_members",
             "support_triage_rules",
             "support_macros",
+            "support_csat",
         ],
     ),
     ("platform", &["audit_log", "schema_migrations"]),

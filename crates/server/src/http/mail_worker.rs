@@ -21,6 +21,8 @@ pub struct MailConfig {
     pub smtp_url: Option<String>,
     /// The sender replies come from: `Shop Support <help@shop.example>`.
     pub from: String,
+    /// Where customers reach this server: the satisfaction survey links start with it.
+    pub public_url: String,
     /// How long an idle worker waits before looking again.
     pub poll: Duration,
     /// How long a claimed mail is the claimer's before another may send it.
@@ -36,6 +38,7 @@ impl Default for MailConfig {
         MailConfig {
             smtp_url: None,
             from: "Support <support@localhost>".into(),
+            public_url: "http://127.0.0.1:8080".into(),
             poll: Duration::from_secs(1),
             lease: Duration::from_secs(120),
             backoff_base: Duration::from_secs(30),
@@ -48,8 +51,8 @@ fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
-/// The email of an outbox entry.
-fn message(from: &Mailbox, m: &OutMail) -> Result<Message, String> {
+/// The email of an outbox entry; a reply that solved its ticket ends with the survey's link.
+fn message(from: &Mailbox, public_url: &str, m: &OutMail) -> Result<Message, String> {
     let to: Mailbox = m
         .to_address
         .parse()
@@ -65,8 +68,16 @@ fn message(from: &Mailbox, m: &OutMail) -> Result<Message, String> {
     if !m.refs.is_empty() {
         b = b.references(m.refs.clone());
     }
+    let body = match &m.csat_token {
+        Some(t) => format!(
+            "{}\n\n--\nHow did we do? Tell us in one click:\n{}/csat/{t}\n",
+            m.body,
+            public_url.trim_end_matches('/')
+        ),
+        None => m.body.clone(),
+    };
     b.header(ContentType::TEXT_PLAIN)
-        .body(m.body.clone())
+        .body(body)
         .map_err(|e| e.to_string())
 }
 
@@ -105,7 +116,7 @@ pub async fn run(db: Db, cfg: MailConfig) {
             continue;
         }
         for m in claimed {
-            let outcome = match message(&from, &m) {
+            let outcome = match message(&from, &cfg.public_url, &m) {
                 Ok(email) => transport.send(email).await.map(|_| ()).map_err(|e| {
                     let permanent = e.is_permanent();
                     (e.to_string(), permanent)

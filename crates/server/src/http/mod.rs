@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod console;
+pub mod csat;
 pub mod error;
 pub mod extract;
 pub mod handlers;
@@ -94,6 +95,7 @@ pub fn router(app: App) -> Router {
         .route("/api/docs", axum::routing::get(handlers::docs_page))
         .merge(api)
         .merge(console::routes())
+        .merge(csat::routes())
         .fallback(handlers::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(4 * 1024 * 1024))
         .with_state(app)

@@ -127,6 +127,7 @@ async fn support_replies_are_mailed_threaded_and_sent_once_across_a_restart() {
             ("BACKROOM_SMTP_URL", smtp_url.as_str()),
             ("BACKROOM_SMTP_FROM", "Shop Support <help@shop.example>"),
             ("BACKROOM_SMTP_RETRY_MS", "50"),
+            ("BACKROOM_PUBLIC_URL", "https://shop.example"),
             ("BACKROOM_ANALYTICS_REFRESH_MS", "0"),
         ];
         let (server, base) = spawn_server(&url, &env).await;
@@ -281,6 +282,45 @@ async fn support_replies_are_mailed_threaded_and_sent_once_across_a_restart() {
             0,
             "{name}: refused twice first"
         );
+        // The reply that solved the ticket links to a survey: no sign-in, the link is the key.
+        let solved = smtp.mails()[1].clone();
+        let at = solved
+            .find("https://shop.example/csat/")
+            .expect("a survey link")
+            + 26;
+        let token: String = solved[at..]
+            .chars()
+            .take_while(char::is_ascii_hexdigit)
+            .collect();
+        assert_eq!(token.len(), 48, "{name}: {solved}");
+        let survey = format!("{base}/csat/{token}");
+        let page = http.get(&survey).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        assert!(page.text().await.unwrap().contains("How did we do?"));
+        let r = http
+            .post(&survey)
+            .form(&[("rating", "good"), ("comment", "Fast and kind")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{name}");
+        let (_, v) = request(&http, &base, "GET", &view_path, Some(&agent), None).await;
+        assert_eq!(v["satisfaction"]["rating"], "good", "{name}: {v}");
+        assert_eq!(v["satisfaction"]["comment"], "Fast and kind");
+        let r = http
+            .post(format!("{base}/csat/{}", "0".repeat(48)))
+            .form(&[("rating", "bad")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{name}: a made-up link");
+        let r = http
+            .post(&survey)
+            .form(&[("rating", "meh")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name}");
 
         // The SMTP server is down while a reply waits and the server stops; once a server
         // runs again and the SMTP server takes mail, the reply is sent, once.
