@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod sla;
 pub mod teams;
 pub mod triage;
+pub mod workload;
 
 pub use teams::{NewTeam, Team, create_team, list_teams};
 

@@ -1203,3 +1203,93 @@ async fn after_sales_from_the_ticket() {
         );
     }
 }
+
+/// The workload counts each member's unsolved tickets by priority, breached and due soon, and
+/// what they solved this week, against the tickets as created.
+#[tokio::test]
+async fn workload_counts_each_members_tickets() {
+    use backroom_core::support::sla::{self, NewPolicy};
+    use backroom_core::support::workload;
+    for (name, db) in backends().await {
+        let ids = agents(&db, 2).await;
+        let (a, b) = (ids[0], ids[1]);
+        let t0 = backroom_core::util::now_micros() - 3_600_000_000;
+        let at = move |m: i64| {
+            let mut c = ctx();
+            c.now = t0 + m * 60_000_000;
+            c
+        };
+        let p = NewPolicy {
+            name: "Urgent".into(),
+            priority: "urgent".into(),
+            first_reply_minutes: Some(10),
+            ..Default::default()
+        };
+        let c = at(0);
+        db.write(move |tx| sla::create_policy(tx, &c, &p))
+            .await
+            .unwrap();
+        let mut made = Vec::new();
+        for (i, (who, priority)) in [(a, "normal"), (a, "normal"), (a, "urgent"), (b, "low")]
+            .into_iter()
+            .enumerate()
+        {
+            let t = NewTicket {
+                subject: format!("T{i}"),
+                body: "x".into(),
+                requester_email: format!("w{i}@example.com"),
+                priority: Some(priority.into()),
+                assignee_id: Some(who),
+                ..Default::default()
+            };
+            let c = at(i as i64);
+            made.push(
+                db.write(move |tx| desk::create_ticket(tx, &c, &t))
+                    .await
+                    .unwrap()
+                    .ticket
+                    .id,
+            );
+        }
+        // B solves theirs.
+        let (last, c) = (made[3], at(5));
+        let p = TicketPatch {
+            status: Some("solved".into()),
+            ..Default::default()
+        };
+        db.write(move |tx| desk::update_ticket(tx, &c, last, &p))
+            .await
+            .unwrap();
+        // An hour on: the urgent ticket's first reply (10 minutes) is overdue.
+        let loads = db
+            .read(move |tx| workload::workload(tx, &at(60)))
+            .await
+            .unwrap();
+        let of = |u: i64| loads.iter().find(|l| l.user_id == u).unwrap().clone();
+        let (la, lb) = (of(a), of(b));
+        assert_eq!(
+            (la.normal, la.urgent, la.low, la.high),
+            (2, 1, 0, 0),
+            "{name}: {la:?}"
+        );
+        assert_eq!((la.breached, la.solved_this_week), (1, 0), "{name}: {la:?}");
+        // Solved this week unless a Monday began between the solving and the count.
+        let zone = db
+            .read(|tx| {
+                backroom_core::analytics::Zone::get(&backroom_core::settings::load(tx)?.timezone)
+            })
+            .await
+            .unwrap();
+        let monday = |t: i64| {
+            let d = i64::from(zone.day_of(t));
+            d - backroom_domain::hours::weekday(d) as i64
+        };
+        let same_week = monday(at(5).now) == monday(at(60).now);
+        assert_eq!(
+            (lb.low, lb.solved_this_week),
+            (0, i64::from(same_week)),
+            "{name}: {lb:?}"
+        );
+        assert_eq!(loads[0].user_id, a, "{name}: busiest first");
+    }
+}

@@ -155,6 +155,7 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(support::render_macro))
         .routes(routes!(support::merge))
         .routes(routes!(support::after_sale))
+        .routes(routes!(support::workload))
         .routes(routes!(support::bulk_update))
         .routes(routes!(
             support::list_triage_rules,

@@ -14,6 +14,7 @@ use backroom_core::support::macros::{self, Macro, NewMacro, Rendered};
 use backroom_core::support::sla::{self, Calendar, NewCalendar, NewPolicy, Policy};
 use backroom_core::support::teams::{self, MemberPatch, TeamPatch};
 use backroom_core::support::triage::{self, NewTriageRule, TriageRule};
+use backroom_core::support::workload::{self, AgentLoad};
 use backroom_core::support::{
     self as desk, NewMessage, NewTeam, NewTicket, Team, Ticket, TicketPatch, TicketQuery,
     TicketView,
@@ -335,4 +336,15 @@ pub async fn after_sale(
 ) -> R<TicketView> {
     app.write(&auth, move |tx, ctx| after_sales::act(tx, ctx, id, &body))
         .await
+}
+
+/// Each member who works tickets: unsolved tickets by priority, breached, due within four hours,
+/// solved this week; busiest first.
+#[utoipa::path(get, path = "/support/workload", tag = "support", responses((status = 200, body = Vec<AgentLoad>)))]
+pub async fn workload(State(app): State<App>, auth: Auth) -> R<Vec<AgentLoad>> {
+    let ctx = auth.ctx();
+    app.read(&auth, Permission::SupportRead, move |tx| {
+        workload::workload(tx, &ctx)
+    })
+    .await
 }
