@@ -399,7 +399,7 @@ pub fn list_tickets(tx: &mut dyn Sql, ctx: &Ctx, q: &TicketQuery) -> Result<Page
     if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         let like = crate::util::like_contains(&text.to_lowercase());
         f.add(
-            "(LOWER(subject) LIKE ? ESCAPE '\\' OR requester_email LIKE ? ESCAPE '\\')",
+            "(LOWER(subject) LIKE ? ESCAPE '\\' OR LOWER(requester_email) LIKE ? ESCAPE '\\')",
             vec![like.clone().into(), like.into()],
         );
     }
@@ -616,20 +616,25 @@ fn check_team(tx: &mut dyn Sql, team: Option<i64>) -> Result<()> {
 }
 
 fn check_assignee(tx: &mut dyn Sql, user: Option<i64>) -> Result<()> {
-    if let Some(u) = user {
-        let ok = crate::auth::get_user(tx, u).ok().is_some_and(|u| {
-            u.active
-                && backroom_domain::roles::Role::parse(&u.role)
-                    .is_some_and(|r| r.allows(Permission::SupportWork))
-        });
-        if !ok {
-            return Err(Error::invalid(
-                "assignee_id",
-                "must be an active member who works tickets",
-            ));
-        }
+    match user {
+        Some(u) => works_tickets(tx, u, "assignee_id"),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Refuses, naming `field`, a user who is not an active member whose role works tickets.
+pub(crate) fn works_tickets(tx: &mut dyn Sql, user: i64, field: &str) -> Result<()> {
+    if crate::auth::members_who(tx, Permission::SupportWork)?
+        .iter()
+        .any(|(id, _)| *id == user)
+    {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            "must be an active member who works tickets",
+        ))
+    }
 }
 
 /// Opens a ticket on a customer's behalf (a phone call, say) with their first message.
@@ -860,7 +865,6 @@ pub fn update_ticket(tx: &mut dyn Sql, ctx: &Ctx, id: i64, p: &TicketPatch) -> R
         )?;
     }
     if let Some(add) = &p.add_orders {
-        let linked = link_orders(tx, ctx, id, add)?;
         let known = crate::orders::ids_by_number(tx, add)?;
         if let Some(i) = add.iter().position(|n| !known.contains_key(n)) {
             return Err(Error::invalid(
@@ -868,6 +872,7 @@ pub fn update_ticket(tx: &mut dyn Sql, ctx: &Ctx, id: i64, p: &TicketPatch) -> R
                 "is not an order number of this store",
             ));
         }
+        let linked = link_orders(tx, ctx, id, add)?;
         changes.insert("orders_added".into(), json!(linked));
     }
     if let Some(remove) = &p.remove_orders {

@@ -372,25 +372,14 @@ fn running(history: &[(Status, i64)], now: i64) -> Vec<(i64, i64)> {
     out
 }
 
-/// When `target` counted minutes of the clock's runs from `start` on are spent: `None` while the
-/// clock is stopped short of it (or the hours never come). The last run may still be going:
-/// it is open-ended when `open_ended`.
-fn due(
-    clock: &Clock,
-    runs: &[(i64, i64)],
-    start: i64,
-    target: i64,
-    open_ended: bool,
-) -> Option<i64> {
+/// When `target` counted minutes of the clock's runs from `start` on are spent, the last run
+/// (the clock runs now) going on: `None` if the hours never come.
+fn due(clock: &Clock, runs: &[(i64, i64)], start: i64, target: i64) -> Option<i64> {
     let mut used = 0;
     for (i, (s, e)) in runs.iter().enumerate() {
         let s = (*s).max(start);
         let last = i + 1 == runs.len();
-        let e = if last && open_ended {
-            s + HORIZON_MINUTES
-        } else {
-            *e
-        };
+        let e = if last { s + HORIZON_MINUTES } else { *e };
         if s >= e {
             continue;
         }
@@ -447,8 +436,6 @@ pub(crate) fn refresh(tx: &mut dyn Sql, ticket: i64, now: i64) -> Result<()> {
         .filter_map(|c| Status::parse(&c.status).map(|s| (s, c.at / MINUTE)))
         .collect();
         let runs = running(&history, now / MINUTE);
-        // The clock runs now: its last run goes on.
-        let open_ended = true;
         let cal = match p.calendar_id {
             Some(c) => Some(get_calendar(tx, c)?),
             None => None,
@@ -482,13 +469,13 @@ pub(crate) fn refresh(tx: &mut dyn Sql, ticket: i64, now: i64) -> Result<()> {
         if t.first_reply_at.is_none()
             && let Some(target) = p.first_reply_minutes
         {
-            first = due(&clock, &runs, created, target, open_ended).map(minute_to_micros);
+            first = due(&clock, &runs, created, target).map(minute_to_micros);
         }
         if let (Some(since), Some(target)) = (t.awaiting_reply_since, p.next_reply_minutes) {
-            next = due(&clock, &runs, since / MINUTE, target, open_ended).map(minute_to_micros);
+            next = due(&clock, &runs, since / MINUTE, target).map(minute_to_micros);
         }
         if let Some(target) = p.resolution_minutes {
-            resolution = due(&clock, &runs, created, target, open_ended).map(minute_to_micros);
+            resolution = due(&clock, &runs, created, target).map(minute_to_micros);
         }
     }
     let earliest = [first, next, resolution].into_iter().flatten().min();
@@ -543,9 +530,8 @@ mod tests {
         let clock = Clock::Calendar;
         let runs = running(&history[..3], 100);
         // 25 minutes: 10 before the pause, 15 after it resumes at 30.
-        assert_eq!(due(&clock, &runs, 0, 25, true), Some(45));
-        // While pending, no due time.
-        let paused = running(&history[..2], 20);
-        assert_eq!(due(&clock, &paused, 0, 25, false), None);
+        assert_eq!(due(&clock, &runs, 0, 25), Some(45));
+        // While pending, the clock has no current run (refresh then gives no due time).
+        assert_eq!(running(&history[..2], 20), vec![(0, 10)]);
     }
 }

@@ -11,7 +11,7 @@
 use crate::db::{Sql, query_as};
 use crate::util::rfc3339;
 use crate::{Ctx, Error, Result, audit, params};
-use backroom_domain::roles::{Permission, Role};
+use backroom_domain::roles::Permission;
 use backroom_domain::values::required_text;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -210,15 +210,7 @@ pub fn set_member(
         ctx.actor.require(Permission::SupportManage)?;
     }
     get_team(tx, team)?;
-    let works = crate::auth::get_user(tx, user).ok().is_some_and(|u| {
-        u.active && Role::parse(&u.role).is_some_and(|r| r.allows(Permission::SupportWork))
-    });
-    if !works {
-        return Err(Error::invalid(
-            "user_id",
-            "must be an active member who works tickets",
-        ));
-    }
+    super::works_tickets(tx, user, "user_id")?;
     if let Some(Some(c)) = m.capacity
         && !(1..=10_000).contains(&c)
     {

@@ -310,15 +310,19 @@ pub struct IngestAuth {
     pub actor: Actor,
 }
 
+/// The bearer token's actor, if its role allows `p`.
+async fn actor_allowed(parts: &mut Parts, app: &App, p: Permission) -> Result<Actor, ApiError> {
+    let secret = bearer(parts)?;
+    let actor = app.authenticate(&secret).await?;
+    actor.require(p).map_err(ApiError::from)?;
+    Ok(actor)
+}
+
 impl FromRequestParts<App> for IngestAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        let secret = bearer(parts)?;
-        let actor = app.authenticate(&secret).await?;
-        actor
-            .require(Permission::EventsIngest)
-            .map_err(ApiError::from)?;
+        let actor = actor_allowed(parts, app, Permission::EventsIngest).await?;
         Ok(IngestAuth { actor })
     }
 }
@@ -333,11 +337,7 @@ impl FromRequestParts<App> for SupportIngestAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        let secret = bearer(parts)?;
-        let actor = app.authenticate(&secret).await?;
-        actor
-            .require(Permission::SupportIngest)
-            .map_err(ApiError::from)?;
+        let actor = actor_allowed(parts, app, Permission::SupportIngest).await?;
         Ok(SupportIngestAuth { actor })
     }
 }

@@ -145,6 +145,90 @@ async fn support_replies_are_mailed_threaded_and_sent_once_across_a_restart() {
         assert_eq!(s, StatusCode::CREATED, "{name}: {key}");
         let key = key["token"].as_str().unwrap().to_string();
 
+        // The desk's set-up through the API: a balanced team with the agent in it, a triage
+        // rule for refunds, a policy for urgent tickets. A refund request posted by the
+        // provider comes out urgent, with the team, given to the agent, and due.
+        let admin_call = |method: &'static str, path: &str, body: Value| {
+            let (http, base, admin, path) =
+                (http.clone(), base.clone(), admin.clone(), path.to_string());
+            async move {
+                let (s, v) = request(&http, &base, method, &path, Some(&admin), Some(body)).await;
+                assert!(s.is_success(), "{method} {path}: {s} {v}");
+                v
+            }
+        };
+        let (_, me) = request(&http, &base, "GET", "/api/v1/me", Some(&agent), None).await;
+        let agent_id = me["id"].as_i64().unwrap();
+        let team = admin_call(
+            "POST",
+            "/api/v1/support/teams",
+            json!({"name": "Care", "assignment": "balanced"}),
+        )
+        .await["id"]
+            .as_i64()
+            .unwrap();
+        admin_call(
+            "PUT",
+            &format!("/api/v1/support/teams/{team}/members/{agent_id}"),
+            json!({}),
+        )
+        .await;
+        admin_call(
+            "POST",
+            "/api/v1/support/triage-rules",
+            json!({"name": "Refunds", "when": {"text_contains": ["refund"]}, "then": {"priority": "urgent", "team_id": team, "tags": ["refund"]}}),
+        )
+        .await;
+        admin_call(
+            "POST",
+            "/api/v1/support/sla-policies",
+            json!({"name": "Urgent", "priority": "urgent", "first_reply_minutes": 30}),
+        )
+        .await;
+        let (s, r) = request(
+            &http,
+            &base,
+            "POST",
+            "/api/v1/support/inbound-email",
+            Some(&key),
+            Some(json!({"from": "cy@example.com", "subject": "Refund please", "text": "I want my money back", "message_id": "<r1@mail.example>"})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{name}: {r}");
+        let (_, v) = request(
+            &http,
+            &base,
+            "GET",
+            &format!("/api/v1/support/tickets/{}", r["ticket_id"]),
+            Some(&agent),
+            None,
+        )
+        .await;
+        assert_eq!(v["ticket"]["priority"], "urgent", "{name}: {v}");
+        assert_eq!(v["ticket"]["team_id"], team);
+        assert_eq!(v["ticket"]["assignee_id"], agent_id, "{name}: given out");
+        assert_eq!(v["ticket"]["tags"], json!(["refund"]));
+        assert!(
+            v["ticket"]["sla"]["first_reply_due_at"].is_string(),
+            "{name}: {v}"
+        );
+        let (_, load) = request(
+            &http,
+            &base,
+            "GET",
+            "/api/v1/support/workload",
+            Some(&agent),
+            None,
+        )
+        .await;
+        let mine = load
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["user_id"] == agent_id)
+            .unwrap();
+        assert_eq!(mine["urgent"], 1, "{name}: {load}");
+
         // A customer's email opens a ticket; the provider's retry stores nothing twice.
         let first = json!({"from": "Ann Bell <ann@example.com>", "to": "help@shop.example", "subject": "Parcel missing", "text": "Where is it?", "message_id": "<c1@mail.example>"});
         let (s, r) = request(
