@@ -53,6 +53,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(26, "support_triage", "0026_support_triage"),
     migration!(27, "support_macros", "0027_support_macros"),
     migration!(28, "support_csat", "0028_support_csat"),
+    migration!(29, "support_kpis", "0029_support_kpis"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

@@ -11,8 +11,10 @@
 pub mod after_sales;
 pub mod csat;
 pub mod inbound;
+pub mod kpi;
 pub mod macros;
 pub mod outbox;
+pub mod report;
 pub mod sla;
 pub mod teams;
 pub mod triage;
@@ -567,6 +569,17 @@ pub(crate) fn post(tx: &mut dyn Sql, ctx: &Ctx, m: &Posting) -> Result<i64> {
 
 /// Sets a ticket's status (with the times it was solved or closed) and its update time.
 fn set_status(tx: &mut dyn Sql, ctx: &Ctx, id: i64, from: Status, to: Status) -> Result<()> {
+    if to == Status::Solved && !matches!(from, Status::Solved | Status::Closed) {
+        let due: Option<i64> = tx
+            .query_one(
+                "SELECT resolution_due_at FROM support_tickets WHERE id = $1",
+                params![id],
+            )?
+            .map(|r| r.get("resolution_due_at"))
+            .transpose()?
+            .flatten();
+        sla::fulfilled(tx, id, "resolution", due, ctx.now)?;
+    }
     tx.exec(
         "UPDATE support_tickets SET status = $1, updated_at = $2, \
            solved_at = CASE WHEN $1 = 'solved' THEN $2 WHEN $1 = 'closed' THEN solved_at ELSE NULL END, \
@@ -754,6 +767,10 @@ pub fn add_message(tx: &mut dyn Sql, ctx: &Ctx, id: i64, m: &NewMessage) -> Resu
         },
     )?;
     if public {
+        match r.first_reply_at {
+            None => sla::fulfilled(tx, id, "first_reply", r.first_reply_due_at, ctx.now)?,
+            Some(_) => sla::fulfilled(tx, id, "next_reply", r.next_reply_due_at, ctx.now)?,
+        }
         tx.exec(
             "UPDATE support_tickets SET first_reply_at = COALESCE(first_reply_at, $1), awaiting_reply_since = NULL WHERE id = $2",
             params![ctx.now, id],

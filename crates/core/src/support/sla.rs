@@ -20,7 +20,7 @@ use backroom_domain::roles::Permission;
 use backroom_domain::support::{Channel, Priority, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use utoipa::ToSchema;
 
 const MINUTE: i64 = 60_000_000;
@@ -348,6 +348,70 @@ fn reapply(tx: &mut dyn Sql, ctx: &Ctx, priority: Option<Priority>) -> Result<()
     Ok(())
 }
 
+/// A calendar's hours and zone: what a business clock counts in.
+pub(crate) struct CalendarClock {
+    pub hours: Hours,
+    zone: jiff::tz::TimeZone,
+}
+
+impl CalendarClock {
+    pub fn of(c: &Calendar) -> Result<CalendarClock> {
+        Ok(CalendarClock {
+            hours: hours_of(&c.week, &c.holidays)?,
+            zone: jiff::tz::TimeZone::get(&c.timezone)
+                .map_err(|_| Error::invalid("timezone", "is not a time zone"))?,
+        })
+    }
+
+    /// The zone's offset from UTC, in minutes, at the UTC minute `m`.
+    pub fn offset(&self, m: i64) -> i64 {
+        jiff::Timestamp::from_second(m * 60)
+            .map_or(0, |ts| i64::from(self.zone.to_offset(ts).seconds()) / 60)
+    }
+}
+
+/// Every calendar's clock with its id, in order, and the calendar of each policy that has one.
+pub(crate) type Clocks = (Vec<(i64, CalendarClock)>, HashMap<i64, i64>);
+
+/// Every calendar's clock by id, and the calendar of each policy that has one.
+pub(crate) fn clocks(tx: &mut dyn Sql) -> Result<Clocks> {
+    let calendars = query_as::<CalendarRow>(
+        tx,
+        "SELECT id, name, timezone, week, holidays, created_at FROM support_calendars ORDER BY id",
+        &[],
+    )?
+    .into_iter()
+    .map(|r| {
+        let c = calendar_of(r);
+        Ok((c.id, CalendarClock::of(&c)?))
+    })
+    .collect::<Result<_>>()?;
+    let of_policy = policies(tx, false)?
+        .into_iter()
+        .filter_map(|p| p.calendar_id.map(|c| (p.id, c)))
+        .collect();
+    Ok((calendars, of_policy))
+}
+
+/// Notes a target the ticket met or missed: a reply or solve fulfilled it at `at`, against the
+/// due time it had until then (a target whose clock was stopped, or without a policy, has none
+/// and notes nothing).
+pub(crate) fn fulfilled(
+    tx: &mut dyn Sql,
+    ticket: i64,
+    metric: &str,
+    due: Option<i64>,
+    at: i64,
+) -> Result<()> {
+    if let Some(due) = due {
+        tx.exec(
+            "INSERT INTO support_sla_outcomes (ticket_id, metric, due_at, at, met) VALUES ($1, $2, $3, $4, $5)",
+            params![ticket, metric, due, at, at <= due],
+        )?;
+    }
+    Ok(())
+}
+
 /// Notes a ticket's new status in its history (the clock reads it).
 pub(crate) fn status_changed(tx: &mut dyn Sql, ticket: i64, status: Status, at: i64) -> Result<()> {
     tx.exec(
@@ -436,30 +500,14 @@ pub(crate) fn refresh(tx: &mut dyn Sql, ticket: i64, now: i64) -> Result<()> {
         .filter_map(|c| Status::parse(&c.status).map(|s| (s, c.at / MINUTE)))
         .collect();
         let runs = running(&history, now / MINUTE);
-        let cal = match p.calendar_id {
-            Some(c) => Some(get_calendar(tx, c)?),
+        let business = match p.calendar_id {
+            Some(c) => Some(CalendarClock::of(&get_calendar(tx, c)?)?),
             None => None,
         };
-        let hours = match &cal {
-            Some(c) => Some(hours_of(&c.week, &c.holidays)?),
-            None => None,
-        };
-        let zone = match &cal {
-            Some(c) => Some(
-                jiff::tz::TimeZone::get(&c.timezone)
-                    .map_err(|_| Error::invalid("timezone", "is not a time zone"))?,
-            ),
-            None => None,
-        };
-        let offset = |m: i64| -> i64 {
-            match (&zone, jiff::Timestamp::from_second(m * 60)) {
-                (Some(z), Ok(ts)) => i64::from(z.to_offset(ts).seconds()) / 60,
-                _ => 0,
-            }
-        };
-        let clock = match &hours {
-            Some(h) => Clock::Business {
-                hours: h,
+        let offset = |m: i64| business.as_ref().map_or(0, |b| b.offset(m));
+        let clock = match &business {
+            Some(b) => Clock::Business {
+                hours: &b.hours,
                 offset: &offset,
             },
             None => Clock::Calendar,

@@ -131,6 +131,7 @@ const AREA_TABLES: &[(&str, &[&str])] = &[
             "support_triage_rules",
             "support_macros",
             "support_csat",
+            "support_sla_outcomes",
         ],
     ),
     ("platform", &["audit_log", "schema_migrations"]),

@@ -597,7 +597,7 @@ async fn service_levels_count_business_hours_and_stop_while_pending() {
 }
 
 /// Members who work tickets, created as a lead would: their user ids.
-async fn agents(db: &Db, n: usize) -> Vec<i64> {
+pub(crate) async fn agents(db: &Db, n: usize) -> Vec<i64> {
     let mut out = Vec::new();
     for i in 0..n {
         let prepared = std::sync::Arc::new(

@@ -8,6 +8,7 @@ mod analytics;
 mod catalog;
 mod conventions;
 mod desk;
+mod desk_kpis;
 mod fulfillment;
 mod imports;
 mod inventory;

@@ -1,0 +1,14 @@
+-- Service-level outcomes for the KPIs: each target (first reply, next reply, resolution) a
+-- ticket met or missed, written when the reply or solve that fulfils it happens; and an index
+-- for the status changes of a period.
+CREATE TABLE support_sla_outcomes (
+  id INTEGER PRIMARY KEY,
+  ticket_id INTEGER NOT NULL REFERENCES support_tickets(id),
+  metric TEXT NOT NULL,
+  due_at INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  met INTEGER NOT NULL
+);
+CREATE INDEX support_sla_outcomes_at ON support_sla_outcomes(at);
+CREATE INDEX support_status_changes_at ON support_status_changes(at);
+CREATE INDEX support_csat_rated ON support_csat(rated_at);
