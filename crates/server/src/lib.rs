@@ -3,3 +3,4 @@
 
 pub mod http;
 pub mod kpi_view;
+pub mod support_view;

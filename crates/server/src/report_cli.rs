@@ -3,10 +3,12 @@
 
 use anyhow::{Result, bail};
 use backroom::kpi_view::{change, csv, lines, pct};
+use backroom::support_view;
 use backroom_core::Db;
 use backroom_core::analytics::marketing;
 use backroom_core::analytics::refresh;
 use backroom_core::analytics::report::{self, ClvQuery, KpiQuery, KpiReport, Opts, Period};
+use backroom_core::support::report::{self as support_report, SupportReportQuery};
 use backroom_domain::{Currency, Money};
 use std::path::PathBuf;
 
@@ -30,6 +32,26 @@ pub enum ReportCommand {
         /// Money KPIs in this currency (the store's by default).
         #[arg(long)]
         currency: Option<String>,
+        /// table (default), csv or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// Support KPIs (tickets created, solved, backlog, first response and resolution times,
+    /// replies per ticket, one-touch rate, SLA attainment, CSAT) for local days [from, to),
+    /// compared with the previous period.
+    Support {
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// Day after the last, YYYY-MM-DD.
+        #[arg(long)]
+        to: String,
+        /// A series by day, week or month.
+        #[arg(long)]
+        by: Option<String>,
+        /// agent, team, channel or priority.
+        #[arg(long)]
+        breakdown: Option<String>,
         /// table (default), csv or json.
         #[arg(long, default_value = "table")]
         format: String,
@@ -147,6 +169,34 @@ pub async fn report(db: &Db, c: ReportCommand) -> Result<()> {
                 "json" => println!("{}", serde_json::to_string_pretty(&r)?),
                 "csv" => print!("{}", csv(&r)),
                 _ => print!("{}", table(&r)?),
+            }
+        }
+        ReportCommand::Support {
+            from,
+            to,
+            by,
+            breakdown,
+            format,
+        } => {
+            if !["table", "csv", "json"].contains(&format.as_str()) {
+                bail!("--format must be table, csv or json");
+            }
+            let q = SupportReportQuery {
+                from,
+                to,
+                by,
+                breakdown,
+                compare: Some(true),
+            };
+            let ctx = backroom_core::Ctx::system_now();
+            let r = db
+                .read(move |tx| support_report::report(tx, &ctx, &q))
+                .await
+                .map_err(err)?;
+            match format.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&r)?),
+                "csv" => print!("{}", support_view::csv(&r)),
+                _ => print!("{}", support_view::table(&r)),
             }
         }
         ReportCommand::Funnel { from, to } => {

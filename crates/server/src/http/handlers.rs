@@ -156,6 +156,7 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(support::merge))
         .routes(routes!(support::after_sale))
         .routes(routes!(support::workload))
+        .routes(routes!(support::support_report))
         .routes(routes!(support::bulk_update))
         .routes(routes!(
             support::list_triage_rules,

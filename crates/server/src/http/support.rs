@@ -11,6 +11,7 @@ use backroom_core::api::Page;
 use backroom_core::support::after_sales::{self, AfterSale};
 use backroom_core::support::inbound::{self, ContactMessage, InboundEmail, Received};
 use backroom_core::support::macros::{self, Macro, NewMacro, Rendered};
+use backroom_core::support::report::{self, SupportReport, SupportReportQuery};
 use backroom_core::support::sla::{self, Calendar, NewCalendar, NewPolicy, Policy};
 use backroom_core::support::teams::{self, MemberPatch, TeamPatch};
 use backroom_core::support::triage::{self, NewTriageRule, TriageRule};
@@ -345,6 +346,21 @@ pub async fn workload(State(app): State<App>, auth: Auth) -> R<Vec<AgentLoad>> {
     let ctx = auth.ctx();
     app.read(&auth, Permission::SupportRead, move |tx| {
         workload::workload(tx, &ctx)
+    })
+    .await
+}
+
+/// The support KPIs of a period (store-time days `[from, to)`), with the previous period, a
+/// series by day, week or month and a breakdown by agent, team, channel or priority.
+#[utoipa::path(get, path = "/support/report", tag = "support", params(SupportReportQuery), responses((status = 200, body = SupportReport)))]
+pub async fn support_report(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<SupportReportQuery>,
+) -> R<SupportReport> {
+    let ctx = auth.ctx();
+    app.read(&auth, Permission::SupportRead, move |tx| {
+        report::report(tx, &ctx, &q)
     })
     .await
 }

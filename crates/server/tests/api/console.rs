@@ -499,6 +499,11 @@ async fn console_pages_for_every_role() {
             ),
             (format!("/console/support/{ticket}"), Some(SupportRead)),
             ("/console/support/new".into(), Some(SupportWork)),
+            ("/console/support/workload".into(), Some(SupportRead)),
+            (
+                "/console/support/reports?by=week&breakdown=agent".into(),
+                Some(SupportRead),
+            ),
             ("/console/password".into(), None),
             ("/console/products".into(), Some(CatalogRead)),
             (
@@ -2896,6 +2901,30 @@ async fn console_support_desk_end_to_end() {
         assert!(
             l.status == StatusCode::FORBIDDEN || l.notice().is_some_and(|n| !n.0),
             "{name}"
+        );
+        // The analyst reads how the desk did: the cards, the breakdown by agent, the CSV, and
+        // each agent's load.
+        let (status, page) = a.get("/console/support/reports?breakdown=channel").await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(page.contains("data-kpi=\"tickets_created\""), "{name}");
+        assert!(
+            page.contains("By channel") && page.contains(">phone<"),
+            "{name}"
+        );
+        let (status, csv) = a.get("/console/support/reports.csv?by=day").await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(
+            csv.starts_with("bucket,group,created,solved,backlog,"),
+            "{name}: {csv}"
+        );
+        assert_eq!(csv.lines().count(), 31, "{name}: a header and 30 days");
+        let (status, page) = a.get("/console/support/workload").await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(page.contains("Solved this week"), "{name}");
+        let (_, home) = a.get("/console").await;
+        assert!(
+            home.contains("data-support"),
+            "{name}: the home page shows the desk"
         );
     }
 }

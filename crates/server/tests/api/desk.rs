@@ -204,6 +204,7 @@ async fn support_replies_are_mailed_threaded_and_sent_once_across_a_restart() {
             None,
         )
         .await;
+        let urgent = v["ticket"]["id"].as_i64().unwrap();
         assert_eq!(v["ticket"]["priority"], "urgent", "{name}: {v}");
         assert_eq!(v["ticket"]["team_id"], team);
         assert_eq!(v["ticket"]["assignee_id"], agent_id, "{name}: given out");
@@ -432,6 +433,107 @@ async fn support_replies_are_mailed_threaded_and_sent_once_across_a_restart() {
         assert!(mails[2].contains("Third reply"));
         let (_, v) = request(&http, &base, "GET", &view_path, Some(&agent), None).await;
         assert_eq!(v["messages"].as_array().unwrap().len(), 5, "{name}: {v}");
+
+        // The support report over the days around now (any store zone): every ticket made
+        // here, the one rating, the urgent ticket's first reply within its 30 minutes.
+        let (s, _) = request(
+            &http,
+            &base,
+            "POST",
+            &format!("/api/v1/support/tickets/{urgent}/messages"),
+            Some(&agent),
+            Some(json!({"body": "Your refund is on its way"})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let today = backroom_core::util::now_micros().div_euclid(86_400_000_000) as i32;
+        let (from, to) = (
+            backroom_domain::analytics::format_day(today - 2),
+            backroom_domain::analytics::format_day(today + 2),
+        );
+        let (_, all) = request(
+            &http,
+            &base,
+            "GET",
+            "/api/v1/support/tickets?limit=200",
+            Some(&agent),
+            None,
+        )
+        .await;
+        let made = all["items"].as_array().unwrap().len() as i64;
+        let path = format!("/api/v1/support/report?from={from}&to={to}&breakdown=agent&by=day");
+        let (s, r) = request(&http, &base, "GET", &path, Some(&agent), None).await;
+        assert_eq!(s, StatusCode::OK, "{name}: {r}");
+        let k = &r["totals"];
+        assert_eq!(k["created"], made, "{name}: {r}");
+        assert_eq!(
+            (k["csat_good"].as_i64(), k["csat_bad"].as_i64()),
+            (Some(1), Some(0)),
+            "{name}: {k}"
+        );
+        assert_eq!(k["csat"], 1.0);
+        assert!(k["sla_met"].as_i64().unwrap() >= 1, "{name}: {k}");
+        assert!(
+            k["first_response"]["tickets"].as_i64().unwrap() >= 1,
+            "{name}: {k}"
+        );
+        assert_eq!(r["series"].as_array().unwrap().len(), 4, "{name}");
+        let agent_name = me["name"].as_str().unwrap();
+        assert!(
+            r["breakdown"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g["group"] == agent_name && g["bucket"].is_null()),
+            "{name}: {r}"
+        );
+        let (s, e) = request(
+            &http,
+            &base,
+            "GET",
+            "/api/v1/support/report?from=2026-01-01&to=2026-02-01&breakdown=mood",
+            Some(&agent),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, e["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("breakdown")),
+            "{name}: {e}"
+        );
+        // The same figures from the CLI, as CSV.
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_backroom"))
+            .args([
+                "--database-url",
+                &url,
+                "report",
+                "support",
+                "--from",
+                &from,
+                "--to",
+                &to,
+                "--format",
+                "csv",
+            ])
+            .env("BACKROOM_LOG", "error")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        assert!(
+            lines
+                .next()
+                .unwrap_or("")
+                .starts_with("bucket,group,created,solved,backlog,"),
+            "{name}: {text}"
+        );
+        assert!(
+            lines
+                .next()
+                .unwrap_or("")
+                .starts_with(&format!("{from},,{made},")),
+            "{name}: {text}"
+        );
         drop(server);
     }
 }

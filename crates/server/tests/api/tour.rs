@@ -62,6 +62,8 @@ async fn pages(app: &TestApp) -> Vec<String> {
         "/console/support",
         &format!("/console/support/{t}"),
         "/console/support/new",
+        "/console/support/workload",
+        "/console/support/reports?breakdown=agent",
         "/console/search?q=tour",
         "/console/help",
         "/console/password",

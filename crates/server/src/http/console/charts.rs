@@ -43,7 +43,7 @@ pub(super) fn periods(
 }
 
 /// What a period `from` to `to` (not included) covers, as people say it.
-fn covers(from: &str, to: &str) -> String {
+pub(super) fn covers(from: &str, to: &str) -> String {
     match parse_day(to) {
         Some(t) => span(from, &format_day(t - 1)),
         None => format!("{from} to {to}"),

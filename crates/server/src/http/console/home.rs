@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use backroom_core::analytics::queue::WorkQueue;
 use backroom_core::analytics::{Zone, refresh, report};
 use backroom_core::settings;
+use backroom_core::support::report::{self as support_report, SupportReportQuery};
 use backroom_domain::analytics::format_day;
 use backroom_domain::roles::Permission;
 use maud::{Markup, html};
@@ -65,6 +66,35 @@ pub(super) async fn home(
             Err(e) => return failed(&staff, &e),
         }
     }
+    let mut support = None;
+    if staff.may(Permission::SupportRead) {
+        let ctx = staff.ctx();
+        let r = app
+            .db
+            .read(move |tx| {
+                let zone = Zone::get(&settings::load(tx)?.timezone)?;
+                let today = zone.day_of(now);
+                let q = SupportReportQuery {
+                    from: format_day(today - (days - 1)),
+                    to: format_day(today + 1),
+                    by: None,
+                    breakdown: None,
+                    compare: Some(true),
+                };
+                support_report::report(tx, &ctx, &q)
+            })
+            .await;
+        match r {
+            Ok(r) => {
+                support = Some(html! {
+                    h2 data-support { "Support, last " (days) " days" }
+                    (super::support_reports::cards(&r, &format!("previous {days} days")))
+                    p { a href=(format!("/console/support/reports?from={}&to={}", r.from, r.to)) { "Support reports" } }
+                })
+            }
+            Err(e) => return failed(&staff, &e),
+        }
+    }
     let queue = match app
         .db
         .read(move |tx| backroom_core::analytics::queue::work_queue(tx, now))
@@ -75,6 +105,7 @@ pub(super) async fn home(
     };
     let body = html! {
         @if let Some(k) = kpis { (k) }
+        @if let Some(s) = support { (s) }
         (queue_section(&staff, &queue))
     };
     page(&staff, &headers, "Home", body)

@@ -26,6 +26,7 @@ mod jobs;
 mod orders;
 mod settings;
 mod support;
+mod support_reports;
 mod ui;
 mod views;
 
@@ -61,6 +62,7 @@ pub fn routes() -> Router<App> {
         .merge(orders::routes())
         .merge(customers::routes())
         .merge(support::routes())
+        .merge(support_reports::routes())
         .merge(settings::routes())
         .merge(jobs::routes())
         .merge(assets::routes())

@@ -60,7 +60,7 @@ fn inbox_query(q: &Fields, view: &str) -> Result<TicketQuery, backroom_core::Err
         status: q.opt("status").or(status),
         priority: q.opt("priority"),
         channel: q.opt("channel"),
-        assignee,
+        assignee: q.opt("assignee").or(assignee),
         team_id: q.opt_int("team_id")?,
         customer_id: q.opt_int("customer_id")?,
         order: q.opt_int("order")?,

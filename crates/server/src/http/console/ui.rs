@@ -590,7 +590,19 @@ const NAV: &[(&str, &[NavLink])] = &[
     ),
     (
         "Support",
-        &[(Permission::SupportRead, "/console/support", "Tickets")],
+        &[
+            (Permission::SupportRead, "/console/support", "Tickets"),
+            (
+                Permission::SupportRead,
+                "/console/support/workload",
+                "Workload",
+            ),
+            (
+                Permission::SupportRead,
+                "/console/support/reports",
+                "Support reports",
+            ),
+        ],
     ),
     (
         "Analytics",
