@@ -12,3 +12,6 @@ CREATE TABLE support_sla_outcomes (
 CREATE INDEX support_sla_outcomes_at ON support_sla_outcomes(at);
 CREATE INDEX support_status_changes_at ON support_status_changes(at);
 CREATE INDEX support_csat_rated ON support_csat(rated_at);
+-- A ticket imported from a history keeps the reference it had there: importing it again finds it.
+ALTER TABLE support_tickets ADD COLUMN external_ref TEXT;
+CREATE UNIQUE INDEX support_tickets_external_ref ON support_tickets(external_ref);

@@ -13,6 +13,7 @@ pub mod products;
 pub mod retail;
 pub mod stock;
 mod table;
+pub mod tickets;
 
 pub use table::Table;
 

@@ -1,4 +1,4 @@
-//! `backroom import products|stock|orders`: read a file (or a folder of them), validate every row,
+//! `backroom import products|stock|customers|orders|tickets`: read a file (or a folder of them), validate every row,
 //! apply what is good (or nothing, with `--strict`), and print what happened, with a progress
 //! line on a terminal and a file of rejected rows on request.
 
@@ -62,6 +62,14 @@ enum What {
     },
     /// Customers by email: Backroom's customer export or Magento's customer CSV.
     Customers {
+        file: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// A ticket history, one row per message: ticket_ref, ticket_created_at, channel,
+    /// requester_email, subject, priority, status, solved_at, message_at, author_kind,
+    /// agent_email, public, body, satisfaction. Tickets already imported are left unchanged.
+    Tickets {
         file: PathBuf,
         #[command(flatten)]
         common: Common,
@@ -173,6 +181,23 @@ pub async fn run(db: &Db, args: ImportArgs) -> Result<()> {
         }
         What::Customers { file, common } => {
             let s = import_customers(db, &file, &common).await?;
+            (s, common, "rows")
+        }
+        What::Tickets { file, common } => {
+            let f = std::fs::File::open(&file)
+                .with_context(|| format!("opening {}", file.display()))?;
+            let (records, errors, rows) =
+                backroom_import::tickets::read(std::io::BufReader::new(f));
+            let s = import::tickets(
+                db,
+                cli_actor(),
+                records,
+                errors,
+                rows,
+                &options(&common, None),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
             (s, common, "rows")
         }
         What::Orders {

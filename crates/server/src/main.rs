@@ -92,9 +92,9 @@ enum Command {
         #[command(subcommand)]
         command: report_cli::AnalyticsCommand,
     },
-    /// Export products, stock, orders, customers or the ledger as CSV or JSON lines.
+    /// Export products, stock, orders, customers, the ledger or tickets as CSV or JSON lines.
     Export {
-        /// `products`, `stock`, `orders`, `customers` or `ledger`.
+        /// `products`, `stock`, `orders`, `customers`, `ledger` or `tickets`.
         what: String,
         /// `csv` (default) or `jsonl`.
         #[arg(long, default_value = "csv")]
@@ -488,7 +488,7 @@ async fn run_export(
 ) -> Result<()> {
     use backroom_core::analytics::export;
     let kind = export::Kind::parse(what)
-        .context("what must be products, stock, orders, customers or ledger")?;
+        .context("what must be products, stock, orders, customers, ledger or tickets")?;
     let format = match format {
         "csv" => export::Format::Csv,
         "jsonl" => export::Format::JsonLines,

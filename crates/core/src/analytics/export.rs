@@ -13,6 +13,8 @@ pub enum Kind {
     Orders,
     Customers,
     Ledger,
+    /// Ticket histories, one row per message, in the layout `backroom import tickets` reads.
+    Tickets,
 }
 
 impl Kind {
@@ -23,6 +25,7 @@ impl Kind {
             "orders" => Kind::Orders,
             "customers" => Kind::Customers,
             "ledger" => Kind::Ledger,
+            "tickets" => Kind::Tickets,
             _ => return None,
         })
     }
@@ -118,6 +121,7 @@ pub fn header(kind: Kind) -> Vec<&'static str> {
             "total_spent",
             "lifetime_value",
         ],
+        Kind::Tickets => backroom_import::tickets::COLUMNS.to_vec(),
         Kind::Ledger => vec![
             "id",
             "created_at",
@@ -305,6 +309,25 @@ fn page_query(
                 w.where_sql()
             )
         }
+        Kind::Tickets => {
+            w.add("m.id > ?", vec![after.into()]);
+            if let Some(v) = &f.from {
+                w.add("t.created_at >= ?", vec![parse_time("from", v)?.into()]);
+            }
+            if let Some(v) = &f.to {
+                w.add("t.created_at < ?", vec![parse_time("to", v)?.into()]);
+            }
+            w.add("m.author_kind <> 'system'", vec![]);
+            w.add("t.merged_into IS NULL", vec![]);
+            let lim = w.push(limit.into());
+            format!(
+                "SELECT m.id, t.id AS ticket_id, t.external_ref, t.created_at AS ticket_created_at, t.channel, t.requester_email, t.subject, t.priority, t.status, COALESCE(t.solved_at, t.closed_at) AS solved_at, \
+                     m.created_at AS message_at, m.author_kind, COALESCE(u.email, m.author_email) AS agent_email, m.public, m.body, c.rating \
+                     FROM support_messages m JOIN support_tickets t ON t.id = m.ticket_id LEFT JOIN users u ON u.id = m.author_user_id \
+                     LEFT JOIN support_csat c ON c.ticket_id = t.id{} ORDER BY m.id LIMIT {lim}",
+                w.where_sql()
+            )
+        }
         Kind::Ledger => {
             w.add("e.id > ?", vec![after.into()]);
             if let Some(v) = &f.from {
@@ -426,6 +449,32 @@ fn row_values(kind: Kind, r: &crate::Row, e: u32) -> Result<Vec<String>> {
             decimal(r.get("total_spent")?, e),
             decimal(r.get("lifetime_value")?, e),
         ],
+        Kind::Tickets => {
+            let agent = r.get::<String>("author_kind")? == "agent";
+            vec![
+                r.get::<Option<String>>("external_ref")?
+                    .unwrap_or_else(|| format!("T-{}", r.get::<i64>("ticket_id").unwrap_or(0))),
+                rfc3339(r.get("ticket_created_at")?),
+                r.get("channel")?,
+                r.get("requester_email")?,
+                r.get("subject")?,
+                r.get("priority")?,
+                r.get("status")?,
+                r.get::<Option<i64>>("solved_at")?
+                    .map(rfc3339)
+                    .unwrap_or_default(),
+                rfc3339(r.get("message_at")?),
+                r.get("author_kind")?,
+                if agent {
+                    opt(r.get("agent_email")?)
+                } else {
+                    String::new()
+                },
+                r.get::<bool>("public")?.to_string(),
+                r.get("body")?,
+                opt(r.get("rating")?),
+            ]
+        }
         Kind::Ledger => vec![
             r.get::<i64>("id")?.to_string(),
             rfc3339(r.get("created_at")?),

@@ -247,6 +247,15 @@ pub fn member_names(
         .collect()
 }
 
+/// The member with this email (any case), active or not: who wrote a message in a history.
+pub fn user_id_by_email(tx: &mut dyn Sql, email: &str) -> Result<Option<i64>> {
+    let key = email.trim().to_lowercase();
+    Ok(tx
+        .query_one("SELECT id FROM users WHERE email_key = $1", params![key])?
+        .map(|r| r.get::<i64>("id"))
+        .transpose()?)
+}
+
 pub fn set_user_active(tx: &mut dyn Sql, ctx: &Ctx, id: i64, active: bool) -> Result<User> {
     ctx.actor.require(Permission::UsersAdmin)?;
     if id == ctx.actor.user_id && !active {

@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NewImport {
-    /// `products`, `stock` or `orders`.
+    /// `products`, `stock`, `orders` or `tickets`.
     pub kind: String,
     /// Products: `shopify`, `woocommerce`, `magento` or `backroom` (detected when absent).
     pub format: Option<String>,
@@ -190,7 +190,13 @@ pub async fn start(db: &Db, actor: Actor, n: NewImport, file: bytes::Bytes) -> R
         "products" => Permission::CatalogWrite,
         "stock" => Permission::InventoryWrite,
         "orders" => Permission::OrdersManage,
-        _ => return Err(Error::invalid("kind", "must be products, stock or orders")),
+        "tickets" => Permission::SupportManage,
+        _ => {
+            return Err(Error::invalid(
+                "kind",
+                "must be products, stock, orders or tickets",
+            ));
+        }
     };
     actor.require(needs)?;
     if let Some(f) = &n.format
@@ -471,6 +477,11 @@ async fn run(
             let s = super::stock_stream(db, actor, next, mode, "import".into(), &opts).await?;
             progress(db, id, job, file.len() as u64, s.rows).await;
             Ok(s)
+        }
+        "tickets" => {
+            let (records, errors, rows) = backroom_import::tickets::read(&file[..]);
+            progress(db, id, job, file.len() as u64, rows).await;
+            super::tickets(db, actor, records, errors, rows, &opts).await
         }
         _ => {
             let (oc, exponent) = super::order_context(

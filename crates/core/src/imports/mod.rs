@@ -812,6 +812,74 @@ pub async fn customers(
     Ok(s)
 }
 
+/// Imports a ticket history (see [`backroom_import::tickets`]): each ticket whole or not at
+/// all, refused by the line of its first row; tickets already here are left unchanged.
+pub async fn tickets(
+    db: &Db,
+    actor: Actor,
+    records: Vec<backroom_import::tickets::TicketRecord>,
+    errors: Vec<RowError>,
+    rows: u64,
+    opts: &Options,
+) -> Result<Summary> {
+    actor.require(backroom_domain::roles::Permission::SupportManage)?;
+    if opts.strict && !errors.is_empty() {
+        return Ok(Summary {
+            rows,
+            rejected: errors,
+            ..Default::default()
+        });
+    }
+    let recs = Arc::new(records);
+    let a = actor.clone();
+    let (dry, strict) = (opts.dry_run, opts.strict);
+    let mut s = unit(
+        db,
+        move |tx| {
+            let ctx = ctx_for(&a);
+            let mut s = Summary::default();
+            for r in recs.iter() {
+                // A message's unreadable time is named by its own line.
+                let bad = r.messages.iter().find_map(|m| {
+                    crate::util::parse_time("message_at", &m.at)
+                        .err()
+                        .map(|e| err_row(m.line, &e))
+                });
+                if let Some(e) = bad {
+                    s.rejected.push(e);
+                    continue;
+                }
+                let res = row_unit(tx, &mut s.rejected, r.line, |tx| {
+                    crate::support::history::restore(tx, &ctx, r)
+                })?;
+                let action = match res {
+                    Some(crate::support::history::Restored::Created(_)) => {
+                        s.count("messages", r.messages.len() as u64);
+                        "created"
+                    }
+                    Some(crate::support::history::Restored::Unchanged(_)) => "unchanged",
+                    None => continue,
+                };
+                s.record(Change {
+                    key: r.reference.clone(),
+                    action,
+                    fields: Vec::new(),
+                });
+            }
+            Ok(s)
+        },
+        move |s| !dry && (!strict || s.rejected.is_empty()),
+    )
+    .await?;
+    s.rows = rows;
+    s.rejected.extend(errors);
+    s.rejected.sort_by_key(|e| e.line);
+    if !opts.dry_run && (!opts.strict || s.rejected.is_empty()) {
+        finish_audit(db, &actor, "tickets", &s).await?;
+    }
+    Ok(s)
+}
+
 // ----------------------------------------------------------------------------------------------
 // Order histories (UCI Online Retail layout).
 

@@ -10,6 +10,7 @@
 
 pub mod after_sales;
 pub mod csat;
+pub mod history;
 pub mod inbound;
 pub mod kpi;
 pub mod macros;

@@ -8,6 +8,7 @@ mod analytics;
 mod catalog;
 mod conventions;
 mod desk;
+mod desk_history;
 mod desk_kpis;
 mod fulfillment;
 mod imports;
