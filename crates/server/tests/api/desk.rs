@@ -537,3 +537,95 @@ async fn support_replies_are_mailed_threaded_and_sent_once_across_a_restart() {
         drop(server);
     }
 }
+
+/// A ticket history through the front door: the API's import job run by a serve process's
+/// worker, the same file again from the CLI (nothing changes), and the CLI's export.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticket_histories_import_through_the_api_and_the_cli() {
+    for (name, url) in database_urls().await {
+        let db = Db::open(&url).await.unwrap();
+        let lead = TestApp::user(&db, "support_lead").await;
+        let agent = TestApp::user(&db, "support").await;
+        drop(db);
+        let (server, base) = spawn_server(&url, &[]).await;
+        let _server = Running(server);
+        let http = reqwest::Client::new();
+        let file = "ticket_ref,ticket_created_at,channel,requester_email,subject,priority,status,solved_at,message_at,author_kind,agent_email,public,body,satisfaction\n\
+Z-1,2026-11-02T09:00:00Z,email,ann@example.com,Late,high,solved,2026-11-02T15:00:00Z,2026-11-02T09:00:00Z,customer,,true,Where is it?,good\n\
+Z-1,2026-11-02T09:00:00Z,email,ann@example.com,Late,high,solved,2026-11-02T15:00:00Z,2026-11-02T11:00:00Z,agent,cy@shop.example,true,On its way,good\n\
+Z-2,2026-11-03T09:00:00Z,chat,bob@example.com,Size,low,open,,2026-11-03T09:00:00Z,customer,,true,M or L?,\n\
+Z-3,2026-11-03T09:00:00Z,chat,bob@example.com,Size,low,open,,2026-11-03T09:00:00Z,robot,,true,beep,\n";
+        let post = |token: &str| {
+            http.post(format!("{base}/api/v1/imports?kind=tickets"))
+                .bearer_auth(token)
+                .header("content-type", "text/csv")
+                .body(file)
+                .send()
+        };
+        let resp = post(&agent).await.unwrap();
+        assert_eq!(
+            resp.status(),
+            StatusCode::FORBIDDEN,
+            "{name}: a lead's work"
+        );
+        let resp = post(&lead).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::ACCEPTED, "{name}");
+        let job: Value = resp.json().await.unwrap();
+        let path = format!("/api/v1/imports/{}", job["id"]);
+        let mut done = Value::Null;
+        for _ in 0..200 {
+            let (_, j) = request(&http, &base, "GET", &path, Some(&lead), None).await;
+            if !matches!(j["status"].as_str(), Some("running" | "queued")) {
+                done = j;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(done["status"], "done", "{name}: {done}");
+        assert_eq!(done["summary"]["created"], 2, "{name}: {done}");
+        assert_eq!(done["summary"]["rejected"][0]["line"], 5, "{name}: {done}");
+        let (_, list) = request(
+            &http,
+            &base,
+            "GET",
+            "/api/v1/support/tickets?status=solved",
+            Some(&agent),
+            None,
+        )
+        .await;
+        assert_eq!(list["items"].as_array().unwrap().len(), 1, "{name}: {list}");
+
+        let dir = std::env::temp_dir().join(format!("backroom-tickets-{}", tag()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let csv = dir.join("tickets.csv");
+        std::fs::write(&csv, file).unwrap();
+        let cli = |args: &[&str]| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_backroom"))
+                .args(["--database-url", &url])
+                .args(args)
+                .env("BACKROOM_LOG", "error")
+                .output()
+                .unwrap()
+        };
+        let out = cli(&["import", "tickets", csv.to_str().unwrap(), "--json"]);
+        let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (summary["created"].as_i64(), summary["unchanged"].as_i64()),
+            (Some(0), Some(2)),
+            "{name}: {summary}"
+        );
+        assert_eq!(out.status.code(), Some(3), "{name}: one row refused");
+        let out = cli(&["export", "tickets"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.starts_with("ticket_ref,ticket_created_at,"),
+            "{name}: {text}"
+        );
+        assert_eq!(
+            text.lines().count(),
+            4,
+            "{name}: a header and three messages: {text}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
