@@ -2536,6 +2536,10 @@ async fn the_demo_store_has_orders_in_every_state() {
                     ("ticket with a due time", "SELECT COUNT(*) AS n FROM support_tickets WHERE due_at IS NOT NULL"),
                     ("triaged ticket", "SELECT COUNT(*) AS n FROM support_tickets WHERE priority = 'urgent'"),
                     ("assigned ticket", "SELECT COUNT(*) AS n FROM support_tickets WHERE assignee_id IS NOT NULL"),
+                    ("good rating", "SELECT COUNT(*) AS n FROM support_csat WHERE rating = 'good'"),
+                    ("bad rating", "SELECT COUNT(*) AS n FROM support_csat WHERE rating = 'bad'"),
+                    ("service level met", "SELECT COUNT(*) AS n FROM support_sla_outcomes WHERE met = TRUE"),
+                    ("service level missed", "SELECT COUNT(*) AS n FROM support_sla_outcomes WHERE met = FALSE"),
                 ] {
                     let n = tx.query_one(sql, &[])?.map(|r| r.get::<i64>("n")).transpose()?;
                     out.push((what, n.unwrap_or(0)));

@@ -98,6 +98,40 @@ pub fn rate(
     comment: Option<&str>,
 ) -> Result<Satisfaction> {
     let ticket = ticket_of_token(tx, token)?;
+    set_rating(tx, ctx, ticket, rating, comment)
+}
+
+/// Records a rating the customer gave another way (on the phone, in another survey tool): a
+/// lead's to note, on a solved or closed ticket.
+pub fn record(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    ticket: i64,
+    rating: &str,
+    comment: Option<&str>,
+) -> Result<Satisfaction> {
+    ctx.actor
+        .require(backroom_domain::roles::Permission::SupportManage)?;
+    let status = super::get_ticket(tx, ticket)?.ticket.status;
+    if status != "solved" {
+        return Err(Error::conflict(
+            "ticket_not_solved",
+            "only a solved ticket is rated",
+        ));
+    }
+    if of_ticket(tx, ticket)?.is_none() {
+        issue(tx, ctx, ticket)?;
+    }
+    set_rating(tx, ctx, ticket, rating, comment)
+}
+
+fn set_rating(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    ticket: i64,
+    rating: &str,
+    comment: Option<&str>,
+) -> Result<Satisfaction> {
     if !matches!(rating, "good" | "bad") {
         return Err(Error::invalid("rating", "must be good or bad"));
     }

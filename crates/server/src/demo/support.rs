@@ -6,6 +6,7 @@ use super::{DAY, Rng, e};
 use anyhow::Result;
 use backroom_core::api::NewUser;
 use backroom_core::orders::OrderQuery;
+use backroom_core::support::csat;
 use backroom_core::support::inbound::{self, ContactMessage, InboundEmail};
 use backroom_core::support::macros::{self, NewMacro};
 use backroom_core::support::sla::{self, NewCalendar, NewPolicy};
@@ -446,6 +447,16 @@ async fn work(
     db.write(move |tx| desk::add_message(tx, &c, id, &m))
         .await
         .map_err(e)?;
+    // Most customers who answer the survey are happy; some are not.
+    if rng.chance(45) && t + 3 * HOUR < now {
+        let (c, rating) = (
+            step(&mut staff[0].clone(), t + 3 * HOUR),
+            if rng.chance(85) { "good" } else { "bad" },
+        );
+        db.write(move |tx| csat::record(tx, &c, id, rating, None))
+            .await
+            .map_err(e)?;
+    }
     t += 4 * DAY;
     if t < now {
         let c = step(&mut agent, t);
