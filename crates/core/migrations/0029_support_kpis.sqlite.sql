@@ -15,3 +15,8 @@ CREATE INDEX support_csat_rated ON support_csat(rated_at);
 -- A ticket imported from a history keeps the reference it had there: importing it again finds it.
 ALTER TABLE support_tickets ADD COLUMN external_ref TEXT;
 CREATE UNIQUE INDEX support_tickets_external_ref ON support_tickets(external_ref);
+-- The workload and team loads read unsolved tickets from an index alone, and the week's solved
+-- ones from their solve time.
+CREATE INDEX support_tickets_unsolved_load ON support_tickets(status, assignee_id, priority, due_at);
+CREATE INDEX support_tickets_member_load ON support_tickets(assignee_id, status, priority);
+CREATE INDEX support_tickets_solved ON support_tickets(solved_at);

@@ -73,6 +73,29 @@ enum BenchKind {
         #[arg(long, default_value_t = 50)]
         rounds: usize,
     },
+    /// The support desk: a long ticket history written in bulk, then the inbox views and the
+    /// ticket page (API and console), inbound email from concurrent clients and the support
+    /// report, through a real server.
+    Support {
+        /// Tickets in the history (five messages each on average).
+        #[arg(long, default_value_t = 1_000_000)]
+        tickets: u64,
+        /// Inbound messages to post.
+        #[arg(long, default_value_t = 20_000)]
+        inbound: u64,
+        /// Concurrent inbound clients.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        /// Requests per page, after one warm-up.
+        #[arg(long, default_value_t = 50)]
+        rounds: usize,
+        /// `sqlite`, `postgres` or `both`.
+        #[arg(long, default_value = "sqlite")]
+        backend: String,
+        /// PostgreSQL server for `--backend postgres`; a fresh schema is made in it.
+        #[arg(long, env = "BACKROOM_BENCH_PG_URL")]
+        pg_url: Option<String>,
+    },
     /// Storefront analytics: ingests events and orders through the API, then times the KPI
     /// dashboard cold and warm (and DuckDB on the same rows with `--duckdb`).
     Analytics {
@@ -113,6 +136,9 @@ pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
             backend, pg_url, ..
         }
         | BenchKind::Analytics {
+            backend, pg_url, ..
+        }
+        | BenchKind::Support {
             backend, pg_url, ..
         } => (backend.clone(), pg_url.clone()),
     };
@@ -173,6 +199,22 @@ pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
                     clients: *clients,
                     batch: *batch,
                     duckdb: *duckdb,
+                },
+            ),
+            BenchKind::Support {
+                tickets,
+                inbound,
+                clients,
+                rounds,
+                ..
+            } => crate::bench_support::run(
+                b,
+                &url,
+                &crate::bench_support::Args {
+                    tickets: *tickets,
+                    clients: *clients,
+                    inbound: *inbound,
+                    rounds: *rounds,
                 },
             ),
         };

@@ -4,6 +4,7 @@
 mod bench;
 mod bench_analytics;
 mod bench_console;
+mod bench_support;
 mod config;
 mod demo;
 mod import_cli;

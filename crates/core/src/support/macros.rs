@@ -123,6 +123,22 @@ pub fn create_macro(tx: &mut dyn Sql, ctx: &Ctx, m: &NewMacro) -> Result<Macro> 
     get_macro(tx, id)
 }
 
+/// Deletes a macro (replies made with it keep their text).
+pub fn delete_macro(tx: &mut dyn Sql, ctx: &Ctx, id: i64) -> Result<Macro> {
+    ctx.actor.require(Permission::SupportManage)?;
+    let m = get_macro(tx, id)?;
+    tx.exec("DELETE FROM support_macros WHERE id = $1", params![id])?;
+    audit::record(
+        tx,
+        ctx,
+        "macro.deleted",
+        "macro",
+        id,
+        json!({"name": m.name}),
+    )?;
+    Ok(m)
+}
+
 /// A macro filled in for a ticket (as the agent asking for it).
 pub fn render(tx: &mut dyn Sql, ctx: &Ctx, ticket: i64, macro_id: i64) -> Result<Rendered> {
     ctx.actor.require(Permission::SupportWork)?;

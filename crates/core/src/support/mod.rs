@@ -399,7 +399,16 @@ pub fn list_tickets(tx: &mut dyn Sql, ctx: &Ctx, q: &TicketQuery) -> Result<Page
             vec![id.into()],
         );
     }
-    if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+    let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    // An email address finds its customer's tickets from the index, not by reading them all.
+    if let Some(email) = text.and_then(|t| Email::parse(t).ok()) {
+        let key = email.key();
+        let customer = crate::customers::history::ids_by_email_key(tx, std::slice::from_ref(&key))?
+            .get(&key)
+            .copied()
+            .unwrap_or(0);
+        f.add("customer_id = ?", vec![customer.into()]);
+    } else if let Some(text) = text {
         let like = crate::util::like_contains(&text.to_lowercase());
         f.add(
             "(LOWER(subject) LIKE ? ESCAPE '\\' OR LOWER(requester_email) LIKE ? ESCAPE '\\')",

@@ -83,11 +83,11 @@ pub struct SupportReport {
     pub breakdown: Vec<SupportRow>,
 }
 
-/// Tickets that may count in `[$1, $2)`: created before its end, unmerged, and unsolved now or
-/// changed since its start (one solved before it and untouched since is done with).
-const ALIVE: &str = "SELECT t.id FROM support_tickets t WHERE t.created_at < $2 AND t.merged_into IS NULL \
-     AND (t.status IN ('new', 'open', 'pending', 'on_hold') \
-          OR t.id IN (SELECT c.ticket_id FROM support_status_changes c WHERE c.at >= $1))";
+/// Tickets that may count in a period starting at `$1`: unsolved now or changed since its
+/// start (one solved before it and untouched since is done with). A union, so each side reads
+/// its own index.
+const ALIVE: &str = "SELECT id FROM support_tickets WHERE status IN ('new', 'open', 'pending', 'on_hold') \
+     UNION SELECT ticket_id FROM support_status_changes WHERE at >= $1";
 
 crate::row! {
     struct AliveRow {
@@ -182,7 +182,8 @@ fn load(
     let mut tickets: BTreeMap<i64, TicketFacts> = query_as::<AliveRow>(
         tx,
         &format!(
-            "SELECT id, created_at, channel, priority, team_id, assignee_id, sla_policy_id FROM support_tickets WHERE id IN ({ALIVE})"
+            "SELECT id, created_at, channel, priority, team_id, assignee_id, sla_policy_id FROM support_tickets \
+             WHERE id IN ({ALIVE}) AND created_at < $2 AND merged_into IS NULL"
         ),
         params![from, to],
     )?
@@ -203,7 +204,7 @@ fn load(
         &format!(
             "SELECT ticket_id, status, at FROM support_status_changes WHERE ticket_id IN ({ALIVE}) ORDER BY ticket_id, at, id"
         ),
-        params![from, to],
+        params![from],
     )? {
         if let (Some(t), Some(s)) = (tickets.get_mut(&c.ticket_id), Status::parse(&c.status)) {
             t.history.push((s, c.at));
@@ -212,9 +213,9 @@ fn load(
     for r in query_as::<ReplyRow>(
         tx,
         &format!(
-            "SELECT ticket_id, created_at FROM support_messages WHERE author_kind = 'agent' AND public = $3 AND ticket_id IN ({ALIVE}) ORDER BY ticket_id, created_at, id"
+            "SELECT ticket_id, created_at FROM support_messages WHERE author_kind = 'agent' AND public = $2 AND ticket_id IN ({ALIVE}) ORDER BY ticket_id, created_at, id"
         ),
-        params![from, to, true],
+        params![from, true],
     )? {
         if let Some(t) = tickets.get_mut(&r.ticket_id) {
             t.replies.push(r.created_at);

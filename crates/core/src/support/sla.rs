@@ -327,6 +327,33 @@ pub fn create_policy(tx: &mut dyn Sql, ctx: &Ctx, p: &NewPolicy) -> Result<Polic
         .ok_or(Error::NotFound { entity: "policy" })
 }
 
+/// Turns a policy on or off; the unsolved tickets of its priority are looked at again.
+pub fn set_policy_active(tx: &mut dyn Sql, ctx: &Ctx, id: i64, active: bool) -> Result<Policy> {
+    ctx.actor.require(Permission::SupportManage)?;
+    let p = policies(tx, false)?
+        .into_iter()
+        .find(|p| p.id == id)
+        .ok_or(Error::NotFound { entity: "policy" })?;
+    tx.exec(
+        "UPDATE support_sla_policies SET active = $1 WHERE id = $2",
+        params![active, id],
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "sla_policy.updated",
+        "sla_policy",
+        id,
+        json!({"active": {"from": p.active, "to": active}}),
+    )?;
+    reapply(tx, ctx, Priority::parse(&p.priority))?;
+    policies(tx, false)?
+        .into_iter()
+        .find(|p| p.id == id)
+        .map(policy_of)
+        .ok_or(Error::NotFound { entity: "policy" })
+}
+
 /// Works the due times of the unsolved tickets (of one priority) out again.
 fn reapply(tx: &mut dyn Sql, ctx: &Ctx, priority: Option<Priority>) -> Result<()> {
     crate::row! { struct IdRow { id: i64 } }

@@ -429,6 +429,21 @@ pub fn get_team(tx: &mut dyn Sql, id: i64) -> Result<Team> {
     team_of(tx, t, &members)
 }
 
+/// Every team's id and name, by name: what a choice of team needs (without the members' loads
+/// [`list_teams`] counts).
+pub fn team_names(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<(i64, String)>> {
+    ctx.actor.require(Permission::SupportRead)?;
+    crate::row! { struct NameRow { id: i64, name: String } }
+    Ok(query_as::<NameRow>(
+        tx,
+        "SELECT id, name FROM support_teams ORDER BY name, id",
+        &[],
+    )?
+    .into_iter()
+    .map(|t| (t.id, t.name))
+    .collect())
+}
+
 pub fn list_teams(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<Team>> {
     ctx.actor.require(Permission::SupportRead)?;
     let rows: Vec<TeamRow> = query_as(

@@ -117,6 +117,30 @@ pub fn create_rule(tx: &mut dyn Sql, ctx: &Ctx, r: &NewTriageRule) -> Result<Tri
         })
 }
 
+/// Turns a rule on or off (new tickets only: the sorted ones stay as they are).
+pub fn set_rule_active(tx: &mut dyn Sql, ctx: &Ctx, id: i64, active: bool) -> Result<TriageRule> {
+    ctx.actor.require(Permission::SupportManage)?;
+    let before = rules(tx, false)?
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or(Error::NotFound {
+            entity: "triage rule",
+        })?;
+    tx.exec(
+        "UPDATE support_triage_rules SET active = $1 WHERE id = $2",
+        params![active, id],
+    )?;
+    audit::record(
+        tx,
+        ctx,
+        "triage_rule.updated",
+        "triage_rule",
+        id,
+        json!({"active": {"from": before.active, "to": active}}),
+    )?;
+    Ok(TriageRule { active, ..before })
+}
+
 /// Sorts a new ticket by the rules that fit it; `text` is its subject and first message.
 pub(crate) fn apply(
     tx: &mut dyn Sql,

@@ -49,39 +49,40 @@ pub fn workload(tx: &mut dyn Sql, ctx: &Ctx) -> Result<Vec<AgentLoad>> {
             )
         })
         .collect();
+    // Rows rather than groups: the database reads them from an index alone (grouping made
+    // SQLite walk every ticket in assignee order).
     crate::row! {
-        struct LoadRow { assignee_id: i64, priority: String, n: i64, breached: i64, soon: i64 }
+        struct LoadRow { assignee_id: Option<i64>, priority: String, due_at: Option<i64> }
     }
     for r in query_as::<LoadRow>(
         tx,
-        "SELECT assignee_id, priority, CAST(COUNT(*) AS BIGINT) AS n, \
-           CAST(SUM(CASE WHEN due_at <= $1 THEN 1 ELSE 0 END) AS BIGINT) AS breached, \
-           CAST(SUM(CASE WHEN due_at > $1 AND due_at <= $2 THEN 1 ELSE 0 END) AS BIGINT) AS soon \
-         FROM support_tickets WHERE assignee_id IS NOT NULL AND status IN ('new', 'open', 'pending', 'on_hold') \
-         GROUP BY assignee_id, priority",
-        params![ctx.now, ctx.now + FOUR_HOURS],
+        "SELECT assignee_id, priority, due_at FROM support_tickets WHERE status IN ('new', 'open', 'pending', 'on_hold')",
+        &[],
     )? {
-        let Some(a) = out.get_mut(&r.assignee_id) else {
+        let Some(a) = r.assignee_id.and_then(|id| out.get_mut(&id)) else {
             continue;
         };
         match r.priority.as_str() {
-            "low" => a.low += r.n,
-            "high" => a.high += r.n,
-            "urgent" => a.urgent += r.n,
-            _ => a.normal += r.n,
+            "low" => a.low += 1,
+            "high" => a.high += 1,
+            "urgent" => a.urgent += 1,
+            _ => a.normal += 1,
         }
-        a.breached += r.breached;
-        a.due_soon += r.soon;
+        match r.due_at {
+            Some(d) if d <= ctx.now => a.breached += 1,
+            Some(d) if d <= ctx.now + FOUR_HOURS => a.due_soon += 1,
+            _ => {}
+        }
     }
-    crate::row! { struct SolvedRow { assignee_id: i64, n: i64 } }
+    // A solve time is kept only while a ticket is solved or closed.
+    crate::row! { struct SolvedRow { assignee_id: Option<i64> } }
     for r in query_as::<SolvedRow>(
         tx,
-        "SELECT assignee_id, CAST(COUNT(*) AS BIGINT) AS n FROM support_tickets \
-         WHERE assignee_id IS NOT NULL AND status IN ('solved', 'closed') AND solved_at >= $1 GROUP BY assignee_id",
+        "SELECT assignee_id FROM support_tickets WHERE solved_at >= $1",
         params![week_start],
     )? {
-        if let Some(a) = out.get_mut(&r.assignee_id) {
-            a.solved_this_week += r.n;
+        if let Some(a) = r.assignee_id.and_then(|id| out.get_mut(&id)) {
+            a.solved_this_week += 1;
         }
     }
     let mut v: Vec<AgentLoad> = out.into_values().collect();

@@ -364,3 +364,45 @@ pub async fn support_report(
     })
     .await
 }
+
+/// Turns something of the desk's set-up on or off.
+#[derive(serde::Deserialize, utoipa::ToSchema, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct Activation {
+    pub active: bool,
+}
+
+/// Turns an SLA policy on or off; unsolved tickets of its priority are looked at again.
+#[utoipa::path(patch, path = "/support/sla-policies/{id}", tag = "support", params(("id" = i64, Path)), request_body = Activation, responses((status = 200, body = Policy), (status = 404, body = ErrorBody)))]
+pub async fn update_policy(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<Activation>,
+) -> R<Policy> {
+    app.write(&auth, move |tx, ctx| {
+        sla::set_policy_active(tx, ctx, id, body.active)
+    })
+    .await
+}
+
+/// Turns a triage rule on or off (for new tickets).
+#[utoipa::path(patch, path = "/support/triage-rules/{id}", tag = "support", params(("id" = i64, Path)), request_body = Activation, responses((status = 200, body = TriageRule), (status = 404, body = ErrorBody)))]
+pub async fn update_triage_rule(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<Activation>,
+) -> R<TriageRule> {
+    app.write(&auth, move |tx, ctx| {
+        triage::set_rule_active(tx, ctx, id, body.active)
+    })
+    .await
+}
+
+/// Deletes a macro; replies made with it keep their text.
+#[utoipa::path(delete, path = "/support/macros/{id}", tag = "support", params(("id" = i64, Path)), responses((status = 200, body = Macro), (status = 404, body = ErrorBody)))]
+pub async fn delete_macro(State(app): State<App>, auth: Auth, Id(id): Id) -> R<Macro> {
+    app.write(&auth, move |tx, ctx| macros::delete_macro(tx, ctx, id))
+        .await
+}

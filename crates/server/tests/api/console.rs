@@ -500,6 +500,10 @@ async fn console_pages_for_every_role() {
             (format!("/console/support/{ticket}"), Some(SupportRead)),
             ("/console/support/new".into(), Some(SupportWork)),
             ("/console/support/workload".into(), Some(SupportRead)),
+            ("/console/support/setup".into(), Some(SupportRead)),
+            ("/console/support/setup/service-levels".into(), Some(SupportRead)),
+            ("/console/support/setup/triage".into(), Some(SupportRead)),
+            ("/console/support/setup/macros".into(), Some(SupportRead)),
             (
                 "/console/support/reports?by=week&breakdown=agent".into(),
                 Some(SupportRead),
@@ -2926,5 +2930,135 @@ async fn console_support_desk_end_to_end() {
             home.contains("data-support"),
             "{name}: the home page shows the desk"
         );
+    }
+}
+
+/// A support lead sets the desk up from the console: a team with a member marked away, a
+/// calendar and a policy counted in it (turned off and on), a triage rule that sorts the next
+/// ticket, a macro made and deleted; an agent reads the set-up without a form and is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_desk_set_up_by_a_lead() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        let lead = staff_user(&app, "support_lead").await;
+        let agent = staff_user(&app, "support").await;
+        let mut s = Session::sign_in(&app, &lead, "correct horse battery").await;
+        let l = s
+            .submit(
+                "/console/support/setup/teams",
+                &[("name", "Returns desk"), ("assignment", "round_robin")],
+            )
+            .await;
+        assert!(l.ok().contains("Returns desk created"), "{name}");
+        let (_, teams) = app
+            .req("GET", "/api/v1/support/teams", Some(&app.admin), None)
+            .await;
+        let team = teams[0]["id"].as_i64().unwrap();
+        let (_, users) = app
+            .req("GET", "/api/v1/users", Some(&app.admin), None)
+            .await;
+        let agent_id = users["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == agent.as_str())
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+            .to_string();
+        let members = format!("/console/support/setup/teams/{team}/members");
+        let l = s
+            .submit(&members, &[("user_id", &agent_id), ("capacity", "12")])
+            .await;
+        assert!(l.ok().contains("saved"), "{name}");
+        let l = s
+            .submit(&members, &[("user_id", &agent_id), ("available", "no")])
+            .await;
+        assert!(l.page.contains("away"), "{name}");
+        let (_, t) = app
+            .req("GET", "/api/v1/support/teams", Some(&app.admin), None)
+            .await;
+        let m = &t[0]["members"][0];
+        assert_eq!((m["available"].as_bool(), m["capacity"].as_i64()), (Some(false), Some(12)), "{name}: {t}");
+        // A calendar and a policy counted in it.
+        let mut cal: Vec<(&str, &str)> = vec![("name", "Lyon office"), ("timezone", "Europe/Paris"), ("holidays", "2026-12-25\n2027-01-01")];
+        let days = ["09:00-12:30, 13:30-18:00", "09:00-18:00", "09:00-18:00", "09:00-18:00", "09:00-17:00", "", ""];
+        let names: Vec<String> = (0..7).map(|i| format!("day{i}")).collect();
+        for (n, d) in names.iter().zip(days) {
+            cal.push((n.as_str(), d));
+        }
+        let l = s.submit("/console/support/setup/calendars", &cal).await;
+        assert!(l.ok().contains("Lyon office"), "{name}");
+        assert!(l.page.contains("Mon 09:00-12:30, 13:30-18:00"), "{name}");
+        let l = s.submit("/console/support/setup/calendars", &[("name", "Bad"), ("timezone", "Europe/Paris"), ("day0", "nine to five")]).await;
+        assert!(l.refused().contains("Monday"), "{name}: the day named");
+        let (_, cals) = app.req("GET", "/api/v1/support/calendars", Some(&app.admin), None).await;
+        assert_eq!(cals.as_array().unwrap().len(), 1, "{name}: nothing made");
+        let cal_id = cals[0]["id"].as_i64().unwrap().to_string();
+        let l = s
+            .submit(
+                "/console/support/setup/policies",
+                &[("name", "Urgent"), ("priority", "urgent"), ("calendar_id", &cal_id), ("first_reply_hours", "1.5"), ("resolution_hours", "8")],
+            )
+            .await;
+        assert!(l.ok().contains("Urgent"), "{name}");
+        let (_, p) = app.req("GET", "/api/v1/support/sla-policies", Some(&app.admin), None).await;
+        assert_eq!((p[0]["first_reply_minutes"].as_i64(), p[0]["calendar_id"].to_string()), (Some(90), cal_id.clone()), "{name}: {p}");
+        let pid = p[0]["id"].as_i64().unwrap();
+        let l = s.submit(&format!("/console/support/setup/policies/{pid}"), &[("active", "no")]).await;
+        assert!(l.ok().contains("turned off"), "{name}");
+        // A triage rule: the next ticket that says "chargeback" is urgent, in the team.
+        let team_s = team.to_string();
+        let l = s
+            .submit(
+                "/console/support/setup/triage",
+                &[("name", "Chargebacks"), ("words", "chargeback, dispute"), ("priority", "urgent"), ("team_id", &team_s), ("tags", "bank")],
+            )
+            .await;
+        assert!(l.ok().contains("Chargebacks"), "{name}");
+        assert!(l.page.contains("mentions chargeback or dispute"), "{name}");
+        let (_, v) = app
+            .req("POST", "/api/v1/support/tickets", Some(&app.admin), Some(json!({"subject": "Chargeback notice", "body": "The bank called", "requester_email": "cb@example.com"})))
+            .await;
+        assert_eq!((v["ticket"]["priority"].as_str(), v["ticket"]["team_id"].as_i64()), (Some("urgent"), Some(team)), "{name}: {v}");
+        // A macro, then deleted once the box is ticked.
+        let l = s
+            .submit("/console/support/setup/macros", &[("name", "Thanks"), ("body", "Thank you, {{requester.first_name}}!"), ("status", "solved")])
+            .await;
+        assert!(l.ok().contains("Thanks"), "{name}");
+        let (_, ms) = app.req("GET", "/api/v1/support/macros", Some(&app.admin), None).await;
+        let del = format!("/console/support/setup/macros/{}/delete", ms[0]["id"]);
+        let l = s.submit(&del, &[]).await;
+        assert!(l.refused().contains("tick the box"), "{name}");
+        let l = s.submit(&del, &[("confirm", "yes")]).await;
+        assert!(l.ok().contains("deleted"), "{name}");
+        // An agent reads the set-up, without the forms, and a post is refused.
+        let mut a = Session::sign_in(&app, &agent, "correct horse battery").await;
+        for page in ["/console/support/setup", "/console/support/setup/service-levels", "/console/support/setup/triage", "/console/support/setup/macros"] {
+            let (st, html) = a.get(page).await;
+            assert_eq!(st, StatusCode::OK, "{name}: {page}");
+            assert!(!html.contains("method=\"post\" action=\"/console/support/setup"), "{name}: {page} has no form");
+        }
+        assert!(a.get("/console/support/setup/service-levels").await.1.contains("Lyon office"), "{name}");
+        let l = a.submit(&format!("/console/support/setup/policies/{pid}"), &[("active", "yes")]).await;
+        assert!(l.status == StatusCode::FORBIDDEN || l.notice().is_some_and(|n| !n.0), "{name}");
+        let (_, p) = app.req("GET", "/api/v1/support/sla-policies", Some(&app.admin), None).await;
+        assert_eq!(p[0]["active"], false, "{name}: still off");
+        // The same switches through the API.
+        let (st, p) = app
+            .req("PATCH", &format!("/api/v1/support/sla-policies/{pid}"), Some(&app.admin), Some(json!({"active": true})))
+            .await;
+        assert_eq!((st, p["active"].as_bool()), (StatusCode::OK, Some(true)), "{name}: {p}");
+        let (st, e) = app
+            .req("PATCH", &format!("/api/v1/support/sla-policies/{pid}"), Some(&app.admin), Some(json!({"active": true, "name": "x"})))
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {e}");
+        let (_, rules) = app.req("GET", "/api/v1/support/triage-rules", Some(&app.admin), None).await;
+        let (st, r) = app
+            .req("PATCH", &format!("/api/v1/support/triage-rules/{}", rules[0]["id"]), Some(&app.admin), Some(json!({"active": false})))
+            .await;
+        assert_eq!((st, r["active"].as_bool()), (StatusCode::OK, Some(false)), "{name}: {r}");
+        let (st, _) = app.req("DELETE", "/api/v1/support/macros/999999", Some(&app.admin), None).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{name}");
     }
 }

@@ -27,6 +27,7 @@ mod orders;
 mod settings;
 mod support;
 mod support_reports;
+mod support_setup;
 mod ui;
 mod views;
 
@@ -63,6 +64,7 @@ pub fn routes() -> Router<App> {
         .merge(customers::routes())
         .merge(support::routes())
         .merge(support_reports::routes())
+        .merge(support_setup::routes())
         .merge(settings::routes())
         .merge(jobs::routes())
         .merge(assets::routes())

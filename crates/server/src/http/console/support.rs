@@ -13,7 +13,7 @@ use backroom_core::api::{Order, Page};
 use backroom_core::orders::OrderQuery;
 use backroom_core::support::macros::{self, Macro, Rendered};
 use backroom_core::support::{
-    self as desk, Merge, NewMessage, NewTicket, Team, Ticket, TicketPatch, TicketQuery, TicketView,
+    self as desk, Merge, NewMessage, NewTicket, Ticket, TicketPatch, TicketQuery, TicketView,
 };
 use backroom_core::{auth, orders};
 use backroom_domain::roles::Permission;
@@ -75,12 +75,16 @@ fn inbox_query(q: &Fields, view: &str) -> Result<TicketQuery, backroom_core::Err
 struct Inbox {
     tickets: Page<Ticket>,
     names: HashMap<i64, String>,
-    teams: Vec<Team>,
+    teams: Vec<(i64, String)>,
 }
 
-fn team_options(teams: &[Team], any: &str) -> Vec<(String, String)> {
+fn team_options(teams: &[(i64, String)], any: &str) -> Vec<(String, String)> {
     std::iter::once((String::new(), any.to_string()))
-        .chain(teams.iter().map(|t| (t.id.to_string(), t.name.clone())))
+        .chain(
+            teams
+                .iter()
+                .map(|(id, name)| (id.to_string(), name.clone())),
+        )
         .collect()
 }
 
@@ -101,7 +105,7 @@ async fn inbox(State(app): State<App>, headers: HeaderMap, Query(q): Query<Field
         let ids: Vec<i64> = tickets.items.iter().filter_map(|t| t.assignee_id).collect();
         Ok(Inbox {
             names: auth::member_names(tx, &ids)?,
-            teams: desk::list_teams(tx, &ctx)?,
+            teams: backroom_core::support::teams::team_names(tx, &ctx)?,
             tickets,
         })
     })
@@ -182,7 +186,7 @@ struct TicketPage {
     rendered: Option<Rendered>,
     names: HashMap<i64, String>,
     agents: Vec<(i64, String)>,
-    teams: Vec<Team>,
+    teams: Vec<(i64, String)>,
     orders: Vec<Order>,
 }
 
@@ -239,7 +243,7 @@ async fn show(
             rendered,
             names: auth::member_names(tx, &ids)?,
             agents: auth::members_who(tx, Permission::SupportWork)?,
-            teams: desk::list_teams(tx, &ctx)?,
+            teams: backroom_core::support::teams::team_names(tx, &ctx)?,
             orders,
             view,
         })

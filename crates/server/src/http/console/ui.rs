@@ -602,6 +602,11 @@ const NAV: &[(&str, &[NavLink])] = &[
                 "/console/support/reports",
                 "Support reports",
             ),
+            (
+                Permission::SupportRead,
+                "/console/support/setup",
+                "Desk set-up",
+            ),
         ],
     ),
     (
