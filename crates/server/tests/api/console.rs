@@ -501,7 +501,10 @@ async fn console_pages_for_every_role() {
             ("/console/support/new".into(), Some(SupportWork)),
             ("/console/support/workload".into(), Some(SupportRead)),
             ("/console/support/setup".into(), Some(SupportRead)),
-            ("/console/support/setup/service-levels".into(), Some(SupportRead)),
+            (
+                "/console/support/setup/service-levels".into(),
+                Some(SupportRead),
+            ),
             ("/console/support/setup/triage".into(), Some(SupportRead)),
             ("/console/support/setup/macros".into(), Some(SupportRead)),
             (
@@ -2979,10 +2982,26 @@ async fn console_desk_set_up_by_a_lead() {
             .req("GET", "/api/v1/support/teams", Some(&app.admin), None)
             .await;
         let m = &t[0]["members"][0];
-        assert_eq!((m["available"].as_bool(), m["capacity"].as_i64()), (Some(false), Some(12)), "{name}: {t}");
+        assert_eq!(
+            (m["available"].as_bool(), m["capacity"].as_i64()),
+            (Some(false), Some(12)),
+            "{name}: {t}"
+        );
         // A calendar and a policy counted in it.
-        let mut cal: Vec<(&str, &str)> = vec![("name", "Lyon office"), ("timezone", "Europe/Paris"), ("holidays", "2026-12-25\n2027-01-01")];
-        let days = ["09:00-12:30, 13:30-18:00", "09:00-18:00", "09:00-18:00", "09:00-18:00", "09:00-17:00", "", ""];
+        let mut cal: Vec<(&str, &str)> = vec![
+            ("name", "Lyon office"),
+            ("timezone", "Europe/Paris"),
+            ("holidays", "2026-12-25\n2027-01-01"),
+        ];
+        let days = [
+            "09:00-12:30, 13:30-18:00",
+            "09:00-18:00",
+            "09:00-18:00",
+            "09:00-18:00",
+            "09:00-17:00",
+            "",
+            "",
+        ];
         let names: Vec<String> = (0..7).map(|i| format!("day{i}")).collect();
         for (n, d) in names.iter().zip(days) {
             cal.push((n.as_str(), d));
@@ -2990,29 +3009,71 @@ async fn console_desk_set_up_by_a_lead() {
         let l = s.submit("/console/support/setup/calendars", &cal).await;
         assert!(l.ok().contains("Lyon office"), "{name}");
         assert!(l.page.contains("Mon 09:00-12:30, 13:30-18:00"), "{name}");
-        let l = s.submit("/console/support/setup/calendars", &[("name", "Bad"), ("timezone", "Europe/Paris"), ("day0", "nine to five")]).await;
+        let l = s
+            .submit(
+                "/console/support/setup/calendars",
+                &[
+                    ("name", "Bad"),
+                    ("timezone", "Europe/Paris"),
+                    ("day0", "nine to five"),
+                ],
+            )
+            .await;
         assert!(l.refused().contains("Monday"), "{name}: the day named");
-        let (_, cals) = app.req("GET", "/api/v1/support/calendars", Some(&app.admin), None).await;
+        let (_, cals) = app
+            .req("GET", "/api/v1/support/calendars", Some(&app.admin), None)
+            .await;
         assert_eq!(cals.as_array().unwrap().len(), 1, "{name}: nothing made");
         let cal_id = cals[0]["id"].as_i64().unwrap().to_string();
         let l = s
             .submit(
                 "/console/support/setup/policies",
-                &[("name", "Urgent"), ("priority", "urgent"), ("calendar_id", &cal_id), ("first_reply_hours", "1.5"), ("resolution_hours", "8")],
+                &[
+                    ("name", "Urgent"),
+                    ("priority", "urgent"),
+                    ("calendar_id", &cal_id),
+                    ("first_reply_hours", "1.5"),
+                    ("resolution_hours", "8"),
+                ],
             )
             .await;
         assert!(l.ok().contains("Urgent"), "{name}");
-        let (_, p) = app.req("GET", "/api/v1/support/sla-policies", Some(&app.admin), None).await;
-        assert_eq!((p[0]["first_reply_minutes"].as_i64(), p[0]["calendar_id"].to_string()), (Some(90), cal_id.clone()), "{name}: {p}");
+        let (_, p) = app
+            .req(
+                "GET",
+                "/api/v1/support/sla-policies",
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (
+                p[0]["first_reply_minutes"].as_i64(),
+                p[0]["calendar_id"].to_string()
+            ),
+            (Some(90), cal_id.clone()),
+            "{name}: {p}"
+        );
         let pid = p[0]["id"].as_i64().unwrap();
-        let l = s.submit(&format!("/console/support/setup/policies/{pid}"), &[("active", "no")]).await;
+        let l = s
+            .submit(
+                &format!("/console/support/setup/policies/{pid}"),
+                &[("active", "no")],
+            )
+            .await;
         assert!(l.ok().contains("turned off"), "{name}");
         // A triage rule: the next ticket that says "chargeback" is urgent, in the team.
         let team_s = team.to_string();
         let l = s
             .submit(
                 "/console/support/setup/triage",
-                &[("name", "Chargebacks"), ("words", "chargeback, dispute"), ("priority", "urgent"), ("team_id", &team_s), ("tags", "bank")],
+                &[
+                    ("name", "Chargebacks"),
+                    ("words", "chargeback, dispute"),
+                    ("priority", "urgent"),
+                    ("team_id", &team_s),
+                    ("tags", "bank"),
+                ],
             )
             .await;
         assert!(l.ok().contains("Chargebacks"), "{name}");
@@ -3020,13 +3081,98 @@ async fn console_desk_set_up_by_a_lead() {
         let (_, v) = app
             .req("POST", "/api/v1/support/tickets", Some(&app.admin), Some(json!({"subject": "Chargeback notice", "body": "The bank called", "requester_email": "cb@example.com"})))
             .await;
-        assert_eq!((v["ticket"]["priority"].as_str(), v["ticket"]["team_id"].as_i64()), (Some("urgent"), Some(team)), "{name}: {v}");
+        assert_eq!(
+            (
+                v["ticket"]["priority"].as_str(),
+                v["ticket"]["team_id"].as_i64()
+            ),
+            (Some("urgent"), Some(team)),
+            "{name}: {v}"
+        );
+        // Bulk from the inbox: both tickets to the agent, low priority; all or none.
+        let first = v["ticket"]["id"].as_i64().unwrap();
+        let (_, w) = app
+            .req("POST", "/api/v1/support/tickets", Some(&app.admin), Some(json!({"subject": "Size", "body": "Which size?", "requester_email": "sz@example.com"})))
+            .await;
+        let second = w["ticket"]["id"].as_i64().unwrap();
+        let inbox = s.get("/console/support?view=all").await.1;
+        assert!(
+            inbox.contains("form=\"bulk\"") && inbox.contains("Apply to selected"),
+            "{name}"
+        );
+        let (a, b) = (first.to_string(), second.to_string());
+        let l = s
+            .submit(
+                "/console/support/bulk?view=all",
+                &[
+                    ("ticket_id", &a),
+                    ("ticket_id", &b),
+                    ("priority", "low"),
+                    ("assignee_id", &agent_id),
+                ],
+            )
+            .await;
+        assert!(l.ok().contains("2 tickets changed"), "{name}");
+        assert!(
+            l.location.contains("view=all"),
+            "{name}: back to the same view"
+        );
+        for id in [first, second] {
+            let (_, t) = app
+                .req(
+                    "GET",
+                    &format!("/api/v1/support/tickets/{id}"),
+                    Some(&app.admin),
+                    None,
+                )
+                .await;
+            assert_eq!(
+                (
+                    t["ticket"]["priority"].as_str(),
+                    t["ticket"]["assignee_id"].to_string()
+                ),
+                (Some("low"), agent_id.clone()),
+                "{name}: {t}"
+            );
+        }
+        let l = s
+            .submit(
+                "/console/support/bulk?view=all",
+                &[
+                    ("ticket_id", &a),
+                    ("ticket_id", "999999"),
+                    ("priority", "high"),
+                ],
+            )
+            .await;
+        assert!(
+            l.refused().contains("ids[1]"),
+            "{name}: the missing ticket named"
+        );
+        let (_, t) = app
+            .req(
+                "GET",
+                &format!("/api/v1/support/tickets/{first}"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        assert_eq!(t["ticket"]["priority"], "low", "{name}: none changed");
         // A macro, then deleted once the box is ticked.
         let l = s
-            .submit("/console/support/setup/macros", &[("name", "Thanks"), ("body", "Thank you, {{requester.first_name}}!"), ("status", "solved")])
+            .submit(
+                "/console/support/setup/macros",
+                &[
+                    ("name", "Thanks"),
+                    ("body", "Thank you, {{requester.first_name}}!"),
+                    ("status", "solved"),
+                ],
+            )
             .await;
         assert!(l.ok().contains("Thanks"), "{name}");
-        let (_, ms) = app.req("GET", "/api/v1/support/macros", Some(&app.admin), None).await;
+        let (_, ms) = app
+            .req("GET", "/api/v1/support/macros", Some(&app.admin), None)
+            .await;
         let del = format!("/console/support/setup/macros/{}/delete", ms[0]["id"]);
         let l = s.submit(&del, &[]).await;
         assert!(l.refused().contains("tick the box"), "{name}");
@@ -3034,31 +3180,97 @@ async fn console_desk_set_up_by_a_lead() {
         assert!(l.ok().contains("deleted"), "{name}");
         // An agent reads the set-up, without the forms, and a post is refused.
         let mut a = Session::sign_in(&app, &agent, "correct horse battery").await;
-        for page in ["/console/support/setup", "/console/support/setup/service-levels", "/console/support/setup/triage", "/console/support/setup/macros"] {
+        for page in [
+            "/console/support/setup",
+            "/console/support/setup/service-levels",
+            "/console/support/setup/triage",
+            "/console/support/setup/macros",
+        ] {
             let (st, html) = a.get(page).await;
             assert_eq!(st, StatusCode::OK, "{name}: {page}");
-            assert!(!html.contains("method=\"post\" action=\"/console/support/setup"), "{name}: {page} has no form");
+            assert!(
+                !html.contains("method=\"post\" action=\"/console/support/setup"),
+                "{name}: {page} has no form"
+            );
         }
-        assert!(a.get("/console/support/setup/service-levels").await.1.contains("Lyon office"), "{name}");
-        let l = a.submit(&format!("/console/support/setup/policies/{pid}"), &[("active", "yes")]).await;
-        assert!(l.status == StatusCode::FORBIDDEN || l.notice().is_some_and(|n| !n.0), "{name}");
-        let (_, p) = app.req("GET", "/api/v1/support/sla-policies", Some(&app.admin), None).await;
+        assert!(
+            a.get("/console/support/setup/service-levels")
+                .await
+                .1
+                .contains("Lyon office"),
+            "{name}"
+        );
+        let l = a
+            .submit(
+                &format!("/console/support/setup/policies/{pid}"),
+                &[("active", "yes")],
+            )
+            .await;
+        assert!(
+            l.status == StatusCode::FORBIDDEN || l.notice().is_some_and(|n| !n.0),
+            "{name}"
+        );
+        let (_, p) = app
+            .req(
+                "GET",
+                "/api/v1/support/sla-policies",
+                Some(&app.admin),
+                None,
+            )
+            .await;
         assert_eq!(p[0]["active"], false, "{name}: still off");
         // The same switches through the API.
         let (st, p) = app
-            .req("PATCH", &format!("/api/v1/support/sla-policies/{pid}"), Some(&app.admin), Some(json!({"active": true})))
+            .req(
+                "PATCH",
+                &format!("/api/v1/support/sla-policies/{pid}"),
+                Some(&app.admin),
+                Some(json!({"active": true})),
+            )
             .await;
-        assert_eq!((st, p["active"].as_bool()), (StatusCode::OK, Some(true)), "{name}: {p}");
+        assert_eq!(
+            (st, p["active"].as_bool()),
+            (StatusCode::OK, Some(true)),
+            "{name}: {p}"
+        );
         let (st, e) = app
-            .req("PATCH", &format!("/api/v1/support/sla-policies/{pid}"), Some(&app.admin), Some(json!({"active": true, "name": "x"})))
+            .req(
+                "PATCH",
+                &format!("/api/v1/support/sla-policies/{pid}"),
+                Some(&app.admin),
+                Some(json!({"active": true, "name": "x"})),
+            )
             .await;
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {e}");
-        let (_, rules) = app.req("GET", "/api/v1/support/triage-rules", Some(&app.admin), None).await;
-        let (st, r) = app
-            .req("PATCH", &format!("/api/v1/support/triage-rules/{}", rules[0]["id"]), Some(&app.admin), Some(json!({"active": false})))
+        let (_, rules) = app
+            .req(
+                "GET",
+                "/api/v1/support/triage-rules",
+                Some(&app.admin),
+                None,
+            )
             .await;
-        assert_eq!((st, r["active"].as_bool()), (StatusCode::OK, Some(false)), "{name}: {r}");
-        let (st, _) = app.req("DELETE", "/api/v1/support/macros/999999", Some(&app.admin), None).await;
+        let (st, r) = app
+            .req(
+                "PATCH",
+                &format!("/api/v1/support/triage-rules/{}", rules[0]["id"]),
+                Some(&app.admin),
+                Some(json!({"active": false})),
+            )
+            .await;
+        assert_eq!(
+            (st, r["active"].as_bool()),
+            (StatusCode::OK, Some(false)),
+            "{name}: {r}"
+        );
+        let (st, _) = app
+            .req(
+                "DELETE",
+                "/api/v1/support/macros/999999",
+                Some(&app.admin),
+                None,
+            )
+            .await;
         assert_eq!(st, StatusCode::NOT_FOUND, "{name}");
     }
 }

@@ -25,6 +25,7 @@ pub(super) fn routes() -> Router<App> {
     Router::new()
         .route("/console/support", get(inbox))
         .route("/console/support/new", get(new_ticket).post(create))
+        .route("/console/support/bulk", post(bulk))
         .route("/console/support/{id}", get(show))
         .route("/console/support/{id}/reply", post(reply))
         .route("/console/support/{id}/update", post(update))
@@ -74,6 +75,8 @@ fn inbox_query(q: &Fields, view: &str) -> Result<TicketQuery, backroom_core::Err
 /// What the inbox shows: a page of tickets, the names of their assignees, the teams.
 struct Inbox {
     tickets: Page<Ticket>,
+    /// Who tickets can be given to, for the bulk form.
+    agents: Vec<(i64, String)>,
     names: HashMap<i64, String>,
     teams: Vec<(i64, String)>,
 }
@@ -105,6 +108,7 @@ async fn inbox(State(app): State<App>, headers: HeaderMap, Query(q): Query<Field
         let ids: Vec<i64> = tickets.items.iter().filter_map(|t| t.assignee_id).collect();
         Ok(Inbox {
             names: auth::member_names(tx, &ids)?,
+            agents: auth::members_who(tx, Permission::SupportWork)?,
             teams: backroom_core::support::teams::team_names(tx, &ctx)?,
             tickets,
         })
@@ -114,12 +118,18 @@ async fn inbox(State(app): State<App>, headers: HeaderMap, Query(q): Query<Field
         Ok(d) => d,
         Err(r) => return r,
     };
+    let bulk = staff.may(Permission::SupportWork) && !d.tickets.items.is_empty();
     let rows: Vec<Vec<Markup>> = d
         .tickets
         .items
         .iter()
         .map(|t| {
-            vec![
+            let pick = html! {
+                input type="checkbox" name="ticket_id" value=(t.id) form="bulk"
+                    aria-label=(format!("Select {}", t.reference));
+            };
+            let mut row = if bulk { vec![pick] } else { Vec::new() };
+            row.extend([
                 ui::link(&format!("/console/support/{}", t.id), &t.reference),
                 html! { (t.subject) },
                 html! { (t.requester_name.as_deref().unwrap_or(&t.requester_email)) },
@@ -128,9 +138,21 @@ async fn inbox(State(app): State<App>, headers: HeaderMap, Query(q): Query<Field
                 html! { (t.assignee_id.and_then(|a| d.names.get(&a)).map_or("unassigned", String::as_str)) },
                 due(&staff, t.sla.due_at.as_deref(), now),
                 html! { (staff.when(&t.updated_at)) },
-            ]
+            ]);
+            row
         })
         .collect();
+    let cols = [
+        col("Select"),
+        col("Ticket"),
+        col("Subject"),
+        col("Requester"),
+        col("Status"),
+        col("Priority"),
+        col("Assignee"),
+        col("Due"),
+        col("Updated"),
+    ];
     let tabs = html! {
         nav.tabs aria-label="Views" {
             @for (i, (v, title)) in VIEWS.iter().enumerate() {
@@ -157,10 +179,13 @@ async fn inbox(State(app): State<App>, headers: HeaderMap, Query(q): Query<Field
             (ui::select("Channel", "channel", &ui::any_of(&ui::names(Channel::ALL, Channel::as_str)), &q.text("channel")))
             (ui::select("Team", "team_id", &team_options(&d.teams, "any"), &q.text("team_id")))
         }))
-        (ui::table(&format!("{caption}, newest first"), &[
-            col("Ticket"), col("Subject"), col("Requester"), col("Status"), col("Priority"),
-            col("Assignee"), col("Due"), col("Updated"),
-        ], rows, "No ticket matches."))
+        @if bulk {
+            p.select-all {
+                input type="checkbox" data-select-all="ticket_id" hidden aria-label="Select every ticket on this page";
+            }
+        }
+        (ui::table(&format!("{caption}, newest first"), if bulk { &cols[..] } else { &cols[1..] }, rows, "No ticket matches."))
+        @if bulk { (bulk_form(&staff, &q, &d.agents, &d.teams)) }
         (ui::pager("/console/support", &q, d.tickets.next_cursor.as_deref()))
     };
     page(&staff, &headers, "Support", body)
@@ -668,6 +693,89 @@ async fn after_sale(
                 .last()
                 .map_or_else(|| "Done".to_string(), |m| m.body.clone())
         },
+    )
+    .await
+}
+
+/// The bulk form the inbox rows' boxes belong to (`form="bulk"`): a status, priority, assignee
+/// or team for every selected ticket, all or none. It posts to a path carrying the inbox's
+/// query, so the browser comes back to the same view and filters.
+fn bulk_form(
+    staff: &Staff,
+    q: &Fields,
+    agents: &[(i64, String)],
+    teams: &[(i64, String)],
+) -> Markup {
+    let action = ui::with_params("/console/support/bulk", q, &[], &[]);
+    let keep = |mut o: Vec<(String, String)>| {
+        o.insert(0, (String::new(), "unchanged".into()));
+        o
+    };
+    let people: Vec<(String, String)> = [("none".to_string(), "unassigned".to_string())]
+        .into_iter()
+        .chain(agents.iter().map(|(id, n)| (id.to_string(), n.clone())))
+        .collect();
+    let team_choices: Vec<(String, String)> = [("none".to_string(), "no team".to_string())]
+        .into_iter()
+        .chain(teams.iter().map(|(id, n)| (id.to_string(), n.clone())))
+        .collect();
+    html! {
+        form #bulk.act method="post" action=(action) aria-label="With the selected tickets" {
+            (ui::hidden("csrf", &staff.csrf))
+            (ui::select("Status", "status", &keep(ui::options(&["open", "pending", "on_hold", "solved", "closed"])), ""))
+            (ui::select("Priority", "priority", &keep(ui::options(&ui::names(Priority::ALL, Priority::as_str))), ""))
+            (ui::select("Assignee", "assignee_id", &keep(people), ""))
+            (ui::select("Team", "team_id", &keep(team_choices), ""))
+            div.actions { button.btn.primary type="submit" { "Apply to selected" } }
+        }
+    }
+}
+
+/// `none` clears a choice, a number sets it, nothing leaves it.
+fn cleared_or_id(f: &Fields, name: &str) -> Result<Option<Option<i64>>, backroom_core::Error> {
+    match f.get(name) {
+        None => Ok(None),
+        Some("none") => Ok(Some(None)),
+        Some(_) => Ok(Some(f.opt_int(name)?)),
+    }
+}
+
+/// One change to every selected ticket, in one unit: if one refuses it, none changes and the
+/// notice names the ticket. Back to the inbox the form was on.
+async fn bulk(
+    State(app): State<App>,
+    Query(from): Query<Fields>,
+    Posted { staff, form: f }: Posted,
+) -> Response {
+    let back = ui::with_params("/console/support", &from, &[], &[]);
+    let ids: Vec<i64> = f
+        .all("ticket_id")
+        .iter()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    if ids.is_empty() {
+        return super::see_other(&back, false, "Select at least one ticket.");
+    }
+    let changes = (|| {
+        Ok::<_, backroom_core::Error>(TicketPatch {
+            status: f.opt("status"),
+            priority: f.opt("priority"),
+            assignee_id: cleared_or_id(&f, "assignee_id")?,
+            team_id: cleared_or_id(&f, "team_id")?,
+            ..Default::default()
+        })
+    })();
+    let changes = match changes {
+        Ok(c) => c,
+        Err(e) => return super::see_other(&back, false, &super::describe(&e)),
+    };
+    let b = desk::BulkUpdate { ids, changes };
+    act(
+        &app,
+        &staff,
+        &back,
+        move |tx, ctx| desk::bulk_update(tx, ctx, &b),
+        |t: &Vec<Ticket>| format!("{} tickets changed", t.len()),
     )
     .await
 }
