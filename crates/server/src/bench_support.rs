@@ -149,7 +149,7 @@ impl Plan {
         }];
         let channel = CHANNELS[((h >> 16) % 4) as usize];
         let team = self.teams[(i % self.teams.len() as u64) as usize];
-        let assigned = status != "new" || (h >> 20) % 5 == 0;
+        let assigned = status != "new" || (h >> 20).is_multiple_of(5);
         let assignee = self.agents[((h >> 24) % self.agents.len() as u64) as usize];
         let c = (h >> 32) % self.customers;
         let customer = self.first_customer + c as i64;
@@ -167,7 +167,7 @@ impl Plan {
             }
             let (kind, user, public) = if agent {
                 first_reply.get_or_insert(t);
-                ("agent", assignee.to_string(), k != 3 || (h >> 44) % 5 != 0)
+                ("agent", assignee.to_string(), k != 3 || !(h >> 44).is_multiple_of(5))
             } else {
                 ("customer", "NULL".to_string(), true)
             };
