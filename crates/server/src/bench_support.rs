@@ -167,7 +167,11 @@ impl Plan {
             }
             let (kind, user, public) = if agent {
                 first_reply.get_or_insert(t);
-                ("agent", assignee.to_string(), k != 3 || !(h >> 44).is_multiple_of(5))
+                (
+                    "agent",
+                    assignee.to_string(),
+                    k != 3 || !(h >> 44).is_multiple_of(5),
+                )
             } else {
                 ("customer", "NULL".to_string(), true)
             };
