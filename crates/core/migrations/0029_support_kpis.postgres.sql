@@ -20,3 +20,5 @@ CREATE UNIQUE INDEX support_tickets_external_ref ON support_tickets(external_ref
 CREATE INDEX support_tickets_unsolved_load ON support_tickets(status, assignee_id, priority, due_at);
 CREATE INDEX support_tickets_member_load ON support_tickets(assignee_id, status, priority);
 CREATE INDEX support_tickets_solved ON support_tickets(solved_at);
+-- The report reads each ticket's public agent replies from an index alone.
+CREATE INDEX support_messages_replies ON support_messages(ticket_id, author_kind, public, created_at);

@@ -304,33 +304,36 @@ pub fn report(tx: &mut dyn Sql, ctx: &Ctx, q: &SupportReportQuery) -> Result<Sup
                 }),
         )
         .collect();
-    let totals_of = |tx: &mut dyn Sql, sc: Scopes| -> Result<BTreeMap<Key, SupportKpis>> {
-        let facts = load(tx, sc.from, sc.to, &groups, &calendars, &of_policy)?;
-        Ok(kpi::fold(&facts, &clocks, &sc))
-    };
     let (from, to) = (zone.start_of(p.from), zone.start_of(p.to));
-    let mut rows = totals_of(
-        tx,
-        Scopes {
+    let compare = q.compare.unwrap_or(true);
+    // One read for both periods: the facts of the two together hold each one's.
+    let loaded_from = if compare {
+        zone.start_of(p.previous().from)
+    } else {
+        from
+    };
+    let facts = load(tx, loaded_from, to, &groups, &calendars, &of_policy)?;
+    let mut rows = kpi::fold(
+        &facts,
+        &clocks,
+        &Scopes {
             from,
             to,
             buckets: grain.map(|g| buckets(&zone, p, g)).unwrap_or_default(),
             by_group: by.is_some(),
         },
-    )?;
-    let previous = match q.compare.unwrap_or(true) {
-        true => {
-            let pp = p.previous();
-            let sc = Scopes {
-                from: zone.start_of(pp.from),
-                to: from,
-                buckets: Vec::new(),
-                by_group: false,
-            };
-            totals_of(tx, sc)?.remove(&(None, None))
-        }
-        false => None,
-    };
+    );
+    let previous = compare.then(|| {
+        let sc = Scopes {
+            from: loaded_from,
+            to: from,
+            buckets: Vec::new(),
+            by_group: false,
+        };
+        kpi::fold(&facts, &clocks, &sc)
+            .remove(&(None, None))
+            .unwrap_or_default()
+    });
     let totals = rows.remove(&(None, None)).unwrap_or_default();
     let row = |((b, g), kpis): (Key, SupportKpis)| SupportRow {
         bucket: b.map(format_day),

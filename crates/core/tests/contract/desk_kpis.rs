@@ -420,6 +420,29 @@ async fn support_kpis_equal_plain_loops_over_the_raw_rows() {
                 .count() as i64;
             assert_eq!(g.kpis.created, want, "{name}: {:?}", g.group);
         }
-        assert!(r.previous.is_some(), "{name}");
+        // The week before, from the same rows.
+        let prev = r.previous.as_ref().unwrap();
+        let before = zone.start_of(day("2026-10-28"));
+        let made = raw
+            .tickets
+            .values()
+            .filter(|(c, ..)| before <= *c && *c < from)
+            .count() as i64;
+        let open_then = raw
+            .tickets
+            .values()
+            .filter(|(_, _, h, _)| {
+                h.iter()
+                    .rev()
+                    .find(|(_, t)| *t < from)
+                    .is_some_and(|(s, _)| s != "solved" && s != "closed")
+            })
+            .count() as i64;
+        assert_eq!(
+            (prev.created, prev.backlog),
+            (made, open_then),
+            "{name}: {prev:?}"
+        );
+        assert!(made > 0, "{name}");
     }
 }

@@ -179,13 +179,17 @@ async fn console_sign_in_home_and_csrf() {
             page7.contains("data-today>Today: ") && page7.contains(">Last 7 days ("),
             "{name}"
         );
-        // A role without analytics sees the work queue, not the KPIs.
+        // A role without analytics sees the work queue and the desk's cards, not the sales KPIs.
         let desk = sign_in("desk@example.com", None).await;
         let (s, page) = home(desk).await;
         assert_eq!(s, StatusCode::OK);
         assert!(
-            !page.contains("data-kpi") && page.contains("Orders to ship"),
+            !page.contains("data-kpi=\"net_sales\"") && page.contains("Orders to ship"),
             "{name}"
+        );
+        assert!(
+            page.contains("data-support"),
+            "{name}: the support role sees the desk"
         );
         // An ingest key is no console session.
         let (s, ingest) = app
@@ -2544,7 +2548,7 @@ async fn console_settings_end_to_end() {
         assert_eq!(l.status, StatusCode::SEE_OTHER, "{name}");
         assert_eq!(
             l.refused(),
-            "kind: must be products, stock or orders",
+            "kind: must be products, stock, orders or tickets",
             "{name}"
         );
         let (_, jobs) = app

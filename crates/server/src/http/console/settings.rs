@@ -1053,7 +1053,7 @@ fn upload_form(staff: &Staff) -> Markup {
     html! {
         form.act method="post" action="/console/settings/imports" enctype="multipart/form-data" {
             (ui::hidden("csrf", &staff.csrf))
-            (ui::select("What", "kind", &ui::options(&["products", "stock", "orders"]), "products"))
+            (ui::select("What", "kind", &ui::options(&["products", "stock", "orders", "tickets"]), "products"))
             (ui::input("Stock location (products; code)", "location", "text", ""))
             (ui::checkbox("Dry run (report only)", "dry_run", "yes", false))
             div.field {
