@@ -5,10 +5,12 @@ pub mod edits;
 pub mod history;
 mod place;
 mod refunds;
+pub mod replacement;
 pub mod sql;
 
 pub use place::place;
 pub use refunds::refund;
+pub use replacement::{Reship, ReshipLine, Reshipped, reship};
 
 use crate::api::{self, Order, OrderEvent, Page};
 use crate::audit;

@@ -425,6 +425,8 @@ struct Decided<'a> {
     pickup: Option<i64>,
     ship_by: i64,
     ids: Ids,
+    /// A replacement: every line discounted in full, no shipping charge, nothing owed.
+    free: bool,
 }
 
 /// Places an order: validates, prices on the server, sources every line and reserves all or none.
@@ -436,6 +438,22 @@ pub fn place(
     ctx: &Ctx,
     input: &PlaceOrder,
     idempotency_key: Option<&str>,
+) -> Result<Placed> {
+    place_charged(tx, ctx, input, idempotency_key, false)
+}
+
+/// Places a replacement (see [`super::reship`]): sourced and reserved like any order, each line
+/// discounted in full and no shipping charged, so it is paid (nothing is owed) from the start.
+pub(crate) fn place_free(tx: &mut dyn Sql, ctx: &Ctx, input: &PlaceOrder) -> Result<Placed> {
+    place_charged(tx, ctx, input, None, true)
+}
+
+fn place_charged(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    input: &PlaceOrder,
+    idempotency_key: Option<&str>,
+    free: bool,
 ) -> Result<Placed> {
     ctx.actor.require(Permission::OrdersPlace)?;
     // 1. Validate everything that needs no database.
@@ -477,7 +495,7 @@ pub fn place(
         context.candidates.retain(|c| c.location_id == *loc);
         c.shipping_method = IN_STORE.into();
     }
-    let (totals, tax) = price(&context, &c, &lines, in_store.is_some())?;
+    let (totals, tax) = price(&context, &c, &lines, in_store.is_some(), free)?;
     let mut decision = source_lines(&context, &c, &lines, &input.channel)?;
     if let Some((_, name)) = &in_store {
         decision.reason =
@@ -517,6 +535,7 @@ pub fn place(
         pickup,
         ship_by,
         ids,
+        free,
     };
     write_order(tx, ctx, &d, customer.id)?;
     let out_lines = write_lines(tx, ctx, &d, &levels)?;
@@ -533,16 +552,17 @@ fn price(
     c: &Checked,
     lines: &[LineIn],
     in_store: bool,
+    free: bool,
 ) -> Result<(Totals, backroom_domain::pricing::TaxPolicy)> {
     let price_lines: Vec<PriceLine> = lines
         .iter()
         .map(|l| PriceLine {
             unit_price: l.unit_price,
             quantity: l.quantity,
-            discount: 0,
+            discount: if free { l.unit_price * l.quantity } else { 0 },
         })
         .collect();
-    let shipping = if in_store {
+    let shipping = if in_store || free {
         0
     } else {
         shipping_charge(
@@ -593,6 +613,20 @@ fn source_lines(
     .map_err(|e| sourcing_error(e, channel, |i| format!("lines[{i}].quantity")))
 }
 
+/// A replacement's line is discounted in full; any other is not discounted at placement.
+fn line_discount(d: &Decided, l: &LineIn) -> i64 {
+    if d.free { l.unit_price * l.quantity } else { 0 }
+}
+
+/// A new order waits for its payment; a replacement owes nothing.
+fn payment_at_start(d: &Decided) -> PaymentStatus {
+    if d.free {
+        PaymentStatus::Paid
+    } else {
+        PaymentStatus::Pending
+    }
+}
+
 /// Queues the order's row.
 fn write_order(tx: &mut dyn Sql, ctx: &Ctx, d: &Decided, customer_id: i64) -> Result<()> {
     let (t, c) = (&d.totals, &d.c);
@@ -606,7 +640,7 @@ fn write_order(tx: &mut dyn Sql, ctx: &Ctx, d: &Decided, customer_id: i64) -> Re
             customer_id,
             d.context.currency.as_str(),
             OrderStatus::Open.as_str(),
-            PaymentStatus::Pending.as_str(),
+            payment_at_start(d).as_str(),
             FulfillmentStatus::Unfulfilled.as_str(),
             t.subtotal,
             t.discounts,
@@ -648,7 +682,7 @@ fn write_lines(
     for (i, l) in lines.iter().enumerate() {
         let n = vals.len();
         rows_sql.push(format!(
-            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 0, ${}, ${})",
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
             n + 1,
             n + 2,
             n + 3,
@@ -658,7 +692,8 @@ fn write_lines(
             n + 7,
             n + 8,
             n + 9,
-            n + 10
+            n + 10,
+            n + 11
         ));
         let tax = d.totals.line_tax.get(i).copied().unwrap_or(0);
         vals.extend([
@@ -670,6 +705,7 @@ fn write_lines(
             l.title.as_str().into(),
             l.quantity.into(),
             l.unit_price.into(),
+            line_discount(d, l).into(),
             tax.into(),
             l.unit_cost.into(),
         ]);
@@ -692,7 +728,7 @@ fn write_lines(
             title: l.title.clone(),
             quantity: l.quantity,
             unit_price: m(l.unit_price),
-            discount: m(0),
+            discount: m(line_discount(d, l)),
             tax: m(d.totals.line_tax.get(i).copied().unwrap_or(0)),
             returned_quantity: 0,
             refunded_quantity: 0,
@@ -780,7 +816,7 @@ fn view(
         },
         currency: d.context.currency.clone(),
         status: OrderStatus::Open.as_str().into(),
-        payment_status: PaymentStatus::Pending.as_str().into(),
+        payment_status: payment_at_start(&d).as_str().into(),
         fulfillment_status: FulfillmentStatus::Unfulfilled.as_str().into(),
         subtotal: m(t.subtotal),
         discounts: m(t.discounts),

@@ -1,8 +1,8 @@
 //! After-sales from a ticket: refund, cancel, hold or release an order, open a return or an
-//! exchange, or note on it, through the orders', fulfillment's and returns' own services (their
-//! rules and permissions hold), in one unit with the ticket: the order is linked to the ticket,
-//! its timeline says the action came from the ticket, and the ticket gets an internal note of
-//! what was done.
+//! exchange, reship it, or note on it, through the orders', fulfillment's and returns' own
+//! services (their rules and permissions hold), in one unit with the ticket: the order is
+//! linked to the ticket, its timeline says the action came from the ticket, and the ticket gets
+//! an internal note of what was done.
 
 use super::{Posting, TicketView, get_ticket, link_orders, post};
 use crate::api::{CancelOrder, HoldOrder, NewReturn, OrderNote, RefundOrder};
@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct AfterSale {
     pub order_id: i64,
-    /// `refund`, `cancel`, `hold`, `release`, `return` or `note`.
+    /// `refund`, `cancel`, `hold`, `release`, `return`, `reship` or `note`.
     pub action: String,
     pub refund: Option<RefundOrder>,
     pub cancel: Option<CancelOrder>,
@@ -27,6 +27,7 @@ pub struct AfterSale {
     #[serde(rename = "return")]
     pub return_request: Option<NewReturn>,
     pub note: Option<OrderNote>,
+    pub reship: Option<crate::orders::Reship>,
 }
 
 fn needs<'a, T>(v: &'a Option<T>, field: &str) -> Result<&'a T> {
@@ -47,6 +48,7 @@ pub fn act(tx: &mut dyn Sql, ctx: &Ctx, id: i64, a: &AfterSale) -> Result<Ticket
         ));
     }
     let number = order.number;
+    let mut replacement = None;
     let done = match a.action.as_str() {
         "refund" => {
             let r = needs(&a.refund, "refund")?;
@@ -86,14 +88,26 @@ pub fn act(tx: &mut dyn Sql, ctx: &Ctx, id: i64, a: &AfterSale) -> Result<Ticket
             crate::orders::add_note(tx, ctx, a.order_id, needs(&a.note, "note")?)?;
             format!("Noted on order #{number}")
         }
+        "reship" => {
+            let r = crate::orders::reship(tx, ctx, a.order_id, needs(&a.reship, "reship")?)?;
+            replacement = Some(r.replacement.number);
+            let units: i64 = r.replacement.lines.iter().map(|l| l.quantity).sum();
+            format!(
+                "Reshipped {units} units of order #{number} as order #{} at no charge",
+                r.replacement.number
+            )
+        }
         _ => {
             return Err(Error::invalid(
                 "action",
-                "must be refund, cancel, hold, release, return or note",
+                "must be refund, cancel, hold, release, return, reship or note",
             ));
         }
     };
     link_orders(tx, ctx, id, &[number])?;
+    if let Some(n) = replacement {
+        link_orders(tx, ctx, id, &[n])?;
+    }
     crate::orders::event(
         tx,
         ctx,

@@ -1293,3 +1293,167 @@ async fn workload_counts_each_members_tickets() {
         assert_eq!(loads[0].user_id, a, "{name}: busiest first");
     }
 }
+
+/// Reshipping from a ticket: a replacement order for shipped units, at no charge (each line
+/// discounted in full, no shipping, paid), reserved like any order, both orders and the ticket
+/// linked; nothing shipped, too many units or another customer's order are refused and change
+/// nothing.
+#[tokio::test]
+async fn reshipping_from_the_ticket() {
+    use backroom_core::api::{ShipLine, ShipOrder};
+    use backroom_core::orders::{Reship, ReshipLine};
+    use backroom_core::support::after_sales::{self, AfterSale};
+    for (name, db) in backends().await {
+        let (a, _, _) = Store::new(&db, &["R-A", "R-B"])
+            .stock("R-A", At::A, 10)
+            .stock("R-B", At::A, 10)
+            .build()
+            .await;
+        let o = place(&db, order(&[("R-A", 2), ("R-B", 1)]), None)
+            .await
+            .unwrap()
+            .order;
+        write(&db, pay(o.id, None)).await.unwrap();
+        let unshipped = place(&db, order(&[("R-A", 1)]), None).await.unwrap().order;
+        let line_a = o.lines.iter().find(|l| l.sku == "R-A").unwrap().id;
+        ship_order(
+            &db,
+            o.id,
+            ShipOrder {
+                location_id: a,
+                lines: Some(vec![ShipLine {
+                    line_id: line_a,
+                    quantity: 2,
+                }]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let id = receive(
+            &db,
+            mail("ann@example.com", "Parcel lost", "rs1@mail.example", None),
+        )
+        .await
+        .ticket_id;
+        let run = |order_id: i64, r: Reship| {
+            let db = db.clone();
+            async move {
+                let a = AfterSale {
+                    order_id,
+                    action: "reship".into(),
+                    reship: Some(r),
+                    ..Default::default()
+                };
+                db.write(move |tx| after_sales::act(tx, &ctx(), id, &a))
+                    .await
+            }
+        };
+        let before = stock(&db, "R-A").await.totals;
+        // Refused: the unshipped line, more than was shipped, an order with nothing shipped.
+        let line_b = o.lines.iter().find(|l| l.sku == "R-B").unwrap().id;
+        for (order_id, lines, field) in [
+            (
+                o.id,
+                vec![ReshipLine {
+                    line_id: line_b,
+                    quantity: 1,
+                }],
+                "quantity",
+            ),
+            (
+                o.id,
+                vec![ReshipLine {
+                    line_id: line_a,
+                    quantity: 3,
+                }],
+                "quantity",
+            ),
+            (unshipped.id, vec![], "nothing_shipped"),
+        ] {
+            let e = run(
+                order_id,
+                Reship {
+                    lines,
+                    reason: "lost".into(),
+                },
+            )
+            .await
+            .unwrap_err();
+            assert!(format!("{e:?}").contains(field), "{name}: {e:?}");
+        }
+        let v = run(
+            o.id,
+            Reship {
+                lines: vec![ReshipLine {
+                    line_id: line_a,
+                    quantity: 1,
+                }],
+                reason: "Lost in transit".into(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(v.ticket.orders.len(), 2, "{name}: both orders linked");
+        let note = v.messages.last().unwrap();
+        assert!(
+            note.body.contains("Reshipped 1 units"),
+            "{name}: {}",
+            note.body
+        );
+        let new_id = v
+            .ticket
+            .orders
+            .iter()
+            .map(|t| t.order_id)
+            .find(|x| *x != o.id)
+            .unwrap();
+        let (r, t_old, t_new) = db
+            .read(move |tx| {
+                Ok((
+                    orders::get(tx, new_id)?,
+                    orders::timeline(tx, o.id)?,
+                    orders::timeline(tx, new_id)?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.total.amount, r.shipping.amount, r.tax.amount),
+            (0, 0, 0),
+            "{name}"
+        );
+        assert_eq!(
+            r.discounts.amount, r.subtotal.amount,
+            "{name}: discounted in full"
+        );
+        assert!(r.subtotal.amount > 0, "{name}");
+        assert_eq!(
+            (r.payment_status.as_str(), r.owed.amount),
+            ("paid", 0),
+            "{name}"
+        );
+        assert_eq!(r.customer.id, o.customer.id, "{name}");
+        assert_eq!(r.shipping_address.line1, o.shipping_address.line1, "{name}");
+        assert_eq!(r.lines.len(), 1);
+        assert_eq!((r.lines[0].sku.as_str(), r.lines[0].quantity), ("R-A", 1));
+        assert!(
+            r.note.as_deref().unwrap().contains("Lost in transit"),
+            "{name}"
+        );
+        let says =
+            |t: &[backroom_core::api::OrderEvent], w: &str| t.iter().any(|e| e.message.contains(w));
+        assert!(
+            says(&t_old, &format!("Reshipped as order #{}", r.number)),
+            "{name}"
+        );
+        assert!(
+            says(&t_new, &format!("Replacement for order #{}", o.number)),
+            "{name}"
+        );
+        // The replacement holds its unit like any order.
+        let after = stock(&db, "R-A").await.totals;
+        assert_eq!(after.reserved, before.reserved + 1, "{name}");
+        assert_invariants(&db).await;
+    }
+}

@@ -96,6 +96,7 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(ship_order))
         .routes(routes!(deliver_fulfillment))
         .routes(routes!(refund_order))
+        .routes(routes!(reship_order))
         .routes(routes!(edit_order))
         .routes(routes!(add_order_note))
         .routes(routes!(resource_line))
@@ -927,6 +928,23 @@ async fn refund_order(
     Ok((
         StatusCode::CREATED,
         app.write(&auth, move |tx, ctx| orders::refund(tx, ctx, id, &body))
+            .await?,
+    ))
+}
+
+/// Sends shipped units again at no charge (lost, damaged): a replacement order to the same
+/// customer and address, each line discounted in full, no shipping, nothing owed; both orders'
+/// timelines name each other. No lines: every shipped unit.
+#[utoipa::path(post, path = "/orders/{id}/reship", tag = "orders", params(("id" = i64, Path)), request_body = orders::Reship, responses((status = 201, body = orders::Reshipped), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn reship_order(
+    State(app): State<App>,
+    auth: Auth,
+    Id(id): Id,
+    ApiJson(body): ApiJson<orders::Reship>,
+) -> Result<(StatusCode, Json<orders::Reshipped>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        app.write(&auth, move |tx, ctx| orders::reship(tx, ctx, id, &body))
             .await?,
     ))
 }

@@ -3278,3 +3278,81 @@ async fn console_desk_set_up_by_a_lead() {
         assert_eq!(st, StatusCode::NOT_FOUND, "{name}");
     }
 }
+
+/// Reshipping through the front door: the API refuses more than was shipped, then an agent
+/// reships a lost parcel from the ticket page; the replacement is an order at no charge, paid,
+/// linked to the ticket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reshipping_a_lost_parcel_from_the_ticket() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        app.product("LOST-1", &[(app.locations.0, 10)]).await;
+        let order = placed(&app, "LOST-1", "lost@example.com").await;
+        let call = |method: &'static str, path: String, body: Option<Value>| {
+            let app = &app;
+            async move { app.req(method, &path, Some(&app.admin), body).await }
+        };
+        let (st, _) = call(
+            "POST",
+            format!("/api/v1/orders/{order}/payments"),
+            Some(json!({"status": "paid"})),
+        )
+        .await;
+        assert!(st.is_success(), "{name}");
+        let (st, o) = call(
+            "POST",
+            format!("/api/v1/orders/{order}/fulfillments"),
+            Some(json!({"location_id": app.locations.0})),
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED, "{name}: {o}");
+        let line = o["lines"][0]["id"].as_i64().unwrap();
+        let (st, e) = call(
+            "POST",
+            format!("/api/v1/orders/{order}/reship"),
+            Some(json!({"lines": [{"line_id": line, "quantity": 2}], "reason": "lost"})),
+        )
+        .await;
+        assert_eq!(
+            (st, e["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("lines[0].quantity")),
+            "{name}: {e}"
+        );
+        let (st, t) = call("POST", "/api/v1/support/tickets".into(), Some(json!({"subject": "Never arrived", "body": "My parcel is lost", "requester_email": "lost@example.com", "orders": [o["number"]]}))).await;
+        assert_eq!(st, StatusCode::CREATED, "{name}: {t}");
+        let ticket = t["ticket"]["id"].as_i64().unwrap();
+        let agent = staff_user(&app, "support").await;
+        let mut s = Session::sign_in(&app, &agent, "correct horse battery").await;
+        let page = s.get(&format!("/console/support/{ticket}")).await.1;
+        assert!(page.contains("Reship what was shipped"), "{name}");
+        let order_s = order.to_string();
+        let l = s
+            .submit(
+                &format!("/console/support/{ticket}/after-sales"),
+                &[
+                    ("order_id", &order_s),
+                    ("action", "reship"),
+                    ("text", "Lost by the carrier"),
+                    ("confirm", "yes"),
+                ],
+            )
+            .await;
+        assert!(l.ok().contains("at no charge"), "{name}");
+        let (_, v) = call("GET", format!("/api/v1/support/tickets/{ticket}"), None).await;
+        let linked: Vec<i64> = v["ticket"]["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["order_id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(linked.len(), 2, "{name}: {v}");
+        let replacement = *linked.iter().find(|x| **x != order).unwrap();
+        let (_, r) = call("GET", format!("/api/v1/orders/{replacement}"), None).await;
+        assert_eq!(
+            (r["total"]["amount"].as_i64(), r["payment_status"].as_str()),
+            (Some(0), Some("paid")),
+            "{name}: {r}"
+        );
+        assert_eq!(r["lines"][0]["sku"], "LOST-1");
+    }
+}

@@ -625,6 +625,10 @@ fn after_sales_card(staff: &Staff, t: &Ticket) -> Markup {
         ("note".to_string(), "Note on the order".to_string()),
         ("hold".to_string(), "Hold it (customer request)".to_string()),
         ("release".to_string(), "Release its hold".to_string()),
+        (
+            "reship".to_string(),
+            "Reship what was shipped, at no charge".to_string(),
+        ),
         ("cancel".to_string(), "Cancel it".to_string()),
     ];
     ui::card(
@@ -675,6 +679,12 @@ async fn after_sale(
                 })
             }
             "cancel" => a.cancel = Some(CancelOrder { reason: text }),
+            "reship" => {
+                a.reship = Some(backroom_core::orders::Reship {
+                    lines: Vec::new(),
+                    reason: text.unwrap_or_default(),
+                })
+            }
             _ => {}
         }
         Ok(a)
