@@ -533,6 +533,8 @@ pub struct PlaceOrder {
     /// every line is reserved there.
     pub pickup_location_id: Option<i64>,
     pub lines: Vec<SkuQuantity>,
+    /// A discount code (one per order); refused with the reason when it does not apply.
+    pub discount_codes: Option<Vec<String>>,
     pub note: Option<String>,
     /// Endless aisle: the boutique where the sale was made, whichever location ships it.
     pub origin_location_id: Option<i64>,

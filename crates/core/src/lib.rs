@@ -15,6 +15,7 @@ pub mod fulfillment;
 pub mod imports;
 pub mod inventory;
 pub mod orders;
+pub mod promotions;
 pub mod returns;
 pub mod settings;
 pub mod support;

@@ -54,6 +54,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(27, "support_macros", "0027_support_macros"),
     migration!(28, "support_csat", "0028_support_csat"),
     migration!(29, "support_kpis", "0029_support_kpis"),
+    migration!(30, "promotions", "0030_promotions"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

@@ -15,6 +15,7 @@ pub mod listing;
 pub mod money;
 pub mod order;
 pub mod pricing;
+pub mod promotions;
 pub mod roles;
 pub mod sourcing;
 pub mod support;

@@ -746,6 +746,7 @@ pub fn cancel(tx: &mut dyn Sql, ctx: &Ctx, id: i64, c: &api::CancelOrder) -> Res
     let new_payment = states::cancel(status, payment, fulfillment)
         .map_err(|e| Error::conflict("cannot_cancel", e.0))?;
     let (released, levels) = release_order(tx, ctx.now, id, "cancelled")?;
+    crate::promotions::release(tx, id, ctx.now)?;
     crate::inventory::note_low(tx, ctx, &levels)?;
     tx.exec_deferred(
         "UPDATE orders SET status = $1, payment_status = $2, cancelled_at = $3, cancel_reason = $4, updated_at = $3 WHERE id = $5",

@@ -427,6 +427,10 @@ struct Decided<'a> {
     ids: Ids,
     /// A replacement: every line discounted in full, no shipping charge, nothing owed.
     free: bool,
+    /// Each line's discount, in line order.
+    line_discounts: Vec<i64>,
+    /// The code's promotion, redeemed once the order is written.
+    applied: Option<crate::promotions::Applied>,
 }
 
 /// Places an order: validates, prices on the server, sources every line and reserves all or none.
@@ -495,7 +499,27 @@ fn place_charged(
         context.candidates.retain(|c| c.location_id == *loc);
         c.shipping_method = IN_STORE.into();
     }
-    let (totals, tax) = price(&context, &c, &lines, in_store.is_some(), free)?;
+    let gross: Vec<i64> = lines.iter().map(|l| l.unit_price * l.quantity).collect();
+    let applied = match (free, input.discount_codes.as_deref()) {
+        (false, Some(codes)) => crate::promotions::for_codes(tx, codes, &gross, ctx.now)?,
+        _ => None,
+    };
+    let line_discounts = match (&applied, free) {
+        (_, true) => gross,
+        (Some(a), false) => a.line_discounts.clone(),
+        (None, false) => vec![0; lines.len()],
+    };
+    let no_shipping = free
+        || applied
+            .as_ref()
+            .is_some_and(|a| a.kind == backroom_domain::promotions::Kind::FreeShipping);
+    let (totals, tax) = price(
+        &context,
+        &c,
+        &lines,
+        in_store.is_some() || no_shipping,
+        &line_discounts,
+    )?;
     let mut decision = source_lines(&context, &c, &lines, &input.channel)?;
     if let Some((_, name)) = &in_store {
         decision.reason =
@@ -536,9 +560,14 @@ fn place_charged(
         ship_by,
         ids,
         free,
+        line_discounts,
+        applied,
     };
     write_order(tx, ctx, &d, customer.id)?;
     let out_lines = write_lines(tx, ctx, &d, &levels)?;
+    if let Some(a) = &d.applied {
+        crate::promotions::redeem(tx, a, d.ids.order_id, customer.id, ctx.now)?;
+    }
     record_placed(tx, ctx, &d)?;
     Ok(Placed {
         order: view(ctx, d, customer, out_lines),
@@ -551,18 +580,19 @@ fn price(
     context: &Context,
     c: &Checked,
     lines: &[LineIn],
-    in_store: bool,
-    free: bool,
+    no_shipping: bool,
+    discounts: &[i64],
 ) -> Result<(Totals, backroom_domain::pricing::TaxPolicy)> {
     let price_lines: Vec<PriceLine> = lines
         .iter()
-        .map(|l| PriceLine {
+        .enumerate()
+        .map(|(i, l)| PriceLine {
             unit_price: l.unit_price,
             quantity: l.quantity,
-            discount: if free { l.unit_price * l.quantity } else { 0 },
+            discount: discounts.get(i).copied().unwrap_or(0),
         })
         .collect();
-    let shipping = if in_store || free {
+    let shipping = if no_shipping {
         0
     } else {
         shipping_charge(
@@ -613,9 +643,9 @@ fn source_lines(
     .map_err(|e| sourcing_error(e, channel, |i| format!("lines[{i}].quantity")))
 }
 
-/// A replacement's line is discounted in full; any other is not discounted at placement.
-fn line_discount(d: &Decided, l: &LineIn) -> i64 {
-    if d.free { l.unit_price * l.quantity } else { 0 }
+/// A line's discount: in full for a replacement, its share of a code's otherwise.
+fn line_discount(d: &Decided, i: usize) -> i64 {
+    d.line_discounts.get(i).copied().unwrap_or(0)
 }
 
 /// A new order waits for its payment; a replacement owes nothing.
@@ -705,7 +735,7 @@ fn write_lines(
             l.title.as_str().into(),
             l.quantity.into(),
             l.unit_price.into(),
-            line_discount(d, l).into(),
+            line_discount(d, i).into(),
             tax.into(),
             l.unit_cost.into(),
         ]);
@@ -728,7 +758,7 @@ fn write_lines(
             title: l.title.clone(),
             quantity: l.quantity,
             unit_price: m(l.unit_price),
-            discount: m(line_discount(d, l)),
+            discount: m(line_discount(d, i)),
             tax: m(d.totals.line_tax.get(i).copied().unwrap_or(0)),
             returned_quantity: 0,
             refunded_quantity: 0,

@@ -134,6 +134,7 @@ const AREA_TABLES: &[(&str, &[&str])] = &[
             "support_sla_outcomes",
         ],
     ),
+    ("promotions", &["promotions", "promotion_redemptions"]),
     ("platform", &["audit_log", "schema_migrations"]),
 ];
 

@@ -126,6 +126,7 @@ pub(crate) fn order(lines: &[(&str, i64)]) -> PlaceOrder {
                 quantity: *q,
             })
             .collect(),
+        discount_codes: None,
         note: None,
         origin_location_id: None,
     }

@@ -97,6 +97,11 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(deliver_fulfillment))
         .routes(routes!(refund_order))
         .routes(routes!(reship_order))
+        .routes(routes!(
+            super::promotions::create_promotion,
+            super::promotions::list_promotions
+        ))
+        .routes(routes!(super::promotions::get_promotion))
         .routes(routes!(edit_order))
         .routes(routes!(add_order_note))
         .routes(routes!(resource_line))

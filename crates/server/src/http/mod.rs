@@ -9,6 +9,7 @@ pub mod extract;
 pub mod handlers;
 pub mod job_worker;
 pub mod mail_worker;
+pub mod promotions;
 pub mod support;
 pub mod webhook_worker;
 

@@ -468,6 +468,7 @@ fn new_order_fields(
             legend { "Lines" }
             (ui::textarea("One line per SKU: the SKU, a space, the quantity", "lines", &typed("lines"))
                 .required().placeholder("TEE-M-BLK 2").error_from(refusal))
+            (text("Discount code", "discount_code", "text"))
             (text("Note", "note", "text"))
         }
     }
@@ -562,6 +563,7 @@ fn order_of(f: &Fields) -> backroom_core::Result<PlaceOrder> {
         shipping_method: pickup.map(|_| "pickup".to_string()),
         pickup_location_id: pickup,
         lines: parse_lines(&f.text("lines"))?,
+        discount_codes: f.opt("discount_code").map(|c| vec![c]),
         note: f.opt("note"),
         origin_location_id: None,
     })

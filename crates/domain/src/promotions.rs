@@ -1,0 +1,107 @@
+//! Promotions' rules: what a promotion takes off an order and how the amount is spread over the
+//! lines. Amounts are minor units; a percentage is kept in millionths of the amount
+//! (`"10"` percent is `100_000`).
+
+use crate::Invalid;
+use crate::money::{allocate, apply_ppm};
+use crate::order::string_enum;
+use serde::{Deserialize, Serialize};
+
+string_enum!(
+    /// What a promotion gives: a percentage or a fixed amount off the order's lines, or free
+    /// shipping.
+    Kind { Percentage => "percentage", FixedAmount => "fixed_amount", FreeShipping => "free_shipping" }
+);
+
+impl Kind {
+    pub fn parse_field(s: &str) -> Result<Kind, Invalid> {
+        Kind::parse(s).ok_or_else(|| {
+            Invalid::new(
+                "kind",
+                "must be percentage, fixed_amount or free_shipping (buy_x_get_y is not offered yet)",
+            )
+        })
+    }
+}
+
+/// A percentage written as a decimal string (`"10"`, `"12.5"`), above 0 and at most 100, with at
+/// most four decimals; in millionths of the amount.
+pub fn parse_percentage(field: &str, s: &str) -> Result<u32, Invalid> {
+    let bad = || {
+        Invalid::new(
+            field,
+            "must be a percentage above 0 and at most 100, such as \"10\" or \"12.5\"",
+        )
+    };
+    let t = s.trim();
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    if int.is_empty()
+        || int.len() > 3
+        || frac.len() > 4
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let mut v: u64 = int.parse().map_err(|_| bad())?;
+    for b in frac.bytes().chain(std::iter::repeat(b'0')).take(4) {
+        v = v * 10 + u64::from(b - b'0');
+    }
+    // v is in ten-thousandths of a percent: millionths of the amount.
+    if v == 0 || v > 1_000_000 {
+        return Err(bad());
+    }
+    u32::try_from(v).map_err(|_| bad())
+}
+
+/// The amount a promotion takes off lines worth `subtotal` (free shipping takes nothing off them).
+pub fn order_discount(kind: Kind, percent_ppm: u32, amount: i64, subtotal: i64) -> i64 {
+    match kind {
+        Kind::Percentage => apply_ppm(subtotal, percent_ppm).min(subtotal),
+        Kind::FixedAmount => amount.clamp(0, subtotal.max(0)),
+        Kind::FreeShipping => 0,
+    }
+}
+
+/// A discount spread over lines in proportion to their amounts (half-to-even, the remainder to
+/// the last line), never more than a line is worth.
+pub fn allocate_discount(discount: i64, line_amounts: &[i64]) -> Vec<i64> {
+    allocate(discount, line_amounts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn percentages_and_amounts() {
+        assert_eq!(parse_percentage("value", "10"), Ok(100_000));
+        assert_eq!(parse_percentage("value", "12.5"), Ok(125_000));
+        assert_eq!(parse_percentage("value", "100"), Ok(1_000_000));
+        for bad in ["0", "", "101", "-5", "1e2", "10.12345", "ten"] {
+            assert!(parse_percentage("value", bad).is_err(), "{bad}");
+        }
+        // 10% of 59.85 is 5.985, half-to-even 5.98; of 39.90, 3.99.
+        assert_eq!(order_discount(Kind::Percentage, 100_000, 0, 5985), 598);
+        assert_eq!(order_discount(Kind::Percentage, 100_000, 0, 3990), 399);
+        assert_eq!(order_discount(Kind::FixedAmount, 0, 5000, 3000), 3000);
+        assert_eq!(order_discount(Kind::FreeShipping, 0, 0, 3000), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn allocations_sum_to_the_discount_and_stay_within_each_line(
+            lines in proptest::collection::vec(1i64..100_000, 1..8),
+            pct in 1u32..=1_000_000,
+        ) {
+            let subtotal: i64 = lines.iter().sum();
+            let d = order_discount(Kind::Percentage, pct, 0, subtotal);
+            let parts = allocate_discount(d, &lines);
+            prop_assert_eq!(parts.iter().sum::<i64>(), d);
+            for (p, l) in parts.iter().zip(&lines) {
+                prop_assert!(*p >= 0 && *p <= *l, "{} of {}", p, l);
+            }
+        }
+    }
+}
