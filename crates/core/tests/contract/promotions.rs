@@ -84,6 +84,28 @@ async fn discount_codes_apply_allocate_and_hold_their_limits() {
         );
         let again = db.read(move |tx| orders::get(tx, o.id)).await.unwrap();
         assert_eq!(again.lines, o.lines, "{name}: as written");
+        // Refunding a discounted line credits what was paid for it: its price less its share
+        // of the discount, with its tax.
+        write(&db, pay(o.id, None)).await.unwrap();
+        let b = o.lines.iter().find(|l| l.sku == "P-B").unwrap().clone();
+        let r = RefundOrder {
+            lines: Some(vec![RefundLine {
+                line_id: b.id,
+                quantity: b.quantity,
+            }]),
+            reason: "damaged".into(),
+            ..Default::default()
+        };
+        let oid = o.id;
+        let refunded = write(&db, move |tx, c| orders::refund(tx, c, oid, &r))
+            .await
+            .unwrap();
+        assert_eq!(
+            refunded.refunded.amount,
+            b.unit_price.amount * b.quantity - b.discount.amount + b.tax.amount,
+            "{name}: order {oid}"
+        );
+        assert!(b.discount.amount > 0, "{name}");
         // Fixed amount and free shipping.
         promo(&db, new("Five off", "fixed_amount", Some("500"), "FIVE"))
             .await
