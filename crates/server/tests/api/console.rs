@@ -505,6 +505,7 @@ async fn console_pages_for_every_role() {
             ("/console/support/new".into(), Some(SupportWork)),
             ("/console/support/workload".into(), Some(SupportRead)),
             ("/console/support/setup".into(), Some(SupportRead)),
+            ("/console/promotions".into(), Some(OrdersRead)),
             (
                 "/console/support/setup/service-levels".into(),
                 Some(SupportRead),
@@ -3354,5 +3355,66 @@ async fn reshipping_a_lost_parcel_from_the_ticket() {
             "{name}: {r}"
         );
         assert_eq!(r["lines"][0]["sku"], "LOST-1");
+    }
+}
+
+/// Promotions in the console: marketing creates a code through the form (a bad value refused by
+/// name, nothing made), an order placed with it shows on the list as used; a support agent
+/// reads the list without the form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_promotions() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        app.product("PROMO-1", &[(app.locations.0, 10)]).await;
+        let marketer = staff_user(&app, "marketing").await;
+        let mut s = Session::sign_in(&app, &marketer, "correct horse battery").await;
+        let l = s
+            .submit(
+                "/console/promotions",
+                &[
+                    ("name", "Bad"),
+                    ("kind", "percentage"),
+                    ("value", "150"),
+                    ("code", "BAD"),
+                ],
+            )
+            .await;
+        assert!(l.refused().contains("value"), "{name}");
+        let l = s
+            .submit(
+                "/console/promotions",
+                &[
+                    ("name", "Spring"),
+                    ("kind", "percentage"),
+                    ("value", "15"),
+                    ("code", "Spring15"),
+                    ("usage_limit", "5"),
+                ],
+            )
+            .await;
+        assert!(l.ok().contains("Spring created"), "{name}");
+        let mut body = order_body(&[("PROMO-1", 1)], "promo@example.com");
+        body["discount_codes"] = json!(["SPRING15"]);
+        let (st, o) = app
+            .req("POST", "/api/v1/orders", Some(&app.admin), Some(body))
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{name}: {o}");
+        assert!(
+            o["discounts"]["amount"].as_i64().unwrap() > 0,
+            "{name}: {o}"
+        );
+        let (_, page) = s.get("/console/promotions").await;
+        assert!(
+            page.contains("Spring15") && page.contains("15% off") && page.contains("1 of 5"),
+            "{name}"
+        );
+        let agent = staff_user(&app, "support").await;
+        let mut a = Session::sign_in(&app, &agent, "correct horse battery").await;
+        let (st, page) = a.get("/console/promotions").await;
+        assert_eq!(st, StatusCode::OK, "{name}");
+        assert!(
+            page.contains("Spring15") && !page.contains("Create promotion"),
+            "{name}"
+        );
     }
 }

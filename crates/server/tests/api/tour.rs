@@ -64,6 +64,7 @@ async fn pages(app: &TestApp) -> Vec<String> {
         "/console/support/new",
         "/console/support/workload",
         "/console/support/setup",
+        "/console/promotions",
         "/console/support/setup/service-levels",
         "/console/support/setup/triage",
         "/console/support/setup/macros",

@@ -24,6 +24,7 @@ mod home;
 mod inventory;
 mod jobs;
 mod orders;
+mod promotions;
 mod settings;
 mod support;
 mod support_reports;
@@ -62,6 +63,7 @@ pub fn routes() -> Router<App> {
         .merge(inventory::routes())
         .merge(orders::routes())
         .merge(customers::routes())
+        .merge(promotions::routes())
         .merge(support::routes())
         .merge(support_reports::routes())
         .merge(support_setup::routes())

@@ -610,6 +610,10 @@ const NAV: &[(&str, &[NavLink])] = &[
         ],
     ),
     (
+        "Marketing",
+        &[(Permission::OrdersRead, "/console/promotions", "Promotions")],
+    ),
+    (
         "Analytics",
         &[(Permission::AnalyticsRead, "/console/analytics", "Reports")],
     ),
