@@ -512,6 +512,22 @@ async fn act<T: Send + 'static>(
     act_then(app, staff, page, f, |v| (page.to_string(), message(v))).await
 }
 
+/// [`act`] on what a form said once it reads: a form that does not read goes back to `page`
+/// with the field named, and nothing runs.
+async fn act_on<P: Send + 'static, T: Send + 'static>(
+    app: &App,
+    staff: &Staff,
+    page: &str,
+    parsed: backroom_core::Result<P>,
+    f: impl Fn(&mut dyn Sql, &Ctx, &P) -> backroom_core::Result<T> + Send + 'static,
+    message: impl FnOnce(&T) -> String,
+) -> Response {
+    match parsed {
+        Ok(p) => act(app, staff, page, move |tx, ctx| f(tx, ctx, &p), message).await,
+        Err(e) => see_other(page, false, &describe(&e)),
+    }
+}
+
 /// [`act`], going on to the page `done(&result)` names (a new order's, say) when it succeeds.
 async fn act_then<T: Send + 'static>(
     app: &App,

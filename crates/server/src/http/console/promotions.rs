@@ -2,7 +2,7 @@
 //! used against its limit; a form to create one (marketing, operations, admins).
 
 use super::ui::{self, col};
-use super::{App, Posted, Staff, act, load, page};
+use super::{App, Posted, Staff, act_on, load, page};
 use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -102,15 +102,12 @@ async fn create(State(app): State<App>, Posted { staff, form }: Posted) -> Respo
             ends_at: form.opt("ends_at"),
         })
     })();
-    let p = match parsed {
-        Ok(p) => p,
-        Err(e) => return super::see_other(back, false, &super::describe(&e)),
-    };
-    act(
+    act_on(
         &app,
         &staff,
         back,
-        move |tx, ctx| promotions::create(tx, ctx, &p),
+        parsed,
+        promotions::create,
         |p: &Promotion| format!("Promotion {} created", p.name),
     )
     .await

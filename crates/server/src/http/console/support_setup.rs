@@ -4,7 +4,7 @@
 //! forms (the services refuse others anyway).
 
 use super::ui::{self, Kind, col};
-use super::{App, Fields, Posted, Staff, act, load, page};
+use super::{App, Fields, Posted, Staff, act, act_on, load, page};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -428,15 +428,12 @@ async fn create_policy(State(app): State<App>, Posted { staff, form }: Posted) -
             position: None,
         })
     })();
-    let p = match parsed {
-        Ok(p) => p,
-        Err(e) => return super::see_other(back, false, &super::describe(&e)),
-    };
-    act(
+    act_on(
         &app,
         &staff,
         back,
-        move |tx, ctx| sla::create_policy(tx, ctx, &p),
+        parsed,
+        sla::create_policy,
         |p: &Policy| format!("Policy {} created", p.name),
     )
     .await
