@@ -92,17 +92,29 @@ fn claim_of<'k>(
         ));
     }
     let lines_key: Vec<(&str, i64)> = c.parsed.iter().map(|(s, q)| (s.as_str(), *q)).collect();
-    let fingerprint = sha256_hex(
-        &serde_json::to_string(&(
-            input.channel.as_str(),
-            &lines_key,
-            c.email.key(),
-            &c.address,
-            &c.shipping_method,
-            &c.note,
-        ))
-        .unwrap_or_default(),
+    let body = (
+        input.channel.as_str(),
+        &lines_key,
+        c.email.key(),
+        &c.address,
+        &c.shipping_method,
+        &c.note,
     );
+    // The codes count as the body does (without case); an order without any keeps the
+    // fingerprint it had before codes existed, so a retry across an upgrade still replays.
+    let codes: Vec<String> = input
+        .discount_codes
+        .iter()
+        .flatten()
+        .map(|c| c.trim().to_uppercase())
+        .filter(|c| !c.is_empty())
+        .collect();
+    let text = if codes.is_empty() {
+        serde_json::to_string(&body)
+    } else {
+        serde_json::to_string(&(body, &codes))
+    };
+    let fingerprint = sha256_hex(&text.unwrap_or_default());
     Ok(Some((key, fingerprint)))
 }
 

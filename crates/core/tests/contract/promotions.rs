@@ -106,6 +106,25 @@ async fn discount_codes_apply_allocate_and_hold_their_limits() {
             "{name}: order {oid}"
         );
         assert!(b.discount.amount > 0, "{name}");
+        // The code is part of the order an idempotency key stands for: the same key with
+        // another code is refused, with the same code (in any case) it replays.
+        promo(&db, new("Keyed", "percentage", Some("5"), "KEYED"))
+            .await
+            .unwrap();
+        let keyed = |code: &str| coded(&[("P-A", 1)], code, "k@example.com");
+        let first = place(&db, keyed("KEYED"), Some("promo-key"))
+            .await
+            .unwrap()
+            .order;
+        let again = place(&db, keyed("keyed"), Some("promo-key")).await.unwrap();
+        assert!(again.replayed && again.order.id == first.id, "{name}");
+        let mut plain = keyed("KEYED");
+        plain.discount_codes = None;
+        let e = place(&db, plain, Some("promo-key")).await;
+        assert!(
+            field_of(&e.unwrap_err()).contains("idempotency_key_reused"),
+            "{name}"
+        );
         // Fixed amount and free shipping.
         promo(&db, new("Five off", "fixed_amount", Some("500"), "FIVE"))
             .await
