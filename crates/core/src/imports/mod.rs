@@ -740,76 +740,57 @@ pub async fn customers(
 ) -> Result<Summary> {
     actor.require(backroom_domain::roles::Permission::OrdersManage)?;
     let rows = (records.len() + errors.len()) as u64;
-    if opts.strict && !errors.is_empty() {
-        return Ok(Summary {
-            rows,
-            rejected: errors,
-            ..Default::default()
-        });
-    }
-    let recs = Arc::new(records);
-    let a = actor.clone();
-    let (dry, strict) = (opts.dry_run, opts.strict);
-    let mut s = unit(
-        db,
-        move |tx| {
-            let ctx = ctx_for(&a);
-            let mut s = Summary::default();
-            for r in recs.iter() {
-                let res = row_unit(tx, &mut s.rejected, r.line, |tx| {
-                    let email = backroom_domain::Email::parse(&r.email)?;
-                    let before = crate::customers::names_by_email_key(tx, &email.key())?
-                        .map(|x| (x.first_name, x.last_name, x.phone));
-                    crate::customers::upsert_customer(
-                        tx,
-                        &ctx,
-                        &email,
-                        &crate::customers::CustomerInput {
-                            first: r.first_name.as_deref(),
-                            last: r.last_name.as_deref(),
-                            phone: r.phone.as_deref(),
-                            accepts_marketing: r.accepts_marketing,
-                            channel: "import",
-                            address: None,
-                        },
-                    )?;
-                    let after = (
-                        r.first_name.clone().unwrap_or_default(),
-                        r.last_name.clone().unwrap_or_default(),
-                        r.phone.clone(),
-                    );
-                    Ok::<_, Error>(Change {
-                        key: r.email.clone(),
-                        action: match &before {
-                            None => "created",
-                            Some(b)
-                                if b.0 == after.0
-                                    && b.1 == after.1
-                                    && (r.phone.is_none() || b.2 == after.2) =>
-                            {
-                                "unchanged"
-                            }
-                            Some(_) => "updated",
-                        },
-                        fields: Vec::new(),
-                    })
-                })?;
-                if let Some(c) = res {
-                    s.record(c);
-                }
-            }
-            Ok(s)
-        },
-        move |s| !dry && (!strict || s.rejected.is_empty()),
-    )
-    .await?;
-    s.rows = rows;
-    s.rejected.extend(errors);
-    s.rejected.sort_by_key(|e| e.line);
-    if !opts.dry_run && (!opts.strict || s.rejected.is_empty()) {
-        finish_audit(db, &actor, "customers", &s).await?;
-    }
-    Ok(s)
+    let batch = Batch {
+        what: "customers",
+        records,
+        errors,
+        rows,
+    };
+    record_by_record(db, actor, batch, opts, |tx, ctx, r, s| {
+        let res = row_unit(tx, &mut s.rejected, r.line, |tx| {
+            let email = backroom_domain::Email::parse(&r.email)?;
+            let before = crate::customers::names_by_email_key(tx, &email.key())?
+                .map(|x| (x.first_name, x.last_name, x.phone));
+            crate::customers::upsert_customer(
+                tx,
+                ctx,
+                &email,
+                &crate::customers::CustomerInput {
+                    first: r.first_name.as_deref(),
+                    last: r.last_name.as_deref(),
+                    phone: r.phone.as_deref(),
+                    accepts_marketing: r.accepts_marketing,
+                    channel: "import",
+                    address: None,
+                },
+            )?;
+            let after = (
+                r.first_name.clone().unwrap_or_default(),
+                r.last_name.clone().unwrap_or_default(),
+                r.phone.clone(),
+            );
+            Ok::<_, Error>(Change {
+                key: r.email.clone(),
+                action: match &before {
+                    None => "created",
+                    Some(b)
+                        if b.0 == after.0
+                            && b.1 == after.1
+                            && (r.phone.is_none() || b.2 == after.2) =>
+                    {
+                        "unchanged"
+                    }
+                    Some(_) => "updated",
+                },
+                fields: Vec::new(),
+            })
+        })?;
+        if let Some(c) = res {
+            s.record(c);
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// Imports a ticket history (see [`backroom_import::tickets`]): each ticket whole or not at
@@ -822,7 +803,67 @@ pub async fn tickets(
     rows: u64,
     opts: &Options,
 ) -> Result<Summary> {
+    use crate::support::history::{Restored, restore};
     actor.require(backroom_domain::roles::Permission::SupportManage)?;
+    let batch = Batch {
+        what: "tickets",
+        records,
+        errors,
+        rows,
+    };
+    record_by_record(db, actor, batch, opts, |tx, ctx, r, s| {
+        // A message's unreadable time is named by its own line.
+        let bad = r.messages.iter().find_map(|m| {
+            crate::util::parse_time("message_at", &m.at)
+                .err()
+                .map(|e| err_row(m.line, &e))
+        });
+        if let Some(e) = bad {
+            s.rejected.push(e);
+            return Ok(());
+        }
+        let action = match row_unit(tx, &mut s.rejected, r.line, |tx| restore(tx, ctx, r))? {
+            Some(Restored::Created(_)) => {
+                s.count("messages", r.messages.len() as u64);
+                "created"
+            }
+            Some(Restored::Unchanged(_)) => "unchanged",
+            None => return Ok(()),
+        };
+        s.record(Change {
+            key: r.reference.clone(),
+            action,
+            fields: Vec::new(),
+        });
+        Ok(())
+    })
+    .await
+}
+
+/// The records of a file to apply, the rows the file refused itself, and how many rows it had.
+struct Batch<R> {
+    what: &'static str,
+    records: Vec<R>,
+    errors: Vec<RowError>,
+    rows: u64,
+}
+
+/// Applies records one by one in one unit (`apply` puts each in its own savepoint): with
+/// `strict`, nothing when any row is refused; with `dry_run`, everything rolled back. The
+/// file's own refusals join the summary in line order, and a kept import is audited.
+async fn record_by_record<R: Send + Sync + 'static>(
+    db: &Db,
+    actor: Actor,
+    batch: Batch<R>,
+    opts: &Options,
+    mut apply: impl FnMut(&mut dyn Sql, &Ctx, &R, &mut Summary) -> Result<()> + Send + 'static,
+) -> Result<Summary> {
+    let Batch {
+        what,
+        records,
+        errors,
+        rows,
+    } = batch;
     if opts.strict && !errors.is_empty() {
         return Ok(Summary {
             rows,
@@ -830,7 +871,6 @@ pub async fn tickets(
             ..Default::default()
         });
     }
-    let recs = Arc::new(records);
     let a = actor.clone();
     let (dry, strict) = (opts.dry_run, opts.strict);
     let mut s = unit(
@@ -838,33 +878,8 @@ pub async fn tickets(
         move |tx| {
             let ctx = ctx_for(&a);
             let mut s = Summary::default();
-            for r in recs.iter() {
-                // A message's unreadable time is named by its own line.
-                let bad = r.messages.iter().find_map(|m| {
-                    crate::util::parse_time("message_at", &m.at)
-                        .err()
-                        .map(|e| err_row(m.line, &e))
-                });
-                if let Some(e) = bad {
-                    s.rejected.push(e);
-                    continue;
-                }
-                let res = row_unit(tx, &mut s.rejected, r.line, |tx| {
-                    crate::support::history::restore(tx, &ctx, r)
-                })?;
-                let action = match res {
-                    Some(crate::support::history::Restored::Created(_)) => {
-                        s.count("messages", r.messages.len() as u64);
-                        "created"
-                    }
-                    Some(crate::support::history::Restored::Unchanged(_)) => "unchanged",
-                    None => continue,
-                };
-                s.record(Change {
-                    key: r.reference.clone(),
-                    action,
-                    fields: Vec::new(),
-                });
+            for r in &records {
+                apply(tx, &ctx, r, &mut s)?;
             }
             Ok(s)
         },
@@ -875,7 +890,7 @@ pub async fn tickets(
     s.rejected.extend(errors);
     s.rejected.sort_by_key(|e| e.line);
     if !opts.dry_run && (!opts.strict || s.rejected.is_empty()) {
-        finish_audit(db, &actor, "tickets", &s).await?;
+        finish_audit(db, &actor, what, &s).await?;
     }
     Ok(s)
 }

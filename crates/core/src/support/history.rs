@@ -9,6 +9,7 @@ use crate::db::Sql;
 use crate::util::parse_time;
 use crate::{Ctx, Error, Result, params};
 use backroom_domain::support::{self as rules, Status};
+use backroom_domain::values::required_text;
 use backroom_domain::{Email, Invalid};
 use backroom_import::tickets::TicketRecord;
 
@@ -43,16 +44,6 @@ fn existing(tx: &mut dyn Sql, t: &TicketRecord, created: i64) -> Result<Option<i
         .transpose()?)
 }
 
-fn too_long(field: &str, s: &str, max: usize) -> Result<()> {
-    if s.chars().count() > max {
-        return Err(Error::invalid(
-            field,
-            format!("is longer than {max} characters"),
-        ));
-    }
-    Ok(())
-}
-
 /// Restores one ticket (all of it or nothing: the caller runs it in a savepoint).
 pub fn restore(tx: &mut dyn Sql, ctx: &Ctx, t: &TicketRecord) -> Result<Restored> {
     ctx.actor
@@ -63,7 +54,7 @@ pub fn restore(tx: &mut dyn Sql, ctx: &Ctx, t: &TicketRecord) -> Result<Restored
     }
     let email =
         Email::parse(&t.requester_email).map_err(|e| Error::Invalid(e.under("requester_email")))?;
-    too_long("subject", &t.subject, SUBJECT_MAX)?;
+    let subject = required_text("subject", &t.subject, SUBJECT_MAX)?;
     let solved = t
         .solved_at
         .as_deref()
@@ -81,22 +72,22 @@ pub fn restore(tx: &mut dyn Sql, ctx: &Ctx, t: &TicketRecord) -> Result<Restored
         if at < created {
             return Err(Invalid::new("message_at", "is before the ticket was created").into());
         }
-        too_long("body", &m.body, BODY_MAX)?;
+        let body = required_text("body", &m.body, BODY_MAX)?;
         let author = match (&m.author_kind[..], &m.agent_email) {
             ("agent", Some(e)) => crate::auth::user_id_by_email(tx, e)?,
             _ => None,
         };
-        messages.push((at, m, author));
+        messages.push((at, m, body, author));
     }
-    messages.sort_by_key(|(at, _, _)| *at);
+    messages.sort_by_key(|(at, ..)| *at);
     let last = messages
         .last()
-        .map_or(created, |(at, _, _)| *at)
+        .map_or(created, |(at, ..)| *at)
         .max(solved.unwrap_or(created));
     let first_reply = messages
         .iter()
-        .find(|(_, m, _)| m.author_kind == "agent" && m.public)
-        .map(|(at, _, _)| *at);
+        .find(|(_, m, ..)| m.author_kind == "agent" && m.public)
+        .map(|(at, ..)| *at);
     let at = |now: i64| Ctx::new(ctx.actor.clone(), now);
     let customer = requester_customer(tx, &at(created), &email, None)?;
     let closed = (t.status == Status::Closed).then_some(solved).flatten();
@@ -105,7 +96,7 @@ pub fn restore(tx: &mut dyn Sql, ctx: &Ctx, t: &TicketRecord) -> Result<Restored
             "INSERT INTO support_tickets (subject, channel, status, priority, tags, requester_email, customer_id, created_at, updated_at, first_reply_at, solved_at, closed_at, external_ref) \
              VALUES ($1, $2, $3, $4, '[]', $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
             params![
-                t.subject.as_str(),
+                subject.as_str(),
                 t.channel.as_str(),
                 t.status.as_str(),
                 t.priority.as_str(),
@@ -121,7 +112,7 @@ pub fn restore(tx: &mut dyn Sql, ctx: &Ctx, t: &TicketRecord) -> Result<Restored
         )?
         .ok_or(Error::NotFound { entity: "ticket" })?
         .get("id")?;
-    for (when, m, author) in &messages {
+    for (when, m, body, author) in &messages {
         post(
             tx,
             &at(*when),
@@ -134,7 +125,7 @@ pub fn restore(tx: &mut dyn Sql, ctx: &Ctx, t: &TicketRecord) -> Result<Restored
                     _ => m.agent_email.as_deref(),
                 },
                 public: m.public,
-                body: &m.body,
+                body,
                 message_id: None,
             },
         )?;
@@ -151,12 +142,12 @@ pub fn restore(tx: &mut dyn Sql, ctx: &Ctx, t: &TicketRecord) -> Result<Restored
         (Status::New, _) => {}
         (other, _) => sla::status_changed(tx, id, other, last)?,
     }
-    let text: String = std::iter::once(t.subject.as_str())
+    let text: String = std::iter::once(subject.as_str())
         .chain(
             messages
                 .iter()
-                .filter(|(_, m, _)| m.author_kind == "customer")
-                .map(|(_, m, _)| m.body.as_str()),
+                .filter(|(_, m, ..)| m.author_kind == "customer")
+                .map(|(_, _, body, _)| body.as_str()),
         )
         .collect::<Vec<_>>()
         .join("\n");
