@@ -471,7 +471,7 @@ async fn triage_page(State(app): State<App>, headers: HeaderMap) -> Response {
     };
     let ctx = staff.ctx();
     let (rules, teams) = match load(&app, &staff, move |tx| {
-        Ok((triage::list_rules(tx, &ctx)?, desk::list_teams(tx, &ctx)?))
+        Ok((triage::list_rules(tx, &ctx)?, teams::team_names(tx, &ctx)?))
     })
     .await
     {
@@ -479,8 +479,8 @@ async fn triage_page(State(app): State<App>, headers: HeaderMap) -> Response {
         Err(r) => return r,
     };
     let team_name = |id: Option<i64>| {
-        id.and_then(|i| teams.iter().find(|t| t.id == i))
-            .map(|t| t.name.clone())
+        id.and_then(|i| teams.iter().find(|(t, _)| *t == i))
+            .map(|(_, n)| n.clone())
     };
     let when_text = |w: &TriageWhen| {
         let mut parts = Vec::new();
@@ -515,7 +515,7 @@ async fn triage_page(State(app): State<App>, headers: HeaderMap) -> Response {
         parts.join(", ")
     };
     let team_options: Vec<(String, String)> = std::iter::once((String::new(), "none".to_string()))
-        .chain(teams.iter().map(|t| (t.id.to_string(), t.name.clone())))
+        .chain(teams.iter().map(|(id, n)| (id.to_string(), n.clone())))
         .collect();
     let body = html! {
         (tabs("/console/support/setup/triage"))
