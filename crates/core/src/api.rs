@@ -533,8 +533,12 @@ pub struct PlaceOrder {
     /// every line is reserved there.
     pub pickup_location_id: Option<i64>,
     pub lines: Vec<SkuQuantity>,
-    /// A discount code (one per order); refused with the reason when it does not apply.
+    /// Discount codes (at most five); a code that does not apply refuses the order with the
+    /// reason, unless `skip_invalid_codes` is set.
     pub discount_codes: Option<Vec<String>>,
+    /// Place the order without the codes that do not apply (each shows in
+    /// `discounts_not_applied` with its reason) instead of refusing it.
+    pub skip_invalid_codes: Option<bool>,
     pub note: Option<String>,
     /// Endless aisle: the boutique where the sale was made, whichever location ships it.
     pub origin_location_id: Option<i64>,
@@ -554,7 +558,12 @@ pub struct Order {
     pub payment_status: String,
     pub fulfillment_status: String,
     pub subtotal: Money,
+    /// What promotions took off the lines (each line's `discount` is its share).
     pub discounts: Money,
+    /// The promotions the order got, each with what it took off.
+    pub discount_applications: Vec<crate::promotions::apply::DiscountApplication>,
+    /// Codes and near-miss automatic promotions that did not apply, with the reason.
+    pub discounts_not_applied: Vec<crate::promotions::apply::DiscountNotApplied>,
     pub shipping: Money,
     pub tax: Money,
     /// The prices (and shipping price) hold the tax, which was extracted from them:

@@ -55,6 +55,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(28, "support_csat", "0028_support_csat"),
     migration!(29, "support_kpis", "0029_support_kpis"),
     migration!(30, "promotions", "0030_promotions"),
+    migration!(31, "promotion_rules", "0031_promotion_rules"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

@@ -3,7 +3,7 @@
 //! (`"10"` percent is `100_000`).
 
 use crate::Invalid;
-use crate::money::{allocate, apply_ppm};
+use crate::money::allocate;
 use crate::order::string_enum;
 use serde::{Deserialize, Serialize};
 

@@ -888,6 +888,42 @@ pub fn product_id_by_handle(tx: &mut dyn Sql, handle: &str) -> Result<Option<i64
         .transpose()?)
 }
 
+/// Product handles and variant SKUs by id, for those of the ids that exist.
+pub fn names_of(
+    tx: &mut dyn Sql,
+    product_ids: &[i64],
+    variant_ids: &[i64],
+) -> Result<(
+    std::collections::HashMap<i64, String>,
+    std::collections::HashMap<i64, String>,
+)> {
+    let mut handles = std::collections::HashMap::new();
+    let mut skus = std::collections::HashMap::new();
+    for (ids, sql, names, col) in [
+        (
+            product_ids,
+            "SELECT id, handle AS name FROM products WHERE ",
+            &mut handles,
+            "id",
+        ),
+        (
+            variant_ids,
+            "SELECT id, sku AS name FROM variants WHERE ",
+            &mut skus,
+            "id",
+        ),
+    ] {
+        for chunk in ids.chunks(1000) {
+            let vals: Vec<Val> = chunk.iter().map(|i| (*i).into()).collect();
+            let (cond, list) = crate::db::in_list(tx.dialect(), col, 1, &vals);
+            for r in tx.query(&format!("{sql}{cond}"), &[list])? {
+                names.insert(r.get("id")?, r.get("name")?);
+            }
+        }
+    }
+    Ok((handles, skus))
+}
+
 /// The handle of the product whose variant has this SKU, if one has it.
 pub fn sku_owner(tx: &mut dyn Sql, sku: &str) -> Result<Option<String>> {
     Ok(tx
@@ -1270,7 +1306,7 @@ pub fn set_safety_buffer(
 /// product's `status` and `cost_minor`. Placement sends it in its one batch.
 pub(crate) fn variants_for_sale_sql(n: usize) -> String {
     format!(
-        "SELECT v.sku, v.id, v.price_minor, v.inventory_policy, p.title AS product_title, v.title, p.status, v.cost_minor FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku IN ({})",
+        "SELECT v.sku, v.id, v.price_minor, v.inventory_policy, p.title AS product_title, v.title, p.status, v.cost_minor, v.product_id, p.product_type, p.vendor, p.tags FROM variants v JOIN products p ON p.id = v.product_id WHERE v.sku IN ({})",
         crate::db::placeholders(1, n)
     )
 }

@@ -21,7 +21,16 @@ use backroom_domain::values::{optional_text, required_text};
 use serde_json::json;
 
 /// A customer by email key (`$1`): the row [`save_customer`] takes.
-pub(crate) const FIND_CUSTOMER_SQL: &str = "SELECT id, accepts_marketing, email, first_name, last_name, addresses FROM customers WHERE email_key = $1";
+pub(crate) const FIND_CUSTOMER_SQL: &str = "SELECT id, accepts_marketing, email, first_name, last_name, addresses, tags FROM customers WHERE email_key = $1";
+
+/// [`FIND_CUSTOMER_SQL`] with whether the customer has ordered before (`has_orders`, 1 or 0),
+/// which promotions for new customers look at.
+pub(crate) static FIND_BUYER_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT id, accepts_marketing, email, first_name, last_name, addresses, tags, {} AS has_orders FROM customers WHERE email_key = $1",
+        crate::orders::sql::has_orders_of("customers.id")
+    )
+});
 
 /// What an order or an import says about its customer.
 pub struct CustomerInput<'a> {

@@ -303,7 +303,7 @@ static ORDER_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         crate::customers::sql::last_name_of("o.customer_id"),
     )
 });
-const ORDER_REST: &str = "o.currency, o.status, o.payment_status, o.fulfillment_status, o.subtotal_minor, o.discounts_minor, o.shipping_minor, o.tax_minor, o.total_minor, o.paid_minor, o.shipping_method, o.shipping_address, o.note, o.sourcing_strategy, o.sourcing_reason, o.placed_at, o.updated_at, o.cancelled_at, o.cancel_reason, o.refunded_minor, o.hold_reason, o.hold_note, o.held_at, o.ship_by, o.pickup_location_id, o.pickup_deadline, o.picked_up_at, o.picked_up_by, o.returned_minor, o.adjustments_minor, o.origin_location_id, o.tax_included";
+const ORDER_REST: &str = "o.currency, o.status, o.payment_status, o.fulfillment_status, o.subtotal_minor, o.discounts_minor, o.shipping_minor, o.tax_minor, o.total_minor, o.paid_minor, o.shipping_method, o.shipping_address, o.note, o.sourcing_strategy, o.sourcing_reason, o.placed_at, o.updated_at, o.cancelled_at, o.cancel_reason, o.refunded_minor, o.hold_reason, o.hold_note, o.held_at, o.ship_by, o.pickup_location_id, o.pickup_deadline, o.picked_up_at, o.picked_up_by, o.returned_minor, o.adjustments_minor, o.origin_location_id, o.tax_included, o.promotion_notes";
 
 crate::row! {
     /// An order as [`ORDER_COLS`] reads it, with its customer's email and name.
@@ -347,6 +347,7 @@ crate::row! {
         adjustments_minor: i64,
         origin_location_id: Option<i64>,
         tax_included: i64,
+        promotion_notes: Option<String>,
     }
 }
 
@@ -424,6 +425,12 @@ fn order_from(tx: &mut dyn Sql, r: OrderRow) -> Result<Order> {
         fulfillment_status: r.fulfillment_status,
         subtotal: money(r.subtotal_minor, &cur),
         discounts: money(r.discounts_minor, &cur),
+        discount_applications: crate::promotions::apply::applications(tx, id, &cur)?,
+        discounts_not_applied: r
+            .promotion_notes
+            .as_deref()
+            .map(from_json)
+            .unwrap_or_default(),
         shipping: money(r.shipping_minor, &cur),
         tax: money(r.tax_minor, &cur),
         total: money(r.total_minor, &cur),
@@ -746,7 +753,7 @@ pub fn cancel(tx: &mut dyn Sql, ctx: &Ctx, id: i64, c: &api::CancelOrder) -> Res
     let new_payment = states::cancel(status, payment, fulfillment)
         .map_err(|e| Error::conflict("cannot_cancel", e.0))?;
     let (released, levels) = release_order(tx, ctx.now, id, "cancelled")?;
-    crate::promotions::release(tx, id, ctx.now)?;
+    crate::promotions::apply::release(tx, id, ctx.now)?;
     crate::inventory::note_low(tx, ctx, &levels)?;
     tx.exec_deferred(
         "UPDATE orders SET status = $1, payment_status = $2, cancelled_at = $3, cancel_reason = $4, updated_at = $3 WHERE id = $5",

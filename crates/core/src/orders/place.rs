@@ -132,6 +132,10 @@ struct Fetched {
     levels: Vec<crate::inventory::LockedLevel>,
     /// The customer by email, when known.
     customer: Vec<Row>,
+    /// The promotions' generation stamp.
+    promotion_stamp: Vec<Row>,
+    /// The rows of the codes the order names.
+    codes: Vec<Row>,
 }
 
 /// Step 2: one round trip brings everything the decision needs, in this order: the idempotency
@@ -166,7 +170,12 @@ fn fetch(
     let store_params = params![c.shipping_method.as_str()].to_vec();
     let channel_params = params![input.channel.as_str()].to_vec();
     let customer_params = params![c.email.key()].to_vec();
-    let mut batch: Vec<(&str, &[Val])> = Vec::with_capacity(6);
+    let (_, code_list) =
+        crate::promotions::apply::code_keys(input.discount_codes.as_deref().unwrap_or_default());
+    let has_codes = matches!(&code_list, Val::List(l) if !l.is_empty());
+    let code_params = vec![code_list];
+    let codes_sql = crate::promotions::apply::codes_sql(tx.dialect());
+    let mut batch: Vec<(&str, &[Val])> = Vec::with_capacity(8);
     if claim.is_some() {
         let claim_sql = match tx.dialect() {
             Dialect::Postgres => CLAIM_PG_SQL,
@@ -181,7 +190,11 @@ fn fetch(
     ));
     batch.push((&lookup_sql, &sku_vals));
     batch.push((&lock_sql, &lock_params));
-    batch.push((crate::customers::FIND_CUSTOMER_SQL, &customer_params));
+    batch.push((&crate::customers::FIND_BUYER_SQL, &customer_params));
+    batch.push((crate::promotions::apply::GENERATION_SQL, &[]));
+    if has_codes {
+        batch.push((&codes_sql, &code_params));
+    }
     let mut results = tx.query_batch(&batch)?.into_iter();
     let mut next = || results.next().unwrap_or_default();
     let claimed_id = if claim.is_some() {
@@ -200,6 +213,8 @@ fn fetch(
         variants: next(),
         levels: crate::inventory::locked_levels(&next())?,
         customer: next(),
+        promotion_stamp: next(),
+        codes: next(),
     })
 }
 
@@ -441,8 +456,8 @@ struct Decided<'a> {
     free: bool,
     /// Each line's discount, in line order.
     line_discounts: Vec<i64>,
-    /// The code's promotion, redeemed once the order is written.
-    applied: Option<crate::promotions::Applied>,
+    /// The promotions claimed, recorded once the order is written, and those that did not apply.
+    promotions: crate::promotions::apply::Plan,
 }
 
 /// Places an order: validates, prices on the server, sources every line and reserves all or none.
@@ -476,7 +491,7 @@ fn place_charged(
     let mut c = check(input)?;
     // 2. One round trip, or the order an earlier request with the same key placed.
     let claim = claim_of(idempotency_key, input, &c)?;
-    let fetched = fetch(tx, ctx, input, &c, &claim)?;
+    let mut fetched = fetch(tx, ctx, input, &c, &claim)?;
     if let Some((key, fingerprint)) = &claim
         && fetched.claimed_id.is_none()
     {
@@ -494,7 +509,7 @@ fn place_charged(
     variant_ids.sort_unstable();
     variant_ids.dedup();
     let location_ids: Vec<i64> = context.candidates.iter().map(|c| c.location_id).collect();
-    let mut levels = fetched.levels;
+    let mut levels = std::mem::take(&mut fetched.levels);
     if !crate::inventory::levels_complete(&levels, &variant_ids, &location_ids) {
         levels = crate::inventory::lock_channel_levels(
             tx,
@@ -511,27 +526,14 @@ fn place_charged(
         context.candidates.retain(|c| c.location_id == *loc);
         c.shipping_method = IN_STORE.into();
     }
-    let gross: Vec<i64> = lines.iter().map(|l| l.unit_price * l.quantity).collect();
-    let applied = match (free, input.discount_codes.as_deref()) {
-        (false, Some(codes)) => crate::promotions::for_codes(tx, codes, &gross, ctx.now)?,
-        _ => None,
+    let plain = in_store.is_some();
+    let (line_discounts, promotions, totals, tax) = if free {
+        let gross: Vec<i64> = lines.iter().map(|l| l.unit_price * l.quantity).collect();
+        let (totals, tax) = price(&context, &c, &lines, true, &gross)?;
+        (gross, Default::default(), totals, tax)
+    } else {
+        priced_with_promotions(tx, ctx, input, &fetched, &context, &c, &lines, plain)?
     };
-    let line_discounts = match (&applied, free) {
-        (_, true) => gross,
-        (Some(a), false) => a.line_discounts.clone(),
-        (None, false) => vec![0; lines.len()],
-    };
-    let no_shipping = free
-        || applied
-            .as_ref()
-            .is_some_and(|a| a.kind == backroom_domain::promotions::Kind::FreeShipping);
-    let (totals, tax) = price(
-        &context,
-        &c,
-        &lines,
-        in_store.is_some() || no_shipping,
-        &line_discounts,
-    )?;
     let mut decision = source_lines(&context, &c, &lines, &input.channel)?;
     if let Some((_, name)) = &in_store {
         decision.reason =
@@ -573,18 +575,118 @@ fn place_charged(
         ids,
         free,
         line_discounts,
-        applied,
+        promotions,
     };
     write_order(tx, ctx, &d, customer.id)?;
     let out_lines = write_lines(tx, ctx, &d, &levels)?;
-    if let Some(a) = &d.applied {
-        crate::promotions::redeem(tx, a, d.ids.order_id, customer.id, ctx.now)?;
-    }
+    crate::promotions::apply::record(tx, &d.promotions, d.ids.order_id, customer.id, ctx.now)?;
     record_placed(tx, ctx, &d)?;
     Ok(Placed {
         order: view(ctx, d, customer, out_lines),
         replayed: false,
     })
+}
+
+/// The promotions the order gets (claimed in this transaction) and its totals with them: the
+/// shipping charge a free-shipping promotion takes off is what it would have cost.
+#[allow(clippy::too_many_arguments)]
+fn priced_with_promotions(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    input: &PlaceOrder,
+    fetched: &Fetched,
+    context: &Context,
+    c: &Checked,
+    lines: &[LineIn],
+    no_shipping: bool,
+) -> Result<(
+    Vec<i64>,
+    crate::promotions::apply::Plan,
+    Totals,
+    backroom_domain::pricing::TaxPolicy,
+)> {
+    let zeros = vec![0; lines.len()];
+    let stamp = fetched
+        .promotion_stamp
+        .first()
+        .map(|r| r.get::<String>("stamp"))
+        .transpose()?
+        .unwrap_or_default();
+    let live = crate::promotions::apply::live(tx, &stamp, ctx.now)?;
+    let (entered, _) =
+        crate::promotions::apply::code_keys(input.discount_codes.as_deref().unwrap_or_default());
+    if entered.len() > 5 {
+        return Err(Error::invalid(
+            "discount_codes",
+            "at most five codes per order",
+        ));
+    }
+    let (plain_totals, plain_tax) = price(context, c, lines, no_shipping, &zeros)?;
+    let customer = fetched.customer.first();
+    let cart = backroom_domain::promotions::engine::Cart {
+        lines: cart_lines(&fetched.variants, lines)?,
+        channel: input.channel.clone(),
+        new_customer: match customer {
+            Some(r) => r.get::<i64>("has_orders")? == 0,
+            None => true,
+        },
+        customer_tags: match customer {
+            Some(r) => crate::util::from_json(&r.get::<String>("tags")?),
+            None => Vec::new(),
+        },
+        now: ctx.now,
+        shipping: plain_totals.shipping,
+    };
+    let mut plan = crate::promotions::apply::plan(
+        tx,
+        crate::promotions::apply::Offer {
+            live: &live,
+            entered: &entered,
+            code_rows: &fetched.codes,
+            skip_invalid: input.skip_invalid_codes.unwrap_or(false),
+            cart,
+            customer_id: customer.map(|r| r.get::<i64>("id")).transpose()?,
+            currency: &context.currency,
+        },
+    )?;
+    if plan.is_empty() {
+        return Ok((zeros, plan, plain_totals, plain_tax));
+    }
+    let discounts = std::mem::take(&mut plan.line_discounts);
+    let (with_shipping, tax) = price(context, c, lines, no_shipping, &discounts)?;
+    if !plan.free_shipping {
+        return Ok((discounts, plan, with_shipping, tax));
+    }
+    plan.set_shipping_saved(with_shipping.shipping);
+    let (totals, tax) = price(context, c, lines, true, &discounts)?;
+    Ok((discounts, plan, totals, tax))
+}
+
+/// The lines as promotions see them: with their product's id, type, vendor and tags.
+fn cart_lines(
+    variants: &[Row],
+    lines: &[LineIn],
+) -> Result<Vec<backroom_domain::promotions::engine::CartLine>> {
+    let mut out = Vec::with_capacity(lines.len());
+    for l in lines {
+        let mut cl = backroom_domain::promotions::engine::CartLine {
+            variant_id: l.variant_id,
+            unit_price: l.unit_price,
+            quantity: l.quantity,
+            ..Default::default()
+        };
+        for r in variants {
+            if r.get::<i64>("id")? == l.variant_id {
+                cl.product_id = r.get("product_id")?;
+                cl.product_type = r.get("product_type")?;
+                cl.vendor = r.get("vendor")?;
+                cl.tags = crate::util::from_json(&r.get::<String>("tags")?);
+                break;
+            }
+        }
+        out.push(cl);
+    }
+    Ok(out)
 }
 
 /// The order's totals and the tax policy that applies where it ships.
@@ -673,8 +775,8 @@ fn payment_at_start(d: &Decided) -> PaymentStatus {
 fn write_order(tx: &mut dyn Sql, ctx: &Ctx, d: &Decided, customer_id: i64) -> Result<()> {
     let (t, c) = (&d.totals, &d.c);
     tx.exec_deferred(
-        "INSERT INTO orders (id, number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, shipping_method, shipping_address, note, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_by, pickup_location_id, origin_location_id, tax_rate_ppm, shipping_taxed, tax_included, included_tax_minor, ship_country) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $17, $18, $19, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)",
+        "INSERT INTO orders (id, number, channel_id, customer_id, currency, status, payment_status, fulfillment_status, subtotal_minor, discounts_minor, shipping_minor, tax_minor, total_minor, paid_minor, shipping_method, shipping_address, note, sourcing_strategy, sourcing_reason, placed_at, updated_at, created_by, ship_by, pickup_location_id, origin_location_id, tax_rate_ppm, shipping_taxed, tax_included, included_tax_minor, ship_country, promotion_notes) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $16, $17, $18, $19, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)",
         params![
             d.ids.order_id,
             d.ids.number,
@@ -703,7 +805,8 @@ fn write_order(tx: &mut dyn Sql, ctx: &Ctx, d: &Decided, customer_id: i64) -> Re
             i64::from(d.tax.shipping_taxed),
             i64::from(d.tax.included),
             t.included_tax(),
-            c.address.country.trim().to_ascii_uppercase()
+            c.address.country.trim().to_ascii_uppercase(),
+            (!d.promotions.not_applied.is_empty()).then(|| to_json(&d.promotions.not_applied))
         ],
     )?;
     Ok(())
@@ -862,6 +965,8 @@ fn view(
         fulfillment_status: FulfillmentStatus::Unfulfilled.as_str().into(),
         subtotal: m(t.subtotal),
         discounts: m(t.discounts),
+        discount_applications: d.promotions.applications(&d.context.currency),
+        discounts_not_applied: d.promotions.not_applied.clone(),
         shipping: m(t.shipping),
         tax: m(t.tax),
         prices_include_tax: t.included,

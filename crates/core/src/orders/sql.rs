@@ -22,3 +22,10 @@ pub fn total_spent_of(customer: &str) -> String {
         "(SELECT CAST(COALESCE(SUM(o.total_minor), 0) AS BIGINT) FROM orders o WHERE o.customer_id = {customer} AND o.status <> 'cancelled')"
     )
 }
+
+/// 1 when the customer whose id is `customer` has an order (cancelled ones aside), else 0.
+pub fn has_orders_of(customer: &str) -> String {
+    format!(
+        "(CASE WHEN EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = {customer} AND o.status <> 'cancelled') THEN 1 ELSE 0 END)"
+    )
+}

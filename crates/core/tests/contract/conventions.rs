@@ -134,7 +134,15 @@ const AREA_TABLES: &[(&str, &[&str])] = &[
             "support_sla_outcomes",
         ],
     ),
-    ("promotions", &["promotions", "promotion_redemptions"]),
+    (
+        "promotions",
+        &[
+            "promotions",
+            "promotion_redemptions",
+            "promotion_codes",
+            "promotion_generation",
+        ],
+    ),
     ("platform", &["audit_log", "schema_migrations"]),
 ];
 

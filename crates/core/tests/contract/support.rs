@@ -127,6 +127,7 @@ pub(crate) fn order(lines: &[(&str, i64)]) -> PlaceOrder {
             })
             .collect(),
         discount_codes: None,
+        skip_invalid_codes: None,
         note: None,
         origin_location_id: None,
     }

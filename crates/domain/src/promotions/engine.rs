@@ -150,16 +150,24 @@ pub enum Refusal {
     CustomerTags,
     NoEligibleLines,
     /// The eligible lines fall short of the minimum (or of the first tier) by this much.
-    MinSubtotal { short: i64 },
-    MinQuantity { short: i64 },
+    MinSubtotal {
+        short: i64,
+    },
+    MinQuantity {
+        short: i64,
+    },
     /// This many more eligible units would earn it.
-    BuyMore { short: i64 },
+    BuyMore {
+        short: i64,
+    },
     /// The order has none of the units it gives.
     NothingToGive,
     /// Promotions before it left nothing for it to take off.
     NothingOff,
     /// It does not combine, and the promotion named gives more (or they do not combine).
-    DoesNotCombine { with: i64 },
+    DoesNotCombine {
+        with: i64,
+    },
     /// Every redemption it allows is used (claimed by the caller).
     UsedUp,
     /// The customer has used it as often as it may.
@@ -258,7 +266,11 @@ fn qualify(r: &Rule, cart: &Cart) -> Result<Vec<bool>, Refusal> {
         return Err(Refusal::Ended);
     }
     let c = &r.conditions;
-    if !c.channels.is_empty() && !c.channels.iter().any(|x| x.eq_ignore_ascii_case(&cart.channel))
+    if !c.channels.is_empty()
+        && !c
+            .channels
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(&cart.channel))
     {
         return Err(Refusal::Channel);
     }
@@ -340,7 +352,13 @@ fn take(r: &Rule, cart: &Cart, eligible: &[bool], left: &[i64]) -> Result<Vec<i6
             let weights: Vec<i64> = left
                 .iter()
                 .zip(eligible)
-                .map(|(w, e)| if r.target == Target::Order || *e { *w } else { 0 })
+                .map(|(w, e)| {
+                    if r.target == Target::Order || *e {
+                        *w
+                    } else {
+                        0
+                    }
+                })
                 .collect();
             let base: i64 = weights.iter().sum();
             let amount = match r.kind {
@@ -600,7 +618,10 @@ mod tests {
             customer_tags: vec!["wholesale".into()],
             ..Conditions::default()
         };
-        assert_eq!(evaluate(&c, &[&r]).refused, vec![(1, Refusal::CustomerTags)]);
+        assert_eq!(
+            evaluate(&c, &[&r]).refused,
+            vec![(1, Refusal::CustomerTags)]
+        );
         r.conditions = Conditions {
             new_customers_only: true,
             ..Conditions::default()
@@ -684,7 +705,10 @@ mod tests {
         let o = evaluate(&c, &[&ten, &five_off, &ship]);
         assert_eq!(o.line_discounts, vec![500 + 950]);
         assert!(o.free_shipping);
-        assert_eq!(o.applied.iter().map(|a| a.id).collect::<Vec<_>>(), [2, 1, 3]);
+        assert_eq!(
+            o.applied.iter().map(|a| a.id).collect::<Vec<_>>(),
+            [2, 1, 3]
+        );
         // A 20% that does not combine (20.00) beats them (14.50 + 5.00 shipping).
         let mut twenty = rule(4, Kind::Percentage, Target::Order, 200_000);
         twenty.combines = false;

@@ -1292,6 +1292,7 @@ impl Sim {
             pickup_location_id: p.pickup.then_some(shop),
             lines: p.lines.clone(),
             discount_codes: None,
+            skip_invalid_codes: None,
             note: None,
             origin_location_id: (p.channel == "boutique").then_some(shop),
         };

@@ -564,6 +564,7 @@ fn order_of(f: &Fields) -> backroom_core::Result<PlaceOrder> {
         pickup_location_id: pickup,
         lines: parse_lines(&f.text("lines"))?,
         discount_codes: f.opt("discount_code").map(|c| vec![c]),
+        skip_invalid_codes: None,
         note: f.opt("note"),
         origin_location_id: None,
     })

@@ -100,6 +100,7 @@ async fn create(State(app): State<App>, Posted { staff, form }: Posted) -> Respo
             usage_limit_per_customer: form.opt_int("usage_limit_per_customer")?,
             starts_at: form.opt("starts_at"),
             ends_at: form.opt("ends_at"),
+            ..NewPromotion::default()
         })
     })();
     act_on(
