@@ -924,6 +924,33 @@ pub fn names_of(
     Ok((handles, skus))
 }
 
+/// What promotions' conditions look at, per variant id: the product's id, type, vendor and tags.
+pub fn promotion_facts(
+    tx: &mut dyn Sql,
+    variant_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, (i64, String, String, Vec<String>)>> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in variant_ids.chunks(1000) {
+        let vals: Vec<Val> = chunk.iter().map(|i| (*i).into()).collect();
+        let (cond, list) = crate::db::in_list(tx.dialect(), "v.id", 1, &vals);
+        for r in tx.query(
+            &format!("SELECT v.id, v.product_id, p.product_type, p.vendor, p.tags FROM variants v JOIN products p ON p.id = v.product_id WHERE {cond}"),
+            &[list],
+        )? {
+            out.insert(
+                r.get("id")?,
+                (
+                    r.get("product_id")?,
+                    r.get("product_type")?,
+                    r.get("vendor")?,
+                    crate::util::from_json(&r.get::<String>("tags")?),
+                ),
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// The handle of the product whose variant has this SKU, if one has it.
 pub fn sku_owner(tx: &mut dyn Sql, sku: &str) -> Result<Option<String>> {
     Ok(tx

@@ -386,7 +386,7 @@ pub(crate) fn change_lines(
             params![*q, line.id],
         )?;
     }
-    let total_after = reprice(tx, ctx, order_id, o)?;
+    let total_after = reprice(tx, ctx, order_id, o, exchange_return_id.is_none())?;
     touched.sort_unstable();
     touched.dedup();
     note_low(tx, ctx, &touched)?;
@@ -431,9 +431,16 @@ fn order_tax(tx: &mut dyn Sql, order_id: i64) -> Result<backroom_domain::pricing
 
 /// Prices the order again from its lines (today's line prices stay as sold), sets its totals and
 /// fulfillment status, and reopens a closed order that has units to ship again. Returns the total.
-fn reprice(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, o: &LockedOrder) -> Result<i64> {
+/// With `promotions`, an order with nothing returned has its promotions evaluated again first.
+fn reprice(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    order_id: i64,
+    o: &LockedOrder,
+    promotions: bool,
+) -> Result<i64> {
     // (id, unit price, quantity, discount, shipped, returned) per line.
-    let rows: Vec<(i64, i64, i64, i64, i64, i64)> = tx
+    let mut rows: Vec<(i64, i64, i64, i64, i64, i64)> = tx
         .query(
             &format!(
                 "SELECT l.id, l.unit_price_minor, l.quantity, l.discount_minor, {} AS shipped, l.returned_quantity \
@@ -454,6 +461,9 @@ fn reprice(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, o: &LockedOrder) -> Resul
             ))
         })
         .collect::<std::result::Result<_, DbError>>()?;
+    if promotions && rows.iter().all(|r| r.5 == 0) {
+        discounts_again(tx, ctx, order_id, &o.currency, &mut rows)?;
+    }
     let kept: Vec<&(i64, i64, i64, i64, i64, i64)> = rows
         .iter()
         .filter(|(_, _, quantity, ..)| *quantity > 0)
@@ -502,6 +512,65 @@ fn reprice(tx: &mut dyn Sql, ctx: &Ctx, order_id: i64, o: &LockedOrder) -> Resul
         params![totals.subtotal, totals.discounts, totals.tax, totals.total, fulfillment.as_str(), status.as_str(), ctx.now, totals.included_tax(), order_id],
     )?;
     Ok(totals.total)
+}
+
+/// Evaluates the order's promotions again on its lines as they are now and sets each line's
+/// discount (in `rows` and in the database) and the order's notes.
+fn discounts_again(
+    tx: &mut dyn Sql,
+    ctx: &Ctx,
+    order_id: i64,
+    currency: &str,
+    rows: &mut [(i64, i64, i64, i64, i64, i64)],
+) -> Result<()> {
+    let mut by_line = std::collections::HashMap::new();
+    for r in tx.query(
+        "SELECT id, variant_id FROM order_lines WHERE order_id = $1",
+        params![order_id],
+    )? {
+        by_line.insert(r.get::<i64>("id")?, r.get::<i64>("variant_id")?);
+    }
+    let variants: Vec<i64> = rows
+        .iter()
+        .map(|r| by_line.get(&r.0).copied().unwrap_or(0))
+        .collect();
+    let facts = crate::catalog::promotion_facts(tx, &variants)?;
+    let lines = rows
+        .iter()
+        .zip(&variants)
+        .map(|(r, v)| {
+            let (product_id, product_type, vendor, tags) =
+                facts.get(v).cloned().unwrap_or_default();
+            backroom_domain::promotions::engine::CartLine {
+                variant_id: *v,
+                product_id,
+                product_type,
+                vendor,
+                tags,
+                unit_price: r.1,
+                quantity: r.2,
+            }
+        })
+        .collect();
+    let Some((discounts, notes)) =
+        crate::promotions::apply::reevaluate(tx, order_id, lines, ctx.now, currency)?
+    else {
+        return Ok(());
+    };
+    for (r, d) in rows.iter_mut().zip(discounts) {
+        r.3 = d;
+        tx.exec_deferred(
+            "UPDATE order_lines SET discount_minor = $1 WHERE id = $2",
+            params![d, r.0],
+        )?;
+    }
+    if !notes.is_empty() {
+        tx.exec_deferred(
+            "UPDATE orders SET promotion_notes = $1 WHERE id = $2",
+            params![crate::util::to_json(&notes), order_id],
+        )?;
+    }
+    Ok(())
 }
 
 /// An amount as staff read it in the timeline (`12.50 EUR`).

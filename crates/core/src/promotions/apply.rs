@@ -561,3 +561,93 @@ pub fn applications(
     })
     .collect())
 }
+
+/// An order's promotions evaluated again after an edit, on its lines as they are now (`lines`,
+/// in line order): what each line's discount becomes, and the promotions that fell away (their
+/// redemptions removed and their uses given back), or none when the order has no promotion off its lines. Conditions
+/// on the customer, channel and window were met when the order was placed and are not asked
+/// again; no promotion is added; free shipping stays as placed.
+pub(crate) fn reevaluate(
+    tx: &mut dyn Sql,
+    order_id: i64,
+    lines: Vec<engine::CartLine>,
+    now: i64,
+    currency: &str,
+) -> Result<Option<(Vec<i64>, Vec<DiscountNotApplied>)>> {
+    crate::row! {
+        struct Held { redemption_id: i64, code_id: Option<i64>, code: Option<String> }
+    }
+    let cols = super::COLUMNS
+        .split(", ")
+        .map(|c| format!("p.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = tx.query(
+        &format!(
+            "SELECT r.id AS redemption_id, r.code_id, c.code, {cols} FROM promotion_redemptions r JOIN promotions p ON p.id = r.promotion_id \
+             LEFT JOIN promotion_codes c ON c.id = r.code_id WHERE r.order_id = $1 AND r.released_at IS NULL ORDER BY r.id"
+        ),
+        params![order_id],
+    )?;
+    let mut held = Vec::new();
+    for r in &rows {
+        let p = <super::PromotionRow as crate::db::FromRow>::from_row(r)?;
+        if p.kind() == backroom_domain::promotions::Kind::FreeShipping {
+            continue;
+        }
+        let h = <Held as crate::db::FromRow>::from_row(r)?;
+        let mut rule = p.rule();
+        rule.conditions.channels.clear();
+        rule.conditions.customer_tags.clear();
+        rule.conditions.new_customers_only = false;
+        (rule.starts_at, rule.ends_at) = (None, None);
+        held.push((h, p, rule));
+    }
+    if held.is_empty() {
+        return Ok(None);
+    }
+    let cart = Cart {
+        lines,
+        now,
+        ..Cart::default()
+    };
+    let rules: Vec<&Rule> = held.iter().map(|(_, _, r)| r).collect();
+    let outcome = engine::evaluate(&cart, &rules);
+    let money = |a: i64| match backroom_domain::Currency::parse(currency) {
+        Ok(c) => backroom_domain::Money::new(a, c).to_string(),
+        Err(_) => a.to_string(),
+    };
+    let mut notes = Vec::new();
+    for (h, p, rule) in &held {
+        if let Some(a) = outcome.applied.iter().find(|a| a.id == rule.id) {
+            tx.exec(
+                "UPDATE promotion_redemptions SET amount_minor = $1 WHERE id = $2",
+                params![a.amount(), h.redemption_id],
+            )?;
+            continue;
+        }
+        let why = outcome
+            .refused
+            .iter()
+            .find(|(id, _)| *id == rule.id)
+            .map_or(Refusal::NothingOff, |(_, w)| w.clone());
+        tx.exec(
+            "DELETE FROM promotion_redemptions WHERE id = $1",
+            params![h.redemption_id],
+        )?;
+        if p.usage_limit.is_some() || p.usage_limit_per_customer.is_some() {
+            tx.exec(UNDO_PROMOTION, params![p.id])?;
+        }
+        if let Some(c) = h.code_id {
+            tx.exec(UNDO_CODE, params![c])?;
+        }
+        notes.push(DiscountNotApplied {
+            promotion_id: Some(p.id),
+            name: Some(p.name.clone()),
+            code: h.code.clone(),
+            reason_code: why.code().into(),
+            reason: why.words(&money, &|id| format!("promotion {id}")),
+        });
+    }
+    Ok(Some((outcome.line_discounts, notes)))
+}

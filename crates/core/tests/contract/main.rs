@@ -15,6 +15,7 @@ mod imports;
 mod inventory;
 mod jobs;
 mod orders;
+mod promotion_rules;
 mod promotions;
 mod returns;
 mod storage;
