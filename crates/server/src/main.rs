@@ -8,6 +8,7 @@ mod bench_support;
 mod config;
 mod demo;
 mod import_cli;
+mod promo_cli;
 mod report_cli;
 
 use anyhow::{Context, Result, bail};
@@ -87,6 +88,12 @@ enum Command {
     Report {
         #[command(subcommand)]
         command: report_cli::ReportCommand,
+    },
+    /// Promotions and discount codes: list, create, switch off or on, generate, export and
+    /// import codes.
+    Promotions {
+        #[command(subcommand)]
+        command: promo_cli::PromotionsCommand,
     },
     /// Storefront analytics upkeep: refresh, rebuild, import-spend.
     Analytics {
@@ -317,6 +324,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Import(args) => run_import(&url, args).await,
         Command::Report { command } => run_report(&url, command).await,
+        Command::Promotions { command } => promo_cli::run(&open(&url).await?, command).await,
         Command::Analytics { command } => run_analytics(&url, command).await,
         Command::Bench(_) => bail!("unreachable"),
     }

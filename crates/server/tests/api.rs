@@ -18,6 +18,8 @@ mod console;
 mod desk;
 #[path = "api/jobs.rs"]
 mod jobs;
+#[path = "api/promotions.rs"]
+mod promotions;
 #[path = "api/tour.rs"]
 mod tour;
 

@@ -8,7 +8,7 @@
 pub mod apply;
 pub mod codes;
 
-use crate::db::{Sql, query_as, query_one_as};
+use crate::db::{Sql, Val, query_as, query_one_as};
 use crate::util::{from_json, opt_rfc3339, rfc3339, to_json};
 use crate::{Ctx, Error, Result, audit, params};
 use backroom_domain::promotions::engine::{BuyXGetY, Conditions, Tier};
@@ -459,9 +459,46 @@ pub(crate) fn bump_generation(tx: &mut dyn Sql) -> Result<()> {
     Ok(())
 }
 
-/// Creates a promotion (marketing's, operations' or an admin's).
-pub fn create(tx: &mut dyn Sql, ctx: &Ctx, p: &NewPromotion) -> Result<Promotion> {
-    ctx.actor.require(Permission::MarketingWrite)?;
+/// A new promotion, checked, in the engine's form.
+struct Draft {
+    name: String,
+    kind: Kind,
+    target: Target,
+    percent: u32,
+    amount: i64,
+    tiers: Vec<Tier>,
+    buy_x_get_y: Option<BuyXGetY>,
+    conditions: Conditions,
+    automatic: bool,
+    combines: bool,
+    code: Option<String>,
+    campaign: Option<String>,
+    usage_limit: Option<i64>,
+    per_customer: Option<i64>,
+    starts: Option<i64>,
+    ends: Option<i64>,
+}
+
+impl Draft {
+    fn rule(&self, id: i64) -> rules::engine::Rule {
+        rules::engine::Rule {
+            id,
+            kind: self.kind,
+            target: self.target,
+            percent_ppm: self.percent,
+            amount: self.amount,
+            tiers: self.tiers.clone(),
+            buy_x_get_y: self.buy_x_get_y.clone(),
+            conditions: self.conditions.clone(),
+            combines: self.combines,
+            starts_at: self.starts,
+            ends_at: self.ends,
+        }
+    }
+}
+
+/// Checks a new promotion and puts it in the engine's form (handles and SKUs become ids).
+fn draft(tx: &mut dyn Sql, p: &NewPromotion) -> Result<Draft> {
     let name = backroom_domain::values::required_text("name", &p.name, 200)?;
     let kind = Kind::parse_field(&p.kind)?;
     let value = p.value.as_deref().map(str::trim).filter(|v| !v.is_empty());
@@ -485,13 +522,13 @@ pub fn create(tx: &mut dyn Sql, ctx: &Ctx, p: &NewPromotion) -> Result<Promotion
         ));
     }
     let conditions = conditions_of(tx, &p.conditions.clone().unwrap_or_default())?;
-    if target == Target::Lines && conditions == Conditions::default() {
+    if target == Target::Lines && !conditions.names_products() {
         return Err(Error::invalid(
             "applies_to",
             "lines needs conditions naming products, variants, types, vendors or tags",
         ));
     }
-    let bxgy = buy_x_get_y_of(tx, kind, p.buy_x_get_y.as_ref(), percent)?;
+    let buy_x_get_y = buy_x_get_y_of(tx, kind, p.buy_x_get_y.as_ref(), percent)?;
     let starts = p
         .starts_at
         .as_deref()
@@ -507,38 +544,57 @@ pub fn create(tx: &mut dyn Sql, ctx: &Ctx, p: &NewPromotion) -> Result<Promotion
     {
         return Err(Error::invalid("ends_at", "must be after starts_at"));
     }
-    let (total, per_customer) = (
-        limit("usage_limit", p.usage_limit)?,
-        limit("usage_limit_per_customer", p.usage_limit_per_customer)?,
-    );
-    let campaign = backroom_domain::values::optional_text("campaign", p.campaign.as_deref(), 200)?;
+    Ok(Draft {
+        name,
+        kind,
+        target,
+        percent,
+        amount,
+        tiers,
+        buy_x_get_y,
+        conditions,
+        automatic,
+        combines: p.combines.unwrap_or(false),
+        code,
+        campaign: backroom_domain::values::optional_text("campaign", p.campaign.as_deref(), 200)?,
+        usage_limit: limit("usage_limit", p.usage_limit)?,
+        per_customer: limit("usage_limit_per_customer", p.usage_limit_per_customer)?,
+        starts,
+        ends,
+    })
+}
+
+/// Creates a promotion (marketing's, operations' or an admin's).
+pub fn create(tx: &mut dyn Sql, ctx: &Ctx, p: &NewPromotion) -> Result<Promotion> {
+    ctx.actor.require(Permission::MarketingWrite)?;
+    let d = draft(tx, p)?;
     let id: i64 = tx
         .query_one(
             "INSERT INTO promotions (name, kind, target, percent_ppm, amount_minor, automatic, combines, conditions, tiers, buy_x_get_y, campaign, usage_limit, usage_limit_per_customer, starts_at, ends_at, active, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, TRUE, $16, $16) RETURNING id",
             params![
-                name.as_str(),
-                kind.as_str(),
-                target.as_str(),
-                i64::from(percent),
-                amount,
-                automatic,
-                p.combines.unwrap_or(false),
-                to_json(&conditions),
-                to_json(&tiers),
-                bxgy.as_ref().map(to_json),
-                campaign.as_deref(),
-                total,
-                per_customer,
-                starts,
-                ends,
+                d.name.as_str(),
+                d.kind.as_str(),
+                d.target.as_str(),
+                i64::from(d.percent),
+                d.amount,
+                d.automatic,
+                d.combines,
+                to_json(&d.conditions),
+                to_json(&d.tiers),
+                d.buy_x_get_y.as_ref().map(to_json),
+                d.campaign.as_deref(),
+                d.usage_limit,
+                d.per_customer,
+                d.starts,
+                d.ends,
                 ctx.now
             ],
         )?
         .map(|r| r.get::<i64>("id"))
         .transpose()?
         .unwrap_or(0);
-    if let Some(c) = &code {
+    if let Some(c) = &d.code {
         codes::insert_code(tx, id, c, None, None, ctx.now)?.ok_or_else(|| codes::taken(c))?;
     }
     bump_generation(tx)?;
@@ -548,9 +604,122 @@ pub fn create(tx: &mut dyn Sql, ctx: &Ctx, p: &NewPromotion) -> Result<Promotion
         "promotion.created",
         "promotion",
         id,
-        json!({"name": name, "kind": kind.as_str(), "code": code, "automatic": automatic}),
+        json!({"name": d.name, "kind": d.kind.as_str(), "code": d.code, "automatic": d.automatic}),
     )?;
     get(tx, id)
+}
+
+/// A sample cart for [`preview`].
+#[derive(Deserialize, Serialize, ToSchema, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    /// The promotion as it would be created.
+    pub promotion: NewPromotion,
+    pub lines: Vec<crate::api::SkuQuantity>,
+    /// The channel's code (default: the promotion's first channel, else `online`).
+    pub channel: Option<String>,
+    /// Whether the buyer has no order yet (default true).
+    pub new_customer: Option<bool>,
+    pub customer_tags: Option<Vec<String>>,
+    /// What shipping would cost, in minor units (default 0).
+    pub shipping: Option<i64>,
+}
+
+/// What the sample cart would get from the promotion alone.
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct Preview {
+    pub applies: bool,
+    /// Why not, when it does not apply.
+    pub reason_code: Option<String>,
+    pub reason: Option<String>,
+    pub subtotal: crate::api::Money,
+    pub discount: crate::api::Money,
+    pub shipping_discount: crate::api::Money,
+    pub lines: Vec<PreviewLine>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct PreviewLine {
+    pub sku: String,
+    pub quantity: i64,
+    pub amount: crate::api::Money,
+    pub discount: crate::api::Money,
+}
+
+/// What a sample cart would get from a promotion not yet created: checks it as creating it
+/// would, prices the cart at today's prices, and runs the engine with it alone.
+pub fn preview(tx: &mut dyn Sql, ctx: &Ctx, r: &PreviewRequest) -> Result<Preview> {
+    ctx.actor.require(Permission::OrdersRead)?;
+    let d = draft(tx, &r.promotion).map_err(|e| crate::catalog::under(e, "promotion"))?;
+    if r.lines.is_empty() || r.lines.len() > 100 {
+        return Err(Error::invalid("lines", "a sample cart has 1 to 100 lines"));
+    }
+    let parsed = crate::orders::parse_lines("lines", &r.lines)?;
+    let skus: Vec<Val> = parsed.iter().map(|(s, _)| s.as_str().into()).collect();
+    let found = tx.query(&crate::catalog::variants_for_sale_sql(skus.len()), &skus)?;
+    let mut lines = Vec::with_capacity(parsed.len());
+    for (i, (sku, q)) in parsed.iter().enumerate() {
+        let row = found
+            .iter()
+            .find(|row| row.get::<String>("sku").is_ok_and(|s| s == sku.as_str()))
+            .ok_or_else(|| {
+                Error::invalid(
+                    format!("lines[{i}].sku"),
+                    format!("no variant has SKU {sku}"),
+                )
+            })?;
+        lines.push(rules::engine::CartLine {
+            variant_id: row.get("id")?,
+            product_id: row.get("product_id")?,
+            product_type: row.get("product_type")?,
+            vendor: row.get("vendor")?,
+            tags: from_json(&row.get::<String>("tags")?),
+            unit_price: row.get("price_minor")?,
+            quantity: *q,
+        });
+    }
+    let currency = crate::settings::load(tx)?.currency.as_str().to_string();
+    let cart = rules::engine::Cart {
+        channel: r
+            .channel
+            .clone()
+            .or_else(|| d.conditions.channels.first().cloned())
+            .unwrap_or_else(|| "online".into()),
+        new_customer: r.new_customer.unwrap_or(true),
+        customer_tags: r.customer_tags.clone().unwrap_or_default(),
+        now: ctx.now,
+        shipping: r.shipping.unwrap_or(0).max(0),
+        lines,
+    };
+    let rule = d.rule(1);
+    let o = rules::engine::evaluate(&cart, &[&rule]);
+    let m = |a| crate::orders::money(a, &currency);
+    let words = |a: i64| match backroom_domain::Currency::parse(&currency) {
+        Ok(c) => backroom_domain::Money::new(a, c).to_string(),
+        Err(_) => a.to_string(),
+    };
+    let why = o.refused.first().map(|(_, w)| w.clone());
+    let shipping: i64 = o.applied.iter().map(|a| a.shipping).sum();
+    Ok(Preview {
+        applies: !o.applied.is_empty(),
+        reason_code: why.as_ref().map(|w| w.code().to_string()),
+        reason: why.map(|w| w.words(&words, &|_| "another promotion".into())),
+        subtotal: m(cart.lines.iter().map(|l| l.unit_price * l.quantity).sum()),
+        discount: m(o.line_discounts.iter().sum()),
+        shipping_discount: m(shipping),
+        lines: cart
+            .lines
+            .iter()
+            .zip(&parsed)
+            .zip(&o.line_discounts)
+            .map(|((l, (sku, _)), d)| PreviewLine {
+                sku: sku.to_string(),
+                quantity: l.quantity,
+                amount: m(l.unit_price * l.quantity),
+                discount: m(*d),
+            })
+            .collect(),
+    })
 }
 
 /// Renames, switches off or on, or moves the end of a promotion.

@@ -47,7 +47,8 @@ pub struct Conditions {
 }
 
 impl Conditions {
-    fn names_products(&self) -> bool {
+    /// Whether it names products, variants, types, vendors or tags.
+    pub fn names_products(&self) -> bool {
         !(self.products.is_empty()
             && self.variants.is_empty()
             && self.product_types.is_empty()

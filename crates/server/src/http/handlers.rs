@@ -101,7 +101,17 @@ pub fn api_router() -> OpenApiRouter<App> {
             super::promotions::create_promotion,
             super::promotions::list_promotions
         ))
-        .routes(routes!(super::promotions::get_promotion))
+        .routes(routes!(
+            super::promotions::get_promotion,
+            super::promotions::update_promotion
+        ))
+        .routes(routes!(super::promotions::preview_promotion))
+        .routes(routes!(
+            super::promotions::generate_codes,
+            super::promotions::list_codes
+        ))
+        .routes(routes!(super::promotions::export_codes))
+        .routes(routes!(super::promotions::import_codes))
         .routes(routes!(edit_order))
         .routes(routes!(add_order_note))
         .routes(routes!(resource_line))

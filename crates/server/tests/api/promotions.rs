@@ -1,0 +1,224 @@
+//! Promotions through the front door: two real `backroom serve` processes on one database, the
+//! API (create, preview, codes generated, exported and imported, placement with codes, switch
+//! off) and the `backroom promotions` commands a user runs.
+
+use super::*;
+
+fn cli(args: &[&str], url: &str) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_backroom"))
+        .args(args)
+        .env("DATABASE_URL", url)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotions_through_two_servers_and_the_cli() {
+    for (name, url) in database_urls().await {
+        let (token, loc) = {
+            let db = Db::open(&url).await.unwrap();
+            let token = TestApp::user(&db, "admin").await;
+            let loc = db
+                .write(|tx| {
+                    let c = Ctx::new(Actor::system(), backroom_core::util::now_micros());
+                    Ok(backroom_core::fixtures::small_store(tx, &c)?.a)
+                })
+                .await
+                .unwrap();
+            (token, loc)
+        };
+        let env = [("BACKROOM_ANALYTICS_REFRESH_MS", "0")];
+        let (mut one, base_one) = spawn_server(&url, &env).await;
+        let (mut two, base_two) = spawn_server(&url, &env).await;
+        let http = reqwest::Client::new();
+        let call = |base: &str, method: &'static str, path: &str, body: Option<Value>| {
+            let (http, token, base, path) = (
+                http.clone(),
+                token.clone(),
+                base.to_string(),
+                path.to_string(),
+            );
+            async move { request(&http, &base, method, &path, Some(&token), body).await }
+        };
+        let ok = |(s, v): (StatusCode, Value)| {
+            assert!(s.is_success(), "{name}: {s} {v}");
+            v
+        };
+        ok(call(&base_one, "POST", "/api/v1/products", Some(json!({"title": "Boot", "product_type": "Shoes", "status": "active", "variants": [{"sku": "BOOT", "price": 8000}, {"sku": "LACE", "price": 500}]}))).await);
+        for sku in ["BOOT", "LACE"] {
+            ok(call(
+                &base_one,
+                "POST",
+                "/api/v1/inventory/receive",
+                Some(json!({"sku": sku, "location_id": loc, "quantity": 100})),
+            )
+            .await);
+        }
+        // The live preview: what a sample cart would get before the promotion exists.
+        let draft = json!({"name": "Boots 25", "kind": "percentage", "value": "25", "applies_to": "lines",
+                           "automatic": true, "conditions": {"product_types": ["Shoes"]}});
+        let preview = ok(call(&base_one, "POST", "/api/v1/promotions/preview",
+            Some(json!({"promotion": draft, "lines": [{"sku": "BOOT", "quantity": 1}, {"sku": "LACE", "quantity": 2}]}))).await);
+        assert_eq!(preview["discount"]["amount"], 2250, "{name}: {preview}");
+        assert_eq!(preview["lines"][0]["discount"]["amount"], 2000, "{name}");
+        let (s, bad) = call(&base_one, "POST", "/api/v1/promotions/preview",
+            Some(json!({"promotion": {"name": "x", "kind": "percentage", "value": "250"}, "lines": [{"sku": "BOOT", "quantity": 1}]}))).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {bad}");
+        assert_eq!(bad["error"]["field"], "promotion.value", "{name}: {bad}");
+        // Created on one server, applied by the other.
+        let auto = ok(call(&base_one, "POST", "/api/v1/promotions", Some(draft)).await);
+        let placed = ok(call(
+            &base_two,
+            "POST",
+            "/api/v1/orders",
+            Some(order_body(&[("BOOT", 1), ("LACE", 2)], "a@example.com")),
+        )
+        .await);
+        assert_eq!(placed["discounts"]["amount"], 2250, "{name}: {placed}");
+        assert_eq!(
+            placed["discount_applications"][0]["promotion_id"],
+            auto["id"]
+        );
+        // Switched off on the second server, no longer applied by the first.
+        let off = ok(call(
+            &base_two,
+            "PATCH",
+            &format!("/api/v1/promotions/{}", auto["id"]),
+            Some(json!({"active": false})),
+        )
+        .await);
+        assert_eq!(off["active"], false);
+        let plain = ok(call(
+            &base_one,
+            "POST",
+            "/api/v1/orders",
+            Some(order_body(&[("BOOT", 1)], "b@example.com")),
+        )
+        .await);
+        assert_eq!(plain["discounts"]["amount"], 0, "{name}: {plain}");
+
+        // A promotion with a batch of single-use codes, exported as CSV.
+        let coded = ok(call(
+            &base_one,
+            "POST",
+            "/api/v1/promotions",
+            Some(json!({"name": "Ten off", "kind": "fixed_amount", "value": "1000"})),
+        )
+        .await);
+        let id = coded["id"].as_i64().unwrap();
+        let batch = ok(call(
+            &base_one,
+            "POST",
+            &format!("/api/v1/promotions/{id}/codes"),
+            Some(json!({"count": 20, "prefix": "TEN-"})),
+        )
+        .await);
+        assert_eq!(batch["added"], 20, "{name}");
+        let csv = http
+            .get(format!("{base_two}/api/v1/promotions/{id}/codes/export"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let first = csv
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .to_string();
+        assert_eq!(csv.lines().count(), 21, "{name}: {csv}");
+        let mut body = order_body(&[("LACE", 4)], "c@example.com");
+        body["discount_codes"] = json!([first]);
+        let o = ok(call(&base_two, "POST", "/api/v1/orders", Some(body.clone())).await);
+        assert_eq!(o["discounts"]["amount"], 1000, "{name}: {o}");
+        assert_eq!(o["discount_applications"][0]["code"], first.as_str());
+        let (s, e) = call(&base_one, "POST", "/api/v1/orders", Some(body.clone())).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{name}: {e}");
+        assert_eq!(e["error"]["code"], "code_used_up", "{name}: {e}");
+        assert_eq!(e["error"]["field"], "discount_codes[0]", "{name}: {e}");
+        // Placed without it when the client asks, saying why.
+        body["skip_invalid_codes"] = json!(true);
+        let o = ok(call(&base_one, "POST", "/api/v1/orders", Some(body)).await);
+        assert_eq!(o["discounts"]["amount"], 0, "{name}");
+        assert_eq!(
+            o["discounts_not_applied"][0]["reason_code"], "used_up",
+            "{name}: {o}"
+        );
+
+        // The CLI: import codes from a file, list, export.
+        let dir = std::env::temp_dir().join(format!("backroom-promo-{}", tag()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("codes.csv");
+        std::fs::write(&file, "code\nSHOP-A\nSHOP-B\nnot valid\n").unwrap();
+        let (good, out, err) = cli(
+            &[
+                "promotions",
+                "codes",
+                "import",
+                &id.to_string(),
+                file.to_str().unwrap(),
+            ],
+            &url,
+        );
+        assert!(good, "{name}: {err}");
+        assert!(out.contains("2 codes added, 1 refused"), "{name}: {out}");
+        let (good, out, err) = cli(&["promotions", "list", "--format", "json"], &url);
+        assert!(good, "{name}: {err}");
+        let list: Value = serde_json::from_str(&out).unwrap();
+        let mine = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .unwrap();
+        assert_eq!(
+            (mine["codes"].as_i64(), mine["times_used"].as_i64()),
+            (Some(22), Some(1)),
+            "{name}: {mine}"
+        );
+        let (good, out, _) = cli(&["promotions", "codes", "export", &id.to_string()], &url);
+        assert!(good && out.contains("SHOP-B,,0,import-"), "{name}: {out}");
+        let (good, _, err) = cli(
+            &[
+                "promotions",
+                "create",
+                "--name",
+                "x",
+                "--kind",
+                "percentage",
+                "--value",
+                "0",
+            ],
+            &url,
+        );
+        assert!(!good && err.contains("value"), "{name}: {err}");
+        let (good, out, err) = cli(&["promotions", "deactivate", &id.to_string()], &url);
+        assert!(good && out.contains("is off"), "{name}: {out} {err}");
+        // The deactivation made by the CLI is seen by both servers at once.
+        let mut body = order_body(&[("LACE", 1)], "d@example.com");
+        body["discount_codes"] = json!(["SHOP-A"]);
+        let (s, e) = call(&base_two, "POST", "/api/v1/orders", Some(body)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {e}");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not valid now"),
+            "{name}: {e}"
+        );
+        one.kill().unwrap();
+        two.kill().unwrap();
+        let _ = one.wait();
+        let _ = two.wait();
+    }
+}
