@@ -56,6 +56,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(29, "support_kpis", "0029_support_kpis"),
     migration!(30, "promotions", "0030_promotions"),
     migration!(31, "promotion_rules", "0031_promotion_rules"),
+    migration!(32, "discount_kpis", "0032_discount_kpis"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

@@ -11,6 +11,7 @@ pub mod export;
 pub mod ingest;
 pub mod marketing;
 pub mod operations;
+pub mod promotions;
 pub mod queue;
 pub mod refresh;
 pub mod report;

@@ -159,6 +159,11 @@ pub struct Kpis {
     pub return_rate: Option<f64>,
     /// Cost of the units sold whose variant has a unit cost.
     pub cogs: i64,
+    /// What promotions took off the lines of orders placed in the period (gross sales are
+    /// after it).
+    pub discounts: i64,
+    /// Orders placed in the period with a discount.
+    pub orders_with_discount: i64,
     /// `(sales - cogs) / sales` over lines whose variant has a unit cost.
     pub gross_margin: Option<f64>,
 }
@@ -283,6 +288,8 @@ pub struct OrderFact {
     /// [`NO_CUSTOMER`] for a guest order: it counts in orders and sales, never as a customer.
     pub customer: i64,
     pub merchandise: i64,
+    /// What promotions took off its lines.
+    pub discounts: i64,
     pub first_order: bool,
     pub credit: Credit,
 }
@@ -748,7 +755,7 @@ fn load_order_facts(
         tx,
         &format!(
             "SELECT o.id AS id, o.placed_at AS placed_at, c.name AS channel, CASE WHEN cu.guest <> 0 THEN 0 ELSE o.customer_id END AS customer, \
-               o.subtotal_minor - o.discounts_minor - o.included_tax_minor AS merchandise, \
+               o.subtotal_minor - o.discounts_minor - o.included_tax_minor AS merchandise, o.discounts_minor AS discounts, \
                CASE WHEN cu.guest <> 0 THEN 0 WHEN EXISTS (SELECT 1 FROM orders e WHERE e.customer_id = o.customer_id AND e.status <> 'cancelled' AND (e.placed_at < o.placed_at OR (e.placed_at = o.placed_at AND e.id < o.id))) THEN 0 ELSE 1 END AS first_order, \
                p.source AS source, p.medium AS medium, p.campaign AS campaign, p.device AS device, p.country AS country, o.currency AS currency, o.ship_country AS ship_country \
              FROM orders o JOIN channels c ON c.id = o.channel_id JOIN customers cu ON cu.id = o.customer_id {ORDER_CREDIT} \
@@ -764,6 +771,7 @@ fn load_order_facts(
             channel: r.channel,
             customer: r.customer,
             merchandise: r.merchandise,
+            discounts: r.discounts,
             first_order: r.first_order == 1,
             credit: ship_to(r.credit, r.ship_country),
         });
@@ -821,6 +829,7 @@ struct OrderRow {
     channel: String,
     customer: i64,
     merchandise: i64,
+    discounts: i64,
     first_order: i64,
     currency: String,
     ship_country: String,
@@ -835,6 +844,7 @@ impl FromRow for OrderRow {
             channel: r.get("channel")?,
             customer: r.get("customer")?,
             merchandise: r.get("merchandise")?,
+            discounts: r.get("discounts")?,
             first_order: r.get("first_order")?,
             currency: r.get("currency")?,
             ship_country: r.get("ship_country")?,
@@ -909,6 +919,8 @@ pub struct Acc {
     orders: i64,
     seen_orders: HashSet<i64>,
     gross: i64,
+    discounts: i64,
+    discounted: i64,
     refunds: i64,
     /// (customer, orders), with repeats until [`Acc::kpis`] sums them.
     customers: Vec<(i64, i64)>,
@@ -960,6 +972,8 @@ impl Acc {
         }
         if self.seen_orders.insert(o.id) {
             self.orders += 1;
+            self.discounts += o.discounts;
+            self.discounted += i64::from(o.discounts > 0);
             if o.customer != NO_CUSTOMER {
                 self.customers.push((o.customer, 1));
             }
@@ -1006,6 +1020,8 @@ impl Acc {
         self.orders += o.orders;
         self.seen_orders.extend(o.seen_orders.iter().copied());
         self.gross += o.gross;
+        self.discounts += o.discounts;
+        self.discounted += o.discounted;
         self.refunds += o.refunds;
         self.customers.extend_from_slice(&o.customers);
         self.new_customers += o.new_customers;
@@ -1090,6 +1106,8 @@ impl Acc {
             units_returned: self.returned,
             return_rate: ratio(self.returned, self.units),
             cogs: self.cogs,
+            discounts: self.discounts,
+            orders_with_discount: self.discounted,
             gross_margin: ratio(self.costed_sales - self.cogs, self.costed_sales),
         }
     }
@@ -1427,6 +1445,8 @@ pub fn fast(
             cogs: i64,
             new_customers: i64,
             refunds: i64,
+            discounts: i64,
+            discounted: i64,
             source: String,
             campaign: String,
         }
@@ -1461,6 +1481,7 @@ pub fn fast(
            CAST(SUM(attributed) AS BIGINT) AS attributed, CAST(SUM(units) AS BIGINT) AS units, \
            CAST(SUM(returned) AS BIGINT) AS returned, CAST(SUM(costed) AS BIGINT) AS costed, CAST(SUM(cogs) AS BIGINT) AS cogs, \
            CAST(SUM(new_customers) AS BIGINT) AS new_customers, CAST(SUM(refunds) AS BIGINT) AS refunds, \
+           CAST(SUM(discounts) AS BIGINT) AS discounts, CAST(SUM(discounted) AS BIGINT) AS discounted, \
            source, campaign \
          FROM an_order_days WHERE day >= $1 AND day < $2 AND currency = $3 GROUP BY day, source, campaign",
         params![d0, d1, cur],
@@ -1478,6 +1499,8 @@ pub fn fast(
         a.cogs += r.cogs;
         a.new_customers += r.new_customers;
         a.refunds += r.refunds;
+        a.discounts += r.discounts;
+        a.discounted += r.discounted;
     }
     let customers_kind = format!("customers:{cur}");
     // Distinct visitors and customers: the day sets, decoded once, counted per bucket and (with

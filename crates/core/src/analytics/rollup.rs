@@ -706,10 +706,12 @@ crate::row! {
         cogs: i64,
         new_customers: i64,
         refunds: i64,
+        discounts: i64,
+        discounted: i64,
     }
 }
 
-const SUM_COLUMNS: [&str; 9] = [
+const SUM_COLUMNS: [&str; 11] = [
     "orders",
     "gross",
     "attributed",
@@ -719,6 +721,8 @@ const SUM_COLUMNS: [&str; 9] = [
     "cogs",
     "new_customers",
     "refunds",
+    "discounts",
+    "discounted",
 ];
 const KEY_COLUMNS: [&str; 8] = [
     "day", "currency", "channel", "source", "medium", "campaign", "device", "country",
@@ -735,11 +739,13 @@ impl Sums {
         self.cogs += sign * o.cogs;
         self.new_customers += sign * o.new_customers;
         self.refunds += sign * o.refunds;
+        self.discounts += sign * o.discounts;
+        self.discounted += sign * o.discounted;
     }
     fn is_zero(&self) -> bool {
         *self == Sums::default()
     }
-    fn vals(self) -> [Val; 9] {
+    fn vals(self) -> [Val; 11] {
         [
             self.orders.into(),
             self.gross.into(),
@@ -750,6 +756,8 @@ impl Sums {
             self.cogs.into(),
             self.new_customers.into(),
             self.refunds.into(),
+            self.discounts.into(),
+            self.discounted.into(),
         ]
     }
 }
@@ -811,6 +819,8 @@ fn facts(f: &report::OrderFacts) -> BTreeMap<(i64, GroupKey), (i64, Sums)> {
             g.attributed += o.merchandise;
         }
         g.new_customers += i64::from(o.first_order);
+        g.discounts += o.discounts;
+        g.discounted += i64::from(o.discounts > 0);
     }
     for l in &f.lines {
         let o = &f.orders[l.order];

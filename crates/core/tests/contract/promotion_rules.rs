@@ -341,7 +341,102 @@ async fn automatic_promotions_conditions_and_combinations() {
                 .unwrap_err();
             assert!(dbg(&e).contains(field), "{name}: {e:?}");
         }
+        kpis_match_the_orders(&db, name).await;
         assert_invariants(&db).await;
+    }
+}
+
+/// The KPI layer's discounts (raw and from the rollups) and the promotion report, against sums
+/// over every order as the API shows it.
+async fn kpis_match_the_orders(db: &Db, name: &str) {
+    use backroom_core::analytics::report::{self, KpiQuery, Opts};
+    let all: Vec<Order> = {
+        let mut out = Vec::new();
+        let mut id = 1;
+        while let Ok(o) = db.read(move |tx| orders::get(tx, id)).await {
+            out.push(o);
+            id += 1;
+        }
+        out
+    };
+    let live: Vec<&Order> = all.iter().filter(|o| o.status != "cancelled").collect();
+    let discounts: i64 = live.iter().map(|o| o.discounts.amount).sum();
+    let with: i64 = live.iter().filter(|o| o.discounts.amount > 0).count() as i64;
+    assert!(discounts > 0 && with > 3, "{name}");
+    let today = backroom_domain::analytics::format_day(
+        (backroom_core::util::now_micros() / 86_400_000_000) as i32,
+    );
+    let tomorrow = backroom_domain::analytics::format_day(
+        (backroom_core::util::now_micros() / 86_400_000_000) as i32 + 1,
+    );
+    backroom_core::analytics::refresh::run(db).await.unwrap();
+    let q = KpiQuery {
+        from: today.clone(),
+        to: tomorrow.clone(),
+        ..Default::default()
+    };
+    let (rolled, raw) = db
+        .read(move |tx| {
+            let (p, o) = Opts::from_query(tx, &q)?;
+            Ok((report::kpis(tx, p, &o)?, report::kpis_raw(tx, p, &o)?))
+        })
+        .await
+        .unwrap();
+    for k in [&rolled.totals, &raw.totals] {
+        assert_eq!(
+            (k.discounts, k.orders_with_discount),
+            (discounts, with),
+            "{name}"
+        );
+    }
+    let r = db
+        .read(move |tx| {
+            let p = report::Period::parse(&today, &tomorrow)?;
+            backroom_core::analytics::promotions::report(tx, p)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.discounts, r.orders_with_discount),
+        (discounts, with),
+        "{name}"
+    );
+    assert_eq!(r.orders, live.len() as i64, "{name}");
+    // Per promotion: its applications' amounts, its orders and their sales.
+    let mut ids: Vec<i64> = live
+        .iter()
+        .flat_map(|o| o.discount_applications.iter().map(|a| a.promotion_id))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(r.promotions.len(), ids.len(), "{name}");
+    for id in ids {
+        let used: Vec<&&Order> = live
+            .iter()
+            .filter(|o| o.discount_applications.iter().any(|a| a.promotion_id == id))
+            .collect();
+        let row = r.promotions.iter().find(|p| p.promotion_id == id).unwrap();
+        let amount: i64 = used
+            .iter()
+            .flat_map(|o| o.discount_applications.iter())
+            .filter(|a| a.promotion_id == id)
+            .map(|a| a.amount.amount)
+            .sum();
+        let shipping: i64 = used
+            .iter()
+            .flat_map(|o| o.discount_applications.iter())
+            .filter(|a| a.promotion_id == id)
+            .map(|a| a.shipping.amount)
+            .sum();
+        let sales: i64 = used
+            .iter()
+            .map(|o| o.subtotal.amount - o.discounts.amount)
+            .sum();
+        assert_eq!(
+            (row.orders, row.discount, row.shipping_discount, row.sales),
+            (used.len() as i64, amount, shipping, sales),
+            "{name}: promotion {id}"
+        );
     }
 }
 
