@@ -74,6 +74,12 @@ pub fn lines(k: &Kpis, cur: Currency) -> Vec<(&'static str, String, Option<f64>)
         ("Email open rate", pct(k.email_open_rate), k.email_open_rate),
         ("Return rate", pct(k.return_rate), k.return_rate),
         ("Gross margin", pct(k.gross_margin), k.gross_margin),
+        ("Discounts", money(k.discounts), Some(k.discounts as f64)),
+        (
+            "Orders with a discount",
+            count(k.orders_with_discount),
+            Some(k.orders_with_discount as f64),
+        ),
     ]
 }
 

@@ -3,4 +3,5 @@
 
 pub mod http;
 pub mod kpi_view;
+pub mod promo_view;
 pub mod support_view;

@@ -56,6 +56,19 @@ pub enum ReportCommand {
         #[arg(long, default_value = "table")]
         format: String,
     },
+    /// Promotion performance for local days [from, to): discounts, orders with a discount, and
+    /// per promotion and code the orders, discount, shipping discount, sales and gross margin.
+    Promotions {
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// Day after the last, YYYY-MM-DD.
+        #[arg(long)]
+        to: String,
+        /// table (default), csv or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
     /// The conversion funnel.
     Funnel {
         #[arg(long)]
@@ -197,6 +210,21 @@ pub async fn report(db: &Db, c: ReportCommand) -> Result<()> {
                 "json" => println!("{}", serde_json::to_string_pretty(&r)?),
                 "csv" => print!("{}", support_view::csv(&r)),
                 _ => print!("{}", support_view::table(&r)),
+            }
+        }
+        ReportCommand::Promotions { from, to, format } => {
+            if !["table", "csv", "json"].contains(&format.as_str()) {
+                bail!("--format must be table, csv or json");
+            }
+            let p = Period::parse(&from, &to).map_err(err)?;
+            let r = db
+                .read(move |tx| backroom_core::analytics::promotions::report(tx, p))
+                .await
+                .map_err(err)?;
+            match format.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&r)?),
+                "csv" => print!("{}", backroom::promo_view::csv(&r)),
+                _ => print!("{}", backroom::promo_view::table(&r)),
             }
         }
         ReportCommand::Funnel { from, to } => {

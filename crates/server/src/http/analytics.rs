@@ -13,6 +13,7 @@ use backroom_core::analytics::marketing::{
     self, EmailCampaign, EmailCampaignQuery, EmailEventIn, NewEmailCampaign, Spend, SpendIn,
     SpendSaved,
 };
+use backroom_core::analytics::promotions::PromotionReport;
 use backroom_core::analytics::refresh;
 use backroom_core::analytics::report::{
     self, ClvQuery, ClvReport, Cohort, FunnelStep, KpiQuery, KpiReport, KpiRow, Opts, PeriodQuery,
@@ -117,6 +118,21 @@ pub async fn kpis(
     app.report(&auth, move |tx| {
         let (p, o) = Opts::from_query(tx, &q)?;
         report::kpis(tx, p, &o)
+    })
+    .await
+}
+
+/// Promotion performance for local days `[from, to)`: the period's discounts and orders with a
+/// discount, and per promotion and per code the orders that used it, what it took off, and the
+/// sales and gross margin of those orders.
+#[utoipa::path(get, path = "/analytics/promotions", tag = "analytics", params(PeriodQuery), responses((status = 200, body = PromotionReport), (status = 422, body = ErrorBody)))]
+pub async fn promotion_report(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<PeriodQuery>,
+) -> R<PromotionReport> {
+    app.report(&auth, move |tx| {
+        backroom_core::analytics::promotions::report(tx, q.period()?)
     })
     .await
 }

@@ -145,6 +145,7 @@ pub fn api_router() -> OpenApiRouter<App> {
         .routes(routes!(analytics::ingest_events))
         .routes(routes!(analytics::ingest_email_events))
         .routes(routes!(analytics::kpis))
+        .routes(routes!(analytics::promotion_report))
         .routes(routes!(analytics::funnel))
         .routes(routes!(analytics::top))
         .routes(routes!(analytics::cohorts))

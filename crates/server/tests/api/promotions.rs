@@ -216,6 +216,44 @@ async fn promotions_through_two_servers_and_the_cli() {
                 .contains("not valid now"),
             "{name}: {e}"
         );
+        // The report through the API and the CLI: 22.50 and 10.00 off two orders.
+        let day = |d: i64| {
+            backroom_domain::analytics::format_day(
+                (backroom_core::util::now_micros() / 86_400_000_000 + d) as i32,
+            )
+        };
+        let (today, tomorrow) = (day(0), day(1));
+        let r = ok(call(
+            &base_one,
+            "GET",
+            &format!("/api/v1/analytics/promotions?from={today}&to={tomorrow}"),
+            None,
+        )
+        .await);
+        assert_eq!(
+            (r["discounts"].as_i64(), r["orders_with_discount"].as_i64()),
+            (Some(3250), Some(2)),
+            "{name}: {r}"
+        );
+        assert_eq!(r["codes"][0]["code"], first.as_str(), "{name}: {r}");
+        let (good, out, err) = cli(
+            &[
+                "report",
+                "promotions",
+                "--from",
+                &today,
+                "--to",
+                &tomorrow,
+                "--format",
+                "csv",
+            ],
+            &url,
+        );
+        assert!(good, "{name}: {err}");
+        assert!(
+            out.contains(&format!("{},Ten off,{first},1,1000,0,", id)),
+            "{name}: {out}"
+        );
         one.kill().unwrap();
         two.kill().unwrap();
         let _ = one.wait();
