@@ -264,7 +264,7 @@ pub(crate) fn plan(tx: &mut dyn Sql, o: Offer<'_>) -> Result<Plan> {
         });
     }
     let money = |a: i64| match backroom_domain::Currency::parse(o.currency) {
-        Ok(c) => backroom_domain::Money::new(a, c).to_string(),
+        Ok(c) => backroom_domain::Money::new(a, c).human(),
         Err(_) => a.to_string(),
     };
     let name = |id: i64| {
@@ -614,7 +614,7 @@ pub(crate) fn reevaluate(
     let rules: Vec<&Rule> = held.iter().map(|(_, _, r)| r).collect();
     let outcome = engine::evaluate(&cart, &rules);
     let money = |a: i64| match backroom_domain::Currency::parse(currency) {
-        Ok(c) => backroom_domain::Money::new(a, c).to_string(),
+        Ok(c) => backroom_domain::Money::new(a, c).human(),
         Err(_) => a.to_string(),
     };
     let mut notes = Vec::new();

@@ -695,7 +695,7 @@ pub fn preview(tx: &mut dyn Sql, ctx: &Ctx, r: &PreviewRequest) -> Result<Previe
     let o = rules::engine::evaluate(&cart, &[&rule]);
     let m = |a| crate::orders::money(a, &currency);
     let words = |a: i64| match backroom_domain::Currency::parse(&currency) {
-        Ok(c) => backroom_domain::Money::new(a, c).to_string(),
+        Ok(c) => backroom_domain::Money::new(a, c).human(),
         Err(_) => a.to_string(),
     };
     let why = o.refused.first().map(|(_, w)| w.clone());

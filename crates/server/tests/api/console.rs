@@ -3408,12 +3408,131 @@ async fn console_promotions() {
             page.contains("Spring15") && page.contains("15% off") && page.contains("1 of 5"),
             "{name}"
         );
+        // The preview: what a sample cart gets, before anything is made; the form keeps what
+        // was typed.
+        let l = s
+            .submit(
+                "/console/promotions/preview",
+                &[
+                    ("name", "Twenty"),
+                    ("kind", "percentage"),
+                    ("value", "20"),
+                    ("automatic", "on"),
+                    ("sample", "PROMO-1 x 2"),
+                ],
+            )
+            .await;
+        assert_eq!(l.status, StatusCode::OK, "{name}");
+        assert!(
+            l.page.contains("gets <strong>$6.00</strong> off")
+                && l.page.contains("value=\"Twenty\""),
+            "{name}: {}",
+            l.page
+        );
+        let l = s
+            .submit(
+                "/console/promotions/preview",
+                &[
+                    ("name", "Twenty"),
+                    ("kind", "percentage"),
+                    ("value", "20"),
+                    ("sample", "NOPE x 1"),
+                ],
+            )
+            .await;
+        assert!(l.page.contains("no variant has SKU NOPE"), "{name}");
+        // Made automatic for shoes of a vendor that sells nothing here: it says why not.
+        let l = s
+            .submit(
+                "/console/promotions",
+                &[
+                    ("name", "Twenty"),
+                    ("kind", "percentage"),
+                    ("value", "20"),
+                    ("automatic", "on"),
+                    ("combines", "on"),
+                    ("min_subtotal", "2000"),
+                ],
+            )
+            .await;
+        assert!(l.ok().contains("Twenty created"), "{name}");
+        let (_, o) = app
+            .req(
+                "POST",
+                "/api/v1/orders",
+                Some(&app.admin),
+                Some(order_body(&[("PROMO-1", 1)], "near@example.com")),
+            )
+            .await;
+        let oid = o["id"].as_i64().unwrap();
+        assert_eq!(
+            o["discounts_not_applied"][0]["reason_code"], "min_subtotal",
+            "{name}: {o}"
+        );
+        let (_, page) = s.get(&format!("/console/orders/{oid}")).await;
+        assert!(
+            page.contains("Twenty") && page.contains("did not apply: needs $5.00 more"),
+            "{name}: {page}"
+        );
+        // Its page: codes generated, exported, imported; switched off.
+        let list = app
+            .req("GET", "/api/v1/promotions", Some(&app.admin), None)
+            .await
+            .1;
+        let spring = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "Spring")
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        let base = format!("/console/promotions/{spring}");
+        let l = s
+            .submit(
+                &format!("{base}/codes"),
+                &[
+                    ("count", "25"),
+                    ("prefix", "SP-"),
+                    ("usage_limit_per_code", "1"),
+                ],
+            )
+            .await;
+        assert!(l.ok().contains("25 codes added"), "{name}");
+        let l = s
+            .submit(
+                &format!("{base}/import"),
+                &[("csv", "code\nHANDMADE-1\nbad code\n")],
+            )
+            .await;
+        assert!(
+            l.ok().contains("1 codes added, 1 refused"),
+            "{name}: {}",
+            l.page
+        );
+        let (st, csv) = s.get(&format!("{base}/codes.csv")).await;
+        assert_eq!(
+            (st, csv.lines().count()),
+            (StatusCode::OK, 28),
+            "{name}: {csv}"
+        );
+        let (_, page) = s.get(&base).await;
+        assert!(
+            page.contains("HANDMADE-1") && page.contains("Switch off"),
+            "{name}"
+        );
+        let l = s
+            .submit(&format!("{base}/active"), &[("active", "no")])
+            .await;
+        assert!(l.ok().contains("Spring is off"), "{name}");
         let agent = staff_user(&app, "support").await;
         let mut a = Session::sign_in(&app, &agent, "correct horse battery").await;
+        let (st, page) = a.get(&base).await;
+        assert!(st == StatusCode::OK && !page.contains("Generate"), "{name}");
         let (st, page) = a.get("/console/promotions").await;
         assert_eq!(st, StatusCode::OK, "{name}");
         assert!(
-            page.contains("Spring15") && !page.contains("Create promotion"),
+            page.contains("27 codes") && !page.contains("Create promotion"),
             "{name}"
         );
     }

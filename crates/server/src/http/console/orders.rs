@@ -563,7 +563,12 @@ fn order_of(f: &Fields) -> backroom_core::Result<PlaceOrder> {
         shipping_method: pickup.map(|_| "pickup".to_string()),
         pickup_location_id: pickup,
         lines: parse_lines(&f.text("lines"))?,
-        discount_codes: f.opt("discount_code").map(|c| vec![c]),
+        discount_codes: f.opt("discount_code").map(|c| {
+            c.split(',')
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect()
+        }),
         skip_invalid_codes: None,
         note: f.opt("note"),
         origin_location_id: None,
@@ -737,6 +742,26 @@ fn money_section(staff: &Staff, o: &Order, locations: &[Location]) -> Markup {
                         dt { (label) } dd { (show_money(m)) }
                     }
                     dt { "Balance" } dd data-balance=(o.balance.amount) { strong { (balance) } }
+                }
+                @if !o.discount_applications.is_empty() || !o.discounts_not_applied.is_empty() {
+                    h3 { "Promotions" }
+                    ul.promotions {
+                        @for a in &o.discount_applications {
+                            li {
+                                (ui::link(&format!("/console/promotions/{}", a.promotion_id), &a.name))
+                                @if let Some(c) = &a.code { " (" code { (c) } ")" }
+                                ": " (show_money(&a.amount)) " off"
+                                @if a.shipping.amount > 0 { ", " (show_money(&a.shipping)) " off shipping" }
+                            }
+                        }
+                        @for n in &o.discounts_not_applied {
+                            li.muted {
+                                (n.name.as_deref().or(n.code.as_deref()).unwrap_or("A code"))
+                                @if let (Some(_), Some(c)) = (&n.name, &n.code) { " (" code { (c) } ")" }
+                                " did not apply: " (n.reason)
+                            }
+                        }
+                    }
                 }
             }))
             (ui::card(Some(if o.pickup.is_some() { "Click and collect" } else { "Ship to" }), html! {
