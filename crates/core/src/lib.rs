@@ -9,6 +9,7 @@
 // conventions test in tests/contract names them) and calls other areas through their functions.
 pub mod analytics;
 pub mod auth;
+pub mod budgets;
 pub mod catalog;
 pub mod customers;
 pub mod fulfillment;

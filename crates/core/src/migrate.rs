@@ -57,6 +57,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(30, "promotions", "0030_promotions"),
     migration!(31, "promotion_rules", "0031_promotion_rules"),
     migration!(32, "discount_kpis", "0032_discount_kpis"),
+    migration!(33, "budgets", "0033_budgets"),
 ];
 
 /// Applies every migration not yet recorded. On SQLite the caller holds the only write connection;

@@ -8,6 +8,7 @@
 
 pub mod analytics;
 pub mod balance;
+pub mod budgets;
 pub mod hours;
 pub mod jobs;
 pub mod kpi;

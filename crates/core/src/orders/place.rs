@@ -658,6 +658,7 @@ fn priced_with_promotions(
         return Ok((discounts, plan, with_shipping, tax));
     }
     plan.set_shipping_saved(with_shipping.shipping);
+    plan.settle_budgets(tx, &live)?;
     let (totals, tax) = price(context, c, lines, true, &discounts)?;
     Ok((discounts, plan, totals, tax))
 }

@@ -51,6 +51,8 @@ pub(crate) struct LiveRule {
     name: String,
     usage_limit: Option<i64>,
     per_customer: Option<i64>,
+    /// Its campaign (lower-cased) when that campaign has a budget to claim from.
+    budget: Option<String>,
 }
 
 impl LiveRule {
@@ -89,9 +91,15 @@ pub(crate) fn live(tx: &mut dyn Sql, stamp: &str, now: i64) -> Result<Arc<Live>>
         ),
         params![now],
     )?;
+    let budgeted = crate::budgets::budgeted(tx)?;
     let mut by_id = HashMap::with_capacity(rows.len());
     let mut automatic = Vec::new();
     for r in rows {
+        let budget = r
+            .campaign
+            .as_deref()
+            .map(str::to_lowercase)
+            .filter(|c| budgeted.contains(c));
         if r.automatic {
             automatic.push(r.id);
         }
@@ -101,6 +109,7 @@ pub(crate) fn live(tx: &mut dyn Sql, stamp: &str, now: i64) -> Result<Arc<Live>>
                 rule: r.rule(),
                 usage_limit: r.usage_limit,
                 per_customer: r.usage_limit_per_customer,
+                budget,
                 name: r.name,
             },
         );
@@ -155,6 +164,8 @@ pub(crate) struct Claimed {
     pub shipping: i64,
     name: String,
     kind: &'static str,
+    /// What it took from its campaign's budget.
+    budget: Option<i64>,
 }
 
 /// What an order gets: each line's discount, free shipping, and what to record.
@@ -176,6 +187,23 @@ impl Plan {
         if let Some(c) = self.claimed.iter_mut().find(|c| c.kind == "free_shipping") {
             c.shipping = charge;
         }
+    }
+
+    /// A free-shipping promotion's claim on its campaign's budget was made with the charge
+    /// estimated from the lines at full price; the charge as priced replaces it.
+    pub fn settle_budgets(&self, tx: &mut dyn Sql, live: &Live) -> Result<()> {
+        for c in &self.claimed {
+            if let (Some(claimed), Some(campaign)) = (
+                c.budget,
+                live.by_id
+                    .get(&c.promotion_id)
+                    .and_then(|r| r.budget.as_deref()),
+            ) && claimed != c.amount + c.shipping
+            {
+                crate::budgets::adjust(tx, campaign, c.amount + c.shipping - claimed)?;
+            }
+        }
+        Ok(())
     }
 
     /// As the order shows them.
@@ -387,6 +415,13 @@ pub(crate) fn plan(tx: &mut dyn Sql, o: Offer<'_>) -> Result<Plan> {
     }
 }
 
+/// A claim to undo when a later one fails.
+enum Undo {
+    Code(i64),
+    Promotion(i64),
+    Budget(String, i64),
+}
+
 /// Claims every applied promotion, or undoes those claimed and names the one that failed.
 fn claim_all(
     tx: &mut dyn Sql,
@@ -394,7 +429,7 @@ fn claim_all(
     outcome: &Outcome,
     codes: &[(usize, String, Hit)],
 ) -> Result<std::result::Result<Vec<Claimed>, (i64, Refusal)>> {
-    let mut undo: Vec<(&'static str, i64)> = Vec::new();
+    let mut undo: Vec<Undo> = Vec::new();
     let mut claimed = Vec::with_capacity(outcome.applied.len());
     for a in &outcome.applied {
         let Some(live) = o.live.by_id.get(&a.id) else {
@@ -404,10 +439,18 @@ fn claim_all(
             .iter()
             .find(|(_, _, h)| h.promotion_id == a.id)
             .map(|(_, _, h)| h);
-        let failed = claim_one(tx, o.customer_id, live, code, &mut undo)?;
+        let cost = a.amount() + a.shipping;
+        let failed = claim_one(tx, o.customer_id, live, code, cost, &mut undo)?;
         if let Some(why) = failed {
-            for (sql, id) in undo {
-                tx.exec(sql, params![id])?;
+            for u in undo {
+                match u {
+                    Undo::Code(id) => tx.exec(UNDO_CODE, params![id])?,
+                    Undo::Promotion(id) => tx.exec(UNDO_PROMOTION, params![id])?,
+                    Undo::Budget(c, amount) => {
+                        crate::budgets::give_back(tx, &c, amount)?;
+                        0
+                    }
+                };
             }
             return Ok(Err((a.id, why)));
         }
@@ -419,6 +462,7 @@ fn claim_all(
             shipping: a.shipping,
             name: live.name.clone(),
             kind: live.rule.kind.as_str(),
+            budget: live.budget.as_ref().map(|_| cost),
         });
     }
     Ok(Ok(claimed))
@@ -427,14 +471,15 @@ fn claim_all(
 const UNDO_CODE: &str = "UPDATE promotion_codes SET times_used = times_used - 1 WHERE id = $1";
 const UNDO_PROMOTION: &str = "UPDATE promotions SET times_used = times_used - 1 WHERE id = $1";
 
-/// Claims one promotion (its code, then its own counter, then the customer's uses); the
-/// refusal when a limit is reached.
+/// Claims one promotion (its code, then its own counter, then the customer's uses, then its
+/// campaign's budget); the refusal when a limit is reached.
 fn claim_one(
     tx: &mut dyn Sql,
     customer_id: Option<i64>,
     live: &LiveRule,
     code: Option<&Hit>,
-    undo: &mut Vec<(&'static str, i64)>,
+    cost: i64,
+    undo: &mut Vec<Undo>,
 ) -> Result<Option<Refusal>> {
     if let Some(h) = code {
         let n = tx.exec(
@@ -444,32 +489,37 @@ fn claim_one(
         if n == 0 {
             return Ok(Some(Refusal::UsedUp));
         }
-        undo.push((UNDO_CODE, h.id));
+        undo.push(Undo::Code(h.id));
     }
-    if !live.counted() {
-        return Ok(None);
-    }
-    let id = live.rule.id;
-    let n = tx.exec(
-        "UPDATE promotions SET times_used = times_used + 1 WHERE id = $1 AND (usage_limit IS NULL OR times_used < usage_limit)",
-        params![id],
-    )?;
-    if n == 0 {
-        return Ok(Some(Refusal::UsedUp));
-    }
-    undo.push((UNDO_PROMOTION, id));
-    if let (Some(per), Some(customer)) = (live.per_customer, customer_id) {
-        let used: i64 = tx
-            .query_one(
-                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM promotion_redemptions WHERE promotion_id = $1 AND customer_id = $2 AND released_at IS NULL",
-                params![id, customer],
-            )?
-            .map(|r| r.get::<i64>("n"))
-            .transpose()?
-            .unwrap_or(0);
-        if used >= per {
-            return Ok(Some(Refusal::UsedByCustomer));
+    if live.counted() {
+        let id = live.rule.id;
+        let n = tx.exec(
+            "UPDATE promotions SET times_used = times_used + 1 WHERE id = $1 AND (usage_limit IS NULL OR times_used < usage_limit)",
+            params![id],
+        )?;
+        if n == 0 {
+            return Ok(Some(Refusal::UsedUp));
         }
+        undo.push(Undo::Promotion(id));
+        if let (Some(per), Some(customer)) = (live.per_customer, customer_id) {
+            let used: i64 = tx
+                .query_one(
+                    "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM promotion_redemptions WHERE promotion_id = $1 AND customer_id = $2 AND released_at IS NULL",
+                    params![id, customer],
+                )?
+                .map(|r| r.get::<i64>("n"))
+                .transpose()?
+                .unwrap_or(0);
+            if used >= per {
+                return Ok(Some(Refusal::UsedByCustomer));
+            }
+        }
+    }
+    if let Some(c) = &live.budget {
+        if !crate::budgets::claim(tx, c, cost)? {
+            return Ok(Some(Refusal::BudgetSpent));
+        }
+        undo.push(Undo::Budget(c.clone(), cost));
     }
     Ok(None)
 }
@@ -484,8 +534,8 @@ pub(crate) fn record(
 ) -> Result<()> {
     for c in &plan.claimed {
         tx.exec_deferred(
-            "INSERT INTO promotion_redemptions (promotion_id, order_id, customer_id, amount_minor, shipping_minor, code_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            params![c.promotion_id, order_id, customer_id, c.amount, c.shipping, c.code_id, now],
+            "INSERT INTO promotion_redemptions (promotion_id, order_id, customer_id, amount_minor, shipping_minor, code_id, budget_minor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            params![c.promotion_id, order_id, customer_id, c.amount, c.shipping, c.code_id, c.budget.map(|_| c.amount + c.shipping), now],
         )?;
     }
     Ok(())
@@ -493,10 +543,10 @@ pub(crate) fn record(
 
 /// Gives back a cancelled order's redemptions (and the counters they took).
 pub(crate) fn release(tx: &mut dyn Sql, order_id: i64, now: i64) -> Result<()> {
-    crate::row! { struct RedemptionRow { id: i64, promotion_id: i64, code_id: Option<i64>, counted: bool } }
+    crate::row! { struct RedemptionRow { id: i64, promotion_id: i64, code_id: Option<i64>, counted: bool, budget_minor: Option<i64>, campaign: Option<String> } }
     for r in query_as::<RedemptionRow>(
         tx,
-        "SELECT r.id, r.promotion_id, r.code_id, (p.usage_limit IS NOT NULL OR p.usage_limit_per_customer IS NOT NULL) AS counted \
+        "SELECT r.id, r.promotion_id, r.code_id, (p.usage_limit IS NOT NULL OR p.usage_limit_per_customer IS NOT NULL) AS counted, r.budget_minor, p.campaign \
          FROM promotion_redemptions r JOIN promotions p ON p.id = r.promotion_id WHERE r.order_id = $1 AND r.released_at IS NULL",
         params![order_id],
     )? {
@@ -509,6 +559,9 @@ pub(crate) fn release(tx: &mut dyn Sql, order_id: i64, now: i64) -> Result<()> {
         }
         if let Some(c) = r.code_id {
             tx.exec(UNDO_CODE, params![c])?;
+        }
+        if let (Some(amount), Some(campaign)) = (r.budget_minor, &r.campaign) {
+            crate::budgets::give_back(tx, campaign, amount)?;
         }
     }
     Ok(())
@@ -575,7 +628,7 @@ pub(crate) fn reevaluate(
     currency: &str,
 ) -> Result<Option<(Vec<i64>, Vec<DiscountNotApplied>)>> {
     crate::row! {
-        struct Held { redemption_id: i64, code_id: Option<i64>, code: Option<String> }
+        struct Held { redemption_id: i64, code_id: Option<i64>, code: Option<String>, budget_minor: Option<i64>, amount_minor: i64 }
     }
     let cols = super::COLUMNS
         .split(", ")
@@ -584,7 +637,7 @@ pub(crate) fn reevaluate(
         .join(", ");
     let rows = tx.query(
         &format!(
-            "SELECT r.id AS redemption_id, r.code_id, c.code, {cols} FROM promotion_redemptions r JOIN promotions p ON p.id = r.promotion_id \
+            "SELECT r.id AS redemption_id, r.code_id, c.code, r.budget_minor, r.amount_minor, {cols} FROM promotion_redemptions r JOIN promotions p ON p.id = r.promotion_id \
              LEFT JOIN promotion_codes c ON c.id = r.code_id WHERE r.order_id = $1 AND r.released_at IS NULL ORDER BY r.id"
         ),
         params![order_id],
@@ -619,12 +672,22 @@ pub(crate) fn reevaluate(
     };
     let mut notes = Vec::new();
     for (h, p, rule) in &held {
+        let campaign = p.campaign.as_deref().filter(|_| h.budget_minor.is_some());
         if let Some(a) = outcome.applied.iter().find(|a| a.id == rule.id) {
+            let delta = a.amount() - h.amount_minor;
             tx.exec(
-                "UPDATE promotion_redemptions SET amount_minor = $1 WHERE id = $2",
-                params![a.amount(), h.redemption_id],
+                "UPDATE promotion_redemptions SET amount_minor = $1, budget_minor = budget_minor + $2 WHERE id = $3",
+                params![a.amount(), delta, h.redemption_id],
             )?;
+            if let Some(c) = campaign
+                && delta != 0
+            {
+                crate::budgets::adjust(tx, c, delta)?;
+            }
             continue;
+        }
+        if let (Some(c), Some(amount)) = (campaign, h.budget_minor) {
+            crate::budgets::give_back(tx, c, amount)?;
         }
         let why = outcome
             .refused

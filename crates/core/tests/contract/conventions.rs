@@ -143,6 +143,10 @@ const AREA_TABLES: &[(&str, &[&str])] = &[
             "promotion_generation",
         ],
     ),
+    (
+        "budgets",
+        &["campaign_budgets", "operating_budgets", "revenue_targets"],
+    ),
     ("platform", &["audit_log", "schema_migrations"]),
 ];
 

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod analytics;
+mod budgets;
 mod catalog;
 mod conventions;
 mod desk;
