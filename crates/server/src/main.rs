@@ -8,6 +8,7 @@ mod bench_support;
 mod config;
 mod demo;
 mod import_cli;
+mod plan_cli;
 mod promo_cli;
 mod report_cli;
 
@@ -94,6 +95,16 @@ enum Command {
     Promotions {
         #[command(subcommand)]
         command: promo_cli::PromotionsCommand,
+    },
+    /// Operating budgets per month and category, and campaign budgets.
+    Budgets {
+        #[command(subcommand)]
+        command: plan_cli::BudgetsCommand,
+    },
+    /// Revenue and order targets per month.
+    Targets {
+        #[command(subcommand)]
+        command: plan_cli::TargetsCommand,
     },
     /// Storefront analytics upkeep: refresh, rebuild, import-spend.
     Analytics {
@@ -325,6 +336,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Import(args) => run_import(&url, args).await,
         Command::Report { command } => run_report(&url, command).await,
         Command::Promotions { command } => promo_cli::run(&open(&url).await?, command).await,
+        Command::Budgets { command } => plan_cli::budgets(&open(&url).await?, command).await,
+        Command::Targets { command } => plan_cli::targets(&open(&url).await?, command).await,
         Command::Analytics { command } => run_analytics(&url, command).await,
         Command::Bench(_) => bail!("unreachable"),
     }

@@ -69,6 +69,22 @@ pub enum ReportCommand {
         #[arg(long, default_value = "table")]
         format: String,
     },
+    /// A month's revenue and order targets: to date, at pace, forecast to month end, gap.
+    Targets {
+        /// `YYYY-MM`; this month by default.
+        #[arg(long)]
+        month: Option<String>,
+        /// table (default) or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// A month's operating budgets against their actuals.
+    Budgets {
+        #[arg(long)]
+        month: Option<String>,
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
     /// The conversion funnel.
     Funnel {
         #[arg(long)]
@@ -226,6 +242,12 @@ pub async fn report(db: &Db, c: ReportCommand) -> Result<()> {
                 "csv" => print!("{}", backroom::promo_view::csv(&r)),
                 _ => print!("{}", backroom::promo_view::table(&r)),
             }
+        }
+        ReportCommand::Targets { month, format } => {
+            crate::plan_cli::report(db, true, month, &format).await?;
+        }
+        ReportCommand::Budgets { month, format } => {
+            crate::plan_cli::report(db, false, month, &format).await?;
         }
         ReportCommand::Funnel { from, to } => {
             let p = Period::parse(&from, &to).map_err(err)?;

@@ -96,7 +96,7 @@ pub async fn ingest_email_events(
 impl App {
     /// A report: the caller must be allowed to read analytics, and sessions and rollups are
     /// brought up to date with everything acknowledged before it reads.
-    async fn report<T: Send + 'static>(
+    pub(super) async fn report<T: Send + 'static>(
         &self,
         auth: &Auth,
         f: impl FnMut(&mut dyn Sql) -> backroom_core::Result<T> + Send + 'static,

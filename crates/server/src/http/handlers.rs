@@ -107,6 +107,22 @@ pub fn api_router() -> OpenApiRouter<App> {
         ))
         .routes(routes!(super::promotions::preview_promotion))
         .routes(routes!(
+            super::budgets::create_campaign_budget,
+            super::budgets::list_campaign_budgets
+        ))
+        .routes(routes!(
+            super::budgets::get_campaign_budget,
+            super::budgets::update_campaign_budget
+        ))
+        .routes(routes!(
+            super::budgets::put_budgets,
+            super::budgets::budget_report
+        ))
+        .routes(routes!(
+            super::budgets::put_targets,
+            super::budgets::target_report
+        ))
+        .routes(routes!(
             super::promotions::generate_codes,
             super::promotions::list_codes
         ))

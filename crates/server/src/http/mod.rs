@@ -2,6 +2,7 @@
 //! call one service function in one transaction, return its view.
 
 pub mod analytics;
+pub mod budgets;
 pub mod console;
 pub mod csat;
 pub mod error;

@@ -506,6 +506,7 @@ async fn console_pages_for_every_role() {
             ("/console/support/workload".into(), Some(SupportRead)),
             ("/console/support/setup".into(), Some(SupportRead)),
             ("/console/promotions".into(), Some(OrdersRead)),
+            ("/console/budgets".into(), Some(AnalyticsRead)),
             (
                 "/console/support/setup/service-levels".into(),
                 Some(SupportRead),
@@ -3533,6 +3534,99 @@ async fn console_promotions() {
         assert_eq!(st, StatusCode::OK, "{name}");
         assert!(
             page.contains("27 codes") && !page.contains("Create promotion"),
+            "{name}"
+        );
+    }
+}
+
+/// Budgets and targets in the console: operations sets a target and a budget by form (a bad
+/// amount refused by name), marketing makes a campaign budget, the home page shows the target;
+/// an analyst reads the page without its forms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_budgets_and_targets() {
+    for (name, url) in database_urls().await {
+        let app = TestApp::spawn(name, &url).await;
+        app.product("BT-1", &[(app.locations.0, 10)]).await;
+        let (st, o) = app
+            .req(
+                "POST",
+                "/api/v1/orders",
+                Some(&app.admin),
+                Some(order_body(&[("BT-1", 2)], "bt@example.com")),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{name}: {o}");
+        let ops = staff_user(&app, "operations").await;
+        let mut s = Session::sign_in(&app, &ops, "correct horse battery").await;
+        let (_, page) = s.get("/console/budgets").await;
+        let month = page
+            .split("name=\"month\" type=\"month\" value=\"")
+            .nth(1)
+            .unwrap()[..7]
+            .to_string();
+        let l = s
+            .submit(
+                "/console/budgets/targets",
+                &[("month", &month), ("revenue", "ten"), ("orders", "")],
+            )
+            .await;
+        assert!(l.refused().contains("revenue"), "{name}");
+        let l = s
+            .submit(
+                "/console/budgets/targets",
+                &[("month", &month), ("revenue", "1000.00"), ("orders", "40")],
+            )
+            .await;
+        assert!(l.ok().contains("Target set"), "{name}");
+        assert!(
+            l.page.contains("$1,000.00") && l.page.contains("$30.00"),
+            "{name}: to date is 2 x 15.00"
+        );
+        let l = s
+            .submit(
+                "/console/budgets/operating",
+                &[
+                    ("month", &month),
+                    ("category", "support"),
+                    ("amount", "500"),
+                    ("actual", "650"),
+                ],
+            )
+            .await;
+        assert!(
+            l.ok().contains("Budget set") && l.page.contains("$150.00 over"),
+            "{name}"
+        );
+        let (_, home) = s.get("/console").await;
+        assert!(
+            home.contains("data-targets") && home.contains("$1,000.00"),
+            "{name}"
+        );
+        let marketer = staff_user(&app, "marketing").await;
+        let mut m = Session::sign_in(&app, &marketer, "correct horse battery").await;
+        let l = m
+            .submit(
+                "/console/budgets/campaigns",
+                &[
+                    ("campaign", "winter"),
+                    ("starts_on", "2026-12-01"),
+                    ("ends_on", "2026-12-31"),
+                    ("discount_cap", "250.00"),
+                ],
+            )
+            .await;
+        assert!(l.ok().contains("Budget for winter created"), "{name}");
+        assert!(
+            l.page.contains("winter")
+                && l.page.contains("$250.00")
+                && !l.page.contains("Set target"),
+            "{name}"
+        );
+        let analyst = staff_user(&app, "analyst").await;
+        let mut a = Session::sign_in(&app, &analyst, "correct horse battery").await;
+        let (st, page) = a.get("/console/budgets").await;
+        assert!(
+            st == StatusCode::OK && page.contains("winter") && !page.contains("Create budget"),
             "{name}"
         );
     }

@@ -260,3 +260,137 @@ async fn promotions_through_two_servers_and_the_cli() {
         let _ = two.wait();
     }
 }
+
+/// Budgets and targets through a real server and the CLI: a target set by PUT counts the
+/// orders placed through the API; a campaign budget stops its promotion when the discount cap is
+/// reached; `backroom report targets` and `backroom budgets set` print the same figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budgets_and_targets_through_the_api_and_the_cli() {
+    for (name, url) in database_urls().await {
+        let (token, loc) = {
+            let db = Db::open(&url).await.unwrap();
+            let token = TestApp::user(&db, "admin").await;
+            let loc = db
+                .write(|tx| {
+                    let c = Ctx::new(Actor::system(), backroom_core::util::now_micros());
+                    Ok(backroom_core::fixtures::small_store(tx, &c)?.a)
+                })
+                .await
+                .unwrap();
+            (token, loc)
+        };
+        let (mut server, base) = spawn_server(&url, &[]).await;
+        let http = reqwest::Client::new();
+        let call = |method: &'static str, path: &str, body: Option<Value>| {
+            let (http, token, base, path) =
+                (http.clone(), token.clone(), base.clone(), path.to_string());
+            async move {
+                let (s, v) = request(&http, &base, method, &path, Some(&token), body).await;
+                assert!(s.is_success(), "{method} {path}: {s} {v}");
+                v
+            }
+        };
+        call("POST", "/api/v1/products", Some(json!({"title": "Mug", "status": "active", "variants": [{"sku": "MUG", "price": 2000}]}))).await;
+        call(
+            "POST",
+            "/api/v1/inventory/receive",
+            Some(json!({"sku": "MUG", "location_id": loc, "quantity": 100})),
+        )
+        .await;
+        let month = backroom_domain::analytics::format_day(
+            (backroom_core::util::now_micros() / 86_400_000_000) as i32,
+        )[..7]
+            .to_string();
+        let today = format!(
+            "{month}{}",
+            &backroom_domain::analytics::format_day(
+                (backroom_core::util::now_micros() / 86_400_000_000) as i32
+            )[7..]
+        );
+        // A campaign whose promotion gives 5.00, with 8.00 of discounts to spend.
+        call("POST", "/api/v1/promotions", Some(json!({"name": "Mug deal", "kind": "fixed_amount", "value": "500", "automatic": true, "campaign": "mugs"}))).await;
+        let b = call("POST", "/api/v1/campaign-budgets", Some(json!({"campaign": "MUGS", "starts_on": today, "ends_on": today, "discount_cap": 800}))).await;
+        let mut discounts = Vec::new();
+        for i in 0..3 {
+            let o = call(
+                "POST",
+                "/api/v1/orders",
+                Some(order_body(&[("MUG", 1)], &format!("m{i}@example.com"))),
+            )
+            .await;
+            discounts.push(o["discounts"]["amount"].as_i64().unwrap());
+        }
+        assert_eq!(discounts, vec![500, 0, 0], "{name}: 5.00 fits in 8.00 once");
+        let got = call(
+            "GET",
+            &format!("/api/v1/campaign-budgets/{}", b["id"]),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (got["discount_spent"].as_i64(), got["uses"].as_i64()),
+            (Some(500), Some(1)),
+            "{name}: {got}"
+        );
+        // A target: 60.00 - 5.00 of net sales so far.
+        let t = call(
+            "PUT",
+            "/api/v1/targets",
+            Some(json!([{"month": month, "revenue": 100000, "orders": 30}])),
+        )
+        .await;
+        assert_eq!(t["targets"][0]["revenue_to_date"], 5500, "{name}: {t}");
+        assert_eq!(t["targets"][0]["orders_to_date"], 3, "{name}");
+        let (s, e) = request(
+            &http,
+            &base,
+            "PUT",
+            "/api/v1/budgets",
+            Some(&token),
+            Some(json!([{"month": "2026-13", "category": "support", "amount": 5}])),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {e}");
+        assert_eq!(e["error"]["field"], "[0].month", "{name}: {e}");
+        let (good, out, err) = cli(&["report", "targets", "--month", &month], &url);
+        assert!(
+            good && out.contains("$55.00") && out.contains("$1,000.00"),
+            "{name}: {out} {err}"
+        );
+        let (good, out, err) = cli(
+            &[
+                "budgets",
+                "set",
+                "--month",
+                &month,
+                "--category",
+                "discounts",
+                "--amount",
+                "1000",
+            ],
+            &url,
+        );
+        assert!(
+            good && out.contains("discounts") && out.contains("$5.00") && out.contains("$10.00"),
+            "{name}: {out} {err}"
+        );
+        let (good, _, err) = cli(
+            &[
+                "budgets",
+                "set",
+                "--month",
+                &month,
+                "--category",
+                "refunds",
+                "--amount",
+                "1",
+                "--actual",
+                "3",
+            ],
+            &url,
+        );
+        assert!(!good && err.contains("measures refunds"), "{name}: {err}");
+        server.kill().unwrap();
+        let _ = server.wait();
+    }
+}

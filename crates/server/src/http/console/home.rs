@@ -95,6 +95,28 @@ pub(super) async fn home(
             Err(e) => return failed(&staff, &e),
         }
     }
+    let mut targets = None;
+    if staff.may(Permission::AnalyticsRead) {
+        let ctx = staff.ctx();
+        let r = app
+            .db
+            .read(move |tx| {
+                let zone = Zone::get(&settings::load(tx)?.timezone)?;
+                let month = format_day(zone.day_of(now))[..7].to_string();
+                backroom_core::budgets::plan::target_report(tx, &ctx, &month)
+            })
+            .await;
+        match r {
+            Ok(r) if !r.targets.is_empty() => {
+                targets = Some(html! {
+                    div data-targets { (super::budgets::targets_section(&r)) }
+                    p { a href="/console/budgets" { "Budgets and targets" } }
+                })
+            }
+            Ok(_) => {}
+            Err(e) => return failed(&staff, &e),
+        }
+    }
     let queue = match app
         .db
         .read(move |tx| backroom_core::analytics::queue::work_queue(tx, now))
@@ -105,6 +127,7 @@ pub(super) async fn home(
     };
     let body = html! {
         @if let Some(k) = kpis { (k) }
+        @if let Some(t) = targets { (t) }
         @if let Some(s) = support { (s) }
         (queue_section(&staff, &queue))
     };

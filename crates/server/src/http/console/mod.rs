@@ -16,6 +16,7 @@
 
 mod analytics;
 mod assets;
+mod budgets;
 mod catalog;
 mod charts;
 mod customers;
@@ -64,6 +65,7 @@ pub fn routes() -> Router<App> {
         .merge(orders::routes())
         .merge(customers::routes())
         .merge(promotions::routes())
+        .merge(budgets::routes())
         .merge(support::routes())
         .merge(support_reports::routes())
         .merge(support_setup::routes())

@@ -615,7 +615,14 @@ const NAV: &[(&str, &[NavLink])] = &[
     ),
     (
         "Analytics",
-        &[(Permission::AnalyticsRead, "/console/analytics", "Reports")],
+        &[
+            (Permission::AnalyticsRead, "/console/analytics", "Reports"),
+            (
+                Permission::AnalyticsRead,
+                "/console/budgets",
+                "Budgets and targets",
+            ),
+        ],
     ),
 ];
 
