@@ -4,6 +4,7 @@
 //! spend and newsletters of those 90 days.
 
 mod history;
+mod promotions;
 mod support;
 
 use anyhow::{Result, anyhow};
@@ -173,6 +174,7 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
 
     // Customers: 5,000, created over the 90 days.
     let customers = seed_customers(db, &mut rng, start).await?;
+    let promos = promotions::seed(db, start, now).await?;
 
     // 90 days of orders, lived through in time order up to now.
     let sellable: Vec<&(String, i64)> = skus
@@ -190,8 +192,10 @@ pub async fn seed(db: &Db, now: i64) -> Result<()> {
         info,
         &backordered_sku,
         customers,
+        promos,
     )
     .await?;
+    promotions::seed_plans(db, now).await?;
     seed_analytics(db, start, now).await?;
     support::seed(db, &mut rng, now).await
 }

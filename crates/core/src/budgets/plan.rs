@@ -354,6 +354,11 @@ pub fn target_report(tx: &mut dyn Sql, ctx: &Ctx, month: &str) -> Result<TargetR
     };
     let mut lines = Vec::with_capacity(targets.len());
     for (channel, revenue, orders) in targets {
+        // The KPI layer groups by the channel's name.
+        let shown = match crate::catalog::channel_id(tx, &channel)? {
+            Some(id) if !channel.is_empty() => crate::catalog::get_channel(tx, id)?.name,
+            _ => channel.clone(),
+        };
         let rows: Vec<(i32, i64, i64)> = match (&channels, channel.is_empty()) {
             (_, true) => store
                 .series
@@ -370,9 +375,9 @@ pub fn target_report(tx: &mut dyn Sql, ctx: &Ctx, month: &str) -> Result<TargetR
                 .breakdown
                 .iter()
                 .filter(|r| {
-                    r.group
-                        .as_deref()
-                        .is_some_and(|g| g.eq_ignore_ascii_case(&channel))
+                    r.group.as_deref().is_some_and(|g| {
+                        g.eq_ignore_ascii_case(&shown) || g.eq_ignore_ascii_case(&channel)
+                    })
                 })
                 .filter_map(|r| {
                     Some((

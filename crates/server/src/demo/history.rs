@@ -649,6 +649,9 @@ struct Sim {
     /// Steps the services refused, by kind (an order that found no stock is not placed).
     refused: BTreeMap<&'static str, u32>,
     done: u64,
+    /// The promotions' codes: the Black Friday batch (each used once) and its days.
+    promos: Arc<super::promotions::Seeded>,
+    next_bf: usize,
 }
 
 fn actor(name: &str, role: Role) -> Actor {
@@ -1250,6 +1253,18 @@ impl Sim {
         }
     }
 
+    /// The code an order carries, if any: a Black Friday code for a fifth of the orders of
+    /// its days (each code once), a welcome code for one in twelve others.
+    fn code_for(&mut self, t: i64, rng: &mut Rng) -> Option<Vec<String>> {
+        let bf = &self.promos;
+        if (bf.bf_from..bf.bf_to).contains(&t) && rng.chance(20) {
+            let code = bf.black_friday.get(self.next_bf).cloned();
+            self.next_bf += 1;
+            return code.map(|c| vec![c]);
+        }
+        rng.chance(8).then(|| vec!["WELCOME10".to_string()])
+    }
+
     fn place(
         &mut self,
         tx: &mut dyn Sql,
@@ -1291,8 +1306,10 @@ impl Sim {
             ),
             pickup_location_id: p.pickup.then_some(shop),
             lines: p.lines.clone(),
-            discount_codes: None,
-            skip_invalid_codes: None,
+            discount_codes: self.code_for(t, rng),
+            // A code that does not apply (a welcome code on a second order) is left out, as a
+            // storefront that shows the reason would.
+            skip_invalid_codes: Some(true),
             note: None,
             origin_location_id: (p.channel == "boutique").then_some(shop),
         };
@@ -1579,6 +1596,7 @@ pub async fn run(
     info: HashMap<String, SkuInfo>,
     backordered_sku: &str,
     customers: Arc<Vec<Customer>>,
+    promos: super::promotions::Seeded,
 ) -> Result<()> {
     let zone = Zone::get("Europe/Paris").map_err(e)?;
     let cal = Cal::new(&zone, start, now);
@@ -1608,6 +1626,8 @@ pub async fn run(
         seq: 0,
         refused: BTreeMap::new(),
         done: 0,
+        promos: Arc::new(promos),
+        next_bf: 0,
     };
     for i in 0..sim.plan.len() {
         let t = sim.plan[i].at;
