@@ -73,6 +73,12 @@ pub fn owed(cancelled: bool, total: i64, returned: i64, adjustments: i64) -> i64
     }
 }
 
+/// What returned units worth `value` credit: their value, never more than the customer still
+/// `owed` (a concession already given has lowered it), so what is owed never goes below zero.
+pub fn return_credit(value: i64, owed: i64) -> i64 {
+    value.min(owed.max(0)).max(0)
+}
+
 /// `paid - refunded - owed`: positive when the store owes the customer.
 pub fn balance(paid: i64, refunded: i64, owed: i64) -> i64 {
     paid - refunded - owed
@@ -99,6 +105,13 @@ mod tests {
         assert_eq!(units_value(1000, 3, 3), 1000);
         assert_eq!(units_value(1000, 3, 9), 1000);
         assert_eq!(units_value(1000, 0, 1), 0);
+    }
+
+    #[test]
+    fn a_return_credits_at_most_what_is_owed() {
+        assert_eq!(return_credit(1000, 400), 400);
+        assert_eq!(return_credit(300, 400), 300);
+        assert_eq!(return_credit(300, -50), 0);
     }
 
     #[test]

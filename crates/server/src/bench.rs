@@ -38,6 +38,10 @@ enum BenchKind {
         /// uniform catalog.
         #[arg(long, default_value_t = 10)]
         hot_percent: u64,
+        /// With 1,000 active automatic promotions (one per SKU, all combining) and a promotion
+        /// with 100,000 single-use codes, a third of the orders carrying one.
+        #[arg(long)]
+        promotions: bool,
         /// `sqlite`, `postgres` or `both`.
         #[arg(long, default_value = "sqlite")]
         backend: String,
@@ -173,8 +177,21 @@ pub fn run(_database_url: &str, args: BenchArgs) -> Result<()> {
                 skus,
                 hot_units,
                 hot_percent,
+                promotions,
                 ..
-            } => orders(b, &url, *clients, *seconds, *skus, *hot_units, *hot_percent),
+            } => orders(
+                b,
+                &url,
+                Load {
+                    clients: *clients,
+                    seconds: *seconds,
+                    skus: *skus,
+                    hot_percent: *hot_percent,
+                    codes: Arc::new(Vec::new()),
+                },
+                *hot_units,
+                *promotions,
+            ),
             BenchKind::Fulfillment {
                 orders,
                 workers,
@@ -492,23 +509,96 @@ async fn count(db: &Db, sql: &'static str) -> Result<i64> {
     .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn orders(
-    backend: &str,
-    url: &str,
+/// What the order load does: its clients, how long, over how many SKUs, the share of orders
+/// that also want the hot SKU, and the single-use codes a third of the orders carry (none:
+/// no codes).
+#[derive(Clone)]
+struct Load {
     clients: usize,
     seconds: u64,
     skus: usize,
-    hot_units: i64,
     hot_percent: u64,
-) -> Result<()> {
+    codes: Arc<Vec<String>>,
+}
+
+/// The promotions of `bench orders --promotions`: 1,000 automatic ones, one per SKU (5 to 20%
+/// off its lines, all combining), and one with 100,000 single-use codes; returns the codes.
+async fn seed_promotions(url: &str, skus: usize) -> Result<Vec<String>> {
+    use backroom_core::promotions::{self, NewPromotion, PromotionConditions, codes};
+    let db = Db::open(url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let n = skus.min(1000);
+    db.write(move |tx| {
+        let c = Ctx::new(Actor::system(), backroom_core::util::now_micros());
+        for i in 0..n {
+            promotions::create(
+                tx,
+                &c,
+                &NewPromotion {
+                    name: format!("Auto {i}"),
+                    kind: "percentage".into(),
+                    value: Some(format!("{}", 5 + i % 16)),
+                    applies_to: Some("lines".into()),
+                    automatic: Some(true),
+                    combines: Some(true),
+                    conditions: Some(PromotionConditions {
+                        variants: vec![format!("SKU{i:05}")],
+                        min_quantity: (i % 4 == 0).then_some(2),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )?;
+        }
+        let p = promotions::create(
+            tx,
+            &c,
+            &NewPromotion {
+                name: "Bench codes".into(),
+                kind: "percentage".into(),
+                value: Some("10".into()),
+                combines: Some(true),
+                ..Default::default()
+            },
+        )?;
+        codes::generate(
+            tx,
+            &c,
+            p.id,
+            &codes::NewCodes {
+                count: 100_000,
+                prefix: Some("B-".into()),
+                ..Default::default()
+            },
+        )?;
+        Ok(codes::list(tx, &c, p.id, 0, 100_000)?
+            .into_iter()
+            .map(|c| c.code)
+            .collect())
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn orders(backend: &str, url: &str, mut l: Load, hot_units: i64, promotions: bool) -> Result<()> {
+    let Load {
+        clients,
+        seconds,
+        skus,
+        hot_percent,
+        ..
+    } = l.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     eprintln!("[{backend}] seeding {skus} SKUs...");
     let token = rt.block_on(seed(url, skus, hot_units, "storefront"))?;
+    if promotions {
+        eprintln!("[{backend}] seeding 1,000 automatic promotions and 100,000 codes...");
+        l.codes = Arc::new(rt.block_on(seed_promotions(url, skus))?);
+    }
     let (mut child, base) = spawn_server(url)?;
-    let result = rt.block_on(load(&base, &token, clients, seconds, skus, hot_percent));
+    let result = rt.block_on(load(&base, &token, l));
     let cpu = server_cpu_seconds(&child);
     let _ = child.kill();
     let _ = child.wait();
@@ -530,9 +620,19 @@ fn orders(
             "SELECT COUNT(DISTINCT order_id) AS n FROM an_dirty_orders",
         )
         .await?;
-        Ok::<_, anyhow::Error>((r, hot, behind))
+        let discounted = count(
+            &db,
+            "SELECT COUNT(*) AS n FROM orders WHERE discounts_minor > 0",
+        )
+        .await?;
+        let coded = count(
+            &db,
+            "SELECT COUNT(*) AS n FROM promotion_redemptions WHERE code_id IS NOT NULL",
+        )
+        .await?;
+        Ok::<_, anyhow::Error>((r, hot, behind, discounted, coded))
     })?;
-    let (check, hot, behind) = report;
+    let (check, hot, behind, discounted, coded) = report;
     let oversold: i64 = check
         .violations
         .iter()
@@ -563,6 +663,11 @@ fn orders(
     print_cpu(cpu, placed as usize, "order");
     println!("  oversold units:  {oversold}");
     println!("  rollups behind:  {behind} orders not yet in the KPI rollups when the load stopped");
+    if promotions {
+        println!(
+            "  promotions:      {discounted} orders discounted, {coded} single-use codes redeemed"
+        );
+    }
     println!(
         "  invariant check: {} ({} levels, {} violations)",
         if check.ok { "ok" } else { "FAILED" },
@@ -655,14 +760,15 @@ pub(crate) async fn seed(url: &str, skus: usize, hot_units: i64, role: &str) -> 
     Ok(token)
 }
 
-async fn load(
-    base: &str,
-    token: &str,
-    clients: usize,
-    seconds: u64,
-    skus: usize,
-    hot_percent: u64,
-) -> Result<(u64, u64, u64, Vec<u64>)> {
+async fn load(base: &str, token: &str, l: Load) -> Result<(u64, u64, u64, Vec<u64>)> {
+    let Load {
+        clients,
+        seconds,
+        skus,
+        hot_percent,
+        codes,
+    } = l;
+    let next_code = Arc::new(AtomicU64::new(0));
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()?;
@@ -684,6 +790,7 @@ async fn load(
             refused.clone(),
             errors.clone(),
         );
+        let (codes, next_code) = (codes.clone(), next_code.clone());
         tasks.push(tokio::spawn(async move {
             let mut rng = crate::demo::Rng::new(c as u64 + 1);
             let mut lat = Vec::with_capacity(8192);
@@ -695,12 +802,18 @@ async fn load(
                 if rng.chance(hot_percent) {
                     lines.push(json!({"sku": "HOT", "quantity": 1}));
                 }
-                let body = json!({
+                let mut body = json!({
                     "channel": "online",
                     "customer": {"email": format!("c{}@example.com", rng.range(0, 50_000)), "first_name": "Bench"},
                     "shipping_address": {"name": "Bench", "line1": "1 Load St", "city": "Lyon", "postal_code": "69001", "country": "FR"},
                     "lines": lines,
                 });
+                if !codes.is_empty() && rng.chance(33) {
+                    let k = next_code.fetch_add(1, Ordering::Relaxed) as usize;
+                    if let Some(code) = codes.get(k) {
+                        body["discount_codes"] = json!([code]);
+                    }
+                }
                 let t0 = Instant::now();
                 let r = http.post(format!("{base}/api/v1/orders")).bearer_auth(&token).header("Idempotency-Key", format!("{c}-{i}")).json(&body).send().await;
                 let status = match r {

@@ -387,6 +387,21 @@ pub(crate) fn change_lines(
         )?;
     }
     let total_after = reprice(tx, ctx, order_id, o, exchange_return_id.is_none())?;
+    // What was credited (returns and concessions) stays credited: the order's total may not
+    // fall below it, or the customer would owe less than nothing.
+    let credited = o.returned + o.adjustments;
+    if total_after < credited {
+        return Err(Error::Conflict {
+            code: "below_credited",
+            message: format!(
+                "this change would bring order #{}'s total to {}, below the {} already credited by returns and refunds",
+                o.number,
+                money(total_after, &o.currency),
+                money(credited, &o.currency)
+            ),
+            field: None,
+        });
+    }
     touched.sort_unstable();
     touched.dedup();
     note_low(tx, ctx, &touched)?;

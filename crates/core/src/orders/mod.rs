@@ -1234,6 +1234,20 @@ pub(crate) fn credit_returned_units(
             params![*q, *line],
         )?;
     }
+    // Never more than the customer still owes: a concession already given counts.
+    let o = tx
+        .query_one(
+            "SELECT total_minor, returned_minor, adjustments_minor FROM orders WHERE id = $1",
+            params![order_id],
+        )?
+        .ok_or(Error::NotFound { entity: "order" })?;
+    let owed = balance::owed(
+        false,
+        o.get("total_minor")?,
+        o.get("returned_minor")?,
+        o.get("adjustments_minor")?,
+    );
+    let credited = balance::return_credit(credited, owed);
     tx.exec(
         "UPDATE orders SET returned_minor = returned_minor + $1 WHERE id = $2",
         params![credited, order_id],

@@ -68,6 +68,58 @@ pub(crate) struct Live {
     stamp: String,
     by_id: HashMap<i64, LiveRule>,
     automatic: Vec<i64>,
+    /// The automatic promotions whose conditions name no product: every cart's candidates.
+    general: Vec<i64>,
+    /// The others, by what they name (types, vendors and tags lower-cased): a cart's
+    /// candidates are those its lines match, since a promotion that names products applies
+    /// only when a line is eligible.
+    by_name: HashMap<Name, Vec<i64>>,
+}
+
+/// What a promotion's product conditions name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Name {
+    Product(i64),
+    Variant(i64),
+    Type(String),
+    Vendor(String),
+    Tag(String),
+}
+
+impl Live {
+    /// The automatic promotions that may apply to the cart (those naming none of its lines
+    /// cannot), in id order.
+    fn automatic_for(&self, cart: &Cart) -> Vec<i64> {
+        let mut out = self.general.clone();
+        let mut look = |n: Name| {
+            if let Some(ids) = self.by_name.get(&n) {
+                out.extend_from_slice(ids);
+            }
+        };
+        for l in &cart.lines {
+            look(Name::Variant(l.variant_id));
+            look(Name::Product(l.product_id));
+            look(Name::Type(l.product_type.to_lowercase()));
+            look(Name::Vendor(l.vendor.to_lowercase()));
+            for t in &l.tags {
+                look(Name::Tag(t.to_lowercase()));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// The names a rule's product conditions give, or none when it names no product.
+fn names_of(r: &Rule) -> Vec<Name> {
+    let c = &r.conditions;
+    let mut out: Vec<Name> = c.products.iter().map(|p| Name::Product(*p)).collect();
+    out.extend(c.variants.iter().map(|v| Name::Variant(*v)));
+    out.extend(c.product_types.iter().map(|t| Name::Type(t.to_lowercase())));
+    out.extend(c.vendors.iter().map(|v| Name::Vendor(v.to_lowercase())));
+    out.extend(c.tags.iter().map(|t| Name::Tag(t.to_lowercase())));
+    out
 }
 
 /// A few generations (one per database a process serves; tests serve many).
@@ -115,10 +167,23 @@ pub(crate) fn live(tx: &mut dyn Sql, stamp: &str, now: i64) -> Result<Arc<Live>>
         );
     }
     automatic.sort_unstable();
+    let mut general = Vec::new();
+    let mut by_name: HashMap<Name, Vec<i64>> = HashMap::new();
+    for id in &automatic {
+        let names = names_of(&by_id[id].rule);
+        if names.is_empty() {
+            general.push(*id);
+        }
+        for n in names {
+            by_name.entry(n).or_default().push(*id);
+        }
+    }
     let l = Arc::new(Live {
         stamp: stamp.to_string(),
         by_id,
         automatic,
+        general,
+        by_name,
     });
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
     cache.retain(|c| c.stamp != stamp);
@@ -365,7 +430,7 @@ pub(crate) fn plan(tx: &mut dyn Sql, o: Offer<'_>) -> Result<Plan> {
         }
         codes.push((i, entered.clone(), h));
     }
-    let mut candidates: Vec<i64> = o.live.automatic.clone();
+    let mut candidates: Vec<i64> = o.live.automatic_for(&o.cart);
     candidates.extend(codes.iter().map(|(_, _, h)| h.promotion_id));
     // Claims that failed, with why; the cart is evaluated again without them.
     let mut dropped: Vec<(i64, Refusal)> = Vec::new();
@@ -524,7 +589,7 @@ fn claim_one(
     Ok(None)
 }
 
-/// Writes the claimed promotions' redemptions for the order (queued).
+/// Writes the claimed promotions' redemptions for the order, in one queued statement.
 pub(crate) fn record(
     tx: &mut dyn Sql,
     plan: &Plan,
@@ -532,12 +597,29 @@ pub(crate) fn record(
     customer_id: i64,
     now: i64,
 ) -> Result<()> {
-    for c in &plan.claimed {
-        tx.exec_deferred(
-            "INSERT INTO promotion_redemptions (promotion_id, order_id, customer_id, amount_minor, shipping_minor, code_id, budget_minor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            params![c.promotion_id, order_id, customer_id, c.amount, c.shipping, c.code_id, c.budget.map(|_| c.amount + c.shipping), now],
-        )?;
+    if plan.claimed.is_empty() {
+        return Ok(());
     }
+    let mut vals: Vec<Val> = Vec::with_capacity(plan.claimed.len() * 8);
+    for c in &plan.claimed {
+        vals.extend([
+            c.promotion_id.into(),
+            order_id.into(),
+            customer_id.into(),
+            c.amount.into(),
+            c.shipping.into(),
+            c.code_id.into(),
+            c.budget.map(|_| c.amount + c.shipping).into(),
+            now.into(),
+        ]);
+    }
+    tx.exec_deferred(
+        &format!(
+            "INSERT INTO promotion_redemptions (promotion_id, order_id, customer_id, amount_minor, shipping_minor, code_id, budget_minor, created_at) VALUES {}",
+            crate::db::values_sql(plan.claimed.len(), 8)
+        ),
+        &vals,
+    )?;
     Ok(())
 }
 
