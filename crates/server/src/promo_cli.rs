@@ -16,44 +16,7 @@ pub enum PromotionsCommand {
     },
     /// Create a promotion. Conditions, tiers and buy X get Y terms are JSON, as the API takes
     /// them: `--conditions '{"product_types":["Shoes"],"min_subtotal":5000}'`.
-    Create {
-        #[arg(long)]
-        name: String,
-        /// percentage, fixed_amount, free_shipping or buy_x_get_y.
-        #[arg(long)]
-        kind: String,
-        /// A percentage ("10") or minor units ("500").
-        #[arg(long)]
-        value: Option<String>,
-        /// order (default) or lines.
-        #[arg(long)]
-        applies_to: Option<String>,
-        #[arg(long)]
-        code: Option<String>,
-        /// Applied to every order that qualifies, without a code.
-        #[arg(long)]
-        automatic: bool,
-        /// Stacks with other promotions that combine.
-        #[arg(long)]
-        combines: bool,
-        #[arg(long)]
-        conditions: Option<String>,
-        #[arg(long)]
-        tiers: Option<String>,
-        #[arg(long)]
-        buy_x_get_y: Option<String>,
-        #[arg(long)]
-        campaign: Option<String>,
-        #[arg(long)]
-        usage_limit: Option<i64>,
-        #[arg(long)]
-        usage_limit_per_customer: Option<i64>,
-        /// RFC 3339, or a date or local time in the store's zone.
-        #[arg(long)]
-        starts_at: Option<String>,
-        #[arg(long)]
-        ends_at: Option<String>,
-    },
+    Create(Box<CreateArgs>),
     /// Switch a promotion off: it stops applying to the next order.
     Deactivate { id: i64 },
     /// Switch a promotion back on.
@@ -63,6 +26,47 @@ pub enum PromotionsCommand {
         #[command(subcommand)]
         command: CodesCommand,
     },
+}
+
+/// `backroom promotions create`'s flags.
+#[derive(clap::Args)]
+pub struct CreateArgs {
+    #[arg(long)]
+    name: String,
+    /// percentage, fixed_amount, free_shipping or buy_x_get_y.
+    #[arg(long)]
+    kind: String,
+    /// A percentage ("10") or minor units ("500").
+    #[arg(long)]
+    value: Option<String>,
+    /// order (default) or lines.
+    #[arg(long)]
+    applies_to: Option<String>,
+    #[arg(long)]
+    code: Option<String>,
+    /// Applied to every order that qualifies, without a code.
+    #[arg(long)]
+    automatic: bool,
+    /// Stacks with other promotions that combine.
+    #[arg(long)]
+    combines: bool,
+    #[arg(long)]
+    conditions: Option<String>,
+    #[arg(long)]
+    tiers: Option<String>,
+    #[arg(long)]
+    buy_x_get_y: Option<String>,
+    #[arg(long)]
+    campaign: Option<String>,
+    #[arg(long)]
+    usage_limit: Option<i64>,
+    #[arg(long)]
+    usage_limit_per_customer: Option<i64>,
+    /// RFC 3339, or a date or local time in the store's zone.
+    #[arg(long)]
+    starts_at: Option<String>,
+    #[arg(long)]
+    ends_at: Option<String>,
 }
 
 #[derive(clap::Subcommand)]
@@ -132,23 +136,24 @@ pub async fn run(db: &Db, command: PromotionsCommand) -> Result<()> {
                 print_table(&list);
             }
         }
-        PromotionsCommand::Create {
-            name,
-            kind,
-            value,
-            applies_to,
-            code,
-            automatic,
-            combines,
-            conditions,
-            tiers,
-            buy_x_get_y,
-            campaign,
-            usage_limit,
-            usage_limit_per_customer,
-            starts_at,
-            ends_at,
-        } => {
+        PromotionsCommand::Create(args) => {
+            let CreateArgs {
+                name,
+                kind,
+                value,
+                applies_to,
+                code,
+                automatic,
+                combines,
+                conditions,
+                tiers,
+                buy_x_get_y,
+                campaign,
+                usage_limit,
+                usage_limit_per_customer,
+                starts_at,
+                ends_at,
+            } = *args;
             let p = NewPromotion {
                 name,
                 kind,
@@ -266,8 +271,8 @@ async fn run_codes(db: &Db, command: CodesCommand) -> Result<()> {
 
 fn print_table(list: &[Promotion]) {
     println!(
-        "{:>5}  {:<28} {:<14} {:>8}  {:<12} {:>6} {:>8}  {}",
-        "id", "name", "kind", "value", "trigger", "codes", "used", "status"
+        "{:>5}  {:<28} {:<14} {:>8}  {:<12} {:>6} {:>8}  status",
+        "id", "name", "kind", "value", "trigger", "codes", "used"
     );
     for p in list {
         let trigger = if p.automatic {

@@ -158,7 +158,7 @@ impl Clock {
         (self.today + 1).max(self.first)..self.next
     }
     /// The days of the month so far (up to today).
-    fn to_date(&self) -> std::ops::Range<i32> {
+    fn so_far(&self) -> std::ops::Range<i32> {
         self.first..(self.today + 1).clamp(self.first, self.next)
     }
 }
@@ -219,7 +219,7 @@ pub struct BudgetReport {
 pub fn budget_report(tx: &mut dyn Sql, ctx: &Ctx, month: &str) -> Result<BudgetReport> {
     ctx.actor.require(Permission::AnalyticsRead)?;
     let c = clock(tx, month)?;
-    let d = c.to_date();
+    let d = c.so_far();
     let (spend, discounts, refunds) = if d.is_empty() {
         (0, 0, 0)
     } else {
@@ -398,7 +398,7 @@ pub fn target_report(tx: &mut dyn Sql, ctx: &Ctx, month: &str) -> Result<TargetR
                 .collect()
         };
         let rest: Vec<u8> = c.rest().map(weekday).collect();
-        let (rev, ord) = (sum(c.to_date(), |r| r.1), sum(c.to_date(), |r| r.2));
+        let (rev, ord) = (sum(c.so_far(), |r| r.1), sum(c.so_far(), |r| r.2));
         let rev_fc = rev + forecast_rest(&history(|r| r.1), weekday(hist_from), &rest);
         let ord_fc = ord + forecast_rest(&history(|r| r.2), weekday(hist_from), &rest);
         lines.push(TargetLine {

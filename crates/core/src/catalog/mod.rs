@@ -924,11 +924,14 @@ pub fn names_of(
     Ok((handles, skus))
 }
 
+/// A variant's product's id, type, vendor and tags.
+pub type ProductFacts = (i64, String, String, Vec<String>);
+
 /// What promotions' conditions look at, per variant id: the product's id, type, vendor and tags.
 pub fn promotion_facts(
     tx: &mut dyn Sql,
     variant_ids: &[i64],
-) -> Result<std::collections::HashMap<i64, (i64, String, String, Vec<String>)>> {
+) -> Result<std::collections::HashMap<i64, ProductFacts>> {
     let mut out = std::collections::HashMap::new();
     for chunk in variant_ids.chunks(1000) {
         let vals: Vec<Val> = chunk.iter().map(|i| (*i).into()).collect();

@@ -55,7 +55,7 @@ pub(super) fn targets_section(r: &TargetReport) -> Markup {
             html! { (t.revenue_at_pace.map_or("-".into(), m)) },
             html! { (m(t.revenue_forecast)) },
             html! { @if t.revenue_gap > 0 { span.down { (m(t.revenue_gap)) " short" } } @else { span.up { (m(-t.revenue_gap)) " ahead" } } },
-            html! { (t.target_orders.map_or("-".into(), |o| ui::count(o))) },
+            html! { (t.target_orders.map_or("-".into(), ui::count)) },
             html! { (ui::count(t.orders_to_date)) },
             html! { (ui::count(t.orders_forecast)) },
         ]).collect(), "No target for this month."))

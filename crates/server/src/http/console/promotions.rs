@@ -353,7 +353,7 @@ fn sample_of(f: &Fields) -> backroom_core::Result<Vec<backroom_core::api::SkuQua
         .iter()
         .enumerate()
         .map(|(i, w)| {
-            let (sku, q) = match w.rsplit_once(|c: char| c == 'x' || c == '×') {
+            let (sku, q) = match w.rsplit_once(['x', '×']) {
                 Some((s, q)) if !s.trim().is_empty() && q.trim().parse::<i64>().is_ok() => {
                     (s.trim(), q.trim().parse::<i64>().unwrap_or(1))
                 }
