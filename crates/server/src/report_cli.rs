@@ -1,6 +1,7 @@
 //! `backroom report ...` and `backroom analytics ...`: the KPI engine from the command line, as a
 //! readable table, CSV or JSON.
 
+use crate::plan_cli::report as plan_report;
 use anyhow::{Result, bail};
 use backroom::kpi_view::{change, csv, lines, pct};
 use backroom::support_view;
@@ -229,26 +230,10 @@ pub async fn report(db: &Db, c: ReportCommand) -> Result<()> {
             }
         }
         ReportCommand::Promotions { from, to, format } => {
-            if !["table", "csv", "json"].contains(&format.as_str()) {
-                bail!("--format must be table, csv or json");
-            }
-            let p = Period::parse(&from, &to).map_err(err)?;
-            let r = db
-                .read(move |tx| backroom_core::analytics::promotions::report(tx, p))
-                .await
-                .map_err(err)?;
-            match format.as_str() {
-                "json" => println!("{}", serde_json::to_string_pretty(&r)?),
-                "csv" => print!("{}", backroom::promo_view::csv(&r)),
-                _ => print!("{}", backroom::promo_view::table(&r)),
-            }
+            promotions(db, &from, &to, &format).await?
         }
-        ReportCommand::Targets { month, format } => {
-            crate::plan_cli::report(db, true, month, &format).await?;
-        }
-        ReportCommand::Budgets { month, format } => {
-            crate::plan_cli::report(db, false, month, &format).await?;
-        }
+        ReportCommand::Targets { month, format } => plan_report(db, true, month, &format).await?,
+        ReportCommand::Budgets { month, format } => plan_report(db, false, month, &format).await?,
         ReportCommand::Funnel { from, to } => {
             let p = Period::parse(&from, &to).map_err(err)?;
             let steps = db
@@ -449,4 +434,25 @@ fn table(r: &KpiReport) -> Result<String> {
         }
     }
     Ok(s)
+}
+
+/// `backroom report promotions`: the period's promotion figures as a table, CSV or JSON.
+async fn promotions(db: &Db, from: &str, to: &str, format: &str) -> Result<()> {
+    if !["table", "csv", "json"].contains(&format) {
+        bail!("--format must be table, csv or json");
+    }
+    let p = Period::parse(from, to).map_err(err)?;
+    backroom_core::analytics::refresh::run(db)
+        .await
+        .map_err(err)?;
+    let r = db
+        .read(move |tx| backroom_core::analytics::promotions::report(tx, p))
+        .await
+        .map_err(err)?;
+    match format {
+        "json" => println!("{}", serde_json::to_string_pretty(&r)?),
+        "csv" => print!("{}", backroom::promo_view::csv(&r)),
+        _ => print!("{}", backroom::promo_view::table(&r)),
+    }
+    Ok(())
 }

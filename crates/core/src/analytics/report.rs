@@ -1289,6 +1289,46 @@ impl Opts {
     }
 }
 
+crate::row! {
+    /// A day's order sums of one campaign (source and campaign name).
+    struct OrderDay {
+        day: i64,
+        orders: i64,
+        gross: i64,
+        attributed: i64,
+        units: i64,
+        returned: i64,
+        costed: i64,
+        cogs: i64,
+        new_customers: i64,
+        refunds: i64,
+        discounts: i64,
+        discounted: i64,
+        source: String,
+        campaign: String,
+    }
+}
+
+impl Acc {
+    /// A day's order sums from the rollups.
+    fn order_day(&mut self, r: &OrderDay) {
+        self.orders += r.orders;
+        self.gross += r.gross;
+        if r.attributed != 0 {
+            self.attributed += r.attributed;
+            self.campaign(&r.source, &r.campaign).0 += r.attributed;
+        }
+        self.units += r.units;
+        self.returned += r.returned;
+        self.costed_sales += r.costed;
+        self.cogs += r.cogs;
+        self.new_customers += r.new_customers;
+        self.refunds += r.refunds;
+        self.discounts += r.discounts;
+        self.discounted += r.discounted;
+    }
+}
+
 /// The KPI report for a period. Totals, comparisons and the series come from the rollups
 /// ([`fast`]); a breakdown folds the raw facts of the period.
 pub fn kpis(tx: &mut dyn Sql, p: Period, o: &Opts) -> Result<KpiReport> {
@@ -1433,25 +1473,6 @@ pub fn fast(
         }
     }
     crate::row! {
-        /// A day's order sums of one campaign (source and campaign name).
-        struct OrderDay {
-            day: i64,
-            orders: i64,
-            gross: i64,
-            attributed: i64,
-            units: i64,
-            returned: i64,
-            costed: i64,
-            cogs: i64,
-            new_customers: i64,
-            refunds: i64,
-            discounts: i64,
-            discounted: i64,
-            source: String,
-            campaign: String,
-        }
-    }
-    crate::row! {
         /// A day's set of visitors or of customers.
         struct DaySet { day: i64, kind: String, members: String }
     }
@@ -1486,21 +1507,7 @@ pub fn fast(
          FROM an_order_days WHERE day >= $1 AND day < $2 AND currency = $3 GROUP BY day, source, campaign",
         params![d0, d1, cur],
     )? {
-        let a = out.entry(key(r.day)).or_default();
-        a.orders += r.orders;
-        a.gross += r.gross;
-        if r.attributed != 0 {
-            a.attributed += r.attributed;
-            a.campaign(&r.source, &r.campaign).0 += r.attributed;
-        }
-        a.units += r.units;
-        a.returned += r.returned;
-        a.costed_sales += r.costed;
-        a.cogs += r.cogs;
-        a.new_customers += r.new_customers;
-        a.refunds += r.refunds;
-        a.discounts += r.discounts;
-        a.discounted += r.discounted;
+        out.entry(key(r.day)).or_default().order_day(&r);
     }
     let customers_kind = format!("customers:{cur}");
     // Distinct visitors and customers: the day sets, decoded once, counted per bucket and (with

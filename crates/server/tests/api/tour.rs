@@ -563,3 +563,51 @@ async fn a_refused_form_keeps_what_was_typed() {
         .await;
     assert_eq!(again, "");
 }
+
+/// The promotion form previews as it is filled in: typing a sample cart shows what it would
+/// get, and changing the value changes the preview, without pressing anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_previews_as_it_is_typed() {
+    let Some(b) = super::browser::Browser::start().await else {
+        return;
+    };
+    let (name, url) = database_urls().await.remove(0);
+    let app = TestApp::spawn(name, &url).await;
+    app.product("LIVE-1", &[(app.locations.0, 10)]).await;
+    let email = super::console::staff_user(&app, "admin").await;
+    sign_in(&b, &app, &email).await;
+    b.goto(&format!("{}/console/promotions", app.base)).await;
+    let form = "form[data-live-preview]";
+    b.fill(&format!("{form} input[name=name]"), "Live").await;
+    b.fill(&format!("{form} input[name=value]"), "20").await;
+    b.fill(&format!("{form} input[name=sample]"), "LIVE-1 x 2")
+        .await;
+    let preview = |want: &'static str| {
+        let b = &b;
+        async move {
+            for _ in 0..60 {
+                let t = b
+                    .script("return document.getElementById('preview').textContent;")
+                    .await;
+                if t.as_str().is_some_and(|t| t.contains(want)) {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("the preview never said {want}");
+        }
+    };
+    // 20% of 2 x 15.00.
+    preview("$6.00").await;
+    b.script(&format!(
+        "const v = document.querySelector(\"{form} input[name=value]\"); v.value = '50'; \
+         v.dispatchEvent(new Event('input', {{bubbles: true}})); return 1;"
+    ))
+    .await;
+    preview("$15.00").await;
+    // Nothing was made.
+    let (_, list) = app
+        .req("GET", "/api/v1/promotions", Some(&app.admin), None)
+        .await;
+    assert_eq!(list, json!([]));
+}

@@ -190,10 +190,12 @@ fn list_page(
         ], rows, "No promotion yet."))
         @if staff.may(Permission::MarketingWrite) {
             h2 { "New promotion" }
-            @match &preview {
-                Some(Ok(p)) => (preview_card(p)),
-                Some(Err(e)) => p.error role="alert" { "Preview: " (e) },
-                None => {},
+            div #preview data-preview aria-live="polite" {
+                @match &preview {
+                    Some(Ok(p)) => (preview_card(p)),
+                    Some(Err(e)) => p.error role="alert" { "Preview: " (e) },
+                    None => {},
+                }
             }
             (new_form(staff, typed, &d.currency))
         }
@@ -241,7 +243,7 @@ fn new_form(staff: &Staff, f: &Fields, currency: &str) -> Markup {
         ("lines".to_string(), "eligible lines only".to_string()),
     ];
     html! {
-        form.act method="post" action="/console/promotions" {
+        form.act method="post" action="/console/promotions" data-live-preview="/console/promotions/preview" {
             (ui::hidden("csrf", &staff.csrf))
             (ui::input("Name", "name", "text", &v("name")).required())
             (ui::select("Kind", "kind", &kinds, f.get("kind").unwrap_or("percentage")))

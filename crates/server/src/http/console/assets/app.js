@@ -2,6 +2,8 @@
 // - "/" focuses the search box; "g" then a letter goes to a page (see /console/help); "?" opens help.
 // - Tables marked data-sortable="client" sort by a column when its heading is pressed.
 // - A "select all" box ticks every box of its list; a Print button prints the page.
+// - A form marked data-live-preview shows its preview as it is filled in (its Preview button
+//   does the same without script).
 // - A refused form keeps what was typed: a posted form's fields (never passwords, files or the
 //   box that confirms a destructive action) are kept for the tab until the next page, which
 //   puts them back when it says the change was refused.
@@ -78,6 +80,27 @@
     all.addEventListener("change", function () {
       Array.prototype.forEach.call(boxes(), function (b) { b.checked = all.checked; });
     });
+  });
+
+  Array.prototype.forEach.call(document.querySelectorAll("form[data-live-preview]"), function (f) {
+    var box = document.getElementById("preview");
+    if (!box || !window.fetch || !window.DOMParser) return;
+    var timer = null, seq = 0;
+    function run() {
+      var sample = f.elements.namedItem("sample");
+      if (!sample || !sample.value.trim()) return;
+      var mine = ++seq;
+      fetch(f.getAttribute("data-live-preview"), {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(new FormData(f)).toString()
+      }).then(function (r) { return r.text(); }).then(function (html) {
+        if (mine !== seq) return; // a later preview is on its way
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("preview");
+        if (fresh) box.innerHTML = fresh.innerHTML;
+      }).catch(function () { /* the Preview button still works */ });
+    }
+    f.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(run, 500); });
   });
 
   var TYPED = "backroom-typed";
