@@ -653,3 +653,117 @@ async fn code_batches_races_cancels_and_edits() {
         assert_invariants(&db).await;
     }
 }
+
+/// The vendor, product-tag and customer-tag conditions through placement: a tagged customer
+/// gets the VIP promotion and an untagged one does not; the vendor's and the tag's promotions
+/// come off only their lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn vendor_tag_and_customer_tag_conditions() {
+    for (name, db) in backends().await {
+        shop(&db).await;
+        let make = |n: &str, value: &str, c: PromotionConditions, lines: bool| NewPromotion {
+            name: n.into(),
+            kind: "percentage".into(),
+            value: Some(value.into()),
+            applies_to: lines.then(|| "lines".into()),
+            automatic: Some(true),
+            combines: Some(true),
+            conditions: Some(c),
+            ..Default::default()
+        };
+        promo(
+            &db,
+            make(
+                "Acme",
+                "10",
+                PromotionConditions {
+                    vendors: vec!["ACME".into()],
+                    ..Default::default()
+                },
+                true,
+            ),
+        )
+        .await;
+        promo(
+            &db,
+            make(
+                "VIP",
+                "5",
+                PromotionConditions {
+                    customer_tags: vec!["vip".into()],
+                    ..Default::default()
+                },
+                false,
+            ),
+        )
+        .await;
+        // The shirt's product has no vendor and no tag: Acme's 10% comes off the runner only.
+        let o = place(
+            &db,
+            order(&[("SH-1", 1), ("RUN-2", 1)]).by("plain@example.com"),
+            None,
+        )
+        .await
+        .unwrap()
+        .order;
+        assert_eq!(
+            (discount_of(&o, "SH-1"), discount_of(&o, "RUN-2")),
+            (0, 400),
+            "{name}: only the vendor's lines, and no VIP discount"
+        );
+        // Tag the customer VIP: the next order gets 5% of what is left on both lines too.
+        let cid = o.customer.id;
+        write(&db, move |tx, c| {
+            backroom_core::customers::update_customer(
+                tx,
+                c,
+                cid,
+                &backroom_core::api::CustomerPatch {
+                    tags: Some(vec!["VIP".into()]),
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
+        let o = place(
+            &db,
+            order(&[("SH-1", 1), ("RUN-2", 1)]).by("plain@example.com"),
+            None,
+        )
+        .await
+        .unwrap()
+        .order;
+        // 10% off 40.00 first (4.00), then 5% of the 46.00 left (2.30), spread 10.00 : 36.00.
+        assert_eq!(o.discounts.amount, 400 + 230, "{name}");
+        assert_eq!(
+            (discount_of(&o, "SH-1"), discount_of(&o, "RUN-2")),
+            (50, 400 + 180),
+            "{name}"
+        );
+        // A product tag condition: the runner's `sale` tag.
+        promo(
+            &db,
+            make(
+                "Sale tag",
+                "50",
+                PromotionConditions {
+                    tags: vec!["SALE".into()],
+                    customer_tags: vec!["nobody".into()],
+                    ..Default::default()
+                },
+                true,
+            ),
+        )
+        .await;
+        let o = place(&db, order(&[("RUN-2", 1)]).by("plain@example.com"), None)
+            .await
+            .unwrap()
+            .order;
+        assert!(
+            !o.discount_applications.iter().any(|a| a.name == "Sale tag"),
+            "{name}: the tag matches, the customer does not"
+        );
+        adds_up(&o);
+    }
+}
