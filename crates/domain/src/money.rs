@@ -137,6 +137,15 @@ pub fn group_digits(n: u64) -> String {
     out
 }
 
+/// An amount in minor units of the currency with ISO code `code` as people read it
+/// (`£1,234.50`); a code Backroom does not know shows the minor units and the code.
+pub fn human_in(minor: i64, code: &str) -> String {
+    match Currency::parse(code) {
+        Ok(c) => Money::new(minor, c).human(),
+        Err(_) => format!("{} {code}", group_count(minor)),
+    }
+}
+
 /// A count with thousands separators and its sign: `-12,345`.
 pub fn group_count(n: i64) -> String {
     let g = group_digits(n.unsigned_abs());
@@ -436,6 +445,12 @@ mod tests {
                 .message,
             "is too large"
         );
+    }
+
+    #[test]
+    fn amounts_in_a_currency_code() {
+        assert_eq!(human_in(123_450, "GBP"), "£1,234.50");
+        assert_eq!(human_in(123_450, "XXQ"), "123,450 XXQ");
     }
 
     #[test]

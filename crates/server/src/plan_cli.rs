@@ -5,7 +5,6 @@ use anyhow::{Result, anyhow};
 use backroom_core::budgets::plan::{self, BudgetIn, BudgetReport, TargetIn, TargetReport};
 use backroom_core::budgets::{self, NewCampaignBudget};
 use backroom_core::{Ctx, Db};
-use backroom_domain::{Currency, Money};
 
 #[derive(clap::Subcommand)]
 pub enum BudgetsCommand {
@@ -205,11 +204,7 @@ pub async fn report(db: &Db, targets: bool, month: Option<String>, format: &str)
 }
 
 fn money(cur: &str, v: Option<i64>) -> String {
-    match (Currency::parse(cur), v) {
-        (_, None) => "-".into(),
-        (Ok(c), Some(v)) => Money::new(v, c).human(),
-        (Err(_), Some(v)) => v.to_string(),
-    }
+    v.map_or_else(|| "-".into(), |v| backroom_domain::money::human_in(v, cur))
 }
 
 pub fn target_table(r: &TargetReport) -> String {

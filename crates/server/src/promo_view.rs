@@ -5,14 +5,10 @@ use crate::kpi_view::pct;
 use backroom_core::analytics::export::csv_field;
 use backroom_core::analytics::promotions::{PromotionReport, PromotionRow};
 use backroom_domain::money::group_count;
-use backroom_domain::{Currency, Money};
 
 /// An amount of the report's currency as people read it.
 pub fn money(r: &PromotionReport, amount: i64) -> String {
-    match Currency::parse(&r.currency) {
-        Ok(c) => Money::new(amount, c).human(),
-        Err(_) => amount.to_string(),
-    }
+    backroom_domain::money::human_in(amount, &r.currency)
 }
 
 /// The report's headline figures: (name, value shown).

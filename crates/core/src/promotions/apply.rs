@@ -356,10 +356,7 @@ pub(crate) fn plan(tx: &mut dyn Sql, o: Offer<'_>) -> Result<Plan> {
             ..Plan::default()
         });
     }
-    let money = |a: i64| match backroom_domain::Currency::parse(o.currency) {
-        Ok(c) => backroom_domain::Money::new(a, c).human(),
-        Err(_) => a.to_string(),
-    };
+    let money = |a: i64| backroom_domain::money::human_in(a, o.currency);
     let name = |id: i64| {
         o.live
             .by_id
@@ -748,10 +745,7 @@ pub(crate) fn reevaluate(
     };
     let rules: Vec<&Rule> = held.iter().map(|(_, _, r)| r).collect();
     let outcome = engine::evaluate(&cart, &rules);
-    let money = |a: i64| match backroom_domain::Currency::parse(currency) {
-        Ok(c) => backroom_domain::Money::new(a, c).human(),
-        Err(_) => a.to_string(),
-    };
+    let money = |a: i64| backroom_domain::money::human_in(a, currency);
     let mut notes = Vec::new();
     for (h, p, rule) in &held {
         let campaign = p.campaign.as_deref().filter(|_| h.budget_minor.is_some());

@@ -694,10 +694,7 @@ pub fn preview(tx: &mut dyn Sql, ctx: &Ctx, r: &PreviewRequest) -> Result<Previe
     let rule = d.rule(1);
     let o = rules::engine::evaluate(&cart, &[&rule]);
     let m = |a| crate::orders::money(a, &currency);
-    let words = |a: i64| match backroom_domain::Currency::parse(&currency) {
-        Ok(c) => backroom_domain::Money::new(a, c).human(),
-        Err(_) => a.to_string(),
-    };
+    let words = |a: i64| backroom_domain::money::human_in(a, &currency);
     let why = o.refused.first().map(|(_, w)| w.clone());
     let shipping: i64 = o.applied.iter().map(|a| a.shipping).sum();
     Ok(Preview {

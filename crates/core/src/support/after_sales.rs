@@ -55,10 +55,7 @@ pub fn act(tx: &mut dyn Sql, ctx: &Ctx, id: i64, a: &AfterSale) -> Result<Ticket
             let before = order.refunded.amount;
             let after = crate::orders::refund(tx, ctx, a.order_id, r)?;
             let amount = after.refunded.amount - before;
-            let shown = match backroom_domain::Currency::parse(&after.refunded.currency) {
-                Ok(c) => backroom_domain::Money::new(amount, c).human(),
-                Err(_) => format!("{amount} {}", after.refunded.currency),
-            };
+            let shown = backroom_domain::money::human_in(amount, &after.refunded.currency);
             format!("Refunded {shown} on order #{number}")
         }
         "cancel" => {

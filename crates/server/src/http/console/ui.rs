@@ -12,10 +12,7 @@ use maud::{DOCTYPE, Markup, Render, html};
 
 /// An amount in a currency's minor units as people read it: `£1,234.50`.
 pub(super) fn money(minor: i64, currency: &str) -> String {
-    backroom_domain::Currency::parse(currency).map_or_else(
-        |_| format!("{} {currency}", count(minor)),
-        |c| backroom_domain::Money::new(minor, c).human(),
-    )
+    backroom_domain::money::human_in(minor, currency)
 }
 
 pub(super) fn show_money(m: &backroom_core::api::Money) -> String {
