@@ -5,6 +5,7 @@ mod bench;
 mod bench_analytics;
 mod bench_console;
 mod bench_support;
+mod cli;
 mod config;
 mod demo;
 mod import_cli;
@@ -459,25 +460,11 @@ async fn run_settings(url: &str, command: SettingsCommand) -> Result<()> {
                         .ok_or_else(|| anyhow::anyhow!("{p:?} is not KEY=VALUE"))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let actor = backroom_core::Actor {
-                user_id: 0,
-                name: "settings (CLI)".into(),
-                role: backroom_domain::roles::Role::Admin,
-            };
             db.write(move |tx| {
-                backroom_core::settings::set_as(
-                    tx,
-                    &Ctx::new(actor.clone(), backroom_core::util::now_micros()),
-                    &pairs,
-                )
+                backroom_core::settings::set_as(tx, &cli::ctx("settings (CLI)"), &pairs)
             })
             .await
-            .map_err(|e| match &e {
-                backroom_core::Error::Invalid(i) => {
-                    anyhow::anyhow!("{}: {}", i.field, i.message)
-                }
-                _ => anyhow::anyhow!("{e}"),
-            })?
+            .map_err(cli::failed)?
         }
     };
     print_settings(&s);

@@ -1,7 +1,8 @@
 //! `backroom budgets ...`, `backroom targets ...` and `backroom report targets|budgets`: set
 //! operating budgets, campaign budgets and revenue targets, and read where the month stands.
 
-use anyhow::{Result, anyhow};
+use crate::cli::failed;
+use anyhow::Result;
 use backroom_core::budgets::plan::{self, BudgetIn, BudgetReport, TargetIn, TargetReport};
 use backroom_core::budgets::{self, NewCampaignBudget};
 use backroom_core::{Ctx, Db};
@@ -58,21 +59,7 @@ pub enum TargetsCommand {
 }
 
 fn ctx() -> Ctx {
-    Ctx::new(
-        backroom_core::Actor {
-            user_id: 0,
-            name: "budgets (CLI)".into(),
-            role: backroom_domain::roles::Role::Admin,
-        },
-        backroom_core::util::now_micros(),
-    )
-}
-
-fn failed(e: backroom_core::Error) -> anyhow::Error {
-    match &e {
-        backroom_core::Error::Invalid(i) => anyhow!("{}: {}", i.field, i.message),
-        _ => anyhow!("{e}"),
-    }
+    crate::cli::ctx("budgets (CLI)")
 }
 
 pub async fn budgets(db: &Db, command: BudgetsCommand) -> Result<()> {
@@ -166,21 +153,10 @@ pub async fn report(db: &Db, targets: bool, month: Option<String>, format: &str)
     backroom_core::analytics::refresh::run(db)
         .await
         .map_err(failed)?;
-    let month = match month {
-        Some(m) => m,
-        None => {
-            let day = db
-                .read(|tx| {
-                    let z = backroom_core::analytics::Zone::get(
-                        &backroom_core::settings::load(tx)?.timezone,
-                    )?;
-                    Ok(z.day_of(backroom_core::util::now_micros()))
-                })
-                .await
-                .map_err(failed)?;
-            backroom_domain::analytics::format_day(day)[..7].to_string()
-        }
-    };
+    let month = db
+        .read(move |tx| plan::month_or_this(tx, month.as_deref()))
+        .await
+        .map_err(failed)?;
     if targets {
         let r = db
             .read(move |tx| plan::target_report(tx, &ctx(), &month))

@@ -1,6 +1,7 @@
 //! `backroom promotions ...`: list, create, switch off or on, and manage codes (generate a
 //! batch, export, import) from the command line, with the API's rules and audit.
 
+use crate::cli::failed;
 use anyhow::{Result, anyhow};
 use backroom_core::promotions::{self, NewPromotion, Promotion, PromotionPatch, codes};
 use backroom_core::{Ctx, Db};
@@ -101,21 +102,7 @@ pub enum CodesCommand {
 }
 
 fn ctx() -> Ctx {
-    Ctx::new(
-        backroom_core::Actor {
-            user_id: 0,
-            name: "promotions (CLI)".into(),
-            role: backroom_domain::roles::Role::Admin,
-        },
-        backroom_core::util::now_micros(),
-    )
-}
-
-fn failed(e: backroom_core::Error) -> anyhow::Error {
-    match &e {
-        backroom_core::Error::Invalid(i) => anyhow!("{}: {}", i.field, i.message),
-        _ => anyhow!("{e}"),
-    }
+    crate::cli::ctx("promotions (CLI)")
 }
 
 fn json<T: serde::de::DeserializeOwned>(field: &str, v: Option<String>) -> Result<Option<T>> {

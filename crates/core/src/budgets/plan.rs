@@ -32,6 +32,16 @@ pub fn month_days(field: &str, month: &str) -> Result<(i32, i32)> {
     Ok((first, next))
 }
 
+/// The month asked for (checked), or this month in the store's zone, as `YYYY-MM`.
+pub fn month_or_this(tx: &mut dyn Sql, month: Option<&str>) -> Result<String> {
+    if let Some(m) = month.map(str::trim).filter(|m| !m.is_empty()) {
+        month_days("month", m)?;
+        return Ok(m.to_string());
+    }
+    let zone = crate::analytics::Zone::get(&crate::settings::load(tx)?.timezone)?;
+    Ok(format_day(zone.day_of(crate::util::now_micros()))[..7].to_string())
+}
+
 /// Monday is 0.
 fn weekday(day: i32) -> u8 {
     u8::try_from((day + 3).rem_euclid(7)).unwrap_or(0)

@@ -64,13 +64,6 @@ pub struct MonthQuery {
     pub month: Option<String>,
 }
 
-/// This month in the store's zone, as `YYYY-MM`.
-fn this_month(tx: &mut dyn backroom_core::Sql) -> backroom_core::Result<String> {
-    let zone = backroom_core::analytics::Zone::get(&backroom_core::settings::load(tx)?.timezone)?;
-    let day = zone.day_of(backroom_core::util::now_micros());
-    Ok(backroom_domain::analytics::format_day(day)[..7].to_string())
-}
-
 /// Sets operating budgets per month and category, all rows or none.
 #[utoipa::path(put, path = "/budgets", tag = "budgets", request_body = Vec<BudgetIn>, responses((status = 200, body = BudgetReport), (status = 422, body = ErrorBody)))]
 pub async fn put_budgets(
@@ -96,10 +89,7 @@ pub async fn budget_report(
 ) -> Result<Json<BudgetReport>, ApiError> {
     let ctx = auth.ctx();
     app.report(&auth, move |tx| {
-        let month = match &q.month {
-            Some(m) => m.clone(),
-            None => this_month(tx)?,
-        };
+        let month = plan::month_or_this(tx, q.month.as_deref())?;
         plan::budget_report(tx, &ctx, &month)
     })
     .await
@@ -131,10 +121,7 @@ pub async fn target_report(
 ) -> Result<Json<TargetReport>, ApiError> {
     let ctx = auth.ctx();
     app.report(&auth, move |tx| {
-        let month = match &q.month {
-            Some(m) => m.clone(),
-            None => this_month(tx)?,
-        };
+        let month = plan::month_or_this(tx, q.month.as_deref())?;
         plan::target_report(tx, &ctx, &month)
     })
     .await

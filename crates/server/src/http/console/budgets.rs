@@ -30,17 +30,6 @@ struct Data {
     campaigns: Vec<CampaignBudget>,
 }
 
-/// The month asked for, else this month in the store's zone.
-fn month_of(tx: &mut dyn backroom_core::Sql, q: &Fields) -> backroom_core::Result<String> {
-    if let Some(m) = q.get("month").filter(|m| !m.is_empty()) {
-        plan::month_days("month", m)?;
-        return Ok(m.to_string());
-    }
-    let zone = backroom_core::analytics::Zone::get(&backroom_core::settings::load(tx)?.timezone)?;
-    let day = zone.day_of(backroom_core::util::now_micros());
-    Ok(backroom_domain::analytics::format_day(day)[..7].to_string())
-}
-
 /// The targets as cards and a table (also the home page's).
 pub(super) fn targets_section(r: &TargetReport) -> Markup {
     let m = |v: i64| ui::money(v, &r.currency);
@@ -72,7 +61,7 @@ async fn show(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fields
     }
     let ctx = staff.ctx();
     let d = match load(&app, &staff, move |tx| {
-        let month = month_of(tx, &q)?;
+        let month = plan::month_or_this(tx, q.get("month"))?;
         Ok(Data {
             targets: plan::target_report(tx, &ctx, &month)?,
             budgets: plan::budget_report(tx, &ctx, &month)?,

@@ -101,8 +101,7 @@ pub(super) async fn home(
         let r = app
             .db
             .read(move |tx| {
-                let zone = Zone::get(&settings::load(tx)?.timezone)?;
-                let month = format_day(zone.day_of(now))[..7].to_string();
+                let month = backroom_core::budgets::plan::month_or_this(tx, None)?;
                 backroom_core::budgets::plan::target_report(tx, &ctx, &month)
             })
             .await;
