@@ -1145,14 +1145,7 @@ async fn import_rejects(
         })
         .await?
         .0;
-    Ok((
-        [(
-            axum::http::header::CONTENT_TYPE,
-            HeaderValue::from_static("text/csv; charset=utf-8"),
-        )],
-        csv,
-    )
-        .into_response())
+    Ok(super::csv_response(csv, None))
 }
 
 /// Puts an order on hold (fraud review, address problem, customer request...): it cannot ship

@@ -28,6 +28,24 @@ const TOKEN_CACHE_TTL: Duration = Duration::from_secs(30);
 /// cached).
 type TokenCache = Arc<RwLock<HashMap<String, (Actor, Option<i64>, Instant)>>>;
 
+/// A CSV body as a response: UTF-8 text/csv, downloaded as `filename` when one is given.
+pub fn csv_response(body: String, filename: Option<&str>) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    use axum::response::IntoResponse;
+    let mut resp = body.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Some(v) =
+        filename.and_then(|f| HeaderValue::from_str(&format!("attachment; filename=\"{f}\"")).ok())
+    {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp
+}
+
 #[derive(Clone)]
 pub struct App {
     pub db: Db,

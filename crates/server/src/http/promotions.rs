@@ -6,8 +6,8 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, Auth, Id};
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use backroom_core::promotions::codes::{self, CodesAdded, NewCodes, PromotionCode};
 use backroom_core::promotions::{
     self, NewPromotion, Preview, PreviewRequest, Promotion, PromotionPatch,
@@ -136,14 +136,7 @@ pub async fn export_codes(
         })
         .await?
         .0;
-    Ok((
-        [(
-            axum::http::header::CONTENT_TYPE,
-            HeaderValue::from_static("text/csv; charset=utf-8"),
-        )],
-        csv,
-    )
-        .into_response())
+    Ok(super::csv_response(csv, None))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]

@@ -8,8 +8,8 @@ use super::{App, Fields, Staff, failed, page};
 use crate::kpi_view;
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::get;
 use backroom_core::analytics::export::csv_field;
 use backroom_core::analytics::report::{
@@ -519,17 +519,8 @@ async fn download(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fi
             );
         }
     };
-    let mut resp = body.into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"backroom-{name}-{}-{}.csv\"",
-        d.from, d.to
-    )) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    resp
+    crate::http::csv_response(
+        body,
+        Some(&format!("backroom-{name}-{}-{}.csv", d.from, d.to)),
+    )
 }

@@ -7,8 +7,8 @@ use super::ui::{self, Kind as Button, col};
 use super::{App, Fields, Posted, Staff, act, act_on, load, page};
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::{get, post};
 use backroom_core::analytics::promotions::{PromotionReport, PromotionRow};
 use backroom_core::analytics::report::Period;
@@ -588,23 +588,7 @@ async fn export(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>)
     };
     let ctx = staff.ctx();
     match load(&app, &staff, move |tx| codes::export_csv(tx, &ctx, id)).await {
-        Ok(csv) => (
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/csv; charset=utf-8"),
-                ),
-                (
-                    header::CONTENT_DISPOSITION,
-                    HeaderValue::from_str(&format!(
-                        "attachment; filename=\"promotion-{id}-codes.csv\""
-                    ))
-                    .unwrap_or(HeaderValue::from_static("attachment")),
-                ),
-            ],
-            csv,
-        )
-            .into_response(),
+        Ok(csv) => crate::http::csv_response(csv, Some(&format!("promotion-{id}-codes.csv"))),
         Err(r) => r,
     }
 }

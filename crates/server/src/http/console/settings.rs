@@ -1127,18 +1127,7 @@ async fn rejects(State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>
         .read(move |tx| import_jobs::rejects_csv(tx, id))
         .await
     {
-        Ok(csv) => (
-            StatusCode::OK,
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"import-{id}-rejected.csv\""),
-                ),
-            ],
-            csv,
-        )
-            .into_response(),
+        Ok(csv) => crate::http::csv_response(csv, Some(&format!("import-{id}-rejected.csv"))),
         Err(e) => failed(&staff, &e),
     }
 }

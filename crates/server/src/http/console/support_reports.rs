@@ -9,8 +9,8 @@ use crate::kpi_view;
 use crate::support_view;
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::get;
 use backroom_core::analytics::Zone;
 use backroom_core::support::kpi::SupportKpis;
@@ -202,19 +202,10 @@ async fn download(State(app): State<App>, headers: HeaderMap, Query(q): Query<Fi
         Ok(r) => r,
         Err(r) => return r,
     };
-    let mut resp = support_view::csv(&r).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"backroom-support-{}-{}.csv\"",
-        r.from, r.to
-    )) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    resp
+    crate::http::csv_response(
+        support_view::csv(&r),
+        Some(&format!("backroom-support-{}-{}.csv", r.from, r.to)),
+    )
 }
 
 async fn workload_page(State(app): State<App>, headers: HeaderMap) -> Response {
