@@ -1,9 +1,8 @@
-//! Promotions' rules: what a promotion takes off an order and how the amount is spread over the
-//! lines. Amounts are minor units; a percentage is kept in millionths of the amount
-//! (`"10"` percent is `100_000`).
+//! Promotions' rules: their kinds and targets, and percentages as Backroom keeps them (in
+//! millionths of the amount: `"10"` percent is `100_000`). Which promotions a cart gets, and
+//! each line's share, is [`engine`]'s.
 
 use crate::Invalid;
-use crate::money::allocate;
 use crate::order::string_enum;
 use serde::{Deserialize, Serialize};
 
@@ -67,16 +66,9 @@ pub fn parse_percentage(field: &str, s: &str) -> Result<u32, Invalid> {
     u32::try_from(v).map_err(|_| bad())
 }
 
-/// A discount spread over lines in proportion to their amounts (half-to-even, the remainder to
-/// the last line), never more than a line is worth.
-pub fn allocate_discount(discount: i64, line_amounts: &[i64]) -> Vec<i64> {
-    allocate(discount, line_amounts)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
     #[test]
     fn percentages_and_amounts() {
@@ -85,22 +77,6 @@ mod tests {
         assert_eq!(parse_percentage("value", "100"), Ok(1_000_000));
         for bad in ["0", "", "101", "-5", "1e2", "10.12345", "ten"] {
             assert!(parse_percentage("value", bad).is_err(), "{bad}");
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn allocations_sum_to_the_discount_and_stay_within_each_line(
-            lines in proptest::collection::vec(1i64..100_000, 1..8),
-            pct in 1u32..=1_000_000,
-        ) {
-            let subtotal: i64 = lines.iter().sum();
-            let d = crate::money::apply_ppm(subtotal, pct).min(subtotal);
-            let parts = allocate_discount(d, &lines);
-            prop_assert_eq!(parts.iter().sum::<i64>(), d);
-            for (p, l) in parts.iter().zip(&lines) {
-                prop_assert!(*p >= 0 && *p <= *l, "{} of {}", p, l);
-            }
         }
     }
 }

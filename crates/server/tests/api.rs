@@ -1925,6 +1925,21 @@ async fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// The small store (`fixtures::small_store`) and an admin in the database at `url`, before a
+/// server is started on it: the admin's token and warehouse A's id.
+async fn small_store_with_admin(url: &str) -> (String, i64) {
+    let db = Db::open(url).await.unwrap();
+    let token = TestApp::user(&db, "admin").await;
+    let loc = db
+        .write(|tx| {
+            let c = Ctx::new(Actor::system(), backroom_core::util::now_micros());
+            Ok(backroom_core::fixtures::small_store(tx, &c)?.a)
+        })
+        .await
+        .unwrap();
+    (token, loc)
+}
+
 /// A real `backroom serve` process on `url`, with its worker; returns once it answers.
 async fn spawn_server(url: &str, env: &[(&str, &str)]) -> (std::process::Child, String) {
     let port = {
@@ -1956,18 +1971,7 @@ async fn spawn_server(url: &str, env: &[(&str, &str)]) -> (std::process::Child, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_are_delivered_by_the_running_server() {
     for (name, url) in database_urls().await {
-        let (token, loc) = {
-            let db = Db::open(&url).await.unwrap();
-            let token = TestApp::user(&db, "admin").await;
-            let loc = db
-                .write(|tx| {
-                    let c = Ctx::new(Actor::system(), backroom_core::util::now_micros());
-                    Ok(backroom_core::fixtures::small_store(tx, &c)?.a)
-                })
-                .await
-                .unwrap();
-            (token, loc)
-        };
+        let (token, loc) = small_store_with_admin(&url).await;
         let env = [
             ("BACKROOM_WEBHOOK_RETRY_MS", "50"),
             ("BACKROOM_WEBHOOK_TIMEOUT_MS", "500"),

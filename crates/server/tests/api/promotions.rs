@@ -20,18 +20,7 @@ fn cli(args: &[&str], url: &str) -> (bool, String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promotions_through_two_servers_and_the_cli() {
     for (name, url) in database_urls().await {
-        let (token, loc) = {
-            let db = Db::open(&url).await.unwrap();
-            let token = TestApp::user(&db, "admin").await;
-            let loc = db
-                .write(|tx| {
-                    let c = Ctx::new(Actor::system(), backroom_core::util::now_micros());
-                    Ok(backroom_core::fixtures::small_store(tx, &c)?.a)
-                })
-                .await
-                .unwrap();
-            (token, loc)
-        };
+        let (token, loc) = small_store_with_admin(&url).await;
         let env = [("BACKROOM_ANALYTICS_REFRESH_MS", "0")];
         let (mut one, base_one) = spawn_server(&url, &env).await;
         let (mut two, base_two) = spawn_server(&url, &env).await;
@@ -267,18 +256,7 @@ async fn promotions_through_two_servers_and_the_cli() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn budgets_and_targets_through_the_api_and_the_cli() {
     for (name, url) in database_urls().await {
-        let (token, loc) = {
-            let db = Db::open(&url).await.unwrap();
-            let token = TestApp::user(&db, "admin").await;
-            let loc = db
-                .write(|tx| {
-                    let c = Ctx::new(Actor::system(), backroom_core::util::now_micros());
-                    Ok(backroom_core::fixtures::small_store(tx, &c)?.a)
-                })
-                .await
-                .unwrap();
-            (token, loc)
-        };
+        let (token, loc) = small_store_with_admin(&url).await;
         let (mut server, base) = spawn_server(&url, &[]).await;
         let http = reqwest::Client::new();
         let call = |method: &'static str, path: &str, body: Option<Value>| {
