@@ -587,8 +587,9 @@ fn place_charged(
     })
 }
 
-/// The promotions the order gets (claimed in this transaction) and its totals with them: the
-/// shipping charge a free-shipping promotion takes off is what it would have cost.
+/// The promotions the order gets (claimed in this transaction) and its totals with them: a
+/// free-shipping promotion takes off (and records, and claims from its campaign's budget) the
+/// charge the lines would have at full price.
 #[allow(clippy::too_many_arguments)]
 fn priced_with_promotions(
     tx: &mut dyn Sql,
@@ -653,13 +654,8 @@ fn priced_with_promotions(
         return Ok((zeros, plan, plain_totals, plain_tax));
     }
     let discounts = std::mem::take(&mut plan.line_discounts);
-    let (with_shipping, tax) = price(context, c, lines, no_shipping, &discounts)?;
-    if !plan.free_shipping {
-        return Ok((discounts, plan, with_shipping, tax));
-    }
-    plan.set_shipping_saved(with_shipping.shipping);
-    plan.settle_budgets(tx, &live)?;
-    let (totals, tax) = price(context, c, lines, true, &discounts)?;
+    let free = no_shipping || plan.free_shipping;
+    let (totals, tax) = price(context, c, lines, free, &discounts)?;
     Ok((discounts, plan, totals, tax))
 }
 

@@ -247,30 +247,6 @@ impl Plan {
         self.claimed.is_empty() && self.not_applied.is_empty()
     }
 
-    /// The shipping a free-shipping promotion took off, once the charge is known.
-    pub fn set_shipping_saved(&mut self, charge: i64) {
-        if let Some(c) = self.claimed.iter_mut().find(|c| c.kind == "free_shipping") {
-            c.shipping = charge;
-        }
-    }
-
-    /// A free-shipping promotion's claim on its campaign's budget was made with the charge
-    /// estimated from the lines at full price; the charge as priced replaces it.
-    pub fn settle_budgets(&self, tx: &mut dyn Sql, live: &Live) -> Result<()> {
-        for c in &self.claimed {
-            if let (Some(claimed), Some(campaign)) = (
-                c.budget,
-                live.by_id
-                    .get(&c.promotion_id)
-                    .and_then(|r| r.budget.as_deref()),
-            ) && claimed != c.amount + c.shipping
-            {
-                crate::budgets::adjust(tx, campaign, c.amount + c.shipping - claimed)?;
-            }
-        }
-        Ok(())
-    }
-
     /// As the order shows them.
     pub fn applications(&self, currency: &str) -> Vec<DiscountApplication> {
         let m = |a| crate::orders::money(a, currency);
@@ -606,7 +582,7 @@ pub(crate) fn record(
             c.amount.into(),
             c.shipping.into(),
             c.code_id.into(),
-            c.budget.map(|_| c.amount + c.shipping).into(),
+            c.budget.into(),
             now.into(),
         ]);
     }
